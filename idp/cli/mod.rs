@@ -1,0 +1,89 @@
+//! The command line: `idp serve | migrate | check-config | users …`.
+//!
+//! Every command returns an [`ExitCode`]; errors are one line on standard error, never a panic.
+//! Exit status 2 means the configuration (or the command line) is wrong, 1 any other failure.
+
+mod check_config;
+mod migrate;
+mod serve;
+mod users;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config, Problems};
+
+/// An OpenID Connect provider for the e-services of Finnish cities.
+#[derive(Debug, Parser)]
+#[command(name = "idp", version, about)]
+pub struct Cli {
+    /// The main configuration file.
+    #[arg(long, global = true, env = "IDP_CONFIG", default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the provider (migrates the database first).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Check the configuration and the tenant files; print every problem.
+    CheckConfig,
+    /// Manage users.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
+}
+
+/// A failed command: what to print, and the exit status.
+#[derive(Debug)]
+pub enum Failure {
+    /// The configuration is broken: every problem, exit status 2.
+    Config(Problems),
+    /// Anything else: one line, exit status 1.
+    Other(String),
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Failure::Other(error.to_string())
+    }
+}
+
+/// Parses the command line, runs the command, and turns the outcome into an exit status.
+pub fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("error: internal error: {info}");
+    }));
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::CheckConfig => check_config::run(&cli.config),
+        Command::Serve => load(&cli.config).and_then(serve::run),
+        Command::Migrate => load(&cli.config).and_then(|c| migrate::run(&c)),
+        Command::Users(command) => load(&cli.config).and_then(|c| users::run(&c, command)),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Config(problems)) => {
+            for problem in &problems.0 {
+                eprintln!("error: {problem}");
+            }
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(path: &std::path::Path) -> Result<Config, Failure> {
+    config::load(path).map_err(Failure::Config)
+}

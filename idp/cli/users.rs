@@ -1,0 +1,137 @@
+//! `idp users add | list`.
+
+use std::io::BufRead;
+
+use clap::Subcommand;
+use secrecy::SecretString;
+
+use super::Failure;
+use crate::config::Config;
+use crate::domain::{Email, NewPassword};
+use crate::flows::users::{self, AddUser};
+use crate::store::Store;
+use crate::clock::{Clock, SystemClock};
+
+/// `idp users …`
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add a user whose username is their mail address.
+    Add {
+        /// The tenant's id.
+        #[arg(long)]
+        tenant: String,
+        /// The mail address (the username).
+        #[arg(long)]
+        email: String,
+        /// The display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from the first line of standard input (else the user has none yet
+        /// and sets one through "forgot password").
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List a tenant's users.
+    List {
+        /// The tenant's id.
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+pub fn run(config: &Config, command: UsersCommand) -> Result<(), Failure> {
+    match command {
+        UsersCommand::Add {
+            tenant,
+            email,
+            name,
+            password_stdin,
+        } => add(config, &tenant, &email, name.as_deref(), password_stdin),
+        UsersCommand::List { tenant } => list(config, &tenant),
+    }
+}
+
+fn known_tenant(config: &Config, tenant: &str) -> Result<(), Failure> {
+    if config.tenant(tenant).is_some() {
+        Ok(())
+    } else {
+        let known: Vec<&str> = config.tenants.keys().map(String::as_str).collect();
+        Err(Failure::Other(format!(
+            "unknown tenant \"{tenant}\" (configured: {})",
+            known.join(", ")
+        )))
+    }
+}
+
+fn add(
+    config: &Config,
+    tenant: &str,
+    email: &str,
+    name: Option<&str>,
+    password_stdin: bool,
+) -> Result<(), Failure> {
+    known_tenant(config, tenant)?;
+    let email = Email::parse(email)?;
+    let name = name.map(str::trim).filter(|n| !n.is_empty());
+    let password_hash = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Failure::Other(format!("cannot read the password: {e}")))?;
+        let password = line.trim_end_matches(['\r', '\n']).to_string();
+        let password = NewPassword::parse(SecretString::from(password))?;
+        Some(users::hash_password(&password)?)
+    } else {
+        None
+    };
+    let store = Store::open(&config.settings.database)?;
+    let mut conn = store.conn()?;
+    let user = users::add(
+        &mut conn,
+        SystemClock.now(),
+        &AddUser {
+            tenant,
+            email: &email,
+            name,
+            password_hash: password_hash.as_deref(),
+            email_verified: true,
+        },
+    )?;
+    println!(
+        "added {} to {} (subject {}{})",
+        email,
+        tenant,
+        user.subject,
+        if password_hash.is_some() { "" } else { ", no password yet" }
+    );
+    Ok(())
+}
+
+fn list(config: &Config, tenant: &str) -> Result<(), Failure> {
+    known_tenant(config, tenant)?;
+    let store = Store::open(&config.settings.database)?;
+    let mut conn = store.conn()?;
+    let rows = users::list(&mut conn, tenant)?;
+    println!(
+        "{:<36}  {:<32}  {:<8}  {:<9}  {:<19}  NAME",
+        "SUBJECT", "EMAIL", "VERIFIED", "PASSWORD", "CREATED"
+    );
+    for user in &rows {
+        let password = match user.password_hash.as_deref() {
+            Some(phc) => phc.split('$').nth(1).unwrap_or("unknown"),
+            None => "none",
+        };
+        println!(
+            "{:<36}  {:<32}  {:<8}  {:<9}  {:<19}  {}",
+            user.subject,
+            user.email.as_deref().unwrap_or("-"),
+            if user.email_verified { "yes" } else { "no" },
+            password,
+            user.created_at.format("%Y-%m-%d %H:%M:%S"),
+            user.name.as_deref().unwrap_or("")
+        );
+    }
+    println!("{} users", rows.len());
+    Ok(())
+}

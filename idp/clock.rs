@@ -1,0 +1,33 @@
+//! The one place that reads the wall clock.
+//!
+//! Everything else receives the time as a value (`now: NaiveDateTime`, UTC) so that expiry of codes,
+//! links and sessions can be tested without sleeping. `clippy.toml` forbids `Utc::now` elsewhere.
+
+use std::sync::Arc;
+
+use chrono::{NaiveDateTime, Utc};
+
+/// A source of the current time in UTC.
+pub trait Clock: Send + Sync + 'static {
+    /// The current time, UTC, without a zone (the form the database stores).
+    fn now(&self) -> NaiveDateTime;
+}
+
+/// The system's wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[expect(clippy::disallowed_methods, reason = "this is the clock")]
+    fn now(&self) -> NaiveDateTime {
+        Utc::now().naive_utc()
+    }
+}
+
+/// A shared clock handle, as kept in application state.
+pub type SharedClock = Arc<dyn Clock>;
+
+/// The system clock as a shared handle.
+pub fn system() -> SharedClock {
+    Arc::new(SystemClock)
+}

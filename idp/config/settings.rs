@@ -1,0 +1,188 @@
+//! The main file, `config/idp.toml`: server, database, mail, tenants directory, logging.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use url::Url;
+
+/// The main configuration file with its environment overrides applied.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// `[server]`
+    pub server: ServerSettings,
+    /// `[database]`
+    pub database: DatabaseSettings,
+    /// `[mail]`
+    pub mail: MailSettings,
+    /// `[tenants]`
+    pub tenants: TenantsSettings,
+    /// `[log]`, optional.
+    #[serde(default)]
+    pub log: LogSettings,
+}
+
+/// `[server]`: where to listen and the public address.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address and port to listen on, `127.0.0.1:8080`; port 0 picks a free one.
+    pub bind: SocketAddr,
+    /// The address residents and e-services reach the provider at; issuers start with it.
+    pub public_url: Url,
+    /// HTTP worker threads; default: one per core.
+    #[serde(default)]
+    pub workers: Option<usize>,
+    /// Seconds that requests in flight get to finish after SIGTERM.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout_seconds: u64,
+}
+
+fn default_shutdown_timeout() -> u64 {
+    30
+}
+
+impl ServerSettings {
+    /// `public_url` without a trailing slash, the base of every issuer.
+    pub fn public_base(&self) -> &str {
+        self.public_url.as_str().trim_end_matches('/')
+    }
+}
+
+/// `[database]`: which store, and the connection pool.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://PATH` or `postgres://…` (it may hold a password, hence secret).
+    pub url: SecretString,
+    /// Connections in the pool.
+    #[serde(default = "default_pool_size")]
+    pub max_connections: u32,
+}
+
+fn default_pool_size() -> u32 {
+    8
+}
+
+/// The storage backend a database URL selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseBackend {
+    /// An embedded SQLite file at this path.
+    Sqlite(PathBuf),
+    /// A PostgreSQL server at this URL.
+    Postgres(String),
+}
+
+impl DatabaseSettings {
+    /// The backend the URL names, or why it names none.
+    pub fn backend(&self) -> Result<DatabaseBackend, String> {
+        let url = self.url.expose_secret();
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err("sqlite:// needs a file path, as in sqlite://data/idp.sqlite".into());
+            }
+            Ok(DatabaseBackend::Sqlite(PathBuf::from(path)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseBackend::Postgres(url.to_string()))
+        } else {
+            Err("must start with sqlite:// or postgres://".into())
+        }
+    }
+}
+
+/// `[mail]`: how mail leaves.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSettings {
+    /// `file` (one .eml per mail in `dir`) or `smtp`.
+    pub transport: MailTransport,
+    /// For `file`: the directory mails are written to.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// The sender, `Name <address>` or an address.
+    pub from: String,
+    /// For `smtp`: the relay's host name.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// For `smtp`: the port (default 587 for starttls, 465 for tls, 25 for none).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// For `smtp`: `starttls` (default), `tls` or `none`.
+    #[serde(default)]
+    pub tls: SmtpTls,
+    /// For `smtp`: the user name to authenticate as, if any.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// For `smtp`: the environment variable holding the password (never the password itself).
+    #[serde(default)]
+    pub password_env: Option<String>,
+}
+
+/// How mail is delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// One `.eml` file per mail in `mail.dir`.
+    File,
+    /// An SMTP relay.
+    Smtp,
+}
+
+/// TLS towards the SMTP relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (required).
+    #[default]
+    Starttls,
+    /// TLS from the first byte.
+    Tls,
+    /// No TLS: only for a relay on the same host.
+    None,
+}
+
+/// `[tenants]`: where the tenant files are.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantsSettings {
+    /// Directory holding one `<id>.toml` per tenant.
+    pub dir: PathBuf,
+}
+
+/// `[log]`: how the service logs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `text` (readable, default) or `json`.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// A tracing filter, `info` by default; `RUST_LOG` overrides it.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::default(),
+            level: default_log_level(),
+        }
+    }
+}
+
+fn default_log_level() -> String {
+    "info".into()
+}
+
+/// The log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}

@@ -1,0 +1,190 @@
+//! A tenant file: one city, its migration policy, texts, support contact and e-service clients.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+/// One tenant (a city), as read from `<tenants.dir>/<id>.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    /// The tenant's id, the last path segment of its issuer: lowercase letters, digits, `-`.
+    pub id: String,
+    /// The name residents see, "Seinäjoen kaupunki".
+    pub name: String,
+    /// How legacy accounts are bound on first login.
+    pub policy: Policy,
+    /// The languages offered, the first being the default.
+    #[serde(default = "default_languages")]
+    pub languages: Vec<Language>,
+    /// Link to the login instructions ("ohje sisäänkirjautumiseen (pdf)").
+    #[serde(default)]
+    pub help_url: Option<Url>,
+    /// Whether the identifier page may reveal that an address is unknown (default: conceal).
+    #[serde(default)]
+    pub reveal_unknown_identifier: bool,
+    /// The support contact shown when something cannot be done online.
+    #[serde(default)]
+    pub support: Support,
+    /// The notice banner on the identifier page, per language.
+    #[serde(default)]
+    pub notice: Notice,
+    /// The e-services (relying parties) of this tenant.
+    #[serde(default)]
+    pub clients: Vec<ClientConfig>,
+}
+
+fn default_languages() -> Vec<Language> {
+    vec![Language::Fi, Language::Sv, Language::En]
+}
+
+impl TenantConfig {
+    /// A client of this tenant by id.
+    pub fn client(&self, client_id: &str) -> Option<&ClientConfig> {
+        self.clients.iter().find(|c| c.client_id == client_id)
+    }
+}
+
+/// The legacy-account migration policy (DESIGN.md §1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Policy {
+    /// The old password keeps working on first login (Seinäjoki).
+    KeepPassword,
+    /// First login mails a set-password link (Kouvola).
+    EmailLink,
+}
+
+/// A language of the pages and mails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    /// Finnish.
+    Fi,
+    /// Swedish.
+    Sv,
+    /// English.
+    En,
+}
+
+impl Language {
+    /// The BCP 47 tag.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Language::Fi => "fi",
+            Language::Sv => "sv",
+            Language::En => "en",
+        }
+    }
+}
+
+/// `[support]`: how residents reach the city's customer service.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Support {
+    /// Support mail address.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Support phone number, as residents should dial it.
+    #[serde(default)]
+    pub phone: Option<String>,
+}
+
+/// `[notice]`: the banner on the identifier page, per language.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notice {
+    /// Finnish text.
+    #[serde(default)]
+    pub fi: Option<String>,
+    /// Swedish text.
+    #[serde(default)]
+    pub sv: Option<String>,
+    /// English text.
+    #[serde(default)]
+    pub en: Option<String>,
+}
+
+/// `[[clients]]`: one e-service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// The OAuth `client_id`.
+    pub client_id: String,
+    /// The name residents see on a consent page; default: the client id.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The client secret in plain text (prefer `client_secret_sha256`).
+    #[serde(default)]
+    pub client_secret: Option<SecretString>,
+    /// SHA-256 of the client secret, 64 hex digits.
+    #[serde(default)]
+    pub client_secret_sha256: Option<String>,
+    /// Redirect URIs, matched exactly.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may return to, matched exactly.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Back-channel logout endpoint of the client.
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    /// Grants the client may use.
+    #[serde(default = "default_grant_types")]
+    pub grant_types: Vec<GrantType>,
+    /// How the client authenticates at the token endpoint.
+    #[serde(default)]
+    pub token_endpoint_auth_method: AuthMethod,
+    /// The city's own e-service: no consent page.
+    #[serde(default)]
+    pub first_party: bool,
+    /// Algorithm of the client's ID tokens.
+    #[serde(default)]
+    pub id_token_signed_response_alg: SigningAlg,
+    /// Where the client publishes its keys (for `private_key_jwt`).
+    #[serde(default)]
+    pub jwks_uri: Option<Url>,
+}
+
+fn default_grant_types() -> Vec<GrantType> {
+    vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+}
+
+/// An OAuth grant type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    /// `authorization_code`
+    AuthorizationCode,
+    /// `refresh_token`
+    RefreshToken,
+    /// `client_credentials`
+    ClientCredentials,
+}
+
+/// Client authentication at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// HTTP Basic with the client secret.
+    #[default]
+    ClientSecretBasic,
+    /// The client secret in the form body.
+    ClientSecretPost,
+    /// A JWT signed with the client's key (RFC 7523).
+    PrivateKeyJwt,
+    /// A public client: no secret, PKCE required.
+    None,
+}
+
+/// A signature algorithm for ID tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum SigningAlg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    #[default]
+    RS256,
+    /// ECDSA P-256 with SHA-256.
+    ES256,
+    /// Ed25519.
+    EdDSA,
+}

@@ -1,0 +1,257 @@
+//! Checks that serde cannot make: URLs that must be absolute, combinations of keys, names.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use lettre::message::Mailbox;
+use url::Url;
+
+use super::problems::Problem;
+use super::settings::{MailTransport, Settings};
+use super::tenant::{AuthMethod, GrantType, TenantConfig};
+
+/// Problems of the main file; `origin` names where a key's value came from.
+pub(super) fn settings(settings: &Settings, origin: &dyn Fn(&str) -> String) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut problem = |key: &str, message: String| {
+        problems.push(Problem::new(origin(key), key, message));
+    };
+
+    let public = &settings.server.public_url;
+    if !matches!(public.scheme(), "http" | "https") {
+        problem("server.public_url", "must be an http:// or https:// URL".into());
+    } else if public.scheme() == "http" && !is_loopback(public) {
+        problem(
+            "server.public_url",
+            "must be https:// (http:// is allowed only for localhost)".into(),
+        );
+    }
+    if public.query().is_some() || public.fragment().is_some() {
+        problem(
+            "server.public_url",
+            "must not have a query or fragment".into(),
+        );
+    }
+    if settings.server.workers == Some(0) {
+        problem("server.workers", "must be at least 1".into());
+    }
+    if let Err(message) = settings.database.backend() {
+        problem("database.url", message);
+    }
+    if settings.database.max_connections == 0 {
+        problem("database.max_connections", "must be at least 1".into());
+    }
+
+    let mail = &settings.mail;
+    if let Err(e) = mail.from.parse::<Mailbox>() {
+        problem("mail.from", format!("not a mail address: {e}"));
+    }
+    match mail.transport {
+        MailTransport::File => {
+            if mail.dir.is_none() {
+                problem("mail.dir", "is required when mail.transport = \"file\"".into());
+            }
+        }
+        MailTransport::Smtp => {
+            if mail.host.as_deref().is_none_or(str::is_empty) {
+                problem("mail.host", "is required when mail.transport = \"smtp\"".into());
+            }
+            match (&mail.username, &mail.password_env) {
+                (Some(_), None) => problem(
+                    "mail.password_env",
+                    "is required with mail.username: name the environment variable holding the password".into(),
+                ),
+                (None, Some(_)) => problem(
+                    "mail.username",
+                    "is required with mail.password_env".into(),
+                ),
+                (Some(_), Some(var)) if std::env::var_os(var).is_none() => problem(
+                    "mail.password_env",
+                    format!("the environment variable {var} is not set"),
+                ),
+                _ => {}
+            }
+        }
+    }
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&settings.log.level) {
+        problem("log.level", format!("not a log filter: {e}"));
+    }
+    problems
+}
+
+/// Problems of one tenant file.
+pub(super) fn tenant(tenant: &TenantConfig, file: &Path) -> Vec<Problem> {
+    let source = file.display().to_string();
+    let mut problems = Vec::new();
+    let mut problem = |key: String, message: String| {
+        problems.push(Problem::new(&source, key, message));
+    };
+
+    if !is_slug(&tenant.id) {
+        problem(
+            "id".into(),
+            format!(
+                "\"{}\" is not a tenant id: use 1–63 lowercase letters a–z, digits and '-'",
+                tenant.id
+            ),
+        );
+    } else if file.file_stem().is_some_and(|stem| stem != tenant.id.as_str()) {
+        problem(
+            "id".into(),
+            format!("\"{}\" differs from the file name: name the file {}.toml", tenant.id, tenant.id),
+        );
+    }
+    if tenant.name.trim().is_empty() {
+        problem("name".into(), "must not be empty".into());
+    }
+    if tenant.languages.is_empty() {
+        problem("languages".into(), "must name at least one language".into());
+    }
+    let mut seen = HashSet::new();
+    for language in &tenant.languages {
+        if !seen.insert(*language) {
+            problem("languages".into(), format!("\"{}\" is listed twice", language.tag()));
+        }
+    }
+    if let Some(url) = &tenant.help_url
+        && !matches!(url.scheme(), "http" | "https")
+    {
+        problem("help_url".into(), "must be an http:// or https:// URL".into());
+    }
+    if let Some(email) = &tenant.support.email
+        && !email_address::EmailAddress::is_valid(email)
+    {
+        problem("support.email".into(), format!("\"{email}\" is not a mail address"));
+    }
+
+    let mut client_ids = HashSet::new();
+    for (i, client) in tenant.clients.iter().enumerate() {
+        let key = |name: &str| format!("clients[{i}].{name}");
+        if client.client_id.is_empty()
+            || !client.client_id.chars().all(|c| c.is_ascii_graphic())
+        {
+            problem(
+                key("client_id"),
+                "must be non-empty printable ASCII without spaces".into(),
+            );
+        }
+        if !client_ids.insert(client.client_id.as_str()) {
+            problem(
+                key("client_id"),
+                format!("\"{}\" is used by another client of this tenant", client.client_id),
+            );
+        }
+        let has_secret = client.client_secret.is_some() || client.client_secret_sha256.is_some();
+        if client.client_secret.is_some() && client.client_secret_sha256.is_some() {
+            problem(
+                key("client_secret"),
+                "give client_secret or client_secret_sha256, not both".into(),
+            );
+        }
+        if let Some(hash) = &client.client_secret_sha256
+            && (hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()))
+        {
+            problem(
+                key("client_secret_sha256"),
+                "must be 64 hexadecimal digits (the SHA-256 of the secret)".into(),
+            );
+        }
+        match client.token_endpoint_auth_method {
+            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost if !has_secret => problem(
+                key("client_secret"),
+                "is required by this token_endpoint_auth_method (or give client_secret_sha256)"
+                    .into(),
+            ),
+            AuthMethod::None | AuthMethod::PrivateKeyJwt if has_secret => problem(
+                key("client_secret"),
+                "must not be set for this token_endpoint_auth_method".into(),
+            ),
+            AuthMethod::PrivateKeyJwt if client.jwks_uri.is_none() => problem(
+                key("jwks_uri"),
+                "is required with token_endpoint_auth_method = \"private_key_jwt\"".into(),
+            ),
+            _ => {}
+        }
+        if client.token_endpoint_auth_method == AuthMethod::None
+            && client.grant_types.contains(&GrantType::ClientCredentials)
+        {
+            problem(
+                key("grant_types"),
+                "client_credentials needs an authenticated client, not token_endpoint_auth_method = \"none\"".into(),
+            );
+        }
+        if client.grant_types.is_empty() {
+            problem(key("grant_types"), "must name at least one grant type".into());
+        }
+        if client.grant_types.contains(&GrantType::AuthorizationCode)
+            && client.redirect_uris.is_empty()
+        {
+            problem(
+                key("redirect_uris"),
+                "must list at least one URI for the authorization_code grant".into(),
+            );
+        }
+        for (j, uri) in client.redirect_uris.iter().enumerate() {
+            if let Err(message) = check_redirect_uri(uri) {
+                problem(format!("clients[{i}].redirect_uris[{j}]"), message);
+            }
+        }
+        for (j, uri) in client.post_logout_redirect_uris.iter().enumerate() {
+            if let Err(message) = check_redirect_uri(uri) {
+                problem(format!("clients[{i}].post_logout_redirect_uris[{j}]"), message);
+            }
+        }
+        if let Some(uri) = &client.backchannel_logout_uri
+            && let Err(message) = check_web_uri(uri)
+        {
+            problem(key("backchannel_logout_uri"), message);
+        }
+    }
+    problems
+}
+
+/// A redirect URI: absolute, no fragment, https (http only to loopback) or a private-use scheme.
+fn check_redirect_uri(uri: &str) -> Result<(), String> {
+    let url = Url::parse(uri).map_err(|e| format!("\"{uri}\" is not an absolute URI: {e}"))?;
+    if url.fragment().is_some() {
+        return Err(format!("\"{uri}\" must not have a fragment"));
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&url) => Ok(()),
+        "http" => Err(format!(
+            "\"{uri}\" must be https:// (http:// only for localhost)"
+        )),
+        // Native apps (RFC 8252 §7.1) use a private-use scheme with a dot in it.
+        scheme if scheme.contains('.') => Ok(()),
+        scheme => Err(format!("\"{uri}\": scheme {scheme} is not allowed")),
+    }
+}
+
+/// A URI the provider itself calls: http(s) and absolute.
+fn check_web_uri(uri: &str) -> Result<(), String> {
+    let url = Url::parse(uri).map_err(|e| format!("\"{uri}\" is not an absolute URI: {e}"))?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&url) => Ok(()),
+        _ => Err(format!("\"{uri}\" must be https:// (http:// only for localhost)")),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// `[a-z0-9][a-z0-9-]{0,62}`
+fn is_slug(id: &str) -> bool {
+    (1..=63).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !id.starts_with('-')
+}

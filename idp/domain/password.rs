@@ -1,0 +1,58 @@
+//! A password a user chooses: long enough, not absurdly long.
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// The fewest characters a new password may have.
+pub const MIN_CHARS: usize = 8;
+/// The most bytes a password may have (hashing cost grows with it).
+pub const MAX_BYTES: usize = 1024;
+
+/// A new password that meets the rules; the text stays secret (no Debug, no Display).
+pub struct NewPassword(SecretString);
+
+/// Why a new password is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    /// Fewer than [`MIN_CHARS`] characters.
+    #[error("the password must have at least {MIN_CHARS} characters")]
+    TooShort,
+    /// More than [`MAX_BYTES`] bytes.
+    #[error("the password must have at most {MAX_BYTES} bytes")]
+    TooLong,
+}
+
+impl NewPassword {
+    /// Checks `password` against the rules.
+    pub fn parse(password: SecretString) -> Result<NewPassword, PasswordError> {
+        let text = password.expose_secret();
+        if text.chars().count() < MIN_CHARS {
+            return Err(PasswordError::TooShort);
+        }
+        if text.len() > MAX_BYTES {
+            return Err(PasswordError::TooLong);
+        }
+        Ok(NewPassword(password))
+    }
+
+    /// The password, for hashing.
+    pub fn secret(&self) -> &SecretString {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<(), PasswordError> {
+        NewPassword::parse(SecretString::from(text)).map(|_| ())
+    }
+
+    #[test]
+    fn enforces_length() {
+        assert_eq!(parse("short"), Err(PasswordError::TooShort));
+        assert_eq!(parse("pitkä salasana"), Ok(()));
+        assert_eq!(parse("ääääääää"), Ok(()), "characters, not bytes");
+        assert_eq!(parse(&"x".repeat(1025)), Err(PasswordError::TooLong));
+    }
+}

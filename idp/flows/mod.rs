@@ -1,0 +1,6 @@
+//! The domain: what the service does, in plain Rust with no HTTP types.
+//!
+//! A flow takes validated input and a connection (or the store), runs its queries in one
+//! transaction, and returns a typed result or its own error enum.
+
+pub mod users;

@@ -1,0 +1,22 @@
+//! `GET /healthz`: 200 when the database answers, 503 otherwise.
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use super::{AppState, HEALTH_TIMEOUT};
+
+/// Asks the database for `SELECT 1`.
+pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    match state.store.ping(HEALTH_TIMEOUT).await {
+        Ok(()) => HttpResponse::Ok()
+            .insert_header(("Cache-Control", "no-store"))
+            .json(json!({"status": "ok", "database": state.store.backend_name()})),
+        Err(error) => {
+            tracing::warn!(%error, "health check: database unavailable");
+            HttpResponse::ServiceUnavailable()
+                .insert_header(("Cache-Control", "no-store"))
+                .insert_header(("Retry-After", "5"))
+                .json(json!({"status": "unavailable", "database": state.store.backend_name()}))
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! HTTP: the actix-web server, its routes and the mapping of errors to responses.
+//!
+//! Handlers are thin: they parse the request, call one flow, and render. One file per endpoint.
+
+mod discovery;
+mod errors;
+mod healthz;
+mod middleware;
+mod pages;
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::store::Store;
+
+pub use errors::HttpError;
+
+/// What every handler can reach; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The database.
+    pub store: Store,
+    /// The clock.
+    pub clock: SharedClock,
+    /// The page templates.
+    pub pages: Arc<pages::Pages>,
+}
+
+/// A bound, not yet running server.
+pub struct Application {
+    address: SocketAddr,
+    server: Server,
+}
+
+/// Whether the server handles SIGINT/SIGTERM itself (the binary) or leaves them (tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signals {
+    /// Stop gracefully on SIGINT and SIGTERM.
+    Handle,
+    /// Ignore signals; stop through the server handle.
+    Ignore,
+}
+
+impl Application {
+    /// Binds `server.bind` and prepares the server.
+    pub fn build(
+        config: Arc<Config>,
+        store: Store,
+        clock: SharedClock,
+        signals: Signals,
+    ) -> Result<Application, anyhow::Error> {
+        let bind = config.settings.server.bind;
+        let listener = TcpListener::bind(bind)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
+        let address = listener.local_addr()?;
+        let state = AppState {
+            pages: Arc::new(pages::Pages::load()?),
+            config: config.clone(),
+            store,
+            clock,
+        };
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(state.clone()))
+                .wrap(middleware::security_headers())
+                .wrap(actix_web::middleware::from_fn(middleware::log_request))
+                .configure(routes)
+                .default_service(web::to(pages::not_found))
+        })
+        .listen(listener)?
+        .shutdown_timeout(config.settings.server.shutdown_timeout_seconds);
+        if let Some(workers) = config.settings.server.workers {
+            server = server.workers(workers);
+        }
+        if signals == Signals::Ignore {
+            server = server.disable_signals();
+        }
+        Ok(Application {
+            address,
+            server: server.run(),
+        })
+    }
+
+    /// The address it listens on (with the real port when the configuration said 0).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// A handle to stop the server.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped; requests in flight finish first.
+    pub async fn run(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Every route of the service.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz::healthz)).route(
+        "/{tenant}/.well-known/openid-configuration",
+        web::get().to(discovery::openid_configuration),
+    );
+}
+
+/// How long `/healthz` waits for a database connection.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);

@@ -1,0 +1,22 @@
+//! idp — an OpenID Connect provider for the e-services of Finnish cities.
+//!
+//! The crate is layered as `docs/architecture.md` draws it:
+//!
+//! - [`http`]: actix-web handlers, thin — parse, call one flow, render;
+//! - [`flows`]: the domain (login journey, OIDC endpoints, linker, admin), plain Rust;
+//! - [`store`]: diesel over SQLite or PostgreSQL, all SQL lives there;
+//! - [`crypto`]: passwords, random secrets and hashes;
+//! - [`config`]: the typed configuration and its validation;
+//! - [`domain`]: validated protocol values (emails, tenant ids).
+//!
+//! [`cli`] is the `idp` binary's command line over these layers.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod flows;
+pub mod http;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,214 @@
+//! Storage: diesel over an embedded SQLite file or PostgreSQL, through one code path.
+//!
+//! The backend is chosen from `database.url`. Migrations for both are embedded in the binary and run
+//! before the pool is built. All SQL of the service lives in this module's files, as functions that
+//! take `&mut DbConnection` so that a flow can run several of them in one transaction.
+
+pub mod audit;
+mod connection;
+mod error;
+pub mod schema;
+pub mod users;
+
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::{DatabaseBackend, DatabaseSettings};
+
+pub use connection::DbConnection;
+pub use error::StoreError;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Serialises concurrent migrations of several nodes on one PostgreSQL (an arbitrary constant).
+const MIGRATION_LOCK: i64 = 0x1d9_0001;
+
+
+/// A pooled connection.
+pub type PooledConnection = r2d2::PooledConnection<Manager>;
+
+/// Opens connections of the configured backend for the pool (diesel's own manager would try every
+/// backend in turn, and SQLite accepts any string as a file name).
+#[derive(Debug, Clone)]
+pub struct Manager {
+    backend: DatabaseBackend,
+}
+
+impl Manager {
+    /// A manager for `backend`.
+    pub fn new(backend: DatabaseBackend) -> Self {
+        Self { backend }
+    }
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        match &self.backend {
+            DatabaseBackend::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())
+                    .map_err(r2d2::Error::ConnectionError)?;
+                // Waits for a writer instead of failing at once; foreign keys are off by default.
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            DatabaseBackend::Postgres(url) => PgConnection::establish(url)
+                .map(DbConnection::Postgres)
+                .map_err(r2d2::Error::ConnectionError),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        diesel::sql_query("SELECT 1")
+            .execute(conn)
+            .map(|_| ())
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// The connection pool and what it connects to; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: r2d2::Pool<Manager>,
+    backend: DatabaseBackend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend_name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Runs pending migrations, then builds the pool. Creates a SQLite file (and its directory)
+    /// when there is none.
+    pub fn open(settings: &DatabaseSettings) -> Result<Store, StoreError> {
+        let backend = settings.backend().map_err(StoreError::Config)?;
+        migrate(&backend)?;
+        let pool = r2d2::Pool::builder()
+            .max_size(settings.max_connections)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(5))
+            .build(Manager::new(backend.clone()))
+            .map_err(StoreError::Pool)?;
+        Ok(Store { pool, backend })
+    }
+
+    /// `sqlite` or `postgres`, for logs.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            DatabaseBackend::Sqlite(_) => "sqlite",
+            DatabaseBackend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// A connection from the pool, for synchronous callers (the CLI, blocking tasks).
+    pub fn conn(&self) -> Result<PooledConnection, StoreError> {
+        self.pool.get().map_err(StoreError::Pool)
+    }
+
+    /// Runs `f` with a pooled connection on the blocking thread pool, off the async executor.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(StoreError::Pool)?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Whether the database answers a query, waiting at most `timeout` for a connection.
+    pub async fn ping(&self, timeout: Duration) -> Result<(), StoreError> {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get_timeout(timeout).map_err(StoreError::Pool)?;
+            diesel::sql_query("SELECT 1").execute(&mut *conn)?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+}
+
+/// Runs the pending migrations of `backend`; returns the versions applied.
+pub fn migrate(backend: &DatabaseBackend) -> Result<Vec<String>, StoreError> {
+    let applied = match backend {
+        DatabaseBackend::Sqlite(path) => {
+            create_parent_dir(path)?;
+            let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+            // WAL is a property of the file: readers never wait for the writer.
+            conn.batch_execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;")?;
+            conn.run_pending_migrations(SQLITE_MIGRATIONS)
+                .map_err(|e| StoreError::Migration(e.to_string()))?
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        }
+        DatabaseBackend::Postgres(url) => {
+            let mut conn = PgConnection::establish(url)?;
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                .execute(&mut conn)?;
+            let result = conn
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|versions| versions.iter().map(ToString::to_string).collect())
+                .map_err(|e| StoreError::Migration(e.to_string()));
+            diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                .execute(&mut conn)?;
+            result?
+        }
+    };
+    Ok(applied)
+}
+
+/// Reverts every migration of `backend` (tests and `docs/migration.md` use it).
+pub fn revert_all(backend: &DatabaseBackend) -> Result<(), StoreError> {
+    match backend {
+        DatabaseBackend::Sqlite(path) => {
+            let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+            conn.revert_all_migrations(SQLITE_MIGRATIONS)
+                .map_err(|e| StoreError::Migration(e.to_string()))?;
+        }
+        DatabaseBackend::Postgres(url) => {
+            let mut conn = PgConnection::establish(url)?;
+            conn.revert_all_migrations(POSTGRES_MIGRATIONS)
+                .map_err(|e| StoreError::Migration(e.to_string()))?;
+        }
+    }
+    Ok(())
+}
+
+fn create_parent_dir(path: &Path) -> Result<(), StoreError> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                path: dir.display().to_string(),
+                source,
+            })
+        }
+        _ => Ok(()),
+    }
+}

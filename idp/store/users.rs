@@ -1,0 +1,104 @@
+//! The `users` table: residents and authority users.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::users;
+use super::{DbConnection, StoreError};
+
+/// A user as stored.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    /// Internal id.
+    pub id: String,
+    /// The tenant.
+    pub tenant_id: String,
+    /// The OIDC subject.
+    pub subject: String,
+    /// The address as entered.
+    pub email: Option<String>,
+    /// Trimmed and lowercased address, unique per tenant.
+    pub email_normalized: Option<String>,
+    /// Whether the address was proven.
+    pub email_verified: bool,
+    /// An authority user's login name.
+    pub username: Option<String>,
+    /// Lowercased login name, unique per tenant.
+    pub username_normalized: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Preferred language.
+    pub locale: Option<String>,
+    /// argon2id PHC string.
+    pub password_hash: Option<String>,
+    /// When the password was last set.
+    pub password_changed_at: Option<NaiveDateTime>,
+    /// Logs in with a username.
+    pub is_authority: bool,
+    /// Cannot log in.
+    pub disabled: bool,
+    /// Created.
+    pub created_at: NaiveDateTime,
+    /// Last changed.
+    pub updated_at: NaiveDateTime,
+}
+
+/// A user to insert.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    /// Internal id.
+    pub id: &'a str,
+    /// The tenant.
+    pub tenant_id: &'a str,
+    /// The OIDC subject.
+    pub subject: &'a str,
+    /// The address as entered.
+    pub email: Option<&'a str>,
+    /// Normalised address.
+    pub email_normalized: Option<&'a str>,
+    /// Whether the address was proven.
+    pub email_verified: bool,
+    /// Display name.
+    pub name: Option<&'a str>,
+    /// argon2id PHC string.
+    pub password_hash: Option<&'a str>,
+    /// When the password was set.
+    pub password_changed_at: Option<NaiveDateTime>,
+    /// Created (and last changed).
+    pub created_at: NaiveDateTime,
+    /// Last changed.
+    pub updated_at: NaiveDateTime,
+}
+
+/// Inserts a user; [`StoreError::UniqueViolation`] when the subject or address is taken.
+pub fn insert(conn: &mut DbConnection, user: &NewUser<'_>) -> Result<(), StoreError> {
+    diesel::insert_into(users::table)
+        .values(user)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The user of `tenant` with this normalised address.
+pub fn find_by_email(
+    conn: &mut DbConnection,
+    tenant: &str,
+    email_normalized: &str,
+) -> Result<Option<UserRow>, StoreError> {
+    Ok(users::table
+        .filter(users::tenant_id.eq(tenant))
+        .filter(users::email_normalized.eq(email_normalized))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Every user of `tenant`, oldest first.
+pub fn list(conn: &mut DbConnection, tenant: &str) -> Result<Vec<UserRow>, StoreError> {
+    Ok(users::table
+        .filter(users::tenant_id.eq(tenant))
+        .order((users::created_at.asc(), users::id.asc()))
+        .select(UserRow::as_select())
+        .load(conn)?)
+}

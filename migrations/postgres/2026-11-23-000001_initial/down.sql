@@ -1,0 +1,16 @@
+DROP TABLE audit_events;
+DROP TABLE login_throttle;
+DROP TABLE signing_keys;
+DROP TABLE logout_deliveries;
+DROP TABLE mail_outbox;
+DROP TABLE one_time_links;
+DROP TABLE consents;
+DROP TABLE client_assertion_jtis;
+DROP TABLE revoked_access_tokens;
+DROP TABLE refresh_tokens;
+DROP TABLE auth_codes;
+DROP TABLE grants;
+DROP TABLE auth_requests;
+DROP TABLE sso_sessions;
+DROP TABLE legacy_accounts;
+DROP TABLE users;
