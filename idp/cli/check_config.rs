@@ -12,7 +12,12 @@ pub fn run(path: &Path) -> Result<(), Failure> {
         "{}: ok ({} tenants: {}; {} clients)",
         path.display(),
         config.tenants.len(),
-        config.tenants.keys().cloned().collect::<Vec<_>>().join(", "),
+        config
+            .tenants
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
         clients
     );
     Ok(())

@@ -13,7 +13,12 @@ pub fn run(config: Config) -> Result<(), Failure> {
     let config = Arc::new(config);
     actix_web::rt::System::new().block_on(async move {
         let store = Store::open(&config.settings.database)?;
-        let app = Application::build(config.clone(), store.clone(), clock::system(), Signals::Handle)?;
+        let app = Application::build(
+            config.clone(),
+            store.clone(),
+            clock::system(),
+            Signals::Handle,
+        )?;
         tracing::info!(
             address = %app.address(),
             database = store.backend_name(),

@@ -6,11 +6,11 @@ use clap::Subcommand;
 use secrecy::SecretString;
 
 use super::Failure;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::domain::{Email, NewPassword};
 use crate::flows::users::{self, AddUser};
 use crate::store::Store;
-use crate::clock::{Clock, SystemClock};
 
 /// `idp users …`
 #[derive(Debug, Subcommand)]
@@ -103,7 +103,11 @@ fn add(
         email,
         tenant,
         user.subject,
-        if password_hash.is_some() { "" } else { ", no password yet" }
+        if password_hash.is_some() {
+            ""
+        } else {
+            ", no password yet"
+        }
     );
     Ok(())
 }

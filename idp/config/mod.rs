@@ -62,8 +62,7 @@ pub fn load(path: &Path) -> Result<Config, Problems> {
     if let Err(e) = toml::from_str::<toml::Table>(&text) {
         return Err(Problems(vec![Problem::new(&source, "", toml_message(&e))]));
     }
-    let figment =
-        Figment::from(Toml::string(&text)).merge(Env::prefixed(ENV_PREFIX).split("__"));
+    let figment = Figment::from(Toml::string(&text)).merge(Env::prefixed(ENV_PREFIX).split("__"));
     let value: toml::Value = figment
         .extract()
         .map_err(|e| Problems(vec![Problem::new(&source, "", e.to_string())]))?;

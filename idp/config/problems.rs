@@ -21,7 +21,11 @@ pub struct Problem {
 
 impl Problem {
     /// A problem at `key` of `source`.
-    pub fn new(source: impl Into<String>, key: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(
+        source: impl Into<String>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             source: source.into(),
             key: key.into(),
@@ -80,7 +84,14 @@ pub fn deserialize_all<T: DeserializeOwned>(mut value: toml::Value) -> Result<T,
             Err(err) => {
                 let key = err.path().to_string();
                 let key = if key == "." { String::new() } else { key };
+                // toml appends "in `key`" on later lines: the key is reported separately.
                 let message = err.inner().to_string();
+                let message = message
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string();
                 let removed = remove_path(&mut value, &key);
                 // A required key we removed ourselves would now be reported as missing: say nothing more.
                 if !(message.starts_with("missing field")
@@ -197,9 +208,17 @@ mod tests {
         )
         .unwrap_err();
         let keys: Vec<_> = errors.iter().map(|e| e.key.as_str()).collect();
-        assert_eq!(keys, ["nmae", "items[0].flag", "items[1].extra"], "{errors:?}");
+        assert_eq!(
+            keys,
+            ["nmae", "items[0].flag", "items[1].extra"],
+            "{errors:?}"
+        );
         assert!(errors[0].message.starts_with("unknown field `nmae`"));
-        assert!(errors[1].message.contains("invalid type"), "{}", errors[1].message);
+        assert!(
+            errors[1].message.contains("invalid type"),
+            "{}",
+            errors[1].message
+        );
     }
 
     #[test]

@@ -19,7 +19,10 @@ pub(super) fn settings(settings: &Settings, origin: &dyn Fn(&str) -> String) -> 
 
     let public = &settings.server.public_url;
     if !matches!(public.scheme(), "http" | "https") {
-        problem("server.public_url", "must be an http:// or https:// URL".into());
+        problem(
+            "server.public_url",
+            "must be an http:// or https:// URL".into(),
+        );
     } else if public.scheme() == "http" && !is_loopback(public) {
         problem(
             "server.public_url",
@@ -49,12 +52,18 @@ pub(super) fn settings(settings: &Settings, origin: &dyn Fn(&str) -> String) -> 
     match mail.transport {
         MailTransport::File => {
             if mail.dir.is_none() {
-                problem("mail.dir", "is required when mail.transport = \"file\"".into());
+                problem(
+                    "mail.dir",
+                    "is required when mail.transport = \"file\"".into(),
+                );
             }
         }
         MailTransport::Smtp => {
             if mail.host.as_deref().is_none_or(str::is_empty) {
-                problem("mail.host", "is required when mail.transport = \"smtp\"".into());
+                problem(
+                    "mail.host",
+                    "is required when mail.transport = \"smtp\"".into(),
+                );
             }
             match (&mail.username, &mail.password_env) {
                 (Some(_), None) => problem(
@@ -95,10 +104,16 @@ pub(super) fn tenant(tenant: &TenantConfig, file: &Path) -> Vec<Problem> {
                 tenant.id
             ),
         );
-    } else if file.file_stem().is_some_and(|stem| stem != tenant.id.as_str()) {
+    } else if file
+        .file_stem()
+        .is_some_and(|stem| stem != tenant.id.as_str())
+    {
         problem(
             "id".into(),
-            format!("\"{}\" differs from the file name: name the file {}.toml", tenant.id, tenant.id),
+            format!(
+                "\"{}\" differs from the file name: name the file {}.toml",
+                tenant.id, tenant.id
+            ),
         );
     }
     if tenant.name.trim().is_empty() {
@@ -110,26 +125,33 @@ pub(super) fn tenant(tenant: &TenantConfig, file: &Path) -> Vec<Problem> {
     let mut seen = HashSet::new();
     for language in &tenant.languages {
         if !seen.insert(*language) {
-            problem("languages".into(), format!("\"{}\" is listed twice", language.tag()));
+            problem(
+                "languages".into(),
+                format!("\"{}\" is listed twice", language.tag()),
+            );
         }
     }
     if let Some(url) = &tenant.help_url
         && !matches!(url.scheme(), "http" | "https")
     {
-        problem("help_url".into(), "must be an http:// or https:// URL".into());
+        problem(
+            "help_url".into(),
+            "must be an http:// or https:// URL".into(),
+        );
     }
     if let Some(email) = &tenant.support.email
         && !email_address::EmailAddress::is_valid(email)
     {
-        problem("support.email".into(), format!("\"{email}\" is not a mail address"));
+        problem(
+            "support.email".into(),
+            format!("\"{email}\" is not a mail address"),
+        );
     }
 
     let mut client_ids = HashSet::new();
     for (i, client) in tenant.clients.iter().enumerate() {
         let key = |name: &str| format!("clients[{i}].{name}");
-        if client.client_id.is_empty()
-            || !client.client_id.chars().all(|c| c.is_ascii_graphic())
-        {
+        if client.client_id.is_empty() || !client.client_id.chars().all(|c| c.is_ascii_graphic()) {
             problem(
                 key("client_id"),
                 "must be non-empty printable ASCII without spaces".into(),
@@ -138,7 +160,10 @@ pub(super) fn tenant(tenant: &TenantConfig, file: &Path) -> Vec<Problem> {
         if !client_ids.insert(client.client_id.as_str()) {
             problem(
                 key("client_id"),
-                format!("\"{}\" is used by another client of this tenant", client.client_id),
+                format!(
+                    "\"{}\" is used by another client of this tenant",
+                    client.client_id
+                ),
             );
         }
         let has_secret = client.client_secret.is_some() || client.client_secret_sha256.is_some();
@@ -181,7 +206,10 @@ pub(super) fn tenant(tenant: &TenantConfig, file: &Path) -> Vec<Problem> {
             );
         }
         if client.grant_types.is_empty() {
-            problem(key("grant_types"), "must name at least one grant type".into());
+            problem(
+                key("grant_types"),
+                "must name at least one grant type".into(),
+            );
         }
         if client.grant_types.contains(&GrantType::AuthorizationCode)
             && client.redirect_uris.is_empty()
@@ -198,7 +226,10 @@ pub(super) fn tenant(tenant: &TenantConfig, file: &Path) -> Vec<Problem> {
         }
         for (j, uri) in client.post_logout_redirect_uris.iter().enumerate() {
             if let Err(message) = check_redirect_uri(uri) {
-                problem(format!("clients[{i}].post_logout_redirect_uris[{j}]"), message);
+                problem(
+                    format!("clients[{i}].post_logout_redirect_uris[{j}]"),
+                    message,
+                );
             }
         }
         if let Some(uri) = &client.backchannel_logout_uri
@@ -234,7 +265,9 @@ fn check_web_uri(uri: &str) -> Result<(), String> {
     match url.scheme() {
         "https" => Ok(()),
         "http" if is_loopback(&url) => Ok(()),
-        _ => Err(format!("\"{uri}\" must be https:// (http:// only for localhost)")),
+        _ => Err(format!(
+            "\"{uri}\" must be https:// (http:// only for localhost)"
+        )),
     }
 }
 

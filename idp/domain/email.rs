@@ -82,7 +82,10 @@ mod tests {
 
     #[test]
     fn lowercases_non_ascii() {
-        assert_eq!(Email::parse("ÄIJÄ@Kylä.fi").unwrap().normalized(), "äijä@kylä.fi");
+        assert_eq!(
+            Email::parse("ÄIJÄ@Kylä.fi").unwrap().normalized(),
+            "äijä@kylä.fi"
+        );
     }
 
     #[test]

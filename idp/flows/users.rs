@@ -92,10 +92,9 @@ pub fn add(
                 detail: Some(r#"{"by":"cli"}"#),
             },
         )?;
-        store::users::find_by_email(conn, input.tenant, input.email.normalized())?
-            .ok_or(AddUserError::Store(StoreError::Query(
-                diesel::result::Error::NotFound,
-            )))
+        store::users::find_by_email(conn, input.tenant, input.email.normalized())?.ok_or(
+            AddUserError::Store(StoreError::Query(diesel::result::Error::NotFound)),
+        )
     })
 }
 

@@ -12,10 +12,7 @@ pub async fn openid_configuration(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, HttpError> {
-    let tenant = state
-        .config
-        .tenant(&path)
-        .ok_or(HttpError::UnknownTenant)?;
+    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "public, max-age=300"))
         .json(json!({ "issuer": state.config.issuer(tenant) })))

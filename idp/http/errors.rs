@@ -33,9 +33,10 @@ impl ResponseError for HttpError {
         }
         let (error, description) = match self {
             HttpError::UnknownTenant => ("not_found", "no such tenant"),
-            HttpError::Store(StoreError::Pool(_)) => {
-                ("temporarily_unavailable", "the service is busy, try again shortly")
-            }
+            HttpError::Store(StoreError::Pool(_)) => (
+                "temporarily_unavailable",
+                "the service is busy, try again shortly",
+            ),
             HttpError::Store(_) => ("server_error", "internal error"),
         };
         let mut response = HttpResponse::build(status);

@@ -58,8 +58,19 @@ impl Application {
         signals: Signals,
     ) -> Result<Application, anyhow::Error> {
         let bind = config.settings.server.bind;
-        let listener = TcpListener::bind(bind)
-            .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
+        let listener =
+            TcpListener::bind(bind).map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
+        Self::with_listener(listener, config, store, clock, signals)
+    }
+
+    /// Prepares the server on a listener bound already (tests bind first to learn the port).
+    pub fn with_listener(
+        listener: TcpListener,
+        config: Arc<Config>,
+        store: Store,
+        clock: SharedClock,
+        signals: Signals,
+    ) -> Result<Application, anyhow::Error> {
         let address = listener.local_addr()?;
         let state = AppState {
             pages: Arc::new(pages::Pages::load()?),
@@ -107,10 +118,11 @@ impl Application {
 
 /// Every route of the service.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz::healthz)).route(
-        "/{tenant}/.well-known/openid-configuration",
-        web::get().to(discovery::openid_configuration),
-    );
+    cfg.route("/healthz", web::get().to(healthz::healthz))
+        .route(
+            "/{tenant}/.well-known/openid-configuration",
+            web::get().to(discovery::openid_configuration),
+        );
 }
 
 /// How long `/healthz` waits for a database connection.

@@ -1,7 +1,7 @@
 //! Server-rendered pages (tera), compiled into the binary.
 
-use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
 
 /// The compiled page templates.
 pub struct Pages {
@@ -10,7 +10,10 @@ pub struct Pages {
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/pages/base.html")),
-    ("not_found.html", include_str!("../../templates/pages/not_found.html")),
+    (
+        "not_found.html",
+        include_str!("../../templates/pages/not_found.html"),
+    ),
 ];
 
 impl Pages {
@@ -35,7 +38,9 @@ pub async fn not_found(state: actix_web::web::Data<super::AppState>) -> HttpResp
         Ok(html) => response.content_type("text/html; charset=utf-8").body(html),
         Err(error) => {
             tracing::error!(%error, "cannot render not_found.html");
-            response.content_type("text/plain; charset=utf-8").body("404")
+            response
+                .content_type("text/plain; charset=utf-8")
+                .body("404")
         }
     }
 }

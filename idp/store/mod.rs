@@ -31,7 +31,6 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 /// Serialises concurrent migrations of several nodes on one PostgreSQL (an arbitrary constant).
 const MIGRATION_LOCK: i64 = 0x1d9_0001;
 
-
 /// A pooled connection.
 pub type PooledConnection = r2d2::PooledConnection<Manager>;
 
@@ -141,12 +140,17 @@ impl Store {
         .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
-    /// Whether the database answers a query, waiting at most `timeout` for a connection.
+    /// Whether the database answers a read of the schema, waiting at most `timeout` for a
+    /// connection (a database without our tables is not healthy either).
     pub async fn ping(&self, timeout: Duration) -> Result<(), StoreError> {
+        use diesel::prelude::*;
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = pool.get_timeout(timeout).map_err(StoreError::Pool)?;
-            diesel::sql_query("SELECT 1").execute(&mut *conn)?;
+            schema::users::table
+                .select(schema::users::id)
+                .limit(1)
+                .load::<String>(&mut *conn)?;
             Ok(())
         })
         .await

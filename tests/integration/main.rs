@@ -1,1 +1,19 @@
-//! Integration tests: the real server, real HTTP, both stores.
+//! Integration tests: the real server on 127.0.0.1:0, real HTTP, and the real `idp` binary, on a
+//! fresh SQLite file and — when `IDP_TEST_POSTGRES_URL` is set — a fresh PostgreSQL database.
+//!
+//! Every test written with [`both_stores!`] runs once per store. Under `CI=true` a missing
+//! PostgreSQL fails the PostgreSQL half; elsewhere that half is skipped with a printed reason.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::allow_attributes,
+    missing_docs,
+    reason = "tests"
+)]
+
+mod helpers;
+
+mod cli;
+mod http;
+mod schema;

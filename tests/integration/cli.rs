@@ -1,0 +1,493 @@
+//! The `idp` binary: its commands, exit statuses and messages, and `serve` as an operator runs it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use diesel::r2d2::ManageConnection;
+use idp::store::{self, Manager};
+use secrecy::SecretString;
+
+use crate::both_stores;
+use crate::helpers::{Backend, TestDb, project_root, write_config};
+
+both_stores!(
+    users_add_then_list,
+    migrate_applies_then_is_up_to_date,
+    serve_answers_and_stops_on_sigterm,
+);
+
+/// `idp` with no inherited `IDP__…` variables.
+fn idp() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_idp"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("IDP__") || key == "IDP_CONFIG" {
+            command.env_remove(key);
+        }
+    }
+    command.env("NO_COLOR", "1");
+    command
+}
+
+fn run(command: &mut Command, stdin: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A config in a temporary directory over a fresh database.
+struct Setup {
+    dir: tempfile::TempDir,
+    db: TestDb,
+    config: std::path::PathBuf,
+}
+
+fn setup(backend: Backend) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(backend, dir.path());
+    let config = write_config(dir.path(), "http://localhost:8080", &db.url);
+    Setup { dir, db, config }
+}
+
+async fn users_add_then_list(backend: Backend) {
+    let s = setup(backend);
+    let add = |tenant: &str, email: &str, stdin: &str| {
+        run(
+            idp()
+                .arg("--config")
+                .arg(&s.config)
+                .args(["users", "add", "--tenant", tenant, "--email", email])
+                .args(["--name", "Erkki Esimerkki", "--password-stdin"]),
+            stdin,
+        )
+    };
+    let out = add(
+        "seinajoki",
+        " Erkki.Esimerkki@Example.com",
+        "oikea hevonen\n",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("added Erkki.Esimerkki@Example.com to seinajoki (subject "),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // The same address, differently written, is the same user.
+    let again = add(
+        "seinajoki",
+        "erkki.esimerkki@example.COM",
+        "toinen salasana\n",
+    );
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(
+        text(&again.stderr),
+        "error: a user with the address erkki.esimerkki@example.COM already exists in tenant seinajoki\n"
+    );
+    // Another tenant is another namespace.
+    let kouvola = add(
+        "kouvola",
+        "erkki.esimerkki@example.com",
+        "kolmas salasana\n",
+    );
+    assert!(kouvola.status.success(), "{}", text(&kouvola.stderr));
+
+    let list = run(
+        idp()
+            .arg("--config")
+            .arg(&s.config)
+            .args(["users", "list", "--tenant", "seinajoki"]),
+        "",
+    );
+    assert!(list.status.success(), "{}", text(&list.stderr));
+    let stdout = text(&list.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines[0].starts_with("SUBJECT"), "{stdout}");
+    let row: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        row[1..4],
+        ["Erkki.Esimerkki@Example.com", "yes", "argon2id"]
+    );
+    assert!(lines[1].ends_with("Erkki Esimerkki"), "{stdout}");
+    assert_eq!(lines[2], "1 users");
+
+    // Stored as an argon2id PHC string at OWASP's parameters, verifying the password given.
+    let mut conn = Manager::new(s.db.backend.clone()).connect().unwrap();
+    let user = store::users::find_by_email(&mut conn, "seinajoki", "erkki.esimerkki@example.com")
+        .unwrap()
+        .unwrap();
+    let phc = user.password_hash.unwrap();
+    assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+    assert!(idp::crypto::password::verify(
+        &SecretString::from("oikea hevonen"),
+        &phc
+    ));
+    assert_eq!(user.name.as_deref(), Some("Erkki Esimerkki"));
+    assert!(user.email_verified);
+    assert_eq!(
+        store::audit::kinds(&mut conn, "seinajoki").unwrap(),
+        ["user.created"]
+    );
+    drop(s.dir);
+}
+
+#[test]
+fn users_add_refuses_bad_input_with_one_line() {
+    let s = setup(Backend::Sqlite);
+    let add = |args: &[&str], stdin: &str| {
+        run(
+            idp()
+                .arg("--config")
+                .arg(&s.config)
+                .args(["users", "add"])
+                .args(args),
+            stdin,
+        )
+    };
+    for (args, stdin, expected) in [
+        (
+            &["--tenant", "tampere", "--email", "erkki@testi.fi"][..],
+            "",
+            "error: unknown tenant \"tampere\" (configured: kouvola, seinajoki)\n",
+        ),
+        (
+            &["--tenant", "kouvola", "--email", "erkki"][..],
+            "",
+            "error: \"erkki\" is not a mail address\n",
+        ),
+        (
+            &[
+                "--tenant",
+                "kouvola",
+                "--email",
+                "erkki@testi.fi",
+                "--password-stdin",
+            ][..],
+            "lyhyt\n",
+            "error: the password must have at least 8 characters\n",
+        ),
+    ] {
+        let out = add(args, stdin);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(text(&out.stderr), expected, "{args:?}");
+    }
+    // A user without a password is allowed: they set one through "forgot password".
+    let out = add(&["--tenant", "kouvola", "--email", "erkki@testi.fi"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).ends_with(", no password yet)\n"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+async fn migrate_applies_then_is_up_to_date(backend: Backend) {
+    let s = setup(backend);
+    let first = run(idp().arg("--config").arg(&s.config).arg("migrate"), "");
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert_eq!(text(&first.stdout), "applied 20261123000001\n");
+    let second = run(idp().arg("--config").arg(&s.config).arg("migrate"), "");
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    assert_eq!(text(&second.stdout), "the database is up to date\n");
+}
+
+#[test]
+fn check_config_accepts_the_demo() {
+    let out = run(idp().current_dir(project_root()).arg("check-config"), "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "config/idp.toml: ok (2 tenants: kouvola, seinajoki; 2 clients)\n"
+    );
+}
+
+#[test]
+fn check_config_names_file_and_key_of_every_problem() {
+    let s = setup(Backend::Sqlite);
+    let tenant = s.dir.path().join("tenants/kouvola.toml");
+    let original = std::fs::read_to_string(&tenant).unwrap();
+    std::fs::write(
+        &tenant,
+        original
+            .replace("policy = \"email-link\"", "policy = \"email-links\"")
+            .replace(
+                "first_party = true",
+                "first_party = true\nfirst_partyy = true",
+            ),
+    )
+    .unwrap();
+    let file = tenant.display().to_string();
+    let expected = format!(
+        "error: {file}: policy: unknown variant `email-links`, expected `keep-password` or `email-link`\n\
+         error: {file}: clients[0].first_partyy: unknown field `first_partyy`, expected one of `client_id`, `name`, `client_secret`, `client_secret_sha256`, `redirect_uris`, `post_logout_redirect_uris`, `backchannel_logout_uri`, `grant_types`, `token_endpoint_auth_method`, `first_party`, `id_token_signed_response_alg`, `jwks_uri`\n"
+    );
+    let out = run(idp().arg("--config").arg(&s.config).arg("check-config"), "");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stderr), expected);
+    assert_eq!(text(&out.stdout), "");
+
+    // Every other command refuses the same configuration the same way.
+    let out = run(idp().arg("--config").arg(&s.config).arg("serve"), "");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stderr), expected);
+}
+
+#[test]
+fn config_comes_from_idp_config_and_overrides_from_the_environment() {
+    let s = setup(Backend::Sqlite);
+    let out = run(
+        idp()
+            .env("IDP_CONFIG", &s.config)
+            .env("IDP__DATABASE__URL", "mysql://nowhere")
+            .arg("check-config"),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "error: environment variable IDP__DATABASE__URL: database.url: must start with sqlite:// or postgres://\n"
+    );
+    let out = run(idp().env("IDP_CONFIG", &s.config).arg("check-config"), "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn usage_errors_exit_2_without_a_panic() {
+    let out = run(idp().args(["users"]), "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!text(&out.stderr).contains("panicked"));
+    let out = run(
+        idp().args(["--config", "/nonexistent/idp.toml", "migrate"]),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "error: /nonexistent/idp.toml: cannot read: No such file or directory (os error 2)\n"
+    );
+}
+
+/// A running `idp serve`, its address read from its JSON log.
+struct Served {
+    child: Child,
+    address: SocketAddr,
+    log: mpsc::Receiver<String>,
+}
+
+impl Drop for Served {
+    /// A failed test must not leave a server behind.
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn serve(command: &mut Command) -> Served {
+    let mut child = command
+        .env("IDP__LOG__FORMAT", "json")
+        .arg("serve")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Owned from here on, so that a panic below still stops the child.
+    let mut served = Served {
+        child,
+        address: SocketAddr::from(([0, 0, 0, 0], 0)),
+        log: rx,
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let timeout = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = served
+            .log
+            .recv_timeout(timeout)
+            .unwrap_or_else(|_| panic!("idp serve did not report listening"));
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+            panic!("a log line that is not JSON: {line}");
+        };
+        if event["message"] == "listening" {
+            served.address = event["address"].as_str().unwrap().parse().unwrap();
+            return served;
+        }
+    }
+}
+
+/// A GET over a plain socket; returns the status and the body.
+fn get(address: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    read_response(stream)
+}
+
+fn read_response(mut stream: TcpStream) -> (u16, String) {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP response: {response:?}"));
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn sigterm(child: &Child) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("idp serve did not exit within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+async fn serve_answers_and_stops_on_sigterm(backend: Backend) {
+    let s = setup(backend);
+    let mut served = serve(
+        idp()
+            .arg("--config")
+            .arg(&s.config)
+            .env("IDP__SERVER__BIND", "127.0.0.1:0"),
+    );
+    let (status, body) = get(served.address, "/healthz");
+    assert_eq!(status, 200, "{body}");
+    for tenant in ["seinajoki", "kouvola"] {
+        let (status, body) = get(
+            served.address,
+            &format!("/{tenant}/.well-known/openid-configuration"),
+        );
+        assert_eq!(status, 200);
+        let document: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            document["issuer"],
+            format!("http://localhost:8080/{tenant}")
+        );
+    }
+
+    if backend == Backend::Postgres {
+        // A request in flight when SIGTERM arrives still gets its answer: hold /healthz's read
+        // behind a table lock, stop the server, then let the read go.
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        let mut locker = diesel::PgConnection::establish(&s.db.url).unwrap();
+        locker
+            .batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE;")
+            .unwrap();
+        let mut in_flight = TcpStream::connect(served.address).unwrap();
+        write!(
+            in_flight,
+            "GET /healthz HTTP/1.1\r\nHost: idp\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        sigterm(&served.child);
+        // Long enough for a forced shutdown (shutdown_timeout_seconds = 0) to have dropped it.
+        std::thread::sleep(Duration::from_millis(2000));
+        assert!(
+            served.child.try_wait().unwrap().is_none(),
+            "exited with a request in flight"
+        );
+        locker.batch_execute("COMMIT;").unwrap();
+        let (status, body) = read_response(in_flight);
+        assert_eq!(status, 200, "{body}");
+    } else {
+        sigterm(&served.child);
+    }
+
+    let exit = wait_exit(&mut served.child, Duration::from_secs(15));
+    assert!(exit.success(), "{exit:?}");
+    let rest: Vec<String> = served.log.try_iter().collect();
+    assert!(
+        rest.iter().any(|l| l.contains("\"message\":\"stopped\"")),
+        "{rest:#?}"
+    );
+    // Nothing secret reaches the log: not the database URL, not a client secret.
+    assert!(!rest.iter().any(|l| l.contains("demo-secret")), "{rest:#?}");
+}
+
+#[test]
+fn serve_on_the_demo_config_creates_its_sqlite_file_under_data() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&project_root().join("config"), &dir.path().join("config"));
+    let mut served = serve(
+        idp()
+            .current_dir(dir.path())
+            .env("IDP__SERVER__BIND", "127.0.0.1:0"),
+    );
+    assert!(dir.path().join("data/idp.sqlite").is_file());
+    let (status, body) = get(served.address, "/healthz");
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"database":"sqlite","status":"ok"}"#)
+    );
+    let (status, _) = get(served.address, "/kouvola/.well-known/openid-configuration");
+    assert_eq!(status, 200);
+    sigterm(&served.child);
+    assert!(wait_exit(&mut served.child, Duration::from_secs(15)).success());
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}

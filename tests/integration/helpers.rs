@@ -1,0 +1,226 @@
+//! Spawning the server and fresh databases for tests.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use diesel::{Connection, RunQueryDsl};
+use idp::config::DatabaseBackend;
+use idp::http::{Application, Signals};
+use idp::store::Store;
+use tempfile::TempDir;
+
+/// Which store a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Defines `mod $name { sqlite, postgres }` running `$name(Backend)` on each store.
+#[macro_export]
+macro_rules! both_stores {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use $crate::helpers::Backend;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if $crate::helpers::postgres_admin_url().is_some() {
+                        super::$name(Backend::Postgres).await;
+                    }
+                }
+            }
+        )*
+    };
+}
+
+/// The PostgreSQL URL tests may create databases with, or `None` (printed) when the PostgreSQL
+/// half is skipped. Panics under `CI=true`: there a missing PostgreSQL is a failure.
+pub fn postgres_admin_url() -> Option<String> {
+    match std::env::var("IDP_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but IDP_TEST_POSTGRES_URL is not set: the PostgreSQL half must run")
+        }
+        _ => {
+            eprintln!("skipping the PostgreSQL half: IDP_TEST_POSTGRES_URL is not set");
+            None
+        }
+    }
+}
+
+/// A fresh database: a SQLite file in a temporary directory, or a PostgreSQL database that is
+/// dropped when this value is.
+pub struct TestDb {
+    pub url: String,
+    pub backend: DatabaseBackend,
+    pg_admin: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub fn new(backend: Backend, dir: &Path) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let path = dir.join("data").join("idp.sqlite");
+                TestDb {
+                    url: format!("sqlite://{}", path.display()),
+                    backend: DatabaseBackend::Sqlite(path),
+                    pg_admin: None,
+                }
+            }
+            Backend::Postgres => {
+                let admin = postgres_admin_url().expect("PostgreSQL URL");
+                let name = format!("idp_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn =
+                    diesel::PgConnection::establish(&admin).expect("connect to PostgreSQL");
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .expect("create the test database");
+                let mut url = url::Url::parse(&admin).expect("IDP_TEST_POSTGRES_URL is a URL");
+                url.set_path(&name);
+                let url = url.to_string();
+                TestDb {
+                    backend: DatabaseBackend::Postgres(url.clone()),
+                    url,
+                    pg_admin: Some((admin, name)),
+                }
+            }
+        }
+    }
+
+    /// Drops a PostgreSQL database now, even with connections open (tests of an outage).
+    pub fn drop_now(&self) {
+        if let Some((admin, name)) = &self.pg_admin {
+            let mut conn = diesel::PgConnection::establish(admin).expect("connect to PostgreSQL");
+            diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn)
+                .expect("drop the test database");
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.pg_admin
+            && let Ok(mut conn) = diesel::PgConnection::establish(admin)
+        {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn);
+        }
+    }
+}
+
+/// The project's root (where `config/` is).
+pub fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A configuration directory for a test: `idp.toml` with the given public URL and database, and
+/// the demo tenants, all under `dir`. Returns the path of `idp.toml`.
+pub fn write_config(dir: &Path, public_url: &str, database_url: &str) -> PathBuf {
+    let tenants = dir.join("tenants");
+    std::fs::create_dir_all(&tenants).unwrap();
+    for name in ["seinajoki.toml", "kouvola.toml"] {
+        std::fs::copy(
+            project_root().join("config/tenants").join(name),
+            tenants.join(name),
+        )
+        .unwrap();
+    }
+    let path = dir.join("idp.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[server]
+bind = "127.0.0.1:0"
+public_url = "{public_url}"
+workers = 1
+shutdown_timeout_seconds = 5
+
+[database]
+url = "{database_url}"
+max_connections = 4
+
+[mail]
+transport = "file"
+dir = "{mail}"
+from = "idp <no-reply@idp.localhost>"
+
+[tenants]
+dir = "{tenants}"
+"#,
+            mail = dir.join("mail").display(),
+            tenants = tenants.display(),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A running server on a fresh database.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub db: TestDb,
+    /// Holds the configuration, mail and SQLite files until the test ends.
+    _dir: TempDir,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let db = TestDb::new(backend, dir.path());
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let base = format!("http://{address}");
+        let path = write_config(dir.path(), &base, &db.url);
+        let config = Arc::new(idp::config::load(&path).unwrap());
+        let settings = config.settings.database.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&settings))
+            .await
+            .unwrap()
+            .unwrap();
+        let app = Application::with_listener(
+            listener,
+            config,
+            store,
+            idp::clock::system(),
+            Signals::Ignore,
+        )
+        .unwrap();
+        let handle = app.handle();
+        tokio::spawn(app.run());
+        TestApp {
+            base,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            db,
+            _dir: dir,
+            handle,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// Stops the server, letting requests in flight finish.
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+}

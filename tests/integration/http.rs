@@ -1,0 +1,123 @@
+//! The server over HTTP: health, discovery, unknown paths, headers.
+
+use serde_json::Value;
+
+use crate::both_stores;
+use crate::helpers::{Backend, TestApp};
+
+both_stores!(
+    healthz_answers_when_the_database_does,
+    discovery_names_each_tenants_issuer,
+    unknown_tenant_and_path_are_404,
+    every_response_has_security_headers,
+);
+
+async fn healthz_answers_when_the_database_does(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let response = app.get("/healthz").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: Value = response.json().await.unwrap();
+    let expected = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    assert_eq!(
+        body,
+        serde_json::json!({"status": "ok", "database": expected})
+    );
+    app.stop().await;
+}
+
+async fn discovery_names_each_tenants_issuer(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for tenant in ["seinajoki", "kouvola"] {
+        let response = app
+            .get(&format!("/{tenant}/.well-known/openid-configuration"))
+            .await;
+        assert_eq!(response.status(), 200);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json")
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["issuer"], format!("{}/{tenant}", app.base));
+    }
+    app.stop().await;
+}
+
+async fn unknown_tenant_and_path_are_404(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let response = app.get("/tampere/.well-known/openid-configuration").await;
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"error": "not_found", "error_description": "no such tenant"})
+    );
+
+    let response = app.get("/no/such/page").await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/html; charset=utf-8"
+    );
+    let html = response.text().await.unwrap();
+    assert!(html.contains("<html lang=\"fi\">"), "{html}");
+    assert!(html.contains("<h1>Sivua ei löydy</h1>"), "{html}");
+    assert!(
+        html.contains("<h2 lang=\"sv\">Sidan hittades inte</h2>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<h2 lang=\"en\">Page not found</h2>"),
+        "{html}"
+    );
+    app.stop().await;
+}
+
+async fn every_response_has_security_headers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for path in [
+        "/healthz",
+        "/seinajoki/.well-known/openid-configuration",
+        "/nothing",
+    ] {
+        let response = app.get(path).await;
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+        assert!(
+            headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'"),
+            "{path}"
+        );
+    }
+    app.stop().await;
+}
+
+/// An outage: the database disappears under a running server. PostgreSQL only — an open SQLite
+/// file cannot be taken away from the process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_is_503_when_postgres_is_gone() {
+    if crate::helpers::postgres_admin_url().is_none() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Postgres).await;
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    app.db.drop_now();
+    let response = app.get("/healthz").await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "5");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"status": "unavailable", "database": "postgres"})
+    );
+    app.stop().await;
+}
