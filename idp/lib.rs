@@ -5,7 +5,7 @@
 //! - [`http`]: actix-web handlers, thin — parse, call one flow, render;
 //! - [`flows`]: the domain (login journey, OIDC endpoints, linker, admin), plain Rust;
 //! - [`store`]: diesel over SQLite or PostgreSQL, all SQL lives there;
-//! - [`crypto`]: passwords, random secrets and hashes;
+//! - [`crypto`]: password hashing (signing keys and tokens join it with the protocol);
 //! - [`config`]: the typed configuration and its validation;
 //! - [`domain`]: validated protocol values (emails, tenant ids).
 //!

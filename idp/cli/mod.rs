@@ -78,7 +78,7 @@ pub fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(Failure::Other(message)) => {
-            eprintln!("error: {message}");
+            eprintln!("error: {}", config::one_line(&message));
             ExitCode::FAILURE
         }
     }

@@ -1,4 +1,4 @@
-//! `idp serve`: migrate, then serve until SIGTERM or SIGINT.
+//! `idp serve`: migrate, then serve until SIGTERM (draining requests in flight) or SIGINT.
 
 use std::sync::Arc;
 

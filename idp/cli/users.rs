@@ -136,6 +136,9 @@ fn list(config: &Config, tenant: &str) -> Result<(), Failure> {
             user.name.as_deref().unwrap_or("")
         );
     }
-    println!("{} users", rows.len());
+    match rows.len() {
+        1 => println!("1 user"),
+        n => println!("{n} users"),
+    }
     Ok(())
 }

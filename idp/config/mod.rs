@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 
-pub use problems::{KeyError, Problem, Problems, deserialize_all};
+pub use problems::{KeyError, Problem, Problems, deserialize_all, one_line};
 pub use settings::{
     DatabaseBackend, DatabaseSettings, LogFormat, LogSettings, MailSettings, MailTransport,
     ServerSettings, Settings, SmtpTls, TenantsSettings,

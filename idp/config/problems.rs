@@ -35,13 +35,25 @@ impl Problem {
 }
 
 impl fmt::Display for Problem {
+    /// One line: `source: key: message`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let message = one_line(&self.message);
         if self.key.is_empty() {
-            write!(f, "{}: {}", self.source, self.message)
+            write!(f, "{}: {message}", self.source)
         } else {
-            write!(f, "{}: {}: {}", self.source, self.key, self.message)
+            write!(f, "{}: {}: {message}", self.source, self.key)
         }
     }
+}
+
+/// Joins the lines of a multi-line message with "; ".
+pub fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Every problem found in a configuration; never empty.

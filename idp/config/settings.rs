@@ -67,12 +67,32 @@ fn default_pool_size() -> u32 {
 }
 
 /// The storage backend a database URL selects.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseBackend {
     /// An embedded SQLite file at this path.
     Sqlite(PathBuf),
     /// A PostgreSQL server at this URL.
     Postgres(String),
+}
+
+impl std::fmt::Debug for DatabaseBackend {
+    /// Never shows a PostgreSQL password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseBackend::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            DatabaseBackend::Postgres(url) => {
+                let redacted = match Url::parse(url) {
+                    Ok(mut parsed) if parsed.password().is_some() => {
+                        let _ = parsed.set_password(Some("REDACTED"));
+                        parsed.to_string()
+                    }
+                    Ok(parsed) => parsed.to_string(),
+                    Err(_) => "<unparsable URL>".to_string(),
+                };
+                f.debug_tuple("Postgres").field(&redacted).finish()
+            }
+        }
+    }
 }
 
 impl DatabaseSettings {

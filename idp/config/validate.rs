@@ -191,11 +191,20 @@ pub(super) fn tenant(tenant: &TenantConfig, file: &Path) -> Vec<Problem> {
                 key("client_secret"),
                 "must not be set for this token_endpoint_auth_method".into(),
             ),
-            AuthMethod::PrivateKeyJwt if client.jwks_uri.is_none() => problem(
+            _ => {}
+        }
+        if client.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt
+            && client.jwks_uri.is_none()
+        {
+            problem(
                 key("jwks_uri"),
                 "is required with token_endpoint_auth_method = \"private_key_jwt\"".into(),
-            ),
-            _ => {}
+            );
+        }
+        if let Some(uri) = &client.jwks_uri
+            && let Err(message) = check_web_uri(uri.as_str())
+        {
+            problem(key("jwks_uri"), message);
         }
         if client.token_endpoint_auth_method == AuthMethod::None
             && client.grant_types.contains(&GrantType::ClientCredentials)

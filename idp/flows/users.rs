@@ -49,7 +49,7 @@ pub fn add(
     now: NaiveDateTime,
     input: &AddUser<'_>,
 ) -> Result<UserRow, AddUserError> {
-    let id = uuid::Uuid::now_v7().to_string();
+    let id = store::new_id(now);
     let subject = uuid::Uuid::new_v4().to_string();
     let taken = || AddUserError::EmailTaken {
         email: input.email.to_string(),

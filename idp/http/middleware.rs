@@ -33,7 +33,7 @@ pub fn security_headers() -> DefaultHeaders {
         .add(("Referrer-Policy", "no-referrer"))
         .add((
             "Content-Security-Policy",
-            "default-src 'self'; frame-ancestors 'none'; form-action 'self' https: http://localhost:* http://127.0.0.1:*",
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
         ))
         .add(("X-Frame-Options", "DENY"))
 }

@@ -40,10 +40,10 @@ pub struct Application {
     server: Server,
 }
 
-/// Whether the server handles SIGINT/SIGTERM itself (the binary) or leaves them (tests).
+/// Whether the server handles signals itself (the binary) or leaves them (tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signals {
-    /// Stop gracefully on SIGINT and SIGTERM.
+    /// SIGTERM drains requests in flight, then stops; SIGINT and SIGQUIT stop at once.
     Handle,
     /// Ignore signals; stop through the server handle.
     Ignore,

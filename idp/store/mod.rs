@@ -57,9 +57,10 @@ impl ManageConnection for Manager {
             DatabaseBackend::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())
                     .map_err(r2d2::Error::ConnectionError)?;
-                // Waits for a writer instead of failing at once; foreign keys are off by default.
+                // Waits for a writer instead of failing at once; foreign keys are off by default;
+                // FULL syncs every commit, so a power loss cannot lose a committed reset link.
                 conn.batch_execute(
-                    "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                    "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
                 )
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
@@ -158,11 +159,19 @@ impl Store {
     }
 }
 
+/// A new row id: a UUIDv7 from `now`, so ids sort by creation time.
+pub fn new_id(now: chrono::NaiveDateTime) -> String {
+    let utc = now.and_utc();
+    let nanos = utc.timestamp_subsec_nanos();
+    let seconds = u64::try_from(utc.timestamp()).unwrap_or(0);
+    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, seconds, nanos)).to_string()
+}
+
 /// Runs the pending migrations of `backend`; returns the versions applied.
 pub fn migrate(backend: &DatabaseBackend) -> Result<Vec<String>, StoreError> {
     let applied = match backend {
         DatabaseBackend::Sqlite(path) => {
-            create_parent_dir(path)?;
+            create_private_file(path)?;
             let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
             // WAL is a property of the file: readers never wait for the writer.
             conn.batch_execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;")?;
@@ -188,7 +197,7 @@ pub fn migrate(backend: &DatabaseBackend) -> Result<Vec<String>, StoreError> {
     Ok(applied)
 }
 
-/// Reverts every migration of `backend` (tests and `docs/migration.md` use it).
+/// Reverts every migration of `backend` (the migration tests use it).
 pub fn revert_all(backend: &DatabaseBackend) -> Result<(), StoreError> {
     match backend {
         DatabaseBackend::Sqlite(path) => {
@@ -205,14 +214,27 @@ pub fn revert_all(backend: &DatabaseBackend) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn create_parent_dir(path: &Path) -> Result<(), StoreError> {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
-                path: dir.display().to_string(),
-                source,
-            })
-        }
-        _ => Ok(()),
+/// Creates the SQLite file's directory, and the file readable by its owner only (it holds
+/// password hashes), unless it exists.
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |source, at: &Path| StoreError::Io {
+        path: at.display().to_string(),
+        source,
+    };
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|e| io(e, dir))?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io(e, path)),
     }
 }

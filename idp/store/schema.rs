@@ -199,6 +199,7 @@ diesel::table! {
 diesel::table! {
     signing_keys (kid) {
         kid -> Text,
+        tenant_id -> Text,
         alg -> Text,
         public_jwk -> Text,
         private_key_encrypted -> Text,

@@ -127,7 +127,7 @@ async fn users_add_then_list(backend: Backend) {
         ["Erkki.Esimerkki@Example.com", "yes", "argon2id"]
     );
     assert!(lines[1].ends_with("Erkki Esimerkki"), "{stdout}");
-    assert_eq!(lines[2], "1 users");
+    assert_eq!(lines[2], "1 user");
 
     // Stored as an argon2id PHC string at OWASP's parameters, verifying the password given.
     let mut conn = Manager::new(s.db.backend.clone()).connect().unwrap();

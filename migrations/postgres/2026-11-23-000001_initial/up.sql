@@ -212,9 +212,11 @@ CREATE TABLE logout_deliveries (
 );
 CREATE INDEX logout_deliveries_due ON logout_deliveries (status, next_attempt_at);
 
--- Signing keys; the private part is encrypted under the key-encryption key.
+-- Signing keys, per tenant (each issuer has its own JWKS); the private part is encrypted under
+-- the key-encryption key.
 CREATE TABLE signing_keys (
     kid TEXT PRIMARY KEY,                -- RFC 7638 thumbprint
+    tenant_id TEXT NOT NULL,
     alg TEXT NOT NULL,
     public_jwk TEXT NOT NULL,
     private_key_encrypted TEXT NOT NULL,
@@ -223,6 +225,7 @@ CREATE TABLE signing_keys (
     retired_at TIMESTAMP,                -- stops signing
     expires_at TIMESTAMP                 -- leaves the JWKS (after every token it signed expired)
 );
+CREATE INDEX signing_keys_tenant ON signing_keys (tenant_id);
 
 -- Failed logins per account and per client address, shared by every node.
 CREATE TABLE login_throttle (
