@@ -11,6 +11,7 @@
 //!
 //! [`cli`] is the `idp` binary's command line over these layers.
 
+pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -17,8 +17,8 @@ use figment::providers::{Env, Format, Toml};
 
 pub use problems::{KeyError, Problem, Problems, deserialize_all, one_line};
 pub use settings::{
-    DatabaseBackend, DatabaseSettings, LogFormat, LogSettings, MailSettings, MailTransport,
-    ServerSettings, Settings, SmtpTls, TenantsSettings,
+    DatabaseBackend, DatabaseSettings, KeysSettings, LogFormat, LogSettings, MailSettings,
+    MailTransport, ServerSettings, Settings, SmtpTls, TenantsSettings, TokenSettings,
 };
 pub use tenant::{
     AuthMethod, ClientConfig, GrantType, Language, Notice, Policy, SigningAlg, Support,

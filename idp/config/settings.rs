@@ -22,6 +22,75 @@ pub struct Settings {
     /// `[log]`, optional.
     #[serde(default)]
     pub log: LogSettings,
+    /// `[keys]`, optional.
+    #[serde(default)]
+    pub keys: KeysSettings,
+    /// `[tokens]`, optional.
+    #[serde(default)]
+    pub tokens: TokenSettings,
+}
+
+/// `[keys]`: how signing keys are protected and rotated.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysSettings {
+    /// The key-encryption key, 32 bytes in base64; best given as `IDP__KEYS__ENCRYPTION_KEY`.
+    pub encryption_key: Option<SecretString>,
+    /// Where a development key-encryption key is kept when `encryption_key` is not set.
+    pub development_key_file: PathBuf,
+    /// Seconds between `idp keys rotate` publishing a key and the key signing.
+    pub activation_delay_seconds: u64,
+}
+
+impl Default for KeysSettings {
+    fn default() -> Self {
+        Self {
+            encryption_key: None,
+            development_key_file: PathBuf::from("data/key-encryption-key.dev"),
+            activation_delay_seconds: 3600,
+        }
+    }
+}
+
+/// `[tokens]`: lifetimes and the access-token algorithm.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenSettings {
+    /// Lifetime of access tokens.
+    pub access_token_seconds: u64,
+    /// Lifetime of ID tokens.
+    pub id_token_seconds: u64,
+    /// Lifetime of a refresh token bound to the browser session.
+    pub refresh_token_seconds: u64,
+    /// Lifetime of an `offline_access` refresh token.
+    pub offline_refresh_token_seconds: u64,
+    /// Lifetime of an authorization request waiting for the resident.
+    pub authorization_request_seconds: u64,
+    /// Lifetime of an SSO session without "remember me" activity.
+    pub session_seconds: u64,
+    /// Algorithm of access tokens (RFC 9068 JWTs).
+    pub access_token_alg: super::SigningAlg,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            access_token_seconds: 300,
+            id_token_seconds: 300,
+            refresh_token_seconds: 8 * 3600,
+            offline_refresh_token_seconds: 30 * 24 * 3600,
+            authorization_request_seconds: 1800,
+            session_seconds: 8 * 3600,
+            access_token_alg: super::SigningAlg::ES256,
+        }
+    }
+}
+
+impl TokenSettings {
+    /// The longest a token signed now stays valid: how long a retired key must stay published.
+    pub fn longest_signed_token_seconds(&self) -> u64 {
+        self.access_token_seconds.max(self.id_token_seconds) + 300
+    }
 }
 
 /// `[server]`: where to listen and the public address.

@@ -82,6 +82,31 @@ pub(super) fn settings(settings: &Settings, origin: &dyn Fn(&str) -> String) -> 
             }
         }
     }
+    if let Some(key) = &settings.keys.encryption_key
+        && let Err(e) =
+            crate::crypto::kek::Kek::from_base64(secrecy::ExposeSecret::expose_secret(key))
+    {
+        problem("keys.encryption_key", e.to_string());
+    }
+    let tokens = &settings.tokens;
+    for (key, value) in [
+        ("tokens.access_token_seconds", tokens.access_token_seconds),
+        ("tokens.id_token_seconds", tokens.id_token_seconds),
+        ("tokens.refresh_token_seconds", tokens.refresh_token_seconds),
+        (
+            "tokens.offline_refresh_token_seconds",
+            tokens.offline_refresh_token_seconds,
+        ),
+        (
+            "tokens.authorization_request_seconds",
+            tokens.authorization_request_seconds,
+        ),
+        ("tokens.session_seconds", tokens.session_seconds),
+    ] {
+        if value == 0 || value > 400 * 24 * 3600 {
+            problem(key, "must be between 1 second and 400 days".into());
+        }
+    }
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&settings.log.level) {
         problem("log.level", format!("not a log filter: {e}"));
     }

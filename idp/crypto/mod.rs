@@ -1,3 +1,7 @@
-//! Cryptography: password hashing now; signing keys and tokens join it with the protocol.
+//! Cryptography: password hashing, signing keys and their encryption at rest, random secrets.
 
+pub mod kek;
+pub mod keyring;
+pub mod keys;
 pub mod password;
+pub mod secret;

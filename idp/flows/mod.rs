@@ -3,4 +3,6 @@
 //! A flow takes validated input and a connection (or the store), runs its queries in one
 //! transaction, and returns a typed result or its own error enum.
 
+pub mod keys;
+pub mod oidc;
 pub mod users;

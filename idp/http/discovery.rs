@@ -1,11 +1,10 @@
 //! `GET {issuer}/.well-known/openid-configuration`: the tenant's provider metadata.
 //!
-//! For now it names the issuer; the protocol issue completes the document.
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
 
 use super::{AppState, HttpError};
+use crate::flows::oidc::discovery;
 
 /// The discovery document of the tenant in the path.
 pub async fn openid_configuration(
@@ -15,5 +14,5 @@ pub async fn openid_configuration(
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "public, max-age=300"))
-        .json(json!({ "issuer": state.config.issuer(tenant) })))
+        .json(discovery::document(&state.config, tenant)))
 }

@@ -7,16 +7,16 @@ use super::{AppState, HEALTH_TIMEOUT};
 
 /// Asks the database for `SELECT 1`.
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    match state.store.ping(HEALTH_TIMEOUT).await {
+    match state.services.store.ping(HEALTH_TIMEOUT).await {
         Ok(()) => HttpResponse::Ok()
             .insert_header(("Cache-Control", "no-store"))
-            .json(json!({"status": "ok", "database": state.store.backend_name()})),
+            .json(json!({"status": "ok", "database": state.services.store.backend_name()})),
         Err(error) => {
             tracing::warn!(%error, "health check: database unavailable");
             HttpResponse::ServiceUnavailable()
                 .insert_header(("Cache-Control", "no-store"))
                 .insert_header(("Retry-After", "5"))
-                .json(json!({"status": "unavailable", "database": state.store.backend_name()}))
+                .json(json!({"status": "unavailable", "database": state.services.store.backend_name()}))
         }
     }
 }

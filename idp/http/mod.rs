@@ -6,6 +6,7 @@ mod discovery;
 mod errors;
 mod healthz;
 mod middleware;
+mod oidc;
 mod pages;
 
 use std::net::{SocketAddr, TcpListener};
@@ -15,21 +16,18 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 
-use crate::clock::SharedClock;
+use crate::app::Services;
 use crate::config::Config;
-use crate::store::Store;
 
 pub use errors::HttpError;
 
 /// What every handler can reach; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    /// The configuration.
+    /// Configuration, store, clock and keys.
+    pub services: Services,
+    /// The configuration (also in `services`).
     pub config: Arc<Config>,
-    /// The database.
-    pub store: Store,
-    /// The clock.
-    pub clock: SharedClock,
     /// The page templates.
     pub pages: Arc<pages::Pages>,
 }
@@ -51,32 +49,25 @@ pub enum Signals {
 
 impl Application {
     /// Binds `server.bind` and prepares the server.
-    pub fn build(
-        config: Arc<Config>,
-        store: Store,
-        clock: SharedClock,
-        signals: Signals,
-    ) -> Result<Application, anyhow::Error> {
-        let bind = config.settings.server.bind;
+    pub fn build(services: Services, signals: Signals) -> Result<Application, anyhow::Error> {
+        let bind = services.config.settings.server.bind;
         let listener =
             TcpListener::bind(bind).map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
-        Self::with_listener(listener, config, store, clock, signals)
+        Self::with_listener(listener, services, signals)
     }
 
     /// Prepares the server on a listener bound already (tests bind first to learn the port).
     pub fn with_listener(
         listener: TcpListener,
-        config: Arc<Config>,
-        store: Store,
-        clock: SharedClock,
+        services: Services,
         signals: Signals,
     ) -> Result<Application, anyhow::Error> {
         let address = listener.local_addr()?;
+        let config = services.config.clone();
         let state = AppState {
             pages: Arc::new(pages::Pages::load()?),
             config: config.clone(),
-            store,
-            clock,
+            services,
         };
         let mut server = HttpServer::new(move || {
             App::new()
@@ -119,9 +110,13 @@ impl Application {
 /// Every route of the service.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz::healthz))
-        .route(
-            "/{tenant}/.well-known/openid-configuration",
-            web::get().to(discovery::openid_configuration),
+        .service(
+            web::scope("/{tenant}")
+                .route(
+                    "/.well-known/openid-configuration",
+                    web::get().to(discovery::openid_configuration),
+                )
+                .configure(oidc::routes),
         );
 }
 

@@ -5,9 +5,13 @@
 //! take `&mut DbConnection` so that a flow can run several of them in one transaction.
 
 pub mod audit;
+pub mod auth_requests;
 mod connection;
 mod error;
+pub mod grants;
+pub mod keys;
 pub mod schema;
+pub mod sessions;
 pub mod users;
 
 use std::path::Path;
@@ -127,10 +131,11 @@ impl Store {
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool, off the async executor.
-    pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
     {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
@@ -138,7 +143,7 @@ impl Store {
             f(&mut conn)
         })
         .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
+        .map_err(|e| E::from(StoreError::Task(e.to_string())))?
     }
 
     /// Whether the database answers a read of the schema, waiting at most `timeout` for a

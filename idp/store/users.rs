@@ -102,3 +102,12 @@ pub fn list(conn: &mut DbConnection, tenant: &str) -> Result<Vec<UserRow>, Store
         .select(UserRow::as_select())
         .load(conn)?)
 }
+
+/// A user by internal id.
+pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<UserRow>, StoreError> {
+    Ok(users::table
+        .find(id)
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?)
+}

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use diesel::{Connection, RunQueryDsl};
+use idp::app::Services;
 use idp::config::DatabaseBackend;
 use idp::http::{Application, Signals};
 use idp::store::Store;
@@ -156,13 +157,23 @@ from = "idp <no-reply@idp.localhost>"
 
 [tenants]
 dir = "{tenants}"
+
+[keys]
+encryption_key = "{kek}"
 "#,
+            kek = test_kek(),
             mail = dir.join("mail").display(),
             tenants = tenants.display(),
         ),
     )
     .unwrap();
     path
+}
+
+/// A random key-encryption key for a test's configuration.
+pub fn test_kek() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
 }
 
 /// A running server on a fresh database.
@@ -189,14 +200,13 @@ impl TestApp {
             .await
             .unwrap()
             .unwrap();
-        let app = Application::with_listener(
-            listener,
-            config,
-            store,
-            idp::clock::system(),
-            Signals::Ignore,
-        )
+        let services = tokio::task::spawn_blocking(move || {
+            Services::start(config, store, idp::clock::system())
+        })
+        .await
+        .unwrap()
         .unwrap();
+        let app = Application::with_listener(listener, services.clone(), Signals::Ignore).unwrap();
         let handle = app.handle();
         tokio::spawn(app.run());
         TestApp {

@@ -1,0 +1,165 @@
+//! The key-encryption key: AES-256-GCM over signing keys' private parts before they are stored.
+//!
+//! It comes from `keys.encryption_key` (or `IDP__KEYS__ENCRYPTION_KEY`), 32 bytes in base64. When
+//! none is configured, a development key is generated into a file (mode 0600) with a warning:
+//! fine for a laptop, never for production, where the key must live outside the database's backups.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use super::keys::b64;
+
+/// A loaded key-encryption key.
+pub struct Kek {
+    key: LessSafeKey,
+}
+
+impl std::fmt::Debug for Kek {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Kek(REDACTED)")
+    }
+}
+
+/// The key-encryption key is unusable, or a ciphertext does not open.
+#[derive(Debug, thiserror::Error)]
+pub enum KekError {
+    /// Not 32 bytes of base64.
+    #[error("keys.encryption_key must be 32 bytes in base64 (as `openssl rand -base64 32` prints)")]
+    Malformed,
+    /// The development key file could not be read or written.
+    #[error("development key file {path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// Wrong key, or the stored value was altered.
+    #[error("a stored key does not decrypt: wrong keys.encryption_key, or the row was altered")]
+    Decrypt,
+}
+
+impl Kek {
+    /// From the configured base64 text.
+    pub fn from_base64(text: &str) -> Result<Kek, KekError> {
+        let bytes = STANDARD
+            .decode(text.trim())
+            .map_err(|_| KekError::Malformed)?;
+        if bytes.len() != 32 {
+            return Err(KekError::Malformed);
+        }
+        let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| KekError::Malformed)?;
+        Ok(Kek {
+            key: LessSafeKey::new(key),
+        })
+    }
+
+    /// Reads the development key at `path`, creating it when missing. Returns the key and whether
+    /// it was created now.
+    pub fn development(path: &Path) -> Result<(Kek, bool), KekError> {
+        let file_error = |reason: String| KekError::File {
+            path: path.display().to_string(),
+            reason,
+        };
+        match std::fs::read_to_string(path) {
+            Ok(text) => Ok((Kek::from_base64(&text)?, false)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(dir) = path.parent()
+                    && !dir.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(dir).map_err(|e| file_error(e.to_string()))?;
+                }
+                let bytes: [u8; 32] = rand::random();
+                let text = STANDARD.encode(bytes);
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)
+                    .map_err(|e| file_error(e.to_string()))?;
+                file.write_all(format!("{text}\n").as_bytes())
+                    .map_err(|e| file_error(e.to_string()))?;
+                Ok((Kek::from_base64(&text)?, true))
+            }
+            Err(e) => Err(file_error(e.to_string())),
+        }
+    }
+
+    /// Encrypts `plaintext`, bound to `context` (the key id): base64url(nonce || ciphertext || tag).
+    pub fn seal(&self, context: &str, plaintext: &[u8]) -> Result<String, KekError> {
+        let nonce_bytes: [u8; NONCE_LEN] = rand::random();
+        let mut buffer = plaintext.to_vec();
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce_bytes),
+                Aad::from(context.as_bytes()),
+                &mut buffer,
+            )
+            .map_err(|_| KekError::Decrypt)?;
+        let mut out = nonce_bytes.to_vec();
+        out.extend_from_slice(&buffer);
+        Ok(b64(&out))
+    }
+
+    /// Decrypts what [`Kek::seal`] made with the same `context`.
+    pub fn open(&self, context: &str, sealed: &str) -> Result<Vec<u8>, KekError> {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(sealed)
+            .map_err(|_| KekError::Decrypt)?;
+        if bytes.len() < NONCE_LEN {
+            return Err(KekError::Decrypt);
+        }
+        let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| KekError::Decrypt)?;
+        let mut buffer = ciphertext.to_vec();
+        let plaintext = self
+            .key
+            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut buffer)
+            .map_err(|_| KekError::Decrypt)?;
+        Ok(plaintext.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seals_and_opens_bound_to_context() {
+        let kek = Kek::from_base64(&STANDARD.encode([7u8; 32])).unwrap();
+        let sealed = kek.seal("kid-1", b"private key").unwrap();
+        assert_eq!(kek.open("kid-1", &sealed).unwrap(), b"private key");
+        assert!(matches!(kek.open("kid-2", &sealed), Err(KekError::Decrypt)));
+        let other = Kek::from_base64(&STANDARD.encode([8u8; 32])).unwrap();
+        assert!(matches!(
+            other.open("kid-1", &sealed),
+            Err(KekError::Decrypt)
+        ));
+        assert!(matches!(
+            Kek::from_base64("c2hvcnQ="),
+            Err(KekError::Malformed)
+        ));
+    }
+
+    #[test]
+    fn development_key_is_created_once_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data/kek.dev");
+        let (first, created) = Kek::development(&path).unwrap();
+        assert!(created);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let sealed = first.seal("k", b"x").unwrap();
+        let (second, created) = Kek::development(&path).unwrap();
+        assert!(!created);
+        assert_eq!(second.open("k", &sealed).unwrap(), b"x");
+    }
+}

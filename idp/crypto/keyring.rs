@@ -1,0 +1,119 @@
+//! The signing keys of every tenant, parsed, as one immutable snapshot.
+//!
+//! A snapshot is rebuilt from the database at start, after `idp keys rotate` on this node, and
+//! periodically (so keys rotated elsewhere appear); handlers take the current one without waiting.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use chrono::NaiveDateTime;
+use serde_json::{Value, json};
+
+use super::keys::SigningKey;
+use crate::config::SigningAlg;
+
+/// A key with its schedule.
+#[derive(Debug, Clone)]
+pub struct ScheduledKey {
+    /// The parsed key.
+    pub key: Arc<SigningKey>,
+    /// Signs from then on.
+    pub activates_at: NaiveDateTime,
+    /// Stops signing then.
+    pub retired_at: Option<NaiveDateTime>,
+}
+
+/// One tenant's keys.
+#[derive(Debug, Default)]
+pub struct TenantKeys {
+    keys: Vec<ScheduledKey>,
+    jwks: String,
+}
+
+impl TenantKeys {
+    /// From keys in activation order (oldest first).
+    pub fn new(keys: Vec<ScheduledKey>) -> TenantKeys {
+        let jwks = json!({
+            "keys": keys.iter().map(|k| k.key.public_jwk().clone()).collect::<Vec<Value>>()
+        })
+        .to_string();
+        TenantKeys { keys, jwks }
+    }
+
+    /// The key that signs with `alg` at `now`: the newest active one.
+    pub fn signing(&self, alg: SigningAlg, now: NaiveDateTime) -> Option<&Arc<SigningKey>> {
+        self.keys
+            .iter()
+            .rev()
+            .find(|k| {
+                k.key.alg() == alg
+                    && k.activates_at <= now
+                    && k.retired_at.is_none_or(|retired| retired > now)
+            })
+            .map(|k| &k.key)
+    }
+
+    /// A published key by id (to verify what we signed).
+    pub fn by_kid(&self, kid: &str) -> Option<&Arc<SigningKey>> {
+        self.keys
+            .iter()
+            .find(|k| k.key.kid() == kid)
+            .map(|k| &k.key)
+    }
+
+    /// The JWKS document, serialised once.
+    pub fn jwks(&self) -> &str {
+        &self.jwks
+    }
+
+    /// Every key, oldest first.
+    pub fn keys(&self) -> &[ScheduledKey] {
+        &self.keys
+    }
+}
+
+/// Every tenant's keys.
+#[derive(Debug, Default)]
+pub struct KeyRing {
+    tenants: HashMap<String, TenantKeys>,
+}
+
+impl KeyRing {
+    /// From each tenant's keys.
+    pub fn new(tenants: HashMap<String, TenantKeys>) -> KeyRing {
+        KeyRing { tenants }
+    }
+
+    /// A tenant's keys (empty when it has none).
+    pub fn tenant(&self, tenant: &str) -> Option<&TenantKeys> {
+        self.tenants.get(tenant)
+    }
+}
+
+/// The current snapshot, replaceable while handlers read.
+#[derive(Debug, Default)]
+pub struct SharedKeyRing(RwLock<Arc<KeyRing>>);
+
+impl SharedKeyRing {
+    /// Holding `ring`.
+    pub fn new(ring: KeyRing) -> SharedKeyRing {
+        SharedKeyRing(RwLock::new(Arc::new(ring)))
+    }
+
+    /// The current snapshot.
+    pub fn current(&self) -> Arc<KeyRing> {
+        match self.0.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the snapshot.
+    pub fn replace(&self, ring: KeyRing) {
+        let ring = Arc::new(ring);
+        match self.0.write() {
+            Ok(mut guard) => *guard = ring,
+            Err(poisoned) => *poisoned.into_inner() = ring,
+        }
+    }
+}

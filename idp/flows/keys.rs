@@ -1,0 +1,166 @@
+//! Signing keys: created on first start, loaded into the key ring, rotated by `idp keys rotate`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::Connection;
+
+use crate::config::{Config, SigningAlg};
+use crate::crypto::kek::{Kek, KekError};
+use crate::crypto::keyring::{KeyRing, ScheduledKey, TenantKeys};
+use crate::crypto::keys::{KeyError, SigningKey, alg_from_name, alg_name};
+use crate::store::{DbConnection, StoreError, audit, keys as key_store};
+
+/// Every algorithm a tenant signs with.
+pub const ALGORITHMS: [SigningAlg; 3] = [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA];
+
+/// Why keys could not be made or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum KeysError {
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A key could not be generated or parsed.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The key-encryption key is wrong.
+    #[error(transparent)]
+    Kek(#[from] KekError),
+}
+
+impl From<diesel::result::Error> for KeysError {
+    fn from(e: diesel::result::Error) -> Self {
+        KeysError::Store(e.into())
+    }
+}
+
+/// The configured key-encryption key, or the development one (created with a warning).
+pub fn key_encryption_key(config: &Config) -> Result<Kek, KekError> {
+    match &config.settings.keys.encryption_key {
+        Some(key) => Kek::from_base64(secrecy::ExposeSecret::expose_secret(key)),
+        None => {
+            let path = &config.settings.keys.development_key_file;
+            let (kek, created) = Kek::development(path)?;
+            tracing::warn!(
+                file = %path.display(),
+                created,
+                "keys.encryption_key is not set: signing keys are encrypted with a development key; set IDP__KEYS__ENCRYPTION_KEY in production"
+            );
+            Ok(kek)
+        }
+    }
+}
+
+fn store_new_key(
+    conn: &mut DbConnection,
+    kek: &Kek,
+    tenant: &str,
+    alg: SigningAlg,
+    now: NaiveDateTime,
+    activates_at: NaiveDateTime,
+) -> Result<String, KeysError> {
+    let (key, pkcs8) = SigningKey::generate(alg)?;
+    let kid = key.kid().to_string();
+    key_store::insert(
+        conn,
+        &key_store::KeyRow {
+            kid: kid.clone(),
+            tenant_id: tenant.to_string(),
+            alg: alg_name(alg).to_string(),
+            public_jwk: key.public_jwk().to_string(),
+            private_key_encrypted: kek.seal(&kid, &pkcs8)?,
+            created_at: now,
+            activates_at,
+            retired_at: None,
+            expires_at: None,
+        },
+    )?;
+    audit::record(
+        conn,
+        &audit::NewEvent {
+            tenant_id: Some(tenant),
+            occurred_at: now,
+            kind: "key.created",
+            user_id: None,
+            client_id: None,
+            remote_addr: None,
+            detail: Some(&serde_json::json!({"kid": kid, "alg": alg_name(alg), "activates_at": activates_at}).to_string()),
+        },
+    )?;
+    Ok(kid)
+}
+
+/// Makes sure every tenant has an unretired key of every algorithm, creating those missing.
+pub fn ensure(
+    conn: &mut DbConnection,
+    kek: &Kek,
+    config: &Config,
+    now: NaiveDateTime,
+) -> Result<Vec<String>, KeysError> {
+    let mut created = Vec::new();
+    for tenant in config.tenants.keys() {
+        for alg in ALGORITHMS {
+            let kid = conn.transaction(|conn| {
+                if key_store::unretired(conn, tenant, alg_name(alg))?.is_empty() {
+                    store_new_key(conn, kek, tenant, alg, now, now).map(Some)
+                } else {
+                    Ok::<_, KeysError>(None)
+                }
+            })?;
+            created.extend(kid);
+        }
+    }
+    Ok(created)
+}
+
+/// Reads and decrypts every published key.
+pub fn load(conn: &mut DbConnection, kek: &Kek, now: NaiveDateTime) -> Result<KeyRing, KeysError> {
+    let mut by_tenant: HashMap<String, Vec<ScheduledKey>> = HashMap::new();
+    for row in key_store::published(conn, now)? {
+        let Some(alg) = alg_from_name(&row.alg) else {
+            tracing::warn!(kid = %row.kid, alg = %row.alg, "skipping a key of an unknown algorithm");
+            continue;
+        };
+        let pkcs8 = kek.open(&row.kid, &row.private_key_encrypted)?;
+        let key = SigningKey::from_pkcs8(alg, &pkcs8, Some(&row.kid))?;
+        by_tenant
+            .entry(row.tenant_id)
+            .or_default()
+            .push(ScheduledKey {
+                key: Arc::new(key),
+                activates_at: row.activates_at,
+                retired_at: row.retired_at,
+            });
+    }
+    Ok(KeyRing::new(
+        by_tenant
+            .into_iter()
+            .map(|(tenant, keys)| (tenant, TenantKeys::new(keys)))
+            .collect(),
+    ))
+}
+
+/// Adds a key for `alg` that is published now and signs after `keys.activation_delay_seconds`;
+/// the keys it replaces stop signing then and leave the JWKS once their tokens have expired.
+pub fn rotate(
+    conn: &mut DbConnection,
+    kek: &Kek,
+    config: &Config,
+    tenant: &str,
+    alg: SigningAlg,
+    now: NaiveDateTime,
+) -> Result<(String, NaiveDateTime), KeysError> {
+    let delay = seconds(config.settings.keys.activation_delay_seconds);
+    let activates_at = now + delay;
+    let expires_at = activates_at + seconds(config.settings.tokens.longest_signed_token_seconds());
+    conn.transaction(|conn| {
+        let kid = store_new_key(conn, kek, tenant, alg, now, activates_at)?;
+        key_store::retire_others(conn, tenant, alg_name(alg), &kid, activates_at, expires_at)?;
+        Ok((kid, activates_at))
+    })
+}
+
+fn seconds(value: u64) -> Duration {
+    Duration::seconds(i64::try_from(value).unwrap_or(i64::MAX / 1000))
+}

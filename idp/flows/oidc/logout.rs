@@ -1,0 +1,107 @@
+//! RP-initiated logout 1.0: end the SSO session, then return to the client only at a
+//! post-logout redirect URI it registered.
+
+use serde_json::Value;
+
+use super::error::OAuthError;
+use super::request::Params;
+use super::session;
+use super::tokens::Minter;
+use crate::store::{DbConnection, audit, grants, sessions};
+
+/// What the logout endpoint does next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogoutOutcome {
+    /// The session ended (or there was none): go to this URI, or show the "logged out" page.
+    Done {
+        /// The registered post-logout URI with `state`, if the request named a valid one.
+        redirect: Option<String>,
+    },
+    /// The request does not prove which client sent it: ask the resident first.
+    Confirm,
+    /// The request is broken (a forged `id_token_hint`, a client that is not the hint's audience).
+    Page(&'static str),
+}
+
+/// Handles a logout request; `confirmed` when the resident confirmed on our page.
+pub fn logout(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    params: &Params,
+    session_cookie: Option<&str>,
+    confirmed: bool,
+) -> Result<LogoutOutcome, OAuthError> {
+    let hint = match params.get("id_token_hint").filter(|h| !h.is_empty()) {
+        None => None,
+        Some(token) => match m.verify_jwt(token, None, false) {
+            Some(claims) => Some(claims),
+            None => return Ok(LogoutOutcome::Page("invalid_id_token_hint")),
+        },
+    };
+    let audiences: Vec<String> = match hint.as_ref().and_then(|h| h.get("aud")) {
+        Some(Value::String(aud)) => vec![aud.clone()],
+        Some(Value::Array(auds)) => auds
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let client_id = match params.get("client_id").filter(|c| !c.is_empty()) {
+        Some(id) if hint.is_some() && !audiences.contains(id) => {
+            return Ok(LogoutOutcome::Page("client_not_audience"));
+        }
+        Some(id) => Some(id.clone()),
+        None => audiences.first().cloned(),
+    };
+    let client = client_id.as_deref().and_then(|id| m.tenant.client(id));
+    let redirect = match (params.get("post_logout_redirect_uri"), client) {
+        (Some(uri), Some(client)) if client.post_logout_redirect_uris.contains(uri) => {
+            let mut url = url::Url::parse(uri).map_err(OAuthError::server)?;
+            if let Some(state) = params.get("state") {
+                url.query_pairs_mut().append_pair("state", state);
+            }
+            Some(url.to_string())
+        }
+        _ => None,
+    };
+
+    let current = session::current(conn, &m.tenant.id, session_cookie, m.now)?;
+    let Some((session, user)) = current else {
+        return Ok(LogoutOutcome::Done { redirect });
+    };
+    // The hint proves the client only when it is about this session's resident.
+    let proven = hint
+        .as_ref()
+        .is_some_and(|h| h.get("sub").and_then(Value::as_str) == Some(user.subject.as_str()));
+    if !proven && !confirmed {
+        return Ok(LogoutOutcome::Confirm);
+    }
+    end_session(m, conn, &session.id)?;
+    Ok(LogoutOutcome::Done { redirect })
+}
+
+/// Ends a session and revokes the grants bound to it.
+pub fn end_session(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    session_id: &str,
+) -> Result<(), OAuthError> {
+    if !sessions::end(conn, session_id, m.now)? {
+        return Ok(());
+    }
+    grants::revoke_session_grants(conn, session_id, m.now)?;
+    let user = sessions::find(conn, session_id)?.map(|s| s.user_id);
+    audit::record(
+        conn,
+        &audit::NewEvent {
+            tenant_id: Some(&m.tenant.id),
+            occurred_at: m.now,
+            kind: "session.ended",
+            user_id: user.as_deref(),
+            client_id: None,
+            remote_addr: None,
+            detail: None,
+        },
+    )?;
+    Ok(())
+}

@@ -1,0 +1,274 @@
+//! An authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1), checked and normalised.
+//!
+//! The client and its exact redirect URI are checked before anything else: until both are known
+//! good, an error is shown to the resident and never sent to the redirect URI (RFC 6749 §4.1.2.1).
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::SCOPES;
+use super::error::{ErrorCode, OAuthError};
+use crate::config::{AuthMethod, ClientConfig, GrantType, TenantConfig};
+
+/// How the response reaches the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseMode {
+    /// In the redirect URI's query.
+    Query,
+    /// As an auto-submitted HTML form (OAuth 2.0 Form Post Response Mode).
+    FormPost,
+}
+
+/// A checked authorization request, as stored while the resident logs in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationRequest {
+    /// The client.
+    pub client_id: String,
+    /// The registered redirect URI, exactly as registered.
+    pub redirect_uri: String,
+    /// Query or form_post.
+    pub response_mode: ResponseMode,
+    /// The scopes understood, in request order (always contains `openid`).
+    pub scope: Vec<String>,
+    /// Echoed byte for byte.
+    pub state: Option<String>,
+    /// Into the ID token.
+    pub nonce: Option<String>,
+    /// PKCE S256 challenge.
+    pub code_challenge: Option<String>,
+    /// `prompt=none`
+    pub prompt_none: bool,
+    /// `prompt=login`
+    pub prompt_login: bool,
+    /// `prompt=consent`
+    pub prompt_consent: bool,
+    /// Seconds since the last login the client accepts.
+    pub max_age: Option<i64>,
+    /// The identifier to prefill.
+    pub login_hint: Option<String>,
+    /// Preferred languages, space-separated.
+    pub ui_locales: Option<String>,
+    /// The raw `id_token_hint`, checked by the authorization flow.
+    pub id_token_hint: Option<String>,
+}
+
+impl AuthorizationRequest {
+    /// The scope as a space-separated string.
+    pub fn scope_string(&self) -> String {
+        self.scope.join(" ")
+    }
+
+    /// Whether `offline_access` was asked for.
+    pub fn offline(&self) -> bool {
+        self.scope.iter().any(|s| s == "offline_access")
+    }
+}
+
+/// Why a request was refused, and where the refusal goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    /// The client or redirect URI cannot be trusted: tell the resident, do not redirect.
+    Page(&'static str),
+    /// Tell the client at its (verified) redirect URI.
+    Redirect {
+        /// Where.
+        redirect_uri: String,
+        /// How.
+        response_mode: ResponseMode,
+        /// The request's state, echoed.
+        state: Option<String>,
+        /// What.
+        error: OAuthError,
+    },
+}
+
+/// The parameters of a request, by name (a parameter given twice is an error).
+pub type Params = HashMap<String, String>;
+
+/// Collects name/value pairs; `Err(name)` when a parameter repeats (RFC 6749 §3.1).
+pub fn collect(pairs: Vec<(String, String)>) -> Result<Params, String> {
+    let mut params = Params::new();
+    for (name, value) in pairs {
+        if params.contains_key(&name) {
+            return Err(name);
+        }
+        params.insert(name, value);
+    }
+    Ok(params)
+}
+
+/// Checks the client and redirect URI only (the page-or-redirect boundary).
+pub fn client_and_redirect<'t>(
+    tenant: &'t TenantConfig,
+    params: &Params,
+) -> Result<(&'t ClientConfig, String), RequestError> {
+    let client_id = params
+        .get("client_id")
+        .filter(|c| !c.is_empty())
+        .ok_or(RequestError::Page("missing_client"))?;
+    let client = tenant
+        .client(client_id)
+        .ok_or(RequestError::Page("unknown_client"))?;
+    let redirect_uri = params
+        .get("redirect_uri")
+        .ok_or(RequestError::Page("missing_redirect_uri"))?;
+    if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+        return Err(RequestError::Page("unregistered_redirect_uri"));
+    }
+    Ok((client, redirect_uri.clone()))
+}
+
+/// Checks a whole request.
+pub fn parse(tenant: &TenantConfig, params: &Params) -> Result<AuthorizationRequest, RequestError> {
+    let (client, redirect_uri) = client_and_redirect(tenant, params)?;
+    let state = params.get("state").cloned();
+    let response_mode = match params.get("response_mode").map(String::as_str) {
+        None | Some("query") => Ok(ResponseMode::Query),
+        Some("form_post") => Ok(ResponseMode::FormPost),
+        Some(_) => Err("response_mode must be query or form_post"),
+    };
+    let fail = |mode: ResponseMode, code: ErrorCode, description: &str| RequestError::Redirect {
+        redirect_uri: redirect_uri.clone(),
+        response_mode: mode,
+        state: state.clone(),
+        error: OAuthError::new(code, description),
+    };
+    let response_mode =
+        response_mode.map_err(|d| fail(ResponseMode::Query, ErrorCode::InvalidRequest, d))?;
+    let fail = |code: ErrorCode, description: &str| fail(response_mode, code, description);
+
+    if params.contains_key("request") {
+        return Err(fail(
+            ErrorCode::RequestNotSupported,
+            "request objects are not supported",
+        ));
+    }
+    if params.contains_key("registration") {
+        return Err(fail(
+            ErrorCode::RegistrationNotSupported,
+            "the registration parameter is not supported",
+        ));
+    }
+    match params.get("response_type").map(String::as_str) {
+        Some("code") => {}
+        None => return Err(fail(ErrorCode::InvalidRequest, "response_type is required")),
+        Some(_) => {
+            return Err(fail(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            ));
+        }
+    }
+    if !client.grant_types.contains(&GrantType::AuthorizationCode) {
+        return Err(fail(
+            ErrorCode::UnauthorizedClient,
+            "the client may not use the authorization code grant",
+        ));
+    }
+
+    let requested: Vec<&str> = params
+        .get("scope")
+        .map(|s| s.split(' ').filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    if !requested.contains(&"openid") {
+        return Err(fail(ErrorCode::InvalidScope, "scope must contain openid"));
+    }
+    let mut scope: Vec<String> = Vec::new();
+    for s in requested {
+        if SCOPES.contains(&s) && !scope.iter().any(|have| have == s) {
+            scope.push(s.to_string());
+        }
+    }
+
+    let code_challenge = params.get("code_challenge").cloned();
+    match (
+        params.get("code_challenge_method").map(String::as_str),
+        &code_challenge,
+    ) {
+        (_, None) if client.token_endpoint_auth_method == AuthMethod::None => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge (PKCE) is required for public clients",
+            ));
+        }
+        (Some(_), None) => {
+            return Err(fail(ErrorCode::InvalidRequest, "code_challenge is missing"));
+        }
+        (None, None) | (Some("S256"), Some(_)) => {}
+        (None | Some("plain"), Some(_)) => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge_method must be S256 (plain is not supported)",
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge_method must be S256",
+            ));
+        }
+    }
+    if let Some(challenge) = &code_challenge
+        && (challenge.len() != 43
+            || !challenge
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            "code_challenge must be a base64url SHA-256 (43 characters)",
+        ));
+    }
+
+    let (mut prompt_none, mut prompt_login, mut prompt_consent) = (false, false, false);
+    let prompts: Vec<&str> = params
+        .get("prompt")
+        .map(|p| p.split(' ').filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    for p in &prompts {
+        match *p {
+            "none" => prompt_none = true,
+            "login" => prompt_login = true,
+            "consent" => prompt_consent = true,
+            "select_account" => {}
+            _ => return Err(fail(ErrorCode::InvalidRequest, "unknown prompt value")),
+        }
+    }
+    if prompt_none && prompts.len() > 1 {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            "prompt=none cannot be combined with other values",
+        ));
+    }
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n >= 0 => Some(n),
+            _ => {
+                return Err(fail(
+                    ErrorCode::InvalidRequest,
+                    "max_age must be a non-negative integer",
+                ));
+            }
+        },
+    };
+    let text = |name: &str| params.get(name).filter(|v| !v.is_empty()).cloned();
+    Ok(AuthorizationRequest {
+        client_id: client.client_id.clone(),
+        redirect_uri,
+        response_mode,
+        scope,
+        state,
+        nonce: text("nonce"),
+        code_challenge,
+        prompt_none,
+        prompt_login,
+        prompt_consent,
+        max_age,
+        login_hint: text("login_hint"),
+        ui_locales: text("ui_locales"),
+        id_token_hint: text("id_token_hint"),
+    })
+}

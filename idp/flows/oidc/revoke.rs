@@ -1,0 +1,49 @@
+//! Token revocation (RFC 7009): a refresh token revokes its grant (and with it the access tokens
+//! issued from it); an access token is listed as revoked until it expires.
+
+use chrono::DateTime;
+
+use super::client_auth::{self, Presented};
+use super::error::{ErrorCode, OAuthError};
+use super::request::Params;
+use super::tokens::Minter;
+use crate::crypto::secret;
+use crate::store::{DbConnection, grants};
+
+/// Revokes `token` if it is the authenticated client's; answers the same either way (§2.2).
+pub fn revoke(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    presented: &Presented,
+    params: &Params,
+) -> Result<(), OAuthError> {
+    let client = client_auth::authenticate(m.tenant, presented)?;
+    let token = params
+        .get("token")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    match params.get("token_type_hint").map(String::as_str) {
+        None | Some("access_token") | Some("refresh_token") => {}
+        Some(_) => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedTokenType,
+                "token_type_hint must be access_token or refresh_token",
+            ));
+        }
+    }
+    if let Some(row) = grants::find_refresh(conn, &secret::hash(token))? {
+        if let Some(grant) = grants::find_grant(conn, &row.grant_id)?
+            && grant.client_id == client.client_id
+        {
+            grants::revoke_grant(conn, &grant.id, m.now)?;
+        }
+        return Ok(());
+    }
+    if let Ok(claims) = m.verify_access_token(token)
+        && claims.client_id == client.client_id
+        && let Some(expires) = DateTime::from_timestamp(claims.exp, 0)
+    {
+        grants::revoke_access_token(conn, &claims.jti, expires.naive_utc())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! SSO sessions: the browser keeps a random value, the database its hash.
+
+use chrono::{Duration, NaiveDateTime};
+
+use super::ACR_PASSWORD;
+use crate::crypto::secret;
+use crate::store::sessions::{self, SessionRow};
+use crate::store::users::{self, UserRow};
+use crate::store::{self, DbConnection, StoreError};
+
+/// The live session a cookie value names, with its user (not disabled).
+pub fn current(
+    conn: &mut DbConnection,
+    tenant: &str,
+    cookie: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<Option<(SessionRow, UserRow)>, StoreError> {
+    let Some(cookie) = cookie.filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    let Some(session) = sessions::find_live(conn, tenant, &secret::hash(cookie), now)? else {
+        return Ok(None);
+    };
+    match users::find(conn, &session.user_id)? {
+        Some(user) if !user.disabled => Ok(Some((session, user))),
+        _ => Ok(None),
+    }
+}
+
+/// Starts a session for `user` after a password login; returns it and the cookie value.
+pub fn start(
+    conn: &mut DbConnection,
+    user: &UserRow,
+    remember: bool,
+    lifetime_seconds: u64,
+    now: NaiveDateTime,
+) -> Result<(SessionRow, String), StoreError> {
+    let cookie = secret::random_token();
+    let row = SessionRow {
+        id: store::new_id(now),
+        token_hash: secret::hash(&cookie),
+        tenant_id: user.tenant_id.clone(),
+        user_id: user.id.clone(),
+        remember,
+        auth_time: now,
+        amr: "pwd".into(),
+        acr: Some(ACR_PASSWORD.into()),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now
+            + Duration::seconds(i64::try_from(lifetime_seconds).unwrap_or(i64::MAX / 1000)),
+        ended_at: None,
+    };
+    sessions::insert(conn, &row)?;
+    Ok((row, cookie))
+}

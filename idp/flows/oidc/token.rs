@@ -1,0 +1,290 @@
+//! The token endpoint (RFC 6749 §3.2, §4.1.3, §4.4, §6; RFC 7636 §4.6; OIDC Core §3.1.3).
+
+use serde::Serialize;
+
+use super::client_auth::{self, Presented};
+use super::error::{ErrorCode, OAuthError};
+use super::request::Params;
+use super::tokens::{Minter, s256};
+use crate::config::{ClientConfig, GrantType};
+use crate::crypto::secret;
+use crate::store::grants::{self, GrantRow, RefreshRow};
+use crate::store::{DbConnection, audit, users};
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    /// The access token.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// The granted scope.
+    pub scope: String,
+    /// The ID token (for grants with `openid`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    /// The refresh token, when the client may refresh.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// Handles a token request from `presented` with form `params`.
+pub fn exchange(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    presented: &Presented,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let client = client_auth::authenticate(m.tenant, presented)?;
+    let grant_type = params
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    let (allowed, grant) = match grant_type.as_str() {
+        "authorization_code" => (GrantType::AuthorizationCode, 0),
+        "refresh_token" => (GrantType::RefreshToken, 1),
+        "client_credentials" => (GrantType::ClientCredentials, 2),
+        _ => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                "grant_type must be authorization_code, refresh_token or client_credentials",
+            ));
+        }
+    };
+    if !client.grant_types.contains(&allowed) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            format!("the client may not use the {grant_type} grant"),
+        ));
+    }
+    match grant {
+        0 => authorization_code(m, conn, client, params),
+        1 => refresh_token(m, conn, client, params),
+        _ => client_credentials(m, conn, client, params),
+    }
+}
+
+fn required<'p>(params: &'p Params, name: &str) -> Result<&'p str, OAuthError> {
+    params
+        .get(name)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
+}
+
+fn audit_event(m: &Minter<'_>, conn: &mut DbConnection, kind: &str, grant: &GrantRow) {
+    let recorded = audit::record(
+        conn,
+        &audit::NewEvent {
+            tenant_id: Some(&m.tenant.id),
+            occurred_at: m.now,
+            kind,
+            user_id: grant.user_id.as_deref(),
+            client_id: Some(&grant.client_id),
+            remote_addr: None,
+            detail: None,
+        },
+    );
+    if let Err(error) = recorded {
+        tracing::warn!(%error, kind, "cannot record an audit event");
+    }
+}
+
+fn authorization_code(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    client: &ClientConfig,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let code = required(params, "code")?;
+    let code_hash = secret::hash(code);
+    let invalid = || OAuthError::invalid_grant("the code is invalid, expired or used");
+    let row = grants::find_code(conn, &code_hash)?.ok_or_else(invalid)?;
+    let grant = grants::find_grant(conn, &row.grant_id)?.ok_or_else(invalid)?;
+    if row.client_id != client.client_id {
+        return Err(invalid());
+    }
+    if row.used_at.is_some() || !grants::use_code(conn, &code_hash, m.now)? {
+        // A replayed code: everything issued from it is revoked (RFC 6749 §4.1.2).
+        grants::revoke_grant(conn, &grant.id, m.now)?;
+        audit_event(m, conn, "code.replayed", &grant);
+        return Err(invalid());
+    }
+    if row.expires_at <= m.now || grant.revoked_at.is_some() {
+        return Err(invalid());
+    }
+    if params.get("redirect_uri") != Some(&row.redirect_uri) {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri differs from the authorization request's",
+        ));
+    }
+    match (&row.code_challenge, params.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) => {
+            let well_formed = (43..=128).contains(&verifier.len())
+                && verifier
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            if !well_formed || !secret::constant_time_eq(&s256(verifier), challenge) {
+                return Err(OAuthError::invalid_grant(
+                    "the PKCE code_verifier does not match",
+                ));
+            }
+        }
+        (Some(_), None) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier (PKCE) is required",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier given but the authorization request had no code_challenge",
+            ));
+        }
+        (None, None) => {}
+    }
+    let response = issue(m, conn, client, &grant, row.nonce.as_deref())?;
+    audit_event(m, conn, "token.issued", &grant);
+    Ok(response)
+}
+
+fn refresh_token(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    client: &ClientConfig,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let token = required(params, "refresh_token")?;
+    let token_hash = secret::hash(token);
+    let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
+    let row = grants::find_refresh(conn, &token_hash)?.ok_or_else(invalid)?;
+    let grant = grants::find_grant(conn, &row.grant_id)?.ok_or_else(invalid)?;
+    if grant.client_id != client.client_id {
+        return Err(invalid());
+    }
+    if row.used_at.is_some() || !grants::use_refresh(conn, &token_hash, m.now)? {
+        // A rotated token presented again: someone holds a copy. Revoke the family.
+        grants::revoke_grant(conn, &grant.id, m.now)?;
+        audit_event(m, conn, "refresh_token.reused", &grant);
+        return Err(invalid());
+    }
+    if row.expires_at <= m.now || grant.expires_at <= m.now || grant.revoked_at.is_some() {
+        return Err(invalid());
+    }
+    if !grant.offline {
+        // Bound to the browser session: it ends with it.
+        let live = match &grant.session_id {
+            Some(id) => crate::store::sessions::find(conn, id)?
+                .is_some_and(|s| s.ended_at.is_none() && s.expires_at > m.now),
+            None => false,
+        };
+        if !live {
+            return Err(invalid());
+        }
+    }
+    let mut grant = grant;
+    if let Some(requested) = params.get("scope") {
+        let granted: Vec<&str> = grant.scope.split(' ').collect();
+        let narrowed: Vec<&str> = requested.split(' ').filter(|s| !s.is_empty()).collect();
+        if narrowed.iter().any(|s| !granted.contains(s)) {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidScope,
+                "scope exceeds what was granted",
+            ));
+        }
+        grant.scope = narrowed.join(" ");
+    }
+    issue(m, conn, client, &grant, None)
+}
+
+fn client_credentials(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    client: &ClientConfig,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    // No user: no openid, no offline_access, no identity scopes.
+    let scope: Vec<&str> = params
+        .get("scope")
+        .map(|s| s.split(' ').filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    if let Some(bad) = scope.iter().find(|s| super::SCOPES.contains(s)) {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            format!("scope {bad} needs a resident; client_credentials has none"),
+        ));
+    }
+    let grant = GrantRow {
+        id: secret::random_token(),
+        tenant_id: m.tenant.id.clone(),
+        client_id: client.client_id.clone(),
+        user_id: None,
+        session_id: None,
+        scope: scope.join(" "),
+        auth_time: None,
+        amr: None,
+        acr: None,
+        offline: false,
+        created_at: m.now,
+        expires_at: super::authorize::after(m.now, m.config.settings.tokens.access_token_seconds),
+        revoked_at: None,
+    };
+    grants::insert_grant(conn, &grant)?;
+    let (access_token, claims) = m.access_token(&grant, &client.client_id)?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: claims.exp - claims.iat,
+        scope: grant.scope,
+        id_token: None,
+        refresh_token: None,
+    })
+}
+
+/// Access token, ID token and (rotated) refresh token for a user's grant.
+fn issue(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    client: &ClientConfig,
+    grant: &GrantRow,
+    nonce: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
+    let user_id = grant
+        .user_id
+        .as_deref()
+        .ok_or_else(|| OAuthError::server("a user grant without a user"))?;
+    let user = users::find(conn, user_id)?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| OAuthError::invalid_grant("the account is disabled or gone"))?;
+    let (access_token, claims) = m.access_token(grant, &user.subject)?;
+    let id_token = if grant.scope.split(' ').any(|s| s == "openid") {
+        Some(m.id_token(grant, &user, nonce, &access_token)?)
+    } else {
+        None
+    };
+    let refresh_token = if client.grant_types.contains(&GrantType::RefreshToken) {
+        let token = secret::random_token();
+        grants::insert_refresh(
+            conn,
+            &RefreshRow {
+                token_hash: secret::hash(&token),
+                grant_id: grant.id.clone(),
+                scope: grant.scope.clone(),
+                created_at: m.now,
+                expires_at: grant.expires_at,
+                used_at: None,
+            },
+        )?;
+        Some(token)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: claims.exp - claims.iat,
+        scope: grant.scope.clone(),
+        id_token,
+        refresh_token,
+    })
+}

@@ -1,0 +1,192 @@
+//! The OpenID Connect endpoints of each tenant, below `/{tenant}`.
+
+mod authorize;
+mod introspect;
+mod jwks;
+mod login;
+mod logout;
+mod revoke;
+mod token;
+mod userinfo;
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+use super::{AppState, HttpError};
+use crate::flows::oidc::client_auth::{self, Presented};
+use crate::flows::oidc::request::{self, Params};
+use crate::flows::oidc::tokens::Minter;
+use crate::flows::oidc::{ErrorCode, OAuthError};
+use crate::store::DbConnection;
+
+/// The OIDC routes, to be mounted under `/{tenant}`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/jwks", web::get().to(jwks::jwks))
+        .route("/authorize", web::get().to(authorize::get))
+        .route("/authorize", web::post().to(authorize::post))
+        .route("/login", web::get().to(login::page))
+        .route("/login", web::post().to(login::submit))
+        .route("/consent", web::get().to(login::consent_page))
+        .route("/consent", web::post().to(login::consent))
+        .route("/token", web::post().to(token::token))
+        .route("/userinfo", web::get().to(userinfo::get))
+        .route("/userinfo", web::post().to(userinfo::post))
+        .route("/introspect", web::post().to(introspect::introspect))
+        .route("/revoke", web::post().to(revoke::revoke))
+        .route("/logout", web::get().to(logout::get))
+        .route("/logout", web::post().to(logout::post));
+}
+
+impl AppState {
+    /// Runs `f` with a [`Minter`] for `tenant` and a database connection, on a blocking thread.
+    pub async fn oidc<T, F>(&self, tenant: &str, f: F) -> Result<T, OAuthError>
+    where
+        F: FnOnce(&Minter<'_>, &mut DbConnection) -> Result<T, OAuthError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let config = self.config.clone();
+        let keys = self.services.keys.current();
+        let now = self.services.clock.now();
+        let tenant = tenant.to_string();
+        self.services
+            .store
+            .run(move |conn| {
+                let tenant = config
+                    .tenant(&tenant)
+                    .ok_or_else(|| OAuthError::server("unknown tenant"))?;
+                let minter = Minter {
+                    issuer: config.issuer(tenant),
+                    config: &config,
+                    tenant,
+                    keys,
+                    now,
+                };
+                f(&minter, conn)
+            })
+            .await
+    }
+
+    /// The tenant named in the path, or 404.
+    pub fn known_tenant(&self, tenant: &str) -> Result<(), HttpError> {
+        self.config
+            .tenant(tenant)
+            .map(|_| ())
+            .ok_or(HttpError::UnknownTenant)
+    }
+
+    /// Whether cookies must be `Secure` and may carry the `__Host-` prefix (an https public URL).
+    pub fn secure_cookies(&self) -> bool {
+        self.config.settings.server.public_url.scheme() == "https"
+    }
+
+    /// The name of a tenant's cookie: `__Host-idp-{what}-{tenant}` on https, else without prefix.
+    pub fn cookie_name(&self, what: &str, tenant: &str) -> String {
+        if self.secure_cookies() {
+            format!("__Host-idp-{what}-{tenant}")
+        } else {
+            format!("idp-{what}-{tenant}")
+        }
+    }
+
+    /// A cookie of ours: HttpOnly, SameSite=Lax, path /, Secure on https; a browser-session
+    /// cookie unless `max_age` is given.
+    pub fn cookie(&self, name: String, value: String, max_age: Option<i64>) -> Cookie<'static> {
+        let mut cookie = Cookie::build(name, value)
+            .path("/")
+            .http_only(true)
+            .secure(self.secure_cookies())
+            .same_site(SameSite::Lax)
+            .finish();
+        if let Some(seconds) = max_age {
+            cookie.set_max_age(actix_web::cookie::time::Duration::seconds(seconds));
+        }
+        cookie
+    }
+}
+
+/// The value of a tenant's cookie on the request.
+pub fn cookie_value(
+    state: &AppState,
+    req: &HttpRequest,
+    what: &str,
+    tenant: &str,
+) -> Option<String> {
+    req.cookie(&state.cookie_name(what, tenant))
+        .map(|c| c.value().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// Parses form or query pairs; a repeated parameter is `invalid_request` (RFC 6749 §3.1).
+pub fn params(bytes: &[u8]) -> Result<Params, OAuthError> {
+    let pairs = url::form_urlencoded::parse(bytes)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    request::collect(pairs)
+        .map_err(|name| OAuthError::invalid_request(format!("{name} is given more than once")))
+}
+
+/// Parses an `application/x-www-form-urlencoded` body.
+pub fn form(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError> {
+    let form_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';').next().is_some_and(|t| {
+                t.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
+    if !form_type {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    params(body)
+}
+
+/// The client credentials a request presents.
+pub fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, OAuthError> {
+    let basic = match req.headers().get("authorization").map(|v| v.to_str()) {
+        Some(Ok(value)) => client_auth::parse_basic(value)?,
+        Some(Err(_)) => {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidClient,
+                client_auth::BAD_BASIC,
+            ));
+        }
+        None => None,
+    };
+    Ok(Presented {
+        basic,
+        client_id: params.get("client_id").cloned(),
+        client_secret: params.get("client_secret").cloned(),
+        assertion_type: params.get("client_assertion_type").cloned(),
+    })
+}
+
+/// An error of the token, introspection or revocation endpoint (RFC 6749 §5.2).
+pub fn oauth_error(error: &OAuthError) -> HttpResponse {
+    let status = StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = HttpResponse::build(status);
+    response
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Pragma", "no-cache"));
+    if status == StatusCode::UNAUTHORIZED {
+        response.insert_header(("WWW-Authenticate", "Basic realm=\"idp\", charset=\"UTF-8\""));
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.insert_header(("Retry-After", "5"));
+    }
+    response.json(json!({ "error": error.code.as_str(), "error_description": error.description }))
+}
+
+/// A JSON answer that must not be cached.
+pub fn no_store_json(value: &impl serde::Serialize) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Pragma", "no-cache"))
+        .json(value)
+}

@@ -1,0 +1,119 @@
+//! `GET|POST {issuer}/userinfo` (OIDC Core §5.3; bearer tokens per RFC 6750 §2).
+
+use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::{form, no_store_json};
+use crate::flows::oidc::{ErrorCode, OAuthError, userinfo};
+use crate::http::{AppState, HttpError};
+
+/// With the token in the Authorization header.
+pub async fn get(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, HttpError> {
+    state.known_tenant(&path)?;
+    let token = bearer(&req);
+    Ok(answer(&state, &path, token).await)
+}
+
+/// With the token in the header or in the form body (`access_token`).
+pub async fn post(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse, HttpError> {
+    state.known_tenant(&path)?;
+    let from_body = if body.is_empty() {
+        Ok(None)
+    } else {
+        form(&req, &body).map(|p| p.get("access_token").cloned())
+    };
+    let token = match (bearer(&req), from_body) {
+        (_, Err(error)) | (Err(error), Ok(Some(_))) => return Ok(challenge(Some(&error))),
+        (Ok(Some(_)), Ok(Some(_))) => {
+            return Ok(challenge(Some(&OAuthError::invalid_request(
+                "give the access token once, not in the header and the body",
+            ))));
+        }
+        (Ok(None), Ok(Some(token))) => Ok(Some(token)),
+        (header, Ok(None)) => header,
+    };
+    Ok(answer(&state, &path, token).await)
+}
+
+async fn answer(
+    state: &AppState,
+    tenant: &str,
+    token: Result<Option<String>, OAuthError>,
+) -> HttpResponse {
+    let token = match token {
+        Ok(Some(token)) => token,
+        Ok(None) => return challenge(None),
+        Err(error) => return challenge(Some(&error)),
+    };
+    match state
+        .oidc(tenant, move |m, conn| userinfo::userinfo(m, conn, &token))
+        .await
+    {
+        Ok(claims) => no_store_json(&claims),
+        Err(error) => challenge(Some(&error)),
+    }
+}
+
+/// The bearer token of the Authorization header.
+fn bearer(req: &HttpRequest) -> Result<Option<String>, OAuthError> {
+    let Some(value) = req.headers().get("authorization") else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| OAuthError::invalid_request("malformed Authorization header"))?;
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(Some(token.trim().to_string()))
+        }
+        _ => Err(OAuthError::invalid_request(
+            "the Authorization header must be Bearer <token>",
+        )),
+    }
+}
+
+/// A 401/400 with `WWW-Authenticate: Bearer …` (RFC 6750 §3).
+fn challenge(error: Option<&OAuthError>) -> HttpResponse {
+    let (status, header) = match error {
+        None => (StatusCode::UNAUTHORIZED, "Bearer realm=\"idp\"".to_string()),
+        Some(e) => {
+            let status = match e.code {
+                ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+                ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            let description = e.description.replace('"', "'");
+            (
+                status,
+                format!(
+                    "Bearer realm=\"idp\", error=\"{}\", error_description=\"{description}\"",
+                    e.code.as_str()
+                ),
+            )
+        }
+    };
+    let mut response = HttpResponse::build(status);
+    response
+        .insert_header(("WWW-Authenticate", header))
+        .insert_header(("Cache-Control", "no-store"));
+    match error {
+        Some(e) => response.json(serde_json::json!({
+            "error": e.code.as_str(),
+            "error_description": e.description,
+        })),
+        None => response.finish(),
+    }
+}

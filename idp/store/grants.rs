@@ -1,0 +1,273 @@
+//! Grants and what hangs off them: authorization codes, refresh tokens, revoked access tokens,
+//! consents. A grant is the family a replayed code or refresh token revokes at once.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{auth_codes, consents, grants, refresh_tokens, revoked_access_tokens};
+use super::{DbConnection, StoreError};
+
+/// A grant as stored.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = grants)]
+pub struct GrantRow {
+    /// Random id (the `gid` claim of access tokens).
+    pub id: String,
+    /// The tenant.
+    pub tenant_id: String,
+    /// The client.
+    pub client_id: String,
+    /// The user; none for client_credentials.
+    pub user_id: Option<String>,
+    /// The SSO session it came from.
+    pub session_id: Option<String>,
+    /// Granted scope.
+    pub scope: String,
+    /// When the user authenticated.
+    pub auth_time: Option<NaiveDateTime>,
+    /// How.
+    pub amr: Option<String>,
+    /// Assurance class.
+    pub acr: Option<String>,
+    /// `offline_access`: outlives the session.
+    pub offline: bool,
+    /// Created.
+    pub created_at: NaiveDateTime,
+    /// Void after.
+    pub expires_at: NaiveDateTime,
+    /// Revoked.
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+/// An authorization code as stored.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = auth_codes)]
+pub struct CodeRow {
+    /// SHA-256 of the code.
+    pub code_hash: String,
+    /// Its grant.
+    pub grant_id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The redirect URI of the request.
+    pub redirect_uri: String,
+    /// The request's nonce.
+    pub nonce: Option<String>,
+    /// PKCE S256 challenge.
+    pub code_challenge: Option<String>,
+    /// Requested claims, JSON (unused).
+    pub claims: Option<String>,
+    /// Issued.
+    pub created_at: NaiveDateTime,
+    /// Void after.
+    pub expires_at: NaiveDateTime,
+    /// Exchanged.
+    pub used_at: Option<NaiveDateTime>,
+}
+
+/// A refresh token as stored.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct RefreshRow {
+    /// SHA-256 of the token.
+    pub token_hash: String,
+    /// Its grant (family).
+    pub grant_id: String,
+    /// Scope it can refresh.
+    pub scope: String,
+    /// Issued.
+    pub created_at: NaiveDateTime,
+    /// Void after.
+    pub expires_at: NaiveDateTime,
+    /// Rotated (presented once).
+    pub used_at: Option<NaiveDateTime>,
+}
+
+/// Stores a grant.
+pub fn insert_grant(conn: &mut DbConnection, row: &GrantRow) -> Result<(), StoreError> {
+    diesel::insert_into(grants::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A grant by id.
+pub fn find_grant(conn: &mut DbConnection, id: &str) -> Result<Option<GrantRow>, StoreError> {
+    Ok(grants::table
+        .find(id)
+        .select(GrantRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Revokes a grant (and with it its codes, refresh and access tokens).
+pub fn revoke_grant(
+    conn: &mut DbConnection,
+    id: &str,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    diesel::update(grants::table.find(id).filter(grants::revoked_at.is_null()))
+        .set(grants::revoked_at.eq(now))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Revokes the grants of a session that do not outlive it; returns the clients they belonged to.
+pub fn revoke_session_grants(
+    conn: &mut DbConnection,
+    session_id: &str,
+    now: NaiveDateTime,
+) -> Result<Vec<String>, StoreError> {
+    let clients = grants::table
+        .filter(grants::session_id.eq(session_id))
+        .select(grants::client_id)
+        .distinct()
+        .load::<String>(conn)?;
+    diesel::update(
+        grants::table
+            .filter(grants::session_id.eq(session_id))
+            .filter(grants::offline.eq(false))
+            .filter(grants::revoked_at.is_null()),
+    )
+    .set(grants::revoked_at.eq(now))
+    .execute(conn)?;
+    Ok(clients)
+}
+
+/// Stores a code.
+pub fn insert_code(conn: &mut DbConnection, row: &CodeRow) -> Result<(), StoreError> {
+    diesel::insert_into(auth_codes::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A code by its hash.
+pub fn find_code(conn: &mut DbConnection, code_hash: &str) -> Result<Option<CodeRow>, StoreError> {
+    Ok(auth_codes::table
+        .find(code_hash)
+        .select(CodeRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Marks a code used; false when another request used it first.
+pub fn use_code(
+    conn: &mut DbConnection,
+    code_hash: &str,
+    now: NaiveDateTime,
+) -> Result<bool, StoreError> {
+    let changed = diesel::update(
+        auth_codes::table
+            .find(code_hash)
+            .filter(auth_codes::used_at.is_null()),
+    )
+    .set(auth_codes::used_at.eq(now))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// Stores a refresh token.
+pub fn insert_refresh(conn: &mut DbConnection, row: &RefreshRow) -> Result<(), StoreError> {
+    diesel::insert_into(refresh_tokens::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A refresh token by its hash.
+pub fn find_refresh(
+    conn: &mut DbConnection,
+    token_hash: &str,
+) -> Result<Option<RefreshRow>, StoreError> {
+    Ok(refresh_tokens::table
+        .find(token_hash)
+        .select(RefreshRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Marks a refresh token used (rotated); false when it was used already.
+pub fn use_refresh(
+    conn: &mut DbConnection,
+    token_hash: &str,
+    now: NaiveDateTime,
+) -> Result<bool, StoreError> {
+    let changed = diesel::update(
+        refresh_tokens::table
+            .find(token_hash)
+            .filter(refresh_tokens::used_at.is_null()),
+    )
+    .set(refresh_tokens::used_at.eq(now))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// Lists an access token as revoked until it expires.
+pub fn revoke_access_token(
+    conn: &mut DbConnection,
+    jti: &str,
+    expires_at: NaiveDateTime,
+) -> Result<(), StoreError> {
+    let inserted = diesel::insert_into(revoked_access_tokens::table)
+        .values((
+            revoked_access_tokens::jti.eq(jti),
+            revoked_access_tokens::expires_at.eq(expires_at),
+        ))
+        .execute(conn)
+        .map_err(StoreError::from);
+    match inserted {
+        Ok(_) | Err(StoreError::UniqueViolation(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether an access token was revoked one by one.
+pub fn is_access_token_revoked(conn: &mut DbConnection, jti: &str) -> Result<bool, StoreError> {
+    Ok(revoked_access_tokens::table
+        .find(jti)
+        .select(revoked_access_tokens::jti)
+        .first::<String>(conn)
+        .optional()?
+        .is_some())
+}
+
+/// Whether `user` consented to `client` for at least `scope`.
+pub fn has_consent(
+    conn: &mut DbConnection,
+    user: &str,
+    client: &str,
+    scope: &[&str],
+) -> Result<bool, StoreError> {
+    let granted = consents::table
+        .find((user, client))
+        .select(consents::scope)
+        .first::<String>(conn)
+        .optional()?;
+    Ok(granted.is_some_and(|granted| {
+        let granted: Vec<&str> = granted.split(' ').collect();
+        scope.iter().all(|s| granted.contains(s))
+    }))
+}
+
+/// Records consent of `user` to `client` for `scope` (replacing an earlier one).
+pub fn save_consent(
+    conn: &mut DbConnection,
+    tenant: &str,
+    user: &str,
+    client: &str,
+    scope: &str,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    diesel::delete(consents::table.find((user, client))).execute(conn)?;
+    diesel::insert_into(consents::table)
+        .values((
+            consents::user_id.eq(user),
+            consents::client_id.eq(client),
+            consents::tenant_id.eq(tenant),
+            consents::scope.eq(scope),
+            consents::granted_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

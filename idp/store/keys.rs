@@ -1,0 +1,90 @@
+//! The `signing_keys` table.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::signing_keys;
+use super::{DbConnection, StoreError};
+
+/// A stored key.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = signing_keys)]
+pub struct KeyRow {
+    /// RFC 7638 thumbprint.
+    pub kid: String,
+    /// The tenant whose issuer publishes it.
+    pub tenant_id: String,
+    /// `RS256`, `ES256` or `EdDSA`.
+    pub alg: String,
+    /// The public JWK, JSON.
+    pub public_jwk: String,
+    /// PKCS#8, sealed under the key-encryption key.
+    pub private_key_encrypted: String,
+    /// Created.
+    pub created_at: NaiveDateTime,
+    /// Signs from here on (published at once).
+    pub activates_at: NaiveDateTime,
+    /// Stops signing.
+    pub retired_at: Option<NaiveDateTime>,
+    /// Leaves the JWKS.
+    pub expires_at: Option<NaiveDateTime>,
+}
+
+/// Stores a key.
+pub fn insert(conn: &mut DbConnection, key: &KeyRow) -> Result<(), StoreError> {
+    diesel::insert_into(signing_keys::table)
+        .values(key)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Every key still published at `now`, oldest first.
+pub fn published(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Vec<KeyRow>, StoreError> {
+    Ok(signing_keys::table
+        .filter(
+            signing_keys::expires_at
+                .is_null()
+                .or(signing_keys::expires_at.gt(now)),
+        )
+        .order((signing_keys::activates_at.asc(), signing_keys::kid.asc()))
+        .select(KeyRow::as_select())
+        .load(conn)?)
+}
+
+/// Keys of `tenant` and `alg` not yet retired.
+pub fn unretired(
+    conn: &mut DbConnection,
+    tenant: &str,
+    alg: &str,
+) -> Result<Vec<KeyRow>, StoreError> {
+    Ok(signing_keys::table
+        .filter(signing_keys::tenant_id.eq(tenant))
+        .filter(signing_keys::alg.eq(alg))
+        .filter(signing_keys::retired_at.is_null())
+        .select(KeyRow::as_select())
+        .load(conn)?)
+}
+
+/// Retires the unretired keys of `tenant` and `alg` other than `except` at `at`; they leave the
+/// JWKS at `expires_at`.
+pub fn retire_others(
+    conn: &mut DbConnection,
+    tenant: &str,
+    alg: &str,
+    except: &str,
+    at: NaiveDateTime,
+    expires_at: NaiveDateTime,
+) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        signing_keys::table
+            .filter(signing_keys::tenant_id.eq(tenant))
+            .filter(signing_keys::alg.eq(alg))
+            .filter(signing_keys::retired_at.is_null())
+            .filter(signing_keys::kid.ne(except)),
+    )
+    .set((
+        signing_keys::retired_at.eq(at),
+        signing_keys::expires_at.eq(expires_at),
+    ))
+    .execute(conn)?)
+}

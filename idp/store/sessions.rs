@@ -1,0 +1,83 @@
+//! The `sso_sessions` table: who is logged in on which browser.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::sso_sessions;
+use super::{DbConnection, StoreError};
+
+/// A session as stored.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sso_sessions)]
+pub struct SessionRow {
+    /// Public id, the `sid` claim.
+    pub id: String,
+    /// SHA-256 of the cookie's value.
+    pub token_hash: String,
+    /// The tenant.
+    pub tenant_id: String,
+    /// The user.
+    pub user_id: String,
+    /// Persistent cookie ("remember me").
+    pub remember: bool,
+    /// When the user last proved a password.
+    pub auth_time: NaiveDateTime,
+    /// How (`pwd`).
+    pub amr: String,
+    /// The assurance class.
+    pub acr: Option<String>,
+    /// Created.
+    pub created_at: NaiveDateTime,
+    /// Last used.
+    pub last_seen_at: NaiveDateTime,
+    /// Ends then.
+    pub expires_at: NaiveDateTime,
+    /// Ended by logout.
+    pub ended_at: Option<NaiveDateTime>,
+}
+
+/// Stores a session.
+pub fn insert(conn: &mut DbConnection, session: &SessionRow) -> Result<(), StoreError> {
+    diesel::insert_into(sso_sessions::table)
+        .values(session)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The live session of `tenant` whose cookie hashes to `token_hash`.
+pub fn find_live(
+    conn: &mut DbConnection,
+    tenant: &str,
+    token_hash: &str,
+    now: NaiveDateTime,
+) -> Result<Option<SessionRow>, StoreError> {
+    Ok(sso_sessions::table
+        .filter(sso_sessions::token_hash.eq(token_hash))
+        .filter(sso_sessions::tenant_id.eq(tenant))
+        .filter(sso_sessions::ended_at.is_null())
+        .filter(sso_sessions::expires_at.gt(now))
+        .select(SessionRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// A session by its public id, live or not.
+pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<SessionRow>, StoreError> {
+    Ok(sso_sessions::table
+        .find(id)
+        .select(SessionRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Ends a session; false when it had ended already.
+pub fn end(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Result<bool, StoreError> {
+    let changed = diesel::update(
+        sso_sessions::table
+            .find(id)
+            .filter(sso_sessions::ended_at.is_null()),
+    )
+    .set(sso_sessions::ended_at.eq(now))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
