@@ -31,3 +31,27 @@ pub type SharedClock = Arc<dyn Clock>;
 pub fn system() -> SharedClock {
     Arc::new(SystemClock)
 }
+
+/// The system clock moved by an adjustable offset: lets tests (and only tests, in practice) let
+/// codes, links and sessions expire without sleeping.
+#[derive(Debug, Default)]
+pub struct OffsetClock {
+    offset_seconds: std::sync::atomic::AtomicI64,
+}
+
+impl OffsetClock {
+    /// Moves the clock forward by `seconds` (cumulative).
+    pub fn advance(&self, seconds: i64) {
+        self.offset_seconds
+            .fetch_add(seconds, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> NaiveDateTime {
+        let offset = self
+            .offset_seconds
+            .load(std::sync::atomic::Ordering::SeqCst);
+        SystemClock.now() + chrono::Duration::seconds(offset)
+    }
+}

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use diesel::{Connection, RunQueryDsl};
 use idp::app::Services;
+use idp::clock::{Clock, OffsetClock};
 use idp::config::DatabaseBackend;
 use idp::http::{Application, Signals};
 use idp::store::Store;
@@ -176,11 +177,58 @@ pub fn test_kek() -> String {
     base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
 }
 
+/// Relying parties of the test configuration, added to the `seinajoki` tenant. Their redirect
+/// URIs are never contacted: tests read the redirects.
+pub const TEST_CLIENTS: &str = r#"
+[[clients]]
+client_id = "rp-basic"
+name = "Basic RP"
+client_secret = "rp-basic-secret"
+redirect_uris = ["http://127.0.0.1:9/callback"]
+post_logout_redirect_uris = ["http://127.0.0.1:9/bye"]
+grant_types = ["authorization_code", "refresh_token"]
+token_endpoint_auth_method = "client_secret_basic"
+id_token_signed_response_alg = "RS256"
+first_party = true
+
+[[clients]]
+client_id = "rp-post"
+client_secret_sha256 = "150E4A1C907F006817F529A7F7AF5CFE207BC87843F7D20FB438CE0C90B58E73"
+redirect_uris = ["http://127.0.0.1:9/post-callback"]
+grant_types = ["authorization_code"]
+token_endpoint_auth_method = "client_secret_post"
+id_token_signed_response_alg = "ES256"
+first_party = true
+
+[[clients]]
+client_id = "rp-public"
+redirect_uris = ["http://127.0.0.1:9/public-callback"]
+grant_types = ["authorization_code", "refresh_token"]
+token_endpoint_auth_method = "none"
+id_token_signed_response_alg = "EdDSA"
+first_party = true
+
+[[clients]]
+client_id = "rp-third"
+name = "Kolmannen osapuolen palvelu"
+client_secret = "rp-third-secret"
+redirect_uris = ["http://127.0.0.1:9/third-callback"]
+grant_types = ["authorization_code"]
+
+[[clients]]
+client_id = "service"
+client_secret = "service-secret"
+grant_types = ["client_credentials"]
+"#;
+
 /// A running server on a fresh database.
 pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub db: TestDb,
+    pub services: Services,
+    /// The server's clock; `clock.advance(s)` lets things expire.
+    pub clock: Arc<OffsetClock>,
     /// Holds the configuration, mail and SQLite files until the test ends.
     _dir: TempDir,
     handle: actix_web::dev::ServerHandle,
@@ -194,18 +242,22 @@ impl TestApp {
         let address = listener.local_addr().unwrap();
         let base = format!("http://{address}");
         let path = write_config(dir.path(), &base, &db.url);
+        let tenant = dir.path().join("tenants/seinajoki.toml");
+        let mut text = std::fs::read_to_string(&tenant).unwrap();
+        text.push_str(TEST_CLIENTS);
+        std::fs::write(&tenant, text).unwrap();
         let config = Arc::new(idp::config::load(&path).unwrap());
         let settings = config.settings.database.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&settings))
             .await
             .unwrap()
             .unwrap();
-        let services = tokio::task::spawn_blocking(move || {
-            Services::start(config, store, idp::clock::system())
-        })
-        .await
-        .unwrap()
-        .unwrap();
+        let clock = Arc::new(OffsetClock::default());
+        let shared: idp::clock::SharedClock = clock.clone();
+        let services = tokio::task::spawn_blocking(move || Services::start(config, store, shared))
+            .await
+            .unwrap()
+            .unwrap();
         let app = Application::with_listener(listener, services.clone(), Signals::Ignore).unwrap();
         let handle = app.handle();
         tokio::spawn(app.run());
@@ -216,6 +268,8 @@ impl TestApp {
                 .build()
                 .unwrap(),
             db,
+            services,
+            clock,
             _dir: dir,
             handle,
         }
@@ -225,8 +279,53 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
+    pub fn issuer(&self, tenant: &str) -> String {
+        format!("{}/{tenant}", self.base)
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// A browser: its own cookies, redirects not followed.
+    pub fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// Adds a user with a password to `tenant`; returns the user's subject.
+    pub async fn add_user(&self, tenant: &str, email: &str, password: &str, name: &str) -> String {
+        let store = self.services.store.clone();
+        let now = self.clock.now();
+        let (tenant, email, password, name) = (
+            tenant.to_string(),
+            email.to_string(),
+            password.to_string(),
+            name.to_string(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let email = idp::domain::Email::parse(&email).unwrap();
+            let hash = idp::crypto::password::hash(&secrecy::SecretString::from(password)).unwrap();
+            let mut conn = store.conn().unwrap();
+            idp::flows::users::add(
+                &mut conn,
+                now,
+                &idp::flows::users::AddUser {
+                    tenant: &tenant,
+                    email: &email,
+                    name: Some(&name),
+                    password_hash: Some(&hash),
+                    email_verified: true,
+                },
+            )
+            .unwrap()
+            .subject
+        })
+        .await
+        .unwrap()
     }
 
     /// Stops the server, letting requests in flight finish.

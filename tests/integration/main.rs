@@ -16,4 +16,6 @@ mod helpers;
 
 mod cli;
 mod http;
+mod oidc;
+mod rp;
 mod schema;

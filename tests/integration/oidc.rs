@@ -1,0 +1,280 @@
+//! The OpenID Connect provider against a real relying party (the `openidconnect` crate).
+
+use openidconnect::core::CoreUserInfoClaims;
+use openidconnect::{
+    AccessTokenHash, OAuth2TokenResponse, RefreshToken, TokenIntrospectionResponse, TokenResponse,
+};
+use serde_json::Value;
+
+use crate::both_stores;
+use crate::helpers::{Backend, TestApp};
+use crate::rp::{self, location, param};
+
+both_stores!(
+    code_flow_gives_verified_tokens_and_userinfo,
+    every_signing_algorithm_and_client_authentication,
+    a_replayed_code_revokes_what_it_issued,
+    pkce_verifier_must_match,
+    refresh_rotates_and_reuse_revokes_the_family,
+);
+
+const PASSWORD: &str = "oikea hevonen patteri";
+
+async fn app_with_user(backend: Backend) -> (TestApp, String) {
+    let app = TestApp::spawn(backend).await;
+    let subject = app
+        .add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki Esimerkki")
+        .await;
+    (app, subject)
+}
+
+async fn code_flow_gives_verified_tokens_and_userinfo(backend: Backend) {
+    let (app, subject) = app_with_user(backend).await;
+    let client = rp::basic(&app).await;
+    let started = rp::start(&client, &["email", "profile"], &[]);
+    let browser = app.browser();
+    let back = rp::log_in(&browser, &started.url, "Erkki@Testi.fi", PASSWORD).await;
+    assert_eq!(
+        back.as_str().split('?').next(),
+        Some("http://127.0.0.1:9/callback")
+    );
+    assert_eq!(
+        param(&back, "state").as_deref(),
+        Some(started.state.secret().as_str())
+    );
+    assert_eq!(param(&back, "iss"), Some(app.issuer("seinajoki")));
+    let code = param(&back, "code").unwrap();
+
+    let tokens = rp::exchange(&client, &code, started.verifier)
+        .await
+        .unwrap();
+    let id_token = tokens.id_token().unwrap();
+    let claims = id_token
+        .claims(&client.id_token_verifier(), &started.nonce)
+        .unwrap();
+    assert_eq!(claims.subject().as_str(), subject);
+    assert_eq!(claims.issuer().as_str(), app.issuer("seinajoki"));
+    assert_eq!(claims.email().unwrap().as_str(), "erkki@testi.fi");
+    assert_eq!(claims.email_verified(), Some(true));
+    assert!(claims.auth_time().is_some());
+    assert_eq!(claims.auth_method_refs().unwrap()[0].as_str(), "pwd");
+    assert_eq!(
+        claims.auth_context_ref().unwrap().as_str(),
+        "urn:idp:acr:password"
+    );
+    let at_hash = AccessTokenHash::from_token(
+        tokens.access_token(),
+        id_token.signing_alg().unwrap(),
+        id_token.signing_key(&client.id_token_verifier()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims.access_token_hash(), Some(&at_hash));
+    assert_eq!(tokens.token_type().as_ref(), "bearer");
+    assert!(tokens.refresh_token().is_some(), "rp-basic may refresh");
+
+    // The access token is an RFC 9068 JWT.
+    let header = jsonwebtoken::decode_header(tokens.access_token().secret()).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+
+    let info: CoreUserInfoClaims = client
+        .user_info(tokens.access_token().clone(), None)
+        .unwrap()
+        .request_async(&rp::http())
+        .await
+        .unwrap();
+    assert_eq!(info.subject().as_str(), subject);
+    assert_eq!(info.email().unwrap().as_str(), "erkki@testi.fi");
+    assert_eq!(
+        info.name().unwrap().get(None).unwrap().as_str(),
+        "Erkki Esimerkki"
+    );
+
+    // SSO: a second authorization in the same browser needs no password.
+    let again = rp::start(&client, &[], &[]);
+    let back = location(&browser.get(again.url.clone()).send().await.unwrap());
+    assert!(param(&back, "code").is_some(), "{back}");
+    app.stop().await;
+}
+
+async fn every_signing_algorithm_and_client_authentication(backend: Backend) {
+    let (app, _) = app_with_user(backend).await;
+    for (client_id, secret, redirect, alg) in [
+        (
+            "rp-basic",
+            Some("rp-basic-secret"),
+            "http://127.0.0.1:9/callback",
+            "RS256",
+        ),
+        (
+            "rp-post",
+            Some("rp-post-secret"),
+            "http://127.0.0.1:9/post-callback",
+            "ES256",
+        ),
+        (
+            "rp-public",
+            None,
+            "http://127.0.0.1:9/public-callback",
+            "EdDSA",
+        ),
+    ] {
+        let client = rp::client(&app, "seinajoki", client_id, secret, redirect).await;
+        let started = rp::start(&client, &[], &[]);
+        let back = rp::log_in(&app.browser(), &started.url, "erkki@testi.fi", PASSWORD).await;
+        let code = param(&back, "code").unwrap();
+        let tokens = rp::exchange(&client, &code, started.verifier)
+            .await
+            .unwrap();
+        let id_token = tokens.id_token().unwrap();
+        let header = jsonwebtoken::decode_header(&id_token.to_string()).unwrap();
+        assert_eq!(format!("{:?}", header.alg), alg, "{client_id}");
+        id_token
+            .claims(&client.id_token_verifier(), &started.nonce)
+            .unwrap_or_else(|e| panic!("{client_id}: {e:?}"));
+    }
+    app.stop().await;
+}
+
+async fn a_replayed_code_revokes_what_it_issued(backend: Backend) {
+    let (app, _) = app_with_user(backend).await;
+    let client = rp::basic(&app).await;
+    let started = rp::start(&client, &[], &[]);
+    let back = rp::log_in(&app.browser(), &started.url, "erkki@testi.fi", PASSWORD).await;
+    let code = param(&back, "code").unwrap();
+    let verifier = started.verifier.secret().clone();
+    let tokens = rp::exchange(&client, &code, started.verifier)
+        .await
+        .unwrap();
+    let replay = rp::exchange(
+        &client,
+        &code,
+        openidconnect::PkceCodeVerifier::new(verifier),
+    )
+    .await;
+    assert_eq!(
+        replay.unwrap_err(),
+        "invalid_grant: the code is invalid, expired or used"
+    );
+    // What the code issued is revoked.
+    let response = app
+        .http
+        .get(app.url("/seinajoki/userinfo"))
+        .bearer_auth(tokens.access_token().secret())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Bearer realm=\"idp\", error=\"invalid_token\", error_description=\"the access token is not valid\""
+    );
+    let introspection = client
+        .introspect(tokens.access_token())
+        .request_async(&rp::http())
+        .await
+        .unwrap();
+    assert!(!introspection.active());
+    let refresh = client
+        .exchange_refresh_token(tokens.refresh_token().unwrap())
+        .unwrap()
+        .request_async(&rp::http())
+        .await;
+    assert!(refresh.is_err());
+    app.stop().await;
+}
+
+async fn pkce_verifier_must_match(backend: Backend) {
+    let (app, _) = app_with_user(backend).await;
+    let client = rp::basic(&app).await;
+    for (verifier, expected) in [
+        (
+            Some("a".repeat(43)),
+            "invalid_grant: the PKCE code_verifier does not match",
+        ),
+        (None, "invalid_grant: code_verifier (PKCE) is required"),
+    ] {
+        let started = rp::start(&client, &[], &[]);
+        let back = rp::log_in(&app.browser(), &started.url, "erkki@testi.fi", PASSWORD).await;
+        let code = param(&back, "code").unwrap();
+        let mut request = client
+            .exchange_code(openidconnect::AuthorizationCode::new(code))
+            .unwrap();
+        if let Some(v) = verifier {
+            request = request.set_pkce_verifier(openidconnect::PkceCodeVerifier::new(v));
+        }
+        let error = request.request_async(&rp::http()).await.unwrap_err();
+        let openidconnect::RequestTokenError::ServerResponse(body) = error else {
+            panic!("{error:?}");
+        };
+        assert_eq!(
+            format!(
+                "{}: {}",
+                body.error().as_ref(),
+                body.error_description().unwrap()
+            ),
+            expected
+        );
+    }
+    app.stop().await;
+}
+
+async fn refresh_rotates_and_reuse_revokes_the_family(backend: Backend) {
+    let (app, _) = app_with_user(backend).await;
+    let client = rp::basic(&app).await;
+    let started = rp::start(&client, &["offline_access"], &[]);
+    let back = rp::log_in(&app.browser(), &started.url, "erkki@testi.fi", PASSWORD).await;
+    let tokens = rp::exchange(&client, &param(&back, "code").unwrap(), started.verifier)
+        .await
+        .unwrap();
+    let first = tokens.refresh_token().unwrap().clone();
+    let refreshed = client
+        .exchange_refresh_token(&first)
+        .unwrap()
+        .request_async(&rp::http())
+        .await
+        .unwrap();
+    let second = refreshed.refresh_token().unwrap().clone();
+    assert_ne!(first.secret(), second.secret(), "rotated");
+    assert!(refreshed.id_token().is_some());
+
+    // The first token again: someone copied it. The whole family dies.
+    let reuse = refresh(&client, &first).await;
+    assert_eq!(
+        reuse.unwrap_err(),
+        "invalid_grant: the refresh token is invalid, expired or revoked"
+    );
+    assert_eq!(
+        refresh(&client, &second).await.unwrap_err(),
+        "invalid_grant: the refresh token is invalid, expired or revoked"
+    );
+    let introspection: Value = app
+        .http
+        .post(app.url("/seinajoki/introspect"))
+        .basic_auth("rp-basic", Some("rp-basic-secret"))
+        .form(&[("token", refreshed.access_token().secret().as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(introspection, serde_json::json!({"active": false}));
+    app.stop().await;
+}
+
+async fn refresh(client: &rp::Rp, token: &RefreshToken) -> Result<(), String> {
+    client
+        .exchange_refresh_token(token)
+        .unwrap()
+        .request_async(&rp::http())
+        .await
+        .map(|_| ())
+        .map_err(|e| match e {
+            openidconnect::RequestTokenError::ServerResponse(r) => format!(
+                "{}: {}",
+                r.error().as_ref(),
+                r.error_description().cloned().unwrap_or_default()
+            ),
+            other => format!("{other:?}"),
+        })
+}

@@ -1,0 +1,167 @@
+//! A relying party for tests: the `openidconnect` crate against the spawned server, and a
+//! browser (reqwest with cookies) that logs in through the pages.
+
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, IntrospectionUrl, IssuerUrl, Nonce, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, RevocationUrl, Scope,
+};
+use url::Url;
+
+use crate::helpers::TestApp;
+
+/// A configured client: auth, introspection and revocation endpoints set.
+pub type Rp = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointSet,
+    EndpointSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// The HTTP client the relying party uses (never follows redirects).
+pub fn http() -> openidconnect::reqwest::Client {
+    openidconnect::reqwest::ClientBuilder::new()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A relying party of `tenant` by discovery.
+pub async fn client(
+    app: &TestApp,
+    tenant: &str,
+    client_id: &str,
+    secret: Option<&str>,
+    redirect: &str,
+) -> Rp {
+    let issuer = IssuerUrl::new(app.issuer(tenant)).unwrap();
+    let metadata = CoreProviderMetadata::discover_async(issuer, &http())
+        .await
+        .unwrap();
+    let mut client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(client_id.into()),
+        secret.map(|s| ClientSecret::new(s.into())),
+    )
+    .set_redirect_uri(RedirectUrl::new(redirect.into()).unwrap())
+    .set_introspection_url(
+        IntrospectionUrl::new(format!("{}/introspect", app.issuer(tenant))).unwrap(),
+    )
+    .set_revocation_url(RevocationUrl::new(format!("{}/revoke", app.issuer(tenant))).unwrap());
+    if client_id == "rp-post" || secret.is_none() {
+        client = client.set_auth_type(AuthType::RequestBody);
+    }
+    client
+}
+
+/// `rp-basic` of seinajoki.
+pub async fn basic(app: &TestApp) -> Rp {
+    client(
+        app,
+        "seinajoki",
+        "rp-basic",
+        Some("rp-basic-secret"),
+        "http://127.0.0.1:9/callback",
+    )
+    .await
+}
+
+/// What the RP keeps between the redirect and the code exchange.
+pub struct Started {
+    pub url: Url,
+    pub state: CsrfToken,
+    pub nonce: Nonce,
+    pub verifier: PkceCodeVerifier,
+}
+
+/// An authorization URL with PKCE S256, state, nonce and `scopes`.
+pub fn start(client: &Rp, scopes: &[&str], extra: &[(&str, &str)]) -> Started {
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let mut request = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .set_pkce_challenge(challenge);
+    for scope in scopes {
+        request = request.add_scope(Scope::new((*scope).into()));
+    }
+    for (name, value) in extra {
+        request = request.add_extra_param(*name, *value);
+    }
+    let (url, state, nonce) = request.url();
+    Started {
+        url,
+        state,
+        nonce,
+        verifier,
+    }
+}
+
+/// The `Location` of a 303, resolved against `base`.
+pub fn location(response: &reqwest::Response) -> Url {
+    assert_eq!(response.status(), 303, "expected a redirect: {response:?}");
+    let location = response.headers()["location"].to_str().unwrap();
+    Url::parse(location).unwrap()
+}
+
+/// A query parameter of `url`.
+pub fn param(url: &Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Follows `authorize_url` in `browser`, logs in on the login page, returns where the browser
+/// is sent next (the client's redirect URI with a code, or the consent page).
+pub async fn log_in(
+    browser: &reqwest::Client,
+    authorize_url: &Url,
+    email: &str,
+    password: &str,
+) -> Url {
+    let login = location(&browser.get(authorize_url.clone()).send().await.unwrap());
+    assert_eq!(login.path().rsplit('/').next(), Some("login"), "{login}");
+    let page = browser.get(login.clone()).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let request = param(&login, "request").unwrap();
+    let response = browser
+        .post(login.as_str())
+        .form(&[
+            ("request", request.as_str()),
+            ("identifier", email),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    location(&response)
+}
+
+/// Exchanges a code as `client`.
+pub async fn exchange(
+    client: &Rp,
+    code: &str,
+    verifier: PkceCodeVerifier,
+) -> Result<openidconnect::core::CoreTokenResponse, String> {
+    client
+        .exchange_code(AuthorizationCode::new(code.into()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http())
+        .await
+        .map_err(|e| match e {
+            openidconnect::RequestTokenError::ServerResponse(r) => {
+                format!(
+                    "{}: {}",
+                    r.error().as_ref(),
+                    r.error_description().cloned().unwrap_or_default()
+                )
+            }
+            other => format!("{other:?}"),
+        })
+}
