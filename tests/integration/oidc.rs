@@ -126,7 +126,7 @@ async fn every_signing_algorithm_and_client_authentication(backend: Backend) {
             .await
             .unwrap();
         let id_token = tokens.id_token().unwrap();
-        let header = jsonwebtoken::decode_header(&id_token.to_string()).unwrap();
+        let header = jsonwebtoken::decode_header(id_token.to_string()).unwrap();
         assert_eq!(format!("{:?}", header.alg), alg, "{client_id}");
         id_token
             .claims(&client.id_token_verifier(), &started.nonce)
