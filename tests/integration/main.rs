@@ -17,5 +17,6 @@ mod helpers;
 mod cli;
 mod http;
 mod oidc;
+mod oidc_edges;
 mod rp;
 mod schema;

@@ -1,0 +1,454 @@
+//! The authorization endpoint's refusals and choices: pages that never redirect, errors sent to
+//! the client, prompt and max_age, form_post, consent, expiry.
+
+use idp::clock::Clock;
+use serde_json::Value;
+
+use crate::both_stores;
+use crate::helpers::{Backend, TestApp};
+use crate::rp::{self, location, param};
+
+both_stores!(
+    a_bad_client_or_redirect_uri_gets_a_page_never_a_redirect,
+    protocol_errors_go_back_to_the_client,
+    prompt_and_max_age_ask_for_the_password_again,
+    a_wrong_client_secret_is_401_invalid_client,
+    an_expired_code_is_refused,
+    form_post_answers_with_a_self_submitting_form,
+    a_third_party_client_asks_consent_once,
+);
+
+const PASSWORD: &str = "oikea hevonen patteri";
+
+async fn app_with_user(backend: Backend) -> TestApp {
+    let app = TestApp::spawn(backend).await;
+    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki Esimerkki")
+        .await;
+    app
+}
+
+fn authorize_url(app: &TestApp, pairs: &[(&str, &str)]) -> url::Url {
+    let mut url = url::Url::parse(&app.url("/seinajoki/authorize")).unwrap();
+    url.query_pairs_mut().extend_pairs(pairs);
+    url
+}
+
+const BASIC: [(&str, &str); 5] = [
+    ("client_id", "rp-basic"),
+    ("redirect_uri", "http://127.0.0.1:9/callback"),
+    ("response_type", "code"),
+    ("scope", "openid"),
+    ("state", "s t&a=t/e"),
+];
+
+fn with(
+    base: &[(&'static str, &'static str)],
+    changes: &[(&'static str, &'static str)],
+) -> Vec<(&'static str, &'static str)> {
+    let mut pairs: Vec<_> = base
+        .iter()
+        .filter(|(k, _)| !changes.iter().any(|(c, _)| c == k))
+        .copied()
+        .collect();
+    pairs.extend(changes.iter().filter(|(_, v)| !v.is_empty()).copied());
+    pairs
+}
+
+async fn a_bad_client_or_redirect_uri_gets_a_page_never_a_redirect(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for (changes, reason) in [
+        (
+            vec![("redirect_uri", "http://127.0.0.1:9/evil")],
+            "unregistered_redirect_uri",
+        ),
+        (
+            vec![("redirect_uri", "http://127.0.0.1:9/callback/")],
+            "unregistered_redirect_uri",
+        ),
+        (
+            vec![("redirect_uri", "http://127.0.0.1:9/callback?x=1")],
+            "unregistered_redirect_uri",
+        ),
+        (vec![("redirect_uri", "")], "missing_redirect_uri"),
+        (vec![("client_id", "nobody")], "unknown_client"),
+        (vec![("client_id", "")], "missing_client"),
+        // Broken and unregistered at once: the page wins.
+        (
+            vec![
+                ("redirect_uri", "http://127.0.0.1:9/evil"),
+                ("response_type", "token"),
+            ],
+            "unregistered_redirect_uri",
+        ),
+    ] {
+        let response = app
+            .http
+            .get(authorize_url(&app, &with(&BASIC, &changes)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{changes:?}");
+        assert!(response.headers().get("location").is_none(), "{changes:?}");
+        let html = response.text().await.unwrap();
+        assert!(
+            html.contains(&format!("data-reason=\"{reason}\"")),
+            "{changes:?}: {html}"
+        );
+    }
+    app.stop().await;
+}
+
+async fn protocol_errors_go_back_to_the_client(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for (changes, error, description) in [
+        (
+            vec![("response_type", "token")],
+            "unsupported_response_type",
+            "only response_type=code is supported",
+        ),
+        (
+            vec![("response_type", "")],
+            "invalid_request",
+            "response_type is required",
+        ),
+        (
+            vec![("scope", "email profile")],
+            "invalid_scope",
+            "scope must contain openid",
+        ),
+        (
+            vec![
+                (
+                    "code_challenge",
+                    "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                ),
+                ("code_challenge_method", "plain"),
+            ],
+            "invalid_request",
+            "code_challenge_method must be S256 (plain is not supported)",
+        ),
+        (
+            vec![("prompt", "none")],
+            "login_required",
+            "the resident must log in",
+        ),
+        (
+            vec![("prompt", "none login")],
+            "invalid_request",
+            "prompt=none cannot be combined with other values",
+        ),
+        (
+            vec![("max_age", "-1")],
+            "invalid_request",
+            "max_age must be a non-negative integer",
+        ),
+        (
+            vec![("request", "eyJ")],
+            "request_not_supported",
+            "request objects are not supported",
+        ),
+        (
+            vec![("id_token_hint", "not.a.token")],
+            "invalid_request",
+            "id_token_hint is not an ID token of this issuer",
+        ),
+    ] {
+        let response = app
+            .http
+            .get(authorize_url(&app, &with(&BASIC, &changes)))
+            .send()
+            .await
+            .unwrap();
+        let back = location(&response);
+        assert_eq!(
+            back.as_str().split('?').next(),
+            Some("http://127.0.0.1:9/callback"),
+            "{changes:?}"
+        );
+        assert_eq!(param(&back, "error").as_deref(), Some(error), "{changes:?}");
+        assert_eq!(
+            param(&back, "error_description").as_deref(),
+            Some(description),
+            "{changes:?}"
+        );
+        assert_eq!(
+            param(&back, "state").as_deref(),
+            Some("s t&a=t/e"),
+            "state byte for byte"
+        );
+        assert_eq!(param(&back, "iss"), Some(app.issuer("seinajoki")));
+        assert!(param(&back, "code").is_none());
+    }
+    // A public client must use PKCE.
+    let public = [
+        ("client_id", "rp-public"),
+        ("redirect_uri", "http://127.0.0.1:9/public-callback"),
+        ("response_type", "code"),
+        ("scope", "openid"),
+    ];
+    let back = location(
+        &app.http
+            .get(authorize_url(&app, &public))
+            .send()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        param(&back, "error_description").as_deref(),
+        Some("code_challenge (PKCE) is required for public clients")
+    );
+    app.stop().await;
+}
+
+async fn prompt_and_max_age_ask_for_the_password_again(backend: Backend) {
+    let app = app_with_user(backend).await;
+    let client = rp::basic(&app).await;
+    let browser = app.browser();
+    let started = rp::start(&client, &[], &[]);
+    let back = rp::log_in(&browser, &started.url, "erkki@testi.fi", PASSWORD).await;
+    assert!(param(&back, "code").is_some());
+    // With a session, prompt=none answers at once.
+    let quiet = rp::start(&client, &[], &[("prompt", "none")]);
+    let back = location(&browser.get(quiet.url).send().await.unwrap());
+    assert!(param(&back, "code").is_some(), "{back}");
+    for extra in [("max_age", "0"), ("prompt", "login")] {
+        app.clock.advance(2);
+        let started = rp::start(&client, &[], &[extra]);
+        let next = location(&browser.get(started.url.clone()).send().await.unwrap());
+        assert_eq!(next.path(), "/seinajoki/login", "{extra:?}");
+        let back = rp::log_in(&browser, &started.url, "erkki@testi.fi", PASSWORD).await;
+        let tokens = rp::exchange(&client, &param(&back, "code").unwrap(), started.verifier)
+            .await
+            .unwrap();
+        let claims = openidconnect::TokenResponse::id_token(&tokens)
+            .unwrap()
+            .claims(&client.id_token_verifier(), &started.nonce)
+            .unwrap()
+            .clone();
+        let age = app.clock.now().and_utc() - claims.auth_time().unwrap();
+        assert!(age.num_seconds().abs() < 60, "a fresh auth_time: {age:?}");
+    }
+    // A wrong password: one generic message, no session.
+    let other = app.browser();
+    let started = rp::start(&client, &[], &[]);
+    let login = location(&other.get(started.url).send().await.unwrap());
+    let request = param(&login, "request").unwrap();
+    let page = other
+        .post(login.as_str())
+        .form(&[
+            ("request", request.as_str()),
+            ("identifier", "erkki@testi.fi"),
+            ("password", "väärä"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Sähköpostiosoite tai salasana on väärin."),
+        "{html}"
+    );
+    app.stop().await;
+}
+
+async fn a_wrong_client_secret_is_401_invalid_client(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for request in [
+        app.http
+            .post(app.url("/seinajoki/token"))
+            .basic_auth("rp-basic", Some("wrong")),
+        app.http
+            .post(app.url("/seinajoki/token"))
+            .basic_auth("nobody", Some("x")),
+    ] {
+        let response = request
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", "x"),
+                ("redirect_uri", "http://127.0.0.1:9/callback"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            "Basic realm=\"idp\", charset=\"UTF-8\""
+        );
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"error": "invalid_client", "error_description": "unknown client or wrong credentials"})
+        );
+    }
+    // The registered method only: rp-basic may not put its secret in the body.
+    let response = app
+        .http
+        .post(app.url("/seinajoki/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "rp-basic"),
+            ("client_secret", "rp-basic-secret"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["error_description"],
+        "the client must authenticate with its registered token_endpoint_auth_method"
+    );
+    // Not a form: 400 invalid_request.
+    let response = app
+        .http
+        .post(app.url("/seinajoki/token"))
+        .basic_auth("rp-basic", Some("rp-basic-secret"))
+        .json(&serde_json::json!({"grant_type": "client_credentials"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    app.stop().await;
+}
+
+async fn an_expired_code_is_refused(backend: Backend) {
+    let app = app_with_user(backend).await;
+    let client = rp::basic(&app).await;
+    let started = rp::start(&client, &[], &[]);
+    let back = rp::log_in(&app.browser(), &started.url, "erkki@testi.fi", PASSWORD).await;
+    app.clock.advance(61);
+    let error = rp::exchange(&client, &param(&back, "code").unwrap(), started.verifier)
+        .await
+        .unwrap_err();
+    assert_eq!(error, "invalid_grant: the code is invalid, expired or used");
+    app.stop().await;
+}
+
+async fn form_post_answers_with_a_self_submitting_form(backend: Backend) {
+    let app = app_with_user(backend).await;
+    let client = rp::basic(&app).await;
+    let started = rp::start(&client, &[], &[("response_mode", "form_post")]);
+    let browser = app.browser();
+    let login = location(&browser.get(started.url).send().await.unwrap());
+    let request = param(&login, "request").unwrap();
+    let response = browser
+        .post(login.as_str())
+        .form(&[
+            ("request", request.as_str()),
+            ("identifier", "erkki@testi.fi"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("form-action http://127.0.0.1:9;"), "{csp}");
+    assert!(csp.contains("script-src 'sha256-"), "{csp}");
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains(r#"<form method="post" action="http://127.0.0.1:9/callback">"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<input type="hidden" name="code" value=""#),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(
+            r#"<input type="hidden" name="state" value="{}">"#,
+            started.state.secret()
+        )),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<input type="hidden" name="iss" value="http:&#x2F;&#x2F;"#)
+            || html.contains(&format!(
+                r#"<input type="hidden" name="iss" value="{}">"#,
+                app.issuer("seinajoki")
+            )),
+        "{html}"
+    );
+    app.stop().await;
+}
+
+async fn a_third_party_client_asks_consent_once(backend: Backend) {
+    let app = app_with_user(backend).await;
+    let client = rp::client(
+        &app,
+        "seinajoki",
+        "rp-third",
+        Some("rp-third-secret"),
+        "http://127.0.0.1:9/third-callback",
+    )
+    .await;
+    let browser = app.browser();
+    let started = rp::start(&client, &["email"], &[]);
+    let consent = rp::log_in(&browser, &started.url, "erkki@testi.fi", PASSWORD).await;
+    assert_eq!(consent.path(), "/seinajoki/consent");
+    let page = browser
+        .get(consent.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Kolmannen osapuolen palvelu"), "{page}");
+    let request = param(&consent, "request").unwrap();
+    let back = location(
+        &browser
+            .post(app.url("/seinajoki/consent"))
+            .form(&[("request", request.as_str()), ("decision", "approve")])
+            .send()
+            .await
+            .unwrap(),
+    );
+    let tokens = rp::exchange(&client, &param(&back, "code").unwrap(), started.verifier)
+        .await
+        .unwrap();
+    assert!(openidconnect::TokenResponse::id_token(&tokens).is_some());
+
+    // Consent is remembered: prompt=none now answers with a code.
+    let quiet = rp::start(&client, &["email"], &[("prompt", "none")]);
+    let back = location(&browser.get(quiet.url).send().await.unwrap());
+    assert!(param(&back, "code").is_some(), "{back}");
+
+    // prompt=consent asks again; declining answers access_denied.
+    let asked = rp::start(&client, &["email"], &[("prompt", "consent")]);
+    let consent = location(&browser.get(asked.url).send().await.unwrap());
+    assert_eq!(consent.path(), "/seinajoki/consent");
+    let request = param(&consent, "request").unwrap();
+    let back = location(
+        &browser
+            .post(app.url("/seinajoki/consent"))
+            .form(&[("request", request.as_str()), ("decision", "deny")])
+            .send()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(param(&back, "error").as_deref(), Some("access_denied"));
+    assert_eq!(
+        param(&back, "state").as_deref(),
+        Some(asked.state.secret().as_str())
+    );
+
+    // A request cannot be finished from another browser (no flow cookie).
+    let stranger = app.browser();
+    let response = stranger
+        .post(app.url("/seinajoki/consent"))
+        .form(&[("request", request.as_str()), ("decision", "approve")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    app.stop().await;
+}
