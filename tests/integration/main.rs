@@ -18,5 +18,7 @@ mod cli;
 mod http;
 mod oidc;
 mod oidc_edges;
+mod oidc_logout;
+mod oidc_tokens;
 mod rp;
 mod schema;

@@ -18,6 +18,12 @@ pub fn introspect(
     params: &Params,
 ) -> Result<Value, OAuthError> {
     let client = client_auth::authenticate(m.tenant, presented)?;
+    if client.token_endpoint_auth_method == crate::config::AuthMethod::None {
+        return Err(OAuthError::new(
+            super::ErrorCode::InvalidClient,
+            "introspection needs an authenticated (confidential) client",
+        ));
+    }
     let token = params
         .get("token")
         .filter(|t| !t.is_empty())

@@ -1,0 +1,213 @@
+//! RP-initiated logout 1.0.
+
+use openidconnect::TokenResponse;
+
+use crate::both_stores;
+use crate::helpers::{Backend, TestApp};
+use crate::rp::{self, location, param};
+
+both_stores!(
+    logout_with_an_id_token_hint_ends_the_session_and_returns,
+    a_forged_hint_or_unregistered_uri_never_redirects,
+    logout_without_a_hint_asks_the_resident,
+);
+
+const PASSWORD: &str = "oikea hevonen patteri";
+
+struct LoggedIn {
+    browser: reqwest::Client,
+    client: rp::Rp,
+    id_token: String,
+    refresh_token: String,
+}
+
+async fn logged_in(app: &TestApp) -> LoggedIn {
+    let client = rp::basic(app).await;
+    let browser = app.browser();
+    let started = rp::start(&client, &[], &[]);
+    let back = rp::log_in(&browser, &started.url, "erkki@testi.fi", PASSWORD).await;
+    let tokens = rp::exchange(&client, &param(&back, "code").unwrap(), started.verifier)
+        .await
+        .unwrap();
+    LoggedIn {
+        browser,
+        id_token: tokens.id_token().unwrap().to_string(),
+        refresh_token: openidconnect::OAuth2TokenResponse::refresh_token(&tokens)
+            .unwrap()
+            .secret()
+            .clone(),
+        client,
+    }
+}
+
+async fn app(backend: Backend) -> TestApp {
+    let app = TestApp::spawn(backend).await;
+    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .await;
+    app
+}
+
+fn logout_url(app: &TestApp, pairs: &[(&str, &str)]) -> url::Url {
+    let mut url = url::Url::parse(&app.url("/seinajoki/logout")).unwrap();
+    url.query_pairs_mut().extend_pairs(pairs);
+    url
+}
+
+async fn session_is_gone(app: &TestApp, s: &LoggedIn) {
+    let quiet = rp::start(&s.client, &[], &[("prompt", "none")]);
+    let back = location(&s.browser.get(quiet.url).send().await.unwrap());
+    assert_eq!(
+        param(&back, "error").as_deref(),
+        Some("login_required"),
+        "{back}"
+    );
+    let refresh = app
+        .http
+        .post(app.url("/seinajoki/token"))
+        .basic_auth("rp-basic", Some("rp-basic-secret"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", s.refresh_token.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refresh.status(),
+        400,
+        "the session's refresh token ends with it"
+    );
+}
+
+async fn logout_with_an_id_token_hint_ends_the_session_and_returns(backend: Backend) {
+    let app = app(backend).await;
+    let s = logged_in(&app).await;
+    let response = s
+        .browser
+        .get(logout_url(
+            &app,
+            &[
+                ("id_token_hint", s.id_token.as_str()),
+                ("post_logout_redirect_uri", "http://127.0.0.1:9/bye"),
+                ("state", "paluu 1"),
+            ],
+        ))
+        .send()
+        .await
+        .unwrap();
+    let back = location(&response);
+    assert_eq!(back.as_str(), "http://127.0.0.1:9/bye?state=paluu+1");
+    session_is_gone(&app, &s).await;
+    app.stop().await;
+}
+
+async fn a_forged_hint_or_unregistered_uri_never_redirects(backend: Backend) {
+    let app = app(backend).await;
+    let s = logged_in(&app).await;
+    // A hint whose signature does not verify.
+    let mut parts: Vec<String> = s.id_token.split('.').map(str::to_string).collect();
+    parts[2] = format!("A{}", &parts[2][1..]);
+    let forged = parts.join(".");
+    let response = s
+        .browser
+        .get(logout_url(
+            &app,
+            &[
+                ("id_token_hint", forged.as_str()),
+                ("post_logout_redirect_uri", "http://127.0.0.1:9/bye"),
+            ],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("location").is_none());
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("data-reason=\"invalid_id_token_hint\""),
+        "{html}"
+    );
+    // The session survived the forged request.
+    let quiet = rp::start(&s.client, &[], &[("prompt", "none")]);
+    let back = location(&s.browser.get(quiet.url).send().await.unwrap());
+    assert!(param(&back, "code").is_some());
+
+    // A valid hint but an unregistered URI: logged out, not redirected.
+    let response = s
+        .browser
+        .get(logout_url(
+            &app,
+            &[
+                ("id_token_hint", s.id_token.as_str()),
+                ("post_logout_redirect_uri", "http://127.0.0.1:9/evil"),
+            ],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("location").is_none());
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Olet kirjautunut ulos")
+    );
+    session_is_gone(&app, &s).await;
+    app.stop().await;
+}
+
+async fn logout_without_a_hint_asks_the_resident(backend: Backend) {
+    let app = app(backend).await;
+    let s = logged_in(&app).await;
+    let response = s
+        .browser
+        .get(logout_url(
+            &app,
+            &[
+                ("client_id", "rp-basic"),
+                ("post_logout_redirect_uri", "http://127.0.0.1:9/bye"),
+            ],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Kirjaudutaanko ulos?"), "{html}");
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    // A forged confirmation (wrong token) only asks again.
+    let again = s
+        .browser
+        .post(app.url("/seinajoki/logout"))
+        .form(&[
+            ("client_id", "rp-basic"),
+            ("confirm", "yes"),
+            ("csrf", "forged"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(again.text().await.unwrap().contains("Kirjaudutaanko ulos?"));
+    let done = s
+        .browser
+        .post(app.url("/seinajoki/logout"))
+        .form(&[
+            ("client_id", "rp-basic"),
+            ("post_logout_redirect_uri", "http://127.0.0.1:9/bye"),
+            ("confirm", "yes"),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&done).as_str(), "http://127.0.0.1:9/bye");
+    session_is_gone(&app, &s).await;
+    app.stop().await;
+}

@@ -1,0 +1,327 @@
+//! client_credentials, introspection, revocation, discovery and JWKS.
+
+use openidconnect::{OAuth2TokenResponse, TokenIntrospectionResponse};
+use serde_json::Value;
+
+use crate::both_stores;
+use crate::helpers::{Backend, TestApp};
+use crate::rp::{self, param};
+
+both_stores!(
+    client_credentials_gives_a_service_token,
+    introspection_shows_a_client_only_its_own_tokens,
+    revocation_ends_access_and_refresh_tokens,
+    discovery_and_jwks_publish_what_the_code_does,
+);
+
+const PASSWORD: &str = "oikea hevonen patteri";
+
+async fn post_form(
+    app: &TestApp,
+    path: &str,
+    auth: (&str, &str),
+    form: &[(&str, &str)],
+) -> (u16, Value) {
+    let response = app
+        .http
+        .post(app.url(path))
+        .basic_auth(auth.0, Some(auth.1))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn client_credentials_gives_a_service_token(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (status, body) = post_form(
+        &app,
+        "/seinajoki/token",
+        ("service", "service-secret"),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 300);
+    assert!(
+        body.get("refresh_token").is_none() && body.get("id_token").is_none(),
+        "{body}"
+    );
+    let token = body["access_token"].as_str().unwrap().to_string();
+
+    let (_, info) = post_form(
+        &app,
+        "/seinajoki/introspect",
+        ("service", "service-secret"),
+        &[("token", &token)],
+    )
+    .await;
+    assert_eq!(info["active"], true, "{info}");
+    assert_eq!(info["sub"], "service");
+    assert_eq!(info["client_id"], "service");
+
+    // No resident behind it: no userinfo, no openid scope.
+    let response = app
+        .http
+        .get(app.url("/seinajoki/userinfo"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let (status, body) = post_form(
+        &app,
+        "/seinajoki/token",
+        ("service", "service-secret"),
+        &[("grant_type", "client_credentials"), ("scope", "openid")],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
+    // A client not registered for the grant.
+    let (status, body) = post_form(
+        &app,
+        "/seinajoki/token",
+        ("rp-basic", "rp-basic-secret"),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body,
+        serde_json::json!({"error": "unauthorized_client", "error_description": "the client may not use the client_credentials grant"})
+    );
+    let (status, body) = post_form(
+        &app,
+        "/seinajoki/token",
+        ("service", "service-secret"),
+        &[("grant_type", "password")],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
+    // A token of one tenant means nothing to another.
+    let response = app
+        .http
+        .get(app.url("/kouvola/userinfo"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    app.stop().await;
+}
+
+async fn introspection_shows_a_client_only_its_own_tokens(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .await;
+    let client = rp::basic(&app).await;
+    let started = rp::start(&client, &[], &[]);
+    let back = rp::log_in(&app.browser(), &started.url, "erkki@testi.fi", PASSWORD).await;
+    let tokens = rp::exchange(&client, &param(&back, "code").unwrap(), started.verifier)
+        .await
+        .unwrap();
+
+    let own = client
+        .introspect(tokens.access_token())
+        .request_async(&rp::http())
+        .await
+        .unwrap();
+    assert!(own.active());
+    assert_eq!(own.client_id().unwrap().as_str(), "rp-basic");
+    let refresh = tokens.refresh_token().unwrap().secret().clone();
+    let (_, info) = post_form(
+        &app,
+        "/seinajoki/introspect",
+        ("rp-basic", "rp-basic-secret"),
+        &[("token", &refresh), ("token_type_hint", "refresh_token")],
+    )
+    .await;
+    assert_eq!(info["active"], true, "{info}");
+    assert_eq!(info["token_type"], "refresh_token");
+
+    // Another client learns nothing about it.
+    let (status, info) = post_form(
+        &app,
+        "/seinajoki/introspect",
+        ("service", "service-secret"),
+        &[("token", tokens.access_token().secret())],
+    )
+    .await;
+    assert_eq!((status, info), (200, serde_json::json!({"active": false})));
+    let (status, info) = post_form(
+        &app,
+        "/seinajoki/introspect",
+        ("service", "service-secret"),
+        &[("token", &refresh)],
+    )
+    .await;
+    assert_eq!((status, info), (200, serde_json::json!({"active": false})));
+    // Garbage is simply inactive; a missing token is an error; no client is 401.
+    let (_, info) = post_form(
+        &app,
+        "/seinajoki/introspect",
+        ("service", "service-secret"),
+        &[("token", "x.y.z")],
+    )
+    .await;
+    assert_eq!(info, serde_json::json!({"active": false}));
+    let (status, info) = post_form(
+        &app,
+        "/seinajoki/introspect",
+        ("service", "service-secret"),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (status, info["error_description"].as_str()),
+        (400, Some("token is required"))
+    );
+    let response = app
+        .http
+        .post(app.url("/seinajoki/introspect"))
+        .form(&[("token", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    app.stop().await;
+}
+
+async fn revocation_ends_access_and_refresh_tokens(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .await;
+    let client = rp::basic(&app).await;
+    let started = rp::start(&client, &[], &[]);
+    let back = rp::log_in(&app.browser(), &started.url, "erkki@testi.fi", PASSWORD).await;
+    let tokens = rp::exchange(&client, &param(&back, "code").unwrap(), started.verifier)
+        .await
+        .unwrap();
+    let access = tokens.access_token().secret().clone();
+    let userinfo = |token: String| {
+        let request = app
+            .http
+            .get(app.url("/seinajoki/userinfo"))
+            .bearer_auth(token);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(userinfo(access.clone()).await, 200);
+
+    // Another client cannot revoke it.
+    let (status, _) = post_form(
+        &app,
+        "/seinajoki/revoke",
+        ("service", "service-secret"),
+        &[("token", &access)],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(userinfo(access.clone()).await, 200);
+
+    // (openidconnect's revoke_token insists on https, so the RP's request is made by hand.)
+    let (status, _) = post_form(
+        &app,
+        "/seinajoki/revoke",
+        ("rp-basic", "rp-basic-secret"),
+        &[("token", &access), ("token_type_hint", "access_token")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(userinfo(access.clone()).await, 401);
+    // The refresh token still works; revoking it ends the grant.
+    let refreshed = client
+        .exchange_refresh_token(tokens.refresh_token().unwrap())
+        .unwrap()
+        .request_async(&rp::http())
+        .await
+        .unwrap();
+    let new_access = refreshed.access_token().secret().clone();
+    assert_eq!(userinfo(new_access.clone()).await, 200);
+    let (status, _) = post_form(
+        &app,
+        "/seinajoki/revoke",
+        ("rp-basic", "rp-basic-secret"),
+        &[("token", refreshed.refresh_token().unwrap().secret())],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        userinfo(new_access).await,
+        401,
+        "revoking the refresh token revokes its grant"
+    );
+    // Unknown tokens are accepted silently (RFC 7009 §2.2); unknown hints are not.
+    let (status, _) = post_form(
+        &app,
+        "/seinajoki/revoke",
+        ("rp-basic", "rp-basic-secret"),
+        &[("token", "nothing")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = post_form(
+        &app,
+        "/seinajoki/revoke",
+        ("rp-basic", "rp-basic-secret"),
+        &[("token", "x"), ("token_type_hint", "id_token")],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unsupported_token_type"))
+    );
+    app.stop().await;
+}
+
+async fn discovery_and_jwks_publish_what_the_code_does(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let text = app
+        .get("/seinajoki/.well-known/openid-configuration")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let document: Value =
+        serde_json::from_str(&text.replace(&app.base, "http://idp.test")).unwrap();
+    insta::assert_json_snapshot!("discovery_seinajoki", document);
+
+    let response = app.get("/seinajoki/jwks").await;
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/jwk-set+json"
+    );
+    assert_eq!(response.headers()["cache-control"], "public, max-age=300");
+    let jwks: Value = response.json().await.unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    let mut algs: Vec<&str> = keys.iter().map(|k| k["alg"].as_str().unwrap()).collect();
+    algs.sort_unstable();
+    assert_eq!(algs, ["ES256", "EdDSA", "RS256"]);
+    for key in keys {
+        assert_eq!(key["use"], "sig");
+        let parsed: jsonwebtoken::jwk::Jwk = serde_json::from_value(key.clone()).unwrap();
+        assert_eq!(
+            key["kid"].as_str().unwrap(),
+            parsed
+                .thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256)
+                .unwrap(),
+            "kid is the RFC 7638 thumbprint"
+        );
+        assert!(key.get("d").is_none(), "no private part");
+    }
+    // Each tenant has its own keys.
+    let other: Value = app.get("/kouvola/jwks").await.json().await.unwrap();
+    for key in other["keys"].as_array().unwrap() {
+        assert!(!keys.iter().any(|k| k["kid"] == key["kid"]));
+    }
+    app.stop().await;
+}
