@@ -4,6 +4,7 @@
 //! Exit status 2 means the configuration (or the command line) is wrong, 1 any other failure.
 
 mod check_config;
+mod keys;
 mod migrate;
 mod serve;
 mod users;
@@ -40,6 +41,9 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     Users(users::UsersCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 /// A failed command: what to print, and the exit status.
@@ -68,6 +72,7 @@ pub fn main() -> ExitCode {
         Command::Serve => load(&cli.config).and_then(serve::run),
         Command::Migrate => load(&cli.config).and_then(|c| migrate::run(&c)),
         Command::Users(command) => load(&cli.config).and_then(|c| users::run(&c, command)),
+        Command::Keys(command) => load(&cli.config).and_then(|c| keys::run(&c, command)),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

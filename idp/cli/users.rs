@@ -51,7 +51,7 @@ pub fn run(config: &Config, command: UsersCommand) -> Result<(), Failure> {
     }
 }
 
-fn known_tenant(config: &Config, tenant: &str) -> Result<(), Failure> {
+pub(super) fn known_tenant(config: &Config, tenant: &str) -> Result<(), Failure> {
     if config.tenant(tenant).is_some() {
         Ok(())
     } else {

@@ -210,6 +210,55 @@ async fn migrate_applies_then_is_up_to_date(backend: Backend) {
 }
 
 #[test]
+fn keys_rotate_then_list() {
+    let s = setup(Backend::Sqlite);
+    let out = run(
+        idp()
+            .arg("--config")
+            .arg(&s.config)
+            .args(["keys", "rotate", "--tenant", "kouvola", "--alg", "ES256"]),
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("kouvola: new ES256 key "),
+        "{}",
+        text(&out.stdout)
+    );
+    let list = run(
+        idp()
+            .arg("--config")
+            .arg(&s.config)
+            .args(["keys", "list", "--tenant", "kouvola"]),
+        "",
+    );
+    let stdout = text(&list.stdout);
+    let rows: Vec<&str> = stdout.lines().skip(1).collect();
+    assert_eq!(
+        rows.len(),
+        4,
+        "three current keys and the new one: {stdout}"
+    );
+    assert_eq!(
+        rows.iter().filter(|r| r.contains(" ES256 ")).count(),
+        2,
+        "{stdout}"
+    );
+    let out = run(
+        idp()
+            .arg("--config")
+            .arg(&s.config)
+            .args(["keys", "rotate", "--tenant", "kouvola", "--alg", "HS256"]),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "error: unknown algorithm \"HS256\": use RS256, ES256 or EdDSA\n"
+    );
+}
+
+#[test]
 fn check_config_accepts_the_demo() {
     let out = run(idp().current_dir(project_root()).arg("check-config"), "");
     assert!(out.status.success(), "{}", text(&out.stderr));

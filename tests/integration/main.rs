@@ -16,6 +16,7 @@ mod helpers;
 
 mod cli;
 mod http;
+mod keys;
 mod oidc;
 mod oidc_edges;
 mod oidc_logout;

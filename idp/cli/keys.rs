@@ -1,0 +1,91 @@
+//! `idp keys rotate | list`.
+
+use clap::Subcommand;
+
+use super::Failure;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, SigningAlg};
+use crate::crypto::keys::{alg_from_name, alg_name};
+use crate::flows::keys::{self, ALGORITHMS};
+use crate::store::Store;
+
+/// `idp keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a signing key, published at once, signing after keys.activation_delay_seconds; the key
+    /// it replaces stays published until every token it signed has expired.
+    Rotate {
+        /// The tenant's id.
+        #[arg(long)]
+        tenant: String,
+        /// RS256, ES256 or EdDSA; all three when omitted.
+        #[arg(long)]
+        alg: Option<String>,
+    },
+    /// List a tenant's published keys.
+    List {
+        /// The tenant's id.
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+pub fn run(config: &Config, command: KeysCommand) -> Result<(), Failure> {
+    match command {
+        KeysCommand::Rotate { tenant, alg } => rotate(config, &tenant, alg.as_deref()),
+        KeysCommand::List { tenant } => list(config, &tenant),
+    }
+}
+
+fn rotate(config: &Config, tenant: &str, alg: Option<&str>) -> Result<(), Failure> {
+    super::users::known_tenant(config, tenant)?;
+    let algs: Vec<SigningAlg> = match alg {
+        None => ALGORITHMS.to_vec(),
+        Some(name) => vec![alg_from_name(name).ok_or_else(|| {
+            Failure::Other(format!(
+                "unknown algorithm \"{name}\": use RS256, ES256 or EdDSA"
+            ))
+        })?],
+    };
+    let kek = keys::key_encryption_key(config)?;
+    let store = Store::open(&config.settings.database)?;
+    let mut conn = store.conn()?;
+    // A tenant rotated before its first start gets its current keys first.
+    keys::ensure(&mut conn, &kek, config, SystemClock.now())?;
+    for alg in algs {
+        let (kid, activates_at) =
+            keys::rotate(&mut conn, &kek, config, tenant, alg, SystemClock.now())?;
+        println!(
+            "{tenant}: new {} key {kid}, published now, signing from {} UTC",
+            alg_name(alg),
+            activates_at.format("%Y-%m-%d %H:%M:%S")
+        );
+    }
+    Ok(())
+}
+
+fn list(config: &Config, tenant: &str) -> Result<(), Failure> {
+    super::users::known_tenant(config, tenant)?;
+    let store = Store::open(&config.settings.database)?;
+    let mut conn = store.conn()?;
+    let rows = crate::store::keys::published(&mut conn, SystemClock.now())?;
+    println!(
+        "{:<43}  {:<5}  {:<19}  {:<19}  UNPUBLISHED",
+        "KID", "ALG", "SIGNS FROM", "RETIRED"
+    );
+    let time = |t: Option<chrono::NaiveDateTime>| {
+        t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_else(|| "-".into())
+    };
+    for row in rows.iter().filter(|r| r.tenant_id == tenant) {
+        println!(
+            "{:<43}  {:<5}  {:<19}  {:<19}  {}",
+            row.kid,
+            row.alg,
+            time(Some(row.activates_at)),
+            time(row.retired_at),
+            time(row.expires_at)
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! Signing keys: encrypted at rest, reused across restarts, rotated with a published-first overlap.
+
+use idp::config::SigningAlg;
+use serde_json::Value;
+
+use crate::both_stores;
+use crate::helpers::{Backend, TestApp};
+use crate::rp::{self, param};
+
+both_stores!(keys_are_encrypted_and_rotate_with_an_overlap);
+
+async fn kids(app: &TestApp) -> Vec<String> {
+    let jwks: Value = app.get("/seinajoki/jwks").await.json().await.unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn id_token_kid(app: &TestApp) -> String {
+    let client = rp::basic(app).await;
+    let started = rp::start(&client, &[], &[]);
+    let back = rp::log_in(
+        &app.browser(),
+        &started.url,
+        "erkki@testi.fi",
+        "oikea hevonen",
+    )
+    .await;
+    let tokens = rp::exchange(&client, &param(&back, "code").unwrap(), started.verifier)
+        .await
+        .unwrap();
+    let id_token = openidconnect::TokenResponse::id_token(&tokens).unwrap();
+    id_token
+        .claims(&client.id_token_verifier(), &started.nonce)
+        .unwrap();
+    jsonwebtoken::decode_header(id_token.to_string())
+        .unwrap()
+        .kid
+        .unwrap()
+}
+
+async fn keys_are_encrypted_and_rotate_with_an_overlap(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_user("seinajoki", "erkki@testi.fi", "oikea hevonen", "Erkki")
+        .await;
+    let before = kids(&app).await;
+    assert_eq!(before.len(), 3);
+    let old = id_token_kid(&app).await;
+    assert!(before.contains(&old));
+
+    // Private parts are stored sealed, never as PKCS#8 in the clear.
+    let services = app.services.clone();
+    let rows = tokio::task::spawn_blocking(move || {
+        let mut conn = services.store.conn().unwrap();
+        idp::store::keys::published(&mut conn, services.clock.now()).unwrap()
+    })
+    .await
+    .unwrap();
+    for row in &rows {
+        assert!(
+            !row.private_key_encrypted.starts_with("MI"),
+            "not base64 DER"
+        );
+        assert!(row.public_jwk.contains(&row.kid));
+    }
+
+    // Rotate RS256: the new key is published at once but does not sign yet.
+    let services = app.services.clone();
+    let (new, _) = tokio::task::spawn_blocking(move || {
+        let mut conn = services.store.conn().unwrap();
+        let rotated = idp::flows::keys::rotate(
+            &mut conn,
+            &services.kek,
+            &services.config,
+            "seinajoki",
+            SigningAlg::RS256,
+            services.clock.now(),
+        )
+        .unwrap();
+        services.reload_keys().unwrap();
+        rotated
+    })
+    .await
+    .unwrap();
+    let during = kids(&app).await;
+    assert_eq!(during.len(), 4);
+    assert!(during.contains(&new) && during.contains(&old));
+    assert_eq!(
+        id_token_kid(&app).await,
+        old,
+        "the new key waits for its activation"
+    );
+
+    // After the activation delay (3600 s by default) the new key signs; the old one is still
+    // published for the tokens it signed.
+    app.clock.advance(3601);
+    app.services.reload_keys().unwrap();
+    assert_eq!(id_token_kid(&app).await, new);
+    assert!(kids(&app).await.contains(&old));
+
+    // Once those tokens have expired, the old key leaves the JWKS.
+    app.clock.advance(3600);
+    app.services.reload_keys().unwrap();
+    let after = kids(&app).await;
+    assert_eq!(after.len(), 3);
+    assert!(!after.contains(&old) && after.contains(&new));
+    app.stop().await;
+}
