@@ -10,6 +10,10 @@ use crate::config::Config;
 use crate::crypto::kek::Kek;
 use crate::crypto::keyring::SharedKeyRing;
 use crate::flows::keys::{self, KeysError};
+use crate::flows::oidc::OAuthError;
+use crate::flows::oidc::backchannel;
+use crate::flows::oidc::tokens::Minter;
+use crate::store::deliveries;
 use crate::store::{Store, StoreError};
 
 /// The long-lived parts of a node; cheap to clone.
@@ -25,6 +29,8 @@ pub struct Services {
     pub kek: Arc<Kek>,
     /// The signing keys of every tenant.
     pub keys: Arc<SharedKeyRing>,
+    /// The client for calls to relying parties (back-channel logout).
+    pub http: reqwest::Client,
 }
 
 /// Start-up failed.
@@ -36,6 +42,9 @@ pub enum StartError {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The HTTP client could not be built (no TLS roots).
+    #[error("cannot build the HTTP client: {0}")]
+    Http(String),
 }
 
 impl Services {
@@ -53,12 +62,19 @@ impl Services {
             tracing::info!(count = created.len(), "created signing keys");
         }
         let ring = keys::load(&mut conn, &kek, now)?;
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("idp/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| StartError::Http(e.to_string()))?;
         Ok(Services {
             config,
             store,
             clock,
             kek: Arc::new(kek),
             keys: Arc::new(SharedKeyRing::new(ring)),
+            http,
         })
     }
 
@@ -86,5 +102,81 @@ impl Services {
                 }
             }
         });
+    }
+
+    /// A minter for `tenant` at `now` with the current keys.
+    pub fn minter(&self, tenant: &str, now: chrono::NaiveDateTime) -> Option<Minter<'_>> {
+        let tenant = self.config.tenant(tenant)?;
+        Some(Minter {
+            issuer: self.config.issuer(tenant),
+            config: &self.config,
+            tenant,
+            keys: self.keys.current(),
+            now,
+        })
+    }
+
+    /// Works the back-channel logout queue every `period`, until the runtime stops.
+    pub fn spawn_logout_deliveries(&self, period: std::time::Duration) {
+        let services = self.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(period);
+            loop {
+                ticker.tick().await;
+                if let Err(error) = services.deliver_logouts().await {
+                    tracing::warn!(%error, "back-channel logout deliveries failed");
+                }
+            }
+        });
+    }
+
+    /// Sends the due back-channel logout tokens once; returns how many were delivered.
+    pub async fn deliver_logouts(&self) -> Result<usize, OAuthError> {
+        let now = self.clock.now();
+        let lease = now + chrono::Duration::seconds(60);
+        let rows = self
+            .store
+            .run(move |conn| deliveries::claim_due(conn, now, lease, 20))
+            .await?;
+        let mut delivered = 0;
+        for row in rows {
+            let now = self.clock.now();
+            let token = self
+                .minter(&row.tenant_id, now)
+                .ok_or_else(|| OAuthError::server("a delivery of an unknown tenant"))
+                .and_then(|m| backchannel::sign(&m, &row));
+            let outcome = match token {
+                Err(error) => Err(error.to_string()),
+                Ok(token) => match self
+                    .http
+                    .post(&row.uri)
+                    .form(&[("logout_token", token)])
+                    .send()
+                    .await
+                {
+                    Ok(response) if response.status().is_success() => Ok(()),
+                    Ok(response) => Err(format!("HTTP {}", response.status())),
+                    Err(error) => Err(error.to_string()),
+                },
+            };
+            let id = row.id.clone();
+            let attempts = row.attempts + 1;
+            match &outcome {
+                Ok(()) => delivered += 1,
+                Err(error) => tracing::warn!(
+                    client = %row.client_id, attempts, %error,
+                    "back-channel logout not delivered"
+                ),
+            }
+            self.store
+                .run(move |conn| match outcome {
+                    Ok(()) => deliveries::delivered(conn, &id, now),
+                    Err(error) => {
+                        deliveries::failed(conn, &id, &error, backchannel::retry_at(now, attempts))
+                    }
+                })
+                .await?;
+        }
+        Ok(delivered)
     }
 }

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod auth_requests;
 mod connection;
+pub mod deliveries;
 mod error;
 pub mod grants;
 pub mod keys;

@@ -236,6 +236,11 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, "").await
+    }
+
+    /// As [`TestApp::spawn`], with more TOML appended to the seinajoki tenant (more clients).
+    pub async fn spawn_with(backend: Backend, extra_tenant_toml: &str) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let db = TestDb::new(backend, dir.path());
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -245,6 +250,7 @@ impl TestApp {
         let tenant = dir.path().join("tenants/seinajoki.toml");
         let mut text = std::fs::read_to_string(&tenant).unwrap();
         text.push_str(TEST_CLIENTS);
+        text.push_str(extra_tenant_toml);
         std::fs::write(&tenant, text).unwrap();
         let config = Arc::new(idp::config::load(&path).unwrap());
         let settings = config.settings.database.clone();
@@ -258,6 +264,7 @@ impl TestApp {
             .await
             .unwrap()
             .unwrap();
+        services.spawn_logout_deliveries(std::time::Duration::from_millis(100));
         let app = Application::with_listener(listener, services.clone(), Signals::Ignore).unwrap();
         let handle = app.handle();
         tokio::spawn(app.run());

@@ -18,6 +18,7 @@ mod cli;
 mod http;
 mod keys;
 mod oidc;
+mod oidc_backchannel;
 mod oidc_edges;
 mod oidc_logout;
 mod oidc_tokens;

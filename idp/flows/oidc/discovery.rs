@@ -82,8 +82,8 @@ pub fn document(config: &Config, tenant: &TenantConfig) -> Value {
         "request_uri_parameter_supported": false,
         "require_request_uri_registration": false,
         "authorization_response_iss_parameter_supported": true,
-        "backchannel_logout_supported": false,
-        "backchannel_logout_session_supported": false,
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "frontchannel_logout_supported": false,
     })
 }

@@ -7,7 +7,10 @@ use super::error::OAuthError;
 use super::request::Params;
 use super::session;
 use super::tokens::Minter;
-use crate::store::{DbConnection, audit, grants, sessions};
+use diesel::Connection;
+
+use super::backchannel;
+use crate::store::{DbConnection, audit, grants, sessions, users};
 
 /// What the logout endpoint does next.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,8 +83,17 @@ pub fn logout(
     Ok(LogoutOutcome::Done { redirect })
 }
 
-/// Ends a session and revokes the grants bound to it.
+/// Ends a session, revokes the grants bound to it and queues the back-channel logout tokens of
+/// the clients that shared it, in one transaction.
 pub fn end_session(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    session_id: &str,
+) -> Result<(), OAuthError> {
+    conn.transaction(|conn| end_session_now(m, conn, session_id))
+}
+
+fn end_session_now(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     session_id: &str,
@@ -89,8 +101,14 @@ pub fn end_session(
     if !sessions::end(conn, session_id, m.now)? {
         return Ok(());
     }
-    grants::revoke_session_grants(conn, session_id, m.now)?;
+    let clients = grants::revoke_session_grants(conn, session_id, m.now)?;
     let user = sessions::find(conn, session_id)?.map(|s| s.user_id);
+    if let Some(subject) = match &user {
+        Some(id) => users::find(conn, id)?.map(|u| u.subject),
+        None => None,
+    } {
+        backchannel::queue(m, conn, session_id, &subject, &clients)?;
+    }
     audit::record(
         conn,
         &audit::NewEvent {

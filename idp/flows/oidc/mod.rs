@@ -2,6 +2,7 @@
 //! revocation, logout. Each file is one endpoint's logic, free of HTTP types.
 
 pub mod authorize;
+pub mod backchannel;
 pub mod client_auth;
 pub mod discovery;
 pub mod error;

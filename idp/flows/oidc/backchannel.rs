@@ -1,0 +1,98 @@
+//! Back-channel logout 1.0: when a session ends, every relying party that shared it and
+//! registered a `backchannel_logout_uri` is told so with a signed logout token, delivered from a
+//! durable queue with retries.
+
+use chrono::{Duration, NaiveDateTime};
+use serde_json::{Value, json};
+
+use super::error::OAuthError;
+use super::tokens::Minter;
+use crate::crypto::secret;
+use crate::store::deliveries::{self, DeliveryRow};
+use crate::store::{self, DbConnection};
+
+/// The event that makes a JWT a logout token (§2.4).
+pub const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// Attempts before a delivery is given up.
+pub const MAX_ATTEMPTS: i64 = 12;
+
+/// Queues a logout token for each of `clients` that registered a back-channel logout URI.
+pub fn queue(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    session_id: &str,
+    subject: &str,
+    clients: &[String],
+) -> Result<usize, OAuthError> {
+    let mut queued = 0;
+    for client_id in clients {
+        let Some(uri) = m
+            .tenant
+            .client(client_id)
+            .and_then(|c| c.backchannel_logout_uri.clone())
+        else {
+            continue;
+        };
+        let claims = json!({
+            "iss": m.issuer,
+            "aud": client_id,
+            "jti": secret::random_token(),
+            "sub": subject,
+            "sid": session_id,
+            "events": { EVENT: {} },
+        });
+        deliveries::insert(
+            conn,
+            &DeliveryRow {
+                id: store::new_id(m.now),
+                tenant_id: m.tenant.id.clone(),
+                client_id: client_id.clone(),
+                uri,
+                logout_token: claims.to_string(),
+                status: "pending".into(),
+                attempts: 0,
+                next_attempt_at: m.now,
+                locked_until: None,
+                last_error: None,
+                created_at: m.now,
+                delivered_at: None,
+            },
+        )?;
+        queued += 1;
+    }
+    Ok(queued)
+}
+
+/// Signs a queued token now (fresh `iat` and `exp`, the same `jti`), with the algorithm of the
+/// client's ID tokens.
+pub fn sign(m: &Minter<'_>, row: &DeliveryRow) -> Result<String, OAuthError> {
+    let mut claims: Value = serde_json::from_str(&row.logout_token).map_err(OAuthError::server)?;
+    let iat = m.now.and_utc().timestamp();
+    if let Value::Object(map) = &mut claims {
+        map.insert("iat".into(), json!(iat));
+        map.insert("exp".into(), json!(iat + 120));
+    }
+    let alg = m
+        .tenant
+        .client(&row.client_id)
+        .map(|c| c.id_token_signed_response_alg)
+        .ok_or_else(|| OAuthError::server("the delivery's client is gone"))?;
+    let key = m
+        .keys
+        .tenant(&m.tenant.id)
+        .and_then(|k| k.signing(alg, m.now))
+        .ok_or_else(|| OAuthError::server("no signing key"))?;
+    key.sign_jwt(Some("logout+jwt"), &claims)
+        .map_err(OAuthError::server)
+}
+
+/// When to try again after `attempts` failed attempts, or `None` to give up.
+pub fn retry_at(now: NaiveDateTime, attempts: i64) -> Option<NaiveDateTime> {
+    if attempts >= MAX_ATTEMPTS {
+        return None;
+    }
+    let exponent = u32::try_from(attempts.clamp(0, 10)).unwrap_or(10);
+    let delay = (5_i64 * 2_i64.pow(exponent)).min(3600);
+    Some(now + Duration::seconds(delay))
+}

@@ -1,0 +1,167 @@
+//! Back-channel logout 1.0: a relying party's endpoint receives a verifiable logout token.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use openidconnect::TokenResponse;
+use serde_json::Value;
+
+use crate::both_stores;
+use crate::helpers::{Backend, TestApp};
+use crate::rp::{self, location, param};
+
+both_stores!(a_session_shared_by_two_clients_ends_at_both);
+
+/// A relying party's back-channel endpoint: records every body; answers 503 to the first
+/// `fail_first` requests, then 200.
+#[derive(Clone, Default)]
+struct Receiver {
+    bodies: Arc<Mutex<Vec<String>>>,
+    fail_first: Arc<Mutex<usize>>,
+}
+
+async fn receive(receiver: web::Data<Receiver>, body: String) -> HttpResponse {
+    receiver.bodies.lock().unwrap().push(body);
+    let mut fail = receiver.fail_first.lock().unwrap();
+    if *fail > 0 {
+        *fail -= 1;
+        HttpResponse::ServiceUnavailable().finish()
+    } else {
+        HttpResponse::Ok().finish()
+    }
+}
+
+fn start_receiver(receiver: Receiver) -> (String, actix_web::dev::ServerHandle) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(receiver.clone()))
+            .route("/backchannel", web::post().to(receive))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (format!("http://{address}/backchannel"), handle)
+}
+
+async fn wait_for(receiver: &Receiver, count: usize, app: &TestApp) {
+    for _ in 0..100 {
+        if receiver.bodies.lock().unwrap().len() >= count {
+            return;
+        }
+        // Retries wait for their backoff: move the server's clock along.
+        app.clock.advance(10);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "{count} deliveries expected, got {:?}",
+        receiver.bodies.lock().unwrap()
+    );
+}
+
+async fn a_session_shared_by_two_clients_ends_at_both(backend: Backend) {
+    let receiver = Receiver::default();
+    *receiver.fail_first.lock().unwrap() = 1;
+    let (uri, receiver_handle) = start_receiver(receiver.clone());
+    let app = TestApp::spawn_with(
+        backend,
+        &format!(
+            r#"
+[[clients]]
+client_id = "rp-bcl"
+client_secret = "rp-bcl-secret"
+redirect_uris = ["http://127.0.0.1:9/bcl-callback"]
+backchannel_logout_uri = "{uri}"
+id_token_signed_response_alg = "ES256"
+first_party = true
+"#
+        ),
+    )
+    .await;
+    app.add_user("seinajoki", "erkki@testi.fi", "oikea hevonen", "Erkki")
+        .await;
+    let browser = app.browser();
+
+    // Log in at rp-bcl, then (SSO) at rp-basic, in one browser.
+    let bcl = rp::client(
+        &app,
+        "seinajoki",
+        "rp-bcl",
+        Some("rp-bcl-secret"),
+        "http://127.0.0.1:9/bcl-callback",
+    )
+    .await;
+    let started = rp::start(&bcl, &[], &[]);
+    let back = rp::log_in(&browser, &started.url, "erkki@testi.fi", "oikea hevonen").await;
+    let tokens = rp::exchange(&bcl, &param(&back, "code").unwrap(), started.verifier)
+        .await
+        .unwrap();
+    let bcl_claims = tokens
+        .id_token()
+        .unwrap()
+        .claims(&bcl.id_token_verifier(), &started.nonce)
+        .unwrap()
+        .clone();
+    // The RP library ignores claims it does not know: read `sid` from the (verified) payload.
+    let payload = tokens.id_token().unwrap().to_string();
+    let payload = payload.split('.').nth(1).unwrap();
+    let payload: Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+            .unwrap(),
+    )
+    .unwrap();
+    let sid = payload["sid"].as_str().unwrap().to_string();
+    let basic = rp::basic(&app).await;
+    let started = rp::start(&basic, &[], &[]);
+    let back = location(&browser.get(started.url).send().await.unwrap());
+    let tokens = rp::exchange(&basic, &param(&back, "code").unwrap(), started.verifier)
+        .await
+        .unwrap();
+    let hint = tokens.id_token().unwrap().to_string();
+
+    // Log out at rp-basic.
+    let mut logout = url::Url::parse(&app.url("/seinajoki/logout")).unwrap();
+    logout.query_pairs_mut().append_pair("id_token_hint", &hint);
+    let response = browser.get(logout).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    // rp-bcl hears of it: once refused (503), then delivered.
+    wait_for(&receiver, 2, &app).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let bodies = receiver.bodies.lock().unwrap().clone();
+    assert_eq!(
+        bodies.len(),
+        2,
+        "retried once, then delivered, then never again: {bodies:?}"
+    );
+    let token = url::form_urlencoded::parse(bodies[1].as_bytes())
+        .find(|(k, _)| k == "logout_token")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let header = jsonwebtoken::decode_header(&token).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
+    assert_eq!(header.alg, Algorithm::ES256);
+    let jwks: jsonwebtoken::jwk::JwkSet = app.get("/seinajoki/jwks").await.json().await.unwrap();
+    let key = DecodingKey::from_jwk(jwks.find(header.kid.as_deref().unwrap()).unwrap()).unwrap();
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.set_audience(&["rp-bcl"]);
+    validation.set_issuer(&[app.issuer("seinajoki")]);
+    validation.validate_exp = false; // the server's clock was moved on
+    let claims = jsonwebtoken::decode::<Value>(&token, &key, &validation)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["sub"], bcl_claims.subject().as_str());
+    assert_eq!(claims["sid"], sid.as_str());
+    assert!(claims["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
+    assert!(claims.get("nonce").is_none());
+    assert!(claims["jti"].is_string() && claims["iat"].is_i64());
+    app.stop().await;
+    receiver_handle.stop(true).await;
+}
