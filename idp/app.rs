@@ -87,7 +87,7 @@ impl Services {
     }
 
     /// Re-reads the keys every `period` on a blocking thread, until the runtime stops.
-    pub fn spawn_key_reloader(&self, period: std::time::Duration) {
+    pub fn spawn_key_reloader(&self, period: std::time::Duration) -> tokio::task::JoinHandle<()> {
         let services = self.clone();
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(period);
@@ -101,7 +101,7 @@ impl Services {
                     Err(error) => tracing::warn!(%error, "reloading signing keys failed"),
                 }
             }
-        });
+        })
     }
 
     /// A minter for `tenant` at `now` with the current keys.
@@ -117,7 +117,10 @@ impl Services {
     }
 
     /// Works the back-channel logout queue every `period`, until the runtime stops.
-    pub fn spawn_logout_deliveries(&self, period: std::time::Duration) {
+    pub fn spawn_logout_deliveries(
+        &self,
+        period: std::time::Duration,
+    ) -> tokio::task::JoinHandle<()> {
         let services = self.clone();
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(period);
@@ -127,7 +130,7 @@ impl Services {
                     tracing::warn!(%error, "back-channel logout deliveries failed");
                 }
             }
-        });
+        })
     }
 
     /// Sends the due back-channel logout tokens once; returns how many were delivered.

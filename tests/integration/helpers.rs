@@ -232,6 +232,15 @@ pub struct TestApp {
     /// Holds the configuration, mail and SQLite files until the test ends.
     _dir: TempDir,
     handle: actix_web::dev::ServerHandle,
+    worker: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    /// Stops the background worker before the database goes (a worker waiting for a connection
+    /// to a dropped database would hold the test up).
+    fn drop(&mut self) {
+        self.worker.abort();
+    }
 }
 
 impl TestApp {
@@ -264,7 +273,7 @@ impl TestApp {
             .await
             .unwrap()
             .unwrap();
-        services.spawn_logout_deliveries(std::time::Duration::from_millis(100));
+        let worker = services.spawn_logout_deliveries(std::time::Duration::from_millis(100));
         let app = Application::with_listener(listener, services.clone(), Signals::Ignore).unwrap();
         let handle = app.handle();
         tokio::spawn(app.run());
@@ -279,6 +288,7 @@ impl TestApp {
             clock,
             _dir: dir,
             handle,
+            worker,
         }
     }
 
@@ -337,6 +347,7 @@ impl TestApp {
 
     /// Stops the server, letting requests in flight finish.
     pub async fn stop(&self) {
+        self.worker.abort();
         self.handle.stop(true).await;
     }
 }
