@@ -105,6 +105,10 @@ fn error_text(reason: &str) -> (&'static str, &'static str) {
             "Uloskirjautumispyyntö ei ole kelvollinen.",
             "The logout request is not valid (id_token_hint).",
         ),
+        "invalid_request_uri" => (
+            "Kirjautumispyyntö on vanhentunut tai jo käytetty. Palaa asiointipalveluun ja kirjaudu uudelleen.",
+            "The login request (request_uri) has expired or was used already. Go back to the e-service and log in again.",
+        ),
         "bad_request" => ("Pyyntö ei ole kelvollinen.", "The request is not valid."),
         _ => (
             "Tapahtui virhe. Palaa asiointipalveluun ja yritä uudelleen.",

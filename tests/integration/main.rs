@@ -21,6 +21,7 @@ mod oidc;
 mod oidc_backchannel;
 mod oidc_edges;
 mod oidc_logout;
+mod oidc_par;
 mod oidc_tokens;
 mod rp;
 mod schema;

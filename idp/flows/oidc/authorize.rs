@@ -100,6 +100,18 @@ pub fn start(
     session_cookie: Option<&str>,
     binding: &str,
 ) -> Result<Outcome, OAuthError> {
+    // A pushed request (RFC 9126 §4): its stored parameters replace the query's.
+    let pushed;
+    let params = match params.get("request_uri") {
+        None => params,
+        Some(uri) => match super::par::take(m, conn, params.get("client_id"), uri)? {
+            Some(stored) => {
+                pushed = stored;
+                &pushed
+            }
+            None => return Ok(Outcome::Page("invalid_request_uri")),
+        },
+    };
     let request = match request::parse(m.tenant, params) {
         Ok(request) => request,
         Err(RequestError::Page(reason)) => return Ok(Outcome::Page(reason)),

@@ -60,6 +60,8 @@ pub fn document(config: &Config, tenant: &TenantConfig) -> Value {
         "introspection_endpoint": endpoints.introspection,
         "revocation_endpoint": endpoints.revocation,
         "end_session_endpoint": endpoints.end_session,
+        "pushed_authorization_request_endpoint": endpoints.par,
+        "require_pushed_authorization_requests": false,
         "scopes_supported": SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],

@@ -9,6 +9,7 @@ pub mod error;
 pub mod introspect;
 pub mod login;
 pub mod logout;
+pub mod par;
 pub mod request;
 pub mod revoke;
 pub mod session;

@@ -5,6 +5,7 @@ mod introspect;
 mod jwks;
 mod login;
 mod logout;
+mod par;
 mod revoke;
 mod token;
 mod userinfo;
@@ -35,6 +36,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/userinfo", web::post().to(userinfo::post))
         .route("/introspect", web::post().to(introspect::introspect))
         .route("/revoke", web::post().to(revoke::revoke))
+        .route("/par", web::post().to(par::push))
         .route("/logout", web::get().to(logout::get))
         .route("/logout", web::post().to(logout::post));
 }

@@ -1,0 +1,113 @@
+//! Pushed authorization requests (RFC 9126): the client posts the request, authenticated, and
+//! gets a one-time, short-lived `request_uri` bound to it.
+
+use chrono::Duration;
+use serde::Serialize;
+
+use super::client_auth::{self, Presented};
+use super::error::{ErrorCode, OAuthError};
+use super::request::{self, Params, RequestError};
+use super::tokens::Minter;
+use crate::crypto::secret;
+use crate::store::DbConnection;
+use crate::store::auth_requests::{self, AuthRequestRow};
+
+/// How long a pushed request waits for the browser (seconds).
+pub const LIFETIME: i64 = 60;
+
+/// The prefix of our request URIs.
+pub const URN_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+
+/// The answer to a push (RFC 9126 §2.2).
+#[derive(Debug, Clone, Serialize)]
+pub struct Pushed {
+    /// Where the browser is to be sent with.
+    pub request_uri: String,
+    /// Seconds it stays valid.
+    pub expires_in: i64,
+}
+
+/// Checks and stores a pushed request.
+pub fn push(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    presented: &Presented,
+    params: &Params,
+) -> Result<Pushed, OAuthError> {
+    let client = client_auth::authenticate(m.tenant, presented)?;
+    if params
+        .get("client_id")
+        .is_some_and(|id| id != &client.client_id)
+    {
+        return Err(OAuthError::invalid_request(
+            "client_id differs from the authenticated client",
+        ));
+    }
+    if params.contains_key("request_uri") {
+        return Err(OAuthError::invalid_request("request_uri cannot be pushed"));
+    }
+    let mut params = params.clone();
+    params.insert("client_id".into(), client.client_id.clone());
+    for name in ["client_secret", "client_assertion", "client_assertion_type"] {
+        params.remove(name);
+    }
+    match request::parse(m.tenant, &params) {
+        Ok(_) => {}
+        Err(RequestError::Page(reason)) => {
+            return Err(OAuthError::invalid_request(match reason {
+                "missing_redirect_uri" => "redirect_uri is required",
+                "unregistered_redirect_uri" => "redirect_uri is not registered for the client",
+                _ => "the request is not valid",
+            }));
+        }
+        Err(RequestError::Redirect { error, .. }) => return Err(error),
+    }
+    let token = secret::random_token();
+    let request_uri = format!("{URN_PREFIX}{token}");
+    auth_requests::insert(
+        conn,
+        &AuthRequestRow {
+            id: secret::random_token(),
+            tenant_id: m.tenant.id.clone(),
+            client_id: client.client_id.clone(),
+            params: serde_json::to_string(&params).map_err(OAuthError::server)?,
+            request_uri_hash: Some(secret::hash(&request_uri)),
+            user_id: None,
+            session_id: None,
+            created_at: m.now,
+            expires_at: m.now + Duration::seconds(LIFETIME),
+        },
+    )?;
+    Ok(Pushed {
+        request_uri,
+        expires_in: LIFETIME,
+    })
+}
+
+/// The parameters of the pushed request `request_uri` of `client_id`, taken (one use only).
+/// `None` when unknown, expired, used, or pushed by another client.
+pub fn take(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    client_id: Option<&String>,
+    request_uri: &str,
+) -> Result<Option<Params>, OAuthError> {
+    let Some(row) =
+        auth_requests::take_pushed(conn, &m.tenant.id, &secret::hash(request_uri), m.now)?
+    else {
+        return Ok(None);
+    };
+    if client_id != Some(&row.client_id) {
+        return Ok(None);
+    }
+    let params: Params = serde_json::from_str(&row.params).map_err(OAuthError::server)?;
+    Ok(Some(params))
+}
+
+/// The error of an unusable `request_uri`.
+pub fn invalid_request_uri() -> OAuthError {
+    OAuthError::new(
+        ErrorCode::InvalidRequestUri,
+        "request_uri is unknown, expired, used or not this client's",
+    )
+}
