@@ -3,7 +3,11 @@
 //! [`Services::start`] is the start-up sequence shared by `idp serve` and the tests: make sure every
 //! tenant has its keys, then load them.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::JwkSet;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -29,9 +33,14 @@ pub struct Services {
     pub kek: Arc<Kek>,
     /// The signing keys of every tenant.
     pub keys: Arc<SharedKeyRing>,
-    /// The client for calls to relying parties (back-channel logout).
+    /// The client for calls to relying parties (back-channel logout, client keys).
     pub http: reqwest::Client,
+    /// Clients' published keys (`jwks_uri`), with when they were fetched.
+    client_keys: Arc<Mutex<HashMap<String, (Instant, Arc<JwkSet>)>>>,
 }
+
+/// How long a client's fetched keys are trusted before they are fetched again.
+const CLIENT_KEYS_TTL: Duration = Duration::from_secs(60);
 
 /// Start-up failed.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +84,7 @@ impl Services {
             kek: Arc::new(kek),
             keys: Arc::new(SharedKeyRing::new(ring)),
             http,
+            client_keys: Arc::default(),
         })
     }
 
@@ -181,5 +191,35 @@ impl Services {
                 .await?;
         }
         Ok(delivered)
+    }
+
+    /// The keys a client publishes at `jwks_uri`, fetched at most every minute.
+    pub async fn client_keys(&self, jwks_uri: &str) -> Result<Arc<JwkSet>, String> {
+        let cached = match self.client_keys.lock() {
+            Ok(cache) => cache.get(jwks_uri).cloned(),
+            Err(poisoned) => poisoned.into_inner().get(jwks_uri).cloned(),
+        };
+        if let Some((fetched, keys)) = cached
+            && fetched.elapsed() < CLIENT_KEYS_TTL
+        {
+            return Ok(keys);
+        }
+        let response = self
+            .http
+            .get(jwks_uri)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("HTTP {}", response.status()));
+        }
+        let keys: JwkSet = response.json().await.map_err(|e| e.to_string())?;
+        let keys = Arc::new(keys);
+        let entry = (Instant::now(), keys.clone());
+        match self.client_keys.lock() {
+            Ok(mut cache) => cache.insert(jwks_uri.to_string(), entry),
+            Err(poisoned) => poisoned.into_inner().insert(jwks_uri.to_string(), entry),
+        };
+        Ok(keys)
     }
 }

@@ -4,7 +4,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{auth_codes, consents, grants, refresh_tokens, revoked_access_tokens};
+use super::schema::{
+    auth_codes, client_assertion_jtis, consents, grants, refresh_tokens, revoked_access_tokens,
+};
 use super::{DbConnection, StoreError};
 
 /// A grant as stored.
@@ -270,4 +272,24 @@ pub fn save_consent(
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Records a client assertion's key until it expires; false when it was recorded before.
+pub fn record_assertion(
+    conn: &mut DbConnection,
+    jti_key: &str,
+    expires_at: NaiveDateTime,
+) -> Result<bool, StoreError> {
+    let inserted = diesel::insert_into(client_assertion_jtis::table)
+        .values((
+            client_assertion_jtis::jti_key.eq(jti_key),
+            client_assertion_jtis::expires_at.eq(expires_at),
+        ))
+        .execute(conn)
+        .map_err(StoreError::from);
+    match inserted {
+        Ok(_) => Ok(true),
+        Err(StoreError::UniqueViolation(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
 }

@@ -22,6 +22,7 @@ mod oidc_backchannel;
 mod oidc_edges;
 mod oidc_logout;
 mod oidc_par;
+mod oidc_private_key_jwt;
 mod oidc_tokens;
 mod rp;
 mod schema;

@@ -3,9 +3,11 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use super::assertion::{JWT_BEARER, VerifiedAssertion, use_once};
 use super::error::{ErrorCode, OAuthError};
 use crate::config::{AuthMethod, ClientConfig, TenantConfig};
 use crate::crypto::secret;
+use crate::store::DbConnection;
 
 /// What a request presented to identify its client.
 #[derive(Debug, Default, Clone)]
@@ -18,6 +20,11 @@ pub struct Presented {
     pub client_secret: Option<String>,
     /// `client_assertion_type` in the body.
     pub assertion_type: Option<String>,
+    /// `client_assertion` in the body.
+    pub assertion: Option<String>,
+    /// The assertion, once checked against the client's keys (by the caller, which can fetch
+    /// them).
+    pub verified: Option<Result<VerifiedAssertion, OAuthError>>,
 }
 
 /// Why the Authorization header is unusable.
@@ -51,10 +58,38 @@ fn refuse(description: &str) -> OAuthError {
 /// Authenticates the client of `tenant` that `presented` names, by its registered method.
 pub fn authenticate<'t>(
     tenant: &'t TenantConfig,
+    conn: &mut DbConnection,
     presented: &Presented,
 ) -> Result<&'t ClientConfig, OAuthError> {
-    if presented.assertion_type.is_some() {
-        return Err(refuse("private_key_jwt is not enabled for any client yet"));
+    if presented.assertion_type.is_some() || presented.assertion.is_some() {
+        if presented.basic.is_some() || presented.client_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method, not several",
+            ));
+        }
+        if presented.assertion_type.as_deref() != Some(JWT_BEARER) {
+            return Err(refuse(
+                "client_assertion_type must be jwt-bearer (RFC 7523)",
+            ));
+        }
+        let verified = match &presented.verified {
+            Some(Ok(verified)) => verified,
+            Some(Err(error)) => return Err(error.clone()),
+            None => return Err(refuse("the client assertion is not valid")),
+        };
+        if presented
+            .client_id
+            .as_ref()
+            .is_some_and(|id| id != &verified.client_id)
+        {
+            return Err(refuse("client_id differs from the client assertion's"));
+        }
+        let client = tenant
+            .client(&verified.client_id)
+            .filter(|c| c.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt)
+            .ok_or_else(|| refuse("the client does not use private_key_jwt"))?;
+        use_once(conn, &tenant.id, verified)?;
+        return Ok(client);
     }
     let (client_id, secret, method) = match (&presented.basic, &presented.client_secret) {
         (Some(_), Some(_)) => {

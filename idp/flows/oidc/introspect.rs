@@ -17,7 +17,7 @@ pub fn introspect(
     presented: &Presented,
     params: &Params,
 ) -> Result<Value, OAuthError> {
-    let client = client_auth::authenticate(m.tenant, presented)?;
+    let client = client_auth::authenticate(m.tenant, conn, presented)?;
     if client.token_endpoint_auth_method == crate::config::AuthMethod::None {
         return Err(OAuthError::new(
             super::ErrorCode::InvalidClient,

@@ -1,6 +1,7 @@
 //! The OpenID Connect provider: discovery, authorization, tokens, userinfo, introspection,
 //! revocation, logout. Each file is one endpoint's logic, free of HTTP types.
 
+pub mod assertion;
 pub mod authorize;
 pub mod backchannel;
 pub mod client_auth;

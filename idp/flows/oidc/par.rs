@@ -34,7 +34,7 @@ pub fn push(
     presented: &Presented,
     params: &Params,
 ) -> Result<Pushed, OAuthError> {
-    let client = client_auth::authenticate(m.tenant, presented)?;
+    let client = client_auth::authenticate(m.tenant, conn, presented)?;
     if params
         .get("client_id")
         .is_some_and(|id| id != &client.client_id)

@@ -17,7 +17,7 @@ pub fn revoke(
     presented: &Presented,
     params: &Params,
 ) -> Result<(), OAuthError> {
-    let client = client_auth::authenticate(m.tenant, presented)?;
+    let client = client_auth::authenticate(m.tenant, conn, presented)?;
     let token = params
         .get("token")
         .filter(|t| !t.is_empty())

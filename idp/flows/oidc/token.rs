@@ -37,7 +37,7 @@ pub fn exchange(
     presented: &Presented,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
-    let client = client_auth::authenticate(m.tenant, presented)?;
+    let client = client_auth::authenticate(m.tenant, conn, presented)?;
     let grant_type = params
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;

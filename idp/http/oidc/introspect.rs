@@ -18,6 +18,7 @@ pub async fn introspect(
     let result = async {
         let params = form(&req, &body)?;
         let presented = presented(&req, &params)?;
+        let presented = super::verify_assertion(&state, &path, "introspect", presented).await;
         state
             .oidc(&path, move |m, conn| {
                 introspect::introspect(m, conn, &presented, &params)

@@ -166,6 +166,8 @@ pub fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, OAuthE
         client_id: params.get("client_id").cloned(),
         client_secret: params.get("client_secret").cloned(),
         assertion_type: params.get("client_assertion_type").cloned(),
+        assertion: params.get("client_assertion").cloned(),
+        verified: None,
     })
 }
 
@@ -191,4 +193,59 @@ pub fn no_store_json(value: &impl serde::Serialize) -> HttpResponse {
         .insert_header(("Cache-Control", "no-store"))
         .insert_header(("Pragma", "no-cache"))
         .json(value)
+}
+
+/// Checks a `client_assertion` (private_key_jwt) against the keys its client publishes; the
+/// outcome goes into `presented.verified` for client authentication to judge.
+pub async fn verify_assertion(
+    state: &AppState,
+    tenant: &str,
+    endpoint: &str,
+    mut presented: Presented,
+) -> Presented {
+    use crate::config::AuthMethod;
+    use crate::flows::oidc::assertion;
+    let Some(raw) = presented.assertion.clone() else {
+        return presented;
+    };
+    let refuse = |text: &str| Some(Err(OAuthError::new(ErrorCode::InvalidClient, text)));
+    let Some(client_id) = assertion::claimed_client(&raw) else {
+        presented.verified = refuse("the client assertion is not a JWT");
+        return presented;
+    };
+    let client = state
+        .config
+        .tenant(tenant)
+        .and_then(|t| t.client(&client_id))
+        .filter(|c| c.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt);
+    let Some(jwks_uri) = client.and_then(|c| c.jwks_uri.as_ref()) else {
+        presented.verified = refuse("the client does not use private_key_jwt");
+        return presented;
+    };
+    let keys = match state.services.client_keys(jwks_uri.as_str()).await {
+        Ok(keys) => keys,
+        Err(error) => {
+            tracing::warn!(client = %client_id, %error, "cannot fetch the client's keys");
+            presented.verified = refuse("the client's keys could not be fetched");
+            return presented;
+        }
+    };
+    let issuer = state
+        .config
+        .tenant(tenant)
+        .map(|t| state.config.issuer(t))
+        .unwrap_or_default();
+    let audiences = [
+        issuer.clone(),
+        format!("{issuer}/token"),
+        format!("{issuer}/{endpoint}"),
+    ];
+    presented.verified = Some(assertion::verify(
+        &raw,
+        &client_id,
+        &keys,
+        &audiences,
+        state.services.clock.now(),
+    ));
+    presented
 }

@@ -18,6 +18,7 @@ pub async fn push(
     let result = async {
         let params = form(&req, &body)?;
         let presented = presented(&req, &params)?;
+        let presented = super::verify_assertion(&state, &path, "par", presented).await;
         state
             .oidc(&path, move |m, conn| {
                 par::push(m, conn, &presented, &params)

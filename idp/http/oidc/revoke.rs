@@ -18,6 +18,7 @@ pub async fn revoke(
     let result = async {
         let params = form(&req, &body)?;
         let presented = presented(&req, &params)?;
+        let presented = super::verify_assertion(&state, &path, "revoke", presented).await;
         state
             .oidc(&path, move |m, conn| {
                 revoke::revoke(m, conn, &presented, &params)

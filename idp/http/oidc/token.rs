@@ -18,6 +18,7 @@ pub async fn token(
     let result = async {
         let params = form(&req, &body)?;
         let presented = presented(&req, &params)?;
+        let presented = super::verify_assertion(&state, &path, "token", presented).await;
         state
             .oidc(&path, move |m, conn| {
                 token::exchange(m, conn, &presented, &params)
