@@ -36,8 +36,11 @@ pub struct Services {
     /// The client for calls to relying parties (back-channel logout, client keys).
     pub http: reqwest::Client,
     /// Clients' published keys (`jwks_uri`), with when they were fetched.
-    client_keys: Arc<Mutex<HashMap<String, (Instant, Arc<JwkSet>)>>>,
+    client_keys: Arc<Mutex<ClientKeyCache>>,
 }
+
+/// Fetched client keys by `jwks_uri`, with when they were fetched.
+type ClientKeyCache = HashMap<String, (Instant, Arc<JwkSet>)>;
 
 /// How long a client's fetched keys are trusted before they are fetched again.
 const CLIENT_KEYS_TTL: Duration = Duration::from_secs(60);
