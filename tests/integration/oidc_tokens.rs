@@ -12,6 +12,7 @@ both_stores!(
     introspection_shows_a_client_only_its_own_tokens,
     revocation_ends_access_and_refresh_tokens,
     discovery_and_jwks_publish_what_the_code_does,
+    error_bodies_are_pinned,
 );
 
 const PASSWORD: &str = "oikea hevonen patteri";
@@ -323,5 +324,77 @@ async fn discovery_and_jwks_publish_what_the_code_does(backend: Backend) {
     for key in other["keys"].as_array().unwrap() {
         assert!(!keys.iter().any(|k| k["kid"] == key["kid"]));
     }
+    app.stop().await;
+}
+
+async fn error_bodies_are_pinned(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let basic = ("rp-basic", "rp-basic-secret");
+    let mut bodies = serde_json::Map::new();
+    for (name, path, auth, form) in [
+        (
+            "token_wrong_secret",
+            "/seinajoki/token",
+            ("rp-basic", "wrong"),
+            vec![("grant_type", "authorization_code")],
+        ),
+        (
+            "token_bad_code",
+            "/seinajoki/token",
+            basic,
+            vec![
+                ("grant_type", "authorization_code"),
+                ("code", "x"),
+                ("redirect_uri", "http://127.0.0.1:9/callback"),
+            ],
+        ),
+        ("token_no_grant_type", "/seinajoki/token", basic, vec![]),
+        (
+            "token_unknown_grant",
+            "/seinajoki/token",
+            basic,
+            vec![("grant_type", "password")],
+        ),
+        (
+            "token_bad_refresh",
+            "/seinajoki/token",
+            basic,
+            vec![("grant_type", "refresh_token"), ("refresh_token", "x")],
+        ),
+        (
+            "introspect_no_token",
+            "/seinajoki/introspect",
+            basic,
+            vec![],
+        ),
+        (
+            "revoke_bad_hint",
+            "/seinajoki/revoke",
+            basic,
+            vec![("token", "x"), ("token_type_hint", "id_token")],
+        ),
+    ] {
+        let (status, body) = post_form(&app, path, auth, &form).await;
+        bodies.insert(
+            name.into(),
+            serde_json::json!({"status": status, "body": body}),
+        );
+    }
+    let response = app
+        .http
+        .get(app.url("/seinajoki/userinfo"))
+        .bearer_auth("x.y.z")
+        .send()
+        .await
+        .unwrap();
+    bodies.insert(
+        "userinfo_bad_token".into(),
+        serde_json::json!({
+            "status": response.status().as_u16(),
+            "www-authenticate": response.headers()["www-authenticate"].to_str().unwrap(),
+            "body": response.json::<Value>().await.unwrap(),
+        }),
+    );
+    insta::assert_json_snapshot!("error_bodies", Value::Object(bodies));
     app.stop().await;
 }

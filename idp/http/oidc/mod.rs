@@ -48,23 +48,15 @@ impl AppState {
         F: FnOnce(&Minter<'_>, &mut DbConnection) -> Result<T, OAuthError> + Send + 'static,
         T: Send + 'static,
     {
-        let config = self.config.clone();
-        let keys = self.services.keys.current();
-        let now = self.services.clock.now();
+        let services = self.services.clone();
+        let now = services.clock.now();
         let tenant = tenant.to_string();
         self.services
             .store
             .run(move |conn| {
-                let tenant = config
-                    .tenant(&tenant)
+                let minter = services
+                    .minter(&tenant, now)
                     .ok_or_else(|| OAuthError::server("unknown tenant"))?;
-                let minter = Minter {
-                    issuer: config.issuer(tenant),
-                    config: &config,
-                    tenant,
-                    keys,
-                    now,
-                };
                 f(&minter, conn)
             })
             .await
