@@ -11,14 +11,16 @@ use jsonwebtoken::jwk::JwkSet;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::crypto::hash_pool::HashPool;
 use crate::crypto::kek::Kek;
 use crate::crypto::keyring::SharedKeyRing;
 use crate::flows::keys::{self, KeysError};
 use crate::flows::oidc::OAuthError;
 use crate::flows::oidc::backchannel;
 use crate::flows::oidc::tokens::Minter;
-use crate::store::deliveries;
+use crate::mail::{self, MailTransport, Mails};
 use crate::store::{Store, StoreError};
+use crate::store::{deliveries, outbox};
 
 /// The long-lived parts of a node; cheap to clone.
 #[derive(Clone)]
@@ -37,6 +39,12 @@ pub struct Services {
     pub http: reqwest::Client,
     /// Clients' published keys (`jwks_uri`), with when they were fetched.
     client_keys: Arc<Mutex<ClientKeyCache>>,
+    /// The mail templates.
+    pub mails: Arc<Mails>,
+    /// Where mail goes.
+    pub mail: MailTransport,
+    /// Runs password hashing, bounded.
+    pub hashing: Arc<HashPool>,
 }
 
 /// Fetched client keys by `jwks_uri`, with when they were fetched.
@@ -57,6 +65,9 @@ pub enum StartError {
     /// The HTTP client could not be built (no TLS roots).
     #[error("cannot build the HTTP client: {0}")]
     Http(String),
+    /// The mail templates or transport are unusable.
+    #[error("mail: {0}")]
+    Mail(String),
 }
 
 impl Services {
@@ -80,6 +91,9 @@ impl Services {
             .user_agent(concat!("idp/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| StartError::Http(e.to_string()))?;
+        let mails = Mails::load().map_err(|e| StartError::Mail(e.to_string()))?;
+        let transport = MailTransport::from_settings(&config.settings.mail)
+            .map_err(|e| StartError::Mail(e.to_string()))?;
         Ok(Services {
             config,
             store,
@@ -88,6 +102,9 @@ impl Services {
             keys: Arc::new(SharedKeyRing::new(ring)),
             http,
             client_keys: Arc::default(),
+            mails: Arc::new(mails),
+            mail: transport,
+            hashing: Arc::new(HashPool::for_this_machine()),
         })
     }
 
@@ -224,5 +241,72 @@ impl Services {
             Err(poisoned) => poisoned.into_inner().insert(jwks_uri.to_string(), entry),
         };
         Ok(keys)
+    }
+
+    /// Sends the outbox every `period`, until the runtime stops.
+    pub fn spawn_mail_worker(&self, period: Duration) -> tokio::task::JoinHandle<()> {
+        let services = self.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(period);
+            loop {
+                ticker.tick().await;
+                if let Err(error) = services.send_mail(None).await {
+                    tracing::warn!(%error, "sending mail failed");
+                }
+            }
+        })
+    }
+
+    /// Sends the due mails once (or only the mail `only`); returns how many were sent.
+    pub async fn send_mail(&self, only: Option<String>) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let lease = now + chrono::Duration::seconds(60);
+        let rows = self
+            .store
+            .run(move |conn| outbox::claim_due(conn, now, lease, 20, only.as_deref()))
+            .await?;
+        let mut sent = 0;
+        for row in rows {
+            let outcome = self
+                .mail
+                .send(
+                    &self.config.settings.mail.from,
+                    &row.to_address,
+                    &row.subject,
+                    &row.body_text,
+                    &row.body_html,
+                )
+                .await;
+            let now = self.clock.now();
+            let attempts = row.attempts + 1;
+            if let Err(error) = &outcome {
+                tracing::warn!(kind = %row.kind, attempts, %error, "mail not sent");
+            } else {
+                sent += 1;
+            }
+            let id = row.id.clone();
+            self.store
+                .run(move |conn| match outcome {
+                    Ok(()) => outbox::sent(conn, &id, now),
+                    Err(error) => {
+                        outbox::failed(conn, &id, &error.0, mail::retry_at(now, attempts))
+                    }
+                })
+                .await?;
+        }
+        Ok(sent)
+    }
+
+    /// Tries to send mail `id` now, and tells whether it left (`Some(true)`), failed
+    /// (`Some(false)`) or is still waiting for another node (`None`).
+    pub async fn send_now(&self, id: &str) -> Result<Option<bool>, StoreError> {
+        self.send_mail(Some(id.to_string())).await?;
+        let id = id.to_string();
+        let row = self.store.run(move |conn| outbox::find(conn, &id)).await?;
+        Ok(match row {
+            Some(row) if row.status == "sent" => Some(true),
+            Some(row) if row.status == "failed" || row.last_error.is_some() => Some(false),
+            _ => None,
+        })
     }
 }

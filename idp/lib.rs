@@ -19,5 +19,7 @@ pub mod crypto;
 pub mod domain;
 pub mod flows;
 pub mod http;
+pub mod i18n;
+pub mod mail;
 pub mod store;
 pub mod telemetry;

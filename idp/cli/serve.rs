@@ -20,6 +20,7 @@ pub fn run(config: Config) -> Result<(), Failure> {
         let services = Services::start(config.clone(), store.clone(), clock::system())?;
         services.spawn_key_reloader(KEY_RELOAD_PERIOD);
         services.spawn_logout_deliveries(std::time::Duration::from_secs(2));
+        services.spawn_mail_worker(std::time::Duration::from_secs(2));
         let app = Application::build(services, Signals::Handle)?;
         tracing::info!(
             address = %app.address(),

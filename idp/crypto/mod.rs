@@ -1,5 +1,6 @@
 //! Cryptography: password hashing, signing keys and their encryption at rest, random secrets.
 
+pub mod hash_pool;
 pub mod kek;
 pub mod keyring;
 pub mod keys;

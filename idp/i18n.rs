@@ -1,0 +1,149 @@
+//! Languages: Finnish, Swedish and English texts in Fluent files under `templates/locales/`,
+//! compiled into the binary, and the choice of language for a request.
+
+use fluent_templates::{LanguageIdentifier, Loader};
+
+use crate::config::Language;
+
+mod loader {
+    #![allow(
+        missing_docs,
+        clippy::allow_attributes,
+        reason = "static_loader! generates the undocumented static"
+    )]
+    // Every translation, by language.
+    fluent_templates::static_loader! {
+        pub static LOCALES = {
+            locales: "./templates/locales",
+            fallback_language: "fi",
+            customise: |bundle| bundle.set_use_isolating(false),
+        };
+    }
+}
+
+pub use loader::LOCALES;
+
+/// The Fluent identifier of a language.
+pub fn langid(language: Language) -> LanguageIdentifier {
+    match language {
+        Language::Fi => fluent_templates::langid!("fi"),
+        Language::Sv => fluent_templates::langid!("sv"),
+        Language::En => fluent_templates::langid!("en"),
+    }
+}
+
+/// A text in `language`.
+pub fn text(language: Language, key: &str) -> String {
+    LOCALES.lookup(&langid(language), key)
+}
+
+/// The language of a tag (`fi`, `sv-FI`, `en-GB` …), if we have it.
+pub fn parse_tag(tag: &str) -> Option<Language> {
+    let primary = tag.trim().split(['-', '_']).next()?.to_ascii_lowercase();
+    match primary.as_str() {
+        "fi" => Some(Language::Fi),
+        "sv" => Some(Language::Sv),
+        "en" => Some(Language::En),
+        _ => None,
+    }
+}
+
+/// The language of a request, among the tenant's `offered` (first = default): `ui_locales`, then
+/// the language cookie, then Accept-Language (by quality), then the tenant's first language.
+pub fn negotiate(
+    offered: &[Language],
+    ui_locales: Option<&str>,
+    cookie: Option<&str>,
+    accept_language: Option<&str>,
+) -> Language {
+    let offered_tag = |tag: &str| parse_tag(tag).filter(|l| offered.contains(l));
+    if let Some(found) = ui_locales
+        .into_iter()
+        .flat_map(|s| s.split(' '))
+        .find_map(offered_tag)
+    {
+        return found;
+    }
+    if let Some(found) = cookie.and_then(offered_tag) {
+        return found;
+    }
+    if let Some(header) = accept_language {
+        let mut ranged: Vec<(f32, Language)> = header
+            .split(',')
+            .filter_map(|part| {
+                let mut pieces = part.split(';');
+                let language = offered_tag(pieces.next()?)?;
+                let quality = pieces
+                    .find_map(|p| p.trim().strip_prefix("q="))
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .unwrap_or(1.0);
+                (quality > 0.0).then_some((quality, language))
+            })
+            .collect();
+        ranged.sort_by(|a, b| b.0.total_cmp(&a.0));
+        if let Some((_, language)) = ranged.first() {
+            return *language;
+        }
+    }
+    offered.first().copied().unwrap_or(Language::Fi)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn keys(language: &str) -> BTreeSet<String> {
+        let path = format!(
+            "{}/templates/locales/{language}/main.ftl",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .filter(|l| l.chars().next().is_some_and(|c| c.is_ascii_lowercase()))
+            .filter_map(|l| l.split_once(" =").map(|(k, _)| k.trim().to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn every_key_exists_in_every_language() {
+        let fi = keys("fi");
+        assert!(fi.len() > 20, "{fi:?}");
+        for language in ["sv", "en"] {
+            let other = keys(language);
+            assert_eq!(
+                fi.symmetric_difference(&other).collect::<Vec<_>>(),
+                Vec::<&String>::new(),
+                "fi and {language} differ"
+            );
+        }
+        // And Fluent resolves them: no key falls through to its own name.
+        for language in [Language::Fi, Language::Sv, Language::En] {
+            for key in &fi {
+                let value = text(language, key);
+                assert!(!value.is_empty() && value != *key, "{key} in {language:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn negotiation_order() {
+        let all = [Language::Fi, Language::Sv, Language::En];
+        assert_eq!(
+            negotiate(&all, Some("de sv-FI"), Some("en"), Some("en")),
+            Language::Sv
+        );
+        assert_eq!(negotiate(&all, None, Some("en"), Some("sv")), Language::En);
+        assert_eq!(
+            negotiate(&all, None, None, Some("de, sv;q=0.5, en;q=0.8")),
+            Language::En
+        );
+        assert_eq!(negotiate(&all, None, None, Some("de")), Language::Fi);
+        assert_eq!(
+            negotiate(&[Language::Sv, Language::Fi], None, Some("en"), None),
+            Language::Sv
+        );
+    }
+}

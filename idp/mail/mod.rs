@@ -1,0 +1,59 @@
+//! Mail: rendered from templates in the resident's language, written to the outbox in the same
+//! transaction as the change that caused it, delivered by a worker with lettre — one `.eml` file
+//! per mail in `mail.dir` (the embedded default), or SMTP.
+
+mod render;
+mod transport;
+
+pub use render::{Mails, Rendered};
+pub use transport::{MailTransport, TransportError};
+
+use chrono::NaiveDateTime;
+
+use crate::store::outbox::{self, MailRow};
+use crate::store::{self, DbConnection, StoreError};
+
+/// Attempts before a mail is given up.
+pub const MAX_ATTEMPTS: i64 = 10;
+
+/// Writes `mail` to `to` into the outbox; returns its id (to follow its delivery).
+pub fn enqueue(
+    conn: &mut DbConnection,
+    tenant: &str,
+    kind: &str,
+    to: &str,
+    mail: &Rendered,
+    now: NaiveDateTime,
+) -> Result<String, StoreError> {
+    let id = store::new_id(now);
+    outbox::insert(
+        conn,
+        &MailRow {
+            id: id.clone(),
+            tenant_id: tenant.to_string(),
+            kind: kind.to_string(),
+            to_address: to.to_string(),
+            subject: mail.subject.clone(),
+            body_text: mail.text.clone(),
+            body_html: mail.html.clone(),
+            status: "pending".into(),
+            attempts: 0,
+            next_attempt_at: now,
+            locked_until: None,
+            last_error: None,
+            created_at: now,
+            sent_at: None,
+        },
+    )?;
+    Ok(id)
+}
+
+/// When to try a mail again after `attempts` failed attempts, or `None` to give up.
+pub fn retry_at(now: NaiveDateTime, attempts: i64) -> Option<NaiveDateTime> {
+    if attempts >= MAX_ATTEMPTS {
+        return None;
+    }
+    let exponent = u32::try_from(attempts.clamp(0, 10)).unwrap_or(10);
+    let delay = (10_i64 * 2_i64.pow(exponent)).min(3600);
+    Some(now + chrono::Duration::seconds(delay))
+}

@@ -1,0 +1,107 @@
+//! Rendering mails: a subject, a plain-text and an HTML part per kind, in the resident's language,
+//! from templates compiled into the binary (`templates/mail/<kind>/`).
+
+use fluent_templates::FluentLoader;
+
+use crate::config::Language;
+use crate::i18n::LOCALES;
+
+/// A rendered mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// Subject line.
+    pub subject: String,
+    /// Plain text.
+    pub text: String,
+    /// HTML.
+    pub html: String,
+}
+
+/// The mail templates.
+pub struct Mails {
+    tera: tera::Tera,
+}
+
+/// The kinds of mail, each a folder of `subject.txt`, `body.txt`, `body.html`.
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../../templates/mail/base.html")),
+    (
+        "reset_password/subject.txt",
+        include_str!("../../templates/mail/reset_password/subject.txt"),
+    ),
+    (
+        "reset_password/body.txt",
+        include_str!("../../templates/mail/reset_password/body.txt"),
+    ),
+    (
+        "reset_password/body.html",
+        include_str!("../../templates/mail/reset_password/body.html"),
+    ),
+];
+
+impl Mails {
+    /// Parses the built-in templates.
+    pub fn load() -> Result<Mails, tera::Error> {
+        let mut tera = tera::Tera::new();
+        tera.register_function("t", FluentLoader::new(&*LOCALES));
+        tera.add_raw_templates(TEMPLATES.iter().copied())?;
+        Ok(Mails { tera })
+    }
+
+    /// Renders mail `kind` in `language` with `context` (to which `lang` is added).
+    pub fn render(
+        &self,
+        kind: &str,
+        language: Language,
+        context: &tera::Context,
+    ) -> Result<Rendered, tera::Error> {
+        let mut context = context.clone();
+        context.insert("lang", language.tag());
+        let subject = self.tera.render(&format!("{kind}/subject.txt"), &context)?;
+        Ok(Rendered {
+            subject: subject.trim().to_string(),
+            text: self.tera.render(&format!("{kind}/body.txt"), &context)?,
+            html: self.tera.render(&format!("{kind}/body.html"), &context)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_mail_in_each_language() {
+        let mails = Mails::load().unwrap();
+        let mut context = tera::Context::new();
+        context.insert("tenant_name", "Seinäjoen kaupunki");
+        context.insert("link", "https://login.example.fi/seinajoki/reset?token=a&b");
+        context.insert("minutes", &60);
+        context.insert("support_email", "asiakaspalvelu@seinajoki.example");
+        context.insert("support_phone", "06 416 2111");
+        for (language, subject) in [
+            (Language::Fi, "Salasanan asettaminen – Seinäjoen kaupunki"),
+            (Language::Sv, "Ange lösenord – Seinäjoen kaupunki"),
+            (Language::En, "Setting your password – Seinäjoen kaupunki"),
+        ] {
+            let mail = mails.render("reset_password", language, &context).unwrap();
+            assert_eq!(mail.subject, subject);
+            assert!(
+                mail.text
+                    .contains("https://login.example.fi/seinajoki/reset?token=a&b")
+            );
+            assert!(mail.text.contains("60"), "{}", mail.text);
+            assert!(
+                mail.html.contains(r#"href="https:&#x2F;&#x2F;login.example.fi&#x2F;seinajoki&#x2F;reset?token=a&amp;b""#)
+                    || mail.html.contains(r#"href="https://login.example.fi/seinajoki/reset?token=a&amp;b""#),
+                "{}",
+                mail.html
+            );
+            assert!(
+                mail.html
+                    .contains(&format!("<html lang=\"{}\">", language.tag()))
+            );
+            assert!(mail.text.contains("06 416 2111"));
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The transports: lettre's file transport (one `.eml` per mail) or SMTP.
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::config::{MailSettings, MailTransport as Kind, SmtpTls};
+
+/// Where mail goes.
+#[derive(Clone)]
+pub enum MailTransport {
+    /// Files in a directory.
+    File(AsyncFileTransport<Tokio1Executor>),
+    /// An SMTP relay.
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+impl std::fmt::Debug for MailTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MailTransport::File(_) => "MailTransport::File",
+            MailTransport::Smtp(_) => "MailTransport::Smtp",
+        })
+    }
+}
+
+/// A mail could not be handed over.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TransportError(pub String);
+
+impl MailTransport {
+    /// The transport `mail.*` configures (creating `mail.dir` for the file transport).
+    pub fn from_settings(settings: &MailSettings) -> Result<MailTransport, TransportError> {
+        match settings.transport {
+            Kind::File => {
+                let dir = settings
+                    .dir
+                    .clone()
+                    .ok_or_else(|| TransportError("mail.dir is not set".into()))?;
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| TransportError(format!("cannot create {}: {e}", dir.display())))?;
+                Ok(MailTransport::File(AsyncFileTransport::new(dir)))
+            }
+            Kind::Smtp => {
+                let host = settings.host.clone().unwrap_or_default();
+                let builder = match settings.tls {
+                    SmtpTls::Starttls => {
+                        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&host)
+                    }
+                    SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&host),
+                    SmtpTls::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+                        &host,
+                    )),
+                }
+                .map_err(|e| TransportError(e.to_string()))?;
+                let mut builder = builder.timeout(Some(std::time::Duration::from_secs(15)));
+                if let Some(port) = settings.port {
+                    builder = builder.port(port);
+                }
+                if let (Some(user), Some(var)) = (&settings.username, &settings.password_env) {
+                    let password = std::env::var(var).map_err(|_| {
+                        TransportError(format!("the environment variable {var} is not set"))
+                    })?;
+                    builder = builder.credentials(Credentials::new(user.clone(), password));
+                }
+                Ok(MailTransport::Smtp(builder.build()))
+            }
+        }
+    }
+
+    /// Sends one mail.
+    pub async fn send(
+        &self,
+        from: &str,
+        to: &str,
+        subject: &str,
+        text: &str,
+        html: &str,
+    ) -> Result<(), TransportError> {
+        let error = |e: &dyn std::fmt::Display| TransportError(e.to_string());
+        let from: Mailbox = from.parse().map_err(|e| error(&e))?;
+        let to: Mailbox = to.parse().map_err(|e| error(&e))?;
+        let message = Message::builder()
+            .from(from)
+            .to(to)
+            .subject(subject)
+            .multipart(MultiPart::alternative_plain_html(
+                text.to_string(),
+                html.to_string(),
+            ))
+            .map_err(|e| error(&e))?;
+        match self {
+            MailTransport::File(t) => t.send(message).await.map(|_| ()).map_err(|e| error(&e)),
+            MailTransport::Smtp(t) => t.send(message).await.map(|_| ()).map_err(|e| error(&e)),
+        }
+    }
+}
