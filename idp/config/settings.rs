@@ -66,8 +66,12 @@ pub struct TokenSettings {
     pub offline_refresh_token_seconds: u64,
     /// Lifetime of an authorization request waiting for the resident.
     pub authorization_request_seconds: u64,
-    /// Lifetime of an SSO session without "remember me" activity.
+    /// Lifetime of an SSO session (a browser-session cookie).
     pub session_seconds: u64,
+    /// Lifetime of a "remember me" session and its persistent cookie.
+    pub remember_seconds: u64,
+    /// Lifetime of a mailed set-password or reset link.
+    pub link_seconds: u64,
     /// Algorithm of access tokens (RFC 9068 JWTs).
     pub access_token_alg: super::SigningAlg,
 }
@@ -81,6 +85,8 @@ impl Default for TokenSettings {
             offline_refresh_token_seconds: 30 * 24 * 3600,
             authorization_request_seconds: 1800,
             session_seconds: 8 * 3600,
+            remember_seconds: 30 * 24 * 3600,
+            link_seconds: 3600,
             access_token_alg: super::SigningAlg::ES256,
         }
     }
@@ -104,6 +110,10 @@ pub struct ServerSettings {
     /// HTTP worker threads; default: one per core.
     #[serde(default)]
     pub workers: Option<usize>,
+    /// Take the client's address from `X-Forwarded-For`/`Forwarded` (only behind a proxy that
+    /// sets them; otherwise clients could pose as any address).
+    #[serde(default)]
+    pub trust_forwarded_for: bool,
     /// Seconds that requests in flight get to finish after SIGTERM.
     #[serde(default = "default_shutdown_timeout")]
     pub shutdown_timeout_seconds: u64,

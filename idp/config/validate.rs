@@ -102,6 +102,8 @@ pub(super) fn settings(settings: &Settings, origin: &dyn Fn(&str) -> String) -> 
             tokens.authorization_request_seconds,
         ),
         ("tokens.session_seconds", tokens.session_seconds),
+        ("tokens.remember_seconds", tokens.remember_seconds),
+        ("tokens.link_seconds", tokens.link_seconds),
     ] {
         if value == 0 || value > 400 * 24 * 3600 {
             problem(key, "must be between 1 second and 400 days".into());

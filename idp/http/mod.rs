@@ -7,7 +7,7 @@ mod errors;
 mod healthz;
 mod middleware;
 mod oidc;
-mod pages;
+pub mod pages;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -110,6 +110,7 @@ impl Application {
 /// Every route of the service.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz::healthz))
+        .route("/static/idp.css", web::get().to(pages::stylesheet))
         .service(
             web::scope("/{tenant}")
                 .route(

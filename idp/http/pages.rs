@@ -1,7 +1,14 @@
-//! Server-rendered pages (tera), compiled into the binary.
+//! Server-rendered pages (tera), compiled into the binary, in the resident's language.
 
-use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use fluent_templates::FluentLoader;
+use serde::Serialize;
+
+use super::AppState;
+use crate::config::{Language, TenantConfig};
+use crate::crypto::secret;
+use crate::i18n::{self, LOCALES};
 
 /// The compiled page templates.
 pub struct Pages {
@@ -23,6 +30,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/pages/login.html"),
     ),
     (
+        "password.html",
+        include_str!("../../templates/pages/password.html"),
+    ),
+    (
         "consent.html",
         include_str!("../../templates/pages/consent.html"),
     ),
@@ -40,6 +51,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The stylesheet of every page.
+pub const STYLESHEET: &str = include_str!("../../templates/static/idp.css");
+
 /// The one script of the form_post page, allowed by its hash in the page's CSP.
 pub const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
 
@@ -47,6 +61,7 @@ impl Pages {
     /// Parses the built-in templates.
     pub fn load() -> Result<Pages, tera::Error> {
         let mut tera = tera::Tera::new();
+        tera.register_function("t", FluentLoader::new(&*LOCALES));
         tera.add_raw_templates(TEMPLATES.iter().copied())?;
         Ok(Pages { tera })
     }
@@ -70,58 +85,172 @@ impl Pages {
             }
         }
     }
+}
+
+/// The translation key of an error reason.
+fn error_key(reason: &str) -> &'static str {
+    match reason {
+        "missing_client" => "error-missing-client",
+        "unknown_client" => "error-unknown-client",
+        "missing_redirect_uri" | "unregistered_redirect_uri" => "error-redirect-uri",
+        "expired" => "error-expired",
+        "invalid_request_uri" => "error-request-uri",
+        "invalid_id_token_hint" | "client_not_audience" => "error-logout",
+        "bad_request" | "csrf" => "error-bad-request",
+        "busy" => "busy",
+        _ => "error-other",
+    }
+}
+
+#[derive(Serialize)]
+struct LanguageOption {
+    tag: &'static str,
+    name: String,
+}
+
+/// One page view: the tenant, the language, and the browser's flow secret (for CSRF tokens).
+pub struct View<'a> {
+    /// The state.
+    pub state: &'a AppState,
+    /// The tenant.
+    pub tenant: &'a TenantConfig,
+    /// The language of the page.
+    pub lang: Language,
+    /// The browser's flow secret.
+    pub binding: String,
+    /// Whether the flow cookie must be set with this response.
+    pub fresh: bool,
+    /// The path the language selector returns to.
+    pub return_to: String,
+}
+
+impl<'a> View<'a> {
+    /// A view of `tenant` for `req`; `ui_locales` from the authorization request, if any.
+    pub fn new(
+        state: &'a AppState,
+        req: &HttpRequest,
+        tenant: &'a TenantConfig,
+        ui_locales: Option<&str>,
+    ) -> View<'a> {
+        let cookie = super::oidc::cookie_value(state, req, "lang", &tenant.id);
+        let accept = req
+            .headers()
+            .get("accept-language")
+            .and_then(|v| v.to_str().ok());
+        let lang = i18n::negotiate(&tenant.languages, ui_locales, cookie.as_deref(), accept);
+        let (binding, fresh) = match super::oidc::cookie_value(state, req, "flow", &tenant.id) {
+            Some(binding) => (binding, false),
+            None => (secret::random_token(), true),
+        };
+        let return_to = match req.query_string() {
+            "" => req.path().to_string(),
+            query => format!("{}?{query}", req.path()),
+        };
+        View {
+            state,
+            tenant,
+            lang,
+            binding,
+            fresh,
+            return_to,
+        }
+    }
+
+    /// The CSRF token of this browser's forms.
+    pub fn csrf(&self) -> String {
+        csrf_token(&self.binding)
+    }
+
+    /// The context every page has: language, tenant, selector, support, CSRF.
+    pub fn context(&self) -> tera::Context {
+        let mut context = tera::Context::new();
+        let tenant = self.tenant;
+        context.insert("lang", self.lang.tag());
+        context.insert("tenant_name", &tenant.name);
+        context.insert("tenant_id", &tenant.id);
+        context.insert("base_url", self.state.config.settings.server.public_base());
+        context.insert("csrf", &self.csrf());
+        context.insert("return_to", &self.return_to);
+        let languages: Vec<LanguageOption> = tenant
+            .languages
+            .iter()
+            .map(|l| LanguageOption {
+                tag: l.tag(),
+                name: i18n::text(*l, "language-name"),
+            })
+            .collect();
+        context.insert("languages", &languages);
+        context.insert("support_email", &tenant.support.email);
+        context.insert("support_phone", &tenant.support.phone);
+        let notice = match self.lang {
+            Language::Fi => &tenant.notice.fi,
+            Language::Sv => &tenant.notice.sv,
+            Language::En => &tenant.notice.en,
+        };
+        context.insert("notice", notice);
+        context.insert("help_url", &tenant.help_url.as_ref().map(|u| u.to_string()));
+        context
+    }
+
+    /// Renders `name` and sets the flow cookie when it is new.
+    pub fn respond(&self, status: StatusCode, name: &str, context: &tera::Context) -> HttpResponse {
+        self.attach(self.state.pages.respond(status, name, context))
+    }
+
+    /// Adds the flow cookie to `response` when it is new.
+    pub fn attach(&self, mut response: HttpResponse) -> HttpResponse {
+        if self.fresh {
+            let cookie = self.state.cookie(
+                self.state.cookie_name("flow", &self.tenant.id),
+                self.binding.clone(),
+                None,
+            );
+            if let Err(error) = response.add_cookie(&cookie) {
+                tracing::error!(%error, "cannot set the flow cookie");
+            }
+        }
+        response
+    }
 
     /// The page that explains why a request cannot go on (never a redirect).
     pub fn error(&self, status: StatusCode, reason: &str) -> HttpResponse {
-        let (fi, en) = error_text(reason);
-        let mut context = tera::Context::new();
+        let mut context = self.context();
         context.insert("reason", reason);
-        context.insert("message_fi", fi);
-        context.insert("message_en", en);
-        self.respond(status, "error.html", &context)
+        context.insert("message_key", error_key(reason));
+        let mut response = self.respond(status, "error.html", &context);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from_static("5"),
+            );
+        }
+        response
+    }
+
+    /// Whether a form's `csrf` field is this browser's.
+    pub fn csrf_ok(&self, presented: Option<&String>) -> bool {
+        !self.fresh && presented.is_some_and(|p| secret::constant_time_eq(p, &self.csrf()))
     }
 }
 
-/// The Finnish and English text of an error reason.
-fn error_text(reason: &str) -> (&'static str, &'static str) {
-    match reason {
-        "missing_client" => (
-            "Kirjautumispyynnöstä puuttuu asiointipalvelun tunniste.",
-            "The login request does not name the e-service (client_id).",
-        ),
-        "unknown_client" => (
-            "Kirjautumispyynnön asiointipalvelua ei tunneta.",
-            "The e-service of the login request (client_id) is not known.",
-        ),
-        "missing_redirect_uri" | "unregistered_redirect_uri" => (
-            "Kirjautumispyynnön paluuosoite puuttuu tai sitä ei ole rekisteröity asiointipalvelulle.",
-            "The return address (redirect_uri) of the login request is missing or not registered for the e-service.",
-        ),
-        "expired" => (
-            "Kirjautumispyyntö on vanhentunut tai se aloitettiin toisessa selaimessa. Palaa asiointipalveluun ja kirjaudu uudelleen.",
-            "The login request has expired or was started in another browser. Go back to the e-service and log in again.",
-        ),
-        "invalid_id_token_hint" | "client_not_audience" => (
-            "Uloskirjautumispyyntö ei ole kelvollinen.",
-            "The logout request is not valid (id_token_hint).",
-        ),
-        "invalid_request_uri" => (
-            "Kirjautumispyyntö on vanhentunut tai jo käytetty. Palaa asiointipalveluun ja kirjaudu uudelleen.",
-            "The login request (request_uri) has expired or was used already. Go back to the e-service and log in again.",
-        ),
-        "bad_request" => ("Pyyntö ei ole kelvollinen.", "The request is not valid."),
-        _ => (
-            "Tapahtui virhe. Palaa asiointipalveluun ja yritä uudelleen.",
-            "Something went wrong. Go back to the e-service and try again.",
-        ),
-    }
+/// The CSRF token of the browser whose flow secret is `binding`.
+pub fn csrf_token(binding: &str) -> String {
+    secret::hash(&format!("csrf\n{binding}"))
 }
 
 /// The page for any path that is not a route.
-pub async fn not_found(state: actix_web::web::Data<super::AppState>) -> HttpResponse {
+pub async fn not_found(state: actix_web::web::Data<AppState>) -> HttpResponse {
     state.pages.respond(
         StatusCode::NOT_FOUND,
         "not_found.html",
         &tera::Context::new(),
     )
+}
+
+/// `GET /static/idp.css`.
+pub async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(STYLESHEET)
 }

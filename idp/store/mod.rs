@@ -14,6 +14,7 @@ pub mod keys;
 pub mod outbox;
 pub mod schema;
 pub mod sessions;
+pub mod throttle;
 pub mod users;
 
 use std::path::Path;

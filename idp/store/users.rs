@@ -111,3 +111,17 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<UserRow>, StoreE
         .first(conn)
         .optional()?)
 }
+
+/// The user of `tenant` with this lowercased login name (authority users).
+pub fn find_by_username(
+    conn: &mut DbConnection,
+    tenant: &str,
+    username_normalized: &str,
+) -> Result<Option<UserRow>, StoreError> {
+    Ok(users::table
+        .filter(users::tenant_id.eq(tenant))
+        .filter(users::username_normalized.eq(username_normalized))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?)
+}

@@ -232,21 +232,11 @@ async fn prompt_and_max_age_ask_for_the_password_again(backend: Backend) {
     let other = app.browser();
     let started = rp::start(&client, &[], &[]);
     let login = location(&other.get(started.url).send().await.unwrap());
-    let request = param(&login, "request").unwrap();
-    let page = other
-        .post(login.as_str())
-        .form(&[
-            ("request", request.as_str()),
-            ("identifier", "erkki@testi.fi"),
-            ("password", "väärä"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), 200);
+    let page = rp::submit_login(&other, &login, "erkki@testi.fi", "väärä", false).await;
+    assert_eq!(page.status(), 401);
     let html = page.text().await.unwrap();
     assert!(
-        html.contains("Sähköpostiosoite tai salasana on väärin."),
+        html.contains("Sähköpostiosoite / käyttäjätunnus tai salasana on väärin."),
         "{html}"
     );
     app.stop().await;
@@ -335,17 +325,7 @@ async fn form_post_answers_with_a_self_submitting_form(backend: Backend) {
     let started = rp::start(&client, &[], &[("response_mode", "form_post")]);
     let browser = app.browser();
     let login = location(&browser.get(started.url).send().await.unwrap());
-    let request = param(&login, "request").unwrap();
-    let response = browser
-        .post(login.as_str())
-        .form(&[
-            ("request", request.as_str()),
-            ("identifier", "erkki@testi.fi"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let response = rp::submit_login(&browser, &login, "erkki@testi.fi", PASSWORD, false).await;
     assert_eq!(response.status(), 200);
     let csp = response.headers()["content-security-policy"]
         .to_str()
@@ -403,11 +383,16 @@ async fn a_third_party_client_asks_consent_once(backend: Backend) {
         .await
         .unwrap();
     assert!(page.contains("Kolmannen osapuolen palvelu"), "{page}");
+    let token = rp::csrf(&page);
     let request = param(&consent, "request").unwrap();
     let back = location(
         &browser
             .post(app.url("/seinajoki/consent"))
-            .form(&[("request", request.as_str()), ("decision", "approve")])
+            .form(&[
+                ("csrf", token.as_str()),
+                ("request", request.as_str()),
+                ("decision", "approve"),
+            ])
             .send()
             .await
             .unwrap(),
@@ -430,7 +415,11 @@ async fn a_third_party_client_asks_consent_once(backend: Backend) {
     let back = location(
         &browser
             .post(app.url("/seinajoki/consent"))
-            .form(&[("request", request.as_str()), ("decision", "deny")])
+            .form(&[
+                ("csrf", token.as_str()),
+                ("request", request.as_str()),
+                ("decision", "deny"),
+            ])
             .send()
             .await
             .unwrap(),
@@ -445,7 +434,11 @@ async fn a_third_party_client_asks_consent_once(backend: Backend) {
     let stranger = app.browser();
     let response = stranger
         .post(app.url("/seinajoki/consent"))
-        .form(&[("request", request.as_str()), ("decision", "approve")])
+        .form(&[
+            ("csrf", token.as_str()),
+            ("request", request.as_str()),
+            ("decision", "approve"),
+        ])
         .send()
         .await
         .unwrap();

@@ -116,7 +116,61 @@ pub fn param(url: &Url, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// Follows `authorize_url` in `browser`, logs in on the login page, returns where the browser
+/// The CSRF token in a page's forms.
+pub fn csrf(html: &str) -> String {
+    html.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no csrf field: {html}"))
+        .to_string()
+}
+
+/// Submits the identifier and then the password pages of the pending request at `login` (the
+/// identifier page's URL); returns the response to the password.
+pub async fn submit_login(
+    browser: &reqwest::Client,
+    login: &Url,
+    identifier: &str,
+    password: &str,
+    remember: bool,
+) -> reqwest::Response {
+    let page = browser.get(login.clone()).send().await.unwrap();
+    assert_eq!(page.status(), 200, "{login}");
+    let token = csrf(&page.text().await.unwrap());
+    let request = param(login, "request").unwrap();
+    let base = login.as_str().split("/login").next().unwrap().to_string();
+    let password_page = browser
+        .post(format!("{base}/login/identifier"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("request", request.as_str()),
+            ("identifier", identifier),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(password_page.status(), 200);
+    let html = password_page.text().await.unwrap();
+    assert!(html.contains("autocomplete=\"current-password\""), "{html}");
+    let token = csrf(&html);
+    let mut form = vec![
+        ("csrf", token.as_str()),
+        ("request", request.as_str()),
+        ("identifier", identifier),
+        ("password", password),
+    ];
+    if remember {
+        form.push(("remember", "yes"));
+    }
+    browser
+        .post(format!("{base}/login/password"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Follows `authorize_url` in `browser`, logs in on the login pages, returns where the browser
 /// is sent next (the client's redirect URI with a code, or the consent page).
 pub async fn log_in(
     browser: &reqwest::Client,
@@ -126,20 +180,7 @@ pub async fn log_in(
 ) -> Url {
     let login = location(&browser.get(authorize_url.clone()).send().await.unwrap());
     assert_eq!(login.path().rsplit('/').next(), Some("login"), "{login}");
-    let page = browser.get(login.clone()).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    let request = param(&login, "request").unwrap();
-    let response = browser
-        .post(login.as_str())
-        .form(&[
-            ("request", request.as_str()),
-            ("identifier", email),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .unwrap();
-    location(&response)
+    location(&submit_login(browser, &login, email, password, false).await)
 }
 
 /// Exchanges a code as `client`.

@@ -1,21 +1,62 @@
-//! The stand-in password login and consent that complete a pending authorization request.
+//! Password login for a pending authorization request, and consent.
 //!
-//! The resident's real pages (identifier first, remember me, throttling, fi/sv/en) replace the
-//! login form in the next issue; the protocol around it is complete here.
+//! A login is three steps so that hashing never holds a database connection and runs in the
+//! bounded pool: [`prepare`] (the request, the throttle, the account and the hash to check),
+//! the verification, then [`finish`] (count the outcome; on success start the session and go on).
 
-use secrecy::SecretString;
-
-use super::authorize::{self, Outcome};
+use super::authorize::{self, Outcome, Pending};
 use super::error::{ErrorCode, OAuthError};
-use super::session;
 use super::tokens::Minter;
-use crate::crypto::password;
+use super::{session, throttle};
 use crate::domain::Email;
-use crate::store::{DbConnection, auth_requests, grants, users};
+use crate::store::auth_requests::AuthRequestRow;
+use crate::store::users::UserRow;
+use crate::store::{DbConnection, audit, auth_requests, grants, users};
 
 /// An argon2id hash of a random password, verified for unknown accounts so that a login takes as
 /// long whether or not the account exists.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$IdohpM3iEtJUPSCGQr8GWw$nJGzunoXxDO+phsk/IFnc8zKLt9a0Yign6X6hSU+sfE";
+pub const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$IdohpM3iEtJUPSCGQr8GWw$nJGzunoXxDO+phsk/IFnc8zKLt9a0Yign6X6hSU+sfE";
+
+/// The account an identifier names: a resident by email, or an authority user by username.
+pub fn find_account(
+    conn: &mut DbConnection,
+    tenant: &str,
+    identifier: &str,
+) -> Result<Option<UserRow>, OAuthError> {
+    let identifier = identifier.trim();
+    let by_email = match Email::parse(identifier) {
+        Ok(email) => users::find_by_email(conn, tenant, email.normalized())?,
+        Err(_) => None,
+    };
+    let user = match by_email {
+        Some(user) => Some(user),
+        None => users::find_by_username(conn, tenant, &identifier.to_lowercase())?
+            .filter(|u| u.is_authority),
+    };
+    Ok(user.filter(|u| !u.disabled))
+}
+
+/// The first step of a login.
+#[derive(Debug)]
+pub enum Prepared {
+    /// The request is unknown, expired or not this browser's.
+    Expired,
+    /// Too many failures: no password is checked until then.
+    Throttled,
+    /// Check the password against `hash`.
+    Check(Box<Check>),
+}
+
+/// What the second and third steps need.
+#[derive(Debug)]
+pub struct Check {
+    row: AuthRequestRow,
+    pending: Pending,
+    user: Option<UserRow>,
+    keys: Vec<String>,
+    /// The PHC string to verify the password against (a dummy for unknown accounts).
+    pub hash: String,
+}
 
 /// What a login attempt led to.
 #[derive(Debug)]
@@ -24,56 +65,107 @@ pub enum LoginResult {
     Done {
         /// The new session cookie's value.
         cookie: String,
+        /// Whether the cookie is persistent ("remember me").
+        remember: bool,
         /// Consent page or response to the client.
         outcome: Outcome,
     },
-    /// Wrong address or password (one message for both).
+    /// Wrong identifier or password (one message for both).
     Failed,
-    /// The request is unknown, expired or not this browser's.
-    Expired,
 }
 
-/// Checks a password for the pending request `request_id` and, when right, logs in.
-pub fn login(
+/// Step one: the pending request, the throttle, the account.
+pub fn prepare(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     request_id: &str,
     binding: Option<&str>,
     identifier: &str,
-    password_text: SecretString,
-) -> Result<LoginResult, OAuthError> {
+    address: Option<&str>,
+) -> Result<Prepared, OAuthError> {
     let Some((row, pending)) = authorize::pending(m, conn, request_id, binding)? else {
-        return Ok(LoginResult::Expired);
+        return Ok(Prepared::Expired);
     };
-    let user = match Email::parse(identifier) {
-        Ok(email) => users::find_by_email(conn, &m.tenant.id, email.normalized())?,
-        Err(_) => None,
-    };
+    let keys = throttle::keys(&m.tenant.id, identifier, address);
+    if throttle::blocked_until(conn, &keys, m.now)?.is_some() {
+        return Ok(Prepared::Throttled);
+    }
+    let user = find_account(conn, &m.tenant.id, identifier)?;
     let hash = user
         .as_ref()
-        .and_then(|u| u.password_hash.as_deref())
-        .unwrap_or(DUMMY_HASH);
-    let matches = password::verify(&password_text, hash);
-    let Some(user) = user.filter(|u| matches && !u.disabled && u.password_hash.is_some()) else {
+        .and_then(|u| u.password_hash.clone())
+        .unwrap_or_else(|| DUMMY_HASH.to_string());
+    Ok(Prepared::Check(Box::new(Check {
+        row,
+        pending,
+        user,
+        keys,
+        hash,
+    })))
+}
+
+/// Step three: counts the outcome of the verification; on success starts the session.
+pub fn finish(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    check: Check,
+    password_matches: bool,
+    remember: bool,
+    binding: &str,
+) -> Result<LoginResult, OAuthError> {
+    let Check {
+        row,
+        pending,
+        user,
+        keys,
+        hash: _,
+    } = check;
+    let user = user.filter(|u| password_matches && u.password_hash.is_some());
+    let Some(user) = user else {
+        throttle::failed(conn, &keys, m.now)?;
+        audit_login(m, conn, "login.failed", None, &row.client_id)?;
         return Ok(LoginResult::Failed);
     };
-    let (session, cookie) = session::start(
-        conn,
-        &user,
-        false,
-        m.config.settings.tokens.session_seconds,
-        m.now,
-    )?;
+    if let Some(account_key) = keys.first() {
+        throttle::succeeded(conn, account_key)?;
+    }
+    let tokens = &m.config.settings.tokens;
+    let lifetime = if remember {
+        tokens.remember_seconds
+    } else {
+        tokens.session_seconds
+    };
+    let (session, cookie) = session::start(conn, &user, remember, lifetime, m.now)?;
     auth_requests::delete(conn, &row.id)?;
-    let outcome = authorize::proceed(
-        m,
+    audit_login(m, conn, "login.succeeded", Some(&user.id), &row.client_id)?;
+    let outcome = authorize::proceed(m, conn, pending.request, &session, &user, binding)?;
+    Ok(LoginResult::Done {
+        cookie,
+        remember,
+        outcome,
+    })
+}
+
+fn audit_login(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    kind: &str,
+    user: Option<&str>,
+    client: &str,
+) -> Result<(), OAuthError> {
+    audit::record(
         conn,
-        pending.request,
-        &session,
-        &user,
-        binding.unwrap_or_default(),
+        &audit::NewEvent {
+            tenant_id: Some(&m.tenant.id),
+            occurred_at: m.now,
+            kind,
+            user_id: user,
+            client_id: Some(client),
+            remote_addr: None,
+            detail: None,
+        },
     )?;
-    Ok(LoginResult::Done { cookie, outcome })
+    Ok(())
 }
 
 /// The resident's answer on the consent page.

@@ -8,11 +8,10 @@ use serde::Serialize;
 use sha2::Digest;
 
 use super::{cookie_value, form, params};
-use crate::crypto::secret;
 use crate::flows::oidc::OAuthError;
 use crate::flows::oidc::authorize::{self, AuthResponse, Outcome};
 use crate::flows::oidc::request::{Params, ResponseMode};
-use crate::http::pages::FORM_POST_SCRIPT;
+use crate::http::pages::{FORM_POST_SCRIPT, View};
 use crate::http::{AppState, HttpError};
 
 /// An authorization request in the query.
@@ -44,38 +43,33 @@ async fn handle(
     req: &HttpRequest,
     params: Result<Params, OAuthError>,
 ) -> HttpResponse {
+    let Some(tenant_config) = state.config.tenant(tenant) else {
+        return HttpResponse::NotFound().finish();
+    };
+    let ui_locales = params
+        .as_ref()
+        .ok()
+        .and_then(|p| p.get("ui_locales").cloned());
+    let view = View::new(state, req, tenant_config, ui_locales.as_deref());
     let Ok(params) = params else {
-        return state.pages.error(StatusCode::BAD_REQUEST, "bad_request");
+        return view.error(StatusCode::BAD_REQUEST, "bad_request");
     };
     let session = cookie_value(state, req, "session", tenant);
-    let (binding, fresh) = match cookie_value(state, req, "flow", tenant) {
-        Some(binding) => (binding, false),
-        None => (secret::random_token(), true),
-    };
-    let flow_binding = binding.clone();
+    let binding = view.binding.clone();
     let outcome = state
         .oidc(tenant, move |m, conn| {
-            authorize::start(m, conn, &params, session.as_deref(), &flow_binding)
+            authorize::start(m, conn, &params, session.as_deref(), &binding)
         })
         .await;
-    let mut response = render(state, tenant, outcome);
-    if fresh {
-        let cookie = state.cookie(state.cookie_name("flow", tenant), binding, None);
-        if let Err(error) = response.add_cookie(&cookie) {
-            tracing::error!(%error, "cannot set the flow cookie");
-        }
-    }
-    response
+    render(&view, outcome)
 }
 
-/// Renders what the authorization flow decided.
-pub fn render(
-    state: &AppState,
-    tenant: &str,
-    outcome: Result<Outcome, OAuthError>,
-) -> HttpResponse {
-    match outcome {
-        Ok(Outcome::Respond(response)) => respond(state, &response),
+/// Renders what the authorization flow decided (setting the flow cookie when new).
+pub fn render(view: &View<'_>, outcome: Result<Outcome, OAuthError>) -> HttpResponse {
+    let state = view.state;
+    let tenant = &view.tenant.id;
+    let response = match outcome {
+        Ok(Outcome::Respond(response)) => respond(view, &response),
         Ok(Outcome::Login { request_id }) => see_other(&format!(
             "{}/{tenant}/login?request={request_id}",
             state.config.settings.server.public_base()
@@ -84,19 +78,13 @@ pub fn render(
             "{}/{tenant}/consent?request={request_id}",
             state.config.settings.server.public_base()
         )),
-        Ok(Outcome::Page(reason)) => state.pages.error(StatusCode::BAD_REQUEST, reason),
+        Ok(Outcome::Page(reason)) => return view.error(StatusCode::BAD_REQUEST, reason),
         Err(error) if error.code == crate::flows::oidc::ErrorCode::TemporarilyUnavailable => {
-            let mut response = state.pages.error(StatusCode::SERVICE_UNAVAILABLE, "busy");
-            response.headers_mut().insert(
-                actix_web::http::header::RETRY_AFTER,
-                actix_web::http::header::HeaderValue::from_static("5"),
-            );
-            response
+            return view.error(StatusCode::SERVICE_UNAVAILABLE, "busy");
         }
-        Err(_) => state
-            .pages
-            .error(StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
-    }
+        Err(_) => return view.error(StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+    };
+    view.attach(response)
 }
 
 /// A 303 to `location`.
@@ -114,11 +102,10 @@ struct Param<'a> {
 }
 
 /// The answer to the client: a redirect with the parameters in the query, or a form post.
-fn respond(state: &AppState, response: &AuthResponse) -> HttpResponse {
+fn respond(view: &View<'_>, response: &AuthResponse) -> HttpResponse {
+    let state = view.state;
     let Ok(mut url) = url::Url::parse(&response.redirect_uri) else {
-        return state
-            .pages
-            .error(StatusCode::BAD_REQUEST, "unregistered_redirect_uri");
+        return view.error(StatusCode::BAD_REQUEST, "unregistered_redirect_uri");
     };
     match response.response_mode {
         ResponseMode::Query => {
@@ -145,7 +132,11 @@ fn respond(state: &AppState, response: &AuthResponse) -> HttpResponse {
                 .respond(StatusCode::OK, "form_post.html", &context);
             let script_hash = base64::engine::general_purpose::STANDARD
                 .encode(sha2::Sha256::digest(FORM_POST_SCRIPT.as_bytes()));
-            let origin = url.origin().ascii_serialization();
+            let origin = match url.origin() {
+                origin @ url::Origin::Tuple(..) => origin.ascii_serialization(),
+                // A native app's private-use scheme has no origin: allow the scheme.
+                url::Origin::Opaque(_) => format!("{}:", url.scheme()),
+            };
             let csp = format!(
                 "default-src 'none'; script-src 'sha256-{script_hash}'; form-action {origin}; frame-ancestors 'none'; base-uri 'none'"
             );

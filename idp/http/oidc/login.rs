@@ -1,59 +1,79 @@
-//! The stand-in login and consent pages of a pending authorization request.
+//! The resident's login pages for a pending authorization request: identifier first, then the
+//! password; consent; the language selector.
 
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 
-use super::authorize::render;
+use super::authorize::{render, see_other};
 use super::{cookie_value, form};
+use crate::crypto::password;
 use crate::flows::oidc::authorize;
-use crate::flows::oidc::login::{self, LoginResult};
+use crate::flows::oidc::login::{self, LoginResult, Prepared};
+use crate::http::pages::View;
 use crate::http::{AppState, HttpError};
 
-fn request_param(req: &HttpRequest) -> Option<String> {
+fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
     url::form_urlencoded::parse(req.query_string().as_bytes())
-        .find(|(k, _)| k == "request")
+        .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
 
-fn login_page(
-    state: &AppState,
-    tenant: &str,
-    request_id: &str,
-    identifier: &str,
-    failed: bool,
-) -> HttpResponse {
-    let mut context = tera::Context::new();
-    let name = state
-        .config
-        .tenant(tenant)
-        .map(|t| t.name.as_str())
-        .unwrap_or(tenant);
-    context.insert("tenant_name", name);
-    context.insert("request_id", request_id);
-    context.insert("identifier", identifier);
-    context.insert("failed", &failed);
-    context.insert(
-        "action",
-        &format!(
-            "{}/{tenant}/login",
-            state.config.settings.server.public_base()
-        ),
-    );
-    state.pages.respond(StatusCode::OK, "login.html", &context)
+/// The client's address, for throttling.
+fn client_address(state: &AppState, req: &HttpRequest) -> Option<String> {
+    if state.config.settings.server.trust_forwarded_for {
+        req.connection_info()
+            .realip_remote_addr()
+            .map(|a| a.split(':').next().unwrap_or(a).to_string())
+    } else {
+        req.peer_addr().map(|a| a.ip().to_string())
+    }
 }
 
-/// `GET /{tenant}/login?request=…`: the password form.
+/// The identifier page.
+fn identifier_page(
+    view: &View<'_>,
+    request_id: &str,
+    identifier: &str,
+    error: Option<(&str, Option<&str>)>,
+) -> HttpResponse {
+    let mut context = view.context();
+    context.insert("request_id", request_id);
+    context.insert("identifier", identifier);
+    context.insert("error", &error.map(|e| e.0));
+    context.insert("hint", &error.and_then(|e| e.1));
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    view.respond(status, "login.html", &context)
+}
+
+/// The password page.
+fn password_page(
+    view: &View<'_>,
+    request_id: &str,
+    identifier: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> HttpResponse {
+    let mut context = view.context();
+    context.insert("request_id", request_id);
+    context.insert("identifier", identifier);
+    context.insert("error", &error);
+    view.respond(status, "password.html", &context)
+}
+
+/// `GET /{tenant}/login?request=…`: the identifier page.
 pub async fn page(
     state: web::Data<AppState>,
     path: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, HttpError> {
-    state.known_tenant(&path)?;
-    let Some(request_id) = request_param(&req) else {
-        return Ok(state.pages.error(StatusCode::BAD_REQUEST, "expired"));
-    };
+    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
+    let request_id = query_param(&req, "request").unwrap_or_default();
     let binding = cookie_value(&state, &req, "flow", &path);
     let id = request_id.clone();
     let pending = state
@@ -61,49 +81,165 @@ pub async fn page(
             authorize::pending(m, conn, &id, binding.as_deref())
         })
         .await;
+    let ui_locales = pending
+        .as_ref()
+        .ok()
+        .and_then(|p| p.as_ref())
+        .and_then(|(_, p)| p.request.ui_locales.clone());
+    let view = View::new(&state, &req, tenant, ui_locales.as_deref());
     Ok(match pending {
         Ok(Some((_, pending))) => {
             let hint = pending.request.login_hint.unwrap_or_default();
-            login_page(&state, &path, &request_id, &hint, false)
+            identifier_page(&view, &request_id, &hint, None)
         }
-        Ok(None) => state.pages.error(StatusCode::BAD_REQUEST, "expired"),
-        Err(error) => render(&state, &path, Err(error)),
+        Ok(None) => view.error(StatusCode::BAD_REQUEST, "expired"),
+        Err(error) => render(&view, Err(error)),
     })
 }
 
-/// `POST /{tenant}/login`: checks the password and goes on with the request.
-pub async fn submit(
+/// `POST /{tenant}/login/identifier`: on to the password page.
+///
+/// Unless the tenant reveals unknown identifiers, no account is looked up here, so the next page,
+/// its wording and its timing are the same whether the account exists or not.
+pub async fn identifier(
     state: web::Data<AppState>,
     path: web::Path<String>,
     req: HttpRequest,
     body: Bytes,
 ) -> Result<HttpResponse, HttpError> {
-    state.known_tenant(&path)?;
+    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
+    let view = View::new(&state, &req, tenant, None);
     let Ok(params) = form(&req, &body) else {
-        return Ok(state.pages.error(StatusCode::BAD_REQUEST, "bad_request"));
+        return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
     };
+    if !view.csrf_ok(params.get("csrf")) {
+        return Ok(view.error(StatusCode::BAD_REQUEST, "csrf"));
+    }
     let request_id = params.get("request").cloned().unwrap_or_default();
-    let identifier = params.get("identifier").cloned().unwrap_or_default();
-    let password = SecretString::from(params.get("password").cloned().unwrap_or_default());
-    let binding = cookie_value(&state, &req, "flow", &path);
-    let (id, who) = (request_id.clone(), identifier.clone());
+    let identifier = params
+        .get("identifier")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    if identifier.is_empty() {
+        return Ok(identifier_page(
+            &view,
+            &request_id,
+            "",
+            Some(("identifier-missing", None)),
+        ));
+    }
+    if tenant.reveal_unknown_identifier {
+        let who = identifier.clone();
+        let known = state
+            .oidc(&path, move |m, conn| {
+                login::find_account(conn, &m.tenant.id, &who)
+            })
+            .await;
+        match known {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return Ok(identifier_page(
+                    &view,
+                    &request_id,
+                    &identifier,
+                    Some(("identifier-unknown", Some("identifier-unknown-hint"))),
+                ));
+            }
+            Err(error) => return Ok(render(&view, Err(error))),
+        }
+    }
+    Ok(password_page(
+        &view,
+        &request_id,
+        &identifier,
+        None,
+        StatusCode::OK,
+    ))
+}
+
+/// `POST /{tenant}/login/password`: checks the password and goes on with the request.
+pub async fn password(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
+    let view = View::new(&state, &req, tenant, None);
+    let Ok(params) = form(&req, &body) else {
+        return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
+    };
+    if !view.csrf_ok(params.get("csrf")) {
+        return Ok(view.error(StatusCode::BAD_REQUEST, "csrf"));
+    }
+    let request_id = params.get("request").cloned().unwrap_or_default();
+    let identifier = params
+        .get("identifier")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let password_text = SecretString::from(params.get("password").cloned().unwrap_or_default());
+    let remember = params.get("remember").is_some_and(|r| r == "yes");
+    let address = client_address(&state, &req);
+    let binding = view.binding.clone();
+
+    let (id, who, bound) = (request_id.clone(), identifier.clone(), binding.clone());
+    let prepared = state
+        .oidc(&path, move |m, conn| {
+            login::prepare(m, conn, &id, Some(&bound), &who, address.as_deref())
+        })
+        .await;
+    let check = match prepared {
+        Ok(Prepared::Check(check)) => check,
+        Ok(Prepared::Expired) => return Ok(view.error(StatusCode::BAD_REQUEST, "expired")),
+        Ok(Prepared::Throttled) => {
+            return Ok(password_page(
+                &view,
+                &request_id,
+                &identifier,
+                Some("login-throttled"),
+                StatusCode::TOO_MANY_REQUESTS,
+            ));
+        }
+        Err(error) => return Ok(render(&view, Err(error))),
+    };
+    let hash = check.hash.clone();
+    let verified = state
+        .services
+        .hashing
+        .run(move || password::verify(&password_text, &hash))
+        .await;
+    let Ok(matches) = verified else {
+        return Ok(view.error(StatusCode::SERVICE_UNAVAILABLE, "busy"));
+    };
     let result = state
         .oidc(&path, move |m, conn| {
-            login::login(m, conn, &id, binding.as_deref(), &who, password)
+            login::finish(m, conn, *check, matches, remember, &binding)
         })
         .await;
     Ok(match result {
-        Ok(LoginResult::Done { cookie, outcome }) => {
-            let mut response = render(&state, &path, Ok(outcome));
-            let cookie = state.cookie(state.cookie_name("session", &path), cookie, None);
+        Ok(LoginResult::Done {
+            cookie,
+            remember,
+            outcome,
+        }) => {
+            let mut response = render(&view, Ok(outcome));
+            let max_age = remember.then(|| {
+                i64::try_from(state.config.settings.tokens.remember_seconds).unwrap_or(i64::MAX)
+            });
+            let cookie = state.cookie(state.cookie_name("session", &path), cookie, max_age);
             if let Err(error) = response.add_cookie(&cookie) {
                 tracing::error!(%error, "cannot set the session cookie");
             }
             response
         }
-        Ok(LoginResult::Failed) => login_page(&state, &path, &request_id, &identifier, true),
-        Ok(LoginResult::Expired) => state.pages.error(StatusCode::BAD_REQUEST, "expired"),
-        Err(error) => render(&state, &path, Err(error)),
+        Ok(LoginResult::Failed) => password_page(
+            &view,
+            &request_id,
+            &identifier,
+            Some("login-failed"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        Err(error) => render(&view, Err(error)),
     })
 }
 
@@ -113,11 +249,10 @@ pub async fn consent_page(
     path: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, HttpError> {
-    state.known_tenant(&path)?;
-    let Some(request_id) = request_param(&req) else {
-        return Ok(state.pages.error(StatusCode::BAD_REQUEST, "expired"));
-    };
-    let binding = cookie_value(&state, &req, "flow", &path);
+    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
+    let view = View::new(&state, &req, tenant, None);
+    let request_id = query_param(&req, "request").unwrap_or_default();
+    let binding = Some(view.binding.clone());
     let id = request_id.clone();
     let pending = state
         .oidc(&path, move |m, conn| {
@@ -126,33 +261,18 @@ pub async fn consent_page(
         .await;
     Ok(match pending {
         Ok(Some((_, pending))) => {
-            let tenant = state.config.tenant(&path);
             let client_name = tenant
-                .and_then(|t| t.client(&pending.request.client_id))
+                .client(&pending.request.client_id)
                 .map(|c| c.name.clone().unwrap_or_else(|| c.client_id.clone()))
                 .unwrap_or_default();
-            let mut context = tera::Context::new();
-            context.insert(
-                "tenant_name",
-                &tenant.map(|t| t.name.clone()).unwrap_or_default(),
-            );
+            let mut context = view.context();
             context.insert("client_name", &client_name);
             context.insert("scope", &pending.request.scope_string());
             context.insert("request_id", &request_id);
-            context.insert(
-                "action",
-                &format!(
-                    "{}/{}/consent",
-                    state.config.settings.server.public_base(),
-                    path
-                ),
-            );
-            state
-                .pages
-                .respond(StatusCode::OK, "consent.html", &context)
+            view.respond(StatusCode::OK, "consent.html", &context)
         }
-        Ok(None) => state.pages.error(StatusCode::BAD_REQUEST, "expired"),
-        Err(error) => render(&state, &path, Err(error)),
+        Ok(None) => view.error(StatusCode::BAD_REQUEST, "expired"),
+        Err(error) => render(&view, Err(error)),
     })
 }
 
@@ -163,13 +283,17 @@ pub async fn consent(
     req: HttpRequest,
     body: Bytes,
 ) -> Result<HttpResponse, HttpError> {
-    state.known_tenant(&path)?;
+    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
+    let view = View::new(&state, &req, tenant, None);
     let Ok(params) = form(&req, &body) else {
-        return Ok(state.pages.error(StatusCode::BAD_REQUEST, "bad_request"));
+        return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
     };
+    if !view.csrf_ok(params.get("csrf")) {
+        return Ok(view.error(StatusCode::BAD_REQUEST, "expired"));
+    }
     let request_id = params.get("request").cloned().unwrap_or_default();
     let approve = params.get("decision").is_some_and(|d| d == "approve");
-    let binding = cookie_value(&state, &req, "flow", &path);
+    let binding = Some(view.binding.clone());
     let session = cookie_value(&state, &req, "session", &path);
     let result = state
         .oidc(&path, move |m, conn| {
@@ -184,8 +308,52 @@ pub async fn consent(
         })
         .await;
     Ok(match result {
-        Ok(Some(outcome)) => render(&state, &path, Ok(outcome)),
-        Ok(None) => state.pages.error(StatusCode::BAD_REQUEST, "expired"),
-        Err(error) => render(&state, &path, Err(error)),
+        Ok(Some(outcome)) => render(&view, Ok(outcome)),
+        Ok(None) => view.error(StatusCode::BAD_REQUEST, "expired"),
+        Err(error) => render(&view, Err(error)),
     })
+}
+
+/// `POST /{tenant}/language`: remembers the chosen language, back to the page it was chosen on.
+pub async fn language(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
+    let view = View::new(&state, &req, tenant, None);
+    let Ok(params) = form(&req, &body) else {
+        return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
+    };
+    if !view.csrf_ok(params.get("csrf")) {
+        return Ok(view.error(StatusCode::BAD_REQUEST, "csrf"));
+    }
+    let chosen = params
+        .get("lang")
+        .and_then(|l| crate::i18n::parse_tag(l))
+        .filter(|l| tenant.languages.contains(l));
+    // Only a path of ours: never an open redirect.
+    let Some(back) = params
+        .get("return")
+        .filter(|r| r.starts_with(&format!("/{}/", tenant.id)) && !r.starts_with("//"))
+        .cloned()
+    else {
+        return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
+    };
+    let mut response = see_other(&format!(
+        "{}{back}",
+        state.config.settings.server.public_base()
+    ));
+    if let Some(language) = chosen {
+        let cookie = state.cookie(
+            state.cookie_name("lang", &tenant.id),
+            language.tag().to_string(),
+            Some(365 * 24 * 3600),
+        );
+        if let Err(error) = response.add_cookie(&cookie) {
+            tracing::error!(%error, "cannot set the language cookie");
+        }
+    }
+    Ok(response)
 }

@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use super::authorize::{render, see_other};
 use super::{cookie_value, form, params};
-use crate::crypto::secret;
 use crate::flows::oidc::logout::{self, LogoutOutcome};
 use crate::flows::oidc::request::Params;
+use crate::http::pages::View;
 use crate::http::{AppState, HttpError};
 
 /// Logout with the parameters in the query.
@@ -18,11 +18,13 @@ pub async fn get(
     path: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, HttpError> {
-    state.known_tenant(&path)?;
-    let Ok(params) = params(req.query_string().as_bytes()) else {
-        return Ok(state.pages.error(StatusCode::BAD_REQUEST, "bad_request"));
+    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
+    let params = params(req.query_string().as_bytes());
+    let view = View::new(&state, &req, tenant, ui_locales(&params));
+    let Ok(params) = params else {
+        return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
     };
-    Ok(handle(&state, &path, &req, params).await)
+    Ok(handle(&view, &req, params).await)
 }
 
 /// Logout with the parameters in a form (from the client, or from our confirmation page).
@@ -32,11 +34,21 @@ pub async fn post(
     req: HttpRequest,
     body: Bytes,
 ) -> Result<HttpResponse, HttpError> {
-    state.known_tenant(&path)?;
-    let Ok(params) = form(&req, &body) else {
-        return Ok(state.pages.error(StatusCode::BAD_REQUEST, "bad_request"));
+    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
+    let params = form(&req, &body);
+    let view = View::new(&state, &req, tenant, ui_locales(&params));
+    let Ok(params) = params else {
+        return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
     };
-    Ok(handle(&state, &path, &req, params).await)
+    Ok(handle(&view, &req, params).await)
+}
+
+fn ui_locales<E>(params: &Result<Params, E>) -> Option<&str> {
+    params
+        .as_ref()
+        .ok()
+        .and_then(|p| p.get("ui_locales"))
+        .map(String::as_str)
 }
 
 #[derive(Serialize)]
@@ -45,42 +57,32 @@ struct Param {
     value: String,
 }
 
-async fn handle(
-    state: &AppState,
-    tenant: &str,
-    req: &HttpRequest,
-    mut params: Params,
-) -> HttpResponse {
-    let session = cookie_value(state, req, "session", tenant);
-    let binding = cookie_value(state, req, "flow", tenant);
+async fn handle(view: &View<'_>, req: &HttpRequest, mut params: Params) -> HttpResponse {
+    let state = view.state;
+    let tenant = view.tenant.id.clone();
+    let session = cookie_value(state, req, "session", &tenant);
     // Confirmed on our own page: the form carries a token only this browser's cookie can match.
-    let confirmed = params.get("confirm").is_some_and(|c| c == "yes")
-        && match (params.get("csrf"), &binding) {
-            (Some(csrf), Some(binding)) => secret::constant_time_eq(csrf, &secret::hash(binding)),
-            _ => false,
-        };
+    let confirmed =
+        params.get("confirm").is_some_and(|c| c == "yes") && view.csrf_ok(params.get("csrf"));
     params.remove("confirm");
     params.remove("csrf");
     let flow_params = params.clone();
     let outcome = state
-        .oidc(tenant, move |m, conn| {
+        .oidc(&tenant, move |m, conn| {
             logout::logout(m, conn, &flow_params, session.as_deref(), confirmed)
         })
         .await;
     match outcome {
         Ok(LogoutOutcome::Done { redirect }) => {
             let mut response = match redirect {
-                Some(uri) => see_other(&uri),
-                None => {
-                    let mut context = tera::Context::new();
-                    context.insert("tenant_name", &tenant_name(state, tenant));
-                    state
-                        .pages
-                        .respond(StatusCode::OK, "logged_out.html", &context)
-                }
+                Some(uri) => view.attach(see_other(&uri)),
+                None => view.respond(StatusCode::OK, "logged_out.html", &view.context()),
             };
-            let mut gone =
-                state.cookie(state.cookie_name("session", tenant), String::new(), Some(0));
+            let mut gone = state.cookie(
+                state.cookie_name("session", &tenant),
+                String::new(),
+                Some(0),
+            );
             gone.make_removal();
             if let Err(error) = response.add_cookie(&gone) {
                 tracing::error!(%error, "cannot clear the session cookie");
@@ -88,46 +90,16 @@ async fn handle(
             response
         }
         Ok(LogoutOutcome::Confirm) => {
-            let (binding, fresh) = match binding {
-                Some(b) => (b, false),
-                None => (secret::random_token(), true),
-            };
             let mut fields: Vec<Param> = params
                 .into_iter()
                 .map(|(name, value)| Param { name, value })
                 .collect();
             fields.sort_by(|a, b| a.name.cmp(&b.name));
-            let mut context = tera::Context::new();
-            context.insert("tenant_name", &tenant_name(state, tenant));
+            let mut context = view.context();
             context.insert("params", &fields);
-            context.insert("csrf", &secret::hash(&binding));
-            context.insert(
-                "action",
-                &format!(
-                    "{}/{tenant}/logout",
-                    state.config.settings.server.public_base()
-                ),
-            );
-            let mut response = state
-                .pages
-                .respond(StatusCode::OK, "logout_confirm.html", &context);
-            if fresh {
-                let cookie = state.cookie(state.cookie_name("flow", tenant), binding, None);
-                if let Err(error) = response.add_cookie(&cookie) {
-                    tracing::error!(%error, "cannot set the flow cookie");
-                }
-            }
-            response
+            view.respond(StatusCode::OK, "logout_confirm.html", &context)
         }
-        Ok(LogoutOutcome::Page(reason)) => state.pages.error(StatusCode::BAD_REQUEST, reason),
-        Err(error) => render(state, tenant, Err(error)),
+        Ok(LogoutOutcome::Page(reason)) => view.error(StatusCode::BAD_REQUEST, reason),
+        Err(error) => render(view, Err(error)),
     }
-}
-
-fn tenant_name(state: &AppState, tenant: &str) -> String {
-    state
-        .config
-        .tenant(tenant)
-        .map(|t| t.name.clone())
-        .unwrap_or_default()
 }
