@@ -166,10 +166,11 @@ impl Services {
     /// Sends the due back-channel logout tokens once; returns how many were delivered.
     pub async fn deliver_logouts(&self) -> Result<usize, OAuthError> {
         let now = self.clock.now();
-        let lease = now + chrono::Duration::seconds(60);
+        // The lease outlasts a batch: 5 deliveries of at most 5 s each.
+        let lease = now + chrono::Duration::seconds(300);
         let rows = self
             .store
-            .run(move |conn| deliveries::claim_due(conn, now, lease, 20))
+            .run(move |conn| deliveries::claim_due(conn, now, lease, 5))
             .await?;
         let mut delivered = 0;
         for row in rows {

@@ -5,7 +5,9 @@
 //! - [`http`]: actix-web handlers, thin — parse, call one flow, render;
 //! - [`flows`]: the domain (login journey, OIDC endpoints, linker, admin), plain Rust;
 //! - [`store`]: diesel over SQLite or PostgreSQL, all SQL lives there;
-//! - [`crypto`]: password hashing (signing keys and tokens join it with the protocol);
+//! - [`crypto`]: password hashing, signing keys, random secrets and their hashes;
+//! - [`mail`]: mail templates, the outbox and its transports;
+//! - [`i18n`]: the fi/sv/en translations and the choice of language;
 //! - [`config`]: the typed configuration and its validation;
 //! - [`domain`]: validated protocol values (emails, tenant ids).
 //!

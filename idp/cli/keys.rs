@@ -5,7 +5,7 @@ use clap::Subcommand;
 use super::Failure;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, SigningAlg};
-use crate::crypto::keys::{alg_from_name, alg_name};
+use crate::crypto::keys::alg_name;
 use crate::flows::keys::{self, ALGORITHMS};
 use crate::store::Store;
 
@@ -18,9 +18,9 @@ pub enum KeysCommand {
         /// The tenant's id.
         #[arg(long)]
         tenant: String,
-        /// RS256, ES256 or EdDSA; all three when omitted.
-        #[arg(long)]
-        alg: Option<String>,
+        /// The algorithm; all three when omitted.
+        #[arg(long, value_enum)]
+        alg: Option<AlgArg>,
     },
     /// List a tenant's published keys.
     List {
@@ -30,26 +30,53 @@ pub enum KeysCommand {
     },
 }
 
+/// An algorithm on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum AlgArg {
+    /// RSA-2048, RS256.
+    #[value(name = "RS256")]
+    Rs256,
+    /// P-256, ES256.
+    #[value(name = "ES256")]
+    Es256,
+    /// Ed25519, EdDSA.
+    #[value(name = "EdDSA")]
+    EdDsa,
+}
+
+impl From<AlgArg> for SigningAlg {
+    fn from(alg: AlgArg) -> Self {
+        match alg {
+            AlgArg::Rs256 => SigningAlg::RS256,
+            AlgArg::Es256 => SigningAlg::ES256,
+            AlgArg::EdDsa => SigningAlg::EdDSA,
+        }
+    }
+}
+
 pub fn run(config: &Config, command: KeysCommand) -> Result<(), Failure> {
     match command {
-        KeysCommand::Rotate { tenant, alg } => rotate(config, &tenant, alg.as_deref()),
+        KeysCommand::Rotate { tenant, alg } => rotate(config, &tenant, alg.map(SigningAlg::from)),
         KeysCommand::List { tenant } => list(config, &tenant),
     }
 }
 
-fn rotate(config: &Config, tenant: &str, alg: Option<&str>) -> Result<(), Failure> {
+fn rotate(config: &Config, tenant: &str, alg: Option<SigningAlg>) -> Result<(), Failure> {
     super::users::known_tenant(config, tenant)?;
     let algs: Vec<SigningAlg> = match alg {
         None => ALGORITHMS.to_vec(),
-        Some(name) => vec![alg_from_name(name).ok_or_else(|| {
-            Failure::Other(format!(
-                "unknown algorithm \"{name}\": use RS256, ES256 or EdDSA"
-            ))
-        })?],
+        Some(alg) => vec![alg],
     };
     let kek = keys::key_encryption_key(config)?;
     let store = Store::open(&config.settings.database)?;
     let mut conn = store.conn()?;
+    // A key sealed with another key-encryption key would break every node: check first that
+    // this one opens the keys already stored.
+    keys::load(&mut conn, &kek, SystemClock.now()).map_err(|e| {
+        Failure::Other(format!(
+            "{e}: keys.encryption_key (IDP__KEYS__ENCRYPTION_KEY) must be the one the nodes use"
+        ))
+    })?;
     // A tenant rotated before its first start gets its current keys first.
     keys::ensure(&mut conn, &kek, config, SystemClock.now())?;
     for alg in algs {

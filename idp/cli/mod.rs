@@ -1,4 +1,4 @@
-//! The command line: `idp serve | migrate | check-config | users …`.
+//! The command line: `idp serve | migrate | check-config | users … | keys …`.
 //!
 //! Every command returns an [`ExitCode`]; errors are one line on standard error, never a panic.
 //! Exit status 2 means the configuration (or the command line) is wrong, 1 any other failure.

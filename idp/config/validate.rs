@@ -88,6 +88,13 @@ pub(super) fn settings(settings: &Settings, origin: &dyn Fn(&str) -> String) -> 
     {
         problem("keys.encryption_key", e.to_string());
     }
+    if settings.keys.activation_delay_seconds < 360 {
+        problem(
+            "keys.activation_delay_seconds",
+            "must be at least 360: nodes reload keys every 60 s and clients cache the JWKS for 300 s"
+                .into(),
+        );
+    }
     let tokens = &settings.tokens;
     for (key, value) in [
         ("tokens.access_token_seconds", tokens.access_token_seconds),

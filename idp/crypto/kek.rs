@@ -39,6 +39,9 @@ pub enum KekError {
         /// Why.
         reason: String,
     },
+    /// Encryption failed.
+    #[error("sealing a key failed")]
+    Seal,
     /// Wrong key, or the stored value was altered.
     #[error("a stored key does not decrypt: wrong keys.encryption_key, or the row was altered")]
     Decrypt,
@@ -100,7 +103,7 @@ impl Kek {
                 Aad::from(context.as_bytes()),
                 &mut buffer,
             )
-            .map_err(|_| KekError::Decrypt)?;
+            .map_err(|_| KekError::Seal)?;
         let mut out = nonce_bytes.to_vec();
         out.extend_from_slice(&buffer);
         Ok(b64(&out))

@@ -1,7 +1,7 @@
 //! The signing keys of every tenant, parsed, as one immutable snapshot.
 //!
-//! A snapshot is rebuilt from the database at start, after `idp keys rotate` on this node, and
-//! periodically (so keys rotated elsewhere appear); handlers take the current one without waiting.
+//! A snapshot is rebuilt from the database at start and every 60 seconds (so keys rotated by
+//! `idp keys rotate`, or by another node, appear); handlers take the current one without waiting.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

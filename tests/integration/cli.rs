@@ -251,10 +251,26 @@ fn keys_rotate_then_list() {
             .args(["keys", "rotate", "--tenant", "kouvola", "--alg", "HS256"]),
         "",
     );
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    assert!(
+        text(&out.stderr).contains("invalid value 'HS256' for '--alg <ALG>'"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Another key-encryption key would seal a key no node can open: refused.
+    let out = run(
+        idp()
+            .arg("--config")
+            .arg(&s.config)
+            .env("IDP__KEYS__ENCRYPTION_KEY", crate::helpers::test_kek())
+            .args(["keys", "rotate", "--tenant", "kouvola"]),
+        "",
+    );
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        text(&out.stderr),
-        "error: unknown algorithm \"HS256\": use RS256, ES256 or EdDSA\n"
+    assert!(
+        text(&out.stderr).starts_with("error: a stored key does not decrypt"),
+        "{}",
+        text(&out.stderr)
     );
 }
 

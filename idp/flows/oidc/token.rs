@@ -183,6 +183,8 @@ fn refresh_token(
         }
     }
     let mut grant = grant;
+    // A refresh token carries the scope it was issued with (perhaps narrowed before).
+    grant.scope = row.scope.clone();
     if let Some(requested) = params.get("scope") {
         let granted: Vec<&str> = grant.scope.split(' ').collect();
         let narrowed: Vec<&str> = requested.split(' ').filter(|s| !s.is_empty()).collect();

@@ -209,18 +209,33 @@ impl Minter<'_> {
     /// claims. `check_exp` false accepts an expired token (an `id_token_hint` may be expired).
     pub fn verify_jwt(&self, token: &str, typ: Option<&str>, check_exp: bool) -> Option<Value> {
         let header = jsonwebtoken::decode_header(token).ok()?;
-        if typ.is_some() && header.typ.as_deref() != typ {
-            return None;
+        match typ {
+            Some(typ) if header.typ.as_deref() != Some(typ) => return None,
+            // An ID token: never one of our other JWTs.
+            None if matches!(header.typ.as_deref(), Some("at+jwt" | "logout+jwt")) => return None,
+            _ => {}
         }
         let key = self.tenant_keys().ok()?.by_kid(header.kid.as_deref()?)?;
-        let mut validation = jsonwebtoken::Validation::new(header.alg);
+        // The key's own algorithm, never the one the token's header names.
+        let alg = match key.alg() {
+            SigningAlg::RS256 => jsonwebtoken::Algorithm::RS256,
+            SigningAlg::ES256 => jsonwebtoken::Algorithm::ES256,
+            SigningAlg::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+        };
+        if header.alg != alg {
+            return None;
+        }
+        let mut validation = jsonwebtoken::Validation::new(alg);
         validation.set_issuer(&[&self.issuer]);
         validation.validate_aud = false;
         validation.validate_exp = false;
         validation.required_spec_claims.clear();
         let decoding = key.decoding_key().ok()?;
         let data = jsonwebtoken::decode::<Value>(token, &decoding, &validation).ok()?;
-        if data.claims.get("iss").and_then(Value::as_str) != Some(self.issuer.as_str()) {
+        if data.claims.get("iss").and_then(Value::as_str) != Some(self.issuer.as_str())
+            || data.claims.get("aud").is_none()
+            || data.claims.get("sub").is_none()
+        {
             return None;
         }
         if check_exp {
