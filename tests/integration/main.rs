@@ -24,5 +24,6 @@ mod oidc_logout;
 mod oidc_par;
 mod oidc_private_key_jwt;
 mod oidc_tokens;
+mod pages;
 mod rp;
 mod schema;

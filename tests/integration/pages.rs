@@ -1,0 +1,288 @@
+//! The resident's login pages: identifier first, concealment, remember me, throttling, languages,
+//! CSRF, headers.
+
+use url::Url;
+
+use crate::both_stores;
+use crate::helpers::{Backend, TestApp};
+use crate::rp::{self, csrf, location, param};
+
+both_stores!(
+    identifier_first_conceals_whether_an_account_exists,
+    a_revealing_tenant_gives_the_seeds_hint,
+    remember_me_makes_the_session_cookie_persistent,
+    failed_passwords_are_throttled_per_account,
+    the_page_speaks_the_residents_language,
+    forms_without_this_browsers_token_are_refused,
+);
+
+const PASSWORD: &str = "oikea hevonen patteri";
+
+async fn app(backend: Backend) -> TestApp {
+    let app = TestApp::spawn(backend).await;
+    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .await;
+    app
+}
+
+/// A browser at the identifier page of a fresh authorization request of rp-basic.
+async fn at_login(app: &TestApp, extra: &[(&str, &str)]) -> (reqwest::Client, Url) {
+    let client = rp::basic(app).await;
+    let started = rp::start(&client, &[], extra);
+    let browser = app.browser();
+    let login = location(&browser.get(started.url).send().await.unwrap());
+    (browser, login)
+}
+
+async fn post_identifier(
+    browser: &reqwest::Client,
+    login: &Url,
+    identifier: &str,
+) -> (u16, String) {
+    let page = browser
+        .get(login.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let base = login.as_str().split("/login").next().unwrap().to_string();
+    let response = browser
+        .post(format!("{base}/login/identifier"))
+        .form(&[
+            ("csrf", csrf(&page).as_str()),
+            ("request", param(login, "request").unwrap().as_str()),
+            ("identifier", identifier),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+async fn identifier_first_conceals_whether_an_account_exists(backend: Backend) {
+    let app = app(backend).await;
+    let (browser, login) = at_login(&app, &[("login_hint", "erkki@testi.fi")]).await;
+    let page = browser.get(login.clone()).send().await.unwrap();
+    let headers = page.headers().clone();
+    let html = page.text().await.unwrap();
+    // The seed's wording, the prefilled hint, labels and the notice.
+    for expected in [
+        "<html lang=\"fi\">",
+        "<label for=\"identifier\">Sähköpostiosoite / käyttäjätunnus</label>",
+        "value=\"erkki@testi.fi\"",
+        "autocomplete=\"username\"",
+        ">Jatka</button>",
+        "Unohtuiko käyttäjätunnus tai salasana?",
+        "Kirjautumisjärjestelmä on hiljattain muuttunut.",
+        "ohje sisäänkirjautumiseen (pdf)",
+        "Viranomaiskäyttäjä?",
+    ] {
+        assert!(html.contains(expected), "{expected}: {html}");
+    }
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        !csp.contains("unsafe-inline") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+
+    // Known and unknown addresses get the same next page.
+    let (known_status, known) = post_identifier(&browser, &login, "erkki@testi.fi").await;
+    let (unknown_status, unknown) = post_identifier(&browser, &login, "nobody@testi.fi").await;
+    assert_eq!((known_status, unknown_status), (200, 200));
+    assert_eq!(
+        known.replace("erkki@testi.fi", "X"),
+        unknown.replace("nobody@testi.fi", "X"),
+        "the password page must not tell whether the account exists"
+    );
+    assert!(known.contains("autocomplete=\"current-password\""));
+    assert!(known.contains("Muista kirjautumiseni tässä tietokoneessa"));
+    // An empty identifier is an error tied to its field.
+    let (status, html) = post_identifier(&browser, &login, "  ").await;
+    assert_eq!(status, 422);
+    assert!(
+        html.contains("aria-describedby=\"identifier-error\""),
+        "{html}"
+    );
+    app.stop().await;
+}
+
+async fn a_revealing_tenant_gives_the_seeds_hint(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_user("kouvola", "kaisa@testi.fi", PASSWORD, "Kaisa")
+        .await;
+    let mut authorize = Url::parse(&app.url("/kouvola/authorize")).unwrap();
+    authorize.query_pairs_mut().extend_pairs([
+        ("client_id", "kouvola-demo"),
+        ("redirect_uri", "http://localhost:8082/callback"),
+        ("response_type", "code"),
+        ("scope", "openid"),
+    ]);
+    let browser = app.browser();
+    let login = location(&browser.get(authorize).send().await.unwrap());
+    let (status, html) = post_identifier(&browser, &login, "nobody@testi.fi").await;
+    assert_eq!(status, 422);
+    assert!(html.contains("Tunnusta ei tunnistettu."), "{html}");
+    assert!(
+        html.contains("kokeile toista käyttämääsi sähköpostiosoitetta"),
+        "{html}"
+    );
+    let (status, html) = post_identifier(&browser, &login, "Kaisa@Testi.fi").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("autocomplete=\"current-password\""));
+    app.stop().await;
+}
+
+async fn remember_me_makes_the_session_cookie_persistent(backend: Backend) {
+    let app = app(backend).await;
+    for (remember, persistent) in [(false, false), (true, true)] {
+        let (browser, login) = at_login(&app, &[]).await;
+        let response =
+            rp::submit_login(&browser, &login, "erkki@testi.fi", PASSWORD, remember).await;
+        assert_eq!(response.status(), 303);
+        let cookie = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .find(|c| c.starts_with("idp-session-seinajoki="))
+            .unwrap();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+            "{cookie}"
+        );
+        assert_eq!(cookie.contains("Max-Age=2592000"), persistent, "{cookie}");
+    }
+    app.stop().await;
+}
+
+async fn failed_passwords_are_throttled_per_account(backend: Backend) {
+    let app = app(backend).await;
+    let (browser, login) = at_login(&app, &[]).await;
+    for _ in 0..5 {
+        let response = rp::submit_login(&browser, &login, "erkki@testi.fi", "väärä", false).await;
+        assert_eq!(response.status(), 401);
+    }
+    // Blocked now: even the right password is not checked.
+    let response = rp::submit_login(&browser, &login, "ERKKI@testi.fi", PASSWORD, false).await;
+    assert_eq!(response.status(), 429);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Liian monta epäonnistunutta yritystä.")
+    );
+    // After the delay (30 s for the fifth failure) the right password works.
+    app.clock.advance(31);
+    let response = rp::submit_login(&browser, &login, "erkki@testi.fi", PASSWORD, false).await;
+    assert_eq!(response.status(), 303);
+    app.stop().await;
+}
+
+async fn the_page_speaks_the_residents_language(backend: Backend) {
+    let app = app(backend).await;
+    // ui_locales first.
+    let (browser, login) = at_login(&app, &[("ui_locales", "sv-FI en")]).await;
+    let html = browser
+        .get(login.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("<html lang=\"sv\">") && html.contains(">Fortsätt</button>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Inloggningssystemet har nyligen ändrats."),
+        "the Swedish notice"
+    );
+    // Then Accept-Language.
+    let (browser, login) = at_login(&app, &[]).await;
+    let html = browser
+        .get(login.clone())
+        .header("accept-language", "de, en;q=0.8, fi;q=0.5")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("<html lang=\"en\">") && html.contains(">Continue</button>"),
+        "{html}"
+    );
+    // The selector's choice beats both, and returns to the page.
+    let back = browser
+        .post(app.url("/seinajoki/language"))
+        .form(&[
+            ("csrf", csrf(&html).as_str()),
+            ("lang", "sv"),
+            (
+                "return",
+                &format!("{}?{}", login.path(), login.query().unwrap()),
+            ),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&back).as_str(), login.as_str());
+    let html = browser
+        .get(login.clone())
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("<html lang=\"sv\">"), "{html}");
+    // Never an open redirect.
+    let refused = browser
+        .post(app.url("/seinajoki/language"))
+        .form(&[
+            ("csrf", csrf(&html).as_str()),
+            ("lang", "fi"),
+            ("return", "https://evil.example/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    app.stop().await;
+}
+
+async fn forms_without_this_browsers_token_are_refused(backend: Backend) {
+    let app = app(backend).await;
+    let (browser, login) = at_login(&app, &[]).await;
+    let request = param(&login, "request").unwrap();
+    for token in ["", "forged"] {
+        let response = browser
+            .post(app.url("/seinajoki/login/password"))
+            .form(&[
+                ("csrf", token),
+                ("request", request.as_str()),
+                ("identifier", "erkki@testi.fi"),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        assert!(
+            response
+                .text()
+                .await
+                .unwrap()
+                .contains("data-reason=\"csrf\"")
+        );
+    }
+    // The stylesheet is served from our origin (no inline styles).
+    let css = app.get("/static/idp.css").await;
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    app.stop().await;
+}
