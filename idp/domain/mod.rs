@@ -1,7 +1,7 @@
 //! Validated values: once parsed, an [`Email`] or a [`NewPassword`] is known to be acceptable.
 
 mod email;
-mod password;
+pub mod password;
 
 pub use email::{Email, EmailError};
 pub use password::{NewPassword, PasswordError};

@@ -1,4 +1,4 @@
-//! A password a user chooses: long enough, not absurdly long.
+//! A password a user chooses: long enough, not absurdly long, not one of the most common.
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -6,6 +6,10 @@ use secrecy::{ExposeSecret, SecretString};
 pub const MIN_CHARS: usize = 8;
 /// The most bytes a password may have (hashing cost grows with it).
 pub const MAX_BYTES: usize = 1024;
+
+/// Passwords too common to allow (a short list in English, Finnish and Swedish; compared
+/// case-insensitively).
+const COMMON: &str = include_str!("common_passwords.txt");
 
 /// A new password that meets the rules; the text stays secret (no Debug, no Display).
 pub struct NewPassword(SecretString);
@@ -19,6 +23,20 @@ pub enum PasswordError {
     /// More than [`MAX_BYTES`] bytes.
     #[error("the password must have at most {MAX_BYTES} bytes")]
     TooLong,
+    /// On the list of common passwords.
+    #[error("the password is too common")]
+    Common,
+}
+
+impl PasswordError {
+    /// The translation key of the error.
+    pub fn message_key(&self) -> &'static str {
+        match self {
+            PasswordError::TooShort => "password-too-short",
+            PasswordError::TooLong => "password-too-long",
+            PasswordError::Common => "password-common",
+        }
+    }
 }
 
 impl NewPassword {
@@ -30,6 +48,10 @@ impl NewPassword {
         }
         if text.len() > MAX_BYTES {
             return Err(PasswordError::TooLong);
+        }
+        let lowered = text.to_lowercase();
+        if COMMON.lines().any(|common| common == lowered) {
+            return Err(PasswordError::Common);
         }
         Ok(NewPassword(password))
     }
@@ -49,10 +71,12 @@ mod tests {
     }
 
     #[test]
-    fn enforces_length() {
+    fn enforces_the_rules() {
         assert_eq!(parse("short"), Err(PasswordError::TooShort));
         assert_eq!(parse("pitkä salasana"), Ok(()));
         assert_eq!(parse("ääääääää"), Ok(()), "characters, not bytes");
         assert_eq!(parse(&"x".repeat(1025)), Err(PasswordError::TooLong));
+        assert_eq!(parse("Salasana123"), Err(PasswordError::Common));
+        assert_eq!(parse("password"), Err(PasswordError::Common));
     }
 }

@@ -5,4 +5,5 @@
 
 pub mod keys;
 pub mod oidc;
+pub mod reset;
 pub mod users;

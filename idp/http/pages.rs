@@ -49,6 +49,22 @@ const TEMPLATES: &[(&str, &str)] = &[
         "logged_out.html",
         include_str!("../../templates/pages/logged_out.html"),
     ),
+    (
+        "forgot.html",
+        include_str!("../../templates/pages/forgot.html"),
+    ),
+    (
+        "link_sent.html",
+        include_str!("../../templates/pages/link_sent.html"),
+    ),
+    (
+        "reset.html",
+        include_str!("../../templates/pages/reset.html"),
+    ),
+    (
+        "password_set.html",
+        include_str!("../../templates/pages/password_set.html"),
+    ),
 ];
 
 /// The stylesheet of every page.

@@ -11,6 +11,7 @@ pub mod deliveries;
 mod error;
 pub mod grants;
 pub mod keys;
+pub mod links;
 pub mod outbox;
 pub mod schema;
 pub mod sessions;

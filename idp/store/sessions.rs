@@ -81,3 +81,17 @@ pub fn end(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Result<bool
     .execute(conn)?;
     Ok(changed == 1)
 }
+
+/// The live sessions of a user.
+pub fn live_for_user(
+    conn: &mut DbConnection,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> Result<Vec<SessionRow>, StoreError> {
+    Ok(sso_sessions::table
+        .filter(sso_sessions::user_id.eq(user_id))
+        .filter(sso_sessions::ended_at.is_null())
+        .filter(sso_sessions::expires_at.gt(now))
+        .select(SessionRow::as_select())
+        .load(conn)?)
+}

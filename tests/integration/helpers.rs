@@ -250,12 +250,31 @@ impl TestApp {
 
     /// As [`TestApp::spawn`], with more TOML appended to the seinajoki tenant (more clients).
     pub async fn spawn_with(backend: Backend, extra_tenant_toml: &str) -> TestApp {
+        Self::spawn_full(backend, extra_tenant_toml, None).await
+    }
+
+    /// As [`TestApp::spawn_with`], with the `[mail]` section replaced when `mail` is given.
+    pub async fn spawn_full(
+        backend: Backend,
+        extra_tenant_toml: &str,
+        mail: Option<&str>,
+    ) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let db = TestDb::new(backend, dir.path());
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap();
         let base = format!("http://{address}");
         let path = write_config(dir.path(), &base, &db.url);
+        if let Some(mail) = mail {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let start = text.find("[mail]").unwrap();
+            let end = text.find("[tenants]").unwrap();
+            std::fs::write(
+                &path,
+                format!("{}{mail}\n\n{}", &text[..start], &text[end..]),
+            )
+            .unwrap();
+        }
         let tenant = dir.path().join("tenants/seinajoki.toml");
         let mut text = std::fs::read_to_string(&tenant).unwrap();
         text.push_str(TEST_CLIENTS);
@@ -290,6 +309,26 @@ impl TestApp {
             handle,
             worker,
         }
+    }
+
+    /// The mails written so far (the file transport's `.eml` files), decoded to text.
+    pub fn mails(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self._dir.path().join("mail")) else {
+            return Vec::new();
+        };
+        let mut mails: Vec<(std::time::SystemTime, String)> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+            .map(|e| {
+                let modified = e.metadata().unwrap().modified().unwrap();
+                (
+                    modified,
+                    decode_quoted_printable(&std::fs::read_to_string(e.path()).unwrap()),
+                )
+            })
+            .collect();
+        mails.sort_by_key(|(t, _)| *t);
+        mails.into_iter().map(|(_, m)| m).collect()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -350,4 +389,25 @@ impl TestApp {
         self.worker.abort();
         self.handle.stop(true).await;
     }
+}
+
+/// Undoes quoted-printable soft line breaks and escapes (enough to read links in mails).
+pub fn decode_quoted_printable(text: &str) -> String {
+    let joined = text.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'='
+            && i + 2 < bytes.len()
+            && let Ok(byte) = u8::from_str_radix(&joined[i + 1..i + 3], 16)
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

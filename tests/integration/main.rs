@@ -15,6 +15,7 @@
 mod helpers;
 
 mod cli;
+mod forgot;
 mod http;
 mod keys;
 mod oidc;

@@ -6,6 +6,7 @@ mod jwks;
 mod login;
 mod logout;
 mod par;
+mod reset;
 mod revoke;
 mod token;
 mod userinfo;
@@ -31,6 +32,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/login/identifier", web::post().to(login::identifier))
         .route("/login/password", web::post().to(login::password))
         .route("/language", web::post().to(login::language))
+        .route("/forgot", web::get().to(reset::forgot))
+        .route("/forgot", web::post().to(reset::send))
+        .route("/reset", web::get().to(reset::reset_form))
+        .route("/reset", web::post().to(reset::reset_submit))
         .route("/consent", web::get().to(login::consent_page))
         .route("/consent", web::post().to(login::consent))
         .route("/token", web::post().to(token::token))

@@ -1,0 +1,226 @@
+//! Forgot password: `GET|POST /{tenant}/forgot`, `GET|POST /{tenant}/reset?token=…`.
+
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::authorize::render;
+use super::form;
+use crate::crypto::password;
+use crate::domain::{Email, NewPassword, password::MIN_CHARS};
+use crate::flows::reset::{self, Completed};
+use crate::http::pages::View;
+use crate::http::{AppState, HttpError};
+
+/// The least time the forgot-password answer takes, so that whether a mail was written and sent
+/// does not show in the timing.
+const ANSWER_AT_LEAST: Duration = Duration::from_millis(800);
+
+fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn forgot_page(
+    view: &View<'_>,
+    request_id: &str,
+    email: &str,
+    error: Option<&str>,
+) -> HttpResponse {
+    let mut context = view.context();
+    context.insert("request_id", request_id);
+    context.insert("email", email);
+    context.insert("error", &error);
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    view.respond(status, "forgot.html", &context)
+}
+
+/// `GET /{tenant}/forgot?request=…`
+pub async fn forgot(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, HttpError> {
+    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
+    let view = View::new(&state, &req, tenant, None);
+    let request_id = query_param(&req, "request").unwrap_or_default();
+    Ok(forgot_page(&view, &request_id, "", None))
+}
+
+/// `POST /{tenant}/forgot`: writes the link and its mail, tries to send it at once, and says
+/// plainly when it could not be sent.
+pub async fn send(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let started = Instant::now();
+    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
+    let view = View::new(&state, &req, tenant, None);
+    let Ok(params) = form(&req, &body) else {
+        return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
+    };
+    if !view.csrf_ok(params.get("csrf")) {
+        return Ok(view.error(StatusCode::BAD_REQUEST, "csrf"));
+    }
+    let request_id = params.get("request").cloned().filter(|r| !r.is_empty());
+    let typed = params.get("email").cloned().unwrap_or_default();
+    let Ok(email) = Email::parse(&typed) else {
+        return Ok(forgot_page(
+            &view,
+            request_id.as_deref().unwrap_or(""),
+            &typed,
+            Some("email-invalid"),
+        ));
+    };
+    let mails = state.services.mails.clone();
+    let language = view.lang;
+    let written = state
+        .oidc(&path, move |m, conn| {
+            reset::request(m, conn, &mails, &email, language, request_id.as_deref())
+        })
+        .await;
+    let failed = match written {
+        Ok(Some(mail_id)) => matches!(
+            state.services.send_now(&mail_id).await,
+            Ok(Some(false)) | Err(_)
+        ),
+        Ok(None) => false,
+        Err(error) => return Ok(render(&view, Err(error))),
+    };
+    if let Some(rest) = ANSWER_AT_LEAST.checked_sub(started.elapsed()) {
+        tokio::time::sleep(rest).await;
+    }
+    let mut context = view.context();
+    context.insert("failed", &failed);
+    context.insert("minutes", &(state.config.settings.tokens.link_seconds / 60));
+    let status = if failed {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    Ok(view.respond(status, "link_sent.html", &context))
+}
+
+fn reset_page(
+    view: &View<'_>,
+    token: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> HttpResponse {
+    let mut context = view.context();
+    context.insert("token", token);
+    context.insert("error", &error);
+    context.insert("min", &MIN_CHARS);
+    view.respond(status, "reset.html", &context)
+}
+
+/// `GET /{tenant}/reset?token=…`: the new-password page (the token is in the query, never in a
+/// path, so it reaches no log).
+pub async fn reset_form(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, HttpError> {
+    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
+    let view = View::new(&state, &req, tenant, None);
+    let token = query_param(&req, "token").unwrap_or_default();
+    let probe = token.clone();
+    let usable = state
+        .oidc(&path, move |m, conn| reset::usable(m, conn, &probe))
+        .await;
+    Ok(match usable {
+        Ok(true) => reset_page(&view, &token, None, StatusCode::OK),
+        Ok(false) => link_expired(&view),
+        Err(error) => render(&view, Err(error)),
+    })
+}
+
+fn link_expired(view: &View<'_>) -> HttpResponse {
+    let mut context = view.context();
+    context.insert("reason", "link_expired");
+    context.insert("message_key", "link-expired");
+    view.respond(StatusCode::GONE, "error.html", &context)
+}
+
+/// `POST /{tenant}/reset`: checks and sets the new password.
+pub async fn reset_submit(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
+    let view = View::new(&state, &req, tenant, None);
+    let Ok(params) = form(&req, &body) else {
+        return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
+    };
+    if !view.csrf_ok(params.get("csrf")) {
+        return Ok(view.error(StatusCode::BAD_REQUEST, "csrf"));
+    }
+    let token = params.get("token").cloned().unwrap_or_default();
+    let first = SecretString::from(params.get("password").cloned().unwrap_or_default());
+    let second = params.get("password2").cloned().unwrap_or_default();
+    if first.expose_secret() != second {
+        return Ok(reset_page(
+            &view,
+            &token,
+            Some("password-mismatch"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ));
+    }
+    let password = match NewPassword::parse(first) {
+        Ok(password) => password,
+        Err(error) => {
+            return Ok(reset_page(
+                &view,
+                &token,
+                Some(error.message_key()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ));
+        }
+    };
+    let hashed = state
+        .services
+        .hashing
+        .run(move || password::hash(password.secret()))
+        .await;
+    let hash = match hashed {
+        Ok(Ok(hash)) => hash,
+        Ok(Err(error)) => {
+            return Ok(render(
+                &view,
+                Err(crate::flows::oidc::OAuthError::server(error)),
+            ));
+        }
+        Err(_) => return Ok(view.error(StatusCode::SERVICE_UNAVAILABLE, "busy")),
+    };
+    let binding = view.binding.clone();
+    let completed = state
+        .oidc(&path, move |m, conn| {
+            reset::complete(m, conn, &token, &hash, &binding)
+        })
+        .await;
+    Ok(match completed {
+        Ok(Completed::Expired) => link_expired(&view),
+        Ok(Completed::Done) => view.respond(StatusCode::OK, "password_set.html", &view.context()),
+        Ok(Completed::Continue { cookie, outcome }) => {
+            let mut response = render(&view, Ok(outcome));
+            let cookie = state.cookie(state.cookie_name("session", &path), cookie, None);
+            if let Err(error) = response.add_cookie(&cookie) {
+                tracing::error!(%error, "cannot set the session cookie");
+            }
+            response
+        }
+        Err(error) => render(&view, Err(error)),
+    })
+}

@@ -1,0 +1,78 @@
+//! The `one_time_links` table: mailed links, stored as the hash of their secret.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::one_time_links;
+use super::{DbConnection, StoreError};
+
+/// A link as stored.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = one_time_links)]
+pub struct LinkRow {
+    /// SHA-256 of the link's secret.
+    pub token_hash: String,
+    /// The tenant.
+    pub tenant_id: String,
+    /// `reset_password`, …
+    pub purpose: String,
+    /// The account it acts on.
+    pub user_id: Option<String>,
+    /// The legacy account it proves (the linker).
+    pub legacy_account_id: Option<String>,
+    /// The address it was sent to.
+    pub email: Option<String>,
+    /// The authorization request to continue afterwards.
+    pub auth_request_id: Option<String>,
+    /// Purpose-specific JSON.
+    pub payload: Option<String>,
+    /// Created.
+    pub created_at: NaiveDateTime,
+    /// Void after.
+    pub expires_at: NaiveDateTime,
+    /// Used (once).
+    pub used_at: Option<NaiveDateTime>,
+}
+
+/// Stores a link.
+pub fn insert(conn: &mut DbConnection, row: &LinkRow) -> Result<(), StoreError> {
+    diesel::insert_into(one_time_links::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// An unused, unexpired link of `tenant` for `purpose`.
+pub fn find_usable(
+    conn: &mut DbConnection,
+    tenant: &str,
+    purpose: &str,
+    token_hash: &str,
+    now: NaiveDateTime,
+) -> Result<Option<LinkRow>, StoreError> {
+    Ok(one_time_links::table
+        .find(token_hash)
+        .filter(one_time_links::tenant_id.eq(tenant))
+        .filter(one_time_links::purpose.eq(purpose))
+        .filter(one_time_links::used_at.is_null())
+        .filter(one_time_links::expires_at.gt(now))
+        .select(LinkRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Marks a link used; false when it was used already (by a concurrent request).
+pub fn use_once(
+    conn: &mut DbConnection,
+    token_hash: &str,
+    now: NaiveDateTime,
+) -> Result<bool, StoreError> {
+    let changed = diesel::update(
+        one_time_links::table
+            .find(token_hash)
+            .filter(one_time_links::used_at.is_null()),
+    )
+    .set(one_time_links::used_at.eq(now))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
