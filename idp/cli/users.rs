@@ -15,14 +15,20 @@ use crate::store::Store;
 /// `idp users …`
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
-    /// Add a user whose username is their mail address.
+    /// Add a resident, whose username is their mail address, or an authority user.
     Add {
         /// The tenant's id.
         #[arg(long)]
         tenant: String,
-        /// The mail address (the username).
-        #[arg(long)]
-        email: String,
+        /// The mail address (a resident's username).
+        #[arg(long, required_unless_present = "authority")]
+        email: Option<String>,
+        /// An authority user, who logs in with `--username` as before.
+        #[arg(long, requires = "username")]
+        authority: bool,
+        /// The authority user's username.
+        #[arg(long, requires = "authority")]
+        username: Option<String>,
         /// The display name.
         #[arg(long)]
         name: Option<String>,
@@ -44,9 +50,18 @@ pub fn run(config: &Config, command: UsersCommand) -> Result<(), Failure> {
         UsersCommand::Add {
             tenant,
             email,
+            authority: _,
+            username,
             name,
             password_stdin,
-        } => add(config, &tenant, &email, name.as_deref(), password_stdin),
+        } => add(
+            config,
+            &tenant,
+            email.as_deref(),
+            username.as_deref(),
+            name.as_deref(),
+            password_stdin,
+        ),
         UsersCommand::List { tenant } => list(config, &tenant),
     }
 }
@@ -66,12 +81,21 @@ pub(super) fn known_tenant(config: &Config, tenant: &str) -> Result<(), Failure>
 fn add(
     config: &Config,
     tenant: &str,
-    email: &str,
+    email: Option<&str>,
+    username: Option<&str>,
     name: Option<&str>,
     password_stdin: bool,
 ) -> Result<(), Failure> {
     known_tenant(config, tenant)?;
-    let email = Email::parse(email)?;
+    let email = email.map(Email::parse).transpose()?;
+    if let Some(username) = username
+        && !users::valid_username(username.trim())
+    {
+        return Err(Failure::Other(format!(
+            "\"{username}\" is not a username: 1–64 characters, no spaces, no @"
+        )));
+    }
+    let username = username.map(str::trim);
     let name = name.map(str::trim).filter(|n| !n.is_empty());
     let password_hash = if password_stdin {
         let mut line = String::new();
@@ -92,15 +116,21 @@ fn add(
         SystemClock.now(),
         &AddUser {
             tenant,
-            email: &email,
+            email: email.as_ref(),
+            username,
             name,
             password_hash: password_hash.as_deref(),
             email_verified: true,
         },
     )?;
+    let who = match (&email, username) {
+        (Some(email), _) => email.to_string(),
+        (None, Some(username)) => format!("authority user {username}"),
+        (None, None) => String::new(),
+    };
     println!(
         "added {} to {} (subject {}{})",
-        email,
+        who,
         tenant,
         user.subject,
         if password_hash.is_some() {
@@ -129,7 +159,10 @@ fn list(config: &Config, tenant: &str) -> Result<(), Failure> {
         println!(
             "{:<36}  {:<32}  {:<8}  {:<9}  {:<19}  {}",
             user.subject,
-            user.email.as_deref().unwrap_or("-"),
+            user.email
+                .as_deref()
+                .or(user.username.as_deref())
+                .unwrap_or("-"),
             if user.email_verified { "yes" } else { "no" },
             password,
             user.created_at.format("%Y-%m-%d %H:%M:%S"),

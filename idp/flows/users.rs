@@ -1,4 +1,5 @@
-//! Administering users: add one, list a tenant's.
+//! Administering users: add one (a resident, or an authority user with a username), list a
+//! tenant's.
 
 use chrono::NaiveDateTime;
 use diesel::Connection;
@@ -10,8 +11,10 @@ use crate::store::{self, DbConnection, StoreError, audit, users::UserRow};
 pub struct AddUser<'a> {
     /// The tenant's id (known to exist in the configuration).
     pub tenant: &'a str,
-    /// The address, which is also the username.
-    pub email: &'a Email,
+    /// The address; a resident's username.
+    pub email: Option<&'a Email>,
+    /// An authority user's login name.
+    pub username: Option<&'a str>,
     /// Display name.
     pub name: Option<&'a str>,
     /// The argon2id hash of the password, when one is set now.
@@ -31,6 +34,17 @@ pub enum AddUserError {
         /// The tenant.
         tenant: String,
     },
+    /// The username is taken in this tenant.
+    #[error("a user with the username {username} already exists in tenant {tenant}")]
+    UsernameTaken {
+        /// The username.
+        username: String,
+        /// The tenant.
+        tenant: String,
+    },
+    /// Neither an address nor a username.
+    #[error("a user needs an email address, or a username for an authority user")]
+    NoIdentifier,
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -42,22 +56,47 @@ impl From<diesel::result::Error> for AddUserError {
     }
 }
 
-/// Hashes nothing (do that first, off any lock): adds the user and its audit event in one
-/// transaction. The subject is a fresh UUID.
+/// Checks a username: 1–64 printable characters, no spaces, no `@` (which would make it an
+/// address).
+pub fn valid_username(username: &str) -> bool {
+    (1..=64).contains(&username.chars().count())
+        && !username.contains('@')
+        && username
+            .chars()
+            .all(|c| !c.is_whitespace() && !c.is_control())
+}
+
+/// Adds the user and its audit event in one transaction (hash the password first, outside).
+/// The subject is a fresh UUID.
 pub fn add(
     conn: &mut DbConnection,
     now: NaiveDateTime,
     input: &AddUser<'_>,
 ) -> Result<UserRow, AddUserError> {
+    if input.email.is_none() && input.username.is_none() {
+        return Err(AddUserError::NoIdentifier);
+    }
     let id = store::new_id(now);
     let subject = uuid::Uuid::new_v4().to_string();
-    let taken = || AddUserError::EmailTaken {
-        email: input.email.to_string(),
+    let username_normalized = input.username.map(str::to_lowercase);
+    let email_taken = || AddUserError::EmailTaken {
+        email: input.email.map(ToString::to_string).unwrap_or_default(),
+        tenant: input.tenant.to_string(),
+    };
+    let username_taken = || AddUserError::UsernameTaken {
+        username: input.username.unwrap_or_default().to_string(),
         tenant: input.tenant.to_string(),
     };
     conn.transaction(|conn| {
-        if store::users::find_by_email(conn, input.tenant, input.email.normalized())?.is_some() {
-            return Err(taken());
+        if let Some(email) = input.email
+            && store::users::find_by_email(conn, input.tenant, email.normalized())?.is_some()
+        {
+            return Err(email_taken());
+        }
+        if let Some(username) = &username_normalized
+            && store::users::find_by_username(conn, input.tenant, username)?.is_some()
+        {
+            return Err(username_taken());
         }
         let inserted = store::users::insert(
             conn,
@@ -65,9 +104,12 @@ pub fn add(
                 id: &id,
                 tenant_id: input.tenant,
                 subject: &subject,
-                email: Some(input.email.as_entered()),
-                email_normalized: Some(input.email.normalized()),
-                email_verified: input.email_verified,
+                email: input.email.map(Email::as_entered),
+                email_normalized: input.email.map(Email::normalized),
+                email_verified: input.email.is_some() && input.email_verified,
+                username: input.username,
+                username_normalized: username_normalized.as_deref(),
+                is_authority: input.username.is_some(),
                 name: input.name,
                 password_hash: input.password_hash,
                 password_changed_at: input.password_hash.map(|_| now),
@@ -77,7 +119,7 @@ pub fn add(
         );
         match inserted {
             // Another writer won the race between the check and the insert.
-            Err(StoreError::UniqueViolation(_)) => return Err(taken()),
+            Err(StoreError::UniqueViolation(_)) => return Err(email_taken()),
             other => other?,
         }
         audit::record(
@@ -92,9 +134,9 @@ pub fn add(
                 detail: Some(r#"{"by":"cli"}"#),
             },
         )?;
-        store::users::find_by_email(conn, input.tenant, input.email.normalized())?.ok_or(
-            AddUserError::Store(StoreError::Query(diesel::result::Error::NotFound)),
-        )
+        store::users::find(conn, &id)?.ok_or(AddUserError::Store(StoreError::Query(
+            diesel::result::Error::NotFound,
+        )))
     })
 }
 

@@ -60,6 +60,12 @@ pub struct NewUser<'a> {
     pub email_normalized: Option<&'a str>,
     /// Whether the address was proven.
     pub email_verified: bool,
+    /// An authority user's login name.
+    pub username: Option<&'a str>,
+    /// Lowercased login name.
+    pub username_normalized: Option<&'a str>,
+    /// Logs in with the username.
+    pub is_authority: bool,
     /// Display name.
     pub name: Option<&'a str>,
     /// argon2id PHC string.

@@ -210,6 +210,66 @@ async fn migrate_applies_then_is_up_to_date(backend: Backend) {
 }
 
 #[test]
+fn an_authority_user_logs_in_with_a_username() {
+    let s = setup(Backend::Sqlite);
+    let out = run(
+        idp()
+            .arg("--config")
+            .arg(&s.config)
+            .args([
+                "users",
+                "add",
+                "--tenant",
+                "seinajoki",
+                "--authority",
+                "--username",
+                "Rakennusvalvonta7",
+            ])
+            .arg("--password-stdin"),
+        "viranomaisen salasana\n",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("added authority user Rakennusvalvonta7 to seinajoki"),
+        "{}",
+        text(&out.stdout)
+    );
+    // The same name in another case is the same user.
+    let again = run(
+        idp().arg("--config").arg(&s.config).args([
+            "users",
+            "add",
+            "--tenant",
+            "seinajoki",
+            "--authority",
+            "--username",
+            "rakennusvalvonta7",
+        ]),
+        "",
+    );
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(
+        text(&again.stderr),
+        "error: a user with the username rakennusvalvonta7 already exists in tenant seinajoki\n"
+    );
+    // --authority needs --username; a resident needs --email.
+    let usage = run(
+        idp()
+            .arg("--config")
+            .arg(&s.config)
+            .args(["users", "add", "--tenant", "seinajoki"]),
+        "",
+    );
+    assert_eq!(usage.status.code(), Some(2));
+    let mut conn = Manager::new(s.db.backend.clone()).connect().unwrap();
+    let user = store::users::find_by_username(&mut conn, "seinajoki", "rakennusvalvonta7")
+        .unwrap()
+        .unwrap();
+    assert!(user.is_authority && user.email.is_none());
+    assert_eq!(user.username.as_deref(), Some("Rakennusvalvonta7"));
+}
+
+#[test]
 fn keys_rotate_then_list() {
     let s = setup(Backend::Sqlite);
     let out = run(

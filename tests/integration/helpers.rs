@@ -371,7 +371,8 @@ impl TestApp {
                 now,
                 &idp::flows::users::AddUser {
                     tenant: &tenant,
-                    email: &email,
+                    email: Some(&email),
+                    username: None,
                     name: Some(&name),
                     password_hash: Some(&hash),
                     email_verified: true,

@@ -286,3 +286,43 @@ async fn forms_without_this_browsers_token_are_refused(backend: Backend) {
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
     app.stop().await;
 }
+
+both_stores!(an_authority_user_logs_in_with_the_username);
+
+async fn an_authority_user_logs_in_with_the_username(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let store = app.services.store.clone();
+    let now = idp::clock::Clock::now(app.clock.as_ref());
+    tokio::task::spawn_blocking(move || {
+        let hash =
+            idp::crypto::password::hash(&secrecy::SecretString::from("viranomaisen salasana"))
+                .unwrap();
+        idp::flows::users::add(
+            &mut store.conn().unwrap(),
+            now,
+            &idp::flows::users::AddUser {
+                tenant: "seinajoki",
+                email: None,
+                username: Some("Rakennusvalvonta7"),
+                name: Some("Rakennusvalvonta"),
+                password_hash: Some(&hash),
+                email_verified: false,
+            },
+        )
+        .unwrap();
+    })
+    .await
+    .unwrap();
+    let (browser, login) = at_login(&app, &[]).await;
+    let response = rp::submit_login(
+        &browser,
+        &login,
+        "rakennusvalvonta7",
+        "viranomaisen salasana",
+        false,
+    )
+    .await;
+    let back = location(&response);
+    assert!(param(&back, "code").is_some(), "{back}");
+    app.stop().await;
+}
