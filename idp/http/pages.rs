@@ -213,8 +213,21 @@ impl<'a> View<'a> {
         self.attach(self.state.pages.respond(status, name, context))
     }
 
-    /// Adds the flow cookie to `response` when it is new.
+    /// Adds the flow cookie to `response` when it is new, and the page's CSP.
     pub fn attach(&self, mut response: HttpResponse) -> HttpResponse {
+        // Browsers apply form-action to the redirect that follows a form, too: a login form
+        // ends at the client, so the tenant's clients' origins are allowed.
+        let has_own = response
+            .headers()
+            .contains_key(actix_web::http::header::CONTENT_SECURITY_POLICY);
+        if !has_own
+            && let Ok(value) =
+                actix_web::http::header::HeaderValue::from_str(&page_csp(self.tenant))
+        {
+            response
+                .headers_mut()
+                .insert(actix_web::http::header::CONTENT_SECURITY_POLICY, value);
+        }
         if self.fresh {
             let cookie = self.state.cookie(
                 self.state.cookie_name("flow", &self.tenant.id),
@@ -247,6 +260,29 @@ impl<'a> View<'a> {
     pub fn csrf_ok(&self, presented: Option<&String>) -> bool {
         !self.fresh && presented.is_some_and(|p| secret::constant_time_eq(p, &self.csrf()))
     }
+}
+
+/// The CSP of a tenant's pages: our own resources only, no inline code, never framed; forms post
+/// to us, and the redirects after them may go to the tenant's clients.
+pub fn page_csp(tenant: &TenantConfig) -> String {
+    let mut targets: Vec<String> = tenant
+        .clients
+        .iter()
+        .flat_map(|c| c.redirect_uris.iter().chain(&c.post_logout_redirect_uris))
+        .filter_map(|uri| url::Url::parse(uri).ok())
+        .map(|url| match url.origin() {
+            origin @ url::Origin::Tuple(..) => origin.ascii_serialization(),
+            url::Origin::Opaque(_) => format!("{}:", url.scheme()),
+        })
+        .collect();
+    targets.sort();
+    targets.dedup();
+    format!(
+        "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self' {}",
+        targets.join(" ")
+    )
+    .trim_end()
+    .to_string()
 }
 
 /// The CSRF token of the browser whose flow secret is `binding`.

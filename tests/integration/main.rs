@@ -14,6 +14,7 @@
 
 mod helpers;
 
+mod browser;
 mod cli;
 mod forgot;
 mod http;
