@@ -5,5 +5,6 @@
 
 pub mod keys;
 pub mod oidc;
+pub mod register;
 pub mod reset;
 pub mod users;

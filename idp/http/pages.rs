@@ -65,6 +65,22 @@ const TEMPLATES: &[(&str, &str)] = &[
         "password_set.html",
         include_str!("../../templates/pages/password_set.html"),
     ),
+    (
+        "register.html",
+        include_str!("../../templates/pages/register.html"),
+    ),
+    (
+        "register_sent.html",
+        include_str!("../../templates/pages/register_sent.html"),
+    ),
+    (
+        "register_complete.html",
+        include_str!("../../templates/pages/register_complete.html"),
+    ),
+    (
+        "account_created.html",
+        include_str!("../../templates/pages/account_created.html"),
+    ),
 ];
 
 /// The stylesheet of every page.

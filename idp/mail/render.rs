@@ -37,6 +37,42 @@ const TEMPLATES: &[(&str, &str)] = &[
         "reset_password/body.html",
         include_str!("../../templates/mail/reset_password/body.html"),
     ),
+    (
+        "register/subject.txt",
+        include_str!("../../templates/mail/register/subject.txt"),
+    ),
+    (
+        "register/body.txt",
+        include_str!("../../templates/mail/register/body.txt"),
+    ),
+    (
+        "register/body.html",
+        include_str!("../../templates/mail/register/body.html"),
+    ),
+    (
+        "account_exists/subject.txt",
+        include_str!("../../templates/mail/account_exists/subject.txt"),
+    ),
+    (
+        "account_exists/body.txt",
+        include_str!("../../templates/mail/account_exists/body.txt"),
+    ),
+    (
+        "account_exists/body.html",
+        include_str!("../../templates/mail/account_exists/body.html"),
+    ),
+    (
+        "welcome/subject.txt",
+        include_str!("../../templates/mail/welcome/subject.txt"),
+    ),
+    (
+        "welcome/body.txt",
+        include_str!("../../templates/mail/welcome/body.txt"),
+    ),
+    (
+        "welcome/body.html",
+        include_str!("../../templates/mail/welcome/body.html"),
+    ),
 ];
 
 impl Mails {

@@ -233,6 +233,7 @@ pub struct TestApp {
     _dir: TempDir,
     handle: actix_web::dev::ServerHandle,
     worker: tokio::task::JoinHandle<()>,
+    mailer: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for TestApp {
@@ -240,6 +241,7 @@ impl Drop for TestApp {
     /// to a dropped database would hold the test up).
     fn drop(&mut self) {
         self.worker.abort();
+        self.mailer.abort();
     }
 }
 
@@ -293,6 +295,7 @@ impl TestApp {
             .unwrap()
             .unwrap();
         let worker = services.spawn_logout_deliveries(std::time::Duration::from_millis(100));
+        let mailer = services.spawn_mail_worker(std::time::Duration::from_millis(100));
         let app = Application::with_listener(listener, services.clone(), Signals::Ignore).unwrap();
         let handle = app.handle();
         tokio::spawn(app.run());
@@ -308,6 +311,7 @@ impl TestApp {
             _dir: dir,
             handle,
             worker,
+            mailer,
         }
     }
 
@@ -388,6 +392,7 @@ impl TestApp {
     /// Stops the server, letting requests in flight finish.
     pub async fn stop(&self) {
         self.worker.abort();
+        self.mailer.abort();
         self.handle.stop(true).await;
     }
 }

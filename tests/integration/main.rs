@@ -27,5 +27,6 @@ mod oidc_par;
 mod oidc_private_key_jwt;
 mod oidc_tokens;
 mod pages;
+mod register;
 mod rp;
 mod schema;

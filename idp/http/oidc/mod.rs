@@ -6,6 +6,7 @@ mod jwks;
 mod login;
 mod logout;
 mod par;
+mod register;
 mod reset;
 mod revoke;
 mod token;
@@ -36,6 +37,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/forgot", web::post().to(reset::send))
         .route("/reset", web::get().to(reset::reset_form))
         .route("/reset", web::post().to(reset::reset_submit))
+        .route("/register", web::get().to(register::page))
+        .route("/register", web::post().to(register::start))
+        .route("/register/complete", web::get().to(register::complete_form))
+        .route("/register/complete", web::post().to(register::complete))
         .route("/consent", web::get().to(login::consent_page))
         .route("/consent", web::post().to(login::consent))
         .route("/token", web::post().to(token::token))

@@ -17,9 +17,9 @@ use crate::http::{AppState, HttpError};
 
 /// The least time the forgot-password answer takes, so that whether a mail was written and sent
 /// does not show in the timing.
-const ANSWER_AT_LEAST: Duration = Duration::from_millis(800);
+pub(super) const ANSWER_AT_LEAST: Duration = Duration::from_millis(800);
 
-fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
+pub(super) fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
     url::form_urlencoded::parse(req.query_string().as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
