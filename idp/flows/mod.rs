@@ -3,6 +3,7 @@
 //! A flow takes validated input and a connection (or the store), runs its queries in one
 //! transaction, and returns a typed result or its own error enum.
 
+pub mod account;
 pub mod keys;
 pub mod oidc;
 pub mod register;

@@ -15,72 +15,27 @@ pub struct Pages {
     tera: tera::Tera,
 }
 
+// rustfmt would break each pair over four lines.
+#[rustfmt::skip]
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/pages/base.html")),
-    (
-        "not_found.html",
-        include_str!("../../templates/pages/not_found.html"),
-    ),
-    (
-        "error.html",
-        include_str!("../../templates/pages/error.html"),
-    ),
-    (
-        "login.html",
-        include_str!("../../templates/pages/login.html"),
-    ),
-    (
-        "password.html",
-        include_str!("../../templates/pages/password.html"),
-    ),
-    (
-        "consent.html",
-        include_str!("../../templates/pages/consent.html"),
-    ),
-    (
-        "form_post.html",
-        include_str!("../../templates/pages/form_post.html"),
-    ),
-    (
-        "logout_confirm.html",
-        include_str!("../../templates/pages/logout_confirm.html"),
-    ),
-    (
-        "logged_out.html",
-        include_str!("../../templates/pages/logged_out.html"),
-    ),
-    (
-        "forgot.html",
-        include_str!("../../templates/pages/forgot.html"),
-    ),
-    (
-        "link_sent.html",
-        include_str!("../../templates/pages/link_sent.html"),
-    ),
-    (
-        "reset.html",
-        include_str!("../../templates/pages/reset.html"),
-    ),
-    (
-        "password_set.html",
-        include_str!("../../templates/pages/password_set.html"),
-    ),
-    (
-        "register.html",
-        include_str!("../../templates/pages/register.html"),
-    ),
-    (
-        "register_sent.html",
-        include_str!("../../templates/pages/register_sent.html"),
-    ),
-    (
-        "register_complete.html",
-        include_str!("../../templates/pages/register_complete.html"),
-    ),
-    (
-        "account_created.html",
-        include_str!("../../templates/pages/account_created.html"),
-    ),
+    ("not_found.html", include_str!("../../templates/pages/not_found.html")),
+    ("error.html", include_str!("../../templates/pages/error.html")),
+    ("login.html", include_str!("../../templates/pages/login.html")),
+    ("password.html", include_str!("../../templates/pages/password.html")),
+    ("consent.html", include_str!("../../templates/pages/consent.html")),
+    ("form_post.html", include_str!("../../templates/pages/form_post.html")),
+    ("logout_confirm.html", include_str!("../../templates/pages/logout_confirm.html")),
+    ("logged_out.html", include_str!("../../templates/pages/logged_out.html")),
+    ("forgot.html", include_str!("../../templates/pages/forgot.html")),
+    ("link_sent.html", include_str!("../../templates/pages/link_sent.html")),
+    ("reset.html", include_str!("../../templates/pages/reset.html")),
+    ("password_set.html", include_str!("../../templates/pages/password_set.html")),
+    ("register.html", include_str!("../../templates/pages/register.html")),
+    ("register_sent.html", include_str!("../../templates/pages/register_sent.html")),
+    ("register_complete.html", include_str!("../../templates/pages/register_complete.html")),
+    ("account_created.html", include_str!("../../templates/pages/account_created.html")),
+    ("account.html", include_str!("../../templates/pages/account.html")),
 ];
 
 /// The stylesheet of every page.

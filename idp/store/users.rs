@@ -148,3 +148,16 @@ pub fn set_password(
         .execute(conn)?;
     Ok(())
 }
+
+/// Sets a user's display name.
+pub fn set_name(
+    conn: &mut DbConnection,
+    id: &str,
+    name: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    diesel::update(users::table.find(id))
+        .set((users::name.eq(name), users::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}

@@ -14,6 +14,7 @@
 
 mod helpers;
 
+mod account;
 mod browser;
 mod cli;
 mod forgot;

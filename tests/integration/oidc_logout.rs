@@ -106,7 +106,9 @@ async fn a_forged_hint_or_unregistered_uri_never_redirects(backend: Backend) {
     let s = logged_in(&app).await;
     // A hint whose signature does not verify.
     let mut parts: Vec<String> = s.id_token.split('.').map(str::to_string).collect();
-    parts[2] = format!("A{}", &parts[2][1..]);
+    // Change the signature's first character (to one it is not).
+    let first = if parts[2].starts_with('A') { "B" } else { "A" };
+    parts[2] = format!("{first}{}", &parts[2][1..]);
     let forged = parts.join(".");
     let response = s
         .browser

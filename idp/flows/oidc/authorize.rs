@@ -187,6 +187,14 @@ pub fn proceed(
     user: &UserRow,
     binding: &str,
 ) -> Result<Outcome, OAuthError> {
+    if request.client_id == ACCOUNT_CLIENT {
+        // A login for the account page: back to it, no code.
+        return Ok(Outcome::Respond(AuthResponse {
+            redirect_uri: request.redirect_uri,
+            response_mode: ResponseMode::Query,
+            params: Vec::new(),
+        }));
+    }
     let client = client_of(m, &request)?;
     let scope: Vec<&str> = request.scope.iter().map(String::as_str).collect();
     let needs_consent = !client.first_party
@@ -216,6 +224,35 @@ fn client_of<'t>(
     m.tenant
         .client(&request.client_id)
         .ok_or_else(|| OAuthError::server("the request's client is gone"))
+}
+
+/// The pseudo-client of logins that lead to the account page (not a configurable id: it starts
+/// with an underscore, which client ids may contain but the demo never uses).
+pub const ACCOUNT_CLIENT: &str = "_account";
+
+/// Stores a login that returns to the account page; returns the request's id.
+pub fn account_login(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    binding: &str,
+) -> Result<String, OAuthError> {
+    let request = AuthorizationRequest {
+        client_id: ACCOUNT_CLIENT.into(),
+        redirect_uri: format!("{}/account", m.issuer),
+        response_mode: ResponseMode::Query,
+        scope: vec!["openid".into()],
+        state: None,
+        nonce: None,
+        code_challenge: None,
+        prompt_none: false,
+        prompt_login: false,
+        prompt_consent: false,
+        max_age: None,
+        login_hint: None,
+        ui_locales: None,
+        id_token_hint: None,
+    };
+    store_pending(m, conn, &request, None, binding)
 }
 
 fn store_pending(

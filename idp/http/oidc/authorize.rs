@@ -109,7 +109,7 @@ fn respond(view: &View<'_>, response: &AuthResponse) -> HttpResponse {
     };
     match response.response_mode {
         ResponseMode::Query => {
-            {
+            if !response.params.is_empty() {
                 let mut query = url.query_pairs_mut();
                 for (name, value) in &response.params {
                     query.append_pair(name, value);

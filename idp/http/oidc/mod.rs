@@ -1,5 +1,6 @@
 //! The OpenID Connect endpoints of each tenant, below `/{tenant}`.
 
+mod account;
 mod authorize;
 mod introspect;
 mod jwks;
@@ -37,6 +38,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/forgot", web::post().to(reset::send))
         .route("/reset", web::get().to(reset::reset_form))
         .route("/reset", web::post().to(reset::reset_submit))
+        .route("/account", web::get().to(account::page))
+        .route("/account/name", web::post().to(account::name))
+        .route(
+            "/account/password",
+            web::post().to(account::change_password),
+        )
+        .route(
+            "/account/logout-everywhere",
+            web::post().to(account::logout_everywhere),
+        )
         .route("/register", web::get().to(register::page))
         .route("/register", web::post().to(register::start))
         .route("/register/complete", web::get().to(register::complete_form))

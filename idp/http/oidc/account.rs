@@ -1,0 +1,220 @@
+//! `GET /{tenant}/account` and its forms: name, password, sign out everywhere. Without a session
+//! the resident logs in first and comes back here.
+
+use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::authorize::{render, see_other};
+use super::{cookie_value, form};
+use crate::crypto::password;
+use crate::domain::{NewPassword, password::MIN_CHARS};
+use crate::flows::account;
+use crate::flows::oidc::OAuthError;
+use crate::flows::oidc::authorize;
+use crate::http::pages::View;
+use crate::http::{AppState, HttpError};
+use crate::store::users::UserRow;
+
+fn account_page(
+    view: &View<'_>,
+    user: &UserRow,
+    message: Option<&str>,
+    error: Option<&str>,
+    status: StatusCode,
+) -> HttpResponse {
+    let mut context = view.context();
+    context.insert("email", &user.email);
+    context.insert(
+        "username",
+        &user.username.as_ref().filter(|_| user.email.is_none()),
+    );
+    context.insert("name", &user.name.clone().unwrap_or_default());
+    context.insert("message", &message);
+    context.insert("error", &error);
+    context.insert("min", &MIN_CHARS);
+    view.respond(status, "account.html", &context)
+}
+
+/// The session's user, or a response that sends the browser to log in first.
+async fn signed_in(
+    state: &AppState,
+    view: &View<'_>,
+    req: &HttpRequest,
+) -> Result<(String, UserRow), HttpResponse> {
+    let tenant = view.tenant.id.clone();
+    let cookie = cookie_value(state, req, "session", &tenant);
+    let binding = view.binding.clone();
+    let found = state
+        .oidc(&tenant, move |m, conn| {
+            match account::current(m, conn, cookie.as_deref())? {
+                Some((session, user)) => Ok(Ok((session.id, user))),
+                None => authorize::account_login(m, conn, &binding).map(Err),
+            }
+        })
+        .await;
+    match found {
+        Ok(Ok(found)) => Ok(found),
+        Ok(Err(request_id)) => Err(view.attach(see_other(&format!(
+            "{}/{tenant}/login?request={request_id}",
+            state.config.settings.server.public_base()
+        )))),
+        Err(error) => Err(render(view, Err(error))),
+    }
+}
+
+/// `GET /{tenant}/account`
+pub async fn page(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, HttpError> {
+    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
+    let view = View::new(&state, &req, tenant, None);
+    Ok(match signed_in(&state, &view, &req).await {
+        Ok((_, user)) => account_page(&view, &user, None, None, StatusCode::OK),
+        Err(response) => response,
+    })
+}
+
+/// `POST /{tenant}/account/name`
+pub async fn name(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
+    let view = View::new(&state, &req, tenant, None);
+    let Ok(params) = form(&req, &body) else {
+        return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
+    };
+    if !view.csrf_ok(params.get("csrf")) {
+        return Ok(view.error(StatusCode::BAD_REQUEST, "csrf"));
+    }
+    let (_, user) = match signed_in(&state, &view, &req).await {
+        Ok(found) => found,
+        Err(response) => return Ok(response),
+    };
+    let name = params
+        .get("name")
+        .map(|n| n.trim().chars().take(200).collect::<String>())
+        .filter(|n| !n.is_empty());
+    let changed = user.clone();
+    let saved = state
+        .oidc(&path, move |m, conn| {
+            account::set_name(m, conn, &changed, name.as_deref())
+        })
+        .await;
+    Ok(match saved {
+        Ok(()) => {
+            let mut user = user;
+            user.name = params.get("name").map(|n| n.trim().to_string());
+            account_page(&view, &user, Some("name-saved"), None, StatusCode::OK)
+        }
+        Err(error) => render(&view, Err(error)),
+    })
+}
+
+/// `POST /{tenant}/account/password`: the current password, then the new one.
+pub async fn change_password(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
+    let view = View::new(&state, &req, tenant, None);
+    let Ok(params) = form(&req, &body) else {
+        return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
+    };
+    if !view.csrf_ok(params.get("csrf")) {
+        return Ok(view.error(StatusCode::BAD_REQUEST, "csrf"));
+    }
+    let (session_id, user) = match signed_in(&state, &view, &req).await {
+        Ok(found) => found,
+        Err(response) => return Ok(response),
+    };
+    let refuse = |key: &str| {
+        account_page(
+            &view,
+            &user,
+            None,
+            Some(key),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+    };
+    let current = SecretString::from(params.get("current").cloned().unwrap_or_default());
+    let first = SecretString::from(params.get("password").cloned().unwrap_or_default());
+    if Some(first.expose_secret()) != params.get("password2").map(String::as_str) {
+        return Ok(refuse("password-mismatch"));
+    }
+    let new_password = match NewPassword::parse(first) {
+        Ok(password) => password,
+        Err(error) => return Ok(refuse(error.message_key())),
+    };
+    let stored = user.password_hash.clone().unwrap_or_default();
+    let work = state
+        .services
+        .hashing
+        .run(move || {
+            password::verify(&current, &stored).then(|| password::hash(new_password.secret()))
+        })
+        .await;
+    let hash = match work {
+        Ok(Some(Ok(hash))) => hash,
+        Ok(None) => return Ok(refuse("current-password-wrong")),
+        Ok(Some(Err(error))) => return Ok(render(&view, Err(OAuthError::server(error)))),
+        Err(_) => return Ok(view.error(StatusCode::SERVICE_UNAVAILABLE, "busy")),
+    };
+    let changed = user.clone();
+    let saved = state
+        .oidc(&path, move |m, conn| {
+            account::set_password(m, conn, &changed, &session_id, &hash)
+        })
+        .await;
+    Ok(match saved {
+        Ok(()) => account_page(&view, &user, Some("password-changed"), None, StatusCode::OK),
+        Err(error) => render(&view, Err(error)),
+    })
+}
+
+/// `POST /{tenant}/account/logout-everywhere`
+pub async fn logout_everywhere(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
+    let view = View::new(&state, &req, tenant, None);
+    let Ok(params) = form(&req, &body) else {
+        return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
+    };
+    if !view.csrf_ok(params.get("csrf")) {
+        return Ok(view.error(StatusCode::BAD_REQUEST, "csrf"));
+    }
+    let (_, user) = match signed_in(&state, &view, &req).await {
+        Ok(found) => found,
+        Err(response) => return Ok(response),
+    };
+    let ended = state
+        .oidc(&path, move |m, conn| {
+            account::sign_out_everywhere(m, conn, &user)
+        })
+        .await;
+    Ok(match ended {
+        Ok(()) => {
+            let mut response = view.respond(StatusCode::OK, "logged_out.html", &view.context());
+            let mut gone =
+                state.cookie(state.cookie_name("session", &path), String::new(), Some(0));
+            gone.make_removal();
+            if let Err(error) = response.add_cookie(&gone) {
+                tracing::error!(%error, "cannot clear the session cookie");
+            }
+            response
+        }
+        Err(error) => render(&view, Err(error)),
+    })
+}
