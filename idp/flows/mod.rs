@@ -4,6 +4,7 @@
 //! transaction, and returns a typed result or its own error enum.
 
 pub mod account;
+pub mod email_change;
 pub mod keys;
 pub mod oidc;
 pub mod register;

@@ -36,6 +36,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("register_complete.html", include_str!("../../templates/pages/register_complete.html")),
     ("account_created.html", include_str!("../../templates/pages/account_created.html")),
     ("account.html", include_str!("../../templates/pages/account.html")),
+    ("message.html", include_str!("../../templates/pages/message.html")),
+    ("email_undo.html", include_str!("../../templates/pages/email_undo.html")),
 ];
 
 /// The stylesheet of every page.

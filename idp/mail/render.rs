@@ -23,56 +23,27 @@ pub struct Mails {
 }
 
 /// The kinds of mail, each a folder of `subject.txt`, `body.txt`, `body.html`.
+#[rustfmt::skip]
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/mail/base.html")),
-    (
-        "reset_password/subject.txt",
-        include_str!("../../templates/mail/reset_password/subject.txt"),
-    ),
-    (
-        "reset_password/body.txt",
-        include_str!("../../templates/mail/reset_password/body.txt"),
-    ),
-    (
-        "reset_password/body.html",
-        include_str!("../../templates/mail/reset_password/body.html"),
-    ),
-    (
-        "register/subject.txt",
-        include_str!("../../templates/mail/register/subject.txt"),
-    ),
-    (
-        "register/body.txt",
-        include_str!("../../templates/mail/register/body.txt"),
-    ),
-    (
-        "register/body.html",
-        include_str!("../../templates/mail/register/body.html"),
-    ),
-    (
-        "account_exists/subject.txt",
-        include_str!("../../templates/mail/account_exists/subject.txt"),
-    ),
-    (
-        "account_exists/body.txt",
-        include_str!("../../templates/mail/account_exists/body.txt"),
-    ),
-    (
-        "account_exists/body.html",
-        include_str!("../../templates/mail/account_exists/body.html"),
-    ),
-    (
-        "welcome/subject.txt",
-        include_str!("../../templates/mail/welcome/subject.txt"),
-    ),
-    (
-        "welcome/body.txt",
-        include_str!("../../templates/mail/welcome/body.txt"),
-    ),
-    (
-        "welcome/body.html",
-        include_str!("../../templates/mail/welcome/body.html"),
-    ),
+    ("reset_password/subject.txt", include_str!("../../templates/mail/reset_password/subject.txt")),
+    ("reset_password/body.txt", include_str!("../../templates/mail/reset_password/body.txt")),
+    ("reset_password/body.html", include_str!("../../templates/mail/reset_password/body.html")),
+    ("register/subject.txt", include_str!("../../templates/mail/register/subject.txt")),
+    ("register/body.txt", include_str!("../../templates/mail/register/body.txt")),
+    ("register/body.html", include_str!("../../templates/mail/register/body.html")),
+    ("account_exists/subject.txt", include_str!("../../templates/mail/account_exists/subject.txt")),
+    ("account_exists/body.txt", include_str!("../../templates/mail/account_exists/body.txt")),
+    ("account_exists/body.html", include_str!("../../templates/mail/account_exists/body.html")),
+    ("welcome/subject.txt", include_str!("../../templates/mail/welcome/subject.txt")),
+    ("welcome/body.txt", include_str!("../../templates/mail/welcome/body.txt")),
+    ("welcome/body.html", include_str!("../../templates/mail/welcome/body.html")),
+    ("verify_email/subject.txt", include_str!("../../templates/mail/verify_email/subject.txt")),
+    ("verify_email/body.txt", include_str!("../../templates/mail/verify_email/body.txt")),
+    ("verify_email/body.html", include_str!("../../templates/mail/verify_email/body.html")),
+    ("email_changed/subject.txt", include_str!("../../templates/mail/email_changed/subject.txt")),
+    ("email_changed/body.txt", include_str!("../../templates/mail/email_changed/body.txt")),
+    ("email_changed/body.html", include_str!("../../templates/mail/email_changed/body.html")),
 ];
 
 impl Mails {

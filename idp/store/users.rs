@@ -161,3 +161,22 @@ pub fn set_name(
         .execute(conn)?;
     Ok(())
 }
+
+/// Sets a user's (verified) address.
+pub fn set_email(
+    conn: &mut DbConnection,
+    id: &str,
+    email: &str,
+    email_normalized: &str,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::email.eq(email),
+            users::email_normalized.eq(email_normalized),
+            users::email_verified.eq(true),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

@@ -118,3 +118,137 @@ async fn the_account_page_changes_name_and_password_and_signs_out(backend: Backe
     assert_eq!(location(&again).path(), "/seinajoki/login");
     app.stop().await;
 }
+
+both_stores!(changing_the_address_keeps_the_subject_and_can_be_undone);
+
+async fn changing_the_address_keeps_the_subject_and_can_be_undone(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let subject = app
+        .add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .await;
+    let browser = app.browser();
+    let login = location(
+        &browser
+            .get(app.url("/seinajoki/account"))
+            .send()
+            .await
+            .unwrap(),
+    );
+    rp::submit_login(&browser, &login, "erkki@testi.fi", PASSWORD, false).await;
+    let page = browser
+        .get(app.url("/seinajoki/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = csrf(&page);
+    let sent = browser
+        .post(app.url("/seinajoki/account/email"))
+        .form(&[("csrf", token.as_str()), ("email", "erkki.uusi@testi.fi")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        sent.contains("Lähetimme vahvistuslinkin uuteen osoitteeseen."),
+        "{sent}"
+    );
+    let link_in = |mail: &str, path: &str| {
+        mail.split_whitespace()
+            .find(|w| w.starts_with(&app.url(path)))
+            .unwrap()
+            .to_string()
+    };
+    let mails = app.mails();
+    let verify = mails.last().unwrap();
+    assert!(verify.contains("To: erkki.uusi@testi.fi"), "{verify}");
+    let confirm = link_in(verify, "/seinajoki/email/confirm?token=");
+    // Any browser may open it (a phone's mail app).
+    let done = app.browser().get(&confirm).send().await.unwrap();
+    assert_eq!(done.status(), 200);
+    assert!(
+        done.text()
+            .await
+            .unwrap()
+            .contains("Käyttäjätunnuksesi on nyt erkki.uusi@testi.fi.")
+    );
+
+    // The resident logs in with the new address; the subject is the same.
+    let client = rp::basic(&app).await;
+    let started = rp::start(&client, &[], &[]);
+    let back = rp::log_in(
+        &app.browser(),
+        &started.url,
+        "erkki.uusi@testi.fi",
+        PASSWORD,
+    )
+    .await;
+    let tokens = rp::exchange(&client, &param(&back, "code").unwrap(), started.verifier)
+        .await
+        .unwrap();
+    let claims = openidconnect::TokenResponse::id_token(&tokens)
+        .unwrap()
+        .claims(&client.id_token_verifier(), &started.nonce)
+        .unwrap()
+        .clone();
+    assert_eq!(claims.subject().as_str(), subject);
+
+    // The old address got a notice with an undo link, which asks first and then restores.
+    let mut notice = String::new();
+    for _ in 0..100 {
+        if let Some(mail) = app
+            .mails()
+            .into_iter()
+            .find(|m| m.contains("To: erkki@testi.fi"))
+        {
+            notice = mail;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let undo = link_in(&notice, "/seinajoki/email/undo?token=");
+    let other = app.browser();
+    let form = other.get(&undo).send().await.unwrap().text().await.unwrap();
+    assert!(
+        form.contains("Palautetaanko käyttäjätunnukseksi erkki@testi.fi?"),
+        "{form}"
+    );
+    let undo_token = param(&url::Url::parse(&undo).unwrap(), "token").unwrap();
+    let restored = other
+        .post(app.url("/seinajoki/email/undo"))
+        .form(&[
+            ("csrf", csrf(&form).as_str()),
+            ("token", undo_token.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(restored.status(), 200);
+    assert!(
+        restored
+            .text()
+            .await
+            .unwrap()
+            .contains("Vanha sähköpostiosoitteesi on palautettu")
+    );
+    // Every session ended, the old address works again.
+    let again = browser
+        .get(app.url("/seinajoki/account"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&again).path(), "/seinajoki/login");
+    let started = rp::start(&client, &[], &[]);
+    let back = rp::log_in(&app.browser(), &started.url, "erkki@testi.fi", PASSWORD).await;
+    assert!(param(&back, "code").is_some());
+    // Links work once.
+    assert_eq!(
+        app.browser().get(&confirm).send().await.unwrap().status(),
+        410
+    );
+    app.stop().await;
+}

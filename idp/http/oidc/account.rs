@@ -9,8 +9,9 @@ use secrecy::{ExposeSecret, SecretString};
 use super::authorize::{render, see_other};
 use super::{cookie_value, form};
 use crate::crypto::password;
-use crate::domain::{NewPassword, password::MIN_CHARS};
+use crate::domain::{Email, NewPassword, password::MIN_CHARS};
 use crate::flows::account;
+use crate::flows::email_change::{self, Followed};
 use crate::flows::oidc::OAuthError;
 use crate::flows::oidc::authorize;
 use crate::http::pages::View;
@@ -32,7 +33,8 @@ fn account_page(
     );
     context.insert("name", &user.name.clone().unwrap_or_default());
     context.insert("message", &message);
-    context.insert("error", &error);
+    context.insert("error", &error.filter(|e| !e.starts_with("email")));
+    context.insert("email_error", &error.filter(|e| e.starts_with("email")));
     context.insert("min", &MIN_CHARS);
     view.respond(status, "account.html", &context)
 }
@@ -217,4 +219,161 @@ pub async fn logout_everywhere(
         }
         Err(error) => render(&view, Err(error)),
     })
+}
+
+fn message(
+    view: &View<'_>,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    email: &str,
+) -> HttpResponse {
+    let mut context = view.context();
+    context.insert("title_key", title);
+    context.insert("message_key", message);
+    context.insert("email", email);
+    view.respond(status, "message.html", &context)
+}
+
+/// `POST /{tenant}/account/email`: mails a confirmation link to the new address.
+pub async fn change_email(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
+    let view = View::new(&state, &req, tenant, None);
+    let Ok(params) = form(&req, &body) else {
+        return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
+    };
+    if !view.csrf_ok(params.get("csrf")) {
+        return Ok(view.error(StatusCode::BAD_REQUEST, "csrf"));
+    }
+    let (_, user) = match signed_in(&state, &view, &req).await {
+        Ok(found) => found,
+        Err(response) => return Ok(response),
+    };
+    let Ok(new) = Email::parse(params.get("email").map(String::as_str).unwrap_or_default()) else {
+        return Ok(account_page(
+            &view,
+            &user,
+            None,
+            Some("email-invalid"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ));
+    };
+    let mails = state.services.mails.clone();
+    let language = view.lang;
+    let requester = user.clone();
+    let written = state
+        .oidc(&path, move |m, conn| {
+            email_change::request(m, conn, &mails, &requester, &new, language)
+        })
+        .await;
+    let failed = match written {
+        Ok(Some(id)) => matches!(state.services.send_now(&id).await, Ok(Some(false)) | Err(_)),
+        Ok(None) => false,
+        Err(error) => return Ok(render(&view, Err(error))),
+    };
+    Ok(if failed {
+        account_page(
+            &view,
+            &user,
+            None,
+            Some("mail-failed"),
+            StatusCode::SERVICE_UNAVAILABLE,
+        )
+    } else {
+        account_page(&view, &user, Some("email-link-sent"), None, StatusCode::OK)
+    })
+}
+
+/// `GET /{tenant}/email/confirm?token=…`: the new address is proven; switch to it.
+pub async fn confirm_email(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, HttpError> {
+    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
+    let view = View::new(&state, &req, tenant, None);
+    let token = super::reset::query_param(&req, "token").unwrap_or_default();
+    let mails = state.services.mails.clone();
+    let language = view.lang;
+    let done = state
+        .oidc(&path, move |m, conn| {
+            email_change::confirm(m, conn, &mails, language, &token)
+        })
+        .await;
+    Ok(followed(
+        &view,
+        done,
+        "email-changed-title",
+        "email-changed",
+    ))
+}
+
+fn followed(
+    view: &View<'_>,
+    done: Result<Followed, OAuthError>,
+    title: &str,
+    text: &str,
+) -> HttpResponse {
+    match done {
+        Ok(Followed::Done(email)) => message(view, StatusCode::OK, title, text, &email),
+        Ok(Followed::Taken) => {
+            message(view, StatusCode::CONFLICT, "error-title", "email-taken", "")
+        }
+        Ok(Followed::Expired) => message(view, StatusCode::GONE, "error-title", "link-expired", ""),
+        Err(error) => render(view, Err(error)),
+    }
+}
+
+/// `GET /{tenant}/email/undo?token=…`: asks before undoing (mail scanners follow links).
+pub async fn undo_form(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, HttpError> {
+    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
+    let view = View::new(&state, &req, tenant, None);
+    let token = super::reset::query_param(&req, "token").unwrap_or_default();
+    let probe = token.clone();
+    let target = state
+        .oidc(&path, move |m, conn| {
+            email_change::undo_target(m, conn, &probe)
+        })
+        .await;
+    Ok(match target {
+        Ok(Some(email)) => {
+            let mut context = view.context();
+            context.insert("email", &email);
+            context.insert("token", &token);
+            view.respond(StatusCode::OK, "email_undo.html", &context)
+        }
+        Ok(None) => message(&view, StatusCode::GONE, "error-title", "link-expired", ""),
+        Err(error) => render(&view, Err(error)),
+    })
+}
+
+/// `POST /{tenant}/email/undo`: restores the old address, ends every session.
+pub async fn undo(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
+    let view = View::new(&state, &req, tenant, None);
+    let Ok(params) = form(&req, &body) else {
+        return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
+    };
+    if !view.csrf_ok(params.get("csrf")) {
+        return Ok(view.error(StatusCode::BAD_REQUEST, "csrf"));
+    }
+    let token = params.get("token").cloned().unwrap_or_default();
+    let done = state
+        .oidc(&path, move |m, conn| email_change::undo(m, conn, &token))
+        .await;
+    Ok(followed(&view, done, "email-undo-title", "email-restored"))
 }

@@ -48,6 +48,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/account/logout-everywhere",
             web::post().to(account::logout_everywhere),
         )
+        .route("/account/email", web::post().to(account::change_email))
+        .route("/email/confirm", web::get().to(account::confirm_email))
+        .route("/email/undo", web::get().to(account::undo_form))
+        .route("/email/undo", web::post().to(account::undo))
         .route("/register", web::get().to(register::page))
         .route("/register", web::post().to(register::start))
         .route("/register/complete", web::get().to(register::complete_form))
