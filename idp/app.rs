@@ -91,7 +91,8 @@ impl Services {
             .user_agent(concat!("idp/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| StartError::Http(e.to_string()))?;
-        let mails = Mails::load().map_err(|e| StartError::Mail(e.to_string()))?;
+        let mails = Mails::load(config.settings.templates.dir.as_deref())
+            .map_err(|e| StartError::Mail(e.to_string()))?;
         let transport = MailTransport::from_settings(&config.settings.mail)
             .map_err(|e| StartError::Mail(e.to_string()))?;
         Ok(Services {

@@ -18,11 +18,12 @@ use figment::providers::{Env, Format, Toml};
 pub use problems::{KeyError, Problem, Problems, deserialize_all, one_line};
 pub use settings::{
     DatabaseBackend, DatabaseSettings, KeysSettings, LogFormat, LogSettings, MailSettings,
-    MailTransport, ServerSettings, Settings, SmtpTls, TenantsSettings, TokenSettings,
+    MailTransport, ServerSettings, Settings, SmtpTls, TemplatesSettings, TenantsSettings,
+    TokenSettings,
 };
 pub use tenant::{
-    AuthMethod, ClientConfig, GrantType, Language, Notice, Policy, SigningAlg, Support,
-    TenantConfig,
+    AuthMethod, Branding, ClientConfig, GrantType, Language, Notice, Policy, SigningAlg, Support,
+    TenantConfig, contrast_with_white,
 };
 
 /// The path used when neither `--config` nor `IDP_CONFIG` names one.

@@ -28,6 +28,19 @@ pub struct Settings {
     /// `[tokens]`, optional.
     #[serde(default)]
     pub tokens: TokenSettings,
+    /// `[templates]`, optional.
+    #[serde(default)]
+    pub templates: TemplatesSettings,
+}
+
+/// `[templates]`: a city's own versions of the built-in pages and mails.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplatesSettings {
+    /// A directory with `pages/<name>.html`, `static/idp.css` or `mail/<kind>/<part>` files that
+    /// replace the built-in ones of the same name (read at start; no rebuild).
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
 }
 
 /// `[keys]`: how signing keys are protected and rotated.

@@ -29,6 +29,9 @@ pub struct TenantConfig {
     /// The notice banner on the identifier page, per language.
     #[serde(default)]
     pub notice: Notice,
+    /// The city's logo and colour on its pages.
+    #[serde(default)]
+    pub branding: Branding,
     /// The e-services (relying parties) of this tenant.
     #[serde(default)]
     pub clients: Vec<ClientConfig>,
@@ -88,6 +91,36 @@ pub struct Support {
     /// Support phone number, as residents should dial it.
     #[serde(default)]
     pub phone: Option<String>,
+}
+
+/// `[branding]`: how the city's pages look.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Branding {
+    /// A PNG or SVG file shown in the page header (served by idp, so the CSP stays `'self'`).
+    #[serde(default)]
+    pub logo_file: Option<std::path::PathBuf>,
+    /// The colour of buttons and links, `#rrggbb`; must contrast 4.5:1 with white (WCAG AA).
+    #[serde(default)]
+    pub color: Option<String>,
+}
+
+/// The contrast ratio (WCAG 2.1) of `#rrggbb` against white, if it is a colour.
+pub fn contrast_with_white(color: &str) -> Option<f64> {
+    let hex = color.strip_prefix('#')?;
+    if hex.len() != 6 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let channel = |i: usize| {
+        let value = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).ok()?) / 255.0;
+        Some(if value <= 0.039_28 {
+            value / 12.92
+        } else {
+            ((value + 0.055) / 1.055).powf(2.4)
+        })
+    };
+    let luminance = 0.2126 * channel(0)? + 0.7152 * channel(2)? + 0.0722 * channel(4)?;
+    Some(1.05 / (luminance + 0.05))
 }
 
 /// `[notice]`: the banner on the identifier page, per language.

@@ -223,7 +223,7 @@ secret = "x"
             [
                 "tenants/seinajoki.toml: policy: unknown variant `keep-passwords`, expected `keep-password` or `email-link`",
                 "tenants/seinajoki.toml: languages[1]: unknown variant `de`, expected one of `fi`, `sv`, `en`",
-                "tenants/seinajoki.toml: colour: unknown field `colour`, expected one of `id`, `name`, `policy`, `languages`, `help_url`, `reveal_unknown_identifier`, `support`, `notice`, `clients`",
+                "tenants/seinajoki.toml: colour: unknown field `colour`, expected one of `id`, `name`, `policy`, `languages`, `help_url`, `reveal_unknown_identifier`, `support`, `notice`, `branding`, `clients`",
                 "tenants/seinajoki.toml: clients[0].secret: unknown field `secret`, expected one of `client_id`, `name`, `client_secret`, `client_secret_sha256`, `redirect_uris`, `post_logout_redirect_uris`, `backchannel_logout_uri`, `grant_types`, `token_endpoint_auth_method`, `first_party`, `id_token_signed_response_alg`, `jwks_uri`",
             ]
         );
@@ -328,4 +328,20 @@ fn smtp_needs_its_keys_and_a_set_password_variable() {
         assert_eq!(config.settings.mail.tls, SmtpTls::Starttls);
         Ok(())
     });
+}
+
+#[test]
+fn a_brand_colour_must_contrast_with_white() {
+    let tenant = format!("{TENANT}\n[branding]\ncolor = \"#7fb3d5\"\n");
+    jail_with(&tenant, |_| {
+        assert_eq!(
+            problems("idp.toml"),
+            [
+                "tenants/seinajoki.toml: branding.color: \"#7fb3d5\" contrasts 2.3:1 with white; WCAG AA needs 4.5:1"
+            ]
+        );
+        Ok(())
+    });
+    assert!(contrast_with_white("#0b4f8a").unwrap() > 8.0);
+    assert_eq!(contrast_with_white("blue"), None);
 }

@@ -116,6 +116,14 @@ pub(super) fn settings(settings: &Settings, origin: &dyn Fn(&str) -> String) -> 
             problem(key, "must be between 1 second and 400 days".into());
         }
     }
+    if let Some(dir) = &settings.templates.dir
+        && !dir.is_dir()
+    {
+        problem(
+            "templates.dir",
+            format!("{} is not a directory", dir.display()),
+        );
+    }
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&settings.log.level) {
         problem("log.level", format!("not a log filter: {e}"));
     }
@@ -182,6 +190,36 @@ pub(super) fn tenant(tenant: &TenantConfig, file: &Path) -> Vec<Problem> {
         );
     }
 
+    if let Some(color) = &tenant.branding.color {
+        match super::tenant::contrast_with_white(color) {
+            None => problem(
+                "branding.color".into(),
+                format!("\"{color}\" is not a colour: use #rrggbb"),
+            ),
+            Some(ratio) if ratio < 4.5 => problem(
+                "branding.color".into(),
+                format!("\"{color}\" contrasts {ratio:.1}:1 with white; WCAG AA needs 4.5:1"),
+            ),
+            Some(_) => {}
+        }
+    }
+    if let Some(logo) = &tenant.branding.logo_file {
+        let known = logo
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "svg"));
+        if !known {
+            problem(
+                "branding.logo_file".into(),
+                "must be a .png or .svg file".into(),
+            );
+        } else if !logo.is_file() {
+            problem(
+                "branding.logo_file".into(),
+                format!("{} is not a readable file", logo.display()),
+            );
+        }
+    }
     let mut client_ids = HashSet::new();
     for (i, client) in tenant.clients.iter().enumerate() {
         let key = |name: &str| format!("clients[{i}].{name}");

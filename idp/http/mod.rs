@@ -65,7 +65,9 @@ impl Application {
         let address = listener.local_addr()?;
         let config = services.config.clone();
         let state = AppState {
-            pages: Arc::new(pages::Pages::load()?),
+            pages: Arc::new(pages::Pages::load(
+                config.settings.templates.dir.as_deref(),
+            )?),
             config: config.clone(),
             services,
         };

@@ -13,6 +13,7 @@ use crate::i18n::{self, LOCALES};
 /// The compiled page templates.
 pub struct Pages {
     tera: tera::Tera,
+    stylesheet: String,
 }
 
 // rustfmt would break each pair over four lines.
@@ -47,12 +48,19 @@ pub const STYLESHEET: &str = include_str!("../../templates/static/idp.css");
 pub const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
 
 impl Pages {
-    /// Parses the built-in templates.
-    pub fn load() -> Result<Pages, tera::Error> {
+    /// Parses the built-in templates, each replaced by `<dir>/pages/<name>` when that exists.
+    pub fn load(dir: Option<&std::path::Path>) -> Result<Pages, tera::Error> {
         let mut tera = tera::Tera::new();
         tera.register_function("t", FluentLoader::new(&*LOCALES));
-        tera.add_raw_templates(TEMPLATES.iter().copied())?;
-        Ok(Pages { tera })
+        let sources =
+            crate::mail::with_overrides(TEMPLATES, dir, "pages").map_err(tera::Error::message)?;
+        tera.add_raw_templates(sources.iter().map(|(n, s)| (n.as_str(), s.as_str())))?;
+        let stylesheet = crate::mail::with_overrides(&[("idp.css", STYLESHEET)], dir, "static")
+            .map_err(tera::Error::message)?
+            .pop()
+            .map(|(_, css)| css)
+            .unwrap_or_default();
+        Ok(Pages { tera, stylesheet })
     }
 
     /// Renders `name` with `context`.
@@ -178,6 +186,7 @@ impl<'a> View<'a> {
         };
         context.insert("notice", notice);
         context.insert("help_url", &tenant.help_url.as_ref().map(|u| u.to_string()));
+        context.insert("has_logo", &tenant.branding.logo_file.is_some());
         context
     }
 
@@ -273,9 +282,64 @@ pub async fn not_found(state: actix_web::web::Data<AppState>) -> HttpResponse {
 }
 
 /// `GET /static/idp.css`.
-pub async fn stylesheet() -> HttpResponse {
+pub async fn stylesheet(state: actix_web::web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/css; charset=utf-8")
         .insert_header(("Cache-Control", "public, max-age=3600"))
-        .body(STYLESHEET)
+        .body(state.pages.stylesheet.clone())
+}
+
+/// `GET /{tenant}/theme.css`: the tenant's colour.
+pub async fn theme(
+    state: actix_web::web::Data<AppState>,
+    path: actix_web::web::Path<String>,
+) -> Result<HttpResponse, super::HttpError> {
+    let tenant = state
+        .config
+        .tenant(&path)
+        .ok_or(super::HttpError::UnknownTenant)?;
+    let css = match &tenant.branding.color {
+        Some(color) => format!(":root {{ --brand: {color}; }}\n"),
+        None => String::new(),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=300"))
+        .body(css))
+}
+
+/// `GET /{tenant}/logo`: the tenant's logo file.
+pub async fn logo(
+    state: actix_web::web::Data<AppState>,
+    path: actix_web::web::Path<String>,
+) -> Result<HttpResponse, super::HttpError> {
+    let tenant = state
+        .config
+        .tenant(&path)
+        .ok_or(super::HttpError::UnknownTenant)?;
+    let Some(file) = &tenant.branding.logo_file else {
+        return Ok(HttpResponse::NotFound().finish());
+    };
+    let content_type = if file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("svg"))
+    {
+        "image/svg+xml"
+    } else {
+        "image/png"
+    };
+    Ok(match tokio::fs::read(file).await {
+        Ok(bytes) => HttpResponse::Ok()
+            .content_type(content_type)
+            .insert_header(("Cache-Control", "public, max-age=3600"))
+            .insert_header((
+                "Content-Security-Policy",
+                "default-src 'none'; style-src 'unsafe-inline'",
+            ))
+            .body(bytes),
+        Err(error) => {
+            tracing::warn!(%error, file = %file.display(), "cannot read the logo");
+            HttpResponse::NotFound().finish()
+        }
+    })
 }

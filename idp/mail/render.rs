@@ -47,11 +47,13 @@ const TEMPLATES: &[(&str, &str)] = &[
 ];
 
 impl Mails {
-    /// Parses the built-in templates.
-    pub fn load() -> Result<Mails, tera::Error> {
+    /// Parses the built-in templates, each replaced by `<dir>/mail/<name>` when that exists.
+    pub fn load(dir: Option<&std::path::Path>) -> Result<Mails, tera::Error> {
         let mut tera = tera::Tera::new();
         tera.register_function("t", FluentLoader::new(&*LOCALES));
-        tera.add_raw_templates(TEMPLATES.iter().copied())?;
+        let sources =
+            super::with_overrides(TEMPLATES, dir, "mail").map_err(tera::Error::message)?;
+        tera.add_raw_templates(sources.iter().map(|(n, s)| (n.as_str(), s.as_str())))?;
         Ok(Mails { tera })
     }
 
@@ -79,7 +81,7 @@ mod tests {
 
     #[test]
     fn reset_mail_in_each_language() {
-        let mails = Mails::load().unwrap();
+        let mails = Mails::load(None).unwrap();
         let mut context = tera::Context::new();
         context.insert("tenant_name", "Seinäjoen kaupunki");
         context.insert("link", "https://login.example.fi/seinajoki/reset?token=a&b");

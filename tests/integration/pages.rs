@@ -326,3 +326,30 @@ async fn an_authority_user_logs_in_with_the_username(backend: Backend) {
     assert!(param(&back, "code").is_some(), "{back}");
     app.stop().await;
 }
+
+both_stores!(the_citys_logo_and_colour);
+
+async fn the_citys_logo_and_colour(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (browser, login) = at_login(&app, &[]).await;
+    let html = browser
+        .get(login)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("<img class=\"logo\""), "{html}");
+    assert!(html.contains("alt=\"Seinäjoen kaupunki\""), "{html}");
+    let theme = app.get("/seinajoki/theme.css").await.text().await.unwrap();
+    assert_eq!(theme, ":root { --brand: #00594f; }\n");
+    let logo = app.get("/seinajoki/logo").await;
+    assert_eq!(logo.headers()["content-type"], "image/svg+xml");
+    assert_eq!(
+        logo.headers()["content-security-policy"],
+        "default-src 'none'; style-src 'unsafe-inline'"
+    );
+    assert!(logo.text().await.unwrap().starts_with("<svg"));
+    app.stop().await;
+}

@@ -28,6 +28,8 @@ use crate::store::DbConnection;
 /// The OIDC routes, to be mounted under `/{tenant}`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/jwks", web::get().to(jwks::jwks))
+        .route("/theme.css", web::get().to(crate::http::pages::theme))
+        .route("/logo", web::get().to(crate::http::pages::logo))
         .route("/authorize", web::get().to(authorize::get))
         .route("/authorize", web::post().to(authorize::post))
         .route("/login", web::get().to(login::page))
