@@ -428,3 +428,106 @@ async fn login_works_without_javascript_in_chromium() {
     app.stop().await;
     rp.stop(true).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_authority_login_and_account_page_in_chromium() {
+    if !browser_available() {
+        return;
+    }
+    let (app, callback, rp) = app_with_rp().await;
+    let (_dir, profile) = new_profile();
+    let browser = Browser::start(&profile, true).await;
+    browser
+        .client
+        .goto(&authorize_url(&app, &callback, &[]))
+        .await
+        .unwrap();
+    browser
+        .client
+        .find(Locator::LinkText("Luo uusi käyttäjätunnus"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.fill("email", "maija@testi.fi").await;
+    browser.screenshot("07-register").await;
+    browser.click("main form button[type=submit]").await;
+    browser
+        .client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("register-sent"))
+        .await
+        .unwrap();
+    let mail = app.mails().pop().unwrap();
+    let link = mail
+        .split_whitespace()
+        .find(|w| w.contains("/seinajoki/register/complete?token="))
+        .unwrap()
+        .to_string();
+    browser.client.goto(&link).await.unwrap();
+    browser.fill("name", "Maija Meikäläinen").await;
+    browser.fill("password", "maijan oma salasana").await;
+    browser.fill("password2", "maijan oma salasana").await;
+    browser.screenshot("08-register-complete").await;
+    browser.click("main form button[type=submit]").await;
+    let back = browser.wait_for_url(|u| u.path() == "/callback").await;
+    assert!(back.query_pairs().any(|(k, _)| k == "code"), "{back}");
+
+    // The account page of the new resident.
+    browser
+        .client
+        .goto(&app.url("/seinajoki/account"))
+        .await
+        .unwrap();
+    browser
+        .client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("email"))
+        .await
+        .unwrap();
+    assert!(browser.text().await.contains("maija@testi.fi"));
+    browser.screenshot("09-account").await;
+    browser.quit().await;
+
+    // An authority user logs in with the old username in the same field.
+    let store = app.services.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let hash =
+            idp::crypto::password::hash(&secrecy::SecretString::from("viranomaisen salasana"))
+                .unwrap();
+        idp::flows::users::add(
+            &mut store.conn().unwrap(),
+            idp::clock::system().now(),
+            &idp::flows::users::AddUser {
+                tenant: "seinajoki",
+                email: None,
+                username: Some("rakennusvalvonta7"),
+                name: None,
+                password_hash: Some(&hash),
+                email_verified: false,
+            },
+        )
+        .unwrap();
+    })
+    .await
+    .unwrap();
+    let (_dir2, profile2) = new_profile();
+    let browser = Browser::start(&profile2, true).await;
+    browser
+        .client
+        .goto(&authorize_url(&app, &callback, &[]))
+        .await
+        .unwrap();
+    browser.fill("identifier", "rakennusvalvonta7").await;
+    browser.click("main form button[type=submit]").await;
+    browser.fill("password", "viranomaisen salasana").await;
+    browser.click("main form button[type=submit]").await;
+    let back = browser.wait_for_url(|u| u.path() == "/callback").await;
+    assert!(back.query_pairs().any(|(k, _)| k == "code"), "{back}");
+    browser.quit().await;
+    app.stop().await;
+    rp.stop(true).await;
+}
