@@ -32,6 +32,12 @@ pub struct TenantConfig {
     /// The city's logo and colour on its pages.
     #[serde(default)]
     pub branding: Branding,
+    /// Session lifetimes of this tenant (default: `[tokens]` of the main file).
+    #[serde(default)]
+    pub sessions: TenantSessions,
+    /// Password rules of this tenant.
+    #[serde(default)]
+    pub passwords: PasswordRules,
     /// The e-services (relying parties) of this tenant.
     #[serde(default)]
     pub clients: Vec<ClientConfig>,
@@ -41,7 +47,50 @@ fn default_languages() -> Vec<Language> {
     vec![Language::Fi, Language::Sv, Language::En]
 }
 
+/// `[sessions]` of a tenant.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSessions {
+    /// A session without "remember me", seconds.
+    #[serde(default)]
+    pub session_seconds: Option<u64>,
+    /// A "remember me" session and its cookie, seconds.
+    #[serde(default)]
+    pub remember_seconds: Option<u64>,
+}
+
+/// `[passwords]` of a tenant.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordRules {
+    /// The fewest characters of a new password (never below 8).
+    #[serde(default)]
+    pub min_length: Option<usize>,
+}
+
 impl TenantConfig {
+    /// The lifetime of a session without "remember me".
+    pub fn session_seconds(&self, defaults: &super::TokenSettings) -> u64 {
+        self.sessions
+            .session_seconds
+            .unwrap_or(defaults.session_seconds)
+    }
+
+    /// The lifetime of a "remember me" session.
+    pub fn remember_seconds(&self, defaults: &super::TokenSettings) -> u64 {
+        self.sessions
+            .remember_seconds
+            .unwrap_or(defaults.remember_seconds)
+    }
+
+    /// The fewest characters of a new password here.
+    pub fn min_password_chars(&self) -> usize {
+        self.passwords
+            .min_length
+            .unwrap_or(crate::domain::password::MIN_CHARS)
+            .max(crate::domain::password::MIN_CHARS)
+    }
+
     /// A client of this tenant by id.
     pub fn client(&self, client_id: &str) -> Option<&ClientConfig> {
         self.clients.iter().find(|c| c.client_id == client_id)

@@ -220,6 +220,28 @@ pub(super) fn tenant(tenant: &TenantConfig, file: &Path) -> Vec<Problem> {
             );
         }
     }
+    for (key, value) in [
+        ("sessions.session_seconds", tenant.sessions.session_seconds),
+        (
+            "sessions.remember_seconds",
+            tenant.sessions.remember_seconds,
+        ),
+    ] {
+        if value.is_some_and(|v| v == 0 || v > 400 * 24 * 3600) {
+            problem(key.into(), "must be between 1 second and 400 days".into());
+        }
+    }
+    if let Some(min) = tenant.passwords.min_length
+        && !(crate::domain::password::MIN_CHARS..=128).contains(&min)
+    {
+        problem(
+            "passwords.min_length".into(),
+            format!(
+                "must be between {} and 128",
+                crate::domain::password::MIN_CHARS
+            ),
+        );
+    }
     let mut client_ids = HashSet::new();
     for (i, client) in tenant.clients.iter().enumerate() {
         let key = |name: &str| format!("clients[{i}].{name}");

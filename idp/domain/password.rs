@@ -17,9 +17,9 @@ pub struct NewPassword(SecretString);
 /// Why a new password is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordError {
-    /// Fewer than [`MIN_CHARS`] characters.
-    #[error("the password must have at least {MIN_CHARS} characters")]
-    TooShort,
+    /// Fewer characters than the rules ask.
+    #[error("the password must have at least {0} characters")]
+    TooShort(usize),
     /// More than [`MAX_BYTES`] bytes.
     #[error("the password must have at most {MAX_BYTES} bytes")]
     TooLong,
@@ -32,7 +32,7 @@ impl PasswordError {
     /// The translation key of the error.
     pub fn message_key(&self) -> &'static str {
         match self {
-            PasswordError::TooShort => "password-too-short",
+            PasswordError::TooShort(_) => "password-too-short",
             PasswordError::TooLong => "password-too-long",
             PasswordError::Common => "password-common",
         }
@@ -40,11 +40,21 @@ impl PasswordError {
 }
 
 impl NewPassword {
-    /// Checks `password` against the rules.
+    /// Checks `password` against the default rules.
     pub fn parse(password: SecretString) -> Result<NewPassword, PasswordError> {
+        NewPassword::parse_with(password, MIN_CHARS)
+    }
+
+    /// Checks `password` against rules asking for at least `min_chars` characters (never
+    /// fewer than [`MIN_CHARS`]).
+    pub fn parse_with(
+        password: SecretString,
+        min_chars: usize,
+    ) -> Result<NewPassword, PasswordError> {
+        let min_chars = min_chars.max(MIN_CHARS);
         let text = password.expose_secret();
-        if text.chars().count() < MIN_CHARS {
-            return Err(PasswordError::TooShort);
+        if text.chars().count() < min_chars {
+            return Err(PasswordError::TooShort(min_chars));
         }
         if text.len() > MAX_BYTES {
             return Err(PasswordError::TooLong);
@@ -72,7 +82,11 @@ mod tests {
 
     #[test]
     fn enforces_the_rules() {
-        assert_eq!(parse("short"), Err(PasswordError::TooShort));
+        assert_eq!(parse("short"), Err(PasswordError::TooShort(8)));
+        assert_eq!(
+            NewPassword::parse_with(SecretString::from("kymmenen?"), 10).map(|_| ()),
+            Err(PasswordError::TooShort(10))
+        );
         assert_eq!(parse("pitkä salasana"), Ok(()));
         assert_eq!(parse("ääääääää"), Ok(()), "characters, not bytes");
         assert_eq!(parse(&"x".repeat(1025)), Err(PasswordError::TooLong));

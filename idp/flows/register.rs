@@ -230,7 +230,7 @@ pub fn finish(
         conn,
         &user,
         false,
-        m.config.settings.tokens.session_seconds,
+        m.tenant.session_seconds(&m.config.settings.tokens),
         m.now,
     )?;
     auth_requests::delete(conn, &row.id)?;

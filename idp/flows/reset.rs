@@ -162,7 +162,7 @@ pub fn complete(
         conn,
         &user,
         false,
-        m.config.settings.tokens.session_seconds,
+        m.tenant.session_seconds(&m.config.settings.tokens),
         m.now,
     )?;
     auth_requests::delete(conn, &row.id)?;

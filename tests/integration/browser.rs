@@ -490,6 +490,62 @@ async fn registration_authority_login_and_account_page_in_chromium() {
         .unwrap();
     assert!(browser.text().await.contains("maija@testi.fi"));
     browser.screenshot("09-account").await;
+
+    // Change the address, then undo it from the notice sent to the old one.
+    browser.fill("new-email", "maija.uusi@testi.fi").await;
+    browser
+        .click("form[action$=\"/account/email\"] button[type=submit]")
+        .await;
+    browser
+        .client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("message"))
+        .await
+        .unwrap();
+    let mail = app.mails().pop().unwrap();
+    let confirm = mail
+        .split_whitespace()
+        .find(|w| w.contains("/seinajoki/email/confirm?token="))
+        .unwrap()
+        .to_string();
+    browser.client.goto(&confirm).await.unwrap();
+    assert!(
+        browser
+            .text()
+            .await
+            .contains("Käyttäjätunnuksesi on nyt maija.uusi@testi.fi.")
+    );
+    browser.screenshot("10-email-changed").await;
+    let mut undo = None;
+    for _ in 0..100 {
+        undo = app
+            .mails()
+            .iter()
+            .filter(|m| m.contains("To: maija@testi.fi"))
+            .flat_map(|m| m.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .find(|w| w.contains("/seinajoki/email/undo?token="));
+        if undo.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    browser.client.goto(&undo.unwrap()).await.unwrap();
+    browser.click("main form button[type=submit]").await;
+    browser
+        .client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("message"))
+        .await
+        .unwrap();
+    assert!(
+        browser
+            .text()
+            .await
+            .contains("Vanha sähköpostiosoitteesi on palautettu")
+    );
+    browser.screenshot("11-email-restored").await;
     browser.quit().await;
 
     // An authority user logs in with the old username in the same field.

@@ -353,3 +353,55 @@ async fn the_citys_logo_and_colour(backend: Backend) {
     assert!(logo.text().await.unwrap().starts_with("<svg"));
     app.stop().await;
 }
+
+both_stores!(a_tenant_sets_its_own_lifetimes_and_password_rules);
+
+async fn a_tenant_sets_its_own_lifetimes_and_password_rules(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        "\n[sessions]\nremember_seconds = 86400\n\n[passwords]\nmin_length = 12\n",
+    )
+    .await;
+    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .await;
+    let (browser, login) = at_login(&app, &[]).await;
+    let response = rp::submit_login(&browser, &login, "erkki@testi.fi", PASSWORD, true).await;
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("idp-session-seinajoki="))
+        .unwrap();
+    assert!(cookie.contains("Max-Age=86400"), "{cookie}");
+    // The account page asks for 12 characters.
+    let page = browser
+        .get(app.url("/seinajoki/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Vähintään 12 merkkiä."), "{page}");
+    let refused = browser
+        .post(app.url("/seinajoki/account/password"))
+        .form(&[
+            ("csrf", csrf(&page).as_str()),
+            ("current", PASSWORD),
+            ("password", "kymmenen!!"),
+            ("password2", "kymmenen!!"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("Salasanassa on oltava vähintään 12 merkkiä.")
+    );
+    app.stop().await;
+}

@@ -131,9 +131,9 @@ pub fn finish(
     }
     let tokens = &m.config.settings.tokens;
     let lifetime = if remember {
-        tokens.remember_seconds
+        m.tenant.remember_seconds(tokens)
     } else {
-        tokens.session_seconds
+        m.tenant.session_seconds(tokens)
     };
     let (session, cookie) = session::start(conn, &user, remember, lifetime, m.now)?;
     auth_requests::delete(conn, &row.id)?;

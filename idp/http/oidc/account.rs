@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::authorize::{render, see_other};
 use super::{cookie_value, form};
 use crate::crypto::password;
-use crate::domain::{Email, NewPassword, password::MIN_CHARS};
+use crate::domain::{Email, NewPassword};
 use crate::flows::account;
 use crate::flows::email_change::{self, Followed};
 use crate::flows::oidc::OAuthError;
@@ -35,7 +35,7 @@ fn account_page(
     context.insert("message", &message);
     context.insert("error", &error.filter(|e| !e.starts_with("email")));
     context.insert("email_error", &error.filter(|e| e.starts_with("email")));
-    context.insert("min", &MIN_CHARS);
+    context.insert("min", &view.tenant.min_password_chars());
     view.respond(status, "account.html", &context)
 }
 
@@ -152,7 +152,7 @@ pub async fn change_password(
     if Some(first.expose_secret()) != params.get("password2").map(String::as_str) {
         return Ok(refuse("password-mismatch"));
     }
-    let new_password = match NewPassword::parse(first) {
+    let new_password = match NewPassword::parse_with(first, tenant.min_password_chars()) {
         Ok(password) => password,
         Err(error) => return Ok(refuse(error.message_key())),
     };

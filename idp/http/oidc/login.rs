@@ -224,7 +224,8 @@ pub async fn password(
         }) => {
             let mut response = render(&view, Ok(outcome));
             let max_age = remember.then(|| {
-                i64::try_from(state.config.settings.tokens.remember_seconds).unwrap_or(i64::MAX)
+                i64::try_from(tenant.remember_seconds(&state.config.settings.tokens))
+                    .unwrap_or(i64::MAX)
             });
             let cookie = state.cookie(state.cookie_name("session", &path), cookie, max_age);
             if let Err(error) = response.add_cookie(&cookie) {

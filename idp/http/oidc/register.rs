@@ -11,7 +11,7 @@ use super::authorize::render;
 use super::form;
 use super::reset::{ANSWER_AT_LEAST, query_param};
 use crate::crypto::password;
-use crate::domain::{Email, NewPassword, password::MIN_CHARS};
+use crate::domain::{Email, NewPassword};
 use crate::flows::oidc::OAuthError;
 use crate::flows::register::{self, Account, Finished};
 use crate::http::pages::View;
@@ -120,7 +120,7 @@ fn complete_page(
     context.insert("email", email);
     context.insert("name", name);
     context.insert("error", &error);
-    context.insert("min", &MIN_CHARS);
+    context.insert("min", &view.tenant.min_password_chars());
     view.respond(status, "register_complete.html", &context)
 }
 
@@ -187,7 +187,7 @@ pub async fn complete(
     if first.expose_secret() != second {
         return Ok(refuse("password-mismatch"));
     }
-    let password = match NewPassword::parse(first) {
+    let password = match NewPassword::parse_with(first, tenant.min_password_chars()) {
         Ok(password) => password,
         Err(error) => return Ok(refuse(error.message_key())),
     };

@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::authorize::render;
 use super::form;
 use crate::crypto::password;
-use crate::domain::{Email, NewPassword, password::MIN_CHARS};
+use crate::domain::{Email, NewPassword};
 use crate::flows::reset::{self, Completed};
 use crate::http::pages::View;
 use crate::http::{AppState, HttpError};
@@ -120,7 +120,7 @@ fn reset_page(
     let mut context = view.context();
     context.insert("token", token);
     context.insert("error", &error);
-    context.insert("min", &MIN_CHARS);
+    context.insert("min", &view.tenant.min_password_chars());
     view.respond(status, "reset.html", &context)
 }
 
@@ -178,7 +178,7 @@ pub async fn reset_submit(
             StatusCode::UNPROCESSABLE_ENTITY,
         ));
     }
-    let password = match NewPassword::parse(first) {
+    let password = match NewPassword::parse_with(first, tenant.min_password_chars()) {
         Ok(password) => password,
         Err(error) => {
             return Ok(reset_page(
