@@ -238,6 +238,22 @@ impl<'a> View<'a> {
         response
     }
 
+    /// The fields of a posted form whose `csrf` field is this browser's; otherwise the error page
+    /// to answer with (boxed: a response is large).
+    pub fn form(
+        &self,
+        req: &HttpRequest,
+        body: &[u8],
+    ) -> Result<crate::flows::oidc::request::Params, Box<HttpResponse>> {
+        let params = super::oidc::form(req, body)
+            .map_err(|_| Box::new(self.error(StatusCode::BAD_REQUEST, "bad_request")))?;
+        if self.csrf_ok(params.get("csrf")) {
+            Ok(params)
+        } else {
+            Err(Box::new(self.error(StatusCode::BAD_REQUEST, "csrf")))
+        }
+    }
+
     /// Whether a form's `csrf` field is this browser's.
     pub fn csrf_ok(&self, presented: Option<&String>) -> bool {
         !self.fresh && presented.is_some_and(|p| secret::constant_time_eq(p, &self.csrf()))

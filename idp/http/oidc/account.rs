@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::authorize::{render, see_other};
-use super::{cookie_value, form};
+use super::cookie_value;
 use crate::crypto::password;
 use crate::domain::{Email, NewPassword};
 use crate::flows::account;
@@ -89,12 +89,10 @@ pub async fn name(
 ) -> Result<HttpResponse, HttpError> {
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
     let view = View::new(&state, &req, tenant, None);
-    let Ok(params) = form(&req, &body) else {
-        return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
+    let params = match view.form(&req, &body) {
+        Ok(params) => params,
+        Err(page) => return Ok(*page),
     };
-    if !view.csrf_ok(params.get("csrf")) {
-        return Ok(view.error(StatusCode::BAD_REQUEST, "csrf"));
-    }
     let (_, user) = match signed_in(&state, &view, &req).await {
         Ok(found) => found,
         Err(response) => return Ok(response),
@@ -128,12 +126,10 @@ pub async fn change_password(
 ) -> Result<HttpResponse, HttpError> {
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
     let view = View::new(&state, &req, tenant, None);
-    let Ok(params) = form(&req, &body) else {
-        return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
+    let params = match view.form(&req, &body) {
+        Ok(params) => params,
+        Err(page) => return Ok(*page),
     };
-    if !view.csrf_ok(params.get("csrf")) {
-        return Ok(view.error(StatusCode::BAD_REQUEST, "csrf"));
-    }
     let (session_id, user) = match signed_in(&state, &view, &req).await {
         Ok(found) => found,
         Err(response) => return Ok(response),
@@ -191,11 +187,8 @@ pub async fn logout_everywhere(
 ) -> Result<HttpResponse, HttpError> {
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
     let view = View::new(&state, &req, tenant, None);
-    let Ok(params) = form(&req, &body) else {
-        return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
-    };
-    if !view.csrf_ok(params.get("csrf")) {
-        return Ok(view.error(StatusCode::BAD_REQUEST, "csrf"));
+    if let Err(page) = view.form(&req, &body) {
+        return Ok(*page);
     }
     let (_, user) = match signed_in(&state, &view, &req).await {
         Ok(found) => found,
@@ -244,12 +237,10 @@ pub async fn change_email(
 ) -> Result<HttpResponse, HttpError> {
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
     let view = View::new(&state, &req, tenant, None);
-    let Ok(params) = form(&req, &body) else {
-        return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
+    let params = match view.form(&req, &body) {
+        Ok(params) => params,
+        Err(page) => return Ok(*page),
     };
-    if !view.csrf_ok(params.get("csrf")) {
-        return Ok(view.error(StatusCode::BAD_REQUEST, "csrf"));
-    }
     let (_, user) = match signed_in(&state, &view, &req).await {
         Ok(found) => found,
         Err(response) => return Ok(response),
@@ -365,12 +356,10 @@ pub async fn undo(
 ) -> Result<HttpResponse, HttpError> {
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
     let view = View::new(&state, &req, tenant, None);
-    let Ok(params) = form(&req, &body) else {
-        return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
+    let params = match view.form(&req, &body) {
+        Ok(params) => params,
+        Err(page) => return Ok(*page),
     };
-    if !view.csrf_ok(params.get("csrf")) {
-        return Ok(view.error(StatusCode::BAD_REQUEST, "csrf"));
-    }
     let token = params.get("token").cloned().unwrap_or_default();
     let done = state
         .oidc(&path, move |m, conn| email_change::undo(m, conn, &token))

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 
 use super::authorize::{render, see_other};
-use super::{cookie_value, form};
+use super::cookie_value;
 use crate::crypto::password;
 use crate::flows::oidc::authorize;
 use crate::flows::oidc::login::{self, LoginResult, Prepared};
@@ -109,12 +109,10 @@ pub async fn identifier(
 ) -> Result<HttpResponse, HttpError> {
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
     let view = View::new(&state, &req, tenant, None);
-    let Ok(params) = form(&req, &body) else {
-        return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
+    let params = match view.form(&req, &body) {
+        Ok(params) => params,
+        Err(page) => return Ok(*page),
     };
-    if !view.csrf_ok(params.get("csrf")) {
-        return Ok(view.error(StatusCode::BAD_REQUEST, "csrf"));
-    }
     let request_id = params.get("request").cloned().unwrap_or_default();
     let identifier = params
         .get("identifier")
@@ -166,12 +164,10 @@ pub async fn password(
 ) -> Result<HttpResponse, HttpError> {
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
     let view = View::new(&state, &req, tenant, None);
-    let Ok(params) = form(&req, &body) else {
-        return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
+    let params = match view.form(&req, &body) {
+        Ok(params) => params,
+        Err(page) => return Ok(*page),
     };
-    if !view.csrf_ok(params.get("csrf")) {
-        return Ok(view.error(StatusCode::BAD_REQUEST, "csrf"));
-    }
     let request_id = params.get("request").cloned().unwrap_or_default();
     let identifier = params
         .get("identifier")
@@ -286,12 +282,10 @@ pub async fn consent(
 ) -> Result<HttpResponse, HttpError> {
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
     let view = View::new(&state, &req, tenant, None);
-    let Ok(params) = form(&req, &body) else {
-        return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
+    let params = match view.form(&req, &body) {
+        Ok(params) => params,
+        Err(page) => return Ok(*page),
     };
-    if !view.csrf_ok(params.get("csrf")) {
-        return Ok(view.error(StatusCode::BAD_REQUEST, "expired"));
-    }
     let request_id = params.get("request").cloned().unwrap_or_default();
     let approve = params.get("decision").is_some_and(|d| d == "approve");
     let binding = Some(view.binding.clone());
@@ -324,12 +318,10 @@ pub async fn language(
 ) -> Result<HttpResponse, HttpError> {
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
     let view = View::new(&state, &req, tenant, None);
-    let Ok(params) = form(&req, &body) else {
-        return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
+    let params = match view.form(&req, &body) {
+        Ok(params) => params,
+        Err(page) => return Ok(*page),
     };
-    if !view.csrf_ok(params.get("csrf")) {
-        return Ok(view.error(StatusCode::BAD_REQUEST, "csrf"));
-    }
     let chosen = params
         .get("lang")
         .and_then(|l| crate::i18n::parse_tag(l))

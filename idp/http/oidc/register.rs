@@ -8,7 +8,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::authorize::render;
-use super::form;
 use super::reset::{ANSWER_AT_LEAST, query_param};
 use crate::crypto::password;
 use crate::domain::{Email, NewPassword};
@@ -61,12 +60,10 @@ pub async fn start(
     let started = Instant::now();
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
     let view = View::new(&state, &req, tenant, None);
-    let Ok(params) = form(&req, &body) else {
-        return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
+    let params = match view.form(&req, &body) {
+        Ok(params) => params,
+        Err(page) => return Ok(*page),
     };
-    if !view.csrf_ok(params.get("csrf")) {
-        return Ok(view.error(StatusCode::BAD_REQUEST, "csrf"));
-    }
     let request_id = params.get("request").cloned().filter(|r| !r.is_empty());
     let typed = params.get("email").cloned().unwrap_or_default();
     let Ok(email) = Email::parse(&typed) else {
@@ -160,12 +157,10 @@ pub async fn complete(
 ) -> Result<HttpResponse, HttpError> {
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
     let view = View::new(&state, &req, tenant, None);
-    let Ok(params) = form(&req, &body) else {
-        return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
+    let params = match view.form(&req, &body) {
+        Ok(params) => params,
+        Err(page) => return Ok(*page),
     };
-    if !view.csrf_ok(params.get("csrf")) {
-        return Ok(view.error(StatusCode::BAD_REQUEST, "csrf"));
-    }
     let token = params.get("token").cloned().unwrap_or_default();
     let email = params.get("username").cloned().unwrap_or_default();
     let name = params

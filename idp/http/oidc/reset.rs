@@ -8,7 +8,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::authorize::render;
-use super::form;
 use crate::crypto::password;
 use crate::domain::{Email, NewPassword};
 use crate::flows::reset::{self, Completed};
@@ -66,12 +65,10 @@ pub async fn send(
     let started = Instant::now();
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
     let view = View::new(&state, &req, tenant, None);
-    let Ok(params) = form(&req, &body) else {
-        return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
+    let params = match view.form(&req, &body) {
+        Ok(params) => params,
+        Err(page) => return Ok(*page),
     };
-    if !view.csrf_ok(params.get("csrf")) {
-        return Ok(view.error(StatusCode::BAD_REQUEST, "csrf"));
-    }
     let request_id = params.get("request").cloned().filter(|r| !r.is_empty());
     let typed = params.get("email").cloned().unwrap_or_default();
     let Ok(email) = Email::parse(&typed) else {
@@ -161,12 +158,10 @@ pub async fn reset_submit(
 ) -> Result<HttpResponse, HttpError> {
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
     let view = View::new(&state, &req, tenant, None);
-    let Ok(params) = form(&req, &body) else {
-        return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
+    let params = match view.form(&req, &body) {
+        Ok(params) => params,
+        Err(page) => return Ok(*page),
     };
-    if !view.csrf_ok(params.get("csrf")) {
-        return Ok(view.error(StatusCode::BAD_REQUEST, "csrf"));
-    }
     let token = params.get("token").cloned().unwrap_or_default();
     let first = SecretString::from(params.get("password").cloned().unwrap_or_default());
     let second = params.get("password2").cloned().unwrap_or_default();
