@@ -572,12 +572,24 @@ async fn registration_authority_login_and_account_page_in_chromium() {
     .unwrap();
     let (_dir2, profile2) = new_profile();
     let browser = Browser::start(&profile2, true).await;
+    // WCAG 1.4.10 (reflow): at 320 CSS pixels nothing needs scrolling sideways.
+    browser.client.set_window_size(320, 800).await.unwrap();
     browser
         .client
         .goto(&authorize_url(&app, &callback, &[]))
         .await
         .unwrap();
     browser.fill("identifier", "rakennusvalvonta7").await;
+    let overflow = browser
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(overflow.as_i64(), Some(0), "horizontal overflow at 320 px");
+    browser.screenshot("12-identifier-320px").await;
     browser.click("main form button[type=submit]").await;
     browser.fill("password", "viranomaisen salasana").await;
     browser.click("main form button[type=submit]").await;
