@@ -4,5 +4,6 @@ pub mod hash_pool;
 pub mod kek;
 pub mod keyring;
 pub mod keys;
+pub mod legacy;
 pub mod password;
 pub mod secret;
