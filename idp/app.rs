@@ -262,10 +262,11 @@ impl Services {
     /// Sends the due mails once (or only the mail `only`); returns how many were sent.
     pub async fn send_mail(&self, only: Option<String>) -> Result<usize, StoreError> {
         let now = self.clock.now();
-        let lease = now + chrono::Duration::seconds(60);
+        // The lease outlasts a batch: 4 mails of at most 15 s (the SMTP timeout) each.
+        let lease = now + chrono::Duration::seconds(300);
         let rows = self
             .store
-            .run(move |conn| outbox::claim_due(conn, now, lease, 20, only.as_deref()))
+            .run(move |conn| outbox::claim_due(conn, now, lease, 4, only.as_deref()))
             .await?;
         let mut sent = 0;
         for row in rows {

@@ -201,6 +201,18 @@ fn link_row_undo(
     )
 }
 
+/// The new address a confirmation link switches to, if it is usable.
+pub fn confirm_target(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    token: &str,
+) -> Result<Option<String>, OAuthError> {
+    Ok(
+        links::find_usable(conn, &m.tenant.id, CONFIRM, &secret::hash(token), m.now)?
+            .and_then(|l| l.email),
+    )
+}
+
 /// The old address an undo link restores, if it is usable.
 pub fn undo_target(
     m: &Minter<'_>,

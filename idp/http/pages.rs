@@ -39,6 +39,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("account.html", include_str!("../../templates/pages/account.html")),
     ("message.html", include_str!("../../templates/pages/message.html")),
     ("email_undo.html", include_str!("../../templates/pages/email_undo.html")),
+    ("email_confirm.html", include_str!("../../templates/pages/email_confirm.html")),
 ];
 
 /// The stylesheet of every page.

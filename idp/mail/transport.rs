@@ -40,6 +40,11 @@ impl MailTransport {
                     .ok_or_else(|| TransportError("mail.dir is not set".into()))?;
                 std::fs::create_dir_all(&dir)
                     .map_err(|e| TransportError(format!("cannot create {}: {e}", dir.display())))?;
+                // The mails hold live links: only the service's user may read them.
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(
+                    |e| TransportError(format!("cannot restrict {}: {e}", dir.display())),
+                )?;
                 Ok(MailTransport::File(AsyncFileTransport::new(dir)))
             }
             Kind::Smtp => {

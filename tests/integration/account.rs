@@ -167,8 +167,30 @@ async fn changing_the_address_keeps_the_subject_and_can_be_undone(backend: Backe
     let verify = mails.last().unwrap();
     assert!(verify.contains("To: erkki.uusi@testi.fi"), "{verify}");
     let confirm = link_in(verify, "/seinajoki/email/confirm?token=");
-    // Any browser may open it (a phone's mail app).
-    let done = app.browser().get(&confirm).send().await.unwrap();
+    // Any browser may open it (a phone's mail app); it asks before switching.
+    let phone = app.browser();
+    let ask = phone
+        .get(&confirm)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        ask.contains("Otetaanko käyttäjätunnukseksi erkki.uusi@testi.fi?"),
+        "{ask}"
+    );
+    let confirm_token = param(&url::Url::parse(&confirm).unwrap(), "token").unwrap();
+    let done = phone
+        .post(app.url("/seinajoki/email/confirm"))
+        .form(&[
+            ("csrf", csrf(&ask).as_str()),
+            ("token", confirm_token.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(done.status(), 200);
     assert!(
         done.text()

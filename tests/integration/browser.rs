@@ -510,6 +510,14 @@ async fn registration_authority_login_and_account_page_in_chromium() {
         .unwrap()
         .to_string();
     browser.client.goto(&confirm).await.unwrap();
+    browser.click("main form button[type=submit]").await;
+    browser
+        .client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("message"))
+        .await
+        .unwrap();
     assert!(
         browser
             .text()

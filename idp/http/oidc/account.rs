@@ -33,8 +33,10 @@ fn account_page(
     );
     context.insert("name", &user.name.clone().unwrap_or_default());
     context.insert("message", &message);
-    context.insert("error", &error.filter(|e| !e.starts_with("email")));
-    context.insert("email_error", &error.filter(|e| e.starts_with("email")));
+    // Errors of the address form show there; the others at the password form.
+    let of_email = |e: &&str| matches!(*e, "email-invalid" | "message-failed");
+    context.insert("error", &error.filter(|e| !of_email(e)));
+    context.insert("email_error", &error.filter(of_email));
     context.insert("min", &view.tenant.min_password_chars());
     view.respond(status, "account.html", &context)
 }
@@ -272,7 +274,7 @@ pub async fn change_email(
             &view,
             &user,
             None,
-            Some("mail-failed"),
+            Some("message-failed"),
             StatusCode::SERVICE_UNAVAILABLE,
         )
     } else {
@@ -280,8 +282,8 @@ pub async fn change_email(
     })
 }
 
-/// `GET /{tenant}/email/confirm?token=…`: the new address is proven; switch to it.
-pub async fn confirm_email(
+/// `GET /{tenant}/email/confirm?token=…`: asks before switching (mail scanners follow links).
+pub async fn confirm_form(
     state: web::Data<AppState>,
     path: web::Path<String>,
     req: HttpRequest,
@@ -289,6 +291,38 @@ pub async fn confirm_email(
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
     let view = View::new(&state, &req, tenant, None);
     let token = super::reset::query_param(&req, "token").unwrap_or_default();
+    let probe = token.clone();
+    let target = state
+        .oidc(&path, move |m, conn| {
+            email_change::confirm_target(m, conn, &probe)
+        })
+        .await;
+    Ok(match target {
+        Ok(Some(email)) => {
+            let mut context = view.context();
+            context.insert("email", &email);
+            context.insert("token", &token);
+            view.respond(StatusCode::OK, "email_confirm.html", &context)
+        }
+        Ok(None) => message(&view, StatusCode::GONE, "error-title", "link-expired", ""),
+        Err(error) => render(&view, Err(error)),
+    })
+}
+
+/// `POST /{tenant}/email/confirm`: the new address is proven; switch to it.
+pub async fn confirm_email(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
+    let view = View::new(&state, &req, tenant, None);
+    let params = match view.form(&req, &body) {
+        Ok(params) => params,
+        Err(page) => return Ok(*page),
+    };
+    let token = params.get("token").cloned().unwrap_or_default();
     let mails = state.services.mails.clone();
     let language = view.lang;
     let done = state
@@ -364,5 +398,10 @@ pub async fn undo(
     let done = state
         .oidc(&path, move |m, conn| email_change::undo(m, conn, &token))
         .await;
-    Ok(followed(&view, done, "email-undo-title", "email-restored"))
+    Ok(followed(
+        &view,
+        done,
+        "email-restored-title",
+        "email-restored",
+    ))
 }

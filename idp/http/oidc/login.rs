@@ -23,9 +23,17 @@ fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
 /// The client's address, for throttling.
 fn client_address(state: &AppState, req: &HttpRequest) -> Option<String> {
     if state.config.settings.server.trust_forwarded_for {
-        req.connection_info()
-            .realip_remote_addr()
-            .map(|a| a.split(':').next().unwrap_or(a).to_string())
+        // "203.0.113.7", "203.0.113.7:4711", "[2001:db8::1]:4711" or "2001:db8::1".
+        req.connection_info().realip_remote_addr().map(|a| {
+            a.parse::<std::net::SocketAddr>()
+                .map(|s| s.ip().to_string())
+                .or_else(|_| {
+                    a.trim_matches(['[', ']'])
+                        .parse::<std::net::IpAddr>()
+                        .map(|ip| ip.to_string())
+                })
+                .unwrap_or_else(|_| a.to_string())
+        })
     } else {
         req.peer_addr().map(|a| a.ip().to_string())
     }

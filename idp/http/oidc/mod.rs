@@ -51,7 +51,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(account::logout_everywhere),
         )
         .route("/account/email", web::post().to(account::change_email))
-        .route("/email/confirm", web::get().to(account::confirm_email))
+        .route("/email/confirm", web::get().to(account::confirm_form))
+        .route("/email/confirm", web::post().to(account::confirm_email))
         .route("/email/undo", web::get().to(account::undo_form))
         .route("/email/undo", web::post().to(account::undo))
         .route("/register", web::get().to(register::page))
