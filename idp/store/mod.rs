@@ -115,7 +115,7 @@ impl Store {
         let pool = r2d2::Pool::builder()
             .max_size(settings.max_connections)
             .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(5))
+            .connection_timeout(Duration::from_secs(10))
             .build(Manager::new(backend.clone()))
             .map_err(StoreError::Pool)?;
         Ok(Store { pool, backend })
