@@ -7,7 +7,7 @@ use crate::flows::oidc::tokens::Minter;
 use crate::flows::oidc::{OAuthError, session};
 use crate::store::sessions::SessionRow;
 use crate::store::users::UserRow;
-use crate::store::{DbConnection, audit, sessions, users};
+use crate::store::{DbConnection, audit, links, sessions, users};
 
 /// The session and user behind a session cookie.
 pub fn current(
@@ -63,6 +63,7 @@ pub fn set_password(
 ) -> Result<(), OAuthError> {
     conn.transaction(|conn| {
         users::set_password(conn, &user.id, password_hash, m.now)?;
+        links::void_for_user(conn, &user.id, crate::flows::reset::PURPOSE, m.now)?;
         for live in sessions::live_for_user(conn, &user.id, m.now)? {
             if live.id != keep_session {
                 end_session(m, conn, &live.id)?;

@@ -130,6 +130,8 @@ pub fn complete(
             return Ok(None);
         };
         users::set_password(conn, &user.id, password_hash, m.now)?;
+        // Other reset links of the account end with this one.
+        links::void_for_user(conn, &user.id, PURPOSE, m.now)?;
         for live in sessions::live_for_user(conn, &user.id, m.now)? {
             end_session(m, conn, &live.id)?;
         }

@@ -76,3 +76,21 @@ pub fn use_once(
     .execute(conn)?;
     Ok(changed == 1)
 }
+
+/// Voids the unused links of `purpose` for a user (a password set another way ends its reset
+/// links).
+pub fn void_for_user(
+    conn: &mut DbConnection,
+    user_id: &str,
+    purpose: &str,
+    now: NaiveDateTime,
+) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        one_time_links::table
+            .filter(one_time_links::user_id.eq(user_id))
+            .filter(one_time_links::purpose.eq(purpose))
+            .filter(one_time_links::used_at.is_null()),
+    )
+    .set(one_time_links::used_at.eq(now))
+    .execute(conn)?)
+}

@@ -192,3 +192,48 @@ from = "idp <no-reply@idp.localhost>""#,
     );
     app.stop().await;
 }
+
+both_stores!(a_password_change_ends_outstanding_reset_links);
+
+async fn a_password_change_ends_outstanding_reset_links(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_user("seinajoki", "erkki@testi.fi", OLD, "Erkki")
+        .await;
+    let browser = app.browser();
+    ask_link(&app, &browser, "", "erkki@testi.fi").await;
+    ask_link(&app, &browser, "", "erkki@testi.fi").await;
+    let links: Vec<String> = app
+        .mails()
+        .iter()
+        .filter_map(|m| {
+            m.split_whitespace()
+                .find(|w| w.starts_with(&app.url("/seinajoki/reset?token=")))
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(links.len(), 2);
+    // Use the first: the second one dies with it.
+    let page = browser
+        .get(&links[0])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = param(&Url::parse(&links[0]).unwrap(), "token").unwrap();
+    let done = browser
+        .post(app.url("/seinajoki/reset"))
+        .form(&[
+            ("csrf", csrf(&page).as_str()),
+            ("token", token.as_str()),
+            ("password", NEW),
+            ("password2", NEW),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    assert_eq!(browser.get(&links[1]).send().await.unwrap().status(), 410);
+    app.stop().await;
+}
