@@ -124,6 +124,16 @@ impl Browser {
             .unwrap();
     }
 
+    /// Waits (at most 10 s) for the element `css` to appear.
+    async fn wait_for(&self, css: &str) {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"));
+    }
+
     /// Waits (at most 10 s) until the address satisfies `done`; returns it.
     async fn wait_for_url(&self, done: impl Fn(&url::Url) -> bool) -> url::Url {
         for _ in 0..100 {
@@ -260,13 +270,7 @@ async fn first_login_language_and_remember_me_in_chromium() {
         .await
         .unwrap();
     browser.click("form.languages button").await;
-    browser
-        .client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("html[lang=sv]"))
-        .await
-        .unwrap();
+    browser.wait_for("html[lang=sv]").await;
     assert!(browser.text().await.contains("E-postadress / användarnamn"));
     browser.screenshot("03-identifier-sv").await;
     browser
@@ -278,13 +282,7 @@ async fn first_login_language_and_remember_me_in_chromium() {
         .await
         .unwrap();
     browser.click("form.languages button").await;
-    browser
-        .client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("html[lang=fi]"))
-        .await
-        .unwrap();
+    browser.wait_for("html[lang=fi]").await;
 
     let back = log_in(&browser, true, Some("01-login")).await;
     assert_eq!(back.as_str().split('?').next(), Some(callback.as_str()));
@@ -356,13 +354,7 @@ async fn forgot_password_through_the_file_outbox_in_chromium() {
     browser.fill("email", "erkki@testi.fi").await;
     browser.screenshot("04-forgot").await;
     browser.click("main form button[type=submit]").await;
-    browser
-        .client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id("link-sent"))
-        .await
-        .unwrap();
+    browser.wait_for("#link-sent").await;
     assert!(browser.text().await.contains("Tarkista sähköpostisi"));
     browser.screenshot("05-link-sent").await;
     let mail = app.mails().pop().unwrap();
@@ -411,13 +403,7 @@ async fn login_works_without_javascript_in_chromium() {
     browser.click("main form button[type=submit]").await;
     browser.fill("password", "väärä salasana").await;
     browser.click("main form button[type=submit]").await;
-    browser
-        .client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id("password-error"))
-        .await
-        .unwrap();
+    browser.wait_for("#password-error").await;
     let field = browser.client.find(Locator::Id("password")).await.unwrap();
     assert_eq!(
         field.attr("aria-describedby").await.unwrap().as_deref(),
@@ -453,13 +439,7 @@ async fn registration_authority_login_and_account_page_in_chromium() {
     browser.fill("email", "maija@testi.fi").await;
     browser.screenshot("07-register").await;
     browser.click("main form button[type=submit]").await;
-    browser
-        .client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id("register-sent"))
-        .await
-        .unwrap();
+    browser.wait_for("#register-sent").await;
     let mail = app.mails().pop().unwrap();
     let link = mail
         .split_whitespace()
@@ -481,13 +461,7 @@ async fn registration_authority_login_and_account_page_in_chromium() {
         .goto(&app.url("/seinajoki/account"))
         .await
         .unwrap();
-    browser
-        .client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id("email"))
-        .await
-        .unwrap();
+    browser.wait_for("#email").await;
     assert!(browser.text().await.contains("maija@testi.fi"));
     browser.screenshot("09-account").await;
 
@@ -496,13 +470,7 @@ async fn registration_authority_login_and_account_page_in_chromium() {
     browser
         .click("form[action$=\"/account/email\"] button[type=submit]")
         .await;
-    browser
-        .client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id("message"))
-        .await
-        .unwrap();
+    browser.wait_for("#message").await;
     let mail = app.mails().pop().unwrap();
     let confirm = mail
         .split_whitespace()
@@ -511,13 +479,7 @@ async fn registration_authority_login_and_account_page_in_chromium() {
         .to_string();
     browser.client.goto(&confirm).await.unwrap();
     browser.click("main form button[type=submit]").await;
-    browser
-        .client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id("message"))
-        .await
-        .unwrap();
+    browser.wait_for("#message").await;
     assert!(
         browser
             .text()
@@ -540,13 +502,7 @@ async fn registration_authority_login_and_account_page_in_chromium() {
     }
     browser.client.goto(&undo.unwrap()).await.unwrap();
     browser.click("main form button[type=submit]").await;
-    browser
-        .client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id("message"))
-        .await
-        .unwrap();
+    browser.wait_for("#message").await;
     assert!(
         browser
             .text()

@@ -288,21 +288,45 @@ pub async fn confirm_form(
     path: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, HttpError> {
-    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
-    let view = View::new(&state, &req, tenant, None);
-    let token = super::reset::query_param(&req, "token").unwrap_or_default();
+    link_form(
+        &state,
+        &path,
+        &req,
+        "email_confirm.html",
+        email_change::confirm_target,
+    )
+    .await
+}
+
+/// The page a mailed link opens: the address it is about and a button; nothing changes until
+/// the form is posted.
+async fn link_form(
+    state: &AppState,
+    tenant: &str,
+    req: &HttpRequest,
+    template: &str,
+    target: fn(
+        &crate::flows::oidc::tokens::Minter<'_>,
+        &mut crate::store::DbConnection,
+        &str,
+    ) -> Result<Option<String>, OAuthError>,
+) -> Result<HttpResponse, HttpError> {
+    let tenant_config = state
+        .config
+        .tenant(tenant)
+        .ok_or(HttpError::UnknownTenant)?;
+    let view = View::new(state, req, tenant_config, None);
+    let token = super::reset::query_param(req, "token").unwrap_or_default();
     let probe = token.clone();
-    let target = state
-        .oidc(&path, move |m, conn| {
-            email_change::confirm_target(m, conn, &probe)
-        })
+    let address = state
+        .oidc(tenant, move |m, conn| target(m, conn, &probe))
         .await;
-    Ok(match target {
+    Ok(match address {
         Ok(Some(email)) => {
             let mut context = view.context();
             context.insert("email", &email);
             context.insert("token", &token);
-            view.respond(StatusCode::OK, "email_confirm.html", &context)
+            view.respond(StatusCode::OK, template, &context)
         }
         Ok(None) => message(&view, StatusCode::GONE, "error-title", "link-expired", ""),
         Err(error) => render(&view, Err(error)),
@@ -360,25 +384,14 @@ pub async fn undo_form(
     path: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, HttpError> {
-    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
-    let view = View::new(&state, &req, tenant, None);
-    let token = super::reset::query_param(&req, "token").unwrap_or_default();
-    let probe = token.clone();
-    let target = state
-        .oidc(&path, move |m, conn| {
-            email_change::undo_target(m, conn, &probe)
-        })
-        .await;
-    Ok(match target {
-        Ok(Some(email)) => {
-            let mut context = view.context();
-            context.insert("email", &email);
-            context.insert("token", &token);
-            view.respond(StatusCode::OK, "email_undo.html", &context)
-        }
-        Ok(None) => message(&view, StatusCode::GONE, "error-title", "link-expired", ""),
-        Err(error) => render(&view, Err(error)),
-    })
+    link_form(
+        &state,
+        &path,
+        &req,
+        "email_undo.html",
+        email_change::undo_target,
+    )
+    .await
 }
 
 /// `POST /{tenant}/email/undo`: restores the old address, ends every session.
