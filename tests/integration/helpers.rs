@@ -323,12 +323,14 @@ impl TestApp {
         let mut mails: Vec<(std::time::SystemTime, String)> = entries
             .filter_map(Result::ok)
             .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-            .map(|e| {
-                let modified = e.metadata().unwrap().modified().unwrap();
-                (
-                    modified,
-                    decode_quoted_printable(&std::fs::read_to_string(e.path()).unwrap()),
-                )
+            .filter_map(|e| {
+                let modified = e.metadata().ok()?.modified().ok()?;
+                let text = std::fs::read_to_string(e.path()).ok()?;
+                // A mail being written is not there yet: every mail of ours ends with the
+                // closing boundary of its multipart body.
+                text.trim_end()
+                    .ends_with("--")
+                    .then(|| (modified, decode_quoted_printable(&text)))
             })
             .collect();
         mails.sort_by_key(|(t, _)| *t);
