@@ -22,7 +22,8 @@ pub use settings::{
     TokenSettings,
 };
 pub use tenant::{
-    AuthMethod, Branding, ClientConfig, GrantType, Language, Notice, Policy, SigningAlg, Support,
+    AuthMethod, Branding, ClientConfig, Encoding, FieldOrder, GrantType, HashInput, Language,
+    LegacySettings, Notice, Policy, SaltEncoding, SaltedShaLayout, ShaDigest, SigningAlg, Support,
     TenantConfig, contrast_with_white,
 };
 

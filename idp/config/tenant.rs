@@ -38,9 +38,121 @@ pub struct TenantConfig {
     /// Password rules of this tenant.
     #[serde(default)]
     pub passwords: PasswordRules,
+    /// How the city's old accounts are read and bound (the linker).
+    #[serde(default)]
+    pub legacy: LegacySettings,
     /// The e-services (relying parties) of this tenant.
     #[serde(default)]
     pub clients: Vec<ClientConfig>,
+}
+
+/// `[legacy]` of a tenant: how its old accounts are read and bound (DESIGN.md §5).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegacySettings {
+    /// Whether the address of an account bound by its old password counts as verified (the city
+    /// vouched for it). An account bound through a mailed link always has a verified address.
+    #[serde(default = "yes")]
+    pub email_verified: bool,
+    /// Whether the choice between several old accounts of one address shows their usernames
+    /// masked (`m***a`) instead of whole.
+    #[serde(default)]
+    pub mask_usernames: bool,
+    /// The layout of the old system's salted SHA-1/SHA-256 hashes, if it had them.
+    #[serde(default)]
+    pub salted_sha: Option<SaltedShaLayout>,
+    /// A legacy export imported (idempotently) at every start: for demo configurations.
+    #[serde(default)]
+    pub import_at_start: Option<std::path::PathBuf>,
+}
+
+impl Default for LegacySettings {
+    fn default() -> Self {
+        Self {
+            email_verified: true,
+            mask_usernames: false,
+            salted_sha: None,
+            import_at_start: None,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[legacy.salted_sha]`: how an old system stored `digest(salt + password)` (or the other
+/// order): `<prefix><salt><separator><hash>` or `<prefix><hash><separator><salt>`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SaltedShaLayout {
+    /// `sha1` or `sha256`.
+    pub digest: ShaDigest,
+    /// What precedes the fields, e.g. `"{SSHA256}"`; empty by default.
+    #[serde(default)]
+    pub prefix: String,
+    /// What separates salt and hash, e.g. `"$"` or `":"`.
+    pub separator: String,
+    /// Which field comes first.
+    pub order: FieldOrder,
+    /// How the digest is written.
+    pub hash_encoding: Encoding,
+    /// How the salt is written (`text`: its bytes are the salt).
+    pub salt_encoding: SaltEncoding,
+    /// What was hashed.
+    pub input: HashInput,
+}
+
+/// The digest of a salted SHA hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShaDigest {
+    /// SHA-1 (20 bytes).
+    Sha1,
+    /// SHA-256 (32 bytes).
+    Sha256,
+}
+
+/// Which field of a salted SHA hash comes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FieldOrder {
+    /// `<salt><separator><hash>`.
+    SaltHash,
+    /// `<hash><separator><salt>`.
+    HashSalt,
+}
+
+/// How a digest is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// Hexadecimal, either case.
+    Hex,
+    /// Standard base64, padding optional.
+    Base64,
+}
+
+/// How a salt is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SaltEncoding {
+    /// The salt is the text's UTF-8 bytes.
+    Text,
+    /// Hexadecimal.
+    Hex,
+    /// Standard base64.
+    Base64,
+}
+
+/// What the old system fed the digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HashInput {
+    /// The salt, then the password.
+    SaltPassword,
+    /// The password, then the salt.
+    PasswordSalt,
 }
 
 fn default_languages() -> Vec<Language> {

@@ -11,6 +11,8 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use subtle::ConstantTimeEq;
 
+use crate::config::{Encoding, FieldOrder, HashInput, SaltEncoding, SaltedShaLayout, ShaDigest};
+
 /// A hash format the verifier knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LegacyFormat {
@@ -30,6 +32,10 @@ pub enum LegacyFormat {
     Argon2,
     /// `$scrypt$` (PHC).
     Scrypt,
+    /// Salted SHA-1 in the tenant's layout (`[legacy.salted_sha]`).
+    SaltedSha1,
+    /// Salted SHA-256 in the tenant's layout.
+    SaltedSha256,
 }
 
 impl LegacyFormat {
@@ -44,13 +50,47 @@ impl LegacyFormat {
             LegacyFormat::Md5Crypt => "md5-crypt",
             LegacyFormat::Argon2 => "argon2",
             LegacyFormat::Scrypt => "scrypt",
+            LegacyFormat::SaltedSha1 => "salted-sha1",
+            LegacyFormat::SaltedSha256 => "salted-sha256",
         }
+    }
+
+    /// The format of this report name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        ALL.into_iter().find(|f| f.name() == name)
     }
 }
 
-/// The format of a stored hash, if it is one the verifier knows.
-pub fn detect(hash: &str) -> Option<LegacyFormat> {
+/// Every format, in report order.
+pub const ALL: [LegacyFormat; 10] = [
+    LegacyFormat::Bcrypt,
+    LegacyFormat::PasslibPbkdf2,
+    LegacyFormat::DjangoPbkdf2,
+    LegacyFormat::Sha512Crypt,
+    LegacyFormat::Sha256Crypt,
+    LegacyFormat::Md5Crypt,
+    LegacyFormat::Argon2,
+    LegacyFormat::Scrypt,
+    LegacyFormat::SaltedSha1,
+    LegacyFormat::SaltedSha256,
+];
+
+/// The format of a stored hash, if it is one the verifier knows: a self-describing format, or
+/// else the tenant's salted SHA layout when the hash parses in it.
+pub fn detect(hash: &str, salted: Option<&SaltedShaLayout>) -> Option<LegacyFormat> {
     let hash = hash.trim();
+    if let Some(format) = detect_self_describing(hash) {
+        return Some(format);
+    }
+    let layout = salted?;
+    salted_parts(hash, layout)?;
+    Some(match layout.digest {
+        ShaDigest::Sha1 => LegacyFormat::SaltedSha1,
+        ShaDigest::Sha256 => LegacyFormat::SaltedSha256,
+    })
+}
+
+fn detect_self_describing(hash: &str) -> Option<LegacyFormat> {
     let format = if ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p)) {
         LegacyFormat::Bcrypt
     } else if ["$pbkdf2$", "$pbkdf2-sha256$", "$pbkdf2-sha512$"]
@@ -77,9 +117,10 @@ pub fn detect(hash: &str) -> Option<LegacyFormat> {
 }
 
 /// Whether `password` matches the legacy `hash` (false for unknown or malformed hashes).
-pub fn verify(password: &str, hash: &str) -> bool {
+/// `salted` is the tenant's salted SHA layout, if it has one.
+pub fn verify(password: &str, hash: &str, salted: Option<&SaltedShaLayout>) -> bool {
     let hash = hash.trim();
-    match detect(hash) {
+    match detect(hash, salted) {
         Some(LegacyFormat::Bcrypt) => bcrypt::verify(password, hash).unwrap_or(false),
         Some(LegacyFormat::PasslibPbkdf2) => passlib_pbkdf2(password, hash).unwrap_or(false),
         Some(LegacyFormat::DjangoPbkdf2) => django_pbkdf2(password, hash).unwrap_or(false),
@@ -100,8 +141,60 @@ pub fn verify(password: &str, hash: &str) -> bool {
                     .is_ok()
             })
         }
+        Some(LegacyFormat::SaltedSha1 | LegacyFormat::SaltedSha256) => {
+            salted.is_some_and(|layout| salted_sha(password, hash, layout))
+        }
         None => false,
     }
+}
+
+/// The salt and digest of `hash` in `layout`, when it parses and the digest has the right length.
+fn salted_parts(hash: &str, layout: &SaltedShaLayout) -> Option<(Vec<u8>, Vec<u8>)> {
+    let rest = hash.strip_prefix(layout.prefix.as_str())?;
+    if layout.separator.is_empty() {
+        return None;
+    }
+    // Split next to the digest, which never holds the separator: a text salt may.
+    let (salt, digest) = match layout.order {
+        FieldOrder::SaltHash => rest.rsplit_once(layout.separator.as_str())?,
+        FieldOrder::HashSalt => {
+            let (digest, salt) = rest.split_once(layout.separator.as_str())?;
+            (salt, digest)
+        }
+    };
+    let digest = match layout.hash_encoding {
+        Encoding::Hex => hex::decode(digest).ok()?,
+        Encoding::Base64 => STANDARD
+            .decode(digest)
+            .or_else(|_| STANDARD_NO_PAD.decode(digest))
+            .ok()?,
+    };
+    let salt = match layout.salt_encoding {
+        SaltEncoding::Text => salt.as_bytes().to_vec(),
+        SaltEncoding::Hex => hex::decode(salt).ok()?,
+        SaltEncoding::Base64 => STANDARD.decode(salt).ok()?,
+    };
+    let length = match layout.digest {
+        ShaDigest::Sha1 => 20,
+        ShaDigest::Sha256 => 32,
+    };
+    (digest.len() == length).then_some((salt, digest))
+}
+
+fn salted_sha(password: &str, hash: &str, layout: &SaltedShaLayout) -> bool {
+    use sha2::Digest;
+    let Some((salt, expected)) = salted_parts(hash, layout) else {
+        return false;
+    };
+    let input = match layout.input {
+        HashInput::SaltPassword => [salt.as_slice(), password.as_bytes()].concat(),
+        HashInput::PasswordSalt => [password.as_bytes(), salt.as_slice()].concat(),
+    };
+    let actual = match layout.digest {
+        ShaDigest::Sha1 => sha1::Sha1::digest(&input).to_vec(),
+        ShaDigest::Sha256 => sha2::Sha256::digest(&input).to_vec(),
+    };
+    bool::from(actual.as_slice().ct_eq(&expected))
 }
 
 /// Rounds beyond this are refused: a hostile import must not make one login cost minutes.
@@ -168,13 +261,13 @@ mod tests {
                 fields.next().unwrap(),
                 fields.next().unwrap(),
             );
-            assert!(detect(hash).is_some(), "{kind}: {hash}");
+            assert!(detect(hash, None).is_some(), "{kind}: {hash}");
             assert!(
-                verify(password, hash),
+                verify(password, hash, None),
                 "{kind} must verify: {password:?} {hash}"
             );
             assert!(
-                !verify(&format!("{password}x"), hash),
+                !verify(&format!("{password}x"), hash, None),
                 "{kind} must refuse a wrong password"
             );
             seen.insert(kind);
@@ -192,8 +285,70 @@ mod tests {
             "$6$",
             "{SSHA}abc",
         ] {
-            assert!(!verify("salasana", hash), "{hash}");
+            assert!(!verify("salasana", hash, Some(&layout_a())), "{hash}");
         }
-        assert_eq!(detect("{SSHA}abc"), None);
+        assert_eq!(detect("{SSHA}abc", None), None);
+    }
+
+    const SALTED: &str = include_str!("../../tests/data/legacy_salted_sha.tsv");
+
+    /// The layouts `scripts/salted_sha_vectors.py` writes.
+    fn layout_a() -> SaltedShaLayout {
+        SaltedShaLayout {
+            digest: ShaDigest::Sha1,
+            prefix: String::new(),
+            separator: "$".into(),
+            order: FieldOrder::SaltHash,
+            hash_encoding: Encoding::Hex,
+            salt_encoding: SaltEncoding::Text,
+            input: HashInput::SaltPassword,
+        }
+    }
+
+    fn layout_b() -> SaltedShaLayout {
+        SaltedShaLayout {
+            digest: ShaDigest::Sha256,
+            prefix: "{SSHA256}".into(),
+            separator: ":".into(),
+            order: FieldOrder::HashSalt,
+            hash_encoding: Encoding::Base64,
+            salt_encoding: SaltEncoding::Hex,
+            input: HashInput::PasswordSalt,
+        }
+    }
+
+    #[test]
+    fn salted_sha_in_the_configured_layout_verifies() {
+        let mut seen = 0;
+        for line in SALTED.lines().filter(|l| !l.trim().is_empty()) {
+            let mut fields = line.split('\t');
+            let (layout, password, hash) = (
+                fields.next().unwrap(),
+                fields.next().unwrap(),
+                fields.next().unwrap(),
+            );
+            let (right, wrong, format) = match layout {
+                "a" => (layout_a(), layout_b(), LegacyFormat::SaltedSha1),
+                _ => (layout_b(), layout_a(), LegacyFormat::SaltedSha256),
+            };
+            assert_eq!(detect(hash, Some(&right)), Some(format), "{hash}");
+            assert!(verify(password, hash, Some(&right)), "{layout}: {hash}");
+            assert!(!verify(&format!("{password}x"), hash, Some(&right)));
+            // Without the layout, or in the other one, the hash means nothing.
+            assert_eq!(detect(hash, None), None);
+            assert!(!verify(password, hash, None));
+            assert!(!verify(password, hash, Some(&wrong)));
+            seen += 1;
+        }
+        assert_eq!(seen, 6);
+    }
+
+    #[test]
+    fn a_self_describing_hash_is_never_read_as_salted_sha() {
+        let bcrypt = VECTORS.lines().next().unwrap().split('\t').nth(2).unwrap();
+        assert_eq!(detect(bcrypt, Some(&layout_a())), Some(LegacyFormat::Bcrypt));
+        for format in ALL {
+            assert_eq!(LegacyFormat::from_name(format.name()), Some(format));
+        }
     }
 }

@@ -11,6 +11,8 @@ pub mod deliveries;
 mod error;
 pub mod grants;
 pub mod keys;
+pub mod legacy;
+pub mod legacy_import;
 pub mod links;
 pub mod outbox;
 pub mod schema;

@@ -1,0 +1,142 @@
+//! The `legacy_accounts` table: the accounts of a city's old login system, each bound to a user
+//! by the linker on its first login (DESIGN.md §5). What the import writes is in
+//! [`super::legacy_import`].
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::legacy_accounts;
+use super::{DbConnection, StoreError};
+
+/// A legacy account as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = legacy_accounts)]
+pub struct LegacyRow {
+    /// Internal id.
+    pub id: String,
+    /// The tenant.
+    pub tenant_id: String,
+    /// The old login name, as exported.
+    pub username: String,
+    /// Lowercased login name, unique per tenant.
+    pub username_normalized: String,
+    /// What the e-services know the account by: the `sub` once linked.
+    pub subject: String,
+    /// The address as exported.
+    pub email: Option<String>,
+    /// Trimmed and lowercased address (not unique: families share addresses).
+    pub email_normalized: Option<String>,
+    /// The old system's password hash.
+    pub password_hash: Option<String>,
+    /// The hash's format ([`crate::crypto::legacy::LegacyFormat::name`]); `None` when unusable.
+    pub hash_format: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// An authority user, who keeps logging in with the old username.
+    pub is_authority: bool,
+    /// The user it is bound to.
+    pub linked_user_id: Option<String>,
+    /// When it was bound.
+    pub linked_at: Option<NaiveDateTime>,
+    /// First imported.
+    pub imported_at: NaiveDateTime,
+    /// Last changed by an import or by support.
+    pub updated_at: NaiveDateTime,
+}
+
+impl LegacyRow {
+    /// Whether the old password can prove this account.
+    pub fn has_usable_hash(&self) -> bool {
+        self.hash_format.is_some() && self.password_hash.is_some()
+    }
+}
+
+/// A legacy account by internal id.
+pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<LegacyRow>, StoreError> {
+    Ok(legacy_accounts::table
+        .find(id)
+        .select(LegacyRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// A legacy account of `tenant` by its lowercased username.
+pub fn find_by_username(
+    conn: &mut DbConnection,
+    tenant: &str,
+    username_normalized: &str,
+) -> Result<Option<LegacyRow>, StoreError> {
+    Ok(legacy_accounts::table
+        .filter(legacy_accounts::tenant_id.eq(tenant))
+        .filter(legacy_accounts::username_normalized.eq(username_normalized))
+        .select(LegacyRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The unlinked legacy accounts of `tenant` with this normalised address, by username.
+pub fn unlinked_by_email(
+    conn: &mut DbConnection,
+    tenant: &str,
+    email_normalized: &str,
+) -> Result<Vec<LegacyRow>, StoreError> {
+    Ok(legacy_accounts::table
+        .filter(legacy_accounts::tenant_id.eq(tenant))
+        .filter(legacy_accounts::email_normalized.eq(email_normalized))
+        .filter(legacy_accounts::linked_user_id.is_null())
+        .order(legacy_accounts::username_normalized.asc())
+        .select(LegacyRow::as_select())
+        .load(conn)?)
+}
+
+/// The legacy accounts bound to a user, the first bound first.
+pub fn linked_to(conn: &mut DbConnection, user_id: &str) -> Result<Vec<LegacyRow>, StoreError> {
+    Ok(legacy_accounts::table
+        .filter(legacy_accounts::linked_user_id.eq(user_id))
+        .order((legacy_accounts::linked_at.asc(), legacy_accounts::id.asc()))
+        .select(LegacyRow::as_select())
+        .load(conn)?)
+}
+
+/// Binds a legacy account to a user; false when it was bound already (by a concurrent login).
+pub fn link(
+    conn: &mut DbConnection,
+    id: &str,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> Result<bool, StoreError> {
+    let changed = diesel::update(
+        legacy_accounts::table
+            .find(id)
+            .filter(legacy_accounts::linked_user_id.is_null()),
+    )
+    .set((
+        legacy_accounts::linked_user_id.eq(user_id),
+        legacy_accounts::linked_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// Attaches an address to an unlinked legacy account (support, `idp legacy set-email`); false
+/// when the account is linked already.
+pub fn set_email(
+    conn: &mut DbConnection,
+    id: &str,
+    email: &str,
+    email_normalized: &str,
+    now: NaiveDateTime,
+) -> Result<bool, StoreError> {
+    let changed = diesel::update(
+        legacy_accounts::table
+            .find(id)
+            .filter(legacy_accounts::linked_user_id.is_null()),
+    )
+    .set((
+        legacy_accounts::email.eq(email),
+        legacy_accounts::email_normalized.eq(email_normalized),
+        legacy_accounts::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
+}

@@ -1,0 +1,1 @@
+//! What `idp import-legacy` writes and `idp legacy report` reads of `legacy_accounts`.
