@@ -346,7 +346,10 @@ mod tests {
     #[test]
     fn a_self_describing_hash_is_never_read_as_salted_sha() {
         let bcrypt = VECTORS.lines().next().unwrap().split('\t').nth(2).unwrap();
-        assert_eq!(detect(bcrypt, Some(&layout_a())), Some(LegacyFormat::Bcrypt));
+        assert_eq!(
+            detect(bcrypt, Some(&layout_a())),
+            Some(LegacyFormat::Bcrypt)
+        );
         for format in ALL {
             assert_eq!(LegacyFormat::from_name(format.name()), Some(format));
         }

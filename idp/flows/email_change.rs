@@ -179,6 +179,13 @@ pub fn confirm(
             mail::enqueue(conn, &m.tenant.id, "email_changed", &old, &rendered, m.now)?;
         }
         audit_event(m, conn, "email.changed", &user.id)?;
+        // No second subject for an old account's address: the link proved the address, as the
+        // linker's own link does, so its one unbound old account joins this one. Several (a
+        // shared address) wait on the account page for the resident to choose.
+        let legacy = crate::store::legacy::unlinked_by_email(conn, &m.tenant.id, new.normalized())?;
+        if let [only] = legacy.as_slice() {
+            crate::flows::linker::bind_to_user(m, conn, only, &user, "email_change")?;
+        }
         Ok(Followed::Done(new.as_entered().to_string()))
     })
 }

@@ -6,6 +6,7 @@
 pub mod account;
 pub mod email_change;
 pub mod keys;
+pub mod linker;
 pub mod oidc;
 pub mod register;
 pub mod reset;

@@ -8,12 +8,13 @@ use diesel::Connection;
 use crate::config::Language;
 use crate::crypto::secret;
 use crate::domain::Email;
+use crate::flows::linker;
 use crate::flows::oidc::authorize::{self, Outcome};
 use crate::flows::oidc::tokens::Minter;
 use crate::flows::oidc::{OAuthError, session};
 use crate::mail::{self, Mails};
 use crate::store::links::{self, LinkRow};
-use crate::store::{self, DbConnection, StoreError, audit, auth_requests, users};
+use crate::store::{self, DbConnection, StoreError, audit, auth_requests, legacy, users};
 
 /// The purpose of registration links.
 pub const PURPOSE: &str = "register";
@@ -56,6 +57,23 @@ pub fn start(
             &rendered,
             m.now,
         )?);
+    }
+    // An old account's address goes through the linker: a fresh subject would split the
+    // resident's history (DESIGN.md §2.5).
+    let legacy = legacy::unlinked_by_email(conn, &m.tenant.id, email.normalized())?;
+    if !legacy.is_empty() {
+        return linker::send_links(
+            m,
+            conn,
+            mails,
+            &legacy,
+            linker::LinkMail {
+                to: email.as_entered(),
+                language,
+                request_id,
+                user: None,
+            },
+        );
     }
     let token = secret::random_token();
     context.insert(
@@ -161,7 +179,9 @@ pub fn finish(
         let Some(email) = link.email.as_deref().and_then(|e| Email::parse(e).ok()) else {
             return Ok(None);
         };
-        if users::find_by_email(conn, &m.tenant.id, email.normalized())?.is_some() {
+        if users::find_by_email(conn, &m.tenant.id, email.normalized())?.is_some()
+            || !legacy::unlinked_by_email(conn, &m.tenant.id, email.normalized())?.is_empty()
+        {
             return Ok(None);
         }
         let id = store::new_id(m.now);

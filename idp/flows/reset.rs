@@ -152,22 +152,38 @@ pub fn complete(
     let Some((link, user)) = result else {
         return Ok(Completed::Expired);
     };
-    // Continue the pending authorization when this browser started it.
-    let pending = match &link.auth_request_id {
+    Ok(
+        match continue_pending(m, conn, link.auth_request_id.as_deref(), &user, binding)? {
+            Some((cookie, outcome)) => Completed::Continue { cookie, outcome },
+            None => Completed::Done,
+        },
+    )
+}
+
+/// After a mailed link proved the resident: when this browser started the pending login
+/// `request_id`, a session for `user` and the login's next step; else `None`.
+pub fn continue_pending(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    request_id: Option<&str>,
+    user: &users::UserRow,
+    binding: &str,
+) -> Result<Option<(String, Outcome)>, OAuthError> {
+    let pending = match request_id {
         Some(id) => authorize::pending(m, conn, id, Some(binding))?,
         None => None,
     };
     let Some((row, pending)) = pending else {
-        return Ok(Completed::Done);
+        return Ok(None);
     };
     let (session, cookie) = session::start(
         conn,
-        &user,
+        user,
         false,
         m.tenant.session_seconds(&m.config.settings.tokens),
         m.now,
     )?;
     auth_requests::delete(conn, &row.id)?;
-    let outcome = authorize::proceed(m, conn, pending.request, &session, &user, binding)?;
-    Ok(Completed::Continue { cookie, outcome })
+    let outcome = authorize::proceed(m, conn, pending.request, &session, user, binding)?;
+    Ok(Some((cookie, outcome)))
 }

@@ -42,6 +42,16 @@ pub enum AddUserError {
         /// The tenant.
         tenant: String,
     },
+    /// The address belongs to unbound legacy accounts, which the linker binds at first login.
+    #[error(
+        "{email} belongs to {accounts} legacy account(s) not yet bound: the resident's first login binds it and keeps its subject (see `idp legacy report`)"
+    )]
+    LegacyEmail {
+        /// The address.
+        email: String,
+        /// How many legacy accounts have it.
+        accounts: usize,
+    },
     /// Neither an address nor a username.
     #[error("a user needs an email address, or a username for an authority user")]
     NoIdentifier,
@@ -92,6 +102,16 @@ pub fn add(
             && store::users::find_by_email(conn, input.tenant, email.normalized())?.is_some()
         {
             return Err(email_taken());
+        }
+        // An old account's address: the linker binds it, keeping its subject.
+        if let Some(email) = input.email {
+            let legacy = store::legacy::unlinked_by_email(conn, input.tenant, email.normalized())?;
+            if !legacy.is_empty() {
+                return Err(AddUserError::LegacyEmail {
+                    email: email.to_string(),
+                    accounts: legacy.len(),
+                });
+            }
         }
         if let Some(username) = &username_normalized
             && store::users::find_by_username(conn, input.tenant, username)?.is_some()

@@ -40,6 +40,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("message.html", include_str!("../../templates/pages/message.html")),
     ("email_undo.html", include_str!("../../templates/pages/email_undo.html")),
     ("email_confirm.html", include_str!("../../templates/pages/email_confirm.html")),
+    ("choose_account.html", include_str!("../../templates/pages/choose_account.html")),
 ];
 
 /// The stylesheet of every page.

@@ -44,6 +44,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("email_changed/subject.txt", include_str!("../../templates/mail/email_changed/subject.txt")),
     ("email_changed/body.txt", include_str!("../../templates/mail/email_changed/body.txt")),
     ("email_changed/body.html", include_str!("../../templates/mail/email_changed/body.html")),
+    ("legacy_link/subject.txt", include_str!("../../templates/mail/legacy_link/subject.txt")),
+    ("legacy_link/body.txt", include_str!("../../templates/mail/legacy_link/body.txt")),
+    ("legacy_link/body.html", include_str!("../../templates/mail/legacy_link/body.html")),
 ];
 
 impl Mails {

@@ -15,6 +15,9 @@ pub enum StoreError {
     /// A row with the same unique key exists already.
     #[error("already exists: {0}")]
     UniqueViolation(String),
+    /// A row changed under a transaction that relied on it; nothing was written.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// Any other query failure.
     #[error("database error: {0}")]
     Query(diesel::result::Error),

@@ -94,3 +94,18 @@ pub fn void_for_user(
     .set(one_time_links::used_at.eq(now))
     .execute(conn)?)
 }
+
+/// Voids the unused links that would bind a legacy account (it was bound another way).
+pub fn void_for_legacy(
+    conn: &mut DbConnection,
+    legacy_account_id: &str,
+    now: NaiveDateTime,
+) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        one_time_links::table
+            .filter(one_time_links::legacy_account_id.eq(legacy_account_id))
+            .filter(one_time_links::used_at.is_null()),
+    )
+    .set(one_time_links::used_at.eq(now))
+    .execute(conn)?)
+}

@@ -282,6 +282,11 @@ impl TestApp {
         text.push_str(TEST_CLIENTS);
         text.push_str(extra_tenant_toml);
         std::fs::write(&tenant, text).unwrap();
+        // The email-link tenant gets the same relying parties (the linker's tests use them).
+        let kouvola = dir.path().join("tenants/kouvola.toml");
+        let mut text = std::fs::read_to_string(&kouvola).unwrap();
+        text.push_str(TEST_CLIENTS);
+        std::fs::write(&kouvola, text).unwrap();
         let config = Arc::new(idp::config::load(&path).unwrap());
         let settings = config.settings.database.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&settings))

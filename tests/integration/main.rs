@@ -20,6 +20,7 @@ mod cli;
 mod forgot;
 mod http;
 mod keys;
+mod linker;
 mod oidc;
 mod oidc_backchannel;
 mod oidc_edges;

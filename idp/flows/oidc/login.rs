@@ -8,8 +8,14 @@ use super::authorize::{self, Outcome, Pending};
 use super::error::{ErrorCode, OAuthError};
 use super::tokens::Minter;
 use super::{session, throttle};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::config::SaltedShaLayout;
+use crate::crypto::password;
 use crate::domain::Email;
+use crate::flows::linker;
 use crate::store::auth_requests::AuthRequestRow;
+use crate::store::legacy::LegacyRow;
 use crate::store::users::UserRow;
 use crate::store::{DbConnection, audit, auth_requests, grants, users};
 
@@ -53,9 +59,58 @@ pub struct Check {
     row: AuthRequestRow,
     pending: Pending,
     user: Option<UserRow>,
+    legacy: Option<LegacyRow>,
     keys: Vec<String>,
-    /// The PHC string to verify the password against (a dummy for unknown accounts).
-    pub hash: String,
+    /// What to verify the password against.
+    pub verify: Verify,
+}
+
+/// The hash a password is checked against.
+#[derive(Debug, Clone)]
+pub enum Verify {
+    /// An argon2id PHC string (a dummy for unknown accounts).
+    Argon2(String),
+    /// An old account's hash: on a match the password is re-hashed with argon2id.
+    Legacy {
+        /// The old system's hash.
+        hash: String,
+        /// The tenant's salted SHA layout.
+        salted: Option<SaltedShaLayout>,
+    },
+}
+
+/// What verifying the password found.
+#[derive(Debug)]
+pub struct Verified {
+    /// Whether the password matched.
+    pub matches: bool,
+    /// The argon2id hash of a password that matched an old account's hash.
+    pub rehashed: Option<String>,
+}
+
+impl Verify {
+    /// Verifies `password` (in the hashing pool: this costs one or two hashes).
+    pub fn run(&self, password: &SecretString) -> Result<Verified, password::HashError> {
+        match self {
+            Verify::Argon2(hash) => Ok(Verified {
+                matches: password::verify(password, hash),
+                rehashed: None,
+            }),
+            Verify::Legacy { hash, salted } => {
+                if crate::crypto::legacy::verify(password.expose_secret(), hash, salted.as_ref()) {
+                    Ok(Verified {
+                        matches: true,
+                        rehashed: Some(password::hash(password)?),
+                    })
+                } else {
+                    Ok(Verified {
+                        matches: false,
+                        rehashed: None,
+                    })
+                }
+            }
+        }
+    }
 }
 
 /// What a login attempt led to.
@@ -81,6 +136,7 @@ pub fn prepare(
     request_id: &str,
     binding: Option<&str>,
     identifier: &str,
+    chosen: Option<&str>,
     address: Option<&str>,
 ) -> Result<Prepared, OAuthError> {
     let Some((row, pending)) = authorize::pending(m, conn, request_id, binding)? else {
@@ -91,16 +147,29 @@ pub fn prepare(
         return Ok(Prepared::Throttled);
     }
     let user = find_account(conn, &m.tenant.id, identifier)?;
-    let hash = user
-        .as_ref()
-        .and_then(|u| u.password_hash.clone())
-        .unwrap_or_else(|| DUMMY_HASH.to_string());
+    let legacy = match user {
+        Some(_) => None,
+        None => linker::password_target(m, conn, identifier, chosen)?,
+    };
+    let verify = match (&user, &legacy) {
+        (_, Some(account)) => Verify::Legacy {
+            hash: account.password_hash.clone().unwrap_or_default(),
+            salted: m.tenant.legacy.salted_sha.clone(),
+        },
+        (Some(user), None) => Verify::Argon2(
+            user.password_hash
+                .clone()
+                .unwrap_or_else(|| DUMMY_HASH.to_string()),
+        ),
+        (None, None) => Verify::Argon2(DUMMY_HASH.to_string()),
+    };
     Ok(Prepared::Check(Box::new(Check {
         row,
         pending,
         user,
+        legacy,
         keys,
-        hash,
+        verify,
     })))
 }
 
@@ -109,7 +178,7 @@ pub fn finish(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     check: Check,
-    password_matches: bool,
+    verified: Verified,
     remember: bool,
     binding: &str,
 ) -> Result<LoginResult, OAuthError> {
@@ -117,10 +186,22 @@ pub fn finish(
         row,
         pending,
         user,
+        legacy,
         keys,
-        hash: _,
+        verify: _,
     } = check;
-    let user = user.filter(|u| password_matches && u.password_hash.is_some());
+    let user = match (legacy, verified.rehashed) {
+        // The first login of an old account: bind it, keeping its subject.
+        (Some(account), Some(rehashed)) if verified.matches => linker::bind_new_user(
+            m,
+            conn,
+            &account,
+            &rehashed,
+            m.tenant.legacy.email_verified,
+            "password",
+        )?,
+        _ => user.filter(|u| verified.matches && u.password_hash.is_some()),
+    };
     let Some(user) = user else {
         throttle::failed(conn, &keys, m.now)?;
         audit_login(m, conn, "login.failed", None, &row.client_id)?;

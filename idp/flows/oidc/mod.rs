@@ -25,7 +25,7 @@ pub use error::{ErrorCode, OAuthError};
 pub const SCOPES: [&str; 4] = ["openid", "email", "profile", "offline_access"];
 
 /// The claims this provider can release.
-pub const CLAIMS: [&str; 15] = [
+pub const CLAIMS: [&str; 17] = [
     "iss",
     "sub",
     "aud",
@@ -41,6 +41,8 @@ pub const CLAIMS: [&str; 15] = [
     "name",
     "preferred_username",
     "locale",
+    "former_usernames",
+    "former_subjects",
 ];
 
 /// The `acr` of a password login: low assurance, not a strong (Suomi.fi) identification.

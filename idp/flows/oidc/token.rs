@@ -260,7 +260,12 @@ fn issue(
         .ok_or_else(|| OAuthError::invalid_grant("the account is disabled or gone"))?;
     let (access_token, claims) = m.access_token(grant, &user.subject)?;
     let id_token = if grant.scope.split(' ').any(|s| s == "openid") {
-        Some(m.id_token(grant, &user, nonce, &access_token)?)
+        let former = if grant.scope.split(' ').any(|s| s == "profile") {
+            crate::flows::linker::former(conn, &user)?
+        } else {
+            crate::flows::linker::Former::default()
+        };
+        Some(m.id_token(grant, &user, &former, nonce, &access_token)?)
     } else {
         None
     };

@@ -20,6 +20,7 @@ use crate::config::{Config, SigningAlg, TenantConfig};
 use crate::crypto::keyring::{KeyRing, TenantKeys};
 use crate::crypto::keys::{SigningKey, core_alg};
 use crate::crypto::secret;
+use crate::flows::linker::Former;
 use crate::store::grants::GrantRow;
 use crate::store::users::UserRow;
 
@@ -29,6 +30,12 @@ pub struct IdpClaims {
     /// The SSO session (back-channel logout's `sid`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// The usernames of the old accounts bound to this one (`profile` scope).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub former_usernames: Option<Vec<String>>,
+    /// The subjects of the old accounts bound after the first, whose subject is `sub`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub former_subjects: Option<Vec<String>>,
 }
 
 impl AdditionalClaims for IdpClaims {}
@@ -131,6 +138,7 @@ impl Minter<'_> {
         &self,
         grant: &GrantRow,
         user: &UserRow,
+        former: &Former,
         nonce: Option<&str>,
         access_token: &str,
     ) -> Result<String, OAuthError> {
@@ -174,6 +182,14 @@ impl Minter<'_> {
             standard,
             IdpClaims {
                 sid: grant.session_id.clone(),
+                former_usernames: scope
+                    .contains(&"profile")
+                    .then(|| former.usernames.clone())
+                    .filter(|u| !u.is_empty()),
+                former_subjects: scope
+                    .contains(&"profile")
+                    .then(|| former.subjects.clone())
+                    .filter(|s| !s.is_empty()),
             },
         )
         .set_nonce(nonce.map(|n| Nonce::new(n.to_string())))
@@ -248,7 +264,7 @@ impl Minter<'_> {
     }
 
     /// The claims of `user` that `scope` releases at the userinfo endpoint.
-    pub fn userinfo(&self, user: &UserRow, scope: &str) -> Value {
+    pub fn userinfo(&self, user: &UserRow, former: &Former, scope: &str) -> Value {
         let scope: Vec<&str> = scope.split(' ').collect();
         let mut claims = json!({ "sub": user.subject });
         if let Value::Object(map) = &mut claims {
@@ -267,6 +283,12 @@ impl Minter<'_> {
                 }
                 if let Some(locale) = &user.locale {
                     map.insert("locale".into(), json!(locale));
+                }
+                if !former.usernames.is_empty() {
+                    map.insert("former_usernames".into(), json!(former.usernames));
+                }
+                if !former.subjects.is_empty() {
+                    map.insert("former_subjects".into(), json!(former.subjects));
                 }
             }
         }

@@ -38,5 +38,10 @@ pub fn userinfo(m: &Minter<'_>, conn: &mut DbConnection, token: &str) -> Result<
     let user = user
         .filter(|u| !u.disabled)
         .ok_or_else(|| OAuthError::new(ErrorCode::InvalidToken, "the account is gone"))?;
-    Ok(m.userinfo(&user, &claims.scope))
+    let former = if claims.scope.split(' ').any(|s| s == "profile") {
+        crate::flows::linker::former(conn, &user)?
+    } else {
+        crate::flows::linker::Former::default()
+    };
+    Ok(m.userinfo(&user, &former, &claims.scope))
 }

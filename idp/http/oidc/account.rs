@@ -8,12 +8,14 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::authorize::{render, see_other};
 use super::cookie_value;
+use crate::config::Policy;
 use crate::crypto::password;
 use crate::domain::{Email, NewPassword};
 use crate::flows::account;
 use crate::flows::email_change::{self, Followed};
+use crate::flows::linker::{self, Olds};
 use crate::flows::oidc::OAuthError;
-use crate::flows::oidc::authorize;
+use crate::flows::oidc::{authorize, throttle};
 use crate::http::pages::View;
 use crate::http::{AppState, HttpError};
 use crate::store::users::UserRow;
@@ -21,6 +23,7 @@ use crate::store::users::UserRow;
 fn account_page(
     view: &View<'_>,
     user: &UserRow,
+    olds: &Olds,
     message: Option<&str>,
     error: Option<&str>,
     status: StatusCode,
@@ -38,6 +41,24 @@ fn account_page(
     context.insert("error", &error.filter(|e| !of_email(e)));
     context.insert("email_error", &error.filter(of_email));
     context.insert("min", &view.tenant.min_password_chars());
+    #[derive(serde::Serialize)]
+    struct Linkable<'a> {
+        id: &'a str,
+        username: &'a str,
+        by_password: bool,
+    }
+    let keep_password = view.tenant.policy == Policy::KeepPassword;
+    let linkable: Vec<Linkable<'_>> = olds
+        .linkable
+        .iter()
+        .map(|a| Linkable {
+            id: &a.id,
+            username: &a.username,
+            by_password: keep_password && a.has_usable_hash(),
+        })
+        .collect();
+    context.insert("former", &olds.bound);
+    context.insert("linkable", &linkable);
     view.respond(status, "account.html", &context)
 }
 
@@ -46,14 +67,17 @@ async fn signed_in(
     state: &AppState,
     view: &View<'_>,
     req: &HttpRequest,
-) -> Result<(String, UserRow), HttpResponse> {
+) -> Result<(String, UserRow, Olds), HttpResponse> {
     let tenant = view.tenant.id.clone();
     let cookie = cookie_value(state, req, "session", &tenant);
     let binding = view.binding.clone();
     let found = state
         .oidc(&tenant, move |m, conn| {
             match account::current(m, conn, cookie.as_deref())? {
-                Some((session, user)) => Ok(Ok((session.id, user))),
+                Some((session, user)) => {
+                    let olds = linker::olds(conn, &user)?;
+                    Ok(Ok((session.id, user, olds)))
+                }
                 None => authorize::account_login(m, conn, &binding).map(Err),
             }
         })
@@ -77,7 +101,7 @@ pub async fn page(
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
     let view = View::new(&state, &req, tenant, None);
     Ok(match signed_in(&state, &view, &req).await {
-        Ok((_, user)) => account_page(&view, &user, None, None, StatusCode::OK),
+        Ok((_, user, olds)) => account_page(&view, &user, &olds, None, None, StatusCode::OK),
         Err(response) => response,
     })
 }
@@ -95,7 +119,7 @@ pub async fn name(
         Ok(params) => params,
         Err(page) => return Ok(*page),
     };
-    let (_, user) = match signed_in(&state, &view, &req).await {
+    let (_, user, olds) = match signed_in(&state, &view, &req).await {
         Ok(found) => found,
         Err(response) => return Ok(response),
     };
@@ -113,7 +137,14 @@ pub async fn name(
         Ok(()) => {
             let mut user = user;
             user.name = params.get("name").map(|n| n.trim().to_string());
-            account_page(&view, &user, Some("name-saved"), None, StatusCode::OK)
+            account_page(
+                &view,
+                &user,
+                &olds,
+                Some("name-saved"),
+                None,
+                StatusCode::OK,
+            )
         }
         Err(error) => render(&view, Err(error)),
     })
@@ -132,7 +163,7 @@ pub async fn change_password(
         Ok(params) => params,
         Err(page) => return Ok(*page),
     };
-    let (session_id, user) = match signed_in(&state, &view, &req).await {
+    let (session_id, user, olds) = match signed_in(&state, &view, &req).await {
         Ok(found) => found,
         Err(response) => return Ok(response),
     };
@@ -140,6 +171,7 @@ pub async fn change_password(
         account_page(
             &view,
             &user,
+            &olds,
             None,
             Some(key),
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -175,7 +207,14 @@ pub async fn change_password(
         })
         .await;
     Ok(match saved {
-        Ok(()) => account_page(&view, &user, Some("password-changed"), None, StatusCode::OK),
+        Ok(()) => account_page(
+            &view,
+            &user,
+            &olds,
+            Some("password-changed"),
+            None,
+            StatusCode::OK,
+        ),
         Err(error) => render(&view, Err(error)),
     })
 }
@@ -192,7 +231,7 @@ pub async fn logout_everywhere(
     if let Err(page) = view.form(&req, &body) {
         return Ok(*page);
     }
-    let (_, user) = match signed_in(&state, &view, &req).await {
+    let (_, user, _) = match signed_in(&state, &view, &req).await {
         Ok(found) => found,
         Err(response) => return Ok(response),
     };
@@ -243,7 +282,7 @@ pub async fn change_email(
         Ok(params) => params,
         Err(page) => return Ok(*page),
     };
-    let (_, user) = match signed_in(&state, &view, &req).await {
+    let (_, user, olds) = match signed_in(&state, &view, &req).await {
         Ok(found) => found,
         Err(response) => return Ok(response),
     };
@@ -251,6 +290,7 @@ pub async fn change_email(
         return Ok(account_page(
             &view,
             &user,
+            &olds,
             None,
             Some("email-invalid"),
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -273,12 +313,20 @@ pub async fn change_email(
         account_page(
             &view,
             &user,
+            &olds,
             None,
             Some("message-failed"),
             StatusCode::SERVICE_UNAVAILABLE,
         )
     } else {
-        account_page(&view, &user, Some("email-link-sent"), None, StatusCode::OK)
+        account_page(
+            &view,
+            &user,
+            &olds,
+            Some("email-link-sent"),
+            None,
+            StatusCode::OK,
+        )
     })
 }
 
@@ -417,4 +465,161 @@ pub async fn undo(
         "email-restored-title",
         "email-restored",
     ))
+}
+
+/// `POST /{tenant}/account/legacy`: binds another old account of the resident's address, proven
+/// by its old password (keep-password, usable hash) or else by a link mailed to the address.
+pub async fn link_legacy(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
+    let view = View::new(&state, &req, tenant, None);
+    let params = match view.form(&req, &body) {
+        Ok(params) => params,
+        Err(page) => return Ok(*page),
+    };
+    let (_, user, olds) = match signed_in(&state, &view, &req).await {
+        Ok(found) => found,
+        Err(response) => return Ok(response),
+    };
+    let chosen = params.get("account").cloned().unwrap_or_default();
+    let Some(account) = olds.linkable.iter().find(|a| a.id == chosen).cloned() else {
+        // Bound meanwhile, or not one of this resident's: the page as it is now.
+        return Ok(account_page(
+            &view,
+            &user,
+            &olds,
+            None,
+            None,
+            StatusCode::CONFLICT,
+        ));
+    };
+    let by_password = tenant.policy == Policy::KeepPassword && account.has_usable_hash();
+    if !by_password {
+        let mails = state.services.mails.clone();
+        let language = view.lang;
+        let (to, owner) = (user.email.clone().unwrap_or_default(), user.id.clone());
+        let written = state
+            .oidc(&path, move |m, conn| {
+                linker::send_links(
+                    m,
+                    conn,
+                    &mails,
+                    std::slice::from_ref(&account),
+                    linker::LinkMail {
+                        to: &to,
+                        language,
+                        request_id: None,
+                        user: Some(&owner),
+                    },
+                )
+            })
+            .await;
+        return Ok(match written {
+            Ok(mail_id) => {
+                let failed = matches!(
+                    state.services.send_now(&mail_id).await,
+                    Ok(Some(false)) | Err(_)
+                );
+                if failed {
+                    account_page(
+                        &view,
+                        &user,
+                        &olds,
+                        None,
+                        Some("message-failed"),
+                        StatusCode::SERVICE_UNAVAILABLE,
+                    )
+                } else {
+                    account_page(
+                        &view,
+                        &user,
+                        &olds,
+                        Some("account-link-sent"),
+                        None,
+                        StatusCode::OK,
+                    )
+                }
+            }
+            Err(error) => render(&view, Err(error)),
+        });
+    }
+    // The old password: throttled like a login, checked in the hashing pool.
+    let password_text = SecretString::from(params.get("password").cloned().unwrap_or_default());
+    let keys = throttle::keys(&tenant.id, &account.username, None);
+    let probe = keys.clone();
+    let blocked = state
+        .oidc(&path, move |m, conn| {
+            Ok(throttle::blocked_until(conn, &probe, m.now)?)
+        })
+        .await;
+    match blocked {
+        Ok(None) => {}
+        Ok(Some(_)) => {
+            return Ok(account_page(
+                &view,
+                &user,
+                &olds,
+                None,
+                Some("login-throttled"),
+                StatusCode::TOO_MANY_REQUESTS,
+            ));
+        }
+        Err(error) => return Ok(render(&view, Err(error))),
+    }
+    let hash = account.password_hash.clone().unwrap_or_default();
+    let salted = tenant.legacy.salted_sha.clone();
+    let verified = state
+        .services
+        .hashing
+        .run(move || {
+            crate::crypto::legacy::verify(password_text.expose_secret(), &hash, salted.as_ref())
+        })
+        .await;
+    let Ok(matches) = verified else {
+        return Ok(view.error(StatusCode::SERVICE_UNAVAILABLE, "busy"));
+    };
+    let bound_user = user.clone();
+    let bound = state
+        .oidc(&path, move |m, conn| {
+            if !matches {
+                throttle::failed(conn, &keys, m.now)?;
+                return Ok(false);
+            }
+            linker::bind_to_user(m, conn, &account, &bound_user, "password")
+        })
+        .await;
+    let olds = match reload_olds(&state, &path, &user).await {
+        Ok(olds) => olds,
+        Err(error) => return Ok(render(&view, Err(error))),
+    };
+    Ok(match bound {
+        Ok(true) => account_page(
+            &view,
+            &user,
+            &olds,
+            Some("account-link-done"),
+            None,
+            StatusCode::OK,
+        ),
+        Ok(false) => account_page(
+            &view,
+            &user,
+            &olds,
+            None,
+            Some("account-link-failed"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        Err(error) => render(&view, Err(error)),
+    })
+}
+
+async fn reload_olds(state: &AppState, tenant: &str, user: &UserRow) -> Result<Olds, OAuthError> {
+    let user = user.clone();
+    state
+        .oidc(tenant, move |_, conn| Ok(linker::olds(conn, &user)?))
+        .await
 }

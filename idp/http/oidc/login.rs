@@ -8,11 +8,13 @@ use secrecy::SecretString;
 
 use super::authorize::{render, see_other};
 use super::cookie_value;
-use crate::crypto::password;
+use crate::flows::linker::{self, Route};
+use crate::flows::oidc::OAuthError;
 use crate::flows::oidc::authorize;
 use crate::flows::oidc::login::{self, LoginResult, Prepared};
 use crate::http::pages::View;
 use crate::http::{AppState, HttpError};
+use crate::store::legacy::LegacyRow;
 
 fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
     url::form_urlencoded::parse(req.query_string().as_bytes())
@@ -59,19 +61,139 @@ fn identifier_page(
     view.respond(status, "login.html", &context)
 }
 
-/// The password page.
+/// The password page; `account` is the old account chosen among several of one address.
 fn password_page(
     view: &View<'_>,
     request_id: &str,
     identifier: &str,
+    account: Option<&str>,
     error: Option<&str>,
     status: StatusCode,
 ) -> HttpResponse {
     let mut context = view.context();
     context.insert("request_id", request_id);
     context.insert("identifier", identifier);
+    context.insert("account", &account.unwrap_or_default());
     context.insert("error", &error);
     view.respond(status, "password.html", &context)
+}
+
+/// The choice between the old accounts of one address.
+fn choose_page(
+    view: &View<'_>,
+    request_id: &str,
+    identifier: &str,
+    accounts: &[LegacyRow],
+    error: Option<&str>,
+) -> HttpResponse {
+    #[derive(serde::Serialize)]
+    struct Choice {
+        id: String,
+        shown: String,
+    }
+    let choices: Vec<Choice> = accounts
+        .iter()
+        .map(|a| Choice {
+            id: a.id.clone(),
+            shown: if view.tenant.legacy.mask_usernames {
+                linker::mask(&a.username)
+            } else {
+                a.username.clone()
+            },
+        })
+        .collect();
+    let mut context = view.context();
+    context.insert("request_id", request_id);
+    context.insert("identifier", identifier);
+    context.insert("choices", &choices);
+    context.insert("error", &error);
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    view.respond(status, "choose_account.html", &context)
+}
+
+/// Mails the set-password link of an old account and says so (or says plainly that the mail
+/// could not be sent, with the support contact).
+async fn send_legacy_link(
+    state: &AppState,
+    view: &View<'_>,
+    tenant: &str,
+    account: LegacyRow,
+    request_id: &str,
+) -> HttpResponse {
+    let mails = state.services.mails.clone();
+    let language = view.lang;
+    let request = Some(request_id.to_string()).filter(|r| !r.is_empty());
+    let written = state
+        .oidc(tenant, move |m, conn| {
+            let to = account.email.clone().unwrap_or_default();
+            linker::send_links(
+                m,
+                conn,
+                &mails,
+                std::slice::from_ref(&account),
+                linker::LinkMail {
+                    to: &to,
+                    language,
+                    request_id: request.as_deref(),
+                    user: None,
+                },
+            )
+        })
+        .await;
+    let failed = match written {
+        Ok(mail_id) => matches!(
+            state.services.send_now(&mail_id).await,
+            Ok(Some(false)) | Err(_)
+        ),
+        Err(error) => return render(view, Err(error)),
+    };
+    let mut context = view.context();
+    context.insert("failed", &failed);
+    context.insert("legacy", &true);
+    context.insert("minutes", &(state.config.settings.tokens.link_seconds / 60));
+    let status = if failed {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    view.respond(status, "link_sent.html", &context)
+}
+
+/// The page a linker route leads to.
+async fn follow(
+    state: &AppState,
+    view: &View<'_>,
+    tenant: &str,
+    request_id: &str,
+    identifier: &str,
+    route: Route,
+) -> HttpResponse {
+    match route {
+        Route::Account => password_page(view, request_id, identifier, None, None, StatusCode::OK),
+        Route::Unknown if view.tenant.reveal_unknown_identifier => identifier_page(
+            view,
+            request_id,
+            identifier,
+            Some(("identifier-unknown", Some("identifier-unknown-hint"))),
+        ),
+        Route::Unknown => password_page(view, request_id, identifier, None, None, StatusCode::OK),
+        Route::Password { account } => password_page(
+            view,
+            request_id,
+            identifier,
+            Some(&account),
+            None,
+            StatusCode::OK,
+        ),
+        Route::SendLink(account) => {
+            send_legacy_link(state, view, tenant, *account, request_id).await
+        }
+        Route::Choose(accounts) => choose_page(view, request_id, identifier, &accounts, None),
+    }
 }
 
 /// `GET /{tenant}/login?request=…`: the identifier page.
@@ -105,10 +227,13 @@ pub async fn page(
     })
 }
 
-/// `POST /{tenant}/login/identifier`: on to the password page.
+/// `POST /{tenant}/login/identifier`: on to the password page — or, for the first login of an
+/// old account, to the linker: the choice between several accounts of the address, or the mailed
+/// set-password link (email-link policy, or no usable old hash).
 ///
-/// Unless the tenant reveals unknown identifiers, no account is looked up here, so the next page,
-/// its wording and its timing are the same whether the account exists or not.
+/// A known or unknown address of the new system leads to the same password page, with the same
+/// wording, unless the tenant reveals unknown identifiers. The linker's pages do show that the
+/// address had an old account: the resident must be told to read their mail (the seeds do so).
 pub async fn identifier(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -134,33 +259,56 @@ pub async fn identifier(
             Some(("identifier-missing", None)),
         ));
     }
-    if tenant.reveal_unknown_identifier {
-        let who = identifier.clone();
-        let known = state
-            .oidc(&path, move |m, conn| {
-                login::find_account(conn, &m.tenant.id, &who)
-            })
-            .await;
-        match known {
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                return Ok(identifier_page(
-                    &view,
-                    &request_id,
-                    &identifier,
-                    Some(("identifier-unknown", Some("identifier-unknown-hint"))),
-                ));
+    let who = identifier.clone();
+    let routed = state
+        .oidc(&path, move |m, conn| linker::route(m, conn, &who))
+        .await;
+    Ok(match routed {
+        Ok(route) => follow(&state, &view, &path, &request_id, &identifier, route).await,
+        Err(error) => render(&view, Err(error)),
+    })
+}
+
+/// `POST /{tenant}/login/choose`: the old account chosen among several of one address.
+pub async fn choose(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
+    let view = View::new(&state, &req, tenant, None);
+    let params = match view.form(&req, &body) {
+        Ok(params) => params,
+        Err(page) => return Ok(*page),
+    };
+    let request_id = params.get("request").cloned().unwrap_or_default();
+    let identifier = params
+        .get("identifier")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let account = params.get("account").cloned().unwrap_or_default();
+    let who = identifier.clone();
+    let routed = state
+        .oidc(&path, move |m, conn| {
+            match linker::route_chosen(m, conn, &who, &account)? {
+                Route::Unknown => linker::route(m, conn, &who),
+                chosen => Ok(chosen),
             }
-            Err(error) => return Ok(render(&view, Err(error))),
-        }
-    }
-    Ok(password_page(
-        &view,
-        &request_id,
-        &identifier,
-        None,
-        StatusCode::OK,
-    ))
+        })
+        .await;
+    Ok(match routed {
+        // No choice (or a stale one) while there are still several: ask again.
+        Ok(Route::Choose(accounts)) => choose_page(
+            &view,
+            &request_id,
+            &identifier,
+            &accounts,
+            Some("choose-missing"),
+        ),
+        Ok(route) => follow(&state, &view, &path, &request_id, &identifier, route).await,
+        Err(error) => render(&view, Err(error)),
+    })
 }
 
 /// `POST /{tenant}/login/password`: checks the password and goes on with the request.
@@ -181,15 +329,25 @@ pub async fn password(
         .get("identifier")
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
+    let chosen = params.get("account").cloned().filter(|a| !a.is_empty());
     let password_text = SecretString::from(params.get("password").cloned().unwrap_or_default());
     let remember = params.get("remember").is_some_and(|r| r == "yes");
     let address = client_address(&state, &req);
     let binding = view.binding.clone();
 
     let (id, who, bound) = (request_id.clone(), identifier.clone(), binding.clone());
+    let chosen_account = chosen.clone();
     let prepared = state
         .oidc(&path, move |m, conn| {
-            login::prepare(m, conn, &id, Some(&bound), &who, address.as_deref())
+            login::prepare(
+                m,
+                conn,
+                &id,
+                Some(&bound),
+                &who,
+                chosen_account.as_deref(),
+                address.as_deref(),
+            )
         })
         .await;
     let check = match prepared {
@@ -200,24 +358,27 @@ pub async fn password(
                 &view,
                 &request_id,
                 &identifier,
+                chosen.as_deref(),
                 Some("login-throttled"),
                 StatusCode::TOO_MANY_REQUESTS,
             ));
         }
         Err(error) => return Ok(render(&view, Err(error))),
     };
-    let hash = check.hash.clone();
+    let verify = check.verify.clone();
     let verified = state
         .services
         .hashing
-        .run(move || password::verify(&password_text, &hash))
+        .run(move || verify.run(&password_text))
         .await;
-    let Ok(matches) = verified else {
-        return Ok(view.error(StatusCode::SERVICE_UNAVAILABLE, "busy"));
+    let verified = match verified {
+        Ok(Ok(verified)) => verified,
+        Ok(Err(error)) => return Ok(render(&view, Err(OAuthError::server(error)))),
+        Err(_) => return Ok(view.error(StatusCode::SERVICE_UNAVAILABLE, "busy")),
     };
     let result = state
         .oidc(&path, move |m, conn| {
-            login::finish(m, conn, *check, matches, remember, &binding)
+            login::finish(m, conn, *check, verified, remember, &binding)
         })
         .await;
     Ok(match result {
@@ -241,6 +402,7 @@ pub async fn password(
             &view,
             &request_id,
             &identifier,
+            chosen.as_deref(),
             Some("login-failed"),
             StatusCode::UNAUTHORIZED,
         ),

@@ -34,6 +34,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/authorize", web::post().to(authorize::post))
         .route("/login", web::get().to(login::page))
         .route("/login/identifier", web::post().to(login::identifier))
+        .route("/login/choose", web::post().to(login::choose))
         .route("/login/password", web::post().to(login::password))
         .route("/language", web::post().to(login::language))
         .route("/forgot", web::get().to(reset::forgot))
@@ -51,6 +52,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(account::logout_everywhere),
         )
         .route("/account/email", web::post().to(account::change_email))
+        .route("/account/legacy", web::post().to(account::link_legacy))
         .route("/email/confirm", web::get().to(account::confirm_form))
         .route("/email/confirm", web::post().to(account::confirm_email))
         .route("/email/undo", web::get().to(account::undo_form))

@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::authorize::render;
 use crate::crypto::password;
 use crate::domain::{Email, NewPassword};
+use crate::flows::linker::{self, LinkTarget};
 use crate::flows::reset::{self, Completed};
 use crate::http::pages::View;
 use crate::http::{AppState, HttpError};
@@ -108,9 +109,44 @@ pub async fn send(
     Ok(view.respond(status, "link_sent.html", &context))
 }
 
+/// What a mailed set-password link is: a reset, or the linker's (DESIGN.md §5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum LinkKind {
+    Reset,
+    Legacy(LinkTarget),
+}
+
+impl LinkKind {
+    fn legacy_username(&self) -> Option<&str> {
+        match self {
+            LinkKind::Reset => None,
+            LinkKind::Legacy(
+                LinkTarget::SetPassword { username } | LinkTarget::Confirm { username },
+            ) => Some(username),
+        }
+    }
+}
+
+async fn link_kind(
+    state: &AppState,
+    tenant: &str,
+    token: &str,
+) -> Result<Option<LinkKind>, crate::flows::oidc::OAuthError> {
+    let probe = token.to_string();
+    state
+        .oidc(tenant, move |m, conn| {
+            if reset::usable(m, conn, &probe)? {
+                return Ok(Some(LinkKind::Reset));
+            }
+            Ok(linker::link_target(m, conn, &probe)?.map(LinkKind::Legacy))
+        })
+        .await
+}
+
 fn reset_page(
     view: &View<'_>,
     token: &str,
+    kind: &LinkKind,
     error: Option<&str>,
     status: StatusCode,
 ) -> HttpResponse {
@@ -118,7 +154,33 @@ fn reset_page(
     context.insert("token", token);
     context.insert("error", &error);
     context.insert("min", &view.tenant.min_password_chars());
+    context.insert("legacy_username", &kind.legacy_username());
+    context.insert(
+        "confirm_only",
+        &matches!(kind, LinkKind::Legacy(LinkTarget::Confirm { .. })),
+    );
     view.respond(status, "reset.html", &context)
+}
+
+/// The page after a link did its work: the pending login goes on, or "done".
+fn after_link(
+    state: &AppState,
+    view: &View<'_>,
+    tenant: &str,
+    continued: Option<(String, crate::flows::oidc::authorize::Outcome)>,
+    done_page: &str,
+) -> HttpResponse {
+    match continued {
+        Some((cookie, outcome)) => {
+            let mut response = render(view, Ok(outcome));
+            let cookie = state.cookie(state.cookie_name("session", tenant), cookie, None);
+            if let Err(error) = response.add_cookie(&cookie) {
+                tracing::error!(%error, "cannot set the session cookie");
+            }
+            response
+        }
+        None => view.respond(StatusCode::OK, done_page, &view.context()),
+    }
 }
 
 /// `GET /{tenant}/reset?token=…`: the new-password page (the token is in the query, never in a
@@ -131,13 +193,9 @@ pub async fn reset_form(
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
     let view = View::new(&state, &req, tenant, None);
     let token = query_param(&req, "token").unwrap_or_default();
-    let probe = token.clone();
-    let usable = state
-        .oidc(&path, move |m, conn| reset::usable(m, conn, &probe))
-        .await;
-    Ok(match usable {
-        Ok(true) => reset_page(&view, &token, None, StatusCode::OK),
-        Ok(false) => link_expired(&view),
+    Ok(match link_kind(&state, &path, &token).await {
+        Ok(Some(kind)) => reset_page(&view, &token, &kind, None, StatusCode::OK),
+        Ok(None) => link_expired(&view),
         Err(error) => render(&view, Err(error)),
     })
 }
@@ -163,12 +221,28 @@ pub async fn reset_submit(
         Err(page) => return Ok(*page),
     };
     let token = params.get("token").cloned().unwrap_or_default();
+    let kind = match link_kind(&state, &path, &token).await {
+        Ok(Some(kind)) => kind,
+        Ok(None) => return Ok(link_expired(&view)),
+        Err(error) => return Ok(render(&view, Err(error))),
+    };
+    let binding = view.binding.clone();
+    if let LinkKind::Legacy(LinkTarget::Confirm { .. }) = kind {
+        // Another old account for a resident who has one: the link is the proof.
+        let completed = state
+            .oidc(&path, move |m, conn| {
+                linker::complete(m, conn, &token, None, &binding)
+            })
+            .await;
+        return Ok(legacy_completed(&state, &view, &path, completed));
+    }
     let first = SecretString::from(params.get("password").cloned().unwrap_or_default());
     let second = params.get("password2").cloned().unwrap_or_default();
     if first.expose_secret() != second {
         return Ok(reset_page(
             &view,
             &token,
+            &kind,
             Some("password-mismatch"),
             StatusCode::UNPROCESSABLE_ENTITY,
         ));
@@ -179,6 +253,7 @@ pub async fn reset_submit(
             return Ok(reset_page(
                 &view,
                 &token,
+                &kind,
                 Some(error.message_key()),
                 StatusCode::UNPROCESSABLE_ENTITY,
             ));
@@ -199,7 +274,14 @@ pub async fn reset_submit(
         }
         Err(_) => return Ok(view.error(StatusCode::SERVICE_UNAVAILABLE, "busy")),
     };
-    let binding = view.binding.clone();
+    if let LinkKind::Legacy(_) = kind {
+        let completed = state
+            .oidc(&path, move |m, conn| {
+                linker::complete(m, conn, &token, Some(&hash), &binding)
+            })
+            .await;
+        return Ok(legacy_completed(&state, &view, &path, completed));
+    }
     let completed = state
         .oidc(&path, move |m, conn| {
             reset::complete(m, conn, &token, &hash, &binding)
@@ -207,15 +289,34 @@ pub async fn reset_submit(
         .await;
     Ok(match completed {
         Ok(Completed::Expired) => link_expired(&view),
-        Ok(Completed::Done) => view.respond(StatusCode::OK, "password_set.html", &view.context()),
-        Ok(Completed::Continue { cookie, outcome }) => {
-            let mut response = render(&view, Ok(outcome));
-            let cookie = state.cookie(state.cookie_name("session", &path), cookie, None);
-            if let Err(error) = response.add_cookie(&cookie) {
-                tracing::error!(%error, "cannot set the session cookie");
-            }
-            response
-        }
+        Ok(Completed::Done) => after_link(&state, &view, &path, None, "password_set.html"),
+        Ok(Completed::Continue { cookie, outcome }) => after_link(
+            &state,
+            &view,
+            &path,
+            Some((cookie, outcome)),
+            "password_set.html",
+        ),
         Err(error) => render(&view, Err(error)),
     })
+}
+
+fn legacy_completed(
+    state: &AppState,
+    view: &View<'_>,
+    tenant: &str,
+    completed: Result<linker::Completed, crate::flows::oidc::OAuthError>,
+) -> HttpResponse {
+    match completed {
+        Ok(linker::Completed::Expired | linker::Completed::PasswordNeeded) => link_expired(view),
+        Ok(linker::Completed::Done) => after_link(state, view, tenant, None, "password_set.html"),
+        Ok(linker::Completed::Continue { cookie, outcome }) => after_link(
+            state,
+            view,
+            tenant,
+            Some((cookie, outcome)),
+            "password_set.html",
+        ),
+        Err(error) => render(view, Err(error)),
+    }
 }

@@ -1,0 +1,589 @@
+//! The legacy-account linker (DESIGN.md §1, §5): binds an account of a city's old login system to
+//! the resident's email on the first login, keeping its subject so every e-service keeps the
+//! resident's history.
+//!
+//! - **keep-password**: the old password, checked against the legacy hash, proves the account; the
+//!   user is created with the legacy subject and the password re-hashed with argon2id, in one
+//!   transaction with the legacy row's link and an audit event.
+//! - **email-link** (and accounts without a usable hash): a set-password link is mailed; opening it
+//!   and setting the password binds the account in one transaction and continues the pending login.
+//! - One address, several old accounts: the resident chooses; the first bound subject is `sub`,
+//!   the others, bound later from the account page, appear in the `former_subjects` claim.
+//! - Authority accounts keep logging in with their old username and password.
+
+use chrono::Duration;
+use diesel::Connection;
+use serde::Serialize;
+
+use crate::config::{Language, Policy};
+use crate::crypto::secret;
+use crate::domain::Email;
+use crate::flows::oidc::OAuthError;
+use crate::flows::oidc::authorize::Outcome;
+use crate::flows::oidc::tokens::Minter;
+use crate::mail::{self, Mails};
+use crate::store::legacy::{self, LegacyRow};
+use crate::store::links::{self, LinkRow};
+use crate::store::users::{self, UserRow};
+use crate::store::{self, DbConnection, StoreError, audit};
+
+/// The purpose of the linker's mailed links.
+pub const PURPOSE: &str = "legacy_link";
+
+/// Where an identifier leads on the first step of a login.
+#[derive(Debug)]
+pub enum Route {
+    /// An account of the new system (or nothing legacy): the password page, as always.
+    Account,
+    /// Nothing known by this identifier.
+    Unknown,
+    /// One old account, proven by its old password on the password page.
+    Password {
+        /// The legacy account's id, carried by the password page.
+        account: String,
+    },
+    /// One old account, proven by a mailed link.
+    SendLink(Box<LegacyRow>),
+    /// Several old accounts share the address: the resident chooses.
+    Choose(Vec<LegacyRow>),
+}
+
+/// Where `identifier` leads: a user of the new system first, else the unlinked legacy accounts of
+/// the address (residents), else an unlinked authority account of the old username.
+pub fn route(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    identifier: &str,
+) -> Result<Route, OAuthError> {
+    if crate::flows::oidc::login::find_account(conn, &m.tenant.id, identifier)?.is_some() {
+        return Ok(Route::Account);
+    }
+    let identifier = identifier.trim();
+    if let Ok(email) = Email::parse(identifier) {
+        let mut candidates = legacy::unlinked_by_email(conn, &m.tenant.id, email.normalized())?;
+        return Ok(match candidates.len() {
+            0 => Route::Unknown,
+            1 => candidates
+                .pop()
+                .map_or(Route::Unknown, |one| route_one(m, one)),
+            _ => Route::Choose(candidates),
+        });
+    }
+    Ok(match unlinked_authority(conn, &m.tenant.id, identifier)? {
+        Some(account) if account.has_usable_hash() => Route::Password {
+            account: account.id,
+        },
+        _ => Route::Unknown,
+    })
+}
+
+/// Where the resident's choice among several old accounts of `identifier` leads; `Unknown` when
+/// `account` is not one of them.
+pub fn route_chosen(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    identifier: &str,
+    account: &str,
+) -> Result<Route, OAuthError> {
+    let Ok(email) = Email::parse(identifier) else {
+        return Ok(Route::Unknown);
+    };
+    let chosen = legacy::unlinked_by_email(conn, &m.tenant.id, email.normalized())?
+        .into_iter()
+        .find(|a| a.id == account);
+    Ok(chosen.map_or(Route::Unknown, |one| route_one(m, one)))
+}
+
+fn route_one(m: &Minter<'_>, account: LegacyRow) -> Route {
+    if m.tenant.policy == Policy::KeepPassword && account.has_usable_hash() {
+        Route::Password {
+            account: account.id,
+        }
+    } else {
+        Route::SendLink(Box::new(account))
+    }
+}
+
+fn unlinked_authority(
+    conn: &mut DbConnection,
+    tenant: &str,
+    username: &str,
+) -> Result<Option<LegacyRow>, StoreError> {
+    Ok(
+        legacy::find_by_username(conn, tenant, &username.to_lowercase())?
+            .filter(|a| a.is_authority && a.linked_user_id.is_none()),
+    )
+}
+
+/// The old account a password login proves, when the identifier names no user: the chosen (or
+/// only) unlinked account of the address under keep-password, or an authority account by its old
+/// username; only accounts with a usable hash.
+pub fn password_target(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    identifier: &str,
+    chosen: Option<&str>,
+) -> Result<Option<LegacyRow>, OAuthError> {
+    let identifier = identifier.trim();
+    let target = if let Ok(email) = Email::parse(identifier) {
+        if m.tenant.policy != Policy::KeepPassword {
+            return Ok(None);
+        }
+        let candidates = legacy::unlinked_by_email(conn, &m.tenant.id, email.normalized())?;
+        match chosen.filter(|c| !c.is_empty()) {
+            Some(id) => candidates.into_iter().find(|a| a.id == id),
+            None if candidates.len() == 1 => candidates.into_iter().next(),
+            None => None,
+        }
+    } else {
+        unlinked_authority(conn, &m.tenant.id, identifier)?
+    };
+    Ok(target.filter(LegacyRow::has_usable_hash))
+}
+
+fn record(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    kind: &str,
+    user: Option<&str>,
+    detail: &serde_json::Value,
+) -> Result<(), StoreError> {
+    audit::record(
+        conn,
+        &audit::NewEvent {
+            tenant_id: Some(&m.tenant.id),
+            occurred_at: m.now,
+            kind,
+            user_id: user,
+            client_id: None,
+            remote_addr: None,
+            detail: Some(&detail.to_string()),
+        },
+    )
+}
+
+/// Creates the user of a legacy account and binds the account, in one transaction: the user's
+/// `sub` is the legacy subject, its username the old one. `None` when the account was bound
+/// meanwhile, or its address or username now belongs to another user.
+pub fn bind_new_user(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    account: &LegacyRow,
+    password_hash: &str,
+    email_verified: bool,
+    by: &str,
+) -> Result<Option<UserRow>, OAuthError> {
+    let id = store::new_id(m.now);
+    let result = conn.transaction(|conn| {
+        let Some(current) = legacy::find(conn, &account.id)? else {
+            return Ok(None);
+        };
+        if current.linked_user_id.is_some() {
+            return Ok(None);
+        }
+        if let Some(email) = &current.email_normalized
+            && users::find_by_email(conn, &m.tenant.id, email)?.is_some()
+        {
+            return Ok(None);
+        }
+        users::insert(
+            conn,
+            &users::NewUser {
+                id: &id,
+                tenant_id: &m.tenant.id,
+                subject: &current.subject,
+                email: current.email.as_deref(),
+                email_normalized: current.email_normalized.as_deref(),
+                email_verified: current.email.is_some() && email_verified,
+                username: Some(&current.username),
+                username_normalized: Some(&current.username_normalized),
+                is_authority: current.is_authority,
+                name: current.name.as_deref(),
+                password_hash: Some(password_hash),
+                password_changed_at: Some(m.now),
+                created_at: m.now,
+                updated_at: m.now,
+            },
+        )?;
+        if !legacy::link(conn, &current.id, &id, m.now)? {
+            return Err(StoreError::Conflict(
+                "the legacy account was bound meanwhile".into(),
+            ));
+        }
+        links::void_for_legacy(conn, &current.id, m.now)?;
+        record(
+            m,
+            conn,
+            "legacy.linked",
+            Some(&id),
+            &serde_json::json!({ "username": current.username, "by": by, "first": true }),
+        )?;
+        users::find(conn, &id)
+    });
+    match result {
+        Ok(user) => Ok(user),
+        // A concurrent first login won: this one fails like a wrong password, and the
+        // resident's next attempt logs in to the account it created.
+        Err(StoreError::UniqueViolation(_) | StoreError::Conflict(_)) => Ok(None),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Binds another legacy account to an existing user (its subject joins `former_subjects`), in one
+/// transaction with its audit event; false when it was bound meanwhile.
+pub fn bind_to_user(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    account: &LegacyRow,
+    user: &UserRow,
+    by: &str,
+) -> Result<bool, OAuthError> {
+    Ok(conn.transaction(|conn| {
+        if !legacy::link(conn, &account.id, &user.id, m.now)? {
+            return Ok(false);
+        }
+        links::void_for_legacy(conn, &account.id, m.now)?;
+        record(
+            m,
+            conn,
+            "legacy.linked",
+            Some(&user.id),
+            &serde_json::json!({ "username": account.username, "by": by, "first": false }),
+        )?;
+        Ok::<_, StoreError>(true)
+    })?)
+}
+
+/// One account in the linker's mail.
+#[derive(Debug, Serialize)]
+struct MailedAccount {
+    username: String,
+    link: String,
+}
+
+/// Where the linker's mail goes, and what its links lead to.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkMail<'a> {
+    /// The address (the accounts').
+    pub to: &'a str,
+    /// The mail's language.
+    pub language: Language,
+    /// The pending login to continue after the link.
+    pub request_id: Option<&'a str>,
+    /// The user the accounts will be bound to (the account page); `None`: the first link opened
+    /// creates it.
+    pub user: Option<&'a str>,
+}
+
+/// Writes a link for each of `accounts` (all of one address) and one mail listing them, in one
+/// transaction; returns the mail's id.
+pub fn send_links(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    mails: &Mails,
+    accounts: &[LegacyRow],
+    mail: LinkMail<'_>,
+) -> Result<String, OAuthError> {
+    let LinkMail {
+        to,
+        language,
+        request_id,
+        user,
+    } = mail;
+    let link_seconds = i64::try_from(m.config.settings.tokens.link_seconds).unwrap_or(3600);
+    let mut mailed = Vec::new();
+    let mut rows = Vec::new();
+    for account in accounts {
+        let token = secret::random_token();
+        mailed.push(MailedAccount {
+            username: account.username.clone(),
+            link: format!("{}/reset?token={token}", m.issuer),
+        });
+        rows.push(LinkRow {
+            token_hash: secret::hash(&token),
+            tenant_id: m.tenant.id.clone(),
+            purpose: PURPOSE.into(),
+            user_id: user.map(str::to_string),
+            legacy_account_id: Some(account.id.clone()),
+            email: Some(to.to_string()),
+            auth_request_id: request_id.map(str::to_string),
+            payload: None,
+            created_at: m.now,
+            expires_at: m.now + Duration::seconds(link_seconds),
+            used_at: None,
+        });
+    }
+    let mut context = tera::Context::new();
+    context.insert("tenant_name", &m.tenant.name);
+    context.insert("accounts", &mailed);
+    context.insert("adding", &user.is_some());
+    context.insert("minutes", &(m.config.settings.tokens.link_seconds / 60));
+    context.insert("support_email", &m.tenant.support.email);
+    context.insert("support_phone", &m.tenant.support.phone);
+    let rendered = mails
+        .render(PURPOSE, language, &context)
+        .map_err(OAuthError::server)?;
+    Ok(conn.transaction(|conn| {
+        for row in &rows {
+            links::insert(conn, row)?;
+        }
+        let usernames: Vec<&str> = accounts.iter().map(|a| a.username.as_str()).collect();
+        record(
+            m,
+            conn,
+            "legacy.link_sent",
+            user,
+            &serde_json::json!({ "usernames": usernames }),
+        )?;
+        mail::enqueue(conn, &m.tenant.id, PURPOSE, to, &rendered, m.now)
+    })?)
+}
+
+/// What a usable linker link leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkTarget {
+    /// The first account of the address: the resident sets a password.
+    SetPassword {
+        /// The old username.
+        username: String,
+    },
+    /// Another account for a user who has one: a confirmation.
+    Confirm {
+        /// The old username.
+        username: String,
+    },
+}
+
+struct OpenLink {
+    link: LinkRow,
+    account: LegacyRow,
+    user: Option<UserRow>,
+}
+
+/// The link, its unbound account, and the user it binds to (when there is one already).
+fn open(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    token_hash: &str,
+) -> Result<Option<OpenLink>, StoreError> {
+    let Some(link) = links::find_usable(conn, &m.tenant.id, PURPOSE, token_hash, m.now)? else {
+        return Ok(None);
+    };
+    let Some(account) = link
+        .legacy_account_id
+        .as_deref()
+        .map(|id| legacy::find(conn, id))
+        .transpose()?
+        .flatten()
+        .filter(|a| a.linked_user_id.is_none())
+    else {
+        return Ok(None);
+    };
+    let user = match (&link.user_id, &link.email) {
+        (Some(id), _) => match users::find(conn, id)? {
+            Some(user) => Some(user),
+            // The account the link was for is gone.
+            None => return Ok(None),
+        },
+        (None, Some(email)) => match Email::parse(email) {
+            Ok(email) => users::find_by_email(conn, &m.tenant.id, email.normalized())?,
+            Err(_) => None,
+        },
+        (None, None) => None,
+    };
+    if user.as_ref().is_some_and(|u| u.disabled) {
+        return Ok(None);
+    }
+    Ok(Some(OpenLink {
+        link,
+        account,
+        user,
+    }))
+}
+
+/// What opening `token` shows, or `None` when it is unknown, expired, used or its account bound.
+pub fn link_target(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    token: &str,
+) -> Result<Option<LinkTarget>, OAuthError> {
+    Ok(open(m, conn, &secret::hash(token))?.map(|open| {
+        let username = open.account.username;
+        if open.user.is_some() {
+            LinkTarget::Confirm { username }
+        } else {
+            LinkTarget::SetPassword { username }
+        }
+    }))
+}
+
+/// What following a linker link led to.
+#[derive(Debug)]
+pub enum Completed {
+    /// The link is unknown, expired or used, or its account bound meanwhile.
+    Expired,
+    /// The first account of the address needs a password, and none was given.
+    PasswordNeeded,
+    /// Bound; the browser that started the pending login is logged in and goes on.
+    Continue {
+        /// The new session cookie.
+        cookie: String,
+        /// Consent or the answer to the client.
+        outcome: Outcome,
+    },
+    /// Bound; nothing to continue here.
+    Done,
+}
+
+/// Follows a linker link: the link used, and the account bound — to the user of the address, or
+/// to a new user with `password_hash` — in one transaction; then the pending login continued.
+pub fn complete(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    token: &str,
+    password_hash: Option<&str>,
+    binding: &str,
+) -> Result<Completed, OAuthError> {
+    let token_hash = secret::hash(token);
+    let result = conn.transaction(|conn| {
+        let Some(open) = open(m, conn, &token_hash)? else {
+            return Ok(Err(Completed::Expired));
+        };
+        let OpenLink {
+            link,
+            account,
+            user,
+        } = open;
+        if user.is_none() && password_hash.is_none() {
+            return Ok(Err(Completed::PasswordNeeded));
+        }
+        // Used first: binding voids the account's other links.
+        if !links::use_once(conn, &token_hash, m.now)? {
+            return Ok(Err(Completed::Expired));
+        }
+        let user = match user {
+            Some(user) => {
+                if !bind_to_user(m, conn, &account, &user, "link")? {
+                    return Ok(Err(Completed::Expired));
+                }
+                user
+            }
+            None => {
+                let Some(hash) = password_hash else {
+                    return Ok(Err(Completed::PasswordNeeded));
+                };
+                match bind_new_user(m, conn, &account, hash, true, "link")? {
+                    Some(user) => user,
+                    None => return Ok(Err(Completed::Expired)),
+                }
+            }
+        };
+        Ok::<_, OAuthError>(Ok((link, user)))
+    });
+    let (link, user) = match result {
+        Ok(Ok(done)) => done,
+        Ok(Err(completed)) => return Ok(completed),
+        Err(error) => return Err(error),
+    };
+    Ok(
+        match crate::flows::reset::continue_pending(
+            m,
+            conn,
+            link.auth_request_id.as_deref(),
+            &user,
+            binding,
+        )? {
+            Some((cookie, outcome)) => Completed::Continue { cookie, outcome },
+            None => Completed::Done,
+        },
+    )
+}
+
+/// The old usernames and subjects bound to a user, for the `former_usernames` and
+/// `former_subjects` claims.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Former {
+    /// Every old username bound to the account, the first bound first.
+    pub usernames: Vec<String>,
+    /// The subjects of the old accounts bound after the first (the first is `sub`).
+    pub subjects: Vec<String>,
+}
+
+/// What the claims say of a user's old accounts.
+pub fn former(conn: &mut DbConnection, user: &UserRow) -> Result<Former, StoreError> {
+    let linked = legacy::linked_to(conn, &user.id)?;
+    Ok(Former {
+        usernames: linked.iter().map(|a| a.username.clone()).collect(),
+        subjects: linked
+            .into_iter()
+            .map(|a| a.subject)
+            .filter(|s| *s != user.subject)
+            .collect(),
+    })
+}
+
+/// What the account page shows of a user's old accounts.
+#[derive(Debug, Clone, Default)]
+pub struct Olds {
+    /// The old usernames bound to the account.
+    pub bound: Vec<String>,
+    /// The unbound old accounts of the user's address, which the resident can bind.
+    pub linkable: Vec<LegacyRow>,
+}
+
+/// The old accounts bound to `user`, and those of its address still unbound.
+pub fn olds(conn: &mut DbConnection, user: &UserRow) -> Result<Olds, StoreError> {
+    let bound = legacy::linked_to(conn, &user.id)?
+        .into_iter()
+        .map(|a| a.username)
+        .collect();
+    let linkable = match &user.email_normalized {
+        Some(email) => legacy::unlinked_by_email(conn, &user.tenant_id, email)?,
+        None => Vec::new(),
+    };
+    Ok(Olds { bound, linkable })
+}
+
+/// An unbound old account of `user`'s address, by id.
+pub fn linkable(
+    conn: &mut DbConnection,
+    user: &UserRow,
+    account: &str,
+) -> Result<Option<LegacyRow>, StoreError> {
+    Ok(olds(conn, user)?
+        .linkable
+        .into_iter()
+        .find(|a| a.id == account))
+}
+
+/// Whether an old account may be proven by its old password here (else by a mailed link).
+pub fn provable_by_password(m: &Minter<'_>, account: &LegacyRow) -> bool {
+    m.tenant.policy == Policy::KeepPassword && account.has_usable_hash()
+}
+
+/// A username as the choice page shows it when the tenant masks them: the first and last
+/// character, the rest as `*` ("m*****a").
+pub fn mask(username: &str) -> String {
+    let chars: Vec<char> = username.chars().collect();
+    match chars.as_slice() {
+        [] => String::new(),
+        [only] => format!("{only}*"),
+        [first, middle @ .., last] => {
+            format!("{first}{}{last}", "*".repeat(middle.len().max(1)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask;
+
+    #[test]
+    fn masking_keeps_the_ends_and_hides_the_length_of_short_names() {
+        assert_eq!(mask("matti.meikalainen"), "m***************n");
+        assert_eq!(mask("ab"), "a*b");
+        assert_eq!(mask("a"), "a*");
+        assert_eq!(mask("äiti"), "ä**i");
+        assert_eq!(mask(""), "");
+    }
+}
