@@ -563,3 +563,116 @@ async fn registration_authority_login_and_account_page_in_chromium() {
     app.stop().await;
     rp.stop(true).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_accounts_bind_on_first_login_in_chromium() {
+    use crate::linker::{Old, import};
+    if !browser_available() {
+        return;
+    }
+    let (app, callback, rp) = app_with_rp().await;
+    let father = bcrypt::hash("isän vanha salasana", 4).unwrap();
+    let mother = bcrypt::hash("äidin vanha salasana", 4).unwrap();
+    for (username, subject, hash) in [
+        ("perhe.isa", "SJK-1", &father),
+        ("perhe.aiti", "SJK-2", &mother),
+    ] {
+        import(
+            &app,
+            Old {
+                tenant: "seinajoki",
+                username,
+                subject,
+                email: Some("perhe@testi.fi"),
+                hash: Some(hash),
+                authority: false,
+            },
+        )
+        .await;
+    }
+    import(
+        &app,
+        Old {
+            tenant: "seinajoki",
+            username: "vanha.hash",
+            subject: "SJK-3",
+            email: Some("vanha@testi.fi"),
+            hash: Some("{MD4}0cb6948805f797bf2a82807973b89537"),
+            authority: false,
+        },
+    )
+    .await;
+
+    // A shared address: choose the old account, then its old password.
+    let (_dir, profile) = new_profile();
+    let browser = Browser::start(&profile, true).await;
+    browser
+        .client
+        .goto(&authorize_url(&app, &callback, &[]))
+        .await
+        .unwrap();
+    browser.fill("identifier", "perhe@testi.fi").await;
+    browser.click("main form button[type=submit]").await;
+    browser.wait_for("#choose-intro").await;
+    browser.screenshot("13-choose-old-account").await;
+    browser.click("label[for=account-1]").await;
+    browser.click("main form button[type=submit]").await;
+    browser.fill("password", "äidin vanha salasana").await;
+    browser.click("main form button[type=submit]").await;
+    browser.wait_for_url(|u| u.path() == "/callback").await;
+
+    // The account page lists the bound username and links the other by its old password.
+    browser
+        .client
+        .goto(&app.url("/seinajoki/account"))
+        .await
+        .unwrap();
+    browser.wait_for("#linkable-intro").await;
+    browser.fill("legacy-1", "isän vanha salasana").await;
+    browser.screenshot("14-account-old-accounts").await;
+    browser.click("form.linkable button[type=submit]").await;
+    browser.wait_for("#message").await;
+    let page = browser.text().await;
+    assert!(
+        page.contains("Aiempi käyttäjätunnus on liitetty."),
+        "{page}"
+    );
+    assert!(page.contains("<li>perhe.aiti</li>") && page.contains("<li>perhe.isa</li>"));
+    browser.quit().await;
+
+    // No usable old hash: the link is mailed, and setting the password continues the login.
+    let (_dir, profile) = new_profile();
+    let browser = Browser::start(&profile, true).await;
+    browser
+        .client
+        .goto(&authorize_url(&app, &callback, &[]))
+        .await
+        .unwrap();
+    browser.fill("identifier", "vanha@testi.fi").await;
+    browser.click("main form button[type=submit]").await;
+    browser.wait_for("#link-sent").await;
+    browser.screenshot("15-old-account-link-sent").await;
+    let mut link = None;
+    for _ in 0..100 {
+        link = app.mails().pop().and_then(|mail| {
+            mail.split_whitespace()
+                .find(|w| w.contains("/seinajoki/reset?token="))
+                .map(str::to_string)
+        });
+        if link.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    browser.client.goto(&link.unwrap()).await.unwrap();
+    browser.wait_for("#legacy-username").await;
+    browser.fill("password", "uusi pitkä salasana").await;
+    browser.fill("password2", "uusi pitkä salasana").await;
+    browser.screenshot("16-old-account-set-password").await;
+    browser.click("main form button[type=submit]").await;
+    let back = browser.wait_for_url(|u| u.path() == "/callback").await;
+    assert!(back.query_pairs().any(|(k, _)| k == "code"), "{back}");
+    browser.quit().await;
+    app.stop().await;
+    rp.stop(true).await;
+}

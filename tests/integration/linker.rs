@@ -26,17 +26,17 @@ both_stores!(
 );
 
 /// An old account to import.
-struct Old<'a> {
-    tenant: &'a str,
-    username: &'a str,
-    subject: &'a str,
-    email: Option<&'a str>,
-    hash: Option<&'a str>,
-    authority: bool,
+pub(crate) struct Old<'a> {
+    pub(crate) tenant: &'a str,
+    pub(crate) username: &'a str,
+    pub(crate) subject: &'a str,
+    pub(crate) email: Option<&'a str>,
+    pub(crate) hash: Option<&'a str>,
+    pub(crate) authority: bool,
 }
 
 /// Inserts a legacy account as the import does; returns its id.
-async fn import(app: &TestApp, old: Old<'_>) -> String {
+pub(crate) async fn import(app: &TestApp, old: Old<'_>) -> String {
     let tenant = app.services.config.tenant(old.tenant).unwrap().clone();
     let now = app.clock.now();
     let id = uuid::Uuid::new_v4().to_string();

@@ -38,7 +38,10 @@ fn account_page(
     context.insert("message", &message);
     // Errors of the address form show there; the others at the password form.
     let of_email = |e: &&str| matches!(*e, "email-invalid" | "message-failed");
-    context.insert("error", &error.filter(|e| !of_email(e)));
+    // And those of linking an old account at its form.
+    let of_legacy = |e: &&str| matches!(*e, "account-link-failed" | "login-throttled");
+    context.insert("error", &error.filter(|e| !of_email(e) && !of_legacy(e)));
+    context.insert("legacy_error", &error.filter(of_legacy));
     context.insert("email_error", &error.filter(of_email));
     context.insert("min", &view.tenant.min_password_chars());
     #[derive(serde::Serialize)]
