@@ -116,4 +116,48 @@ mod tests {
             assert!(mail.text.contains("06 416 2111"));
         }
     }
+
+    #[test]
+    fn the_linker_mail_names_each_old_username_with_its_link_in_every_language() {
+        let mails = Mails::load(None).unwrap();
+        let mut context = tera::Context::new();
+        context.insert("tenant_name", "Kouvolan kaupunki");
+        context.insert(
+            "accounts",
+            &serde_json::json!([
+                {"username": "maija.m", "link": "https://login.example.fi/kouvola/reset?token=a"},
+                {"username": "matti.m", "link": "https://login.example.fi/kouvola/reset?token=b"},
+            ]),
+        );
+        context.insert("adding", &false);
+        context.insert("minutes", &60);
+        context.insert("support_email", "tuki@kouvola.example");
+        context.insert("support_phone", &None::<String>);
+        for (language, subject, username) in [
+            (
+                Language::Fi,
+                "Aseta salasana – Kouvolan kaupunki",
+                "Aiempi käyttäjätunnus: maija.m",
+            ),
+            (
+                Language::Sv,
+                "Ange lösenord – Kouvolan kaupunki",
+                "Tidigare användarnamn: maija.m",
+            ),
+            (
+                Language::En,
+                "Set your password – Kouvolan kaupunki",
+                "Former username: maija.m",
+            ),
+        ] {
+            let mail = mails.render("legacy_link", language, &context).unwrap();
+            assert_eq!(mail.subject, subject);
+            assert!(mail.text.contains(username), "{}", mail.text);
+            assert!(
+                mail.text
+                    .contains("https://login.example.fi/kouvola/reset?token=b")
+            );
+            assert!(mail.html.contains("matti.m"));
+        }
+    }
 }
