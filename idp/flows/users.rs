@@ -52,6 +52,14 @@ pub enum AddUserError {
         /// How many legacy accounts have it.
         accounts: usize,
     },
+    /// The username is an old account's, which the linker binds at its first login.
+    #[error(
+        "{username} is the username of a legacy account: it logs in with its old password and keeps its subject (see `idp legacy report`)"
+    )]
+    LegacyUsername {
+        /// The username.
+        username: String,
+    },
     /// Neither an address nor a username.
     #[error("a user needs an email address, or a username for an authority user")]
     NoIdentifier,
@@ -103,7 +111,14 @@ pub fn add(
         {
             return Err(email_taken());
         }
-        // An old account's address: the linker binds it, keeping its subject.
+        // An old account's username or address: the linker binds it, keeping its subject.
+        if let Some(username) = &username_normalized
+            && store::legacy::find_by_username(conn, input.tenant, username)?.is_some()
+        {
+            return Err(AddUserError::LegacyUsername {
+                username: input.username.unwrap_or_default().to_string(),
+            });
+        }
         if let Some(email) = input.email {
             let legacy = store::legacy::unlinked_by_email(conn, input.tenant, email.normalized())?;
             if !legacy.is_empty() {

@@ -833,6 +833,32 @@ async fn an_authority_account_logs_in_with_its_old_username(backend: Backend) {
         },
     )
     .await;
+    // No new authority user may take the old username.
+    let store = app.services.store.clone();
+    let now = app.clock.now();
+    let refused = tokio::task::spawn_blocking(move || {
+        let mut conn = store.conn().unwrap();
+        idp::flows::users::add(
+            &mut conn,
+            now,
+            &idp::flows::users::AddUser {
+                tenant: "seinajoki",
+                email: None,
+                username: Some("VIRANOMAINEN"),
+                name: None,
+                password_hash: None,
+                email_verified: false,
+            },
+        )
+        .unwrap_err()
+        .to_string()
+    })
+    .await
+    .unwrap();
+    assert!(
+        refused.starts_with("VIRANOMAINEN is the username of a legacy account"),
+        "{refused}"
+    );
     for _ in 0..2 {
         // First use binds and re-hashes; the second login is an ordinary one.
         let browser = app.browser();
