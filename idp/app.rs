@@ -245,6 +245,33 @@ impl Services {
         Ok(keys)
     }
 
+    /// Deletes what has expired every `period`, until the runtime stops. Every node runs it; on
+    /// PostgreSQL one node at a time does a round.
+    pub fn spawn_cleanup(&self, period: Duration) -> tokio::task::JoinHandle<()> {
+        let services = self.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(period);
+            loop {
+                ticker.tick().await;
+                match services.purge_expired().await {
+                    Ok(purged) if purged.rows > 0 => {
+                        tracing::info!(rows = purged.rows, "expired rows deleted");
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "the expiry clean-up failed"),
+                }
+            }
+        })
+    }
+
+    /// One round of the expiry clean-up.
+    pub async fn purge_expired(&self) -> Result<crate::store::cleanup::Purged, StoreError> {
+        let now = self.clock.now();
+        self.store
+            .run(move |conn| crate::store::cleanup::purge_expired(conn, now))
+            .await
+    }
+
     /// Sends the outbox every `period`, until the runtime stops.
     pub fn spawn_mail_worker(&self, period: Duration) -> tokio::task::JoinHandle<()> {
         let services = self.clone();

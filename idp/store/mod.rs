@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth_requests;
+pub mod cleanup;
 mod connection;
 pub mod deliveries;
 mod error;

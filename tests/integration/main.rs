@@ -16,6 +16,7 @@ mod helpers;
 
 mod account;
 mod browser;
+mod cleanup;
 mod cli;
 mod forgot;
 mod http;

@@ -1,0 +1,103 @@
+//! Expiry clean-up: deletes what no flow can use any more, so the database does not grow with every
+//! login. Every node runs it; on PostgreSQL a transaction-scoped advisory lock lets one node at a
+//! time do the work and the others skip the round.
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+use diesel::sql_types::Bool;
+
+use super::schema::{
+    auth_codes, auth_requests, client_assertion_jtis, grants, login_throttle, logout_deliveries,
+    mail_outbox, one_time_links, refresh_tokens, revoked_access_tokens, sso_sessions,
+};
+use super::{DbConnection, StoreError};
+
+/// The advisory lock of the clean-up (an arbitrary constant, next to the migrations' one).
+const CLEANUP_LOCK: i64 = 0x1d9_0002;
+
+/// How long sent and given-up mails and logout deliveries are kept (a mail's text holds links).
+pub const KEEP_DELIVERED_DAYS: i64 = 7;
+
+/// What one round deleted, per table.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Purged {
+    /// Whether this node did the round (false: another node held the lock).
+    pub ran: bool,
+    /// Rows deleted in all.
+    pub rows: usize,
+}
+
+#[derive(QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = Bool)]
+    locked: bool,
+}
+
+/// Deletes expired pending requests, codes, grants (with their tokens), revocation and assertion
+/// records, links, sessions, throttle counters, and old delivered mail, in one transaction.
+pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Purged, StoreError> {
+    conn.transaction(|conn| {
+        if let DbConnection::Postgres(pg) = conn {
+            let lock = diesel::sql_query(format!(
+                "SELECT pg_try_advisory_xact_lock({CLEANUP_LOCK}) AS locked"
+            ))
+            .get_result::<Locked>(pg)?;
+            if !lock.locked {
+                return Ok(Purged::default());
+            }
+        }
+        let keep = now - Duration::days(KEEP_DELIVERED_DAYS);
+        let day_ago = now - Duration::days(1);
+        let mut rows = 0;
+        rows += diesel::delete(auth_requests::table.filter(auth_requests::expires_at.lt(now)))
+            .execute(conn)?;
+        rows += diesel::delete(auth_codes::table.filter(auth_codes::expires_at.lt(now)))
+            .execute(conn)?;
+        rows += diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(now)))
+            .execute(conn)?;
+        // A grant's codes and refresh tokens go with it (ON DELETE CASCADE).
+        rows += diesel::delete(grants::table.filter(grants::expires_at.lt(now))).execute(conn)?;
+        rows += diesel::delete(
+            revoked_access_tokens::table.filter(revoked_access_tokens::expires_at.lt(now)),
+        )
+        .execute(conn)?;
+        rows += diesel::delete(
+            client_assertion_jtis::table.filter(client_assertion_jtis::expires_at.lt(now)),
+        )
+        .execute(conn)?;
+        rows += diesel::delete(one_time_links::table.filter(one_time_links::expires_at.lt(now)))
+            .execute(conn)?;
+        // An ended session stays a day for late back-channel deliveries and `sid` look-ups.
+        rows += diesel::delete(
+            sso_sessions::table.filter(
+                sso_sessions::expires_at
+                    .lt(now)
+                    .or(sso_sessions::ended_at.lt(day_ago)),
+            ),
+        )
+        .execute(conn)?;
+        rows += diesel::delete(
+            login_throttle::table
+                .filter(login_throttle::updated_at.lt(day_ago))
+                .filter(
+                    login_throttle::blocked_until
+                        .is_null()
+                        .or(login_throttle::blocked_until.lt(now)),
+                ),
+        )
+        .execute(conn)?;
+        rows += diesel::delete(
+            mail_outbox::table
+                .filter(mail_outbox::status.ne("pending"))
+                .filter(mail_outbox::created_at.lt(keep)),
+        )
+        .execute(conn)?;
+        rows += diesel::delete(
+            logout_deliveries::table
+                .filter(logout_deliveries::status.ne("pending"))
+                .filter(logout_deliveries::created_at.lt(keep)),
+        )
+        .execute(conn)?;
+        Ok(Purged { ran: true, rows })
+    })
+}

@@ -1,0 +1,90 @@
+//! The expiry clean-up: nothing live is deleted; once expired, sessions, grants, tokens, links,
+//! throttle counters and old mail go.
+
+use diesel::prelude::*;
+use idp::store::schema::{
+    auth_codes, grants, login_throttle, mail_outbox, one_time_links, refresh_tokens, sso_sessions,
+    users,
+};
+
+use crate::both_stores;
+use crate::helpers::{Backend, TestApp};
+use crate::rp::{self, location, param};
+
+both_stores!(expired_rows_are_deleted_and_live_ones_kept);
+
+async fn counts(app: &TestApp) -> [i64; 8] {
+    let store = app.services.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = store.conn().unwrap();
+        let conn = &mut *conn;
+        [
+            sso_sessions::table.count().get_result(conn).unwrap(),
+            grants::table.count().get_result(conn).unwrap(),
+            auth_codes::table.count().get_result(conn).unwrap(),
+            refresh_tokens::table.count().get_result(conn).unwrap(),
+            one_time_links::table.count().get_result(conn).unwrap(),
+            mail_outbox::table.count().get_result(conn).unwrap(),
+            login_throttle::table.count().get_result(conn).unwrap(),
+            users::table.count().get_result(conn).unwrap(),
+        ]
+    })
+    .await
+    .unwrap()
+}
+
+async fn expired_rows_are_deleted_and_live_ones_kept(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_user("seinajoki", "erkki@testi.fi", "vanha salasana", "Erkki")
+        .await;
+    let client = rp::basic(&app).await;
+    // A failed login (a throttle counter), then a login with its code exchanged (a session, a
+    // grant, a used code, a refresh token).
+    let browser = app.browser();
+    let started = rp::start(&client, &[], &[]);
+    let login = location(&browser.get(started.url.clone()).send().await.unwrap());
+    rp::submit_login(&browser, &login, "erkki@testi.fi", "väärä", false).await;
+    let back = location(
+        &rp::submit_login(&browser, &login, "erkki@testi.fi", "vanha salasana", false).await,
+    );
+    rp::exchange(&client, &param(&back, "code").unwrap(), started.verifier)
+        .await
+        .unwrap();
+    // A reset link and its mail.
+    let page = browser
+        .get(app.url("/seinajoki/forgot"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    browser
+        .post(app.url("/seinajoki/forgot"))
+        .form(&[
+            ("csrf", rp::csrf(&page).as_str()),
+            ("email", "erkki@testi.fi"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let before = counts(&app).await;
+    assert_eq!(
+        before,
+        [1, 1, 1, 1, 1, 1, 1, 1],
+        "sessions, grants, codes, refresh tokens, links, mails, throttle, users"
+    );
+
+    let purged = app.services.purge_expired().await.unwrap();
+    assert!(purged.ran);
+    assert_eq!(purged.rows, 0, "nothing live is deleted");
+    assert_eq!(counts(&app).await, before);
+
+    // After 40 days everything above has expired; the user stays.
+    app.clock.advance(40 * 24 * 3600);
+    let purged = app.services.purge_expired().await.unwrap();
+    assert!(purged.ran);
+    assert_eq!(counts(&app).await, [0, 0, 0, 0, 0, 0, 0, 1]);
+    assert_eq!(purged.rows, 7);
+    app.stop().await;
+}
