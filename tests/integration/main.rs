@@ -20,6 +20,7 @@ mod cli;
 mod forgot;
 mod http;
 mod keys;
+mod legacy_import;
 mod oidc;
 mod oidc_backchannel;
 mod oidc_edges;

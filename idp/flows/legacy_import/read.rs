@@ -283,7 +283,8 @@ fn json_fields(text: &str) -> Result<RawRow, String> {
         let text = match value {
             serde_json::Value::Null => String::new(),
             serde_json::Value::String(s) => s,
-            serde_json::Value::Number(n) if index != 5 => n.to_string(),
+            // Numbers as written: a numeric subject, authority 1 or 0.
+            serde_json::Value::Number(n) => n.to_string(),
             serde_json::Value::Bool(b) if index == 5 => b.to_string(),
             _ => {
                 return Err(format!(
