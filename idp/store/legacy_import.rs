@@ -5,6 +5,8 @@
 //! ([`write_transaction`]). The report's counts are plain aggregates; what SQL would spell
 //! differently on the two backends (months of a date) is grouped by the caller.
 
+use std::collections::HashSet;
+
 use chrono::NaiveDateTime;
 use diesel::dsl::count_star;
 use diesel::prelude::*;
@@ -45,6 +47,35 @@ pub struct NewLegacy<'a> {
     pub imported_at: NaiveDateTime,
     /// Last changed.
     pub updated_at: NaiveDateTime,
+}
+
+/// The ids of one import run's new rows: UUIDv7s of the run's time whose counter bits
+/// (RFC 9562 §6.2, method 1) keep them in the order they are made, so that a million new rows
+/// append to the primary key's index instead of landing all over it ([`super::new_id`] fills
+/// those bits at random).
+#[derive(Debug)]
+pub struct RunIds {
+    context: uuid::ContextV7,
+    seconds: u64,
+    nanos: u32,
+}
+
+impl RunIds {
+    /// Ids for a run started at `now`.
+    pub fn new(now: NaiveDateTime) -> Self {
+        let utc = now.and_utc();
+        RunIds {
+            context: uuid::ContextV7::new(),
+            seconds: u64::try_from(utc.timestamp()).unwrap_or(0),
+            nanos: utc.timestamp_subsec_nanos(),
+        }
+    }
+
+    /// The next id.
+    pub fn next_id(&self) -> String {
+        let at = uuid::Timestamp::from_unix(&self.context, self.seconds, self.nanos);
+        uuid::Uuid::new_v7(at).to_string()
+    }
 }
 
 /// What an import changes of an unlinked account.
@@ -133,19 +164,27 @@ pub fn existing(
     usernames_normalized: &[&str],
     subjects: &[&str],
 ) -> Result<Vec<LegacyRow>, StoreError> {
-    // Two reads, each along its unique index: with `OR`, SQLite scans the tenant's accounts.
+    // Two reads, each along its unique index (with `OR`, SQLite scans the tenant's accounts).
+    // The second asks only for subjects the first did not find, none on a re-import.
     let mut found: Vec<LegacyRow> = legacy_accounts::table
         .filter(legacy_accounts::tenant_id.eq(tenant))
         .filter(legacy_accounts::username_normalized.eq_any(usernames_normalized))
         .select(LegacyRow::as_select())
         .load(conn)?;
-    let by_subject: Vec<LegacyRow> = legacy_accounts::table
-        .filter(legacy_accounts::tenant_id.eq(tenant))
-        .filter(legacy_accounts::subject.eq_any(subjects))
-        .filter(legacy_accounts::username_normalized.ne_all(usernames_normalized))
-        .select(LegacyRow::as_select())
-        .load(conn)?;
-    found.extend(by_subject);
+    let known: HashSet<&str> = found.iter().map(|r| r.subject.as_str()).collect();
+    let other: Vec<&str> = subjects
+        .iter()
+        .copied()
+        .filter(|s| !known.contains(s))
+        .collect();
+    if !other.is_empty() {
+        let by_subject: Vec<LegacyRow> = legacy_accounts::table
+            .filter(legacy_accounts::tenant_id.eq(tenant))
+            .filter(legacy_accounts::subject.eq_any(&other))
+            .select(LegacyRow::as_select())
+            .load(conn)?;
+        found.extend(by_subject);
+    }
     Ok(found)
 }
 
@@ -188,8 +227,134 @@ pub fn shared_emails(conn: &mut DbConnection, tenant: &str) -> Result<(u64, u64)
         .having(count_star().gt(1))
         .select(count_star())
         .load(conn)?;
+    Ok(sum_groups(&sizes))
+}
+
+diesel::table! {
+    /// Scratch of one import run, on its connection only (a temporary table): the usernames
+    /// (`u:<lowercased>`) and subjects (`s:<subject>`) of the rows accepted so far, with their
+    /// line, so that a repeat is refused in bounded memory whatever the file's size.
+    legacy_import_seen (key) {
+        /// `u:` or `s:`, then the value.
+        key -> Text,
+        /// Where the row started.
+        line -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Scratch of a dry run: the addresses of the accepted rows, to count shared addresses.
+    legacy_import_emails (line) {
+        /// Where the row started.
+        line -> BigInt,
+        /// The normalised address.
+        email -> Text,
+    }
+}
+
+/// A row of [`legacy_import_seen`].
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = legacy_import_seen)]
+pub struct SeenKey {
+    /// `u:` or `s:`, then the value.
+    pub key: String,
+    /// Where the row started.
+    pub line: i64,
+}
+
+/// A row of [`legacy_import_emails`].
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = legacy_import_emails)]
+pub struct RunEmail<'a> {
+    /// Where the row started.
+    pub line: i64,
+    /// The normalised address.
+    pub email: &'a str,
+}
+
+/// Makes the run's scratch tables, empty. They live on disk (SQLite's bundled build would keep
+/// temporary tables in memory) and vanish with the connection; [`end_run`] drops them sooner.
+pub fn begin_run(conn: &mut DbConnection) -> Result<(), StoreError> {
+    if matches!(conn, DbConnection::Sqlite(_)) {
+        // On disk, with a cache of its own of at most 16 MB.
+        diesel::sql_query("PRAGMA temp_store = FILE").execute(conn)?;
+        diesel::sql_query("PRAGMA temp.cache_size = -16000").execute(conn)?;
+    }
+    for sql in [
+        "DROP TABLE IF EXISTS legacy_import_seen",
+        "DROP TABLE IF EXISTS legacy_import_emails",
+        "CREATE TEMPORARY TABLE legacy_import_seen (key TEXT PRIMARY KEY, line BIGINT NOT NULL)",
+        "CREATE TEMPORARY TABLE legacy_import_emails (line BIGINT PRIMARY KEY, email TEXT NOT NULL)",
+    ] {
+        diesel::sql_query(sql).execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Drops the run's scratch tables.
+pub fn end_run(conn: &mut DbConnection) -> Result<(), StoreError> {
+    for sql in [
+        "DROP TABLE IF EXISTS legacy_import_seen",
+        "DROP TABLE IF EXISTS legacy_import_emails",
+    ] {
+        diesel::sql_query(sql).execute(conn)?;
+    }
+    if matches!(conn, DbConnection::Sqlite(_)) {
+        diesel::sql_query("PRAGMA temp_store = DEFAULT").execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The keys of this run among `keys`, with their line.
+pub fn seen(conn: &mut DbConnection, keys: &[String]) -> Result<Vec<(String, i64)>, StoreError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(legacy_import_seen::table
+        .filter(legacy_import_seen::key.eq_any(keys))
+        .select((legacy_import_seen::key, legacy_import_seen::line))
+        .load(conn)?)
+}
+
+/// Remembers keys for the rest of the run.
+pub fn remember(conn: &mut DbConnection, keys: &[SeenKey]) -> Result<(), StoreError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let insert = diesel::insert_into(legacy_import_seen::table).values(keys);
+    match conn {
+        DbConnection::Sqlite(conn) => insert.execute(conn)?,
+        DbConnection::Postgres(conn) => insert.execute(conn)?,
+    };
+    Ok(())
+}
+
+/// Remembers the addresses of a dry run's accepted rows.
+pub fn remember_emails(conn: &mut DbConnection, emails: &[RunEmail<'_>]) -> Result<(), StoreError> {
+    if emails.is_empty() {
+        return Ok(());
+    }
+    let insert = diesel::insert_into(legacy_import_emails::table).values(emails);
+    match conn {
+        DbConnection::Sqlite(conn) => insert.execute(conn)?,
+        DbConnection::Postgres(conn) => insert.execute(conn)?,
+    };
+    Ok(())
+}
+
+/// Addresses of the run's accepted rows shared by several of them, and those rows.
+pub fn shared_in_run(conn: &mut DbConnection) -> Result<(u64, u64), StoreError> {
+    let sizes: Vec<i64> = legacy_import_emails::table
+        .group_by(legacy_import_emails::email)
+        .having(count_star().gt(1))
+        .select(count_star())
+        .load(conn)?;
+    Ok(sum_groups(&sizes))
+}
+
+fn sum_groups(sizes: &[i64]) -> (u64, u64) {
     let accounts = sizes.iter().map(|&n| u64::try_from(n).unwrap_or(0)).sum();
-    Ok((sizes.len() as u64, accounts))
+    (sizes.len() as u64, accounts)
 }
 
 /// The counts of `idp legacy report`.

@@ -9,8 +9,8 @@ use chrono::NaiveDateTime;
 
 use super::row::ImportRow;
 use crate::store::legacy::LegacyRow;
-use crate::store::legacy_import::{self, NewLegacy};
-use crate::store::{self, DbConnection, StoreError};
+use crate::store::legacy_import::{self, NewLegacy, RunIds};
+use crate::store::{DbConnection, StoreError};
 
 /// What became of a row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +34,7 @@ pub fn apply(
     rows: &[ImportRow],
     dry_run: bool,
     now: NaiveDateTime,
+    ids: &RunIds,
 ) -> Result<Vec<Disposition>, StoreError> {
     if dry_run {
         return Ok(plan(conn, tenant, rows)?
@@ -41,12 +42,14 @@ pub fn apply(
             .map(Step::into_disposition)
             .collect());
     }
-    match legacy_import::write_transaction(conn, |conn| write(conn, tenant, rows, now)) {
+    match legacy_import::write_transaction(conn, |conn| write(conn, tenant, rows, now, ids)) {
         Err(StoreError::UniqueViolation(_)) if rows.len() > 1 => {
             let mut dispositions = Vec::with_capacity(rows.len());
             for row in rows {
                 let one = std::slice::from_ref(row);
-                match legacy_import::write_transaction(conn, |conn| write(conn, tenant, one, now)) {
+                match legacy_import::write_transaction(conn, |conn| {
+                    write(conn, tenant, one, now, ids)
+                }) {
                     Ok(mut done) => dispositions.append(&mut done),
                     Err(StoreError::UniqueViolation(message)) => {
                         dispositions.push(Disposition::Rejected(format!(
@@ -130,13 +133,14 @@ fn write(
     tenant: &str,
     rows: &[ImportRow],
     now: NaiveDateTime,
+    ids: &RunIds,
 ) -> Result<Vec<Disposition>, StoreError> {
     let steps = plan(conn, tenant, rows)?;
     let new: Vec<NewLegacy<'_>> = rows
         .iter()
         .zip(&steps)
         .filter(|(_, step)| matches!(step, Step::Insert))
-        .map(|(row, _)| row.to_new(tenant, store::new_id(now), now))
+        .map(|(row, _)| row.to_new(tenant, ids.next_id(), now))
         .collect();
     legacy_import::insert_many(conn, &new)?;
     let mut dispositions = Vec::with_capacity(rows.len());

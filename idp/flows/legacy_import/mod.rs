@@ -6,7 +6,8 @@
 //! each batch in one transaction ([`batch`]), so a killed import leaves whole batches only, and
 //! running it again completes it: the key is (tenant, lowercased username), a row already there
 //! is left unchanged or updated, and a linked account is never touched. Memory is bounded by
-//! the batch, plus some 70 bytes a row for the usernames and subjects seen (to refuse repeats).
+//! the batch: the usernames and subjects already seen (to refuse repeats) are kept in a
+//! temporary table of the import's connection, on disk.
 
 mod batch;
 mod read;
@@ -14,11 +15,11 @@ mod row;
 mod summary;
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
 use std::io::Read;
 use std::path::Path;
 
 use chrono::NaiveDateTime;
+use diesel::Connection;
 
 use crate::config::TenantConfig;
 use crate::store::{DbConnection, StoreError, audit, legacy_import};
@@ -88,11 +89,6 @@ pub fn import<R: Read>(
     options: &Options<'_>,
     now: NaiveDateTime,
 ) -> Result<Summary, ImportError> {
-    let tenant = options.tenant.id.as_str();
-    let salted = options.tenant.legacy.salted_sha.as_ref();
-    let mut summary = Summary::new(options.dry_run);
-    let store_error =
-        |rows_read| move |source: StoreError| ImportError::Store { rows_read, source };
     let mut records = read::Records::open(input, options.format).map_err(|e| match e {
         ReadError::Header(_) => ImportError::Header(e.to_string()),
         ReadError::Io(source) => ImportError::Read {
@@ -100,7 +96,36 @@ pub fn import<R: Read>(
             source,
         },
     })?;
-    let mut seen = Seen::default();
+    let mut summary = Summary::new(options.dry_run);
+    let store_error =
+        |rows_read| move |source: StoreError| ImportError::Store { rows_read, source };
+    legacy_import::begin_run(conn).map_err(store_error(0))?;
+    let outcome = run(conn, &mut records, options, now, &mut summary);
+    // The scratch tables go with the connection anyway; dropping them is a courtesy to a pool.
+    let ended = legacy_import::end_run(conn);
+    outcome?;
+    ended.map_err(store_error(summary.rows_read))?;
+    Ok(summary)
+}
+
+/// Reads, checks and writes every row, then counts the shared addresses and records the run.
+fn run<R: Read>(
+    conn: &mut DbConnection,
+    records: &mut read::Records<R>,
+    options: &Options<'_>,
+    now: NaiveDateTime,
+    summary: &mut Summary,
+) -> Result<(), ImportError> {
+    let tenant = options.tenant.id.as_str();
+    let salted = options.tenant.legacy.salted_sha.as_ref();
+    let store_error =
+        |rows_read| move |source: StoreError| ImportError::Store { rows_read, source };
+    let context = Context {
+        tenant,
+        dry_run: options.dry_run,
+        now,
+        ids: legacy_import::RunIds::new(now),
+    };
     let mut batch = Vec::with_capacity(BATCH_ROWS);
     loop {
         let record = records.next_record().map_err(|e| ImportError::Read {
@@ -114,40 +139,24 @@ pub fn import<R: Read>(
         summary.rows_read += 1;
         let checked = record
             .fields
-            .and_then(|raw| row::ImportRow::parse(record.line, &raw, salted))
-            .and_then(|row| seen.check(row));
+            .and_then(|raw| row::ImportRow::parse(record.line, &raw, salted));
         match checked {
             Ok(row) => batch.push(row),
             Err(reason) => summary.reject(record.line, reason),
         }
         if batch.len() == BATCH_ROWS {
-            flush(
-                conn,
-                tenant,
-                &mut batch,
-                &mut seen,
-                options.dry_run,
-                now,
-                &mut summary,
-            )
-            .map_err(store_error(summary.rows_read))?;
+            flush(conn, &context, &mut batch, summary).map_err(store_error(summary.rows_read))?;
         }
     }
-    flush(
-        conn,
-        tenant,
-        &mut batch,
-        &mut seen,
-        options.dry_run,
-        now,
-        &mut summary,
-    )
-    .map_err(store_error(summary.rows_read))?;
-    if options.dry_run {
-        (summary.shared_addresses, summary.shared_accounts) = seen.shared_emails();
+    flush(conn, &context, &mut batch, summary).map_err(store_error(summary.rows_read))?;
+    let shared = if options.dry_run {
+        legacy_import::shared_in_run(conn)
     } else {
-        (summary.shared_addresses, summary.shared_accounts) =
-            legacy_import::shared_emails(conn, tenant).map_err(store_error(summary.rows_read))?;
+        legacy_import::shared_emails(conn, tenant)
+    };
+    (summary.shared_addresses, summary.shared_accounts) =
+        shared.map_err(store_error(summary.rows_read))?;
+    if !options.dry_run {
         let mut detail = summary.to_json();
         detail["file"] = options.source.into();
         audit::record(
@@ -164,77 +173,106 @@ pub fn import<R: Read>(
         )
         .map_err(store_error(summary.rows_read))?;
     }
-    Ok(summary)
+    Ok(())
 }
 
-/// Runs a batch against the database and counts what became of its rows.
-fn flush(
-    conn: &mut DbConnection,
-    tenant: &str,
-    batch: &mut Vec<row::ImportRow>,
-    seen: &mut Seen,
+/// What the batches of a run share.
+struct Context<'a> {
+    tenant: &'a str,
     dry_run: bool,
     now: NaiveDateTime,
+    ids: legacy_import::RunIds,
+}
+
+/// Refuses the batch's repeats, runs the rest against the database, and counts what became of
+/// each row.
+fn flush(
+    conn: &mut DbConnection,
+    context: &Context<'_>,
+    batch: &mut Vec<row::ImportRow>,
     summary: &mut Summary,
 ) -> Result<(), StoreError> {
     if batch.is_empty() {
         return Ok(());
     }
-    let dispositions = batch::apply(conn, tenant, batch, dry_run, now)?;
-    for (row, disposition) in batch.drain(..).zip(dispositions) {
-        if dry_run && !matches!(disposition, batch::Disposition::Rejected(_)) {
-            seen.count_email(&row);
-        }
-        summary.count(&row, disposition);
+    let rows = std::mem::take(batch);
+    // One transaction for the scratch table's read and write (of the connection only: it
+    // takes no lock that other connections would wait for).
+    let (rows, refused) = conn.transaction(|conn| without_repeats(conn, rows))?;
+    for (line, reason) in refused {
+        summary.reject(line, reason);
+    }
+    let dispositions = batch::apply(
+        conn,
+        context.tenant,
+        &rows,
+        context.dry_run,
+        context.now,
+        &context.ids,
+    )?;
+    if context.dry_run {
+        let emails: Vec<legacy_import::RunEmail<'_>> = rows
+            .iter()
+            .zip(&dispositions)
+            .filter(|(_, d)| !matches!(d, batch::Disposition::Rejected(_)))
+            .filter_map(|(row, _)| {
+                Some(legacy_import::RunEmail {
+                    line: line_number(row.line),
+                    email: row.email.as_ref()?.normalized(),
+                })
+            })
+            .collect();
+        legacy_import::remember_emails(conn, &emails)?;
+    }
+    for (row, disposition) in rows.iter().zip(dispositions) {
+        summary.count(row, disposition);
     }
     Ok(())
 }
 
-/// The usernames and subjects of the file's accepted rows so far, by a keyed 64-bit hash and
-/// with their line: a million rows take some 70 MB instead of the strings' 200. Two different
-/// names share a hash with a chance of about 3 in 10⁸ for a million rows, and the keys change at
-/// every run. In a dry run, also how many rows have each address.
-#[derive(Default)]
-struct Seen {
-    keys: RandomState,
-    usernames: HashMap<u64, u64>,
-    subjects: HashMap<u64, u64>,
-    emails: HashMap<u64, u32>,
+/// Refuses the rows whose username or subject an earlier row of the file had (in this batch,
+/// or in the run's scratch table), and remembers the others'.
+fn without_repeats(
+    conn: &mut DbConnection,
+    rows: Vec<row::ImportRow>,
+) -> Result<(Vec<row::ImportRow>, Refused), StoreError> {
+    let username_key = |row: &row::ImportRow| format!("u:{}", row.username_normalized);
+    let subject_key = |row: &row::ImportRow| format!("s:{}", row.subject);
+    let keys: Vec<String> = rows
+        .iter()
+        .flat_map(|row| [username_key(row), subject_key(row)])
+        .collect();
+    let mut lines: HashMap<String, i64> = legacy_import::seen(conn, &keys)?.into_iter().collect();
+    let mut kept = Vec::with_capacity(rows.len());
+    let mut refused = Vec::new();
+    let mut remember = Vec::with_capacity(keys.len());
+    for row in rows {
+        let (username, subject) = (username_key(&row), subject_key(&row));
+        if let Some(line) = lines.get(&username) {
+            refused.push((row.line, format!("username repeated from line {line}")));
+            continue;
+        }
+        if let Some(line) = lines.get(&subject) {
+            refused.push((
+                row.line,
+                format!("subject {:?} repeated from line {line}", row.subject),
+            ));
+            continue;
+        }
+        let line = line_number(row.line);
+        for key in [username, subject] {
+            lines.insert(key.clone(), line);
+            remember.push(legacy_import::SeenKey { key, line });
+        }
+        kept.push(row);
+    }
+    legacy_import::remember(conn, &remember)?;
+    Ok((kept, refused))
 }
 
-impl Seen {
-    /// Refuses a row whose username or subject an earlier row of the file had.
-    fn check(&mut self, row: row::ImportRow) -> Result<row::ImportRow, String> {
-        let username = self.keys.hash_one(("username", &row.username_normalized));
-        if let Some(line) = self.usernames.get(&username) {
-            return Err(format!("username repeated from line {line}"));
-        }
-        let subject = self.keys.hash_one(("subject", &row.subject));
-        if let Some(line) = self.subjects.get(&subject) {
-            return Err(format!(
-                "subject {:?} repeated from line {line}",
-                row.subject
-            ));
-        }
-        self.usernames.insert(username, row.line);
-        self.subjects.insert(subject, row.line);
-        Ok(row)
-    }
+/// Rows refused: their line and why.
+type Refused = Vec<(u64, String)>;
 
-    fn count_email(&mut self, row: &row::ImportRow) {
-        if let Some(email) = &row.email {
-            let key = self.keys.hash_one(("email", email.normalized()));
-            *self.emails.entry(key).or_default() += 1;
-        }
-    }
-
-    /// Addresses of more than one accepted row, and those rows.
-    fn shared_emails(&self) -> (u64, u64) {
-        self.emails
-            .values()
-            .filter(|&&n| n > 1)
-            .fold((0, 0), |(addresses, accounts), &n| {
-                (addresses + 1, accounts + u64::from(n))
-            })
-    }
+fn line_number(line: u64) -> i64 {
+    i64::try_from(line).unwrap_or(i64::MAX)
 }
