@@ -76,9 +76,8 @@ pub fn import(config: &Config, args: &ImportArgs) -> Result<(), Failure> {
             )])));
         }
     };
-    known_tenant(config, &args.tenant)?;
     let Some(tenant) = config.tenant(&args.tenant) else {
-        return Ok(());
+        return known_tenant(config, &args.tenant);
     };
     let cannot_read = |e: &dyn std::fmt::Display| {
         Failure::Other(format!("cannot read {}: {e}", args.file.display()))
@@ -123,9 +122,9 @@ fn progress_bar(length: u64) -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(length);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec}, {eta} left",
-    ) {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} ({eta} left)")
+    {
         bar.set_style(style);
     }
     bar
