@@ -5,6 +5,7 @@
 
 mod check_config;
 mod keys;
+mod legacy;
 mod migrate;
 mod serve;
 mod users;
@@ -44,6 +45,11 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Import (or re-import) a tenant's export of its old accounts; idempotent.
+    ImportLegacy(legacy::ImportArgs),
+    /// Follow up the legacy accounts: report, set an address.
+    #[command(subcommand)]
+    Legacy(legacy::LegacyCommand),
 }
 
 /// A failed command: what to print, and the exit status.
@@ -73,6 +79,8 @@ pub fn main() -> ExitCode {
         Command::Migrate => load(&cli.config).and_then(|c| migrate::run(&c)),
         Command::Users(command) => load(&cli.config).and_then(|c| users::run(&c, command)),
         Command::Keys(command) => load(&cli.config).and_then(|c| keys::run(&c, command)),
+        Command::ImportLegacy(args) => load(&cli.config).and_then(|c| legacy::import(&c, &args)),
+        Command::Legacy(command) => load(&cli.config).and_then(|c| legacy::run(&c, command)),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -12,15 +12,20 @@ use crate::{clock, telemetry};
 /// How often a node re-reads the signing keys (rotations on other nodes appear within this time).
 const KEY_RELOAD_PERIOD: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// How often a node deletes expired rows (on PostgreSQL one node a round does it).
+const CLEANUP_PERIOD: std::time::Duration = std::time::Duration::from_secs(300);
+
 pub fn run(config: Config) -> Result<(), Failure> {
     telemetry::init(&config.settings.log);
     let config = Arc::new(config);
     actix_web::rt::System::new().block_on(async move {
         let store = Store::open(&config.settings.database)?;
+        import_at_start(&config, &store);
         let services = Services::start(config.clone(), store.clone(), clock::system())?;
         services.spawn_key_reloader(KEY_RELOAD_PERIOD);
         services.spawn_logout_deliveries(std::time::Duration::from_secs(2));
         services.spawn_mail_worker(std::time::Duration::from_secs(2));
+        services.spawn_cleanup(CLEANUP_PERIOD);
         let app = Application::build(services, Signals::Handle)?;
         tracing::info!(
             address = %app.address(),
@@ -35,4 +40,55 @@ pub fn run(config: Config) -> Result<(), Failure> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// Imports `legacy.import_at_start` of each tenant that has one (demo configurations). A file
+/// that cannot be read is logged as an error; the service starts all the same.
+fn import_at_start(config: &Config, store: &Store) {
+    use crate::clock::Clock;
+    use crate::flows::legacy_import::{self, Format, Options};
+    for tenant in config.tenants.values() {
+        let Some(path) = &tenant.legacy.import_at_start else {
+            continue;
+        };
+        let file = path.display().to_string();
+        // check-config makes sure the extension names the format.
+        let format = Format::from_path(path).unwrap_or(Format::Csv);
+        let options = Options {
+            tenant,
+            format,
+            dry_run: false,
+            source: &file,
+        };
+        let outcome = store
+            .conn()
+            .map_err(|e| e.to_string())
+            .and_then(|mut conn| {
+                legacy_import::import_file(&mut conn, path, &options, clock::SystemClock.now())
+                    .map_err(|e| e.to_string())
+            });
+        match outcome {
+            Ok(summary) => {
+                tracing::info!(
+                    tenant = %tenant.id,
+                    file,
+                    rows_read = summary.rows_read,
+                    imported = summary.imported,
+                    updated = summary.updated,
+                    unchanged = summary.unchanged,
+                    linked_left_alone = summary.linked,
+                    without_email = summary.without_email,
+                    unusable_hashes = summary.unusable_hashes(),
+                    rejected = summary.rejected,
+                    "legacy accounts imported"
+                );
+                for (line, reason) in summary.rejections() {
+                    tracing::warn!(tenant = %tenant.id, file, line, reason, "legacy row rejected");
+                }
+            }
+            Err(error) => {
+                tracing::error!(tenant = %tenant.id, file, %error, "legacy import failed");
+            }
+        }
+    }
 }

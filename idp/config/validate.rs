@@ -220,6 +220,27 @@ pub(super) fn tenant(tenant: &TenantConfig, file: &Path) -> Vec<Problem> {
             );
         }
     }
+    if let Some(file) = &tenant.legacy.import_at_start {
+        if crate::flows::legacy_import::Format::from_path(file).is_none() {
+            problem(
+                "legacy.import_at_start".into(),
+                "must be a .csv, .jsonl or .ndjson file".into(),
+            );
+        } else if !file.is_file() {
+            problem(
+                "legacy.import_at_start".into(),
+                format!("{} is not a readable file", file.display()),
+            );
+        }
+    }
+    if let Some(layout) = &tenant.legacy.salted_sha
+        && layout.separator.is_empty()
+    {
+        problem(
+            "legacy.salted_sha.separator".into(),
+            "must not be empty".into(),
+        );
+    }
     for (key, value) in [
         ("sessions.session_seconds", tenant.sessions.session_seconds),
         (

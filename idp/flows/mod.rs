@@ -6,6 +6,8 @@
 pub mod account;
 pub mod email_change;
 pub mod keys;
+pub mod legacy_admin;
+pub mod legacy_import;
 pub mod linker;
 pub mod oidc;
 pub mod register;

@@ -1,1 +1,435 @@
 //! What `idp import-legacy` writes and `idp legacy report` reads of `legacy_accounts`.
+//!
+//! The import works a batch at a time: a `SELECT … IN (…)` of the usernames and one of the
+//! subjects find the batch's existing accounts, one multi-row `INSERT` adds the new ones, inside one write transaction
+//! ([`write_transaction`]). The report's counts are plain aggregates; what SQL would spell
+//! differently on the two backends (months of a date) is grouped by the caller.
+
+use std::collections::HashSet;
+
+use chrono::NaiveDateTime;
+use diesel::dsl::count_star;
+use diesel::prelude::*;
+
+use super::legacy::LegacyRow;
+use super::schema::legacy_accounts;
+use super::{DbConnection, StoreError};
+
+/// A legacy account as the import inserts it (not yet linked).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = legacy_accounts)]
+// NULL, not DEFAULT, for `None`: SQLite's multi-row INSERT has no DEFAULT keyword.
+#[diesel(treat_none_as_default_value = false)]
+pub struct NewLegacy<'a> {
+    /// Internal id ([`super::new_id`]).
+    pub id: String,
+    /// The tenant.
+    pub tenant_id: &'a str,
+    /// The old login name, as exported (trimmed).
+    pub username: &'a str,
+    /// Lowercased login name.
+    pub username_normalized: &'a str,
+    /// The `sub` the e-services know.
+    pub subject: &'a str,
+    /// The address as exported (trimmed).
+    pub email: Option<&'a str>,
+    /// The address trimmed and lowercased.
+    pub email_normalized: Option<&'a str>,
+    /// The old hash, usable or not.
+    pub password_hash: Option<&'a str>,
+    /// The hash's format name; `None` when unusable.
+    pub hash_format: Option<&'a str>,
+    /// Display name.
+    pub name: Option<&'a str>,
+    /// An authority user.
+    pub is_authority: bool,
+    /// First imported.
+    pub imported_at: NaiveDateTime,
+    /// Last changed.
+    pub updated_at: NaiveDateTime,
+}
+
+/// The ids of one import run's new rows: UUIDv7s of the run's time whose counter bits
+/// (RFC 9562 §6.2, method 1) keep them in the order they are made, so that a million new rows
+/// append to the primary key's index instead of landing all over it ([`super::new_id`] fills
+/// those bits at random).
+#[derive(Debug)]
+pub struct RunIds {
+    context: uuid::ContextV7,
+    seconds: u64,
+    nanos: u32,
+}
+
+impl RunIds {
+    /// Ids for a run started at `now`.
+    pub fn new(now: NaiveDateTime) -> Self {
+        let utc = now.and_utc();
+        RunIds {
+            context: uuid::ContextV7::new(),
+            seconds: u64::try_from(utc.timestamp()).unwrap_or(0),
+            nanos: utc.timestamp_subsec_nanos(),
+        }
+    }
+
+    /// The next id.
+    pub fn next_id(&self) -> String {
+        let at = uuid::Timestamp::from_unix(&self.context, self.seconds, self.nanos);
+        uuid::Uuid::new_v7(at).to_string()
+    }
+}
+
+/// What an import changes of an unlinked account.
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = legacy_accounts)]
+#[diesel(treat_none_as_null = true)]
+pub struct LegacyChanges<'a> {
+    /// The old login name, as exported (its case may change).
+    pub username: &'a str,
+    /// The `sub` the e-services know.
+    pub subject: &'a str,
+    /// The address as exported.
+    pub email: Option<&'a str>,
+    /// The address trimmed and lowercased.
+    pub email_normalized: Option<&'a str>,
+    /// The old hash.
+    pub password_hash: Option<&'a str>,
+    /// The hash's format name.
+    pub hash_format: Option<&'a str>,
+    /// Display name.
+    pub name: Option<&'a str>,
+    /// An authority user.
+    pub is_authority: bool,
+    /// When.
+    pub updated_at: NaiveDateTime,
+}
+
+/// Runs `f` in a transaction that writes. On SQLite it is `BEGIN IMMEDIATE`: the write lock is
+/// taken first, so a batch that reads, then writes, waits for another writer (`busy_timeout`)
+/// instead of failing when that writer commits between its read and its write.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<StoreError>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let DbConnection::Sqlite(sqlite) = conn else {
+        return conn
+            .transaction(|conn| f(conn).map_err(Wrapped::Inner))
+            .map_err(Wrapped::into_inner);
+    };
+    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
+        .map_err(|e| E::from(e.into()))?;
+    let outcome = f(conn);
+    let DbConnection::Sqlite(sqlite) = conn else {
+        return outcome;
+    };
+    match outcome {
+        Ok(value) => {
+            AnsiTransactionManager::commit_transaction(sqlite).map_err(|e| E::from(e.into()))?;
+            Ok(value)
+        }
+        Err(error) => {
+            // The error that made us roll back is the one to report.
+            let _ = AnsiTransactionManager::rollback_transaction(sqlite);
+            Err(error)
+        }
+    }
+}
+
+/// The error of a closure run by diesel's `transaction`, which wants `From<diesel::result::Error>`.
+enum Wrapped<E> {
+    Inner(E),
+    Diesel(diesel::result::Error),
+}
+
+impl<E> From<diesel::result::Error> for Wrapped<E> {
+    fn from(error: diesel::result::Error) -> Self {
+        Wrapped::Diesel(error)
+    }
+}
+
+impl<E: From<StoreError>> Wrapped<E> {
+    fn into_inner(self) -> E {
+        match self {
+            Wrapped::Inner(error) => error,
+            Wrapped::Diesel(error) => E::from(error.into()),
+        }
+    }
+}
+
+/// The accounts of `tenant` that have one of these (lowercased) usernames or one of these subjects.
+pub fn existing(
+    conn: &mut DbConnection,
+    tenant: &str,
+    usernames_normalized: &[&str],
+    subjects: &[&str],
+) -> Result<Vec<LegacyRow>, StoreError> {
+    // Two reads, each along its unique index (with `OR`, SQLite scans the tenant's accounts).
+    // The second asks only for subjects the first did not find, none on a re-import.
+    let mut found: Vec<LegacyRow> = legacy_accounts::table
+        .filter(legacy_accounts::tenant_id.eq(tenant))
+        .filter(legacy_accounts::username_normalized.eq_any(usernames_normalized))
+        .select(LegacyRow::as_select())
+        .load(conn)?;
+    let known: HashSet<&str> = found.iter().map(|r| r.subject.as_str()).collect();
+    let other: Vec<&str> = subjects
+        .iter()
+        .copied()
+        .filter(|s| !known.contains(s))
+        .collect();
+    if !other.is_empty() {
+        let by_subject: Vec<LegacyRow> = legacy_accounts::table
+            .filter(legacy_accounts::tenant_id.eq(tenant))
+            .filter(legacy_accounts::subject.eq_any(&other))
+            .select(LegacyRow::as_select())
+            .load(conn)?;
+        found.extend(by_subject);
+    }
+    Ok(found)
+}
+
+/// Inserts the rows in one statement. A backend arm each: diesel's `MultiConnection` has no
+/// multi-row `INSERT`, while each backend's own connection has.
+pub fn insert_many(conn: &mut DbConnection, rows: &[NewLegacy<'_>]) -> Result<usize, StoreError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let insert = diesel::insert_into(legacy_accounts::table).values(rows);
+    Ok(match conn {
+        DbConnection::Sqlite(conn) => insert.execute(conn)?,
+        DbConnection::Postgres(conn) => insert.execute(conn)?,
+    })
+}
+
+/// Updates an account unless it is linked; false when it is (a login bound it meanwhile).
+pub fn update_unlinked(
+    conn: &mut DbConnection,
+    id: &str,
+    changes: &LegacyChanges<'_>,
+) -> Result<bool, StoreError> {
+    let changed = diesel::update(
+        legacy_accounts::table
+            .find(id)
+            .filter(legacy_accounts::linked_user_id.is_null()),
+    )
+    .set(changes)
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// Addresses of `tenant` shared by several accounts: how many addresses, and how many accounts
+/// have one of them.
+pub fn shared_emails(conn: &mut DbConnection, tenant: &str) -> Result<(u64, u64), StoreError> {
+    let sizes: Vec<i64> = legacy_accounts::table
+        .filter(legacy_accounts::tenant_id.eq(tenant))
+        .filter(legacy_accounts::email_normalized.is_not_null())
+        .group_by(legacy_accounts::email_normalized)
+        .having(count_star().gt(1))
+        .select(count_star())
+        .load(conn)?;
+    Ok(sum_groups(&sizes))
+}
+
+diesel::table! {
+    /// Scratch of one import run, on its connection only (a temporary table): the usernames
+    /// (`u:<lowercased>`) and subjects (`s:<subject>`) of the rows accepted so far, with their
+    /// line, so that a repeat is refused in bounded memory whatever the file's size.
+    legacy_import_seen (key) {
+        /// `u:` or `s:`, then the value.
+        key -> Text,
+        /// Where the row started.
+        line -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Scratch of a dry run: the addresses of the accepted rows, to count shared addresses.
+    legacy_import_emails (line) {
+        /// Where the row started.
+        line -> BigInt,
+        /// The normalised address.
+        email -> Text,
+    }
+}
+
+/// A row of [`legacy_import_seen`].
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = legacy_import_seen)]
+pub struct SeenKey {
+    /// `u:` or `s:`, then the value.
+    pub key: String,
+    /// Where the row started.
+    pub line: i64,
+}
+
+/// A row of [`legacy_import_emails`].
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = legacy_import_emails)]
+pub struct RunEmail<'a> {
+    /// Where the row started.
+    pub line: i64,
+    /// The normalised address.
+    pub email: &'a str,
+}
+
+/// Makes the run's scratch tables, empty. They live on disk (SQLite's bundled build would keep
+/// temporary tables in memory) and vanish with the connection; [`end_run`] drops them sooner.
+pub fn begin_run(conn: &mut DbConnection) -> Result<(), StoreError> {
+    if matches!(conn, DbConnection::Sqlite(_)) {
+        // On disk, with a cache of its own of at most 16 MB.
+        diesel::sql_query("PRAGMA temp_store = FILE").execute(conn)?;
+        diesel::sql_query("PRAGMA temp.cache_size = -16000").execute(conn)?;
+    }
+    for sql in [
+        "DROP TABLE IF EXISTS legacy_import_seen",
+        "DROP TABLE IF EXISTS legacy_import_emails",
+        "CREATE TEMPORARY TABLE legacy_import_seen (key TEXT PRIMARY KEY, line BIGINT NOT NULL)",
+        "CREATE TEMPORARY TABLE legacy_import_emails (line BIGINT PRIMARY KEY, email TEXT NOT NULL)",
+    ] {
+        diesel::sql_query(sql).execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Drops the run's scratch tables.
+pub fn end_run(conn: &mut DbConnection) -> Result<(), StoreError> {
+    for sql in [
+        "DROP TABLE IF EXISTS legacy_import_seen",
+        "DROP TABLE IF EXISTS legacy_import_emails",
+    ] {
+        diesel::sql_query(sql).execute(conn)?;
+    }
+    if matches!(conn, DbConnection::Sqlite(_)) {
+        diesel::sql_query("PRAGMA temp_store = DEFAULT").execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The keys of this run among `keys`, with their line.
+pub fn seen(conn: &mut DbConnection, keys: &[String]) -> Result<Vec<(String, i64)>, StoreError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(legacy_import_seen::table
+        .filter(legacy_import_seen::key.eq_any(keys))
+        .select((legacy_import_seen::key, legacy_import_seen::line))
+        .load(conn)?)
+}
+
+/// Remembers keys for the rest of the run.
+pub fn remember(conn: &mut DbConnection, keys: &[SeenKey]) -> Result<(), StoreError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let insert = diesel::insert_into(legacy_import_seen::table).values(keys);
+    match conn {
+        DbConnection::Sqlite(conn) => insert.execute(conn)?,
+        DbConnection::Postgres(conn) => insert.execute(conn)?,
+    };
+    Ok(())
+}
+
+/// Remembers the addresses of a dry run's accepted rows.
+pub fn remember_emails(conn: &mut DbConnection, emails: &[RunEmail<'_>]) -> Result<(), StoreError> {
+    if emails.is_empty() {
+        return Ok(());
+    }
+    let insert = diesel::insert_into(legacy_import_emails::table).values(emails);
+    match conn {
+        DbConnection::Sqlite(conn) => insert.execute(conn)?,
+        DbConnection::Postgres(conn) => insert.execute(conn)?,
+    };
+    Ok(())
+}
+
+/// Addresses of the run's accepted rows shared by several of them, and those rows.
+pub fn shared_in_run(conn: &mut DbConnection) -> Result<(u64, u64), StoreError> {
+    let sizes: Vec<i64> = legacy_import_emails::table
+        .group_by(legacy_import_emails::email)
+        .having(count_star().gt(1))
+        .select(count_star())
+        .load(conn)?;
+    Ok(sum_groups(&sizes))
+}
+
+fn sum_groups(sizes: &[i64]) -> (u64, u64) {
+    let accounts = sizes.iter().map(|&n| u64::try_from(n).unwrap_or(0)).sum();
+    (sizes.len() as u64, accounts)
+}
+
+/// The counts of `idp legacy report`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportCounts {
+    /// Every legacy account of the tenant.
+    pub total: u64,
+    /// Bound to a user.
+    pub linked: u64,
+    /// Without an address.
+    pub without_email: u64,
+    /// Without a usable hash (none, or of a format the verifier does not know).
+    pub unusable_hashes: u64,
+    /// Authority accounts.
+    pub authority: u64,
+    /// Addresses shared by several accounts.
+    pub shared_addresses: u64,
+    /// Accounts with a shared address.
+    pub shared_accounts: u64,
+    /// Accounts per hash format name, by name.
+    pub formats: Vec<(String, u64)>,
+    /// When each linked account was bound, oldest first.
+    pub linked_at: Vec<NaiveDateTime>,
+}
+
+/// The report's counts for `tenant`.
+pub fn report(conn: &mut DbConnection, tenant: &str) -> Result<ReportCounts, StoreError> {
+    let of_tenant = || legacy_accounts::table.filter(legacy_accounts::tenant_id.eq(tenant));
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    let total: i64 = of_tenant().count().get_result(conn)?;
+    let linked: i64 = of_tenant()
+        .filter(legacy_accounts::linked_user_id.is_not_null())
+        .count()
+        .get_result(conn)?;
+    let without_email: i64 = of_tenant()
+        .filter(legacy_accounts::email_normalized.is_null())
+        .count()
+        .get_result(conn)?;
+    let unusable: i64 = of_tenant()
+        .filter(
+            legacy_accounts::hash_format
+                .is_null()
+                .or(legacy_accounts::password_hash.is_null()),
+        )
+        .count()
+        .get_result(conn)?;
+    let authority: i64 = of_tenant()
+        .filter(legacy_accounts::is_authority.eq(true))
+        .count()
+        .get_result(conn)?;
+    let formats: Vec<(Option<String>, i64)> = of_tenant()
+        .filter(legacy_accounts::hash_format.is_not_null())
+        .filter(legacy_accounts::password_hash.is_not_null())
+        .group_by(legacy_accounts::hash_format)
+        .select((legacy_accounts::hash_format, count_star()))
+        .order(legacy_accounts::hash_format.asc())
+        .load(conn)?;
+    let linked_at: Vec<Option<NaiveDateTime>> = of_tenant()
+        .filter(legacy_accounts::linked_at.is_not_null())
+        .select(legacy_accounts::linked_at)
+        .order(legacy_accounts::linked_at.asc())
+        .load(conn)?;
+    let (shared_addresses, shared_accounts) = shared_emails(conn, tenant)?;
+    Ok(ReportCounts {
+        total: count(total),
+        linked: count(linked),
+        without_email: count(without_email),
+        unusable_hashes: count(unusable),
+        authority: count(authority),
+        shared_addresses,
+        shared_accounts,
+        formats: formats
+            .into_iter()
+            .filter_map(|(name, n)| Some((name?, count(n))))
+            .collect(),
+        linked_at: linked_at.into_iter().flatten().collect(),
+    })
+}

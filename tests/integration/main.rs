@@ -21,6 +21,7 @@ mod cli;
 mod forgot;
 mod http;
 mod keys;
+mod legacy_import;
 mod linker;
 mod oidc;
 mod oidc_backchannel;

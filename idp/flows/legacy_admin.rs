@@ -1,0 +1,172 @@
+//! Support's side of the legacy accounts: how far a tenant's migration has come
+//! (`idp legacy report`), and giving an account the address it lacks (`idp legacy set-email`).
+
+use std::fmt;
+
+use chrono::NaiveDateTime;
+
+use crate::domain::Email;
+use crate::store::legacy_import::{self, ReportCounts};
+use crate::store::{DbConnection, StoreError, audit, legacy};
+
+/// The migration follow-up of one tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The counts.
+    pub counts: ReportCounts,
+    /// First logins (accounts bound) per month, `YYYY-MM`, oldest first.
+    pub per_month: Vec<(String, u64)>,
+}
+
+/// The report of `tenant`.
+pub fn report(conn: &mut DbConnection, tenant: &str) -> Result<Report, StoreError> {
+    let counts = legacy_import::report(conn, tenant)?;
+    let mut per_month: Vec<(String, u64)> = Vec::new();
+    // Grouped here: SQLite and PostgreSQL spell "the month of" differently.
+    for at in &counts.linked_at {
+        let month = at.format("%Y-%m").to_string();
+        match per_month.last_mut() {
+            Some((last, n)) if *last == month => *n += 1,
+            _ => per_month.push((month, 1)),
+        }
+    }
+    Ok(Report { counts, per_month })
+}
+
+/// Width of the labels of the report.
+const LABEL: usize = 23;
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.counts;
+        let line = |f: &mut fmt::Formatter<'_>, label: &str, value: &dyn fmt::Display| {
+            writeln!(f, "{label:<LABEL$}  {value}")
+        };
+        line(f, "legacy accounts", &c.total)?;
+        line(f, "linked", &c.linked)?;
+        line(f, "not yet linked", &c.total.saturating_sub(c.linked))?;
+        line(f, "without email", &c.without_email)?;
+        line(
+            f,
+            "shared emails",
+            &format_args!(
+                "{} addresses, {} accounts",
+                c.shared_addresses, c.shared_accounts
+            ),
+        )?;
+        line(f, "unusable hashes", &c.unusable_hashes)?;
+        line(f, "authority accounts", &c.authority)?;
+        writeln!(f)?;
+        writeln!(f, "accounts per hash format")?;
+        for (format, n) in &c.formats {
+            line(f, format, n)?;
+        }
+        line(f, "unusable", &c.unusable_hashes)?;
+        writeln!(f)?;
+        writeln!(f, "first logins per month")?;
+        if self.per_month.is_empty() {
+            writeln!(f, "none yet")?;
+        }
+        for (month, n) in &self.per_month {
+            writeln!(f, "{month}  {n}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why an address could not be set.
+#[derive(Debug, thiserror::Error)]
+pub enum SetEmailError {
+    /// No such legacy account.
+    #[error("no legacy account \"{username}\" in tenant {tenant}")]
+    Unknown {
+        /// As given.
+        username: String,
+        /// The tenant.
+        tenant: String,
+    },
+    /// The account is bound to a user: its address is the user's, changed on the account page.
+    #[error(
+        "the legacy account \"{username}\" is already linked to a user: the address is changed on the account page"
+    )]
+    Linked {
+        /// As stored.
+        username: String,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What `set_email` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailSet {
+    /// The account's username, as stored.
+    pub username: String,
+    /// The address it had.
+    pub previous: Option<String>,
+    /// Other unlinked accounts with the same address (the resident will choose at login).
+    pub sharing: usize,
+}
+
+/// Gives the unlinked legacy account `username` of `tenant` the address `email`, with its audit
+/// event, in one transaction.
+pub fn set_email(
+    conn: &mut DbConnection,
+    tenant: &str,
+    username: &str,
+    email: &Email,
+    now: NaiveDateTime,
+) -> Result<EmailSet, SetEmailError> {
+    let key = username.trim().to_lowercase();
+    legacy_import::write_transaction(conn, |conn| {
+        let account = legacy::find_by_username(conn, tenant, &key)?.ok_or_else(|| {
+            SetEmailError::Unknown {
+                username: username.trim().to_string(),
+                tenant: tenant.to_string(),
+            }
+        })?;
+        let linked = || SetEmailError::Linked {
+            username: account.username.clone(),
+        };
+        if account.linked_user_id.is_some() {
+            return Err(linked());
+        }
+        if !legacy::set_email(
+            conn,
+            &account.id,
+            email.as_entered(),
+            email.normalized(),
+            now,
+        )? {
+            return Err(linked());
+        }
+        let detail = serde_json::json!({
+            "by": "cli",
+            "username": account.username,
+            "previous": account.email_normalized,
+            "email": email.normalized(),
+        });
+        audit::record(
+            conn,
+            &audit::NewEvent {
+                tenant_id: Some(tenant),
+                occurred_at: now,
+                kind: "legacy.email_set",
+                user_id: None,
+                client_id: None,
+                remote_addr: None,
+                detail: Some(&detail.to_string()),
+            },
+        )?;
+        let sharing = legacy::unlinked_by_email(conn, tenant, email.normalized())?
+            .iter()
+            .filter(|other| other.id != account.id)
+            .count();
+        Ok(EmailSet {
+            username: account.username,
+            previous: account.email,
+            sharing,
+        })
+    })
+}

@@ -1,0 +1,290 @@
+//! One row of an export: its fields as read, checked and normalised into what is stored.
+
+use chrono::NaiveDateTime;
+
+use crate::config::SaltedShaLayout;
+use crate::crypto::legacy::{self, LegacyFormat};
+use crate::domain::Email;
+use crate::store::legacy::LegacyRow;
+use crate::store::legacy_import::{LegacyChanges, NewLegacy};
+
+/// The columns of an export (CSV header names, JSON Lines keys), in the documented order.
+pub const COLUMNS: [&str; 6] = [
+    "username",
+    "subject",
+    "email",
+    "password_hash",
+    "name",
+    "authority",
+];
+
+/// A row's fields as read; a missing field is empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawRow {
+    /// The old login name.
+    pub username: String,
+    /// What the e-services know the account by; empty means the username.
+    pub subject: String,
+    /// The address, possibly empty.
+    pub email: String,
+    /// The old hash, possibly empty.
+    pub password_hash: String,
+    /// Display name.
+    pub name: String,
+    /// `true`/`false`, `1`/`0`, `yes`/`no` or empty.
+    pub authority: String,
+}
+
+impl RawRow {
+    /// The field of column `index` of [`COLUMNS`].
+    pub fn field_mut(&mut self, index: usize) -> Option<&mut String> {
+        Some(match index {
+            0 => &mut self.username,
+            1 => &mut self.subject,
+            2 => &mut self.email,
+            3 => &mut self.password_hash,
+            4 => &mut self.name,
+            5 => &mut self.authority,
+            _ => return None,
+        })
+    }
+}
+
+/// The longest username kept (as for the users' usernames).
+const MAX_USERNAME_CHARS: usize = 64;
+/// OpenID Connect's limit on `sub`: 255 ASCII characters.
+const MAX_SUBJECT_BYTES: usize = 255;
+
+/// A checked row, ready to compare with the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportRow {
+    /// Where it starts in the file (1-based).
+    pub line: u64,
+    /// Trimmed.
+    pub username: String,
+    /// Lowercased: the key of the import.
+    pub username_normalized: String,
+    /// Trimmed; the username when the file had none.
+    pub subject: String,
+    /// Parsed and normalised as at login.
+    pub email: Option<Email>,
+    /// Trimmed; `None` when empty.
+    pub password_hash: Option<String>,
+    /// The detected format; `None` when the hash is empty or unknown (unusable).
+    pub format: Option<LegacyFormat>,
+    /// Trimmed; `None` when empty.
+    pub name: Option<String>,
+    /// An authority user.
+    pub is_authority: bool,
+}
+
+impl ImportRow {
+    /// Checks `raw` (read at `line`) and normalises it; the reason when the row is refused.
+    pub fn parse(
+        line: u64,
+        raw: &RawRow,
+        salted: Option<&SaltedShaLayout>,
+    ) -> Result<ImportRow, String> {
+        let username = raw.username.trim();
+        if username.is_empty() {
+            return Err("username is empty".into());
+        }
+        if username.chars().count() > MAX_USERNAME_CHARS {
+            return Err(format!(
+                "username is longer than {MAX_USERNAME_CHARS} characters"
+            ));
+        }
+        if username
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(format!(
+                "username {username:?} contains a space or a control character"
+            ));
+        }
+        let subject = match raw.subject.trim() {
+            "" => username,
+            subject => subject,
+        };
+        if subject.len() > MAX_SUBJECT_BYTES {
+            return Err(format!(
+                "subject is longer than {MAX_SUBJECT_BYTES} bytes (OpenID Connect's limit)"
+            ));
+        }
+        if subject.chars().any(char::is_control) {
+            return Err(format!("subject {subject:?} contains a control character"));
+        }
+        let email = match raw.email.trim() {
+            "" => None,
+            email => Some(Email::parse(email).map_err(|e| format!("email: {e}"))?),
+        };
+        let is_authority = match raw.authority.trim().to_lowercase().as_str() {
+            "" | "false" | "0" | "no" => false,
+            "true" | "1" | "yes" => true,
+            other => {
+                return Err(format!(
+                    "authority: {other:?} is not true/false, 1/0 or yes/no"
+                ));
+            }
+        };
+        let password_hash = Some(raw.password_hash.trim())
+            .filter(|h| !h.is_empty())
+            .map(str::to_string);
+        let format = password_hash
+            .as_deref()
+            .and_then(|hash| legacy::detect(hash, salted));
+        let name = Some(raw.name.trim())
+            .filter(|n| !n.is_empty())
+            .map(str::to_string);
+        Ok(ImportRow {
+            line,
+            username: username.to_string(),
+            username_normalized: username.to_lowercase(),
+            subject: subject.to_string(),
+            email,
+            password_hash,
+            format,
+            name,
+            is_authority,
+        })
+    }
+
+    /// The stored name of the hash's format.
+    pub fn format_name(&self) -> Option<&'static str> {
+        self.format.map(LegacyFormat::name)
+    }
+
+    /// Whether the stored account already holds exactly this row.
+    pub fn same_as(&self, stored: &LegacyRow) -> bool {
+        stored.username == self.username
+            && stored.subject == self.subject
+            && stored.email.as_deref() == self.email.as_ref().map(Email::as_entered)
+            && stored.email_normalized.as_deref() == self.email.as_ref().map(Email::normalized)
+            && stored.password_hash == self.password_hash
+            && stored.hash_format.as_deref() == self.format_name()
+            && stored.name == self.name
+            && stored.is_authority == self.is_authority
+    }
+
+    /// The row to insert.
+    pub fn to_new<'a>(&'a self, tenant: &'a str, id: String, now: NaiveDateTime) -> NewLegacy<'a> {
+        NewLegacy {
+            id,
+            tenant_id: tenant,
+            username: &self.username,
+            username_normalized: &self.username_normalized,
+            subject: &self.subject,
+            email: self.email.as_ref().map(Email::as_entered),
+            email_normalized: self.email.as_ref().map(Email::normalized),
+            password_hash: self.password_hash.as_deref(),
+            hash_format: self.format_name(),
+            name: self.name.as_deref(),
+            is_authority: self.is_authority,
+            imported_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// The changes that make a stored account hold this row.
+    pub fn to_changes(&self, now: NaiveDateTime) -> LegacyChanges<'_> {
+        LegacyChanges {
+            username: &self.username,
+            subject: &self.subject,
+            email: self.email.as_ref().map(Email::as_entered),
+            email_normalized: self.email.as_ref().map(Email::normalized),
+            password_hash: self.password_hash.as_deref(),
+            hash_format: self.format_name(),
+            name: self.name.as_deref(),
+            is_authority: self.is_authority,
+            updated_at: now,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(username: &str) -> RawRow {
+        RawRow {
+            username: username.into(),
+            ..RawRow::default()
+        }
+    }
+
+    #[test]
+    fn defaults_the_subject_and_normalises() {
+        let row = ImportRow::parse(
+            2,
+            &RawRow {
+                username: "  Matti.M ".into(),
+                email: " Matti@Testi.FI ".into(),
+                password_hash: " $2b$04$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2 "
+                    .into(),
+                authority: "Yes".into(),
+                ..RawRow::default()
+            },
+            None,
+        )
+        .unwrap();
+        assert_eq!(row.username, "Matti.M");
+        assert_eq!(row.username_normalized, "matti.m");
+        assert_eq!(row.subject, "Matti.M");
+        assert_eq!(row.email.as_ref().unwrap().normalized(), "matti@testi.fi");
+        assert_eq!(row.format_name(), Some("bcrypt"));
+        assert!(row.password_hash.unwrap().starts_with("$2b$"));
+        assert!(row.is_authority);
+        assert_eq!(row.name, None);
+    }
+
+    #[test]
+    fn an_unknown_hash_is_kept_but_unusable() {
+        let row = ImportRow::parse(
+            3,
+            &RawRow {
+                password_hash: "{MD5}abc".into(),
+                ..raw("a@b")
+            },
+            None,
+        )
+        .unwrap();
+        assert_eq!(row.password_hash.as_deref(), Some("{MD5}abc"));
+        assert_eq!(row.format, None);
+        assert_eq!(row.username, "a@b", "legacy usernames may hold @");
+    }
+
+    #[test]
+    fn refuses_with_a_reason() {
+        let refused = |row: RawRow| ImportRow::parse(1, &row, None).unwrap_err();
+        assert_eq!(refused(raw(" ")), "username is empty");
+        assert_eq!(
+            refused(raw("matti meikäläinen")),
+            "username \"matti meikäläinen\" contains a space or a control character"
+        );
+        assert_eq!(
+            refused(raw(&"x".repeat(65))),
+            "username is longer than 64 characters"
+        );
+        assert_eq!(
+            refused(RawRow {
+                email: "matti".into(),
+                ..raw("matti")
+            }),
+            "email: \"matti\" is not a mail address"
+        );
+        assert_eq!(
+            refused(RawRow {
+                authority: "maybe".into(),
+                ..raw("matti")
+            }),
+            "authority: \"maybe\" is not true/false, 1/0 or yes/no"
+        );
+        assert_eq!(
+            refused(RawRow {
+                subject: "x".repeat(256),
+                ..raw("matti")
+            }),
+            "subject is longer than 255 bytes (OpenID Connect's limit)"
+        );
+    }
+}

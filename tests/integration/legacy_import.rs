@@ -1,0 +1,788 @@
+//! `idp import-legacy`, `idp legacy report | set-email` and `legacy.import_at_start`, through the
+//! real binary on both stores.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use diesel::r2d2::ManageConnection;
+use idp::store::schema::legacy_accounts;
+use idp::store::{self, DbConnection, Manager};
+
+use crate::both_stores;
+use crate::helpers::{Backend, TestDb, write_config};
+
+both_stores!(
+    a_csv_with_tricky_quoting_imports_every_column,
+    json_lines_import_the_same,
+    bad_rows_are_refused_with_their_line_and_the_others_imported,
+    a_dry_run_writes_nothing_and_prints_the_counts,
+    a_reimport_changes_only_what_changed_and_never_a_linked_account,
+    a_killed_import_leaves_whole_batches_and_a_rerun_completes_it,
+    the_report_tells_how_far_the_migration_has_come,
+    set_email_gives_an_unlinked_account_an_address,
+    serve_imports_at_start_and_starts_despite_a_bad_file,
+);
+
+/// The salted SHA layout given to seinajoki: `<text salt>,<hex SHA-1>`, so that a detected
+/// hash can hold a comma and a quote.
+const SALTED_SHA: &str = r#"
+[legacy.salted_sha]
+digest = "sha1"
+separator = ","
+order = "salt-hash"
+hash_encoding = "hex"
+salt_encoding = "text"
+input = "salt-password"
+"#;
+
+/// Every column; quoted fields with commas, doubled quotes and spaces; a scrypt hash (commas),
+/// a salted SHA-1 whose text salt has a quote, an unknown hash with a comma and a quote.
+const EXPORT: &str = "\
+username,subject,email,password_hash,name,authority
+Matti.M,S-1001, Matti.Meikalainen@Testi.FI ,\"x\"\"y,fa32a665ffd9edd6d71b9925238c0e3153c2e5c8\",\"Meikäläinen, Matti \"\"Masa\"\"\",yes
+liisa,,liisa@testi.fi,$2b$04$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2,Liisa Laine,no
+perhe.isa,,perhe@testi.fi,\"$scrypt$ln=8,r=8,p=1$mRNCqPWec+79X6uVco6xlg$WX8uyMK0t3Vrxpw3K89wgtvz5cYbL8yjkew9HJ4oRyg\",Isä,0
+perhe.aiti,,PERHE@Testi.fi,,Äiti,
+vanha,,,\"{SSHA}a,\"\"b\",,FALSE
+";
+
+/// What importing [`EXPORT`] into an empty tenant prints.
+const EXPORT_COUNTS: &str = "\
+rows read: 5
+imported (new): 5
+updated: 0
+unchanged: 0
+linked accounts left alone: 0
+without email: 1
+emails shared by several accounts: 1 addresses, 2 accounts
+hashes bcrypt: 1
+hashes scrypt: 1
+hashes salted-sha1: 1
+unusable hashes: 2 (1 empty, 1 of an unknown format)
+rejected rows: 0
+";
+
+/// `idp` with no inherited `IDP__…` variables.
+fn idp() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_idp"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("IDP__") || key == "IDP_CONFIG" {
+            command.env_remove(key);
+        }
+    }
+    command.env("NO_COLOR", "1");
+    command
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A configuration over a fresh database; seinajoki has [`SALTED_SHA`].
+struct Setup {
+    dir: tempfile::TempDir,
+    db: TestDb,
+    config: PathBuf,
+}
+
+fn setup(backend: Backend) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(backend, dir.path());
+    let config = write_config(dir.path(), "http://localhost:8080", &db.url);
+    append(&dir.path().join("tenants/seinajoki.toml"), SALTED_SHA);
+    Setup { dir, db, config }
+}
+
+fn append(path: &Path, more: &str) {
+    let mut text = std::fs::read_to_string(path).unwrap();
+    text.push_str(more);
+    std::fs::write(path, text).unwrap();
+}
+
+impl Setup {
+    /// Runs `idp --config … <args>`.
+    fn idp(&self, args: &[&str]) -> Output {
+        idp()
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Writes `contents` to a file of the temporary directory; returns its path.
+    fn file(&self, name: &str, contents: &[u8]) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        path.display().to_string()
+    }
+
+    /// `idp import-legacy --tenant seinajoki <file> <more>`, which must succeed; its stdout.
+    fn import(&self, file: &str, more: &[&str]) -> String {
+        let mut args = vec!["import-legacy", "--tenant", "seinajoki", file];
+        args.extend_from_slice(more);
+        let out = self.idp(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stderr), "", "no progress bar off a terminal");
+        text(&out.stdout)
+    }
+
+    fn conn(&self) -> DbConnection {
+        Manager::new(self.db.backend.clone()).connect().unwrap()
+    }
+
+    fn account(&self, username: &str) -> store::legacy::LegacyRow {
+        store::legacy::find_by_username(&mut self.conn(), "seinajoki", username)
+            .unwrap()
+            .unwrap_or_else(|| panic!("no legacy account {username}"))
+    }
+
+    fn count(&self, tenant: &str) -> i64 {
+        legacy_accounts::table
+            .filter(legacy_accounts::tenant_id.eq(tenant))
+            .count()
+            .get_result(&mut self.conn())
+            .unwrap()
+    }
+
+    /// Adds a user with `idp users add` and binds the legacy account `username` to it at `at`.
+    fn link(&self, username: &str, email: &str, at: &str) {
+        let out = self.idp(&["users", "add", "--tenant", "seinajoki", "--email", email]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let mut conn = self.conn();
+        let user = store::users::find_by_email(&mut conn, "seinajoki", email)
+            .unwrap()
+            .unwrap();
+        let at = chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%d %H:%M:%S").unwrap();
+        let account = self.account(username);
+        assert!(store::legacy::link(&mut conn, &account.id, &user.id, at).unwrap());
+    }
+}
+
+async fn a_csv_with_tricky_quoting_imports_every_column(backend: Backend) {
+    let s = setup(backend);
+    let file = s.file("export.csv", EXPORT.as_bytes());
+    assert_eq!(s.import(&file, &[]), EXPORT_COUNTS);
+
+    let matti = s.account("matti.m");
+    assert_eq!(matti.username, "Matti.M");
+    assert_eq!(matti.subject, "S-1001");
+    assert_eq!(matti.email.as_deref(), Some("Matti.Meikalainen@Testi.FI"));
+    assert_eq!(
+        matti.email_normalized.as_deref(),
+        Some("matti.meikalainen@testi.fi")
+    );
+    assert_eq!(
+        matti.password_hash.as_deref(),
+        Some("x\"y,fa32a665ffd9edd6d71b9925238c0e3153c2e5c8")
+    );
+    assert_eq!(matti.hash_format.as_deref(), Some("salted-sha1"));
+    assert_eq!(matti.name.as_deref(), Some("Meikäläinen, Matti \"Masa\""));
+    assert!(matti.is_authority);
+    assert!(matti.linked_user_id.is_none() && matti.linked_at.is_none());
+
+    let liisa = s.account("liisa");
+    assert_eq!(
+        liisa.subject, "liisa",
+        "the subject defaults to the username"
+    );
+    assert_eq!(liisa.hash_format.as_deref(), Some("bcrypt"));
+    assert!(!liisa.is_authority);
+    let isa = s.account("perhe.isa");
+    assert!(
+        isa.password_hash
+            .unwrap()
+            .starts_with("$scrypt$ln=8,r=8,p=1$")
+    );
+    assert_eq!(isa.hash_format.as_deref(), Some("scrypt"));
+    let aiti = s.account("perhe.aiti");
+    assert_eq!(aiti.email_normalized.as_deref(), Some("perhe@testi.fi"));
+    assert_eq!((aiti.password_hash, aiti.hash_format), (None, None));
+    let vanha = s.account("vanha");
+    assert_eq!(vanha.password_hash.as_deref(), Some("{SSHA}a,\"b"));
+    assert_eq!(vanha.hash_format, None, "unknown: unusable, kept");
+    assert_eq!((vanha.email, vanha.name), (None, None));
+    assert_eq!(s.count("kouvola"), 0);
+
+    let mut conn = s.conn();
+    assert_eq!(
+        store::audit::kinds(&mut conn, "seinajoki").unwrap(),
+        ["legacy.imported"]
+    );
+    let detail: String = store::schema::audit_events::table
+        .select(store::schema::audit_events::detail.assume_not_null())
+        .first(&mut conn)
+        .unwrap();
+    let detail: serde_json::Value = serde_json::from_str(&detail).unwrap();
+    assert_eq!(detail["imported"], 5);
+    assert_eq!(detail["hash_formats"]["scrypt"], 1);
+    assert_eq!(detail["file"], file.as_str());
+}
+
+async fn json_lines_import_the_same(backend: Backend) {
+    let s = setup(backend);
+    let jsonl = r#"{"username":"Matti.M","subject":"S-1001","email":" Matti.Meikalainen@Testi.FI ","password_hash":"x\"y,fa32a665ffd9edd6d71b9925238c0e3153c2e5c8","name":"Meikäläinen, Matti \"Masa\"","authority":true}
+{"username":"liisa","email":"liisa@testi.fi","password_hash":"$2b$04$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2","name":"Liisa Laine","authority":"no"}
+
+{"username":"perhe.isa","subject":null,"email":"perhe@testi.fi","password_hash":"$scrypt$ln=8,r=8,p=1$mRNCqPWec+79X6uVco6xlg$WX8uyMK0t3Vrxpw3K89wgtvz5cYbL8yjkew9HJ4oRyg","name":"Isä","authority":0}
+{"username":"perhe.aiti","email":"PERHE@Testi.fi","name":"Äiti"}
+{"username":"vanha","password_hash":"{SSHA}a,\"b","authority":false}
+{"username":"rikki",
+{"username":"toinen","pasword_hash":"x"}
+"#;
+    let file = s.file("export.jsonl", jsonl.as_bytes());
+    let expected = EXPORT_COUNTS.replace("rows read: 5", "rows read: 7").replace(
+        "rejected rows: 0\n",
+        "rejected rows: 2\n\
+         line 7: not a JSON object: EOF while parsing a value (column 20)\n\
+         line 8: unknown key \"pasword_hash\" (the keys are username, subject, email, password_hash, name, authority)\n",
+    );
+    assert_eq!(s.import(&file, &[]), expected);
+    let matti = s.account("matti.m");
+    assert_eq!(
+        (
+            matti.subject.as_str(),
+            matti.password_hash.as_deref(),
+            matti.name.as_deref(),
+            matti.is_authority
+        ),
+        (
+            "S-1001",
+            Some("x\"y,fa32a665ffd9edd6d71b9925238c0e3153c2e5c8"),
+            Some("Meikäläinen, Matti \"Masa\""),
+            true
+        )
+    );
+    assert_eq!(
+        s.account("perhe.aiti").email.as_deref(),
+        Some("PERHE@Testi.fi")
+    );
+    assert!(!s.account("perhe.isa").is_authority);
+    assert_eq!(s.count("seinajoki"), 5);
+
+    // --format names the format of a file whose name does not.
+    let other = s.file("export.txt", b"{\"username\":\"uusi\"}\n");
+    let out = s.import(&other, &["--format", "jsonl"]);
+    assert!(out.contains("\nimported (new): 1\n"), "{out}");
+}
+
+async fn bad_rows_are_refused_with_their_line_and_the_others_imported(backend: Backend) {
+    let s = setup(backend);
+    s.import(&s.file("export.csv", EXPORT.as_bytes()), &[]);
+    let mut bad = b"username,subject,email,password_hash,name,authority
+ok1,,ok1@testi.fi,,,
+OK1,,,,,
+ok2,ok1,,,,
+has space,,,,,
+ok3,,not-an-address,,,
+ok4,,,,,maybe
+ok5,,
+ok6,,,,,
+ok7,,,,"
+        .to_vec();
+    bad.extend_from_slice(&[0xff, b',', b'\n']);
+    bad.extend_from_slice(
+        b",,,,,
+ok8,S-1001,,,,
+\"ok\n9\",,,,,
+",
+    );
+    let out = s.import(&s.file("bad.csv", &bad), &[]);
+    assert_eq!(
+        out,
+        "\
+rows read: 12
+imported (new): 2
+updated: 0
+unchanged: 0
+linked accounts left alone: 0
+without email: 1
+emails shared by several accounts: 1 addresses, 2 accounts
+unusable hashes: 2 (2 empty, 0 of an unknown format)
+rejected rows: 10
+line 3: username repeated from line 2
+line 4: subject \"ok1\" repeated from line 2
+line 5: username \"has space\" contains a space or a control character
+line 6: email: \"not-an-address\" is not a mail address
+line 7: authority: \"maybe\" is not true/false, 1/0 or yes/no
+line 8: expected 6 fields, found 3
+line 10: name: not valid UTF-8 (byte 1)
+line 11: username is empty
+line 12: subject \"S-1001\" belongs to the account \"Matti.M\"
+line 13: username \"ok\\n9\" contains a space or a control character
+"
+    );
+    assert_eq!(s.count("seinajoki"), 7);
+    assert!(s.account("ok6").email.is_none());
+
+    // Refused rows are listed up to 100, all counted.
+    let mut many = String::from("username,email\n");
+    for i in 0..150 {
+        many.push_str(&format!("r{i},bad\n"));
+    }
+    let out = s.import(&s.file("many.csv", many.as_bytes()), &[]);
+    assert!(out.contains("rejected rows: 150\nline 2: "), "{out}");
+    assert!(out.contains("\nline 101: "), "{out}");
+    assert!(!out.contains("\nline 102: "), "{out}");
+    assert!(out.ends_with("\n… and 50 more\n"), "{out}");
+}
+
+async fn a_dry_run_writes_nothing_and_prints_the_counts(backend: Backend) {
+    let s = setup(backend);
+    let file = s.file("export.csv", EXPORT.as_bytes());
+    let out = s.import(&file, &["--dry-run"]);
+    assert_eq!(
+        out,
+        format!("dry run: nothing was written\n{EXPORT_COUNTS}")
+    );
+    assert_eq!(s.count("seinajoki"), 0);
+    assert!(
+        store::audit::kinds(&mut s.conn(), "seinajoki")
+            .unwrap()
+            .is_empty()
+    );
+
+    s.import(&file, &[]);
+    let changed = EXPORT.replace("Liisa Laine", "Liisa Virtanen");
+    let changed = s.file("changed.csv", changed.as_bytes());
+    let out = s.import(&changed, &["--dry-run"]);
+    assert!(
+        out.starts_with(
+            "dry run: nothing was written\nrows read: 5\nimported (new): 0\nupdated: 1\nunchanged: 4\n"
+        ),
+        "{out}"
+    );
+    assert_eq!(s.account("liisa").name.as_deref(), Some("Liisa Laine"));
+    assert_eq!(
+        store::audit::kinds(&mut s.conn(), "seinajoki").unwrap(),
+        ["legacy.imported"]
+    );
+}
+
+async fn a_reimport_changes_only_what_changed_and_never_a_linked_account(backend: Backend) {
+    let s = setup(backend);
+    let file = s.file("export.csv", EXPORT.as_bytes());
+    s.import(&file, &[]);
+    let before = s.account("perhe.isa");
+    let again = s.import(&file, &[]);
+    assert_eq!(
+        again,
+        EXPORT_COUNTS
+            .replace("imported (new): 5", "imported (new): 0")
+            .replace("unchanged: 0", "unchanged: 5")
+    );
+    assert_eq!(s.account("perhe.isa"), before, "not even updated_at moves");
+
+    s.link("liisa", "liisa@testi.fi", "2026-11-30 08:00:00");
+    let changed = EXPORT
+        .replace(
+            "liisa,,liisa@testi.fi,",
+            "liisa,L-2002,liisa.laine@testi.fi,",
+        )
+        .replace("Meikäläinen, Matti", "Meikäläinen, Matti J.")
+        .replace(
+            "perhe.aiti,,PERHE@Testi.fi,,Äiti,",
+            "perhe.aiti,,PERHE@Testi.fi,,Äiti,true",
+        )
+        + "uusi,,uusi@testi.fi,,,\n";
+    let out = s.import(&s.file("changed.csv", changed.as_bytes()), &[]);
+    assert_eq!(
+        out,
+        "\
+rows read: 6
+imported (new): 1
+updated: 2
+unchanged: 2
+linked accounts left alone: 1
+without email: 1
+emails shared by several accounts: 1 addresses, 2 accounts
+hashes bcrypt: 1
+hashes scrypt: 1
+hashes salted-sha1: 1
+unusable hashes: 3 (2 empty, 1 of an unknown format)
+rejected rows: 0
+"
+    );
+    let liisa = s.account("liisa");
+    assert_eq!(liisa.subject, "liisa", "a linked account keeps its subject");
+    assert_eq!(liisa.email.as_deref(), Some("liisa@testi.fi"));
+    assert!(liisa.linked_user_id.is_some());
+    let matti = s.account("matti.m");
+    assert_eq!(
+        matti.name.as_deref(),
+        Some("Meikäläinen, Matti J. \"Masa\"")
+    );
+    assert!(matti.updated_at > matti.imported_at);
+    assert!(s.account("perhe.aiti").is_authority);
+    assert_eq!(s.count("seinajoki"), 6);
+}
+
+/// An export of `rows` plain rows.
+fn big_export(path: &Path, rows: usize) {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    writeln!(out, "username,email,password_hash,name").unwrap();
+    for i in 0..rows {
+        writeln!(
+            out,
+            "user{i:06},user{i:06}@example.fi,$2y$04$Yh5UJpdVp5uKz9bHep/oVevFqOtl3L24vBhc4ZxbkdV187Xmb2Bf.,\"Asukas, {i}\""
+        )
+        .unwrap();
+    }
+    out.flush().unwrap();
+}
+
+async fn a_killed_import_leaves_whole_batches_and_a_rerun_completes_it(backend: Backend) {
+    const ROWS: usize = 200_000;
+    let s = setup(backend);
+    let path = s.dir.path().join("big.csv");
+    big_export(&path, ROWS);
+    let migrate = s.idp(&["migrate"]);
+    assert!(migrate.status.success(), "{}", text(&migrate.stderr));
+
+    let mut child = idp()
+        .arg("--config")
+        .arg(&s.config)
+        .args(["import-legacy", "--tenant", "kouvola"])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while s.count("kouvola") < 3000 {
+        assert!(Instant::now() < deadline, "no rows after a minute");
+        assert!(child.try_wait().unwrap().is_none(), "the import ended");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "killed before it finished"
+    );
+
+    let done = s.count("kouvola");
+    assert!(done > 0 && done < ROWS as i64, "{done}");
+    assert_eq!(done % 1000, 0, "only whole batches: {done}");
+
+    let out = s.idp(&[
+        "import-legacy",
+        "--tenant",
+        "kouvola",
+        &path.display().to_string(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with(&format!(
+            "rows read: {ROWS}\nimported (new): {}\nupdated: 0\nunchanged: {done}\nlinked accounts left alone: 0\n",
+            ROWS as i64 - done
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("rejected rows: 0\n"), "{stdout}");
+    assert_eq!(s.count("kouvola"), ROWS as i64);
+}
+
+async fn the_report_tells_how_far_the_migration_has_come(backend: Backend) {
+    let s = setup(backend);
+    let empty = s.idp(&["legacy", "report", "--tenant", "seinajoki"]);
+    assert!(empty.status.success(), "{}", text(&empty.stderr));
+    assert!(text(&empty.stdout).starts_with("legacy accounts          0\n"));
+
+    s.import(&s.file("export.csv", EXPORT.as_bytes()), &[]);
+    s.link("liisa", "liisa@testi.fi", "2026-11-30 23:59:59");
+    s.link("perhe.isa", "perhe@testi.fi", "2026-12-01 00:00:00");
+    s.link("matti.m", "matti@testi.fi", "2026-12-24 12:00:00");
+    let out = s.idp(&["legacy", "report", "--tenant", "seinajoki"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "\
+legacy accounts          5
+linked                   3
+not yet linked           2
+without email            1
+shared emails            1 addresses, 2 accounts
+unusable hashes          2
+authority accounts       1
+
+accounts per hash format
+bcrypt                   1
+salted-sha1              1
+scrypt                   1
+unusable                 2
+
+first logins per month
+2026-11  1
+2026-12  2
+"
+    );
+    let other = s.idp(&["legacy", "report", "--tenant", "tampere"]);
+    assert_eq!(other.status.code(), Some(1));
+    assert_eq!(
+        text(&other.stderr),
+        "error: unknown tenant \"tampere\" (configured: kouvola, seinajoki)\n"
+    );
+}
+
+async fn set_email_gives_an_unlinked_account_an_address(backend: Backend) {
+    let s = setup(backend);
+    s.import(&s.file("export.csv", EXPORT.as_bytes()), &[]);
+    let set = |username: &str, email: &str| {
+        s.idp(&[
+            "legacy",
+            "set-email",
+            "--tenant",
+            "seinajoki",
+            "--username",
+            username,
+            "--email",
+            email,
+        ])
+    };
+    let out = set("VANHA", " Vanha.Asukas@Testi.FI ");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "set the address of legacy account vanha of seinajoki to Vanha.Asukas@Testi.FI (it was empty)\n"
+    );
+    let vanha = s.account("vanha");
+    assert_eq!(vanha.email.as_deref(), Some("Vanha.Asukas@Testi.FI"));
+    assert_eq!(
+        vanha.email_normalized.as_deref(),
+        Some("vanha.asukas@testi.fi")
+    );
+
+    // An address shared with another account is allowed: the resident chooses at login.
+    let out = set("perhe.aiti", "perhe@testi.fi");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "set the address of legacy account perhe.aiti of seinajoki to perhe@testi.fi (it was PERHE@Testi.fi)\n\
+         1 other legacy account has this address: the resident chooses at login\n"
+    );
+
+    let unknown = set("nobody", "nobody@testi.fi");
+    assert_eq!(unknown.status.code(), Some(1));
+    assert_eq!(
+        text(&unknown.stderr),
+        "error: no legacy account \"nobody\" in tenant seinajoki\n"
+    );
+    s.link("liisa", "liisa@testi.fi", "2026-11-30 08:00:00");
+    let linked = set("liisa", "liisa.laine@testi.fi");
+    assert_eq!(linked.status.code(), Some(1));
+    assert_eq!(
+        text(&linked.stderr),
+        "error: the legacy account \"liisa\" is already linked to a user: the address is changed on the account page\n"
+    );
+    let bad = set("matti.m", "matti");
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(
+        text(&bad.stderr),
+        "error: \"matti\" is not a mail address\n"
+    );
+    assert_eq!(s.account("liisa").email.as_deref(), Some("liisa@testi.fi"));
+    assert_eq!(
+        store::audit::kinds(&mut s.conn(), "seinajoki").unwrap(),
+        [
+            "legacy.imported",
+            "legacy.email_set",
+            "legacy.email_set",
+            "user.created"
+        ]
+    );
+}
+
+async fn serve_imports_at_start_and_starts_despite_a_bad_file(backend: Backend) {
+    let s = setup(backend);
+    let good = s.file("kouvola.csv", EXPORT.as_bytes());
+    let bad = s.file("seinajoki.csv", b"kayttaja,sahkoposti\nmatti,m@t.fi\n");
+    append(
+        &s.dir.path().join("tenants/kouvola.toml"),
+        &format!("\n[legacy]\nimport_at_start = \"{good}\"\n"),
+    );
+    let seinajoki = s.dir.path().join("tenants/seinajoki.toml");
+    let text_now = std::fs::read_to_string(&seinajoki).unwrap();
+    std::fs::write(
+        &seinajoki,
+        text_now.replace(
+            "[legacy.salted_sha]",
+            &format!("[legacy]\nimport_at_start = \"{bad}\"\n\n[legacy.salted_sha]"),
+        ),
+    )
+    .unwrap();
+
+    let mut child = idp()
+        .arg("--config")
+        .arg(&s.config)
+        .env("IDP__LOG__FORMAT", "json")
+        .env("IDP__SERVER__BIND", "127.0.0.1:0")
+        .arg("serve")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut lines = stderr.lines().map_while(Result::ok);
+    let mut events = Vec::new();
+    for line in lines.by_ref() {
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let listening = event["message"] == "listening";
+        events.push(event);
+        if listening {
+            break;
+        }
+    }
+    // The service answers (and has its signal handlers) before it is stopped.
+    let address = events.last().unwrap()["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    write!(
+        stream,
+        "GET /healthz HTTP/1.1\r\nHost: idp\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    // Read to the end, so that the last lines find a reader.
+    let rest: Vec<String> = lines.collect();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}: {events:#?} {rest:#?}");
+    assert_eq!(
+        events.last().unwrap()["message"],
+        "listening",
+        "{events:#?}"
+    );
+
+    let imported = events
+        .iter()
+        .find(|e| e["message"] == "legacy accounts imported")
+        .unwrap_or_else(|| panic!("{events:#?}"));
+    assert_eq!(imported["tenant"], "kouvola");
+    assert_eq!(imported["rows_read"], 5);
+    assert_eq!(imported["imported"], 5);
+    assert_eq!(
+        imported["unusable_hashes"], 3,
+        "kouvola has no salted SHA layout"
+    );
+    let failed = events
+        .iter()
+        .find(|e| e["message"] == "legacy import failed")
+        .unwrap_or_else(|| panic!("{events:#?}"));
+    assert_eq!(failed["level"], "ERROR");
+    assert_eq!(failed["tenant"], "seinajoki");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("line 1: unknown column \"kayttaja\""),
+        "{failed}"
+    );
+    assert_eq!(s.count("kouvola"), 5);
+    assert_eq!(s.count("seinajoki"), 0);
+}
+
+#[test]
+fn import_legacy_refuses_what_it_cannot_read() {
+    let s = setup(Backend::Sqlite);
+    let txt = s.file("export.txt", EXPORT.as_bytes());
+    let out = s.idp(&["import-legacy", "--tenant", "seinajoki", &txt]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "error: {txt}: cannot tell the format from the file name: give --format csv or --format jsonl\n"
+        )
+    );
+    let out = s.idp(&[
+        "import-legacy",
+        "--tenant",
+        "seinajoki",
+        "--format",
+        "xml",
+        &txt,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let missing = s.dir.path().join("missing.csv").display().to_string();
+    let out = s.idp(&["import-legacy", "--tenant", "seinajoki", &missing]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!("error: cannot read {missing}: No such file or directory (os error 2)\n")
+    );
+
+    let header = s.file("header.csv", b"username,pasword_hash\nmatti,x\n");
+    let out = s.idp(&["import-legacy", "--tenant", "seinajoki", &header]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "error: cannot read {header}: line 1: unknown column \"pasword_hash\" (the columns are username, subject, email, password_hash, name, authority)\n"
+        )
+    );
+    let out = s.idp(&["import-legacy", "--tenant", "tampere", &header]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(s.count("seinajoki"), 0);
+}
+
+#[test]
+fn check_config_checks_the_legacy_settings() {
+    let s = setup(Backend::Sqlite);
+    let missing = s.dir.path().join("missing.csv").display().to_string();
+    let tenant = s.dir.path().join("tenants/seinajoki.toml");
+    let original = std::fs::read_to_string(&tenant).unwrap();
+    std::fs::write(
+        &tenant,
+        original
+            .replace("separator = \",\"", "separator = \"\"")
+            .replace(
+                "[legacy.salted_sha]",
+                &format!("[legacy]\nimport_at_start = \"{missing}\"\n\n[legacy.salted_sha]"),
+            ),
+    )
+    .unwrap();
+    let out = s.idp(&["check-config"]);
+    assert_eq!(out.status.code(), Some(2));
+    let file = tenant.display();
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "error: {file}: legacy.import_at_start: {missing} is not a readable file\n\
+             error: {file}: legacy.salted_sha.separator: must not be empty\n"
+        )
+    );
+    std::fs::write(
+        &tenant,
+        original.replace(
+            "[legacy.salted_sha]",
+            "[legacy]\nimport_at_start = \"export.xlsx\"\n\n[legacy.salted_sha]",
+        ),
+    )
+    .unwrap();
+    let out = s.idp(&["check-config"]);
+    assert_eq!(
+        text(&out.stderr),
+        format!("error: {file}: legacy.import_at_start: must be a .csv, .jsonl or .ndjson file\n")
+    );
+}
