@@ -147,6 +147,13 @@ impl Services {
         })
     }
 
+    /// How long a claimed mail or logout delivery stays this node's (`queues.lease_seconds`).
+    fn lease(&self) -> chrono::Duration {
+        // check-config keeps it within a day.
+        let seconds = self.config.settings.queues.lease_seconds.min(86_400);
+        chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(86_400))
+    }
+
     /// Works the back-channel logout queue every `period`, until the runtime stops.
     pub fn spawn_logout_deliveries(
         &self,
@@ -167,8 +174,8 @@ impl Services {
     /// Sends the due back-channel logout tokens once; returns how many were delivered.
     pub async fn deliver_logouts(&self) -> Result<usize, OAuthError> {
         let now = self.clock.now();
-        // The lease outlasts a batch: 5 deliveries of at most 5 s each.
-        let lease = now + chrono::Duration::seconds(300);
+        // The lease should outlast a batch: 5 deliveries of at most 5 s each.
+        let lease = now + self.lease();
         let rows = self
             .store
             .run(move |conn| deliveries::claim_due(conn, now, lease, 5))
@@ -289,8 +296,8 @@ impl Services {
     /// Sends the due mails once (or only the mail `only`); returns how many were sent.
     pub async fn send_mail(&self, only: Option<String>) -> Result<usize, StoreError> {
         let now = self.clock.now();
-        // The lease outlasts a batch: 4 mails of at most 15 s (the SMTP timeout) each.
-        let lease = now + chrono::Duration::seconds(300);
+        // The lease should outlast a batch: 4 mails of at most 15 s (the SMTP timeout) each.
+        let lease = now + self.lease();
         let rows = self
             .store
             .run(move |conn| outbox::claim_due(conn, now, lease, 4, only.as_deref()))

@@ -31,6 +31,25 @@ pub struct Settings {
     /// `[templates]`, optional.
     #[serde(default)]
     pub templates: TemplatesSettings,
+    /// `[queues]`, optional.
+    #[serde(default)]
+    pub queues: QueuesSettings,
+}
+
+/// `[queues]`: how the nodes share the mail outbox and the back-channel logout queue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueuesSettings {
+    /// Seconds a node holds a mail or a logout delivery it claimed; when a node dies, another
+    /// sends what it held once this has passed. Keep it above a batch's worst case (4 mails of
+    /// 15 s), or a slow relay can make a mail go out twice.
+    pub lease_seconds: u64,
+}
+
+impl Default for QueuesSettings {
+    fn default() -> Self {
+        Self { lease_seconds: 300 }
+    }
 }
 
 /// `[templates]`: a city's own versions of the built-in pages and mails.

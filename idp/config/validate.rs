@@ -44,6 +44,12 @@ pub(super) fn settings(settings: &Settings, origin: &dyn Fn(&str) -> String) -> 
     if settings.database.max_connections == 0 {
         problem("database.max_connections", "must be at least 1".into());
     }
+    if !(1..=86_400).contains(&settings.queues.lease_seconds) {
+        problem(
+            "queues.lease_seconds",
+            "must be between 1 second and a day".into(),
+        );
+    }
 
     let mail = &settings.mail;
     if let Err(e) = mail.from.parse::<Mailbox>() {

@@ -91,7 +91,8 @@ fn store_new_key(
     Ok(kid)
 }
 
-/// Makes sure every tenant has an unretired key of every algorithm, creating those missing.
+/// Makes sure every tenant has an unretired key of every algorithm, creating those missing. On
+/// PostgreSQL an advisory lock makes nodes that start together create each key once.
 pub fn ensure(
     conn: &mut DbConnection,
     kek: &Kek,
@@ -102,6 +103,7 @@ pub fn ensure(
     for tenant in config.tenants.keys() {
         for alg in ALGORITHMS {
             let kid = conn.transaction(|conn| {
+                key_store::lock_creation(conn)?;
                 if key_store::unretired(conn, tenant, alg_name(alg))?.is_empty() {
                     store_new_key(conn, kek, tenant, alg, now, now).map(Some)
                 } else {

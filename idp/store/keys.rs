@@ -30,6 +30,21 @@ pub struct KeyRow {
     pub expires_at: Option<NaiveDateTime>,
 }
 
+/// The advisory lock that serialises the creation of missing keys (an arbitrary constant, next
+/// to the migrations' and the clean-up's).
+const CREATE_LOCK: i64 = 0x1d9_0003;
+
+/// Inside a transaction, waits until no other transaction creates missing keys, so that nodes
+/// starting together on an empty PostgreSQL database create one key per tenant and algorithm:
+/// the second reads what the first committed. The lock goes with the transaction. On SQLite it
+/// does nothing; one node runs per file.
+pub fn lock_creation(conn: &mut DbConnection) -> Result<(), StoreError> {
+    if let DbConnection::Postgres(pg) = conn {
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({CREATE_LOCK})")).execute(pg)?;
+    }
+    Ok(())
+}
+
 /// Stores a key.
 pub fn insert(conn: &mut DbConnection, key: &KeyRow) -> Result<(), StoreError> {
     diesel::insert_into(signing_keys::table)

@@ -1,7 +1,8 @@
 //! The expiry clean-up: nothing live is deleted; once expired, sessions, grants, tokens, links,
-//! throttle counters and old mail go.
+//! throttle counters and old mail go; on PostgreSQL one round at a time.
 
 use diesel::prelude::*;
+use idp::store::cleanup::purge_expired;
 use idp::store::schema::{
     auth_codes, grants, login_throttle, mail_outbox, one_time_links, refresh_tokens, sso_sessions,
     users,
@@ -86,5 +87,35 @@ async fn expired_rows_are_deleted_and_live_ones_kept(backend: Backend) {
     assert!(purged.ran);
     assert_eq!(counts(&app).await, [0, 0, 0, 0, 0, 0, 0, 1]);
     assert_eq!(purged.rows, 7);
+    app.stop().await;
+}
+
+/// Two nodes' rounds at once on PostgreSQL: while one round's transaction holds the lock, another
+/// connection's round (another node's) skips, and runs once the first has committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_round_at_a_time_on_postgres() {
+    if crate::helpers::postgres_admin_url().is_none() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let store = app.services.store.clone();
+    let now = idp::clock::Clock::now(&*app.clock);
+    tokio::task::spawn_blocking(move || {
+        let mut first = store.conn().unwrap();
+        let mut second = store.conn().unwrap();
+        (*first)
+            .transaction(|first| {
+                assert!(purge_expired(first, now)?.ran);
+                assert!(
+                    !purge_expired(&mut second, now)?.ran,
+                    "a second round at once"
+                );
+                Ok::<_, idp::store::StoreError>(())
+            })
+            .unwrap();
+        assert!(purge_expired(&mut second, now).unwrap().ran);
+    })
+    .await
+    .unwrap();
     app.stop().await;
 }

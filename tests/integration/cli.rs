@@ -1,10 +1,9 @@
 //! The `idp` binary: its commands, exit statuses and messages, and `serve` as an operator runs it.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use diesel::r2d2::ManageConnection;
@@ -13,24 +12,13 @@ use secrecy::SecretString;
 
 use crate::both_stores;
 use crate::helpers::{Backend, TestDb, project_root, write_config};
+use crate::node::{idp, serve};
 
 both_stores!(
     users_add_then_list,
     migrate_applies_then_is_up_to_date,
     serve_answers_and_stops_on_sigterm,
 );
-
-/// `idp` with no inherited `IDP__…` variables.
-fn idp() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_idp"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("IDP__") || key == "IDP_CONFIG" {
-            command.env_remove(key);
-        }
-    }
-    command.env("NO_COLOR", "1");
-    command
-}
 
 fn run(command: &mut Command, stdin: &str) -> Output {
     let mut child = command
@@ -408,64 +396,6 @@ fn usage_errors_exit_2_without_a_panic() {
         text(&out.stderr),
         "error: /nonexistent/idp.toml: cannot read: No such file or directory (os error 2)\n"
     );
-}
-
-/// A running `idp serve`, its address read from its JSON log.
-struct Served {
-    child: Child,
-    address: SocketAddr,
-    log: mpsc::Receiver<String>,
-}
-
-impl Drop for Served {
-    /// A failed test must not leave a server behind.
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn serve(command: &mut Command) -> Served {
-    let mut child = command
-        .env("IDP__LOG__FORMAT", "json")
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    // Owned from here on, so that a panic below still stops the child.
-    let mut served = Served {
-        child,
-        address: SocketAddr::from(([0, 0, 0, 0], 0)),
-        log: rx,
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let timeout = deadline.saturating_duration_since(std::time::Instant::now());
-        let line = served
-            .log
-            .recv_timeout(timeout)
-            .unwrap_or_else(|_| panic!("idp serve did not report listening"));
-        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
-            panic!("a log line that is not JSON: {line}");
-        };
-        if event["message"] == "listening" {
-            served.address = event["address"].as_str().unwrap().parse().unwrap();
-            return served;
-        }
-    }
 }
 
 /// A GET over a plain socket; returns the status and the body.

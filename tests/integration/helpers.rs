@@ -221,6 +221,39 @@ client_secret = "service-secret"
 grant_types = ["client_credentials"]
 "#;
 
+/// [`write_config`] with the test clients ([`TEST_CLIENTS`]) in both tenants, `extra_tenant_toml`
+/// appended to seinajoki, and the `[mail]` section replaced when `mail` is given.
+pub fn write_test_config(
+    dir: &Path,
+    public_url: &str,
+    database_url: &str,
+    extra_tenant_toml: &str,
+    mail: Option<&str>,
+) -> PathBuf {
+    let path = write_config(dir, public_url, database_url);
+    if let Some(mail) = mail {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let start = text.find("[mail]").unwrap();
+        let end = text.find("[tenants]").unwrap();
+        std::fs::write(
+            &path,
+            format!("{}{mail}\n\n{}", &text[..start], &text[end..]),
+        )
+        .unwrap();
+    }
+    let tenant = dir.join("tenants/seinajoki.toml");
+    let mut text = std::fs::read_to_string(&tenant).unwrap();
+    text.push_str(TEST_CLIENTS);
+    text.push_str(extra_tenant_toml);
+    std::fs::write(&tenant, text).unwrap();
+    // The email-link tenant gets the same relying parties (the linker's tests use them).
+    let kouvola = dir.join("tenants/kouvola.toml");
+    let mut text = std::fs::read_to_string(&kouvola).unwrap();
+    text.push_str(TEST_CLIENTS);
+    std::fs::write(&kouvola, text).unwrap();
+    path
+}
+
 /// A running server on a fresh database.
 pub struct TestApp {
     pub base: String,
@@ -266,27 +299,7 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap();
         let base = format!("http://{address}");
-        let path = write_config(dir.path(), &base, &db.url);
-        if let Some(mail) = mail {
-            let text = std::fs::read_to_string(&path).unwrap();
-            let start = text.find("[mail]").unwrap();
-            let end = text.find("[tenants]").unwrap();
-            std::fs::write(
-                &path,
-                format!("{}{mail}\n\n{}", &text[..start], &text[end..]),
-            )
-            .unwrap();
-        }
-        let tenant = dir.path().join("tenants/seinajoki.toml");
-        let mut text = std::fs::read_to_string(&tenant).unwrap();
-        text.push_str(TEST_CLIENTS);
-        text.push_str(extra_tenant_toml);
-        std::fs::write(&tenant, text).unwrap();
-        // The email-link tenant gets the same relying parties (the linker's tests use them).
-        let kouvola = dir.path().join("tenants/kouvola.toml");
-        let mut text = std::fs::read_to_string(&kouvola).unwrap();
-        text.push_str(TEST_CLIENTS);
-        std::fs::write(&kouvola, text).unwrap();
+        let path = write_test_config(dir.path(), &base, &db.url, extra_tenant_toml, mail);
         let config = Arc::new(idp::config::load(&path).unwrap());
         let settings = config.settings.database.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&settings))
@@ -322,24 +335,7 @@ impl TestApp {
 
     /// The mails written so far (the file transport's `.eml` files), decoded to text.
     pub fn mails(&self) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(self._dir.path().join("mail")) else {
-            return Vec::new();
-        };
-        let mut mails: Vec<(std::time::SystemTime, String)> = entries
-            .filter_map(Result::ok)
-            .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-            .filter_map(|e| {
-                let modified = e.metadata().ok()?.modified().ok()?;
-                let text = std::fs::read_to_string(e.path()).ok()?;
-                // A mail being written is not there yet: every mail of ours ends with the
-                // closing boundary of its multipart body.
-                text.trim_end()
-                    .ends_with("--")
-                    .then(|| (modified, decode_quoted_printable(&text)))
-            })
-            .collect();
-        mails.sort_by_key(|(t, _)| *t);
-        mails.into_iter().map(|(_, m)| m).collect()
+        read_mails(&self._dir.path().join("mail"))
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -365,35 +361,15 @@ impl TestApp {
 
     /// Adds a user with a password to `tenant`; returns the user's subject.
     pub async fn add_user(&self, tenant: &str, email: &str, password: &str, name: &str) -> String {
-        let store = self.services.store.clone();
-        let now = self.clock.now();
-        let (tenant, email, password, name) = (
-            tenant.to_string(),
-            email.to_string(),
-            password.to_string(),
-            name.to_string(),
-        );
-        tokio::task::spawn_blocking(move || {
-            let email = idp::domain::Email::parse(&email).unwrap();
-            let hash = idp::crypto::password::hash(&secrecy::SecretString::from(password)).unwrap();
-            let mut conn = store.conn().unwrap();
-            idp::flows::users::add(
-                &mut conn,
-                now,
-                &idp::flows::users::AddUser {
-                    tenant: &tenant,
-                    email: Some(&email),
-                    username: None,
-                    name: Some(&name),
-                    password_hash: Some(&hash),
-                    email_verified: true,
-                },
-            )
-            .unwrap()
-            .subject
-        })
+        add_user(
+            &self.services.store,
+            self.clock.now(),
+            tenant,
+            email,
+            password,
+            name,
+        )
         .await
-        .unwrap()
     }
 
     /// Stops the server, letting requests in flight finish.
@@ -423,4 +399,67 @@ pub fn decode_quoted_printable(text: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The mails in `dir` (the file transport's `.eml` files, complete ones only), oldest first,
+/// decoded to text.
+pub fn read_mails(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut mails: Vec<(std::time::SystemTime, String)> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .filter_map(|e| {
+            let modified = e.metadata().ok()?.modified().ok()?;
+            let text = std::fs::read_to_string(e.path()).ok()?;
+            // A mail being written is not there yet: every mail of ours ends with the
+            // closing boundary of its multipart body.
+            text.trim_end()
+                .ends_with("--")
+                .then(|| (modified, decode_quoted_printable(&text)))
+        })
+        .collect();
+    mails.sort_by_key(|(t, _)| *t);
+    mails.into_iter().map(|(_, m)| m).collect()
+}
+
+/// Adds a user with a password to `tenant` of the database `store` opens; returns the user's
+/// subject.
+pub async fn add_user(
+    store: &Store,
+    now: chrono::NaiveDateTime,
+    tenant: &str,
+    email: &str,
+    password: &str,
+    name: &str,
+) -> String {
+    let store = store.clone();
+    let (tenant, email, password, name) = (
+        tenant.to_string(),
+        email.to_string(),
+        password.to_string(),
+        name.to_string(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let email = idp::domain::Email::parse(&email).unwrap();
+        let hash = idp::crypto::password::hash(&secrecy::SecretString::from(password)).unwrap();
+        let mut conn = store.conn().unwrap();
+        idp::flows::users::add(
+            &mut conn,
+            now,
+            &idp::flows::users::AddUser {
+                tenant: &tenant,
+                email: Some(&email),
+                username: None,
+                name: Some(&name),
+                password_hash: Some(&hash),
+                email_verified: true,
+            },
+        )
+        .unwrap()
+        .subject
+    })
+    .await
+    .unwrap()
 }

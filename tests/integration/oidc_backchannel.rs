@@ -1,55 +1,16 @@
 //! Back-channel logout 1.0: a relying party's endpoint receives a verifiable logout token.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{App, HttpResponse, HttpServer, web};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use openidconnect::TokenResponse;
 use serde_json::Value;
 
 use crate::both_stores;
 use crate::helpers::{Backend, TestApp};
-use crate::rp::{self, location, param};
+use crate::rp::{self, Receiver, location, param, start_receiver};
 
 both_stores!(a_session_shared_by_two_clients_ends_at_both);
-
-/// A relying party's back-channel endpoint: records every body; answers 503 to the first
-/// `fail_first` requests, then 200.
-#[derive(Clone, Default)]
-struct Receiver {
-    bodies: Arc<Mutex<Vec<String>>>,
-    fail_first: Arc<Mutex<usize>>,
-}
-
-async fn receive(receiver: web::Data<Receiver>, body: String) -> HttpResponse {
-    receiver.bodies.lock().unwrap().push(body);
-    let mut fail = receiver.fail_first.lock().unwrap();
-    if *fail > 0 {
-        *fail -= 1;
-        HttpResponse::ServiceUnavailable().finish()
-    } else {
-        HttpResponse::Ok().finish()
-    }
-}
-
-fn start_receiver(receiver: Receiver) -> (String, actix_web::dev::ServerHandle) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(web::Data::new(receiver.clone()))
-            .route("/backchannel", web::post().to(receive))
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .unwrap()
-    .run();
-    let handle = server.handle();
-    tokio::spawn(server);
-    (format!("http://{address}/backchannel"), handle)
-}
 
 async fn wait_for(receiver: &Receiver, count: usize, app: &TestApp) {
     for _ in 0..100 {

@@ -1,6 +1,9 @@
-//! A relying party for tests: the `openidconnect` crate against the spawned server, and a
-//! browser (reqwest with cookies) that logs in through the pages.
+//! A relying party for tests: the `openidconnect` crate against the spawned server, a browser
+//! (reqwest with cookies) that logs in through the pages, and a back-channel logout endpoint.
 
+use std::sync::{Arc, Mutex};
+
+use actix_web::{App, HttpResponse, HttpServer, web};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
     AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
@@ -37,20 +40,29 @@ pub async fn client(
     secret: Option<&str>,
     redirect: &str,
 ) -> Rp {
-    let issuer = IssuerUrl::new(app.issuer(tenant)).unwrap();
-    let metadata = CoreProviderMetadata::discover_async(issuer, &http())
-        .await
-        .unwrap();
+    client_at(&app.issuer(tenant), &http(), client_id, secret, redirect).await
+}
+
+/// A relying party of the provider at `issuer` by discovery through `http`.
+pub async fn client_at(
+    issuer: &str,
+    http: &openidconnect::reqwest::Client,
+    client_id: &str,
+    secret: Option<&str>,
+    redirect: &str,
+) -> Rp {
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(issuer.into()).unwrap(), http)
+            .await
+            .unwrap();
     let mut client = CoreClient::from_provider_metadata(
         metadata,
         ClientId::new(client_id.into()),
         secret.map(|s| ClientSecret::new(s.into())),
     )
     .set_redirect_uri(RedirectUrl::new(redirect.into()).unwrap())
-    .set_introspection_url(
-        IntrospectionUrl::new(format!("{}/introspect", app.issuer(tenant))).unwrap(),
-    )
-    .set_revocation_url(RevocationUrl::new(format!("{}/revoke", app.issuer(tenant))).unwrap());
+    .set_introspection_url(IntrospectionUrl::new(format!("{issuer}/introspect")).unwrap())
+    .set_revocation_url(RevocationUrl::new(format!("{issuer}/revoke")).unwrap());
     if client_id == "rp-post" || secret.is_none() {
         client = client.set_auth_type(AuthType::RequestBody);
     }
@@ -189,11 +201,21 @@ pub async fn exchange(
     code: &str,
     verifier: PkceCodeVerifier,
 ) -> Result<openidconnect::core::CoreTokenResponse, String> {
+    exchange_with(client, code, verifier, &http()).await
+}
+
+/// Exchanges a code as `client`, through `http`.
+pub async fn exchange_with(
+    client: &Rp,
+    code: &str,
+    verifier: PkceCodeVerifier,
+    http: &openidconnect::reqwest::Client,
+) -> Result<openidconnect::core::CoreTokenResponse, String> {
     client
         .exchange_code(AuthorizationCode::new(code.into()))
         .unwrap()
         .set_pkce_verifier(verifier)
-        .request_async(&http())
+        .request_async(http)
         .await
         .map_err(|e| match e {
             openidconnect::RequestTokenError::ServerResponse(r) => {
@@ -205,4 +227,42 @@ pub async fn exchange(
             }
             other => format!("{other:?}"),
         })
+}
+
+/// A relying party's back-channel logout endpoint: records every body; answers 503 to the
+/// first `fail_first` requests, then 200.
+#[derive(Clone, Default)]
+pub struct Receiver {
+    pub bodies: Arc<Mutex<Vec<String>>>,
+    pub fail_first: Arc<Mutex<usize>>,
+}
+
+async fn receive(receiver: web::Data<Receiver>, body: String) -> HttpResponse {
+    receiver.bodies.lock().unwrap().push(body);
+    let mut fail = receiver.fail_first.lock().unwrap();
+    if *fail > 0 {
+        *fail -= 1;
+        HttpResponse::ServiceUnavailable().finish()
+    } else {
+        HttpResponse::Ok().finish()
+    }
+}
+
+/// Serves `receiver` on 127.0.0.1; returns its `backchannel_logout_uri` and the server's handle.
+pub fn start_receiver(receiver: Receiver) -> (String, actix_web::dev::ServerHandle) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(receiver.clone()))
+            .route("/backchannel", web::post().to(receive))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (format!("http://{address}/backchannel"), handle)
 }
