@@ -30,6 +30,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The page templates.
     pub pages: Arc<pages::Pages>,
+    /// Each tenant's discovery document, serialised once (it follows from the configuration).
+    pub discovery: Arc<std::collections::HashMap<String, web::Bytes>>,
 }
 
 /// A bound, not yet running server.
@@ -68,6 +70,7 @@ impl Application {
             pages: Arc::new(pages::Pages::load(
                 config.settings.templates.dir.as_deref(),
             )?),
+            discovery: Arc::new(discovery::serialised(&config)?),
             config: config.clone(),
             services,
         };

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The benchmark (docs/performance.md): builds the release binary and the argon2 timer, installs
+# wrk if it is missing, and runs scripts/bench/bench.py on SQLite and on a throwaway PostgreSQL.
+# The table is printed and written to target/bench/latest.md. Extra arguments go to bench.py
+# (`--stores sqlite` for SQLite alone, `--seconds 10`, `--keep`; `--help` lists them).
+#
+#   scripts/bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# What the benchmark needs besides Rust: wrk, /usr/bin/time, sqlite3 and psql (the database
+# size per session), python3, and PostgreSQL 15's server for scripts/with-postgres.
+missing=()
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+[ -x /usr/bin/time ] || missing+=(time)
+command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
+command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql-15)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bench: installing ${missing[*]}"
+  sudo=(); [ "$(id -u)" = 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q "${missing[@]}"
+fi
+
+cargo build --release --bin idp --example hash_cost
+target=${CARGO_TARGET_DIR:-target}
+args=(--idp "$target/release/idp" --hash-cost "$target/release/examples/hash_cost" "$@")
+
+case " $* " in
+  *" --stores sqlite "* | *" --stores=sqlite "*) python3 scripts/bench/bench.py "${args[@]}" ;;
+  *) scripts/with-postgres python3 scripts/bench/bench.py "${args[@]}" ;;
+esac
