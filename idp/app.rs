@@ -53,6 +53,10 @@ type ClientKeyCache = HashMap<String, (Instant, Arc<JwkSet>)>;
 /// How long a client's fetched keys are trusted before they are fetched again.
 const CLIENT_KEYS_TTL: Duration = Duration::from_secs(60);
 
+/// How long `send_now` waits for a mail another sender claimed first (an SMTP attempt gives up
+/// after 15 s; a page should not wait that long, and then says the mail is on its way).
+const SEND_NOW_WAIT: Duration = Duration::from_secs(10);
+
 /// Start-up failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -335,15 +339,24 @@ impl Services {
     }
 
     /// Tries to send mail `id` now, and tells whether it left (`Some(true)`), failed
-    /// (`Some(false)`) or is still waiting for another node (`None`).
+    /// (`Some(false)`) or is still with another sender after [`SEND_NOW_WAIT`] (`None`). When a
+    /// mail worker (of this node or another) claimed the mail first, this waits for its outcome,
+    /// so the resident is told the truth either way.
     pub async fn send_now(&self, id: &str) -> Result<Option<bool>, StoreError> {
         self.send_mail(Some(id.to_string())).await?;
-        let id = id.to_string();
-        let row = self.store.run(move |conn| outbox::find(conn, &id)).await?;
-        Ok(match row {
-            Some(row) if row.status == "sent" => Some(true),
-            Some(row) if row.status == "failed" || row.last_error.is_some() => Some(false),
-            _ => None,
-        })
+        let deadline = tokio::time::Instant::now() + SEND_NOW_WAIT;
+        loop {
+            let id = id.to_string();
+            let row = self.store.run(move |conn| outbox::find(conn, &id)).await?;
+            let outcome = match row {
+                Some(row) if row.status == "sent" => Some(true),
+                Some(row) if row.status == "failed" || row.last_error.is_some() => Some(false),
+                _ => None,
+            };
+            if outcome.is_some() || tokio::time::Instant::now() >= deadline {
+                return Ok(outcome);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }

@@ -52,6 +52,8 @@ pub struct SigningKey {
     kid: String,
     pair: Pair,
     jwk: Value,
+    /// The public key as jsonwebtoken verifies with it, built once (not at every verification).
+    decoding: jsonwebtoken::DecodingKey,
     rng: SystemRandom,
 }
 
@@ -162,11 +164,17 @@ impl SigningKey {
             map.insert("alg".into(), Value::String(alg_name(alg).into()));
             map.insert("use".into(), Value::String("sig".into()));
         }
+        let decoding = serde_json::from_value::<jsonwebtoken::jwk::Jwk>(jwk.clone())
+            .map_err(|e| invalid(e.to_string()))
+            .and_then(|public| {
+                jsonwebtoken::DecodingKey::from_jwk(&public).map_err(|e| invalid(e.to_string()))
+            })?;
         Ok(SigningKey {
             alg,
             kid,
             pair,
             jwk,
+            decoding,
             rng: SystemRandom::new(),
         })
     }
@@ -220,10 +228,8 @@ impl SigningKey {
     }
 
     /// The key for verifying what this key signed (jsonwebtoken).
-    pub fn decoding_key(&self) -> Result<jsonwebtoken::DecodingKey, jsonwebtoken::errors::Error> {
-        let jwk: jsonwebtoken::jwk::Jwk =
-            serde_json::from_value(self.jwk.clone()).map_err(jsonwebtoken::errors::Error::from)?;
-        jsonwebtoken::DecodingKey::from_jwk(&jwk)
+    pub fn decoding_key(&self) -> &jsonwebtoken::DecodingKey {
+        &self.decoding
     }
 
     fn field(&self, name: &str) -> Vec<u8> {
@@ -315,8 +321,7 @@ mod tests {
             });
             validation.required_spec_claims.clear();
             let data =
-                jsonwebtoken::decode::<Value>(&token, &key.decoding_key().unwrap(), &validation)
-                    .unwrap();
+                jsonwebtoken::decode::<Value>(&token, key.decoding_key(), &validation).unwrap();
             assert_eq!(data.claims, claims);
             assert_eq!(data.header.typ.as_deref(), Some("at+jwt"));
             assert_eq!(data.header.kid.as_deref(), Some(key.kid()));

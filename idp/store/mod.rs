@@ -115,8 +115,13 @@ impl Store {
     pub fn open(settings: &DatabaseSettings) -> Result<Store, StoreError> {
         let backend = settings.backend().map_err(StoreError::Config)?;
         migrate(&backend)?;
+        // A PostgreSQL connection is tested (`SELECT 1`) when taken from the pool, so that one
+        // left dead by a failover is replaced instead of failing a request. A SQLite connection
+        // is a file handle that cannot break that way: the test would be a statement per request.
+        let test_on_check_out = matches!(backend, DatabaseBackend::Postgres(_));
         let pool = r2d2::Pool::builder()
             .max_size(settings.max_connections)
+            .test_on_check_out(test_on_check_out)
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
             .build(Manager::new(backend.clone()))

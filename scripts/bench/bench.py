@@ -208,6 +208,20 @@ class Idp:
         fields = stat[stat.rindex(")") + 2 :].split()
         return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
+    def hash_cpu_seconds(self):
+        """CPU of the password hashing threads (`idp-hash-N`) alone."""
+        total = 0
+        for task in Path(f"/proc/{self.process.pid}/task").iterdir():
+            try:
+                if not (task / "comm").read_text().startswith("idp-hash"):
+                    continue
+                stat = (task / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / CLK_TCK
+
     def status_kib(self, key):
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
             if line.startswith(key + ":"):
@@ -368,11 +382,13 @@ def measure(server, work, name, script, path, threads, connections, seconds, env
     """Runs one load and returns its row: successes/s, latencies, server CPU µs each, peak RSS."""
     server.reset_peak()
     cpu_before = server.cpu_seconds()
+    hash_before = server.hash_cpu_seconds()
     result = finish_wrk(
         start_wrk(work, script, f"http://127.0.0.1:{server.port}{path}", threads, connections,
                   seconds, env)
     )
     cpu = server.cpu_seconds() - cpu_before
+    hash_cpu = server.hash_cpu_seconds() - hash_before
     statuses = result["statuses"]
     if ok is None:
         done = sum(n for status, n in statuses.items() if status.startswith(("2", "3")))
@@ -388,6 +404,7 @@ def measure(server, work, name, script, path, threads, connections, seconds, env
         p50_ms=(result.get("op_p50_us") or result["p50_us"]) / 1000,
         p99_ms=(result.get("op_p99_us") or result["p99_us"]) / 1000,
         cpu_us=cpu * 1e6 / done if done else float("inf"),
+        hash_us=hash_cpu * 1e6 / done if done else 0,
         peak_mb=server.status_kib("VmHWM") / 1024,
         failures=failures,
         counters=result["counters"],
@@ -584,7 +601,8 @@ def table(rows, facts, hash_us, stores, args):
         if v["failures"]:
             note += f" (non-2xx: {v['failures']})"
         if row.name == "full login":
-            note += f"; {v['rate']:.0f} logins/s {verdict(v['rate'], 100, True)} (≥ 100)"
+            note += (f"; of which hashing {v['hash_us']:.0f}, the rest {v['cpu_us'] - v['hash_us']:.0f}"
+                     f"; {v['rate']:.0f} logins/s {verdict(v['rate'], 100, True)} (≥ 100)")
         lines.append(
             f"| {row.name} | {row.store} | {v['rate']:.0f} | {v['p50_ms']:.2f} | "
             f"{v['p99_ms']:.2f} | {v['cpu_us']:.0f} | {budget:.0f} | {v['peak_mb']:.0f} | {note} |"
@@ -677,6 +695,8 @@ def main():
     parser.add_argument("--out", type=Path, default=ROOT / "target/bench/latest.md")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directories")
     args = parser.parse_args()
+    args.idp = args.idp.resolve()
+    args.hash_cost = args.hash_cost.resolve()
     stores = [s for s in args.stores.split(",") if s]
     if shutil.which("wrk") is None:
         raise SystemExit("bench: wrk is not installed (apt-get install wrk); scripts/bench.sh "

@@ -246,8 +246,7 @@ impl Minter<'_> {
         validation.validate_aud = false;
         validation.validate_exp = false;
         validation.required_spec_claims.clear();
-        let decoding = key.decoding_key().ok()?;
-        let data = jsonwebtoken::decode::<Value>(token, &decoding, &validation).ok()?;
+        let data = jsonwebtoken::decode::<Value>(token, key.decoding_key(), &validation).ok()?;
         if data.claims.get("iss").and_then(Value::as_str) != Some(self.issuer.as_str())
             || data.claims.get("aud").is_none()
             || data.claims.get("sub").is_none()
