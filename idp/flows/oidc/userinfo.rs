@@ -4,34 +4,35 @@ use serde_json::Value;
 
 use super::error::{ErrorCode, OAuthError};
 use super::tokens::{AccessClaims, Minter};
-use crate::store::{DbConnection, grants, users};
+use crate::store::grants::{self, GrantRow};
+use crate::store::{DbConnection, users};
 
 /// Checks an access token against the database: its grant still stands, it was not revoked.
+/// Returns its claims and its grant.
 pub fn check_live(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     token: &str,
-) -> Result<AccessClaims, OAuthError> {
+) -> Result<(AccessClaims, GrantRow), OAuthError> {
     let claims = m.verify_access_token(token)?;
     let invalid = || OAuthError::new(ErrorCode::InvalidToken, "the access token is not valid");
     let grant = grants::find_grant(conn, &claims.gid)?.ok_or_else(invalid)?;
     if grant.revoked_at.is_some() || grants::is_access_token_revoked(conn, &claims.jti)? {
         return Err(invalid());
     }
-    Ok(claims)
+    Ok((claims, grant))
 }
 
 /// The claims the token's scope releases about its user.
 pub fn userinfo(m: &Minter<'_>, conn: &mut DbConnection, token: &str) -> Result<Value, OAuthError> {
-    let claims = check_live(m, conn, token)?;
+    let (claims, grant) = check_live(m, conn, token)?;
     if !claims.scope.split(' ').any(|s| s == "openid") {
         return Err(OAuthError::new(
             ErrorCode::InvalidToken,
             "the access token was not issued for openid",
         ));
     }
-    let grant = grants::find_grant(conn, &claims.gid)?;
-    let user = match grant.and_then(|g| g.user_id) {
+    let user = match grant.user_id {
         Some(id) => users::find(conn, &id)?,
         None => None,
     };
