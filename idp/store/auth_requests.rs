@@ -50,7 +50,7 @@ pub fn find(
         .filter(auth_requests::tenant_id.eq(tenant))
         .filter(auth_requests::expires_at.gt(now))
         .select(AuthRequestRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -65,7 +65,7 @@ pub fn take_pushed(
         .filter(auth_requests::request_uri_hash.eq(request_uri_hash))
         .filter(auth_requests::tenant_id.eq(tenant))
         .select(AuthRequestRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     let Some(row) = row else { return Ok(None) };
     let deleted = diesel::delete(auth_requests::table.find(&row.id)).execute(conn)?;

@@ -82,7 +82,7 @@ pub fn claim_due(
             && let Some(row) = logout_deliveries::table
                 .find(&id)
                 .select(DeliveryRow::as_select())
-                .first(conn)
+                .get_result(conn)
                 .optional()?
         {
             claimed.push(row);

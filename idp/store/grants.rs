@@ -98,7 +98,7 @@ pub fn find_grant(conn: &mut DbConnection, id: &str) -> Result<Option<GrantRow>,
     Ok(grants::table
         .find(id)
         .select(GrantRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -149,7 +149,7 @@ pub fn find_code(conn: &mut DbConnection, code_hash: &str) -> Result<Option<Code
     Ok(auth_codes::table
         .find(code_hash)
         .select(CodeRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -185,7 +185,7 @@ pub fn find_refresh(
     Ok(refresh_tokens::table
         .find(token_hash)
         .select(RefreshRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -229,7 +229,7 @@ pub fn is_access_token_revoked(conn: &mut DbConnection, jti: &str) -> Result<boo
     Ok(revoked_access_tokens::table
         .find(jti)
         .select(revoked_access_tokens::jti)
-        .first::<String>(conn)
+        .get_result::<String>(conn)
         .optional()?
         .is_some())
 }
@@ -244,7 +244,7 @@ pub fn has_consent(
     let granted = consents::table
         .find((user, client))
         .select(consents::scope)
-        .first::<String>(conn)
+        .get_result::<String>(conn)
         .optional()?;
     Ok(granted.is_some_and(|granted| {
         let granted: Vec<&str> = granted.split(' ').collect();

@@ -56,7 +56,7 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<LegacyRow>, Stor
     Ok(legacy_accounts::table
         .find(id)
         .select(LegacyRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -70,7 +70,7 @@ pub fn find_by_username(
         .filter(legacy_accounts::tenant_id.eq(tenant))
         .filter(legacy_accounts::username_normalized.eq(username_normalized))
         .select(LegacyRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

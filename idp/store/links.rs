@@ -57,7 +57,7 @@ pub fn find_usable(
         .filter(one_time_links::used_at.is_null())
         .filter(one_time_links::expires_at.gt(now))
         .select(LinkRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

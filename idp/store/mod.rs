@@ -3,6 +3,11 @@
 //! The backend is chosen from `database.url`. Migrations for both are embedded in the binary and run
 //! before the pool is built. All SQL of the service lives in this module's files, as functions that
 //! take `&mut DbConnection` so that a flow can run several of them in one transaction.
+//!
+//! A look-up by a unique key reads its row with `get_result`, not `first`: `first` adds
+//! `LIMIT ?`, and SQLite (3.47 and later) plans a bound LIMIT by its value, so it re-prepares such
+//! a cached statement at every execution. That re-parsing was 40 % of the server's CPU under the
+//! userinfo load (`perf`, docs/performance.md).
 
 pub mod audit;
 pub mod auth_requests;

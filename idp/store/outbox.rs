@@ -54,7 +54,7 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<MailRow>, StoreE
     Ok(mail_outbox::table
         .find(id)
         .select(MailRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

@@ -57,7 +57,7 @@ pub fn find_live(
         .filter(sso_sessions::ended_at.is_null())
         .filter(sso_sessions::expires_at.gt(now))
         .select(SessionRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -66,7 +66,7 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<SessionRow>, Sto
     Ok(sso_sessions::table
         .find(id)
         .select(SessionRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

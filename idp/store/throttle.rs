@@ -28,7 +28,7 @@ pub fn find(conn: &mut DbConnection, key: &str) -> Result<Option<ThrottleRow>, S
     Ok(login_throttle::table
         .find(key)
         .select(ThrottleRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 

@@ -96,7 +96,7 @@ pub fn find_by_email(
         .filter(users::tenant_id.eq(tenant))
         .filter(users::email_normalized.eq(email_normalized))
         .select(UserRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -114,7 +114,7 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<UserRow>, StoreE
     Ok(users::table
         .find(id)
         .select(UserRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
@@ -128,7 +128,7 @@ pub fn find_by_username(
         .filter(users::tenant_id.eq(tenant))
         .filter(users::username_normalized.eq(username_normalized))
         .select(UserRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
