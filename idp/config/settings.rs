@@ -216,11 +216,24 @@ impl DatabaseSettings {
             }
             Ok(DatabaseBackend::Sqlite(PathBuf::from(path)))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(DatabaseBackend::Postgres(url.to_string()))
+            Ok(DatabaseBackend::Postgres(without_gss_by_default(url)))
         } else {
             Err("must start with sqlite:// or postgres://".into())
         }
     }
+}
+
+/// `url` with `gssencmode=disable` unless it names a `gssencmode`. libpq otherwise first tries
+/// GSSAPI encryption on every connection, through the Kerberos library, whose mutexes abort the
+/// process when a pool thread still connects while a command exits (seen in CI: `k5_mutex_lock:
+/// Received error 22`). TLS (`sslmode`) is what protects a connection; a site that uses GSSAPI
+/// sets `gssencmode` in its URL.
+fn without_gss_by_default(url: &str) -> String {
+    if url.contains("gssencmode=") {
+        return url.to_string();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}gssencmode=disable")
 }
 
 /// `[mail]`: how mail leaves.

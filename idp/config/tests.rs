@@ -127,13 +127,33 @@ fn environment_overrides_keys() {
         assert_eq!(
             config.settings.database.backend(),
             Ok(DatabaseBackend::Postgres(
-                "postgres://idp@localhost/idp".into()
+                "postgres://idp@localhost/idp?gssencmode=disable".into()
             ))
         );
         assert_eq!(config.settings.database.max_connections, 3);
         assert_eq!(config.settings.log.format, LogFormat::Json);
         Ok(())
     });
+}
+
+#[test]
+fn a_postgres_url_keeps_its_own_gssencmode() {
+    let settings = |url: &str| DatabaseSettings {
+        url: url.to_string().into(),
+        max_connections: 1,
+    };
+    assert_eq!(
+        settings("postgres://db/idp?sslmode=require").backend(),
+        Ok(DatabaseBackend::Postgres(
+            "postgres://db/idp?sslmode=require&gssencmode=disable".into()
+        ))
+    );
+    assert_eq!(
+        settings("postgres://db/idp?gssencmode=prefer").backend(),
+        Ok(DatabaseBackend::Postgres(
+            "postgres://db/idp?gssencmode=prefer".into()
+        ))
+    );
 }
 
 #[test]

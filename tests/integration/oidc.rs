@@ -93,6 +93,36 @@ async fn code_flow_gives_verified_tokens_and_userinfo(backend: Backend) {
     let again = rp::start(&client, &[], &[]);
     let back = location(&browser.get(again.url.clone()).send().await.unwrap());
     assert!(param(&back, "code").is_some(), "{back}");
+
+    // The same token again (its signature remembered as verified), then once it has expired:
+    // the expiry is checked at every use.
+    let userinfo = |token: String| {
+        let url = app.url("/seinajoki/userinfo");
+        async move {
+            let response = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            let challenge = response
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_string());
+            (response.status().as_u16(), challenge)
+        }
+    };
+    let token = tokens.access_token().secret().clone();
+    assert_eq!(userinfo(token.clone()).await, (200, None));
+    app.clock.advance(301);
+    let (status, challenge) = userinfo(token).await;
+    assert_eq!(status, 401);
+    assert!(
+        challenge
+            .as_deref()
+            .is_some_and(|c| c.contains("error=\"invalid_token\"")),
+        "{challenge:?}"
+    );
     app.stop().await;
 }
 
