@@ -338,6 +338,12 @@ impl Services {
         Ok(sent)
     }
 
+    /// Sends mail `id` now (as [`Services::send_now`]); whether the resident must be told that it
+    /// could not be sent: it failed, or its outcome could not be read.
+    pub async fn send_failed(&self, id: &str) -> bool {
+        matches!(self.send_now(id).await, Ok(Some(false)) | Err(_))
+    }
+
     /// Tries to send mail `id` now, and tells whether it left (`Some(true)`), failed
     /// (`Some(false)`) or is still with another sender after [`SEND_NOW_WAIT`] (`None`). When a
     /// mail worker (of this node or another) claimed the mail first, this waits for its outcome,

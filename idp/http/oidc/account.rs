@@ -20,6 +20,29 @@ use crate::http::pages::View;
 use crate::http::{AppState, HttpError};
 use crate::store::users::UserRow;
 
+/// The account page after a mailed link: `sent` (a message key), or the seed's "could not be
+/// sent" with 503 when `failed`.
+fn after_mail(
+    view: &View<'_>,
+    user: &UserRow,
+    olds: &Olds,
+    sent: &str,
+    failed: bool,
+) -> HttpResponse {
+    if failed {
+        account_page(
+            view,
+            user,
+            olds,
+            None,
+            Some("message-failed"),
+            StatusCode::SERVICE_UNAVAILABLE,
+        )
+    } else {
+        account_page(view, user, olds, Some(sent), None, StatusCode::OK)
+    }
+}
+
 fn account_page(
     view: &View<'_>,
     user: &UserRow,
@@ -308,29 +331,11 @@ pub async fn change_email(
         })
         .await;
     let failed = match written {
-        Ok(Some(id)) => matches!(state.services.send_now(&id).await, Ok(Some(false)) | Err(_)),
+        Ok(Some(id)) => state.services.send_failed(&id).await,
         Ok(None) => false,
         Err(error) => return Ok(render(&view, Err(error))),
     };
-    Ok(if failed {
-        account_page(
-            &view,
-            &user,
-            &olds,
-            None,
-            Some("message-failed"),
-            StatusCode::SERVICE_UNAVAILABLE,
-        )
-    } else {
-        account_page(
-            &view,
-            &user,
-            &olds,
-            Some("email-link-sent"),
-            None,
-            StatusCode::OK,
-        )
-    })
+    Ok(after_mail(&view, &user, &olds, "email-link-sent", failed))
 }
 
 /// `GET /{tenant}/email/confirm?token=…`: asks before switching (mail scanners follow links).
@@ -523,29 +528,8 @@ pub async fn link_legacy(
             .await;
         return Ok(match written {
             Ok(mail_id) => {
-                let failed = matches!(
-                    state.services.send_now(&mail_id).await,
-                    Ok(Some(false)) | Err(_)
-                );
-                if failed {
-                    account_page(
-                        &view,
-                        &user,
-                        &olds,
-                        None,
-                        Some("message-failed"),
-                        StatusCode::SERVICE_UNAVAILABLE,
-                    )
-                } else {
-                    account_page(
-                        &view,
-                        &user,
-                        &olds,
-                        Some("account-link-sent"),
-                        None,
-                        StatusCode::OK,
-                    )
-                }
+                let failed = state.services.send_failed(&mail_id).await;
+                after_mail(&view, &user, &olds, "account-link-sent", failed)
             }
             Err(error) => render(&view, Err(error)),
         });

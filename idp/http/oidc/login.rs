@@ -145,10 +145,7 @@ async fn send_legacy_link(
         })
         .await;
     let failed = match written {
-        Ok(mail_id) => matches!(
-            state.services.send_now(&mail_id).await,
-            Ok(Some(false)) | Err(_)
-        ),
+        Ok(mail_id) => state.services.send_failed(&mail_id).await,
         Err(error) => return render(view, Err(error)),
     };
     let mut context = view.context();
@@ -227,6 +224,16 @@ pub async fn page(
     })
 }
 
+/// The login forms' pending request and identifier (trimmed), empty when missing.
+fn request_and_identifier(params: &crate::flows::oidc::request::Params) -> (String, String) {
+    let request_id = params.get("request").cloned().unwrap_or_default();
+    let identifier = params
+        .get("identifier")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    (request_id, identifier)
+}
+
 /// `POST /{tenant}/login/identifier`: on to the password page — or, for the first login of an
 /// old account, to the linker: the choice between several accounts of the address, or the mailed
 /// set-password link (email-link policy, or no usable old hash).
@@ -246,11 +253,7 @@ pub async fn identifier(
         Ok(params) => params,
         Err(page) => return Ok(*page),
     };
-    let request_id = params.get("request").cloned().unwrap_or_default();
-    let identifier = params
-        .get("identifier")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default();
+    let (request_id, identifier) = request_and_identifier(&params);
     if identifier.is_empty() {
         return Ok(identifier_page(
             &view,
@@ -282,11 +285,7 @@ pub async fn choose(
         Ok(params) => params,
         Err(page) => return Ok(*page),
     };
-    let request_id = params.get("request").cloned().unwrap_or_default();
-    let identifier = params
-        .get("identifier")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default();
+    let (request_id, identifier) = request_and_identifier(&params);
     let account = params.get("account").cloned().unwrap_or_default();
     let who = identifier.clone();
     let routed = state
@@ -324,11 +323,7 @@ pub async fn password(
         Ok(params) => params,
         Err(page) => return Ok(*page),
     };
-    let request_id = params.get("request").cloned().unwrap_or_default();
-    let identifier = params
-        .get("identifier")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default();
+    let (request_id, identifier) = request_and_identifier(&params);
     let chosen = params.get("account").cloned().filter(|a| !a.is_empty());
     let password_text = SecretString::from(params.get("password").cloned().unwrap_or_default());
     let remember = params.get("remember").is_some_and(|r| r == "yes");

@@ -83,10 +83,7 @@ pub async fn start(
         })
         .await;
     let failed = match written {
-        Ok(mail_id) => matches!(
-            state.services.send_now(&mail_id).await,
-            Ok(Some(false)) | Err(_)
-        ),
+        Ok(mail_id) => state.services.send_failed(&mail_id).await,
         Err(error) => return Ok(render(&view, Err(error))),
     };
     if let Some(rest) = ANSWER_AT_LEAST.checked_sub(started.elapsed()) {

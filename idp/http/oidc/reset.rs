@@ -88,10 +88,7 @@ pub async fn send(
         })
         .await;
     let failed = match written {
-        Ok(Some(mail_id)) => matches!(
-            state.services.send_now(&mail_id).await,
-            Ok(Some(false)) | Err(_)
-        ),
+        Ok(Some(mail_id)) => state.services.send_failed(&mail_id).await,
         Ok(None) => false,
         Err(error) => return Ok(render(&view, Err(error))),
     };
