@@ -119,7 +119,7 @@ pub fn set_email(
     now: NaiveDateTime,
 ) -> Result<EmailSet, SetEmailError> {
     let key = username.trim().to_lowercase();
-    legacy_import::write_transaction(conn, |conn| {
+    crate::store::write_transaction(conn, |conn| {
         let account = legacy::find_by_username(conn, tenant, &key)?.ok_or_else(|| {
             SetEmailError::Unknown {
                 username: username.trim().to_string(),

@@ -6,7 +6,9 @@ use diesel::prelude::*;
 
 use super::schema::{
     auth_codes, client_assertion_jtis, consents, grants, refresh_tokens, revoked_access_tokens,
+    users,
 };
+use super::users::UserRow;
 use super::{DbConnection, StoreError};
 
 /// A grant as stored.
@@ -98,6 +100,38 @@ pub fn find_grant(conn: &mut DbConnection, id: &str) -> Result<Option<GrantRow>,
     Ok(grants::table
         .find(id)
         .select(GrantRow::as_select())
+        .get_result(conn)
+        .optional()?)
+}
+
+/// A grant with its user (none for `client_credentials`), in one statement.
+pub fn find_grant_with_user(
+    conn: &mut DbConnection,
+    id: &str,
+) -> Result<Option<(GrantRow, Option<UserRow>)>, StoreError> {
+    Ok(grants::table
+        .left_join(users::table)
+        .filter(grants::id.eq(id))
+        .select((GrantRow::as_select(), Option::<UserRow>::as_select()))
+        .get_result(conn)
+        .optional()?)
+}
+
+/// The grant of an access token that is still live — the grant not revoked, the token's `jti`
+/// not on the revocation list — with the grant's user (none for `client_credentials`), in one
+/// statement: userinfo and introspection run nothing else.
+pub fn find_live(
+    conn: &mut DbConnection,
+    grant_id: &str,
+    jti: &str,
+) -> Result<Option<(GrantRow, Option<UserRow>)>, StoreError> {
+    use diesel::dsl::{exists, not};
+    Ok(grants::table
+        .left_join(users::table)
+        .filter(grants::id.eq(grant_id))
+        .filter(grants::revoked_at.is_null())
+        .filter(not(exists(revoked_access_tokens::table.find(jti))))
+        .select((GrantRow::as_select(), Option::<UserRow>::as_select()))
         .get_result(conn)
         .optional()?)
 }
@@ -222,16 +256,6 @@ pub fn revoke_access_token(
         Ok(_) | Err(StoreError::UniqueViolation(_)) => Ok(()),
         Err(e) => Err(e),
     }
-}
-
-/// Whether an access token was revoked one by one.
-pub fn is_access_token_revoked(conn: &mut DbConnection, jti: &str) -> Result<bool, StoreError> {
-    Ok(revoked_access_tokens::table
-        .find(jti)
-        .select(revoked_access_tokens::jti)
-        .get_result::<String>(conn)
-        .optional()?
-        .is_some())
 }
 
 /// Whether `user` consented to `client` for at least `scope`.

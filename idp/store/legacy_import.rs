@@ -1,9 +1,10 @@
 //! What `idp import-legacy` writes and `idp legacy report` reads of `legacy_accounts`.
 //!
 //! The import works a batch at a time: a `SELECT … IN (…)` of the usernames and one of the
-//! subjects find the batch's existing accounts, one multi-row `INSERT` adds the new ones, inside one write transaction
-//! ([`write_transaction`]). The report's counts are plain aggregates; what SQL would spell
-//! differently on the two backends (months of a date) is grouped by the caller.
+//! subjects find the batch's existing accounts, one multi-row `INSERT` adds the new ones, inside
+//! one [`write_transaction`](super::write_transaction). The report's counts are plain aggregates;
+//! what SQL would spell differently on the two backends (months of a date) is grouped by the
+//! caller.
 
 use std::collections::HashSet;
 
@@ -101,60 +102,6 @@ pub struct LegacyChanges<'a> {
     pub is_authority: bool,
     /// When.
     pub updated_at: NaiveDateTime,
-}
-
-/// Runs `f` in a transaction that writes. On SQLite it is `BEGIN IMMEDIATE`: the write lock is
-/// taken first, so a batch that reads, then writes, waits for another writer (`busy_timeout`)
-/// instead of failing when that writer commits between its read and its write.
-pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
-where
-    F: FnOnce(&mut DbConnection) -> Result<T, E>,
-    E: From<StoreError>,
-{
-    use diesel::connection::{AnsiTransactionManager, TransactionManager};
-    let DbConnection::Sqlite(sqlite) = conn else {
-        return conn
-            .transaction(|conn| f(conn).map_err(Wrapped::Inner))
-            .map_err(Wrapped::into_inner);
-    };
-    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
-        .map_err(|e| E::from(e.into()))?;
-    let outcome = f(conn);
-    let DbConnection::Sqlite(sqlite) = conn else {
-        return outcome;
-    };
-    match outcome {
-        Ok(value) => {
-            AnsiTransactionManager::commit_transaction(sqlite).map_err(|e| E::from(e.into()))?;
-            Ok(value)
-        }
-        Err(error) => {
-            // The error that made us roll back is the one to report.
-            let _ = AnsiTransactionManager::rollback_transaction(sqlite);
-            Err(error)
-        }
-    }
-}
-
-/// The error of a closure run by diesel's `transaction`, which wants `From<diesel::result::Error>`.
-enum Wrapped<E> {
-    Inner(E),
-    Diesel(diesel::result::Error),
-}
-
-impl<E> From<diesel::result::Error> for Wrapped<E> {
-    fn from(error: diesel::result::Error) -> Self {
-        Wrapped::Diesel(error)
-    }
-}
-
-impl<E: From<StoreError>> Wrapped<E> {
-    fn into_inner(self) -> E {
-        match self {
-            Wrapped::Inner(error) => error,
-            Wrapped::Diesel(error) => E::from(error.into()),
-        }
-    }
 }
 
 /// The accounts of `tenant` that have one of these (lowercased) usernames or one of these subjects.

@@ -24,6 +24,7 @@ pub mod outbox;
 pub mod schema;
 pub mod sessions;
 pub mod throttle;
+mod transaction;
 pub mod users;
 
 use std::path::Path;
@@ -40,6 +41,7 @@ use crate::config::{DatabaseBackend, DatabaseSettings};
 
 pub use connection::DbConnection;
 pub use error::StoreError;
+pub use transaction::{write_alone, write_transaction};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -49,6 +51,42 @@ const MIGRATION_LOCK: i64 = 0x1d9_0001;
 
 /// A pooled connection.
 pub type PooledConnection = r2d2::PooledConnection<Manager>;
+
+/// How long after its last use a pooled PostgreSQL connection is handed out untested (the bypass
+/// window of HikariCP, whose default this is). One used longer ago, or whose last use ended in an
+/// error, is tested with `SELECT 1` first, so that one left dead by a failover is replaced instead
+/// of failing a request.
+const TRUSTED_FOR: Duration = Duration::from_millis(500);
+
+/// A connection of the pool, with what the pool needs to know of its last use.
+pub struct Pooled {
+    conn: DbConnection,
+    /// When it was last returned to the pool, or tested.
+    last_good: std::time::Instant,
+    /// Whether its last use ended in an error (which may have been a lost connection).
+    suspect: bool,
+}
+
+impl Pooled {
+    /// The connection, unpooled (tests and one-off commands).
+    pub fn into_inner(self) -> DbConnection {
+        self.conn
+    }
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
 
 /// Opens connections of the configured backend for the pool (diesel's own manager would try every
 /// backend in turn, and SQLite accepts any string as a file name).
@@ -65,10 +103,46 @@ impl Manager {
 }
 
 impl ManageConnection for Manager {
-    type Connection = DbConnection;
+    type Connection = Pooled;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+    fn connect(&self) -> Result<Pooled, r2d2::Error> {
+        let conn = self.open()?;
+        Ok(Pooled {
+            conn,
+            last_good: std::time::Instant::now(),
+            suspect: false,
+        })
+    }
+
+    /// Called at checkout for PostgreSQL only (SQLite's connections are file handles that a
+    /// failover cannot break; testing them would be a statement per request).
+    fn is_valid(&self, pooled: &mut Pooled) -> Result<(), r2d2::Error> {
+        if !pooled.suspect && pooled.last_good.elapsed() < TRUSTED_FOR {
+            return Ok(());
+        }
+        diesel::sql_query("SELECT 1")
+            .execute(&mut pooled.conn)
+            .map_err(r2d2::Error::QueryError)?;
+        pooled.suspect = false;
+        pooled.last_good = std::time::Instant::now();
+        Ok(())
+    }
+
+    fn has_broken(&self, pooled: &mut Pooled) -> bool {
+        if pooled.conn.is_broken() {
+            return true;
+        }
+        if !pooled.suspect {
+            pooled.last_good = std::time::Instant::now();
+        }
+        false
+    }
+}
+
+impl Manager {
+    /// A new connection, set up for idp.
+    fn open(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.backend {
             DatabaseBackend::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())
@@ -85,17 +159,6 @@ impl ManageConnection for Manager {
                 .map(DbConnection::Postgres)
                 .map_err(r2d2::Error::ConnectionError),
         }
-    }
-
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        diesel::sql_query("SELECT 1")
-            .execute(conn)
-            .map(|_| ())
-            .map_err(r2d2::Error::QueryError)
-    }
-
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        conn.is_broken()
     }
 }
 
@@ -120,9 +183,8 @@ impl Store {
     pub fn open(settings: &DatabaseSettings) -> Result<Store, StoreError> {
         let backend = settings.backend().map_err(StoreError::Config)?;
         migrate(&backend)?;
-        // A PostgreSQL connection is tested (`SELECT 1`) when taken from the pool, so that one
-        // left dead by a failover is replaced instead of failing a request. A SQLite connection
-        // is a file handle that cannot break that way: the test would be a statement per request.
+        // A PostgreSQL connection idle for a while, or whose last use failed, is tested when taken
+        // from the pool (`Manager::is_valid`).
         let test_on_check_out = matches!(backend, DatabaseBackend::Postgres(_));
         let pool = r2d2::Pool::builder()
             .max_size(settings.max_connections)
@@ -156,8 +218,10 @@ impl Store {
     {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(StoreError::Pool)?;
-            f(&mut conn)
+            let mut pooled = pool.get().map_err(StoreError::Pool)?;
+            let result = f(&mut pooled.conn);
+            pooled.suspect = result.is_err();
+            result
         })
         .await
         .map_err(|e| E::from(StoreError::Task(e.to_string())))?
@@ -173,7 +237,7 @@ impl Store {
             schema::users::table
                 .select(schema::users::id)
                 .limit(1)
-                .load::<String>(&mut *conn)?;
+                .load::<String>(&mut **conn)?;
             Ok(())
         })
         .await

@@ -233,6 +233,7 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(grants -> users (user_id));
 diesel::joinable!(legacy_accounts -> users (linked_user_id));
 diesel::joinable!(sso_sessions -> users (user_id));
 diesel::joinable!(auth_codes -> grants (grant_id));

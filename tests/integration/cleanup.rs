@@ -18,7 +18,7 @@ async fn counts(app: &TestApp) -> [i64; 8] {
     let store = app.services.store.clone();
     tokio::task::spawn_blocking(move || {
         let mut conn = store.conn().unwrap();
-        let conn = &mut *conn;
+        let conn: &mut idp::store::DbConnection = &mut conn;
         [
             sso_sessions::table.count().get_result(conn).unwrap(),
             grants::table.count().get_result(conn).unwrap(),

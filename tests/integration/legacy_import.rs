@@ -154,7 +154,10 @@ impl Setup {
     }
 
     fn conn(&self) -> DbConnection {
-        Manager::new(self.db.backend.clone()).connect().unwrap()
+        Manager::new(self.db.backend.clone())
+            .connect()
+            .unwrap()
+            .into_inner()
     }
 
     fn account(&self, username: &str) -> store::legacy::LegacyRow {

@@ -70,7 +70,7 @@ pub(crate) async fn import(app: &TestApp, old: Old<'_>) -> String {
         let mut conn = store.conn().unwrap();
         diesel::insert_into(legacy_accounts::table)
             .values(&row)
-            .execute(&mut *conn)
+            .execute(&mut **conn)
             .unwrap();
     })
     .await

@@ -32,6 +32,7 @@ mod oidc_par;
 mod oidc_private_key_jwt;
 mod oidc_tokens;
 mod pages;
+mod pool;
 mod register;
 mod rp;
 mod scale_out;

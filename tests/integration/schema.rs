@@ -16,7 +16,10 @@ both_stores!(
 );
 
 fn connect(db: &TestDb) -> DbConnection {
-    Manager::new(db.backend.clone()).connect().unwrap()
+    Manager::new(db.backend.clone())
+        .connect()
+        .unwrap()
+        .into_inner()
 }
 
 /// Selects every column `schema.rs` declares from every table: fails if one is missing.

@@ -42,12 +42,12 @@ pub fn apply(
             .map(Step::into_disposition)
             .collect());
     }
-    match legacy_import::write_transaction(conn, |conn| write(conn, tenant, rows, now, ids)) {
+    match crate::store::write_transaction(conn, |conn| write(conn, tenant, rows, now, ids)) {
         Err(StoreError::UniqueViolation(_)) if rows.len() > 1 => {
             let mut dispositions = Vec::with_capacity(rows.len());
             for row in rows {
                 let one = std::slice::from_ref(row);
-                match legacy_import::write_transaction(conn, |conn| {
+                match crate::store::write_transaction(conn, |conn| {
                     write(conn, tenant, one, now, ids)
                 }) {
                     Ok(mut done) => dispositions.append(&mut done),

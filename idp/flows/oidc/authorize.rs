@@ -175,7 +175,10 @@ pub fn start(
     let Some((session, user)) = current else {
         return Err(OAuthError::server("session vanished"));
     };
-    proceed(m, conn, request, &session, &user, binding)
+    // The grant and its code (or the pending consent) in one commit.
+    super::committed(conn, |conn| {
+        proceed(m, conn, request, &session, &user, binding)
+    })
 }
 
 /// After the resident has a session: consent if needed, else a code.

@@ -117,6 +117,17 @@ impl fmt::Display for OAuthError {
     }
 }
 
+impl OAuthError {
+    /// Whether the fault is the server's (`server_error`, `temporarily_unavailable`), not the
+    /// request's.
+    pub fn is_server_side(&self) -> bool {
+        matches!(
+            self.code,
+            ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable
+        )
+    }
+}
+
 impl std::error::Error for OAuthError {}
 
 impl From<crate::store::StoreError> for OAuthError {

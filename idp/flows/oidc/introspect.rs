@@ -54,7 +54,7 @@ fn access(
     if token.split('.').count() != 3 {
         return Ok(None);
     }
-    let Ok((claims, _)) = check_live(m, conn, token) else {
+    let Ok((claims, ..)) = check_live(m, conn, token) else {
         return Ok(None);
     };
     let mut answer = json!({

@@ -7,7 +7,7 @@
 use super::authorize::{self, Outcome, Pending};
 use super::error::{ErrorCode, OAuthError};
 use super::tokens::Minter;
-use super::{session, throttle};
+use super::{committed, session, throttle};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::SaltedShaLayout;
@@ -173,7 +173,8 @@ pub fn prepare(
     })))
 }
 
-/// Step three: counts the outcome of the verification; on success starts the session.
+/// Step three: counts the outcome of the verification; on success starts the session. All in
+/// one transaction.
 pub fn finish(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -182,48 +183,50 @@ pub fn finish(
     remember: bool,
     binding: &str,
 ) -> Result<LoginResult, OAuthError> {
-    let Check {
-        row,
-        pending,
-        user,
-        legacy,
-        keys,
-        verify: _,
-    } = check;
-    let user = match (legacy, verified.rehashed) {
-        // The first login of an old account: bind it, keeping its subject.
-        (Some(account), Some(rehashed)) if verified.matches => linker::bind_new_user(
-            m,
-            conn,
-            &account,
-            &rehashed,
-            m.tenant.legacy.email_verified,
-            "password",
-        )?,
-        _ => user.filter(|u| verified.matches && u.password_hash.is_some()),
-    };
-    let Some(user) = user else {
-        throttle::failed(conn, &keys, m.now)?;
-        audit_login(m, conn, "login.failed", None, &row.client_id)?;
-        return Ok(LoginResult::Failed);
-    };
-    if let Some(account_key) = keys.first() {
-        throttle::succeeded(conn, account_key)?;
-    }
-    let tokens = &m.config.settings.tokens;
-    let lifetime = if remember {
-        m.tenant.remember_seconds(tokens)
-    } else {
-        m.tenant.session_seconds(tokens)
-    };
-    let (session, cookie) = session::start(conn, &user, remember, lifetime, m.now)?;
-    auth_requests::delete(conn, &row.id)?;
-    audit_login(m, conn, "login.succeeded", Some(&user.id), &row.client_id)?;
-    let outcome = authorize::proceed(m, conn, pending.request, &session, &user, binding)?;
-    Ok(LoginResult::Done {
-        cookie,
-        remember,
-        outcome,
+    committed(conn, |conn| {
+        let Check {
+            row,
+            pending,
+            user,
+            legacy,
+            keys,
+            verify: _,
+        } = check;
+        let user = match (legacy, verified.rehashed) {
+            // The first login of an old account: bind it, keeping its subject.
+            (Some(account), Some(rehashed)) if verified.matches => linker::bind_new_user(
+                m,
+                conn,
+                &account,
+                &rehashed,
+                m.tenant.legacy.email_verified,
+                "password",
+            )?,
+            _ => user.filter(|u| verified.matches && u.password_hash.is_some()),
+        };
+        let Some(user) = user else {
+            throttle::failed(conn, &keys, m.now)?;
+            audit_login(m, conn, "login.failed", None, &row.client_id)?;
+            return Ok(LoginResult::Failed);
+        };
+        if let Some(account_key) = keys.first() {
+            throttle::succeeded(conn, account_key)?;
+        }
+        let tokens = &m.config.settings.tokens;
+        let lifetime = if remember {
+            m.tenant.remember_seconds(tokens)
+        } else {
+            m.tenant.session_seconds(tokens)
+        };
+        let (session, cookie) = session::start(conn, &user, remember, lifetime, m.now)?;
+        auth_requests::delete(conn, &row.id)?;
+        audit_login(m, conn, "login.succeeded", Some(&user.id), &row.client_id)?;
+        let outcome = authorize::proceed(m, conn, pending.request, &session, &user, binding)?;
+        Ok(LoginResult::Done {
+            cookie,
+            remember,
+            outcome,
+        })
     })
 }
 
@@ -249,7 +252,7 @@ fn audit_login(
     Ok(())
 }
 
-/// The resident's answer on the consent page.
+/// The resident's answer on the consent page (one transaction).
 pub fn consent(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -258,34 +261,37 @@ pub fn consent(
     session_cookie: Option<&str>,
     approve: bool,
 ) -> Result<Option<Outcome>, OAuthError> {
-    let Some((row, pending)) = authorize::pending(m, conn, request_id, binding)? else {
-        return Ok(None);
-    };
-    let Some((session, user)) = session::current(conn, &m.tenant.id, session_cookie, m.now)? else {
-        return Ok(None);
-    };
-    if row.user_id.as_deref() != Some(user.id.as_str()) {
-        return Ok(None);
-    }
-    auth_requests::delete(conn, &row.id)?;
-    let request = pending.request;
-    if !approve {
-        return Ok(Some(Outcome::Respond(authorize::error_response(
-            &m.issuer,
-            request.redirect_uri.clone(),
-            request.response_mode,
-            request.state.clone(),
-            &OAuthError::new(ErrorCode::AccessDenied, "the resident declined"),
-        ))));
-    }
-    grants::save_consent(
-        conn,
-        &m.tenant.id,
-        &user.id,
-        &request.client_id,
-        &request.scope_string(),
-        m.now,
-    )?;
-    let response = authorize::issue_code(m, conn, &request, &session, &user)?;
-    Ok(Some(Outcome::Respond(response)))
+    committed(conn, |conn| {
+        let Some((row, pending)) = authorize::pending(m, conn, request_id, binding)? else {
+            return Ok(None);
+        };
+        let Some((session, user)) = session::current(conn, &m.tenant.id, session_cookie, m.now)?
+        else {
+            return Ok(None);
+        };
+        if row.user_id.as_deref() != Some(user.id.as_str()) {
+            return Ok(None);
+        }
+        auth_requests::delete(conn, &row.id)?;
+        let request = pending.request;
+        if !approve {
+            return Ok(Some(Outcome::Respond(authorize::error_response(
+                &m.issuer,
+                request.redirect_uri.clone(),
+                request.response_mode,
+                request.state.clone(),
+                &OAuthError::new(ErrorCode::AccessDenied, "the resident declined"),
+            ))));
+        }
+        grants::save_consent(
+            conn,
+            &m.tenant.id,
+            &user.id,
+            &request.client_id,
+            &request.scope_string(),
+            m.now,
+        )?;
+        let response = authorize::issue_code(m, conn, &request, &session, &user)?;
+        Ok(Some(Outcome::Respond(response)))
+    })
 }

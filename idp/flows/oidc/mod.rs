@@ -21,6 +21,20 @@ pub mod userinfo;
 
 pub use error::{ErrorCode, OAuthError};
 
+/// Runs `f` in one write transaction: one commit (one fsync on SQLite) for all it writes. What a
+/// refused request wrote (a used code, a replay's revocation, a failed login's count) is
+/// committed with its refusal; a server-side error (a database or signing failure) rolls
+/// everything back.
+pub fn committed<T>(
+    conn: &mut crate::store::DbConnection,
+    f: impl FnOnce(&mut crate::store::DbConnection) -> Result<T, OAuthError>,
+) -> Result<T, OAuthError> {
+    crate::store::write_transaction(conn, |conn| match f(conn) {
+        Err(e) if e.is_server_side() => Err(e),
+        answer => Ok(answer),
+    })?
+}
+
 /// The scopes this provider understands (others are ignored, as OIDC Core §3.1.2.1 asks).
 pub const SCOPES: [&str; 4] = ["openid", "email", "profile", "offline_access"];
 

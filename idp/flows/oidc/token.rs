@@ -3,13 +3,15 @@
 use serde::Serialize;
 
 use super::client_auth::{self, Presented};
+use super::committed;
 use super::error::{ErrorCode, OAuthError};
 use super::request::Params;
 use super::tokens::{Minter, s256};
 use crate::config::{ClientConfig, GrantType};
 use crate::crypto::secret;
 use crate::store::grants::{self, GrantRow, RefreshRow};
-use crate::store::{DbConnection, audit, users};
+use crate::store::users::UserRow;
+use crate::store::{DbConnection, audit, write_alone};
 
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Clone, Serialize)]
@@ -99,53 +101,58 @@ fn authorization_code(
 ) -> Result<TokenResponse, OAuthError> {
     let code = required(params, "code")?;
     let code_hash = secret::hash(code);
-    let invalid = || OAuthError::invalid_grant("the code is invalid, expired or used");
-    let row = grants::find_code(conn, &code_hash)?.ok_or_else(invalid)?;
-    let grant = grants::find_grant(conn, &row.grant_id)?.ok_or_else(invalid)?;
-    if row.client_id != client.client_id {
-        return Err(invalid());
-    }
-    if row.used_at.is_some() || !grants::use_code(conn, &code_hash, m.now)? {
-        // A replayed code: everything issued from it is revoked (RFC 6749 §4.1.2).
-        grants::revoke_grant(conn, &grant.id, m.now)?;
-        audit_event(m, conn, "code.replayed", &grant);
-        return Err(invalid());
-    }
-    if row.expires_at <= m.now || grant.revoked_at.is_some() {
-        return Err(invalid());
-    }
-    if params.get("redirect_uri") != Some(&row.redirect_uri) {
-        return Err(OAuthError::invalid_grant(
-            "redirect_uri differs from the authorization request's",
-        ));
-    }
-    match (&row.code_challenge, params.get("code_verifier")) {
-        (Some(challenge), Some(verifier)) => {
-            let well_formed = (43..=128).contains(&verifier.len())
-                && verifier
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-            if !well_formed || !secret::constant_time_eq(&s256(verifier), challenge) {
+    // One transaction: one commit (one fsync on SQLite) for the code's use, the refresh token
+    // and the audit event.
+    committed(conn, |conn| {
+        let invalid = || OAuthError::invalid_grant("the code is invalid, expired or used");
+        let row = grants::find_code(conn, &code_hash)?.ok_or_else(invalid)?;
+        let (grant, user) =
+            grants::find_grant_with_user(conn, &row.grant_id)?.ok_or_else(invalid)?;
+        if row.client_id != client.client_id {
+            return Err(invalid());
+        }
+        if row.used_at.is_some() || !grants::use_code(conn, &code_hash, m.now)? {
+            // A replayed code: everything issued from it is revoked (RFC 6749 §4.1.2).
+            grants::revoke_grant(conn, &grant.id, m.now)?;
+            audit_event(m, conn, "code.replayed", &grant);
+            return Err(invalid());
+        }
+        if row.expires_at <= m.now || grant.revoked_at.is_some() {
+            return Err(invalid());
+        }
+        if params.get("redirect_uri") != Some(&row.redirect_uri) {
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri differs from the authorization request's",
+            ));
+        }
+        match (&row.code_challenge, params.get("code_verifier")) {
+            (Some(challenge), Some(verifier)) => {
+                let well_formed = (43..=128).contains(&verifier.len())
+                    && verifier
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+                if !well_formed || !secret::constant_time_eq(&s256(verifier), challenge) {
+                    return Err(OAuthError::invalid_grant(
+                        "the PKCE code_verifier does not match",
+                    ));
+                }
+            }
+            (Some(_), None) => {
                 return Err(OAuthError::invalid_grant(
-                    "the PKCE code_verifier does not match",
+                    "code_verifier (PKCE) is required",
                 ));
             }
+            (None, Some(_)) => {
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier given but the authorization request had no code_challenge",
+                ));
+            }
+            (None, None) => {}
         }
-        (Some(_), None) => {
-            return Err(OAuthError::invalid_grant(
-                "code_verifier (PKCE) is required",
-            ));
-        }
-        (None, Some(_)) => {
-            return Err(OAuthError::invalid_grant(
-                "code_verifier given but the authorization request had no code_challenge",
-            ));
-        }
-        (None, None) => {}
-    }
-    let response = issue(m, conn, client, &grant, row.nonce.as_deref())?;
-    audit_event(m, conn, "token.issued", &grant);
-    Ok(response)
+        let response = issue(m, conn, client, &grant, user, row.nonce.as_deref())?;
+        audit_event(m, conn, "token.issued", &grant);
+        Ok(response)
+    })
 }
 
 fn refresh_token(
@@ -156,47 +163,52 @@ fn refresh_token(
 ) -> Result<TokenResponse, OAuthError> {
     let token = required(params, "refresh_token")?;
     let token_hash = secret::hash(token);
-    let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
-    let row = grants::find_refresh(conn, &token_hash)?.ok_or_else(invalid)?;
-    let grant = grants::find_grant(conn, &row.grant_id)?.ok_or_else(invalid)?;
-    if grant.client_id != client.client_id {
-        return Err(invalid());
-    }
-    if row.used_at.is_some() || !grants::use_refresh(conn, &token_hash, m.now)? {
-        // A rotated token presented again: someone holds a copy. Revoke the family.
-        grants::revoke_grant(conn, &grant.id, m.now)?;
-        audit_event(m, conn, "refresh_token.reused", &grant);
-        return Err(invalid());
-    }
-    if row.expires_at <= m.now || grant.expires_at <= m.now || grant.revoked_at.is_some() {
-        return Err(invalid());
-    }
-    if !grant.offline {
-        // Bound to the browser session: it ends with it.
-        let live = match &grant.session_id {
-            Some(id) => crate::store::sessions::find(conn, id)?
-                .is_some_and(|s| s.ended_at.is_none() && s.expires_at > m.now),
-            None => false,
-        };
-        if !live {
+    // One transaction, as for a code.
+    committed(conn, |conn| {
+        let invalid =
+            || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
+        let row = grants::find_refresh(conn, &token_hash)?.ok_or_else(invalid)?;
+        let (grant, user) =
+            grants::find_grant_with_user(conn, &row.grant_id)?.ok_or_else(invalid)?;
+        if grant.client_id != client.client_id {
             return Err(invalid());
         }
-    }
-    let mut grant = grant;
-    // A refresh token carries the scope it was issued with (perhaps narrowed before).
-    grant.scope = row.scope.clone();
-    if let Some(requested) = params.get("scope") {
-        let granted: Vec<&str> = grant.scope.split(' ').collect();
-        let narrowed: Vec<&str> = requested.split(' ').filter(|s| !s.is_empty()).collect();
-        if narrowed.iter().any(|s| !granted.contains(s)) {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidScope,
-                "scope exceeds what was granted",
-            ));
+        if row.used_at.is_some() || !grants::use_refresh(conn, &token_hash, m.now)? {
+            // A rotated token presented again: someone holds a copy. Revoke the family.
+            grants::revoke_grant(conn, &grant.id, m.now)?;
+            audit_event(m, conn, "refresh_token.reused", &grant);
+            return Err(invalid());
         }
-        grant.scope = narrowed.join(" ");
-    }
-    issue(m, conn, client, &grant, None)
+        if row.expires_at <= m.now || grant.expires_at <= m.now || grant.revoked_at.is_some() {
+            return Err(invalid());
+        }
+        if !grant.offline {
+            // Bound to the browser session: it ends with it.
+            let live = match &grant.session_id {
+                Some(id) => crate::store::sessions::find(conn, id)?
+                    .is_some_and(|s| s.ended_at.is_none() && s.expires_at > m.now),
+                None => false,
+            };
+            if !live {
+                return Err(invalid());
+            }
+        }
+        let mut grant = grant;
+        // A refresh token carries the scope it was issued with (perhaps narrowed before).
+        grant.scope = row.scope.clone();
+        if let Some(requested) = params.get("scope") {
+            let granted: Vec<&str> = grant.scope.split(' ').collect();
+            let narrowed: Vec<&str> = requested.split(' ').filter(|s| !s.is_empty()).collect();
+            if narrowed.iter().any(|s| !granted.contains(s)) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    "scope exceeds what was granted",
+                ));
+            }
+            grant.scope = narrowed.join(" ");
+        }
+        issue(m, conn, client, &grant, user, None)
+    })
 }
 
 fn client_credentials(
@@ -231,7 +243,7 @@ fn client_credentials(
         expires_at: super::authorize::after(m.now, m.config.settings.tokens.access_token_seconds),
         revoked_at: None,
     };
-    grants::insert_grant(conn, &grant)?;
+    write_alone(conn, |conn| grants::insert_grant(conn, &grant))?;
     let (access_token, claims) = m.access_token(&grant, &client.client_id)?;
     Ok(TokenResponse {
         access_token,
@@ -249,13 +261,13 @@ fn issue(
     conn: &mut DbConnection,
     client: &ClientConfig,
     grant: &GrantRow,
+    user: Option<UserRow>,
     nonce: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
-    let user_id = grant
-        .user_id
-        .as_deref()
-        .ok_or_else(|| OAuthError::server("a user grant without a user"))?;
-    let user = users::find(conn, user_id)?
+    if grant.user_id.is_none() {
+        return Err(OAuthError::server("a user grant without a user"));
+    }
+    let user = user
         .filter(|u| !u.disabled)
         .ok_or_else(|| OAuthError::invalid_grant("the account is disabled or gone"))?;
     let (access_token, claims) = m.access_token(grant, &user.subject)?;

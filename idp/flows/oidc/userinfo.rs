@@ -4,38 +4,32 @@ use serde_json::Value;
 
 use super::error::{ErrorCode, OAuthError};
 use super::tokens::{AccessClaims, Minter};
+use crate::store::DbConnection;
 use crate::store::grants::{self, GrantRow};
-use crate::store::{DbConnection, users};
+use crate::store::users::UserRow;
 
 /// Checks an access token against the database: its grant still stands, it was not revoked.
-/// Returns its claims and its grant.
+/// Returns its claims, its grant and the grant's user (one statement).
 pub fn check_live(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     token: &str,
-) -> Result<(AccessClaims, GrantRow), OAuthError> {
+) -> Result<(AccessClaims, GrantRow, Option<UserRow>), OAuthError> {
     let claims = m.verify_access_token(token)?;
-    let invalid = || OAuthError::new(ErrorCode::InvalidToken, "the access token is not valid");
-    let grant = grants::find_grant(conn, &claims.gid)?.ok_or_else(invalid)?;
-    if grant.revoked_at.is_some() || grants::is_access_token_revoked(conn, &claims.jti)? {
-        return Err(invalid());
-    }
-    Ok((claims, grant))
+    let (grant, user) = grants::find_live(conn, &claims.gid, &claims.jti)?
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidToken, "the access token is not valid"))?;
+    Ok((claims, grant, user))
 }
 
 /// The claims the token's scope releases about its user.
 pub fn userinfo(m: &Minter<'_>, conn: &mut DbConnection, token: &str) -> Result<Value, OAuthError> {
-    let (claims, grant) = check_live(m, conn, token)?;
+    let (claims, _, user) = check_live(m, conn, token)?;
     if !claims.scope.split(' ').any(|s| s == "openid") {
         return Err(OAuthError::new(
             ErrorCode::InvalidToken,
             "the access token was not issued for openid",
         ));
     }
-    let user = match grant.user_id {
-        Some(id) => users::find(conn, &id)?,
-        None => None,
-    };
     let user = user
         .filter(|u| !u.disabled)
         .ok_or_else(|| OAuthError::new(ErrorCode::InvalidToken, "the account is gone"))?;
