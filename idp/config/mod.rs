@@ -18,8 +18,8 @@ use figment::providers::{Env, Format, Toml};
 pub use problems::{KeyError, Problem, Problems, deserialize_all, one_line};
 pub use settings::{
     DatabaseBackend, DatabaseSettings, KeysSettings, LogFormat, LogSettings, MailSettings,
-    MailTransport, ServerSettings, Settings, SmtpTls, TemplatesSettings, TenantsSettings,
-    TokenSettings,
+    MailTransport, ServerSettings, Settings, SmtpTls, SqliteSynchronous, TemplatesSettings,
+    TenantsSettings, TokenSettings,
 };
 pub use tenant::{
     AuthMethod, Branding, ClientConfig, Encoding, FieldOrder, GrantType, HashInput, Language,

@@ -171,6 +171,31 @@ pub struct DatabaseSettings {
     /// Connections in the pool.
     #[serde(default = "default_pool_size")]
     pub max_connections: u32,
+    /// SQLite only: when a commit is synced to disk.
+    #[serde(default)]
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+/// When SQLite syncs a commit to disk (its `synchronous` pragma, in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    /// Every commit is synced: a committed transaction survives a power loss.
+    #[default]
+    Full,
+    /// Commits are synced at checkpoints only: they survive a crash of idp, but a power loss
+    /// may take back the last ones.
+    Normal,
+}
+
+impl SqliteSynchronous {
+    /// The pragma's value.
+    pub fn pragma(self) -> &'static str {
+        match self {
+            SqliteSynchronous::Full => "FULL",
+            SqliteSynchronous::Normal => "NORMAL",
+        }
+    }
 }
 
 fn default_pool_size() -> u32 {

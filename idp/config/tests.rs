@@ -141,6 +141,7 @@ fn a_postgres_url_keeps_its_own_gssencmode() {
     let settings = |url: &str| DatabaseSettings {
         url: url.to_string().into(),
         max_connections: 1,
+        sqlite_synchronous: Default::default(),
     };
     assert_eq!(
         settings("postgres://db/idp?sslmode=require").backend(),

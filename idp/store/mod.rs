@@ -37,7 +37,7 @@ use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::config::{DatabaseBackend, DatabaseSettings};
+use crate::config::{DatabaseBackend, DatabaseSettings, SqliteSynchronous};
 
 pub use connection::DbConnection;
 pub use error::StoreError;
@@ -93,12 +93,24 @@ impl std::ops::DerefMut for Pooled {
 #[derive(Debug, Clone)]
 pub struct Manager {
     backend: DatabaseBackend,
+    synchronous: SqliteSynchronous,
 }
 
 impl Manager {
-    /// A manager for `backend`.
+    /// A manager for `backend` (SQLite commits synced in full).
     pub fn new(backend: DatabaseBackend) -> Self {
-        Self { backend }
+        Self {
+            backend,
+            synchronous: SqliteSynchronous::Full,
+        }
+    }
+
+    /// A manager for `backend` with SQLite's commits synced as `synchronous` says.
+    pub fn with_synchronous(backend: DatabaseBackend, synchronous: SqliteSynchronous) -> Self {
+        Self {
+            backend,
+            synchronous,
+        }
     }
 }
 
@@ -148,10 +160,12 @@ impl Manager {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())
                     .map_err(r2d2::Error::ConnectionError)?;
                 // Waits for a writer instead of failing at once; foreign keys are off by default;
-                // FULL syncs every commit, so a power loss cannot lose a committed reset link.
-                conn.batch_execute(
-                    "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
-                )
+                // FULL (the default) syncs every commit, so a power loss cannot lose a committed
+                // reset link.
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = {};",
+                    self.synchronous.pragma()
+                ))
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
             }
@@ -191,7 +205,10 @@ impl Store {
             .test_on_check_out(test_on_check_out)
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
-            .build(Manager::new(backend.clone()))
+            .build(Manager::with_synchronous(
+                backend.clone(),
+                settings.sqlite_synchronous,
+            ))
             .map_err(StoreError::Pool)?;
         Ok(Store { pool, backend })
     }

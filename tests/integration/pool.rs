@@ -1,11 +1,13 @@
-//! The connection pool after a PostgreSQL failover: every connection of the pool is dropped by
-//! the server, as when the primary changes. A connection idle for longer than the pool trusts it
-//! is tested before use; one whose last use failed is tested at its next checkout. So after a
-//! failover a node serves again without a restart, and at most the requests already using a
-//! dropped connection fail.
+//! The connection pool.
 //!
-//! PostgreSQL only (a SQLite connection is a file handle that cannot be dropped this way):
-//! without `IDP_TEST_POSTGRES_URL` the test is skipped (a failure under `CI=true`).
+//! After a PostgreSQL failover every connection of the pool is dropped by the server, as when the
+//! primary changes. A connection idle for longer than the pool trusts it is tested before use;
+//! one whose last use failed is tested at its next checkout. So after a failover a node serves
+//! again without a restart, and at most the requests already using a dropped connection fail.
+//! That test is PostgreSQL's alone (a SQLite connection is a file handle that cannot be dropped
+//! this way): without `IDP_TEST_POSTGRES_URL` it is skipped (a failure under `CI=true`).
+//!
+//! SQLite's connections sync every commit unless `database.sqlite_synchronous` says otherwise.
 
 use std::time::Duration;
 
@@ -68,4 +70,50 @@ async fn a_dropped_connection_is_replaced() {
     assert!(matches!(failed, StoreError::Query(_)), "{failed:?}");
     assert_eq!(users(&store).await.unwrap(), 0);
     assert_eq!(users(&store).await.unwrap(), 0);
+}
+
+/// The `synchronous` pragma of the pool's SQLite connections.
+async fn synchronous(store: &Store) -> i64 {
+    store
+        .run(|conn| {
+            #[derive(QueryableByName)]
+            struct Pragma {
+                #[diesel(sql_type = BigInt)]
+                synchronous: i64,
+            }
+            Ok::<_, StoreError>(
+                diesel::sql_query("PRAGMA synchronous")
+                    .get_result::<Pragma>(conn)?
+                    .synchronous,
+            )
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_syncs_every_commit_unless_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(Backend::Sqlite, dir.path());
+    let open = |extra: &str| {
+        let settings: idp::config::DatabaseSettings =
+            toml::from_str(&format!("url = \"{}\"\n{extra}", db.url)).unwrap();
+        Store::open(&settings).unwrap()
+    };
+    // SQLite's values: FULL = 2, NORMAL = 1.
+    assert_eq!(synchronous(&open("")).await, 2);
+    assert_eq!(synchronous(&open("sqlite_synchronous = \"full\"")).await, 2);
+    assert_eq!(
+        synchronous(&open("sqlite_synchronous = \"normal\"")).await,
+        1
+    );
+    let refused = toml::from_str::<idp::config::DatabaseSettings>(&format!(
+        "url = \"{}\"\nsqlite_synchronous = \"off\"",
+        db.url
+    ))
+    .unwrap_err();
+    assert!(
+        refused.to_string().contains("unknown variant `off`"),
+        "{refused}"
+    );
 }
