@@ -1,7 +1,5 @@
 //! The resident's account page: who they are, their name, their password, their sessions.
 
-use diesel::Connection;
-
 use crate::flows::oidc::logout::end_session;
 use crate::flows::oidc::tokens::Minter;
 use crate::flows::oidc::{OAuthError, session};
@@ -46,7 +44,7 @@ pub fn set_name(
     user: &UserRow,
     name: Option<&str>,
 ) -> Result<(), OAuthError> {
-    conn.transaction(|conn| {
+    crate::store::write_transaction(conn, |conn| {
         users::set_name(conn, &user.id, name, m.now)?;
         record(m, conn, "user.name_changed", &user.id)
     })
@@ -61,7 +59,7 @@ pub fn set_password(
     keep_session: &str,
     password_hash: &str,
 ) -> Result<(), OAuthError> {
-    conn.transaction(|conn| {
+    crate::store::write_transaction(conn, |conn| {
         users::set_password(conn, &user.id, password_hash, m.now)?;
         links::void_for_user(conn, &user.id, crate::flows::reset::PURPOSE, m.now)?;
         for live in sessions::live_for_user(conn, &user.id, m.now)? {
@@ -79,7 +77,7 @@ pub fn sign_out_everywhere(
     conn: &mut DbConnection,
     user: &UserRow,
 ) -> Result<(), OAuthError> {
-    conn.transaction(|conn| {
+    crate::store::write_transaction(conn, |conn| {
         for live in sessions::live_for_user(conn, &user.id, m.now)? {
             end_session(m, conn, &live.id)?;
         }

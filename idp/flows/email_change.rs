@@ -2,7 +2,6 @@
 //! notice with a one-click undo to the old one. The subject never changes.
 
 use chrono::Duration;
-use diesel::Connection;
 use serde_json::json;
 
 use crate::config::Language;
@@ -76,7 +75,7 @@ pub fn request(
         .render("verify_email", language, &context)
         .map_err(OAuthError::server)?;
     let seconds = i64::try_from(m.config.settings.tokens.link_seconds).unwrap_or(3600);
-    conn.transaction(|conn| {
+    crate::store::write_transaction(conn, |conn| {
         links::insert(
             conn,
             &link(m, CONFIRM, &token, user, new.as_entered(), seconds, None),
@@ -159,7 +158,7 @@ pub fn confirm(
     language: Language,
     token: &str,
 ) -> Result<Followed, OAuthError> {
-    conn.transaction(|conn| {
+    crate::store::write_transaction(conn, |conn| {
         let Some((link, user)) = take(m, conn, CONFIRM, token)? else {
             return Ok(Followed::Expired);
         };
@@ -234,7 +233,7 @@ pub fn undo_target(
 
 /// Restores the old address and ends every session of the account (someone else may hold one).
 pub fn undo(m: &Minter<'_>, conn: &mut DbConnection, token: &str) -> Result<Followed, OAuthError> {
-    conn.transaction(|conn| {
+    crate::store::write_transaction(conn, |conn| {
         let Some((link, user)) = take(m, conn, UNDO, token)? else {
             return Ok(Followed::Expired);
         };

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{Duration, NaiveDateTime};
-use diesel::Connection;
 
 use crate::config::{Config, SigningAlg};
 use crate::crypto::kek::{Kek, KekError};
@@ -102,7 +101,7 @@ pub fn ensure(
     let mut created = Vec::new();
     for tenant in config.tenants.keys() {
         for alg in ALGORITHMS {
-            let kid = conn.transaction(|conn| {
+            let kid = crate::store::write_transaction(conn, |conn| {
                 key_store::lock_creation(conn)?;
                 if key_store::unretired(conn, tenant, alg_name(alg))?.is_empty() {
                     store_new_key(conn, kek, tenant, alg, now, now).map(Some)
@@ -156,7 +155,7 @@ pub fn rotate(
     let delay = seconds(config.settings.keys.activation_delay_seconds);
     let activates_at = now + delay;
     let expires_at = activates_at + seconds(config.settings.tokens.longest_signed_token_seconds());
-    conn.transaction(|conn| {
+    crate::store::write_transaction(conn, |conn| {
         let kid = store_new_key(conn, kek, tenant, alg, now, activates_at)?;
         key_store::retire_others(conn, tenant, alg_name(alg), &kid, activates_at, expires_at)?;
         Ok((kid, activates_at))

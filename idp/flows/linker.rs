@@ -12,7 +12,6 @@
 //! - Authority accounts keep logging in with their old username and password.
 
 use chrono::Duration;
-use diesel::Connection;
 use serde::Serialize;
 
 use crate::config::{Language, Policy};
@@ -174,7 +173,7 @@ pub fn bind_new_user(
     by: &str,
 ) -> Result<Option<UserRow>, OAuthError> {
     let id = store::new_id(m.now);
-    let result = conn.transaction(|conn| {
+    let result = crate::store::write_transaction(conn, |conn| {
         let Some(current) = legacy::find(conn, &account.id)? else {
             return Ok(None);
         };
@@ -238,7 +237,7 @@ pub fn bind_to_user(
     user: &UserRow,
     by: &str,
 ) -> Result<bool, OAuthError> {
-    Ok(conn.transaction(|conn| {
+    Ok(crate::store::write_transaction(conn, |conn| {
         if !legacy::link(conn, &account.id, &user.id, m.now)? {
             return Ok(false);
         }
@@ -323,7 +322,7 @@ pub fn send_links(
     let rendered = mails
         .render(PURPOSE, language, &context)
         .map_err(OAuthError::server)?;
-    Ok(conn.transaction(|conn| {
+    Ok(crate::store::write_transaction(conn, |conn| {
         for row in &rows {
             links::insert(conn, row)?;
         }
@@ -445,7 +444,7 @@ pub fn complete(
     binding: &str,
 ) -> Result<Completed, OAuthError> {
     let token_hash = secret::hash(token);
-    let result = conn.transaction(|conn| {
+    let result = crate::store::write_transaction(conn, |conn| {
         let Some(open) = open(m, conn, &token_hash)? else {
             return Ok(Err(Completed::Expired));
         };

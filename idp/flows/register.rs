@@ -3,7 +3,6 @@
 //! so instead; the page is the same either way.
 
 use chrono::Duration;
-use diesel::Connection;
 
 use crate::config::Language;
 use crate::crypto::secret;
@@ -84,7 +83,7 @@ pub fn start(
         .render("register", language, &context)
         .map_err(OAuthError::server)?;
     let link_seconds = i64::try_from(m.config.settings.tokens.link_seconds).unwrap_or(3600);
-    conn.transaction(|conn| {
+    crate::store::write_transaction(conn, |conn| {
         links::insert(
             conn,
             &LinkRow {
@@ -168,7 +167,7 @@ pub fn finish(
         language,
     } = *account;
     let token_hash = secret::hash(token);
-    let created = conn.transaction(|conn| {
+    let created = crate::store::write_transaction(conn, |conn| {
         let Some(link) = links::find_usable(conn, &m.tenant.id, PURPOSE, &token_hash, m.now)?
         else {
             return Ok(None);

@@ -2,7 +2,6 @@
 //! other sessions ended, and the pending authorization continued.
 
 use chrono::Duration;
-use diesel::Connection;
 
 use crate::config::Language;
 use crate::crypto::secret;
@@ -46,7 +45,7 @@ pub fn request(
         .map_err(OAuthError::server)?;
     let to = user.email.clone().unwrap_or_else(|| email.to_string());
     let link_seconds = i64::try_from(m.config.settings.tokens.link_seconds).unwrap_or(3600);
-    conn.transaction(|conn| {
+    crate::store::write_transaction(conn, |conn| {
         links::insert(
             conn,
             &LinkRow {
@@ -111,7 +110,7 @@ pub fn complete(
     binding: &str,
 ) -> Result<Completed, OAuthError> {
     let token_hash = secret::hash(token);
-    let result = conn.transaction(|conn| {
+    let result = crate::store::write_transaction(conn, |conn| {
         let Some(link) = links::find_usable(conn, &m.tenant.id, PURPOSE, &token_hash, m.now)?
         else {
             return Ok(None);

@@ -2,7 +2,6 @@
 //! tenant's.
 
 use chrono::NaiveDateTime;
-use diesel::Connection;
 
 use crate::domain::{Email, NewPassword};
 use crate::store::{self, DbConnection, StoreError, audit, users::UserRow};
@@ -105,7 +104,7 @@ pub fn add(
         username: input.username.unwrap_or_default().to_string(),
         tenant: input.tenant.to_string(),
     };
-    conn.transaction(|conn| {
+    crate::store::write_transaction(conn, |conn| {
         if let Some(email) = input.email
             && store::users::find_by_email(conn, input.tenant, email.normalized())?.is_some()
         {

@@ -36,7 +36,7 @@ struct Locked {
 /// Deletes expired pending requests, codes, grants (with their tokens), revocation and assertion
 /// records, links, sessions, throttle counters, and old delivered mail, in one transaction.
 pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Purged, StoreError> {
-    conn.transaction(|conn| {
+    super::write_transaction(conn, |conn| {
         if let DbConnection::Postgres(pg) = conn {
             let lock = diesel::sql_query(format!(
                 "SELECT pg_try_advisory_xact_lock({CLEANUP_LOCK}) AS locked"

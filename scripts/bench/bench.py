@@ -80,7 +80,7 @@ def basic(client_id):
 # --- the scratch configuration -------------------------------------------------------------------
 
 
-def write_config(work, port, database_url):
+def write_config(work, port, database_url, database_extra=""):
     tenants = work / "tenants"
     tenants.mkdir(parents=True, exist_ok=True)
     kek = base64.b64encode(os.urandom(32)).decode()
@@ -92,6 +92,7 @@ public_url = "http://127.0.0.1:{port}"
 
 [database]
 url = "{database_url}"
+{database_extra}
 
 [mail]
 transport = "file"
@@ -417,7 +418,7 @@ def measure(server, work, name, script, path, threads, connections, seconds, env
 
 def database_bytes_per_session(store, work, database_url):
     """(sessions, bytes of sso_sessions with its indexes per session, whole database bytes)."""
-    if store == "sqlite":
+    if store.startswith("sqlite"):
         path = database_url[len("sqlite://"):]
         query = (
             "SELECT (SELECT COUNT(*) FROM sso_sessions), "
@@ -441,7 +442,9 @@ def database_bytes_per_session(store, work, database_url):
 def run_store(store, database_url, args, rows, facts):
     work = Path(tempfile.mkdtemp(prefix=f"idp-bench-{store}-"))
     port = free_port()
-    config = write_config(work, port, database_url)
+    # sqlite-normal: SQLite with `database.sqlite_synchronous = "normal"` (no fsync per commit).
+    extra = 'sqlite_synchronous = "normal"' if store == "sqlite-normal" else ""
+    config = write_config(work, port, database_url, extra)
     server = Idp(args.idp, config, work)
     seconds = args.seconds
     log(store, "in", work)
@@ -685,7 +688,8 @@ def main():
     parser.add_argument("--idp", type=Path, default=ROOT / "target/release/idp")
     parser.add_argument("--hash-cost", type=Path,
                         default=ROOT / "target/release/examples/hash_cost")
-    parser.add_argument("--stores", default="sqlite,postgres")
+    parser.add_argument("--stores", default="sqlite,postgres",
+                        help="of sqlite, sqlite-normal (synchronous = normal), postgres")
     parser.add_argument("--seconds", type=int, default=5, help="each endpoint's load")
     parser.add_argument("--login-seconds", type=int, default=10)
     parser.add_argument("--code-seconds", type=int, default=8,
@@ -714,7 +718,7 @@ def main():
 
     rows, facts = [], {}
     for store in stores:
-        if store == "sqlite":
+        if store in ("sqlite", "sqlite-normal"):
             url = f"sqlite://{tempfile.mkdtemp(prefix='idp-bench-db-')}/idp.sqlite"
         elif store == "postgres":
             url = os.environ.get("IDP_TEST_POSTGRES_URL")

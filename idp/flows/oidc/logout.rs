@@ -7,7 +7,6 @@ use super::error::OAuthError;
 use super::request::Params;
 use super::session;
 use super::tokens::Minter;
-use diesel::Connection;
 
 use super::backchannel;
 use crate::store::{DbConnection, audit, grants, sessions, users};
@@ -90,7 +89,7 @@ pub fn end_session(
     conn: &mut DbConnection,
     session_id: &str,
 ) -> Result<(), OAuthError> {
-    conn.transaction(|conn| end_session_now(m, conn, session_id))
+    crate::store::write_transaction(conn, |conn| end_session_now(m, conn, session_id))
 }
 
 fn end_session_now(
