@@ -285,16 +285,17 @@ pub fn migrate(backend: &DatabaseBackend) -> Result<Vec<String>, StoreError> {
                 .collect()
         }
         DatabaseBackend::Postgres(url) => {
+            // One transaction under a transaction-scoped lock: nodes starting together migrate one
+            // after another, a failed run leaves no migration half-applied, and the lock cannot
+            // outlive the run (as a session lock can behind PgBouncer's transaction pooling).
             let mut conn = PgConnection::establish(url)?;
-            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
-                .execute(&mut conn)?;
-            let result = conn
-                .run_pending_migrations(POSTGRES_MIGRATIONS)
-                .map(|versions| versions.iter().map(ToString::to_string).collect())
-                .map_err(|e| StoreError::Migration(e.to_string()));
-            diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
-                .execute(&mut conn)?;
-            result?
+            conn.transaction(|conn| {
+                diesel::sql_query(format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+                    .execute(conn)?;
+                conn.run_pending_migrations(POSTGRES_MIGRATIONS)
+                    .map(|versions| versions.iter().map(ToString::to_string).collect())
+                    .map_err(|e| StoreError::Migration(e.to_string()))
+            })?
         }
     };
     Ok(applied)
