@@ -21,7 +21,9 @@ impl ResponseError for HttpError {
     fn status_code(&self) -> StatusCode {
         match self {
             HttpError::UnknownTenant => StatusCode::NOT_FOUND,
-            HttpError::Store(StoreError::Pool(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            HttpError::Store(StoreError::Pool(_) | StoreError::Busy) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             HttpError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -33,7 +35,7 @@ impl ResponseError for HttpError {
         }
         let (error, description) = match self {
             HttpError::UnknownTenant => ("not_found", "no such tenant"),
-            HttpError::Store(StoreError::Pool(_)) => (
+            HttpError::Store(StoreError::Pool(_) | StoreError::Busy) => (
                 "temporarily_unavailable",
                 "the service is busy, try again shortly",
             ),

@@ -12,6 +12,10 @@ pub enum StoreError {
     /// The pool gave no connection in time.
     #[error("the database is not answering: {0}")]
     Pool(diesel::r2d2::PoolError),
+    /// SQLite: the write lock, or this process's turn to take it, did not come within the busy
+    /// timeout (another process, or a long writer, held it).
+    #[error("the database is busy")]
+    Busy,
     /// A row with the same unique key exists already.
     #[error("already exists: {0}")]
     UniqueViolation(String),
@@ -43,6 +47,12 @@ impl From<diesel::result::Error> for StoreError {
         match error {
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
                 StoreError::UniqueViolation(info.message().to_string())
+            }
+            // SQLite's SQLITE_BUSY after the busy timeout: another process held the write lock.
+            Error::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info.message() == "database is locked" =>
+            {
+                StoreError::Busy
             }
             other => StoreError::Query(other),
         }

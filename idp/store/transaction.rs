@@ -8,7 +8,9 @@
 //! slowest requests wait for seconds (docs/performance.md). The busy handler still arbitrates
 //! between processes (`idp serve` and a command beside it).
 
-use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use parking_lot::{Mutex, MutexGuard};
 
 use diesel::Connection;
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
@@ -18,6 +20,18 @@ use super::{DbConnection, StoreError};
 /// The turn of this process's SQLite writers. One for the process: a process serves one
 /// database (the tests, which run many servers in one process, share it harmlessly).
 static SQLITE_WRITER: Mutex<()> = Mutex::new(());
+
+/// How long a writer waits for its turn before giving up with [`StoreError::Busy`] (503): as
+/// long as SQLite's busy timeout, so that writers queued behind one that waits for another
+/// process's lock do not wait without end.
+const TURN_WAIT: Duration = Duration::from_secs(5);
+
+/// This process's turn to write to SQLite.
+fn sqlite_turn() -> Result<MutexGuard<'static, ()>, StoreError> {
+    SQLITE_WRITER
+        .try_lock_for(TURN_WAIT)
+        .ok_or(StoreError::Busy)
+}
 
 /// Runs `f` in a transaction that writes, and commits when it returns `Ok`. On SQLite it is
 /// `BEGIN IMMEDIATE`, taken in this process's turn of writers; on PostgreSQL a plain transaction
@@ -42,7 +56,7 @@ where
             .transaction(|conn| f(conn).map_err(Wrapped::Inner))
             .map_err(Wrapped::into_inner);
     }
-    let _turn = SQLITE_WRITER.lock().unwrap_or_else(PoisonError::into_inner);
+    let _turn = sqlite_turn()?;
     let DbConnection::Sqlite(sqlite) = conn else {
         unreachable!("PostgreSQL took the branch above");
     };
@@ -70,9 +84,12 @@ where
 pub fn write_alone<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<StoreError>,
 {
-    let _turn = matches!(conn, DbConnection::Sqlite(_))
-        .then(|| SQLITE_WRITER.lock().unwrap_or_else(PoisonError::into_inner));
+    let _turn = match conn {
+        DbConnection::Sqlite(_) => Some(sqlite_turn()?),
+        DbConnection::Postgres(_) => None,
+    };
     f(conn)
 }
 

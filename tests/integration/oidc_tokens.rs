@@ -398,3 +398,39 @@ async fn error_bodies_are_pinned(backend: Backend) {
     insta::assert_json_snapshot!("error_bodies", Value::Object(bodies));
     app.stop().await;
 }
+
+/// SQLite: while another process holds the write lock for longer than the busy timeout (5 s), a
+/// request that writes answers 503 `temporarily_unavailable` with `Retry-After`, not a 500; once
+/// the lock is released the same request succeeds. (SQLite alone: PostgreSQL locks rows, not
+/// the database.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_sqlite_database_answers_503() {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let idp::config::DatabaseBackend::Sqlite(path) = &app.db.backend else {
+        unreachable!("a SQLite test database");
+    };
+    let mut other = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+    other.batch_execute("BEGIN IMMEDIATE").unwrap();
+
+    let token = || {
+        app.http
+            .post(app.url("/seinajoki/token"))
+            .basic_auth("service", Some("service-secret"))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    let started = std::time::Instant::now();
+    let response = token().await.unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(response.headers()["retry-after"], "5");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(4), "it waited for the lock");
+
+    other.batch_execute("ROLLBACK").unwrap();
+    let response = token().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+}
