@@ -428,7 +428,10 @@ async fn a_locked_sqlite_database_answers_503() {
     assert_eq!(response.headers()["retry-after"], "5");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "temporarily_unavailable", "{body}");
-    assert!(started.elapsed() >= std::time::Duration::from_secs(4), "it waited for the lock");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(4),
+        "it waited for the lock"
+    );
 
     other.batch_execute("ROLLBACK").unwrap();
     let response = token().await.unwrap();
