@@ -49,6 +49,10 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 /// Serialises concurrent migrations of several nodes on one PostgreSQL (an arbitrary constant).
 const MIGRATION_LOCK: i64 = 0x1d9_0001;
 
+/// How long a SQLite writer waits for the write lock (SQLite's busy timeout), and for this
+/// process's turn to take it, before giving up with [`StoreError::Busy`].
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A pooled connection.
 pub type PooledConnection = r2d2::PooledConnection<Manager>;
 
@@ -99,10 +103,7 @@ pub struct Manager {
 impl Manager {
     /// A manager for `backend` (SQLite commits synced in full).
     pub fn new(backend: DatabaseBackend) -> Self {
-        Self {
-            backend,
-            synchronous: SqliteSynchronous::Full,
-        }
+        Self::with_synchronous(backend, SqliteSynchronous::default())
     }
 
     /// A manager for `backend` with SQLite's commits synced as `synchronous` says.
@@ -110,6 +111,29 @@ impl Manager {
         Self {
             backend,
             synchronous,
+        }
+    }
+
+    /// A new connection, set up for idp.
+    fn open(&self) -> Result<DbConnection, r2d2::Error> {
+        match &self.backend {
+            DatabaseBackend::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())
+                    .map_err(r2d2::Error::ConnectionError)?;
+                // Waits for a writer instead of failing at once; foreign keys are off by default;
+                // FULL (the default) syncs every commit, so a power loss cannot lose a committed
+                // reset link.
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA synchronous = {};",
+                    BUSY_TIMEOUT.as_millis(),
+                    self.synchronous.pragma()
+                ))
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            DatabaseBackend::Postgres(url) => PgConnection::establish(url)
+                .map(DbConnection::Postgres)
+                .map_err(r2d2::Error::ConnectionError),
         }
     }
 }
@@ -149,30 +173,6 @@ impl ManageConnection for Manager {
             pooled.last_good = std::time::Instant::now();
         }
         false
-    }
-}
-
-impl Manager {
-    /// A new connection, set up for idp.
-    fn open(&self) -> Result<DbConnection, r2d2::Error> {
-        match &self.backend {
-            DatabaseBackend::Sqlite(path) => {
-                let mut conn = SqliteConnection::establish(&path.to_string_lossy())
-                    .map_err(r2d2::Error::ConnectionError)?;
-                // Waits for a writer instead of failing at once; foreign keys are off by default;
-                // FULL (the default) syncs every commit, so a power loss cannot lose a committed
-                // reset link.
-                conn.batch_execute(&format!(
-                    "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = {};",
-                    self.synchronous.pragma()
-                ))
-                .map_err(r2d2::Error::QueryError)?;
-                Ok(DbConnection::Sqlite(conn))
-            }
-            DatabaseBackend::Postgres(url) => PgConnection::establish(url)
-                .map(DbConnection::Postgres)
-                .map_err(r2d2::Error::ConnectionError),
-        }
     }
 }
 
@@ -277,7 +277,10 @@ pub fn migrate(backend: &DatabaseBackend) -> Result<Vec<String>, StoreError> {
             create_private_file(path)?;
             let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
             // WAL is a property of the file: readers never wait for the writer.
-            conn.batch_execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;")?;
+            conn.batch_execute(&format!(
+                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {};",
+                BUSY_TIMEOUT.as_millis()
+            ))?;
             conn.run_pending_migrations(SQLITE_MIGRATIONS)
                 .map_err(|e| StoreError::Migration(e.to_string()))?
                 .iter()

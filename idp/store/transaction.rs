@@ -8,8 +8,6 @@
 //! slowest requests wait for seconds (docs/performance.md). The busy handler still arbitrates
 //! between processes (`idp serve` and a command beside it).
 
-use std::time::Duration;
-
 use parking_lot::{Mutex, MutexGuard};
 
 use diesel::Connection;
@@ -21,15 +19,10 @@ use super::{DbConnection, StoreError};
 /// database (the tests, which run many servers in one process, share it harmlessly).
 static SQLITE_WRITER: Mutex<()> = Mutex::new(());
 
-/// How long a writer waits for its turn before giving up with [`StoreError::Busy`] (503): as
-/// long as SQLite's busy timeout, so that writers queued behind one that waits for another
-/// process's lock do not wait without end.
-const TURN_WAIT: Duration = Duration::from_secs(5);
-
 /// This process's turn to write to SQLite.
 fn sqlite_turn() -> Result<MutexGuard<'static, ()>, StoreError> {
     SQLITE_WRITER
-        .try_lock_for(TURN_WAIT)
+        .try_lock_for(super::BUSY_TIMEOUT)
         .ok_or(StoreError::Busy)
 }
 
