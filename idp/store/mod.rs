@@ -23,6 +23,7 @@ pub mod links;
 pub mod outbox;
 pub mod schema;
 pub mod sessions;
+mod tenant;
 pub mod throttle;
 mod transaction;
 pub mod users;
@@ -41,6 +42,7 @@ use crate::config::{DatabaseBackend, DatabaseSettings, SqliteSynchronous};
 
 pub use connection::DbConnection;
 pub use error::StoreError;
+pub use tenant::Tenant;
 pub use transaction::{write_alone, write_transaction};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
