@@ -449,7 +449,7 @@ pub async fn add_user(
             &mut conn,
             now,
             &idp::flows::users::AddUser {
-                tenant: &tenant,
+                tenant: self::tenant(&tenant),
                 email: Some(&email),
                 username: None,
                 name: Some(&name),
@@ -462,4 +462,14 @@ pub async fn add_user(
     })
     .await
     .unwrap()
+}
+
+/// The store's handle of tenant `id`, for tests that read the database directly (a minimal
+/// tenant configuration of that id, kept for the rest of the test binary's run).
+pub fn tenant(id: &str) -> idp::store::Tenant<'static> {
+    let config: idp::config::TenantConfig = toml::from_str(&format!(
+        "id = \"{id}\"\nname = \"{id}\"\npolicy = \"keep-password\"\n"
+    ))
+    .unwrap();
+    idp::store::Tenant::of(Box::leak(Box::new(config)))
 }
