@@ -70,28 +70,6 @@ async fn refresh(app: &TestApp, token: &str) -> (u16, Value) {
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
-/// The newest link to `path` in the mails to `to`, waiting for the outbox's worker.
-async fn newest_link(app: &TestApp, to: &str, path: &str) -> String {
-    let prefix = app.url(path);
-    for _ in 0..100 {
-        let found = app
-            .mails()
-            .iter()
-            .rev()
-            .filter(|mail| mail.contains(&format!("To: {to}")))
-            .find_map(|mail| {
-                mail.split_whitespace()
-                    .find(|w| w.starts_with(&prefix))
-                    .map(str::to_string)
-            });
-        if let Some(link) = found {
-            return link;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no {path} link to {to}: {:?}", app.mails())
-}
-
 /// Opens a mailed link's page in `browser` and posts its form (with `extra` fields).
 async fn follow(
     app: &TestApp,
@@ -151,7 +129,9 @@ async fn change_address(app: &TestApp, from: &str, password: &str, to: &str) {
         .await
         .unwrap();
     assert_eq!(asked.status(), 200);
-    let confirm = newest_link(app, to, "/seinajoki/email/confirm?token=").await;
+    let confirm = app
+        .newest_link(Some(to), "/seinajoki/email/confirm?token=")
+        .await;
     let done = follow(
         app,
         &app.browser(),
@@ -167,22 +147,12 @@ async fn recover(app: &TestApp, recovery: Recovery) {
     match recovery {
         Recovery::Reset => {
             let browser = app.browser();
-            let page = browser
-                .get(app.url("/seinajoki/forgot"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            let sent = browser
-                .post(app.url("/seinajoki/forgot"))
-                .form(&[("csrf", csrf(&page).as_str()), ("email", EMAIL)])
-                .send()
-                .await
-                .unwrap();
+            let forgot = app.url("/seinajoki/forgot");
+            let sent = rp::post_form(&browser, &forgot, &forgot, &[("email", EMAIL)]).await;
             assert_eq!(sent.status(), 200);
-            let link = newest_link(app, EMAIL, "/seinajoki/reset?token=").await;
+            let link = app
+                .newest_link(Some(EMAIL), "/seinajoki/reset?token=")
+                .await;
             let new = "erkin uusi salasana";
             let done = follow(
                 app,
@@ -207,7 +177,9 @@ async fn recover(app: &TestApp, recovery: Recovery) {
         Recovery::UndoAddressChange => {
             // Someone with the password moved the account to their address; its owner undoes it.
             change_address(app, EMAIL, PASSWORD, "varas@testi.fi").await;
-            let undo = newest_link(app, EMAIL, "/seinajoki/email/undo?token=").await;
+            let undo = app
+                .newest_link(Some(EMAIL), "/seinajoki/email/undo?token=")
+                .await;
             let done = follow(app, &app.browser(), &undo, "/seinajoki/email/undo", &[]).await;
             assert_eq!(done.status(), 200);
         }
@@ -285,21 +257,11 @@ async fn a_confirmed_change_of_address_voids_the_links_sent_before(backend: Back
     app.add_user("seinajoki", EMAIL, PASSWORD, "Erkki").await;
     // A reset link to the old address, then the address changes.
     let browser = app.browser();
-    let page = browser
-        .get(app.url("/seinajoki/forgot"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    browser
-        .post(app.url("/seinajoki/forgot"))
-        .form(&[("csrf", csrf(&page).as_str()), ("email", EMAIL)])
-        .send()
-        .await
-        .unwrap();
-    let reset = newest_link(&app, EMAIL, "/seinajoki/reset?token=").await;
+    let forgot = app.url("/seinajoki/forgot");
+    rp::post_form(&browser, &forgot, &forgot, &[("email", EMAIL)]).await;
+    let reset = app
+        .newest_link(Some(EMAIL), "/seinajoki/reset?token=")
+        .await;
     change_address(&app, EMAIL, PASSWORD, "erkki.uusi@testi.fi").await;
 
     let page = browser.get(&reset).send().await.unwrap();
@@ -311,7 +273,9 @@ async fn a_confirmed_change_of_address_voids_the_links_sent_before(backend: Back
             .contains("Linkki on vanhentunut tai jo käytetty.")
     );
     // The undo link of the change stays usable: it is the old address's way back.
-    let undo = newest_link(&app, EMAIL, "/seinajoki/email/undo?token=").await;
+    let undo = app
+        .newest_link(Some(EMAIL), "/seinajoki/email/undo?token=")
+        .await;
     let page = app.browser().get(&undo).send().await.unwrap();
     assert_eq!(page.status(), 200);
 }

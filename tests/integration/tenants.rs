@@ -12,7 +12,7 @@ use url::Url;
 use crate::both_stores;
 use crate::helpers::{Backend, TestApp};
 use crate::linker::{Old, import};
-use crate::rp::{self, csrf, location, param};
+use crate::rp::{self, location, param};
 
 both_stores!(
     codes_and_tokens_of_one_city_are_unknown_at_the_other,
@@ -288,23 +288,6 @@ async fn codes_and_tokens_of_one_city_are_unknown_at_the_other(backend: Backend)
     }
 }
 
-/// The newest link starting with `/{city}/{path}?token=` in the mails, waiting for it.
-async fn newest_link(app: &TestApp, city: &str, path: &str) -> String {
-    let prefix = app.url(&format!("/{city}/{path}?token="));
-    for _ in 0..100 {
-        if let Some(link) = app
-            .mails()
-            .iter()
-            .rev()
-            .find_map(|mail| mail.split_whitespace().find(|w| w.starts_with(&prefix)))
-        {
-            return link.to_string();
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("no {prefix} link in {:?}", app.mails());
-}
-
 /// `link` of `home` opened at `other`: the expired-link page; opened at home afterwards: still
 /// good (`good` is a text of its page there).
 async fn cross_link(app: &TestApp, link: &str, home: &str, other: &str, good: &str) {
@@ -317,33 +300,6 @@ async fn cross_link(app: &TestApp, link: &str, home: &str, other: &str, good: &s
     assert_eq!(response.status(), 200, "{link}");
     let page = response.text().await.unwrap();
     assert!(page.contains(good), "{page}");
-}
-
-/// Posts `form` to the page at `path` of a browser, with the CSRF token of a page it got first.
-async fn post_form(
-    app: &TestApp,
-    browser: &reqwest::Client,
-    page_path: &str,
-    post_path: &str,
-    form: &[(&str, &str)],
-) -> reqwest::Response {
-    let page = browser
-        .get(app.url(page_path))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let token = csrf(&page);
-    let mut fields = vec![("csrf", token.as_str())];
-    fields.extend_from_slice(form);
-    browser
-        .post(app.url(post_path))
-        .form(&fields)
-        .send()
-        .await
-        .unwrap()
 }
 
 /// A browser signed in at `city` (through the account page's login); its session cookie's value.
@@ -394,24 +350,24 @@ async fn sessions_and_mailed_links_of_one_city_are_unknown_at_the_other(backend:
         assert_eq!(genuine.status(), 200);
 
         // A reset link.
-        let sent = post_form(
-            &app,
+        let sent = rp::post_form(
             &app.browser(),
-            &format!("/{home}/forgot"),
-            &format!("/{home}/forgot"),
+            &app.url(&format!("/{home}/forgot")),
+            &app.url(&format!("/{home}/forgot")),
             &[("email", EMAIL)],
         )
         .await;
         assert_eq!(sent.status(), 200);
-        let link = newest_link(&app, home, "reset").await;
+        let link = app
+            .newest_link(None, &format!("/{home}/reset?token="))
+            .await;
         cross_link(&app, &link, home, other, "autocomplete=\"new-password\"").await;
         // Its form posted at the other city with a password: refused as expired, nothing set.
         let token = param(&Url::parse(&link).unwrap(), "token").unwrap();
-        let refused = post_form(
-            &app,
+        let refused = rp::post_form(
             &app.browser(),
-            &format!("/{other}/forgot"),
-            &format!("/{other}/reset"),
+            &app.url(&format!("/{other}/forgot")),
+            &app.url(&format!("/{other}/reset")),
             &[
                 ("token", &token),
                 ("password", "vieraan kaupungin salasana"),
@@ -423,30 +379,32 @@ async fn sessions_and_mailed_links_of_one_city_are_unknown_at_the_other(backend:
 
         // A registration's verification link.
         let address = format!("uusi.{home}@testi.fi");
-        let sent = post_form(
-            &app,
+        let sent = rp::post_form(
             &app.browser(),
-            &format!("/{home}/register"),
-            &format!("/{home}/register"),
+            &app.url(&format!("/{home}/register")),
+            &app.url(&format!("/{home}/register")),
             &[("email", &address)],
         )
         .await;
         assert_eq!(sent.status(), 200);
-        let link = newest_link(&app, home, "register/complete").await;
+        let link = app
+            .newest_link(None, &format!("/{home}/register/complete?token="))
+            .await;
         cross_link(&app, &link, home, other, &address).await;
 
         // A change of address's confirmation link.
         let new_address = format!("muutettu.{home}@testi.fi");
-        let sent = post_form(
-            &app,
+        let sent = rp::post_form(
             &browser,
-            &format!("/{home}/account"),
-            &format!("/{home}/account/email"),
+            &app.url(&format!("/{home}/account")),
+            &app.url(&format!("/{home}/account/email")),
             &[("email", &new_address), ("password", PASSWORD)],
         )
         .await;
         assert_eq!(sent.status(), 200);
-        let link = newest_link(&app, home, "email/confirm").await;
+        let link = app
+            .newest_link(None, &format!("/{home}/email/confirm?token="))
+            .await;
         cross_link(&app, &link, home, other, &new_address).await;
 
         // The linker's link of an old account without a usable hash (both policies mail one).
@@ -475,16 +433,17 @@ async fn sessions_and_mailed_links_of_one_city_are_unknown_at_the_other(backend:
         let login_browser = app.browser();
         let login = location(&login_browser.get(started.url.clone()).send().await.unwrap());
         let request = param(&login, "request").unwrap();
-        let sent = post_form(
-            &app,
+        let sent = rp::post_form(
             &login_browser,
-            &format!("{}?{}", login.path(), login.query().unwrap()),
-            &format!("/{home}/login/identifier"),
+            login.as_str(),
+            &app.url(&format!("/{home}/login/identifier")),
             &[("request", &request), ("identifier", &old_address)],
         )
         .await;
         assert_eq!(sent.status(), 200);
-        let link = newest_link(&app, home, "reset").await;
+        let link = app
+            .newest_link(None, &format!("/{home}/reset?token="))
+            .await;
         cross_link(&app, &link, home, other, "autocomplete=\"new-password\"").await;
     }
 }
