@@ -257,14 +257,15 @@ fn audit_login(
 
 /// Records `login.throttled`: an attempt answered 429 without its password being checked, naming
 /// the account when the identifier has one.
-fn audit_throttled(
+pub fn audit_throttled(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     identifier: &str,
     client: &str,
 ) -> Result<(), OAuthError> {
     let user = find_account(conn, &m.tenant.id, identifier)?;
-    crate::store::write_alone(conn, |conn| {
+    // A transaction (a savepoint inside one), so that this works wherever the 429 is decided.
+    crate::store::write_transaction(conn, |conn| {
         audit_login(
             m,
             conn,
