@@ -22,6 +22,25 @@ use crate::mail::{self, MailTransport, Mails};
 use crate::store::{Store, StoreError};
 use crate::store::{deliveries, outbox};
 
+tokio::task_local! {
+    /// The address of the client whose request the task serves (set by the HTTP layer).
+    static CLIENT_ADDRESS: Option<String>;
+}
+
+/// Runs `fut` (a request) with `address` as its client's address.
+pub async fn with_client_address<F: std::future::Future>(
+    address: Option<String>,
+    fut: F,
+) -> F::Output {
+    CLIENT_ADDRESS.scope(address, fut).await
+}
+
+/// The address of the client whose request this task serves; `None` outside a request (the
+/// workers, the command line).
+pub fn client_address() -> Option<String> {
+    CLIENT_ADDRESS.try_with(Clone::clone).ok().flatten()
+}
+
 /// The long-lived parts of a node; cheap to clone.
 #[derive(Clone)]
 pub struct Services {
@@ -148,6 +167,7 @@ impl Services {
             tenant,
             keys: self.keys.current(),
             now,
+            remote_addr: None,
         })
     }
 
@@ -299,6 +319,8 @@ impl Services {
 
     /// Sends the due mails once (or only the mail `only`); returns how many were sent.
     pub async fn send_mail(&self, only: Option<String>) -> Result<usize, StoreError> {
+        // A send_now serves a request: a failure is told to the resident, and audited.
+        let at_once = only.is_some();
         let now = self.clock.now();
         // The lease should outlast a batch: 4 mails of at most 15 s (the SMTP timeout) each.
         let lease = now + self.lease();
@@ -325,12 +347,26 @@ impl Services {
             } else {
                 sent += 1;
             }
-            let id = row.id.clone();
+            let remote_addr = client_address();
             self.store
                 .run(move |conn| match outcome {
-                    Ok(()) => outbox::sent(conn, &id, now),
+                    Ok(()) => outbox::sent(conn, &row.id, now),
                     Err(error) => {
-                        outbox::failed(conn, &id, &error.0, mail::retry_at(now, attempts))
+                        let next = mail::retry_at(now, attempts);
+                        crate::store::write_transaction(conn, |conn| {
+                            outbox::failed(conn, &row.id, &error.0, next)?;
+                            if next.is_none() || at_once {
+                                mail::audit_failed(
+                                    conn,
+                                    &row,
+                                    attempts,
+                                    next.is_none(),
+                                    remote_addr.as_deref(),
+                                    now,
+                                )?;
+                            }
+                            Ok(())
+                        })
                     }
                 })
                 .await?;

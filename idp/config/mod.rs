@@ -23,8 +23,8 @@ pub use settings::{
 };
 pub use tenant::{
     AuthMethod, Branding, ClientConfig, Encoding, FieldOrder, GrantType, HashInput, Language,
-    LegacySettings, Notice, Policy, SaltEncoding, SaltedShaLayout, ShaDigest, SigningAlg, Support,
-    TenantConfig, contrast_with_white,
+    LegacySettings, MailLimits, Notice, Policy, SaltEncoding, SaltedShaLayout, ShaDigest,
+    SigningAlg, Support, TenantConfig, contrast_with_white,
 };
 
 /// The path used when neither `--config` nor `IDP_CONFIG` names one.

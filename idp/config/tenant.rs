@@ -41,6 +41,10 @@ pub struct TenantConfig {
     /// How the city's old accounts are read and bound (the linker).
     #[serde(default)]
     pub legacy: LegacySettings,
+    /// Limits on the mail that anyone can cause (forgot password, registration, the linker's
+    /// links, a change of address).
+    #[serde(default)]
+    pub mail_limits: MailLimits,
     /// The e-services (relying parties) of this tenant.
     #[serde(default)]
     pub clients: Vec<ClientConfig>,
@@ -169,6 +173,53 @@ pub struct TenantSessions {
     /// A "remember me" session and its cookie, seconds.
     #[serde(default)]
     pub remember_seconds: Option<u64>,
+}
+
+/// `[mail_limits]` of a tenant: at most `per_address` mails to one address in
+/// `per_address_minutes`, and at most `per_client_address` mails caused from one client address in
+/// `per_client_address_minutes`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailLimits {
+    /// Mails to one recipient address in the window.
+    #[serde(default = "default_per_address")]
+    pub per_address: u32,
+    /// The recipient's window, minutes (1 to 1440).
+    #[serde(default = "default_per_address_minutes")]
+    pub per_address_minutes: u32,
+    /// Mails caused from one client address in the window.
+    #[serde(default = "default_per_client_address")]
+    pub per_client_address: u32,
+    /// The client address's window, minutes (1 to 1440).
+    #[serde(default = "default_per_client_address_minutes")]
+    pub per_client_address_minutes: u32,
+}
+
+impl Default for MailLimits {
+    fn default() -> Self {
+        Self {
+            per_address: default_per_address(),
+            per_address_minutes: default_per_address_minutes(),
+            per_client_address: default_per_client_address(),
+            per_client_address_minutes: default_per_client_address_minutes(),
+        }
+    }
+}
+
+fn default_per_address() -> u32 {
+    3
+}
+
+fn default_per_address_minutes() -> u32 {
+    15
+}
+
+fn default_per_client_address() -> u32 {
+    20
+}
+
+fn default_per_client_address_minutes() -> u32 {
+    60
 }
 
 /// `[passwords]` of a tenant.

@@ -244,7 +244,7 @@ secret = "x"
             [
                 "tenants/seinajoki.toml: policy: unknown variant `keep-passwords`, expected `keep-password` or `email-link`",
                 "tenants/seinajoki.toml: languages[1]: unknown variant `de`, expected one of `fi`, `sv`, `en`",
-                "tenants/seinajoki.toml: colour: unknown field `colour`, expected one of `id`, `name`, `policy`, `languages`, `help_url`, `reveal_unknown_identifier`, `support`, `notice`, `branding`, `sessions`, `passwords`, `legacy`, `clients`",
+                "tenants/seinajoki.toml: colour: unknown field `colour`, expected one of `id`, `name`, `policy`, `languages`, `help_url`, `reveal_unknown_identifier`, `support`, `notice`, `branding`, `sessions`, `passwords`, `legacy`, `mail_limits`, `clients`",
                 "tenants/seinajoki.toml: clients[0].secret: unknown field `secret`, expected one of `client_id`, `name`, `client_secret`, `client_secret_sha256`, `redirect_uris`, `post_logout_redirect_uris`, `backchannel_logout_uri`, `grant_types`, `token_endpoint_auth_method`, `first_party`, `id_token_signed_response_alg`, `jwks_uri`",
             ]
         );
@@ -365,4 +365,34 @@ fn a_brand_colour_must_contrast_with_white() {
     });
     assert!(contrast_with_white("#0b4f8a").unwrap() > 8.0);
     assert_eq!(contrast_with_white("blue"), None);
+}
+
+#[test]
+fn mail_limits_default_and_are_checked() {
+    jail_with(TENANT, |_| {
+        let config = load(Path::new("idp.toml")).expect("loads");
+        let limits = &config.tenants["seinajoki"].mail_limits;
+        assert_eq!(
+            (
+                limits.per_address,
+                limits.per_address_minutes,
+                limits.per_client_address,
+                limits.per_client_address_minutes
+            ),
+            (3, 15, 20, 60)
+        );
+        Ok(())
+    });
+    let broken =
+        format!("{TENANT}\n[mail_limits]\nper_address = 0\nper_client_address_minutes = 1441\n");
+    jail_with(&broken, |_| {
+        assert_eq!(
+            problems("idp.toml"),
+            [
+                "tenants/seinajoki.toml: mail_limits.per_address: must be between 1 and 10000",
+                "tenants/seinajoki.toml: mail_limits.per_client_address_minutes: must be between 1 and 1440 minutes (a day)",
+            ]
+        );
+        Ok(())
+    });
 }

@@ -247,6 +247,32 @@ pub(super) fn tenant(tenant: &TenantConfig, file: &Path) -> Vec<Problem> {
             "must not be empty".into(),
         );
     }
+    let limits = &tenant.mail_limits;
+    for (key, value) in [
+        ("mail_limits.per_address", limits.per_address),
+        ("mail_limits.per_client_address", limits.per_client_address),
+    ] {
+        if value == 0 || value > 10_000 {
+            problem(key.into(), "must be between 1 and 10000".into());
+        }
+    }
+    for (key, value) in [
+        (
+            "mail_limits.per_address_minutes",
+            limits.per_address_minutes,
+        ),
+        (
+            "mail_limits.per_client_address_minutes",
+            limits.per_client_address_minutes,
+        ),
+    ] {
+        if value == 0 || value > 1440 {
+            problem(
+                key.into(),
+                "must be between 1 and 1440 minutes (a day)".into(),
+            );
+        }
+    }
     for (key, value) in [
         ("sessions.session_seconds", tenant.sessions.session_seconds),
         (

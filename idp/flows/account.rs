@@ -30,7 +30,7 @@ fn record(
             kind,
             user_id: Some(user),
             client_id: None,
-            remote_addr: None,
+            remote_addr: m.remote_addr.as_deref(),
             detail: None,
         },
     )?;

@@ -10,6 +10,7 @@ use crate::domain::Email;
 use crate::flows::oidc::OAuthError;
 use crate::flows::oidc::logout::end_everything;
 use crate::flows::oidc::tokens::Minter;
+use crate::flows::{mail_limit, mail_link};
 use crate::mail::{self, Mails};
 use crate::store::links::{self, LinkRow};
 use crate::store::users::UserRow;
@@ -55,8 +56,9 @@ fn link(
     }
 }
 
-/// Mails a confirmation link to `new`; returns the mail's id, or `None` when the address is
-/// another account's (the page says the same either way).
+/// Mails a confirmation link to `new`, in one transaction with the `email.change_requested`
+/// event; returns the mail's id, or `None` when the address is another account's or a mail limit
+/// is reached (the page says the same either way).
 pub fn request(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -65,17 +67,44 @@ pub fn request(
     new: &Email,
     language: Language,
 ) -> Result<Option<String>, OAuthError> {
-    if users::find_by_email(conn, Tenant::of(m.tenant), new.normalized())?.is_some() {
-        return Ok(None);
-    }
-    let token = secret::random_token();
-    let mut context = context(m);
-    context.insert("link", &format!("{}/email/confirm?token={token}", m.issuer));
-    let rendered = mails
-        .render("verify_email", language, &context)
-        .map_err(OAuthError::server)?;
     let seconds = i64::try_from(m.config.settings.tokens.link_seconds).unwrap_or(3600);
     crate::store::write_transaction(conn, |conn| {
+        let taken = users::find_by_email(conn, Tenant::of(m.tenant), new.normalized())?.is_some();
+        audit::record(
+            conn,
+            &audit::NewEvent {
+                tenant_id: Some(&m.tenant.id),
+                occurred_at: m.now,
+                kind: "email.change_requested",
+                user_id: Some(&user.id),
+                client_id: None,
+                remote_addr: m.remote_addr.as_deref(),
+                detail: Some(&json!({ "taken": taken }).to_string()),
+            },
+        )?;
+        if taken {
+            return Ok(None);
+        }
+        if !mail_limit::admit(
+            m,
+            conn,
+            mail_limit::Mail {
+                kind: "verify_email",
+                to: new.normalized(),
+                user: Some(&user.id),
+            },
+        )? {
+            return Ok(None);
+        }
+        let token = secret::random_token();
+        let mut context = context(m);
+        context.insert(
+            "link",
+            &mail_link::build(m, &["email", "confirm"], &[("token", &token)])?,
+        );
+        let rendered = mails
+            .render("verify_email", language, &context)
+            .map_err(OAuthError::server)?;
         links::insert(
             conn,
             &link(m, CONFIRM, &token, user, new.as_entered(), seconds, None),
@@ -176,7 +205,10 @@ pub fn confirm(
             links::insert(conn, &link_row_undo(m, &undo, &user, &old, payload))?;
             let mut context = context(m);
             context.insert("new_email", new.as_entered());
-            context.insert("link", &format!("{}/email/undo?token={undo}", m.issuer));
+            context.insert(
+                "link",
+                &mail_link::build(m, &["email", "undo"], &[("token", &undo)])?,
+            );
             let rendered = mails
                 .render("email_changed", language, &context)
                 .map_err(OAuthError::server)?;
@@ -274,7 +306,7 @@ fn audit_event(
             kind,
             user_id: Some(user),
             client_id: None,
-            remote_addr: None,
+            remote_addr: m.remote_addr.as_deref(),
             detail: None,
         },
     )?;

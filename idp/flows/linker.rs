@@ -20,6 +20,7 @@ use crate::domain::Email;
 use crate::flows::oidc::OAuthError;
 use crate::flows::oidc::authorize::Outcome;
 use crate::flows::oidc::tokens::Minter;
+use crate::flows::{mail_limit, mail_link};
 use crate::mail::{self, Mails};
 use crate::store::legacy::{self, LegacyRow};
 use crate::store::links::{self, LinkRow};
@@ -158,7 +159,7 @@ fn record(
             kind,
             user_id: user,
             client_id: None,
-            remote_addr: None,
+            remote_addr: m.remote_addr.as_deref(),
             detail: Some(&detail.to_string()),
         },
     )
@@ -278,57 +279,72 @@ pub struct LinkMail<'a> {
 }
 
 /// Writes a link for each of `accounts` (all of one address) and one mail listing them, in one
-/// transaction; returns the mail's id.
+/// transaction; returns the mail's id, or `None` when a mail limit is reached (nothing is written
+/// then but the `mail.limited` event).
 pub fn send_links(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     mails: &Mails,
     accounts: &[LegacyRow],
     mail: LinkMail<'_>,
-) -> Result<String, OAuthError> {
+) -> Result<Option<String>, OAuthError> {
     let LinkMail {
         to,
         language,
         request_id,
         user,
     } = mail;
+    let recipient =
+        Email::parse(to).map_or_else(|_| to.trim().to_lowercase(), |e| e.normalized().to_string());
     let link_seconds = i64::try_from(m.config.settings.tokens.link_seconds).unwrap_or(3600);
-    let mut mailed = Vec::new();
-    let mut rows = Vec::new();
-    for account in accounts {
-        let token = secret::random_token();
-        mailed.push(MailedAccount {
-            username: account.username.clone(),
-            link: format!("{}/reset?token={token}", m.issuer),
-        });
-        rows.push(LinkRow {
-            token_hash: secret::hash(&token),
-            tenant_id: m.tenant.id.clone(),
-            purpose: PURPOSE.into(),
-            user_id: user.map(str::to_string),
-            legacy_account_id: Some(account.id.clone()),
-            email: Some(to.to_string()),
-            auth_request_id: request_id.map(str::to_string),
-            payload: None,
-            created_at: m.now,
-            expires_at: m.now + Duration::seconds(link_seconds),
-            used_at: None,
-        });
-    }
-    let mut context = tera::Context::new();
-    context.insert("tenant_name", &m.tenant.name);
-    context.insert("accounts", &mailed);
-    context.insert("adding", &user.is_some());
-    context.insert("minutes", &(m.config.settings.tokens.link_seconds / 60));
-    context.insert("support_email", &m.tenant.support.email);
-    context.insert("support_phone", &m.tenant.support.phone);
-    let rendered = mails
-        .render(PURPOSE, language, &context)
-        .map_err(OAuthError::server)?;
-    Ok(crate::store::write_transaction(conn, |conn| {
-        for row in &rows {
-            links::insert(conn, row)?;
+    crate::store::write_transaction(conn, |conn| {
+        if !mail_limit::admit(
+            m,
+            conn,
+            mail_limit::Mail {
+                kind: PURPOSE,
+                to: &recipient,
+                user,
+            },
+        )? {
+            return Ok(None);
         }
+        // Only a pending request of this tenant reaches a link; anything else is left out.
+        let request_id = mail_link::pending_request(m, conn, request_id)?;
+        let mut mailed = Vec::new();
+        for account in accounts {
+            let token = secret::random_token();
+            mailed.push(MailedAccount {
+                username: account.username.clone(),
+                link: mail_link::build(m, &["reset"], &[("token", &token)])?,
+            });
+            links::insert(
+                conn,
+                &LinkRow {
+                    token_hash: secret::hash(&token),
+                    tenant_id: m.tenant.id.clone(),
+                    purpose: PURPOSE.into(),
+                    user_id: user.map(str::to_string),
+                    legacy_account_id: Some(account.id.clone()),
+                    email: Some(to.to_string()),
+                    auth_request_id: request_id.clone(),
+                    payload: None,
+                    created_at: m.now,
+                    expires_at: m.now + Duration::seconds(link_seconds),
+                    used_at: None,
+                },
+            )?;
+        }
+        let mut context = tera::Context::new();
+        context.insert("tenant_name", &m.tenant.name);
+        context.insert("accounts", &mailed);
+        context.insert("adding", &user.is_some());
+        context.insert("minutes", &(m.config.settings.tokens.link_seconds / 60));
+        context.insert("support_email", &m.tenant.support.email);
+        context.insert("support_phone", &m.tenant.support.phone);
+        let rendered = mails
+            .render(PURPOSE, language, &context)
+            .map_err(OAuthError::server)?;
         let usernames: Vec<&str> = accounts.iter().map(|a| a.username.as_str()).collect();
         record(
             m,
@@ -337,8 +353,15 @@ pub fn send_links(
             user,
             &serde_json::json!({ "usernames": usernames }),
         )?;
-        mail::enqueue(conn, &m.tenant.id, PURPOSE, to, &rendered, m.now)
-    })?)
+        Ok(Some(mail::enqueue(
+            conn,
+            &m.tenant.id,
+            PURPOSE,
+            to,
+            &rendered,
+            m.now,
+        )?))
+    })
 }
 
 /// What a usable linker link leads to.

@@ -9,6 +9,8 @@ pub mod keys;
 pub mod legacy_admin;
 pub mod legacy_import;
 pub mod linker;
+pub mod mail_limit;
+pub mod mail_link;
 pub mod oidc;
 pub mod register;
 pub mod reset;

@@ -11,6 +11,7 @@ use crate::flows::linker;
 use crate::flows::oidc::authorize::{self, Outcome};
 use crate::flows::oidc::tokens::Minter;
 use crate::flows::oidc::{OAuthError, session};
+use crate::flows::{mail_limit, mail_link};
 use crate::mail::{self, Mails};
 use crate::store::links::{self, LinkRow};
 use crate::store::{self, DbConnection, StoreError, Tenant, audit, auth_requests, legacy, users};
@@ -27,8 +28,9 @@ fn mail_context(m: &Minter<'_>) -> tera::Context {
     context
 }
 
-/// Writes the registration link (or the "you have an account" mail) for `email`; returns the
-/// mail's id.
+/// Writes the registration link (or the "you have an account" mail, or the linker's links) for
+/// `email`, in one transaction with the audit event of the request; returns the mail's id, or
+/// `None` when a mail limit is reached (the page says the same either way).
 pub fn start(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -36,54 +38,77 @@ pub fn start(
     email: &Email,
     language: Language,
     request_id: Option<&str>,
-) -> Result<String, OAuthError> {
-    let mut context = mail_context(m);
-    let existing = users::find_by_email(conn, Tenant::of(m.tenant), email.normalized())?;
-    if existing.is_some() {
-        let forgot = match request_id {
-            Some(id) => format!("{}/forgot?request={id}", m.issuer),
-            None => format!("{}/forgot", m.issuer),
+) -> Result<Option<String>, OAuthError> {
+    crate::store::write_transaction(conn, |conn| {
+        // Only a pending request of this tenant reaches a link; anything else is left out.
+        let request_id = mail_link::pending_request(m, conn, request_id)?;
+        let request_id = request_id.as_deref();
+        let existing = users::find_by_email(conn, Tenant::of(m.tenant), email.normalized())?;
+        // An old account's address goes through the linker: a fresh subject would split the
+        // resident's history (DESIGN.md §2.5).
+        let legacy = match existing {
+            Some(_) => Vec::new(),
+            None => legacy::unlinked_by_email(conn, Tenant::of(m.tenant), email.normalized())?,
         };
-        context.insert("forgot_link", &forgot);
-        let rendered = mails
-            .render("account_exists", language, &context)
-            .map_err(OAuthError::server)?;
-        return Ok(mail::enqueue(
+        let outcome = match (&existing, legacy.is_empty()) {
+            (Some(_), _) => "account_exists",
+            (None, false) => "legacy",
+            (None, true) => "new",
+        };
+        audit::record(
             conn,
-            &m.tenant.id,
-            "account_exists",
-            email.as_entered(),
-            &rendered,
-            m.now,
-        )?);
-    }
-    // An old account's address goes through the linker: a fresh subject would split the
-    // resident's history (DESIGN.md §2.5).
-    let legacy = legacy::unlinked_by_email(conn, Tenant::of(m.tenant), email.normalized())?;
-    if !legacy.is_empty() {
-        return linker::send_links(
+            &audit::NewEvent {
+                tenant_id: Some(&m.tenant.id),
+                occurred_at: m.now,
+                kind: "user.registration_requested",
+                user_id: existing.as_ref().map(|u| u.id.as_str()),
+                client_id: None,
+                remote_addr: m.remote_addr.as_deref(),
+                detail: Some(&serde_json::json!({ "outcome": outcome }).to_string()),
+            },
+        )?;
+        if let Some(user) = existing {
+            return account_exists(m, conn, mails, &user, email, language, request_id);
+        }
+        if !legacy.is_empty() {
+            return linker::send_links(
+                m,
+                conn,
+                mails,
+                &legacy,
+                linker::LinkMail {
+                    // The old accounts' stored address, not the text as typed.
+                    to: legacy
+                        .first()
+                        .and_then(|a| a.email.as_deref())
+                        .unwrap_or(email.as_entered()),
+                    language,
+                    request_id,
+                    user: None,
+                },
+            );
+        }
+        if !mail_limit::admit(
             m,
             conn,
-            mails,
-            &legacy,
-            linker::LinkMail {
-                to: email.as_entered(),
-                language,
-                request_id,
+            mail_limit::Mail {
+                kind: PURPOSE,
+                to: email.normalized(),
                 user: None,
             },
+        )? {
+            return Ok(None);
+        }
+        let token = secret::random_token();
+        let mut context = mail_context(m);
+        context.insert(
+            "link",
+            &mail_link::build(m, &["register", "complete"], &[("token", &token)])?,
         );
-    }
-    let token = secret::random_token();
-    context.insert(
-        "link",
-        &format!("{}/register/complete?token={token}", m.issuer),
-    );
-    let rendered = mails
-        .render("register", language, &context)
-        .map_err(OAuthError::server)?;
-    let link_seconds = i64::try_from(m.config.settings.tokens.link_seconds).unwrap_or(3600);
-    crate::store::write_transaction(conn, |conn| {
+        let rendered = mails
+            .render("register", language, &context)
+            .map_err(OAuthError::server)?;
+        let link_seconds = i64::try_from(m.config.settings.tokens.link_seconds).unwrap_or(3600);
         links::insert(
             conn,
             &LinkRow {
@@ -100,15 +125,55 @@ pub fn start(
                 used_at: None,
             },
         )?;
-        Ok(mail::enqueue(
+        Ok(Some(mail::enqueue(
             conn,
             &m.tenant.id,
             PURPOSE,
             email.as_entered(),
             &rendered,
             m.now,
-        )?)
+        )?))
     })
+}
+
+/// The "you have an account" mail, to the account's stored address, with a link to forgot
+/// password (continuing `request_id`, a validated pending request, when there is one).
+fn account_exists(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    mails: &Mails,
+    user: &users::UserRow,
+    email: &Email,
+    language: Language,
+    request_id: Option<&str>,
+) -> Result<Option<String>, OAuthError> {
+    const KIND: &str = "account_exists";
+    if !mail_limit::admit(
+        m,
+        conn,
+        mail_limit::Mail {
+            kind: KIND,
+            to: email.normalized(),
+            user: Some(&user.id),
+        },
+    )? {
+        return Ok(None);
+    }
+    let query: Vec<(&str, &str)> = request_id.map(|id| ("request", id)).into_iter().collect();
+    let mut context = mail_context(m);
+    context.insert("forgot_link", &mail_link::build(m, &["forgot"], &query)?);
+    let rendered = mails
+        .render(KIND, language, &context)
+        .map_err(OAuthError::server)?;
+    let to = user.email.as_deref().unwrap_or(email.as_entered());
+    Ok(Some(mail::enqueue(
+        conn,
+        &m.tenant.id,
+        KIND,
+        to,
+        &rendered,
+        m.now,
+    )?))
 }
 
 /// The address a usable registration link was sent to.
@@ -235,7 +300,7 @@ pub fn finish(
                 kind: "user.registered",
                 user_id: Some(&id),
                 client_id: None,
-                remote_addr: None,
+                remote_addr: m.remote_addr.as_deref(),
                 detail: None,
             },
         )?;

@@ -10,6 +10,7 @@ use crate::flows::oidc::authorize::{self, Outcome};
 use crate::flows::oidc::logout::end_everything;
 use crate::flows::oidc::tokens::Minter;
 use crate::flows::oidc::{OAuthError, session};
+use crate::flows::{mail_limit, mail_link};
 use crate::mail::{self, Mails};
 use crate::store::links::{self, LinkRow};
 use crate::store::{DbConnection, Tenant, audit, auth_requests, users};
@@ -18,7 +19,8 @@ use crate::store::{DbConnection, Tenant, audit, auth_requests, users};
 pub const PURPOSE: &str = "reset_password";
 
 /// Writes a reset link for the account of `email`, and its mail, in one transaction; returns the
-/// mail's id, or `None` when there is no such account (the page says the same either way).
+/// mail's id, or `None` when there is no such account or a mail limit is reached (the page says
+/// the same either way).
 pub fn request(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -36,16 +38,33 @@ pub fn request(
     let minutes = m.config.settings.tokens.link_seconds / 60;
     let mut context = tera::Context::new();
     context.insert("tenant_name", &m.tenant.name);
-    context.insert("link", &format!("{}/reset?token={token}", m.issuer));
+    context.insert(
+        "link",
+        &mail_link::build(m, &["reset"], &[("token", &token)])?,
+    );
     context.insert("minutes", &minutes);
     context.insert("support_email", &m.tenant.support.email);
     context.insert("support_phone", &m.tenant.support.phone);
     let rendered = mails
         .render("reset_password", language, &context)
         .map_err(OAuthError::server)?;
+    // The stored address, never the text as typed.
     let to = user.email.clone().unwrap_or_else(|| email.to_string());
     let link_seconds = i64::try_from(m.config.settings.tokens.link_seconds).unwrap_or(3600);
     crate::store::write_transaction(conn, |conn| {
+        let admitted = mail_limit::admit(
+            m,
+            conn,
+            mail_limit::Mail {
+                kind: PURPOSE,
+                to: email.normalized(),
+                user: Some(&user.id),
+            },
+        )?;
+        if !admitted {
+            return Ok(None);
+        }
+        let request_id = mail_link::pending_request(m, conn, request_id)?;
         links::insert(
             conn,
             &LinkRow {
@@ -55,7 +74,7 @@ pub fn request(
                 user_id: Some(user.id.clone()),
                 legacy_account_id: None,
                 email: Some(to.clone()),
-                auth_request_id: request_id.map(str::to_string),
+                auth_request_id: request_id,
                 payload: None,
                 created_at: m.now,
                 expires_at: m.now + Duration::seconds(link_seconds),
@@ -71,7 +90,7 @@ pub fn request(
                 kind: "password.reset_requested",
                 user_id: Some(&user.id),
                 client_id: None,
-                remote_addr: None,
+                remote_addr: m.remote_addr.as_deref(),
                 detail: None,
             },
         )?;
@@ -149,7 +168,7 @@ pub fn complete(
                 kind: "password.reset",
                 user_id: Some(&user.id),
                 client_id: None,
-                remote_addr: None,
+                remote_addr: m.remote_addr.as_deref(),
                 detail: None,
             },
         )?;

@@ -2,6 +2,7 @@
 //!
 //! Handlers are thin: they parse the request, call one flow, and render. One file per endpoint.
 
+mod client;
 mod discovery;
 mod errors;
 mod healthz;
@@ -78,6 +79,7 @@ impl Application {
             App::new()
                 .app_data(web::Data::new(state.clone()))
                 .wrap(middleware::security_headers())
+                .wrap(actix_web::middleware::from_fn(client::remember_address))
                 .wrap(actix_web::middleware::from_fn(middleware::log_request))
                 .configure(routes)
                 .default_service(web::to(pages::not_found))

@@ -69,6 +69,38 @@ pub fn enqueue(
     Ok(id)
 }
 
+/// Records `mail.failed`: an attempt to send `row` failed where a resident is told so at once
+/// (`send_now`), or the worker gave up on it (`gave_up`). Names the kind of mail and the attempts,
+/// never the address nor the transport's error (which may quote the address).
+pub fn audit_failed(
+    conn: &mut DbConnection,
+    row: &MailRow,
+    attempts: i64,
+    gave_up: bool,
+    remote_addr: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    let detail = serde_json::json!({
+        "mail": row.kind,
+        "mail_id": row.id,
+        "attempts": attempts,
+        "gave_up": gave_up,
+    })
+    .to_string();
+    crate::store::audit::record(
+        conn,
+        &crate::store::audit::NewEvent {
+            tenant_id: Some(&row.tenant_id),
+            occurred_at: now,
+            kind: "mail.failed",
+            user_id: None,
+            client_id: None,
+            remote_addr,
+            detail: Some(&detail),
+        },
+    )
+}
+
 /// When to try a mail again after `attempts` failed attempts, or `None` to give up.
 pub fn retry_at(now: NaiveDateTime, attempts: i64) -> Option<NaiveDateTime> {
     if attempts >= MAX_ATTEMPTS {

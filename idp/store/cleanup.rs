@@ -34,7 +34,8 @@ struct Locked {
 }
 
 /// Deletes expired pending requests, codes, grants (with their tokens), revocation and assertion
-/// records, links, sessions, throttle counters, and old delivered mail, in one transaction.
+/// records, links, sessions, throttle counters, mail-limit counts older than a day, and old
+/// delivered mail, in one transaction.
 pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Purged, StoreError> {
     super::write_transaction(conn, |conn| {
         if let DbConnection::Postgres(pg) = conn {
@@ -86,6 +87,8 @@ pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Purg
                 ),
         )
         .execute(conn)?;
+        // No mail limit's window is longer than a day (check-config).
+        rows += super::mail_limits::purge(conn, day_ago)?;
         rows += diesel::delete(
             mail_outbox::table
                 .filter(mail_outbox::status.ne("pending"))

@@ -20,6 +20,7 @@ pub mod keys;
 pub mod legacy;
 pub mod legacy_import;
 pub mod links;
+pub mod mail_limits;
 pub mod outbox;
 pub mod schema;
 pub mod sessions;

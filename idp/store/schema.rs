@@ -236,6 +236,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    mail_limit_events (id) {
+        id -> BigInt,
+        tenant_id -> Text,
+        limit_key -> Text,
+        occurred_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(grants -> users (user_id));
 diesel::joinable!(legacy_accounts -> users (linked_user_id));
 diesel::joinable!(sso_sessions -> users (user_id));
@@ -259,4 +268,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     signing_keys,
     login_throttle,
     audit_events,
+    mail_limit_events,
 );

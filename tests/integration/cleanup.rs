@@ -1,11 +1,11 @@
 //! The expiry clean-up: nothing live is deleted; once expired, sessions, grants, tokens, links,
-//! throttle counters and old mail go; on PostgreSQL one round at a time.
+//! throttle counters, mail-limit counts and old mail go; on PostgreSQL one round at a time.
 
 use diesel::prelude::*;
 use idp::store::cleanup::purge_expired;
 use idp::store::schema::{
-    auth_codes, grants, login_throttle, mail_outbox, one_time_links, refresh_tokens, sso_sessions,
-    users,
+    auth_codes, grants, login_throttle, mail_limit_events, mail_outbox, one_time_links,
+    refresh_tokens, sso_sessions, users,
 };
 
 use crate::both_stores;
@@ -14,7 +14,7 @@ use crate::rp::{self, location, param};
 
 both_stores!(expired_rows_are_deleted_and_live_ones_kept);
 
-async fn counts(app: &TestApp) -> [i64; 8] {
+async fn counts(app: &TestApp) -> [i64; 9] {
     let store = app.services.store.clone();
     tokio::task::spawn_blocking(move || {
         let mut conn = store.conn().unwrap();
@@ -27,6 +27,7 @@ async fn counts(app: &TestApp) -> [i64; 8] {
             one_time_links::table.count().get_result(conn).unwrap(),
             mail_outbox::table.count().get_result(conn).unwrap(),
             login_throttle::table.count().get_result(conn).unwrap(),
+            mail_limit_events::table.count().get_result(conn).unwrap(),
             users::table.count().get_result(conn).unwrap(),
         ]
     })
@@ -72,8 +73,9 @@ async fn expired_rows_are_deleted_and_live_ones_kept(backend: Backend) {
     let before = counts(&app).await;
     assert_eq!(
         before,
-        [1, 1, 1, 1, 1, 1, 1, 1],
-        "sessions, grants, codes, refresh tokens, links, mails, throttle, users"
+        [1, 1, 1, 1, 1, 1, 1, 2, 1],
+        "sessions, grants, codes, refresh tokens, links, mails, throttle, mail limits (the \
+         recipient's and the client address's), users"
     );
 
     let purged = app.services.purge_expired().await.unwrap();
@@ -85,8 +87,8 @@ async fn expired_rows_are_deleted_and_live_ones_kept(backend: Backend) {
     app.clock.advance(40 * 24 * 3600);
     let purged = app.services.purge_expired().await.unwrap();
     assert!(purged.ran);
-    assert_eq!(counts(&app).await, [0, 0, 0, 0, 0, 0, 0, 1]);
-    assert_eq!(purged.rows, 7);
+    assert_eq!(counts(&app).await, [0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    assert_eq!(purged.rows, 9);
     app.stop().await;
 }
 

@@ -294,12 +294,27 @@ impl TestApp {
         extra_tenant_toml: &str,
         mail: Option<&str>,
     ) -> TestApp {
+        Self::spawn_configured(backend, extra_tenant_toml, mail, "").await
+    }
+
+    /// As [`TestApp::spawn_full`], with `server_toml` (keys of `[server]`) added to the main file.
+    pub async fn spawn_configured(
+        backend: Backend,
+        extra_tenant_toml: &str,
+        mail: Option<&str>,
+        server_toml: &str,
+    ) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let db = TestDb::new(backend, dir.path());
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap();
         let base = format!("http://{address}");
         let path = write_test_config(dir.path(), &base, &db.url, extra_tenant_toml, mail);
+        if !server_toml.is_empty() {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let text = text.replacen("[server]\n", &format!("[server]\n{server_toml}\n"), 1);
+            std::fs::write(&path, text).unwrap();
+        }
         let config = Arc::new(idp::config::load(&path).unwrap());
         let settings = config.settings.database.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&settings))
@@ -497,4 +512,28 @@ impl TestApp {
         }
         panic!("no {path} link to {to:?}: {:?}", self.mails())
     }
+}
+
+/// The versions of the migrations in `migrations/sqlite` (the same as PostgreSQL's), in order:
+/// what a fresh database applies.
+pub fn migration_versions() -> Vec<String> {
+    let names = |backend: &str| {
+        let mut names: Vec<String> =
+            std::fs::read_dir(project_root().join("migrations").join(backend))
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+        names.sort();
+        names
+    };
+    let sqlite = names("sqlite");
+    assert_eq!(
+        sqlite,
+        names("postgres"),
+        "both stores have the same migrations"
+    );
+    sqlite
+        .iter()
+        .map(|name| name.split('_').next().unwrap().replace('-', ""))
+        .collect()
 }

@@ -15,6 +15,7 @@
 mod helpers;
 
 mod account;
+mod audit;
 mod browser;
 mod cleanup;
 mod cli;
@@ -23,6 +24,7 @@ mod http;
 mod keys;
 mod legacy_import;
 mod linker;
+mod mail_limits;
 mod node;
 mod oidc;
 mod oidc_backchannel;

@@ -144,6 +144,7 @@ pub fn prepare(
     };
     let keys = throttle::keys(&m.tenant.id, identifier, address);
     if throttle::blocked_until(conn, &keys, m.now)?.is_some() {
+        audit_throttled(m, conn, identifier, &row.client_id)?;
         return Ok(Prepared::Throttled);
     }
     let user = find_account(conn, Tenant::of(m.tenant), identifier)?;
@@ -192,6 +193,8 @@ pub fn finish(
             keys,
             verify: _,
         } = check;
+        // The account a failure names in the audit trail, when there is one.
+        let named = user.as_ref().map(|u| u.id.clone());
         let user = match (legacy, verified.rehashed) {
             // The first login of an old account: bind it, keeping its subject.
             (Some(account), Some(rehashed)) if verified.matches => linker::bind_new_user(
@@ -206,7 +209,7 @@ pub fn finish(
         };
         let Some(user) = user else {
             throttle::failed(conn, &keys, m.now)?;
-            audit_login(m, conn, "login.failed", None, &row.client_id)?;
+            audit_login(m, conn, "login.failed", named.as_deref(), &row.client_id)?;
             return Ok(LoginResult::Failed);
         };
         if let Some(account_key) = keys.first() {
@@ -245,11 +248,32 @@ fn audit_login(
             kind,
             user_id: user,
             client_id: Some(client),
-            remote_addr: None,
+            remote_addr: m.remote_addr.as_deref(),
             detail: None,
         },
     )?;
     Ok(())
+}
+
+/// Records `login.throttled`: an attempt answered 429 without its password being checked, naming
+/// the account when the identifier has one.
+pub fn audit_throttled(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    identifier: &str,
+    client: &str,
+) -> Result<(), OAuthError> {
+    let user = find_account(conn, Tenant::of(m.tenant), identifier)?;
+    // A transaction (a savepoint inside one), so that this works wherever the 429 is decided.
+    crate::store::write_transaction(conn, |conn| {
+        audit_login(
+            m,
+            conn,
+            "login.throttled",
+            user.as_ref().map(|u| u.id.as_str()),
+            client,
+        )
+    })
 }
 
 /// The resident's answer on the consent page (one transaction).

@@ -137,7 +137,7 @@ fn end_session_now(
             kind: "session.ended",
             user_id: user.as_deref(),
             client_id: None,
-            remote_addr: None,
+            remote_addr: m.remote_addr.as_deref(),
             detail: None,
         },
     )?;

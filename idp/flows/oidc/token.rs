@@ -84,7 +84,7 @@ fn audit_event(m: &Minter<'_>, conn: &mut DbConnection, kind: &str, grant: &Gran
             kind,
             user_id: grant.user_id.as_deref(),
             client_id: Some(&grant.client_id),
-            remote_addr: None,
+            remote_addr: m.remote_addr.as_deref(),
             detail: None,
         },
     );

@@ -56,6 +56,9 @@ pub struct Minter<'a> {
     pub keys: Arc<KeyRing>,
     /// Now.
     pub now: NaiveDateTime,
+    /// The address of the client whose request this is (for the audit trail and the limits), as
+    /// `server.trust_forwarded_for` says to take it; `None` outside a request.
+    pub remote_addr: Option<String>,
 }
 
 /// The claims of an access token we issued.

@@ -529,7 +529,11 @@ pub async fn link_legacy(
             .await;
         return Ok(match written {
             Ok(mail_id) => {
-                let failed = state.services.send_failed(&mail_id).await;
+                // A reached mail limit reads as sent.
+                let failed = match mail_id {
+                    Some(id) => state.services.send_failed(&id).await,
+                    None => false,
+                };
                 after_mail(&view, &user, &olds, "account-link-sent", failed)
             }
             Err(error) => render(&view, Err(error)),

@@ -24,21 +24,7 @@ fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
 
 /// The client's address, for throttling.
 fn client_address(state: &AppState, req: &HttpRequest) -> Option<String> {
-    if state.config.settings.server.trust_forwarded_for {
-        // "203.0.113.7", "203.0.113.7:4711", "[2001:db8::1]:4711" or "2001:db8::1".
-        req.connection_info().realip_remote_addr().map(|a| {
-            a.parse::<std::net::SocketAddr>()
-                .map(|s| s.ip().to_string())
-                .or_else(|_| {
-                    a.trim_matches(['[', ']'])
-                        .parse::<std::net::IpAddr>()
-                        .map(|ip| ip.to_string())
-                })
-                .unwrap_or_else(|_| a.to_string())
-        })
-    } else {
-        req.peer_addr().map(|a| a.ip().to_string())
-    }
+    crate::http::client::client_address(state, req)
 }
 
 /// The identifier page.
@@ -145,7 +131,9 @@ async fn send_legacy_link(
         })
         .await;
     let failed = match written {
-        Ok(mail_id) => state.services.send_failed(&mail_id).await,
+        Ok(Some(mail_id)) => state.services.send_failed(&mail_id).await,
+        // A reached mail limit reads as sent.
+        Ok(None) => false,
         Err(error) => return render(view, Err(error)),
     };
     let mut context = view.context();

@@ -74,7 +74,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 impl AppState {
-    /// Runs `f` with a [`Minter`] for `tenant` and a database connection, on a blocking thread.
+    /// Runs `f` with a [`Minter`] for `tenant` (and the request's client address) and a database
+    /// connection, on a blocking thread.
     pub async fn oidc<T, F>(&self, tenant: &str, f: F) -> Result<T, OAuthError>
     where
         F: FnOnce(&Minter<'_>, &mut DbConnection) -> Result<T, OAuthError> + Send + 'static,
@@ -83,12 +84,14 @@ impl AppState {
         let services = self.services.clone();
         let now = services.clock.now();
         let tenant = tenant.to_string();
+        let remote_addr = crate::app::client_address();
         self.services
             .store
             .run(move |conn| {
-                let minter = services
+                let mut minter = services
                     .minter(&tenant, now)
                     .ok_or_else(|| OAuthError::server("unknown tenant"))?;
+                minter.remote_addr = remote_addr;
                 f(&minter, conn)
             })
             .await

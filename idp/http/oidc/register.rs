@@ -83,7 +83,9 @@ pub async fn start(
         })
         .await;
     let failed = match written {
-        Ok(mail_id) => state.services.send_failed(&mail_id).await,
+        Ok(Some(mail_id)) => state.services.send_failed(&mail_id).await,
+        // A reached mail limit reads as sent.
+        Ok(None) => false,
         Err(error) => return Ok(render(&view, Err(error))),
     };
     if let Some(rest) = ANSWER_AT_LEAST.checked_sub(started.elapsed()) {

@@ -1,0 +1,82 @@
+//! Limits on the mail that anyone can cause (DESIGN.md §6): forgot password, registration, the
+//! account-exists notice, the linker's links, a change of address.
+//!
+//! Every such mail counts against its recipient (the normalised address) and the client address of
+//! the request, within the tenant's `[mail_limits]`, in the database (`store::mail_limits`), so the
+//! limits hold across nodes. Past a limit no mail (nor its link) is written, the page reads as
+//! before, and `mail.limited` is audited with the limit and the kind of mail — the user's id when
+//! the recipient has an account, never the address.
+
+use chrono::Duration;
+use serde_json::json;
+
+use crate::crypto::secret;
+use crate::flows::oidc::OAuthError;
+use crate::flows::oidc::tokens::Minter;
+use crate::store::mail_limits::{self, Limit};
+use crate::store::{DbConnection, Tenant, audit};
+
+/// The names of the limits, as `mail.limited` records them.
+const PER_ADDRESS: &str = "per_address";
+const PER_CLIENT_ADDRESS: &str = "per_client_address";
+
+/// A mail about to be written.
+#[derive(Debug, Clone, Copy)]
+pub struct Mail<'a> {
+    /// The kind (`reset_password`, `register`, `account_exists`, `legacy_link`, `verify_email`).
+    pub kind: &'a str,
+    /// The recipient, normalised.
+    pub to: &'a str,
+    /// The recipient's account, when it has one (for the audit trail).
+    pub user: Option<&'a str>,
+}
+
+/// Counts `mail` against the tenant's limits; false (and `mail.limited` audited) when a limit is
+/// reached and the mail must not be written. Call it inside the write transaction that writes the
+/// mail, before anything else of it.
+pub fn admit(m: &Minter<'_>, conn: &mut DbConnection, mail: Mail<'_>) -> Result<bool, OAuthError> {
+    let limits = &m.tenant.mail_limits;
+    let recipient = secret::hash(&format!("to:{}", mail.to));
+    let client = m
+        .remote_addr
+        .as_deref()
+        .map(|address| secret::hash(&format!("client:{address}")));
+    let minutes = |m: u32| Duration::minutes(i64::from(m));
+    let mut counted = vec![(
+        PER_ADDRESS,
+        Limit {
+            key: &recipient,
+            max: i64::from(limits.per_address),
+            since: m.now - minutes(limits.per_address_minutes),
+        },
+    )];
+    if let Some(client) = &client {
+        counted.push((
+            PER_CLIENT_ADDRESS,
+            Limit {
+                key: client,
+                max: i64::from(limits.per_client_address),
+                since: m.now - minutes(limits.per_client_address_minutes),
+            },
+        ));
+    }
+    let only: Vec<Limit<'_>> = counted.iter().map(|(_, limit)| *limit).collect();
+    let Some(reached) = mail_limits::count_mail(conn, Tenant::of(m.tenant), &only, m.now)? else {
+        return Ok(true);
+    };
+    let name = counted.get(reached).map_or(PER_ADDRESS, |(name, _)| *name);
+    tracing::info!(tenant = %m.tenant.id, kind = mail.kind, limit = name, "mail limit reached");
+    audit::record(
+        conn,
+        &audit::NewEvent {
+            tenant_id: Some(&m.tenant.id),
+            occurred_at: m.now,
+            kind: "mail.limited",
+            user_id: mail.user,
+            client_id: None,
+            remote_addr: m.remote_addr.as_deref(),
+            detail: Some(&json!({ "limit": name, "mail": mail.kind }).to_string()),
+        },
+    )?;
+    Ok(false)
+}

@@ -1,0 +1,46 @@
+//! The client's address: from the connection, or — with `server.trust_forwarded_for`, behind a
+//! reverse proxy that overwrites the headers — from `Forwarded` / `X-Forwarded-For`.
+//!
+//! The middleware [`remember_address`] works it out once per request and keeps it for the request's
+//! task ([`crate::app::client_address`]), so that [`AppState::oidc`](super::AppState::oidc) hands it
+//! to every flow (the audit trail, the throttles, the mail limits) without each handler passing it
+//! along.
+
+use actix_web::Error;
+use actix_web::HttpRequest;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::web;
+
+use super::AppState;
+
+/// The client's address of `req`, as the settings say to take it.
+pub fn client_address(state: &AppState, req: &HttpRequest) -> Option<String> {
+    if state.config.settings.server.trust_forwarded_for {
+        // "203.0.113.7", "203.0.113.7:4711", "[2001:db8::1]:4711" or "2001:db8::1".
+        req.connection_info().realip_remote_addr().map(|a| {
+            a.parse::<std::net::SocketAddr>()
+                .map(|s| s.ip().to_string())
+                .or_else(|_| {
+                    a.trim_matches(['[', ']'])
+                        .parse::<std::net::IpAddr>()
+                        .map(|ip| ip.to_string())
+                })
+                .unwrap_or_else(|_| a.to_string())
+        })
+    } else {
+        req.peer_addr().map(|a| a.ip().to_string())
+    }
+}
+
+/// Keeps the client's address for the rest of the request (see the module's documentation).
+pub async fn remember_address(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let address = req
+        .app_data::<web::Data<AppState>>()
+        .and_then(|state| client_address(state, req.request()));
+    crate::app::with_client_address(address, next.call(req)).await
+}

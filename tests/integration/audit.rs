@@ -1,0 +1,218 @@
+//! The audit trail answers a security team's questions: every event carries the client's address
+//! (through the trusted-proxy setting), a failed login names the account, and throttled attempts,
+//! registration requests, requests to change an address and mails that could not be sent are
+//! recorded.
+
+use crate::both_stores;
+use crate::helpers::{Backend, TestApp};
+use crate::mail_limits::{Audited, audited, submit, user_id};
+use crate::rp::{self, location};
+
+both_stores!(
+    logins_name_the_account_and_the_client_address,
+    registration_and_address_change_requests_are_recorded,
+    a_mail_that_cannot_be_sent_is_recorded,
+);
+
+const PASSWORD: &str = "oikea hevonen patteri";
+const BEHIND_PROXY: &str = "trust_forwarded_for = true";
+const FROM: &str = "198.51.100.9";
+
+/// Posts the identifier and password pages of a fresh login at `client` from [`FROM`]; the status
+/// of the answer to the password.
+async fn attempt(app: &TestApp, client: &rp::Rp, email: &str, password: &str) -> u16 {
+    let browser = app.browser();
+    let started = rp::start(client, &[], &[]);
+    let login = location(
+        &browser
+            .get(started.url.clone())
+            .header("X-Forwarded-For", FROM)
+            .send()
+            .await
+            .unwrap(),
+    );
+    let request = rp::param(&login, "request").unwrap();
+    let login_page = format!("{}?{}", login.path(), login.query().unwrap());
+    let fields = [("request", request.as_str()), ("identifier", email)];
+    let (status, _) = submit(
+        app,
+        &browser,
+        FROM,
+        &login_page,
+        "/seinajoki/login/identifier",
+        &fields,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let fields = [
+        ("request", request.as_str()),
+        ("identifier", email),
+        ("password", password),
+    ];
+    // The password page's form has the same CSRF token as the identifier page's.
+    submit(
+        app,
+        &browser,
+        FROM,
+        &login_page,
+        "/seinajoki/login/password",
+        &fields,
+    )
+    .await
+    .0
+}
+
+async fn logins_name_the_account_and_the_client_address(backend: Backend) {
+    let app = TestApp::spawn_configured(backend, "", None, BEHIND_PROXY).await;
+    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .await;
+    app.add_user("seinajoki", "maija@testi.fi", PASSWORD, "Maija")
+        .await;
+    let erkki = user_id(&app, "seinajoki", "erkki@testi.fi").await;
+    let client = rp::basic(&app).await;
+
+    assert_eq!(
+        attempt(&app, &client, "maija@testi.fi", PASSWORD).await,
+        303
+    );
+    // Wrong guesses until the throttle answers 429.
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let status = attempt(&app, &client, "erkki@testi.fi", "väärä arvaus").await;
+        statuses.push(status);
+        if status == 429 {
+            break;
+        }
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    assert_eq!(
+        attempt(&app, &client, "nobody@testi.fi", "väärä").await,
+        401
+    );
+
+    let row = |kind: &str, user: Option<&str>| Audited {
+        kind: kind.into(),
+        user_id: user.map(str::to_string),
+        client_id: Some("rp-basic".into()),
+        remote_addr: Some(FROM.into()),
+        detail: None,
+    };
+    let succeeded = audited(&app, "seinajoki", "login.succeeded").await;
+    let maija = user_id(&app, "seinajoki", "maija@testi.fi").await;
+    assert_eq!(succeeded, [row("login.succeeded", Some(&maija))]);
+    let failed = audited(&app, "seinajoki", "login.failed").await;
+    assert_eq!(failed.len(), statuses.len(), "{failed:?}");
+    for event in &failed[..failed.len() - 1] {
+        assert_eq!(event, &row("login.failed", Some(&erkki)));
+    }
+    // An identifier without an account names none.
+    assert_eq!(failed.last(), Some(&row("login.failed", None)));
+    let throttled = audited(&app, "seinajoki", "login.throttled").await;
+    assert_eq!(throttled, [row("login.throttled", Some(&erkki))]);
+    app.stop().await;
+}
+
+async fn registration_and_address_change_requests_are_recorded(backend: Backend) {
+    let app = TestApp::spawn_configured(backend, "", None, BEHIND_PROXY).await;
+    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .await;
+    let erkki = user_id(&app, "seinajoki", "erkki@testi.fi").await;
+    let browser = app.browser();
+    for email in ["uusi@testi.fi", "erkki@testi.fi"] {
+        let fields = [("request", ""), ("email", email)];
+        let page = "/seinajoki/register";
+        assert_eq!(
+            submit(&app, &browser, FROM, page, page, &fields).await.0,
+            200
+        );
+    }
+    let event = |kind: &str, user: Option<&str>, detail: &str| Audited {
+        kind: kind.into(),
+        user_id: user.map(str::to_string),
+        client_id: None,
+        remote_addr: Some(FROM.into()),
+        detail: Some(detail.into()),
+    };
+    assert_eq!(
+        audited(&app, "seinajoki", "user.registration_requested").await,
+        [
+            event("user.registration_requested", None, r#"{"outcome":"new"}"#),
+            event(
+                "user.registration_requested",
+                Some(&erkki),
+                r#"{"outcome":"account_exists"}"#
+            ),
+        ]
+    );
+
+    let client = rp::basic(&app).await;
+    let started = rp::start(&client, &[], &[]);
+    rp::log_in(&browser, &started.url, "erkki@testi.fi", PASSWORD).await;
+    let fields = [("email", "erkki.uusi@testi.fi")];
+    let (status, _) = submit(
+        &app,
+        &browser,
+        FROM,
+        "/seinajoki/account",
+        "/seinajoki/account/email",
+        &fields,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        audited(&app, "seinajoki", "email.change_requested").await,
+        [event(
+            "email.change_requested",
+            Some(&erkki),
+            r#"{"taken":false}"#
+        )]
+    );
+    app.stop().await;
+}
+
+async fn a_mail_that_cannot_be_sent_is_recorded(backend: Backend) {
+    let app = TestApp::spawn_configured(
+        backend,
+        "",
+        Some(
+            r#"[mail]
+transport = "smtp"
+host = "127.0.0.1"
+port = 9
+tls = "none"
+from = "idp <no-reply@idp.localhost>""#,
+        ),
+        BEHIND_PROXY,
+    )
+    .await;
+    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .await;
+    let browser = app.browser();
+    let fields = [("request", ""), ("email", "erkki@testi.fi")];
+    let page = "/seinajoki/forgot";
+    let (status, _) = submit(&app, &browser, FROM, page, page, &fields).await;
+    assert_eq!(status, 503);
+    let failed = audited(&app, "seinajoki", "mail.failed").await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].remote_addr.as_deref(), Some(FROM));
+    let detail: serde_json::Value =
+        serde_json::from_str(failed[0].detail.as_deref().unwrap()).unwrap();
+    assert_eq!(detail["mail"], "reset_password");
+    assert_eq!(detail["attempts"], 1);
+    assert_eq!(detail["gave_up"], false);
+    assert!(!failed[0].detail.as_deref().unwrap().contains('@'));
+
+    // The worker gives up after its last attempt, and that is recorded too.
+    app.stop().await;
+    for _ in 0..idp::mail::MAX_ATTEMPTS {
+        app.clock.advance(2 * 3600);
+        app.services.send_mail(None).await.unwrap();
+    }
+    let failed = audited(&app, "seinajoki", "mail.failed").await;
+    let gave_up: Vec<&Audited> = failed
+        .iter()
+        .filter(|e| e.detail.as_deref().unwrap().contains(r#""gave_up":true"#))
+        .collect();
+    assert_eq!(gave_up.len(), 1, "{failed:?}");
+    assert_eq!(gave_up[0].remote_addr, None, "the worker serves no client");
+}
