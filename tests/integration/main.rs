@@ -23,6 +23,7 @@ mod http;
 mod keys;
 mod legacy_import;
 mod linker;
+mod linker_family;
 mod node;
 mod oidc;
 mod oidc_backchannel;
