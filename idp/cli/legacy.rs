@@ -77,7 +77,7 @@ pub fn import(config: &Config, args: &ImportArgs) -> Result<(), Failure> {
         }
     };
     let Some(tenant) = config.tenant(&args.tenant) else {
-        return known_tenant(config, &args.tenant);
+        return known_tenant(config, &args.tenant).map(|_| ());
     };
     let cannot_read = |e: &dyn std::fmt::Display| {
         Failure::Other(format!("cannot read {}: {e}", args.file.display()))
@@ -143,19 +143,19 @@ pub fn run(config: &Config, command: LegacyCommand) -> Result<(), Failure> {
 }
 
 fn report(config: &Config, tenant: &str) -> Result<(), Failure> {
-    known_tenant(config, tenant)?;
+    let key = known_tenant(config, tenant)?;
     let store = Store::open(&config.settings.database)?;
     let mut conn = store.conn()?;
-    print!("{}", legacy_admin::report(&mut conn, tenant)?);
+    print!("{}", legacy_admin::report(&mut conn, key)?);
     Ok(())
 }
 
 fn set_email(config: &Config, tenant: &str, username: &str, email: &str) -> Result<(), Failure> {
-    known_tenant(config, tenant)?;
+    let key = known_tenant(config, tenant)?;
     let email = Email::parse(email)?;
     let store = Store::open(&config.settings.database)?;
     let mut conn = store.conn()?;
-    let done = legacy_admin::set_email(&mut conn, tenant, username, &email, SystemClock.now())?;
+    let done = legacy_admin::set_email(&mut conn, key, username, &email, SystemClock.now())?;
     println!(
         "set the address of legacy account {} of {tenant} to {email} (it was {})",
         done.username,

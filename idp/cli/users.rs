@@ -10,7 +10,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::domain::{Email, NewPassword};
 use crate::flows::users::{self, AddUser};
-use crate::store::Store;
+use crate::store::{Store, Tenant};
 
 /// `idp users …`
 #[derive(Debug, Subcommand)]
@@ -66,9 +66,10 @@ pub fn run(config: &Config, command: UsersCommand) -> Result<(), Failure> {
     }
 }
 
-pub(super) fn known_tenant(config: &Config, tenant: &str) -> Result<(), Failure> {
-    if config.tenant(tenant).is_some() {
-        Ok(())
+/// The configured tenant `tenant`, as the store takes it.
+pub(super) fn known_tenant<'c>(config: &'c Config, tenant: &str) -> Result<Tenant<'c>, Failure> {
+    if let Some(found) = config.tenant(tenant) {
+        Ok(Tenant::of(found))
     } else {
         let known: Vec<&str> = config.tenants.keys().map(String::as_str).collect();
         Err(Failure::Other(format!(
@@ -86,7 +87,7 @@ fn add(
     name: Option<&str>,
     password_stdin: bool,
 ) -> Result<(), Failure> {
-    known_tenant(config, tenant)?;
+    let key = known_tenant(config, tenant)?;
     let email = email.map(Email::parse).transpose()?;
     if let Some(username) = username
         && !users::valid_username(username.trim())
@@ -115,7 +116,7 @@ fn add(
         &mut conn,
         SystemClock.now(),
         &AddUser {
-            tenant,
+            tenant: key,
             email: email.as_ref(),
             username,
             name,
@@ -143,10 +144,10 @@ fn add(
 }
 
 fn list(config: &Config, tenant: &str) -> Result<(), Failure> {
-    known_tenant(config, tenant)?;
+    let key = known_tenant(config, tenant)?;
     let store = Store::open(&config.settings.database)?;
     let mut conn = store.conn()?;
-    let rows = users::list(&mut conn, tenant)?;
+    let rows = users::list(&mut conn, key)?;
     println!(
         "{:<36}  {:<32}  {:<8}  {:<9}  {:<19}  NAME",
         "SUBJECT", "EMAIL", "VERIFIED", "PASSWORD", "CREATED"

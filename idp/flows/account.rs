@@ -1,11 +1,11 @@
 //! The resident's account page: who they are, their name, their password, their sessions.
 
-use crate::flows::oidc::logout::end_session;
+use crate::flows::oidc::logout::{end_everything, end_session};
 use crate::flows::oidc::tokens::Minter;
 use crate::flows::oidc::{OAuthError, session};
 use crate::store::sessions::SessionRow;
 use crate::store::users::UserRow;
-use crate::store::{DbConnection, audit, links, sessions, users};
+use crate::store::{DbConnection, Tenant, audit, links, sessions, users};
 
 /// The session and user behind a session cookie.
 pub fn current(
@@ -13,7 +13,7 @@ pub fn current(
     conn: &mut DbConnection,
     cookie: Option<&str>,
 ) -> Result<Option<(SessionRow, UserRow)>, OAuthError> {
-    Ok(session::current(conn, &m.tenant.id, cookie, m.now)?)
+    Ok(session::current(conn, Tenant::of(m.tenant), cookie, m.now)?)
 }
 
 fn record(
@@ -45,7 +45,7 @@ pub fn set_name(
     name: Option<&str>,
 ) -> Result<(), OAuthError> {
     crate::store::write_transaction(conn, |conn| {
-        users::set_name(conn, &user.id, name, m.now)?;
+        users::set_name(conn, Tenant::of(m.tenant), &user.id, name, m.now)?;
         record(m, conn, "user.name_changed", &user.id)
     })
 }
@@ -60,9 +60,10 @@ pub fn set_password(
     password_hash: &str,
 ) -> Result<(), OAuthError> {
     crate::store::write_transaction(conn, |conn| {
-        users::set_password(conn, &user.id, password_hash, m.now)?;
-        links::void_for_user(conn, &user.id, crate::flows::reset::PURPOSE, m.now)?;
-        for live in sessions::live_for_user(conn, &user.id, m.now)? {
+        let tenant = Tenant::of(m.tenant);
+        users::set_password(conn, tenant, &user.id, password_hash, m.now)?;
+        links::void_for_user(conn, tenant, &user.id, crate::flows::reset::PURPOSE, m.now)?;
+        for live in sessions::live_for_user(conn, tenant, &user.id, m.now)? {
             if live.id != keep_session {
                 end_session(m, conn, &live.id)?;
             }
@@ -78,9 +79,7 @@ pub fn sign_out_everywhere(
     user: &UserRow,
 ) -> Result<(), OAuthError> {
     crate::store::write_transaction(conn, |conn| {
-        for live in sessions::live_for_user(conn, &user.id, m.now)? {
-            end_session(m, conn, &live.id)?;
-        }
+        end_everything(m, conn, user)?;
         record(m, conn, "sessions.ended_everywhere", &user.id)
     })
 }

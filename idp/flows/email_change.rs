@@ -8,12 +8,12 @@ use crate::config::Language;
 use crate::crypto::secret;
 use crate::domain::Email;
 use crate::flows::oidc::OAuthError;
-use crate::flows::oidc::logout::end_session;
+use crate::flows::oidc::logout::end_everything;
 use crate::flows::oidc::tokens::Minter;
 use crate::mail::{self, Mails};
 use crate::store::links::{self, LinkRow};
 use crate::store::users::UserRow;
-use crate::store::{DbConnection, StoreError, audit, sessions, users};
+use crate::store::{DbConnection, StoreError, Tenant, audit, users};
 
 /// The purpose of links to a new address.
 pub const CONFIRM: &str = "change_email";
@@ -65,7 +65,7 @@ pub fn request(
     new: &Email,
     language: Language,
 ) -> Result<Option<String>, OAuthError> {
-    if users::find_by_email(conn, &m.tenant.id, new.normalized())?.is_some() {
+    if users::find_by_email(conn, Tenant::of(m.tenant), new.normalized())?.is_some() {
         return Ok(None);
     }
     let token = secret::random_token();
@@ -109,14 +109,14 @@ fn take(
     token: &str,
 ) -> Result<Option<(LinkRow, UserRow)>, OAuthError> {
     let hash = secret::hash(token);
-    let Some(link) = links::find_usable(conn, &m.tenant.id, purpose, &hash, m.now)? else {
+    let Some(link) = links::find_usable(conn, Tenant::of(m.tenant), purpose, &hash, m.now)? else {
         return Ok(None);
     };
-    if !links::use_once(conn, &hash, m.now)? {
+    if !links::use_once(conn, Tenant::of(m.tenant), &hash, m.now)? {
         return Ok(None);
     }
     let user = match link.user_id.as_deref() {
-        Some(id) => users::find(conn, id)?,
+        Some(id) => users::find(conn, Tenant::of(m.tenant), id)?,
         None => None,
     };
     Ok(user.map(|u| (link, u)))
@@ -131,13 +131,14 @@ fn switch(
     let Ok(email) = Email::parse(address) else {
         return Ok(None);
     };
-    if users::find_by_email(conn, &m.tenant.id, email.normalized())?
+    if users::find_by_email(conn, Tenant::of(m.tenant), email.normalized())?
         .is_some_and(|u| u.id != user.id)
     {
         return Ok(None);
     }
     match users::set_email(
         conn,
+        Tenant::of(m.tenant),
         &user.id,
         email.as_entered(),
         email.normalized(),
@@ -165,6 +166,10 @@ pub fn confirm(
         let Some(new) = switch(m, conn, &user, link.email.as_deref().unwrap_or_default())? else {
             return Ok(Followed::Taken);
         };
+        // Links mailed before the change (a reset, another confirmation, a linker link) could
+        // still act on the account from the old address: void them. Undo links stay: they are
+        // the old address's owner's way back if this change was not theirs.
+        links::void_all_for_user(conn, Tenant::of(m.tenant), &user.id, &[UNDO], m.now)?;
         if let Some(old) = user.email.clone() {
             let undo = secret::random_token();
             let payload = json!({ "new": new.as_entered() }).to_string();
@@ -181,7 +186,8 @@ pub fn confirm(
         // No second subject for an old account's address: the link proved the address, as the
         // linker's own link does, so its one unbound old account joins this one. Several (a
         // shared address) wait on the account page for the resident to choose.
-        let legacy = crate::store::legacy::unlinked_by_email(conn, &m.tenant.id, new.normalized())?;
+        let legacy =
+            crate::store::legacy::unlinked_by_email(conn, Tenant::of(m.tenant), new.normalized())?;
         if let [only] = legacy.as_slice() {
             crate::flows::linker::bind_to_user(m, conn, only, &user, "email_change")?;
         }
@@ -213,10 +219,14 @@ pub fn confirm_target(
     conn: &mut DbConnection,
     token: &str,
 ) -> Result<Option<String>, OAuthError> {
-    Ok(
-        links::find_usable(conn, &m.tenant.id, CONFIRM, &secret::hash(token), m.now)?
-            .and_then(|l| l.email),
-    )
+    Ok(links::find_usable(
+        conn,
+        Tenant::of(m.tenant),
+        CONFIRM,
+        &secret::hash(token),
+        m.now,
+    )?
+    .and_then(|l| l.email))
 }
 
 /// The old address an undo link restores, if it is usable.
@@ -225,10 +235,14 @@ pub fn undo_target(
     conn: &mut DbConnection,
     token: &str,
 ) -> Result<Option<String>, OAuthError> {
-    Ok(
-        links::find_usable(conn, &m.tenant.id, UNDO, &secret::hash(token), m.now)?
-            .and_then(|l| l.email),
-    )
+    Ok(links::find_usable(
+        conn,
+        Tenant::of(m.tenant),
+        UNDO,
+        &secret::hash(token),
+        m.now,
+    )?
+    .and_then(|l| l.email))
 }
 
 /// Restores the old address and ends every session of the account (someone else may hold one).
@@ -240,9 +254,7 @@ pub fn undo(m: &Minter<'_>, conn: &mut DbConnection, token: &str) -> Result<Foll
         let Some(old) = switch(m, conn, &user, link.email.as_deref().unwrap_or_default())? else {
             return Ok(Followed::Taken);
         };
-        for live in sessions::live_for_user(conn, &user.id, m.now)? {
-            end_session(m, conn, &live.id)?;
-        }
+        end_everything(m, conn, &user)?;
         audit_event(m, conn, "email.change_undone", &user.id)?;
         Ok(Followed::Done(old.as_entered().to_string()))
     })

@@ -7,7 +7,7 @@ use chrono::NaiveDateTime;
 
 use crate::domain::Email;
 use crate::store::legacy_import::{self, ReportCounts};
-use crate::store::{DbConnection, StoreError, audit, legacy};
+use crate::store::{DbConnection, StoreError, Tenant, audit, legacy};
 
 /// The migration follow-up of one tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +19,7 @@ pub struct Report {
 }
 
 /// The report of `tenant`.
-pub fn report(conn: &mut DbConnection, tenant: &str) -> Result<Report, StoreError> {
+pub fn report(conn: &mut DbConnection, tenant: Tenant<'_>) -> Result<Report, StoreError> {
     let counts = legacy_import::report(conn, tenant)?;
     let mut per_month: Vec<(String, u64)> = Vec::new();
     // Grouped here: SQLite and PostgreSQL spell "the month of" differently.
@@ -113,7 +113,7 @@ pub struct EmailSet {
 /// event, in one transaction.
 pub fn set_email(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: Tenant<'_>,
     username: &str,
     email: &Email,
     now: NaiveDateTime,
@@ -123,7 +123,7 @@ pub fn set_email(
         let account = legacy::find_by_username(conn, tenant, &key)?.ok_or_else(|| {
             SetEmailError::Unknown {
                 username: username.trim().to_string(),
-                tenant: tenant.to_string(),
+                tenant: tenant.id().to_string(),
             }
         })?;
         let linked = || SetEmailError::Linked {
@@ -134,6 +134,7 @@ pub fn set_email(
         }
         if !legacy::set_email(
             conn,
+            tenant,
             &account.id,
             email.as_entered(),
             email.normalized(),
@@ -150,7 +151,7 @@ pub fn set_email(
         audit::record(
             conn,
             &audit::NewEvent {
-                tenant_id: Some(tenant),
+                tenant_id: Some(tenant.id()),
                 occurred_at: now,
                 kind: "legacy.email_set",
                 user_id: None,

@@ -30,7 +30,7 @@ use crate::mail::{self, Mails};
 use crate::store::legacy::{self, LegacyRow};
 use crate::store::links::{self, LinkRow};
 use crate::store::users::{self, UserRow};
-use crate::store::{self, DbConnection, StoreError, audit};
+use crate::store::{self, DbConnection, StoreError, Tenant, audit};
 
 /// The purpose of the linker's mailed links.
 pub const PURPOSE: &str = "legacy_link";
@@ -76,11 +76,14 @@ pub fn route(
     identifier: &str,
 ) -> Result<Route, OAuthError> {
     let identifier = identifier.trim();
-    if let Some(user) = crate::flows::oidc::login::find_account(conn, &m.tenant.id, identifier)? {
+    if let Some(user) =
+        crate::flows::oidc::login::find_account(conn, Tenant::of(m.tenant), identifier)?
+    {
         if let Ok(email) = Email::parse(identifier)
             && user.email_normalized.as_deref() == Some(email.normalized())
         {
-            let unbound = legacy::unlinked_by_email(conn, &m.tenant.id, email.normalized())?;
+            let unbound =
+                legacy::unlinked_by_email(conn, Tenant::of(m.tenant), email.normalized())?;
             if !unbound.is_empty() {
                 return Ok(Route::Shared(unbound));
             }
@@ -88,7 +91,8 @@ pub fn route(
         return Ok(Route::Account);
     }
     if let Ok(email) = Email::parse(identifier) {
-        let mut candidates = legacy::unlinked_by_email(conn, &m.tenant.id, email.normalized())?;
+        let mut candidates =
+            legacy::unlinked_by_email(conn, Tenant::of(m.tenant), email.normalized())?;
         return Ok(match candidates.len() {
             0 => Route::Unknown,
             1 => candidates
@@ -97,12 +101,14 @@ pub fn route(
             _ => Route::Choose(candidates),
         });
     }
-    Ok(match unlinked_authority(conn, &m.tenant.id, identifier)? {
-        Some(account) if account.has_usable_hash() => Route::Password {
-            account: account.id,
+    Ok(
+        match unlinked_authority(conn, Tenant::of(m.tenant), identifier)? {
+            Some(account) if account.has_usable_hash() => Route::Password {
+                account: account.id,
+            },
+            _ => Route::Unknown,
         },
-        _ => Route::Unknown,
-    })
+    )
 }
 
 /// Where the resident's choice among several old accounts of `identifier` leads; `Unknown` when
@@ -119,21 +125,22 @@ pub fn route_chosen(
         return Ok(Route::Unknown);
     };
     if account == IN_USE {
-        let in_use = crate::flows::oidc::login::find_account(conn, &m.tenant.id, identifier)?
-            .is_some_and(|u| u.email_normalized.as_deref() == Some(email.normalized()));
+        let in_use =
+            crate::flows::oidc::login::find_account(conn, Tenant::of(m.tenant), identifier)?
+                .is_some_and(|u| u.email_normalized.as_deref() == Some(email.normalized()));
         return Ok(if in_use {
             Route::Account
         } else {
             Route::Unknown
         });
     }
-    let Some(chosen) = legacy::unlinked_by_email(conn, &m.tenant.id, email.normalized())?
+    let Some(chosen) = legacy::unlinked_by_email(conn, Tenant::of(m.tenant), email.normalized())?
         .into_iter()
         .find(|a| a.id == account)
     else {
         return Ok(Route::Unknown);
     };
-    if users::find_by_email(conn, &m.tenant.id, email.normalized())?.is_none() {
+    if users::find_by_email(conn, Tenant::of(m.tenant), email.normalized())?.is_none() {
         return Ok(route_one(m, chosen));
     }
     Ok(if provable_by_password(m, &chosen) {
@@ -155,7 +162,7 @@ fn route_one(m: &Minter<'_>, account: LegacyRow) -> Route {
 
 fn unlinked_authority(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: Tenant<'_>,
     username: &str,
 ) -> Result<Option<LegacyRow>, StoreError> {
     Ok(
@@ -178,14 +185,14 @@ pub fn password_target(
         if m.tenant.policy != Policy::KeepPassword {
             return Ok(None);
         }
-        let candidates = legacy::unlinked_by_email(conn, &m.tenant.id, email.normalized())?;
+        let candidates = legacy::unlinked_by_email(conn, Tenant::of(m.tenant), email.normalized())?;
         match chosen.filter(|c| !c.is_empty()) {
             Some(id) => candidates.into_iter().find(|a| a.id == id),
             None if candidates.len() == 1 => candidates.into_iter().next(),
             None => None,
         }
     } else {
-        unlinked_authority(conn, &m.tenant.id, identifier)?
+        unlinked_authority(conn, Tenant::of(m.tenant), identifier)?
     };
     Ok(target.filter(LegacyRow::has_usable_hash))
 }
@@ -238,7 +245,7 @@ fn bind_new_user_at(
 ) -> Result<Option<UserRow>, OAuthError> {
     let id = store::new_id(m.now);
     let result = crate::store::write_transaction(conn, |conn| {
-        let Some(current) = legacy::find(conn, &account.id)? else {
+        let Some(current) = legacy::find(conn, Tenant::of(m.tenant), &account.id)? else {
             return Ok(None);
         };
         if current.linked_user_id.is_some() || current.tenant_id != m.tenant.id {
@@ -252,7 +259,7 @@ fn bind_new_user_at(
             ),
         };
         if let Some(email) = email_normalized
-            && users::find_by_email(conn, &m.tenant.id, email)?.is_some()
+            && users::find_by_email(conn, Tenant::of(m.tenant), email)?.is_some()
         {
             return Ok(None);
         }
@@ -275,12 +282,12 @@ fn bind_new_user_at(
                 updated_at: m.now,
             },
         )?;
-        if !legacy::link(conn, &current.id, &id, m.now)? {
+        if !legacy::link(conn, Tenant::of(m.tenant), &current.id, &id, m.now)? {
             return Err(StoreError::Conflict(
                 "the legacy account was bound meanwhile".into(),
             ));
         }
-        links::void_for_legacy(conn, &current.id, m.now)?;
+        links::void_for_legacy(conn, Tenant::of(m.tenant), &current.id, m.now)?;
         record(
             m,
             conn,
@@ -288,7 +295,7 @@ fn bind_new_user_at(
             Some(&id),
             &serde_json::json!({ "username": current.username, "by": by, "first": true }),
         )?;
-        users::find(conn, &id)
+        users::find(conn, Tenant::of(m.tenant), &id)
     });
     match result {
         Ok(user) => Ok(user),
@@ -309,10 +316,10 @@ pub fn bind_to_user(
     by: &str,
 ) -> Result<bool, OAuthError> {
     Ok(crate::store::write_transaction(conn, |conn| {
-        if !legacy::link(conn, &account.id, &user.id, m.now)? {
+        if !legacy::link(conn, Tenant::of(m.tenant), &account.id, &user.id, m.now)? {
             return Ok(false);
         }
-        links::void_for_legacy(conn, &account.id, m.now)?;
+        links::void_for_legacy(conn, Tenant::of(m.tenant), &account.id, m.now)?;
         record(
             m,
             conn,
@@ -465,7 +472,7 @@ fn unbound_account(
     Ok(link
         .legacy_account_id
         .as_deref()
-        .map(|id| legacy::find(conn, id))
+        .map(|id| legacy::find(conn, Tenant::of(m.tenant), id))
         .transpose()?
         .flatten()
         .filter(|a| a.linked_user_id.is_none() && a.tenant_id == m.tenant.id))
@@ -477,7 +484,8 @@ fn open(
     conn: &mut DbConnection,
     token_hash: &str,
 ) -> Result<Option<OpenLink>, StoreError> {
-    let Some(link) = links::find_usable(conn, &m.tenant.id, PURPOSE, token_hash, m.now)? else {
+    let Some(link) = links::find_usable(conn, Tenant::of(m.tenant), PURPOSE, token_hash, m.now)?
+    else {
         return Ok(None);
     };
     let Some(account) = unbound_account(m, conn, &link)? else {
@@ -485,13 +493,13 @@ fn open(
     };
     let claim = ClaimPayload::of(&link);
     let user = match (&link.user_id, &link.email) {
-        (Some(id), _) => match users::find(conn, id)? {
+        (Some(id), _) => match users::find(conn, Tenant::of(m.tenant), id)? {
             Some(user) => Some(user),
             // The account the link was for is gone.
             None => return Ok(None),
         },
         (None, Some(email)) => match Email::parse(email) {
-            Ok(email) => users::find_by_email(conn, &m.tenant.id, email.normalized())?,
+            Ok(email) => users::find_by_email(conn, Tenant::of(m.tenant), email.normalized())?,
             Err(_) => None,
         },
         (None, None) => None,
@@ -570,7 +578,7 @@ pub fn complete(
             return Ok(Err(Completed::PasswordNeeded));
         }
         // Used first: binding voids the account's other links.
-        if !links::use_once(conn, &token_hash, m.now)? {
+        if !links::use_once(conn, Tenant::of(m.tenant), &token_hash, m.now)? {
             return Ok(Err(Completed::Expired));
         }
         let user = match user {
@@ -862,7 +870,8 @@ fn open_claim(
     conn: &mut DbConnection,
     token_hash: &str,
 ) -> Result<Option<(LinkRow, LegacyRow)>, StoreError> {
-    let Some(link) = links::find_usable(conn, &m.tenant.id, CLAIM, token_hash, m.now)? else {
+    let Some(link) = links::find_usable(conn, Tenant::of(m.tenant), CLAIM, token_hash, m.now)?
+    else {
         return Ok(None);
     };
     Ok(unbound_account(m, conn, &link)?.map(|account| (link, account)))
@@ -907,11 +916,12 @@ pub fn submit_claim(
         let Some((claim, account)) = open_claim(m, conn, &token_hash)? else {
             return Ok(Claimed::Expired);
         };
-        if !links::use_once(conn, &token_hash, m.now)? {
+        if !links::use_once(conn, Tenant::of(m.tenant), &token_hash, m.now)? {
             return Ok(Claimed::Expired);
         }
         let proven = ClaimPayload::of(&claim).unwrap_or_else(|| "link".into());
-        if let Some(owner) = users::find_by_email(conn, &m.tenant.id, address.normalized())? {
+        if let Some(owner) = users::find_by_email(conn, Tenant::of(m.tenant), address.normalized())?
+        {
             // Only to the stored address, never to the text as typed.
             let to = owner.email.clone().unwrap_or_default();
             let rendered = claim_mail(m, mails, language, "claim_taken", &[])?;
@@ -989,8 +999,12 @@ pub struct Former {
 }
 
 /// What the claims say of a user's old accounts.
-pub fn former(conn: &mut DbConnection, user: &UserRow) -> Result<Former, StoreError> {
-    let linked = legacy::linked_to(conn, &user.id)?;
+pub fn former(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    user: &UserRow,
+) -> Result<Former, StoreError> {
+    let linked = legacy::linked_to(conn, tenant, &user.id)?;
     Ok(Former {
         usernames: linked.iter().map(|a| a.username.clone()).collect(),
         subjects: linked
@@ -1011,13 +1025,17 @@ pub struct Olds {
 }
 
 /// The old accounts bound to `user`, and those of its address still unbound.
-pub fn olds(conn: &mut DbConnection, user: &UserRow) -> Result<Olds, StoreError> {
-    let bound = legacy::linked_to(conn, &user.id)?
+pub fn olds(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    user: &UserRow,
+) -> Result<Olds, StoreError> {
+    let bound = legacy::linked_to(conn, tenant, &user.id)?
         .into_iter()
         .map(|a| a.username)
         .collect();
     let linkable = match &user.email_normalized {
-        Some(email) => legacy::unlinked_by_email(conn, &user.tenant_id, email)?,
+        Some(email) => legacy::unlinked_by_email(conn, tenant, email)?,
         None => Vec::new(),
     };
     Ok(Olds { bound, linkable })
@@ -1026,10 +1044,11 @@ pub fn olds(conn: &mut DbConnection, user: &UserRow) -> Result<Olds, StoreError>
 /// An unbound old account of `user`'s address, by id.
 pub fn linkable(
     conn: &mut DbConnection,
+    tenant: Tenant<'_>,
     user: &UserRow,
     account: &str,
 ) -> Result<Option<LegacyRow>, StoreError> {
-    Ok(olds(conn, user)?
+    Ok(olds(conn, tenant, user)?
         .linkable
         .into_iter()
         .find(|a| a.id == account))

@@ -13,7 +13,7 @@ use crate::flows::oidc::tokens::Minter;
 use crate::flows::oidc::{OAuthError, session};
 use crate::mail::{self, Mails};
 use crate::store::links::{self, LinkRow};
-use crate::store::{self, DbConnection, StoreError, audit, auth_requests, legacy, users};
+use crate::store::{self, DbConnection, StoreError, Tenant, audit, auth_requests, legacy, users};
 
 /// The purpose of registration links.
 pub const PURPOSE: &str = "register";
@@ -38,7 +38,7 @@ pub fn start(
     request_id: Option<&str>,
 ) -> Result<String, OAuthError> {
     let mut context = mail_context(m);
-    let existing = users::find_by_email(conn, &m.tenant.id, email.normalized())?;
+    let existing = users::find_by_email(conn, Tenant::of(m.tenant), email.normalized())?;
     if existing.is_some() {
         let forgot = match request_id {
             Some(id) => format!("{}/forgot?request={id}", m.issuer),
@@ -59,7 +59,7 @@ pub fn start(
     }
     // An old account's address goes through the linker: a fresh subject would split the
     // resident's history (DESIGN.md §2.5).
-    let legacy = legacy::unlinked_by_email(conn, &m.tenant.id, email.normalized())?;
+    let legacy = legacy::unlinked_by_email(conn, Tenant::of(m.tenant), email.normalized())?;
     if !legacy.is_empty() {
         return linker::send_links(
             m,
@@ -117,10 +117,14 @@ pub fn link_email(
     conn: &mut DbConnection,
     token: &str,
 ) -> Result<Option<String>, OAuthError> {
-    Ok(
-        links::find_usable(conn, &m.tenant.id, PURPOSE, &secret::hash(token), m.now)?
-            .and_then(|l| l.email),
-    )
+    Ok(links::find_usable(
+        conn,
+        Tenant::of(m.tenant),
+        PURPOSE,
+        &secret::hash(token),
+        m.now,
+    )?
+    .and_then(|l| l.email))
 }
 
 /// What finishing a registration led to.
@@ -168,18 +172,20 @@ pub fn finish(
     } = *account;
     let token_hash = secret::hash(token);
     let created = crate::store::write_transaction(conn, |conn| {
-        let Some(link) = links::find_usable(conn, &m.tenant.id, PURPOSE, &token_hash, m.now)?
+        let Some(link) =
+            links::find_usable(conn, Tenant::of(m.tenant), PURPOSE, &token_hash, m.now)?
         else {
             return Ok(None);
         };
-        if !links::use_once(conn, &token_hash, m.now)? {
+        if !links::use_once(conn, Tenant::of(m.tenant), &token_hash, m.now)? {
             return Ok(None);
         }
         let Some(email) = link.email.as_deref().and_then(|e| Email::parse(e).ok()) else {
             return Ok(None);
         };
-        if users::find_by_email(conn, &m.tenant.id, email.normalized())?.is_some()
-            || !legacy::unlinked_by_email(conn, &m.tenant.id, email.normalized())?.is_empty()
+        if users::find_by_email(conn, Tenant::of(m.tenant), email.normalized())?.is_some()
+            || !legacy::unlinked_by_email(conn, Tenant::of(m.tenant), email.normalized())?
+                .is_empty()
         {
             return Ok(None);
         }
@@ -242,7 +248,9 @@ pub fn finish(
         Some(id) => authorize::pending(m, conn, id, Some(binding))?,
         None => None,
     };
-    let (Some((row, pending)), Some(user)) = (pending, users::find(conn, &user_id)?) else {
+    let (Some((row, pending)), Some(user)) =
+        (pending, users::find(conn, Tenant::of(m.tenant), &user_id)?)
+    else {
         return Ok(Finished::Created);
     };
     let (session, cookie) = session::start(
@@ -252,7 +260,7 @@ pub fn finish(
         m.tenant.session_seconds(&m.config.settings.tokens),
         m.now,
     )?;
-    auth_requests::delete(conn, &row.id)?;
+    auth_requests::delete(conn, Tenant::of(m.tenant), &row.id)?;
     let outcome = authorize::proceed(m, conn, pending.request, &session, &user, binding)?;
     Ok(Finished::Continue { cookie, outcome })
 }

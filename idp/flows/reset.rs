@@ -7,12 +7,12 @@ use crate::config::Language;
 use crate::crypto::secret;
 use crate::domain::Email;
 use crate::flows::oidc::authorize::{self, Outcome};
-use crate::flows::oidc::logout::end_session;
+use crate::flows::oidc::logout::end_everything;
 use crate::flows::oidc::tokens::Minter;
 use crate::flows::oidc::{OAuthError, session};
 use crate::mail::{self, Mails};
 use crate::store::links::{self, LinkRow};
-use crate::store::{DbConnection, audit, auth_requests, sessions, users};
+use crate::store::{DbConnection, Tenant, audit, auth_requests, users};
 
 /// The purpose of reset links.
 pub const PURPOSE: &str = "reset_password";
@@ -27,8 +27,8 @@ pub fn request(
     language: Language,
     request_id: Option<&str>,
 ) -> Result<Option<String>, OAuthError> {
-    let Some(user) =
-        users::find_by_email(conn, &m.tenant.id, email.normalized())?.filter(|u| !u.disabled)
+    let Some(user) = users::find_by_email(conn, Tenant::of(m.tenant), email.normalized())?
+        .filter(|u| !u.disabled)
     else {
         return Ok(None);
     };
@@ -81,7 +81,14 @@ pub fn request(
 
 /// Whether `token` is a usable reset link of this tenant.
 pub fn usable(m: &Minter<'_>, conn: &mut DbConnection, token: &str) -> Result<bool, OAuthError> {
-    Ok(links::find_usable(conn, &m.tenant.id, PURPOSE, &secret::hash(token), m.now)?.is_some())
+    Ok(links::find_usable(
+        conn,
+        Tenant::of(m.tenant),
+        PURPOSE,
+        &secret::hash(token),
+        m.now,
+    )?
+    .is_some())
 }
 
 /// What setting the password led to.
@@ -111,29 +118,29 @@ pub fn complete(
 ) -> Result<Completed, OAuthError> {
     let token_hash = secret::hash(token);
     let result = crate::store::write_transaction(conn, |conn| {
-        let Some(link) = links::find_usable(conn, &m.tenant.id, PURPOSE, &token_hash, m.now)?
+        let Some(link) =
+            links::find_usable(conn, Tenant::of(m.tenant), PURPOSE, &token_hash, m.now)?
         else {
             return Ok(None);
         };
-        if !links::use_once(conn, &token_hash, m.now)? {
+        if !links::use_once(conn, Tenant::of(m.tenant), &token_hash, m.now)? {
             return Ok(None);
         }
         let Some(user) = link
             .user_id
             .as_deref()
-            .map(|id| users::find(conn, id))
+            .map(|id| users::find(conn, Tenant::of(m.tenant), id))
             .transpose()?
             .flatten()
             .filter(|u| !u.disabled)
         else {
             return Ok(None);
         };
-        users::set_password(conn, &user.id, password_hash, m.now)?;
+        users::set_password(conn, Tenant::of(m.tenant), &user.id, password_hash, m.now)?;
         // Other reset links of the account end with this one.
-        links::void_for_user(conn, &user.id, PURPOSE, m.now)?;
-        for live in sessions::live_for_user(conn, &user.id, m.now)? {
-            end_session(m, conn, &live.id)?;
-        }
+        links::void_for_user(conn, Tenant::of(m.tenant), &user.id, PURPOSE, m.now)?;
+        // Whoever held the account keeps nothing: every session and grant, offline ones too.
+        end_everything(m, conn, &user)?;
         audit::record(
             conn,
             &audit::NewEvent {
@@ -182,7 +189,7 @@ pub fn continue_pending(
         m.tenant.session_seconds(&m.config.settings.tokens),
         m.now,
     )?;
-    auth_requests::delete(conn, &row.id)?;
+    auth_requests::delete(conn, Tenant::of(m.tenant), &row.id)?;
     let outcome = authorize::proceed(m, conn, pending.request, &session, user, binding)?;
     Ok(Some((cookie, outcome)))
 }

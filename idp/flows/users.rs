@@ -4,12 +4,12 @@
 use chrono::NaiveDateTime;
 
 use crate::domain::{Email, NewPassword};
-use crate::store::{self, DbConnection, StoreError, audit, users::UserRow};
+use crate::store::{self, DbConnection, StoreError, Tenant, audit, users::UserRow};
 
 /// What is needed to add a user.
 pub struct AddUser<'a> {
     /// The tenant's id (known to exist in the configuration).
-    pub tenant: &'a str,
+    pub tenant: Tenant<'a>,
     /// The address; a resident's username.
     pub email: Option<&'a Email>,
     /// An authority user's login name.
@@ -98,11 +98,11 @@ pub fn add(
     let username_normalized = input.username.map(str::to_lowercase);
     let email_taken = || AddUserError::EmailTaken {
         email: input.email.map(ToString::to_string).unwrap_or_default(),
-        tenant: input.tenant.to_string(),
+        tenant: input.tenant.id().to_string(),
     };
     let username_taken = || AddUserError::UsernameTaken {
         username: input.username.unwrap_or_default().to_string(),
-        tenant: input.tenant.to_string(),
+        tenant: input.tenant.id().to_string(),
     };
     crate::store::write_transaction(conn, |conn| {
         if let Some(email) = input.email
@@ -136,7 +136,7 @@ pub fn add(
             conn,
             &store::users::NewUser {
                 id: &id,
-                tenant_id: input.tenant,
+                tenant_id: input.tenant.id(),
                 subject: &subject,
                 email: input.email.map(Email::as_entered),
                 email_normalized: input.email.map(Email::normalized),
@@ -159,7 +159,7 @@ pub fn add(
         audit::record(
             conn,
             &audit::NewEvent {
-                tenant_id: Some(input.tenant),
+                tenant_id: Some(input.tenant.id()),
                 occurred_at: now,
                 kind: "user.created",
                 user_id: Some(&id),
@@ -168,7 +168,7 @@ pub fn add(
                 detail: Some(r#"{"by":"cli"}"#),
             },
         )?;
-        store::users::find(conn, &id)?.ok_or(AddUserError::Store(StoreError::Query(
+        store::users::find(conn, input.tenant, &id)?.ok_or(AddUserError::Store(StoreError::Query(
             diesel::result::Error::NotFound,
         )))
     })
@@ -180,6 +180,6 @@ pub fn hash_password(password: &NewPassword) -> Result<String, crate::crypto::pa
 }
 
 /// Every user of a tenant.
-pub fn list(conn: &mut DbConnection, tenant: &str) -> Result<Vec<UserRow>, StoreError> {
+pub fn list(conn: &mut DbConnection, tenant: Tenant<'_>) -> Result<Vec<UserRow>, StoreError> {
     store::users::list(conn, tenant)
 }

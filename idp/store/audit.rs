@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::audit_events;
-use super::{DbConnection, StoreError};
+use super::{DbConnection, StoreError, Tenant};
 
 /// An event to record.
 #[derive(Debug, Insertable)]
@@ -35,9 +35,9 @@ pub fn record(conn: &mut DbConnection, event: &NewEvent<'_>) -> Result<(), Store
 }
 
 /// The kinds of a tenant's events, oldest first (tests and reports).
-pub fn kinds(conn: &mut DbConnection, tenant: &str) -> Result<Vec<String>, StoreError> {
+pub fn kinds(conn: &mut DbConnection, tenant: Tenant<'_>) -> Result<Vec<String>, StoreError> {
     Ok(audit_events::table
-        .filter(audit_events::tenant_id.eq(tenant))
+        .filter(audit_events::tenant_id.eq(tenant.id()))
         .order(audit_events::id.asc())
         .select(audit_events::kind)
         .load(conn)?)

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::auth_requests;
-use super::{DbConnection, StoreError};
+use super::{DbConnection, StoreError, Tenant};
 
 /// A pending request as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -41,13 +41,13 @@ pub fn insert(conn: &mut DbConnection, row: &AuthRequestRow) -> Result<(), Store
 /// An unexpired request of `tenant` by id.
 pub fn find(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: Tenant<'_>,
     id: &str,
     now: NaiveDateTime,
 ) -> Result<Option<AuthRequestRow>, StoreError> {
     Ok(auth_requests::table
         .find(id)
-        .filter(auth_requests::tenant_id.eq(tenant))
+        .filter(auth_requests::tenant_id.eq(tenant.id()))
         .filter(auth_requests::expires_at.gt(now))
         .select(AuthRequestRow::as_select())
         .get_result(conn)
@@ -57,13 +57,13 @@ pub fn find(
 /// Takes (reads and deletes) an unexpired pushed request by its `request_uri` hash.
 pub fn take_pushed(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: Tenant<'_>,
     request_uri_hash: &str,
     now: NaiveDateTime,
 ) -> Result<Option<AuthRequestRow>, StoreError> {
     let row = auth_requests::table
         .filter(auth_requests::request_uri_hash.eq(request_uri_hash))
-        .filter(auth_requests::tenant_id.eq(tenant))
+        .filter(auth_requests::tenant_id.eq(tenant.id()))
         .select(AuthRequestRow::as_select())
         .get_result(conn)
         .optional()?;
@@ -72,8 +72,13 @@ pub fn take_pushed(
     Ok((deleted == 1 && row.expires_at > now).then_some(row))
 }
 
-/// Deletes a request (it was answered).
-pub fn delete(conn: &mut DbConnection, id: &str) -> Result<(), StoreError> {
-    diesel::delete(auth_requests::table.find(id)).execute(conn)?;
+/// Deletes a request of `tenant` (it was answered).
+pub fn delete(conn: &mut DbConnection, tenant: Tenant<'_>, id: &str) -> Result<(), StoreError> {
+    diesel::delete(
+        auth_requests::table
+            .find(id)
+            .filter(auth_requests::tenant_id.eq(tenant.id())),
+    )
+    .execute(conn)?;
     Ok(())
 }

@@ -7,7 +7,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::logout_deliveries;
-use super::{DbConnection, StoreError};
+use super::{DbConnection, StoreError, Tenant};
 
 /// A delivery as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -129,13 +129,15 @@ pub fn failed(
     Ok(())
 }
 
-/// Every delivery to `client_id` (tests and reports).
+/// Every delivery to `client_id` of `tenant` (tests and reports).
 pub fn for_client(
     conn: &mut DbConnection,
+    tenant: Tenant<'_>,
     client_id: &str,
 ) -> Result<Vec<DeliveryRow>, StoreError> {
     Ok(logout_deliveries::table
         .filter(logout_deliveries::client_id.eq(client_id))
+        .filter(logout_deliveries::tenant_id.eq(tenant.id()))
         .order(logout_deliveries::created_at.asc())
         .select(DeliveryRow::as_select())
         .load(conn)?)

@@ -9,7 +9,7 @@ use super::schema::{
     users,
 };
 use super::users::UserRow;
-use super::{DbConnection, StoreError};
+use super::{DbConnection, StoreError, Tenant};
 
 /// A grant as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -51,6 +51,8 @@ pub struct CodeRow {
     pub code_hash: String,
     /// Its grant.
     pub grant_id: String,
+    /// The tenant (its grant's).
+    pub tenant_id: String,
     /// The client it was issued to.
     pub client_id: String,
     /// The redirect URI of the request.
@@ -77,6 +79,8 @@ pub struct RefreshRow {
     pub token_hash: String,
     /// Its grant (family).
     pub grant_id: String,
+    /// The tenant (its grant's).
+    pub tenant_id: String,
     /// Scope it can refresh.
     pub scope: String,
     /// Issued.
@@ -95,33 +99,44 @@ pub fn insert_grant(conn: &mut DbConnection, row: &GrantRow) -> Result<(), Store
     Ok(())
 }
 
-/// A grant by id.
-pub fn find_grant(conn: &mut DbConnection, id: &str) -> Result<Option<GrantRow>, StoreError> {
+/// A grant of `tenant` by id.
+pub fn find_grant(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    id: &str,
+) -> Result<Option<GrantRow>, StoreError> {
     Ok(grants::table
         .find(id)
+        .filter(grants::tenant_id.eq(tenant.id()))
         .select(GrantRow::as_select())
         .get_result(conn)
         .optional()?)
 }
 
-/// A grant with its user (none for `client_credentials`), in one statement.
+/// A grant of `tenant` with its user (none for `client_credentials`), in one statement.
 pub fn find_grant_with_user(
     conn: &mut DbConnection,
+    tenant: Tenant<'_>,
     id: &str,
 ) -> Result<Option<(GrantRow, Option<UserRow>)>, StoreError> {
     Ok(grants::table
         .left_join(users::table)
         .filter(grants::id.eq(id))
+        .filter(grants::tenant_id.eq(tenant.id()))
         .select((GrantRow::as_select(), Option::<UserRow>::as_select()))
         .get_result(conn)
         .optional()?)
 }
 
-/// The grant of an access token that is still live — the grant not revoked, the token's `jti`
-/// not on the revocation list — with the grant's user (none for `client_credentials`), in one
-/// statement: userinfo and introspection run nothing else.
+/// The grant of `tenant` of an access token that is still live — the grant not revoked, the
+/// token's `jti` not on the revocation list — with the grant's user (none for
+/// `client_credentials`), in one statement: userinfo and introspection run nothing else.
+///
+/// A `jti` on the list is revoked whichever tenant listed it (a jti is a random UUID; rows listed
+/// before the tenant was recorded have none).
 pub fn find_live(
     conn: &mut DbConnection,
+    tenant: Tenant<'_>,
     grant_id: &str,
     jti: &str,
 ) -> Result<Option<(GrantRow, Option<UserRow>)>, StoreError> {
@@ -129,6 +144,7 @@ pub fn find_live(
     Ok(grants::table
         .left_join(users::table)
         .filter(grants::id.eq(grant_id))
+        .filter(grants::tenant_id.eq(tenant.id()))
         .filter(grants::revoked_at.is_null())
         .filter(not(exists(revoked_access_tokens::table.find(jti))))
         .select((GrantRow::as_select(), Option::<UserRow>::as_select()))
@@ -136,37 +152,70 @@ pub fn find_live(
         .optional()?)
 }
 
-/// Revokes a grant (and with it its codes, refresh and access tokens).
+/// Revokes a grant of `tenant` (and with it its codes, refresh and access tokens).
 pub fn revoke_grant(
     conn: &mut DbConnection,
+    tenant: Tenant<'_>,
     id: &str,
     now: NaiveDateTime,
 ) -> Result<(), StoreError> {
-    diesel::update(grants::table.find(id).filter(grants::revoked_at.is_null()))
-        .set(grants::revoked_at.eq(now))
-        .execute(conn)?;
+    diesel::update(
+        grants::table
+            .find(id)
+            .filter(grants::tenant_id.eq(tenant.id()))
+            .filter(grants::revoked_at.is_null()),
+    )
+    .set(grants::revoked_at.eq(now))
+    .execute(conn)?;
     Ok(())
 }
 
-/// Revokes the grants of a session that do not outlive it; returns the clients they belonged to.
+/// Revokes the grants of a session of `tenant` that do not outlive it; returns the clients they
+/// belonged to.
 pub fn revoke_session_grants(
     conn: &mut DbConnection,
+    tenant: Tenant<'_>,
     session_id: &str,
     now: NaiveDateTime,
 ) -> Result<Vec<String>, StoreError> {
     let clients = grants::table
         .filter(grants::session_id.eq(session_id))
+        .filter(grants::tenant_id.eq(tenant.id()))
         .select(grants::client_id)
         .distinct()
         .load::<String>(conn)?;
     diesel::update(
         grants::table
             .filter(grants::session_id.eq(session_id))
+            .filter(grants::tenant_id.eq(tenant.id()))
             .filter(grants::offline.eq(false))
             .filter(grants::revoked_at.is_null()),
     )
     .set(grants::revoked_at.eq(now))
     .execute(conn)?;
+    Ok(clients)
+}
+
+/// Revokes every unrevoked grant of a user of `tenant`, offline ones included (recovery: a
+/// password reset, "sign out everywhere", the undo of a change of address); returns the clients
+/// they belonged to.
+pub fn revoke_user_grants(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> Result<Vec<String>, StoreError> {
+    let live = grants::table
+        .filter(grants::user_id.eq(user_id))
+        .filter(grants::tenant_id.eq(tenant.id()))
+        .filter(grants::revoked_at.is_null());
+    let clients = live
+        .select(grants::client_id)
+        .distinct()
+        .load::<String>(conn)?;
+    diesel::update(live)
+        .set(grants::revoked_at.eq(now))
+        .execute(conn)?;
     Ok(clients)
 }
 
@@ -178,24 +227,31 @@ pub fn insert_code(conn: &mut DbConnection, row: &CodeRow) -> Result<(), StoreEr
     Ok(())
 }
 
-/// A code by its hash.
-pub fn find_code(conn: &mut DbConnection, code_hash: &str) -> Result<Option<CodeRow>, StoreError> {
+/// A code of `tenant` by its hash.
+pub fn find_code(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    code_hash: &str,
+) -> Result<Option<CodeRow>, StoreError> {
     Ok(auth_codes::table
         .find(code_hash)
+        .filter(auth_codes::tenant_id.eq(tenant.id()))
         .select(CodeRow::as_select())
         .get_result(conn)
         .optional()?)
 }
 
-/// Marks a code used; false when another request used it first.
+/// Marks a code of `tenant` used; false when another request used it first.
 pub fn use_code(
     conn: &mut DbConnection,
+    tenant: Tenant<'_>,
     code_hash: &str,
     now: NaiveDateTime,
 ) -> Result<bool, StoreError> {
     let changed = diesel::update(
         auth_codes::table
             .find(code_hash)
+            .filter(auth_codes::tenant_id.eq(tenant.id()))
             .filter(auth_codes::used_at.is_null()),
     )
     .set(auth_codes::used_at.eq(now))
@@ -211,27 +267,31 @@ pub fn insert_refresh(conn: &mut DbConnection, row: &RefreshRow) -> Result<(), S
     Ok(())
 }
 
-/// A refresh token by its hash.
+/// A refresh token of `tenant` by its hash.
 pub fn find_refresh(
     conn: &mut DbConnection,
+    tenant: Tenant<'_>,
     token_hash: &str,
 ) -> Result<Option<RefreshRow>, StoreError> {
     Ok(refresh_tokens::table
         .find(token_hash)
+        .filter(refresh_tokens::tenant_id.eq(tenant.id()))
         .select(RefreshRow::as_select())
         .get_result(conn)
         .optional()?)
 }
 
-/// Marks a refresh token used (rotated); false when it was used already.
+/// Marks a refresh token of `tenant` used (rotated); false when it was used already.
 pub fn use_refresh(
     conn: &mut DbConnection,
+    tenant: Tenant<'_>,
     token_hash: &str,
     now: NaiveDateTime,
 ) -> Result<bool, StoreError> {
     let changed = diesel::update(
         refresh_tokens::table
             .find(token_hash)
+            .filter(refresh_tokens::tenant_id.eq(tenant.id()))
             .filter(refresh_tokens::used_at.is_null()),
     )
     .set(refresh_tokens::used_at.eq(now))
@@ -239,15 +299,17 @@ pub fn use_refresh(
     Ok(changed == 1)
 }
 
-/// Lists an access token as revoked until it expires.
+/// Lists an access token of `tenant` as revoked until it expires.
 pub fn revoke_access_token(
     conn: &mut DbConnection,
+    tenant: Tenant<'_>,
     jti: &str,
     expires_at: NaiveDateTime,
 ) -> Result<(), StoreError> {
     let inserted = diesel::insert_into(revoked_access_tokens::table)
         .values((
             revoked_access_tokens::jti.eq(jti),
+            revoked_access_tokens::tenant_id.eq(tenant.id()),
             revoked_access_tokens::expires_at.eq(expires_at),
         ))
         .execute(conn)
@@ -258,15 +320,17 @@ pub fn revoke_access_token(
     }
 }
 
-/// Whether `user` consented to `client` for at least `scope`.
+/// Whether `user` of `tenant` consented to `client` for at least `scope`.
 pub fn has_consent(
     conn: &mut DbConnection,
+    tenant: Tenant<'_>,
     user: &str,
     client: &str,
     scope: &[&str],
 ) -> Result<bool, StoreError> {
     let granted = consents::table
         .find((user, client))
+        .filter(consents::tenant_id.eq(tenant.id()))
         .select(consents::scope)
         .get_result::<String>(conn)
         .optional()?;
@@ -276,21 +340,26 @@ pub fn has_consent(
     }))
 }
 
-/// Records consent of `user` to `client` for `scope` (replacing an earlier one).
+/// Records consent of `user` of `tenant` to `client` for `scope` (replacing an earlier one).
 pub fn save_consent(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: Tenant<'_>,
     user: &str,
     client: &str,
     scope: &str,
     now: NaiveDateTime,
 ) -> Result<(), StoreError> {
-    diesel::delete(consents::table.find((user, client))).execute(conn)?;
+    diesel::delete(
+        consents::table
+            .find((user, client))
+            .filter(consents::tenant_id.eq(tenant.id())),
+    )
+    .execute(conn)?;
     diesel::insert_into(consents::table)
         .values((
             consents::user_id.eq(user),
             consents::client_id.eq(client),
-            consents::tenant_id.eq(tenant),
+            consents::tenant_id.eq(tenant.id()),
             consents::scope.eq(scope),
             consents::granted_at.eq(now),
         ))

@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::legacy_accounts;
-use super::{DbConnection, StoreError};
+use super::{DbConnection, StoreError, Tenant};
 
 /// A legacy account as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -52,9 +52,14 @@ impl LegacyRow {
 }
 
 /// A legacy account by internal id.
-pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<LegacyRow>, StoreError> {
+pub fn find(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    id: &str,
+) -> Result<Option<LegacyRow>, StoreError> {
     Ok(legacy_accounts::table
         .find(id)
+        .filter(legacy_accounts::tenant_id.eq(tenant.id()))
         .select(LegacyRow::as_select())
         .get_result(conn)
         .optional()?)
@@ -63,11 +68,11 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<LegacyRow>, Stor
 /// A legacy account of `tenant` by its lowercased username.
 pub fn find_by_username(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: Tenant<'_>,
     username_normalized: &str,
 ) -> Result<Option<LegacyRow>, StoreError> {
     Ok(legacy_accounts::table
-        .filter(legacy_accounts::tenant_id.eq(tenant))
+        .filter(legacy_accounts::tenant_id.eq(tenant.id()))
         .filter(legacy_accounts::username_normalized.eq(username_normalized))
         .select(LegacyRow::as_select())
         .get_result(conn)
@@ -77,11 +82,11 @@ pub fn find_by_username(
 /// The unlinked legacy accounts of `tenant` with this normalised address, by username.
 pub fn unlinked_by_email(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: Tenant<'_>,
     email_normalized: &str,
 ) -> Result<Vec<LegacyRow>, StoreError> {
     Ok(legacy_accounts::table
-        .filter(legacy_accounts::tenant_id.eq(tenant))
+        .filter(legacy_accounts::tenant_id.eq(tenant.id()))
         .filter(legacy_accounts::email_normalized.eq(email_normalized))
         .filter(legacy_accounts::linked_user_id.is_null())
         .order(legacy_accounts::username_normalized.asc())
@@ -90,9 +95,14 @@ pub fn unlinked_by_email(
 }
 
 /// The legacy accounts bound to a user, the first bound first.
-pub fn linked_to(conn: &mut DbConnection, user_id: &str) -> Result<Vec<LegacyRow>, StoreError> {
+pub fn linked_to(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    user_id: &str,
+) -> Result<Vec<LegacyRow>, StoreError> {
     Ok(legacy_accounts::table
         .filter(legacy_accounts::linked_user_id.eq(user_id))
+        .filter(legacy_accounts::tenant_id.eq(tenant.id()))
         .order((legacy_accounts::linked_at.asc(), legacy_accounts::id.asc()))
         .select(LegacyRow::as_select())
         .load(conn)?)
@@ -101,6 +111,7 @@ pub fn linked_to(conn: &mut DbConnection, user_id: &str) -> Result<Vec<LegacyRow
 /// Binds a legacy account to a user; false when it was bound already (by a concurrent login).
 pub fn link(
     conn: &mut DbConnection,
+    tenant: Tenant<'_>,
     id: &str,
     user_id: &str,
     now: NaiveDateTime,
@@ -108,6 +119,7 @@ pub fn link(
     let changed = diesel::update(
         legacy_accounts::table
             .find(id)
+            .filter(legacy_accounts::tenant_id.eq(tenant.id()))
             .filter(legacy_accounts::linked_user_id.is_null()),
     )
     .set((
@@ -122,6 +134,7 @@ pub fn link(
 /// when the account is linked already.
 pub fn set_email(
     conn: &mut DbConnection,
+    tenant: Tenant<'_>,
     id: &str,
     email: &str,
     email_normalized: &str,
@@ -130,6 +143,7 @@ pub fn set_email(
     let changed = diesel::update(
         legacy_accounts::table
             .find(id)
+            .filter(legacy_accounts::tenant_id.eq(tenant.id()))
             .filter(legacy_accounts::linked_user_id.is_null()),
     )
     .set((

@@ -14,7 +14,7 @@ use diesel::prelude::*;
 
 use super::legacy::LegacyRow;
 use super::schema::legacy_accounts;
-use super::{DbConnection, StoreError};
+use super::{DbConnection, StoreError, Tenant};
 
 /// A legacy account as the import inserts it (not yet linked).
 #[derive(Debug, Clone, Insertable)]
@@ -107,14 +107,14 @@ pub struct LegacyChanges<'a> {
 /// The accounts of `tenant` that have one of these (lowercased) usernames or one of these subjects.
 pub fn existing(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: Tenant<'_>,
     usernames_normalized: &[&str],
     subjects: &[&str],
 ) -> Result<Vec<LegacyRow>, StoreError> {
     // Two reads, each along its unique index (with `OR`, SQLite scans the tenant's accounts).
     // The second asks only for subjects the first did not find, none on a re-import.
     let mut found: Vec<LegacyRow> = legacy_accounts::table
-        .filter(legacy_accounts::tenant_id.eq(tenant))
+        .filter(legacy_accounts::tenant_id.eq(tenant.id()))
         .filter(legacy_accounts::username_normalized.eq_any(usernames_normalized))
         .select(LegacyRow::as_select())
         .load(conn)?;
@@ -126,7 +126,7 @@ pub fn existing(
         .collect();
     if !other.is_empty() {
         let by_subject: Vec<LegacyRow> = legacy_accounts::table
-            .filter(legacy_accounts::tenant_id.eq(tenant))
+            .filter(legacy_accounts::tenant_id.eq(tenant.id()))
             .filter(legacy_accounts::subject.eq_any(&other))
             .select(LegacyRow::as_select())
             .load(conn)?;
@@ -148,15 +148,17 @@ pub fn insert_many(conn: &mut DbConnection, rows: &[NewLegacy<'_>]) -> Result<us
     })
 }
 
-/// Updates an account unless it is linked; false when it is (a login bound it meanwhile).
+/// Updates an account of `tenant` unless it is linked; false when it is (a login bound it meanwhile).
 pub fn update_unlinked(
     conn: &mut DbConnection,
+    tenant: Tenant<'_>,
     id: &str,
     changes: &LegacyChanges<'_>,
 ) -> Result<bool, StoreError> {
     let changed = diesel::update(
         legacy_accounts::table
             .find(id)
+            .filter(legacy_accounts::tenant_id.eq(tenant.id()))
             .filter(legacy_accounts::linked_user_id.is_null()),
     )
     .set(changes)
@@ -166,9 +168,12 @@ pub fn update_unlinked(
 
 /// Addresses of `tenant` shared by several accounts: how many addresses, and how many accounts
 /// have one of them.
-pub fn shared_emails(conn: &mut DbConnection, tenant: &str) -> Result<(u64, u64), StoreError> {
+pub fn shared_emails(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+) -> Result<(u64, u64), StoreError> {
     let sizes: Vec<i64> = legacy_accounts::table
-        .filter(legacy_accounts::tenant_id.eq(tenant))
+        .filter(legacy_accounts::tenant_id.eq(tenant.id()))
         .filter(legacy_accounts::email_normalized.is_not_null())
         .group_by(legacy_accounts::email_normalized)
         .having(count_star().gt(1))
@@ -328,8 +333,8 @@ pub struct ReportCounts {
 }
 
 /// The report's counts for `tenant`.
-pub fn report(conn: &mut DbConnection, tenant: &str) -> Result<ReportCounts, StoreError> {
-    let of_tenant = || legacy_accounts::table.filter(legacy_accounts::tenant_id.eq(tenant));
+pub fn report(conn: &mut DbConnection, tenant: Tenant<'_>) -> Result<ReportCounts, StoreError> {
+    let of_tenant = || legacy_accounts::table.filter(legacy_accounts::tenant_id.eq(tenant.id()));
     let count = |n: i64| u64::try_from(n).unwrap_or(0);
     let total: i64 = of_tenant().count().get_result(conn)?;
     let linked: i64 = of_tenant()

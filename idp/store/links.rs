@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::one_time_links;
-use super::{DbConnection, StoreError};
+use super::{DbConnection, StoreError, Tenant};
 
 /// A link as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -45,14 +45,14 @@ pub fn insert(conn: &mut DbConnection, row: &LinkRow) -> Result<(), StoreError> 
 /// An unused, unexpired link of `tenant` for `purpose`.
 pub fn find_usable(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: Tenant<'_>,
     purpose: &str,
     token_hash: &str,
     now: NaiveDateTime,
 ) -> Result<Option<LinkRow>, StoreError> {
     Ok(one_time_links::table
         .find(token_hash)
-        .filter(one_time_links::tenant_id.eq(tenant))
+        .filter(one_time_links::tenant_id.eq(tenant.id()))
         .filter(one_time_links::purpose.eq(purpose))
         .filter(one_time_links::used_at.is_null())
         .filter(one_time_links::expires_at.gt(now))
@@ -61,15 +61,17 @@ pub fn find_usable(
         .optional()?)
 }
 
-/// Marks a link used; false when it was used already (by a concurrent request).
+/// Marks a link of `tenant` used; false when it was used already (by a concurrent request).
 pub fn use_once(
     conn: &mut DbConnection,
+    tenant: Tenant<'_>,
     token_hash: &str,
     now: NaiveDateTime,
 ) -> Result<bool, StoreError> {
     let changed = diesel::update(
         one_time_links::table
             .find(token_hash)
+            .filter(one_time_links::tenant_id.eq(tenant.id()))
             .filter(one_time_links::used_at.is_null()),
     )
     .set(one_time_links::used_at.eq(now))
@@ -81,6 +83,7 @@ pub fn use_once(
 /// links).
 pub fn void_for_user(
     conn: &mut DbConnection,
+    tenant: Tenant<'_>,
     user_id: &str,
     purpose: &str,
     now: NaiveDateTime,
@@ -88,7 +91,28 @@ pub fn void_for_user(
     Ok(diesel::update(
         one_time_links::table
             .filter(one_time_links::user_id.eq(user_id))
+            .filter(one_time_links::tenant_id.eq(tenant.id()))
             .filter(one_time_links::purpose.eq(purpose))
+            .filter(one_time_links::used_at.is_null()),
+    )
+    .set(one_time_links::used_at.eq(now))
+    .execute(conn)?)
+}
+
+/// Voids every unused link of a user of `tenant` but those of the `kept` purposes (a confirmed
+/// change of address ends the reset, verification and linker links sent before it).
+pub fn void_all_for_user(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    user_id: &str,
+    kept: &[&str],
+    now: NaiveDateTime,
+) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        one_time_links::table
+            .filter(one_time_links::user_id.eq(user_id))
+            .filter(one_time_links::tenant_id.eq(tenant.id()))
+            .filter(one_time_links::purpose.ne_all(kept))
             .filter(one_time_links::used_at.is_null()),
     )
     .set(one_time_links::used_at.eq(now))
@@ -98,12 +122,14 @@ pub fn void_for_user(
 /// Voids the unused links that would bind a legacy account (it was bound another way).
 pub fn void_for_legacy(
     conn: &mut DbConnection,
+    tenant: Tenant<'_>,
     legacy_account_id: &str,
     now: NaiveDateTime,
 ) -> Result<usize, StoreError> {
     Ok(diesel::update(
         one_time_links::table
             .filter(one_time_links::legacy_account_id.eq(legacy_account_id))
+            .filter(one_time_links::tenant_id.eq(tenant.id()))
             .filter(one_time_links::used_at.is_null()),
     )
     .set(one_time_links::used_at.eq(now))

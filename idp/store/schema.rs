@@ -98,6 +98,7 @@ diesel::table! {
     auth_codes (code_hash) {
         code_hash -> Text,
         grant_id -> Text,
+        tenant_id -> Text,
         client_id -> Text,
         redirect_uri -> Text,
         nonce -> Nullable<Text>,
@@ -113,6 +114,7 @@ diesel::table! {
     refresh_tokens (token_hash) {
         token_hash -> Text,
         grant_id -> Text,
+        tenant_id -> Text,
         scope -> Text,
         created_at -> Timestamp,
         expires_at -> Timestamp,
@@ -123,6 +125,7 @@ diesel::table! {
 diesel::table! {
     revoked_access_tokens (jti) {
         jti -> Text,
+        tenant_id -> Text,
         expires_at -> Timestamp,
     }
 }

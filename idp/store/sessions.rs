@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::sso_sessions;
-use super::{DbConnection, StoreError};
+use super::{DbConnection, StoreError, Tenant};
 
 /// A session as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -47,13 +47,13 @@ pub fn insert(conn: &mut DbConnection, session: &SessionRow) -> Result<(), Store
 /// The live session of `tenant` whose cookie hashes to `token_hash`.
 pub fn find_live(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: Tenant<'_>,
     token_hash: &str,
     now: NaiveDateTime,
 ) -> Result<Option<SessionRow>, StoreError> {
     Ok(sso_sessions::table
         .filter(sso_sessions::token_hash.eq(token_hash))
-        .filter(sso_sessions::tenant_id.eq(tenant))
+        .filter(sso_sessions::tenant_id.eq(tenant.id()))
         .filter(sso_sessions::ended_at.is_null())
         .filter(sso_sessions::expires_at.gt(now))
         .select(SessionRow::as_select())
@@ -61,20 +61,31 @@ pub fn find_live(
         .optional()?)
 }
 
-/// A session by its public id, live or not.
-pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<SessionRow>, StoreError> {
+/// A session of `tenant` by its public id, live or not.
+pub fn find(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    id: &str,
+) -> Result<Option<SessionRow>, StoreError> {
     Ok(sso_sessions::table
         .find(id)
+        .filter(sso_sessions::tenant_id.eq(tenant.id()))
         .select(SessionRow::as_select())
         .get_result(conn)
         .optional()?)
 }
 
-/// Ends a session; false when it had ended already.
-pub fn end(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Result<bool, StoreError> {
+/// Ends a session of `tenant`; false when it had ended already.
+pub fn end(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    id: &str,
+    now: NaiveDateTime,
+) -> Result<bool, StoreError> {
     let changed = diesel::update(
         sso_sessions::table
             .find(id)
+            .filter(sso_sessions::tenant_id.eq(tenant.id()))
             .filter(sso_sessions::ended_at.is_null()),
     )
     .set(sso_sessions::ended_at.eq(now))
@@ -82,14 +93,16 @@ pub fn end(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Result<bool
     Ok(changed == 1)
 }
 
-/// The live sessions of a user.
+/// The live sessions of a user of `tenant`.
 pub fn live_for_user(
     conn: &mut DbConnection,
+    tenant: Tenant<'_>,
     user_id: &str,
     now: NaiveDateTime,
 ) -> Result<Vec<SessionRow>, StoreError> {
     Ok(sso_sessions::table
         .filter(sso_sessions::user_id.eq(user_id))
+        .filter(sso_sessions::tenant_id.eq(tenant.id()))
         .filter(sso_sessions::ended_at.is_null())
         .filter(sso_sessions::expires_at.gt(now))
         .select(SessionRow::as_select())

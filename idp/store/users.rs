@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::users;
-use super::{DbConnection, StoreError};
+use super::{DbConnection, StoreError, Tenant};
 
 /// A user as stored.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -89,11 +89,11 @@ pub fn insert(conn: &mut DbConnection, user: &NewUser<'_>) -> Result<(), StoreEr
 /// The user of `tenant` with this normalised address.
 pub fn find_by_email(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: Tenant<'_>,
     email_normalized: &str,
 ) -> Result<Option<UserRow>, StoreError> {
     Ok(users::table
-        .filter(users::tenant_id.eq(tenant))
+        .filter(users::tenant_id.eq(tenant.id()))
         .filter(users::email_normalized.eq(email_normalized))
         .select(UserRow::as_select())
         .get_result(conn)
@@ -101,18 +101,23 @@ pub fn find_by_email(
 }
 
 /// Every user of `tenant`, oldest first.
-pub fn list(conn: &mut DbConnection, tenant: &str) -> Result<Vec<UserRow>, StoreError> {
+pub fn list(conn: &mut DbConnection, tenant: Tenant<'_>) -> Result<Vec<UserRow>, StoreError> {
     Ok(users::table
-        .filter(users::tenant_id.eq(tenant))
+        .filter(users::tenant_id.eq(tenant.id()))
         .order((users::created_at.asc(), users::id.asc()))
         .select(UserRow::as_select())
         .load(conn)?)
 }
 
 /// A user by internal id.
-pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<UserRow>, StoreError> {
+pub fn find(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    id: &str,
+) -> Result<Option<UserRow>, StoreError> {
     Ok(users::table
         .find(id)
+        .filter(users::tenant_id.eq(tenant.id()))
         .select(UserRow::as_select())
         .get_result(conn)
         .optional()?)
@@ -121,11 +126,11 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<UserRow>, StoreE
 /// The user of `tenant` with this lowercased login name (authority users).
 pub fn find_by_username(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: Tenant<'_>,
     username_normalized: &str,
 ) -> Result<Option<UserRow>, StoreError> {
     Ok(users::table
-        .filter(users::tenant_id.eq(tenant))
+        .filter(users::tenant_id.eq(tenant.id()))
         .filter(users::username_normalized.eq(username_normalized))
         .select(UserRow::as_select())
         .get_result(conn)
@@ -135,48 +140,63 @@ pub fn find_by_username(
 /// Sets a user's password hash.
 pub fn set_password(
     conn: &mut DbConnection,
+    tenant: Tenant<'_>,
     id: &str,
     password_hash: &str,
     now: NaiveDateTime,
 ) -> Result<(), StoreError> {
-    diesel::update(users::table.find(id))
-        .set((
-            users::password_hash.eq(password_hash),
-            users::password_changed_at.eq(now),
-            users::updated_at.eq(now),
-        ))
-        .execute(conn)?;
+    diesel::update(
+        users::table
+            .find(id)
+            .filter(users::tenant_id.eq(tenant.id())),
+    )
+    .set((
+        users::password_hash.eq(password_hash),
+        users::password_changed_at.eq(now),
+        users::updated_at.eq(now),
+    ))
+    .execute(conn)?;
     Ok(())
 }
 
 /// Sets a user's display name.
 pub fn set_name(
     conn: &mut DbConnection,
+    tenant: Tenant<'_>,
     id: &str,
     name: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<(), StoreError> {
-    diesel::update(users::table.find(id))
-        .set((users::name.eq(name), users::updated_at.eq(now)))
-        .execute(conn)?;
+    diesel::update(
+        users::table
+            .find(id)
+            .filter(users::tenant_id.eq(tenant.id())),
+    )
+    .set((users::name.eq(name), users::updated_at.eq(now)))
+    .execute(conn)?;
     Ok(())
 }
 
 /// Sets a user's (verified) address.
 pub fn set_email(
     conn: &mut DbConnection,
+    tenant: Tenant<'_>,
     id: &str,
     email: &str,
     email_normalized: &str,
     now: NaiveDateTime,
 ) -> Result<(), StoreError> {
-    diesel::update(users::table.find(id))
-        .set((
-            users::email.eq(email),
-            users::email_normalized.eq(email_normalized),
-            users::email_verified.eq(true),
-            users::updated_at.eq(now),
-        ))
-        .execute(conn)?;
+    diesel::update(
+        users::table
+            .find(id)
+            .filter(users::tenant_id.eq(tenant.id())),
+    )
+    .set((
+        users::email.eq(email),
+        users::email_normalized.eq(email_normalized),
+        users::email_verified.eq(true),
+        users::updated_at.eq(now),
+    ))
+    .execute(conn)?;
     Ok(())
 }

@@ -522,7 +522,7 @@ async fn registration_authority_login_and_account_page_in_chromium() {
             &mut store.conn().unwrap(),
             idp::clock::system().now(),
             &idp::flows::users::AddUser {
-                tenant: "seinajoki",
+                tenant: crate::helpers::tenant("seinajoki"),
                 email: None,
                 username: Some("rakennusvalvonta7"),
                 name: None,

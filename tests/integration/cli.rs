@@ -119,9 +119,13 @@ async fn users_add_then_list(backend: Backend) {
 
     // Stored as an argon2id PHC string at OWASP's parameters, verifying the password given.
     let mut conn = Manager::new(s.db.backend.clone()).connect().unwrap();
-    let user = store::users::find_by_email(&mut conn, "seinajoki", "erkki.esimerkki@example.com")
-        .unwrap()
-        .unwrap();
+    let user = store::users::find_by_email(
+        &mut conn,
+        crate::helpers::tenant("seinajoki"),
+        "erkki.esimerkki@example.com",
+    )
+    .unwrap()
+    .unwrap();
     let phc = user.password_hash.unwrap();
     assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
     assert!(idp::crypto::password::verify(
@@ -131,7 +135,7 @@ async fn users_add_then_list(backend: Backend) {
     assert_eq!(user.name.as_deref(), Some("Erkki Esimerkki"));
     assert!(user.email_verified);
     assert_eq!(
-        store::audit::kinds(&mut conn, "seinajoki").unwrap(),
+        store::audit::kinds(&mut conn, crate::helpers::tenant("seinajoki")).unwrap(),
         ["user.created"]
     );
     drop(s.dir);
@@ -191,7 +195,10 @@ async fn migrate_applies_then_is_up_to_date(backend: Backend) {
     let s = setup(backend);
     let first = run(idp().arg("--config").arg(&s.config).arg("migrate"), "");
     assert!(first.status.success(), "{}", text(&first.stderr));
-    assert_eq!(text(&first.stdout), "applied 20261123000001\n");
+    assert_eq!(
+        text(&first.stdout),
+        "applied 20261123000001\napplied 20261205000001\n"
+    );
     let second = run(idp().arg("--config").arg(&s.config).arg("migrate"), "");
     assert!(second.status.success(), "{}", text(&second.stderr));
     assert_eq!(text(&second.stdout), "the database is up to date\n");
@@ -250,9 +257,13 @@ fn an_authority_user_logs_in_with_a_username() {
     );
     assert_eq!(usage.status.code(), Some(2));
     let mut conn = Manager::new(s.db.backend.clone()).connect().unwrap();
-    let user = store::users::find_by_username(&mut conn, "seinajoki", "rakennusvalvonta7")
-        .unwrap()
-        .unwrap();
+    let user = store::users::find_by_username(
+        &mut conn,
+        crate::helpers::tenant("seinajoki"),
+        "rakennusvalvonta7",
+    )
+    .unwrap()
+    .unwrap();
     assert!(user.is_authority && user.email.is_none());
     assert_eq!(user.username.as_deref(), Some("Rakennusvalvonta7"));
 }

@@ -449,7 +449,7 @@ pub async fn add_user(
             &mut conn,
             now,
             &idp::flows::users::AddUser {
-                tenant: &tenant,
+                tenant: self::tenant(&tenant),
                 email: Some(&email),
                 username: None,
                 name: Some(&name),
@@ -462,4 +462,39 @@ pub async fn add_user(
     })
     .await
     .unwrap()
+}
+
+/// The store's handle of tenant `id`, for tests that read the database directly (a minimal
+/// tenant configuration of that id, kept for the rest of the test binary's run).
+pub fn tenant(id: &str) -> idp::store::Tenant<'static> {
+    let config: idp::config::TenantConfig = toml::from_str(&format!(
+        "id = \"{id}\"\nname = \"{id}\"\npolicy = \"keep-password\"\n"
+    ))
+    .unwrap();
+    idp::store::Tenant::of(Box::leak(Box::new(config)))
+}
+
+impl TestApp {
+    /// The newest link starting with `path` (`/{tenant}/reset?token=`…) in the mails (to `to`,
+    /// when given), waiting up to five seconds for the outbox's worker.
+    pub async fn newest_link(&self, to: Option<&str>, path: &str) -> String {
+        let prefix = self.url(path);
+        for _ in 0..100 {
+            let found = self
+                .mails()
+                .iter()
+                .rev()
+                .filter(|mail| to.is_none_or(|to| mail.contains(&format!("To: {to}"))))
+                .find_map(|mail| {
+                    mail.split_whitespace()
+                        .find(|w| w.starts_with(&prefix))
+                        .map(str::to_string)
+                });
+            if let Some(link) = found {
+                return link;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no {path} link to {to:?}: {:?}", self.mails())
+    }
 }

@@ -161,9 +161,13 @@ impl Setup {
     }
 
     fn account(&self, username: &str) -> store::legacy::LegacyRow {
-        store::legacy::find_by_username(&mut self.conn(), "seinajoki", username)
-            .unwrap()
-            .unwrap_or_else(|| panic!("no legacy account {username}"))
+        store::legacy::find_by_username(
+            &mut self.conn(),
+            crate::helpers::tenant("seinajoki"),
+            username,
+        )
+        .unwrap()
+        .unwrap_or_else(|| panic!("no legacy account {username}"))
     }
 
     fn count(&self, tenant: &str) -> i64 {
@@ -181,12 +185,22 @@ impl Setup {
         let out = self.idp(&["users", "add", "--tenant", "seinajoki", "--email", &email]);
         assert!(out.status.success(), "{}", text(&out.stderr));
         let mut conn = self.conn();
-        let user = store::users::find_by_email(&mut conn, "seinajoki", &email)
-            .unwrap()
-            .unwrap();
+        let user =
+            store::users::find_by_email(&mut conn, crate::helpers::tenant("seinajoki"), &email)
+                .unwrap()
+                .unwrap();
         let at = chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%d %H:%M:%S").unwrap();
         let account = self.account(username);
-        assert!(store::legacy::link(&mut conn, &account.id, &user.id, at).unwrap());
+        assert!(
+            store::legacy::link(
+                &mut conn,
+                crate::helpers::tenant("seinajoki"),
+                &account.id,
+                &user.id,
+                at
+            )
+            .unwrap()
+        );
     }
 }
 
@@ -237,7 +251,7 @@ async fn a_csv_with_tricky_quoting_imports_every_column(backend: Backend) {
 
     let mut conn = s.conn();
     assert_eq!(
-        store::audit::kinds(&mut conn, "seinajoki").unwrap(),
+        store::audit::kinds(&mut conn, crate::helpers::tenant("seinajoki")).unwrap(),
         ["legacy.imported"]
     );
     let detail: String = store::schema::audit_events::table
@@ -368,7 +382,7 @@ async fn a_dry_run_writes_nothing_and_prints_the_counts(backend: Backend) {
     );
     assert_eq!(s.count("seinajoki"), 0);
     assert!(
-        store::audit::kinds(&mut s.conn(), "seinajoki")
+        store::audit::kinds(&mut s.conn(), crate::helpers::tenant("seinajoki"))
             .unwrap()
             .is_empty()
     );
@@ -385,7 +399,7 @@ async fn a_dry_run_writes_nothing_and_prints_the_counts(backend: Backend) {
     );
     assert_eq!(s.account("liisa").name.as_deref(), Some("Liisa Laine"));
     assert_eq!(
-        store::audit::kinds(&mut s.conn(), "seinajoki").unwrap(),
+        store::audit::kinds(&mut s.conn(), crate::helpers::tenant("seinajoki")).unwrap(),
         ["legacy.imported"]
     );
 }
@@ -621,7 +635,7 @@ async fn set_email_gives_an_unlinked_account_an_address(backend: Backend) {
     );
     assert_eq!(s.account("liisa").email.as_deref(), Some("liisa@testi.fi"));
     assert_eq!(
-        store::audit::kinds(&mut s.conn(), "seinajoki").unwrap(),
+        store::audit::kinds(&mut s.conn(), crate::helpers::tenant("seinajoki")).unwrap(),
         [
             "legacy.imported",
             "legacy.email_set",

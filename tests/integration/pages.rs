@@ -301,7 +301,7 @@ async fn an_authority_user_logs_in_with_the_username(backend: Backend) {
             &mut store.conn().unwrap(),
             now,
             &idp::flows::users::AddUser {
-                tenant: "seinajoki",
+                tenant: crate::helpers::tenant("seinajoki"),
                 email: None,
                 username: Some("Rakennusvalvonta7"),
                 name: Some("Rakennusvalvonta"),

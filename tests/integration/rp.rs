@@ -266,3 +266,25 @@ pub fn start_receiver(receiver: Receiver) -> (String, actix_web::dev::ServerHand
     tokio::spawn(server);
     (format!("http://{address}/backchannel"), handle)
 }
+
+/// Gets the page at `page_url` in `browser`, then posts `form` with that page's CSRF token to
+/// `post_url`.
+pub async fn post_form(
+    browser: &reqwest::Client,
+    page_url: &str,
+    post_url: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    let page = browser
+        .get(page_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = csrf(&page);
+    let mut fields = vec![("csrf", token.as_str())];
+    fields.extend_from_slice(form);
+    browser.post(post_url).form(&fields).send().await.unwrap()
+}

@@ -54,7 +54,7 @@ async fn migrations_run_up_and_down(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDb::new(backend, dir.path());
     let applied = store::migrate(&db.backend).unwrap();
-    assert_eq!(applied, ["20261123000001"]);
+    assert_eq!(applied, ["20261123000001", "20261205000001"]);
     assert!(
         store::migrate(&db.backend).unwrap().is_empty(),
         "idempotent"
@@ -68,7 +68,10 @@ async fn migrations_run_up_and_down(backend: Backend) {
         "the tables are gone after down.sql: {gone}"
     );
 
-    assert_eq!(store::migrate(&db.backend).unwrap(), ["20261123000001"]);
+    assert_eq!(
+        store::migrate(&db.backend).unwrap(),
+        ["20261123000001", "20261205000001"]
+    );
     select_every_column(&mut connect(&db)).unwrap();
 }
 
@@ -112,9 +115,18 @@ async fn email_is_unique_per_tenant_case_insensitively(backend: Backend) {
             || e.to_string().contains("CHECK constraint failed")),
         "{uppercase:?}"
     );
-    let found = store::users::find_by_email(&mut conn, "seinajoki", "erkki@testi.fi")
-        .unwrap()
-        .unwrap();
+    let found = store::users::find_by_email(
+        &mut conn,
+        crate::helpers::tenant("seinajoki"),
+        "erkki@testi.fi",
+    )
+    .unwrap()
+    .unwrap();
     assert_eq!(found.id, "u1");
-    assert_eq!(store::users::list(&mut conn, "kouvola").unwrap().len(), 1);
+    assert_eq!(
+        store::users::list(&mut conn, crate::helpers::tenant("kouvola"))
+            .unwrap()
+            .len(),
+        1
+    );
 }

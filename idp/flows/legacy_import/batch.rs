@@ -10,7 +10,7 @@ use chrono::NaiveDateTime;
 use super::row::ImportRow;
 use crate::store::legacy::LegacyRow;
 use crate::store::legacy_import::{self, NewLegacy, RunIds};
-use crate::store::{DbConnection, StoreError};
+use crate::store::{DbConnection, StoreError, Tenant};
 
 /// What became of a row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +30,7 @@ pub enum Disposition {
 /// What each row of `rows` became (in order); written unless `dry_run`.
 pub fn apply(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: Tenant<'_>,
     rows: &[ImportRow],
     dry_run: bool,
     now: NaiveDateTime,
@@ -90,7 +90,7 @@ impl Step {
 /// Compares the rows with the accounts of the same usernames or subjects.
 fn plan(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: Tenant<'_>,
     rows: &[ImportRow],
 ) -> Result<Vec<Step>, StoreError> {
     let usernames: Vec<&str> = rows
@@ -130,7 +130,7 @@ fn plan(
 /// Plans and writes, inside the caller's transaction.
 fn write(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: Tenant<'_>,
     rows: &[ImportRow],
     now: NaiveDateTime,
     ids: &RunIds,
@@ -140,14 +140,14 @@ fn write(
         .iter()
         .zip(&steps)
         .filter(|(_, step)| matches!(step, Step::Insert))
-        .map(|(row, _)| row.to_new(tenant, ids.next_id(), now))
+        .map(|(row, _)| row.to_new(tenant.id(), ids.next_id(), now))
         .collect();
     legacy_import::insert_many(conn, &new)?;
     let mut dispositions = Vec::with_capacity(rows.len());
     for (row, step) in rows.iter().zip(steps) {
         dispositions.push(match step {
             Step::Update(id) => {
-                if legacy_import::update_unlinked(conn, &id, &row.to_changes(now))? {
+                if legacy_import::update_unlinked(conn, tenant, &id, &row.to_changes(now))? {
                     Disposition::Updated
                 } else {
                     // A login bound it since the read: it is left alone.

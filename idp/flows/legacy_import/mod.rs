@@ -22,7 +22,7 @@ use chrono::NaiveDateTime;
 use diesel::Connection;
 
 use crate::config::TenantConfig;
-use crate::store::{DbConnection, StoreError, audit, legacy_import};
+use crate::store::{DbConnection, StoreError, Tenant, audit, legacy_import};
 
 pub use read::{Format, ReadError};
 pub use row::COLUMNS;
@@ -116,7 +116,7 @@ fn run<R: Read>(
     now: NaiveDateTime,
     summary: &mut Summary,
 ) -> Result<(), ImportError> {
-    let tenant = options.tenant.id.as_str();
+    let tenant = Tenant::of(options.tenant);
     let salted = options.tenant.legacy.salted_sha.as_ref();
     let store_error =
         |rows_read| move |source: StoreError| ImportError::Store { rows_read, source };
@@ -162,7 +162,7 @@ fn run<R: Read>(
         audit::record(
             conn,
             &audit::NewEvent {
-                tenant_id: Some(tenant),
+                tenant_id: Some(tenant.id()),
                 occurred_at: now,
                 kind: "legacy.imported",
                 user_id: None,
@@ -178,7 +178,7 @@ fn run<R: Read>(
 
 /// What the batches of a run share.
 struct Context<'a> {
-    tenant: &'a str,
+    tenant: Tenant<'a>,
     dry_run: bool,
     now: NaiveDateTime,
     ids: legacy_import::RunIds,

@@ -10,11 +10,11 @@ use super::session;
 use super::tokens::Minter;
 use crate::config::{ClientConfig, GrantType};
 use crate::crypto::secret;
-use crate::store::DbConnection;
 use crate::store::auth_requests::{self, AuthRequestRow};
 use crate::store::grants::{self, CodeRow, GrantRow};
 use crate::store::sessions::SessionRow;
 use crate::store::users::UserRow;
+use crate::store::{DbConnection, Tenant};
 
 /// How long an authorization code lives (seconds).
 pub const CODE_SECONDS: i64 = 60;
@@ -147,7 +147,7 @@ pub fn start(
             }
         },
     };
-    let current = session::current(conn, &m.tenant.id, session_cookie, m.now)?;
+    let current = session::current(conn, Tenant::of(m.tenant), session_cookie, m.now)?;
     let needs_login = match &current {
         None => true,
         Some((session, user)) => {
@@ -202,7 +202,13 @@ pub fn proceed(
     let scope: Vec<&str> = request.scope.iter().map(String::as_str).collect();
     let needs_consent = !client.first_party
         && (request.prompt_consent
-            || !grants::has_consent(conn, &user.id, &client.client_id, &scope)?);
+            || !grants::has_consent(
+                conn,
+                Tenant::of(m.tenant),
+                &user.id,
+                &client.client_id,
+                &scope,
+            )?);
     if needs_consent {
         if request.prompt_none {
             return Ok(refuse(
@@ -294,7 +300,7 @@ pub fn pending(
     id: &str,
     binding: Option<&str>,
 ) -> Result<Option<(AuthRequestRow, Pending)>, OAuthError> {
-    let Some(row) = auth_requests::find(conn, &m.tenant.id, id, m.now)? else {
+    let Some(row) = auth_requests::find(conn, Tenant::of(m.tenant), id, m.now)? else {
         return Ok(None);
     };
     let Ok(pending) = serde_json::from_str::<Pending>(&row.params) else {
@@ -343,6 +349,7 @@ pub fn issue_code(
         &CodeRow {
             code_hash: secret::hash(&code),
             grant_id: grant.id.clone(),
+            tenant_id: grant.tenant_id.clone(),
             client_id: client.client_id.clone(),
             redirect_uri: request.redirect_uri.clone(),
             nonce: request.nonce.clone(),

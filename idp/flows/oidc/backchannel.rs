@@ -17,11 +17,14 @@ pub const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 /// Attempts before a delivery is given up.
 pub const MAX_ATTEMPTS: i64 = 12;
 
-/// Queues a logout token for each of `clients` that registered a back-channel logout URI.
+/// Queues a logout token for each of `clients` that registered a back-channel logout URI. The
+/// token names the session (`sid`) when one ended; without one (recovery revoking grants that
+/// outlived their session, such as `offline_access`) it names the resident only, which §2.4
+/// allows: the client ends everything it holds of that `sub`.
 pub fn queue(
     m: &Minter<'_>,
     conn: &mut DbConnection,
-    session_id: &str,
+    session_id: Option<&str>,
     subject: &str,
     clients: &[String],
 ) -> Result<usize, OAuthError> {
@@ -34,14 +37,16 @@ pub fn queue(
         else {
             continue;
         };
-        let claims = json!({
+        let mut claims = json!({
             "iss": m.issuer,
             "aud": client_id,
             "jti": secret::random_token(),
             "sub": subject,
-            "sid": session_id,
             "events": { EVENT: {} },
         });
+        if let (Some(sid), Value::Object(map)) = (session_id, &mut claims) {
+            map.insert("sid".into(), json!(sid));
+        }
         deliveries::insert(
             conn,
             &DeliveryRow {

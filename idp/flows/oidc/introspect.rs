@@ -8,7 +8,7 @@ use super::request::Params;
 use super::tokens::Minter;
 use super::userinfo::check_live;
 use crate::crypto::secret;
-use crate::store::{DbConnection, grants, users};
+use crate::store::{DbConnection, Tenant, grants, users};
 
 /// Answers whether `token` is active for the authenticated client.
 pub fn introspect(
@@ -80,10 +80,10 @@ fn refresh(
     conn: &mut DbConnection,
     token: &str,
 ) -> Result<Option<Value>, OAuthError> {
-    let Some(row) = grants::find_refresh(conn, &secret::hash(token))? else {
+    let Some(row) = grants::find_refresh(conn, Tenant::of(m.tenant), &secret::hash(token))? else {
         return Ok(None);
     };
-    let Some(grant) = grants::find_grant(conn, &row.grant_id)? else {
+    let Some(grant) = grants::find_grant(conn, Tenant::of(m.tenant), &row.grant_id)? else {
         return Ok(None);
     };
     let active = row.used_at.is_none() && row.expires_at > m.now && grant.revoked_at.is_none();
@@ -93,7 +93,7 @@ fn refresh(
         ));
     }
     let subject = match &grant.user_id {
-        Some(id) => users::find(conn, id)?.map(|u| u.subject),
+        Some(id) => users::find(conn, Tenant::of(m.tenant), id)?.map(|u| u.subject),
         None => None,
     };
     Ok(Some(json!({

@@ -17,7 +17,7 @@ use crate::flows::linker;
 use crate::store::auth_requests::AuthRequestRow;
 use crate::store::legacy::LegacyRow;
 use crate::store::users::UserRow;
-use crate::store::{DbConnection, audit, auth_requests, grants, users};
+use crate::store::{DbConnection, Tenant, audit, auth_requests, grants, users};
 
 /// An argon2id hash of a random password, verified for unknown accounts so that a login takes as
 /// long whether or not the account exists.
@@ -26,7 +26,7 @@ pub const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$IdohpM3iEtJUPSCGQr8
 /// The account an identifier names: a resident by email, or an authority user by username.
 pub fn find_account(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: Tenant<'_>,
     identifier: &str,
 ) -> Result<Option<UserRow>, OAuthError> {
     let identifier = identifier.trim();
@@ -146,7 +146,7 @@ pub fn prepare(
     if throttle::blocked_until(conn, &keys, m.now)?.is_some() {
         return Ok(Prepared::Throttled);
     }
-    let user = find_account(conn, &m.tenant.id, identifier)?;
+    let user = find_account(conn, Tenant::of(m.tenant), identifier)?;
     let legacy = match user {
         Some(_) => None,
         None => linker::password_target(m, conn, identifier, chosen)?,
@@ -219,7 +219,7 @@ pub fn finish(
             m.tenant.session_seconds(tokens)
         };
         let (session, cookie) = session::start(conn, &user, remember, lifetime, m.now)?;
-        auth_requests::delete(conn, &row.id)?;
+        auth_requests::delete(conn, Tenant::of(m.tenant), &row.id)?;
         audit_login(m, conn, "login.succeeded", Some(&user.id), &row.client_id)?;
         let outcome = authorize::proceed(m, conn, pending.request, &session, &user, binding)?;
         Ok(LoginResult::Done {
@@ -265,14 +265,15 @@ pub fn consent(
         let Some((row, pending)) = authorize::pending(m, conn, request_id, binding)? else {
             return Ok(None);
         };
-        let Some((session, user)) = session::current(conn, &m.tenant.id, session_cookie, m.now)?
+        let Some((session, user)) =
+            session::current(conn, Tenant::of(m.tenant), session_cookie, m.now)?
         else {
             return Ok(None);
         };
         if row.user_id.as_deref() != Some(user.id.as_str()) {
             return Ok(None);
         }
-        auth_requests::delete(conn, &row.id)?;
+        auth_requests::delete(conn, Tenant::of(m.tenant), &row.id)?;
         let request = pending.request;
         if !approve {
             return Ok(Some(Outcome::Respond(authorize::error_response(
@@ -285,7 +286,7 @@ pub fn consent(
         }
         grants::save_consent(
             conn,
-            &m.tenant.id,
+            Tenant::of(m.tenant),
             &user.id,
             &request.client_id,
             &request.scope_string(),

@@ -9,7 +9,8 @@ use super::session;
 use super::tokens::Minter;
 
 use super::backchannel;
-use crate::store::{DbConnection, audit, grants, sessions, users};
+use crate::store::users::UserRow;
+use crate::store::{DbConnection, Tenant, audit, grants, sessions, users};
 
 /// What the logout endpoint does next.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +68,7 @@ pub fn logout(
         _ => None,
     };
 
-    let current = session::current(conn, &m.tenant.id, session_cookie, m.now)?;
+    let current = session::current(conn, Tenant::of(m.tenant), session_cookie, m.now)?;
     let Some((session, user)) = current else {
         return Ok(LogoutOutcome::Done { redirect });
     };
@@ -80,6 +81,25 @@ pub fn logout(
     }
     end_session(m, conn, &session.id)?;
     Ok(LogoutOutcome::Done { redirect })
+}
+
+/// Recovery: ends every session of `user`, revokes every grant of the user, `offline_access`
+/// ones included, and queues the back-channel logouts of every client that held one (with `sid`
+/// for the sessions, with only `sub` for grants that had outlived theirs). Inside the caller's
+/// transaction. A password reset, "sign out everywhere" and the undo of a change of address use
+/// it: whoever held the account meanwhile keeps nothing.
+pub fn end_everything(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    user: &UserRow,
+) -> Result<(), OAuthError> {
+    let tenant = Tenant::of(m.tenant);
+    for live in sessions::live_for_user(conn, tenant, &user.id, m.now)? {
+        end_session_now(m, conn, &live.id)?;
+    }
+    let clients = grants::revoke_user_grants(conn, tenant, &user.id, m.now)?;
+    backchannel::queue(m, conn, None, &user.subject, &clients)?;
+    Ok(())
 }
 
 /// Ends a session, revokes the grants bound to it and queues the back-channel logout tokens of
@@ -97,16 +117,17 @@ fn end_session_now(
     conn: &mut DbConnection,
     session_id: &str,
 ) -> Result<(), OAuthError> {
-    if !sessions::end(conn, session_id, m.now)? {
+    let tenant = Tenant::of(m.tenant);
+    if !sessions::end(conn, tenant, session_id, m.now)? {
         return Ok(());
     }
-    let clients = grants::revoke_session_grants(conn, session_id, m.now)?;
-    let user = sessions::find(conn, session_id)?.map(|s| s.user_id);
+    let clients = grants::revoke_session_grants(conn, tenant, session_id, m.now)?;
+    let user = sessions::find(conn, tenant, session_id)?.map(|s| s.user_id);
     if let Some(subject) = match &user {
-        Some(id) => users::find(conn, id)?.map(|u| u.subject),
+        Some(id) => users::find(conn, tenant, id)?.map(|u| u.subject),
         None => None,
     } {
-        backchannel::queue(m, conn, session_id, &subject, &clients)?;
+        backchannel::queue(m, conn, Some(session_id), &subject, &clients)?;
     }
     audit::record(
         conn,

@@ -9,8 +9,8 @@ use super::error::{ErrorCode, OAuthError};
 use super::request::{self, Params, RequestError};
 use super::tokens::Minter;
 use crate::crypto::secret;
-use crate::store::DbConnection;
 use crate::store::auth_requests::{self, AuthRequestRow};
+use crate::store::{DbConnection, Tenant};
 
 /// How long a pushed request waits for the browser (seconds).
 pub const LIFETIME: i64 = 60;
@@ -92,8 +92,12 @@ pub fn take(
     client_id: Option<&String>,
     request_uri: &str,
 ) -> Result<Option<Params>, OAuthError> {
-    let Some(row) =
-        auth_requests::take_pushed(conn, &m.tenant.id, &secret::hash(request_uri), m.now)?
+    let Some(row) = auth_requests::take_pushed(
+        conn,
+        Tenant::of(m.tenant),
+        &secret::hash(request_uri),
+        m.now,
+    )?
     else {
         return Ok(None);
     };

@@ -8,7 +8,7 @@ use super::error::{ErrorCode, OAuthError};
 use super::request::Params;
 use super::tokens::Minter;
 use crate::crypto::secret;
-use crate::store::{DbConnection, grants};
+use crate::store::{DbConnection, Tenant, grants};
 
 /// Revokes `token` if it is the authenticated client's; answers the same either way (§2.2).
 pub fn revoke(
@@ -18,6 +18,7 @@ pub fn revoke(
     params: &Params,
 ) -> Result<(), OAuthError> {
     let client = client_auth::authenticate(m.tenant, conn, presented)?;
+    let tenant = Tenant::of(m.tenant);
     let token = params
         .get("token")
         .filter(|t| !t.is_empty())
@@ -31,11 +32,11 @@ pub fn revoke(
             ));
         }
     }
-    if let Some(row) = grants::find_refresh(conn, &secret::hash(token))? {
-        if let Some(grant) = grants::find_grant(conn, &row.grant_id)?
+    if let Some(row) = grants::find_refresh(conn, tenant, &secret::hash(token))? {
+        if let Some(grant) = grants::find_grant(conn, tenant, &row.grant_id)?
             && grant.client_id == client.client_id
         {
-            grants::revoke_grant(conn, &grant.id, m.now)?;
+            grants::revoke_grant(conn, tenant, &grant.id, m.now)?;
         }
         return Ok(());
     }
@@ -43,7 +44,7 @@ pub fn revoke(
         && claims.client_id == client.client_id
         && let Some(expires) = DateTime::from_timestamp(claims.exp, 0)
     {
-        grants::revoke_access_token(conn, &claims.jti, expires.naive_utc())?;
+        grants::revoke_access_token(conn, tenant, &claims.jti, expires.naive_utc())?;
     }
     Ok(())
 }

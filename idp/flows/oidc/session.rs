@@ -6,12 +6,12 @@ use super::ACR_PASSWORD;
 use crate::crypto::secret;
 use crate::store::sessions::{self, SessionRow};
 use crate::store::users::{self, UserRow};
-use crate::store::{self, DbConnection, StoreError};
+use crate::store::{self, DbConnection, StoreError, Tenant};
 
 /// The live session a cookie value names, with its user (not disabled).
 pub fn current(
     conn: &mut DbConnection,
-    tenant: &str,
+    tenant: Tenant<'_>,
     cookie: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<Option<(SessionRow, UserRow)>, StoreError> {
@@ -21,7 +21,7 @@ pub fn current(
     let Some(session) = sessions::find_live(conn, tenant, &secret::hash(cookie), now)? else {
         return Ok(None);
     };
-    match users::find(conn, &session.user_id)? {
+    match users::find(conn, tenant, &session.user_id)? {
         Some(user) if !user.disabled => Ok(Some((session, user))),
         _ => Ok(None),
     }

@@ -11,7 +11,7 @@ use crate::config::{ClientConfig, GrantType};
 use crate::crypto::secret;
 use crate::store::grants::{self, GrantRow, RefreshRow};
 use crate::store::users::UserRow;
-use crate::store::{DbConnection, audit, write_alone};
+use crate::store::{DbConnection, Tenant, audit, write_alone};
 
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Clone, Serialize)]
@@ -101,19 +101,20 @@ fn authorization_code(
 ) -> Result<TokenResponse, OAuthError> {
     let code = required(params, "code")?;
     let code_hash = secret::hash(code);
+    let tenant = Tenant::of(m.tenant);
     // One transaction: one commit (one fsync on SQLite) for the code's use, the refresh token
     // and the audit event.
     committed(conn, |conn| {
         let invalid = || OAuthError::invalid_grant("the code is invalid, expired or used");
-        let row = grants::find_code(conn, &code_hash)?.ok_or_else(invalid)?;
+        let row = grants::find_code(conn, tenant, &code_hash)?.ok_or_else(invalid)?;
         let (grant, user) =
-            grants::find_grant_with_user(conn, &row.grant_id)?.ok_or_else(invalid)?;
+            grants::find_grant_with_user(conn, tenant, &row.grant_id)?.ok_or_else(invalid)?;
         if row.client_id != client.client_id {
             return Err(invalid());
         }
-        if row.used_at.is_some() || !grants::use_code(conn, &code_hash, m.now)? {
+        if row.used_at.is_some() || !grants::use_code(conn, tenant, &code_hash, m.now)? {
             // A replayed code: everything issued from it is revoked (RFC 6749 §4.1.2).
-            grants::revoke_grant(conn, &grant.id, m.now)?;
+            grants::revoke_grant(conn, tenant, &grant.id, m.now)?;
             audit_event(m, conn, "code.replayed", &grant);
             return Err(invalid());
         }
@@ -163,19 +164,20 @@ fn refresh_token(
 ) -> Result<TokenResponse, OAuthError> {
     let token = required(params, "refresh_token")?;
     let token_hash = secret::hash(token);
+    let tenant = Tenant::of(m.tenant);
     // One transaction, as for a code.
     committed(conn, |conn| {
         let invalid =
             || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
-        let row = grants::find_refresh(conn, &token_hash)?.ok_or_else(invalid)?;
+        let row = grants::find_refresh(conn, tenant, &token_hash)?.ok_or_else(invalid)?;
         let (grant, user) =
-            grants::find_grant_with_user(conn, &row.grant_id)?.ok_or_else(invalid)?;
+            grants::find_grant_with_user(conn, tenant, &row.grant_id)?.ok_or_else(invalid)?;
         if grant.client_id != client.client_id {
             return Err(invalid());
         }
-        if row.used_at.is_some() || !grants::use_refresh(conn, &token_hash, m.now)? {
+        if row.used_at.is_some() || !grants::use_refresh(conn, tenant, &token_hash, m.now)? {
             // A rotated token presented again: someone holds a copy. Revoke the family.
-            grants::revoke_grant(conn, &grant.id, m.now)?;
+            grants::revoke_grant(conn, tenant, &grant.id, m.now)?;
             audit_event(m, conn, "refresh_token.reused", &grant);
             return Err(invalid());
         }
@@ -185,7 +187,7 @@ fn refresh_token(
         if !grant.offline {
             // Bound to the browser session: it ends with it.
             let live = match &grant.session_id {
-                Some(id) => crate::store::sessions::find(conn, id)?
+                Some(id) => crate::store::sessions::find(conn, tenant, id)?
                     .is_some_and(|s| s.ended_at.is_none() && s.expires_at > m.now),
                 None => false,
             };
@@ -273,7 +275,7 @@ fn issue(
     let (access_token, claims) = m.access_token(grant, &user.subject)?;
     let id_token = if grant.scope.split(' ').any(|s| s == "openid") {
         let former = if grant.scope.split(' ').any(|s| s == "profile") {
-            crate::flows::linker::former(conn, &user)?
+            crate::flows::linker::former(conn, Tenant::of(m.tenant), &user)?
         } else {
             crate::flows::linker::Former::default()
         };
@@ -288,6 +290,7 @@ fn issue(
             &RefreshRow {
                 token_hash: secret::hash(&token),
                 grant_id: grant.id.clone(),
+                tenant_id: grant.tenant_id.clone(),
                 scope: grant.scope.clone(),
                 created_at: m.now,
                 expires_at: grant.expires_at,

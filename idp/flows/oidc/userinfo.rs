@@ -4,9 +4,9 @@ use serde_json::Value;
 
 use super::error::{ErrorCode, OAuthError};
 use super::tokens::{AccessClaims, Minter};
-use crate::store::DbConnection;
 use crate::store::grants::{self, GrantRow};
 use crate::store::users::UserRow;
+use crate::store::{DbConnection, Tenant};
 
 /// Checks an access token against the database: its grant still stands, it was not revoked.
 /// Returns its claims, its grant and the grant's user (one statement).
@@ -16,7 +16,7 @@ pub fn check_live(
     token: &str,
 ) -> Result<(AccessClaims, GrantRow, Option<UserRow>), OAuthError> {
     let claims = m.verify_access_token(token)?;
-    let (grant, user) = grants::find_live(conn, &claims.gid, &claims.jti)?
+    let (grant, user) = grants::find_live(conn, Tenant::of(m.tenant), &claims.gid, &claims.jti)?
         .ok_or_else(|| OAuthError::new(ErrorCode::InvalidToken, "the access token is not valid"))?;
     Ok((claims, grant, user))
 }
@@ -34,7 +34,7 @@ pub fn userinfo(m: &Minter<'_>, conn: &mut DbConnection, token: &str) -> Result<
         .filter(|u| !u.disabled)
         .ok_or_else(|| OAuthError::new(ErrorCode::InvalidToken, "the account is gone"))?;
     let former = if claims.scope.split(' ').any(|s| s == "profile") {
-        crate::flows::linker::former(conn, &user)?
+        crate::flows::linker::former(conn, Tenant::of(m.tenant), &user)?
     } else {
         crate::flows::linker::Former::default()
     };

@@ -18,6 +18,7 @@ use crate::flows::oidc::OAuthError;
 use crate::flows::oidc::{authorize, throttle};
 use crate::http::pages::View;
 use crate::http::{AppState, HttpError};
+use crate::store::Tenant;
 use crate::store::users::UserRow;
 
 /// The account page after a mailed link: `sent` (a message key), or the seed's "could not be
@@ -101,7 +102,7 @@ async fn signed_in(
         .oidc(&tenant, move |m, conn| {
             match account::current(m, conn, cookie.as_deref())? {
                 Some((session, user)) => {
-                    let olds = linker::olds(conn, &user)?;
+                    let olds = linker::olds(conn, Tenant::of(m.tenant), &user)?;
                     Ok(Ok((session.id, user, olds)))
                 }
                 None => authorize::account_login(m, conn, &binding).map(Err),
@@ -607,6 +608,8 @@ pub async fn link_legacy(
 async fn reload_olds(state: &AppState, tenant: &str, user: &UserRow) -> Result<Olds, OAuthError> {
     let user = user.clone();
     state
-        .oidc(tenant, move |_, conn| Ok(linker::olds(conn, &user)?))
+        .oidc(tenant, move |m, conn| {
+            Ok(linker::olds(conn, Tenant::of(m.tenant), &user)?)
+        })
         .await
 }
