@@ -9,17 +9,23 @@
 //!   and setting the password binds the account in one transaction and continues the pending login.
 //! - One address, several old accounts: the resident chooses; the first bound subject is `sub`,
 //!   the others, bound later from the account page, appear in the `former_subjects` claim.
+//! - A family's shared address: once one of its old accounts is bound, the login at the address
+//!   offers that account and the old accounts still unbound. Another resident **claims** theirs:
+//!   proves it (old password under keep-password, else a link mailed to the shared address), gives
+//!   their own address, and the link mailed there creates their user with the old subject.
 //! - Authority accounts keep logging in with their old username and password.
 
 use chrono::Duration;
-use serde::Serialize;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
 
-use crate::config::{Language, Policy};
+use crate::config::{Language, Policy, SaltedShaLayout};
 use crate::crypto::secret;
 use crate::domain::Email;
-use crate::flows::oidc::OAuthError;
 use crate::flows::oidc::authorize::Outcome;
+use crate::flows::oidc::throttle;
 use crate::flows::oidc::tokens::Minter;
+use crate::flows::oidc::{OAuthError, committed};
 use crate::flows::{mail_limit, mail_link};
 use crate::mail::{self, Mails};
 use crate::store::legacy::{self, LegacyRow};
@@ -29,6 +35,13 @@ use crate::store::{self, DbConnection, StoreError, Tenant, audit};
 
 /// The purpose of the linker's mailed links.
 pub const PURPOSE: &str = "legacy_link";
+
+/// The purpose of a claim's proof: the link mailed to a shared address, or the token the address
+/// page carries after the old password proved the account. It leads to the own-address page.
+pub const CLAIM: &str = "legacy_claim";
+
+/// The chooser's value for the account already in use at the address (its password page).
+pub const IN_USE: &str = "in-use";
 
 /// Where an identifier leads on the first step of a login.
 #[derive(Debug)]
@@ -46,19 +59,38 @@ pub enum Route {
     SendLink(Box<LegacyRow>),
     /// Several old accounts share the address: the resident chooses.
     Choose(Vec<LegacyRow>),
+    /// A user of the new system has the address, and old accounts of it are still unbound: the
+    /// resident chooses between the account in use (its password) and claiming one of these.
+    Shared(Vec<LegacyRow>),
+    /// Claim an old account of an address in use, proven by its old password.
+    ClaimPassword(Box<LegacyRow>),
+    /// Claim an old account of an address in use, proven by a link mailed to the address.
+    ClaimLink(Box<LegacyRow>),
 }
 
-/// Where `identifier` leads: a user of the new system first, else the unlinked legacy accounts of
-/// the address (residents), else an unlinked authority account of the old username.
+/// Where `identifier` leads: a user of the new system first (with the old accounts still unbound
+/// at its address, when there are any), else the unlinked legacy accounts of the address
+/// (residents), else an unlinked authority account of the old username.
 pub fn route(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     identifier: &str,
 ) -> Result<Route, OAuthError> {
-    if crate::flows::oidc::login::find_account(conn, Tenant::of(m.tenant), identifier)?.is_some() {
+    let identifier = identifier.trim();
+    if let Some(user) =
+        crate::flows::oidc::login::find_account(conn, Tenant::of(m.tenant), identifier)?
+    {
+        if let Ok(email) = Email::parse(identifier)
+            && user.email_normalized.as_deref() == Some(email.normalized())
+        {
+            let unbound =
+                legacy::unlinked_by_email(conn, Tenant::of(m.tenant), email.normalized())?;
+            if !unbound.is_empty() {
+                return Ok(Route::Shared(unbound));
+            }
+        }
         return Ok(Route::Account);
     }
-    let identifier = identifier.trim();
     if let Ok(email) = Email::parse(identifier) {
         let mut candidates =
             legacy::unlinked_by_email(conn, Tenant::of(m.tenant), email.normalized())?;
@@ -81,20 +113,42 @@ pub fn route(
 }
 
 /// Where the resident's choice among several old accounts of `identifier` leads; `Unknown` when
-/// `account` is not one of them.
+/// `account` is not one of them (nor [`IN_USE`] at an address in use). At an address in use, an
+/// old account is claimed ([`Route::ClaimPassword`], [`Route::ClaimLink`]).
 pub fn route_chosen(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     identifier: &str,
     account: &str,
 ) -> Result<Route, OAuthError> {
+    let identifier = identifier.trim();
     let Ok(email) = Email::parse(identifier) else {
         return Ok(Route::Unknown);
     };
-    let chosen = legacy::unlinked_by_email(conn, Tenant::of(m.tenant), email.normalized())?
+    if account == IN_USE {
+        let in_use =
+            crate::flows::oidc::login::find_account(conn, Tenant::of(m.tenant), identifier)?
+                .is_some_and(|u| u.email_normalized.as_deref() == Some(email.normalized()));
+        return Ok(if in_use {
+            Route::Account
+        } else {
+            Route::Unknown
+        });
+    }
+    let Some(chosen) = legacy::unlinked_by_email(conn, Tenant::of(m.tenant), email.normalized())?
         .into_iter()
-        .find(|a| a.id == account);
-    Ok(chosen.map_or(Route::Unknown, |one| route_one(m, one)))
+        .find(|a| a.id == account)
+    else {
+        return Ok(Route::Unknown);
+    };
+    if users::find_by_email(conn, Tenant::of(m.tenant), email.normalized())?.is_none() {
+        return Ok(route_one(m, chosen));
+    }
+    Ok(if provable_by_password(m, &chosen) {
+        Route::ClaimPassword(Box::new(chosen))
+    } else {
+        Route::ClaimLink(Box::new(chosen))
+    })
 }
 
 fn route_one(m: &Minter<'_>, account: LegacyRow) -> Route {
@@ -176,15 +230,36 @@ pub fn bind_new_user(
     email_verified: bool,
     by: &str,
 ) -> Result<Option<UserRow>, OAuthError> {
+    bind_new_user_at(m, conn, account, None, password_hash, email_verified, by)
+}
+
+/// [`bind_new_user`], the user's address `address` (a claimant's own, proven by a link) instead of
+/// the legacy account's.
+fn bind_new_user_at(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    account: &LegacyRow,
+    address: Option<&Email>,
+    password_hash: &str,
+    email_verified: bool,
+    by: &str,
+) -> Result<Option<UserRow>, OAuthError> {
     let id = store::new_id(m.now);
     let result = crate::store::write_transaction(conn, |conn| {
         let Some(current) = legacy::find(conn, Tenant::of(m.tenant), &account.id)? else {
             return Ok(None);
         };
-        if current.linked_user_id.is_some() {
+        if current.linked_user_id.is_some() || current.tenant_id != m.tenant.id {
             return Ok(None);
         }
-        if let Some(email) = &current.email_normalized
+        let (email, email_normalized) = match address {
+            Some(address) => (Some(address.as_entered()), Some(address.normalized())),
+            None => (
+                current.email.as_deref(),
+                current.email_normalized.as_deref(),
+            ),
+        };
+        if let Some(email) = email_normalized
             && users::find_by_email(conn, Tenant::of(m.tenant), email)?.is_some()
         {
             return Ok(None);
@@ -195,9 +270,9 @@ pub fn bind_new_user(
                 id: &id,
                 tenant_id: &m.tenant.id,
                 subject: &current.subject,
-                email: current.email.as_deref(),
-                email_normalized: current.email_normalized.as_deref(),
-                email_verified: current.email.is_some() && email_verified,
+                email,
+                email_normalized,
+                email_verified: email.is_some() && email_verified,
                 username: Some(&current.username),
                 username_normalized: Some(&current.username_normalized),
                 is_authority: current.is_authority,
@@ -383,6 +458,47 @@ struct OpenLink {
     link: LinkRow,
     account: LegacyRow,
     user: Option<UserRow>,
+    /// A claim's address link: how the old account was proven (`password`, `link`).
+    claim: Option<String>,
+}
+
+/// What a link of the claim carries in its payload.
+#[derive(Debug, Serialize, Deserialize)]
+struct ClaimPayload {
+    /// How the old account was proven: `password` or `link`.
+    claim: String,
+}
+
+impl ClaimPayload {
+    fn json(proven: &str) -> Option<String> {
+        serde_json::to_string(&ClaimPayload {
+            claim: proven.to_string(),
+        })
+        .ok()
+    }
+
+    /// How the claim of `link` was proven, when `link` belongs to a claim.
+    fn of(link: &LinkRow) -> Option<String> {
+        link.payload
+            .as_deref()
+            .and_then(|p| serde_json::from_str::<ClaimPayload>(p).ok())
+            .map(|p| p.claim)
+    }
+}
+
+/// The unbound old account of this tenant a link is for.
+fn unbound_account(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    link: &LinkRow,
+) -> Result<Option<LegacyRow>, StoreError> {
+    Ok(link
+        .legacy_account_id
+        .as_deref()
+        .map(|id| legacy::find(conn, Tenant::of(m.tenant), id))
+        .transpose()?
+        .flatten()
+        .filter(|a| a.linked_user_id.is_none() && a.tenant_id == m.tenant.id))
 }
 
 /// The link, its unbound account, and the user it binds to (when there is one already).
@@ -395,16 +511,10 @@ fn open(
     else {
         return Ok(None);
     };
-    let Some(account) = link
-        .legacy_account_id
-        .as_deref()
-        .map(|id| legacy::find(conn, Tenant::of(m.tenant), id))
-        .transpose()?
-        .flatten()
-        .filter(|a| a.linked_user_id.is_none())
-    else {
+    let Some(account) = unbound_account(m, conn, &link)? else {
         return Ok(None);
     };
+    let claim = ClaimPayload::of(&link);
     let user = match (&link.user_id, &link.email) {
         (Some(id), _) => match users::find(conn, Tenant::of(m.tenant), id)? {
             Some(user) => Some(user),
@@ -420,10 +530,16 @@ fn open(
     if user.as_ref().is_some_and(|u| u.disabled) {
         return Ok(None);
     }
+    // A claim creates the claimant's own user: never binds to an account of the address (it got
+    // one meanwhile).
+    if claim.is_some() && (user.is_some() || link.user_id.is_some()) {
+        return Ok(None);
+    }
     Ok(Some(OpenLink {
         link,
         account,
         user,
+        claim,
     }))
 }
 
@@ -479,6 +595,7 @@ pub fn complete(
             link,
             account,
             user,
+            claim,
         } = open;
         if user.is_none() && password_hash.is_none() {
             return Ok(Err(Completed::PasswordNeeded));
@@ -498,7 +615,39 @@ pub fn complete(
                 let Some(hash) = password_hash else {
                     return Ok(Err(Completed::PasswordNeeded));
                 };
-                match bind_new_user(m, conn, &account, hash, true, "link")? {
+                let bound = match &claim {
+                    Some(proven) => {
+                        let Some(address) =
+                            link.email.as_deref().and_then(|e| Email::parse(e).ok())
+                        else {
+                            return Ok(Err(Completed::Expired));
+                        };
+                        let user = bind_new_user_at(
+                            m,
+                            conn,
+                            &account,
+                            Some(&address),
+                            hash,
+                            true,
+                            "claim",
+                        )?;
+                        if let Some(user) = &user {
+                            record(
+                                m,
+                                conn,
+                                "legacy.claimed",
+                                Some(&user.id),
+                                &serde_json::json!({
+                                    "username": account.username,
+                                    "proven": proven,
+                                }),
+                            )?;
+                        }
+                        user
+                    }
+                    None => bind_new_user(m, conn, &account, hash, true, "link")?,
+                };
+                match bound {
                     Some(user) => user,
                     None => return Ok(Err(Completed::Expired)),
                 }
@@ -523,6 +672,377 @@ pub fn complete(
             None => Completed::Done,
         },
     )
+}
+
+/// The first step of claiming an old account by its old password.
+#[derive(Debug)]
+pub enum ClaimPrepared {
+    /// The pending login is unknown, expired or not this browser's.
+    Expired,
+    /// Too many failures: no password is checked until then.
+    Throttled,
+    /// Check the old password.
+    Check(Box<ClaimCheck>),
+}
+
+/// What checking a claim's old password needs.
+#[derive(Debug)]
+pub struct ClaimCheck {
+    request_id: String,
+    client_id: String,
+    keys: Vec<String>,
+    account: Option<LegacyRow>,
+    /// What to verify the old password against.
+    pub verify: ClaimVerify,
+}
+
+impl ClaimCheck {
+    /// The claimed account's old username, when the form named one that can be claimed here.
+    pub fn username(&self) -> Option<&str> {
+        self.account.as_ref().map(|a| a.username.as_str())
+    }
+}
+
+/// The old hash a claim's password is checked against (a dummy argon2id one when the form named
+/// no account that can be claimed, so that the answer takes as long).
+#[derive(Debug, Clone)]
+pub struct ClaimVerify {
+    hash: Option<String>,
+    salted: Option<SaltedShaLayout>,
+}
+
+impl ClaimVerify {
+    /// Whether `password` is the old password (in the hashing pool: this costs one hash).
+    pub fn run(&self, password: &SecretString) -> bool {
+        match &self.hash {
+            Some(hash) => {
+                crate::crypto::legacy::verify(password.expose_secret(), hash, self.salted.as_ref())
+            }
+            None => {
+                crate::crypto::password::verify(password, crate::flows::oidc::login::DUMMY_HASH);
+                false
+            }
+        }
+    }
+}
+
+/// Step one of a claim by the old password: the pending login, the throttle (the same counters as
+/// a login at the address), and the chosen old account of the address in use.
+pub fn prepare_claim(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    request_id: &str,
+    binding: &str,
+    identifier: &str,
+    account: &str,
+    address: Option<&str>,
+) -> Result<ClaimPrepared, OAuthError> {
+    let Some((row, _)) =
+        crate::flows::oidc::authorize::pending(m, conn, request_id, Some(binding))?
+    else {
+        return Ok(ClaimPrepared::Expired);
+    };
+    let keys = throttle::keys(&m.tenant.id, identifier, address);
+    if throttle::blocked_until(conn, &keys, m.now)?.is_some() {
+        return Ok(ClaimPrepared::Throttled);
+    }
+    let account = match route_chosen(m, conn, identifier, account)? {
+        Route::ClaimPassword(account) => Some(*account),
+        _ => None,
+    };
+    let verify = ClaimVerify {
+        hash: account.as_ref().and_then(|a| a.password_hash.clone()),
+        salted: m.tenant.legacy.salted_sha.clone(),
+    };
+    Ok(ClaimPrepared::Check(Box::new(ClaimCheck {
+        request_id: row.id,
+        client_id: row.client_id,
+        keys,
+        account,
+        verify,
+    })))
+}
+
+/// A claim's proof: the token the own-address page carries, and the old username.
+#[derive(Debug)]
+pub struct Proven {
+    /// The claim token (secret), for the own-address form.
+    pub token: String,
+    /// The old username.
+    pub username: String,
+}
+
+/// Step three of a claim by the old password: a failure counts in the throttle like a wrong
+/// password at login (and a success clears nothing: the counters are the address's); a match
+/// gives the claim token of the own-address page.
+pub fn finish_claim(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    check: ClaimCheck,
+    matches: bool,
+) -> Result<Option<Proven>, OAuthError> {
+    committed(conn, |conn| {
+        let account = match check.account {
+            Some(account) if matches => account,
+            _ => {
+                throttle::failed(conn, &check.keys, m.now)?;
+                audit::record(
+                    conn,
+                    &audit::NewEvent {
+                        tenant_id: Some(&m.tenant.id),
+                        occurred_at: m.now,
+                        kind: "login.failed",
+                        user_id: None,
+                        client_id: Some(&check.client_id),
+                        remote_addr: None,
+                        detail: Some(&serde_json::json!({ "claim": true }).to_string()),
+                    },
+                )?;
+                return Ok(None);
+            }
+        };
+        let (token, row) = claim_link(m, &account, Some(&check.request_id), None, "password");
+        links::insert(conn, &row)?;
+        Ok(Some(Proven {
+            token,
+            username: account.username,
+        }))
+    })
+}
+
+/// A new claim token for `account` and its row.
+fn claim_link(
+    m: &Minter<'_>,
+    account: &LegacyRow,
+    request_id: Option<&str>,
+    sent_to: Option<&str>,
+    proven: &str,
+) -> (String, LinkRow) {
+    let link_seconds = i64::try_from(m.config.settings.tokens.link_seconds).unwrap_or(3600);
+    let token = secret::random_token();
+    let row = LinkRow {
+        token_hash: secret::hash(&token),
+        tenant_id: m.tenant.id.clone(),
+        purpose: CLAIM.into(),
+        user_id: None,
+        legacy_account_id: Some(account.id.clone()),
+        email: sent_to.map(str::to_string),
+        auth_request_id: request_id.map(str::to_string),
+        payload: ClaimPayload::json(proven),
+        created_at: m.now,
+        expires_at: m.now + Duration::seconds(link_seconds),
+        used_at: None,
+    };
+    (token, row)
+}
+
+fn claim_mail(
+    m: &Minter<'_>,
+    mails: &Mails,
+    language: Language,
+    mode: &str,
+    accounts: &[MailedAccount],
+) -> Result<mail::Rendered, OAuthError> {
+    let mut context = tera::Context::new();
+    context.insert("tenant_name", &m.tenant.name);
+    context.insert("accounts", accounts);
+    context.insert("adding", &false);
+    context.insert("mode", mode);
+    context.insert("minutes", &(m.config.settings.tokens.link_seconds / 60));
+    context.insert("support_email", &m.tenant.support.email);
+    context.insert("support_phone", &m.tenant.support.phone);
+    mails
+        .render(PURPOSE, language, &context)
+        .map_err(OAuthError::server)
+}
+
+/// Claiming an old account of an address in use that its old password cannot prove: a claim link
+/// mailed to the account's (shared) address, in one transaction with its audit event; returns the
+/// mail's id, or `None` when a mail limit held it back.
+pub fn send_claim_link(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    mails: &Mails,
+    account: &LegacyRow,
+    language: Language,
+    request_id: Option<&str>,
+) -> Result<Option<String>, OAuthError> {
+    let to = account.email.clone().unwrap_or_default();
+    let (token, row) = claim_link(m, account, request_id, Some(&to), "link");
+    let mailed = [MailedAccount {
+        username: account.username.clone(),
+        link: mail_link::build(m, &["claim"], &[("token", &token)])?,
+    }];
+    let rendered = claim_mail(m, mails, language, "claim", &mailed)?;
+    crate::store::write_transaction(conn, |conn| {
+        let limited = !mail_limit::admit(
+            m,
+            conn,
+            mail_limit::Mail {
+                kind: PURPOSE,
+                to: account.email_normalized.as_deref().unwrap_or_default(),
+                user: None,
+            },
+        )?;
+        if limited {
+            return Ok(None);
+        }
+        links::insert(conn, &row)?;
+        record(
+            m,
+            conn,
+            "legacy.link_sent",
+            None,
+            &serde_json::json!({ "usernames": [&account.username], "claim": true }),
+        )?;
+        Ok(Some(mail::enqueue(
+            conn,
+            &m.tenant.id,
+            PURPOSE,
+            &to,
+            &rendered,
+            m.now,
+        )?))
+    })
+}
+
+/// The usable claim token `token` and its unbound account.
+fn open_claim(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    token_hash: &str,
+) -> Result<Option<(LinkRow, LegacyRow)>, StoreError> {
+    let Some(link) = links::find_usable(conn, Tenant::of(m.tenant), CLAIM, token_hash, m.now)?
+    else {
+        return Ok(None);
+    };
+    Ok(unbound_account(m, conn, &link)?.map(|account| (link, account)))
+}
+
+/// The old username a claim token is for, or `None` when it is unknown, expired, used or its
+/// account bound.
+pub fn claim_target(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    token: &str,
+) -> Result<Option<String>, OAuthError> {
+    Ok(open_claim(m, conn, &secret::hash(token))?.map(|(_, account)| account.username))
+}
+
+/// What giving one's own address led to.
+#[derive(Debug)]
+pub enum Claimed {
+    /// The claim token is unknown, expired, used, or its account bound.
+    Expired,
+    /// A mail was written (the link to the address, or the notice to an address in use: the page
+    /// reads the same); its id, or `None` when a mail limit held it back (the page reads the
+    /// same again, and the claim token stays usable).
+    Mailed(Option<String>),
+}
+
+/// The claimant's own address: the claim token used, and one mail written, in one transaction —
+/// to an address without a user, the link that sets the password and creates the user with the
+/// old subject; to an address of a user, a notice that nothing was changed (no takeover, and the
+/// page does not tell which).
+pub fn submit_claim(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    mails: &Mails,
+    token: &str,
+    address: &Email,
+    language: Language,
+) -> Result<Claimed, OAuthError> {
+    let token_hash = secret::hash(token);
+    let link_seconds = i64::try_from(m.config.settings.tokens.link_seconds).unwrap_or(3600);
+    let address_token = secret::random_token();
+    crate::store::write_transaction(conn, |conn| {
+        let Some((claim, account)) = open_claim(m, conn, &token_hash)? else {
+            return Ok(Claimed::Expired);
+        };
+        let owner = users::find_by_email(conn, Tenant::of(m.tenant), address.normalized())?;
+        // The mail goes to the address given (or, when it has an account, to its stored one):
+        // counted against that recipient before anything is written.
+        let admitted = mail_limit::admit(
+            m,
+            conn,
+            mail_limit::Mail {
+                kind: PURPOSE,
+                to: address.normalized(),
+                user: owner.as_ref().map(|u| u.id.as_str()),
+            },
+        )?;
+        if !admitted {
+            return Ok(Claimed::Mailed(None));
+        }
+        if !links::use_once(conn, Tenant::of(m.tenant), &token_hash, m.now)? {
+            return Ok(Claimed::Expired);
+        }
+        let proven = ClaimPayload::of(&claim).unwrap_or_else(|| "link".into());
+        if let Some(owner) = owner {
+            // Only to the stored address, never to the text as typed.
+            let to = owner.email.clone().unwrap_or_default();
+            let rendered = claim_mail(m, mails, language, "claim_taken", &[])?;
+            record(
+                m,
+                conn,
+                "legacy.claim_refused",
+                None,
+                &serde_json::json!({
+                    "username": account.username,
+                    "proven": proven,
+                    "reason": "address_in_use",
+                }),
+            )?;
+            return Ok(Claimed::Mailed(Some(mail::enqueue(
+                conn,
+                &m.tenant.id,
+                PURPOSE,
+                &to,
+                &rendered,
+                m.now,
+            )?)));
+        }
+        links::insert(
+            conn,
+            &LinkRow {
+                token_hash: secret::hash(&address_token),
+                tenant_id: m.tenant.id.clone(),
+                purpose: PURPOSE.into(),
+                user_id: None,
+                legacy_account_id: Some(account.id.clone()),
+                email: Some(address.as_entered().to_string()),
+                auth_request_id: claim.auth_request_id.clone(),
+                payload: ClaimPayload::json(&proven),
+                created_at: m.now,
+                expires_at: m.now + Duration::seconds(link_seconds),
+                used_at: None,
+            },
+        )?;
+        let mailed = [MailedAccount {
+            username: account.username.clone(),
+            link: mail_link::build(m, &["reset"], &[("token", &address_token)])?,
+        }];
+        let rendered = claim_mail(m, mails, language, "claim_address", &mailed)?;
+        record(
+            m,
+            conn,
+            "legacy.link_sent",
+            None,
+            &serde_json::json!({
+                "usernames": [&account.username],
+                "claim": true,
+                "proven": proven,
+            }),
+        )?;
+        Ok(Claimed::Mailed(Some(mail::enqueue(
+            conn,
+            &m.tenant.id,
+            PURPOSE,
+            address.as_entered(),
+            &rendered,
+            m.now,
+        )?)))
+    })
 }
 
 /// The old usernames and subjects bound to a user, for the `former_usernames` and

@@ -41,6 +41,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("email_undo.html", include_str!("../../templates/pages/email_undo.html")),
     ("email_confirm.html", include_str!("../../templates/pages/email_confirm.html")),
     ("choose_account.html", include_str!("../../templates/pages/choose_account.html")),
+    ("claim.html", include_str!("../../templates/pages/claim.html")),
 ];
 
 /// The stylesheet of every page.

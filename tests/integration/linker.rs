@@ -78,7 +78,7 @@ pub(crate) async fn import(app: &TestApp, old: Old<'_>) -> String {
     id
 }
 
-async fn legacy_row(app: &TestApp, id: &str) -> LegacyRow {
+pub(crate) async fn legacy_row(app: &TestApp, id: &str) -> LegacyRow {
     let store = app.services.store.clone();
     let id = id.to_string();
     tokio::task::spawn_blocking(move || {
@@ -95,7 +95,7 @@ async fn legacy_row(app: &TestApp, id: &str) -> LegacyRow {
     .unwrap()
 }
 
-async fn audit_kinds(app: &TestApp, tenant: &str) -> Vec<String> {
+pub(crate) async fn audit_kinds(app: &TestApp, tenant: &str) -> Vec<String> {
     let store = app.services.store.clone();
     let tenant = tenant.to_string();
     tokio::task::spawn_blocking(move || {
@@ -127,7 +127,7 @@ fn vectors(password: &str) -> Vec<(String, String)> {
 }
 
 /// The relying party `rp-basic` of `tenant`.
-async fn rp_of(app: &TestApp, tenant: &str) -> Rp {
+pub(crate) async fn rp_of(app: &TestApp, tenant: &str) -> Rp {
     rp::client(
         app,
         tenant,
@@ -139,14 +139,14 @@ async fn rp_of(app: &TestApp, tenant: &str) -> Rp {
 }
 
 /// Starts a login at `client` in `browser`: the request and the identifier page's URL.
-async fn begin(browser: &reqwest::Client, client: &Rp) -> (Started, Url) {
+pub(crate) async fn begin(browser: &reqwest::Client, client: &Rp) -> (Started, Url) {
     let started = rp::start(client, &["email", "profile"], &[]);
     let login = location(&browser.get(started.url.clone()).send().await.unwrap());
     (started, login)
 }
 
 /// Posts `form` (with the CSRF token of `page`) to `path`.
-async fn post(
+pub(crate) async fn post(
     app: &TestApp,
     browser: &reqwest::Client,
     path: &str,
@@ -165,7 +165,7 @@ async fn post(
 }
 
 /// The identifier step: (status, page).
-async fn identify(
+pub(crate) async fn identify(
     app: &TestApp,
     browser: &reqwest::Client,
     login: &Url,
@@ -187,7 +187,7 @@ async fn identify(
 }
 
 /// The value of the hidden `account` field of a page.
-fn hidden_account(page: &str) -> String {
+pub(crate) fn hidden_account(page: &str) -> String {
     page.split("name=\"account\" value=\"")
         .nth(1)
         .and_then(|rest| rest.split('"').next())
@@ -196,7 +196,7 @@ fn hidden_account(page: &str) -> String {
 }
 
 /// The password step after `password_page`.
-async fn give_password(
+pub(crate) async fn give_password(
     app: &TestApp,
     browser: &reqwest::Client,
     login: &Url,
@@ -237,7 +237,7 @@ fn payload(jwt: &str) -> Value {
 }
 
 /// Exchanges the code of `back` and returns (ID token claims, access token).
-async fn tokens_of(client: &Rp, started: Started, back: &Url) -> (Value, String) {
+pub(crate) async fn tokens_of(client: &Rp, started: Started, back: &Url) -> (Value, String) {
     use openidconnect::core::CoreTokenResponse;
     use openidconnect::{OAuth2TokenResponse, TokenResponse};
     let code = param(back, "code").unwrap_or_else(|| panic!("no code: {back}"));
@@ -253,7 +253,7 @@ async fn tokens_of(client: &Rp, started: Started, back: &Url) -> (Value, String)
     )
 }
 
-async fn userinfo(app: &TestApp, tenant: &str, access_token: &str) -> Value {
+pub(crate) async fn userinfo(app: &TestApp, tenant: &str, access_token: &str) -> Value {
     app.http
         .get(app.url(&format!("/{tenant}/userinfo")))
         .bearer_auth(access_token)
@@ -266,7 +266,7 @@ async fn userinfo(app: &TestApp, tenant: &str, access_token: &str) -> Value {
 }
 
 /// The first link to `prefix` in the newest of at least `count` mails.
-async fn mailed_link(app: &TestApp, count: usize, prefix: &str) -> (String, String) {
+pub(crate) async fn mailed_link(app: &TestApp, count: usize, prefix: &str) -> (String, String) {
     for _ in 0..100 {
         let mails = app.mails();
         if mails.len() >= count {
@@ -284,7 +284,7 @@ async fn mailed_link(app: &TestApp, count: usize, prefix: &str) -> (String, Stri
 }
 
 /// Sets a password through a linker link opened in `browser`: the response to the form.
-async fn set_password_by_link(
+pub(crate) async fn set_password_by_link(
     app: &TestApp,
     browser: &reqwest::Client,
     link: &str,

@@ -24,6 +24,7 @@ mod http;
 mod keys;
 mod legacy_import;
 mod linker;
+mod linker_family;
 mod mail_limits;
 mod node;
 mod oidc;

@@ -64,12 +64,23 @@ fn password_page(
     view.respond(status, "password.html", &context)
 }
 
-/// The choice between the old accounts of one address.
+/// An old username as the login pages show it (masked when the tenant says so).
+fn shown(view: &View<'_>, username: &str) -> String {
+    if view.tenant.legacy.mask_usernames {
+        linker::mask(username)
+    } else {
+        username.to_string()
+    }
+}
+
+/// The choice between the old accounts of one address; `in_use`: the address has an account
+/// already, offered first (its password page), and the old accounts are claimed.
 fn choose_page(
     view: &View<'_>,
     request_id: &str,
     identifier: &str,
     accounts: &[LegacyRow],
+    in_use: bool,
     error: Option<&str>,
 ) -> HttpResponse {
     #[derive(serde::Serialize)]
@@ -81,17 +92,14 @@ fn choose_page(
         .iter()
         .map(|a| Choice {
             id: a.id.clone(),
-            shown: if view.tenant.legacy.mask_usernames {
-                linker::mask(&a.username)
-            } else {
-                a.username.clone()
-            },
+            shown: shown(view, &a.username),
         })
         .collect();
     let mut context = view.context();
     context.insert("request_id", request_id);
     context.insert("identifier", identifier);
     context.insert("choices", &choices);
+    context.insert("in_use", &in_use.then_some(linker::IN_USE));
     context.insert("error", &error);
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -177,7 +185,112 @@ async fn follow(
         Route::SendLink(account) => {
             send_legacy_link(state, view, tenant, *account, request_id).await
         }
-        Route::Choose(accounts) => choose_page(view, request_id, identifier, &accounts, None),
+        Route::Choose(accounts) => {
+            choose_page(view, request_id, identifier, &accounts, false, None)
+        }
+        Route::Shared(accounts) => choose_page(view, request_id, identifier, &accounts, true, None),
+        Route::ClaimPassword(account) => claim_password_page(
+            view,
+            request_id,
+            identifier,
+            &account.id,
+            Some(&account.username),
+            None,
+            StatusCode::OK,
+        ),
+        Route::ClaimLink(account) => {
+            send_claim_link(state, view, tenant, *account, request_id).await
+        }
+    }
+}
+
+/// The claim's first step under keep-password: the old password of the chosen account.
+fn claim_password_page(
+    view: &View<'_>,
+    request_id: &str,
+    identifier: &str,
+    account: &str,
+    username: Option<&str>,
+    error: Option<&str>,
+    status: StatusCode,
+) -> HttpResponse {
+    let mut context = view.context();
+    context.insert("step", "password");
+    context.insert("request_id", request_id);
+    context.insert("identifier", identifier);
+    context.insert("account", account);
+    context.insert("username", &username.map(|u| shown(view, u)));
+    context.insert("error", &error);
+    view.respond(status, "claim.html", &context)
+}
+
+/// The claim's own-address page, after the old account was proven.
+fn claim_address_page(
+    view: &View<'_>,
+    token: &str,
+    username: &str,
+    email: &str,
+    error: Option<&str>,
+) -> HttpResponse {
+    let mut context = view.context();
+    context.insert("step", "address");
+    context.insert("token", token);
+    context.insert("username", &shown(view, username));
+    context.insert("email", email);
+    context.insert("error", &error);
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    view.respond(status, "claim.html", &context)
+}
+
+/// "A link was sent" for a claim: `step` is `claim` (to the shared address) or `claim_address`
+/// (to the own address); or plainly that the mail could not be sent.
+/// The "link sent" page of a claim's step; `mail_id` is `None` when a mail limit held the mail
+/// back (the page reads the same).
+async fn claim_sent(
+    state: &AppState,
+    view: &View<'_>,
+    mail_id: Option<&str>,
+    step: &str,
+) -> HttpResponse {
+    let failed = match mail_id {
+        Some(id) => state.services.send_failed(id).await,
+        None => false,
+    };
+    let mut context = view.context();
+    context.insert("failed", &failed);
+    context.insert("claim", step);
+    context.insert("minutes", &(state.config.settings.tokens.link_seconds / 60));
+    let status = if failed {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    view.respond(status, "link_sent.html", &context)
+}
+
+/// Mails the claim link of an old account to its (shared) address.
+async fn send_claim_link(
+    state: &AppState,
+    view: &View<'_>,
+    tenant: &str,
+    account: LegacyRow,
+    request_id: &str,
+) -> HttpResponse {
+    let mails = state.services.mails.clone();
+    let language = view.lang;
+    let request = Some(request_id.to_string()).filter(|r| !r.is_empty());
+    let written = state
+        .oidc(tenant, move |m, conn| {
+            linker::send_claim_link(m, conn, &mails, &account, language, request.as_deref())
+        })
+        .await;
+    match written {
+        Ok(mail_id) => claim_sent(state, view, mail_id.as_deref(), "claim").await,
+        Err(error) => render(view, Err(error)),
     }
 }
 
@@ -275,6 +388,7 @@ pub async fn choose(
     };
     let (request_id, identifier) = request_and_identifier(&params);
     let account = params.get("account").cloned().unwrap_or_default();
+    let account_given = !account.is_empty();
     let who = identifier.clone();
     let routed = state
         .oidc(&path, move |m, conn| {
@@ -284,14 +398,29 @@ pub async fn choose(
             }
         })
         .await;
+    // No choice, or a stale one (an account bound meanwhile), while there are still several: ask
+    // again.
+    let again = if account_given {
+        "choose-taken"
+    } else {
+        "choose-missing"
+    };
     Ok(match routed {
-        // No choice (or a stale one) while there are still several: ask again.
         Ok(Route::Choose(accounts)) => choose_page(
             &view,
             &request_id,
             &identifier,
             &accounts,
-            Some("choose-missing"),
+            false,
+            Some(again),
+        ),
+        Ok(Route::Shared(accounts)) => choose_page(
+            &view,
+            &request_id,
+            &identifier,
+            &accounts,
+            true,
+            Some(again),
         ),
         Ok(route) => follow(&state, &view, &path, &request_id, &identifier, route).await,
         Err(error) => render(&view, Err(error)),
@@ -389,6 +518,167 @@ pub async fn password(
             Some("login-failed"),
             StatusCode::UNAUTHORIZED,
         ),
+        Err(error) => render(&view, Err(error)),
+    })
+}
+
+/// `POST /{tenant}/login/claim`: the old password of an old account claimed at an address in use
+/// (keep-password); on a match, the own-address page. A wrong password reads and counts exactly
+/// like one at login.
+pub async fn claim(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
+    let view = View::new(&state, &req, tenant, None);
+    let params = match view.form(&req, &body) {
+        Ok(params) => params,
+        Err(page) => return Ok(*page),
+    };
+    let (request_id, identifier) = request_and_identifier(&params);
+    let account = params.get("account").cloned().unwrap_or_default();
+    let password_text = SecretString::from(params.get("password").cloned().unwrap_or_default());
+    let address = client_address(&state, &req);
+    let binding = view.binding.clone();
+    let (id, who, chosen) = (request_id.clone(), identifier.clone(), account.clone());
+    let prepared = state
+        .oidc(&path, move |m, conn| {
+            linker::prepare_claim(m, conn, &id, &binding, &who, &chosen, address.as_deref())
+        })
+        .await;
+    let check = match prepared {
+        Ok(linker::ClaimPrepared::Check(check)) => check,
+        Ok(linker::ClaimPrepared::Expired) => {
+            return Ok(view.error(StatusCode::BAD_REQUEST, "expired"));
+        }
+        Ok(linker::ClaimPrepared::Throttled) => {
+            return Ok(claim_password_page(
+                &view,
+                &request_id,
+                &identifier,
+                &account,
+                None,
+                Some("login-throttled"),
+                StatusCode::TOO_MANY_REQUESTS,
+            ));
+        }
+        Err(error) => return Ok(render(&view, Err(error))),
+    };
+    let username = check.username().map(str::to_string);
+    let verify = check.verify.clone();
+    let matches = match state
+        .services
+        .hashing
+        .run(move || verify.run(&password_text))
+        .await
+    {
+        Ok(matches) => matches,
+        Err(_) => return Ok(view.error(StatusCode::SERVICE_UNAVAILABLE, "busy")),
+    };
+    let finished = state
+        .oidc(&path, move |m, conn| {
+            linker::finish_claim(m, conn, *check, matches)
+        })
+        .await;
+    Ok(match finished {
+        Ok(Some(proven)) => claim_address_page(&view, &proven.token, &proven.username, "", None),
+        Ok(None) => claim_password_page(
+            &view,
+            &request_id,
+            &identifier,
+            &account,
+            username.as_deref(),
+            Some("login-failed"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        Err(error) => render(&view, Err(error)),
+    })
+}
+
+fn link_expired(view: &View<'_>) -> HttpResponse {
+    let mut context = view.context();
+    context.insert("reason", "link_expired");
+    context.insert("message_key", "link-expired");
+    view.respond(StatusCode::GONE, "error.html", &context)
+}
+
+/// The old username of a claim token, or the "link expired" page.
+async fn claim_target(
+    state: &AppState,
+    view: &View<'_>,
+    tenant: &str,
+    token: &str,
+) -> Result<String, HttpResponse> {
+    let probe = token.to_string();
+    match state
+        .oidc(tenant, move |m, conn| linker::claim_target(m, conn, &probe))
+        .await
+    {
+        Ok(Some(username)) => Ok(username),
+        Ok(None) => Err(link_expired(view)),
+        Err(error) => Err(render(view, Err(error))),
+    }
+}
+
+/// `GET /{tenant}/claim?token=…`: the claim link mailed to a shared address proved the old
+/// account; the own-address page (the token is in the query, never in a path).
+pub async fn claim_page(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, HttpError> {
+    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
+    let view = View::new(&state, &req, tenant, None);
+    let token = query_param(&req, "token").unwrap_or_default();
+    Ok(match claim_target(&state, &view, &path, &token).await {
+        Ok(username) => claim_address_page(&view, &token, &username, "", None),
+        Err(page) => page,
+    })
+}
+
+/// `POST /{tenant}/claim`: the claimant's own address; a link to it (or, to an address in use, a
+/// notice) is mailed, and the page reads the same either way.
+pub async fn claim_submit(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
+    let view = View::new(&state, &req, tenant, None);
+    let params = match view.form(&req, &body) {
+        Ok(params) => params,
+        Err(page) => return Ok(*page),
+    };
+    let token = params.get("token").cloned().unwrap_or_default();
+    let typed = params.get("email").cloned().unwrap_or_default();
+    let username = match claim_target(&state, &view, &path, &token).await {
+        Ok(username) => username,
+        Err(page) => return Ok(page),
+    };
+    let Ok(email) = crate::domain::Email::parse(&typed) else {
+        return Ok(claim_address_page(
+            &view,
+            &token,
+            &username,
+            &typed,
+            Some("email-invalid"),
+        ));
+    };
+    let mails = state.services.mails.clone();
+    let language = view.lang;
+    let written = state
+        .oidc(&path, move |m, conn| {
+            linker::submit_claim(m, conn, &mails, &token, &email, language)
+        })
+        .await;
+    Ok(match written {
+        Ok(linker::Claimed::Mailed(mail_id)) => {
+            claim_sent(&state, &view, mail_id.as_deref(), "claim_address").await
+        }
+        Ok(linker::Claimed::Expired) => link_expired(&view),
         Err(error) => render(&view, Err(error)),
     })
 }
