@@ -39,7 +39,7 @@ pub fn start(
 ) -> Result<String, OAuthError> {
     let mut context = mail_context(m);
     let existing = users::find_by_email(conn, &m.tenant.id, email.normalized())?;
-    if existing.is_some() {
+    if let Some(user) = existing {
         let forgot = match request_id {
             Some(id) => format!("{}/forgot?request={id}", m.issuer),
             None => format!("{}/forgot", m.issuer),
@@ -48,11 +48,13 @@ pub fn start(
         let rendered = mails
             .render("account_exists", language, &context)
             .map_err(OAuthError::server)?;
+        // The stored address, never the text as typed (which may differ in case or form).
+        let to = user.email.unwrap_or_else(|| email.as_entered().to_string());
         return Ok(mail::enqueue(
             conn,
             &m.tenant.id,
             "account_exists",
-            email.as_entered(),
+            &to,
             &rendered,
             m.now,
         )?);
@@ -60,14 +62,19 @@ pub fn start(
     // An old account's address goes through the linker: a fresh subject would split the
     // resident's history (DESIGN.md §2.5).
     let legacy = legacy::unlinked_by_email(conn, &m.tenant.id, email.normalized())?;
-    if !legacy.is_empty() {
+    if let Some(first) = legacy.first() {
+        // The old accounts' stored address, never the text as typed.
+        let to = first
+            .email
+            .clone()
+            .unwrap_or_else(|| email.as_entered().to_string());
         return linker::send_links(
             m,
             conn,
             mails,
             &legacy,
             linker::LinkMail {
-                to: email.as_entered(),
+                to: &to,
                 language,
                 request_id,
                 user: None,

@@ -23,6 +23,7 @@ mod http;
 mod keys;
 mod legacy_import;
 mod linker;
+mod malformed;
 mod node;
 mod oidc;
 mod oidc_backchannel;
