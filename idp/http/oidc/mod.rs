@@ -13,6 +13,9 @@ mod revoke;
 mod token;
 mod userinfo;
 
+#[cfg(test)]
+mod proptests;
+
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
