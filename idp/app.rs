@@ -326,12 +326,16 @@ impl Services {
                 sent += 1;
             }
             let id = row.id.clone();
+            // A recipient lettre refuses never becomes sendable: give up at once.
+            let retry = if mail::unsendable(&row.to_address) {
+                None
+            } else {
+                mail::retry_at(now, attempts)
+            };
             self.store
                 .run(move |conn| match outcome {
                     Ok(()) => outbox::sent(conn, &id, now),
-                    Err(error) => {
-                        outbox::failed(conn, &id, &error.0, mail::retry_at(now, attempts))
-                    }
+                    Err(error) => outbox::failed(conn, &id, &error.0, retry),
                 })
                 .await?;
         }

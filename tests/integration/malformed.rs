@@ -19,6 +19,7 @@ use crate::rp::{self, csrf, location, param};
 both_stores!(
     malformed_input_gets_its_error_and_writes_nothing,
     look_alike_addresses_are_the_same_account_and_mail_goes_to_the_stored_one,
+    a_mail_lettre_cannot_address_is_given_up_at_once,
 );
 
 const PASSWORD: &str = "oikea hevonen patteri";
@@ -662,4 +663,40 @@ async fn look_alike_addresses_are_the_same_account_and_mail_goes_to_the_stored_o
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(app.mails().len(), 2);
+}
+
+/// An outbox row whose recipient lettre refuses (written before the shared rule, or by any other
+/// writer) fails once and is given up, not retried ten times.
+async fn a_mail_lettre_cannot_address_is_given_up_at_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let now = idp::clock::Clock::now(app.clock.as_ref());
+    let id = app
+        .services
+        .store
+        .run(move |conn| {
+            idp::mail::enqueue(
+                conn,
+                "seinajoki",
+                "reset_password",
+                "a@[127.0.0.1]",
+                &idp::mail::Rendered {
+                    subject: "s".into(),
+                    text: "t".into(),
+                    html: "<p>h</p>".into(),
+                },
+                now,
+            )
+        })
+        .await
+        .unwrap();
+    assert!(app.services.send_failed(&id).await, "the page is told");
+    let row = app
+        .services
+        .store
+        .run(move |conn| idp::store::outbox::find(conn, &id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((row.status.as_str(), row.attempts), ("failed", 1));
+    assert!(app.mails().is_empty());
 }
