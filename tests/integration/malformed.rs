@@ -476,6 +476,14 @@ fn rows(request: &str) -> Vec<Row> {
         row("identifier wrong content type", Visitor, Method::POST, format!("{t}/login/identifier"))
             .body("application/json", r#"{"csrf":"{csrf}"}"#)
             .expect(400, Page("bad_request")),
+        row("oversized form, in English", Nobody, Method::POST, format!("{t}/register"))
+            .header("accept-language", "en")
+            .form(format!("csrf=x&email={big}"))
+            .expect(413, Contains("The request is not valid.")),
+        row("wrong content type, in Swedish", Nobody, Method::POST, format!("{t}/forgot"))
+            .header("accept-language", "sv")
+            .body("application/json", "{}")
+            .expect(400, Contains("Begäran är inte giltig.")),
         row("identifier repeated", Visitor, Method::POST, format!("{t}/login/identifier"))
             .form(format!("csrf={{csrf}}&request={request}&identifier=a&identifier=b"))
             .expect(400, Page("bad_request")),
