@@ -348,26 +348,29 @@ impl Services {
                 sent += 1;
             }
             let remote_addr = client_address();
+            // A recipient lettre refuses never becomes sendable: give up at once.
+            let retry = if mail::unsendable(&row.to_address) {
+                None
+            } else {
+                mail::retry_at(now, attempts)
+            };
             self.store
                 .run(move |conn| match outcome {
                     Ok(()) => outbox::sent(conn, &row.id, now),
-                    Err(error) => {
-                        let next = mail::retry_at(now, attempts);
-                        crate::store::write_transaction(conn, |conn| {
-                            outbox::failed(conn, &row.id, &error.0, next)?;
-                            if next.is_none() || at_once {
-                                mail::audit_failed(
-                                    conn,
-                                    &row,
-                                    attempts,
-                                    next.is_none(),
-                                    remote_addr.as_deref(),
-                                    now,
-                                )?;
-                            }
-                            Ok(())
-                        })
-                    }
+                    Err(error) => crate::store::write_transaction(conn, |conn| {
+                        outbox::failed(conn, &row.id, &error.0, retry)?;
+                        if retry.is_none() || at_once {
+                            mail::audit_failed(
+                                conn,
+                                &row,
+                                attempts,
+                                retry.is_none(),
+                                remote_addr.as_deref(),
+                                now,
+                            )?;
+                        }
+                        Ok(())
+                    }),
                 })
                 .await?;
         }

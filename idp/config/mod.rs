@@ -202,3 +202,6 @@ fn read_tenants(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod proptests;

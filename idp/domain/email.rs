@@ -1,11 +1,21 @@
 //! A mail address as residents type it, and its normalised form used for lookups.
+//!
+//! One rule for every address idp takes (forms, the legacy import, the command line): an address
+//! is accepted only when idp's parser **and** lettre's (which sends the mail) both accept it, with
+//! IP literals (`a@[127.0.0.1]`) and quoted local parts refused. An accepted address can therefore
+//! always be written into a mail, and never ends as a mail retried until it is dropped.
 
 use std::fmt;
+use std::str::FromStr;
 
-/// A syntactically valid mail address.
+use unicode_normalization::UnicodeNormalization;
+
+/// A valid mail address.
 ///
-/// `as_entered` keeps what the resident typed (trimmed); `normalized` (lowercased) is what is unique
-/// per tenant and what every lookup compares, at login, registration and import alike.
+/// `as_entered` is what the resident typed, trimmed and NFKC-normalised (full-width and other
+/// compatibility forms folded, so a look-alike is the same address); it is what is stored and
+/// what mail is sent to. `normalized` (also lowercased) is what is unique per tenant and what every
+/// lookup compares, at login, registration and import alike.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email {
     as_entered: String,
@@ -29,16 +39,19 @@ pub enum EmailError {
 impl Email {
     /// Trims, checks and normalises `input`.
     pub fn parse(input: &str) -> Result<Email, EmailError> {
-        let trimmed = input.trim();
+        // Measured before and after folding: NFKC can lengthen a string many times over.
+        if input.len() > 4 * MAX_CHARS {
+            return Err(EmailError::TooLong);
+        }
+        let folded: String = input.trim().nfkc().collect();
+        let trimmed = folded.trim();
         if trimmed.is_empty() {
             return Err(EmailError::Empty);
         }
-        if trimmed.chars().count() > 254 {
+        if trimmed.chars().count() > MAX_CHARS {
             return Err(EmailError::TooLong);
         }
-        // Display names and comments are valid in RFC 5322 but not as a username.
-        let plain = !trimmed.contains(['<', '>', '(', ')', ' ', ',', ';']);
-        if !plain || !email_address::EmailAddress::is_valid(trimmed) {
+        if !acceptable(trimmed) {
             return Err(EmailError::Invalid(trimmed.to_string()));
         }
         Ok(Email {
@@ -64,9 +77,24 @@ impl fmt::Display for Email {
     }
 }
 
-/// The lookup key of an address: trimmed and lowercased (Unicode-aware).
+/// The longest address (RFC 5321 §4.5.3.1.3 less the angle brackets).
+const MAX_CHARS: usize = 254;
+
+/// Whether both idp's rule and lettre's accept `address` (trimmed and folded already).
+fn acceptable(address: &str) -> bool {
+    // Display names, comments, quoted local parts and IP literals are valid in RFC 5322 but not
+    // as a username, and no control character is ever part of one.
+    let plain = !address.contains(['<', '>', '(', ')', ' ', ',', ';', '"', '\\', '[', ']'])
+        && !address.chars().any(char::is_control);
+    plain
+        && email_address::EmailAddress::is_valid(address)
+        && lettre::Address::from_str(address).is_ok()
+}
+
+/// The lookup key of an address: trimmed, NFKC-normalised and lowercased (Unicode-aware).
 pub fn normalize(address: &str) -> String {
-    address.trim().to_lowercase()
+    let folded: String = address.trim().nfkc().collect();
+    folded.trim().to_lowercase()
 }
 
 #[cfg(test)]
@@ -101,5 +129,65 @@ mod tests {
         );
         let long = format!("{}@testi.fi", "a".repeat(250));
         assert_eq!(Email::parse(&long), Err(EmailError::TooLong));
+    }
+
+    #[test]
+    fn refuses_what_lettre_cannot_send() {
+        for refused in [
+            "a@[127.0.0.1]",
+            "a@[IPv6:::1]",
+            "\"a\\b\"@testi.fi",
+            "\"a b\"@testi.fi",
+            "a\u{0}b@testi.fi",
+            "a\rb@testi.fi",
+            "a@testi.fi\nBcc: x@y.fi",
+            "a\u{7f}@testi.fi",
+        ] {
+            assert!(
+                matches!(Email::parse(refused), Err(EmailError::Invalid(_))),
+                "{refused:?} was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn folds_full_width_forms() {
+        let wide = Email::parse("ｅｒｋｋｉ＠ｔｅｓｔｉ．ｆｉ").unwrap();
+        assert_eq!(wide.as_entered(), "erkki@testi.fi");
+        assert_eq!(wide.normalized(), "erkki@testi.fi");
+        assert_eq!(normalize(" ＥＲＫＫＩ@testi.fi"), "erkki@testi.fi");
+    }
+
+    #[test]
+    fn a_huge_input_is_too_long() {
+        assert_eq!(Email::parse(&"a".repeat(100_000)), Err(EmailError::TooLong));
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Whatever is typed: no panic, and an accepted address is one lettre can send, is
+            /// stable under parsing again, and its key is its lowercased form.
+            #[test]
+            fn any_text(input in "\\PC{0,80}|[a-zA-Z0-9.+_\\-\"\\[\\]@\\\\ ]{0,40}") {
+                if let Ok(email) = Email::parse(&input) {
+                    prop_assert!(lettre::Address::from_str(email.as_entered()).is_ok());
+                    let again = Email::parse(email.as_entered());
+                    prop_assert_eq!(again.as_ref(), Ok(&email));
+                    prop_assert_eq!(email.normalized(), normalize(&input));
+                }
+            }
+
+            /// Ordinary addresses are accepted as they are.
+            #[test]
+            fn ordinary(local in "[a-z0-9][a-z0-9._+-]{0,20}[a-z0-9]", domain in "[a-z0-9]{1,20}\\.[a-z]{2,6}") {
+                prop_assume!(!local.contains(".."));
+                let address = format!("{local}@{domain}");
+                let email = Email::parse(&address);
+                prop_assert_eq!(email.map(|e| e.as_entered().to_string()), Ok(address));
+            }
+        }
     }
 }

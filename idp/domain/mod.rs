@@ -1,7 +1,9 @@
 //! Validated values: once parsed, an [`Email`] or a [`NewPassword`] is known to be acceptable.
 
 mod email;
+mod name;
 pub mod password;
 
 pub use email::{Email, EmailError};
+pub use name::{MAX_NAME_CHARS, NameError, parse_name};
 pub use password::{NewPassword, PasswordError};

@@ -49,3 +49,78 @@ impl ResponseError for HttpError {
         response.json(json!({ "error": error, "error_description": description }))
     }
 }
+
+/// The largest request body any endpoint reads (forms and protocol requests are a few KiB; a
+/// request object or a long `claims` stays well below).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// The endpoints that answer in JSON (RFC 6749 §5.2 and its kin); every other path is a page.
+const PROTOCOL_ENDPOINTS: &[&str] = &[
+    "token",
+    "par",
+    "introspect",
+    "revoke",
+    "userinfo",
+    "jwks",
+    "openid-configuration",
+];
+
+/// Gives actix's own error answers (a body over [`BODY_LIMIT`], a path that cannot be decoded, a
+/// response that could not be built) the shape of ours: the protocol's JSON error at protocol
+/// endpoints, the error page in the resident's language elsewhere. Answers made by our handlers
+/// (and [`HttpError`]) pass unchanged.
+pub fn reshape<B>(
+    res: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
+    use actix_web::middleware::ErrorHandlerResponse;
+    let Some(error) = res.response().error() else {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    };
+    if error.as_error::<HttpError>().is_some() {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = match res.status() {
+        s if s.is_server_error() => {
+            tracing::error!(error = %error, path = res.request().path(), "request failed");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+        StatusCode::NOT_FOUND => StatusCode::NOT_FOUND,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let request = res.request().clone();
+    let response = shaped(&request, status);
+    Ok(ErrorHandlerResponse::Response(
+        res.into_response(response).map_into_right_body(),
+    ))
+}
+
+fn shaped(req: &actix_web::HttpRequest, status: StatusCode) -> HttpResponse {
+    let mut segments = req.path().trim_start_matches('/').split('/');
+    let tenant = segments.next().unwrap_or_default();
+    let last = req.path().rsplit('/').next().unwrap_or_default();
+    let state = req.app_data::<actix_web::web::Data<super::AppState>>();
+    let known = state.and_then(|s| s.config.tenant(tenant).map(|t| (s, t)));
+    match known {
+        Some((state, tenant)) if !PROTOCOL_ENDPOINTS.contains(&last) => {
+            let view = super::pages::View::new(state, req, tenant, None);
+            let reason = if status.is_server_error() {
+                "server_error"
+            } else {
+                "bad_request"
+            };
+            view.error(status, reason)
+        }
+        _ => {
+            let (error, description) = match status {
+                StatusCode::PAYLOAD_TOO_LARGE => ("invalid_request", "the body is too large"),
+                StatusCode::NOT_FOUND => ("not_found", "no such tenant"),
+                s if s.is_server_error() => ("server_error", "internal error"),
+                _ => ("invalid_request", "the request is malformed"),
+            };
+            HttpResponse::build(status)
+                .insert_header(("Cache-Control", "no-store"))
+                .json(json!({ "error": error, "error_description": description }))
+        }
+    }
+}

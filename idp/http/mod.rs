@@ -78,6 +78,8 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(state.clone()))
+                .app_data(web::PayloadConfig::new(errors::BODY_LIMIT))
+                .wrap(actix_web::middleware::ErrorHandlers::new().default_handler(errors::reshape))
                 .wrap(middleware::security_headers())
                 .wrap(actix_web::middleware::from_fn(client::remember_address))
                 .wrap(actix_web::middleware::from_fn(middleware::log_request))

@@ -6,7 +6,7 @@ mod render;
 mod transport;
 
 pub use render::{Mails, Rendered};
-pub use transport::{MailTransport, TransportError};
+pub use transport::{MailTransport, TransportError, unsendable};
 
 use chrono::NaiveDateTime;
 

@@ -29,6 +29,13 @@ impl std::fmt::Debug for MailTransport {
 #[error("{0}")]
 pub struct TransportError(pub String);
 
+/// Whether `to` can never be sent to: lettre refuses it as a recipient. Such a mail is given up
+/// at once instead of being retried (an address idp accepts today always passes; this covers rows
+/// written before the rule was shared, and any other writer of the outbox).
+pub fn unsendable(to: &str) -> bool {
+    to.parse::<Mailbox>().is_err()
+}
+
 impl MailTransport {
     /// The transport `mail.*` configures (creating `mail.dir` for the file transport).
     pub fn from_settings(settings: &MailSettings) -> Result<MailTransport, TransportError> {
@@ -99,5 +106,18 @@ impl MailTransport {
             MailTransport::File(t) => t.send(message).await.map(|_| ()).map_err(|e| error(&e)),
             MailTransport::Smtp(t) => t.send(message).await.map(|_| ()).map_err(|e| error(&e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unsendable;
+
+    #[test]
+    fn what_lettre_refuses_is_unsendable() {
+        assert!(!unsendable("erkki@testi.fi"));
+        assert!(unsendable("a@[127.0.0.1]"));
+        assert!(unsendable("\"a\\\"b\"@testi.fi"));
+        assert!(unsendable("erkki@testi.fi\r\nBcc: x@y.fi"));
     }
 }

@@ -26,6 +26,7 @@ mod legacy_import;
 mod linker;
 mod linker_family;
 mod mail_limits;
+mod malformed;
 mod node;
 mod oidc;
 mod oidc_backchannel;

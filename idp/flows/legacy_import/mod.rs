@@ -14,6 +14,9 @@ mod read;
 mod row;
 mod summary;
 
+#[cfg(test)]
+mod proptests;
+
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;

@@ -19,6 +19,9 @@ pub mod token;
 pub mod tokens;
 pub mod userinfo;
 
+#[cfg(test)]
+mod proptests;
+
 pub use error::{ErrorCode, OAuthError};
 
 /// Runs `f` in one write transaction: one commit (one fsync on SQLite) for all it writes. What a

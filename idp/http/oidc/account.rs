@@ -62,9 +62,15 @@ fn account_page(
     context.insert("message", &message);
     // Errors of the address form show there; the others at the password form.
     let of_email = |e: &&str| matches!(*e, "email-invalid" | "message-failed");
+    // And those of the name at the name form.
+    let of_name = |e: &&str| *e == "name-invalid";
     // And those of linking an old account at its form.
     let of_legacy = |e: &&str| matches!(*e, "account-link-failed" | "login-throttled");
-    context.insert("error", &error.filter(|e| !of_email(e) && !of_legacy(e)));
+    context.insert(
+        "error",
+        &error.filter(|e| !of_email(e) && !of_legacy(e) && !of_name(e)),
+    );
+    context.insert("name_error", &error.filter(of_name));
     context.insert("legacy_error", &error.filter(of_legacy));
     context.insert("email_error", &error.filter(of_email));
     context.insert("min", &view.tenant.min_password_chars());
@@ -150,11 +156,21 @@ pub async fn name(
         Ok(found) => found,
         Err(response) => return Ok(response),
     };
-    let name = params
-        .get("name")
-        .map(|n| n.trim().chars().take(200).collect::<String>())
-        .filter(|n| !n.is_empty());
+    let name = match crate::domain::parse_name(params.get("name").map_or("", String::as_str)) {
+        Ok(name) => name,
+        Err(error) => {
+            return Ok(account_page(
+                &view,
+                &user,
+                &olds,
+                None,
+                Some(error.message_key()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ));
+        }
+    };
     let changed = user.clone();
+    let name_shown = name.clone();
     let saved = state
         .oidc(&path, move |m, conn| {
             account::set_name(m, conn, &changed, name.as_deref())
@@ -163,7 +179,7 @@ pub async fn name(
     Ok(match saved {
         Ok(()) => {
             let mut user = user;
-            user.name = params.get("name").map(|n| n.trim().to_string());
+            user.name = name_shown;
             account_page(
                 &view,
                 &user,
@@ -373,7 +389,7 @@ async fn link_form(
         .tenant(tenant)
         .ok_or(HttpError::UnknownTenant)?;
     let view = View::new(state, req, tenant_config, None);
-    let token = super::reset::query_param(req, "token").unwrap_or_default();
+    let token = super::query_param(req, "token").unwrap_or_default();
     let probe = token.clone();
     let address = state
         .oidc(tenant, move |m, conn| target(m, conn, &probe))

@@ -88,7 +88,20 @@ pub fn render(view: &View<'_>, outcome: Result<Outcome, OAuthError>) -> HttpResp
 }
 
 /// A 303 to `location`.
+///
+/// A control character (which no header value may hold) is percent-encoded, so no location, however
+/// it was put together, turns the answer into a 500.
 pub fn see_other(location: &str) -> HttpResponse {
+    let location: String = location
+        .chars()
+        .map(|c| {
+            if c.is_ascii_control() {
+                format!("%{:02X}", u32::from(c))
+            } else {
+                c.to_string()
+            }
+        })
+        .collect();
     HttpResponse::SeeOther()
         .insert_header(("Location", location))
         .insert_header(("Cache-Control", "no-store"))

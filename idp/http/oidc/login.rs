@@ -16,11 +16,7 @@ use crate::http::pages::View;
 use crate::http::{AppState, HttpError};
 use crate::store::legacy::LegacyRow;
 
-fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
-    url::form_urlencoded::parse(req.query_string().as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
+use super::query_param;
 
 /// The client's address, for throttling.
 fn client_address(state: &AppState, req: &HttpRequest) -> Option<String> {
@@ -772,7 +768,11 @@ pub async fn language(
     // Only a path of ours: never an open redirect.
     let Some(back) = params
         .get("return")
-        .filter(|r| r.starts_with(&format!("/{}/", tenant.id)) && !r.starts_with("//"))
+        .filter(|r| {
+            r.starts_with(&format!("/{}/", tenant.id))
+                && !r.starts_with("//")
+                && !r.contains(|c: char| c.is_control() || c == '\\')
+        })
         .cloned()
     else {
         return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));

@@ -13,6 +13,9 @@ mod revoke;
 mod token;
 mod userinfo;
 
+#[cfg(test)]
+mod proptests;
+
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -138,6 +141,15 @@ impl AppState {
     }
 }
 
+/// A parameter of the query string; `None` when missing or holding a NUL (which no value of ours
+/// has, and which PostgreSQL refuses in text).
+pub fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .filter(|v| !v.contains('\0'))
+}
+
 /// The value of a tenant's cookie on the request.
 pub fn cookie_value(
     state: &AppState,
@@ -151,12 +163,25 @@ pub fn cookie_value(
 }
 
 /// Parses form or query pairs; a repeated parameter is `invalid_request` (RFC 6749 §3.1).
+///
+/// The description is constant: a parameter's name is the client's text and may hold anything
+/// (CR, LF, NUL), so it is never echoed. A NUL in a name or value is `invalid_request` too: no
+/// protocol value or form field holds one, and PostgreSQL refuses it in text, so it would
+/// otherwise fail on one store and not the other.
 pub fn params(bytes: &[u8]) -> Result<Params, OAuthError> {
-    let pairs = url::form_urlencoded::parse(bytes)
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(bytes)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
+    if pairs
+        .iter()
+        .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+    {
+        return Err(OAuthError::invalid_request(
+            "a parameter holds a NUL character",
+        ));
+    }
     request::collect(pairs)
-        .map_err(|name| OAuthError::invalid_request(format!("{name} is given more than once")))
+        .map_err(|_| OAuthError::invalid_request("a parameter is given more than once"))
 }
 
 /// Parses an `application/x-www-form-urlencoded` body.

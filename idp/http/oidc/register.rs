@@ -8,7 +8,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::authorize::render;
-use super::reset::{ANSWER_AT_LEAST, query_param};
+use super::query_param;
+use super::reset::ANSWER_AT_LEAST;
 use crate::crypto::password;
 use crate::domain::{Email, NewPassword};
 use crate::flows::oidc::OAuthError;
@@ -178,6 +179,9 @@ pub async fn complete(
             StatusCode::UNPROCESSABLE_ENTITY,
         )
     };
+    if let Err(error) = crate::domain::parse_name(&name) {
+        return Ok(refuse(error.message_key()));
+    }
     if first.expose_secret() != second {
         return Ok(refuse("password-mismatch"));
     }

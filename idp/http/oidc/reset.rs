@@ -8,6 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::authorize::render;
+use super::query_param;
 use crate::crypto::password;
 use crate::domain::{Email, NewPassword};
 use crate::flows::linker::{self, LinkTarget};
@@ -18,12 +19,6 @@ use crate::http::{AppState, HttpError};
 /// The least time the forgot-password answer takes, so that whether a mail was written and sent
 /// does not show in the timing.
 pub(super) const ANSWER_AT_LEAST: Duration = Duration::from_millis(800);
-
-pub(super) fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
-    url::form_urlencoded::parse(req.query_string().as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
 
 fn forgot_page(
     view: &View<'_>,

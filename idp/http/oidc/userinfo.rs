@@ -85,17 +85,26 @@ fn bearer(req: &HttpRequest) -> Result<Option<String>, OAuthError> {
 }
 
 /// A 401/400 with `WWW-Authenticate: Bearer …` (RFC 6750 §3).
+///
+/// The header carries the error code and a constant description of it, never text of the
+/// request (a parameter's name may hold CR, LF or NUL, which no header value can); the JSON body
+/// carries the detailed description.
 fn challenge(error: Option<&OAuthError>) -> HttpResponse {
     let (status, header) = match error {
         None => (StatusCode::UNAUTHORIZED, "Bearer realm=\"idp\"".to_string()),
         Some(e) => {
-            let status = match e.code {
-                ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
-                ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
-                ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::UNAUTHORIZED,
+            let (status, description) = match e.code {
+                ErrorCode::InvalidRequest => (StatusCode::BAD_REQUEST, "the request is malformed"),
+                ErrorCode::ServerError => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the request could not be handled",
+                ),
+                ErrorCode::TemporarilyUnavailable => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the service is unavailable for a moment",
+                ),
+                _ => (StatusCode::UNAUTHORIZED, "the access token is not valid"),
             };
-            let description = e.description.replace('"', "'");
             (
                 status,
                 format!(

@@ -91,6 +91,7 @@ account-username = Username
 account-name-title = Name
 save = Save
 name-saved = The name is saved.
+name-invalid = The name may hold at most 200 characters and no line breaks or other control characters.
 account-password-title = Change the password
 current-password-label = Current password
 current-password-wrong = The current password is wrong.

@@ -92,6 +92,7 @@ account-username = Käyttäjätunnus
 account-name-title = Nimi
 save = Tallenna
 name-saved = Nimi on tallennettu.
+name-invalid = Nimessä voi olla enintään 200 merkkiä, eikä siinä voi olla rivinvaihtoja tai muita ohjausmerkkejä.
 account-password-title = Vaihda salasana
 current-password-label = Nykyinen salasana
 current-password-wrong = Nykyinen salasana on väärin.

@@ -91,6 +91,7 @@ account-username = Användarnamn
 account-name-title = Namn
 save = Spara
 name-saved = Namnet har sparats.
+name-invalid = Namnet får ha högst 200 tecken och inga radbrytningar eller andra styrtecken.
 account-password-title = Byt lösenord
 current-password-label = Nuvarande lösenord
 current-password-wrong = Det nuvarande lösenordet är fel.
