@@ -10,6 +10,7 @@ pub mod legacy_admin;
 pub mod legacy_import;
 pub mod linker;
 pub mod oidc;
+pub mod password_check;
 pub mod register;
 pub mod reset;
 pub mod users;

@@ -191,7 +191,10 @@ async fn migrate_applies_then_is_up_to_date(backend: Backend) {
     let s = setup(backend);
     let first = run(idp().arg("--config").arg(&s.config).arg("migrate"), "");
     assert!(first.status.success(), "{}", text(&first.stderr));
-    assert_eq!(text(&first.stdout), "applied 20261123000001\n");
+    assert_eq!(
+        text(&first.stdout),
+        "applied 20261123000001\napplied 20261205000003\n"
+    );
     let second = run(idp().arg("--config").arg(&s.config).arg("migrate"), "");
     assert!(second.status.success(), "{}", text(&second.stderr));
     assert_eq!(text(&second.stdout), "the database is up to date\n");

@@ -61,7 +61,7 @@ emails shared by several accounts: 1 addresses, 2 accounts
 hashes bcrypt: 1
 hashes scrypt: 1
 hashes salted-sha1: 1
-unusable hashes: 2 (1 empty, 1 of an unknown format)
+unusable hashes: 2 (1 empty, 1 of an unknown format, 0 over a cost cap)
 rejected rows: 0
 ";
 
@@ -329,7 +329,7 @@ unchanged: 0
 linked accounts left alone: 0
 without email: 1
 emails shared by several accounts: 1 addresses, 2 accounts
-unusable hashes: 2 (2 empty, 0 of an unknown format)
+unusable hashes: 2 (2 empty, 0 of an unknown format, 0 over a cost cap)
 rejected rows: 10
 line 3: username repeated from line 2
 line 4: subject \"ok1\" repeated from line 2
@@ -430,7 +430,7 @@ emails shared by several accounts: 1 addresses, 2 accounts
 hashes bcrypt: 1
 hashes scrypt: 1
 hashes salted-sha1: 1
-unusable hashes: 3 (2 empty, 1 of an unknown format)
+unusable hashes: 3 (2 empty, 1 of an unknown format, 0 over a cost cap)
 rejected rows: 0
 "
     );

@@ -54,7 +54,7 @@ async fn migrations_run_up_and_down(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDb::new(backend, dir.path());
     let applied = store::migrate(&db.backend).unwrap();
-    assert_eq!(applied, ["20261123000001"]);
+    assert_eq!(applied, ["20261123000001", "20261205000003"]);
     assert!(
         store::migrate(&db.backend).unwrap().is_empty(),
         "idempotent"
@@ -68,7 +68,7 @@ async fn migrations_run_up_and_down(backend: Backend) {
         "the tables are gone after down.sql: {gone}"
     );
 
-    assert_eq!(store::migrate(&db.backend).unwrap(), ["20261123000001"]);
+    assert_eq!(store::migrate(&db.backend).unwrap(), ["20261123000001", "20261205000003"]);
     select_every_column(&mut connect(&db)).unwrap();
 }
 

@@ -7,11 +7,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 
 use super::authorize::{render, see_other};
-use super::cookie_value;
+use super::{cookie_value, retry_after_header};
+use crate::crypto::hash_pool::Share;
 use crate::flows::linker::{self, Route};
 use crate::flows::oidc::OAuthError;
 use crate::flows::oidc::authorize;
-use crate::flows::oidc::login::{self, LoginResult, Prepared};
+use crate::flows::oidc::login::{self, LoginResult, Prepared, Verified};
+use crate::flows::password_check::{Attempt, Checked};
 use crate::http::pages::View;
 use crate::http::{AppState, HttpError};
 use crate::store::legacy::LegacyRow;
@@ -23,7 +25,7 @@ fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
 }
 
 /// The client's address, for throttling.
-fn client_address(state: &AppState, req: &HttpRequest) -> Option<String> {
+pub(super) fn client_address(state: &AppState, req: &HttpRequest) -> Option<String> {
     if state.config.settings.server.trust_forwarded_for {
         // "203.0.113.7", "203.0.113.7:4711", "[2001:db8::1]:4711" or "2001:db8::1".
         req.connection_info().realip_remote_addr().map(|a| {
@@ -334,42 +336,61 @@ pub async fn password(
     let chosen_account = chosen.clone();
     let prepared = state
         .oidc(&path, move |m, conn| {
-            login::prepare(
-                m,
-                conn,
-                &id,
-                Some(&bound),
-                &who,
-                chosen_account.as_deref(),
-                address.as_deref(),
-            )
+            login::prepare(m, conn, &id, Some(&bound), &who, chosen_account.as_deref())
         })
         .await;
     let check = match prepared {
         Ok(Prepared::Check(check)) => check,
         Ok(Prepared::Expired) => return Ok(view.error(StatusCode::BAD_REQUEST, "expired")),
-        Ok(Prepared::Throttled) => {
-            return Ok(password_page(
+        Err(error) => return Ok(render(&view, Err(error))),
+    };
+    let attempt = Attempt {
+        account: check.account.clone(),
+        address,
+        session: None,
+        share: Share::Login,
+    };
+    let checked = state
+        .password_check(tenant)
+        .run(
+            &attempt,
+            check.stored.clone(),
+            password_text,
+            Verified::after_match(check.rehash()),
+        )
+        .await;
+    let verified = match checked {
+        Ok(Checked::Matched(Ok(verified))) => verified,
+        Ok(Checked::Matched(Err(error))) => {
+            return Ok(render(&view, Err(OAuthError::server(error))));
+        }
+        Ok(Checked::Wrong) => Verified::wrong(),
+        Ok(Checked::Throttled { retry_after }) => {
+            let mut page = password_page(
                 &view,
                 &request_id,
                 &identifier,
                 chosen.as_deref(),
                 Some("login-throttled"),
                 StatusCode::TOO_MANY_REQUESTS,
-            ));
+            );
+            retry_after_header(&mut page, retry_after);
+            return Ok(page);
         }
-        Err(error) => return Ok(render(&view, Err(error))),
-    };
-    let verify = check.verify.clone();
-    let verified = state
-        .services
-        .hashing
-        .run(move || verify.run(&password_text))
-        .await;
-    let verified = match verified {
-        Ok(Ok(verified)) => verified,
-        Ok(Err(error)) => return Ok(render(&view, Err(OAuthError::server(error)))),
-        Err(_) => return Ok(view.error(StatusCode::SERVICE_UNAVAILABLE, "busy")),
+        Ok(Checked::TooMany) => {
+            let mut page = password_page(
+                &view,
+                &request_id,
+                &identifier,
+                chosen.as_deref(),
+                Some("login-throttled"),
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+            retry_after_header(&mut page, 1);
+            return Ok(page);
+        }
+        Ok(Checked::Busy) => return Ok(view.error(StatusCode::SERVICE_UNAVAILABLE, "busy")),
+        Err(error) => return Ok(render(&view, Err(error.into()))),
     };
     let result = state
         .oidc(&path, move |m, conn| {
