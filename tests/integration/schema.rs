@@ -68,7 +68,10 @@ async fn migrations_run_up_and_down(backend: Backend) {
         "the tables are gone after down.sql: {gone}"
     );
 
-    assert_eq!(store::migrate(&db.backend).unwrap(), ["20261123000001", "20261205000003"]);
+    assert_eq!(
+        store::migrate(&db.backend).unwrap(),
+        ["20261123000001", "20261205000003"]
+    );
     select_every_column(&mut connect(&db)).unwrap();
 }
 

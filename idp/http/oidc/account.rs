@@ -272,7 +272,14 @@ pub async fn change_password(
         Err(error) => return Ok(render(&view, Err(error.into()))),
     };
     if let Some(response) = not_checked(&view, &checked, |status| {
-        account_page(&view, &user, &olds, None, Some("login-throttled"), status)
+        account_page(
+            &view,
+            &user,
+            &olds,
+            None,
+            Some("account-password-throttled"),
+            status,
+        )
     }) {
         return Ok(response);
     }
