@@ -194,6 +194,18 @@ async fn the_account_pages_password_checks_are_throttled(backend: Backend) {
                 .contains("Nykyinen salasana on väärin.")
         );
     }
+    // Each wrong one is audited as a failed check of the signed-in user.
+    let store = app.services.store.clone();
+    let kinds = tokio::task::spawn_blocking(move || {
+        idp::store::audit::kinds(&mut store.conn().unwrap(), "seinajoki").unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "login.failed").count(),
+        5,
+        "{kinds:?}"
+    );
     let blocked = change_password(&app, &browser, &token, PASSWORD).await;
     assert_eq!(blocked.status(), 429);
     let retry_after: i64 = blocked.headers()["retry-after"]

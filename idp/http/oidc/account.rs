@@ -286,7 +286,18 @@ pub async fn change_password(
     let hash = match checked {
         Checked::Matched(Ok(hash)) => hash,
         Checked::Matched(Err(error)) => return Ok(render(&view, Err(OAuthError::server(error)))),
-        _ => return Ok(refuse("current-password-wrong")),
+        _ => {
+            let failed = user.clone();
+            let audited = state
+                .oidc(&path, move |m, conn| {
+                    account::check_failed(m, conn, &failed, "account.password")
+                })
+                .await;
+            if let Err(error) = audited {
+                return Ok(render(&view, Err(error)));
+            }
+            return Ok(refuse("current-password-wrong"));
+        }
     };
     let changed = user.clone();
     let saved = state
@@ -626,6 +637,7 @@ pub async fn link_legacy(
     let bound = state
         .oidc(&path, move |m, conn| {
             if !matches {
+                account::check_failed(m, conn, &bound_user, "account.legacy")?;
                 return Ok(false);
             }
             linker::bind_to_user(m, conn, &account, &bound_user, "password")
