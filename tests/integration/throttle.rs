@@ -196,8 +196,14 @@ async fn the_account_pages_password_checks_are_throttled(backend: Backend) {
     }
     // Each wrong one is audited as a failed check of the signed-in user.
     let store = app.services.store.clone();
-    let kinds = tokio::task::spawn_blocking(move || {
-        idp::store::audit::kinds(&mut store.conn().unwrap(), "seinajoki").unwrap()
+    let kinds: Vec<String> = tokio::task::spawn_blocking(move || {
+        use diesel::prelude::*;
+        use idp::store::schema::audit_events;
+        audit_events::table
+            .filter(audit_events::tenant_id.eq("seinajoki"))
+            .select(audit_events::kind)
+            .load(&mut **store.conn().unwrap())
+            .unwrap()
     })
     .await
     .unwrap();
