@@ -98,7 +98,7 @@ impl Attempt {
     fn holders(&self, tenant: &str) -> Holders {
         Holders {
             session: self.session.clone(),
-            account: Some(format!("{tenant}:{:?}", self.account)),
+            account: Some(format!("{tenant}:{}", self.account.column())),
             address: self.address.clone(),
         }
     }

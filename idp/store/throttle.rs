@@ -27,7 +27,7 @@ pub enum ThrottleKey {
 
 impl ThrottleKey {
     /// The `throttle_key` column (the tenant is a column of its own).
-    fn column(&self) -> String {
+    pub fn column(&self) -> String {
         match self {
             ThrottleKey::User(id) => format!("user:{id}"),
             ThrottleKey::Legacy(id) => format!("legacy:{id}"),
