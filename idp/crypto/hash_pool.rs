@@ -4,6 +4,12 @@
 //! dedicated threads; at most `queue` more wait. Beyond that a login is refused at once — the
 //! caller answers 503 with Retry-After — instead of piling up until every request times out.
 //!
+//! No one may starve the logins: half of the places are kept for logins ([`Share::Login`]), so
+//! the account page's checks and the hashing of new passwords ([`Share::Other`]) can take at most
+//! the other half; and one session or account may hold at most [`PER_HOLDER`] places at once, one
+//! client address at most half of the pool ([`Holders`]). Past its share a request is refused at
+//! once ([`Refused::TooMany`]: 429), never queued.
+//!
 //! Dedicated threads, not tokio's blocking pool, for two reasons measured by `scripts/bench.sh`:
 //! argon2 allocates its 19 MiB per hash in the allocator arena of the thread it runs on, and
 //! glibc keeps a freed block of that size in the arena, so hashes spread over tokio's many
@@ -11,30 +17,90 @@
 //! And the threads run at a lower priority (nice 10): when logins saturate the cores, the
 //! scheduler still gives the cheap requests (tokens, discovery, userinfo) their turn at once.
 
+use std::collections::HashMap;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
-/// The pool is full.
+/// Why the pool did not run a hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the password hashing queue is full")]
-pub struct Busy;
+pub enum Refused {
+    /// The pool (or the share of it that this kind of work may take) is full: answer 503 with
+    /// Retry-After.
+    #[error("the password hashing queue is full")]
+    Busy,
+    /// One session, account or client address already holds its share of the pool: answer 429.
+    #[error("too many password checks at once for one session, account or address")]
+    TooMany,
+}
+
+/// Which share of the pool a hash is taken from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Share {
+    /// A login: may take the whole pool, and half of it is kept for logins alone.
+    Login,
+    /// Anything else (the account page's checks, hashing a new password): at most the half of
+    /// the pool that logins do not keep.
+    Other,
+}
+
+/// Who a hash is run for: each may hold at most its share of the pool at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holders {
+    /// The signed-in session (its id's hash, or any stable key of it).
+    pub session: Option<String>,
+    /// The account whose password is checked.
+    pub account: Option<String>,
+    /// The client address.
+    pub address: Option<String>,
+}
+
+/// Hashes one session or one account may have running or waiting at once.
+pub const PER_HOLDER: usize = 2;
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Admission limit and the hashing threads.
+/// Admission limits and the hashing threads.
 #[derive(Debug)]
 pub struct HashPool {
-    admitted: Semaphore,
+    /// Every hash running or waiting.
+    admitted: Arc<Semaphore>,
+    /// Those not of logins: at most what logins do not keep.
+    others: Arc<Semaphore>,
+    /// Hashes running or waiting per holder key.
+    held: Arc<Mutex<HashMap<String, usize>>>,
+    /// What one client address may hold (many residents may share one).
+    per_address: usize,
     jobs: Mutex<mpsc::Sender<Job>>,
 }
 
 /// The scheduling priority of the hashing threads (0 is normal, 19 the lowest).
 const NICE: i32 = 10;
 
+/// A holder's place in the pool, given back when the hash is done (or its job dropped).
+struct Held {
+    keys: Vec<String>,
+    held: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        for key in &self.keys {
+            if let Some(n) = held.get_mut(key) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    held.remove(key);
+                }
+            }
+        }
+    }
+}
+
 impl HashPool {
-    /// `workers` hashes at once on as many threads, `queue` more waiting.
+    /// `workers` hashes at once on as many threads, `queue` more waiting. Half of the places
+    /// (at least one) are kept for logins.
     pub fn new(workers: usize, queue: usize) -> HashPool {
         let workers = workers.max(1);
         let (sender, receiver) = mpsc::channel::<Job>();
@@ -61,8 +127,13 @@ impl HashPool {
                 tracing::error!(%error, "cannot start a password hashing thread");
             }
         }
+        let capacity = workers + queue;
+        let kept_for_logins = (capacity / 2).max(1);
         HashPool {
-            admitted: Semaphore::new(workers + queue),
+            admitted: Arc::new(Semaphore::new(capacity)),
+            others: Arc::new(Semaphore::new(capacity.saturating_sub(kept_for_logins))),
+            held: Arc::default(),
+            per_address: (capacity / 2).max(PER_HOLDER),
             jobs: Mutex::new(sender),
         }
     }
@@ -73,26 +144,96 @@ impl HashPool {
         HashPool::new(cores, cores * 2)
     }
 
-    /// Runs `work` on a hashing thread when one is free; [`Busy`] when the queue is full (or
-    /// when `work` panicked).
-    pub async fn run<T, F>(&self, work: F) -> Result<T, Busy>
+    /// Runs `work` (hashing a new password) on a hashing thread, from the share that logins do
+    /// not keep; [`Refused::Busy`] when it is full (or when `work` panicked).
+    pub async fn run<T, F>(&self, work: F) -> Result<T, Refused>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let _admitted = self.admitted.try_acquire().map_err(|_| Busy)?;
+        self.run_for(Share::Other, &Holders::default(), work).await
+    }
+
+    /// Runs `work` on a hashing thread for `holders`, from `share`. [`Refused::TooMany`] when
+    /// one of the holders already has its share running or waiting, [`Refused::Busy`] when the
+    /// pool's share is full (or when `work` panicked). Never waits for a place.
+    pub async fn run_for<T, F>(
+        &self,
+        share: Share,
+        holders: &Holders,
+        work: F,
+    ) -> Result<T, Refused>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let held = self.hold(holders)?;
+        let other = match share {
+            Share::Login => None,
+            Share::Other => Some(
+                self.others
+                    .clone()
+                    .try_acquire_owned()
+                    .map_err(|_| Refused::Busy)?,
+            ),
+        };
+        let admitted = self
+            .admitted
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Refused::Busy)?;
+        let places: (Held, Option<OwnedSemaphorePermit>, OwnedSemaphorePermit) =
+            (held, other, admitted);
         let (done, result) = oneshot::channel();
+        // The places go with the job: they are given back when the hash is done, even if the
+        // request that asked for it has gone meanwhile.
         let job: Job = Box::new(move || {
+            let _places = places;
             if let Ok(value) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
                 let _ = done.send(value);
             }
         });
         self.jobs
             .lock()
-            .map_err(|_| Busy)?
+            .map_err(|_| Refused::Busy)?
             .send(job)
-            .map_err(|_| Busy)?;
-        result.await.map_err(|_| Busy)
+            .map_err(|_| Refused::Busy)?;
+        result.await.map_err(|_| Refused::Busy)
+    }
+
+    /// Takes a place for each of `holders`, or none when one of them has no place left.
+    fn hold(&self, holders: &Holders) -> Result<Held, Refused> {
+        let keys: Vec<(String, usize)> = [
+            holders
+                .session
+                .as_ref()
+                .map(|k| (format!("session:{k}"), PER_HOLDER)),
+            holders
+                .account
+                .as_ref()
+                .map(|k| (format!("account:{k}"), PER_HOLDER)),
+            holders
+                .address
+                .as_ref()
+                .map(|k| (format!("address:{k}"), self.per_address)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if keys
+            .iter()
+            .any(|(key, limit)| held.get(key).is_some_and(|n| n >= limit))
+        {
+            return Err(Refused::TooMany);
+        }
+        for (key, _) in &keys {
+            *held.entry(key.clone()).or_default() += 1;
+        }
+        Ok(Held {
+            keys: keys.into_iter().map(|(key, _)| key).collect(),
+            held: self.held.clone(),
+        })
     }
 }
 
@@ -111,35 +252,119 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
+    /// A job that runs until the returned sender sends (or 5 s pass).
+    fn blocker() -> (std::sync::mpsc::Sender<()>, impl FnOnce() + Send + 'static) {
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        (release, move || {
+            let _ = wait.recv_timeout(Duration::from_secs(5));
+        })
+    }
+
+    async fn settle() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn refuses_beyond_its_queue() {
         let pool = Arc::new(HashPool::new(1, 1));
-        let (release, wait) = std::sync::mpsc::channel::<()>();
-        let wait = Arc::new(std::sync::Mutex::new(wait));
+        let login = Holders::default();
+        let (release, work) = blocker();
         let blocking = {
-            let pool = pool.clone();
-            let wait = wait.clone();
-            tokio::spawn(async move {
-                pool.run(move || {
-                    let _ = wait.lock().unwrap().recv_timeout(Duration::from_secs(5));
-                })
-                .await
-            })
+            let (pool, login) = (pool.clone(), login.clone());
+            tokio::spawn(async move { pool.run_for(Share::Login, &login, work).await })
         };
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        settle().await;
         let queued = {
-            let pool = pool.clone();
-            tokio::spawn(async move { pool.run(|| 2).await })
+            let (pool, login) = (pool.clone(), login.clone());
+            tokio::spawn(async move { pool.run_for(Share::Login, &login, || 2).await })
         };
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        settle().await;
         assert_eq!(
-            pool.run(|| 3).await,
-            Err(Busy),
+            pool.run_for(Share::Login, &login, || 3).await,
+            Err(Refused::Busy),
             "one running, one queued: full"
         );
         release.send(()).unwrap();
         assert_eq!(blocking.await.unwrap(), Ok(()));
         assert_eq!(queued.await.unwrap(), Ok(2));
-        assert_eq!(pool.run(|| 4).await, Ok(4));
+        assert_eq!(pool.run_for(Share::Login, &login, || 4).await, Ok(4));
+    }
+
+    /// Other work takes at most half of the places: the other half is the logins'.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn logins_keep_half_of_the_pool() {
+        let pool = Arc::new(HashPool::new(1, 3));
+        let (release, work) = blocker();
+        let first = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.run(work).await })
+        };
+        settle().await;
+        let second = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.run(|| 2).await })
+        };
+        settle().await;
+        assert_eq!(
+            pool.run(|| 3).await,
+            Err(Refused::Busy),
+            "the others' half is full"
+        );
+        let login = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.run_for(Share::Login, &Holders::default(), || 4).await })
+        };
+        settle().await;
+        release.send(()).unwrap();
+        assert_eq!(first.await.unwrap(), Ok(()));
+        assert_eq!(second.await.unwrap(), Ok(2));
+        assert_eq!(login.await.unwrap(), Ok(4), "a login still had its place");
+        assert_eq!(pool.run(|| 5).await, Ok(5), "places are given back");
+    }
+
+    /// One session (or account) holds at most two places; an address half of the pool.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_holder_holds_at_most_its_share() {
+        let pool = Arc::new(HashPool::new(2, 10));
+        let session = Holders {
+            session: Some("s".into()),
+            ..Holders::default()
+        };
+        let mut releases = Vec::new();
+        let mut running = Vec::new();
+        for _ in 0..PER_HOLDER {
+            let (release, work) = blocker();
+            releases.push(release);
+            let (pool, session) = (pool.clone(), session.clone());
+            running.push(tokio::spawn(async move {
+                pool.run_for(Share::Other, &session, work).await
+            }));
+        }
+        settle().await;
+        assert_eq!(
+            pool.run_for(Share::Other, &session, || 1).await,
+            Err(Refused::TooMany)
+        );
+        let other = Holders {
+            session: Some("t".into()),
+            ..Holders::default()
+        };
+        let elsewhere = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.run_for(Share::Other, &other, || 2).await })
+        };
+        for release in releases {
+            release.send(()).unwrap();
+        }
+        for handle in running {
+            assert_eq!(handle.await.unwrap(), Ok(()));
+        }
+        assert_eq!(
+            elsewhere.await.unwrap(),
+            Ok(2),
+            "another session is not held up"
+        );
+        assert_eq!(pool.run_for(Share::Other, &session, || 3).await, Ok(3));
+        assert_eq!(pool.per_address, 6);
     }
 }

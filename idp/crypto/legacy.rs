@@ -116,11 +116,102 @@ fn detect_self_describing(hash: &str) -> Option<LegacyFormat> {
     Some(format)
 }
 
-/// Whether `password` matches the legacy `hash` (false for unknown or malformed hashes).
+/// The highest bcrypt cost run: 2^14 rounds, about one second of a core. Old systems used 10 to
+/// 12 (OWASP asks for at least 10).
+pub const MAX_BCRYPT_COST: u32 = 14;
+/// The most sha256/sha512-crypt rounds run: a million, about half a second of a core; the
+/// default is 5,000 and the distributions that raised it went to tens or hundreds of thousands
+/// (the format itself allows 999,999,999, minutes of a core).
+pub const MAX_SHA_CRYPT_ROUNDS: u64 = 1_000_000;
+/// The most PBKDF2 iterations run: two million, about a second of a core for SHA-256; above
+/// OWASP's 2023 advice (1,300,000 for SHA-1, 600,000 for SHA-256) and Django's 1,000,000 of 2025.
+pub const MAX_PBKDF2_ITERATIONS: u32 = 2_000_000;
+/// The most memory an old scrypt or argon2 hash may ask for: 64 MiB (each hashing thread holds
+/// it while it runs).
+pub const MAX_MEMORY_KIB: u64 = 64 * 1024;
+/// The most argon2 passes run (OWASP's profiles use 1 to 5).
+pub const MAX_ARGON2_PASSES: u32 = 10;
+/// The most scrypt work: memory times parallelism, 256 MiB (four lanes at the memory cap).
+pub const MAX_SCRYPT_WORK_KIB: u64 = 4 * MAX_MEMORY_KIB;
+
+/// Why a hash of a known format is never run: its cost is over one of the caps above (a hostile
+/// or mistaken export must not make one login cost minutes, nor take the hashing pool). `None`
+/// when it is within them, or when it does not parse (then it never verifies anyway).
+pub fn over_cap(hash: &str, format: LegacyFormat) -> Option<String> {
+    let hash = hash.trim();
+    match format {
+        LegacyFormat::Bcrypt => {
+            let cost: u32 = hash.get(4..6)?.parse().ok()?;
+            (cost > MAX_BCRYPT_COST)
+                .then(|| format!("bcrypt cost {cost} is over the cap of {MAX_BCRYPT_COST}"))
+        }
+        LegacyFormat::Sha512Crypt | LegacyFormat::Sha256Crypt => {
+            let rounds: u64 = hash
+                .split('$')
+                .nth(2)?
+                .strip_prefix("rounds=")?
+                .parse()
+                .ok()?;
+            (rounds > MAX_SHA_CRYPT_ROUNDS).then(|| {
+                format!("sha-crypt rounds {rounds} are over the cap of {MAX_SHA_CRYPT_ROUNDS}")
+            })
+        }
+        LegacyFormat::PasslibPbkdf2 | LegacyFormat::DjangoPbkdf2 => {
+            let field = usize::from(format == LegacyFormat::PasslibPbkdf2) + 1;
+            let rounds: u64 = hash.split('$').nth(field)?.parse().ok()?;
+            (rounds > u64::from(MAX_PBKDF2_ITERATIONS)).then(|| {
+                format!("pbkdf2 iterations {rounds} are over the cap of {MAX_PBKDF2_ITERATIONS}")
+            })
+        }
+        LegacyFormat::Argon2 => {
+            let parsed = argon2::password_hash::phc::PasswordHash::new(hash).ok()?;
+            let params = argon2::Params::try_from(&parsed).ok()?;
+            if u64::from(params.m_cost()) > MAX_MEMORY_KIB {
+                Some(format!(
+                    "argon2 memory {} KiB is over the cap of {MAX_MEMORY_KIB} KiB",
+                    params.m_cost()
+                ))
+            } else {
+                (params.t_cost() > MAX_ARGON2_PASSES).then(|| {
+                    format!(
+                        "argon2 passes {} are over the cap of {MAX_ARGON2_PASSES}",
+                        params.t_cost()
+                    )
+                })
+            }
+        }
+        LegacyFormat::Scrypt => {
+            let parsed = scrypt::password_hash::PasswordHash::new(hash).ok()?;
+            let params = scrypt::Params::try_from(&parsed).ok()?;
+            // 128 · r · N bytes.
+            let memory_kib = (1u64 << params.log_n().min(63)) * u64::from(params.r()) / 8;
+            if memory_kib > MAX_MEMORY_KIB {
+                Some(format!(
+                    "scrypt memory {memory_kib} KiB is over the cap of {MAX_MEMORY_KIB} KiB"
+                ))
+            } else {
+                (memory_kib * u64::from(params.p()) > MAX_SCRYPT_WORK_KIB).then(|| {
+                    format!(
+                        "scrypt work {} KiB (memory × p) is over the cap of {MAX_SCRYPT_WORK_KIB} KiB",
+                        memory_kib * u64::from(params.p())
+                    )
+                })
+            }
+        }
+        LegacyFormat::Md5Crypt | LegacyFormat::SaltedSha1 | LegacyFormat::SaltedSha256 => None,
+    }
+}
+
+/// Whether `password` matches the legacy `hash` (false for unknown or malformed hashes, and for
+/// hashes over a cost cap, which are never run: [`over_cap`]).
 /// `salted` is the tenant's salted SHA layout, if it has one.
 pub fn verify(password: &str, hash: &str, salted: Option<&SaltedShaLayout>) -> bool {
     let hash = hash.trim();
-    match detect(hash, salted) {
+    let format = detect(hash, salted);
+    if format.is_some_and(|format| over_cap(hash, format).is_some()) {
+        return false;
+    }
+    match format {
         Some(LegacyFormat::Bcrypt) => bcrypt::verify(password, hash).unwrap_or(false),
         Some(LegacyFormat::PasslibPbkdf2) => passlib_pbkdf2(password, hash).unwrap_or(false),
         Some(LegacyFormat::DjangoPbkdf2) => django_pbkdf2(password, hash).unwrap_or(false),
@@ -197,12 +288,9 @@ fn salted_sha(password: &str, hash: &str, layout: &SaltedShaLayout) -> bool {
     bool::from(actual.as_slice().ct_eq(&expected))
 }
 
-/// Rounds beyond this are refused: a hostile import must not make one login cost minutes.
-const MAX_ROUNDS: u32 = 10_000_000;
-
 fn pbkdf2_matches(digest: &str, password: &str, salt: &[u8], rounds: u32, expected: &[u8]) -> bool {
     use pbkdf2::pbkdf2_hmac;
-    if rounds == 0 || rounds > MAX_ROUNDS || expected.is_empty() {
+    if rounds == 0 || rounds > MAX_PBKDF2_ITERATIONS || expected.is_empty() {
         return false;
     }
     let mut out = vec![0u8; expected.len()];
@@ -341,6 +429,46 @@ mod tests {
             seen += 1;
         }
         assert_eq!(seen, 6);
+    }
+
+    /// Each cap: a hash just within it is run, one just over it is not (checked before any
+    /// hashing, so these over-cap hashes cost nothing here).
+    #[test]
+    fn costs_over_the_caps_are_never_run() {
+        let over = [
+            "$2b$15$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2",
+            "$2y$31$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2",
+            "$6$rounds=1000001$Z4bpj4wF9dn4fmPX$.QwhICvr3HCdjUW3QuDObHJ8CfGsxrx4j2kvdiwZTXKFe5claminEjKAiQ.7w1kb459KgfrfQaT",
+            "$5$rounds=999999999$U7Tq5wW9Xp0.bRp0$bhf7MmVXcqMQg9BPbNp9UbpEmN0uvMpZ5loXx9updt2",
+            "$pbkdf2-sha256$2000001$55yzNmbsXasVwvjfO4dw7g$nty87UT3PKjRvpHtE/DG.DucF.pYPiLQnpwjkFbdFfw",
+            "pbkdf2_sha256$4294967295$QAodWHhGl3VC$HU2Sd76mENc5Z+koKQjpSfG0tTtpg9MAY+hy5n0D3hw=",
+            "$argon2id$v=19$m=65537,t=2,p=4$2tvbW4uRUkqJMQagVAoh5A$sm0qcih8xKHgts8hD4ohmKHJs6rGiujfiugfqp4MDqw",
+            "$argon2i$v=19$m=1024,t=11,p=4$1drb+59z7l3rvXdOCWFszQ$oYrTi7pFNN6K7sgFHlwdlPN8DasSs7r88FfWNgpnrIE",
+            "$scrypt$ln=17,r=8,p=1$mRNCqPWec+79X6uVco6xlg$WX8uyMK0t3Vrxpw3K89wgtvz5cYbL8yjkew9HJ4oRyg",
+            "$scrypt$ln=16,r=8,p=5$mRNCqPWec+79X6uVco6xlg$WX8uyMK0t3Vrxpw3K89wgtvz5cYbL8yjkew9HJ4oRyg",
+        ];
+        for hash in over {
+            let format = detect(hash, None).unwrap();
+            assert!(over_cap(hash, format).is_some(), "{hash}");
+            assert!(!verify("salasana123", hash, None), "{hash}");
+        }
+        let within = [
+            "$2b$14$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2",
+            "$6$rounds=1000000$Z4bpj4wF9dn4fmPX$.QwhICvr3HCdjUW3QuDObHJ8CfGsxrx4j2kvdiwZTXKFe5claminEjKAiQ.7w1kb459KgfrfQaT",
+            "$pbkdf2-sha256$2000000$55yzNmbsXasVwvjfO4dw7g$nty87UT3PKjRvpHtE/DG.DucF.pYPiLQnpwjkFbdFfw",
+            "pbkdf2_sha256$2000000$QAodWHhGl3VC$HU2Sd76mENc5Z+koKQjpSfG0tTtpg9MAY+hy5n0D3hw=",
+            "$argon2id$v=19$m=65536,t=10,p=4$2tvbW4uRUkqJMQagVAoh5A$sm0qcih8xKHgts8hD4ohmKHJs6rGiujfiugfqp4MDqw",
+            "$scrypt$ln=16,r=8,p=4$mRNCqPWec+79X6uVco6xlg$WX8uyMK0t3Vrxpw3K89wgtvz5cYbL8yjkew9HJ4oRyg",
+        ];
+        for hash in within {
+            let format = detect(hash, None).unwrap();
+            assert_eq!(over_cap(hash, format), None, "{hash}");
+        }
+        // And every reference hash is within the caps.
+        for line in VECTORS.lines().filter(|l| !l.trim().is_empty()) {
+            let hash = line.split('\t').nth(2).unwrap();
+            assert_eq!(over_cap(hash, detect(hash, None).unwrap()), None, "{hash}");
+        }
     }
 
     #[test]

@@ -37,6 +37,32 @@ fn record(
     Ok(())
 }
 
+/// Audits a wrong password given on the account page (`login.failed`, with the signed-in user
+/// and which check it was: `account.password` or `account.legacy`).
+pub fn check_failed(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    user: &UserRow,
+    check: &str,
+) -> Result<(), OAuthError> {
+    let detail = serde_json::json!({ "check": check }).to_string();
+    crate::store::write_transaction(conn, |conn| {
+        audit::record(
+            conn,
+            &audit::NewEvent {
+                tenant_id: Some(&m.tenant.id),
+                occurred_at: m.now,
+                kind: "login.failed",
+                user_id: Some(&user.id),
+                client_id: None,
+                remote_addr: None,
+                detail: Some(&detail),
+            },
+        )?;
+        Ok(())
+    })
+}
+
 /// Changes the display name.
 pub fn set_name(
     m: &Minter<'_>,

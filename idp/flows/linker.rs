@@ -16,20 +16,20 @@
 //! - Authority accounts keep logging in with their old username and password.
 
 use chrono::Duration;
-use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Language, Policy, SaltedShaLayout};
+use crate::config::{Language, Policy};
 use crate::crypto::secret;
 use crate::domain::Email;
 use crate::flows::oidc::authorize::Outcome;
-use crate::flows::oidc::throttle;
 use crate::flows::oidc::tokens::Minter;
 use crate::flows::oidc::{OAuthError, committed};
+use crate::flows::password_check::{DUMMY_HASH, Stored};
 use crate::flows::{mail_limit, mail_link};
 use crate::mail::{self, Mails};
 use crate::store::legacy::{self, LegacyRow};
 use crate::store::links::{self, LinkRow};
+use crate::store::throttle::ThrottleKey;
 use crate::store::users::{self, UserRow};
 use crate::store::{self, DbConnection, StoreError, Tenant, audit};
 
@@ -679,9 +679,7 @@ pub fn complete(
 pub enum ClaimPrepared {
     /// The pending login is unknown, expired or not this browser's.
     Expired,
-    /// Too many failures: no password is checked until then.
-    Throttled,
-    /// Check the old password.
+    /// Check the old password (through [`crate::flows::password_check`]).
     Check(Box<ClaimCheck>),
 }
 
@@ -689,11 +687,15 @@ pub enum ClaimPrepared {
 #[derive(Debug)]
 pub struct ClaimCheck {
     request_id: String,
-    client_id: String,
-    keys: Vec<String>,
+    /// The e-service the pending login is for.
+    pub client_id: String,
     account: Option<LegacyRow>,
-    /// What to verify the old password against.
-    pub verify: ClaimVerify,
+    /// The counter the check counts against: the claimed old account, or the identifier when
+    /// the form named no account that can be claimed here.
+    pub key: ThrottleKey,
+    /// What the old password is checked against (a dummy argon2id hash when the form named no
+    /// account that can be claimed, so that the answer takes as long).
+    pub stored: Stored,
 }
 
 impl ClaimCheck {
@@ -703,31 +705,9 @@ impl ClaimCheck {
     }
 }
 
-/// The old hash a claim's password is checked against (a dummy argon2id one when the form named
-/// no account that can be claimed, so that the answer takes as long).
-#[derive(Debug, Clone)]
-pub struct ClaimVerify {
-    hash: Option<String>,
-    salted: Option<SaltedShaLayout>,
-}
-
-impl ClaimVerify {
-    /// Whether `password` is the old password (in the hashing pool: this costs one hash).
-    pub fn run(&self, password: &SecretString) -> bool {
-        match &self.hash {
-            Some(hash) => {
-                crate::crypto::legacy::verify(password.expose_secret(), hash, self.salted.as_ref())
-            }
-            None => {
-                crate::crypto::password::verify(password, crate::flows::oidc::login::DUMMY_HASH);
-                false
-            }
-        }
-    }
-}
-
-/// Step one of a claim by the old password: the pending login, the throttle (the same counters as
-/// a login at the address), and the chosen old account of the address in use.
+/// Step one of a claim by the old password: the pending login and the chosen old account of the
+/// address in use. The check itself is throttled and counted by the caller's
+/// [`crate::flows::password_check::PasswordCheck::run`].
 pub fn prepare_claim(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -735,31 +715,38 @@ pub fn prepare_claim(
     binding: &str,
     identifier: &str,
     account: &str,
-    address: Option<&str>,
 ) -> Result<ClaimPrepared, OAuthError> {
     let Some((row, _)) =
         crate::flows::oidc::authorize::pending(m, conn, request_id, Some(binding))?
     else {
         return Ok(ClaimPrepared::Expired);
     };
-    let keys = throttle::keys(&m.tenant.id, identifier, address);
-    if throttle::blocked_until(conn, &keys, m.now)?.is_some() {
-        return Ok(ClaimPrepared::Throttled);
-    }
     let account = match route_chosen(m, conn, identifier, account)? {
         Route::ClaimPassword(account) => Some(*account),
         _ => None,
     };
-    let verify = ClaimVerify {
-        hash: account.as_ref().and_then(|a| a.password_hash.clone()),
-        salted: m.tenant.legacy.salted_sha.clone(),
+    let (key, stored) = match account
+        .as_ref()
+        .and_then(|a| a.password_hash.clone().map(|hash| (a, hash)))
+    {
+        Some((account, hash)) => (
+            ThrottleKey::Legacy(account.id.clone()),
+            Stored::Legacy {
+                hash,
+                salted: m.tenant.legacy.salted_sha.clone(),
+            },
+        ),
+        None => (
+            ThrottleKey::Unknown(identifier.trim().to_lowercase()),
+            Stored::Argon2(DUMMY_HASH.to_string()),
+        ),
     };
     Ok(ClaimPrepared::Check(Box::new(ClaimCheck {
         request_id: row.id,
         client_id: row.client_id,
-        keys,
         account,
-        verify,
+        key,
+        stored,
     })))
 }
 
@@ -785,7 +772,6 @@ pub fn finish_claim(
         let account = match check.account {
             Some(account) if matches => account,
             _ => {
-                throttle::failed(conn, &check.keys, m.now)?;
                 audit::record(
                     conn,
                     &audit::NewEvent {
@@ -794,7 +780,7 @@ pub fn finish_claim(
                         kind: "login.failed",
                         user_id: None,
                         client_id: Some(&check.client_id),
-                        remote_addr: None,
+                        remote_addr: m.remote_addr.as_deref(),
                         detail: Some(&serde_json::json!({ "claim": true }).to_string()),
                     },
                 )?;

@@ -12,6 +12,7 @@ pub mod linker;
 pub mod mail_limit;
 pub mod mail_link;
 pub mod oidc;
+pub mod password_check;
 pub mod register;
 pub mod reset;
 pub mod users;

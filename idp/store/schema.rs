@@ -214,7 +214,8 @@ diesel::table! {
 }
 
 diesel::table! {
-    login_throttle (throttle_key) {
+    login_throttle (tenant_id, throttle_key) {
+        tenant_id -> Text,
         throttle_key -> Text,
         failures -> BigInt,
         window_started_at -> Timestamp,

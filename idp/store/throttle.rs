@@ -1,52 +1,207 @@
-//! The `login_throttle` table: failed logins per account and per client address, shared by
-//! every node.
+//! The `login_throttle` table: password checks per account and per client address, of one
+//! tenant, shared by every node.
+//!
+//! A check is counted before its hash runs ([`reserve`]), in one write transaction that holds the
+//! counter: on SQLite the writers take turns (`BEGIN IMMEDIATE`), on PostgreSQL the row is locked
+//! (`SELECT … FOR UPDATE`) after an `INSERT … ON CONFLICT DO NOTHING` made sure it exists. So
+//! parallel guesses are counted one after the other, and no more run than are allowed.
 
-use chrono::NaiveDateTime;
+use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::schema::login_throttle;
-use super::{DbConnection, StoreError};
+use super::{DbConnection, StoreError, Tenant, write_transaction};
 
-/// A throttle counter as stored.
+/// What a counter counts checks of.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ThrottleKey {
+    /// A user of the tenant, by id.
+    User(String),
+    /// An old account of the tenant, by id.
+    Legacy(String),
+    /// An identifier that names no account (normalised): throttled as if it did.
+    Unknown(String),
+    /// A client address.
+    Address(String),
+}
+
+impl ThrottleKey {
+    /// The `throttle_key` column (the tenant is a column of its own).
+    pub fn column(&self) -> String {
+        match self {
+            ThrottleKey::User(id) => format!("user:{id}"),
+            ThrottleKey::Legacy(id) => format!("legacy:{id}"),
+            ThrottleKey::Unknown(name) => format!("name:{name}"),
+            ThrottleKey::Address(ip) => format!("address:{ip}"),
+        }
+    }
+
+    /// Whether this counts a client address (which many residents may share, behind a NAT).
+    pub fn is_address(&self) -> bool {
+        matches!(self, ThrottleKey::Address(_))
+    }
+}
+
+/// How many checks a counter allows, and in what window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowance {
+    /// Checks of an account (that did not succeed) before it is blocked.
+    pub per_account: i64,
+    /// Checks from a client address (that did not succeed) before it is blocked.
+    pub per_address: i64,
+    /// The window checks are counted in, in seconds; also the longest block.
+    pub window_seconds: i64,
+}
+
+impl Allowance {
+    fn free(&self, key: &ThrottleKey) -> i64 {
+        if key.is_address() {
+            self.per_address
+        } else {
+            self.per_account
+        }
+    }
+}
+
+/// A counter as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = login_throttle, treat_none_as_null = true)]
-pub struct ThrottleRow {
-    /// `account:{tenant}:{identifier}` or `address:{tenant}:{ip}`.
-    pub throttle_key: String,
-    /// Failures in the current window.
-    pub failures: i64,
-    /// When the window started.
-    pub window_started_at: NaiveDateTime,
-    /// No attempts until then.
-    pub blocked_until: Option<NaiveDateTime>,
-    /// Last change.
-    pub updated_at: NaiveDateTime,
+struct ThrottleRow {
+    tenant_id: String,
+    throttle_key: String,
+    /// Checks counted in the current window (given back when one succeeded).
+    failures: i64,
+    window_started_at: NaiveDateTime,
+    /// No checks until then.
+    blocked_until: Option<NaiveDateTime>,
+    updated_at: NaiveDateTime,
 }
 
-/// A counter by key.
-pub fn find(conn: &mut DbConnection, key: &str) -> Result<Option<ThrottleRow>, StoreError> {
-    Ok(login_throttle::table
-        .find(key)
-        .select(ThrottleRow::as_select())
-        .get_result(conn)
-        .optional()?)
+/// The counter of `key`, locked until the transaction ends (created when missing).
+fn locked(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    key: &str,
+    now: NaiveDateTime,
+) -> Result<ThrottleRow, StoreError> {
+    let fresh = ThrottleRow {
+        tenant_id: tenant.id().to_string(),
+        throttle_key: key.to_string(),
+        failures: 0,
+        window_started_at: now,
+        blocked_until: None,
+        updated_at: now,
+    };
+    let insert = || {
+        diesel::insert_into(login_throttle::table)
+            .values(&fresh)
+            .on_conflict_do_nothing()
+    };
+    let found = login_throttle::table.find((tenant.id(), key));
+    Ok(match conn {
+        // Inside `BEGIN IMMEDIATE`: no other writer until the commit.
+        DbConnection::Sqlite(conn) => {
+            insert().execute(conn)?;
+            found.select(ThrottleRow::as_select()).get_result(conn)?
+        }
+        // Waits for a transaction that holds the row (or inserts it) to end, then reads the
+        // committed counter.
+        DbConnection::Postgres(conn) => {
+            insert().execute(conn)?;
+            found
+                .select(ThrottleRow::as_select())
+                .for_update()
+                .get_result(conn)?
+        }
+    })
 }
 
-/// Writes a counter (insert or replace).
-pub fn save(conn: &mut DbConnection, row: &ThrottleRow) -> Result<(), StoreError> {
-    let updated = diesel::update(login_throttle::table.find(&row.throttle_key))
+fn save(conn: &mut DbConnection, row: &ThrottleRow) -> Result<(), StoreError> {
+    diesel::update(login_throttle::table.find((&row.tenant_id, &row.throttle_key)))
         .set(row)
         .execute(conn)?;
-    if updated == 0 {
-        diesel::insert_into(login_throttle::table)
-            .values(row)
-            .execute(conn)?;
-    }
     Ok(())
 }
 
-/// Forgets a counter.
-pub fn clear(conn: &mut DbConnection, key: &str) -> Result<(), StoreError> {
-    diesel::delete(login_throttle::table.find(key)).execute(conn)?;
-    Ok(())
+/// The block that follows the `failures`-th failure: none below `free`, then 30 seconds,
+/// doubling with each further failure up to the window.
+fn block_after(failures: i64, free: i64, window: i64, now: NaiveDateTime) -> Option<NaiveDateTime> {
+    (failures >= free).then(|| {
+        let exponent = u32::try_from((failures - free).clamp(0, 10)).unwrap_or(10);
+        now + Duration::seconds((30 * 2_i64.pow(exponent)).min(window))
+    })
+}
+
+/// Counts one check against every key of `keys` of `tenant`, before it runs, in one write
+/// transaction. `Err(until)` when one of them is blocked: then nothing is counted and the
+/// check must not run. A check counted here stays counted as a failure unless [`succeeded`]
+/// gives it back.
+pub fn reserve(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    keys: &[ThrottleKey],
+    allowance: Allowance,
+    now: NaiveDateTime,
+) -> Result<Result<(), NaiveDateTime>, StoreError> {
+    write_transaction(conn, |conn| {
+        let mut rows = Vec::with_capacity(keys.len());
+        let mut blocked = None;
+        for key in keys {
+            let row = locked(conn, tenant, &key.column(), now)?;
+            if let Some(until) = row.blocked_until.filter(|until| *until > now) {
+                blocked = blocked.max(Some(until));
+            }
+            rows.push((key, row));
+        }
+        if let Some(until) = blocked {
+            return Ok(Err(until));
+        }
+        for (key, mut row) in rows {
+            if (now - row.window_started_at).num_seconds() >= allowance.window_seconds {
+                row.failures = 0;
+                row.window_started_at = now;
+            }
+            row.failures += 1;
+            row.blocked_until = block_after(
+                row.failures,
+                allowance.free(key),
+                allowance.window_seconds,
+                now,
+            );
+            row.updated_at = now;
+            save(conn, &row)?;
+        }
+        Ok(Ok(()))
+    })
+}
+
+/// Gives back a check counted by [`reserve`]: when it succeeded (`succeeded`), the account's
+/// counters are forgotten; otherwise (it never ran) each counter gets the check back. A client
+/// address always gets its check back, and loses its block if that check made it.
+pub fn give_back(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    keys: &[ThrottleKey],
+    allowance: Allowance,
+    now: NaiveDateTime,
+    succeeded: bool,
+) -> Result<(), StoreError> {
+    write_transaction(conn, |conn| {
+        for key in keys {
+            let column = key.column();
+            if succeeded && !key.is_address() {
+                diesel::delete(login_throttle::table.find((tenant.id(), column.as_str())))
+                    .execute(conn)?;
+                continue;
+            }
+            let mut row = locked(conn, tenant, &column, now)?;
+            row.failures = (row.failures - 1).max(0);
+            if row.failures < allowance.free(key) {
+                row.blocked_until = None;
+            }
+            row.updated_at = now;
+            save(conn, &row)?;
+        }
+        Ok(())
+    })
 }

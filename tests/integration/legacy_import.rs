@@ -24,7 +24,60 @@ both_stores!(
     the_report_tells_how_far_the_migration_has_come,
     set_email_gives_an_unlinked_account_an_address,
     serve_imports_at_start_and_starts_despite_a_bad_file,
+    hashes_over_a_cost_cap_are_imported_unusable_and_counted,
 );
+
+/// One row over each cost cap (`crypto::legacy::over_cap`), and one just within them.
+pub(crate) const OVER_CAPS: &str = "\
+username,subject,email,password_hash,name,authority
+bcrypt15,,a@testi.fi,$2b$15$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2,,
+sha512,,b@testi.fi,$6$rounds=1000001$Z4bpj4wF9dn4fmPX$.QwhICvr3HCdjUW3QuDObHJ8CfGsxrx4j2kvdiwZTXKFe5claminEjKAiQ.7w1kb459KgfrfQaT,,
+pbkdf2,,c@testi.fi,$pbkdf2-sha256$2000001$55yzNmbsXasVwvjfO4dw7g$nty87UT3PKjRvpHtE/DG.DucF.pYPiLQnpwjkFbdFfw,,
+django,,d@testi.fi,pbkdf2_sha256$4294967295$QAodWHhGl3VC$HU2Sd76mENc5Z+koKQjpSfG0tTtpg9MAY+hy5n0D3hw=,,
+argon2m,,e@testi.fi,\"$argon2id$v=19$m=65537,t=2,p=4$2tvbW4uRUkqJMQagVAoh5A$sm0qcih8xKHgts8hD4ohmKHJs6rGiujfiugfqp4MDqw\",,
+argon2t,,f@testi.fi,\"$argon2i$v=19$m=1024,t=11,p=4$1drb+59z7l3rvXdOCWFszQ$oYrTi7pFNN6K7sgFHlwdlPN8DasSs7r88FfWNgpnrIE\",,
+scryptn,,g@testi.fi,\"$scrypt$ln=17,r=8,p=1$mRNCqPWec+79X6uVco6xlg$WX8uyMK0t3Vrxpw3K89wgtvz5cYbL8yjkew9HJ4oRyg\",,
+scryptp,,h@testi.fi,\"$scrypt$ln=16,r=8,p=5$mRNCqPWec+79X6uVco6xlg$WX8uyMK0t3Vrxpw3K89wgtvz5cYbL8yjkew9HJ4oRyg\",,
+within,,i@testi.fi,$2b$04$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2,,
+";
+
+/// Rows whose hash costs more than a cap are imported, as unusable (their residents get the
+/// mailed link), and counted apart in the dry run, the import and its audit event.
+async fn hashes_over_a_cost_cap_are_imported_unusable_and_counted(backend: Backend) {
+    let s = setup(backend);
+    let file = s.file("caps.csv", OVER_CAPS.as_bytes());
+    let counts = "\
+rows read: 9
+imported (new): 9
+updated: 0
+unchanged: 0
+linked accounts left alone: 0
+without email: 0
+emails shared by several accounts: 0 addresses, 0 accounts
+hashes bcrypt: 1
+unusable hashes: 8 (0 empty, 0 of an unknown format, 8 over a cost cap)
+rejected rows: 0
+";
+    assert_eq!(
+        s.import(&file, &["--dry-run"]),
+        format!("dry run: nothing was written\n{counts}")
+    );
+    assert_eq!(s.import(&file, &[]), counts);
+    for username in [
+        "bcrypt15", "sha512", "pbkdf2", "django", "argon2m", "argon2t", "scryptn", "scryptp",
+    ] {
+        let account = s.account(username);
+        assert_eq!(account.hash_format, None, "{username}");
+        assert!(!account.has_usable_hash(), "{username}");
+    }
+    assert!(s.account("within").has_usable_hash());
+    let out = s.idp(&["legacy", "report", "--tenant", "seinajoki"]);
+    assert!(
+        text(&out.stdout).contains("unusable hashes          8"),
+        "{}",
+        text(&out.stdout)
+    );
+}
 
 /// The salted SHA layout given to seinajoki: `<text salt>,<hex SHA-1>`, so that a detected
 /// hash can hold a comma and a quote.
@@ -61,7 +114,7 @@ emails shared by several accounts: 1 addresses, 2 accounts
 hashes bcrypt: 1
 hashes scrypt: 1
 hashes salted-sha1: 1
-unusable hashes: 2 (1 empty, 1 of an unknown format)
+unusable hashes: 2 (1 empty, 1 of an unknown format, 0 over a cost cap)
 rejected rows: 0
 ";
 
@@ -343,7 +396,7 @@ unchanged: 0
 linked accounts left alone: 0
 without email: 1
 emails shared by several accounts: 1 addresses, 2 accounts
-unusable hashes: 2 (2 empty, 0 of an unknown format)
+unusable hashes: 2 (2 empty, 0 of an unknown format, 0 over a cost cap)
 rejected rows: 10
 line 3: username repeated from line 2
 line 4: subject \"ok1\" repeated from line 2
@@ -444,7 +497,7 @@ emails shared by several accounts: 1 addresses, 2 accounts
 hashes bcrypt: 1
 hashes scrypt: 1
 hashes salted-sha1: 1
-unusable hashes: 3 (2 empty, 1 of an unknown format)
+unusable hashes: 3 (2 empty, 1 of an unknown format, 0 over a cost cap)
 rejected rows: 0
 "
     );

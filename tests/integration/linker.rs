@@ -23,6 +23,7 @@ both_stores!(
     an_account_without_an_address_logs_in_once_support_sets_one,
     registration_and_new_users_of_an_old_address_go_through_the_linker,
     changing_to_an_old_address_binds_its_account,
+    an_old_hash_over_a_cost_cap_gets_the_link_and_is_never_run,
 );
 
 /// An old account to import.
@@ -1096,5 +1097,43 @@ async fn changing_to_an_old_address_binds_its_account(backend: Backend) {
             .await
             .contains(&"legacy.linked".to_string())
     );
+    app.stop().await;
+}
+
+/// An old account whose hash costs more than a cap (bcrypt cost 15, imported by the real
+/// import) is unusable: its first login goes the mailed link's way, and its hash is never run.
+async fn an_old_hash_over_a_cost_cap_gets_the_link_and_is_never_run(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let client = rp_of(&app, "seinajoki").await;
+    let export = "username,subject,email,password_hash,name,authority\n\
+        kallis,SJK-15,kallis@testi.fi,$2b$15$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2,,\n";
+    let (store, config, now) = (
+        app.services.store.clone(),
+        app.services.config.clone(),
+        app.clock.now(),
+    );
+    let summary = tokio::task::spawn_blocking(move || {
+        let mut conn = store.conn().unwrap();
+        let options = idp::flows::legacy_import::Options {
+            tenant: config.tenant("seinajoki").unwrap(),
+            format: idp::flows::legacy_import::Format::Csv,
+            dry_run: false,
+            source: "caps.csv",
+        };
+        idp::flows::legacy_import::import(&mut conn, export.as_bytes(), &options, now).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!((summary.imported, summary.over_cap), (1, 1));
+    let browser = app.browser();
+    let (started, login) = begin(&browser, &client).await;
+    let (status, page) = identify(&app, &browser, &login, "kallis@testi.fi").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Sähköpostiisi on lähetetty linkki"), "{page}");
+    let (_, link) = mailed_link(&app, 1, "/seinajoki/reset?token=").await;
+    let done =
+        set_password_by_link(&app, &browser, &link, "seinajoki", "uusi pitkä salasana").await;
+    let (claims, _) = tokens_of(&client, started, &location(&done)).await;
+    assert_eq!(claims["sub"], "SJK-15");
     app.stop().await;
 }

@@ -643,7 +643,7 @@ async fn a_claim_refuses_wrong_passwords_stale_choices_used_and_foreign_links(ba
         })]
     );
 
-    // Wrong old passwords count in the login throttle of the address.
+    // Wrong old passwords count against the claimed old account, as at login.
     let claim = choose(
         &app,
         &stale_browser,
@@ -657,9 +657,9 @@ async fn a_claim_refuses_wrong_passwords_stale_choices_used_and_foreign_links(ba
     .text()
     .await
     .unwrap();
-    let free = idp::flows::oidc::throttle::FREE_FAILURES;
-    // Two failures counted already (the wrong password and the late form above).
-    for _ in 2..free {
+    let free = idp::flows::password_check::FREE_FAILURES;
+    // None counted against this account yet (the failures above were another account's).
+    for _ in 0..free {
         let wrong = prove(
             &app,
             &stale_browser,

@@ -43,3 +43,4 @@ mod rp;
 mod scale_out;
 mod schema;
 mod tenants;
+mod throttle;

@@ -70,8 +70,12 @@ pub struct ImportRow {
     pub email: Option<Email>,
     /// Trimmed; `None` when empty.
     pub password_hash: Option<String>,
-    /// The detected format; `None` when the hash is empty or unknown (unusable).
+    /// The detected format; `None` when the hash is empty, unknown or over a cost cap
+    /// (unusable: the resident gets a mailed link).
     pub format: Option<LegacyFormat>,
+    /// Why a hash of a known format is unusable: its cost is over a cap
+    /// ([`legacy::over_cap`]).
+    pub over_cap: Option<String>,
     /// Trimmed; `None` when empty.
     pub name: Option<String>,
     /// An authority user.
@@ -130,9 +134,13 @@ impl ImportRow {
         let password_hash = Some(raw.password_hash.trim())
             .filter(|h| !h.is_empty())
             .map(str::to_string);
-        let format = password_hash
+        let detected = password_hash
             .as_deref()
-            .and_then(|hash| legacy::detect(hash, salted));
+            .and_then(|hash| Some((hash, legacy::detect(hash, salted)?)));
+        let over_cap = detected.and_then(|(hash, format)| legacy::over_cap(hash, format));
+        let format = detected
+            .map(|(_, format)| format)
+            .filter(|_| over_cap.is_none());
         let name = Some(raw.name.trim())
             .filter(|n| !n.is_empty())
             .map(str::to_string);
@@ -144,6 +152,7 @@ impl ImportRow {
             email,
             password_hash,
             format,
+            over_cap,
             name,
             is_authority,
         })

@@ -40,6 +40,8 @@ pub struct Summary {
     pub no_hash: u64,
     /// Accepted rows with a hash of a format the verifier does not know.
     pub unknown_hash: u64,
+    /// Accepted rows with a hash whose cost is over a cap (imported as unusable).
+    pub over_cap: u64,
     /// The first [`LISTED_REJECTIONS`] refused rows by line (a max-heap, so the last is dropped).
     rejections: BinaryHeap<(u64, String)>,
 }
@@ -81,13 +83,14 @@ impl Summary {
                 }
             }
             (None, None) => self.no_hash += 1,
+            (None, Some(_)) if row.over_cap.is_some() => self.over_cap += 1,
             (None, Some(_)) => self.unknown_hash += 1,
         }
     }
 
-    /// Accepted rows whose hash is unusable (none, or of an unknown format).
+    /// Accepted rows whose hash is unusable (none, of an unknown format, or over a cost cap).
     pub fn unusable_hashes(&self) -> u64 {
-        self.no_hash + self.unknown_hash
+        self.no_hash + self.unknown_hash + self.over_cap
     }
 
     /// The listed refused rows, by line.
@@ -120,6 +123,7 @@ impl Summary {
             "shared_email_accounts": self.shared_accounts,
             "hash_formats": formats,
             "unusable_hashes": self.unusable_hashes(),
+            "hashes_over_cost_cap": self.over_cap,
             "rejected": self.rejected,
         })
     }
@@ -147,10 +151,11 @@ impl fmt::Display for Summary {
         }
         writeln!(
             f,
-            "unusable hashes: {} ({} empty, {} of an unknown format)",
+            "unusable hashes: {} ({} empty, {} of an unknown format, {} over a cost cap)",
             self.unusable_hashes(),
             self.no_hash,
-            self.unknown_hash
+            self.unknown_hash,
+            self.over_cap
         )?;
         writeln!(f, "rejected rows: {}", self.rejected)?;
         let listed = self.rejections();

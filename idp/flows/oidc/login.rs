@@ -1,27 +1,25 @@
 //! Password login for a pending authorization request, and consent.
 //!
 //! A login is three steps so that hashing never holds a database connection and runs in the
-//! bounded pool: [`prepare`] (the request, the throttle, the account and the hash to check),
-//! the verification, then [`finish`] (count the outcome; on success start the session and go on).
+//! bounded pool: [`prepare`] (the request, the account and the hash to check), the throttled
+//! check ([`crate::flows::password_check`]), then [`finish`] (on success start the session and
+//! go on).
 
 use super::authorize::{self, Outcome, Pending};
 use super::error::{ErrorCode, OAuthError};
 use super::tokens::Minter;
-use super::{committed, session, throttle};
-use secrecy::{ExposeSecret, SecretString};
+use super::{committed, session};
+use secrecy::SecretString;
 
-use crate::config::SaltedShaLayout;
 use crate::crypto::password;
 use crate::domain::Email;
 use crate::flows::linker;
+use crate::flows::password_check::{DUMMY_HASH, Stored};
 use crate::store::auth_requests::AuthRequestRow;
 use crate::store::legacy::LegacyRow;
+use crate::store::throttle::ThrottleKey;
 use crate::store::users::UserRow;
 use crate::store::{DbConnection, Tenant, audit, auth_requests, grants, users};
-
-/// An argon2id hash of a random password, verified for unknown accounts so that a login takes as
-/// long whether or not the account exists.
-pub const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$IdohpM3iEtJUPSCGQr8GWw$nJGzunoXxDO+phsk/IFnc8zKLt9a0Yign6X6hSU+sfE";
 
 /// The account an identifier names: a resident by email, or an authority user by username.
 pub fn find_account(
@@ -47,9 +45,7 @@ pub fn find_account(
 pub enum Prepared {
     /// The request is unknown, expired or not this browser's.
     Expired,
-    /// Too many failures: no password is checked until then.
-    Throttled,
-    /// Check the password against `hash`.
+    /// Check the password against `stored`.
     Check(Box<Check>),
 }
 
@@ -60,26 +56,25 @@ pub struct Check {
     pending: Pending,
     user: Option<UserRow>,
     legacy: Option<LegacyRow>,
-    keys: Vec<String>,
-    /// What to verify the password against.
-    pub verify: Verify,
+    /// The counter the check is throttled by: the account, or the identifier when it names none.
+    pub account: ThrottleKey,
+    /// What to check the password against.
+    pub stored: Stored,
 }
 
-/// The hash a password is checked against.
-#[derive(Debug, Clone)]
-pub enum Verify {
-    /// An argon2id PHC string (a dummy for unknown accounts).
-    Argon2(String),
-    /// An old account's hash: on a match the password is re-hashed with argon2id.
-    Legacy {
-        /// The old system's hash.
-        hash: String,
-        /// The tenant's salted SHA layout.
-        salted: Option<SaltedShaLayout>,
-    },
+impl Check {
+    /// Whether a match must be re-hashed with argon2id (an old account's first login).
+    pub fn rehash(&self) -> bool {
+        self.legacy.is_some()
+    }
+
+    /// The e-service the login is for.
+    pub fn client_id(&self) -> &str {
+        &self.row.client_id
+    }
 }
 
-/// What verifying the password found.
+/// What checking the password found.
 #[derive(Debug)]
 pub struct Verified {
     /// Whether the password matched.
@@ -88,27 +83,24 @@ pub struct Verified {
     pub rehashed: Option<String>,
 }
 
-impl Verify {
-    /// Verifies `password` (in the hashing pool: this costs one or two hashes).
-    pub fn run(&self, password: &SecretString) -> Result<Verified, password::HashError> {
-        match self {
-            Verify::Argon2(hash) => Ok(Verified {
-                matches: password::verify(password, hash),
-                rehashed: None,
-            }),
-            Verify::Legacy { hash, salted } => {
-                if crate::crypto::legacy::verify(password.expose_secret(), hash, salted.as_ref()) {
-                    Ok(Verified {
-                        matches: true,
-                        rehashed: Some(password::hash(password)?),
-                    })
-                } else {
-                    Ok(Verified {
-                        matches: false,
-                        rehashed: None,
-                    })
-                }
-            }
+impl Verified {
+    /// The work after a match, on the hashing thread: re-hash an old account's password.
+    pub fn after_match(
+        rehash: bool,
+    ) -> impl FnOnce(&SecretString) -> Result<Verified, password::HashError> + Send + 'static {
+        move |password| {
+            Ok(Verified {
+                matches: true,
+                rehashed: rehash.then(|| password::hash(password)).transpose()?,
+            })
+        }
+    }
+
+    /// A password that did not match.
+    pub fn wrong() -> Verified {
+        Verified {
+            matches: false,
+            rehashed: None,
         }
     }
 }
@@ -129,7 +121,7 @@ pub enum LoginResult {
     Failed,
 }
 
-/// Step one: the pending request, the throttle, the account.
+/// Step one: the pending request, the account.
 pub fn prepare(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -137,45 +129,47 @@ pub fn prepare(
     binding: Option<&str>,
     identifier: &str,
     chosen: Option<&str>,
-    address: Option<&str>,
 ) -> Result<Prepared, OAuthError> {
     let Some((row, pending)) = authorize::pending(m, conn, request_id, binding)? else {
         return Ok(Prepared::Expired);
     };
-    let keys = throttle::keys(&m.tenant.id, identifier, address);
-    if throttle::blocked_until(conn, &keys, m.now)?.is_some() {
-        audit_throttled(m, conn, identifier, &row.client_id)?;
-        return Ok(Prepared::Throttled);
-    }
     let user = find_account(conn, Tenant::of(m.tenant), identifier)?;
     let legacy = match user {
         Some(_) => None,
         None => linker::password_target(m, conn, identifier, chosen)?,
     };
-    let verify = match (&user, &legacy) {
-        (_, Some(account)) => Verify::Legacy {
-            hash: account.password_hash.clone().unwrap_or_default(),
-            salted: m.tenant.legacy.salted_sha.clone(),
-        },
-        (Some(user), None) => Verify::Argon2(
-            user.password_hash
-                .clone()
-                .unwrap_or_else(|| DUMMY_HASH.to_string()),
+    let (stored, account) = match (&user, &legacy) {
+        (_, Some(account)) => (
+            Stored::Legacy {
+                hash: account.password_hash.clone().unwrap_or_default(),
+                salted: m.tenant.legacy.salted_sha.clone(),
+            },
+            ThrottleKey::Legacy(account.id.clone()),
         ),
-        (None, None) => Verify::Argon2(DUMMY_HASH.to_string()),
+        (Some(user), None) => (
+            Stored::Argon2(
+                user.password_hash
+                    .clone()
+                    .unwrap_or_else(|| DUMMY_HASH.to_string()),
+            ),
+            ThrottleKey::User(user.id.clone()),
+        ),
+        (None, None) => (
+            Stored::Argon2(DUMMY_HASH.to_string()),
+            ThrottleKey::Unknown(identifier.trim().to_lowercase()),
+        ),
     };
     Ok(Prepared::Check(Box::new(Check {
         row,
         pending,
         user,
         legacy,
-        keys,
-        verify,
+        account,
+        stored,
     })))
 }
 
-/// Step three: counts the outcome of the verification; on success starts the session. All in
-/// one transaction.
+/// Step three, after the throttled check: on success starts the session (one transaction).
 pub fn finish(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -190,8 +184,8 @@ pub fn finish(
             pending,
             user,
             legacy,
-            keys,
-            verify: _,
+            account: _,
+            stored: _,
         } = check;
         // The account a failure names in the audit trail, when there is one.
         let named = user.as_ref().map(|u| u.id.clone());
@@ -208,13 +202,9 @@ pub fn finish(
             _ => user.filter(|u| verified.matches && u.password_hash.is_some()),
         };
         let Some(user) = user else {
-            throttle::failed(conn, &keys, m.now)?;
             audit_login(m, conn, "login.failed", named.as_deref(), &row.client_id)?;
             return Ok(LoginResult::Failed);
         };
-        if let Some(account_key) = keys.first() {
-            throttle::succeeded(conn, account_key)?;
-        }
         let tokens = &m.config.settings.tokens;
         let lifetime = if remember {
             m.tenant.remember_seconds(tokens)
@@ -253,27 +243,6 @@ fn audit_login(
         },
     )?;
     Ok(())
-}
-
-/// Records `login.throttled`: an attempt answered 429 without its password being checked, naming
-/// the account when the identifier has one.
-pub fn audit_throttled(
-    m: &Minter<'_>,
-    conn: &mut DbConnection,
-    identifier: &str,
-    client: &str,
-) -> Result<(), OAuthError> {
-    let user = find_account(conn, Tenant::of(m.tenant), identifier)?;
-    // A transaction (a savepoint inside one), so that this works wherever the 429 is decided.
-    crate::store::write_transaction(conn, |conn| {
-        audit_login(
-            m,
-            conn,
-            "login.throttled",
-            user.as_ref().map(|u| u.id.as_str()),
-            client,
-        )
-    })
 }
 
 /// The resident's answer on the consent page (one transaction).

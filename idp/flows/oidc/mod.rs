@@ -14,7 +14,6 @@ pub mod par;
 pub mod request;
 pub mod revoke;
 pub mod session;
-pub mod throttle;
 pub mod token;
 pub mod tokens;
 pub mod userinfo;

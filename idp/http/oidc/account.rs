@@ -7,19 +7,58 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::authorize::{render, see_other};
-use super::cookie_value;
+use super::login::client_address;
+use super::{cookie_value, retry_after_header};
 use crate::config::Policy;
+use crate::crypto::hash_pool::Share;
 use crate::crypto::password;
 use crate::domain::{Email, NewPassword};
 use crate::flows::account;
 use crate::flows::email_change::{self, Followed};
 use crate::flows::linker::{self, Olds};
 use crate::flows::oidc::OAuthError;
-use crate::flows::oidc::{authorize, throttle};
+use crate::flows::oidc::authorize;
+use crate::flows::password_check::{Attempt, Checked, Stored};
 use crate::http::pages::View;
 use crate::http::{AppState, HttpError};
 use crate::store::Tenant;
+use crate::store::throttle::ThrottleKey;
 use crate::store::users::UserRow;
+
+/// A password check of the account page, for the signed-in `session`: throttled like a login,
+/// from the share of the hashing pool that logins do not keep.
+fn account_attempt(
+    state: &AppState,
+    req: &HttpRequest,
+    session: &str,
+    account: ThrottleKey,
+) -> Attempt {
+    Attempt {
+        account,
+        address: client_address(state, req),
+        session: Some(session.to_string()),
+        share: Share::Other,
+        client: None,
+    }
+}
+
+/// The account page's answer to a check that did not run: `error_key` with 429 (throttled, or
+/// the session already has its checks running) or the busy page (503).
+fn not_checked<T>(
+    view: &View<'_>,
+    checked: &Checked<T>,
+    page: impl FnOnce(StatusCode) -> HttpResponse,
+) -> Option<HttpResponse> {
+    let retry_after = match checked {
+        Checked::Throttled { retry_after } => *retry_after,
+        Checked::TooMany => 1,
+        Checked::Busy => return Some(view.error(StatusCode::SERVICE_UNAVAILABLE, "busy")),
+        Checked::Matched(_) | Checked::Wrong => return None,
+    };
+    let mut response = page(StatusCode::TOO_MANY_REQUESTS);
+    retry_after_header(&mut response, retry_after);
+    Some(response)
+}
 
 /// The account page after a mailed link: `sent` (a message key), or the seed's "could not be
 /// sent" with 503 when `failed`.
@@ -229,19 +268,54 @@ pub async fn change_password(
         Ok(password) => password,
         Err(error) => return Ok(refuse(error.message_key())),
     };
-    let stored = user.password_hash.clone().unwrap_or_default();
-    let work = state
-        .services
-        .hashing
-        .run(move || {
-            password::verify(&current, &stored).then(|| password::hash(new_password.secret()))
+    let stored = Stored::Argon2(
+        user.password_hash
+            .clone()
+            .unwrap_or_else(|| crate::flows::password_check::DUMMY_HASH.to_string()),
+    );
+    let attempt = account_attempt(
+        &state,
+        &req,
+        &session_id,
+        ThrottleKey::User(user.id.clone()),
+    );
+    let checked = state
+        .password_check(tenant)
+        .run(&attempt, stored, current, move |_| {
+            password::hash(new_password.secret())
         })
         .await;
-    let hash = match work {
-        Ok(Some(Ok(hash))) => hash,
-        Ok(None) => return Ok(refuse("current-password-wrong")),
-        Ok(Some(Err(error))) => return Ok(render(&view, Err(OAuthError::server(error)))),
-        Err(_) => return Ok(view.error(StatusCode::SERVICE_UNAVAILABLE, "busy")),
+    let checked = match checked {
+        Ok(checked) => checked,
+        Err(error) => return Ok(render(&view, Err(error.into()))),
+    };
+    if let Some(response) = not_checked(&view, &checked, |status| {
+        account_page(
+            &view,
+            &user,
+            &olds,
+            None,
+            Some("account-password-throttled"),
+            status,
+        )
+    }) {
+        return Ok(response);
+    }
+    let hash = match checked {
+        Checked::Matched(Ok(hash)) => hash,
+        Checked::Matched(Err(error)) => return Ok(render(&view, Err(OAuthError::server(error)))),
+        _ => {
+            let failed = user.clone();
+            let audited = state
+                .oidc(&path, move |m, conn| {
+                    account::check_failed(m, conn, &failed, "account.password")
+                })
+                .await;
+            if let Err(error) = audited {
+                return Ok(render(&view, Err(error)));
+            }
+            return Ok(refuse("current-password-wrong"));
+        }
     };
     let changed = user.clone();
     let saved = state
@@ -506,7 +580,7 @@ pub async fn link_legacy(
         Ok(params) => params,
         Err(page) => return Ok(*page),
     };
-    let (_, user, olds) = match signed_in(&state, &view, &req).await {
+    let (session_id, user, olds) = match signed_in(&state, &view, &req).await {
         Ok(found) => found,
         Err(response) => return Ok(response),
     };
@@ -557,44 +631,35 @@ pub async fn link_legacy(
     }
     // The old password: throttled like a login, checked in the hashing pool.
     let password_text = SecretString::from(params.get("password").cloned().unwrap_or_default());
-    let keys = throttle::keys(&tenant.id, &account.username, None);
-    let probe = keys.clone();
-    let blocked = state
-        .oidc(&path, move |m, conn| {
-            Ok(throttle::blocked_until(conn, &probe, m.now)?)
-        })
-        .await;
-    match blocked {
-        Ok(None) => {}
-        Ok(Some(_)) => {
-            return Ok(account_page(
-                &view,
-                &user,
-                &olds,
-                None,
-                Some("login-throttled"),
-                StatusCode::TOO_MANY_REQUESTS,
-            ));
-        }
-        Err(error) => return Ok(render(&view, Err(error))),
-    }
-    let hash = account.password_hash.clone().unwrap_or_default();
-    let salted = tenant.legacy.salted_sha.clone();
-    let verified = state
-        .services
-        .hashing
-        .run(move || {
-            crate::crypto::legacy::verify(password_text.expose_secret(), &hash, salted.as_ref())
-        })
-        .await;
-    let Ok(matches) = verified else {
-        return Ok(view.error(StatusCode::SERVICE_UNAVAILABLE, "busy"));
+    let stored = Stored::Legacy {
+        hash: account.password_hash.clone().unwrap_or_default(),
+        salted: tenant.legacy.salted_sha.clone(),
     };
+    let attempt = account_attempt(
+        &state,
+        &req,
+        &session_id,
+        ThrottleKey::Legacy(account.id.clone()),
+    );
+    let checked = state
+        .password_check(tenant)
+        .run(&attempt, stored, password_text, |_| ())
+        .await;
+    let checked = match checked {
+        Ok(checked) => checked,
+        Err(error) => return Ok(render(&view, Err(error.into()))),
+    };
+    if let Some(response) = not_checked(&view, &checked, |status| {
+        account_page(&view, &user, &olds, None, Some("login-throttled"), status)
+    }) {
+        return Ok(response);
+    }
+    let matches = matches!(checked, Checked::Matched(()));
     let bound_user = user.clone();
     let bound = state
         .oidc(&path, move |m, conn| {
             if !matches {
-                throttle::failed(conn, &keys, m.now)?;
+                account::check_failed(m, conn, &bound_user, "account.legacy")?;
                 return Ok(false);
             }
             linker::bind_to_user(m, conn, &account, &bound_user, "password")

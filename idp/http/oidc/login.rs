@@ -7,11 +7,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 
 use super::authorize::{render, see_other};
-use super::cookie_value;
+use super::{cookie_value, retry_after_header};
+use crate::crypto::hash_pool::Share;
 use crate::flows::linker::{self, Route};
 use crate::flows::oidc::OAuthError;
 use crate::flows::oidc::authorize;
-use crate::flows::oidc::login::{self, LoginResult, Prepared};
+use crate::flows::oidc::login::{self, LoginResult, Prepared, Verified};
+use crate::flows::password_check::{Attempt, Checked};
 use crate::http::pages::View;
 use crate::http::{AppState, HttpError};
 use crate::store::legacy::LegacyRow;
@@ -19,7 +21,7 @@ use crate::store::legacy::LegacyRow;
 use super::query_param;
 
 /// The client's address, for throttling.
-fn client_address(state: &AppState, req: &HttpRequest) -> Option<String> {
+pub(super) fn client_address(state: &AppState, req: &HttpRequest) -> Option<String> {
     crate::http::client::client_address(state, req)
 }
 
@@ -447,42 +449,62 @@ pub async fn password(
     let chosen_account = chosen.clone();
     let prepared = state
         .oidc(&path, move |m, conn| {
-            login::prepare(
-                m,
-                conn,
-                &id,
-                Some(&bound),
-                &who,
-                chosen_account.as_deref(),
-                address.as_deref(),
-            )
+            login::prepare(m, conn, &id, Some(&bound), &who, chosen_account.as_deref())
         })
         .await;
     let check = match prepared {
         Ok(Prepared::Check(check)) => check,
         Ok(Prepared::Expired) => return Ok(view.error(StatusCode::BAD_REQUEST, "expired")),
-        Ok(Prepared::Throttled) => {
-            return Ok(password_page(
+        Err(error) => return Ok(render(&view, Err(error))),
+    };
+    let attempt = Attempt {
+        account: check.account.clone(),
+        address,
+        session: None,
+        share: Share::Login,
+        client: Some(check.client_id().to_string()),
+    };
+    let checked = state
+        .password_check(tenant)
+        .run(
+            &attempt,
+            check.stored.clone(),
+            password_text,
+            Verified::after_match(check.rehash()),
+        )
+        .await;
+    let verified = match checked {
+        Ok(Checked::Matched(Ok(verified))) => verified,
+        Ok(Checked::Matched(Err(error))) => {
+            return Ok(render(&view, Err(OAuthError::server(error))));
+        }
+        Ok(Checked::Wrong) => Verified::wrong(),
+        Ok(Checked::Throttled { retry_after }) => {
+            let mut page = password_page(
                 &view,
                 &request_id,
                 &identifier,
                 chosen.as_deref(),
                 Some("login-throttled"),
                 StatusCode::TOO_MANY_REQUESTS,
-            ));
+            );
+            retry_after_header(&mut page, retry_after);
+            return Ok(page);
         }
-        Err(error) => return Ok(render(&view, Err(error))),
-    };
-    let verify = check.verify.clone();
-    let verified = state
-        .services
-        .hashing
-        .run(move || verify.run(&password_text))
-        .await;
-    let verified = match verified {
-        Ok(Ok(verified)) => verified,
-        Ok(Err(error)) => return Ok(render(&view, Err(OAuthError::server(error)))),
-        Err(_) => return Ok(view.error(StatusCode::SERVICE_UNAVAILABLE, "busy")),
+        Ok(Checked::TooMany) => {
+            let mut page = password_page(
+                &view,
+                &request_id,
+                &identifier,
+                chosen.as_deref(),
+                Some("login-throttled"),
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+            retry_after_header(&mut page, 1);
+            return Ok(page);
+        }
+        Ok(Checked::Busy) => return Ok(view.error(StatusCode::SERVICE_UNAVAILABLE, "busy")),
+        Err(error) => return Ok(render(&view, Err(error.into()))),
     };
     let result = state
         .oidc(&path, move |m, conn| {
@@ -541,7 +563,7 @@ pub async fn claim(
     let (id, who, chosen) = (request_id.clone(), identifier.clone(), account.clone());
     let prepared = state
         .oidc(&path, move |m, conn| {
-            linker::prepare_claim(m, conn, &id, &binding, &who, &chosen, address.as_deref())
+            linker::prepare_claim(m, conn, &id, &binding, &who, &chosen)
         })
         .await;
     let check = match prepared {
@@ -549,29 +571,40 @@ pub async fn claim(
         Ok(linker::ClaimPrepared::Expired) => {
             return Ok(view.error(StatusCode::BAD_REQUEST, "expired"));
         }
-        Ok(linker::ClaimPrepared::Throttled) => {
-            return Ok(claim_password_page(
-                &view,
-                &request_id,
-                &identifier,
-                &account,
-                None,
-                Some("login-throttled"),
-                StatusCode::TOO_MANY_REQUESTS,
-            ));
-        }
         Err(error) => return Ok(render(&view, Err(error))),
     };
     let username = check.username().map(str::to_string);
-    let verify = check.verify.clone();
-    let matches = match state
-        .services
-        .hashing
-        .run(move || verify.run(&password_text))
-        .await
-    {
-        Ok(matches) => matches,
-        Err(_) => return Ok(view.error(StatusCode::SERVICE_UNAVAILABLE, "busy")),
+    let attempt = Attempt {
+        account: check.key.clone(),
+        address,
+        session: None,
+        share: Share::Login,
+        client: Some(check.client_id.clone()),
+    };
+    let checked = state
+        .password_check(tenant)
+        .run(&attempt, check.stored.clone(), password_text, |_| ())
+        .await;
+    let throttled = |retry_after: i64| {
+        let mut page = claim_password_page(
+            &view,
+            &request_id,
+            &identifier,
+            &account,
+            None,
+            Some("login-throttled"),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+        retry_after_header(&mut page, retry_after);
+        page
+    };
+    let matches = match checked {
+        Ok(Checked::Matched(())) => true,
+        Ok(Checked::Wrong) => false,
+        Ok(Checked::Throttled { retry_after }) => return Ok(throttled(retry_after)),
+        Ok(Checked::TooMany) => return Ok(throttled(1)),
+        Ok(Checked::Busy) => return Ok(view.error(StatusCode::SERVICE_UNAVAILABLE, "busy")),
+        Err(error) => return Ok(render(&view, Err(error.into()))),
     };
     let finished = state
         .oidc(&path, move |m, conn| {

@@ -22,10 +22,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use super::{AppState, HttpError};
+use crate::config::TenantConfig;
 use crate::flows::oidc::client_auth::{self, Presented};
 use crate::flows::oidc::request::{self, Params};
 use crate::flows::oidc::tokens::Minter;
 use crate::flows::oidc::{ErrorCode, OAuthError};
+use crate::flows::password_check::PasswordCheck;
 use crate::store::DbConnection;
 
 /// The OIDC routes, to be mounted under `/{tenant}`.
@@ -103,6 +105,17 @@ impl AppState {
             .await
     }
 
+    /// The one way to check a password: throttled, counted before the hash, in the pool's share
+    /// (`flows::password_check`).
+    pub fn password_check<'a>(&'a self, tenant: &'a TenantConfig) -> PasswordCheck<'a> {
+        PasswordCheck {
+            store: &self.services.store,
+            pool: &self.services.hashing,
+            tenant,
+            now: self.services.clock.now(),
+        }
+    }
+
     /// The tenant named in the path, or 404.
     pub fn known_tenant(&self, tenant: &str) -> Result<(), HttpError> {
         self.config
@@ -148,6 +161,15 @@ pub fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
         .filter(|v| !v.contains('\0'))
+}
+
+/// Tells the client to try again in `seconds` (a 429 or 503).
+pub fn retry_after_header(response: &mut HttpResponse, seconds: i64) {
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&seconds.max(1).to_string()) {
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::RETRY_AFTER, value);
+    }
 }
 
 /// The value of a tenant's cookie on the request.

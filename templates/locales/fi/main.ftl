@@ -21,6 +21,7 @@ remember-me-hint = Älä valitse tätä yhteiskäyttöisellä tietokoneella.
 log-in = Kirjaudu sisään
 login-failed = Sähköpostiosoite / käyttäjätunnus tai salasana on väärin.
 login-throttled = Liian monta epäonnistunutta yritystä. Odota hetki ja yritä uudelleen.
+account-password-throttled = Liian monta epäonnistunutta yritystä. Odota hetki ja yritä uudelleen.
 busy = Palvelu on juuri nyt ruuhkautunut. Yritä hetken kuluttua uudelleen.
 support-contact = Asiakaspalvelu
 forgot-title = Unohtuiko käyttäjätunnus tai salasana?

@@ -1,0 +1,289 @@
+//! The one way to check a password against a stored hash: throttled per account and per client
+//! address, counted before the hash runs, and run in the bounded pool within the caller's share.
+//!
+//! Every check — a login, the account page's current password, linking an old account with its
+//! old password, the linker's keep-password check, any later one — calls [`PasswordCheck::run`].
+//! Nothing else in the crate calls `crypto::password::verify` or `crypto::legacy::verify` (a test
+//! below reads the sources to hold that).
+//!
+//! 1. One check is counted against the account and the address in the database, in one write
+//!    transaction ([`throttle::reserve`]): parallel guesses are counted one after the other, so
+//!    no more hashes run than the allowance, on any number of nodes. Five checks that did not
+//!    succeed within 15 minutes block the account for 30 seconds, doubling with each further one
+//!    up to 15 minutes; fifty block an address.
+//! 2. The hash runs in the pool ([`HashPool::run_for`]) for the session, account and address,
+//!    from the logins' share or the others'.
+//! 3. A match gives the check back ([`throttle::give_back`]): the account's counter is cleared,
+//!    the address gets its check back. A wrong password stays counted; a check the pool refused
+//!    (so no hash ran) is given back. A check refused by the throttle is audited as
+//!    `login.throttled` (the user when the account is one, the client address).
+
+use std::sync::Arc;
+
+use chrono::NaiveDateTime;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::config::{SaltedShaLayout, TenantConfig};
+use crate::crypto::hash_pool::{HashPool, Holders, Refused, Share};
+use crate::crypto::{legacy, password};
+use crate::store::throttle::{self, Allowance, ThrottleKey};
+use crate::store::{Store, StoreError, Tenant, audit};
+
+/// Checks of one account that did not succeed before it is blocked.
+pub const FREE_FAILURES: i64 = 5;
+/// Checks from one address that did not succeed before it is blocked (many residents may share
+/// one, behind a NAT).
+pub const FREE_FAILURES_PER_ADDRESS: i64 = 50;
+/// The window checks are counted in (and the longest block).
+pub const WINDOW_SECONDS: i64 = 15 * 60;
+
+/// The allowance of every tenant.
+pub const ALLOWANCE: Allowance = Allowance {
+    per_account: FREE_FAILURES,
+    per_address: FREE_FAILURES_PER_ADDRESS,
+    window_seconds: WINDOW_SECONDS,
+};
+
+/// An argon2id hash of a random password, verified for unknown accounts so that a login takes as
+/// long whether or not the account exists.
+pub const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$IdohpM3iEtJUPSCGQr8GWw$nJGzunoXxDO+phsk/IFnc8zKLt9a0Yign6X6hSU+sfE";
+
+/// The hash a password is checked against.
+#[derive(Debug, Clone)]
+pub enum Stored {
+    /// An argon2id PHC string ([`DUMMY_HASH`] for unknown accounts).
+    Argon2(String),
+    /// An old account's hash, in the tenant's salted SHA layout if it is one.
+    Legacy {
+        /// The old system's hash.
+        hash: String,
+        /// The tenant's salted SHA layout.
+        salted: Option<SaltedShaLayout>,
+    },
+}
+
+impl Stored {
+    /// Whether `password` matches (on a hashing thread: this costs a hash).
+    fn matches(&self, password: &SecretString) -> bool {
+        match self {
+            Stored::Argon2(hash) => password::verify(password, hash),
+            Stored::Legacy { hash, salted } => {
+                legacy::verify(password.expose_secret(), hash, salted.as_ref())
+            }
+        }
+    }
+}
+
+/// Whose password is checked, from where.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// The account's counter: a user, an old account, or an identifier that names none.
+    pub account: ThrottleKey,
+    /// The client address, when known.
+    pub address: Option<String>,
+    /// The signed-in session the check is made in (the account page), if any.
+    pub session: Option<String>,
+    /// A login ([`Share::Login`]) or another check ([`Share::Other`]).
+    pub share: Share,
+    /// The e-service a login is for (the audit trail's `client_id`), if any.
+    pub client: Option<String>,
+}
+
+impl Attempt {
+    /// The user whose password is checked, when the account is one.
+    fn user(&self) -> Option<&str> {
+        match &self.account {
+            ThrottleKey::User(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    fn keys(&self) -> Vec<ThrottleKey> {
+        let mut keys = vec![self.account.clone()];
+        if let Some(address) = &self.address {
+            keys.push(ThrottleKey::Address(address.clone()));
+        }
+        keys
+    }
+
+    fn holders(&self, tenant: &str) -> Holders {
+        Holders {
+            session: self.session.clone(),
+            account: Some(format!("{tenant}:{}", self.account.column())),
+            address: self.address.clone(),
+        }
+    }
+}
+
+/// What a check found.
+#[derive(Debug)]
+pub enum Checked<T> {
+    /// The password matched; what the work after it gave.
+    Matched(T),
+    /// The password did not match (counted).
+    Wrong,
+    /// Too many checks of the account or from the address: not checked (429, Retry-After).
+    Throttled {
+        /// Seconds until the block ends.
+        retry_after: i64,
+    },
+    /// The session, account or address already has its share of the hashing pool running: not
+    /// checked (429).
+    TooMany,
+    /// The hashing pool is full: not checked (503, Retry-After).
+    Busy,
+}
+
+/// Where checks run: the store that counts them and the pool that hashes.
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordCheck<'a> {
+    /// The database (the throttle's counters).
+    pub store: &'a Store,
+    /// The hashing pool.
+    pub pool: &'a HashPool,
+    /// The tenant.
+    pub tenant: &'a TenantConfig,
+    /// The time of the request.
+    pub now: NaiveDateTime,
+}
+
+impl PasswordCheck<'_> {
+    /// Checks `password` against `stored` for `attempt`, throttled; on a match runs `then` on the
+    /// same hashing thread (re-hashing an old password, hashing a new one) and gives its result.
+    pub async fn run<T, F>(
+        &self,
+        attempt: &Attempt,
+        stored: Stored,
+        password: SecretString,
+        then: F,
+    ) -> Result<Checked<T>, StoreError>
+    where
+        F: FnOnce(&SecretString) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let keys = attempt.keys();
+        // The store's closures run on another thread and need their own copy of the tenant.
+        let tenant = Arc::new(self.tenant.clone());
+        let reserved = self
+            .counted(&tenant, keys.clone(), |conn, tenant, keys, now| {
+                throttle::reserve(conn, tenant, keys, ALLOWANCE, now)
+            })
+            .await?;
+        if let Err(until) = reserved {
+            let retry_after = (until - self.now).num_seconds().max(1);
+            let user = attempt.user().map(str::to_string);
+            let (address, client) = (attempt.address.clone(), attempt.client.clone());
+            self.counted(&tenant, Vec::new(), move |conn, tenant, _, now| {
+                audit::record(
+                    conn,
+                    &audit::NewEvent {
+                        tenant_id: Some(tenant.id()),
+                        occurred_at: now,
+                        kind: "login.throttled",
+                        user_id: user.as_deref(),
+                        client_id: client.as_deref(),
+                        remote_addr: address.as_deref(),
+                        detail: None,
+                    },
+                )
+            })
+            .await?;
+            return Ok(Checked::Throttled { retry_after });
+        }
+        let verified = self
+            .pool
+            .run_for(
+                attempt.share,
+                &attempt.holders(&self.tenant.id),
+                move || stored.matches(&password).then(|| then(&password)),
+            )
+            .await;
+        Ok(match verified {
+            Ok(Some(value)) => {
+                self.counted(&tenant, keys, |conn, tenant, keys, now| {
+                    throttle::give_back(conn, tenant, keys, ALLOWANCE, now, true)
+                })
+                .await?;
+                Checked::Matched(value)
+            }
+            Ok(None) => Checked::Wrong,
+            // Not checked: the check is given back.
+            Err(refused) => {
+                self.counted(&tenant, keys, |conn, tenant, keys, now| {
+                    throttle::give_back(conn, tenant, keys, ALLOWANCE, now, false)
+                })
+                .await?;
+                match refused {
+                    Refused::TooMany => Checked::TooMany,
+                    Refused::Busy => Checked::Busy,
+                }
+            }
+        })
+    }
+
+    /// Runs `f` on the tenant's counters `keys`, on a blocking thread.
+    async fn counted<T, F>(
+        &self,
+        tenant: &Arc<TenantConfig>,
+        keys: Vec<ThrottleKey>,
+        f: F,
+    ) -> Result<T, StoreError>
+    where
+        F: FnOnce(
+                &mut crate::store::DbConnection,
+                Tenant<'_>,
+                &[ThrottleKey],
+                NaiveDateTime,
+            ) -> Result<T, StoreError>
+            + Send
+            + 'static,
+        T: Send + 'static,
+    {
+        let (tenant, now) = (tenant.clone(), self.now);
+        self.store
+            .run(move |conn| f(conn, Tenant::of(&tenant), &keys, now))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// No file but this one (and the crypto modules that define them, with their tests) calls the
+    /// verifiers: every password check goes through the throttle.
+    #[test]
+    fn nothing_else_verifies_a_password() {
+        fn walk(dir: &Path, found: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, found);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    let name = path.to_string_lossy().replace('\\', "/");
+                    let allowed = [
+                        "flows/password_check.rs",
+                        "crypto/password.rs",
+                        "crypto/legacy.rs",
+                    ]
+                    .iter()
+                    .any(|a| name.ends_with(a));
+                    let calls = ["password::verify(", "legacy::verify(", ".verify_password("];
+                    if !allowed && calls.iter().any(|c| text.contains(c)) {
+                        found.push(name);
+                    }
+                }
+            }
+        }
+        let mut found = Vec::new();
+        walk(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("idp"),
+            &mut found,
+        );
+        assert!(
+            found.is_empty(),
+            "password checks outside the throttle: {found:?}"
+        );
+    }
+}

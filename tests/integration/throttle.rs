@@ -1,0 +1,324 @@
+//! Every password check is throttled, counted before its hash runs, and none starves the logins:
+//! parallel guesses at the login and the account page, one session's burst of checks beside a
+//! resident's login, and the throttle's counters kept per tenant.
+
+use reqwest::Url;
+
+use crate::both_stores;
+use crate::helpers::{Backend, TestApp};
+use crate::rp::{self, csrf, location, param};
+
+both_stores!(
+    parallel_wrong_guesses_run_at_most_five_checks,
+    the_account_pages_password_checks_are_throttled,
+    a_sessions_burst_of_checks_does_not_starve_a_login,
+    a_throttle_counter_is_its_tenants_alone,
+);
+
+const PASSWORD: &str = "oikea hevonen patteri";
+
+/// A browser at the password page of a fresh login at `tenant` for `identifier`: the browser, the
+/// password form's URL and its fields (without the password).
+async fn at_password(
+    app: &TestApp,
+    tenant: &str,
+    identifier: &str,
+) -> (reqwest::Client, String, Vec<(String, String)>) {
+    let client = rp::client(
+        app,
+        tenant,
+        "rp-basic",
+        Some("rp-basic-secret"),
+        "http://127.0.0.1:9/callback",
+    )
+    .await;
+    let started = rp::start(&client, &[], &[]);
+    let browser = app.browser();
+    let login: Url = location(&browser.get(started.url).send().await.unwrap());
+    let page = browser.get(login.clone()).send().await.unwrap();
+    let token = csrf(&page.text().await.unwrap());
+    let request = param(&login, "request").unwrap();
+    let base = app.url(&format!("/{tenant}"));
+    let html = browser
+        .post(format!("{base}/login/identifier"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("request", request.as_str()),
+            ("identifier", identifier),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let fields = vec![
+        ("csrf".to_string(), csrf(&html)),
+        ("request".to_string(), request),
+        ("identifier".to_string(), identifier.to_string()),
+    ];
+    (browser, format!("{base}/login/password"), fields)
+}
+
+async fn post_password(
+    browser: &reqwest::Client,
+    url: &str,
+    fields: &[(String, String)],
+    password: &str,
+) -> reqwest::Response {
+    let mut form = fields.to_vec();
+    form.push(("password".into(), password.into()));
+    browser.post(url).form(&form).send().await.unwrap()
+}
+
+/// Twenty wrong guesses at once against one account: the throttle counts each before its hash,
+/// so at most five are checked (401); every other one is refused unchecked (429). Before, all
+/// read the counter first and ten or more were checked.
+async fn parallel_wrong_guesses_run_at_most_five_checks(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .await;
+    let (browser, url, fields) = at_password(&app, "seinajoki", "erkki@testi.fi").await;
+    let guesses: Vec<_> = (0..20)
+        .map(|n| {
+            let (browser, url, fields) = (browser.clone(), url.clone(), fields.clone());
+            tokio::spawn(async move {
+                let response = post_password(&browser, &url, &fields, &format!("väärä {n}")).await;
+                let status = response.status().as_u16();
+                if status == 429 {
+                    assert!(response.headers().contains_key("retry-after"));
+                }
+                status
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for guess in guesses {
+        answers.push(guess.await.unwrap());
+    }
+    let checked = answers.iter().filter(|s| **s != 429).count();
+    assert!(checked <= 5, "{checked} checked: {answers:?}");
+    assert!(
+        answers.iter().all(|s| *s == 401 || *s == 429),
+        "{answers:?}"
+    );
+    // However many ran, five are counted by the end: the right password waits for the block.
+    let mut counted = checked;
+    while counted < 5 {
+        let again = post_password(&browser, &url, &fields, "väärä taas").await;
+        assert_eq!(again.status(), 401);
+        counted += 1;
+    }
+    let right = post_password(&browser, &url, &fields, PASSWORD).await;
+    assert_eq!(right.status(), 429);
+    app.clock.advance(31);
+    let right = post_password(&browser, &url, &fields, PASSWORD).await;
+    assert_eq!(right.status(), 303);
+    app.stop().await;
+}
+
+/// A browser signed in as `email` at the account page; the page's CSRF token.
+async fn signed_in(app: &TestApp, email: &str) -> (reqwest::Client, String) {
+    let browser = app.browser();
+    let login = location(
+        &browser
+            .get(app.url("/seinajoki/account"))
+            .send()
+            .await
+            .unwrap(),
+    );
+    let back = location(&rp::submit_login(&browser, &login, email, PASSWORD, false).await);
+    assert_eq!(back.as_str(), app.url("/seinajoki/account"));
+    let page = browser
+        .get(back)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = csrf(&page);
+    (browser, token)
+}
+
+async fn change_password(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    token: &str,
+    current: &str,
+) -> reqwest::Response {
+    change_password_at(
+        &app.url("/seinajoki/account/password"),
+        browser,
+        token,
+        current,
+    )
+    .await
+}
+
+async fn change_password_at(
+    url: &str,
+    browser: &reqwest::Client,
+    token: &str,
+    current: &str,
+) -> reqwest::Response {
+    browser
+        .post(url)
+        .form(&[
+            ("csrf", token),
+            ("current", current),
+            ("password", "uusi pitkä salasana"),
+            ("password2", "uusi pitkä salasana"),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The account page's current password is throttled like a login, on the same counter: five
+/// wrong ones, then 429 with Retry-After even for the right one. Before, thirty wrong guesses
+/// got thirty answers.
+async fn the_account_pages_password_checks_are_throttled(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .await;
+    let (browser, token) = signed_in(&app, "erkki@testi.fi").await;
+    for n in 0..5 {
+        let refused = change_password(&app, &browser, &token, &format!("väärä {n}")).await;
+        assert_eq!(refused.status(), 422);
+        assert!(
+            refused
+                .text()
+                .await
+                .unwrap()
+                .contains("Nykyinen salasana on väärin.")
+        );
+    }
+    // Each wrong one is audited as a failed check of the signed-in user.
+    let store = app.services.store.clone();
+    let kinds: Vec<String> = tokio::task::spawn_blocking(move || {
+        use diesel::prelude::*;
+        use idp::store::schema::audit_events;
+        audit_events::table
+            .filter(audit_events::tenant_id.eq("seinajoki"))
+            .select(audit_events::kind)
+            .load(&mut **store.conn().unwrap())
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "login.failed").count(),
+        5,
+        "{kinds:?}"
+    );
+    let blocked = change_password(&app, &browser, &token, PASSWORD).await;
+    assert_eq!(blocked.status(), 429);
+    let retry_after: i64 = blocked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((25..=30).contains(&retry_after), "{retry_after}");
+    let page = blocked.text().await.unwrap();
+    assert!(
+        page.contains(
+            "<p id=\"password-error\" class=\"error\" role=\"alert\">Liian monta epäonnistunutta yritystä."
+        ),
+        "at the password form: {page}"
+    );
+    // The same counter as the login's: the login is blocked too.
+    let (other, url, fields) = at_password(&app, "seinajoki", "erkki@testi.fi").await;
+    assert_eq!(
+        post_password(&other, &url, &fields, PASSWORD)
+            .await
+            .status(),
+        429
+    );
+    // After the block, the right password changes it.
+    app.clock.advance(31);
+    let done = change_password(&app, &browser, &token, PASSWORD).await;
+    assert_eq!(done.status(), 200);
+    assert!(
+        done.text()
+            .await
+            .unwrap()
+            .contains("Salasana on vaihdettu.")
+    );
+    app.stop().await;
+}
+
+/// One signed-in session fires a dozen account-page checks at once while another resident logs
+/// in: the session holds at most its share of the hashing pool (the rest are refused with 429),
+/// logins keep theirs, and the login succeeds. Before, the login answered 503.
+async fn a_sessions_burst_of_checks_does_not_starve_a_login(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .await;
+    app.add_user("seinajoki", "liisa@testi.fi", PASSWORD, "Liisa")
+        .await;
+    let (browser, token) = signed_in(&app, "erkki@testi.fi").await;
+    let (resident, url, fields) = at_password(&app, "seinajoki", "liisa@testi.fi").await;
+    let account = app.url("/seinajoki/account/password");
+    let burst: Vec<_> = (0..12)
+        .map(|n| {
+            let (account, browser, token) = (account.clone(), browser.clone(), token.clone());
+            tokio::spawn(async move {
+                change_password_at(&account, &browser, &token, &format!("väärä {n}"))
+                    .await
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    // While the burst is being hashed.
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    let login = post_password(&resident, &url, &fields, PASSWORD)
+        .await
+        .status()
+        .as_u16();
+    let mut answers = Vec::new();
+    for answer in burst {
+        answers.push(answer.await.unwrap());
+    }
+    let burst = answers;
+    assert_eq!(login, 303, "the login went through; the burst: {burst:?}");
+    assert!(
+        burst.iter().all(|s| *s == 422 || *s == 429),
+        "never 503: {burst:?}"
+    );
+    assert!(
+        burst.iter().filter(|s| **s == 422).count() <= 5,
+        "{burst:?}"
+    );
+    app.stop().await;
+}
+
+/// Guesses at one tenant never block the same identifier, nor the same client address, at
+/// another: the counters are kept per tenant.
+async fn a_throttle_counter_is_its_tenants_alone(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (browser, url, fields) = at_password(&app, "seinajoki", "ei.ole@testi.fi").await;
+    for _ in 0..5 {
+        assert_eq!(
+            post_password(&browser, &url, &fields, "väärä")
+                .await
+                .status(),
+            401
+        );
+    }
+    assert_eq!(
+        post_password(&browser, &url, &fields, "väärä")
+            .await
+            .status(),
+        429
+    );
+    let (browser, url, fields) = at_password(&app, "kouvola", "ei.ole@testi.fi").await;
+    assert_eq!(
+        post_password(&browser, &url, &fields, "väärä")
+            .await
+            .status(),
+        401
+    );
+    app.stop().await;
+}
