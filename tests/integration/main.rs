@@ -18,6 +18,7 @@ mod account;
 mod browser;
 mod cleanup;
 mod cli;
+mod faults;
 mod forgot;
 mod http;
 mod keys;
