@@ -24,8 +24,12 @@ use crate::both_stores;
 use crate::helpers::{Backend, TestDb, add_user, read_mails, write_test_config};
 use crate::node::{self, Served};
 use crate::rp::{self, Rp};
+use crate::scale_out::SilentRelay;
 
-both_stores!(a_killed_server_loses_no_answered_request);
+both_stores!(
+    a_killed_server_loses_no_answered_request,
+    mail_a_killed_node_was_sending_leaves_after_the_restart,
+);
 
 const PASSWORD: &str = "oikea hevonen";
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
@@ -68,7 +72,13 @@ impl Node {
 
     /// Starts `idp serve` (a short queue lease: a mail a killed node held is retried soon).
     fn start(&mut self) {
+        self.start_with(&[]);
+    }
+
+    /// [`Node::start`] with more environment (settings' overrides).
+    fn start_with(&mut self, env: &[(&str, &str)]) {
         let mut command = node::idp();
+        command.envs(env.iter().copied());
         command
             .arg("--config")
             .arg(&self.config)
@@ -542,6 +552,97 @@ async fn a_killed_server_loses_no_answered_request(backend: Backend) {
         );
     }
     node.kill();
+}
+
+/// Mail in the outbox, the node killed while it sends (its SMTP relay never answers): after the
+/// restart every queued mail leaves once, after the killed node's lease.
+async fn mail_a_killed_node_was_sending_leaves_after_the_restart(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(backend, dir.path());
+    let mut node = Node::new(dir.path(), &db.url);
+    let relay = SilentRelay::start();
+    let port = relay.port.to_string();
+    node.start_with(&[
+        ("IDP__MAIL__TRANSPORT", "smtp"),
+        ("IDP__MAIL__HOST", "127.0.0.1"),
+        ("IDP__MAIL__PORT", &port),
+        ("IDP__MAIL__TLS", "none"),
+    ]);
+    let settings = idp::config::load(&node.config).unwrap().settings.database;
+    let store = Store::open(&settings).unwrap();
+    let residents: Vec<String> = (0..3).map(|i| format!("unohtaja{i}@testi.fi")).collect();
+    for email in &residents {
+        let now = idp::clock::SystemClock.now();
+        add_user(&store, now, "seinajoki", email, PASSWORD, "Asukas").await;
+    }
+    // The reset links are asked; their pages wait on the relay, never answered.
+    let base = node.url("");
+    let asked: Vec<_> = residents
+        .iter()
+        .map(|email| {
+            let (base, email) = (base.clone(), email.clone());
+            tokio::spawn(async move {
+                let mut seen = Seen::default();
+                ask_reset(&browser(), &base, &email, &mut seen).await;
+                seen
+            })
+        })
+        .collect();
+    // Killed once every mail is queued and taken by a sender.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let queued = count(&store, "SELECT count(*) AS n FROM mail_outbox").await;
+        let taken = count(
+            &store,
+            "SELECT count(*) AS n FROM mail_outbox \
+             WHERE status = 'pending' AND locked_until IS NOT NULL",
+        )
+        .await;
+        if queued == 3 && taken == 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{queued} mails queued, {taken} being sent"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    node.kill();
+    for task in asked {
+        assert!(task.await.unwrap().asked.is_empty(), "no page was answered");
+    }
+    assert!(read_mails(&dir.path().join("mail")).is_empty());
+
+    // Started again with the file transport: each mail leaves once, after the lease (3 s).
+    node.start();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count(
+        &store,
+        "SELECT count(*) AS n FROM mail_outbox WHERE status = 'sent'",
+    )
+    .await
+        < 3
+    {
+        assert!(Instant::now() < deadline, "the queued mail did not leave");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mails = read_mails(&dir.path().join("mail"));
+    for email in &residents {
+        let sent = mails.iter().filter(|m| m.contains(email.as_str())).count();
+        assert_eq!(sent, 1, "{email}");
+    }
+    assert_eq!(mails.len(), 3);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) AS n FROM mail_outbox WHERE status = 'sent' AND attempts = 1"
+        )
+        .await,
+        3
+    );
+    node.kill();
+    drop(relay);
 }
 
 /// A PostgreSQL server of the test's own that it can stop and start: initdb into a temporary
