@@ -104,3 +104,40 @@ fn connection_lost(error: &diesel::result::Error) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    use super::StoreError;
+
+    fn database(kind: DatabaseErrorKind, message: &str) -> StoreError {
+        StoreError::from(Error::DatabaseError(kind, Box::new(message.to_string())))
+    }
+
+    #[test]
+    fn a_lost_connection_is_unavailable_and_a_bad_statement_is_not() {
+        for message in [
+            "terminating connection due to administrator command",
+            "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally",
+            "no connection to the server\n",
+            "the database system is shutting down",
+        ] {
+            let error = database(DatabaseErrorKind::Unknown, message);
+            assert!(matches!(error, StoreError::Lost(_)), "{message}: {error:?}");
+            assert!(error.is_unavailable());
+        }
+        let closed = database(DatabaseErrorKind::ClosedConnection, "anything");
+        assert!(matches!(closed, StoreError::Lost(_)));
+        assert!(StoreError::from(Error::BrokenTransactionManager).is_unavailable());
+
+        let bad = database(
+            DatabaseErrorKind::Unknown,
+            "syntax error at or near \"SELEC\"",
+        );
+        assert!(matches!(bad, StoreError::Query(_)) && !bad.is_unavailable());
+        let unique = database(DatabaseErrorKind::UniqueViolation, "duplicate key");
+        assert!(matches!(unique, StoreError::UniqueViolation(_)) && !unique.is_unavailable());
+        assert!(StoreError::Busy.is_unavailable());
+    }
+}
