@@ -151,6 +151,8 @@ struct Seen {
     exchanged: Vec<(String, String, String)>,
     /// Reset links asked, with the status of the answer.
     asked: Vec<(String, u16)>,
+    /// New passwords set through a reset link and answered as set.
+    reset: Vec<(String, String)>,
     /// Any 5xx (or other unexpected answer) before the kill.
     wrong: Vec<String>,
 }
@@ -169,6 +171,7 @@ async fn one_login(
     client: &Rp,
     node: &str,
     email: &str,
+    password: &str,
     seen: &mut Seen,
     killed: &AtomicBool,
 ) -> bool {
@@ -212,7 +215,7 @@ async fn one_login(
                     ("csrf", token.as_str()),
                     ("request", &request),
                     ("identifier", email),
-                    ("password", PASSWORD),
+                    ("password", password),
                 ])
                 .send()
                 .await
@@ -294,6 +297,66 @@ async fn ask_reset(http: &reqwest::Client, node: &str, email: &str, seen: &mut S
     }
 }
 
+/// Follows the reset link mailed to `email` (read from the file transport's `mail_dir`) and sets
+/// `password`; records it when answered as set. Returns `false` when the node stopped answering.
+async fn use_reset_link(
+    http: &reqwest::Client,
+    node: &str,
+    mail_dir: &Path,
+    email: &str,
+    password: &str,
+    seen: &mut Seen,
+) -> bool {
+    let prefix = format!("{node}/seinajoki/reset?token=");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let link = loop {
+        let link = read_mails(mail_dir)
+            .iter()
+            .filter(|m| m.contains(&format!("To: {email}")))
+            .flat_map(|m| m.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .find(|w| w.starts_with(&prefix));
+        if let Some(link) = link {
+            break link;
+        }
+        if Instant::now() > deadline {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let Ok(page) = http.get(&link).send().await else {
+        return false;
+    };
+    let Ok(page) = page.text().await else {
+        return false;
+    };
+    let token = rp::param(&url::Url::parse(&link).unwrap(), "token").unwrap();
+    let form = [
+        ("csrf", rp::csrf(&page)),
+        ("token", token),
+        ("password", password.to_string()),
+        ("password2", password.to_string()),
+    ];
+    match http
+        .post(format!("{node}/seinajoki/reset"))
+        .form(&form)
+        .send()
+        .await
+    {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            if r.text().await.is_ok() {
+                if status == 200 || status == 303 {
+                    seen.reset.push((email.to_string(), password.to_string()));
+                } else {
+                    seen.wrong.push(format!("reset: HTTP {status}"));
+                }
+            }
+            true
+        }
+        Err(_) => false,
+    }
+}
+
 async fn a_killed_server_loses_no_answered_request(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDb::new(backend, dir.path());
@@ -328,7 +391,17 @@ async fn a_killed_server_loses_no_answered_request(backend: Backend) {
         tasks.push(tokio::spawn(async move {
             let mut seen = Seen::default();
             for _ in 0..200 {
-                if !one_login(&browser(), &client, &base, &email, &mut seen, &killed).await {
+                if !one_login(
+                    &browser(),
+                    &client,
+                    &base,
+                    &email,
+                    PASSWORD,
+                    &mut seen,
+                    &killed,
+                )
+                .await
+                {
                     break;
                 }
             }
@@ -336,14 +409,19 @@ async fn a_killed_server_loses_no_answered_request(backend: Backend) {
         }));
     }
     {
-        let (base, resets) = (base.clone(), resets.clone());
+        let (base, resets, mail_dir) = (base.clone(), resets.clone(), dir.path().join("mail"));
         tasks.push(tokio::spawn(async move {
             let mut seen = Seen::default();
-            for email in &resets {
-                if !ask_reset(&browser(), &base, email, &mut seen).await {
+            for (i, email) in resets.iter().enumerate() {
+                let http = browser();
+                if !ask_reset(&http, &base, email, &mut seen).await {
                     break;
                 }
-                tokio::time::sleep(Duration::from_millis(150)).await;
+                let password = format!("uusi kaunis hevonen {i}");
+                if !use_reset_link(&http, &base, &mail_dir, email, &password, &mut seen).await {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
             seen
         }));
@@ -358,7 +436,12 @@ async fn a_killed_server_loses_no_answered_request(backend: Backend) {
         )
         .await;
         let mails = count(&store, "SELECT count(*) AS n FROM mail_outbox").await;
-        if used >= 8 && mails >= 3 {
+        let reset = count(
+            &store,
+            "SELECT count(*) AS n FROM one_time_links WHERE used_at IS NOT NULL",
+        )
+        .await;
+        if used >= 8 && mails >= 3 && reset >= 2 {
             break;
         }
         assert!(
@@ -375,19 +458,27 @@ async fn a_killed_server_loses_no_answered_request(backend: Backend) {
         seen.codes.extend(part.codes);
         seen.exchanged.extend(part.exchanged);
         seen.asked.extend(part.asked);
+        seen.reset.extend(part.reset);
         seen.wrong.extend(part.wrong);
     }
     assert!(seen.wrong.is_empty(), "before the kill: {:?}", seen.wrong);
     eprintln!(
-        "{backend:?}: killed after {} codes, {} exchanges, {} reset links answered",
+        "{backend:?}: killed after {} codes, {} exchanges, {} reset links asked, {} used",
         seen.codes.len(),
         seen.exchanged.len(),
-        seen.asked.len()
+        seen.asked.len(),
+        seen.reset.len()
     );
-    assert!(seen.exchanged.len() >= 4 && !seen.asked.is_empty());
+    assert!(seen.exchanged.len() >= 4 && !seen.asked.is_empty() && !seen.reset.is_empty());
 
     // Nothing half-written, as the crash left the database.
-    let half_written: [(&str, &str); 7] = [
+    let half_written: [(&str, &str); 8] = [
+        (
+            "a used reset link without its password change",
+            "SELECT count(*) AS n FROM one_time_links l JOIN users u ON u.id = l.user_id \
+             WHERE l.purpose = 'reset_password' AND l.used_at IS NOT NULL \
+             AND (u.password_changed_at IS NULL OR u.password_changed_at < l.used_at)",
+        ),
         (
             "a code without its grant",
             "SELECT count(*) AS n FROM auth_codes c \
@@ -505,6 +596,28 @@ async fn a_killed_server_loses_no_answered_request(backend: Backend) {
         assert!(
             status == 200 || (status == 400 && body["error"] == "invalid_grant"),
             "{status} {body}"
+        );
+    }
+
+    // Every password set through a link answered as set is the password.
+    for (email, password) in &seen.reset {
+        let mut after = Seen::default();
+        let never = AtomicBool::new(false);
+        one_login(
+            &browser(),
+            &client,
+            &base,
+            email,
+            password,
+            &mut after,
+            &never,
+        )
+        .await;
+        assert!(after.wrong.is_empty(), "{email}: {:?}", after.wrong);
+        assert_eq!(
+            after.exchanged.len(),
+            1,
+            "{email} logs in with the new password"
         );
     }
 
