@@ -153,6 +153,8 @@ struct Seen {
     asked: Vec<(String, u16)>,
     /// New passwords set through a reset link and answered as set.
     reset: Vec<(String, String)>,
+    /// Registrations answered as done, with their passwords.
+    registered: Vec<(String, String)>,
     /// Any 5xx (or other unexpected answer) before the kill.
     wrong: Vec<String>,
 }
@@ -308,20 +310,8 @@ async fn use_reset_link(
     seen: &mut Seen,
 ) -> bool {
     let prefix = format!("{node}/seinajoki/reset?token=");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let link = loop {
-        let link = read_mails(mail_dir)
-            .iter()
-            .filter(|m| m.contains(&format!("To: {email}")))
-            .flat_map(|m| m.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-            .find(|w| w.starts_with(&prefix));
-        if let Some(link) = link {
-            break link;
-        }
-        if Instant::now() > deadline {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let Some(link) = mailed_link(mail_dir, email, &prefix).await else {
+        return true;
     };
     let Ok(page) = http.get(&link).send().await else {
         return false;
@@ -349,6 +339,95 @@ async fn use_reset_link(
                     seen.reset.push((email.to_string(), password.to_string()));
                 } else {
                     seen.wrong.push(format!("reset: HTTP {status}"));
+                }
+            }
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// The link mailed to `email` that starts with `prefix`, waiting at most 5 s for the mail.
+async fn mailed_link(mail_dir: &Path, email: &str, prefix: &str) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let link = read_mails(mail_dir)
+            .iter()
+            .filter(|m| m.contains(&format!("To: {email}")))
+            .flat_map(|m| m.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .find(|w| w.starts_with(prefix));
+        if link.is_some() || Instant::now() > deadline {
+            return link;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Registers `email` with `password`: the address, the mailed link, the account's form; records
+/// it when answered as done. Returns `false` when the node stopped answering.
+async fn register(
+    http: &reqwest::Client,
+    node: &str,
+    mail_dir: &Path,
+    email: &str,
+    password: &str,
+    seen: &mut Seen,
+) -> bool {
+    let Ok(page) = http.get(format!("{node}/seinajoki/register")).send().await else {
+        return false;
+    };
+    let Ok(page) = page.text().await else {
+        return false;
+    };
+    let form = [
+        ("csrf", rp::csrf(&page)),
+        ("request", String::new()),
+        ("email", email.to_string()),
+    ];
+    let Ok(asked) = http
+        .post(format!("{node}/seinajoki/register"))
+        .form(&form)
+        .send()
+        .await
+    else {
+        return false;
+    };
+    if asked.text().await.is_err() {
+        return false;
+    }
+    let prefix = format!("{node}/seinajoki/register/complete?token=");
+    let Some(link) = mailed_link(mail_dir, email, &prefix).await else {
+        return true;
+    };
+    let Ok(page) = http.get(&link).send().await else {
+        return false;
+    };
+    let Ok(page) = page.text().await else {
+        return false;
+    };
+    let token = rp::param(&url::Url::parse(&link).unwrap(), "token").unwrap();
+    let form = [
+        ("csrf", rp::csrf(&page)),
+        ("token", token),
+        ("username", email.to_string()),
+        ("name", "Uusi Asukas".to_string()),
+        ("password", password.to_string()),
+        ("password2", password.to_string()),
+    ];
+    match http
+        .post(format!("{node}/seinajoki/register/complete"))
+        .form(&form)
+        .send()
+        .await
+    {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            if r.text().await.is_ok() {
+                if status == 200 || status == 303 {
+                    seen.registered
+                        .push((email.to_string(), password.to_string()));
+                } else {
+                    seen.wrong.push(format!("register: HTTP {status}"));
                 }
             }
             true
@@ -421,6 +500,20 @@ async fn a_killed_server_loses_no_answered_request(backend: Backend) {
                 if !use_reset_link(&http, &base, &mail_dir, email, &password, &mut seen).await {
                     break;
                 }
+                let newcomer = format!("tulokas{i}@testi.fi");
+                if i < 4
+                    && !register(
+                        &browser(),
+                        &base,
+                        &mail_dir,
+                        &newcomer,
+                        &password,
+                        &mut seen,
+                    )
+                    .await
+                {
+                    break;
+                }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             seen
@@ -438,10 +531,16 @@ async fn a_killed_server_loses_no_answered_request(backend: Backend) {
         let mails = count(&store, "SELECT count(*) AS n FROM mail_outbox").await;
         let reset = count(
             &store,
-            "SELECT count(*) AS n FROM one_time_links WHERE used_at IS NOT NULL",
+            "SELECT count(*) AS n FROM one_time_links \
+             WHERE purpose = 'reset_password' AND used_at IS NOT NULL",
         )
         .await;
-        if used >= 8 && mails >= 3 && reset >= 2 {
+        let registered = count(
+            &store,
+            "SELECT count(*) AS n FROM users WHERE email LIKE 'tulokas%'",
+        )
+        .await;
+        if used >= 8 && mails >= 3 && reset >= 2 && registered >= 1 {
             break;
         }
         assert!(
@@ -459,20 +558,29 @@ async fn a_killed_server_loses_no_answered_request(backend: Backend) {
         seen.exchanged.extend(part.exchanged);
         seen.asked.extend(part.asked);
         seen.reset.extend(part.reset);
+        seen.registered.extend(part.registered);
         seen.wrong.extend(part.wrong);
     }
     assert!(seen.wrong.is_empty(), "before the kill: {:?}", seen.wrong);
     eprintln!(
-        "{backend:?}: killed after {} codes, {} exchanges, {} reset links asked, {} used",
+        "{backend:?}: killed after {} codes, {} exchanges, {} reset links asked, {} used, {} registrations",
         seen.codes.len(),
         seen.exchanged.len(),
         seen.asked.len(),
-        seen.reset.len()
+        seen.reset.len(),
+        seen.registered.len()
     );
     assert!(seen.exchanged.len() >= 4 && !seen.asked.is_empty() && !seen.reset.is_empty());
+    assert!(!seen.registered.is_empty());
 
     // Nothing half-written, as the crash left the database.
-    let half_written: [(&str, &str); 8] = [
+    let half_written: [(&str, &str); 9] = [
+        (
+            "a registered user without its audit event",
+            "SELECT count(*) AS n FROM users u WHERE u.email LIKE 'tulokas%' \
+             AND NOT EXISTS (SELECT 1 FROM audit_events a \
+             WHERE a.kind = 'user.registered' AND a.user_id = u.id)",
+        ),
         (
             "a used reset link without its password change",
             "SELECT count(*) AS n FROM one_time_links l JOIN users u ON u.id = l.user_id \
@@ -599,8 +707,8 @@ async fn a_killed_server_loses_no_answered_request(backend: Backend) {
         );
     }
 
-    // Every password set through a link answered as set is the password.
-    for (email, password) in &seen.reset {
+    // Every password set through a link, or at registration, answered as set is the password.
+    for (email, password) in seen.reset.iter().chain(&seen.registered) {
         let mut after = Seen::default();
         let never = AtomicBool::new(false);
         one_login(
