@@ -21,9 +21,7 @@ impl ResponseError for HttpError {
     fn status_code(&self) -> StatusCode {
         match self {
             HttpError::UnknownTenant => StatusCode::NOT_FOUND,
-            HttpError::Store(StoreError::Pool(_) | StoreError::Busy) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            HttpError::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             HttpError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -35,7 +33,7 @@ impl ResponseError for HttpError {
         }
         let (error, description) = match self {
             HttpError::UnknownTenant => ("not_found", "no such tenant"),
-            HttpError::Store(StoreError::Pool(_) | StoreError::Busy) => (
+            HttpError::Store(e) if e.is_unavailable() => (
                 "temporarily_unavailable",
                 "the service is busy, try again shortly",
             ),

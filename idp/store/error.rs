@@ -22,6 +22,10 @@ pub enum StoreError {
     /// A row changed under a transaction that relied on it; nothing was written.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// PostgreSQL: the connection was lost under the statement (the server stopped, restarted or
+    /// ended the session, as in a failover); the pool replaces the connection.
+    #[error("the connection to the database was lost: {0}")]
+    Lost(diesel::result::Error),
     /// Any other query failure.
     #[error("database error: {0}")]
     Query(diesel::result::Error),
@@ -54,7 +58,86 @@ impl From<diesel::result::Error> for StoreError {
             {
                 StoreError::Busy
             }
+            other if connection_lost(&other) => StoreError::Lost(other),
             other => StoreError::Query(other),
         }
+    }
+}
+
+impl StoreError {
+    /// Whether the database is unavailable for now (no connection in time, SQLite's write lock
+    /// held too long, the connection lost): the request is answered 503 with `Retry-After`,
+    /// never 500.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Pool(_) | StoreError::Busy | StoreError::Lost(_)
+        )
+    }
+}
+
+/// What libpq and PostgreSQL say when a connection goes under a statement: the server shutting
+/// down or restarting (SQLSTATE class 57P), the session ended by an administrator or a
+/// failover, the socket closed.
+const LOST: [&str; 10] = [
+    "terminating connection",
+    "server closed the connection",
+    "no connection to the server",
+    "could not receive data from server",
+    "could not send data to server",
+    "connection to server",
+    "the database system is shutting down",
+    "the database system is starting up",
+    "the database system is in recovery mode",
+    "SSL connection has been closed unexpectedly",
+];
+
+/// Whether `error` is a connection lost under a statement rather than the statement's fault.
+fn connection_lost(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
+        Error::DatabaseError(_, info) => LOST.iter().any(|m| info.message().contains(m)),
+        // The rollback after a failure could not be sent: the connection is gone.
+        Error::BrokenTransactionManager => true,
+        Error::RollbackErrorOnCommit { commit_error, .. } => connection_lost(commit_error),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    use super::StoreError;
+
+    fn database(kind: DatabaseErrorKind, message: &str) -> StoreError {
+        StoreError::from(Error::DatabaseError(kind, Box::new(message.to_string())))
+    }
+
+    #[test]
+    fn a_lost_connection_is_unavailable_and_a_bad_statement_is_not() {
+        for message in [
+            "terminating connection due to administrator command",
+            "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally",
+            "no connection to the server\n",
+            "the database system is shutting down",
+        ] {
+            let error = database(DatabaseErrorKind::Unknown, message);
+            assert!(matches!(error, StoreError::Lost(_)), "{message}: {error:?}");
+            assert!(error.is_unavailable());
+        }
+        let closed = database(DatabaseErrorKind::ClosedConnection, "anything");
+        assert!(matches!(closed, StoreError::Lost(_)));
+        assert!(StoreError::from(Error::BrokenTransactionManager).is_unavailable());
+
+        let bad = database(
+            DatabaseErrorKind::Unknown,
+            "syntax error at or near \"SELEC\"",
+        );
+        assert!(matches!(bad, StoreError::Query(_)) && !bad.is_unavailable());
+        let unique = database(DatabaseErrorKind::UniqueViolation, "duplicate key");
+        assert!(matches!(unique, StoreError::UniqueViolation(_)) && !unique.is_unavailable());
+        assert!(StoreError::Busy.is_unavailable());
     }
 }

@@ -30,6 +30,8 @@ mod transaction;
 pub mod users;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -64,6 +66,14 @@ pub type PooledConnection = r2d2::PooledConnection<Manager>;
 /// error, is tested with `SELECT 1` first, so that one left dead by a failover is replaced instead
 /// of failing a request.
 const TRUSTED_FOR: Duration = Duration::from_millis(500);
+
+/// How long a request waits for a connection of the pool at most, then is answered 503.
+const CONNECTION_WAIT: Duration = Duration::from_secs(10);
+
+/// How long a request waits for a connection while the database is known unreachable (the last
+/// attempt to connect failed), then is answered 503: not [`CONNECTION_WAIT`], so that during an
+/// outage every request is answered quickly instead of holding a worker for 10 s.
+const UNREACHABLE_WAIT: Duration = Duration::from_millis(500);
 
 /// A connection of the pool, with what the pool needs to know of its last use.
 pub struct Pooled {
@@ -101,6 +111,8 @@ impl std::ops::DerefMut for Pooled {
 pub struct Manager {
     backend: DatabaseBackend,
     synchronous: SqliteSynchronous,
+    /// Whether the last attempt to connect failed (shared with the [`Store`]).
+    unreachable: Arc<AtomicBool>,
 }
 
 impl Manager {
@@ -114,6 +126,7 @@ impl Manager {
         Self {
             backend,
             synchronous,
+            unreachable: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -134,9 +147,12 @@ impl Manager {
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
             }
-            DatabaseBackend::Postgres(url) => PgConnection::establish(url)
-                .map(DbConnection::Postgres)
-                .map_err(r2d2::Error::ConnectionError),
+            DatabaseBackend::Postgres(url) => {
+                let conn = PgConnection::establish(url);
+                self.unreachable.store(conn.is_err(), Ordering::Relaxed);
+                conn.map(DbConnection::Postgres)
+                    .map_err(r2d2::Error::ConnectionError)
+            }
         }
     }
 }
@@ -184,6 +200,8 @@ impl ManageConnection for Manager {
 pub struct Store {
     pool: r2d2::Pool<Manager>,
     backend: DatabaseBackend,
+    /// Whether the pool's last attempt to connect failed.
+    unreachable: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Store {
@@ -203,17 +221,20 @@ impl Store {
         // A PostgreSQL connection idle for a while, or whose last use failed, is tested when taken
         // from the pool (`Manager::is_valid`).
         let test_on_check_out = matches!(backend, DatabaseBackend::Postgres(_));
+        let manager = Manager::with_synchronous(backend.clone(), settings.sqlite_synchronous);
+        let unreachable = manager.unreachable.clone();
         let pool = r2d2::Pool::builder()
             .max_size(settings.max_connections)
             .test_on_check_out(test_on_check_out)
             .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(10))
-            .build(Manager::with_synchronous(
-                backend.clone(),
-                settings.sqlite_synchronous,
-            ))
+            .connection_timeout(CONNECTION_WAIT)
+            .build(manager)
             .map_err(StoreError::Pool)?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            unreachable,
+        })
     }
 
     /// `sqlite` or `postgres`, for logs.
@@ -226,7 +247,7 @@ impl Store {
 
     /// A connection from the pool, for synchronous callers (the CLI, blocking tasks).
     pub fn conn(&self) -> Result<PooledConnection, StoreError> {
-        self.pool.get().map_err(StoreError::Pool)
+        checkout(&self.pool, &self.unreachable)
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool, off the async executor.
@@ -236,9 +257,9 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let pool = self.pool.clone();
+        let (pool, unreachable) = (self.pool.clone(), self.unreachable.clone());
         tokio::task::spawn_blocking(move || {
-            let mut pooled = pool.get().map_err(StoreError::Pool)?;
+            let mut pooled = checkout(&pool, &unreachable)?;
             let result = f(&mut pooled.conn);
             pooled.suspect = result.is_err();
             result
@@ -262,6 +283,27 @@ impl Store {
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+}
+
+/// A connection of `pool` within [`CONNECTION_WAIT`], or within [`UNREACHABLE_WAIT`] while the
+/// database is unreachable (`StoreError::Pool`, answered 503 with `Retry-After`).
+fn checkout(
+    pool: &r2d2::Pool<Manager>,
+    unreachable: &AtomicBool,
+) -> Result<PooledConnection, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        match pool.get_timeout(UNREACHABLE_WAIT) {
+            Ok(conn) => return Ok(conn),
+            Err(error)
+                if unreachable.load(Ordering::Relaxed)
+                    || started.elapsed() + UNREACHABLE_WAIT > CONNECTION_WAIT =>
+            {
+                return Err(StoreError::Pool(error));
+            }
+            Err(_) => {}
+        }
     }
 }
 

@@ -19,6 +19,7 @@ mod audit;
 mod browser;
 mod cleanup;
 mod cli;
+mod faults;
 mod forgot;
 mod http;
 mod keys;

@@ -63,11 +63,12 @@ async fn a_dropped_connection_is_replaced() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(users(&store).await.unwrap(), 0);
 
-    // Dropped just after a use: the next request, on the dead connection, fails with the
-    // database's error (not a hang); the one after it gets a new connection.
+    // Dropped just after a use: the next request, on the dead connection, fails as a lost
+    // connection (answered 503, not 500, and not a hang); the one after it gets a new one.
     assert_eq!(drop_connections(&db.url), 1);
     let failed = users(&store).await.unwrap_err();
-    assert!(matches!(failed, StoreError::Query(_)), "{failed:?}");
+    assert!(matches!(failed, StoreError::Lost(_)), "{failed:?}");
+    assert!(failed.is_unavailable());
     assert_eq!(users(&store).await.unwrap(), 0);
     assert_eq!(users(&store).await.unwrap(), 0);
 }

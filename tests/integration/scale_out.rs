@@ -254,13 +254,13 @@ first_party = true
 }
 
 /// An SMTP relay that accepts connections and never answers: node B's mail hangs in flight.
-struct SilentRelay {
-    port: u16,
+pub struct SilentRelay {
+    pub port: u16,
     stop: Arc<AtomicBool>,
 }
 
 impl SilentRelay {
-    fn start() -> SilentRelay {
+    pub fn start() -> SilentRelay {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();

@@ -133,7 +133,7 @@ impl std::error::Error for OAuthError {}
 impl From<crate::store::StoreError> for OAuthError {
     fn from(error: crate::store::StoreError) -> Self {
         match error {
-            crate::store::StoreError::Pool(_) | crate::store::StoreError::Busy => OAuthError::new(
+            e if e.is_unavailable() => OAuthError::new(
                 ErrorCode::TemporarilyUnavailable,
                 "the service is busy, try again shortly",
             ),

@@ -118,6 +118,9 @@ fn challenge(error: Option<&OAuthError>) -> HttpResponse {
     response
         .insert_header(("WWW-Authenticate", header))
         .insert_header(("Cache-Control", "no-store"));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.insert_header(("Retry-After", "5"));
+    }
     match error {
         Some(e) => response.json(serde_json::json!({
             "error": e.code.as_str(),
