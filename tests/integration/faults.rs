@@ -159,6 +159,9 @@ struct Seen {
     wrong: Vec<String>,
 }
 
+/// A login answered 429: refused before its password was checked, so it has no effect to find.
+const THROTTLED: &str = "throttled";
+
 /// Marks `wrong` unless the node was killed (then a cut-off request is expected).
 fn unexpected(seen: &mut Seen, killed: &AtomicBool, what: String) {
     if !killed.load(Ordering::SeqCst) {
@@ -210,23 +213,31 @@ async fn one_login(
             return Err(format!("identifier: HTTP {}", identifier.status()));
         }
         let token = rp::csrf(&identifier.text().await.map_err(|e| e.to_string())?);
-        let back = see_other(
-            &http
-                .post(format!("{node}/seinajoki/login/password"))
-                .form(&[
-                    ("csrf", token.as_str()),
-                    ("request", &request),
-                    ("identifier", email),
-                    ("password", password),
-                ])
-                .send()
-                .await
-                .map_err(|e| e.to_string())?,
-        )?;
+        let answer = http
+            .post(format!("{node}/seinajoki/login/password"))
+            .form(&[
+                ("csrf", token.as_str()),
+                ("request", &request),
+                ("identifier", email),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if answer.status() == 429 {
+            // One client address holds at most its share of the hashing pool: a refusal with
+            // no effect, which the resident would retry.
+            return Err(THROTTLED.to_string());
+        }
+        let back = see_other(&answer)?;
         rp::param(&back, "code").ok_or_else(|| format!("no code: {back}"))
     };
     let code = match flow.await {
         Ok(code) => code,
+        Err(error) if error == THROTTLED => {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            return true;
+        }
         Err(error) => {
             let gone = error.contains("error sending request") || error.contains("connect");
             unexpected(seen, killed, format!("login: {error}"));
