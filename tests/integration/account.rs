@@ -144,9 +144,37 @@ async fn changing_the_address_keeps_the_subject_and_can_be_undone(backend: Backe
         .await
         .unwrap();
     let token = csrf(&page);
+    // The current password first: a wrong one changes nothing and mails nothing.
+    let refused = browser
+        .post(app.url("/seinajoki/account/email"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("email", "erkki.uusi@testi.fi"),
+            ("password", "väärä salasana"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("Nykyinen salasana on väärin.")
+    );
+    assert!(
+        !app.mails()
+            .iter()
+            .any(|m| m.contains("To: erkki.uusi@testi.fi"))
+    );
     let sent = browser
         .post(app.url("/seinajoki/account/email"))
-        .form(&[("csrf", token.as_str()), ("email", "erkki.uusi@testi.fi")])
+        .form(&[
+            ("csrf", token.as_str()),
+            ("email", "erkki.uusi@testi.fi"),
+            ("password", PASSWORD),
+        ])
         .send()
         .await
         .unwrap()

@@ -467,6 +467,7 @@ async fn registration_authority_login_and_account_page_in_chromium() {
 
     // Change the address, then undo it from the notice sent to the old one.
     browser.fill("new-email", "maija.uusi@testi.fi").await;
+    browser.fill("email-current", "maijan oma salasana").await;
     browser
         .click("form[action$=\"/account/email\"] button[type=submit]")
         .await;

@@ -1060,7 +1060,7 @@ async fn changing_to_an_old_address_binds_its_account(backend: Backend) {
         &browser,
         "/seinajoki/account/email",
         &page,
-        &[("email", "vanha@testi.fi")],
+        &[("email", "vanha@testi.fi"), ("password", "pitkä salasana")],
     )
     .await;
     assert_eq!(sent.status(), 200);

@@ -238,7 +238,7 @@ async fn every_kind_of_mail_is_limited_per_address(backend: Backend) {
     let started = rp::start(&seinajoki, &[], &[]);
     rp::log_in(&browser, &started.url, "ville@testi.fi", PASSWORD).await;
     repeat(4, "ville.uusi@testi.fi", &app, async || {
-        let fields = [("email", "ville.uusi@testi.fi")];
+        let fields = [("email", "ville.uusi@testi.fi"), ("password", PASSWORD)];
         submit(
             &app,
             &browser,

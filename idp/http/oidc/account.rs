@@ -100,7 +100,15 @@ fn account_page(
     context.insert("name", &user.name.clone().unwrap_or_default());
     context.insert("message", &message);
     // Errors of the address form show there; the others at the password form.
-    let of_email = |e: &&str| matches!(*e, "email-invalid" | "message-failed");
+    let of_email = |e: &&str| {
+        matches!(
+            *e,
+            "email-invalid"
+                | "message-failed"
+                | "email-current-password-wrong"
+                | "email-password-throttled"
+        )
+    };
     // And those of the name at the name form.
     let of_name = |e: &&str| *e == "name-invalid";
     // And those of linking an old account at its form.
@@ -399,7 +407,7 @@ pub async fn change_email(
         Ok(params) => params,
         Err(page) => return Ok(*page),
     };
-    let (_, user, olds) = match signed_in(&state, &view, &req).await {
+    let (session_id, user, olds) = match signed_in(&state, &view, &req).await {
         Ok(found) => found,
         Err(response) => return Ok(response),
     };
@@ -413,6 +421,59 @@ pub async fn change_email(
             StatusCode::UNPROCESSABLE_ENTITY,
         ));
     };
+    // A change of address hands the account to whoever reads the new mailbox: the current
+    // password first, checked (and throttled) like every other password.
+    let current = SecretString::from(params.get("password").cloned().unwrap_or_default());
+    let stored = Stored::Argon2(
+        user.password_hash
+            .clone()
+            .unwrap_or_else(|| crate::flows::password_check::DUMMY_HASH.to_string()),
+    );
+    let attempt = account_attempt(
+        &state,
+        &req,
+        &session_id,
+        ThrottleKey::User(user.id.clone()),
+    );
+    let checked = match state
+        .password_check(tenant)
+        .run(&attempt, stored, current, |_| ())
+        .await
+    {
+        Ok(checked) => checked,
+        Err(error) => return Ok(render(&view, Err(error.into()))),
+    };
+    if let Some(response) = not_checked(&view, &checked, |status| {
+        account_page(
+            &view,
+            &user,
+            &olds,
+            None,
+            Some("email-password-throttled"),
+            status,
+        )
+    }) {
+        return Ok(response);
+    }
+    if !matches!(checked, Checked::Matched(())) || user.password_hash.is_none() {
+        let failed = user.clone();
+        let audited = state
+            .oidc(&path, move |m, conn| {
+                account::check_failed(m, conn, &failed, "account.email")
+            })
+            .await;
+        if let Err(error) = audited {
+            return Ok(render(&view, Err(error)));
+        }
+        return Ok(account_page(
+            &view,
+            &user,
+            &olds,
+            None,
+            Some("email-current-password-wrong"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ));
+    }
     let mails = state.services.mails.clone();
     let language = view.lang;
     let requester = user.clone();
