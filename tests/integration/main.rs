@@ -37,3 +37,4 @@ mod register;
 mod rp;
 mod scale_out;
 mod schema;
+mod writer_turn;
