@@ -154,7 +154,7 @@ pub fn start(
             request.prompt_login
                 || request
                     .max_age
-                    .is_some_and(|max| (m.now - session.auth_time).num_seconds() > max)
+                    .is_some_and(|max| too_old(session.auth_time, m.now, max))
                 || hinted_subject
                     .as_ref()
                     .is_some_and(|sub| sub != &user.subject)
@@ -179,6 +179,14 @@ pub fn start(
     super::committed(conn, |conn| {
         proceed(m, conn, request, &session, &user, binding)
     })
+}
+
+/// Whether a login at `auth_time` is too old for `max_age` at `now`. Counted in whole seconds,
+/// as the `auth_time` claim carries them; `max_age=0` always asks again, as `prompt=login` does
+/// (OpenID Connect Core 1.0 errata set 2, §3.1.2.1).
+fn too_old(auth_time: NaiveDateTime, now: NaiveDateTime, max_age: i64) -> bool {
+    let elapsed = now.and_utc().timestamp() - auth_time.and_utc().timestamp();
+    max_age == 0 || elapsed > max_age
 }
 
 /// After the resident has a session: consent if needed, else a code.
@@ -373,4 +381,30 @@ pub fn seconds(value: u64) -> Duration {
 /// The time `seconds` from `now`.
 pub fn after(now: NaiveDateTime, value: u64) -> NaiveDateTime {
     now + seconds(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+
+    use super::too_old;
+
+    fn at(second: u32, milli: u32) -> chrono::NaiveDateTime {
+        NaiveDate::from_ymd_opt(2026, 12, 5)
+            .and_then(|d| d.and_hms_milli_opt(12, 0, second, milli))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn max_age_counts_whole_seconds_and_zero_always_asks() {
+        // max_age=0 within the same second, even the same instant.
+        assert!(too_old(at(10, 100), at(10, 100), 0));
+        assert!(too_old(at(10, 100), at(10, 900), 0));
+        // auth_time says 10, now says 12: two seconds, over a max_age of 1 although only 1.2 s
+        // have passed.
+        assert!(too_old(at(10, 900), at(12, 100), 1));
+        assert!(!too_old(at(10, 900), at(11, 999), 1));
+        assert!(!too_old(at(10, 0), at(15, 999), 5));
+        assert!(too_old(at(10, 999), at(16, 0), 5));
+    }
 }
