@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::auth_requests;
-use super::{DbConnection, StoreError};
+use super::{DbConnection, StoreError, Tenant};
 
 /// A pending request as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -70,6 +70,23 @@ pub fn take_pushed(
     let Some(row) = row else { return Ok(None) };
     let deleted = diesel::delete(auth_requests::table.find(&row.id)).execute(conn)?;
     Ok((deleted == 1 && row.expires_at > now).then_some(row))
+}
+
+/// Replaces the parameters of `tenant`'s request `id`; returns whether there was one.
+pub fn set_params(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    id: &str,
+    params: &str,
+) -> Result<bool, StoreError> {
+    let updated = diesel::update(
+        auth_requests::table
+            .find(id)
+            .filter(auth_requests::tenant_id.eq(tenant.id())),
+    )
+    .set(auth_requests::params.eq(params))
+    .execute(conn)?;
+    Ok(updated == 1)
 }
 
 /// Deletes a request (it was answered).

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::one_time_links;
-use super::{DbConnection, StoreError};
+use super::{DbConnection, StoreError, Tenant};
 
 /// A link as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -59,6 +59,25 @@ pub fn find_usable(
         .select(LinkRow::as_select())
         .get_result(conn)
         .optional()?)
+}
+
+/// The pending authorization request an unused, unexpired link of `tenant` was sent for, if any
+/// (whatever its purpose).
+pub fn auth_request_of(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    token_hash: &str,
+    now: NaiveDateTime,
+) -> Result<Option<String>, StoreError> {
+    Ok(one_time_links::table
+        .find(token_hash)
+        .filter(one_time_links::tenant_id.eq(tenant.id()))
+        .filter(one_time_links::used_at.is_null())
+        .filter(one_time_links::expires_at.gt(now))
+        .select(one_time_links::auth_request_id)
+        .get_result::<Option<String>>(conn)
+        .optional()?
+        .flatten())
 }
 
 /// Marks a link used; false when it was used already (by a concurrent request).

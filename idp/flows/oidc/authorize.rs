@@ -8,7 +8,7 @@ use super::error::{ErrorCode, OAuthError};
 use super::request::{self, AuthorizationRequest, Params, RequestError, ResponseMode};
 use super::session;
 use super::tokens::Minter;
-use crate::config::{ClientConfig, GrantType};
+use crate::config::{ClientConfig, GrantType, Language};
 use crate::crypto::secret;
 use crate::store::DbConnection;
 use crate::store::auth_requests::{self, AuthRequestRow};
@@ -92,13 +92,15 @@ fn refuse(m: &Minter<'_>, request: &AuthorizationRequest, code: ErrorCode, text:
 }
 
 /// Handles a fresh authorization request from a browser holding `session_cookie` (if any) and
-/// the browser-binding secret `binding` (its flow cookie).
+/// the browser-binding secret `binding` (its flow cookie); `lang` is the language its pages are
+/// shown in, which the login keeps.
 pub fn start(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     params: &Params,
     session_cookie: Option<&str>,
     binding: &str,
+    lang: Language,
 ) -> Result<Outcome, OAuthError> {
     // A pushed request (RFC 9126 §4): its stored parameters replace the query's.
     let pushed;
@@ -113,7 +115,10 @@ pub fn start(
         },
     };
     let request = match request::parse(m.tenant, params) {
-        Ok(request) => request,
+        Ok(request) => AuthorizationRequest {
+            lang: Some(lang),
+            ..request
+        },
         Err(RequestError::Page(reason)) => return Ok(Outcome::Page(reason)),
         Err(RequestError::Redirect {
             redirect_uri,
@@ -262,6 +267,7 @@ pub fn account_login(
         login_hint: None,
         ui_locales: None,
         id_token_hint: None,
+        lang: None,
     };
     store_pending(m, conn, &request, None, binding)
 }
@@ -311,6 +317,54 @@ pub fn pending(
     let bound =
         binding.is_some_and(|b| secret::constant_time_eq(&secret::hash(b), &pending.binding_hash));
     Ok(bound.then_some((row, pending)))
+}
+
+/// The language of the login for the stored request `id`, if it is pending and has one. Not
+/// bound to the browser: a mailed link opened elsewhere shows its pages in the login's language.
+pub fn language(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    id: &str,
+) -> Result<Option<Language>, OAuthError> {
+    let Some(row) = auth_requests::find(conn, &m.tenant.id, id, m.now)? else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_str::<Pending>(&row.params)
+        .ok()
+        .and_then(|pending| pending.request.lang))
+}
+
+/// The language of the login a mailed link (by its token) was sent from, if any.
+pub fn language_of_link(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    token: &str,
+) -> Result<Option<Language>, OAuthError> {
+    let tenant = crate::store::Tenant::of(m.tenant);
+    match crate::store::links::auth_request_of(conn, tenant, &secret::hash(token), m.now)? {
+        Some(id) => language(m, conn, &id),
+        None => Ok(None),
+    }
+}
+
+/// Changes the language of the login for the stored request `id` (the resident chose it with the
+/// selector), if this browser started it; returns whether it did.
+pub fn set_language(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    id: &str,
+    binding: Option<&str>,
+    lang: Language,
+) -> Result<bool, OAuthError> {
+    let Some((row, mut pending)) = pending(m, conn, id, binding)? else {
+        return Ok(false);
+    };
+    pending.request.lang = Some(lang);
+    let params = serde_json::to_string(&pending).map_err(OAuthError::server)?;
+    crate::store::write_alone(conn, |conn| {
+        auth_requests::set_params(conn, crate::store::Tenant::of(m.tenant), &row.id, &params)
+    })
+    .map_err(OAuthError::from)
 }
 
 /// Issues a code for `request` in `session`: a grant, its code, and the response.
