@@ -122,13 +122,14 @@ jwks_uri = "{jwks_uri}"
             "the client assertion has expired",
         ),
         (
-            assertion(&key, &token_endpoint, now + 601, "long"),
+            // Well over 10 minutes, however long the test has run since `now`.
+            assertion(&key, &token_endpoint, now + 900, "long"),
             "the client assertion must expire within 10 minutes",
         ),
         (
             key.sign_jwt(
                 None,
-                &json!({"iss": "rp-jwt", "sub": "rp-jwt", "aud": token_endpoint, "exp": now + 60, "iat": now + 120, "jti": "early"}),
+                &json!({"iss": "rp-jwt", "sub": "rp-jwt", "aud": token_endpoint, "exp": now + 60, "iat": now + 400, "jti": "early"}),
             )
             .unwrap(),
             "the client assertion's iat is in the future",
