@@ -3,9 +3,8 @@
 //! [`Services::start`] is the start-up sequence shared by `idp serve` and the tests: make sure every
 //! tenant has its keys, then load them.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use jsonwebtoken::jwk::JwkSet;
 
@@ -17,6 +16,7 @@ use crate::crypto::keyring::SharedKeyRing;
 use crate::flows::keys::{self, KeysError};
 use crate::flows::oidc::OAuthError;
 use crate::flows::oidc::backchannel;
+use crate::flows::oidc::client_keys::ClientKeys;
 use crate::flows::oidc::tokens::Minter;
 use crate::mail::{self, MailTransport, Mails};
 use crate::store::{Store, StoreError};
@@ -56,8 +56,8 @@ pub struct Services {
     pub keys: Arc<SharedKeyRing>,
     /// The client for calls to relying parties (back-channel logout, client keys).
     pub http: reqwest::Client,
-    /// Clients' published keys (`jwks_uri`), with when they were fetched.
-    client_keys: Arc<Mutex<ClientKeyCache>>,
+    /// Clients' published keys (`jwks_uri`), fetched one at a time, failures remembered.
+    client_keys: Arc<ClientKeys>,
     /// The mail templates.
     pub mails: Arc<Mails>,
     /// Where mail goes.
@@ -65,12 +65,6 @@ pub struct Services {
     /// Runs password hashing, bounded.
     pub hashing: Arc<HashPool>,
 }
-
-/// Fetched client keys by `jwks_uri`, with when they were fetched.
-type ClientKeyCache = HashMap<String, (Instant, Arc<JwkSet>)>;
-
-/// How long a client's fetched keys are trusted before they are fetched again.
-const CLIENT_KEYS_TTL: Duration = Duration::from_secs(60);
 
 /// How long `send_now` waits for a mail another sender claimed first (an SMTP attempt gives up
 /// after 15 s; a page should not wait that long, and then says the mail is on its way).
@@ -246,34 +240,9 @@ impl Services {
         Ok(delivered)
     }
 
-    /// The keys a client publishes at `jwks_uri`, fetched at most every minute.
+    /// The keys a client publishes at `jwks_uri` (see [`ClientKeys`]).
     pub async fn client_keys(&self, jwks_uri: &str) -> Result<Arc<JwkSet>, String> {
-        let cached = match self.client_keys.lock() {
-            Ok(cache) => cache.get(jwks_uri).cloned(),
-            Err(poisoned) => poisoned.into_inner().get(jwks_uri).cloned(),
-        };
-        if let Some((fetched, keys)) = cached
-            && fetched.elapsed() < CLIENT_KEYS_TTL
-        {
-            return Ok(keys);
-        }
-        let response = self
-            .http
-            .get(jwks_uri)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if !response.status().is_success() {
-            return Err(format!("HTTP {}", response.status()));
-        }
-        let keys: JwkSet = response.json().await.map_err(|e| e.to_string())?;
-        let keys = Arc::new(keys);
-        let entry = (Instant::now(), keys.clone());
-        match self.client_keys.lock() {
-            Ok(mut cache) => cache.insert(jwks_uri.to_string(), entry),
-            Err(poisoned) => poisoned.into_inner().insert(jwks_uri.to_string(), entry),
-        };
-        Ok(keys)
+        self.client_keys.get(&self.http, jwks_uri).await
     }
 
     /// Deletes what has expired every `period`, until the runtime stops. Every node runs it; on

@@ -7,6 +7,10 @@ use crate::config;
 
 pub fn run(path: &Path) -> Result<(), Failure> {
     let config = config::load(path).map_err(Failure::Config)?;
+    let problems = config.unsafe_for_production();
+    if !problems.is_empty() {
+        return Err(Failure::Config(config::Problems(problems)));
+    }
     let clients: usize = config.tenants.values().map(|t| t.clients.len()).sum();
     println!(
         "{}: ok ({} tenants: {}; {} clients)",

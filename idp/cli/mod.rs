@@ -75,7 +75,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::CheckConfig => check_config::run(&cli.config),
-        Command::Serve => load(&cli.config).and_then(serve::run),
+        Command::Serve => load(&cli.config)
+            .and_then(safe_for_production)
+            .and_then(serve::run),
         Command::Migrate => load(&cli.config).and_then(|c| migrate::run(&c)),
         Command::Users(command) => load(&cli.config).and_then(|c| users::run(&c, command)),
         Command::Keys(command) => load(&cli.config).and_then(|c| keys::run(&c, command)),
@@ -99,4 +101,15 @@ pub fn main() -> ExitCode {
 
 fn load(path: &std::path::Path) -> Result<Config, Failure> {
     config::load(path).map_err(Failure::Config)
+}
+
+/// The configuration, unless it is unsafe on the public server it describes
+/// ([`Config::unsafe_for_production`]).
+fn safe_for_production(config: Config) -> Result<Config, Failure> {
+    let problems = config.unsafe_for_production();
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(Failure::Config(Problems(problems)))
+    }
 }

@@ -50,6 +50,14 @@ impl Config {
         self.tenants.get(id)
     }
 
+    /// The settings that are unsafe on a public (`https://`) server and not overridden (see
+    /// `validate::production`); `idp serve` refuses to start on them, `idp check-config` reports
+    /// them.
+    pub fn unsafe_for_production(&self) -> Vec<Problem> {
+        let source = self.path.display().to_string();
+        validate::production(&self.settings, &|key| origin_of(&source, key))
+    }
+
     /// The issuer of a tenant: `public_url + "/" + id`.
     pub fn issuer(&self, tenant: &TenantConfig) -> String {
         format!("{}/{}", self.settings.server.public_base(), tenant.id)

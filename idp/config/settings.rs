@@ -70,6 +70,9 @@ pub struct KeysSettings {
     pub encryption_key: Option<SecretString>,
     /// Where a development key-encryption key is kept when `encryption_key` is not set.
     pub development_key_file: PathBuf,
+    /// Lets `idp serve` run on the development key although the public URL is `https://`
+    /// (a staging server); without it such a server refuses to start.
+    pub allow_development_key: bool,
     /// Seconds between `idp keys rotate` publishing a key and the key signing.
     pub activation_delay_seconds: u64,
 }
@@ -79,6 +82,7 @@ impl Default for KeysSettings {
         Self {
             encryption_key: None,
             development_key_file: PathBuf::from("data/key-encryption-key.dev"),
+            allow_development_key: false,
             activation_delay_seconds: 3600,
         }
     }

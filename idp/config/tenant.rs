@@ -271,7 +271,7 @@ pub enum Policy {
 }
 
 /// A language of the pages and mails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Language {
     /// Finnish.

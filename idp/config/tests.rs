@@ -396,3 +396,57 @@ fn mail_limits_default_and_are_checked() {
         Ok(())
     });
 }
+
+#[test]
+fn a_public_server_refuses_the_development_key_unless_allowed() {
+    jail_with(TENANT, |jail| {
+        let config = load(Path::new("idp.toml")).unwrap();
+        let problems: Vec<String> = config
+            .unsafe_for_production()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            problems,
+            [
+                "idp.toml: keys.encryption_key: is not set, and the public URL is https://: signing keys would be encrypted with the development key in data/key-encryption-key.dev; set keys.encryption_key (IDP__KEYS__ENCRYPTION_KEY) to 32 random bytes in base64, or set keys.allow_development_key = true (IDP__KEYS__ALLOW_DEVELOPMENT_KEY) to run on the development key all the same"
+            ]
+        );
+
+        // The override, in the environment or in the file.
+        jail.set_env("IDP__KEYS__ALLOW_DEVELOPMENT_KEY", "true");
+        let config = load(Path::new("idp.toml")).unwrap();
+        assert!(config.settings.keys.allow_development_key);
+        assert_eq!(config.unsafe_for_production(), []);
+        jail.clear_env();
+        jail.create_file(
+            "idp.toml",
+            &format!("{MAIN}\n[keys]\nallow_development_key = true\n"),
+        )?;
+        assert_eq!(
+            load(Path::new("idp.toml")).unwrap().unsafe_for_production(),
+            []
+        );
+
+        // A real key, and a development server on localhost, need no override.
+        jail.create_file(
+            "idp.toml",
+            &format!(
+                "{MAIN}\n[keys]\nencryption_key = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\n"
+            ),
+        )?;
+        assert_eq!(
+            load(Path::new("idp.toml")).unwrap().unsafe_for_production(),
+            []
+        );
+        jail.create_file(
+            "idp.toml",
+            &MAIN.replace("https://login.example.fi/", "http://localhost:8080/"),
+        )?;
+        assert_eq!(
+            load(Path::new("idp.toml")).unwrap().unsafe_for_production(),
+            []
+        );
+        Ok(())
+    });
+}

@@ -10,6 +10,26 @@ use super::problems::Problem;
 use super::settings::{MailTransport, Settings};
 use super::tenant::{AuthMethod, GrantType, TenantConfig};
 
+/// Settings that are fine for a developer's machine but unsafe on a public (`https://`)
+/// server, which `idp serve` refuses and `idp check-config` reports, unless the operator
+/// overrides them explicitly.
+pub(super) fn production(settings: &Settings, origin: &dyn Fn(&str) -> String) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let public = settings.server.public_url.scheme() == "https";
+    let keys = &settings.keys;
+    if public && keys.encryption_key.is_none() && !keys.allow_development_key {
+        problems.push(Problem::new(
+            origin("keys.encryption_key"),
+            "keys.encryption_key",
+            format!(
+                "is not set, and the public URL is https://: signing keys would be encrypted with the development key in {}; set keys.encryption_key (IDP__KEYS__ENCRYPTION_KEY) to 32 random bytes in base64, or set keys.allow_development_key = true (IDP__KEYS__ALLOW_DEVELOPMENT_KEY) to run on the development key all the same",
+                keys.development_key_file.display()
+            ),
+        ));
+    }
+    problems
+}
+
 /// Problems of the main file; `origin` names where a key's value came from.
 pub(super) fn settings(settings: &Settings, origin: &dyn Fn(&str) -> String) -> Vec<Problem> {
     let mut problems = Vec::new();

@@ -51,47 +51,75 @@ pub fn key_encryption_key(config: &Config) -> Result<Kek, KekError> {
     }
 }
 
-fn store_new_key(
-    conn: &mut DbConnection,
-    kek: &Kek,
-    tenant: &str,
+/// A new key of `alg`, generated and sealed: the slow part (RSA), done before a writer's turn.
+struct NewKey {
+    kid: String,
     alg: SigningAlg,
-    now: NaiveDateTime,
-    activates_at: NaiveDateTime,
-) -> Result<String, KeysError> {
-    let (key, pkcs8) = SigningKey::generate(alg)?;
-    let kid = key.kid().to_string();
-    key_store::insert(
-        conn,
-        &key_store::KeyRow {
-            kid: kid.clone(),
-            tenant_id: tenant.to_string(),
-            alg: alg_name(alg).to_string(),
-            public_jwk: key.public_jwk().to_string(),
-            private_key_encrypted: kek.seal(&kid, &pkcs8)?,
-            created_at: now,
-            activates_at,
-            retired_at: None,
-            expires_at: None,
-        },
-    )?;
-    audit::record(
-        conn,
-        &audit::NewEvent {
-            tenant_id: Some(tenant),
-            occurred_at: now,
-            kind: "key.created",
-            user_id: None,
-            client_id: None,
-            remote_addr: None,
-            detail: Some(&serde_json::json!({"kid": kid, "alg": alg_name(alg), "activates_at": activates_at}).to_string()),
-        },
-    )?;
-    Ok(kid)
+    public_jwk: String,
+    private_key_encrypted: String,
 }
 
-/// Makes sure every tenant has an unretired key of every algorithm, creating those missing. On
-/// PostgreSQL an advisory lock makes nodes that start together create each key once.
+impl NewKey {
+    fn generate(kek: &Kek, alg: SigningAlg) -> Result<NewKey, KeysError> {
+        let (key, pkcs8) = SigningKey::generate(alg)?;
+        let kid = key.kid().to_string();
+        Ok(NewKey {
+            private_key_encrypted: kek.seal(&kid, &pkcs8)?,
+            public_jwk: key.public_jwk().to_string(),
+            kid,
+            alg,
+        })
+    }
+
+    /// Stores the key, and audits it, in the caller's transaction.
+    fn store(
+        self,
+        conn: &mut DbConnection,
+        tenant: &str,
+        now: NaiveDateTime,
+        activates_at: NaiveDateTime,
+    ) -> Result<String, KeysError> {
+        let NewKey {
+            kid,
+            alg,
+            public_jwk,
+            private_key_encrypted,
+        } = self;
+        key_store::insert(
+            conn,
+            &key_store::KeyRow {
+                kid: kid.clone(),
+                tenant_id: tenant.to_string(),
+                alg: alg_name(alg).to_string(),
+                public_jwk,
+                private_key_encrypted,
+                created_at: now,
+                activates_at,
+                retired_at: None,
+                expires_at: None,
+            },
+        )?;
+        audit::record(
+            conn,
+            &audit::NewEvent {
+                tenant_id: Some(tenant),
+                occurred_at: now,
+                kind: "key.created",
+                user_id: None,
+                client_id: None,
+                remote_addr: None,
+                detail: Some(&serde_json::json!({"kid": kid, "alg": alg_name(alg), "activates_at": activates_at}).to_string()),
+            },
+        )?;
+        Ok(kid)
+    }
+}
+
+/// Makes sure every tenant has an unretired key of every algorithm, creating those missing. A
+/// missing key is generated before the write transaction (RSA takes a while, and SQLite's writers
+/// of the file wait for the transaction), which checks again under its lock and stores it only if
+/// the key is still missing: nodes that start together end with one key set (on PostgreSQL an
+/// advisory lock orders them, on SQLite the write lock).
 pub fn ensure(
     conn: &mut DbConnection,
     kek: &Kek,
@@ -101,10 +129,14 @@ pub fn ensure(
     let mut created = Vec::new();
     for tenant in config.tenants.keys() {
         for alg in ALGORITHMS {
+            if !key_store::unretired(conn, tenant, alg_name(alg))?.is_empty() {
+                continue;
+            }
+            let key = NewKey::generate(kek, alg)?;
             let kid = crate::store::write_transaction(conn, |conn| {
                 key_store::lock_creation(conn)?;
                 if key_store::unretired(conn, tenant, alg_name(alg))?.is_empty() {
-                    store_new_key(conn, kek, tenant, alg, now, now).map(Some)
+                    key.store(conn, tenant, now, now).map(Some)
                 } else {
                     Ok::<_, KeysError>(None)
                 }
@@ -155,8 +187,9 @@ pub fn rotate(
     let delay = seconds(config.settings.keys.activation_delay_seconds);
     let activates_at = now + delay;
     let expires_at = activates_at + seconds(config.settings.tokens.longest_signed_token_seconds());
+    let key = NewKey::generate(kek, alg)?;
     crate::store::write_transaction(conn, |conn| {
-        let kid = store_new_key(conn, kek, tenant, alg, now, activates_at)?;
+        let kid = key.store(conn, tenant, now, activates_at)?;
         key_store::retire_others(conn, tenant, alg_name(alg), &kid, activates_at, expires_at)?;
         Ok((kid, activates_at))
     })

@@ -156,6 +156,45 @@ impl<'a> View<'a> {
         }
     }
 
+    /// Shows the page in the language of the login for the pending request `request_id` (kept
+    /// from its start, or chosen with the selector since), when there is one.
+    pub async fn in_login(&mut self, request_id: &str) {
+        if request_id.is_empty() {
+            return;
+        }
+        let id = request_id.to_string();
+        let found = self
+            .state
+            .oidc(&self.tenant.id, move |m, conn| {
+                crate::flows::oidc::authorize::language(m, conn, &id)
+            })
+            .await;
+        self.adopt(found);
+    }
+
+    /// Shows the page in the language of the login a mailed link (by its token) was sent from.
+    pub async fn in_login_of_link(&mut self, token: &str) {
+        if token.is_empty() {
+            return;
+        }
+        let token = token.to_string();
+        let found = self
+            .state
+            .oidc(&self.tenant.id, move |m, conn| {
+                crate::flows::oidc::authorize::language_of_link(m, conn, &token)
+            })
+            .await;
+        self.adopt(found);
+    }
+
+    fn adopt(&mut self, found: Result<Option<Language>, crate::flows::oidc::OAuthError>) {
+        if let Ok(Some(lang)) = found
+            && self.tenant.languages.contains(&lang)
+        {
+            self.lang = lang;
+        }
+    }
+
     /// The CSRF token of this browser's forms.
     pub fn csrf(&self) -> String {
         csrf_token(&self.binding)

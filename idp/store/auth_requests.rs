@@ -72,6 +72,23 @@ pub fn take_pushed(
     Ok((deleted == 1 && row.expires_at > now).then_some(row))
 }
 
+/// Replaces the parameters of `tenant`'s request `id`; returns whether there was one.
+pub fn set_params(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    id: &str,
+    params: &str,
+) -> Result<bool, StoreError> {
+    let updated = diesel::update(
+        auth_requests::table
+            .find(id)
+            .filter(auth_requests::tenant_id.eq(tenant.id())),
+    )
+    .set(auth_requests::params.eq(params))
+    .execute(conn)?;
+    Ok(updated == 1)
+}
+
 /// Deletes a request of `tenant` (it was answered).
 pub fn delete(conn: &mut DbConnection, tenant: Tenant<'_>, id: &str) -> Result<(), StoreError> {
     diesel::delete(

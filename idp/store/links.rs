@@ -61,6 +61,25 @@ pub fn find_usable(
         .optional()?)
 }
 
+/// The pending authorization request an unused, unexpired link of `tenant` was sent for, if any
+/// (whatever its purpose).
+pub fn auth_request_of(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    token_hash: &str,
+    now: NaiveDateTime,
+) -> Result<Option<String>, StoreError> {
+    Ok(one_time_links::table
+        .find(token_hash)
+        .filter(one_time_links::tenant_id.eq(tenant.id()))
+        .filter(one_time_links::used_at.is_null())
+        .filter(one_time_links::expires_at.gt(now))
+        .select(one_time_links::auth_request_id)
+        .get_result::<Option<String>>(conn)
+        .optional()?
+        .flatten())
+}
+
 /// Marks a link of `tenant` used; false when it was used already (by a concurrent request).
 pub fn use_once(
     conn: &mut DbConnection,

@@ -46,7 +46,7 @@ use crate::config::{DatabaseBackend, DatabaseSettings, SqliteSynchronous};
 pub use connection::DbConnection;
 pub use error::StoreError;
 pub use tenant::Tenant;
-pub use transaction::{write_alone, write_transaction};
+pub use transaction::{WriterTurn, write_alone, write_transaction};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -54,8 +54,8 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 /// Serialises concurrent migrations of several nodes on one PostgreSQL (an arbitrary constant).
 const MIGRATION_LOCK: i64 = 0x1d9_0001;
 
-/// How long a SQLite writer waits for the write lock (SQLite's busy timeout), and for this
-/// process's turn to take it, before giving up with [`StoreError::Busy`].
+/// How long a SQLite writer waits for the write lock (SQLite's busy timeout), and for its
+/// file's turn in this process to take it, before giving up with [`StoreError::Busy`].
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A pooled connection.
@@ -113,6 +113,8 @@ pub struct Manager {
     synchronous: SqliteSynchronous,
     /// Whether the last attempt to connect failed (shared with the [`Store`]).
     unreachable: Arc<AtomicBool>,
+    /// The writers' turn of the SQLite file, which every connection carries.
+    turn: Option<WriterTurn>,
 }
 
 impl Manager {
@@ -123,10 +125,15 @@ impl Manager {
 
     /// A manager for `backend` with SQLite's commits synced as `synchronous` says.
     pub fn with_synchronous(backend: DatabaseBackend, synchronous: SqliteSynchronous) -> Self {
+        let turn = match &backend {
+            DatabaseBackend::Sqlite(path) => Some(WriterTurn::of_file(path)),
+            DatabaseBackend::Postgres(_) => None,
+        };
         Self {
             backend,
             synchronous,
             unreachable: Arc::new(AtomicBool::new(false)),
+            turn,
         }
     }
 
@@ -145,6 +152,9 @@ impl Manager {
                     self.synchronous.pragma()
                 ))
                 .map_err(r2d2::Error::QueryError)?;
+                if let Some(turn) = &self.turn {
+                    turn.attach(&mut conn);
+                }
                 Ok(DbConnection::Sqlite(conn))
             }
             DatabaseBackend::Postgres(url) => {

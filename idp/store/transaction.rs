@@ -2,28 +2,84 @@
 //!
 //! On SQLite one connection writes at a time. A transaction that reads, then writes, must take
 //! the write lock first (`BEGIN IMMEDIATE`), or it fails when another writer commits between its
-//! read and its write. And the writers of this process wait for each other on a lock of the
-//! process, in turn, instead of in SQLite's busy handler, which sleeps in steps of up to 100 ms
-//! and lets a late writer overtake one that has waited: under a load of writes that made the
-//! slowest requests wait for seconds (docs/performance.md). The busy handler still arbitrates
-//! between processes (`idp serve` and a command beside it).
+//! read and its write. And the writers of this process on one database file wait for each other
+//! on a lock of that file ([`WriterTurn`]), in turn, instead of in SQLite's busy handler, which
+//! sleeps in steps of up to 100 ms and lets a late writer overtake one that has waited: under a
+//! load of writes that made the slowest requests wait for seconds (docs/performance.md). The busy
+//! handler still arbitrates between processes (`idp serve` and a command beside it).
+//!
+//! The turn is one per database file, not one per process: the tests run many servers, each on
+//! its own file, in one process, and one server's writers must not wait for another's.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
 
 use parking_lot::{Mutex, MutexGuard};
 
 use diesel::Connection;
-use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::connection::TransactionManager;
+use diesel::connection::{AnsiTransactionManager, Instrumentation, InstrumentationEvent};
+use diesel::sqlite::SqliteConnection;
 
 use super::{DbConnection, StoreError};
 
-/// The turn of this process's SQLite writers. One for the process: a process serves one
-/// database (the tests, which run many servers in one process, share it harmlessly).
-static SQLITE_WRITER: Mutex<()> = Mutex::new(());
+/// The turn of this process's writers to one SQLite file. Every connection the pool opens carries
+/// its file's turn as its diesel instrumentation (which does nothing with the events), so that
+/// [`write_transaction`] finds it from the connection alone.
+#[derive(Debug, Clone)]
+pub struct WriterTurn(Arc<Mutex<()>>);
 
-/// This process's turn to write to SQLite.
-fn sqlite_turn() -> Result<MutexGuard<'static, ()>, StoreError> {
-    SQLITE_WRITER
-        .try_lock_for(super::BUSY_TIMEOUT)
-        .ok_or(StoreError::Busy)
+impl WriterTurn {
+    /// The turn of the file at `path`, shared by every pool and connection of this process on
+    /// that file (named by its canonical path).
+    pub fn of_file(path: &Path) -> WriterTurn {
+        static TURNS: Mutex<Option<HashMap<PathBuf, Weak<Mutex<()>>>>> = Mutex::new(None);
+        let key = std::fs::canonicalize(path)
+            .or_else(|_| std::path::absolute(path))
+            .unwrap_or_else(|_| path.to_path_buf());
+        let mut turns = TURNS.lock();
+        let turns = turns.get_or_insert_with(HashMap::new);
+        if let Some(turn) = turns.get(&key).and_then(Weak::upgrade) {
+            return WriterTurn(turn);
+        }
+        // Forget the files whose pools are gone.
+        turns.retain(|_, turn| turn.strong_count() > 0);
+        let turn = Arc::new(Mutex::new(()));
+        turns.insert(key, Arc::downgrade(&turn));
+        WriterTurn(turn)
+    }
+
+    /// Gives `conn` this turn.
+    pub fn attach(&self, conn: &mut SqliteConnection) {
+        conn.set_instrumentation(self.clone());
+    }
+
+    /// The turn `conn` carries; a connection opened outside the pool (a test's, the migrations')
+    /// shares one turn of the process.
+    fn of(conn: &mut SqliteConnection) -> WriterTurn {
+        match conn.instrumentation().downcast_ref::<WriterTurn>() {
+            Some(turn) => turn.clone(),
+            None => {
+                static UNATTACHED: std::sync::LazyLock<WriterTurn> =
+                    std::sync::LazyLock::new(|| WriterTurn(Arc::new(Mutex::new(()))));
+                UNATTACHED.clone()
+            }
+        }
+    }
+}
+
+impl WriterTurn {
+    /// Waits for the turn, at most the busy timeout.
+    fn take(&self) -> Result<MutexGuard<'_, ()>, StoreError> {
+        self.0
+            .try_lock_for(super::BUSY_TIMEOUT)
+            .ok_or(StoreError::Busy)
+    }
+}
+
+impl Instrumentation for WriterTurn {
+    fn on_connection_event(&mut self, _: InstrumentationEvent<'_>) {}
 }
 
 /// Runs `f` in a transaction that writes, and commits when it returns `Ok`. On SQLite it is
@@ -49,10 +105,11 @@ where
             .transaction(|conn| f(conn).map_err(Wrapped::Inner))
             .map_err(Wrapped::into_inner);
     }
-    let _turn = sqlite_turn()?;
     let DbConnection::Sqlite(sqlite) = conn else {
         unreachable!("PostgreSQL took the branch above");
     };
+    let turn = WriterTurn::of(sqlite);
+    let _held = turn.take()?;
     AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")
         .map_err(|e| E::from(e.into()))?;
     let outcome = f(conn);
@@ -72,18 +129,21 @@ where
     }
 }
 
-/// Runs `f`, a single write statement outside a transaction, in this process's turn of SQLite
+/// Runs `f`, a single write statement outside a transaction, in its file's turn of SQLite
 /// writers (on PostgreSQL as it is).
 pub fn write_alone<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<StoreError>,
 {
-    let _turn = match conn {
-        DbConnection::Sqlite(_) => Some(sqlite_turn()?),
-        DbConnection::Postgres(_) => None,
-    };
-    f(conn)
+    match conn {
+        DbConnection::Sqlite(sqlite) => {
+            let turn = WriterTurn::of(sqlite);
+            let _held = turn.take()?;
+            f(conn)
+        }
+        DbConnection::Postgres(_) => f(conn),
+    }
 }
 
 /// The error of a closure run by diesel's `transaction`, which wants `From<diesel::result::Error>`.
@@ -104,5 +164,42 @@ impl<E: From<StoreError>> Wrapped<E> {
             Wrapped::Inner(error) => error,
             Wrapped::Diesel(error) => E::from(error.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_file_one_turn_whatever_its_spelling() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.db");
+        std::fs::write(&a, b"").unwrap();
+        let b = dir.path().join("b.db");
+        std::fs::write(&b, b"").unwrap();
+        let first = WriterTurn::of_file(&a);
+        let again = WriterTurn::of_file(&dir.path().join(".").join("a.db"));
+        let other = WriterTurn::of_file(&b);
+        assert!(Arc::ptr_eq(&first.0, &again.0));
+        assert!(!Arc::ptr_eq(&first.0, &other.0));
+
+        let _held = first.take().unwrap();
+        assert!(
+            again.0.try_lock().is_none(),
+            "the same file's turn is taken"
+        );
+        assert!(other.0.try_lock().is_some(), "another file's turn is free");
+    }
+
+    #[test]
+    fn a_connection_carries_its_files_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        std::fs::write(&path, b"").unwrap();
+        let turn = WriterTurn::of_file(&path);
+        let mut conn = SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+        turn.attach(&mut conn);
+        assert!(Arc::ptr_eq(&WriterTurn::of(&mut conn).0, &turn.0));
     }
 }

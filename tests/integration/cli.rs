@@ -18,6 +18,7 @@ both_stores!(
     users_add_then_list,
     migrate_applies_then_is_up_to_date,
     serve_answers_and_stops_on_sigterm,
+    a_public_server_refuses_the_development_key,
 );
 
 fn run(command: &mut Command, stdin: &str) -> Output {
@@ -559,4 +560,65 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), target).unwrap();
         }
     }
+}
+
+/// `idp serve` with an `https://` public URL and no `keys.encryption_key` refuses to start on the
+/// development key, naming the setting (and `check-config` says the same), unless the operator
+/// sets `keys.allow_development_key`.
+async fn a_public_server_refuses_the_development_key(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(backend, dir.path());
+    let config = write_config(dir.path(), "https://login.example.fi", &db.url);
+    let text_of = std::fs::read_to_string(&config).unwrap();
+    let start = text_of.find("[keys]").unwrap();
+    std::fs::write(&config, &text_of[..start]).unwrap();
+    let dev_key = dir.path().join("dev-kek");
+    let command = || {
+        let mut command = idp();
+        command
+            .arg("--config")
+            .arg(&config)
+            .env("IDP__KEYS__DEVELOPMENT_KEY_FILE", &dev_key)
+            .env("IDP__SERVER__BIND", "127.0.0.1:0");
+        command
+    };
+    let expected = format!(
+        "error: {}: keys.encryption_key: is not set, and the public URL is https://: signing keys would be encrypted with the development key in {}; set keys.encryption_key (IDP__KEYS__ENCRYPTION_KEY) to 32 random bytes in base64, or set keys.allow_development_key = true (IDP__KEYS__ALLOW_DEVELOPMENT_KEY) to run on the development key all the same\n",
+        config.display(),
+        dev_key.display()
+    );
+
+    let out = run(command().arg("serve"), "");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stderr), expected);
+    assert!(!dev_key.exists(), "no development key was made");
+    let out = run(command().arg("check-config"), "");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stderr), expected);
+    assert_eq!(text(&out.stdout), "");
+
+    // The explicit override, in the environment: it serves (on a development key it made).
+    let out = run(
+        command()
+            .env("IDP__KEYS__ALLOW_DEVELOPMENT_KEY", "true")
+            .arg("check-config"),
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut served = serve(command().env("IDP__KEYS__ALLOW_DEVELOPMENT_KEY", "true"));
+    let (status, body) = get(served.address, "/healthz");
+    assert_eq!(status, 200, "{body}");
+    assert!(dev_key.exists());
+    sigterm(&served.child);
+    let exit = wait_exit(&mut served.child, Duration::from_secs(15));
+    assert!(exit.success(), "{exit:?}");
+
+    // A key of its own needs no override.
+    let out = run(
+        command()
+            .env("IDP__KEYS__ENCRYPTION_KEY", crate::helpers::test_kek())
+            .arg("check-config"),
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
 }

@@ -8,6 +8,7 @@ use crate::helpers::{Backend, TestApp};
 use crate::rp::{self, param};
 
 both_stores!(keys_are_encrypted_and_rotate_with_an_overlap);
+both_stores!(nodes_starting_together_make_one_key_set);
 
 async fn kids(app: &TestApp) -> Vec<String> {
     let jwks: Value = app.get("/seinajoki/jwks").await.json().await.unwrap();
@@ -60,9 +61,26 @@ async fn keys_are_encrypted_and_rotate_with_an_overlap(backend: Backend) {
     .await
     .unwrap();
     for row in &rows {
+        // The stored text opens (with the key-encryption key and the kid) to the private key,
+        // which it does not carry in the clear in any base64 form. (It used to be checked by not
+        // starting with "MI", which a random sealed value does once in 4096.)
+        use base64::Engine;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let pkcs8 = app
+            .services
+            .kek
+            .open(&row.kid, &row.private_key_encrypted)
+            .unwrap();
+        let clear = STANDARD.encode(&pkcs8);
+        let clear_url = URL_SAFE_NO_PAD.encode(&pkcs8);
         assert!(
-            !row.private_key_encrypted.starts_with("MI"),
+            !row.private_key_encrypted.contains(&clear[4..36])
+                && !row.private_key_encrypted.contains(&clear_url[4..36]),
             "not base64 DER"
+        );
+        assert_ne!(
+            URL_SAFE_NO_PAD.decode(&row.private_key_encrypted).ok(),
+            Some(pkcs8)
         );
         assert!(row.public_jwk.contains(&row.kid));
     }
@@ -107,5 +125,53 @@ async fn keys_are_encrypted_and_rotate_with_an_overlap(backend: Backend) {
     let after = kids(&app).await;
     assert_eq!(after.len(), 3);
     assert!(!after.contains(&old) && after.contains(&new));
+    app.stop().await;
+}
+
+/// Keys are generated before the writers' turn is taken, and stored only if still missing under
+/// the lock: four nodes ensuring keys at once on a database without any end with one key of each
+/// algorithm per tenant.
+async fn nodes_starting_together_make_one_key_set(backend: Backend) {
+    use diesel::RunQueryDsl;
+
+    let app = TestApp::spawn(backend).await;
+    let services = app.services.clone();
+    let created = tokio::task::spawn_blocking(move || {
+        let mut conn = services.store.conn().unwrap();
+        diesel::sql_query("DELETE FROM signing_keys")
+            .execute(&mut **conn)
+            .unwrap();
+        drop(conn);
+        let starts: Vec<_> = (0..4)
+            .map(|_| {
+                let services = services.clone();
+                std::thread::spawn(move || {
+                    let mut conn = services.store.conn().unwrap();
+                    idp::flows::keys::ensure(
+                        &mut conn,
+                        &services.kek,
+                        &services.config,
+                        services.clock.now(),
+                    )
+                    .unwrap()
+                })
+            })
+            .collect();
+        let created: Vec<String> = starts
+            .into_iter()
+            .flat_map(|start| start.join().unwrap())
+            .collect();
+        let mut conn = services.store.conn().unwrap();
+        for tenant in services.config.tenants.keys() {
+            for alg in ["RS256", "ES256", "EdDSA"] {
+                let keys = idp::store::keys::unretired(&mut conn, tenant, alg).unwrap();
+                assert_eq!(keys.len(), 1, "{tenant} {alg}: {keys:?}");
+            }
+        }
+        created
+    })
+    .await
+    .unwrap();
+    assert_eq!(created.len(), app.services.config.tenants.len() * 3);
     app.stop().await;
 }

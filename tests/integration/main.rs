@@ -45,3 +45,4 @@ mod scale_out;
 mod schema;
 mod tenants;
 mod throttle;
+mod writer_turn;

@@ -211,6 +211,18 @@ async fn prompt_and_max_age_ask_for_the_password_again(backend: Backend) {
     let quiet = rp::start(&client, &[], &[("prompt", "none")]);
     let back = location(&browser.get(quiet.url).send().await.unwrap());
     assert!(param(&back, "code").is_some(), "{back}");
+    // max_age=0 is prompt=login (errata set 2), even right after the login, and with prompt=none
+    // it is login_required.
+    let again = rp::start(&client, &[], &[("max_age", "0")]);
+    let next = location(&browser.get(again.url).send().await.unwrap());
+    assert_eq!(next.path(), "/seinajoki/login", "{next}");
+    let quiet = rp::start(&client, &[], &[("max_age", "0"), ("prompt", "none")]);
+    let back = location(&browser.get(quiet.url).send().await.unwrap());
+    assert_eq!(param(&back, "error").as_deref(), Some("login_required"));
+    assert_eq!(
+        param(&back, "error_description").as_deref(),
+        Some("the resident must log in")
+    );
     for extra in [("max_age", "0"), ("prompt", "login")] {
         app.clock.advance(2);
         let started = rp::start(&client, &[], &[extra]);

@@ -1,6 +1,10 @@
 //! private_key_jwt client authentication (RFC 7523): keys fetched from the client's jwks_uri,
 //! each assertion used once.
 
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use actix_web::{App, HttpResponse, HttpServer, web};
 use idp::clock::Clock;
 use idp::config::SigningAlg;
@@ -10,7 +14,11 @@ use serde_json::{Value, json};
 use crate::both_stores;
 use crate::helpers::{Backend, TestApp};
 
-both_stores!(a_client_authenticates_with_a_signed_assertion_once);
+both_stores!(
+    a_client_authenticates_with_a_signed_assertion_once,
+    junk_assertions_cost_at_most_one_fetch_of_the_clients_keys,
+    an_oversized_key_set_is_refused_without_reading_it_all,
+);
 
 fn serve_jwks(jwks: Value) -> (String, actix_web::dev::ServerHandle) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -86,6 +94,15 @@ jwks_uri = "{jwks_uri}"
     let (status, body) = token(&app, &good).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["token_type"], "Bearer");
+    // A client's clock a little ahead (iat within 60 s), and a lifetime of 10 minutes, pass.
+    let ahead = key
+        .sign_jwt(
+            None,
+            &json!({"iss": "rp-jwt", "sub": "rp-jwt", "aud": token_endpoint, "exp": now + 600, "iat": now + 30, "jti": "ahead"}),
+        )
+        .unwrap();
+    let (status, body) = token(&app, &ahead).await;
+    assert_eq!(status, 200, "{body}");
     // The issuer is an accepted audience too.
     let (status, _) = token(
         &app,
@@ -103,6 +120,19 @@ jwks_uri = "{jwks_uri}"
         (
             assertion(&key, &token_endpoint, now - 1, "four"),
             "the client assertion has expired",
+        ),
+        (
+            // Well over 10 minutes, however long the test has run since `now`.
+            assertion(&key, &token_endpoint, now + 900, "long"),
+            "the client assertion must expire within 10 minutes",
+        ),
+        (
+            key.sign_jwt(
+                None,
+                &json!({"iss": "rp-jwt", "sub": "rp-jwt", "aud": token_endpoint, "exp": now + 60, "iat": now + 400, "jti": "early"}),
+            )
+            .unwrap(),
+            "the client assertion's iat is in the future",
         ),
         (
             assertion(&stranger, &token_endpoint, now + 60, "five"),
@@ -132,4 +162,212 @@ jwks_uri = "{jwks_uri}"
     );
     app.stop().await;
     keys_server.stop(true).await;
+}
+
+/// What a counting key server answers.
+#[derive(Clone)]
+enum Answer {
+    /// A 500.
+    Failure,
+    /// This key set.
+    Keys(String),
+    /// An endless key set, chunked, without a length.
+    Endless,
+    /// A 1 MiB body with its Content-Length.
+    Huge,
+}
+
+/// A key server on a raw socket that counts the requests it gets; one request per connection.
+fn counting_jwks(answer: Answer) -> (String, Arc<AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            counted.fetch_add(1, Ordering::SeqCst);
+            let answer = answer.clone();
+            std::thread::spawn(move || {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buffer) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let _ = match answer {
+                    Answer::Failure => stream.write_all(
+                        b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    ),
+                    Answer::Keys(body) => stream.write_all(
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                        .as_bytes(),
+                    ),
+                    Answer::Huge => {
+                        let body = format!("{{\"keys\": [], \"pad\": \"{}\"}}", "x".repeat(1 << 20));
+                        stream.write_all(
+                            format!(
+                                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                                body.len()
+                            )
+                            .as_bytes(),
+                        )
+                    }
+                    Answer::Endless => {
+                        let head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+                        let mut outcome = stream.write_all(head);
+                        let chunk = format!("2000\r\n{}\r\n", " ".repeat(0x2000));
+                        // Up to 64 MiB, unless the reader hangs up first.
+                        for _ in 0..8192 {
+                            if outcome.is_err() {
+                                break;
+                            }
+                            outcome = stream.write_all(chunk.as_bytes());
+                        }
+                        outcome
+                    }
+                };
+            });
+        }
+    });
+    (format!("http://{address}/jwks"), hits)
+}
+
+fn jwt_client(client_id: &str, jwks_uri: &str) -> String {
+    format!(
+        r#"
+[[clients]]
+client_id = "{client_id}"
+grant_types = ["client_credentials"]
+token_endpoint_auth_method = "private_key_jwt"
+jwks_uri = "{jwks_uri}"
+"#
+    )
+}
+
+fn signed(app: &TestApp, signer: &SigningKey, client_id: &str, jti: &str) -> String {
+    let now = app.clock.now().and_utc().timestamp();
+    signer
+        .sign_jwt(
+            None,
+            &json!({"iss": client_id, "sub": client_id, "aud": app.url("/seinajoki/token"), "exp": now + 60, "iat": now, "jti": jti}),
+        )
+        .unwrap()
+}
+
+async fn token_as(app: &TestApp, signer: &SigningKey, client_id: &str, jti: &str) -> (u16, Value) {
+    token(app, &signed(app, signer, client_id, jti)).await
+}
+
+/// Many assertions at once, none of which verifies, cost one fetch of the client's keys: when the
+/// keys answer (cached), and when their server fails (the failure is remembered for a minute).
+/// Verifications running together wait for the one fetch.
+async fn junk_assertions_cost_at_most_one_fetch_of_the_clients_keys(backend: Backend) {
+    let (key, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let (stranger, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let (good_uri, good_hits) = counting_jwks(Answer::Keys(
+        json!({ "keys": [key.public_jwk()] }).to_string(),
+    ));
+    let (down_uri, down_hits) = counting_jwks(Answer::Failure);
+    let app = TestApp::spawn_with(
+        backend,
+        &format!(
+            "{}{}",
+            jwt_client("rp-jwt", &good_uri),
+            jwt_client("rp-down", &down_uri)
+        ),
+    )
+    .await;
+
+    for (client_id, expected) in [
+        (
+            "rp-jwt",
+            "the client assertion does not verify with the client's keys",
+        ),
+        ("rp-down", "the client's keys could not be fetched"),
+    ] {
+        // Sent together, each on its own task.
+        let attempts: Vec<_> = (0..12)
+            .map(|i| {
+                let http = app.http.clone();
+                let url = app.url("/seinajoki/token");
+                let assertion = signed(&app, &stranger, client_id, &format!("junk-{i}"));
+                tokio::spawn(async move {
+                    let response = http
+                        .post(url)
+                        .form(&[
+                            ("grant_type", "client_credentials"),
+                            (
+                                "client_assertion_type",
+                                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                            ),
+                            ("client_assertion", &assertion),
+                        ])
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = response.status().as_u16();
+                    (status, response.json::<Value>().await.unwrap())
+                })
+            })
+            .collect();
+        for attempt in attempts {
+            let (status, body) = attempt.await.unwrap();
+            assert_eq!(status, 401, "{client_id}: {body}");
+            assert_eq!(
+                body,
+                json!({"error": "invalid_client", "error_description": expected}),
+                "{client_id}"
+            );
+        }
+        // Malformed ones cost nothing either.
+        let (status, body) = token(&app, "eyJhbGciOiJub25lIn0.eyJpc3MiOiJycC1kb3duIn0.").await;
+        assert_eq!(status, 401, "{body}");
+    }
+    assert_eq!(
+        good_hits.load(Ordering::SeqCst),
+        1,
+        "one fetch of good keys"
+    );
+    assert_eq!(down_hits.load(Ordering::SeqCst), 1, "one failed fetch");
+
+    // The good client still authenticates from the cached keys.
+    let (status, body) = token_as(&app, &key, "rp-jwt", "real").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(good_hits.load(Ordering::SeqCst), 1);
+    app.stop().await;
+}
+
+/// A key set over 64 KiB is refused as unfetchable keys (401 invalid_client, never a 5xx),
+/// whether its length is announced or it streams without end.
+async fn an_oversized_key_set_is_refused_without_reading_it_all(backend: Backend) {
+    let (stranger, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let (huge_uri, huge_hits) = counting_jwks(Answer::Huge);
+    let (endless_uri, endless_hits) = counting_jwks(Answer::Endless);
+    let app = TestApp::spawn_with(
+        backend,
+        &format!(
+            "{}{}",
+            jwt_client("rp-huge", &huge_uri),
+            jwt_client("rp-endless", &endless_uri)
+        ),
+    )
+    .await;
+    for client_id in ["rp-huge", "rp-endless", "rp-huge", "rp-endless"] {
+        let (status, body) = token_as(&app, &stranger, client_id, "x").await;
+        assert_eq!(status, 401, "{client_id}: {body}");
+        assert_eq!(
+            body,
+            json!({"error": "invalid_client", "error_description": "the client's keys could not be fetched"}),
+            "{client_id}"
+        );
+    }
+    assert_eq!(huge_hits.load(Ordering::SeqCst), 1);
+    assert_eq!(endless_hits.load(Ordering::SeqCst), 1);
+    app.stop().await;
 }

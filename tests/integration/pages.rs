@@ -201,8 +201,19 @@ async fn the_page_speaks_the_residents_language(backend: Backend) {
         html.contains("Inloggningssystemet har nyligen ändrats."),
         "the Swedish notice"
     );
-    // Then Accept-Language.
-    let (browser, login) = at_login(&app, &[]).await;
+    // Then Accept-Language (as a browser sends it with every request, the authorization request
+    // included: the login keeps the language it started in).
+    let client = rp::basic(&app).await;
+    let started = rp::start(&client, &[], &[]);
+    let browser = app.browser();
+    let login = location(
+        &browser
+            .get(started.url)
+            .header("accept-language", "de, en;q=0.8, fi;q=0.5")
+            .send()
+            .await
+            .unwrap(),
+    );
     let html = browser
         .get(login.clone())
         .header("accept-language", "de, en;q=0.8, fi;q=0.5")
@@ -402,6 +413,161 @@ async fn a_tenant_sets_its_own_lifetimes_and_password_rules(backend: Backend) {
             .await
             .unwrap()
             .contains("Salasanassa on oltava vähintään 12 merkkiä.")
+    );
+    app.stop().await;
+}
+
+both_stores!(a_logins_language_holds_on_every_page_and_mail);
+
+/// The language a login starts in (here from `ui_locales`) holds on its identifier, password and
+/// forgot pages and in the mail it causes, although the browser prefers English; the selector
+/// changes it for the rest of the login.
+async fn a_logins_language_holds_on_every_page_and_mail(backend: Backend) {
+    let app = app(backend).await;
+    let client = rp::basic(&app).await;
+    for (tag, continue_button, password_intro, forgot_title, mail_subject, reset_title) in [
+        (
+            "fi",
+            ">Jatka</button>",
+            "Syötä salasanasi.",
+            "Unohtuiko käyttäjätunnus tai salasana?",
+            "Salasanan asettaminen",
+            "Aseta uusi salasana",
+        ),
+        (
+            "sv",
+            ">Fortsätt</button>",
+            "Skriv ditt lösenord.",
+            "Glömt användarnamnet eller lösenordet?",
+            "Ange lösenord",
+            "Ange ett nytt lösenord",
+        ),
+    ] {
+        let started = rp::start(&client, &[], &[("ui_locales", tag)]);
+        let browser = app.browser();
+        let english = |request: reqwest::RequestBuilder| request.header("accept-language", "en");
+        let login = location(&english(browser.get(started.url)).send().await.unwrap());
+        let request = param(&login, "request").unwrap();
+        let page = english(browser.get(login.clone()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains(&format!("<html lang=\"{tag}\">")) && page.contains(continue_button),
+            "identifier page: {page}"
+        );
+        let password = english(browser.post(app.url("/seinajoki/login/identifier")))
+            .form(&[
+                ("csrf", csrf(&page).as_str()),
+                ("request", request.as_str()),
+                ("identifier", "erkki@testi.fi"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(password.status(), 200);
+        let password = password.text().await.unwrap();
+        assert!(
+            password.contains(&format!("<html lang=\"{tag}\">"))
+                && password.contains(password_intro),
+            "password page: {password}"
+        );
+        let forgot = english(browser.get(app.url(&format!("/seinajoki/forgot?request={request}"))))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(forgot.contains(forgot_title), "forgot page: {forgot}");
+        let before = app.mails().len();
+        let sent = english(browser.post(app.url("/seinajoki/forgot")))
+            .form(&[
+                ("csrf", csrf(&forgot).as_str()),
+                ("request", request.as_str()),
+                ("email", "erkki@testi.fi"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), 200);
+        let sent = sent.text().await.unwrap();
+        assert!(sent.contains(&format!("<html lang=\"{tag}\">")), "{sent}");
+        let mails = app.mails();
+        assert_eq!(mails.len(), before + 1);
+        // (Already decoded: decoding again would mangle a token that starts with two hex digits.)
+        let mail = mails
+            .iter()
+            .find(|m| m.contains(mail_subject))
+            .unwrap_or_else(|| panic!("no mail with {mail_subject}: {mails:#?}"));
+        // Its link, opened in a browser that prefers English, still shows the login's language.
+        let link = mail
+            .split_whitespace()
+            .find(|w| w.starts_with(&app.url("/seinajoki/reset?token=")))
+            .unwrap()
+            .to_string();
+        let reset = english(app.browser().get(link))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            reset.contains(&format!("<html lang=\"{tag}\">")) && reset.contains(reset_title),
+            "reset page: {reset}"
+        );
+    }
+
+    // The selector changes the login's language for the rest of it (the password page too).
+    let started = rp::start(&client, &[], &[("ui_locales", "fi")]);
+    let browser = app.browser();
+    let login = location(&browser.get(started.url).send().await.unwrap());
+    let request = param(&login, "request").unwrap();
+    let page = browser
+        .get(login.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("<input type=\"hidden\" name=\"request\""),
+        "{page}"
+    );
+    let back = browser
+        .post(app.url("/seinajoki/language"))
+        .form(&[
+            ("csrf", csrf(&page).as_str()),
+            ("lang", "en"),
+            ("return", "/seinajoki/login/identifier"),
+            ("request", request.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.status(), 303);
+    let password = browser
+        .post(app.url("/seinajoki/login/identifier"))
+        .header("accept-language", "fi")
+        .form(&[
+            ("csrf", csrf(&page).as_str()),
+            ("request", request.as_str()),
+            ("identifier", "erkki@testi.fi"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        password.contains("<html lang=\"en\">") && password.contains("Enter your password."),
+        "{password}"
     );
     app.stop().await;
 }

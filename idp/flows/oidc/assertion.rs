@@ -30,7 +30,15 @@ struct Claims {
     sub: String,
     jti: String,
     exp: i64,
+    iat: Option<i64>,
 }
+
+/// The longest an assertion may still live when it arrives (`exp` − now), in seconds: a client
+/// makes a fresh one for each request.
+pub const MAX_LIFETIME_SECONDS: i64 = 600;
+
+/// How far in the future an assertion's `iat` may be, for the client's clock running ahead.
+pub const CLOCK_SKEW_SECONDS: i64 = 60;
 
 fn refuse(description: &str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidClient, description)
@@ -46,15 +54,9 @@ pub fn claimed_client(assertion: &str) -> Option<String> {
     value.get("iss")?.as_str().map(str::to_string)
 }
 
-/// Checks `assertion` against the client's keys: an asymmetric algorithm, the signature,
-/// `iss` = `sub` = `client_id`, an audience among `audiences`, not expired, a `jti`.
-pub fn verify(
-    assertion: &str,
-    client_id: &str,
-    keys: &JwkSet,
-    audiences: &[String],
-    now: NaiveDateTime,
-) -> Result<VerifiedAssertion, OAuthError> {
+/// The checks of an assertion's header that need no keys: a JWT, signed with an asymmetric
+/// algorithm. Made before the client's keys are fetched, so that junk costs no fetch.
+pub fn check_header(assertion: &str) -> Result<jsonwebtoken::Header, OAuthError> {
     let header = jsonwebtoken::decode_header(assertion)
         .map_err(|_| refuse("the client assertion is not a JWT"))?;
     if !matches!(
@@ -65,6 +67,20 @@ pub fn verify(
             "the client assertion must be signed with RS256, ES256 or EdDSA",
         ));
     }
+    Ok(header)
+}
+
+/// Checks `assertion` against the client's keys: an asymmetric algorithm, the signature,
+/// `iss` = `sub` = `client_id`, an audience among `audiences`, not expired, expiring within
+/// [`MAX_LIFETIME_SECONDS`], not issued in the future (beyond [`CLOCK_SKEW_SECONDS`]), a `jti`.
+pub fn verify(
+    assertion: &str,
+    client_id: &str,
+    keys: &JwkSet,
+    audiences: &[String],
+    now: NaiveDateTime,
+) -> Result<VerifiedAssertion, OAuthError> {
+    let header = check_header(assertion)?;
     let candidates: Vec<_> = match header.kid.as_deref() {
         Some(kid) => keys.find(kid).into_iter().collect(),
         None => keys.keys.iter().collect(),
@@ -89,8 +105,15 @@ pub fn verify(
                 "the client assertion's iss and sub must be the client_id",
             ));
         }
-        if claims.exp <= now.and_utc().timestamp() {
+        let now = now.and_utc().timestamp();
+        if claims.exp <= now {
             return Err(refuse("the client assertion has expired"));
+        }
+        if claims.exp - now > MAX_LIFETIME_SECONDS {
+            return Err(refuse("the client assertion must expire within 10 minutes"));
+        }
+        if claims.iat.is_some_and(|iat| iat > now + CLOCK_SKEW_SECONDS) {
+            return Err(refuse("the client assertion's iat is in the future"));
         }
         if claims.jti.is_empty() {
             return Err(refuse("the client assertion has no jti"));

@@ -8,7 +8,7 @@ use super::error::{ErrorCode, OAuthError};
 use super::request::{self, AuthorizationRequest, Params, RequestError, ResponseMode};
 use super::session;
 use super::tokens::Minter;
-use crate::config::{ClientConfig, GrantType};
+use crate::config::{ClientConfig, GrantType, Language};
 use crate::crypto::secret;
 use crate::store::auth_requests::{self, AuthRequestRow};
 use crate::store::grants::{self, CodeRow, GrantRow};
@@ -92,13 +92,15 @@ fn refuse(m: &Minter<'_>, request: &AuthorizationRequest, code: ErrorCode, text:
 }
 
 /// Handles a fresh authorization request from a browser holding `session_cookie` (if any) and
-/// the browser-binding secret `binding` (its flow cookie).
+/// the browser-binding secret `binding` (its flow cookie); `lang` is the language its pages are
+/// shown in, which the login keeps.
 pub fn start(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     params: &Params,
     session_cookie: Option<&str>,
     binding: &str,
+    lang: Language,
 ) -> Result<Outcome, OAuthError> {
     // A pushed request (RFC 9126 §4): its stored parameters replace the query's.
     let pushed;
@@ -113,7 +115,10 @@ pub fn start(
         },
     };
     let request = match request::parse(m.tenant, params) {
-        Ok(request) => request,
+        Ok(request) => AuthorizationRequest {
+            lang: Some(lang),
+            ..request
+        },
         Err(RequestError::Page(reason)) => return Ok(Outcome::Page(reason)),
         Err(RequestError::Redirect {
             redirect_uri,
@@ -154,7 +159,7 @@ pub fn start(
             request.prompt_login
                 || request
                     .max_age
-                    .is_some_and(|max| (m.now - session.auth_time).num_seconds() > max)
+                    .is_some_and(|max| too_old(session.auth_time, m.now, max))
                 || hinted_subject
                     .as_ref()
                     .is_some_and(|sub| sub != &user.subject)
@@ -179,6 +184,14 @@ pub fn start(
     super::committed(conn, |conn| {
         proceed(m, conn, request, &session, &user, binding)
     })
+}
+
+/// Whether a login at `auth_time` is too old for `max_age` at `now`. Counted in whole seconds,
+/// as the `auth_time` claim carries them; `max_age=0` always asks again, as `prompt=login` does
+/// (OpenID Connect Core 1.0 errata set 2, §3.1.2.1).
+fn too_old(auth_time: NaiveDateTime, now: NaiveDateTime, max_age: i64) -> bool {
+    let elapsed = now.and_utc().timestamp() - auth_time.and_utc().timestamp();
+    max_age == 0 || elapsed > max_age
 }
 
 /// After the resident has a session: consent if needed, else a code.
@@ -260,6 +273,7 @@ pub fn account_login(
         login_hint: None,
         ui_locales: None,
         id_token_hint: None,
+        lang: None,
     };
     store_pending(m, conn, &request, None, binding)
 }
@@ -309,6 +323,54 @@ pub fn pending(
     let bound =
         binding.is_some_and(|b| secret::constant_time_eq(&secret::hash(b), &pending.binding_hash));
     Ok(bound.then_some((row, pending)))
+}
+
+/// The language of the login for the stored request `id`, if it is pending and has one. Not
+/// bound to the browser: a mailed link opened elsewhere shows its pages in the login's language.
+pub fn language(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    id: &str,
+) -> Result<Option<Language>, OAuthError> {
+    let Some(row) = auth_requests::find(conn, Tenant::of(m.tenant), id, m.now)? else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_str::<Pending>(&row.params)
+        .ok()
+        .and_then(|pending| pending.request.lang))
+}
+
+/// The language of the login a mailed link (by its token) was sent from, if any.
+pub fn language_of_link(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    token: &str,
+) -> Result<Option<Language>, OAuthError> {
+    let tenant = crate::store::Tenant::of(m.tenant);
+    match crate::store::links::auth_request_of(conn, tenant, &secret::hash(token), m.now)? {
+        Some(id) => language(m, conn, &id),
+        None => Ok(None),
+    }
+}
+
+/// Changes the language of the login for the stored request `id` (the resident chose it with the
+/// selector), if this browser started it; returns whether it did.
+pub fn set_language(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    id: &str,
+    binding: Option<&str>,
+    lang: Language,
+) -> Result<bool, OAuthError> {
+    let Some((row, mut pending)) = pending(m, conn, id, binding)? else {
+        return Ok(false);
+    };
+    pending.request.lang = Some(lang);
+    let params = serde_json::to_string(&pending).map_err(OAuthError::server)?;
+    crate::store::write_alone(conn, |conn| {
+        auth_requests::set_params(conn, crate::store::Tenant::of(m.tenant), &row.id, &params)
+    })
+    .map_err(OAuthError::from)
 }
 
 /// Issues a code for `request` in `session`: a grant, its code, and the response.
@@ -380,4 +442,30 @@ pub fn seconds(value: u64) -> Duration {
 /// The time `seconds` from `now`.
 pub fn after(now: NaiveDateTime, value: u64) -> NaiveDateTime {
     now + seconds(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+
+    use super::too_old;
+
+    fn at(second: u32, milli: u32) -> chrono::NaiveDateTime {
+        NaiveDate::from_ymd_opt(2026, 12, 5)
+            .and_then(|d| d.and_hms_milli_opt(12, 0, second, milli))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn max_age_counts_whole_seconds_and_zero_always_asks() {
+        // max_age=0 within the same second, even the same instant.
+        assert!(too_old(at(10, 100), at(10, 100), 0));
+        assert!(too_old(at(10, 100), at(10, 900), 0));
+        // auth_time says 10, now says 12: two seconds, over a max_age of 1 although only 1.2 s
+        // have passed.
+        assert!(too_old(at(10, 900), at(12, 100), 1));
+        assert!(!too_old(at(10, 900), at(11, 999), 1));
+        assert!(!too_old(at(10, 0), at(15, 999), 5));
+        assert!(too_old(at(10, 999), at(16, 0), 5));
+    }
 }

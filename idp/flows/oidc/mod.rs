@@ -5,6 +5,7 @@ pub mod assertion;
 pub mod authorize;
 pub mod backchannel;
 pub mod client_auth;
+pub mod client_keys;
 pub mod discovery;
 pub mod error;
 pub mod introspect;

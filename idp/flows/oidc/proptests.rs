@@ -147,6 +147,7 @@ proptest! {
                 login_hint: login_hint.filter(|h| !h.is_empty()),
                 ui_locales: None,
                 id_token_hint: None,
+                lang: None,
             })
         );
     }

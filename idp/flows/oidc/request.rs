@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::SCOPES;
 use super::error::{ErrorCode, OAuthError};
-use crate::config::{AuthMethod, ClientConfig, GrantType, TenantConfig};
+use crate::config::{AuthMethod, ClientConfig, GrantType, Language, TenantConfig};
 
 /// How the response reaches the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +52,11 @@ pub struct AuthorizationRequest {
     pub ui_locales: Option<String>,
     /// The raw `id_token_hint`, checked by the authorization flow.
     pub id_token_hint: Option<String>,
+    /// The language of the login it starts, chosen when it arrived (`ui_locales`, the language
+    /// cookie, Accept-Language) or later with the selector; every page and mail of the login
+    /// uses it. Not a request parameter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<Language>,
 }
 
 impl AuthorizationRequest {
@@ -270,5 +275,6 @@ pub fn parse(tenant: &TenantConfig, params: &Params) -> Result<AuthorizationRequ
         login_hint: text("login_hint"),
         ui_locales: text("ui_locales"),
         id_token_hint: text("id_token_hint"),
+        lang: None,
     })
 }

@@ -56,9 +56,10 @@ async fn handle(
     };
     let session = cookie_value(state, req, "session", tenant);
     let binding = view.binding.clone();
+    let lang = view.lang;
     let outcome = state
         .oidc(tenant, move |m, conn| {
-            authorize::start(m, conn, &params, session.as_deref(), &binding)
+            authorize::start(m, conn, &params, session.as_deref(), &binding, lang)
         })
         .await;
     render(&view, outcome)

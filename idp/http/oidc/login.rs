@@ -307,12 +307,19 @@ pub async fn page(
             authorize::pending(m, conn, &id, binding.as_deref())
         })
         .await;
-    let ui_locales = pending
+    let request = pending
         .as_ref()
         .ok()
         .and_then(|p| p.as_ref())
-        .and_then(|(_, p)| p.request.ui_locales.clone());
-    let view = View::new(&state, &req, tenant, ui_locales.as_deref());
+        .map(|(_, p)| &p.request);
+    let ui_locales = request.and_then(|r| r.ui_locales.clone());
+    let mut view = View::new(&state, &req, tenant, ui_locales.as_deref());
+    // The login's language, kept from its start (or chosen since with the selector).
+    if let Some(lang) = request.and_then(|r| r.lang)
+        && tenant.languages.contains(&lang)
+    {
+        view.lang = lang;
+    }
     Ok(match pending {
         Ok(Some((_, pending))) => {
             let hint = pending.request.login_hint.unwrap_or_default();
@@ -347,12 +354,13 @@ pub async fn identifier(
     body: Bytes,
 ) -> Result<HttpResponse, HttpError> {
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
-    let view = View::new(&state, &req, tenant, None);
+    let mut view = View::new(&state, &req, tenant, None);
     let params = match view.form(&req, &body) {
         Ok(params) => params,
         Err(page) => return Ok(*page),
     };
     let (request_id, identifier) = request_and_identifier(&params);
+    view.in_login(&request_id).await;
     if identifier.is_empty() {
         return Ok(identifier_page(
             &view,
@@ -379,12 +387,13 @@ pub async fn choose(
     body: Bytes,
 ) -> Result<HttpResponse, HttpError> {
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
-    let view = View::new(&state, &req, tenant, None);
+    let mut view = View::new(&state, &req, tenant, None);
     let params = match view.form(&req, &body) {
         Ok(params) => params,
         Err(page) => return Ok(*page),
     };
     let (request_id, identifier) = request_and_identifier(&params);
+    view.in_login(&request_id).await;
     let account = params.get("account").cloned().unwrap_or_default();
     let account_given = !account.is_empty();
     let who = identifier.clone();
@@ -433,12 +442,13 @@ pub async fn password(
     body: Bytes,
 ) -> Result<HttpResponse, HttpError> {
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
-    let view = View::new(&state, &req, tenant, None);
+    let mut view = View::new(&state, &req, tenant, None);
     let params = match view.form(&req, &body) {
         Ok(params) => params,
         Err(page) => return Ok(*page),
     };
     let (request_id, identifier) = request_and_identifier(&params);
+    view.in_login(&request_id).await;
     let chosen = params.get("account").cloned().filter(|a| !a.is_empty());
     let password_text = SecretString::from(params.get("password").cloned().unwrap_or_default());
     let remember = params.get("remember").is_some_and(|r| r == "yes");
@@ -550,12 +560,13 @@ pub async fn claim(
     body: Bytes,
 ) -> Result<HttpResponse, HttpError> {
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
-    let view = View::new(&state, &req, tenant, None);
+    let mut view = View::new(&state, &req, tenant, None);
     let params = match view.form(&req, &body) {
         Ok(params) => params,
         Err(page) => return Ok(*page),
     };
     let (request_id, identifier) = request_and_identifier(&params);
+    view.in_login(&request_id).await;
     let account = params.get("account").cloned().unwrap_or_default();
     let password_text = SecretString::from(params.get("password").cloned().unwrap_or_default());
     let address = client_address(&state, &req);
@@ -659,8 +670,9 @@ pub async fn claim_page(
     req: HttpRequest,
 ) -> Result<HttpResponse, HttpError> {
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
-    let view = View::new(&state, &req, tenant, None);
+    let mut view = View::new(&state, &req, tenant, None);
     let token = query_param(&req, "token").unwrap_or_default();
+    view.in_login_of_link(&token).await;
     Ok(match claim_target(&state, &view, &path, &token).await {
         Ok(username) => claim_address_page(&view, &token, &username, "", None),
         Err(page) => page,
@@ -676,12 +688,13 @@ pub async fn claim_submit(
     body: Bytes,
 ) -> Result<HttpResponse, HttpError> {
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
-    let view = View::new(&state, &req, tenant, None);
+    let mut view = View::new(&state, &req, tenant, None);
     let params = match view.form(&req, &body) {
         Ok(params) => params,
         Err(page) => return Ok(*page),
     };
     let token = params.get("token").cloned().unwrap_or_default();
+    view.in_login_of_link(&token).await;
     let typed = params.get("email").cloned().unwrap_or_default();
     let username = match claim_target(&state, &view, &path, &token).await {
         Ok(username) => username,
@@ -719,8 +732,9 @@ pub async fn consent_page(
     req: HttpRequest,
 ) -> Result<HttpResponse, HttpError> {
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
-    let view = View::new(&state, &req, tenant, None);
+    let mut view = View::new(&state, &req, tenant, None);
     let request_id = query_param(&req, "request").unwrap_or_default();
+    view.in_login(&request_id).await;
     let binding = Some(view.binding.clone());
     let id = request_id.clone();
     let pending = state
@@ -753,12 +767,13 @@ pub async fn consent(
     body: Bytes,
 ) -> Result<HttpResponse, HttpError> {
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
-    let view = View::new(&state, &req, tenant, None);
+    let mut view = View::new(&state, &req, tenant, None);
     let params = match view.form(&req, &body) {
         Ok(params) => params,
         Err(page) => return Ok(*page),
     };
     let request_id = params.get("request").cloned().unwrap_or_default();
+    view.in_login(&request_id).await;
     let approve = params.get("decision").is_some_and(|d| d == "approve");
     let binding = Some(view.binding.clone());
     let session = cookie_value(&state, &req, "session", &path);
@@ -814,6 +829,31 @@ pub async fn language(
         "{}{back}",
         state.config.settings.server.public_base()
     ));
+    // On a page of a login (the form's `request`, or the `request` of the page it returns to),
+    // the choice holds for the rest of that login.
+    let request_id = params
+        .get("request")
+        .filter(|r| !r.is_empty())
+        .cloned()
+        .or_else(|| {
+            let (_, query) = back.split_once('?')?;
+            url::form_urlencoded::parse(query.as_bytes())
+                .find(|(k, v)| k == "request" && !v.is_empty())
+                .map(|(_, v)| v.into_owned())
+        });
+    if let Some(language) = chosen
+        && let Some(request_id) = request_id
+    {
+        let binding = Some(view.binding.clone());
+        let changed = state
+            .oidc(&path, move |m, conn| {
+                authorize::set_language(m, conn, &request_id, binding.as_deref(), language)
+            })
+            .await;
+        if let Err(error) = changed {
+            return Ok(render(&view, Err(error)));
+        }
+    }
     if let Some(language) = chosen {
         let cookie = state.cookie(
             state.cookie_name("lang", &tenant.id),

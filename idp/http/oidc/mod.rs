@@ -290,6 +290,11 @@ pub async fn verify_assertion(
         presented.verified = refuse("the client assertion is not a JWT");
         return presented;
     };
+    // Junk is refused before the client's keys are fetched.
+    if let Err(error) = assertion::check_header(&raw) {
+        presented.verified = Some(Err(error));
+        return presented;
+    }
     let client = state
         .config
         .tenant(tenant)

@@ -42,13 +42,10 @@ pub async fn page(
     req: HttpRequest,
 ) -> Result<HttpResponse, HttpError> {
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
-    let view = View::new(&state, &req, tenant, None);
-    Ok(register_page(
-        &view,
-        &query_param(&req, "request").unwrap_or_default(),
-        "",
-        None,
-    ))
+    let mut view = View::new(&state, &req, tenant, None);
+    let request_id = query_param(&req, "request").unwrap_or_default();
+    view.in_login(&request_id).await;
+    Ok(register_page(&view, &request_id, "", None))
 }
 
 /// `POST /{tenant}/register`: mails the link (or "you have an account"), the same page either way.
@@ -60,12 +57,14 @@ pub async fn start(
 ) -> Result<HttpResponse, HttpError> {
     let started = Instant::now();
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
-    let view = View::new(&state, &req, tenant, None);
+    let mut view = View::new(&state, &req, tenant, None);
     let params = match view.form(&req, &body) {
         Ok(params) => params,
         Err(page) => return Ok(*page),
     };
     let request_id = params.get("request").cloned().filter(|r| !r.is_empty());
+    view.in_login(request_id.as_deref().unwrap_or_default())
+        .await;
     let typed = params.get("email").cloned().unwrap_or_default();
     let Ok(email) = Email::parse(&typed) else {
         return Ok(register_page(
@@ -135,8 +134,9 @@ pub async fn complete_form(
     req: HttpRequest,
 ) -> Result<HttpResponse, HttpError> {
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
-    let view = View::new(&state, &req, tenant, None);
+    let mut view = View::new(&state, &req, tenant, None);
     let token = query_param(&req, "token").unwrap_or_default();
+    view.in_login_of_link(&token).await;
     let probe = token.clone();
     let email = state
         .oidc(&path, move |m, conn| register::link_email(m, conn, &probe))
@@ -156,12 +156,13 @@ pub async fn complete(
     body: Bytes,
 ) -> Result<HttpResponse, HttpError> {
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
-    let view = View::new(&state, &req, tenant, None);
+    let mut view = View::new(&state, &req, tenant, None);
     let params = match view.form(&req, &body) {
         Ok(params) => params,
         Err(page) => return Ok(*page),
     };
     let token = params.get("token").cloned().unwrap_or_default();
+    view.in_login_of_link(&token).await;
     let email = params.get("username").cloned().unwrap_or_default();
     let name = params
         .get("name")

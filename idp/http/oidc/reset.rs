@@ -45,8 +45,9 @@ pub async fn forgot(
     req: HttpRequest,
 ) -> Result<HttpResponse, HttpError> {
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
-    let view = View::new(&state, &req, tenant, None);
+    let mut view = View::new(&state, &req, tenant, None);
     let request_id = query_param(&req, "request").unwrap_or_default();
+    view.in_login(&request_id).await;
     Ok(forgot_page(&view, &request_id, "", None))
 }
 
@@ -60,12 +61,14 @@ pub async fn send(
 ) -> Result<HttpResponse, HttpError> {
     let started = Instant::now();
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
-    let view = View::new(&state, &req, tenant, None);
+    let mut view = View::new(&state, &req, tenant, None);
     let params = match view.form(&req, &body) {
         Ok(params) => params,
         Err(page) => return Ok(*page),
     };
     let request_id = params.get("request").cloned().filter(|r| !r.is_empty());
+    view.in_login(request_id.as_deref().unwrap_or_default())
+        .await;
     let typed = params.get("email").cloned().unwrap_or_default();
     let Ok(email) = Email::parse(&typed) else {
         return Ok(forgot_page(
@@ -183,8 +186,9 @@ pub async fn reset_form(
     req: HttpRequest,
 ) -> Result<HttpResponse, HttpError> {
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
-    let view = View::new(&state, &req, tenant, None);
+    let mut view = View::new(&state, &req, tenant, None);
     let token = query_param(&req, "token").unwrap_or_default();
+    view.in_login_of_link(&token).await;
     Ok(match link_kind(&state, &path, &token).await {
         Ok(Some(kind)) => reset_page(&view, &token, &kind, None, StatusCode::OK),
         Ok(None) => link_expired(&view),
@@ -207,12 +211,13 @@ pub async fn reset_submit(
     body: Bytes,
 ) -> Result<HttpResponse, HttpError> {
     let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
-    let view = View::new(&state, &req, tenant, None);
+    let mut view = View::new(&state, &req, tenant, None);
     let params = match view.form(&req, &body) {
         Ok(params) => params,
         Err(page) => return Ok(*page),
     };
     let token = params.get("token").cloned().unwrap_or_default();
+    view.in_login_of_link(&token).await;
     let kind = match link_kind(&state, &path, &token).await {
         Ok(Some(kind)) => kind,
         Ok(None) => return Ok(link_expired(&view)),
