@@ -60,6 +60,75 @@ fn not_checked<T>(
     Some(response)
 }
 
+/// A check of the signed-in resident's current password on the account page: throttled and
+/// counted like every password ([`crate::flows::password_check`]), from the pool's other share.
+struct CurrentPassword<'a> {
+    session_id: &'a str,
+    user: &'a UserRow,
+    olds: &'a Olds,
+    /// What `login.failed` names as the check (`account.password`, `account.email`).
+    check: &'static str,
+    /// The message keys of a refused check and of a wrong password.
+    throttled: &'static str,
+    wrong: &'static str,
+}
+
+impl CurrentPassword<'_> {
+    /// On a match, what `then` made of the password; otherwise the page to answer (429 when
+    /// throttled, 422 when wrong — audited as `login.failed` —, 503 when the pool is full).
+    async fn check<T, F>(
+        &self,
+        state: &AppState,
+        view: &View<'_>,
+        req: &HttpRequest,
+        password: SecretString,
+        then: F,
+    ) -> Result<T, HttpResponse>
+    where
+        F: FnOnce(&SecretString) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let stored = Stored::Argon2(
+            self.user
+                .password_hash
+                .clone()
+                .unwrap_or_else(|| crate::flows::password_check::DUMMY_HASH.to_string()),
+        );
+        let attempt = account_attempt(
+            state,
+            req,
+            self.session_id,
+            ThrottleKey::User(self.user.id.clone()),
+        );
+        let page =
+            |key: &str, status| account_page(view, self.user, self.olds, None, Some(key), status);
+        let checked = match state
+            .password_check(view.tenant)
+            .run(&attempt, stored, password, then)
+            .await
+        {
+            Ok(checked) => checked,
+            Err(error) => return Err(render(view, Err(error.into()))),
+        };
+        if let Some(response) = not_checked(view, &checked, |status| page(self.throttled, status)) {
+            return Err(response);
+        }
+        if let Checked::Matched(value) = checked {
+            return Ok(value);
+        }
+        let (failed, check) = (self.user.clone(), self.check);
+        let audited = state
+            .oidc(&view.tenant.id, move |m, conn| {
+                account::check_failed(m, conn, &failed, check)
+            })
+            .await;
+        Err(match audited {
+            Ok(()) => page(self.wrong, StatusCode::UNPROCESSABLE_ENTITY),
+            Err(error) => render(view, Err(error)),
+        })
+    }
+}
+
 /// The account page after a mailed link: `sent` (a message key), or the seed's "could not be
 /// sent" with 503 when `failed`.
 fn after_mail(
@@ -267,7 +336,7 @@ pub async fn change_password(
             StatusCode::UNPROCESSABLE_ENTITY,
         )
     };
-    let current = SecretString::from(params.get("current").cloned().unwrap_or_default());
+    let password_text = SecretString::from(params.get("current").cloned().unwrap_or_default());
     let first = SecretString::from(params.get("password").cloned().unwrap_or_default());
     if Some(first.expose_secret()) != params.get("password2").map(String::as_str) {
         return Ok(refuse("password-mismatch"));
@@ -276,54 +345,23 @@ pub async fn change_password(
         Ok(password) => password,
         Err(error) => return Ok(refuse(error.message_key())),
     };
-    let stored = Stored::Argon2(
-        user.password_hash
-            .clone()
-            .unwrap_or_else(|| crate::flows::password_check::DUMMY_HASH.to_string()),
-    );
-    let attempt = account_attempt(
-        &state,
-        &req,
-        &session_id,
-        ThrottleKey::User(user.id.clone()),
-    );
-    let checked = state
-        .password_check(tenant)
-        .run(&attempt, stored, current, move |_| {
+    let current = CurrentPassword {
+        session_id: &session_id,
+        user: &user,
+        olds: &olds,
+        check: "account.password",
+        throttled: "account-password-throttled",
+        wrong: "current-password-wrong",
+    };
+    let hashed = current
+        .check(&state, &view, &req, password_text, move |_| {
             password::hash(new_password.secret())
         })
         .await;
-    let checked = match checked {
-        Ok(checked) => checked,
-        Err(error) => return Ok(render(&view, Err(error.into()))),
-    };
-    if let Some(response) = not_checked(&view, &checked, |status| {
-        account_page(
-            &view,
-            &user,
-            &olds,
-            None,
-            Some("account-password-throttled"),
-            status,
-        )
-    }) {
-        return Ok(response);
-    }
-    let hash = match checked {
-        Checked::Matched(Ok(hash)) => hash,
-        Checked::Matched(Err(error)) => return Ok(render(&view, Err(OAuthError::server(error)))),
-        _ => {
-            let failed = user.clone();
-            let audited = state
-                .oidc(&path, move |m, conn| {
-                    account::check_failed(m, conn, &failed, "account.password")
-                })
-                .await;
-            if let Err(error) = audited {
-                return Ok(render(&view, Err(error)));
-            }
-            return Ok(refuse("current-password-wrong"));
-        }
+    let hash = match hashed {
+        Ok(Ok(hash)) => hash,
+        Ok(Err(error)) => return Ok(render(&view, Err(OAuthError::server(error)))),
+        Err(page) => return Ok(page),
     };
     let changed = user.clone();
     let saved = state
@@ -423,56 +461,20 @@ pub async fn change_email(
     };
     // A change of address hands the account to whoever reads the new mailbox: the current
     // password first, checked (and throttled) like every other password.
-    let current = SecretString::from(params.get("password").cloned().unwrap_or_default());
-    let stored = Stored::Argon2(
-        user.password_hash
-            .clone()
-            .unwrap_or_else(|| crate::flows::password_check::DUMMY_HASH.to_string()),
-    );
-    let attempt = account_attempt(
-        &state,
-        &req,
-        &session_id,
-        ThrottleKey::User(user.id.clone()),
-    );
-    let checked = match state
-        .password_check(tenant)
-        .run(&attempt, stored, current, |_| ())
+    let current = CurrentPassword {
+        session_id: &session_id,
+        user: &user,
+        olds: &olds,
+        check: "account.email",
+        throttled: "email-password-throttled",
+        wrong: "email-current-password-wrong",
+    };
+    let password_text = SecretString::from(params.get("password").cloned().unwrap_or_default());
+    if let Err(page) = current
+        .check(&state, &view, &req, password_text, |_| ())
         .await
     {
-        Ok(checked) => checked,
-        Err(error) => return Ok(render(&view, Err(error.into()))),
-    };
-    if let Some(response) = not_checked(&view, &checked, |status| {
-        account_page(
-            &view,
-            &user,
-            &olds,
-            None,
-            Some("email-password-throttled"),
-            status,
-        )
-    }) {
-        return Ok(response);
-    }
-    if !matches!(checked, Checked::Matched(())) || user.password_hash.is_none() {
-        let failed = user.clone();
-        let audited = state
-            .oidc(&path, move |m, conn| {
-                account::check_failed(m, conn, &failed, "account.email")
-            })
-            .await;
-        if let Err(error) = audited {
-            return Ok(render(&view, Err(error)));
-        }
-        return Ok(account_page(
-            &view,
-            &user,
-            &olds,
-            None,
-            Some("email-current-password-wrong"),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        ));
+        return Ok(page);
     }
     let mails = state.services.mails.clone();
     let language = view.lang;
