@@ -186,10 +186,14 @@ impl HashPool {
             (held, other, admitted);
         let (done, result) = oneshot::channel();
         // The places go with the job: they are given back when the hash is done, even if the
-        // request that asked for it has gone meanwhile.
+        // request that asked for it has gone meanwhile — and before its result is sent, so that
+        // the holder's next request (a resident's retry) never finds its own finished hash still
+        // holding a place (a hashing thread runs at a lower priority and may be preempted
+        // between the two).
         let job: Job = Box::new(move || {
-            let _places = places;
-            if let Ok(value) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+            drop(places);
+            if let Ok(value) = outcome {
                 let _ = done.send(value);
             }
         });
@@ -320,6 +324,24 @@ mod tests {
         assert_eq!(second.await.unwrap(), Ok(2));
         assert_eq!(login.await.unwrap(), Ok(4), "a login still had its place");
         assert_eq!(pool.run(|| 5).await, Ok(5), "places are given back");
+    }
+
+    /// A finished hash holds no place once its requester has the result: the holder's next
+    /// request is never refused by its own previous one (which a preempted hashing thread could
+    /// otherwise still hold).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_finished_hash_holds_no_place() {
+        let pool = HashPool::new(2, 4);
+        let holder = Holders {
+            account: Some("a".into()),
+            address: Some("127.0.0.1".into()),
+            ..Holders::default()
+        };
+        for i in 0..200 {
+            assert_eq!(pool.run_for(Share::Login, &holder, move || i).await, Ok(i));
+            let held = pool.held.lock().unwrap().values().sum::<usize>();
+            assert_eq!(held, 0, "after hash {i}");
+        }
     }
 
     /// One session (or account) holds at most two places; an address half of the pool.

@@ -517,6 +517,14 @@ fn rows(request: &str) -> Vec<Row> {
         row("language unknown tag", Visitor, Method::POST, format!("{t}/language"))
             .form("csrf={csrf}&lang=xx-%FF&return=/seinajoki/login")
             .expect(303, Redirect("/seinajoki/login")),
+        row("claim password without request", Visitor, Method::POST, format!("{t}/login/claim"))
+            .form("csrf={csrf}&account=x&password=y")
+            .expect(400, Page("expired")),
+        row("claim unknown token", Visitor, Method::GET, format!("{t}/claim?token={ctl}"))
+            .expect(410, Page("link_expired")),
+        row("claim post unknown token", Visitor, Method::POST, format!("{t}/claim"))
+            .form("csrf={csrf}&token=%FF&email=a%40%5B127.0.0.1%5D")
+            .expect(410, Page("link_expired")),
         row("consent unknown request", Visitor, Method::GET, format!("{t}/consent?request={long}"))
             .expect(400, Page("expired")),
         row("consent post missing request", Visitor, Method::POST, format!("{t}/consent"))
