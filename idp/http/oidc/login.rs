@@ -136,22 +136,10 @@ async fn send_legacy_link(
             )
         })
         .await;
-    let failed = match written {
-        Ok(Some(mail_id)) => state.services.send_failed(&mail_id).await,
-        // A reached mail limit reads as sent.
-        Ok(None) => false,
-        Err(error) => return render(view, Err(error)),
-    };
-    let mut context = view.context();
-    context.insert("failed", &failed);
-    context.insert("legacy", &true);
-    context.insert("minutes", &(state.config.settings.tokens.link_seconds / 60));
-    let status = if failed {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::OK
-    };
-    view.respond(status, "link_sent.html", &context)
+    match written {
+        Ok(mail_id) => link_sent(state, view, mail_id.as_deref(), SentFor::Legacy).await,
+        Err(error) => render(view, Err(error)),
+    }
 }
 
 /// The page a linker route leads to.
@@ -247,12 +235,22 @@ fn claim_address_page(
 /// "A link was sent" for a claim: `step` is `claim` (to the shared address) or `claim_address`
 /// (to the own address); or plainly that the mail could not be sent.
 /// The "link sent" page of a claim's step; `mail_id` is `None` when a mail limit held the mail
-/// back (the page reads the same).
-async fn claim_sent(
+/// What a "link sent" page is about.
+#[derive(Clone, Copy)]
+enum SentFor<'a> {
+    /// An old account's set-password link.
+    Legacy,
+    /// A step of a claim (`claim`: the proof; `claim_address`: the own address's link).
+    Claim(&'a str),
+}
+
+/// The "link sent" page; `mail_id` is `None` when a mail limit held the mail back (the page reads
+/// the same). A mail that cannot be sent is said plainly (503, with the support contact).
+async fn link_sent(
     state: &AppState,
     view: &View<'_>,
     mail_id: Option<&str>,
-    step: &str,
+    sent_for: SentFor<'_>,
 ) -> HttpResponse {
     let failed = match mail_id {
         Some(id) => state.services.send_failed(id).await,
@@ -260,7 +258,10 @@ async fn claim_sent(
     };
     let mut context = view.context();
     context.insert("failed", &failed);
-    context.insert("claim", step);
+    match sent_for {
+        SentFor::Legacy => context.insert("legacy", &true),
+        SentFor::Claim(step) => context.insert("claim", step),
+    }
     context.insert("minutes", &(state.config.settings.tokens.link_seconds / 60));
     let status = if failed {
         StatusCode::SERVICE_UNAVAILABLE
@@ -287,7 +288,7 @@ async fn send_claim_link(
         })
         .await;
     match written {
-        Ok(mail_id) => claim_sent(state, view, mail_id.as_deref(), "claim").await,
+        Ok(mail_id) => link_sent(state, view, mail_id.as_deref(), SentFor::Claim("claim")).await,
         Err(error) => render(view, Err(error)),
     }
 }
@@ -718,7 +719,13 @@ pub async fn claim_submit(
         .await;
     Ok(match written {
         Ok(linker::Claimed::Mailed(mail_id)) => {
-            claim_sent(&state, &view, mail_id.as_deref(), "claim_address").await
+            link_sent(
+                &state,
+                &view,
+                mail_id.as_deref(),
+                SentFor::Claim("claim_address"),
+            )
+            .await
         }
         Ok(linker::Claimed::Expired) => link_expired(&view),
         Err(error) => render(&view, Err(error)),
