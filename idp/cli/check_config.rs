@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::Failure;
+use super::failure::Failure;
 use crate::config;
 
 pub fn run(path: &Path) -> Result<(), Failure> {

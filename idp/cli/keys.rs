@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 
-use super::Failure;
+use super::failure::Failure;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, SigningAlg};
 use crate::crypto::keys::alg_name;

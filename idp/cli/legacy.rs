@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::Failure;
+use super::failure::Failure;
 use super::users::known_tenant;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Problem, Problems};

@@ -1,6 +1,6 @@
 //! `idp migrate`: apply the pending migrations of the configured database.
 
-use super::Failure;
+use super::failure::Failure;
 use crate::config::Config;
 use crate::store;
 

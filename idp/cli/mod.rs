@@ -4,6 +4,7 @@
 //! Exit status 2 means the configuration (or the command line) is wrong, 1 any other failure.
 
 mod check_config;
+mod failure;
 mod keys;
 mod legacy;
 mod migrate;
@@ -14,6 +15,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+pub use failure::Failure;
 
 use crate::config::{self, Config, Problems};
 
@@ -50,21 +53,6 @@ pub enum Command {
     /// Follow up the legacy accounts: report, set an address.
     #[command(subcommand)]
     Legacy(legacy::LegacyCommand),
-}
-
-/// A failed command: what to print, and the exit status.
-#[derive(Debug)]
-pub enum Failure {
-    /// The configuration is broken: every problem, exit status 2.
-    Config(Problems),
-    /// Anything else: one line, exit status 1.
-    Other(String),
-}
-
-impl<E: std::fmt::Display> From<E> for Failure {
-    fn from(error: E) -> Self {
-        Failure::Other(error.to_string())
-    }
 }
 
 /// Parses the command line, runs the command, and turns the outcome into an exit status.

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::Failure;
+use super::failure::Failure;
 use crate::app::Services;
 use crate::config::Config;
 use crate::http::{Application, Signals};

@@ -5,7 +5,7 @@ use std::io::BufRead;
 use clap::Subcommand;
 use secrecy::SecretString;
 
-use super::Failure;
+use super::failure::Failure;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::domain::{Email, NewPassword};

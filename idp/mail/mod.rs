@@ -2,9 +2,11 @@
 //! transaction as the change that caused it, delivered by a worker with lettre — one `.eml` file
 //! per mail in `mail.dir` (the embedded default), or SMTP.
 
+mod overrides;
 mod render;
 mod transport;
 
+pub use overrides::with_overrides;
 pub use render::{Mails, Rendered};
 pub use transport::{MailTransport, TransportError, unsendable};
 
@@ -12,27 +14,6 @@ use chrono::NaiveDateTime;
 
 use crate::store::outbox::{self, MailRow};
 use crate::store::{self, DbConnection, StoreError};
-
-/// The built-in templates `(name, text)`, each replaced by the file `<dir>/<folder>/<name>` when
-/// an override directory is configured and has it.
-pub fn with_overrides(
-    builtin: &[(&str, &str)],
-    dir: Option<&std::path::Path>,
-    folder: &str,
-) -> Result<Vec<(String, String)>, String> {
-    builtin
-        .iter()
-        .map(|(name, text)| {
-            let file = dir.map(|d| d.join(folder).join(name));
-            match file.filter(|f| f.is_file()) {
-                Some(file) => std::fs::read_to_string(&file)
-                    .map(|own| (name.to_string(), own))
-                    .map_err(|e| format!("cannot read {}: {e}", file.display())),
-                None => Ok((name.to_string(), text.to_string())),
-            }
-        })
-        .collect()
-}
 
 /// Attempts before a mail is given up.
 pub const MAX_ATTEMPTS: i64 = 10;
@@ -109,29 +90,4 @@ pub fn retry_at(now: NaiveDateTime, attempts: i64) -> Option<NaiveDateTime> {
     let exponent = u32::try_from(attempts.clamp(0, 10)).unwrap_or(10);
     let delay = (10_i64 * 2_i64.pow(exponent)).min(3600);
     Some(now + chrono::Duration::seconds(delay))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_file_in_the_override_directory_replaces_the_builtin() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("pages")).unwrap();
-        std::fs::write(dir.path().join("pages/login.html"), "own").unwrap();
-        let builtin = [("login.html", "builtin"), ("error.html", "builtin error")];
-        let sources = with_overrides(&builtin, Some(dir.path()), "pages").unwrap();
-        assert_eq!(
-            sources,
-            [
-                ("login.html".to_string(), "own".to_string()),
-                ("error.html".to_string(), "builtin error".to_string())
-            ]
-        );
-        assert_eq!(
-            with_overrides(&builtin, None, "pages").unwrap()[0].1,
-            "builtin"
-        );
-    }
 }

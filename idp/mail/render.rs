@@ -54,8 +54,8 @@ impl Mails {
     pub fn load(dir: Option<&std::path::Path>) -> Result<Mails, tera::Error> {
         let mut tera = tera::Tera::new();
         tera.register_function("t", FluentLoader::new(&*LOCALES));
-        let sources =
-            super::with_overrides(TEMPLATES, dir, "mail").map_err(tera::Error::message)?;
+        let sources = super::overrides::with_overrides(TEMPLATES, dir, "mail")
+            .map_err(tera::Error::message)?;
         tera.add_raw_templates(sources.iter().map(|(n, s)| (n.as_str(), s.as_str())))?;
         Ok(Mails { tera })
     }
