@@ -1,17 +1,20 @@
 //! idp — an OpenID Connect provider for the e-services of Finnish cities.
 //!
-//! The crate is layered as `docs/architecture.md` draws it:
+//! The crate is layered as `docs/architecture.md` draws it, highest first; a layer uses only
+//! those below it, and `tests/layers/` checks that no file of it takes part in an import cycle:
 //!
-//! - [`http`]: actix-web handlers, thin — parse, call one flow, render;
+//! - [`cli`]: the `idp` binary's command line over the layers below;
+//! - [`http`]: actix-web handlers, thin — extract, call one flow, render;
+//! - [`app`]: what a running node holds (`Services`), its start-up and background tasks;
 //! - [`flows`]: the domain (login journey, OIDC endpoints, linker, admin), plain Rust;
+//! - [`mail`]: mail templates, the outbox and its transports;
 //! - [`store`]: diesel over SQLite or PostgreSQL, all SQL lives there;
 //! - [`crypto`]: password hashing, signing keys, random secrets and their hashes;
-//! - [`mail`]: mail templates, the outbox and its transports;
 //! - [`i18n`]: the fi/sv/en translations and the choice of language;
+//! - [`telemetry`]: the log subscriber;
 //! - [`config`]: the typed configuration and its validation;
-//! - [`domain`]: validated protocol values (emails, tenant ids).
-//!
-//! [`cli`] is the `idp` binary's command line over these layers.
+//! - [`domain`]: validated values (email addresses, new passwords, names);
+//! - [`clock`]: the only reader of the wall clock.
 
 pub mod app;
 pub mod cli;
