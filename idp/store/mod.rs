@@ -17,6 +17,7 @@ pub mod deliveries;
 mod error;
 pub mod grants;
 pub mod keys;
+pub mod lease_queue;
 pub mod legacy;
 pub mod legacy_import;
 pub mod links;
