@@ -18,7 +18,7 @@ use chrono::NaiveDateTime;
 use diesel::deserialize::QueryableByName;
 use diesel::prelude::*;
 use diesel::query_builder::BoxedSqlQuery;
-use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
+use diesel::sql_types::{BigInt, Text, Timestamp};
 
 use super::{DbConnection, StoreError};
 
@@ -70,7 +70,8 @@ fn statement(
             for c in sql.chars() {
                 if c == '?' {
                     n += 1;
-                    numbered.push_str(&format!("${n}"));
+                    numbered.push('$');
+                    numbered.push_str(&n.to_string());
                 } else {
                     numbered.push(c);
                 }
@@ -179,7 +180,7 @@ impl LeaseQueue {
              WHERE id = ?",
             self.table
         );
-        let query = statement(conn, &sql).bind::<Nullable<Text>, _>(Some(error.to_string()));
+        let query = statement(conn, &sql).bind::<Text, _>(error.to_string());
         let query = match next {
             Some(next) => query.bind::<Timestamp, _>(next),
             None => query.bind::<Text, _>(FAILED),

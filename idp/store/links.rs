@@ -88,7 +88,6 @@ pub fn use_once(
     token_hash: &str,
     now: NaiveDateTime,
 ) -> Result<bool, StoreError> {
-    // Its primary key: a column that is never NULL, taken as a nullable one like the others.
     let which = one_time_links::token_hash.eq(token_hash).nullable();
     Ok(void_unused(conn, tenant, Box::new(which), now)? == 1)
 }
@@ -134,8 +133,8 @@ pub fn void_for_legacy(
     void_unused(conn, tenant, Box::new(which), now)
 }
 
-/// Marks used, at `now`, the unused links of `tenant` that `which` picks; returns how many. (Its
-/// SQL type is nullable: the columns it tests are, but for the key.)
+/// Marks used, at `now`, the unused links of `tenant` that `which` picks; returns how many.
+/// `which` is of SQL type `Nullable<Bool>`, as the columns it compares are nullable.
 fn void_unused<'a>(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
