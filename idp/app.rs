@@ -19,8 +19,10 @@ use crate::flows::oidc::backchannel;
 use crate::flows::oidc::client_keys::ClientKeys;
 use crate::flows::oidc::tokens::Minter;
 use crate::mail::{self, MailTransport, Mails};
+use crate::store::deliveries::{self, DeliveryRow};
+use crate::store::lease_queue::{LeaseQueue, QueueRow};
+use crate::store::outbox::{self, MailRow};
 use crate::store::{Store, StoreError};
-use crate::store::{deliveries, outbox};
 
 tokio::task_local! {
     /// The address of the client whose request the task serves (set by the HTTP layer).
@@ -69,6 +71,15 @@ pub struct Services {
 /// How long `send_now` waits for a mail another sender claimed first (an SMTP attempt gives up
 /// after 15 s; a page should not wait that long, and then says the mail is on its way).
 const SEND_NOW_WAIT: Duration = Duration::from_secs(10);
+
+/// When a background task's first round runs.
+#[derive(Debug, Clone, Copy)]
+enum Start {
+    /// At once.
+    AtOnce,
+    /// After a period.
+    AfterPeriod,
+}
 
 /// Start-up failed.
 #[derive(Debug, thiserror::Error)]
@@ -136,18 +147,31 @@ impl Services {
 
     /// Re-reads the keys every `period` on a blocking thread, until the runtime stops.
     pub fn spawn_key_reloader(&self, period: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        self.every(period, Start::AfterPeriod, |services| async move {
+            match tokio::task::spawn_blocking(move || services.reload_keys()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::warn!(%error, "reloading signing keys failed"),
+                Err(error) => tracing::warn!(%error, "reloading signing keys failed"),
+            }
+        })
+    }
+
+    /// Runs `round` every `period` on a task of its own, until the runtime stops; the first round
+    /// at once or after a period, as `start` says.
+    fn every<F, Fut>(&self, period: Duration, start: Start, round: F) -> tokio::task::JoinHandle<()>
+    where
+        F: Fn(Services) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
         let services = self.clone();
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(period);
-            ticker.tick().await;
+            if let Start::AfterPeriod = start {
+                ticker.tick().await;
+            }
             loop {
                 ticker.tick().await;
-                let services = services.clone();
-                match tokio::task::spawn_blocking(move || services.reload_keys()).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(error)) => tracing::warn!(%error, "reloading signing keys failed"),
-                    Err(error) => tracing::warn!(%error, "reloading signing keys failed"),
-                }
+                round(services.clone()).await;
             }
         })
     }
@@ -172,72 +196,102 @@ impl Services {
         chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(86_400))
     }
 
+    /// One round of a lease queue ([`crate::store::lease_queue`]): claims up to `limit` due rows
+    /// of `queue` (only the row `only`, when given) for [`Services::lease`], and hands each to
+    /// `attempt`, which tries it, records the outcome and says whether it succeeded; returns how
+    /// many did.
+    async fn work_queue<R, E, F, Fut>(
+        &self,
+        queue: LeaseQueue,
+        limit: i64,
+        only: Option<String>,
+        mut attempt: F,
+    ) -> Result<usize, E>
+    where
+        R: QueueRow,
+        E: From<StoreError> + Send + 'static,
+        F: FnMut(R) -> Fut,
+        Fut: std::future::Future<Output = Result<bool, E>>,
+    {
+        let now = self.clock.now();
+        let lease = now + self.lease();
+        let rows = self
+            .store
+            .run(move |conn| queue.claim_due::<R>(conn, now, lease, limit, only.as_deref()))
+            .await?;
+        let mut succeeded = 0;
+        for row in rows {
+            if attempt(row).await? {
+                succeeded += 1;
+            }
+        }
+        Ok(succeeded)
+    }
+
     /// Works the back-channel logout queue every `period`, until the runtime stops.
     pub fn spawn_logout_deliveries(
         &self,
         period: std::time::Duration,
     ) -> tokio::task::JoinHandle<()> {
-        let services = self.clone();
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(period);
-            loop {
-                ticker.tick().await;
-                if let Err(error) = services.deliver_logouts().await {
-                    tracing::warn!(%error, "back-channel logout deliveries failed");
-                }
+        self.every(period, Start::AtOnce, |services| async move {
+            if let Err(error) = services.deliver_logouts().await {
+                tracing::warn!(%error, "back-channel logout deliveries failed");
             }
         })
     }
 
     /// Sends the due back-channel logout tokens once; returns how many were delivered.
     pub async fn deliver_logouts(&self) -> Result<usize, OAuthError> {
-        let now = self.clock.now();
         // The lease should outlast a batch: 5 deliveries of at most 5 s each.
-        let lease = now + self.lease();
-        let rows = self
-            .store
-            .run(move |conn| deliveries::claim_due(conn, now, lease, 5))
-            .await?;
-        let mut delivered = 0;
-        for row in rows {
+        self.work_queue(deliveries::QUEUE, 5, None, |row: DeliveryRow| async move {
             let now = self.clock.now();
-            let token = self
-                .minter(&row.tenant_id, now)
-                .ok_or_else(|| OAuthError::server("a delivery of an unknown tenant"))
-                .and_then(|m| backchannel::sign(&m, &row));
-            let outcome = match token {
-                Err(error) => Err(error.to_string()),
-                Ok(token) => match self
-                    .http
-                    .post(&row.uri)
-                    .form(&[("logout_token", token)])
-                    .send()
-                    .await
-                {
-                    Ok(response) if response.status().is_success() => Ok(()),
-                    Ok(response) => Err(format!("HTTP {}", response.status())),
-                    Err(error) => Err(error.to_string()),
-                },
-            };
-            let id = row.id.clone();
+            let outcome = self.post_logout(&row, now).await;
             let attempts = row.attempts + 1;
-            match &outcome {
-                Ok(()) => delivered += 1,
-                Err(error) => tracing::warn!(
+            if let Err(error) = &outcome {
+                tracing::warn!(
                     client = %row.client_id, attempts, %error,
                     "back-channel logout not delivered"
-                ),
+                );
             }
+            let delivered = outcome.is_ok();
             self.store
                 .run(move |conn| match outcome {
-                    Ok(()) => deliveries::delivered(conn, &id, now),
-                    Err(error) => {
-                        deliveries::failed(conn, &id, &error, backchannel::retry_at(now, attempts))
-                    }
+                    Ok(()) => deliveries::QUEUE.done(conn, &row.id, now),
+                    Err(error) => deliveries::QUEUE.failed(
+                        conn,
+                        &row.id,
+                        &error,
+                        backchannel::retry_at(now, attempts),
+                    ),
                 })
                 .await?;
+            Ok(delivered)
+        })
+        .await
+    }
+
+    /// Signs the logout token of `row` at `now` and POSTs it to the relying party.
+    async fn post_logout(
+        &self,
+        row: &DeliveryRow,
+        now: chrono::NaiveDateTime,
+    ) -> Result<(), String> {
+        let token = self
+            .minter(&row.tenant_id, now)
+            .ok_or_else(|| OAuthError::server("a delivery of an unknown tenant"))
+            .and_then(|m| backchannel::sign(&m, row))
+            .map_err(|error| error.to_string())?;
+        match self
+            .http
+            .post(&row.uri)
+            .form(&[("logout_token", token)])
+            .send()
+            .await
+        {
+            Ok(response) if response.status().is_success() => Ok(()),
+            Ok(response) => Err(format!("HTTP {}", response.status())),
+            Err(error) => Err(error.to_string()),
         }
-        Ok(delivered)
     }
 
     /// The keys a client publishes at `jwks_uri` (see [`ClientKeys`]).
@@ -248,18 +302,13 @@ impl Services {
     /// Deletes what has expired every `period`, until the runtime stops. Every node runs it; on
     /// PostgreSQL one node at a time does a round.
     pub fn spawn_cleanup(&self, period: Duration) -> tokio::task::JoinHandle<()> {
-        let services = self.clone();
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(period);
-            loop {
-                ticker.tick().await;
-                match services.purge_expired().await {
-                    Ok(purged) if purged.rows > 0 => {
-                        tracing::info!(rows = purged.rows, "expired rows deleted");
-                    }
-                    Ok(_) => {}
-                    Err(error) => tracing::warn!(%error, "the expiry clean-up failed"),
+        self.every(period, Start::AtOnce, |services| async move {
+            match services.purge_expired().await {
+                Ok(purged) if purged.rows > 0 => {
+                    tracing::info!(rows = purged.rows, "expired rows deleted");
                 }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "the expiry clean-up failed"),
             }
         })
     }
@@ -274,14 +323,9 @@ impl Services {
 
     /// Sends the outbox every `period`, until the runtime stops.
     pub fn spawn_mail_worker(&self, period: Duration) -> tokio::task::JoinHandle<()> {
-        let services = self.clone();
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(period);
-            loop {
-                ticker.tick().await;
-                if let Err(error) = services.send_mail(None).await {
-                    tracing::warn!(%error, "sending mail failed");
-                }
+        self.every(period, Start::AtOnce, |services| async move {
+            if let Err(error) = services.send_mail(None).await {
+                tracing::warn!(%error, "sending mail failed");
             }
         })
     }
@@ -290,15 +334,8 @@ impl Services {
     pub async fn send_mail(&self, only: Option<String>) -> Result<usize, StoreError> {
         // A send_now serves a request: a failure is told to the resident, and audited.
         let at_once = only.is_some();
-        let now = self.clock.now();
         // The lease should outlast a batch: 4 mails of at most 15 s (the SMTP timeout) each.
-        let lease = now + self.lease();
-        let rows = self
-            .store
-            .run(move |conn| outbox::claim_due(conn, now, lease, 4, only.as_deref()))
-            .await?;
-        let mut sent = 0;
-        for row in rows {
+        self.work_queue(outbox::QUEUE, 4, only, |row: MailRow| async move {
             let outcome = self
                 .mail
                 .send(
@@ -313,9 +350,8 @@ impl Services {
             let attempts = row.attempts + 1;
             if let Err(error) = &outcome {
                 tracing::warn!(kind = %row.kind, attempts, %error, "mail not sent");
-            } else {
-                sent += 1;
             }
+            let sent = outcome.is_ok();
             let remote_addr = client_address();
             // A recipient lettre refuses never becomes sendable: give up at once.
             let retry = if mail::unsendable(&row.to_address) {
@@ -325,9 +361,9 @@ impl Services {
             };
             self.store
                 .run(move |conn| match outcome {
-                    Ok(()) => outbox::sent(conn, &row.id, now),
+                    Ok(()) => outbox::QUEUE.done(conn, &row.id, now),
                     Err(error) => crate::store::write_transaction(conn, |conn| {
-                        outbox::failed(conn, &row.id, &error.0, retry)?;
+                        outbox::QUEUE.failed(conn, &row.id, &error.0, retry)?;
                         if retry.is_none() || at_once {
                             mail::audit_failed(
                                 conn,
@@ -342,8 +378,9 @@ impl Services {
                     }),
                 })
                 .await?;
-        }
-        Ok(sent)
+            Ok(sent)
+        })
+        .await
     }
 
     /// Sends mail `id` now (as [`Services::send_now`]); whether the resident must be told that it

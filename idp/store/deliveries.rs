@@ -1,16 +1,17 @@
 //! The `logout_deliveries` queue: back-channel logout tokens waiting for their relying party.
 //!
-//! Every node works the queue. A row is claimed by a conditional update that sets a lease
-//! (`locked_until`), atomic on both backends, so no two nodes send the same row at once.
+//! Every node works the queue, through [`QUEUE`] ([`super::lease_queue`]: a row is claimed with a
+//! lease, `locked_until`, so no two nodes send the same row at once).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::lease_queue::LeaseQueue;
 use super::schema::logout_deliveries;
 use super::{DbConnection, StoreError, Tenant};
 
 /// A delivery as stored.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = logout_deliveries)]
 pub struct DeliveryRow {
     /// Id.
@@ -47,87 +48,12 @@ pub fn insert(conn: &mut DbConnection, row: &DeliveryRow) -> Result<(), StoreErr
     Ok(())
 }
 
-/// Claims up to `limit` due deliveries until `lease_until`; returns the rows claimed.
-pub fn claim_due(
-    conn: &mut DbConnection,
-    now: NaiveDateTime,
-    lease_until: NaiveDateTime,
-    limit: i64,
-) -> Result<Vec<DeliveryRow>, StoreError> {
-    let free = logout_deliveries::locked_until
-        .is_null()
-        .or(logout_deliveries::locked_until.le(now));
-    let candidates: Vec<String> = logout_deliveries::table
-        .filter(logout_deliveries::status.eq("pending"))
-        .filter(logout_deliveries::next_attempt_at.le(now))
-        .filter(free)
-        .order(logout_deliveries::next_attempt_at.asc())
-        .limit(limit)
-        .select(logout_deliveries::id)
-        .load(conn)?;
-    let mut claimed = Vec::new();
-    for id in candidates {
-        let free = logout_deliveries::locked_until
-            .is_null()
-            .or(logout_deliveries::locked_until.le(now));
-        let won = diesel::update(
-            logout_deliveries::table
-                .find(&id)
-                .filter(logout_deliveries::status.eq("pending"))
-                .filter(free),
-        )
-        .set(logout_deliveries::locked_until.eq(lease_until))
-        .execute(conn)?;
-        if won == 1
-            && let Some(row) = logout_deliveries::table
-                .find(&id)
-                .select(DeliveryRow::as_select())
-                .get_result(conn)
-                .optional()?
-        {
-            claimed.push(row);
-        }
-    }
-    Ok(claimed)
-}
-
-/// Records a successful delivery.
-pub fn delivered(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Result<(), StoreError> {
-    diesel::update(logout_deliveries::table.find(id))
-        .set((
-            logout_deliveries::status.eq("delivered"),
-            logout_deliveries::delivered_at.eq(now),
-            logout_deliveries::attempts.eq(logout_deliveries::attempts + 1),
-            logout_deliveries::locked_until.eq(None::<NaiveDateTime>),
-            logout_deliveries::last_error.eq(None::<String>),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Records a failed attempt: retry at `next` or, when `next` is none, give up.
-pub fn failed(
-    conn: &mut DbConnection,
-    id: &str,
-    error: &str,
-    next: Option<NaiveDateTime>,
-) -> Result<(), StoreError> {
-    let row = logout_deliveries::table.find(id);
-    let common = (
-        logout_deliveries::attempts.eq(logout_deliveries::attempts + 1),
-        logout_deliveries::locked_until.eq(None::<NaiveDateTime>),
-        logout_deliveries::last_error.eq(error),
-    );
-    match next {
-        Some(next) => diesel::update(row)
-            .set((common, logout_deliveries::next_attempt_at.eq(next)))
-            .execute(conn)?,
-        None => diesel::update(row)
-            .set((common, logout_deliveries::status.eq("failed")))
-            .execute(conn)?,
-    };
-    Ok(())
-}
+/// The queue: a delivered row is `delivered`, at `delivered_at`.
+pub const QUEUE: LeaseQueue = LeaseQueue {
+    table: "logout_deliveries",
+    done: "delivered",
+    done_at: <logout_deliveries::delivered_at as Column>::NAME,
+};
 
 /// Every delivery to `client_id` of `tenant` (tests and reports).
 pub fn for_client(

@@ -1,12 +1,13 @@
 //! The `legacy_accounts` table: the accounts of a city's old login system, each bound to a user
-//! by the linker on its first login (DESIGN.md §5). What the import writes is in
-//! [`super::legacy_import`].
+//! by the linker (`idp/flows/linker.rs`) on its first login. What the import writes is in
+//! [`super::legacy_import`]. A linked account is never changed again ([`change_unlinked`]).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::query_builder::{AsChangeset, QueryFragment};
 
 use super::schema::legacy_accounts;
-use super::{DbConnection, StoreError, Tenant};
+use super::{Backend, DbConnection, StoreError, Tenant};
 
 /// A legacy account as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -116,18 +117,15 @@ pub fn link(
     user_id: &str,
     now: NaiveDateTime,
 ) -> Result<bool, StoreError> {
-    let changed = diesel::update(
-        legacy_accounts::table
-            .find(id)
-            .filter(legacy_accounts::tenant_id.eq(tenant.id()))
-            .filter(legacy_accounts::linked_user_id.is_null()),
+    change_unlinked(
+        conn,
+        tenant,
+        id,
+        (
+            legacy_accounts::linked_user_id.eq(user_id),
+            legacy_accounts::linked_at.eq(now),
+        ),
     )
-    .set((
-        legacy_accounts::linked_user_id.eq(user_id),
-        legacy_accounts::linked_at.eq(now),
-    ))
-    .execute(conn)?;
-    Ok(changed == 1)
 }
 
 /// Attaches an address to an unlinked legacy account (support, `idp legacy set-email`); false
@@ -140,17 +138,37 @@ pub fn set_email(
     email_normalized: &str,
     now: NaiveDateTime,
 ) -> Result<bool, StoreError> {
+    change_unlinked(
+        conn,
+        tenant,
+        id,
+        (
+            legacy_accounts::email.eq(email),
+            legacy_accounts::email_normalized.eq(email_normalized),
+            legacy_accounts::updated_at.eq(now),
+        ),
+    )
+}
+
+/// Makes `changes` to the account `id` of `tenant` unless it is linked; false when it is (a
+/// login bound it meanwhile).
+pub fn change_unlinked<C>(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    id: &str,
+    changes: C,
+) -> Result<bool, StoreError>
+where
+    C: AsChangeset<Target = legacy_accounts::table>,
+    C::Changeset: QueryFragment<Backend>,
+{
     let changed = diesel::update(
         legacy_accounts::table
             .find(id)
             .filter(legacy_accounts::tenant_id.eq(tenant.id()))
             .filter(legacy_accounts::linked_user_id.is_null()),
     )
-    .set((
-        legacy_accounts::email.eq(email),
-        legacy_accounts::email_normalized.eq(email_normalized),
-        legacy_accounts::updated_at.eq(now),
-    ))
+    .set(changes)
     .execute(conn)?;
     Ok(changed == 1)
 }

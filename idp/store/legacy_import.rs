@@ -155,15 +155,7 @@ pub fn update_unlinked(
     id: &str,
     changes: &LegacyChanges<'_>,
 ) -> Result<bool, StoreError> {
-    let changed = diesel::update(
-        legacy_accounts::table
-            .find(id)
-            .filter(legacy_accounts::tenant_id.eq(tenant.id()))
-            .filter(legacy_accounts::linked_user_id.is_null()),
-    )
-    .set(changes)
-    .execute(conn)?;
-    Ok(changed == 1)
+    super::legacy::change_unlinked(conn, tenant, id, changes)
 }
 
 /// Addresses of `tenant` shared by several accounts: how many addresses, and how many accounts

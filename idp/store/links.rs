@@ -2,9 +2,10 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::{Bool, Nullable};
 
 use super::schema::one_time_links;
-use super::{DbConnection, StoreError, Tenant};
+use super::{Backend, DbConnection, StoreError, Tenant};
 
 /// A link as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -87,15 +88,8 @@ pub fn use_once(
     token_hash: &str,
     now: NaiveDateTime,
 ) -> Result<bool, StoreError> {
-    let changed = diesel::update(
-        one_time_links::table
-            .find(token_hash)
-            .filter(one_time_links::tenant_id.eq(tenant.id()))
-            .filter(one_time_links::used_at.is_null()),
-    )
-    .set(one_time_links::used_at.eq(now))
-    .execute(conn)?;
-    Ok(changed == 1)
+    let which = one_time_links::token_hash.eq(token_hash).nullable();
+    Ok(void_unused(conn, tenant, Box::new(which), now)? == 1)
 }
 
 /// Voids the unused links of `purpose` for a user (a password set another way ends its reset
@@ -107,15 +101,10 @@ pub fn void_for_user(
     purpose: &str,
     now: NaiveDateTime,
 ) -> Result<usize, StoreError> {
-    Ok(diesel::update(
-        one_time_links::table
-            .filter(one_time_links::user_id.eq(user_id))
-            .filter(one_time_links::tenant_id.eq(tenant.id()))
-            .filter(one_time_links::purpose.eq(purpose))
-            .filter(one_time_links::used_at.is_null()),
-    )
-    .set(one_time_links::used_at.eq(now))
-    .execute(conn)?)
+    let which = one_time_links::user_id
+        .eq(user_id)
+        .and(one_time_links::purpose.eq(purpose));
+    void_unused(conn, tenant, Box::new(which), now)
 }
 
 /// Voids every unused link of a user of `tenant` but those of the `kept` purposes (a confirmed
@@ -127,15 +116,10 @@ pub fn void_all_for_user(
     kept: &[&str],
     now: NaiveDateTime,
 ) -> Result<usize, StoreError> {
-    Ok(diesel::update(
-        one_time_links::table
-            .filter(one_time_links::user_id.eq(user_id))
-            .filter(one_time_links::tenant_id.eq(tenant.id()))
-            .filter(one_time_links::purpose.ne_all(kept))
-            .filter(one_time_links::used_at.is_null()),
-    )
-    .set(one_time_links::used_at.eq(now))
-    .execute(conn)?)
+    let which = one_time_links::user_id
+        .eq(user_id)
+        .and(one_time_links::purpose.ne_all(kept));
+    void_unused(conn, tenant, Box::new(which), now)
 }
 
 /// Voids the unused links that would bind a legacy account (it was bound another way).
@@ -145,9 +129,23 @@ pub fn void_for_legacy(
     legacy_account_id: &str,
     now: NaiveDateTime,
 ) -> Result<usize, StoreError> {
+    let which = one_time_links::legacy_account_id.eq(legacy_account_id);
+    void_unused(conn, tenant, Box::new(which), now)
+}
+
+/// Marks used, at `now`, the unused links of `tenant` that `which` picks; returns how many.
+/// `which` is of SQL type `Nullable<Bool>`, as the columns it compares are nullable.
+fn void_unused<'a>(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    which: Box<
+        dyn BoxableExpression<one_time_links::table, Backend, SqlType = Nullable<Bool>> + 'a,
+    >,
+    now: NaiveDateTime,
+) -> Result<usize, StoreError> {
     Ok(diesel::update(
         one_time_links::table
-            .filter(one_time_links::legacy_account_id.eq(legacy_account_id))
+            .filter(which)
             .filter(one_time_links::tenant_id.eq(tenant.id()))
             .filter(one_time_links::used_at.is_null()),
     )

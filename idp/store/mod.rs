@@ -17,6 +17,7 @@ pub mod deliveries;
 mod error;
 pub mod grants;
 pub mod keys;
+pub mod lease_queue;
 pub mod legacy;
 pub mod legacy_import;
 pub mod links;
@@ -44,6 +45,9 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use crate::config::{DatabaseBackend, DatabaseSettings, SqliteSynchronous};
 
 pub use connection::DbConnection;
+
+/// The backend of [`DbConnection`] (either database), for boxed queries and expressions.
+pub type Backend = <DbConnection as Connection>::Backend;
 pub use error::StoreError;
 pub use tenant::Tenant;
 pub use transaction::{WriterTurn, write_alone, write_transaction};

@@ -51,11 +51,8 @@ pub fn find_live(
     token_hash: &str,
     now: NaiveDateTime,
 ) -> Result<Option<SessionRow>, StoreError> {
-    Ok(sso_sessions::table
+    Ok(live(tenant, now)
         .filter(sso_sessions::token_hash.eq(token_hash))
-        .filter(sso_sessions::tenant_id.eq(tenant.id()))
-        .filter(sso_sessions::ended_at.is_null())
-        .filter(sso_sessions::expires_at.gt(now))
         .select(SessionRow::as_select())
         .get_result(conn)
         .optional()?)
@@ -100,11 +97,18 @@ pub fn live_for_user(
     user_id: &str,
     now: NaiveDateTime,
 ) -> Result<Vec<SessionRow>, StoreError> {
-    Ok(sso_sessions::table
+    Ok(live(tenant, now)
         .filter(sso_sessions::user_id.eq(user_id))
-        .filter(sso_sessions::tenant_id.eq(tenant.id()))
-        .filter(sso_sessions::ended_at.is_null())
-        .filter(sso_sessions::expires_at.gt(now))
         .select(SessionRow::as_select())
         .load(conn)?)
+}
+
+/// The sessions of `tenant` live at `now`: not ended, not expired.
+#[diesel::dsl::auto_type]
+fn live<'a>(tenant: Tenant<'a>, now: NaiveDateTime) -> _ {
+    let tenant_id: &'a str = tenant.id();
+    sso_sessions::table
+        .filter(sso_sessions::tenant_id.eq(tenant_id))
+        .filter(sso_sessions::ended_at.is_null())
+        .filter(sso_sessions::expires_at.gt(now))
 }

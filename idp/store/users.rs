@@ -2,9 +2,10 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::query_builder::{AsChangeset, QueryFragment};
 
 use super::schema::users;
-use super::{DbConnection, StoreError, Tenant};
+use super::{Backend, DbConnection, StoreError, Tenant};
 
 /// A user as stored.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -145,18 +146,16 @@ pub fn set_password(
     password_hash: &str,
     now: NaiveDateTime,
 ) -> Result<(), StoreError> {
-    diesel::update(
-        users::table
-            .find(id)
-            .filter(users::tenant_id.eq(tenant.id())),
+    change(
+        conn,
+        tenant,
+        id,
+        (
+            users::password_hash.eq(password_hash),
+            users::password_changed_at.eq(now),
+            users::updated_at.eq(now),
+        ),
     )
-    .set((
-        users::password_hash.eq(password_hash),
-        users::password_changed_at.eq(now),
-        users::updated_at.eq(now),
-    ))
-    .execute(conn)?;
-    Ok(())
 }
 
 /// Sets a user's display name.
@@ -167,14 +166,12 @@ pub fn set_name(
     name: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<(), StoreError> {
-    diesel::update(
-        users::table
-            .find(id)
-            .filter(users::tenant_id.eq(tenant.id())),
+    change(
+        conn,
+        tenant,
+        id,
+        (users::name.eq(name), users::updated_at.eq(now)),
     )
-    .set((users::name.eq(name), users::updated_at.eq(now)))
-    .execute(conn)?;
-    Ok(())
 }
 
 /// Sets a user's (verified) address.
@@ -186,17 +183,36 @@ pub fn set_email(
     email_normalized: &str,
     now: NaiveDateTime,
 ) -> Result<(), StoreError> {
+    change(
+        conn,
+        tenant,
+        id,
+        (
+            users::email.eq(email),
+            users::email_normalized.eq(email_normalized),
+            users::email_verified.eq(true),
+            users::updated_at.eq(now),
+        ),
+    )
+}
+
+/// Makes `changes` to the user `id` of `tenant`.
+fn change<C>(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    id: &str,
+    changes: C,
+) -> Result<(), StoreError>
+where
+    C: AsChangeset<Target = users::table>,
+    C::Changeset: QueryFragment<Backend>,
+{
     diesel::update(
         users::table
             .find(id)
             .filter(users::tenant_id.eq(tenant.id())),
     )
-    .set((
-        users::email.eq(email),
-        users::email_normalized.eq(email_normalized),
-        users::email_verified.eq(true),
-        users::updated_at.eq(now),
-    ))
+    .set(changes)
     .execute(conn)?;
     Ok(())
 }

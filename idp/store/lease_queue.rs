@@ -1,0 +1,191 @@
+//! The lease queue that the mail outbox ([`super::outbox`]) and the back-channel logout deliveries
+//! ([`super::deliveries`]) share: rows written `pending`, worked by every node, each claimed with a
+//! lease so that no two nodes work the same row at once.
+//!
+//! A row is due when it is `pending`, its `next_attempt_at` has come and its lease
+//! (`locked_until`) is free or has run out. [`LeaseQueue::claim_due`] reads the due ids, oldest
+//! first, then takes each with a conditional `UPDATE` that sets the lease only where the row is
+//! still `pending` and its lease still free: on either backend one node wins a row, without
+//! `SELECT … FOR UPDATE`. A node that dies holding rows leaves them due again once the lease has
+//! run out. [`LeaseQueue::done`] and [`LeaseQueue::failed`] record an attempt and free the lease.
+//!
+//! The two tables have the same queue columns (`migrations/*/…_outbox…`, `…_logout_deliveries…`)
+//! and differ in their name and in what a finished row records, so the statements are written
+//! once here as SQL over a [`LeaseQueue`], which names those. diesel's query builder is typed by
+//! table and cannot be written over "a table with these columns".
+
+use chrono::NaiveDateTime;
+use diesel::deserialize::QueryableByName;
+use diesel::prelude::*;
+use diesel::query_builder::BoxedSqlQuery;
+use diesel::sql_types::{BigInt, Text, Timestamp};
+
+use super::{DbConnection, StoreError};
+
+/// The backend of [`DbConnection`] (either database).
+type Backend = <DbConnection as Connection>::Backend;
+
+/// The status of a row waiting for an attempt.
+const PENDING: &str = "pending";
+
+/// The status of a row given up after its last attempt.
+const FAILED: &str = "failed";
+
+/// A table worked as a lease queue. Its columns `id`, `status`, `attempts`, `next_attempt_at`,
+/// `locked_until` and `last_error` are the queue's; a finished row takes the status `done` and
+/// the time in the column `done_at`.
+#[derive(Debug, Clone, Copy)]
+pub struct LeaseQueue {
+    /// The table.
+    pub table: &'static str,
+    /// The status of a row whose work is done (`delivered`, `sent`).
+    pub done: &'static str,
+    /// The column that records when (`delivered_at`, `sent_at`).
+    pub done_at: &'static str,
+}
+
+/// A row of a queue as read: its columns are read by name, as the statements are SQL.
+pub trait QueueRow: QueryableByName<Backend> + Send + 'static {}
+
+impl<R: QueryableByName<Backend> + Send + 'static> QueueRow for R {}
+
+/// An id read by [`LeaseQueue::claim_due`].
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+/// A statement of `sql` for `conn`: SQLite takes the `?` placeholders as written, PostgreSQL
+/// numbered (`$1`, `$2`, …).
+fn statement(
+    conn: &DbConnection,
+    sql: &str,
+) -> BoxedSqlQuery<'static, Backend, diesel::query_builder::SqlQuery> {
+    let sql = match conn {
+        DbConnection::Sqlite(_) => sql.to_string(),
+        DbConnection::Postgres(_) => {
+            let mut numbered = String::with_capacity(sql.len() + 8);
+            let mut n = 0;
+            for c in sql.chars() {
+                if c == '?' {
+                    n += 1;
+                    numbered.push('$');
+                    numbered.push_str(&n.to_string());
+                } else {
+                    numbered.push(c);
+                }
+            }
+            numbered
+        }
+    };
+    diesel::sql_query(sql).into_boxed()
+}
+
+impl LeaseQueue {
+    /// Claims up to `limit` due rows (or only the row `only`, when given) until `lease_until`,
+    /// the longest due first; returns the rows this call won.
+    pub fn claim_due<R: QueueRow>(
+        &self,
+        conn: &mut DbConnection,
+        now: NaiveDateTime,
+        lease_until: NaiveDateTime,
+        limit: i64,
+        only: Option<&str>,
+    ) -> Result<Vec<R>, StoreError> {
+        let only_clause = if only.is_some() { " AND id = ?" } else { "" };
+        let sql = format!(
+            "SELECT id FROM {} WHERE status = ? AND next_attempt_at <= ? \
+             AND (locked_until IS NULL OR locked_until <= ?){only_clause} \
+             ORDER BY next_attempt_at ASC LIMIT ?",
+            self.table
+        );
+        let mut query = statement(conn, &sql)
+            .bind::<Text, _>(PENDING)
+            .bind::<Timestamp, _>(now)
+            .bind::<Timestamp, _>(now);
+        if let Some(id) = only {
+            query = query.bind::<Text, _>(id.to_string());
+        }
+        let candidates: Vec<Id> = query.bind::<BigInt, _>(limit).load(conn)?;
+        let lease = format!(
+            "UPDATE {} SET locked_until = ? WHERE id = ? AND status = ? \
+             AND (locked_until IS NULL OR locked_until <= ?)",
+            self.table
+        );
+        let mut claimed = Vec::new();
+        for Id { id } in candidates {
+            let won = statement(conn, &lease)
+                .bind::<Timestamp, _>(lease_until)
+                .bind::<Text, _>(id.clone())
+                .bind::<Text, _>(PENDING)
+                .bind::<Timestamp, _>(now)
+                .execute(conn)?;
+            if won == 1
+                && let Some(row) = self.find(conn, &id)?
+            {
+                claimed.push(row);
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// A row by id.
+    pub fn find<R: QueueRow>(
+        &self,
+        conn: &mut DbConnection,
+        id: &str,
+    ) -> Result<Option<R>, StoreError> {
+        let sql = format!("SELECT * FROM {} WHERE id = ?", self.table);
+        Ok(statement(conn, &sql)
+            .bind::<Text, _>(id.to_string())
+            .get_result(conn)
+            .optional()?)
+    }
+
+    /// Records that the work of row `id` was done at `now`.
+    pub fn done(
+        &self,
+        conn: &mut DbConnection,
+        id: &str,
+        now: NaiveDateTime,
+    ) -> Result<(), StoreError> {
+        let sql = format!(
+            "UPDATE {} SET status = ?, {} = ?, attempts = attempts + 1, locked_until = NULL, \
+             last_error = NULL WHERE id = ?",
+            self.table, self.done_at
+        );
+        statement(conn, &sql)
+            .bind::<Text, _>(self.done)
+            .bind::<Timestamp, _>(now)
+            .bind::<Text, _>(id.to_string())
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Records a failed attempt at row `id`: retry at `next` or, when `next` is none, give up.
+    pub fn failed(
+        &self,
+        conn: &mut DbConnection,
+        id: &str,
+        error: &str,
+        next: Option<NaiveDateTime>,
+    ) -> Result<(), StoreError> {
+        let then = match next {
+            Some(_) => "next_attempt_at",
+            None => "status",
+        };
+        let sql = format!(
+            "UPDATE {} SET attempts = attempts + 1, locked_until = NULL, last_error = ?, {then} = ? \
+             WHERE id = ?",
+            self.table
+        );
+        let query = statement(conn, &sql).bind::<Text, _>(error.to_string());
+        let query = match next {
+            Some(next) => query.bind::<Timestamp, _>(next),
+            None => query.bind::<Text, _>(FAILED),
+        };
+        query.bind::<Text, _>(id.to_string()).execute(conn)?;
+        Ok(())
+    }
+}
