@@ -50,6 +50,7 @@ pub use connection::DbConnection;
 pub type Backend = <DbConnection as Connection>::Backend;
 pub use error::StoreError;
 pub use tenant::Tenant;
+use transaction::BUSY_TIMEOUT;
 pub use transaction::{WriterTurn, write_alone, write_transaction};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -57,10 +58,6 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 
 /// Serialises concurrent migrations of several nodes on one PostgreSQL (an arbitrary constant).
 const MIGRATION_LOCK: i64 = 0x1d9_0001;
-
-/// How long a SQLite writer waits for the write lock (SQLite's busy timeout), and for its
-/// file's turn in this process to take it, before giving up with [`StoreError::Busy`].
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A pooled connection.
 pub type PooledConnection = r2d2::PooledConnection<Manager>;

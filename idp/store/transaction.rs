@@ -24,6 +24,10 @@ use diesel::sqlite::SqliteConnection;
 
 use super::{DbConnection, StoreError};
 
+/// How long a SQLite writer waits for the write lock (SQLite's busy timeout), and for its
+/// file's turn in this process to take it, before giving up with [`StoreError::Busy`].
+pub(super) const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The turn of this process's writers to one SQLite file. Every connection the pool opens carries
 /// its file's turn as its diesel instrumentation (which does nothing with the events), so that
 /// [`write_transaction`] finds it from the connection alone.
@@ -72,9 +76,7 @@ impl WriterTurn {
 impl WriterTurn {
     /// Waits for the turn, at most the busy timeout.
     fn take(&self) -> Result<MutexGuard<'_, ()>, StoreError> {
-        self.0
-            .try_lock_for(super::BUSY_TIMEOUT)
-            .ok_or(StoreError::Busy)
+        self.0.try_lock_for(BUSY_TIMEOUT).ok_or(StoreError::Busy)
     }
 }
 
