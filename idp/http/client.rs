@@ -2,7 +2,7 @@
 //! reverse proxy that overwrites the headers — from `Forwarded` / `X-Forwarded-For`.
 //!
 //! The middleware [`remember_address`] works it out once per request and keeps it for the request's
-//! task ([`crate::app::client_address`]), so that [`AppState::oidc`](super::AppState::oidc) hands it
+//! task ([`crate::app::client_address`]), so that [`AppState::oidc`] hands it
 //! to every flow (the audit trail, the throttles, the mail limits) without each handler passing it
 //! along.
 
@@ -13,7 +13,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
 
-use super::AppState;
+use super::state::AppState;
 
 /// The client's address of `req`, as the settings say to take it.
 pub fn client_address(state: &AppState, req: &HttpRequest) -> Option<String> {

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, web};
 
-use super::{AppState, HttpError};
+use super::errors::HttpError;
+use super::state::AppState;
 use crate::config::Config;
 use crate::flows::oidc::discovery;
 

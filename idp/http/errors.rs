@@ -1,9 +1,16 @@
-//! The one place where errors become HTTP responses.
+//! Where errors become HTTP responses: [`HttpError`] (an unknown tenant, the store) and the
+//! reshaping of actix's own error answers. A page's errors are finished pages already
+//! (`pages::error::PageError`); the protocol endpoints answer their errors in the protocol's form
+//! (`oidc::client_request`, `oidc::userinfo`).
 
+use actix_web::error::InternalError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
+use super::pages::error::Shown;
+use super::pages::view::View;
+use super::state::AppState;
 use crate::store::StoreError;
 
 /// An error a handler returns.
@@ -66,7 +73,7 @@ const PROTOCOL_ENDPOINTS: &[&str] = &[
 /// Gives actix's own error answers (a body over [`BODY_LIMIT`], a path that cannot be decoded, a
 /// response that could not be built) the shape of ours: the protocol's JSON error at protocol
 /// endpoints, the error page in the resident's language elsewhere. Answers made by our handlers
-/// (and [`HttpError`]) pass unchanged.
+/// ([`HttpError`], and the pages of `pages::error::PageError`) pass unchanged.
 pub fn reshape<B>(
     res: actix_web::dev::ServiceResponse<B>,
 ) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
@@ -74,7 +81,9 @@ pub fn reshape<B>(
     let Some(error) = res.response().error() else {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     };
-    if error.as_error::<HttpError>().is_some() {
+    let ours = error.as_error::<HttpError>().is_some()
+        || error.as_error::<InternalError<Shown>>().is_some();
+    if ours {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = match res.status() {
@@ -97,11 +106,11 @@ fn shaped(req: &actix_web::HttpRequest, status: StatusCode) -> HttpResponse {
     let mut segments = req.path().trim_start_matches('/').split('/');
     let tenant = segments.next().unwrap_or_default();
     let last = req.path().rsplit('/').next().unwrap_or_default();
-    let state = req.app_data::<actix_web::web::Data<super::AppState>>();
-    let known = state.and_then(|s| s.config.tenant(tenant).map(|t| (s, t)));
+    let state = req.app_data::<actix_web::web::Data<AppState>>();
+    let known = state.and_then(|s| s.tenant(tenant).map(|t| (s, t)));
     match known {
         Some((state, tenant)) if !PROTOCOL_ENDPOINTS.contains(&last) => {
-            let view = super::pages::View::new(state, req, tenant, None);
+            let view = View::new(state.clone(), req, tenant, None);
             let reason = if status.is_server_error() {
                 "server_error"
             } else {

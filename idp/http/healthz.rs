@@ -1,9 +1,14 @@
 //! `GET /healthz`: 200 when the database answers, 503 otherwise.
 
+use std::time::Duration;
+
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use super::{AppState, HEALTH_TIMEOUT};
+use super::state::AppState;
+
+/// How long `/healthz` waits for a database connection.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Asks the database for `SELECT 1`.
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {

@@ -26,7 +26,8 @@ pub async fn log_request(
     Ok(response)
 }
 
-/// Headers every response carries (DESIGN.md §6).
+/// Headers every response carries: no MIME sniffing, no referrer, never framed, and a strict
+/// default CSP (pages set their own, `pages::view::page_csp`).
 pub fn security_headers() -> DefaultHeaders {
     DefaultHeaders::new()
         .add(("X-Content-Type-Options", "nosniff"))

@@ -1,39 +1,33 @@
-//! HTTP: the actix-web server, its routes and the mapping of errors to responses.
+//! HTTP: the actix-web server and its routes.
 //!
-//! Handlers are thin: they parse the request, call one flow, and render. One file per endpoint.
+//! Handlers are thin: their extractors read the request (`extract::TenantRequest`; the pages'
+//! `pages::extract`), they call one flow and render. `oidc/` holds the protocol's endpoints, one
+//! file each; `pages/` the resident's pages; `state.rs` what every handler can reach; `util.rs`
+//! the helpers they share; `errors.rs` the mapping of errors to responses.
 
-mod client;
-mod discovery;
-mod errors;
-mod healthz;
-mod middleware;
-mod oidc;
+pub mod assets;
+pub mod client;
+pub mod discovery;
+pub mod errors;
+pub mod extract;
+pub mod healthz;
+pub mod middleware;
+pub mod oidc;
 pub mod pages;
+pub mod state;
+pub mod util;
+#[cfg(test)]
+mod util_proptests;
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 
 use crate::app::Services;
-use crate::config::Config;
 
 pub use errors::HttpError;
-
-/// What every handler can reach; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    /// Configuration, store, clock and keys.
-    pub services: Services,
-    /// The configuration (also in `services`).
-    pub config: Arc<Config>,
-    /// The page templates.
-    pub pages: Arc<pages::Pages>,
-    /// Each tenant's discovery document, serialised once (it follows from the configuration).
-    pub discovery: Arc<std::collections::HashMap<String, web::Bytes>>,
-}
+pub use state::AppState;
 
 /// A bound, not yet running server.
 pub struct Application {
@@ -67,14 +61,8 @@ impl Application {
     ) -> Result<Application, anyhow::Error> {
         let address = listener.local_addr()?;
         let config = services.config.clone();
-        let state = AppState {
-            pages: Arc::new(pages::Pages::load(
-                config.settings.templates.dir.as_deref(),
-            )?),
-            discovery: Arc::new(discovery::serialised(&config)?),
-            config: config.clone(),
-            services,
-        };
+        let pages = pages::templates::Pages::load(config.settings.templates.dir.as_deref())?;
+        let state = AppState::new(services, pages, discovery::serialised(&config)?);
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(state.clone()))
@@ -84,7 +72,7 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(client::remember_address))
                 .wrap(actix_web::middleware::from_fn(middleware::log_request))
                 .configure(routes)
-                .default_service(web::to(pages::not_found))
+                .default_service(web::to(assets::not_found))
         })
         .listen(listener)?
         .shutdown_timeout(config.settings.server.shutdown_timeout_seconds);
@@ -119,16 +107,16 @@ impl Application {
 /// Every route of the service.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz::healthz))
-        .route("/static/idp.css", web::get().to(pages::stylesheet))
+        .route("/static/idp.css", web::get().to(assets::stylesheet))
         .service(
             web::scope("/{tenant}")
                 .route(
                     "/.well-known/openid-configuration",
                     web::get().to(discovery::openid_configuration),
                 )
-                .configure(oidc::routes),
+                .route("/theme.css", web::get().to(assets::theme))
+                .route("/logo", web::get().to(assets::logo))
+                .configure(oidc::routes)
+                .configure(pages::routes),
         );
 }
-
-/// How long `/healthz` waits for a database connection.
-const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);

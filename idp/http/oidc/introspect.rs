@@ -1,33 +1,16 @@
 //! `POST {issuer}/introspect` (RFC 7662).
 
-use actix_web::web::Bytes;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::HttpResponse;
 
-use super::{form, no_store_json, oauth_error, presented};
+use super::client_request::answer;
 use crate::flows::oidc::introspect;
-use crate::http::{AppState, HttpError};
+use crate::http::extract::TenantRequest;
+use crate::http::util::no_store_json;
 
 /// Tells an authenticated client whether its token is active.
-pub async fn introspect(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    req: HttpRequest,
-    body: Bytes,
-) -> Result<HttpResponse, HttpError> {
-    state.known_tenant(&path)?;
-    let result = async {
-        let params = form(&req, &body)?;
-        let presented = presented(&req, &params)?;
-        let presented = super::verify_assertion(&state, &path, "introspect", presented).await;
-        state
-            .oidc(&path, move |m, conn| {
-                introspect::introspect(m, conn, &presented, &params)
-            })
-            .await
-    }
-    .await;
-    Ok(match result {
-        Ok(answer) => no_store_json(&answer),
-        Err(error) => oauth_error(&error),
+pub async fn introspect(request: TenantRequest) -> HttpResponse {
+    answer(request, "introspect", introspect::introspect, |answer| {
+        no_store_json(&answer)
     })
+    .await
 }

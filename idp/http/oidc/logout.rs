@@ -1,54 +1,24 @@
 //! `GET|POST {issuer}/logout`: RP-initiated logout 1.0.
 
 use actix_web::http::StatusCode;
-use actix_web::web::Bytes;
-use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::authorize::{render, see_other};
-use super::{cookie_value, form, params};
 use crate::flows::oidc::logout::{self, LogoutOutcome};
 use crate::flows::oidc::request::Params;
-use crate::http::pages::View;
-use crate::http::{AppState, HttpError};
+use crate::http::extract::TenantRequest;
+use crate::http::pages::error::PageResult;
+use crate::http::pages::view::View;
+use crate::http::util::see_other;
 
-/// Logout with the parameters in the query.
-pub async fn get(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    req: HttpRequest,
-) -> Result<HttpResponse, HttpError> {
-    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
-    let params = params(req.query_string().as_bytes());
-    let view = View::new(&state, &req, tenant, ui_locales(&params));
+/// Logout with the parameters in the query, or in a form (from the client, or from our
+/// confirmation page).
+pub async fn logout(request: TenantRequest) -> PageResult {
+    let params = request.params();
+    let view = request.view(&params);
     let Ok(params) = params else {
         return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
     };
-    Ok(handle(&view, &req, params).await)
-}
-
-/// Logout with the parameters in a form (from the client, or from our confirmation page).
-pub async fn post(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    req: HttpRequest,
-    body: Bytes,
-) -> Result<HttpResponse, HttpError> {
-    let tenant = state.config.tenant(&path).ok_or(HttpError::UnknownTenant)?;
-    let params = form(&req, &body);
-    let view = View::new(&state, &req, tenant, ui_locales(&params));
-    let Ok(params) = params else {
-        return Ok(view.error(StatusCode::BAD_REQUEST, "bad_request"));
-    };
-    Ok(handle(&view, &req, params).await)
-}
-
-fn ui_locales<E>(params: &Result<Params, E>) -> Option<&str> {
-    params
-        .as_ref()
-        .ok()
-        .and_then(|p| p.get("ui_locales"))
-        .map(String::as_str)
+    handle(&view, params).await
 }
 
 #[derive(Serialize)]
@@ -57,39 +27,23 @@ struct Param {
     value: String,
 }
 
-async fn handle(view: &View<'_>, req: &HttpRequest, mut params: Params) -> HttpResponse {
-    let state = view.state;
-    let tenant = view.tenant.id.clone();
-    let session = cookie_value(state, req, "session", &tenant);
+async fn handle(view: &View, mut params: Params) -> PageResult {
+    let session = view.cookie("session");
     // Confirmed on our own page: the form carries a token only this browser's cookie can match.
     let confirmed =
         params.get("confirm").is_some_and(|c| c == "yes") && view.csrf_ok(params.get("csrf"));
     params.remove("confirm");
     params.remove("csrf");
     let flow_params = params.clone();
-    let outcome = state
-        .oidc(&tenant, move |m, conn| {
-            logout::logout(m, conn, &flow_params, session.as_deref(), confirmed)
-        })
-        .await;
-    match outcome {
-        Ok(LogoutOutcome::Done { redirect }) => {
-            let mut response = match redirect {
-                Some(uri) => view.attach(see_other(&uri)),
-                None => view.respond(StatusCode::OK, "logged_out.html", &view.context()),
-            };
-            let mut gone = state.cookie(
-                state.cookie_name("session", &tenant),
-                String::new(),
-                Some(0),
-            );
-            gone.make_removal();
-            if let Err(error) = response.add_cookie(&gone) {
-                tracing::error!(%error, "cannot clear the session cookie");
-            }
-            response
-        }
-        Ok(LogoutOutcome::Confirm) => {
+    let outcome = view
+        .flow(move |m, conn| logout::logout(m, conn, &flow_params, session.as_deref(), confirmed))
+        .await?;
+    Ok(match outcome {
+        LogoutOutcome::Done { redirect } => view.signed_out(match redirect {
+            Some(uri) => view.attach(see_other(&uri)),
+            None => view.respond(StatusCode::OK, "logged_out.html", &view.context()),
+        }),
+        LogoutOutcome::Confirm => {
             let mut fields: Vec<Param> = params
                 .into_iter()
                 .map(|(name, value)| Param { name, value })
@@ -99,7 +53,6 @@ async fn handle(view: &View<'_>, req: &HttpRequest, mut params: Params) -> HttpR
             context.insert("params", &fields);
             view.respond(StatusCode::OK, "logout_confirm.html", &context)
         }
-        Ok(LogoutOutcome::Page(reason)) => view.error(StatusCode::BAD_REQUEST, reason),
-        Err(error) => render(view, Err(error)),
-    }
+        LogoutOutcome::Page(reason) => view.error(StatusCode::BAD_REQUEST, reason),
+    })
 }

@@ -1,53 +1,40 @@
 //! `GET|POST {issuer}/userinfo` (OIDC Core §5.3; bearer tokens per RFC 6750 §2).
 
 use actix_web::http::StatusCode;
-use actix_web::web::Bytes;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse};
 
-use super::{form, no_store_json};
 use crate::flows::oidc::{ErrorCode, OAuthError, userinfo};
-use crate::http::{AppState, HttpError};
+use crate::http::extract::TenantRequest;
+use crate::http::util::{form, no_store_json};
 
 /// With the token in the Authorization header.
-pub async fn get(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    req: HttpRequest,
-) -> Result<HttpResponse, HttpError> {
-    state.known_tenant(&path)?;
-    let token = bearer(&req);
-    Ok(answer(&state, &path, token).await)
+pub async fn get(request: TenantRequest) -> HttpResponse {
+    let token = bearer(&request.req);
+    answer(&request, token).await
 }
 
 /// With the token in the header or in the form body (`access_token`).
-pub async fn post(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    req: HttpRequest,
-    body: Bytes,
-) -> Result<HttpResponse, HttpError> {
-    state.known_tenant(&path)?;
-    let from_body = if body.is_empty() {
+pub async fn post(request: TenantRequest) -> HttpResponse {
+    let from_body = if request.body.is_empty() {
         Ok(None)
     } else {
-        form(&req, &body).map(|p| p.get("access_token").cloned())
+        form(&request.req, &request.body).map(|p| p.get("access_token").cloned())
     };
-    let token = match (bearer(&req), from_body) {
-        (_, Err(error)) | (Err(error), Ok(Some(_))) => return Ok(challenge(Some(&error))),
+    let token = match (bearer(&request.req), from_body) {
+        (_, Err(error)) | (Err(error), Ok(Some(_))) => return challenge(Some(&error)),
         (Ok(Some(_)), Ok(Some(_))) => {
-            return Ok(challenge(Some(&OAuthError::invalid_request(
+            return challenge(Some(&OAuthError::invalid_request(
                 "give the access token once, not in the header and the body",
-            ))));
+            )));
         }
         (Ok(None), Ok(Some(token))) => Ok(Some(token)),
         (header, Ok(None)) => header,
     };
-    Ok(answer(&state, &path, token).await)
+    answer(&request, token).await
 }
 
 async fn answer(
-    state: &AppState,
-    tenant: &str,
+    request: &TenantRequest,
     token: Result<Option<String>, OAuthError>,
 ) -> HttpResponse {
     let token = match token {
@@ -55,8 +42,11 @@ async fn answer(
         Ok(None) => return challenge(None),
         Err(error) => return challenge(Some(&error)),
     };
-    match state
-        .oidc(tenant, move |m, conn| userinfo::userinfo(m, conn, &token))
+    match request
+        .state
+        .oidc(&request.tenant.id, move |m, conn| {
+            userinfo::userinfo(m, conn, &token)
+        })
         .await
     {
         Ok(claims) => no_store_json(&claims),

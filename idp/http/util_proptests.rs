@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 
-use super::params;
+use super::util::params;
 
 proptest! {
     /// Any bytes: no panic; what is accepted holds no NUL.

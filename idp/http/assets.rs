@@ -1,0 +1,67 @@
+//! What the pages load besides themselves: `GET /static/idp.css` (the stylesheet),
+//! `GET /{tenant}/theme.css` (the tenant's colour), `GET /{tenant}/logo` (its logo file); and the
+//! page of any path that is not a route.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+
+use super::extract::TenantRequest;
+use super::state::AppState;
+
+/// The page for any path that is not a route.
+pub async fn not_found(state: web::Data<AppState>) -> HttpResponse {
+    state.pages.respond(
+        StatusCode::NOT_FOUND,
+        "not_found.html",
+        &tera::Context::new(),
+    )
+}
+
+/// `GET /static/idp.css`.
+pub async fn stylesheet(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(state.pages.stylesheet().to_string())
+}
+
+/// `GET /{tenant}/theme.css`: the tenant's colour.
+pub async fn theme(request: TenantRequest) -> HttpResponse {
+    let css = match &request.tenant.branding.color {
+        Some(color) => format!(":root {{ --brand: {color}; }}\n"),
+        None => String::new(),
+    };
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=300"))
+        .body(css)
+}
+
+/// `GET /{tenant}/logo`: the tenant's logo file.
+pub async fn logo(request: TenantRequest) -> HttpResponse {
+    let Some(file) = &request.tenant.branding.logo_file else {
+        return HttpResponse::NotFound().finish();
+    };
+    let content_type = if file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("svg"))
+    {
+        "image/svg+xml"
+    } else {
+        "image/png"
+    };
+    match tokio::fs::read(file).await {
+        Ok(bytes) => HttpResponse::Ok()
+            .content_type(content_type)
+            .insert_header(("Cache-Control", "public, max-age=3600"))
+            .insert_header((
+                "Content-Security-Policy",
+                "default-src 'none'; style-src 'unsafe-inline'",
+            ))
+            .body(bytes),
+        Err(error) => {
+            tracing::warn!(%error, file = %file.display(), "cannot read the logo");
+            HttpResponse::NotFound().finish()
+        }
+    }
+}

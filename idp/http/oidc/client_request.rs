@@ -1,0 +1,153 @@
+//! What the endpoints of authenticated clients share (`token`, `introspect`, `revoke`, `par`):
+//! the form, the client credentials it presents (HTTP Basic, a secret in the form, a
+//! `private_key_jwt` assertion verified against the keys the client publishes), the flow, and
+//! the error in the form of RFC 6749 §5.2.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use serde_json::json;
+
+use crate::config::AuthMethod;
+use crate::flows::oidc::assertion;
+use crate::flows::oidc::client_auth::{self, Presented};
+use crate::flows::oidc::request::Params;
+use crate::flows::oidc::tokens::Minter;
+use crate::flows::oidc::{ErrorCode, OAuthError};
+use crate::http::extract::TenantRequest;
+use crate::http::state::AppState;
+use crate::http::util::form;
+use crate::store::DbConnection;
+
+/// The flow of an endpoint of authenticated clients.
+pub type ClientFlow<T> =
+    fn(&Minter<'_>, &mut DbConnection, &Presented, &Params) -> Result<T, OAuthError>;
+
+/// Runs `flow` of `endpoint` for the client's request: its form, its credentials, then the flow.
+/// The answer is `ok` of the flow's result, or the error (RFC 6749 §5.2).
+pub async fn answer<T>(
+    request: TenantRequest,
+    endpoint: &str,
+    flow: ClientFlow<T>,
+    ok: impl FnOnce(T) -> HttpResponse,
+) -> HttpResponse
+where
+    T: Send + 'static,
+{
+    let TenantRequest {
+        state,
+        tenant,
+        req,
+        body,
+    } = request;
+    let result = async {
+        let params = form(&req, &body)?;
+        let presented = presented(&req, &params)?;
+        let presented = verify_assertion(&state, &tenant.id, endpoint, presented).await;
+        state
+            .oidc(&tenant.id, move |m, conn| {
+                flow(m, conn, &presented, &params)
+            })
+            .await
+    }
+    .await;
+    match result {
+        Ok(value) => ok(value),
+        Err(error) => oauth_error(&error),
+    }
+}
+
+/// The client credentials a request presents.
+fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, OAuthError> {
+    let basic = match req.headers().get("authorization").map(|v| v.to_str()) {
+        Some(Ok(value)) => client_auth::parse_basic(value)?,
+        Some(Err(_)) => {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidClient,
+                client_auth::BAD_BASIC,
+            ));
+        }
+        None => None,
+    };
+    Ok(Presented {
+        basic,
+        client_id: params.get("client_id").cloned(),
+        client_secret: params.get("client_secret").cloned(),
+        assertion_type: params.get("client_assertion_type").cloned(),
+        assertion: params.get("client_assertion").cloned(),
+        verified: None,
+    })
+}
+
+/// An error of the token, introspection or revocation endpoint (RFC 6749 §5.2).
+fn oauth_error(error: &OAuthError) -> HttpResponse {
+    let status = StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = HttpResponse::build(status);
+    response
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Pragma", "no-cache"));
+    if status == StatusCode::UNAUTHORIZED {
+        response.insert_header(("WWW-Authenticate", "Basic realm=\"idp\", charset=\"UTF-8\""));
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.insert_header(("Retry-After", "5"));
+    }
+    response.json(json!({ "error": error.code.as_str(), "error_description": error.description }))
+}
+
+/// Checks a `client_assertion` (private_key_jwt) against the keys its client publishes; the
+/// outcome goes into `presented.verified` for client authentication to judge.
+async fn verify_assertion(
+    state: &AppState,
+    tenant: &str,
+    endpoint: &str,
+    mut presented: Presented,
+) -> Presented {
+    let Some(raw) = presented.assertion.clone() else {
+        return presented;
+    };
+    let refuse = |text: &str| Some(Err(OAuthError::new(ErrorCode::InvalidClient, text)));
+    let Some(client_id) = assertion::claimed_client(&raw) else {
+        presented.verified = refuse("the client assertion is not a JWT");
+        return presented;
+    };
+    // Junk is refused before the client's keys are fetched.
+    if let Err(error) = assertion::check_header(&raw) {
+        presented.verified = Some(Err(error));
+        return presented;
+    }
+    let client = state
+        .config
+        .tenant(tenant)
+        .and_then(|t| t.client(&client_id))
+        .filter(|c| c.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt);
+    let Some(jwks_uri) = client.and_then(|c| c.jwks_uri.as_ref()) else {
+        presented.verified = refuse("the client does not use private_key_jwt");
+        return presented;
+    };
+    let keys = match state.services.client_keys(jwks_uri.as_str()).await {
+        Ok(keys) => keys,
+        Err(error) => {
+            tracing::warn!(client = %client_id, %error, "cannot fetch the client's keys");
+            presented.verified = refuse("the client's keys could not be fetched");
+            return presented;
+        }
+    };
+    let issuer = state
+        .config
+        .tenant(tenant)
+        .map(|t| state.config.issuer(t))
+        .unwrap_or_default();
+    let audiences = [
+        issuer.clone(),
+        format!("{issuer}/token"),
+        format!("{issuer}/{endpoint}"),
+    ];
+    presented.verified = Some(assertion::verify(
+        &raw,
+        &client_id,
+        &keys,
+        &audiences,
+        state.services.clock.now(),
+    ));
+    presented
+}

@@ -1,0 +1,128 @@
+//! The change of address: `POST /{tenant}/account/email` (the current password, then a link to
+//! the new address), `GET|POST /{tenant}/email/confirm?token=…` (the new address proven) and
+//! `GET|POST /{tenant}/email/undo?token=…` (the old address restored, from the link mailed
+//! there). A link's GET only asks: mail scanners follow links.
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use secrecy::SecretString;
+
+use super::current::CurrentPassword;
+use crate::domain::Email;
+use crate::flows::email_change::{self, Followed};
+use crate::flows::oidc::OAuthError;
+use crate::flows::oidc::tokens::Minter;
+use crate::http::pages::error::PageResult;
+use crate::http::pages::extract::{Posted, SignedIn};
+use crate::http::pages::view::View;
+use crate::store::DbConnection;
+
+/// `POST /{tenant}/account/email`: mails a confirmation link to the new address.
+pub async fn change_email(signed: SignedIn<Posted>) -> PageResult {
+    let Ok(new) = Email::parse(&signed.page.field("email")) else {
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        return Ok(signed.show_refused("email-invalid", status));
+    };
+    // A change of address hands the account to whoever reads the new mailbox: the current
+    // password first, checked (and throttled) like every other password.
+    let current = CurrentPassword {
+        check: "account.email",
+        throttled: "email-password-throttled",
+        wrong: "email-current-password-wrong",
+    };
+    let password_text = SecretString::from(signed.page.field("password"));
+    signed
+        .current_password(&current, password_text, |_| ())
+        .await?;
+    let view = signed.view();
+    let mails = view.state.services.mails.clone();
+    let language = view.lang;
+    let requester = signed.user.clone();
+    let mail_id = view
+        .flow(move |m, conn| email_change::request(m, conn, &mails, &requester, &new, language))
+        .await?;
+    let failed = view.send_failed(mail_id.as_deref()).await;
+    Ok(signed.after_mail("email-link-sent", failed))
+}
+
+/// A flow that finds the address a mailed link (by its token) is about, if it is usable.
+type Target<E> = fn(&Minter<'_>, &mut DbConnection, &str) -> Result<Option<String>, E>;
+
+/// The page a mailed link opens: the address it is about and a button; nothing changes until
+/// the form is posted.
+async fn link_form<E>(view: View, template: &str, target: Target<E>) -> PageResult
+where
+    E: Into<OAuthError> + 'static,
+{
+    let token = view.query("token");
+    let probe = token.clone();
+    let address = view
+        .flow(move |m, conn| target(m, conn, &probe).map_err(Into::into))
+        .await?;
+    Ok(match address {
+        Some(email) => {
+            let mut context = view.context();
+            context.insert("email", &email);
+            context.insert("token", &token);
+            view.respond(StatusCode::OK, template, &context)
+        }
+        None => message(&view, StatusCode::GONE, "error-title", "link-expired", ""),
+    })
+}
+
+/// `GET /{tenant}/email/confirm?token=…`: asks before switching.
+pub async fn confirm_form(view: View) -> PageResult {
+    link_form(view, "email_confirm.html", email_change::confirm_target).await
+}
+
+/// `POST /{tenant}/email/confirm`: the new address is proven; switch to it.
+pub async fn confirm_email(posted: Posted) -> PageResult {
+    let view = &posted.view;
+    let token = posted.field("token");
+    let mails = view.state.services.mails.clone();
+    let language = view.lang;
+    let done = view
+        .flow(move |m, conn| email_change::confirm(m, conn, &mails, language, &token))
+        .await?;
+    Ok(followed(view, done, "email-changed-title", "email-changed"))
+}
+
+/// `GET /{tenant}/email/undo?token=…`: asks before undoing.
+pub async fn undo_form(view: View) -> PageResult {
+    link_form(view, "email_undo.html", email_change::undo_target).await
+}
+
+/// `POST /{tenant}/email/undo`: restores the old address, ends every session.
+pub async fn undo(posted: Posted) -> PageResult {
+    let token = posted.field("token");
+    let done = posted
+        .view
+        .flow(move |m, conn| email_change::undo(m, conn, &token))
+        .await?;
+    let (title, text) = ("email-restored-title", "email-restored");
+    Ok(followed(&posted.view, done, title, text))
+}
+
+/// The page after a link was followed: done (`title`, `text`), the address taken meanwhile, or
+/// the link expired.
+fn followed(view: &View, done: Followed, title: &str, text: &str) -> HttpResponse {
+    match done {
+        Followed::Done(email) => message(view, StatusCode::OK, title, text, &email),
+        Followed::Taken => message(view, StatusCode::CONFLICT, "error-title", "email-taken", ""),
+        Followed::Expired => message(view, StatusCode::GONE, "error-title", "link-expired", ""),
+    }
+}
+
+fn message(
+    view: &View,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    email: &str,
+) -> HttpResponse {
+    let mut context = view.context();
+    context.insert("title_key", title);
+    context.insert("message_key", message);
+    context.insert("email", email);
+    view.respond(status, "message.html", &context)
+}

@@ -1,0 +1,79 @@
+//! `GET /{tenant}/account` and its own forms: the name, the password, signing out everywhere.
+//! Without a session the resident logs in first and comes back here (`SignedIn`).
+
+use actix_web::http::StatusCode;
+use secrecy::SecretString;
+
+use super::current::CurrentPassword;
+use crate::crypto::password;
+use crate::flows::account;
+use crate::flows::oidc::OAuthError;
+use crate::http::pages::check::new_password;
+use crate::http::pages::error::PageResult;
+use crate::http::pages::extract::{Posted, SignedIn};
+use crate::http::pages::view::OrPage;
+
+/// `GET /{tenant}/account`
+pub async fn page(signed: SignedIn) -> PageResult {
+    Ok(signed.show(None, None, StatusCode::OK))
+}
+
+/// `POST /{tenant}/account/name`
+pub async fn name(mut signed: SignedIn<Posted>) -> PageResult {
+    let typed = signed.page.field("name");
+    let name = match crate::domain::parse_name(&typed) {
+        Ok(name) => name,
+        Err(error) => {
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return Ok(signed.show_refused(error.message_key(), status));
+        }
+    };
+    let (changed, saved) = (signed.user.clone(), name.clone());
+    signed
+        .view()
+        .flow(move |m, conn| account::set_name(m, conn, &changed, saved.as_deref()))
+        .await?;
+    signed.user.name = name;
+    Ok(signed.show(Some("name-saved"), None, StatusCode::OK))
+}
+
+/// `POST /{tenant}/account/password`: the current password, then the new one.
+pub async fn change_password(signed: SignedIn<Posted>) -> PageResult {
+    let params = &signed.page.params;
+    let password_text = SecretString::from(signed.page.field("current"));
+    let first = SecretString::from(signed.page.field("password"));
+    let second = params.get("password2").map(String::as_str);
+    let min = signed.view().tenant.min_password_chars();
+    let new_password = match new_password(first, second, min) {
+        Ok(password) => password,
+        Err(key) => return Ok(signed.show_refused(key, StatusCode::UNPROCESSABLE_ENTITY)),
+    };
+    let current = CurrentPassword {
+        check: "account.password",
+        throttled: "account-password-throttled",
+        wrong: "current-password-wrong",
+    };
+    let hash = signed
+        .current_password(&current, password_text, move |_| {
+            password::hash(new_password.secret())
+        })
+        .await?
+        .map_err(OAuthError::server)
+        .or_page(signed.view())?;
+    let (changed, session_id) = (signed.user.clone(), signed.session_id.clone());
+    signed
+        .view()
+        .flow(move |m, conn| account::set_password(m, conn, &changed, &session_id, &hash))
+        .await?;
+    Ok(signed.show(Some("password-changed"), None, StatusCode::OK))
+}
+
+/// `POST /{tenant}/account/logout-everywhere`
+pub async fn logout_everywhere(signed: SignedIn<Posted>) -> PageResult {
+    let view = signed.view();
+    let user = signed.user.clone();
+    view.flow(move |m, conn| account::sign_out_everywhere(m, conn, &user))
+        .await?;
+    let page = view.respond(StatusCode::OK, "logged_out.html", &view.context());
+    Ok(view.signed_out(page))
+}

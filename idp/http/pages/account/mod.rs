@@ -1,0 +1,8 @@
+//! The account page (`/{tenant}/account`) of the signed-in resident, its forms, and the change
+//! of address with its mailed links.
+
+pub mod current;
+pub mod email;
+pub mod forms;
+pub mod legacy;
+pub mod page;

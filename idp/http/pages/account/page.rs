@@ -1,0 +1,82 @@
+//! The account page as the signed-in resident sees it: the address, the name, the password
+//! form, the old accounts (bound, and those to bind), with the message or error of the form just
+//! sent shown at its form.
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+
+use crate::config::Policy;
+use crate::http::pages::extract::SignedIn;
+use crate::http::pages::view::View;
+
+/// Where an error of the account page shows: the address form, the name form, the form that
+/// links an old account, or (any other) the password form.
+fn form_of(error: &str) -> &'static str {
+    match error {
+        "email-invalid"
+        | "message-failed"
+        | "email-current-password-wrong"
+        | "email-password-throttled" => "email_error",
+        "name-invalid" => "name_error",
+        "account-link-failed" | "login-throttled" => "legacy_error",
+        _ => "error",
+    }
+}
+
+impl<T: AsRef<View>> SignedIn<T> {
+    /// The account page with `message` or `error` (message keys).
+    pub fn show(
+        &self,
+        message: Option<&str>,
+        error: Option<&str>,
+        status: StatusCode,
+    ) -> HttpResponse {
+        let (view, user, olds) = (self.view(), &self.user, &self.olds);
+        let mut context = view.context();
+        context.insert("email", &user.email);
+        context.insert(
+            "username",
+            &user.username.as_ref().filter(|_| user.email.is_none()),
+        );
+        context.insert("name", &user.name.clone().unwrap_or_default());
+        context.insert("message", &message);
+        for form in ["error", "name_error", "legacy_error", "email_error"] {
+            context.insert(form, &error.filter(|e| form_of(e) == form));
+        }
+        context.insert("min", &view.tenant.min_password_chars());
+        #[derive(serde::Serialize)]
+        struct Linkable<'a> {
+            id: &'a str,
+            username: &'a str,
+            by_password: bool,
+        }
+        let keep_password = view.tenant.policy == Policy::KeepPassword;
+        let linkable: Vec<Linkable<'_>> = olds
+            .linkable
+            .iter()
+            .map(|a| Linkable {
+                id: &a.id,
+                username: &a.username,
+                by_password: keep_password && a.has_usable_hash(),
+            })
+            .collect();
+        context.insert("former", &olds.bound);
+        context.insert("linkable", &linkable);
+        view.respond(status, "account.html", &context)
+    }
+
+    /// The page with the error `error` (a message key).
+    pub fn show_refused(&self, error: &str, status: StatusCode) -> HttpResponse {
+        self.show(None, Some(error), status)
+    }
+
+    /// The account page after a mailed link: `sent` (a message key), or the seed's "could not be
+    /// sent" with 503 when `failed`.
+    pub fn after_mail(&self, sent: &str, failed: bool) -> HttpResponse {
+        if failed {
+            self.show_refused("message-failed", StatusCode::SERVICE_UNAVAILABLE)
+        } else {
+            self.show(Some(sent), None, StatusCode::OK)
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Passwords on the pages: a check of a password the resident knows (throttled and counted,
+//! `flows::password_check`) and a new password (its two fields, its rules, its hash), each with
+//! the pages of what stops it.
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::error::PageError;
+use super::view::{OrPage, View};
+use crate::crypto::password;
+use crate::domain::NewPassword;
+use crate::flows::oidc::OAuthError;
+use crate::flows::password_check::{Attempt, Checked, Stored};
+use crate::http::util::retry_after_header;
+
+impl View {
+    /// The client's address, for throttling and the audit trail.
+    pub fn client_address(&self) -> Option<String> {
+        crate::http::client::client_address(&self.state, &self.req)
+    }
+
+    /// Checks `password` against `stored` for `attempt`: what `then` made of it on a match, `None`
+    /// when it was wrong. A check that did not run answers with `refused(429)` and Retry-After
+    /// (throttled, or the holder has its checks running already), the busy page (503), or the
+    /// page of the error.
+    pub async fn check_password<T, F>(
+        &self,
+        attempt: &Attempt,
+        stored: Stored,
+        password: SecretString,
+        then: F,
+        refused: impl FnOnce(StatusCode) -> HttpResponse,
+    ) -> Result<Option<T>, PageError>
+    where
+        F: FnOnce(&SecretString) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let checked = self
+            .state
+            .password_check(&self.tenant)
+            .run(attempt, stored, password, then)
+            .await
+            .or_page(self)?;
+        let retry_after = match checked {
+            Checked::Matched(value) => return Ok(Some(value)),
+            Checked::Wrong => return Ok(None),
+            Checked::Throttled { retry_after } => retry_after,
+            Checked::TooMany => 1,
+            Checked::Busy => {
+                return Err(self.error(StatusCode::SERVICE_UNAVAILABLE, "busy").into());
+            }
+        };
+        let mut page = refused(StatusCode::TOO_MANY_REQUESTS);
+        retry_after_header(&mut page, retry_after);
+        Err(page.into())
+    }
+
+    /// The argon2 hash of a new password, in the hashing pool (the busy page when it is full).
+    pub async fn hash_new(&self, password: NewPassword) -> Result<String, PageError> {
+        match self
+            .state
+            .services
+            .hashing
+            .run(move || password::hash(password.secret()))
+            .await
+        {
+            Ok(hashed) => hashed.map_err(OAuthError::server).or_page(self),
+            Err(_) => Err(self.error(StatusCode::SERVICE_UNAVAILABLE, "busy").into()),
+        }
+    }
+}
+
+/// A new password, `first` repeated as `second`, under the tenant's rules; otherwise the message
+/// key of what is wrong with it.
+pub fn new_password(
+    first: SecretString,
+    second: Option<&str>,
+    min_chars: usize,
+) -> Result<NewPassword, &'static str> {
+    if Some(first.expose_secret()) != second {
+        return Err("password-mismatch");
+    }
+    NewPassword::parse_with(first, min_chars).map_err(|e| e.message_key())
+}

@@ -1,0 +1,43 @@
+//! [`PageError`]: the page a handler answers with instead of the one it set out to show.
+//!
+//! A page handler returns [`PageResult`] and uses `?`. What stops it early is already a finished
+//! page: a refused form (`View::form`, 400), a flow's error (`or_page`, 500 or the busy page),
+//! the way to the login (`SignedIn`), a password check that did not run (429, 503). Each is built
+//! by the view, which knows the tenant and the language; this type only carries it to actix,
+//! through `InternalError::from_response`, which sends it as it is. `errors::reshape` leaves
+//! these answers unchanged (it knows them by [`Shown`]).
+
+use std::fmt;
+
+use actix_web::HttpResponse;
+use actix_web::error::InternalError;
+
+/// What a page handler returns.
+pub type PageResult = Result<HttpResponse, PageError>;
+
+/// A finished page that answers the request in place of the handler's own (boxed: a response is
+/// large).
+#[derive(Debug)]
+pub struct PageError(Box<HttpResponse>);
+
+impl From<HttpResponse> for PageError {
+    fn from(page: HttpResponse) -> PageError {
+        PageError(Box::new(page))
+    }
+}
+
+impl From<PageError> for actix_web::Error {
+    fn from(page: PageError) -> actix_web::Error {
+        InternalError::from_response(Shown, *page.0).into()
+    }
+}
+
+/// The cause of a [`PageError`] as actix sees it: the answer is a page shown already.
+#[derive(Debug, Clone, Copy)]
+pub struct Shown;
+
+impl fmt::Display for Shown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("answered with a page")
+    }
+}

@@ -1,0 +1,134 @@
+//! The extractors of the resident's pages, so that a handler starts where its page starts:
+//! [`View`] (the tenant's page view, or the 404 of an unknown tenant), [`Posted`] (a form whose
+//! CSRF field is checked, or the 400 page), [`SignedIn`] (the signed-in resident, or the way to
+//! the login).
+//!
+//! Each reads the request in the order the handlers always have: the body of a POST, the tenant,
+//! the language and flow cookie, the form, and only then the session. `SignedIn<Posted>` checks
+//! the form before it looks at the session, so a refused form writes nothing.
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest};
+
+use super::error::PageError;
+use super::view::View;
+use crate::flows::account;
+use crate::flows::linker::{self, Olds};
+use crate::flows::oidc::authorize;
+use crate::flows::oidc::request::Params;
+use crate::http::extract::{Extracting, TenantRequest, after};
+use crate::store::Tenant;
+use crate::store::users::UserRow;
+
+impl FromRequest for View {
+    type Error = actix_web::Error;
+    type Future = Extracting<Self>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        after(req, payload, |request: TenantRequest| async move {
+            Ok(View::new(request.state, &request.req, request.tenant, None))
+        })
+    }
+}
+
+/// A posted form of a page: the page's view and the form's fields, its `csrf` field this
+/// browser's (else the 400 page, [`View::form`]).
+pub struct Posted {
+    /// The page's view.
+    pub view: View,
+    /// The form's fields.
+    pub params: Params,
+}
+
+impl Posted {
+    /// The field `name`, empty when missing.
+    pub fn field(&self, name: &str) -> String {
+        self.params.get(name).cloned().unwrap_or_default()
+    }
+}
+
+impl FromRequest for Posted {
+    type Error = actix_web::Error;
+    type Future = Extracting<Self>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        after(req, payload, |request: TenantRequest| async move {
+            let view = View::new(request.state, &request.req, request.tenant, None);
+            let params = view.form(&request.body)?;
+            Ok(Posted { view, params })
+        })
+    }
+}
+
+impl AsRef<View> for View {
+    fn as_ref(&self) -> &View {
+        self
+    }
+}
+
+impl AsRef<View> for Posted {
+    fn as_ref(&self) -> &View {
+        &self.view
+    }
+}
+
+/// The signed-in resident of the account page: `page` first (a [`View`], or a [`Posted`] form),
+/// then the browser's session, its user and the user's old accounts. Without a session, the
+/// answer is the way to the login of the account page (`authorize::account_login`), which comes
+/// back here.
+pub struct SignedIn<T = View> {
+    /// The page (or form) the resident is on.
+    pub page: T,
+    /// The session's id.
+    pub session_id: String,
+    /// The signed-in user.
+    pub user: UserRow,
+    /// The old accounts bound to the user, and those of the address it can bind.
+    pub olds: Olds,
+}
+
+impl<T: AsRef<View>> SignedIn<T> {
+    /// The page's view.
+    pub fn view(&self) -> &View {
+        self.page.as_ref()
+    }
+}
+
+impl<T> FromRequest for SignedIn<T>
+where
+    T: FromRequest<Error = actix_web::Error> + AsRef<View> + 'static,
+    T::Future: 'static,
+{
+    type Error = actix_web::Error;
+    type Future = Extracting<Self>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        after(req, payload, |page: T| async move {
+            let (session_id, user, olds) = signed_in(page.as_ref()).await?;
+            Ok(SignedIn {
+                page,
+                session_id,
+                user,
+                olds,
+            })
+        })
+    }
+}
+
+/// The session's user and old accounts, or the way to the login.
+async fn signed_in(view: &View) -> Result<(String, UserRow, Olds), PageError> {
+    let cookie = view.cookie("session");
+    let binding = view.binding.clone();
+    let found = view
+        .flow(
+            move |m, conn| match account::current(m, conn, cookie.as_deref())? {
+                Some((session, user)) => {
+                    let olds = linker::olds(conn, Tenant::of(m.tenant), &user)?;
+                    Ok(Ok((session.id, user, olds)))
+                }
+                None => authorize::account_login(m, conn, &binding).map(Err),
+            },
+        )
+        .await?;
+    found.map_err(|request_id| view.attach(view.to_page("login", &request_id)).into())
+}

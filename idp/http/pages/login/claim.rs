@@ -1,0 +1,129 @@
+//! The claim of an old account at an address in use: its old password
+//! (`POST /{tenant}/login/claim`, keep-password) or the link mailed to the shared address
+//! (`GET /{tenant}/claim?token=…`), then the claimant's own address (`POST /{tenant}/claim`).
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use secrecy::SecretString;
+
+use super::form::{LoginForm, shown};
+use crate::crypto::hash_pool::Share;
+use crate::flows::linker::{self, ClaimPrepared, Claimed};
+use crate::flows::password_check::Attempt;
+use crate::http::pages::error::{PageError, PageResult};
+use crate::http::pages::extract::Posted;
+use crate::http::pages::mail::SentFor;
+use crate::http::pages::view::View;
+use crate::http::util::form_status;
+
+/// `POST /{tenant}/login/claim`: the old password of an old account claimed at an address in use
+/// (keep-password); on a match, the own-address page. A wrong password reads and counts exactly
+/// like one at login.
+pub async fn claim(login: LoginForm) -> PageResult {
+    let view = &login.view;
+    let account = login.field("account");
+    let password_text = SecretString::from(login.field("password"));
+    let binding = view.binding.clone();
+    let (id, who, chosen) = (
+        login.request_id.clone(),
+        login.identifier.clone(),
+        account.clone(),
+    );
+    let prepared = view
+        .flow(move |m, conn| linker::prepare_claim(m, conn, &id, &binding, &who, &chosen))
+        .await?;
+    let check = match prepared {
+        ClaimPrepared::Check(check) => check,
+        ClaimPrepared::Expired => return Ok(view.error(StatusCode::BAD_REQUEST, "expired")),
+    };
+    let username = check.username().map(str::to_string);
+    let attempt = Attempt {
+        account: check.key.clone(),
+        address: view.client_address(),
+        session: None,
+        share: Share::Login,
+        client: Some(check.client_id.clone()),
+    };
+    let matched = view
+        .check_password(
+            &attempt,
+            check.stored.clone(),
+            password_text,
+            |_| (),
+            |status| login.claim_password_page(&account, None, Some("login-throttled"), status),
+        )
+        .await?;
+    let matches = matched.is_some();
+    let finished = view
+        .flow(move |m, conn| linker::finish_claim(m, conn, *check, matches))
+        .await?;
+    Ok(match finished {
+        Some(proven) => address_page(view, &proven.token, &proven.username, "", None),
+        None => login.claim_password_page(
+            &account,
+            username.as_deref(),
+            Some("login-failed"),
+            StatusCode::UNAUTHORIZED,
+        ),
+    })
+}
+
+/// `GET /{tenant}/claim?token=…`: the claim link mailed to a shared address proved the old
+/// account; the own-address page (the token is in the query, never in a path).
+pub async fn claim_page(mut view: View) -> PageResult {
+    let token = view.query("token");
+    view.in_login_of_link(&token).await;
+    let username = claim_target(&view, &token).await?;
+    Ok(address_page(&view, &token, &username, "", None))
+}
+
+/// `POST /{tenant}/claim`: the claimant's own address; a link to it (or, to an address in use, a
+/// notice) is mailed, and the page reads the same either way.
+pub async fn claim_submit(Posted { mut view, params }: Posted) -> PageResult {
+    let token = params.get("token").cloned().unwrap_or_default();
+    view.in_login_of_link(&token).await;
+    let typed = params.get("email").cloned().unwrap_or_default();
+    let username = claim_target(&view, &token).await?;
+    let Ok(email) = crate::domain::Email::parse(&typed) else {
+        let invalid = Some("email-invalid");
+        return Ok(address_page(&view, &token, &username, &typed, invalid));
+    };
+    let mails = view.state.services.mails.clone();
+    let language = view.lang;
+    let written = view
+        .flow(move |m, conn| linker::submit_claim(m, conn, &mails, &token, &email, language))
+        .await?;
+    Ok(match written {
+        Claimed::Mailed(mail_id) => {
+            let step = SentFor::Claim("claim_address");
+            view.link_sent(mail_id.as_deref(), step).await
+        }
+        Claimed::Expired => view.link_expired(),
+    })
+}
+
+/// The old username of a claim token, or the "link expired" page.
+async fn claim_target(view: &View, token: &str) -> Result<String, PageError> {
+    let probe = token.to_string();
+    let found = view
+        .flow(move |m, conn| linker::claim_target(m, conn, &probe))
+        .await?;
+    found.ok_or_else(|| view.link_expired().into())
+}
+
+/// The claim's own-address page, after the old account was proven.
+fn address_page(
+    view: &View,
+    token: &str,
+    username: &str,
+    email: &str,
+    error: Option<&str>,
+) -> HttpResponse {
+    let mut context = view.context();
+    context.insert("step", "address");
+    context.insert("token", token);
+    context.insert("username", &shown(view, username));
+    context.insert("email", email);
+    context.insert("error", &error);
+    view.respond(form_status(error), "claim.html", &context)
+}

@@ -1,0 +1,39 @@
+//! The login's first page: `GET /{tenant}/login?request=…` and `POST /{tenant}/login/identifier`.
+
+use super::form::{LoginForm, identifier_page};
+use super::route::follow;
+use crate::flows::linker;
+use crate::http::pages::error::PageResult;
+use crate::http::pages::view::View;
+
+/// `GET /{tenant}/login?request=…`: the identifier page, in the login's language.
+pub async fn page(mut view: View) -> PageResult {
+    let request_id = view.query("request");
+    let pending = view.pending(&request_id, view.cookie("flow")).await?;
+    let request = pending.request;
+    view.prefer(request.ui_locales.as_deref());
+    // The login's language, kept from its start (or chosen since with the selector).
+    view.adopt(request.lang);
+    let hint = request.login_hint.unwrap_or_default();
+    Ok(identifier_page(&view, &request_id, &hint, None))
+}
+
+/// `POST /{tenant}/login/identifier`: on to the password page — or, for the first login of an
+/// old account, to the linker: the choice between several accounts of the address, or the mailed
+/// set-password link (email-link policy, or no usable old hash).
+///
+/// A known or unknown address of the new system leads to the same password page, with the same
+/// wording, unless the tenant reveals unknown identifiers. The linker's pages do show that the
+/// address had an old account: the resident must be told to read their mail (the seeds do so).
+pub async fn identifier(login: LoginForm) -> PageResult {
+    if login.identifier.is_empty() {
+        let missing = Some(("identifier-missing", None));
+        return Ok(identifier_page(&login.view, &login.request_id, "", missing));
+    }
+    let who = login.identifier.clone();
+    let route = login
+        .view
+        .flow(move |m, conn| linker::route(m, conn, &who))
+        .await?;
+    follow(&login, route).await
+}

@@ -1,0 +1,172 @@
+//! The pages after a flow wrote a mail: whether it left (`Services::send_failed`), "a link was
+//! sent" or plainly "it could not be sent" (503, with the support contact); and the pages that
+//! ask for an address to mail a link to (forgot password, registration), which answer no sooner
+//! than [`ANSWER_AT_LEAST`].
+
+use std::time::{Duration, Instant};
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+
+use super::error::{PageError, PageResult};
+use super::extract::Posted;
+use super::view::View;
+use crate::config::Language;
+use crate::domain::Email;
+use crate::flows::linker;
+use crate::flows::oidc::OAuthError;
+use crate::flows::oidc::tokens::Minter;
+use crate::http::util::form_status;
+use crate::mail::Mails;
+use crate::store::DbConnection;
+use crate::store::legacy::LegacyRow;
+
+/// The least time the forgot-password and registration answers take, so that whether a mail was
+/// written and sent does not show in the timing.
+pub const ANSWER_AT_LEAST: Duration = Duration::from_millis(800);
+
+/// What a "link sent" page (`link_sent.html`) is about.
+#[derive(Clone, Copy)]
+pub enum SentFor<'a> {
+    /// An old account's set-password link.
+    Legacy,
+    /// A step of a claim (`claim`: the proof; `claim_address`: the own address's link).
+    Claim(&'a str),
+}
+
+impl View {
+    /// Whether the mail `mail_id` could not be sent now; `None` (a mail limit held it back) reads
+    /// as sent.
+    pub async fn send_failed(&self, mail_id: Option<&str>) -> bool {
+        match mail_id {
+            Some(id) => self.state.services.send_failed(id).await,
+            None => false,
+        }
+    }
+
+    /// A page about a mailed link, `template` with `context`: 503 when it could not be sent.
+    pub fn sent_page(
+        &self,
+        template: &str,
+        mut context: tera::Context,
+        failed: bool,
+    ) -> HttpResponse {
+        context.insert("failed", &failed);
+        context.insert(
+            "minutes",
+            &(self.state.config.settings.tokens.link_seconds / 60),
+        );
+        let status = if failed {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::OK
+        };
+        self.respond(status, template, &context)
+    }
+
+    /// Mails the link that binds the old account `account` to `to` (its own address, or the
+    /// signed-in `user`'s), in the page's language, for the pending login `request_id` if any;
+    /// the mail's id.
+    pub async fn mail_legacy_link(
+        &self,
+        account: LegacyRow,
+        to: String,
+        request_id: Option<String>,
+        user: Option<String>,
+    ) -> Result<Option<String>, PageError> {
+        let mails = self.state.services.mails.clone();
+        let language = self.lang;
+        self.flow(move |m, conn| {
+            let mail = linker::LinkMail {
+                to: &to,
+                language,
+                request_id: request_id.as_deref(),
+                user: user.as_deref(),
+            };
+            linker::send_links(m, conn, &mails, std::slice::from_ref(&account), mail)
+        })
+        .await
+    }
+
+    /// The "link sent" page of the mail `mail_id`.
+    pub async fn link_sent(&self, mail_id: Option<&str>, sent_for: SentFor<'_>) -> HttpResponse {
+        let failed = self.send_failed(mail_id).await;
+        let mut context = self.context();
+        match sent_for {
+            SentFor::Legacy => context.insert("legacy", &true),
+            SentFor::Claim(step) => context.insert("claim", step),
+        }
+        self.sent_page("link_sent.html", context, failed)
+    }
+}
+
+/// The page that asks for an address (`forgot.html`, `register.html`), in a pending login or not.
+pub fn address_page(
+    view: &View,
+    template: &str,
+    request_id: &str,
+    email: &str,
+    error: Option<&str>,
+) -> HttpResponse {
+    let mut context = view.context();
+    context.insert("request_id", request_id);
+    context.insert("email", email);
+    context.insert("error", &error);
+    view.respond(form_status(error), template, &context)
+}
+
+/// `GET` of an address page: empty, in the language of the pending login `request`.
+pub async fn ask_address(mut view: View, template: &str) -> PageResult {
+    let request_id = view.query("request");
+    view.in_login(&request_id).await;
+    Ok(address_page(&view, template, &request_id, "", None))
+}
+
+/// A flow that writes a link and its mail to an address (or a notice, the same to the eye), in
+/// the resident's language, for the pending login if any; the mail's id, `None` when a mail limit
+/// held it back.
+pub type WriteLink<E> = fn(
+    &Minter<'_>,
+    &mut DbConnection,
+    &Mails,
+    &Email,
+    Language,
+    Option<&str>,
+) -> Result<Option<String>, E>;
+
+/// The address posted to an address page (`template`) goes to `write`; the page is shown again
+/// when it is not an address. Gives the view, the address and whether the mail failed, no
+/// sooner than [`ANSWER_AT_LEAST`] after the form came.
+pub async fn mail_link<E>(
+    posted: Posted,
+    template: &str,
+    write: WriteLink<E>,
+) -> Result<(View, String, bool), PageError>
+where
+    E: Into<OAuthError> + 'static,
+{
+    let started = Instant::now();
+    let Posted { mut view, params } = posted;
+    let request_id = params.get("request").cloned().filter(|r| !r.is_empty());
+    view.in_login(request_id.as_deref().unwrap_or_default())
+        .await;
+    let typed = params.get("email").cloned().unwrap_or_default();
+    let Ok(email) = Email::parse(&typed) else {
+        let request_id = request_id.as_deref().unwrap_or("");
+        let page = address_page(&view, template, request_id, &typed, Some("email-invalid"));
+        return Err(page.into());
+    };
+    let mails = view.state.services.mails.clone();
+    let language = view.lang;
+    let address = email.to_string();
+    let written = view
+        .flow(move |m, conn| {
+            write(m, conn, &mails, &email, language, request_id.as_deref()).map_err(Into::into)
+        })
+        .await?;
+    let failed = view.send_failed(written.as_deref()).await;
+    if let Some(rest) = ANSWER_AT_LEAST.checked_sub(started.elapsed()) {
+        tokio::time::sleep(rest).await;
+    }
+    Ok((view, address, failed))
+}

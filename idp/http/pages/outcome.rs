@@ -1,0 +1,118 @@
+//! The rendering of an authorization's outcome, wherever a login goes on (`/authorize`, the
+//! password, the consent, a mailed link that ends a login): a redirect or form post to the client,
+//! the login or consent page, or the error page.
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CONTENT_SECURITY_POLICY, HeaderValue};
+use base64::Engine;
+use serde::Serialize;
+use sha2::Digest;
+
+use super::error::PageError;
+use super::templates::FORM_POST_SCRIPT;
+use super::view::View;
+use crate::flows::oidc::authorize::{self, AuthResponse, Outcome, Pending};
+use crate::flows::oidc::request::ResponseMode;
+use crate::http::util::see_other;
+
+impl View {
+    /// Renders what the authorization flow decided (setting the flow cookie when new).
+    pub fn outcome(&self, outcome: Outcome) -> HttpResponse {
+        let response = match outcome {
+            Outcome::Respond(response) => self.to_client(&response),
+            Outcome::Login { request_id } => self.to_page("login", &request_id),
+            Outcome::Consent { request_id } => self.to_page("consent", &request_id),
+            Outcome::Page(reason) => return self.error(StatusCode::BAD_REQUEST, reason),
+        };
+        self.attach(response)
+    }
+
+    /// A login that goes on after a mailed link did its work in the browser that started it: the
+    /// outcome, with the new session's cookie (a browser-session cookie).
+    pub fn go_on(&self, cookie: String, outcome: Outcome) -> HttpResponse {
+        self.signed_into(self.outcome(outcome), cookie, None)
+    }
+
+    /// The pending login `request_id` of the browser with the flow secret `binding`, or the page
+    /// that says it has expired.
+    pub async fn pending(
+        &self,
+        request_id: &str,
+        binding: Option<String>,
+    ) -> Result<Pending, PageError> {
+        let id = request_id.to_string();
+        let pending = self
+            .flow(move |m, conn| authorize::pending(m, conn, &id, binding.as_deref()))
+            .await?;
+        match pending {
+            Some((_, pending)) => Ok(pending),
+            None => Err(self.error(StatusCode::BAD_REQUEST, "expired").into()),
+        }
+    }
+
+    /// A 303 to this tenant's page `page` of the pending request `request_id`.
+    pub fn to_page(&self, page: &str, request_id: &str) -> HttpResponse {
+        see_other(&format!(
+            "{}/{}/{page}?request={request_id}",
+            self.state.config.settings.server.public_base(),
+            self.tenant.id
+        ))
+    }
+
+    /// The answer to the client: a redirect with the parameters in the query, or a form post.
+    fn to_client(&self, response: &AuthResponse) -> HttpResponse {
+        let Ok(mut url) = url::Url::parse(&response.redirect_uri) else {
+            return self.error(StatusCode::BAD_REQUEST, "unregistered_redirect_uri");
+        };
+        match response.response_mode {
+            ResponseMode::Query => {
+                if !response.params.is_empty() {
+                    let mut query = url.query_pairs_mut();
+                    for (name, value) in &response.params {
+                        query.append_pair(name, value);
+                    }
+                }
+                see_other(url.as_str())
+            }
+            ResponseMode::FormPost => self.form_post(response, &url),
+        }
+    }
+
+    /// The page that posts the response to the client, with its own CSP (its one script, and a
+    /// form to the client's origin).
+    fn form_post(&self, response: &AuthResponse, url: &url::Url) -> HttpResponse {
+        #[derive(Serialize)]
+        struct Param<'a> {
+            name: &'a str,
+            value: &'a str,
+        }
+        let params: Vec<Param<'_>> = response
+            .params
+            .iter()
+            .map(|(name, value)| Param { name, value })
+            .collect();
+        let mut context = tera::Context::new();
+        context.insert("redirect_uri", &response.redirect_uri);
+        context.insert("params", &params);
+        context.insert("script", FORM_POST_SCRIPT);
+        let mut page = self
+            .state
+            .pages
+            .respond(StatusCode::OK, "form_post.html", &context);
+        let script_hash = base64::engine::general_purpose::STANDARD
+            .encode(sha2::Sha256::digest(FORM_POST_SCRIPT.as_bytes()));
+        let origin = match url.origin() {
+            origin @ url::Origin::Tuple(..) => origin.ascii_serialization(),
+            // A native app's private-use scheme has no origin: allow the scheme.
+            url::Origin::Opaque(_) => format!("{}:", url.scheme()),
+        };
+        let csp = format!(
+            "default-src 'none'; script-src 'sha256-{script_hash}'; form-action {origin}; frame-ancestors 'none'; base-uri 'none'"
+        );
+        if let Ok(value) = HeaderValue::from_str(&csp) {
+            page.headers_mut().insert(CONTENT_SECURITY_POLICY, value);
+        }
+        page
+    }
+}

@@ -1,0 +1,117 @@
+//! Registration: `GET|POST /{tenant}/register` (the address, and the link mailed to it) and
+//! `GET|POST /{tenant}/register/complete?token=…` (name and password).
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use secrecy::SecretString;
+
+use super::check::new_password;
+use super::error::PageResult;
+use super::extract::Posted;
+use super::mail::{ask_address, mail_link};
+use super::view::View;
+use crate::flows::register::{self, Account, Finished};
+
+/// `GET /{tenant}/register?request=…`
+pub async fn page(view: View) -> PageResult {
+    ask_address(view, "register.html").await
+}
+
+/// `POST /{tenant}/register`: mails the link (or "you have an account"), the same page either way.
+pub async fn start(posted: Posted) -> PageResult {
+    let (view, address, failed) = mail_link(posted, "register.html", register::start).await?;
+    let mut context = view.context();
+    context.insert("email", &address);
+    Ok(view.sent_page("register_sent.html", context, failed))
+}
+
+/// What the last page shows again: the link's token, the address, the name typed.
+struct Completing<'a> {
+    view: &'a View,
+    token: &'a str,
+    email: &'a str,
+    name: &'a str,
+}
+
+impl Completing<'_> {
+    fn page(&self, error: Option<&str>, status: StatusCode) -> HttpResponse {
+        let mut context = self.view.context();
+        context.insert("token", self.token);
+        context.insert("email", self.email);
+        context.insert("name", self.name);
+        context.insert("error", &error);
+        context.insert("min", &self.view.tenant.min_password_chars());
+        self.view
+            .respond(status, "register_complete.html", &context)
+    }
+}
+
+/// `GET /{tenant}/register/complete?token=…`: name and password.
+pub async fn complete_form(mut view: View) -> PageResult {
+    let token = view.query("token");
+    view.in_login_of_link(&token).await;
+    let probe = token.clone();
+    let email = view
+        .flow(move |m, conn| register::link_email(m, conn, &probe))
+        .await?;
+    Ok(match email {
+        Some(email) => Completing {
+            view: &view,
+            token: &token,
+            email: &email,
+            name: "",
+        }
+        .page(None, StatusCode::OK),
+        None => view.link_expired(),
+    })
+}
+
+/// `POST /{tenant}/register/complete`: creates the account.
+pub async fn complete(Posted { mut view, params }: Posted) -> PageResult {
+    let field = |name: &str| params.get(name).cloned().unwrap_or_default();
+    let token = field("token");
+    view.in_login_of_link(&token).await;
+    let email = field("username");
+    let name = field("name").trim().to_string();
+    let completing = Completing {
+        view: &view,
+        token: &token,
+        email: &email,
+        name: &name,
+    };
+    let refuse = |key: &str| completing.page(Some(key), StatusCode::UNPROCESSABLE_ENTITY);
+    if let Err(error) = crate::domain::parse_name(&name) {
+        return Ok(refuse(error.message_key()));
+    }
+    let first = SecretString::from(field("password"));
+    let password = match new_password(
+        first,
+        Some(&field("password2")),
+        view.tenant.min_password_chars(),
+    ) {
+        Ok(password) => password,
+        Err(key) => return Ok(refuse(key)),
+    };
+    let hash = view.hash_new(password).await?;
+    let mails = view.state.services.mails.clone();
+    let binding = view.binding.clone();
+    let language = view.lang;
+    let (token_owned, name_owned) = (token.clone(), name.clone());
+    let finished = view
+        .flow(move |m, conn| {
+            let account = Account {
+                token: &token_owned,
+                name: Some(name_owned.as_str()).filter(|n| !n.is_empty()),
+                password_hash: &hash,
+                language,
+            };
+            register::finish(m, conn, &mails, &account, &binding)
+        })
+        .await?;
+    // The welcome mail leaves with the next round of the worker.
+    Ok(match finished {
+        Finished::Expired => view.link_expired(),
+        Finished::Created => view.respond(StatusCode::OK, "account_created.html", &view.context()),
+        Finished::Continue { cookie, outcome } => view.go_on(cookie, outcome),
+    })
+}

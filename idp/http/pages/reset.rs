@@ -1,0 +1,139 @@
+//! Forgot password: `GET|POST /{tenant}/forgot` (the address, and the link mailed to it) and
+//! `GET|POST /{tenant}/reset?token=…` (the new password). The same page serves the linker's
+//! set-password and confirmation links of old accounts.
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use secrecy::SecretString;
+
+use super::check::new_password;
+use super::error::{PageError, PageResult};
+use super::extract::Posted;
+use super::mail::{ask_address, mail_link};
+use super::view::View;
+use crate::flows::linker::{self, LinkTarget};
+use crate::flows::reset::{self, Completed};
+
+/// `GET /{tenant}/forgot?request=…`
+pub async fn forgot(view: View) -> PageResult {
+    ask_address(view, "forgot.html").await
+}
+
+/// `POST /{tenant}/forgot`: writes the link and its mail, tries to send it at once, and says
+/// plainly when it could not be sent.
+pub async fn send(posted: Posted) -> PageResult {
+    let (view, _, failed) = mail_link(posted, "forgot.html", reset::request).await?;
+    Ok(view.sent_page("link_sent.html", view.context(), failed))
+}
+
+/// What a mailed set-password link is: a reset, or the linker's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum LinkKind {
+    Reset,
+    Legacy(LinkTarget),
+}
+
+impl LinkKind {
+    fn legacy_username(&self) -> Option<&str> {
+        match self {
+            LinkKind::Reset => None,
+            LinkKind::Legacy(
+                LinkTarget::SetPassword { username } | LinkTarget::Confirm { username },
+            ) => Some(username),
+        }
+    }
+}
+
+/// What the link `token` is, or the "link expired" page.
+async fn link_kind(view: &View, token: &str) -> Result<LinkKind, PageError> {
+    let probe = token.to_string();
+    let kind = view
+        .flow(move |m, conn| {
+            if reset::usable(m, conn, &probe)? {
+                return Ok(Some(LinkKind::Reset));
+            }
+            Ok(linker::link_target(m, conn, &probe)?.map(LinkKind::Legacy))
+        })
+        .await?;
+    kind.ok_or_else(|| view.link_expired().into())
+}
+
+fn reset_page(
+    view: &View,
+    token: &str,
+    kind: &LinkKind,
+    error: Option<&str>,
+    status: StatusCode,
+) -> HttpResponse {
+    let mut context = view.context();
+    context.insert("token", token);
+    context.insert("error", &error);
+    context.insert("min", &view.tenant.min_password_chars());
+    context.insert("legacy_username", &kind.legacy_username());
+    context.insert(
+        "confirm_only",
+        &matches!(kind, LinkKind::Legacy(LinkTarget::Confirm { .. })),
+    );
+    view.respond(status, "reset.html", &context)
+}
+
+/// `GET /{tenant}/reset?token=…`: the new-password page (the token is in the query, never in a
+/// path, so it reaches no log).
+pub async fn reset_form(mut view: View) -> PageResult {
+    let token = view.query("token");
+    view.in_login_of_link(&token).await;
+    let kind = link_kind(&view, &token).await?;
+    Ok(reset_page(&view, &token, &kind, None, StatusCode::OK))
+}
+
+/// `POST /{tenant}/reset`: checks and sets the new password.
+pub async fn reset_submit(Posted { mut view, params }: Posted) -> PageResult {
+    let token = params.get("token").cloned().unwrap_or_default();
+    view.in_login_of_link(&token).await;
+    let kind = link_kind(&view, &token).await?;
+    let binding = view.binding.clone();
+    if let LinkKind::Legacy(LinkTarget::Confirm { .. }) = kind {
+        // Another old account for a resident who has one: the link is the proof.
+        let completed = view
+            .flow(move |m, conn| linker::complete(m, conn, &token, None, &binding))
+            .await?;
+        return Ok(legacy_completed(&view, completed));
+    }
+    let first = SecretString::from(params.get("password").cloned().unwrap_or_default());
+    let second = params.get("password2").map_or("", String::as_str);
+    let password = match new_password(first, Some(second), view.tenant.min_password_chars()) {
+        Ok(password) => password,
+        Err(key) => {
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return Ok(reset_page(&view, &token, &kind, Some(key), status));
+        }
+    };
+    let hash = view.hash_new(password).await?;
+    if let LinkKind::Legacy(_) = kind {
+        let completed = view
+            .flow(move |m, conn| linker::complete(m, conn, &token, Some(&hash), &binding))
+            .await?;
+        return Ok(legacy_completed(&view, completed));
+    }
+    let completed = view
+        .flow(move |m, conn| reset::complete(m, conn, &token, &hash, &binding))
+        .await?;
+    Ok(match completed {
+        Completed::Expired => view.link_expired(),
+        Completed::Done => password_set(&view),
+        Completed::Continue { cookie, outcome } => view.go_on(cookie, outcome),
+    })
+}
+
+fn legacy_completed(view: &View, completed: linker::Completed) -> HttpResponse {
+    match completed {
+        linker::Completed::Expired | linker::Completed::PasswordNeeded => view.link_expired(),
+        linker::Completed::Done => password_set(view),
+        linker::Completed::Continue { cookie, outcome } => view.go_on(cookie, outcome),
+    }
+}
+
+/// "The password is set", in a browser with no login to go on.
+fn password_set(view: &View) -> HttpResponse {
+    view.respond(StatusCode::OK, "password_set.html", &view.context())
+}

@@ -1,0 +1,349 @@
+//! [`View`], one page view: the tenant, the language, the browser's flow secret (for CSRF
+//! tokens) and the request; what every page's template gets, and the answers every page shares
+//! (the error page, a flow's error, a refused form, the flow cookie and the page's CSP).
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CONTENT_SECURITY_POLICY, HeaderValue, RETRY_AFTER};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+use super::error::PageError;
+use crate::config::{Language, TenantConfig};
+use crate::crypto::secret;
+use crate::flows::oidc::authorize;
+use crate::flows::oidc::request::Params;
+use crate::flows::oidc::tokens::Minter;
+use crate::flows::oidc::{ErrorCode, OAuthError};
+use crate::http::state::AppState;
+use crate::http::util;
+use crate::i18n;
+use crate::store::DbConnection;
+
+/// A flow that finds the language of a login by a key of it.
+type FindLanguage<E> = fn(&Minter<'_>, &mut DbConnection, &str) -> Result<Option<Language>, E>;
+
+/// One page view: the tenant, the language, and the browser's flow secret (for CSRF tokens).
+pub struct View {
+    /// The state.
+    pub state: web::Data<AppState>,
+    /// The tenant.
+    pub tenant: Arc<TenantConfig>,
+    /// The request.
+    pub req: HttpRequest,
+    /// The language of the page.
+    pub lang: Language,
+    /// The browser's flow secret.
+    pub binding: String,
+    /// Whether the flow cookie must be set with this response.
+    pub fresh: bool,
+    /// The path the language selector returns to.
+    pub return_to: String,
+}
+
+impl View {
+    /// A view of `tenant` for `req`; `ui_locales` from the authorization request, if any.
+    pub fn new(
+        state: web::Data<AppState>,
+        req: &HttpRequest,
+        tenant: Arc<TenantConfig>,
+        ui_locales: Option<&str>,
+    ) -> View {
+        let lang = negotiate(&state, req, &tenant, ui_locales);
+        let (binding, fresh) = match state.cookie_value(req, "flow", &tenant.id) {
+            Some(binding) => (binding, false),
+            None => (secret::random_token(), true),
+        };
+        let return_to = match req.query_string() {
+            "" => req.path().to_string(),
+            query => format!("{}?{query}", req.path()),
+        };
+        View {
+            state,
+            tenant,
+            req: req.clone(),
+            lang,
+            binding,
+            fresh,
+            return_to,
+        }
+    }
+
+    /// Chooses the language again, `ui_locales` of an authorization request first.
+    pub fn prefer(&mut self, ui_locales: Option<&str>) {
+        self.lang = negotiate(&self.state, &self.req, &self.tenant, ui_locales);
+    }
+
+    /// Runs the flow `f` for this tenant (see [`AppState::oidc`]); its error becomes the page
+    /// that says so.
+    pub async fn flow<T, F>(&self, f: F) -> Result<T, PageError>
+    where
+        F: FnOnce(&Minter<'_>, &mut DbConnection) -> Result<T, OAuthError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.state.oidc(&self.tenant.id, f).await.or_page(self)
+    }
+
+    /// Shows the page in the language of the login for the pending request `request_id` (kept
+    /// from its start, or chosen with the selector since), when there is one.
+    pub async fn in_login(&mut self, request_id: &str) {
+        self.in_language_of(request_id, authorize::language).await;
+    }
+
+    /// Shows the page in the language of the login a mailed link (by its token) was sent from.
+    pub async fn in_login_of_link(&mut self, token: &str) {
+        self.in_language_of(token, authorize::language_of_link)
+            .await;
+    }
+
+    /// Shows the page in the language `find` finds for `key` (a request's id, a link's token).
+    async fn in_language_of<E>(&mut self, key: &str, find: FindLanguage<E>)
+    where
+        E: Into<OAuthError> + 'static,
+    {
+        if key.is_empty() {
+            return;
+        }
+        let key = key.to_string();
+        let found = self
+            .state
+            .oidc(&self.tenant.id, move |m, conn| {
+                find(m, conn, &key).map_err(Into::into)
+            })
+            .await;
+        self.adopt(found.ok().flatten());
+    }
+
+    /// Shows the page in `lang` (a login's language) when there is one and the tenant offers it.
+    pub fn adopt(&mut self, lang: Option<Language>) {
+        if let Some(lang) = lang
+            && self.tenant.languages.contains(&lang)
+        {
+            self.lang = lang;
+        }
+    }
+
+    /// A parameter of the query string, empty when missing ([`util::query_param`]).
+    pub fn query(&self, name: &str) -> String {
+        util::query_param(&self.req, name).unwrap_or_default()
+    }
+
+    /// The value of this tenant's cookie `what` on the request.
+    pub fn cookie(&self, what: &str) -> Option<String> {
+        self.state.cookie_value(&self.req, what, &self.tenant.id)
+    }
+
+    /// The CSRF token of this browser's forms.
+    pub fn csrf(&self) -> String {
+        csrf_token(&self.binding)
+    }
+
+    /// The context every page has: language, tenant, selector, support, CSRF.
+    pub fn context(&self) -> tera::Context {
+        let mut context = tera::Context::new();
+        let tenant = &self.tenant;
+        context.insert("lang", self.lang.tag());
+        context.insert("tenant_name", &tenant.name);
+        context.insert("tenant_id", &tenant.id);
+        context.insert("base_url", self.state.config.settings.server.public_base());
+        context.insert("csrf", &self.csrf());
+        context.insert("return_to", &self.return_to);
+        let languages: Vec<LanguageOption> = tenant
+            .languages
+            .iter()
+            .map(|l| LanguageOption {
+                tag: l.tag(),
+                name: i18n::text(*l, "language-name"),
+            })
+            .collect();
+        context.insert("languages", &languages);
+        context.insert("support_email", &tenant.support.email);
+        context.insert("support_phone", &tenant.support.phone);
+        let notice = match self.lang {
+            Language::Fi => &tenant.notice.fi,
+            Language::Sv => &tenant.notice.sv,
+            Language::En => &tenant.notice.en,
+        };
+        context.insert("notice", notice);
+        context.insert("help_url", &tenant.help_url.as_ref().map(|u| u.to_string()));
+        context.insert("has_logo", &tenant.branding.logo_file.is_some());
+        context
+    }
+
+    /// Renders `name` and sets the flow cookie when it is new.
+    pub fn respond(&self, status: StatusCode, name: &str, context: &tera::Context) -> HttpResponse {
+        self.attach(self.state.pages.respond(status, name, context))
+    }
+
+    /// Adds the flow cookie to `response` when it is new, and the page's CSP.
+    pub fn attach(&self, mut response: HttpResponse) -> HttpResponse {
+        // Browsers apply form-action to the redirect that follows a form, too: a login form
+        // ends at the client, so the tenant's clients' origins are allowed.
+        let has_own = response.headers().contains_key(CONTENT_SECURITY_POLICY);
+        if !has_own && let Ok(value) = HeaderValue::from_str(&page_csp(&self.tenant)) {
+            response
+                .headers_mut()
+                .insert(CONTENT_SECURITY_POLICY, value);
+        }
+        if self.fresh {
+            self.state.set_cookie(
+                &mut response,
+                ("flow", &self.tenant.id),
+                self.binding.clone(),
+                None,
+            );
+        }
+        response
+    }
+
+    /// `response` with the session cookie `cookie` (a browser-session cookie unless `max_age`).
+    pub fn signed_into(
+        &self,
+        mut response: HttpResponse,
+        cookie: String,
+        max_age: Option<i64>,
+    ) -> HttpResponse {
+        let tenant = &self.tenant.id;
+        self.state
+            .set_cookie(&mut response, ("session", tenant), cookie, max_age);
+        response
+    }
+
+    /// `response` with the session cookie removed.
+    pub fn signed_out(&self, mut response: HttpResponse) -> HttpResponse {
+        self.state
+            .remove_cookie(&mut response, ("session", &self.tenant.id));
+        response
+    }
+
+    /// The page that explains why a request cannot go on (never a redirect).
+    pub fn error(&self, status: StatusCode, reason: &str) -> HttpResponse {
+        let mut context = self.context();
+        context.insert("reason", reason);
+        context.insert("message_key", error_key(reason));
+        let mut response = self.respond(status, "error.html", &context);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+
+    /// The page of a flow's error: the busy page (503) when the service is out of capacity for a
+    /// moment, else the server error page (500).
+    pub fn failure(&self, error: impl Into<OAuthError>) -> PageError {
+        let error = error.into();
+        if error.code == ErrorCode::TemporarilyUnavailable {
+            self.error(StatusCode::SERVICE_UNAVAILABLE, "busy").into()
+        } else {
+            self.error(StatusCode::INTERNAL_SERVER_ERROR, "server_error")
+                .into()
+        }
+    }
+
+    /// The page of a mailed link that is used, expired or unknown (410).
+    pub fn link_expired(&self) -> HttpResponse {
+        let mut context = self.context();
+        context.insert("reason", "link_expired");
+        context.insert("message_key", "link-expired");
+        self.respond(StatusCode::GONE, "error.html", &context)
+    }
+
+    /// The fields of a posted form whose `csrf` field is this browser's; otherwise the error page
+    /// (400).
+    pub fn form(&self, body: &[u8]) -> Result<Params, PageError> {
+        let params = util::form(&self.req, body)
+            .map_err(|_| self.error(StatusCode::BAD_REQUEST, "bad_request"))?;
+        if self.csrf_ok(params.get("csrf")) {
+            Ok(params)
+        } else {
+            Err(self.error(StatusCode::BAD_REQUEST, "csrf").into())
+        }
+    }
+
+    /// Whether a form's `csrf` field is this browser's.
+    pub fn csrf_ok(&self, presented: Option<&String>) -> bool {
+        !self.fresh && presented.is_some_and(|p| secret::constant_time_eq(p, &self.csrf()))
+    }
+}
+
+/// The one conversion of an error into a page: `result.or_page(&view)?` answers with the page of
+/// `view` that tells of the error ([`View::failure`]). Any error that becomes an [`OAuthError`]
+/// (a flow's, the store's) will do.
+pub trait OrPage<T> {
+    /// The value, or the page of the error.
+    fn or_page(self, view: &View) -> Result<T, PageError>;
+}
+
+impl<T, E: Into<OAuthError>> OrPage<T> for Result<T, E> {
+    fn or_page(self, view: &View) -> Result<T, PageError> {
+        self.map_err(|error| view.failure(error))
+    }
+}
+
+/// The language of a page (`i18n::negotiate`): `ui_locales`, the language cookie, the browser's
+/// Accept-Language, the tenant's first.
+fn negotiate(
+    state: &AppState,
+    req: &HttpRequest,
+    tenant: &TenantConfig,
+    ui_locales: Option<&str>,
+) -> Language {
+    let cookie = state.cookie_value(req, "lang", &tenant.id);
+    let accept = req
+        .headers()
+        .get("accept-language")
+        .and_then(|v| v.to_str().ok());
+    i18n::negotiate(&tenant.languages, ui_locales, cookie.as_deref(), accept)
+}
+
+/// The translation key of an error reason.
+fn error_key(reason: &str) -> &'static str {
+    match reason {
+        "missing_client" => "error-missing-client",
+        "unknown_client" => "error-unknown-client",
+        "missing_redirect_uri" | "unregistered_redirect_uri" => "error-redirect-uri",
+        "expired" => "error-expired",
+        "invalid_request_uri" => "error-request-uri",
+        "invalid_id_token_hint" | "client_not_audience" => "error-logout",
+        "bad_request" | "csrf" => "error-bad-request",
+        "busy" => "busy",
+        _ => "error-other",
+    }
+}
+
+#[derive(Serialize)]
+struct LanguageOption {
+    tag: &'static str,
+    name: String,
+}
+
+/// The CSP of a tenant's pages: our own resources only, no inline code, never framed; forms post
+/// to us, and the redirects after them may go to the tenant's clients.
+pub fn page_csp(tenant: &TenantConfig) -> String {
+    let mut targets: Vec<String> = tenant
+        .clients
+        .iter()
+        .flat_map(|c| c.redirect_uris.iter().chain(&c.post_logout_redirect_uris))
+        .filter_map(|uri| url::Url::parse(uri).ok())
+        .map(|url| match url.origin() {
+            origin @ url::Origin::Tuple(..) => origin.ascii_serialization(),
+            url::Origin::Opaque(_) => format!("{}:", url.scheme()),
+        })
+        .collect();
+    targets.sort();
+    targets.dedup();
+    format!(
+        "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self' {}",
+        targets.join(" ")
+    )
+    .trim_end()
+    .to_string()
+}
+
+/// The CSRF token of the browser whose flow secret is `binding`.
+pub fn csrf_token(binding: &str) -> String {
+    secret::hash(&format!("csrf\n{binding}"))
+}

@@ -1,0 +1,155 @@
+//! `AppState`, what every handler can reach: the services, the configuration, the page
+//! templates, each tenant's discovery document; and what handlers ask of it — a flow run with a
+//! [`Minter`], a password check, the tenant of a path, the tenant's cookies.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::pages::templates::Pages;
+use super::util;
+use crate::app::Services;
+use crate::config::{Config, TenantConfig};
+use crate::flows::oidc::OAuthError;
+use crate::flows::oidc::tokens::Minter;
+use crate::flows::password_check::PasswordCheck;
+use crate::store::DbConnection;
+
+/// What every handler can reach; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Configuration, store, clock and keys.
+    pub services: Services,
+    /// The configuration (also in `services`).
+    pub config: Arc<Config>,
+    /// Each tenant's configuration, shared so that a request can hold its tenant (the
+    /// configuration is read once and never changes while the server runs).
+    pub tenants: Arc<BTreeMap<String, Arc<TenantConfig>>>,
+    /// The page templates.
+    pub pages: Arc<Pages>,
+    /// Each tenant's discovery document, serialised once (it follows from the configuration).
+    pub discovery: Arc<HashMap<String, web::Bytes>>,
+}
+
+impl AppState {
+    /// The state of a server of `services`, with its page templates and discovery documents.
+    pub fn new(
+        services: Services,
+        pages: Pages,
+        discovery: HashMap<String, web::Bytes>,
+    ) -> AppState {
+        let config = services.config.clone();
+        let tenants = config
+            .tenants
+            .iter()
+            .map(|(id, tenant)| (id.clone(), Arc::new(tenant.clone())))
+            .collect();
+        AppState {
+            services,
+            config,
+            tenants: Arc::new(tenants),
+            pages: Arc::new(pages),
+            discovery: Arc::new(discovery),
+        }
+    }
+
+    /// The configured tenant `id`.
+    pub fn tenant(&self, id: &str) -> Option<Arc<TenantConfig>> {
+        self.tenants.get(id).cloned()
+    }
+
+    /// Runs `f` with a [`Minter`] for `tenant` (and the request's client address) and a database
+    /// connection, on a blocking thread.
+    pub async fn oidc<T, F>(&self, tenant: &str, f: F) -> Result<T, OAuthError>
+    where
+        F: FnOnce(&Minter<'_>, &mut DbConnection) -> Result<T, OAuthError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let services = self.services.clone();
+        let now = services.clock.now();
+        let tenant = tenant.to_string();
+        let remote_addr = crate::app::client_address();
+        self.services
+            .store
+            .run(move |conn| {
+                let mut minter = services
+                    .minter(&tenant, now)
+                    .ok_or_else(|| OAuthError::server("unknown tenant"))?;
+                minter.remote_addr = remote_addr;
+                f(&minter, conn)
+            })
+            .await
+    }
+
+    /// The one way to check a password: throttled, counted before the hash, in the pool's share
+    /// (`flows::password_check`).
+    pub fn password_check<'a>(&'a self, tenant: &'a TenantConfig) -> PasswordCheck<'a> {
+        PasswordCheck {
+            store: &self.services.store,
+            pool: &self.services.hashing,
+            tenant,
+            now: self.services.clock.now(),
+        }
+    }
+
+    /// Whether cookies must be `Secure` and may carry the `__Host-` prefix (an https public URL).
+    pub fn secure_cookies(&self) -> bool {
+        self.config.settings.server.public_url.scheme() == "https"
+    }
+
+    /// The name of a tenant's cookie: `__Host-idp-{what}-{tenant}` on https, else without prefix.
+    pub fn cookie_name(&self, what: &str, tenant: &str) -> String {
+        if self.secure_cookies() {
+            format!("__Host-idp-{what}-{tenant}")
+        } else {
+            format!("idp-{what}-{tenant}")
+        }
+    }
+
+    /// A cookie of ours: HttpOnly, SameSite=Lax, path /, Secure on https; a browser-session
+    /// cookie unless `max_age` is given.
+    pub fn cookie(&self, name: String, value: String, max_age: Option<i64>) -> Cookie<'static> {
+        let mut cookie = Cookie::build(name, value)
+            .path("/")
+            .http_only(true)
+            .secure(self.secure_cookies())
+            .same_site(SameSite::Lax)
+            .finish();
+        if let Some(seconds) = max_age {
+            cookie.set_max_age(actix_web::cookie::time::Duration::seconds(seconds));
+        }
+        cookie
+    }
+
+    /// Sets the tenant's cookie `what` on `response` (`max_age` as in [`AppState::cookie`]).
+    pub fn set_cookie(
+        &self,
+        response: &mut HttpResponse,
+        (what, tenant): (&str, &str),
+        value: String,
+        max_age: Option<i64>,
+    ) {
+        let cookie = self.cookie(self.cookie_name(what, tenant), value, max_age);
+        add(response, &cookie, what);
+    }
+
+    /// Removes the tenant's cookie `what` with `response`.
+    pub fn remove_cookie(&self, response: &mut HttpResponse, (what, tenant): (&str, &str)) {
+        let mut gone = self.cookie(self.cookie_name(what, tenant), String::new(), Some(0));
+        gone.make_removal();
+        add(response, &gone, what);
+    }
+
+    /// The value of a tenant's cookie on the request.
+    pub fn cookie_value(&self, req: &HttpRequest, what: &str, tenant: &str) -> Option<String> {
+        util::cookie_value(req, &self.cookie_name(what, tenant))
+    }
+}
+
+fn add(response: &mut HttpResponse, cookie: &Cookie<'_>, what: &str) {
+    if let Err(error) = response.add_cookie(cookie) {
+        tracing::error!(%error, cookie = what, "cannot set a cookie");
+    }
+}

@@ -1,0 +1,113 @@
+//! The small helpers every handler shares, in one place: reading a request (query parameters,
+//! cookies, urlencoded forms) and the common shapes of an answer (a 303, `Retry-After`, JSON that
+//! is not cached, the status of a form shown again with an error).
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderValue, RETRY_AFTER};
+use actix_web::{HttpRequest, HttpResponse};
+
+use crate::flows::oidc::OAuthError;
+use crate::flows::oidc::request::{self, Params};
+
+/// A parameter of the query string; `None` when missing or holding a NUL (which no value of ours
+/// has, and which PostgreSQL refuses in text).
+pub fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .filter(|v| !v.contains('\0'))
+}
+
+/// The value of the cookie `name` on the request; `None` when missing or empty.
+pub fn cookie_value(req: &HttpRequest, name: &str) -> Option<String> {
+    req.cookie(name)
+        .map(|c| c.value().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// Parses form or query pairs; a repeated parameter is `invalid_request` (RFC 6749 §3.1).
+///
+/// The description is constant: a parameter's name is the client's text and may hold anything
+/// (CR, LF, NUL), so it is never echoed. A NUL in a name or value is `invalid_request` too: no
+/// protocol value or form field holds one, and PostgreSQL refuses it in text, so it would
+/// otherwise fail on one store and not the other.
+pub fn params(bytes: &[u8]) -> Result<Params, OAuthError> {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(bytes)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if pairs
+        .iter()
+        .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+    {
+        return Err(OAuthError::invalid_request(
+            "a parameter holds a NUL character",
+        ));
+    }
+    request::collect(pairs)
+        .map_err(|_| OAuthError::invalid_request("a parameter is given more than once"))
+}
+
+/// Parses an `application/x-www-form-urlencoded` body.
+pub fn form(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError> {
+    let form_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';').next().is_some_and(|t| {
+                t.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
+    if !form_type {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    params(body)
+}
+
+/// A 303 to `location`.
+///
+/// A control character (which no header value may hold) is percent-encoded, so no location, however
+/// it was put together, turns the answer into a 500.
+pub fn see_other(location: &str) -> HttpResponse {
+    let location: String = location
+        .chars()
+        .map(|c| {
+            if c.is_ascii_control() {
+                format!("%{:02X}", u32::from(c))
+            } else {
+                c.to_string()
+            }
+        })
+        .collect();
+    HttpResponse::SeeOther()
+        .insert_header(("Location", location))
+        .insert_header(("Cache-Control", "no-store"))
+        .finish()
+}
+
+/// Tells the client to try again in `seconds` (a 429 or 503).
+pub fn retry_after_header(response: &mut HttpResponse, seconds: i64) {
+    if let Ok(value) = HeaderValue::from_str(&seconds.max(1).to_string()) {
+        response.headers_mut().insert(RETRY_AFTER, value);
+    }
+}
+
+/// A JSON answer that must not be cached.
+pub fn no_store_json(value: &impl serde::Serialize) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Pragma", "no-cache"))
+        .json(value)
+}
+
+/// The status of a form page: 422 when it is shown again with an error, else 200.
+pub fn form_status(error: Option<&str>) -> StatusCode {
+    if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    }
+}
