@@ -162,19 +162,10 @@ fn run<R: Read>(
     if !options.dry_run {
         let mut detail = summary.to_json();
         detail["file"] = options.source.into();
-        audit::record(
-            conn,
-            &audit::NewEvent {
-                tenant_id: Some(tenant.id()),
-                occurred_at: now,
-                kind: "legacy.imported",
-                user_id: None,
-                client_id: None,
-                remote_addr: None,
-                detail: Some(&detail.to_string()),
-            },
-        )
-        .map_err(store_error(summary.rows_read))?;
+        audit::Event::new(tenant.id(), now, "legacy.imported")
+            .detail(&detail)
+            .record(conn)
+            .map_err(store_error(summary.rows_read))?;
     }
     Ok(())
 }
