@@ -22,9 +22,9 @@ pub use settings::{
     TemplatesSettings, TenantsSettings, TokenSettings, encryption_key_bytes,
 };
 pub use tenant::{
-    AuthMethod, Branding, ClientConfig, Encoding, FieldOrder, GrantType, HashInput, Language,
-    LegacySettings, MailLimits, Notice, Policy, SaltEncoding, SaltedShaLayout, ShaDigest,
-    ImportFormat, Support, TenantConfig, contrast_with_white,
+    AuthMethod, Branding, ClientConfig, Encoding, FieldOrder, GrantType, HashInput, ImportFormat,
+    Language, LegacySettings, MailLimits, Notice, Policy, SaltEncoding, SaltedShaLayout, ShaDigest,
+    Support, TenantConfig, contrast_with_white,
 };
 
 /// The path used when neither `--config` nor `IDP_CONFIG` names one.

@@ -52,7 +52,7 @@ pub struct TenantConfig {
     pub clients: Vec<ClientConfig>,
 }
 
-/// `[legacy]` of a tenant: how its old accounts are read and bound (DESIGN.md §5).
+/// `[legacy]` of a tenant: how its old accounts are read and bound (`docs/migration.md`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LegacySettings {
@@ -283,7 +283,8 @@ impl TenantConfig {
     }
 }
 
-/// The legacy-account migration policy (DESIGN.md §1).
+/// The legacy-account migration policy: whether an old password is kept and checked, or every
+/// old account is bound through a mailed link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Policy {

@@ -9,8 +9,8 @@ use crate::crypto::secret;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::mail::{Mails, Rendered};
-use crate::store::links::LinkRow;
-use crate::store::{DbConnection, Tenant, auth_requests};
+use crate::store::links::{self, LinkRow};
+use crate::store::{DbConnection, StoreError, Tenant, auth_requests};
 
 /// `{issuer}/{path…}?{query…}`, each segment and pair encoded by the URL builder.
 pub fn build(m: &Minter<'_>, path: &[&str], query: &[(&str, &str)]) -> Result<String, FlowError> {
@@ -65,6 +65,32 @@ pub fn context(m: &Minter<'_>) -> tera::Context {
     context.insert("support_phone", &m.tenant.support.phone);
     context.insert("minutes", &(m.config.settings.tokens.link_seconds / 60));
     context
+}
+
+/// [`context`] with `link`, the link to `{issuer}/{path…}?token={token}`.
+pub fn link_context(
+    m: &Minter<'_>,
+    path: &[&str],
+    token: &str,
+) -> Result<tera::Context, FlowError> {
+    let mut context = context(m);
+    context.insert("link", &build(m, path, &[("token", token)])?);
+    Ok(context)
+}
+
+/// The usable link of `purpose` whose secret hashes to `token_hash`, used now (once only);
+/// `None` when it is unknown, expired or used.
+pub fn use_link(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    purpose: &str,
+    token_hash: &str,
+) -> Result<Option<LinkRow>, StoreError> {
+    let tenant = Tenant::of(m.tenant);
+    let Some(link) = links::find_usable(conn, tenant, purpose, token_hash, m.now)? else {
+        return Ok(None);
+    };
+    Ok(links::use_once(conn, tenant, token_hash, m.now)?.then_some(link))
 }
 
 /// The mail `kind` rendered in `language`.

@@ -8,6 +8,7 @@
 //! goes through).
 
 pub mod account;
+pub mod bridge;
 pub mod context;
 pub mod email_change;
 pub mod error;

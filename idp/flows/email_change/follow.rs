@@ -49,16 +49,11 @@ fn take(
     purpose: &str,
     token: &str,
 ) -> Result<Option<(LinkRow, UserRow)>, StoreError> {
-    let hash = secret::hash(token);
-    let tenant = Tenant::of(m.tenant);
-    let Some(link) = links::find_usable(conn, tenant, purpose, &hash, m.now)? else {
+    let Some(link) = mail_link::use_link(m, conn, purpose, &secret::hash(token))? else {
         return Ok(None);
     };
-    if !links::use_once(conn, tenant, &hash, m.now)? {
-        return Ok(None);
-    }
     let user = match link.user_id.as_deref() {
-        Some(id) => users::find(conn, tenant, id)?,
+        Some(id) => users::find(conn, Tenant::of(m.tenant), id)?,
         None => None,
     };
     Ok(user.map(|u| (link, u)))
@@ -130,12 +125,8 @@ pub fn confirm(
                 ..link_row(m, UNDO, &undo, &user, &old)
             };
             links::insert(conn, &row)?;
-            let mut context = mail_link::context(m);
+            let mut context = mail_link::link_context(m, &["email", "undo"], &undo)?;
             context.insert("new_email", new.as_entered());
-            context.insert(
-                "link",
-                &mail_link::build(m, &["email", "undo"], &[("token", &undo)])?,
-            );
             let rendered = mail_link::render(mails, "email_changed", language, &context)?;
             mail::enqueue(conn, &m.tenant.id, "email_changed", &old, &rendered, m.now)?;
         }

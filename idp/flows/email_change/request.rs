@@ -65,11 +65,7 @@ pub fn request(
             return Ok(None);
         }
         let token = secret::random_token();
-        let mut context = mail_link::context(m);
-        context.insert(
-            "link",
-            &mail_link::build(m, &["email", "confirm"], &[("token", &token)])?,
-        );
+        let context = mail_link::link_context(m, &["email", "confirm"], &token)?;
         let rendered = mail_link::render(mails, "verify_email", language, &context)?;
         let to = new.as_entered();
         links::insert(conn, &link_row(m, CONFIRM, &token, user, to))?;

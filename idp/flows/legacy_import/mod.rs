@@ -1,4 +1,4 @@
-//! Importing a city's export of its old accounts into `legacy_accounts` (DESIGN.md §5):
+//! Importing a city's export of its old accounts into `legacy_accounts`:
 //! `idp import-legacy`, and `serve` for `legacy.import_at_start`.
 //!
 //! The file is streamed ([`read`]), each row checked on its own ([`row`]): a bad row is refused

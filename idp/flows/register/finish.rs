@@ -72,12 +72,9 @@ pub fn finish(
     let token_hash = secret::hash(token);
     let tenant = Tenant::of(m.tenant);
     let created = store::write_transaction(conn, |conn| {
-        let Some(link) = links::find_usable(conn, tenant, PURPOSE, &token_hash, m.now)? else {
+        let Some(link) = mail_link::use_link(m, conn, PURPOSE, &token_hash)? else {
             return Ok(None);
         };
-        if !links::use_once(conn, tenant, &token_hash, m.now)? {
-            return Ok(None);
-        }
         let Some(email) = link.email.as_deref().and_then(|e| Email::parse(e).ok()) else {
             return Ok(None);
         };

@@ -72,11 +72,7 @@ pub fn start(
             return Ok(None);
         }
         let token = secret::random_token();
-        let mut context = mail_link::context(m);
-        context.insert(
-            "link",
-            &mail_link::build(m, &["register", "complete"], &[("token", &token)])?,
-        );
+        let context = mail_link::link_context(m, &["register", "complete"], &token)?;
         let rendered = mail_link::render(mails, PURPOSE, language, &context)?;
         let row = LinkRow {
             email: Some(email.as_entered().to_string()),

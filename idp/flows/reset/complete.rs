@@ -5,6 +5,7 @@ use super::request::PURPOSE;
 use crate::crypto::secret;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
+use crate::flows::mail_link;
 use crate::flows::oidc::authorize::Outcome;
 use crate::flows::oidc::logout::end_everything;
 use crate::flows::oidc::resume::continue_pending;
@@ -45,12 +46,9 @@ pub fn complete(
     let token_hash = secret::hash(token);
     let tenant = Tenant::of(m.tenant);
     let result = store::write_transaction(conn, |conn| {
-        let Some(link) = links::find_usable(conn, tenant, PURPOSE, &token_hash, m.now)? else {
+        let Some(link) = mail_link::use_link(m, conn, PURPOSE, &token_hash)? else {
             return Ok(None);
         };
-        if !links::use_once(conn, tenant, &token_hash, m.now)? {
-            return Ok(None);
-        }
         let Some(user) = link
             .user_id
             .as_deref()

@@ -30,11 +30,7 @@ pub fn request(
         return Ok(None);
     };
     let token = secret::random_token();
-    let mut context = mail_link::context(m);
-    context.insert(
-        "link",
-        &mail_link::build(m, &["reset"], &[("token", &token)])?,
-    );
+    let context = mail_link::link_context(m, &["reset"], &token)?;
     let rendered = mail_link::render(mails, PURPOSE, language, &context)?;
     // The stored address, never the text as typed.
     let to = user.email.clone().unwrap_or_else(|| email.to_string());
