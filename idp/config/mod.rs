@@ -18,13 +18,13 @@ use figment::providers::{Env, Format, Toml};
 pub use problems::{KeyError, Problem, Problems, deserialize_all, one_line};
 pub use settings::{
     DatabaseBackend, DatabaseSettings, KeysSettings, LogFormat, LogSettings, MailSettings,
-    MailTransport, ServerSettings, Settings, SmtpTls, SqliteSynchronous, TemplatesSettings,
-    TenantsSettings, TokenSettings,
+    MailTransport, MalformedKey, ServerSettings, Settings, SigningAlg, SmtpTls, SqliteSynchronous,
+    TemplatesSettings, TenantsSettings, TokenSettings, encryption_key_bytes,
 };
 pub use tenant::{
-    AuthMethod, Branding, ClientConfig, Encoding, FieldOrder, GrantType, HashInput, Language,
-    LegacySettings, MailLimits, Notice, Policy, SaltEncoding, SaltedShaLayout, ShaDigest,
-    SigningAlg, Support, TenantConfig, contrast_with_white,
+    AuthMethod, Branding, ClientConfig, Encoding, FieldOrder, GrantType, HashInput, ImportFormat,
+    Language, LegacySettings, MailLimits, Notice, Policy, SaltEncoding, SaltedShaLayout, ShaDigest,
+    Support, TenantConfig, contrast_with_white,
 };
 
 /// The path used when neither `--config` nor `IDP_CONFIG` names one.

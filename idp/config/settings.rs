@@ -62,6 +62,36 @@ pub struct TemplatesSettings {
     pub dir: Option<PathBuf>,
 }
 
+/// A signature algorithm for ID tokens and access tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum SigningAlg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    #[default]
+    RS256,
+    /// ECDSA P-256 with SHA-256.
+    ES256,
+    /// Ed25519.
+    EdDSA,
+}
+
+/// `keys.encryption_key` is not 32 bytes in base64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("keys.encryption_key must be 32 bytes in base64 (as `openssl rand -base64 32` prints)")]
+pub struct MalformedKey;
+
+/// The 32 bytes of a key-encryption key given in standard base64 (surrounding whitespace
+/// ignored), as `keys.encryption_key` and the development key file hold it.
+pub fn encryption_key_bytes(text: &str) -> Result<Vec<u8>, MalformedKey> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|_| MalformedKey)?;
+    if bytes.len() != 32 {
+        return Err(MalformedKey);
+    }
+    Ok(bytes)
+}
+
 /// `[keys]`: how signing keys are protected and rotated.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -109,7 +139,7 @@ pub struct TokenSettings {
     /// Lifetime of a mailed set-password or reset link.
     pub link_seconds: u64,
     /// Algorithm of access tokens (RFC 9068 JWTs).
-    pub access_token_alg: super::SigningAlg,
+    pub access_token_alg: SigningAlg,
 }
 
 impl Default for TokenSettings {
@@ -123,7 +153,7 @@ impl Default for TokenSettings {
             session_seconds: 8 * 3600,
             remember_seconds: 30 * 24 * 3600,
             link_seconds: 3600,
-            access_token_alg: super::SigningAlg::ES256,
+            access_token_alg: SigningAlg::ES256,
         }
     }
 }

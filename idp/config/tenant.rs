@@ -4,6 +4,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
 
+use super::settings::{SigningAlg, TokenSettings};
+
 /// One tenant (a city), as read from `<tenants.dir>/<id>.toml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,7 +52,7 @@ pub struct TenantConfig {
     pub clients: Vec<ClientConfig>,
 }
 
-/// `[legacy]` of a tenant: how its old accounts are read and bound (DESIGN.md §5).
+/// `[legacy]` of a tenant: how its old accounts are read and bound (`docs/migration.md`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LegacySettings {
@@ -83,6 +85,27 @@ impl Default for LegacySettings {
 
 fn yes() -> bool {
     true
+}
+
+/// The file formats of a legacy export (`legacy.import_at_start`, `idp import-legacy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportFormat {
+    /// Comma-separated, a header row naming the columns.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+impl ImportFormat {
+    /// The format a file name's extension says: `.csv`, `.jsonl` or `.ndjson`.
+    pub fn from_path(path: &std::path::Path) -> Option<ImportFormat> {
+        let extension = path.extension()?.to_str()?.to_ascii_lowercase();
+        match extension.as_str() {
+            "csv" => Some(ImportFormat::Csv),
+            "jsonl" | "ndjson" => Some(ImportFormat::Jsonl),
+            _ => None,
+        }
+    }
 }
 
 /// `[legacy.salted_sha]`: how an old system stored `digest(salt + password)` (or the other
@@ -233,14 +256,14 @@ pub struct PasswordRules {
 
 impl TenantConfig {
     /// The lifetime of a session without "remember me".
-    pub fn session_seconds(&self, defaults: &super::TokenSettings) -> u64 {
+    pub fn session_seconds(&self, defaults: &TokenSettings) -> u64 {
         self.sessions
             .session_seconds
             .unwrap_or(defaults.session_seconds)
     }
 
     /// The lifetime of a "remember me" session.
-    pub fn remember_seconds(&self, defaults: &super::TokenSettings) -> u64 {
+    pub fn remember_seconds(&self, defaults: &TokenSettings) -> u64 {
         self.sessions
             .remember_seconds
             .unwrap_or(defaults.remember_seconds)
@@ -260,7 +283,8 @@ impl TenantConfig {
     }
 }
 
-/// The legacy-account migration policy (DESIGN.md §1).
+/// The legacy-account migration policy: whether an old password is kept and checked, or every
+/// old account is bound through a mailed link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Policy {
@@ -420,16 +444,4 @@ pub enum AuthMethod {
     PrivateKeyJwt,
     /// A public client: no secret, PKCE required.
     None,
-}
-
-/// A signature algorithm for ID tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-pub enum SigningAlg {
-    /// RSASSA-PKCS1-v1_5 with SHA-256.
-    #[default]
-    RS256,
-    /// ECDSA P-256 with SHA-256.
-    ES256,
-    /// Ed25519.
-    EdDSA,
 }

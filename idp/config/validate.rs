@@ -7,8 +7,8 @@ use lettre::message::Mailbox;
 use url::Url;
 
 use super::problems::Problem;
-use super::settings::{MailTransport, Settings};
-use super::tenant::{AuthMethod, GrantType, TenantConfig};
+use super::settings::{MailTransport, Settings, encryption_key_bytes};
+use super::tenant::{AuthMethod, GrantType, ImportFormat, TenantConfig};
 
 /// Settings that are fine for a developer's machine but unsafe on a public (`https://`)
 /// server, which `idp serve` refuses and `idp check-config` reports, unless the operator
@@ -109,8 +109,7 @@ pub(super) fn settings(settings: &Settings, origin: &dyn Fn(&str) -> String) -> 
         }
     }
     if let Some(key) = &settings.keys.encryption_key
-        && let Err(e) =
-            crate::crypto::kek::Kek::from_base64(secrecy::ExposeSecret::expose_secret(key))
+        && let Err(e) = encryption_key_bytes(secrecy::ExposeSecret::expose_secret(key))
     {
         problem("keys.encryption_key", e.to_string());
     }
@@ -247,7 +246,7 @@ pub(super) fn tenant(tenant: &TenantConfig, file: &Path) -> Vec<Problem> {
         }
     }
     if let Some(file) = &tenant.legacy.import_at_start {
-        if crate::flows::legacy_import::Format::from_path(file).is_none() {
+        if ImportFormat::from_path(file).is_none() {
             problem(
                 "legacy.import_at_start".into(),
                 "must be a .csv, .jsonl or .ndjson file".into(),

@@ -13,6 +13,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use super::keys::b64;
+use crate::config::{MalformedKey, encryption_key_bytes};
 
 /// A loaded key-encryption key.
 pub struct Kek {
@@ -29,8 +30,8 @@ impl std::fmt::Debug for Kek {
 #[derive(Debug, thiserror::Error)]
 pub enum KekError {
     /// Not 32 bytes of base64.
-    #[error("keys.encryption_key must be 32 bytes in base64 (as `openssl rand -base64 32` prints)")]
-    Malformed,
+    #[error(transparent)]
+    Malformed(#[from] MalformedKey),
     /// The development key file could not be read or written.
     #[error("development key file {path}: {reason}")]
     File {
@@ -50,13 +51,8 @@ pub enum KekError {
 impl Kek {
     /// From the configured base64 text.
     pub fn from_base64(text: &str) -> Result<Kek, KekError> {
-        let bytes = STANDARD
-            .decode(text.trim())
-            .map_err(|_| KekError::Malformed)?;
-        if bytes.len() != 32 {
-            return Err(KekError::Malformed);
-        }
-        let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| KekError::Malformed)?;
+        let bytes = encryption_key_bytes(text)?;
+        let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| MalformedKey)?;
         Ok(Kek {
             key: LessSafeKey::new(key),
         })
@@ -145,7 +141,7 @@ mod tests {
         ));
         assert!(matches!(
             Kek::from_base64("c2hvcnQ="),
-            Err(KekError::Malformed)
+            Err(KekError::Malformed(_))
         ));
     }
 

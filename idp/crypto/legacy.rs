@@ -1,5 +1,5 @@
 //! Verifying the password hashes of the cities' old login systems, so that the old password can
-//! bind a legacy account (the linker, `idp/flows/linker.rs`; `docs/migration.md`).
+//! bind a legacy account (the linker, `idp/flows/linker/`; `docs/migration.md`).
 //!
 //! Well-kept crates do the work: `bcrypt`, `pbkdf2`, `sha-crypt`, `scrypt`, `argon2` (RustCrypto)
 //! and `pwhash` for md5-crypt. By hand are only the parsing of passlib's and Django's PBKDF2

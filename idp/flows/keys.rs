@@ -99,18 +99,9 @@ impl NewKey {
                 expires_at: None,
             },
         )?;
-        audit::record(
-            conn,
-            &audit::NewEvent {
-                tenant_id: Some(tenant),
-                occurred_at: now,
-                kind: "key.created",
-                user_id: None,
-                client_id: None,
-                remote_addr: None,
-                detail: Some(&serde_json::json!({"kid": kid, "alg": alg_name(alg), "activates_at": activates_at}).to_string()),
-            },
-        )?;
+        audit::Event::new(tenant, now, "key.created")
+            .detail(&serde_json::json!({"kid": kid, "alg": alg_name(alg), "activates_at": activates_at}))
+            .record(conn)?;
         Ok(kid)
     }
 }

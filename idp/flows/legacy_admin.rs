@@ -148,18 +148,9 @@ pub fn set_email(
             "previous": account.email_normalized,
             "email": email.normalized(),
         });
-        audit::record(
-            conn,
-            &audit::NewEvent {
-                tenant_id: Some(tenant.id()),
-                occurred_at: now,
-                kind: "legacy.email_set",
-                user_id: None,
-                client_id: None,
-                remote_addr: None,
-                detail: Some(&detail.to_string()),
-            },
-        )?;
+        audit::Event::new(tenant.id(), now, "legacy.email_set")
+            .detail(&detail)
+            .record(conn)?;
         let sharing = legacy::unlinked_by_email(conn, tenant, email.normalized())?
             .iter()
             .filter(|other| other.id != account.id)

@@ -1,4 +1,4 @@
-//! Limits on the mail that anyone can cause (DESIGN.md §6): forgot password, registration, the
+//! Limits on the mail that anyone can cause: forgot password, registration, the
 //! account-exists notice, the linker's links, a change of address.
 //!
 //! Every such mail counts against its recipient (the normalised address) and the client address of
@@ -11,10 +11,10 @@ use chrono::Duration;
 use serde_json::json;
 
 use crate::crypto::secret;
-use crate::flows::oidc::OAuthError;
-use crate::flows::oidc::tokens::Minter;
+use crate::flows::context::Minter;
+use crate::flows::error::FlowError;
 use crate::store::mail_limits::{self, Limit};
-use crate::store::{DbConnection, Tenant, audit};
+use crate::store::{DbConnection, Tenant};
 
 /// The names of the limits, as `mail.limited` records them.
 const PER_ADDRESS: &str = "per_address";
@@ -34,7 +34,7 @@ pub struct Mail<'a> {
 /// Counts `mail` against the tenant's limits; false (and `mail.limited` audited) when a limit is
 /// reached and the mail must not be written. Call it inside the write transaction that writes the
 /// mail, before anything else of it.
-pub fn admit(m: &Minter<'_>, conn: &mut DbConnection, mail: Mail<'_>) -> Result<bool, OAuthError> {
+pub fn admit(m: &Minter<'_>, conn: &mut DbConnection, mail: Mail<'_>) -> Result<bool, FlowError> {
     let limits = &m.tenant.mail_limits;
     let recipient = secret::hash(&format!("to:{}", mail.to));
     let client = m
@@ -66,17 +66,9 @@ pub fn admit(m: &Minter<'_>, conn: &mut DbConnection, mail: Mail<'_>) -> Result<
     };
     let name = counted.get(reached).map_or(PER_ADDRESS, |(name, _)| *name);
     tracing::info!(tenant = %m.tenant.id, kind = mail.kind, limit = name, "mail limit reached");
-    audit::record(
-        conn,
-        &audit::NewEvent {
-            tenant_id: Some(&m.tenant.id),
-            occurred_at: m.now,
-            kind: "mail.limited",
-            user_id: mail.user,
-            client_id: None,
-            remote_addr: m.remote_addr.as_deref(),
-            detail: Some(&json!({ "limit": name, "mail": mail.kind }).to_string()),
-        },
-    )?;
+    m.audit("mail.limited")
+        .user(mail.user)
+        .detail(&json!({ "limit": name, "mail": mail.kind }))
+        .record(conn)?;
     Ok(false)
 }

@@ -1,17 +1,22 @@
-//! The links in mails: built with a URL builder from the issuer and validated ids only, never from
-//! a request's text.
+//! What the flows' mails share: the links in them, built with a URL builder from the issuer and
+//! validated ids only (never from a request's text), the one-time link rows behind them, and the
+//! template context every such mail starts from.
 
 use url::Url;
 
-use crate::flows::oidc::OAuthError;
-use crate::flows::oidc::tokens::Minter;
-use crate::store::{DbConnection, Tenant, auth_requests};
+use crate::config::Language;
+use crate::crypto::secret;
+use crate::flows::context::Minter;
+use crate::flows::error::FlowError;
+use crate::mail::{Mails, Rendered};
+use crate::store::links::{self, LinkRow};
+use crate::store::{DbConnection, StoreError, Tenant, auth_requests};
 
 /// `{issuer}/{path…}?{query…}`, each segment and pair encoded by the URL builder.
-pub fn build(m: &Minter<'_>, path: &[&str], query: &[(&str, &str)]) -> Result<String, OAuthError> {
-    let mut url = Url::parse(&m.issuer).map_err(OAuthError::server)?;
+pub fn build(m: &Minter<'_>, path: &[&str], query: &[(&str, &str)]) -> Result<String, FlowError> {
+    let mut url = Url::parse(&m.issuer).map_err(FlowError::server)?;
     url.path_segments_mut()
-        .map_err(|()| OAuthError::server("the issuer cannot be a base URL"))?
+        .map_err(|()| FlowError::server("the issuer cannot be a base URL"))?
         .pop_if_empty()
         .extend(path);
     if !query.is_empty() {
@@ -26,9 +31,76 @@ pub fn pending_request(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     id: Option<&str>,
-) -> Result<Option<String>, OAuthError> {
+) -> Result<Option<String>, FlowError> {
     let Some(id) = id.filter(|id| !id.is_empty()) else {
         return Ok(None);
     };
     Ok(auth_requests::find(conn, Tenant::of(m.tenant), id, m.now)?.map(|row| row.id))
+}
+
+/// The row of a one-time link of `purpose` whose secret is `token` (only its hash is stored),
+/// made now and usable for `tokens.link_seconds`; whom and what it is for the caller fills in.
+pub fn row(m: &Minter<'_>, purpose: &str, token: &str) -> LinkRow {
+    LinkRow {
+        token_hash: secret::hash(token),
+        tenant_id: m.tenant.id.clone(),
+        purpose: purpose.into(),
+        user_id: None,
+        legacy_account_id: None,
+        email: None,
+        auth_request_id: None,
+        payload: None,
+        created_at: m.now,
+        expires_at: m.link_expiry(),
+        used_at: None,
+    }
+}
+
+/// What every flow's mail template gets: the tenant's name, its support contact, and how many
+/// minutes a mailed link works.
+pub fn context(m: &Minter<'_>) -> tera::Context {
+    let mut context = tera::Context::new();
+    context.insert("tenant_name", &m.tenant.name);
+    context.insert("support_email", &m.tenant.support.email);
+    context.insert("support_phone", &m.tenant.support.phone);
+    context.insert("minutes", &(m.config.settings.tokens.link_seconds / 60));
+    context
+}
+
+/// [`context`] with `link`, the link to `{issuer}/{path…}?token={token}`.
+pub fn link_context(
+    m: &Minter<'_>,
+    path: &[&str],
+    token: &str,
+) -> Result<tera::Context, FlowError> {
+    let mut context = context(m);
+    context.insert("link", &build(m, path, &[("token", token)])?);
+    Ok(context)
+}
+
+/// The usable link of `purpose` whose secret hashes to `token_hash`, used now (once only);
+/// `None` when it is unknown, expired or used.
+pub fn use_link(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    purpose: &str,
+    token_hash: &str,
+) -> Result<Option<LinkRow>, StoreError> {
+    let tenant = Tenant::of(m.tenant);
+    let Some(link) = links::find_usable(conn, tenant, purpose, token_hash, m.now)? else {
+        return Ok(None);
+    };
+    Ok(links::use_once(conn, tenant, token_hash, m.now)?.then_some(link))
+}
+
+/// The mail `kind` rendered in `language`.
+pub fn render(
+    mails: &Mails,
+    kind: &str,
+    language: Language,
+    context: &tera::Context,
+) -> Result<Rendered, FlowError> {
+    mails
+        .render(kind, language, context)
+        .map_err(FlowError::server)
 }

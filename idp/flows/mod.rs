@@ -1,14 +1,23 @@
 //! The domain: what the service does, in plain Rust with no HTTP types.
 //!
 //! A flow takes validated input and a connection (or the store), runs its queries in one
-//! transaction, and returns a typed result or its own error enum.
+//! transaction, and returns a typed result or its own error enum (`error.rs` says which when).
+//! The modules below the flows, which several of them share: `context` (the request's
+//! [`context::Minter`]), `error`, `lookup` (an account by its identifier), `former` (the old
+//! accounts bound to a user), `mail_link` and `mail_limit` (what every mailed link and mail
+//! goes through).
 
 pub mod account;
+pub mod bridge;
+pub mod context;
 pub mod email_change;
+pub mod error;
+pub mod former;
 pub mod keys;
 pub mod legacy_admin;
 pub mod legacy_import;
 pub mod linker;
+pub mod lookup;
 pub mod mail_limit;
 pub mod mail_link;
 pub mod oidc;

@@ -174,18 +174,11 @@ impl PasswordCheck<'_> {
             let user = attempt.user().map(str::to_string);
             let (address, client) = (attempt.address.clone(), attempt.client.clone());
             self.counted(&tenant, Vec::new(), move |conn, tenant, _, now| {
-                audit::record(
-                    conn,
-                    &audit::NewEvent {
-                        tenant_id: Some(tenant.id()),
-                        occurred_at: now,
-                        kind: "login.throttled",
-                        user_id: user.as_deref(),
-                        client_id: client.as_deref(),
-                        remote_addr: address.as_deref(),
-                        detail: None,
-                    },
-                )
+                audit::Event::new(tenant.id(), now, "login.throttled")
+                    .user(user.as_deref())
+                    .client(client.as_deref())
+                    .address(address.as_deref())
+                    .record(conn)
             })
             .await?;
             return Ok(Checked::Throttled { retry_after });

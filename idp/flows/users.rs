@@ -156,18 +156,10 @@ pub fn add(
             Err(StoreError::UniqueViolation(_)) => return Err(email_taken()),
             other => other?,
         }
-        audit::record(
-            conn,
-            &audit::NewEvent {
-                tenant_id: Some(input.tenant.id()),
-                occurred_at: now,
-                kind: "user.created",
-                user_id: Some(&id),
-                client_id: None,
-                remote_addr: None,
-                detail: Some(r#"{"by":"cli"}"#),
-            },
-        )?;
+        audit::Event::new(input.tenant.id(), now, "user.created")
+            .user(id.as_str())
+            .detail(&serde_json::json!({ "by": "cli" }))
+            .record(conn)?;
         store::users::find(conn, input.tenant, &id)?.ok_or(AddUserError::Store(StoreError::Query(
             diesel::result::Error::NotFound,
         )))

@@ -66,20 +66,11 @@ pub fn audit_failed(
         "mail_id": row.id,
         "attempts": attempts,
         "gave_up": gave_up,
-    })
-    .to_string();
-    crate::store::audit::record(
-        conn,
-        &crate::store::audit::NewEvent {
-            tenant_id: Some(&row.tenant_id),
-            occurred_at: now,
-            kind: "mail.failed",
-            user_id: None,
-            client_id: None,
-            remote_addr,
-            detail: Some(&detail),
-        },
-    )
+    });
+    crate::store::audit::Event::new(&row.tenant_id, now, "mail.failed")
+        .address(remote_addr)
+        .detail(&detail)
+        .record(conn)
 }
 
 /// When to try a mail again after `attempts` failed attempts, or `None` to give up.

@@ -6,32 +6,89 @@ use diesel::prelude::*;
 use super::schema::audit_events;
 use super::{DbConnection, StoreError, Tenant};
 
-/// An event to record.
+/// An event to record: made by [`Event::new`], filled in by its builder methods, written by
+/// [`Event::record`]. Every audit event of the service is written this way.
 #[derive(Debug, Insertable)]
 #[diesel(table_name = audit_events)]
-pub struct NewEvent<'a> {
-    /// The tenant, when the event belongs to one.
-    pub tenant_id: Option<&'a str>,
+pub struct Event<'a> {
+    /// The tenant the event belongs to.
+    tenant_id: Option<&'a str>,
     /// When.
-    pub occurred_at: NaiveDateTime,
+    occurred_at: NaiveDateTime,
     /// What, as `noun.verb`: `user.created`, `login.failed`.
-    pub kind: &'a str,
+    kind: &'a str,
     /// Whose account.
-    pub user_id: Option<&'a str>,
+    user_id: Option<&'a str>,
     /// Which e-service.
-    pub client_id: Option<&'a str>,
+    client_id: Option<&'a str>,
     /// From which address.
-    pub remote_addr: Option<&'a str>,
+    remote_addr: Option<&'a str>,
     /// More, as JSON; never a secret.
-    pub detail: Option<&'a str>,
+    detail: Option<String>,
 }
 
-/// Appends an event.
-pub fn record(conn: &mut DbConnection, event: &NewEvent<'_>) -> Result<(), StoreError> {
-    diesel::insert_into(audit_events::table)
-        .values(event)
-        .execute(conn)?;
-    Ok(())
+impl<'a> Event<'a> {
+    /// An event of `kind` in tenant `tenant_id` at `occurred_at`, naming no user, client or
+    /// address and carrying no detail until the builder methods add them.
+    pub fn new(tenant_id: &'a str, occurred_at: NaiveDateTime, kind: &'a str) -> Event<'a> {
+        Event {
+            tenant_id: Some(tenant_id),
+            occurred_at,
+            kind,
+            user_id: None,
+            client_id: None,
+            remote_addr: None,
+            detail: None,
+        }
+    }
+
+    /// Whose account (`None` leaves it empty).
+    pub fn user(self, user_id: impl Into<Option<&'a str>>) -> Event<'a> {
+        Event {
+            user_id: user_id.into(),
+            ..self
+        }
+    }
+
+    /// Which e-service (`None` leaves it empty).
+    pub fn client(self, client_id: impl Into<Option<&'a str>>) -> Event<'a> {
+        Event {
+            client_id: client_id.into(),
+            ..self
+        }
+    }
+
+    /// From which client address (`None` leaves it empty).
+    pub fn address(self, remote_addr: impl Into<Option<&'a str>>) -> Event<'a> {
+        Event {
+            remote_addr: remote_addr.into(),
+            ..self
+        }
+    }
+
+    /// More about the event, stored as its JSON text; never a secret.
+    pub fn detail(self, detail: &serde_json::Value) -> Event<'a> {
+        Event {
+            detail: Some(detail.to_string()),
+            ..self
+        }
+    }
+
+    /// Appends the event.
+    pub fn record(&self, conn: &mut DbConnection) -> Result<(), StoreError> {
+        diesel::insert_into(audit_events::table)
+            .values(self)
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Appends the event, logging a failure instead of returning it: for an event written beside
+    /// a refusal that stands whether or not it is recorded.
+    pub fn record_or_warn(&self, conn: &mut DbConnection) {
+        if let Err(error) = self.record(conn) {
+            tracing::warn!(%error, kind = self.kind, "cannot record an audit event");
+        }
+    }
 }
 
 /// The kinds of a tenant's events, oldest first (tests and reports).

@@ -1,5 +1,5 @@
 //! The `legacy_accounts` table: the accounts of a city's old login system, each bound to a user
-//! by the linker (`idp/flows/linker.rs`) on its first login. What the import writes is in
+//! by the linker (`idp/flows/linker/`) on its first login. What the import writes is in
 //! [`super::legacy_import`]. A linked account is never changed again ([`change_unlinked`]).
 
 use chrono::NaiveDateTime;

@@ -1,4 +1,4 @@
-//! Importing a city's export of its old accounts into `legacy_accounts` (DESIGN.md §5):
+//! Importing a city's export of its old accounts into `legacy_accounts`:
 //! `idp import-legacy`, and `serve` for `legacy.import_at_start`.
 //!
 //! The file is streamed ([`read`]), each row checked on its own ([`row`]): a bad row is refused
@@ -162,19 +162,10 @@ fn run<R: Read>(
     if !options.dry_run {
         let mut detail = summary.to_json();
         detail["file"] = options.source.into();
-        audit::record(
-            conn,
-            &audit::NewEvent {
-                tenant_id: Some(tenant.id()),
-                occurred_at: now,
-                kind: "legacy.imported",
-                user_id: None,
-                client_id: None,
-                remote_addr: None,
-                detail: Some(&detail.to_string()),
-            },
-        )
-        .map_err(store_error(summary.rows_read))?;
+        audit::Event::new(tenant.id(), now, "legacy.imported")
+            .detail(&detail)
+            .record(conn)
+            .map_err(store_error(summary.rows_read))?;
     }
     Ok(())
 }

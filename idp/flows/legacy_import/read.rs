@@ -6,26 +6,9 @@ use std::io::{BufRead, BufReader, Read};
 
 use super::row::{COLUMNS, RawRow};
 
-/// The file formats of an export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// Comma-separated, a header row naming the columns.
-    Csv,
-    /// One JSON object per line.
-    Jsonl,
-}
-
-impl Format {
-    /// The format a file name's extension says: `.csv`, `.jsonl` or `.ndjson`.
-    pub fn from_path(path: &std::path::Path) -> Option<Format> {
-        let extension = path.extension()?.to_str()?.to_ascii_lowercase();
-        match extension.as_str() {
-            "csv" => Some(Format::Csv),
-            "jsonl" | "ndjson" => Some(Format::Jsonl),
-            _ => None,
-        }
-    }
-}
+/// The file formats of an export (defined with the configuration, which checks
+/// `legacy.import_at_start`).
+pub use crate::config::ImportFormat as Format;
 
 /// One record: the line it starts on, and its fields or why they cannot be read.
 #[derive(Debug)]

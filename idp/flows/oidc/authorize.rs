@@ -181,7 +181,7 @@ pub fn start(
         return Err(OAuthError::server("session vanished"));
     };
     // The grant and its code (or the pending consent) in one commit.
-    super::committed(conn, |conn| {
+    super::error::committed(conn, |conn| {
         proceed(m, conn, request, &session, &user, binding)
     })
 }

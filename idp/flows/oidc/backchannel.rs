@@ -9,7 +9,7 @@ use super::error::OAuthError;
 use super::tokens::Minter;
 use crate::crypto::secret;
 use crate::store::deliveries::{self, DeliveryRow};
-use crate::store::{self, DbConnection};
+use crate::store::{self, DbConnection, StoreError};
 
 /// The event that makes a JWT a logout token (§2.4).
 pub const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -27,7 +27,7 @@ pub fn queue(
     session_id: Option<&str>,
     subject: &str,
     clients: &[String],
-) -> Result<usize, OAuthError> {
+) -> Result<usize, StoreError> {
     let mut queued = 0;
     for client_id in clients {
         let Some(uri) = m

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::store::DbConnection;
+
 /// An OAuth error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -146,4 +148,18 @@ impl From<diesel::result::Error> for OAuthError {
     fn from(error: diesel::result::Error) -> Self {
         OAuthError::from(crate::store::StoreError::from(error))
     }
+}
+
+/// Runs `f` in one write transaction: one commit (one fsync on SQLite) for all it writes. What a
+/// refused request wrote (a used code, a replay's revocation, a failed login's count) is
+/// committed with its refusal; a server-side error (a database or signing failure) rolls
+/// everything back.
+pub fn committed<T>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, OAuthError>,
+) -> Result<T, OAuthError> {
+    crate::store::write_transaction(conn, |conn| match f(conn) {
+        Err(e) if e.is_server_side() => Err(e),
+        answer => Ok(answer),
+    })?
 }

@@ -20,7 +20,7 @@ pub fn introspect(
     let client = client_auth::authenticate(m.tenant, conn, presented)?;
     if client.token_endpoint_auth_method == crate::config::AuthMethod::None {
         return Err(OAuthError::new(
-            super::ErrorCode::InvalidClient,
+            super::error::ErrorCode::InvalidClient,
             "introspection needs an authenticated (confidential) client",
         ));
     }

@@ -6,39 +6,22 @@
 //! go on).
 
 use super::authorize::{self, Outcome, Pending};
+use super::error::committed;
 use super::error::{ErrorCode, OAuthError};
+use super::session;
 use super::tokens::Minter;
-use super::{committed, session};
 use secrecy::SecretString;
 
 use crate::crypto::password;
-use crate::domain::Email;
 use crate::flows::linker;
 use crate::flows::password_check::{DUMMY_HASH, Stored};
 use crate::store::auth_requests::AuthRequestRow;
 use crate::store::legacy::LegacyRow;
 use crate::store::throttle::ThrottleKey;
 use crate::store::users::UserRow;
-use crate::store::{DbConnection, Tenant, audit, auth_requests, grants, users};
+use crate::store::{DbConnection, Tenant, auth_requests, grants};
 
-/// The account an identifier names: a resident by email, or an authority user by username.
-pub fn find_account(
-    conn: &mut DbConnection,
-    tenant: Tenant<'_>,
-    identifier: &str,
-) -> Result<Option<UserRow>, OAuthError> {
-    let identifier = identifier.trim();
-    let by_email = match Email::parse(identifier) {
-        Ok(email) => users::find_by_email(conn, tenant, email.normalized())?,
-        Err(_) => None,
-    };
-    let user = match by_email {
-        Some(user) => Some(user),
-        None => users::find_by_username(conn, tenant, &identifier.to_lowercase())?
-            .filter(|u| u.is_authority),
-    };
-    Ok(user.filter(|u| !u.disabled))
-}
+use crate::flows::lookup::find_account;
 
 /// The first step of a login.
 #[derive(Debug)]
@@ -202,7 +185,10 @@ pub fn finish(
             _ => user.filter(|u| verified.matches && u.password_hash.is_some()),
         };
         let Some(user) = user else {
-            audit_login(m, conn, "login.failed", named.as_deref(), &row.client_id)?;
+            m.audit("login.failed")
+                .user(named.as_deref())
+                .client(row.client_id.as_str())
+                .record(conn)?;
             return Ok(LoginResult::Failed);
         };
         let tokens = &m.config.settings.tokens;
@@ -213,7 +199,10 @@ pub fn finish(
         };
         let (session, cookie) = session::start(conn, &user, remember, lifetime, m.now)?;
         auth_requests::delete(conn, Tenant::of(m.tenant), &row.id)?;
-        audit_login(m, conn, "login.succeeded", Some(&user.id), &row.client_id)?;
+        m.audit("login.succeeded")
+            .user(user.id.as_str())
+            .client(row.client_id.as_str())
+            .record(conn)?;
         let outcome = authorize::proceed(m, conn, pending.request, &session, &user, binding)?;
         Ok(LoginResult::Done {
             cookie,
@@ -221,28 +210,6 @@ pub fn finish(
             outcome,
         })
     })
-}
-
-fn audit_login(
-    m: &Minter<'_>,
-    conn: &mut DbConnection,
-    kind: &str,
-    user: Option<&str>,
-    client: &str,
-) -> Result<(), OAuthError> {
-    audit::record(
-        conn,
-        &audit::NewEvent {
-            tenant_id: Some(&m.tenant.id),
-            occurred_at: m.now,
-            kind,
-            user_id: user,
-            client_id: Some(client),
-            remote_addr: m.remote_addr.as_deref(),
-            detail: None,
-        },
-    )?;
-    Ok(())
 }
 
 /// The resident's answer on the consent page (one transaction).

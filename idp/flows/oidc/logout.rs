@@ -10,7 +10,7 @@ use super::tokens::Minter;
 
 use super::backchannel;
 use crate::store::users::UserRow;
-use crate::store::{DbConnection, Tenant, audit, grants, sessions, users};
+use crate::store::{DbConnection, StoreError, Tenant, grants, sessions, users};
 
 /// What the logout endpoint does next.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +92,7 @@ pub fn end_everything(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     user: &UserRow,
-) -> Result<(), OAuthError> {
+) -> Result<(), StoreError> {
     let tenant = Tenant::of(m.tenant);
     for live in sessions::live_for_user(conn, tenant, &user.id, m.now)? {
         end_session_now(m, conn, &live.id)?;
@@ -108,7 +108,7 @@ pub fn end_session(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     session_id: &str,
-) -> Result<(), OAuthError> {
+) -> Result<(), StoreError> {
     crate::store::write_transaction(conn, |conn| end_session_now(m, conn, session_id))
 }
 
@@ -116,7 +116,7 @@ fn end_session_now(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     session_id: &str,
-) -> Result<(), OAuthError> {
+) -> Result<(), StoreError> {
     let tenant = Tenant::of(m.tenant);
     if !sessions::end(conn, tenant, session_id, m.now)? {
         return Ok(());
@@ -129,17 +129,8 @@ fn end_session_now(
     } {
         backchannel::queue(m, conn, Some(session_id), &subject, &clients)?;
     }
-    audit::record(
-        conn,
-        &audit::NewEvent {
-            tenant_id: Some(&m.tenant.id),
-            occurred_at: m.now,
-            kind: "session.ended",
-            user_id: user.as_deref(),
-            client_id: None,
-            remote_addr: m.remote_addr.as_deref(),
-            detail: None,
-        },
-    )?;
+    m.audit("session.ended")
+        .user(user.as_deref())
+        .record(conn)?;
     Ok(())
 }

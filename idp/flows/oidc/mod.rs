@@ -13,8 +13,10 @@ pub mod login;
 pub mod logout;
 pub mod par;
 pub mod request;
+pub mod resume;
 pub mod revoke;
 pub mod session;
+pub mod supported;
 pub mod token;
 pub mod tokens;
 pub mod userinfo;
@@ -22,45 +24,5 @@ pub mod userinfo;
 #[cfg(test)]
 mod proptests;
 
-pub use error::{ErrorCode, OAuthError};
-
-/// Runs `f` in one write transaction: one commit (one fsync on SQLite) for all it writes. What a
-/// refused request wrote (a used code, a replay's revocation, a failed login's count) is
-/// committed with its refusal; a server-side error (a database or signing failure) rolls
-/// everything back.
-pub fn committed<T>(
-    conn: &mut crate::store::DbConnection,
-    f: impl FnOnce(&mut crate::store::DbConnection) -> Result<T, OAuthError>,
-) -> Result<T, OAuthError> {
-    crate::store::write_transaction(conn, |conn| match f(conn) {
-        Err(e) if e.is_server_side() => Err(e),
-        answer => Ok(answer),
-    })?
-}
-
-/// The scopes this provider understands (others are ignored, as OIDC Core §3.1.2.1 asks).
-pub const SCOPES: [&str; 4] = ["openid", "email", "profile", "offline_access"];
-
-/// The claims this provider can release.
-pub const CLAIMS: [&str; 17] = [
-    "iss",
-    "sub",
-    "aud",
-    "exp",
-    "iat",
-    "auth_time",
-    "nonce",
-    "acr",
-    "amr",
-    "sid",
-    "email",
-    "email_verified",
-    "name",
-    "preferred_username",
-    "locale",
-    "former_usernames",
-    "former_subjects",
-];
-
-/// The `acr` of a password login: low assurance, not a strong (Suomi.fi) identification.
-pub const ACR_PASSWORD: &str = "urn:idp:acr:password";
+pub use error::{ErrorCode, OAuthError, committed};
+pub use supported::{ACR_PASSWORD, CLAIMS, SCOPES};

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::SCOPES;
 use super::error::{ErrorCode, OAuthError};
+use super::supported::SCOPES;
 use crate::config::{AuthMethod, ClientConfig, GrantType, Language, TenantConfig};
 
 /// How the response reaches the client.

@@ -2,7 +2,7 @@
 
 use chrono::{Duration, NaiveDateTime};
 
-use super::ACR_PASSWORD;
+use super::supported::ACR_PASSWORD;
 use crate::crypto::secret;
 use crate::store::sessions::{self, SessionRow};
 use crate::store::users::{self, UserRow};

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::client_auth::{self, Presented};
-use super::committed;
+use super::error::committed;
 use super::error::{ErrorCode, OAuthError};
 use super::request::Params;
 use super::tokens::{Minter, s256};
@@ -11,7 +11,7 @@ use crate::config::{ClientConfig, GrantType};
 use crate::crypto::secret;
 use crate::store::grants::{self, GrantRow, RefreshRow};
 use crate::store::users::UserRow;
-use crate::store::{DbConnection, Tenant, audit, write_alone};
+use crate::store::{DbConnection, Tenant, write_alone};
 
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Clone, Serialize)]
@@ -75,24 +75,6 @@ fn required<'p>(params: &'p Params, name: &str) -> Result<&'p str, OAuthError> {
         .ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
 }
 
-fn audit_event(m: &Minter<'_>, conn: &mut DbConnection, kind: &str, grant: &GrantRow) {
-    let recorded = audit::record(
-        conn,
-        &audit::NewEvent {
-            tenant_id: Some(&m.tenant.id),
-            occurred_at: m.now,
-            kind,
-            user_id: grant.user_id.as_deref(),
-            client_id: Some(&grant.client_id),
-            remote_addr: m.remote_addr.as_deref(),
-            detail: None,
-        },
-    );
-    if let Err(error) = recorded {
-        tracing::warn!(%error, kind, "cannot record an audit event");
-    }
-}
-
 fn authorization_code(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -115,7 +97,10 @@ fn authorization_code(
         if row.used_at.is_some() || !grants::use_code(conn, tenant, &code_hash, m.now)? {
             // A replayed code: everything issued from it is revoked (RFC 6749 §4.1.2).
             grants::revoke_grant(conn, tenant, &grant.id, m.now)?;
-            audit_event(m, conn, "code.replayed", &grant);
+            m.audit("code.replayed")
+                .user(grant.user_id.as_deref())
+                .client(grant.client_id.as_str())
+                .record_or_warn(conn);
             return Err(invalid());
         }
         if row.expires_at <= m.now || grant.revoked_at.is_some() {
@@ -151,7 +136,10 @@ fn authorization_code(
             (None, None) => {}
         }
         let response = issue(m, conn, client, &grant, user, row.nonce.as_deref())?;
-        audit_event(m, conn, "token.issued", &grant);
+        m.audit("token.issued")
+            .user(grant.user_id.as_deref())
+            .client(grant.client_id.as_str())
+            .record_or_warn(conn);
         Ok(response)
     })
 }
@@ -178,7 +166,10 @@ fn refresh_token(
         if row.used_at.is_some() || !grants::use_refresh(conn, tenant, &token_hash, m.now)? {
             // A rotated token presented again: someone holds a copy. Revoke the family.
             grants::revoke_grant(conn, tenant, &grant.id, m.now)?;
-            audit_event(m, conn, "refresh_token.reused", &grant);
+            m.audit("refresh_token.reused")
+                .user(grant.user_id.as_deref())
+                .client(grant.client_id.as_str())
+                .record_or_warn(conn);
             return Err(invalid());
         }
         if row.expires_at <= m.now || grant.expires_at <= m.now || grant.revoked_at.is_some() {
@@ -224,7 +215,7 @@ fn client_credentials(
         .get("scope")
         .map(|s| s.split(' ').filter(|s| !s.is_empty()).collect())
         .unwrap_or_default();
-    if let Some(bad) = scope.iter().find(|s| super::SCOPES.contains(s)) {
+    if let Some(bad) = scope.iter().find(|s| super::supported::SCOPES.contains(s)) {
         return Err(OAuthError::new(
             ErrorCode::InvalidScope,
             format!("scope {bad} needs a resident; client_credentials has none"),
@@ -275,7 +266,7 @@ fn issue(
     let (access_token, claims) = m.access_token(grant, &user.subject)?;
     let id_token = if grant.scope.split(' ').any(|s| s == "openid") {
         let former = if grant.scope.split(' ').any(|s| s == "profile") {
-            crate::flows::linker::former(conn, Tenant::of(m.tenant), &user)?
+            crate::flows::former::former(conn, Tenant::of(m.tenant), &user)?
         } else {
             crate::flows::linker::Former::default()
         };

@@ -1,8 +1,9 @@
 //! Minting and checking tokens: ID tokens through openidconnect's types, RFC 9068 access tokens.
+//! They are methods of the flow's context, [`Minter`] (`flows/context.rs`), which holds the keys.
 
 use std::sync::Arc;
 
-use chrono::{Duration, NaiveDateTime};
+use chrono::Duration;
 use openidconnect::core::{
     CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
 };
@@ -16,11 +17,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::error::{ErrorCode, OAuthError};
-use crate::config::{Config, SigningAlg, TenantConfig};
-use crate::crypto::keyring::{KeyRing, TenantKeys};
+use crate::config::SigningAlg;
+use crate::crypto::keyring::TenantKeys;
 use crate::crypto::keys::{SigningKey, core_alg};
 use crate::crypto::secret;
-use crate::flows::linker::Former;
+pub use crate::flows::context::Minter;
+use crate::flows::former::Former;
 use crate::store::grants::GrantRow;
 use crate::store::users::UserRow;
 
@@ -43,23 +45,6 @@ impl AdditionalClaims for IdpClaims {}
 /// An ID token of ours.
 pub type IdpIdToken =
     IdToken<IdpClaims, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
-
-/// What minting needs: the tenant, its issuer and keys, and the time.
-pub struct Minter<'a> {
-    /// The configuration.
-    pub config: &'a Config,
-    /// The tenant.
-    pub tenant: &'a TenantConfig,
-    /// Its issuer.
-    pub issuer: String,
-    /// The key ring snapshot.
-    pub keys: Arc<KeyRing>,
-    /// Now.
-    pub now: NaiveDateTime,
-    /// The address of the client whose request this is (for the audit trail and the limits), as
-    /// `server.trust_forwarded_for` says to take it; `None` outside a request.
-    pub remote_addr: Option<String>,
-}
 
 /// The claims of an access token we issued.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -34,7 +34,7 @@ pub fn userinfo(m: &Minter<'_>, conn: &mut DbConnection, token: &str) -> Result<
         .filter(|u| !u.disabled)
         .ok_or_else(|| OAuthError::new(ErrorCode::InvalidToken, "the account is gone"))?;
     let former = if claims.scope.split(' ').any(|s| s == "profile") {
-        crate::flows::linker::former(conn, Tenant::of(m.tenant), &user)?
+        crate::flows::former::former(conn, Tenant::of(m.tenant), &user)?
     } else {
         crate::flows::linker::Former::default()
     };

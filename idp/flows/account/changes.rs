@@ -1,0 +1,90 @@
+//! The account page's changes: the name, the password, signing out everywhere, and a wrong
+//! current password audited; each in one transaction with its audit event.
+
+use serde_json::json;
+
+use crate::flows::context::Minter;
+use crate::flows::error::FlowError;
+use crate::flows::oidc::logout::{end_everything, end_session};
+use crate::flows::oidc::session;
+use crate::flows::reset::request::PURPOSE as RESET;
+use crate::store::audit::Event;
+use crate::store::sessions::SessionRow;
+use crate::store::users::UserRow;
+use crate::store::{self, DbConnection, Tenant, links, sessions, users};
+
+/// The session and user behind a session cookie.
+pub fn current(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    cookie: Option<&str>,
+) -> Result<Option<(SessionRow, UserRow)>, FlowError> {
+    Ok(session::current(conn, Tenant::of(m.tenant), cookie, m.now)?)
+}
+
+/// Audits a wrong password given on the account page (`login.failed`, with the signed-in user
+/// and which check it was: `account.password` or `account.legacy`; no client address).
+pub fn check_failed(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    user: &UserRow,
+    check: &str,
+) -> Result<(), FlowError> {
+    let event = Event::new(&m.tenant.id, m.now, "login.failed")
+        .user(user.id.as_str())
+        .detail(&json!({ "check": check }));
+    Ok(store::write_transaction(conn, |conn| event.record(conn))?)
+}
+
+/// Changes the display name.
+pub fn set_name(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    user: &UserRow,
+    name: Option<&str>,
+) -> Result<(), FlowError> {
+    Ok(store::write_transaction(conn, |conn| {
+        users::set_name(conn, Tenant::of(m.tenant), &user.id, name, m.now)?;
+        m.audit("user.name_changed")
+            .user(user.id.as_str())
+            .record(conn)
+    })?)
+}
+
+/// Sets a new password (checked and hashed by the caller after the current one was verified) and
+/// ends the user's other sessions.
+pub fn set_password(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    user: &UserRow,
+    keep_session: &str,
+    password_hash: &str,
+) -> Result<(), FlowError> {
+    Ok(store::write_transaction(conn, |conn| {
+        let tenant = Tenant::of(m.tenant);
+        users::set_password(conn, tenant, &user.id, password_hash, m.now)?;
+        links::void_for_user(conn, tenant, &user.id, RESET, m.now)?;
+        for live in sessions::live_for_user(conn, tenant, &user.id, m.now)? {
+            if live.id != keep_session {
+                end_session(m, conn, &live.id)?;
+            }
+        }
+        m.audit("password.changed")
+            .user(user.id.as_str())
+            .record(conn)
+    })?)
+}
+
+/// Ends every session of the user (and tells every client that shared them).
+pub fn sign_out_everywhere(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    user: &UserRow,
+) -> Result<(), FlowError> {
+    Ok(store::write_transaction(conn, |conn| {
+        end_everything(m, conn, user)?;
+        m.audit("sessions.ended_everywhere")
+            .user(user.id.as_str())
+            .record(conn)
+    })?)
+}

@@ -1,0 +1,41 @@
+//! What every flow works in: [`Minter`], the tenant, its issuer and keys, the request's time and
+//! client address. `app::Services::minter` makes one per request; the OpenID Connect flows sign
+//! with it (`oidc/tokens.rs`), every flow reads its tenant and time from it and audits through it.
+
+use std::sync::Arc;
+
+use chrono::{Duration, NaiveDateTime};
+
+use crate::config::{Config, TenantConfig};
+use crate::crypto::keyring::KeyRing;
+use crate::store::audit::Event;
+
+/// What a flow needs of its request: the tenant, its issuer and keys, and the time.
+pub struct Minter<'a> {
+    /// The configuration.
+    pub config: &'a Config,
+    /// The tenant.
+    pub tenant: &'a TenantConfig,
+    /// Its issuer.
+    pub issuer: String,
+    /// The key ring snapshot.
+    pub keys: Arc<KeyRing>,
+    /// Now.
+    pub now: NaiveDateTime,
+    /// The address of the client whose request this is (for the audit trail and the limits), as
+    /// `server.trust_forwarded_for` says to take it; `None` outside a request.
+    pub remote_addr: Option<String>,
+}
+
+impl Minter<'_> {
+    /// An audit event of `kind` in this tenant, now, from the request's client address.
+    pub fn audit<'e>(&'e self, kind: &'e str) -> Event<'e> {
+        Event::new(&self.tenant.id, self.now, kind).address(self.remote_addr.as_deref())
+    }
+
+    /// When a link mailed now stops working (`tokens.link_seconds` from now).
+    pub fn link_expiry(&self) -> NaiveDateTime {
+        let seconds = i64::try_from(self.config.settings.tokens.link_seconds).unwrap_or(3600);
+        self.now + Duration::seconds(seconds)
+    }
+}

@@ -1,0 +1,59 @@
+//! The old accounts bound to a user, as the `former_usernames` and `former_subjects` claims
+//! release them (the ID token, userinfo) and the account page shows them.
+
+use crate::store::legacy::{self, LegacyRow};
+use crate::store::users::UserRow;
+use crate::store::{DbConnection, StoreError, Tenant};
+
+/// The old usernames and subjects bound to a user, for the `former_usernames` and
+/// `former_subjects` claims.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Former {
+    /// Every old username bound to the account, the first bound first.
+    pub usernames: Vec<String>,
+    /// The subjects of the old accounts bound after the first (the first is `sub`).
+    pub subjects: Vec<String>,
+}
+
+/// What the claims say of a user's old accounts.
+pub fn former(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    user: &UserRow,
+) -> Result<Former, StoreError> {
+    let linked = legacy::linked_to(conn, tenant, &user.id)?;
+    Ok(Former {
+        usernames: linked.iter().map(|a| a.username.clone()).collect(),
+        subjects: linked
+            .into_iter()
+            .map(|a| a.subject)
+            .filter(|s| *s != user.subject)
+            .collect(),
+    })
+}
+
+/// What the account page shows of a user's old accounts.
+#[derive(Debug, Clone, Default)]
+pub struct Olds {
+    /// The old usernames bound to the account.
+    pub bound: Vec<String>,
+    /// The unbound old accounts of the user's address, which the resident can bind.
+    pub linkable: Vec<LegacyRow>,
+}
+
+/// The old accounts bound to `user`, and those of its address still unbound.
+pub fn olds(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    user: &UserRow,
+) -> Result<Olds, StoreError> {
+    let bound = legacy::linked_to(conn, tenant, &user.id)?
+        .into_iter()
+        .map(|a| a.username)
+        .collect();
+    let linkable = match &user.email_normalized {
+        Some(email) => legacy::unlinked_by_email(conn, tenant, email)?,
+        None => Vec::new(),
+    };
+    Ok(Olds { bound, linkable })
+}

@@ -1,0 +1,122 @@
+//! Binding an old account, in one transaction with its audit event: to a new user that keeps the
+//! old subject (the first login, by the old password or a mailed link), or to the resident's
+//! existing user (its subject joins `former_subjects`).
+
+use serde_json::json;
+
+use crate::domain::Email;
+use crate::flows::context::Minter;
+use crate::flows::error::FlowError;
+use crate::store::legacy::{self, LegacyRow};
+use crate::store::links;
+use crate::store::users::{self, UserRow};
+use crate::store::{self, DbConnection, StoreError, Tenant};
+
+/// Creates the user of a legacy account and binds the account, in one transaction: the user's
+/// `sub` is the legacy subject, its username the old one. `None` when the account was bound
+/// meanwhile, or its address or username now belongs to another user.
+pub fn bind_new_user(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    account: &LegacyRow,
+    password_hash: &str,
+    email_verified: bool,
+    by: &str,
+) -> Result<Option<UserRow>, FlowError> {
+    bind_new_user_at(m, conn, account, None, password_hash, email_verified, by)
+}
+
+/// [`bind_new_user`], the user's address `address` (a claimant's own, proven by a link) instead of
+/// the legacy account's.
+pub(super) fn bind_new_user_at(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    account: &LegacyRow,
+    address: Option<&Email>,
+    password_hash: &str,
+    email_verified: bool,
+    by: &str,
+) -> Result<Option<UserRow>, FlowError> {
+    let id = store::new_id(m.now);
+    let tenant = Tenant::of(m.tenant);
+    let result = store::write_transaction(conn, |conn| {
+        let Some(current) = legacy::find(conn, tenant, &account.id)? else {
+            return Ok(None);
+        };
+        if current.linked_user_id.is_some() || current.tenant_id != m.tenant.id {
+            return Ok(None);
+        }
+        let (email, email_normalized) = match address {
+            Some(address) => (Some(address.as_entered()), Some(address.normalized())),
+            None => (
+                current.email.as_deref(),
+                current.email_normalized.as_deref(),
+            ),
+        };
+        if let Some(email) = email_normalized
+            && users::find_by_email(conn, tenant, email)?.is_some()
+        {
+            return Ok(None);
+        }
+        users::insert(
+            conn,
+            &users::NewUser {
+                id: &id,
+                tenant_id: &m.tenant.id,
+                subject: &current.subject,
+                email,
+                email_normalized,
+                email_verified: email.is_some() && email_verified,
+                username: Some(&current.username),
+                username_normalized: Some(&current.username_normalized),
+                is_authority: current.is_authority,
+                name: current.name.as_deref(),
+                password_hash: Some(password_hash),
+                password_changed_at: Some(m.now),
+                created_at: m.now,
+                updated_at: m.now,
+            },
+        )?;
+        if !legacy::link(conn, tenant, &current.id, &id, m.now)? {
+            return Err(StoreError::Conflict(
+                "the legacy account was bound meanwhile".into(),
+            ));
+        }
+        links::void_for_legacy(conn, tenant, &current.id, m.now)?;
+        m.audit("legacy.linked")
+            .user(id.as_str())
+            .detail(&json!({ "username": current.username, "by": by, "first": true }))
+            .record(conn)?;
+        users::find(conn, tenant, &id)
+    });
+    match result {
+        Ok(user) => Ok(user),
+        // A concurrent first login won: this one fails like a wrong password, and the
+        // resident's next attempt logs in to the account it created.
+        Err(StoreError::UniqueViolation(_) | StoreError::Conflict(_)) => Ok(None),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Binds another legacy account to an existing user (its subject joins `former_subjects`), in one
+/// transaction with its audit event; false when it was bound meanwhile.
+pub fn bind_to_user(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    account: &LegacyRow,
+    user: &UserRow,
+    by: &str,
+) -> Result<bool, FlowError> {
+    let tenant = Tenant::of(m.tenant);
+    Ok(store::write_transaction(conn, |conn| {
+        if !legacy::link(conn, tenant, &account.id, &user.id, m.now)? {
+            return Ok(false);
+        }
+        links::void_for_legacy(conn, tenant, &account.id, m.now)?;
+        m.audit("legacy.linked")
+            .user(user.id.as_str())
+            .detail(&json!({ "username": account.username, "by": by, "first": false }))
+            .record(conn)?;
+        Ok::<_, StoreError>(true)
+    })?)
+}

@@ -1,0 +1,192 @@
+//! Following a linker link: what it shows, then the link used and its account bound — to the user
+//! of the address, or to a new user with the password just set — in one transaction, and the
+//! pending login continued.
+
+use serde_json::json;
+
+use super::bind::{bind_new_user, bind_new_user_at, bind_to_user};
+use super::links::{ClaimPayload, PURPOSE, unbound_account};
+use crate::crypto::secret;
+use crate::domain::Email;
+use crate::flows::context::Minter;
+use crate::flows::error::FlowError;
+use crate::flows::oidc::authorize::Outcome;
+use crate::flows::oidc::resume::continue_pending;
+use crate::store::legacy::LegacyRow;
+use crate::store::links::{self, LinkRow};
+use crate::store::users::{self, UserRow};
+use crate::store::{self, DbConnection, StoreError, Tenant};
+
+/// What a usable linker link leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkTarget {
+    /// The first account of the address: the resident sets a password.
+    SetPassword {
+        /// The old username.
+        username: String,
+    },
+    /// Another account for a user who has one: a confirmation.
+    Confirm {
+        /// The old username.
+        username: String,
+    },
+}
+
+struct OpenLink {
+    link: LinkRow,
+    account: LegacyRow,
+    user: Option<UserRow>,
+    /// A claim's address link: how the old account was proven (`password`, `link`).
+    claim: Option<String>,
+}
+
+/// The link, its unbound account, and the user it binds to (when there is one already).
+fn open(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    token_hash: &str,
+) -> Result<Option<OpenLink>, StoreError> {
+    let tenant = Tenant::of(m.tenant);
+    let Some(link) = links::find_usable(conn, tenant, PURPOSE, token_hash, m.now)? else {
+        return Ok(None);
+    };
+    let Some(account) = unbound_account(m, conn, &link)? else {
+        return Ok(None);
+    };
+    let claim = ClaimPayload::of(&link);
+    let user = match (&link.user_id, &link.email) {
+        (Some(id), _) => match users::find(conn, tenant, id)? {
+            Some(user) => Some(user),
+            // The account the link was for is gone.
+            None => return Ok(None),
+        },
+        (None, Some(email)) => match Email::parse(email) {
+            Ok(email) => users::find_by_email(conn, tenant, email.normalized())?,
+            Err(_) => None,
+        },
+        (None, None) => None,
+    };
+    if user.as_ref().is_some_and(|u| u.disabled) {
+        return Ok(None);
+    }
+    // A claim creates the claimant's own user: never binds to an account of the address (it got
+    // one meanwhile).
+    if claim.is_some() && (user.is_some() || link.user_id.is_some()) {
+        return Ok(None);
+    }
+    Ok(Some(OpenLink {
+        link,
+        account,
+        user,
+        claim,
+    }))
+}
+
+/// What opening `token` shows, or `None` when it is unknown, expired, used or its account bound.
+pub fn link_target(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    token: &str,
+) -> Result<Option<LinkTarget>, FlowError> {
+    Ok(open(m, conn, &secret::hash(token))?.map(|open| {
+        let username = open.account.username;
+        if open.user.is_some() {
+            LinkTarget::Confirm { username }
+        } else {
+            LinkTarget::SetPassword { username }
+        }
+    }))
+}
+
+/// What following a linker link led to.
+#[derive(Debug)]
+pub enum Completed {
+    /// The link is unknown, expired or used, or its account bound meanwhile.
+    Expired,
+    /// The first account of the address needs a password, and none was given.
+    PasswordNeeded,
+    /// Bound; the browser that started the pending login is logged in and goes on.
+    Continue {
+        /// The new session cookie.
+        cookie: String,
+        /// Consent or the answer to the client.
+        outcome: Outcome,
+    },
+    /// Bound; nothing to continue here.
+    Done,
+}
+
+/// Follows a linker link: the link used, and the account bound — to the user of the address, or
+/// to a new user with `password_hash` — in one transaction; then the pending login continued.
+pub fn complete(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    token: &str,
+    password_hash: Option<&str>,
+    binding: &str,
+) -> Result<Completed, FlowError> {
+    let token_hash = secret::hash(token);
+    let bound = store::write_transaction(conn, |conn| {
+        let Some(open) = open(m, conn, &token_hash)? else {
+            return Ok(None);
+        };
+        if open.user.is_none() && password_hash.is_none() {
+            return Ok(Some(Err(Completed::PasswordNeeded)));
+        }
+        // Used first: binding voids the account's other links.
+        if !links::use_once(conn, Tenant::of(m.tenant), &token_hash, m.now)? {
+            return Ok(None);
+        }
+        let link = open.link.clone();
+        let user = bind(m, conn, open, password_hash)?;
+        Ok::<_, FlowError>(user.map(|user| Ok((link, user))))
+    });
+    let (link, user) = match bound? {
+        Some(Ok(bound)) => bound,
+        Some(Err(completed)) => return Ok(completed),
+        None => return Ok(Completed::Expired),
+    };
+    let request_id = link.auth_request_id.as_deref();
+    Ok(
+        match continue_pending(m, conn, request_id, &user, binding)? {
+            Some((cookie, outcome)) => Completed::Continue { cookie, outcome },
+            None => Completed::Done,
+        },
+    )
+}
+
+/// Binds the account of an opened link: to its user, or to a new one with `password_hash` (the
+/// claimant's own address for a claim's link); `None` when it was bound meanwhile.
+fn bind(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    open: OpenLink,
+    password_hash: Option<&str>,
+) -> Result<Option<UserRow>, FlowError> {
+    let OpenLink {
+        link,
+        account,
+        user,
+        claim,
+    } = open;
+    if let Some(user) = user {
+        return Ok(bind_to_user(m, conn, &account, &user, "link")?.then_some(user));
+    }
+    let Some(hash) = password_hash else {
+        return Ok(None);
+    };
+    let Some(proven) = claim else {
+        return bind_new_user(m, conn, &account, hash, true, "link");
+    };
+    let Some(address) = link.email.as_deref().and_then(|e| Email::parse(e).ok()) else {
+        return Ok(None);
+    };
+    let user = bind_new_user_at(m, conn, &account, Some(&address), hash, true, "claim")?;
+    if let Some(user) = &user {
+        m.audit("legacy.claimed")
+            .user(user.id.as_str())
+            .detail(&json!({ "username": account.username, "proven": proven }))
+            .record(conn)?;
+    }
+    Ok(user)
+}

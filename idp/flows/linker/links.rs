@@ -1,0 +1,175 @@
+//! The linker's links and mails: a set-password link per old account of an address (or, for a
+//! claim, per claimed account), one mail listing them, and what a link's row carries.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::config::Language;
+use crate::crypto::secret;
+use crate::domain::Email;
+use crate::flows::context::Minter;
+use crate::flows::error::FlowError;
+use crate::flows::{mail_limit, mail_link};
+use crate::mail::{self, Mails, Rendered};
+use crate::store::legacy::{self, LegacyRow};
+use crate::store::links::{self, LinkRow};
+use crate::store::{self, DbConnection, StoreError, Tenant};
+
+/// The purpose of the linker's mailed links (and the kind of its mails).
+pub const PURPOSE: &str = "legacy_link";
+
+/// One account in the linker's mail.
+#[derive(Debug, Serialize)]
+pub(super) struct MailedAccount {
+    /// The old username.
+    pub(super) username: String,
+    /// Its link.
+    pub(super) link: String,
+}
+
+impl MailedAccount {
+    /// `account` with a link to `path` carrying `token`.
+    pub(super) fn new(
+        m: &Minter<'_>,
+        account: &LegacyRow,
+        path: &str,
+        token: &str,
+    ) -> Result<MailedAccount, FlowError> {
+        Ok(MailedAccount {
+            username: account.username.clone(),
+            link: mail_link::build(m, &[path], &[("token", token)])?,
+        })
+    }
+}
+
+/// The linker's mail listing `accounts`: `adding` when they join a user's account (the account
+/// page), `mode` the claim's step when it is one of the claim's mails.
+pub(super) fn render(
+    m: &Minter<'_>,
+    mails: &Mails,
+    language: Language,
+    accounts: &[MailedAccount],
+    adding: bool,
+    mode: Option<&str>,
+) -> Result<Rendered, FlowError> {
+    let mut context = mail_link::context(m);
+    context.insert("accounts", accounts);
+    context.insert("adding", &adding);
+    if let Some(mode) = mode {
+        context.insert("mode", mode);
+    }
+    mail_link::render(mails, PURPOSE, language, &context)
+}
+
+/// Where the linker's mail goes, and what its links lead to.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkMail<'a> {
+    /// The address (the accounts').
+    pub to: &'a str,
+    /// The mail's language.
+    pub language: Language,
+    /// The pending login to continue after the link.
+    pub request_id: Option<&'a str>,
+    /// The user the accounts will be bound to (the account page); `None`: the first link opened
+    /// creates it.
+    pub user: Option<&'a str>,
+}
+
+/// Writes a link for each of `accounts` (all of one address) and one mail listing them, in one
+/// transaction; returns the mail's id, or `None` when a mail limit is reached (nothing is written
+/// then but the `mail.limited` event).
+pub fn send_links(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    mails: &Mails,
+    accounts: &[LegacyRow],
+    mail: LinkMail<'_>,
+) -> Result<Option<String>, FlowError> {
+    let LinkMail {
+        to,
+        language,
+        request_id,
+        user,
+    } = mail;
+    let recipient =
+        Email::parse(to).map_or_else(|_| to.trim().to_lowercase(), |e| e.normalized().to_string());
+    store::write_transaction(conn, |conn| {
+        let counted = mail_limit::Mail {
+            kind: PURPOSE,
+            to: &recipient,
+            user,
+        };
+        if !mail_limit::admit(m, conn, counted)? {
+            return Ok(None);
+        }
+        // Only a pending request of this tenant reaches a link; anything else is left out.
+        let request_id = mail_link::pending_request(m, conn, request_id)?;
+        let mut mailed = Vec::new();
+        for account in accounts {
+            let token = secret::random_token();
+            mailed.push(MailedAccount::new(m, account, "reset", &token)?);
+            let row = LinkRow {
+                user_id: user.map(str::to_string),
+                legacy_account_id: Some(account.id.clone()),
+                email: Some(to.to_string()),
+                auth_request_id: request_id.clone(),
+                ..mail_link::row(m, PURPOSE, &token)
+            };
+            links::insert(conn, &row)?;
+        }
+        let rendered = render(m, mails, language, &mailed, user.is_some(), None)?;
+        let usernames: Vec<&str> = accounts.iter().map(|a| a.username.as_str()).collect();
+        m.audit("legacy.link_sent")
+            .user(user)
+            .detail(&json!({ "usernames": usernames }))
+            .record(conn)?;
+        Ok(Some(mail::enqueue(
+            conn,
+            &m.tenant.id,
+            PURPOSE,
+            to,
+            &rendered,
+            m.now,
+        )?))
+    })
+}
+
+/// What a link of the claim carries in its payload.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct ClaimPayload {
+    /// How the old account was proven: `password` or `link`.
+    claim: String,
+}
+
+impl ClaimPayload {
+    /// The payload of a claim's link proven by `proven`.
+    pub(super) fn json(proven: &str) -> Option<String> {
+        serde_json::to_string(&ClaimPayload {
+            claim: proven.to_string(),
+        })
+        .ok()
+    }
+
+    /// How the claim of `link` was proven, when `link` belongs to a claim.
+    pub(super) fn of(link: &LinkRow) -> Option<String> {
+        link.payload
+            .as_deref()
+            .and_then(|p| serde_json::from_str::<ClaimPayload>(p).ok())
+            .map(|p| p.claim)
+    }
+}
+
+/// The unbound old account of this tenant a link is for.
+pub(super) fn unbound_account(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    link: &LinkRow,
+) -> Result<Option<LegacyRow>, StoreError> {
+    Ok(link
+        .legacy_account_id
+        .as_deref()
+        .map(|id| legacy::find(conn, Tenant::of(m.tenant), id))
+        .transpose()?
+        .flatten()
+        .filter(|a| a.linked_user_id.is_none() && a.tenant_id == m.tenant.id))
+}

@@ -1,0 +1,195 @@
+//! Where an identifier leads on the first step of a login, and the keep-password rule: which old
+//! account a password proves.
+
+use crate::config::{Policy, TenantConfig};
+use crate::domain::Email;
+use crate::flows::context::Minter;
+use crate::flows::error::FlowError;
+use crate::flows::lookup::find_account;
+use crate::store::legacy::{self, LegacyRow};
+use crate::store::{DbConnection, StoreError, Tenant, users};
+
+/// The chooser's value for the account already in use at the address (its password page).
+pub const IN_USE: &str = "in-use";
+
+/// Where an identifier leads on the first step of a login.
+#[derive(Debug)]
+pub enum Route {
+    /// An account of the new system (or nothing legacy): the password page, as always.
+    Account,
+    /// Nothing known by this identifier.
+    Unknown,
+    /// One old account, proven by its old password on the password page.
+    Password {
+        /// The legacy account's id, carried by the password page.
+        account: String,
+    },
+    /// One old account, proven by a mailed link.
+    SendLink(Box<LegacyRow>),
+    /// Several old accounts share the address: the resident chooses.
+    Choose(Vec<LegacyRow>),
+    /// A user of the new system has the address, and old accounts of it are still unbound: the
+    /// resident chooses between the account in use (its password) and claiming one of these.
+    Shared(Vec<LegacyRow>),
+    /// Claim an old account of an address in use, proven by its old password.
+    ClaimPassword(Box<LegacyRow>),
+    /// Claim an old account of an address in use, proven by a link mailed to the address.
+    ClaimLink(Box<LegacyRow>),
+}
+
+/// The keep-password rule: whether a resident's old account is proven by its old password here
+/// (the tenant keeps old passwords and the account has a hash that can be checked); else by a
+/// mailed link. An authority account is always proven by its old password.
+pub fn keeps_password(tenant: &TenantConfig, account: &LegacyRow) -> bool {
+    tenant.policy == Policy::KeepPassword && account.has_usable_hash()
+}
+
+/// Where `identifier` leads: a user of the new system first (with the old accounts still unbound
+/// at its address, when there are any), else the unlinked legacy accounts of the address
+/// (residents), else an unlinked authority account of the old username.
+pub fn route(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    identifier: &str,
+) -> Result<Route, FlowError> {
+    let identifier = identifier.trim();
+    let tenant = Tenant::of(m.tenant);
+    if let Some(user) = find_account(conn, tenant, identifier)? {
+        if let Ok(email) = Email::parse(identifier)
+            && user.email_normalized.as_deref() == Some(email.normalized())
+        {
+            let unbound = legacy::unlinked_by_email(conn, tenant, email.normalized())?;
+            if !unbound.is_empty() {
+                return Ok(Route::Shared(unbound));
+            }
+        }
+        return Ok(Route::Account);
+    }
+    if let Ok(email) = Email::parse(identifier) {
+        let mut candidates = legacy::unlinked_by_email(conn, tenant, email.normalized())?;
+        return Ok(match candidates.len() {
+            0 => Route::Unknown,
+            1 => candidates
+                .pop()
+                .map_or(Route::Unknown, |one| route_one(m, one)),
+            _ => Route::Choose(candidates),
+        });
+    }
+    Ok(match unlinked_authority(conn, tenant, identifier)? {
+        Some(account) if account.has_usable_hash() => Route::Password {
+            account: account.id,
+        },
+        _ => Route::Unknown,
+    })
+}
+
+/// Where the resident's choice among several old accounts of `identifier` leads; `Unknown` when
+/// `account` is not one of them (nor [`IN_USE`] at an address in use). At an address in use, an
+/// old account is claimed ([`Route::ClaimPassword`], [`Route::ClaimLink`]).
+pub fn route_chosen(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    identifier: &str,
+    account: &str,
+) -> Result<Route, FlowError> {
+    let identifier = identifier.trim();
+    let tenant = Tenant::of(m.tenant);
+    let Ok(email) = Email::parse(identifier) else {
+        return Ok(Route::Unknown);
+    };
+    if account == IN_USE {
+        let in_use = find_account(conn, tenant, identifier)?
+            .is_some_and(|u| u.email_normalized.as_deref() == Some(email.normalized()));
+        return Ok(if in_use {
+            Route::Account
+        } else {
+            Route::Unknown
+        });
+    }
+    let Some(chosen) = legacy::unlinked_by_email(conn, tenant, email.normalized())?
+        .into_iter()
+        .find(|a| a.id == account)
+    else {
+        return Ok(Route::Unknown);
+    };
+    if users::find_by_email(conn, tenant, email.normalized())?.is_none() {
+        return Ok(route_one(m, chosen));
+    }
+    Ok(if keeps_password(m.tenant, &chosen) {
+        Route::ClaimPassword(Box::new(chosen))
+    } else {
+        Route::ClaimLink(Box::new(chosen))
+    })
+}
+
+fn route_one(m: &Minter<'_>, account: LegacyRow) -> Route {
+    if keeps_password(m.tenant, &account) {
+        Route::Password {
+            account: account.id,
+        }
+    } else {
+        Route::SendLink(Box::new(account))
+    }
+}
+
+fn unlinked_authority(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    username: &str,
+) -> Result<Option<LegacyRow>, StoreError> {
+    Ok(
+        legacy::find_by_username(conn, tenant, &username.to_lowercase())?
+            .filter(|a| a.is_authority && a.linked_user_id.is_none()),
+    )
+}
+
+/// The old account a password login proves, when the identifier names no user: the chosen (or
+/// only) unlinked account of the address under the keep-password rule, or an authority account
+/// by its old username; only accounts with a usable hash.
+pub fn password_target(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    identifier: &str,
+    chosen: Option<&str>,
+) -> Result<Option<LegacyRow>, FlowError> {
+    let identifier = identifier.trim();
+    let tenant = Tenant::of(m.tenant);
+    let Ok(email) = Email::parse(identifier) else {
+        let authority = unlinked_authority(conn, tenant, identifier)?;
+        return Ok(authority.filter(LegacyRow::has_usable_hash));
+    };
+    let candidates = legacy::unlinked_by_email(conn, tenant, email.normalized())?;
+    let target = match chosen.filter(|c| !c.is_empty()) {
+        Some(id) => candidates.into_iter().find(|a| a.id == id),
+        None if candidates.len() == 1 => candidates.into_iter().next(),
+        None => None,
+    };
+    Ok(target.filter(|account| keeps_password(m.tenant, account)))
+}
+
+/// A username as the choice page shows it when the tenant masks them: the first and last
+/// character, the rest as `*` ("m*****a").
+pub fn mask(username: &str) -> String {
+    let chars: Vec<char> = username.chars().collect();
+    match chars.as_slice() {
+        [] => String::new(),
+        [only] => format!("{only}*"),
+        [first, middle @ .., last] => {
+            format!("{first}{}{last}", "*".repeat(middle.len().max(1)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask;
+
+    #[test]
+    fn masking_keeps_the_ends_and_hides_the_length_of_short_names() {
+        assert_eq!(mask("matti.meikalainen"), "m***************n");
+        assert_eq!(mask("ab"), "a*b");
+        assert_eq!(mask("a"), "a*");
+        assert_eq!(mask("äiti"), "ä**i");
+        assert_eq!(mask(""), "");
+    }
+}

@@ -1,0 +1,12 @@
+//! Registration: an address, a link to it (`start.rs`), then a password and a name — the
+//! account, logged in, and the pending authorization continued (`finish.rs`). An address that has
+//! an account gets a mail saying so instead; the page is the same either way.
+
+pub mod finish;
+pub mod start;
+
+pub use finish::{Account, Finished};
+pub use start::PURPOSE;
+
+// What `idp/http` calls, returning `OAuthError` until it takes `FlowError` (`flows/bridge.rs`).
+pub use crate::flows::bridge::register::{finish, link_email, start};

@@ -1,0 +1,59 @@
+//! Forgot password, step one: a single-use link to the account's address (only its hash stored).
+
+use crate::config::Language;
+use crate::crypto::secret;
+use crate::domain::Email;
+use crate::flows::context::Minter;
+use crate::flows::error::FlowError;
+use crate::flows::{mail_limit, mail_link};
+use crate::mail::{self, Mails};
+use crate::store::links::{self, LinkRow};
+use crate::store::{self, DbConnection, Tenant, users};
+
+/// The purpose of reset links.
+pub const PURPOSE: &str = "reset_password";
+
+/// Writes a reset link for the account of `email`, and its mail, in one transaction; returns the
+/// mail's id, or `None` when there is no such account or a mail limit is reached (the page says
+/// the same either way).
+pub fn request(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    mails: &Mails,
+    email: &Email,
+    language: Language,
+    request_id: Option<&str>,
+) -> Result<Option<String>, FlowError> {
+    let Some(user) = users::find_by_email(conn, Tenant::of(m.tenant), email.normalized())?
+        .filter(|u| !u.disabled)
+    else {
+        return Ok(None);
+    };
+    let token = secret::random_token();
+    let context = mail_link::link_context(m, &["reset"], &token)?;
+    let rendered = mail_link::render(mails, PURPOSE, language, &context)?;
+    // The stored address, never the text as typed.
+    let to = user.email.clone().unwrap_or_else(|| email.to_string());
+    store::write_transaction(conn, |conn| {
+        let counted = mail_limit::Mail {
+            kind: PURPOSE,
+            to: email.normalized(),
+            user: Some(&user.id),
+        };
+        if !mail_limit::admit(m, conn, counted)? {
+            return Ok(None);
+        }
+        let row = LinkRow {
+            user_id: Some(user.id.clone()),
+            email: Some(to.clone()),
+            auth_request_id: mail_link::pending_request(m, conn, request_id)?,
+            ..mail_link::row(m, PURPOSE, &token)
+        };
+        links::insert(conn, &row)?;
+        let id = mail::enqueue(conn, &m.tenant.id, PURPOSE, &to, &rendered, m.now)?;
+        m.audit("password.reset_requested")
+            .user(user.id.as_str())
+            .record(conn)?;
+        Ok(Some(id))
+    })
+}
