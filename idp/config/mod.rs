@@ -4,6 +4,8 @@
 //! naming its file (or environment variable) and key. Nothing here is global: the struct is passed
 //! to whoever needs it. Relative paths are relative to the working directory.
 
+mod client;
+mod legacy;
 mod problems;
 mod settings;
 mod tenant;
@@ -15,6 +17,11 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 
+pub use client::{AuthMethod, ClientConfig, GrantType};
+pub use legacy::{
+    Encoding, FieldOrder, HashInput, ImportFormat, LegacySettings, SaltEncoding, SaltedShaLayout,
+    ShaDigest,
+};
 pub use problems::{KeyError, Problem, Problems, deserialize_all, one_line};
 pub use settings::{
     DatabaseBackend, DatabaseSettings, KeysSettings, LogFormat, LogSettings, MailSettings,
@@ -22,9 +29,7 @@ pub use settings::{
     TemplatesSettings, TenantsSettings, TokenSettings, encryption_key_bytes,
 };
 pub use tenant::{
-    AuthMethod, Branding, ClientConfig, Encoding, FieldOrder, GrantType, HashInput, ImportFormat,
-    Language, LegacySettings, MailLimits, Notice, Policy, SaltEncoding, SaltedShaLayout, ShaDigest,
-    Support, TenantConfig, contrast_with_white,
+    Branding, Language, MailLimits, Notice, Policy, Support, TenantConfig, contrast_with_white,
 };
 
 /// The path used when neither `--config` nor `IDP_CONFIG` names one.
@@ -194,7 +199,8 @@ fn read_tenants(
                 continue;
             }
         };
-        problems.extend(validate::tenant(&tenant, &file));
+        // Relative paths in a tenant file are relative to the working directory.
+        problems.extend(validate::tenant(&tenant, &file, Path::new("")));
         if tenants.contains_key(&tenant.id) {
             problems.push(Problem::new(
                 file_source,
