@@ -13,13 +13,10 @@ pub struct ClientConfig {
     /// The OAuth `client_id`.
     pub client_id: String,
     /// The name residents see on a consent page; default: the client id.
-    #[serde(default)]
     pub name: Option<String>,
     /// The client secret in plain text (prefer `client_secret_sha256`).
-    #[serde(default)]
     pub client_secret: Option<SecretString>,
     /// SHA-256 of the client secret, 64 hex digits.
-    #[serde(default)]
     pub client_secret_sha256: Option<String>,
     /// Redirect URIs, matched exactly.
     #[serde(default)]
@@ -28,7 +25,6 @@ pub struct ClientConfig {
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
     /// Back-channel logout endpoint of the client.
-    #[serde(default)]
     pub backchannel_logout_uri: Option<String>,
     /// Grants the client may use.
     #[serde(default = "default_grant_types")]
@@ -43,7 +39,6 @@ pub struct ClientConfig {
     #[serde(default)]
     pub id_token_signed_response_alg: SigningAlg,
     /// Where the client publishes its keys (for `private_key_jwt`).
-    #[serde(default)]
     pub jwks_uri: Option<Url>,
 }
 

@@ -2,7 +2,9 @@
 //!
 //! [`load`] reads everything and returns one typed [`Config`] or every [`Problem`] it found, each
 //! naming its file (or environment variable) and key. Nothing here is global: the struct is passed
-//! to whoever needs it. Relative paths are relative to the working directory.
+//! to whoever needs it. Relative paths are relative to the working directory. A key whose
+//! field is an `Option` may be left out (serde reads a missing one as `None`); other keys that may be
+//! left out have a `#[serde(default)]`.
 
 mod client;
 mod legacy;
@@ -213,6 +215,9 @@ fn read_tenants(
     }
     tenants
 }
+
+#[cfg(test)]
+pub(crate) mod testing;
 
 #[cfg(test)]
 mod tests;

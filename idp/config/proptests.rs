@@ -16,7 +16,7 @@ fn problems(text: &str) -> Option<Vec<String>> {
     let value = toml::from_str::<toml::Value>(text).ok()?;
     Some(match deserialize_all::<TenantConfig>(value) {
         // The demo's files (its logo, its legacy export) are found from the project root, not the
-        // working directory, which the `figment::Jail` tests of `tests/` change while this runs.
+        // working directory, which the `figment::Jail` tests in `tests/` change while this runs.
         Ok(tenant) => validate::tenant(
             &tenant,
             Path::new("tenants/seinajoki.toml"),

@@ -23,7 +23,6 @@ pub struct TenantConfig {
     #[serde(default = "default_languages")]
     pub languages: Vec<Language>,
     /// Link to the login instructions ("ohje sisäänkirjautumiseen (pdf)").
-    #[serde(default)]
     pub help_url: Option<Url>,
     /// Whether the identifier page may reveal that an address is unknown (default: conceal).
     #[serde(default)]

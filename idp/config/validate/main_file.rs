@@ -2,7 +2,7 @@
 
 use lettre::message::Mailbox;
 
-use super::rules::{LEASE, LIFETIME, is_loopback, out_of_bounds};
+use super::rules::{LEASE, LIFETIME, is_loopback};
 use crate::config::problems::Problem;
 use crate::config::settings::{MailTransport, Settings, encryption_key_bytes};
 
@@ -66,12 +66,8 @@ pub(in crate::config) fn settings(
     if settings.database.max_connections == 0 {
         problem("database.max_connections", "must be at least 1".into());
     }
-    let lease = [(
-        "queues.lease_seconds",
-        Some(settings.queues.lease_seconds),
-        &LEASE,
-    )];
-    for (key, message) in out_of_bounds(lease) {
+    let lease = [("queues.lease_seconds", settings.queues.lease_seconds)];
+    for (key, message) in LEASE.outside(lease) {
         problem(key, message.into());
     }
 
@@ -141,7 +137,7 @@ pub(in crate::config) fn settings(
         ("tokens.remember_seconds", tokens.remember_seconds),
         ("tokens.link_seconds", tokens.link_seconds),
     ];
-    for (key, message) in out_of_bounds(lifetimes.map(|(key, v)| (key, Some(v), &LIFETIME))) {
+    for (key, message) in LIFETIME.outside(lifetimes) {
         problem(key, message.into());
     }
     if let Some(dir) = &settings.templates.dir

@@ -34,15 +34,21 @@ pub(super) const MINUTES: Bound = Bound {
     message: "must be between 1 and 1440 minutes (a day)",
 };
 
-/// Each key whose value is set and outside its bound, with the bound's message, in the order given.
-pub(super) fn out_of_bounds<'a>(
-    values: impl IntoIterator<Item = (&'a str, Option<u64>, &'a Bound)>,
-) -> impl Iterator<Item = (&'a str, &'static str)> {
-    values.into_iter().filter_map(|(key, value, bound)| {
-        value
-            .is_some_and(|v| !bound.range.contains(&v))
-            .then_some((key, bound.message))
-    })
+impl Bound {
+    /// Each key whose value is set and outside this bound, with the bound's message, in order.
+    /// A value is a number or, for a key that may be left out, an `Option` of one.
+    pub(super) fn outside<'a, V: Into<Option<u64>>>(
+        &self,
+        values: impl IntoIterator<Item = (&'a str, V)>,
+    ) -> impl Iterator<Item = (&'a str, &'static str)> {
+        let (range, message) = (self.range.clone(), self.message);
+        values.into_iter().filter_map(move |(key, value)| {
+            value
+                .into()
+                .is_some_and(|v| !range.contains(&v))
+                .then_some((key, message))
+        })
+    }
 }
 
 /// A redirect URI: absolute, no fragment, https (http only to loopback) or a private-use scheme.

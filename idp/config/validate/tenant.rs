@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use super::clients::clients;
-use super::rules::{LIFETIME, MAILS, MINUTES, out_of_bounds};
+use super::rules::{LIFETIME, MAILS, MINUTES};
 use crate::config::legacy::ImportFormat;
 use crate::config::problems::Problem;
 use crate::config::tenant::{TenantConfig, contrast_with_white};
@@ -89,33 +89,18 @@ pub(in crate::config) fn tenant(
         }
     }
     if let Some(logo) = &tenant.branding.logo_file {
-        let known = logo
+        let png_or_svg = logo
             .extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "svg"));
-        if !known {
-            problem(
-                "branding.logo_file".into(),
-                "must be a .png or .svg file".into(),
-            );
-        } else if !relative_to.join(logo).is_file() {
-            problem(
-                "branding.logo_file".into(),
-                format!("{} is not a readable file", logo.display()),
-            );
+        if let Err(message) = named_file(logo, png_or_svg, ".png or .svg", relative_to) {
+            problem("branding.logo_file".into(), message);
         }
     }
     if let Some(file) = &tenant.legacy.import_at_start {
-        if ImportFormat::from_path(file).is_none() {
-            problem(
-                "legacy.import_at_start".into(),
-                "must be a .csv, .jsonl or .ndjson file".into(),
-            );
-        } else if !relative_to.join(file).is_file() {
-            problem(
-                "legacy.import_at_start".into(),
-                format!("{} is not a readable file", file.display()),
-            );
+        let known = ImportFormat::from_path(file).is_some();
+        if let Err(message) = named_file(file, known, ".csv, .jsonl or .ndjson", relative_to) {
+            problem("legacy.import_at_start".into(), message);
         }
     }
     if let Some(layout) = &tenant.legacy.salted_sha
@@ -127,40 +112,31 @@ pub(in crate::config) fn tenant(
         );
     }
     let limits = &tenant.mail_limits;
-    let sessions = &tenant.sessions;
-    let bounded = [
-        (
-            "mail_limits.per_address",
-            Some(limits.per_address.into()),
-            &MAILS,
-        ),
-        (
-            "mail_limits.per_client_address",
-            Some(limits.per_client_address.into()),
-            &MAILS,
-        ),
+    let mails = [
+        ("mail_limits.per_address", limits.per_address),
+        ("mail_limits.per_client_address", limits.per_client_address),
+    ];
+    let windows = [
         (
             "mail_limits.per_address_minutes",
-            Some(limits.per_address_minutes.into()),
-            &MINUTES,
+            limits.per_address_minutes,
         ),
         (
             "mail_limits.per_client_address_minutes",
-            Some(limits.per_client_address_minutes.into()),
-            &MINUTES,
-        ),
-        (
-            "sessions.session_seconds",
-            sessions.session_seconds,
-            &LIFETIME,
-        ),
-        (
-            "sessions.remember_seconds",
-            sessions.remember_seconds,
-            &LIFETIME,
+            limits.per_client_address_minutes,
         ),
     ];
-    for (key, message) in out_of_bounds(bounded) {
+    let lifetimes = [
+        ("sessions.session_seconds", tenant.sessions.session_seconds),
+        (
+            "sessions.remember_seconds",
+            tenant.sessions.remember_seconds,
+        ),
+    ];
+    let outside = (MAILS.outside(mails.map(|(key, n)| (key, u64::from(n)))))
+        .chain(MINUTES.outside(windows.map(|(key, n)| (key, u64::from(n)))))
+        .chain(LIFETIME.outside(lifetimes));
+    for (key, message) in outside {
         problem(key.into(), message.into());
     }
     if let Some(min) = tenant.passwords.min_length
@@ -176,6 +152,18 @@ pub(in crate::config) fn tenant(
     }
     problems.extend(clients(&tenant.clients, &source));
     problems
+}
+
+/// A file a tenant file names: of a known kind (`known`; `kinds` names them), and readable at
+/// `relative_to.join(file)`.
+fn named_file(file: &Path, known: bool, kinds: &str, relative_to: &Path) -> Result<(), String> {
+    if !known {
+        Err(format!("must be a {kinds} file"))
+    } else if !relative_to.join(file).is_file() {
+        Err(format!("{} is not a readable file", file.display()))
+    } else {
+        Ok(())
+    }
 }
 
 /// `[a-z0-9][a-z0-9-]{0,62}`
