@@ -9,8 +9,9 @@ both_stores!(the_account_page_changes_name_and_password_and_signs_out);
 const PASSWORD: &str = "oikea hevonen patteri";
 
 async fn the_account_page_changes_name_and_password_and_signs_out(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+    let app = TestApp::builder(backend)
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .spawn()
         .await;
     // A session elsewhere, to be ended by the password change.
     let client = rp::basic(&app).await;

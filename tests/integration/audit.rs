@@ -15,7 +15,6 @@ both_stores!(
 );
 
 const PASSWORD: &str = "oikea hevonen patteri";
-const BEHIND_PROXY: &str = "trust_forwarded_for = true";
 const FROM: &str = "198.51.100.9";
 
 /// Posts the identifier and password pages of a fresh login at `client` from [`FROM`]; the status
@@ -63,10 +62,11 @@ async fn attempt(app: &TestApp, client: &rp::Rp, email: &str, password: &str) ->
 }
 
 async fn logins_name_the_account_and_the_client_address(backend: Backend) {
-    let app = TestApp::spawn_configured(backend, "", None, BEHIND_PROXY).await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
-        .await;
-    app.add_user("seinajoki", "maija@testi.fi", PASSWORD, "Maija")
+    let app = TestApp::builder(backend)
+        .behind_proxy()
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .user("seinajoki", "maija@testi.fi", PASSWORD, "Maija")
+        .spawn()
         .await;
     let erkki = user_id(&app, "seinajoki", "erkki@testi.fi").await;
     let client = rp::basic(&app).await;
@@ -113,8 +113,10 @@ async fn logins_name_the_account_and_the_client_address(backend: Backend) {
 }
 
 async fn registration_and_address_change_requests_are_recorded(backend: Backend) {
-    let app = TestApp::spawn_configured(backend, "", None, BEHIND_PROXY).await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+    let app = TestApp::builder(backend)
+        .behind_proxy()
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .spawn()
         .await;
     let erkki = user_id(&app, "seinajoki", "erkki@testi.fi").await;
     let browser = app.browser();
@@ -171,21 +173,11 @@ async fn registration_and_address_change_requests_are_recorded(backend: Backend)
 }
 
 async fn a_mail_that_cannot_be_sent_is_recorded(backend: Backend) {
-    let app = TestApp::spawn_configured(
-        backend,
-        "",
-        Some(
-            r#"[mail]
-transport = "smtp"
-host = "127.0.0.1"
-port = 9
-tls = "none"
-from = "idp <no-reply@idp.localhost>""#,
-        ),
-        BEHIND_PROXY,
-    )
-    .await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+    let app = TestApp::builder(backend)
+        .unreachable_smtp()
+        .behind_proxy()
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .spawn()
         .await;
     let browser = app.browser();
     let fields = [("request", ""), ("email", "erkki@testi.fi")];

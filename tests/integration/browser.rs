@@ -188,9 +188,8 @@ fn start_rp() -> (String, actix_web::dev::ServerHandle) {
 
 async fn app_with_rp() -> (TestApp, String, actix_web::dev::ServerHandle) {
     let (callback, rp) = start_rp();
-    let app = TestApp::spawn_with(
-        Backend::Sqlite,
-        &format!(
+    let app = TestApp::builder(Backend::Sqlite)
+        .tenant_toml(&format!(
             r#"
 [[clients]]
 client_id = "rp-browser"
@@ -198,10 +197,9 @@ client_secret = "rp-browser-secret"
 redirect_uris = ["{callback}"]
 first_party = true
 "#
-        ),
-    )
-    .await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki Esimerkki")
+        ))
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki Esimerkki")
+        .spawn()
         .await;
     (app, callback, rp)
 }

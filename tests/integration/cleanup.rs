@@ -36,8 +36,9 @@ async fn counts(app: &TestApp) -> [i64; 9] {
 }
 
 async fn expired_rows_are_deleted_and_live_ones_kept(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", "vanha salasana", "Erkki")
+    let app = TestApp::builder(backend)
+        .user("seinajoki", "erkki@testi.fi", "vanha salasana", "Erkki")
+        .spawn()
         .await;
     let client = rp::basic(&app).await;
     // A failed login (a throttle counter), then a login with its code exchanged (a session, a

@@ -47,8 +47,9 @@ async fn ask_link(
 }
 
 async fn a_reset_link_sets_the_password_and_continues_the_login(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", OLD, "Erkki")
+    let app = TestApp::builder(backend)
+        .user("seinajoki", "erkki@testi.fi", OLD, "Erkki")
+        .spawn()
         .await;
     let client = rp::basic(&app).await;
 
@@ -162,20 +163,10 @@ async fn a_reset_link_sets_the_password_and_continues_the_login(backend: Backend
 }
 
 async fn a_mail_that_cannot_be_sent_is_not_a_silent_success(backend: Backend) {
-    let app = TestApp::spawn_full(
-        backend,
-        "",
-        Some(
-            r#"[mail]
-transport = "smtp"
-host = "127.0.0.1"
-port = 9
-tls = "none"
-from = "idp <no-reply@idp.localhost>""#,
-        ),
-    )
-    .await;
-    app.add_user("seinajoki", "erkki@testi.fi", OLD, "Erkki")
+    let app = TestApp::builder(backend)
+        .unreachable_smtp()
+        .user("seinajoki", "erkki@testi.fi", OLD, "Erkki")
+        .spawn()
         .await;
     let browser = app.browser();
     let (status, page) = ask_link(&app, &browser, "", "erkki@testi.fi").await;
@@ -196,8 +187,9 @@ from = "idp <no-reply@idp.localhost>""#,
 both_stores!(a_password_change_ends_outstanding_reset_links);
 
 async fn a_password_change_ends_outstanding_reset_links(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", OLD, "Erkki")
+    let app = TestApp::builder(backend)
+        .user("seinajoki", "erkki@testi.fi", OLD, "Erkki")
+        .spawn()
         .await;
     let browser = app.browser();
     ask_link(&app, &browser, "", "erkki@testi.fi").await;

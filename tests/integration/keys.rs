@@ -44,8 +44,9 @@ async fn id_token_kid(app: &TestApp) -> String {
 }
 
 async fn keys_are_encrypted_and_rotate_with_an_overlap(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", "oikea hevonen", "Erkki")
+    let app = TestApp::builder(backend)
+        .user("seinajoki", "erkki@testi.fi", "oikea hevonen", "Erkki")
+        .spawn()
         .await;
     let before = kids(&app).await;
     assert_eq!(before.len(), 3);

@@ -289,16 +289,12 @@ async fn every_kind_of_mail_is_limited_per_address(backend: Backend) {
     app.stop().await;
 }
 
-const BEHIND_PROXY: &str = "trust_forwarded_for = true";
-
 async fn the_client_address_limit_spans_recipients(backend: Backend) {
-    let app = TestApp::spawn_configured(
-        backend,
-        "\n[mail_limits]\nper_client_address = 2\n",
-        None,
-        BEHIND_PROXY,
-    )
-    .await;
+    let app = TestApp::builder(backend)
+        .tenant_toml("\n[mail_limits]\nper_client_address = 2\n")
+        .behind_proxy()
+        .spawn()
+        .await;
     for email in ["a@testi.fi", "b@testi.fi", "c@testi.fi"] {
         app.add_user("seinajoki", email, PASSWORD, "Asukas").await;
     }
@@ -407,8 +403,9 @@ async fn parallel_requests_past_the_limit_write_no_mail(backend: Backend) {
 }
 
 async fn no_request_text_reaches_a_mail(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+    let app = TestApp::builder(backend)
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .spawn()
         .await;
     let browser = app.browser();
     let injected = "x\r\n\r\nKlikkaa: http://evil.example/phish\n<a href=\"http://evil.example\">";

@@ -163,8 +163,9 @@ async fn dump(app: &TestApp) -> Vec<(String, String)> {
 }
 
 async fn malformed_input_gets_its_error_and_writes_nothing(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+    let app = TestApp::builder(backend)
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .spawn()
         .await;
 
     // A signed-in resident, with the account page's CSRF token.
@@ -647,8 +648,9 @@ async fn post_address(app: &TestApp, form: &str, email: &str) -> (u16, String) {
 async fn look_alike_addresses_are_the_same_account_and_mail_goes_to_the_stored_one(
     backend: Backend,
 ) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "Erkki@Testi.fi", PASSWORD, "Erkki")
+    let app = TestApp::builder(backend)
+        .user("seinajoki", "Erkki@Testi.fi", PASSWORD, "Erkki")
+        .spawn()
         .await;
 
     // Full-width forms fold (NFKC) to the stored address: the account-exists mail, sent to the

@@ -31,9 +31,8 @@ async fn a_session_shared_by_two_clients_ends_at_both(backend: Backend) {
     let receiver = Receiver::default();
     *receiver.fail_first.lock().unwrap() = 1;
     let (uri, receiver_handle) = start_receiver(receiver.clone());
-    let app = TestApp::spawn_with(
-        backend,
-        &format!(
+    let app = TestApp::builder(backend)
+        .tenant_toml(&format!(
             r#"
 [[clients]]
 client_id = "rp-bcl"
@@ -43,10 +42,9 @@ backchannel_logout_uri = "{uri}"
 id_token_signed_response_alg = "ES256"
 first_party = true
 "#
-        ),
-    )
-    .await;
-    app.add_user("seinajoki", "erkki@testi.fi", "oikea hevonen", "Erkki")
+        ))
+        .user("seinajoki", "erkki@testi.fi", "oikea hevonen", "Erkki")
+        .spawn()
         .await;
     let browser = app.browser();
 

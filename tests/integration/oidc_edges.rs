@@ -21,10 +21,10 @@ both_stores!(
 const PASSWORD: &str = "oikea hevonen patteri";
 
 async fn app_with_user(backend: Backend) -> TestApp {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki Esimerkki")
-        .await;
-    app
+    TestApp::builder(backend)
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki Esimerkki")
+        .spawn()
+        .await
 }
 
 fn authorize_url(app: &TestApp, pairs: &[(&str, &str)]) -> url::Url {

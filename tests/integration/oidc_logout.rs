@@ -41,10 +41,10 @@ async fn logged_in(app: &TestApp) -> LoggedIn {
 }
 
 async fn app(backend: Backend) -> TestApp {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
-        .await;
-    app
+    TestApp::builder(backend)
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .spawn()
+        .await
 }
 
 fn logout_url(app: &TestApp, pairs: &[(&str, &str)]) -> url::Url {

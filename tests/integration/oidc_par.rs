@@ -20,8 +20,9 @@ async fn push(app: &TestApp, auth: Option<(&str, &str)>, form: &[(&str, &str)]) 
 }
 
 async fn a_pushed_request_is_used_once_by_its_client(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", "oikea hevonen", "Erkki")
+    let app = TestApp::builder(backend)
+        .user("seinajoki", "erkki@testi.fi", "oikea hevonen", "Erkki")
+        .spawn()
         .await;
     let client = rp::basic(&app).await;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();

@@ -66,9 +66,8 @@ async fn a_client_authenticates_with_a_signed_assertion_once(backend: Backend) {
     let (key, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
     let (stranger, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
     let (jwks_uri, keys_server) = serve_jwks(json!({ "keys": [key.public_jwk()] }));
-    let app = TestApp::spawn_with(
-        backend,
-        &format!(
+    let app = TestApp::builder(backend)
+        .tenant_toml(&format!(
             r#"
 [[clients]]
 client_id = "rp-jwt"
@@ -76,9 +75,9 @@ grant_types = ["client_credentials"]
 token_endpoint_auth_method = "private_key_jwt"
 jwks_uri = "{jwks_uri}"
 "#
-        ),
-    )
-    .await;
+        ))
+        .spawn()
+        .await;
     let now = app.clock.now().and_utc().timestamp();
     let assertion = |signer: &SigningKey, aud: &str, exp: i64, jti: &str| {
         signer
@@ -274,15 +273,14 @@ async fn junk_assertions_cost_at_most_one_fetch_of_the_clients_keys(backend: Bac
         json!({ "keys": [key.public_jwk()] }).to_string(),
     ));
     let (down_uri, down_hits) = counting_jwks(Answer::Failure);
-    let app = TestApp::spawn_with(
-        backend,
-        &format!(
+    let app = TestApp::builder(backend)
+        .tenant_toml(&format!(
             "{}{}",
             jwt_client("rp-jwt", &good_uri),
             jwt_client("rp-down", &down_uri)
-        ),
-    )
-    .await;
+        ))
+        .spawn()
+        .await;
 
     for (client_id, expected) in [
         (
@@ -349,15 +347,14 @@ async fn an_oversized_key_set_is_refused_without_reading_it_all(backend: Backend
     let (stranger, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
     let (huge_uri, huge_hits) = counting_jwks(Answer::Huge);
     let (endless_uri, endless_hits) = counting_jwks(Answer::Endless);
-    let app = TestApp::spawn_with(
-        backend,
-        &format!(
+    let app = TestApp::builder(backend)
+        .tenant_toml(&format!(
             "{}{}",
             jwt_client("rp-huge", &huge_uri),
             jwt_client("rp-endless", &endless_uri)
-        ),
-    )
-    .await;
+        ))
+        .spawn()
+        .await;
     for client_id in ["rp-huge", "rp-endless", "rp-huge", "rp-endless"] {
         let (status, body) = token_as(&app, &stranger, client_id, "x").await;
         assert_eq!(status, 401, "{client_id}: {body}");

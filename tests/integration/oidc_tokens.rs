@@ -122,8 +122,9 @@ async fn client_credentials_gives_a_service_token(backend: Backend) {
 }
 
 async fn introspection_shows_a_client_only_its_own_tokens(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+    let app = TestApp::builder(backend)
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .spawn()
         .await;
     let client = rp::basic(&app).await;
     let started = rp::start(&client, &[], &[]);
@@ -199,8 +200,9 @@ async fn introspection_shows_a_client_only_its_own_tokens(backend: Backend) {
 }
 
 async fn revocation_ends_access_and_refresh_tokens(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+    let app = TestApp::builder(backend)
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .spawn()
         .await;
     let client = rp::basic(&app).await;
     let started = rp::start(&client, &[], &[]);

@@ -19,10 +19,10 @@ both_stores!(
 const PASSWORD: &str = "oikea hevonen patteri";
 
 async fn app(backend: Backend) -> TestApp {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
-        .await;
-    app
+    TestApp::builder(backend)
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .spawn()
+        .await
 }
 
 /// A browser at the identifier page of a fresh authorization request of rp-basic.
@@ -109,8 +109,9 @@ async fn identifier_first_conceals_whether_an_account_exists(backend: Backend) {
 }
 
 async fn a_revealing_tenant_gives_the_seeds_hint(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("kouvola", "kaisa@testi.fi", PASSWORD, "Kaisa")
+    let app = TestApp::builder(backend)
+        .user("kouvola", "kaisa@testi.fi", PASSWORD, "Kaisa")
+        .spawn()
         .await;
     let mut authorize = Url::parse(&app.url("/kouvola/authorize")).unwrap();
     authorize.query_pairs_mut().extend_pairs([
@@ -368,12 +369,10 @@ async fn the_citys_logo_and_colour(backend: Backend) {
 both_stores!(a_tenant_sets_its_own_lifetimes_and_password_rules);
 
 async fn a_tenant_sets_its_own_lifetimes_and_password_rules(backend: Backend) {
-    let app = TestApp::spawn_with(
-        backend,
-        "\n[sessions]\nremember_seconds = 86400\n\n[passwords]\nmin_length = 12\n",
-    )
-    .await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+    let app = TestApp::builder(backend)
+        .tenant_toml("\n[sessions]\nremember_seconds = 86400\n\n[passwords]\nmin_length = 12\n")
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .spawn()
         .await;
     let (browser, login) = at_login(&app, &[]).await;
     let response = rp::submit_login(&browser, &login, "erkki@testi.fi", PASSWORD, true).await;

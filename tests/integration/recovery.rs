@@ -194,9 +194,8 @@ async fn recovery_ends_offline_tokens_and_tells_the_e_services(backend: Backend)
     ] {
         let receiver = Receiver::default();
         let (uri, receiver_handle) = start_receiver(receiver.clone());
-        let app = TestApp::spawn_with(
-            backend,
-            &format!(
+        let app = TestApp::builder(backend)
+            .tenant_toml(&format!(
                 r#"
 [[clients]]
 client_id = "rp-offline"
@@ -206,10 +205,10 @@ grant_types = ["authorization_code", "refresh_token"]
 backchannel_logout_uri = "{uri}"
 first_party = true
 "#
-            ),
-        )
-        .await;
-        app.add_user("seinajoki", EMAIL, PASSWORD, "Erkki").await;
+            ))
+            .user("seinajoki", EMAIL, PASSWORD, "Erkki")
+            .spawn()
+            .await;
         let token = offline_token(&app, EMAIL, PASSWORD).await;
         // The token works (and rotates) before the recovery.
         let (status, body) = refresh(&app, &token).await;
@@ -253,8 +252,10 @@ first_party = true
 }
 
 async fn a_confirmed_change_of_address_voids_the_links_sent_before(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", EMAIL, PASSWORD, "Erkki").await;
+    let app = TestApp::builder(backend)
+        .user("seinajoki", EMAIL, PASSWORD, "Erkki")
+        .spawn()
+        .await;
     // A reset link to the old address, then the address changes.
     let browser = app.browser();
     let forgot = app.url("/seinajoki/forgot");

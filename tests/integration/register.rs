@@ -49,8 +49,9 @@ async fn ask(
 }
 
 async fn registration_verifies_the_address_and_continues_the_login(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", "vanha salasana", "Erkki")
+    let app = TestApp::builder(backend)
+        .user("seinajoki", "erkki@testi.fi", "vanha salasana", "Erkki")
+        .spawn()
         .await;
     let client = rp::basic(&app).await;
     let started = rp::start(&client, &["email", "profile"], &[]);

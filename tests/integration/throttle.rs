@@ -75,8 +75,9 @@ async fn post_password(
 /// so at most five are checked (401); every other one is refused unchecked (429). Before, all
 /// read the counter first and ten or more were checked.
 async fn parallel_wrong_guesses_run_at_most_five_checks(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+    let app = TestApp::builder(backend)
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .spawn()
         .await;
     let (browser, url, fields) = at_password(&app, "seinajoki", "erkki@testi.fi").await;
     let guesses: Vec<_> = (0..20)
@@ -179,8 +180,9 @@ async fn change_password_at(
 /// wrong ones, then 429 with Retry-After even for the right one. Before, thirty wrong guesses
 /// got thirty answers.
 async fn the_account_pages_password_checks_are_throttled(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+    let app = TestApp::builder(backend)
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .spawn()
         .await;
     let (browser, token) = signed_in(&app, "erkki@testi.fi").await;
     for n in 0..5 {
@@ -252,10 +254,10 @@ async fn the_account_pages_password_checks_are_throttled(backend: Backend) {
 /// in: the session holds at most its share of the hashing pool (the rest are refused with 429),
 /// logins keep theirs, and the login succeeds. Before, the login answered 503.
 async fn a_sessions_burst_of_checks_does_not_starve_a_login(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
-        .await;
-    app.add_user("seinajoki", "liisa@testi.fi", PASSWORD, "Liisa")
+    let app = TestApp::builder(backend)
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .user("seinajoki", "liisa@testi.fi", PASSWORD, "Liisa")
+        .spawn()
         .await;
     let (browser, token) = signed_in(&app, "erkki@testi.fi").await;
     let (resident, url, fields) = at_password(&app, "seinajoki", "liisa@testi.fi").await;
