@@ -25,6 +25,7 @@ mod http;
 mod keys;
 mod legacy_import;
 mod linker;
+mod linker_edges;
 mod linker_family;
 mod mail_limits;
 mod malformed;

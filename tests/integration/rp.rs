@@ -4,15 +4,19 @@
 use std::sync::{Arc, Mutex};
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreProviderMetadata, CoreTokenResponse,
+};
 use openidconnect::{
     AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
     EndpointNotSet, EndpointSet, IntrospectionUrl, IssuerUrl, Nonce, PkceCodeChallenge,
     PkceCodeVerifier, RedirectUrl, RevocationUrl, Scope,
 };
+use serde_json::Value;
 use url::Url;
 
 use crate::helpers::TestApp;
+use crate::helpers::journeys::hidden;
 
 /// A configured client: auth, introspection and revocation endpoints set.
 pub type Rp = CoreClient<
@@ -71,9 +75,14 @@ pub async fn client_at(
 
 /// `rp-basic` of seinajoki.
 pub async fn basic(app: &TestApp) -> Rp {
+    basic_of(app, "seinajoki").await
+}
+
+/// `rp-basic` of `tenant` (the test clients are in both tenants).
+pub async fn basic_of(app: &TestApp, tenant: &str) -> Rp {
     client(
         app,
-        "seinajoki",
+        tenant,
         "rp-basic",
         Some("rp-basic-secret"),
         "http://127.0.0.1:9/callback",
@@ -130,11 +139,7 @@ pub fn param(url: &Url, name: &str) -> Option<String> {
 
 /// The CSRF token in a page's forms.
 pub fn csrf(html: &str) -> String {
-    html.split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_else(|| panic!("no csrf field: {html}"))
-        .to_string()
+    hidden(html, "csrf")
 }
 
 /// Submits the identifier and then the password pages of the pending request at `login` (the
@@ -193,6 +198,83 @@ pub async fn log_in(
     let login = location(&browser.get(authorize_url.clone()).send().await.unwrap());
     assert_eq!(login.path().rsplit('/').next(), Some("login"), "{login}");
     location(&submit_login(browser, &login, email, password, false).await)
+}
+
+/// What a code's exchange gave: the tokens, and the ID token's claims as the RP verified them
+/// (signature, audience, nonce).
+pub struct Redeemed {
+    pub tokens: CoreTokenResponse,
+    pub claims: CoreIdTokenClaims,
+}
+
+impl Redeemed {
+    /// The ID token's claims as JSON (with the claims the RP library does not know).
+    pub fn payload(&self) -> Value {
+        use openidconnect::TokenResponse;
+        payload(&self.tokens.id_token().unwrap().to_string())
+    }
+
+    /// The access token.
+    pub fn access_token(&self) -> String {
+        use openidconnect::OAuth2TokenResponse;
+        self.tokens.access_token().secret().clone()
+    }
+
+    /// The refresh token.
+    pub fn refresh_token(&self) -> String {
+        use openidconnect::OAuth2TokenResponse;
+        self.tokens.refresh_token().unwrap().secret().clone()
+    }
+}
+
+/// Exchanges the code `back` carries (the answer to `started`), which must succeed, and verifies
+/// the ID token.
+pub async fn redeem(client: &Rp, started: Started, back: &Url) -> Redeemed {
+    use openidconnect::TokenResponse;
+    let code = param(back, "code").unwrap_or_else(|| panic!("no code: {back}"));
+    let tokens = exchange(client, &code, started.verifier).await.unwrap();
+    let claims = tokens
+        .id_token()
+        .unwrap()
+        .claims(&client.id_token_verifier(), &started.nonce)
+        .unwrap()
+        .clone();
+    Redeemed { tokens, claims }
+}
+
+/// Logs in as `email` in `browser` at `started` (as [`log_in`]) and redeems the code.
+pub async fn log_in_and_redeem(
+    browser: &reqwest::Client,
+    client: &Rp,
+    started: Started,
+    email: &str,
+    password: &str,
+) -> Redeemed {
+    let back = log_in(browser, &started.url, email, password).await;
+    redeem(client, started, &back).await
+}
+
+/// The claims of a JWT, unverified (its signature is checked elsewhere).
+pub fn payload(jwt: &str) -> Value {
+    use base64::Engine;
+    let part = jwt.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// The userinfo of `access_token` at `tenant`, as JSON.
+pub async fn userinfo(app: &TestApp, tenant: &str, access_token: &str) -> Value {
+    app.http
+        .get(app.url(&format!("/{tenant}/userinfo")))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// Exchanges a code as `client`.

@@ -190,6 +190,11 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The server's time now.
+    pub fn now(&self) -> chrono::NaiveDateTime {
+        self.clock.now()
+    }
+
     /// Adds a user with a password to `tenant`; returns the user's subject.
     pub async fn add_user(&self, tenant: &str, email: &str, password: &str, name: &str) -> String {
         add_user(

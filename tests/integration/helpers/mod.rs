@@ -1,8 +1,10 @@
 //! What every test starts from: the store it runs on ([`both_stores!`]), a fresh database, the
 //! test configuration, and the running server ([`TestApp`], in `app.rs`); the mails it wrote
-//! (`mail.rs`), its database read directly (`store.rs`).
+//! (`mail.rs`), its database read and written directly (`store.rs`), and a resident's journeys
+//! through its pages ([`journeys`]).
 
 mod app;
+pub mod journeys;
 mod mail;
 mod store;
 
@@ -13,7 +15,7 @@ use idp::config::DatabaseBackend;
 
 pub use app::TestApp;
 pub use mail::read_mails;
-pub use store::{add_user, tenant};
+pub use store::{Audited, NewUser, Old, add_user, tenant};
 
 /// Which store a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
