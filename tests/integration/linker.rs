@@ -69,7 +69,7 @@ async fn first_login_by_link(
         .await;
     let done = set_password(&login.browser, &link, NEW_PASSWORD).await;
     assert_eq!(done.status(), 303, "the pending login goes on");
-    let claims = rp::redeem(client, login.started, &location(&done)).await;
+    let claims = login.redeem(client, &location(&done)).await;
     (mail, claims.payload())
 }
 
@@ -111,9 +111,7 @@ async fn every_old_hash_format_logs_in_and_keeps_its_subject(backend: Backend) {
         assert_eq!(status, 200, "{kind}");
         let done = login.password(&page, &email.to_uppercase(), PASSWORD).await;
         assert_eq!(done.status(), 303, "{kind} must log in");
-        let claims = rp::redeem(&client, login.started, &location(&done))
-            .await
-            .payload();
+        let claims = login.redeem(&client, &location(&done)).await.payload();
         assert_eq!(
             claims["sub"],
             format!("SJK-{kind}"),
@@ -186,8 +184,8 @@ async fn a_shared_address_lets_the_resident_choose_and_link_the_others_later(bac
         .password(&password_page, "perhe@testi.fi", "isän vanha salasana")
         .await;
     assert_eq!(done.status(), 303);
-    let browser = login.browser;
-    let redeemed = rp::redeem(&client, login.started, &location(&done)).await;
+    let browser = login.browser.clone();
+    let redeemed = login.redeem(&client, &location(&done)).await;
     let claims = redeemed.payload();
     assert_eq!(claims["sub"], "SJK-1");
     assert_eq!(claims.get("former_subjects"), None);
@@ -266,16 +264,17 @@ async fn the_email_link_policy_mails_a_link_that_binds_and_continues_the_login(b
     let back = location(&done);
     assert_eq!(
         param(&back, "state").as_deref(),
-        Some(login.started.state.secret().as_str())
+        Some(login.started().state.secret().as_str())
     );
-    let claims = rp::redeem(&client, login.started, &back).await.payload();
+    let browser = login.browser.clone();
+    let claims = login.redeem(&client, &back).await.payload();
     assert_eq!(claims["sub"], "KVL-42");
     assert_eq!(claims["preferred_username"], "ossi.k");
     assert_eq!(claims["email_verified"], true);
     assert!(app.bound_to(&id).await.is_some());
 
     // Once only; then the new password logs in, the old one does not.
-    assert_eq!(login.browser.get(&link).send().await.unwrap().status(), 410);
+    assert_eq!(browser.get(&link).send().await.unwrap().status(), 410);
     let fresh = begin(&app, &client).await;
     let old = fresh.submit("ossi@testi.fi", "vanha salasana", false).await;
     assert_eq!(old.status(), 401);
@@ -310,9 +309,9 @@ async fn a_shared_address_under_email_link_is_masked_and_linked_by_mail(backend:
         mail.contains("matti.m") && !mail.contains("maija.m"),
         "{mail}"
     );
-    let browser = login.browser;
+    let browser = login.browser.clone();
     let done = set_password(&browser, &link, NEW_PASSWORD).await;
-    let redeemed = rp::redeem(&client, login.started, &location(&done)).await;
+    let redeemed = login.redeem(&client, &location(&done)).await;
     assert_eq!(redeemed.payload()["sub"], "KVL-2");
 
     // The other account, from the account page, by a mailed link and a confirmation.

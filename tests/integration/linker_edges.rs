@@ -120,9 +120,7 @@ async fn registration_and_new_users_of_an_old_address_go_through_the_linker(back
         "{mail}"
     );
     let done = set_password(&login.browser, &link, "uusi pitkä salasana").await;
-    let claims = rp::redeem(&client, login.started, &location(&done))
-        .await
-        .payload();
+    let claims = login.redeem(&client, &location(&done)).await.payload();
     assert_eq!(
         claims["sub"], "SJK-R1",
         "no second subject for an old address"

@@ -62,7 +62,7 @@ async fn first_resident_binds(app: &TestApp, client: &rp::Rp, id: &str, password
         .await
         .unwrap();
     let done = login.password(&page, SHARED, password).await;
-    let claims = rp::redeem(client, login.started, &location(&done)).await;
+    let claims = login.redeem(client, &location(&done)).await;
     assert_eq!(claims.payload()["sub"], "SJK-1");
 }
 
@@ -138,9 +138,7 @@ async fn a_family_member_claims_their_old_account_by_its_password_and_their_own_
     );
     let done = set_password(&login.browser, &link, "äidin uusi salasana").await;
     assert_eq!(done.status(), 303, "the pending login goes on");
-    let claims = rp::redeem(&client, login.started, &location(&done))
-        .await
-        .payload();
+    let claims = login.redeem(&client, &location(&done)).await.payload();
     assert_eq!(claims["sub"], "SJK-2", "the old subject is kept");
     assert_eq!(claims["email"], "Aiti@Testi.fi");
     assert_eq!(claims["email_verified"], true);
@@ -185,7 +183,7 @@ async fn a_family_member_claims_their_old_account_by_its_password_and_their_own_
     let page = text(page).await;
     assert!(page.contains("autocomplete=\"current-password\""), "{page}");
     let done = fresh.password(&page, SHARED, passwords[0]).await;
-    let claims = rp::redeem(&client, fresh.started, &location(&done)).await;
+    let claims = fresh.redeem(&client, &location(&done)).await;
     assert_eq!(claims.payload()["sub"], "SJK-1");
     app.stop().await;
 }
@@ -225,7 +223,7 @@ async fn a_family_member_claims_their_old_account_by_a_mailed_link_under_email_l
     assert_eq!(sent.status(), 200);
     let (_, link) = app.mailed_link(1, "/kouvola/reset?token=").await;
     let done = set_password(&login.browser, &link, "ainon uusi salasana").await;
-    let claims = rp::redeem(&client, login.started, &location(&done)).await;
+    let claims = login.redeem(&client, &location(&done)).await;
     assert_eq!(claims.payload()["sub"], "KVL-1");
 
     // Resident 2: the chooser, masked, with the account in use.
@@ -278,9 +276,7 @@ async fn a_family_member_claims_their_old_account_by_a_mailed_link_under_email_l
     assert!(mail.contains("To: matti@testi.fi"), "{mail}");
     let done = set_password(&login.browser, &link, "matin uusi salasana").await;
     assert_eq!(done.status(), 303, "the pending login goes on");
-    let claims = rp::redeem(&client, login.started, &location(&done))
-        .await
-        .payload();
+    let claims = login.redeem(&client, &location(&done)).await.payload();
     assert_eq!(claims["sub"], "KVL-2", "the old subject is kept");
     assert_eq!(claims["email"], "matti@testi.fi");
     assert_eq!(claims["email_verified"], true);

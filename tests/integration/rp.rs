@@ -277,6 +277,13 @@ pub async fn userinfo(app: &TestApp, tenant: &str, access_token: &str) -> Value 
         .unwrap()
 }
 
+/// Where a new request of `client` with `prompt=none` sends `browser` (the client's redirect URI
+/// with a code, or with `login_required` when it has no session).
+pub async fn prompt_none(browser: &reqwest::Client, client: &Rp) -> Url {
+    let quiet = start(client, &[], &[("prompt", "none")]);
+    location(&browser.get(quiet.url).send().await.unwrap())
+}
+
 /// Exchanges a code as `client`.
 pub async fn exchange(
     client: &Rp,

@@ -2,11 +2,10 @@
 //! parallel guesses at the login and the account page, one session's burst of checks beside a
 //! resident's login, and the throttle's counters kept per tenant.
 
-use reqwest::Url;
-
 use crate::both_stores;
+use crate::helpers::journeys::{Login, sign_in};
 use crate::helpers::{Backend, TestApp};
-use crate::rp::{self, csrf, location, param};
+use crate::rp::{self, csrf};
 
 both_stores!(
     parallel_wrong_guesses_run_at_most_five_checks,
@@ -24,40 +23,16 @@ async fn at_password(
     tenant: &str,
     identifier: &str,
 ) -> (reqwest::Client, String, Vec<(String, String)>) {
-    let client = rp::client(
-        app,
-        tenant,
-        "rp-basic",
-        Some("rp-basic-secret"),
-        "http://127.0.0.1:9/callback",
-    )
-    .await;
-    let started = rp::start(&client, &[], &[]);
-    let browser = app.browser();
-    let login: Url = location(&browser.get(started.url).send().await.unwrap());
-    let page = browser.get(login.clone()).send().await.unwrap();
-    let token = csrf(&page.text().await.unwrap());
-    let request = param(&login, "request").unwrap();
-    let base = app.url(&format!("/{tenant}"));
-    let html = browser
-        .post(format!("{base}/login/identifier"))
-        .form(&[
-            ("csrf", token.as_str()),
-            ("request", request.as_str()),
-            ("identifier", identifier),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let client = rp::basic_of(app, tenant).await;
+    let login = Login::fresh(app, &client).await;
+    let (_, html) = login.identify(identifier).await;
     let fields = vec![
         ("csrf".to_string(), csrf(&html)),
-        ("request".to_string(), request),
+        ("request".to_string(), login.request.clone()),
         ("identifier".to_string(), identifier.to_string()),
     ];
-    (browser, format!("{base}/login/password"), fields)
+    let url = format!("{}/login/password", login.tenant_url);
+    (login.browser, url, fields)
 }
 
 async fn post_password(
@@ -120,44 +95,12 @@ async fn parallel_wrong_guesses_run_at_most_five_checks(backend: Backend) {
 
 /// A browser signed in as `email` at the account page; the page's CSRF token.
 async fn signed_in(app: &TestApp, email: &str) -> (reqwest::Client, String) {
-    let browser = app.browser();
-    let login = location(
-        &browser
-            .get(app.url("/seinajoki/account"))
-            .send()
-            .await
-            .unwrap(),
-    );
-    let back = location(&rp::submit_login(&browser, &login, email, PASSWORD, false).await);
-    assert_eq!(back.as_str(), app.url("/seinajoki/account"));
-    let page = browser
-        .get(back)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let token = csrf(&page);
-    (browser, token)
+    let signed = sign_in(app, "seinajoki", email, PASSWORD).await;
+    (signed.browser, csrf(&signed.page))
 }
 
+/// Posts the account page's password form at `url` with `current` as the current password.
 async fn change_password(
-    app: &TestApp,
-    browser: &reqwest::Client,
-    token: &str,
-    current: &str,
-) -> reqwest::Response {
-    change_password_at(
-        &app.url("/seinajoki/account/password"),
-        browser,
-        token,
-        current,
-    )
-    .await
-}
-
-async fn change_password_at(
     url: &str,
     browser: &reqwest::Client,
     token: &str,
@@ -185,8 +128,9 @@ async fn the_account_pages_password_checks_are_throttled(backend: Backend) {
         .spawn()
         .await;
     let (browser, token) = signed_in(&app, "erkki@testi.fi").await;
+    let account = app.url("/seinajoki/account/password");
     for n in 0..5 {
-        let refused = change_password(&app, &browser, &token, &format!("väärä {n}")).await;
+        let refused = change_password(&account, &browser, &token, &format!("väärä {n}")).await;
         assert_eq!(refused.status(), 422);
         assert!(
             refused
@@ -197,24 +141,13 @@ async fn the_account_pages_password_checks_are_throttled(backend: Backend) {
         );
     }
     // Each wrong one is audited as a failed check of the signed-in user.
-    let store = app.services.store.clone();
-    let kinds: Vec<String> = tokio::task::spawn_blocking(move || {
-        use diesel::prelude::*;
-        use idp::store::schema::audit_events;
-        audit_events::table
-            .filter(audit_events::tenant_id.eq("seinajoki"))
-            .select(audit_events::kind)
-            .load(&mut **store.conn().unwrap())
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let kinds = app.audit_kinds("seinajoki").await;
     assert_eq!(
         kinds.iter().filter(|k| *k == "login.failed").count(),
         5,
         "{kinds:?}"
     );
-    let blocked = change_password(&app, &browser, &token, PASSWORD).await;
+    let blocked = change_password(&account, &browser, &token, PASSWORD).await;
     assert_eq!(blocked.status(), 429);
     let retry_after: i64 = blocked.headers()["retry-after"]
         .to_str()
@@ -239,7 +172,7 @@ async fn the_account_pages_password_checks_are_throttled(backend: Backend) {
     );
     // After the block, the right password changes it.
     app.clock.advance(31);
-    let done = change_password(&app, &browser, &token, PASSWORD).await;
+    let done = change_password(&account, &browser, &token, PASSWORD).await;
     assert_eq!(done.status(), 200);
     assert!(
         done.text()
@@ -266,7 +199,7 @@ async fn a_sessions_burst_of_checks_does_not_starve_a_login(backend: Backend) {
         .map(|n| {
             let (account, browser, token) = (account.clone(), browser.clone(), token.clone());
             tokio::spawn(async move {
-                change_password_at(&account, &browser, &token, &format!("väärä {n}"))
+                change_password(&account, &browser, &token, &format!("väärä {n}"))
                     .await
                     .status()
                     .as_u16()

@@ -149,8 +149,9 @@ pub fn session_cookie(response: &Response, tenant: &str) -> Option<String> {
 /// A login in progress: a browser at the identifier page of a pending authorization request.
 pub struct Login {
     pub browser: Client,
-    /// What the relying party keeps for the code's exchange.
-    pub started: Started,
+    /// What the relying party keeps for the code's exchange (a request made by the relying
+    /// party of the tests).
+    started: Option<Started>,
     /// The identifier page (`…/{tenant}/login?request=…`).
     pub url: Url,
     /// The pending request's id.
@@ -169,16 +170,37 @@ impl Login {
         extra: &[(&str, &str)],
     ) -> Login {
         let started = rp::start(client, scopes, extra);
-        let url = location(&browser.get(started.url.clone()).send().await.unwrap());
+        let mut login = Login::at(browser, started.url.clone()).await;
+        login.started = Some(started);
+        login
+    }
+
+    /// The authorization request `authorize` (made by hand) followed in `browser` to its
+    /// identifier page.
+    pub async fn at(browser: &Client, authorize: impl IntoUrl) -> Login {
+        let url = location(&browser.get(authorize).send().await.unwrap());
         let request = param(&url, "request").unwrap();
         let tenant_url = url.as_str().split("/login").next().unwrap().to_string();
         Login {
             browser: browser.clone(),
-            started,
+            started: None,
             url,
             request,
             tenant_url,
         }
+    }
+
+    /// What the relying party keeps for the code's exchange.
+    pub fn started(&self) -> &Started {
+        self.started
+            .as_ref()
+            .expect("a request of the tests' relying party")
+    }
+
+    /// Exchanges the code `back` carries, as [`rp::redeem`].
+    pub async fn redeem(self, client: &Rp, back: &Url) -> rp::Redeemed {
+        let started = self.started.expect("a request of the tests' relying party");
+        rp::redeem(client, started, back).await
     }
 
     /// [`Login::start`] in a fresh browser of `app`, without scopes or parameters.

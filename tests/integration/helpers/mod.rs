@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use diesel::{Connection, RunQueryDsl};
 use idp::config::DatabaseBackend;
 
-pub use app::TestApp;
+pub use app::{TestApp, TestAppBuilder};
 pub use mail::read_mails;
 pub use store::{Audited, NewUser, Old, add_user, tenant};
 
