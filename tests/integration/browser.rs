@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{HttpResponse, web};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
@@ -200,25 +200,16 @@ impl Drop for Browser {
 
 /// The relying party's callback: a page saying the code arrived.
 fn start_rp() -> (String, actix_web::dev::ServerHandle) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    let server = HttpServer::new(|| {
-        App::new().route(
+    let (address, handle) = crate::rp::serve_on_loopback(|routes| {
+        routes.route(
             "/callback",
             web::get().to(|| async {
                 HttpResponse::Ok()
                     .content_type("text/html; charset=utf-8")
                     .body("<!DOCTYPE html><html lang=\"en\"><title>RP</title><h1>Back at the e-service</h1></html>")
             }),
-        )
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .unwrap()
-    .run();
-    let handle = server.handle();
-    tokio::spawn(server);
+        );
+    });
     (format!("http://{address}/callback"), handle)
 }
 

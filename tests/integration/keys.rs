@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::both_stores;
 use crate::helpers::{Backend, TestApp};
-use crate::rp::{self, param};
+use crate::rp;
 
 both_stores!(keys_are_encrypted_and_rotate_with_an_overlap);
 both_stores!(nodes_starting_together_make_one_key_set);
@@ -23,20 +23,16 @@ async fn kids(app: &TestApp) -> Vec<String> {
 async fn id_token_kid(app: &TestApp) -> String {
     let client = rp::basic(app).await;
     let started = rp::start(&client, &[], &[]);
-    let back = rp::log_in(
-        &app.browser(),
-        &started.url,
+    let browser = app.browser();
+    let redeemed = rp::log_in_and_redeem(
+        &browser,
+        &client,
+        started,
         "erkki@testi.fi",
         "oikea hevonen",
     )
     .await;
-    let tokens = rp::exchange(&client, &param(&back, "code").unwrap(), started.verifier)
-        .await
-        .unwrap();
-    let id_token = openidconnect::TokenResponse::id_token(&tokens).unwrap();
-    id_token
-        .claims(&client.id_token_verifier(), &started.nonce)
-        .unwrap();
+    let id_token = openidconnect::TokenResponse::id_token(&redeemed.tokens).unwrap();
     jsonwebtoken::decode_header(id_token.to_string())
         .unwrap()
         .kid

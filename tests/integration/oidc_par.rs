@@ -19,6 +19,19 @@ async fn push(app: &TestApp, auth: Option<(&str, &str)>, form: &[(&str, &str)]) 
     (status, response.json().await.unwrap())
 }
 
+/// The authorization request of `client_id` that names the pushed `request_uri`.
+fn authorize(app: &TestApp, client_id: &str, request_uri: &str) -> url::Url {
+    let mut authorize = url::Url::parse(&app.url("/seinajoki/authorize")).unwrap();
+    authorize
+        .query_pairs_mut()
+        .append_pair("client_id", client_id)
+        .append_pair("request_uri", request_uri);
+    authorize
+}
+
+/// rp-basic's credentials.
+const BASIC: Option<(&str, &str)> = Some(("rp-basic", "rp-basic-secret"));
+
 async fn a_pushed_request_is_used_once_by_its_client(backend: Backend) {
     let app = TestApp::builder(backend)
         .user("seinajoki", "erkki@testi.fi", "oikea hevonen", "Erkki")
@@ -35,17 +48,13 @@ async fn a_pushed_request_is_used_once_by_its_client(backend: Backend) {
         ("code_challenge", challenge.as_str()),
         ("code_challenge_method", "S256"),
     ];
-    let (status, body) = push(&app, Some(("rp-basic", "rp-basic-secret")), &request).await;
+    let (status, body) = push(&app, BASIC, &request).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["expires_in"], 60);
     let request_uri = body["request_uri"].as_str().unwrap().to_string();
     assert!(request_uri.starts_with("urn:ietf:params:oauth:request_uri:"));
 
-    let mut authorize = url::Url::parse(&app.url("/seinajoki/authorize")).unwrap();
-    authorize
-        .query_pairs_mut()
-        .append_pair("client_id", "rp-basic")
-        .append_pair("request_uri", &request_uri);
+    let authorize = authorize(&app, "rp-basic", &request_uri);
     let browser = app.browser();
     let back = rp::log_in(&browser, &authorize, "erkki@testi.fi", "oikea hevonen").await;
     assert_eq!(param(&back, "state").as_deref(), Some("pushed"));
@@ -64,28 +73,20 @@ async fn a_pushed_request_is_used_once_by_its_client(backend: Backend) {
     );
 
     // Bound to its client; expiring after 60 s.
-    let (_, body) = push(&app, Some(("rp-basic", "rp-basic-secret")), &request).await;
+    let (_, body) = push(&app, BASIC, &request).await;
     let stolen = body["request_uri"].as_str().unwrap().to_string();
-    let mut other = url::Url::parse(&app.url("/seinajoki/authorize")).unwrap();
-    other
-        .query_pairs_mut()
-        .append_pair("client_id", "rp-third")
-        .append_pair("request_uri", &stolen);
+    let other = self::authorize(&app, "rp-third", &stolen);
     assert_eq!(browser.get(other).send().await.unwrap().status(), 400);
-    let (_, body) = push(&app, Some(("rp-basic", "rp-basic-secret")), &request).await;
+    let (_, body) = push(&app, BASIC, &request).await;
     let late = body["request_uri"].as_str().unwrap().to_string();
     app.clock.advance(61);
-    let mut expired = url::Url::parse(&app.url("/seinajoki/authorize")).unwrap();
-    expired
-        .query_pairs_mut()
-        .append_pair("client_id", "rp-basic")
-        .append_pair("request_uri", &late);
+    let expired = self::authorize(&app, "rp-basic", &late);
     assert_eq!(browser.get(expired).send().await.unwrap().status(), 400);
 
     // A bad push is refused at once, as JSON.
     let (status, body) = push(
         &app,
-        Some(("rp-basic", "rp-basic-secret")),
+        BASIC,
         &[
             ("response_type", "code"),
             ("redirect_uri", "http://127.0.0.1:9/evil"),
@@ -102,7 +103,7 @@ async fn a_pushed_request_is_used_once_by_its_client(backend: Backend) {
     );
     let (status, body) = push(
         &app,
-        Some(("rp-basic", "rp-basic-secret")),
+        BASIC,
         &[
             ("response_type", "token"),
             ("redirect_uri", "http://127.0.0.1:9/callback"),

@@ -4,7 +4,7 @@
 use url::Url;
 
 use crate::both_stores;
-use crate::helpers::journeys::{Login, page, post_with_csrf, session_set_cookie};
+use crate::helpers::journeys::{Login, page, post_with_csrf, session_set_cookie, text_of};
 use crate::helpers::{Backend, NewUser, TestApp};
 use crate::rp::{self, csrf, location, param};
 
@@ -169,10 +169,8 @@ async fn the_page_speaks_the_residents_language(backend: Backend) {
     let german = "de, en;q=0.8, fi;q=0.5";
     let authorize = languages(browser.get(started.url), german);
     let login = location(&authorize.send().await.unwrap());
-    let in_language = async |accepted: &str| {
-        let page = languages(browser.get(login.clone()), accepted);
-        page.send().await.unwrap().text().await.unwrap()
-    };
+    let in_language =
+        async |accepted: &str| text_of(languages(browser.get(login.clone()), accepted)).await;
     let html = in_language(german).await;
     assert!(
         html.contains("<html lang=\"en\">") && html.contains(">Continue</button>"),
@@ -323,10 +321,7 @@ async fn a_logins_language_holds_on_every_page_and_mail(backend: Backend) {
         let started = rp::start(&client, &[], &[("ui_locales", tag)]);
         let browser = app.browser();
         let english = |request: reqwest::RequestBuilder| request.header("accept-language", "en");
-        let get = async |url: &str| {
-            let page = english(browser.get(url)).send().await.unwrap();
-            page.text().await.unwrap()
-        };
+        let get = async |url: &str| text_of(english(browser.get(url))).await;
         let post = async |url: &str, page: &str, fields: &[(&str, &str)]| {
             let mut form = vec![("csrf", csrf(page))];
             form.extend(fields.iter().map(|(k, v)| (*k, v.to_string())));
@@ -372,13 +367,7 @@ async fn a_logins_language_holds_on_every_page_and_mail(backend: Backend) {
             .unwrap_or_else(|| panic!("no mail with {mail_subject}: {mails:#?}"));
         // Its link, opened in a browser that prefers English, still shows the login's language.
         let link = app.link_in(mail, "/seinajoki/reset?token=").unwrap();
-        let reset = english(app.browser().get(link))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let reset = text_of(english(app.browser().get(link))).await;
         assert!(
             reset.contains(&lang) && reset.contains(reset_title),
             "reset page: {reset}"
@@ -408,13 +397,8 @@ async fn a_logins_language_holds_on_every_page_and_mail(backend: Backend) {
             ("csrf", csrf(&page).as_str()),
             ("request", login.request.as_str()),
             ("identifier", "erkki@testi.fi"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        ]);
+    let password = text_of(password).await;
     assert!(
         password.contains("<html lang=\"en\">") && password.contains("Enter your password."),
         "{password}"

@@ -280,8 +280,14 @@ pub async fn userinfo(app: &TestApp, tenant: &str, access_token: &str) -> Value 
 /// Where a new request of `client` with `prompt=none` sends `browser` (the client's redirect URI
 /// with a code, or with `login_required` when it has no session).
 pub async fn prompt_none(browser: &reqwest::Client, client: &Rp) -> Url {
-    let quiet = start(client, &[], &[("prompt", "none")]);
-    location(&browser.get(quiet.url).send().await.unwrap())
+    authorize(browser, client, &[("prompt", "none")]).await
+}
+
+/// Where a new request of `client` with `extra` parameters sends `browser` at once (the login
+/// page, the consent page, or the client's redirect URI).
+pub async fn authorize(browser: &reqwest::Client, client: &Rp, extra: &[(&str, &str)]) -> Url {
+    let started = start(client, &[], extra);
+    location(&browser.get(started.url).send().await.unwrap())
 }
 
 /// Exchanges a code as `client`.
@@ -306,16 +312,25 @@ pub async fn exchange_with(
         .set_pkce_verifier(verifier)
         .request_async(http)
         .await
-        .map_err(|e| match e {
-            openidconnect::RequestTokenError::ServerResponse(r) => {
-                format!(
-                    "{}: {}",
-                    r.error().as_ref(),
-                    r.error_description().cloned().unwrap_or_default()
-                )
-            }
-            other => format!("{other:?}"),
-        })
+        .map_err(token_error)
+}
+
+/// The error of a token request the RP library makes.
+pub type TokenError = openidconnect::RequestTokenError<
+    openidconnect::HttpClientError<openidconnect::reqwest::Error>,
+    openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+>;
+
+/// A token request's error as `error: description` (the server's answer), or as its debug text.
+pub fn token_error(error: TokenError) -> String {
+    match error {
+        openidconnect::RequestTokenError::ServerResponse(r) => format!(
+            "{}: {}",
+            r.error().as_ref(),
+            r.error_description().cloned().unwrap_or_default()
+        ),
+        other => format!("{other:?}"),
+    }
 }
 
 /// A relying party's back-channel logout endpoint: records every body; answers 503 to the
@@ -337,22 +352,32 @@ async fn receive(receiver: web::Data<Receiver>, body: String) -> HttpResponse {
     }
 }
 
-/// Serves `receiver` on 127.0.0.1; returns its `backchannel_logout_uri` and the server's handle.
-pub fn start_receiver(receiver: Receiver) -> (String, actix_web::dev::ServerHandle) {
+/// Serves `routes` (what an actix app configures) on 127.0.0.1, port 0, with one worker: the
+/// server's address and handle.
+pub fn serve_on_loopback<F>(routes: F) -> (std::net::SocketAddr, actix_web::dev::ServerHandle)
+where
+    F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+{
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(web::Data::new(receiver.clone()))
-            .route("/backchannel", web::post().to(receive))
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .unwrap()
-    .run();
+    let server = HttpServer::new(move || App::new().configure(routes.clone()))
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .unwrap()
+        .run();
     let handle = server.handle();
     tokio::spawn(server);
+    (address, handle)
+}
+
+/// Serves `receiver` on 127.0.0.1; returns its `backchannel_logout_uri` and the server's handle.
+pub fn start_receiver(receiver: Receiver) -> (String, actix_web::dev::ServerHandle) {
+    let (address, handle) = serve_on_loopback(move |routes| {
+        routes
+            .app_data(web::Data::new(receiver.clone()))
+            .route("/backchannel", web::post().to(receive));
+    });
     (format!("http://{address}/backchannel"), handle)
 }
 
@@ -364,16 +389,6 @@ pub async fn post_form(
     post_url: &str,
     form: &[(&str, &str)],
 ) -> reqwest::Response {
-    let page = browser
-        .get(page_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let token = csrf(&page);
-    let mut fields = vec![("csrf", token.as_str())];
-    fields.extend_from_slice(form);
-    browser.post(post_url).form(&fields).send().await.unwrap()
+    let page = crate::helpers::journeys::page(browser, page_url).await;
+    crate::helpers::journeys::post_with_csrf(browser, post_url, &page, form).await
 }

@@ -3,7 +3,7 @@
 //! following a mailed link, signing in at the account page, and a login in progress ([`Login`])
 //! with its identifier, chooser, password and claim steps.
 
-use reqwest::{Client, IntoUrl, Response};
+use reqwest::{Client, IntoUrl, RequestBuilder, Response};
 use url::Url;
 
 use super::TestApp;
@@ -11,7 +11,12 @@ use crate::rp::{self, Rp, Started, csrf, location, param};
 
 /// The text of the page at `url` in `browser`.
 pub async fn page(browser: &Client, url: impl IntoUrl) -> String {
-    browser.get(url).send().await.unwrap().text().await.unwrap()
+    text_of(browser.get(url)).await
+}
+
+/// Sends `request`; the answer's text.
+pub async fn text_of(request: RequestBuilder) -> String {
+    request.send().await.unwrap().text().await.unwrap()
 }
 
 /// Posts `fields` to `url` with the CSRF token of `page` (the HTML of the form's page).
@@ -43,15 +48,7 @@ pub async fn submit_from(
     action: &str,
     fields: &[(&str, &str)],
 ) -> (u16, String) {
-    let html = browser
-        .get(app.url(page))
-        .header("X-Forwarded-For", from)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = text_of(browser.get(app.url(page)).header("X-Forwarded-For", from)).await;
     let token = csrf(&html);
     let mut form = vec![("csrf", token.as_str())];
     form.extend_from_slice(fields);
