@@ -2,14 +2,9 @@
 //! change of address, confirmed and undone from the mails.
 
 use crate::both_stores;
-use crate::helpers::journeys::{SignedIn, page, post_with_csrf, sign_in, submit_link};
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::journeys::{SignedIn, page, post_with_csrf, says, sign_in, submit_link};
+use crate::helpers::{Backend, TestApp, assert_has};
 use crate::rp::{self, location, param};
-
-both_stores!(
-    the_account_page_changes_name_and_password_and_signs_out,
-    changing_the_address_keeps_the_subject_and_can_be_undone,
-);
 
 const PASSWORD: &str = "oikea hevonen patteri";
 
@@ -34,11 +29,9 @@ async fn post(
     crate::helpers::journeys::answer(response).await
 }
 
+both_stores!(the_account_page_changes_name_and_password_and_signs_out);
 async fn the_account_page_changes_name_and_password_and_signs_out(backend: Backend) {
-    let app = TestApp::builder(backend)
-        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
-        .spawn()
-        .await;
+    let app = TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await;
     // A session elsewhere, to be ended by the password change.
     let client = rp::basic(&app).await;
     let elsewhere = app.browser();
@@ -48,10 +41,7 @@ async fn the_account_page_changes_name_and_password_and_signs_out(backend: Backe
     // Not logged in: the account page sends the browser to log in, and back.
     let signed = sign_in(&app, "seinajoki", "erkki@testi.fi", PASSWORD).await;
     let page = &signed.page;
-    assert!(
-        page.contains("<dd id=\"email\">erkki@testi.fi</dd>"),
-        "{page}"
-    );
+    assert_has(&page, "<dd id=\"email\">erkki@testi.fi</dd>");
 
     let (_, saved) = post(
         &app,
@@ -97,12 +87,12 @@ async fn the_account_page_changes_name_and_password_and_signs_out(backend: Backe
 async fn confirm(app: &TestApp, link: &str, question: &str, answer: &str) {
     let browser = app.browser();
     let form = page(&browser, link).await;
-    assert!(form.contains(question), "{form}");
+    assert_has(&form, question);
     let done = submit_link(&browser, link, &form, &[]).await;
-    assert_eq!(done.status(), 200);
-    assert!(done.text().await.unwrap().contains(answer));
+    says(done, 200, answer).await;
 }
 
+both_stores!(changing_the_address_keeps_the_subject_and_can_be_undone);
 async fn changing_the_address_keeps_the_subject_and_can_be_undone(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let subject = app
@@ -119,13 +109,10 @@ async fn changing_the_address_keeps_the_subject_and_can_be_undone(backend: Backe
     assert!(refused.contains("Nykyinen salasana on väärin."));
     assert!(app.mails_to("erkki.uusi@testi.fi").is_empty());
     let (_, sent) = change(PASSWORD).await;
-    assert!(
-        sent.contains("Lähetimme vahvistuslinkin uuteen osoitteeseen."),
-        "{sent}"
-    );
+    assert_has(&sent, "Lähetimme vahvistuslinkin uuteen osoitteeseen.");
     let mails = app.mails();
     let verify = mails.last().unwrap();
-    assert!(verify.contains("To: erkki.uusi@testi.fi"), "{verify}");
+    assert_has(&verify, "To: erkki.uusi@testi.fi");
     let link = app
         .link_in(verify, "/seinajoki/email/confirm?token=")
         .unwrap();

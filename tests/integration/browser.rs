@@ -11,7 +11,7 @@ use actix_web::{HttpResponse, web};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-use crate::helpers::{Backend, NewUser, Old, TestApp, project_root};
+use crate::helpers::{Backend, NewUser, Old, TestApp, assert_has, project_root};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -221,7 +221,11 @@ struct Rig {
 }
 
 impl Rig {
-    async fn start() -> Rig {
+    /// The rig, or `None` when the browser is not there (see [`browser_available`]).
+    async fn start() -> Option<Rig> {
+        if !browser_available() {
+            return None;
+        }
         let (callback, rp) = start_rp();
         let app = TestApp::builder(Backend::Sqlite)
             .tenant_toml(&format!(
@@ -236,7 +240,7 @@ first_party = true
             .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki Esimerkki")
             .spawn()
             .await;
-        Rig { app, callback, rp }
+        Some(Rig { app, callback, rp })
     }
 
     /// An authorization request of `rp-browser`, with `extra` parameters.
@@ -255,8 +259,13 @@ first_party = true
 
     /// A browser (JavaScript on or off) with the profile `profile`, at the login page of a new
     /// authorization request with `extra` parameters.
-    async fn at_login(&self, profile: &Path, javascript: bool, extra: &[(&str, &str)]) -> Browser {
-        let browser = Browser::start(profile, javascript).await;
+    async fn at_login(
+        &self,
+        profile: &Profile,
+        javascript: bool,
+        extra: &[(&str, &str)],
+    ) -> Browser {
+        let browser = Browser::start(&profile.path(), javascript).await;
         browser.goto(&self.authorize_url(extra)).await;
         browser
     }
@@ -293,22 +302,28 @@ async fn back_with_a_code(browser: &Browser) {
     assert!(back.query_pairs().any(|(k, _)| k == "code"), "{back}");
 }
 
-fn new_profile() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("profile");
-    (dir, path)
+/// A browser profile of its own (cookies, remembered sessions), removed with this value.
+struct Profile(tempfile::TempDir);
+
+impl Profile {
+    fn new() -> Profile {
+        Profile(tempfile::tempdir().unwrap())
+    }
+
+    fn path(&self) -> PathBuf {
+        self.0.path().join("profile")
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_login_language_and_remember_me_in_chromium() {
-    if !browser_available() {
+    let Some(rig) = Rig::start().await else {
         return;
-    }
-    let rig = Rig::start().await;
-    let (_dir, profile) = new_profile();
+    };
+    let profile = Profile::new();
     let browser = rig.at_login(&profile, true, &[]).await;
     let page = browser.text().await;
-    assert!(page.contains("Sähköpostiosoite / käyttäjätunnus"), "{page}");
+    assert_has(&page, "Sähköpostiosoite / käyttäjätunnus");
     // The language selector, without JavaScript of ours.
     browser.choose_language("sv").await;
     assert!(browser.text().await.contains("E-postadress / användarnamn"));
@@ -330,7 +345,7 @@ async fn first_login_language_and_remember_me_in_chromium() {
     browser.quit().await;
 
     // Without it, the session ends with the browser.
-    let (_dir2, profile2) = new_profile();
+    let profile2 = Profile::new();
     let browser = rig.at_login(&profile2, true, &[]).await;
     log_in(&browser, false, None).await;
     browser.quit().await;
@@ -347,11 +362,10 @@ async fn first_login_language_and_remember_me_in_chromium() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forgot_password_through_the_file_outbox_in_chromium() {
-    if !browser_available() {
+    let Some(rig) = Rig::start().await else {
         return;
-    }
-    let rig = Rig::start().await;
-    let (_dir, profile) = new_profile();
+    };
+    let profile = Profile::new();
     let browser = rig.at_login(&profile, true, &[]).await;
     browser
         .click_link("Unohtuiko käyttäjätunnus tai salasana?")
@@ -379,11 +393,10 @@ async fn forgot_password_through_the_file_outbox_in_chromium() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_works_without_javascript_in_chromium() {
-    if !browser_available() {
+    let Some(rig) = Rig::start().await else {
         return;
-    }
-    let rig = Rig::start().await;
-    let (_dir, profile) = new_profile();
+    };
+    let profile = Profile::new();
     let browser = rig.at_login(&profile, false, &[]).await;
     let back = log_in(&browser, false, None).await;
     assert!(back.query_pairs().any(|(k, _)| k == "code"), "{back}");
@@ -406,12 +419,11 @@ async fn login_works_without_javascript_in_chromium() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registration_authority_login_and_account_page_in_chromium() {
-    if !browser_available() {
+    let Some(rig) = Rig::start().await else {
         return;
-    }
-    let rig = Rig::start().await;
+    };
     let app = &rig.app;
-    let (_dir, profile) = new_profile();
+    let profile = Profile::new();
     let browser = rig.at_login(&profile, true, &[]).await;
     browser.click_link("Luo uusi käyttäjätunnus").await;
     browser.fill("email", "maija@testi.fi").await;
@@ -477,8 +489,8 @@ async fn registration_authority_login_and_account_page_in_chromium() {
         ..NewUser::default()
     };
     app.add("seinajoki", authority).await.unwrap();
-    let (_dir2, profile2) = new_profile();
-    let browser = Browser::start(&profile2, true).await;
+    let profile2 = Profile::new();
+    let browser = Browser::start(&profile2.path(), true).await;
     // WCAG 1.4.10 (reflow): at 320 CSS pixels nothing needs scrolling sideways.
     browser.client.set_window_size(320, 800).await.unwrap();
     browser.goto(&rig.authorize_url(&[])).await;
@@ -504,10 +516,9 @@ async fn registration_authority_login_and_account_page_in_chromium() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_accounts_bind_on_first_login_in_chromium() {
-    if !browser_available() {
+    let Some(rig) = Rig::start().await else {
         return;
-    }
-    let rig = Rig::start().await;
+    };
     let app = &rig.app;
     let father = bcrypt::hash("isän vanha salasana", 4).unwrap();
     let mother = bcrypt::hash("äidin vanha salasana", 4).unwrap();
@@ -523,7 +534,7 @@ async fn old_accounts_bind_on_first_login_in_chromium() {
         .await;
 
     // A shared address: choose the old account, then its old password.
-    let (_dir, profile) = new_profile();
+    let profile = Profile::new();
     let browser = rig.at_login(&profile, true, &[]).await;
     browser.submit(&[("identifier", "perhe@testi.fi")]).await;
     browser.wait_for("#choose-intro").await;
@@ -543,15 +554,12 @@ async fn old_accounts_bind_on_first_login_in_chromium() {
     browser.click("form.linkable button[type=submit]").await;
     browser.wait_for("#message").await;
     let page = browser.text().await;
-    assert!(
-        page.contains("Aiempi käyttäjätunnus on liitetty."),
-        "{page}"
-    );
+    assert_has(&page, "Aiempi käyttäjätunnus on liitetty.");
     assert!(page.contains("<li>perhe.aiti</li>") && page.contains("<li>perhe.isa</li>"));
     browser.quit().await;
 
     // No usable old hash: the link is mailed, and setting the password continues the login.
-    let (_dir, profile) = new_profile();
+    let profile = Profile::new();
     let browser = rig.at_login(&profile, true, &[]).await;
     browser.submit(&[("identifier", "vanha@testi.fi")]).await;
     browser.wait_for("#link-sent").await;

@@ -13,8 +13,6 @@ use crate::helpers::journeys::Login;
 use crate::helpers::{Backend, TestApp};
 use crate::rp::{self, location};
 
-both_stores!(expired_rows_are_deleted_and_live_ones_kept);
-
 async fn counts(app: &TestApp) -> [i64; 9] {
     app.db_run(|conn| {
         [
@@ -32,11 +30,9 @@ async fn counts(app: &TestApp) -> [i64; 9] {
     .await
 }
 
+both_stores!(expired_rows_are_deleted_and_live_ones_kept);
 async fn expired_rows_are_deleted_and_live_ones_kept(backend: Backend) {
-    let app = TestApp::builder(backend)
-        .user("seinajoki", "erkki@testi.fi", "vanha salasana", "Erkki")
-        .spawn()
-        .await;
+    let app = TestApp::with_user(backend, "erkki@testi.fi", "vanha salasana", "Erkki").await;
     let client = rp::basic(&app).await;
     // A failed login (a throttle counter), then a login with its code exchanged (a session, a
     // grant, a used code, a refresh token).

@@ -14,13 +14,6 @@ use crate::both_stores;
 use crate::helpers::{Backend, TestDb, project_root, write_config};
 use crate::node::{idp, serve};
 
-both_stores!(
-    users_add_then_list,
-    migrate_applies_then_is_up_to_date,
-    serve_answers_and_stops_on_sigterm,
-    a_public_server_refuses_the_development_key,
-);
-
 fn run(command: &mut Command, stdin: &str) -> Output {
     let mut child = command
         .stdin(Stdio::piped())
@@ -55,6 +48,7 @@ fn setup(backend: Backend) -> Setup {
     Setup { dir, db, config }
 }
 
+both_stores!(users_add_then_list);
 async fn users_add_then_list(backend: Backend) {
     let s = setup(backend);
     let add = |tenant: &str, email: &str, stdin: &str| {
@@ -192,6 +186,7 @@ fn users_add_refuses_bad_input_with_one_line() {
     );
 }
 
+both_stores!(migrate_applies_then_is_up_to_date);
 async fn migrate_applies_then_is_up_to_date(backend: Backend) {
     let s = setup(backend);
     let first = run(idp().arg("--config").arg(&s.config).arg("migrate"), "");
@@ -464,6 +459,7 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
     }
 }
 
+both_stores!(serve_answers_and_stops_on_sigterm);
 async fn serve_answers_and_stops_on_sigterm(backend: Backend) {
     let s = setup(backend);
     let mut served = serve(
@@ -562,6 +558,7 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+both_stores!(a_public_server_refuses_the_development_key);
 /// `idp serve` with an `https://` public URL and no `keys.encryption_key` refuses to start on the
 /// development key, naming the setting (and `check-config` says the same), unless the operator
 /// sets `keys.allow_development_key`.

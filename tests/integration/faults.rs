@@ -26,11 +26,6 @@ use crate::node::{self, Served};
 use crate::rp::{self, Rp};
 use crate::scale_out::SilentRelay;
 
-both_stores!(
-    a_killed_server_loses_no_answered_request,
-    mail_a_killed_node_was_sending_leaves_after_the_restart,
-);
-
 const PASSWORD: &str = "oikea hevonen";
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
 
@@ -447,6 +442,7 @@ async fn register(
     }
 }
 
+both_stores!(a_killed_server_loses_no_answered_request);
 async fn a_killed_server_loses_no_answered_request(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDb::new(backend, dir.path());
@@ -786,6 +782,7 @@ async fn a_killed_server_loses_no_answered_request(backend: Backend) {
     node.kill();
 }
 
+both_stores!(mail_a_killed_node_was_sending_leaves_after_the_restart);
 /// Mail in the outbox, the node killed while it sends (its SMTP relay never answers): after the
 /// restart every queued mail leaves once, after the killed node's lease.
 async fn mail_a_killed_node_was_sending_leaves_after_the_restart(backend: Backend) {

@@ -7,9 +7,6 @@ use crate::both_stores;
 use crate::helpers::{Backend, TestApp};
 use crate::rp;
 
-both_stores!(keys_are_encrypted_and_rotate_with_an_overlap);
-both_stores!(nodes_starting_together_make_one_key_set);
-
 async fn kids(app: &TestApp) -> Vec<String> {
     let jwks: Value = app.get("/seinajoki/jwks").await.json().await.unwrap();
     jwks["keys"]
@@ -39,11 +36,9 @@ async fn id_token_kid(app: &TestApp) -> String {
         .unwrap()
 }
 
+both_stores!(keys_are_encrypted_and_rotate_with_an_overlap);
 async fn keys_are_encrypted_and_rotate_with_an_overlap(backend: Backend) {
-    let app = TestApp::builder(backend)
-        .user("seinajoki", "erkki@testi.fi", "oikea hevonen", "Erkki")
-        .spawn()
-        .await;
+    let app = TestApp::with_user(backend, "erkki@testi.fi", "oikea hevonen", "Erkki").await;
     let before = kids(&app).await;
     assert_eq!(before.len(), 3);
     let old = id_token_kid(&app).await;
@@ -125,6 +120,7 @@ async fn keys_are_encrypted_and_rotate_with_an_overlap(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(nodes_starting_together_make_one_key_set);
 /// Keys are generated before the writers' turn is taken, and stored only if still missing under
 /// the lock: four nodes ensuring keys at once on a database without any end with one key of each
 /// algorithm per tenant.

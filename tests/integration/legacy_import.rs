@@ -12,20 +12,7 @@ use idp::store::schema::legacy_accounts;
 use idp::store::{self, DbConnection, Manager};
 
 use crate::both_stores;
-use crate::helpers::{Backend, TestDb, write_config};
-
-both_stores!(
-    a_csv_with_tricky_quoting_imports_every_column,
-    json_lines_import_the_same,
-    bad_rows_are_refused_with_their_line_and_the_others_imported,
-    a_dry_run_writes_nothing_and_prints_the_counts,
-    a_reimport_changes_only_what_changed_and_never_a_linked_account,
-    a_killed_import_leaves_whole_batches_and_a_rerun_completes_it,
-    the_report_tells_how_far_the_migration_has_come,
-    set_email_gives_an_unlinked_account_an_address,
-    serve_imports_at_start_and_starts_despite_a_bad_file,
-    hashes_over_a_cost_cap_are_imported_unusable_and_counted,
-);
+use crate::helpers::{Backend, TestDb, assert_has, write_config};
 
 /// One row over each cost cap (`crypto::legacy::over_cap`), and one just within them.
 pub(crate) const OVER_CAPS: &str = "\
@@ -41,6 +28,7 @@ scryptp,,h@testi.fi,\"$scrypt$ln=16,r=8,p=5$mRNCqPWec+79X6uVco6xlg$WX8uyMK0t3Vrx
 within,,i@testi.fi,$2b$04$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2,,
 ";
 
+both_stores!(hashes_over_a_cost_cap_are_imported_unusable_and_counted);
 /// Rows whose hash costs more than a cap are imported, as unusable (their residents get the
 /// mailed link), and counted apart in the dry run, the import and its audit event.
 async fn hashes_over_a_cost_cap_are_imported_unusable_and_counted(backend: Backend) {
@@ -257,6 +245,7 @@ impl Setup {
     }
 }
 
+both_stores!(a_csv_with_tricky_quoting_imports_every_column);
 async fn a_csv_with_tricky_quoting_imports_every_column(backend: Backend) {
     let s = setup(backend);
     let file = s.file("export.csv", EXPORT.as_bytes());
@@ -317,6 +306,7 @@ async fn a_csv_with_tricky_quoting_imports_every_column(backend: Backend) {
     assert_eq!(detail["file"], file.as_str());
 }
 
+both_stores!(json_lines_import_the_same);
 async fn json_lines_import_the_same(backend: Backend) {
     let s = setup(backend);
     let jsonl = r#"{"username":"Matti.M","subject":"S-1001","email":" Matti.Meikalainen@Testi.FI ","password_hash":"x\"y,fa32a665ffd9edd6d71b9925238c0e3153c2e5c8","name":"Meikäläinen, Matti \"Masa\"","authority":true}
@@ -361,9 +351,10 @@ async fn json_lines_import_the_same(backend: Backend) {
     // --format names the format of a file whose name does not.
     let other = s.file("export.txt", b"{\"username\":\"uusi\"}\n");
     let out = s.import(&other, &["--format", "jsonl"]);
-    assert!(out.contains("\nimported (new): 1\n"), "{out}");
+    assert_has(&out, "\nimported (new): 1\n");
 }
 
+both_stores!(bad_rows_are_refused_with_their_line_and_the_others_imported);
 async fn bad_rows_are_refused_with_their_line_and_the_others_imported(backend: Backend) {
     let s = setup(backend);
     s.import(&s.file("export.csv", EXPORT.as_bytes()), &[]);
@@ -419,12 +410,13 @@ line 13: username \"ok\\n9\" contains a space or a control character
         many.push_str(&format!("r{i},bad\n"));
     }
     let out = s.import(&s.file("many.csv", many.as_bytes()), &[]);
-    assert!(out.contains("rejected rows: 150\nline 2: "), "{out}");
-    assert!(out.contains("\nline 101: "), "{out}");
+    assert_has(&out, "rejected rows: 150\nline 2: ");
+    assert_has(&out, "\nline 101: ");
     assert!(!out.contains("\nline 102: "), "{out}");
     assert!(out.ends_with("\n… and 50 more\n"), "{out}");
 }
 
+both_stores!(a_dry_run_writes_nothing_and_prints_the_counts);
 async fn a_dry_run_writes_nothing_and_prints_the_counts(backend: Backend) {
     let s = setup(backend);
     let file = s.file("export.csv", EXPORT.as_bytes());
@@ -457,6 +449,7 @@ async fn a_dry_run_writes_nothing_and_prints_the_counts(backend: Backend) {
     );
 }
 
+both_stores!(a_reimport_changes_only_what_changed_and_never_a_linked_account);
 async fn a_reimport_changes_only_what_changed_and_never_a_linked_account(backend: Backend) {
     let s = setup(backend);
     let file = s.file("export.csv", EXPORT.as_bytes());
@@ -529,6 +522,7 @@ fn big_export(path: &Path, rows: usize) {
     out.flush().unwrap();
 }
 
+both_stores!(a_killed_import_leaves_whole_batches_and_a_rerun_completes_it);
 async fn a_killed_import_leaves_whole_batches_and_a_rerun_completes_it(backend: Backend) {
     const ROWS: usize = 200_000;
     let s = setup(backend);
@@ -588,6 +582,7 @@ async fn a_killed_import_leaves_whole_batches_and_a_rerun_completes_it(backend: 
     assert_eq!(s.count("kouvola"), ROWS as i64);
 }
 
+both_stores!(the_report_tells_how_far_the_migration_has_come);
 async fn the_report_tells_how_far_the_migration_has_come(backend: Backend) {
     let s = setup(backend);
     let empty = s.idp(&["legacy", "report", "--tenant", "seinajoki"]);
@@ -630,6 +625,7 @@ first logins per month
     );
 }
 
+both_stores!(set_email_gives_an_unlinked_account_an_address);
 async fn set_email_gives_an_unlinked_account_an_address(backend: Backend) {
     let s = setup(backend);
     s.import(&s.file("export.csv", EXPORT.as_bytes()), &[]);
@@ -698,6 +694,7 @@ async fn set_email_gives_an_unlinked_account_an_address(backend: Backend) {
     );
 }
 
+both_stores!(serve_imports_at_start_and_starts_despite_a_bad_file);
 async fn serve_imports_at_start_and_starts_despite_a_bad_file(backend: Backend) {
     let s = setup(backend);
     let good = s.file("kouvola.csv", EXPORT.as_bytes());

@@ -6,18 +6,9 @@
 use serde_json::Value;
 
 use crate::both_stores;
-use crate::helpers::journeys::{Login, hidden_account, page, post_with_csrf, set_password};
-use crate::helpers::{Backend, Old, TestApp};
+use crate::helpers::journeys::{Login, hidden_account, page, post_with_csrf, says, set_password};
+use crate::helpers::{Backend, Old, TestApp, assert_has};
 use crate::rp::{self, Rp, location, param};
-
-both_stores!(
-    every_old_hash_format_logs_in_and_keeps_its_subject,
-    a_shared_address_lets_the_resident_choose_and_link_the_others_later,
-    the_email_link_policy_mails_a_link_that_binds_and_continues_the_login,
-    a_shared_address_under_email_link_is_masked_and_linked_by_mail,
-    an_account_without_a_usable_hash_gets_the_link_under_keep_password,
-    an_old_hash_over_a_cost_cap_gets_the_link_and_is_never_run,
-);
 
 const PASSWORD: &str = "Sälasana-ÄÖå €";
 const NEW_PASSWORD: &str = "uusi pitkä salasana";
@@ -62,7 +53,7 @@ async fn first_login_by_link(
     let login = begin(app, client).await;
     let (status, page) = login.identify(identifier).await;
     assert_eq!(status, 200);
-    assert!(page.contains(LINK_SENT), "{page}");
+    assert_has(&page, LINK_SENT);
     let tenant = login.url.path().split('/').nth(1).unwrap().to_string();
     let (mail, link) = app
         .mailed_link(count, &format!("/{tenant}/reset?token="))
@@ -73,6 +64,7 @@ async fn first_login_by_link(
     (mail, claims.payload())
 }
 
+both_stores!(every_old_hash_format_logs_in_and_keeps_its_subject);
 async fn every_old_hash_format_logs_in_and_keeps_its_subject(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = rp::basic(&app).await;
@@ -94,14 +86,12 @@ async fn every_old_hash_format_logs_in_and_keeps_its_subject(backend: Backend) {
     let (status, page) = login.identify("bcrypt-2b@testi.fi").await;
     assert_eq!(status, 200);
     let wrong = login.password(&page, "bcrypt-2b@testi.fi", "väärä").await;
-    assert_eq!(wrong.status(), 401);
-    assert!(
-        wrong
-            .text()
-            .await
-            .unwrap()
-            .contains("Sähköpostiosoite / käyttäjätunnus tai salasana on väärin.")
-    );
+    says(
+        wrong,
+        401,
+        "Sähköpostiosoite / käyttäjätunnus tai salasana on väärin.",
+    )
+    .await;
     assert_eq!(app.bound_to(&ids[0]).await, None);
 
     for ((kind, _), id) in formats.iter().zip(&ids) {
@@ -144,6 +134,7 @@ async fn every_old_hash_format_logs_in_and_keeps_its_subject(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(a_shared_address_lets_the_resident_choose_and_link_the_others_later);
 async fn a_shared_address_lets_the_resident_choose_and_link_the_others_later(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = rp::basic(&app).await;
@@ -157,20 +148,11 @@ async fn a_shared_address_lets_the_resident_choose_and_link_the_others_later(bac
     let login = begin(&app, &client).await;
     let (status, choose) = login.identify("perhe@testi.fi").await;
     assert_eq!(status, 200);
-    assert!(
-        choose.contains("Valitse aiempi käyttäjätunnuksesi"),
-        "{choose}"
-    );
+    assert_has(&choose, "Valitse aiempi käyttäjätunnuksesi");
     assert!(choose.contains(">perhe.isa</label>") && choose.contains(">perhe.aiti</label>"));
     let identifier = [("identifier", "perhe@testi.fi")];
     let none = login.post("/login/choose", &choose, &identifier).await;
-    assert_eq!(none.status(), 422);
-    assert!(
-        none.text()
-            .await
-            .unwrap()
-            .contains("Valitse yksi käyttäjätunnuksista.")
-    );
+    says(none, 422, "Valitse yksi käyttäjätunnuksista.").await;
     let chosen = login.choose(&choose, "perhe@testi.fi", &isa).await;
     assert_eq!(chosen.status(), 200);
     let password_page = chosen.text().await.unwrap();
@@ -192,26 +174,19 @@ async fn a_shared_address_lets_the_resident_choose_and_link_the_others_later(bac
 
     // The account page lists the bound username and offers the other, by its old password.
     let account = page(&browser, app.url("/seinajoki/account")).await;
-    assert!(account.contains("<li>perhe.isa</li>"), "{account}");
-    assert!(
-        account.contains("Tunnuksen perhe.aiti vanha salasana"),
-        "{account}"
-    );
+    assert_has(&account, "<li>perhe.isa</li>");
+    assert_has(&account, "Tunnuksen perhe.aiti vanha salasana");
     let link_old = async |password: &str| {
         let fields = [("account", aiti.as_str()), ("password", password)];
         let url = app.url("/seinajoki/account/legacy");
         post_with_csrf(&browser, url, &account, &fields).await
     };
     let wrong = link_old("isän vanha salasana").await;
-    assert_eq!(wrong.status(), 401);
-    assert!(wrong.text().await.unwrap().contains("Salasana on väärin."));
+    says(wrong, 401, "Salasana on väärin.").await;
     let linked = link_old("äidin vanha salasana").await;
     assert_eq!(linked.status(), 200);
     let linked = linked.text().await.unwrap();
-    assert!(
-        linked.contains("Aiempi käyttäjätunnus on liitetty."),
-        "{linked}"
-    );
+    assert_has(&linked, "Aiempi käyttäjätunnus on liitetty.");
     assert!(linked.contains("<li>perhe.aiti</li>"));
     assert_eq!(app.bound_to(&aiti).await, app.bound_to(&isa).await);
 
@@ -226,10 +201,11 @@ async fn a_shared_address_lets_the_resident_choose_and_link_the_others_later(bac
     // The address now belongs to the one user: the next login asks no choice.
     let login = begin(&app, &client).await;
     let (_, next) = login.identify("perhe@testi.fi").await;
-    assert!(next.contains("autocomplete=\"current-password\""), "{next}");
+    assert_has(&next, "autocomplete=\"current-password\"");
     app.stop().await;
 }
 
+both_stores!(the_email_link_policy_mails_a_link_that_binds_and_continues_the_login);
 async fn the_email_link_policy_mails_a_link_that_binds_and_continues_the_login(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = rp::basic_of(&app, "kouvola").await;
@@ -239,16 +215,16 @@ async fn the_email_link_policy_mails_a_link_that_binds_and_continues_the_login(b
     let login = begin(&app, &client).await;
     let (status, sent) = login.identify("Ossi@testi.fi").await;
     assert_eq!(status, 200);
-    assert!(sent.contains(LINK_SENT), "{sent}");
+    assert_has(&sent, LINK_SENT);
     let (mail, link) = app.mailed_link(1, "/kouvola/reset?token=").await;
-    assert!(mail.contains("To: ossi@testi.fi"), "{mail}");
-    assert!(mail.contains("Aiempi käyttäjätunnus: ossi.k"), "{mail}");
+    assert_has(&mail, "To: ossi@testi.fi");
+    assert_has(&mail, "Aiempi käyttäjätunnus: ossi.k");
     assert_eq!(app.bound_to(&id).await, None);
 
     let form = page(&login.browser, &link).await;
-    assert!(
-        form.contains("Aiempi käyttäjätunnuksesi ossi.k liitetään sähköpostiosoitteeseesi"),
-        "{form}"
+    assert_has(
+        &form,
+        "Aiempi käyttäjätunnuksesi ossi.k liitetään sähköpostiosoitteeseesi",
     );
     let mismatch = crate::helpers::journeys::submit_link(
         &login.browser,
@@ -291,6 +267,7 @@ async fn the_email_link_policy_mails_a_link_that_binds_and_continues_the_login(b
     app.stop().await;
 }
 
+both_stores!(a_shared_address_under_email_link_is_masked_and_linked_by_mail);
 async fn a_shared_address_under_email_link_is_masked_and_linked_by_mail(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = rp::basic_of(&app, "kouvola").await;
@@ -316,25 +293,15 @@ async fn a_shared_address_under_email_link_is_masked_and_linked_by_mail(backend:
 
     // The other account, from the account page, by a mailed link and a confirmation.
     let account = page(&browser, app.url("/kouvola/account")).await;
-    assert!(account.contains("Lähetä liittämislinkki"), "{account}");
+    assert_has(&account, "Lähetä liittämislinkki");
     let fields = [("account", first.as_str())];
     let url = app.url("/kouvola/account/legacy");
     let asked = post_with_csrf(&browser, url, &account, &fields).await;
-    assert_eq!(asked.status(), 200);
-    assert!(
-        asked
-            .text()
-            .await
-            .unwrap()
-            .contains("Lähetimme liittämislinkin sähköpostiisi.")
-    );
+    says(asked, 200, "Lähetimme liittämislinkin sähköpostiisi.").await;
     let (mail, link) = app.mailed_link(2, "/kouvola/reset?token=").await;
-    assert!(mail.contains("maija.m"), "{mail}");
+    assert_has(&mail, "maija.m");
     let confirm = page(&browser, &link).await;
-    assert!(
-        confirm.contains("Liitetäänkö aiempi käyttäjätunnus maija.m"),
-        "{confirm}"
-    );
+    assert_has(&confirm, "Liitetäänkö aiempi käyttäjätunnus maija.m");
     assert!(!confirm.contains("new-password"), "no password is asked");
     let done = crate::helpers::journeys::submit_link(&browser, &link, &confirm, &[]).await;
     assert_eq!(done.status(), 200);
@@ -348,6 +315,7 @@ async fn a_shared_address_under_email_link_is_masked_and_linked_by_mail(backend:
     app.stop().await;
 }
 
+both_stores!(an_account_without_a_usable_hash_gets_the_link_under_keep_password);
 async fn an_account_without_a_usable_hash_gets_the_link_under_keep_password(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = rp::basic(&app).await;
@@ -361,6 +329,7 @@ async fn an_account_without_a_usable_hash_gets_the_link_under_keep_password(back
     app.stop().await;
 }
 
+both_stores!(an_old_hash_over_a_cost_cap_gets_the_link_and_is_never_run);
 /// An old account whose hash costs more than a cap (bcrypt cost 15, imported by the real
 /// import) is unusable: its first login goes the mailed link's way, and its hash is never run.
 async fn an_old_hash_over_a_cost_cap_gets_the_link_and_is_never_run(backend: Backend) {

@@ -8,15 +8,9 @@ use reqwest::Response;
 
 use crate::both_stores;
 use crate::helpers::journeys::{Login, hidden, hidden_account, page, set_password};
-use crate::helpers::{Backend, Old, TestApp};
+use crate::helpers::{Backend, Old, TestApp, assert_has};
 use crate::linker::begin;
 use crate::rp::{self, location};
-
-both_stores!(
-    a_family_member_claims_their_old_account_by_its_password_and_their_own_address,
-    a_family_member_claims_their_old_account_by_a_mailed_link_under_email_link,
-    a_claim_refuses_wrong_passwords_stale_choices_used_and_foreign_links,
-);
 
 const WRONG: &str = "Sähköpostiosoite / käyttäjätunnus tai salasana on väärin.";
 const EXPIRED: &str = "Linkki on vanhentunut tai jo käytetty. Pyydä uusi linkki.";
@@ -85,6 +79,7 @@ async fn expired(response: Response) {
     assert!(text(response).await.contains(EXPIRED));
 }
 
+both_stores!(a_family_member_claims_their_old_account_by_its_password_and_their_own_address);
 async fn a_family_member_claims_their_old_account_by_its_password_and_their_own_address(
     backend: Backend,
 ) {
@@ -97,11 +92,8 @@ async fn a_family_member_claims_their_old_account_by_its_password_and_their_own_
     let login = begin(&app, &client).await;
     let (status, chooser) = login.identify(SHARED).await;
     assert_eq!(status, 200);
-    assert!(
-        chooser.contains("Kirjaudun jo tällä osoitteella (sen salasanalla)"),
-        "{chooser}"
-    );
-    assert!(chooser.contains("value=\"in-use\" checked"), "{chooser}");
+    assert_has(&chooser, "Kirjaudun jo tällä osoitteella (sen salasanalla)");
+    assert_has(&chooser, "value=\"in-use\" checked");
     assert!(
         chooser.contains(">perhe.aiti</label>") && chooser.contains(">perhe.lapsi</label>"),
         "{chooser}"
@@ -110,18 +102,18 @@ async fn a_family_member_claims_their_old_account_by_its_password_and_their_own_
     let claim = login.choose(&chooser, SHARED, &aiti).await;
     assert_eq!(claim.status(), 200);
     let claim = text(claim).await;
-    assert!(
-        claim.contains("Anna aiemman käyttäjätunnuksen perhe.aiti salasana."),
-        "{claim}"
+    assert_has(
+        &claim,
+        "Anna aiemman käyttäjätunnuksen perhe.aiti salasana.",
     );
     assert_eq!(hidden_account(&claim), aiti);
     // The old password proves it; then the resident's own address.
     let own = login.claim(&claim, SHARED, &aiti, passwords[1]).await;
     assert_eq!(own.status(), 200);
     let own = text(own).await;
-    assert!(
-        own.contains("Anna oma sähköpostiosoitteesi aiemmalle käyttäjätunnukselle perhe.aiti."),
-        "{own}"
+    assert_has(
+        &own,
+        "Anna oma sähköpostiosoitteesi aiemmalle käyttäjätunnukselle perhe.aiti.",
     );
     assert!(app.mails().is_empty(), "a password proof mails nothing");
     let sent = give_address(&login, &own, "Aiti@Testi.fi").await;
@@ -129,12 +121,12 @@ async fn a_family_member_claims_their_old_account_by_its_password_and_their_own_
     assert!(text(sent).await.contains(ADDRESS_SENT));
     assert_eq!(app.bound_to(&aiti).await, None, "not before the link");
     let (mail, link) = app.mailed_link(1, "/seinajoki/reset?token=").await;
-    assert!(mail.contains("To: Aiti@Testi.fi"), "{mail}");
-    assert!(mail.contains("Aiempi käyttäjätunnus: perhe.aiti"), "{mail}");
+    assert_has(&mail, "To: Aiti@Testi.fi");
+    assert_has(&mail, "Aiempi käyttäjätunnus: perhe.aiti");
     let form = page(&login.browser, &link).await;
-    assert!(
-        form.contains("Aiempi käyttäjätunnuksesi perhe.aiti liitetään sähköpostiosoitteeseesi"),
-        "{form}"
+    assert_has(
+        &form,
+        "Aiempi käyttäjätunnuksesi perhe.aiti liitetään sähköpostiosoitteeseesi",
     );
     let done = set_password(&login.browser, &link, "äidin uusi salasana").await;
     assert_eq!(done.status(), 303, "the pending login goes on");
@@ -181,7 +173,7 @@ async fn a_family_member_claims_their_old_account_by_its_password_and_their_own_
     let page = fresh.choose(&chooser, SHARED, "in-use").await;
     assert_eq!(page.status(), 200);
     let page = text(page).await;
-    assert!(page.contains("autocomplete=\"current-password\""), "{page}");
+    assert_has(&page, "autocomplete=\"current-password\"");
     let done = fresh.password(&page, SHARED, passwords[0]).await;
     let claims = fresh.redeem(&client, &location(&done)).await;
     assert_eq!(claims.payload()["sub"], "SJK-1");
@@ -202,6 +194,7 @@ async fn logs_in(app: &TestApp, client: &rp::Rp, email: &str, password: &str, su
     assert_eq!(redeemed.payload()["sub"], subject);
 }
 
+both_stores!(a_family_member_claims_their_old_account_by_a_mailed_link_under_email_link);
 async fn a_family_member_claims_their_old_account_by_a_mailed_link_under_email_link(
     backend: Backend,
 ) {
@@ -230,7 +223,7 @@ async fn a_family_member_claims_their_old_account_by_a_mailed_link_under_email_l
     let login = begin(&app, &client).await;
     let (status, chooser) = login.identify("koti@testi.fi").await;
     assert_eq!(status, 200);
-    assert!(chooser.contains("value=\"in-use\""), "{chooser}");
+    assert_has(&chooser, "value=\"in-use\"");
     assert!(
         chooser.contains(">m*****m</label>") && chooser.contains(">e****e</label>"),
         "masked: {chooser}"
@@ -242,13 +235,10 @@ async fn a_family_member_claims_their_old_account_by_a_mailed_link_under_email_l
     let sent = login.choose(&chooser, "koti@testi.fi", &ids[1]).await;
     assert_eq!(sent.status(), 200);
     let sent = text(sent).await;
-    assert!(
-        sent.contains("Lähetimme linkin tähän osoitteeseen."),
-        "{sent}"
-    );
+    assert_has(&sent, "Lähetimme linkin tähän osoitteeseen.");
     // The proof: a link mailed to the shared address.
     let (mail, claim_link) = app.mailed_link(2, "/kouvola/claim?token=").await;
-    assert!(mail.contains("To: koti@testi.fi"), "{mail}");
+    assert_has(&mail, "To: koti@testi.fi");
     assert!(
         mail.contains("Aiempi käyttäjätunnus: matti.m") && !mail.contains("ella.e"),
         "{mail}"
@@ -256,9 +246,9 @@ async fn a_family_member_claims_their_old_account_by_a_mailed_link_under_email_l
     let own = login.browser.get(&claim_link).send().await.unwrap();
     assert_eq!(own.status(), 200);
     let own = text(own).await;
-    assert!(
-        own.contains("Anna oma sähköpostiosoitteesi aiemmalle käyttäjätunnukselle m*****m."),
-        "{own}"
+    assert_has(
+        &own,
+        "Anna oma sähköpostiosoitteesi aiemmalle käyttäjätunnukselle m*****m.",
     );
     let invalid = give_address(&login, &own, "ei osoite").await;
     assert_eq!(invalid.status(), 422);
@@ -273,7 +263,7 @@ async fn a_family_member_claims_their_old_account_by_a_mailed_link_under_email_l
     // The claim link worked once.
     expired(login.browser.get(&claim_link).send().await.unwrap()).await;
     let (mail, link) = app.mailed_link(3, "/kouvola/reset?token=").await;
-    assert!(mail.contains("To: matti@testi.fi"), "{mail}");
+    assert_has(&mail, "To: matti@testi.fi");
     let done = set_password(&login.browser, &link, "matin uusi salasana").await;
     assert_eq!(done.status(), 303, "the pending login goes on");
     let claims = login.redeem(&client, &location(&done)).await.payload();
@@ -299,6 +289,7 @@ async fn a_family_member_claims_their_old_account_by_a_mailed_link_under_email_l
     app.stop().await;
 }
 
+both_stores!(a_claim_refuses_wrong_passwords_stale_choices_used_and_foreign_links);
 async fn a_claim_refuses_wrong_passwords_stale_choices_used_and_foreign_links(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = rp::basic(&app).await;
@@ -308,7 +299,7 @@ async fn a_claim_refuses_wrong_passwords_stale_choices_used_and_foreign_links(ba
     // A chooser left open while resident 2 claims the same account elsewhere.
     let stale_login = begin(&app, &client).await;
     let (_, stale) = stale_login.identify(SHARED).await;
-    assert!(stale.contains(">perhe.aiti</label>"), "{stale}");
+    assert_has(&stale, ">perhe.aiti</label>");
 
     let login = begin(&app, &client).await;
     let (_, chooser) = login.identify(SHARED).await;
@@ -317,10 +308,10 @@ async fn a_claim_refuses_wrong_passwords_stale_choices_used_and_foreign_links(ba
     let wrong = login.claim(&claim, SHARED, &aiti, passwords[2]).await;
     assert_eq!(wrong.status(), 401);
     let wrong = text(wrong).await;
-    assert!(wrong.contains(WRONG), "{wrong}");
-    assert!(
-        wrong.contains("Anna aiemman käyttäjätunnuksen perhe.aiti salasana."),
-        "{wrong}"
+    assert_has(&wrong, WRONG);
+    assert_has(
+        &wrong,
+        "Anna aiemman käyttäjätunnuksen perhe.aiti salasana.",
     );
     let own = text(login.claim(&claim, SHARED, &aiti, passwords[1]).await).await;
     let sent = give_address(&login, &own, "aiti@testi.fi").await;
@@ -341,9 +332,9 @@ async fn a_claim_refuses_wrong_passwords_stale_choices_used_and_foreign_links(ba
     let picked = stale_login.choose(&stale, SHARED, &aiti).await;
     assert_eq!(picked.status(), 422);
     let picked = text(picked).await;
-    assert!(
-        picked.contains("Valitsemasi käyttäjätunnus ei ole enää valittavissa. Valitse uudelleen."),
-        "{picked}"
+    assert_has(
+        &picked,
+        "Valitsemasi käyttäjätunnus ei ole enää valittavissa. Valitse uudelleen.",
     );
     assert!(
         picked.contains(">perhe.lapsi</label>") && !picked.contains("perhe.aiti"),
@@ -368,10 +359,10 @@ async fn a_claim_refuses_wrong_passwords_stale_choices_used_and_foreign_links(ba
     assert_eq!(taken.status(), 200);
     assert!(text(taken).await.contains(ADDRESS_SENT));
     let notice = app.wait_for_mails(2).await.swap_remove(1);
-    assert!(notice.contains("To: aiti@testi.fi"), "{notice}");
-    assert!(
-        notice.contains("Osoitteella on jo käyttäjätunnus, joten mitään ei muutettu"),
-        "{notice}"
+    assert_has(&notice, "To: aiti@testi.fi");
+    assert_has(
+        &notice,
+        "Osoitteella on jo käyttäjätunnus, joten mitään ei muutettu",
     );
     assert!(!notice.contains("token="), "no link: {notice}");
     assert!(!notice.contains("perhe.lapsi"), "{notice}");

@@ -7,14 +7,6 @@ use crate::helpers::journeys::{Login, page, submit_from};
 use crate::helpers::{Audited, Backend, Old, TestApp};
 use crate::rp;
 
-both_stores!(
-    every_kind_of_mail_is_limited_per_address,
-    the_client_address_limit_spans_recipients,
-    limits_are_counted_per_tenant,
-    parallel_requests_past_the_limit_write_no_mail,
-    no_request_text_reaches_a_mail,
-);
-
 const PASSWORD: &str = "oikea hevonen patteri";
 
 /// Sends the same request `times` times; asserts that the pages past the limit (3) are the page
@@ -31,6 +23,7 @@ async fn repeat(times: usize, to: &str, app: &TestApp, send: impl AsyncFn() -> (
     assert_eq!(app.mails_to(to).len(), 3, "N + 1 requests, N mails to {to}");
 }
 
+both_stores!(every_kind_of_mail_is_limited_per_address);
 async fn every_kind_of_mail_is_limited_per_address(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for email in ["erkki@testi.fi", "maija@testi.fi", "ville@testi.fi"] {
@@ -137,6 +130,7 @@ async fn every_kind_of_mail_is_limited_per_address(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(the_client_address_limit_spans_recipients);
 async fn the_client_address_limit_spans_recipients(backend: Backend) {
     let app = TestApp::builder(backend)
         .tenant_toml("\n[mail_limits]\nper_client_address = 2\n")
@@ -178,6 +172,7 @@ async fn the_client_address_limit_spans_recipients(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(limits_are_counted_per_tenant);
 async fn limits_are_counted_per_tenant(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let browser = app.browser();
@@ -205,6 +200,7 @@ async fn limits_are_counted_per_tenant(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(parallel_requests_past_the_limit_write_no_mail);
 async fn parallel_requests_past_the_limit_write_no_mail(backend: Backend) {
     let app = std::sync::Arc::new(TestApp::spawn(backend).await);
     app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
@@ -235,11 +231,9 @@ async fn parallel_requests_past_the_limit_write_no_mail(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(no_request_text_reaches_a_mail);
 async fn no_request_text_reaches_a_mail(backend: Backend) {
-    let app = TestApp::builder(backend)
-        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
-        .spawn()
-        .await;
+    let app = TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await;
     let browser = app.browser();
     let register = async |request: &str| {
         let fields = [("request", request), ("email", "erkki@testi.fi")];

@@ -10,14 +10,6 @@ use crate::both_stores;
 use crate::helpers::{Backend, TestApp};
 use crate::rp::{self, location, param};
 
-both_stores!(
-    code_flow_gives_verified_tokens_and_userinfo,
-    every_signing_algorithm_and_client_authentication,
-    a_replayed_code_revokes_what_it_issued,
-    pkce_verifier_must_match,
-    refresh_rotates_and_reuse_revokes_the_family,
-);
-
 const PASSWORD: &str = "oikea hevonen patteri";
 
 async fn app_with_user(backend: Backend) -> (TestApp, String) {
@@ -28,6 +20,7 @@ async fn app_with_user(backend: Backend) -> (TestApp, String) {
     (app, subject)
 }
 
+both_stores!(code_flow_gives_verified_tokens_and_userinfo);
 async fn code_flow_gives_verified_tokens_and_userinfo(backend: Backend) {
     let (app, subject) = app_with_user(backend).await;
     let client = rp::basic(&app).await;
@@ -121,6 +114,7 @@ async fn code_flow_gives_verified_tokens_and_userinfo(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(every_signing_algorithm_and_client_authentication);
 async fn every_signing_algorithm_and_client_authentication(backend: Backend) {
     let (app, _) = app_with_user(backend).await;
     for (client_id, secret, redirect, alg) in [
@@ -155,6 +149,7 @@ async fn every_signing_algorithm_and_client_authentication(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(a_replayed_code_revokes_what_it_issued);
 async fn a_replayed_code_revokes_what_it_issued(backend: Backend) {
     let (app, _) = app_with_user(backend).await;
     let client = rp::basic(&app).await;
@@ -203,6 +198,7 @@ async fn a_replayed_code_revokes_what_it_issued(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(pkce_verifier_must_match);
 async fn pkce_verifier_must_match(backend: Backend) {
     let (app, _) = app_with_user(backend).await;
     let client = rp::basic(&app).await;
@@ -228,6 +224,7 @@ async fn pkce_verifier_must_match(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(refresh_rotates_and_reuse_revokes_the_family);
 async fn refresh_rotates_and_reuse_revokes_the_family(backend: Backend) {
     let (app, _) = app_with_user(backend).await;
     let client = rp::basic(&app).await;

@@ -10,8 +10,6 @@ use crate::both_stores;
 use crate::helpers::{Backend, TestApp};
 use crate::rp::{self, Receiver, location, start_receiver};
 
-both_stores!(a_session_shared_by_two_clients_ends_at_both);
-
 async fn wait_for(receiver: &Receiver, count: usize, app: &TestApp) {
     for _ in 0..100 {
         if receiver.bodies.lock().unwrap().len() >= count {
@@ -27,6 +25,7 @@ async fn wait_for(receiver: &Receiver, count: usize, app: &TestApp) {
     );
 }
 
+both_stores!(a_session_shared_by_two_clients_ends_at_both);
 async fn a_session_shared_by_two_clients_ends_at_both(backend: Backend) {
     let receiver = Receiver::default();
     *receiver.fail_first.lock().unwrap() = 1;

@@ -6,26 +6,13 @@ use serde_json::Value;
 
 use crate::both_stores;
 use crate::helpers::journeys::{Login, page};
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, assert_has};
 use crate::rp::{self, location, param};
-
-both_stores!(
-    a_bad_client_or_redirect_uri_gets_a_page_never_a_redirect,
-    protocol_errors_go_back_to_the_client,
-    prompt_and_max_age_ask_for_the_password_again,
-    a_wrong_client_secret_is_401_invalid_client,
-    an_expired_code_is_refused,
-    form_post_answers_with_a_self_submitting_form,
-    a_third_party_client_asks_consent_once,
-);
 
 const PASSWORD: &str = "oikea hevonen patteri";
 
 async fn app_with_user(backend: Backend) -> TestApp {
-    TestApp::builder(backend)
-        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki Esimerkki")
-        .spawn()
-        .await
+    TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki Esimerkki").await
 }
 
 fn authorize_url(app: &TestApp, pairs: &[(&str, &str)]) -> url::Url {
@@ -55,6 +42,7 @@ fn with(
     pairs
 }
 
+both_stores!(a_bad_client_or_redirect_uri_gets_a_page_never_a_redirect);
 async fn a_bad_client_or_redirect_uri_gets_a_page_never_a_redirect(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for (changes, reason) in [
@@ -99,6 +87,7 @@ async fn a_bad_client_or_redirect_uri_gets_a_page_never_a_redirect(backend: Back
     app.stop().await;
 }
 
+both_stores!(protocol_errors_go_back_to_the_client);
 async fn protocol_errors_go_back_to_the_client(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for (changes, error, description) in [
@@ -201,6 +190,7 @@ async fn protocol_errors_go_back_to_the_client(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(prompt_and_max_age_ask_for_the_password_again);
 async fn prompt_and_max_age_ask_for_the_password_again(backend: Backend) {
     let app = app_with_user(backend).await;
     let client = rp::basic(&app).await;
@@ -237,13 +227,14 @@ async fn prompt_and_max_age_ask_for_the_password_again(backend: Backend) {
     let page = login.submit("erkki@testi.fi", "väärä", false).await;
     assert_eq!(page.status(), 401);
     let html = page.text().await.unwrap();
-    assert!(
-        html.contains("Sähköpostiosoite / käyttäjätunnus tai salasana on väärin."),
-        "{html}"
+    assert_has(
+        &html,
+        "Sähköpostiosoite / käyttäjätunnus tai salasana on väärin.",
     );
     app.stop().await;
 }
 
+both_stores!(a_wrong_client_secret_is_401_invalid_client);
 async fn a_wrong_client_secret_is_401_invalid_client(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for request in [
@@ -308,6 +299,7 @@ async fn a_wrong_client_secret_is_401_invalid_client(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(an_expired_code_is_refused);
 async fn an_expired_code_is_refused(backend: Backend) {
     let app = app_with_user(backend).await;
     let client = rp::basic(&app).await;
@@ -321,6 +313,7 @@ async fn an_expired_code_is_refused(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(form_post_answers_with_a_self_submitting_form);
 async fn form_post_answers_with_a_self_submitting_form(backend: Backend) {
     let app = app_with_user(backend).await;
     let client = rp::basic(&app).await;
@@ -332,17 +325,14 @@ async fn form_post_answers_with_a_self_submitting_form(backend: Backend) {
         .to_str()
         .unwrap()
         .to_string();
-    assert!(csp.contains("form-action http://127.0.0.1:9;"), "{csp}");
-    assert!(csp.contains("script-src 'sha256-"), "{csp}");
+    assert_has(&csp, "form-action http://127.0.0.1:9;");
+    assert_has(&csp, "script-src 'sha256-");
     let html = response.text().await.unwrap();
-    assert!(
-        html.contains(r#"<form method="post" action="http://127.0.0.1:9/callback">"#),
-        "{html}"
+    assert_has(
+        &html,
+        r#"<form method="post" action="http://127.0.0.1:9/callback">"#,
     );
-    assert!(
-        html.contains(r#"<input type="hidden" name="code" value=""#),
-        "{html}"
-    );
+    assert_has(&html, r#"<input type="hidden" name="code" value=""#);
     assert!(
         html.contains(&format!(
             r#"<input type="hidden" name="state" value="{}">"#,
@@ -380,6 +370,7 @@ async fn decide(
         .unwrap()
 }
 
+both_stores!(a_third_party_client_asks_consent_once);
 async fn a_third_party_client_asks_consent_once(backend: Backend) {
     let app = app_with_user(backend).await;
     let client = rp::client(
@@ -395,7 +386,7 @@ async fn a_third_party_client_asks_consent_once(backend: Backend) {
     let consent = rp::log_in(&browser, &started.url, "erkki@testi.fi", PASSWORD).await;
     assert_eq!(consent.path(), "/seinajoki/consent");
     let page = page(&browser, consent.clone()).await;
-    assert!(page.contains("Kolmannen osapuolen palvelu"), "{page}");
+    assert_has(&page, "Kolmannen osapuolen palvelu");
     let token = rp::csrf(&page);
     let request = param(&consent, "request").unwrap();
     let approved = decide(&app, &browser, (&token, &request), "approve").await;

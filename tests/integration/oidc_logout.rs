@@ -3,14 +3,8 @@
 use openidconnect::TokenResponse;
 
 use crate::both_stores;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, assert_has};
 use crate::rp::{self, location, param};
-
-both_stores!(
-    logout_with_an_id_token_hint_ends_the_session_and_returns,
-    a_forged_hint_or_unregistered_uri_never_redirects,
-    logout_without_a_hint_asks_the_resident,
-);
 
 const PASSWORD: &str = "oikea hevonen patteri";
 
@@ -37,10 +31,7 @@ async fn logged_in(app: &TestApp) -> LoggedIn {
 }
 
 async fn app(backend: Backend) -> TestApp {
-    TestApp::builder(backend)
-        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
-        .spawn()
-        .await
+    TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await
 }
 
 /// The logout endpoint with `pairs`, in the logged-in browser.
@@ -75,6 +66,7 @@ async fn session_is_gone(app: &TestApp, s: &LoggedIn) {
     );
 }
 
+both_stores!(logout_with_an_id_token_hint_ends_the_session_and_returns);
 async fn logout_with_an_id_token_hint_ends_the_session_and_returns(backend: Backend) {
     let app = app(backend).await;
     let s = logged_in(&app).await;
@@ -94,6 +86,7 @@ async fn logout_with_an_id_token_hint_ends_the_session_and_returns(backend: Back
     app.stop().await;
 }
 
+both_stores!(a_forged_hint_or_unregistered_uri_never_redirects);
 async fn a_forged_hint_or_unregistered_uri_never_redirects(backend: Backend) {
     let app = app(backend).await;
     let s = logged_in(&app).await;
@@ -115,10 +108,7 @@ async fn a_forged_hint_or_unregistered_uri_never_redirects(backend: Backend) {
     assert_eq!(response.status(), 400);
     assert!(response.headers().get("location").is_none());
     let html = response.text().await.unwrap();
-    assert!(
-        html.contains("data-reason=\"invalid_id_token_hint\""),
-        "{html}"
-    );
+    assert_has(&html, "data-reason=\"invalid_id_token_hint\"");
     // The session survived the forged request.
     let back = rp::prompt_none(&s.browser, &s.client).await;
     assert!(param(&back, "code").is_some());
@@ -146,6 +136,7 @@ async fn a_forged_hint_or_unregistered_uri_never_redirects(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(logout_without_a_hint_asks_the_resident);
 async fn logout_without_a_hint_asks_the_resident(backend: Backend) {
     let app = app(backend).await;
     let s = logged_in(&app).await;
@@ -160,7 +151,7 @@ async fn logout_without_a_hint_asks_the_resident(backend: Backend) {
     .await;
     assert_eq!(response.status(), 200);
     let html = response.text().await.unwrap();
-    assert!(html.contains("Kirjaudutaanko ulos?"), "{html}");
+    assert_has(&html, "Kirjaudutaanko ulos?");
     let csrf = rp::csrf(&html);
     // A forged confirmation (wrong token) only asks again.
     let again = s

@@ -4,10 +4,9 @@ use openidconnect::PkceCodeChallenge;
 use serde_json::Value;
 
 use crate::both_stores;
+use crate::helpers::journeys::says;
 use crate::helpers::{Backend, TestApp};
 use crate::rp::{self, param};
-
-both_stores!(a_pushed_request_is_used_once_by_its_client);
 
 async fn push(app: &TestApp, auth: Option<(&str, &str)>, form: &[(&str, &str)]) -> (u16, Value) {
     let mut request = app.http.post(app.url("/seinajoki/par"));
@@ -32,11 +31,9 @@ fn authorize(app: &TestApp, client_id: &str, request_uri: &str) -> url::Url {
 /// rp-basic's credentials.
 const BASIC: Option<(&str, &str)> = Some(("rp-basic", "rp-basic-secret"));
 
+both_stores!(a_pushed_request_is_used_once_by_its_client);
 async fn a_pushed_request_is_used_once_by_its_client(backend: Backend) {
-    let app = TestApp::builder(backend)
-        .user("seinajoki", "erkki@testi.fi", "oikea hevonen", "Erkki")
-        .spawn()
-        .await;
+    let app = TestApp::with_user(backend, "erkki@testi.fi", "oikea hevonen", "Erkki").await;
     let client = rp::basic(&app).await;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let request = [
@@ -63,14 +60,7 @@ async fn a_pushed_request_is_used_once_by_its_client(backend: Backend) {
 
     // Once only.
     let again = browser.get(authorize.clone()).send().await.unwrap();
-    assert_eq!(again.status(), 400);
-    assert!(
-        again
-            .text()
-            .await
-            .unwrap()
-            .contains("data-reason=\"invalid_request_uri\"")
-    );
+    says(again, 400, "data-reason=\"invalid_request_uri\"").await;
 
     // Bound to its client; expiring after 60 s.
     let (_, body) = push(&app, BASIC, &request).await;

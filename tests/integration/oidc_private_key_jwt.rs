@@ -14,12 +14,6 @@ use serde_json::{Value, json};
 use crate::both_stores;
 use crate::helpers::{Backend, TestApp};
 
-both_stores!(
-    a_client_authenticates_with_a_signed_assertion_once,
-    junk_assertions_cost_at_most_one_fetch_of_the_clients_keys,
-    an_oversized_key_set_is_refused_without_reading_it_all,
-);
-
 fn serve_jwks(jwks: Value) -> (String, actix_web::dev::ServerHandle) {
     let (address, handle) = crate::rp::serve_on_loopback(move |routes| {
         let jwks = jwks.clone();
@@ -58,6 +52,7 @@ async fn token(app: &TestApp, assertion: &str) -> (u16, Value) {
     token_at(&app.http, &app.url("/seinajoki/token"), assertion).await
 }
 
+both_stores!(a_client_authenticates_with_a_signed_assertion_once);
 async fn a_client_authenticates_with_a_signed_assertion_once(backend: Backend) {
     let (key, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
     let (stranger, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
@@ -257,6 +252,7 @@ async fn token_as(app: &TestApp, signer: &SigningKey, client_id: &str, jti: &str
     token(app, &signed(app, signer, client_id, jti)).await
 }
 
+both_stores!(junk_assertions_cost_at_most_one_fetch_of_the_clients_keys);
 /// Many assertions at once, none of which verifies, cost one fetch of the client's keys: when the
 /// keys answer (cached), and when their server fails (the failure is remembered for a minute).
 /// Verifications running together wait for the one fetch.
@@ -318,6 +314,7 @@ async fn junk_assertions_cost_at_most_one_fetch_of_the_clients_keys(backend: Bac
     app.stop().await;
 }
 
+both_stores!(an_oversized_key_set_is_refused_without_reading_it_all);
 /// A key set over 64 KiB is refused as unfetchable keys (401 invalid_client, never a 5xx),
 /// whether its length is announced or it streams without end.
 async fn an_oversized_key_set_is_refused_without_reading_it_all(backend: Backend) {

@@ -7,14 +7,6 @@ use crate::both_stores;
 use crate::helpers::{Backend, TestApp};
 use crate::rp;
 
-both_stores!(
-    client_credentials_gives_a_service_token,
-    introspection_shows_a_client_only_its_own_tokens,
-    revocation_ends_access_and_refresh_tokens,
-    discovery_and_jwks_publish_what_the_code_does,
-    error_bodies_are_pinned,
-);
-
 const PASSWORD: &str = "oikea hevonen patteri";
 const TOKEN: &str = "/seinajoki/token";
 const INTROSPECT: &str = "/seinajoki/introspect";
@@ -64,10 +56,7 @@ async fn userinfo_status(app: &TestApp, tenant: &str, token: &str) -> u16 {
 
 /// A server with Erkki, logged in at `rp-basic`: the client and its tokens.
 async fn logged_in(backend: Backend) -> (TestApp, rp::Rp, rp::Redeemed) {
-    let app = TestApp::builder(backend)
-        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
-        .spawn()
-        .await;
+    let app = TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await;
     let client = rp::basic(&app).await;
     let started = rp::start(&client, &[], &[]);
     let browser = app.browser();
@@ -76,6 +65,7 @@ async fn logged_in(backend: Backend) -> (TestApp, rp::Rp, rp::Redeemed) {
     (app, client, redeemed)
 }
 
+both_stores!(client_credentials_gives_a_service_token);
 async fn client_credentials_gives_a_service_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (status, body) = post_form(&app, TOKEN, SERVICE, &CREDENTIALS).await;
@@ -118,6 +108,7 @@ async fn client_credentials_gives_a_service_token(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(introspection_shows_a_client_only_its_own_tokens);
 async fn introspection_shows_a_client_only_its_own_tokens(backend: Backend) {
     let (app, client, redeemed) = logged_in(backend).await;
     let tokens = &redeemed.tokens;
@@ -159,6 +150,7 @@ async fn introspection_shows_a_client_only_its_own_tokens(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(revocation_ends_access_and_refresh_tokens);
 async fn revocation_ends_access_and_refresh_tokens(backend: Backend) {
     let (app, client, redeemed) = logged_in(backend).await;
     let access = redeemed.access_token();
@@ -210,6 +202,7 @@ async fn revocation_ends_access_and_refresh_tokens(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(discovery_and_jwks_publish_what_the_code_does);
 async fn discovery_and_jwks_publish_what_the_code_does(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let text = app
@@ -253,6 +246,7 @@ async fn discovery_and_jwks_publish_what_the_code_does(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(error_bodies_are_pinned);
 async fn error_bodies_are_pinned(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let basic = RP_BASIC;

@@ -4,26 +4,14 @@
 use url::Url;
 
 use crate::both_stores;
-use crate::helpers::journeys::{Login, page, post_with_csrf, session_set_cookie, text_of};
-use crate::helpers::{Backend, NewUser, TestApp};
+use crate::helpers::journeys::{Login, page, post_with_csrf, says, session_set_cookie, text_of};
+use crate::helpers::{Backend, NewUser, TestApp, assert_has};
 use crate::rp::{self, csrf, location, param};
-
-both_stores!(
-    identifier_first_conceals_whether_an_account_exists,
-    a_revealing_tenant_gives_the_seeds_hint,
-    remember_me_makes_the_session_cookie_persistent,
-    failed_passwords_are_throttled_per_account,
-    the_page_speaks_the_residents_language,
-    forms_without_this_browsers_token_are_refused,
-);
 
 const PASSWORD: &str = "oikea hevonen patteri";
 
 async fn app(backend: Backend) -> TestApp {
-    TestApp::builder(backend)
-        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
-        .spawn()
-        .await
+    TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await
 }
 
 /// A browser at the identifier page of a fresh authorization request of rp-basic.
@@ -32,6 +20,7 @@ async fn at_login(app: &TestApp, extra: &[(&str, &str)]) -> Login {
     Login::start(&app.browser(), &client, &[], extra).await
 }
 
+both_stores!(identifier_first_conceals_whether_an_account_exists);
 async fn identifier_first_conceals_whether_an_account_exists(backend: Backend) {
     let app = app(backend).await;
     let login = at_login(&app, &[("login_hint", "erkki@testi.fi")]).await;
@@ -72,13 +61,11 @@ async fn identifier_first_conceals_whether_an_account_exists(backend: Backend) {
     // An empty identifier is an error tied to its field.
     let (status, html) = login.identify("  ").await;
     assert_eq!(status, 422);
-    assert!(
-        html.contains("aria-describedby=\"identifier-error\""),
-        "{html}"
-    );
+    assert_has(&html, "aria-describedby=\"identifier-error\"");
     app.stop().await;
 }
 
+both_stores!(a_revealing_tenant_gives_the_seeds_hint);
 async fn a_revealing_tenant_gives_the_seeds_hint(backend: Backend) {
     let app = TestApp::builder(backend)
         .user("kouvola", "kaisa@testi.fi", PASSWORD, "Kaisa")
@@ -94,17 +81,15 @@ async fn a_revealing_tenant_gives_the_seeds_hint(backend: Backend) {
     let login = Login::at(&app.browser(), authorize).await;
     let (status, html) = login.identify("nobody@testi.fi").await;
     assert_eq!(status, 422);
-    assert!(html.contains("Tunnusta ei tunnistettu."), "{html}");
-    assert!(
-        html.contains("kokeile toista käyttämääsi sähköpostiosoitetta"),
-        "{html}"
-    );
+    assert_has(&html, "Tunnusta ei tunnistettu.");
+    assert_has(&html, "kokeile toista käyttämääsi sähköpostiosoitetta");
     let (status, html) = login.identify("Kaisa@Testi.fi").await;
     assert_eq!(status, 200);
     assert!(html.contains("autocomplete=\"current-password\""));
     app.stop().await;
 }
 
+both_stores!(remember_me_makes_the_session_cookie_persistent);
 async fn remember_me_makes_the_session_cookie_persistent(backend: Backend) {
     let app = app(backend).await;
     for (remember, persistent) in [(false, false), (true, true)] {
@@ -121,6 +106,7 @@ async fn remember_me_makes_the_session_cookie_persistent(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(failed_passwords_are_throttled_per_account);
 async fn failed_passwords_are_throttled_per_account(backend: Backend) {
     let app = app(backend).await;
     let login = at_login(&app, &[]).await;
@@ -130,14 +116,7 @@ async fn failed_passwords_are_throttled_per_account(backend: Backend) {
     }
     // Blocked now: even the right password is not checked.
     let response = login.submit("ERKKI@testi.fi", PASSWORD, false).await;
-    assert_eq!(response.status(), 429);
-    assert!(
-        response
-            .text()
-            .await
-            .unwrap()
-            .contains("Liian monta epäonnistunutta yritystä.")
-    );
+    says(response, 429, "Liian monta epäonnistunutta yritystä.").await;
     // After the delay (30 s for the fifth failure) the right password works.
     app.clock.advance(31);
     let response = login.submit("erkki@testi.fi", PASSWORD, false).await;
@@ -145,6 +124,7 @@ async fn failed_passwords_are_throttled_per_account(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(the_page_speaks_the_residents_language);
 async fn the_page_speaks_the_residents_language(backend: Backend) {
     let app = app(backend).await;
     // ui_locales first.
@@ -182,7 +162,7 @@ async fn the_page_speaks_the_residents_language(backend: Backend) {
     let chosen = post_with_csrf(&browser, app.url("/seinajoki/language"), &html, &fields).await;
     assert_eq!(location(&chosen).as_str(), login.as_str());
     let html = in_language("en").await;
-    assert!(html.contains("<html lang=\"sv\">"), "{html}");
+    assert_has(&html, "<html lang=\"sv\">");
     // Never an open redirect.
     let fields = [("lang", "fi"), ("return", "https://evil.example/")];
     let refused = post_with_csrf(&browser, app.url("/seinajoki/language"), &html, &fields).await;
@@ -190,6 +170,7 @@ async fn the_page_speaks_the_residents_language(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(forms_without_this_browsers_token_are_refused);
 async fn forms_without_this_browsers_token_are_refused(backend: Backend) {
     let app = app(backend).await;
     let login = at_login(&app, &[]).await;
@@ -206,14 +187,7 @@ async fn forms_without_this_browsers_token_are_refused(backend: Backend) {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 400);
-        assert!(
-            response
-                .text()
-                .await
-                .unwrap()
-                .contains("data-reason=\"csrf\"")
-        );
+        says(response, 400, "data-reason=\"csrf\"").await;
     }
     // The stylesheet is served from our origin (no inline styles).
     let css = app.get("/static/idp.css").await;
@@ -221,13 +195,7 @@ async fn forms_without_this_browsers_token_are_refused(backend: Backend) {
     app.stop().await;
 }
 
-both_stores!(
-    an_authority_user_logs_in_with_the_username,
-    the_citys_logo_and_colour,
-    a_tenant_sets_its_own_lifetimes_and_password_rules,
-    a_logins_language_holds_on_every_page_and_mail,
-);
-
+both_stores!(an_authority_user_logs_in_with_the_username);
 async fn an_authority_user_logs_in_with_the_username(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let authority = NewUser {
@@ -246,11 +214,12 @@ async fn an_authority_user_logs_in_with_the_username(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(the_citys_logo_and_colour);
 async fn the_citys_logo_and_colour(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let html = at_login(&app, &[]).await.page().await;
-    assert!(html.contains("<img class=\"logo\""), "{html}");
-    assert!(html.contains("alt=\"Seinäjoen kaupunki\""), "{html}");
+    assert_has(&html, "<img class=\"logo\"");
+    assert_has(&html, "alt=\"Seinäjoen kaupunki\"");
     let theme = app.get("/seinajoki/theme.css").await.text().await.unwrap();
     assert_eq!(theme, ":root { --brand: #00594f; }\n");
     let logo = app.get("/seinajoki/logo").await;
@@ -263,6 +232,7 @@ async fn the_citys_logo_and_colour(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(a_tenant_sets_its_own_lifetimes_and_password_rules);
 async fn a_tenant_sets_its_own_lifetimes_and_password_rules(backend: Backend) {
     let app = TestApp::builder(backend)
         .tenant_toml("\n[sessions]\nremember_seconds = 86400\n\n[passwords]\nmin_length = 12\n")
@@ -272,10 +242,10 @@ async fn a_tenant_sets_its_own_lifetimes_and_password_rules(backend: Backend) {
     let login = at_login(&app, &[]).await;
     let response = login.submit("erkki@testi.fi", PASSWORD, true).await;
     let cookie = session_set_cookie(&response, "seinajoki").unwrap();
-    assert!(cookie.contains("Max-Age=86400"), "{cookie}");
+    assert_has(&cookie, "Max-Age=86400");
     // The account page asks for 12 characters.
     let account = page(&login.browser, app.url("/seinajoki/account")).await;
-    assert!(account.contains("Vähintään 12 merkkiä."), "{account}");
+    assert_has(&account, "Vähintään 12 merkkiä.");
     let fields = [
         ("current", PASSWORD),
         ("password", "kymmenen!!"),
@@ -283,17 +253,11 @@ async fn a_tenant_sets_its_own_lifetimes_and_password_rules(backend: Backend) {
     ];
     let url = app.url("/seinajoki/account/password");
     let refused = post_with_csrf(&login.browser, url, &account, &fields).await;
-    assert_eq!(refused.status(), 422);
-    assert!(
-        refused
-            .text()
-            .await
-            .unwrap()
-            .contains("Salasanassa on oltava vähintään 12 merkkiä.")
-    );
+    says(refused, 422, "Salasanassa on oltava vähintään 12 merkkiä.").await;
     app.stop().await;
 }
 
+both_stores!(a_logins_language_holds_on_every_page_and_mail);
 /// The language a login starts in (here from `ui_locales`) holds on its identifier, password and
 /// forgot pages and in the mail it causes, although the browser prefers English; the selector
 /// changes it for the rest of the login.
@@ -357,7 +321,7 @@ async fn a_logins_language_holds_on_every_page_and_mail(backend: Backend) {
         let sent = post("/seinajoki/forgot", &forgot, &fields).await;
         assert_eq!(sent.status(), 200);
         let sent = sent.text().await.unwrap();
-        assert!(sent.contains(&lang), "{sent}");
+        assert_has(&sent, &lang);
         let mails = app.mails();
         assert_eq!(mails.len(), before + 1);
         // (Already decoded: decoding again would mangle a token that starts with two hex digits.)
@@ -377,10 +341,7 @@ async fn a_logins_language_holds_on_every_page_and_mail(backend: Backend) {
     // The selector changes the login's language for the rest of it (the password page too).
     let login = Login::start(&app.browser(), &client, &[], &[("ui_locales", "fi")]).await;
     let page = login.page().await;
-    assert!(
-        page.contains("<input type=\"hidden\" name=\"request\""),
-        "{page}"
-    );
+    assert_has(&page, "<input type=\"hidden\" name=\"request\"");
     let fields = [
         ("lang", "en"),
         ("return", "/seinajoki/login/identifier"),

@@ -8,14 +8,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::both_stores;
-use crate::helpers::journeys::{follow_link, post_with_csrf, set_password, sign_in};
+use crate::helpers::journeys::{follow_link, post_with_csrf, says, set_password, sign_in};
 use crate::helpers::{Backend, TestApp};
 use crate::rp::{self, Receiver, param, start_receiver};
-
-both_stores!(
-    recovery_ends_offline_tokens_and_tells_the_e_services,
-    a_confirmed_change_of_address_voids_the_links_sent_before,
-);
 
 const EMAIL: &str = "erkki@testi.fi";
 const PASSWORD: &str = "erkin vanha salasana";
@@ -119,6 +114,7 @@ async fn recover(app: &TestApp, recovery: Recovery) {
     }
 }
 
+both_stores!(recovery_ends_offline_tokens_and_tells_the_e_services);
 async fn recovery_ends_offline_tokens_and_tells_the_e_services(backend: Backend) {
     for recovery in [
         Recovery::Reset,
@@ -184,24 +180,16 @@ first_party = true
     }
 }
 
+both_stores!(a_confirmed_change_of_address_voids_the_links_sent_before);
 async fn a_confirmed_change_of_address_voids_the_links_sent_before(backend: Backend) {
-    let app = TestApp::builder(backend)
-        .user("seinajoki", EMAIL, PASSWORD, "Erkki")
-        .spawn()
-        .await;
+    let app = TestApp::with_user(backend, EMAIL, PASSWORD, "Erkki").await;
     // A reset link to the old address, then the address changes.
     let browser = app.browser();
     let reset = reset_link(&app, &browser).await;
     change_address(&app, EMAIL, PASSWORD, "erkki.uusi@testi.fi").await;
 
     let page = browser.get(&reset).send().await.unwrap();
-    assert_eq!(page.status(), 410);
-    assert!(
-        page.text()
-            .await
-            .unwrap()
-            .contains("Linkki on vanhentunut tai jo käytetty.")
-    );
+    says(page, 410, "Linkki on vanhentunut tai jo käytetty.").await;
     // The undo link of the change stays usable: it is the old address's way back.
     let undo = app
         .newest_link(Some(EMAIL), "/seinajoki/email/undo?token=")

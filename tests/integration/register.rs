@@ -3,32 +3,25 @@
 
 use crate::both_stores;
 use crate::helpers::journeys::{Login, answer, page, submit_link};
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, assert_has};
 use crate::rp::{self, location, param};
-
-both_stores!(registration_verifies_the_address_and_continues_the_login);
 
 /// Asks a registration link for `email` on the registration page of `login`'s request:
 /// (status, page).
 async fn ask(app: &TestApp, login: &Login, email: &str) -> (u16, String) {
     let url = app.url(&format!("/seinajoki/register?request={}", login.request));
     let form = page(&login.browser, url).await;
-    assert!(form.contains("Luo uusi käyttäjätunnus"), "{form}");
+    assert_has(&form, "Luo uusi käyttäjätunnus");
     answer(login.post("/register", &form, &[("email", email)]).await).await
 }
 
+both_stores!(registration_verifies_the_address_and_continues_the_login);
 async fn registration_verifies_the_address_and_continues_the_login(backend: Backend) {
-    let app = TestApp::builder(backend)
-        .user("seinajoki", "erkki@testi.fi", "vanha salasana", "Erkki")
-        .spawn()
-        .await;
+    let app = TestApp::with_user(backend, "erkki@testi.fi", "vanha salasana", "Erkki").await;
     let client = rp::basic(&app).await;
     let login = Login::start(&app.browser(), &client, &["email", "profile"], &[]).await;
     let identifier_page = login.page().await;
-    assert!(
-        identifier_page.contains("Luo uusi käyttäjätunnus</a>"),
-        "{identifier_page}"
-    );
+    assert_has(&identifier_page, "Luo uusi käyttäjätunnus</a>");
 
     // An address with an account: the same page, and a mail saying so.
     let (status, known) = ask(&app, &login, "erkki@testi.fi").await;
@@ -54,7 +47,7 @@ async fn registration_verifies_the_address_and_continues_the_login(backend: Back
         .unwrap();
 
     let form = page(&login.browser, &link).await;
-    assert!(form.contains("value=\"maija@testi.fi\""), "{form}");
+    assert_has(&form, "value=\"maija@testi.fi\"");
     let done = submit_link(
         &login.browser,
         &link,

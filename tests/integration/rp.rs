@@ -15,8 +15,8 @@ use openidconnect::{
 use serde_json::Value;
 use url::Url;
 
-use crate::helpers::TestApp;
 use crate::helpers::journeys::hidden;
+use crate::helpers::{TestApp, assert_has};
 
 /// A configured client: auth, introspection and revocation endpoints set.
 pub type Rp = CoreClient<
@@ -168,7 +168,7 @@ pub async fn submit_login(
         .unwrap();
     assert_eq!(password_page.status(), 200);
     let html = password_page.text().await.unwrap();
-    assert!(html.contains("autocomplete=\"current-password\""), "{html}");
+    assert_has(&html, "autocomplete=\"current-password\"");
     let token = csrf(&html);
     let mut form = vec![
         ("csrf", token.as_str()),

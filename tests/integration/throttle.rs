@@ -3,16 +3,9 @@
 //! resident's login, and the throttle's counters kept per tenant.
 
 use crate::both_stores;
-use crate::helpers::journeys::{Login, sign_in};
+use crate::helpers::journeys::{Login, says, sign_in};
 use crate::helpers::{Backend, TestApp};
 use crate::rp::{self, csrf};
-
-both_stores!(
-    parallel_wrong_guesses_run_at_most_five_checks,
-    the_account_pages_password_checks_are_throttled,
-    a_sessions_burst_of_checks_does_not_starve_a_login,
-    a_throttle_counter_is_its_tenants_alone,
-);
 
 const PASSWORD: &str = "oikea hevonen patteri";
 
@@ -46,14 +39,12 @@ async fn post_password(
     browser.post(url).form(&form).send().await.unwrap()
 }
 
+both_stores!(parallel_wrong_guesses_run_at_most_five_checks);
 /// Twenty wrong guesses at once against one account: the throttle counts each before its hash,
 /// so at most five are checked (401); every other one is refused unchecked (429). Before, all
 /// read the counter first and ten or more were checked.
 async fn parallel_wrong_guesses_run_at_most_five_checks(backend: Backend) {
-    let app = TestApp::builder(backend)
-        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
-        .spawn()
-        .await;
+    let app = TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await;
     let (browser, url, fields) = at_password(&app, "seinajoki", "erkki@testi.fi").await;
     let guesses: Vec<_> = (0..20)
         .map(|n| {
@@ -119,26 +110,17 @@ async fn change_password(
         .unwrap()
 }
 
+both_stores!(the_account_pages_password_checks_are_throttled);
 /// The account page's current password is throttled like a login, on the same counter: five
 /// wrong ones, then 429 with Retry-After even for the right one. Before, thirty wrong guesses
 /// got thirty answers.
 async fn the_account_pages_password_checks_are_throttled(backend: Backend) {
-    let app = TestApp::builder(backend)
-        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
-        .spawn()
-        .await;
+    let app = TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await;
     let (browser, token) = signed_in(&app, "erkki@testi.fi").await;
     let account = app.url("/seinajoki/account/password");
     for n in 0..5 {
         let refused = change_password(&account, &browser, &token, &format!("väärä {n}")).await;
-        assert_eq!(refused.status(), 422);
-        assert!(
-            refused
-                .text()
-                .await
-                .unwrap()
-                .contains("Nykyinen salasana on väärin.")
-        );
+        says(refused, 422, "Nykyinen salasana on väärin.").await;
     }
     // Each wrong one is audited as a failed check of the signed-in user.
     let kinds = app.audit_kinds("seinajoki").await;
@@ -173,16 +155,11 @@ async fn the_account_pages_password_checks_are_throttled(backend: Backend) {
     // After the block, the right password changes it.
     app.clock.advance(31);
     let done = change_password(&account, &browser, &token, PASSWORD).await;
-    assert_eq!(done.status(), 200);
-    assert!(
-        done.text()
-            .await
-            .unwrap()
-            .contains("Salasana on vaihdettu.")
-    );
+    says(done, 200, "Salasana on vaihdettu.").await;
     app.stop().await;
 }
 
+both_stores!(a_sessions_burst_of_checks_does_not_starve_a_login);
 /// One signed-in session fires a dozen account-page checks at once while another resident logs
 /// in: the session holds at most its share of the hashing pool (the rest are refused with 429),
 /// logins keep theirs, and the login succeeds. Before, the login answered 503.
@@ -229,6 +206,7 @@ async fn a_sessions_burst_of_checks_does_not_starve_a_login(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(a_throttle_counter_is_its_tenants_alone);
 /// Guesses at one tenant never block the same identifier, nor the same client address, at
 /// another: the counters are kept per tenant.
 async fn a_throttle_counter_is_its_tenants_alone(backend: Backend) {

@@ -164,6 +164,14 @@ impl TestApp {
         Self::builder(backend).spawn().await
     }
 
+    /// The server with a resident of seinajoki (`email`, `password`, `name`).
+    pub async fn with_user(backend: Backend, email: &str, password: &str, name: &str) -> TestApp {
+        Self::builder(backend)
+            .user("seinajoki", email, password, name)
+            .spawn()
+            .await
+    }
+
     /// The mails written so far (the file transport's `.eml` files), decoded to text.
     pub fn mails(&self) -> Vec<String> {
         read_mails(&self.dir.path().join("mail"))

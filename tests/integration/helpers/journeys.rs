@@ -37,6 +37,14 @@ pub async fn answer(response: Response) -> (u16, String) {
     (response.status().as_u16(), response.text().await.unwrap())
 }
 
+/// Asserts that `response` has `status` and its page contains `text`; returns the page.
+pub async fn says(response: Response, status: u16, text: &str) -> String {
+    let (got, page) = answer(response).await;
+    assert_eq!(got, status, "{page}");
+    assert!(page.contains(text), "{text}: {page}");
+    page
+}
+
 /// Gets `page` for its CSRF token, then posts `fields` to `action` (paths of `app`), both from
 /// client address `from` (through `X-Forwarded-For`, which only a server trusting it reads):
 /// (status, body).

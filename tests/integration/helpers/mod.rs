@@ -48,6 +48,12 @@ macro_rules! both_stores {
     };
 }
 
+/// Asserts that `text` (a page, a mail) contains `needle`; the message shows `text`.
+#[track_caller]
+pub fn assert_has(text: &str, needle: &str) {
+    assert!(text.contains(needle), "{text}");
+}
+
 /// The PostgreSQL URL tests may create databases with, or `None` (printed) when the PostgreSQL
 /// half is skipped. Panics under `CI=true`: there a missing PostgreSQL is a failure.
 pub fn postgres_admin_url() -> Option<String> {
