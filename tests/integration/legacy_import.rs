@@ -2,8 +2,8 @@
 //! real binary on both stores.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
@@ -12,7 +12,8 @@ use idp::store::schema::legacy_accounts;
 use idp::store::{self, DbConnection, Manager};
 
 use crate::both_stores;
-use crate::helpers::{Backend, TestDb, assert_has, write_config};
+use crate::helpers::{Backend, append, assert_has};
+use crate::node::{self, Setup, succeeded, text};
 
 /// One row over each cost cap (`crypto::legacy::over_cap`), and one just within them.
 pub(crate) const OVER_CAPS: &str = "\
@@ -106,40 +107,17 @@ unusable hashes: 2 (1 empty, 1 of an unknown format, 0 over a cost cap)
 rejected rows: 0
 ";
 
-/// `idp` with no inherited `IDP__…` variables.
-fn idp() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_idp"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("IDP__") || key == "IDP_CONFIG" {
-            command.env_remove(key);
-        }
-    }
-    command.env("NO_COLOR", "1");
-    command
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A configuration over a fresh database; seinajoki has [`SALTED_SHA`].
-struct Setup {
-    dir: tempfile::TempDir,
-    db: TestDb,
-    config: PathBuf,
-}
-
+/// A configuration over a fresh database ([`node::setup`]) whose tenants have no `[legacy]`
+/// tables of the demo; seinajoki has [`SALTED_SHA`].
 fn setup(backend: Backend) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let db = TestDb::new(backend, dir.path());
-    let config = write_config(dir.path(), "http://localhost:8080", &db.url);
+    let s = node::setup(backend);
     for tenant in ["seinajoki", "kouvola"] {
-        let path = dir.path().join(format!("tenants/{tenant}.toml"));
+        let path = s.path(&format!("tenants/{tenant}.toml"));
         let text = without_legacy_tables(&std::fs::read_to_string(&path).unwrap());
         std::fs::write(&path, text).unwrap();
     }
-    append(&dir.path().join("tenants/seinajoki.toml"), SALTED_SHA);
-    Setup { dir, db, config }
+    append(&s.path("tenants/seinajoki.toml"), SALTED_SHA);
+    s
 }
 
 /// A demo tenant file without its `[legacy]` tables (the demo export imported at start, the demo
@@ -159,24 +137,7 @@ fn without_legacy_tables(text: &str) -> String {
     kept
 }
 
-fn append(path: &Path, more: &str) {
-    let mut text = std::fs::read_to_string(path).unwrap();
-    text.push_str(more);
-    std::fs::write(path, text).unwrap();
-}
-
 impl Setup {
-    /// Runs `idp --config … <args>`.
-    fn idp(&self, args: &[&str]) -> Output {
-        idp()
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
     /// Writes `contents` to a file of the temporary directory; returns its path.
     fn file(&self, name: &str, contents: &[u8]) -> String {
         let path = self.dir.path().join(name);
@@ -189,9 +150,9 @@ impl Setup {
         let mut args = vec!["import-legacy", "--tenant", "seinajoki", file];
         args.extend_from_slice(more);
         let out = self.idp(&args);
-        assert!(out.status.success(), "{}", text(&out.stderr));
+        let stdout = succeeded(&out);
         assert_eq!(text(&out.stderr), "", "no progress bar off a terminal");
-        text(&out.stdout)
+        stdout
     }
 
     fn conn(&self) -> DbConnection {
@@ -224,12 +185,9 @@ impl Setup {
     fn link(&self, username: &str, email: &str, at: &str) {
         let email = format!("new.{email}");
         let out = self.idp(&["users", "add", "--tenant", "seinajoki", "--email", &email]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
+        succeeded(&out);
         let mut conn = self.conn();
-        let user =
-            store::users::find_by_email(&mut conn, crate::helpers::tenant("seinajoki"), &email)
-                .unwrap()
-                .unwrap();
+        let user = crate::helpers::find_user(&mut conn, "seinajoki", &email);
         let at = chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%d %H:%M:%S").unwrap();
         let account = self.account(username);
         assert!(
@@ -529,12 +487,10 @@ async fn a_killed_import_leaves_whole_batches_and_a_rerun_completes_it(backend: 
     let path = s.dir.path().join("big.csv");
     big_export(&path, ROWS);
     let migrate = s.idp(&["migrate"]);
-    assert!(migrate.status.success(), "{}", text(&migrate.stderr));
+    succeeded(&migrate);
 
-    let mut child = idp()
-        .arg("--config")
-        .arg(&s.config)
-        .args(["import-legacy", "--tenant", "kouvola"])
+    let mut child = s
+        .command(&["import-legacy", "--tenant", "kouvola"])
         .arg(&path)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -569,7 +525,7 @@ async fn a_killed_import_leaves_whole_batches_and_a_rerun_completes_it(backend: 
         "kouvola",
         &path.display().to_string(),
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    succeeded(&out);
     let stdout = text(&out.stdout);
     assert!(
         stdout.starts_with(&format!(
@@ -586,7 +542,7 @@ both_stores!(the_report_tells_how_far_the_migration_has_come);
 async fn the_report_tells_how_far_the_migration_has_come(backend: Backend) {
     let s = setup(backend);
     let empty = s.idp(&["legacy", "report", "--tenant", "seinajoki"]);
-    assert!(empty.status.success(), "{}", text(&empty.stderr));
+    succeeded(&empty);
     assert!(text(&empty.stdout).starts_with("legacy accounts          0\n"));
 
     s.import(&s.file("export.csv", EXPORT.as_bytes()), &[]);
@@ -594,7 +550,7 @@ async fn the_report_tells_how_far_the_migration_has_come(backend: Backend) {
     s.link("perhe.isa", "perhe@testi.fi", "2026-12-01 00:00:00");
     s.link("matti.m", "matti@testi.fi", "2026-12-24 12:00:00");
     let out = s.idp(&["legacy", "report", "--tenant", "seinajoki"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    succeeded(&out);
     assert_eq!(
         text(&out.stdout),
         "\
@@ -642,7 +598,7 @@ async fn set_email_gives_an_unlinked_account_an_address(backend: Backend) {
         ])
     };
     let out = set("VANHA", " Vanha.Asukas@Testi.FI ");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    succeeded(&out);
     assert_eq!(
         text(&out.stdout),
         "set the address of legacy account vanha of seinajoki to Vanha.Asukas@Testi.FI (it was empty)\n"
@@ -656,7 +612,7 @@ async fn set_email_gives_an_unlinked_account_an_address(backend: Backend) {
 
     // An address shared with another account is allowed: the resident chooses at login.
     let out = set("perhe.aiti", "perhe@testi.fi");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    succeeded(&out);
     assert_eq!(
         text(&out.stdout),
         "set the address of legacy account perhe.aiti of seinajoki to perhe@testi.fi (it was PERHE@Testi.fi)\n\
@@ -714,9 +670,8 @@ async fn serve_imports_at_start_and_starts_despite_a_bad_file(backend: Backend) 
     )
     .unwrap();
 
-    let mut child = idp()
-        .arg("--config")
-        .arg(&s.config)
+    let mut child = s
+        .command(&[])
         .env("IDP__LOG__FORMAT", "json")
         .env("IDP__SERVER__BIND", "127.0.0.1:0")
         .arg("serve")

@@ -1,11 +1,15 @@
-//! The real `idp` binary as a child process: `idp serve` as an operator runs it, its address read
-//! from its JSON log, killed when the test ends however it ends.
+//! The real `idp` binary as a child process: a command run over a configuration of the tests
+//! ([`Setup`]), and `idp serve` as an operator runs it, its address read from its JSON log,
+//! killed when the test ends however it ends.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+use crate::helpers::{Backend, TestDb, write_config};
 
 /// `idp` with no inherited `IDP__…` variables.
 pub fn idp() -> Command {
@@ -17,6 +21,83 @@ pub fn idp() -> Command {
     }
     command.env("NO_COLOR", "1");
     command
+}
+
+/// Runs `command` with `stdin` written to it; its output.
+pub fn run(command: &mut Command, stdin: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Output bytes as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A configuration (`helpers::write_config`, public URL `http://localhost:8080`) in a temporary
+/// directory over a fresh database.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub db: TestDb,
+    /// `idp.toml`.
+    pub config: PathBuf,
+}
+
+/// Asserts that `out` is a success (its stderr shown when not); its stdout.
+#[track_caller]
+pub fn succeeded(out: &Output) -> String {
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// Asserts that `out` exited with `code` and wrote exactly `stderr`.
+#[track_caller]
+pub fn failed_with(out: &Output, code: i32, stderr: &str) {
+    assert_eq!(out.status.code(), Some(code), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), stderr);
+}
+
+/// A [`Setup`] on `backend`.
+pub fn setup(backend: Backend) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(backend, dir.path());
+    let config = write_config(dir.path(), "http://localhost:8080", &db.url);
+    Setup { dir, db, config }
+}
+
+impl Setup {
+    /// `idp --config … <args>`, to be run.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = idp();
+        command.arg("--config").arg(&self.config).args(args);
+        command
+    }
+
+    /// Runs `idp --config … <args>` with `stdin` written to it.
+    pub fn run(&self, args: &[&str], stdin: &str) -> Output {
+        run(&mut self.command(args), stdin)
+    }
+
+    /// Runs `idp --config … <args>` without input.
+    pub fn idp(&self, args: &[&str]) -> Output {
+        self.command(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    /// A file of the configuration's directory (`tenants/kouvola.toml`…).
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
 }
 
 /// A running `idp serve`, its address read from its JSON log.

@@ -113,13 +113,7 @@ async fn email_is_unique_per_tenant_case_insensitively(backend: Backend) {
             || e.to_string().contains("CHECK constraint failed")),
         "{uppercase:?}"
     );
-    let found = store::users::find_by_email(
-        &mut conn,
-        crate::helpers::tenant("seinajoki"),
-        "erkki@testi.fi",
-    )
-    .unwrap()
-    .unwrap();
+    let found = crate::helpers::find_user(&mut conn, "seinajoki", "erkki@testi.fi");
     assert_eq!(found.id, "u1");
     assert_eq!(
         store::users::list(&mut conn, crate::helpers::tenant("kouvola"))

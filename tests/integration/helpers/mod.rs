@@ -15,7 +15,7 @@ use idp::config::DatabaseBackend;
 
 pub use app::{TestApp, TestAppBuilder};
 pub use mail::read_mails;
-pub use store::{Audited, NewUser, Old, add_user, tenant};
+pub use store::{Audited, NewUser, Old, add_user, find_user, tenant};
 
 /// Which store a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +128,13 @@ impl Drop for TestDb {
                 .execute(&mut conn);
         }
     }
+}
+
+/// Appends `more` to the file at `path`.
+pub fn append(path: &Path, more: &str) {
+    let mut text = std::fs::read_to_string(path).unwrap();
+    text.push_str(more);
+    std::fs::write(path, text).unwrap();
 }
 
 /// The project's root (where `config/` is).
@@ -252,16 +259,12 @@ pub fn write_test_config(
         )
         .unwrap();
     }
-    let tenant = dir.join("tenants/seinajoki.toml");
-    let mut text = std::fs::read_to_string(&tenant).unwrap();
-    text.push_str(TEST_CLIENTS);
-    text.push_str(extra_tenant_toml);
-    std::fs::write(&tenant, text).unwrap();
+    append(
+        &dir.join("tenants/seinajoki.toml"),
+        &format!("{TEST_CLIENTS}{extra_tenant_toml}"),
+    );
     // The email-link tenant gets the same relying parties (the linker's tests use them).
-    let kouvola = dir.join("tenants/kouvola.toml");
-    let mut text = std::fs::read_to_string(&kouvola).unwrap();
-    text.push_str(TEST_CLIENTS);
-    std::fs::write(&kouvola, text).unwrap();
+    append(&dir.join("tenants/kouvola.toml"), TEST_CLIENTS);
     path
 }
 

@@ -81,6 +81,13 @@ pub async fn add_user(
     try_add(store, now, tenant, user).await.unwrap()
 }
 
+/// The user of `email` at `tenant`, read through `conn`.
+pub fn find_user(conn: &mut DbConnection, tenant: &str, email: &str) -> idp::store::users::UserRow {
+    idp::store::users::find_by_email(conn, self::tenant(tenant), email)
+        .unwrap()
+        .unwrap()
+}
+
 /// The store's handle of tenant `id`, for tests that read the database directly (a minimal
 /// tenant configuration of that id, kept for the rest of the test binary's run).
 pub fn tenant(id: &str) -> idp::store::Tenant<'static> {
@@ -211,12 +218,8 @@ impl TestApp {
     /// The user of `email` at `tenant`.
     pub async fn user_by_email(&self, tenant: &str, email: &str) -> idp::store::users::UserRow {
         let (tenant, email) = (tenant.to_string(), email.to_string());
-        self.db_run(move |conn| {
-            idp::store::users::find_by_email(conn, self::tenant(&tenant), &email)
-                .unwrap()
-                .unwrap()
-        })
-        .await
+        self.db_run(move |conn| find_user(conn, &tenant, &email))
+            .await
     }
 
     /// The kinds of the audit events of `tenant`, oldest first.
