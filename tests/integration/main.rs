@@ -20,6 +20,8 @@ mod browser;
 mod cleanup;
 mod cli;
 mod faults;
+mod faults_load;
+mod faults_postgres;
 mod forgot;
 mod http;
 mod keys;

@@ -14,7 +14,7 @@ use diesel::{Connection, RunQueryDsl};
 use idp::config::DatabaseBackend;
 
 pub use app::{TestApp, TestAppBuilder};
-pub use mail::read_mails;
+pub use mail::{find_link, read_mails};
 pub use store::{Audited, NewUser, Old, add_user, find_user, tenant};
 
 /// Which store a test runs on.
