@@ -11,7 +11,9 @@ use actix_web::{HttpResponse, web};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-use crate::helpers::{Backend, NewUser, Old, TestApp, assert_has, project_root};
+use crate::helpers::{
+    Backend, NewUser, Old, TestApp, assert_has, first_party_client, project_root,
+};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -228,15 +230,7 @@ impl Rig {
         }
         let (callback, rp) = start_rp();
         let app = TestApp::builder(Backend::Sqlite)
-            .tenant_toml(&format!(
-                r#"
-[[clients]]
-client_id = "rp-browser"
-client_secret = "rp-browser-secret"
-redirect_uris = ["{callback}"]
-first_party = true
-"#
-            ))
+            .tenant_toml(&first_party_client("rp-browser", &callback, &[]))
             .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki Esimerkki")
             .spawn()
             .await;

@@ -74,10 +74,9 @@ async fn expired_rows_are_deleted_and_live_ones_kept(backend: Backend) {
 /// connection's round (another node's) skips, and runs once the first has committed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_round_at_a_time_on_postgres() {
-    if crate::helpers::postgres_admin_url().is_none() {
+    let Some(app) = TestApp::on_postgres().await else {
         return;
-    }
-    let app = TestApp::spawn(Backend::Postgres).await;
+    };
     let store = app.services.store.clone();
     let now = app.now();
     tokio::task::spawn_blocking(move || {

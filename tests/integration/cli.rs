@@ -1,9 +1,8 @@
 //! The `idp` binary: its commands, exit statuses and messages, and `serve` as an operator runs it.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
+use std::net::TcpStream;
 use std::path::Path;
-use std::process::Child;
 use std::time::Duration;
 
 use diesel::r2d2::ManageConnection;
@@ -12,7 +11,9 @@ use secrecy::SecretString;
 
 use crate::both_stores;
 use crate::helpers::{Backend, TestDb, project_root, write_config};
-use crate::node::{failed_with, idp, run, serve, setup, succeeded, text};
+use crate::node::{
+    failed_with, get, idp, read_response, run, serve, setup, sigterm, succeeded, text, wait_exit,
+};
 
 both_stores!(users_add_then_list);
 async fn users_add_then_list(backend: Backend) {
@@ -228,18 +229,13 @@ fn check_config_accepts_the_demo() {
 #[test]
 fn check_config_names_file_and_key_of_every_problem() {
     let s = setup(Backend::Sqlite);
-    let tenant = s.path("tenants/kouvola.toml");
-    let original = std::fs::read_to_string(&tenant).unwrap();
-    std::fs::write(
-        &tenant,
-        original
-            .replace("policy = \"email-link\"", "policy = \"email-links\"")
+    let (tenant, _) = s.edit("tenants/kouvola.toml", |text| {
+        text.replace("policy = \"email-link\"", "policy = \"email-links\"")
             .replace(
                 "first_party = true",
                 "first_party = true\nfirst_partyy = true",
-            ),
-    )
-    .unwrap();
+            )
+    });
     let file = tenant.display().to_string();
     let expected = format!(
         "error: {file}: policy: unknown variant `email-links`, expected `keep-password` or `email-link`\n\
@@ -287,57 +283,6 @@ fn usage_errors_exit_2_without_a_panic() {
         2,
         "error: /nonexistent/idp.toml: cannot read: No such file or directory (os error 2)\n",
     );
-}
-
-/// A GET over a plain socket; returns the status and the body.
-fn get(address: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    read_response(stream)
-}
-
-fn read_response(mut stream: TcpStream) -> (u16, String) {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no HTTP response: {response:?}"));
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-fn sigterm(child: &Child) {
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-}
-
-fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
-    let deadline = std::time::Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("idp serve did not exit within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 both_stores!(serve_answers_and_stops_on_sigterm);

@@ -64,6 +64,12 @@ impl Node {
         format!("http://{}/seinajoki", self.address)
     }
 
+    /// `rp-basic` of seinajoki at this node.
+    pub(crate) async fn rp_basic(&self) -> rp::Rp {
+        let (id, secret) = ("rp-basic", Some("rp-basic-secret"));
+        rp::client_at(&self.issuer(), &rp::http(), id, secret, REDIRECT).await
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }
@@ -156,14 +162,7 @@ async fn a_killed_server_loses_no_answered_request(backend: Backend) {
     for email in logins.iter().chain(&resets) {
         add_user(&store, now, "seinajoki", email, PASSWORD, "Asukas").await;
     }
-    let client = rp::client_at(
-        &node.issuer(),
-        &rp::http(),
-        "rp-basic",
-        Some("rp-basic-secret"),
-        REDIRECT,
-    )
-    .await;
+    let client = node.rp_basic().await;
     let base = node.url("");
 
     // The load: a task per resident logging in and exchanging codes, and one asking reset links,

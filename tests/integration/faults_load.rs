@@ -67,33 +67,21 @@ pub(crate) async fn one_login(
         if page.status() != 200 {
             return Err(format!("login page: HTTP {}", page.status()));
         }
-        let token = rp::csrf(&page.text().await.map_err(|e| e.to_string())?);
         let request = rp::param(&login, "request").unwrap();
-        let identifier = http
-            .post(format!("{node}/seinajoki/login/identifier"))
-            .form(&[
-                ("csrf", token.as_str()),
-                ("request", &request),
-                ("identifier", email),
-            ])
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
+        let post = async |path: &str, page: reqwest::Response, fields: &[(&str, &str)]| {
+            let token = rp::csrf(&page.text().await.map_err(|e| e.to_string())?);
+            let mut form = vec![("csrf", token.as_str()), ("request", &request)];
+            form.extend_from_slice(fields);
+            let url = format!("{node}/seinajoki/login/{path}");
+            let sent = http.post(url).form(&form).send().await;
+            sent.map_err(|e| e.to_string())
+        };
+        let identifier = post("identifier", page, &[("identifier", email)]).await?;
         if identifier.status() != 200 {
             return Err(format!("identifier: HTTP {}", identifier.status()));
         }
-        let token = rp::csrf(&identifier.text().await.map_err(|e| e.to_string())?);
-        let answer = http
-            .post(format!("{node}/seinajoki/login/password"))
-            .form(&[
-                ("csrf", token.as_str()),
-                ("request", &request),
-                ("identifier", email),
-                ("password", password),
-            ])
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
+        let fields = [("identifier", email), ("password", password)];
+        let answer = post("password", identifier, &fields).await?;
         if answer.status() == 429 {
             // One client address holds at most its share of the hashing pool: a refusal with
             // no effect, which the resident would retry.

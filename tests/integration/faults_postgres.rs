@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use idp::clock::Clock;
 use idp::store::Store;
 
-use crate::faults::{Node, PASSWORD, REDIRECT, browser, free_port};
+use crate::faults::{Node, PASSWORD, browser, free_port};
 use crate::helpers::add_user;
 use crate::rp;
 
@@ -224,14 +224,7 @@ async fn postgres_stopped_under_load_is_503_and_the_node_recovers() {
     )
     .await;
     drop(store);
-    let client = rp::client_at(
-        &node.issuer(),
-        &rp::http(),
-        "rp-basic",
-        Some("rp-basic-secret"),
-        REDIRECT,
-    )
-    .await;
+    let client = node.rp_basic().await;
     let started = rp::start(&client, &[], &[]);
     let back = rp::log_in(&browser(), &started.url, "asukas@testi.fi", PASSWORD).await;
     let tokens = rp::exchange(

@@ -96,10 +96,9 @@ async fn every_response_has_security_headers(backend: Backend) {
 /// file cannot be taken away from the process.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_is_503_when_postgres_is_gone() {
-    if crate::helpers::postgres_admin_url().is_none() {
+    let Some(app) = TestApp::on_postgres().await else {
         return;
-    }
-    let app = TestApp::spawn(Backend::Postgres).await;
+    };
     assert_eq!(app.get("/healthz").await.status(), 200);
     app.db.drop_now();
     let response = app.get("/healthz").await;

@@ -1,7 +1,7 @@
 //! `idp import-legacy`, `idp legacy report | set-email` and `legacy.import_at_start`, through the
 //! real binary on both stores.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -656,63 +656,25 @@ async fn serve_imports_at_start_and_starts_despite_a_bad_file(backend: Backend) 
     let good = s.file("kouvola.csv", EXPORT.as_bytes());
     let bad = s.file("seinajoki.csv", b"kayttaja,sahkoposti\nmatti,m@t.fi\n");
     append(
-        &s.dir.path().join("tenants/kouvola.toml"),
+        &s.path("tenants/kouvola.toml"),
         &format!("\n[legacy]\nimport_at_start = \"{good}\"\n"),
     );
-    let seinajoki = s.dir.path().join("tenants/seinajoki.toml");
-    let text_now = std::fs::read_to_string(&seinajoki).unwrap();
-    std::fs::write(
-        &seinajoki,
-        text_now.replace(
+    s.edit("tenants/seinajoki.toml", |text| {
+        text.replace(
             "[legacy.salted_sha]",
             &format!("[legacy]\nimport_at_start = \"{bad}\"\n\n[legacy.salted_sha]"),
-        ),
-    )
-    .unwrap();
+        )
+    });
 
-    let mut child = s
-        .command(&[])
-        .env("IDP__LOG__FORMAT", "json")
-        .env("IDP__SERVER__BIND", "127.0.0.1:0")
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut lines = stderr.lines().map_while(Result::ok);
-    let mut events = Vec::new();
-    for line in lines.by_ref() {
-        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
-        let listening = event["message"] == "listening";
-        events.push(event);
-        if listening {
-            break;
-        }
-    }
+    let mut served = node::start(s.command(&[]).env("IDP__SERVER__BIND", "127.0.0.1:0"));
+    let events = served.events_until_listening();
     // The service answers (and has its signal handlers) before it is stopped.
-    let address = events.last().unwrap()["address"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let mut stream = std::net::TcpStream::connect(&address).unwrap();
-    write!(
-        stream,
-        "GET /healthz HTTP/1.1\r\nHost: idp\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
+    let (status, response) = node::get(served.address, "/healthz");
+    assert_eq!(status, 200, "{response}");
+    node::sigterm(&served.child);
     // Read to the end, so that the last lines find a reader.
-    let rest: Vec<String> = lines.collect();
-    let status = child.wait().unwrap();
+    let rest: Vec<String> = served.log.iter().collect();
+    let status = served.child.wait().unwrap();
     assert!(status.success(), "{status:?}: {events:#?} {rest:#?}");
     assert_eq!(
         events.last().unwrap()["message"],
@@ -795,19 +757,14 @@ fn import_legacy_refuses_what_it_cannot_read() {
 #[test]
 fn check_config_checks_the_legacy_settings() {
     let s = setup(Backend::Sqlite);
-    let missing = s.dir.path().join("missing.csv").display().to_string();
-    let tenant = s.dir.path().join("tenants/seinajoki.toml");
-    let original = std::fs::read_to_string(&tenant).unwrap();
-    std::fs::write(
-        &tenant,
-        original
-            .replace("separator = \",\"", "separator = \"\"")
+    let missing = s.path("missing.csv").display().to_string();
+    let (tenant, original) = s.edit("tenants/seinajoki.toml", |text| {
+        text.replace("separator = \",\"", "separator = \"\"")
             .replace(
                 "[legacy.salted_sha]",
                 &format!("[legacy]\nimport_at_start = \"{missing}\"\n\n[legacy.salted_sha]"),
-            ),
-    )
-    .unwrap();
+            )
+    });
     let out = s.idp(&["check-config"]);
     assert_eq!(out.status.code(), Some(2));
     let file = tenant.display();

@@ -2,8 +2,8 @@
 //! ([`Setup`]), and `idp serve` as an operator runs it, its address read from its JSON log,
 //! killed when the test ends however it ends.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -98,6 +98,15 @@ impl Setup {
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
+
+    /// Rewrites the file `name` of the configuration's directory by `edit`: its path and its
+    /// text before.
+    pub fn edit(&self, name: &str, edit: impl FnOnce(&str) -> String) -> (PathBuf, String) {
+        let path = self.path(name);
+        let original = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, edit(&original)).unwrap();
+        (path, original)
+    }
 }
 
 /// A running `idp serve`, its address read from its JSON log.
@@ -155,6 +164,12 @@ pub fn start(command: &mut Command) -> Served {
 impl Served {
     /// Reads the log until the node reports its address (within 30 s), and sets `address`.
     pub fn wait_listening(&mut self) {
+        self.events_until_listening();
+    }
+
+    /// [`Served::wait_listening`]; the log's events up to `listening`, that one included.
+    pub fn events_until_listening(&mut self) -> Vec<serde_json::Value> {
+        let mut events = Vec::new();
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
             let timeout = deadline.saturating_duration_since(std::time::Instant::now());
@@ -167,8 +182,64 @@ impl Served {
             };
             if event["message"] == "listening" {
                 self.address = event["address"].as_str().unwrap().parse().unwrap();
-                return;
+                events.push(event);
+                return events;
             }
+            events.push(event);
         }
+    }
+}
+
+/// A GET over a plain socket; returns the status and the body.
+pub fn get(address: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    read_response(stream)
+}
+
+/// Reads an HTTP response from `stream` (within 20 s): the status and the body.
+pub fn read_response(mut stream: TcpStream) -> (u16, String) {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP response: {response:?}"));
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Sends SIGTERM to `child`.
+pub fn sigterm(child: &Child) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+}
+
+/// Waits (at most `within`) for `child` to exit; kills it and panics when it does not.
+pub fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("idp serve did not exit within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -7,7 +7,7 @@ use openidconnect::TokenResponse;
 use serde_json::Value;
 
 use crate::both_stores;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, first_party_client};
 use crate::rp::{self, Receiver, location, start_receiver};
 
 async fn wait_for(receiver: &Receiver, count: usize, app: &TestApp) {
@@ -31,16 +31,13 @@ async fn a_session_shared_by_two_clients_ends_at_both(backend: Backend) {
     *receiver.fail_first.lock().unwrap() = 1;
     let (uri, receiver_handle) = start_receiver(receiver.clone());
     let app = TestApp::builder(backend)
-        .tenant_toml(&format!(
-            r#"
-[[clients]]
-client_id = "rp-bcl"
-client_secret = "rp-bcl-secret"
-redirect_uris = ["http://127.0.0.1:9/bcl-callback"]
-backchannel_logout_uri = "{uri}"
-id_token_signed_response_alg = "ES256"
-first_party = true
-"#
+        .tenant_toml(&first_party_client(
+            "rp-bcl",
+            "http://127.0.0.1:9/bcl-callback",
+            &[
+                &format!("backchannel_logout_uri = \"{uri}\""),
+                "id_token_signed_response_alg = \"ES256\"",
+            ],
         ))
         .user("seinajoki", "erkki@testi.fi", "oikea hevonen", "Erkki")
         .spawn()

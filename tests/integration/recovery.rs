@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::both_stores;
 use crate::helpers::journeys::{follow_link, post_with_csrf, says, set_password, sign_in};
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, first_party_client};
 use crate::rp::{self, Receiver, param, start_receiver};
 
 const EMAIL: &str = "erkki@testi.fi";
@@ -124,16 +124,13 @@ async fn recovery_ends_offline_tokens_and_tells_the_e_services(backend: Backend)
         let receiver = Receiver::default();
         let (uri, receiver_handle) = start_receiver(receiver.clone());
         let app = TestApp::builder(backend)
-            .tenant_toml(&format!(
-                r#"
-[[clients]]
-client_id = "rp-offline"
-client_secret = "rp-offline-secret"
-redirect_uris = ["{REDIRECT}"]
-grant_types = ["authorization_code", "refresh_token"]
-backchannel_logout_uri = "{uri}"
-first_party = true
-"#
+            .tenant_toml(&first_party_client(
+                "rp-offline",
+                REDIRECT,
+                &[
+                    "grant_types = [\"authorization_code\", \"refresh_token\"]",
+                    &format!("backchannel_logout_uri = \"{uri}\""),
+                ],
             ))
             .user("seinajoki", EMAIL, PASSWORD, "Erkki")
             .spawn()

@@ -164,6 +164,13 @@ impl TestApp {
         Self::builder(backend).spawn().await
     }
 
+    /// The server on PostgreSQL, or `None` (printed) when the PostgreSQL half is skipped (see
+    /// `helpers::postgres_admin_url`).
+    pub async fn on_postgres() -> Option<TestApp> {
+        super::postgres_admin_url()?;
+        Some(Self::spawn(Backend::Postgres).await)
+    }
+
     /// The server with a resident of seinajoki (`email`, `password`, `name`).
     pub async fn with_user(backend: Backend, email: &str, password: &str, name: &str) -> TestApp {
         Self::builder(backend)

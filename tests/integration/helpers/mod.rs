@@ -239,6 +239,16 @@ client_secret = "service-secret"
 grant_types = ["client_credentials"]
 "#;
 
+/// The tenant TOML of a first-party confidential client `id` (its secret `{id}-secret`)
+/// redirecting to `redirect`, with `more` settings (`name = value` lines).
+pub fn first_party_client(id: &str, redirect: &str, more: &[&str]) -> String {
+    let more: String = more.iter().map(|line| format!("{line}\n")).collect();
+    format!(
+        "\n[[clients]]\nclient_id = \"{id}\"\nclient_secret = \"{id}-secret\"\n\
+         redirect_uris = [\"{redirect}\"]\n{more}first_party = true\n"
+    )
+}
+
 /// [`write_config`] with the test clients ([`TEST_CLIENTS`]) in both tenants, `extra_tenant_toml`
 /// appended to seinajoki, and the `[mail]` section replaced when `mail` is given.
 pub fn write_test_config(
