@@ -41,7 +41,7 @@ async fn the_account_page_changes_name_and_password_and_signs_out(backend: Backe
     // Not logged in: the account page sends the browser to log in, and back.
     let signed = sign_in(&app, "seinajoki", "erkki@testi.fi", PASSWORD).await;
     let page = &signed.page;
-    assert_has(&page, "<dd id=\"email\">erkki@testi.fi</dd>");
+    assert_has(page, "<dd id=\"email\">erkki@testi.fi</dd>");
 
     let (_, saved) = post(
         &app,
@@ -112,7 +112,7 @@ async fn changing_the_address_keeps_the_subject_and_can_be_undone(backend: Backe
     assert_has(&sent, "Lähetimme vahvistuslinkin uuteen osoitteeseen.");
     let mails = app.mails();
     let verify = mails.last().unwrap();
-    assert_has(&verify, "To: erkki.uusi@testi.fi");
+    assert_has(verify, "To: erkki.uusi@testi.fi");
     let link = app
         .link_in(verify, "/seinajoki/email/confirm?token=")
         .unwrap();

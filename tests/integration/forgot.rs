@@ -61,8 +61,8 @@ async fn a_reset_link_sets_the_password_and_continues_the_login(backend: Backend
     let mails = app.mails();
     assert_eq!(mails.len(), 1);
     let mail = &mails[0];
-    assert_has(&mail, "To: erkki@testi.fi");
-    assert_has(&mail, "Salasanan asettaminen");
+    assert_has(mail, "To: erkki@testi.fi");
+    assert_has(mail, "Salasanan asettaminen");
     let link = app.link_in(mail, "/seinajoki/reset?token=").unwrap();
 
     let form = login.browser.get(&link).send().await.unwrap();
