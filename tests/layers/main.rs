@@ -195,12 +195,21 @@ impl Crate {
                 Some([base, named.to_vec()].concat())
             }
             name => {
-                if let Some(target) = module.aliases.get(name) {
-                    let target = self.absolute(at, target).filter(|t| t != &named.to_vec())?;
-                    return Some([target, rest()].concat());
-                }
                 let mut child = at.clone();
                 child.push(name.to_string());
+                // A path through a name goes to the child module of that name (types and modules
+                // share a namespace; `mod tenant; use tenant::tenant;` names both), a lone name
+                // to what was imported under it.
+                let own = (named.len() > 1 && self.modules.contains_key(&child))
+                    || module.items.contains(name);
+                if !own && let Some(target) = module.aliases.get(name) {
+                    if target.first() == Some(first) && target.len() >= named.len() {
+                        // `use x::y as x;` and the like: resolved from the module itself.
+                        return Some([at.clone(), target.clone(), rest()].concat());
+                    }
+                    let target = self.absolute(at, target)?;
+                    return Some([target, rest()].concat());
+                }
                 if self.modules.contains_key(&child) || module.items.contains(name) {
                     return Some([at.clone(), named.to_vec()].concat());
                 }
@@ -507,7 +516,22 @@ fn the_checker_sees_a_cycle_and_not_a_re_export() {
         "idp/store/users.rs",
         &parse("use super::Conn; pub fn find(c: &Conn) { super::pool(); }"),
     );
+    // A function imported from the module of the same name (`use tenant::tenant;`).
+    krate.add(
+        vec!["config".into()],
+        "idp/config/mod.rs",
+        &parse("mod tenant; use tenant::tenant; pub fn load() { tenant(); }"),
+    );
+    krate.add(
+        vec!["config".into(), "tenant".into()],
+        "idp/config/tenant.rs",
+        &parse("pub fn tenant() {}"),
+    );
     let edges = krate.edges();
+    assert_eq!(
+        edges["idp/config/mod.rs"],
+        BTreeSet::from(["idp/config/tenant.rs".to_string()])
+    );
     assert_eq!(
         edges["idp/store/users.rs"],
         BTreeSet::from([

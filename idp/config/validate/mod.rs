@@ -9,4 +9,4 @@ mod rules;
 mod tenant;
 
 pub(super) use self::main_file::{production, settings};
-pub(super) use self::tenant::tenant;
+pub(super) use tenant::tenant;
