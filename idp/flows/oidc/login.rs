@@ -9,7 +9,7 @@ use super::authorize::{self, Outcome, Pending};
 use super::error::committed;
 use super::error::{ErrorCode, OAuthError};
 use super::session;
-use super::tokens::Minter;
+use crate::flows::context::Minter;
 use secrecy::SecretString;
 
 use crate::crypto::password;

@@ -23,6 +23,3 @@ pub mod userinfo;
 
 #[cfg(test)]
 mod proptests;
-
-pub use error::{ErrorCode, OAuthError, committed};
-pub use supported::{ACR_PASSWORD, CLAIMS, SCOPES};

@@ -6,9 +6,10 @@ use super::client_auth::{self, Presented};
 use super::error::committed;
 use super::error::{ErrorCode, OAuthError};
 use super::request::Params;
-use super::tokens::{Minter, s256};
+use super::tokens::s256;
 use crate::config::{ClientConfig, GrantType};
 use crate::crypto::secret;
+use crate::flows::context::Minter;
 use crate::store::grants::{self, GrantRow, RefreshRow};
 use crate::store::users::UserRow;
 use crate::store::{DbConnection, Tenant, write_alone};
@@ -268,7 +269,7 @@ fn issue(
         let former = if grant.scope.split(' ').any(|s| s == "profile") {
             crate::flows::former::former(conn, Tenant::of(m.tenant), &user)?
         } else {
-            crate::flows::linker::Former::default()
+            crate::flows::former::Former::default()
         };
         Some(m.id_token(grant, &user, &former, nonce, &access_token)?)
     } else {

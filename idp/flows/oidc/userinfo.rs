@@ -3,7 +3,8 @@
 use serde_json::Value;
 
 use super::error::{ErrorCode, OAuthError};
-use super::tokens::{AccessClaims, Minter};
+use super::tokens::AccessClaims;
+use crate::flows::context::Minter;
 use crate::store::grants::{self, GrantRow};
 use crate::store::users::UserRow;
 use crate::store::{DbConnection, Tenant};
@@ -36,7 +37,7 @@ pub fn userinfo(m: &Minter<'_>, conn: &mut DbConnection, token: &str) -> Result<
     let former = if claims.scope.split(' ').any(|s| s == "profile") {
         crate::flows::former::former(conn, Tenant::of(m.tenant), &user)?
     } else {
-        crate::flows::linker::Former::default()
+        crate::flows::former::Former::default()
     };
     Ok(m.userinfo(&user, &former, &claims.scope))
 }

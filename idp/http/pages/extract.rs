@@ -13,7 +13,7 @@ use actix_web::{FromRequest, HttpRequest};
 use super::error::PageError;
 use super::view::View;
 use crate::flows::account;
-use crate::flows::linker::{self, Olds};
+use crate::flows::former::{Olds, olds};
 use crate::flows::oidc::authorize;
 use crate::flows::oidc::request::Params;
 use crate::http::extract::{Extracting, TenantRequest, after};
@@ -123,7 +123,7 @@ async fn signed_in(view: &View) -> Result<(String, UserRow, Olds), PageError> {
         .flow(
             move |m, conn| match account::current(m, conn, cookie.as_deref())? {
                 Some((session, user)) => {
-                    let olds = linker::olds(conn, Tenant::of(m.tenant), &user)?;
+                    let olds = olds(conn, Tenant::of(m.tenant), &user)?;
                     Ok(Ok((session.id, user, olds)))
                 }
                 None => authorize::account_login(m, conn, &binding).map(Err),

@@ -10,7 +10,9 @@ use super::error::PageResult;
 use super::extract::Posted;
 use super::mail::{ask_address, mail_link};
 use super::view::View;
-use crate::flows::register::{self, Account, Finished};
+use crate::flows::mail_link::Completed;
+use crate::flows::register;
+use crate::flows::register::finish::Account;
 
 /// `GET /{tenant}/register?request=…`
 pub async fn page(view: View) -> PageResult {
@@ -110,8 +112,8 @@ pub async fn complete(Posted { mut view, params }: Posted) -> PageResult {
         .await?;
     // The welcome mail leaves with the next round of the worker.
     Ok(match finished {
-        Finished::Expired => view.link_expired(),
-        Finished::Created => view.respond(StatusCode::OK, "account_created.html", &view.context()),
-        Finished::Continue { cookie, outcome } => view.go_on(cookie, outcome),
+        Completed::Expired => view.link_expired(),
+        Completed::Done => view.respond(StatusCode::OK, "account_created.html", &view.context()),
+        Completed::Continue { cookie, outcome } => view.go_on(cookie, outcome),
     })
 }

@@ -8,7 +8,9 @@ use secrecy::SecretString;
 
 use super::form::{LoginForm, shown};
 use crate::crypto::hash_pool::Share;
-use crate::flows::linker::{self, ClaimPrepared, Claimed};
+use crate::flows::linker;
+use crate::flows::linker::claim_address::Claimed;
+use crate::flows::linker::claims::ClaimPrepared;
 use crate::flows::password_check::Attempt;
 use crate::http::pages::error::{PageError, PageResult};
 use crate::http::pages::extract::Posted;

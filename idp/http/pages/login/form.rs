@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse};
 
 use crate::flows::linker;
+use crate::flows::linker::route::IN_USE;
 use crate::flows::oidc::request::Params;
 use crate::http::extract::{Extracting, after};
 use crate::http::pages::extract::Posted;
@@ -95,7 +96,7 @@ impl LoginForm {
         context.insert("request_id", &self.request_id);
         context.insert("identifier", &self.identifier);
         context.insert("choices", &choices);
-        context.insert("in_use", &in_use.then_some(linker::IN_USE));
+        context.insert("in_use", &in_use.then_some(IN_USE));
         context.insert("error", &error);
         self.view
             .respond(form_status(error), "choose_account.html", &context)
