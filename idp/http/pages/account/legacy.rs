@@ -4,7 +4,6 @@
 use actix_web::http::StatusCode;
 use secrecy::SecretString;
 
-use crate::config::Policy;
 use crate::flows::account;
 use crate::flows::former::olds;
 use crate::flows::linker;
@@ -30,7 +29,7 @@ pub async fn link_legacy(mut signed: SignedIn<Posted>) -> PageResult {
         return Ok(signed.show(None, None, StatusCode::CONFLICT));
     };
     let tenant = &signed.view().tenant;
-    if !(tenant.policy == Policy::KeepPassword && account.has_usable_hash()) {
+    if !linker::keeps_password(tenant, &account) {
         return mail_link(&signed, account).await;
     }
     // The old password: throttled like a login, checked in the hashing pool.
