@@ -9,7 +9,7 @@ use crate::config::Language;
 use crate::crypto::secret;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
-use crate::flows::oidc::authorize::Outcome;
+use crate::flows::oidc::outcome::Outcome;
 use crate::flows::oidc::resume::continue_pending;
 use crate::mail::{Mails, Rendered};
 use crate::store::links::{self, LinkRow};

@@ -13,7 +13,7 @@ use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::mail_limit;
 use crate::flows::mail_link;
-use crate::flows::oidc::authorize;
+use crate::flows::oidc::pending;
 use crate::flows::password_check::{DUMMY_HASH, Stored};
 use crate::mail::Mails;
 use crate::store::legacy::LegacyRow;
@@ -67,7 +67,7 @@ pub fn prepare_claim(
     identifier: &str,
     account: &str,
 ) -> Result<ClaimPrepared, FlowError> {
-    let Some((row, _)) = authorize::pending(m, conn, request_id, Some(binding))? else {
+    let Some((row, _)) = pending::pending(m, conn, request_id, Some(binding))? else {
         return Ok(ClaimPrepared::Expired);
     };
     let account = match route_chosen(m, conn, identifier, account)? {

@@ -234,7 +234,7 @@ fn client_credentials(
         acr: None,
         offline: false,
         created_at: m.now,
-        expires_at: super::authorize::after(m.now, m.config.settings.tokens.access_token_seconds),
+        expires_at: m.after(m.config.settings.tokens.access_token_seconds),
         revoked_at: None,
     };
     write_alone(conn, |conn| grants::insert_grant(conn, &grant))?;

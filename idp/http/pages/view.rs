@@ -14,7 +14,7 @@ use crate::config::{Language, TenantConfig};
 use crate::crypto::secret;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
-use crate::flows::oidc::authorize;
+use crate::flows::oidc::pending;
 use crate::flows::oidc::request::Params;
 use crate::http::state::AppState;
 use crate::http::util;
@@ -93,13 +93,12 @@ impl View {
     /// Shows the page in the language of the login for the pending request `request_id` (kept
     /// from its start, or chosen with the selector since), when there is one.
     pub async fn in_login(&mut self, request_id: &str) {
-        self.in_language_of(request_id, authorize::language).await;
+        self.in_language_of(request_id, pending::language).await;
     }
 
     /// Shows the page in the language of the login a mailed link (by its token) was sent from.
     pub async fn in_login_of_link(&mut self, token: &str) {
-        self.in_language_of(token, authorize::language_of_link)
-            .await;
+        self.in_language_of(token, pending::language_of_link).await;
     }
 
     /// Shows the page in the language `find` finds for `key` (a request's id, a link's token).
