@@ -82,21 +82,6 @@ pub fn link_context(
     Ok(context)
 }
 
-/// The usable link of `purpose` whose secret hashes to `token_hash`, used now (once only);
-/// `None` when it is unknown, expired or used.
-pub fn use_link(
-    m: &Minter<'_>,
-    conn: &mut DbConnection,
-    purpose: &str,
-    token_hash: &str,
-) -> Result<Option<LinkRow>, StoreError> {
-    let tenant = Tenant::of(m.tenant);
-    let Some(link) = links::find_usable(conn, tenant, purpose, token_hash, m.now)? else {
-        return Ok(None);
-    };
-    Ok(links::use_once(conn, tenant, token_hash, m.now)?.then_some(link))
-}
-
 /// The mail `kind` rendered in `language`.
 pub fn render(
     mails: &Mails,
@@ -109,8 +94,8 @@ pub fn render(
         .map_err(FlowError::server)
 }
 
-/// The usable link of `purpose` whose secret is `token`, left unused (a page that asks before it
-/// acts); `None` when it is unknown, expired or used.
+/// The usable link of `purpose` whose secret is `token` (only its hash is stored), left unused
+/// (a page that asks before it acts); `None` when it is unknown, expired or used.
 pub fn find_link(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -119,6 +104,20 @@ pub fn find_link(
 ) -> Result<Option<LinkRow>, StoreError> {
     let tenant = Tenant::of(m.tenant);
     links::find_usable(conn, tenant, purpose, &secret::hash(token), m.now)
+}
+
+/// [`find_link`], the link used now (once only: `None` when another request used it first).
+pub fn use_link(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    purpose: &str,
+    token: &str,
+) -> Result<Option<LinkRow>, StoreError> {
+    let Some(link) = find_link(m, conn, purpose, token)? else {
+        return Ok(None);
+    };
+    let used = links::use_once(conn, Tenant::of(m.tenant), &link.token_hash, m.now)?;
+    Ok(used.then_some(link))
 }
 
 /// What the last step of a mailed link that proves the resident (a reset, a registration, the

@@ -47,7 +47,7 @@ fn take(
     purpose: &str,
     token: &str,
 ) -> Result<Option<(LinkRow, UserRow)>, StoreError> {
-    let Some(link) = mail_link::use_link(m, conn, purpose, &secret::hash(token))? else {
+    let Some(link) = mail_link::use_link(m, conn, purpose, token)? else {
         return Ok(None);
     };
     let user = match link.user_id.as_deref() {

@@ -2,7 +2,6 @@
 //! with its welcome mail, logged in, and the pending authorization continued.
 
 use crate::config::Language;
-use crate::crypto::secret;
 use crate::domain::Email;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
@@ -48,10 +47,9 @@ pub fn finish(
         password_hash,
         language,
     } = *account;
-    let token_hash = secret::hash(token);
     let tenant = Tenant::of(m.tenant);
     mail_link::complete(m, conn, binding, |conn| {
-        let Some(link) = mail_link::use_link(m, conn, PURPOSE, &token_hash)? else {
+        let Some(link) = mail_link::use_link(m, conn, PURPOSE, token)? else {
             return Ok(None);
         };
         let Some(email) = link.email.as_deref().and_then(|e| Email::parse(e).ok()) else {

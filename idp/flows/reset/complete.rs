@@ -2,7 +2,6 @@
 //! grants ended, and the pending login continued.
 
 use super::request::PURPOSE;
-use crate::crypto::secret;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::mail_link::{self, Completed};
@@ -24,10 +23,9 @@ pub fn complete(
     password_hash: &str,
     binding: &str,
 ) -> Result<Completed, FlowError> {
-    let token_hash = secret::hash(token);
     let tenant = Tenant::of(m.tenant);
     mail_link::complete(m, conn, binding, |conn| {
-        let Some(link) = mail_link::use_link(m, conn, PURPOSE, &token_hash)? else {
+        let Some(link) = mail_link::use_link(m, conn, PURPOSE, token)? else {
             return Ok(None);
         };
         let Some(user) = link

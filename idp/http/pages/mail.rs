@@ -17,7 +17,6 @@ use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::linker;
 use crate::flows::linker::links::LinkMail;
-use crate::http::util::form_status;
 use crate::mail::Mails;
 use crate::store::DbConnection;
 use crate::store::legacy::LegacyRow;
@@ -101,26 +100,21 @@ impl View {
     }
 }
 
-/// The page that asks for an address (`forgot.html`, `register.html`), in a pending login or not.
-pub fn address_page(
-    view: &View,
-    template: &str,
-    request_id: &str,
-    email: &str,
-    error: Option<&str>,
-) -> HttpResponse {
+/// What the page that asks for an address (`forgot.html`, `register.html`) shows: the pending
+/// login it belongs to (empty when none) and the address typed so far.
+fn address_context(view: &View, request_id: &str, email: &str) -> tera::Context {
     let mut context = view.context();
     context.insert("request_id", request_id);
     context.insert("email", email);
-    context.insert("error", &error);
-    view.respond(form_status(error), template, &context)
+    context
 }
 
 /// `GET` of an address page: empty, in the language of the pending login `request`.
 pub async fn ask_address(mut view: View, template: &str) -> PageResult {
     let request_id = view.query("request");
     view.in_login(&request_id).await;
-    Ok(address_page(&view, template, &request_id, "", None))
+    let context = address_context(&view, &request_id, "");
+    Ok(view.form_page(template, context, None))
 }
 
 /// A flow that writes a link and its mail to an address (or a notice, the same to the eye), in
@@ -151,8 +145,10 @@ pub async fn mail_link(
     let typed = params.get("email").cloned().unwrap_or_default();
     let Ok(email) = Email::parse(&typed) else {
         let request_id = request_id.as_deref().unwrap_or("");
-        let page = address_page(&view, template, request_id, &typed, Some("email-invalid"));
-        return Err(page.into());
+        let context = address_context(&view, request_id, &typed);
+        return Err(view
+            .form_page(template, context, Some("email-invalid"))
+            .into());
     };
     let mails = view.state.services.mails.clone();
     let language = view.lang;

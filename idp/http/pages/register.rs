@@ -52,20 +52,14 @@ impl Completing<'_> {
 pub async fn complete_form(mut view: View) -> PageResult {
     let token = view.query("token");
     view.in_login_of_link(&token).await;
-    let probe = token.clone();
-    let email = view
-        .flow(move |m, conn| register::link_email(m, conn, &probe))
-        .await?;
-    Ok(match email {
-        Some(email) => Completing {
-            view: &view,
-            token: &token,
-            email: &email,
-            name: "",
-        }
-        .page(None, StatusCode::OK),
-        None => view.link_expired(),
-    })
+    let email = view.link_target(&token, register::link_email).await?;
+    let completing = Completing {
+        view: &view,
+        token: &token,
+        email: &email,
+        name: "",
+    };
+    Ok(completing.page(None, StatusCode::OK))
 }
 
 /// `POST /{tenant}/register/complete`: creates the account.

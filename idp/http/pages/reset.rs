@@ -48,16 +48,13 @@ impl LinkKind {
 
 /// What the link `token` is, or the "link expired" page.
 async fn link_kind(view: &View, token: &str) -> Result<LinkKind, PageError> {
-    let probe = token.to_string();
-    let kind = view
-        .flow(move |m, conn| {
-            if reset::usable(m, conn, &probe)? {
-                return Ok(Some(LinkKind::Reset));
-            }
-            linker::link_target(m, conn, &probe).map(|target| target.map(LinkKind::Legacy))
-        })
-        .await?;
-    kind.ok_or_else(|| view.link_expired().into())
+    view.link_target(token, |m, conn, token| {
+        if reset::usable(m, conn, token)? {
+            return Ok(Some(LinkKind::Reset));
+        }
+        linker::link_target(m, conn, token).map(|target| target.map(LinkKind::Legacy))
+    })
+    .await
 }
 
 fn reset_page(

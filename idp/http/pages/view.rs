@@ -254,6 +254,31 @@ impl View {
         self.respond(StatusCode::GONE, "error.html", &context)
     }
 
+    /// What the mailed link `token` leads to, as the flow `find` sees it; the "link expired"
+    /// page ([`View::link_expired`]) when it leads nowhere.
+    pub async fn link_target<T, E, F>(&self, token: &str, find: F) -> Result<T, PageError>
+    where
+        F: FnOnce(&Minter<'_>, &mut DbConnection, &str) -> Result<Option<T>, E> + Send + 'static,
+        T: Send + 'static,
+        E: Into<FlowError> + Send + 'static,
+    {
+        let token = token.to_string();
+        let found = self.flow(move |m, conn| find(m, conn, &token)).await?;
+        found.ok_or_else(|| self.link_expired().into())
+    }
+
+    /// A form page, `template` with `context` and `error` (a message key): 422 when the form is
+    /// shown again with an error, else 200.
+    pub fn form_page(
+        &self,
+        template: &str,
+        mut context: tera::Context,
+        error: Option<&str>,
+    ) -> HttpResponse {
+        context.insert("error", &error);
+        self.respond(util::form_status(error), template, &context)
+    }
+
     /// The fields of a posted form whose `csrf` field is this browser's; otherwise the error page
     /// (400).
     pub fn form(&self, body: &[u8]) -> Result<Params, PageError> {
