@@ -33,9 +33,20 @@ impl Minter<'_> {
         Event::new(&self.tenant.id, self.now, kind).address(self.remote_addr.as_deref())
     }
 
+    /// The time `value` seconds (of the configuration) from now.
+    pub fn after(&self, value: u64) -> NaiveDateTime {
+        self.now + seconds(value)
+    }
+
     /// When a link mailed now stops working (`tokens.link_seconds` from now).
     pub fn link_expiry(&self) -> NaiveDateTime {
         let seconds = i64::try_from(self.config.settings.tokens.link_seconds).unwrap_or(3600);
         self.now + Duration::seconds(seconds)
     }
+}
+
+/// Seconds of the configuration as a duration, saturating (a value beyond a duration's range is
+/// the longest one).
+pub fn seconds(value: u64) -> Duration {
+    Duration::seconds(i64::try_from(value).unwrap_or(i64::MAX / 1000))
 }

@@ -13,8 +13,10 @@
 //! - Own enums where a caller must tell the cases apart: `users::AddUserError`,
 //!   `keys::KeysError`, `legacy_import::ImportError`, `legacy_admin`'s errors.
 //!
-//! `idp/http` still takes `OAuthError` from every flow: `From<FlowError> for OAuthError` gives
-//! each variant the `OAuthError` these flows returned before, so the pages read the same.
+//! The pages (`idp/http/pages`) take a `FlowError` from every flow they run; an `OAuthError` of
+//! the login's own steps becomes [`FlowError::Login`]. The password login (`oidc/login.rs`)
+//! binds old accounts through the linker: `From<FlowError> for OAuthError` makes the linker's
+//! error its own there.
 
 use crate::flows::oidc::error::{ErrorCode, OAuthError};
 use crate::store::StoreError;
@@ -41,6 +43,16 @@ impl FlowError {
     pub fn server(error: impl std::fmt::Display) -> FlowError {
         tracing::error!(%error, "server error");
         FlowError::Server
+    }
+
+    /// Whether the service is only out of capacity for a moment (the database busy or
+    /// unreachable), so that trying again shortly helps; every other error is a fault.
+    pub fn is_busy(&self) -> bool {
+        match self {
+            FlowError::Unavailable => true,
+            FlowError::Login(error) => error.code == ErrorCode::TemporarilyUnavailable,
+            FlowError::Server | FlowError::AddressTaken => false,
+        }
     }
 }
 
@@ -80,5 +92,16 @@ mod tests {
         assert_eq!(taken, OAuthError::invalid_request("the address is taken"));
         let login = OAuthError::invalid_grant("x");
         assert_eq!(OAuthError::from(FlowError::Login(login.clone())), login);
+    }
+
+    #[test]
+    fn only_a_busy_store_is_busy() {
+        assert!(FlowError::Unavailable.is_busy());
+        assert!(FlowError::from(StoreError::Busy).is_busy());
+        assert!(FlowError::Login(OAuthError::from(StoreError::Busy)).is_busy());
+        assert!(!FlowError::Server.is_busy());
+        assert!(!FlowError::AddressTaken.is_busy());
+        assert!(!FlowError::Login(OAuthError::server("test")).is_busy());
+        assert!(!FlowError::Login(OAuthError::invalid_grant("x")).is_busy());
     }
 }

@@ -32,6 +32,21 @@ pub fn former(
     })
 }
 
+/// What a token of `scope` releases of a user's old accounts: [`former`] under the `profile`
+/// scope, else nothing.
+pub fn released(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    user: &UserRow,
+    scope: &str,
+) -> Result<Former, StoreError> {
+    if scope.split(' ').any(|s| s == "profile") {
+        former(conn, tenant, user)
+    } else {
+        Ok(Former::default())
+    }
+}
+
 /// What the account page shows of a user's old accounts.
 #[derive(Debug, Clone, Default)]
 pub struct Olds {
@@ -47,10 +62,7 @@ pub fn olds(
     tenant: Tenant<'_>,
     user: &UserRow,
 ) -> Result<Olds, StoreError> {
-    let bound = legacy::linked_to(conn, tenant, &user.id)?
-        .into_iter()
-        .map(|a| a.username)
-        .collect();
+    let bound = former(conn, tenant, user)?.usernames;
     let linkable = match &user.email_normalized {
         Some(email) => legacy::unlinked_by_email(conn, tenant, email)?,
         None => Vec::new(),

@@ -3,12 +3,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{Duration, NaiveDateTime};
+use chrono::NaiveDateTime;
 
 use crate::config::{Config, SigningAlg};
 use crate::crypto::kek::{Kek, KekError};
 use crate::crypto::keyring::{KeyRing, ScheduledKey, TenantKeys};
 use crate::crypto::keys::{KeyError, SigningKey, alg_from_name, alg_name};
+use crate::flows::context::seconds;
 use crate::store::{DbConnection, StoreError, audit, keys as key_store};
 
 /// Every algorithm a tenant signs with.
@@ -184,8 +185,4 @@ pub fn rotate(
         key_store::retire_others(conn, tenant, alg_name(alg), &kid, activates_at, expires_at)?;
         Ok((kid, activates_at))
     })
-}
-
-fn seconds(value: u64) -> Duration {
-    Duration::seconds(i64::try_from(value).unwrap_or(i64::MAX / 1000))
 }

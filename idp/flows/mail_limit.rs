@@ -5,7 +5,7 @@
 //! the request, within the tenant's `[mail_limits]`, in the database (`store::mail_limits`), so the
 //! limits hold across nodes. Past a limit no mail (nor its link) is written, the page reads as
 //! before, and `mail.limited` is audited with the limit and the kind of mail — the user's id when
-//! the recipient has an account, never the address.
+//! the recipient has an account, never the address. [`write`] is how a flow writes such a mail.
 
 use chrono::Duration;
 use serde_json::json;
@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::crypto::secret;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
+use crate::mail::{self, Rendered};
 use crate::store::mail_limits::{self, Limit};
 use crate::store::{DbConnection, Tenant};
 
@@ -71,4 +72,23 @@ pub fn admit(m: &Minter<'_>, conn: &mut DbConnection, mail: Mail<'_>) -> Result<
         .detail(&json!({ "limit": name, "mail": mail.kind }))
         .record(conn)?;
     Ok(false)
+}
+
+/// Writes the mail `counted` to `to` under the limits, in the caller's write transaction: counted
+/// first ([`admit`]); past a limit nothing else is written and the answer is `None`. Else `with`
+/// writes what goes with the mail (its links, its audit event) and renders it, and the mail is
+/// queued: the answer is its id.
+pub fn write(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    counted: Mail<'_>,
+    to: &str,
+    with: impl FnOnce(&mut DbConnection) -> Result<Rendered, FlowError>,
+) -> Result<Option<String>, FlowError> {
+    if !admit(m, conn, counted)? {
+        return Ok(None);
+    }
+    let rendered = with(conn)?;
+    let id = mail::enqueue(conn, &m.tenant.id, counted.kind, to, &rendered, m.now)?;
+    Ok(Some(id))
 }

@@ -1,6 +1,7 @@
 //! What the flows' mails share: the links in them, built with a URL builder from the issuer and
-//! validated ids only (never from a request's text), the one-time link rows behind them, and the
-//! template context every such mail starts from.
+//! validated ids only (never from a request's text), the one-time link rows behind them, the
+//! template context every such mail starts from, and the last step of a link that proves the
+//! resident ([`complete`]: the pending login goes on).
 
 use url::Url;
 
@@ -8,9 +9,12 @@ use crate::config::Language;
 use crate::crypto::secret;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
+use crate::flows::oidc::outcome::Outcome;
+use crate::flows::oidc::resume::continue_pending;
 use crate::mail::{Mails, Rendered};
 use crate::store::links::{self, LinkRow};
-use crate::store::{DbConnection, StoreError, Tenant, auth_requests};
+use crate::store::users::UserRow;
+use crate::store::{self, DbConnection, StoreError, Tenant, auth_requests};
 
 /// `{issuer}/{path…}?{query…}`, each segment and pair encoded by the URL builder.
 pub fn build(m: &Minter<'_>, path: &[&str], query: &[(&str, &str)]) -> Result<String, FlowError> {
@@ -78,21 +82,6 @@ pub fn link_context(
     Ok(context)
 }
 
-/// The usable link of `purpose` whose secret hashes to `token_hash`, used now (once only);
-/// `None` when it is unknown, expired or used.
-pub fn use_link(
-    m: &Minter<'_>,
-    conn: &mut DbConnection,
-    purpose: &str,
-    token_hash: &str,
-) -> Result<Option<LinkRow>, StoreError> {
-    let tenant = Tenant::of(m.tenant);
-    let Some(link) = links::find_usable(conn, tenant, purpose, token_hash, m.now)? else {
-        return Ok(None);
-    };
-    Ok(links::use_once(conn, tenant, token_hash, m.now)?.then_some(link))
-}
-
 /// The mail `kind` rendered in `language`.
 pub fn render(
     mails: &Mails,
@@ -103,4 +92,68 @@ pub fn render(
     mails
         .render(kind, language, context)
         .map_err(FlowError::server)
+}
+
+/// The usable link of `purpose` whose secret is `token` (only its hash is stored), left unused
+/// (a page that asks before it acts); `None` when it is unknown, expired or used.
+pub fn find_link(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    purpose: &str,
+    token: &str,
+) -> Result<Option<LinkRow>, StoreError> {
+    let tenant = Tenant::of(m.tenant);
+    links::find_usable(conn, tenant, purpose, &secret::hash(token), m.now)
+}
+
+/// [`find_link`], the link used now (once only: `None` when another request used it first).
+pub fn use_link(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    purpose: &str,
+    token: &str,
+) -> Result<Option<LinkRow>, StoreError> {
+    let Some(link) = find_link(m, conn, purpose, token)? else {
+        return Ok(None);
+    };
+    let used = links::use_once(conn, Tenant::of(m.tenant), &link.token_hash, m.now)?;
+    Ok(used.then_some(link))
+}
+
+/// What the last step of a mailed link that proves the resident (a reset, a registration, the
+/// linker's link) led to.
+#[derive(Debug)]
+pub enum Completed {
+    /// The link is unknown, expired or used, or what it was for changed meanwhile.
+    Expired,
+    /// Done; the browser that started the pending login is logged in and goes on.
+    Continue {
+        /// The new session cookie.
+        cookie: String,
+        /// Consent or the answer to the client.
+        outcome: Outcome,
+    },
+    /// Done; nothing to continue here (another browser, or no pending login).
+    Done,
+}
+
+/// The last step of a mailed link: `step` does its work in one write transaction and gives the
+/// link and the user it proved (`None`: [`Completed::Expired`]); then the pending login the link
+/// carries goes on, when this browser (by its binding secret) started it.
+pub fn complete(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    binding: &str,
+    step: impl FnOnce(&mut DbConnection) -> Result<Option<(LinkRow, UserRow)>, FlowError>,
+) -> Result<Completed, FlowError> {
+    let Some((link, user)) = store::write_transaction(conn, step)? else {
+        return Ok(Completed::Expired);
+    };
+    let request_id = link.auth_request_id.as_deref();
+    Ok(
+        match continue_pending(m, conn, request_id, &user, binding)? {
+            Some((cookie, outcome)) => Completed::Continue { cookie, outcome },
+            None => Completed::Done,
+        },
+    )
 }

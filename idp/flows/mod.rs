@@ -5,10 +5,11 @@
 //! The modules below the flows, which several of them share: `context` (the request's
 //! [`context::Minter`]), `error`, `lookup` (an account by its identifier), `former` (the old
 //! accounts bound to a user), `mail_link` and `mail_limit` (what every mailed link and mail
-//! goes through).
+//! goes through). A flow of several files re-exports its entry points from its `mod.rs`
+//! (`pub use self::…`, as a file and its entry may share a name); its types and constants are
+//! imported from the file that defines them.
 
 pub mod account;
-pub mod bridge;
 pub mod context;
 pub mod email_change;
 pub mod error;

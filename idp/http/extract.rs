@@ -16,7 +16,7 @@ use super::pages::view::View;
 use super::state::AppState;
 use super::util;
 use crate::config::TenantConfig;
-use crate::flows::oidc::OAuthError;
+use crate::flows::oidc::error::OAuthError;
 use crate::flows::oidc::request::Params;
 
 /// The future of an extractor of ours (actix handlers run on one thread: it need not be `Send`).

@@ -12,10 +12,10 @@ use super::pages::templates::Pages;
 use super::util;
 use crate::app::Services;
 use crate::config::{Config, TenantConfig};
-use crate::flows::oidc::OAuthError;
-use crate::flows::oidc::tokens::Minter;
+use crate::flows::context::Minter;
+use crate::flows::error::FlowError;
 use crate::flows::password_check::PasswordCheck;
-use crate::store::DbConnection;
+use crate::store::{DbConnection, StoreError};
 
 /// What every handler can reach; cheap to clone.
 #[derive(Clone)]
@@ -60,12 +60,14 @@ impl AppState {
         self.tenants.get(id).cloned()
     }
 
-    /// Runs `f` with a [`Minter`] for `tenant` (and the request's client address) and a database
-    /// connection, on a blocking thread.
-    pub async fn oidc<T, F>(&self, tenant: &str, f: F) -> Result<T, OAuthError>
+    /// Runs the flow `f` with a [`Minter`] for `tenant` (and the request's client address) and a
+    /// database connection, on a blocking thread. Its error `E` is a page flow's [`FlowError`] or
+    /// a protocol endpoint's `OAuthError`; either can say what a `FlowError` says.
+    pub async fn flow<T, E, F>(&self, tenant: &str, f: F) -> Result<T, E>
     where
-        F: FnOnce(&Minter<'_>, &mut DbConnection) -> Result<T, OAuthError> + Send + 'static,
+        F: FnOnce(&Minter<'_>, &mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: From<StoreError> + From<FlowError> + Send + 'static,
     {
         let services = self.services.clone();
         let now = services.clock.now();
@@ -76,7 +78,7 @@ impl AppState {
             .run(move |conn| {
                 let mut minter = services
                     .minter(&tenant, now)
-                    .ok_or_else(|| OAuthError::server("unknown tenant"))?;
+                    .ok_or_else(|| E::from(FlowError::server("unknown tenant")))?;
                 minter.remote_addr = remote_addr;
                 f(&minter, conn)
             })

@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::{HttpRequest, HttpResponse};
 
-use crate::flows::oidc::OAuthError;
+use crate::flows::oidc::error::OAuthError;
 use crate::flows::oidc::request::{self, Params};
 
 /// A parameter of the query string; `None` when missing or holding a NUL (which no value of ours

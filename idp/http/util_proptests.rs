@@ -36,7 +36,7 @@ proptest! {
             .append_pair(&name, &b)
             .finish();
         let error = params(body.as_bytes()).unwrap_err();
-        prop_assert_eq!(error.code, crate::flows::oidc::ErrorCode::InvalidRequest);
+        prop_assert_eq!(error.code, crate::flows::oidc::error::ErrorCode::InvalidRequest);
         prop_assert_eq!(error.description, "a parameter is given more than once");
     }
 }

@@ -11,7 +11,7 @@ use crate::flows::reset::request::PURPOSE as RESET;
 use crate::store::audit::Event;
 use crate::store::sessions::SessionRow;
 use crate::store::users::UserRow;
-use crate::store::{self, DbConnection, Tenant, links, sessions, users};
+use crate::store::{self, DbConnection, StoreError, Tenant, links, sessions, users};
 
 /// The session and user behind a session cookie.
 pub fn current(
@@ -36,6 +36,21 @@ pub fn check_failed(
     Ok(store::write_transaction(conn, |conn| event.record(conn))?)
 }
 
+/// A change of `user`'s account: `change` and the audit event `kind` of the user, in one
+/// transaction.
+fn change(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    user: &UserRow,
+    kind: &str,
+    change: impl FnOnce(&mut DbConnection) -> Result<(), StoreError>,
+) -> Result<(), FlowError> {
+    Ok(store::write_transaction(conn, |conn| {
+        change(conn)?;
+        m.audit(kind).user(user.id.as_str()).record(conn)
+    })?)
+}
+
 /// Changes the display name.
 pub fn set_name(
     m: &Minter<'_>,
@@ -43,12 +58,9 @@ pub fn set_name(
     user: &UserRow,
     name: Option<&str>,
 ) -> Result<(), FlowError> {
-    Ok(store::write_transaction(conn, |conn| {
-        users::set_name(conn, Tenant::of(m.tenant), &user.id, name, m.now)?;
-        m.audit("user.name_changed")
-            .user(user.id.as_str())
-            .record(conn)
-    })?)
+    change(m, conn, user, "user.name_changed", |conn| {
+        users::set_name(conn, Tenant::of(m.tenant), &user.id, name, m.now)
+    })
 }
 
 /// Sets a new password (checked and hashed by the caller after the current one was verified) and
@@ -60,7 +72,7 @@ pub fn set_password(
     keep_session: &str,
     password_hash: &str,
 ) -> Result<(), FlowError> {
-    Ok(store::write_transaction(conn, |conn| {
+    change(m, conn, user, "password.changed", |conn| {
         let tenant = Tenant::of(m.tenant);
         users::set_password(conn, tenant, &user.id, password_hash, m.now)?;
         links::void_for_user(conn, tenant, &user.id, RESET, m.now)?;
@@ -69,10 +81,8 @@ pub fn set_password(
                 end_session(m, conn, &live.id)?;
             }
         }
-        m.audit("password.changed")
-            .user(user.id.as_str())
-            .record(conn)
-    })?)
+        Ok(())
+    })
 }
 
 /// Ends every session of the user (and tells every client that shared them).
@@ -81,10 +91,7 @@ pub fn sign_out_everywhere(
     conn: &mut DbConnection,
     user: &UserRow,
 ) -> Result<(), FlowError> {
-    Ok(store::write_transaction(conn, |conn| {
-        end_everything(m, conn, user)?;
-        m.audit("sessions.ended_everywhere")
-            .user(user.id.as_str())
-            .record(conn)
-    })?)
+    change(m, conn, user, "sessions.ended_everywhere", |conn| {
+        end_everything(m, conn, user)
+    })
 }

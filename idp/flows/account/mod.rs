@@ -3,7 +3,4 @@
 
 pub mod changes;
 
-// What `idp/http` calls, returning `OAuthError` until it takes `FlowError` (`flows/bridge.rs`).
-pub use crate::flows::bridge::account::{
-    check_failed, current, set_name, set_password, sign_out_everywhere,
-};
+pub use self::changes::{check_failed, current, set_name, set_password, sign_out_everywhere};

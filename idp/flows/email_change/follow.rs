@@ -38,9 +38,7 @@ pub fn target(
     purpose: &str,
     token: &str,
 ) -> Result<Option<String>, FlowError> {
-    let tenant = Tenant::of(m.tenant);
-    let link = links::find_usable(conn, tenant, purpose, &secret::hash(token), m.now)?;
-    Ok(link.and_then(|l| l.email))
+    Ok(mail_link::find_link(m, conn, purpose, token)?.and_then(|l| l.email))
 }
 
 fn take(
@@ -49,7 +47,7 @@ fn take(
     purpose: &str,
     token: &str,
 ) -> Result<Option<(LinkRow, UserRow)>, StoreError> {
-    let Some(link) = mail_link::use_link(m, conn, purpose, &secret::hash(token))? else {
+    let Some(link) = mail_link::use_link(m, conn, purpose, token)? else {
         return Ok(None);
     };
     let user = match link.user_id.as_deref() {

@@ -5,8 +5,5 @@
 pub mod follow;
 pub mod request;
 
-pub use follow::Followed;
-pub use request::{CONFIRM, UNDO, UNDO_DAYS};
-
-// What `idp/http` calls, returning `OAuthError` until it takes `FlowError` (`flows/bridge.rs`).
-pub use crate::flows::bridge::email_change::{confirm, confirm_target, request, undo, undo_target};
+pub use self::follow::{confirm, target, undo};
+pub use self::request::request;

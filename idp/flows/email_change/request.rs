@@ -8,7 +8,7 @@ use crate::domain::Email;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::{mail_limit, mail_link};
-use crate::mail::{self, Mails};
+use crate::mail::Mails;
 use crate::store::links::{self, LinkRow};
 use crate::store::users::UserRow;
 use crate::store::{self, DbConnection, Tenant, users};
@@ -61,21 +61,12 @@ pub fn request(
             to: new.normalized(),
             user: Some(&user.id),
         };
-        if !mail_limit::admit(m, conn, counted)? {
-            return Ok(None);
-        }
-        let token = secret::random_token();
-        let context = mail_link::link_context(m, &["email", "confirm"], &token)?;
-        let rendered = mail_link::render(mails, "verify_email", language, &context)?;
         let to = new.as_entered();
-        links::insert(conn, &link_row(m, CONFIRM, &token, user, to))?;
-        Ok(Some(mail::enqueue(
-            conn,
-            &m.tenant.id,
-            "verify_email",
-            to,
-            &rendered,
-            m.now,
-        )?))
+        mail_limit::write(m, conn, counted, to, |conn| {
+            let token = secret::random_token();
+            let context = mail_link::link_context(m, &["email", "confirm"], &token)?;
+            links::insert(conn, &link_row(m, CONFIRM, &token, user, to))?;
+            mail_link::render(mails, "verify_email", language, &context)
+        })
     })
 }

@@ -84,50 +84,45 @@ pub fn submit_claim(
             return Ok(Claimed::Expired);
         }
         let proven = ClaimPayload::of(&claim).unwrap_or_else(|| "link".into());
-        if let Some(owner) = owner {
-            // Only to the stored address, never to the text as typed.
-            let to = owner.email.clone().unwrap_or_default();
-            let rendered = links::render(m, mails, language, &[], false, Some("claim_taken"))?;
-            m.audit("legacy.claim_refused")
-                .detail(&json!({
-                    "username": account.username,
-                    "proven": proven,
-                    "reason": "address_in_use",
-                }))
-                .record(conn)?;
-            return Ok(Claimed::Mailed(Some(mail::enqueue(
-                conn,
-                &m.tenant.id,
-                PURPOSE,
-                &to,
-                &rendered,
-                m.now,
-            )?)));
-        }
-        let row = LinkRow {
-            legacy_account_id: Some(account.id.clone()),
-            email: Some(address.as_entered().to_string()),
-            auth_request_id: claim.auth_request_id.clone(),
-            payload: ClaimPayload::json(&proven),
-            ..mail_link::row(m, PURPOSE, &address_token)
+        let (to, rendered) = match owner {
+            Some(owner) => {
+                m.audit("legacy.claim_refused")
+                    .detail(&json!({
+                        "username": account.username,
+                        "proven": proven,
+                        "reason": "address_in_use",
+                    }))
+                    .record(conn)?;
+                // Only to the stored address, never to the text as typed.
+                let to = owner.email.unwrap_or_default();
+                (
+                    to,
+                    links::render(m, mails, language, &[], false, Some("claim_taken"))?,
+                )
+            }
+            None => {
+                let row = LinkRow {
+                    legacy_account_id: Some(account.id.clone()),
+                    email: Some(address.as_entered().to_string()),
+                    auth_request_id: claim.auth_request_id.clone(),
+                    payload: ClaimPayload::json(&proven),
+                    ..mail_link::row(m, PURPOSE, &address_token)
+                };
+                store::links::insert(conn, &row)?;
+                m.audit("legacy.link_sent")
+                    .detail(&json!({
+                        "usernames": [&account.username],
+                        "claim": true,
+                        "proven": proven,
+                    }))
+                    .record(conn)?;
+                let mailed = [MailedAccount::new(m, &account, "reset", &address_token)?];
+                let mode = Some("claim_address");
+                let to = address.as_entered().to_string();
+                (to, links::render(m, mails, language, &mailed, false, mode)?)
+            }
         };
-        store::links::insert(conn, &row)?;
-        let mailed = [MailedAccount::new(m, &account, "reset", &address_token)?];
-        let rendered = links::render(m, mails, language, &mailed, false, Some("claim_address"))?;
-        m.audit("legacy.link_sent")
-            .detail(&json!({
-                "usernames": [&account.username],
-                "claim": true,
-                "proven": proven,
-            }))
-            .record(conn)?;
-        Ok(Claimed::Mailed(Some(mail::enqueue(
-            conn,
-            &m.tenant.id,
-            PURPOSE,
-            address.as_entered(),
-            &rendered,
-            m.now,
-        )?)))
+        let id = mail::enqueue(conn, &m.tenant.id, PURPOSE, &to, &rendered, m.now)?;
+        Ok(Claimed::Mailed(Some(id)))
     })
 }

@@ -13,9 +13,9 @@ use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::mail_limit;
 use crate::flows::mail_link;
-use crate::flows::oidc::authorize;
+use crate::flows::oidc::pending;
 use crate::flows::password_check::{DUMMY_HASH, Stored};
-use crate::mail::{self, Mails};
+use crate::mail::Mails;
 use crate::store::legacy::LegacyRow;
 use crate::store::links::LinkRow;
 use crate::store::throttle::ThrottleKey;
@@ -67,7 +67,7 @@ pub fn prepare_claim(
     identifier: &str,
     account: &str,
 ) -> Result<ClaimPrepared, FlowError> {
-    let Some((row, _)) = authorize::pending(m, conn, request_id, Some(binding))? else {
+    let Some((row, _)) = pending::pending(m, conn, request_id, Some(binding))? else {
         return Ok(ClaimPrepared::Expired);
     };
     let account = match route_chosen(m, conn, identifier, account)? {
@@ -171,26 +171,18 @@ pub fn send_claim_link(
     let (token, row) = claim_link(m, account, request_id, Some(&to), "link");
     let mailed = [MailedAccount::new(m, account, "claim", &token)?];
     let rendered = links::render(m, mails, language, &mailed, false, Some("claim"))?;
+    let counted = mail_limit::Mail {
+        kind: PURPOSE,
+        to: account.email_normalized.as_deref().unwrap_or_default(),
+        user: None,
+    };
     store::write_transaction(conn, |conn| {
-        let counted = mail_limit::Mail {
-            kind: PURPOSE,
-            to: account.email_normalized.as_deref().unwrap_or_default(),
-            user: None,
-        };
-        if !mail_limit::admit(m, conn, counted)? {
-            return Ok(None);
-        }
-        store::links::insert(conn, &row)?;
-        m.audit("legacy.link_sent")
-            .detail(&json!({ "usernames": [&account.username], "claim": true }))
-            .record(conn)?;
-        Ok(Some(mail::enqueue(
-            conn,
-            &m.tenant.id,
-            PURPOSE,
-            &to,
-            &rendered,
-            m.now,
-        )?))
+        mail_limit::write(m, conn, counted, &to, |conn| {
+            store::links::insert(conn, &row)?;
+            m.audit("legacy.link_sent")
+                .detail(&json!({ "usernames": [&account.username], "claim": true }))
+                .record(conn)?;
+            Ok(rendered)
+        })
     })
 }

@@ -10,12 +10,11 @@ use crate::crypto::secret;
 use crate::domain::Email;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
-use crate::flows::oidc::authorize::Outcome;
-use crate::flows::oidc::resume::continue_pending;
+use crate::flows::mail_link::{self, Completed};
 use crate::store::legacy::LegacyRow;
 use crate::store::links::{self, LinkRow};
 use crate::store::users::{self, UserRow};
-use crate::store::{self, DbConnection, StoreError, Tenant};
+use crate::store::{DbConnection, StoreError, Tenant};
 
 /// What a usable linker link leads to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,26 +97,10 @@ pub fn link_target(
     }))
 }
 
-/// What following a linker link led to.
-#[derive(Debug)]
-pub enum Completed {
-    /// The link is unknown, expired or used, or its account bound meanwhile.
-    Expired,
-    /// The first account of the address needs a password, and none was given.
-    PasswordNeeded,
-    /// Bound; the browser that started the pending login is logged in and goes on.
-    Continue {
-        /// The new session cookie.
-        cookie: String,
-        /// Consent or the answer to the client.
-        outcome: Outcome,
-    },
-    /// Bound; nothing to continue here.
-    Done,
-}
-
 /// Follows a linker link: the link used, and the account bound — to the user of the address, or
 /// to a new user with `password_hash` — in one transaction; then the pending login continued.
+/// [`Completed::Expired`] too when the link's account is the first of its address and no
+/// password was given (the link stays usable).
 pub fn complete(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -126,12 +109,12 @@ pub fn complete(
     binding: &str,
 ) -> Result<Completed, FlowError> {
     let token_hash = secret::hash(token);
-    let bound = store::write_transaction(conn, |conn| {
+    mail_link::complete(m, conn, binding, |conn| {
         let Some(open) = open(m, conn, &token_hash)? else {
             return Ok(None);
         };
         if open.user.is_none() && password_hash.is_none() {
-            return Ok(Some(Err(Completed::PasswordNeeded)));
+            return Ok(None);
         }
         // Used first: binding voids the account's other links.
         if !links::use_once(conn, Tenant::of(m.tenant), &token_hash, m.now)? {
@@ -139,20 +122,8 @@ pub fn complete(
         }
         let link = open.link.clone();
         let user = bind(m, conn, open, password_hash)?;
-        Ok::<_, FlowError>(user.map(|user| Ok((link, user))))
-    });
-    let (link, user) = match bound? {
-        Some(Ok(bound)) => bound,
-        Some(Err(completed)) => return Ok(completed),
-        None => return Ok(Completed::Expired),
-    };
-    let request_id = link.auth_request_id.as_deref();
-    Ok(
-        match continue_pending(m, conn, request_id, &user, binding)? {
-            Some((cookie, outcome)) => Completed::Continue { cookie, outcome },
-            None => Completed::Done,
-        },
-    )
+        Ok(user.map(|user| (link, user)))
+    })
 }
 
 /// Binds the account of an opened link: to its user, or to a new one with `password_hash` (the

@@ -10,7 +10,7 @@ use crate::domain::Email;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::{mail_limit, mail_link};
-use crate::mail::{self, Mails, Rendered};
+use crate::mail::{Mails, Rendered};
 use crate::store::legacy::{self, LegacyRow};
 use crate::store::links::{self, LinkRow};
 use crate::store::{self, DbConnection, StoreError, Tenant};
@@ -93,44 +93,35 @@ pub fn send_links(
     } = mail;
     let recipient =
         Email::parse(to).map_or_else(|_| to.trim().to_lowercase(), |e| e.normalized().to_string());
+    let counted = mail_limit::Mail {
+        kind: PURPOSE,
+        to: &recipient,
+        user,
+    };
     store::write_transaction(conn, |conn| {
-        let counted = mail_limit::Mail {
-            kind: PURPOSE,
-            to: &recipient,
-            user,
-        };
-        if !mail_limit::admit(m, conn, counted)? {
-            return Ok(None);
-        }
-        // Only a pending request of this tenant reaches a link; anything else is left out.
-        let request_id = mail_link::pending_request(m, conn, request_id)?;
-        let mut mailed = Vec::new();
-        for account in accounts {
-            let token = secret::random_token();
-            mailed.push(MailedAccount::new(m, account, "reset", &token)?);
-            let row = LinkRow {
-                user_id: user.map(str::to_string),
-                legacy_account_id: Some(account.id.clone()),
-                email: Some(to.to_string()),
-                auth_request_id: request_id.clone(),
-                ..mail_link::row(m, PURPOSE, &token)
-            };
-            links::insert(conn, &row)?;
-        }
-        let rendered = render(m, mails, language, &mailed, user.is_some(), None)?;
-        let usernames: Vec<&str> = accounts.iter().map(|a| a.username.as_str()).collect();
-        m.audit("legacy.link_sent")
-            .user(user)
-            .detail(&json!({ "usernames": usernames }))
-            .record(conn)?;
-        Ok(Some(mail::enqueue(
-            conn,
-            &m.tenant.id,
-            PURPOSE,
-            to,
-            &rendered,
-            m.now,
-        )?))
+        mail_limit::write(m, conn, counted, to, |conn| {
+            // Only a pending request of this tenant reaches a link; anything else is left out.
+            let request_id = mail_link::pending_request(m, conn, request_id)?;
+            let mut mailed = Vec::new();
+            for account in accounts {
+                let token = secret::random_token();
+                mailed.push(MailedAccount::new(m, account, "reset", &token)?);
+                let row = LinkRow {
+                    user_id: user.map(str::to_string),
+                    legacy_account_id: Some(account.id.clone()),
+                    email: Some(to.to_string()),
+                    auth_request_id: request_id.clone(),
+                    ..mail_link::row(m, PURPOSE, &token)
+                };
+                links::insert(conn, &row)?;
+            }
+            let usernames: Vec<&str> = accounts.iter().map(|a| a.username.as_str()).collect();
+            m.audit("legacy.link_sent")
+                .user(user)
+                .detail(&json!({ "usernames": usernames }))
+                .record(conn)?;
+            render(m, mails, language, &mailed, user.is_some(), None)
+        })
     })
 }
 

@@ -25,16 +25,9 @@ pub mod follow;
 pub mod links;
 pub mod route;
 
-pub use crate::flows::former::{Former, Olds, former, olds};
-pub use bind::bind_new_user;
-pub use claim_address::Claimed;
-pub use claims::{CLAIM, ClaimCheck, ClaimPrepared, Proven};
-pub use follow::{Completed, LinkTarget};
-pub use links::{LinkMail, PURPOSE};
-pub use route::{IN_USE, Route, keeps_password, mask, password_target};
-
-// What `idp/http` calls, returning `OAuthError` until it takes `FlowError` (`flows/bridge.rs`).
-pub use crate::flows::bridge::linker::{
-    bind_to_user, claim_target, complete, finish_claim, link_target, prepare_claim, route,
-    route_chosen, send_claim_link, send_links, submit_claim,
-};
+pub use self::bind::{bind_new_user, bind_to_user};
+pub use self::claim_address::{claim_target, submit_claim};
+pub use self::claims::{finish_claim, prepare_claim, send_claim_link};
+pub use self::follow::{complete, link_target};
+pub use self::links::send_links;
+pub use self::route::{keeps_password, mask, password_target, route, route_chosen};

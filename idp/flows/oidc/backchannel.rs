@@ -6,8 +6,8 @@ use chrono::{Duration, NaiveDateTime};
 use serde_json::{Value, json};
 
 use super::error::OAuthError;
-use super::tokens::Minter;
 use crate::crypto::secret;
+use crate::flows::context::Minter;
 use crate::store::deliveries::{self, DeliveryRow};
 use crate::store::{self, DbConnection, StoreError};
 

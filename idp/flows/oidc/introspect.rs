@@ -5,9 +5,9 @@ use serde_json::{Value, json};
 use super::client_auth::{self, Presented};
 use super::error::OAuthError;
 use super::request::Params;
-use super::tokens::Minter;
 use super::userinfo::check_live;
 use crate::crypto::secret;
+use crate::flows::context::Minter;
 use crate::store::{DbConnection, Tenant, grants, users};
 
 /// Answers whether `token` is active for the authenticated client.

@@ -5,11 +5,12 @@
 //! check ([`crate::flows::password_check`]), then [`finish`] (on success start the session and
 //! go on).
 
-use super::authorize::{self, Outcome, Pending};
-use super::error::committed;
-use super::error::{ErrorCode, OAuthError};
+use super::decide::{issue_code, proceed};
+use super::error::{ErrorCode, OAuthError, committed};
+use super::outcome::{Outcome, error_response};
+use super::pending::{Pending, pending};
 use super::session;
-use super::tokens::Minter;
+use crate::flows::context::Minter;
 use secrecy::SecretString;
 
 use crate::crypto::password;
@@ -113,7 +114,7 @@ pub fn prepare(
     identifier: &str,
     chosen: Option<&str>,
 ) -> Result<Prepared, OAuthError> {
-    let Some((row, pending)) = authorize::pending(m, conn, request_id, binding)? else {
+    let Some((row, pending)) = pending(m, conn, request_id, binding)? else {
         return Ok(Prepared::Expired);
     };
     let user = find_account(conn, Tenant::of(m.tenant), identifier)?;
@@ -203,7 +204,7 @@ pub fn finish(
             .user(user.id.as_str())
             .client(row.client_id.as_str())
             .record(conn)?;
-        let outcome = authorize::proceed(m, conn, pending.request, &session, &user, binding)?;
+        let outcome = proceed(m, conn, pending.request, &session, &user, binding)?;
         Ok(LoginResult::Done {
             cookie,
             remember,
@@ -222,7 +223,7 @@ pub fn consent(
     approve: bool,
 ) -> Result<Option<Outcome>, OAuthError> {
     committed(conn, |conn| {
-        let Some((row, pending)) = authorize::pending(m, conn, request_id, binding)? else {
+        let Some((row, pending)) = pending(m, conn, request_id, binding)? else {
             return Ok(None);
         };
         let Some((session, user)) =
@@ -236,7 +237,7 @@ pub fn consent(
         auth_requests::delete(conn, Tenant::of(m.tenant), &row.id)?;
         let request = pending.request;
         if !approve {
-            return Ok(Some(Outcome::Respond(authorize::error_response(
+            return Ok(Some(Outcome::Respond(error_response(
                 &m.issuer,
                 request.redirect_uri.clone(),
                 request.response_mode,
@@ -252,7 +253,7 @@ pub fn consent(
             &request.scope_string(),
             m.now,
         )?;
-        let response = authorize::issue_code(m, conn, &request, &session, &user)?;
+        let response = issue_code(m, conn, &request, &session, &user)?;
         Ok(Some(Outcome::Respond(response)))
     })
 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::error::OAuthError;
 use super::request::Params;
 use super::session;
-use super::tokens::Minter;
+use crate::flows::context::Minter;
 
 use super::backchannel;
 use crate::store::users::UserRow;

@@ -6,12 +6,15 @@ pub mod authorize;
 pub mod backchannel;
 pub mod client_auth;
 pub mod client_keys;
+pub mod decide;
 pub mod discovery;
 pub mod error;
 pub mod introspect;
 pub mod login;
 pub mod logout;
+pub mod outcome;
 pub mod par;
+pub mod pending;
 pub mod request;
 pub mod resume;
 pub mod revoke;
@@ -23,6 +26,3 @@ pub mod userinfo;
 
 #[cfg(test)]
 mod proptests;
-
-pub use error::{ErrorCode, OAuthError, committed};
-pub use supported::{ACR_PASSWORD, CLAIMS, SCOPES};

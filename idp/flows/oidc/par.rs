@@ -7,8 +7,8 @@ use serde::Serialize;
 use super::client_auth::{self, Presented};
 use super::error::{ErrorCode, OAuthError};
 use super::request::{self, Params, RequestError};
-use super::tokens::Minter;
 use crate::crypto::secret;
+use crate::flows::context::Minter;
 use crate::store::auth_requests::{self, AuthRequestRow};
 use crate::store::{DbConnection, Tenant};
 

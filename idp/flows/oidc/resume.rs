@@ -2,8 +2,10 @@
 //! registration, the linker's link): when the link is opened in the browser that started the
 //! login, a session and the login's next step; elsewhere nothing, and the page says "done".
 
-use super::authorize::{self, Outcome};
+use super::decide::proceed;
 use super::error::OAuthError;
+use super::outcome::Outcome;
+use super::pending::pending;
 use super::session;
 use crate::flows::context::Minter;
 use crate::store::users::UserRow;
@@ -20,7 +22,7 @@ pub fn continue_pending(
     binding: &str,
 ) -> Result<Option<(String, Outcome)>, OAuthError> {
     let pending = match request_id {
-        Some(id) => authorize::pending(m, conn, id, Some(binding))?,
+        Some(id) => pending(m, conn, id, Some(binding))?,
         None => None,
     };
     let Some((row, pending)) = pending else {
@@ -34,6 +36,6 @@ pub fn continue_pending(
         m.now,
     )?;
     auth_requests::delete(conn, Tenant::of(m.tenant), &row.id)?;
-    let outcome = authorize::proceed(m, conn, pending.request, &session, user, binding)?;
+    let outcome = proceed(m, conn, pending.request, &session, user, binding)?;
     Ok(Some((cookie, outcome)))
 }

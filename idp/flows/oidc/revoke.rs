@@ -6,8 +6,8 @@ use chrono::DateTime;
 use super::client_auth::{self, Presented};
 use super::error::{ErrorCode, OAuthError};
 use super::request::Params;
-use super::tokens::Minter;
 use crate::crypto::secret;
+use crate::flows::context::Minter;
 use crate::store::{DbConnection, Tenant, grants};
 
 /// Revokes `token` if it is the authenticated client's; answers the same either way (§2.2).

@@ -1,9 +1,10 @@
 //! SSO sessions: the browser keeps a random value, the database its hash.
 
-use chrono::{Duration, NaiveDateTime};
+use chrono::NaiveDateTime;
 
 use super::supported::ACR_PASSWORD;
 use crate::crypto::secret;
+use crate::flows::context::seconds;
 use crate::store::sessions::{self, SessionRow};
 use crate::store::users::{self, UserRow};
 use crate::store::{self, DbConnection, StoreError, Tenant};
@@ -47,8 +48,7 @@ pub fn start(
         acr: Some(ACR_PASSWORD.into()),
         created_at: now,
         last_seen_at: now,
-        expires_at: now
-            + Duration::seconds(i64::try_from(lifetime_seconds).unwrap_or(i64::MAX / 1000)),
+        expires_at: now + seconds(lifetime_seconds),
         ended_at: None,
     };
     sessions::insert(conn, &row)?;

@@ -6,9 +6,12 @@ use super::client_auth::{self, Presented};
 use super::error::committed;
 use super::error::{ErrorCode, OAuthError};
 use super::request::Params;
-use super::tokens::{Minter, s256};
+use super::tokens::s256;
 use crate::config::{ClientConfig, GrantType};
 use crate::crypto::secret;
+use crate::flows::context::Minter;
+use crate::flows::former::released;
+use crate::store::audit::Event;
 use crate::store::grants::{self, GrantRow, RefreshRow};
 use crate::store::users::UserRow;
 use crate::store::{DbConnection, Tenant, write_alone};
@@ -96,11 +99,7 @@ fn authorization_code(
         }
         if row.used_at.is_some() || !grants::use_code(conn, tenant, &code_hash, m.now)? {
             // A replayed code: everything issued from it is revoked (RFC 6749 §4.1.2).
-            grants::revoke_grant(conn, tenant, &grant.id, m.now)?;
-            m.audit("code.replayed")
-                .user(grant.user_id.as_deref())
-                .client(grant.client_id.as_str())
-                .record_or_warn(conn);
+            revoke_replayed(m, conn, &grant, "code.replayed")?;
             return Err(invalid());
         }
         if row.expires_at <= m.now || grant.revoked_at.is_some() {
@@ -136,10 +135,7 @@ fn authorization_code(
             (None, None) => {}
         }
         let response = issue(m, conn, client, &grant, user, row.nonce.as_deref())?;
-        m.audit("token.issued")
-            .user(grant.user_id.as_deref())
-            .client(grant.client_id.as_str())
-            .record_or_warn(conn);
+        grant_event(m, "token.issued", &grant).record_or_warn(conn);
         Ok(response)
     })
 }
@@ -165,11 +161,7 @@ fn refresh_token(
         }
         if row.used_at.is_some() || !grants::use_refresh(conn, tenant, &token_hash, m.now)? {
             // A rotated token presented again: someone holds a copy. Revoke the family.
-            grants::revoke_grant(conn, tenant, &grant.id, m.now)?;
-            m.audit("refresh_token.reused")
-                .user(grant.user_id.as_deref())
-                .client(grant.client_id.as_str())
-                .record_or_warn(conn);
+            revoke_replayed(m, conn, &grant, "refresh_token.reused")?;
             return Err(invalid());
         }
         if row.expires_at <= m.now || grant.expires_at <= m.now || grant.revoked_at.is_some() {
@@ -204,6 +196,26 @@ fn refresh_token(
     })
 }
 
+/// The audit event `kind` of `grant`: its user and client.
+fn grant_event<'e>(m: &'e Minter<'_>, kind: &'e str, grant: &'e GrantRow) -> Event<'e> {
+    m.audit(kind)
+        .user(grant.user_id.as_deref())
+        .client(grant.client_id.as_str())
+}
+
+/// A one-time secret of `grant` (a code, a refresh token) presented again: someone else holds
+/// it, so the grant is revoked with everything issued from it, and `kind` audited.
+fn revoke_replayed(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    grant: &GrantRow,
+    kind: &str,
+) -> Result<(), OAuthError> {
+    grants::revoke_grant(conn, Tenant::of(m.tenant), &grant.id, m.now)?;
+    grant_event(m, kind, grant).record_or_warn(conn);
+    Ok(())
+}
+
 fn client_credentials(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -233,7 +245,7 @@ fn client_credentials(
         acr: None,
         offline: false,
         created_at: m.now,
-        expires_at: super::authorize::after(m.now, m.config.settings.tokens.access_token_seconds),
+        expires_at: m.after(m.config.settings.tokens.access_token_seconds),
         revoked_at: None,
     };
     write_alone(conn, |conn| grants::insert_grant(conn, &grant))?;
@@ -265,11 +277,7 @@ fn issue(
         .ok_or_else(|| OAuthError::invalid_grant("the account is disabled or gone"))?;
     let (access_token, claims) = m.access_token(grant, &user.subject)?;
     let id_token = if grant.scope.split(' ').any(|s| s == "openid") {
-        let former = if grant.scope.split(' ').any(|s| s == "profile") {
-            crate::flows::former::former(conn, Tenant::of(m.tenant), &user)?
-        } else {
-            crate::flows::linker::Former::default()
-        };
+        let former = released(conn, Tenant::of(m.tenant), &user, &grant.scope)?;
         Some(m.id_token(grant, &user, &former, nonce, &access_token)?)
     } else {
         None

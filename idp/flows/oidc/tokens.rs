@@ -21,7 +21,7 @@ use crate::config::SigningAlg;
 use crate::crypto::keyring::TenantKeys;
 use crate::crypto::keys::{SigningKey, core_alg};
 use crate::crypto::secret;
-pub use crate::flows::context::Minter;
+use crate::flows::context::Minter;
 use crate::flows::former::Former;
 use crate::store::grants::GrantRow;
 use crate::store::users::UserRow;

@@ -3,7 +3,9 @@
 use serde_json::Value;
 
 use super::error::{ErrorCode, OAuthError};
-use super::tokens::{AccessClaims, Minter};
+use super::tokens::AccessClaims;
+use crate::flows::context::Minter;
+use crate::flows::former::released;
 use crate::store::grants::{self, GrantRow};
 use crate::store::users::UserRow;
 use crate::store::{DbConnection, Tenant};
@@ -33,10 +35,6 @@ pub fn userinfo(m: &Minter<'_>, conn: &mut DbConnection, token: &str) -> Result<
     let user = user
         .filter(|u| !u.disabled)
         .ok_or_else(|| OAuthError::new(ErrorCode::InvalidToken, "the account is gone"))?;
-    let former = if claims.scope.split(' ').any(|s| s == "profile") {
-        crate::flows::former::former(conn, Tenant::of(m.tenant), &user)?
-    } else {
-        crate::flows::linker::Former::default()
-    };
+    let former = released(conn, Tenant::of(m.tenant), &user, &claims.scope)?;
     Ok(m.userinfo(&user, &former, &claims.scope))
 }

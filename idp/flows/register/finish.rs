@@ -2,15 +2,11 @@
 //! with its welcome mail, logged in, and the pending authorization continued.
 
 use crate::config::Language;
-use crate::crypto::secret;
 use crate::domain::Email;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
-use crate::flows::mail_link;
-use crate::flows::oidc::authorize::Outcome;
-use crate::flows::oidc::resume::continue_pending;
+use crate::flows::mail_link::{self, Completed};
 use crate::mail::{self, Mails};
-use crate::store::links;
 use crate::store::{self, DbConnection, StoreError, Tenant, legacy, users};
 
 use super::start::PURPOSE;
@@ -21,25 +17,7 @@ pub fn link_email(
     conn: &mut DbConnection,
     token: &str,
 ) -> Result<Option<String>, FlowError> {
-    let tenant = Tenant::of(m.tenant);
-    let link = links::find_usable(conn, tenant, PURPOSE, &secret::hash(token), m.now)?;
-    Ok(link.and_then(|l| l.email))
-}
-
-/// What finishing a registration led to.
-#[derive(Debug)]
-pub enum Finished {
-    /// The link is unknown, expired or used.
-    Expired,
-    /// Created; the browser that started the pending request is logged in and goes on.
-    Continue {
-        /// The new session cookie.
-        cookie: String,
-        /// Consent or the answer to the client.
-        outcome: Outcome,
-    },
-    /// Created; nothing to continue here.
-    Created,
+    Ok(mail_link::find_link(m, conn, PURPOSE, token)?.and_then(|l| l.email))
 }
 
 /// What the resident gave on the last page.
@@ -55,24 +33,23 @@ pub struct Account<'a> {
 }
 
 /// Creates the account through the link (the address is verified by it), with its welcome mail,
-/// in one transaction.
+/// in one transaction; [`Completed::Done`] is the account created with nothing to continue.
 pub fn finish(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     mails: &Mails,
     account: &Account<'_>,
     binding: &str,
-) -> Result<Finished, FlowError> {
+) -> Result<Completed, FlowError> {
     let Account {
         token,
         name,
         password_hash,
         language,
     } = *account;
-    let token_hash = secret::hash(token);
     let tenant = Tenant::of(m.tenant);
-    let created = store::write_transaction(conn, |conn| {
-        let Some(link) = mail_link::use_link(m, conn, PURPOSE, &token_hash)? else {
+    mail_link::complete(m, conn, binding, |conn| {
+        let Some(link) = mail_link::use_link(m, conn, PURPOSE, token)? else {
             return Ok(None);
         };
         let Some(email) = link.email.as_deref().and_then(|e| Email::parse(e).ok()) else {
@@ -114,19 +91,7 @@ pub fn finish(
         let to = email.as_entered();
         mail::enqueue(conn, &m.tenant.id, "welcome", to, &welcome, m.now)?;
         m.audit("user.registered").user(id.as_str()).record(conn)?;
-        Ok::<_, FlowError>(Some((link, id)))
-    })?;
-    let Some((link, user_id)) = created else {
-        return Ok(Finished::Expired);
-    };
-    let Some(user) = users::find(conn, tenant, &user_id)? else {
-        return Ok(Finished::Created);
-    };
-    let request_id = link.auth_request_id.as_deref();
-    Ok(
-        match continue_pending(m, conn, request_id, &user, binding)? {
-            Some((cookie, outcome)) => Finished::Continue { cookie, outcome },
-            None => Finished::Created,
-        },
-    )
+        let user = users::find(conn, tenant, &id)?;
+        Ok(user.map(|user| (link, user)))
+    })
 }

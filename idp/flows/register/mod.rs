@@ -5,8 +5,5 @@
 pub mod finish;
 pub mod start;
 
-pub use finish::{Account, Finished};
-pub use start::PURPOSE;
-
-// What `idp/http` calls, returning `OAuthError` until it takes `FlowError` (`flows/bridge.rs`).
-pub use crate::flows::bridge::register::{finish, link_email, start};
+pub use self::finish::{finish, link_email};
+pub use self::start::start;

@@ -10,7 +10,7 @@ use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::linker::links::{LinkMail, send_links};
 use crate::flows::{mail_limit, mail_link};
-use crate::mail::{self, Mails};
+use crate::mail::Mails;
 use crate::store::links::{self, LinkRow};
 use crate::store::users::UserRow;
 use crate::store::{self, DbConnection, Tenant, legacy, users};
@@ -68,26 +68,17 @@ pub fn start(
             to: email.normalized(),
             user: None,
         };
-        if !mail_limit::admit(m, conn, counted)? {
-            return Ok(None);
-        }
-        let token = secret::random_token();
-        let context = mail_link::link_context(m, &["register", "complete"], &token)?;
-        let rendered = mail_link::render(mails, PURPOSE, language, &context)?;
-        let row = LinkRow {
-            email: Some(email.as_entered().to_string()),
-            auth_request_id: request_id.map(str::to_string),
-            ..mail_link::row(m, PURPOSE, &token)
-        };
-        links::insert(conn, &row)?;
-        Ok(Some(mail::enqueue(
-            conn,
-            &m.tenant.id,
-            PURPOSE,
-            email.as_entered(),
-            &rendered,
-            m.now,
-        )?))
+        mail_limit::write(m, conn, counted, email.as_entered(), |conn| {
+            let token = secret::random_token();
+            let context = mail_link::link_context(m, &["register", "complete"], &token)?;
+            let row = LinkRow {
+                email: Some(email.as_entered().to_string()),
+                auth_request_id: request_id.map(str::to_string),
+                ..mail_link::row(m, PURPOSE, &token)
+            };
+            links::insert(conn, &row)?;
+            mail_link::render(mails, PURPOSE, language, &context)
+        })
     })
 }
 
@@ -108,20 +99,11 @@ fn account_exists(
         to: email.normalized(),
         user: Some(&user.id),
     };
-    if !mail_limit::admit(m, conn, counted)? {
-        return Ok(None);
-    }
-    let query: Vec<(&str, &str)> = request_id.map(|id| ("request", id)).into_iter().collect();
-    let mut context = mail_link::context(m);
-    context.insert("forgot_link", &mail_link::build(m, &["forgot"], &query)?);
-    let rendered = mail_link::render(mails, KIND, language, &context)?;
     let to = user.email.as_deref().unwrap_or(email.as_entered());
-    Ok(Some(mail::enqueue(
-        conn,
-        &m.tenant.id,
-        KIND,
-        to,
-        &rendered,
-        m.now,
-    )?))
+    mail_limit::write(m, conn, counted, to, |_| {
+        let query: Vec<(&str, &str)> = request_id.map(|id| ("request", id)).into_iter().collect();
+        let mut context = mail_link::context(m);
+        context.insert("forgot_link", &mail_link::build(m, &["forgot"], &query)?);
+        mail_link::render(mails, KIND, language, &context)
+    })
 }

@@ -2,36 +2,16 @@
 //! grants ended, and the pending login continued.
 
 use super::request::PURPOSE;
-use crate::crypto::secret;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
-use crate::flows::mail_link;
-use crate::flows::oidc::authorize::Outcome;
+use crate::flows::mail_link::{self, Completed};
 use crate::flows::oidc::logout::end_everything;
-use crate::flows::oidc::resume::continue_pending;
 use crate::store::links;
-use crate::store::{self, DbConnection, Tenant, users};
+use crate::store::{DbConnection, Tenant, users};
 
 /// Whether `token` is a usable reset link of this tenant.
 pub fn usable(m: &Minter<'_>, conn: &mut DbConnection, token: &str) -> Result<bool, FlowError> {
-    let tenant = Tenant::of(m.tenant);
-    Ok(links::find_usable(conn, tenant, PURPOSE, &secret::hash(token), m.now)?.is_some())
-}
-
-/// What setting the password led to.
-#[derive(Debug)]
-pub enum Completed {
-    /// The link is unknown, expired or used.
-    Expired,
-    /// Set; the browser that started the pending request is logged in and goes on.
-    Continue {
-        /// The new session cookie.
-        cookie: String,
-        /// Consent or the answer to the client.
-        outcome: Outcome,
-    },
-    /// Set; nothing to continue here (another browser, or no pending request).
-    Done,
+    Ok(mail_link::find_link(m, conn, PURPOSE, token)?.is_some())
 }
 
 /// Sets the new password (already checked and hashed) through the link, in one transaction:
@@ -43,10 +23,9 @@ pub fn complete(
     password_hash: &str,
     binding: &str,
 ) -> Result<Completed, FlowError> {
-    let token_hash = secret::hash(token);
     let tenant = Tenant::of(m.tenant);
-    let result = store::write_transaction(conn, |conn| {
-        let Some(link) = mail_link::use_link(m, conn, PURPOSE, &token_hash)? else {
+    mail_link::complete(m, conn, binding, |conn| {
+        let Some(link) = mail_link::use_link(m, conn, PURPOSE, token)? else {
             return Ok(None);
         };
         let Some(user) = link
@@ -67,16 +46,6 @@ pub fn complete(
         m.audit("password.reset")
             .user(user.id.as_str())
             .record(conn)?;
-        Ok::<_, FlowError>(Some((link, user)))
-    })?;
-    let Some((link, user)) = result else {
-        return Ok(Completed::Expired);
-    };
-    let request_id = link.auth_request_id.as_deref();
-    Ok(
-        match continue_pending(m, conn, request_id, &user, binding)? {
-            Some((cookie, outcome)) => Completed::Continue { cookie, outcome },
-            None => Completed::Done,
-        },
-    )
+        Ok(Some((link, user)))
+    })
 }

@@ -4,8 +4,5 @@
 pub mod complete;
 pub mod request;
 
-pub use complete::Completed;
-pub use request::PURPOSE;
-
-// What `idp/http` calls, returning `OAuthError` until it takes `FlowError` (`flows/bridge.rs`).
-pub use crate::flows::bridge::reset::{complete, request, usable};
+pub use self::complete::{complete, usable};
+pub use self::request::request;

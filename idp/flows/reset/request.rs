@@ -6,7 +6,7 @@ use crate::domain::Email;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::{mail_limit, mail_link};
-use crate::mail::{self, Mails};
+use crate::mail::Mails;
 use crate::store::links::{self, LinkRow};
 use crate::store::{self, DbConnection, Tenant, users};
 
@@ -29,31 +29,28 @@ pub fn request(
     else {
         return Ok(None);
     };
-    let token = secret::random_token();
-    let context = mail_link::link_context(m, &["reset"], &token)?;
-    let rendered = mail_link::render(mails, PURPOSE, language, &context)?;
     // The stored address, never the text as typed.
     let to = user.email.clone().unwrap_or_else(|| email.to_string());
+    let counted = mail_limit::Mail {
+        kind: PURPOSE,
+        to: email.normalized(),
+        user: Some(&user.id),
+    };
     store::write_transaction(conn, |conn| {
-        let counted = mail_limit::Mail {
-            kind: PURPOSE,
-            to: email.normalized(),
-            user: Some(&user.id),
-        };
-        if !mail_limit::admit(m, conn, counted)? {
-            return Ok(None);
-        }
-        let row = LinkRow {
-            user_id: Some(user.id.clone()),
-            email: Some(to.clone()),
-            auth_request_id: mail_link::pending_request(m, conn, request_id)?,
-            ..mail_link::row(m, PURPOSE, &token)
-        };
-        links::insert(conn, &row)?;
-        let id = mail::enqueue(conn, &m.tenant.id, PURPOSE, &to, &rendered, m.now)?;
-        m.audit("password.reset_requested")
-            .user(user.id.as_str())
-            .record(conn)?;
-        Ok(Some(id))
+        mail_limit::write(m, conn, counted, &to, |conn| {
+            let token = secret::random_token();
+            let context = mail_link::link_context(m, &["reset"], &token)?;
+            let row = LinkRow {
+                user_id: Some(user.id.clone()),
+                email: Some(to.clone()),
+                auth_request_id: mail_link::pending_request(m, conn, request_id)?,
+                ..mail_link::row(m, PURPOSE, &token)
+            };
+            links::insert(conn, &row)?;
+            m.audit("password.reset_requested")
+                .user(user.id.as_str())
+                .record(conn)?;
+            mail_link::render(mails, PURPOSE, language, &context)
+        })
     })
 }

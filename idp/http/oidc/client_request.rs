@@ -8,11 +8,11 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
 use crate::config::AuthMethod;
+use crate::flows::context::Minter;
 use crate::flows::oidc::assertion;
 use crate::flows::oidc::client_auth::{self, Presented};
+use crate::flows::oidc::error::{ErrorCode, OAuthError};
 use crate::flows::oidc::request::Params;
-use crate::flows::oidc::tokens::Minter;
-use crate::flows::oidc::{ErrorCode, OAuthError};
 use crate::http::extract::TenantRequest;
 use crate::http::state::AppState;
 use crate::http::util::form;
@@ -44,7 +44,7 @@ where
         let presented = presented(&req, &params)?;
         let presented = verify_assertion(&state, &tenant.id, endpoint, presented).await;
         state
-            .oidc(&tenant.id, move |m, conn| {
+            .flow(&tenant.id, move |m, conn| {
                 flow(m, conn, &presented, &params)
             })
             .await

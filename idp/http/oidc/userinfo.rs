@@ -3,7 +3,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 
-use crate::flows::oidc::{ErrorCode, OAuthError, userinfo};
+use crate::flows::oidc::error::{ErrorCode, OAuthError};
+use crate::flows::oidc::userinfo;
 use crate::http::extract::TenantRequest;
 use crate::http::util::{form, no_store_json};
 
@@ -44,7 +45,7 @@ async fn answer(
     };
     match request
         .state
-        .oidc(&request.tenant.id, move |m, conn| {
+        .flow(&request.tenant.id, move |m, conn| {
             userinfo::userinfo(m, conn, &token)
         })
         .await

@@ -10,7 +10,7 @@ use super::error::PageError;
 use super::view::{OrPage, View};
 use crate::crypto::password;
 use crate::domain::NewPassword;
-use crate::flows::oidc::OAuthError;
+use crate::flows::error::FlowError;
 use crate::flows::password_check::{Attempt, Checked, Stored};
 use crate::http::util::retry_after_header;
 
@@ -65,7 +65,7 @@ impl View {
             .run(move || password::hash(password.secret()))
             .await
         {
-            Ok(hashed) => hashed.map_err(OAuthError::server).or_page(self),
+            Ok(hashed) => hashed.map_err(FlowError::server).or_page(self),
             Err(_) => Err(self.error(StatusCode::SERVICE_UNAVAILABLE, "busy").into()),
         }
     }

@@ -13,8 +13,8 @@ use actix_web::{FromRequest, HttpRequest};
 use super::error::PageError;
 use super::view::View;
 use crate::flows::account;
-use crate::flows::linker::{self, Olds};
-use crate::flows::oidc::authorize;
+use crate::flows::former::{Olds, olds};
+use crate::flows::oidc::pending;
 use crate::flows::oidc::request::Params;
 use crate::http::extract::{Extracting, TenantRequest, after};
 use crate::store::Tenant;
@@ -74,7 +74,7 @@ impl AsRef<View> for Posted {
 
 /// The signed-in resident of the account page: `page` first (a [`View`], or a [`Posted`] form),
 /// then the browser's session, its user and the user's old accounts. Without a session, the
-/// answer is the way to the login of the account page (`authorize::account_login`), which comes
+/// answer is the way to the login of the account page (`pending::account_login`), which comes
 /// back here.
 pub struct SignedIn<T = View> {
     /// The page (or form) the resident is on.
@@ -123,10 +123,10 @@ async fn signed_in(view: &View) -> Result<(String, UserRow, Olds), PageError> {
         .flow(
             move |m, conn| match account::current(m, conn, cookie.as_deref())? {
                 Some((session, user)) => {
-                    let olds = linker::olds(conn, Tenant::of(m.tenant), &user)?;
+                    let olds = olds(conn, Tenant::of(m.tenant), &user)?;
                     Ok(Ok((session.id, user, olds)))
                 }
-                None => authorize::account_login(m, conn, &binding).map(Err),
+                None => pending::account_login(m, conn, &binding).map(Err),
             },
         )
         .await?;

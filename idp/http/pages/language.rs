@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 
 use super::error::PageResult;
 use super::extract::Posted;
-use crate::flows::oidc::authorize;
+use crate::flows::oidc::pending;
 use crate::http::util::see_other;
 
 /// How long the language cookie lasts: a year.
@@ -50,7 +50,7 @@ pub async fn language(Posted { view, params }: Posted) -> PageResult {
     if let Some(request_id) = request_id {
         let binding = Some(view.binding.clone());
         view.flow(move |m, conn| {
-            authorize::set_language(m, conn, &request_id, binding.as_deref(), language)
+            pending::set_language(m, conn, &request_id, binding.as_deref(), language)
         })
         .await?;
     }

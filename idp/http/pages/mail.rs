@@ -13,10 +13,10 @@ use super::extract::Posted;
 use super::view::View;
 use crate::config::Language;
 use crate::domain::Email;
+use crate::flows::context::Minter;
+use crate::flows::error::FlowError;
 use crate::flows::linker;
-use crate::flows::oidc::OAuthError;
-use crate::flows::oidc::tokens::Minter;
-use crate::http::util::form_status;
+use crate::flows::linker::links::LinkMail;
 use crate::mail::Mails;
 use crate::store::DbConnection;
 use crate::store::legacy::LegacyRow;
@@ -77,7 +77,7 @@ impl View {
         let mails = self.state.services.mails.clone();
         let language = self.lang;
         self.flow(move |m, conn| {
-            let mail = linker::LinkMail {
+            let mail = LinkMail {
                 to: &to,
                 language,
                 request_id: request_id.as_deref(),
@@ -100,51 +100,43 @@ impl View {
     }
 }
 
-/// The page that asks for an address (`forgot.html`, `register.html`), in a pending login or not.
-pub fn address_page(
-    view: &View,
-    template: &str,
-    request_id: &str,
-    email: &str,
-    error: Option<&str>,
-) -> HttpResponse {
+/// What the page that asks for an address (`forgot.html`, `register.html`) shows: the pending
+/// login it belongs to (empty when none) and the address typed so far.
+fn address_context(view: &View, request_id: &str, email: &str) -> tera::Context {
     let mut context = view.context();
     context.insert("request_id", request_id);
     context.insert("email", email);
-    context.insert("error", &error);
-    view.respond(form_status(error), template, &context)
+    context
 }
 
 /// `GET` of an address page: empty, in the language of the pending login `request`.
 pub async fn ask_address(mut view: View, template: &str) -> PageResult {
     let request_id = view.query("request");
     view.in_login(&request_id).await;
-    Ok(address_page(&view, template, &request_id, "", None))
+    let context = address_context(&view, &request_id, "");
+    Ok(view.form_page(template, context, None))
 }
 
 /// A flow that writes a link and its mail to an address (or a notice, the same to the eye), in
 /// the resident's language, for the pending login if any; the mail's id, `None` when a mail limit
 /// held it back.
-pub type WriteLink<E> = fn(
+pub type WriteLink = fn(
     &Minter<'_>,
     &mut DbConnection,
     &Mails,
     &Email,
     Language,
     Option<&str>,
-) -> Result<Option<String>, E>;
+) -> Result<Option<String>, FlowError>;
 
 /// The address posted to an address page (`template`) goes to `write`; the page is shown again
 /// when it is not an address. Gives the view, the address and whether the mail failed, no
 /// sooner than [`ANSWER_AT_LEAST`] after the form came.
-pub async fn mail_link<E>(
+pub async fn mail_link(
     posted: Posted,
     template: &str,
-    write: WriteLink<E>,
-) -> Result<(View, String, bool), PageError>
-where
-    E: Into<OAuthError> + 'static,
-{
+    write: WriteLink,
+) -> Result<(View, String, bool), PageError> {
     let started = Instant::now();
     let Posted { mut view, params } = posted;
     let request_id = params.get("request").cloned().filter(|r| !r.is_empty());
@@ -153,16 +145,16 @@ where
     let typed = params.get("email").cloned().unwrap_or_default();
     let Ok(email) = Email::parse(&typed) else {
         let request_id = request_id.as_deref().unwrap_or("");
-        let page = address_page(&view, template, request_id, &typed, Some("email-invalid"));
-        return Err(page.into());
+        let context = address_context(&view, request_id, &typed);
+        return Err(view
+            .form_page(template, context, Some("email-invalid"))
+            .into());
     };
     let mails = view.state.services.mails.clone();
     let language = view.lang;
     let address = email.to_string();
     let written = view
-        .flow(move |m, conn| {
-            write(m, conn, &mails, &email, language, request_id.as_deref()).map_err(Into::into)
-        })
+        .flow(move |m, conn| write(m, conn, &mails, &email, language, request_id.as_deref()))
         .await?;
     let failed = view.send_failed(written.as_deref()).await;
     if let Some(rest) = ANSWER_AT_LEAST.checked_sub(started.elapsed()) {

@@ -12,7 +12,8 @@ use sha2::Digest;
 use super::error::PageError;
 use super::templates::FORM_POST_SCRIPT;
 use super::view::View;
-use crate::flows::oidc::authorize::{self, AuthResponse, Outcome, Pending};
+use crate::flows::oidc::outcome::{AuthResponse, Outcome};
+use crate::flows::oidc::pending::{self, Pending};
 use crate::flows::oidc::request::ResponseMode;
 use crate::http::util::see_other;
 
@@ -43,7 +44,7 @@ impl View {
     ) -> Result<Pending, PageError> {
         let id = request_id.to_string();
         let pending = self
-            .flow(move |m, conn| authorize::pending(m, conn, &id, binding.as_deref()))
+            .flow(move |m, conn| pending::pending(m, conn, &id, binding.as_deref()))
             .await?;
         match pending {
             Some((_, pending)) => Ok(pending),

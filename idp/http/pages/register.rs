@@ -10,7 +10,9 @@ use super::error::PageResult;
 use super::extract::Posted;
 use super::mail::{ask_address, mail_link};
 use super::view::View;
-use crate::flows::register::{self, Account, Finished};
+use crate::flows::mail_link::Completed;
+use crate::flows::register;
+use crate::flows::register::finish::Account;
 
 /// `GET /{tenant}/register?request=…`
 pub async fn page(view: View) -> PageResult {
@@ -50,20 +52,14 @@ impl Completing<'_> {
 pub async fn complete_form(mut view: View) -> PageResult {
     let token = view.query("token");
     view.in_login_of_link(&token).await;
-    let probe = token.clone();
-    let email = view
-        .flow(move |m, conn| register::link_email(m, conn, &probe))
-        .await?;
-    Ok(match email {
-        Some(email) => Completing {
-            view: &view,
-            token: &token,
-            email: &email,
-            name: "",
-        }
-        .page(None, StatusCode::OK),
-        None => view.link_expired(),
-    })
+    let email = view.link_target(&token, register::link_email).await?;
+    let completing = Completing {
+        view: &view,
+        token: &token,
+        email: &email,
+        name: "",
+    };
+    Ok(completing.page(None, StatusCode::OK))
 }
 
 /// `POST /{tenant}/register/complete`: creates the account.
@@ -110,8 +106,8 @@ pub async fn complete(Posted { mut view, params }: Posted) -> PageResult {
         .await?;
     // The welcome mail leaves with the next round of the worker.
     Ok(match finished {
-        Finished::Expired => view.link_expired(),
-        Finished::Created => view.respond(StatusCode::OK, "account_created.html", &view.context()),
-        Finished::Continue { cookie, outcome } => view.go_on(cookie, outcome),
+        Completed::Expired => view.link_expired(),
+        Completed::Done => view.respond(StatusCode::OK, "account_created.html", &view.context()),
+        Completed::Continue { cookie, outcome } => view.go_on(cookie, outcome),
     })
 }

@@ -11,8 +11,10 @@ use super::error::{PageError, PageResult};
 use super::extract::Posted;
 use super::mail::{ask_address, mail_link};
 use super::view::View;
-use crate::flows::linker::{self, LinkTarget};
-use crate::flows::reset::{self, Completed};
+use crate::flows::linker;
+use crate::flows::linker::follow::LinkTarget;
+use crate::flows::mail_link::Completed;
+use crate::flows::reset;
 
 /// `GET /{tenant}/forgot?request=…`
 pub async fn forgot(view: View) -> PageResult {
@@ -46,16 +48,13 @@ impl LinkKind {
 
 /// What the link `token` is, or the "link expired" page.
 async fn link_kind(view: &View, token: &str) -> Result<LinkKind, PageError> {
-    let probe = token.to_string();
-    let kind = view
-        .flow(move |m, conn| {
-            if reset::usable(m, conn, &probe)? {
-                return Ok(Some(LinkKind::Reset));
-            }
-            Ok(linker::link_target(m, conn, &probe)?.map(LinkKind::Legacy))
-        })
-        .await?;
-    kind.ok_or_else(|| view.link_expired().into())
+    view.link_target(token, |m, conn, token| {
+        if reset::usable(m, conn, token)? {
+            return Ok(Some(LinkKind::Reset));
+        }
+        linker::link_target(m, conn, token).map(|target| target.map(LinkKind::Legacy))
+    })
+    .await
 }
 
 fn reset_page(
@@ -91,49 +90,33 @@ pub async fn reset_submit(Posted { mut view, params }: Posted) -> PageResult {
     let token = params.get("token").cloned().unwrap_or_default();
     view.in_login_of_link(&token).await;
     let kind = link_kind(&view, &token).await?;
-    let binding = view.binding.clone();
-    if let LinkKind::Legacy(LinkTarget::Confirm { .. }) = kind {
+    let hash = match kind {
         // Another old account for a resident who has one: the link is the proof.
-        let completed = view
-            .flow(move |m, conn| linker::complete(m, conn, &token, None, &binding))
-            .await?;
-        return Ok(legacy_completed(&view, completed));
-    }
-    let first = SecretString::from(params.get("password").cloned().unwrap_or_default());
-    let second = params.get("password2").map_or("", String::as_str);
-    let password = match new_password(first, Some(second), view.tenant.min_password_chars()) {
-        Ok(password) => password,
-        Err(key) => {
-            let status = StatusCode::UNPROCESSABLE_ENTITY;
-            return Ok(reset_page(&view, &token, &kind, Some(key), status));
+        LinkKind::Legacy(LinkTarget::Confirm { .. }) => None,
+        _ => {
+            let first = SecretString::from(params.get("password").cloned().unwrap_or_default());
+            let second = params.get("password2").map_or("", String::as_str);
+            let min = view.tenant.min_password_chars();
+            let password = match new_password(first, Some(second), min) {
+                Ok(password) => password,
+                Err(key) => {
+                    let status = StatusCode::UNPROCESSABLE_ENTITY;
+                    return Ok(reset_page(&view, &token, &kind, Some(key), status));
+                }
+            };
+            Some(view.hash_new(password).await?)
         }
     };
-    let hash = view.hash_new(password).await?;
-    if let LinkKind::Legacy(_) = kind {
-        let completed = view
-            .flow(move |m, conn| linker::complete(m, conn, &token, Some(&hash), &binding))
-            .await?;
-        return Ok(legacy_completed(&view, completed));
-    }
+    let binding = view.binding.clone();
     let completed = view
-        .flow(move |m, conn| reset::complete(m, conn, &token, &hash, &binding))
+        .flow(move |m, conn| match (kind, hash) {
+            (LinkKind::Reset, Some(hash)) => reset::complete(m, conn, &token, &hash, &binding),
+            (_, hash) => linker::complete(m, conn, &token, hash.as_deref(), &binding),
+        })
         .await?;
     Ok(match completed {
         Completed::Expired => view.link_expired(),
-        Completed::Done => password_set(&view),
+        Completed::Done => view.respond(StatusCode::OK, "password_set.html", &view.context()),
         Completed::Continue { cookie, outcome } => view.go_on(cookie, outcome),
     })
-}
-
-fn legacy_completed(view: &View, completed: linker::Completed) -> HttpResponse {
-    match completed {
-        linker::Completed::Expired | linker::Completed::PasswordNeeded => view.link_expired(),
-        linker::Completed::Done => password_set(view),
-        linker::Completed::Continue { cookie, outcome } => view.go_on(cookie, outcome),
-    }
-}
-
-/// "The password is set", in a browser with no login to go on.
-fn password_set(view: &View) -> HttpResponse {
-    view.respond(StatusCode::OK, "password_set.html", &view.context())
 }

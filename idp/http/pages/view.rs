@@ -12,10 +12,10 @@ use serde::Serialize;
 use super::error::PageError;
 use crate::config::{Language, TenantConfig};
 use crate::crypto::secret;
-use crate::flows::oidc::authorize;
+use crate::flows::context::Minter;
+use crate::flows::error::FlowError;
+use crate::flows::oidc::pending;
 use crate::flows::oidc::request::Params;
-use crate::flows::oidc::tokens::Minter;
-use crate::flows::oidc::{ErrorCode, OAuthError};
 use crate::http::state::AppState;
 use crate::http::util;
 use crate::i18n;
@@ -75,32 +75,36 @@ impl View {
         self.lang = negotiate(&self.state, &self.req, &self.tenant, ui_locales);
     }
 
-    /// Runs the flow `f` for this tenant (see [`AppState::oidc`]); its error becomes the page
+    /// Runs the flow `f` for this tenant (see [`AppState::flow`]); its error becomes the page
     /// that says so.
-    pub async fn flow<T, F>(&self, f: F) -> Result<T, PageError>
+    pub async fn flow<T, E, F>(&self, f: F) -> Result<T, PageError>
     where
-        F: FnOnce(&Minter<'_>, &mut DbConnection) -> Result<T, OAuthError> + Send + 'static,
+        F: FnOnce(&Minter<'_>, &mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: Into<FlowError> + Send + 'static,
     {
-        self.state.oidc(&self.tenant.id, f).await.or_page(self)
+        let tenant = &self.tenant.id;
+        let run = self
+            .state
+            .flow(tenant, |m, conn| f(m, conn).map_err(Into::into));
+        run.await.or_page(self)
     }
 
     /// Shows the page in the language of the login for the pending request `request_id` (kept
     /// from its start, or chosen with the selector since), when there is one.
     pub async fn in_login(&mut self, request_id: &str) {
-        self.in_language_of(request_id, authorize::language).await;
+        self.in_language_of(request_id, pending::language).await;
     }
 
     /// Shows the page in the language of the login a mailed link (by its token) was sent from.
     pub async fn in_login_of_link(&mut self, token: &str) {
-        self.in_language_of(token, authorize::language_of_link)
-            .await;
+        self.in_language_of(token, pending::language_of_link).await;
     }
 
     /// Shows the page in the language `find` finds for `key` (a request's id, a link's token).
     async fn in_language_of<E>(&mut self, key: &str, find: FindLanguage<E>)
     where
-        E: Into<OAuthError> + 'static,
+        E: Into<FlowError> + 'static,
     {
         if key.is_empty() {
             return;
@@ -108,8 +112,8 @@ impl View {
         let key = key.to_string();
         let found = self
             .state
-            .oidc(&self.tenant.id, move |m, conn| {
-                find(m, conn, &key).map_err(Into::into)
+            .flow(&self.tenant.id, move |m, conn| {
+                find(m, conn, &key).map_err(Into::<FlowError>::into)
             })
             .await;
         self.adopt(found.ok().flatten());
@@ -233,9 +237,8 @@ impl View {
 
     /// The page of a flow's error: the busy page (503) when the service is out of capacity for a
     /// moment, else the server error page (500).
-    pub fn failure(&self, error: impl Into<OAuthError>) -> PageError {
-        let error = error.into();
-        if error.code == ErrorCode::TemporarilyUnavailable {
+    pub fn failure(&self, error: impl Into<FlowError>) -> PageError {
+        if error.into().is_busy() {
             self.error(StatusCode::SERVICE_UNAVAILABLE, "busy").into()
         } else {
             self.error(StatusCode::INTERNAL_SERVER_ERROR, "server_error")
@@ -249,6 +252,31 @@ impl View {
         context.insert("reason", "link_expired");
         context.insert("message_key", "link-expired");
         self.respond(StatusCode::GONE, "error.html", &context)
+    }
+
+    /// What the mailed link `token` leads to, as the flow `find` sees it; the "link expired"
+    /// page ([`View::link_expired`]) when it leads nowhere.
+    pub async fn link_target<T, E, F>(&self, token: &str, find: F) -> Result<T, PageError>
+    where
+        F: FnOnce(&Minter<'_>, &mut DbConnection, &str) -> Result<Option<T>, E> + Send + 'static,
+        T: Send + 'static,
+        E: Into<FlowError> + Send + 'static,
+    {
+        let token = token.to_string();
+        let found = self.flow(move |m, conn| find(m, conn, &token)).await?;
+        found.ok_or_else(|| self.link_expired().into())
+    }
+
+    /// A form page, `template` with `context` and `error` (a message key): 422 when the form is
+    /// shown again with an error, else 200.
+    pub fn form_page(
+        &self,
+        template: &str,
+        mut context: tera::Context,
+        error: Option<&str>,
+    ) -> HttpResponse {
+        context.insert("error", &error);
+        self.respond(util::form_status(error), template, &context)
     }
 
     /// The fields of a posted form whose `csrf` field is this browser's; otherwise the error page
@@ -270,14 +298,14 @@ impl View {
 }
 
 /// The one conversion of an error into a page: `result.or_page(&view)?` answers with the page of
-/// `view` that tells of the error ([`View::failure`]). Any error that becomes an [`OAuthError`]
-/// (a flow's, the store's) will do.
+/// `view` that tells of the error ([`View::failure`]). Any error that becomes a [`FlowError`]
+/// (a flow's, the store's, the protocol error of a login's step) will do.
 pub trait OrPage<T> {
     /// The value, or the page of the error.
     fn or_page(self, view: &View) -> Result<T, PageError>;
 }
 
-impl<T, E: Into<OAuthError>> OrPage<T> for Result<T, E> {
+impl<T, E: Into<FlowError>> OrPage<T> for Result<T, E> {
     fn or_page(self, view: &View) -> Result<T, PageError> {
         self.map_err(|error| view.failure(error))
     }

@@ -9,13 +9,12 @@ use secrecy::SecretString;
 
 use super::current::CurrentPassword;
 use crate::domain::Email;
-use crate::flows::email_change::{self, Followed};
-use crate::flows::oidc::OAuthError;
-use crate::flows::oidc::tokens::Minter;
+use crate::flows::email_change;
+use crate::flows::email_change::follow::Followed;
+use crate::flows::email_change::request::{CONFIRM, UNDO};
 use crate::http::pages::error::PageResult;
 use crate::http::pages::extract::{Posted, SignedIn};
 use crate::http::pages::view::View;
-use crate::store::DbConnection;
 
 /// `POST /{tenant}/account/email`: mails a confirmation link to the new address.
 pub async fn change_email(signed: SignedIn<Posted>) -> PageResult {
@@ -45,19 +44,13 @@ pub async fn change_email(signed: SignedIn<Posted>) -> PageResult {
     Ok(signed.after_mail("email-link-sent", failed))
 }
 
-/// A flow that finds the address a mailed link (by its token) is about, if it is usable.
-type Target<E> = fn(&Minter<'_>, &mut DbConnection, &str) -> Result<Option<String>, E>;
-
-/// The page a mailed link opens: the address it is about and a button; nothing changes until
-/// the form is posted.
-async fn link_form<E>(view: View, template: &str, target: Target<E>) -> PageResult
-where
-    E: Into<OAuthError> + 'static,
-{
+/// The page a mailed link of `purpose` opens: the address it is about and a button; nothing
+/// changes until the form is posted.
+async fn link_form(view: View, template: &str, purpose: &'static str) -> PageResult {
     let token = view.query("token");
     let probe = token.clone();
     let address = view
-        .flow(move |m, conn| target(m, conn, &probe).map_err(Into::into))
+        .flow(move |m, conn| email_change::target(m, conn, purpose, &probe))
         .await?;
     Ok(match address {
         Some(email) => {
@@ -72,7 +65,7 @@ where
 
 /// `GET /{tenant}/email/confirm?token=…`: asks before switching.
 pub async fn confirm_form(view: View) -> PageResult {
-    link_form(view, "email_confirm.html", email_change::confirm_target).await
+    link_form(view, "email_confirm.html", CONFIRM).await
 }
 
 /// `POST /{tenant}/email/confirm`: the new address is proven; switch to it.
@@ -89,7 +82,7 @@ pub async fn confirm_email(posted: Posted) -> PageResult {
 
 /// `GET /{tenant}/email/undo?token=…`: asks before undoing.
 pub async fn undo_form(view: View) -> PageResult {
-    link_form(view, "email_undo.html", email_change::undo_target).await
+    link_form(view, "email_undo.html", UNDO).await
 }
 
 /// `POST /{tenant}/email/undo`: restores the old address, ends every session.

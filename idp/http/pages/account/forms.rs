@@ -7,7 +7,7 @@ use secrecy::SecretString;
 use super::current::CurrentPassword;
 use crate::crypto::password;
 use crate::flows::account;
-use crate::flows::oidc::OAuthError;
+use crate::flows::error::FlowError;
 use crate::http::pages::check::new_password;
 use crate::http::pages::error::PageResult;
 use crate::http::pages::extract::{Posted, SignedIn};
@@ -58,7 +58,7 @@ pub async fn change_password(signed: SignedIn<Posted>) -> PageResult {
             password::hash(new_password.secret())
         })
         .await?
-        .map_err(OAuthError::server)
+        .map_err(FlowError::server)
         .or_page(signed.view())?;
     let (changed, session_id) = (signed.user.clone(), signed.session_id.clone());
     signed

@@ -4,8 +4,8 @@
 use actix_web::http::StatusCode;
 use secrecy::SecretString;
 
-use crate::config::Policy;
 use crate::flows::account;
+use crate::flows::former::olds;
 use crate::flows::linker;
 use crate::flows::password_check::Stored;
 use crate::http::pages::error::PageResult;
@@ -29,7 +29,7 @@ pub async fn link_legacy(mut signed: SignedIn<Posted>) -> PageResult {
         return Ok(signed.show(None, None, StatusCode::CONFLICT));
     };
     let tenant = &signed.view().tenant;
-    if !(tenant.policy == Policy::KeepPassword && account.has_usable_hash()) {
+    if !linker::keeps_password(tenant, &account) {
         return mail_link(&signed, account).await;
     }
     // The old password: throttled like a login, checked in the hashing pool.
@@ -47,7 +47,7 @@ pub async fn link_legacy(mut signed: SignedIn<Posted>) -> PageResult {
     let bound = signed
         .view()
         .state
-        .oidc(&tenant_id, move |m, conn| {
+        .flow(&tenant_id, move |m, conn| {
             if !matches {
                 account::check_failed(m, conn, &user, "account.legacy")?;
                 return Ok(false);
@@ -59,7 +59,7 @@ pub async fn link_legacy(mut signed: SignedIn<Posted>) -> PageResult {
     let user = signed.user.clone();
     signed.olds = signed
         .view()
-        .flow(move |m, conn| Ok(linker::olds(conn, Tenant::of(m.tenant), &user)?))
+        .flow(move |m, conn| olds(conn, Tenant::of(m.tenant), &user))
         .await?;
     Ok(match bound.or_page(signed.view())? {
         true => signed.show(Some("account-link-done"), None, StatusCode::OK),

@@ -5,7 +5,7 @@
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 
-use crate::config::Policy;
+use crate::flows::linker::keeps_password;
 use crate::http::pages::extract::SignedIn;
 use crate::http::pages::view::View;
 
@@ -50,14 +50,13 @@ impl<T: AsRef<View>> SignedIn<T> {
             username: &'a str,
             by_password: bool,
         }
-        let keep_password = view.tenant.policy == Policy::KeepPassword;
         let linkable: Vec<Linkable<'_>> = olds
             .linkable
             .iter()
             .map(|a| Linkable {
                 id: &a.id,
                 username: &a.username,
-                by_password: keep_password && a.has_usable_hash(),
+                by_password: keeps_password(&view.tenant, a),
             })
             .collect();
         context.insert("former", &olds.bound);

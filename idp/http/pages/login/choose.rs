@@ -3,7 +3,8 @@
 
 use super::form::LoginForm;
 use super::route::follow;
-use crate::flows::linker::{self, Route};
+use crate::flows::linker;
+use crate::flows::linker::route::Route;
 use crate::http::pages::error::PageResult;
 
 /// `POST /{tenant}/login/choose`: the old account chosen among several of one address.

@@ -8,13 +8,14 @@ use secrecy::SecretString;
 
 use super::form::{LoginForm, shown};
 use crate::crypto::hash_pool::Share;
-use crate::flows::linker::{self, ClaimPrepared, Claimed};
+use crate::flows::linker;
+use crate::flows::linker::claim_address::Claimed;
+use crate::flows::linker::claims::ClaimPrepared;
 use crate::flows::password_check::Attempt;
-use crate::http::pages::error::{PageError, PageResult};
+use crate::http::pages::error::PageResult;
 use crate::http::pages::extract::Posted;
 use crate::http::pages::mail::SentFor;
 use crate::http::pages::view::View;
-use crate::http::util::form_status;
 
 /// `POST /{tenant}/login/claim`: the old password of an old account claimed at an address in use
 /// (keep-password); on a match, the own-address page. A wrong password reads and counts exactly
@@ -73,7 +74,7 @@ pub async fn claim(login: LoginForm) -> PageResult {
 pub async fn claim_page(mut view: View) -> PageResult {
     let token = view.query("token");
     view.in_login_of_link(&token).await;
-    let username = claim_target(&view, &token).await?;
+    let username = view.link_target(&token, linker::claim_target).await?;
     Ok(address_page(&view, &token, &username, "", None))
 }
 
@@ -83,7 +84,7 @@ pub async fn claim_submit(Posted { mut view, params }: Posted) -> PageResult {
     let token = params.get("token").cloned().unwrap_or_default();
     view.in_login_of_link(&token).await;
     let typed = params.get("email").cloned().unwrap_or_default();
-    let username = claim_target(&view, &token).await?;
+    let username = view.link_target(&token, linker::claim_target).await?;
     let Ok(email) = crate::domain::Email::parse(&typed) else {
         let invalid = Some("email-invalid");
         return Ok(address_page(&view, &token, &username, &typed, invalid));
@@ -102,15 +103,6 @@ pub async fn claim_submit(Posted { mut view, params }: Posted) -> PageResult {
     })
 }
 
-/// The old username of a claim token, or the "link expired" page.
-async fn claim_target(view: &View, token: &str) -> Result<String, PageError> {
-    let probe = token.to_string();
-    let found = view
-        .flow(move |m, conn| linker::claim_target(m, conn, &probe))
-        .await?;
-    found.ok_or_else(|| view.link_expired().into())
-}
-
 /// The claim's own-address page, after the old account was proven.
 fn address_page(
     view: &View,
@@ -124,6 +116,5 @@ fn address_page(
     context.insert("token", token);
     context.insert("username", &shown(view, username));
     context.insert("email", email);
-    context.insert("error", &error);
-    view.respond(form_status(error), "claim.html", &context)
+    view.form_page("claim.html", context, error)
 }

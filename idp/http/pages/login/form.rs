@@ -7,11 +7,11 @@ use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse};
 
 use crate::flows::linker;
+use crate::flows::linker::route::IN_USE;
 use crate::flows::oidc::request::Params;
 use crate::http::extract::{Extracting, after};
 use crate::http::pages::extract::Posted;
 use crate::http::pages::view::View;
-use crate::http::util::form_status;
 use crate::store::legacy::LegacyRow;
 
 /// A posted form of the login pages: the view (in the language of the login), the fields, the
@@ -95,10 +95,8 @@ impl LoginForm {
         context.insert("request_id", &self.request_id);
         context.insert("identifier", &self.identifier);
         context.insert("choices", &choices);
-        context.insert("in_use", &in_use.then_some(linker::IN_USE));
-        context.insert("error", &error);
-        self.view
-            .respond(form_status(error), "choose_account.html", &context)
+        context.insert("in_use", &in_use.then_some(IN_USE));
+        self.view.form_page("choose_account.html", context, error)
     }
 
     /// The claim's first step under keep-password: the old password of the chosen account.
@@ -130,9 +128,8 @@ pub fn identifier_page(
     let mut context = view.context();
     context.insert("request_id", request_id);
     context.insert("identifier", identifier);
-    context.insert("error", &error.map(|e| e.0));
     context.insert("hint", &error.and_then(|e| e.1));
-    view.respond(form_status(error.map(|e| e.0)), "login.html", &context)
+    view.form_page("login.html", context, error.map(|e| e.0))
 }
 
 /// An old username as the login pages show it (masked when the tenant says so).

@@ -9,7 +9,7 @@ use secrecy::SecretString;
 
 use super::form::LoginForm;
 use crate::crypto::hash_pool::Share;
-use crate::flows::oidc::OAuthError;
+use crate::flows::error::FlowError;
 use crate::flows::oidc::login::{self, LoginResult, Prepared, Verified};
 use crate::flows::password_check::Attempt;
 use crate::http::pages::error::PageResult;
@@ -59,7 +59,7 @@ pub async fn password(login: LoginForm) -> PageResult {
         )
         .await?;
     let verified = match verified {
-        Some(verified) => verified.map_err(OAuthError::server).or_page(view)?,
+        Some(verified) => verified.map_err(FlowError::server).or_page(view)?,
         None => Verified::wrong(),
     };
     let result = view

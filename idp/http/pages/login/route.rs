@@ -5,7 +5,8 @@
 use actix_web::http::StatusCode;
 
 use super::form::{LoginForm, identifier_page};
-use crate::flows::linker::{self, Route};
+use crate::flows::linker;
+use crate::flows::linker::route::Route;
 use crate::http::pages::error::PageResult;
 use crate::http::pages::mail::SentFor;
 use crate::store::legacy::LegacyRow;

@@ -1,0 +1,149 @@
+//! A request waiting for the resident: stored with the browser's binding (its flow cookie's hash)
+//! while the resident logs in or consents, found again by its id, and the language its pages are
+//! shown in; and the login of the account page, a request of its own pseudo-client.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::OAuthError;
+use super::request::{AuthorizationRequest, ResponseMode};
+use crate::config::Language;
+use crate::crypto::secret;
+use crate::flows::context::Minter;
+use crate::store::auth_requests::{self, AuthRequestRow};
+use crate::store::{DbConnection, Tenant};
+
+/// A request waiting for the resident, as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pending {
+    /// The request.
+    pub request: AuthorizationRequest,
+    /// SHA-256 of the browser-binding secret.
+    pub binding_hash: String,
+}
+
+/// The pseudo-client of logins that lead to the account page (not a configurable id: it starts
+/// with an underscore, which client ids may contain but the demo never uses).
+pub const ACCOUNT_CLIENT: &str = "_account";
+
+/// Stores a login that returns to the account page; returns the request's id.
+pub fn account_login(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    binding: &str,
+) -> Result<String, OAuthError> {
+    let request = AuthorizationRequest {
+        client_id: ACCOUNT_CLIENT.into(),
+        redirect_uri: format!("{}/account", m.issuer),
+        response_mode: ResponseMode::Query,
+        scope: vec!["openid".into()],
+        state: None,
+        nonce: None,
+        code_challenge: None,
+        prompt_none: false,
+        prompt_login: false,
+        prompt_consent: false,
+        max_age: None,
+        login_hint: None,
+        ui_locales: None,
+        id_token_hint: None,
+        lang: None,
+    };
+    store_pending(m, conn, &request, None, binding)
+}
+
+/// Stores `request` for the browser whose binding secret is `binding` (and, once logged in,
+/// `user_id`); returns its id.
+pub(super) fn store_pending(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    request: &AuthorizationRequest,
+    user_id: Option<&str>,
+    binding: &str,
+) -> Result<String, OAuthError> {
+    let pending = Pending {
+        request: request.clone(),
+        binding_hash: secret::hash(binding),
+    };
+    let id = secret::random_token();
+    auth_requests::insert(
+        conn,
+        &AuthRequestRow {
+            id: id.clone(),
+            tenant_id: m.tenant.id.clone(),
+            client_id: request.client_id.clone(),
+            params: serde_json::to_string(&pending).map_err(OAuthError::server)?,
+            request_uri_hash: None,
+            user_id: user_id.map(str::to_string),
+            session_id: None,
+            created_at: m.now,
+            expires_at: m.after(m.config.settings.tokens.authorization_request_seconds),
+        },
+    )?;
+    Ok(id)
+}
+
+/// The stored request `id`, if this browser (by its binding secret) started it.
+pub fn pending(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    id: &str,
+    binding: Option<&str>,
+) -> Result<Option<(AuthRequestRow, Pending)>, OAuthError> {
+    let Some(row) = auth_requests::find(conn, Tenant::of(m.tenant), id, m.now)? else {
+        return Ok(None);
+    };
+    let Ok(pending) = serde_json::from_str::<Pending>(&row.params) else {
+        return Ok(None);
+    };
+    let bound =
+        binding.is_some_and(|b| secret::constant_time_eq(&secret::hash(b), &pending.binding_hash));
+    Ok(bound.then_some((row, pending)))
+}
+
+/// The language of the login for the stored request `id`, if it is pending and has one. Not
+/// bound to the browser: a mailed link opened elsewhere shows its pages in the login's language.
+pub fn language(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    id: &str,
+) -> Result<Option<Language>, OAuthError> {
+    let Some(row) = auth_requests::find(conn, Tenant::of(m.tenant), id, m.now)? else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_str::<Pending>(&row.params)
+        .ok()
+        .and_then(|pending| pending.request.lang))
+}
+
+/// The language of the login a mailed link (by its token) was sent from, if any.
+pub fn language_of_link(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    token: &str,
+) -> Result<Option<Language>, OAuthError> {
+    let tenant = crate::store::Tenant::of(m.tenant);
+    match crate::store::links::auth_request_of(conn, tenant, &secret::hash(token), m.now)? {
+        Some(id) => language(m, conn, &id),
+        None => Ok(None),
+    }
+}
+
+/// Changes the language of the login for the stored request `id` (the resident chose it with the
+/// selector), if this browser started it; returns whether it did.
+pub fn set_language(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    id: &str,
+    binding: Option<&str>,
+    lang: Language,
+) -> Result<bool, OAuthError> {
+    let Some((row, mut pending)) = pending(m, conn, id, binding)? else {
+        return Ok(false);
+    };
+    pending.request.lang = Some(lang);
+    let params = serde_json::to_string(&pending).map_err(OAuthError::server)?;
+    crate::store::write_alone(conn, |conn| {
+        auth_requests::set_params(conn, crate::store::Tenant::of(m.tenant), &row.id, &params)
+    })
+    .map_err(OAuthError::from)
+}
