@@ -135,17 +135,9 @@ pub fn existing(
     Ok(found)
 }
 
-/// Inserts the rows in one statement. A backend arm each: diesel's `MultiConnection` has no
-/// multi-row `INSERT`, while each backend's own connection has.
+/// Inserts the rows in one statement.
 pub fn insert_many(conn: &mut DbConnection, rows: &[NewLegacy<'_>]) -> Result<usize, StoreError> {
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let insert = diesel::insert_into(legacy_accounts::table).values(rows);
-    Ok(match conn {
-        DbConnection::Sqlite(conn) => insert.execute(conn)?,
-        DbConnection::Postgres(conn) => insert.execute(conn)?,
-    })
+    super::rows::insert_all::<_, NewLegacy<'_>>(conn, legacy_accounts::table, rows)
 }
 
 /// Updates an account of `tenant` unless it is linked; false when it is (a login bound it meanwhile).
@@ -262,27 +254,13 @@ pub fn seen(conn: &mut DbConnection, keys: &[String]) -> Result<Vec<(String, i64
 
 /// Remembers keys for the rest of the run.
 pub fn remember(conn: &mut DbConnection, keys: &[SeenKey]) -> Result<(), StoreError> {
-    if keys.is_empty() {
-        return Ok(());
-    }
-    let insert = diesel::insert_into(legacy_import_seen::table).values(keys);
-    match conn {
-        DbConnection::Sqlite(conn) => insert.execute(conn)?,
-        DbConnection::Postgres(conn) => insert.execute(conn)?,
-    };
+    super::rows::insert_all::<_, SeenKey>(conn, legacy_import_seen::table, keys)?;
     Ok(())
 }
 
 /// Remembers the addresses of a dry run's accepted rows.
 pub fn remember_emails(conn: &mut DbConnection, emails: &[RunEmail<'_>]) -> Result<(), StoreError> {
-    if emails.is_empty() {
-        return Ok(());
-    }
-    let insert = diesel::insert_into(legacy_import_emails::table).values(emails);
-    match conn {
-        DbConnection::Sqlite(conn) => insert.execute(conn)?,
-        DbConnection::Postgres(conn) => insert.execute(conn)?,
-    };
+    super::rows::insert_all::<_, RunEmail<'_>>(conn, legacy_import_emails::table, emails)?;
     Ok(())
 }
 
