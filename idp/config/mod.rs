@@ -2,8 +2,12 @@
 //!
 //! [`load`] reads everything and returns one typed [`Config`] or every [`Problem`] it found, each
 //! naming its file (or environment variable) and key. Nothing here is global: the struct is passed
-//! to whoever needs it. Relative paths are relative to the working directory.
+//! to whoever needs it. Relative paths are relative to the working directory. A key whose
+//! field is an `Option` may be left out (serde reads a missing one as `None`); other keys that may be
+//! left out have a `#[serde(default)]`.
 
+mod client;
+mod legacy;
 mod problems;
 mod settings;
 mod tenant;
@@ -15,6 +19,11 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 
+pub use client::{AuthMethod, ClientConfig, GrantType};
+pub use legacy::{
+    Encoding, FieldOrder, HashInput, ImportFormat, LegacySettings, SaltEncoding, SaltedShaLayout,
+    ShaDigest,
+};
 pub use problems::{KeyError, Problem, Problems, deserialize_all, one_line};
 pub use settings::{
     DatabaseBackend, DatabaseSettings, KeysSettings, LogFormat, LogSettings, MailSettings,
@@ -22,9 +31,7 @@ pub use settings::{
     TemplatesSettings, TenantsSettings, TokenSettings, encryption_key_bytes,
 };
 pub use tenant::{
-    AuthMethod, Branding, ClientConfig, Encoding, FieldOrder, GrantType, HashInput, ImportFormat,
-    Language, LegacySettings, MailLimits, Notice, Policy, SaltEncoding, SaltedShaLayout, ShaDigest,
-    Support, TenantConfig, contrast_with_white,
+    Branding, Language, MailLimits, Notice, Policy, Support, TenantConfig, contrast_with_white,
 };
 
 /// The path used when neither `--config` nor `IDP_CONFIG` names one.
@@ -194,7 +201,8 @@ fn read_tenants(
                 continue;
             }
         };
-        problems.extend(validate::tenant(&tenant, &file));
+        // Relative paths in a tenant file are relative to the working directory.
+        problems.extend(validate::tenant(&tenant, &file, Path::new("")));
         if tenants.contains_key(&tenant.id) {
             problems.push(Problem::new(
                 file_source,
@@ -207,6 +215,9 @@ fn read_tenants(
     }
     tenants
 }
+
+#[cfg(test)]
+pub(crate) mod testing;
 
 #[cfg(test)]
 mod tests;

@@ -15,10 +15,16 @@ const SEINAJOKI: &str = include_str!("../../config/tenants/seinajoki.toml");
 fn problems(text: &str) -> Option<Vec<String>> {
     let value = toml::from_str::<toml::Value>(text).ok()?;
     Some(match deserialize_all::<TenantConfig>(value) {
-        Ok(tenant) => validate::tenant(&tenant, Path::new("tenants/seinajoki.toml"))
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
+        // The demo's files (its logo, its legacy export) are found from the project root, not the
+        // working directory, which the `figment::Jail` tests in `tests/` change while this runs.
+        Ok(tenant) => validate::tenant(
+            &tenant,
+            Path::new("tenants/seinajoki.toml"),
+            Path::new(env!("CARGO_MANIFEST_DIR")),
+        )
+        .iter()
+        .map(ToString::to_string)
+        .collect(),
         Err(errors) => errors.into_iter().map(|e| e.message).collect(),
     })
 }

@@ -58,7 +58,6 @@ impl Default for QueuesSettings {
 pub struct TemplatesSettings {
     /// A directory with `pages/<name>.html`, `static/idp.css` or `mail/<kind>/<part>` files that
     /// replace the built-in ones of the same name (read at start; no rebuild).
-    #[serde(default)]
     pub dir: Option<PathBuf>,
 }
 
@@ -174,7 +173,6 @@ pub struct ServerSettings {
     /// The address residents and e-services reach the provider at; issuers start with it.
     pub public_url: Url,
     /// HTTP worker threads; default: one per core.
-    #[serde(default)]
     pub workers: Option<usize>,
     /// Take the client's address from `X-Forwarded-For`/`Forwarded` (only behind a proxy that
     /// sets them; otherwise clients could pose as any address).
@@ -302,24 +300,19 @@ pub struct MailSettings {
     /// `file` (one .eml per mail in `dir`) or `smtp`.
     pub transport: MailTransport,
     /// For `file`: the directory mails are written to.
-    #[serde(default)]
     pub dir: Option<PathBuf>,
     /// The sender, `Name <address>` or an address.
     pub from: String,
     /// For `smtp`: the relay's host name.
-    #[serde(default)]
     pub host: Option<String>,
     /// For `smtp`: the port (default 587 for starttls, 465 for tls, 25 for none).
-    #[serde(default)]
     pub port: Option<u16>,
     /// For `smtp`: `starttls` (default), `tls` or `none`.
     #[serde(default)]
     pub tls: SmtpTls,
     /// For `smtp`: the user name to authenticate as, if any.
-    #[serde(default)]
     pub username: Option<String>,
     /// For `smtp`: the environment variable holding the password (never the password itself).
-    #[serde(default)]
     pub password_env: Option<String>,
 }
 

@@ -4,18 +4,11 @@
 //! recorded.
 
 use crate::both_stores;
-use crate::helpers::{Backend, TestApp};
-use crate::mail_limits::{Audited, audited, submit, user_id};
+use crate::helpers::journeys::submit_from;
+use crate::helpers::{Audited, Backend, TestApp};
 use crate::rp::{self, location};
 
-both_stores!(
-    logins_name_the_account_and_the_client_address,
-    registration_and_address_change_requests_are_recorded,
-    a_mail_that_cannot_be_sent_is_recorded,
-);
-
 const PASSWORD: &str = "oikea hevonen patteri";
-const BEHIND_PROXY: &str = "trust_forwarded_for = true";
 const FROM: &str = "198.51.100.9";
 
 /// Posts the identifier and password pages of a fresh login at `client` from [`FROM`]; the status
@@ -34,7 +27,7 @@ async fn attempt(app: &TestApp, client: &rp::Rp, email: &str, password: &str) ->
     let request = rp::param(&login, "request").unwrap();
     let login_page = format!("{}?{}", login.path(), login.query().unwrap());
     let fields = [("request", request.as_str()), ("identifier", email)];
-    let (status, _) = submit(
+    let (status, _) = submit_from(
         app,
         &browser,
         FROM,
@@ -50,7 +43,7 @@ async fn attempt(app: &TestApp, client: &rp::Rp, email: &str, password: &str) ->
         ("password", password),
     ];
     // The password page's form has the same CSRF token as the identifier page's.
-    submit(
+    submit_from(
         app,
         &browser,
         FROM,
@@ -62,13 +55,15 @@ async fn attempt(app: &TestApp, client: &rp::Rp, email: &str, password: &str) ->
     .0
 }
 
+both_stores!(logins_name_the_account_and_the_client_address);
 async fn logins_name_the_account_and_the_client_address(backend: Backend) {
-    let app = TestApp::spawn_configured(backend, "", None, BEHIND_PROXY).await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+    let app = TestApp::builder(backend)
+        .behind_proxy()
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .user("seinajoki", "maija@testi.fi", PASSWORD, "Maija")
+        .spawn()
         .await;
-    app.add_user("seinajoki", "maija@testi.fi", PASSWORD, "Maija")
-        .await;
-    let erkki = user_id(&app, "seinajoki", "erkki@testi.fi").await;
+    let erkki = app.user_id("seinajoki", "erkki@testi.fi").await;
     let client = rp::basic(&app).await;
 
     assert_eq!(
@@ -97,32 +92,37 @@ async fn logins_name_the_account_and_the_client_address(backend: Backend) {
         remote_addr: Some(FROM.into()),
         detail: None,
     };
-    let succeeded = audited(&app, "seinajoki", "login.succeeded").await;
-    let maija = user_id(&app, "seinajoki", "maija@testi.fi").await;
+    let succeeded = app.audited("seinajoki", "login.succeeded").await;
+    let maija = app.user_id("seinajoki", "maija@testi.fi").await;
     assert_eq!(succeeded, [row("login.succeeded", Some(&maija))]);
-    let failed = audited(&app, "seinajoki", "login.failed").await;
+    let failed = app.audited("seinajoki", "login.failed").await;
     assert_eq!(failed.len(), statuses.len(), "{failed:?}");
     for event in &failed[..failed.len() - 1] {
         assert_eq!(event, &row("login.failed", Some(&erkki)));
     }
     // An identifier without an account names none.
     assert_eq!(failed.last(), Some(&row("login.failed", None)));
-    let throttled = audited(&app, "seinajoki", "login.throttled").await;
+    let throttled = app.audited("seinajoki", "login.throttled").await;
     assert_eq!(throttled, [row("login.throttled", Some(&erkki))]);
     app.stop().await;
 }
 
+both_stores!(registration_and_address_change_requests_are_recorded);
 async fn registration_and_address_change_requests_are_recorded(backend: Backend) {
-    let app = TestApp::spawn_configured(backend, "", None, BEHIND_PROXY).await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+    let app = TestApp::builder(backend)
+        .behind_proxy()
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .spawn()
         .await;
-    let erkki = user_id(&app, "seinajoki", "erkki@testi.fi").await;
+    let erkki = app.user_id("seinajoki", "erkki@testi.fi").await;
     let browser = app.browser();
     for email in ["uusi@testi.fi", "erkki@testi.fi"] {
         let fields = [("request", ""), ("email", email)];
         let page = "/seinajoki/register";
         assert_eq!(
-            submit(&app, &browser, FROM, page, page, &fields).await.0,
+            submit_from(&app, &browser, FROM, page, page, &fields)
+                .await
+                .0,
             200
         );
     }
@@ -134,7 +134,8 @@ async fn registration_and_address_change_requests_are_recorded(backend: Backend)
         detail: Some(detail.into()),
     };
     assert_eq!(
-        audited(&app, "seinajoki", "user.registration_requested").await,
+        app.audited("seinajoki", "user.registration_requested")
+            .await,
         [
             event("user.registration_requested", None, r#"{"outcome":"new"}"#),
             event(
@@ -149,7 +150,7 @@ async fn registration_and_address_change_requests_are_recorded(backend: Backend)
     let started = rp::start(&client, &[], &[]);
     rp::log_in(&browser, &started.url, "erkki@testi.fi", PASSWORD).await;
     let fields = [("email", "erkki.uusi@testi.fi"), ("password", PASSWORD)];
-    let (status, _) = submit(
+    let (status, _) = submit_from(
         &app,
         &browser,
         FROM,
@@ -160,7 +161,7 @@ async fn registration_and_address_change_requests_are_recorded(backend: Backend)
     .await;
     assert_eq!(status, 200);
     assert_eq!(
-        audited(&app, "seinajoki", "email.change_requested").await,
+        app.audited("seinajoki", "email.change_requested").await,
         [event(
             "email.change_requested",
             Some(&erkki),
@@ -170,29 +171,20 @@ async fn registration_and_address_change_requests_are_recorded(backend: Backend)
     app.stop().await;
 }
 
+both_stores!(a_mail_that_cannot_be_sent_is_recorded);
 async fn a_mail_that_cannot_be_sent_is_recorded(backend: Backend) {
-    let app = TestApp::spawn_configured(
-        backend,
-        "",
-        Some(
-            r#"[mail]
-transport = "smtp"
-host = "127.0.0.1"
-port = 9
-tls = "none"
-from = "idp <no-reply@idp.localhost>""#,
-        ),
-        BEHIND_PROXY,
-    )
-    .await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+    let app = TestApp::builder(backend)
+        .unreachable_smtp()
+        .behind_proxy()
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .spawn()
         .await;
     let browser = app.browser();
     let fields = [("request", ""), ("email", "erkki@testi.fi")];
     let page = "/seinajoki/forgot";
-    let (status, _) = submit(&app, &browser, FROM, page, page, &fields).await;
+    let (status, _) = submit_from(&app, &browser, FROM, page, page, &fields).await;
     assert_eq!(status, 503);
-    let failed = audited(&app, "seinajoki", "mail.failed").await;
+    let failed = app.audited("seinajoki", "mail.failed").await;
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0].remote_addr.as_deref(), Some(FROM));
     let detail: serde_json::Value =
@@ -208,7 +200,7 @@ from = "idp <no-reply@idp.localhost>""#,
         app.clock.advance(2 * 3600);
         app.services.send_mail(None).await.unwrap();
     }
-    let failed = audited(&app, "seinajoki", "mail.failed").await;
+    let failed = app.audited("seinajoki", "mail.failed").await;
     let gave_up: Vec<&Audited> = failed
         .iter()
         .filter(|e| e.detail.as_deref().unwrap().contains(r#""gave_up":true"#))

@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{HttpResponse, web};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, project_root};
+use crate::helpers::{
+    Backend, NewUser, Old, TestApp, assert_has, first_party_client, project_root,
+};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -112,6 +114,42 @@ impl Browser {
         field.send_keys(text).await.unwrap();
     }
 
+    async fn goto(&self, url: &str) {
+        self.client.goto(url).await.unwrap();
+    }
+
+    /// Clicks the link whose text is `text`.
+    async fn click_link(&self, text: &str) {
+        self.client
+            .find(Locator::LinkText(text))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// Fills `fields` (by id) and submits the page's main form.
+    async fn submit(&self, fields: &[(&str, &str)]) {
+        for (id, text) in fields {
+            self.fill(id, text).await;
+        }
+        self.click("main form button[type=submit]").await;
+    }
+
+    /// Picks `lang` in the language selector (no JavaScript of ours) and waits for the page in it.
+    async fn choose_language(&self, lang: &str) {
+        self.client
+            .find(Locator::Id("language"))
+            .await
+            .unwrap()
+            .select_by_value(lang)
+            .await
+            .unwrap();
+        self.click("form.languages button").await;
+        self.wait_for(&format!("html[lang={lang}]")).await;
+    }
+
     async fn click(&self, css: &str) {
         self.client
             .wait()
@@ -164,59 +202,72 @@ impl Drop for Browser {
 
 /// The relying party's callback: a page saying the code arrived.
 fn start_rp() -> (String, actix_web::dev::ServerHandle) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    let server = HttpServer::new(|| {
-        App::new().route(
+    let (address, handle) = crate::rp::serve_on_loopback(|routes| {
+        routes.route(
             "/callback",
             web::get().to(|| async {
                 HttpResponse::Ok()
                     .content_type("text/html; charset=utf-8")
                     .body("<!DOCTYPE html><html lang=\"en\"><title>RP</title><h1>Back at the e-service</h1></html>")
             }),
-        )
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .unwrap()
-    .run();
-    let handle = server.handle();
-    tokio::spawn(server);
+        );
+    });
     (format!("http://{address}/callback"), handle)
 }
 
-async fn app_with_rp() -> (TestApp, String, actix_web::dev::ServerHandle) {
-    let (callback, rp) = start_rp();
-    let app = TestApp::spawn_with(
-        Backend::Sqlite,
-        &format!(
-            r#"
-[[clients]]
-client_id = "rp-browser"
-client_secret = "rp-browser-secret"
-redirect_uris = ["{callback}"]
-first_party = true
-"#
-        ),
-    )
-    .await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki Esimerkki")
-        .await;
-    (app, callback, rp)
+/// The server with the relying party `rp-browser` (whose callback runs too) and a resident.
+struct Rig {
+    app: TestApp,
+    callback: String,
+    rp: actix_web::dev::ServerHandle,
 }
 
-fn authorize_url(app: &TestApp, callback: &str, extra: &[(&str, &str)]) -> String {
-    let mut url = url::Url::parse(&app.url("/seinajoki/authorize")).unwrap();
-    url.query_pairs_mut().extend_pairs([
-        ("client_id", "rp-browser"),
-        ("redirect_uri", callback),
-        ("response_type", "code"),
-        ("scope", "openid email"),
-        ("state", "browser"),
-    ]);
-    url.query_pairs_mut().extend_pairs(extra);
-    url.to_string()
+impl Rig {
+    /// The rig, or `None` when the browser is not there (see [`browser_available`]).
+    async fn start() -> Option<Rig> {
+        if !browser_available() {
+            return None;
+        }
+        let (callback, rp) = start_rp();
+        let app = TestApp::builder(Backend::Sqlite)
+            .tenant_toml(&first_party_client("rp-browser", &callback, &[]))
+            .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki Esimerkki")
+            .spawn()
+            .await;
+        Some(Rig { app, callback, rp })
+    }
+
+    /// An authorization request of `rp-browser`, with `extra` parameters.
+    fn authorize_url(&self, extra: &[(&str, &str)]) -> String {
+        let mut url = url::Url::parse(&self.app.url("/seinajoki/authorize")).unwrap();
+        url.query_pairs_mut().extend_pairs([
+            ("client_id", "rp-browser"),
+            ("redirect_uri", self.callback.as_str()),
+            ("response_type", "code"),
+            ("scope", "openid email"),
+            ("state", "browser"),
+        ]);
+        url.query_pairs_mut().extend_pairs(extra);
+        url.to_string()
+    }
+
+    /// A browser (JavaScript on or off) with the profile `profile`, at the login page of a new
+    /// authorization request with `extra` parameters.
+    async fn at_login(
+        &self,
+        profile: &Profile,
+        javascript: bool,
+        extra: &[(&str, &str)],
+    ) -> Browser {
+        let browser = Browser::start(&profile.path(), javascript).await;
+        browser.goto(&self.authorize_url(extra)).await;
+        browser
+    }
+
+    async fn stop(self) {
+        self.app.stop().await;
+        self.rp.stop(true).await;
+    }
 }
 
 /// Walks the identifier and password pages; returns where the browser ends.
@@ -239,63 +290,47 @@ async fn log_in(browser: &Browser, remember: bool, shots: Option<&str>) -> url::
         .await
 }
 
-fn new_profile() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("profile");
-    (dir, path)
+/// Waits for the relying party's callback; asserts it got a code.
+async fn back_with_a_code(browser: &Browser) {
+    let back = browser.wait_for_url(|u| u.path() == "/callback").await;
+    assert!(back.query_pairs().any(|(k, _)| k == "code"), "{back}");
+}
+
+/// A browser profile of its own (cookies, remembered sessions), removed with this value.
+struct Profile(tempfile::TempDir);
+
+impl Profile {
+    fn new() -> Profile {
+        Profile(tempfile::tempdir().unwrap())
+    }
+
+    fn path(&self) -> PathBuf {
+        self.0.path().join("profile")
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_login_language_and_remember_me_in_chromium() {
-    if !browser_available() {
+    let Some(rig) = Rig::start().await else {
         return;
-    }
-    let (app, callback, rp) = app_with_rp().await;
-    let (_dir, profile) = new_profile();
-    let browser = Browser::start(&profile, true).await;
-    browser
-        .client
-        .goto(&authorize_url(&app, &callback, &[]))
-        .await
-        .unwrap();
+    };
+    let profile = Profile::new();
+    let browser = rig.at_login(&profile, true, &[]).await;
     let page = browser.text().await;
-    assert!(page.contains("Sähköpostiosoite / käyttäjätunnus"), "{page}");
+    assert_has(&page, "Sähköpostiosoite / käyttäjätunnus");
     // The language selector, without JavaScript of ours.
-    browser
-        .client
-        .find(Locator::Id("language"))
-        .await
-        .unwrap()
-        .select_by_value("sv")
-        .await
-        .unwrap();
-    browser.click("form.languages button").await;
-    browser.wait_for("html[lang=sv]").await;
+    browser.choose_language("sv").await;
     assert!(browser.text().await.contains("E-postadress / användarnamn"));
     browser.screenshot("03-identifier-sv").await;
-    browser
-        .client
-        .find(Locator::Id("language"))
-        .await
-        .unwrap()
-        .select_by_value("fi")
-        .await
-        .unwrap();
-    browser.click("form.languages button").await;
-    browser.wait_for("html[lang=fi]").await;
+    browser.choose_language("fi").await;
 
     let back = log_in(&browser, true, Some("01-login")).await;
-    assert_eq!(back.as_str().split('?').next(), Some(callback.as_str()));
+    assert_eq!(back.as_str().split('?').next(), Some(rig.callback.as_str()));
     assert!(back.query_pairs().any(|(k, _)| k == "code"));
     browser.quit().await;
 
     // "Remember me": the session survives a browser restart.
-    let browser = Browser::start(&profile, true).await;
-    browser
-        .client
-        .goto(&authorize_url(&app, &callback, &[("prompt", "none")]))
-        .await
-        .unwrap();
+    let browser = rig.at_login(&profile, true, &[("prompt", "none")]).await;
     let back = browser.wait_for_url(|u| u.path() == "/callback").await;
     assert!(
         back.query_pairs().any(|(k, _)| k == "code"),
@@ -304,21 +339,11 @@ async fn first_login_language_and_remember_me_in_chromium() {
     browser.quit().await;
 
     // Without it, the session ends with the browser.
-    let (_dir2, profile2) = new_profile();
-    let browser = Browser::start(&profile2, true).await;
-    browser
-        .client
-        .goto(&authorize_url(&app, &callback, &[]))
-        .await
-        .unwrap();
+    let profile2 = Profile::new();
+    let browser = rig.at_login(&profile2, true, &[]).await;
     log_in(&browser, false, None).await;
     browser.quit().await;
-    let browser = Browser::start(&profile2, true).await;
-    browser
-        .client
-        .goto(&authorize_url(&app, &callback, &[("prompt", "none")]))
-        .await
-        .unwrap();
+    let browser = rig.at_login(&profile2, true, &[("prompt", "none")]).await;
     let back = browser.wait_for_url(|u| u.path() == "/callback").await;
     assert!(
         back.query_pairs()
@@ -326,44 +351,27 @@ async fn first_login_language_and_remember_me_in_chromium() {
         "forgotten: {back}"
     );
     browser.quit().await;
-    app.stop().await;
-    rp.stop(true).await;
+    rig.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forgot_password_through_the_file_outbox_in_chromium() {
-    if !browser_available() {
+    let Some(rig) = Rig::start().await else {
         return;
-    }
-    let (app, callback, rp) = app_with_rp().await;
-    let (_dir, profile) = new_profile();
-    let browser = Browser::start(&profile, true).await;
+    };
+    let profile = Profile::new();
+    let browser = rig.at_login(&profile, true, &[]).await;
     browser
-        .client
-        .goto(&authorize_url(&app, &callback, &[]))
-        .await
-        .unwrap();
-    browser
-        .client
-        .find(Locator::LinkText("Unohtuiko käyttäjätunnus tai salasana?"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+        .click_link("Unohtuiko käyttäjätunnus tai salasana?")
+        .await;
     browser.fill("email", "erkki@testi.fi").await;
     browser.screenshot("04-forgot").await;
     browser.click("main form button[type=submit]").await;
     browser.wait_for("#link-sent").await;
     assert!(browser.text().await.contains("Tarkista sähköpostisi"));
     browser.screenshot("05-link-sent").await;
-    let mail = app.mails().pop().unwrap();
-    let link = mail
-        .split_whitespace()
-        .find(|w| w.contains("/seinajoki/reset?token="))
-        .unwrap()
-        .to_string();
-    browser.client.goto(&link).await.unwrap();
+    let link = rig.app.newest_link(None, "/seinajoki/reset?token=").await;
+    browser.goto(&link).await;
     browser.fill("password", "uusi pitkä salasana").await;
     browser.fill("password2", "uusi pitkä salasana").await;
     browser.screenshot("06-new-password").await;
@@ -374,35 +382,24 @@ async fn forgot_password_through_the_file_outbox_in_chromium() {
         "the login went on: {back}"
     );
     browser.quit().await;
-    app.stop().await;
-    rp.stop(true).await;
+    rig.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_works_without_javascript_in_chromium() {
-    if !browser_available() {
+    let Some(rig) = Rig::start().await else {
         return;
-    }
-    let (app, callback, rp) = app_with_rp().await;
-    let (_dir, profile) = new_profile();
-    let browser = Browser::start(&profile, false).await;
-    browser
-        .client
-        .goto(&authorize_url(&app, &callback, &[]))
-        .await
-        .unwrap();
+    };
+    let profile = Profile::new();
+    let browser = rig.at_login(&profile, false, &[]).await;
     let back = log_in(&browser, false, None).await;
     assert!(back.query_pairs().any(|(k, _)| k == "code"), "{back}");
     // A wrong password shows the error tied to its field.
     browser
-        .client
-        .goto(&authorize_url(&app, &callback, &[("prompt", "login")]))
-        .await
-        .unwrap();
-    browser.fill("identifier", "erkki@testi.fi").await;
-    browser.click("main form button[type=submit]").await;
-    browser.fill("password", "väärä salasana").await;
-    browser.click("main form button[type=submit]").await;
+        .goto(&rig.authorize_url(&[("prompt", "login")]))
+        .await;
+    browser.submit(&[("identifier", "erkki@testi.fi")]).await;
+    browser.submit(&[("password", "väärä salasana")]).await;
     browser.wait_for("#password-error").await;
     let field = browser.client.find(Locator::Id("password")).await.unwrap();
     assert_eq!(
@@ -411,56 +408,35 @@ async fn login_works_without_javascript_in_chromium() {
     );
     browser.screenshot("02-wrong-password").await;
     browser.quit().await;
-    app.stop().await;
-    rp.stop(true).await;
+    rig.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registration_authority_login_and_account_page_in_chromium() {
-    if !browser_available() {
+    let Some(rig) = Rig::start().await else {
         return;
-    }
-    let (app, callback, rp) = app_with_rp().await;
-    let (_dir, profile) = new_profile();
-    let browser = Browser::start(&profile, true).await;
-    browser
-        .client
-        .goto(&authorize_url(&app, &callback, &[]))
-        .await
-        .unwrap();
-    browser
-        .client
-        .find(Locator::LinkText("Luo uusi käyttäjätunnus"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    };
+    let app = &rig.app;
+    let profile = Profile::new();
+    let browser = rig.at_login(&profile, true, &[]).await;
+    browser.click_link("Luo uusi käyttäjätunnus").await;
     browser.fill("email", "maija@testi.fi").await;
     browser.screenshot("07-register").await;
     browser.click("main form button[type=submit]").await;
     browser.wait_for("#register-sent").await;
-    let mail = app.mails().pop().unwrap();
-    let link = mail
-        .split_whitespace()
-        .find(|w| w.contains("/seinajoki/register/complete?token="))
-        .unwrap()
-        .to_string();
-    browser.client.goto(&link).await.unwrap();
+    let link = app
+        .newest_link(None, "/seinajoki/register/complete?token=")
+        .await;
+    browser.goto(&link).await;
     browser.fill("name", "Maija Meikäläinen").await;
     browser.fill("password", "maijan oma salasana").await;
     browser.fill("password2", "maijan oma salasana").await;
     browser.screenshot("08-register-complete").await;
     browser.click("main form button[type=submit]").await;
-    let back = browser.wait_for_url(|u| u.path() == "/callback").await;
-    assert!(back.query_pairs().any(|(k, _)| k == "code"), "{back}");
+    back_with_a_code(&browser).await;
 
     // The account page of the new resident.
-    browser
-        .client
-        .goto(&app.url("/seinajoki/account"))
-        .await
-        .unwrap();
+    browser.goto(&app.url("/seinajoki/account")).await;
     browser.wait_for("#email").await;
     assert!(browser.text().await.contains("maija@testi.fi"));
     browser.screenshot("09-account").await;
@@ -472,14 +448,11 @@ async fn registration_authority_login_and_account_page_in_chromium() {
         .click("form[action$=\"/account/email\"] button[type=submit]")
         .await;
     browser.wait_for("#message").await;
-    let mail = app.mails().pop().unwrap();
-    let confirm = mail
-        .split_whitespace()
-        .find(|w| w.contains("/seinajoki/email/confirm?token="))
-        .unwrap()
-        .to_string();
-    browser.client.goto(&confirm).await.unwrap();
-    browser.click("main form button[type=submit]").await;
+    let confirm = app
+        .newest_link(None, "/seinajoki/email/confirm?token=")
+        .await;
+    browser.goto(&confirm).await;
+    browser.submit(&[]).await;
     browser.wait_for("#message").await;
     assert!(
         browser
@@ -488,21 +461,11 @@ async fn registration_authority_login_and_account_page_in_chromium() {
             .contains("Käyttäjätunnuksesi on nyt maija.uusi@testi.fi.")
     );
     browser.screenshot("10-email-changed").await;
-    let mut undo = None;
-    for _ in 0..100 {
-        undo = app
-            .mails()
-            .iter()
-            .filter(|m| m.contains("To: maija@testi.fi"))
-            .flat_map(|m| m.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-            .find(|w| w.contains("/seinajoki/email/undo?token="));
-        if undo.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    browser.client.goto(&undo.unwrap()).await.unwrap();
-    browser.click("main form button[type=submit]").await;
+    let undo = app
+        .newest_link(Some("maija@testi.fi"), "/seinajoki/email/undo?token=")
+        .await;
+    browser.goto(&undo).await;
+    browser.submit(&[]).await;
     browser.wait_for("#message").await;
     assert!(
         browser
@@ -514,36 +477,17 @@ async fn registration_authority_login_and_account_page_in_chromium() {
     browser.quit().await;
 
     // An authority user logs in with the old username in the same field.
-    let store = app.services.store.clone();
-    tokio::task::spawn_blocking(move || {
-        let hash =
-            idp::crypto::password::hash(&secrecy::SecretString::from("viranomaisen salasana"))
-                .unwrap();
-        idp::flows::users::add(
-            &mut store.conn().unwrap(),
-            idp::clock::system().now(),
-            &idp::flows::users::AddUser {
-                tenant: crate::helpers::tenant("seinajoki"),
-                email: None,
-                username: Some("rakennusvalvonta7"),
-                name: None,
-                password_hash: Some(&hash),
-                email_verified: false,
-            },
-        )
-        .unwrap();
-    })
-    .await
-    .unwrap();
-    let (_dir2, profile2) = new_profile();
-    let browser = Browser::start(&profile2, true).await;
+    let authority = NewUser {
+        username: Some("rakennusvalvonta7"),
+        password: Some("viranomaisen salasana"),
+        ..NewUser::default()
+    };
+    app.add("seinajoki", authority).await.unwrap();
+    let profile2 = Profile::new();
+    let browser = Browser::start(&profile2.path(), true).await;
     // WCAG 1.4.10 (reflow): at 320 CSS pixels nothing needs scrolling sideways.
     browser.client.set_window_size(320, 800).await.unwrap();
-    browser
-        .client
-        .goto(&authorize_url(&app, &callback, &[]))
-        .await
-        .unwrap();
+    browser.goto(&rig.authorize_url(&[])).await;
     browser.fill("identifier", "rakennusvalvonta7").await;
     let overflow = browser
         .client
@@ -556,124 +500,72 @@ async fn registration_authority_login_and_account_page_in_chromium() {
     assert_eq!(overflow.as_i64(), Some(0), "horizontal overflow at 320 px");
     browser.screenshot("12-identifier-320px").await;
     browser.click("main form button[type=submit]").await;
-    browser.fill("password", "viranomaisen salasana").await;
-    browser.click("main form button[type=submit]").await;
-    let back = browser.wait_for_url(|u| u.path() == "/callback").await;
-    assert!(back.query_pairs().any(|(k, _)| k == "code"), "{back}");
+    browser
+        .submit(&[("password", "viranomaisen salasana")])
+        .await;
+    back_with_a_code(&browser).await;
     browser.quit().await;
-    app.stop().await;
-    rp.stop(true).await;
+    rig.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_accounts_bind_on_first_login_in_chromium() {
-    use crate::linker::{Old, import};
-    if !browser_available() {
+    let Some(rig) = Rig::start().await else {
         return;
-    }
-    let (app, callback, rp) = app_with_rp().await;
+    };
+    let app = &rig.app;
     let father = bcrypt::hash("isän vanha salasana", 4).unwrap();
     let mother = bcrypt::hash("äidin vanha salasana", 4).unwrap();
     for (username, subject, hash) in [
         ("perhe.isa", "SJK-1", &father),
         ("perhe.aiti", "SJK-2", &mother),
     ] {
-        import(
-            &app,
-            Old {
-                tenant: "seinajoki",
-                username,
-                subject,
-                email: Some("perhe@testi.fi"),
-                hash: Some(hash),
-                authority: false,
-            },
-        )
-        .await;
+        let old = Old::new("seinajoki", username, subject).email("perhe@testi.fi");
+        app.import(old.hash(hash)).await;
     }
-    import(
-        &app,
-        Old {
-            tenant: "seinajoki",
-            username: "vanha.hash",
-            subject: "SJK-3",
-            email: Some("vanha@testi.fi"),
-            hash: Some("{MD4}0cb6948805f797bf2a82807973b89537"),
-            authority: false,
-        },
-    )
-    .await;
+    let old = Old::new("seinajoki", "vanha.hash", "SJK-3").email("vanha@testi.fi");
+    app.import(old.hash("{MD4}0cb6948805f797bf2a82807973b89537"))
+        .await;
 
     // A shared address: choose the old account, then its old password.
-    let (_dir, profile) = new_profile();
-    let browser = Browser::start(&profile, true).await;
-    browser
-        .client
-        .goto(&authorize_url(&app, &callback, &[]))
-        .await
-        .unwrap();
-    browser.fill("identifier", "perhe@testi.fi").await;
-    browser.click("main form button[type=submit]").await;
+    let profile = Profile::new();
+    let browser = rig.at_login(&profile, true, &[]).await;
+    browser.submit(&[("identifier", "perhe@testi.fi")]).await;
     browser.wait_for("#choose-intro").await;
     browser.screenshot("13-choose-old-account").await;
     browser.click("label[for=account-1]").await;
     browser.click("main form button[type=submit]").await;
-    browser.fill("password", "äidin vanha salasana").await;
-    browser.click("main form button[type=submit]").await;
+    browser
+        .submit(&[("password", "äidin vanha salasana")])
+        .await;
     browser.wait_for_url(|u| u.path() == "/callback").await;
 
     // The account page lists the bound username and links the other by its old password.
-    browser
-        .client
-        .goto(&app.url("/seinajoki/account"))
-        .await
-        .unwrap();
+    browser.goto(&app.url("/seinajoki/account")).await;
     browser.wait_for("#linkable-intro").await;
     browser.fill("legacy-1", "isän vanha salasana").await;
     browser.screenshot("14-account-old-accounts").await;
     browser.click("form.linkable button[type=submit]").await;
     browser.wait_for("#message").await;
     let page = browser.text().await;
-    assert!(
-        page.contains("Aiempi käyttäjätunnus on liitetty."),
-        "{page}"
-    );
+    assert_has(&page, "Aiempi käyttäjätunnus on liitetty.");
     assert!(page.contains("<li>perhe.aiti</li>") && page.contains("<li>perhe.isa</li>"));
     browser.quit().await;
 
     // No usable old hash: the link is mailed, and setting the password continues the login.
-    let (_dir, profile) = new_profile();
-    let browser = Browser::start(&profile, true).await;
-    browser
-        .client
-        .goto(&authorize_url(&app, &callback, &[]))
-        .await
-        .unwrap();
-    browser.fill("identifier", "vanha@testi.fi").await;
-    browser.click("main form button[type=submit]").await;
+    let profile = Profile::new();
+    let browser = rig.at_login(&profile, true, &[]).await;
+    browser.submit(&[("identifier", "vanha@testi.fi")]).await;
     browser.wait_for("#link-sent").await;
     browser.screenshot("15-old-account-link-sent").await;
-    let mut link = None;
-    for _ in 0..100 {
-        link = app.mails().pop().and_then(|mail| {
-            mail.split_whitespace()
-                .find(|w| w.contains("/seinajoki/reset?token="))
-                .map(str::to_string)
-        });
-        if link.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    browser.client.goto(&link.unwrap()).await.unwrap();
+    let link = app.newest_link(None, "/seinajoki/reset?token=").await;
+    browser.goto(&link).await;
     browser.wait_for("#legacy-username").await;
     browser.fill("password", "uusi pitkä salasana").await;
     browser.fill("password2", "uusi pitkä salasana").await;
     browser.screenshot("16-old-account-set-password").await;
     browser.click("main form button[type=submit]").await;
-    let back = browser.wait_for_url(|u| u.path() == "/callback").await;
-    assert!(back.query_pairs().any(|(k, _)| k == "code"), "{back}");
+    back_with_a_code(&browser).await;
     browser.quit().await;
-    app.stop().await;
-    rp.stop(true).await;
+    rig.stop().await;
 }

@@ -9,16 +9,12 @@ use idp::store::schema::{
 };
 
 use crate::both_stores;
+use crate::helpers::journeys::Login;
 use crate::helpers::{Backend, TestApp};
-use crate::rp::{self, location, param};
-
-both_stores!(expired_rows_are_deleted_and_live_ones_kept);
+use crate::rp::{self, location};
 
 async fn counts(app: &TestApp) -> [i64; 9] {
-    let store = app.services.store.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = store.conn().unwrap();
-        let conn: &mut idp::store::DbConnection = &mut conn;
+    app.db_run(|conn| {
         [
             sso_sessions::table.count().get_result(conn).unwrap(),
             grants::table.count().get_result(conn).unwrap(),
@@ -32,44 +28,26 @@ async fn counts(app: &TestApp) -> [i64; 9] {
         ]
     })
     .await
-    .unwrap()
 }
 
+both_stores!(expired_rows_are_deleted_and_live_ones_kept);
 async fn expired_rows_are_deleted_and_live_ones_kept(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", "vanha salasana", "Erkki")
-        .await;
+    let app = TestApp::with_user(backend, "erkki@testi.fi", "vanha salasana", "Erkki").await;
     let client = rp::basic(&app).await;
     // A failed login (a throttle counter), then a login with its code exchanged (a session, a
     // grant, a used code, a refresh token).
-    let browser = app.browser();
-    let started = rp::start(&client, &[], &[]);
-    let login = location(&browser.get(started.url.clone()).send().await.unwrap());
-    rp::submit_login(&browser, &login, "erkki@testi.fi", "väärä", false).await;
+    let login = Login::fresh(&app, &client).await;
+    login.submit("erkki@testi.fi", "väärä", false).await;
     let back = location(
-        &rp::submit_login(&browser, &login, "erkki@testi.fi", "vanha salasana", false).await,
+        &login
+            .submit("erkki@testi.fi", "vanha salasana", false)
+            .await,
     );
-    rp::exchange(&client, &param(&back, "code").unwrap(), started.verifier)
-        .await
-        .unwrap();
+    let browser = login.browser.clone();
+    login.redeem(&client, &back).await;
     // A reset link and its mail.
-    let page = browser
-        .get(app.url("/seinajoki/forgot"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    browser
-        .post(app.url("/seinajoki/forgot"))
-        .form(&[
-            ("csrf", rp::csrf(&page).as_str()),
-            ("email", "erkki@testi.fi"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let forgot = app.url("/seinajoki/forgot");
+    rp::post_form(&browser, &forgot, &forgot, &[("email", "erkki@testi.fi")]).await;
     let before = counts(&app).await;
     assert_eq!(
         before,
@@ -96,12 +74,11 @@ async fn expired_rows_are_deleted_and_live_ones_kept(backend: Backend) {
 /// connection's round (another node's) skips, and runs once the first has committed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_round_at_a_time_on_postgres() {
-    if crate::helpers::postgres_admin_url().is_none() {
+    let Some(app) = TestApp::on_postgres().await else {
         return;
-    }
-    let app = TestApp::spawn(Backend::Postgres).await;
+    };
     let store = app.services.store.clone();
-    let now = idp::clock::Clock::now(&*app.clock);
+    let now = app.now();
     tokio::task::spawn_blocking(move || {
         let mut first = store.conn().unwrap();
         let mut second = store.conn().unwrap();

@@ -1,9 +1,8 @@
 //! The `idp` binary: its commands, exit statuses and messages, and `serve` as an operator runs it.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
+use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use diesel::r2d2::ManageConnection;
@@ -12,71 +11,27 @@ use secrecy::SecretString;
 
 use crate::both_stores;
 use crate::helpers::{Backend, TestDb, project_root, write_config};
-use crate::node::{idp, serve};
+use crate::node::{
+    failed_with, get, idp, read_response, run, serve, setup, sigterm, succeeded, text, wait_exit,
+};
 
-both_stores!(
-    users_add_then_list,
-    migrate_applies_then_is_up_to_date,
-    serve_answers_and_stops_on_sigterm,
-    a_public_server_refuses_the_development_key,
-);
-
-fn run(command: &mut Command, stdin: &str) -> Output {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A config in a temporary directory over a fresh database.
-struct Setup {
-    dir: tempfile::TempDir,
-    db: TestDb,
-    config: std::path::PathBuf,
-}
-
-fn setup(backend: Backend) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let db = TestDb::new(backend, dir.path());
-    let config = write_config(dir.path(), "http://localhost:8080", &db.url);
-    Setup { dir, db, config }
-}
-
+both_stores!(users_add_then_list);
 async fn users_add_then_list(backend: Backend) {
     let s = setup(backend);
     let add = |tenant: &str, email: &str, stdin: &str| {
-        run(
-            idp()
-                .arg("--config")
-                .arg(&s.config)
-                .args(["users", "add", "--tenant", tenant, "--email", email])
-                .args(["--name", "Erkki Esimerkki", "--password-stdin"]),
-            stdin,
-        )
+        let args = ["users", "add", "--tenant", tenant, "--email", email];
+        let more = ["--name", "Erkki Esimerkki", "--password-stdin"];
+        s.run(&[&args[..], &more].concat(), stdin)
     };
     let out = add(
         "seinajoki",
         " Erkki.Esimerkki@Example.com",
         "oikea hevonen\n",
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = succeeded(&out);
     assert!(
-        text(&out.stdout).starts_with("added Erkki.Esimerkki@Example.com to seinajoki (subject "),
-        "{}",
-        text(&out.stdout)
+        stdout.starts_with("added Erkki.Esimerkki@Example.com to seinajoki (subject "),
+        "{stdout}"
     );
 
     // The same address, differently written, is the same user.
@@ -85,10 +40,10 @@ async fn users_add_then_list(backend: Backend) {
         "erkki.esimerkki@example.COM",
         "toinen salasana\n",
     );
-    assert_eq!(again.status.code(), Some(1));
-    assert_eq!(
-        text(&again.stderr),
-        "error: a user with the address erkki.esimerkki@example.COM already exists in tenant seinajoki\n"
+    failed_with(
+        &again,
+        1,
+        "error: a user with the address erkki.esimerkki@example.COM already exists in tenant seinajoki\n",
     );
     // Another tenant is another namespace.
     let kouvola = add(
@@ -96,17 +51,10 @@ async fn users_add_then_list(backend: Backend) {
         "erkki.esimerkki@example.com",
         "kolmas salasana\n",
     );
-    assert!(kouvola.status.success(), "{}", text(&kouvola.stderr));
+    succeeded(&kouvola);
 
-    let list = run(
-        idp()
-            .arg("--config")
-            .arg(&s.config)
-            .args(["users", "list", "--tenant", "seinajoki"]),
-        "",
-    );
-    assert!(list.status.success(), "{}", text(&list.stderr));
-    let stdout = text(&list.stdout);
+    let list = s.run(&["users", "list", "--tenant", "seinajoki"], "");
+    let stdout = succeeded(&list);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{stdout}");
     assert!(lines[0].starts_with("SUBJECT"), "{stdout}");
@@ -120,13 +68,7 @@ async fn users_add_then_list(backend: Backend) {
 
     // Stored as an argon2id PHC string at OWASP's parameters, verifying the password given.
     let mut conn = Manager::new(s.db.backend.clone()).connect().unwrap();
-    let user = store::users::find_by_email(
-        &mut conn,
-        crate::helpers::tenant("seinajoki"),
-        "erkki.esimerkki@example.com",
-    )
-    .unwrap()
-    .unwrap();
+    let user = crate::helpers::find_user(&mut conn, "seinajoki", "erkki.esimerkki@example.com");
     let phc = user.password_hash.unwrap();
     assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
     assert!(idp::crypto::password::verify(
@@ -145,16 +87,7 @@ async fn users_add_then_list(backend: Backend) {
 #[test]
 fn users_add_refuses_bad_input_with_one_line() {
     let s = setup(Backend::Sqlite);
-    let add = |args: &[&str], stdin: &str| {
-        run(
-            idp()
-                .arg("--config")
-                .arg(&s.config)
-                .args(["users", "add"])
-                .args(args),
-            stdin,
-        )
-    };
+    let add = |args: &[&str], stdin: &str| s.run(&[&["users", "add"], args].concat(), stdin);
     for (args, stdin, expected) in [
         (
             &["--tenant", "tampere", "--email", "erkki@testi.fi"][..],
@@ -184,81 +117,54 @@ fn users_add_refuses_bad_input_with_one_line() {
     }
     // A user without a password is allowed: they set one through "forgot password".
     let out = add(&["--tenant", "kouvola", "--email", "erkki@testi.fi"], "");
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).ends_with(", no password yet)\n"),
-        "{}",
-        text(&out.stdout)
-    );
+    let stdout = succeeded(&out);
+    assert!(stdout.ends_with(", no password yet)\n"), "{stdout}");
 }
 
+both_stores!(migrate_applies_then_is_up_to_date);
 async fn migrate_applies_then_is_up_to_date(backend: Backend) {
     let s = setup(backend);
-    let first = run(idp().arg("--config").arg(&s.config).arg("migrate"), "");
-    assert!(first.status.success(), "{}", text(&first.stderr));
+    let first = s.run(&["migrate"], "");
     assert_eq!(
-        text(&first.stdout),
+        succeeded(&first),
         crate::helpers::migration_versions()
             .iter()
             .map(|v| format!("applied {v}\n"))
             .collect::<String>()
     );
-    let second = run(idp().arg("--config").arg(&s.config).arg("migrate"), "");
-    assert!(second.status.success(), "{}", text(&second.stderr));
-    assert_eq!(text(&second.stdout), "the database is up to date\n");
+    let second = s.run(&["migrate"], "");
+    assert_eq!(succeeded(&second), "the database is up to date\n");
 }
 
 #[test]
 fn an_authority_user_logs_in_with_a_username() {
     let s = setup(Backend::Sqlite);
-    let out = run(
-        idp()
-            .arg("--config")
-            .arg(&s.config)
-            .args([
-                "users",
-                "add",
-                "--tenant",
-                "seinajoki",
-                "--authority",
-                "--username",
-                "Rakennusvalvonta7",
-            ])
-            .arg("--password-stdin"),
+    let add = ["users", "add", "--tenant", "seinajoki", "--authority"];
+    let out = s.run(
+        &[
+            &add[..],
+            &["--username", "Rakennusvalvonta7", "--password-stdin"],
+        ]
+        .concat(),
         "viranomaisen salasana\n",
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = succeeded(&out);
     assert!(
-        text(&out.stdout).starts_with("added authority user Rakennusvalvonta7 to seinajoki"),
-        "{}",
-        text(&out.stdout)
+        stdout.starts_with("added authority user Rakennusvalvonta7 to seinajoki"),
+        "{stdout}"
     );
     // The same name in another case is the same user.
-    let again = run(
-        idp().arg("--config").arg(&s.config).args([
-            "users",
-            "add",
-            "--tenant",
-            "seinajoki",
-            "--authority",
-            "--username",
-            "rakennusvalvonta7",
-        ]),
+    let again = s.run(
+        &[&add[..], &["--username", "rakennusvalvonta7"]].concat(),
         "",
     );
-    assert_eq!(again.status.code(), Some(1));
-    assert_eq!(
-        text(&again.stderr),
-        "error: a user with the username rakennusvalvonta7 already exists in tenant seinajoki\n"
+    failed_with(
+        &again,
+        1,
+        "error: a user with the username rakennusvalvonta7 already exists in tenant seinajoki\n",
     );
     // --authority needs --username; a resident needs --email.
-    let usage = run(
-        idp()
-            .arg("--config")
-            .arg(&s.config)
-            .args(["users", "add", "--tenant", "seinajoki"]),
-        "",
-    );
+    let usage = s.run(&["users", "add", "--tenant", "seinajoki"], "");
     assert_eq!(usage.status.code(), Some(2));
     let mut conn = Manager::new(s.db.backend.clone()).connect().unwrap();
     let user = store::users::find_by_username(
@@ -275,26 +181,11 @@ fn an_authority_user_logs_in_with_a_username() {
 #[test]
 fn keys_rotate_then_list() {
     let s = setup(Backend::Sqlite);
-    let out = run(
-        idp()
-            .arg("--config")
-            .arg(&s.config)
-            .args(["keys", "rotate", "--tenant", "kouvola", "--alg", "ES256"]),
-        "",
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).starts_with("kouvola: new ES256 key "),
-        "{}",
-        text(&out.stdout)
-    );
-    let list = run(
-        idp()
-            .arg("--config")
-            .arg(&s.config)
-            .args(["keys", "list", "--tenant", "kouvola"]),
-        "",
-    );
+    let rotate = ["keys", "rotate", "--tenant", "kouvola"];
+    let out = s.run(&[&rotate[..], &["--alg", "ES256"]].concat(), "");
+    let stdout = succeeded(&out);
+    assert!(stdout.starts_with("kouvola: new ES256 key "), "{stdout}");
+    let list = s.run(&["keys", "list", "--tenant", "kouvola"], "");
     let stdout = text(&list.stdout);
     let rows: Vec<&str> = stdout.lines().skip(1).collect();
     assert_eq!(
@@ -307,42 +198,30 @@ fn keys_rotate_then_list() {
         2,
         "{stdout}"
     );
-    let out = run(
-        idp()
-            .arg("--config")
-            .arg(&s.config)
-            .args(["keys", "rotate", "--tenant", "kouvola", "--alg", "HS256"]),
-        "",
-    );
+    let out = s.run(&[&rotate[..], &["--alg", "HS256"]].concat(), "");
     assert_eq!(out.status.code(), Some(2), "a usage error");
+    let stderr = text(&out.stderr);
     assert!(
-        text(&out.stderr).contains("invalid value 'HS256' for '--alg <ALG>'"),
-        "{}",
-        text(&out.stderr)
+        stderr.contains("invalid value 'HS256' for '--alg <ALG>'"),
+        "{stderr}"
     );
     // Another key-encryption key would seal a key no node can open: refused.
-    let out = run(
-        idp()
-            .arg("--config")
-            .arg(&s.config)
-            .env("IDP__KEYS__ENCRYPTION_KEY", crate::helpers::test_kek())
-            .args(["keys", "rotate", "--tenant", "kouvola"]),
-        "",
-    );
+    let mut other_key = s.command(&rotate);
+    other_key.env("IDP__KEYS__ENCRYPTION_KEY", crate::helpers::test_kek());
+    let out = run(&mut other_key, "");
     assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
     assert!(
-        text(&out.stderr).starts_with("error: a stored key does not decrypt"),
-        "{}",
-        text(&out.stderr)
+        stderr.starts_with("error: a stored key does not decrypt"),
+        "{stderr}"
     );
 }
 
 #[test]
 fn check_config_accepts_the_demo() {
     let out = run(idp().current_dir(project_root()).arg("check-config"), "");
-    assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
-        text(&out.stdout),
+        succeeded(&out),
         "config/idp.toml: ok (2 tenants: kouvola, seinajoki; 2 clients)\n"
     );
 }
@@ -350,32 +229,25 @@ fn check_config_accepts_the_demo() {
 #[test]
 fn check_config_names_file_and_key_of_every_problem() {
     let s = setup(Backend::Sqlite);
-    let tenant = s.dir.path().join("tenants/kouvola.toml");
-    let original = std::fs::read_to_string(&tenant).unwrap();
-    std::fs::write(
-        &tenant,
-        original
-            .replace("policy = \"email-link\"", "policy = \"email-links\"")
+    let (tenant, _) = s.edit("tenants/kouvola.toml", |text| {
+        text.replace("policy = \"email-link\"", "policy = \"email-links\"")
             .replace(
                 "first_party = true",
                 "first_party = true\nfirst_partyy = true",
-            ),
-    )
-    .unwrap();
+            )
+    });
     let file = tenant.display().to_string();
     let expected = format!(
         "error: {file}: policy: unknown variant `email-links`, expected `keep-password` or `email-link`\n\
          error: {file}: clients[0].first_partyy: unknown field `first_partyy`, expected one of `client_id`, `name`, `client_secret`, `client_secret_sha256`, `redirect_uris`, `post_logout_redirect_uris`, `backchannel_logout_uri`, `grant_types`, `token_endpoint_auth_method`, `first_party`, `id_token_signed_response_alg`, `jwks_uri`\n"
     );
-    let out = run(idp().arg("--config").arg(&s.config).arg("check-config"), "");
-    assert_eq!(out.status.code(), Some(2));
-    assert_eq!(text(&out.stderr), expected);
+    let out = s.run(&["check-config"], "");
+    failed_with(&out, 2, &expected);
     assert_eq!(text(&out.stdout), "");
 
     // Every other command refuses the same configuration the same way.
-    let out = run(idp().arg("--config").arg(&s.config).arg("serve"), "");
-    assert_eq!(out.status.code(), Some(2));
-    assert_eq!(text(&out.stderr), expected);
+    let out = s.run(&["serve"], "");
+    failed_with(&out, 2, &expected);
 }
 
 #[test]
@@ -388,13 +260,13 @@ fn config_comes_from_idp_config_and_overrides_from_the_environment() {
             .arg("check-config"),
         "",
     );
-    assert_eq!(out.status.code(), Some(2));
-    assert_eq!(
-        text(&out.stderr),
-        "error: environment variable IDP__DATABASE__URL: database.url: must start with sqlite:// or postgres://\n"
+    failed_with(
+        &out,
+        2,
+        "error: environment variable IDP__DATABASE__URL: database.url: must start with sqlite:// or postgres://\n",
     );
     let out = run(idp().env("IDP_CONFIG", &s.config).arg("check-config"), "");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    succeeded(&out);
 }
 
 #[test]
@@ -406,72 +278,17 @@ fn usage_errors_exit_2_without_a_panic() {
         idp().args(["--config", "/nonexistent/idp.toml", "migrate"]),
         "",
     );
-    assert_eq!(out.status.code(), Some(2));
-    assert_eq!(
-        text(&out.stderr),
-        "error: /nonexistent/idp.toml: cannot read: No such file or directory (os error 2)\n"
+    failed_with(
+        &out,
+        2,
+        "error: /nonexistent/idp.toml: cannot read: No such file or directory (os error 2)\n",
     );
 }
 
-/// A GET over a plain socket; returns the status and the body.
-fn get(address: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    read_response(stream)
-}
-
-fn read_response(mut stream: TcpStream) -> (u16, String) {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no HTTP response: {response:?}"));
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-fn sigterm(child: &Child) {
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-}
-
-fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
-    let deadline = std::time::Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("idp serve did not exit within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
+both_stores!(serve_answers_and_stops_on_sigterm);
 async fn serve_answers_and_stops_on_sigterm(backend: Backend) {
     let s = setup(backend);
-    let mut served = serve(
-        idp()
-            .arg("--config")
-            .arg(&s.config)
-            .env("IDP__SERVER__BIND", "127.0.0.1:0"),
-    );
+    let mut served = serve(s.command(&[]).env("IDP__SERVER__BIND", "127.0.0.1:0"));
     let (status, body) = get(served.address, "/healthz");
     assert_eq!(status, 200, "{body}");
     for tenant in ["seinajoki", "kouvola"] {
@@ -562,6 +379,7 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+both_stores!(a_public_server_refuses_the_development_key);
 /// `idp serve` with an `https://` public URL and no `keys.encryption_key` refuses to start on the
 /// development key, naming the setting (and `check-config` says the same), unless the operator
 /// sets `keys.allow_development_key`.
@@ -589,12 +407,10 @@ async fn a_public_server_refuses_the_development_key(backend: Backend) {
     );
 
     let out = run(command().arg("serve"), "");
-    assert_eq!(out.status.code(), Some(2));
-    assert_eq!(text(&out.stderr), expected);
+    failed_with(&out, 2, &expected);
     assert!(!dev_key.exists(), "no development key was made");
     let out = run(command().arg("check-config"), "");
-    assert_eq!(out.status.code(), Some(2));
-    assert_eq!(text(&out.stderr), expected);
+    failed_with(&out, 2, &expected);
     assert_eq!(text(&out.stdout), "");
 
     // The explicit override, in the environment: it serves (on a development key it made).
@@ -604,7 +420,7 @@ async fn a_public_server_refuses_the_development_key(backend: Backend) {
             .arg("check-config"),
         "",
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    succeeded(&out);
     let mut served = serve(command().env("IDP__KEYS__ALLOW_DEVELOPMENT_KEY", "true"));
     let (status, body) = get(served.address, "/healthz");
     assert_eq!(status, 200, "{body}");
@@ -620,5 +436,5 @@ async fn a_public_server_refuses_the_development_key(backend: Backend) {
             .arg("check-config"),
         "",
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    succeeded(&out);
 }

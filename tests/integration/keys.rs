@@ -5,10 +5,7 @@ use serde_json::Value;
 
 use crate::both_stores;
 use crate::helpers::{Backend, TestApp};
-use crate::rp::{self, param};
-
-both_stores!(keys_are_encrypted_and_rotate_with_an_overlap);
-both_stores!(nodes_starting_together_make_one_key_set);
+use crate::rp;
 
 async fn kids(app: &TestApp) -> Vec<String> {
     let jwks: Value = app.get("/seinajoki/jwks").await.json().await.unwrap();
@@ -23,30 +20,25 @@ async fn kids(app: &TestApp) -> Vec<String> {
 async fn id_token_kid(app: &TestApp) -> String {
     let client = rp::basic(app).await;
     let started = rp::start(&client, &[], &[]);
-    let back = rp::log_in(
-        &app.browser(),
-        &started.url,
+    let browser = app.browser();
+    let redeemed = rp::log_in_and_redeem(
+        &browser,
+        &client,
+        started,
         "erkki@testi.fi",
         "oikea hevonen",
     )
     .await;
-    let tokens = rp::exchange(&client, &param(&back, "code").unwrap(), started.verifier)
-        .await
-        .unwrap();
-    let id_token = openidconnect::TokenResponse::id_token(&tokens).unwrap();
-    id_token
-        .claims(&client.id_token_verifier(), &started.nonce)
-        .unwrap();
+    let id_token = openidconnect::TokenResponse::id_token(&redeemed.tokens).unwrap();
     jsonwebtoken::decode_header(id_token.to_string())
         .unwrap()
         .kid
         .unwrap()
 }
 
+both_stores!(keys_are_encrypted_and_rotate_with_an_overlap);
 async fn keys_are_encrypted_and_rotate_with_an_overlap(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", "oikea hevonen", "Erkki")
-        .await;
+    let app = TestApp::with_user(backend, "erkki@testi.fi", "oikea hevonen", "Erkki").await;
     let before = kids(&app).await;
     assert_eq!(before.len(), 3);
     let old = id_token_kid(&app).await;
@@ -128,6 +120,7 @@ async fn keys_are_encrypted_and_rotate_with_an_overlap(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(nodes_starting_together_make_one_key_set);
 /// Keys are generated before the writers' turn is taken, and stored only if still missing under
 /// the lock: four nodes ensuring keys at once on a database without any end with one key of each
 /// algorithm per tenant.

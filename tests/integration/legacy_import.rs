@@ -1,9 +1,9 @@
 //! `idp import-legacy`, `idp legacy report | set-email` and `legacy.import_at_start`, through the
 //! real binary on both stores.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
@@ -12,20 +12,8 @@ use idp::store::schema::legacy_accounts;
 use idp::store::{self, DbConnection, Manager};
 
 use crate::both_stores;
-use crate::helpers::{Backend, TestDb, write_config};
-
-both_stores!(
-    a_csv_with_tricky_quoting_imports_every_column,
-    json_lines_import_the_same,
-    bad_rows_are_refused_with_their_line_and_the_others_imported,
-    a_dry_run_writes_nothing_and_prints_the_counts,
-    a_reimport_changes_only_what_changed_and_never_a_linked_account,
-    a_killed_import_leaves_whole_batches_and_a_rerun_completes_it,
-    the_report_tells_how_far_the_migration_has_come,
-    set_email_gives_an_unlinked_account_an_address,
-    serve_imports_at_start_and_starts_despite_a_bad_file,
-    hashes_over_a_cost_cap_are_imported_unusable_and_counted,
-);
+use crate::helpers::{Backend, append, assert_has};
+use crate::node::{self, Setup, succeeded, text};
 
 /// One row over each cost cap (`crypto::legacy::over_cap`), and one just within them.
 pub(crate) const OVER_CAPS: &str = "\
@@ -41,6 +29,7 @@ scryptp,,h@testi.fi,\"$scrypt$ln=16,r=8,p=5$mRNCqPWec+79X6uVco6xlg$WX8uyMK0t3Vrx
 within,,i@testi.fi,$2b$04$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2,,
 ";
 
+both_stores!(hashes_over_a_cost_cap_are_imported_unusable_and_counted);
 /// Rows whose hash costs more than a cap are imported, as unusable (their residents get the
 /// mailed link), and counted apart in the dry run, the import and its audit event.
 async fn hashes_over_a_cost_cap_are_imported_unusable_and_counted(backend: Backend) {
@@ -118,40 +107,17 @@ unusable hashes: 2 (1 empty, 1 of an unknown format, 0 over a cost cap)
 rejected rows: 0
 ";
 
-/// `idp` with no inherited `IDP__…` variables.
-fn idp() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_idp"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("IDP__") || key == "IDP_CONFIG" {
-            command.env_remove(key);
-        }
-    }
-    command.env("NO_COLOR", "1");
-    command
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A configuration over a fresh database; seinajoki has [`SALTED_SHA`].
-struct Setup {
-    dir: tempfile::TempDir,
-    db: TestDb,
-    config: PathBuf,
-}
-
+/// A configuration over a fresh database ([`node::setup`]) whose tenants have no `[legacy]`
+/// tables of the demo; seinajoki has [`SALTED_SHA`].
 fn setup(backend: Backend) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let db = TestDb::new(backend, dir.path());
-    let config = write_config(dir.path(), "http://localhost:8080", &db.url);
+    let s = node::setup(backend);
     for tenant in ["seinajoki", "kouvola"] {
-        let path = dir.path().join(format!("tenants/{tenant}.toml"));
+        let path = s.path(&format!("tenants/{tenant}.toml"));
         let text = without_legacy_tables(&std::fs::read_to_string(&path).unwrap());
         std::fs::write(&path, text).unwrap();
     }
-    append(&dir.path().join("tenants/seinajoki.toml"), SALTED_SHA);
-    Setup { dir, db, config }
+    append(&s.path("tenants/seinajoki.toml"), SALTED_SHA);
+    s
 }
 
 /// A demo tenant file without its `[legacy]` tables (the demo export imported at start, the demo
@@ -171,24 +137,7 @@ fn without_legacy_tables(text: &str) -> String {
     kept
 }
 
-fn append(path: &Path, more: &str) {
-    let mut text = std::fs::read_to_string(path).unwrap();
-    text.push_str(more);
-    std::fs::write(path, text).unwrap();
-}
-
 impl Setup {
-    /// Runs `idp --config … <args>`.
-    fn idp(&self, args: &[&str]) -> Output {
-        idp()
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
     /// Writes `contents` to a file of the temporary directory; returns its path.
     fn file(&self, name: &str, contents: &[u8]) -> String {
         let path = self.dir.path().join(name);
@@ -201,9 +150,9 @@ impl Setup {
         let mut args = vec!["import-legacy", "--tenant", "seinajoki", file];
         args.extend_from_slice(more);
         let out = self.idp(&args);
-        assert!(out.status.success(), "{}", text(&out.stderr));
+        let stdout = succeeded(&out);
         assert_eq!(text(&out.stderr), "", "no progress bar off a terminal");
-        text(&out.stdout)
+        stdout
     }
 
     fn conn(&self) -> DbConnection {
@@ -236,12 +185,9 @@ impl Setup {
     fn link(&self, username: &str, email: &str, at: &str) {
         let email = format!("new.{email}");
         let out = self.idp(&["users", "add", "--tenant", "seinajoki", "--email", &email]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
+        succeeded(&out);
         let mut conn = self.conn();
-        let user =
-            store::users::find_by_email(&mut conn, crate::helpers::tenant("seinajoki"), &email)
-                .unwrap()
-                .unwrap();
+        let user = crate::helpers::find_user(&mut conn, "seinajoki", &email);
         let at = chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%d %H:%M:%S").unwrap();
         let account = self.account(username);
         assert!(
@@ -257,6 +203,7 @@ impl Setup {
     }
 }
 
+both_stores!(a_csv_with_tricky_quoting_imports_every_column);
 async fn a_csv_with_tricky_quoting_imports_every_column(backend: Backend) {
     let s = setup(backend);
     let file = s.file("export.csv", EXPORT.as_bytes());
@@ -317,6 +264,7 @@ async fn a_csv_with_tricky_quoting_imports_every_column(backend: Backend) {
     assert_eq!(detail["file"], file.as_str());
 }
 
+both_stores!(json_lines_import_the_same);
 async fn json_lines_import_the_same(backend: Backend) {
     let s = setup(backend);
     let jsonl = r#"{"username":"Matti.M","subject":"S-1001","email":" Matti.Meikalainen@Testi.FI ","password_hash":"x\"y,fa32a665ffd9edd6d71b9925238c0e3153c2e5c8","name":"Meikäläinen, Matti \"Masa\"","authority":true}
@@ -361,9 +309,10 @@ async fn json_lines_import_the_same(backend: Backend) {
     // --format names the format of a file whose name does not.
     let other = s.file("export.txt", b"{\"username\":\"uusi\"}\n");
     let out = s.import(&other, &["--format", "jsonl"]);
-    assert!(out.contains("\nimported (new): 1\n"), "{out}");
+    assert_has(&out, "\nimported (new): 1\n");
 }
 
+both_stores!(bad_rows_are_refused_with_their_line_and_the_others_imported);
 async fn bad_rows_are_refused_with_their_line_and_the_others_imported(backend: Backend) {
     let s = setup(backend);
     s.import(&s.file("export.csv", EXPORT.as_bytes()), &[]);
@@ -419,12 +368,13 @@ line 13: username \"ok\\n9\" contains a space or a control character
         many.push_str(&format!("r{i},bad\n"));
     }
     let out = s.import(&s.file("many.csv", many.as_bytes()), &[]);
-    assert!(out.contains("rejected rows: 150\nline 2: "), "{out}");
-    assert!(out.contains("\nline 101: "), "{out}");
+    assert_has(&out, "rejected rows: 150\nline 2: ");
+    assert_has(&out, "\nline 101: ");
     assert!(!out.contains("\nline 102: "), "{out}");
     assert!(out.ends_with("\n… and 50 more\n"), "{out}");
 }
 
+both_stores!(a_dry_run_writes_nothing_and_prints_the_counts);
 async fn a_dry_run_writes_nothing_and_prints_the_counts(backend: Backend) {
     let s = setup(backend);
     let file = s.file("export.csv", EXPORT.as_bytes());
@@ -457,6 +407,7 @@ async fn a_dry_run_writes_nothing_and_prints_the_counts(backend: Backend) {
     );
 }
 
+both_stores!(a_reimport_changes_only_what_changed_and_never_a_linked_account);
 async fn a_reimport_changes_only_what_changed_and_never_a_linked_account(backend: Backend) {
     let s = setup(backend);
     let file = s.file("export.csv", EXPORT.as_bytes());
@@ -529,18 +480,17 @@ fn big_export(path: &Path, rows: usize) {
     out.flush().unwrap();
 }
 
+both_stores!(a_killed_import_leaves_whole_batches_and_a_rerun_completes_it);
 async fn a_killed_import_leaves_whole_batches_and_a_rerun_completes_it(backend: Backend) {
     const ROWS: usize = 200_000;
     let s = setup(backend);
     let path = s.dir.path().join("big.csv");
     big_export(&path, ROWS);
     let migrate = s.idp(&["migrate"]);
-    assert!(migrate.status.success(), "{}", text(&migrate.stderr));
+    succeeded(&migrate);
 
-    let mut child = idp()
-        .arg("--config")
-        .arg(&s.config)
-        .args(["import-legacy", "--tenant", "kouvola"])
+    let mut child = s
+        .command(&["import-legacy", "--tenant", "kouvola"])
         .arg(&path)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -575,7 +525,7 @@ async fn a_killed_import_leaves_whole_batches_and_a_rerun_completes_it(backend: 
         "kouvola",
         &path.display().to_string(),
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    succeeded(&out);
     let stdout = text(&out.stdout);
     assert!(
         stdout.starts_with(&format!(
@@ -588,10 +538,11 @@ async fn a_killed_import_leaves_whole_batches_and_a_rerun_completes_it(backend: 
     assert_eq!(s.count("kouvola"), ROWS as i64);
 }
 
+both_stores!(the_report_tells_how_far_the_migration_has_come);
 async fn the_report_tells_how_far_the_migration_has_come(backend: Backend) {
     let s = setup(backend);
     let empty = s.idp(&["legacy", "report", "--tenant", "seinajoki"]);
-    assert!(empty.status.success(), "{}", text(&empty.stderr));
+    succeeded(&empty);
     assert!(text(&empty.stdout).starts_with("legacy accounts          0\n"));
 
     s.import(&s.file("export.csv", EXPORT.as_bytes()), &[]);
@@ -599,7 +550,7 @@ async fn the_report_tells_how_far_the_migration_has_come(backend: Backend) {
     s.link("perhe.isa", "perhe@testi.fi", "2026-12-01 00:00:00");
     s.link("matti.m", "matti@testi.fi", "2026-12-24 12:00:00");
     let out = s.idp(&["legacy", "report", "--tenant", "seinajoki"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    succeeded(&out);
     assert_eq!(
         text(&out.stdout),
         "\
@@ -630,6 +581,7 @@ first logins per month
     );
 }
 
+both_stores!(set_email_gives_an_unlinked_account_an_address);
 async fn set_email_gives_an_unlinked_account_an_address(backend: Backend) {
     let s = setup(backend);
     s.import(&s.file("export.csv", EXPORT.as_bytes()), &[]);
@@ -646,7 +598,7 @@ async fn set_email_gives_an_unlinked_account_an_address(backend: Backend) {
         ])
     };
     let out = set("VANHA", " Vanha.Asukas@Testi.FI ");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    succeeded(&out);
     assert_eq!(
         text(&out.stdout),
         "set the address of legacy account vanha of seinajoki to Vanha.Asukas@Testi.FI (it was empty)\n"
@@ -660,7 +612,7 @@ async fn set_email_gives_an_unlinked_account_an_address(backend: Backend) {
 
     // An address shared with another account is allowed: the resident chooses at login.
     let out = set("perhe.aiti", "perhe@testi.fi");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    succeeded(&out);
     assert_eq!(
         text(&out.stdout),
         "set the address of legacy account perhe.aiti of seinajoki to perhe@testi.fi (it was PERHE@Testi.fi)\n\
@@ -698,69 +650,31 @@ async fn set_email_gives_an_unlinked_account_an_address(backend: Backend) {
     );
 }
 
+both_stores!(serve_imports_at_start_and_starts_despite_a_bad_file);
 async fn serve_imports_at_start_and_starts_despite_a_bad_file(backend: Backend) {
     let s = setup(backend);
     let good = s.file("kouvola.csv", EXPORT.as_bytes());
     let bad = s.file("seinajoki.csv", b"kayttaja,sahkoposti\nmatti,m@t.fi\n");
     append(
-        &s.dir.path().join("tenants/kouvola.toml"),
+        &s.path("tenants/kouvola.toml"),
         &format!("\n[legacy]\nimport_at_start = \"{good}\"\n"),
     );
-    let seinajoki = s.dir.path().join("tenants/seinajoki.toml");
-    let text_now = std::fs::read_to_string(&seinajoki).unwrap();
-    std::fs::write(
-        &seinajoki,
-        text_now.replace(
+    s.edit("tenants/seinajoki.toml", |text| {
+        text.replace(
             "[legacy.salted_sha]",
             &format!("[legacy]\nimport_at_start = \"{bad}\"\n\n[legacy.salted_sha]"),
-        ),
-    )
-    .unwrap();
+        )
+    });
 
-    let mut child = idp()
-        .arg("--config")
-        .arg(&s.config)
-        .env("IDP__LOG__FORMAT", "json")
-        .env("IDP__SERVER__BIND", "127.0.0.1:0")
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut lines = stderr.lines().map_while(Result::ok);
-    let mut events = Vec::new();
-    for line in lines.by_ref() {
-        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
-        let listening = event["message"] == "listening";
-        events.push(event);
-        if listening {
-            break;
-        }
-    }
+    let mut served = node::start(s.command(&[]).env("IDP__SERVER__BIND", "127.0.0.1:0"));
+    let events = served.events_until_listening();
     // The service answers (and has its signal handlers) before it is stopped.
-    let address = events.last().unwrap()["address"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let mut stream = std::net::TcpStream::connect(&address).unwrap();
-    write!(
-        stream,
-        "GET /healthz HTTP/1.1\r\nHost: idp\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
+    let (status, response) = node::get(served.address, "/healthz");
+    assert_eq!(status, 200, "{response}");
+    node::sigterm(&served.child);
     // Read to the end, so that the last lines find a reader.
-    let rest: Vec<String> = lines.collect();
-    let status = child.wait().unwrap();
+    let rest: Vec<String> = served.log.iter().collect();
+    let status = served.child.wait().unwrap();
     assert!(status.success(), "{status:?}: {events:#?} {rest:#?}");
     assert_eq!(
         events.last().unwrap()["message"],
@@ -843,19 +757,14 @@ fn import_legacy_refuses_what_it_cannot_read() {
 #[test]
 fn check_config_checks_the_legacy_settings() {
     let s = setup(Backend::Sqlite);
-    let missing = s.dir.path().join("missing.csv").display().to_string();
-    let tenant = s.dir.path().join("tenants/seinajoki.toml");
-    let original = std::fs::read_to_string(&tenant).unwrap();
-    std::fs::write(
-        &tenant,
-        original
-            .replace("separator = \",\"", "separator = \"\"")
+    let missing = s.path("missing.csv").display().to_string();
+    let (tenant, original) = s.edit("tenants/seinajoki.toml", |text| {
+        text.replace("separator = \",\"", "separator = \"\"")
             .replace(
                 "[legacy.salted_sha]",
                 &format!("[legacy]\nimport_at_start = \"{missing}\"\n\n[legacy.salted_sha]"),
-            ),
-    )
-    .unwrap();
+            )
+    });
     let out = s.idp(&["check-config"]);
     assert_eq!(out.status.code(), Some(2));
     let file = tenant.display();

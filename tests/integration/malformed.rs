@@ -13,14 +13,9 @@ use idp::store::DbConnection;
 use reqwest::Method;
 
 use crate::both_stores;
-use crate::helpers::{Backend, TestApp};
-use crate::rp::{self, csrf, location, param};
-
-both_stores!(
-    malformed_input_gets_its_error_and_writes_nothing,
-    look_alike_addresses_are_the_same_account_and_mail_goes_to_the_stored_one,
-    a_mail_lettre_cannot_address_is_given_up_at_once,
-);
+use crate::helpers::journeys::{Login, answer};
+use crate::helpers::{Backend, TestApp, assert_has};
+use crate::rp::{self, csrf, param};
 
 const PASSWORD: &str = "oikea hevonen patteri";
 const BASIC: &str = "Basic cnAtYmFzaWM6cnAtYmFzaWMtc2VjcmV0"; // rp-basic:rp-basic-secret
@@ -162,33 +157,26 @@ async fn dump(app: &TestApp) -> Vec<(String, String)> {
         .unwrap()
 }
 
+both_stores!(malformed_input_gets_its_error_and_writes_nothing);
 async fn malformed_input_gets_its_error_and_writes_nothing(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
-        .await;
+    let app = TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await;
 
     // A signed-in resident, with the account page's CSRF token.
     let client = rp::basic(&app).await;
     let resident = app.browser();
     let started = rp::start(&client, &[], &[]);
     rp::log_in(&resident, &started.url, "erkki@testi.fi", PASSWORD).await;
-    let account = resident
-        .get(app.url("/seinajoki/account"))
-        .send()
-        .await
-        .unwrap();
+    let account = resident.get(app.url("/seinajoki/account"));
+    let account = account.send().await.unwrap();
     assert_eq!(account.status(), 200);
     let resident_csrf = csrf(&account.text().await.unwrap());
 
     // A visitor at the login page of a pending request.
-    let visitor = app.browser();
-    let started = rp::start(&client, &[], &[]);
-    let login = location(&visitor.get(started.url).send().await.unwrap());
-    let request = param(&login, "request").unwrap();
-    let page = visitor.get(login.clone()).send().await.unwrap();
-    let visitor_csrf = csrf(&page.text().await.unwrap());
+    let login = Login::fresh(&app, &client).await;
+    let (visitor, request) = (&login.browser, login.request.as_str());
+    let visitor_csrf = csrf(&login.page().await);
 
-    let rows = rows(&request);
+    let rows = rows(request);
     // Let the mail worker settle the mails of the setup before the database is read.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let before = dump(&app).await;
@@ -197,7 +185,7 @@ async fn malformed_input_gets_its_error_and_writes_nothing(backend: Backend) {
     for row in rows {
         let (browser, token) = match row.who {
             Who::Nobody => (&app.http, ""),
-            Who::Visitor => (&visitor, visitor_csrf.as_str()),
+            Who::Visitor => (visitor, visitor_csrf.as_str()),
             Who::Resident => (&resident, resident_csrf.as_str()),
         };
         let body = String::from_utf8_lossy(&row.body)
@@ -207,7 +195,7 @@ async fn malformed_input_gets_its_error_and_writes_nothing(backend: Backend) {
                     .replace("{csrf}", token)
                     .into_bytes()
             });
-        let path = row.path.replace("{request}", &request);
+        let path = row.path.replace("{request}", request);
         let mut builder = browser.request(row.method.clone(), app.url(&path));
         for (name, value) in &row.headers {
             builder = builder.header(
@@ -613,55 +601,29 @@ fn rows(request: &str) -> Vec<Row> {
     ]
 }
 
-async fn wait_for_mails(app: &TestApp, count: usize) -> Vec<String> {
-    for _ in 0..100 {
-        let mails = app.mails();
-        if mails.len() >= count {
-            return mails;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("{count} mails expected: {:?}", app.mails());
-}
-
 /// Posts `email` to the page `form` (`register` or `forgot`) of seinajoki.
 async fn post_address(app: &TestApp, form: &str, email: &str) -> (u16, String) {
-    let browser = app.browser();
-    let page = browser
-        .get(app.url(&format!("/seinajoki/{form}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let response = browser
-        .post(app.url(&format!("/seinajoki/{form}")))
-        .form(&[("csrf", csrf(&page).as_str()), ("email", email)])
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
+    let url = app.url(&format!("/seinajoki/{form}"));
+    answer(rp::post_form(&app.browser(), &url, &url, &[("email", email)]).await).await
 }
 
+both_stores!(look_alike_addresses_are_the_same_account_and_mail_goes_to_the_stored_one);
 async fn look_alike_addresses_are_the_same_account_and_mail_goes_to_the_stored_one(
     backend: Backend,
 ) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "Erkki@Testi.fi", PASSWORD, "Erkki")
-        .await;
+    let app = TestApp::with_user(backend, "Erkki@Testi.fi", PASSWORD, "Erkki").await;
 
     // Full-width forms fold (NFKC) to the stored address: the account-exists mail, sent to the
     // address as stored, never as typed.
     let (status, page) = post_address(&app, "register", "ＥＲＫＫＩ＠ｔｅｓｔｉ．ｆｉ").await;
     assert_eq!(status, 200, "{page}");
-    let mails = wait_for_mails(&app, 1).await;
+    let mails = app.wait_for_mails(1).await;
     assert!(mails[0].contains("To: Erkki@Testi.fi"), "{}", mails[0]);
     assert!(!mails[0].contains("ＥＲＫＫＩ"), "{}", mails[0]);
 
     let (status, page) = post_address(&app, "forgot", "erkki@ＴＥＳＴＩ.fi").await;
     assert_eq!(status, 200, "{page}");
-    let mails = wait_for_mails(&app, 2).await;
+    let mails = app.wait_for_mails(2).await;
     assert!(mails[1].contains("To: Erkki@Testi.fi"), "{}", mails[1]);
 
     // A resident logs in with the look-alike form too.
@@ -675,17 +637,18 @@ async fn look_alike_addresses_are_the_same_account_and_mail_goes_to_the_stored_o
     for refused in ["a@[127.0.0.1]", "\"a\\\"b\"@testi.fi"] {
         let (status, page) = post_address(&app, "register", refused).await;
         assert_eq!(status, 422, "{refused}");
-        assert!(page.contains(EMAIL_INVALID), "{page}");
+        assert_has(&page, EMAIL_INVALID);
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(app.mails().len(), 2);
 }
 
+both_stores!(a_mail_lettre_cannot_address_is_given_up_at_once);
 /// An outbox row whose recipient lettre refuses (written before the shared rule, or by any other
 /// writer) fails once and is given up, not retried ten times.
 async fn a_mail_lettre_cannot_address_is_given_up_at_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let now = idp::clock::Clock::now(app.clock.as_ref());
+    let now = app.now();
     let id = app
         .services
         .store

@@ -7,10 +7,8 @@ use openidconnect::TokenResponse;
 use serde_json::Value;
 
 use crate::both_stores;
-use crate::helpers::{Backend, TestApp};
-use crate::rp::{self, Receiver, location, param, start_receiver};
-
-both_stores!(a_session_shared_by_two_clients_ends_at_both);
+use crate::helpers::{Backend, TestApp, first_party_client};
+use crate::rp::{self, Receiver, location, start_receiver};
 
 async fn wait_for(receiver: &Receiver, count: usize, app: &TestApp) {
     for _ in 0..100 {
@@ -27,26 +25,22 @@ async fn wait_for(receiver: &Receiver, count: usize, app: &TestApp) {
     );
 }
 
+both_stores!(a_session_shared_by_two_clients_ends_at_both);
 async fn a_session_shared_by_two_clients_ends_at_both(backend: Backend) {
     let receiver = Receiver::default();
     *receiver.fail_first.lock().unwrap() = 1;
     let (uri, receiver_handle) = start_receiver(receiver.clone());
-    let app = TestApp::spawn_with(
-        backend,
-        &format!(
-            r#"
-[[clients]]
-client_id = "rp-bcl"
-client_secret = "rp-bcl-secret"
-redirect_uris = ["http://127.0.0.1:9/bcl-callback"]
-backchannel_logout_uri = "{uri}"
-id_token_signed_response_alg = "ES256"
-first_party = true
-"#
-        ),
-    )
-    .await;
-    app.add_user("seinajoki", "erkki@testi.fi", "oikea hevonen", "Erkki")
+    let app = TestApp::builder(backend)
+        .tenant_toml(&first_party_client(
+            "rp-bcl",
+            "http://127.0.0.1:9/bcl-callback",
+            &[
+                &format!("backchannel_logout_uri = \"{uri}\""),
+                "id_token_signed_response_alg = \"ES256\"",
+            ],
+        ))
+        .user("seinajoki", "erkki@testi.fi", "oikea hevonen", "Erkki")
+        .spawn()
         .await;
     let browser = app.browser();
 
@@ -60,32 +54,15 @@ first_party = true
     )
     .await;
     let started = rp::start(&bcl, &[], &[]);
-    let back = rp::log_in(&browser, &started.url, "erkki@testi.fi", "oikea hevonen").await;
-    let tokens = rp::exchange(&bcl, &param(&back, "code").unwrap(), started.verifier)
-        .await
-        .unwrap();
-    let bcl_claims = tokens
-        .id_token()
-        .unwrap()
-        .claims(&bcl.id_token_verifier(), &started.nonce)
-        .unwrap()
-        .clone();
+    let redeemed =
+        rp::log_in_and_redeem(&browser, &bcl, started, "erkki@testi.fi", "oikea hevonen").await;
     // The RP library ignores claims it does not know: read `sid` from the (verified) payload.
-    let payload = tokens.id_token().unwrap().to_string();
-    let payload = payload.split('.').nth(1).unwrap();
-    let payload: Value = serde_json::from_slice(
-        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
-            .unwrap(),
-    )
-    .unwrap();
-    let sid = payload["sid"].as_str().unwrap().to_string();
+    let sid = redeemed.payload()["sid"].as_str().unwrap().to_string();
     let basic = rp::basic(&app).await;
     let started = rp::start(&basic, &[], &[]);
-    let back = location(&browser.get(started.url).send().await.unwrap());
-    let tokens = rp::exchange(&basic, &param(&back, "code").unwrap(), started.verifier)
-        .await
-        .unwrap();
-    let hint = tokens.id_token().unwrap().to_string();
+    let back = location(&browser.get(started.url.clone()).send().await.unwrap());
+    let redeemed_basic = rp::redeem(&basic, started, &back).await;
+    let hint = redeemed_basic.tokens.id_token().unwrap().to_string();
 
     // Log out at rp-basic.
     let mut logout = url::Url::parse(&app.url("/seinajoki/logout")).unwrap();
@@ -118,7 +95,7 @@ first_party = true
     let claims = jsonwebtoken::decode::<Value>(&token, &key, &validation)
         .unwrap()
         .claims;
-    assert_eq!(claims["sub"], bcl_claims.subject().as_str());
+    assert_eq!(claims["sub"], redeemed.claims.subject().as_str());
     assert_eq!(claims["sid"], sid.as_str());
     assert!(claims["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
     assert!(claims.get("nonce").is_none());

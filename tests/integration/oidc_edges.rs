@@ -5,26 +5,14 @@ use idp::clock::Clock;
 use serde_json::Value;
 
 use crate::both_stores;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::journeys::{Login, page};
+use crate::helpers::{Backend, TestApp, assert_has};
 use crate::rp::{self, location, param};
-
-both_stores!(
-    a_bad_client_or_redirect_uri_gets_a_page_never_a_redirect,
-    protocol_errors_go_back_to_the_client,
-    prompt_and_max_age_ask_for_the_password_again,
-    a_wrong_client_secret_is_401_invalid_client,
-    an_expired_code_is_refused,
-    form_post_answers_with_a_self_submitting_form,
-    a_third_party_client_asks_consent_once,
-);
 
 const PASSWORD: &str = "oikea hevonen patteri";
 
 async fn app_with_user(backend: Backend) -> TestApp {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki Esimerkki")
-        .await;
-    app
+    TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki Esimerkki").await
 }
 
 fn authorize_url(app: &TestApp, pairs: &[(&str, &str)]) -> url::Url {
@@ -54,6 +42,7 @@ fn with(
     pairs
 }
 
+both_stores!(a_bad_client_or_redirect_uri_gets_a_page_never_a_redirect);
 async fn a_bad_client_or_redirect_uri_gets_a_page_never_a_redirect(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for (changes, reason) in [
@@ -98,6 +87,7 @@ async fn a_bad_client_or_redirect_uri_gets_a_page_never_a_redirect(backend: Back
     app.stop().await;
 }
 
+both_stores!(protocol_errors_go_back_to_the_client);
 async fn protocol_errors_go_back_to_the_client(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for (changes, error, description) in [
@@ -200,6 +190,7 @@ async fn protocol_errors_go_back_to_the_client(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(prompt_and_max_age_ask_for_the_password_again);
 async fn prompt_and_max_age_ask_for_the_password_again(backend: Backend) {
     let app = app_with_user(backend).await;
     let client = rp::basic(&app).await;
@@ -208,16 +199,14 @@ async fn prompt_and_max_age_ask_for_the_password_again(backend: Backend) {
     let back = rp::log_in(&browser, &started.url, "erkki@testi.fi", PASSWORD).await;
     assert!(param(&back, "code").is_some());
     // With a session, prompt=none answers at once.
-    let quiet = rp::start(&client, &[], &[("prompt", "none")]);
-    let back = location(&browser.get(quiet.url).send().await.unwrap());
+    let back = rp::prompt_none(&browser, &client).await;
     assert!(param(&back, "code").is_some(), "{back}");
     // max_age=0 is prompt=login (errata set 2), even right after the login, and with prompt=none
     // it is login_required.
-    let again = rp::start(&client, &[], &[("max_age", "0")]);
-    let next = location(&browser.get(again.url).send().await.unwrap());
+    let next = rp::authorize(&browser, &client, &[("max_age", "0")]).await;
     assert_eq!(next.path(), "/seinajoki/login", "{next}");
-    let quiet = rp::start(&client, &[], &[("max_age", "0"), ("prompt", "none")]);
-    let back = location(&browser.get(quiet.url).send().await.unwrap());
+    let quiet = [("max_age", "0"), ("prompt", "none")];
+    let back = rp::authorize(&browser, &client, &quiet).await;
     assert_eq!(param(&back, "error").as_deref(), Some("login_required"));
     assert_eq!(
         param(&back, "error_description").as_deref(),
@@ -228,32 +217,24 @@ async fn prompt_and_max_age_ask_for_the_password_again(backend: Backend) {
         let started = rp::start(&client, &[], &[extra]);
         let next = location(&browser.get(started.url.clone()).send().await.unwrap());
         assert_eq!(next.path(), "/seinajoki/login", "{extra:?}");
-        let back = rp::log_in(&browser, &started.url, "erkki@testi.fi", PASSWORD).await;
-        let tokens = rp::exchange(&client, &param(&back, "code").unwrap(), started.verifier)
-            .await
-            .unwrap();
-        let claims = openidconnect::TokenResponse::id_token(&tokens)
-            .unwrap()
-            .claims(&client.id_token_verifier(), &started.nonce)
-            .unwrap()
-            .clone();
-        let age = app.clock.now().and_utc() - claims.auth_time().unwrap();
+        let redeemed =
+            rp::log_in_and_redeem(&browser, &client, started, "erkki@testi.fi", PASSWORD).await;
+        let age = app.clock.now().and_utc() - redeemed.claims.auth_time().unwrap();
         assert!(age.num_seconds().abs() < 60, "a fresh auth_time: {age:?}");
     }
     // A wrong password: one generic message, no session.
-    let other = app.browser();
-    let started = rp::start(&client, &[], &[]);
-    let login = location(&other.get(started.url).send().await.unwrap());
-    let page = rp::submit_login(&other, &login, "erkki@testi.fi", "väärä", false).await;
+    let login = Login::fresh(&app, &client).await;
+    let page = login.submit("erkki@testi.fi", "väärä", false).await;
     assert_eq!(page.status(), 401);
     let html = page.text().await.unwrap();
-    assert!(
-        html.contains("Sähköpostiosoite / käyttäjätunnus tai salasana on väärin."),
-        "{html}"
+    assert_has(
+        &html,
+        "Sähköpostiosoite / käyttäjätunnus tai salasana on väärin.",
     );
     app.stop().await;
 }
 
+both_stores!(a_wrong_client_secret_is_401_invalid_client);
 async fn a_wrong_client_secret_is_401_invalid_client(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for request in [
@@ -318,6 +299,7 @@ async fn a_wrong_client_secret_is_401_invalid_client(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(an_expired_code_is_refused);
 async fn an_expired_code_is_refused(backend: Backend) {
     let app = app_with_user(backend).await;
     let client = rp::basic(&app).await;
@@ -331,33 +313,30 @@ async fn an_expired_code_is_refused(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(form_post_answers_with_a_self_submitting_form);
 async fn form_post_answers_with_a_self_submitting_form(backend: Backend) {
     let app = app_with_user(backend).await;
     let client = rp::basic(&app).await;
-    let started = rp::start(&client, &[], &[("response_mode", "form_post")]);
-    let browser = app.browser();
-    let login = location(&browser.get(started.url).send().await.unwrap());
-    let response = rp::submit_login(&browser, &login, "erkki@testi.fi", PASSWORD, false).await;
+    let form_post = [("response_mode", "form_post")];
+    let login = Login::start(&app.browser(), &client, &[], &form_post).await;
+    let response = login.submit("erkki@testi.fi", PASSWORD, false).await;
     assert_eq!(response.status(), 200);
     let csp = response.headers()["content-security-policy"]
         .to_str()
         .unwrap()
         .to_string();
-    assert!(csp.contains("form-action http://127.0.0.1:9;"), "{csp}");
-    assert!(csp.contains("script-src 'sha256-"), "{csp}");
+    assert_has(&csp, "form-action http://127.0.0.1:9;");
+    assert_has(&csp, "script-src 'sha256-");
     let html = response.text().await.unwrap();
-    assert!(
-        html.contains(r#"<form method="post" action="http://127.0.0.1:9/callback">"#),
-        "{html}"
+    assert_has(
+        &html,
+        r#"<form method="post" action="http://127.0.0.1:9/callback">"#,
     );
-    assert!(
-        html.contains(r#"<input type="hidden" name="code" value=""#),
-        "{html}"
-    );
+    assert_has(&html, r#"<input type="hidden" name="code" value=""#);
     assert!(
         html.contains(&format!(
             r#"<input type="hidden" name="state" value="{}">"#,
-            started.state.secret()
+            login.started().state.secret()
         )),
         "{html}"
     );
@@ -372,6 +351,26 @@ async fn form_post_answers_with_a_self_submitting_form(backend: Backend) {
     app.stop().await;
 }
 
+/// Posts `decision` on the consent page of `request` in `browser` (with the CSRF token `token`).
+async fn decide(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    (token, request): (&str, &str),
+    decision: &str,
+) -> reqwest::Response {
+    browser
+        .post(app.url("/seinajoki/consent"))
+        .form(&[
+            ("csrf", token),
+            ("request", request),
+            ("decision", decision),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+both_stores!(a_third_party_client_asks_consent_once);
 async fn a_third_party_client_asks_consent_once(backend: Backend) {
     let app = app_with_user(backend).await;
     let client = rp::client(
@@ -386,33 +385,12 @@ async fn a_third_party_client_asks_consent_once(backend: Backend) {
     let started = rp::start(&client, &["email"], &[]);
     let consent = rp::log_in(&browser, &started.url, "erkki@testi.fi", PASSWORD).await;
     assert_eq!(consent.path(), "/seinajoki/consent");
-    let page = browser
-        .get(consent.clone())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(page.contains("Kolmannen osapuolen palvelu"), "{page}");
+    let page = page(&browser, consent.clone()).await;
+    assert_has(&page, "Kolmannen osapuolen palvelu");
     let token = rp::csrf(&page);
     let request = param(&consent, "request").unwrap();
-    let back = location(
-        &browser
-            .post(app.url("/seinajoki/consent"))
-            .form(&[
-                ("csrf", token.as_str()),
-                ("request", request.as_str()),
-                ("decision", "approve"),
-            ])
-            .send()
-            .await
-            .unwrap(),
-    );
-    let tokens = rp::exchange(&client, &param(&back, "code").unwrap(), started.verifier)
-        .await
-        .unwrap();
-    assert!(openidconnect::TokenResponse::id_token(&tokens).is_some());
+    let approved = decide(&app, &browser, (&token, &request), "approve").await;
+    rp::redeem(&client, started, &location(&approved)).await;
 
     // Consent is remembered: prompt=none now answers with a code.
     let quiet = rp::start(&client, &["email"], &[("prompt", "none")]);
@@ -424,18 +402,8 @@ async fn a_third_party_client_asks_consent_once(backend: Backend) {
     let consent = location(&browser.get(asked.url).send().await.unwrap());
     assert_eq!(consent.path(), "/seinajoki/consent");
     let request = param(&consent, "request").unwrap();
-    let back = location(
-        &browser
-            .post(app.url("/seinajoki/consent"))
-            .form(&[
-                ("csrf", token.as_str()),
-                ("request", request.as_str()),
-                ("decision", "deny"),
-            ])
-            .send()
-            .await
-            .unwrap(),
-    );
+    let denied = decide(&app, &browser, (&token, &request), "deny").await;
+    let back = location(&denied);
     assert_eq!(param(&back, "error").as_deref(), Some("access_denied"));
     assert_eq!(
         param(&back, "state").as_deref(),
@@ -444,16 +412,7 @@ async fn a_third_party_client_asks_consent_once(backend: Backend) {
 
     // A request cannot be finished from another browser (no flow cookie).
     let stranger = app.browser();
-    let response = stranger
-        .post(app.url("/seinajoki/consent"))
-        .form(&[
-            ("csrf", token.as_str()),
-            ("request", request.as_str()),
-            ("decision", "approve"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let response = decide(&app, &stranger, (&token, &request), "approve").await;
     assert_eq!(response.status(), 400);
     app.stop().await;
 }

@@ -3,14 +3,8 @@
 use openidconnect::TokenResponse;
 
 use crate::both_stores;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, assert_has};
 use crate::rp::{self, location, param};
-
-both_stores!(
-    logout_with_an_id_token_hint_ends_the_session_and_returns,
-    a_forged_hint_or_unregistered_uri_never_redirects,
-    logout_without_a_hint_asks_the_resident,
-);
 
 const PASSWORD: &str = "oikea hevonen patteri";
 
@@ -21,41 +15,34 @@ struct LoggedIn {
     refresh_token: String,
 }
 
+/// Erkki logged in at `rp-basic` in a fresh browser.
 async fn logged_in(app: &TestApp) -> LoggedIn {
     let client = rp::basic(app).await;
     let browser = app.browser();
     let started = rp::start(&client, &[], &[]);
-    let back = rp::log_in(&browser, &started.url, "erkki@testi.fi", PASSWORD).await;
-    let tokens = rp::exchange(&client, &param(&back, "code").unwrap(), started.verifier)
-        .await
-        .unwrap();
+    let redeemed =
+        rp::log_in_and_redeem(&browser, &client, started, "erkki@testi.fi", PASSWORD).await;
     LoggedIn {
         browser,
-        id_token: tokens.id_token().unwrap().to_string(),
-        refresh_token: openidconnect::OAuth2TokenResponse::refresh_token(&tokens)
-            .unwrap()
-            .secret()
-            .clone(),
+        id_token: redeemed.tokens.id_token().unwrap().to_string(),
+        refresh_token: redeemed.refresh_token(),
         client,
     }
 }
 
 async fn app(backend: Backend) -> TestApp {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
-        .await;
-    app
+    TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await
 }
 
-fn logout_url(app: &TestApp, pairs: &[(&str, &str)]) -> url::Url {
+/// The logout endpoint with `pairs`, in the logged-in browser.
+async fn logout(app: &TestApp, s: &LoggedIn, pairs: &[(&str, &str)]) -> reqwest::Response {
     let mut url = url::Url::parse(&app.url("/seinajoki/logout")).unwrap();
     url.query_pairs_mut().extend_pairs(pairs);
-    url
+    s.browser.get(url).send().await.unwrap()
 }
 
 async fn session_is_gone(app: &TestApp, s: &LoggedIn) {
-    let quiet = rp::start(&s.client, &[], &[("prompt", "none")]);
-    let back = location(&s.browser.get(quiet.url).send().await.unwrap());
+    let back = rp::prompt_none(&s.browser, &s.client).await;
     assert_eq!(
         param(&back, "error").as_deref(),
         Some("login_required"),
@@ -79,28 +66,27 @@ async fn session_is_gone(app: &TestApp, s: &LoggedIn) {
     );
 }
 
+both_stores!(logout_with_an_id_token_hint_ends_the_session_and_returns);
 async fn logout_with_an_id_token_hint_ends_the_session_and_returns(backend: Backend) {
     let app = app(backend).await;
     let s = logged_in(&app).await;
-    let response = s
-        .browser
-        .get(logout_url(
-            &app,
-            &[
-                ("id_token_hint", s.id_token.as_str()),
-                ("post_logout_redirect_uri", "http://127.0.0.1:9/bye"),
-                ("state", "paluu 1"),
-            ],
-        ))
-        .send()
-        .await
-        .unwrap();
+    let response = logout(
+        &app,
+        &s,
+        &[
+            ("id_token_hint", s.id_token.as_str()),
+            ("post_logout_redirect_uri", "http://127.0.0.1:9/bye"),
+            ("state", "paluu 1"),
+        ],
+    )
+    .await;
     let back = location(&response);
     assert_eq!(back.as_str(), "http://127.0.0.1:9/bye?state=paluu+1");
     session_is_gone(&app, &s).await;
     app.stop().await;
 }
 
+both_stores!(a_forged_hint_or_unregistered_uri_never_redirects);
 async fn a_forged_hint_or_unregistered_uri_never_redirects(backend: Backend) {
     let app = app(backend).await;
     let s = logged_in(&app).await;
@@ -110,43 +96,33 @@ async fn a_forged_hint_or_unregistered_uri_never_redirects(backend: Backend) {
     let first = if parts[2].starts_with('A') { "B" } else { "A" };
     parts[2] = format!("{first}{}", &parts[2][1..]);
     let forged = parts.join(".");
-    let response = s
-        .browser
-        .get(logout_url(
-            &app,
-            &[
-                ("id_token_hint", forged.as_str()),
-                ("post_logout_redirect_uri", "http://127.0.0.1:9/bye"),
-            ],
-        ))
-        .send()
-        .await
-        .unwrap();
+    let response = logout(
+        &app,
+        &s,
+        &[
+            ("id_token_hint", forged.as_str()),
+            ("post_logout_redirect_uri", "http://127.0.0.1:9/bye"),
+        ],
+    )
+    .await;
     assert_eq!(response.status(), 400);
     assert!(response.headers().get("location").is_none());
     let html = response.text().await.unwrap();
-    assert!(
-        html.contains("data-reason=\"invalid_id_token_hint\""),
-        "{html}"
-    );
+    assert_has(&html, "data-reason=\"invalid_id_token_hint\"");
     // The session survived the forged request.
-    let quiet = rp::start(&s.client, &[], &[("prompt", "none")]);
-    let back = location(&s.browser.get(quiet.url).send().await.unwrap());
+    let back = rp::prompt_none(&s.browser, &s.client).await;
     assert!(param(&back, "code").is_some());
 
     // A valid hint but an unregistered URI: logged out, not redirected.
-    let response = s
-        .browser
-        .get(logout_url(
-            &app,
-            &[
-                ("id_token_hint", s.id_token.as_str()),
-                ("post_logout_redirect_uri", "http://127.0.0.1:9/evil"),
-            ],
-        ))
-        .send()
-        .await
-        .unwrap();
+    let response = logout(
+        &app,
+        &s,
+        &[
+            ("id_token_hint", s.id_token.as_str()),
+            ("post_logout_redirect_uri", "http://127.0.0.1:9/evil"),
+        ],
+    )
+    .await;
     assert_eq!(response.status(), 200);
     assert!(response.headers().get("location").is_none());
     assert!(
@@ -160,30 +136,23 @@ async fn a_forged_hint_or_unregistered_uri_never_redirects(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(logout_without_a_hint_asks_the_resident);
 async fn logout_without_a_hint_asks_the_resident(backend: Backend) {
     let app = app(backend).await;
     let s = logged_in(&app).await;
-    let response = s
-        .browser
-        .get(logout_url(
-            &app,
-            &[
-                ("client_id", "rp-basic"),
-                ("post_logout_redirect_uri", "http://127.0.0.1:9/bye"),
-            ],
-        ))
-        .send()
-        .await
-        .unwrap();
+    let response = logout(
+        &app,
+        &s,
+        &[
+            ("client_id", "rp-basic"),
+            ("post_logout_redirect_uri", "http://127.0.0.1:9/bye"),
+        ],
+    )
+    .await;
     assert_eq!(response.status(), 200);
     let html = response.text().await.unwrap();
-    assert!(html.contains("Kirjaudutaanko ulos?"), "{html}");
-    let csrf = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_string();
+    assert_has(&html, "Kirjaudutaanko ulos?");
+    let csrf = rp::csrf(&html);
     // A forged confirmation (wrong token) only asks again.
     let again = s
         .browser

@@ -4,10 +4,9 @@ use openidconnect::PkceCodeChallenge;
 use serde_json::Value;
 
 use crate::both_stores;
+use crate::helpers::journeys::says;
 use crate::helpers::{Backend, TestApp};
 use crate::rp::{self, param};
-
-both_stores!(a_pushed_request_is_used_once_by_its_client);
 
 async fn push(app: &TestApp, auth: Option<(&str, &str)>, form: &[(&str, &str)]) -> (u16, Value) {
     let mut request = app.http.post(app.url("/seinajoki/par"));
@@ -19,10 +18,22 @@ async fn push(app: &TestApp, auth: Option<(&str, &str)>, form: &[(&str, &str)]) 
     (status, response.json().await.unwrap())
 }
 
+/// The authorization request of `client_id` that names the pushed `request_uri`.
+fn authorize(app: &TestApp, client_id: &str, request_uri: &str) -> url::Url {
+    let mut authorize = url::Url::parse(&app.url("/seinajoki/authorize")).unwrap();
+    authorize
+        .query_pairs_mut()
+        .append_pair("client_id", client_id)
+        .append_pair("request_uri", request_uri);
+    authorize
+}
+
+/// rp-basic's credentials.
+const BASIC: Option<(&str, &str)> = Some(("rp-basic", "rp-basic-secret"));
+
+both_stores!(a_pushed_request_is_used_once_by_its_client);
 async fn a_pushed_request_is_used_once_by_its_client(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", "oikea hevonen", "Erkki")
-        .await;
+    let app = TestApp::with_user(backend, "erkki@testi.fi", "oikea hevonen", "Erkki").await;
     let client = rp::basic(&app).await;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let request = [
@@ -34,17 +45,13 @@ async fn a_pushed_request_is_used_once_by_its_client(backend: Backend) {
         ("code_challenge", challenge.as_str()),
         ("code_challenge_method", "S256"),
     ];
-    let (status, body) = push(&app, Some(("rp-basic", "rp-basic-secret")), &request).await;
+    let (status, body) = push(&app, BASIC, &request).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["expires_in"], 60);
     let request_uri = body["request_uri"].as_str().unwrap().to_string();
     assert!(request_uri.starts_with("urn:ietf:params:oauth:request_uri:"));
 
-    let mut authorize = url::Url::parse(&app.url("/seinajoki/authorize")).unwrap();
-    authorize
-        .query_pairs_mut()
-        .append_pair("client_id", "rp-basic")
-        .append_pair("request_uri", &request_uri);
+    let authorize = authorize(&app, "rp-basic", &request_uri);
     let browser = app.browser();
     let back = rp::log_in(&browser, &authorize, "erkki@testi.fi", "oikea hevonen").await;
     assert_eq!(param(&back, "state").as_deref(), Some("pushed"));
@@ -53,38 +60,23 @@ async fn a_pushed_request_is_used_once_by_its_client(backend: Backend) {
 
     // Once only.
     let again = browser.get(authorize.clone()).send().await.unwrap();
-    assert_eq!(again.status(), 400);
-    assert!(
-        again
-            .text()
-            .await
-            .unwrap()
-            .contains("data-reason=\"invalid_request_uri\"")
-    );
+    says(again, 400, "data-reason=\"invalid_request_uri\"").await;
 
     // Bound to its client; expiring after 60 s.
-    let (_, body) = push(&app, Some(("rp-basic", "rp-basic-secret")), &request).await;
+    let (_, body) = push(&app, BASIC, &request).await;
     let stolen = body["request_uri"].as_str().unwrap().to_string();
-    let mut other = url::Url::parse(&app.url("/seinajoki/authorize")).unwrap();
-    other
-        .query_pairs_mut()
-        .append_pair("client_id", "rp-third")
-        .append_pair("request_uri", &stolen);
+    let other = self::authorize(&app, "rp-third", &stolen);
     assert_eq!(browser.get(other).send().await.unwrap().status(), 400);
-    let (_, body) = push(&app, Some(("rp-basic", "rp-basic-secret")), &request).await;
+    let (_, body) = push(&app, BASIC, &request).await;
     let late = body["request_uri"].as_str().unwrap().to_string();
     app.clock.advance(61);
-    let mut expired = url::Url::parse(&app.url("/seinajoki/authorize")).unwrap();
-    expired
-        .query_pairs_mut()
-        .append_pair("client_id", "rp-basic")
-        .append_pair("request_uri", &late);
+    let expired = self::authorize(&app, "rp-basic", &late);
     assert_eq!(browser.get(expired).send().await.unwrap().status(), 400);
 
     // A bad push is refused at once, as JSON.
     let (status, body) = push(
         &app,
-        Some(("rp-basic", "rp-basic-secret")),
+        BASIC,
         &[
             ("response_type", "code"),
             ("redirect_uri", "http://127.0.0.1:9/evil"),
@@ -101,7 +93,7 @@ async fn a_pushed_request_is_used_once_by_its_client(backend: Backend) {
     );
     let (status, body) = push(
         &app,
-        Some(("rp-basic", "rp-basic-secret")),
+        BASIC,
         &[
             ("response_type", "token"),
             ("redirect_uri", "http://127.0.0.1:9/callback"),

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{HttpResponse, web};
 use idp::clock::Clock;
 use idp::config::SigningAlg;
 use idp::crypto::keys::SigningKey;
@@ -14,39 +14,25 @@ use serde_json::{Value, json};
 use crate::both_stores;
 use crate::helpers::{Backend, TestApp};
 
-both_stores!(
-    a_client_authenticates_with_a_signed_assertion_once,
-    junk_assertions_cost_at_most_one_fetch_of_the_clients_keys,
-    an_oversized_key_set_is_refused_without_reading_it_all,
-);
-
 fn serve_jwks(jwks: Value) -> (String, actix_web::dev::ServerHandle) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    let server = HttpServer::new(move || {
+    let (address, handle) = crate::rp::serve_on_loopback(move |routes| {
         let jwks = jwks.clone();
-        App::new().route(
+        routes.route(
             "/jwks",
             web::get().to(move || {
                 let jwks = jwks.clone();
                 async move { HttpResponse::Ok().json(jwks) }
             }),
-        )
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .unwrap()
-    .run();
-    let handle = server.handle();
-    tokio::spawn(server);
+        );
+    });
     (format!("http://{address}/jwks"), handle)
 }
 
-async fn token(app: &TestApp, assertion: &str) -> (u16, Value) {
-    let response = app
-        .http
-        .post(app.url("/seinajoki/token"))
+/// A token request at `url` through `http` as a client authenticated by `assertion`:
+/// (status, body).
+async fn token_at(http: &reqwest::Client, url: &str, assertion: &str) -> (u16, Value) {
+    let response = http
+        .post(url)
         .form(&[
             ("grant_type", "client_credentials"),
             (
@@ -62,23 +48,19 @@ async fn token(app: &TestApp, assertion: &str) -> (u16, Value) {
     (status, response.json().await.unwrap())
 }
 
+async fn token(app: &TestApp, assertion: &str) -> (u16, Value) {
+    token_at(&app.http, &app.url("/seinajoki/token"), assertion).await
+}
+
+both_stores!(a_client_authenticates_with_a_signed_assertion_once);
 async fn a_client_authenticates_with_a_signed_assertion_once(backend: Backend) {
     let (key, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
     let (stranger, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
     let (jwks_uri, keys_server) = serve_jwks(json!({ "keys": [key.public_jwk()] }));
-    let app = TestApp::spawn_with(
-        backend,
-        &format!(
-            r#"
-[[clients]]
-client_id = "rp-jwt"
-grant_types = ["client_credentials"]
-token_endpoint_auth_method = "private_key_jwt"
-jwks_uri = "{jwks_uri}"
-"#
-        ),
-    )
-    .await;
+    let app = TestApp::builder(backend)
+        .tenant_toml(&jwt_clients(&[("rp-jwt", &jwks_uri)]))
+        .spawn()
+        .await;
     let now = app.clock.now().and_utc().timestamp();
     let assertion = |signer: &SigningKey, aud: &str, exp: i64, jti: &str| {
         signer
@@ -238,16 +220,22 @@ fn counting_jwks(answer: Answer) -> (String, Arc<AtomicUsize>) {
     (format!("http://{address}/jwks"), hits)
 }
 
-fn jwt_client(client_id: &str, jwks_uri: &str) -> String {
-    format!(
-        r#"
+/// The tenant TOML of private_key_jwt clients: (client id, jwks_uri) each.
+fn jwt_clients(clients: &[(&str, &str)]) -> String {
+    clients
+        .iter()
+        .map(|(client_id, jwks_uri)| {
+            format!(
+                r#"
 [[clients]]
 client_id = "{client_id}"
 grant_types = ["client_credentials"]
 token_endpoint_auth_method = "private_key_jwt"
 jwks_uri = "{jwks_uri}"
 "#
-    )
+            )
+        })
+        .collect()
 }
 
 fn signed(app: &TestApp, signer: &SigningKey, client_id: &str, jti: &str) -> String {
@@ -264,6 +252,7 @@ async fn token_as(app: &TestApp, signer: &SigningKey, client_id: &str, jti: &str
     token(app, &signed(app, signer, client_id, jti)).await
 }
 
+both_stores!(junk_assertions_cost_at_most_one_fetch_of_the_clients_keys);
 /// Many assertions at once, none of which verifies, cost one fetch of the client's keys: when the
 /// keys answer (cached), and when their server fails (the failure is remembered for a minute).
 /// Verifications running together wait for the one fetch.
@@ -274,15 +263,13 @@ async fn junk_assertions_cost_at_most_one_fetch_of_the_clients_keys(backend: Bac
         json!({ "keys": [key.public_jwk()] }).to_string(),
     ));
     let (down_uri, down_hits) = counting_jwks(Answer::Failure);
-    let app = TestApp::spawn_with(
-        backend,
-        &format!(
-            "{}{}",
-            jwt_client("rp-jwt", &good_uri),
-            jwt_client("rp-down", &down_uri)
-        ),
-    )
-    .await;
+    let app = TestApp::builder(backend)
+        .tenant_toml(&jwt_clients(&[
+            ("rp-jwt", &good_uri),
+            ("rp-down", &down_uri),
+        ]))
+        .spawn()
+        .await;
 
     for (client_id, expected) in [
         (
@@ -297,23 +284,7 @@ async fn junk_assertions_cost_at_most_one_fetch_of_the_clients_keys(backend: Bac
                 let http = app.http.clone();
                 let url = app.url("/seinajoki/token");
                 let assertion = signed(&app, &stranger, client_id, &format!("junk-{i}"));
-                tokio::spawn(async move {
-                    let response = http
-                        .post(url)
-                        .form(&[
-                            ("grant_type", "client_credentials"),
-                            (
-                                "client_assertion_type",
-                                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                            ),
-                            ("client_assertion", &assertion),
-                        ])
-                        .send()
-                        .await
-                        .unwrap();
-                    let status = response.status().as_u16();
-                    (status, response.json::<Value>().await.unwrap())
-                })
+                tokio::spawn(async move { token_at(&http, &url, &assertion).await })
             })
             .collect();
         for attempt in attempts {
@@ -343,21 +314,20 @@ async fn junk_assertions_cost_at_most_one_fetch_of_the_clients_keys(backend: Bac
     app.stop().await;
 }
 
+both_stores!(an_oversized_key_set_is_refused_without_reading_it_all);
 /// A key set over 64 KiB is refused as unfetchable keys (401 invalid_client, never a 5xx),
 /// whether its length is announced or it streams without end.
 async fn an_oversized_key_set_is_refused_without_reading_it_all(backend: Backend) {
     let (stranger, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
     let (huge_uri, huge_hits) = counting_jwks(Answer::Huge);
     let (endless_uri, endless_hits) = counting_jwks(Answer::Endless);
-    let app = TestApp::spawn_with(
-        backend,
-        &format!(
-            "{}{}",
-            jwt_client("rp-huge", &huge_uri),
-            jwt_client("rp-endless", &endless_uri)
-        ),
-    )
-    .await;
+    let app = TestApp::builder(backend)
+        .tenant_toml(&jwt_clients(&[
+            ("rp-huge", &huge_uri),
+            ("rp-endless", &endless_uri),
+        ]))
+        .spawn()
+        .await;
     for client_id in ["rp-huge", "rp-endless", "rp-huge", "rp-endless"] {
         let (status, body) = token_as(&app, &stranger, client_id, "x").await;
         assert_eq!(status, 401, "{client_id}: {body}");

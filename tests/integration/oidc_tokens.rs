@@ -5,17 +5,16 @@ use serde_json::Value;
 
 use crate::both_stores;
 use crate::helpers::{Backend, TestApp};
-use crate::rp::{self, param};
-
-both_stores!(
-    client_credentials_gives_a_service_token,
-    introspection_shows_a_client_only_its_own_tokens,
-    revocation_ends_access_and_refresh_tokens,
-    discovery_and_jwks_publish_what_the_code_does,
-    error_bodies_are_pinned,
-);
+use crate::rp;
 
 const PASSWORD: &str = "oikea hevonen patteri";
+const TOKEN: &str = "/seinajoki/token";
+const INTROSPECT: &str = "/seinajoki/introspect";
+const REVOKE: &str = "/seinajoki/revoke";
+/// The client_credentials client.
+const SERVICE: (&str, &str) = ("service", "service-secret");
+/// The relying party of the logins.
+const RP_BASIC: (&str, &str) = ("rp-basic", "rp-basic-secret");
 
 async fn post_form(
     app: &TestApp,
@@ -36,15 +35,40 @@ async fn post_form(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// The client_credentials grant's form.
+const CREDENTIALS: [(&str, &str); 1] = [("grant_type", "client_credentials")];
+/// The answer of introspection for a token the client may not know of.
+fn inactive() -> (u16, Value) {
+    (200, serde_json::json!({"active": false}))
+}
+
+/// The status of userinfo at `tenant` for `token`.
+async fn userinfo_status(app: &TestApp, tenant: &str, token: &str) -> u16 {
+    let request = app.http.get(app.url(&format!("/{tenant}/userinfo")));
+    request
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// A server with Erkki, logged in at `rp-basic`: the client and its tokens.
+async fn logged_in(backend: Backend) -> (TestApp, rp::Rp, rp::Redeemed) {
+    let app = TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await;
+    let client = rp::basic(&app).await;
+    let started = rp::start(&client, &[], &[]);
+    let browser = app.browser();
+    let redeemed =
+        rp::log_in_and_redeem(&browser, &client, started, "erkki@testi.fi", PASSWORD).await;
+    (app, client, redeemed)
+}
+
+both_stores!(client_credentials_gives_a_service_token);
 async fn client_credentials_gives_a_service_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let (status, body) = post_form(
-        &app,
-        "/seinajoki/token",
-        ("service", "service-secret"),
-        &[("grant_type", "client_credentials")],
-    )
-    .await;
+    let (status, body) = post_form(&app, TOKEN, SERVICE, &CREDENTIALS).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 300);
@@ -54,84 +78,40 @@ async fn client_credentials_gives_a_service_token(backend: Backend) {
     );
     let token = body["access_token"].as_str().unwrap().to_string();
 
-    let (_, info) = post_form(
-        &app,
-        "/seinajoki/introspect",
-        ("service", "service-secret"),
-        &[("token", &token)],
-    )
-    .await;
+    let (_, info) = post_form(&app, INTROSPECT, SERVICE, &[("token", &token)]).await;
     assert_eq!(info["active"], true, "{info}");
     assert_eq!(info["sub"], "service");
     assert_eq!(info["client_id"], "service");
 
     // No resident behind it: no userinfo, no openid scope.
-    let response = app
-        .http
-        .get(app.url("/seinajoki/userinfo"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 401);
-    let (status, body) = post_form(
-        &app,
-        "/seinajoki/token",
-        ("service", "service-secret"),
-        &[("grant_type", "client_credentials"), ("scope", "openid")],
-    )
-    .await;
+    assert_eq!(userinfo_status(&app, "seinajoki", &token).await, 401);
+    let form = [("grant_type", "client_credentials"), ("scope", "openid")];
+    let (status, body) = post_form(&app, TOKEN, SERVICE, &form).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_scope"))
     );
     // A client not registered for the grant.
-    let (status, body) = post_form(
-        &app,
-        "/seinajoki/token",
-        ("rp-basic", "rp-basic-secret"),
-        &[("grant_type", "client_credentials")],
-    )
-    .await;
+    let (status, body) = post_form(&app, TOKEN, RP_BASIC, &CREDENTIALS).await;
     assert_eq!(status, 400);
     assert_eq!(
         body,
         serde_json::json!({"error": "unauthorized_client", "error_description": "the client may not use the client_credentials grant"})
     );
-    let (status, body) = post_form(
-        &app,
-        "/seinajoki/token",
-        ("service", "service-secret"),
-        &[("grant_type", "password")],
-    )
-    .await;
+    let (status, body) = post_form(&app, TOKEN, SERVICE, &[("grant_type", "password")]).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("unsupported_grant_type"))
     );
     // A token of one tenant means nothing to another.
-    let response = app
-        .http
-        .get(app.url("/kouvola/userinfo"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 401);
+    assert_eq!(userinfo_status(&app, "kouvola", &token).await, 401);
     app.stop().await;
 }
 
+both_stores!(introspection_shows_a_client_only_its_own_tokens);
 async fn introspection_shows_a_client_only_its_own_tokens(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
-        .await;
-    let client = rp::basic(&app).await;
-    let started = rp::start(&client, &[], &[]);
-    let back = rp::log_in(&app.browser(), &started.url, "erkki@testi.fi", PASSWORD).await;
-    let tokens = rp::exchange(&client, &param(&back, "code").unwrap(), started.verifier)
-        .await
-        .unwrap();
-
+    let (app, client, redeemed) = logged_in(backend).await;
+    let tokens = &redeemed.tokens;
     let own = client
         .introspect(tokens.access_token())
         .request_async(&rp::http())
@@ -140,56 +120,28 @@ async fn introspection_shows_a_client_only_its_own_tokens(backend: Backend) {
     assert!(own.active());
     assert_eq!(own.client_id().unwrap().as_str(), "rp-basic");
     let refresh = tokens.refresh_token().unwrap().secret().clone();
-    let (_, info) = post_form(
-        &app,
-        "/seinajoki/introspect",
-        ("rp-basic", "rp-basic-secret"),
-        &[("token", &refresh), ("token_type_hint", "refresh_token")],
-    )
-    .await;
+    let form = [
+        ("token", refresh.as_str()),
+        ("token_type_hint", "refresh_token"),
+    ];
+    let (_, info) = post_form(&app, INTROSPECT, RP_BASIC, &form).await;
     assert_eq!(info["active"], true, "{info}");
     assert_eq!(info["token_type"], "refresh_token");
 
-    // Another client learns nothing about it.
-    let (status, info) = post_form(
-        &app,
-        "/seinajoki/introspect",
-        ("service", "service-secret"),
-        &[("token", tokens.access_token().secret())],
-    )
-    .await;
-    assert_eq!((status, info), (200, serde_json::json!({"active": false})));
-    let (status, info) = post_form(
-        &app,
-        "/seinajoki/introspect",
-        ("service", "service-secret"),
-        &[("token", &refresh)],
-    )
-    .await;
-    assert_eq!((status, info), (200, serde_json::json!({"active": false})));
-    // Garbage is simply inactive; a missing token is an error; no client is 401.
-    let (_, info) = post_form(
-        &app,
-        "/seinajoki/introspect",
-        ("service", "service-secret"),
-        &[("token", "x.y.z")],
-    )
-    .await;
-    assert_eq!(info, serde_json::json!({"active": false}));
-    let (status, info) = post_form(
-        &app,
-        "/seinajoki/introspect",
-        ("service", "service-secret"),
-        &[],
-    )
-    .await;
+    // Another client learns nothing about it; garbage is simply inactive.
+    for token in [tokens.access_token().secret(), &refresh, "x.y.z"] {
+        let answer = post_form(&app, INTROSPECT, SERVICE, &[("token", token)]).await;
+        assert_eq!(answer, inactive(), "{token}");
+    }
+    // A missing token is an error; no client is 401.
+    let (status, info) = post_form(&app, INTROSPECT, SERVICE, &[]).await;
     assert_eq!(
         (status, info["error_description"].as_str()),
         (400, Some("token is required"))
     );
     let response = app
         .http
-        .post(app.url("/seinajoki/introspect"))
+        .post(app.url(INTROSPECT))
         .form(&[("token", "x")])
         .send()
         .await
@@ -198,85 +150,51 @@ async fn introspection_shows_a_client_only_its_own_tokens(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(revocation_ends_access_and_refresh_tokens);
 async fn revocation_ends_access_and_refresh_tokens(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
-        .await;
-    let client = rp::basic(&app).await;
-    let started = rp::start(&client, &[], &[]);
-    let back = rp::log_in(&app.browser(), &started.url, "erkki@testi.fi", PASSWORD).await;
-    let tokens = rp::exchange(&client, &param(&back, "code").unwrap(), started.verifier)
-        .await
-        .unwrap();
-    let access = tokens.access_token().secret().clone();
-    let userinfo = |token: String| {
-        let request = app
-            .http
-            .get(app.url("/seinajoki/userinfo"))
-            .bearer_auth(token);
-        async move { request.send().await.unwrap().status().as_u16() }
-    };
-    assert_eq!(userinfo(access.clone()).await, 200);
+    let (app, client, redeemed) = logged_in(backend).await;
+    let access = redeemed.access_token();
+    let userinfo = async |token: &str| userinfo_status(&app, "seinajoki", token).await;
+    assert_eq!(userinfo(&access).await, 200);
 
     // Another client cannot revoke it.
-    let (status, _) = post_form(
-        &app,
-        "/seinajoki/revoke",
-        ("service", "service-secret"),
-        &[("token", &access)],
-    )
-    .await;
+    let (status, _) = post_form(&app, REVOKE, SERVICE, &[("token", &access)]).await;
     assert_eq!(status, 200);
-    assert_eq!(userinfo(access.clone()).await, 200);
+    assert_eq!(userinfo(&access).await, 200);
 
     // (openidconnect's revoke_token insists on https, so the RP's request is made by hand.)
-    let (status, _) = post_form(
-        &app,
-        "/seinajoki/revoke",
-        ("rp-basic", "rp-basic-secret"),
-        &[("token", &access), ("token_type_hint", "access_token")],
-    )
-    .await;
+    let form = [
+        ("token", access.as_str()),
+        ("token_type_hint", "access_token"),
+    ];
+    let (status, _) = post_form(&app, REVOKE, RP_BASIC, &form).await;
     assert_eq!(status, 200);
-    assert_eq!(userinfo(access.clone()).await, 401);
+    assert_eq!(userinfo(&access).await, 401);
     // The refresh token still works; revoking it ends the grant.
     let refreshed = client
-        .exchange_refresh_token(tokens.refresh_token().unwrap())
+        .exchange_refresh_token(redeemed.tokens.refresh_token().unwrap())
         .unwrap()
         .request_async(&rp::http())
         .await
         .unwrap();
     let new_access = refreshed.access_token().secret().clone();
-    assert_eq!(userinfo(new_access.clone()).await, 200);
-    let (status, _) = post_form(
-        &app,
-        "/seinajoki/revoke",
-        ("rp-basic", "rp-basic-secret"),
-        &[("token", refreshed.refresh_token().unwrap().secret())],
-    )
-    .await;
+    assert_eq!(userinfo(&new_access).await, 200);
+    let form = [(
+        "token",
+        refreshed.refresh_token().unwrap().secret().as_str(),
+    )];
+    let (status, _) = post_form(&app, REVOKE, RP_BASIC, &form).await;
     assert_eq!(status, 200);
     assert_eq!(
-        userinfo(new_access).await,
+        userinfo(&new_access).await,
         401,
         "revoking the refresh token revokes its grant"
     );
     // Unknown tokens are accepted silently (RFC 7009 §2.2); unknown hints are not.
-    let (status, _) = post_form(
-        &app,
-        "/seinajoki/revoke",
-        ("rp-basic", "rp-basic-secret"),
-        &[("token", "nothing")],
-    )
-    .await;
+    let (status, _) = post_form(&app, REVOKE, RP_BASIC, &[("token", "nothing")]).await;
     assert_eq!(status, 200);
-    let (status, body) = post_form(
-        &app,
-        "/seinajoki/revoke",
-        ("rp-basic", "rp-basic-secret"),
-        &[("token", "x"), ("token_type_hint", "id_token")],
-    )
-    .await;
+    let form = [("token", "x"), ("token_type_hint", "id_token")];
+    let (status, body) = post_form(&app, REVOKE, RP_BASIC, &form).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("unsupported_token_type"))
@@ -284,6 +202,7 @@ async fn revocation_ends_access_and_refresh_tokens(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(discovery_and_jwks_publish_what_the_code_does);
 async fn discovery_and_jwks_publish_what_the_code_does(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let text = app
@@ -327,20 +246,21 @@ async fn discovery_and_jwks_publish_what_the_code_does(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(error_bodies_are_pinned);
 async fn error_bodies_are_pinned(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let basic = ("rp-basic", "rp-basic-secret");
+    let basic = RP_BASIC;
     let mut bodies = serde_json::Map::new();
     for (name, path, auth, form) in [
         (
             "token_wrong_secret",
-            "/seinajoki/token",
+            TOKEN,
             ("rp-basic", "wrong"),
             vec![("grant_type", "authorization_code")],
         ),
         (
             "token_bad_code",
-            "/seinajoki/token",
+            TOKEN,
             basic,
             vec![
                 ("grant_type", "authorization_code"),
@@ -348,28 +268,23 @@ async fn error_bodies_are_pinned(backend: Backend) {
                 ("redirect_uri", "http://127.0.0.1:9/callback"),
             ],
         ),
-        ("token_no_grant_type", "/seinajoki/token", basic, vec![]),
+        ("token_no_grant_type", TOKEN, basic, vec![]),
         (
             "token_unknown_grant",
-            "/seinajoki/token",
+            TOKEN,
             basic,
             vec![("grant_type", "password")],
         ),
         (
             "token_bad_refresh",
-            "/seinajoki/token",
+            TOKEN,
             basic,
             vec![("grant_type", "refresh_token"), ("refresh_token", "x")],
         ),
-        (
-            "introspect_no_token",
-            "/seinajoki/introspect",
-            basic,
-            vec![],
-        ),
+        ("introspect_no_token", INTROSPECT, basic, vec![]),
         (
             "revoke_bad_hint",
-            "/seinajoki/revoke",
+            REVOKE,
             basic,
             vec![("token", "x"), ("token_type_hint", "id_token")],
         ),

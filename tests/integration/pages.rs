@@ -4,67 +4,27 @@
 use url::Url;
 
 use crate::both_stores;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::journeys::{Login, page, post_with_csrf, says, session_set_cookie, text_of};
+use crate::helpers::{Backend, NewUser, TestApp, assert_has};
 use crate::rp::{self, csrf, location, param};
-
-both_stores!(
-    identifier_first_conceals_whether_an_account_exists,
-    a_revealing_tenant_gives_the_seeds_hint,
-    remember_me_makes_the_session_cookie_persistent,
-    failed_passwords_are_throttled_per_account,
-    the_page_speaks_the_residents_language,
-    forms_without_this_browsers_token_are_refused,
-);
 
 const PASSWORD: &str = "oikea hevonen patteri";
 
 async fn app(backend: Backend) -> TestApp {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
-        .await;
-    app
+    TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await
 }
 
 /// A browser at the identifier page of a fresh authorization request of rp-basic.
-async fn at_login(app: &TestApp, extra: &[(&str, &str)]) -> (reqwest::Client, Url) {
+async fn at_login(app: &TestApp, extra: &[(&str, &str)]) -> Login {
     let client = rp::basic(app).await;
-    let started = rp::start(&client, &[], extra);
-    let browser = app.browser();
-    let login = location(&browser.get(started.url).send().await.unwrap());
-    (browser, login)
+    Login::start(&app.browser(), &client, &[], extra).await
 }
 
-async fn post_identifier(
-    browser: &reqwest::Client,
-    login: &Url,
-    identifier: &str,
-) -> (u16, String) {
-    let page = browser
-        .get(login.clone())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let base = login.as_str().split("/login").next().unwrap().to_string();
-    let response = browser
-        .post(format!("{base}/login/identifier"))
-        .form(&[
-            ("csrf", csrf(&page).as_str()),
-            ("request", param(login, "request").unwrap().as_str()),
-            ("identifier", identifier),
-        ])
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
-}
-
+both_stores!(identifier_first_conceals_whether_an_account_exists);
 async fn identifier_first_conceals_whether_an_account_exists(backend: Backend) {
     let app = app(backend).await;
-    let (browser, login) = at_login(&app, &[("login_hint", "erkki@testi.fi")]).await;
-    let page = browser.get(login.clone()).send().await.unwrap();
+    let login = at_login(&app, &[("login_hint", "erkki@testi.fi")]).await;
+    let page = login.browser.get(login.url.clone()).send().await.unwrap();
     let headers = page.headers().clone();
     let html = page.text().await.unwrap();
     // The seed's wording, the prefilled hint, labels and the notice.
@@ -88,8 +48,8 @@ async fn identifier_first_conceals_whether_an_account_exists(backend: Backend) {
     );
 
     // Known and unknown addresses get the same next page.
-    let (known_status, known) = post_identifier(&browser, &login, "erkki@testi.fi").await;
-    let (unknown_status, unknown) = post_identifier(&browser, &login, "nobody@testi.fi").await;
+    let (known_status, known) = login.identify("erkki@testi.fi").await;
+    let (unknown_status, unknown) = login.identify("nobody@testi.fi").await;
     assert_eq!((known_status, unknown_status), (200, 200));
     assert_eq!(
         known.replace("erkki@testi.fi", "X"),
@@ -99,18 +59,17 @@ async fn identifier_first_conceals_whether_an_account_exists(backend: Backend) {
     assert!(known.contains("autocomplete=\"current-password\""));
     assert!(known.contains("Muista kirjautumiseni tässä tietokoneessa"));
     // An empty identifier is an error tied to its field.
-    let (status, html) = post_identifier(&browser, &login, "  ").await;
+    let (status, html) = login.identify("  ").await;
     assert_eq!(status, 422);
-    assert!(
-        html.contains("aria-describedby=\"identifier-error\""),
-        "{html}"
-    );
+    assert_has(&html, "aria-describedby=\"identifier-error\"");
     app.stop().await;
 }
 
+both_stores!(a_revealing_tenant_gives_the_seeds_hint);
 async fn a_revealing_tenant_gives_the_seeds_hint(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("kouvola", "kaisa@testi.fi", PASSWORD, "Kaisa")
+    let app = TestApp::builder(backend)
+        .user("kouvola", "kaisa@testi.fi", PASSWORD, "Kaisa")
+        .spawn()
         .await;
     let mut authorize = Url::parse(&app.url("/kouvola/authorize")).unwrap();
     authorize.query_pairs_mut().extend_pairs([
@@ -119,35 +78,25 @@ async fn a_revealing_tenant_gives_the_seeds_hint(backend: Backend) {
         ("response_type", "code"),
         ("scope", "openid"),
     ]);
-    let browser = app.browser();
-    let login = location(&browser.get(authorize).send().await.unwrap());
-    let (status, html) = post_identifier(&browser, &login, "nobody@testi.fi").await;
+    let login = Login::at(&app.browser(), authorize).await;
+    let (status, html) = login.identify("nobody@testi.fi").await;
     assert_eq!(status, 422);
-    assert!(html.contains("Tunnusta ei tunnistettu."), "{html}");
-    assert!(
-        html.contains("kokeile toista käyttämääsi sähköpostiosoitetta"),
-        "{html}"
-    );
-    let (status, html) = post_identifier(&browser, &login, "Kaisa@Testi.fi").await;
+    assert_has(&html, "Tunnusta ei tunnistettu.");
+    assert_has(&html, "kokeile toista käyttämääsi sähköpostiosoitetta");
+    let (status, html) = login.identify("Kaisa@Testi.fi").await;
     assert_eq!(status, 200);
     assert!(html.contains("autocomplete=\"current-password\""));
     app.stop().await;
 }
 
+both_stores!(remember_me_makes_the_session_cookie_persistent);
 async fn remember_me_makes_the_session_cookie_persistent(backend: Backend) {
     let app = app(backend).await;
     for (remember, persistent) in [(false, false), (true, true)] {
-        let (browser, login) = at_login(&app, &[]).await;
-        let response =
-            rp::submit_login(&browser, &login, "erkki@testi.fi", PASSWORD, remember).await;
+        let login = at_login(&app, &[]).await;
+        let response = login.submit("erkki@testi.fi", PASSWORD, remember).await;
         assert_eq!(response.status(), 303);
-        let cookie = response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_string())
-            .find(|c| c.starts_with("idp-session-seinajoki="))
-            .unwrap();
+        let cookie = session_set_cookie(&response, "seinajoki").unwrap();
         assert!(
             cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
             "{cookie}"
@@ -157,42 +106,30 @@ async fn remember_me_makes_the_session_cookie_persistent(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(failed_passwords_are_throttled_per_account);
 async fn failed_passwords_are_throttled_per_account(backend: Backend) {
     let app = app(backend).await;
-    let (browser, login) = at_login(&app, &[]).await;
+    let login = at_login(&app, &[]).await;
     for _ in 0..5 {
-        let response = rp::submit_login(&browser, &login, "erkki@testi.fi", "väärä", false).await;
+        let response = login.submit("erkki@testi.fi", "väärä", false).await;
         assert_eq!(response.status(), 401);
     }
     // Blocked now: even the right password is not checked.
-    let response = rp::submit_login(&browser, &login, "ERKKI@testi.fi", PASSWORD, false).await;
-    assert_eq!(response.status(), 429);
-    assert!(
-        response
-            .text()
-            .await
-            .unwrap()
-            .contains("Liian monta epäonnistunutta yritystä.")
-    );
+    let response = login.submit("ERKKI@testi.fi", PASSWORD, false).await;
+    says(response, 429, "Liian monta epäonnistunutta yritystä.").await;
     // After the delay (30 s for the fifth failure) the right password works.
     app.clock.advance(31);
-    let response = rp::submit_login(&browser, &login, "erkki@testi.fi", PASSWORD, false).await;
+    let response = login.submit("erkki@testi.fi", PASSWORD, false).await;
     assert_eq!(response.status(), 303);
     app.stop().await;
 }
 
+both_stores!(the_page_speaks_the_residents_language);
 async fn the_page_speaks_the_residents_language(backend: Backend) {
     let app = app(backend).await;
     // ui_locales first.
-    let (browser, login) = at_login(&app, &[("ui_locales", "sv-FI en")]).await;
-    let html = browser
-        .get(login.clone())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let login = at_login(&app, &[("ui_locales", "sv-FI en")]).await;
+    let html = login.page().await;
     assert!(
         html.contains("<html lang=\"sv\">") && html.contains(">Fortsätt</button>"),
         "{html}"
@@ -206,91 +143,51 @@ async fn the_page_speaks_the_residents_language(backend: Backend) {
     let client = rp::basic(&app).await;
     let started = rp::start(&client, &[], &[]);
     let browser = app.browser();
-    let login = location(
-        &browser
-            .get(started.url)
-            .header("accept-language", "de, en;q=0.8, fi;q=0.5")
-            .send()
-            .await
-            .unwrap(),
-    );
-    let html = browser
-        .get(login.clone())
-        .header("accept-language", "de, en;q=0.8, fi;q=0.5")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let languages = |request: reqwest::RequestBuilder, accepted: &str| {
+        request.header("accept-language", accepted.to_string())
+    };
+    let german = "de, en;q=0.8, fi;q=0.5";
+    let authorize = languages(browser.get(started.url), german);
+    let login = location(&authorize.send().await.unwrap());
+    let in_language =
+        async |accepted: &str| text_of(languages(browser.get(login.clone()), accepted)).await;
+    let html = in_language(german).await;
     assert!(
         html.contains("<html lang=\"en\">") && html.contains(">Continue</button>"),
         "{html}"
     );
     // The selector's choice beats both, and returns to the page.
-    let back = browser
-        .post(app.url("/seinajoki/language"))
-        .form(&[
-            ("csrf", csrf(&html).as_str()),
-            ("lang", "sv"),
-            (
-                "return",
-                &format!("{}?{}", login.path(), login.query().unwrap()),
-            ),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(location(&back).as_str(), login.as_str());
-    let html = browser
-        .get(login.clone())
-        .header("accept-language", "en")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(html.contains("<html lang=\"sv\">"), "{html}");
+    let back = format!("{}?{}", login.path(), login.query().unwrap());
+    let fields = [("lang", "sv"), ("return", back.as_str())];
+    let chosen = post_with_csrf(&browser, app.url("/seinajoki/language"), &html, &fields).await;
+    assert_eq!(location(&chosen).as_str(), login.as_str());
+    let html = in_language("en").await;
+    assert_has(&html, "<html lang=\"sv\">");
     // Never an open redirect.
-    let refused = browser
-        .post(app.url("/seinajoki/language"))
-        .form(&[
-            ("csrf", csrf(&html).as_str()),
-            ("lang", "fi"),
-            ("return", "https://evil.example/"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let fields = [("lang", "fi"), ("return", "https://evil.example/")];
+    let refused = post_with_csrf(&browser, app.url("/seinajoki/language"), &html, &fields).await;
     assert_eq!(refused.status(), 400);
     app.stop().await;
 }
 
+both_stores!(forms_without_this_browsers_token_are_refused);
 async fn forms_without_this_browsers_token_are_refused(backend: Backend) {
     let app = app(backend).await;
-    let (browser, login) = at_login(&app, &[]).await;
-    let request = param(&login, "request").unwrap();
+    let login = at_login(&app, &[]).await;
     for token in ["", "forged"] {
-        let response = browser
+        let response = login
+            .browser
             .post(app.url("/seinajoki/login/password"))
             .form(&[
                 ("csrf", token),
-                ("request", request.as_str()),
+                ("request", login.request.as_str()),
                 ("identifier", "erkki@testi.fi"),
                 ("password", PASSWORD),
             ])
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 400);
-        assert!(
-            response
-                .text()
-                .await
-                .unwrap()
-                .contains("data-reason=\"csrf\"")
-        );
+        says(response, 400, "data-reason=\"csrf\"").await;
     }
     // The stylesheet is served from our origin (no inline styles).
     let css = app.get("/static/idp.css").await;
@@ -299,60 +196,30 @@ async fn forms_without_this_browsers_token_are_refused(backend: Backend) {
 }
 
 both_stores!(an_authority_user_logs_in_with_the_username);
-
 async fn an_authority_user_logs_in_with_the_username(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let store = app.services.store.clone();
-    let now = idp::clock::Clock::now(app.clock.as_ref());
-    tokio::task::spawn_blocking(move || {
-        let hash =
-            idp::crypto::password::hash(&secrecy::SecretString::from("viranomaisen salasana"))
-                .unwrap();
-        idp::flows::users::add(
-            &mut store.conn().unwrap(),
-            now,
-            &idp::flows::users::AddUser {
-                tenant: crate::helpers::tenant("seinajoki"),
-                email: None,
-                username: Some("Rakennusvalvonta7"),
-                name: Some("Rakennusvalvonta"),
-                password_hash: Some(&hash),
-                email_verified: false,
-            },
-        )
-        .unwrap();
-    })
-    .await
-    .unwrap();
-    let (browser, login) = at_login(&app, &[]).await;
-    let response = rp::submit_login(
-        &browser,
-        &login,
-        "rakennusvalvonta7",
-        "viranomaisen salasana",
-        false,
-    )
-    .await;
+    let authority = NewUser {
+        username: Some("Rakennusvalvonta7"),
+        name: Some("Rakennusvalvonta"),
+        password: Some("viranomaisen salasana"),
+        ..NewUser::default()
+    };
+    app.add("seinajoki", authority).await.unwrap();
+    let login = at_login(&app, &[]).await;
+    let response = login
+        .submit("rakennusvalvonta7", "viranomaisen salasana", false)
+        .await;
     let back = location(&response);
     assert!(param(&back, "code").is_some(), "{back}");
     app.stop().await;
 }
 
 both_stores!(the_citys_logo_and_colour);
-
 async fn the_citys_logo_and_colour(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let (browser, login) = at_login(&app, &[]).await;
-    let html = browser
-        .get(login)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(html.contains("<img class=\"logo\""), "{html}");
-    assert!(html.contains("alt=\"Seinäjoen kaupunki\""), "{html}");
+    let html = at_login(&app, &[]).await.page().await;
+    assert_has(&html, "<img class=\"logo\"");
+    assert_has(&html, "alt=\"Seinäjoen kaupunki\"");
     let theme = app.get("/seinajoki/theme.css").await.text().await.unwrap();
     assert_eq!(theme, ":root { --brand: #00594f; }\n");
     let logo = app.get("/seinajoki/logo").await;
@@ -366,59 +233,31 @@ async fn the_citys_logo_and_colour(backend: Backend) {
 }
 
 both_stores!(a_tenant_sets_its_own_lifetimes_and_password_rules);
-
 async fn a_tenant_sets_its_own_lifetimes_and_password_rules(backend: Backend) {
-    let app = TestApp::spawn_with(
-        backend,
-        "\n[sessions]\nremember_seconds = 86400\n\n[passwords]\nmin_length = 12\n",
-    )
-    .await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+    let app = TestApp::builder(backend)
+        .tenant_toml("\n[sessions]\nremember_seconds = 86400\n\n[passwords]\nmin_length = 12\n")
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .spawn()
         .await;
-    let (browser, login) = at_login(&app, &[]).await;
-    let response = rp::submit_login(&browser, &login, "erkki@testi.fi", PASSWORD, true).await;
-    let cookie = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .find(|c| c.starts_with("idp-session-seinajoki="))
-        .unwrap();
-    assert!(cookie.contains("Max-Age=86400"), "{cookie}");
+    let login = at_login(&app, &[]).await;
+    let response = login.submit("erkki@testi.fi", PASSWORD, true).await;
+    let cookie = session_set_cookie(&response, "seinajoki").unwrap();
+    assert_has(&cookie, "Max-Age=86400");
     // The account page asks for 12 characters.
-    let page = browser
-        .get(app.url("/seinajoki/account"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(page.contains("Vähintään 12 merkkiä."), "{page}");
-    let refused = browser
-        .post(app.url("/seinajoki/account/password"))
-        .form(&[
-            ("csrf", csrf(&page).as_str()),
-            ("current", PASSWORD),
-            ("password", "kymmenen!!"),
-            ("password2", "kymmenen!!"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), 422);
-    assert!(
-        refused
-            .text()
-            .await
-            .unwrap()
-            .contains("Salasanassa on oltava vähintään 12 merkkiä.")
-    );
+    let account = page(&login.browser, app.url("/seinajoki/account")).await;
+    assert_has(&account, "Vähintään 12 merkkiä.");
+    let fields = [
+        ("current", PASSWORD),
+        ("password", "kymmenen!!"),
+        ("password2", "kymmenen!!"),
+    ];
+    let url = app.url("/seinajoki/account/password");
+    let refused = post_with_csrf(&login.browser, url, &account, &fields).await;
+    says(refused, 422, "Salasanassa on oltava vähintään 12 merkkiä.").await;
     app.stop().await;
 }
 
 both_stores!(a_logins_language_holds_on_every_page_and_mail);
-
 /// The language a login starts in (here from `ui_locales`) holds on its identifier, password and
 /// forgot pages and in the mail it causes, although the browser prefers English; the selector
 /// changes it for the rest of the login.
@@ -446,56 +285,43 @@ async fn a_logins_language_holds_on_every_page_and_mail(backend: Backend) {
         let started = rp::start(&client, &[], &[("ui_locales", tag)]);
         let browser = app.browser();
         let english = |request: reqwest::RequestBuilder| request.header("accept-language", "en");
+        let get = async |url: &str| text_of(english(browser.get(url))).await;
+        let post = async |url: &str, page: &str, fields: &[(&str, &str)]| {
+            let mut form = vec![("csrf", csrf(page))];
+            form.extend(fields.iter().map(|(k, v)| (*k, v.to_string())));
+            english(browser.post(app.url(url)))
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+        };
         let login = location(&english(browser.get(started.url)).send().await.unwrap());
         let request = param(&login, "request").unwrap();
-        let page = english(browser.get(login.clone()))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = get(login.as_str()).await;
+        let lang = format!("<html lang=\"{tag}\">");
         assert!(
-            page.contains(&format!("<html lang=\"{tag}\">")) && page.contains(continue_button),
+            page.contains(&lang) && page.contains(continue_button),
             "identifier page: {page}"
         );
-        let password = english(browser.post(app.url("/seinajoki/login/identifier")))
-            .form(&[
-                ("csrf", csrf(&page).as_str()),
-                ("request", request.as_str()),
-                ("identifier", "erkki@testi.fi"),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let fields = [
+            ("request", request.as_str()),
+            ("identifier", "erkki@testi.fi"),
+        ];
+        let password = post("/seinajoki/login/identifier", &page, &fields).await;
         assert_eq!(password.status(), 200);
         let password = password.text().await.unwrap();
         assert!(
-            password.contains(&format!("<html lang=\"{tag}\">"))
-                && password.contains(password_intro),
+            password.contains(&lang) && password.contains(password_intro),
             "password page: {password}"
         );
-        let forgot = english(browser.get(app.url(&format!("/seinajoki/forgot?request={request}"))))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let forgot = get(&app.url(&format!("/seinajoki/forgot?request={request}"))).await;
         assert!(forgot.contains(forgot_title), "forgot page: {forgot}");
         let before = app.mails().len();
-        let sent = english(browser.post(app.url("/seinajoki/forgot")))
-            .form(&[
-                ("csrf", csrf(&forgot).as_str()),
-                ("request", request.as_str()),
-                ("email", "erkki@testi.fi"),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let fields = [("request", request.as_str()), ("email", "erkki@testi.fi")];
+        let sent = post("/seinajoki/forgot", &forgot, &fields).await;
         assert_eq!(sent.status(), 200);
         let sent = sent.text().await.unwrap();
-        assert!(sent.contains(&format!("<html lang=\"{tag}\">")), "{sent}");
+        assert_has(&sent, &lang);
         let mails = app.mails();
         assert_eq!(mails.len(), before + 1);
         // (Already decoded: decoding again would mangle a token that starts with two hex digits.)
@@ -504,67 +330,36 @@ async fn a_logins_language_holds_on_every_page_and_mail(backend: Backend) {
             .find(|m| m.contains(mail_subject))
             .unwrap_or_else(|| panic!("no mail with {mail_subject}: {mails:#?}"));
         // Its link, opened in a browser that prefers English, still shows the login's language.
-        let link = mail
-            .split_whitespace()
-            .find(|w| w.starts_with(&app.url("/seinajoki/reset?token=")))
-            .unwrap()
-            .to_string();
-        let reset = english(app.browser().get(link))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let link = app.link_in(mail, "/seinajoki/reset?token=").unwrap();
+        let reset = text_of(english(app.browser().get(link))).await;
         assert!(
-            reset.contains(&format!("<html lang=\"{tag}\">")) && reset.contains(reset_title),
+            reset.contains(&lang) && reset.contains(reset_title),
             "reset page: {reset}"
         );
     }
 
     // The selector changes the login's language for the rest of it (the password page too).
-    let started = rp::start(&client, &[], &[("ui_locales", "fi")]);
-    let browser = app.browser();
-    let login = location(&browser.get(started.url).send().await.unwrap());
-    let request = param(&login, "request").unwrap();
-    let page = browser
-        .get(login.clone())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        page.contains("<input type=\"hidden\" name=\"request\""),
-        "{page}"
-    );
-    let back = browser
-        .post(app.url("/seinajoki/language"))
-        .form(&[
-            ("csrf", csrf(&page).as_str()),
-            ("lang", "en"),
-            ("return", "/seinajoki/login/identifier"),
-            ("request", request.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let login = Login::start(&app.browser(), &client, &[], &[("ui_locales", "fi")]).await;
+    let page = login.page().await;
+    assert_has(&page, "<input type=\"hidden\" name=\"request\"");
+    let fields = [
+        ("lang", "en"),
+        ("return", "/seinajoki/login/identifier"),
+        ("request", login.request.as_str()),
+    ];
+    let url = app.url("/seinajoki/language");
+    let back = post_with_csrf(&login.browser, url, &page, &fields).await;
     assert_eq!(back.status(), 303);
-    let password = browser
+    let password = login
+        .browser
         .post(app.url("/seinajoki/login/identifier"))
         .header("accept-language", "fi")
         .form(&[
             ("csrf", csrf(&page).as_str()),
-            ("request", request.as_str()),
+            ("request", login.request.as_str()),
             ("identifier", "erkki@testi.fi"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        ]);
+    let password = text_of(password).await;
     assert!(
         password.contains("<html lang=\"en\">") && password.contains("Enter your password."),
         "{password}"

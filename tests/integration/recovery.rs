@@ -6,16 +6,11 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use url::Url;
 
 use crate::both_stores;
-use crate::helpers::{Backend, TestApp};
-use crate::rp::{self, Receiver, csrf, location, param, start_receiver};
-
-both_stores!(
-    recovery_ends_offline_tokens_and_tells_the_e_services,
-    a_confirmed_change_of_address_voids_the_links_sent_before,
-);
+use crate::helpers::journeys::{follow_link, post_with_csrf, says, set_password, sign_in};
+use crate::helpers::{Backend, TestApp, first_party_client};
+use crate::rp::{self, Receiver, param, start_receiver};
 
 const EMAIL: &str = "erkki@testi.fi";
 const PASSWORD: &str = "erkin vanha salasana";
@@ -70,108 +65,41 @@ async fn refresh(app: &TestApp, token: &str) -> (u16, Value) {
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
-/// Opens a mailed link's page in `browser` and posts its form (with `extra` fields).
-async fn follow(
-    app: &TestApp,
-    browser: &reqwest::Client,
-    link: &str,
-    post_path: &str,
-    extra: &[(&str, &str)],
-) -> reqwest::Response {
-    let page = browser.get(link).send().await.unwrap();
-    assert_eq!(page.status(), 200, "{link}");
-    let page = page.text().await.unwrap();
-    let token = param(&Url::parse(link).unwrap(), "token").unwrap();
-    let csrf = csrf(&page);
-    let mut form = vec![("csrf", csrf.as_str()), ("token", token.as_str())];
-    form.extend_from_slice(extra);
-    browser
-        .post(app.url(post_path))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-}
-
-/// A browser signed in on the account page; the page's HTML.
-async fn account_page(app: &TestApp, email: &str, password: &str) -> (reqwest::Client, String) {
-    let browser = app.browser();
-    let login = location(
-        &browser
-            .get(app.url("/seinajoki/account"))
-            .send()
-            .await
-            .unwrap(),
-    );
-    let done = rp::submit_login(&browser, &login, email, password, false).await;
-    assert_eq!(done.status(), 303);
-    let page = browser
-        .get(app.url("/seinajoki/account"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), 200);
-    let html = page.text().await.unwrap();
-    (browser, html)
-}
-
 /// Asks for a change of address on the account page and confirms it from the mail.
 async fn change_address(app: &TestApp, from: &str, password: &str, to: &str) {
-    let (browser, page) = account_page(app, from, password).await;
-    let asked = browser
-        .post(app.url("/seinajoki/account/email"))
-        .form(&[
-            ("csrf", csrf(&page).as_str()),
-            ("email", to),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let signed = sign_in(app, "seinajoki", from, password).await;
+    let fields = [("email", to), ("password", password)];
+    let url = app.url("/seinajoki/account/email");
+    let asked = post_with_csrf(&signed.browser, url, &signed.page, &fields).await;
     assert_eq!(asked.status(), 200);
     let confirm = app
         .newest_link(Some(to), "/seinajoki/email/confirm?token=")
         .await;
-    let done = follow(
-        app,
-        &app.browser(),
-        &confirm,
-        "/seinajoki/email/confirm",
-        &[],
-    )
-    .await;
+    let done = follow_link(&app.browser(), &confirm, &[]).await;
     assert_eq!(done.status(), 200);
+}
+
+/// Asks a reset link for [`EMAIL`] in `browser`; the link.
+async fn reset_link(app: &TestApp, browser: &reqwest::Client) -> String {
+    let forgot = app.url("/seinajoki/forgot");
+    let sent = rp::post_form(browser, &forgot, &forgot, &[("email", EMAIL)]).await;
+    assert_eq!(sent.status(), 200);
+    app.newest_link(Some(EMAIL), "/seinajoki/reset?token=")
+        .await
 }
 
 async fn recover(app: &TestApp, recovery: Recovery) {
     match recovery {
         Recovery::Reset => {
             let browser = app.browser();
-            let forgot = app.url("/seinajoki/forgot");
-            let sent = rp::post_form(&browser, &forgot, &forgot, &[("email", EMAIL)]).await;
-            assert_eq!(sent.status(), 200);
-            let link = app
-                .newest_link(Some(EMAIL), "/seinajoki/reset?token=")
-                .await;
-            let new = "erkin uusi salasana";
-            let done = follow(
-                app,
-                &browser,
-                &link,
-                "/seinajoki/reset",
-                &[("password", new), ("password2", new)],
-            )
-            .await;
+            let link = reset_link(app, &browser).await;
+            let done = set_password(&browser, &link, "erkin uusi salasana").await;
             assert_eq!(done.status(), 200);
         }
         Recovery::SignOutEverywhere => {
-            let (browser, page) = account_page(app, EMAIL, PASSWORD).await;
-            let done = browser
-                .post(app.url("/seinajoki/account/logout-everywhere"))
-                .form(&[("csrf", csrf(&page).as_str())])
-                .send()
-                .await
-                .unwrap();
+            let signed = sign_in(app, "seinajoki", EMAIL, PASSWORD).await;
+            let url = app.url("/seinajoki/account/logout-everywhere");
+            let done = post_with_csrf(&signed.browser, url, &signed.page, &[]).await;
             assert!(done.status().is_success() || done.status() == 303);
         }
         Recovery::UndoAddressChange => {
@@ -180,12 +108,13 @@ async fn recover(app: &TestApp, recovery: Recovery) {
             let undo = app
                 .newest_link(Some(EMAIL), "/seinajoki/email/undo?token=")
                 .await;
-            let done = follow(app, &app.browser(), &undo, "/seinajoki/email/undo", &[]).await;
+            let done = follow_link(&app.browser(), &undo, &[]).await;
             assert_eq!(done.status(), 200);
         }
     }
 }
 
+both_stores!(recovery_ends_offline_tokens_and_tells_the_e_services);
 async fn recovery_ends_offline_tokens_and_tells_the_e_services(backend: Backend) {
     for recovery in [
         Recovery::Reset,
@@ -194,22 +123,18 @@ async fn recovery_ends_offline_tokens_and_tells_the_e_services(backend: Backend)
     ] {
         let receiver = Receiver::default();
         let (uri, receiver_handle) = start_receiver(receiver.clone());
-        let app = TestApp::spawn_with(
-            backend,
-            &format!(
-                r#"
-[[clients]]
-client_id = "rp-offline"
-client_secret = "rp-offline-secret"
-redirect_uris = ["{REDIRECT}"]
-grant_types = ["authorization_code", "refresh_token"]
-backchannel_logout_uri = "{uri}"
-first_party = true
-"#
-            ),
-        )
-        .await;
-        app.add_user("seinajoki", EMAIL, PASSWORD, "Erkki").await;
+        let app = TestApp::builder(backend)
+            .tenant_toml(&first_party_client(
+                "rp-offline",
+                REDIRECT,
+                &[
+                    "grant_types = [\"authorization_code\", \"refresh_token\"]",
+                    &format!("backchannel_logout_uri = \"{uri}\""),
+                ],
+            ))
+            .user("seinajoki", EMAIL, PASSWORD, "Erkki")
+            .spawn()
+            .await;
         let token = offline_token(&app, EMAIL, PASSWORD).await;
         // The token works (and rotates) before the recovery.
         let (status, body) = refresh(&app, &token).await;
@@ -252,26 +177,16 @@ first_party = true
     }
 }
 
+both_stores!(a_confirmed_change_of_address_voids_the_links_sent_before);
 async fn a_confirmed_change_of_address_voids_the_links_sent_before(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", EMAIL, PASSWORD, "Erkki").await;
+    let app = TestApp::with_user(backend, EMAIL, PASSWORD, "Erkki").await;
     // A reset link to the old address, then the address changes.
     let browser = app.browser();
-    let forgot = app.url("/seinajoki/forgot");
-    rp::post_form(&browser, &forgot, &forgot, &[("email", EMAIL)]).await;
-    let reset = app
-        .newest_link(Some(EMAIL), "/seinajoki/reset?token=")
-        .await;
+    let reset = reset_link(&app, &browser).await;
     change_address(&app, EMAIL, PASSWORD, "erkki.uusi@testi.fi").await;
 
     let page = browser.get(&reset).send().await.unwrap();
-    assert_eq!(page.status(), 410);
-    assert!(
-        page.text()
-            .await
-            .unwrap()
-            .contains("Linkki on vanhentunut tai jo käytetty.")
-    );
+    says(page, 410, "Linkki on vanhentunut tai jo käytetty.").await;
     // The undo link of the change stays usable: it is the old address's way back.
     let undo = app
         .newest_link(Some(EMAIL), "/seinajoki/email/undo?token=")

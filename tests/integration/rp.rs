@@ -4,15 +4,19 @@
 use std::sync::{Arc, Mutex};
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreProviderMetadata, CoreTokenResponse,
+};
 use openidconnect::{
     AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
     EndpointNotSet, EndpointSet, IntrospectionUrl, IssuerUrl, Nonce, PkceCodeChallenge,
     PkceCodeVerifier, RedirectUrl, RevocationUrl, Scope,
 };
+use serde_json::Value;
 use url::Url;
 
-use crate::helpers::TestApp;
+use crate::helpers::journeys::hidden;
+use crate::helpers::{TestApp, assert_has};
 
 /// A configured client: auth, introspection and revocation endpoints set.
 pub type Rp = CoreClient<
@@ -71,9 +75,14 @@ pub async fn client_at(
 
 /// `rp-basic` of seinajoki.
 pub async fn basic(app: &TestApp) -> Rp {
+    basic_of(app, "seinajoki").await
+}
+
+/// `rp-basic` of `tenant` (the test clients are in both tenants).
+pub async fn basic_of(app: &TestApp, tenant: &str) -> Rp {
     client(
         app,
-        "seinajoki",
+        tenant,
         "rp-basic",
         Some("rp-basic-secret"),
         "http://127.0.0.1:9/callback",
@@ -130,11 +139,7 @@ pub fn param(url: &Url, name: &str) -> Option<String> {
 
 /// The CSRF token in a page's forms.
 pub fn csrf(html: &str) -> String {
-    html.split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_else(|| panic!("no csrf field: {html}"))
-        .to_string()
+    hidden(html, "csrf")
 }
 
 /// Submits the identifier and then the password pages of the pending request at `login` (the
@@ -163,7 +168,7 @@ pub async fn submit_login(
         .unwrap();
     assert_eq!(password_page.status(), 200);
     let html = password_page.text().await.unwrap();
-    assert!(html.contains("autocomplete=\"current-password\""), "{html}");
+    assert_has(&html, "autocomplete=\"current-password\"");
     let token = csrf(&html);
     let mut form = vec![
         ("csrf", token.as_str()),
@@ -195,6 +200,96 @@ pub async fn log_in(
     location(&submit_login(browser, &login, email, password, false).await)
 }
 
+/// What a code's exchange gave: the tokens, and the ID token's claims as the RP verified them
+/// (signature, audience, nonce).
+pub struct Redeemed {
+    pub tokens: CoreTokenResponse,
+    pub claims: CoreIdTokenClaims,
+}
+
+impl Redeemed {
+    /// The ID token's claims as JSON (with the claims the RP library does not know).
+    pub fn payload(&self) -> Value {
+        use openidconnect::TokenResponse;
+        payload(&self.tokens.id_token().unwrap().to_string())
+    }
+
+    /// The access token.
+    pub fn access_token(&self) -> String {
+        use openidconnect::OAuth2TokenResponse;
+        self.tokens.access_token().secret().clone()
+    }
+
+    /// The refresh token.
+    pub fn refresh_token(&self) -> String {
+        use openidconnect::OAuth2TokenResponse;
+        self.tokens.refresh_token().unwrap().secret().clone()
+    }
+}
+
+/// Exchanges the code `back` carries (the answer to `started`), which must succeed, and verifies
+/// the ID token.
+pub async fn redeem(client: &Rp, started: Started, back: &Url) -> Redeemed {
+    use openidconnect::TokenResponse;
+    let code = param(back, "code").unwrap_or_else(|| panic!("no code: {back}"));
+    let tokens = exchange(client, &code, started.verifier).await.unwrap();
+    let claims = tokens
+        .id_token()
+        .unwrap()
+        .claims(&client.id_token_verifier(), &started.nonce)
+        .unwrap()
+        .clone();
+    Redeemed { tokens, claims }
+}
+
+/// Logs in as `email` in `browser` at `started` (as [`log_in`]) and redeems the code.
+pub async fn log_in_and_redeem(
+    browser: &reqwest::Client,
+    client: &Rp,
+    started: Started,
+    email: &str,
+    password: &str,
+) -> Redeemed {
+    let back = log_in(browser, &started.url, email, password).await;
+    redeem(client, started, &back).await
+}
+
+/// The claims of a JWT, unverified (its signature is checked elsewhere).
+pub fn payload(jwt: &str) -> Value {
+    use base64::Engine;
+    let part = jwt.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// The userinfo of `access_token` at `tenant`, as JSON.
+pub async fn userinfo(app: &TestApp, tenant: &str, access_token: &str) -> Value {
+    app.http
+        .get(app.url(&format!("/{tenant}/userinfo")))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Where a new request of `client` with `prompt=none` sends `browser` (the client's redirect URI
+/// with a code, or with `login_required` when it has no session).
+pub async fn prompt_none(browser: &reqwest::Client, client: &Rp) -> Url {
+    authorize(browser, client, &[("prompt", "none")]).await
+}
+
+/// Where a new request of `client` with `extra` parameters sends `browser` at once (the login
+/// page, the consent page, or the client's redirect URI).
+pub async fn authorize(browser: &reqwest::Client, client: &Rp, extra: &[(&str, &str)]) -> Url {
+    let started = start(client, &[], extra);
+    location(&browser.get(started.url).send().await.unwrap())
+}
+
 /// Exchanges a code as `client`.
 pub async fn exchange(
     client: &Rp,
@@ -217,16 +312,25 @@ pub async fn exchange_with(
         .set_pkce_verifier(verifier)
         .request_async(http)
         .await
-        .map_err(|e| match e {
-            openidconnect::RequestTokenError::ServerResponse(r) => {
-                format!(
-                    "{}: {}",
-                    r.error().as_ref(),
-                    r.error_description().cloned().unwrap_or_default()
-                )
-            }
-            other => format!("{other:?}"),
-        })
+        .map_err(token_error)
+}
+
+/// The error of a token request the RP library makes.
+pub type TokenError = openidconnect::RequestTokenError<
+    openidconnect::HttpClientError<openidconnect::reqwest::Error>,
+    openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+>;
+
+/// A token request's error as `error: description` (the server's answer), or as its debug text.
+pub fn token_error(error: TokenError) -> String {
+    match error {
+        openidconnect::RequestTokenError::ServerResponse(r) => format!(
+            "{}: {}",
+            r.error().as_ref(),
+            r.error_description().cloned().unwrap_or_default()
+        ),
+        other => format!("{other:?}"),
+    }
 }
 
 /// A relying party's back-channel logout endpoint: records every body; answers 503 to the
@@ -248,22 +352,32 @@ async fn receive(receiver: web::Data<Receiver>, body: String) -> HttpResponse {
     }
 }
 
-/// Serves `receiver` on 127.0.0.1; returns its `backchannel_logout_uri` and the server's handle.
-pub fn start_receiver(receiver: Receiver) -> (String, actix_web::dev::ServerHandle) {
+/// Serves `routes` (what an actix app configures) on 127.0.0.1, port 0, with one worker: the
+/// server's address and handle.
+pub fn serve_on_loopback<F>(routes: F) -> (std::net::SocketAddr, actix_web::dev::ServerHandle)
+where
+    F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+{
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(web::Data::new(receiver.clone()))
-            .route("/backchannel", web::post().to(receive))
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .unwrap()
-    .run();
+    let server = HttpServer::new(move || App::new().configure(routes.clone()))
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .unwrap()
+        .run();
     let handle = server.handle();
     tokio::spawn(server);
+    (address, handle)
+}
+
+/// Serves `receiver` on 127.0.0.1; returns its `backchannel_logout_uri` and the server's handle.
+pub fn start_receiver(receiver: Receiver) -> (String, actix_web::dev::ServerHandle) {
+    let (address, handle) = serve_on_loopback(move |routes| {
+        routes
+            .app_data(web::Data::new(receiver.clone()))
+            .route("/backchannel", web::post().to(receive));
+    });
     (format!("http://{address}/backchannel"), handle)
 }
 
@@ -275,16 +389,6 @@ pub async fn post_form(
     post_url: &str,
     form: &[(&str, &str)],
 ) -> reqwest::Response {
-    let page = browser
-        .get(page_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let token = csrf(&page);
-    let mut fields = vec![("csrf", token.as_str())];
-    fields.extend_from_slice(form);
-    browser.post(post_url).form(&fields).send().await.unwrap()
+    let page = crate::helpers::journeys::page(browser, page_url).await;
+    crate::helpers::journeys::post_with_csrf(browser, post_url, &page, form).await
 }

@@ -20,7 +20,8 @@ use reqwest::cookie::Jar;
 use serde_json::Value;
 
 use crate::helpers::{
-    Backend, TestDb, add_user, postgres_admin_url, read_mails, write_test_config,
+    Backend, TestDb, add_user, first_party_client, postgres_admin_url, read_mails,
+    write_test_config,
 };
 use crate::node::{self, Served};
 use crate::rp::{self, Receiver, location, param, start_receiver};
@@ -85,6 +86,13 @@ impl Cluster {
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.public)
+    }
+
+    /// The confidential client (id, redirect URI) of seinajoki (its secret `{id}-secret`), as
+    /// an RP reaching the cluster through `http`.
+    async fn client(&self, http: &reqwest::Client, (id, redirect): (&str, &str)) -> rp::Rp {
+        let secret = format!("{id}-secret");
+        rp::client_at(&self.issuer(), http, id, Some(&secret), redirect).await
     }
 
     /// The mails node A wrote (B's `mail.dir` is the same directory when B writes files).
@@ -153,16 +161,13 @@ async fn one_login_across_two_nodes() {
     let receiver = Receiver::default();
     let (uri, receiver_handle) = start_receiver(receiver.clone());
     let cluster = Cluster::start(
-        &format!(
-            r#"
-[[clients]]
-client_id = "rp-bcl"
-client_secret = "rp-bcl-secret"
-redirect_uris = ["http://127.0.0.1:9/bcl-callback"]
-grant_types = ["authorization_code", "refresh_token"]
-backchannel_logout_uri = "{uri}"
-first_party = true
-"#
+        &first_party_client(
+            "rp-bcl",
+            "http://127.0.0.1:9/bcl-callback",
+            &[
+                "grant_types = [\"authorization_code\", \"refresh_token\"]",
+                &format!("backchannel_logout_uri = \"{uri}\""),
+            ],
         ),
         &[],
         &[],
@@ -173,14 +178,8 @@ first_party = true
     let (browser_a, browser_b) = (via(a, Some(&jar)), via(b, Some(&jar)));
     let (rp_a, rp_b) = (via(a, None), via(b, None));
 
-    let client = rp::client_at(
-        &cluster.issuer(),
-        &rp_a,
-        "rp-bcl",
-        Some("rp-bcl-secret"),
-        "http://127.0.0.1:9/bcl-callback",
-    )
-    .await;
+    let bcl = ("rp-bcl", "http://127.0.0.1:9/bcl-callback");
+    let client = cluster.client(&rp_a, bcl).await;
     let started = rp::start(&client, &[], &[]);
     let back = rp::log_in(&browser_a, &started.url, "erkki@testi.fi", PASSWORD).await;
     let code = param(&back, "code").unwrap_or_else(|| panic!("{back}"));
@@ -374,14 +373,9 @@ async fn a_killed_node_loses_nothing() {
     for email in &residents[..2] {
         let jar = Arc::new(Jar::default());
         let (rp_a, rp_b) = (via(a, None), via(b, None));
-        let client = rp::client_at(
-            &cluster.issuer(),
-            &rp_b,
-            "rp-basic",
-            Some("rp-basic-secret"),
-            "http://127.0.0.1:9/callback",
-        )
-        .await;
+        let client = cluster
+            .client(&rp_b, ("rp-basic", "http://127.0.0.1:9/callback"))
+            .await;
         let started = rp::start(&client, &[], &[]);
         let back = rp::log_in(&via(b, Some(&jar)), &started.url, email, PASSWORD).await;
         let tokens = rp::exchange_with(

@@ -10,11 +10,6 @@ use idp::store::{self, DbConnection, Manager, StoreError};
 use crate::both_stores;
 use crate::helpers::{Backend, TestDb};
 
-both_stores!(
-    migrations_run_up_and_down,
-    email_is_unique_per_tenant_case_insensitively,
-);
-
 fn connect(db: &TestDb) -> DbConnection {
     Manager::new(db.backend.clone())
         .connect()
@@ -51,6 +46,7 @@ fn select_every_column(conn: &mut DbConnection) -> Result<(), diesel::result::Er
     Ok(())
 }
 
+both_stores!(migrations_run_up_and_down);
 async fn migrations_run_up_and_down(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDb::new(backend, dir.path());
@@ -76,6 +72,7 @@ async fn migrations_run_up_and_down(backend: Backend) {
     select_every_column(&mut connect(&db)).unwrap();
 }
 
+both_stores!(email_is_unique_per_tenant_case_insensitively);
 async fn email_is_unique_per_tenant_case_insensitively(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDb::new(backend, dir.path());
@@ -116,13 +113,7 @@ async fn email_is_unique_per_tenant_case_insensitively(backend: Backend) {
             || e.to_string().contains("CHECK constraint failed")),
         "{uppercase:?}"
     );
-    let found = store::users::find_by_email(
-        &mut conn,
-        crate::helpers::tenant("seinajoki"),
-        "erkki@testi.fi",
-    )
-    .unwrap()
-    .unwrap();
+    let found = crate::helpers::find_user(&mut conn, "seinajoki", "erkki@testi.fi");
     assert_eq!(found.id, "u1");
     assert_eq!(
         store::users::list(&mut conn, crate::helpers::tenant("kouvola"))

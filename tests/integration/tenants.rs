@@ -10,14 +10,9 @@ use serde_json::Value;
 use url::Url;
 
 use crate::both_stores;
-use crate::helpers::{Backend, TestApp};
-use crate::linker::{Old, import};
+use crate::helpers::journeys::{Login, sign_in};
+use crate::helpers::{Backend, Old, TestApp, assert_has};
 use crate::rp::{self, location, param};
-
-both_stores!(
-    codes_and_tokens_of_one_city_are_unknown_at_the_other,
-    sessions_and_mailed_links_of_one_city_are_unknown_at_the_other,
-);
 
 const CITIES: [(&str, &str); 2] = [("seinajoki", "kouvola"), ("kouvola", "seinajoki")];
 const EMAIL: &str = "asukas@testi.fi";
@@ -182,6 +177,7 @@ fn invalid_refresh() -> (u16, Value) {
     )
 }
 
+both_stores!(codes_and_tokens_of_one_city_are_unknown_at_the_other);
 async fn codes_and_tokens_of_one_city_are_unknown_at_the_other(backend: Backend) {
     let app = two_cities(backend).await;
     let unknown = "x".repeat(43);
@@ -299,151 +295,99 @@ async fn cross_link(app: &TestApp, link: &str, home: &str, other: &str, good: &s
     let response = browser.get(link).send().await.unwrap();
     assert_eq!(response.status(), 200, "{link}");
     let page = response.text().await.unwrap();
-    assert!(page.contains(good), "{page}");
+    assert_has(&page, good);
 }
 
-/// A browser signed in at `city` (through the account page's login); its session cookie's value.
-async fn signed_in(app: &TestApp, city: &str) -> (reqwest::Client, String) {
-    let browser = app.browser();
-    let login = location(
-        &browser
-            .get(app.url(&format!("/{city}/account")))
-            .send()
-            .await
-            .unwrap(),
-    );
-    let done = rp::submit_login(&browser, &login, EMAIL, PASSWORD, false).await;
-    assert_eq!(done.status(), 303);
-    let cookie = done
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .find_map(|c| {
-            c.strip_prefix(&format!("idp-session-{city}="))
-                .map(|rest| rest.split(';').next().unwrap().to_string())
-        })
-        .unwrap();
-    (browser, cookie)
-}
-
+both_stores!(sessions_and_mailed_links_of_one_city_are_unknown_at_the_other);
 async fn sessions_and_mailed_links_of_one_city_are_unknown_at_the_other(backend: Backend) {
     let app = two_cities(backend).await;
     for (home, other) in CITIES {
         // The session cookie's value of home, presented as the other city's session cookie: no
         // one is signed in there (the account page sends the browser to log in).
-        let (browser, value) = signed_in(&app, home).await;
+        let signed = sign_in(&app, home, EMAIL, PASSWORD).await;
         let forged = app
             .http
             .get(app.url(&format!("/{other}/account")))
-            .header("cookie", format!("idp-session-{other}={value}"))
+            .header("cookie", format!("idp-session-{other}={}", signed.cookie))
             .send()
             .await
             .unwrap();
         assert_eq!(forged.status(), 303, "{home} → {other}");
         assert_eq!(location(&forged).path(), format!("/{other}/login"));
-        let genuine = browser
-            .get(app.url(&format!("/{home}/account")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(genuine.status(), 200);
+        let genuine = signed.browser.get(app.url(&format!("/{home}/account")));
+        assert_eq!(genuine.send().await.unwrap().status(), 200);
 
-        // A reset link.
-        let sent = rp::post_form(
-            &app.browser(),
-            &app.url(&format!("/{home}/forgot")),
-            &app.url(&format!("/{home}/forgot")),
-            &[("email", EMAIL)],
-        )
-        .await;
-        assert_eq!(sent.status(), 200);
-        let link = app
-            .newest_link(None, &format!("/{home}/reset?token="))
-            .await;
-        cross_link(&app, &link, home, other, "autocomplete=\"new-password\"").await;
-        // Its form posted at the other city with a password: refused as expired, nothing set.
-        let token = param(&Url::parse(&link).unwrap(), "token").unwrap();
-        let refused = rp::post_form(
-            &app.browser(),
-            &app.url(&format!("/{other}/forgot")),
-            &app.url(&format!("/{other}/reset")),
-            &[
-                ("token", &token),
-                ("password", "vieraan kaupungin salasana"),
-                ("password2", "vieraan kaupungin salasana"),
-            ],
-        )
-        .await;
-        assert_eq!(refused.status(), 410);
-
-        // A registration's verification link.
+        // A reset link, a registration's verification link, a change of address's confirmation
+        // link: each asked at home (the page of its form, where to post it, what), and good at
+        // home only.
+        let at = |path: &str| app.url(&format!("/{home}/{path}"));
         let address = format!("uusi.{home}@testi.fi");
-        let sent = rp::post_form(
-            &app.browser(),
-            &app.url(&format!("/{home}/register")),
-            &app.url(&format!("/{home}/register")),
-            &[("email", &address)],
-        )
-        .await;
-        assert_eq!(sent.status(), 200);
-        let link = app
-            .newest_link(None, &format!("/{home}/register/complete?token="))
-            .await;
-        cross_link(&app, &link, home, other, &address).await;
-
-        // A change of address's confirmation link.
         let new_address = format!("muutettu.{home}@testi.fi");
-        let sent = rp::post_form(
-            &browser,
-            &app.url(&format!("/{home}/account")),
-            &app.url(&format!("/{home}/account/email")),
-            &[("email", &new_address), ("password", PASSWORD)],
-        )
-        .await;
-        assert_eq!(sent.status(), 200);
-        let link = app
-            .newest_link(None, &format!("/{home}/email/confirm?token="))
-            .await;
-        cross_link(&app, &link, home, other, &new_address).await;
+        let new_password = "autocomplete=\"new-password\"";
+        for (browser, page, action, fields, link, good) in [
+            (
+                &app.browser(),
+                "forgot",
+                "forgot",
+                vec![("email", EMAIL)],
+                "reset",
+                new_password,
+            ),
+            (
+                &app.browser(),
+                "register",
+                "register",
+                vec![("email", address.as_str())],
+                "register/complete",
+                address.as_str(),
+            ),
+            (
+                &signed.browser,
+                "account",
+                "account/email",
+                vec![("email", new_address.as_str()), ("password", PASSWORD)],
+                "email/confirm",
+                new_address.as_str(),
+            ),
+        ] {
+            let sent = rp::post_form(browser, &at(page), &at(action), &fields).await;
+            assert_eq!(sent.status(), 200, "{action}");
+            let link = app
+                .newest_link(None, &format!("/{home}/{link}?token="))
+                .await;
+            cross_link(&app, &link, home, other, good).await;
+            if action == "forgot" {
+                // Its form posted at the other city with a password: refused as expired, nothing
+                // set.
+                let token = param(&Url::parse(&link).unwrap(), "token").unwrap();
+                let refused = rp::post_form(
+                    &app.browser(),
+                    &app.url(&format!("/{other}/forgot")),
+                    &app.url(&format!("/{other}/reset")),
+                    &[
+                        ("token", &token),
+                        ("password", "vieraan kaupungin salasana"),
+                        ("password2", "vieraan kaupungin salasana"),
+                    ],
+                )
+                .await;
+                assert_eq!(refused.status(), 410);
+            }
+        }
 
         // The linker's link of an old account without a usable hash (both policies mail one).
         let old_address = format!("vanha.{home}@testi.fi");
-        import(
-            &app,
-            Old {
-                tenant: home,
-                username: "vanha",
-                subject: "OLD-2002",
-                email: Some(&old_address),
-                hash: None,
-                authority: false,
-            },
-        )
-        .await;
-        let rp = rp::client(
-            &app,
-            home,
-            CONFIDENTIAL.id,
-            CONFIDENTIAL.secret,
-            CONFIDENTIAL.redirect,
-        )
-        .await;
-        let started = rp::start(&rp, &[], &[]);
-        let login_browser = app.browser();
-        let login = location(&login_browser.get(started.url.clone()).send().await.unwrap());
-        let request = param(&login, "request").unwrap();
-        let sent = rp::post_form(
-            &login_browser,
-            login.as_str(),
-            &app.url(&format!("/{home}/login/identifier")),
-            &[("request", &request), ("identifier", &old_address)],
-        )
-        .await;
-        assert_eq!(sent.status(), 200);
+        app.import(Old::new(home, "vanha", "OLD-2002").email(&old_address))
+            .await;
+        let client = rp::basic_of(&app, home).await;
+        let (status, _) = Login::fresh(&app, &client)
+            .await
+            .identify(&old_address)
+            .await;
+        assert_eq!(status, 200);
         let link = app
             .newest_link(None, &format!("/{home}/reset?token="))
             .await;
-        cross_link(&app, &link, home, other, "autocomplete=\"new-password\"").await;
+        cross_link(&app, &link, home, other, new_password).await;
     }
 }

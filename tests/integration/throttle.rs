@@ -2,18 +2,10 @@
 //! parallel guesses at the login and the account page, one session's burst of checks beside a
 //! resident's login, and the throttle's counters kept per tenant.
 
-use reqwest::Url;
-
 use crate::both_stores;
+use crate::helpers::journeys::{Login, says, sign_in};
 use crate::helpers::{Backend, TestApp};
-use crate::rp::{self, csrf, location, param};
-
-both_stores!(
-    parallel_wrong_guesses_run_at_most_five_checks,
-    the_account_pages_password_checks_are_throttled,
-    a_sessions_burst_of_checks_does_not_starve_a_login,
-    a_throttle_counter_is_its_tenants_alone,
-);
+use crate::rp::{self, csrf};
 
 const PASSWORD: &str = "oikea hevonen patteri";
 
@@ -24,40 +16,16 @@ async fn at_password(
     tenant: &str,
     identifier: &str,
 ) -> (reqwest::Client, String, Vec<(String, String)>) {
-    let client = rp::client(
-        app,
-        tenant,
-        "rp-basic",
-        Some("rp-basic-secret"),
-        "http://127.0.0.1:9/callback",
-    )
-    .await;
-    let started = rp::start(&client, &[], &[]);
-    let browser = app.browser();
-    let login: Url = location(&browser.get(started.url).send().await.unwrap());
-    let page = browser.get(login.clone()).send().await.unwrap();
-    let token = csrf(&page.text().await.unwrap());
-    let request = param(&login, "request").unwrap();
-    let base = app.url(&format!("/{tenant}"));
-    let html = browser
-        .post(format!("{base}/login/identifier"))
-        .form(&[
-            ("csrf", token.as_str()),
-            ("request", request.as_str()),
-            ("identifier", identifier),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let client = rp::basic_of(app, tenant).await;
+    let login = Login::fresh(app, &client).await;
+    let (_, html) = login.identify(identifier).await;
     let fields = vec![
         ("csrf".to_string(), csrf(&html)),
-        ("request".to_string(), request),
+        ("request".to_string(), login.request.clone()),
         ("identifier".to_string(), identifier.to_string()),
     ];
-    (browser, format!("{base}/login/password"), fields)
+    let url = format!("{}/login/password", login.tenant_url);
+    (login.browser, url, fields)
 }
 
 async fn post_password(
@@ -71,13 +39,12 @@ async fn post_password(
     browser.post(url).form(&form).send().await.unwrap()
 }
 
+both_stores!(parallel_wrong_guesses_run_at_most_five_checks);
 /// Twenty wrong guesses at once against one account: the throttle counts each before its hash,
 /// so at most five are checked (401); every other one is refused unchecked (429). Before, all
 /// read the counter first and ten or more were checked.
 async fn parallel_wrong_guesses_run_at_most_five_checks(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
-        .await;
+    let app = TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await;
     let (browser, url, fields) = at_password(&app, "seinajoki", "erkki@testi.fi").await;
     let guesses: Vec<_> = (0..20)
         .map(|n| {
@@ -119,44 +86,12 @@ async fn parallel_wrong_guesses_run_at_most_five_checks(backend: Backend) {
 
 /// A browser signed in as `email` at the account page; the page's CSRF token.
 async fn signed_in(app: &TestApp, email: &str) -> (reqwest::Client, String) {
-    let browser = app.browser();
-    let login = location(
-        &browser
-            .get(app.url("/seinajoki/account"))
-            .send()
-            .await
-            .unwrap(),
-    );
-    let back = location(&rp::submit_login(&browser, &login, email, PASSWORD, false).await);
-    assert_eq!(back.as_str(), app.url("/seinajoki/account"));
-    let page = browser
-        .get(back)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let token = csrf(&page);
-    (browser, token)
+    let signed = sign_in(app, "seinajoki", email, PASSWORD).await;
+    (signed.browser, csrf(&signed.page))
 }
 
+/// Posts the account page's password form at `url` with `current` as the current password.
 async fn change_password(
-    app: &TestApp,
-    browser: &reqwest::Client,
-    token: &str,
-    current: &str,
-) -> reqwest::Response {
-    change_password_at(
-        &app.url("/seinajoki/account/password"),
-        browser,
-        token,
-        current,
-    )
-    .await
-}
-
-async fn change_password_at(
     url: &str,
     browser: &reqwest::Client,
     token: &str,
@@ -175,44 +110,26 @@ async fn change_password_at(
         .unwrap()
 }
 
+both_stores!(the_account_pages_password_checks_are_throttled);
 /// The account page's current password is throttled like a login, on the same counter: five
 /// wrong ones, then 429 with Retry-After even for the right one. Before, thirty wrong guesses
 /// got thirty answers.
 async fn the_account_pages_password_checks_are_throttled(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
-        .await;
+    let app = TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await;
     let (browser, token) = signed_in(&app, "erkki@testi.fi").await;
+    let account = app.url("/seinajoki/account/password");
     for n in 0..5 {
-        let refused = change_password(&app, &browser, &token, &format!("väärä {n}")).await;
-        assert_eq!(refused.status(), 422);
-        assert!(
-            refused
-                .text()
-                .await
-                .unwrap()
-                .contains("Nykyinen salasana on väärin.")
-        );
+        let refused = change_password(&account, &browser, &token, &format!("väärä {n}")).await;
+        says(refused, 422, "Nykyinen salasana on väärin.").await;
     }
     // Each wrong one is audited as a failed check of the signed-in user.
-    let store = app.services.store.clone();
-    let kinds: Vec<String> = tokio::task::spawn_blocking(move || {
-        use diesel::prelude::*;
-        use idp::store::schema::audit_events;
-        audit_events::table
-            .filter(audit_events::tenant_id.eq("seinajoki"))
-            .select(audit_events::kind)
-            .load(&mut **store.conn().unwrap())
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let kinds = app.audit_kinds("seinajoki").await;
     assert_eq!(
         kinds.iter().filter(|k| *k == "login.failed").count(),
         5,
         "{kinds:?}"
     );
-    let blocked = change_password(&app, &browser, &token, PASSWORD).await;
+    let blocked = change_password(&account, &browser, &token, PASSWORD).await;
     assert_eq!(blocked.status(), 429);
     let retry_after: i64 = blocked.headers()["retry-after"]
         .to_str()
@@ -237,25 +154,20 @@ async fn the_account_pages_password_checks_are_throttled(backend: Backend) {
     );
     // After the block, the right password changes it.
     app.clock.advance(31);
-    let done = change_password(&app, &browser, &token, PASSWORD).await;
-    assert_eq!(done.status(), 200);
-    assert!(
-        done.text()
-            .await
-            .unwrap()
-            .contains("Salasana on vaihdettu.")
-    );
+    let done = change_password(&account, &browser, &token, PASSWORD).await;
+    says(done, 200, "Salasana on vaihdettu.").await;
     app.stop().await;
 }
 
+both_stores!(a_sessions_burst_of_checks_does_not_starve_a_login);
 /// One signed-in session fires a dozen account-page checks at once while another resident logs
 /// in: the session holds at most its share of the hashing pool (the rest are refused with 429),
 /// logins keep theirs, and the login succeeds. Before, the login answered 503.
 async fn a_sessions_burst_of_checks_does_not_starve_a_login(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
-        .await;
-    app.add_user("seinajoki", "liisa@testi.fi", PASSWORD, "Liisa")
+    let app = TestApp::builder(backend)
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .user("seinajoki", "liisa@testi.fi", PASSWORD, "Liisa")
+        .spawn()
         .await;
     let (browser, token) = signed_in(&app, "erkki@testi.fi").await;
     let (resident, url, fields) = at_password(&app, "seinajoki", "liisa@testi.fi").await;
@@ -264,7 +176,7 @@ async fn a_sessions_burst_of_checks_does_not_starve_a_login(backend: Backend) {
         .map(|n| {
             let (account, browser, token) = (account.clone(), browser.clone(), token.clone());
             tokio::spawn(async move {
-                change_password_at(&account, &browser, &token, &format!("väärä {n}"))
+                change_password(&account, &browser, &token, &format!("väärä {n}"))
                     .await
                     .status()
                     .as_u16()
@@ -294,6 +206,7 @@ async fn a_sessions_burst_of_checks_does_not_starve_a_login(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(a_throttle_counter_is_its_tenants_alone);
 /// Guesses at one tenant never block the same identifier, nor the same client address, at
 /// another: the counters are kept per tenant.
 async fn a_throttle_counter_is_its_tenants_alone(backend: Backend) {

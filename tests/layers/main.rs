@@ -115,24 +115,24 @@ fn item_name(item: &syn::Item) -> Option<String> {
 }
 
 impl Crate {
-    fn load(root: &Path) -> Crate {
+    fn load(root: &Path) -> Result<Crate, String> {
         let mut krate = Crate {
             modules: BTreeMap::new(),
         };
         let mut files = Vec::new();
-        collect_files(root, &mut files);
+        collect_files(root, &mut files)?;
         for file in files {
             let relative = file.strip_prefix(root).unwrap_or(&file).to_path_buf();
             if relative == Path::new("main.rs") {
                 continue;
             }
-            let source = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file:?}: {e}"));
-            let parsed = syn::parse_file(&source).unwrap_or_else(|e| panic!("{file:?}: {e}"));
+            let source = std::fs::read_to_string(&file).map_err(|e| format!("{file:?}: {e}"))?;
+            let parsed = syn::parse_file(&source).map_err(|e| format!("{file:?}: {e}"))?;
             let path = module_path(&relative);
             let name = format!("idp/{}", relative.display());
             krate.add(path, &name, &parsed.items);
         }
-        krate
+        Ok(krate)
     }
 
     fn add(&mut self, path: ModPath, file: &str, items: &[syn::Item]) {
@@ -195,12 +195,21 @@ impl Crate {
                 Some([base, named.to_vec()].concat())
             }
             name => {
-                if let Some(target) = module.aliases.get(name) {
-                    let target = self.absolute(at, target).filter(|t| t != &named.to_vec())?;
-                    return Some([target, rest()].concat());
-                }
                 let mut child = at.clone();
                 child.push(name.to_string());
+                // A path through a name goes to the child module of that name (types and modules
+                // share a namespace; `mod tenant; use tenant::tenant;` names both), a lone name
+                // to what was imported under it.
+                let own = (named.len() > 1 && self.modules.contains_key(&child))
+                    || module.items.contains(name);
+                if !own && let Some(target) = module.aliases.get(name) {
+                    if target.first() == Some(first) && target.len() >= named.len() {
+                        // `use x::y as x;` and the like: resolved from the module itself.
+                        return Some([at.clone(), target.clone(), rest()].concat());
+                    }
+                    let target = self.absolute(at, target)?;
+                    return Some([target, rest()].concat());
+                }
                 if self.modules.contains_key(&child) || module.items.contains(name) {
                     return Some([at.clone(), named.to_vec()].concat());
                 }
@@ -253,10 +262,10 @@ impl Crate {
                 let Some(absolute) = self.absolute(at, named) else {
                     continue;
                 };
-                if let Some(file) = self.defining_file(&absolute, 0) {
-                    if file != module.file {
-                        uses.insert(file);
-                    }
+                if let Some(file) = self.defining_file(&absolute, 0)
+                    && file != module.file
+                {
+                    uses.insert(file);
                 }
             }
         }
@@ -293,20 +302,21 @@ fn attrs_of(item: &syn::Item) -> &[syn::Attribute] {
     }
 }
 
-fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{dir:?}: {e}"))
+        .map_err(|e| format!("{dir:?}: {e}"))?
         .filter_map(Result::ok)
         .map(|entry| entry.path())
         .collect();
     entries.sort();
     for path in entries {
         if path.is_dir() {
-            collect_files(&path, out);
+            collect_files(&path, out)?;
         } else if path.extension().is_some_and(|ext| ext == "rs") {
             out.push(path);
         }
     }
+    Ok(())
 }
 
 fn module_path(relative: &Path) -> ModPath {
@@ -389,19 +399,18 @@ fn layer(file: &str) -> String {
 }
 
 /// The order of the layers, highest first, from `docs/architecture.md`.
-fn layer_order(root: &Path) -> Vec<String> {
+fn layer_order(root: &Path) -> Result<Vec<String>, String> {
     let doc = std::fs::read_to_string(root.join("docs/architecture.md")).unwrap_or_default();
     let line = doc
         .lines()
         .find_map(|line| line.split_once("Layer order (highest first):"))
         .map(|(_, order)| order.to_string())
-        .unwrap_or_else(|| {
-            panic!("docs/architecture.md has no line `Layer order (highest first): …`")
-        });
-    line.split(',')
+        .ok_or("docs/architecture.md has no line `Layer order (highest first): …`")?;
+    Ok(line
+        .split(',')
         .map(|name| name.trim().trim_matches(['`', '.']).to_string())
         .filter(|name| !name.is_empty())
-        .collect()
+        .collect())
 }
 
 fn root() -> PathBuf {
@@ -410,7 +419,7 @@ fn root() -> PathBuf {
 
 #[test]
 fn no_file_of_idp_takes_part_in_an_import_cycle() {
-    let krate = Crate::load(&root().join("idp"));
+    let krate = Crate::load(&root().join("idp")).unwrap();
     let edges = krate.edges();
     let found = cycles(&edges);
     let described: Vec<String> = found
@@ -439,9 +448,9 @@ fn no_file_of_idp_takes_part_in_an_import_cycle() {
 #[test]
 fn no_layer_of_idp_uses_a_higher_one() {
     let root = root();
-    let order = layer_order(&root);
+    let order = layer_order(&root).unwrap();
     let rank = |layer: &str| order.iter().position(|name| name == layer);
-    let krate = Crate::load(&root.join("idp"));
+    let krate = Crate::load(&root.join("idp")).unwrap();
     let mut wrong = Vec::new();
     for (file, targets) in krate.edges() {
         let from = layer(&file);
@@ -456,10 +465,8 @@ fn no_layer_of_idp_uses_a_higher_one() {
         };
         for target in targets {
             let to = layer(&target);
-            if let Some(to_rank) = rank(&to) {
-                if to_rank < from_rank {
-                    wrong.push(format!("  {file} ({from}) uses {target} ({to})"));
-                }
+            if rank(&to).is_some_and(|to_rank| to_rank < from_rank) {
+                wrong.push(format!("  {file} ({from}) uses {target} ({to})"));
             }
         }
     }
@@ -509,7 +516,22 @@ fn the_checker_sees_a_cycle_and_not_a_re_export() {
         "idp/store/users.rs",
         &parse("use super::Conn; pub fn find(c: &Conn) { super::pool(); }"),
     );
+    // A function imported from the module of the same name (`use tenant::tenant;`).
+    krate.add(
+        vec!["config".into()],
+        "idp/config/mod.rs",
+        &parse("mod tenant; use tenant::tenant; pub fn load() { tenant(); }"),
+    );
+    krate.add(
+        vec!["config".into(), "tenant".into()],
+        "idp/config/tenant.rs",
+        &parse("pub fn tenant() {}"),
+    );
     let edges = krate.edges();
+    assert_eq!(
+        edges["idp/config/mod.rs"],
+        BTreeSet::from(["idp/config/tenant.rs".to_string()])
+    );
     assert_eq!(
         edges["idp/store/users.rs"],
         BTreeSet::from([
@@ -522,4 +544,92 @@ fn the_checker_sees_a_cycle_and_not_a_re_export() {
         BTreeSet::from(["idp/store/conn.rs".to_string()])
     );
     assert!(cycles(&edges).is_empty());
+}
+
+/// The files of the repository that the docs and the code's comments name: every path written
+/// as `idp/…`, `tests/…`, `docs/…`, `templates/…`, `migrations/…`, `scripts/…` or `config/…`.
+fn cited_paths(text: &str) -> Vec<String> {
+    const ROOTS: [&str; 7] = [
+        "idp/",
+        "tests/",
+        "docs/",
+        "templates/",
+        "migrations/",
+        "scripts/",
+        "config/",
+    ];
+    let mut found = Vec::new();
+    for (start, _) in text.char_indices() {
+        let rest = &text[start..];
+        let boundary = text[..start]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '/' || c == '.' || c == '-'));
+        if !boundary || !ROOTS.iter().any(|root| rest.starts_with(root)) {
+            continue;
+        }
+        let path: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '/' | '.' | '-'))
+            .collect();
+        let after = rest[path.len()..].chars().next();
+        let path = path.trim_end_matches(['.', '/']).to_string();
+        // Placeholders and patterns (`templates/mail/<kind>/`, `migrations/*/…`) name no one file.
+        if matches!(after, Some('<' | '*' | '…' | '{')) || path.ends_with('-') {
+            continue;
+        }
+        found.push(path);
+    }
+    found
+}
+
+#[test]
+fn every_file_the_docs_and_comments_cite_exists() {
+    let root = root();
+    let mut texts: Vec<PathBuf> = vec![root.join("README.md")];
+    collect_files(&root.join("idp"), &mut texts).unwrap();
+    for entry in std::fs::read_dir(root.join("docs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if entry.path().extension().is_some_and(|ext| ext == "md") {
+            texts.push(entry.path());
+        }
+    }
+    let mut missing = BTreeSet::new();
+    for file in &texts {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        let shown = file
+            .strip_prefix(&root)
+            .unwrap_or(file)
+            .display()
+            .to_string();
+        for line in text.lines() {
+            if line.contains("DESIGN.md") || line.contains("STYLE.md") {
+                missing.insert(format!(
+                    "{shown}: cites a file outside the repository: {line}"
+                ));
+            }
+        }
+        for path in cited_paths(&text) {
+            if !root.join(&path).exists() {
+                missing.insert(format!("{shown}: {path}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs and comments that cite files that are not in the repository:\n  {}",
+        missing.into_iter().collect::<Vec<_>>().join("\n  ")
+    );
+}
+
+#[test]
+fn cited_paths_are_read_as_written() {
+    assert_eq!(
+        cited_paths("see `idp/http/util.rs`, tests/integration/, and templates/mail/<kind>/x."),
+        vec!["idp/http/util.rs".to_string(), "tests/integration".into()]
+    );
+    assert!(cited_paths("a/idp/x.rs and migrations/*/up.sql").is_empty());
 }

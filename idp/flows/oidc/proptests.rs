@@ -9,17 +9,10 @@ use proptest::prelude::*;
 use super::assertion;
 use super::request::{self, AuthorizationRequest, ResponseMode};
 use crate::config::TenantConfig;
+use crate::config::testing::TENANT;
 
-const TENANT: &str = r#"
-id = "seinajoki"
-name = "Seinäjoen kaupunki"
-policy = "keep-password"
-
-[[clients]]
-client_id = "demo"
-client_secret = "s3cret"
-redirect_uris = ["https://rp.example.fi/callback"]
-
+/// A public client, added to the shared test tenant and its confidential client `demo`.
+const PUBLIC_CLIENT: &str = r#"
 [[clients]]
 client_id = "public"
 redirect_uris = ["https://public.example.fi/callback"]
@@ -27,7 +20,7 @@ token_endpoint_auth_method = "none"
 "#;
 
 fn tenant() -> TenantConfig {
-    toml::from_str(TENANT).unwrap()
+    toml::from_str(&format!("{TENANT}{PUBLIC_CLIENT}")).unwrap()
 }
 
 /// The names an authorization request may carry, and some it may not.

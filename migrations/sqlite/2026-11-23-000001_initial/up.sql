@@ -1,4 +1,4 @@
--- The whole schema of idp (DESIGN.md §2–§5), SQLite flavour.
+-- The whole schema of idp (docs/architecture.md, "Data model"), SQLite flavour.
 -- Kept column for column equal to migrations/postgres; idp/store/schema.rs describes both.
 -- Times are UTC without zone. Secrets are stored as SHA-256 hashes (hex) or argon2id PHC strings.
 

@@ -1,0 +1,74 @@
+//! `[[clients]]` of a tenant: one e-service (relying party), its grants and its authentication.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+use super::settings::SigningAlg;
+
+/// `[[clients]]`: one e-service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// The OAuth `client_id`.
+    pub client_id: String,
+    /// The name residents see on a consent page; default: the client id.
+    pub name: Option<String>,
+    /// The client secret in plain text (prefer `client_secret_sha256`).
+    pub client_secret: Option<SecretString>,
+    /// SHA-256 of the client secret, 64 hex digits.
+    pub client_secret_sha256: Option<String>,
+    /// Redirect URIs, matched exactly.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may return to, matched exactly.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Back-channel logout endpoint of the client.
+    pub backchannel_logout_uri: Option<String>,
+    /// Grants the client may use.
+    #[serde(default = "default_grant_types")]
+    pub grant_types: Vec<GrantType>,
+    /// How the client authenticates at the token endpoint.
+    #[serde(default)]
+    pub token_endpoint_auth_method: AuthMethod,
+    /// The city's own e-service: no consent page.
+    #[serde(default)]
+    pub first_party: bool,
+    /// Algorithm of the client's ID tokens.
+    #[serde(default)]
+    pub id_token_signed_response_alg: SigningAlg,
+    /// Where the client publishes its keys (for `private_key_jwt`).
+    pub jwks_uri: Option<Url>,
+}
+
+fn default_grant_types() -> Vec<GrantType> {
+    vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+}
+
+/// An OAuth grant type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    /// `authorization_code`
+    AuthorizationCode,
+    /// `refresh_token`
+    RefreshToken,
+    /// `client_credentials`
+    ClientCredentials,
+}
+
+/// Client authentication at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// HTTP Basic with the client secret.
+    #[default]
+    ClientSecretBasic,
+    /// The client secret in the form body.
+    ClientSecretPost,
+    /// A JWT signed with the client's key (RFC 7523).
+    PrivateKeyJwt,
+    /// A public client: no secret, PKCE required.
+    None,
+}

@@ -1,0 +1,243 @@
+//! The main file: the demo configuration, defaults, `IDP__…` overrides, and its problems, each
+//! named with the file or the environment variable it came from.
+#![expect(
+    clippy::result_large_err,
+    reason = "figment::Jail fixes the closure type"
+)]
+
+use std::path::Path;
+
+use figment::Jail;
+use secrecy::ExposeSecret;
+
+use super::jail::{MAIN, jail_with, loaded, problems, with_env};
+use crate::config::testing::TENANT;
+use crate::config::*;
+
+#[test]
+fn the_demo_configuration_loads() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    Jail::expect_with(|jail| {
+        // Relative paths in the demo file are relative to the project root.
+        std::env::set_current_dir(root).map_err(|e| e.to_string())?;
+        jail.clear_env();
+        let config = load(Path::new(DEFAULT_PATH)).map_err(|e| e.to_string())?;
+        assert_eq!(
+            config.tenants.keys().collect::<Vec<_>>(),
+            ["kouvola", "seinajoki"]
+        );
+        let seinajoki = config.tenant("seinajoki").unwrap();
+        assert_eq!(seinajoki.policy, Policy::KeepPassword);
+        assert_eq!(config.tenant("kouvola").unwrap().policy, Policy::EmailLink);
+        assert_eq!(config.issuer(seinajoki), "http://localhost:8080/seinajoki");
+        assert!(
+            seinajoki
+                .notice
+                .fi
+                .as_deref()
+                .unwrap()
+                .starts_with("Kirjautumisjärjestelmä on hiljattain muuttunut.")
+        );
+        assert_eq!(seinajoki.clients.len(), 1);
+        Ok(())
+    });
+}
+
+#[test]
+fn defaults_and_issuer() {
+    jail_with(TENANT, |_| {
+        let config = loaded();
+        let tenant = config.tenant("seinajoki").unwrap();
+        assert_eq!(config.issuer(tenant), "https://login.example.fi/seinajoki");
+        assert_eq!(tenant.languages, [Language::Fi, Language::Sv, Language::En]);
+        assert!(!tenant.reveal_unknown_identifier);
+        let client = tenant.client("demo").unwrap();
+        assert_eq!(
+            client.token_endpoint_auth_method,
+            AuthMethod::ClientSecretBasic
+        );
+        assert_eq!(
+            client.grant_types,
+            [GrantType::AuthorizationCode, GrantType::RefreshToken]
+        );
+        assert_eq!(client.id_token_signed_response_alg, SigningAlg::RS256);
+        assert!(!client.first_party);
+        assert_eq!(config.settings.log.format, LogFormat::Text);
+        assert_eq!(config.settings.server.shutdown_timeout_seconds, 30);
+        Ok(())
+    });
+}
+
+#[test]
+fn environment_overrides_keys() {
+    let variables = [
+        ("IDP__SERVER__BIND", "127.0.0.1:0"),
+        ("IDP__DATABASE__URL", "postgres://idp@localhost/idp"),
+        ("IDP__DATABASE__MAX_CONNECTIONS", "3"),
+        ("IDP__LOG__FORMAT", "json"),
+    ];
+    with_env(&variables, |_| {
+        let config = loaded();
+        assert_eq!(config.settings.server.bind.to_string(), "127.0.0.1:0");
+        assert_eq!(
+            config.settings.database.url.expose_secret(),
+            "postgres://idp@localhost/idp"
+        );
+        assert_eq!(
+            config.settings.database.backend(),
+            Ok(DatabaseBackend::Postgres(
+                "postgres://idp@localhost/idp?gssencmode=disable".into()
+            ))
+        );
+        assert_eq!(config.settings.database.max_connections, 3);
+        assert_eq!(config.settings.log.format, LogFormat::Json);
+        Ok(())
+    });
+}
+
+#[test]
+fn a_postgres_url_keeps_its_own_gssencmode() {
+    for (url, backend) in [
+        (
+            "postgres://db/idp?sslmode=require",
+            "postgres://db/idp?sslmode=require&gssencmode=disable",
+        ),
+        (
+            "postgres://db/idp?gssencmode=prefer",
+            "postgres://db/idp?gssencmode=prefer",
+        ),
+    ] {
+        let settings = DatabaseSettings {
+            url: url.to_string().into(),
+            max_connections: 1,
+            sqlite_synchronous: Default::default(),
+        };
+        assert_eq!(
+            settings.backend(),
+            Ok(DatabaseBackend::Postgres(backend.into()))
+        );
+    }
+}
+
+#[test]
+fn a_bad_override_names_the_variable() {
+    let variables = [
+        ("IDP__SERVER__BIND", "not an address"),
+        ("IDP__DATABASE__URL", "mysql://x"),
+    ];
+    with_env(&variables, |jail| {
+        assert_eq!(
+            problems("idp.toml"),
+            ["environment variable IDP__SERVER__BIND: server.bind: invalid socket address syntax",]
+        );
+        jail.set_env("IDP__SERVER__BIND", "127.0.0.1:0");
+        assert_eq!(
+            problems("idp.toml"),
+            [
+                "environment variable IDP__DATABASE__URL: database.url: must start with sqlite:// or postgres://",
+            ]
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn unknown_and_mistyped_keys_of_the_main_file_are_all_named() {
+    jail_with(TENANT, |jail| {
+        jail.create_file(
+            "idp.toml",
+            &MAIN
+                .replace("[tenants]", "[tenants]\ndirectory = \"x\"")
+                .replace(
+                    "transport = \"file\"",
+                    "transport = \"pigeon\"\nport = \"x\"",
+                ),
+        )?;
+        let found = problems("idp.toml");
+        assert_eq!(found.len(), 3, "{found:#?}");
+        for (problem, start) in found.iter().zip([
+            "idp.toml: mail.port: invalid type: string \"x\"",
+            "idp.toml: mail.transport: unknown variant `pigeon`",
+            "idp.toml: tenants.directory: unknown field `directory`",
+        ]) {
+            assert!(problem.starts_with(start), "{found:#?}");
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn missing_files_are_named() {
+    jail_with(TENANT, |jail| {
+        assert_eq!(problems("nowhere.toml").len(), 1);
+        assert!(problems("nowhere.toml")[0].starts_with("nowhere.toml: cannot read: "));
+        jail.set_env("IDP__TENANTS__DIR", "empty");
+        std::fs::create_dir("empty").map_err(|e| e.to_string())?;
+        assert_eq!(
+            problems("idp.toml"),
+            [
+                "environment variable IDP__TENANTS__DIR: tenants.dir: no tenant files (*.toml) in empty"
+            ]
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn smtp_needs_its_keys_and_a_set_password_variable() {
+    let variables = [
+        ("IDP__MAIL__TRANSPORT", "smtp"),
+        ("IDP__MAIL__USERNAME", "idp"),
+        ("IDP__MAIL__PASSWORD_ENV", "IDP_TEST_SMTP_PASSWORD_UNSET"),
+    ];
+    with_env(&variables, |jail| {
+        assert_eq!(
+            problems("idp.toml"),
+            [
+                "idp.toml: mail.host: is required when mail.transport = \"smtp\"",
+                "environment variable IDP__MAIL__PASSWORD_ENV: mail.password_env: the environment variable IDP_TEST_SMTP_PASSWORD_UNSET is not set",
+            ]
+        );
+        jail.set_env("IDP__MAIL__HOST", "smtp.example.fi");
+        jail.set_env("IDP_TEST_SMTP_PASSWORD_UNSET", "x");
+        assert_eq!(loaded().settings.mail.tls, SmtpTls::Starttls);
+        Ok(())
+    });
+}
+
+#[test]
+fn a_public_server_refuses_the_development_key_unless_allowed() {
+    let unsafe_settings = || -> Vec<String> {
+        loaded()
+            .unsafe_for_production()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    jail_with(TENANT, |jail| {
+        assert_eq!(
+            unsafe_settings(),
+            [
+                "idp.toml: keys.encryption_key: is not set, and the public URL is https://: signing keys would be encrypted with the development key in data/key-encryption-key.dev; set keys.encryption_key (IDP__KEYS__ENCRYPTION_KEY) to 32 random bytes in base64, or set keys.allow_development_key = true (IDP__KEYS__ALLOW_DEVELOPMENT_KEY) to run on the development key all the same"
+            ]
+        );
+
+        // The override, in the environment or in the file.
+        jail.set_env("IDP__KEYS__ALLOW_DEVELOPMENT_KEY", "true");
+        assert!(loaded().settings.keys.allow_development_key);
+        assert_eq!(unsafe_settings(), Vec::<String>::new());
+        jail.clear_env();
+        // Then a real key, and a development server on localhost: none needs the override.
+        for main in [
+            format!("{MAIN}\n[keys]\nallow_development_key = true\n"),
+            format!(
+                "{MAIN}\n[keys]\nencryption_key = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\n"
+            ),
+            MAIN.replace("https://login.example.fi/", "http://localhost:8080/"),
+        ] {
+            jail.create_file("idp.toml", &main)?;
+            assert_eq!(unsafe_settings(), Vec::<String>::new(), "{main}");
+        }
+        Ok(())
+    });
+}

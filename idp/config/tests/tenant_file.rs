@@ -1,0 +1,150 @@
+//! Tenant files: syntax errors, unknown and mistyped keys, the checks of clients, ids, colours and
+//! mail limits, each problem named with its file and key.
+#![expect(
+    clippy::result_large_err,
+    reason = "figment::Jail fixes the closure type"
+)]
+
+use super::jail::{assert_refused, jail_with, loaded, problems};
+use crate::config::contrast_with_white;
+use crate::config::testing::TENANT;
+
+/// A Seinäjoki tenant file with `policy` and the `rest` of its lines.
+fn seinajoki(policy: &str, rest: &str) -> String {
+    format!("id = \"seinajoki\"\nname = \"Seinäjoen kaupunki\"\npolicy = \"{policy}\"\n{rest}")
+}
+
+#[test]
+fn a_syntax_error_gives_line_and_column() {
+    jail_with(TENANT, |jail| {
+        jail.create_file("tenants/seinajoki.toml", "id = \"seinajoki\"\nname = \n")?;
+        let found = problems("idp.toml");
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].starts_with("tenants/seinajoki.toml: line 2, column 8: "),
+            "{found:#?}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn every_problem_of_a_broken_tenant_file_is_named() {
+    let broken = seinajoki(
+        "keep-passwords",
+        r#"
+languages = ["fi", "de"]
+colour = "blue"
+
+[support]
+email = "not-an-address"
+
+[[clients]]
+client_id = "demo"
+redirect_uris = ["https://rp.example.fi/callback"]
+secret = "x"
+"#,
+    );
+    assert_refused(
+        &broken,
+        &[
+            "tenants/seinajoki.toml: policy: unknown variant `keep-passwords`, expected `keep-password` or `email-link`",
+            "tenants/seinajoki.toml: languages[1]: unknown variant `de`, expected one of `fi`, `sv`, `en`",
+            "tenants/seinajoki.toml: colour: unknown field `colour`, expected one of `id`, `name`, `policy`, `languages`, `help_url`, `reveal_unknown_identifier`, `support`, `notice`, `branding`, `sessions`, `passwords`, `legacy`, `mail_limits`, `clients`",
+            "tenants/seinajoki.toml: clients[0].secret: unknown field `secret`, expected one of `client_id`, `name`, `client_secret`, `client_secret_sha256`, `redirect_uris`, `post_logout_redirect_uris`, `backchannel_logout_uri`, `grant_types`, `token_endpoint_auth_method`, `first_party`, `id_token_signed_response_alg`, `jwks_uri`",
+        ],
+    );
+}
+
+#[test]
+fn semantic_problems_of_clients_are_all_named() {
+    let broken = seinajoki(
+        "email-link",
+        r#"
+[support]
+email = "not-an-address"
+
+[[clients]]
+client_id = "a"
+redirect_uris = ["http://rp.example.fi/callback", "/relative", "https://rp.example.fi/cb#frag"]
+
+[[clients]]
+client_id = "a"
+client_secret_sha256 = "abc"
+token_endpoint_auth_method = "none"
+grant_types = ["client_credentials"]
+backchannel_logout_uri = "ftp://rp.example.fi/logout"
+"#,
+    );
+    assert_refused(
+        &broken,
+        &[
+            "tenants/seinajoki.toml: support.email: \"not-an-address\" is not a mail address",
+            "tenants/seinajoki.toml: clients[0].client_secret: is required by this token_endpoint_auth_method (or give client_secret_sha256)",
+            "tenants/seinajoki.toml: clients[0].redirect_uris[0]: \"http://rp.example.fi/callback\" must be https:// (http:// only for localhost)",
+            "tenants/seinajoki.toml: clients[0].redirect_uris[1]: \"/relative\" is not an absolute URI: relative URL without a base",
+            "tenants/seinajoki.toml: clients[0].redirect_uris[2]: \"https://rp.example.fi/cb#frag\" must not have a fragment",
+            "tenants/seinajoki.toml: clients[1].client_id: \"a\" is used by another client of this tenant",
+            "tenants/seinajoki.toml: clients[1].client_secret_sha256: must be 64 hexadecimal digits (the SHA-256 of the secret)",
+            "tenants/seinajoki.toml: clients[1].client_secret: must not be set for this token_endpoint_auth_method",
+            "tenants/seinajoki.toml: clients[1].grant_types: client_credentials needs an authenticated client, not token_endpoint_auth_method = \"none\"",
+            "tenants/seinajoki.toml: clients[1].backchannel_logout_uri: \"ftp://rp.example.fi/logout\" must be https:// (http:// only for localhost)",
+        ],
+    );
+}
+
+#[test]
+fn tenant_id_must_match_its_file_and_be_unique() {
+    jail_with(TENANT, |jail| {
+        jail.create_file("tenants/kouvola.toml", TENANT)?;
+        jail.create_file(
+            "tenants/Bad.toml",
+            &TENANT.replace("\"seinajoki\"", "\"Bad\""),
+        )?;
+        assert_eq!(
+            problems("idp.toml"),
+            [
+                "tenants/Bad.toml: id: \"Bad\" is not a tenant id: use 1–63 lowercase letters a–z, digits and '-'",
+                "tenants/kouvola.toml: id: \"seinajoki\" differs from the file name: name the file seinajoki.toml",
+                "tenants/seinajoki.toml: id: tenant id \"seinajoki\" is used by another file too",
+            ]
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn a_brand_colour_must_contrast_with_white() {
+    assert_refused(
+        &format!("{TENANT}\n[branding]\ncolor = \"#7fb3d5\"\n"),
+        &[
+            "tenants/seinajoki.toml: branding.color: \"#7fb3d5\" contrasts 2.3:1 with white; WCAG AA needs 4.5:1",
+        ],
+    );
+    assert!(contrast_with_white("#0b4f8a").unwrap() > 8.0);
+    assert_eq!(contrast_with_white("blue"), None);
+}
+
+#[test]
+fn mail_limits_default_and_are_checked() {
+    jail_with(TENANT, |_| {
+        let limits = &loaded().tenants["seinajoki"].mail_limits;
+        assert_eq!(
+            (
+                limits.per_address,
+                limits.per_address_minutes,
+                limits.per_client_address,
+                limits.per_client_address_minutes
+            ),
+            (3, 15, 20, 60)
+        );
+        Ok(())
+    });
+    assert_refused(
+        &format!("{TENANT}\n[mail_limits]\nper_address = 0\nper_client_address_minutes = 1441\n"),
+        &[
+            "tenants/seinajoki.toml: mail_limits.per_address: must be between 1 and 10000",
+            "tenants/seinajoki.toml: mail_limits.per_client_address_minutes: must be between 1 and 1440 minutes (a day)",
+        ],
+    );
+}

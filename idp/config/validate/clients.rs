@@ -1,0 +1,116 @@
+//! Checks of a tenant's clients that serde cannot make: ids, secrets and the authentication
+//! method, grants, and every URI they give.
+
+use std::collections::HashSet;
+
+use super::rules::{check_redirect_uri, check_web_uri};
+use crate::config::client::{AuthMethod, ClientConfig, GrantType};
+use crate::config::problems::Problem;
+
+/// Problems of a tenant's `[[clients]]`; `source` names the tenant file.
+pub(super) fn clients(clients: &[ClientConfig], source: &str) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut problem = |key: String, message: String| {
+        problems.push(Problem::new(source, key, message));
+    };
+    let mut client_ids = HashSet::new();
+    for (i, client) in clients.iter().enumerate() {
+        let key = |name: &str| format!("clients[{i}].{name}");
+        if client.client_id.is_empty() || !client.client_id.chars().all(|c| c.is_ascii_graphic()) {
+            problem(
+                key("client_id"),
+                "must be non-empty printable ASCII without spaces".into(),
+            );
+        }
+        if !client_ids.insert(client.client_id.as_str()) {
+            problem(
+                key("client_id"),
+                format!(
+                    "\"{}\" is used by another client of this tenant",
+                    client.client_id
+                ),
+            );
+        }
+        let has_secret = client.client_secret.is_some() || client.client_secret_sha256.is_some();
+        if client.client_secret.is_some() && client.client_secret_sha256.is_some() {
+            problem(
+                key("client_secret"),
+                "give client_secret or client_secret_sha256, not both".into(),
+            );
+        }
+        if let Some(hash) = &client.client_secret_sha256
+            && (hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()))
+        {
+            problem(
+                key("client_secret_sha256"),
+                "must be 64 hexadecimal digits (the SHA-256 of the secret)".into(),
+            );
+        }
+        match client.token_endpoint_auth_method {
+            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost if !has_secret => problem(
+                key("client_secret"),
+                "is required by this token_endpoint_auth_method (or give client_secret_sha256)"
+                    .into(),
+            ),
+            AuthMethod::None | AuthMethod::PrivateKeyJwt if has_secret => problem(
+                key("client_secret"),
+                "must not be set for this token_endpoint_auth_method".into(),
+            ),
+            _ => {}
+        }
+        if client.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt
+            && client.jwks_uri.is_none()
+        {
+            problem(
+                key("jwks_uri"),
+                "is required with token_endpoint_auth_method = \"private_key_jwt\"".into(),
+            );
+        }
+        if let Some(uri) = &client.jwks_uri
+            && let Err(message) = check_web_uri(uri.as_str())
+        {
+            problem(key("jwks_uri"), message);
+        }
+        if client.token_endpoint_auth_method == AuthMethod::None
+            && client.grant_types.contains(&GrantType::ClientCredentials)
+        {
+            problem(
+                key("grant_types"),
+                "client_credentials needs an authenticated client, not token_endpoint_auth_method = \"none\"".into(),
+            );
+        }
+        if client.grant_types.is_empty() {
+            problem(
+                key("grant_types"),
+                "must name at least one grant type".into(),
+            );
+        }
+        if client.grant_types.contains(&GrantType::AuthorizationCode)
+            && client.redirect_uris.is_empty()
+        {
+            problem(
+                key("redirect_uris"),
+                "must list at least one URI for the authorization_code grant".into(),
+            );
+        }
+        for (j, uri) in client.redirect_uris.iter().enumerate() {
+            if let Err(message) = check_redirect_uri(uri) {
+                problem(format!("clients[{i}].redirect_uris[{j}]"), message);
+            }
+        }
+        for (j, uri) in client.post_logout_redirect_uris.iter().enumerate() {
+            if let Err(message) = check_redirect_uri(uri) {
+                problem(
+                    format!("clients[{i}].post_logout_redirect_uris[{j}]"),
+                    message,
+                );
+            }
+        }
+        if let Some(uri) = &client.backchannel_logout_uri
+            && let Err(message) = check_web_uri(uri)
+        {
+            problem(key("backchannel_logout_uri"), message);
+        }
+    }
+    problems
+}

@@ -1,0 +1,155 @@
+//! Checks of the main file that serde cannot make, and the settings unsafe on a public server.
+
+use lettre::message::Mailbox;
+
+use super::rules::{LEASE, LIFETIME, is_loopback};
+use crate::config::problems::Problem;
+use crate::config::settings::{MailTransport, Settings, encryption_key_bytes};
+
+/// Settings that are fine for a developer's machine but unsafe on a public (`https://`)
+/// server, which `idp serve` refuses and `idp check-config` reports, unless the operator
+/// overrides them explicitly.
+pub(in crate::config) fn production(
+    settings: &Settings,
+    origin: &dyn Fn(&str) -> String,
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let public = settings.server.public_url.scheme() == "https";
+    let keys = &settings.keys;
+    if public && keys.encryption_key.is_none() && !keys.allow_development_key {
+        problems.push(Problem::new(
+            origin("keys.encryption_key"),
+            "keys.encryption_key",
+            format!(
+                "is not set, and the public URL is https://: signing keys would be encrypted with the development key in {}; set keys.encryption_key (IDP__KEYS__ENCRYPTION_KEY) to 32 random bytes in base64, or set keys.allow_development_key = true (IDP__KEYS__ALLOW_DEVELOPMENT_KEY) to run on the development key all the same",
+                keys.development_key_file.display()
+            ),
+        ));
+    }
+    problems
+}
+
+/// Problems of the main file; `origin` names where a key's value came from.
+pub(in crate::config) fn settings(
+    settings: &Settings,
+    origin: &dyn Fn(&str) -> String,
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut problem = |key: &str, message: String| {
+        problems.push(Problem::new(origin(key), key, message));
+    };
+
+    let public = &settings.server.public_url;
+    if !matches!(public.scheme(), "http" | "https") {
+        problem(
+            "server.public_url",
+            "must be an http:// or https:// URL".into(),
+        );
+    } else if public.scheme() == "http" && !is_loopback(public) {
+        problem(
+            "server.public_url",
+            "must be https:// (http:// is allowed only for localhost)".into(),
+        );
+    }
+    if public.query().is_some() || public.fragment().is_some() {
+        problem(
+            "server.public_url",
+            "must not have a query or fragment".into(),
+        );
+    }
+    if settings.server.workers == Some(0) {
+        problem("server.workers", "must be at least 1".into());
+    }
+    if let Err(message) = settings.database.backend() {
+        problem("database.url", message);
+    }
+    if settings.database.max_connections == 0 {
+        problem("database.max_connections", "must be at least 1".into());
+    }
+    let lease = [("queues.lease_seconds", settings.queues.lease_seconds)];
+    for (key, message) in LEASE.outside(lease) {
+        problem(key, message.into());
+    }
+
+    let mail = &settings.mail;
+    if let Err(e) = mail.from.parse::<Mailbox>() {
+        problem("mail.from", format!("not a mail address: {e}"));
+    }
+    match mail.transport {
+        MailTransport::File => {
+            if mail.dir.is_none() {
+                problem(
+                    "mail.dir",
+                    "is required when mail.transport = \"file\"".into(),
+                );
+            }
+        }
+        MailTransport::Smtp => {
+            if mail.host.as_deref().is_none_or(str::is_empty) {
+                problem(
+                    "mail.host",
+                    "is required when mail.transport = \"smtp\"".into(),
+                );
+            }
+            match (&mail.username, &mail.password_env) {
+                (Some(_), None) => problem(
+                    "mail.password_env",
+                    "is required with mail.username: name the environment variable holding the password".into(),
+                ),
+                (None, Some(_)) => problem(
+                    "mail.username",
+                    "is required with mail.password_env".into(),
+                ),
+                (Some(_), Some(var)) if std::env::var_os(var).is_none() => problem(
+                    "mail.password_env",
+                    format!("the environment variable {var} is not set"),
+                ),
+                _ => {}
+            }
+        }
+    }
+    if let Some(key) = &settings.keys.encryption_key
+        && let Err(e) = encryption_key_bytes(secrecy::ExposeSecret::expose_secret(key))
+    {
+        problem("keys.encryption_key", e.to_string());
+    }
+    if settings.keys.activation_delay_seconds < 360 {
+        problem(
+            "keys.activation_delay_seconds",
+            "must be at least 360: nodes reload keys every 60 s and clients cache the JWKS for 300 s"
+                .into(),
+        );
+    }
+    let tokens = &settings.tokens;
+    let lifetimes = [
+        ("tokens.access_token_seconds", tokens.access_token_seconds),
+        ("tokens.id_token_seconds", tokens.id_token_seconds),
+        ("tokens.refresh_token_seconds", tokens.refresh_token_seconds),
+        (
+            "tokens.offline_refresh_token_seconds",
+            tokens.offline_refresh_token_seconds,
+        ),
+        (
+            "tokens.authorization_request_seconds",
+            tokens.authorization_request_seconds,
+        ),
+        ("tokens.session_seconds", tokens.session_seconds),
+        ("tokens.remember_seconds", tokens.remember_seconds),
+        ("tokens.link_seconds", tokens.link_seconds),
+    ];
+    for (key, message) in LIFETIME.outside(lifetimes) {
+        problem(key, message.into());
+    }
+    if let Some(dir) = &settings.templates.dir
+        && !dir.is_dir()
+    {
+        problem(
+            "templates.dir",
+            format!("{} is not a directory", dir.display()),
+        );
+    }
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&settings.log.level) {
+        problem("log.level", format!("not a log filter: {e}"));
+    }
+    problems
+}

@@ -1,0 +1,12 @@
+//! Checks that serde cannot make: URLs that must be absolute, combinations of keys, names, ranges.
+//!
+//! `main_file.rs` checks the main file (and what is unsafe in production), `tenant.rs` a tenant
+//! file, `clients.rs` its clients; `rules.rs` holds what they share (URIs, ranges of numbers).
+
+mod clients;
+mod main_file;
+mod rules;
+mod tenant;
+
+pub(super) use self::main_file::{production, settings};
+pub(super) use tenant::tenant;

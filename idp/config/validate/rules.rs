@@ -1,0 +1,92 @@
+//! The rules several checks share: which URIs are allowed, and numbers that must lie in a range.
+
+use std::ops::RangeInclusive;
+
+use url::Url;
+
+/// A range a number must lie in, and what the problem says when it does not.
+pub(super) struct Bound {
+    range: RangeInclusive<u64>,
+    message: &'static str,
+}
+
+/// A lifetime in seconds: tokens, sessions, links.
+pub(super) const LIFETIME: Bound = Bound {
+    range: 1..=400 * 24 * 3600,
+    message: "must be between 1 second and 400 days",
+};
+
+/// How long a node holds what it claimed from a queue, seconds.
+pub(super) const LEASE: Bound = Bound {
+    range: 1..=86_400,
+    message: "must be between 1 second and a day",
+};
+
+/// How many mails a limit lets through in its window.
+pub(super) const MAILS: Bound = Bound {
+    range: 1..=10_000,
+    message: "must be between 1 and 10000",
+};
+
+/// The window of a mail limit, minutes.
+pub(super) const MINUTES: Bound = Bound {
+    range: 1..=1440,
+    message: "must be between 1 and 1440 minutes (a day)",
+};
+
+impl Bound {
+    /// Each key whose value is set and outside this bound, with the bound's message, in order.
+    /// A value is a number or, for a key that may be left out, an `Option` of one.
+    pub(super) fn outside<'a, V: Into<Option<u64>>>(
+        &self,
+        values: impl IntoIterator<Item = (&'a str, V)>,
+    ) -> impl Iterator<Item = (&'a str, &'static str)> {
+        let (range, message) = (self.range.clone(), self.message);
+        values.into_iter().filter_map(move |(key, value)| {
+            value
+                .into()
+                .is_some_and(|v| !range.contains(&v))
+                .then_some((key, message))
+        })
+    }
+}
+
+/// A redirect URI: absolute, no fragment, https (http only to loopback) or a private-use scheme.
+pub(super) fn check_redirect_uri(uri: &str) -> Result<(), String> {
+    let url = Url::parse(uri).map_err(|e| format!("\"{uri}\" is not an absolute URI: {e}"))?;
+    if url.fragment().is_some() {
+        return Err(format!("\"{uri}\" must not have a fragment"));
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&url) => Ok(()),
+        "http" => Err(format!(
+            "\"{uri}\" must be https:// (http:// only for localhost)"
+        )),
+        // Native apps (RFC 8252 §7.1) use a private-use scheme with a dot in it.
+        scheme if scheme.contains('.') => Ok(()),
+        scheme => Err(format!("\"{uri}\": scheme {scheme} is not allowed")),
+    }
+}
+
+/// A URI the provider itself calls: http(s) and absolute.
+pub(super) fn check_web_uri(uri: &str) -> Result<(), String> {
+    let url = Url::parse(uri).map_err(|e| format!("\"{uri}\" is not an absolute URI: {e}"))?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&url) => Ok(()),
+        _ => Err(format!(
+            "\"{uri}\" must be https:// (http:// only for localhost)"
+        )),
+    }
+}
+
+/// Whether the URL names this machine: `localhost` or a loopback address.
+pub(super) fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}

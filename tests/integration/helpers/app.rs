@@ -1,0 +1,232 @@
+//! The server under test: [`TestApp`], started by [`TestApp::builder`] on port 0 over a fresh
+//! database, with the test configuration of `helpers::write_test_config`.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use idp::app::Services;
+use idp::clock::{Clock, OffsetClock};
+use idp::http::{Application, Signals};
+use idp::store::Store;
+use tempfile::TempDir;
+
+use super::{Backend, TestDb, add_user, read_mails, write_test_config};
+
+/// The `[mail]` section of a relay that refuses every connection (port 9): no mail can be sent.
+pub const UNREACHABLE_SMTP: &str = r#"[mail]
+transport = "smtp"
+host = "127.0.0.1"
+port = 9
+tls = "none"
+from = "idp <no-reply@idp.localhost>""#;
+
+/// A running server on a fresh database.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub db: TestDb,
+    pub services: Services,
+    /// The server's clock; `clock.advance(s)` lets things expire.
+    pub clock: Arc<OffsetClock>,
+    /// Holds the configuration, mail and SQLite files until the test ends.
+    dir: TempDir,
+    handle: actix_web::dev::ServerHandle,
+    worker: tokio::task::JoinHandle<()>,
+    mailer: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    /// Stops the background worker before the database goes (a worker waiting for a connection
+    /// to a dropped database would hold the test up).
+    fn drop(&mut self) {
+        self.worker.abort();
+        self.mailer.abort();
+    }
+}
+
+/// How to start a [`TestApp`]: the test configuration, with what a test adds to it.
+pub struct TestAppBuilder {
+    backend: Backend,
+    tenant_toml: String,
+    mail_toml: Option<String>,
+    server_toml: Vec<String>,
+    users: Vec<[String; 4]>,
+}
+
+impl TestAppBuilder {
+    /// Appends `toml` (clients, sections) to the seinajoki tenant's file.
+    pub fn tenant_toml(mut self, toml: &str) -> Self {
+        self.tenant_toml.push_str(toml);
+        self
+    }
+
+    /// Replaces the `[mail]` section with `toml` (which starts with `[mail]`).
+    pub fn mail_toml(mut self, toml: &str) -> Self {
+        self.mail_toml = Some(toml.to_string());
+        self
+    }
+
+    /// Adds keys (`name = value` lines) to the `[server]` section.
+    pub fn server_toml(mut self, toml: &str) -> Self {
+        self.server_toml.push(toml.to_string());
+        self
+    }
+
+    /// Trusts `X-Forwarded-For` for the client's address (as behind a proxy).
+    pub fn behind_proxy(self) -> Self {
+        self.server_toml("trust_forwarded_for = true")
+    }
+
+    /// Mail goes to [`UNREACHABLE_SMTP`]: every mail fails.
+    pub fn unreachable_smtp(self) -> Self {
+        self.mail_toml(UNREACHABLE_SMTP)
+    }
+
+    /// A user with a password added to `tenant` once the server runs (as [`TestApp::add_user`]).
+    pub fn user(mut self, tenant: &str, email: &str, password: &str, name: &str) -> Self {
+        self.users
+            .push([tenant, email, password, name].map(str::to_string));
+        self
+    }
+
+    /// Starts the server (and its mail and logout workers) on 127.0.0.1:0.
+    pub async fn spawn(self) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let db = TestDb::new(self.backend, dir.path());
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let base = format!("http://{address}");
+        let path = write_test_config(
+            dir.path(),
+            &base,
+            &db.url,
+            &self.tenant_toml,
+            self.mail_toml.as_deref(),
+        );
+        if !self.server_toml.is_empty() {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let keys = self.server_toml.join("\n");
+            let text = text.replacen("[server]\n", &format!("[server]\n{keys}\n"), 1);
+            std::fs::write(&path, text).unwrap();
+        }
+        let config = Arc::new(idp::config::load(&path).unwrap());
+        let settings = config.settings.database.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&settings))
+            .await
+            .unwrap()
+            .unwrap();
+        let clock = Arc::new(OffsetClock::default());
+        let shared: idp::clock::SharedClock = clock.clone();
+        let services = tokio::task::spawn_blocking(move || Services::start(config, store, shared))
+            .await
+            .unwrap()
+            .unwrap();
+        let worker = services.spawn_logout_deliveries(std::time::Duration::from_millis(100));
+        let mailer = services.spawn_mail_worker(std::time::Duration::from_millis(100));
+        let app = Application::with_listener(listener, services.clone(), Signals::Ignore).unwrap();
+        let handle = app.handle();
+        tokio::spawn(app.run());
+        let app = TestApp {
+            base,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            db,
+            services,
+            clock,
+            dir,
+            handle,
+            worker,
+            mailer,
+        };
+        for [tenant, email, password, name] in &self.users {
+            app.add_user(tenant, email, password, name).await;
+        }
+        app
+    }
+}
+
+impl TestApp {
+    /// A server to start with options: `TestApp::builder(backend).tenant_toml(…).spawn().await`.
+    pub fn builder(backend: Backend) -> TestAppBuilder {
+        TestAppBuilder {
+            backend,
+            tenant_toml: String::new(),
+            mail_toml: None,
+            server_toml: Vec::new(),
+            users: Vec::new(),
+        }
+    }
+
+    /// The server with the test configuration as it is.
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::builder(backend).spawn().await
+    }
+
+    /// The server on PostgreSQL, or `None` (printed) when the PostgreSQL half is skipped (see
+    /// `helpers::postgres_admin_url`).
+    pub async fn on_postgres() -> Option<TestApp> {
+        super::postgres_admin_url()?;
+        Some(Self::spawn(Backend::Postgres).await)
+    }
+
+    /// The server with a resident of seinajoki (`email`, `password`, `name`).
+    pub async fn with_user(backend: Backend, email: &str, password: &str, name: &str) -> TestApp {
+        Self::builder(backend)
+            .user("seinajoki", email, password, name)
+            .spawn()
+            .await
+    }
+
+    /// The mails written so far (the file transport's `.eml` files), decoded to text.
+    pub fn mails(&self) -> Vec<String> {
+        read_mails(&self.dir.path().join("mail"))
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn issuer(&self, tenant: &str) -> String {
+        format!("{}/{tenant}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// A browser: its own cookies, redirects not followed.
+    pub fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// The server's time now.
+    pub fn now(&self) -> chrono::NaiveDateTime {
+        self.clock.now()
+    }
+
+    /// Adds a user with a password to `tenant`; returns the user's subject.
+    pub async fn add_user(&self, tenant: &str, email: &str, password: &str, name: &str) -> String {
+        add_user(
+            &self.services.store,
+            self.clock.now(),
+            tenant,
+            email,
+            password,
+            name,
+        )
+        .await
+    }
+
+    /// Stops the server, letting requests in flight finish.
+    pub async fn stop(&self) {
+        self.worker.abort();
+        self.mailer.abort();
+        self.handle.stop(true).await;
+    }
+}
