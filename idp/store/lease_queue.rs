@@ -12,7 +12,8 @@
 //! The two tables have the same queue columns (`migrations/*/…_outbox…`, `…_logout_deliveries…`)
 //! and differ in their name and in what a finished row records, so the statements are written
 //! once here as SQL over a [`LeaseQueue`], which names those. diesel's query builder is typed by
-//! table and cannot be written over "a table with these columns".
+//! table and cannot be written over "a table with these columns". A row holds those columns as
+//! one [`QueueState`], which a new row starts from ([`QueueState::pending`]).
 
 use chrono::NaiveDateTime;
 use diesel::deserialize::QueryableByName;

@@ -1,7 +1,6 @@
 //! How a row goes into any table, written once for every table's module: one row, one row
 //! unless its key is taken, or many rows in one statement.
 
-use diesel::associations::HasTable;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::query_builder::InsertStatement;
@@ -49,7 +48,7 @@ pub(super) fn insert_all<'r, T, R>(
     rows: &'r [R],
 ) -> Result<usize, StoreError>
 where
-    T: Table + HasTable<Table = T>,
+    T: Table,
     &'r [R]: Insertable<T>,
     InsertStatement<T, <&'r [R] as Insertable<T>>::Values>:
         ExecuteDsl<SqliteConnection> + ExecuteDsl<PgConnection>,
