@@ -68,7 +68,7 @@ impl RunIds {
 /// an import to an unlinked one.
 #[derive(Debug, Clone, Insertable, AsChangeset)]
 #[diesel(table_name = legacy_accounts)]
-// NULL for `None`, as in [`NewLegacy`], and when changed.
+// NULL for `None`, both inserted (as in `NewLegacy`) and changed.
 #[diesel(treat_none_as_default_value = false, treat_none_as_null = true)]
 pub struct LegacyChanges<'a> {
     /// The old login name, as exported and trimmed (its case may change).
