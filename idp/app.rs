@@ -246,7 +246,7 @@ impl Services {
         self.work_queue(deliveries::QUEUE, 5, None, |row: DeliveryRow| async move {
             let now = self.clock.now();
             let outcome = self.post_logout(&row, now).await;
-            let attempts = row.attempts + 1;
+            let attempts = row.queue.attempts + 1;
             if let Err(error) = &outcome {
                 tracing::warn!(
                     client = %row.client_id, attempts, %error,
@@ -347,7 +347,7 @@ impl Services {
                 )
                 .await;
             let now = self.clock.now();
-            let attempts = row.attempts + 1;
+            let attempts = row.queue.attempts + 1;
             if let Err(error) = &outcome {
                 tracing::warn!(kind = %row.kind, attempts, %error, "mail not sent");
             }
@@ -400,8 +400,10 @@ impl Services {
             let id = id.to_string();
             let row = self.store.run(move |conn| outbox::find(conn, &id)).await?;
             let outcome = match row {
-                Some(row) if row.status == "sent" => Some(true),
-                Some(row) if row.status == "failed" || row.last_error.is_some() => Some(false),
+                Some(row) if row.queue.status == "sent" => Some(true),
+                Some(row) if row.queue.status == "failed" || row.queue.last_error.is_some() => {
+                    Some(false)
+                }
                 _ => None,
             };
             if outcome.is_some() || tokio::time::Instant::now() >= deadline {

@@ -12,6 +12,7 @@ pub use transport::{MailTransport, TransportError, unsendable};
 
 use chrono::NaiveDateTime;
 
+use crate::store::lease_queue::QueueState;
 use crate::store::outbox::{self, MailRow};
 use crate::store::{self, DbConnection, StoreError};
 
@@ -38,11 +39,7 @@ pub fn enqueue(
             subject: mail.subject.clone(),
             body_text: mail.text.clone(),
             body_html: mail.html.clone(),
-            status: "pending".into(),
-            attempts: 0,
-            next_attempt_at: now,
-            locked_until: None,
-            last_error: None,
+            queue: QueueState::pending(now),
             created_at: now,
             sent_at: None,
         },

@@ -76,10 +76,7 @@ impl<'a> Event<'a> {
 
     /// Appends the event.
     pub fn record(&self, conn: &mut DbConnection) -> Result<(), StoreError> {
-        diesel::insert_into(audit_events::table)
-            .values(self)
-            .execute(conn)?;
-        Ok(())
+        super::rows::insert(conn, audit_events::table, self)
     }
 
     /// Appends the event, logging a failure instead of returning it: for an event written beside

@@ -32,10 +32,7 @@ pub struct AuthRequestRow {
 
 /// Stores a request.
 pub fn insert(conn: &mut DbConnection, row: &AuthRequestRow) -> Result<(), StoreError> {
-    diesel::insert_into(auth_requests::table)
-        .values(row)
-        .execute(conn)?;
-    Ok(())
+    super::rows::insert(conn, auth_requests::table, row)
 }
 
 /// An unexpired request of `tenant` by id.

@@ -6,12 +6,12 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::lease_queue::LeaseQueue;
+use super::lease_queue::{LeaseQueue, QueueState};
 use super::schema::logout_deliveries;
-use super::{DbConnection, StoreError, Tenant};
+use super::{DbConnection, StoreError};
 
 /// A delivery as stored.
-#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
+#[derive(Debug, Clone, QueryableByName, Insertable)]
 #[diesel(table_name = logout_deliveries)]
 pub struct DeliveryRow {
     /// Id.
@@ -24,16 +24,9 @@ pub struct DeliveryRow {
     pub uri: String,
     /// The logout token's claims, JSON; signed afresh at each attempt.
     pub logout_token: String,
-    /// `pending`, `delivered` or `failed`.
-    pub status: String,
-    /// Attempts made.
-    pub attempts: i64,
-    /// Not before.
-    pub next_attempt_at: NaiveDateTime,
-    /// Claimed by a node until then.
-    pub locked_until: Option<NaiveDateTime>,
-    /// Why the last attempt failed.
-    pub last_error: Option<String>,
+    /// Where it stands in the queue (`pending`, `delivered` or `failed`).
+    #[diesel(embed)]
+    pub queue: QueueState,
     /// Queued.
     pub created_at: NaiveDateTime,
     /// Delivered.
@@ -42,10 +35,7 @@ pub struct DeliveryRow {
 
 /// Queues a delivery.
 pub fn insert(conn: &mut DbConnection, row: &DeliveryRow) -> Result<(), StoreError> {
-    diesel::insert_into(logout_deliveries::table)
-        .values(row)
-        .execute(conn)?;
-    Ok(())
+    super::rows::insert(conn, logout_deliveries::table, row)
 }
 
 /// The queue: a delivered row is `delivered`, at `delivered_at`.
@@ -54,17 +44,3 @@ pub const QUEUE: LeaseQueue = LeaseQueue {
     done: "delivered",
     done_at: <logout_deliveries::delivered_at as Column>::NAME,
 };
-
-/// Every delivery to `client_id` of `tenant` (tests and reports).
-pub fn for_client(
-    conn: &mut DbConnection,
-    tenant: Tenant<'_>,
-    client_id: &str,
-) -> Result<Vec<DeliveryRow>, StoreError> {
-    Ok(logout_deliveries::table
-        .filter(logout_deliveries::client_id.eq(client_id))
-        .filter(logout_deliveries::tenant_id.eq(tenant.id()))
-        .order(logout_deliveries::created_at.asc())
-        .select(DeliveryRow::as_select())
-        .load(conn)?)
-}

@@ -93,10 +93,7 @@ pub struct RefreshRow {
 
 /// Stores a grant.
 pub fn insert_grant(conn: &mut DbConnection, row: &GrantRow) -> Result<(), StoreError> {
-    diesel::insert_into(grants::table)
-        .values(row)
-        .execute(conn)?;
-    Ok(())
+    super::rows::insert(conn, grants::table, row)
 }
 
 /// A grant of `tenant` by id.
@@ -221,10 +218,7 @@ pub fn revoke_user_grants(
 
 /// Stores a code.
 pub fn insert_code(conn: &mut DbConnection, row: &CodeRow) -> Result<(), StoreError> {
-    diesel::insert_into(auth_codes::table)
-        .values(row)
-        .execute(conn)?;
-    Ok(())
+    super::rows::insert(conn, auth_codes::table, row)
 }
 
 /// A code of `tenant` by its hash.
@@ -261,10 +255,7 @@ pub fn use_code(
 
 /// Stores a refresh token.
 pub fn insert_refresh(conn: &mut DbConnection, row: &RefreshRow) -> Result<(), StoreError> {
-    diesel::insert_into(refresh_tokens::table)
-        .values(row)
-        .execute(conn)?;
-    Ok(())
+    super::rows::insert(conn, refresh_tokens::table, row)
 }
 
 /// A refresh token of `tenant` by its hash.
@@ -306,18 +297,14 @@ pub fn revoke_access_token(
     jti: &str,
     expires_at: NaiveDateTime,
 ) -> Result<(), StoreError> {
-    let inserted = diesel::insert_into(revoked_access_tokens::table)
-        .values((
-            revoked_access_tokens::jti.eq(jti),
-            revoked_access_tokens::tenant_id.eq(tenant.id()),
-            revoked_access_tokens::expires_at.eq(expires_at),
-        ))
-        .execute(conn)
-        .map_err(StoreError::from);
-    match inserted {
-        Ok(_) | Err(StoreError::UniqueViolation(_)) => Ok(()),
-        Err(e) => Err(e),
-    }
+    let listed = (
+        revoked_access_tokens::jti.eq(jti),
+        revoked_access_tokens::tenant_id.eq(tenant.id()),
+        revoked_access_tokens::expires_at.eq(expires_at),
+    );
+    // Listed before (a repeated revocation) is as good as listed now.
+    super::rows::insert_new(conn, revoked_access_tokens::table, listed)?;
+    Ok(())
 }
 
 /// Whether `user` of `tenant` consented to `client` for at least `scope`.
@@ -355,16 +342,14 @@ pub fn save_consent(
             .filter(consents::tenant_id.eq(tenant.id())),
     )
     .execute(conn)?;
-    diesel::insert_into(consents::table)
-        .values((
-            consents::user_id.eq(user),
-            consents::client_id.eq(client),
-            consents::tenant_id.eq(tenant.id()),
-            consents::scope.eq(scope),
-            consents::granted_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(())
+    let consent = (
+        consents::user_id.eq(user),
+        consents::client_id.eq(client),
+        consents::tenant_id.eq(tenant.id()),
+        consents::scope.eq(scope),
+        consents::granted_at.eq(now),
+    );
+    super::rows::insert(conn, consents::table, consent)
 }
 
 /// Records a client assertion's key until it expires; false when it was recorded before.
@@ -373,16 +358,9 @@ pub fn record_assertion(
     jti_key: &str,
     expires_at: NaiveDateTime,
 ) -> Result<bool, StoreError> {
-    let inserted = diesel::insert_into(client_assertion_jtis::table)
-        .values((
-            client_assertion_jtis::jti_key.eq(jti_key),
-            client_assertion_jtis::expires_at.eq(expires_at),
-        ))
-        .execute(conn)
-        .map_err(StoreError::from);
-    match inserted {
-        Ok(_) => Ok(true),
-        Err(StoreError::UniqueViolation(_)) => Ok(false),
-        Err(e) => Err(e),
-    }
+    let recorded = (
+        client_assertion_jtis::jti_key.eq(jti_key),
+        client_assertion_jtis::expires_at.eq(expires_at),
+    );
+    super::rows::insert_new(conn, client_assertion_jtis::table, recorded)
 }

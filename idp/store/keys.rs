@@ -47,10 +47,7 @@ pub fn lock_creation(conn: &mut DbConnection) -> Result<(), StoreError> {
 
 /// Stores a key.
 pub fn insert(conn: &mut DbConnection, key: &KeyRow) -> Result<(), StoreError> {
-    diesel::insert_into(signing_keys::table)
-        .values(key)
-        .execute(conn)?;
-    Ok(())
+    super::rows::insert(conn, signing_keys::table, key)
 }
 
 /// Every key still published at `now`, oldest first.

@@ -12,14 +12,17 @@
 //! The two tables have the same queue columns (`migrations/*/…_outbox…`, `…_logout_deliveries…`)
 //! and differ in their name and in what a finished row records, so the statements are written
 //! once here as SQL over a [`LeaseQueue`], which names those. diesel's query builder is typed by
-//! table and cannot be written over "a table with these columns".
+//! table and cannot be written over "a table with these columns". A row holds those columns as
+//! one [`QueueState`], which a new row starts from ([`QueueState::pending`]).
 
 use chrono::NaiveDateTime;
 use diesel::deserialize::QueryableByName;
 use diesel::prelude::*;
 use diesel::query_builder::BoxedSqlQuery;
-use diesel::sql_types::{BigInt, Text, Timestamp};
+use diesel::row::NamedRow;
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 
+use super::schema::{logout_deliveries, mail_outbox};
 use super::{DbConnection, StoreError};
 
 /// The backend of [`DbConnection`] (either database).
@@ -42,6 +45,50 @@ pub struct LeaseQueue {
     pub done: &'static str,
     /// The column that records when (`delivered_at`, `sent_at`).
     pub done_at: &'static str,
+}
+
+/// The queue columns of a row, which both queues' tables have: each row embeds them, inserted
+/// with the rest of its row and read by name (as the statements are SQL).
+#[derive(Debug, Clone, PartialEq, Eq, Insertable)]
+#[diesel(table_name = mail_outbox)]
+#[diesel(table_name = logout_deliveries)]
+pub struct QueueState {
+    /// `pending`, then the queue's `done` status or `failed`.
+    pub status: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// Not before.
+    pub next_attempt_at: NaiveDateTime,
+    /// Claimed by a node until then.
+    pub locked_until: Option<NaiveDateTime>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+/// Written out, as the derive would need one table and the columns are of two.
+impl QueryableByName<Backend> for QueueState {
+    fn build<'a>(row: &impl NamedRow<'a, Backend>) -> diesel::deserialize::Result<Self> {
+        Ok(QueueState {
+            status: NamedRow::get::<Text, _>(row, "status")?,
+            attempts: NamedRow::get::<BigInt, _>(row, "attempts")?,
+            next_attempt_at: NamedRow::get::<Timestamp, _>(row, "next_attempt_at")?,
+            locked_until: NamedRow::get::<Nullable<Timestamp>, _>(row, "locked_until")?,
+            last_error: NamedRow::get::<Nullable<Text>, _>(row, "last_error")?,
+        })
+    }
+}
+
+impl QueueState {
+    /// A row just queued: pending, due at `now`, never tried.
+    pub fn pending(now: NaiveDateTime) -> Self {
+        QueueState {
+            status: PENDING.to_string(),
+            attempts: 0,
+            next_attempt_at: now,
+            locked_until: None,
+            last_error: None,
+        }
+    }
 }
 
 /// A row of a queue as read: its columns are read by name, as the statements are SQL.

@@ -26,28 +26,13 @@ pub struct NewLegacy<'a> {
     pub id: String,
     /// The tenant.
     pub tenant_id: &'a str,
-    /// The old login name, as exported (trimmed).
-    pub username: &'a str,
-    /// Lowercased login name.
+    /// Lowercased login name: the key of the import.
     pub username_normalized: &'a str,
-    /// The `sub` the e-services know.
-    pub subject: &'a str,
-    /// The address as exported (trimmed).
-    pub email: Option<&'a str>,
-    /// The address trimmed and lowercased.
-    pub email_normalized: Option<&'a str>,
-    /// The old hash, usable or not.
-    pub password_hash: Option<&'a str>,
-    /// The hash's format name; `None` when unusable.
-    pub hash_format: Option<&'a str>,
-    /// Display name.
-    pub name: Option<&'a str>,
-    /// An authority user.
-    pub is_authority: bool,
     /// First imported.
     pub imported_at: NaiveDateTime,
-    /// Last changed.
-    pub updated_at: NaiveDateTime,
+    /// What the export says of the account, as a later import may change it.
+    #[diesel(embed)]
+    pub exported: LegacyChanges<'a>,
 }
 
 /// The ids of one import run's new rows: UUIDv7s of the run's time whose counter bits
@@ -79,12 +64,14 @@ impl RunIds {
     }
 }
 
-/// What an import changes of an unlinked account.
-#[derive(Debug, Clone, AsChangeset)]
+/// What an export says of an account: inserted with a new account ([`NewLegacy`]), the changes of
+/// an import to an unlinked one.
+#[derive(Debug, Clone, Insertable, AsChangeset)]
 #[diesel(table_name = legacy_accounts)]
-#[diesel(treat_none_as_null = true)]
+// NULL for `None`, both inserted (as in `NewLegacy`) and changed.
+#[diesel(treat_none_as_default_value = false, treat_none_as_null = true)]
 pub struct LegacyChanges<'a> {
-    /// The old login name, as exported (its case may change).
+    /// The old login name, as exported and trimmed (its case may change).
     pub username: &'a str,
     /// The `sub` the e-services know.
     pub subject: &'a str,
@@ -92,15 +79,15 @@ pub struct LegacyChanges<'a> {
     pub email: Option<&'a str>,
     /// The address trimmed and lowercased.
     pub email_normalized: Option<&'a str>,
-    /// The old hash.
+    /// The old hash, usable or not.
     pub password_hash: Option<&'a str>,
-    /// The hash's format name.
+    /// The hash's format name; `None` when unusable.
     pub hash_format: Option<&'a str>,
     /// Display name.
     pub name: Option<&'a str>,
     /// An authority user.
     pub is_authority: bool,
-    /// When.
+    /// Last changed.
     pub updated_at: NaiveDateTime,
 }
 
@@ -135,17 +122,9 @@ pub fn existing(
     Ok(found)
 }
 
-/// Inserts the rows in one statement. A backend arm each: diesel's `MultiConnection` has no
-/// multi-row `INSERT`, while each backend's own connection has.
+/// Inserts the rows in one statement.
 pub fn insert_many(conn: &mut DbConnection, rows: &[NewLegacy<'_>]) -> Result<usize, StoreError> {
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let insert = diesel::insert_into(legacy_accounts::table).values(rows);
-    Ok(match conn {
-        DbConnection::Sqlite(conn) => insert.execute(conn)?,
-        DbConnection::Postgres(conn) => insert.execute(conn)?,
-    })
+    super::rows::insert_all::<_, NewLegacy<'_>>(conn, legacy_accounts::table, rows)
 }
 
 /// Updates an account of `tenant` unless it is linked; false when it is (a login bound it meanwhile).
@@ -262,27 +241,13 @@ pub fn seen(conn: &mut DbConnection, keys: &[String]) -> Result<Vec<(String, i64
 
 /// Remembers keys for the rest of the run.
 pub fn remember(conn: &mut DbConnection, keys: &[SeenKey]) -> Result<(), StoreError> {
-    if keys.is_empty() {
-        return Ok(());
-    }
-    let insert = diesel::insert_into(legacy_import_seen::table).values(keys);
-    match conn {
-        DbConnection::Sqlite(conn) => insert.execute(conn)?,
-        DbConnection::Postgres(conn) => insert.execute(conn)?,
-    };
+    super::rows::insert_all::<_, SeenKey>(conn, legacy_import_seen::table, keys)?;
     Ok(())
 }
 
 /// Remembers the addresses of a dry run's accepted rows.
 pub fn remember_emails(conn: &mut DbConnection, emails: &[RunEmail<'_>]) -> Result<(), StoreError> {
-    if emails.is_empty() {
-        return Ok(());
-    }
-    let insert = diesel::insert_into(legacy_import_emails::table).values(emails);
-    match conn {
-        DbConnection::Sqlite(conn) => insert.execute(conn)?,
-        DbConnection::Postgres(conn) => insert.execute(conn)?,
-    };
+    super::rows::insert_all::<_, RunEmail<'_>>(conn, legacy_import_emails::table, emails)?;
     Ok(())
 }
 

@@ -37,10 +37,7 @@ pub struct LinkRow {
 
 /// Stores a link.
 pub fn insert(conn: &mut DbConnection, row: &LinkRow) -> Result<(), StoreError> {
-    diesel::insert_into(one_time_links::table)
-        .values(row)
-        .execute(conn)?;
-    Ok(())
+    super::rows::insert(conn, one_time_links::table, row)
 }
 
 /// An unused, unexpired link of `tenant` for `purpose`.

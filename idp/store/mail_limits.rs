@@ -77,13 +77,12 @@ pub fn count_mail(
         }
     }
     for limit in limits {
-        diesel::insert_into(mail_limit_events::table)
-            .values(&NewEvent {
-                tenant_id: tenant.id(),
-                limit_key: limit.key,
-                occurred_at: now,
-            })
-            .execute(conn)?;
+        let event = NewEvent {
+            tenant_id: tenant.id(),
+            limit_key: limit.key,
+            occurred_at: now,
+        };
+        super::rows::insert(conn, mail_limit_events::table, &event)?;
     }
     Ok(None)
 }

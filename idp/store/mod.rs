@@ -23,6 +23,7 @@ pub mod legacy_import;
 pub mod links;
 pub mod mail_limits;
 pub mod outbox;
+mod rows;
 pub mod schema;
 pub mod sessions;
 mod tenant;

@@ -5,12 +5,12 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::lease_queue::LeaseQueue;
+use super::lease_queue::{LeaseQueue, QueueState};
 use super::schema::mail_outbox;
 use super::{DbConnection, StoreError};
 
 /// A mail as stored.
-#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
+#[derive(Debug, Clone, QueryableByName, Insertable)]
 #[diesel(table_name = mail_outbox)]
 pub struct MailRow {
     /// Id.
@@ -27,16 +27,9 @@ pub struct MailRow {
     pub body_text: String,
     /// Rendered HTML.
     pub body_html: String,
-    /// `pending`, `sent` or `failed`.
-    pub status: String,
-    /// Attempts made.
-    pub attempts: i64,
-    /// Not before.
-    pub next_attempt_at: NaiveDateTime,
-    /// Claimed by a node until then.
-    pub locked_until: Option<NaiveDateTime>,
-    /// Why the last attempt failed.
-    pub last_error: Option<String>,
+    /// Where it stands in the queue (`pending`, `sent` or `failed`).
+    #[diesel(embed)]
+    pub queue: QueueState,
     /// Written.
     pub created_at: NaiveDateTime,
     /// Handed to the transport.
@@ -45,10 +38,7 @@ pub struct MailRow {
 
 /// Writes a mail to the outbox.
 pub fn insert(conn: &mut DbConnection, row: &MailRow) -> Result<(), StoreError> {
-    diesel::insert_into(mail_outbox::table)
-        .values(row)
-        .execute(conn)?;
-    Ok(())
+    super::rows::insert(conn, mail_outbox::table, row)
 }
 
 /// The queue: a sent mail is `sent`, at `sent_at`.

@@ -38,10 +38,7 @@ pub struct SessionRow {
 
 /// Stores a session.
 pub fn insert(conn: &mut DbConnection, session: &SessionRow) -> Result<(), StoreError> {
-    diesel::insert_into(sso_sessions::table)
-        .values(session)
-        .execute(conn)?;
-    Ok(())
+    super::rows::insert(conn, sso_sessions::table, session)
 }
 
 /// The live session of `tenant` whose cookie hashes to `token_hash`.

@@ -81,10 +81,7 @@ pub struct NewUser<'a> {
 
 /// Inserts a user; [`StoreError::UniqueViolation`] when the subject or address is taken.
 pub fn insert(conn: &mut DbConnection, user: &NewUser<'_>) -> Result<(), StoreError> {
-    diesel::insert_into(users::table)
-        .values(user)
-        .execute(conn)?;
-    Ok(())
+    super::rows::insert(conn, users::table, user)
 }
 
 /// The user of `tenant` with this normalised address.

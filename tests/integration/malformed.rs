@@ -676,6 +676,9 @@ async fn a_mail_lettre_cannot_address_is_given_up_at_once(backend: Backend) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((row.status.as_str(), row.attempts), ("failed", 1));
+    assert_eq!(
+        (row.queue.status.as_str(), row.queue.attempts),
+        ("failed", 1)
+    );
     assert!(app.mails().is_empty());
 }

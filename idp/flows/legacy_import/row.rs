@@ -180,17 +180,9 @@ impl ImportRow {
         NewLegacy {
             id,
             tenant_id: tenant,
-            username: &self.username,
             username_normalized: &self.username_normalized,
-            subject: &self.subject,
-            email: self.email.as_ref().map(Email::as_entered),
-            email_normalized: self.email.as_ref().map(Email::normalized),
-            password_hash: self.password_hash.as_deref(),
-            hash_format: self.format_name(),
-            name: self.name.as_deref(),
-            is_authority: self.is_authority,
             imported_at: now,
-            updated_at: now,
+            exported: self.to_changes(now),
         }
     }
 

@@ -9,6 +9,7 @@ use super::error::OAuthError;
 use crate::crypto::secret;
 use crate::flows::context::Minter;
 use crate::store::deliveries::{self, DeliveryRow};
+use crate::store::lease_queue::QueueState;
 use crate::store::{self, DbConnection, StoreError};
 
 /// The event that makes a JWT a logout token (§2.4).
@@ -55,11 +56,7 @@ pub fn queue(
                 client_id: client_id.clone(),
                 uri,
                 logout_token: claims.to_string(),
-                status: "pending".into(),
-                attempts: 0,
-                next_attempt_at: m.now,
-                locked_until: None,
-                last_error: None,
+                queue: QueueState::pending(m.now),
                 created_at: m.now,
                 delivered_at: None,
             },

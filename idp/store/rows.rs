@@ -1,0 +1,64 @@
+//! How a row goes into any table, written once for every table's module: one row, one row
+//! unless its key is taken, or many rows in one statement.
+
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::query_builder::InsertStatement;
+use diesel::query_dsl::methods::ExecuteDsl;
+use diesel::sqlite::SqliteConnection;
+
+use super::{DbConnection, StoreError};
+
+/// Inserts `values` (a row, or a tuple of column values) into `table`;
+/// [`StoreError::UniqueViolation`] when a unique key is taken.
+pub(super) fn insert<T, V>(conn: &mut DbConnection, table: T, values: V) -> Result<(), StoreError>
+where
+    T: Table,
+    V: Insertable<T>,
+    InsertStatement<T, V::Values>: ExecuteDsl<DbConnection>,
+{
+    diesel::insert_into(table).values(values).execute(conn)?;
+    Ok(())
+}
+
+/// Inserts `values` into `table` unless their unique key is taken; false when it was (a record
+/// that must be made only once, made before).
+pub(super) fn insert_new<T, V>(
+    conn: &mut DbConnection,
+    table: T,
+    values: V,
+) -> Result<bool, StoreError>
+where
+    T: Table,
+    V: Insertable<T>,
+    InsertStatement<T, V::Values>: ExecuteDsl<DbConnection>,
+{
+    match insert(conn, table, values) {
+        Ok(()) => Ok(true),
+        Err(StoreError::UniqueViolation(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Inserts `rows` into `table` in one statement; returns how many. A backend arm each: diesel's
+/// `MultiConnection` has no multi-row `INSERT`, while each backend's own connection has.
+pub(super) fn insert_all<'r, T, R>(
+    conn: &mut DbConnection,
+    table: T,
+    rows: &'r [R],
+) -> Result<usize, StoreError>
+where
+    T: Table,
+    &'r [R]: Insertable<T>,
+    InsertStatement<T, <&'r [R] as Insertable<T>>::Values>:
+        ExecuteDsl<SqliteConnection> + ExecuteDsl<PgConnection>,
+{
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let insert = diesel::insert_into(table).values(rows);
+    Ok(match conn {
+        DbConnection::Sqlite(conn) => insert.execute(conn)?,
+        DbConnection::Postgres(conn) => insert.execute(conn)?,
+    })
+}
