@@ -72,6 +72,15 @@ pub struct Services {
 /// after 15 s; a page should not wait that long, and then says the mail is on its way).
 const SEND_NOW_WAIT: Duration = Duration::from_secs(10);
 
+/// What one round of a lease queue did.
+#[derive(Debug, Clone, Copy)]
+struct Worked {
+    /// Rows this round claimed and attempted.
+    claimed: usize,
+    /// Of those, the ones that succeeded.
+    succeeded: usize,
+}
+
 /// When a background task's first round runs.
 #[derive(Debug, Clone, Copy)]
 enum Start {
@@ -199,14 +208,14 @@ impl Services {
     /// One round of a lease queue ([`crate::store::lease_queue`]): claims up to `limit` due rows
     /// of `queue` (only the row `only`, when given) for [`Services::lease`], and hands each to
     /// `attempt`, which tries it, records the outcome and says whether it succeeded; returns how
-    /// many did.
+    /// many rows this round claimed, and how many succeeded.
     async fn work_queue<R, E, F, Fut>(
         &self,
         queue: LeaseQueue,
         limit: i64,
         only: Option<String>,
         mut attempt: F,
-    ) -> Result<usize, E>
+    ) -> Result<Worked, E>
     where
         R: QueueRow,
         E: From<StoreError> + Send + 'static,
@@ -219,13 +228,16 @@ impl Services {
             .store
             .run(move |conn| queue.claim_due::<R>(conn, now, lease, limit, only.as_deref()))
             .await?;
-        let mut succeeded = 0;
+        let mut worked = Worked {
+            claimed: rows.len(),
+            succeeded: 0,
+        };
         for row in rows {
             if attempt(row).await? {
-                succeeded += 1;
+                worked.succeeded += 1;
             }
         }
-        Ok(succeeded)
+        Ok(worked)
     }
 
     /// Works the back-channel logout queue every `period`, until the runtime stops.
@@ -268,6 +280,7 @@ impl Services {
             Ok(delivered)
         })
         .await
+        .map(|worked| worked.succeeded)
     }
 
     /// Signs the logout token of `row` at `now` and POSTs it to the relying party.
@@ -332,6 +345,11 @@ impl Services {
 
     /// Sends the due mails once (or only the mail `only`); returns how many were sent.
     pub async fn send_mail(&self, only: Option<String>) -> Result<usize, StoreError> {
+        Ok(self.send_outbox(only).await?.succeeded)
+    }
+
+    /// Sends the due mails once (or only the mail `only`): how many this round claimed, and sent.
+    async fn send_outbox(&self, only: Option<String>) -> Result<Worked, StoreError> {
         // A send_now serves a request: a failure is told to the resident, and audited.
         let at_once = only.is_some();
         // The lease should outlast a batch: 4 mails of at most 15 s (the SMTP timeout) each.
@@ -394,22 +412,41 @@ impl Services {
     /// mail worker (of this node or another) claimed the mail first, this waits for its outcome,
     /// so the resident is told the truth either way.
     pub async fn send_now(&self, id: &str) -> Result<Option<bool>, StoreError> {
-        self.send_mail(Some(id.to_string())).await?;
+        let tried_here = self.send_outbox(Some(id.to_string())).await?.claimed > 0;
         let deadline = tokio::time::Instant::now() + SEND_NOW_WAIT;
         loop {
             let id = id.to_string();
             let row = self.store.run(move |conn| outbox::find(conn, &id)).await?;
-            let outcome = match row {
+            let outcome = match &row {
                 Some(row) if row.queue.status == "sent" => Some(true),
                 Some(row) if row.queue.status == "failed" || row.queue.last_error.is_some() => {
                     Some(false)
                 }
                 _ => None,
             };
+            if let (Some(false), Some(row), false) = (outcome, row, tried_here) {
+                self.audit_failure_seen(row).await?;
+            }
             if outcome.is_some() || tokio::time::Instant::now() >= deadline {
                 return Ok(outcome);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Records `mail.failed` for a request that is told its mail failed when a worker, not the
+    /// request, made the attempt: the worker audits only the attempt it gives up after, so that
+    /// each failure a resident is shown is recorded once, with the resident's address.
+    async fn audit_failure_seen(&self, row: MailRow) -> Result<(), StoreError> {
+        if row.queue.status == "failed" {
+            return Ok(());
+        }
+        let (now, remote_addr) = (self.clock.now(), client_address());
+        self.store
+            .run(move |conn| {
+                let attempts = row.queue.attempts;
+                mail::audit_failed(conn, &row, attempts, false, remote_addr.as_deref(), now)
+            })
+            .await
     }
 }

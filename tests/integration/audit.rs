@@ -208,3 +208,65 @@ async fn a_mail_that_cannot_be_sent_is_recorded(backend: Backend) {
     assert_eq!(gave_up.len(), 1, "{failed:?}");
     assert_eq!(gave_up[0].remote_addr, None, "the worker serves no client");
 }
+
+both_stores!(a_failure_is_recorded_once_whoever_attempted_it);
+/// A mail the page sends at once can be taken first by a mail worker (of this node or another)
+/// that runs between the commit and the page's own attempt. The page still tells the resident it
+/// failed, and the failure is recorded once: by the page when the worker made the attempt, by
+/// the attempt itself when the page made it.
+async fn a_failure_is_recorded_once_whoever_attempted_it(backend: Backend) {
+    let app = TestApp::builder(backend).unreachable_smtp().spawn().await;
+    // The test plays the worker.
+    app.stop().await;
+    // The worker first, then the page.
+    let taken = write_mail(&app).await;
+    assert_eq!(app.services.send_mail(None).await.unwrap(), 0);
+    assert!(app.audited("seinajoki", "mail.failed").await.is_empty());
+    assert_eq!(app.services.send_now(&taken).await.unwrap(), Some(false));
+    let failed = app.audited("seinajoki", "mail.failed").await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].detail.as_deref().unwrap().contains(&taken));
+    assert!(
+        failed[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains(r#""attempts":1"#)
+    );
+    assert!(
+        failed[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains(r#""gave_up":false"#)
+    );
+
+    // The page first: its own attempt records the failure, and only that.
+    let own = write_mail(&app).await;
+    assert_eq!(app.services.send_now(&own).await.unwrap(), Some(false));
+    let failed = app.audited("seinajoki", "mail.failed").await;
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(failed[1].detail.as_deref().unwrap().contains(&own));
+}
+
+/// Writes a mail into the outbox as a flow does; its id.
+async fn write_mail(app: &TestApp) -> String {
+    let now = app.now();
+    app.db_run(move |conn| {
+        let mail = idp::mail::Rendered {
+            subject: "Aihe".into(),
+            text: "Teksti".into(),
+            html: "<p>Teksti</p>".into(),
+        };
+        idp::mail::enqueue(
+            conn,
+            "seinajoki",
+            "reset_password",
+            "erkki@testi.fi",
+            &mail,
+            now,
+        )
+        .unwrap()
+    })
+    .await
+}
