@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::audit_events;
-use super::{DbConnection, StoreError, Tenant};
+use super::{DbConnection, Result, Tenant};
 
 /// An event to record: made by [`Event::new`], filled in by its builder methods, written by
 /// [`Event::record`]. Every audit event of the service is written this way.
@@ -75,7 +75,7 @@ impl<'a> Event<'a> {
     }
 
     /// Appends the event.
-    pub fn record(&self, conn: &mut DbConnection) -> Result<(), StoreError> {
+    pub fn record(&self, conn: &mut DbConnection) -> Result<()> {
         super::rows::insert(conn, audit_events::table, self)
     }
 
@@ -89,7 +89,7 @@ impl<'a> Event<'a> {
 }
 
 /// The kinds of a tenant's events, oldest first (tests and reports).
-pub fn kinds(conn: &mut DbConnection, tenant: Tenant<'_>) -> Result<Vec<String>, StoreError> {
+pub fn kinds(conn: &mut DbConnection, tenant: Tenant<'_>) -> Result<Vec<String>> {
     Ok(audit_events::table
         .filter(audit_events::tenant_id.eq(tenant.id()))
         .order(audit_events::id.asc())

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::auth_requests;
-use super::{DbConnection, StoreError, Tenant};
+use super::{DbConnection, Result, Tenant};
 
 /// A pending request as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -31,7 +31,7 @@ pub struct AuthRequestRow {
 }
 
 /// Stores a request.
-pub fn insert(conn: &mut DbConnection, row: &AuthRequestRow) -> Result<(), StoreError> {
+pub fn insert(conn: &mut DbConnection, row: &AuthRequestRow) -> Result<()> {
     super::rows::insert(conn, auth_requests::table, row)
 }
 
@@ -41,7 +41,7 @@ pub fn find(
     tenant: Tenant<'_>,
     id: &str,
     now: NaiveDateTime,
-) -> Result<Option<AuthRequestRow>, StoreError> {
+) -> Result<Option<AuthRequestRow>> {
     Ok(auth_requests::table
         .find(id)
         .filter(auth_requests::tenant_id.eq(tenant.id()))
@@ -57,7 +57,7 @@ pub fn take_pushed(
     tenant: Tenant<'_>,
     request_uri_hash: &str,
     now: NaiveDateTime,
-) -> Result<Option<AuthRequestRow>, StoreError> {
+) -> Result<Option<AuthRequestRow>> {
     let row = auth_requests::table
         .filter(auth_requests::request_uri_hash.eq(request_uri_hash))
         .filter(auth_requests::tenant_id.eq(tenant.id()))
@@ -75,7 +75,7 @@ pub fn set_params(
     tenant: Tenant<'_>,
     id: &str,
     params: &str,
-) -> Result<bool, StoreError> {
+) -> Result<bool> {
     let updated = diesel::update(
         auth_requests::table
             .find(id)
@@ -87,7 +87,7 @@ pub fn set_params(
 }
 
 /// Deletes a request of `tenant` (it was answered).
-pub fn delete(conn: &mut DbConnection, tenant: Tenant<'_>, id: &str) -> Result<(), StoreError> {
+pub fn delete(conn: &mut DbConnection, tenant: Tenant<'_>, id: &str) -> Result<()> {
     diesel::delete(
         auth_requests::table
             .find(id)

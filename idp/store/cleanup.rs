@@ -10,7 +10,7 @@ use super::schema::{
     auth_codes, auth_requests, client_assertion_jtis, grants, login_throttle, logout_deliveries,
     mail_outbox, one_time_links, refresh_tokens, revoked_access_tokens, sso_sessions,
 };
-use super::{DbConnection, StoreError};
+use super::{DbConnection, Result};
 
 /// The advisory lock of the clean-up (an arbitrary constant, next to the migrations' one).
 const CLEANUP_LOCK: i64 = 0x1d9_0002;
@@ -36,7 +36,7 @@ struct Locked {
 /// Deletes expired pending requests, codes, grants (with their tokens), revocation and assertion
 /// records, links, sessions, throttle counters, mail-limit counts older than a day, and old
 /// delivered mail, in one transaction.
-pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Purged, StoreError> {
+pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Purged> {
     super::write_transaction(conn, |conn| {
         if let DbConnection::Postgres(pg) = conn {
             let lock = diesel::sql_query(format!(

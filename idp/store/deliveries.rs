@@ -8,7 +8,7 @@ use diesel::prelude::*;
 
 use super::lease_queue::{LeaseQueue, QueueState};
 use super::schema::logout_deliveries;
-use super::{DbConnection, StoreError};
+use super::{DbConnection, Result};
 
 /// A delivery as stored.
 #[derive(Debug, Clone, QueryableByName, Insertable)]
@@ -34,7 +34,7 @@ pub struct DeliveryRow {
 }
 
 /// Queues a delivery.
-pub fn insert(conn: &mut DbConnection, row: &DeliveryRow) -> Result<(), StoreError> {
+pub fn insert(conn: &mut DbConnection, row: &DeliveryRow) -> Result<()> {
     super::rows::insert(conn, logout_deliveries::table, row)
 }
 

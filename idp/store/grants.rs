@@ -9,7 +9,7 @@ use super::schema::{
     users,
 };
 use super::users::UserRow;
-use super::{DbConnection, StoreError, Tenant};
+use super::{DbConnection, Result, Tenant};
 
 /// A grant as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -92,7 +92,7 @@ pub struct RefreshRow {
 }
 
 /// Stores a grant.
-pub fn insert_grant(conn: &mut DbConnection, row: &GrantRow) -> Result<(), StoreError> {
+pub fn insert_grant(conn: &mut DbConnection, row: &GrantRow) -> Result<()> {
     super::rows::insert(conn, grants::table, row)
 }
 
@@ -101,7 +101,7 @@ pub fn find_grant(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     id: &str,
-) -> Result<Option<GrantRow>, StoreError> {
+) -> Result<Option<GrantRow>> {
     Ok(grants::table
         .find(id)
         .filter(grants::tenant_id.eq(tenant.id()))
@@ -115,7 +115,7 @@ pub fn find_grant_with_user(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     id: &str,
-) -> Result<Option<(GrantRow, Option<UserRow>)>, StoreError> {
+) -> Result<Option<(GrantRow, Option<UserRow>)>> {
     Ok(grants::table
         .left_join(users::table)
         .filter(grants::id.eq(id))
@@ -136,7 +136,7 @@ pub fn find_live(
     tenant: Tenant<'_>,
     grant_id: &str,
     jti: &str,
-) -> Result<Option<(GrantRow, Option<UserRow>)>, StoreError> {
+) -> Result<Option<(GrantRow, Option<UserRow>)>> {
     use diesel::dsl::{exists, not};
     Ok(grants::table
         .left_join(users::table)
@@ -155,7 +155,7 @@ pub fn revoke_grant(
     tenant: Tenant<'_>,
     id: &str,
     now: NaiveDateTime,
-) -> Result<(), StoreError> {
+) -> Result<()> {
     diesel::update(
         grants::table
             .find(id)
@@ -174,7 +174,7 @@ pub fn revoke_session_grants(
     tenant: Tenant<'_>,
     session_id: &str,
     now: NaiveDateTime,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<Vec<String>> {
     let clients = grants::table
         .filter(grants::session_id.eq(session_id))
         .filter(grants::tenant_id.eq(tenant.id()))
@@ -201,7 +201,7 @@ pub fn revoke_user_grants(
     tenant: Tenant<'_>,
     user_id: &str,
     now: NaiveDateTime,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<Vec<String>> {
     let live = grants::table
         .filter(grants::user_id.eq(user_id))
         .filter(grants::tenant_id.eq(tenant.id()))
@@ -217,7 +217,7 @@ pub fn revoke_user_grants(
 }
 
 /// Stores a code.
-pub fn insert_code(conn: &mut DbConnection, row: &CodeRow) -> Result<(), StoreError> {
+pub fn insert_code(conn: &mut DbConnection, row: &CodeRow) -> Result<()> {
     super::rows::insert(conn, auth_codes::table, row)
 }
 
@@ -226,7 +226,7 @@ pub fn find_code(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     code_hash: &str,
-) -> Result<Option<CodeRow>, StoreError> {
+) -> Result<Option<CodeRow>> {
     Ok(auth_codes::table
         .find(code_hash)
         .filter(auth_codes::tenant_id.eq(tenant.id()))
@@ -241,7 +241,7 @@ pub fn use_code(
     tenant: Tenant<'_>,
     code_hash: &str,
     now: NaiveDateTime,
-) -> Result<bool, StoreError> {
+) -> Result<bool> {
     let changed = diesel::update(
         auth_codes::table
             .find(code_hash)
@@ -254,7 +254,7 @@ pub fn use_code(
 }
 
 /// Stores a refresh token.
-pub fn insert_refresh(conn: &mut DbConnection, row: &RefreshRow) -> Result<(), StoreError> {
+pub fn insert_refresh(conn: &mut DbConnection, row: &RefreshRow) -> Result<()> {
     super::rows::insert(conn, refresh_tokens::table, row)
 }
 
@@ -263,7 +263,7 @@ pub fn find_refresh(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     token_hash: &str,
-) -> Result<Option<RefreshRow>, StoreError> {
+) -> Result<Option<RefreshRow>> {
     Ok(refresh_tokens::table
         .find(token_hash)
         .filter(refresh_tokens::tenant_id.eq(tenant.id()))
@@ -278,7 +278,7 @@ pub fn use_refresh(
     tenant: Tenant<'_>,
     token_hash: &str,
     now: NaiveDateTime,
-) -> Result<bool, StoreError> {
+) -> Result<bool> {
     let changed = diesel::update(
         refresh_tokens::table
             .find(token_hash)
@@ -296,7 +296,7 @@ pub fn revoke_access_token(
     tenant: Tenant<'_>,
     jti: &str,
     expires_at: NaiveDateTime,
-) -> Result<(), StoreError> {
+) -> Result<()> {
     let listed = (
         revoked_access_tokens::jti.eq(jti),
         revoked_access_tokens::tenant_id.eq(tenant.id()),
@@ -314,7 +314,7 @@ pub fn has_consent(
     user: &str,
     client: &str,
     scope: &[&str],
-) -> Result<bool, StoreError> {
+) -> Result<bool> {
     let granted = consents::table
         .find((user, client))
         .filter(consents::tenant_id.eq(tenant.id()))
@@ -335,7 +335,7 @@ pub fn save_consent(
     client: &str,
     scope: &str,
     now: NaiveDateTime,
-) -> Result<(), StoreError> {
+) -> Result<()> {
     diesel::delete(
         consents::table
             .find((user, client))
@@ -357,7 +357,7 @@ pub fn record_assertion(
     conn: &mut DbConnection,
     jti_key: &str,
     expires_at: NaiveDateTime,
-) -> Result<bool, StoreError> {
+) -> Result<bool> {
     let recorded = (
         client_assertion_jtis::jti_key.eq(jti_key),
         client_assertion_jtis::expires_at.eq(expires_at),

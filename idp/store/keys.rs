@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::signing_keys;
-use super::{DbConnection, StoreError};
+use super::{DbConnection, Result};
 
 /// A stored key.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -38,7 +38,7 @@ const CREATE_LOCK: i64 = 0x1d9_0003;
 /// starting together on an empty PostgreSQL database create one key per tenant and algorithm:
 /// the second reads what the first committed. The lock goes with the transaction. On SQLite it
 /// does nothing; one node runs per file.
-pub fn lock_creation(conn: &mut DbConnection) -> Result<(), StoreError> {
+pub fn lock_creation(conn: &mut DbConnection) -> Result<()> {
     if let DbConnection::Postgres(pg) = conn {
         diesel::sql_query(format!("SELECT pg_advisory_xact_lock({CREATE_LOCK})")).execute(pg)?;
     }
@@ -46,12 +46,12 @@ pub fn lock_creation(conn: &mut DbConnection) -> Result<(), StoreError> {
 }
 
 /// Stores a key.
-pub fn insert(conn: &mut DbConnection, key: &KeyRow) -> Result<(), StoreError> {
+pub fn insert(conn: &mut DbConnection, key: &KeyRow) -> Result<()> {
     super::rows::insert(conn, signing_keys::table, key)
 }
 
 /// Every key still published at `now`, oldest first.
-pub fn published(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Vec<KeyRow>, StoreError> {
+pub fn published(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Vec<KeyRow>> {
     Ok(signing_keys::table
         .filter(
             signing_keys::expires_at
@@ -64,11 +64,7 @@ pub fn published(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Vec<KeyR
 }
 
 /// Keys of `tenant` and `alg` not yet retired.
-pub fn unretired(
-    conn: &mut DbConnection,
-    tenant: &str,
-    alg: &str,
-) -> Result<Vec<KeyRow>, StoreError> {
+pub fn unretired(conn: &mut DbConnection, tenant: &str, alg: &str) -> Result<Vec<KeyRow>> {
     Ok(signing_keys::table
         .filter(signing_keys::tenant_id.eq(tenant))
         .filter(signing_keys::alg.eq(alg))
@@ -86,7 +82,7 @@ pub fn retire_others(
     except: &str,
     at: NaiveDateTime,
     expires_at: NaiveDateTime,
-) -> Result<usize, StoreError> {
+) -> Result<usize> {
     Ok(diesel::update(
         signing_keys::table
             .filter(signing_keys::tenant_id.eq(tenant))

@@ -23,10 +23,7 @@ use diesel::row::NamedRow;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 
 use super::schema::{logout_deliveries, mail_outbox};
-use super::{DbConnection, StoreError};
-
-/// The backend of [`DbConnection`] (either database).
-type Backend = <DbConnection as Connection>::Backend;
+use super::{Backend, DbConnection, Result};
 
 /// The status of a row waiting for an attempt.
 const PENDING: &str = "pending";
@@ -139,7 +136,7 @@ impl LeaseQueue {
         lease_until: NaiveDateTime,
         limit: i64,
         only: Option<&str>,
-    ) -> Result<Vec<R>, StoreError> {
+    ) -> Result<Vec<R>> {
         let only_clause = if only.is_some() { " AND id = ?" } else { "" };
         let sql = format!(
             "SELECT id FROM {} WHERE status = ? AND next_attempt_at <= ? \
@@ -178,11 +175,7 @@ impl LeaseQueue {
     }
 
     /// A row by id.
-    pub fn find<R: QueueRow>(
-        &self,
-        conn: &mut DbConnection,
-        id: &str,
-    ) -> Result<Option<R>, StoreError> {
+    pub fn find<R: QueueRow>(&self, conn: &mut DbConnection, id: &str) -> Result<Option<R>> {
         let sql = format!("SELECT * FROM {} WHERE id = ?", self.table);
         Ok(statement(conn, &sql)
             .bind::<Text, _>(id.to_string())
@@ -191,12 +184,7 @@ impl LeaseQueue {
     }
 
     /// Records that the work of row `id` was done at `now`.
-    pub fn done(
-        &self,
-        conn: &mut DbConnection,
-        id: &str,
-        now: NaiveDateTime,
-    ) -> Result<(), StoreError> {
+    pub fn done(&self, conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Result<()> {
         let sql = format!(
             "UPDATE {} SET status = ?, {} = ?, attempts = attempts + 1, locked_until = NULL, \
              last_error = NULL WHERE id = ?",
@@ -217,7 +205,7 @@ impl LeaseQueue {
         id: &str,
         error: &str,
         next: Option<NaiveDateTime>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<()> {
         let then = match next {
             Some(_) => "next_attempt_at",
             None => "status",

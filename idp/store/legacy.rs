@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel::query_builder::{AsChangeset, QueryFragment};
 
 use super::schema::legacy_accounts;
-use super::{Backend, DbConnection, StoreError, Tenant};
+use super::{Backend, DbConnection, Result, Tenant};
 
 /// A legacy account as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -53,11 +53,7 @@ impl LegacyRow {
 }
 
 /// A legacy account by internal id.
-pub fn find(
-    conn: &mut DbConnection,
-    tenant: Tenant<'_>,
-    id: &str,
-) -> Result<Option<LegacyRow>, StoreError> {
+pub fn find(conn: &mut DbConnection, tenant: Tenant<'_>, id: &str) -> Result<Option<LegacyRow>> {
     Ok(legacy_accounts::table
         .find(id)
         .filter(legacy_accounts::tenant_id.eq(tenant.id()))
@@ -71,7 +67,7 @@ pub fn find_by_username(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     username_normalized: &str,
-) -> Result<Option<LegacyRow>, StoreError> {
+) -> Result<Option<LegacyRow>> {
     Ok(legacy_accounts::table
         .filter(legacy_accounts::tenant_id.eq(tenant.id()))
         .filter(legacy_accounts::username_normalized.eq(username_normalized))
@@ -85,7 +81,7 @@ pub fn unlinked_by_email(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     email_normalized: &str,
-) -> Result<Vec<LegacyRow>, StoreError> {
+) -> Result<Vec<LegacyRow>> {
     Ok(legacy_accounts::table
         .filter(legacy_accounts::tenant_id.eq(tenant.id()))
         .filter(legacy_accounts::email_normalized.eq(email_normalized))
@@ -100,7 +96,7 @@ pub fn linked_to(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     user_id: &str,
-) -> Result<Vec<LegacyRow>, StoreError> {
+) -> Result<Vec<LegacyRow>> {
     Ok(legacy_accounts::table
         .filter(legacy_accounts::linked_user_id.eq(user_id))
         .filter(legacy_accounts::tenant_id.eq(tenant.id()))
@@ -116,7 +112,7 @@ pub fn link(
     id: &str,
     user_id: &str,
     now: NaiveDateTime,
-) -> Result<bool, StoreError> {
+) -> Result<bool> {
     change_unlinked(
         conn,
         tenant,
@@ -137,7 +133,7 @@ pub fn set_email(
     email: &str,
     email_normalized: &str,
     now: NaiveDateTime,
-) -> Result<bool, StoreError> {
+) -> Result<bool> {
     change_unlinked(
         conn,
         tenant,
@@ -157,7 +153,7 @@ pub fn change_unlinked<C>(
     tenant: Tenant<'_>,
     id: &str,
     changes: C,
-) -> Result<bool, StoreError>
+) -> Result<bool>
 where
     C: AsChangeset<Target = legacy_accounts::table>,
     C::Changeset: QueryFragment<Backend>,

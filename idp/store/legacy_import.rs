@@ -14,7 +14,7 @@ use diesel::prelude::*;
 
 use super::legacy::LegacyRow;
 use super::schema::legacy_accounts;
-use super::{DbConnection, StoreError, Tenant};
+use super::{DbConnection, Result, Tenant};
 
 /// A legacy account as the import inserts it (not yet linked).
 #[derive(Debug, Clone, Insertable)]
@@ -97,7 +97,7 @@ pub fn existing(
     tenant: Tenant<'_>,
     usernames_normalized: &[&str],
     subjects: &[&str],
-) -> Result<Vec<LegacyRow>, StoreError> {
+) -> Result<Vec<LegacyRow>> {
     // Two reads, each along its unique index (with `OR`, SQLite scans the tenant's accounts).
     // The second asks only for subjects the first did not find, none on a re-import.
     let mut found: Vec<LegacyRow> = legacy_accounts::table
@@ -123,7 +123,7 @@ pub fn existing(
 }
 
 /// Inserts the rows in one statement.
-pub fn insert_many(conn: &mut DbConnection, rows: &[NewLegacy<'_>]) -> Result<usize, StoreError> {
+pub fn insert_many(conn: &mut DbConnection, rows: &[NewLegacy<'_>]) -> Result<usize> {
     super::rows::insert_all::<_, NewLegacy<'_>>(conn, legacy_accounts::table, rows)
 }
 
@@ -133,16 +133,13 @@ pub fn update_unlinked(
     tenant: Tenant<'_>,
     id: &str,
     changes: &LegacyChanges<'_>,
-) -> Result<bool, StoreError> {
+) -> Result<bool> {
     super::legacy::change_unlinked(conn, tenant, id, changes)
 }
 
 /// Addresses of `tenant` shared by several accounts: how many addresses, and how many accounts
 /// have one of them.
-pub fn shared_emails(
-    conn: &mut DbConnection,
-    tenant: Tenant<'_>,
-) -> Result<(u64, u64), StoreError> {
+pub fn shared_emails(conn: &mut DbConnection, tenant: Tenant<'_>) -> Result<(u64, u64)> {
     let sizes: Vec<i64> = legacy_accounts::table
         .filter(legacy_accounts::tenant_id.eq(tenant.id()))
         .filter(legacy_accounts::email_normalized.is_not_null())
@@ -197,7 +194,7 @@ pub struct RunEmail<'a> {
 
 /// Makes the run's scratch tables, empty. They live on disk (SQLite's bundled build would keep
 /// temporary tables in memory) and vanish with the connection; [`end_run`] drops them sooner.
-pub fn begin_run(conn: &mut DbConnection) -> Result<(), StoreError> {
+pub fn begin_run(conn: &mut DbConnection) -> Result<()> {
     if matches!(conn, DbConnection::Sqlite(_)) {
         // On disk, with a cache of its own of at most 16 MB.
         diesel::sql_query("PRAGMA temp_store = FILE").execute(conn)?;
@@ -215,7 +212,7 @@ pub fn begin_run(conn: &mut DbConnection) -> Result<(), StoreError> {
 }
 
 /// Drops the run's scratch tables.
-pub fn end_run(conn: &mut DbConnection) -> Result<(), StoreError> {
+pub fn end_run(conn: &mut DbConnection) -> Result<()> {
     for sql in [
         "DROP TABLE IF EXISTS legacy_import_seen",
         "DROP TABLE IF EXISTS legacy_import_emails",
@@ -229,7 +226,7 @@ pub fn end_run(conn: &mut DbConnection) -> Result<(), StoreError> {
 }
 
 /// The keys of this run among `keys`, with their line.
-pub fn seen(conn: &mut DbConnection, keys: &[String]) -> Result<Vec<(String, i64)>, StoreError> {
+pub fn seen(conn: &mut DbConnection, keys: &[String]) -> Result<Vec<(String, i64)>> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
@@ -240,19 +237,19 @@ pub fn seen(conn: &mut DbConnection, keys: &[String]) -> Result<Vec<(String, i64
 }
 
 /// Remembers keys for the rest of the run.
-pub fn remember(conn: &mut DbConnection, keys: &[SeenKey]) -> Result<(), StoreError> {
+pub fn remember(conn: &mut DbConnection, keys: &[SeenKey]) -> Result<()> {
     super::rows::insert_all::<_, SeenKey>(conn, legacy_import_seen::table, keys)?;
     Ok(())
 }
 
 /// Remembers the addresses of a dry run's accepted rows.
-pub fn remember_emails(conn: &mut DbConnection, emails: &[RunEmail<'_>]) -> Result<(), StoreError> {
+pub fn remember_emails(conn: &mut DbConnection, emails: &[RunEmail<'_>]) -> Result<()> {
     super::rows::insert_all::<_, RunEmail<'_>>(conn, legacy_import_emails::table, emails)?;
     Ok(())
 }
 
 /// Addresses of the run's accepted rows shared by several of them, and those rows.
-pub fn shared_in_run(conn: &mut DbConnection) -> Result<(u64, u64), StoreError> {
+pub fn shared_in_run(conn: &mut DbConnection) -> Result<(u64, u64)> {
     let sizes: Vec<i64> = legacy_import_emails::table
         .group_by(legacy_import_emails::email)
         .having(count_star().gt(1))
@@ -290,7 +287,7 @@ pub struct ReportCounts {
 }
 
 /// The report's counts for `tenant`.
-pub fn report(conn: &mut DbConnection, tenant: Tenant<'_>) -> Result<ReportCounts, StoreError> {
+pub fn report(conn: &mut DbConnection, tenant: Tenant<'_>) -> Result<ReportCounts> {
     let of_tenant = || legacy_accounts::table.filter(legacy_accounts::tenant_id.eq(tenant.id()));
     let count = |n: i64| u64::try_from(n).unwrap_or(0);
     let total: i64 = of_tenant().count().get_result(conn)?;

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Bool, Nullable};
 
 use super::schema::one_time_links;
-use super::{Backend, DbConnection, StoreError, Tenant};
+use super::{Backend, DbConnection, Result, Tenant};
 
 /// A link as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -36,7 +36,7 @@ pub struct LinkRow {
 }
 
 /// Stores a link.
-pub fn insert(conn: &mut DbConnection, row: &LinkRow) -> Result<(), StoreError> {
+pub fn insert(conn: &mut DbConnection, row: &LinkRow) -> Result<()> {
     super::rows::insert(conn, one_time_links::table, row)
 }
 
@@ -47,7 +47,7 @@ pub fn find_usable(
     purpose: &str,
     token_hash: &str,
     now: NaiveDateTime,
-) -> Result<Option<LinkRow>, StoreError> {
+) -> Result<Option<LinkRow>> {
     Ok(one_time_links::table
         .find(token_hash)
         .filter(one_time_links::tenant_id.eq(tenant.id()))
@@ -66,7 +66,7 @@ pub fn auth_request_of(
     tenant: Tenant<'_>,
     token_hash: &str,
     now: NaiveDateTime,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<String>> {
     Ok(one_time_links::table
         .find(token_hash)
         .filter(one_time_links::tenant_id.eq(tenant.id()))
@@ -84,7 +84,7 @@ pub fn use_once(
     tenant: Tenant<'_>,
     token_hash: &str,
     now: NaiveDateTime,
-) -> Result<bool, StoreError> {
+) -> Result<bool> {
     let which = one_time_links::token_hash.eq(token_hash).nullable();
     Ok(void_unused(conn, tenant, Box::new(which), now)? == 1)
 }
@@ -97,7 +97,7 @@ pub fn void_for_user(
     user_id: &str,
     purpose: &str,
     now: NaiveDateTime,
-) -> Result<usize, StoreError> {
+) -> Result<usize> {
     let which = one_time_links::user_id
         .eq(user_id)
         .and(one_time_links::purpose.eq(purpose));
@@ -112,7 +112,7 @@ pub fn void_all_for_user(
     user_id: &str,
     kept: &[&str],
     now: NaiveDateTime,
-) -> Result<usize, StoreError> {
+) -> Result<usize> {
     let which = one_time_links::user_id
         .eq(user_id)
         .and(one_time_links::purpose.ne_all(kept));
@@ -125,7 +125,7 @@ pub fn void_for_legacy(
     tenant: Tenant<'_>,
     legacy_account_id: &str,
     now: NaiveDateTime,
-) -> Result<usize, StoreError> {
+) -> Result<usize> {
     let which = one_time_links::legacy_account_id.eq(legacy_account_id);
     void_unused(conn, tenant, Box::new(which), now)
 }
@@ -139,7 +139,7 @@ fn void_unused<'a>(
         dyn BoxableExpression<one_time_links::table, Backend, SqlType = Nullable<Bool>> + 'a,
     >,
     now: NaiveDateTime,
-) -> Result<usize, StoreError> {
+) -> Result<usize> {
     Ok(diesel::update(
         one_time_links::table
             .filter(which)

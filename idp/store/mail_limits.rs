@@ -12,7 +12,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::mail_limit_events;
-use super::{DbConnection, StoreError, Tenant};
+use super::{DbConnection, Result, Tenant};
 
 /// The class of the advisory locks of mail limits (the first of the two-integer lock key; the
 /// clean-up's and the migrations' locks use the one-integer space, which does not overlap).
@@ -53,7 +53,7 @@ pub fn count_mail(
     tenant: Tenant<'_>,
     limits: &[Limit<'_>],
     now: NaiveDateTime,
-) -> Result<Option<usize>, StoreError> {
+) -> Result<Option<usize>> {
     if let DbConnection::Postgres(pg) = conn {
         let mut locks: Vec<i32> = limits.iter().map(|l| lock_key(l.key)).collect();
         locks.sort_unstable();
@@ -88,7 +88,7 @@ pub fn count_mail(
 }
 
 /// Deletes the rows older than `before` (no limit's window reaches back that far).
-pub fn purge(conn: &mut DbConnection, before: NaiveDateTime) -> Result<usize, StoreError> {
+pub fn purge(conn: &mut DbConnection, before: NaiveDateTime) -> Result<usize> {
     Ok(
         diesel::delete(mail_limit_events::table.filter(mail_limit_events::occurred_at.lt(before)))
             .execute(conn)?,

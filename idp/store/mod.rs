@@ -46,10 +46,12 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use crate::config::{DatabaseBackend, DatabaseSettings, SqliteSynchronous};
 
 pub use connection::DbConnection;
-
 /// The backend of [`DbConnection`] (either database), for boxed queries and expressions.
-pub type Backend = <DbConnection as Connection>::Backend;
+pub use connection::MultiBackend as Backend;
 pub use error::StoreError;
+
+/// What a store call returns: its value, or what went wrong talking to the database.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub use tenant::Tenant;
 use transaction::BUSY_TIMEOUT;
 pub use transaction::{WriterTurn, write_alone, write_transaction};
@@ -227,7 +229,7 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Runs pending migrations, then builds the pool. Creates a SQLite file (and its directory)
     /// when there is none.
-    pub fn open(settings: &DatabaseSettings) -> Result<Store, StoreError> {
+    pub fn open(settings: &DatabaseSettings) -> Result<Store> {
         let backend = settings.backend().map_err(StoreError::Config)?;
         migrate(&backend)?;
         // A PostgreSQL connection idle for a while, or whose last use failed, is tested when taken
@@ -258,7 +260,7 @@ impl Store {
     }
 
     /// A connection from the pool, for synchronous callers (the CLI, blocking tasks).
-    pub fn conn(&self) -> Result<PooledConnection, StoreError> {
+    pub fn conn(&self) -> Result<PooledConnection> {
         checkout(&self.pool, &self.unreachable)
     }
 
@@ -282,7 +284,7 @@ impl Store {
 
     /// Whether the database answers a read of the schema, waiting at most `timeout` for a
     /// connection (a database without our tables is not healthy either).
-    pub async fn ping(&self, timeout: Duration) -> Result<(), StoreError> {
+    pub async fn ping(&self, timeout: Duration) -> Result<()> {
         use diesel::prelude::*;
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
@@ -300,10 +302,7 @@ impl Store {
 
 /// A connection of `pool` within [`CONNECTION_WAIT`], or within [`UNREACHABLE_WAIT`] while the
 /// database is unreachable (`StoreError::Pool`, answered 503 with `Retry-After`).
-fn checkout(
-    pool: &r2d2::Pool<Manager>,
-    unreachable: &AtomicBool,
-) -> Result<PooledConnection, StoreError> {
+fn checkout(pool: &r2d2::Pool<Manager>, unreachable: &AtomicBool) -> Result<PooledConnection> {
     let started = std::time::Instant::now();
     loop {
         match pool.get_timeout(UNREACHABLE_WAIT) {
@@ -328,7 +327,7 @@ pub fn new_id(now: chrono::NaiveDateTime) -> String {
 }
 
 /// Runs the pending migrations of `backend`; returns the versions applied.
-pub fn migrate(backend: &DatabaseBackend) -> Result<Vec<String>, StoreError> {
+pub fn migrate(backend: &DatabaseBackend) -> Result<Vec<String>> {
     let applied = match backend {
         DatabaseBackend::Sqlite(path) => {
             create_private_file(path)?;
@@ -362,7 +361,7 @@ pub fn migrate(backend: &DatabaseBackend) -> Result<Vec<String>, StoreError> {
 }
 
 /// Reverts every migration of `backend` (the migration tests use it).
-pub fn revert_all(backend: &DatabaseBackend) -> Result<(), StoreError> {
+pub fn revert_all(backend: &DatabaseBackend) -> Result<()> {
     match backend {
         DatabaseBackend::Sqlite(path) => {
             let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
@@ -380,7 +379,7 @@ pub fn revert_all(backend: &DatabaseBackend) -> Result<(), StoreError> {
 
 /// Creates the SQLite file's directory, and the file readable by its owner only (it holds
 /// password hashes), unless it exists.
-fn create_private_file(path: &Path) -> Result<(), StoreError> {
+fn create_private_file(path: &Path) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let io = |source, at: &Path| StoreError::Io {
         path: at.display().to_string(),

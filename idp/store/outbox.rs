@@ -7,7 +7,7 @@ use diesel::prelude::*;
 
 use super::lease_queue::{LeaseQueue, QueueState};
 use super::schema::mail_outbox;
-use super::{DbConnection, StoreError};
+use super::{DbConnection, Result};
 
 /// A mail as stored.
 #[derive(Debug, Clone, QueryableByName, Insertable)]
@@ -37,7 +37,7 @@ pub struct MailRow {
 }
 
 /// Writes a mail to the outbox.
-pub fn insert(conn: &mut DbConnection, row: &MailRow) -> Result<(), StoreError> {
+pub fn insert(conn: &mut DbConnection, row: &MailRow) -> Result<()> {
     super::rows::insert(conn, mail_outbox::table, row)
 }
 
@@ -49,6 +49,6 @@ pub const QUEUE: LeaseQueue = LeaseQueue {
 };
 
 /// A mail by id.
-pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<MailRow>, StoreError> {
+pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<MailRow>> {
     QUEUE.find(conn, id)
 }

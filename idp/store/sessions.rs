@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::sso_sessions;
-use super::{DbConnection, StoreError, Tenant};
+use super::{DbConnection, Result, Tenant};
 
 /// A session as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -37,7 +37,7 @@ pub struct SessionRow {
 }
 
 /// Stores a session.
-pub fn insert(conn: &mut DbConnection, session: &SessionRow) -> Result<(), StoreError> {
+pub fn insert(conn: &mut DbConnection, session: &SessionRow) -> Result<()> {
     super::rows::insert(conn, sso_sessions::table, session)
 }
 
@@ -47,7 +47,7 @@ pub fn find_live(
     tenant: Tenant<'_>,
     token_hash: &str,
     now: NaiveDateTime,
-) -> Result<Option<SessionRow>, StoreError> {
+) -> Result<Option<SessionRow>> {
     Ok(live(tenant, now)
         .filter(sso_sessions::token_hash.eq(token_hash))
         .select(SessionRow::as_select())
@@ -56,11 +56,7 @@ pub fn find_live(
 }
 
 /// A session of `tenant` by its public id, live or not.
-pub fn find(
-    conn: &mut DbConnection,
-    tenant: Tenant<'_>,
-    id: &str,
-) -> Result<Option<SessionRow>, StoreError> {
+pub fn find(conn: &mut DbConnection, tenant: Tenant<'_>, id: &str) -> Result<Option<SessionRow>> {
     Ok(sso_sessions::table
         .find(id)
         .filter(sso_sessions::tenant_id.eq(tenant.id()))
@@ -75,7 +71,7 @@ pub fn end(
     tenant: Tenant<'_>,
     id: &str,
     now: NaiveDateTime,
-) -> Result<bool, StoreError> {
+) -> Result<bool> {
     let changed = diesel::update(
         sso_sessions::table
             .find(id)
@@ -93,7 +89,7 @@ pub fn live_for_user(
     tenant: Tenant<'_>,
     user_id: &str,
     now: NaiveDateTime,
-) -> Result<Vec<SessionRow>, StoreError> {
+) -> Result<Vec<SessionRow>> {
     Ok(live(tenant, now)
         .filter(sso_sessions::user_id.eq(user_id))
         .select(SessionRow::as_select())

@@ -10,7 +10,7 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::schema::login_throttle;
-use super::{DbConnection, StoreError, Tenant, write_transaction};
+use super::{DbConnection, Result, Tenant, write_transaction};
 
 /// What a counter counts checks of.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -83,7 +83,7 @@ fn locked(
     tenant: Tenant<'_>,
     key: &str,
     now: NaiveDateTime,
-) -> Result<ThrottleRow, StoreError> {
+) -> Result<ThrottleRow> {
     let fresh = ThrottleRow {
         tenant_id: tenant.id().to_string(),
         throttle_key: key.to_string(),
@@ -116,7 +116,7 @@ fn locked(
     })
 }
 
-fn save(conn: &mut DbConnection, row: &ThrottleRow) -> Result<(), StoreError> {
+fn save(conn: &mut DbConnection, row: &ThrottleRow) -> Result<()> {
     diesel::update(login_throttle::table.find((&row.tenant_id, &row.throttle_key)))
         .set(row)
         .execute(conn)?;
@@ -142,7 +142,7 @@ pub fn reserve(
     keys: &[ThrottleKey],
     allowance: Allowance,
     now: NaiveDateTime,
-) -> Result<Result<(), NaiveDateTime>, StoreError> {
+) -> Result<Result<(), NaiveDateTime>> {
     write_transaction(conn, |conn| {
         let mut rows = Vec::with_capacity(keys.len());
         let mut blocked = None;
@@ -185,7 +185,7 @@ pub fn give_back(
     allowance: Allowance,
     now: NaiveDateTime,
     succeeded: bool,
-) -> Result<(), StoreError> {
+) -> Result<()> {
     write_transaction(conn, |conn| {
         for key in keys {
             let column = key.column();

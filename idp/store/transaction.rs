@@ -22,7 +22,7 @@ use diesel::connection::TransactionManager;
 use diesel::connection::{AnsiTransactionManager, Instrumentation, InstrumentationEvent};
 use diesel::sqlite::SqliteConnection;
 
-use super::{DbConnection, StoreError};
+use super::{DbConnection, Result, StoreError};
 
 /// How long a SQLite writer waits for the write lock (SQLite's busy timeout), and for its
 /// file's turn in this process to take it, before giving up with [`StoreError::Busy`].
@@ -75,7 +75,7 @@ impl WriterTurn {
 
 impl WriterTurn {
     /// Waits for the turn, at most the busy timeout.
-    fn take(&self) -> Result<MutexGuard<'_, ()>, StoreError> {
+    fn take(&self) -> Result<MutexGuard<'_, ()>> {
         self.0.try_lock_for(BUSY_TIMEOUT).ok_or(StoreError::Busy)
     }
 }

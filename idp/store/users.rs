@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::query_builder::{AsChangeset, QueryFragment};
 
 use super::schema::users;
-use super::{Backend, DbConnection, StoreError, Tenant};
+use super::{Backend, DbConnection, Result, Tenant};
 
 /// A user as stored.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -79,8 +79,8 @@ pub struct NewUser<'a> {
     pub updated_at: NaiveDateTime,
 }
 
-/// Inserts a user; [`StoreError::UniqueViolation`] when the subject or address is taken.
-pub fn insert(conn: &mut DbConnection, user: &NewUser<'_>) -> Result<(), StoreError> {
+/// Inserts a user; [`super::StoreError::UniqueViolation`] when the subject or address is taken.
+pub fn insert(conn: &mut DbConnection, user: &NewUser<'_>) -> Result<()> {
     super::rows::insert(conn, users::table, user)
 }
 
@@ -89,7 +89,7 @@ pub fn find_by_email(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     email_normalized: &str,
-) -> Result<Option<UserRow>, StoreError> {
+) -> Result<Option<UserRow>> {
     Ok(users::table
         .filter(users::tenant_id.eq(tenant.id()))
         .filter(users::email_normalized.eq(email_normalized))
@@ -99,7 +99,7 @@ pub fn find_by_email(
 }
 
 /// Every user of `tenant`, oldest first.
-pub fn list(conn: &mut DbConnection, tenant: Tenant<'_>) -> Result<Vec<UserRow>, StoreError> {
+pub fn list(conn: &mut DbConnection, tenant: Tenant<'_>) -> Result<Vec<UserRow>> {
     Ok(users::table
         .filter(users::tenant_id.eq(tenant.id()))
         .order((users::created_at.asc(), users::id.asc()))
@@ -108,11 +108,7 @@ pub fn list(conn: &mut DbConnection, tenant: Tenant<'_>) -> Result<Vec<UserRow>,
 }
 
 /// A user by internal id.
-pub fn find(
-    conn: &mut DbConnection,
-    tenant: Tenant<'_>,
-    id: &str,
-) -> Result<Option<UserRow>, StoreError> {
+pub fn find(conn: &mut DbConnection, tenant: Tenant<'_>, id: &str) -> Result<Option<UserRow>> {
     Ok(users::table
         .find(id)
         .filter(users::tenant_id.eq(tenant.id()))
@@ -126,7 +122,7 @@ pub fn find_by_username(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     username_normalized: &str,
-) -> Result<Option<UserRow>, StoreError> {
+) -> Result<Option<UserRow>> {
     Ok(users::table
         .filter(users::tenant_id.eq(tenant.id()))
         .filter(users::username_normalized.eq(username_normalized))
@@ -142,7 +138,7 @@ pub fn set_password(
     id: &str,
     password_hash: &str,
     now: NaiveDateTime,
-) -> Result<(), StoreError> {
+) -> Result<()> {
     change(
         conn,
         tenant,
@@ -162,7 +158,7 @@ pub fn set_name(
     id: &str,
     name: Option<&str>,
     now: NaiveDateTime,
-) -> Result<(), StoreError> {
+) -> Result<()> {
     change(
         conn,
         tenant,
@@ -179,7 +175,7 @@ pub fn set_email(
     email: &str,
     email_normalized: &str,
     now: NaiveDateTime,
-) -> Result<(), StoreError> {
+) -> Result<()> {
     change(
         conn,
         tenant,
@@ -194,12 +190,7 @@ pub fn set_email(
 }
 
 /// Makes `changes` to the user `id` of `tenant`.
-fn change<C>(
-    conn: &mut DbConnection,
-    tenant: Tenant<'_>,
-    id: &str,
-    changes: C,
-) -> Result<(), StoreError>
+fn change<C>(conn: &mut DbConnection, tenant: Tenant<'_>, id: &str, changes: C) -> Result<()>
 where
     C: AsChangeset<Target = users::table>,
     C::Changeset: QueryFragment<Backend>,
