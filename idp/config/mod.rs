@@ -7,6 +7,7 @@
 //! left out have a `#[serde(default)]`.
 
 mod client;
+mod factors;
 mod legacy;
 mod problems;
 mod settings;
@@ -20,6 +21,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 
 pub use client::{AuthMethod, ClientConfig, GrantType};
+pub use factors::{ACR_MFA, ACR_PASSWORD, AcrValues, PasskeySettings, SecondFactorPolicy};
 pub use legacy::{
     Encoding, FieldOrder, HashInput, ImportFormat, LegacySettings, SaltEncoding, SaltedShaLayout,
     ShaDigest,

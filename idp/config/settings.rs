@@ -192,6 +192,15 @@ impl ServerSettings {
     pub fn public_base(&self) -> &str {
         self.public_url.as_str().trim_end_matches('/')
     }
+
+    /// The WebAuthn relying-party id: the public URL's host when it is a domain name; `None` for
+    /// an IP address, where browsers refuse WebAuthn ("This is an invalid domain").
+    pub fn webauthn_host(&self) -> Option<&str> {
+        match self.public_url.host() {
+            Some(url::Host::Domain(name)) => Some(name),
+            _ => None,
+        }
+    }
 }
 
 /// `[database]`: which store, and the connection pool.

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::client::ClientConfig;
+use super::factors::{AcrValues, PasskeySettings, SecondFactorPolicy};
 use super::legacy::LegacySettings;
 use super::settings::TokenSettings;
 
@@ -49,6 +50,15 @@ pub struct TenantConfig {
     /// links, a change of address).
     #[serde(default)]
     pub mail_limits: MailLimits,
+    /// Whether authority users need a second factor.
+    #[serde(default)]
+    pub authority_second_factor: SecondFactorPolicy,
+    /// Passkeys: on or off, and how often idp offers one.
+    #[serde(default)]
+    pub passkeys: PasskeySettings,
+    /// The `acr` value of each level of login.
+    #[serde(default)]
+    pub acr: AcrValues,
     /// The e-services (relying parties) of this tenant.
     #[serde(default)]
     pub clients: Vec<ClientConfig>,

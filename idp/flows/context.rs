@@ -33,6 +33,12 @@ impl Minter<'_> {
         Event::new(&self.tenant.id, self.now, kind).address(self.remote_addr.as_deref())
     }
 
+    /// Whether this tenant's residents can use passkeys: the tenant allows them and the public
+    /// URL's host is a name (browsers refuse WebAuthn on an IP address).
+    pub fn passkeys_on(&self) -> bool {
+        self.tenant.passkeys.enabled && self.config.settings.server.webauthn_host().is_some()
+    }
+
     /// The time `value` seconds (of the configuration) from now.
     pub fn after(&self, value: u64) -> NaiveDateTime {
         self.now + seconds(value)

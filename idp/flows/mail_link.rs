@@ -9,8 +9,8 @@ use crate::config::Language;
 use crate::crypto::secret;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
-use crate::flows::oidc::outcome::Outcome;
 use crate::flows::oidc::resume::continue_pending;
+use crate::flows::oidc::steps::Next;
 use crate::mail::{Mails, Rendered};
 use crate::store::links::{self, LinkRow};
 use crate::store::users::UserRow;
@@ -126,13 +126,9 @@ pub fn use_link(
 pub enum Completed {
     /// The link is unknown, expired or used, or what it was for changed meanwhile.
     Expired,
-    /// Done; the browser that started the pending login is logged in and goes on.
-    Continue {
-        /// The new session cookie.
-        cookie: String,
-        /// Consent or the answer to the client.
-        outcome: Outcome,
-    },
+    /// Done; the browser that started the pending login goes on (logged in, or to the second
+    /// factor).
+    Continue(Next),
     /// Done; nothing to continue here (another browser, or no pending login).
     Done,
 }
@@ -152,7 +148,7 @@ pub fn complete(
     let request_id = link.auth_request_id.as_deref();
     Ok(
         match continue_pending(m, conn, request_id, &user, binding)? {
-            Some((cookie, outcome)) => Completed::Continue { cookie, outcome },
+            Some(next) => Completed::Continue(next),
             None => Completed::Done,
         },
     )

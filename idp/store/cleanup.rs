@@ -9,6 +9,7 @@ use diesel::sql_types::Bool;
 use super::schema::{
     auth_codes, auth_requests, client_assertion_jtis, grants, login_throttle, logout_deliveries,
     mail_outbox, one_time_links, refresh_tokens, revoked_access_tokens, sso_sessions,
+    webauthn_ceremonies,
 };
 use super::{DbConnection, Result};
 
@@ -34,7 +35,7 @@ struct Locked {
 }
 
 /// Deletes expired pending requests, codes, grants (with their tokens), revocation and assertion
-/// records, links, sessions, throttle counters, mail-limit counts older than a day, and old
+/// records, links, WebAuthn ceremonies, sessions, throttle counters, mail-limit counts older than a day, and old
 /// delivered mail, in one transaction.
 pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Purged> {
     super::write_transaction(conn, |conn| {
@@ -68,6 +69,10 @@ pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Purg
         .execute(conn)?;
         rows += diesel::delete(one_time_links::table.filter(one_time_links::expires_at.lt(now)))
             .execute(conn)?;
+        rows += diesel::delete(
+            webauthn_ceremonies::table.filter(webauthn_ceremonies::expires_at.lt(now)),
+        )
+        .execute(conn)?;
         // An ended session stays a day for late back-channel deliveries and `sid` look-ups.
         rows += diesel::delete(
             sso_sessions::table.filter(

@@ -11,6 +11,7 @@
 
 pub mod audit;
 pub mod auth_requests;
+pub mod ceremonies;
 pub mod cleanup;
 mod connection;
 pub mod deliveries;
@@ -23,8 +24,10 @@ pub mod legacy_import;
 pub mod links;
 pub mod mail_limits;
 pub mod outbox;
+pub mod passkeys;
 mod rows;
 pub mod schema;
+pub mod second_factors;
 pub mod sessions;
 mod tenant;
 pub mod throttle;

@@ -246,6 +246,61 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    passkeys (id) {
+        id -> Text,
+        tenant_id -> Text,
+        user_id -> Text,
+        credential_id -> Text,
+        name -> Text,
+        passkey -> Text,
+        backup_eligible -> Bool,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    passkey_offers (user_id) {
+        user_id -> Text,
+        tenant_id -> Text,
+        offered_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    totp_factors (user_id) {
+        user_id -> Text,
+        tenant_id -> Text,
+        secret -> Text,
+        last_step -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    recovery_codes (user_id, code_hash) {
+        user_id -> Text,
+        code_hash -> Text,
+        tenant_id -> Text,
+        created_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    webauthn_ceremonies (id_hash) {
+        id_hash -> Text,
+        tenant_id -> Text,
+        user_id -> Nullable<Text>,
+        purpose -> Text,
+        state -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(grants -> users (user_id));
 diesel::joinable!(legacy_accounts -> users (linked_user_id));
 diesel::joinable!(sso_sessions -> users (user_id));
@@ -270,4 +325,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_throttle,
     audit_events,
     mail_limit_events,
+    passkeys,
+    passkey_offers,
+    totp_factors,
+    recovery_codes,
+    webauthn_ceremonies,
 );

@@ -105,3 +105,28 @@ fn live<'a>(tenant: Tenant<'a>, now: NaiveDateTime) -> _ {
         .filter(sso_sessions::ended_at.is_null())
         .filter(sso_sessions::expires_at.gt(now))
 }
+
+/// Raises a live session of `tenant` after a step-up: what the login now proved (`amr`), its
+/// `acr`, and the time of this authentication.
+pub fn raise(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    id: &str,
+    amr: &str,
+    acr: &str,
+    now: NaiveDateTime,
+) -> Result<()> {
+    diesel::update(
+        sso_sessions::table
+            .find(id)
+            .filter(sso_sessions::tenant_id.eq(tenant.id())),
+    )
+    .set((
+        sso_sessions::amr.eq(amr),
+        sso_sessions::acr.eq(acr),
+        sso_sessions::auth_time.eq(now),
+        sso_sessions::last_seen_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(())
+}

@@ -41,7 +41,12 @@ fn select_every_column(conn: &mut DbConnection) -> Result<(), diesel::result::Er
         signing_keys,
         login_throttle,
         audit_events,
-        mail_limit_events
+        mail_limit_events,
+        passkeys,
+        passkey_offers,
+        totp_factors,
+        recovery_codes,
+        webauthn_ceremonies
     );
     Ok(())
 }

@@ -8,7 +8,7 @@ use chrono::NaiveDateTime;
 use super::decide::proceed;
 use super::error::{ErrorCode, OAuthError};
 use super::outcome::{Outcome, error_response, refuse};
-use super::pending::store_pending;
+use super::pending::{Step, store_pending};
 use super::request::{self, AuthorizationRequest, Params, RequestError};
 use super::session;
 use crate::config::Language;
@@ -98,14 +98,17 @@ pub fn start(
                 "the resident must log in",
             ));
         }
-        let request_id = store_pending(m, conn, &request, None, binding)?;
+        let request_id = store_pending(m, conn, &request, None, binding, Step::Login)?;
         return Ok(Outcome::Login { request_id });
     }
     let Some((session, user)) = current else {
         return Err(OAuthError::server("session vanished"));
     };
-    // The grant and its code (or the pending consent) in one commit.
+    // The step-up, or the grant and its code (or the pending consent), in one commit.
     super::error::committed(conn, |conn| {
+        if let Some(step_up) = super::steps::step_up(m, conn, &request, &session, &user, binding)? {
+            return Ok(step_up);
+        }
         proceed(m, conn, request, &session, &user, binding)
     })
 }

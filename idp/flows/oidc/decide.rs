@@ -5,7 +5,8 @@ use chrono::Duration;
 
 use super::error::{ErrorCode, OAuthError};
 use super::outcome::{AuthResponse, Outcome, refuse};
-use super::pending::{ACCOUNT_CLIENT, store_pending};
+use super::pending::{ACCOUNT_CLIENT, Step, store_pending};
+use super::proof::{Proof, meets};
 use super::request::{AuthorizationRequest, ResponseMode};
 use crate::config::{ClientConfig, GrantType};
 use crate::crypto::secret;
@@ -35,6 +36,20 @@ pub fn proceed(
             params: Vec::new(),
         }));
     }
+    if request.acr_essential
+        && !meets(
+            &Proof::parse(&session.amr),
+            &request.acr_values,
+            &m.tenant.acr,
+        )
+    {
+        return Ok(refuse(
+            m,
+            &request,
+            ErrorCode::UnmetAuthenticationRequirements,
+            "the login cannot reach the essential acr",
+        ));
+    }
     let client = client_of(m, &request)?;
     let scope: Vec<&str> = request.scope.iter().map(String::as_str).collect();
     let needs_consent = !client.first_party
@@ -55,7 +70,7 @@ pub fn proceed(
                 "the resident must consent",
             ));
         }
-        let request_id = store_pending(m, conn, &request, Some(&user.id), binding)?;
+        let request_id = store_pending(m, conn, &request, Some(&user.id), binding, Step::Consent)?;
         return Ok(Outcome::Consent { request_id });
     }
     Ok(Outcome::Respond(issue_code(

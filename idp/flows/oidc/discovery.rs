@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::supported::{ACR_PASSWORD, CLAIMS, SCOPES};
+use super::supported::{CLAIMS, SCOPES};
 use crate::config::{Config, TenantConfig};
 
 /// The endpoints of a tenant, below its issuer.
@@ -82,7 +82,7 @@ pub fn document(config: &Config, tenant: &TenantConfig) -> Value {
         "claims_supported": CLAIMS,
         "claim_types_supported": ["normal"],
         "prompt_values_supported": ["none", "login", "consent"],
-        "acr_values_supported": [ACR_PASSWORD],
+        "acr_values_supported": [tenant.acr.password, tenant.acr.mfa],
         "ui_locales_supported": locales,
         "claims_locales_supported": locales,
         "claims_parameter_supported": false,

@@ -31,6 +31,11 @@ pub enum ErrorCode {
     LoginRequired,
     /// `consent_required` (OIDC)
     ConsentRequired,
+    /// `interaction_required` (OIDC)
+    InteractionRequired,
+    /// `unmet_authentication_requirements` (OpenID Connect Core Unmet Authentication
+    /// Requirements 1.0): an essential `acr` the login cannot reach.
+    UnmetAuthenticationRequirements,
     /// `request_not_supported` (OIDC)
     RequestNotSupported,
     /// `registration_not_supported` (OIDC)
@@ -59,6 +64,8 @@ impl ErrorCode {
             ErrorCode::UnsupportedTokenType => "unsupported_token_type",
             ErrorCode::LoginRequired => "login_required",
             ErrorCode::ConsentRequired => "consent_required",
+            ErrorCode::InteractionRequired => "interaction_required",
+            ErrorCode::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RegistrationNotSupported => "registration_not_supported",
             ErrorCode::InvalidRequestUri => "invalid_request_uri",

@@ -5,11 +5,13 @@
 //! check ([`crate::flows::password_check`]), then [`finish`] (on success start the session and
 //! go on).
 
-use super::decide::{issue_code, proceed};
+use super::decide::issue_code;
 use super::error::{ErrorCode, OAuthError, committed};
 use super::outcome::{Outcome, error_response};
-use super::pending::{Pending, pending};
+use super::pending::{Pending, Step, pending, pending_at};
+use super::proof::Proof;
 use super::session;
+use super::steps::{Next, after_first_factor};
 use crate::flows::context::Minter;
 use secrecy::SecretString;
 
@@ -92,15 +94,8 @@ impl Verified {
 /// What a login attempt led to.
 #[derive(Debug)]
 pub enum LoginResult {
-    /// Logged in: set this session cookie and go on.
-    Done {
-        /// The new session cookie's value.
-        cookie: String,
-        /// Whether the cookie is persistent ("remember me").
-        remember: bool,
-        /// Consent page or response to the client.
-        outcome: Outcome,
-    },
+    /// The password matched: on to the second factor, or logged in and on with the request.
+    Done(Next),
     /// Wrong identifier or password (one message for both).
     Failed,
 }
@@ -153,7 +148,7 @@ pub fn prepare(
     })))
 }
 
-/// Step three, after the throttled check: on success starts the session (one transaction).
+/// Step three, after the throttled check: on success the login's next step (one transaction).
 pub fn finish(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -192,24 +187,9 @@ pub fn finish(
                 .record(conn)?;
             return Ok(LoginResult::Failed);
         };
-        let tokens = &m.config.settings.tokens;
-        let lifetime = if remember {
-            m.tenant.remember_seconds(tokens)
-        } else {
-            m.tenant.session_seconds(tokens)
-        };
-        let (session, cookie) = session::start(conn, &user, remember, lifetime, m.now)?;
-        auth_requests::delete(conn, Tenant::of(m.tenant), &row.id)?;
-        m.audit("login.succeeded")
-            .user(user.id.as_str())
-            .client(row.client_id.as_str())
-            .record(conn)?;
-        let outcome = proceed(m, conn, pending.request, &session, &user, binding)?;
-        Ok(LoginResult::Done {
-            cookie,
-            remember,
-            outcome,
-        })
+        let proof = Proof::password();
+        let next = after_first_factor(m, conn, &row, pending, &user, proof, remember, binding)?;
+        Ok(LoginResult::Done(next))
     })
 }
 
@@ -223,7 +203,8 @@ pub fn consent(
     approve: bool,
 ) -> Result<Option<Outcome>, OAuthError> {
     committed(conn, |conn| {
-        let Some((row, pending)) = pending(m, conn, request_id, binding)? else {
+        let at_consent = |step: &Step| *step == Step::Consent;
+        let Some((row, pending)) = pending_at(m, conn, request_id, binding, at_consent)? else {
             return Ok(None);
         };
         let Some((session, user)) =

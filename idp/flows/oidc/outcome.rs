@@ -31,6 +31,16 @@ pub enum Outcome {
         /// The stored request.
         request_id: String,
     },
+    /// Ask for the second factor (or its enrolment) of the stored request's half-done login.
+    SecondFactor {
+        /// The stored request.
+        request_id: String,
+    },
+    /// Offer the logged-in resident to add a passkey before going on with the stored request.
+    OfferPasskey {
+        /// The stored request.
+        request_id: String,
+    },
     /// Tell the resident the request is broken (never redirect).
     Page(&'static str),
 }

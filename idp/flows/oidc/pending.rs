@@ -19,6 +19,32 @@ pub struct Pending {
     pub request: AuthorizationRequest,
     /// SHA-256 of the browser-binding secret.
     pub binding_hash: String,
+    /// What the resident does next; each page takes only a request at its own step.
+    #[serde(default)]
+    pub step: Step,
+}
+
+/// Where a pending request is: which page may take it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    /// The resident logs in (the login pages, a mailed link).
+    #[default]
+    Login,
+    /// The first factor is proved (the row's user); a second factor comes next, or its enrolment.
+    /// No session exists yet unless `session_id` names the one being stepped up.
+    SecondFactor {
+        /// What the first factor proved, as stored (`Proof::stored`).
+        amr: String,
+        /// Whether the session to start is persistent.
+        remember: bool,
+        /// The session a step-up raises; none when the login starts one.
+        session_id: Option<String>,
+    },
+    /// Signed in (the row's user); idp offers to add a passkey before going on.
+    OfferPasskey,
+    /// Signed in (the row's user); the resident consents or declines.
+    Consent,
 }
 
 /// The pseudo-client of logins that lead to the account page (not a configurable id: it starts
@@ -47,22 +73,26 @@ pub fn account_login(
         ui_locales: None,
         id_token_hint: None,
         lang: None,
+        acr_values: Vec::new(),
+        acr_essential: false,
     };
-    store_pending(m, conn, &request, None, binding)
+    store_pending(m, conn, &request, None, binding, Step::Login)
 }
 
-/// Stores `request` for the browser whose binding secret is `binding` (and, once logged in,
-/// `user_id`); returns its id.
+/// Stores `request` at `step` for the browser whose binding secret is `binding` (and, once the
+/// first factor is proved, `user_id`); returns its id.
 pub(super) fn store_pending(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     request: &AuthorizationRequest,
     user_id: Option<&str>,
     binding: &str,
+    step: Step,
 ) -> Result<String, OAuthError> {
     let pending = Pending {
         request: request.clone(),
         binding_hash: secret::hash(binding),
+        step,
     };
     let id = secret::random_token();
     auth_requests::insert(
@@ -82,7 +112,19 @@ pub(super) fn store_pending(
     Ok(id)
 }
 
-/// The stored request `id`, if this browser (by its binding secret) started it.
+/// The stored request `id` at `step`, if this browser (by its binding secret) started it.
+pub fn pending_at(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    id: &str,
+    binding: Option<&str>,
+    step: impl Fn(&Step) -> bool,
+) -> Result<Option<(AuthRequestRow, Pending)>, OAuthError> {
+    Ok(pending(m, conn, id, binding)?.filter(|(_, pending)| step(&pending.step)))
+}
+
+/// The stored request `id`, if this browser (by its binding secret) started it, at whatever
+/// step.
 pub fn pending(
     m: &Minter<'_>,
     conn: &mut DbConnection,

@@ -141,6 +141,8 @@ proptest! {
                 ui_locales: None,
                 id_token_hint: None,
                 lang: None,
+                acr_values: Vec::new(),
+                acr_essential: false,
             })
         );
     }

@@ -57,6 +57,14 @@ pub struct AuthorizationRequest {
     /// uses it. Not a request parameter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lang: Option<Language>,
+    /// The `acr` values asked for, most preferred first: `acr_values`, or the `acr` claim's
+    /// `value`/`values` in the `claims` parameter (OIDC Core §5.5.1.1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acr_values: Vec<String>,
+    /// Whether the `acr` claim was asked for as essential: a login that cannot reach one of the
+    /// values is refused rather than answered with a lower `acr`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub acr_essential: bool,
 }
 
 impl AuthorizationRequest {
@@ -260,6 +268,10 @@ pub fn parse(tenant: &TenantConfig, params: &Params) -> Result<AuthorizationRequ
         },
     };
     let text = |name: &str| params.get(name).filter(|v| !v.is_empty()).cloned();
+    let (acr_values, acr_essential) = match acr_asked(params) {
+        Ok(asked) => asked,
+        Err(reason) => return Err(fail(ErrorCode::InvalidRequest, reason)),
+    };
     Ok(AuthorizationRequest {
         client_id: client.client_id.clone(),
         redirect_uri,
@@ -276,5 +288,49 @@ pub fn parse(tenant: &TenantConfig, params: &Params) -> Result<AuthorizationRequ
         ui_locales: text("ui_locales"),
         id_token_hint: text("id_token_hint"),
         lang: None,
+        acr_values,
+        acr_essential,
     })
+}
+
+/// The `acr` values a request asks for and whether as essential: the `acr` claim of the ID token
+/// in `claims` when it names one, else `acr_values` (voluntary).
+fn acr_asked(params: &Params) -> Result<(Vec<String>, bool), &'static str> {
+    let words = |s: &str| -> Vec<String> {
+        s.split(' ')
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let from_claims = match params.get("claims").filter(|c| !c.is_empty()) {
+        None => None,
+        Some(claims) => {
+            let claims: serde_json::Value =
+                serde_json::from_str(claims).map_err(|_| "claims is not a JSON object")?;
+            if !claims.is_object() {
+                return Err("claims is not a JSON object");
+            }
+            claims.pointer("/id_token/acr").cloned()
+        }
+    };
+    if let Some(acr) = from_claims.filter(|a| !a.is_null()) {
+        let essential = acr.get("essential").and_then(serde_json::Value::as_bool) == Some(true);
+        let mut values: Vec<String> = Vec::new();
+        if let Some(value) = acr.get("value").and_then(serde_json::Value::as_str) {
+            values.push(value.to_string());
+        }
+        if let Some(list) = acr.get("values").and_then(serde_json::Value::as_array) {
+            values.extend(list.iter().filter_map(|v| v.as_str()).map(str::to_string));
+        }
+        if !values.is_empty() {
+            return Ok((values, essential));
+        }
+    }
+    Ok((
+        params
+            .get("acr_values")
+            .map(|v| words(v))
+            .unwrap_or_default(),
+        false,
+    ))
 }

@@ -2,7 +2,7 @@
 
 use chrono::NaiveDateTime;
 
-use super::supported::ACR_PASSWORD;
+use super::proof::Proof;
 use crate::crypto::secret;
 use crate::flows::context::seconds;
 use crate::store::sessions::{self, SessionRow};
@@ -28,10 +28,13 @@ pub fn current(
     }
 }
 
-/// Starts a session for `user` after a password login; returns it and the cookie value.
-pub fn start(
+/// Starts a session for `user` after a login that proved `proof` (of the tenant's `acr`);
+/// returns it and the cookie value. Only `steps.rs` calls it: every login ends there.
+pub(super) fn start(
     conn: &mut DbConnection,
     user: &UserRow,
+    proof: &Proof,
+    acr: &str,
     remember: bool,
     lifetime_seconds: u64,
     now: NaiveDateTime,
@@ -44,8 +47,8 @@ pub fn start(
         user_id: user.id.clone(),
         remember,
         auth_time: now,
-        amr: "pwd".into(),
-        acr: Some(ACR_PASSWORD.into()),
+        amr: proof.stored(),
+        acr: Some(acr.to_string()),
         created_at: now,
         last_seen_at: now,
         expires_at: now + seconds(lifetime_seconds),

@@ -24,6 +24,3 @@ pub const CLAIMS: [&str; 17] = [
     "former_usernames",
     "former_subjects",
 ];
-
-/// The `acr` of a password login: low assurance, not a strong (Suomi.fi) identification.
-pub const ACR_PASSWORD: &str = "urn:idp:acr:password";

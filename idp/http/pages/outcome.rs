@@ -15,6 +15,7 @@ use super::view::View;
 use crate::flows::oidc::outcome::{AuthResponse, Outcome};
 use crate::flows::oidc::pending::{self, Pending};
 use crate::flows::oidc::request::ResponseMode;
+use crate::flows::oidc::steps::Next;
 use crate::http::util::see_other;
 
 impl View {
@@ -24,15 +25,29 @@ impl View {
             Outcome::Respond(response) => self.to_client(&response),
             Outcome::Login { request_id } => self.to_page("login", &request_id),
             Outcome::Consent { request_id } => self.to_page("consent", &request_id),
+            Outcome::SecondFactor { request_id } => {
+                self.to_page("login/second-factor", &request_id)
+            }
+            Outcome::OfferPasskey { request_id } => self.to_page("passkey-offer", &request_id),
             Outcome::Page(reason) => return self.error(StatusCode::BAD_REQUEST, reason),
         };
         self.attach(response)
     }
 
-    /// A login that goes on after a mailed link did its work in the browser that started it: the
-    /// outcome, with the new session's cookie (a browser-session cookie).
-    pub fn go_on(&self, cookie: String, outcome: Outcome) -> HttpResponse {
-        self.signed_into(self.outcome(outcome), cookie, None)
+    /// A login that goes on: its next page or the answer to the client, with the new session's
+    /// cookie when one started (persistent for "remember me").
+    pub fn go_on(&self, next: Next) -> HttpResponse {
+        let response = self.outcome(next.outcome);
+        match next.session {
+            None => response,
+            Some(session) => {
+                let max_age = session.remember.then(|| {
+                    let tokens = &self.state.config.settings.tokens;
+                    i64::try_from(self.tenant.remember_seconds(tokens)).unwrap_or(i64::MAX)
+                });
+                self.signed_into(response, session.value, max_age)
+            }
+        }
     }
 
     /// The pending login `request_id` of the browser with the flow secret `binding`, or the page

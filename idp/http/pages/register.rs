@@ -108,6 +108,6 @@ pub async fn complete(Posted { mut view, params }: Posted) -> PageResult {
     Ok(match finished {
         Completed::Expired => view.link_expired(),
         Completed::Done => view.respond(StatusCode::OK, "account_created.html", &view.context()),
-        Completed::Continue { cookie, outcome } => view.go_on(cookie, outcome),
+        Completed::Continue(next) => view.go_on(next),
     })
 }

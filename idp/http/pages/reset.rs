@@ -117,6 +117,6 @@ pub async fn reset_submit(Posted { mut view, params }: Posted) -> PageResult {
     Ok(match completed {
         Completed::Expired => view.link_expired(),
         Completed::Done => view.respond(StatusCode::OK, "password_set.html", &view.context()),
-        Completed::Continue { cookie, outcome } => view.go_on(cookie, outcome),
+        Completed::Continue(next) => view.go_on(next),
     })
 }

@@ -66,19 +66,7 @@ pub async fn password(login: LoginForm) -> PageResult {
         .flow(move |m, conn| login::finish(m, conn, *check, verified, remember, &binding))
         .await?;
     Ok(match result {
-        LoginResult::Done {
-            cookie,
-            remember,
-            outcome,
-        } => {
-            let max_age = remember.then(|| {
-                let seconds = view
-                    .tenant
-                    .remember_seconds(&view.state.config.settings.tokens);
-                i64::try_from(seconds).unwrap_or(i64::MAX)
-            });
-            view.signed_into(view.outcome(outcome), cookie, max_age)
-        }
+        LoginResult::Done(next) => view.go_on(next),
         LoginResult::Failed => refused("login-failed", StatusCode::UNAUTHORIZED),
     })
 }

@@ -1,0 +1,371 @@
+//! The one way a login ends: after the first factor (a password, a mailed link, a passkey) every
+//! path comes here, and here alone a session starts.
+//!
+//! 1. [`after_first_factor`]: when a second factor is due — the tenant requires one of its
+//!    authority users, an authority user has one, or the e-service asked for a stronger `acr` and
+//!    the user has a factor to give it — no session starts: the pending request moves to
+//!    [`Step::SecondFactor`] and the browser goes to the second factor's page (or its enrolment).
+//!    Otherwise a session starts, idp may offer to add a passkey ([`Step::OfferPasskey`]), and
+//!    the login goes on ([`proceed`]: consent or the code).
+//! 2. [`after_second_factor`]: the second factor proved, the session starts (or the session
+//!    being stepped up is raised) and the login goes on.
+//! 3. [`after_offer`]: the resident added a passkey or said "not now"; the login goes on.
+//!
+//! A step-up of a live session ([`step_up`]) is a pending request at [`Step::SecondFactor`]
+//! naming that session.
+
+use super::decide::proceed;
+use super::error::{ErrorCode, OAuthError};
+use super::outcome::{Outcome, refuse};
+use super::pending::{Pending, Step, pending_at, store_pending};
+use super::proof::{Proof, meets};
+use super::request::AuthorizationRequest;
+use super::session;
+use crate::config::SecondFactorPolicy;
+use crate::flows::context::Minter;
+use crate::store::auth_requests::AuthRequestRow;
+use crate::store::sessions::SessionRow;
+use crate::store::users::{self, UserRow};
+use crate::store::{DbConnection, Tenant, auth_requests, passkeys, second_factors, sessions};
+
+/// A session cookie to set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    /// The cookie's value.
+    pub value: String,
+    /// Whether the cookie is persistent ("remember me").
+    pub remember: bool,
+}
+
+/// Where a login goes next, and the session cookie to set on the way when one started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Next {
+    /// The new session, if one started.
+    pub session: Option<NewSession>,
+    /// The page or the answer to the client.
+    pub outcome: Outcome,
+}
+
+/// What a user has as a second factor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Factors {
+    /// A one-time-code factor.
+    pub totp: bool,
+    /// How many passkeys.
+    pub passkeys: usize,
+}
+
+impl Factors {
+    /// The factors of a user of `tenant`.
+    pub fn of(
+        conn: &mut DbConnection,
+        tenant: Tenant<'_>,
+        user_id: &str,
+    ) -> Result<Factors, OAuthError> {
+        Ok(Factors {
+            totp: second_factors::totp(conn, tenant, user_id)?.is_some(),
+            passkeys: passkeys::of_user(conn, tenant, user_id)?.len(),
+        })
+    }
+
+    /// Whether there is any.
+    pub fn any(self) -> bool {
+        self.totp || self.passkeys > 0
+    }
+}
+
+/// Whether a login of `user` that proved `proof` needs a second factor before it ends: `None`
+/// when not, else whether the user has one to give (false: enrol one first).
+fn second_factor_due(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    user: &UserRow,
+    proof: &Proof,
+    request: &AuthorizationRequest,
+) -> Result<Option<bool>, OAuthError> {
+    if proof.is_mfa() {
+        return Ok(None);
+    }
+    let has = Factors::of(conn, Tenant::of(m.tenant), &user.id)?.any();
+    let policy = m.tenant.authority_second_factor;
+    let due = if user.is_authority && policy == SecondFactorPolicy::Required {
+        Some(has)
+    } else if (user.is_authority && policy == SecondFactorPolicy::Optional && has)
+        || (!meets(proof, &request.acr_values, &m.tenant.acr) && has)
+    {
+        Some(true)
+    } else {
+        None
+    };
+    Ok(due)
+}
+
+/// After the first factor proved `user` for the pending request `row`: the second factor's page,
+/// or a session and the login's next step. The caller's transaction holds it all.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the one place every login path meets"
+)]
+pub fn after_first_factor(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    row: &AuthRequestRow,
+    pending: Pending,
+    user: &UserRow,
+    proof: Proof,
+    remember: bool,
+    binding: &str,
+) -> Result<Next, OAuthError> {
+    let tenant = Tenant::of(m.tenant);
+    auth_requests::delete(conn, tenant, &row.id)?;
+    if second_factor_due(m, conn, user, &proof, &pending.request)?.is_some() {
+        let step = Step::SecondFactor {
+            amr: proof.stored(),
+            remember,
+            session_id: None,
+        };
+        let request_id = store_pending(m, conn, &pending.request, Some(&user.id), binding, step)?;
+        m.audit("login.first_factor")
+            .user(user.id.as_str())
+            .client(pending.request.client_id.as_str())
+            .detail(&serde_json::json!({ "amr": proof.stored() }))
+            .record(conn)?;
+        return Ok(Next {
+            session: None,
+            outcome: Outcome::SecondFactor { request_id },
+        });
+    }
+    let client = pending.request.client_id.as_str();
+    let (session, value) = start(m, conn, user, &proof, remember, client)?;
+    let new_session = Some(NewSession { value, remember });
+    if offers_passkey(m, conn, user, &proof)? {
+        passkeys::offered(conn, tenant, &user.id, m.now)?;
+        let step = Step::OfferPasskey;
+        let request_id = store_pending(m, conn, &pending.request, Some(&user.id), binding, step)?;
+        return Ok(Next {
+            session: new_session,
+            outcome: Outcome::OfferPasskey { request_id },
+        });
+    }
+    let outcome = proceed(m, conn, pending.request, &session, user, binding)?;
+    Ok(Next {
+        session: new_session,
+        outcome,
+    })
+}
+
+/// Starts a session for `user` proved by `proof` in a login for `client`, audited.
+fn start(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    user: &UserRow,
+    proof: &Proof,
+    remember: bool,
+    client: &str,
+) -> Result<(SessionRow, String), OAuthError> {
+    let tokens = &m.config.settings.tokens;
+    let lifetime = if remember {
+        m.tenant.remember_seconds(tokens)
+    } else {
+        m.tenant.session_seconds(tokens)
+    };
+    let acr = proof.acr(&m.tenant.acr);
+    let started = session::start(conn, user, proof, acr, remember, lifetime, m.now)?;
+    m.audit("login.succeeded")
+        .user(user.id.as_str())
+        .client(client)
+        .detail(&serde_json::json!({ "amr": proof.stored() }))
+        .record(conn)?;
+    Ok(started)
+}
+
+/// Whether idp offers `user`, just logged in by `proof`, to add a passkey: passkeys are on, the
+/// login was by password, the user has none, and was not offered one within the tenant's
+/// interval.
+fn offers_passkey(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    user: &UserRow,
+    proof: &Proof,
+) -> Result<bool, OAuthError> {
+    if !m.passkeys_on() || proof.is_mfa() || user.is_authority {
+        return Ok(false);
+    }
+    let tenant = Tenant::of(m.tenant);
+    let days = i64::from(m.tenant.passkeys.offer_again_days);
+    let recently = passkeys::offered_at(conn, tenant, &user.id)?
+        .is_some_and(|at| m.now - at < chrono::Duration::days(days));
+    if recently {
+        return Ok(false);
+    }
+    Ok(passkeys::of_user(conn, tenant, &user.id)?.is_empty())
+}
+
+/// A request at [`Step::SecondFactor`] of this browser, with its user and what the first factor
+/// proved; `None` when there is none (expired, another browser's, another step).
+pub struct HalfLogin {
+    /// The pending request's row.
+    pub row: AuthRequestRow,
+    /// The pending request.
+    pub pending: Pending,
+    /// The user the first factor proved.
+    pub user: UserRow,
+    /// What the first factor proved.
+    pub proof: Proof,
+    /// Whether the session to start is persistent.
+    pub remember: bool,
+    /// The session a step-up raises.
+    pub session_id: Option<String>,
+}
+
+/// The half-done login `request_id` of the browser with the binding secret `binding`.
+pub fn half_login(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    request_id: &str,
+    binding: Option<&str>,
+) -> Result<Option<HalfLogin>, OAuthError> {
+    let at_second = |step: &Step| matches!(step, Step::SecondFactor { .. });
+    let Some((row, pending)) = pending_at(m, conn, request_id, binding, at_second)? else {
+        return Ok(None);
+    };
+    let Step::SecondFactor {
+        amr,
+        remember,
+        session_id,
+    } = pending.step.clone()
+    else {
+        return Ok(None);
+    };
+    let tenant = Tenant::of(m.tenant);
+    let user = match row.user_id.as_deref() {
+        Some(id) => users::find(conn, tenant, id)?.filter(|u| !u.disabled),
+        None => None,
+    };
+    Ok(user.map(|user| HalfLogin {
+        row,
+        pending,
+        user,
+        proof: Proof::parse(&amr),
+        remember,
+        session_id,
+    }))
+}
+
+/// The second factor proved `proof` (the first factor's proof with it) for `half`: the session
+/// starts, or the session being stepped up is raised (it must be the browser's `session_cookie`),
+/// and the login goes on. `None` when the session to raise is no longer this browser's.
+pub fn after_second_factor(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    half: HalfLogin,
+    proof: Proof,
+    session_cookie: Option<&str>,
+    binding: &str,
+) -> Result<Option<Next>, OAuthError> {
+    let tenant = Tenant::of(m.tenant);
+    let HalfLogin {
+        row,
+        pending,
+        user,
+        remember,
+        session_id,
+        ..
+    } = half;
+    auth_requests::delete(conn, tenant, &row.id)?;
+    let (session, new_session) = match session_id {
+        None => {
+            let client = pending.request.client_id.as_str();
+            let (session, value) = start(m, conn, &user, &proof, remember, client)?;
+            (session, Some(NewSession { value, remember }))
+        }
+        Some(id) => {
+            let current = session::current(conn, tenant, session_cookie, m.now)?;
+            let Some((session, _)) = current.filter(|(s, u)| s.id == id && u.id == user.id) else {
+                return Ok(None);
+            };
+            let acr = proof.acr(&m.tenant.acr);
+            sessions::raise(conn, tenant, &session.id, &proof.stored(), acr, m.now)?;
+            m.audit("login.stepped_up")
+                .user(user.id.as_str())
+                .detail(&serde_json::json!({ "amr": proof.stored() }))
+                .record(conn)?;
+            let raised = SessionRow {
+                amr: proof.stored(),
+                acr: Some(acr.to_string()),
+                auth_time: m.now,
+                ..session
+            };
+            (raised, None)
+        }
+    };
+    let outcome = proceed(m, conn, pending.request, &session, &user, binding)?;
+    Ok(Some(Next {
+        session: new_session,
+        outcome,
+    }))
+}
+
+/// The resident answered the offer to add a passkey (added one, or "not now") for the pending
+/// request `request_id`: the login goes on. `None` when the request is not this browser's or the
+/// session is not the user's.
+pub fn after_offer(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    request_id: &str,
+    binding: Option<&str>,
+    session_cookie: Option<&str>,
+) -> Result<Option<Outcome>, OAuthError> {
+    let at_offer = |step: &Step| *step == Step::OfferPasskey;
+    let Some((row, pending)) = pending_at(m, conn, request_id, binding, at_offer)? else {
+        return Ok(None);
+    };
+    let tenant = Tenant::of(m.tenant);
+    let Some((session, user)) = session::current(conn, tenant, session_cookie, m.now)? else {
+        return Ok(None);
+    };
+    if row.user_id.as_deref() != Some(user.id.as_str()) {
+        return Ok(None);
+    }
+    auth_requests::delete(conn, tenant, &row.id)?;
+    let binding = binding.unwrap_or_default();
+    Ok(Some(proceed(
+        m,
+        conn,
+        pending.request,
+        &session,
+        &user,
+        binding,
+    )?))
+}
+
+/// A fresh request met by a live `session` of `user`: `None` when the session is strong enough,
+/// else the second factor's page (a step-up), or the refusal when the client asked for no pages.
+pub fn step_up(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    request: &AuthorizationRequest,
+    session: &SessionRow,
+    user: &UserRow,
+    binding: &str,
+) -> Result<Option<Outcome>, OAuthError> {
+    let proof = Proof::parse(&session.amr);
+    if second_factor_due(m, conn, user, &proof, request)?.is_none() {
+        return Ok(None);
+    }
+    if request.prompt_none {
+        return Ok(Some(refuse(
+            m,
+            request,
+            ErrorCode::InteractionRequired,
+            "the login needs a second factor",
+        )));
+    }
+    let step = Step::SecondFactor {
+        amr: session.amr.clone(),
+        remember: session.remember,
+        session_id: Some(session.id.clone()),
+    };
+    let request_id = store_pending(m, conn, request, Some(&user.id), binding, step)?;
+    Ok(Some(Outcome::SecondFactor { request_id }))
+}
