@@ -15,8 +15,10 @@ pub mod language;
 pub mod login;
 pub mod mail;
 pub mod outcome;
+pub mod passkeys;
 pub mod register;
 pub mod reset;
+pub mod second_factor;
 pub mod templates;
 pub mod view;
 
@@ -56,5 +58,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/register/complete", web::get().to(register::complete_form))
         .route("/register/complete", web::post().to(register::complete))
         .route("/consent", web::get().to(consent::consent_page))
-        .route("/consent", web::post().to(consent::consent));
+        .route("/consent", web::post().to(consent::consent))
+        .configure(passkeys::routes)
+        .configure(second_factor::routes);
 }
