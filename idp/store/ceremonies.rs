@@ -1,16 +1,17 @@
-//! The `webauthn_ceremonies` table: a WebAuthn registration or authentication between its two
-//! requests (webauthn-rs's state, with its challenge), found by the hash of the id the page holds
+//! The `ceremonies` table: a two-request exchange kept on the server between its requests — a
+//! WebAuthn registration or authentication (webauthn-rs's state, with its challenge), or a
+//! one-time code's enrolment (the new secret, sealed) — found by the hash of the id the page holds
 //! and taken (read and deleted) once.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::webauthn_ceremonies;
+use super::schema::ceremonies;
 use super::{DbConnection, Result, Tenant};
 
 /// A ceremony as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = webauthn_ceremonies)]
+#[diesel(table_name = ceremonies)]
 pub struct CeremonyRow {
     /// SHA-256 of the id the page holds.
     pub id_hash: String,
@@ -18,9 +19,10 @@ pub struct CeremonyRow {
     pub tenant_id: String,
     /// The user it is for; none for a login that learns the user from the passkey.
     pub user_id: Option<String>,
-    /// What it is for (`register`, `login`, `confirm`, …): a state is only taken for its purpose.
+    /// What it is for (`passkey_register`, `passkey_login`, `totp_enrol`, …): a state is only
+    /// taken for its purpose.
     pub purpose: String,
-    /// webauthn-rs's state, JSON.
+    /// The state: webauthn-rs's as JSON, or a sealed secret.
     pub state: String,
     /// Started.
     pub created_at: NaiveDateTime,
@@ -30,7 +32,7 @@ pub struct CeremonyRow {
 
 /// Stores a ceremony.
 pub fn insert(conn: &mut DbConnection, row: &CeremonyRow) -> Result<()> {
-    super::rows::insert(conn, webauthn_ceremonies::table, row)
+    super::rows::insert(conn, ceremonies::table, row)
 }
 
 /// Takes (reads and deletes) the unexpired ceremony of `tenant` for `purpose` whose id hashes to
@@ -42,14 +44,14 @@ pub fn take(
     id_hash: &str,
     now: NaiveDateTime,
 ) -> Result<Option<CeremonyRow>> {
-    let row = webauthn_ceremonies::table
+    let row = ceremonies::table
         .find(id_hash)
-        .filter(webauthn_ceremonies::tenant_id.eq(tenant.id()))
-        .filter(webauthn_ceremonies::purpose.eq(purpose))
+        .filter(ceremonies::tenant_id.eq(tenant.id()))
+        .filter(ceremonies::purpose.eq(purpose))
         .select(CeremonyRow::as_select())
         .get_result(conn)
         .optional()?;
     let Some(row) = row else { return Ok(None) };
-    let deleted = diesel::delete(webauthn_ceremonies::table.find(&row.id_hash)).execute(conn)?;
+    let deleted = diesel::delete(ceremonies::table.find(&row.id_hash)).execute(conn)?;
     Ok((deleted == 1 && row.expires_at > now).then_some(row))
 }

@@ -9,7 +9,7 @@ use diesel::sql_types::Bool;
 use super::schema::{
     auth_codes, auth_requests, client_assertion_jtis, grants, login_throttle, logout_deliveries,
     mail_outbox, one_time_links, refresh_tokens, revoked_access_tokens, sso_sessions,
-    webauthn_ceremonies,
+    ceremonies,
 };
 use super::{DbConnection, Result};
 
@@ -35,7 +35,7 @@ struct Locked {
 }
 
 /// Deletes expired pending requests, codes, grants (with their tokens), revocation and assertion
-/// records, links, WebAuthn ceremonies, sessions, throttle counters, mail-limit counts older than a day, and old
+/// records, links, ceremonies, sessions, throttle counters, mail-limit counts older than a day, and old
 /// delivered mail, in one transaction.
 pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Purged> {
     super::write_transaction(conn, |conn| {
@@ -70,7 +70,7 @@ pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Purg
         rows += diesel::delete(one_time_links::table.filter(one_time_links::expires_at.lt(now)))
             .execute(conn)?;
         rows += diesel::delete(
-            webauthn_ceremonies::table.filter(webauthn_ceremonies::expires_at.lt(now)),
+            ceremonies::table.filter(ceremonies::expires_at.lt(now)),
         )
         .execute(conn)?;
         // An ended session stays a day for late back-channel deliveries and `sid` look-ups.

@@ -289,7 +289,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    webauthn_ceremonies (id_hash) {
+    ceremonies (id_hash) {
         id_hash -> Text,
         tenant_id -> Text,
         user_id -> Nullable<Text>,
@@ -329,5 +329,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     passkey_offers,
     totp_factors,
     recovery_codes,
-    webauthn_ceremonies,
+    ceremonies,
 );

@@ -46,7 +46,7 @@ fn select_every_column(conn: &mut DbConnection) -> Result<(), diesel::result::Er
         passkey_offers,
         totp_factors,
         recovery_codes,
-        webauthn_ceremonies
+        ceremonies
     );
     Ok(())
 }

@@ -1,5 +1,5 @@
 DROP TABLE passkey_offers;
-DROP TABLE webauthn_ceremonies;
+DROP TABLE ceremonies;
 DROP TABLE recovery_codes;
 DROP TABLE totp_factors;
 DROP TABLE passkeys;

@@ -1,5 +1,5 @@
--- Passkeys (WebAuthn), time-based one-time codes with their recovery codes, and the WebAuthn
--- ceremonies waiting between their two requests. Every row names its tenant: the store filters
+-- Passkeys (WebAuthn), time-based one-time codes with their recovery codes, and the ceremonies
+-- waiting between their two requests. Every row names its tenant: the store filters
 -- by it, so that a credential registered at one city is never found at another.
 
 -- A resident's (or an authority user's) passkey. `passkey` is webauthn-rs's `Passkey` as JSON:
@@ -40,9 +40,11 @@ CREATE TABLE recovery_codes (
     PRIMARY KEY (user_id, code_hash)
 );
 
--- A WebAuthn ceremony between its two requests: webauthn-rs's state as JSON (the challenge),
--- found by the hash of the id the page holds, used once.
-CREATE TABLE webauthn_ceremonies (
+-- A ceremony between its two requests, kept on the server: a WebAuthn registration or
+-- authentication (webauthn-rs's state as JSON, with its challenge), or a one-time code's enrolment
+-- (the new secret, sealed, until a code from it confirms it). Found by the hash of the id the page
+-- holds, used once.
+CREATE TABLE ceremonies (
     id_hash TEXT PRIMARY KEY,
     tenant_id TEXT NOT NULL,
     user_id TEXT REFERENCES users (id) ON DELETE CASCADE,
@@ -51,7 +53,7 @@ CREATE TABLE webauthn_ceremonies (
     created_at TIMESTAMP NOT NULL,
     expires_at TIMESTAMP NOT NULL
 );
-CREATE INDEX webauthn_ceremonies_expires ON webauthn_ceremonies (expires_at);
+CREATE INDEX ceremonies_expires ON ceremonies (expires_at);
 
 -- When idp last offered the resident to add a passkey after a login ("not now" waits a while).
 CREATE TABLE passkey_offers (
