@@ -35,8 +35,8 @@ struct Locked {
 }
 
 /// Deletes expired pending requests, codes, grants (with their tokens), revocation and assertion
-/// records, links, ceremonies, sessions, throttle counters, mail-limit counts older than a day, and old
-/// delivered mail, in one transaction.
+/// records, links, ceremonies, sessions, throttle counters, mail-limit counts older than a day,
+/// and old delivered mail, in one transaction.
 pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Purged> {
     super::write_transaction(conn, |conn| {
         if let DbConnection::Postgres(pg) = conn {
