@@ -15,6 +15,7 @@
 mod helpers;
 
 mod account;
+mod acr;
 mod audit;
 mod browser;
 mod cleanup;

@@ -50,7 +50,7 @@ secret = "x"
         &[
             "tenants/seinajoki.toml: policy: unknown variant `keep-passwords`, expected `keep-password` or `email-link`",
             "tenants/seinajoki.toml: languages[1]: unknown variant `de`, expected one of `fi`, `sv`, `en`",
-            "tenants/seinajoki.toml: colour: unknown field `colour`, expected one of `id`, `name`, `policy`, `languages`, `help_url`, `reveal_unknown_identifier`, `support`, `notice`, `branding`, `sessions`, `passwords`, `legacy`, `mail_limits`, `clients`",
+            "tenants/seinajoki.toml: colour: unknown field `colour`, expected one of `id`, `name`, `policy`, `languages`, `help_url`, `reveal_unknown_identifier`, `support`, `notice`, `branding`, `sessions`, `passwords`, `legacy`, `mail_limits`, `authority_second_factor`, `passkeys`, `acr`, `clients`",
             "tenants/seinajoki.toml: clients[0].secret: unknown field `secret`, expected one of `client_id`, `name`, `client_secret`, `client_secret_sha256`, `redirect_uris`, `post_logout_redirect_uris`, `backchannel_logout_uri`, `grant_types`, `token_endpoint_auth_method`, `first_party`, `id_token_signed_response_alg`, `jwks_uri`",
         ],
     );
@@ -145,6 +145,48 @@ fn mail_limits_default_and_are_checked() {
         &[
             "tenants/seinajoki.toml: mail_limits.per_address: must be between 1 and 10000",
             "tenants/seinajoki.toml: mail_limits.per_client_address_minutes: must be between 1 and 1440 minutes (a day)",
+        ],
+    );
+}
+
+#[test]
+fn second_factors_default_and_are_checked() {
+    jail_with(TENANT, |_| {
+        let tenant = &loaded().tenants["seinajoki"];
+        assert_eq!(
+            tenant.authority_second_factor,
+            crate::config::SecondFactorPolicy::Required
+        );
+        assert!(tenant.passkeys.enabled);
+        assert_eq!(tenant.passkeys.offer_again_days, 30);
+        assert_eq!(
+            (tenant.acr.password.as_str(), tenant.acr.mfa.as_str()),
+            ("urn:idp:acr:password", "urn:idp:acr:mfa")
+        );
+        Ok(())
+    });
+    assert_refused(
+        &format!(
+            "authority_second_factor = \"sometimes\"\n{TENANT}\n[passkeys]\noffer_again_days = 0\n"
+        ),
+        &[
+            "tenants/seinajoki.toml: authority_second_factor: unknown variant `sometimes`, expected one of `required`, `optional`, `off`",
+        ],
+    );
+    assert_refused(
+        &format!(
+            "{TENANT}\n[passkeys]\noffer_again_days = 0\n[acr]\npassword = \"low level\"\nmfa = \"\"\n"
+        ),
+        &[
+            "tenants/seinajoki.toml: acr.password: \"low level\" must be printable ASCII without spaces (acr_values separates by spaces)",
+            "tenants/seinajoki.toml: acr.mfa: must not be empty",
+            "tenants/seinajoki.toml: passkeys.offer_again_days: must be between 1 and 365 days",
+        ],
+    );
+    assert_refused(
+        &format!("{TENANT}\n[acr]\npassword = \"urn:x\"\nmfa = \"urn:x\"\n"),
+        &[
+            "tenants/seinajoki.toml: acr.mfa: must differ from acr.password: an e-service asks for a level by its value",
         ],
     );
 }

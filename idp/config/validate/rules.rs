@@ -34,6 +34,12 @@ pub(super) const MINUTES: Bound = Bound {
     message: "must be between 1 and 1440 minutes (a day)",
 };
 
+/// How many days before something is asked again.
+pub(super) const DAYS: Bound = Bound {
+    range: 1..=365,
+    message: "must be between 1 and 365 days",
+};
+
 impl Bound {
     /// Each key whose value is set and outside this bound, with the bound's message, in order.
     /// A value is a number or, for a key that may be left out, an `Option` of one.

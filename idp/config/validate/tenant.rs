@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use super::clients::clients;
+use super::factors::factors;
 use super::rules::{LIFETIME, MAILS, MINUTES};
 use crate::config::legacy::ImportFormat;
 use crate::config::problems::Problem;
@@ -149,6 +150,9 @@ pub(in crate::config) fn tenant(
                 crate::domain::password::MIN_CHARS
             ),
         );
+    }
+    for (key, message) in factors(tenant) {
+        problem(key, message);
     }
     problems.extend(clients(&tenant.clients, &source));
     problems

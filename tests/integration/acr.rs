@@ -1,0 +1,134 @@
+//! What an e-service asks for with `acr_values` or the `acr` claim, and what the tokens say
+//! (`amr`, `acr`): a voluntary request answered honestly, an essential one refused when the login
+//! cannot reach it, and a step-up of a live session to the second factor.
+
+use idp::store::second_factors::{self, TotpRow};
+
+use crate::both_stores;
+use crate::helpers::{Backend, TestApp, tenant};
+use crate::rp::{self, location, param};
+
+const PASSWORD: &str = "oikea hevonen patteri";
+const MFA: &str = "urn:idp:acr:mfa";
+
+async fn app_with_user(backend: Backend) -> TestApp {
+    let app = TestApp::spawn(backend).await;
+    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki Esimerkki")
+        .await;
+    app
+}
+
+/// Gives the user of `email` a one-time-code factor (as its enrolment stores it).
+async fn give_code_factor(app: &TestApp, email: &str) {
+    let user_id = app.user_id("seinajoki", email).await;
+    let now = app.now();
+    app.db_run(move |conn| {
+        let row = TotpRow {
+            user_id,
+            tenant_id: "seinajoki".into(),
+            secret: "sealed".into(),
+            last_step: None,
+            created_at: now,
+        };
+        second_factors::set_totp(conn, &row).unwrap();
+    })
+    .await;
+}
+
+both_stores!(a_voluntary_acr_the_login_cannot_reach_is_answered_honestly);
+async fn a_voluntary_acr_the_login_cannot_reach_is_answered_honestly(backend: Backend) {
+    let app = app_with_user(backend).await;
+    let client = rp::basic(&app).await;
+    // The resident has no second factor: acr_values is a wish (OIDC Core §3.1.2.1).
+    let started = rp::start(&client, &[], &[("acr_values", MFA)]);
+    let redeemed =
+        rp::log_in_and_redeem(&app.browser(), &client, started, "erkki@testi.fi", PASSWORD).await;
+    let claims = redeemed.payload();
+    assert_eq!(claims["acr"], "urn:idp:acr:password");
+    assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
+}
+
+both_stores!(an_essential_acr_the_login_cannot_reach_is_refused);
+async fn an_essential_acr_the_login_cannot_reach_is_refused(backend: Backend) {
+    let app = app_with_user(backend).await;
+    let client = rp::basic(&app).await;
+    let claims = format!(r#"{{"id_token":{{"acr":{{"essential":true,"values":["{MFA}"]}}}}}}"#);
+    let started = rp::start(&client, &[], &[("claims", &claims)]);
+    let back = rp::log_in(&app.browser(), &started.url, "erkki@testi.fi", PASSWORD).await;
+    assert_eq!(
+        param(&back, "error").as_deref(),
+        Some("unmet_authentication_requirements"),
+        "{back}"
+    );
+    assert_eq!(
+        param(&back, "state").as_deref(),
+        Some(started.state.secret().as_str())
+    );
+    assert!(param(&back, "code").is_none());
+}
+
+both_stores!(a_claims_parameter_that_is_not_json_is_an_invalid_request);
+async fn a_claims_parameter_that_is_not_json_is_an_invalid_request(backend: Backend) {
+    let app = app_with_user(backend).await;
+    let client = rp::basic(&app).await;
+    for claims in ["{not json", "[1,2]", "\"acr\""] {
+        let back = rp::authorize(&app.browser(), &client, &[("claims", claims)]).await;
+        assert_eq!(
+            param(&back, "error").as_deref(),
+            Some("invalid_request"),
+            "{claims}: {back}"
+        );
+        assert_eq!(
+            param(&back, "error_description").as_deref(),
+            Some("claims is not a JSON object")
+        );
+    }
+}
+
+both_stores!(a_stronger_acr_steps_a_live_session_up_to_the_second_factor);
+async fn a_stronger_acr_steps_a_live_session_up_to_the_second_factor(backend: Backend) {
+    let app = app_with_user(backend).await;
+    give_code_factor(&app, "erkki@testi.fi").await;
+    let client = rp::basic(&app).await;
+    let browser = app.browser();
+    // A password login: the session is one factor.
+    let started = rp::start(&client, &[], &[]);
+    let first = rp::log_in_and_redeem(&browser, &client, started, "erkki@testi.fi", PASSWORD).await;
+    assert_eq!(first.payload()["acr"], "urn:idp:acr:password");
+
+    // Asked for more, the live session does not do: the second factor's page, no code.
+    let started = rp::start(&client, &[], &[("acr_values", MFA)]);
+    let next = location(&browser.get(started.url.clone()).send().await.unwrap());
+    assert_eq!(next.path(), "/seinajoki/login/second-factor", "{next}");
+    assert!(param(&next, "request").is_some());
+
+    // With prompt=none there is no page to show: interaction_required.
+    let back = rp::authorize(
+        &browser,
+        &client,
+        &[("acr_values", MFA), ("prompt", "none")],
+    )
+    .await;
+    assert_eq!(
+        param(&back, "error").as_deref(),
+        Some("interaction_required"),
+        "{back}"
+    );
+
+    // A request that asks nothing more still gets its code from the session.
+    let back = rp::authorize(&browser, &client, &[]).await;
+    assert!(param(&back, "code").is_some(), "{back}");
+
+    // The half-done step-up names the user, and what was proved: the password only.
+    let kinds = app.audit_kinds("seinajoki").await;
+    assert!(!kinds.iter().any(|k| k == "login.stepped_up"), "{kinds:?}");
+    let user = app.user_id("seinajoki", "erkki@testi.fi").await;
+    let sessions = app
+        .db_run(move |conn| {
+            let now = chrono::Utc::now().naive_utc();
+            idp::store::sessions::live_for_user(conn, tenant("seinajoki"), &user, now).unwrap()
+        })
+        .await;
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].amr, "pwd");
+}
