@@ -123,9 +123,9 @@ async fn a_stronger_acr_steps_a_live_session_up_to_the_second_factor(backend: Ba
     let kinds = app.audit_kinds("seinajoki").await;
     assert!(!kinds.iter().any(|k| k == "login.stepped_up"), "{kinds:?}");
     let user = app.user_id("seinajoki", "erkki@testi.fi").await;
+    let now = app.now();
     let sessions = app
         .db_run(move |conn| {
-            let now = chrono::Utc::now().naive_utc();
             idp::store::sessions::live_for_user(conn, tenant("seinajoki"), &user, now).unwrap()
         })
         .await;
