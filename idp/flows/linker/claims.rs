@@ -67,7 +67,8 @@ pub fn prepare_claim(
     identifier: &str,
     account: &str,
 ) -> Result<ClaimPrepared, FlowError> {
-    let Some((row, _)) = pending::pending(m, conn, request_id, Some(binding))? else {
+    let at_login = |step: &pending::Step| *step == pending::Step::Login;
+    let Some((row, _)) = pending::pending_at(m, conn, request_id, Some(binding), at_login)? else {
         return Ok(ClaimPrepared::Expired);
     };
     let account = match route_chosen(m, conn, identifier, account)? {

@@ -8,7 +8,7 @@
 use super::decide::issue_code;
 use super::error::{ErrorCode, OAuthError, committed};
 use super::outcome::{Outcome, error_response};
-use super::pending::{Pending, Step, pending, pending_at};
+use super::pending::{Pending, Step, pending_at};
 use super::proof::Proof;
 use super::session;
 use super::steps::{Next, after_first_factor};
@@ -109,7 +109,8 @@ pub fn prepare(
     identifier: &str,
     chosen: Option<&str>,
 ) -> Result<Prepared, OAuthError> {
-    let Some((row, pending)) = pending(m, conn, request_id, binding)? else {
+    let at_login = |step: &Step| *step == Step::Login;
+    let Some((row, pending)) = pending_at(m, conn, request_id, binding, at_login)? else {
         return Ok(Prepared::Expired);
     };
     let user = find_account(conn, Tenant::of(m.tenant), identifier)?;
