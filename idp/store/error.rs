@@ -1,5 +1,8 @@
 //! The store's one error type.
 
+/// What a store call returns: its value, or what went wrong talking to the database.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
 /// What can go wrong talking to the database.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -51,10 +51,7 @@ use crate::config::{DatabaseBackend, DatabaseSettings, SqliteSynchronous};
 pub use connection::DbConnection;
 /// The backend of [`DbConnection`] (either database), for boxed queries and expressions.
 pub use connection::MultiBackend as Backend;
-pub use error::StoreError;
-
-/// What a store call returns: its value, or what went wrong talking to the database.
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+pub use error::{Result, StoreError};
 pub use tenant::Tenant;
 use transaction::BUSY_TIMEOUT;
 pub use transaction::{WriterTurn, write_alone, write_transaction};
