@@ -34,7 +34,8 @@ async fn the_account_page_adds_renames_and_removes_passkeys(backend: Backend) {
     let added = add_on_account(&app, &signed, &mut laptop, "  Läppäri ").await;
     let html = says(added, 200, "Pääsyavain lisätty.").await;
     assert_has(&html, "<p class=\"passkey-name\">Läppäri</p>");
-    assert_has(&html, "ei vielä käytetty");
+    let today = app.now().format("%-d.%-m.%Y");
+    assert_has(&html, &format!("Lisätty {today}, ei vielä käytetty"));
     // The user handle is the user's internal id (a UUID), never the address.
     let user_id = app.user_id("seinajoki", EMAIL).await;
     let handle = uuid::Uuid::parse_str(&user_id).unwrap().as_bytes().to_vec();
@@ -85,7 +86,7 @@ async fn the_account_page_adds_renames_and_removes_passkeys(backend: Backend) {
     let removed = post_with_csrf(browser, &remove, &html, &fields).await;
     let html = says(removed, 200, "Pääsyavain poistettu.").await;
     assert!(!html.contains("Työläppäri"), "{html}");
-    assert_has(&html, "viimeksi käytetty");
+    assert_has(&html, &format!("Lisätty {today}, viimeksi käytetty {today}"));
 
     // The same confirmation again is refused: a ceremony is used once.
     let phone_id = hidden(&html, "passkey");

@@ -257,3 +257,32 @@ async fn failed_passkey_checks_count_in_the_password_throttle(backend: Backend) 
     says(refused, 429, throttled).await;
     app.stop().await;
 }
+
+both_stores!(an_e_service_asking_for_two_factors_gets_a_passkey_step_up);
+async fn an_e_service_asking_for_two_factors_gets_a_passkey_step_up(backend: Backend) {
+    let app = with_pirjo(TestApp::builder(backend)).await;
+    let signed = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
+    let mut key = Authenticator::new(&app);
+    let added = add_on_account(&app, &signed, &mut key, "Läppäri").await;
+    let html = says(added, 200, "Pääsyavain lisätty.").await;
+
+    // The session is a password's; an e-service asks for more: the passkey raises it.
+    let client = rp::basic(&app).await;
+    let asked = [("acr_values", "urn:idp:acr:mfa")];
+    let login = Login::start(&signed.browser, &client, &[], &asked).await;
+    assert_eq!(login.url.path(), "/seinajoki/login/second-factor");
+    let fields = [("request", login.request.as_str())];
+    let url = app.url("/seinajoki/login/second-factor/passkey/options");
+    let options = options(&signed.browser, &url, &html, &fields).await;
+    let mut posted = fields.to_vec();
+    let answer = key.get(&options);
+    posted.extend(answer.fields());
+    let url = app.url("/seinajoki/login/second-factor/passkey");
+    let done = post_with_csrf(&signed.browser, &url, &html, &posted).await;
+    assert!(crate::helpers::journeys::session_cookie(&done, "seinajoki").is_none());
+    let payload = login.redeem(&client, &location(&done)).await.payload();
+    assert_eq!(payload["amr"], json!(["pwd", "hwk", "user", "mfa"]));
+    assert_eq!(payload["acr"], "urn:idp:acr:mfa");
+    assert_eq!(app.audited("seinajoki", "login.stepped_up").await.len(), 1);
+    app.stop().await;
+}
