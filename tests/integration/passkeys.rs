@@ -86,7 +86,10 @@ async fn the_account_page_adds_renames_and_removes_passkeys(backend: Backend) {
     let removed = post_with_csrf(browser, &remove, &html, &fields).await;
     let html = says(removed, 200, "Pääsyavain poistettu.").await;
     assert!(!html.contains("Työläppäri"), "{html}");
-    assert_has(&html, &format!("Lisätty {today}, viimeksi käytetty {today}"));
+    assert_has(
+        &html,
+        &format!("Lisätty {today}, viimeksi käytetty {today}"),
+    );
 
     // The same confirmation again is refused: a ceremony is used once.
     let phone_id = hidden(&html, "passkey");

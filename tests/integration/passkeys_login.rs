@@ -64,6 +64,12 @@ async fn a_passkey_logs_in_to_the_e_service(backend: Backend) {
     fields[0].1 = asked["ceremony"].as_str().unwrap();
     let replayed = login.post("/login/passkey", &html, &fields).await;
     says(replayed, 401, FAILED).await;
+    // A user handle that is not the passkey's user.
+    let (asked, html) = login_options(&login).await;
+    let someone = uuid::Uuid::new_v4();
+    let posing = key.discover(&asked).as_user(someone.as_bytes());
+    let refused = login.post("/login/passkey", &html, &posing.fields()).await;
+    says(refused, 401, FAILED).await;
     // Late: a ceremony lasts five minutes.
     let (asked, html) = login_options(&login).await;
     app.clock.advance(301);
@@ -76,7 +82,7 @@ async fn a_passkey_logs_in_to_the_e_service(backend: Backend) {
     assert!(param(&back, "code").is_some(), "{back}");
     assert_eq!(
         app.audit_details("seinajoki", "login.failed").await,
-        vec![json!({ "check": "passkey" })]
+        vec![json!({ "check": "passkey" }); 2]
     );
     app.stop().await;
 }

@@ -54,6 +54,20 @@ impl Answer {
     }
 }
 
+impl Answer {
+    /// The same answer naming another user (the handle is not signed).
+    pub fn as_user(&self, handle: &[u8]) -> Answer {
+        use base64::Engine;
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut credential: Value = serde_json::from_str(&self.credential).unwrap();
+        credential["response"]["userHandle"] = Value::String(engine.encode(handle));
+        Answer {
+            ceremony: self.ceremony.clone(),
+            credential: credential.to_string(),
+        }
+    }
+}
+
 fn ceremony(options: &Value) -> String {
     options["ceremony"].as_str().unwrap().to_string()
 }
