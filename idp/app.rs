@@ -115,6 +115,7 @@ impl Services {
         clock: SharedClock,
     ) -> Result<Services, StartError> {
         let kek = keys::key_encryption_key(&config).map_err(KeysError::from)?;
+        crate::flows::passkeys::warn_if_off(&config);
         let now = clock.now();
         let mut conn = store.conn()?;
         let created = keys::ensure(&mut conn, &kek, &config, now)?;

@@ -94,14 +94,20 @@ mod tests {
 
     use super::*;
 
+    /// The keys of every Fluent file of `language` (main.ftl and each feature's own).
     fn keys(language: &str) -> BTreeSet<String> {
-        let path = format!(
-            "{}/templates/locales/{language}/main.ftl",
+        let dir = format!(
+            "{}/templates/locales/{language}",
             env!("CARGO_MANIFEST_DIR")
         );
-        std::fs::read_to_string(&path)
-            .unwrap()
-            .lines()
+        let mut text = String::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "ftl") {
+                text.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+        text.lines()
             .filter(|l| l.chars().next().is_some_and(|c| c.is_ascii_lowercase()))
             .filter_map(|l| l.split_once(" =").map(|(k, _)| k.trim().to_string()))
             .collect()

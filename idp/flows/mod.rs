@@ -22,6 +22,7 @@ pub mod lookup;
 pub mod mail_limit;
 pub mod mail_link;
 pub mod oidc;
+pub mod passkeys;
 pub mod password_check;
 pub mod register;
 pub mod reset;

@@ -1,4 +1,5 @@
 //! What the pages load besides themselves: `GET /static/idp.css` (the stylesheet),
+//! `GET /static/passkeys.js` (the passkey buttons' script),
 //! `GET /{tenant}/theme.css` (the tenant's colour), `GET /{tenant}/logo` (its logo file); and the
 //! page of any path that is not a route.
 
@@ -23,6 +24,14 @@ pub async fn stylesheet(state: web::Data<AppState>) -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header(("Cache-Control", "public, max-age=3600"))
         .body(state.pages.stylesheet().to_string())
+}
+
+/// `GET /static/passkeys.js`: the passkey pages' script.
+pub async fn script(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(state.pages.script().to_string())
 }
 
 /// `GET /{tenant}/theme.css`: the tenant's colour.

@@ -108,6 +108,7 @@ impl Application {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz::healthz))
         .route("/static/idp.css", web::get().to(assets::stylesheet))
+        .route("/static/passkeys.js", web::get().to(assets::script))
         .service(
             web::scope("/{tenant}")
                 .route(

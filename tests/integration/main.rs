@@ -41,6 +41,8 @@ mod oidc_par;
 mod oidc_private_key_jwt;
 mod oidc_tokens;
 mod pages;
+mod passkeys;
+mod passkeys_login;
 mod pool;
 mod recovery;
 mod register;

@@ -5,7 +5,7 @@ use crate::crypto::secret;
 use crate::domain::Email;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
-use crate::flows::{mail_limit, mail_link};
+use crate::flows::{mail_limit, mail_link, passkeys};
 use crate::mail::Mails;
 use crate::store::links::{self, LinkRow};
 use crate::store::{self, DbConnection, Tenant, users};
@@ -39,7 +39,10 @@ pub fn request(
     store::write_transaction(conn, |conn| {
         mail_limit::write(m, conn, counted, &to, |conn| {
             let token = secret::random_token();
-            let context = mail_link::link_context(m, &["reset"], &token)?;
+            let mut context = mail_link::link_context(m, &["reset"], &token)?;
+            // A reset keeps the account's passkeys: the mail says which there are.
+            let tenant = Tenant::of(m.tenant);
+            context.insert("passkeys", &passkeys::names(conn, tenant, &user.id)?);
             let row = LinkRow {
                 user_id: Some(user.id.clone()),
                 email: Some(to.clone()),

@@ -18,6 +18,7 @@ use crate::flows::oidc::pending;
 use crate::flows::oidc::request::Params;
 use crate::http::extract::{Extracting, TenantRequest, after};
 use crate::store::Tenant;
+use crate::store::passkeys::{self, PasskeyRow};
 use crate::store::users::UserRow;
 
 impl FromRequest for View {
@@ -85,6 +86,8 @@ pub struct SignedIn<T = View> {
     pub user: UserRow,
     /// The old accounts bound to the user, and those of the address it can bind.
     pub olds: Olds,
+    /// The user's passkeys.
+    pub passkeys: Vec<PasskeyRow>,
 }
 
 impl<T: AsRef<View>> SignedIn<T> {
@@ -104,19 +107,20 @@ where
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         after(req, payload, |page: T| async move {
-            let (session_id, user, olds) = signed_in(page.as_ref()).await?;
+            let (session_id, user, olds, passkeys) = signed_in(page.as_ref()).await?;
             Ok(SignedIn {
                 page,
                 session_id,
                 user,
                 olds,
+                passkeys,
             })
         })
     }
 }
 
-/// The session's user and old accounts, or the way to the login.
-async fn signed_in(view: &View) -> Result<(String, UserRow, Olds), PageError> {
+/// The session's user, old accounts and passkeys, or the way to the login.
+async fn signed_in(view: &View) -> Result<(String, UserRow, Olds, Vec<PasskeyRow>), PageError> {
     let cookie = view.cookie("session");
     let binding = view.binding.clone();
     let found = view
@@ -124,7 +128,8 @@ async fn signed_in(view: &View) -> Result<(String, UserRow, Olds), PageError> {
             move |m, conn| match account::current(m, conn, cookie.as_deref())? {
                 Some((session, user)) => {
                     let olds = olds(conn, Tenant::of(m.tenant), &user)?;
-                    Ok(Ok((session.id, user, olds)))
+                    let passkeys = passkeys::of_user(conn, Tenant::of(m.tenant), &user.id)?;
+                    Ok(Ok((session.id, user, olds, passkeys)))
                 }
                 None => pending::account_login(m, conn, &binding).map(Err),
             },

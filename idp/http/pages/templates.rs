@@ -11,6 +11,7 @@ use crate::i18n::LOCALES;
 pub struct Pages {
     tera: tera::Tera,
     stylesheet: String,
+    script: String,
 }
 
 // rustfmt would break each pair over four lines.
@@ -39,10 +40,19 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("email_confirm.html", include_str!("../../../templates/pages/email_confirm.html")),
     ("choose_account.html", include_str!("../../../templates/pages/choose_account.html")),
     ("claim.html", include_str!("../../../templates/pages/claim.html")),
+    ("account_passkeys.html", include_str!("../../../templates/pages/account_passkeys.html")),
+    ("passkey_login.html", include_str!("../../../templates/pages/passkey_login.html")),
+    ("passkey_offer.html", include_str!("../../../templates/pages/passkey_offer.html")),
+    ("passkey_problem.html", include_str!("../../../templates/pages/passkey_problem.html")),
+    ("second_factor_passkey.html", include_str!("../../../templates/pages/second_factor_passkey.html")),
+    ("enrol_passkey.html", include_str!("../../../templates/pages/enrol_passkey.html")),
 ];
 
 /// The stylesheet of every page.
 pub const STYLESHEET: &str = include_str!("../../../templates/static/idp.css");
+
+/// The passkey pages' script (WebAuthn in the browser), served as `/static/passkeys.js`.
+pub const PASSKEYS_SCRIPT: &str = include_str!("../../../templates/static/passkeys.js");
 
 /// The one script of the form_post page, allowed by its hash in the page's CSP.
 pub const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
@@ -60,7 +70,17 @@ impl Pages {
             .pop()
             .map(|(_, css)| css)
             .unwrap_or_default();
-        Ok(Pages { tera, stylesheet })
+        let script =
+            crate::mail::with_overrides(&[("passkeys.js", PASSKEYS_SCRIPT)], dir, "static")
+                .map_err(tera::Error::message)?
+                .pop()
+                .map(|(_, js)| js)
+                .unwrap_or_default();
+        Ok(Pages {
+            tera,
+            stylesheet,
+            script,
+        })
     }
 
     /// Renders `name` with `context`.
@@ -86,5 +106,10 @@ impl Pages {
     /// The stylesheet, as overridden.
     pub fn stylesheet(&self) -> &str {
         &self.stylesheet
+    }
+
+    /// The passkey script, as overridden.
+    pub fn script(&self) -> &str {
+        &self.script
     }
 }

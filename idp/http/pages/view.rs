@@ -172,6 +172,10 @@ impl View {
         context.insert("notice", notice);
         context.insert("help_url", &tenant.help_url.as_ref().map(|u| u.to_string()));
         context.insert("has_logo", &tenant.branding.logo_file.is_some());
+        // As `Minter::passkeys_on`: the passkey buttons and the autofill's `webauthn` token.
+        let passkeys_on =
+            tenant.passkeys.enabled && self.state.config.settings.server.webauthn_host().is_some();
+        context.insert("passkeys_on", &passkeys_on);
         context
     }
 

@@ -51,6 +51,7 @@ pub struct TestAppBuilder {
     mail_toml: Option<String>,
     server_toml: Vec<String>,
     users: Vec<[String; 4]>,
+    localhost: bool,
 }
 
 impl TestAppBuilder {
@@ -77,6 +78,13 @@ impl TestAppBuilder {
         self.server_toml("trust_forwarded_for = true")
     }
 
+    /// The public URL is `http://localhost:PORT` (the server still listens on 127.0.0.1):
+    /// WebAuthn refuses an IP address, so passkeys are on only with a host name.
+    pub fn localhost(mut self) -> Self {
+        self.localhost = true;
+        self
+    }
+
     /// Mail goes to [`UNREACHABLE_SMTP`]: every mail fails.
     pub fn unreachable_smtp(self) -> Self {
         self.mail_toml(UNREACHABLE_SMTP)
@@ -95,7 +103,11 @@ impl TestAppBuilder {
         let db = TestDb::new(self.backend, dir.path());
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap();
-        let base = format!("http://{address}");
+        let base = if self.localhost {
+            format!("http://localhost:{}", address.port())
+        } else {
+            format!("http://{address}")
+        };
         let path = write_test_config(
             dir.path(),
             &base,
@@ -156,6 +168,7 @@ impl TestApp {
             mail_toml: None,
             server_toml: Vec::new(),
             users: Vec::new(),
+            localhost: false,
         }
     }
 

@@ -7,6 +7,7 @@ mod app;
 pub mod journeys;
 mod mail;
 mod store;
+pub mod webauthn;
 
 use std::path::{Path, PathBuf};
 

@@ -7,12 +7,14 @@ use actix_web::http::StatusCode;
 
 use crate::flows::linker::keeps_password;
 use crate::http::pages::extract::SignedIn;
+use crate::http::pages::passkeys;
 use crate::http::pages::view::View;
 
 /// Where an error of the account page shows: the address form, the name form, the form that
 /// links an old account, or (any other) the password form.
 fn form_of(error: &str) -> &'static str {
     match error {
+        passkey if passkey.starts_with("passkey-") => "passkeys_error",
         "email-invalid"
         | "message-failed"
         | "email-current-password-wrong"
@@ -40,7 +42,13 @@ impl<T: AsRef<View>> SignedIn<T> {
         );
         context.insert("name", &user.name.clone().unwrap_or_default());
         context.insert("message", &message);
-        for form in ["error", "name_error", "legacy_error", "email_error"] {
+        for form in [
+            "error",
+            "name_error",
+            "legacy_error",
+            "email_error",
+            "passkeys_error",
+        ] {
             context.insert(form, &error.filter(|e| form_of(e) == form));
         }
         context.insert("min", &view.tenant.min_password_chars());
@@ -61,6 +69,7 @@ impl<T: AsRef<View>> SignedIn<T> {
             .collect();
         context.insert("former", &olds.bound);
         context.insert("linkable", &linkable);
+        passkeys::account::section(view, &self.passkeys, &mut context);
         view.respond(status, "account.html", &context)
     }
 

@@ -1,0 +1,175 @@
+//! Adding a passkey: the options for `navigator.credentials.create` (user verification required,
+//! no attestation asked, a discoverable credential preferred so that it can log in without an
+//! identifier, the user's passkeys excluded), then the browser's answer verified and stored with
+//! its name, audited as `passkey.added`.
+
+use serde_json::json;
+use webauthn_rs::prelude::{
+    CredentialID, Passkey, PasskeyRegistration, RegisterPublicKeyCredential, Uuid,
+};
+
+use super::ceremony::{self, Owner, Purpose, Refusal, Started};
+use super::party::relying_party;
+use crate::config::Language;
+use crate::crypto::keys::b64;
+use crate::flows::context::Minter;
+use crate::flows::error::FlowError;
+use crate::i18n;
+use crate::store::passkeys::{self, PasskeyRow};
+use crate::store::users::UserRow;
+use crate::store::{self, DbConnection, StoreError, Tenant};
+
+/// The longest name of a passkey, in characters.
+pub const NAME_CHARS: usize = 64;
+
+/// A passkey as stored, read back (`None` for a row that does not parse: it cannot be used).
+pub fn stored(row: &PasskeyRow) -> Option<Passkey> {
+    serde_json::from_str(&row.passkey)
+        .inspect_err(|error| tracing::error!(%error, passkey = %row.id, "unreadable passkey"))
+        .ok()
+}
+
+/// The WebAuthn user handle of `user`: its internal id, a UUID.
+pub fn user_handle(user: &UserRow) -> Result<Uuid, FlowError> {
+    Uuid::parse_str(&user.id).map_err(FlowError::server)
+}
+
+/// Starts adding a passkey for `user` (in the pending login `request`, if any); `None` when
+/// passkeys are off.
+pub fn start_registration(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    user: &UserRow,
+    request: Option<&str>,
+) -> Result<Option<Started>, FlowError> {
+    let Some(party) = relying_party(m) else {
+        return Ok(None);
+    };
+    let tenant = Tenant::of(m.tenant);
+    let exclude: Vec<CredentialID> = passkeys::of_user(conn, tenant, &user.id)?
+        .iter()
+        .filter_map(stored)
+        .map(|passkey| passkey.cred_id().clone())
+        .collect();
+    let account = user
+        .email
+        .clone()
+        .or_else(|| user.username.clone())
+        .unwrap_or_default();
+    let shown = user.name.clone().unwrap_or_else(|| account.clone());
+    let (options, state) = party
+        .start_passkey_registration(user_handle(user)?, &account, &shown, Some(exclude))
+        .map_err(FlowError::server)?;
+    let mut options = serde_json::to_value(&options).map_err(FlowError::server)?;
+    // webauthn-rs discourages a resident key; a passkey that logs in without an identifier
+    // (the identifier page's button and autofill) needs one. Not part of the verified state.
+    if let Some(selection) = options.pointer_mut("/publicKey/authenticatorSelection") {
+        selection["residentKey"] = json!("preferred");
+    }
+    let owner = Owner {
+        user: Some(&user.id),
+        request,
+    };
+    let started = ceremony::begin(m, conn, Purpose::Register, owner, &state, &options)?;
+    Ok(Some(started))
+}
+
+/// Finishes adding a passkey for `user`: the ceremony taken, the answer `credential` (JSON)
+/// verified, the passkey stored as `name` (or the default name in `language`) and audited.
+pub fn finish_registration(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    user: &UserRow,
+    request: Option<&str>,
+    (ceremony_id, credential): (&str, &str),
+    (name, language): (&str, Language),
+) -> Result<Result<PasskeyRow, Refusal>, FlowError> {
+    let Some(party) = relying_party(m) else {
+        return Ok(Err(Refusal::Off));
+    };
+    let tenant = Tenant::of(m.tenant);
+    store::write_transaction(conn, |conn| {
+        let owner = Owner {
+            user: Some(&user.id),
+            request,
+        };
+        let taken: Option<PasskeyRegistration> =
+            ceremony::take(m, conn, Purpose::Register, owner, ceremony_id)?;
+        let Some(state) = taken else {
+            return Ok(Err(Refusal::Expired));
+        };
+        let Ok(answer) = serde_json::from_str::<RegisterPublicKeyCredential>(credential) else {
+            return Ok(Err(Refusal::Failed));
+        };
+        let passkey = match party.finish_passkey_registration(&answer, &state) {
+            Ok(passkey) => passkey,
+            Err(error) => {
+                tracing::info!(%error, user = %user.id, "a passkey did not register");
+                return Ok(Err(Refusal::Failed));
+            }
+        };
+        let count = passkeys::of_user(conn, tenant, &user.id)?.len();
+        let row = PasskeyRow {
+            id: store::new_id(m.now),
+            tenant_id: m.tenant.id.clone(),
+            user_id: user.id.clone(),
+            credential_id: b64(passkey.cred_id()),
+            name: clean_name(name).unwrap_or_else(|| default_name(language, count + 1)),
+            passkey: serde_json::to_string(&passkey).map_err(FlowError::server)?,
+            backup_eligible: backup_eligible(&passkey),
+            created_at: m.now,
+            last_used_at: None,
+        };
+        match passkeys::insert(conn, &row) {
+            Ok(()) => {}
+            Err(StoreError::UniqueViolation(_)) => return Ok(Err(Refusal::Duplicate)),
+            Err(error) => return Err(error.into()),
+        }
+        m.audit("passkey.added")
+            .user(user.id.as_str())
+            .detail(&json!({ "passkey": row.id, "name": row.name }))
+            .record(conn)?;
+        Ok(Ok(row))
+    })
+}
+
+/// Whether the authenticator may copy the key to other devices (a synced passkey), as it said
+/// at registration.
+fn backup_eligible(passkey: &Passkey) -> bool {
+    serde_json::to_value(passkey)
+        .ok()
+        .and_then(|value| value.pointer("/cred/backup_eligible")?.as_bool())
+        .unwrap_or(false)
+}
+
+/// A name as typed, trimmed, without control characters, at most [`NAME_CHARS`]; `None` when
+/// nothing is left.
+pub fn clean_name(typed: &str) -> Option<String> {
+    let name: String = typed
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect::<String>()
+        .trim()
+        .chars()
+        .take(NAME_CHARS)
+        .collect();
+    let name = name.trim_end().to_string();
+    (!name.is_empty()).then_some(name)
+}
+
+/// The name of a user's `n`th passkey when they give none: "Pääsyavain 1".
+pub fn default_name(language: Language, n: usize) -> String {
+    format!("{} {n}", i18n::text(language, "passkey-default-name"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_name;
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(clean_name("  Puhelin \u{7} "), Some("Puhelin".into()));
+        assert_eq!(clean_name(" \n\t "), None);
+        assert_eq!(clean_name(&"ä".repeat(100)).unwrap().chars().count(), 64);
+    }
+}

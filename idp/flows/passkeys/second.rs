@@ -1,0 +1,128 @@
+//! A passkey as the second factor of a half-done login (`Step::SecondFactor`: the password
+//! proved, a second factor due): the user's own passkeys asked for, the answer verified
+//! (throttled like a password), and the login finished by `steps::after_second_factor` with the
+//! passkey added to the proof. And the enrolment of a passkey in a half-done login of a user who
+//! has no second factor yet (an authority user whose tenant requires one): the passkey added,
+//! then the login finished the same way.
+
+use super::ceremony::{InLogin, Purpose, Refusal, Started};
+use super::register::{finish_registration, start_registration};
+use super::verify::{finish_with_own, start_with_own};
+use crate::config::Language;
+use crate::flows::context::Minter;
+use crate::flows::error::FlowError;
+use crate::flows::oidc::steps::{Factors, HalfLogin, Next, after_second_factor, half_login};
+use crate::store::{self, DbConnection, Tenant};
+
+/// What a second factor by passkey (or its enrolment) led to.
+#[derive(Debug)]
+pub enum Seconded {
+    /// The half-done login is gone (expired, another browser's, the session to raise gone).
+    Expired,
+    /// The passkey was refused.
+    Refused(Refusal),
+    /// The login goes on.
+    Done(Next),
+}
+
+fn half(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    at: InLogin<'_>,
+) -> Result<Option<HalfLogin>, FlowError> {
+    Ok(half_login(m, conn, at.request, Some(at.binding))?)
+}
+
+/// Whether the user of `half` has no second factor yet (the only case it may enrol one here).
+fn without_factor(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    half: &HalfLogin,
+) -> Result<bool, FlowError> {
+    Ok(!Factors::of(conn, Tenant::of(m.tenant), &half.user.id)?.any())
+}
+
+/// The options of a passkey in the half-done login `at`: one of the user's passkeys as the second
+/// factor, or (`enrol`) a new passkey of a user without a second factor. `None` when there is no
+/// such login, nothing to ask for (no passkey; a factor already, to enrol), or passkeys are off.
+pub fn start_in_half(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    at: InLogin<'_>,
+    enrol: bool,
+) -> Result<Option<Started>, FlowError> {
+    let Some(half) = half(m, conn, at)? else {
+        return Ok(None);
+    };
+    if !enrol {
+        return start_with_own(m, conn, &half.user, Purpose::Second, Some(at.request));
+    }
+    if !without_factor(m, conn, &half)? {
+        return Ok(None);
+    }
+    start_registration(m, conn, &half.user, Some(at.request))
+}
+
+/// Finishes the second factor of the half-done login `at` with the answer `credential` (JSON) to
+/// the ceremony `ceremony_id`, in one transaction.
+pub fn finish_second(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    at: InLogin<'_>,
+    answer: (&str, &str),
+) -> Result<Seconded, FlowError> {
+    store::write_transaction(conn, |conn| {
+        let Some(half) = half(m, conn, at)? else {
+            return Ok(Seconded::Expired);
+        };
+        let purpose = (Purpose::Second, Some(at.request));
+        let backup_eligible = match finish_with_own(m, conn, &half.user, purpose, answer)? {
+            Ok(backup_eligible) => backup_eligible,
+            Err(refusal) => return Ok(Seconded::Refused(refusal)),
+        };
+        let proof = half.proof.clone().with_passkey(backup_eligible);
+        finished(m, conn, half, proof, at)
+    })
+}
+
+fn finished(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    half: HalfLogin,
+    proof: crate::flows::oidc::proof::Proof,
+    at: InLogin<'_>,
+) -> Result<Seconded, FlowError> {
+    Ok(
+        match after_second_factor(m, conn, half, proof, at.session, at.binding)? {
+            Some(next) => Seconded::Done(next),
+            None => Seconded::Expired,
+        },
+    )
+}
+
+/// Finishes the enrolment in the half-done login `at`: the passkey added (named `name`, or the
+/// default in `language`), then the login goes on with it as the second factor; one
+/// transaction.
+pub fn finish_enrol(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    at: InLogin<'_>,
+    answer: (&str, &str),
+    name: (&str, Language),
+) -> Result<Seconded, FlowError> {
+    store::write_transaction(conn, |conn| {
+        let Some(half) = half(m, conn, at)? else {
+            return Ok(Seconded::Expired);
+        };
+        if !without_factor(m, conn, &half)? {
+            return Ok(Seconded::Expired);
+        }
+        let added = finish_registration(m, conn, &half.user, Some(at.request), answer, name)?;
+        let row = match added {
+            Ok(row) => row,
+            Err(refusal) => return Ok(Seconded::Refused(refusal)),
+        };
+        let proof = half.proof.clone().with_passkey(row.backup_eligible);
+        finished(m, conn, half, proof, at)
+    })
+}

@@ -1,0 +1,290 @@
+//! Passkeys on the account page, the offer after a password login, a password reset, and a public
+//! URL on an IP address; the real endpoints over HTTP, with a software authenticator
+//! (`helpers::webauthn`). Logging in with a passkey and the second factor: `passkeys_login.rs`.
+
+use crate::both_stores;
+use crate::helpers::journeys::{Login, answer, hidden, page, post_with_csrf, says, set_password};
+use crate::helpers::webauthn::{
+    self, Authenticator, add_on_account, log_in, not_now, options, sign_in,
+};
+use crate::helpers::{Backend, TestApp, TestAppBuilder, assert_has};
+use crate::rp::{self, location, param};
+
+pub const EMAIL: &str = "pirjo@testi.fi";
+pub const PASSWORD: &str = "pirjon pitkä salasana";
+
+/// A server at `http://localhost:PORT` (passkeys on) with Pirjo, a resident of seinajoki.
+pub async fn with_pirjo(builder: TestAppBuilder) -> TestApp {
+    builder
+        .localhost()
+        .user("seinajoki", EMAIL, PASSWORD, "Pirjo")
+        .spawn()
+        .await
+}
+
+both_stores!(the_account_page_adds_renames_and_removes_passkeys);
+async fn the_account_page_adds_renames_and_removes_passkeys(backend: Backend) {
+    let app = with_pirjo(TestApp::builder(backend)).await;
+    let signed = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
+    assert_has(&signed.page, "Sinulla ei ole vielä pääsyavaimia.");
+    assert_has(&signed.page, "id=\"passkey-add\"");
+    assert_has(&signed.page, "/static/passkeys.js\" defer></script>");
+
+    let mut laptop = Authenticator::new(&app);
+    let added = add_on_account(&app, &signed, &mut laptop, "  Läppäri ").await;
+    let html = says(added, 200, "Pääsyavain lisätty.").await;
+    assert_has(&html, "<p class=\"passkey-name\">Läppäri</p>");
+    let today = app.now().format("%-d.%-m.%Y");
+    assert_has(&html, &format!("Lisätty {today}, ei vielä käytetty"));
+    // The user handle is the user's internal id (a UUID), never the address.
+    let user_id = app.user_id("seinajoki", EMAIL).await;
+    let handle = uuid::Uuid::parse_str(&user_id).unwrap().as_bytes().to_vec();
+    assert_eq!(laptop.made[0].1, handle);
+    // A second one, unnamed: the default name.
+    let mut phone = Authenticator::new(&app);
+    let added = add_on_account(&app, &signed, &mut phone, "").await;
+    let html = says(added, 200, "Pääsyavain lisätty.").await;
+    assert_has(&html, "<p class=\"passkey-name\">Pääsyavain 2</p>");
+
+    // Renamed with a plain form; an empty name is refused.
+    let browser = &signed.browser;
+    let laptop_id = hidden(&html, "passkey");
+    let rename = app.url("/seinajoki/account/passkeys/rename");
+    let fields = [("passkey", laptop_id.as_str()), ("name", "Työläppäri")];
+    let renamed = post_with_csrf(browser, &rename, &html, &fields).await;
+    let html = says(renamed, 200, "Pääsyavaimen nimi vaihdettu.").await;
+    assert_has(&html, "<p class=\"passkey-name\">Työläppäri</p>");
+    let fields = [("passkey", laptop_id.as_str()), ("name", " \t ")];
+    let empty = post_with_csrf(browser, &rename, &html, &fields).await;
+    let html = says(empty, 422, "Anna pääsyavaimelle nimi.").await;
+    assert_has(&html, "id=\"passkeys-error\"");
+
+    // Removal needs the current password or a passkey.
+    let remove = app.url("/seinajoki/account/passkeys/remove");
+    let fields = [("passkey", laptop_id.as_str())];
+    let unchecked = post_with_csrf(browser, &remove, &html, &fields).await;
+    let needs = "Anna nykyinen salasanasi tai vahvista poisto pääsyavaimella.";
+    says(unchecked, 422, needs).await;
+    let fields = [("passkey", laptop_id.as_str()), ("password", "väärä")];
+    let wrong = post_with_csrf(browser, &remove, &html, &fields).await;
+    let html = says(
+        wrong,
+        422,
+        "Salasana oli väärin. Pääsyavainta ei poistettu.",
+    )
+    .await;
+    assert_has(&html, "Työläppäri");
+
+    // Confirmed with the phone's passkey (the options list both of hers).
+    let url = app.url("/seinajoki/account/passkeys/confirm-options");
+    let asked = options(browser, &url, &html, &[]).await;
+    let listed = &asked["options"]["publicKey"]["allowCredentials"];
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{asked}");
+    let confirmation = phone.get(&asked);
+    let mut fields = vec![("passkey", laptop_id.as_str())];
+    fields.extend(confirmation.fields());
+    let removed = post_with_csrf(browser, &remove, &html, &fields).await;
+    let html = says(removed, 200, "Pääsyavain poistettu.").await;
+    assert!(!html.contains("Työläppäri"), "{html}");
+    assert_has(
+        &html,
+        &format!("Lisätty {today}, viimeksi käytetty {today}"),
+    );
+
+    // The same confirmation again is refused: a ceremony is used once.
+    let phone_id = hidden(&html, "passkey");
+    let mut fields = vec![("passkey", phone_id.as_str())];
+    fields.extend(confirmation.fields());
+    let replayed = post_with_csrf(browser, &remove, &html, &fields).await;
+    let expired = "Pääsyavaimen pyyntö vanheni tai oli jo käytetty. Yritä uudelleen.";
+    let html = says(replayed, 400, expired).await;
+    assert_has(&html, "Pääsyavain 2");
+
+    // The last one, with the password; the password still logs in.
+    let fields = [("passkey", phone_id.as_str()), ("password", PASSWORD)];
+    let removed = post_with_csrf(browser, &remove, &html, &fields).await;
+    let html = says(removed, 200, "Pääsyavain poistettu.").await;
+    assert_has(&html, "Sinulla ei ole vielä pääsyavaimia.");
+    sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
+
+    let kinds = app.audit_kinds("seinajoki").await;
+    let count = |kind: &str| kinds.iter().filter(|k| *k == kind).count();
+    assert_eq!(count("passkey.added"), 2, "{kinds:?}");
+    assert_eq!(count("passkey.renamed"), 1, "{kinds:?}");
+    assert_eq!(count("passkey.removed"), 2, "{kinds:?}");
+    let details = app.audit_details("seinajoki", "passkey.renamed").await;
+    assert_eq!(details[0]["name"], "Työläppäri");
+    app.stop().await;
+}
+
+both_stores!(another_residents_passkey_cannot_be_touched);
+async fn another_residents_passkey_cannot_be_touched(backend: Backend) {
+    let app = with_pirjo(TestApp::builder(backend)).await;
+    app.add_user("seinajoki", "matti@testi.fi", "matin salasana", "Matti")
+        .await;
+    let pirjo = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
+    let added = add_on_account(&app, &pirjo, &mut Authenticator::new(&app), "Oma").await;
+    let html = says(added, 200, "Pääsyavain lisätty.").await;
+    let id = hidden(&html, "passkey");
+
+    let matti = sign_in(&app, "seinajoki", "matti@testi.fi", "matin salasana").await;
+    let remove = app.url("/seinajoki/account/passkeys/remove");
+    let fields = [("passkey", id.as_str()), ("password", "matin salasana")];
+    let refused = post_with_csrf(&matti.browser, &remove, &matti.page, &fields).await;
+    assert_eq!(refused.status(), 409);
+    let rename = app.url("/seinajoki/account/passkeys/rename");
+    let fields = [("passkey", id.as_str()), ("name", "Matin")];
+    let refused = post_with_csrf(&matti.browser, &rename, &matti.page, &fields).await;
+    assert_eq!(refused.status(), 422);
+
+    let html = page(&pirjo.browser, app.url("/seinajoki/account")).await;
+    assert_has(&html, "<p class=\"passkey-name\">Oma</p>");
+    app.stop().await;
+}
+
+both_stores!(the_offer_comes_once_and_not_again_within_the_interval);
+async fn the_offer_comes_once_and_not_again_within_the_interval(backend: Backend) {
+    let builder = TestApp::builder(backend).tenant_toml("\n[passkeys]\noffer_again_days = 2\n");
+    let app = with_pirjo(builder).await;
+    let client = rp::basic(&app).await;
+    let login = Login::fresh(&app, &client).await;
+    let offer = location(&login.submit(EMAIL, PASSWORD, false).await);
+    assert_eq!(offer.path(), "/seinajoki/passkey-offer");
+
+    // The offer is this browser's, and the signed-in user's.
+    let stranger = app.browser().get(offer.clone()).send().await.unwrap();
+    says(stranger, 400, "Kirjautumispyyntö on vanhentunut").await;
+    let html = page(&login.browser, offer.clone()).await;
+    assert_has(&html, "<h1>Ota pääsyavain käyttöön</h1>");
+    assert_has(&html, "<form id=\"passkey-add\"");
+    assert_has(&html, "hidden>");
+    assert_has(&html, "Pääsyavaimen lisääminen vaatii JavaScriptin");
+
+    // "Not now" needs no script: on to the e-service, with a password login's amr.
+    let back = location(&not_now(&login.browser, &offer).await);
+    let again = not_now_again(&login.browser, &offer, &html).await;
+    assert_eq!(again, 400, "the offer is answered once");
+    let payload = login.redeem(&client, &back).await.payload();
+    assert_eq!(payload["amr"], serde_json::json!(["pwd"]));
+
+    // Within the interval, not offered again.
+    let login = Login::fresh(&app, &client).await;
+    let back = location(&login.submit(EMAIL, PASSWORD, false).await);
+    assert!(param(&back, "code").is_some(), "{back}");
+    // After it, offered again.
+    app.clock.advance(3 * 24 * 3600);
+    let login = Login::fresh(&app, &client).await;
+    let offer = location(&login.submit(EMAIL, PASSWORD, false).await);
+    assert_eq!(offer.path(), "/seinajoki/passkey-offer");
+    app.stop().await;
+}
+
+/// Posts "not now" to the offer at `offer` again (with the CSRF token of `html`): the status.
+async fn not_now_again(browser: &reqwest::Client, offer: &url::Url, html: &str) -> u16 {
+    let request = param(offer, "request").unwrap();
+    let action = offer.as_str().split('?').next().unwrap();
+    let response = post_with_csrf(browser, action, html, &[("request", &request)]).await;
+    answer(response).await.0
+}
+
+both_stores!(a_reset_mail_lists_the_passkeys_and_the_reset_keeps_them);
+async fn a_reset_mail_lists_the_passkeys_and_the_reset_keeps_them(backend: Backend) {
+    let app = with_pirjo(TestApp::builder(backend)).await;
+    let signed = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
+    let mut key = Authenticator::new(&app);
+    let added = add_on_account(&app, &signed, &mut key, "Työkone").await;
+    says(added, 200, "Pääsyavain lisätty.").await;
+    let added = add_on_account(&app, &signed, &mut Authenticator::new(&app), "Puhelin").await;
+    says(added, 200, "Pääsyavain lisätty.").await;
+
+    let client = rp::basic(&app).await;
+    let login = Login::fresh(&app, &client).await;
+    let url = app.url(&format!("/seinajoki/forgot?request={}", login.request));
+    let form = page(&login.browser, url).await;
+    let fields = [("request", login.request.as_str()), ("email", EMAIL)];
+    let asked = post_with_csrf(&login.browser, app.url("/seinajoki/forgot"), &form, &fields);
+    assert_eq!(asked.await.status(), 200);
+    let (mail, link) = app.mailed_link(1, "/seinajoki/reset?token=").await;
+    assert_has(
+        &mail,
+        "Tililläsi on nämä pääsyavaimet. Salasanan vaihtaminen ei poista niitä",
+    );
+    assert_has(&mail, "- Työkone");
+    assert_has(&mail, "- Puhelin");
+    assert_has(&mail, "<li>Työkone</li>");
+
+    let done = set_password(&login.browser, &link, "aivan uusi salasana").await;
+    assert_eq!(done.status(), 303);
+    // The passkeys stay, and still log in.
+    assert!(
+        app.audit_kinds("seinajoki")
+            .await
+            .contains(&"password.reset".to_string())
+    );
+    let login = Login::fresh(&app, &client).await;
+    let back = location(&log_in(&login, &mut key).await);
+    assert!(param(&back, "code").is_some(), "{back}");
+    let html = page(&signed_in_again(&app).await, app.url("/seinajoki/account")).await;
+    assert_has(&html, "Työkone");
+    assert_has(&html, "Puhelin");
+    app.stop().await;
+}
+
+/// A browser signed in as Pirjo with her new password.
+async fn signed_in_again(app: &TestApp) -> reqwest::Client {
+    sign_in(app, "seinajoki", EMAIL, "aivan uusi salasana")
+        .await
+        .browser
+}
+
+both_stores!(passkeys_are_off_when_the_public_url_is_an_ip_address);
+async fn passkeys_are_off_when_the_public_url_is_an_ip_address(backend: Backend) {
+    let app = TestApp::with_user(backend, EMAIL, PASSWORD, "Pirjo").await;
+    let client = rp::basic(&app).await;
+    let login = Login::fresh(&app, &client).await;
+    let html = login.page().await;
+    assert_has(&html, "autocomplete=\"username\" ");
+    assert!(!html.contains("Kirjaudu pääsyavaimella"), "{html}");
+    assert!(!html.contains("passkeys.js"), "{html}");
+    let url = format!("{}/login/passkey/options", login.tenant_url);
+    let fields = [("request", login.request.as_str())];
+    let refused = post_with_csrf(&login.browser, &url, &html, &fields).await;
+    assert_eq!(refused.status(), 404);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({ "error": "unavailable" }));
+    // A password login is not offered a passkey.
+    let back = location(&login.submit(EMAIL, PASSWORD, false).await);
+    assert!(param(&back, "code").is_some(), "{back}");
+    let signed = webauthn::sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
+    assert!(!signed.page.contains("passkey-add"), "{}", signed.page);
+    app.stop().await;
+}
+
+both_stores!(the_script_is_served_by_idp_and_no_page_has_an_inline_script);
+async fn the_script_is_served_by_idp_and_no_page_has_an_inline_script(backend: Backend) {
+    let app = with_pirjo(TestApp::builder(backend)).await;
+    let script = app.get("/static/passkeys.js").await;
+    assert_eq!(script.status(), 200);
+    assert_eq!(
+        script.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    let text = script.text().await.unwrap();
+    assert_has(&text, "navigator.credentials.create(request)");
+    assert_has(&text, "isConditionalMediationAvailable");
+    let client = rp::basic(&app).await;
+    let login = Login::fresh(&app, &client).await;
+    let opened = login.browser.get(login.url.clone()).send().await.unwrap();
+    let csp = opened.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(csp.starts_with("default-src 'self';"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    let html = opened.text().await.unwrap();
+    assert_has(&html, "autocomplete=\"username webauthn\"");
+    assert_has(&html, "data-passkey-start hidden");
+    for script in html.split("<script").skip(1) {
+        assert!(script.starts_with(" src=\""), "an inline script: {script}");
+    }
+    app.stop().await;
+}
