@@ -94,17 +94,27 @@ mod tests {
 
     use super::*;
 
+    /// The keys of every Fluent file of `language`, each defined once.
     fn keys(language: &str) -> BTreeSet<String> {
-        let path = format!(
-            "{}/templates/locales/{language}/main.ftl",
+        let dir = format!(
+            "{}/templates/locales/{language}",
             env!("CARGO_MANIFEST_DIR")
         );
-        std::fs::read_to_string(&path)
-            .unwrap()
+        let mut text = String::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "ftl") {
+                text.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+        let keys: Vec<String> = text
             .lines()
             .filter(|l| l.chars().next().is_some_and(|c| c.is_ascii_lowercase()))
             .filter_map(|l| l.split_once(" =").map(|(k, _)| k.trim().to_string()))
-            .collect()
+            .collect();
+        let unique: BTreeSet<String> = keys.iter().cloned().collect();
+        assert_eq!(unique.len(), keys.len(), "a key defined twice in {dir}");
+        unique
     }
 
     #[test]

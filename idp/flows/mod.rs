@@ -25,4 +25,5 @@ pub mod oidc;
 pub mod password_check;
 pub mod register;
 pub mod reset;
+pub mod second_factor;
 pub mod users;

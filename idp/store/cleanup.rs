@@ -7,9 +7,9 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
 use super::schema::{
-    auth_codes, auth_requests, client_assertion_jtis, grants, login_throttle, logout_deliveries,
-    mail_outbox, one_time_links, refresh_tokens, revoked_access_tokens, sso_sessions,
-    ceremonies,
+    auth_codes, auth_requests, ceremonies, client_assertion_jtis, grants, login_throttle,
+    logout_deliveries, mail_outbox, one_time_links, refresh_tokens, revoked_access_tokens,
+    sso_sessions,
 };
 use super::{DbConnection, Result};
 
@@ -69,10 +69,8 @@ pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Purg
         .execute(conn)?;
         rows += diesel::delete(one_time_links::table.filter(one_time_links::expires_at.lt(now)))
             .execute(conn)?;
-        rows += diesel::delete(
-            ceremonies::table.filter(ceremonies::expires_at.lt(now)),
-        )
-        .execute(conn)?;
+        rows += diesel::delete(ceremonies::table.filter(ceremonies::expires_at.lt(now)))
+            .execute(conn)?;
         // An ended session stays a day for late back-channel deliveries and `sid` look-ups.
         rows += diesel::delete(
             sso_sessions::table.filter(

@@ -46,6 +46,7 @@ mod register;
 mod rp;
 mod scale_out;
 mod schema;
+mod second_factor;
 mod tenants;
 mod throttle;
 mod writer_turn;

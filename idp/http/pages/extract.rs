@@ -16,6 +16,7 @@ use crate::flows::account;
 use crate::flows::former::{Olds, olds};
 use crate::flows::oidc::pending;
 use crate::flows::oidc::request::Params;
+use crate::flows::second_factor::account::{AccountFactor, status};
 use crate::http::extract::{Extracting, TenantRequest, after};
 use crate::store::Tenant;
 use crate::store::users::UserRow;
@@ -85,6 +86,8 @@ pub struct SignedIn<T = View> {
     pub user: UserRow,
     /// The old accounts bound to the user, and those of the address it can bind.
     pub olds: Olds,
+    /// An authority user's second factor (none for a resident).
+    pub second_factor: Option<AccountFactor>,
 }
 
 impl<T: AsRef<View>> SignedIn<T> {
@@ -104,27 +107,37 @@ where
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         after(req, payload, |page: T| async move {
-            let (session_id, user, olds) = signed_in(page.as_ref()).await?;
+            let (session_id, user, olds, second_factor) = signed_in(page.as_ref()).await?;
             Ok(SignedIn {
                 page,
                 session_id,
                 user,
                 olds,
+                second_factor,
             })
         })
     }
 }
 
-/// The session's user and old accounts, or the way to the login.
-async fn signed_in(view: &View) -> Result<(String, UserRow, Olds), PageError> {
+/// The session's user, old accounts and (an authority user's) second factor, or the way to the
+/// login.
+async fn signed_in(
+    view: &View,
+) -> Result<(String, UserRow, Olds, Option<AccountFactor>), PageError> {
     let cookie = view.cookie("session");
     let binding = view.binding.clone();
     let found = view
         .flow(
             move |m, conn| match account::current(m, conn, cookie.as_deref())? {
                 Some((session, user)) => {
-                    let olds = olds(conn, Tenant::of(m.tenant), &user)?;
-                    Ok(Ok((session.id, user, olds)))
+                    let tenant = Tenant::of(m.tenant);
+                    let olds = olds(conn, tenant, &user)?;
+                    let factor = if user.is_authority {
+                        Some(status(conn, tenant, &user.id)?)
+                    } else {
+                        None
+                    };
+                    Ok(Ok((session.id, user, olds, factor)))
                 }
                 None => pending::account_login(m, conn, &binding).map(Err),
             },

@@ -39,6 +39,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("email_confirm.html", include_str!("../../../templates/pages/email_confirm.html")),
     ("choose_account.html", include_str!("../../../templates/pages/choose_account.html")),
     ("claim.html", include_str!("../../../templates/pages/claim.html")),
+    ("second_factor.html", include_str!("../../../templates/pages/second_factor.html")),
+    ("second_factor_enrol.html", include_str!("../../../templates/pages/second_factor_enrol.html")),
+    ("recovery_codes.html", include_str!("../../../templates/pages/recovery_codes.html")),
+    ("account_second_factor.html", include_str!("../../../templates/pages/account_second_factor.html")),
 ];
 
 /// The stylesheet of every page.

@@ -1,0 +1,105 @@
+//! The second factor's pages as the handlers show them: the code page of a half-done login, the
+//! enrolment (the secret as text and as a QR code), and the recovery codes shown once.
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+
+use crate::crypto::totp::qr_svg;
+use crate::flows::second_factor::codes::Enrolment;
+use crate::flows::second_factor::verify::Asked;
+use crate::http::pages::error::PageError;
+use crate::http::pages::view::View;
+use crate::http::util::retry_after_header;
+
+/// Where a form of these pages posts, and what it carries besides its fields.
+pub enum Place<'a> {
+    /// A half-done login: its pending request.
+    Login(&'a str),
+    /// The account page.
+    Account,
+}
+
+impl Place<'_> {
+    fn insert(&self, context: &mut tera::Context) {
+        match self {
+            Place::Login(request_id) => {
+                context.insert("request_id", request_id);
+                context.insert("in_login", &true);
+            }
+            Place::Account => context.insert("in_login", &false),
+        }
+    }
+}
+
+/// The message keys of a refused answer, and the field each belongs to.
+fn field_of(error: &str) -> &'static str {
+    match error {
+        "recovery-code-wrong" | "recovery-code-missing" => "recovery",
+        _ => "code",
+    }
+}
+
+/// The second factor's page of the half-done login `request_id`: the code (when the user has a
+/// one-time code), a recovery code instead, and the passkey option; `error` (a message key) at
+/// its field.
+pub fn code_page(
+    view: &View,
+    request_id: &str,
+    asked: &Asked,
+    error: Option<&str>,
+    status: StatusCode,
+) -> HttpResponse {
+    let mut context = view.context();
+    Place::Login(request_id).insert(&mut context);
+    context.insert("totp", &asked.totp);
+    context.insert("has_passkeys", &(asked.passkeys > 0));
+    context.insert("passkeys_on", &asked.passkeys_on);
+    context.insert("recovery", &(asked.totp || asked.recovery_codes > 0));
+    context.insert("code_error", &error.filter(|e| field_of(e) == "code"));
+    context.insert(
+        "recovery_error",
+        &error.filter(|e| field_of(e) == "recovery"),
+    );
+    view.respond(status, "second_factor.html", &context)
+}
+
+/// [`code_page`] refused with 429 and Retry-After: too many wrong answers or passwords.
+pub fn throttled(view: &View, request_id: &str, asked: &Asked, retry_after: i64) -> PageError {
+    let status = StatusCode::TOO_MANY_REQUESTS;
+    let mut page = code_page(view, request_id, asked, Some("login-throttled"), status);
+    retry_after_header(&mut page, retry_after);
+    page.into()
+}
+
+/// The enrolment's page: the steps, the secret as text in groups of four and as an inline QR
+/// code, and the field of the first code; `error` (a message key) at that field.
+pub fn enrol_page(
+    view: &View,
+    place: &Place<'_>,
+    enrolment: &Enrolment,
+    error: Option<&str>,
+) -> Result<HttpResponse, PageError> {
+    let qr = qr_svg(&enrolment.uri)
+        .map_err(|e| view.failure(crate::flows::error::FlowError::server(e)))?;
+    let mut context = view.context();
+    place.insert(&mut context);
+    context.insert("ceremony", &enrolment.ceremony);
+    context.insert("secret", &enrolment.grouped);
+    context.insert("qr", &qr);
+    Ok(view.form_page("second_factor_enrol.html", context, error))
+}
+
+/// The recovery codes, shown once; "Continue" ends the login (its ceremony `proceed`) or leads
+/// back to the account page.
+pub fn codes_page(
+    view: &View,
+    place: &Place<'_>,
+    codes: &[String],
+    proceed: Option<&str>,
+) -> HttpResponse {
+    let mut context = view.context();
+    place.insert(&mut context);
+    context.insert("codes", codes);
+    context.insert("proceed", &proceed);
+    view.respond(StatusCode::OK, "recovery_codes.html", &context)
+}
