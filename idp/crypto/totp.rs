@@ -79,6 +79,14 @@ impl TotpSecret {
         Ok(TotpSecret(kek.open(&context(tenant, user_id), sealed)?))
     }
 
+    /// A secret as an authenticator app is given it (base32, spaces and case ignored); `None` when
+    /// it is not base32.
+    pub fn from_base32(text: &str) -> Option<TotpSecret> {
+        let text: String = text.split_whitespace().collect();
+        let secret = Secret::try_from_base32(text.to_uppercase()).ok()?;
+        Some(TotpSecret(secret.as_ref().to_vec()))
+    }
+
     /// The secret as the authenticator apps take it typed: base32 without padding.
     pub fn base32(&self) -> String {
         Secret::from(self.0.clone()).to_base32()
@@ -238,6 +246,9 @@ mod tests {
         let sealed = secret.seal(&kek, "seinajoki", "u1").unwrap();
         let opened = TotpSecret::open(&kek, "seinajoki", "u1", &sealed).unwrap();
         assert_eq!(opened.base32(), secret.base32());
+        let typed = TotpSecret::from_base32(&secret.grouped().to_lowercase()).unwrap();
+        assert_eq!(typed.base32(), secret.base32());
+        assert!(TotpSecret::from_base32("not base32!").is_none());
         assert!(TotpSecret::open(&kek, "seinajoki", "u2", &sealed).is_err());
         assert!(TotpSecret::open(&kek, "kouvola", "u1", &sealed).is_err());
     }

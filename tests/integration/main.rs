@@ -47,6 +47,7 @@ mod rp;
 mod scale_out;
 mod schema;
 mod second_factor;
+mod second_factor_account;
 mod tenants;
 mod throttle;
 mod writer_turn;

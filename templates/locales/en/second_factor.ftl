@@ -22,6 +22,7 @@ second-factor-enrol-code = Enter the six-digit code the app shows.
 second-factor-enrol-submit = Set up
 recovery-codes-title = Your recovery codes
 recovery-codes-saved = The one-time code is set up.
+recovery-codes-renewed = New recovery codes have been created. The old ones no longer work.
 recovery-codes-intro = Keep these recovery codes somewhere safe, for example on paper. If you cannot reach your authenticator app, you can log in with a recovery code. Each code works once. The codes are shown only now.
 recovery-codes-back = Back to your account
 account-second-factor-title = Two-step verification

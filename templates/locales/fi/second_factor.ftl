@@ -22,6 +22,7 @@ second-factor-enrol-code = Syötä sovelluksen näyttämä kuusinumeroinen koodi
 second-factor-enrol-submit = Ota käyttöön
 recovery-codes-title = Varakoodisi
 recovery-codes-saved = Kertakäyttökoodi on otettu käyttöön.
+recovery-codes-renewed = Uudet varakoodit on luotu. Vanhat eivät enää toimi.
 recovery-codes-intro = Tallenna nämä varakoodit turvalliseen paikkaan, esimerkiksi tulosta ne. Jos et pääse todennussovellukseesi, voit kirjautua varakoodilla. Kukin koodi toimii kerran. Koodit näytetään vain nyt.
 recovery-codes-back = Takaisin omiin tietoihin
 account-second-factor-title = Kaksivaiheinen tunnistautuminen

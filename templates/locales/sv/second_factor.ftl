@@ -22,6 +22,7 @@ second-factor-enrol-code = Ange den sexsiffriga kod som appen visar.
 second-factor-enrol-submit = Ta i bruk
 recovery-codes-title = Dina reservkoder
 recovery-codes-saved = Engångskoden har tagits i bruk.
+recovery-codes-renewed = Nya reservkoder har skapats. De gamla fungerar inte längre.
 recovery-codes-intro = Spara de här reservkoderna på ett säkert ställe, till exempel på papper. Om du inte kommer åt din autentiseringsapp kan du logga in med en reservkod. Varje kod fungerar en gång. Koderna visas bara nu.
 recovery-codes-back = Tillbaka till dina uppgifter
 account-second-factor-title = Tvåstegsverifiering

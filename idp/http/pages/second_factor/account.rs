@@ -6,7 +6,7 @@
 use actix_web::http::StatusCode;
 use secrecy::SecretString;
 
-use super::render::{Place, codes_page, enrol_page};
+use super::render::{ENROLLED_NOTICE, Place, codes_page, enrol_page};
 use crate::flows::second_factor::codes::{self, Confirmed};
 use crate::flows::second_factor::renew_recovery_codes;
 use crate::http::pages::account::current::CurrentPassword;
@@ -64,7 +64,12 @@ pub async fn confirm(signed: SignedIn<Posted>) -> PageResult {
         .await?;
     let view = signed.view();
     match confirmed {
-        Confirmed::Enrolled(codes) => Ok(codes_page(view, &Place::Account, &codes, None)),
+        Confirmed::Enrolled(codes) => Ok(codes_page(
+            view,
+            &Place::Account,
+            (ENROLLED_NOTICE, &codes),
+            None,
+        )),
         Confirmed::Wrong(enrolment) => {
             let error = if missing {
                 "second-factor-missing"
@@ -92,7 +97,10 @@ pub async fn renew(signed: SignedIn<Posted>) -> PageResult {
         .flow(move |m, conn| renew_recovery_codes(m, conn, &user))
         .await?;
     Ok(match renewed {
-        Some(codes) => codes_page(signed.view(), &Place::Account, &codes, None),
+        Some(codes) => {
+            let shown = ("recovery-codes-renewed", codes.as_slice());
+            codes_page(signed.view(), &Place::Account, shown, None)
+        }
         None => signed.show_refused("second-factor-none", StatusCode::UNPROCESSABLE_ENTITY),
     })
 }

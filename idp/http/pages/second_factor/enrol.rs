@@ -6,7 +6,7 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 
 use super::login::asked_of;
-use super::render::{Place, codes_page, enrol_page};
+use super::render::{ENROLLED_NOTICE, Place, codes_page, enrol_page};
 use crate::flows::second_factor::enrol::LoginEnrolment;
 use crate::flows::second_factor::{confirm_enrolment, finish_enrolment, start_enrolment};
 use crate::http::pages::error::PageResult;
@@ -56,9 +56,12 @@ pub async fn confirm(login: LoginForm) -> PageResult {
         .await?;
     let place = Place::Login(&request_id);
     match confirmed {
-        LoginEnrolment::Enrolled { codes, proceed } => {
-            Ok(codes_page(view, &place, &codes, Some(&proceed)))
-        }
+        LoginEnrolment::Enrolled { codes, proceed } => Ok(codes_page(
+            view,
+            &place,
+            (ENROLLED_NOTICE, &codes),
+            Some(&proceed),
+        )),
         LoginEnrolment::Wrong(enrolment) => {
             let error = if login.field("code").trim().is_empty() {
                 "second-factor-missing"

@@ -11,6 +11,9 @@ use crate::http::pages::error::PageError;
 use crate::http::pages::view::View;
 use crate::http::util::retry_after_header;
 
+/// The notice of the recovery codes' page after an enrolment.
+pub const ENROLLED_NOTICE: &str = "recovery-codes-saved";
+
 /// Where a form of these pages posts, and what it carries besides its fields.
 pub enum Place<'a> {
     /// A half-done login: its pending request.
@@ -89,16 +92,17 @@ pub fn enrol_page(
     Ok(view.form_page("second_factor_enrol.html", context, error))
 }
 
-/// The recovery codes, shown once; "Continue" ends the login (its ceremony `proceed`) or leads
-/// back to the account page.
+/// The recovery codes, shown once, under `notice` (a message key: what was done); "Continue"
+/// ends the login (its ceremony `proceed`) or leads back to the account page.
 pub fn codes_page(
     view: &View,
     place: &Place<'_>,
-    codes: &[String],
+    (notice, codes): (&str, &[String]),
     proceed: Option<&str>,
 ) -> HttpResponse {
     let mut context = view.context();
     place.insert(&mut context);
+    context.insert("notice_key", notice);
     context.insert("codes", codes);
     context.insert("proceed", &proceed);
     view.respond(StatusCode::OK, "recovery_codes.html", &context)
