@@ -52,6 +52,14 @@ async fn post(
     post_with_csrf(browser, app.url(path), html, fields).await
 }
 
+/// The enrolment page of a new code, after the current password on the account page `html`.
+async fn enrol_page(app: &TestApp, browser: &Client, html: &str) -> String {
+    let fields = [("password", PASSWORD)];
+    let path = "/seinajoki/account/second-factor";
+    let started = post(app, browser, html, path, &fields).await;
+    says(started, 200, "Ota kertakäyttökoodi käyttöön").await
+}
+
 /// The codes a page of recovery codes shows.
 fn codes_of(html: &str) -> Vec<String> {
     html.split("<li><code>")
@@ -83,19 +91,10 @@ async fn an_authority_user_sets_up_a_code_on_the_account_page(backend: Backend) 
     .await;
     let refused = says(wrong, 422, "<p id=\"second-factor-error\" class=\"error\" role=\"alert\">Nykyinen salasana on väärin.</p>").await;
     assert_has(&refused, "aria-describedby=\"second-factor-error\"");
-    let started = post(
-        &app,
-        &browser,
-        &html,
-        "/seinajoki/account/second-factor",
-        &[("password", PASSWORD)],
-    )
-    .await;
-    let enrol = says(started, 200, "Ota kertakäyttökoodi käyttöön").await;
+    let enrol = enrol_page(&app, &browser, &html).await;
     assert_has(&enrol, "/seinajoki/account/second-factor/confirm\"");
     assert!(!enrol.contains("name=\"request\""), "{enrol}");
     let secret = secret_of(&enrol);
-    std::fs::write("/tmp/enrol.html", &enrol).unwrap();
     let ceremony = hidden(&enrol, "ceremony");
     steady(&app);
     let fields = |code: String| vec![("ceremony", ceremony.clone()), ("code", code)];
@@ -122,14 +121,12 @@ async fn an_authority_user_sets_up_a_code_on_the_account_page(backend: Backend) 
     .await;
     let codes = says(confirm(code(&app, &secret, 0)).await, 200, "Varakoodisi").await;
     assert_eq!(codes_of(&codes).len(), 10);
-    std::fs::write("/tmp/codes.html", &codes).unwrap();
     assert_has(&codes, "/seinajoki/account\">Takaisin omiin tietoihin</a>");
     // The ceremony is used: the same form again finds nothing.
     let again = confirm(code(&app, &secret, 0)).await;
     says(again, 422, "Käyttöönotto vanheni. Aloita alusta.").await;
     let html = page(&browser, app.url("/seinajoki/account")).await;
     assert_has(&html, "Kertakäyttökoodi on käytössä.");
-    std::fs::write("/tmp/account.html", &html).unwrap();
     assert_has(&html, "Käyttämättömiä varakoodeja on 10.");
     // Enrolled, the next login asks for the code.
     app.clock.advance(30);
@@ -173,15 +170,7 @@ async fn new_recovery_codes_and_a_new_code_replace_the_old(backend: Backend) {
         2
     );
     // Replaced: the new secret's codes work, the old secret's do not, nor the old recovery codes.
-    let started = post(
-        &app,
-        &browser,
-        &html,
-        "/seinajoki/account/second-factor",
-        &[("password", PASSWORD)],
-    )
-    .await;
-    let enrol = says(started, 200, "Ota kertakäyttökoodi käyttöön").await;
+    let enrol = enrol_page(&app, &browser, &html).await;
     let new = secret_of(&enrol);
     let fields = [
         ("ceremony", hidden(&enrol, "ceremony")),
