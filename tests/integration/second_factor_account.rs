@@ -9,11 +9,13 @@ use reqwest::Client;
 use serde_json::{Value, json};
 
 use crate::both_stores;
+use crate::helpers::authority::{
+    PASSWORD, USERNAME, authority_app, code, give, password_step, refused, seed_totp, steady, wrong,
+};
 use crate::helpers::journeys::{hidden, page, post_with_csrf, says, session_cookie};
 use crate::helpers::{Backend, TestApp, assert_has, tenant};
 use crate::node::{failed_with, setup, succeeded};
 use crate::rp::{self, location, param};
-use crate::second_factor::{PASSWORD, USERNAME, authority_app, code, seed_totp, steady};
 
 /// A fresh browser opens the account page, logs in as the authority user (with a code of
 /// `secret` when the login asks for one) and is back at the account page: the browser and the
@@ -187,16 +189,14 @@ async fn new_recovery_codes_and_a_new_code_replace_the_old(backend: Backend) {
     .await;
     let third = codes_of(&says(confirmed, 200, "Varakoodisi").await);
     app.clock.advance(30);
-    let login = crate::second_factor::password_step(&app, &rp::basic(&app).await, &[])
-        .await
-        .0;
-    crate::second_factor::wrong(&login, &code(&app, &old, 0)).await;
+    let login = password_step(&app, &rp::basic(&app).await, &[]).await.0;
+    wrong(&login, &code(&app, &old, 0)).await;
     for stale in [&second[0], &first[0]] {
         let fields = [("recovery", stale.as_str())];
-        crate::second_factor::refused(&login, &fields, 401, "Varakoodi on väärä").await;
+        refused(&login, &fields, 401, "Varakoodi on väärä").await;
     }
     let fields = [("recovery", third[0].as_str())];
-    let done = crate::second_factor::give(&login, &fields).await;
+    let done = give(&login, &fields).await;
     assert_eq!(location(&done).path(), "/callback");
     // A resident has no such forms.
     let resident =
