@@ -85,6 +85,8 @@ async fn a_required_second_factor_is_enrolled_before_the_login_ends(backend: Bac
         .map(|c| c.split('<').next().unwrap().to_string())
         .collect();
     assert_eq!(codes.len(), 10, "{codes_page}");
+    // Nothing on the page leads away from the codes but "Continue".
+    assert!(!codes_page.contains("name=\"lang\""), "{codes_page}");
     // "Continue": the session starts now, its cookie set once, and the login ends at the client.
     let proceed = hidden(&codes_page, "proceed");
     let fields = [("proceed", proceed.as_str())];
@@ -169,6 +171,27 @@ async fn codes_around_now_are_accepted_once_and_older_ones_refused(backend: Back
     let (login, _) = password_step(&app, &client, &[]).await;
     let replayed = wrong(&login, &previous).await;
     assert_has(&replayed, "aria-describedby=\"code-intro code-error\"");
+    // The language selector of the refused page goes back to the code page, in that language.
+    let back = hidden(&replayed, "return");
+    assert_eq!(
+        back,
+        format!("/seinajoki/login/second-factor?request={}", login.request)
+    );
+    let fields = [("lang", "sv"), ("return", back.as_str())];
+    let chosen = post_with_csrf(
+        &login.browser,
+        app.url("/seinajoki/language"),
+        &replayed,
+        &fields,
+    )
+    .await;
+    assert_eq!(location(&chosen).as_str(), second_factor_url(&login));
+    says(
+        open(&login, second_factor_url(&login)).await,
+        200,
+        "Tvåstegsverifiering",
+    )
+    .await;
     // The code of the step after now is accepted (a phone's clock a little ahead) …
     let next = give(&login, &[("code", &code(&app, &secret, 1))]).await;
     assert_eq!(location(&next).path(), "/callback");

@@ -23,13 +23,21 @@ pub enum Place<'a> {
 }
 
 impl Place<'_> {
-    fn insert(&self, context: &mut tera::Context) {
+    /// Puts the place into `context`, and the page the language selector returns to: the code
+    /// page of the login (a posted form's path has no `request`), or the account page.
+    fn insert(&self, view: &View, context: &mut tera::Context) {
+        let tenant = &view.tenant.id;
         match self {
             Place::Login(request_id) => {
                 context.insert("request_id", request_id);
                 context.insert("in_login", &true);
+                let back = format!("/{tenant}/login/second-factor?request={request_id}");
+                context.insert("return_to", &back);
             }
-            Place::Account => context.insert("in_login", &false),
+            Place::Account => {
+                context.insert("in_login", &false);
+                context.insert("return_to", &format!("/{tenant}/account"));
+            }
         }
     }
 }
@@ -53,7 +61,7 @@ pub fn code_page(
     status: StatusCode,
 ) -> HttpResponse {
     let mut context = view.context();
-    Place::Login(request_id).insert(&mut context);
+    Place::Login(request_id).insert(view, &mut context);
     context.insert("totp", &asked.totp);
     context.insert("has_passkeys", &(asked.passkeys > 0));
     context.insert("passkeys_on", &asked.passkeys_on);
@@ -85,7 +93,7 @@ pub fn enrol_page(
     let qr = qr_svg(&enrolment.uri)
         .map_err(|e| view.failure(crate::flows::error::FlowError::server(e)))?;
     let mut context = view.context();
-    place.insert(&mut context);
+    place.insert(view, &mut context);
     context.insert("ceremony", &enrolment.ceremony);
     context.insert("secret", &enrolment.grouped);
     context.insert("qr", &qr);
@@ -101,8 +109,10 @@ pub fn codes_page(
     proceed: Option<&str>,
 ) -> HttpResponse {
     let mut context = view.context();
-    place.insert(&mut context);
+    place.insert(view, &mut context);
     context.insert("notice_key", notice);
+    // No language selector here: leaving the page would lose the codes, shown only now.
+    context.insert("languages", &Vec::<String>::new());
     context.insert("codes", codes);
     context.insert("proceed", &proceed);
     view.respond(StatusCode::OK, "recovery_codes.html", &context)
