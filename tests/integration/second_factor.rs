@@ -8,8 +8,8 @@ use serde_json::json;
 
 use crate::both_stores;
 use crate::helpers::authority::{
-    authority_app, authority_id, code, give, open, password_step, refused, second_factor_url,
-    seed_totp, steady, to_second_factor, wrong,
+    authority_app, authority_app_with, authority_id, code, give, open, password_step, refused,
+    second_factor_url, seed_totp, steady, to_second_factor, wrong,
 };
 use crate::helpers::journeys::{answer, hidden, page, post_with_csrf, says, session_cookie};
 use crate::helpers::{Backend, assert_has};
@@ -146,7 +146,9 @@ async fn a_required_second_factor_is_enrolled_before_the_login_ends(backend: Bac
 
 both_stores!(codes_around_now_are_accepted_once_and_older_ones_refused);
 async fn codes_around_now_are_accepted_once_and_older_ones_refused(backend: Backend) {
-    let app = authority_app(backend, "required").await;
+    // The tenant names its own acr values.
+    let acr = "\n[acr]\npassword = \"https://seinajoki.example/acr/1\"\nmfa = \"https://seinajoki.example/acr/2\"\n";
+    let app = authority_app_with(backend, "required", acr).await;
     let client = rp::basic(&app).await;
     let secret = seed_totp(&app).await;
     steady(&app);
@@ -166,7 +168,7 @@ async fn codes_around_now_are_accepted_once_and_older_ones_refused(backend: Back
     assert!(session_cookie(&done, "seinajoki").is_some());
     let claims = login.redeem(&client, &location(&done)).await.payload();
     assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
-    assert_eq!(claims["acr"], "urn:idp:acr:mfa");
+    assert_eq!(claims["acr"], "https://seinajoki.example/acr/2");
     // The same code again (its step is used) is refused.
     let (login, _) = password_step(&app, &client, &[]).await;
     let replayed = wrong(&login, &previous).await;

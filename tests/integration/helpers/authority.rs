@@ -16,8 +16,14 @@ pub const PASSWORD: &str = "viranomaisen salasana";
 /// A server whose seinajoki tenant has `authority_second_factor = policy`, with the authority user
 /// [`USERNAME`].
 pub async fn authority_app(backend: Backend, policy: &str) -> TestApp {
+    authority_app_with(backend, policy, "").await
+}
+
+/// [`authority_app`] with `tenant_toml` appended to the tenant's file.
+pub async fn authority_app_with(backend: Backend, policy: &str, tenant_toml: &str) -> TestApp {
     let app = TestApp::builder(backend)
         .tenant_setting(&format!("authority_second_factor = \"{policy}\""))
+        .tenant_toml(tenant_toml)
         .spawn()
         .await;
     let user = NewUser {

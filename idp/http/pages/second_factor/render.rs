@@ -94,6 +94,10 @@ pub fn enrol_page(
         .map_err(|e| view.failure(crate::flows::error::FlowError::server(e)))?;
     let mut context = view.context();
     place.insert(view, &mut context);
+    // As `Minter::passkeys_on`: the tenant allows passkeys and the public URL's host is a name.
+    let server = &view.state.config.settings.server;
+    let passkeys_on = view.tenant.passkeys.enabled && server.webauthn_host().is_some();
+    context.insert("passkeys_on", &passkeys_on);
     context.insert("ceremony", &enrolment.ceremony);
     context.insert("secret", &enrolment.grouped);
     context.insert("qr", &qr);
