@@ -5,6 +5,7 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 
 use crate::crypto::totp::qr_svg;
+use crate::flows::error::FlowError;
 use crate::flows::second_factor::codes::Enrolment;
 use crate::flows::second_factor::verify::Asked;
 use crate::http::pages::error::PageError;
@@ -90,8 +91,7 @@ pub fn enrol_page(
     enrolment: &Enrolment,
     error: Option<&str>,
 ) -> Result<HttpResponse, PageError> {
-    let qr = qr_svg(&enrolment.uri)
-        .map_err(|e| view.failure(crate::flows::error::FlowError::server(e)))?;
+    let qr = qr_svg(&enrolment.uri).map_err(|e| view.failure(FlowError::server(e)))?;
     let mut context = view.context();
     place.insert(view, &mut context);
     // As `Minter::passkeys_on`: the tenant allows passkeys and the public URL's host is a name.
