@@ -94,7 +94,7 @@ mod tests {
 
     use super::*;
 
-    /// The keys of every Fluent file of `language` (main.ftl and each feature's own).
+    /// The keys of every Fluent file of `language`, each defined once.
     fn keys(language: &str) -> BTreeSet<String> {
         let dir = format!(
             "{}/templates/locales/{language}",
@@ -107,10 +107,14 @@ mod tests {
                 text.push_str(&std::fs::read_to_string(&path).unwrap());
             }
         }
-        text.lines()
+        let keys: Vec<String> = text
+            .lines()
             .filter(|l| l.chars().next().is_some_and(|c| c.is_ascii_lowercase()))
             .filter_map(|l| l.split_once(" =").map(|(k, _)| k.trim().to_string()))
-            .collect()
+            .collect();
+        let unique: BTreeSet<String> = keys.iter().cloned().collect();
+        assert_eq!(unique.len(), keys.len(), "a key defined twice in {dir}");
+        unique
     }
 
     #[test]

@@ -1,14 +1,20 @@
-//! `idp users add | list`.
+//! `idp users add | list | reset-second-factor`.
 
 use std::io::BufRead;
 
 use clap::Subcommand;
 use secrecy::SecretString;
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use super::failure::Failure;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::crypto::keyring::KeyRing;
 use crate::domain::{Email, NewPassword};
+use crate::flows::context::Minter;
+use crate::flows::second_factor;
 use crate::flows::users::{self, AddUser};
 use crate::store::{Store, Tenant};
 
@@ -43,6 +49,17 @@ pub enum UsersCommand {
         #[arg(long)]
         tenant: String,
     },
+    /// Remove a user's second factors (one-time code, recovery codes, passkeys) and end their
+    /// sessions and grants, for a user who lost them; audited. Where the tenant requires a second
+    /// factor, the next login enrols a new one.
+    ResetSecondFactor {
+        /// The tenant's id.
+        #[arg(long)]
+        tenant: String,
+        /// The authority user's username (or a resident's address).
+        #[arg(long)]
+        username: String,
+    },
 }
 
 pub fn run(config: &Config, command: UsersCommand) -> Result<(), Failure> {
@@ -63,6 +80,9 @@ pub fn run(config: &Config, command: UsersCommand) -> Result<(), Failure> {
             password_stdin,
         ),
         UsersCommand::List { tenant } => list(config, &tenant),
+        UsersCommand::ResetSecondFactor { tenant, username } => {
+            reset_second_factor(config, &tenant, &username)
+        }
     }
 }
 
@@ -174,5 +194,33 @@ fn list(config: &Config, tenant: &str) -> Result<(), Failure> {
         1 => println!("1 user"),
         n => println!("{n} users"),
     }
+    Ok(())
+}
+
+fn reset_second_factor(config: &Config, tenant: &str, username: &str) -> Result<(), Failure> {
+    known_tenant(config, tenant)?;
+    let Some(tenant_config) = config.tenant(tenant) else {
+        return Ok(());
+    };
+    let m = Minter {
+        config,
+        tenant: tenant_config,
+        issuer: config.issuer(tenant_config),
+        // Nothing is signed here: back-channel logouts are queued and signed by the server.
+        keys: Arc::new(KeyRing::new(HashMap::new())),
+        now: SystemClock.now(),
+        remote_addr: None,
+    };
+    let store = Store::open(&config.settings.database)?;
+    let mut conn = store.conn()?;
+    let reset = second_factor::reset(&m, &mut conn, username)?;
+    println!(
+        "reset the second factor of {} in {tenant}: one-time code {}, {} recovery codes, {} passkeys removed; {} sessions ended",
+        reset.who,
+        if reset.totp { "removed" } else { "none" },
+        reset.recovery_codes,
+        reset.passkeys,
+        reset.sessions,
+    );
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! Cryptography: password hashing, signing keys and their encryption at rest, random secrets.
+//! Cryptography: password hashing, signing keys and their encryption at rest, random secrets,
+//! one-time codes and recovery codes.
 
 pub mod hash_pool;
 pub mod kek;
@@ -7,3 +8,4 @@ pub mod keys;
 pub mod legacy;
 pub mod password;
 pub mod secret;
+pub mod totp;

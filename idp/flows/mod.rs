@@ -26,4 +26,5 @@ pub mod passkeys;
 pub mod password_check;
 pub mod register;
 pub mod reset;
+pub mod second_factor;
 pub mod users;

@@ -35,6 +35,22 @@ pub fn insert(conn: &mut DbConnection, row: &CeremonyRow) -> Result<()> {
     super::rows::insert(conn, ceremonies::table, row)
 }
 
+/// The ceremony of `tenant` for `purpose` whose id hashes to `id_hash`, expired or not.
+fn lookup(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    purpose: &str,
+    id_hash: &str,
+) -> Result<Option<CeremonyRow>> {
+    Ok(ceremonies::table
+        .find(id_hash)
+        .filter(ceremonies::tenant_id.eq(tenant.id()))
+        .filter(ceremonies::purpose.eq(purpose))
+        .select(CeremonyRow::as_select())
+        .get_result(conn)
+        .optional()?)
+}
+
 /// Takes (reads and deletes) the unexpired ceremony of `tenant` for `purpose` whose id hashes to
 /// `id_hash`; `None` when there is none, it expired, or a concurrent request took it first.
 pub fn take(
@@ -44,14 +60,21 @@ pub fn take(
     id_hash: &str,
     now: NaiveDateTime,
 ) -> Result<Option<CeremonyRow>> {
-    let row = ceremonies::table
-        .find(id_hash)
-        .filter(ceremonies::tenant_id.eq(tenant.id()))
-        .filter(ceremonies::purpose.eq(purpose))
-        .select(CeremonyRow::as_select())
-        .get_result(conn)
-        .optional()?;
-    let Some(row) = row else { return Ok(None) };
+    let Some(row) = lookup(conn, tenant, purpose, id_hash)? else {
+        return Ok(None);
+    };
     let deleted = diesel::delete(ceremonies::table.find(&row.id_hash)).execute(conn)?;
     Ok((deleted == 1 && row.expires_at > now).then_some(row))
+}
+
+/// Reads, without taking it, the unexpired ceremony of `tenant` for `purpose` whose id hashes to
+/// `id_hash` (a form shown again after a wrong answer keeps its ceremony).
+pub fn find(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    purpose: &str,
+    id_hash: &str,
+    now: NaiveDateTime,
+) -> Result<Option<CeremonyRow>> {
+    Ok(lookup(conn, tenant, purpose, id_hash)?.filter(|row| row.expires_at > now))
 }

@@ -94,7 +94,12 @@ async fn logins_name_the_account_and_the_client_address(backend: Backend) {
     };
     let succeeded = app.audited("seinajoki", "login.succeeded").await;
     let maija = app.user_id("seinajoki", "maija@testi.fi").await;
-    assert_eq!(succeeded, [row("login.succeeded", Some(&maija))]);
+    // A login names what it proved (RFC 8176 `amr`).
+    let by_password = Audited {
+        detail: Some(r#"{"amr":"pwd"}"#.into()),
+        ..row("login.succeeded", Some(&maija))
+    };
+    assert_eq!(succeeded, [by_password]);
     let failed = app.audited("seinajoki", "login.failed").await;
     assert_eq!(failed.len(), statuses.len(), "{failed:?}");
     for event in &failed[..failed.len() - 1] {

@@ -49,6 +49,8 @@ mod register;
 mod rp;
 mod scale_out;
 mod schema;
+mod second_factor;
+mod second_factor_account;
 mod tenants;
 mod throttle;
 mod writer_turn;

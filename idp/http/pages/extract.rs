@@ -16,6 +16,7 @@ use crate::flows::account;
 use crate::flows::former::{Olds, olds};
 use crate::flows::oidc::pending;
 use crate::flows::oidc::request::Params;
+use crate::flows::second_factor::account::{AccountFactor, status};
 use crate::http::extract::{Extracting, TenantRequest, after};
 use crate::store::Tenant;
 use crate::store::passkeys::{self, PasskeyRow};
@@ -88,6 +89,8 @@ pub struct SignedIn<T = View> {
     pub olds: Olds,
     /// The user's passkeys.
     pub passkeys: Vec<PasskeyRow>,
+    /// An authority user's second factor (none for a resident).
+    pub second_factor: Option<AccountFactor>,
 }
 
 impl<T: AsRef<View>> SignedIn<T> {
@@ -107,29 +110,52 @@ where
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         after(req, payload, |page: T| async move {
-            let (session_id, user, olds, passkeys) = signed_in(page.as_ref()).await?;
+            let found = signed_in(page.as_ref()).await?;
             Ok(SignedIn {
                 page,
-                session_id,
-                user,
-                olds,
-                passkeys,
+                session_id: found.session_id,
+                user: found.user,
+                olds: found.olds,
+                passkeys: found.passkeys,
+                second_factor: found.second_factor,
             })
         })
     }
 }
 
-/// The session's user, old accounts and passkeys, or the way to the login.
-async fn signed_in(view: &View) -> Result<(String, UserRow, Olds, Vec<PasskeyRow>), PageError> {
+/// What [`signed_in`] found.
+struct Found {
+    session_id: String,
+    user: UserRow,
+    olds: Olds,
+    passkeys: Vec<PasskeyRow>,
+    second_factor: Option<AccountFactor>,
+}
+
+/// The session's user, old accounts, passkeys and (an authority user's) second factor, or the way
+/// to the login.
+async fn signed_in(view: &View) -> Result<Found, PageError> {
     let cookie = view.cookie("session");
     let binding = view.binding.clone();
     let found = view
         .flow(
             move |m, conn| match account::current(m, conn, cookie.as_deref())? {
                 Some((session, user)) => {
-                    let olds = olds(conn, Tenant::of(m.tenant), &user)?;
-                    let passkeys = passkeys::of_user(conn, Tenant::of(m.tenant), &user.id)?;
-                    Ok(Ok((session.id, user, olds, passkeys)))
+                    let tenant = Tenant::of(m.tenant);
+                    let olds = olds(conn, tenant, &user)?;
+                    let passkeys = passkeys::of_user(conn, tenant, &user.id)?;
+                    let second_factor = if user.is_authority {
+                        Some(status(conn, tenant, &user.id)?)
+                    } else {
+                        None
+                    };
+                    Ok(Ok(Found {
+                        session_id: session.id,
+                        user,
+                        olds,
+                        passkeys,
+                        second_factor,
+                    }))
                 }
                 None => pending::account_login(m, conn, &binding).map(Err),
             },

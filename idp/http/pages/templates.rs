@@ -46,6 +46,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("passkey_problem.html", include_str!("../../../templates/pages/passkey_problem.html")),
     ("second_factor_passkey.html", include_str!("../../../templates/pages/second_factor_passkey.html")),
     ("enrol_passkey.html", include_str!("../../../templates/pages/enrol_passkey.html")),
+    ("second_factor.html", include_str!("../../../templates/pages/second_factor.html")),
+    ("second_factor_enrol.html", include_str!("../../../templates/pages/second_factor_enrol.html")),
+    ("recovery_codes.html", include_str!("../../../templates/pages/recovery_codes.html")),
+    ("account_second_factor.html", include_str!("../../../templates/pages/account_second_factor.html")),
 ];
 
 /// The stylesheet of every page.

@@ -48,6 +48,7 @@ impl Drop for TestApp {
 pub struct TestAppBuilder {
     backend: Backend,
     tenant_toml: String,
+    tenant_top: Vec<String>,
     mail_toml: Option<String>,
     server_toml: Vec<String>,
     users: Vec<[String; 4]>,
@@ -58,6 +59,13 @@ impl TestAppBuilder {
     /// Appends `toml` (clients, sections) to the seinajoki tenant's file.
     pub fn tenant_toml(mut self, toml: &str) -> Self {
         self.tenant_toml.push_str(toml);
+        self
+    }
+
+    /// Adds a top-level key (a `name = value` line, before any table) to the seinajoki tenant's
+    /// file, such as `authority_second_factor = "off"`.
+    pub fn tenant_setting(mut self, line: &str) -> Self {
+        self.tenant_top.push(line.to_string());
         self
     }
 
@@ -115,6 +123,11 @@ impl TestAppBuilder {
             &self.tenant_toml,
             self.mail_toml.as_deref(),
         );
+        if !self.tenant_top.is_empty() {
+            let tenant = dir.path().join("tenants/seinajoki.toml");
+            let text = std::fs::read_to_string(&tenant).unwrap();
+            std::fs::write(&tenant, format!("{}\n{text}", self.tenant_top.join("\n"))).unwrap();
+        }
         if !self.server_toml.is_empty() {
             let text = std::fs::read_to_string(&path).unwrap();
             let keys = self.server_toml.join("\n");
@@ -165,6 +178,7 @@ impl TestApp {
         TestAppBuilder {
             backend,
             tenant_toml: String::new(),
+            tenant_top: Vec::new(),
             mail_toml: None,
             server_toml: Vec::new(),
             users: Vec::new(),

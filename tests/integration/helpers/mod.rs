@@ -4,6 +4,7 @@
 //! through its pages ([`journeys`]).
 
 mod app;
+pub mod authority;
 pub mod journeys;
 mod mail;
 mod store;

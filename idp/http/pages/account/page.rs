@@ -21,6 +21,7 @@ fn form_of(error: &str) -> &'static str {
         | "email-password-throttled" => "email_error",
         "name-invalid" => "name_error",
         "account-link-failed" | "login-throttled" => "legacy_error",
+        e if e.starts_with("second-factor-") => "second_factor_error",
         _ => "error",
     }
 }
@@ -42,13 +43,9 @@ impl<T: AsRef<View>> SignedIn<T> {
         );
         context.insert("name", &user.name.clone().unwrap_or_default());
         context.insert("message", &message);
-        for form in [
-            "error",
-            "name_error",
-            "legacy_error",
-            "email_error",
-            "passkeys_error",
-        ] {
+        context.insert("second_factor", &self.second_factor);
+        let forms = ["error", "name_error", "legacy_error", "email_error"];
+        for form in forms.into_iter().chain(["passkeys_error", "second_factor_error"]) {
             context.insert(form, &error.filter(|e| form_of(e) == form));
         }
         context.insert("min", &view.tenant.min_password_chars());

@@ -1,0 +1,58 @@
+//! The second factor on an authority user's account page: what the user has, and new recovery
+//! codes (a one-time code is set up or replaced with `codes::start` and `codes::confirm`). The
+//! page checks the current password before each change (`http/pages/account/current.rs`).
+
+use serde::Serialize;
+
+use super::codes;
+use crate::flows::context::Minter;
+use crate::flows::error::FlowError;
+use crate::flows::oidc::steps::Factors;
+use crate::store::users::UserRow;
+use crate::store::{DbConnection, Tenant, second_factors, write_transaction};
+
+/// What the account page says of a user's second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AccountFactor {
+    /// A one-time code is set up.
+    pub totp: bool,
+    /// Whether the user has any second factor (a one-time code or a passkey).
+    pub any: bool,
+    /// Unused recovery codes.
+    pub unused_codes: i64,
+}
+
+/// What `user` of `tenant` has, for the account page.
+pub fn status(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    user_id: &str,
+) -> Result<AccountFactor, FlowError> {
+    let factors = Factors::of(conn, tenant, user_id)?;
+    Ok(AccountFactor {
+        totp: factors.totp,
+        any: factors.any(),
+        unused_codes: second_factors::unused_recovery_codes(conn, tenant, user_id)?,
+    })
+}
+
+/// Ten new recovery codes for `user`, voiding the old, audited as
+/// `second_factor.recovery_codes_renewed`; `None` when the user has no second factor for them to
+/// stand in for.
+pub fn renew_recovery_codes(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    user: &UserRow,
+) -> Result<Option<Vec<String>>, FlowError> {
+    write_transaction(conn, |conn| {
+        let factors = Factors::of(conn, Tenant::of(m.tenant), &user.id)?;
+        if !factors.any() {
+            return Ok(None);
+        }
+        let codes = codes::issue_recovery_codes(m, conn, user)?;
+        m.audit("second_factor.recovery_codes_renewed")
+            .user(user.id.as_str())
+            .record(conn)?;
+        Ok(Some(codes))
+    })
+}

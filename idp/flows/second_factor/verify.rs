@@ -1,0 +1,176 @@
+//! The second factor of a half-done login: what its page offers, and a one-time code or a
+//! recovery code checked for it.
+//!
+//! A check is counted in the password throttle before it runs (`store::throttle::reserve`, with
+//! the password checks' allowance, against the user and the client address), so that wrong codes
+//! and wrong passwords share one budget: after five the account is blocked as after five wrong
+//! passwords. A right answer gives the check back. A code is accepted once: the step it matched
+//! must be later than the last step accepted for the user (`second_factors::accept_step`), which
+//! refuses a replay and a code older than one already used. A recovery code is used once.
+
+use crate::crypto::kek::Kek;
+use crate::crypto::totp::{TotpSecret, recovery_code_hash};
+use crate::flows::context::Minter;
+use crate::flows::oidc::error::{OAuthError, committed};
+use crate::flows::oidc::steps::{Factors, HalfLogin, Next, after_second_factor, half_login};
+use crate::flows::password_check::ALLOWANCE;
+use crate::store::throttle::{self, ThrottleKey};
+use crate::store::users::UserRow;
+use crate::store::{DbConnection, Tenant, second_factors, write_alone};
+
+use super::enrol::may_enrol;
+
+/// What the second factor's page of a half-done login offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Asked {
+    /// The user has a one-time code.
+    pub totp: bool,
+    /// How many passkeys the user has.
+    pub passkeys: usize,
+    /// How many unused recovery codes the user has.
+    pub recovery_codes: i64,
+    /// The user has no second factor and must enrol one now.
+    pub enrol: bool,
+    /// The tenant's users can use passkeys here (`Minter::passkeys_on`).
+    pub passkeys_on: bool,
+}
+
+/// The answer typed on the page.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// A code of the authenticator app.
+    Code(String),
+    /// A recovery code.
+    Recovery(String),
+}
+
+/// What a check came to.
+#[derive(Debug)]
+pub enum Verified {
+    /// Right: the login goes on (the session started, or the stepped-up session raised).
+    Done(Next),
+    /// Wrong (counted).
+    Wrong,
+    /// Too many wrong answers or passwords: not checked.
+    Throttled {
+        /// Seconds until the block ends.
+        retry_after: i64,
+    },
+    /// No such half-done login of this browser.
+    Expired,
+}
+
+/// What the second factor's page of the half-done login `request_id` of this browser offers;
+/// `None` when there is no such login.
+pub fn asked(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    request_id: &str,
+    binding: Option<&str>,
+) -> Result<Option<Asked>, OAuthError> {
+    let Some(half) = half_login(m, conn, request_id, binding)? else {
+        return Ok(None);
+    };
+    let tenant = Tenant::of(m.tenant);
+    let factors = Factors::of(conn, tenant, &half.user.id)?;
+    Ok(Some(Asked {
+        totp: factors.totp,
+        passkeys: factors.passkeys,
+        recovery_codes: second_factors::unused_recovery_codes(conn, tenant, &half.user.id)?,
+        enrol: may_enrol(m, factors, &half.user),
+        passkeys_on: m.passkeys_on(),
+    }))
+}
+
+/// The throttle's counters of a check of `user`'s second factor from this request's address.
+fn keys(m: &Minter<'_>, user: &UserRow) -> Vec<ThrottleKey> {
+    let mut keys = vec![ThrottleKey::User(user.id.clone())];
+    if let Some(address) = &m.remote_addr {
+        keys.push(ThrottleKey::Address(address.clone()));
+    }
+    keys
+}
+
+/// Checks `answer` for the half-done login `request_id` of the browser with the binding secret
+/// `binding` (and the session cookie `session_cookie`, for a step-up): throttled, audited, and on
+/// success the login goes on with the first factor's proof and `otp`.
+pub fn verify(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    kek: &Kek,
+    (request_id, binding): (&str, &str),
+    session_cookie: Option<&str>,
+    answer: &Answer,
+) -> Result<Verified, OAuthError> {
+    let tenant = Tenant::of(m.tenant);
+    let Some(half) = half_login(m, conn, request_id, Some(binding))? else {
+        return Ok(Verified::Expired);
+    };
+    let keys = keys(m, &half.user);
+    if let Err(until) = throttle::reserve(conn, tenant, &keys, ALLOWANCE, m.now)? {
+        let client = half.pending.request.client_id.as_str();
+        let event = m.audit("login.throttled").user(half.user.id.as_str());
+        write_alone(conn, |conn| event.client(client).record(conn))?;
+        return Ok(Verified::Throttled {
+            retry_after: (until - m.now).num_seconds().max(1),
+        });
+    }
+    committed(conn, |conn| {
+        if !answered(m, conn, kek, &half, answer)? {
+            let method = match answer {
+                Answer::Code(_) => "otp",
+                Answer::Recovery(_) => "recovery_code",
+            };
+            m.audit("login.second_factor_failed")
+                .user(half.user.id.as_str())
+                .client(half.pending.request.client_id.as_str())
+                .detail(&serde_json::json!({ "method": method }))
+                .record(conn)?;
+            return Ok(Verified::Wrong);
+        }
+        throttle::give_back(conn, tenant, &keys, ALLOWANCE, m.now, true)?;
+        let proof = half.proof.clone().with_code();
+        match after_second_factor(m, conn, half, proof, session_cookie, binding)? {
+            Some(next) => Ok(Verified::Done(next)),
+            None => Ok(Verified::Expired),
+        }
+    })
+}
+
+/// Whether `answer` is right for `half`'s user, and then used up: a code's step accepted, a
+/// recovery code spent (audited with how many are left).
+fn answered(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    kek: &Kek,
+    half: &HalfLogin,
+    answer: &Answer,
+) -> Result<bool, OAuthError> {
+    let tenant = Tenant::of(m.tenant);
+    let user = &half.user;
+    match answer {
+        Answer::Code(code) => {
+            let Some(row) = second_factors::totp(conn, tenant, &user.id)? else {
+                return Ok(false);
+            };
+            let secret = TotpSecret::open(kek, &m.tenant.id, &user.id, &row.secret)
+                .map_err(OAuthError::server)?;
+            match secret.check(code, m.now) {
+                Some(step) => Ok(second_factors::accept_step(conn, tenant, &user.id, step)?),
+                None => Ok(false),
+            }
+        }
+        Answer::Recovery(code) => {
+            let hash = recovery_code_hash(&user.id, code);
+            if !second_factors::use_recovery_code(conn, tenant, &user.id, &hash, m.now)? {
+                return Ok(false);
+            }
+            let left = second_factors::unused_recovery_codes(conn, tenant, &user.id)?;
+            m.audit("second_factor.recovery_code_used")
+                .user(user.id.as_str())
+                .detail(&serde_json::json!({ "left": left }))
+                .record(conn)?;
+            Ok(true)
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! An authority user's second factor in the tests: a server whose tenant has a policy, the
+//! authority user, a one-time code seeded as an enrolment stores it, the clock held inside a
+//! 30-second step, and a login taken through the password to its second factor.
+
+use chrono::Duration;
+use idp::crypto::totp::TotpSecret;
+use reqwest::Response;
+
+use super::journeys::{Login, page, says, session_cookie};
+use super::{Backend, NewUser, TestApp, tenant};
+use crate::rp::{self, Rp, location};
+
+pub const USERNAME: &str = "Virkailija";
+pub const PASSWORD: &str = "viranomaisen salasana";
+
+/// A server whose seinajoki tenant has `authority_second_factor = policy`, with the authority user
+/// [`USERNAME`].
+pub async fn authority_app(backend: Backend, policy: &str) -> TestApp {
+    authority_app_with(backend, policy, "").await
+}
+
+/// [`authority_app`] with `tenant_toml` appended to the tenant's file.
+pub async fn authority_app_with(backend: Backend, policy: &str, tenant_toml: &str) -> TestApp {
+    let app = TestApp::builder(backend)
+        .tenant_setting(&format!("authority_second_factor = \"{policy}\""))
+        .tenant_toml(tenant_toml)
+        .spawn()
+        .await;
+    let user = NewUser {
+        username: Some(USERNAME),
+        name: Some("Virkailija"),
+        password: Some(PASSWORD),
+        ..NewUser::default()
+    };
+    app.add("seinajoki", user).await.unwrap();
+    app
+}
+
+/// The internal id of the authority user.
+pub async fn authority_id(app: &TestApp) -> String {
+    app.db_run(|conn| {
+        let key = USERNAME.to_lowercase();
+        idp::store::users::find_by_username(conn, tenant("seinajoki"), &key)
+            .unwrap()
+            .unwrap()
+            .id
+    })
+    .await
+}
+
+/// Gives the authority user a one-time code (as an enrolment stores it); its secret.
+pub async fn seed_totp(app: &TestApp) -> TotpSecret {
+    let user_id = authority_id(app).await;
+    let secret = TotpSecret::generate();
+    let sealed = secret
+        .seal(&app.services.kek, "seinajoki", &user_id)
+        .unwrap();
+    let now = app.now();
+    app.db_run(move |conn| {
+        let row = idp::store::second_factors::TotpRow {
+            user_id,
+            tenant_id: "seinajoki".into(),
+            secret: sealed,
+            last_step: None,
+            created_at: now,
+        };
+        idp::store::second_factors::set_totp(conn, &row).unwrap();
+    })
+    .await;
+    secret
+}
+
+/// Moves the server's clock to a second past the start of a 30-second step, so that the step
+/// does not change under the next few requests.
+pub fn steady(app: &TestApp) {
+    let into = app.now().and_utc().timestamp().rem_euclid(30);
+    app.clock.advance((31 - into) % 30);
+}
+
+/// The code of `secret` for the step `offset` steps from the server's now.
+pub fn code(app: &TestApp, secret: &TotpSecret, offset: i64) -> String {
+    secret.code_at(app.now() + Duration::seconds(30 * offset))
+}
+
+/// A login at `client` (with `extra` parameters) in a fresh browser, through the password: the
+/// login (its request the half-done login's, when the password led to the second factor) and the
+/// answer to the password.
+pub async fn password_step(
+    app: &TestApp,
+    client: &Rp,
+    extra: &[(&str, &str)],
+) -> (Login, Response) {
+    let mut login = Login::start(&app.browser(), client, &[], extra).await;
+    let response = login.submit(USERNAME, PASSWORD, false).await;
+    if response.status() == 303 {
+        let next = location(&response);
+        if next.path() == "/seinajoki/login/second-factor" {
+            login.request = rp::param(&next, "request").unwrap();
+        }
+    }
+    (login, response)
+}
+
+/// The second factor's page of `login` (`/login/second-factor?request=…`).
+pub fn second_factor_url(login: &Login) -> String {
+    format!(
+        "{}/login/second-factor?request={}",
+        login.tenant_url, login.request
+    )
+}
+
+/// Posts `fields` to the second factor's page of `login`, with its CSRF token.
+pub async fn give(login: &Login, fields: &[(&str, &str)]) -> Response {
+    let html = page(&login.browser, second_factor_url(login)).await;
+    login.post("/login/second-factor", &html, fields).await
+}
+
+/// Posts `fields` to the second factor's page of `login`, which must answer `status` with `text`;
+/// the page.
+pub async fn refused(login: &Login, fields: &[(&str, &str)], status: u16, text: &str) -> String {
+    says(give(login, fields).await, status, text).await
+}
+
+/// Posts the one-time code `code` to the second factor's page of `login`, which must refuse it
+/// (401, in Finnish); the page.
+pub async fn wrong(login: &Login, code: &str) -> String {
+    refused(
+        login,
+        &[("code", code)],
+        401,
+        "Koodi on väärä tai jo käytetty.",
+    )
+    .await
+}
+
+/// `url` opened in `login`'s browser.
+pub async fn open(login: &Login, url: impl reqwest::IntoUrl) -> Response {
+    login.browser.get(url).send().await.unwrap()
+}
+
+/// After the password, the way to the second factor, and no session yet.
+pub fn to_second_factor(login: &Login, response: &Response) {
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(response).as_str(), second_factor_url(login));
+    assert_eq!(session_cookie(response, "seinajoki"), None);
+}

@@ -1,0 +1,343 @@
+//! The second factor of authority users over real HTTP: the enrolment a login makes when the
+//! tenant requires one, one-time codes on the app's clock (the steps around now accepted once, an
+//! older one refused), the shared throttle, recovery codes, the tenant's policy, honest tokens,
+//! and the half-done login bound to its browser.
+
+use chrono::Duration;
+use serde_json::json;
+
+use crate::both_stores;
+use crate::helpers::authority::{
+    authority_app, authority_app_with, authority_id, code, give, open, password_step, refused,
+    second_factor_url, seed_totp, steady, to_second_factor, wrong,
+};
+use crate::helpers::journeys::{answer, hidden, page, post_with_csrf, says, session_cookie};
+use crate::helpers::{Backend, assert_has};
+use crate::rp::{self, location};
+
+both_stores!(a_required_second_factor_is_enrolled_before_the_login_ends);
+async fn a_required_second_factor_is_enrolled_before_the_login_ends(backend: Backend) {
+    let app = authority_app(backend, "required").await;
+    let client = rp::basic(&app).await;
+    let (login, response) = password_step(&app, &client, &[("ui_locales", "en")]).await;
+    to_second_factor(&login, &response);
+    // Without a factor the code page sends the browser to the enrolment.
+    let asked = open(&login, second_factor_url(&login)).await;
+    let enrol_url = location(&asked);
+    assert_eq!(enrol_url.path(), "/seinajoki/login/second-factor/enrol");
+    let enrol = says(open(&login, enrol_url).await, 200, "Set up a one-time code").await;
+    assert_has(
+        &enrol,
+        "<div class=\"qr\" role=\"img\" aria-label=\"QR code for your authenticator app\"><svg",
+    );
+    assert_has(&enrol, "autocomplete=\"one-time-code\"");
+    assert_has(&enrol, "inputmode=\"numeric\"");
+    assert!(!enrol.contains("<?xml"), "{enrol}");
+    let shown = enrol
+        .split("<code id=\"secret\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap();
+    assert_eq!(shown.len(), 39, "{shown}");
+    let secret = totp_rs::Secret::try_from_base32(shown.replace(' ', "")).unwrap();
+    let app_code = |offset: i64| {
+        let at = app.now() + Duration::seconds(30 * offset);
+        let totp = totp_rs::Builder::new()
+            .with_secret(secret.clone())
+            .build()
+            .unwrap();
+        totp.generate(u64::try_from(at.and_utc().timestamp()).unwrap())
+            .to_string()
+    };
+    let ceremony = hidden(&enrol, "ceremony");
+    let enrol_action = format!("{}/login/second-factor/enrol", login.tenant_url);
+    let post_code = |code: String| {
+        let fields = [
+            ("request", login.request.clone()),
+            ("ceremony", ceremony.clone()),
+            ("code", code),
+        ];
+        let (browser, action, html) = (login.browser.clone(), enrol_action.clone(), enrol.clone());
+        async move {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post_with_csrf(&browser, action, &html, &fields).await
+        }
+    };
+    steady(&app);
+    // A wrong code shows the same secret again, the error at the field.
+    let wrong = says(
+        post_code("000000".into()).await,
+        422,
+        "The code is wrong or already used.",
+    )
+    .await;
+    assert_has(&wrong, "aria-describedby=\"code-error\"");
+    assert_has(&wrong, shown);
+    // The right one: the recovery codes, shown once, and still no session.
+    let enrolled = post_code(app_code(0)).await;
+    assert_eq!(session_cookie(&enrolled, "seinajoki"), None);
+    let codes_page = says(enrolled, 200, "Your recovery codes").await;
+    let codes: Vec<String> = codes_page
+        .split("<li><code>")
+        .skip(1)
+        .map(|c| c.split('<').next().unwrap().to_string())
+        .collect();
+    assert_eq!(codes.len(), 10, "{codes_page}");
+    // Nothing on the page leads away from the codes but "Continue".
+    assert!(!codes_page.contains("name=\"lang\""), "{codes_page}");
+    // "Continue": the session starts now, its cookie set once, and the login ends at the client.
+    let proceed = hidden(&codes_page, "proceed");
+    let fields = [("proceed", proceed.as_str())];
+    let done = login
+        .post("/login/second-factor/continue", &codes_page, &fields)
+        .await;
+    let cookies = done
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter(|c| c.to_str().unwrap().starts_with("idp-session-seinajoki="))
+        .count();
+    assert_eq!(cookies, 1);
+    let back = location(&done);
+    let again = login
+        .post("/login/second-factor/continue", &codes_page, &fields)
+        .await;
+    says(again, 400, "data-reason=\"expired\"").await;
+    let claims = login.redeem(&client, &back).await.payload();
+    assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
+    assert_eq!(claims["acr"], "urn:idp:acr:mfa");
+    let user_id = authority_id(&app).await;
+    let enrolled = app.audited("seinajoki", "second_factor.enrolled").await;
+    assert_eq!(enrolled.len(), 1);
+    assert_eq!(enrolled[0].user_id.as_deref(), Some(user_id.as_str()));
+
+    // The next login asks for the code; the enrolment is not offered to a user who has one.
+    let (login, response) = password_step(&app, &client, &[]).await;
+    to_second_factor(&login, &response);
+    let enrol_again = format!(
+        "{}/login/second-factor/enrol?request={}",
+        login.tenant_url, login.request
+    );
+    let refused = open(&login, enrol_again).await;
+    assert_eq!(location(&refused).as_str(), second_factor_url(&login));
+    // A recovery code (typed in capitals, with spaces) works once.
+    let typed = codes[3].to_uppercase().replace('-', " ");
+    let used = give(&login, &[("recovery", &typed)]).await;
+    let claims = login.redeem(&client, &location(&used)).await.payload();
+    assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
+    let (login, _) = password_step(&app, &client, &[]).await;
+    let reused = give(&login, &[("recovery", &codes[3])]).await;
+    let refused = says(reused, 401, "Varakoodi on väärä tai jo käytetty.").await;
+    assert_has(&refused, "<details id=\"recovery-section\" open>");
+    assert_has(
+        &refused,
+        "aria-describedby=\"recovery-hint recovery-error\"",
+    );
+    let other = give(&login, &[("recovery", &codes[4])]).await;
+    assert_eq!(location(&other).path(), "/callback");
+    let left = app
+        .audit_details("seinajoki", "second_factor.recovery_code_used")
+        .await;
+    assert_eq!(left, [json!({"left": 9}), json!({"left": 8})]);
+    app.stop().await;
+}
+
+both_stores!(codes_around_now_are_accepted_once_and_older_ones_refused);
+async fn codes_around_now_are_accepted_once_and_older_ones_refused(backend: Backend) {
+    // The tenant names its own acr values.
+    let acr = "\n[acr]\npassword = \"https://seinajoki.example/acr/1\"\nmfa = \"https://seinajoki.example/acr/2\"\n";
+    let app = authority_app_with(backend, "required", acr).await;
+    let client = rp::basic(&app).await;
+    let secret = seed_totp(&app).await;
+    steady(&app);
+    // The code of the step before now is accepted.
+    let (login, response) = password_step(&app, &client, &[]).await;
+    to_second_factor(&login, &response);
+    let page = says(
+        open(&login, second_factor_url(&login)).await,
+        200,
+        "Kertakäyttökoodi",
+    )
+    .await;
+    assert_has(&page, "autocomplete=\"one-time-code\"");
+    assert_has(&page, "inputmode=\"numeric\"");
+    let previous = code(&app, &secret, -1);
+    let done = give(&login, &[("code", &previous)]).await;
+    assert!(session_cookie(&done, "seinajoki").is_some());
+    let claims = login.redeem(&client, &location(&done)).await.payload();
+    assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
+    assert_eq!(claims["acr"], "https://seinajoki.example/acr/2");
+    // The same code again (its step is used) is refused.
+    let (login, _) = password_step(&app, &client, &[]).await;
+    let replayed = wrong(&login, &previous).await;
+    assert_has(&replayed, "aria-describedby=\"code-intro code-error\"");
+    // The language selector of the refused page goes back to the code page, in that language.
+    let back = hidden(&replayed, "return");
+    assert_eq!(
+        back,
+        format!("/seinajoki/login/second-factor?request={}", login.request)
+    );
+    let fields = [("lang", "sv"), ("return", back.as_str())];
+    let chosen = post_with_csrf(
+        &login.browser,
+        app.url("/seinajoki/language"),
+        &replayed,
+        &fields,
+    )
+    .await;
+    assert_eq!(location(&chosen).as_str(), second_factor_url(&login));
+    says(
+        open(&login, second_factor_url(&login)).await,
+        200,
+        "Tvåstegsverifiering",
+    )
+    .await;
+    // The code of the step after now is accepted (a phone's clock a little ahead) …
+    let next = give(&login, &[("code", &code(&app, &secret, 1))]).await;
+    assert_eq!(location(&next).path(), "/callback");
+    // … after which the current step's code is older than the last accepted: refused, as is a
+    // code two steps back.
+    let (login, _) = password_step(&app, &client, &[]).await;
+    wrong(&login, &code(&app, &secret, 0)).await;
+    wrong(&login, &code(&app, &secret, -2)).await;
+    refused(
+        &login,
+        &[("code", "")],
+        422,
+        "Syötä todennussovelluksen näyttämä koodi.",
+    )
+    .await;
+    // Two steps later, the code of the new now works.
+    app.clock.advance(60);
+    let later = give(&login, &[("code", &code(&app, &secret, 0))]).await;
+    assert_eq!(location(&later).path(), "/callback");
+    let failed = app.audited("seinajoki", "login.second_factor_failed").await;
+    assert_eq!(failed.len(), 3);
+    assert_eq!(failed[0].client_id.as_deref(), Some("rp-basic"));
+    app.stop().await;
+}
+
+both_stores!(wrong_codes_count_in_the_password_throttle);
+async fn wrong_codes_count_in_the_password_throttle(backend: Backend) {
+    let app = authority_app(backend, "required").await;
+    let client = rp::basic(&app).await;
+    let secret = seed_totp(&app).await;
+    steady(&app);
+    let (login, _) = password_step(&app, &client, &[]).await;
+    for _ in 0..5 {
+        wrong(&login, "123456").await;
+    }
+    // Blocked as after five wrong passwords: even the right code is not checked, with the
+    // password page's message.
+    let blocked = give(&login, &[("code", &code(&app, &secret, 0))]).await;
+    assert!(blocked.headers().contains_key("retry-after"));
+    says(
+        blocked,
+        429,
+        "Liian monta epäonnistunutta yritystä. Odota hetki ja yritä uudelleen.",
+    )
+    .await;
+    // And so is the password, in another browser.
+    let (_, password) = password_step(&app, &client, &[]).await;
+    says(password, 429, "Liian monta epäonnistunutta yritystä.").await;
+    let user_id = authority_id(&app).await;
+    let throttled = app.audited("seinajoki", "login.throttled").await;
+    assert_eq!(throttled.len(), 2);
+    assert!(
+        throttled
+            .iter()
+            .all(|e| e.user_id.as_deref() == Some(user_id.as_str()))
+    );
+    assert_eq!(
+        app.audited("seinajoki", "login.second_factor_failed")
+            .await
+            .len(),
+        5
+    );
+    // The block ends; a right code then clears the count.
+    app.clock.advance(31);
+    steady(&app);
+    let done = give(&login, &[("code", &code(&app, &secret, 0))]).await;
+    assert_eq!(location(&done).path(), "/callback");
+    app.stop().await;
+}
+
+both_stores!(the_policy_says_who_is_asked);
+async fn the_policy_says_who_is_asked(backend: Backend) {
+    // Optional: only an authority user who enrolled is asked.
+    let app = authority_app(backend, "optional").await;
+    let client = rp::basic(&app).await;
+    let (login, response) = password_step(&app, &client, &[]).await;
+    let claims = login.redeem(&client, &location(&response)).await.payload();
+    assert_eq!(claims["amr"], json!(["pwd"]));
+    assert_eq!(claims["acr"], "urn:idp:acr:password");
+    let secret = seed_totp(&app).await;
+    steady(&app);
+    let (login, response) = password_step(&app, &client, &[]).await;
+    to_second_factor(&login, &response);
+    let done = give(&login, &[("code", &code(&app, &secret, 0))]).await;
+    assert_eq!(location(&done).path(), "/callback");
+    app.stop().await;
+    // Off: never asked, even with a factor.
+    let app = authority_app(backend, "off").await;
+    let client = rp::basic(&app).await;
+    seed_totp(&app).await;
+    let (login, response) = password_step(&app, &client, &[]).await;
+    assert!(session_cookie(&response, "seinajoki").is_some());
+    let claims = login.redeem(&client, &location(&response)).await.payload();
+    assert_eq!(claims["amr"], json!(["pwd"]));
+    app.stop().await;
+}
+
+both_stores!(the_half_done_login_is_its_browsers_alone);
+async fn the_half_done_login_is_its_browsers_alone(backend: Backend) {
+    let app = authority_app(backend, "required").await;
+    let client = rp::basic(&app).await;
+    let secret = seed_totp(&app).await;
+    steady(&app);
+    let (login, _) = password_step(&app, &client, &[]).await;
+    // Another browser, with its own flow cookie and CSRF token, finds no such login.
+    let other = app.browser();
+    says(
+        other.get(second_factor_url(&login)).send().await.unwrap(),
+        400,
+        "data-reason=\"expired\"",
+    )
+    .await;
+    let identifier = page(&other, login.url.clone()).await;
+    let fields = [
+        ("request", login.request.as_str()),
+        ("code", &code(&app, &secret, 0)),
+    ];
+    let action = format!("{}/login/second-factor", login.tenant_url);
+    says(
+        post_with_csrf(&other, &action, &identifier, &fields).await,
+        400,
+        "data-reason=\"expired\"",
+    )
+    .await;
+    let enrol = format!("{}/login/second-factor/enrol", login.tenant_url);
+    let (status, _) = answer(
+        other
+            .get(format!("{enrol}?request={}", login.request))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    // The consent page does not take a login at its second factor.
+    let html = page(&login.browser, second_factor_url(&login)).await;
+    let consent = login
+        .post("/consent", &html, &[("decision", "approve")])
+        .await;
+    says(consent, 400, "data-reason=\"expired\"").await;
+    // Its own browser still can, once.
+    let done = give(&login, &[("code", &code(&app, &secret, 0))]).await;
+    assert_eq!(location(&done).path(), "/callback");
+    let (status, _) = answer(open(&login, second_factor_url(&login)).await).await;
+    assert_eq!(status, 400);
+    app.stop().await;
+}

@@ -1,0 +1,322 @@
+//! An authority user's second factor on the account page (set up, replace, new recovery codes,
+//! each after the current password), and support's `idp users reset-second-factor`.
+
+use diesel::prelude::*;
+use diesel::r2d2::ManageConnection;
+use idp::crypto::totp::TotpSecret;
+use idp::store::{self, Manager};
+use reqwest::Client;
+use serde_json::{Value, json};
+
+use crate::both_stores;
+use crate::helpers::authority::{
+    PASSWORD, USERNAME, authority_app, code, give, password_step, refused, seed_totp, steady, wrong,
+};
+use crate::helpers::journeys::{hidden, page, post_with_csrf, says, session_cookie};
+use crate::helpers::{Backend, TestApp, assert_has, tenant};
+use crate::node::{failed_with, setup, succeeded};
+use crate::rp::{self, location, param};
+
+/// A fresh browser opens the account page, logs in as the authority user (with a code of
+/// `secret` when the login asks for one) and is back at the account page: the browser and the
+/// page.
+async fn account(app: &TestApp, secret: Option<&TotpSecret>) -> (Client, String) {
+    let browser = app.browser();
+    let url = app.url("/seinajoki/account");
+    let login = location(&browser.get(&url).send().await.unwrap());
+    let mut done = rp::submit_login(&browser, &login, USERNAME, PASSWORD, false).await;
+    if let Some(secret) = secret {
+        let asked = location(&done);
+        assert_eq!(asked.path(), "/seinajoki/login/second-factor");
+        let html = page(&browser, asked.clone()).await;
+        let request = param(&asked, "request").unwrap();
+        let fields = [
+            ("request", request.as_str()),
+            ("code", &code(app, secret, 0)),
+        ];
+        let action = app.url("/seinajoki/login/second-factor");
+        done = post_with_csrf(&browser, action, &html, &fields).await;
+    }
+    assert!(session_cookie(&done, "seinajoki").is_some());
+    assert_eq!(location(&done).as_str(), url);
+    let html = page(&browser, &url).await;
+    (browser, html)
+}
+
+/// Posts `fields` to the account page's `path` with the CSRF token of `html`.
+async fn post(
+    app: &TestApp,
+    browser: &Client,
+    html: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    post_with_csrf(browser, app.url(path), html, fields).await
+}
+
+/// The enrolment page of a new code, after the current password on the account page `html`.
+async fn enrol_page(app: &TestApp, browser: &Client, html: &str) -> String {
+    let fields = [("password", PASSWORD)];
+    let path = "/seinajoki/account/second-factor";
+    let started = post(app, browser, html, path, &fields).await;
+    says(started, 200, "Ota kertakäyttökoodi käyttöön").await
+}
+
+/// The codes a page of recovery codes shows.
+fn codes_of(html: &str) -> Vec<String> {
+    html.split("<li><code>")
+        .skip(1)
+        .map(|c| c.split('<').next().unwrap().to_string())
+        .collect()
+}
+
+/// The secret an enrolment page shows.
+fn secret_of(html: &str) -> TotpSecret {
+    let shown = html.split("<code id=\"secret\">").nth(1).unwrap();
+    TotpSecret::from_base32(shown.split('<').next().unwrap()).unwrap()
+}
+
+both_stores!(an_authority_user_sets_up_a_code_on_the_account_page);
+async fn an_authority_user_sets_up_a_code_on_the_account_page(backend: Backend) {
+    // Optional: the user logs in with the password alone until a code is set up.
+    let app = authority_app(backend, "optional").await;
+    let (browser, html) = account(&app, None).await;
+    assert_has(&html, "Kertakäyttökoodia ei ole otettu käyttöön.");
+    assert!(!html.contains("/account/recovery-codes"), "{html}");
+    let wrong = post(
+        &app,
+        &browser,
+        &html,
+        "/seinajoki/account/second-factor",
+        &[("password", "väärä")],
+    )
+    .await;
+    let refused = says(wrong, 422, "<p id=\"second-factor-error\" class=\"error\" role=\"alert\">Nykyinen salasana on väärin.</p>").await;
+    assert_has(&refused, "aria-describedby=\"second-factor-error\"");
+    let enrol = enrol_page(&app, &browser, &html).await;
+    assert_has(&enrol, "/seinajoki/account/second-factor/confirm\"");
+    assert!(!enrol.contains("name=\"request\""), "{enrol}");
+    let secret = secret_of(&enrol);
+    let ceremony = hidden(&enrol, "ceremony");
+    steady(&app);
+    let fields = |code: String| vec![("ceremony", ceremony.clone()), ("code", code)];
+    let confirm = |code: String| {
+        let fields = fields(code);
+        let (browser, enrol, app) = (browser.clone(), enrol.clone(), &app);
+        async move {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post(
+                app,
+                &browser,
+                &enrol,
+                "/seinajoki/account/second-factor/confirm",
+                &fields,
+            )
+            .await
+        }
+    };
+    says(
+        confirm("000000".into()).await,
+        422,
+        "Koodi on väärä tai jo käytetty.",
+    )
+    .await;
+    let codes = says(confirm(code(&app, &secret, 0)).await, 200, "Varakoodisi").await;
+    assert_eq!(codes_of(&codes).len(), 10);
+    assert_has(&codes, "/seinajoki/account\">Takaisin omiin tietoihin</a>");
+    // The ceremony is used: the same form again finds nothing.
+    let again = confirm(code(&app, &secret, 0)).await;
+    says(again, 422, "Käyttöönotto vanheni. Aloita alusta.").await;
+    let html = page(&browser, app.url("/seinajoki/account")).await;
+    assert_has(&html, "Kertakäyttökoodi on käytössä.");
+    assert_has(&html, "Käyttämättömiä varakoodeja on 10.");
+    // Enrolled, the next login asks for the code.
+    app.clock.advance(30);
+    account(&app, Some(&secret)).await;
+    app.stop().await;
+}
+
+both_stores!(new_recovery_codes_and_a_new_code_replace_the_old);
+async fn new_recovery_codes_and_a_new_code_replace_the_old(backend: Backend) {
+    let app = authority_app(backend, "required").await;
+    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .await;
+    let old = seed_totp(&app).await;
+    steady(&app);
+    let (browser, html) = account(&app, Some(&old)).await;
+    assert_has(&html, "Käyttämättömiä varakoodeja on 0.");
+    let renewed = post(
+        &app,
+        &browser,
+        &html,
+        "/seinajoki/account/recovery-codes",
+        &[("password", PASSWORD)],
+    )
+    .await;
+    let first = codes_of(&says(renewed, 200, "Uudet varakoodit on luotu.").await);
+    let renewed = post(
+        &app,
+        &browser,
+        &html,
+        "/seinajoki/account/recovery-codes",
+        &[("password", PASSWORD)],
+    )
+    .await;
+    let second = codes_of(&says(renewed, 200, "Varakoodisi").await);
+    assert_eq!((first.len(), second.len()), (10, 10));
+    assert!(first.iter().all(|c| !second.contains(c)));
+    assert_eq!(
+        app.audited("seinajoki", "second_factor.recovery_codes_renewed")
+            .await
+            .len(),
+        2
+    );
+    // Replaced: the new secret's codes work, the old secret's do not, nor the old recovery codes.
+    let enrol = enrol_page(&app, &browser, &html).await;
+    let new = secret_of(&enrol);
+    let fields = [
+        ("ceremony", hidden(&enrol, "ceremony")),
+        ("code", code(&app, &new, 0)),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let confirmed = post(
+        &app,
+        &browser,
+        &enrol,
+        "/seinajoki/account/second-factor/confirm",
+        &fields,
+    )
+    .await;
+    let third = codes_of(&says(confirmed, 200, "Varakoodisi").await);
+    app.clock.advance(30);
+    let login = password_step(&app, &rp::basic(&app).await, &[]).await.0;
+    wrong(&login, &code(&app, &old, 0)).await;
+    for stale in [&second[0], &first[0]] {
+        let fields = [("recovery", stale.as_str())];
+        refused(&login, &fields, 401, "Varakoodi on väärä").await;
+    }
+    let fields = [("recovery", third[0].as_str())];
+    let done = give(&login, &fields).await;
+    assert_eq!(location(&done).path(), "/callback");
+    // A resident has no such forms.
+    let resident =
+        crate::helpers::journeys::sign_in(&app, "seinajoki", "erkki@testi.fi", PASSWORD).await;
+    assert!(!resident.page.contains("Kaksivaiheinen tunnistautuminen"));
+    let fields = [("password", PASSWORD)];
+    let forbidden = post(
+        &app,
+        &resident.browser,
+        &resident.page,
+        "/seinajoki/account/recovery-codes",
+        &fields,
+    )
+    .await;
+    assert_eq!(forbidden.status(), 403);
+    app.stop().await;
+}
+
+both_stores!(support_resets_a_second_factor);
+/// `idp users reset-second-factor`: the factors go, the sessions end, audited as support's.
+async fn support_resets_a_second_factor(backend: Backend) {
+    let s = setup(backend);
+    let add = ["users", "add", "--tenant", "seinajoki", "--authority"];
+    let out = s.run(
+        &[&add[..], &["--username", USERNAME, "--password-stdin"]].concat(),
+        &format!("{PASSWORD}\n"),
+    );
+    succeeded(&out);
+    let mut conn = Manager::new(s.db.backend.clone()).connect().unwrap();
+    let conn: &mut store::DbConnection = &mut conn;
+    let t = tenant("seinajoki");
+    let user = store::users::find_by_username(conn, t, &USERNAME.to_lowercase())
+        .unwrap()
+        .unwrap();
+    let now = idp::clock::Clock::now(&idp::clock::SystemClock);
+    let totp = store::second_factors::TotpRow {
+        user_id: user.id.clone(),
+        tenant_id: "seinajoki".into(),
+        secret: "sealed".into(),
+        last_step: Some(1),
+        created_at: now,
+    };
+    store::second_factors::set_totp(conn, &totp).unwrap();
+    let hashes: Vec<String> = (0..10).map(|i| format!("hash-{i}")).collect();
+    store::second_factors::set_recovery_codes(conn, t, &user.id, &hashes, now).unwrap();
+    let passkey = store::passkeys::PasskeyRow {
+        id: "pk-1".into(),
+        tenant_id: "seinajoki".into(),
+        user_id: user.id.clone(),
+        credential_id: "cred-1".into(),
+        name: "Puhelin".into(),
+        passkey: "{}".into(),
+        backup_eligible: true,
+        created_at: now,
+        last_used_at: None,
+    };
+    store::passkeys::insert(conn, &passkey).unwrap();
+    let session = store::sessions::SessionRow {
+        id: "session-1".into(),
+        token_hash: "token-hash".into(),
+        tenant_id: "seinajoki".into(),
+        user_id: user.id.clone(),
+        remember: false,
+        auth_time: now,
+        amr: "pwd otp mfa".into(),
+        acr: Some("urn:idp:acr:mfa".into()),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + chrono::Duration::hours(1),
+        ended_at: None,
+    };
+    store::sessions::insert(conn, &session).unwrap();
+
+    let reset = ["users", "reset-second-factor", "--tenant", "seinajoki"];
+    let out = s.run(&[&reset[..], &["--username", "VIRKAILIJA"]].concat(), "");
+    assert_eq!(
+        succeeded(&out),
+        "reset the second factor of Virkailija in seinajoki: one-time code removed, 10 recovery codes, 1 passkeys removed; 1 sessions ended\n"
+    );
+    assert!(
+        store::second_factors::totp(conn, t, &user.id)
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store::second_factors::unused_recovery_codes(conn, t, &user.id).unwrap(),
+        0
+    );
+    assert!(
+        store::passkeys::of_user(conn, t, &user.id)
+            .unwrap()
+            .is_empty()
+    );
+    let ended = store::sessions::find(conn, t, "session-1")
+        .unwrap()
+        .unwrap();
+    assert!(ended.ended_at.is_some());
+    use store::schema::audit_events;
+    let (user_id, detail): (Option<String>, Option<String>) = audit_events::table
+        .filter(audit_events::kind.eq("second_factor.reset"))
+        .select((audit_events::user_id, audit_events::detail))
+        .first(conn)
+        .unwrap();
+    assert_eq!(user_id.as_deref(), Some(user.id.as_str()));
+    let detail: Value = serde_json::from_str(&detail.unwrap()).unwrap();
+    assert_eq!(
+        detail,
+        json!({"by": "cli", "totp": true, "recovery_codes": 10, "passkeys": 1, "sessions": 1})
+    );
+    // Nothing left to reset, but it may be run again; an unknown user is refused.
+    let again = s.run(&[&reset[..], &["--username", USERNAME]].concat(), "");
+    assert!(
+        succeeded(&again)
+            .contains("one-time code none, 0 recovery codes, 0 passkeys removed; 0 sessions ended")
+    );
+    let unknown = s.run(&[&reset[..], &["--username", "nobody"]].concat(), "");
+    failed_with(
+        &unknown,
+        1,
+        "error: no user \"nobody\" in tenant seinajoki\n",
+    );
+    drop(s.dir);
+}
