@@ -45,7 +45,10 @@ impl<T: AsRef<View>> SignedIn<T> {
         context.insert("message", &message);
         context.insert("second_factor", &self.second_factor);
         let forms = ["error", "name_error", "legacy_error", "email_error"];
-        for form in forms.into_iter().chain(["passkeys_error", "second_factor_error"]) {
+        for form in forms
+            .into_iter()
+            .chain(["passkeys_error", "second_factor_error"])
+        {
             context.insert(form, &error.filter(|e| form_of(e) == form));
         }
         context.insert("min", &view.tenant.min_password_chars());

@@ -1,313 +1,9 @@
-//! Browser tests: Debian's chromium driven through chromedriver (WebDriver), headless, on
-//! loopback, with background networking off. Each page walked is saved as a screenshot into
-//! `docs/screenshots/`. Under `CI=true` a missing browser is a failure; elsewhere these tests are
-//! skipped with a printed reason.
+//! The resident's and the authority user's journeys through the pages, in chromium.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use fantoccini::Locator;
 
-use actix_web::{HttpResponse, web};
-use fantoccini::{Client, ClientBuilder, Locator};
-use serde_json::json;
-
-use crate::helpers::{
-    Backend, NewUser, Old, TestApp, assert_has, first_party_client, project_root,
-};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const PASSWORD: &str = "oikea hevonen patteri";
-
-/// Whether the browser is there; panics under CI=true when it is not.
-fn browser_available() -> bool {
-    if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "CI=true but {CHROMIUM} or {CHROMEDRIVER} is missing: install chromium and chromium-driver"
-        );
-    }
-    eprintln!("skipping the browser tests: install Debian's chromium and chromium-driver");
-    false
-}
-
-/// A chromium under chromedriver, with its own profile directory.
-struct Browser {
-    client: Client,
-    driver: Child,
-}
-
-impl Browser {
-    async fn start(profile: &Path, javascript: bool) -> Browser {
-        // fantoccini's TLS stack and ours bring two rustls providers into the tests: pick one.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let driver = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut caps = serde_json::Map::new();
-        caps.insert("browserName".into(), json!("chrome"));
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update",
-                    "--disable-sync", "--disable-dev-shm-usage", "--window-size=1000,1000",
-                    "--lang=fi",
-                    format!("--user-data-dir={}", profile.display()),
-                ],
-                "prefs": {
-                    "profile.managed_default_content_settings.javascript": if javascript { 1 } else { 2 },
-                    "intl.accept_languages": "fi",
-                },
-            }),
-        );
-        let mut last_error = String::new();
-        for _ in 0..100 {
-            match ClientBuilder::rustls()
-                .unwrap()
-                .capabilities(caps.clone())
-                .connect(&format!("http://127.0.0.1:{port}"))
-                .await
-            {
-                Ok(client) => return Browser { client, driver },
-                Err(error) => last_error = error.to_string(),
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("chromedriver did not start: {last_error}");
-    }
-
-    async fn quit(self) {
-        // Closing the session lets chromium write its cookies to the profile.
-        let _ = self.client.clone().close().await;
-        drop(self);
-    }
-
-    async fn screenshot(&self, name: &str) {
-        let png = self.client.screenshot().await.unwrap();
-        let dir = project_root().join("docs/screenshots");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
-    }
-
-    async fn fill(&self, id: &str, text: &str) {
-        let field = self
-            .client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Id(id))
-            .await
-            .unwrap_or_else(|e| panic!("no #{id}: {e}"));
-        field.clear().await.unwrap();
-        field.send_keys(text).await.unwrap();
-    }
-
-    async fn goto(&self, url: &str) {
-        self.client.goto(url).await.unwrap();
-    }
-
-    /// Clicks the link whose text is `text`.
-    async fn click_link(&self, text: &str) {
-        self.client
-            .find(Locator::LinkText(text))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-    }
-
-    /// Fills `fields` (by id) and submits the page's main form.
-    async fn submit(&self, fields: &[(&str, &str)]) {
-        for (id, text) in fields {
-            self.fill(id, text).await;
-        }
-        self.click("main form button[type=submit]").await;
-    }
-
-    /// Picks `lang` in the language selector (no JavaScript of ours) and waits for the page in it.
-    async fn choose_language(&self, lang: &str) {
-        self.client
-            .find(Locator::Id("language"))
-            .await
-            .unwrap()
-            .select_by_value(lang)
-            .await
-            .unwrap();
-        self.click("form.languages button").await;
-        self.wait_for(&format!("html[lang={lang}]")).await;
-    }
-
-    async fn click(&self, css: &str) {
-        self.client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-    }
-
-    /// Waits (at most 10 s) for the element `css` to appear.
-    async fn wait_for(&self, css: &str) {
-        self.client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no {css}: {e}"));
-    }
-
-    /// Waits (at most 10 s) until the address satisfies `done`; returns it.
-    async fn wait_for_url(&self, done: impl Fn(&url::Url) -> bool) -> url::Url {
-        for _ in 0..100 {
-            let url = self.url().await;
-            if done(&url) {
-                return url;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("stuck at {}: {}", self.url().await, self.text().await);
-    }
-
-    async fn text(&self) -> String {
-        self.client.source().await.unwrap()
-    }
-
-    async fn url(&self) -> url::Url {
-        self.client.current_url().await.unwrap()
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
-}
-
-/// The relying party's callback: a page saying the code arrived.
-fn start_rp() -> (String, actix_web::dev::ServerHandle) {
-    let (address, handle) = crate::rp::serve_on_loopback(|routes| {
-        routes.route(
-            "/callback",
-            web::get().to(|| async {
-                HttpResponse::Ok()
-                    .content_type("text/html; charset=utf-8")
-                    .body("<!DOCTYPE html><html lang=\"en\"><title>RP</title><h1>Back at the e-service</h1></html>")
-            }),
-        );
-    });
-    (format!("http://{address}/callback"), handle)
-}
-
-/// The server with the relying party `rp-browser` (whose callback runs too) and a resident.
-struct Rig {
-    app: TestApp,
-    callback: String,
-    rp: actix_web::dev::ServerHandle,
-}
-
-impl Rig {
-    /// The rig, or `None` when the browser is not there (see [`browser_available`]).
-    async fn start() -> Option<Rig> {
-        if !browser_available() {
-            return None;
-        }
-        let (callback, rp) = start_rp();
-        let app = TestApp::builder(Backend::Sqlite)
-            .tenant_toml(&first_party_client("rp-browser", &callback, &[]))
-            .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki Esimerkki")
-            .spawn()
-            .await;
-        Some(Rig { app, callback, rp })
-    }
-
-    /// An authorization request of `rp-browser`, with `extra` parameters.
-    fn authorize_url(&self, extra: &[(&str, &str)]) -> String {
-        let mut url = url::Url::parse(&self.app.url("/seinajoki/authorize")).unwrap();
-        url.query_pairs_mut().extend_pairs([
-            ("client_id", "rp-browser"),
-            ("redirect_uri", self.callback.as_str()),
-            ("response_type", "code"),
-            ("scope", "openid email"),
-            ("state", "browser"),
-        ]);
-        url.query_pairs_mut().extend_pairs(extra);
-        url.to_string()
-    }
-
-    /// A browser (JavaScript on or off) with the profile `profile`, at the login page of a new
-    /// authorization request with `extra` parameters.
-    async fn at_login(
-        &self,
-        profile: &Profile,
-        javascript: bool,
-        extra: &[(&str, &str)],
-    ) -> Browser {
-        let browser = Browser::start(&profile.path(), javascript).await;
-        browser.goto(&self.authorize_url(extra)).await;
-        browser
-    }
-
-    async fn stop(self) {
-        self.app.stop().await;
-        self.rp.stop(true).await;
-    }
-}
-
-/// Walks the identifier and password pages; returns where the browser ends.
-async fn log_in(browser: &Browser, remember: bool, shots: Option<&str>) -> url::Url {
-    browser.fill("identifier", "erkki@testi.fi").await;
-    if let Some(prefix) = shots {
-        browser.screenshot(&format!("{prefix}-identifier")).await;
-    }
-    browser.click("main form button[type=submit]").await;
-    browser.fill("password", PASSWORD).await;
-    if remember {
-        browser.click("#remember").await;
-    }
-    if let Some(prefix) = shots {
-        browser.screenshot(&format!("{prefix}-password")).await;
-    }
-    browser.click("main form button[type=submit]").await;
-    browser
-        .wait_for_url(|u| !u.path().starts_with("/seinajoki/login"))
-        .await
-}
-
-/// Waits for the relying party's callback; asserts it got a code.
-async fn back_with_a_code(browser: &Browser) {
-    let back = browser.wait_for_url(|u| u.path() == "/callback").await;
-    assert!(back.query_pairs().any(|(k, _)| k == "code"), "{back}");
-}
-
-/// A browser profile of its own (cookies, remembered sessions), removed with this value.
-struct Profile(tempfile::TempDir);
-
-impl Profile {
-    fn new() -> Profile {
-        Profile(tempfile::tempdir().unwrap())
-    }
-
-    fn path(&self) -> PathBuf {
-        self.0.path().join("profile")
-    }
-}
+use super::{Browser, Profile, Rig, back_with_a_code, log_in};
+use crate::helpers::{NewUser, Old, assert_has};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_login_language_and_remember_me_in_chromium() {
@@ -503,7 +199,38 @@ async fn registration_authority_login_and_account_page_in_chromium() {
     browser
         .submit(&[("password", "viranomaisen salasana")])
         .await;
+    // The tenant requires a second factor of its authority users: one is enrolled before the
+    // login ends. The secret is on the page as text (and as a QR code drawn by idp).
+    browser.client.set_window_size(1000, 1000).await.unwrap();
+    browser.wait_for("#secret").await;
+    let secret = browser
+        .client
+        .find(Locator::Id("secret"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let secret = idp::crypto::totp::TotpSecret::from_base32(&secret).unwrap();
+    browser.wait_for(".qr svg").await;
+    browser.screenshot("20-second-factor-enrol").await;
+    browser
+        .submit(&[("code", &secret.code_at(app.now()))])
+        .await;
+    browser.wait_for("#recovery-codes li").await;
+    browser.screenshot("21-recovery-codes").await;
+    browser.click("main form button[type=submit]").await;
     back_with_a_code(&browser).await;
+    // The next login asks for a code.
+    browser
+        .goto(&rig.authorize_url(&[("prompt", "login")]))
+        .await;
+    browser.submit(&[("identifier", "rakennusvalvonta7")]).await;
+    browser
+        .submit(&[("password", "viranomaisen salasana")])
+        .await;
+    browser.wait_for("#code").await;
+    browser.screenshot("22-second-factor-code").await;
     browser.quit().await;
     rig.stop().await;
 }

@@ -1,0 +1,397 @@
+//! Browser tests: Debian's chromium driven through chromedriver (WebDriver), headless, on
+//! loopback, with background networking off. Each page walked is saved as a screenshot into
+//! `docs/screenshots/`. Under `CI=true` a missing browser is a failure; elsewhere these tests are
+//! skipped with a printed reason.
+//!
+//! This file is the harness (the browser, its virtual authenticator, the server with a relying
+//! party); `journeys.rs` walks the pages, `passkeys.rs` adds and uses a passkey.
+
+mod journeys;
+mod passkeys;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::helpers::{Backend, TestApp, first_party_client, project_root};
+
+pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
+pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+pub(crate) const PASSWORD: &str = "oikea hevonen patteri";
+
+/// Whether the browser is there; panics under CI=true when it is not.
+pub(crate) fn browser_available() -> bool {
+    if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "CI=true but {CHROMIUM} or {CHROMEDRIVER} is missing: install chromium and chromium-driver"
+        );
+    }
+    eprintln!("skipping the browser tests: install Debian's chromium and chromium-driver");
+    false
+}
+
+/// A chromium under chromedriver, with its own profile directory.
+pub(crate) struct Browser {
+    pub(crate) client: Client,
+    driver: Child,
+}
+
+impl Browser {
+    pub(crate) async fn start(profile: &Path, javascript: bool) -> Browser {
+        // fantoccini's TLS stack and ours bring two rustls providers into the tests: pick one.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), json!("chrome"));
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--disable-dev-shm-usage", "--window-size=1000,1000",
+                    "--lang=fi",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+                "prefs": {
+                    "profile.managed_default_content_settings.javascript": if javascript { 1 } else { 2 },
+                    "intl.accept_languages": "fi",
+                },
+            }),
+        );
+        let mut last_error = String::new();
+        for _ in 0..100 {
+            match ClientBuilder::rustls()
+                .unwrap()
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(client) => return Browser { client, driver },
+                Err(error) => last_error = error.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("chromedriver did not start: {last_error}");
+    }
+
+    pub(crate) async fn quit(self) {
+        // Closing the session lets chromium write its cookies to the profile.
+        let _ = self.client.clone().close().await;
+        drop(self);
+    }
+
+    pub(crate) async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        let dir = project_root().join("docs/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    pub(crate) async fn fill(&self, id: &str, text: &str) {
+        let field = self
+            .client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Id(id))
+            .await
+            .unwrap_or_else(|e| panic!("no #{id}: {e}"));
+        field.clear().await.unwrap();
+        field.send_keys(text).await.unwrap();
+    }
+
+    pub(crate) async fn goto(&self, url: &str) {
+        self.client.goto(url).await.unwrap();
+    }
+
+    /// Clicks the link whose text is `text`.
+    pub(crate) async fn click_link(&self, text: &str) {
+        self.client
+            .find(Locator::LinkText(text))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// Fills `fields` (by id) and submits the page's main form.
+    pub(crate) async fn submit(&self, fields: &[(&str, &str)]) {
+        for (id, text) in fields {
+            self.fill(id, text).await;
+        }
+        self.click("main form button[type=submit]").await;
+    }
+
+    /// Picks `lang` in the language selector (no JavaScript of ours) and waits for the page in it.
+    pub(crate) async fn choose_language(&self, lang: &str) {
+        self.client
+            .find(Locator::Id("language"))
+            .await
+            .unwrap()
+            .select_by_value(lang)
+            .await
+            .unwrap();
+        self.click("form.languages button").await;
+        self.wait_for(&format!("html[lang={lang}]")).await;
+    }
+
+    pub(crate) async fn click(&self, css: &str) {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// Waits (at most 10 s) for the element `css` to appear.
+    pub(crate) async fn wait_for(&self, css: &str) {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"));
+    }
+
+    /// Waits (at most 10 s) until the address satisfies `done`; returns it.
+    pub(crate) async fn wait_for_url(&self, done: impl Fn(&url::Url) -> bool) -> url::Url {
+        for _ in 0..100 {
+            let url = self.url().await;
+            if done(&url) {
+                return url;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("stuck at {}: {}", self.url().await, self.text().await);
+    }
+
+    pub(crate) async fn text(&self) -> String {
+        self.client.source().await.unwrap()
+    }
+
+    pub(crate) async fn url(&self) -> url::Url {
+        self.client.current_url().await.unwrap()
+    }
+
+    /// Adds a virtual authenticator to the browser (WebDriver's WebAuthn extension): a platform
+    /// authenticator that keeps discoverable credentials and verifies its user. Returns its id.
+    pub(crate) async fn add_virtual_authenticator(&self) -> String {
+        let options = json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserVerified": true,
+            "automaticPresenceSimulation": true,
+        });
+        let id = self
+            .client
+            .issue_cmd(WebAuthn::post("authenticator", options))
+            .await
+            .unwrap();
+        id.as_str().unwrap().to_string()
+    }
+
+    /// The credentials the virtual authenticator `authenticator` holds.
+    pub(crate) async fn virtual_credentials(&self, authenticator: &str) -> Vec<serde_json::Value> {
+        let path = format!("authenticator/{authenticator}/credentials");
+        let listed = self.client.issue_cmd(WebAuthn::get(&path)).await.unwrap();
+        listed.as_array().cloned().unwrap_or_default()
+    }
+}
+
+/// A command of WebDriver's WebAuthn extension (W3C Web Authentication §11.3), which
+/// chromedriver implements, under `/session/{id}/webauthn/`.
+#[derive(Debug)]
+pub(crate) struct WebAuthn {
+    path: String,
+    method: http::Method,
+    body: Option<serde_json::Value>,
+}
+
+impl WebAuthn {
+    pub(crate) fn post(path: &str, body: serde_json::Value) -> WebAuthn {
+        WebAuthn {
+            path: path.into(),
+            method: http::Method::POST,
+            body: Some(body),
+        }
+    }
+
+    pub(crate) fn get(path: &str) -> WebAuthn {
+        WebAuthn {
+            path: path.into(),
+            method: http::Method::GET,
+            body: None,
+        }
+    }
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthn {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session_id.unwrap_or_default();
+        base_url.join(&format!("session/{session}/webauthn/{}", self.path))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        (
+            self.method.clone(),
+            self.body.as_ref().map(|b| b.to_string()),
+        )
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// The relying party's callback: a page saying the code arrived.
+pub(crate) fn start_rp() -> (String, actix_web::dev::ServerHandle) {
+    let (address, handle) = crate::rp::serve_on_loopback(|routes| {
+        routes.route(
+            "/callback",
+            web::get().to(|| async {
+                HttpResponse::Ok()
+                    .content_type("text/html; charset=utf-8")
+                    .body("<!DOCTYPE html><html lang=\"en\"><title>RP</title><h1>Back at the e-service</h1></html>")
+            }),
+        );
+    });
+    (format!("http://{address}/callback"), handle)
+}
+
+/// The server with the relying party `rp-browser` (whose callback runs too) and a resident.
+pub(crate) struct Rig {
+    pub(crate) app: TestApp,
+    pub(crate) callback: String,
+    rp: actix_web::dev::ServerHandle,
+}
+
+impl Rig {
+    /// The rig at `http://127.0.0.1:PORT` (no passkeys: browsers refuse WebAuthn on an IP
+    /// address), or `None` when the browser is not there (see [`browser_available`]).
+    pub(crate) async fn start() -> Option<Rig> {
+        Rig::start_at(false).await
+    }
+
+    /// The rig at `http://localhost:PORT`, where passkeys work.
+    pub(crate) async fn at_localhost() -> Option<Rig> {
+        Rig::start_at(true).await
+    }
+
+    async fn start_at(localhost: bool) -> Option<Rig> {
+        if !browser_available() {
+            return None;
+        }
+        let (callback, rp) = start_rp();
+        let mut app = TestApp::builder(Backend::Sqlite)
+            .tenant_toml(&first_party_client("rp-browser", &callback, &[]))
+            .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki Esimerkki");
+        if localhost {
+            app = app.localhost();
+        }
+        let app = app.spawn().await;
+        Some(Rig { app, callback, rp })
+    }
+
+    /// An authorization request of `rp-browser`, with `extra` parameters.
+    pub(crate) fn authorize_url(&self, extra: &[(&str, &str)]) -> String {
+        let mut url = url::Url::parse(&self.app.url("/seinajoki/authorize")).unwrap();
+        url.query_pairs_mut().extend_pairs([
+            ("client_id", "rp-browser"),
+            ("redirect_uri", self.callback.as_str()),
+            ("response_type", "code"),
+            ("scope", "openid email"),
+            ("state", "browser"),
+        ]);
+        url.query_pairs_mut().extend_pairs(extra);
+        url.to_string()
+    }
+
+    /// A browser (JavaScript on or off) with the profile `profile`, at the login page of a new
+    /// authorization request with `extra` parameters.
+    pub(crate) async fn at_login(
+        &self,
+        profile: &Profile,
+        javascript: bool,
+        extra: &[(&str, &str)],
+    ) -> Browser {
+        let browser = Browser::start(&profile.path(), javascript).await;
+        browser.goto(&self.authorize_url(extra)).await;
+        browser
+    }
+
+    pub(crate) async fn stop(self) {
+        self.app.stop().await;
+        self.rp.stop(true).await;
+    }
+}
+
+/// Walks the identifier and password pages; returns where the browser ends.
+pub(crate) async fn log_in(browser: &Browser, remember: bool, shots: Option<&str>) -> url::Url {
+    browser.fill("identifier", "erkki@testi.fi").await;
+    if let Some(prefix) = shots {
+        browser.screenshot(&format!("{prefix}-identifier")).await;
+    }
+    browser.click("main form button[type=submit]").await;
+    browser.fill("password", PASSWORD).await;
+    if remember {
+        browser.click("#remember").await;
+    }
+    if let Some(prefix) = shots {
+        browser.screenshot(&format!("{prefix}-password")).await;
+    }
+    browser.click("main form button[type=submit]").await;
+    browser
+        .wait_for_url(|u| !u.path().starts_with("/seinajoki/login"))
+        .await
+}
+
+/// Waits for the relying party's callback; asserts it got a code.
+pub(crate) async fn back_with_a_code(browser: &Browser) {
+    let back = browser.wait_for_url(|u| u.path() == "/callback").await;
+    assert!(back.query_pairs().any(|(k, _)| k == "code"), "{back}");
+}
+
+/// A browser profile of its own (cookies, remembered sessions), removed with this value.
+pub(crate) struct Profile(tempfile::TempDir);
+
+impl Profile {
+    pub(crate) fn new() -> Profile {
+        Profile(tempfile::tempdir().unwrap())
+    }
+
+    pub(crate) fn path(&self) -> PathBuf {
+        self.0.path().join("profile")
+    }
+}

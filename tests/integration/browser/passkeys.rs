@@ -1,0 +1,65 @@
+//! A passkey in chromium, with its virtual authenticator (WebDriver's WebAuthn extension): offered
+//! after a password login and added, then used to log in (through the browser's autofill), then
+//! removed on the account page.
+
+use super::{PASSWORD, Profile, Rig, back_with_a_code, log_in};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passkey_is_added_used_and_removed_in_chromium() {
+    let Some(rig) = Rig::at_localhost().await else {
+        return;
+    };
+    let app = &rig.app;
+    let profile = Profile::new();
+    let browser = rig.at_login(&profile, true, &[]).await;
+    let authenticator = browser.add_virtual_authenticator().await;
+
+    // The identifier page offers the passkey login (shown by the script).
+    browser
+        .wait_for("#passkey-login button[data-passkey-start]:not([hidden])")
+        .await;
+    browser.screenshot("17-login-with-passkey").await;
+
+    // A password login is offered a passkey once ("Ota pääsyavain käyttöön").
+    log_in(&browser, false, None).await;
+    let offer = browser
+        .wait_for_url(|u| u.path().ends_with("/passkey-offer"))
+        .await;
+    assert!(offer.query_pairs().any(|(k, _)| k == "request"), "{offer}");
+    browser
+        .wait_for("#passkey-add:not([hidden]) button[data-passkey-start]")
+        .await;
+    assert!(browser.text().await.contains("Ota pääsyavain käyttöön"));
+    browser.screenshot("18-passkey-offer").await;
+    browser
+        .click("#passkey-add button[data-passkey-start]")
+        .await;
+    back_with_a_code(&browser).await;
+    let credentials = browser.virtual_credentials(&authenticator).await;
+    assert_eq!(credentials.len(), 1, "{credentials:?}");
+    assert_eq!(credentials[0]["isResidentCredential"], true);
+
+    // A new login that asks for the password again: the passkey instead. The identifier page asks
+    // for the browser's autofill of passkeys (conditional mediation) as it loads; chromium's
+    // virtual authenticator answers it with the one passkey at once, and the login ends at the
+    // e-service without a password.
+    browser
+        .goto(&rig.authorize_url(&[("prompt", "login")]))
+        .await;
+    back_with_a_code(&browser).await;
+    let logins = app.audit_details("seinajoki", "login.succeeded").await;
+    let last = logins.last().unwrap();
+    assert_eq!(last["amr"], "hwk user mfa", "{logins:?}");
+
+    // The account page lists it; removing it asks for the password.
+    browser.goto(&app.url("/seinajoki/account")).await;
+    browser.wait_for("#passkeys .passkey-name").await;
+    browser.screenshot("19-account-passkeys").await;
+    browser.fill("passkey-password-1", PASSWORD).await;
+    browser
+        .click("form[action$=\"/account/passkeys/remove\"] button[type=submit]")
+        .await;
+    browser.wait_for("#passkeys-none").await;
+    browser.quit().await;
+    rig.stop().await;
+}
