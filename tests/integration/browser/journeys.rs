@@ -185,15 +185,7 @@ async fn registration_authority_login_and_account_page_in_chromium() {
     browser.client.set_window_size(320, 800).await.unwrap();
     browser.goto(&rig.authorize_url(&[])).await;
     browser.fill("identifier", "rakennusvalvonta7").await;
-    let overflow = browser
-        .client
-        .execute(
-            "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(overflow.as_i64(), Some(0), "horizontal overflow at 320 px");
+    browser.assert_reflows().await;
     browser.screenshot("12-identifier-320px").await;
     browser.click("main form button[type=submit]").await;
     browser
@@ -201,8 +193,9 @@ async fn registration_authority_login_and_account_page_in_chromium() {
         .await;
     // The tenant requires a second factor of its authority users: one is enrolled before the
     // login ends. The secret is on the page as text (and as a QR code drawn by idp).
-    browser.client.set_window_size(1000, 1000).await.unwrap();
     browser.wait_for("#secret").await;
+    browser.assert_reflows().await;
+    browser.client.set_window_size(1000, 1000).await.unwrap();
     let secret = browser
         .client
         .find(Locator::Id("secret"))
@@ -219,6 +212,7 @@ async fn registration_authority_login_and_account_page_in_chromium() {
         .await;
     browser.wait_for("#recovery-codes li").await;
     browser.screenshot("21-recovery-codes").await;
+    browser.assert_reflows().await;
     browser.click("main form button[type=submit]").await;
     back_with_a_code(&browser).await;
     // The next login asks for a code.
@@ -231,6 +225,7 @@ async fn registration_authority_login_and_account_page_in_chromium() {
         .await;
     browser.wait_for("#code").await;
     browser.screenshot("22-second-factor-code").await;
+    browser.assert_reflows().await;
     browser.quit().await;
     rig.stop().await;
 }

@@ -196,6 +196,26 @@ impl Browser {
         self.client.current_url().await.unwrap()
     }
 
+    /// WCAG 1.4.10 (reflow): at 320 CSS pixels the page in view needs no sideways scrolling.
+    /// Leaves the window 320 pixels wide.
+    pub(crate) async fn assert_reflows(&self) {
+        self.client.set_window_size(320, 800).await.unwrap();
+        let overflow = self
+            .client
+            .execute(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            overflow.as_i64(),
+            Some(0),
+            "horizontal overflow at 320 px on {}",
+            self.url().await
+        );
+    }
+
     /// Adds a virtual authenticator to the browser (WebDriver's WebAuthn extension): a platform
     /// authenticator that keeps discoverable credentials and verifies its user. Returns its id.
     pub(crate) async fn add_virtual_authenticator(&self) -> String {

@@ -31,6 +31,7 @@ async fn a_passkey_is_added_used_and_removed_in_chromium() {
         .await;
     assert!(browser.text().await.contains("Ota pääsyavain käyttöön"));
     browser.screenshot("18-passkey-offer").await;
+    browser.assert_reflows().await;
     browser
         .click("#passkey-add button[data-passkey-start]")
         .await;
@@ -55,6 +56,7 @@ async fn a_passkey_is_added_used_and_removed_in_chromium() {
     browser.goto(&app.url("/seinajoki/account")).await;
     browser.wait_for("#passkeys .passkey-name").await;
     browser.screenshot("19-account-passkeys").await;
+    browser.assert_reflows().await;
     browser.fill("passkey-password-1", PASSWORD).await;
     browser
         .click("form[action$=\"/account/passkeys/remove\"] button[type=submit]")
