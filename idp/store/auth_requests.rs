@@ -86,13 +86,14 @@ pub fn set_params(
     Ok(updated == 1)
 }
 
-/// Deletes a request of `tenant` (it was answered).
-pub fn delete(conn: &mut DbConnection, tenant: Tenant<'_>, id: &str) -> Result<()> {
-    diesel::delete(
+/// Deletes a request of `tenant` (it was answered); false when it was gone already (a
+/// concurrent request answered it).
+pub fn delete(conn: &mut DbConnection, tenant: Tenant<'_>, id: &str) -> Result<bool> {
+    let deleted = diesel::delete(
         auth_requests::table
             .find(id)
             .filter(auth_requests::tenant_id.eq(tenant.id())),
     )
     .execute(conn)?;
-    Ok(())
+    Ok(deleted == 1)
 }

@@ -106,26 +106,20 @@ fn live<'a>(tenant: Tenant<'a>, now: NaiveDateTime) -> _ {
         .filter(sso_sessions::expires_at.gt(now))
 }
 
-/// Raises a live session of `tenant` after a step-up: what the login now proved (`amr`), its
-/// `acr`, and the time of this authentication.
-pub fn raise(
-    conn: &mut DbConnection,
-    tenant: Tenant<'_>,
-    id: &str,
-    amr: &str,
-    acr: &str,
-    now: NaiveDateTime,
-) -> Result<()> {
+/// Raises a live session of `tenant` after a step-up to `raised`: its new cookie's hash, what the
+/// login now proved (`amr`), its `acr`, and the time of this authentication.
+pub fn raise(conn: &mut DbConnection, tenant: Tenant<'_>, raised: &SessionRow) -> Result<()> {
     diesel::update(
         sso_sessions::table
-            .find(id)
+            .find(&raised.id)
             .filter(sso_sessions::tenant_id.eq(tenant.id())),
     )
     .set((
-        sso_sessions::amr.eq(amr),
-        sso_sessions::acr.eq(acr),
-        sso_sessions::auth_time.eq(now),
-        sso_sessions::last_seen_at.eq(now),
+        sso_sessions::token_hash.eq(&raised.token_hash),
+        sso_sessions::amr.eq(&raised.amr),
+        sso_sessions::acr.eq(&raised.acr),
+        sso_sessions::auth_time.eq(raised.auth_time),
+        sso_sessions::last_seen_at.eq(raised.last_seen_at),
     ))
     .execute(conn)?;
     Ok(())

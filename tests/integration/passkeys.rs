@@ -5,7 +5,7 @@
 use crate::both_stores;
 use crate::helpers::journeys::{Login, answer, hidden, page, post_with_csrf, says, set_password};
 use crate::helpers::webauthn::{
-    self, Authenticator, add_on_account, log_in, not_now, options, sign_in,
+    self, Authenticator, add_on_account, log_in, not_now, options, sign_in, step_up_on_account,
 };
 use crate::helpers::{Backend, TestApp, TestAppBuilder, assert_has};
 use crate::rp::{self, location, param};
@@ -25,7 +25,7 @@ pub async fn with_pirjo(builder: TestAppBuilder) -> TestApp {
 both_stores!(the_account_page_adds_renames_and_removes_passkeys);
 async fn the_account_page_adds_renames_and_removes_passkeys(backend: Backend) {
     let app = with_pirjo(TestApp::builder(backend)).await;
-    let signed = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
+    let mut signed = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
     assert_has(&signed.page, "Sinulla ei ole vielä pääsyavaimia.");
     assert_has(&signed.page, "id=\"passkey-add\"");
     assert_has(&signed.page, "/static/passkeys.js\" defer></script>");
@@ -41,6 +41,14 @@ async fn the_account_page_adds_renames_and_removes_passkeys(backend: Backend) {
     let handle = uuid::Uuid::parse_str(&user_id).unwrap().as_bytes().to_vec();
     assert_eq!(laptop.made[0].1, handle);
     // A second one, unnamed: the default name.
+    // With a passkey, the password alone no longer reaches the page where factors change (a
+    // passkey added on a password-only session would then pass as two factors): the account page
+    // and its forms ask for the passkey first.
+    let url = app.url("/seinajoki/account/passkeys/options");
+    let refused = post_with_csrf(&signed.browser, &url, &html, &[]).await;
+    let to = location(&refused);
+    assert_eq!(to.path(), "/seinajoki/login/second-factor", "{to}");
+    step_up_on_account(&app, &mut signed, &mut laptop).await;
     let mut phone = Authenticator::new(&app);
     let added = add_on_account(&app, &signed, &mut phone, "").await;
     let html = says(added, 200, "Pääsyavain lisätty.").await;
@@ -122,8 +130,9 @@ async fn another_residents_passkey_cannot_be_touched(backend: Backend) {
     let app = with_pirjo(TestApp::builder(backend)).await;
     app.add_user("seinajoki", "matti@testi.fi", "matin salasana", "Matti")
         .await;
-    let pirjo = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
-    let added = add_on_account(&app, &pirjo, &mut Authenticator::new(&app), "Oma").await;
+    let mut pirjo = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
+    let mut key = Authenticator::new(&app);
+    let added = add_on_account(&app, &pirjo, &mut key, "Oma").await;
     let html = says(added, 200, "Pääsyavain lisätty.").await;
     let id = hidden(&html, "passkey");
 
@@ -137,8 +146,8 @@ async fn another_residents_passkey_cannot_be_touched(backend: Backend) {
     let refused = post_with_csrf(&matti.browser, &rename, &matti.page, &fields).await;
     assert_eq!(refused.status(), 422);
 
-    let html = page(&pirjo.browser, app.url("/seinajoki/account")).await;
-    assert_has(&html, "<p class=\"passkey-name\">Oma</p>");
+    step_up_on_account(&app, &mut pirjo, &mut key).await;
+    assert_has(&pirjo.page, "<p class=\"passkey-name\">Oma</p>");
     app.stop().await;
 }
 
@@ -190,10 +199,11 @@ async fn not_now_again(browser: &reqwest::Client, offer: &url::Url, html: &str) 
 both_stores!(a_reset_mail_lists_the_passkeys_and_the_reset_keeps_them);
 async fn a_reset_mail_lists_the_passkeys_and_the_reset_keeps_them(backend: Backend) {
     let app = with_pirjo(TestApp::builder(backend)).await;
-    let signed = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
+    let mut signed = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
     let mut key = Authenticator::new(&app);
     let added = add_on_account(&app, &signed, &mut key, "Työkone").await;
     says(added, 200, "Pääsyavain lisätty.").await;
+    step_up_on_account(&app, &mut signed, &mut key).await;
     let added = add_on_account(&app, &signed, &mut Authenticator::new(&app), "Puhelin").await;
     says(added, 200, "Pääsyavain lisätty.").await;
 
@@ -224,17 +234,18 @@ async fn a_reset_mail_lists_the_passkeys_and_the_reset_keeps_them(backend: Backe
     let login = Login::fresh(&app, &client).await;
     let back = location(&log_in(&login, &mut key).await);
     assert!(param(&back, "code").is_some(), "{back}");
-    let html = page(&signed_in_again(&app).await, app.url("/seinajoki/account")).await;
-    assert_has(&html, "Työkone");
-    assert_has(&html, "Puhelin");
-    app.stop().await;
-}
-
-/// A browser signed in as Pirjo with her new password.
-async fn signed_in_again(app: &TestApp) -> reqwest::Client {
-    sign_in(app, "seinajoki", EMAIL, "aivan uusi salasana")
+    let user_id = app.user_id("seinajoki", EMAIL).await;
+    let names: Vec<String> = app
+        .db_run(move |conn| {
+            let tenant = crate::helpers::tenant("seinajoki");
+            idp::store::passkeys::of_user(conn, tenant, &user_id).unwrap()
+        })
         .await
-        .browser
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, ["Työkone", "Puhelin"]);
+    app.stop().await;
 }
 
 both_stores!(passkeys_are_off_when_the_public_url_is_an_ip_address);

@@ -49,7 +49,7 @@ async fn a_passkey_logs_in_to_the_e_service(backend: Backend) {
     let back = location(&done);
     let payload = login.redeem(&client, &back).await.payload();
     assert_eq!(payload["sub"], subject);
-    assert_eq!(payload["amr"], json!(["hwk", "user", "mfa"]));
+    assert_eq!(payload["amr"], json!(["hwk", "mfa"]));
     assert_eq!(payload["acr"], "urn:idp:acr:mfa");
 
     // The same answer again, in a new login: its ceremony was used.
@@ -136,7 +136,7 @@ async fn an_old_account_linked_is_offered_a_passkey_and_keeps_its_subject(backen
     let back = location(&log_in(&login, &mut key).await);
     let payload = login.redeem(&client, &back).await.payload();
     assert_eq!(payload["sub"], "SJK-1234");
-    assert_eq!(payload["amr"], json!(["hwk", "user", "mfa"]));
+    assert_eq!(payload["amr"], json!(["hwk", "mfa"]));
     app.stop().await;
 }
 
@@ -194,7 +194,7 @@ async fn an_authority_user_enrols_a_passkey_and_uses_it_as_the_second_factor(bac
     let mut key = Authenticator::new(&app);
     let (login, enrolled) = enrol(&app, &client, &mut key).await;
     let payload = login.redeem(&client, &location(&enrolled)).await.payload();
-    assert_eq!(payload["amr"], json!(["pwd", "hwk", "user", "mfa"]));
+    assert_eq!(payload["amr"], json!(["pwd", "hwk", "mfa"]));
     assert_eq!(payload["acr"], "urn:idp:acr:mfa");
 
     // The next login asks for it; enrolling another is not offered.
@@ -225,7 +225,7 @@ async fn an_authority_user_enrols_a_passkey_and_uses_it_as_the_second_factor(bac
     posted.extend(right.fields());
     let done = post_with_csrf(&browser, &url, &html, &posted).await;
     let payload = login.redeem(&client, &location(&done)).await.payload();
-    assert_eq!(payload["amr"], json!(["pwd", "hwk", "user", "mfa"]));
+    assert_eq!(payload["amr"], json!(["pwd", "hwk", "mfa"]));
     app.stop().await;
 }
 
@@ -285,9 +285,19 @@ async fn an_e_service_asking_for_two_factors_gets_a_passkey_step_up(backend: Bac
     posted.extend(answer.fields());
     let url = app.url("/seinajoki/login/second-factor/passkey");
     let done = post_with_csrf(&signed.browser, &url, &html, &posted).await;
-    assert!(crate::helpers::journeys::session_cookie(&done, "seinajoki").is_none());
+    // The raised session gets a new cookie; a copy of the old one is a password's no more.
+    let raised = crate::helpers::journeys::session_cookie(&done, "seinajoki").unwrap();
+    assert_ne!(raised, signed.cookie);
+    let stale = app
+        .http
+        .get(app.url("/seinajoki/account"))
+        .header("cookie", format!("idp-session-seinajoki={}", signed.cookie))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&stale).path(), "/seinajoki/login");
     let payload = login.redeem(&client, &location(&done)).await.payload();
-    assert_eq!(payload["amr"], json!(["pwd", "hwk", "user", "mfa"]));
+    assert_eq!(payload["amr"], json!(["pwd", "hwk", "mfa"]));
     assert_eq!(payload["acr"], "urn:idp:acr:mfa");
     assert_eq!(app.audited("seinajoki", "login.stepped_up").await.len(), 1);
     app.stop().await;

@@ -36,13 +36,8 @@ pub fn proceed(
             params: Vec::new(),
         }));
     }
-    if request.acr_essential
-        && !meets(
-            &Proof::parse(&session.amr),
-            &request.acr_values,
-            &m.tenant.acr,
-        )
-    {
+    let proof = Proof::parse(&session.amr);
+    if request.acr_essential && !meets(&proof, &request.acr_values, &m.tenant.acr, true) {
         return Ok(refuse(
             m,
             &request,

@@ -216,7 +216,9 @@ pub fn consent(
         if row.user_id.as_deref() != Some(user.id.as_str()) {
             return Ok(None);
         }
-        auth_requests::delete(conn, Tenant::of(m.tenant), &row.id)?;
+        if !auth_requests::delete(conn, Tenant::of(m.tenant), &row.id)? {
+            return Ok(None);
+        }
         let request = pending.request;
         if !approve {
             return Ok(Some(Outcome::Respond(error_response(

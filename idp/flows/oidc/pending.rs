@@ -57,7 +57,12 @@ pub fn account_login(
     conn: &mut DbConnection,
     binding: &str,
 ) -> Result<String, OAuthError> {
-    let request = AuthorizationRequest {
+    store_pending(m, conn, &account_request(m), None, binding, Step::Login)
+}
+
+/// A request of the account page's pseudo-client: back to the account page, no code.
+pub(super) fn account_request(m: &Minter<'_>) -> AuthorizationRequest {
+    AuthorizationRequest {
         client_id: ACCOUNT_CLIENT.into(),
         redirect_uri: format!("{}/account", m.issuer),
         response_mode: ResponseMode::Query,
@@ -75,8 +80,7 @@ pub fn account_login(
         lang: None,
         acr_values: Vec::new(),
         acr_essential: false,
-    };
-    store_pending(m, conn, &request, None, binding, Step::Login)
+    }
 }
 
 /// Stores `request` at `step` for the browser whose binding secret is `binding` (and, once the

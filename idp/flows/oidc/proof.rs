@@ -2,9 +2,11 @@
 //!
 //! A password is `pwd`. A second factor adds its method and `mfa`: a one-time code (or a recovery
 //! code, itself a one-time code) `otp`, a passkey `hwk` or `swk`. A passkey alone is `hwk` or
-//! `swk` with `user` and `mfa`: possession of the key, and the user verified by the authenticator
-//! (a PIN or biometrics), which webauthn-rs requires of passkeys. A key the authenticator may copy
-//! to other devices (backup eligible, a synced passkey) is `swk`, one that cannot leave it `hwk`.
+//! `swk` with `mfa`: possession of the key, and the user verified by the authenticator (a PIN or
+//! biometrics), which idp requires of passkeys. RFC 8176 has no name for "verified by the
+//! authenticator, by a method it does not say" (`user` is a presence test, `pin` and `fpt` name the
+//! method), so none is added. A key the authenticator may copy to other devices (backup eligible,
+//! a synced passkey) is `swk`, one that cannot leave it `hwk`.
 
 use crate::config::AcrValues;
 
@@ -29,7 +31,7 @@ impl Proof {
 
     fn password_less(key: &str) -> Proof {
         Proof {
-            methods: vec![key.into(), "user".into(), "mfa".into()],
+            methods: vec![key.into(), "mfa".into()],
         }
     }
 
@@ -54,7 +56,6 @@ impl Proof {
     /// This proof with a second factor: a passkey.
     pub fn with_passkey(mut self, backup_eligible: bool) -> Proof {
         self.add(key_method(backup_eligible));
-        self.add("user");
         self.add("mfa");
         self
     }
@@ -90,14 +91,19 @@ fn key_method(backup_eligible: bool) -> &'static str {
 }
 
 /// Whether a login of `proof` meets what a request asked for with `acr_values` (or the `acr`
-/// claim): an empty list asks nothing; values the tenant does not know are left out (OIDC Core
-/// §3.1.2.1: voluntary); of the known ones, any the login reaches will do.
-pub fn meets(proof: &Proof, asked: &[String], acr: &AcrValues) -> bool {
+/// claim): an empty list asks nothing; of the values the tenant knows, any the login reaches will
+/// do. Values the tenant does not know are left out of a wish (OIDC Core §3.1.2.1: voluntary), but
+/// an `essential` list that names none the tenant knows can never be met (§5.5.1.1: the `acr`
+/// returned must be one of them).
+pub fn meets(proof: &Proof, asked: &[String], acr: &AcrValues, essential: bool) -> bool {
     let known: Vec<&String> = asked
         .iter()
         .filter(|v| **v == acr.password || **v == acr.mfa)
         .collect();
-    known.is_empty() || known.iter().any(|v| **v == acr.password) || proof.is_mfa()
+    if known.is_empty() {
+        return asked.is_empty() || !essential;
+    }
+    known.iter().any(|v| **v == acr.password) || proof.is_mfa()
 }
 
 #[cfg(test)]
@@ -111,12 +117,12 @@ mod tests {
         assert_eq!(Proof::password().with_code().stored(), "pwd otp mfa");
         assert_eq!(
             Proof::password().with_passkey(false).stored(),
-            "pwd hwk user mfa"
+            "pwd hwk mfa"
         );
-        assert_eq!(Proof::passkey(true).stored(), "swk user mfa");
+        assert_eq!(Proof::passkey(true).stored(), "swk mfa");
         assert_eq!(Proof::parse("pwd  otp mfa otp").stored(), "pwd otp mfa");
         assert!(!Proof::parse("pwd").is_mfa());
-        assert!(Proof::parse("hwk user mfa").is_mfa());
+        assert!(Proof::parse("hwk mfa").is_mfa());
     }
 
     #[test]
@@ -125,11 +131,16 @@ mod tests {
         let mfa = vec![acr.mfa.clone()];
         let either = vec![acr.mfa.clone(), acr.password.clone()];
         let unknown = vec!["urn:other".to_string()];
-        assert!(!meets(&Proof::password(), &mfa, &acr));
-        assert!(meets(&Proof::password().with_code(), &mfa, &acr));
-        assert!(meets(&Proof::password(), &either, &acr));
-        assert!(meets(&Proof::password(), &unknown, &acr));
-        assert!(meets(&Proof::password(), &[], &acr));
+        for essential in [false, true] {
+            assert!(!meets(&Proof::password(), &mfa, &acr, essential));
+            assert!(meets(&Proof::password().with_code(), &mfa, &acr, essential));
+            assert!(meets(&Proof::password(), &either, &acr, essential));
+            assert!(meets(&Proof::password(), &[], &acr, essential));
+        }
+        // Values the tenant does not know: a wish is left out, an essential one is never met.
+        assert!(meets(&Proof::password(), &unknown, &acr, false));
+        assert!(!meets(&Proof::password(), &unknown, &acr, true));
+        assert!(!meets(&Proof::passkey(false), &unknown, &acr, true));
         assert_eq!(Proof::password().acr(&acr), acr.password);
         assert_eq!(Proof::passkey(false).acr(&acr), acr.mfa);
     }

@@ -17,11 +17,12 @@
 use super::decide::proceed;
 use super::error::{ErrorCode, OAuthError};
 use super::outcome::{Outcome, refuse};
-use super::pending::{Pending, Step, pending_at, store_pending};
+use super::pending::{Pending, Step, account_request, pending_at, store_pending};
 use super::proof::{Proof, meets};
 use super::request::AuthorizationRequest;
 use super::session;
 use crate::config::SecondFactorPolicy;
+use crate::crypto::secret;
 use crate::flows::context::Minter;
 use crate::store::auth_requests::AuthRequestRow;
 use crate::store::sessions::SessionRow;
@@ -56,15 +57,23 @@ pub struct Factors {
 }
 
 impl Factors {
-    /// The factors of a user of `tenant`.
+    /// The factors a user of the tenant can give now: passkeys count only where they work (the
+    /// tenant allows them and the public URL names a host), so that a city turning passkeys off
+    /// does not leave a user asked for one it cannot give.
     pub fn of(
+        m: &Minter<'_>,
         conn: &mut DbConnection,
-        tenant: Tenant<'_>,
         user_id: &str,
     ) -> Result<Factors, OAuthError> {
+        let tenant = Tenant::of(m.tenant);
+        let passkeys = if m.passkeys_on() {
+            passkeys::of_user(conn, tenant, user_id)?.len()
+        } else {
+            0
+        };
         Ok(Factors {
             totp: second_factors::totp(conn, tenant, user_id)?.is_some(),
-            passkeys: passkeys::of_user(conn, tenant, user_id)?.len(),
+            passkeys,
         })
     }
 
@@ -86,12 +95,12 @@ fn second_factor_due(
     if proof.is_mfa() {
         return Ok(None);
     }
-    let has = Factors::of(conn, Tenant::of(m.tenant), &user.id)?.any();
+    let has = Factors::of(m, conn, &user.id)?.any();
     let policy = m.tenant.authority_second_factor;
     let due = if user.is_authority && policy == SecondFactorPolicy::Required {
         Some(has)
     } else if (user.is_authority && policy == SecondFactorPolicy::Optional && has)
-        || (!meets(proof, &request.acr_values, &m.tenant.acr) && has)
+        || (!meets(proof, &request.acr_values, &m.tenant.acr, false) && has)
     {
         Some(true)
     } else {
@@ -117,7 +126,13 @@ pub fn after_first_factor(
     binding: &str,
 ) -> Result<Next, OAuthError> {
     let tenant = Tenant::of(m.tenant);
-    auth_requests::delete(conn, tenant, &row.id)?;
+    if !auth_requests::delete(conn, tenant, &row.id)? {
+        // A concurrent request of this browser answered the request first: one login, not two.
+        return Ok(Next {
+            session: None,
+            outcome: Outcome::Page("expired"),
+        });
+    }
     if second_factor_due(m, conn, user, &proof, &pending.request)?.is_some() {
         let step = Step::SecondFactor {
             amr: proof.stored(),
@@ -272,7 +287,9 @@ pub fn after_second_factor(
         session_id,
         ..
     } = half;
-    auth_requests::delete(conn, tenant, &row.id)?;
+    if !auth_requests::delete(conn, tenant, &row.id)? {
+        return Ok(None);
+    }
     let (session, new_session) = match session_id {
         None => {
             let client = pending.request.client_id.as_str();
@@ -284,19 +301,25 @@ pub fn after_second_factor(
             let Some((session, _)) = current.filter(|(s, u)| s.id == id && u.id == user.id) else {
                 return Ok(None);
             };
+            // The raised session gets a new cookie: a copy of the old one (taken before the
+            // step-up) stays a password-only login and stops working.
             let acr = proof.acr(&m.tenant.acr);
-            sessions::raise(conn, tenant, &session.id, &proof.stored(), acr, m.now)?;
+            let value = secret::random_token();
+            let raised = SessionRow {
+                token_hash: secret::hash(&value),
+                amr: proof.stored(),
+                acr: Some(acr.to_string()),
+                auth_time: m.now,
+                last_seen_at: m.now,
+                ..session
+            };
+            sessions::raise(conn, tenant, &raised)?;
             m.audit("login.stepped_up")
                 .user(user.id.as_str())
                 .detail(&serde_json::json!({ "amr": proof.stored() }))
                 .record(conn)?;
-            let raised = SessionRow {
-                amr: proof.stored(),
-                acr: Some(acr.to_string()),
-                auth_time: m.now,
-                ..session
-            };
-            (raised, None)
+            let remember = raised.remember;
+            (raised, Some(NewSession { value, remember }))
         }
     };
     let outcome = proceed(m, conn, pending.request, &session, &user, binding)?;
@@ -327,7 +350,9 @@ pub fn after_offer(
     if row.user_id.as_deref() != Some(user.id.as_str()) {
         return Ok(None);
     }
-    auth_requests::delete(conn, tenant, &row.id)?;
+    if !auth_requests::delete(conn, tenant, &row.id)? {
+        return Ok(None);
+    }
     let binding = binding.unwrap_or_default();
     Ok(Some(proceed(
         m,
@@ -368,4 +393,35 @@ pub fn step_up(
     };
     let request_id = store_pending(m, conn, request, Some(&user.id), binding, step)?;
     Ok(Some(Outcome::SecondFactor { request_id }))
+}
+
+/// The account page for a live `session` of `user`: `None` when the session may use it — it
+/// proved two factors, or the user has no second factor to give — else the id of a step-up to
+/// the second factor that returns to the account page. A password alone never reaches the page
+/// where the factors are changed, so it cannot add a passkey (which would then pass as two
+/// factors) or replace a one-time code.
+pub fn account_step_up(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    session: &SessionRow,
+    user: &UserRow,
+    binding: &str,
+) -> Result<Option<String>, OAuthError> {
+    if Proof::parse(&session.amr).is_mfa() || !Factors::of(m, conn, &user.id)?.any() {
+        return Ok(None);
+    }
+    let step = Step::SecondFactor {
+        amr: session.amr.clone(),
+        remember: session.remember,
+        session_id: Some(session.id.clone()),
+    };
+    let request = account_request(m);
+    Ok(Some(store_pending(
+        m,
+        conn,
+        &request,
+        Some(&user.id),
+        binding,
+        step,
+    )?))
 }

@@ -12,7 +12,7 @@ use crate::config::Language;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::oidc::steps::{Factors, HalfLogin, Next, after_second_factor, half_login};
-use crate::store::{self, DbConnection, Tenant};
+use crate::store::{self, DbConnection};
 
 /// What a second factor by passkey (or its enrolment) led to.
 #[derive(Debug)]
@@ -33,13 +33,17 @@ fn half(
     Ok(half_login(m, conn, at.request, Some(at.binding))?)
 }
 
-/// Whether the user of `half` has no second factor yet (the only case it may enrol one here).
+/// Whether the user of `half` must enrol a second factor in this login (the tenant requires one
+/// of its authority users and it has none): the only case it may enrol one here.
 fn without_factor(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     half: &HalfLogin,
 ) -> Result<bool, FlowError> {
-    Ok(!Factors::of(conn, Tenant::of(m.tenant), &half.user.id)?.any())
+    let factors = Factors::of(m, conn, &half.user.id)?;
+    Ok(crate::flows::second_factor::enrol::may_enrol(
+        m, factors, &half.user,
+    ))
 }
 
 /// The options of a passkey in the half-done login `at`: one of the user's passkeys as the second

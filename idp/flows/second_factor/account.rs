@@ -22,13 +22,14 @@ pub struct AccountFactor {
     pub unused_codes: i64,
 }
 
-/// What `user` of `tenant` has, for the account page.
+/// What `user` of the tenant has, for the account page.
 pub fn status(
+    m: &Minter<'_>,
     conn: &mut DbConnection,
-    tenant: Tenant<'_>,
     user_id: &str,
 ) -> Result<AccountFactor, FlowError> {
-    let factors = Factors::of(conn, tenant, user_id)?;
+    let tenant = Tenant::of(m.tenant);
+    let factors = Factors::of(m, conn, user_id)?;
     Ok(AccountFactor {
         totp: factors.totp,
         any: factors.any(),
@@ -45,7 +46,7 @@ pub fn renew_recovery_codes(
     user: &UserRow,
 ) -> Result<Option<Vec<String>>, FlowError> {
     write_transaction(conn, |conn| {
-        let factors = Factors::of(conn, Tenant::of(m.tenant), &user.id)?;
+        let factors = Factors::of(m, conn, &user.id)?;
         if !factors.any() {
             return Ok(None);
         }

@@ -63,7 +63,7 @@ fn enrolling(
     let Some(half) = half_login(m, conn, request_id, Some(binding))? else {
         return Ok(None);
     };
-    let factors = Factors::of(conn, Tenant::of(m.tenant), &half.user.id)?;
+    let factors = Factors::of(m, conn, &half.user.id)?;
     Ok(may_enrol(m, factors, &half.user).then_some(half))
 }
 
@@ -97,7 +97,7 @@ pub fn confirm_enrolment(
         let Some(half) = half_login(m, conn, request_id, Some(binding))? else {
             return Ok(LoginEnrolment::Expired);
         };
-        let factors = Factors::of(conn, Tenant::of(m.tenant), &half.user.id)?;
+        let factors = Factors::of(m, conn, &half.user.id)?;
         if !may_enrol(m, factors, &half.user) {
             return Ok(if factors.any() {
                 LoginEnrolment::HasFactor

@@ -72,7 +72,7 @@ pub fn asked(
         return Ok(None);
     };
     let tenant = Tenant::of(m.tenant);
-    let factors = Factors::of(conn, tenant, &half.user.id)?;
+    let factors = Factors::of(m, conn, &half.user.id)?;
     Ok(Some(Asked {
         totp: factors.totp,
         passkeys: factors.passkeys,

@@ -13,9 +13,10 @@ use actix_web::{FromRequest, HttpRequest};
 use super::error::PageError;
 use super::view::View;
 use crate::flows::account;
+use crate::flows::error::FlowError;
 use crate::flows::former::{Olds, olds};
-use crate::flows::oidc::pending;
 use crate::flows::oidc::request::Params;
+use crate::flows::oidc::{pending, steps};
 use crate::flows::second_factor::account::{AccountFactor, status};
 use crate::http::extract::{Extracting, TenantRequest, after};
 use crate::store::Tenant;
@@ -132,34 +133,36 @@ struct Found {
     second_factor: Option<AccountFactor>,
 }
 
-/// The session's user, old accounts, passkeys and (an authority user's) second factor, or the way
-/// to the login.
+/// The session's user, old accounts, passkeys and (an authority user's) second factor; or the way
+/// to the login, or to the second factor when the session proved less than the user can give
+/// ([`steps::account_step_up`]).
 async fn signed_in(view: &View) -> Result<Found, PageError> {
     let cookie = view.cookie("session");
     let binding = view.binding.clone();
     let found = view
-        .flow(
-            move |m, conn| match account::current(m, conn, cookie.as_deref())? {
-                Some((session, user)) => {
-                    let tenant = Tenant::of(m.tenant);
-                    let olds = olds(conn, tenant, &user)?;
-                    let passkeys = passkeys::of_user(conn, tenant, &user.id)?;
-                    let second_factor = if user.is_authority {
-                        Some(status(conn, tenant, &user.id)?)
-                    } else {
-                        None
-                    };
-                    Ok(Ok(Found {
-                        session_id: session.id,
-                        user,
-                        olds,
-                        passkeys,
-                        second_factor,
-                    }))
-                }
-                None => pending::account_login(m, conn, &binding).map(Err),
-            },
-        )
+        .flow(move |m, conn| {
+            let Some((session, user)) = account::current(m, conn, cookie.as_deref())? else {
+                return Ok(Err(("login", pending::account_login(m, conn, &binding)?)));
+            };
+            if let Some(id) = steps::account_step_up(m, conn, &session, &user, &binding)? {
+                return Ok(Err(("login/second-factor", id)));
+            }
+            let tenant = Tenant::of(m.tenant);
+            let olds = olds(conn, tenant, &user)?;
+            let passkeys = passkeys::of_user(conn, tenant, &user.id)?;
+            let second_factor = if user.is_authority {
+                Some(status(m, conn, &user.id)?)
+            } else {
+                None
+            };
+            Ok::<_, FlowError>(Ok(Found {
+                session_id: session.id,
+                user,
+                olds,
+                passkeys,
+                second_factor,
+            }))
+        })
         .await?;
-    found.map_err(|request_id| view.attach(view.to_page("login", &request_id)).into())
+    found.map_err(|(page, request_id)| view.attach(view.to_page(page, &request_id)).into())
 }

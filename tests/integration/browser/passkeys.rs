@@ -50,7 +50,7 @@ async fn a_passkey_is_added_used_and_removed_in_chromium() {
     back_with_a_code(&browser).await;
     let logins = app.audit_details("seinajoki", "login.succeeded").await;
     let last = logins.last().unwrap();
-    assert_eq!(last["amr"], "hwk user mfa", "{logins:?}");
+    assert_eq!(last["amr"], "hwk mfa", "{logins:?}");
 
     // The account page lists it; removing it asks for the password.
     browser.goto(&app.url("/seinajoki/account")).await;

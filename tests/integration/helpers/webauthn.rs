@@ -212,3 +212,33 @@ pub async fn log_in(login: &Login, key: &mut Authenticator) -> Response {
     let answer = key.discover(&asked);
     login.post("/login/passkey", &html, &answer.fields()).await
 }
+
+/// Steps the session of `signed` up with `key`'s passkey: once the user has a passkey, the
+/// account page asks a password-only session for it first. Leaves `signed` with the raised
+/// session's cookie and the account page.
+pub async fn step_up_on_account(app: &TestApp, signed: &mut SignedIn, key: &mut Authenticator) {
+    let account = app.url("/seinajoki/account");
+    let asked_at = location(&signed.browser.get(&account).send().await.unwrap());
+    assert_eq!(
+        asked_at.path(),
+        "/seinajoki/login/second-factor",
+        "{asked_at}"
+    );
+    let request = rp::param(&asked_at, "request").unwrap();
+    let html = page(&signed.browser, asked_at.clone()).await;
+    let url = app.url("/seinajoki/login/second-factor/passkey/options");
+    let asked = options(&signed.browser, &url, &html, &[("request", &request)]).await;
+    let answer = key.get(&asked);
+    let mut fields = answer.fields().to_vec();
+    fields.push(("request", &request));
+    let url = app.url("/seinajoki/login/second-factor/passkey");
+    let done = post_with_csrf(&signed.browser, &url, &html, &fields).await;
+    assert_eq!(location(&done).as_str(), account);
+    let cookie = super::journeys::session_cookie(&done, "seinajoki");
+    assert!(
+        cookie.as_ref().is_some_and(|c| *c != signed.cookie),
+        "a step-up gives the session a new cookie"
+    );
+    signed.cookie = cookie.unwrap_or_default();
+    signed.page = page(&signed.browser, &account).await;
+}
