@@ -334,6 +334,12 @@ async fn the_half_done_login_is_its_browsers_alone(backend: Backend) {
         .post("/consent", &html, &[("decision", "approve")])
         .await;
     says(consent, 400, "data-reason=\"expired\"").await;
+    // Nor do the consent page and the identifier page show it: each takes its own step only.
+    for path in ["consent", "login"] {
+        let url = format!("{}/{path}?request={}", login.tenant_url, login.request);
+        let expired = says(open(&login, url).await, 400, "data-reason=\"expired\"").await;
+        assert!(!expired.contains("name=\"decision\""), "{expired}");
+    }
     // Its own browser still can, once.
     let done = give(&login, &[("code", &code(&app, &secret, 0))]).await;
     assert_eq!(location(&done).path(), "/callback");
