@@ -78,3 +78,18 @@ pub fn find(
 ) -> Result<Option<CeremonyRow>> {
     Ok(lookup(conn, tenant, purpose, id_hash)?.filter(|row| row.expires_at > now))
 }
+
+/// Deletes every ceremony of `tenant` for the user `user_id` (support's reset of the user's second
+/// factor); returns how many went.
+pub fn remove_for_user(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    user_id: &str,
+) -> Result<usize> {
+    Ok(diesel::delete(
+        ceremonies::table
+            .filter(ceremonies::tenant_id.eq(tenant.id()))
+            .filter(ceremonies::user_id.eq(user_id)),
+    )
+    .execute(conn)?)
+}

@@ -1,11 +1,12 @@
 //! The `totp_factors` and `recovery_codes` tables: a user's time-based one-time code (its secret
 //! sealed with the key-encryption key, and the last step accepted) and single-use recovery codes,
-//! stored as hashes.
+//! stored as hashes. And support's reset of them also ends the user's logins that a first factor
+//! began ([`remove_pending_logins`]).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{recovery_codes, totp_factors};
+use super::schema::{auth_requests, recovery_codes, totp_factors};
 use super::{DbConnection, Result, Tenant};
 
 /// A one-time-code factor as stored.
@@ -144,6 +145,22 @@ fn remove_recovery_codes(
         recovery_codes::table
             .filter(recovery_codes::tenant_id.eq(tenant.id()))
             .filter(recovery_codes::user_id.eq(user_id)),
+    )
+    .execute(conn)?)
+}
+
+/// Deletes the pending requests of `tenant` whose first factor proved the user `user_id` (a
+/// half-done login at its second factor, a login at the passkey offer or at the consent); returns
+/// how many went.
+pub fn remove_pending_logins(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    user_id: &str,
+) -> Result<usize> {
+    Ok(diesel::delete(
+        auth_requests::table
+            .filter(auth_requests::tenant_id.eq(tenant.id()))
+            .filter(auth_requests::user_id.eq(user_id)),
     )
     .execute(conn)?)
 }

@@ -1,5 +1,5 @@
-//! The `login_throttle` table: password checks per account and per client address, of one
-//! tenant, shared by every node.
+//! The `login_throttle` table: password checks per account and per client address, and checks of
+//! a user's one-time and recovery codes per user, of one tenant, shared by every node.
 //!
 //! A check is counted before its hash runs ([`reserve`]), in one write transaction that holds the
 //! counter: on SQLite the writers take turns (`BEGIN IMMEDIATE`), on PostgreSQL the row is locked
@@ -15,8 +15,11 @@ use super::{DbConnection, Result, Tenant, write_transaction};
 /// What a counter counts checks of.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ThrottleKey {
-    /// A user of the tenant, by id.
+    /// A user of the tenant, by id: the checks of the first factor (a password, a passkey).
     User(String),
+    /// The second factor of a user of the tenant, by id: one-time codes and recovery codes, which
+    /// a correct password must not give back (it clears [`ThrottleKey::User`] only).
+    SecondFactor(String),
     /// An old account of the tenant, by id.
     Legacy(String),
     /// An identifier that names no account (normalised): throttled as if it did.
@@ -30,6 +33,7 @@ impl ThrottleKey {
     pub fn column(&self) -> String {
         match self {
             ThrottleKey::User(id) => format!("user:{id}"),
+            ThrottleKey::SecondFactor(id) => format!("second_factor:{id}"),
             ThrottleKey::Legacy(id) => format!("legacy:{id}"),
             ThrottleKey::Unknown(name) => format!("name:{name}"),
             ThrottleKey::Address(ip) => format!("address:{ip}"),

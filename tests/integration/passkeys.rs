@@ -299,3 +299,93 @@ async fn the_script_is_served_by_idp_and_no_page_has_an_inline_script(backend: B
     }
     app.stop().await;
 }
+
+both_stores!(a_credential_added_already_is_refused_with_a_message);
+/// A credential already in the tenant (here Matti's) is refused before it is stored, with the
+/// "added already" message, on the account page and at the offer (a transaction within the
+/// offer's): no 500, the ceremony used up, and the offer's login still goes on.
+async fn a_credential_added_already_is_refused_with_a_message(backend: Backend) {
+    let app = with_pirjo(TestApp::builder(backend)).await;
+    app.add_user("seinajoki", "matti@testi.fi", "matin salasana", "Matti")
+        .await;
+    let matti = app.user_id("seinajoki", "matti@testi.fi").await;
+    const DUPLICATE: &str = "Tämä pääsyavain on jo lisätty.";
+    // At the offer after a password login (the first: later ones come after 30 days).
+    let client = rp::basic(&app).await;
+    let login = Login::fresh(&app, &client).await;
+    let offer = location(&login.submit(EMAIL, PASSWORD, false).await);
+    assert_eq!(offer.path(), "/seinajoki/passkey-offer");
+    let html = page(&login.browser, offer.clone()).await;
+    let request = param(&offer, "request").unwrap();
+    let url = app.url("/seinajoki/passkey-offer/options");
+    let asked = options(&login.browser, &url, &html, &[("request", &request)]).await;
+    let mut phone = Authenticator::new(&app);
+    let answer = phone.create(&asked);
+    taken(&app, &matti, &phone, "pk-2").await;
+    let mut fields = vec![("request", request.as_str()), ("name", "Puhelin")];
+    fields.extend(answer.fields());
+    let url = app.url("/seinajoki/passkey-offer/add");
+    let refused = post_with_csrf(&login.browser, &url, &html, &fields).await;
+    let html = says(refused, 409, DUPLICATE).await;
+    assert_has(&html, "<h1>Ota pääsyavain käyttöön</h1>");
+    let back = location(&not_now(&login.browser, &offer).await);
+    assert!(param(&back, "code").is_some(), "{back}");
+    // On the account page.
+    let signed = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
+    let html = page(&signed.browser, app.url("/seinajoki/account")).await;
+    let url = app.url("/seinajoki/account/passkeys/options");
+    let asked = options(&signed.browser, &url, &html, &[]).await;
+    let mut key = Authenticator::new(&app);
+    let answer = key.create(&asked);
+    taken(&app, &matti, &key, "pk-1").await;
+    let mut fields = answer.fields().to_vec();
+    fields.push(("name", "Läppäri"));
+    let add = app.url("/seinajoki/account/passkeys");
+    let refused = post_with_csrf(&signed.browser, &add, &html, &fields).await;
+    let html = says(refused, 409, DUPLICATE).await;
+    assert_has(&html, "Sinulla ei ole vielä pääsyavaimia.");
+    // The ceremony was used: the same answer again finds none.
+    let again = post_with_csrf(&signed.browser, &add, &html, &fields).await;
+    says(
+        again,
+        400,
+        "Pääsyavaimen pyyntö vanheni tai oli jo käytetty.",
+    )
+    .await;
+
+    assert!(
+        app.audit_kinds("seinajoki")
+            .await
+            .iter()
+            .all(|k| k != "passkey.added")
+    );
+    let pirjo = app.user_id("seinajoki", EMAIL).await;
+    let theirs = app
+        .db_run(move |conn| {
+            let t = crate::helpers::tenant("seinajoki");
+            idp::store::passkeys::of_user(conn, t, &pirjo)
+                .unwrap()
+                .len()
+        })
+        .await;
+    assert_eq!(theirs, 0);
+    app.stop().await;
+}
+
+/// Stores the newest credential of `key` as the user `user_id`'s passkey `id`, as if it had been
+/// added before.
+async fn taken(app: &TestApp, user_id: &str, key: &Authenticator, id: &str) {
+    let row = idp::store::passkeys::PasskeyRow {
+        id: id.into(),
+        tenant_id: "seinajoki".into(),
+        user_id: user_id.into(),
+        credential_id: idp::crypto::keys::b64(&key.made.last().unwrap().0),
+        name: "Matin".into(),
+        passkey: "{}".into(),
+        backup_eligible: false,
+        created_at: app.now(),
+        last_used_at: None,
+    };
+    app.db_run(move |conn| idp::store::passkeys::insert(conn, &row).unwrap())
+        .await;
+}

@@ -1,7 +1,8 @@
 //! The second factor of authority users over real HTTP: the enrolment a login makes when the
 //! tenant requires one, one-time codes on the app's clock (the steps around now accepted once, an
-//! older one refused), the shared throttle, recovery codes, the tenant's policy, honest tokens,
-//! and the half-done login bound to its browser.
+//! older one refused), the throttle of codes per user (a right password does not reset it),
+//! recovery codes, the tenant's policy, honest tokens, and the half-done login bound to its
+//! browser (the other pages refuse it).
 
 use chrono::Duration;
 use serde_json::json;
@@ -14,6 +15,8 @@ use crate::helpers::authority::{
 use crate::helpers::journeys::{answer, hidden, page, post_with_csrf, says, session_cookie};
 use crate::helpers::{Backend, assert_has};
 use crate::rp::{self, location};
+
+const THROTTLED: &str = "Liian monta epäonnistunutta yritystä. Odota hetki ja yritä uudelleen.";
 
 both_stores!(a_required_second_factor_is_enrolled_before_the_login_ends);
 async fn a_required_second_factor_is_enrolled_before_the_login_ends(backend: Backend) {
@@ -219,8 +222,8 @@ async fn codes_around_now_are_accepted_once_and_older_ones_refused(backend: Back
     app.stop().await;
 }
 
-both_stores!(wrong_codes_count_in_the_password_throttle);
-async fn wrong_codes_count_in_the_password_throttle(backend: Backend) {
+both_stores!(wrong_codes_are_throttled_per_user);
+async fn wrong_codes_are_throttled_per_user(backend: Backend) {
     let app = authority_app(backend, "required").await;
     let client = rp::basic(&app).await;
     let secret = seed_totp(&app).await;
@@ -229,19 +232,16 @@ async fn wrong_codes_count_in_the_password_throttle(backend: Backend) {
     for _ in 0..5 {
         wrong(&login, "123456").await;
     }
-    // Blocked as after five wrong passwords: even the right code is not checked, with the
-    // password page's message.
+    // Blocked after five: even the right code is not checked, with the password page's message.
     let blocked = give(&login, &[("code", &code(&app, &secret, 0))]).await;
     assert!(blocked.headers().contains_key("retry-after"));
-    says(
-        blocked,
-        429,
-        "Liian monta epäonnistunutta yritystä. Odota hetki ja yritä uudelleen.",
-    )
-    .await;
-    // And so is the password, in another browser.
-    let (_, password) = password_step(&app, &client, &[]).await;
-    says(password, 429, "Liian monta epäonnistunutta yritystä.").await;
+    says(blocked, 429, THROTTLED).await;
+    // The count is the user's, not the login's: the password (a counter of its own) leads a
+    // new login to the second factor, whose codes are blocked as well.
+    let (other, password) = password_step(&app, &client, &[]).await;
+    to_second_factor(&other, &password);
+    let blocked = give(&other, &[("code", &code(&app, &secret, 0))]).await;
+    says(blocked, 429, THROTTLED).await;
     let user_id = authority_id(&app).await;
     let throttled = app.audited("seinajoki", "login.throttled").await;
     assert_eq!(throttled.len(), 2);
@@ -261,6 +261,39 @@ async fn wrong_codes_count_in_the_password_throttle(backend: Backend) {
     steady(&app);
     let done = give(&login, &[("code", &code(&app, &secret, 0))]).await;
     assert_eq!(location(&done).path(), "/callback");
+    for _ in 0..4 {
+        wrong(&other, "123456").await;
+    }
+    app.stop().await;
+}
+
+both_stores!(a_right_password_between_code_guesses_does_not_reset_their_count);
+/// The attack: the password (which the attacker has), four guesses at the code, the password
+/// again (which clears the password's counter), four more… The guesses are counted per user
+/// whatever the password does: the fifth wrong one blocks them.
+async fn a_right_password_between_code_guesses_does_not_reset_their_count(backend: Backend) {
+    let app = authority_app(backend, "required").await;
+    let client = rp::basic(&app).await;
+    let secret = seed_totp(&app).await;
+    steady(&app);
+    let mut answers = Vec::new();
+    let mut last = None;
+    for _ in 0..3 {
+        let (login, password) = password_step(&app, &client, &[]).await;
+        to_second_factor(&login, &password);
+        for _ in 0..4 {
+            let (status, page) = answer(give(&login, &[("code", "123456")]).await).await;
+            answers.push((status, page.contains(THROTTLED)));
+        }
+        last = Some(login);
+    }
+    let mut expected = vec![(401, false); 5];
+    expected.resize(12, (429, true));
+    assert_eq!(answers, expected);
+    // Blocked: the right code of the last login is not checked either.
+    let login = last.unwrap();
+    let blocked = give(&login, &[("code", &code(&app, &secret, 0))]).await;
+    says(blocked, 429, THROTTLED).await;
     app.stop().await;
 }
 
@@ -334,6 +367,12 @@ async fn the_half_done_login_is_its_browsers_alone(backend: Backend) {
         .post("/consent", &html, &[("decision", "approve")])
         .await;
     says(consent, 400, "data-reason=\"expired\"").await;
+    // Nor do the consent page and the identifier page show it: each takes its own step only.
+    for path in ["consent", "login"] {
+        let url = format!("{}/{path}?request={}", login.tenant_url, login.request);
+        let expired = says(open(&login, url).await, 400, "data-reason=\"expired\"").await;
+        assert!(!expired.contains("name=\"decision\""), "{expired}");
+    }
     // Its own browser still can, once.
     let done = give(&login, &[("code", &code(&app, &secret, 0))]).await;
     assert_eq!(location(&done).path(), "/callback");

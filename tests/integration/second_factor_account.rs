@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 use crate::both_stores;
 use crate::helpers::authority::{
-    PASSWORD, USERNAME, authority_app, code, give, password_step, refused, seed_totp, steady, wrong,
+    PASSWORD, USERNAME, authority_app, authority_id, code, give, password_step, refused,
+    second_factor_url, seed_totp, steady, wrong,
 };
 use crate::helpers::journeys::{hidden, page, post_with_csrf, says, session_cookie};
 use crate::helpers::{Backend, TestApp, assert_has, tenant};
@@ -326,4 +327,69 @@ async fn support_resets_a_second_factor(backend: Backend) {
         "error: no user \"nobody\" in tenant seinajoki\n",
     );
     drop(s.dir);
+}
+
+both_stores!(a_login_begun_before_a_reset_cannot_be_finished_after_it);
+/// A half-done login (the password given, the code not yet) and a ceremony of the user, then
+/// support's reset: the login is gone, so it cannot enrol a new factor, nor be finished with a
+/// code of the old one; the ceremony is gone too.
+async fn a_login_begun_before_a_reset_cannot_be_finished_after_it(backend: Backend) {
+    let app = authority_app(backend, "required").await;
+    let client = rp::basic(&app).await;
+    let secret = seed_totp(&app).await;
+    steady(&app);
+    let (login, _) = password_step(&app, &client, &[]).await;
+    let url = second_factor_url(&login);
+    let html = page(&login.browser, &url).await;
+    assert_has(&html, "name=\"code\"");
+    let user_id = authority_id(&app).await;
+    let (now, user) = (app.now(), user_id.clone());
+    app.db_run(move |conn| {
+        let row = store::ceremonies::CeremonyRow {
+            id_hash: "ceremony-hash".into(),
+            tenant_id: "seinajoki".into(),
+            user_id: Some(user),
+            purpose: "totp_enrol".into(),
+            state: "sealed".into(),
+            created_at: now,
+            expires_at: now + chrono::Duration::minutes(10),
+        };
+        store::ceremonies::insert(conn, &row).unwrap();
+    })
+    .await;
+
+    let services = app.services.clone();
+    tokio::task::spawn_blocking(move || {
+        let m = services.minter("seinajoki", now).unwrap();
+        let mut conn = services.store.conn().unwrap();
+        idp::flows::second_factor::reset(&m, &mut conn, USERNAME).unwrap()
+    })
+    .await
+    .unwrap();
+
+    // Without its factor the user would be sent to enrol one: the login is gone instead.
+    let opened = login.browser.get(&url).send().await.unwrap();
+    says(opened, 400, "data-reason=\"expired\"").await;
+    let enrol = format!(
+        "{}/login/second-factor/enrol?request={}",
+        login.tenant_url, login.request
+    );
+    let opened = login.browser.get(&enrol).send().await.unwrap();
+    assert_eq!(opened.status(), 400);
+    let fields = [("code", code(&app, &secret, 0))];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let posted = login.post("/login/second-factor", &html, &fields).await;
+    says(posted, 400, "data-reason=\"expired\"").await;
+    let left = app
+        .db_run(move |conn| {
+            use store::schema::ceremonies;
+            ceremonies::table
+                .filter(ceremonies::user_id.eq(&user_id))
+                .count()
+                .get_result::<i64>(conn)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(left, 0);
+    app.stop().await;
 }

@@ -108,19 +108,27 @@ pub fn finish_registration(
                 return Ok(Err(Refusal::Failed));
             }
         };
+        let credential_id = b64(passkey.cred_id());
+        // Refused before the insert: on PostgreSQL a failed statement would abort the
+        // transaction it runs in (the ceremony taken, the login it is part of).
+        if passkeys::by_credential(conn, tenant, &credential_id)?.is_some() {
+            return Ok(Err(Refusal::Duplicate));
+        }
         let count = passkeys::of_user(conn, tenant, &user.id)?.len();
         let row = PasskeyRow {
             id: store::new_id(m.now),
             tenant_id: m.tenant.id.clone(),
             user_id: user.id.clone(),
-            credential_id: b64(passkey.cred_id()),
+            credential_id,
             name: clean_name(name).unwrap_or_else(|| default_name(language, count + 1)),
             passkey: serde_json::to_string(&passkey).map_err(FlowError::server)?,
             backup_eligible: backup_eligible(&passkey),
             created_at: m.now,
             last_used_at: None,
         };
-        match passkeys::insert(conn, &row) {
+        // The unique index is the last guard (two registrations of one credential at once): the
+        // insert in a savepoint of its own, so that its failure leaves the transaction usable.
+        match store::write_transaction(conn, |conn| passkeys::insert(conn, &row)) {
             Ok(()) => {}
             Err(StoreError::UniqueViolation(_)) => return Ok(Err(Refusal::Duplicate)),
             Err(error) => return Err(error.into()),

@@ -12,6 +12,7 @@ use crate::config::Language;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::oidc::steps::{Factors, HalfLogin, Next, after_second_factor, half_login};
+use crate::flows::second_factor::verify::proved;
 use crate::store::{self, DbConnection};
 
 /// What a second factor by passkey (or its enrolment) led to.
@@ -84,6 +85,8 @@ pub fn finish_second(
             Ok(backup_eligible) => backup_eligible,
             Err(refusal) => return Ok(Seconded::Refused(refusal)),
         };
+        // A second factor succeeded: the count of wrong one-time codes goes.
+        proved(m, conn, &half.user)?;
         let proof = half.proof.clone().with_passkey(backup_eligible);
         finished(m, conn, half, proof, at)
     })

@@ -5,14 +5,17 @@
 //! In one transaction: the one-time code, the recovery codes and the passkeys go; every session of
 //! the user ends and every grant is revoked, with the back-channel logouts queued, as after a
 //! password reset (`oidc::logout::end_everything`): whoever logged in with the old factor keeps
-//! nothing. Audited as `second_factor.reset` (`"by": "cli"`). Where the tenant requires a second
+//! nothing. The user's pending logins that a first factor began (a half-done login waiting for
+//! its second factor, or at the passkey offer or the consent) and the user's ceremonies go too:
+//! a login begun before the reset cannot be finished after it, e.g. by enrolling a new factor. Audited as `second_factor.reset` (`"by": "cli"`). Where the tenant requires a second
 //! factor, the user's next login enrols a new one.
 
 use crate::flows::context::Minter;
 use crate::flows::oidc::logout::end_everything;
 use crate::store::users::{self, UserRow};
 use crate::store::{
-    DbConnection, StoreError, Tenant, passkeys, second_factors, sessions, write_transaction,
+    DbConnection, StoreError, Tenant, ceremonies, passkeys, second_factors, sessions,
+    write_transaction,
 };
 
 /// What a reset removed.
@@ -73,6 +76,8 @@ pub fn reset(m: &Minter<'_>, conn: &mut DbConnection, username: &str) -> Result<
         let removed = second_factors::remove_all(conn, tenant, &user.id)?;
         let recovery_codes = removed - usize::from(totp);
         let passkeys = passkeys::remove_all(conn, tenant, &user.id)?;
+        second_factors::remove_pending_logins(conn, tenant, &user.id)?;
+        ceremonies::remove_for_user(conn, tenant, &user.id)?;
         let sessions = sessions::live_for_user(conn, tenant, &user.id, m.now)?.len();
         end_everything(m, conn, &user)?;
         m.audit("second_factor.reset")

@@ -1,10 +1,13 @@
 //! The second factor of a half-done login: what its page offers, and a one-time code or a
 //! recovery code checked for it.
 //!
-//! A check is counted in the password throttle before it runs (`store::throttle::reserve`, with
-//! the password checks' allowance, against the user and the client address), so that wrong codes
-//! and wrong passwords share one budget: after five the account is blocked as after five wrong
-//! passwords. A right answer gives the check back. A code is accepted once: the step it matched
+//! A check is counted before it runs (`store::throttle::reserve`, with the password checks'
+//! allowance) against a counter of the user's second factor of its own
+//! ([`ThrottleKey::SecondFactor`]) and the client address: after five wrong answers the codes are
+//! blocked for 30 seconds, doubling with each further one up to 15 minutes. Not the password's
+//! counter: a correct password clears that one, and the password is what an attacker guessing
+//! codes already has. Only a second factor that succeeds (a right code here, or a passkey as the
+//! second factor, [`proved`]) clears the counter. A code is accepted once: the step it matched
 //! must be later than the last step accepted for the user (`second_factors::accept_step`), which
 //! refuses a replay and a code older than one already used. A recovery code is used once.
 
@@ -16,7 +19,7 @@ use crate::flows::oidc::steps::{Factors, HalfLogin, Next, after_second_factor, h
 use crate::flows::password_check::ALLOWANCE;
 use crate::store::throttle::{self, ThrottleKey};
 use crate::store::users::UserRow;
-use crate::store::{DbConnection, Tenant, second_factors, write_alone};
+use crate::store::{DbConnection, StoreError, Tenant, second_factors, write_alone};
 
 use super::enrol::may_enrol;
 
@@ -51,7 +54,7 @@ pub enum Verified {
     Done(Next),
     /// Wrong (counted).
     Wrong,
-    /// Too many wrong answers or passwords: not checked.
+    /// Too many wrong answers: not checked.
     Throttled {
         /// Seconds until the block ends.
         retry_after: i64,
@@ -84,7 +87,7 @@ pub fn asked(
 
 /// The throttle's counters of a check of `user`'s second factor from this request's address.
 fn keys(m: &Minter<'_>, user: &UserRow) -> Vec<ThrottleKey> {
-    let mut keys = vec![ThrottleKey::User(user.id.clone())];
+    let mut keys = vec![ThrottleKey::SecondFactor(user.id.clone())];
     if let Some(address) = &m.remote_addr {
         keys.push(ThrottleKey::Address(address.clone()));
     }
@@ -135,6 +138,13 @@ pub fn verify(
             None => Ok(Verified::Expired),
         }
     })
+}
+
+/// A second factor of `user` succeeded (a code, a recovery code, a passkey as the second factor):
+/// the count of wrong codes is cleared.
+pub fn proved(m: &Minter<'_>, conn: &mut DbConnection, user: &UserRow) -> Result<(), StoreError> {
+    let key = [ThrottleKey::SecondFactor(user.id.clone())];
+    throttle::give_back(conn, Tenant::of(m.tenant), &key, ALLOWANCE, m.now, true)
 }
 
 /// Whether `answer` is right for `half`'s user, and then used up: a code's step accepted, a

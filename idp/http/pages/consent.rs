@@ -7,13 +7,15 @@ use super::error::PageResult;
 use super::extract::Posted;
 use super::view::View;
 use crate::flows::oidc::login;
+use crate::flows::oidc::pending::Step;
 
 /// `GET /{tenant}/consent?request=…`: what the client asks for.
 pub async fn consent_page(mut view: View) -> PageResult {
     let request_id = view.query("request");
     view.in_login(&request_id).await;
+    // Only a request at the consent (a half-done login's is at its second factor).
     let pending = view
-        .pending(&request_id, Some(view.binding.clone()))
+        .pending(&request_id, Some(view.binding.clone()), Step::Consent)
         .await?;
     let client_name = view
         .tenant

@@ -13,7 +13,7 @@ use super::error::PageError;
 use super::templates::FORM_POST_SCRIPT;
 use super::view::View;
 use crate::flows::oidc::outcome::{AuthResponse, Outcome};
-use crate::flows::oidc::pending::{self, Pending};
+use crate::flows::oidc::pending::{self, Pending, Step};
 use crate::flows::oidc::request::ResponseMode;
 use crate::flows::oidc::steps::Next;
 use crate::http::util::see_other;
@@ -50,16 +50,20 @@ impl View {
         }
     }
 
-    /// The pending login `request_id` of the browser with the flow secret `binding`, or the page
-    /// that says it has expired.
+    /// The pending login `request_id` of the browser with the flow secret `binding`, waiting at
+    /// `step` (a page takes only a request at its own step), or the page that says it has
+    /// expired.
     pub async fn pending(
         &self,
         request_id: &str,
         binding: Option<String>,
+        step: Step,
     ) -> Result<Pending, PageError> {
         let id = request_id.to_string();
         let pending = self
-            .flow(move |m, conn| pending::pending(m, conn, &id, binding.as_deref()))
+            .flow(move |m, conn| {
+                pending::pending_at(m, conn, &id, binding.as_deref(), |at| *at == step)
+            })
             .await?;
         match pending {
             Some((_, pending)) => Ok(pending),

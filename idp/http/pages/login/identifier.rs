@@ -3,13 +3,16 @@
 use super::form::{LoginForm, identifier_page};
 use super::route::follow;
 use crate::flows::linker;
+use crate::flows::oidc::pending::Step;
 use crate::http::pages::error::PageResult;
 use crate::http::pages::view::View;
 
 /// `GET /{tenant}/login?request=…`: the identifier page, in the login's language.
 pub async fn page(mut view: View) -> PageResult {
     let request_id = view.query("request");
-    let pending = view.pending(&request_id, view.cookie("flow")).await?;
+    let pending = view
+        .pending(&request_id, view.cookie("flow"), Step::Login)
+        .await?;
     let request = pending.request;
     view.prefer(request.ui_locales.as_deref());
     // The login's language, kept from its start (or chosen since with the selector).

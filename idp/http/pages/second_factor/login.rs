@@ -39,7 +39,7 @@ pub async fn page(mut view: View) -> PageResult {
 }
 
 /// `POST /{tenant}/login/second-factor`: a code (field `code`) or a recovery code (`recovery`),
-/// checked in the password throttle; right, the login goes on with its session.
+/// throttled per user; right, the login goes on with its session.
 pub async fn submit(login: LoginForm) -> PageResult {
     let view = &login.view;
     let request_id = login.request_id.clone();
