@@ -37,11 +37,16 @@ pub const FREE_FAILURES_PER_ADDRESS: i64 = 50;
 /// The window checks are counted in (and the longest block).
 pub const WINDOW_SECONDS: i64 = 15 * 60;
 
+/// The window a user's second-factor checks are counted in: a day. Five free, then blocks of 30
+/// seconds doubling up to 8½ hours: about sixteen guesses a day at most.
+pub const SECOND_FACTOR_WINDOW_SECONDS: i64 = 24 * 3600;
+
 /// The allowance of every tenant.
 pub const ALLOWANCE: Allowance = Allowance {
     per_account: FREE_FAILURES,
     per_address: FREE_FAILURES_PER_ADDRESS,
     window_seconds: WINDOW_SECONDS,
+    second_factor_window_seconds: SECOND_FACTOR_WINDOW_SECONDS,
 };
 
 /// An argon2id hash of a random password, verified for unknown accounts so that a login takes as

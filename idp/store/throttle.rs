@@ -55,9 +55,20 @@ pub struct Allowance {
     pub per_address: i64,
     /// The window checks are counted in, in seconds; also the longest block.
     pub window_seconds: i64,
+    /// The window of a second factor's counter ([`ThrottleKey::SecondFactor`]), longer: a
+    /// one-time code has six digits, and only time stands between them and a patient guesser who
+    /// has the password.
+    pub second_factor_window_seconds: i64,
 }
 
 impl Allowance {
+    fn window(&self, key: &ThrottleKey) -> i64 {
+        match key {
+            ThrottleKey::SecondFactor(_) => self.second_factor_window_seconds,
+            _ => self.window_seconds,
+        }
+    }
+
     fn free(&self, key: &ThrottleKey) -> i64 {
         if key.is_address() {
             self.per_address
@@ -161,17 +172,13 @@ pub fn reserve(
             return Ok(Err(until));
         }
         for (key, mut row) in rows {
-            if (now - row.window_started_at).num_seconds() >= allowance.window_seconds {
+            let window = allowance.window(key);
+            if (now - row.window_started_at).num_seconds() >= window {
                 row.failures = 0;
                 row.window_started_at = now;
             }
             row.failures += 1;
-            row.blocked_until = block_after(
-                row.failures,
-                allowance.free(key),
-                allowance.window_seconds,
-                now,
-            );
+            row.blocked_until = block_after(row.failures, allowance.free(key), window, now);
             row.updated_at = now;
             save(conn, &row)?;
         }

@@ -267,6 +267,37 @@ async fn wrong_codes_are_throttled_per_user(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(the_count_of_code_guesses_lasts_a_day);
+/// A password's count starts again 15 minutes after its first failure; a second factor's only a
+/// day after: past the fifth wrong code, each further one blocks at once, however slowly they come.
+async fn the_count_of_code_guesses_lasts_a_day(backend: Backend) {
+    let app = authority_app(backend, "required").await;
+    let client = rp::basic(&app).await;
+    seed_totp(&app).await;
+    steady(&app);
+    let (login, _) = password_step(&app, &client, &[]).await;
+    for _ in 0..5 {
+        wrong(&login, "123456").await;
+    }
+    // Sixteen minutes on, the block of 30 seconds is over but the count is not: the sixth wrong
+    // code is checked, and blocks the next one.
+    app.clock.advance(16 * 60);
+    steady(&app);
+    let (login, password) = password_step(&app, &client, &[]).await;
+    to_second_factor(&login, &password);
+    wrong(&login, "123456").await;
+    says(give(&login, &[("code", "123456")]).await, 429, THROTTLED).await;
+    // A day after the first failure the count starts again: five free.
+    app.clock.advance(24 * 3600);
+    steady(&app);
+    let (login, password) = password_step(&app, &client, &[]).await;
+    to_second_factor(&login, &password);
+    for _ in 0..5 {
+        wrong(&login, "123456").await;
+    }
+    app.stop().await;
+}
+
 both_stores!(a_right_password_between_code_guesses_does_not_reset_their_count);
 /// The attack: the password (which the attacker has), four guesses at the code, the password
 /// again (which clears the password's counter), four more… The guesses are counted per user
