@@ -9,8 +9,8 @@ use serde_json::json;
 
 use crate::both_stores;
 use crate::helpers::authority::{
-    authority_app, authority_app_with, authority_id, code, give, open, password_step, refused,
-    second_factor_url, seed_totp, steady, to_second_factor, wrong,
+    USERNAME, authority_app, authority_app_with, authority_id, code, give, open, password_step,
+    refused, second_factor_url, seed_totp, steady, to_second_factor, wrong,
 };
 use crate::helpers::journeys::{answer, hidden, page, post_with_csrf, says, session_cookie};
 use crate::helpers::{Backend, assert_has};
@@ -404,6 +404,10 @@ async fn the_half_done_login_is_its_browsers_alone(backend: Backend) {
         let expired = says(open(&login, url).await, 400, "data-reason=\"expired\"").await;
         assert!(!expired.contains("name=\"decision\""), "{expired}");
     }
+    // Nor does the identifier form (which would lead to the password again, or mail a link).
+    let fields = [("identifier", USERNAME)];
+    let posted = login.post("/login/identifier", &html, &fields).await;
+    says(posted, 400, "data-reason=\"expired\"").await;
     // Its own browser still can, once.
     let done = give(&login, &[("code", &code(&app, &secret, 0))]).await;
     assert_eq!(location(&done).path(), "/callback");

@@ -29,6 +29,12 @@ pub async fn page(mut view: View) -> PageResult {
 /// wording, unless the tenant reveals unknown identifiers. The linker's pages do show that the
 /// address had an old account: the resident must be told to read their mail (the seeds do so).
 pub async fn identifier(login: LoginForm) -> PageResult {
+    // Only a login of this browser, at its first step, goes on (a linker's mail names it).
+    let flow = login.view.cookie("flow");
+    login
+        .view
+        .pending(&login.request_id, flow, Step::Login)
+        .await?;
     if login.identifier.is_empty() {
         let missing = Some(("identifier-missing", None));
         return Ok(identifier_page(&login.view, &login.request_id, "", missing));
