@@ -11,6 +11,7 @@ mod factors;
 mod legacy;
 mod problems;
 mod settings;
+mod statement;
 mod tenant;
 mod validate;
 
@@ -32,8 +33,9 @@ pub use settings::{
     MailTransport, MalformedKey, ServerSettings, Settings, SigningAlg, SmtpTls, SqliteSynchronous,
     TemplatesSettings, TenantsSettings, TokenSettings, encryption_key_bytes,
 };
+pub use statement::{AccessibilityStatement, Assessor, Compliance, Notice};
 pub use tenant::{
-    Branding, Language, MailLimits, Notice, Policy, Support, TenantConfig, contrast_with_white,
+    Branding, Language, MailLimits, Policy, Support, TenantConfig, contrast_with_white,
 };
 
 /// The path used when neither `--config` nor `IDP_CONFIG` names one.

@@ -9,6 +9,7 @@ use super::client::ClientConfig;
 use super::factors::{AcrValues, PasskeySettings, SecondFactorPolicy};
 use super::legacy::LegacySettings;
 use super::settings::TokenSettings;
+use super::statement::{AccessibilityStatement, Notice};
 
 /// One tenant (a city), as read from `<tenants.dir>/<id>.toml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -50,6 +51,12 @@ pub struct TenantConfig {
     /// links, a change of address).
     #[serde(default)]
     pub mail_limits: MailLimits,
+    /// The tenant's privacy notice (tietosuojaseloste), linked from every page and mail.
+    #[serde(default)]
+    pub privacy_url: Option<Url>,
+    /// The accessibility statement of the login pages.
+    #[serde(default)]
+    pub accessibility: AccessibilityStatement,
     /// Whether authority users need a second factor.
     #[serde(default)]
     pub authority_second_factor: SecondFactorPolicy,
@@ -212,16 +219,4 @@ pub fn contrast_with_white(color: &str) -> Option<f64> {
     };
     let luminance = 0.2126 * channel(0)? + 0.7152 * channel(2)? + 0.0722 * channel(4)?;
     Some(1.05 / (luminance + 0.05))
-}
-
-/// `[notice]`: the banner on the identifier page, per language.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Notice {
-    /// Finnish text.
-    pub fi: Option<String>,
-    /// Swedish text.
-    pub sv: Option<String>,
-    /// English text.
-    pub en: Option<String>,
 }

@@ -67,6 +67,10 @@ pub fn context(m: &Minter<'_>) -> tera::Context {
     context.insert("tenant_name", &m.tenant.name);
     context.insert("support_email", &m.tenant.support.email);
     context.insert("support_phone", &m.tenant.support.phone);
+    context.insert(
+        "privacy_url",
+        &m.tenant.privacy_url.as_ref().map(|u| u.to_string()),
+    );
     context.insert("minutes", &(m.config.settings.tokens.link_seconds / 60));
     context
 }

@@ -26,6 +26,7 @@ pub struct Mails {
 #[rustfmt::skip]
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/mail/base.html")),
+    ("footer.txt", include_str!("../../templates/mail/footer.txt")),
     ("reset_password/subject.txt", include_str!("../../templates/mail/reset_password/subject.txt")),
     ("reset_password/body.txt", include_str!("../../templates/mail/reset_password/body.txt")),
     ("reset_password/body.html", include_str!("../../templates/mail/reset_password/body.html")),

@@ -51,6 +51,7 @@ mod scale_out;
 mod schema;
 mod second_factor;
 mod second_factor_account;
+mod statement;
 mod tenants;
 mod throttle;
 mod writer_turn;

@@ -7,6 +7,7 @@ use std::path::Path;
 use super::clients::clients;
 use super::factors::factors;
 use super::rules::{LIFETIME, MAILS, MINUTES};
+use super::statement::statement;
 use crate::config::legacy::ImportFormat;
 use crate::config::problems::Problem;
 use crate::config::tenant::{TenantConfig, contrast_with_white};
@@ -151,7 +152,7 @@ pub(in crate::config) fn tenant(
             ),
         );
     }
-    for (key, message) in factors(tenant) {
+    for (key, message) in factors(tenant).into_iter().chain(statement(tenant)) {
         problem(key, message);
     }
     problems.extend(clients(&tenant.clients, &source));

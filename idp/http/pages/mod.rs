@@ -19,6 +19,7 @@ pub mod passkeys;
 pub mod register;
 pub mod reset;
 pub mod second_factor;
+pub mod statement;
 pub mod templates;
 pub mod view;
 
@@ -36,6 +37,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/claim", web::get().to(claim::claim_page))
         .route("/claim", web::post().to(claim::claim_submit))
         .route("/language", web::post().to(language::language))
+        .route("/accessibility", web::get().to(statement::accessibility))
         .route("/forgot", web::get().to(reset::forgot))
         .route("/forgot", web::post().to(reset::send))
         .route("/reset", web::get().to(reset::reset_form))

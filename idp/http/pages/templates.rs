@@ -36,6 +36,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("account_created.html", include_str!("../../../templates/pages/account_created.html")),
     ("account.html", include_str!("../../../templates/pages/account.html")),
     ("message.html", include_str!("../../../templates/pages/message.html")),
+    ("accessibility.html", include_str!("../../../templates/pages/accessibility.html")),
     ("email_undo.html", include_str!("../../../templates/pages/email_undo.html")),
     ("email_confirm.html", include_str!("../../../templates/pages/email_confirm.html")),
     ("choose_account.html", include_str!("../../../templates/pages/choose_account.html")),

@@ -164,6 +164,10 @@ impl View {
         context.insert("languages", &languages);
         context.insert("support_email", &tenant.support.email);
         context.insert("support_phone", &tenant.support.phone);
+        context.insert(
+            "privacy_url",
+            &tenant.privacy_url.as_ref().map(|u| u.to_string()),
+        );
         let notice = match self.lang {
             Language::Fi => &tenant.notice.fi,
             Language::Sv => &tenant.notice.sv,

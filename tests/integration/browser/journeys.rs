@@ -137,6 +137,32 @@ async fn registration_authority_login_and_account_page_in_chromium() {
     assert!(browser.text().await.contains("maija@testi.fi"));
     browser.screenshot("09-account").await;
 
+    // A third party's e-service asks for consent; the statement and an error page are pages too.
+    let consent = url::Url::parse_with_params(
+        &app.url("/seinajoki/authorize"),
+        [
+            ("client_id", "rp-third"),
+            ("redirect_uri", "http://127.0.0.1:9/third-callback"),
+            ("response_type", "code"),
+            ("scope", "openid email"),
+            ("state", "consent"),
+        ],
+    )
+    .unwrap();
+    browser.goto(consent.as_str()).await;
+    browser.wait_for("button[name=decision]").await;
+    browser.screenshot("23-consent").await;
+    browser.goto(&app.url("/seinajoki/accessibility")).await;
+    browser.wait_for("#compliance").await;
+    browser.screenshot("24-accessibility-statement").await;
+    browser
+        .goto(&app.url("/seinajoki/consent?request=vanhentunut"))
+        .await;
+    browser.wait_for("[data-reason=expired]").await;
+    browser.assert_accessible().await;
+    browser.goto(&app.url("/seinajoki/account")).await;
+    browser.wait_for("#email").await;
+
     // Change the address, then undo it from the notice sent to the old one.
     browser.fill("new-email", "maija.uusi@testi.fi").await;
     browser.fill("email-current", "maijan oma salasana").await;

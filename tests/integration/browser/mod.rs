@@ -6,6 +6,7 @@
 //! This file is the harness (the browser, its virtual authenticator, the server with a relying
 //! party); `journeys.rs` walks the pages, `passkeys.rs` adds and uses a passkey.
 
+mod axe;
 mod journeys;
 mod passkeys;
 
@@ -41,6 +42,8 @@ pub(crate) fn browser_available() -> bool {
 pub(crate) struct Browser {
     pub(crate) client: Client,
     driver: Child,
+    /// Whether the pages' JavaScript runs (off, no script runs in them, axe-core's neither).
+    javascript: bool,
 }
 
 impl Browser {
@@ -85,7 +88,13 @@ impl Browser {
                 .connect(&format!("http://127.0.0.1:{port}"))
                 .await
             {
-                Ok(client) => return Browser { client, driver },
+                Ok(client) => {
+                    return Browser {
+                        client,
+                        driver,
+                        javascript,
+                    };
+                }
                 Err(error) => last_error = error.to_string(),
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -99,7 +108,10 @@ impl Browser {
         drop(self);
     }
 
+    /// Saves the page in view as `docs/screenshots/{name}.png`, after axe-core found nothing
+    /// serious in it (`axe.rs`): every page the tests show is audited.
     pub(crate) async fn screenshot(&self, name: &str) {
+        self.assert_accessible().await;
         let png = self.client.screenshot().await.unwrap();
         let dir = project_root().join("docs/screenshots");
         std::fs::create_dir_all(&dir).unwrap();
