@@ -4,11 +4,13 @@
 //! Exit status 2 means the configuration (or the command line) is wrong, 1 any other failure.
 
 mod check_config;
+mod export;
 mod failure;
 mod keys;
 mod legacy;
 mod migrate;
 mod serve;
+mod tenant;
 mod users;
 
 use std::path::PathBuf;

@@ -1,19 +1,15 @@
-//! `idp users add | list | reset-second-factor`.
+//! `idp users add | list | reset-second-factor | export` (the last in `export.rs`).
 
 use std::io::BufRead;
 
 use clap::Subcommand;
 use secrecy::SecretString;
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use super::failure::Failure;
+use super::tenant::{minter, tenant_config};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::crypto::keyring::KeyRing;
 use crate::domain::{Email, NewPassword};
-use crate::flows::context::Minter;
 use crate::flows::second_factor;
 use crate::flows::users::{self, AddUser};
 use crate::store::{Store, Tenant};
@@ -60,6 +56,9 @@ pub enum UsersCommand {
         #[arg(long)]
         username: String,
     },
+    /// Print everything idp holds about a user as JSON (`idp-export/1`, the account page's "My
+    /// data" download, docs/privacy.md); audited.
+    Export(super::export::ExportArgs),
 }
 
 pub fn run(config: &Config, command: UsersCommand) -> Result<(), Failure> {
@@ -83,20 +82,13 @@ pub fn run(config: &Config, command: UsersCommand) -> Result<(), Failure> {
         UsersCommand::ResetSecondFactor { tenant, username } => {
             reset_second_factor(config, &tenant, &username)
         }
+        UsersCommand::Export(args) => super::export::run(config, &args),
     }
 }
 
 /// The configured tenant `tenant`, as the store takes it.
 pub(super) fn known_tenant<'c>(config: &'c Config, tenant: &str) -> Result<Tenant<'c>, Failure> {
-    if let Some(found) = config.tenant(tenant) {
-        Ok(Tenant::of(found))
-    } else {
-        let known: Vec<&str> = config.tenants.keys().map(String::as_str).collect();
-        Err(Failure::Other(format!(
-            "unknown tenant \"{tenant}\" (configured: {})",
-            known.join(", ")
-        )))
-    }
+    tenant_config(config, tenant).map(Tenant::of)
 }
 
 fn add(
@@ -198,19 +190,7 @@ fn list(config: &Config, tenant: &str) -> Result<(), Failure> {
 }
 
 fn reset_second_factor(config: &Config, tenant: &str, username: &str) -> Result<(), Failure> {
-    known_tenant(config, tenant)?;
-    let Some(tenant_config) = config.tenant(tenant) else {
-        return Ok(());
-    };
-    let m = Minter {
-        config,
-        tenant: tenant_config,
-        issuer: config.issuer(tenant_config),
-        // Nothing is signed here: back-channel logouts are queued and signed by the server.
-        keys: Arc::new(KeyRing::new(HashMap::new())),
-        now: SystemClock.now(),
-        remote_addr: None,
-    };
+    let m = minter(config, tenant)?;
     let store = Store::open(&config.settings.database)?;
     let mut conn = store.conn()?;
     let reset = second_factor::reset(&m, &mut conn, username)?;

@@ -13,6 +13,7 @@ pub mod account;
 pub mod context;
 pub mod email_change;
 pub mod error;
+pub mod export;
 pub mod former;
 pub mod keys;
 pub mod legacy_admin;

@@ -16,6 +16,7 @@ pub mod cleanup;
 mod connection;
 pub mod deliveries;
 mod error;
+pub mod export;
 pub mod grants;
 pub mod keys;
 pub mod lease_queue;
@@ -54,7 +55,7 @@ pub use connection::MultiBackend as Backend;
 pub use error::{Result, StoreError};
 pub use tenant::Tenant;
 use transaction::BUSY_TIMEOUT;
-pub use transaction::{WriterTurn, write_alone, write_transaction};
+pub use transaction::{WriterTurn, read_transaction, write_alone, write_transaction};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");

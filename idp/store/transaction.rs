@@ -1,4 +1,4 @@
-//! Transactions that write.
+//! Transactions that write, and the one that only reads ([`read_transaction`]).
 //!
 //! On SQLite one connection writes at a time. A transaction that reads, then writes, must take
 //! the write lock first (`BEGIN IMMEDIATE`), or it fails when another writer commits between its
@@ -129,6 +129,39 @@ where
             Err(error)
         }
     }
+}
+
+/// Runs `f` in a transaction that only reads, so that all it reads is of one moment: on SQLite a
+/// deferred `BEGIN` (its first read takes a snapshot that later commits do not change), on
+/// PostgreSQL `REPEATABLE READ, READ ONLY` (one snapshot for every statement, where the default
+/// `READ COMMITTED` takes one per statement). Inside another transaction it is a savepoint of
+/// that one, and sees what that one sees.
+pub fn read_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<StoreError>,
+{
+    let nested = match conn {
+        DbConnection::Sqlite(sqlite) => {
+            AnsiTransactionManager::transaction_manager_status_mut(sqlite).transaction_depth()
+        }
+        DbConnection::Postgres(pg) => {
+            AnsiTransactionManager::transaction_manager_status_mut(pg).transaction_depth()
+        }
+    }
+    .map_err(|e| E::from(e.into()))?
+    .is_some();
+    let snapshot = !nested && matches!(conn, DbConnection::Postgres(_));
+    conn.transaction(|conn| {
+        if snapshot {
+            diesel::RunQueryDsl::execute(
+                diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
+                conn,
+            )?;
+        }
+        f(conn).map_err(Wrapped::Inner)
+    })
+    .map_err(Wrapped::into_inner)
 }
 
 /// Runs `f`, a single write statement outside a transaction, in its file's turn of SQLite

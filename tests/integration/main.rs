@@ -20,6 +20,7 @@ mod audit;
 mod browser;
 mod cleanup;
 mod cli;
+mod export;
 mod faults;
 mod faults_load;
 mod faults_postgres;

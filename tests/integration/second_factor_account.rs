@@ -10,39 +10,13 @@ use serde_json::{Value, json};
 
 use crate::both_stores;
 use crate::helpers::authority::{
-    PASSWORD, USERNAME, authority_app, authority_id, code, give, password_step, refused,
+    PASSWORD, USERNAME, account, authority_app, authority_id, code, give, password_step, refused,
     second_factor_url, seed_totp, steady, wrong,
 };
-use crate::helpers::journeys::{hidden, page, post_with_csrf, says, session_cookie};
+use crate::helpers::journeys::{hidden, page, post_with_csrf, says};
 use crate::helpers::{Backend, TestApp, assert_has, tenant};
 use crate::node::{failed_with, setup, succeeded};
-use crate::rp::{self, location, param};
-
-/// A fresh browser opens the account page, logs in as the authority user (with a code of
-/// `secret` when the login asks for one) and is back at the account page: the browser and the
-/// page.
-async fn account(app: &TestApp, secret: Option<&TotpSecret>) -> (Client, String) {
-    let browser = app.browser();
-    let url = app.url("/seinajoki/account");
-    let login = location(&browser.get(&url).send().await.unwrap());
-    let mut done = rp::submit_login(&browser, &login, USERNAME, PASSWORD, false).await;
-    if let Some(secret) = secret {
-        let asked = location(&done);
-        assert_eq!(asked.path(), "/seinajoki/login/second-factor");
-        let html = page(&browser, asked.clone()).await;
-        let request = param(&asked, "request").unwrap();
-        let fields = [
-            ("request", request.as_str()),
-            ("code", &code(app, secret, 0)),
-        ];
-        let action = app.url("/seinajoki/login/second-factor");
-        done = post_with_csrf(&browser, action, &html, &fields).await;
-    }
-    assert!(session_cookie(&done, "seinajoki").is_some());
-    assert_eq!(location(&done).as_str(), url);
-    let html = page(&browser, &url).await;
-    (browser, html)
-}
+use crate::rp::{self, location};
 
 /// Posts `fields` to the account page's `path` with the CSRF token of `html`.
 async fn post(

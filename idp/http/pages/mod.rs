@@ -51,6 +51,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/account/email", web::post().to(email::change_email))
         .route("/account/legacy", web::post().to(legacy::link_legacy))
+        .route("/account/export", web::get().to(forms::page))
+        .route("/account/export", web::post().to(account::export::download))
         .route("/email/confirm", web::get().to(email::confirm_form))
         .route("/email/confirm", web::post().to(email::confirm_email))
         .route("/email/undo", web::get().to(email::undo_form))

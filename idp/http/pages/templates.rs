@@ -51,6 +51,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("second_factor_enrol.html", include_str!("../../../templates/pages/second_factor_enrol.html")),
     ("recovery_codes.html", include_str!("../../../templates/pages/recovery_codes.html")),
     ("account_second_factor.html", include_str!("../../../templates/pages/account_second_factor.html")),
+    ("account_export.html", include_str!("../../../templates/pages/account_export.html")),
 ];
 
 /// The stylesheet of every page.

@@ -1,14 +1,15 @@
 //! An authority user's second factor in the tests: a server whose tenant has a policy, the
 //! authority user, a one-time code seeded as an enrolment stores it, the clock held inside a
-//! 30-second step, and a login taken through the password to its second factor.
+//! 30-second step, a login taken through the password to its second factor, and the account page
+//! reached through both.
 
 use chrono::Duration;
 use idp::crypto::totp::TotpSecret;
-use reqwest::Response;
+use reqwest::{Client, Response};
 
-use super::journeys::{Login, page, says, session_cookie};
+use super::journeys::{Login, page, post_with_csrf, says, session_cookie};
 use super::{Backend, NewUser, TestApp, tenant};
-use crate::rp::{self, Rp, location};
+use crate::rp::{self, Rp, location, param};
 
 pub const USERNAME: &str = "Virkailija";
 pub const PASSWORD: &str = "viranomaisen salasana";
@@ -143,4 +144,30 @@ pub fn to_second_factor(login: &Login, response: &Response) {
     assert_eq!(response.status(), 303);
     assert_eq!(location(response).as_str(), second_factor_url(login));
     assert_eq!(session_cookie(response, "seinajoki"), None);
+}
+
+/// A fresh browser opens the account page, logs in as the authority user (with a code of
+/// `secret` when the login asks for one) and is back at the account page: the browser and the
+/// page.
+pub async fn account(app: &TestApp, secret: Option<&TotpSecret>) -> (Client, String) {
+    let browser = app.browser();
+    let url = app.url("/seinajoki/account");
+    let login = location(&browser.get(&url).send().await.unwrap());
+    let mut done = rp::submit_login(&browser, &login, USERNAME, PASSWORD, false).await;
+    if let Some(secret) = secret {
+        let asked = location(&done);
+        assert_eq!(asked.path(), "/seinajoki/login/second-factor");
+        let html = page(&browser, asked.clone()).await;
+        let request = param(&asked, "request").unwrap();
+        let fields = [
+            ("request", request.as_str()),
+            ("code", &code(app, secret, 0)),
+        ];
+        let action = app.url("/seinajoki/login/second-factor");
+        done = post_with_csrf(&browser, action, &html, &fields).await;
+    }
+    assert!(session_cookie(&done, "seinajoki").is_some());
+    assert_eq!(location(&done).as_str(), url);
+    let html = page(&browser, &url).await;
+    (browser, html)
 }

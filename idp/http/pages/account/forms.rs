@@ -13,7 +13,8 @@ use crate::http::pages::error::PageResult;
 use crate::http::pages::extract::{Posted, SignedIn};
 use crate::http::pages::view::OrPage;
 
-/// `GET /{tenant}/account`
+/// `GET /{tenant}/account`, and `GET /{tenant}/account/export` (the download is a POST of the
+/// page's form: a GET, which any site can make a browser send, only shows the page)
 pub async fn page(signed: SignedIn) -> PageResult {
     Ok(signed.show(None, None, StatusCode::OK))
 }

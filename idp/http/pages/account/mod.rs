@@ -3,6 +3,7 @@
 
 pub mod current;
 pub mod email;
+pub mod export;
 pub mod forms;
 pub mod legacy;
 pub mod page;

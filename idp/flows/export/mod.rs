@@ -1,0 +1,81 @@
+//! The resident's data export (GDPR Art. 15 and 20): everything idp holds about one account, as
+//! one JSON document of the format `idp-export/1` (`document.rs`, described in
+//! `docs/privacy.md`). The account page's download and `idp users export` both call [`export`].
+//!
+//! What it reads (`read.rs`) it reads in one read transaction, so that the document is of one
+//! moment; then it records `account.exported`. It never reads a secret: no password hash (the
+//! account's or an old account's), no cookie, token, code or link hash, no one-time code secret,
+//! no passkey key, no mail text. Of the audit trail it reads the events whose user is this one,
+//! never another user's.
+
+pub mod document;
+pub mod read;
+
+use serde_json::json;
+
+use self::document::Export;
+use crate::domain::Email;
+use crate::flows::context::Minter;
+use crate::store::users::{self, UserRow};
+use crate::store::{DbConnection, StoreError, Tenant, read_transaction, write_transaction};
+
+/// Whose data: the signed-in user (by internal id), or, for support, an address or an authority
+/// user's username.
+#[derive(Debug, Clone, Copy)]
+pub enum Whose<'a> {
+    /// The user with this internal id.
+    Id(&'a str),
+    /// The user with this address.
+    Email(&'a Email),
+    /// The user with this username (any case).
+    Username(&'a str),
+}
+
+/// Who asked: the resident on the account page, or support on the command line (audited with
+/// `{"by": "cli"}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asker {
+    /// The signed-in resident.
+    Resident,
+    /// `idp users export`.
+    Cli,
+}
+
+/// The export of the account `whose` names in `m`'s tenant, audited as `account.exported`;
+/// `None` when there is no such account.
+pub fn export(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    whose: Whose<'_>,
+    asker: Asker,
+) -> Result<Option<Export>, StoreError> {
+    let found = read_transaction(conn, |conn| {
+        let Some(user) = find(conn, Tenant::of(m.tenant), whose)? else {
+            return Ok::<_, StoreError>(None);
+        };
+        Ok(Some((read::document(m, conn, &user)?, user.id)))
+    })?;
+    let Some((document, user_id)) = found else {
+        return Ok(None);
+    };
+    let event = m.audit("account.exported").user(user_id.as_str());
+    let event = match asker {
+        Asker::Resident => event,
+        Asker::Cli => event.detail(&json!({ "by": "cli" })),
+    };
+    write_transaction(conn, |conn| event.record(conn))?;
+    Ok(Some(document))
+}
+
+/// The user `whose` names, disabled or not.
+fn find(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    whose: Whose<'_>,
+) -> Result<Option<UserRow>, StoreError> {
+    match whose {
+        Whose::Id(id) => users::find(conn, tenant, id),
+        Whose::Email(email) => users::find_by_email(conn, tenant, email.normalized()),
+        Whose::Username(name) => users::find_by_username(conn, tenant, &name.trim().to_lowercase()),
+    }
+}
