@@ -210,6 +210,7 @@ fn reset_second_factor(config: &Config, tenant: &str, username: &str) -> Result<
         keys: Arc::new(KeyRing::new(HashMap::new())),
         now: SystemClock.now(),
         remote_addr: None,
+        user_agent: None,
     };
     let store = Store::open(&config.settings.database)?;
     let mut conn = store.conn()?;
