@@ -49,6 +49,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/account/email", web::post().to(email::change_email))
         .route("/account/legacy", web::post().to(legacy::link_legacy))
+        .route(
+            "/account/sessions/end",
+            web::post().to(account::sessions::end),
+        )
+        .route(
+            "/account/services/revoke",
+            web::post().to(account::sessions::revoke),
+        )
         .route("/email/confirm", web::get().to(email::confirm_form))
         .route("/email/confirm", web::post().to(email::confirm_email))
         .route("/email/undo", web::get().to(email::undo_form))

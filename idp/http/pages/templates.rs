@@ -50,6 +50,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("second_factor_enrol.html", include_str!("../../../templates/pages/second_factor_enrol.html")),
     ("recovery_codes.html", include_str!("../../../templates/pages/recovery_codes.html")),
     ("account_second_factor.html", include_str!("../../../templates/pages/account_second_factor.html")),
+    ("account_sessions.html", include_str!("../../../templates/pages/account_sessions.html")),
 ];
 
 /// The stylesheet of every page.

@@ -6,3 +6,4 @@ pub mod email;
 pub mod forms;
 pub mod legacy;
 pub mod page;
+pub mod sessions;
