@@ -120,7 +120,19 @@ pub fn app_client(app: &TestApp) -> impl std::future::Future<Output = Rp> + '_ {
 /// when asked): its tokens.
 pub async fn app_tokens(app: &TestApp, browser: &reqwest::Client, email: &str) -> rp::Redeemed {
     let client = app_client(app).await;
-    let started = rp::start(&client, &["email", "offline_access"], &[]);
+    consented(app, &client, browser, email, &["email", "offline_access"]).await
+}
+
+/// Logs `browser` in to the third-party `client` for `scopes` as `email`, approves its consent
+/// page and redeems the code: the tokens.
+pub async fn consented(
+    app: &TestApp,
+    client: &Rp,
+    browser: &reqwest::Client,
+    email: &str,
+    scopes: &[&str],
+) -> rp::Redeemed {
+    let started = rp::start(client, scopes, &[]);
     // A browser without a session logs in first; one with a session goes straight to consent.
     let first = location(&browser.get(started.url.clone()).send().await.unwrap());
     let consent = if first.path() == "/seinajoki/login" {
@@ -133,7 +145,7 @@ pub async fn app_tokens(app: &TestApp, browser: &reqwest::Client, email: &str) -
     let request = param(&consent, "request").unwrap();
     let fields = [("request", request.as_str()), ("decision", "approve")];
     let approved = post_with_csrf(browser, app.url("/seinajoki/consent"), &html, &fields).await;
-    rp::redeem(&client, started, &location(&approved)).await
+    rp::redeem(client, started, &location(&approved)).await
 }
 
 /// Refreshes `token` at `client`: the new refresh token, or the error.
