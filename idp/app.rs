@@ -43,22 +43,6 @@ pub fn client_address() -> Option<String> {
     CLIENT_ADDRESS.try_with(Clone::clone).ok().flatten()
 }
 
-tokio::task_local! {
-    /// The `User-Agent` header of the request the task serves (set by the HTTP layer).
-    static USER_AGENT: Option<String>;
-}
-
-/// Runs `fut` (a request) with `agent` as its `User-Agent` header.
-pub async fn with_user_agent<F: std::future::Future>(agent: Option<String>, fut: F) -> F::Output {
-    USER_AGENT.scope(agent, fut).await
-}
-
-/// The `User-Agent` header of the request this task serves; `None` outside a request or without
-/// the header.
-pub fn user_agent() -> Option<String> {
-    USER_AGENT.try_with(Clone::clone).ok().flatten()
-}
-
 /// The long-lived parts of a node; cheap to clone.
 #[derive(Clone)]
 pub struct Services {

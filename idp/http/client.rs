@@ -4,8 +4,8 @@
 //! The middleware [`remember_address`] works it out once per request and keeps it for the request's
 //! task ([`crate::app::client_address`]), so that [`AppState::oidc`] hands it
 //! to every flow (the audit trail, the throttles, the mail limits) without each handler passing it
-//! along. It keeps the request's `User-Agent` header the same way ([`crate::app::user_agent`]),
-//! for the session a login starts.
+//! along. It keeps the request's `User-Agent` header the same way
+//! ([`super::middleware::user_agent`]), for the session a login starts.
 
 use actix_web::Error;
 use actix_web::HttpRequest;
@@ -49,6 +49,6 @@ pub async fn remember_address(
         .headers()
         .get(actix_web::http::header::USER_AGENT)
         .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
-    let call = crate::app::with_user_agent(agent, next.call(req));
+    let call = super::middleware::with_user_agent(agent, next.call(req));
     crate::app::with_client_address(address, call).await
 }

@@ -73,7 +73,7 @@ impl AppState {
         let now = services.clock.now();
         let tenant = tenant.to_string();
         let remote_addr = crate::app::client_address();
-        let user_agent = crate::app::user_agent();
+        let user_agent = super::middleware::user_agent();
         self.services
             .store
             .run(move |conn| {

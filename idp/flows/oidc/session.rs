@@ -58,10 +58,13 @@ pub const USER_AGENT_CHARS: usize = 512;
 /// marks that reorder text, trimmed, at most [`USER_AGENT_CHARS`] characters; `None` when nothing
 /// is left.
 pub fn kept_user_agent(raw: Option<&str>) -> Option<String> {
-    let invisible = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    // Left-to-right and right-to-left marks, embeddings, overrides and isolates.
+    let direction = |c: char| {
+        matches!(c, '\u{200e}' | '\u{200f}')
+            || ('\u{202a}'..='\u{202e}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
     };
+    let invisible = |c: char| c.is_control() || direction(c);
     let kept: String = raw?
         .chars()
         .filter(|c| !invisible(*c))

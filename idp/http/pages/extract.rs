@@ -139,8 +139,8 @@ struct Found {
 }
 
 /// The session's user, old accounts, passkeys, (an authority user's) second factor, sessions and
-/// e-services; or the way to the login, or to the second factor when the session proved less than the user can give
-/// ([`steps::account_step_up`]).
+/// e-services; or the way to the login, or to the second factor when the session proved less than
+/// the user can give ([`steps::account_step_up`]).
 async fn signed_in(view: &View) -> Result<Found, PageError> {
     let cookie = view.cookie("session");
     let binding = view.binding.clone();
