@@ -196,6 +196,7 @@ impl Services {
             keys: self.keys.current(),
             now,
             remote_addr: None,
+            user_agent: None,
         })
     }
 

@@ -36,5 +36,6 @@ pub(super) fn minter<'c>(config: &'c Config, tenant: &str) -> Result<Minter<'c>,
         keys: Arc::new(KeyRing::new(HashMap::new())),
         now: SystemClock.now(),
         remote_addr: None,
+        user_agent: None,
     })
 }

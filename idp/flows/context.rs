@@ -25,6 +25,9 @@ pub struct Minter<'a> {
     /// The address of the client whose request this is (for the audit trail and the limits), as
     /// `server.trust_forwarded_for` says to take it; `None` outside a request.
     pub remote_addr: Option<String>,
+    /// The request's `User-Agent` header as it came (a session keeps it, cleaned, to name its
+    /// browser on the account page); `None` outside a request or without the header.
+    pub user_agent: Option<String>,
 }
 
 impl Minter<'_> {

@@ -4,7 +4,8 @@
 //! The middleware [`remember_address`] works it out once per request and keeps it for the request's
 //! task ([`crate::app::client_address`]), so that [`AppState::oidc`] hands it
 //! to every flow (the audit trail, the throttles, the mail limits) without each handler passing it
-//! along.
+//! along. It keeps the request's `User-Agent` header the same way
+//! ([`super::middleware::user_agent`]), for the session a login starts.
 
 use actix_web::Error;
 use actix_web::HttpRequest;
@@ -34,7 +35,8 @@ pub fn client_address(state: &AppState, req: &HttpRequest) -> Option<String> {
     }
 }
 
-/// Keeps the client's address for the rest of the request (see the module's documentation).
+/// Keeps the client's address and the `User-Agent` header for the rest of the request (see the
+/// module's documentation).
 pub async fn remember_address(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -42,5 +44,11 @@ pub async fn remember_address(
     let address = req
         .app_data::<web::Data<AppState>>()
         .and_then(|state| client_address(state, req.request()));
-    crate::app::with_client_address(address, next.call(req)).await
+    // Bounded by actix's header limit; the session cleans and caps what it keeps.
+    let agent = req
+        .headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+    let call = super::middleware::with_user_agent(agent, next.call(req));
+    crate::app::with_client_address(address, call).await
 }

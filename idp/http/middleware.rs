@@ -1,4 +1,6 @@
-//! Middleware: request logging without secrets, and security headers on every response.
+//! Middleware: request logging without secrets, security headers on every response, and the
+//! request's `User-Agent` kept for its task ([`user_agent`]; set with the client's address by
+//! `client::remember_address`).
 
 use std::time::Instant;
 
@@ -6,6 +8,22 @@ use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::{DefaultHeaders, Next};
+
+tokio::task_local! {
+    /// The `User-Agent` header of the request the task serves (set by `client::remember_address`).
+    static USER_AGENT: Option<String>;
+}
+
+/// Runs `fut` (a request) with `agent` as its `User-Agent` header.
+pub async fn with_user_agent<F: std::future::Future>(agent: Option<String>, fut: F) -> F::Output {
+    USER_AGENT.scope(agent, fut).await
+}
+
+/// The `User-Agent` header of the request this task serves; `None` outside a request or without
+/// the header.
+pub fn user_agent() -> Option<String> {
+    USER_AGENT.try_with(Clone::clone).ok().flatten()
+}
 
 /// Logs method, path (never the query string, which can carry codes and tokens), status and time.
 pub async fn log_request(

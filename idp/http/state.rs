@@ -73,6 +73,7 @@ impl AppState {
         let now = services.clock.now();
         let tenant = tenant.to_string();
         let remote_addr = crate::app::client_address();
+        let user_agent = super::middleware::user_agent();
         self.services
             .store
             .run(move |conn| {
@@ -80,6 +81,7 @@ impl AppState {
                     .minter(&tenant, now)
                     .ok_or_else(|| E::from(FlowError::server("unknown tenant")))?;
                 minter.remote_addr = remote_addr;
+                minter.user_agent = user_agent;
                 f(&minter, conn)
             })
             .await

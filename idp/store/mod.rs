@@ -9,6 +9,7 @@
 //! a cached statement at every execution. That re-parsing was 40 % of the server's CPU under the
 //! userinfo load (`perf`, docs/performance.md).
 
+pub mod access;
 pub mod audit;
 pub mod auth_requests;
 pub mod ceremonies;

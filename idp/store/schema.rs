@@ -59,6 +59,7 @@ diesel::table! {
         last_seen_at -> Timestamp,
         expires_at -> Timestamp,
         ended_at -> Nullable<Timestamp>,
+        user_agent -> Nullable<Text>,
     }
 }
 

@@ -34,6 +34,8 @@ pub struct SessionRow {
     pub expires_at: NaiveDateTime,
     /// Ended by logout.
     pub ended_at: Option<NaiveDateTime>,
+    /// The browser's User-Agent at the login (capped, without control characters).
+    pub user_agent: Option<String>,
 }
 
 /// Stores a session.
@@ -81,6 +83,23 @@ pub fn end(
     .set(sso_sessions::ended_at.eq(now))
     .execute(conn)?;
     Ok(changed == 1)
+}
+
+/// Records that a session of `tenant` was used at `now` (the account page's "last used").
+pub fn seen(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    id: &str,
+    now: NaiveDateTime,
+) -> Result<()> {
+    diesel::update(
+        sso_sessions::table
+            .find(id)
+            .filter(sso_sessions::tenant_id.eq(tenant.id())),
+    )
+    .set(sso_sessions::last_seen_at.eq(now))
+    .execute(conn)?;
+    Ok(())
 }
 
 /// The live sessions of a user of `tenant`.

@@ -15,6 +15,7 @@
 mod helpers;
 
 mod account;
+mod account_sessions;
 mod acr;
 mod audit;
 mod browser;

@@ -10,7 +10,8 @@ use crate::both_stores;
 use crate::helpers::{Backend, TestApp, first_party_client};
 use crate::rp::{self, Receiver, location, start_receiver};
 
-async fn wait_for(receiver: &Receiver, count: usize, app: &TestApp) {
+/// Waits until `receiver` has had `count` deliveries, moving `app`'s clock past the retries.
+pub async fn wait_for(receiver: &Receiver, count: usize, app: &TestApp) {
     for _ in 0..100 {
         if receiver.bodies.lock().unwrap().len() >= count {
             return;

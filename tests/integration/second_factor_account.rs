@@ -249,6 +249,7 @@ async fn support_resets_a_second_factor(backend: Backend) {
         last_seen_at: now,
         expires_at: now + chrono::Duration::hours(1),
         ended_at: None,
+        user_agent: None,
     };
     store::sessions::insert(conn, &session).unwrap();
 

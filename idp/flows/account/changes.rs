@@ -13,13 +13,20 @@ use crate::store::sessions::SessionRow;
 use crate::store::users::UserRow;
 use crate::store::{self, DbConnection, StoreError, Tenant, links, sessions, users};
 
-/// The session and user behind a session cookie.
+/// The session and user behind a session cookie; the session's use noted.
 pub fn current(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     cookie: Option<&str>,
 ) -> Result<Option<(SessionRow, UserRow)>, FlowError> {
-    Ok(session::current(conn, Tenant::of(m.tenant), cookie, m.now)?)
+    let tenant = Tenant::of(m.tenant);
+    let current = session::current(conn, tenant, cookie, m.now)?;
+    if let Some((live, _)) = &current
+        && session::used_long_ago(live, m.now)
+    {
+        store::write_transaction(conn, |conn| session::note_use(conn, tenant, live, m.now))?;
+    }
+    Ok(current)
 }
 
 /// Audits a wrong password given on the account page (`login.failed`, with the signed-in user

@@ -106,6 +106,7 @@ pub fn start(
     };
     // The step-up, or the grant and its code (or the pending consent), in one commit.
     super::error::committed(conn, |conn| {
+        session::note_use(conn, Tenant::of(m.tenant), &session, m.now)?;
         if let Some(step_up) = super::steps::step_up(m, conn, &request, &session, &user, binding)? {
             return Ok(step_up);
         }

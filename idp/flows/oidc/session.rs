@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 
 use super::proof::Proof;
 use crate::crypto::secret;
-use crate::flows::context::seconds;
+use crate::flows::context::{Minter, seconds};
 use crate::store::sessions::{self, SessionRow};
 use crate::store::users::{self, UserRow};
 use crate::store::{self, DbConnection, StoreError, Tenant};
@@ -28,17 +28,66 @@ pub fn current(
     }
 }
 
-/// Starts a session for `user` after a login that proved `proof` (of the tenant's `acr`);
-/// returns it and the cookie value. Only `steps.rs` calls it: every login ends there.
+/// How long a session's "last used" time stands before a use records it again: one write per
+/// session in that time, not one per request.
+pub const SEEN_EVERY_SECONDS: i64 = 300;
+
+/// Whether a use of `session` at `now` is to be recorded: its last use is older than
+/// [`SEEN_EVERY_SECONDS`].
+pub fn used_long_ago(session: &SessionRow, now: NaiveDateTime) -> bool {
+    now - session.last_seen_at >= chrono::Duration::seconds(SEEN_EVERY_SECONDS)
+}
+
+/// Records that `session` was used at `now` when [`used_long_ago`]; in the caller's transaction.
+pub fn note_use(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    session: &SessionRow,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    if !used_long_ago(session, now) {
+        return Ok(());
+    }
+    sessions::seen(conn, tenant, &session.id, now)
+}
+
+/// The most of a `User-Agent` header a session keeps, in characters.
+pub const USER_AGENT_CHARS: usize = 512;
+
+/// What a session keeps of a `User-Agent` header: without control characters and the invisible
+/// marks that reorder text, trimmed, at most [`USER_AGENT_CHARS`] characters; `None` when nothing
+/// is left.
+pub fn kept_user_agent(raw: Option<&str>) -> Option<String> {
+    // Left-to-right and right-to-left marks, embeddings, overrides and isolates.
+    let direction = |c: char| {
+        matches!(c, '\u{200e}' | '\u{200f}')
+            || ('\u{202a}'..='\u{202e}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+    };
+    let invisible = |c: char| c.is_control() || direction(c);
+    let kept: String = raw?
+        .chars()
+        .filter(|c| !invisible(*c))
+        .collect::<String>()
+        .trim()
+        .chars()
+        .take(USER_AGENT_CHARS)
+        .collect();
+    Some(kept.trim_end().to_string()).filter(|k| !k.is_empty())
+}
+
+/// Starts a session for `user` after a login that proved `proof`, in the browser of `m`'s
+/// request (its `User-Agent`, [`kept_user_agent`]); returns it and the cookie value. Only
+/// `steps.rs` calls it: every login ends there.
 pub(super) fn start(
+    m: &Minter<'_>,
     conn: &mut DbConnection,
     user: &UserRow,
     proof: &Proof,
-    acr: &str,
     remember: bool,
     lifetime_seconds: u64,
-    now: NaiveDateTime,
 ) -> Result<(SessionRow, String), StoreError> {
+    let (now, acr) = (m.now, proof.acr(&m.tenant.acr));
     let cookie = secret::random_token();
     let row = SessionRow {
         id: store::new_id(now),
@@ -53,7 +102,38 @@ pub(super) fn start(
         last_seen_at: now,
         expires_at: now + seconds(lifetime_seconds),
         ended_at: None,
+        user_agent: kept_user_agent(m.user_agent.as_deref()),
     };
     sessions::insert(conn, &row)?;
     Ok((row, cookie))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{USER_AGENT_CHARS, kept_user_agent};
+
+    #[test]
+    fn a_user_agent_is_kept_clean_and_short() {
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+        assert_eq!(kept_user_agent(Some(firefox)).as_deref(), Some(firefox));
+        assert_eq!(
+            kept_user_agent(Some(
+                " Evil\r\nSet-Cookie: x\u{0}\u{1b}[31m \u{202e}txt.exe "
+            ))
+            .as_deref(),
+            Some("EvilSet-Cookie: x[31m txt.exe")
+        );
+        let long = "a".repeat(USER_AGENT_CHARS + 100);
+        assert_eq!(
+            kept_user_agent(Some(&long)).map(|k| k.chars().count()),
+            Some(USER_AGENT_CHARS)
+        );
+        let wide = "ä".repeat(USER_AGENT_CHARS + 1);
+        assert_eq!(
+            kept_user_agent(Some(&wide)),
+            Some("ä".repeat(USER_AGENT_CHARS))
+        );
+        assert_eq!(kept_user_agent(Some(" \t\n")), None);
+        assert_eq!(kept_user_agent(None), None);
+    }
 }

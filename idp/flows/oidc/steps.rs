@@ -184,8 +184,7 @@ fn start(
     } else {
         m.tenant.session_seconds(tokens)
     };
-    let acr = proof.acr(&m.tenant.acr);
-    let started = session::start(conn, user, proof, acr, remember, lifetime, m.now)?;
+    let started = session::start(m, conn, user, proof, remember, lifetime)?;
     m.audit("login.succeeded")
         .user(user.id.as_str())
         .client(client)

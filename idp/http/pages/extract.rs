@@ -13,6 +13,7 @@ use actix_web::{FromRequest, HttpRequest};
 use super::error::PageError;
 use super::view::View;
 use crate::flows::account;
+use crate::flows::account::sessions::{Overview, overview};
 use crate::flows::error::FlowError;
 use crate::flows::former::{Olds, olds};
 use crate::flows::oidc::request::Params;
@@ -92,6 +93,8 @@ pub struct SignedIn<T = View> {
     pub passkeys: Vec<PasskeyRow>,
     /// An authority user's second factor (none for a resident).
     pub second_factor: Option<AccountFactor>,
+    /// The user's live sessions and the e-services that hold their consent or offline access.
+    pub sessions: Overview,
 }
 
 impl<T: AsRef<View>> SignedIn<T> {
@@ -119,6 +122,7 @@ where
                 olds: found.olds,
                 passkeys: found.passkeys,
                 second_factor: found.second_factor,
+                sessions: found.sessions,
             })
         })
     }
@@ -131,11 +135,12 @@ struct Found {
     olds: Olds,
     passkeys: Vec<PasskeyRow>,
     second_factor: Option<AccountFactor>,
+    sessions: Overview,
 }
 
-/// The session's user, old accounts, passkeys and (an authority user's) second factor; or the way
-/// to the login, or to the second factor when the session proved less than the user can give
-/// ([`steps::account_step_up`]).
+/// The session's user, old accounts, passkeys, (an authority user's) second factor, sessions and
+/// e-services; or the way to the login, or to the second factor when the session proved less than
+/// the user can give ([`steps::account_step_up`]).
 async fn signed_in(view: &View) -> Result<Found, PageError> {
     let cookie = view.cookie("session");
     let binding = view.binding.clone();
@@ -155,7 +160,9 @@ async fn signed_in(view: &View) -> Result<Found, PageError> {
             } else {
                 None
             };
+            let sessions = overview(m, conn, &user, &session.id)?;
             Ok::<_, FlowError>(Ok(Found {
+                sessions,
                 session_id: session.id,
                 user,
                 olds,

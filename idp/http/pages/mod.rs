@@ -53,6 +53,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/account/legacy", web::post().to(legacy::link_legacy))
         .route("/account/export", web::get().to(forms::page))
         .route("/account/export", web::post().to(account::export::download))
+        .route(
+            "/account/sessions/end",
+            web::post().to(account::sessions::end),
+        )
+        .route(
+            "/account/services/revoke",
+            web::post().to(account::sessions::revoke),
+        )
         .route("/email/confirm", web::get().to(email::confirm_form))
         .route("/email/confirm", web::post().to(email::confirm_email))
         .route("/email/undo", web::get().to(email::undo_form))

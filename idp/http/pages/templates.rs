@@ -52,6 +52,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("recovery_codes.html", include_str!("../../../templates/pages/recovery_codes.html")),
     ("account_second_factor.html", include_str!("../../../templates/pages/account_second_factor.html")),
     ("account_export.html", include_str!("../../../templates/pages/account_export.html")),
+    ("account_sessions.html", include_str!("../../../templates/pages/account_sessions.html")),
 ];
 
 /// The stylesheet of every page.

@@ -4,11 +4,13 @@
 //! skipped with a printed reason.
 //!
 //! This file is the harness (the browser, its virtual authenticator, the server with a relying
-//! party); `journeys.rs` walks the pages, `passkeys.rs` adds and uses a passkey.
+//! party); `journeys.rs` walks the pages, `passkeys.rs` adds and uses a passkey, `sessions.rs`
+//! lists the account page's sessions and ends one.
 
 mod axe;
 mod journeys;
 mod passkeys;
+mod sessions;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -225,11 +225,21 @@ impl TestApp {
 
     /// A browser: its own cookies, redirects not followed.
     pub fn browser(&self) -> reqwest::Client {
+        Self::browser_builder().build().unwrap()
+    }
+
+    /// A browser (as [`TestApp::browser`]) that sends `user_agent` as its `User-Agent`.
+    pub fn browser_as(&self, user_agent: &str) -> reqwest::Client {
+        Self::browser_builder()
+            .user_agent(user_agent)
+            .build()
+            .unwrap()
+    }
+
+    fn browser_builder() -> reqwest::ClientBuilder {
         reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap()
     }
 
     /// The server's time now.

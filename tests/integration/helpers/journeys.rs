@@ -117,7 +117,17 @@ pub struct SignedIn {
 /// A fresh browser opens `/{tenant}/account`, is sent to log in, logs in as `email` and is sent
 /// back to the account page.
 pub async fn sign_in(app: &TestApp, tenant: &str, email: &str, password: &str) -> SignedIn {
-    let browser = app.browser();
+    sign_in_with(app, app.browser(), tenant, email, password).await
+}
+
+/// [`sign_in`] in `browser`.
+pub async fn sign_in_with(
+    app: &TestApp,
+    browser: Client,
+    tenant: &str,
+    email: &str,
+    password: &str,
+) -> SignedIn {
     let account = app.url(&format!("/{tenant}/account"));
     let login = location(&browser.get(&account).send().await.unwrap());
     assert_eq!(login.path(), format!("/{tenant}/login"));

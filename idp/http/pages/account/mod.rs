@@ -7,3 +7,4 @@ pub mod export;
 pub mod forms;
 pub mod legacy;
 pub mod page;
+pub mod sessions;

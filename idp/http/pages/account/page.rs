@@ -22,6 +22,7 @@ fn form_of(error: &str) -> &'static str {
         "name-invalid" => "name_error",
         "account-link-failed" | "login-throttled" => "legacy_error",
         e if e.starts_with("second-factor-") => "second_factor_error",
+        e if e.starts_with("sessions-") => "sessions_error",
         _ => "error",
     }
 }
@@ -45,9 +46,10 @@ impl<T: AsRef<View>> SignedIn<T> {
         context.insert("message", &message);
         context.insert("second_factor", &self.second_factor);
         let forms = ["error", "name_error", "legacy_error", "email_error"];
-        for form in forms
-            .into_iter()
-            .chain(["passkeys_error", "second_factor_error"])
+        for form in
+            forms
+                .into_iter()
+                .chain(["passkeys_error", "second_factor_error", "sessions_error"])
         {
             context.insert(form, &error.filter(|e| form_of(e) == form));
         }
@@ -70,6 +72,7 @@ impl<T: AsRef<View>> SignedIn<T> {
         context.insert("former", &olds.bound);
         context.insert("linkable", &linkable);
         passkeys::account::section(view, &self.passkeys, &mut context);
+        super::sessions::section(view, &self.sessions, &mut context);
         view.respond(status, "account.html", &context)
     }
 
