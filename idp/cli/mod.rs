@@ -3,6 +3,7 @@
 //! Every command returns an [`ExitCode`]; errors are one line on standard error, never a panic.
 //! Exit status 2 means the configuration (or the command line) is wrong, 1 any other failure.
 
+mod audit;
 mod check_config;
 mod export;
 mod failure;
@@ -55,6 +56,9 @@ pub enum Command {
     /// Follow up the legacy accounts: report, set an address.
     #[command(subcommand)]
     Legacy(legacy::LegacyCommand),
+    /// Read a tenant's audit trail.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// Parses the command line, runs the command, and turns the outcome into an exit status.
@@ -73,6 +77,7 @@ pub fn main() -> ExitCode {
         Command::Keys(command) => load(&cli.config).and_then(|c| keys::run(&c, command)),
         Command::ImportLegacy(args) => load(&cli.config).and_then(|c| legacy::import(&c, &args)),
         Command::Legacy(command) => load(&cli.config).and_then(|c| legacy::run(&c, command)),
+        Command::Audit(command) => load(&cli.config).and_then(|c| audit::run(&c, command)),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

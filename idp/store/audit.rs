@@ -96,3 +96,51 @@ pub fn kinds(conn: &mut DbConnection, tenant: Tenant<'_>) -> Result<Vec<String>>
         .select(audit_events::kind)
         .load(conn)?)
 }
+
+/// An event as stored, for the export.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_events)]
+pub struct AuditRow {
+    /// Its place in the trail (increasing).
+    pub id: i64,
+    /// When.
+    pub occurred_at: NaiveDateTime,
+    /// What, as `noun.verb`.
+    pub kind: String,
+    /// Whose account.
+    pub user_id: Option<String>,
+    /// Which e-service.
+    pub client_id: Option<String>,
+    /// From which address.
+    pub remote_addr: Option<String>,
+    /// More, as JSON text.
+    pub detail: Option<String>,
+}
+
+/// Up to `limit` events of `tenant` after the event `after` (by id), that occurred at or after
+/// `since` and before `until` when given, in the trail's order: one page of an export that
+/// streams any number of events in constant memory.
+pub fn page(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    after: i64,
+    since: Option<NaiveDateTime>,
+    until: Option<NaiveDateTime>,
+    limit: i64,
+) -> Result<Vec<AuditRow>> {
+    let mut query = audit_events::table
+        .filter(audit_events::tenant_id.eq(tenant.id()))
+        .filter(audit_events::id.gt(after))
+        .into_boxed();
+    if let Some(since) = since {
+        query = query.filter(audit_events::occurred_at.ge(since));
+    }
+    if let Some(until) = until {
+        query = query.filter(audit_events::occurred_at.lt(until));
+    }
+    Ok(query
+        .order(audit_events::id.asc())
+        .limit(limit)
+        .select(AuditRow::as_select())
+        .load(conn)?)
+}

@@ -1,0 +1,170 @@
+//! `idp audit export`: a tenant's audit trail for the city (who did what, when, from where), as
+//! JSON Lines or CSV on standard output, streamed a page at a time.
+
+use std::io::Write;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use clap::{Subcommand, ValueEnum};
+
+use super::failure::Failure;
+use super::tenant::tenant_config;
+use crate::config::Config;
+use crate::store::audit::{self, AuditRow};
+use crate::store::{DbConnection, Store, Tenant};
+
+/// Events read from the database at a time.
+const PAGE: i64 = 1000;
+
+/// `idp audit …`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Print a tenant's audit events, oldest first, to standard output.
+    Export {
+        /// The tenant's id.
+        #[arg(long)]
+        tenant: String,
+        /// Only events at or after this time (UTC): `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS`.
+        #[arg(long, value_parser = parse_time)]
+        since: Option<NaiveDateTime>,
+        /// Only events before this time (UTC), in the same form.
+        #[arg(long, value_parser = parse_time)]
+        until: Option<NaiveDateTime>,
+        /// One JSON object a line, or CSV with a header.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: Format,
+    },
+}
+
+/// What an export is written as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// JSON Lines: one object a line.
+    Jsonl,
+    /// CSV (RFC 4180) with a header line.
+    Csv,
+}
+
+/// Runs an `idp audit` command.
+pub fn run(config: &Config, command: AuditCommand) -> Result<(), Failure> {
+    match command {
+        AuditCommand::Export {
+            tenant,
+            since,
+            until,
+            format,
+        } => export(config, &tenant, since, until, format),
+    }
+}
+
+/// A time of the command line: a date (its midnight) or a date and time, UTC.
+fn parse_time(text: &str) -> Result<NaiveDateTime, String> {
+    if let Ok(time) = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S") {
+        return Ok(time);
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|date| date.and_hms_opt(0, 0, 0))
+        .ok_or_else(|| format!("\"{text}\" is not YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS"))
+}
+
+fn export(
+    config: &Config,
+    tenant: &str,
+    since: Option<NaiveDateTime>,
+    until: Option<NaiveDateTime>,
+    format: Format,
+) -> Result<(), Failure> {
+    let tenant = Tenant::of(tenant_config(config, tenant)?);
+    let store = Store::open(&config.settings.database)?;
+    let mut conn = store.conn()?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let pages = Pages {
+        tenant,
+        since,
+        until,
+    };
+    match format {
+        Format::Jsonl => pages.each(&mut conn, |row| Ok(writeln!(out, "{}", json(row))?))?,
+        Format::Csv => {
+            let mut csv = csv::Writer::from_writer(&mut out);
+            csv.write_record(COLUMNS)?;
+            pages.each(&mut conn, |row| Ok(csv.write_record(fields(row))?))?;
+            csv.flush()?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// What an export reads: a tenant's events in a time range, a page at a time.
+struct Pages<'t> {
+    tenant: Tenant<'t>,
+    since: Option<NaiveDateTime>,
+    until: Option<NaiveDateTime>,
+}
+
+impl Pages<'_> {
+    /// Hands every event to `each`, oldest first, reading [`PAGE`] at a time.
+    fn each(
+        &self,
+        conn: &mut DbConnection,
+        mut each: impl FnMut(&AuditRow) -> Result<(), Failure>,
+    ) -> Result<(), Failure> {
+        let mut after = 0;
+        loop {
+            let rows = audit::page(conn, self.tenant, after, self.since, self.until, PAGE)?;
+            let Some(last) = rows.last() else {
+                return Ok(());
+            };
+            after = last.id;
+            rows.iter().try_for_each(&mut each)?;
+        }
+    }
+}
+
+/// The columns of both formats, in order.
+const COLUMNS: [&str; 7] = [
+    "id",
+    "occurred_at",
+    "kind",
+    "user_id",
+    "client_id",
+    "remote_addr",
+    "detail",
+];
+
+/// When an event occurred, as RFC 3339 in UTC.
+fn time(row: &AuditRow) -> String {
+    row.occurred_at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// An event as one JSON object; its detail as JSON, not as text.
+fn json(row: &AuditRow) -> serde_json::Value {
+    let detail = row
+        .detail
+        .as_deref()
+        .map(|d| serde_json::from_str(d).unwrap_or_else(|_| serde_json::Value::from(d)));
+    serde_json::json!({
+        "id": row.id,
+        "occurred_at": time(row),
+        "kind": row.kind,
+        "user_id": row.user_id,
+        "client_id": row.client_id,
+        "remote_addr": row.remote_addr,
+        "detail": detail,
+    })
+}
+
+/// An event as the CSV record of [`COLUMNS`] (an empty field for what it does not name).
+fn fields(row: &AuditRow) -> [String; 7] {
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    [
+        row.id.to_string(),
+        time(row),
+        row.kind.clone(),
+        text(&row.user_id),
+        text(&row.client_id),
+        text(&row.remote_addr),
+        text(&row.detail),
+    ]
+}
