@@ -328,11 +328,20 @@ impl Services {
         })
     }
 
-    /// One round of the expiry clean-up.
+    /// One round of the expiry clean-up, with each tenant's audit retention.
     pub async fn purge_expired(&self) -> Result<crate::store::cleanup::Purged, StoreError> {
         let now = self.clock.now();
+        let audit_before: Vec<(String, chrono::NaiveDateTime)> = self
+            .config
+            .tenants
+            .values()
+            .filter_map(|t| {
+                let days = t.audit.retention_days?;
+                Some((t.id.clone(), now - chrono::Duration::days(i64::from(days))))
+            })
+            .collect();
         self.store
-            .run(move |conn| crate::store::cleanup::purge_expired(conn, now))
+            .run(move |conn| crate::store::cleanup::purge(conn, now, &audit_before))
             .await
     }
 

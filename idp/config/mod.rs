@@ -6,6 +6,7 @@
 //! field is an `Option` may be left out (serde reads a missing one as `None`); other keys that may be
 //! left out have a `#[serde(default)]`.
 
+mod audit;
 mod client;
 mod factors;
 mod legacy;
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 
+pub use audit::AuditSettings;
 pub use client::{AuthMethod, ClientConfig, GrantType};
 pub use factors::{ACR_MFA, ACR_PASSWORD, AcrValues, PasskeySettings, SecondFactorPolicy};
 pub use legacy::{

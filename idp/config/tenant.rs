@@ -5,6 +5,7 @@
 use serde::Deserialize;
 use url::Url;
 
+use super::audit::AuditSettings;
 use super::client::ClientConfig;
 use super::factors::{AcrValues, PasskeySettings, SecondFactorPolicy};
 use super::legacy::LegacySettings;
@@ -57,6 +58,9 @@ pub struct TenantConfig {
     /// The accessibility statement of the login pages.
     #[serde(default)]
     pub accessibility: AccessibilityStatement,
+    /// How long the audit trail is kept.
+    #[serde(default)]
+    pub audit: AuditSettings,
     /// Whether authority users need a second factor.
     #[serde(default)]
     pub authority_second_factor: SecondFactorPolicy,

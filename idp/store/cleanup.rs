@@ -7,9 +7,9 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
 use super::schema::{
-    auth_codes, auth_requests, ceremonies, client_assertion_jtis, grants, login_throttle,
-    logout_deliveries, mail_outbox, one_time_links, refresh_tokens, revoked_access_tokens,
-    sso_sessions,
+    audit_events, auth_codes, auth_requests, ceremonies, client_assertion_jtis, grants,
+    login_throttle, logout_deliveries, mail_outbox, one_time_links, refresh_tokens,
+    revoked_access_tokens, sso_sessions,
 };
 use super::{DbConnection, Result};
 
@@ -38,6 +38,16 @@ struct Locked {
 /// records, links, ceremonies, sessions, throttle counters, mail-limit counts older than a day,
 /// and old delivered mail, in one transaction.
 pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Purged> {
+    purge(conn, now, &[])
+}
+
+/// [`purge_expired`], and the audit events of each tenant of `audit_before` that occurred before
+/// its time (the tenant's retention).
+pub fn purge(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    audit_before: &[(String, NaiveDateTime)],
+) -> Result<Purged> {
     super::write_transaction(conn, |conn| {
         if let DbConnection::Postgres(pg) = conn {
             let lock = diesel::sql_query(format!(
@@ -104,6 +114,14 @@ pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Purg
                 .filter(logout_deliveries::created_at.lt(keep)),
         )
         .execute(conn)?;
+        for (tenant, before) in audit_before {
+            rows += diesel::delete(
+                audit_events::table
+                    .filter(audit_events::tenant_id.eq(tenant))
+                    .filter(audit_events::occurred_at.lt(before)),
+            )
+            .execute(conn)?;
+        }
         Ok(Purged { ran: true, rows })
     })
 }

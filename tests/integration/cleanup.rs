@@ -98,3 +98,30 @@ async fn one_round_at_a_time_on_postgres() {
     .unwrap();
     app.stop().await;
 }
+
+both_stores!(a_tenants_audit_trail_is_kept_for_its_retention);
+async fn a_tenants_audit_trail_is_kept_for_its_retention(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .tenant_toml("\n[audit]\nretention_days = 30\n")
+        .spawn()
+        .await;
+    app.add_user("seinajoki", "erkki@testi.fi", "vanha salasana", "Erkki")
+        .await;
+    app.add_user("kouvola", "kaisa@testi.fi", "vanha salasana", "Kaisa")
+        .await;
+    let seinajoki = app.audit_kinds("seinajoki").await;
+    assert!(!seinajoki.is_empty());
+    let kouvola = app.audit_kinds("kouvola").await;
+    // Within the retention nothing goes.
+    app.clock.advance(29 * 24 * 3600);
+    app.services.purge_expired().await.unwrap();
+    assert_eq!(app.audit_kinds("seinajoki").await, seinajoki);
+    // Past it, seinajoki's old events go; kouvola, which names no retention, keeps its own.
+    app.clock.advance(2 * 24 * 3600);
+    app.add_user("seinajoki", "maija@testi.fi", "toinen salasana", "Maija")
+        .await;
+    app.services.purge_expired().await.unwrap();
+    assert_eq!(app.audit_kinds("seinajoki").await, ["user.created"]);
+    assert_eq!(app.audit_kinds("kouvola").await, kouvola);
+    app.stop().await;
+}

@@ -1,9 +1,9 @@
-//! Checks of what a tenant publishes: its privacy notice's address and its accessibility
-//! statement.
+//! Checks of what a tenant publishes and keeps: its privacy notice's address, its accessibility
+//! statement, and how long its audit trail is kept.
 
 use crate::config::tenant::TenantConfig;
 
-/// Each problem of the tenant's `privacy_url` and `[accessibility]`, as (key, message).
+/// Each problem of the tenant's `privacy_url`, `[accessibility]` and `[audit]`, as (key, message).
 pub(super) fn statement(tenant: &TenantConfig) -> Vec<(String, String)> {
     let mut problems = Vec::new();
     if let Some(url) = &tenant.privacy_url
@@ -27,6 +27,14 @@ pub(super) fn statement(tenant: &TenantConfig) -> Vec<(String, String)> {
         problems.push((
             "accessibility.answer_days".into(),
             "must be between 1 and 14 (Act 306/2019 gives 14 days at the most)".into(),
+        ));
+    }
+    if let Some(days) = tenant.audit.retention_days
+        && !(30..=3650).contains(&days)
+    {
+        problems.push((
+            "audit.retention_days".into(),
+            "must be between 30 and 3650 days".into(),
         ));
     }
     problems
