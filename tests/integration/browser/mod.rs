@@ -12,6 +12,7 @@ mod journeys;
 mod passkeys;
 mod sessions;
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -57,10 +58,12 @@ impl Browser {
             .local_addr()
             .unwrap()
             .port();
+        // A process group of its own: chromedriver and the chromium it starts end together.
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .unwrap();
         let mut caps = serde_json::Map::new();
@@ -303,7 +306,13 @@ impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthn {
 }
 
 impl Drop for Browser {
+    /// Ends chromedriver and every chromium process it started (its process group), also when
+    /// the test panicked before `quit`.
     fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.driver.id()) {
+            let group = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
