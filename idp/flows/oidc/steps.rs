@@ -92,21 +92,21 @@ fn second_factor_due(
     proof: &Proof,
     request: &AuthorizationRequest,
 ) -> Result<Option<bool>, OAuthError> {
-    if proof.is_mfa() {
+    let policy = m.tenant.authority_second_factor;
+    let authority = user.is_authority && policy != SecondFactorPolicy::Off;
+    // Most logins — a resident's, asking nothing more — need no look-up of the user's factors:
+    // SSO at the authorization endpoint stays as cheap as before.
+    if proof.is_mfa() || (!authority && meets(proof, &request.acr_values, &m.tenant.acr, false)) {
         return Ok(None);
     }
     let has = Factors::of(m, conn, &user.id)?.any();
-    let policy = m.tenant.authority_second_factor;
-    let due = if user.is_authority && policy == SecondFactorPolicy::Required {
+    Ok(if authority && policy == SecondFactorPolicy::Required {
         Some(has)
-    } else if (user.is_authority && policy == SecondFactorPolicy::Optional && has)
-        || (!meets(proof, &request.acr_values, &m.tenant.acr, false) && has)
-    {
-        Some(true)
     } else {
-        None
-    };
-    Ok(due)
+        // An authority user under `optional`, or a request asking for more: when there is a
+        // factor to give.
+        has.then_some(true)
+    })
 }
 
 /// After the first factor proved `user` for the pending request `row`: the second factor's page,
