@@ -144,3 +144,94 @@ pub fn page(
         .select(AuditRow::as_select())
         .load(conn)?)
 }
+
+/// The keys of an event's detail that never name or describe a person: what pseudonymisation
+/// keeps. Any other key (a username, a passkey's name given by its owner) is dropped.
+const IMPERSONAL_DETAIL: &[&str] = &[
+    "activates_at",
+    "alg",
+    "amr",
+    "by",
+    "check",
+    "claim",
+    "consent",
+    "first",
+    "grants",
+    "kid",
+    "left",
+    "limit",
+    "mail",
+    "method",
+    "outcome",
+    "passkey",
+    "passkeys",
+    "proven",
+    "reason",
+    "recovery_codes",
+    "taken",
+    "totp",
+];
+
+/// A detail's JSON text with only its [`IMPERSONAL_DETAIL`] keys (`None` when nothing is left or
+/// the text is not a JSON object).
+fn impersonal(detail: Option<&str>) -> Option<String> {
+    let serde_json::Value::Object(fields) = serde_json::from_str(detail?).ok()? else {
+        return None;
+    };
+    let kept: serde_json::Map<String, serde_json::Value> = fields
+        .into_iter()
+        .filter(|(key, _)| IMPERSONAL_DETAIL.contains(&key.as_str()))
+        .collect();
+    (!kept.is_empty()).then(|| serde_json::Value::Object(kept).to_string())
+}
+
+/// Pseudonymises the events of `tenant` about the user `user_id`: the user becomes `pseudonym`,
+/// the client address is removed and the detail keeps only its impersonal keys. Returns how many
+/// events were rewritten. For the erasure of an account (GDPR Art. 17): the trail still shows
+/// what happened and when, no longer to whom.
+pub fn pseudonymise(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    user_id: &str,
+    pseudonym: &str,
+) -> Result<usize> {
+    let events: Vec<(i64, Option<String>)> = audit_events::table
+        .filter(audit_events::tenant_id.eq(tenant.id()))
+        .filter(audit_events::user_id.eq(user_id))
+        .select((audit_events::id, audit_events::detail))
+        .load(conn)?;
+    for (id, detail) in &events {
+        diesel::update(
+            audit_events::table
+                .filter(audit_events::tenant_id.eq(tenant.id()))
+                .filter(audit_events::id.eq(id)),
+        )
+        .set((
+            audit_events::user_id.eq(pseudonym),
+            audit_events::remote_addr.eq(None::<String>),
+            audit_events::detail.eq(impersonal(detail.as_deref())),
+        ))
+        .execute(conn)?;
+    }
+    Ok(events.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::impersonal;
+
+    #[test]
+    fn pseudonymisation_keeps_only_impersonal_detail() {
+        assert_eq!(
+            impersonal(Some(r#"{"username":"anna.k","by":"password","first":true}"#)).as_deref(),
+            Some(r#"{"by":"password","first":true}"#)
+        );
+        assert_eq!(
+            impersonal(Some(r#"{"passkey":"p1","name":"Annan puhelin"}"#)).as_deref(),
+            Some(r#"{"passkey":"p1"}"#)
+        );
+        assert_eq!(impersonal(Some(r#"{"usernames":["anna.k"]}"#)), None);
+        assert_eq!(impersonal(Some("not json")), None);
+        assert_eq!(impersonal(None), None);
+    }
+}
