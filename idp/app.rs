@@ -15,6 +15,7 @@ use crate::crypto::kek::Kek;
 use crate::crypto::keyring::SharedKeyRing;
 use crate::flows::context::Minter;
 use crate::flows::keys::{self, KeysError};
+use crate::flows::location::GeoIp;
 use crate::flows::oidc::backchannel;
 use crate::flows::oidc::client_keys::ClientKeys;
 use crate::flows::oidc::error::OAuthError;
@@ -66,6 +67,8 @@ pub struct Services {
     pub mail: MailTransport,
     /// Runs password hashing, bounded.
     pub hashing: Arc<HashPool>,
+    /// The location database (`server.geoip_database`), when there is one.
+    pub geo: Option<Arc<GeoIp>>,
 }
 
 /// How long `send_now` waits for a mail another sender claimed first (an SMTP attempt gives up
@@ -105,6 +108,9 @@ pub enum StartError {
     /// The mail templates or transport are unusable.
     #[error("mail: {0}")]
     Mail(String),
+    /// The location database cannot be read.
+    #[error("{0}")]
+    Location(String),
 }
 
 impl Services {
@@ -133,6 +139,10 @@ impl Services {
             .map_err(|e| StartError::Mail(e.to_string()))?;
         let transport = MailTransport::from_settings(&config.settings.mail)
             .map_err(|e| StartError::Mail(e.to_string()))?;
+        let geo = match &config.settings.server.geoip_database {
+            Some(path) => Some(Arc::new(GeoIp::open(path).map_err(StartError::Location)?)),
+            None => None,
+        };
         Ok(Services {
             config,
             store,
@@ -144,6 +154,7 @@ impl Services {
             mails: Arc::new(mails),
             mail: transport,
             hashing: Arc::new(HashPool::for_this_machine()),
+            geo,
         })
     }
 
@@ -197,6 +208,7 @@ impl Services {
             now,
             remote_addr: None,
             user_agent: None,
+            geo: self.geo.as_deref(),
         })
     }
 

@@ -37,5 +37,6 @@ pub(super) fn minter<'c>(config: &'c Config, tenant: &str) -> Result<Minter<'c>,
         now: SystemClock.now(),
         remote_addr: None,
         user_agent: None,
+        geo: None,
     })
 }

@@ -104,6 +104,16 @@ pub fn load(path: &Path) -> Result<Config, Problems> {
         &origin_of(&source, "tenants.dir"),
         &mut problems,
     );
+    if settings.server.geoip_database.is_none() {
+        for tenant in tenants.values().filter(|t| t.sessions.location) {
+            let file = settings.tenants.dir.join(format!("{}.toml", tenant.id));
+            problems.push(Problem::new(
+                file.display().to_string(),
+                "sessions.location",
+                "needs server.geoip_database in the main file",
+            ));
+        }
+    }
     if problems.is_empty() {
         Ok(Config {
             path: path.to_path_buf(),

@@ -181,6 +181,10 @@ pub struct ServerSettings {
     /// Seconds that requests in flight get to finish after SIGTERM.
     #[serde(default = "default_shutdown_timeout")]
     pub shutdown_timeout_seconds: u64,
+    /// A MaxMind DB file (GeoLite2-City or -Country layout) that names a session's coarse location
+    /// from its client address, for the tenants whose `[sessions] location` is on. Read at start.
+    #[serde(default)]
+    pub geoip_database: Option<PathBuf>,
 }
 
 fn default_shutdown_timeout() -> u64 {

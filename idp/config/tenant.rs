@@ -87,6 +87,10 @@ pub struct TenantSessions {
     pub session_seconds: Option<u64>,
     /// A "remember me" session and its cookie, seconds.
     pub remember_seconds: Option<u64>,
+    /// Whether the account page names each session's coarse location (city and country), looked
+    /// up in `server.geoip_database` from the client address when the session starts; only the
+    /// location is kept, never the address. Off by default.
+    pub location: bool,
 }
 
 /// `[mail_limits]` of a tenant: at most `per_address` mails to one address in

@@ -8,6 +8,7 @@ use chrono::{Duration, NaiveDateTime};
 
 use crate::config::{Config, TenantConfig};
 use crate::crypto::keyring::KeyRing;
+use crate::flows::location::GeoIp;
 use crate::store::audit::Event;
 
 /// What a flow needs of its request: the tenant, its issuer and keys, and the time.
@@ -28,6 +29,9 @@ pub struct Minter<'a> {
     /// The request's `User-Agent` header as it came (a session keeps it, cleaned, to name its
     /// browser on the account page); `None` outside a request or without the header.
     pub user_agent: Option<String>,
+    /// The location database, for a session's coarse location (`None` without one, and outside
+    /// the server).
+    pub geo: Option<&'a GeoIp>,
 }
 
 impl Minter<'_> {

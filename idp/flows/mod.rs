@@ -19,6 +19,7 @@ pub mod keys;
 pub mod legacy_admin;
 pub mod legacy_import;
 pub mod linker;
+pub mod location;
 pub mod lookup;
 pub mod mail_limit;
 pub mod mail_link;

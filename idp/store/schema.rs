@@ -60,6 +60,7 @@ diesel::table! {
         expires_at -> Timestamp,
         ended_at -> Nullable<Timestamp>,
         user_agent -> Nullable<Text>,
+        location -> Nullable<Text>,
     }
 }
 

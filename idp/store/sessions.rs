@@ -36,6 +36,8 @@ pub struct SessionRow {
     pub ended_at: Option<NaiveDateTime>,
     /// The browser's User-Agent at the login (capped, without control characters).
     pub user_agent: Option<String>,
+    /// The coarse location the login came from (city and country), when the tenant shows them.
+    pub location: Option<String>,
 }
 
 /// Stores a session.

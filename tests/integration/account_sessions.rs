@@ -3,6 +3,7 @@
 //! back-channel logout), this browser's own ended, another resident's ids refused, and an
 //! e-service's access revoked (its refresh token dead, its logout sent, its consent asked again).
 
+mod location;
 pub(crate) mod support;
 
 use self::support::{

@@ -250,6 +250,7 @@ async fn support_resets_a_second_factor(backend: Backend) {
         expires_at: now + chrono::Duration::hours(1),
         ended_at: None,
         user_agent: None,
+        location: None,
     };
     store::sessions::insert(conn, &session).unwrap();
 

@@ -241,3 +241,29 @@ fn a_public_server_refuses_the_development_key_unless_allowed() {
         Ok(())
     });
 }
+
+#[test]
+fn session_locations_need_a_location_database_that_exists() {
+    jail_with(
+        &format!("{TENANT}\n[sessions]\nlocation = true\n"),
+        |jail| {
+            assert_eq!(
+                problems("idp.toml"),
+                [
+                    "tenants/seinajoki.toml: sessions.location: needs server.geoip_database in the main file"
+                ]
+            );
+            jail.set_env("IDP__SERVER__GEOIP_DATABASE", "geo/missing.mmdb");
+            assert_eq!(
+                problems("idp.toml"),
+                [
+                    "environment variable IDP__SERVER__GEOIP_DATABASE: server.geoip_database: geo/missing.mmdb is not a file"
+                ]
+            );
+            jail.create_file("city.mmdb", "")?;
+            jail.set_env("IDP__SERVER__GEOIP_DATABASE", "city.mmdb");
+            assert!(loaded().tenants["seinajoki"].sessions.location);
+            Ok(())
+        },
+    );
+}

@@ -60,6 +60,14 @@ pub(in crate::config) fn settings(
     if settings.server.workers == Some(0) {
         problem("server.workers", "must be at least 1".into());
     }
+    if let Some(file) = &settings.server.geoip_database
+        && !file.is_file()
+    {
+        problem(
+            "server.geoip_database",
+            format!("{} is not a file", file.display()),
+        );
+    }
     if let Err(message) = settings.database.backend() {
         problem("database.url", message);
     }

@@ -27,6 +27,8 @@ pub struct Device {
     pub this: bool,
     /// Its browser and operating system ("Firefox, Linux"), when the User-Agent names them.
     pub browser: Option<String>,
+    /// Where it started ("Tampere, Finland"), when the tenant shows locations.
+    pub location: Option<String>,
     /// When it started.
     pub started: NaiveDateTime,
     /// When it was last used (to the nearest few minutes).
@@ -70,6 +72,7 @@ pub fn overview(
         .map(|s| Device {
             this: s.id == this_session,
             browser: s.user_agent.as_deref().and_then(browser),
+            location: s.location,
             started: s.created_at,
             last_used: s.last_seen_at,
             id: s.id,

@@ -143,6 +143,10 @@ pub struct Session {
     pub methods: Vec<String>,
     /// The assurance class (`acr`).
     pub assurance: Option<String>,
+    /// The browser's `User-Agent` header at the login, as kept.
+    pub user_agent: Option<String>,
+    /// The coarse location of the login ("Tampere, Finland"), when the city shows locations.
+    pub location: Option<String>,
 }
 
 /// An e-service that holds a consent or a grant.

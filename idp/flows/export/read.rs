@@ -44,6 +44,8 @@ pub fn document(
             remember_me: s.remember,
             methods: s.amr.split_whitespace().map(str::to_string).collect(),
             assurance: s.acr,
+            user_agent: s.user_agent,
+            location: s.location,
         })
         .collect();
     let passkeys = passkeys::of_user(conn, tenant, id)?

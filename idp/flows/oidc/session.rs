@@ -76,6 +76,15 @@ pub fn kept_user_agent(raw: Option<&str>) -> Option<String> {
     Some(kept.trim_end().to_string()).filter(|k| !k.is_empty())
 }
 
+/// Where a login of `m`'s request comes from, when the tenant shows session locations and the
+/// node has a location database that knows the client address.
+fn location(m: &Minter<'_>) -> Option<String> {
+    if !m.tenant.sessions.location {
+        return None;
+    }
+    m.geo?.locate(m.remote_addr.as_deref()?)
+}
+
 /// Starts a session for `user` after a login that proved `proof`, in the browser of `m`'s
 /// request (its `User-Agent`, [`kept_user_agent`]); returns it and the cookie value. Only
 /// `steps.rs` calls it: every login ends there.
@@ -103,6 +112,7 @@ pub(super) fn start(
         expires_at: now + seconds(lifetime_seconds),
         ended_at: None,
         user_agent: kept_user_agent(m.user_agent.as_deref()),
+        location: location(m),
     };
     sessions::insert(conn, &row)?;
     Ok((row, cookie))

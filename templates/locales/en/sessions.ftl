@@ -6,6 +6,7 @@ sessions-this = this browser
 sessions-browser-unknown = Unknown browser
 sessions-started = Logged in { $date }
 sessions-last-used = last used { $date }
+sessions-location = Approximate location: { $place }
 sessions-end = Log out of this session
 sessions-ended = The session has ended. The e-services used in it were told of the logout.
 sessions-unknown = This session is not among your sessions. It may have ended already.

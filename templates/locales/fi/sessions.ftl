@@ -6,6 +6,7 @@ sessions-this = tämä selain
 sessions-browser-unknown = Tuntematon selain
 sessions-started = Kirjautunut { $date }
 sessions-last-used = viimeksi käytetty { $date }
+sessions-location = Arvioitu sijainti: { $place }
 sessions-end = Kirjaudu ulos tästä istunnosta
 sessions-ended = Istunto päättyi. Siinä käytetyt asiointipalvelut saivat tiedon uloskirjautumisesta.
 sessions-unknown = Istuntoa ei löytynyt kirjautumistesi joukosta. Se on ehkä jo päättynyt.

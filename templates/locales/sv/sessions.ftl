@@ -6,6 +6,7 @@ sessions-this = den här webbläsaren
 sessions-browser-unknown = Okänd webbläsare
 sessions-started = Inloggad { $date }
 sessions-last-used = senast använd { $date }
+sessions-location = Ungefärlig plats: { $place }
 sessions-end = Logga ut från den här sessionen
 sessions-ended = Sessionen har avslutats. E-tjänsterna som användes i den har fått veta om utloggningen.
 sessions-unknown = Sessionen finns inte bland dina inloggningar. Den kan redan ha avslutats.

@@ -18,6 +18,7 @@ struct ListedSession<'a> {
     id: &'a str,
     this: bool,
     browser: Option<&'a str>,
+    location: Option<&'a str>,
     started: String,
     last_used: String,
 }
@@ -52,6 +53,7 @@ pub fn section(view: &View, overview: &Overview, context: &mut tera::Context) {
             id: &s.id,
             this: s.this,
             browser: s.browser.as_deref(),
+            location: s.location.as_deref(),
             started: moment(view.lang, s.started),
             last_used: moment(view.lang, s.last_used),
         })

@@ -1,0 +1,1 @@
+ALTER TABLE sso_sessions DROP COLUMN location;
