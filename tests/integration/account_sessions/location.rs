@@ -93,34 +93,22 @@ async fn the_account_page_names_where_each_login_came_from(backend: Backend) {
     app.stop().await;
 }
 
-both_stores!(an_address_the_database_does_not_know_shows_no_location);
-async fn an_address_the_database_does_not_know_shows_no_location(backend: Backend) {
-    let app = app(backend, true).await;
-    let signed = sign_in_with(
-        &app,
-        browser_from("203.0.113.9"),
-        "seinajoki",
-        "erkki@testi.fi",
-        PASSWORD,
-    )
-    .await;
+/// A login from `address` in a tenant with locations `on` or off shows and keeps no location.
+async fn assert_no_location(backend: Backend, on: bool, address: &str) {
+    let app = app(backend, on).await;
+    let browser = browser_from(address);
+    let signed = sign_in_with(&app, browser, "seinajoki", "erkki@testi.fi", PASSWORD).await;
     assert!(!signed.page.contains("session-location"), "{}", signed.page);
     assert_eq!(stored_locations(&app).await, [None]);
     app.stop().await;
 }
 
+both_stores!(an_address_the_database_does_not_know_shows_no_location);
+async fn an_address_the_database_does_not_know_shows_no_location(backend: Backend) {
+    assert_no_location(backend, true, "203.0.113.9").await;
+}
+
 both_stores!(a_tenant_that_does_not_show_locations_looks_none_up);
 async fn a_tenant_that_does_not_show_locations_looks_none_up(backend: Backend) {
-    let app = app(backend, false).await;
-    let signed = sign_in_with(
-        &app,
-        browser_from("192.0.2.17"),
-        "seinajoki",
-        "erkki@testi.fi",
-        PASSWORD,
-    )
-    .await;
-    assert!(!signed.page.contains("session-location"), "{}", signed.page);
-    assert_eq!(stored_locations(&app).await, [None]);
-    app.stop().await;
+    assert_no_location(backend, false, "192.0.2.17").await;
 }
