@@ -55,6 +55,10 @@ pub struct TenantConfig {
     /// The tenant's privacy notice (tietosuojaseloste), linked from every page and mail.
     #[serde(default)]
     pub privacy_url: Option<Url>,
+    /// The time zone the pages write times in (an IANA name; default `Europe/Helsinki`). idp
+    /// keeps every time in UTC.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: chrono_tz::Tz,
     /// The accessibility statement of the login pages.
     #[serde(default)]
     pub accessibility: AccessibilityStatement,
@@ -73,6 +77,10 @@ pub struct TenantConfig {
     /// The e-services (relying parties) of this tenant.
     #[serde(default)]
     pub clients: Vec<ClientConfig>,
+}
+
+fn default_time_zone() -> chrono_tz::Tz {
+    chrono_tz::Europe::Helsinki
 }
 
 fn default_languages() -> Vec<Language> {

@@ -65,7 +65,7 @@ async fn two_browsers_are_listed_and_one_ends_the_other(backend: Backend) {
     };
     assert_eq!(row.user_agent.as_deref(), Some(CHROME));
     assert!(row.last_seen_at - row.created_at >= chrono::Duration::seconds(600));
-    let used = row.last_seen_at.format("%-d.%-m.%Y klo %H.%M UTC");
+    let used = crate::helpers::helsinki(row.last_seen_at).format("%-d.%-m.%Y klo %H.%M");
     assert_has(&other.0, &format!("viimeksi käytetty {used}</span>"));
     assert_has(
         &fresh,
@@ -248,7 +248,7 @@ async fn revoking_an_e_service_ends_its_refresh_token_and_asks_consent_again(bac
     let fresh = page(&signed.browser, app.url("/seinajoki/account")).await;
     let services = listed_services(&fresh);
     assert_eq!(services.len(), 2, "{fresh}");
-    let since = app.now().format("%-d.%-m.%Y");
+    let since = crate::helpers::helsinki(app.now()).format("%-d.%-m.%Y");
     assert_has(
         &services[0],
         "<span class=\"service-name\">Kirjastosovellus</span>",

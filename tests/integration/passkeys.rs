@@ -34,7 +34,7 @@ async fn the_account_page_adds_renames_and_removes_passkeys(backend: Backend) {
     let added = add_on_account(&app, &signed, &mut laptop, "  Läppäri ").await;
     let html = says(added, 200, "Pääsyavain lisätty.").await;
     assert_has(&html, "<p class=\"passkey-name\">Läppäri</p>");
-    let today = app.now().format("%-d.%-m.%Y");
+    let today = crate::helpers::helsinki(app.now()).format("%-d.%-m.%Y");
     assert_has(&html, &format!("Lisätty {today}, ei vielä käytetty"));
     // The user handle is the user's internal id (a UUID), never the address.
     let user_id = app.user_id("seinajoki", EMAIL).await;

@@ -220,3 +220,11 @@ fn what_a_tenant_publishes_is_checked() {
         ],
     );
 }
+
+#[test]
+fn a_time_zone_is_an_iana_name() {
+    assert_refused(
+        &format!("time_zone = \"Europe/Tampere\"\n{TENANT}"),
+        &["tenants/seinajoki.toml: time_zone: failed to parse timezone: 'Europe/Tampere'"],
+    );
+}

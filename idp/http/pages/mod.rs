@@ -9,6 +9,7 @@
 pub mod account;
 pub mod check;
 pub mod consent;
+pub mod dates;
 pub mod error;
 pub mod extract;
 pub mod language;

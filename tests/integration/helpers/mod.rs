@@ -50,6 +50,11 @@ macro_rules! both_stores {
     };
 }
 
+/// `at` (UTC, as idp keeps times) in Helsinki time, as the pages of the test tenants write it.
+pub fn helsinki(at: chrono::NaiveDateTime) -> chrono::DateTime<chrono_tz::Tz> {
+    at.and_utc().with_timezone(&chrono_tz::Europe::Helsinki)
+}
+
 /// Asserts that `text` (a page, a mail) contains `needle`; the message shows `text`.
 #[track_caller]
 pub fn assert_has(text: &str, needle: &str) {

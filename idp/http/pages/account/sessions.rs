@@ -3,11 +3,10 @@
 //! logging this browser out) and revoking one e-service (`POST /{tenant}/account/services/revoke`).
 
 use actix_web::http::StatusCode;
-use chrono::NaiveDateTime;
 use serde::Serialize;
 
-use crate::config::Language;
 use crate::flows::account::sessions::{self, Overview};
+use crate::http::pages::dates::moment;
 use crate::http::pages::error::{PageError, PageResult};
 use crate::http::pages::extract::{Posted, SignedIn};
 use crate::http::pages::view::View;
@@ -33,16 +32,6 @@ struct ListedService<'a> {
     offline: bool,
 }
 
-/// A time as the page's language writes it, in UTC (the times idp keeps).
-fn moment(language: Language, at: NaiveDateTime) -> String {
-    let format = match language {
-        Language::Fi => "%-d.%-m.%Y klo %H.%M UTC",
-        Language::Sv => "%Y-%m-%d kl. %H.%M UTC",
-        Language::En => "%-d %B %Y, %H:%M UTC",
-    };
-    at.format(format).to_string()
-}
-
 /// Adds the section's context to the account page's: the user's live `sessions` and the
 /// e-services (`services`) that hold their consent or offline access.
 pub fn section(view: &View, overview: &Overview, context: &mut tera::Context) {
@@ -54,8 +43,8 @@ pub fn section(view: &View, overview: &Overview, context: &mut tera::Context) {
             this: s.this,
             browser: s.browser.as_deref(),
             location: s.location.as_deref(),
-            started: moment(view.lang, s.started),
-            last_used: moment(view.lang, s.last_used),
+            started: moment(view, s.started),
+            last_used: moment(view, s.last_used),
         })
         .collect();
     context.insert("sessions", &listed);
@@ -66,7 +55,7 @@ pub fn section(view: &View, overview: &Overview, context: &mut tera::Context) {
             client_id: &s.client_id,
             name: &s.name,
             scope: &s.scope,
-            since: moment(view.lang, s.since),
+            since: moment(view, s.since),
             offline: s.offline,
         })
         .collect();

@@ -5,15 +5,14 @@
 //! or one of the user's passkeys (`POST /{tenant}/account/passkeys/confirm-options`) is checked.
 
 use actix_web::http::StatusCode;
-use chrono::NaiveDateTime;
 use secrecy::SecretString;
 use serde::Serialize;
 
 use super::answer::{answer, options, refused};
-use crate::config::Language;
 use crate::flows::passkeys;
 use crate::flows::passkeys::register::default_name;
 use crate::http::pages::account::current::CurrentPassword;
+use crate::http::pages::dates::date;
 use crate::http::pages::error::PageResult;
 use crate::http::pages::extract::{Posted, SignedIn};
 use crate::http::pages::view::View;
@@ -29,16 +28,6 @@ struct Listed<'a> {
     last_used: Option<String>,
 }
 
-/// A date as the page's language writes it (UTC).
-fn date(language: Language, at: NaiveDateTime) -> String {
-    let format = match language {
-        Language::Fi => "%-d.%-m.%Y",
-        Language::Sv => "%Y-%m-%d",
-        Language::En => "%-d %B %Y",
-    };
-    at.format(format).to_string()
-}
-
 /// Adds the passkey section's context to the account page's: the user's `passkeys`, the name a
 /// new one gets unless the resident gives one.
 pub fn section(view: &View, passkeys: &[PasskeyRow], context: &mut tera::Context) {
@@ -47,8 +36,8 @@ pub fn section(view: &View, passkeys: &[PasskeyRow], context: &mut tera::Context
         .map(|p| Listed {
             id: &p.id,
             name: &p.name,
-            created: date(view.lang, p.created_at),
-            last_used: p.last_used_at.map(|at| date(view.lang, at)),
+            created: date(view, p.created_at),
+            last_used: p.last_used_at.map(|at| date(view, at)),
         })
         .collect();
     context.insert("passkeys", &listed);
