@@ -186,3 +186,18 @@ pub fn rotate(
         Ok((kid, activates_at))
     })
 }
+
+/// What the key ring `ring` lacks at `now` to sign for every tenant of `config` with every
+/// algorithm, one line each ("seinajoki: no ES256 key"): empty when it can sign everything.
+pub fn missing(config: &Config, ring: &KeyRing, now: NaiveDateTime) -> Vec<String> {
+    let mut missing = Vec::new();
+    for tenant in config.tenants.keys() {
+        for alg in ALGORITHMS {
+            let keys = ring.tenant(tenant);
+            if keys.and_then(|k| k.signing(alg, now)).is_none() {
+                missing.push(format!("{tenant}: no {} key", alg_name(alg)));
+            }
+        }
+    }
+    missing
+}

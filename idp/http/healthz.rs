@@ -1,4 +1,7 @@
-//! `GET /healthz`: 200 when the database answers, 503 otherwise.
+//! `GET /healthz`, the liveness check: 200 when the database answers, 503 otherwise.
+//! `GET /readyz`, the readiness check for a load balancer: 200 only when the database answers,
+//! every migration of this build is applied and every tenant has its signing keys; 503 with the
+//! reason otherwise (during a start, a PostgreSQL failover, after a restore of an older backup).
 
 use std::time::Duration;
 
@@ -6,8 +9,9 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use super::state::AppState;
+use crate::flows::keys;
 
-/// How long `/healthz` waits for a database connection.
+/// How long `/healthz` and `/readyz` wait for a database connection.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Asks the database for `SELECT 1`.
@@ -18,10 +22,49 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
             .json(json!({"status": "ok", "database": state.services.store.backend_name()})),
         Err(error) => {
             tracing::warn!(%error, "health check: database unavailable");
-            HttpResponse::ServiceUnavailable()
-                .insert_header(("Cache-Control", "no-store"))
-                .insert_header(("Retry-After", "5"))
-                .json(json!({"status": "unavailable", "database": state.services.store.backend_name()}))
+            unavailable(
+                json!({"status": "unavailable", "database": state.services.store.backend_name()}),
+            )
         }
     }
+}
+
+/// The database, its migrations and the key ring, in that order; the first that is not ready
+/// gives the reason.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let services = &state.services;
+    let database = services.store.backend_name();
+    let not_ready = |reason: String| {
+        tracing::warn!(%reason, "readiness check: not ready");
+        unavailable(json!({"status": "not_ready", "database": database, "reason": reason}))
+    };
+    if let Err(error) = services.store.ping(HEALTH_TIMEOUT).await {
+        return not_ready(format!("the database does not answer: {error}"));
+    }
+    match services.store.pending_migrations(HEALTH_TIMEOUT).await {
+        Ok(pending) if pending.is_empty() => {}
+        Ok(pending) => {
+            return not_ready(format!("migrations not applied: {}", pending.join(", ")));
+        }
+        Err(error) => return not_ready(format!("cannot read the migrations: {error}")),
+    }
+    let missing = keys::missing(
+        &services.config,
+        &services.keys.current(),
+        services.clock.now(),
+    );
+    if !missing.is_empty() {
+        return not_ready(format!("signing keys missing: {}", missing.join(", ")));
+    }
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({"status": "ready", "database": database}))
+}
+
+/// A 503 with `body`, not cached, to be asked again in 5 seconds.
+fn unavailable(body: serde_json::Value) -> HttpResponse {
+    HttpResponse::ServiceUnavailable()
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Retry-After", "5"))
+        .json(body)
 }

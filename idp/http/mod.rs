@@ -107,6 +107,7 @@ impl Application {
 /// Every route of the service.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz::healthz))
+        .route("/readyz", web::get().to(healthz::readyz))
         .route("/static/idp.css", web::get().to(assets::stylesheet))
         .route("/static/passkeys.js", web::get().to(assets::script))
         .service(

@@ -284,6 +284,27 @@ impl Store {
         .map_err(|e| E::from(StoreError::Task(e.to_string())))?
     }
 
+    /// The migrations of this build that the database lacks (their names), waiting at most
+    /// `timeout` for a connection: none after `idp migrate`; some after a restore of an older
+    /// backup or a failover to a database that missed an upgrade.
+    pub async fn pending_migrations(&self, timeout: Duration) -> Result<Vec<String>> {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get_timeout(timeout).map_err(StoreError::Pool)?;
+            let names = match &mut conn.conn {
+                DbConnection::Sqlite(conn) => conn
+                    .pending_migrations(SQLITE_MIGRATIONS)
+                    .map(|pending| pending.iter().map(|m| m.name().to_string()).collect()),
+                DbConnection::Postgres(conn) => conn
+                    .pending_migrations(POSTGRES_MIGRATIONS)
+                    .map(|pending| pending.iter().map(|m| m.name().to_string()).collect()),
+            };
+            names.map_err(|e| StoreError::Migration(e.to_string()))
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
     /// Whether the database answers a read of the schema, waiting at most `timeout` for a
     /// connection (a database without our tables is not healthy either).
     pub async fn ping(&self, timeout: Duration) -> Result<()> {

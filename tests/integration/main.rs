@@ -47,6 +47,7 @@ mod pages;
 mod passkeys;
 mod passkeys_login;
 mod pool;
+mod readiness;
 mod recovery;
 mod register;
 mod rp;
