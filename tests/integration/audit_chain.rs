@@ -139,7 +139,25 @@ async fn verify_names_an_edited_or_deleted_row(backend: Backend) {
             last.hash.as_deref().unwrap(),
         )
     );
-    assert_eq!(first.prev_hash.unwrap(), audit_chain::genesis("seinajoki"));
+    assert_eq!(
+        first.prev_hash.as_deref(),
+        Some(audit_chain::genesis("seinajoki").as_str())
+    );
+    // The export carries each event's place and hashes, for an archive outside idp.
+    let export = succeeded(
+        &idp()
+            .arg("--config")
+            .arg(app.config_path())
+            .args(["audit", "export", "--tenant", "seinajoki"])
+            .output()
+            .unwrap(),
+    );
+    let exported: serde_json::Value = serde_json::from_str(export.lines().next().unwrap()).unwrap();
+    assert_eq!(exported["seq"], 1);
+    assert_eq!(exported["id"], first.id);
+    assert_eq!(exported["prev_hash"], first.prev_hash.unwrap());
+    assert_eq!(exported["personal_digest"], first.personal_digest.unwrap());
+    assert_eq!(exported["hash"], first.hash.unwrap());
     // A new event waits for the next round.
     log_in(&app, &[(MAIJA, PASSWORD)]).await;
     let unsealed = counts(&app).await.1;
