@@ -29,6 +29,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
+use super::audit::AuditRow;
 use super::schema::audit_events;
 use super::transaction::try_lock;
 use super::{DbConnection, Result, Tenant};
@@ -81,32 +82,27 @@ pub fn timestamp(time: NaiveDateTime) -> String {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = audit_events)]
 pub struct ChainRow {
-    /// The row's id.
-    pub id: i64,
+    /// The event as the export reads it (its fields are the row's, through `Deref`).
+    #[diesel(embed)]
+    pub event: AuditRow,
     /// The tenant.
     pub tenant_id: Option<String>,
-    /// When.
-    pub occurred_at: NaiveDateTime,
-    /// What.
-    pub kind: String,
-    /// Whose account.
-    pub user_id: Option<String>,
-    /// Which e-service.
-    pub client_id: Option<String>,
-    /// From which address.
-    pub remote_addr: Option<String>,
-    /// More, as JSON text.
-    pub detail: Option<String>,
-    /// Its place in the tenant's chain; `None` until sealed.
-    pub seq: Option<i64>,
-    /// The hash of the event before it in the chain.
-    pub prev_hash: Option<String>,
-    /// Its own hash.
-    pub hash: Option<String>,
-    /// The digest of its salt and personal fields.
-    pub personal_digest: Option<String>,
-    /// The salt of that digest; removed when the event is pseudonymised.
+    /// The salt of its personal digest; removed when the event is pseudonymised.
     pub salt: Option<String>,
+}
+
+impl std::ops::Deref for ChainRow {
+    type Target = AuditRow;
+
+    fn deref(&self) -> &AuditRow {
+        &self.event
+    }
+}
+
+impl std::ops::DerefMut for ChainRow {
+    fn deref_mut(&mut self) -> &mut AuditRow {
+        &mut self.event
+    }
 }
 
 impl ChainRow {
@@ -512,8 +508,15 @@ mod tests {
 
     fn row() -> ChainRow {
         ChainRow {
-            id: 7,
+            event: row_event(),
             tenant_id: Some("seinajoki".into()),
+            salt: None,
+        }
+    }
+
+    fn row_event() -> AuditRow {
+        AuditRow {
+            id: 7,
             occurred_at: chrono::NaiveDate::from_ymd_opt(2026, 12, 7)
                 .and_then(|d| d.and_hms_opt(8, 0, 0))
                 .unwrap(),
@@ -526,7 +529,6 @@ mod tests {
             prev_hash: None,
             hash: None,
             personal_digest: None,
-            salt: None,
         }
     }
 

@@ -4,6 +4,7 @@
 //! verifies; on PostgreSQL one sealer at a time.
 
 use diesel::prelude::*;
+use idp::store::audit::AuditRow;
 use idp::store::audit_chain::{self, Broken, ChainRow, Problem, Verified};
 use idp::store::schema::audit_events;
 
@@ -155,9 +156,12 @@ async fn verify_names_an_edited_or_deleted_row(backend: Backend) {
     let exported: serde_json::Value = serde_json::from_str(export.lines().next().unwrap()).unwrap();
     assert_eq!(exported["seq"], 1);
     assert_eq!(exported["id"], first.id);
-    assert_eq!(exported["prev_hash"], first.prev_hash.unwrap());
-    assert_eq!(exported["personal_digest"], first.personal_digest.unwrap());
-    assert_eq!(exported["hash"], first.hash.unwrap());
+    assert_eq!(exported["prev_hash"], first.prev_hash.clone().unwrap());
+    assert_eq!(
+        exported["personal_digest"],
+        first.personal_digest.clone().unwrap()
+    );
+    assert_eq!(exported["hash"], first.hash.clone().unwrap());
     // A new event waits for the next round.
     log_in(&app, &[(MAIJA, PASSWORD)]).await;
     let unsealed = counts(&app).await.1;
@@ -183,7 +187,7 @@ async fn verify_names_an_edited_or_deleted_row(backend: Backend) {
                 .unwrap()
         })
         .await;
-    let seq = row.seq.unwrap();
+    let (seq, id) = (row.seq.unwrap(), row.id);
     assert!(1 < seq && seq < sealed);
     tamper(
         &app,
@@ -196,7 +200,10 @@ async fn verify_names_an_edited_or_deleted_row(backend: Backend) {
         1,
         &broken_at(
             &ChainRow {
-                kind: "login.succeeded".into(),
+                event: AuditRow {
+                    kind: "login.succeeded".into(),
+                    ..row.event.clone()
+                },
                 ..row.clone()
             },
             &Problem::Hash,
@@ -228,7 +235,7 @@ async fn verify_names_an_edited_or_deleted_row(backend: Backend) {
             row.detail.clone(),
         );
         app.db_run(move |conn| {
-            diesel::update(audit_events::table.filter(audit_events::id.eq(row.id)))
+            diesel::update(audit_events::table.filter(audit_events::id.eq(id)))
                 .set((
                     audit_events::remote_addr.eq(addr),
                     audit_events::user_id.eq(user),
@@ -253,7 +260,7 @@ async fn verify_names_an_edited_or_deleted_row(backend: Backend) {
     failed_with(&verify_cli(&app), 1, &broken_at(&row, &Problem::Salt));
     let salt = row.salt.clone();
     app.db_run(move |conn| {
-        diesel::update(audit_events::table.filter(audit_events::id.eq(row.id)))
+        diesel::update(audit_events::table.filter(audit_events::id.eq(id)))
             .set(audit_events::salt.eq(salt))
             .execute(conn)
             .unwrap()
