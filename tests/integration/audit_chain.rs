@@ -1,7 +1,7 @@
 //! The audit trail's hash chain: the events of real logins sealed and `idp audit verify` passing;
 //! an edited row, a deleted row and a salt removed by hand each named by verify; an erased
 //! account's events pseudonymised and the retention purge, after which the chain still
-//! verifies; on PostgreSQL one sealer at a time.
+//! verifies; on PostgreSQL one sealer at a time; `idp serve` sealing by itself.
 
 use diesel::prelude::*;
 use idp::store::audit::AuditRow;
@@ -11,7 +11,7 @@ use idp::store::schema::audit_events;
 use crate::both_stores;
 use crate::helpers::journeys::Login;
 use crate::helpers::{Backend, TestApp, TestAppBuilder, tenant};
-use crate::node::{failed_with, idp, succeeded};
+use crate::node::{failed_with, idp, serve, setup, sigterm, succeeded};
 use crate::rp;
 
 const ERKKI: &str = "erkki@testi.fi";
@@ -396,4 +396,28 @@ async fn one_sealer_at_a_time_on_postgres() {
         "{fork:?}"
     );
     app.stop().await;
+}
+
+/// `idp serve` seals by itself: the events of its start (the keys it created, the demo's legacy
+/// import) are in the chain within seconds, and `idp audit verify` finds nothing left to seal.
+#[test]
+fn serve_seals_the_trail() {
+    let s = setup(Backend::Sqlite);
+    let served = serve(s.command(&[]).env("IDP__SERVER__BIND", "127.0.0.1:0"));
+    let verify = || succeeded(&s.idp(&["audit", "verify", "--tenant", "seinajoki"]));
+    let sealed = |out: &str| {
+        out.starts_with("the audit chain of seinajoki is intact: ")
+            && out.ends_with("not sealed yet: 0\n")
+    };
+    let mut out = verify();
+    for _ in 0..50 {
+        if sealed(&out) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        out = verify();
+    }
+    assert!(sealed(&out), "{out}");
+    assert!(out.contains(", seq 1 to "), "{out}");
+    sigterm(&served.child);
 }
