@@ -20,10 +20,17 @@ use crate::flows::oidc::backchannel;
 use crate::flows::oidc::client_keys::ClientKeys;
 use crate::flows::oidc::error::OAuthError;
 use crate::mail::{self, MailTransport, Mails};
+use crate::store::audit_chain;
 use crate::store::deliveries::{self, DeliveryRow};
 use crate::store::lease_queue::{LeaseQueue, QueueRow};
 use crate::store::outbox::{self, MailRow};
 use crate::store::{Store, StoreError};
+
+/// Audit events sealed in one transaction.
+const SEAL_BATCH: i64 = 500;
+
+/// Batches in one round of the audit sealer.
+const SEAL_BATCHES: usize = 20;
 
 tokio::task_local! {
     /// The address of the client whose request the task serves (set by the HTTP layer).
@@ -355,6 +362,37 @@ impl Services {
         self.store
             .run(move |conn| crate::store::cleanup::purge(conn, now, &audit_before))
             .await
+    }
+
+    /// Seals the audit events written since the last round every `period`, until the runtime
+    /// stops, so that an event is outside the hash chain only briefly. Every node runs it; on
+    /// PostgreSQL one node at a time does a round.
+    pub fn spawn_audit_sealer(&self, period: Duration) -> tokio::task::JoinHandle<()> {
+        self.every(period, Start::AtOnce, |services| async move {
+            if let Err(error) = services.seal_audit().await {
+                tracing::warn!(%error, "sealing the audit trail failed");
+            }
+        })
+    }
+
+    /// One round of the audit sealer ([`crate::store::audit_chain::seal`]): batches of
+    /// [`SEAL_BATCH`] events, a transaction each so that no writer waits long, until a batch is
+    /// not full or [`SEAL_BATCHES`] have run (a backlog, such as a trail from before the chain,
+    /// takes several rounds).
+    pub async fn seal_audit(&self) -> Result<audit_chain::Sealed, StoreError> {
+        let mut round = audit_chain::Sealed::default();
+        for _ in 0..SEAL_BATCHES {
+            let batch = self
+                .store
+                .run(|conn| audit_chain::seal(conn, SEAL_BATCH))
+                .await?;
+            round.ran |= batch.ran;
+            round.events += batch.events;
+            if !batch.ran || i64::try_from(batch.events).unwrap_or(0) < SEAL_BATCH {
+                break;
+            }
+        }
+        Ok(round)
     }
 
     /// Sends the outbox every `period`, until the runtime stops.

@@ -1,5 +1,7 @@
 //! `idp audit export`: a tenant's audit trail for the city (who did what, when, from where), as
-//! JSON Lines or CSV on standard output, streamed a page at a time.
+//! JSON Lines or CSV on standard output, streamed a page at a time, with each event's place and
+//! hashes in the tenant's hash chain. `idp audit verify`: the chain checked, its first broken link
+//! named (`store/audit_chain.rs`).
 
 use std::io::Write;
 
@@ -10,6 +12,7 @@ use super::failure::Failure;
 use super::tenant::tenant_config;
 use crate::config::Config;
 use crate::store::audit::{self, AuditRow};
+use crate::store::audit_chain;
 use crate::store::{DbConnection, Store, Tenant};
 
 /// Events read from the database at a time.
@@ -33,6 +36,12 @@ pub enum AuditCommand {
         #[arg(long, value_enum, default_value = "jsonl")]
         format: Format,
     },
+    /// Check a tenant's audit hash chain; name its first broken link (exit status 1).
+    Verify {
+        /// The tenant's id.
+        #[arg(long)]
+        tenant: String,
+    },
 }
 
 /// What an export is written as.
@@ -53,7 +62,65 @@ pub fn run(config: &Config, command: AuditCommand) -> Result<(), Failure> {
             until,
             format,
         } => export(config, &tenant, since, until, format),
+        AuditCommand::Verify { tenant } => verify(config, &tenant),
     }
+}
+
+/// Verifies the chain of `tenant`: on success what was verified, on standard output; else the
+/// first broken link, as the failure.
+fn verify(config: &Config, tenant: &str) -> Result<(), Failure> {
+    let tenant = Tenant::of(tenant_config(config, tenant)?);
+    let store = Store::open(&config.settings.database)?;
+    let mut conn = store.conn()?;
+    match audit_chain::verify(&mut conn, tenant, PAGE)? {
+        Ok(verified) => {
+            let mut out = std::io::stdout().lock();
+            Ok(out.write_all(report(tenant, &verified).as_bytes())?)
+        }
+        Err(broken) => {
+            let seq = broken
+                .seq
+                .map_or_else(|| "no seq".to_string(), |seq| format!("seq {seq}"));
+            Err(Failure::Other(format!(
+                "the audit chain of {tenant} is broken at {seq} (event {}, {}, {}): {}",
+                broken.id,
+                audit_chain::timestamp(broken.occurred_at),
+                broken.kind,
+                broken.problem
+            )))
+        }
+    }
+}
+
+/// What a verified chain holds, a line a fact.
+fn report(tenant: Tenant<'_>, verified: &audit_chain::Verified) -> String {
+    let mut lines = match (&verified.first, &verified.last) {
+        (Some(first), Some(last)) => {
+            let mut lines = vec![format!(
+                "the audit chain of {tenant} is intact: {} events, seq {} to {}, {} to {}",
+                verified.events,
+                first.seq,
+                last.seq,
+                audit_chain::timestamp(first.occurred_at),
+                audit_chain::timestamp(last.occurred_at),
+            )];
+            if first.seq > 1 {
+                lines.push(format!(
+                    "it starts at seq {}: the events before it were deleted (retention)",
+                    first.seq
+                ));
+            }
+            lines.push(format!("head: seq {}, hash {}", last.seq, last.hash));
+            lines
+        }
+        _ => vec![format!("the audit chain of {tenant} has no sealed events")],
+    };
+    lines.push(format!(
+        "pseudonymised (erased accounts): {}",
+        verified.pseudonymised
+    ));
+    lines.push(format!("not sealed yet: {}", verified.unsealed));
+    lines.join("\n") + "\n"
 }
 
 /// A time of the command line: a date (its midnight) or a date and time, UTC.
@@ -123,7 +190,7 @@ impl Pages<'_> {
 }
 
 /// The columns of both formats, in order.
-const COLUMNS: [&str; 7] = [
+const COLUMNS: [&str; 11] = [
     "id",
     "occurred_at",
     "kind",
@@ -131,11 +198,15 @@ const COLUMNS: [&str; 7] = [
     "client_id",
     "remote_addr",
     "detail",
+    "seq",
+    "prev_hash",
+    "personal_digest",
+    "hash",
 ];
 
-/// When an event occurred, as RFC 3339 in UTC.
+/// When an event occurred, as RFC 3339 in UTC: the text the chain's hash covers.
 fn time(row: &AuditRow) -> String {
-    row.occurred_at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    audit_chain::timestamp(row.occurred_at)
 }
 
 /// An event as one JSON object; its detail as JSON, not as text.
@@ -152,11 +223,15 @@ fn json(row: &AuditRow) -> serde_json::Value {
         "client_id": row.client_id,
         "remote_addr": row.remote_addr,
         "detail": detail,
+        "seq": row.seq,
+        "prev_hash": row.prev_hash,
+        "personal_digest": row.personal_digest,
+        "hash": row.hash,
     })
 }
 
 /// An event as the CSV record of [`COLUMNS`] (an empty field for what it does not name).
-fn fields(row: &AuditRow) -> [String; 7] {
+fn fields(row: &AuditRow) -> [String; 11] {
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     [
         row.id.to_string(),
@@ -166,5 +241,9 @@ fn fields(row: &AuditRow) -> [String; 7] {
         text(&row.client_id),
         text(&row.remote_addr),
         text(&row.detail),
+        row.seq.map(|seq| seq.to_string()).unwrap_or_default(),
+        text(&row.prev_hash),
+        text(&row.personal_digest),
+        text(&row.hash),
     ]
 }

@@ -12,6 +12,10 @@ use crate::{clock, telemetry};
 /// How often a node re-reads the signing keys (rotations on other nodes appear within this time).
 const KEY_RELOAD_PERIOD: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// How often a node seals new audit events into the hash chain (on PostgreSQL one node a round
+/// does it): an event is unprotected until sealed (docs/security.md).
+const AUDIT_SEAL_PERIOD: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// How often a node deletes expired rows (on PostgreSQL one node a round does it).
 const CLEANUP_PERIOD: std::time::Duration = std::time::Duration::from_secs(300);
 
@@ -26,6 +30,7 @@ pub fn run(config: Config) -> Result<(), Failure> {
         services.spawn_logout_deliveries(std::time::Duration::from_secs(2));
         services.spawn_mail_worker(std::time::Duration::from_secs(2));
         services.spawn_cleanup(CLEANUP_PERIOD);
+        services.spawn_audit_sealer(AUDIT_SEAL_PERIOD);
         let app = Application::build(services, Signals::Handle)?;
         tracing::info!(
             address = %app.address(),

@@ -1,6 +1,6 @@
 //! The audit trail: security events a city can query (`audit_events`).
 
-use chrono::NaiveDateTime;
+use chrono::{NaiveDateTime, SubsecRound};
 use diesel::prelude::*;
 
 use super::schema::audit_events;
@@ -29,11 +29,13 @@ pub struct Event<'a> {
 
 impl<'a> Event<'a> {
     /// An event of `kind` in tenant `tenant_id` at `occurred_at`, naming no user, client or
-    /// address and carrying no detail until the builder methods add them.
+    /// address and carrying no detail until the builder methods add them. The time is kept to
+    /// the microsecond, as PostgreSQL keeps it, so that SQLite reads back the same value and the
+    /// chain's hash of it (`store/audit_chain.rs`) is the same on both stores.
     pub fn new(tenant_id: &'a str, occurred_at: NaiveDateTime, kind: &'a str) -> Event<'a> {
         Event {
             tenant_id: Some(tenant_id),
-            occurred_at,
+            occurred_at: occurred_at.trunc_subsecs(6),
             kind,
             user_id: None,
             client_id: None,
@@ -115,6 +117,14 @@ pub struct AuditRow {
     pub remote_addr: Option<String>,
     /// More, as JSON text.
     pub detail: Option<String>,
+    /// Its place in the tenant's hash chain (`None` until sealed).
+    pub seq: Option<i64>,
+    /// The hash of the event before it in the chain.
+    pub prev_hash: Option<String>,
+    /// The salted digest of its user, address and detail.
+    pub personal_digest: Option<String>,
+    /// Its hash in the chain.
+    pub hash: Option<String>,
 }
 
 /// Up to `limit` events of `tenant` after the event `after` (by id), that occurred at or after
@@ -173,8 +183,9 @@ const IMPERSONAL_DETAIL: &[&str] = &[
 ];
 
 /// A detail's JSON text with only its [`IMPERSONAL_DETAIL`] keys (`None` when nothing is left or
-/// the text is not a JSON object).
-fn impersonal(detail: Option<&str>) -> Option<String> {
+/// the text is not a JSON object). What it returns it returns unchanged: the chain's verifier
+/// (`store/audit_chain.rs`) tells a pseudonymised event by that.
+pub(super) fn impersonal(detail: Option<&str>) -> Option<String> {
     let serde_json::Value::Object(fields) = serde_json::from_str(detail?).ok()? else {
         return None;
     };
@@ -189,6 +200,11 @@ fn impersonal(detail: Option<&str>) -> Option<String> {
 /// the client address is removed and the detail keeps only its impersonal keys. Returns how many
 /// events were rewritten. For the erasure of an account (GDPR Art. 17): the trail still shows
 /// what happened and when, no longer to whom.
+///
+/// The salt of a sealed event's personal digest goes too, so that nothing is left to test a guess
+/// of the old user or address against; its hash chain stays intact, since the chain covers these
+/// fields only through that digest (`store/audit_chain.rs`). An event not sealed yet is sealed
+/// later with its new content.
 pub fn pseudonymise(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
@@ -210,6 +226,7 @@ pub fn pseudonymise(
             audit_events::user_id.eq(pseudonym),
             audit_events::remote_addr.eq(None::<String>),
             audit_events::detail.eq(impersonal(detail.as_deref())),
+            audit_events::salt.eq(None::<String>),
         ))
         .execute(conn)?;
     }

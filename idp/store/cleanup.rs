@@ -4,13 +4,13 @@
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
-use diesel::sql_types::Bool;
 
 use super::schema::{
-    audit_events, auth_codes, auth_requests, ceremonies, client_assertion_jtis, grants,
-    login_throttle, logout_deliveries, mail_outbox, one_time_links, refresh_tokens,
-    revoked_access_tokens, sso_sessions,
+    auth_codes, auth_requests, ceremonies, client_assertion_jtis, grants, login_throttle,
+    logout_deliveries, mail_outbox, one_time_links, refresh_tokens, revoked_access_tokens,
+    sso_sessions,
 };
+use super::transaction::try_lock;
 use super::{DbConnection, Result};
 
 /// The advisory lock of the clean-up (an arbitrary constant, next to the migrations' one).
@@ -28,12 +28,6 @@ pub struct Purged {
     pub rows: usize,
 }
 
-#[derive(QueryableByName)]
-struct Locked {
-    #[diesel(sql_type = Bool)]
-    locked: bool,
-}
-
 /// Deletes expired pending requests, codes, grants (with their tokens), revocation and assertion
 /// records, links, ceremonies, sessions, throttle counters, mail-limit counts older than a day,
 /// and old delivered mail, in one transaction.
@@ -42,21 +36,16 @@ pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Purg
 }
 
 /// [`purge_expired`], and the audit events of each tenant of `audit_before` that occurred before
-/// its time (the tenant's retention).
+/// its time (the tenant's retention): the sealed ones only, and only a beginning of the tenant's
+/// chain ([`super::audit_chain::purge_before`]), so that what is left still verifies.
 pub fn purge(
     conn: &mut DbConnection,
     now: NaiveDateTime,
     audit_before: &[(String, NaiveDateTime)],
 ) -> Result<Purged> {
     super::write_transaction(conn, |conn| {
-        if let DbConnection::Postgres(pg) = conn {
-            let lock = diesel::sql_query(format!(
-                "SELECT pg_try_advisory_xact_lock({CLEANUP_LOCK}) AS locked"
-            ))
-            .get_result::<Locked>(pg)?;
-            if !lock.locked {
-                return Ok(Purged::default());
-            }
+        if !try_lock(conn, CLEANUP_LOCK)? {
+            return Ok(Purged::default());
         }
         let keep = now - Duration::days(KEEP_DELIVERED_DAYS);
         let day_ago = now - Duration::days(1);
@@ -115,12 +104,7 @@ pub fn purge(
         )
         .execute(conn)?;
         for (tenant, before) in audit_before {
-            rows += diesel::delete(
-                audit_events::table
-                    .filter(audit_events::tenant_id.eq(tenant))
-                    .filter(audit_events::occurred_at.lt(before)),
-            )
-            .execute(conn)?;
+            rows += super::audit_chain::purge_before(conn, tenant, *before)?;
         }
         Ok(Purged { ran: true, rows })
     })

@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod audit_chain;
 pub mod auth_requests;
 pub mod ceremonies;
 pub mod cleanup;

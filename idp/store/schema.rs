@@ -236,6 +236,11 @@ diesel::table! {
         client_id -> Nullable<Text>,
         remote_addr -> Nullable<Text>,
         detail -> Nullable<Text>,
+        seq -> Nullable<BigInt>,
+        prev_hash -> Nullable<Text>,
+        hash -> Nullable<Text>,
+        personal_digest -> Nullable<Text>,
+        salt -> Nullable<Text>,
     }
 }
 

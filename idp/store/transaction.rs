@@ -1,4 +1,5 @@
-//! Transactions that write, and the one that only reads ([`read_transaction`]).
+//! Transactions that write, and the one that only reads ([`read_transaction`]); the advisory lock
+//! that lets one node at a time do a round of shared work on PostgreSQL ([`try_lock`]).
 //!
 //! On SQLite one connection writes at a time. A transaction that reads, then writes, must take
 //! the write lock first (`BEGIN IMMEDIATE`), or it fails when another writer commits between its
@@ -200,6 +201,28 @@ impl<E: From<StoreError>> Wrapped<E> {
             Wrapped::Diesel(error) => E::from(error.into()),
         }
     }
+}
+
+#[derive(diesel::QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    locked: bool,
+}
+
+/// On PostgreSQL, takes the advisory lock `lock` until the end of the transaction, unless another
+/// node holds it: false then, and the caller skips its round (the expiry clean-up, the audit
+/// sealer). Always true on SQLite, whose one writer at a time is the lock.
+pub(super) fn try_lock(conn: &mut DbConnection, lock: i64) -> Result<bool> {
+    let DbConnection::Postgres(pg) = conn else {
+        return Ok(true);
+    };
+    let lock = diesel::RunQueryDsl::get_result::<Locked>(
+        diesel::sql_query(format!(
+            "SELECT pg_try_advisory_xact_lock({lock}) AS locked"
+        )),
+        pg,
+    )?;
+    Ok(lock.locked)
 }
 
 #[cfg(test)]

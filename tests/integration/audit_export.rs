@@ -73,7 +73,9 @@ async fn a_tenants_trail_is_exported_whole_and_alone(backend: Backend) {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
-        Some("id,occurred_at,kind,user_id,client_id,remote_addr,detail")
+        Some(
+            "id,occurred_at,kind,user_id,client_id,remote_addr,detail,seq,prev_hash,personal_digest,hash"
+        )
     );
     assert_eq!(lines.count(), events.len(), "{csv}");
 }

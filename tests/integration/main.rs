@@ -18,6 +18,7 @@ mod account;
 mod account_sessions;
 mod acr;
 mod audit;
+mod audit_chain;
 mod audit_export;
 mod browser;
 mod cleanup;

@@ -211,6 +211,12 @@ impl TestApp {
         read_mails(&self.dir.path().join("mail"))
     }
 
+    /// The server's `idp.toml`, for running the `idp` binary on the same configuration and
+    /// database.
+    pub fn config_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("idp.toml")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

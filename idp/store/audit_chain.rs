@@ -1,0 +1,617 @@
+//! The audit trail's hash chain: every event of a tenant chained to the one before it, so that an
+//! edited, deleted or inserted row shows (docs/security.md, "The audit chain").
+//!
+//! Events are written unsealed ([`super::audit::Event`]); chaining them at insert time would
+//! serialise every login of a tenant on one lock. One sealer ([`seal`]), which every node runs
+//! every few seconds (`Services::seal_audit`, idp/app.rs) and of which one node at a time does a
+//! round on PostgreSQL, gives each unsealed event, per tenant and in the order of their ids, the
+//! next place in its tenant's chain (`seq`), the previous event's hash (`prev_hash`), a fresh
+//! random `salt`, the digest of its personal fields and its own hash:
+//!
+//! ```text
+//! personal_digest = SHA-256(enc["idp-audit/1 personal", salt, user_id, remote_addr, detail])
+//! hash = SHA-256(enc["idp-audit/1 event", prev_hash, tenant, seq, id, occurred_at, kind,
+//!                    client_id, personal_digest])
+//! genesis(tenant) = SHA-256(enc["idp-audit/1 genesis", tenant])   (the prev_hash of seq 1)
+//! ```
+//!
+//! `enc` ([`encode`]) writes each field as the byte 0 when it is NULL, or the byte 1, its length in
+//! bytes (8 bytes, big-endian) and its UTF-8 bytes; `seq` and `id` are written in decimal, and
+//! `occurred_at` as the export prints it ([`timestamp`]). Hashes and digests are lowercase hex.
+//!
+//! The personal fields enter the chain only through their salted digest, so that erasing an
+//! account ([`super::audit::pseudonymise`]) can rewrite them and remove the salt without breaking
+//! the chain: [`verify`] then trusts the stored digest of such a row. The retention purge deletes
+//! only a beginning of a tenant's sealed chain ([`purge_before`]), and the first event kept is the
+//! anchor from which the rest verifies.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use sha2::{Digest, Sha256};
+
+use super::audit::AuditRow;
+use super::schema::audit_events;
+use super::transaction::try_lock;
+use super::{DbConnection, Result, Tenant};
+
+/// The advisory lock of the sealer (an arbitrary constant, beside the migrations' `0x1d9_0001`,
+/// the clean-up's `0x1d9_0002` and the key creation's `0x1d9_0003`).
+const AUDIT_CHAIN_LOCK: i64 = 0x1d9_0004;
+
+/// What the chain's hashes begin with (the version of the scheme).
+const GENESIS: &str = "idp-audit/1 genesis";
+/// What every event's hash begins with.
+const EVENT: &str = "idp-audit/1 event";
+/// What every personal digest begins with.
+const PERSONAL: &str = "idp-audit/1 personal";
+
+/// The canonical encoding of a list of fields: for each, the byte 0 when it is NULL, or the byte
+/// 1, its length in bytes as 8 bytes big-endian, and its UTF-8 bytes. No two lists encode alike,
+/// and NULL differs from the empty text.
+pub fn encode(fields: &[Option<&str>]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(fields.iter().map(|f| 9 + f.map_or(0, str::len)).sum());
+    for field in fields {
+        match field {
+            None => bytes.push(0),
+            Some(text) => {
+                bytes.push(1);
+                bytes.extend_from_slice(&(text.len() as u64).to_be_bytes());
+                bytes.extend_from_slice(text.as_bytes());
+            }
+        }
+    }
+    bytes
+}
+
+/// The SHA-256 of the encoded `fields`, lowercase hex.
+fn digest(fields: &[Option<&str>]) -> String {
+    hex::encode(Sha256::digest(encode(fields)))
+}
+
+/// The `prev_hash` of a tenant's first event.
+pub fn genesis(tenant: &str) -> String {
+    digest(&[Some(GENESIS), Some(tenant)])
+}
+
+/// A time as the chain hashes it and the export prints it: RFC 3339, UTC, microseconds.
+pub fn timestamp(time: NaiveDateTime) -> String {
+    time.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// An event as the chain reads it: every column.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_events)]
+pub struct ChainRow {
+    /// The event as the export reads it (its fields are the row's, through `Deref`).
+    #[diesel(embed)]
+    pub event: AuditRow,
+    /// The tenant.
+    pub tenant_id: Option<String>,
+    /// The salt of its personal digest; removed when the event is pseudonymised.
+    pub salt: Option<String>,
+}
+
+impl std::ops::Deref for ChainRow {
+    type Target = AuditRow;
+
+    fn deref(&self) -> &AuditRow {
+        &self.event
+    }
+}
+
+impl std::ops::DerefMut for ChainRow {
+    fn deref_mut(&mut self) -> &mut AuditRow {
+        &mut self.event
+    }
+}
+
+impl ChainRow {
+    /// The digest of the personal fields under `salt`.
+    fn personal_digest_with(&self, salt: &str) -> String {
+        digest(&[
+            Some(PERSONAL),
+            Some(salt),
+            self.user_id.as_deref(),
+            self.remote_addr.as_deref(),
+            self.detail.as_deref(),
+        ])
+    }
+
+    /// The event's hash at `seq` after `prev_hash`, with `personal_digest`.
+    fn hash_with(&self, prev_hash: &str, seq: i64, personal_digest: &str) -> String {
+        digest(&[
+            Some(EVENT),
+            Some(prev_hash),
+            self.tenant_id.as_deref(),
+            Some(&seq.to_string()),
+            Some(&self.id.to_string()),
+            Some(&timestamp(self.occurred_at)),
+            Some(&self.kind),
+            self.client_id.as_deref(),
+            Some(personal_digest),
+        ])
+    }
+}
+
+/// What one round of the sealer did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Sealed {
+    /// Whether this node did the round (false: another node held the lock).
+    pub ran: bool,
+    /// Events sealed.
+    pub events: usize,
+}
+
+/// Seals up to `limit` unsealed events, oldest first, of every tenant, in one write transaction.
+/// On PostgreSQL it first takes an advisory lock, and skips the round when another node holds
+/// it; the unique index on `(tenant_id, seq)` would refuse a fork all the same.
+pub fn seal(conn: &mut DbConnection, limit: i64) -> Result<Sealed> {
+    super::write_transaction(conn, |conn| {
+        if !try_lock(conn, AUDIT_CHAIN_LOCK)? {
+            return Ok(Sealed::default());
+        }
+        let tenants: Vec<Option<String>> = audit_events::table
+            .filter(audit_events::seq.is_null())
+            .filter(audit_events::tenant_id.is_not_null())
+            .select(audit_events::tenant_id)
+            .distinct()
+            .load(conn)?;
+        let mut events = 0;
+        for tenant in tenants.iter().flatten() {
+            let left = limit - i64::try_from(events).unwrap_or(limit);
+            if left <= 0 {
+                break;
+            }
+            events += seal_tenant(conn, tenant, left)?;
+        }
+        Ok(Sealed { ran: true, events })
+    })
+}
+
+/// Seals up to `limit` unsealed events of `tenant` after its chain's last event.
+fn seal_tenant(conn: &mut DbConnection, tenant: &str, limit: i64) -> Result<usize> {
+    let head: Option<(Option<i64>, Option<String>)> = audit_events::table
+        .filter(audit_events::tenant_id.eq(tenant))
+        .filter(audit_events::seq.is_not_null())
+        .order(audit_events::seq.desc())
+        .select((audit_events::seq, audit_events::hash))
+        .first(conn)
+        .optional()?;
+    let (mut seq, mut prev_hash) = match head {
+        Some((seq, hash)) => (seq.unwrap_or(0), hash.unwrap_or_default()),
+        None => (0, genesis(tenant)),
+    };
+    let ids: Vec<i64> = unsealed(tenant)
+        .order(audit_events::id.asc())
+        .limit(limit)
+        .select(audit_events::id)
+        .load(conn)?;
+    // Lock the rows before reading them: on PostgreSQL an erasure that rewrites one of them
+    // either committed before (and its content is what is read below) or waits for this
+    // transaction (and finds it sealed, its salt to remove). A no-op on SQLite's one writer.
+    diesel::update(unsealed(tenant).filter(audit_events::id.eq_any(&ids)))
+        .set(audit_events::seq.eq(None::<i64>))
+        .execute(conn)?;
+    let rows: Vec<ChainRow> = unsealed(tenant)
+        .filter(audit_events::id.eq_any(&ids))
+        .order(audit_events::id.asc())
+        .select(ChainRow::as_select())
+        .load(conn)?;
+    for row in &rows {
+        seq += 1;
+        let salt = hex::encode(rand::random::<[u8; 16]>());
+        let personal = row.personal_digest_with(&salt);
+        let hash = row.hash_with(&prev_hash, seq, &personal);
+        diesel::update(unsealed(tenant).filter(audit_events::id.eq(row.id)))
+            .set((
+                audit_events::seq.eq(seq),
+                audit_events::prev_hash.eq(&prev_hash),
+                audit_events::hash.eq(&hash),
+                audit_events::personal_digest.eq(&personal),
+                audit_events::salt.eq(&salt),
+            ))
+            .execute(conn)?;
+        prev_hash = hash;
+    }
+    Ok(rows.len())
+}
+
+/// The unsealed events of `tenant`.
+fn unsealed(
+    tenant: &str,
+) -> diesel::dsl::Filter<
+    diesel::dsl::Filter<audit_events::table, diesel::dsl::Eq<audit_events::tenant_id, &str>>,
+    diesel::dsl::IsNull<audit_events::seq>,
+> {
+    audit_events::table
+        .filter(audit_events::tenant_id.eq(tenant))
+        .filter(audit_events::seq.is_null())
+}
+
+/// Deletes the sealed events of the tenant `tenant` that a retention ending at `before` lets go,
+/// as a beginning of its chain: every event before the first one (by `seq`) that occurred at or
+/// after `before`, so that no hole is left and that first event's `prev_hash` anchors the rest.
+/// The chain's last event stays even when it is older, so that the next sealed event has an
+/// event to follow. Unsealed events stay until they are sealed. Returns how many were deleted.
+pub(super) fn purge_before(
+    conn: &mut DbConnection,
+    tenant: &str,
+    before: NaiveDateTime,
+) -> Result<usize> {
+    let sealed = audit_events::table
+        .filter(audit_events::tenant_id.eq(tenant))
+        .filter(audit_events::seq.is_not_null());
+    let first_kept: Option<i64> = sealed
+        .filter(audit_events::occurred_at.ge(before))
+        .select(diesel::dsl::min(audit_events::seq))
+        .get_result(conn)?;
+    let first_kept = match first_kept {
+        Some(seq) => seq,
+        None => {
+            let last: Option<i64> = sealed
+                .select(diesel::dsl::max(audit_events::seq))
+                .get_result(conn)?;
+            let Some(last) = last else {
+                return Ok(0);
+            };
+            last
+        }
+    };
+    Ok(diesel::delete(sealed.filter(audit_events::seq.lt(first_kept))).execute(conn)?)
+}
+
+/// What is wrong at a broken link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// Events are missing before this one: the previous event in the chain has `seq` `previous`.
+    Gap {
+        /// The `seq` of the event before it.
+        previous: i64,
+    },
+    /// The first event's `prev_hash` is not the tenant's genesis value.
+    Genesis,
+    /// Its `prev_hash` is not the hash of the event before it.
+    PrevHash,
+    /// It has a place in the chain but lacks its hash, previous hash or personal digest.
+    Unsealed,
+    /// Its user, address or detail do not match its personal digest.
+    PersonalFields,
+    /// Its time, kind, client, id or place do not match its hash (or the hash was changed).
+    Hash,
+    /// Its salt was removed, but it still names an address or personal detail: it was not
+    /// pseudonymised by an erasure.
+    Salt,
+    /// It carries a hash, digest or salt but has no place in the chain.
+    NoPlace,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::Gap { previous } => write!(
+                f,
+                "the event before it in the chain is seq {previous}: the events between are missing"
+            ),
+            Problem::Genesis => f.write_str("its prev_hash is not the genesis value of the tenant"),
+            Problem::PrevHash => {
+                f.write_str("its prev_hash is not the hash of the event before it")
+            }
+            Problem::Unsealed => f.write_str("it has a seq but no hash, prev_hash or digest"),
+            Problem::PersonalFields => {
+                f.write_str("its user, address or detail do not match its personal digest (edited)")
+            }
+            Problem::Hash => {
+                f.write_str("its time, kind, client or place do not match its hash (edited)")
+            }
+            Problem::Salt => {
+                f.write_str("its salt was removed but it still has an address or personal detail")
+            }
+            Problem::NoPlace => f.write_str("it has a hash, digest or salt but no seq"),
+        }
+    }
+}
+
+/// The first broken link of a chain: the event, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broken {
+    /// Its place in the chain, if it has one.
+    pub seq: Option<i64>,
+    /// Its id.
+    pub id: i64,
+    /// When it occurred.
+    pub occurred_at: NaiveDateTime,
+    /// Its kind.
+    pub kind: String,
+    /// What is wrong.
+    pub problem: Problem,
+}
+
+impl Broken {
+    fn at(row: &ChainRow, problem: Problem) -> Broken {
+        Broken {
+            seq: row.seq,
+            id: row.id,
+            occurred_at: row.occurred_at,
+            kind: row.kind.clone(),
+            problem,
+        }
+    }
+}
+
+/// An event at the edge of a verified chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// Its place.
+    pub seq: i64,
+    /// When it occurred.
+    pub occurred_at: NaiveDateTime,
+    /// Its hash.
+    pub hash: String,
+}
+
+/// A chain that verified.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Verified {
+    /// Sealed events verified.
+    pub events: u64,
+    /// The first of them (`seq` above 1: the ones before were purged, and its `prev_hash` was
+    /// taken as the anchor).
+    pub first: Option<Link>,
+    /// The last of them, the chain's head.
+    pub last: Option<Link>,
+    /// How many of them were pseudonymised after sealing (their salt removed).
+    pub pseudonymised: u64,
+    /// Events of the tenant not sealed yet.
+    pub unsealed: u64,
+}
+
+/// Walks the sealed events of `tenant` in chain order, `page` at a time (constant memory), in
+/// one read snapshot, and checks each: its place follows the one before without a gap, its
+/// `prev_hash` is the hash before it (for seq 1 the genesis value; a later first event is an
+/// anchor left by the retention purge), its personal digest (when it still has its salt; without
+/// one it must have been pseudonymised), and its hash. Then that no event outside the chain
+/// carries a hash. `Ok(Err(broken))`: the first broken link.
+pub fn verify(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    page: i64,
+) -> Result<std::result::Result<Verified, Broken>> {
+    super::read_transaction(conn, |conn| {
+        let mut verified = Verified::default();
+        let mut after = i64::MIN;
+        loop {
+            let rows: Vec<ChainRow> = audit_events::table
+                .filter(audit_events::tenant_id.eq(tenant.id()))
+                .filter(audit_events::seq.gt(after))
+                .order(audit_events::seq.asc())
+                .limit(page)
+                .select(ChainRow::as_select())
+                .load(conn)?;
+            let Some(last) = rows.last() else {
+                break;
+            };
+            after = last.seq.unwrap_or(i64::MAX);
+            for row in &rows {
+                if let Err(broken) = check(row, tenant.id(), &mut verified) {
+                    return Ok(Err(broken));
+                }
+            }
+        }
+        let stray: Option<ChainRow> = audit_events::table
+            .filter(audit_events::tenant_id.eq(tenant.id()))
+            .filter(audit_events::seq.is_null())
+            .filter(
+                audit_events::hash
+                    .is_not_null()
+                    .or(audit_events::prev_hash.is_not_null())
+                    .or(audit_events::personal_digest.is_not_null())
+                    .or(audit_events::salt.is_not_null()),
+            )
+            .order(audit_events::id.asc())
+            .select(ChainRow::as_select())
+            .first(conn)
+            .optional()?;
+        if let Some(row) = stray {
+            return Ok(Err(Broken::at(&row, Problem::NoPlace)));
+        }
+        let unsealed: i64 = unsealed(tenant.id()).count().get_result(conn)?;
+        verified.unsealed = u64::try_from(unsealed).unwrap_or(0);
+        Ok(Ok(verified))
+    })
+}
+
+/// Checks one sealed event after those `verified` so far, and counts it.
+fn check(row: &ChainRow, tenant: &str, verified: &mut Verified) -> std::result::Result<(), Broken> {
+    let broken = |problem| Broken::at(row, problem);
+    let (Some(seq), Some(prev_hash), Some(hash), Some(personal)) = (
+        row.seq,
+        row.prev_hash.as_deref(),
+        row.hash.as_deref(),
+        row.personal_digest.as_deref(),
+    ) else {
+        return Err(broken(Problem::Unsealed));
+    };
+    match &verified.last {
+        Some(before) if seq != before.seq + 1 => {
+            return Err(broken(Problem::Gap {
+                previous: before.seq,
+            }));
+        }
+        Some(before) if prev_hash != before.hash => return Err(broken(Problem::PrevHash)),
+        None if seq == 1 && prev_hash != genesis(tenant) => return Err(broken(Problem::Genesis)),
+        _ => {}
+    }
+    match row.salt.as_deref() {
+        Some(salt) if row.personal_digest_with(salt) != personal => {
+            return Err(broken(Problem::PersonalFields));
+        }
+        Some(_) => {}
+        None if row.remote_addr.is_some()
+            || super::audit::impersonal(row.detail.as_deref()) != row.detail =>
+        {
+            return Err(broken(Problem::Salt));
+        }
+        None => verified.pseudonymised += 1,
+    }
+    if row.hash_with(prev_hash, seq, personal) != hash {
+        return Err(broken(Problem::Hash));
+    }
+    let link = Link {
+        seq,
+        occurred_at: row.occurred_at,
+        hash: hash.to_string(),
+    };
+    verified.events += 1;
+    if verified.first.is_none() {
+        verified.first = Some(link.clone());
+    }
+    verified.last = Some(link);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_encoding_is_unambiguous() {
+        // NULL is not the empty text, and field boundaries cannot be moved.
+        assert_ne!(encode(&[None]), encode(&[Some("")]));
+        assert_ne!(
+            encode(&[Some("ab"), Some("c")]),
+            encode(&[Some("a"), Some("bc")])
+        );
+        assert_ne!(encode(&[Some(""), None]), encode(&[None, Some("")]));
+        assert_ne!(encode(&[Some("a")]), encode(&[Some("a"), None]));
+        assert_eq!(
+            encode(&[None, Some("é")]),
+            [0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0xc3, 0xa9]
+        );
+    }
+
+    #[test]
+    fn genesis_and_timestamps_are_fixed() {
+        // An outside verifier recomputes these: they must never change.
+        assert_eq!(
+            genesis("seinajoki"),
+            hex::encode(Sha256::digest(encode(&[
+                Some("idp-audit/1 genesis"),
+                Some("seinajoki")
+            ])))
+        );
+        assert_ne!(genesis("seinajoki"), genesis("kouvola"));
+        let time = chrono::NaiveDate::from_ymd_opt(2026, 12, 7)
+            .and_then(|d| d.and_hms_micro_opt(8, 5, 3, 42))
+            .unwrap();
+        assert_eq!(timestamp(time), "2026-12-07T08:05:03.000042Z");
+    }
+
+    fn row() -> ChainRow {
+        ChainRow {
+            event: row_event(),
+            tenant_id: Some("seinajoki".into()),
+            salt: None,
+        }
+    }
+
+    fn row_event() -> AuditRow {
+        AuditRow {
+            id: 7,
+            occurred_at: chrono::NaiveDate::from_ymd_opt(2026, 12, 7)
+                .and_then(|d| d.and_hms_opt(8, 0, 0))
+                .unwrap(),
+            kind: "login.succeeded".into(),
+            user_id: Some("u1".into()),
+            client_id: None,
+            remote_addr: Some("192.0.2.1".into()),
+            detail: Some(r#"{"by":"password"}"#.into()),
+            seq: None,
+            prev_hash: None,
+            hash: None,
+            personal_digest: None,
+        }
+    }
+
+    /// `row` sealed at `seq` after `prev`.
+    fn sealed(mut row: ChainRow, seq: i64, prev: &str) -> ChainRow {
+        let salt = "00112233445566778899aabbccddeeff";
+        let personal = row.personal_digest_with(salt);
+        row.hash = Some(row.hash_with(prev, seq, &personal));
+        row.seq = Some(seq);
+        row.prev_hash = Some(prev.into());
+        row.personal_digest = Some(personal);
+        row.salt = Some(salt.into());
+        row
+    }
+
+    #[test]
+    fn every_field_is_covered() {
+        let first = sealed(row(), 1, &genesis("seinajoki"));
+        assert_eq!(check(&first, "seinajoki", &mut Verified::default()), Ok(()));
+        let problem = |edit: fn(&mut ChainRow)| {
+            let mut edited = first.clone();
+            edit(&mut edited);
+            check(&edited, "seinajoki", &mut Verified::default())
+                .err()
+                .map(|b| b.problem)
+        };
+        assert_eq!(
+            problem(|r| r.kind = "login.failed".into()),
+            Some(Problem::Hash)
+        );
+        assert_eq!(problem(|r| r.id = 8), Some(Problem::Hash));
+        assert_eq!(
+            problem(|r| r.client_id = Some(String::new())),
+            Some(Problem::Hash)
+        );
+        assert_eq!(
+            problem(|r| r.occurred_at += chrono::Duration::microseconds(1)),
+            Some(Problem::Hash)
+        );
+        assert_eq!(problem(|r| r.user_id = None), Some(Problem::PersonalFields));
+        assert_eq!(
+            problem(|r| r.remote_addr = Some("192.0.2.2".into())),
+            Some(Problem::PersonalFields)
+        );
+        assert_eq!(problem(|r| r.detail = None), Some(Problem::PersonalFields));
+        assert_eq!(
+            problem(|r| r.prev_hash = Some("0".into())),
+            Some(Problem::Genesis)
+        );
+        assert_eq!(problem(|r| r.hash = None), Some(Problem::Unsealed));
+        // The salt removed without the erasure's rewriting is refused; with it, trusted.
+        assert_eq!(problem(|r| r.salt = None), Some(Problem::Salt));
+        let mut erased = first.clone();
+        erased.salt = None;
+        erased.remote_addr = None;
+        erased.user_id = Some("pseudonym".into());
+        let mut verified = Verified::default();
+        assert_eq!(check(&erased, "seinajoki", &mut verified), Ok(()));
+        assert_eq!(verified.pseudonymised, 1);
+    }
+
+    #[test]
+    fn links_follow_each_other() {
+        let first = sealed(row(), 1, &genesis("seinajoki"));
+        let second = sealed(row(), 2, first.hash.as_deref().unwrap());
+        let third = sealed(row(), 3, second.hash.as_deref().unwrap());
+        let mut verified = Verified::default();
+        assert_eq!(check(&first, "seinajoki", &mut verified), Ok(()));
+        let mut skipped = verified.clone();
+        assert_eq!(
+            check(&third, "seinajoki", &mut skipped).map_err(|b| b.problem),
+            Err(Problem::Gap { previous: 1 })
+        );
+        assert_eq!(check(&second, "seinajoki", &mut verified), Ok(()));
+        assert_eq!(check(&third, "seinajoki", &mut verified), Ok(()));
+        assert_eq!(verified.events, 3);
+        // A chain whose beginning was purged starts at its anchor.
+        let mut anchored = Verified::default();
+        assert_eq!(check(&third, "seinajoki", &mut anchored), Ok(()));
+        let forged = sealed(row(), 4, &genesis("seinajoki"));
+        assert_eq!(
+            check(&forged, "seinajoki", &mut anchored).map_err(|b| b.problem),
+            Err(Problem::PrevHash)
+        );
+    }
+}

@@ -1,0 +1,423 @@
+//! The audit trail's hash chain: the events of real logins sealed and `idp audit verify` passing;
+//! an edited row, a deleted row and a salt removed by hand each named by verify; an erased
+//! account's events pseudonymised and the retention purge, after which the chain still
+//! verifies; on PostgreSQL one sealer at a time; `idp serve` sealing by itself.
+
+use diesel::prelude::*;
+use idp::store::audit::AuditRow;
+use idp::store::audit_chain::{self, Broken, ChainRow, Problem, Verified};
+use idp::store::schema::audit_events;
+
+use crate::both_stores;
+use crate::helpers::journeys::Login;
+use crate::helpers::{Backend, TestApp, TestAppBuilder, tenant};
+use crate::node::{failed_with, idp, serve, setup, sigterm, succeeded};
+use crate::rp;
+
+const ERKKI: &str = "erkki@testi.fi";
+const MAIJA: &str = "maija@testi.fi";
+const PASSWORD: &str = "oikea hevonen patteri";
+
+/// `builder` with two residents, started; then a failed and a good login of erkki and a login of
+/// maija through the server.
+async fn trail(builder: TestAppBuilder) -> TestApp {
+    let app = builder
+        .user("seinajoki", ERKKI, PASSWORD, "Erkki")
+        .user("seinajoki", MAIJA, PASSWORD, "Maija")
+        .spawn()
+        .await;
+    log_in(
+        &app,
+        &[
+            (ERKKI, "väärä salasana"),
+            (ERKKI, PASSWORD),
+            (MAIJA, PASSWORD),
+        ],
+    )
+    .await;
+    app
+}
+
+/// A fresh login through the server with each identifier and password.
+async fn log_in(app: &TestApp, attempts: &[(&str, &str)]) {
+    let client = rp::basic(app).await;
+    for (email, password) in attempts {
+        let login = Login::fresh(app, &client).await;
+        login.submit(email, password, false).await;
+    }
+}
+
+/// `idp audit verify --tenant seinajoki` on the server's configuration and database.
+fn verify_cli(app: &TestApp) -> std::process::Output {
+    idp()
+        .arg("--config")
+        .arg(app.config_path())
+        .args(["audit", "verify", "--tenant", "seinajoki"])
+        .output()
+        .unwrap()
+}
+
+/// What `store::audit_chain::verify` says of seinajoki's chain.
+async fn verify(app: &TestApp) -> Result<Verified, Broken> {
+    app.db_run(|conn| audit_chain::verify(conn, tenant("seinajoki"), 2).unwrap())
+        .await
+}
+
+/// Seinajoki's event at `seq`.
+async fn at(app: &TestApp, seq: i64) -> ChainRow {
+    app.db_run(move |conn| {
+        audit_events::table
+            .filter(audit_events::tenant_id.eq("seinajoki"))
+            .filter(audit_events::seq.eq(seq))
+            .select(ChainRow::as_select())
+            .get_result(conn)
+            .unwrap()
+    })
+    .await
+}
+
+/// Seinajoki's events: sealed, and not.
+async fn counts(app: &TestApp) -> (i64, i64) {
+    app.db_run(|conn| {
+        let seinajoki = || audit_events::table.filter(audit_events::tenant_id.eq("seinajoki"));
+        let sealed = seinajoki()
+            .filter(audit_events::seq.is_not_null())
+            .count()
+            .get_result(conn)
+            .unwrap();
+        let unsealed = seinajoki()
+            .filter(audit_events::seq.is_null())
+            .count()
+            .get_result(conn)
+            .unwrap();
+        (sealed, unsealed)
+    })
+    .await
+}
+
+/// Runs `sql` (one statement; `$ID` replaced by the event's id) on the server's database.
+async fn tamper(app: &TestApp, row: &ChainRow, sql: &str) {
+    let sql = sql.replace("$ID", &row.id.to_string());
+    let changed = app
+        .db_run(move |conn| diesel::sql_query(sql).execute(conn).unwrap())
+        .await;
+    assert_eq!(changed, 1);
+}
+
+/// The one line of a broken chain, at `row`.
+fn broken_at(row: &ChainRow, problem: &Problem) -> String {
+    format!(
+        "error: the audit chain of seinajoki is broken at seq {} (event {}, {}, {}): {problem}\n",
+        row.seq.unwrap(),
+        row.id,
+        audit_chain::timestamp(row.occurred_at),
+        row.kind
+    )
+}
+
+both_stores!(verify_names_an_edited_or_deleted_row);
+async fn verify_names_an_edited_or_deleted_row(backend: Backend) {
+    let app = trail(TestApp::builder(backend)).await;
+    let (sealed, unsealed) = counts(&app).await;
+    assert_eq!(sealed, 0);
+    assert!(unsealed >= 4, "keys, users, logins: {unsealed}");
+    let round = app.services.seal_audit().await.unwrap();
+    assert!(round.ran);
+    let (sealed, unsealed) = counts(&app).await;
+    assert_eq!(unsealed, 0);
+    assert!(round.events >= usize::try_from(sealed).unwrap());
+
+    let out = succeeded(&verify_cli(&app));
+    let (first, last) = (at(&app, 1).await, at(&app, sealed).await);
+    assert_eq!(
+        out,
+        format!(
+            "the audit chain of seinajoki is intact: {sealed} events, seq 1 to {sealed}, {} to \
+             {}\nhead: seq {sealed}, hash {}\npseudonymised (erased accounts): 0\nnot sealed \
+             yet: 0\n",
+            audit_chain::timestamp(first.occurred_at),
+            audit_chain::timestamp(last.occurred_at),
+            last.hash.as_deref().unwrap(),
+        )
+    );
+    assert_eq!(
+        first.prev_hash.as_deref(),
+        Some(audit_chain::genesis("seinajoki").as_str())
+    );
+    // The export carries each event's place and hashes, for an archive outside idp.
+    let export = succeeded(
+        &idp()
+            .arg("--config")
+            .arg(app.config_path())
+            .args(["audit", "export", "--tenant", "seinajoki"])
+            .output()
+            .unwrap(),
+    );
+    let exported: serde_json::Value = serde_json::from_str(export.lines().next().unwrap()).unwrap();
+    assert_eq!(exported["seq"], 1);
+    assert_eq!(exported["id"], first.id);
+    assert_eq!(exported["prev_hash"], first.prev_hash.clone().unwrap());
+    assert_eq!(
+        exported["personal_digest"],
+        first.personal_digest.clone().unwrap()
+    );
+    assert_eq!(exported["hash"], first.hash.clone().unwrap());
+    // A new event waits for the next round.
+    log_in(&app, &[(MAIJA, PASSWORD)]).await;
+    let unsealed = counts(&app).await.1;
+    assert!(unsealed > 0);
+    let out = succeeded(&verify_cli(&app));
+    assert!(
+        out.ends_with(&format!("not sealed yet: {unsealed}\n")),
+        "{out}"
+    );
+    app.services.seal_audit().await.unwrap();
+    let sealed = counts(&app).await.0;
+
+    // The failed login, made to look like a success: verify names exactly that event.
+    let failed = app.audited("seinajoki", "login.failed").await;
+    assert_eq!(failed.len(), 1);
+    let row: ChainRow = app
+        .db_run(|conn| {
+            audit_events::table
+                .filter(audit_events::tenant_id.eq("seinajoki"))
+                .filter(audit_events::kind.eq("login.failed"))
+                .select(ChainRow::as_select())
+                .get_result(conn)
+                .unwrap()
+        })
+        .await;
+    let (seq, id) = (row.seq.unwrap(), row.id);
+    assert!(1 < seq && seq < sealed);
+    tamper(
+        &app,
+        &row,
+        "UPDATE audit_events SET kind = 'login.succeeded' WHERE id = $ID",
+    )
+    .await;
+    failed_with(
+        &verify_cli(&app),
+        1,
+        &broken_at(
+            &ChainRow {
+                event: AuditRow {
+                    kind: "login.succeeded".into(),
+                    ..row.event.clone()
+                },
+                ..row.clone()
+            },
+            &Problem::Hash,
+        ),
+    );
+    tamper(
+        &app,
+        &row,
+        "UPDATE audit_events SET kind = 'login.failed' WHERE id = $ID",
+    )
+    .await;
+    succeeded(&verify_cli(&app));
+
+    // Its address, its user, its detail: each is covered through the personal digest.
+    for edit in [
+        "UPDATE audit_events SET remote_addr = '203.0.113.7' WHERE id = $ID",
+        "UPDATE audit_events SET user_id = NULL WHERE id = $ID",
+        "UPDATE audit_events SET detail = '{}' WHERE id = $ID",
+    ] {
+        tamper(&app, &row, edit).await;
+        failed_with(
+            &verify_cli(&app),
+            1,
+            &broken_at(&row, &Problem::PersonalFields),
+        );
+        let (addr, user, detail) = (
+            row.remote_addr.clone(),
+            row.user_id.clone(),
+            row.detail.clone(),
+        );
+        app.db_run(move |conn| {
+            diesel::update(audit_events::table.filter(audit_events::id.eq(id)))
+                .set((
+                    audit_events::remote_addr.eq(addr),
+                    audit_events::user_id.eq(user),
+                    audit_events::detail.eq(detail),
+                ))
+                .execute(conn)
+                .unwrap()
+        })
+        .await;
+        assert!(verify(&app).await.is_ok());
+    }
+
+    // Its salt removed by hand, as if the account had been erased: refused, it still names an
+    // address.
+    tamper(
+        &app,
+        &row,
+        "UPDATE audit_events SET salt = NULL WHERE id = $ID",
+    )
+    .await;
+    assert_eq!(verify(&app).await.unwrap_err().problem, Problem::Salt);
+    failed_with(&verify_cli(&app), 1, &broken_at(&row, &Problem::Salt));
+    let salt = row.salt.clone();
+    app.db_run(move |conn| {
+        diesel::update(audit_events::table.filter(audit_events::id.eq(id)))
+            .set(audit_events::salt.eq(salt))
+            .execute(conn)
+            .unwrap()
+    })
+    .await;
+
+    // A row deleted from the middle: the next one names the gap.
+    let next = at(&app, seq + 1).await;
+    tamper(&app, &row, "DELETE FROM audit_events WHERE id = $ID").await;
+    let broken = verify(&app).await.unwrap_err();
+    assert_eq!(
+        (broken.seq, broken.id, broken.problem.clone()),
+        (Some(seq + 1), next.id, Problem::Gap { previous: seq - 1 })
+    );
+    failed_with(
+        &verify_cli(&app),
+        1,
+        &broken_at(&next, &Problem::Gap { previous: seq - 1 }),
+    );
+    app.stop().await;
+}
+
+both_stores!(erasure_and_retention_leave_a_chain_that_verifies);
+async fn erasure_and_retention_leave_a_chain_that_verifies(backend: Backend) {
+    let app =
+        trail(TestApp::builder(backend).tenant_toml("\n[audit]\nretention_days = 30\n")).await;
+    app.services.seal_audit().await.unwrap();
+    let erkki = app.user_id("seinajoki", ERKKI).await;
+    // One more event of erkki's, not sealed yet when his account is erased.
+    log_in(&app, &[(ERKKI, "taas väärin")]).await;
+    let pseudonymised = app
+        .db_run(move |conn| {
+            idp::store::audit::pseudonymise(conn, tenant("seinajoki"), &erkki, "poistettu-1")
+                .unwrap()
+        })
+        .await;
+    let unsealed = counts(&app).await.1;
+    assert!(unsealed > 0);
+    let verified = verify(&app).await.unwrap();
+    // Every event of erkki's that was sealed; the one that was not is sealed with its new
+    // content.
+    assert_eq!(
+        verified.pseudonymised,
+        u64::try_from(pseudonymised).unwrap() - 1
+    );
+    let out = succeeded(&verify_cli(&app));
+    assert!(
+        out.contains(&format!(
+            "pseudonymised (erased accounts): {}\n",
+            verified.pseudonymised
+        )),
+        "{out}"
+    );
+    app.services.seal_audit().await.unwrap();
+    assert_eq!(verify(&app).await.unwrap().unsealed, 0);
+
+    // Past the retention: a new event (not sealed yet), then the purge. The sealed events go,
+    // but the last, which the next one follows; the unsealed one stays.
+    app.clock.advance(31 * 24 * 3600);
+    log_in(&app, &[(MAIJA, PASSWORD)]).await;
+    let (sealed, unsealed) = counts(&app).await;
+    let head = at(&app, sealed).await;
+    app.services.purge_expired().await.unwrap();
+    assert_eq!(counts(&app).await, (1, unsealed));
+    app.services.seal_audit().await.unwrap();
+    let verified = verify(&app).await.unwrap();
+    assert_eq!(verified.first.unwrap().seq, sealed);
+    assert_eq!(verified.events, 1 + u64::try_from(unsealed).unwrap());
+    let out = succeeded(&verify_cli(&app));
+    assert!(
+        out.contains(&format!(
+            "\nit starts at seq {sealed}: the events before it were deleted (retention)\n"
+        )),
+        "{out}"
+    );
+    // The next purge deletes the old head: the new events are within the retention.
+    app.services.purge_expired().await.unwrap();
+    assert_eq!(counts(&app).await, (unsealed, 0));
+    let verified = verify(&app).await.unwrap();
+    assert_eq!(verified.first.unwrap().seq, head.seq.unwrap() + 1);
+    app.stop().await;
+}
+
+/// Two nodes' sealers at once on PostgreSQL: while one round's transaction holds the lock,
+/// another connection's round skips, and runs once the first has committed; a second event at a
+/// place already taken is refused by the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_sealer_at_a_time_on_postgres() {
+    let Some(app) = TestApp::on_postgres().await else {
+        return;
+    };
+    app.add_user("seinajoki", ERKKI, PASSWORD, "Erkki").await;
+    let store = app.services.store.clone();
+    let sealed = tokio::task::spawn_blocking(move || {
+        let mut first = store.conn().unwrap();
+        let mut second = store.conn().unwrap();
+        let sealed = (*first)
+            .transaction(|first| {
+                let sealed = audit_chain::seal(first, 100)?;
+                assert!(sealed.ran && sealed.events > 0);
+                assert!(
+                    !audit_chain::seal(&mut second, 100)?.ran,
+                    "a second at once"
+                );
+                Ok::<_, idp::store::StoreError>(sealed.events)
+            })
+            .unwrap();
+        let after = audit_chain::seal(&mut second, 100).unwrap();
+        assert!(after.ran);
+        assert_eq!(after.events, 0);
+        sealed
+    })
+    .await
+    .unwrap();
+    assert_eq!(verify(&app).await.unwrap().unsealed, 0);
+    assert!(sealed > 0);
+    // A fork: another event of seinajoki given seq 1.
+    app.add_user("seinajoki", MAIJA, PASSWORD, "Maija").await;
+    let fork = app
+        .db_run(|conn| {
+            diesel::update(
+                audit_events::table
+                    .filter(audit_events::tenant_id.eq("seinajoki"))
+                    .filter(audit_events::seq.is_null()),
+            )
+            .set(audit_events::seq.eq(1))
+            .execute(conn)
+            .map_err(idp::store::StoreError::from)
+        })
+        .await;
+    assert!(
+        matches!(fork, Err(idp::store::StoreError::UniqueViolation(_))),
+        "{fork:?}"
+    );
+    app.stop().await;
+}
+
+/// `idp serve` seals by itself: the events of its start (the keys it created, the demo's legacy
+/// import) are in the chain within seconds, and `idp audit verify` finds nothing left to seal.
+#[test]
+fn serve_seals_the_trail() {
+    let s = setup(Backend::Sqlite);
+    let served = serve(s.command(&[]).env("IDP__SERVER__BIND", "127.0.0.1:0"));
+    let verify = || succeeded(&s.idp(&["audit", "verify", "--tenant", "seinajoki"]));
+    let sealed = |out: &str| {
+        out.starts_with("the audit chain of seinajoki is intact: ")
+            && out.ends_with("not sealed yet: 0\n")
+    };
+    let mut out = verify();
+    for _ in 0..50 {
+        if sealed(&out) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        out = verify();
+    }
+    assert!(sealed(&out), "{out}");
+    assert!(out.contains(", seq 1 to "), "{out}");
+    sigterm(&served.child);
+}
