@@ -223,7 +223,10 @@ mod tests {
     #[test]
     fn pseudonymisation_keeps_only_impersonal_detail() {
         assert_eq!(
-            impersonal(Some(r#"{"username":"anna.k","by":"password","first":true}"#)).as_deref(),
+            impersonal(Some(
+                r#"{"username":"anna.k","by":"password","first":true}"#
+            ))
+            .as_deref(),
             Some(r#"{"by":"password","first":true}"#)
         );
         assert_eq!(
