@@ -433,3 +433,92 @@ async fn after_the_grace_period_the_account_is_erased_and_its_subject_never_reis
     assert_eq!(subjects, ["SJK-100"]);
     app.stop().await;
 }
+
+/// `idp users delete --tenant seinajoki <args>` against the server's own configuration and
+/// database.
+async fn cli_delete(app: &TestApp, args: &[&str]) -> std::process::Output {
+    let config = app.services.config.path.clone();
+    let mut all = vec!["users", "delete", "--tenant", "seinajoki"];
+    all.extend_from_slice(args);
+    let all: Vec<String> = all.into_iter().map(str::to_string).collect();
+    tokio::task::spawn_blocking(move || {
+        crate::node::idp()
+            .arg("--config")
+            .arg(config)
+            .args(all)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+both_stores!(support_deletes_with_a_grace_period_or_at_once);
+async fn support_deletes_with_a_grace_period_or_at_once(backend: Backend) {
+    use crate::node::{failed_with, succeeded};
+    let (app, receiver, handle) = app_with_receiver(backend).await;
+    let phone = app.browser();
+    let tokens = app_tokens(&app, &phone, "maija@testi.fi").await;
+    let maija = app.user_id("seinajoki", "maija@testi.fi").await;
+    let erkki = app.user_id("seinajoki", "erkki@testi.fi").await;
+
+    // With the grace period: as on the account page, the undo link mailed.
+    let out = cli_delete(&app, &["--email", "Maija@testi.fi"]).await;
+    let date = (app.now() + chrono::Duration::days(14)).format("%-d.%-m.%Y");
+    assert_has(
+        &succeeded(&out),
+        &format!("deletion of Maija@testi.fi in seinajoki requested: erased on {date} ("),
+    );
+    assert!(disabled(&app, &maija).await);
+    wait_for(&receiver, 1, &app).await;
+    assert_eq!(
+        logout_claims(&receiver.bodies.lock().unwrap()[0])["sub"],
+        tokens.payload()["sub"]
+    );
+    let library = app_client(&app).await;
+    assert!(refresh(&library, &tokens.refresh_token()).await.is_err());
+    assert_eq!(
+        app.audit_details("seinajoki", "account.deletion_requested")
+            .await,
+        [serde_json::json!({ "by": "cli" })]
+    );
+    let link = app.newest_link(Some("maija@testi.fi"), UNDO_PATH).await;
+    // Asked again: refused, nothing changes.
+    let again = cli_delete(&app, &["--email", "maija@testi.fi"]).await;
+    failed_with(
+        &again,
+        1,
+        &format!("error: the account is being deleted already (erased on {date}, or erased)\n"),
+    );
+    // The resident's link still undoes it.
+    let (_, (status, _)) = undo(&app, &link).await;
+    assert_eq!(status, 200);
+    assert!(!disabled(&app, &maija).await);
+
+    // At once: Erkki's account is a tombstone now.
+    let out = cli_delete(&app, &["--email", "erkki@testi.fi", "--now"]).await;
+    assert_has(
+        &succeeded(&out),
+        "erased the account of erkki@testi.fi in seinajoki: its subject stays as a tombstone, its audit events now name erased-",
+    );
+    assert_eq!(rows_of(&app, &erkki).await, [0, 0, 0, 0, 0]);
+    let left: Vec<_> = mentions(&app, "erkki")
+        .await
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(
+        app.audit_details("seinajoki", "account.erased").await,
+        [serde_json::json!({ "by": "cli" })]
+    );
+    // An unknown or erased address: exit status 1.
+    let gone = cli_delete(&app, &["--email", "erkki@testi.fi", "--now"]).await;
+    failed_with(
+        &gone,
+        1,
+        "error: no account with the address erkki@testi.fi in tenant seinajoki\n",
+    );
+    handle.stop(true).await;
+    app.stop().await;
+}

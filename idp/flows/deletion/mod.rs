@@ -7,5 +7,5 @@
 pub mod request;
 pub mod undo;
 
-pub use self::request::{Requested, request};
+pub use self::request::{Requested, erase_now, request};
 pub use self::undo::{Undone, pending, undo};

@@ -17,7 +17,9 @@ use crate::mail::{self, Mails};
 use crate::store::deletions::{self, DeletionRow};
 use crate::store::links::{self, LinkRow};
 use crate::store::users::{self, UserRow};
-use crate::store::{self, DbConnection, StoreError, Tenant, access, ceremonies, second_factors};
+use crate::store::{
+    self, DbConnection, StoreError, Tenant, access, ceremonies, erasure, second_factors,
+};
 
 /// The purpose of the undo link.
 pub const UNDO: &str = "undo_deletion";
@@ -70,30 +72,63 @@ pub fn request(
             }
         }
         let erase_at = m.now + Duration::days(i64::from(m.tenant.deletion.undo_days));
-        deletions::insert(
-            conn,
-            &DeletionRow {
-                user_id: user.id.clone(),
-                tenant_id: m.tenant.id.clone(),
-                requested_at: m.now,
-                erase_at,
-                was_disabled: user.disabled,
-                requested_by: by.to_string(),
-                erased_at: None,
-            },
-        )?;
-        users::set_disabled(conn, tenant, &user.id, true, m.now)?;
-        end_all(m, conn, user)?;
+        record(m, conn, user, erase_at, by)?;
         let mail = match user.email.as_deref() {
             Some(to) => Some(undo_mail(m, conn, mails, user, to, erase_at, language)?),
             None => None,
         };
-        m.audit("account.deletion_requested")
-            .user(user.id.as_str())
-            .detail(&json!({ "by": by }))
-            .record(conn)?;
         Ok(Requested::Done { erase_at, mail })
     })
+}
+
+/// Erases `user` at once, without a grace period (`idp users delete --now`, for a support case
+/// that demands it): the request recorded and everything ended as [`request`] does, then the
+/// erasure (`store::erasure::erase`), in one transaction. Returns the audit trail's pseudonym;
+/// `None` when the account was erased before.
+pub fn erase_now(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    user: &UserRow,
+    by: &str,
+) -> Result<Option<String>, FlowError> {
+    store::write_transaction(conn, |conn| {
+        let tenant = Tenant::of(m.tenant);
+        match deletions::find(conn, tenant, &user.id)? {
+            Some(done) if done.erased_at.is_some() => return Ok(None),
+            Some(_) => {}
+            None => record(m, conn, user, m.now, by)?,
+        }
+        Ok(erasure::erase(conn, tenant, &user.id, by, m.now)?)
+    })
+}
+
+/// Records the deletion of `user` due at `erase_at`, disables the account, ends what it holds
+/// and audits `account.deletion_requested`.
+fn record(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    user: &UserRow,
+    erase_at: NaiveDateTime,
+    by: &str,
+) -> Result<(), StoreError> {
+    deletions::insert(
+        conn,
+        &DeletionRow {
+            user_id: user.id.clone(),
+            tenant_id: m.tenant.id.clone(),
+            requested_at: m.now,
+            erase_at,
+            was_disabled: user.disabled,
+            requested_by: by.to_string(),
+            erased_at: None,
+        },
+    )?;
+    users::set_disabled(conn, Tenant::of(m.tenant), &user.id, true, m.now)?;
+    end_all(m, conn, user)?;
+    m.audit("account.deletion_requested")
+        .user(user.id.as_str())
+        .detail(&json!({ "by": by }))
+        .record(conn)
 }
 
 /// Ends what the account holds: sessions and grants (with their back-channel logouts),
