@@ -347,7 +347,8 @@ impl Services {
         })
     }
 
-    /// One round of the expiry clean-up, with each tenant's audit retention.
+    /// One round of the expiry clean-up, with each tenant's audit retention, and the erasure of
+    /// the accounts whose deletion is due.
     pub async fn purge_expired(&self) -> Result<crate::store::cleanup::Purged, StoreError> {
         let now = self.clock.now();
         let audit_before: Vec<(String, chrono::NaiveDateTime)> = self
@@ -359,8 +360,16 @@ impl Services {
                 Some((t.id.clone(), now - chrono::Duration::days(i64::from(days))))
             })
             .collect();
+        let config = self.config.clone();
         self.store
-            .run(move |conn| crate::store::cleanup::purge(conn, now, &audit_before))
+            .run(move |conn| {
+                let erasing: Vec<crate::store::Tenant<'_>> = config
+                    .tenants
+                    .values()
+                    .map(crate::store::Tenant::of)
+                    .collect();
+                crate::store::cleanup::purge(conn, now, &audit_before, &erasing)
+            })
             .await
     }
 

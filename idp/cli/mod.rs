@@ -5,6 +5,7 @@
 
 mod audit;
 mod check_config;
+mod delete;
 mod export;
 mod failure;
 mod keys;

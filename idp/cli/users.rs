@@ -1,4 +1,5 @@
-//! `idp users add | list | reset-second-factor | export` (the last in `export.rs`).
+//! `idp users add | list | reset-second-factor | export | delete` (the last two in `export.rs`
+//! and `delete.rs`).
 
 use std::io::BufRead;
 
@@ -59,6 +60,10 @@ pub enum UsersCommand {
     /// Print everything idp holds about a user as JSON (`idp-export/1`, the account page's "My
     /// data" download, docs/privacy.md); audited.
     Export(super::export::ExportArgs),
+    /// Delete an account as its owner can on the account page: sessions and grants ended, the
+    /// account disabled, an undo link mailed to its address, the erasure after the tenant's
+    /// `[deletion] undo_days`; with `--now` erased at once. Audited.
+    Delete(super::delete::DeleteArgs),
 }
 
 pub fn run(config: &Config, command: UsersCommand) -> Result<(), Failure> {
@@ -83,6 +88,7 @@ pub fn run(config: &Config, command: UsersCommand) -> Result<(), Failure> {
             reset_second_factor(config, &tenant, &username)
         }
         UsersCommand::Export(args) => super::export::run(config, &args),
+        UsersCommand::Delete(args) => super::delete::run(config, &args),
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod audit;
 mod client;
+mod deletion;
 mod factors;
 mod legacy;
 mod problems;
@@ -24,6 +25,7 @@ use figment::providers::{Env, Format, Toml};
 
 pub use audit::AuditSettings;
 pub use client::{AuthMethod, ClientConfig, GrantType};
+pub use deletion::DeletionSettings;
 pub use factors::{ACR_MFA, ACR_PASSWORD, AcrValues, PasskeySettings, SecondFactorPolicy};
 pub use legacy::{
     Encoding, FieldOrder, HashInput, ImportFormat, LegacySettings, SaltEncoding, SaltedShaLayout,

@@ -7,6 +7,7 @@ use url::Url;
 
 use super::audit::AuditSettings;
 use super::client::ClientConfig;
+use super::deletion::DeletionSettings;
 use super::factors::{AcrValues, PasskeySettings, SecondFactorPolicy};
 use super::legacy::LegacySettings;
 use super::settings::TokenSettings;
@@ -65,6 +66,9 @@ pub struct TenantConfig {
     /// How long the audit trail is kept.
     #[serde(default)]
     pub audit: AuditSettings,
+    /// How long a deleted account can be brought back before it is erased.
+    #[serde(default)]
+    pub deletion: DeletionSettings,
     /// Whether authority users need a second factor.
     #[serde(default)]
     pub authority_second_factor: SecondFactorPolicy,

@@ -1,13 +1,24 @@
 //! Finding an account by the identifier a resident types: the login, the linker's routing and the
 //! account checks all read an identifier this one way.
 
+use chrono::NaiveDateTime;
+
 use crate::domain::Email;
 use crate::store::users::{self, UserRow};
-use crate::store::{DbConnection, StoreError, Tenant};
+use crate::store::{DbConnection, StoreError, Tenant, deletions};
 
 /// The account an identifier names: a resident by email, or an authority user by username; never
 /// a disabled one.
 pub fn find_account(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    identifier: &str,
+) -> Result<Option<UserRow>, StoreError> {
+    Ok(any_account(conn, tenant, identifier)?.filter(|u| !u.disabled))
+}
+
+/// The account an identifier names, disabled or not.
+fn any_account(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     identifier: &str,
@@ -17,10 +28,23 @@ pub fn find_account(
         Ok(email) => users::find_by_email(conn, tenant, email.normalized())?,
         Err(_) => None,
     };
-    let user = match by_email {
+    Ok(match by_email {
         Some(user) => Some(user),
         None => users::find_by_username(conn, tenant, &identifier.to_lowercase())?
             .filter(|u| u.is_authority),
+    })
+}
+
+/// The account an identifier names when it is being deleted (disabled, its deletion pending),
+/// with the end of its grace period: its login is refused with a page that says so.
+pub fn find_deleting(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    identifier: &str,
+) -> Result<Option<(UserRow, NaiveDateTime)>, StoreError> {
+    let Some(user) = any_account(conn, tenant, identifier)?.filter(|u| u.disabled) else {
+        return Ok(None);
     };
-    Ok(user.filter(|u| !u.disabled))
+    let pending = deletions::find(conn, tenant, &user.id)?.filter(|d| d.erased_at.is_none());
+    Ok(pending.map(|d| (user, d.erase_at)))
 }

@@ -11,6 +11,7 @@
 
 pub mod account;
 pub mod context;
+pub mod deletion;
 pub mod email_change;
 pub mod error;
 pub mod export;

@@ -48,6 +48,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("legacy_link/subject.txt", include_str!("../../templates/mail/legacy_link/subject.txt")),
     ("legacy_link/body.txt", include_str!("../../templates/mail/legacy_link/body.txt")),
     ("legacy_link/body.html", include_str!("../../templates/mail/legacy_link/body.html")),
+    ("account_deleted/subject.txt", include_str!("../../templates/mail/account_deleted/subject.txt")),
+    ("account_deleted/body.txt", include_str!("../../templates/mail/account_deleted/body.txt")),
+    ("account_deleted/body.html", include_str!("../../templates/mail/account_deleted/body.html")),
 ];
 
 impl Mails {

@@ -69,6 +69,21 @@ pub fn delete_consent(
     Ok(deleted > 0)
 }
 
+/// Deletes every consent of `user_id` of `tenant` (the deletion of the account); returns how
+/// many went.
+pub fn delete_consents(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    user_id: &str,
+) -> Result<usize> {
+    Ok(diesel::delete(
+        consents::table
+            .filter(consents::tenant_id.eq(tenant.id()))
+            .filter(consents::user_id.eq(user_id)),
+    )
+    .execute(conn)?)
+}
+
 /// Revokes every unrevoked grant of `user_id` of `tenant` to `client_id`, offline ones included
 /// (and with them their codes, refresh and access tokens); returns how many.
 pub fn revoke_client_grants(

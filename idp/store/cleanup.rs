@@ -11,7 +11,7 @@ use super::schema::{
     sso_sessions,
 };
 use super::transaction::try_lock;
-use super::{DbConnection, Result};
+use super::{DbConnection, Result, Tenant};
 
 /// The advisory lock of the clean-up (an arbitrary constant, next to the migrations' one).
 const CLEANUP_LOCK: i64 = 0x1d9_0002;
@@ -32,24 +32,31 @@ pub struct Purged {
 /// records, links, ceremonies, sessions, throttle counters, mail-limit counts older than a day,
 /// and old delivered mail, in one transaction.
 pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Purged> {
-    purge(conn, now, &[])
+    purge(conn, now, &[], &[])
 }
 
-/// [`purge_expired`], and the audit events of each tenant of `audit_before` that occurred before
-/// its time (the tenant's retention): the sealed ones only, and only a beginning of the tenant's
-/// chain ([`super::audit_chain::purge_before`]), so that what is left still verifies.
+/// [`purge_expired`], the audit events of each tenant of `audit_before` that occurred before
+/// its time (the tenant's retention: the sealed ones only, and only a beginning of the tenant's
+/// chain, [`super::audit_chain::purge_before`], so that what is left still verifies), and the
+/// erasure of the accounts of the tenants `erasing` whose grace period has ended
+/// (`erasure::erase_due`; an erased account counts as a row).
 pub fn purge(
     conn: &mut DbConnection,
     now: NaiveDateTime,
     audit_before: &[(String, NaiveDateTime)],
+    erasing: &[Tenant<'_>],
 ) -> Result<Purged> {
     super::write_transaction(conn, |conn| {
         if !try_lock(conn, CLEANUP_LOCK)? {
             return Ok(Purged::default());
         }
+        let mut rows = 0;
+        // Erasures first: what they leave to expire (a session ended a day ago) goes below.
+        for tenant in erasing {
+            rows += super::erasure::erase_due(conn, *tenant, now)?;
+        }
         let keep = now - Duration::days(KEEP_DELIVERED_DAYS);
         let day_ago = now - Duration::days(1);
-        let mut rows = 0;
         rows += diesel::delete(auth_requests::table.filter(auth_requests::expires_at.lt(now)))
             .execute(conn)?;
         rows += diesel::delete(auth_codes::table.filter(auth_codes::expires_at.lt(now)))

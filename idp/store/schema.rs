@@ -307,6 +307,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    account_deletions (user_id) {
+        user_id -> Text,
+        tenant_id -> Text,
+        requested_at -> Timestamp,
+        erase_at -> Timestamp,
+        was_disabled -> Bool,
+        requested_by -> Text,
+        erased_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(grants -> users (user_id));
 diesel::joinable!(legacy_accounts -> users (linked_user_id));
@@ -337,4 +349,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     totp_factors,
     recovery_codes,
     ceremonies,
+    account_deletions,
 );

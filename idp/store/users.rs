@@ -189,6 +189,56 @@ pub fn set_email(
     )
 }
 
+/// Disables or enables the user `id` of `tenant` (a deletion request, and its undo).
+pub fn set_disabled(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    id: &str,
+    disabled: bool,
+    now: NaiveDateTime,
+) -> Result<()> {
+    change(
+        conn,
+        tenant,
+        id,
+        (users::disabled.eq(disabled), users::updated_at.eq(now)),
+    )
+}
+
+/// Turns the user `id` of `tenant` into a tombstone: every personal column cleared, disabled;
+/// the id, the subject and the creation time stay, so that the subject is never issued again.
+pub fn tombstone(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    id: &str,
+    now: NaiveDateTime,
+) -> Result<()> {
+    let none = None::<String>;
+    change(
+        conn,
+        tenant,
+        id,
+        (
+            (
+                users::email.eq(none.clone()),
+                users::email_normalized.eq(none.clone()),
+                users::email_verified.eq(false),
+                users::username.eq(none.clone()),
+                users::username_normalized.eq(none.clone()),
+                users::name.eq(none.clone()),
+                users::locale.eq(none.clone()),
+            ),
+            (
+                users::password_hash.eq(none),
+                users::password_changed_at.eq(None::<NaiveDateTime>),
+                users::is_authority.eq(false),
+                users::disabled.eq(true),
+                users::updated_at.eq(now),
+            ),
+        ),
+    )
+}
+
 /// Makes `changes` to the user `id` of `tenant`.
 fn change<C>(conn: &mut DbConnection, tenant: Tenant<'_>, id: &str, changes: C) -> Result<()>
 where

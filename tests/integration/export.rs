@@ -95,7 +95,7 @@ async fn consent_to_third_party(app: &TestApp, email: &str, password: &str) {
 }
 
 /// Inserts a passkey of the user `user_id` as a registration stores it.
-async fn add_passkey(app: &TestApp, user_id: String) {
+pub(crate) async fn add_passkey(app: &TestApp, user_id: String) {
     let now = app.now();
     app.db_run(move |conn| {
         let row = idp::store::passkeys::PasskeyRow {

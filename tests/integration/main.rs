@@ -23,6 +23,7 @@ mod audit_export;
 mod browser;
 mod cleanup;
 mod cli;
+mod deletion;
 mod export;
 mod faults;
 mod faults_load;

@@ -46,7 +46,8 @@ fn select_every_column(conn: &mut DbConnection) -> Result<(), diesel::result::Er
         passkey_offers,
         totp_factors,
         recovery_codes,
-        ceremonies
+        ceremonies,
+        account_deletions
     );
     Ok(())
 }

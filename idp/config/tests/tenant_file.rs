@@ -50,7 +50,7 @@ secret = "x"
         &[
             "tenants/seinajoki.toml: policy: unknown variant `keep-passwords`, expected `keep-password` or `email-link`",
             "tenants/seinajoki.toml: languages[1]: unknown variant `de`, expected one of `fi`, `sv`, `en`",
-            "tenants/seinajoki.toml: colour: unknown field `colour`, expected one of `id`, `name`, `policy`, `languages`, `help_url`, `reveal_unknown_identifier`, `support`, `notice`, `branding`, `sessions`, `passwords`, `legacy`, `mail_limits`, `privacy_url`, `accessibility`, `audit`, `authority_second_factor`, `passkeys`, `acr`, `clients`",
+            "tenants/seinajoki.toml: colour: unknown field `colour`, expected one of `id`, `name`, `policy`, `languages`, `help_url`, `reveal_unknown_identifier`, `support`, `notice`, `branding`, `sessions`, `passwords`, `legacy`, `mail_limits`, `privacy_url`, `accessibility`, `audit`, `deletion`, `authority_second_factor`, `passkeys`, `acr`, `clients`",
             "tenants/seinajoki.toml: clients[0].secret: unknown field `secret`, expected one of `client_id`, `name`, `client_secret`, `client_secret_sha256`, `redirect_uris`, `post_logout_redirect_uris`, `backchannel_logout_uri`, `grant_types`, `token_endpoint_auth_method`, `first_party`, `id_token_signed_response_alg`, `jwks_uri`",
         ],
     );
@@ -212,6 +212,14 @@ fn what_a_tenant_publishes_is_checked() {
     assert_refused(
         &format!("{TENANT}\n[audit]\nretention_days = 7\n"),
         &["tenants/seinajoki.toml: audit.retention_days: must be between 30 and 3650 days"],
+    );
+    assert_refused(
+        &format!("{TENANT}\n[deletion]\nundo_days = 0\n"),
+        &["tenants/seinajoki.toml: deletion.undo_days: must be between 1 and 90 days"],
+    );
+    assert_refused(
+        &format!("{TENANT}\n[deletion]\nundo_days = 91\n"),
+        &["tenants/seinajoki.toml: deletion.undo_days: must be between 1 and 90 days"],
     );
     assert_refused(
         &format!("{TENANT}\n[accessibility]\ncompliance = \"mostly\"\n"),

@@ -1,9 +1,10 @@
 //! Checks of what a tenant publishes and keeps: its privacy notice's address, its accessibility
-//! statement, and how long its audit trail is kept.
+//! statement, how long its audit trail is kept,
+//! and how long a deleted account can be brought back.
 
 use crate::config::tenant::TenantConfig;
 
-/// Each problem of the tenant's `privacy_url`, `[accessibility]` and `[audit]`, as (key, message).
+/// Each problem of the tenant's `privacy_url`, `[accessibility]`, `[audit]` and `[deletion]`, as (key, message).
 pub(super) fn statement(tenant: &TenantConfig) -> Vec<(String, String)> {
     let mut problems = Vec::new();
     if let Some(url) = &tenant.privacy_url
@@ -35,6 +36,12 @@ pub(super) fn statement(tenant: &TenantConfig) -> Vec<(String, String)> {
         problems.push((
             "audit.retention_days".into(),
             "must be between 30 and 3650 days".into(),
+        ));
+    }
+    if !(1..=90).contains(&tenant.deletion.undo_days) {
+        problems.push((
+            "deletion.undo_days".into(),
+            "must be between 1 and 90 days".into(),
         ));
     }
     problems

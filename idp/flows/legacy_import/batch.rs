@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 
 use super::row::ImportRow;
+use crate::store::erasure::ERASED_PREFIX;
 use crate::store::legacy::LegacyRow;
 use crate::store::legacy_import::{self, NewLegacy, RunIds};
 use crate::store::{DbConnection, StoreError, Tenant};
@@ -116,6 +117,11 @@ fn plan(
             match (stored, holder) {
                 (Some(stored), _) if stored.linked_user_id.is_some() => Step::Linked,
                 (Some(stored), _) if row.same_as(stored) => Step::Unchanged,
+                (_, Some(holder)) if erased(holder) => Step::Reject(format!(
+                    "subject {:?} belonged to an account erased at its owner's request; it is \
+                     never issued again",
+                    row.subject
+                )),
                 (_, Some(holder)) => Step::Reject(format!(
                     "subject {:?} belongs to the account {:?}",
                     row.subject, holder.username
@@ -125,6 +131,15 @@ fn plan(
             }
         })
         .collect())
+}
+
+/// Whether `account` is an erased old account (`store::erasure`): bound, its username replaced,
+/// its address and hash gone.
+fn erased(account: &LegacyRow) -> bool {
+    account.linked_user_id.is_some()
+        && account.username_normalized.starts_with(ERASED_PREFIX)
+        && account.email_normalized.is_none()
+        && account.password_hash.is_none()
 }
 
 /// Plans and writes, inside the caller's transaction.

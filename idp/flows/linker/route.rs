@@ -5,7 +5,7 @@ use crate::config::{Policy, TenantConfig};
 use crate::domain::Email;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
-use crate::flows::lookup::find_account;
+use crate::flows::lookup::{find_account, find_deleting};
 use crate::store::legacy::{self, LegacyRow};
 use crate::store::{DbConnection, StoreError, Tenant, users};
 
@@ -63,6 +63,11 @@ pub fn route(
                 return Ok(Route::Shared(unbound));
             }
         }
+        return Ok(Route::Account);
+    }
+    // An account being deleted goes to its password page as any account does: only its
+    // password shows that it is being deleted (the identifier page tells no stranger more).
+    if find_deleting(conn, tenant, identifier)?.is_some() {
         return Ok(Route::Account);
     }
     if let Ok(email) = Email::parse(identifier) {

@@ -13,6 +13,7 @@ use super::proof::Proof;
 use super::session;
 use super::steps::{Next, after_first_factor};
 use crate::flows::context::Minter;
+use chrono::NaiveDateTime;
 use secrecy::SecretString;
 
 use crate::crypto::password;
@@ -24,7 +25,7 @@ use crate::store::throttle::ThrottleKey;
 use crate::store::users::UserRow;
 use crate::store::{DbConnection, Tenant, auth_requests, grants};
 
-use crate::flows::lookup::find_account;
+use crate::flows::lookup::{find_account, find_deleting};
 
 /// The first step of a login.
 #[derive(Debug)]
@@ -42,6 +43,8 @@ pub struct Check {
     pending: Pending,
     user: Option<UserRow>,
     legacy: Option<LegacyRow>,
+    /// The account being deleted that the identifier names, and the end of its grace period.
+    deleting: Option<(String, NaiveDateTime)>,
     /// The counter the check is throttled by: the account, or the identifier when it names none.
     pub account: ThrottleKey,
     /// What to check the password against.
@@ -98,6 +101,9 @@ pub enum LoginResult {
     Done(Next),
     /// Wrong identifier or password (one message for both).
     Failed,
+    /// The password matched an account being deleted: the page says until when its mailed link
+    /// undoes that.
+    Deleting(NaiveDateTime),
 }
 
 /// Step one: the pending request, the account.
@@ -114,11 +120,15 @@ pub fn prepare(
         return Ok(Prepared::Expired);
     };
     let user = find_account(conn, Tenant::of(m.tenant), identifier)?;
-    let legacy = match user {
+    let deleting = match user {
         Some(_) => None,
-        None => linker::password_target(m, conn, identifier, chosen)?,
+        None => find_deleting(conn, Tenant::of(m.tenant), identifier)?,
     };
-    let (stored, account) = match (&user, &legacy) {
+    let legacy = match (&user, &deleting) {
+        (None, None) => linker::password_target(m, conn, identifier, chosen)?,
+        _ => None,
+    };
+    let (stored, account) = match (user.as_ref().or(deleting.as_ref().map(|d| &d.0)), &legacy) {
         (_, Some(account)) => (
             Stored::Legacy {
                 hash: account.password_hash.clone().unwrap_or_default(),
@@ -144,6 +154,7 @@ pub fn prepare(
         pending,
         user,
         legacy,
+        deleting: deleting.map(|(u, at)| (u.id, at)),
         account,
         stored,
     })))
@@ -164,9 +175,27 @@ pub fn finish(
             pending,
             user,
             legacy,
+            deleting,
             account: _,
             stored: _,
         } = check;
+        if let Some((id, erase_at)) = deleting {
+            let kind = if verified.matches {
+                "login.refused"
+            } else {
+                "login.failed"
+            };
+            m.audit(kind)
+                .user(id.as_str())
+                .client(row.client_id.as_str())
+                .detail(&serde_json::json!({ "reason": "deletion_pending" }))
+                .record(conn)?;
+            return Ok(if verified.matches {
+                LoginResult::Deleting(erase_at)
+            } else {
+                LoginResult::Failed
+            });
+        }
         // The account a failure names in the audit trail, when there is one.
         let named = user.as_ref().map(|u| u.id.clone());
         let user = match (legacy, verified.rehashed) {

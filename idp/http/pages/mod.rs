@@ -62,6 +62,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/account/services/revoke",
             web::post().to(account::sessions::revoke),
         )
+        .route(
+            "/account/delete",
+            web::get().to(account::deletion::confirm_page),
+        )
+        .route("/account/delete", web::post().to(account::deletion::delete))
+        .route(
+            "/account/undo-deletion",
+            web::get().to(account::deletion::undo_form),
+        )
+        .route(
+            "/account/undo-deletion",
+            web::post().to(account::deletion::undo),
+        )
         .route("/email/confirm", web::get().to(email::confirm_form))
         .route("/email/confirm", web::post().to(email::confirm_email))
         .route("/email/undo", web::get().to(email::undo_form))

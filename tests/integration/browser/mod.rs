@@ -8,6 +8,7 @@
 //! lists the account page's sessions and ends one.
 
 mod axe;
+mod deletion;
 mod journeys;
 mod passkeys;
 mod sessions;

@@ -2,6 +2,7 @@
 //! account's): throttled and counted like a login (`flows::password_check`), from the share of
 //! the hashing pool that logins do not keep; a wrong one audited as `login.failed`.
 
+use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use secrecy::SecretString;
 
@@ -57,6 +58,38 @@ impl<T: AsRef<View>> SignedIn<T> {
             .await
     }
 
+    /// [`Self::current_password`] on a page of its own: a refusal is `page` with the message
+    /// key and status (the account page's `show_refused` for its own forms).
+    pub async fn current_password_on<R, F>(
+        &self,
+        current: &CurrentPassword,
+        password: SecretString,
+        then: F,
+        page: impl Fn(&str, StatusCode) -> HttpResponse,
+    ) -> Result<R, PageError>
+    where
+        F: FnOnce(&SecretString) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let hash = self.user.password_hash.clone();
+        let stored = Stored::Argon2(hash.unwrap_or_else(|| DUMMY_HASH.to_string()));
+        let attempt = self.attempt(ThrottleKey::User(self.user.id.clone()));
+        if let Some(value) = self
+            .view()
+            .check_password(&attempt, stored, password, then, |status| {
+                page(current.throttled, status)
+            })
+            .await?
+        {
+            return Ok(value);
+        }
+        let (failed, check) = (self.user.clone(), current.check);
+        self.view()
+            .flow(move |m, conn| account::check_failed(m, conn, &failed, check))
+            .await?;
+        Err(page(current.wrong, StatusCode::UNPROCESSABLE_ENTITY).into())
+    }
+
     /// On a match of the current password, what `then` made of it; otherwise the page to answer
     /// (429 when throttled, 422 when wrong — audited as `login.failed` —, 503 when the pool is
     /// full).
@@ -70,21 +103,9 @@ impl<T: AsRef<View>> SignedIn<T> {
         F: FnOnce(&SecretString) -> R + Send + 'static,
         R: Send + 'static,
     {
-        let hash = self.user.password_hash.clone();
-        let stored = Stored::Argon2(hash.unwrap_or_else(|| DUMMY_HASH.to_string()));
-        let key = ThrottleKey::User(self.user.id.clone());
-        if let Some(value) = self
-            .check(key, stored, password, then, current.throttled)
-            .await?
-        {
-            return Ok(value);
-        }
-        let (failed, check) = (self.user.clone(), current.check);
-        self.view()
-            .flow(move |m, conn| account::check_failed(m, conn, &failed, check))
-            .await?;
-        Err(self
-            .show_refused(current.wrong, StatusCode::UNPROCESSABLE_ENTITY)
-            .into())
+        self.current_password_on(current, password, then, |error, status| {
+            self.show_refused(error, status)
+        })
+        .await
     }
 }

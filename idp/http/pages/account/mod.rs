@@ -2,6 +2,7 @@
 //! of address with its mailed links.
 
 pub mod current;
+pub mod deletion;
 pub mod email;
 pub mod export;
 pub mod forms;

@@ -54,6 +54,7 @@ impl<T: AsRef<View>> SignedIn<T> {
             context.insert(form, &error.filter(|e| form_of(e) == form));
         }
         context.insert("min", &view.tenant.min_password_chars());
+        context.insert("deletion_days", &view.tenant.deletion.undo_days);
         #[derive(serde::Serialize)]
         struct Linkable<'a> {
             id: &'a str,

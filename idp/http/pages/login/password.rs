@@ -12,6 +12,7 @@ use crate::crypto::hash_pool::Share;
 use crate::flows::error::FlowError;
 use crate::flows::oidc::login::{self, LoginResult, Prepared, Verified};
 use crate::flows::password_check::Attempt;
+use crate::http::pages::account::deletion::pending_page as deletion_pending;
 use crate::http::pages::error::PageResult;
 use crate::http::pages::view::OrPage;
 
@@ -68,5 +69,6 @@ pub async fn password(login: LoginForm) -> PageResult {
     Ok(match result {
         LoginResult::Done(next) => view.go_on(next),
         LoginResult::Failed => refused("login-failed", StatusCode::UNAUTHORIZED),
+        LoginResult::Deleting(erase_at) => deletion_pending(view, erase_at),
     })
 }

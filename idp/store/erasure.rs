@@ -1,0 +1,213 @@
+//! The erasure of an account (GDPR Art. 17), the last step of its deletion: every row about the
+//! user goes, the `users` row stays as a tombstone (id, tenant, subject, creation time, disabled)
+//! so that the subject is never issued again, and the audit events about the user are
+//! pseudonymised. The old accounts bound to the user become tombstones too: their old username
+//! becomes [`ERASED_PREFIX`] and a random text, their address, hash and name go, their subject
+//! and binding stay; so a re-import of the same old account finds its subject taken and is
+//! refused (`flows/legacy_import/batch.rs`), and no login can bind it again.
+//!
+//! The expiry clean-up (`cleanup.rs`) erases the accounts whose grace period has ended, in its
+//! one transaction (on PostgreSQL under its advisory lock, so once across nodes), at most
+//! [`PER_ROUND`] a round; `idp users delete --now` erases one at once.
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::audit::{self, Event};
+use super::schema::{
+    grants, legacy_accounts, login_throttle, mail_limit_events, mail_outbox, one_time_links,
+    passkey_offers, sso_sessions,
+};
+use super::throttle::ThrottleKey;
+use super::users::{self, UserRow};
+use super::{
+    DbConnection, Result, Tenant, access, ceremonies, deletions, passkeys, second_factors,
+};
+use crate::crypto::secret;
+
+/// How an erased old account's username begins (the rest is random).
+pub const ERASED_PREFIX: &str = "erased-";
+
+/// The most accounts one round of the clean-up erases per tenant; the rest wait for the next.
+pub const PER_ROUND: i64 = 50;
+
+/// Erases the accounts of `tenant` whose grace period ended before `now` (at most
+/// [`PER_ROUND`]); returns how many. Inside the caller's transaction.
+pub fn erase_due(conn: &mut DbConnection, tenant: Tenant<'_>, now: NaiveDateTime) -> Result<usize> {
+    let due = deletions::due(conn, tenant, now, PER_ROUND)?;
+    for deletion in &due {
+        erase(conn, tenant, &deletion.user_id, &deletion.requested_by, now)?;
+    }
+    Ok(due.len())
+}
+
+/// Erases the user `user_id` of `tenant` now (see the module's documentation), inside the
+/// caller's transaction, and audits `account.erased` under the pseudonym, with `by` (`cleanup`
+/// or `cli`). Returns the pseudonym, or `None` when there is no such user.
+pub fn erase(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    user_id: &str,
+    by: &str,
+    now: NaiveDateTime,
+) -> Result<Option<String>> {
+    let Some(user) = users::find(conn, tenant, user_id)? else {
+        return Ok(None);
+    };
+    let addresses = addresses(conn, tenant, &user)?;
+    // A grant's codes and refresh tokens go with it (ON DELETE CASCADE); grants before the
+    // sessions they may name.
+    diesel::delete(
+        grants::table
+            .filter(grants::tenant_id.eq(tenant.id()))
+            .filter(grants::user_id.eq(user_id)),
+    )
+    .execute(conn)?;
+    access::delete_consents(conn, tenant, user_id)?;
+    second_factors::remove_pending_logins(conn, tenant, user_id)?;
+    diesel::delete(
+        sso_sessions::table
+            .filter(sso_sessions::tenant_id.eq(tenant.id()))
+            .filter(sso_sessions::user_id.eq(user_id)),
+    )
+    .execute(conn)?;
+    passkeys::remove_all(conn, tenant, user_id)?;
+    diesel::delete(
+        passkey_offers::table
+            .filter(passkey_offers::tenant_id.eq(tenant.id()))
+            .filter(passkey_offers::user_id.eq(user_id)),
+    )
+    .execute(conn)?;
+    second_factors::remove_all(conn, tenant, user_id)?;
+    ceremonies::remove_for_user(conn, tenant, user_id)?;
+    forget_addresses(conn, tenant, &user, &addresses)?;
+    tombstone_old_accounts(conn, tenant, user_id, now)?;
+    users::tombstone(conn, tenant, user_id, now)?;
+    let pseudonym = pseudonym();
+    audit::pseudonymise(conn, tenant, user_id, &pseudonym)?;
+    deletions::mark_erased(conn, tenant, user_id, now)?;
+    Event::new(tenant.id(), now, "account.erased")
+        .user(pseudonym.as_str())
+        .detail(&serde_json::json!({ "by": by }))
+        .record(conn)?;
+    Ok(Some(pseudonym))
+}
+
+/// `erased-` and 16 random characters.
+fn pseudonym() -> String {
+    let random = secret::random_token();
+    format!("{ERASED_PREFIX}{}", random.get(..16).unwrap_or(&random))
+}
+
+/// Makes the old accounts bound to the user `user_id` tombstones (see the module's
+/// documentation).
+fn tombstone_old_accounts(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> Result<()> {
+    let ids: Vec<String> = legacy_accounts::table
+        .filter(legacy_accounts::tenant_id.eq(tenant.id()))
+        .filter(legacy_accounts::linked_user_id.eq(user_id))
+        .select(legacy_accounts::id)
+        .load(conn)?;
+    let none = None::<String>;
+    for id in ids {
+        let username = pseudonym();
+        diesel::update(
+            legacy_accounts::table
+                .find(&id)
+                .filter(legacy_accounts::tenant_id.eq(tenant.id())),
+        )
+        .set((
+            legacy_accounts::username.eq(&username),
+            legacy_accounts::username_normalized.eq(&username),
+            legacy_accounts::email.eq(none.clone()),
+            legacy_accounts::email_normalized.eq(none.clone()),
+            legacy_accounts::password_hash.eq(none.clone()),
+            legacy_accounts::hash_format.eq(none.clone()),
+            legacy_accounts::name.eq(none.clone()),
+            legacy_accounts::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Every address the user had that idp still holds: the current one (as typed and normalised)
+/// and those its links were sent to (an old address of a change, its undo link).
+fn addresses(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    user: &UserRow,
+) -> Result<BTreeSet<String>> {
+    let mut addresses: BTreeSet<String> = one_time_links::table
+        .filter(one_time_links::tenant_id.eq(tenant.id()))
+        .filter(one_time_links::user_id.eq(&user.id))
+        .select(one_time_links::email)
+        .load::<Option<String>>(conn)?
+        .into_iter()
+        .flatten()
+        .collect();
+    addresses.extend(user.email.iter().cloned());
+    let lowered: Vec<String> = addresses.iter().map(|a| a.trim().to_lowercase()).collect();
+    addresses.extend(lowered);
+    addresses.extend(user.email_normalized.iter().cloned());
+    Ok(addresses)
+}
+
+/// Deletes what is keyed by the user or its addresses: links, mail, throttle counters, mail
+/// limit counts.
+fn forget_addresses(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    user: &UserRow,
+    addresses: &BTreeSet<String>,
+) -> Result<()> {
+    diesel::delete(
+        one_time_links::table
+            .filter(one_time_links::tenant_id.eq(tenant.id()))
+            .filter(
+                one_time_links::user_id
+                    .eq(&user.id)
+                    .or(one_time_links::email.eq_any(addresses)),
+            ),
+    )
+    .execute(conn)?;
+    diesel::delete(
+        mail_outbox::table
+            .filter(mail_outbox::tenant_id.eq(tenant.id()))
+            .filter(mail_outbox::to_address.eq_any(addresses)),
+    )
+    .execute(conn)?;
+    let mut keys = vec![
+        ThrottleKey::User(user.id.clone()).column(),
+        ThrottleKey::SecondFactor(user.id.clone()).column(),
+    ];
+    keys.extend(
+        addresses
+            .iter()
+            .chain(user.username_normalized.iter())
+            .map(|name| ThrottleKey::Unknown(name.clone()).column()),
+    );
+    diesel::delete(
+        login_throttle::table
+            .filter(login_throttle::tenant_id.eq(tenant.id()))
+            .filter(login_throttle::throttle_key.eq_any(keys)),
+    )
+    .execute(conn)?;
+    let limits: Vec<String> = addresses
+        .iter()
+        .map(|address| secret::hash(&format!("to:{address}")))
+        .collect();
+    diesel::delete(
+        mail_limit_events::table
+            .filter(mail_limit_events::tenant_id.eq(tenant.id()))
+            .filter(mail_limit_events::limit_key.eq_any(limits)),
+    )
+    .execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,524 @@
+//! Deleting the account (GDPR Art. 17): the request on the account page after the current
+//! password (every session ended, every grant revoked, the e-services told by back-channel
+//! logout), the undo from the mail file, and the erasure by the expiry clean-up once the grace
+//! period has run out on the injected clock: nothing personal left, the subject kept as a
+//! tombstone and never issued again, the audit trail pseudonymised.
+
+use diesel::prelude::*;
+use idp::store::schema::{
+    account_deletions, audit_events, consents, grants, legacy_accounts, login_throttle,
+    mail_outbox, one_time_links, passkeys, sso_sessions, users,
+};
+
+use crate::account_sessions::support::{
+    PASSWORD, app_client, app_tokens, app_with_receiver, erkki_in_firefox, logout_claims, refresh,
+    signed_in,
+};
+use crate::both_stores;
+use crate::helpers::journeys::{Login, SignedIn, answer, page, post_with_csrf, says, sign_in};
+use crate::helpers::{Backend, Old, TestApp, assert_has};
+use crate::oidc_backchannel::wait_for;
+use crate::rp::{self, location};
+
+/// The link of the undo mail.
+const UNDO_PATH: &str = "/seinajoki/account/undo-deletion?token=";
+
+/// Opens the deletion page in `signed`'s browser and posts it with `password`: (status, text,
+/// whether the answer cleared the session cookie).
+pub async fn delete(app: &TestApp, signed: &SignedIn, password: &str) -> (u16, String, bool) {
+    let form = page(&signed.browser, app.url("/seinajoki/account/delete")).await;
+    let fields = [("password", password)];
+    let url = app.url("/seinajoki/account/delete");
+    let response = post_with_csrf(&signed.browser, url, &form, &fields).await;
+    let cleared = response.headers().get_all("set-cookie").iter().any(|c| {
+        c.to_str().unwrap().contains("session") && c.to_str().unwrap().contains("Max-Age=0")
+    });
+    let (status, text) = answer(response).await;
+    (status, text, cleared)
+}
+
+/// Whether the user `id` is disabled.
+async fn disabled(app: &TestApp, id: &str) -> bool {
+    let id = id.to_string();
+    app.db_run(move |conn| {
+        users::table
+            .find(id)
+            .select(users::disabled)
+            .get_result(conn)
+            .unwrap()
+    })
+    .await
+}
+
+/// Follows the undo `link` in a fresh browser: its question page, then the answer to its form.
+async fn undo(app: &TestApp, link: &str) -> (String, (u16, String)) {
+    let browser = app.browser();
+    let asked = page(&browser, link).await;
+    let url = app.url("/seinajoki/account/undo-deletion");
+    let token = link.split("token=").nth(1).unwrap();
+    let answered = post_with_csrf(&browser, url, &asked, &[("token", token)]).await;
+    (asked, answer(answered).await)
+}
+
+both_stores!(a_deletion_ends_everything_and_its_mailed_link_undoes_it);
+async fn a_deletion_ends_everything_and_its_mailed_link_undoes_it(backend: Backend) {
+    let (app, receiver, handle) = app_with_receiver(backend).await;
+    // Erkki gave the library app offline access in one browser, and opens his account page in
+    // another.
+    let phone = app.browser();
+    let tokens = app_tokens(&app, &phone, "erkki@testi.fi").await;
+    let subject = tokens.payload()["sub"].as_str().unwrap().to_string();
+    let signed = erkki_in_firefox(&app).await;
+    assert_has(&signed.page, "<h2 id=\"deletion-title\">Poista tili</h2>");
+    let erkki = app.user_id("seinajoki", "erkki@testi.fi").await;
+
+    // The page says what happens; a wrong password deletes nothing and says so.
+    let form = page(&signed.browser, app.url("/seinajoki/account/delete")).await;
+    assert_has(
+        &form,
+        "Lähetämme osoitteeseesi linkin, jolla voit perua poiston 14 päivän ajan.",
+    );
+    let (status, text, cleared) = delete(&app, &signed, "väärä salasana").await;
+    assert_eq!(status, 422);
+    assert_has(
+        &text,
+        "<p id=\"deletion-error\" class=\"error\" role=\"alert\">Nykyinen salasana on väärin.</p>",
+    );
+    assert!(!cleared);
+    assert!(!disabled(&app, &erkki).await);
+    let failed = app.audit_details("seinajoki", "login.failed").await;
+    assert_eq!(failed.last().unwrap()["check"], "account.delete");
+
+    // The current password: the account goes, this browser is signed out.
+    let (status, text, cleared) = delete(&app, &signed, PASSWORD).await;
+    assert_eq!(status, 200, "{text}");
+    let date = (app.now() + chrono::Duration::days(14)).format("%-d.%-m.%Y");
+    assert_has(
+        &text,
+        &format!("Tilisi poistetaan pysyvästi {date}. Kaikki kirjautumisesi on päätetty."),
+    );
+    assert!(cleared, "the session cookie is removed");
+    assert!(disabled(&app, &erkki).await);
+    assert!(!signed_in(&app, &signed.browser).await);
+    assert!(!signed_in(&app, &phone).await, "every session ended");
+    // The library app is told, and its refresh token is dead.
+    wait_for(&receiver, 1, &app).await;
+    let claims = logout_claims(&receiver.bodies.lock().unwrap()[0]);
+    assert_eq!(claims["sub"], subject.as_str());
+    let library = app_client(&app).await;
+    let refused = refresh(&library, &tokens.refresh_token())
+        .await
+        .unwrap_err();
+    assert_has(&refused, "invalid_grant");
+    let kept = app
+        .db_run({
+            let erkki = erkki.clone();
+            move |conn| {
+                consents::table
+                    .filter(consents::user_id.eq(erkki))
+                    .count()
+                    .get_result::<i64>(conn)
+                    .unwrap()
+            }
+        })
+        .await;
+    assert_eq!(kept, 0, "the consent went");
+    assert_eq!(
+        app.audit_details("seinajoki", "account.deletion_requested")
+            .await,
+        [serde_json::json!({ "by": "resident" })]
+    );
+
+    // During the grace period the account cannot log in: the page says why.
+    let client = rp::basic(&app).await;
+    let login = Login::fresh(&app, &client).await;
+    let during = login.submit("erkki@testi.fi", PASSWORD, false).await;
+    says(
+        during,
+        403,
+        &format!("Tämä tili on poistettavana. Osoitteeseesi lähettämämme linkki peruu poiston {date} asti."),
+    )
+    .await;
+    // A wrong password there says only what it always says.
+    let login = Login::fresh(&app, &client).await;
+    let wrong = login
+        .submit("erkki@testi.fi", "väärä salasana", false)
+        .await;
+    let (_, wrong) = answer(wrong).await;
+    assert!(!wrong.contains("poistettavana"), "{wrong}");
+
+    // The mail to the account's address; its link asks first (a mail scanner's GET does
+    // nothing), then brings the account back.
+    let mails = app.mails_to("erkki@testi.fi");
+    let mail = mails
+        .iter()
+        .find(|m| m.contains("Subject: Tilisi poistetaan"))
+        .unwrap();
+    assert_has(mail, &format!("poistetaan pysyvästi {date}"));
+    let link = app.newest_link(Some("erkki@testi.fi"), UNDO_PATH).await;
+    let (asked, (status, text)) = undo(&app, &link).await;
+    assert_has(
+        &asked,
+        &format!("Palautetaanko tilisi? Muuten se poistetaan pysyvästi {date}."),
+    );
+    assert_eq!(status, 200, "{text}");
+    assert_has(&text, "Tilisi on palautettu.");
+    assert!(!disabled(&app, &erkki).await);
+    assert_eq!(
+        app.audit_kinds("seinajoki")
+            .await
+            .iter()
+            .filter(|k| k.starts_with("account.deletion"))
+            .collect::<Vec<_>>(),
+        ["account.deletion_requested", "account.deletion_undone"]
+    );
+    // Used once.
+    let (_, (status, text)) = undo(&app, &link).await;
+    assert_eq!(status, 410);
+    assert_has(
+        &text,
+        "Linkki on vanhentunut tai jo käytetty. Pyydä uusi linkki.",
+    );
+    // He logs in again; nothing of before came back.
+    let again = sign_in(&app, "seinajoki", "erkki@testi.fi", PASSWORD).await;
+    assert_has(&again.page, "erkki@testi.fi");
+    let still = refresh(&library, &tokens.refresh_token()).await;
+    assert!(still.is_err(), "the grants are not restored");
+    // The clean-up erases nothing once the deletion is undone.
+    app.clock.advance(15 * 24 * 3600);
+    app.services.purge_expired().await.unwrap();
+    assert_eq!(
+        app.user_by_email("seinajoki", "erkki@testi.fi").await.id,
+        erkki
+    );
+    handle.stop(true).await;
+    app.stop().await;
+}
+
+/// How many rows of the text columns that could hold personal data contain `needle`.
+async fn mentions(app: &TestApp, needle: &str) -> Vec<(&'static str, i64)> {
+    let like = format!("%{needle}%");
+    app.db_run(move |conn| {
+        macro_rules! count {
+            ($($table:ident . $column:ident),* $(,)?) => {
+                vec![$(
+                    (
+                        concat!(stringify!($table), ".", stringify!($column)),
+                        $table::table
+                            .filter($table::$column.like(&like))
+                            .count()
+                            .get_result::<i64>(conn)
+                            .unwrap(),
+                    ),
+                )*]
+            };
+        }
+        count!(
+            users.email,
+            users.email_normalized,
+            users.username,
+            users.name,
+            legacy_accounts.username,
+            legacy_accounts.email,
+            legacy_accounts.name,
+            one_time_links.email,
+            mail_outbox.to_address,
+            mail_outbox.body_text,
+            login_throttle.throttle_key,
+            audit_events.detail,
+            audit_events.user_id,
+        )
+    })
+    .await
+}
+
+/// How many rows of the tables keyed by the user hold `user_id`'s.
+async fn rows_of(app: &TestApp, user_id: &str) -> [i64; 5] {
+    let id = user_id.to_string();
+    app.db_run(move |conn| {
+        [
+            sso_sessions::table
+                .filter(sso_sessions::user_id.eq(&id))
+                .count()
+                .get_result(conn)
+                .unwrap(),
+            grants::table
+                .filter(grants::user_id.eq(&id))
+                .count()
+                .get_result(conn)
+                .unwrap(),
+            passkeys::table
+                .filter(passkeys::user_id.eq(&id))
+                .count()
+                .get_result(conn)
+                .unwrap(),
+            one_time_links::table
+                .filter(one_time_links::user_id.eq(&id))
+                .count()
+                .get_result(conn)
+                .unwrap(),
+            audit_events::table
+                .filter(audit_events::user_id.eq(&id))
+                .count()
+                .get_result(conn)
+                .unwrap(),
+        ]
+    })
+    .await
+}
+
+both_stores!(after_the_grace_period_the_account_is_erased_and_its_subject_never_reissued);
+async fn after_the_grace_period_the_account_is_erased_and_its_subject_never_reissued(
+    backend: Backend,
+) {
+    let app = TestApp::builder(backend)
+        .tenant_toml("\n[deletion]\nundo_days = 3\n")
+        .spawn()
+        .await;
+    // Aino's old account is bound at her first login by its old password: her subject is the
+    // old one.
+    let old_hash = bcrypt::hash(PASSWORD, 4).unwrap();
+    let old = Old::new("seinajoki", "aino.vanha", "SJK-100").email("Aino@Testi.fi");
+    app.import(old.hash(&old_hash)).await;
+    let basic = rp::basic(&app).await;
+    let login = Login::fresh(&app, &basic).await;
+    login.submit("aino@testi.fi", "väärä", false).await;
+    let back = location(&login.submit("aino@testi.fi", PASSWORD, false).await);
+    let redeemed = login.redeem(&basic, &back).await;
+    assert_eq!(redeemed.payload()["sub"], "SJK-100");
+    let aino = app.user_id("seinajoki", "aino@testi.fi").await;
+    crate::export::add_passkey(&app, aino.clone()).await;
+    let signed = sign_in(&app, "seinajoki", "aino@testi.fi", PASSWORD).await;
+    let (status, _, _) = delete(&app, &signed, PASSWORD).await;
+    assert_eq!(status, 200);
+    app.wait_for_mails(1).await;
+
+    // Within the grace period the clean-up erases nothing.
+    app.clock.advance(2 * 24 * 3600);
+    app.services.purge_expired().await.unwrap();
+    assert!(mentions(&app, "aino").await.iter().any(|(_, n)| *n > 0));
+
+    // Past it, the account is erased: a tombstone of its subject, nothing personal.
+    app.clock.advance(24 * 3600 + 60);
+    let purged = app.services.purge_expired().await.unwrap();
+    assert!(purged.ran && purged.rows > 0);
+    for needle in ["aino", "Aino", "SJK-100\",\"email"] {
+        let left: Vec<_> = mentions(&app, needle)
+            .await
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        assert!(left.is_empty(), "{needle} is still in {left:?}");
+    }
+    assert_eq!(rows_of(&app, &aino).await, [0, 0, 0, 0, 0]);
+    let tombstone = {
+        let id = aino.clone();
+        app.db_run(move |conn| {
+            users::table
+                .find(id)
+                .select(idp::store::users::UserRow::as_select())
+                .get_result(conn)
+                .unwrap()
+        })
+        .await
+    };
+    assert_eq!(tombstone.subject, "SJK-100");
+    assert!(tombstone.disabled);
+    assert_eq!(
+        (
+            tombstone.email,
+            tombstone.username,
+            tombstone.name,
+            tombstone.password_hash
+        ),
+        (None, None, None, None)
+    );
+    let erased_at = {
+        let id = aino.clone();
+        app.db_run(move |conn| {
+            account_deletions::table
+                .find(id)
+                .select(account_deletions::erased_at)
+                .get_result::<Option<chrono::NaiveDateTime>>(conn)
+                .unwrap()
+        })
+        .await
+    };
+    assert!(erased_at.is_some_and(|at| at > app.now() - chrono::Duration::minutes(1)));
+    // The old account stays bound to the tombstone, under a random name, without its address
+    // and hash.
+    let old_row = app
+        .db_run(|conn| {
+            legacy_accounts::table
+                .filter(legacy_accounts::subject.eq("SJK-100"))
+                .select(idp::store::legacy::LegacyRow::as_select())
+                .get_result(conn)
+                .unwrap()
+        })
+        .await;
+    assert!(
+        old_row.username.starts_with("erased-"),
+        "{}",
+        old_row.username
+    );
+    assert_eq!(old_row.linked_user_id.as_deref(), Some(aino.as_str()));
+    assert_eq!((old_row.email, old_row.password_hash), (None, None));
+    // The trail: every event about her now names a pseudonym, without client address.
+    let erased = app.audited("seinajoki", "account.erased").await;
+    let pseudonym = erased[0].user_id.clone().unwrap();
+    assert!(pseudonym.starts_with("erased-"), "{pseudonym}");
+    let trail = {
+        let pseudonym = pseudonym.clone();
+        app.db_run(move |conn| {
+            audit_events::table
+                .filter(audit_events::user_id.eq(pseudonym))
+                .order(audit_events::id.asc())
+                .select((audit_events::kind, audit_events::remote_addr))
+                .load::<(String, Option<String>)>(conn)
+                .unwrap()
+        })
+        .await
+    };
+    let kinds: Vec<&str> = trail.iter().map(|(k, _)| k.as_str()).collect();
+    assert!(kinds.contains(&"account.deletion_requested"), "{kinds:?}");
+    assert!(kinds.len() > 3, "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"account.erased"));
+    assert!(
+        trail.iter().all(|(_, address)| address.is_none()),
+        "{trail:?}"
+    );
+    // A second round erases nothing more.
+    app.services.purge_expired().await.unwrap();
+    assert_eq!(app.audited("seinajoki", "account.erased").await.len(), 1);
+
+    // The address is free: a new account there has a new subject.
+    let new_id = app
+        .add_user("seinajoki", "aino@testi.fi", "uusi salasana 123", "Aino")
+        .await;
+    assert_ne!(new_id, aino);
+    let fresh = app.user_by_email("seinajoki", "aino@testi.fi").await;
+    assert_ne!(fresh.subject, "SJK-100");
+    // A re-import of the old account cannot bring the erased subject back.
+    let tenant = app.services.config.tenant("seinajoki").unwrap().clone();
+    let now = app.now();
+    let report = app
+        .db_run(move |conn| {
+            let options = idp::flows::legacy_import::Options {
+                tenant: &tenant,
+                format: idp::flows::legacy_import::Format::Csv,
+                dry_run: false,
+                source: "again.csv",
+            };
+            let csv = "username,subject,email,password_hash,name,authority\n\
+                       aino.vanha,SJK-100,aino@testi.fi,,Aino,\n";
+            idp::flows::legacy_import::import(conn, csv.as_bytes(), &options, now)
+                .unwrap()
+                .to_string()
+        })
+        .await;
+    assert_has(&report, "rejected rows: 1\n");
+    assert_has(
+        &report,
+        "line 2: subject \"SJK-100\" belonged to an account erased at its owner's request; it \
+         is never issued again",
+    );
+    let subjects: Vec<String> = app
+        .db_run(|conn| {
+            legacy_accounts::table
+                .select(legacy_accounts::subject)
+                .load(conn)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(subjects, ["SJK-100"]);
+    app.stop().await;
+}
+
+/// `idp users delete --tenant seinajoki <args>` against the server's own configuration and
+/// database.
+async fn cli_delete(app: &TestApp, args: &[&str]) -> std::process::Output {
+    let config = app.services.config.path.clone();
+    let mut all = vec!["users", "delete", "--tenant", "seinajoki"];
+    all.extend_from_slice(args);
+    let all: Vec<String> = all.into_iter().map(str::to_string).collect();
+    tokio::task::spawn_blocking(move || {
+        crate::node::idp()
+            .arg("--config")
+            .arg(config)
+            .args(all)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+both_stores!(support_deletes_with_a_grace_period_or_at_once);
+async fn support_deletes_with_a_grace_period_or_at_once(backend: Backend) {
+    use crate::node::{failed_with, succeeded};
+    let (app, receiver, handle) = app_with_receiver(backend).await;
+    let phone = app.browser();
+    let tokens = app_tokens(&app, &phone, "maija@testi.fi").await;
+    let maija = app.user_id("seinajoki", "maija@testi.fi").await;
+    let erkki = app.user_id("seinajoki", "erkki@testi.fi").await;
+
+    // With the grace period: as on the account page, the undo link mailed.
+    let out = cli_delete(&app, &["--email", "Maija@testi.fi"]).await;
+    let date = (app.now() + chrono::Duration::days(14)).format("%-d.%-m.%Y");
+    assert_has(
+        &succeeded(&out),
+        &format!("deletion of Maija@testi.fi in seinajoki requested: erased on {date} ("),
+    );
+    assert!(disabled(&app, &maija).await);
+    wait_for(&receiver, 1, &app).await;
+    assert_eq!(
+        logout_claims(&receiver.bodies.lock().unwrap()[0])["sub"],
+        tokens.payload()["sub"]
+    );
+    let library = app_client(&app).await;
+    assert!(refresh(&library, &tokens.refresh_token()).await.is_err());
+    assert_eq!(
+        app.audit_details("seinajoki", "account.deletion_requested")
+            .await,
+        [serde_json::json!({ "by": "cli" })]
+    );
+    let link = app.newest_link(Some("maija@testi.fi"), UNDO_PATH).await;
+    // Asked again: refused, nothing changes.
+    let again = cli_delete(&app, &["--email", "maija@testi.fi"]).await;
+    failed_with(
+        &again,
+        1,
+        &format!("error: the account is being deleted already (erased on {date}, or erased)\n"),
+    );
+    // The resident's link still undoes it.
+    let (_, (status, _)) = undo(&app, &link).await;
+    assert_eq!(status, 200);
+    assert!(!disabled(&app, &maija).await);
+
+    // At once: Erkki's account is a tombstone now.
+    let out = cli_delete(&app, &["--email", "erkki@testi.fi", "--now"]).await;
+    assert_has(
+        &succeeded(&out),
+        "erased the account of erkki@testi.fi in seinajoki: its subject stays as a tombstone, its audit events now name erased-",
+    );
+    assert_eq!(rows_of(&app, &erkki).await, [0, 0, 0, 0, 0]);
+    let left: Vec<_> = mentions(&app, "erkki")
+        .await
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(
+        app.audit_details("seinajoki", "account.erased").await,
+        [serde_json::json!({ "by": "cli" })]
+    );
+    // An unknown or erased address: exit status 1.
+    let gone = cli_delete(&app, &["--email", "erkki@testi.fi", "--now"]).await;
+    failed_with(
+        &gone,
+        1,
+        "error: no account with the address erkki@testi.fi in tenant seinajoki\n",
+    );
+    handle.stop(true).await;
+    app.stop().await;
+}
