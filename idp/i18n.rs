@@ -88,9 +88,33 @@ pub fn negotiate(
     offered.first().copied().unwrap_or(Language::Fi)
 }
 
+/// A day of `at` (UTC, as idp keeps times) in `zone`, as `language` writes it: "5.12.2026",
+/// "2026-12-05", "5 December 2026".
+pub fn date(zone: chrono_tz::Tz, language: Language, at: chrono::NaiveDateTime) -> String {
+    let format = match language {
+        Language::Fi => "%-d.%-m.%Y",
+        Language::Sv => "%Y-%m-%d",
+        Language::En => "%-d %B %Y",
+    };
+    at.and_utc().with_timezone(&zone).format(format).to_string()
+}
+
+/// A day and time of day of `at` (UTC) in `zone`, as `language` writes it: "5.12.2026 klo 21.16",
+/// "2026-12-05 kl. 21.16", "5 December 2026, 21:16".
+pub fn moment(zone: chrono_tz::Tz, language: Language, at: chrono::NaiveDateTime) -> String {
+    let format = match language {
+        Language::Fi => "%-d.%-m.%Y klo %H.%M",
+        Language::Sv => "%Y-%m-%d kl. %H.%M",
+        Language::En => "%-d %B %Y, %H:%M",
+    };
+    at.and_utc().with_timezone(&zone).format(format).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
+
+    use chrono_tz::Europe::Helsinki;
 
     use super::*;
 
@@ -155,5 +179,36 @@ mod tests {
             negotiate(&[Language::Sv, Language::Fi], None, Some("en"), None),
             Language::Sv
         );
+    }
+
+    #[test]
+    fn times_are_written_in_the_tenants_zone_summer_and_winter() {
+        // Winter: UTC+2.
+        let winter = at("2026-12-05 19:16");
+        assert_eq!(
+            moment(Helsinki, Language::Fi, winter),
+            "5.12.2026 klo 21.16"
+        );
+        assert_eq!(
+            moment(Helsinki, Language::Sv, winter),
+            "2026-12-05 kl. 21.16"
+        );
+        assert_eq!(
+            moment(Helsinki, Language::En, winter),
+            "5 December 2026, 21:16"
+        );
+        // Summer: UTC+3.
+        let summer = at("2026-07-01 09:05");
+        assert_eq!(moment(Helsinki, Language::Fi, summer), "1.7.2026 klo 12.05");
+        // Late in the UTC evening it is already the next day in Helsinki.
+        let late = at("2026-12-31 22:30");
+        assert_eq!(date(Helsinki, Language::Fi, late), "1.1.2027");
+        assert_eq!(date(Helsinki, Language::Sv, late), "2027-01-01");
+        assert_eq!(date(Helsinki, Language::En, late), "1 January 2027");
+        assert_eq!(date(chrono_tz::UTC, Language::Fi, late), "31.12.2026");
+    }
+
+    fn at(text: &str) -> chrono::NaiveDateTime {
+        chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").unwrap()
     }
 }

@@ -9,7 +9,6 @@ use clap::Args;
 use super::failure::Failure;
 use super::tenant::minter;
 use crate::domain::Email;
-use crate::flows::deletion::request::day;
 use crate::flows::deletion::{self, Requested};
 use crate::mail::Mails;
 use crate::store::{Store, Tenant, users};
@@ -70,16 +69,16 @@ pub fn run(config: &crate::config::Config, args: &DeleteArgs) -> Result<(), Fail
                 None => "the account has no address: no undo link was mailed".into(),
             };
             println!(
-                "deletion of {} in {} requested: erased on {} ({erase_at} UTC); {undo}",
+                "deletion of {} in {} requested: erased on {}; {undo}",
                 email.as_entered(),
                 args.tenant,
-                day(erase_at)
+                erase_at.format("%Y-%m-%d %H:%M UTC"),
             );
             Ok(())
         }
         Requested::Already(erase_at) => Err(Failure::Other(format!(
             "the account is being deleted already (erased on {}, or erased)",
-            day(erase_at)
+            erase_at.format("%Y-%m-%d %H:%M UTC")
         ))),
         Requested::Limited => Err(Failure::Other(
             "a mail limit of the address is reached: nothing was done; try again later".into(),

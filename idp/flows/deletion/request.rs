@@ -13,6 +13,7 @@ use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::oidc::logout::end_everything;
 use crate::flows::{mail_limit, mail_link};
+use crate::i18n;
 use crate::mail::{self, Mails};
 use crate::store::deletions::{self, DeletionRow};
 use crate::store::links::{self, LinkRow};
@@ -39,11 +40,6 @@ pub enum Requested {
     Already(NaiveDateTime),
     /// A mail limit of the address is reached: nothing changed (`mail.limited` audited).
     Limited,
-}
-
-/// The date a page or mail shows for `at` (d.m.yyyy, UTC).
-pub fn day(at: NaiveDateTime) -> String {
-    at.format("%-d.%-m.%Y").to_string()
 }
 
 /// Asks for the deletion of `user` (see the module's documentation); the undo mail in
@@ -164,7 +160,7 @@ fn undo_mail(
         },
     )?;
     let mut context = mail_link::link_context(m, &["account", "undo-deletion"], &token)?;
-    context.insert("date", &day(erase_at));
+    context.insert("date", &i18n::date(m.tenant.time_zone, language, erase_at));
     let rendered = mail_link::render(mails, "account_deleted", language, &context)?;
     Ok(mail::enqueue(
         conn,
