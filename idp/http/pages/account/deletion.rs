@@ -67,7 +67,7 @@ pub async fn delete(signed: SignedIn<Posted>) -> PageResult {
     // Sent now when it can be; else the mail worker retries it (the link is in the outbox).
     view.send_failed(mail.as_deref()).await;
     let mut context = view.context();
-    context.insert("date", &date(&view, erase_at));
+    context.insert("date", &date(view, erase_at));
     let key = if signed.user.email.is_some() {
         "deletion-requested"
     } else {
