@@ -437,7 +437,7 @@ async fn after_the_grace_period_the_account_is_erased_and_its_subject_never_reis
 
 /// `idp users delete --tenant seinajoki <args>` against the server's own configuration and
 /// database.
-async fn cli_delete(app: &TestApp, args: &[&str]) -> std::process::Output {
+pub async fn cli_delete(app: &TestApp, args: &[&str]) -> std::process::Output {
     let config = app.services.config.path.clone();
     let mut all = vec!["users", "delete", "--tenant", "seinajoki"];
     all.extend_from_slice(args);

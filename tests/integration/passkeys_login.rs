@@ -302,3 +302,42 @@ async fn an_e_service_asking_for_two_factors_gets_a_passkey_step_up(backend: Bac
     assert_eq!(app.audited("seinajoki", "login.stepped_up").await.len(), 1);
     app.stop().await;
 }
+
+both_stores!(a_passkey_of_an_account_being_deleted_says_so_once_it_proves_its_owner);
+async fn a_passkey_of_an_account_being_deleted_says_so_once_it_proves_its_owner(backend: Backend) {
+    let (app, mut key) = pirjo_with_a_passkey(backend).await;
+    let asked = crate::deletion::cli_delete(&app, &["--email", EMAIL]).await;
+    assert!(asked.status.success(), "{asked:?}");
+    let erase_at = app.now() + chrono::Duration::days(14);
+    let client = rp::basic(&app).await;
+
+    // A signature that does not verify is refused as always: nothing about the deletion.
+    let login = Login::fresh(&app, &client).await;
+    let (asked, html) = login_options(&login).await;
+    let stale = key.discover(&asked);
+    let mut fields = stale.fields();
+    let (other, _) = login_options(&login).await;
+    fields[0].1 = other["ceremony"].as_str().unwrap();
+    let refused = login.post("/login/passkey", &html, &fields).await;
+    let text = says(refused, 401, FAILED).await;
+    assert!(!text.contains("poistettavana"), "{text}");
+
+    // The right passkey: the page the password gets, with the end of the grace period.
+    let (asked, html) = login_options(&login).await;
+    let answer = key.discover(&asked);
+    let during = login.post("/login/passkey", &html, &answer.fields()).await;
+    let date = crate::helpers::helsinki(erase_at).format("%-d.%-m.%Y");
+    says(
+        during,
+        403,
+        &format!(
+            "Tämä tili on poistettavana. Osoitteeseesi lähettämämme linkki peruu poiston {date} asti."
+        ),
+    )
+    .await;
+    assert_eq!(
+        app.audit_details("seinajoki", "login.refused").await,
+        [json!({ "reason": "deletion_pending", "check": "passkey" })]
+    );
+    app.stop().await;
+}

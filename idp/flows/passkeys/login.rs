@@ -5,6 +5,7 @@
 //! (`steps::after_first_factor`) with `Proof::passkey`: a passkey verifies the user, so it is two
 //! factors at once.
 
+use chrono::NaiveDateTime;
 use webauthn_rs::prelude::{DiscoverableAuthentication, PublicKeyCredential};
 
 use super::ceremony::{self, Owner, Purpose, Refusal, Started};
@@ -16,7 +17,7 @@ use crate::flows::error::FlowError;
 use crate::flows::oidc::pending::{Step, pending_at};
 use crate::flows::oidc::proof::Proof;
 use crate::flows::oidc::steps::{Next, after_first_factor};
-use crate::store::{self, DbConnection, Tenant, passkeys, users};
+use crate::store::{self, DbConnection, Tenant, deletions, passkeys, users};
 
 /// What a passkey login led to.
 #[derive(Debug)]
@@ -27,6 +28,9 @@ pub enum LoggedIn {
     Refused(Refusal),
     /// Logged in: the login's next step.
     Done(Next),
+    /// The passkey is right, but its account is being deleted: it is erased at this time unless
+    /// the link mailed to its address undoes the deletion.
+    Deleting(NaiveDateTime),
 }
 
 fn at_login(step: &Step) -> bool {
@@ -100,9 +104,17 @@ pub fn finish_login(
         let Some(key) = passkeys::by_credential(conn, tenant, &b64(credential_id))? else {
             return Ok(LoggedIn::Refused(Refusal::Unknown));
         };
-        let user = users::find(conn, tenant, &key.user_id)?.filter(|u| !u.disabled);
-        let Some(user) = user else {
+        let Some(user) = users::find(conn, tenant, &key.user_id)? else {
             return Ok(LoggedIn::Refused(Refusal::Failed));
+        };
+        // A disabled account gets the refusal a wrong key gets; one being deleted says so, but
+        // only once the key has proven its owner (below).
+        let deleting = match user.disabled {
+            false => None,
+            true => match deletions::find(conn, tenant, &user.id)? {
+                Some(pending) if pending.erased_at.is_none() => Some(pending.erase_at),
+                _ => return Ok(LoggedIn::Refused(Refusal::Failed)),
+            },
         };
         // The user handle the authenticator keeps must be the key's user (it is not signed; the
         // signature below proves the key).
@@ -114,6 +126,14 @@ pub fn finish_login(
             Ok(backup_eligible) => backup_eligible,
             Err(refusal) => return Ok(LoggedIn::Refused(refusal)),
         };
+        if let Some(erase_at) = deleting {
+            m.audit("login.refused")
+                .user(user.id.as_str())
+                .client(row.client_id.as_str())
+                .detail(&serde_json::json!({ "reason": "deletion_pending", "check": "passkey" }))
+                .record(conn)?;
+            return Ok(LoggedIn::Deleting(erase_at));
+        }
         let proof = Proof::passkey(backup_eligible);
         let next = after_first_factor(m, conn, &row, pending, &user, proof, false, binding)?;
         Ok(LoggedIn::Done(next))

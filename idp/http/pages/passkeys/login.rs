@@ -9,6 +9,7 @@ use super::answer::{answer, options, refused};
 use crate::flows::passkeys;
 use crate::flows::passkeys::ceremony::Refusal;
 use crate::flows::passkeys::login::LoggedIn;
+use crate::http::pages::account::deletion::pending_page as deletion_pending;
 use crate::http::pages::error::PageResult;
 use crate::http::pages::extract::Posted;
 use crate::http::pages::login::form::LoginForm;
@@ -40,6 +41,7 @@ pub async fn login(form: LoginForm) -> PageResult {
         LoggedIn::Done(next) => view.go_on(next),
         LoggedIn::Refused(refusal) => identifier_again(view, &form.request_id, refusal),
         LoggedIn::Expired => view.error(StatusCode::BAD_REQUEST, "expired"),
+        LoggedIn::Deleting(erase_at) => deletion_pending(view, erase_at),
     })
 }
 
