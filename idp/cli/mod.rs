@@ -4,6 +4,7 @@
 //! Exit status 2 means the configuration (or the command line) is wrong, 1 any other failure.
 
 mod audit;
+mod backup;
 mod check_config;
 mod delete;
 mod export;
@@ -60,6 +61,8 @@ pub enum Command {
     /// Read a tenant's audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Copy the SQLite database, consistently, while the service runs.
+    Backup(backup::BackupArgs),
 }
 
 /// Parses the command line, runs the command, and turns the outcome into an exit status.
@@ -79,6 +82,7 @@ pub fn main() -> ExitCode {
         Command::ImportLegacy(args) => load(&cli.config).and_then(|c| legacy::import(&c, &args)),
         Command::Legacy(command) => load(&cli.config).and_then(|c| legacy::run(&c, command)),
         Command::Audit(command) => load(&cli.config).and_then(|c| audit::run(&c, command)),
+        Command::Backup(args) => load(&cli.config).and_then(|c| backup::run(&c, &args)),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

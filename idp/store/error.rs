@@ -43,6 +43,9 @@ pub enum StoreError {
         /// Why.
         source: std::io::Error,
     },
+    /// A backup could not be made.
+    #[error("backup: {0}")]
+    Backup(String),
     /// The blocking task did not finish (it panicked or was cancelled).
     #[error("database task failed: {0}")]
     Task(String),

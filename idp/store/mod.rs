@@ -13,6 +13,7 @@ pub mod access;
 pub mod audit;
 pub mod audit_chain;
 pub mod auth_requests;
+pub mod backup;
 pub mod ceremonies;
 pub mod cleanup;
 mod connection;

@@ -20,6 +20,7 @@ mod acr;
 mod audit;
 mod audit_chain;
 mod audit_export;
+mod backup;
 mod browser;
 mod cleanup;
 mod cli;

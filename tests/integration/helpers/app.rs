@@ -134,41 +134,61 @@ impl TestAppBuilder {
             let text = text.replacen("[server]\n", &format!("[server]\n{keys}\n"), 1);
             std::fs::write(&path, text).unwrap();
         }
-        let config = Arc::new(idp::config::load(&path).unwrap());
-        let settings = config.settings.database.clone();
-        let store = tokio::task::spawn_blocking(move || Store::open(&settings))
-            .await
-            .unwrap()
-            .unwrap();
-        let clock = Arc::new(OffsetClock::default());
-        let shared: idp::clock::SharedClock = clock.clone();
-        let services = tokio::task::spawn_blocking(move || Services::start(config, store, shared))
-            .await
-            .unwrap()
-            .unwrap();
-        let worker = services.spawn_logout_deliveries(std::time::Duration::from_millis(100));
-        let mailer = services.spawn_mail_worker(std::time::Duration::from_millis(100));
-        let app = Application::with_listener(listener, services.clone(), Signals::Ignore).unwrap();
-        let handle = app.handle();
-        tokio::spawn(app.run());
-        let app = TestApp {
-            base,
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            db,
-            services,
-            clock,
+        let app = launch(
             dir,
-            handle,
-            worker,
-            mailer,
-        };
+            db,
+            &path,
+            listener,
+            base,
+            Arc::new(OffsetClock::default()),
+        )
+        .await;
         for [tenant, email, password, name] in &self.users {
             app.add_user(tenant, email, password, name).await;
         }
         app
+    }
+}
+
+/// Starts the server of the configuration at `path` (in `dir`, over `db`) on `listener`, whose
+/// URL is `base`, with its mail and logout workers, on `clock`.
+async fn launch(
+    dir: TempDir,
+    db: TestDb,
+    path: &std::path::Path,
+    listener: TcpListener,
+    base: String,
+    clock: Arc<OffsetClock>,
+) -> TestApp {
+    let config = Arc::new(idp::config::load(path).unwrap());
+    let settings = config.settings.database.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&settings))
+        .await
+        .unwrap()
+        .unwrap();
+    let shared: idp::clock::SharedClock = clock.clone();
+    let services = tokio::task::spawn_blocking(move || Services::start(config, store, shared))
+        .await
+        .unwrap()
+        .unwrap();
+    let worker = services.spawn_logout_deliveries(std::time::Duration::from_millis(100));
+    let mailer = services.spawn_mail_worker(std::time::Duration::from_millis(100));
+    let app = Application::with_listener(listener, services.clone(), Signals::Ignore).unwrap();
+    let handle = app.handle();
+    tokio::spawn(app.run());
+    TestApp {
+        base,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        db,
+        services,
+        clock,
+        dir,
+        handle,
+        worker,
+        mailer,
     }
 }
 
@@ -271,5 +291,42 @@ impl TestApp {
         self.worker.abort();
         self.mailer.abort();
         self.handle.stop(true).await;
+    }
+
+    /// Stops this server and starts another at the same address, with the same configuration
+    /// (key-encryption key, tenants) and clock, over a fresh database of the same backend that
+    /// `restore` fills first: an operator's restore of a backup.
+    pub async fn restart_on(self, restore: impl FnOnce(&TestDb) + Send + 'static) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = match self.db.backend {
+            idp::config::DatabaseBackend::Sqlite(_) => Backend::Sqlite,
+            idp::config::DatabaseBackend::Postgres(_) => Backend::Postgres,
+        };
+        let db = TestDb::new(backend, dir.path());
+        let db = tokio::task::spawn_blocking(move || {
+            restore(&db);
+            db
+        })
+        .await
+        .unwrap();
+        // The same files, moved into the new directory and pointed at the new database.
+        let (old, new) = (self.dir.path(), dir.path());
+        let text = std::fs::read_to_string(old.join("idp.toml")).unwrap();
+        let text = text
+            .replace(&self.db.url, &db.url)
+            .replace(&old.display().to_string(), &new.display().to_string());
+        let path = new.join("idp.toml");
+        std::fs::write(&path, text).unwrap();
+        std::fs::create_dir_all(new.join("tenants")).unwrap();
+        for entry in std::fs::read_dir(old.join("tenants")).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), new.join("tenants").join(entry.file_name())).unwrap();
+        }
+        let (base, clock) = (self.base.clone(), self.clock.clone());
+        let port = url::Url::parse(&base).unwrap().port().unwrap();
+        self.stop().await;
+        drop(self);
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        launch(dir, db, &path, listener, base, clock).await
     }
 }

@@ -1,0 +1,234 @@
+//! Backups taken under load and restored: `idp backup` of a running SQLite node, and the
+//! PostgreSQL procedure of docs/operations.md (`pg_dump -Fc`, `pg_restore` into an empty
+//! database). The restored node serves what the backup held — residents log in, sessions and
+//! tokens from before it work — and refuses cleanly what came after it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::account_sessions::support::{
+    PASSWORD, app_client, app_tokens, app_with_receiver, refresh,
+};
+use crate::both_stores;
+use crate::helpers::{Backend, TestApp, TestDb};
+use crate::node::{failed_with, idp, succeeded, text};
+use crate::rp::{self, param, prompt_none};
+
+/// The PostgreSQL client programs (`pg_dump`, `pg_restore`) next to the server's.
+fn pg_bin() -> PathBuf {
+    std::env::var_os("PG_BIN")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(std::iter::once(PathBuf::from("/usr/lib/postgresql/15/bin")))
+        .find(|bin| bin.join("pg_dump").is_file())
+        .expect("pg_dump of PostgreSQL 15")
+}
+
+/// `idp --config <the app's> <args>`, run to its end.
+async fn cli(app: &TestApp, args: &[&str]) -> std::process::Output {
+    let mut command = idp();
+    command
+        .arg("--config")
+        .arg(&app.services.config.path)
+        .args(args);
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+/// Takes the backup of `app`'s database into `dir`, as the operator would: `idp backup` for
+/// SQLite, `pg_dump -Fc` for PostgreSQL. Returns the file.
+async fn back_up(app: &TestApp, dir: &Path) -> PathBuf {
+    let file = dir.join("idp-backup");
+    match app.db.backend {
+        idp::config::DatabaseBackend::Sqlite(_) => {
+            let out = cli(app, &["backup", "--to", &file.display().to_string()]).await;
+            let said = succeeded(&out);
+            assert!(said.starts_with("backed up "), "{said}");
+            assert!(said.contains(" integrity ok)"), "{said}");
+        }
+        idp::config::DatabaseBackend::Postgres(_) => {
+            let mut dump = std::process::Command::new(pg_bin().join("pg_dump"));
+            dump.args(["--format=custom", "--no-owner", "--file"])
+                .arg(&file)
+                .arg(&app.db.url);
+            let out = tokio::task::spawn_blocking(move || dump.output().unwrap())
+                .await
+                .unwrap();
+            assert!(out.status.success(), "{}", text(&out.stderr));
+        }
+    }
+    file
+}
+
+/// Fills the fresh database `db` from the backup `file`.
+fn restore(file: &Path, db: &TestDb) {
+    match &db.backend {
+        idp::config::DatabaseBackend::Sqlite(path) => {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::copy(file, path).unwrap();
+        }
+        idp::config::DatabaseBackend::Postgres(url) => {
+            let out = std::process::Command::new(pg_bin().join("pg_restore"))
+                .args(["--no-owner", "--exit-on-error", "--dbname", url])
+                .arg(file)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", text(&out.stderr));
+        }
+    }
+}
+
+/// Load while the backup runs: Maija's offline token refreshed over and over (each refresh
+/// writes: the old token used, a new one stored), counted in `done`, until `stop`, 500
+/// refreshes or 30 s.
+async fn load(
+    app: &TestApp,
+    first: String,
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicUsize>,
+) -> tokio::task::JoinHandle<()> {
+    let client = app_client(app).await;
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let mut token = first;
+        while !stop.load(Ordering::Relaxed)
+            && done.load(Ordering::Relaxed) < 500
+            && started.elapsed() < Duration::from_secs(30)
+        {
+            token = refresh(&client, &token)
+                .await
+                .expect("a refresh under load");
+            done.fetch_add(1, Ordering::Relaxed);
+        }
+    })
+}
+
+/// Waits (at most 10 s) until `done` has reached `count`.
+async fn at_least(done: &AtomicUsize, count: usize) {
+    let started = Instant::now();
+    while done.load(Ordering::Relaxed) < count {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the load stalled"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Erkki, who consented to `rp-app` before, logs in to it in `browser`: its tokens.
+async fn consented_before(client: &rp::Rp, browser: &reqwest::Client) -> rp::Redeemed {
+    let started = rp::start(client, &["email", "offline_access"], &[]);
+    rp::log_in_and_redeem(browser, client, started, "erkki@testi.fi", PASSWORD).await
+}
+
+both_stores!(a_backup_taken_under_load_restores_and_refuses_what_came_after);
+async fn a_backup_taken_under_load_restores_and_refuses_what_came_after(backend: Backend) {
+    let (app, _receiver, _handle) = app_with_receiver(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = app_client(&app).await;
+    // Before the backup: Erkki's browser and offline token.
+    let before = app.browser();
+    let erkki_before = app_tokens(&app, &before, "erkki@testi.fi").await;
+    // Maija's token drives the load.
+    let maija = app_tokens(&app, &app.browser(), "maija@testi.fi").await;
+    let (stop, done) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let loaded = load(&app, maija.refresh_token(), stop.clone(), done.clone()).await;
+
+    // The backup starts while refreshes are being written, and they go on during it.
+    at_least(&done, 5).await;
+    let backup = back_up(&app, dir.path()).await;
+    let when_backed_up = done.load(Ordering::Relaxed);
+    at_least(&done, when_backed_up + 5).await;
+
+    // After the backup, while the load goes on: a new login in another browser, and Erkki's old
+    // refresh token rotated.
+    let after = app.browser();
+    let erkki_after = consented_before(&client, &after).await;
+    let rotated = refresh(&client, &erkki_before.refresh_token())
+        .await
+        .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    loaded.await.unwrap();
+
+    let app = app.restart_on(move |db| restore(&backup, db)).await;
+    let (status, body) = {
+        let response = app.get("/readyz").await;
+        (response.status().as_u16(), response.text().await.unwrap())
+    };
+    assert_eq!(status, 200, "{body}");
+    let client = app_client(&app).await;
+
+    // What came after the backup is unknown, and refused as any unknown token or session is.
+    assert_eq!(
+        refresh(&client, &erkki_after.refresh_token()).await,
+        Err("invalid_grant: the refresh token is invalid, expired or revoked".to_string())
+    );
+    assert_eq!(
+        refresh(&client, &rotated).await,
+        Err("invalid_grant: the refresh token is invalid, expired or revoked".to_string())
+    );
+    let response = app
+        .http
+        .get(app.url("/seinajoki/userinfo"))
+        .bearer_auth(erkki_after.access_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    let basic = rp::basic(&app).await;
+    let back = prompt_none(&after, &basic).await;
+    assert_eq!(param(&back, "error").as_deref(), Some("login_required"));
+
+    // What the backup held serves: the session of before, and Erkki's password.
+    let back = prompt_none(&before, &basic).await;
+    assert!(param(&back, "code").is_some(), "{back}");
+    let fresh = app.browser();
+    let again = consented_before(&client, &fresh).await;
+    assert_eq!(again.payload()["sub"], erkki_before.payload()["sub"]);
+    // The restore rolls refresh-token rotation back to the backup: the token Erkki's e-service
+    // had rotated after it works once more (docs/operations.md says so).
+    assert!(
+        refresh(&client, &erkki_before.refresh_token())
+            .await
+            .is_ok()
+    );
+    app.stop().await;
+}
+
+both_stores!(idp_backup_refuses_an_existing_file_and_postgres);
+async fn idp_backup_refuses_an_existing_file_and_postgres(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let taken = dir.path().join("taken");
+    std::fs::write(&taken, "something").unwrap();
+    let out = cli(&app, &["backup", "--to", &taken.display().to_string()]).await;
+    match backend {
+        Backend::Sqlite => failed_with(
+            &out,
+            1,
+            &format!(
+                "error: backup: {} exists already: name a new file\n",
+                taken.display()
+            ),
+        ),
+        Backend::Postgres => failed_with(
+            &out,
+            1,
+            "error: the database is PostgreSQL: back it up with pg_dump or base backups and WAL \
+             archiving (docs/operations.md#backups)\n",
+        ),
+    }
+    assert_eq!(std::fs::read_to_string(&taken).unwrap(), "something");
+    // Nothing left behind: no partial copy beside the target.
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(left.len(), 1);
+    app.stop().await;
+}
