@@ -1,23 +1,167 @@
-//! Logging through tracing: readable lines by default, JSON when `log.format = "json"`.
+//! Logging through tracing: readable lines by default, JSON when `log.format = "json"`; and, when
+//! `[telemetry] otlp_endpoint` is set, OpenTelemetry traces of each request, its flow and its
+//! database calls, exported over OTLP/HTTP by a batch processor on a thread of its own.
 //!
-//! Logs go to standard error. No secret, password, token or query string is ever logged.
+//! Logs go to standard error. No secret, password, token or query string is ever logged, nor put
+//! in a span.
 
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
+use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::config::{LogFormat, LogSettings};
+use crate::config::{LogFormat, LogSettings, TelemetrySettings};
 
-/// Installs the global subscriber; `RUST_LOG` overrides `log.level`. A second call does nothing.
-pub fn init(settings: &LogSettings) {
+/// What [`init`] started: the trace exporter, if any, to be flushed at the end.
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Sends the spans still buffered and stops the exporter (call it after the server stopped,
+    /// outside the async runtime).
+    pub fn shutdown(self) {
+        if let Some(provider) = self.provider
+            && let Err(error) = provider.shutdown()
+        {
+            tracing::warn!(%error, "the last traces could not be sent");
+        }
+    }
+}
+
+/// Installs the global subscriber; `RUST_LOG` overrides `log.level`. A second call installs
+/// nothing. Call it outside an async runtime: the exporter's HTTP client is a blocking one.
+pub fn init(log: &LogSettings, telemetry: &TelemetrySettings) -> Result<Telemetry, String> {
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&settings.level))
+        .or_else(|_| EnvFilter::try_new(&log.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    // try_init fails only when a subscriber is already installed, which is fine.
-    let _ = match settings.format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let provider = telemetry.otlp_endpoint.as_ref().map(|endpoint| {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_http_client(BlockingClient::new()?)
+            .with_protocol(Protocol::HttpBinary)
+            .with_endpoint(traces_url(endpoint))
+            .with_timeout(std::time::Duration::from_secs(5))
+            .build()
+            .map_err(|e| format!("telemetry.otlp_endpoint: {e}"))?;
+        let sampler =
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(telemetry.sample_ratio)));
+        Ok::<_, String>(
+            SdkTracerProvider::builder()
+                .with_batch_exporter(exporter)
+                .with_sampler(sampler)
+                .with_resource(
+                    Resource::builder()
+                        .with_service_name(telemetry.service_name.clone())
+                        .build(),
+                )
+                .build(),
+        )
+    });
+    let provider = provider.transpose()?;
+    if provider.is_some() {
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        );
+    }
+    let otel = provider
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("idp")));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let (text, json) = match log.format {
+        LogFormat::Text => (
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(ansi)
+                    .with_writer(std::io::stderr),
+            ),
+            None,
+        ),
+        LogFormat::Json => (
+            None,
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .with_writer(std::io::stderr),
+            ),
+        ),
     };
+    // try_init fails only when a subscriber is already installed, which is fine.
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(text)
+        .with(json)
+        .with(otel)
+        .try_init();
+    Ok(Telemetry { provider })
+}
+
+/// The OTLP/HTTP traces URL under the collector's base URL.
+fn traces_url(endpoint: &url::Url) -> String {
+    format!("{}/v1/traces", endpoint.as_str().trim_end_matches('/'))
+}
+
+/// The exporter's HTTP client: reqwest's blocking one (the batch processor runs on a thread of its
+/// own, outside the server's runtime), so that OTLP needs no second HTTP stack.
+#[derive(Debug)]
+struct BlockingClient(reqwest::blocking::Client);
+
+impl BlockingClient {
+    fn new() -> Result<BlockingClient, String> {
+        reqwest::blocking::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .build()
+            .map(BlockingClient)
+            .map_err(|e| format!("cannot build the OTLP HTTP client: {e}"))
+    }
+}
+
+#[async_trait::async_trait]
+impl HttpClient for BlockingClient {
+    async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+        let (parts, body) = request.into_parts();
+        let mut sent = self
+            .0
+            .request(parts.method, parts.uri.to_string())
+            .body(body.to_vec());
+        for (name, value) in &parts.headers {
+            sent = sent.header(name, value);
+        }
+        let answer = sent.send()?;
+        let mut response = Response::builder().status(answer.status().as_u16());
+        for (name, value) in answer.headers() {
+            response = response.header(name.as_str(), value.as_bytes());
+        }
+        Ok(response.body(Bytes::from(answer.bytes()?.to_vec()))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::traces_url;
+
+    #[test]
+    fn the_traces_path_is_appended_to_the_collectors_url() {
+        let url = |s: &str| url::Url::parse(s).unwrap();
+        assert_eq!(
+            traces_url(&url("http://collector:4318")),
+            "http://collector:4318/v1/traces"
+        );
+        assert_eq!(
+            traces_url(&url("http://collector:4318/")),
+            "http://collector:4318/v1/traces"
+        );
+        assert_eq!(
+            traces_url(&url("https://otel.example.fi/otlp")),
+            "https://otel.example.fi/otlp/v1/traces"
+        );
+    }
 }

@@ -20,9 +20,10 @@ const AUDIT_SEAL_PERIOD: std::time::Duration = std::time::Duration::from_secs(5)
 const CLEANUP_PERIOD: std::time::Duration = std::time::Duration::from_secs(300);
 
 pub fn run(config: Config) -> Result<(), Failure> {
-    telemetry::init(&config.settings.log);
+    let telemetry = telemetry::init(&config.settings.log, &config.settings.telemetry)
+        .map_err(Failure::Other)?;
     let config = Arc::new(config);
-    actix_web::rt::System::new().block_on(async move {
+    let served = actix_web::rt::System::new().block_on(async move {
         let store = Store::open(&config.settings.database)?;
         import_at_start(&config, &store);
         let services = Services::start(config.clone(), store.clone(), clock::system())?;
@@ -43,8 +44,10 @@ pub fn run(config: Config) -> Result<(), Failure> {
         }
         app.run().await?;
         tracing::info!("stopped");
-        Ok(())
-    })
+        Ok::<(), Failure>(())
+    });
+    telemetry.shutdown();
+    served
 }
 
 /// Imports `legacy.import_at_start` of each tenant that has one (demo configurations). A file

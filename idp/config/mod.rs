@@ -35,7 +35,7 @@ pub use problems::{KeyError, Problem, Problems, deserialize_all, one_line};
 pub use settings::{
     DatabaseBackend, DatabaseSettings, KeysSettings, LogFormat, LogSettings, MailSettings,
     MailTransport, MalformedKey, ServerSettings, Settings, SigningAlg, SmtpTls, SqliteSynchronous,
-    TemplatesSettings, TenantsSettings, TokenSettings, encryption_key_bytes,
+    TelemetrySettings, TemplatesSettings, TenantsSettings, TokenSettings, encryption_key_bytes,
 };
 pub use statement::{AccessibilityStatement, Assessor, Compliance, Notice};
 pub use tenant::{

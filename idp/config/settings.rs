@@ -22,6 +22,9 @@ pub struct Settings {
     /// `[log]`, optional.
     #[serde(default)]
     pub log: LogSettings,
+    /// `[telemetry]`, optional: traces exported over OTLP.
+    #[serde(default)]
+    pub telemetry: TelemetrySettings,
     /// `[keys]`, optional.
     #[serde(default)]
     pub keys: KeysSettings,
@@ -383,6 +386,29 @@ impl Default for LogSettings {
 
 fn default_log_level() -> String {
     "info".into()
+}
+
+/// `[telemetry]`: OpenTelemetry traces of each request, its flow and its database calls, sent over
+/// OTLP/HTTP (protobuf) to a collector. Off unless `otlp_endpoint` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySettings {
+    /// The collector's base URL, such as `http://otel-collector:4318`; `/v1/traces` is appended.
+    pub otlp_endpoint: Option<Url>,
+    /// The `service.name` of the spans.
+    pub service_name: String,
+    /// The share of traces kept (0.0 to 1.0) when no incoming `traceparent` decides.
+    pub sample_ratio: f64,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            service_name: "idp".into(),
+            sample_ratio: 1.0,
+        }
+    }
 }
 
 /// The log line format.

@@ -15,6 +15,7 @@ pub mod middleware;
 pub mod oidc;
 pub mod pages;
 pub mod state;
+pub mod trace;
 pub mod util;
 #[cfg(test)]
 mod util_proptests;
@@ -71,6 +72,7 @@ impl Application {
                 .wrap(middleware::security_headers())
                 .wrap(actix_web::middleware::from_fn(client::remember_address))
                 .wrap(actix_web::middleware::from_fn(middleware::log_request))
+                .wrap(actix_web::middleware::from_fn(trace::trace_request))
                 .configure(routes)
                 .default_service(web::to(assets::not_found))
         })

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{HttpRequest, HttpResponse, web};
+use tracing::Instrument;
 
 use super::pages::templates::Pages;
 use super::util;
@@ -74,6 +75,7 @@ impl AppState {
         let tenant = tenant.to_string();
         let remote_addr = crate::app::client_address();
         let user_agent = super::middleware::user_agent();
+        let span = tracing::info_span!("flow", tenant = tenant.as_str());
         self.services
             .store
             .run(move |conn| {
@@ -84,6 +86,7 @@ impl AppState {
                 minter.user_agent = user_agent;
                 f(&minter, conn)
             })
+            .instrument(span)
             .await
     }
 

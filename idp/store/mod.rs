@@ -278,7 +278,10 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         let (pool, unreachable) = (self.pool.clone(), self.unreachable.clone());
+        // A child of the request's span: the wait for a connection and the work, on its thread.
+        let span = tracing::info_span!("db", db.system = self.backend_name());
         tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
             let mut pooled = checkout(&pool, &unreachable)?;
             let result = f(&mut pooled.conn);
             pooled.suspect = result.is_err();

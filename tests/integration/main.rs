@@ -61,4 +61,5 @@ mod second_factor_account;
 mod statement;
 mod tenants;
 mod throttle;
+mod traces;
 mod writer_turn;

@@ -267,3 +267,29 @@ fn session_locations_need_a_location_database_that_exists() {
         },
     );
 }
+
+#[test]
+fn telemetry_is_off_by_default_and_checked() {
+    with_env(&[], |_| {
+        let telemetry = loaded().settings.telemetry;
+        assert!(telemetry.otlp_endpoint.is_none());
+        assert_eq!(telemetry.service_name, "idp");
+        Ok(())
+    });
+    with_env(
+        &[
+            ("IDP__TELEMETRY__OTLP_ENDPOINT", "grpc://collector:4317"),
+            ("IDP__TELEMETRY__SAMPLE_RATIO", "1.5"),
+        ],
+        |_| {
+            assert_eq!(
+                problems("idp.toml"),
+                [
+                    "environment variable IDP__TELEMETRY__OTLP_ENDPOINT: telemetry.otlp_endpoint: must be an http:// or https:// URL (OTLP over HTTP)",
+                    "environment variable IDP__TELEMETRY__SAMPLE_RATIO: telemetry.sample_ratio: must be between 0.0 and 1.0",
+                ]
+            );
+            Ok(())
+        },
+    );
+}

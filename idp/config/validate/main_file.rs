@@ -60,6 +60,20 @@ pub(in crate::config) fn settings(
     if settings.server.workers == Some(0) {
         problem("server.workers", "must be at least 1".into());
     }
+    if let Some(endpoint) = &settings.telemetry.otlp_endpoint
+        && !matches!(endpoint.scheme(), "http" | "https")
+    {
+        problem(
+            "telemetry.otlp_endpoint",
+            "must be an http:// or https:// URL (OTLP over HTTP)".into(),
+        );
+    }
+    if !(0.0..=1.0).contains(&settings.telemetry.sample_ratio) {
+        problem(
+            "telemetry.sample_ratio",
+            "must be between 0.0 and 1.0".into(),
+        );
+    }
     if let Some(file) = &settings.server.geoip_database
         && !file.is_file()
     {

@@ -1,0 +1,69 @@
+//! The span of each request: its OpenTelemetry name is the method and the route template
+//! (`POST /{tenant}/token`, never the path with its ids), it continues the trace of an incoming
+//! W3C `traceparent`, and its `trace_id` field puts the trace id on every log line written inside
+//! it (JSON logs carry it under `span`). The flow and database calls of the request are its
+//! children (`state.rs`, `store::Store::run`). Without `[telemetry]` the span is still made, for
+//! the logs, but nothing is exported and it has no trace id.
+
+use actix_web::Error;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use opentelemetry::propagation::Extractor;
+use opentelemetry::trace::TraceContextExt;
+use tracing::Instrument;
+use tracing::field::Empty;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// An incoming request's headers, as the propagator reads them.
+struct Headers<'a>(&'a actix_web::http::header::HeaderMap);
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+/// Runs the request inside its span.
+pub async fn trace_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let method = req.method().as_str().to_owned();
+    let span = tracing::info_span!(
+        "request",
+        otel.name = method.as_str(),
+        otel.kind = "server",
+        http.request.method = method.as_str(),
+        http.route = Empty,
+        http.response.status_code = Empty,
+        trace_id = Empty,
+    );
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&Headers(req.headers()))
+    });
+    // Only a trace id that came with the request decides; an empty context starts a new trace.
+    if parent.span().span_context().is_valid() {
+        let _ = span.set_parent(parent);
+    }
+    let trace_id = span.context().span().span_context().trace_id();
+    if trace_id != opentelemetry::trace::TraceId::INVALID {
+        span.record("trace_id", trace_id.to_string());
+    }
+    let response = next.call(req).instrument(span.clone()).await?;
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    // The span's OpenTelemetry context exists since its trace id was read: rename it there.
+    span.context()
+        .span()
+        .update_name(format!("{method} {route}"));
+    span.record("http.route", route.as_str());
+    span.record("http.response.status_code", response.status().as_u16());
+    Ok(response)
+}

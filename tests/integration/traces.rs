@@ -1,0 +1,222 @@
+//! Traces: `idp serve` with `[telemetry] otlp_endpoint` sends the spans of a login and a code
+//! exchange over OTLP/HTTP to a collector stand-in (a receiver in the test that decodes the
+//! protobuf), continues the trace of an incoming `traceparent`, and writes its trace id on the
+//! request's JSON log line.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::web;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+
+use crate::both_stores;
+use crate::helpers::{Backend, TestDb, append, write_config};
+use crate::node::{Served, Setup, serve, sigterm, wait_exit};
+use crate::rp::{location, param, serve_on_loopback, submit_login};
+
+/// A span as the collector received it.
+#[derive(Debug, Clone)]
+struct Span {
+    name: String,
+    trace_id: String,
+    span_id: String,
+    parent: String,
+}
+
+/// What the collector stand-in received: each POST's body.
+type Received = Arc<Mutex<Vec<Vec<u8>>>>;
+
+async fn collect(received: web::Data<Received>, body: web::Bytes) -> actix_web::HttpResponse {
+    received.lock().unwrap().push(body.to_vec());
+    actix_web::HttpResponse::Ok()
+        .content_type("application/x-protobuf")
+        .body(ExportTraceServiceRequest::default().encode_to_vec())
+}
+
+/// The spans of every export received.
+fn spans(received: &Received) -> Vec<Span> {
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let mut spans = Vec::new();
+    for body in received.lock().unwrap().iter() {
+        let request = ExportTraceServiceRequest::decode(body.as_slice()).unwrap();
+        for resource in request.resource_spans {
+            let service = resource
+                .resource
+                .iter()
+                .flat_map(|r| r.attributes.iter())
+                .find(|a| a.key == "service.name")
+                .and_then(|a| a.value.as_ref())
+                .map(|v| format!("{:?}", v.value));
+            assert!(
+                service.as_deref().is_some_and(|s| s.contains("idp-test")),
+                "{service:?}"
+            );
+            for scope in resource.scope_spans {
+                for span in scope.spans {
+                    spans.push(Span {
+                        name: span.name,
+                        trace_id: hex(&span.trace_id),
+                        span_id: hex(&span.span_id),
+                        parent: hex(&span.parent_span_id),
+                    });
+                }
+            }
+        }
+    }
+    spans
+}
+
+/// A configuration whose public URL is the address it listens on, with traces sent to
+/// `collector`.
+fn setup(backend: Backend, collector: std::net::SocketAddr) -> Setup {
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(backend, dir.path());
+    let config = write_config(dir.path(), &format!("http://127.0.0.1:{port}"), &db.url);
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(
+            "bind = \"127.0.0.1:0\"",
+            &format!("bind = \"127.0.0.1:{port}\""),
+        ),
+    )
+    .unwrap();
+    append(
+        &config,
+        &format!(
+            "\n[telemetry]\notlp_endpoint = \"http://{collector}\"\nservice_name = \"idp-test\"\n"
+        ),
+    );
+    Setup { dir, db, config }
+}
+
+/// The JSON log lines of `served` until it exits.
+fn log_lines(served: &Served) -> Vec<serde_json::Value> {
+    served
+        .log
+        .try_iter()
+        .filter_map(|line| serde_json::from_str(&line).ok())
+        .collect()
+}
+
+both_stores!(a_login_and_its_code_exchange_arrive_as_spans);
+async fn a_login_and_its_code_exchange_arrive_as_spans(backend: Backend) {
+    let received: Received = Arc::default();
+    let data = web::Data::new(received.clone());
+    let (collector, handle) = serve_on_loopback(move |routes| {
+        routes
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(16 * 1024 * 1024))
+            .route("/v1/traces", web::post().to(collect));
+    });
+    let setup = setup(backend, collector);
+    let added = setup.run(
+        &[
+            "users",
+            "add",
+            "--tenant",
+            "seinajoki",
+            "--email",
+            "erkki@testi.fi",
+            "--name",
+            "Erkki",
+            "--password-stdin",
+        ],
+        "oikea hevonen patteri\n",
+    );
+    assert!(added.status.success(), "{added:?}");
+    let mut served = serve(&mut setup.command(&[]));
+    let base = format!("http://{}", served.address);
+
+    // A login, as a browser makes it.
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let authorize = format!(
+        "{base}/seinajoki/authorize?client_id=seinajoki-demo&redirect_uri=\
+         http%3A%2F%2Flocalhost%3A8081%2Fcallback&response_type=code&scope=openid&state=x"
+    );
+    let login = location(&browser.get(&authorize).send().await.unwrap());
+    let done = submit_login(
+        &browser,
+        &login,
+        "erkki@testi.fi",
+        "oikea hevonen patteri",
+        false,
+    )
+    .await;
+    let code = param(&location(&done), "code").expect("a code");
+
+    // The e-service exchanges the code inside a trace of its own.
+    let (trace, parent) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    let token = reqwest::Client::new()
+        .post(format!("{base}/seinajoki/token"))
+        .basic_auth("seinajoki-demo", Some("demo-secret-seinajoki"))
+        .header("traceparent", format!("00-{trace}-{parent}-01"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", "http://localhost:8081/callback"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 200);
+
+    // Stopping flushes the last spans.
+    sigterm(&served.child);
+    let status = tokio::task::spawn_blocking(move || {
+        let status = wait_exit(&mut served.child, Duration::from_secs(20));
+        (status, served)
+    })
+    .await
+    .unwrap();
+    assert!(status.0.success());
+    let served = status.1;
+    handle.stop(true).await;
+
+    let spans = spans(&received);
+    let named = |name: &str| spans.iter().filter(|s| s.name == name).collect::<Vec<_>>();
+    assert_eq!(named("GET /{tenant}/authorize").len(), 1, "{spans:#?}");
+    assert_eq!(
+        named("POST /{tenant}/login/password").len(),
+        1,
+        "{spans:#?}"
+    );
+    // The exchange continues the e-service's trace; its flow and database calls are its children.
+    let exchange = named("POST /{tenant}/token");
+    assert_eq!(exchange.len(), 1, "{spans:#?}");
+    let exchange = exchange[0];
+    assert_eq!(exchange.trace_id, trace);
+    assert_eq!(exchange.parent, parent);
+    let children: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.trace_id == trace && s.parent == exchange.span_id)
+        .collect();
+    assert!(
+        children.iter().any(|s| s.name == "flow" || s.name == "db"),
+        "{spans:#?}"
+    );
+    // No path with its ids, no query string, in any span name.
+    assert!(
+        spans
+            .iter()
+            .all(|s| !s.name.contains("seinajoki") && !s.name.contains('?')),
+        "{spans:#?}"
+    );
+
+    // The request's log line carries the trace id.
+    let lines = log_lines(&served);
+    let logged = lines
+        .iter()
+        .find(|l| l["message"] == "request" && l["path"] == "/seinajoki/token")
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    assert_eq!(logged["span"]["trace_id"], trace, "{logged}");
+}
