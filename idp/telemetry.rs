@@ -1,6 +1,9 @@
 //! Logging through tracing: readable lines by default, JSON when `log.format = "json"`.
 //!
 //! Logs go to standard error. No secret, password, token or query string is ever logged.
+//! `metrics.rs`: the Prometheus metrics.
+
+pub mod metrics;
 
 use tracing_subscriber::EnvFilter;
 
