@@ -9,7 +9,7 @@ use std::time::Duration;
 use jsonwebtoken::jwk::JwkSet;
 
 use crate::clock::SharedClock;
-use crate::config::Config;
+use crate::config::{Config, SigningAlg};
 use crate::crypto::hash_pool::HashPool;
 use crate::crypto::kek::Kek;
 use crate::crypto::keyring::SharedKeyRing;
@@ -25,6 +25,42 @@ use crate::store::deliveries::{self, DeliveryRow};
 use crate::store::lease_queue::{LeaseQueue, QueueRow};
 use crate::store::outbox::{self, MailRow};
 use crate::store::{Store, StoreError};
+use crate::telemetry::metrics::{KeyLabels, KindLabels, Metrics, TenantLabels};
+
+/// The metrics of a node over `store` and `hashing`: the node's own, and the store's and the
+/// hashing pool's counters.
+fn node_metrics(store: &Store, hashing: &HashPool) -> Metrics {
+    let mut metrics = Metrics::new();
+    let waits = store.pool_waits();
+    metrics.register(
+        "idp_db_pool_waits",
+        "Checkouts of a database connection that found none idle and waited.",
+        waits.waits.clone(),
+    );
+    metrics.register(
+        "idp_db_pool_wait_seconds",
+        "Time spent waiting for a database connection.",
+        waits.seconds.clone(),
+    );
+    if let Some(turn) = store.writer_waits() {
+        metrics.register(
+            "idp_sqlite_writer_waits",
+            "SQLite write transactions that found another writer of this process in its turn and waited.",
+            turn,
+        );
+    }
+    metrics.register(
+        "idp_hashing_refused",
+        "Password checks the hashing pool refused: busy (answered 503) or too_many (one holder's share, 429).",
+        hashing.refusals(),
+    );
+    metrics
+}
+
+/// The seconds from `from` to `to` (negative when `to` is earlier).
+fn seconds_between(from: chrono::NaiveDateTime, to: chrono::NaiveDateTime) -> f64 {
+    (to - from).num_milliseconds() as f64 / 1000.0
+}
 
 /// Audit events sealed in one transaction.
 const SEAL_BATCH: i64 = 500;
@@ -76,6 +112,8 @@ pub struct Services {
     pub hashing: Arc<HashPool>,
     /// The location database (`server.geoip_database`), when there is one.
     pub geo: Option<Arc<GeoIp>>,
+    /// The node's metrics (served when `[metrics]` is configured, counted always).
+    pub metrics: Arc<Metrics>,
 }
 
 /// How long `send_now` waits for a mail another sender claimed first (an SMTP attempt gives up
@@ -150,6 +188,8 @@ impl Services {
             Some(path) => Some(Arc::new(GeoIp::open(path).map_err(StartError::Location)?)),
             None => None,
         };
+        let hashing = HashPool::for_this_machine();
+        let metrics = Arc::new(node_metrics(&store, &hashing));
         Ok(Services {
             config,
             store,
@@ -160,8 +200,9 @@ impl Services {
             client_keys: Arc::default(),
             mails: Arc::new(mails),
             mail: transport,
-            hashing: Arc::new(HashPool::for_this_machine()),
+            hashing: Arc::new(hashing),
             geo,
+            metrics,
         })
     }
 
@@ -216,6 +257,7 @@ impl Services {
             remote_addr: None,
             user_agent: None,
             geo: self.geo.as_deref(),
+            tally: Default::default(),
         })
     }
 
@@ -287,6 +329,8 @@ impl Services {
                 );
             }
             let delivered = outcome.is_ok();
+            let counted = if delivered { "delivered" } else { "failed" };
+            Metrics::count(&self.metrics.deliveries, &row.tenant_id, counted);
             self.store
                 .run(move |conn| match outcome {
                     Ok(()) => deliveries::QUEUE.done(conn, &row.id, now),
@@ -404,6 +448,82 @@ impl Services {
         Ok(round)
     }
 
+    /// The metrics in the OpenMetrics text format, with the gauges set now: the queues of every
+    /// tenant (two indexed counts a tenant, on a blocking thread), the database and hashing
+    /// pools, and the age of every tenant's active signing keys.
+    pub async fn scrape(&self) -> Result<String, StoreError> {
+        let _one_at_a_time = self.metrics.scraping.lock().await;
+        let now = self.clock.now();
+        let config = self.config.clone();
+        let queues = self
+            .store
+            .run(move |conn| {
+                let mut waiting = Vec::new();
+                for tenant in config.tenants.values() {
+                    let tenant = crate::store::Tenant::of(tenant);
+                    let mail = outbox::QUEUE.waiting(conn, tenant)?;
+                    let logouts = deliveries::QUEUE.waiting(conn, tenant)?;
+                    waiting.push((tenant.id().to_string(), mail, logouts.0));
+                }
+                Ok::<_, StoreError>(waiting)
+            })
+            .await?;
+        let m = &self.metrics;
+        for (tenant, (mails, oldest), logouts) in queues {
+            let label = TenantLabels { tenant };
+            m.outbox_waiting.get_or_create(&label).set(mails);
+            let age = oldest.map_or(0.0, |at| seconds_between(at, now));
+            m.outbox_oldest.get_or_create(&label).set(age);
+            m.deliveries_waiting.get_or_create(&label).set(logouts);
+        }
+        let (in_use, idle) = self.store.connections();
+        for (kind, n) in [("in_use", in_use), ("idle", idle)] {
+            let gauge = m.db_connections.get_or_create(&KindLabels { kind });
+            gauge.set(i64::from(n));
+        }
+        let load = self.hashing.load();
+        m.hashing_queue
+            .set(i64::try_from(load.queued).unwrap_or(i64::MAX));
+        m.hashing_in_flight
+            .set(i64::try_from(load.running).unwrap_or(i64::MAX));
+        self.set_key_ages(now);
+        m.encode()
+            .map_err(|_| StoreError::Task("cannot encode the metrics".into()))
+    }
+
+    /// Sets the age of each tenant's active keys and the time to their planned rotation.
+    fn set_key_ages(&self, now: chrono::NaiveDateTime) {
+        let rotation_days = self
+            .config
+            .settings
+            .metrics
+            .as_ref()
+            .map_or(90, |metrics| metrics.key_rotation_days);
+        let ring = self.keys.current();
+        for tenant in self.config.tenants.values() {
+            let Some(keys) = ring.tenant(&tenant.id) else {
+                continue;
+            };
+            for alg in [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA] {
+                let Some(active) = keys.active(alg, now) else {
+                    continue;
+                };
+                let label = KeyLabels {
+                    tenant: tenant.id.clone(),
+                    alg: crate::crypto::keys::alg_name(alg),
+                };
+                let due = active.activates_at + chrono::Duration::days(i64::from(rotation_days));
+                let age = seconds_between(active.activates_at, now);
+                self.metrics.key_age.get_or_create(&label).set(age);
+                let until = -seconds_between(due, now);
+                self.metrics
+                    .key_rotation_due
+                    .get_or_create(&label)
+                    .set(until);
+            }
+        }
+    }
+
     /// Sends the outbox every `period`, until the runtime stops.
     pub fn spawn_mail_worker(&self, period: Duration) -> tokio::task::JoinHandle<()> {
         self.every(period, Start::AtOnce, |services| async move {
@@ -440,6 +560,8 @@ impl Services {
                 tracing::warn!(kind = %row.kind, attempts, %error, "mail not sent");
             }
             let sent = outcome.is_ok();
+            let counted = if sent { "sent" } else { "failed" };
+            Metrics::count(&self.metrics.mail, &row.tenant_id, counted);
             let remote_addr = client_address();
             // A recipient lettre refuses never becomes sendable: give up at once.
             let retry = if mail::unsendable(&row.to_address) {

@@ -3,7 +3,9 @@
 //! database calls, exported over OTLP/HTTP by a batch processor on a thread of its own.
 //!
 //! Logs go to standard error. No secret, password, token or query string is ever logged, nor put
-//! in a span.
+//! in a span. `metrics.rs`: the Prometheus metrics.
+
+pub mod metrics;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};

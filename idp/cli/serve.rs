@@ -39,6 +39,9 @@ pub fn run(config: Config) -> Result<(), Failure> {
             tenants = config.tenants.len(),
             "listening"
         );
+        if let Some(address) = app.metrics_address() {
+            tracing::info!(%address, "metrics at http://{address}/metrics");
+        }
         for tenant in config.tenants.values() {
             tracing::info!(tenant = %tenant.id, issuer = %config.issuer(tenant), "tenant");
         }

@@ -38,5 +38,6 @@ pub(super) fn minter<'c>(config: &'c Config, tenant: &str) -> Result<Minter<'c>,
         remote_addr: None,
         user_agent: None,
         geo: None,
+        tally: Default::default(),
     })
 }

@@ -37,6 +37,26 @@ pub struct Settings {
     /// `[queues]`, optional.
     #[serde(default)]
     pub queues: QueuesSettings,
+    /// `[metrics]`, optional: without it no metrics listener runs.
+    #[serde(default)]
+    pub metrics: Option<MetricsSettings>,
+}
+
+/// `[metrics]`: the Prometheus metrics, served at `/metrics` on a listener of their own, never
+/// on the public one (docs/operations.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Address and port of the metrics listener, `127.0.0.1:9464`; not `server.bind`.
+    pub bind: SocketAddr,
+    /// Days after a signing key begins to sign that its rotation (`idp keys rotate`) is planned:
+    /// the metric `idp_signing_key_rotation_due_seconds` counts down to it.
+    #[serde(default = "default_key_rotation_days")]
+    pub key_rotation_days: u32,
+}
+
+fn default_key_rotation_days() -> u32 {
+    90
 }
 
 /// `[queues]`: how the nodes share the mail outbox and the back-channel logout queue.

@@ -18,8 +18,14 @@
 //! scheduler still gives the cheap requests (tokens, discovery, userinfo) their turn at once.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+
+use crate::telemetry::metrics::KindLabels;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
@@ -73,6 +79,21 @@ pub struct HashPool {
     /// What one client address may hold (many residents may share one).
     per_address: usize,
     jobs: Mutex<mpsc::Sender<Job>>,
+    /// Places of the pool: hashing threads and waiting places.
+    capacity: usize,
+    /// Hashes running on a thread now.
+    running: Arc<AtomicUsize>,
+    /// Refusals by kind: `busy` (503) and `too_many` (429).
+    refused: Family<KindLabels, Counter>,
+}
+
+/// What the pool is doing now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Load {
+    /// Hashes admitted and waiting for a thread.
+    pub queued: usize,
+    /// Hashes running.
+    pub running: usize,
 }
 
 /// The scheduling priority of the hashing threads (0 is normal, 19 the lowest).
@@ -135,7 +156,28 @@ impl HashPool {
             held: Arc::default(),
             per_address: (capacity / 2).max(PER_HOLDER),
             jobs: Mutex::new(sender),
+            capacity,
+            running: Arc::default(),
+            refused: Family::default(),
         }
+    }
+
+    /// Hashes waiting and running now.
+    pub fn load(&self) -> Load {
+        let admitted = self
+            .capacity
+            .saturating_sub(self.admitted.available_permits());
+        let running = self.running.load(Ordering::Relaxed);
+        Load {
+            queued: admitted.saturating_sub(running),
+            running,
+        }
+    }
+
+    /// The refusals so far, by kind (`busy`: answered 503; `too_many`: 429); the metric
+    /// `idp_hashing_refused_total`.
+    pub fn refusals(&self) -> Family<KindLabels, Counter> {
+        self.refused.clone()
     }
 
     /// One per core, and twice that waiting.
@@ -167,6 +209,23 @@ impl HashPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        let admitted = self.admit(share, holders, work).await;
+        if let Err(refused) = &admitted {
+            let kind = match refused {
+                Refused::Busy => "busy",
+                Refused::TooMany => "too_many",
+            };
+            self.refused.get_or_create(&KindLabels { kind }).inc();
+        }
+        admitted
+    }
+
+    /// [`HashPool::run_for`], uncounted.
+    async fn admit<T, F>(&self, share: Share, holders: &Holders, work: F) -> Result<T, Refused>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
         let held = self.hold(holders)?;
         let other = match share {
             Share::Login => None,
@@ -185,13 +244,16 @@ impl HashPool {
         let places: (Held, Option<OwnedSemaphorePermit>, OwnedSemaphorePermit) =
             (held, other, admitted);
         let (done, result) = oneshot::channel();
+        let running = self.running.clone();
         // The places go with the job: they are given back when the hash is done, even if the
         // request that asked for it has gone meanwhile — and before its result is sent, so that
         // the holder's next request (a resident's retry) never finds its own finished hash still
         // holding a place (a hashing thread runs at a lower priority and may be preempted
         // between the two).
         let job: Job = Box::new(move || {
+            running.fetch_add(1, Ordering::Relaxed);
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+            running.fetch_sub(1, Ordering::Relaxed);
             drop(places);
             if let Ok(value) = outcome {
                 let _ = done.send(value);
@@ -284,14 +346,31 @@ mod tests {
         };
         settle().await;
         assert_eq!(
+            pool.load(),
+            Load {
+                queued: 1,
+                running: 1
+            }
+        );
+        assert_eq!(
             pool.run_for(Share::Login, &login, || 3).await,
             Err(Refused::Busy),
             "one running, one queued: full"
         );
+        let busy = KindLabels { kind: "busy" };
+        assert_eq!(pool.refusals().get_or_create(&busy).get(), 1);
         release.send(()).unwrap();
         assert_eq!(blocking.await.unwrap(), Ok(()));
         assert_eq!(queued.await.unwrap(), Ok(2));
         assert_eq!(pool.run_for(Share::Login, &login, || 4).await, Ok(4));
+        assert_eq!(
+            pool.load(),
+            Load {
+                queued: 0,
+                running: 0
+            }
+        );
+        assert_eq!(pool.refusals().get_or_create(&busy).get(), 1);
     }
 
     /// Other work takes at most half of the places: the other half is the logins'.

@@ -42,15 +42,16 @@ impl TenantKeys {
 
     /// The key that signs with `alg` at `now`: the newest active one.
     pub fn signing(&self, alg: SigningAlg, now: NaiveDateTime) -> Option<&Arc<SigningKey>> {
-        self.keys
-            .iter()
-            .rev()
-            .find(|k| {
-                k.key.alg() == alg
-                    && k.activates_at <= now
-                    && k.retired_at.is_none_or(|retired| retired > now)
-            })
-            .map(|k| &k.key)
+        self.active(alg, now).map(|k| &k.key)
+    }
+
+    /// The key of `alg` that signs at `now`, with its schedule.
+    pub fn active(&self, alg: SigningAlg, now: NaiveDateTime) -> Option<&ScheduledKey> {
+        self.keys.iter().rev().find(|k| {
+            k.key.alg() == alg
+                && k.activates_at <= now
+                && k.retired_at.is_none_or(|retired| retired > now)
+        })
     }
 
     /// A published key by id (to verify what we signed).

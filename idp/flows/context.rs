@@ -10,6 +10,7 @@ use crate::config::{Config, TenantConfig};
 use crate::crypto::keyring::KeyRing;
 use crate::flows::location::GeoIp;
 use crate::store::audit::Event;
+use crate::telemetry::metrics::{LoginOutcome, Tally};
 
 /// What a flow needs of its request: the tenant, its issuer and keys, and the time.
 pub struct Minter<'a> {
@@ -32,12 +33,20 @@ pub struct Minter<'a> {
     /// The location database, for a session's coarse location (`None` without one, and outside
     /// the server).
     pub geo: Option<&'a GeoIp>,
+    /// What the flow decided that the metrics count (a login's outcome): counted by the HTTP
+    /// layer once the flow has returned `Ok`, its transaction committed.
+    pub tally: Tally,
 }
 
 impl Minter<'_> {
     /// An audit event of `kind` in this tenant, now, from the request's client address.
     pub fn audit<'e>(&'e self, kind: &'e str) -> Event<'e> {
         Event::new(&self.tenant.id, self.now, kind).address(self.remote_addr.as_deref())
+    }
+
+    /// Notes a login's outcome for the metrics (`idp_logins_total`).
+    pub fn count_login(&self, outcome: LoginOutcome) {
+        self.tally.login(outcome);
     }
 
     /// Whether this tenant's residents can use passkeys: the tenant allows them and the public

@@ -16,6 +16,7 @@ use crate::flows::error::FlowError;
 use crate::mail::{self, Rendered};
 use crate::store::mail_limits::{self, Limit};
 use crate::store::{DbConnection, Tenant};
+use crate::telemetry::metrics::Counted;
 
 /// The names of the limits, as `mail.limited` records them.
 const PER_ADDRESS: &str = "per_address";
@@ -71,6 +72,7 @@ pub fn admit(m: &Minter<'_>, conn: &mut DbConnection, mail: Mail<'_>) -> Result<
         .user(mail.user)
         .detail(&json!({ "limit": name, "mail": mail.kind }))
         .record(conn)?;
+    m.tally.note(Counted::MailLimited);
     Ok(false)
 }
 

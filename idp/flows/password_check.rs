@@ -28,6 +28,7 @@ use crate::crypto::hash_pool::{HashPool, Holders, Refused, Share};
 use crate::crypto::{legacy, password};
 use crate::store::throttle::{self, Allowance, ThrottleKey};
 use crate::store::{Store, StoreError, Tenant, audit};
+use crate::telemetry::metrics::{Counted, LoginOutcome, Metrics};
 
 /// Checks of one account that did not succeed before it is blocked.
 pub const FREE_FAILURES: i64 = 5;
@@ -146,6 +147,9 @@ pub struct PasswordCheck<'a> {
     pub store: &'a Store,
     /// The hashing pool.
     pub pool: &'a HashPool,
+    /// The node's metrics (a check refused by the throttle is counted at once: it commits
+    /// nothing else).
+    pub metrics: &'a Metrics,
     /// The tenant.
     pub tenant: &'a TenantConfig,
     /// The time of the request.
@@ -186,6 +190,8 @@ impl PasswordCheck<'_> {
                     .record(conn)
             })
             .await?;
+            self.metrics
+                .add(&self.tenant.id, &[Counted::Login(LoginOutcome::Throttled)]);
             return Ok(Checked::Throttled { retry_after });
         }
         let verified = self

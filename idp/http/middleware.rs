@@ -1,4 +1,5 @@
-//! Middleware: request logging without secrets, security headers on every response, and the
+//! Middleware: request logging without secrets and the request metrics ([`log_request`]),
+//! security headers on every response, and the
 //! request's `User-Agent` kept for its task ([`user_agent`]; set with the client's address by
 //! `client::remember_address`).
 
@@ -8,6 +9,9 @@ use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::{DefaultHeaders, Next};
+use actix_web::web;
+
+use crate::telemetry::metrics::{Metrics, RequestLabels, RouteLabels, method_label};
 
 tokio::task_local! {
     /// The `User-Agent` header of the request the task serves (set by `client::remember_address`).
@@ -25,15 +29,37 @@ pub fn user_agent() -> Option<String> {
     USER_AGENT.try_with(Clone::clone).ok().flatten()
 }
 
-/// Logs method, path (never the query string, which can carry codes and tokens), status and time.
+/// Logs method, path (never the query string, which can carry codes and tokens), status and time,
+/// and counts the request in the metrics by its route's template (`/{tenant}/token`; `unmatched`
+/// when no route took it), never by its path.
 pub async fn log_request(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let method = req.method().clone();
     let path = req.path().to_owned();
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let started = Instant::now();
     let response = next.call(req).await?;
+    if let Some(metrics) = metrics {
+        let route = response
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_string());
+        let seconds = started.elapsed().as_secs_f64();
+        metrics
+            .latency
+            .get_or_create(&RouteLabels {
+                route: route.clone(),
+            })
+            .observe(seconds);
+        let labels = RequestLabels {
+            route,
+            method: method_label(method.as_str()),
+            status: response.status().as_u16(),
+        };
+        metrics.requests.get_or_create(&labels).inc();
+    }
     tracing::info!(
         %method,
         %path,

@@ -2,7 +2,7 @@
 //!
 //! Handlers are thin: their extractors read the request (`extract::TenantRequest`; the pages'
 //! `pages::extract`), they call one flow and render. `oidc/` holds the protocol's endpoints, one
-//! file each; `pages/` the resident's pages; `state.rs` what every handler can reach; `util.rs`
+//! file each; `pages/` the resident's pages; `metrics.rs` the metrics listener; `state.rs` what every handler can reach; `util.rs`
 //! the helpers they share; `errors.rs` the mapping of errors to responses.
 
 pub mod assets;
@@ -11,6 +11,7 @@ pub mod discovery;
 pub mod errors;
 pub mod extract;
 pub mod healthz;
+pub mod metrics;
 pub mod middleware;
 pub mod oidc;
 pub mod pages;
@@ -34,6 +35,8 @@ pub use state::AppState;
 pub struct Application {
     address: SocketAddr,
     server: Server,
+    /// The metrics listener, when `[metrics]` is configured.
+    metrics: Option<metrics::MetricsServer>,
 }
 
 /// Whether the server handles signals itself (the binary) or leaves them (tests).
@@ -63,10 +66,13 @@ impl Application {
         let address = listener.local_addr()?;
         let config = services.config.clone();
         let pages = pages::templates::Pages::load(config.settings.templates.dir.as_deref())?;
+        let metrics = metrics::build(&services)?;
+        let counted = web::Data::from(services.metrics.clone());
         let state = AppState::new(services, pages, discovery::serialised(&config)?);
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(state.clone()))
+                .app_data(counted.clone())
                 .app_data(web::PayloadConfig::new(errors::BODY_LIMIT))
                 .wrap(actix_web::middleware::ErrorHandlers::new().default_handler(errors::reshape))
                 .wrap(middleware::security_headers())
@@ -87,6 +93,7 @@ impl Application {
         Ok(Application {
             address,
             server: server.run(),
+            metrics,
         })
     }
 
@@ -95,14 +102,30 @@ impl Application {
         self.address
     }
 
-    /// A handle to stop the server.
+    /// The address of the metrics listener, when `[metrics]` is configured.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|m| m.address)
+    }
+
+    /// A handle to stop the server (the metrics listener stops with it).
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
 
-    /// Serves until stopped; requests in flight finish first.
+    /// Serves until stopped; requests in flight finish first. The metrics listener serves beside
+    /// the public one and stops when it stops.
     pub async fn run(self) -> std::io::Result<()> {
-        self.server.await
+        let Some(metrics) = self.metrics else {
+            return self.server.await;
+        };
+        let handle = metrics.server.handle();
+        let scraped = tokio::spawn(metrics.server);
+        let served = self.server.await;
+        handle.stop(true).await;
+        if let Ok(Err(error)) = scraped.await {
+            tracing::warn!(%error, "the metrics listener failed");
+        }
+        served
     }
 }
 

@@ -84,7 +84,11 @@ impl AppState {
                     .ok_or_else(|| E::from(FlowError::server("unknown tenant")))?;
                 minter.remote_addr = remote_addr;
                 minter.user_agent = user_agent;
-                f(&minter, conn)
+                let outcome = f(&minter, conn);
+                if outcome.is_ok() {
+                    services.metrics.add(&tenant, &minter.tally.take());
+                }
+                outcome
             })
             .instrument(span)
             .await
@@ -96,6 +100,7 @@ impl AppState {
         PasswordCheck {
             store: &self.services.store,
             pool: &self.services.hashing,
+            metrics: &self.services.metrics,
             tenant,
             now: self.services.clock.now(),
         }

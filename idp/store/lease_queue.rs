@@ -23,7 +23,7 @@ use diesel::row::NamedRow;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 
 use super::schema::{logout_deliveries, mail_outbox};
-use super::{Backend, DbConnection, Result};
+use super::{Backend, DbConnection, Result, Tenant};
 
 /// The status of a row waiting for an attempt.
 const PENDING: &str = "pending";
@@ -100,6 +100,15 @@ struct Id {
     id: String,
 }
 
+/// What [`LeaseQueue::waiting`] reads.
+#[derive(QueryableByName)]
+struct Waiting {
+    #[diesel(sql_type = BigInt)]
+    waiting: i64,
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    oldest: Option<NaiveDateTime>,
+}
+
 /// A statement of `sql` for `conn`: SQLite takes the `?` placeholders as written, PostgreSQL
 /// numbered (`$1`, `$2`, …).
 fn statement(
@@ -172,6 +181,25 @@ impl LeaseQueue {
             }
         }
         Ok(claimed)
+    }
+
+    /// How many rows of `tenant` wait (`pending`: neither done nor given up), and when the
+    /// oldest of them was written (the metrics' queue gauges).
+    pub fn waiting(
+        &self,
+        conn: &mut DbConnection,
+        tenant: Tenant<'_>,
+    ) -> Result<(i64, Option<NaiveDateTime>)> {
+        let sql = format!(
+            "SELECT COUNT(*) AS waiting, MIN(created_at) AS oldest FROM {} \
+             WHERE tenant_id = ? AND status = ?",
+            self.table
+        );
+        let found: Waiting = statement(conn, &sql)
+            .bind::<Text, _>(tenant.id().to_string())
+            .bind::<Text, _>(PENDING)
+            .get_result(conn)?;
+        Ok((found.waiting, found.oldest))
     }
 
     /// A row by id.

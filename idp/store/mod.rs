@@ -53,6 +53,8 @@ use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::config::{DatabaseBackend, DatabaseSettings, SqliteSynchronous};
+use crate::telemetry::metrics::SecondsCounter;
+use prometheus_client::metrics::counter::Counter;
 
 pub use connection::DbConnection;
 /// The backend of [`DbConnection`] (either database), for boxed queries and expressions.
@@ -222,6 +224,21 @@ pub struct Store {
     backend: DatabaseBackend,
     /// Whether the pool's last attempt to connect failed.
     unreachable: Arc<AtomicBool>,
+    /// How often, and how long, requests waited for a connection.
+    waits: PoolWaits,
+    /// The SQLite writers' waits for their turn.
+    writer_waits: Option<Counter>,
+}
+
+/// How often a checkout found no idle connection and waited (for one to come back, or to be
+/// opened), and how long in all: the metrics `idp_db_pool_waits_total` and
+/// `idp_db_pool_wait_seconds_total`.
+#[derive(Debug, Clone, Default)]
+pub struct PoolWaits {
+    /// Checkouts that waited.
+    pub waits: Counter,
+    /// Seconds waited.
+    pub seconds: SecondsCounter,
 }
 
 impl std::fmt::Debug for Store {
@@ -243,6 +260,7 @@ impl Store {
         let test_on_check_out = matches!(backend, DatabaseBackend::Postgres(_));
         let manager = Manager::with_synchronous(backend.clone(), settings.sqlite_synchronous);
         let unreachable = manager.unreachable.clone();
+        let writer_waits = manager.turn.as_ref().map(WriterTurn::waits);
         let pool = r2d2::Pool::builder()
             .max_size(settings.max_connections)
             .test_on_check_out(test_on_check_out)
@@ -254,6 +272,8 @@ impl Store {
             pool,
             backend,
             unreachable,
+            waits: PoolWaits::default(),
+            writer_waits,
         })
     }
 
@@ -267,7 +287,26 @@ impl Store {
 
     /// A connection from the pool, for synchronous callers (the CLI, blocking tasks).
     pub fn conn(&self) -> Result<PooledConnection> {
-        checkout(&self.pool, &self.unreachable)
+        checkout(&self.pool, &self.unreachable, &self.waits)
+    }
+
+    /// The pool's connections: in use, and idle.
+    pub fn connections(&self) -> (u32, u32) {
+        let state = self.pool.state();
+        (
+            state.connections.saturating_sub(state.idle_connections),
+            state.idle_connections,
+        )
+    }
+
+    /// The pool's waits (shared: the metrics read what checkouts count).
+    pub fn pool_waits(&self) -> &PoolWaits {
+        &self.waits
+    }
+
+    /// The SQLite writers' waits for their turn (`None` on PostgreSQL).
+    pub fn writer_waits(&self) -> Option<Counter> {
+        self.writer_waits.clone()
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool, off the async executor.
@@ -278,11 +317,12 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         let (pool, unreachable) = (self.pool.clone(), self.unreachable.clone());
+        let waits = self.waits.clone();
         // A child of the request's span: the wait for a connection and the work, on its thread.
         let span = tracing::info_span!("db", db.system = self.backend_name());
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
-            let mut pooled = checkout(&pool, &unreachable)?;
+            let mut pooled = checkout(&pool, &unreachable, &waits)?;
             let result = f(&mut pooled.conn);
             pooled.suspect = result.is_err();
             result
@@ -331,16 +371,30 @@ impl Store {
 }
 
 /// A connection of `pool` within [`CONNECTION_WAIT`], or within [`UNREACHABLE_WAIT`] while the
-/// database is unreachable (`StoreError::Pool`, answered 503 with `Retry-After`).
-fn checkout(pool: &r2d2::Pool<Manager>, unreachable: &AtomicBool) -> Result<PooledConnection> {
+/// database is unreachable (`StoreError::Pool`, answered 503 with `Retry-After`). A checkout
+/// that finds no idle connection is counted in `waits`, with the time it waited.
+fn checkout(
+    pool: &r2d2::Pool<Manager>,
+    unreachable: &AtomicBool,
+    waits: &PoolWaits,
+) -> Result<PooledConnection> {
+    if let Some(conn) = pool.try_get() {
+        return Ok(conn);
+    }
+    waits.waits.inc();
     let started = std::time::Instant::now();
+    let waited = || waits.seconds.inc_by(started.elapsed().as_secs_f64());
     loop {
         match pool.get_timeout(UNREACHABLE_WAIT) {
-            Ok(conn) => return Ok(conn),
+            Ok(conn) => {
+                waited();
+                return Ok(conn);
+            }
             Err(error)
                 if unreachable.load(Ordering::Relaxed)
                     || started.elapsed() + UNREACHABLE_WAIT > CONNECTION_WAIT =>
             {
+                waited();
                 return Err(StoreError::Pool(error));
             }
             Err(_) => {}

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 
 use parking_lot::{Mutex, MutexGuard};
+use prometheus_client::metrics::counter::Counter;
 
 use diesel::Connection;
 use diesel::connection::TransactionManager;
@@ -31,28 +32,37 @@ pub(super) const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 
 /// The turn of this process's writers to one SQLite file. Every connection the pool opens carries
 /// its file's turn as its diesel instrumentation (which does nothing with the events), so that
-/// [`write_transaction`] finds it from the connection alone.
+/// [`write_transaction`] finds it from the connection alone. It counts the writers that found
+/// the turn taken and waited (the metric `idp_sqlite_writer_waits_total`).
 #[derive(Debug, Clone)]
-pub struct WriterTurn(Arc<Mutex<()>>);
+pub struct WriterTurn(Arc<Mutex<()>>, Counter);
 
 impl WriterTurn {
     /// The turn of the file at `path`, shared by every pool and connection of this process on
     /// that file (named by its canonical path).
     pub fn of_file(path: &Path) -> WriterTurn {
-        static TURNS: Mutex<Option<HashMap<PathBuf, Weak<Mutex<()>>>>> = Mutex::new(None);
+        type Turns = HashMap<PathBuf, (Weak<Mutex<()>>, Counter)>;
+        static TURNS: Mutex<Option<Turns>> = Mutex::new(None);
         let key = std::fs::canonicalize(path)
             .or_else(|_| std::path::absolute(path))
             .unwrap_or_else(|_| path.to_path_buf());
         let mut turns = TURNS.lock();
         let turns = turns.get_or_insert_with(HashMap::new);
-        if let Some(turn) = turns.get(&key).and_then(Weak::upgrade) {
-            return WriterTurn(turn);
+        if let Some((turn, waits)) = turns.get(&key)
+            && let Some(turn) = turn.upgrade()
+        {
+            return WriterTurn(turn, waits.clone());
         }
         // Forget the files whose pools are gone.
-        turns.retain(|_, turn| turn.strong_count() > 0);
-        let turn = Arc::new(Mutex::new(()));
-        turns.insert(key, Arc::downgrade(&turn));
-        WriterTurn(turn)
+        turns.retain(|_, (turn, _)| turn.strong_count() > 0);
+        let turn = WriterTurn(Arc::new(Mutex::new(())), Counter::default());
+        turns.insert(key, (Arc::downgrade(&turn.0), turn.1.clone()));
+        turn
+    }
+
+    /// The writers that found this turn taken and waited for it.
+    pub fn waits(&self) -> Counter {
+        self.1.clone()
     }
 
     /// Gives `conn` this turn.
@@ -67,7 +77,9 @@ impl WriterTurn {
             Some(turn) => turn.clone(),
             None => {
                 static UNATTACHED: std::sync::LazyLock<WriterTurn> =
-                    std::sync::LazyLock::new(|| WriterTurn(Arc::new(Mutex::new(()))));
+                    std::sync::LazyLock::new(|| {
+                        WriterTurn(Arc::new(Mutex::new(())), Counter::default())
+                    });
                 UNATTACHED.clone()
             }
         }
@@ -77,6 +89,10 @@ impl WriterTurn {
 impl WriterTurn {
     /// Waits for the turn, at most the busy timeout.
     fn take(&self) -> Result<MutexGuard<'_, ()>> {
+        if let Some(held) = self.0.try_lock() {
+            return Ok(held);
+        }
+        self.1.inc();
         self.0.try_lock_for(BUSY_TIMEOUT).ok_or(StoreError::Busy)
     }
 }

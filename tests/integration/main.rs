@@ -38,6 +38,7 @@ mod linker_edges;
 mod linker_family;
 mod mail_limits;
 mod malformed;
+mod metrics;
 mod node;
 mod oidc;
 mod oidc_backchannel;

@@ -293,3 +293,56 @@ fn telemetry_is_off_by_default_and_checked() {
         },
     );
 }
+
+#[test]
+fn metrics_are_off_unless_configured_and_never_on_the_public_port() {
+    jail_with(TENANT, |jail| {
+        assert!(loaded().settings.metrics.is_none());
+        jail.create_file(
+            "idp.toml",
+            &format!("{MAIN}\n[metrics]\nbind = \"127.0.0.1:9464\"\n"),
+        )?;
+        let metrics = loaded().settings.metrics.unwrap();
+        assert_eq!(metrics.bind.to_string(), "127.0.0.1:9464");
+        assert_eq!(metrics.key_rotation_days, 90);
+
+        for bind in ["127.0.0.1:8080", "0.0.0.0:8080"] {
+            jail.create_file(
+                "idp.toml",
+                &format!("{MAIN}\n[metrics]\nbind = \"{bind}\"\n"),
+            )?;
+            assert_eq!(
+                problems("idp.toml"),
+                [
+                    "idp.toml: metrics.bind: must not be the public listener's address (127.0.0.1:8080): the metrics are for the operators' network only"
+                ]
+            );
+        }
+        jail.create_file(
+            "idp.toml",
+            &format!("{MAIN}\n[metrics]\nbind = \"127.0.0.1:9464\"\nkey_rotation_days = 0\n"),
+        )?;
+        assert_eq!(
+            problems("idp.toml"),
+            ["idp.toml: metrics.key_rotation_days: must be from 1 to 3650"]
+        );
+        jail.create_file(
+            "idp.toml",
+            &format!("{MAIN}\n[metrics]\nbind = \"localhost\"\n"),
+        )?;
+        let refused = problems("idp.toml");
+        assert!(
+            refused.len() == 1 && refused[0].starts_with("idp.toml: metrics.bind: "),
+            "{refused:?}"
+        );
+        jail.create_file("idp.toml", MAIN)?;
+        jail.set_env("IDP__METRICS__BIND", "127.0.0.1:8080");
+        assert_eq!(
+            problems("idp.toml"),
+            [
+                "environment variable IDP__METRICS__BIND: metrics.bind: must not be the public listener's address (127.0.0.1:8080): the metrics are for the operators' network only"
+            ]
+        );
+        Ok(())
+    });
+}

@@ -29,6 +29,14 @@ pub(in crate::config) fn production(
     problems
 }
 
+/// Whether listeners on `a` and `b` would take the same port: the same port (not 0, which picks a
+/// free one) on the same address, or on every address (`0.0.0.0`, `[::]`) and any.
+fn shares_port(a: std::net::SocketAddr, b: std::net::SocketAddr) -> bool {
+    a.port() != 0
+        && a.port() == b.port()
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
 /// Problems of the main file; `origin` names where a key's value came from.
 pub(in crate::config) fn settings(
     settings: &Settings,
@@ -87,6 +95,20 @@ pub(in crate::config) fn settings(
     }
     if settings.database.max_connections == 0 {
         problem("database.max_connections", "must be at least 1".into());
+    }
+    if let Some(metrics) = &settings.metrics {
+        if shares_port(metrics.bind, settings.server.bind) {
+            problem(
+                "metrics.bind",
+                format!(
+                    "must not be the public listener's address ({}): the metrics are for the operators' network only",
+                    settings.server.bind
+                ),
+            );
+        }
+        if !(1..=3650).contains(&metrics.key_rotation_days) {
+            problem("metrics.key_rotation_days", "must be from 1 to 3650".into());
+        }
     }
     let lease = [("queues.lease_seconds", settings.queues.lease_seconds)];
     for (key, message) in LEASE.outside(lease) {

@@ -11,6 +11,7 @@ use crate::store::legacy::{self, LegacyRow};
 use crate::store::links;
 use crate::store::users::{self, UserRow};
 use crate::store::{self, DbConnection, StoreError, Tenant};
+use crate::telemetry::metrics::LoginOutcome;
 
 /// Creates the user of a legacy account and binds the account, in one transaction: the user's
 /// `sub` is the legacy subject, its username the old one. `None` when the account was bound
@@ -90,7 +91,10 @@ pub(super) fn bind_new_user_at(
         users::find(conn, tenant, &id)
     });
     match result {
-        Ok(user) => Ok(user),
+        Ok(user) => {
+            count_bound(m, by);
+            Ok(user)
+        }
         // A concurrent first login won: this one fails like a wrong password, and the
         // resident's next attempt logs in to the account it created.
         Err(StoreError::UniqueViolation(_) | StoreError::Conflict(_)) => Ok(None),
@@ -117,6 +121,17 @@ pub fn bind_to_user(
             .user(user.id.as_str())
             .detail(&json!({ "username": account.username, "by": by, "first": false }))
             .record(conn)?;
+        count_bound(m, by);
         Ok::<_, StoreError>(true)
     })?)
+}
+
+/// Counts a binding by the old password or a mailed link for the metrics (a claim of a family's
+/// address and a changed address bind too, but are not a login's outcome).
+fn count_bound(m: &Minter<'_>, by: &str) {
+    match by {
+        "password" => m.count_login(LoginOutcome::LegacyBoundByPassword),
+        "link" => m.count_login(LoginOutcome::LegacyBoundByLink),
+        _ => {}
+    }
 }

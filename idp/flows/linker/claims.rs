@@ -20,6 +20,7 @@ use crate::store::legacy::LegacyRow;
 use crate::store::links::LinkRow;
 use crate::store::throttle::ThrottleKey;
 use crate::store::{self, DbConnection};
+use crate::telemetry::metrics::LoginOutcome;
 
 /// The purpose of a claim's proof: the link mailed to a shared address, or the token the address
 /// page carries after the old password proved the account. It leads to the own-address page.
@@ -126,6 +127,7 @@ pub fn finish_claim(
                     .client(check.client_id.as_str())
                     .detail(&json!({ "claim": true }))
                     .record(conn)?;
+                m.count_login(LoginOutcome::WrongPassword);
                 return Ok(None);
             }
         };

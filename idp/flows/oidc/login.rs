@@ -24,6 +24,7 @@ use crate::store::legacy::LegacyRow;
 use crate::store::throttle::ThrottleKey;
 use crate::store::users::UserRow;
 use crate::store::{DbConnection, Tenant, auth_requests, grants};
+use crate::telemetry::metrics::LoginOutcome;
 
 use crate::flows::lookup::{find_account, find_deleting};
 
@@ -190,6 +191,9 @@ pub fn finish(
                 .client(row.client_id.as_str())
                 .detail(&serde_json::json!({ "reason": "deletion_pending" }))
                 .record(conn)?;
+            if !verified.matches {
+                m.count_login(LoginOutcome::WrongPassword);
+            }
             return Ok(if verified.matches {
                 LoginResult::Deleting(erase_at)
             } else {
@@ -198,6 +202,7 @@ pub fn finish(
         }
         // The account a failure names in the audit trail, when there is one.
         let named = user.as_ref().map(|u| u.id.clone());
+        let known = user.is_some() || legacy.is_some();
         let user = match (legacy, verified.rehashed) {
             // The first login of an old account: bind it, keeping its subject.
             (Some(account), Some(rehashed)) if verified.matches => linker::bind_new_user(
@@ -215,6 +220,11 @@ pub fn finish(
                 .user(named.as_deref())
                 .client(row.client_id.as_str())
                 .record(conn)?;
+            m.count_login(if known {
+                LoginOutcome::WrongPassword
+            } else {
+                LoginOutcome::UnknownIdentifier
+            });
             return Ok(LoginResult::Failed);
         };
         let proof = Proof::password();

@@ -9,6 +9,7 @@
 //! a synced passkey) is `swk`, one that cannot leave it `hwk`.
 
 use crate::config::AcrValues;
+use crate::telemetry::metrics::LoginOutcome;
 
 /// The methods of a login, in the order they were used, each once.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +64,18 @@ impl Proof {
     fn add(&mut self, method: &str) {
         if !self.methods.iter().any(|m| m == method) {
             self.methods.push(method.to_string());
+        }
+    }
+
+    /// How the metrics count a login of this proof: a passkey alone, a password and a second
+    /// factor, or a password alone.
+    pub fn outcome(&self) -> LoginOutcome {
+        if !self.methods.iter().any(|m| m == "pwd") {
+            LoginOutcome::Passkey
+        } else if self.is_mfa() {
+            LoginOutcome::SecondFactor
+        } else {
+            LoginOutcome::Succeeded
         }
     }
 

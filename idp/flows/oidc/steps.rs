@@ -190,6 +190,7 @@ fn start(
         .client(client)
         .detail(&serde_json::json!({ "amr": proof.stored() }))
         .record(conn)?;
+    m.count_login(proof.outcome());
     Ok(started)
 }
 

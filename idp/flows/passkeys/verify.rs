@@ -21,6 +21,7 @@ use crate::store::passkeys::{self, PasskeyRow};
 use crate::store::throttle::{self, ThrottleKey};
 use crate::store::users::UserRow;
 use crate::store::{self, DbConnection, Tenant};
+use crate::telemetry::metrics::LoginOutcome;
 
 /// Checks `user`'s passkey `row` with `verify` (webauthn-rs's check of the answer), throttled:
 /// whether the key is backup eligible (synced), or why it was refused. `None` for `row` (an
@@ -41,6 +42,7 @@ pub fn checked(
         m.audit("login.throttled")
             .user(user.id.as_str())
             .record(conn)?;
+        m.count_login(LoginOutcome::Throttled);
         let retry_after = (until - m.now).num_seconds().max(1);
         return Ok(Err(Refusal::Throttled { retry_after }));
     }

@@ -20,6 +20,7 @@ use crate::flows::password_check::ALLOWANCE;
 use crate::store::throttle::{self, ThrottleKey};
 use crate::store::users::UserRow;
 use crate::store::{DbConnection, StoreError, Tenant, second_factors, write_alone};
+use crate::telemetry::metrics::LoginOutcome;
 
 use super::enrol::may_enrol;
 
@@ -114,6 +115,7 @@ pub fn verify(
         let client = half.pending.request.client_id.as_str();
         let event = m.audit("login.throttled").user(half.user.id.as_str());
         write_alone(conn, |conn| event.client(client).record(conn))?;
+        m.count_login(LoginOutcome::Throttled);
         return Ok(Verified::Throttled {
             retry_after: (until - m.now).num_seconds().max(1),
         });
@@ -129,6 +131,7 @@ pub fn verify(
                 .client(half.pending.request.client_id.as_str())
                 .detail(&serde_json::json!({ "method": method }))
                 .record(conn)?;
+            m.count_login(LoginOutcome::SecondFactorFailed);
             return Ok(Verified::Wrong);
         }
         throttle::give_back(conn, tenant, &keys, ALLOWANCE, m.now, true)?;

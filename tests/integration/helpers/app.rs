@@ -30,6 +30,8 @@ pub struct TestApp {
     pub clock: Arc<OffsetClock>,
     /// Holds the configuration, mail and SQLite files until the test ends.
     dir: TempDir,
+    /// The metrics listener's address, when the builder asked for one ([`TestAppBuilder::metrics`]).
+    pub metrics: Option<std::net::SocketAddr>,
     handle: actix_web::dev::ServerHandle,
     worker: tokio::task::JoinHandle<()>,
     mailer: tokio::task::JoinHandle<()>,
@@ -53,6 +55,7 @@ pub struct TestAppBuilder {
     server_toml: Vec<String>,
     users: Vec<[String; 4]>,
     localhost: bool,
+    main_toml: Vec<String>,
 }
 
 impl TestAppBuilder {
@@ -79,6 +82,18 @@ impl TestAppBuilder {
     pub fn server_toml(mut self, toml: &str) -> Self {
         self.server_toml.push(toml.to_string());
         self
+    }
+
+    /// Appends `toml` (a section) to the main file.
+    pub fn main_toml(mut self, toml: &str) -> Self {
+        self.main_toml.push(toml.to_string());
+        self
+    }
+
+    /// Serves the metrics on a listener of their own at 127.0.0.1 and a free port
+    /// ([`TestApp::metrics`], [`TestApp::scrape`]).
+    pub fn metrics(self) -> Self {
+        self.main_toml("[metrics]\nbind = \"127.0.0.1:0\"")
     }
 
     /// Trusts `X-Forwarded-For` for the client's address (as behind a proxy).
@@ -134,6 +149,22 @@ impl TestAppBuilder {
             let text = text.replacen("[server]\n", &format!("[server]\n{keys}\n"), 1);
             std::fs::write(&path, text).unwrap();
         }
+        if !self.main_toml.is_empty() {
+            let text = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(
+                &path,
+                format!(
+                    "{text}
+{}
+",
+                    self.main_toml.join(
+                        "
+"
+                    )
+                ),
+            )
+            .unwrap();
+        }
         let app = launch(
             dir,
             db,
@@ -175,6 +206,7 @@ async fn launch(
     let mailer = services.spawn_mail_worker(std::time::Duration::from_millis(100));
     let app = Application::with_listener(listener, services.clone(), Signals::Ignore).unwrap();
     let handle = app.handle();
+    let metrics = app.metrics_address();
     tokio::spawn(app.run());
     TestApp {
         base,
@@ -186,6 +218,7 @@ async fn launch(
         services,
         clock,
         dir,
+        metrics,
         handle,
         worker,
         mailer,
@@ -203,6 +236,7 @@ impl TestApp {
             server_toml: Vec::new(),
             users: Vec::new(),
             localhost: false,
+            main_toml: Vec::new(),
         }
     }
 
@@ -284,6 +318,24 @@ impl TestApp {
             name,
         )
         .await
+    }
+
+    /// `GET /metrics` of the metrics listener: the status, `Content-Type` and text.
+    pub async fn scrape(&self) -> (u16, String, String) {
+        let address = self.metrics.expect("a server started with metrics()");
+        let response = self
+            .http
+            .get(format!("http://{address}/metrics"))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (status, content_type, response.text().await.unwrap())
     }
 
     /// Stops the server, letting requests in flight finish.

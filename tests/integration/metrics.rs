@@ -1,0 +1,193 @@
+//! The Prometheus metrics: `/metrics` on the listener of `[metrics] bind` only (404 on the public
+//! port, and every other path of the metrics listener a 404), in the OpenMetrics text format; a
+//! scrape after real logins and a mailed link shows the counters moved: requests by route
+//! template, logins by outcome, mail sent; and the gauges of the queues, pools and keys.
+
+use crate::both_stores;
+use crate::helpers::journeys::{Login, page, post_with_csrf};
+use crate::helpers::{Backend, TestApp};
+use crate::rp::{self, location, param};
+
+const EMAIL: &str = "erkki@testi.fi";
+const PASSWORD: &str = "oikea hevonen patteri";
+
+/// The value of the sample `line` (the metric with its labels) in `text`, if there is one.
+fn sample(text: &str, line: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(line)?.strip_prefix(' '))
+        .map(|value| value.parse().unwrap())
+}
+
+/// The value of `line` in `text`, which must have it.
+fn value(text: &str, line: &str) -> f64 {
+    sample(text, line).unwrap_or_else(|| panic!("no {line} in\n{text}"))
+}
+
+both_stores!(a_scrape_after_a_login_shows_the_counters_moved);
+async fn a_scrape_after_a_login_shows_the_counters_moved(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .metrics()
+        .user("seinajoki", EMAIL, PASSWORD, "Erkki")
+        .spawn()
+        .await;
+
+    let (status, content_type, before) = app.scrape().await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        content_type,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    assert!(before.ends_with("# EOF\n"), "{before}");
+    let login = "idp_logins_total{tenant=\"seinajoki\",outcome=\"succeeded\"}";
+    assert_eq!(sample(&before, login), None, "no login yet");
+    // The gauges, set at the scrape.
+    assert_eq!(
+        value(&before, "idp_mail_outbox_waiting{tenant=\"seinajoki\"}"),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &before,
+            "idp_mail_outbox_oldest_age_seconds{tenant=\"kouvola\"}"
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &before,
+            "idp_backchannel_logouts_waiting{tenant=\"seinajoki\"}"
+        ),
+        0.0
+    );
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        let labels = format!("{{tenant=\"seinajoki\",alg=\"{alg}\"}}");
+        let age = value(&before, &format!("idp_signing_key_age_seconds{labels}"));
+        let due = value(
+            &before,
+            &format!("idp_signing_key_rotation_due_seconds{labels}"),
+        );
+        assert!((0.0..60.0).contains(&age), "{alg}: {age}");
+        // Planned 90 days after the key began to sign.
+        assert!((due + age - 90.0 * 86_400.0).abs() < 1.0, "{alg}: {due}");
+    }
+    assert_eq!(value(&before, "idp_hashing_queue"), 0.0);
+    assert_eq!(value(&before, "idp_hashing_in_flight"), 0.0);
+    assert!(value(&before, "idp_db_connections{kind=\"idle\"}") >= 1.0);
+    let pool_waits = value(&before, "idp_db_pool_waits_total");
+    assert!(before.contains("# TYPE idp_db_pool_wait_seconds counter\n"));
+    let writer_waits = sample(&before, "idp_sqlite_writer_waits_total");
+    assert_eq!(writer_waits.is_some(), backend == Backend::Sqlite);
+
+    // A wrong password, an unknown address, then a login that succeeds.
+    let client = rp::basic(&app).await;
+    let wrong = Login::fresh(&app, &client).await;
+    assert_eq!(
+        wrong.submit(EMAIL, "väärä salasana", false).await.status(),
+        401
+    );
+    let unknown = Login::fresh(&app, &client).await;
+    let refused = unknown.submit("nobody@testi.fi", PASSWORD, false).await;
+    assert_eq!(refused.status(), 401);
+    let good = Login::fresh(&app, &client).await;
+    let back = location(&good.submit(EMAIL, PASSWORD, false).await);
+    assert!(param(&back, "code").is_some(), "{back}");
+
+    // A reset link asked: a mail queued and sent by the worker.
+    let reset = Login::fresh(&app, &client).await;
+    let request = reset.request.as_str();
+    let forgot = app.url(&format!("/seinajoki/forgot?request={request}"));
+    let form = page(&reset.browser, forgot).await;
+    let fields = [("request", request), ("email", EMAIL)];
+    let asked = post_with_csrf(&reset.browser, app.url("/seinajoki/forgot"), &form, &fields).await;
+    assert_eq!(asked.status(), 200);
+    let sent = "idp_mail_total{tenant=\"seinajoki\",outcome=\"sent\"}";
+    let mut after = String::new();
+    for _ in 0..100 {
+        after = app.scrape().await.2;
+        if sample(&after, sent) == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let outcome = |o: &str| format!("idp_logins_total{{tenant=\"seinajoki\",outcome=\"{o}\"}}");
+    assert_eq!(value(&after, login), 1.0);
+    assert_eq!(value(&after, &outcome("wrong_password")), 1.0);
+    assert_eq!(value(&after, &outcome("unknown_identifier")), 1.0);
+    assert_eq!(sample(&after, &outcome("throttled")), None);
+    assert_eq!(
+        sample(
+            &after,
+            "idp_logins_total{tenant=\"kouvola\",outcome=\"succeeded\"}"
+        ),
+        None,
+        "counted for its tenant"
+    );
+    assert_eq!(value(&after, sent), 1.0);
+    assert_eq!(
+        value(&after, "idp_mail_outbox_waiting{tenant=\"seinajoki\"}"),
+        0.0
+    );
+    // Requests by route template, never by path: the tenant is a label only through it.
+    let passwords = "idp_http_requests_total{route=\"/{tenant}/login/password\",method=\"POST\"";
+    assert_eq!(value(&after, &format!("{passwords},status=\"303\"}}")), 1.0);
+    assert_eq!(value(&after, &format!("{passwords},status=\"401\"}}")), 2.0);
+    assert_eq!(
+        value(
+            &after,
+            "idp_http_request_duration_seconds_count{route=\"/{tenant}/login/password\"}"
+        ),
+        3.0
+    );
+    assert!(!after.contains("route=\"/seinajoki"), "{after}");
+    assert!(value(&after, "idp_db_pool_waits_total") >= pool_waits);
+
+    // Not on the public port; nothing else on the metrics port. The public 404 is counted as
+    // an unmatched route, its path left out.
+    assert_eq!(app.get("/metrics").await.status(), 404);
+    let address = app.metrics.unwrap();
+    let elsewhere = app
+        .http
+        .get(format!("http://{address}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), 404);
+    let (_, _, last) = app.scrape().await;
+    assert_eq!(
+        value(
+            &last,
+            "idp_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"}"
+        ),
+        1.0
+    );
+    app.stop().await;
+}
+
+both_stores!(throttled_guesses_are_counted);
+async fn throttled_guesses_are_counted(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .metrics()
+        .user("seinajoki", EMAIL, PASSWORD, "Erkki")
+        .spawn()
+        .await;
+    let client = rp::basic(&app).await;
+    // Five wrong passwords are free; the sixth check is refused by the throttle.
+    for _ in 0..6 {
+        let login = Login::fresh(&app, &client).await;
+        login.submit(EMAIL, "väärä salasana", false).await;
+    }
+    let (_, _, text) = app.scrape().await;
+    let outcome = |o: &str| format!("idp_logins_total{{tenant=\"seinajoki\",outcome=\"{o}\"}}");
+    assert_eq!(value(&text, &outcome("wrong_password")), 5.0);
+    assert_eq!(value(&text, &outcome("throttled")), 1.0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_metrics_section_there_is_no_listener() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    assert_eq!(app.metrics, None);
+    assert_eq!(app.get("/metrics").await.status(), 404);
+    app.stop().await;
+}
