@@ -68,6 +68,24 @@ from oidctest.op.profiles import PROFILEMAP  # noqa: E402
 from oidctest.prof_util import ProfileHandler  # noqa: E402
 from oidctest.session import SessionHandler  # noqa: E402
 from oidctest.tool import WebTester  # noqa: E402
+from oic.oic import Client as OicClient  # noqa: E402
+from oic.oic.message import EndSessionRequest  # noqa: E402
+from urllib3.exceptions import InsecureRequestWarning  # noqa: E402
+import urllib3  # noqa: E402
+
+
+def construct_end_session_request(self, request=EndSessionRequest, request_args=None,
+                                  extra_args=None, **kwargs):
+    """The fourth shim: oidctest 0.8.2 expects the oic of its time, which sent `state` in an
+    end-session request only when the request arguments had one (a `state` among the keyword
+    arguments only picks the grant whose ID token is the hint). oic 0.15.1 lets the keyword win,
+    which sends the authorization's state instead of the tool's logout state."""
+    return self._id_token_based(request, dict(request_args or {}), extra_args, **kwargs)
+
+
+OicClient.construct_EndSessionRequest = construct_end_session_request
+# The tool fetches the OP's jwks_uri in two checks with verify=False, as the tool does itself.
+urllib3.disable_warnings(InsecureRequestWarning)
 
 import logout_token  # noqa: E402  (the back-channel logout messages the 2019 oic lacks)
 
@@ -596,11 +614,14 @@ def run_test(tool, rp, ua, test_id, log):
                 return "FAIL", "the OP sent the browser to {}".format(res.url)
         elif isinstance(out, bytes):
             # A "Note" for the person: act on it, then go on as the page's link would.
+            # A person takes more than a second to read one, which tests of re-authentication
+            # need: auth_time has one-second resolution (OP-prompt-login). For max_age=1, idp
+            # counts whole seconds as auth_time carries them (docs/oidc.md): a new login is due
+            # once now's second is more than one past auth_time's, so wait two seconds.
             note = out.decode()
             if "cookies" in note:
                 ua.clear_cookies()
-            if "max_age=1" in note or "one second" in note:
-                time.sleep(1.5)  # auth_time has one-second resolution
+            time.sleep(2.1 if "max_age=1" in note else 1.1)
             out = call(tester.cont, path=test_id, index=sh["index"])
         else:
             break
@@ -659,6 +680,8 @@ def main():
     opts = parser.parse_args()
 
     started = time.time()
+    # Stopped from outside (CI's time limit): unwind, so that idp is stopped by its PID.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     work = tempfile.mkdtemp(prefix="idp-conformance-")
     logging.basicConfig(filename=os.path.join(work, "tool.log"), level=logging.INFO)
     log = open(os.path.join(work, "journeys.log"), "w")
@@ -721,9 +744,10 @@ def main():
     for tid, verdict, detail, secs in results:
         print("{:<{w}}  {:<4}  {:>5.1f}  {}".format(tid, verdict, secs, detail, w=width))
     counts = {v: sum(1 for r in results if r[1] == v) for v in ("PASS", "N/A", "FAIL")}
-    print("conformance ({}, {} against idp): {} passed, {} failed, {} not applicable; {:.0f} s"
-          .format(PROFILE, len(results), counts["PASS"], counts["FAIL"], counts["N/A"],
-                  time.time() - started))
+    print("conformance: profile {}, {} tests in {:.0f} s; N/A counted as skipped".format(
+        PROFILE, len(results), time.time() - started))
+    print("conformance: {} passed, {} failed, {} skipped".format(
+        counts["PASS"], counts["FAIL"], counts["N/A"]))
     if opts.keep or counts["FAIL"]:
         print("conformance: logs kept in " + work)
     else:
