@@ -711,6 +711,8 @@ def main():
     # Stopped from outside (CI's time limit): unwind, so that idp is stopped by its PID.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     work = tempfile.mkdtemp(prefix="idp-conformance-")
+    opts.idp = os.path.abspath(opts.idp)
+    os.chdir(work)  # the tool writes its logs and results to the working directory
     logging.basicConfig(filename=os.path.join(work, "tool.log"), level=logging.INFO)
     log = open(os.path.join(work, "journeys.log"), "w")
     na = load_not_applicable()
