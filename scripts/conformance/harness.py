@@ -9,7 +9,7 @@ of its own publishes the relying party's keys (for `private_key_jwt`) and receiv
 logout tokens. It prints one line per test: PASS, N/A (with the reason from `not-applicable.txt`)
 or FAIL, and exits non-zero on any FAIL or on a test that neither passes nor is listed N/A.
 
-What was learned running the tool here is in ../shared/conformance/README.md (see docs/oidc.md).
+How it runs, what it covers and why the N/A tests do not apply: docs/oidc.md, "Conformance".
 """
 
 # --- Shims: the 2019 tool on a current CPython (before anything imports it). ------------------
