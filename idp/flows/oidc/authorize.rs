@@ -114,12 +114,15 @@ pub fn start(
     })
 }
 
-/// Whether a login at `auth_time` is too old for `max_age` at `now`. Counted in whole seconds,
-/// as the `auth_time` claim carries them; `max_age=0` always asks again, as `prompt=login` does
+/// Whether a login at `auth_time` is too old for `max_age` at `now`: more than `max_age` seconds
+/// have passed since the `auth_time` the ID token will carry (whole seconds, rounded down), to the
+/// millisecond, so that a relying party checking `auth_time + max_age` against its own clock never
+/// gets a login older than it asked for. `max_age=0` always asks again, as `prompt=login` does
 /// (OpenID Connect Core 1.0 errata set 2, §3.1.2.1).
 fn too_old(auth_time: NaiveDateTime, now: NaiveDateTime, max_age: i64) -> bool {
-    let elapsed = now.and_utc().timestamp() - auth_time.and_utc().timestamp();
-    max_age == 0 || elapsed > max_age
+    let claimed = auth_time.and_utc().timestamp().saturating_mul(1000);
+    let elapsed = now.and_utc().timestamp_millis().saturating_sub(claimed);
+    max_age == 0 || elapsed > max_age.saturating_mul(1000)
 }
 
 #[cfg(test)]
@@ -135,15 +138,17 @@ mod tests {
     }
 
     #[test]
-    fn max_age_counts_whole_seconds_and_zero_always_asks() {
+    fn max_age_counts_from_the_claimed_auth_time_and_zero_always_asks() {
         // max_age=0 within the same second, even the same instant.
         assert!(too_old(at(10, 100), at(10, 100), 0));
         assert!(too_old(at(10, 100), at(10, 900), 0));
-        // auth_time says 10, now says 12: two seconds, over a max_age of 1 although only 1.2 s
-        // have passed.
+        // The claim says 10: at 11.999 a relying party sees 1.999 s, over a max_age of 1.
+        assert!(too_old(at(10, 900), at(11, 999), 1));
         assert!(too_old(at(10, 900), at(12, 100), 1));
-        assert!(!too_old(at(10, 900), at(11, 999), 1));
-        assert!(!too_old(at(10, 0), at(15, 999), 5));
-        assert!(too_old(at(10, 999), at(16, 0), 5));
+        // Exactly max_age seconds after the claimed time is not over it.
+        assert!(!too_old(at(10, 900), at(11, 0), 1));
+        assert!(!too_old(at(10, 0), at(15, 0), 5));
+        assert!(too_old(at(10, 0), at(15, 1), 5));
+        assert!(!too_old(at(10, 500), at(14, 999), 5));
     }
 }
