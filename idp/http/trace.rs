@@ -9,6 +9,7 @@ use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
+use opentelemetry::KeyValue;
 use opentelemetry::propagation::Extractor;
 use opentelemetry::trace::TraceContextExt;
 use tracing::Instrument;
@@ -34,15 +35,9 @@ pub async fn trace_request(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let method = req.method().as_str().to_owned();
-    let span = tracing::info_span!(
-        "request",
-        otel.name = method.as_str(),
-        otel.kind = "server",
-        http.request.method = method.as_str(),
-        http.route = Empty,
-        http.response.status_code = Empty,
-        trace_id = Empty,
-    );
+    // Few fields, since text logs print them before every line of the request; the rest goes to
+    // the OpenTelemetry span only.
+    let span = tracing::info_span!("request", otel.kind = "server", trace_id = Empty);
     let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.extract(&Headers(req.headers()))
     });
@@ -59,11 +54,15 @@ pub async fn trace_request(
         .request()
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_string());
-    // The span's OpenTelemetry context exists since its trace id was read: rename it there.
-    span.context()
-        .span()
-        .update_name(format!("{method} {route}"));
-    span.record("http.route", route.as_str());
-    span.record("http.response.status_code", response.status().as_u16());
+    // The span's OpenTelemetry context exists since its trace id was read: name it there.
+    let otel = span.context();
+    let otel = otel.span();
+    otel.update_name(format!("{method} {route}"));
+    otel.set_attribute(KeyValue::new("http.request.method", method));
+    otel.set_attribute(KeyValue::new("http.route", route));
+    otel.set_attribute(KeyValue::new(
+        "http.response.status_code",
+        i64::from(response.status().as_u16()),
+    ));
     Ok(response)
 }
