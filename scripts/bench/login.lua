@@ -19,6 +19,12 @@ local login_page, request_id, csrf, code, email
 local login_started, step_started
 local logins = 0
 
+-- Each connection is a resident's browser with a client address of its own (the server trusts
+-- X-Forwarded-For in the benchmark's configuration).
+local function address()
+  return string.format("10.77.%d.%d", math.floor(thread_id / 250), thread_id % 250 + 1)
+end
+
 local function cookie_header()
   local parts = {}
   for name, value in pairs(jar) do parts[#parts + 1] = name .. "=" .. value end
@@ -57,17 +63,20 @@ function request()
       { "client_id", client }, { "response_type", "code" }, { "scope", "openid email" },
       { "redirect_uri", redirect }, { "state", "s" .. logins }, { "nonce", "n" .. logins },
     })
-    return wrk.format("GET", path)
+    return wrk.format("GET", path, { ["X-Forwarded-For"] = address() })
   elseif step == 2 then
-    return wrk.format("GET", login_page, { ["Cookie"] = cookie_header() })
+    return wrk.format("GET", login_page,
+      { ["Cookie"] = cookie_header(), ["X-Forwarded-For"] = address() })
   elseif step == 3 then
     return wrk.format("POST", "/" .. tenant .. "/login/identifier", {
       ["Cookie"] = cookie_header(),
+      ["X-Forwarded-For"] = address(),
       ["Content-Type"] = "application/x-www-form-urlencoded",
     }, form({ { "csrf", csrf }, { "request", request_id }, { "identifier", email } }))
   elseif step == 4 then
     return wrk.format("POST", "/" .. tenant .. "/login/password", {
       ["Cookie"] = cookie_header(),
+      ["X-Forwarded-For"] = address(),
       ["Content-Type"] = "application/x-www-form-urlencoded",
     }, form({ { "csrf", csrf }, { "request", request_id }, { "identifier", email },
               { "password", password } }))
