@@ -307,6 +307,22 @@ pub fn revoke_access_token(
     Ok(())
 }
 
+/// Whether the access token `jti` of `tenant` is listed as revoked (a machine token, which has no
+/// grant to check).
+pub fn access_token_revoked(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    jti: &str,
+) -> Result<bool> {
+    use diesel::dsl::exists;
+    Ok(diesel::select(exists(
+        revoked_access_tokens::table
+            .find(jti)
+            .filter(revoked_access_tokens::tenant_id.eq(tenant.id())),
+    ))
+    .get_result(conn)?)
+}
+
 /// Whether `user` of `tenant` consented to `client` for at least `scope`.
 pub fn has_consent(
     conn: &mut DbConnection,

@@ -108,6 +108,69 @@ async fn client_credentials_gives_a_service_token(backend: Backend) {
     app.stop().await;
 }
 
+/// The rows of the tables a token could be written to: grants, audit events, revoked tokens.
+async fn written_rows(app: &TestApp) -> (i64, i64, i64) {
+    app.db_run(|conn| {
+        use diesel::prelude::*;
+        use idp::store::schema::{audit_events, grants, revoked_access_tokens};
+        (
+            grants::table.count().get_result(conn).unwrap(),
+            audit_events::table.count().get_result(conn).unwrap(),
+            revoked_access_tokens::table
+                .count()
+                .get_result(conn)
+                .unwrap(),
+        )
+    })
+    .await
+}
+
+both_stores!(a_machine_token_writes_nothing_and_its_revocation_holds);
+async fn a_machine_token_writes_nothing_and_its_revocation_holds(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let before = written_rows(&app).await;
+    let mut tokens = Vec::new();
+    for _ in 0..5 {
+        let (status, body) = post_form(&app, TOKEN, SERVICE, &CREDENTIALS).await;
+        assert_eq!(status, 200, "{body}");
+        tokens.push(body["access_token"].as_str().unwrap().to_string());
+    }
+    // Five tokens, no row: a machine token is its signature (RFC 9068).
+    assert_eq!(written_rows(&app).await, before);
+    let claims = rp::payload(&tokens[0]);
+    assert!(claims.get("gid").is_none(), "{claims}");
+    assert_eq!(claims["sub"], "service");
+    for token in &tokens {
+        let (_, info) = post_form(&app, INTROSPECT, SERVICE, &[("token", token)]).await;
+        assert_eq!(info["active"], true, "{info}");
+    }
+
+    // Revoking one lists its jti until it expires; the others stand.
+    let (status, _) = post_form(&app, REVOKE, SERVICE, &[("token", &tokens[0])]).await;
+    assert_eq!(status, 200);
+    assert_eq!(written_rows(&app).await, (before.0, before.1, before.2 + 1));
+    let answer = post_form(&app, INTROSPECT, SERVICE, &[("token", &tokens[0])]).await;
+    assert_eq!(answer, inactive());
+    let (_, info) = post_form(&app, INTROSPECT, SERVICE, &[("token", &tokens[1])]).await;
+    assert_eq!(info["active"], true, "{info}");
+    // Another client can neither revoke nor see it.
+    let (status, _) = post_form(&app, REVOKE, RP_BASIC, &[("token", &tokens[1])]).await;
+    assert_eq!(status, 200);
+    let (_, info) = post_form(&app, INTROSPECT, SERVICE, &[("token", &tokens[1])]).await;
+    assert_eq!(info["active"], true, "{info}");
+    assert_eq!(
+        post_form(&app, INTROSPECT, RP_BASIC, &[("token", &tokens[1])]).await,
+        inactive()
+    );
+    // Expired: inactive, with nothing to clean up.
+    app.clock.advance(301);
+    assert_eq!(
+        post_form(&app, INTROSPECT, SERVICE, &[("token", &tokens[1])]).await,
+        inactive()
+    );
+    app.stop().await;
+}
+
 both_stores!(introspection_shows_a_client_only_its_own_tokens);
 async fn introspection_shows_a_client_only_its_own_tokens(backend: Backend) {
     let (app, client, redeemed) = logged_in(backend).await;
@@ -327,14 +390,18 @@ async fn a_locked_sqlite_database_answers_503() {
     let idp::config::DatabaseBackend::Sqlite(path) = &app.db.backend else {
         unreachable!("a SQLite test database");
     };
+    // A machine token writes nothing when it is issued; its revocation writes (the revoked list).
+    let (status, body) = post_form(&app, TOKEN, SERVICE, &CREDENTIALS).await;
+    assert_eq!(status, 200, "{body}");
+    let access = body["access_token"].as_str().unwrap().to_string();
     let mut other = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
     other.batch_execute("BEGIN IMMEDIATE").unwrap();
 
     let token = || {
         app.http
-            .post(app.url("/seinajoki/token"))
+            .post(app.url(REVOKE))
             .basic_auth("service", Some("service-secret"))
-            .form(&[("grant_type", "client_credentials")])
+            .form(&[("token", access.as_str())])
             .send()
     };
     let started = std::time::Instant::now();

@@ -10,12 +10,25 @@ use serde_json::Value;
 use crate::helpers::{Backend, TestApp};
 
 /// While a writer of server A's file holds its turn, server B (another file) still writes: its
-/// token request is answered at once, not after A's busy timeout with a 503 (as it was when the
-/// turn was one per process).
+/// revocation of a token (a write) is answered at once, not after A's busy timeout with a 503 (as
+/// it was when the turn was one per process).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_database_does_not_hold_up_another_servers_writers() {
     let a = TestApp::spawn(Backend::Sqlite).await;
     let b = TestApp::spawn(Backend::Sqlite).await;
+    // A machine token of B, whose revocation writes (issuing it writes nothing).
+    let issued: Value = b
+        .http
+        .post(b.url("/seinajoki/token"))
+        .basic_auth("service", Some("service-secret"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = issued["access_token"].as_str().unwrap().to_string();
 
     let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
     let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
@@ -34,19 +47,31 @@ async fn a_busy_database_does_not_hold_up_another_servers_writers() {
     let started = Instant::now();
     let response = b
         .http
-        .post(b.url("/seinajoki/token"))
+        .post(b.url("/seinajoki/revoke"))
         .basic_auth("service", Some("service-secret"))
-        .form(&[("grant_type", "client_credentials")])
+        .form(&[("token", access.as_str())])
         .send()
         .await
         .unwrap();
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    let body: Value = response.json().await.unwrap();
+    let body = response.text().await.unwrap();
     release_tx.send(()).unwrap();
     holder.join().unwrap();
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["token_type"], "Bearer", "{body}");
+    // The revocation was written: B's token is inactive now.
+    let introspected: Value = b
+        .http
+        .post(b.url("/seinajoki/introspect"))
+        .basic_auth("service", Some("service-secret"))
+        .form(&[("token", access.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(introspected["active"], false, "{introspected}");
     // (Under the old turn of the process it waited the whole busy timeout and got a 503.)
     println!("server B answered in {elapsed:?}");
 }

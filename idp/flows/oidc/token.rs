@@ -14,7 +14,7 @@ use crate::flows::former::released;
 use crate::store::audit::Event;
 use crate::store::grants::{self, GrantRow, RefreshRow};
 use crate::store::users::UserRow;
-use crate::store::{DbConnection, Tenant, write_alone};
+use crate::store::{DbConnection, Tenant};
 
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Clone, Serialize)]
@@ -66,7 +66,7 @@ pub fn exchange(
     match grant {
         0 => authorization_code(m, conn, client, params),
         1 => refresh_token(m, conn, client, params),
-        _ => client_credentials(m, conn, client, params),
+        _ => client_credentials(m, client, params),
     }
 }
 
@@ -218,7 +218,6 @@ fn revoke_replayed(
 
 fn client_credentials(
     m: &Minter<'_>,
-    conn: &mut DbConnection,
     client: &ClientConfig,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
@@ -233,8 +232,10 @@ fn client_credentials(
             format!("scope {bad} needs a resident; client_credentials has none"),
         ));
     }
+    // A machine token is a signed JWT and nothing else: no grant row, no write (RFC 9068; its
+    // revocation lists its `jti` until it expires). The grant below only shapes its claims.
     let grant = GrantRow {
-        id: secret::random_token(),
+        id: String::new(),
         tenant_id: m.tenant.id.clone(),
         client_id: client.client_id.clone(),
         user_id: None,
@@ -248,7 +249,6 @@ fn client_credentials(
         expires_at: m.after(m.config.settings.tokens.access_token_seconds),
         revoked_at: None,
     };
-    write_alone(conn, |conn| grants::insert_grant(conn, &grant))?;
     let (access_token, claims) = m.access_token(&grant, &client.client_id)?;
     Ok(TokenResponse {
         access_token,

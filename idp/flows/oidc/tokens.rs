@@ -65,7 +65,10 @@ pub struct AccessClaims {
     pub jti: String,
     /// Granted scope.
     pub scope: String,
-    /// The grant, so revoking the grant revokes the token.
+    /// The grant, so revoking the grant revokes the token; absent in a machine token
+    /// (`client_credentials`), which has no grant and is checked by its signature, its expiry and
+    /// the list of revoked tokens alone.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub gid: String,
     /// When the user authenticated.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -11,16 +11,31 @@ use crate::store::users::UserRow;
 use crate::store::{DbConnection, Tenant};
 
 /// Checks an access token against the database: its grant still stands, it was not revoked.
-/// Returns its claims, its grant and the grant's user (one statement).
+/// Returns its claims, its grant and the grant's user (one statement). A machine token
+/// (`client_credentials`, no grant) stands while its client is configured for that grant and its
+/// `jti` is not listed as revoked; it has neither grant nor user.
 pub fn check_live(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     token: &str,
-) -> Result<(AccessClaims, GrantRow, Option<UserRow>), OAuthError> {
+) -> Result<(AccessClaims, Option<GrantRow>, Option<UserRow>), OAuthError> {
+    let invalid = || OAuthError::new(ErrorCode::InvalidToken, "the access token is not valid");
     let claims = m.verify_access_token(token)?;
-    let (grant, user) = grants::find_live(conn, Tenant::of(m.tenant), &claims.gid, &claims.jti)?
-        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidToken, "the access token is not valid"))?;
-    Ok((claims, grant, user))
+    let tenant = Tenant::of(m.tenant);
+    if claims.gid.is_empty() {
+        let machine = claims.sub == claims.client_id
+            && m.tenant.client(&claims.client_id).is_some_and(|c| {
+                c.grant_types
+                    .contains(&crate::config::GrantType::ClientCredentials)
+            });
+        if !machine || grants::access_token_revoked(conn, tenant, &claims.jti)? {
+            return Err(invalid());
+        }
+        return Ok((claims, None, None));
+    }
+    let (grant, user) =
+        grants::find_live(conn, tenant, &claims.gid, &claims.jti)?.ok_or_else(invalid)?;
+    Ok((claims, Some(grant), user))
 }
 
 /// The claims the token's scope releases about its user.
