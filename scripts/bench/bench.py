@@ -442,6 +442,35 @@ def database_bytes_per_session(store, work, database_url):
     return sessions, size, total
 
 
+def database_bytes(store, database_url):
+    """The whole database: SQLite's file with its WAL after a checkpoint; pg_database_size."""
+    if store.startswith("sqlite"):
+        path = Path(database_url[len("sqlite://"):])
+        subprocess.run(["sqlite3", path, "PRAGMA wal_checkpoint(TRUNCATE)"], capture_output=True,
+                       check=True)
+        return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+    out = subprocess.run(["psql", "-At", database_url, "-c",
+                          "SELECT pg_database_size(current_database())"],
+                         capture_output=True, text=True, check=True)
+    return int(out.stdout.strip())
+
+
+def populate_store(store, database_url, residents, facts):
+    """Fills the tenant with `residents` and a year of their use (populate.py, issue 17)."""
+    empty = database_bytes(store, database_url)
+    out = subprocess.run([sys.executable, str(HERE / "populate.py"), database_url,
+                          str(residents)], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"bench: populate.py failed:\n{out.stderr}")
+    made = json.loads(out.stdout)
+    size = database_bytes(store, database_url)
+    facts[(store, "population")] = {"residents": residents, "seconds": made["seconds"],
+                                     "rows": made["rows"], "bytes": size,
+                                     "per_resident": (size - empty) / residents}
+    log(store, f"populated {residents} residents in {made['seconds']:.0f} s: {made['rows']}, "
+        f"{size / 1e6:.0f} MB, {(size - empty) / residents:.0f} B per resident")
+
+
 def run_store(store, database_url, args, rows, facts):
     work = Path(tempfile.mkdtemp(prefix=f"idp-bench-{store}-"))
     port = free_port()
@@ -453,6 +482,8 @@ def run_store(store, database_url, args, rows, facts):
     log(store, "in", work)
 
     server.command("migrate")
+    if args.population:
+        populate_store(store, database_url, args.population, facts)
     for n in range(args.users):
         server.command("users", "add", "--tenant", TENANT, "--email", USER_FORMAT % n,
                        "--password-stdin", stdin=PASSWORD + "\n")
@@ -590,8 +621,10 @@ def verdict(value, budget, higher_is_better=False):
 def table(rows, facts, hash_us, stores, args):
     lines = []
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    population = (f" The tenant holds {args.population:,} residents and a year of their use "
+                  f"(scripts/bench/populate.py)." if args.population else "")
     lines.append(f"Run {now} on {machine()}; {args.seconds} s a load "
-                 f"({args.login_seconds} s for logins), wrk on the same cores.")
+                 f"({args.login_seconds} s for logins), wrk on the same cores.{population}")
     lines.append("")
     lines.append(f"One argon2id check (m=19456 KiB, t=2, p=1), median of 41 on the idle machine: "
                  f"**{hash_us / 1000:.1f} ms**.")
@@ -634,6 +667,13 @@ def table(rows, facts, hash_us, stores, args):
              lambda v: f"{v:.0f} B", 1024, "≤ 1 KB")
     fact_row("database growth per whole login (every table)", "growth per login",
              lambda v: f"{v:.0f} B", None, "–")
+    if args.population:
+        fact_row(f"population of {args.population:,} residents: generation time", "population",
+                 lambda v: f"{v['seconds']:.1f} s", None, "–")
+        fact_row("database after the population", "population",
+                 lambda v: f"{v['bytes'] / 1e6:.0f} MB", None, "–")
+        fact_row("database bytes per resident (every table)", "population",
+                 lambda v: f"{v['per_resident']:.0f} B", None, "–")
     fact_row("100,000-row legacy import: time", "import s", lambda v: f"{v:.1f} s", 10, "≤ 10 s")
     fact_row("100,000-row legacy import: peak RSS", "import MB", lambda v: f"{v:.0f} MB", 100,
              "≤ 100 MB")
@@ -699,6 +739,9 @@ def main():
                         help="making codes for a code-exchange load")
     parser.add_argument("--users", type=int, default=128)
     parser.add_argument("--import-rows", type=int, default=100_000)
+    parser.add_argument("--population", type=int, default=0,
+                        help="residents (with a year of sessions, grants and audit events) "
+                             "made by populate.py before the bench users (issue 17)")
     parser.add_argument("--out", type=Path, default=ROOT / "target/bench/latest.md")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directories")
     args = parser.parse_args()
