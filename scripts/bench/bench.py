@@ -12,7 +12,9 @@ process from /proc, before and after) and its peak RSS (VmHWM, reset before each
 the other endpoints beside them (overload), the database bytes per SSO session, the cold start,
 the idle RSS and the 100,000-row legacy import. One argon2id check is timed on the idle machine
 by `examples/hash_cost.rs`. Every figure is compared with its budget (issue 6); the table is
-printed and written to --out.
+printed and written to --out. With `--population N`, `populate.py` first fills the tenant with N
+residents and a year of their sessions, grants and audit events (issue 17), and the database bytes
+per resident and the generation time join the figures.
 
 Everything listens on 127.0.0.1; every load is bounded by wrk's --duration.
 """

@@ -240,6 +240,10 @@ class SqliteSink:
         import sqlite3
 
         self.db = sqlite3.connect(path, isolation_level=None)
+        # No journal while filling (a failed run leaves a database to throw away): the WAL would
+        # hold the whole database a second time until the checkpoint copied it. Back to WAL, as
+        # `idp migrate` left it, at the end.
+        self.db.execute("PRAGMA journal_mode = OFF")
         self.db.execute("PRAGMA synchronous = OFF")
         self.db.execute("PRAGMA cache_size = -262144")
         self.db.execute("BEGIN")
@@ -267,7 +271,7 @@ class SqliteSink:
             self.db.execute(sql)
         # AUTOINCREMENT already follows the largest id written.
         self.db.execute("COMMIT")
-        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.db.execute("PRAGMA journal_mode = WAL")
         self.db.close()
 
 
