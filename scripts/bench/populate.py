@@ -30,7 +30,7 @@ round has real work. The proportions, per resident and year, and why:
   `[audit] retention_days = 365`.
 - sessions: 25 % of logins ask to be remembered (30 days), the rest live 8 h (the defaults of
   docs/configuration.md); a logged-out session stays a day after its end, as the clean-up keeps it.
-  Live: about 8 % of residents hold a session at any time.
+  About 7 % of residents hold a session at any time (with the last day's expired ones).
 - grants: one per login, to one of six e-services; 10 % with `offline_access` (30 days), the
   others bound to the session (at most 8 h, revoked at logout). Each has its used code (kept
   60 s, so only the last `--stale-hours`' ones are left) and its refresh tokens: a session-bound
