@@ -11,8 +11,14 @@ process from /proc, before and after) and its peak RSS (VmHWM, reset before each
 /proc/PID/clear_refs). Then: whole logins (argon2id), logins at twice the sustainable rate with
 the other endpoints beside them (overload), the database bytes per SSO session, the cold start,
 the idle RSS and the 100,000-row legacy import. One argon2id check is timed on the idle machine
-by `examples/hash_cost.rs`. Every figure is compared with its budget (issue 6); the table is
-printed and written to --out.
+by `examples/hash_cost.rs`. Every figure is compared with its budget (issues 6 and 17); the
+table is printed and written to --out.
+
+Code exchange and refresh run at each of --connections (1, 4 and 16). With --pin (the default on
+two or more CPUs) the server runs on one CPU and wrk on another (`taskset -c`) for every load but
+the full login and the overload. With --compare node (the default where npm is installed) the
+same request loads run first against node-oidc-provider (scripts/bench/node/), pinned the same
+way, and the table shows its server CPU per request and the ratio beside each of idp's rows.
 
 Everything listens on 127.0.0.1; every load is bounded by wrk's --duration.
 """
@@ -662,7 +668,8 @@ def request_loads(server, work, paths, add, args, access_token, make_codes, chai
     node-oidc-provider: discovery, JWKS, userinfo and introspection of `access_token`,
     client_credentials, then code exchange and refresh per ID-token algorithm at each of
     --connections. `make_codes(client_id, alg, connections, out)` writes codes for one exchange
-    load to the file `out`; `chain_codes(client_id, n)` returns n codes, one per refresh chain."""
+    load to the file `out`; `chain_codes(client_id, n)` returns n codes, one per refresh chain
+    (--chains, shared among the load's connections)."""
     load = args.load_cpus
     plain = dict(threads=2, connections=16, seconds=args.seconds, cpus=load)
     add(measure(server, work, "discovery", "plain", paths["discovery"], env={}, **plain))
@@ -688,11 +695,15 @@ def request_loads(server, work, paths, add, args, access_token, make_codes, chai
 
     for alg, client_id in CLIENTS.items():
         for connections in args.connections:
-            codes = work / f"refresh-codes-{alg}-{connections}.txt"
-            codes.write_text("".join(code + "\n" for code in chain_codes(client_id, connections)))
+            # The chains' first refresh tokens, from codes exchanged before the load.
+            chains = work / f"refresh-tokens-{alg}-{connections}.txt"
+            chains.write_text("".join(
+                exchange(server.port, client_id, code, paths["token"])["refresh_token"] + "\n"
+                for code in chain_codes(client_id, max(args.chains, connections))))
             add(measure(server, work, f"refresh {alg}", "refresh", "/", connections, connections,
-                        args.seconds, dict(token, BENCH_AUTH=basic(client_id), BENCH_CODES=codes),
-                        cpus=load))
+                        args.seconds,
+                        dict(token, BENCH_AUTH=basic(client_id), BENCH_REFRESH_TOKENS=chains,
+                             BENCH_THREADS=connections), cpus=load))
 
 
 def run_node(args, rows, facts):
@@ -906,6 +917,8 @@ def main():
                         help="making codes for one code-exchange load (default --seconds + 2)")
     parser.add_argument("--connections", default="1,4,16",
                         help="the connection counts of code exchange and refresh")
+    parser.add_argument("--chains", type=int, default=64,
+                        help="refresh chains of a refresh load, shared among its connections")
     parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=None,
                         help="server on CPU 1, wrk on CPU 0 (taskset) for the request loads; "
                              "default on with 2 or more CPUs")
