@@ -325,6 +325,12 @@ class NodeProvider(ServerProcess):
         )
         return self.wait_ready(began, NODE_PATHS["discovery"], log_file)
 
+    def forget(self):
+        """Empties the provider's in-memory storage (codes and tokens of earlier loads)."""
+        status, _, text = request("POST", self.port, "/bench/forget")
+        if status != 204:
+            raise SystemExit(f"bench: node-oidc-provider did not forget ({status}): {text}")
+
     def make_codes(self, client_id, n):
         """n authorization codes for the client, through the provider's bench-only route."""
         status, _, text = request("POST", self.port, f"/bench/codes?client={client_id}&n={n}")
@@ -738,11 +744,16 @@ def run_node(args, rows, facts):
             # Three times what the fastest exchange load so far got through (the codes live in
             # the server's memory, so not far more than needed; a thread that runs out stops).
             n = int(3 * max(fastest) * args.seconds) + 200
+            node.forget()
             out.write_text("".join(code + "\n" for code in node.make_codes(client_id, n)))
             log("node", f"made {n} codes for {client_id}")
 
+        def chain_codes(client_id, n):
+            node.forget()
+            return node.make_codes(client_id, n)
+
         request_loads(node, work, NODE_PATHS, add, args, tokens["access_token"], make_codes,
-                      node.make_codes)
+                      chain_codes)
     finally:
         node.stop()
     if not args.keep:

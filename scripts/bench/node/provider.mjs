@@ -19,7 +19,9 @@
 //   accessTokenFormat "jwt"; it still stores nothing for it);
 // - codes are made by a bench-only route (POST /bench/codes, below) that saves a grant and an
 //   authorization code through node's own models, as its authorization endpoint would after a
-//   login; the exchange and the refresh themselves go through node's real /token.
+//   login; the exchange and the refresh themselves go through node's real /token. Before each
+//   exchange or refresh load the storage is emptied (POST /bench/forget), where idp's database
+//   keeps every earlier load's rows.
 
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
@@ -166,6 +168,15 @@ async function makeCodes(clientId, n) {
 
 const callback = provider.callback();
 const server = http.createServer((req, res) => {
+  // POST /bench/forget: empties the adapter's storage between loads (the codes a load left
+  // unused, the tokens it issued), so that each load starts from the same memory. Clients are
+  // static (configuration), not in the adapter.
+  if (req.method === 'POST' && req.url === '/bench/forget') {
+    storage.clear();
+    res.writeHead(204);
+    res.end();
+    return;
+  }
   if (req.method === 'POST' && req.url.startsWith('/bench/codes?')) {
     const query = new URL(req.url, issuer).searchParams;
     makeCodes(query.get('client'), Number(query.get('n')))
