@@ -814,6 +814,11 @@ def table(rows, facts, hash_us, stores, args):
         note = verdict(v["cpu_us"], budget)
         if v["failures"]:
             note += f" (non-2xx: {v['failures']})"
+        # Threads that ran out of codes or chains stopped early: fewer connections at the end.
+        short = {k: n for k, n in v["counters"].items()
+                 if k in ("ran_out", "chain_broken", "no_chain_left")}
+        if short:
+            note += f" ({', '.join(f'{k} {n}' for k, n in sorted(short.items()))})"
         if row.name == "full login":
             note += (f"; of which hashing {v['hash_us']:.0f}, the rest {v['cpu_us'] - v['hash_us']:.0f}"
                      f"; {v['rate']:.0f} logins/s {verdict(v['rate'], 100, True)} (≥ 100)")
