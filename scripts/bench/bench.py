@@ -993,6 +993,8 @@ def main():
         else:
             raise SystemExit(f"bench: unknown store {store}")
         run_store(store, url, args, rows, facts)
+        if url.startswith("sqlite://") and not args.keep:
+            shutil.rmtree(Path(url[len("sqlite://"):]).parent, ignore_errors=True)
     shutil.rmtree(scratch, ignore_errors=True)
 
     text = table(rows, facts, hash_us, stores, args)
