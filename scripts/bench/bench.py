@@ -533,7 +533,9 @@ def database_bytes_per_session(store, work, database_url):
             "SELECT (SELECT COUNT(*) FROM sso_sessions), "
             "(SELECT SUM(pgsize) FROM dbstat WHERE name IN "
             "(SELECT name FROM sqlite_schema WHERE tbl_name = 'sso_sessions')), "
-            "(SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size())"
+            # Pages in use: the clean-up frees pages (used codes) that later rows reuse.
+            "(SELECT (page_count - freelist_count) * page_size "
+            "FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size())"
         )
         out = subprocess.run(["sqlite3", path, query], capture_output=True, text=True, check=True)
         sessions, size, total = (int(x) for x in out.stdout.strip().split("|"))
