@@ -967,6 +967,8 @@ def main():
     args.load_cpus = str(cpus[0]) if args.pin else None
     if args.compare == "node" and (shutil.which("node") is None or shutil.which("npm") is None):
         raise SystemExit("bench: --compare node needs node and npm (or --compare none)")
+    if args.compare == "none":
+        log("no node-oidc-provider beside idp (--compare none, or npm is not installed)")
     if shutil.which("wrk") is None:
         raise SystemExit("bench: wrk is not installed (apt-get install wrk); scripts/bench.sh "
                          "installs it")
