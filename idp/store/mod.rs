@@ -23,6 +23,7 @@ pub mod erasure;
 mod error;
 pub mod export;
 pub mod grants;
+mod inline;
 pub mod keys;
 pub mod lease_queue;
 pub mod legacy;
@@ -335,6 +336,20 @@ impl Store {
         })
         .await
         .map_err(|e| E::from(StoreError::Task(e.to_string())))?
+    }
+
+    /// Runs `f`, which only reads, at once on the calling thread (an async worker), when the
+    /// store is SQLite: its outcome, or `None` when it must run on the pool with [`Store::run`]
+    /// instead (PostgreSQL, or a statement of `f` failed: it would have waited, or it writes).
+    /// `f` wrote nothing then. See `store/inline.rs`.
+    pub fn read_here<R>(&self, f: impl FnOnce(&mut DbConnection) -> R) -> Option<R> {
+        match &self.backend {
+            DatabaseBackend::Sqlite(path) => {
+                let _span = tracing::info_span!("db", db.system = "sqlite").entered();
+                inline::read_here(path, f)
+            }
+            DatabaseBackend::Postgres(_) => None,
+        }
     }
 
     /// The migrations of this build that the database lacks (their names), waiting at most
