@@ -94,6 +94,41 @@ impl AppState {
             .await
     }
 
+    /// Runs the flow `f`, which only reads, as [`AppState::flow`] does, but at once on this
+    /// thread when the store can (SQLite: `store/inline.rs`), sparing the hand-off to a blocking
+    /// thread and back; on the blocking pool when it cannot, or when a statement of `f` failed
+    /// there (it would have waited, or it writes), so that `f` may run twice: it must not do
+    /// anything but read before its first failing statement.
+    pub async fn read_flow<T, E, F>(&self, tenant: &str, f: F) -> Result<T, E>
+    where
+        F: Fn(&Minter<'_>, &mut DbConnection) -> Result<T, E> + Send + Sync + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + From<FlowError> + Send + 'static,
+    {
+        let f = Arc::new(f);
+        let here = {
+            let _span = tracing::info_span!("flow", tenant = tenant).entered();
+            let services = &self.services;
+            let now = services.clock.now();
+            services.store.read_here(|conn| {
+                let mut minter = services
+                    .minter(tenant, now)
+                    .ok_or_else(|| E::from(FlowError::server("unknown tenant")))?;
+                minter.remote_addr = crate::app::client_address();
+                minter.user_agent = super::middleware::user_agent();
+                let outcome = f(&minter, conn);
+                if outcome.is_ok() {
+                    services.metrics.add(tenant, &minter.tally.take());
+                }
+                outcome
+            })
+        };
+        match here {
+            Some(outcome) => outcome,
+            None => self.flow(tenant, move |m, conn| f(m, conn)).await,
+        }
+    }
+
     /// The one way to check a password: throttled, counted before the hash, in the pool's share
     /// (`flows::password_check`).
     pub fn password_check<'a>(&'a self, tenant: &'a TenantConfig) -> PasswordCheck<'a> {

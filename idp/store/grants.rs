@@ -4,6 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::connection::on_backend;
 use super::schema::{
     auth_codes, client_assertion_jtis, consents, grants, refresh_tokens, revoked_access_tokens,
     users,
@@ -138,15 +139,15 @@ pub fn find_live(
     jti: &str,
 ) -> Result<Option<(GrantRow, Option<UserRow>)>> {
     use diesel::dsl::{exists, not};
-    Ok(grants::table
+    Ok(on_backend!(conn, |c| grants::table
         .left_join(users::table)
         .filter(grants::id.eq(grant_id))
         .filter(grants::tenant_id.eq(tenant.id()))
         .filter(grants::revoked_at.is_null())
         .filter(not(exists(revoked_access_tokens::table.find(jti))))
         .select((GrantRow::as_select(), Option::<UserRow>::as_select()))
-        .get_result(conn)
-        .optional()?)
+        .get_result(c)
+        .optional())?)
 }
 
 /// Revokes a grant of `tenant` (and with it its codes, refresh and access tokens).

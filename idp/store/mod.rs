@@ -23,6 +23,7 @@ pub mod erasure;
 mod error;
 pub mod export;
 pub mod grants;
+mod inline;
 pub mod keys;
 pub mod lease_queue;
 pub mod legacy;
@@ -62,7 +63,7 @@ pub use connection::MultiBackend as Backend;
 pub use error::{Result, StoreError};
 pub use tenant::Tenant;
 use transaction::BUSY_TIMEOUT;
-pub use transaction::{WriterTurn, read_transaction, write_alone, write_transaction};
+pub use transaction::{TurnCounters, WriterTurn, read_transaction, write_alone, write_transaction};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -138,7 +139,9 @@ impl Manager {
     /// A manager for `backend` with SQLite's commits synced as `synchronous` says.
     pub fn with_synchronous(backend: DatabaseBackend, synchronous: SqliteSynchronous) -> Self {
         let turn = match &backend {
-            DatabaseBackend::Sqlite(path) => Some(WriterTurn::of_file(path)),
+            DatabaseBackend::Sqlite(path) => {
+                Some(WriterTurn::of_file(path, &sqlite_setup(synchronous)))
+            }
             DatabaseBackend::Postgres(_) => None,
         };
         Self {
@@ -155,15 +158,8 @@ impl Manager {
             DatabaseBackend::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())
                     .map_err(r2d2::Error::ConnectionError)?;
-                // Waits for a writer instead of failing at once; foreign keys are off by default;
-                // FULL (the default) syncs every commit, so a power loss cannot lose a committed
-                // reset link.
-                conn.batch_execute(&format!(
-                    "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA synchronous = {};",
-                    BUSY_TIMEOUT.as_millis(),
-                    self.synchronous.pragma()
-                ))
-                .map_err(r2d2::Error::QueryError)?;
+                conn.batch_execute(&sqlite_setup(self.synchronous))
+                    .map_err(r2d2::Error::QueryError)?;
                 if let Some(turn) = &self.turn {
                     turn.attach(&mut conn);
                 }
@@ -177,6 +173,17 @@ impl Manager {
             }
         }
     }
+}
+
+/// What sets up a SQLite connection: it waits for a writer instead of failing at once; foreign
+/// keys are off by default; FULL (the default) syncs every commit, so a power loss cannot lose a
+/// committed reset link.
+fn sqlite_setup(synchronous: SqliteSynchronous) -> String {
+    format!(
+        "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA synchronous = {};",
+        BUSY_TIMEOUT.as_millis(),
+        synchronous.pragma()
+    )
 }
 
 impl ManageConnection for Manager {
@@ -226,8 +233,8 @@ pub struct Store {
     unreachable: Arc<AtomicBool>,
     /// How often, and how long, requests waited for a connection.
     waits: PoolWaits,
-    /// The SQLite writers' waits for their turn.
-    writer_waits: Option<Counter>,
+    /// The SQLite writers' waits for their turn, and their commits.
+    writer_turn: Option<TurnCounters>,
 }
 
 /// How often a checkout found no idle connection and waited (for one to come back, or to be
@@ -260,7 +267,7 @@ impl Store {
         let test_on_check_out = matches!(backend, DatabaseBackend::Postgres(_));
         let manager = Manager::with_synchronous(backend.clone(), settings.sqlite_synchronous);
         let unreachable = manager.unreachable.clone();
-        let writer_waits = manager.turn.as_ref().map(WriterTurn::waits);
+        let writer_turn = manager.turn.as_ref().map(WriterTurn::counters);
         let pool = r2d2::Pool::builder()
             .max_size(settings.max_connections)
             .test_on_check_out(test_on_check_out)
@@ -273,7 +280,7 @@ impl Store {
             backend,
             unreachable,
             waits: PoolWaits::default(),
-            writer_waits,
+            writer_turn,
         })
     }
 
@@ -304,9 +311,9 @@ impl Store {
         &self.waits
     }
 
-    /// The SQLite writers' waits for their turn (`None` on PostgreSQL).
-    pub fn writer_waits(&self) -> Option<Counter> {
-        self.writer_waits.clone()
+    /// The SQLite writers' waits for their turn and their shared commits (`None` on PostgreSQL).
+    pub fn writer_turn(&self) -> Option<TurnCounters> {
+        self.writer_turn.clone()
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool, off the async executor.
@@ -329,6 +336,20 @@ impl Store {
         })
         .await
         .map_err(|e| E::from(StoreError::Task(e.to_string())))?
+    }
+
+    /// Runs `f`, which only reads, at once on the calling thread (an async worker), when the
+    /// store is SQLite: its outcome, or `None` when it must run on the pool with [`Store::run`]
+    /// instead (PostgreSQL, or a statement of `f` failed: it would have waited, or it writes).
+    /// `f` wrote nothing then. See `store/inline.rs`.
+    pub fn read_here<R>(&self, f: impl FnOnce(&mut DbConnection) -> R) -> Option<R> {
+        match &self.backend {
+            DatabaseBackend::Sqlite(path) => {
+                let _span = tracing::info_span!("db", db.system = "sqlite").entered();
+                inline::read_here(path, f)
+            }
+            DatabaseBackend::Postgres(_) => None,
+        }
     }
 
     /// The migrations of this build that the database lacks (their names), waiting at most

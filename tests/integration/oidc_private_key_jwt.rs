@@ -341,3 +341,53 @@ async fn an_oversized_key_set_is_refused_without_reading_it_all(backend: Backend
     assert_eq!(endless_hits.load(Ordering::SeqCst), 1);
     app.stop().await;
 }
+
+/// Introspection by a client that authenticates with an assertion (`aud` the token endpoint,
+/// accepted at the others, RFC 7523 §3). Introspection only reads, and on SQLite its statements
+/// run at once on the worker on a connection that cannot write (`store/inline.rs`); recording
+/// the assertion's `jti` is a write, so the request goes to the pool and is answered there: the
+/// token is active, and the same assertion is refused the second time, so the `jti` was written.
+async fn introspect_as(app: &TestApp, assertion: &str, token: &str) -> (u16, Value) {
+    let response = app
+        .http
+        .post(app.url("/seinajoki/introspect"))
+        .form(&[
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion),
+            ("token", token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+both_stores!(introspection_records_the_assertion_it_was_authenticated_by);
+async fn introspection_records_the_assertion_it_was_authenticated_by(backend: Backend) {
+    let (key, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let (jwks_uri, _keys_server) = serve_jwks(json!({ "keys": [key.public_jwk()] }));
+    let app = TestApp::builder(backend)
+        .tenant_toml(&jwt_clients(&[("rp-jwt", &jwks_uri)]))
+        .spawn()
+        .await;
+    let (status, issued) = token_as(&app, &key, "rp-jwt", "for-a-token").await;
+    assert_eq!(status, 200, "{issued}");
+    let access = issued["access_token"].as_str().unwrap();
+
+    let assertion = signed(&app, &key, "rp-jwt", "introspecting");
+    let (status, body) = introspect_as(&app, &assertion, access).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["active"], true, "{body}");
+    assert_eq!(body["client_id"], "rp-jwt");
+
+    let (status, body) = introspect_as(&app, &assertion, access).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(
+        body,
+        json!({"error": "invalid_client", "error_description": "the client assertion was used before"})
+    );
+}

@@ -33,6 +33,33 @@ pub async fn answer<T>(
 where
     T: Send + 'static,
 {
+    respond(request, endpoint, flow, ok, false).await
+}
+
+/// [`answer`] for a flow that only reads (introspection): its statements run at once on the
+/// worker when they can ([`AppState::read_flow`]).
+pub async fn answer_reading<T>(
+    request: TenantRequest,
+    endpoint: &str,
+    flow: ClientFlow<T>,
+    ok: impl FnOnce(T) -> HttpResponse,
+) -> HttpResponse
+where
+    T: Send + 'static,
+{
+    respond(request, endpoint, flow, ok, true).await
+}
+
+async fn respond<T>(
+    request: TenantRequest,
+    endpoint: &str,
+    flow: ClientFlow<T>,
+    ok: impl FnOnce(T) -> HttpResponse,
+    reads_only: bool,
+) -> HttpResponse
+where
+    T: Send + 'static,
+{
     let TenantRequest {
         state,
         tenant,
@@ -43,11 +70,12 @@ where
         let params = form(&req, &body)?;
         let presented = presented(&req, &params)?;
         let presented = verify_assertion(&state, &tenant.id, endpoint, presented).await;
-        state
-            .flow(&tenant.id, move |m, conn| {
-                flow(m, conn, &presented, &params)
-            })
-            .await
+        let run = move |m: &Minter<'_>, conn: &mut DbConnection| flow(m, conn, &presented, &params);
+        if reads_only {
+            state.read_flow(&tenant.id, run).await
+        } else {
+            state.flow(&tenant.id, run).await
+        }
     }
     .await;
     match result {

@@ -45,7 +45,7 @@ async fn answer(
     };
     match request
         .state
-        .flow(&request.tenant.id, move |m, conn| {
+        .read_flow(&request.tenant.id, move |m, conn| {
             userinfo::userinfo(m, conn, &token)
         })
         .await
