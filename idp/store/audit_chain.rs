@@ -241,10 +241,30 @@ pub(super) fn purge_before(
     let sealed = audit_events::table
         .filter(audit_events::tenant_id.eq(tenant))
         .filter(audit_events::seq.is_not_null());
-    let first_kept: Option<i64> = sealed
+    // The first kept event is the one of least `seq` among those at or after `before`. Asked at
+    // once (`min(seq)` over the retention window) the database reads the whole window, ten
+    // million events at a million residents (scripts/bench/populate.py), every round. Events
+    // are sealed nearly in the order they occurred, so: the earliest kept event by time (one
+    // index entry), then any kept event before it in the chain, which only reads the part of
+    // the chain this round deletes.
+    let earliest: Option<Option<i64>> = sealed
         .filter(audit_events::occurred_at.ge(before))
-        .select(diesel::dsl::min(audit_events::seq))
-        .get_result(conn)?;
+        .order(audit_events::occurred_at)
+        .select(audit_events::seq)
+        .limit(1)
+        .get_result(conn)
+        .optional()?;
+    let first_kept = match earliest.flatten() {
+        Some(earliest) => {
+            let before_it: Option<i64> = sealed
+                .filter(audit_events::seq.lt(earliest))
+                .filter(audit_events::occurred_at.ge(before))
+                .select(diesel::dsl::min(audit_events::seq))
+                .get_result(conn)?;
+            Some(before_it.map_or(earliest, |seq| seq.min(earliest)))
+        }
+        None => None,
+    };
     let first_kept = match first_kept {
         Some(seq) => seq,
         None => {
