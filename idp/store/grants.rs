@@ -4,12 +4,13 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::audit::Event;
 use super::schema::{
-    auth_codes, client_assertion_jtis, consents, grants, refresh_tokens, revoked_access_tokens,
-    users,
+    audit_events, auth_codes, client_assertion_jtis, consents, grants, refresh_tokens,
+    revoked_access_tokens, sso_sessions, users,
 };
 use super::users::UserRow;
-use super::{DbConnection, Result, Tenant};
+use super::{Backend, DbConnection, Result, Tenant};
 
 /// A grant as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -125,6 +126,35 @@ pub fn find_grant_with_user(
         .optional()?)
 }
 
+/// When a grant's SSO session ends: its `ended_at` (`None` while it runs) and `expires_at`.
+pub type SessionEnd = (Option<NaiveDateTime>, NaiveDateTime);
+
+/// A grant of `tenant` with its user (none for `client_credentials`) and the end of the SSO
+/// session it came from (none when it came from none, or the session is gone), in one statement:
+/// what a refresh checks.
+pub fn find_grant_to_refresh(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    id: &str,
+) -> Result<Option<(GrantRow, Option<UserRow>, Option<SessionEnd>)>> {
+    let session = sso_sessions::table.on(sso_sessions::id
+        .nullable()
+        .eq(grants::session_id)
+        .and(sso_sessions::tenant_id.eq(grants::tenant_id)));
+    Ok(grants::table
+        .left_join(users::table)
+        .left_join(session)
+        .filter(grants::id.eq(id))
+        .filter(grants::tenant_id.eq(tenant.id()))
+        .select((
+            GrantRow::as_select(),
+            Option::<UserRow>::as_select(),
+            (sso_sessions::ended_at, sso_sessions::expires_at).nullable(),
+        ))
+        .get_result(conn)
+        .optional()?)
+}
+
 /// The grant of `tenant` of an access token that is still live — the grant not revoked, the
 /// token's `jti` not on the revocation list — with the grant's user (none for
 /// `client_credentials`), in one statement: userinfo and introspection run nothing else.
@@ -235,27 +265,47 @@ pub fn find_code(
         .optional()?)
 }
 
-/// Marks a code of `tenant` used; false when another request used it first.
-pub fn use_code(
+/// Claims a code of `tenant` issued to `client_id` and not used before: marks it used at `now`
+/// and returns it (its `used_at` now set), in one statement (`UPDATE … RETURNING`). `None` when
+/// there is no such code: unknown, another client's, or used already ([`find_code`] tells which).
+pub fn claim_code(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     code_hash: &str,
+    client_id: &str,
     now: NaiveDateTime,
-) -> Result<bool> {
-    let changed = diesel::update(
+) -> Result<Option<CodeRow>> {
+    Ok(diesel::update(
         auth_codes::table
             .find(code_hash)
             .filter(auth_codes::tenant_id.eq(tenant.id()))
+            .filter(auth_codes::client_id.eq(client_id))
             .filter(auth_codes::used_at.is_null()),
     )
     .set(auth_codes::used_at.eq(now))
-    .execute(conn)?;
-    Ok(changed == 1)
+    // The row's columns, not `as_returning()`: diesel's `MultiConnection` wants a clause that
+    // each backend can write, which a bare tuple of columns is.
+    .returning(<CodeRow as Selectable<Backend>>::construct_selection())
+    .get_result(conn)
+    .optional()?)
 }
 
-/// Stores a refresh token.
-pub fn insert_refresh(conn: &mut DbConnection, row: &RefreshRow) -> Result<()> {
-    super::rows::insert(conn, refresh_tokens::table, row)
+/// Stores a refresh token, with `event` when given: on PostgreSQL in one statement (one round
+/// trip), on SQLite in two (`store/rows.rs`). The event's chain columns stay empty until the
+/// sealer fills them (`store/audit_chain.rs`).
+pub fn insert_refresh(
+    conn: &mut DbConnection,
+    row: &RefreshRow,
+    event: Option<&Event<'_>>,
+) -> Result<()> {
+    match event {
+        None => super::rows::insert(conn, refresh_tokens::table, row),
+        Some(event) => super::rows::insert_both(
+            conn,
+            diesel::insert_into(refresh_tokens::table).values(row),
+            diesel::insert_into(audit_events::table).values(event),
+        ),
+    }
 }
 
 /// A refresh token of `tenant` by its hash.
@@ -272,22 +322,33 @@ pub fn find_refresh(
         .optional()?)
 }
 
-/// Marks a refresh token of `tenant` used (rotated); false when it was used already.
-pub fn use_refresh(
+/// Claims a refresh token of `tenant` whose grant is `client_id`'s and that was not used before:
+/// marks it used (rotated) at `now` and returns it (its `used_at` now set), in one statement
+/// (`UPDATE … RETURNING`). `None` when there is no such token: unknown, another client's, or
+/// rotated already ([`find_refresh`] tells which).
+pub fn claim_refresh(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     token_hash: &str,
+    client_id: &str,
     now: NaiveDateTime,
-) -> Result<bool> {
-    let changed = diesel::update(
+) -> Result<Option<RefreshRow>> {
+    use diesel::dsl::exists;
+    // The token's own grant, by its key (a correlated subquery).
+    let clients_grant = grants::table
+        .filter(grants::id.eq(refresh_tokens::grant_id))
+        .filter(grants::client_id.eq(client_id));
+    Ok(diesel::update(
         refresh_tokens::table
             .find(token_hash)
             .filter(refresh_tokens::tenant_id.eq(tenant.id()))
-            .filter(refresh_tokens::used_at.is_null()),
+            .filter(refresh_tokens::used_at.is_null())
+            .filter(exists(clients_grant)),
     )
     .set(refresh_tokens::used_at.eq(now))
-    .execute(conn)?;
-    Ok(changed == 1)
+    .returning(<RefreshRow as Selectable<Backend>>::construct_selection())
+    .get_result(conn)
+    .optional()?)
 }
 
 /// Lists an access token of `tenant` as revoked until it expires.

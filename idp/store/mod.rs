@@ -22,6 +22,7 @@ pub mod deliveries;
 pub mod erasure;
 mod error;
 pub mod export;
+mod instrument;
 pub mod grants;
 pub mod keys;
 pub mod lease_queue;
@@ -60,6 +61,8 @@ pub use connection::DbConnection;
 /// The backend of [`DbConnection`] (either database), for boxed queries and expressions.
 pub use connection::MultiBackend as Backend;
 pub use error::{Result, StoreError};
+use instrument::Instrument;
+pub use instrument::Statements;
 pub use tenant::Tenant;
 use transaction::BUSY_TIMEOUT;
 pub use transaction::{WriterTurn, read_transaction, write_alone, write_transaction};
@@ -127,6 +130,8 @@ pub struct Manager {
     unreachable: Arc<AtomicBool>,
     /// The writers' turn of the SQLite file, which every connection carries.
     turn: Option<WriterTurn>,
+    /// The statements of every connection it opens (shared with the [`Store`]).
+    statements: Statements,
 }
 
 impl Manager {
@@ -146,6 +151,7 @@ impl Manager {
             synchronous,
             unreachable: Arc::new(AtomicBool::new(false)),
             turn,
+            statements: Statements::default(),
         }
     }
 
@@ -164,6 +170,7 @@ impl Manager {
                     self.synchronous.pragma()
                 ))
                 .map_err(r2d2::Error::QueryError)?;
+                Instrument::counting(self.statements.all.clone()).attach(&mut conn);
                 if let Some(turn) = &self.turn {
                     turn.attach(&mut conn);
                 }
@@ -172,8 +179,9 @@ impl Manager {
             DatabaseBackend::Postgres(url) => {
                 let conn = PgConnection::establish(url);
                 self.unreachable.store(conn.is_err(), Ordering::Relaxed);
-                conn.map(DbConnection::Postgres)
-                    .map_err(r2d2::Error::ConnectionError)
+                let mut conn = conn.map_err(r2d2::Error::ConnectionError)?;
+                Instrument::counting(self.statements.all.clone()).attach(&mut conn);
+                Ok(DbConnection::Postgres(conn))
             }
         }
     }
@@ -198,6 +206,7 @@ impl ManageConnection for Manager {
         if !pooled.suspect && pooled.last_good.elapsed() < TRUSTED_FOR {
             return Ok(());
         }
+        self.statements.tests.inc();
         diesel::sql_query("SELECT 1")
             .execute(&mut pooled.conn)
             .map_err(r2d2::Error::QueryError)?;
@@ -228,6 +237,8 @@ pub struct Store {
     waits: PoolWaits,
     /// The SQLite writers' waits for their turn.
     writer_waits: Option<Counter>,
+    /// The statements of the pool's connections.
+    statements: Statements,
 }
 
 /// How often a checkout found no idle connection and waited (for one to come back, or to be
@@ -261,6 +272,7 @@ impl Store {
         let manager = Manager::with_synchronous(backend.clone(), settings.sqlite_synchronous);
         let unreachable = manager.unreachable.clone();
         let writer_waits = manager.turn.as_ref().map(WriterTurn::waits);
+        let statements = manager.statements.clone();
         let pool = r2d2::Pool::builder()
             .max_size(settings.max_connections)
             .test_on_check_out(test_on_check_out)
@@ -274,6 +286,7 @@ impl Store {
             unreachable,
             waits: PoolWaits::default(),
             writer_waits,
+            statements,
         })
     }
 
@@ -307,6 +320,11 @@ impl Store {
     /// The SQLite writers' waits for their turn (`None` on PostgreSQL).
     pub fn writer_waits(&self) -> Option<Counter> {
         self.writer_waits.clone()
+    }
+
+    /// The statements the pool's connections ran (shared: the metrics read what they count).
+    pub fn statements(&self) -> &Statements {
+        &self.statements
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool, off the async executor.

@@ -21,9 +21,10 @@ use prometheus_client::metrics::counter::Counter;
 
 use diesel::Connection;
 use diesel::connection::TransactionManager;
-use diesel::connection::{AnsiTransactionManager, Instrumentation, InstrumentationEvent};
+use diesel::connection::AnsiTransactionManager;
 use diesel::sqlite::SqliteConnection;
 
+use super::instrument::Instrument;
 use super::{DbConnection, Result, StoreError};
 
 /// How long a SQLite writer waits for the write lock (SQLite's busy timeout), and for its
@@ -31,7 +32,7 @@ use super::{DbConnection, Result, StoreError};
 pub(super) const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The turn of this process's writers to one SQLite file. Every connection the pool opens carries
-/// its file's turn as its diesel instrumentation (which does nothing with the events), so that
+/// its file's turn in its diesel instrumentation (`store/instrument.rs`), so that
 /// [`write_transaction`] finds it from the connection alone. It counts the writers that found
 /// the turn taken and waited (the metric `idp_sqlite_writer_waits_total`).
 #[derive(Debug, Clone)]
@@ -65,16 +66,24 @@ impl WriterTurn {
         self.1.clone()
     }
 
-    /// Gives `conn` this turn.
+    /// Gives `conn` this turn, in its instrumentation (`store/instrument.rs`), beside the
+    /// statement counter it may carry already.
     pub fn attach(&self, conn: &mut SqliteConnection) {
-        conn.set_instrumentation(self.clone());
+        match Instrument::of(conn) {
+            Some(instrument) => instrument.turn = Some(self.clone()),
+            None => Instrument {
+                turn: Some(self.clone()),
+                ..Instrument::default()
+            }
+            .attach(conn),
+        }
     }
 
     /// The turn `conn` carries; a connection opened outside the pool (a test's, the migrations')
     /// shares one turn of the process.
     fn of(conn: &mut SqliteConnection) -> WriterTurn {
-        match conn.instrumentation().downcast_ref::<WriterTurn>() {
-            Some(turn) => turn.clone(),
+        match Instrument::of(conn).and_then(|instrument| instrument.turn.clone()) {
+            Some(turn) => turn,
             None => {
                 static UNATTACHED: std::sync::LazyLock<WriterTurn> =
                     std::sync::LazyLock::new(|| {
@@ -95,10 +104,6 @@ impl WriterTurn {
         self.1.inc();
         self.0.try_lock_for(BUSY_TIMEOUT).ok_or(StoreError::Busy)
     }
-}
-
-impl Instrumentation for WriterTurn {
-    fn on_connection_event(&mut self, _: InstrumentationEvent<'_>) {}
 }
 
 /// Runs `f` in a transaction that writes, and commits when it returns `Ok`. On SQLite it is
