@@ -66,7 +66,11 @@ where
 /// Runs two `INSERT`s (of one row each): on PostgreSQL as one statement, the first in a
 /// data-modifying `WITH` of the second (one round trip instead of two); on SQLite as two, since
 /// SQLite allows no `INSERT` in a `WITH` and its statements make no round trip.
-pub(super) fn insert_both<A, B>(conn: &mut DbConnection, first: A, second: B) -> Result<(), StoreError>
+pub(super) fn insert_both<A, B>(
+    conn: &mut DbConnection,
+    first: A,
+    second: B,
+) -> Result<(), StoreError>
 where
     A: RunQueryDsl<SqliteConnection> + ExecuteDsl<SqliteConnection> + QueryFragment<Pg>,
     B: RunQueryDsl<SqliteConnection> + ExecuteDsl<SqliteConnection> + QueryFragment<Pg>,

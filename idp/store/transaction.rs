@@ -20,8 +20,8 @@ use parking_lot::{Mutex, MutexGuard};
 use prometheus_client::metrics::counter::Counter;
 
 use diesel::Connection;
-use diesel::connection::TransactionManager;
 use diesel::connection::AnsiTransactionManager;
+use diesel::connection::TransactionManager;
 use diesel::sqlite::SqliteConnection;
 
 use super::instrument::Instrument;

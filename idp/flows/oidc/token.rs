@@ -139,7 +139,15 @@ fn authorization_code(
             (None, None) => {}
         }
         let issued = grant_event(m, "token.issued", &grant);
-        issue(m, conn, client, &grant, user, row.nonce.as_deref(), Some(&issued))
+        issue(
+            m,
+            conn,
+            client,
+            &grant,
+            user,
+            row.nonce.as_deref(),
+            Some(&issued),
+        )
     })
 }
 
