@@ -265,8 +265,13 @@ pub fn find_code(
         .optional()?)
 }
 
+/// What a code exchange reads: the code, its grant and the grant's user (none for a grant without
+/// one).
+pub type ClaimedCode = (CodeRow, GrantRow, Option<UserRow>);
+
 /// Claims a code of `tenant` issued to `client_id` and not used before: marks it used at `now`
-/// and returns it (its `used_at` now set), in one statement (`UPDATE … RETURNING`). `None` when
+/// (`UPDATE … RETURNING`) and returns it (its `used_at` now set) with its grant and the grant's
+/// user: in one statement on PostgreSQL ([`super::rows::Claimed`]), two on SQLite. `None` when
 /// there is no such code: unknown, another client's, or used already ([`find_code`] tells which).
 pub fn claim_code(
     conn: &mut DbConnection,
@@ -274,20 +279,44 @@ pub fn claim_code(
     code_hash: &str,
     client_id: &str,
     now: NaiveDateTime,
-) -> Result<Option<CodeRow>> {
-    Ok(diesel::update(
+) -> Result<Option<ClaimedCode>> {
+    let claim = diesel::update(
         auth_codes::table
             .find(code_hash)
             .filter(auth_codes::tenant_id.eq(tenant.id()))
             .filter(auth_codes::client_id.eq(client_id))
             .filter(auth_codes::used_at.is_null()),
     )
-    .set(auth_codes::used_at.eq(now))
+    .set(auth_codes::used_at.eq(now));
+    if let DbConnection::Postgres(pg) = conn {
+        let read = auth_codes::table
+            .inner_join(grants::table.left_join(users::table))
+            .filter(grants::tenant_id.eq(tenant.id()))
+            .select((
+                CodeRow::as_select(),
+                GrantRow::as_select(),
+                Option::<UserRow>::as_select(),
+            ));
+        let claimed = super::rows::Claimed {
+            table: "auth_codes",
+            claim: claim.returning(auth_codes::all_columns),
+            read,
+        };
+        return Ok(claimed.get_result(pg).optional()?);
+    }
     // The row's columns, not `as_returning()`: diesel's `MultiConnection` wants a clause that
     // each backend can write, which a bare tuple of columns is.
-    .returning(<CodeRow as Selectable<Backend>>::construct_selection())
-    .get_result(conn)
-    .optional()?)
+    let Some(code) = claim
+        .returning(<CodeRow as Selectable<Backend>>::construct_selection())
+        .get_result::<CodeRow>(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    Ok(
+        find_grant_with_user(conn, tenant, &code.grant_id)?
+            .map(|(grant, user)| (code, grant, user)),
+    )
 }
 
 /// Stores a refresh token, with `event` when given: on PostgreSQL in one statement (one round
@@ -322,33 +351,67 @@ pub fn find_refresh(
         .optional()?)
 }
 
+/// What a refresh reads: the token, its grant, the grant's user (none for a grant without one)
+/// and the end of the SSO session the grant came from (none when it came from none, or the
+/// session is gone).
+pub type ClaimedRefresh = (RefreshRow, GrantRow, Option<UserRow>, Option<SessionEnd>);
+
 /// Claims a refresh token of `tenant` whose grant is `client_id`'s and that was not used before:
-/// marks it used (rotated) at `now` and returns it (its `used_at` now set), in one statement
-/// (`UPDATE … RETURNING`). `None` when there is no such token: unknown, another client's, or
-/// rotated already ([`find_refresh`] tells which).
+/// marks it used (rotated) at `now` (`UPDATE … RETURNING`) and returns it (its `used_at` now set)
+/// with what [`find_grant_to_refresh`] reads: in one statement on PostgreSQL
+/// ([`super::rows::Claimed`]), two on SQLite. `None` when there is no such token: unknown, another
+/// client's, or rotated already ([`find_refresh`] tells which).
 pub fn claim_refresh(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     token_hash: &str,
     client_id: &str,
     now: NaiveDateTime,
-) -> Result<Option<RefreshRow>> {
+) -> Result<Option<ClaimedRefresh>> {
     use diesel::dsl::exists;
     // The token's own grant, by its key (a correlated subquery).
     let clients_grant = grants::table
         .filter(grants::id.eq(refresh_tokens::grant_id))
         .filter(grants::client_id.eq(client_id));
-    Ok(diesel::update(
+    let claim = diesel::update(
         refresh_tokens::table
             .find(token_hash)
             .filter(refresh_tokens::tenant_id.eq(tenant.id()))
             .filter(refresh_tokens::used_at.is_null())
             .filter(exists(clients_grant)),
     )
-    .set(refresh_tokens::used_at.eq(now))
-    .returning(<RefreshRow as Selectable<Backend>>::construct_selection())
-    .get_result(conn)
-    .optional()?)
+    .set(refresh_tokens::used_at.eq(now));
+    if let DbConnection::Postgres(pg) = conn {
+        let session = sso_sessions::table.on(sso_sessions::id
+            .nullable()
+            .eq(grants::session_id)
+            .and(sso_sessions::tenant_id.eq(grants::tenant_id)));
+        let read = refresh_tokens::table
+            .inner_join(grants::table.left_join(users::table))
+            .left_join(session)
+            .filter(grants::tenant_id.eq(tenant.id()))
+            .select((
+                RefreshRow::as_select(),
+                GrantRow::as_select(),
+                Option::<UserRow>::as_select(),
+                (sso_sessions::ended_at, sso_sessions::expires_at).nullable(),
+            ));
+        let claimed = super::rows::Claimed {
+            table: "refresh_tokens",
+            claim: claim.returning(refresh_tokens::all_columns),
+            read,
+        };
+        return Ok(claimed.get_result(pg).optional()?);
+    }
+    let Some(token) = claim
+        .returning(<RefreshRow as Selectable<Backend>>::construct_selection())
+        .get_result::<RefreshRow>(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    Ok(find_grant_to_refresh(conn, tenant, &token.grant_id)?
+        .map(|(grant, user, session)| (token, grant, user, session)))
 }
 
 /// Lists an access token of `tenant` as revoked until it expires.

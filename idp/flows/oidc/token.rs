@@ -91,9 +91,9 @@ fn authorization_code(
     // and the audit event.
     committed(conn, |conn| {
         let invalid = || OAuthError::invalid_grant("the code is invalid, expired or used");
-        // The code is claimed (marked used) and read in one statement.
-        let Some(row) = grants::claim_code(conn, tenant, &code_hash, &client.client_id, m.now)?
-        else {
+        // The code is claimed (marked used) and read with its grant and user.
+        let claimed = grants::claim_code(conn, tenant, &code_hash, &client.client_id, m.now)?;
+        let Some((row, grant, user)) = claimed else {
             // Unknown, another client's, or used before: a replay, and everything issued from
             // the code is revoked (RFC 6749 §4.1.2).
             if let Some(row) = grants::find_code(conn, tenant, &code_hash)?
@@ -104,8 +104,6 @@ fn authorization_code(
             }
             return Err(invalid());
         };
-        let (grant, user) =
-            grants::find_grant_with_user(conn, tenant, &row.grant_id)?.ok_or_else(invalid)?;
         if row.expires_at <= m.now || grant.revoked_at.is_some() {
             return Err(invalid());
         }
@@ -164,9 +162,9 @@ fn refresh_token(
     committed(conn, |conn| {
         let invalid =
             || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
-        // The token is claimed (marked rotated) and read in one statement.
-        let Some(row) = grants::claim_refresh(conn, tenant, &token_hash, &client.client_id, m.now)?
-        else {
+        // The token is claimed (marked rotated) and read with its grant, user and session.
+        let claimed = grants::claim_refresh(conn, tenant, &token_hash, &client.client_id, m.now)?;
+        let Some((row, grant, user, session)) = claimed else {
             // Unknown, another client's, or rotated before: someone holds a copy of a rotated
             // token, and the family is revoked.
             if let Some(row) = grants::find_refresh(conn, tenant, &token_hash)?
@@ -177,8 +175,6 @@ fn refresh_token(
             }
             return Err(invalid());
         };
-        let (grant, user, session) =
-            grants::find_grant_to_refresh(conn, tenant, &row.grant_id)?.ok_or_else(invalid)?;
         if row.expires_at <= m.now || grant.expires_at <= m.now || grant.revoked_at.is_some() {
             return Err(invalid());
         }
