@@ -129,14 +129,16 @@ pub fn find_grant_with_user(
 /// When a grant's SSO session ends: its `ended_at` (`None` while it runs) and `expires_at`.
 pub type SessionEnd = (Option<NaiveDateTime>, NaiveDateTime);
 
+/// A grant with its user and the end of its SSO session: what a refresh checks.
+type GrantToRefresh = (GrantRow, Option<UserRow>, Option<SessionEnd>);
+
 /// A grant of `tenant` with its user (none for `client_credentials`) and the end of the SSO
-/// session it came from (none when it came from none, or the session is gone), in one statement:
-/// what a refresh checks.
-pub fn find_grant_to_refresh(
+/// session it came from (none when it came from none, or the session is gone), in one statement.
+fn find_grant_to_refresh(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     id: &str,
-) -> Result<Option<(GrantRow, Option<UserRow>, Option<SessionEnd>)>> {
+) -> Result<Option<GrantToRefresh>> {
     let session = sso_sessions::table.on(sso_sessions::id
         .nullable()
         .eq(grants::session_id)
@@ -358,7 +360,7 @@ pub type ClaimedRefresh = (RefreshRow, GrantRow, Option<UserRow>, Option<Session
 
 /// Claims a refresh token of `tenant` whose grant is `client_id`'s and that was not used before:
 /// marks it used (rotated) at `now` (`UPDATE … RETURNING`) and returns it (its `used_at` now set)
-/// with what [`find_grant_to_refresh`] reads: in one statement on PostgreSQL
+/// with its grant, the grant's user and the end of its SSO session: in one statement on PostgreSQL
 /// ([`super::rows::Claimed`]), two on SQLite. `None` when there is no such token: unknown, another
 /// client's, or rotated already ([`find_refresh`] tells which).
 pub fn claim_refresh(

@@ -11,8 +11,6 @@
 use diesel::connection::{Connection, Instrumentation, InstrumentationEvent};
 use prometheus_client::metrics::counter::Counter;
 
-use super::transaction::WriterTurn;
-
 /// The statements of a store's connections: the metrics `idp_db_statements_total` and, of those,
 /// `idp_db_connection_tests_total`. Cheap to clone (the clones count together).
 #[derive(Debug, Clone, Default)]
@@ -24,18 +22,19 @@ pub struct Statements {
 }
 
 /// A connection's instrumentation: the statement counter of its store, and on SQLite its file's
-/// writers' turn.
-#[derive(Debug, Clone, Default)]
-pub struct Instrument {
+/// writers' turn `T` (`store::WriterTurn`, which this file does not name, so that the turn's file
+/// can use this one).
+#[derive(Debug, Clone)]
+pub struct Instrument<T> {
     /// Statements started on the store's connections (shared by all of them).
     pub(super) statements: Counter,
     /// The turn of the SQLite file's writers (`None` on PostgreSQL).
-    pub(super) turn: Option<WriterTurn>,
+    pub(super) turn: Option<T>,
 }
 
-impl Instrument {
+impl<T: Send + 'static> Instrument<T> {
     /// An instrumentation that counts in `statements`.
-    pub fn counting(statements: Counter) -> Instrument {
+    pub fn counting(statements: Counter) -> Instrument<T> {
         Instrument {
             statements,
             turn: None,
@@ -44,8 +43,8 @@ impl Instrument {
 
     /// The instrumentation `conn` carries, when it is one of these (a connection opened outside
     /// the pool carries none).
-    pub(super) fn of<C: Connection>(conn: &mut C) -> Option<&mut Instrument> {
-        conn.instrumentation().downcast_mut::<Instrument>()
+    pub(super) fn of<C: Connection>(conn: &mut C) -> Option<&mut Instrument<T>> {
+        conn.instrumentation().downcast_mut::<Instrument<T>>()
     }
 
     /// Gives `conn` this instrumentation.
@@ -54,7 +53,7 @@ impl Instrument {
     }
 }
 
-impl Instrumentation for Instrument {
+impl<T: Send + 'static> Instrumentation for Instrument<T> {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
         if matches!(event, InstrumentationEvent::StartQuery { .. }) {
             self.statements.inc();
@@ -75,7 +74,7 @@ mod tests {
         let statements = Counter::<u64>::default();
         let mut conn = SqliteConnection::establish(":memory:").unwrap();
         conn.batch_execute("CREATE TABLE t (x INTEGER)").unwrap();
-        Instrument::counting(statements.clone()).attach(&mut conn);
+        Instrument::<()>::counting(statements.clone()).attach(&mut conn);
         assert_eq!(statements.get(), 0, "what ran before is not counted");
 
         diesel::sql_query("INSERT INTO t VALUES (1)")
@@ -89,6 +88,6 @@ mod tests {
         })
         .unwrap();
         assert_eq!(statements.get(), 1 + 6);
-        assert!(Instrument::of(&mut conn).is_some());
+        assert!(Instrument::<()>::of(&mut conn).is_some());
     }
 }

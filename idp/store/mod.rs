@@ -170,7 +170,7 @@ impl Manager {
                     self.synchronous.pragma()
                 ))
                 .map_err(r2d2::Error::QueryError)?;
-                Instrument::counting(self.statements.all.clone()).attach(&mut conn);
+                Instrument::<WriterTurn>::counting(self.statements.all.clone()).attach(&mut conn);
                 if let Some(turn) = &self.turn {
                     turn.attach(&mut conn);
                 }
@@ -180,7 +180,7 @@ impl Manager {
                 let conn = PgConnection::establish(url);
                 self.unreachable.store(conn.is_err(), Ordering::Relaxed);
                 let mut conn = conn.map_err(r2d2::Error::ConnectionError)?;
-                Instrument::counting(self.statements.all.clone()).attach(&mut conn);
+                Instrument::<WriterTurn>::counting(self.statements.all.clone()).attach(&mut conn);
                 Ok(DbConnection::Postgres(conn))
             }
         }

@@ -73,7 +73,7 @@ impl WriterTurn {
             Some(instrument) => instrument.turn = Some(self.clone()),
             None => Instrument {
                 turn: Some(self.clone()),
-                ..Instrument::default()
+                statements: Counter::default(),
             }
             .attach(conn),
         }
@@ -82,7 +82,7 @@ impl WriterTurn {
     /// The turn `conn` carries; a connection opened outside the pool (a test's, the migrations')
     /// shares one turn of the process.
     fn of(conn: &mut SqliteConnection) -> WriterTurn {
-        match Instrument::of(conn).and_then(|instrument| instrument.turn.clone()) {
+        match Instrument::<WriterTurn>::of(conn).and_then(|instrument| instrument.turn.clone()) {
             Some(turn) => turn,
             None => {
                 static UNATTACHED: std::sync::LazyLock<WriterTurn> =
