@@ -53,11 +53,21 @@ fn node_metrics(store: &Store, hashing: &HashPool) -> Metrics {
         "Of those, the tests of a pooled PostgreSQL connection idle for 500 ms or more, or whose last use failed.",
         statements.tests.clone(),
     );
-    if let Some(turn) = store.writer_waits() {
+    if let Some(turn) = store.writer_turn() {
         metrics.register(
             "idp_sqlite_writer_waits",
             "SQLite write transactions that found another writer of this process in its turn and waited.",
-            turn,
+            turn.waits,
+        );
+        metrics.register(
+            "idp_sqlite_commits",
+            "Commits of SQLite write transactions (one fsync each); a commit holds a group of writes.",
+            turn.commits,
+        );
+        metrics.register(
+            "idp_sqlite_committed_writes",
+            "SQLite write transactions committed; over idp_sqlite_commits_total, the writes a commit held.",
+            turn.writes,
         );
     }
     metrics.register(

@@ -2,7 +2,23 @@
 # The benchmark (docs/performance.md): builds the release binary and the argon2 timer, installs
 # wrk if it is missing, and runs scripts/bench/bench.py on SQLite and on a throwaway PostgreSQL.
 # The table is printed and written to target/bench/latest.md. Extra arguments go to bench.py
-# (`--stores sqlite` for SQLite alone, `--seconds 10`, `--keep`; `--help` lists them).
+# (`--help` lists them all):
+#
+#   --stores sqlite            SQLite alone (default sqlite,postgres; also sqlite-normal)
+#   --seconds 10               each load's length (default 5; logins --login-seconds, 10)
+#   --connections 1,4,16       the connection counts of code exchange and refresh (the default)
+#   --pin / --no-pin           the server on CPU 1 and wrk on CPU 0 (taskset) for the request
+#                              loads; on by default with 2 or more CPUs. The full login and the
+#                              overload always run unpinned (idp's hashing pool has one thread
+#                              per core it may use)
+#   --compare node / none      the same request loads against node-oidc-provider (the exact
+#                              version in scripts/bench/node/package.json, installed with npm
+#                              into target/bench/node/ once, its in-memory adapter), pinned the
+#                              same way, with the ratio per row; on by default if npm is installed
+#   --keep                     keep the scratch directories
+#
+# The whole run at the defaults (node, SQLite, PostgreSQL) takes about 10 minutes on 2 cores
+# besides the build; with --seconds 2, 6 minutes.
 #
 #   scripts/bench.sh
 set -euo pipefail

@@ -46,6 +46,10 @@ pub enum StoreError {
     /// A backup could not be made.
     #[error("backup: {0}")]
     Backup(String),
+    /// SQLite: the commit that this write shared with other writers of the process failed, or
+    /// another write of its group broke the transaction; nothing of the group was written.
+    #[error("the commit this write shared failed: {0}")]
+    SharedCommit(String),
     /// The blocking task did not finish (it panicked or was cancelled).
     #[error("database task failed: {0}")]
     Task(String),
@@ -72,12 +76,15 @@ impl From<diesel::result::Error> for StoreError {
 
 impl StoreError {
     /// Whether the database is unavailable for now (no connection in time, SQLite's write lock
-    /// held too long, the connection lost): the request is answered 503 with `Retry-After`,
+    /// held too long, the connection lost, a shared commit failed): the request is answered 503 with `Retry-After`,
     /// never 500.
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
-            StoreError::Pool(_) | StoreError::Busy | StoreError::Lost(_)
+            StoreError::Pool(_)
+                | StoreError::Busy
+                | StoreError::Lost(_)
+                | StoreError::SharedCommit(_)
         )
     }
 }

@@ -65,7 +65,7 @@ use instrument::Instrument;
 pub use instrument::Statements;
 pub use tenant::Tenant;
 use transaction::BUSY_TIMEOUT;
-pub use transaction::{WriterTurn, read_transaction, write_alone, write_transaction};
+pub use transaction::{TurnCounters, WriterTurn, read_transaction, write_alone, write_transaction};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -143,15 +143,25 @@ impl Manager {
     /// A manager for `backend` with SQLite's commits synced as `synchronous` says.
     pub fn with_synchronous(backend: DatabaseBackend, synchronous: SqliteSynchronous) -> Self {
         let turn = match &backend {
-            DatabaseBackend::Sqlite(path) => Some(WriterTurn::of_file(path)),
+            DatabaseBackend::Sqlite(path) => {
+                Some(WriterTurn::of_file(path, &sqlite_setup(synchronous)))
+            }
             DatabaseBackend::Postgres(_) => None,
+        };
+        // On SQLite the turn counts, for its own writing connection too.
+        let statements = Statements {
+            all: turn
+                .as_ref()
+                .map(WriterTurn::statements)
+                .unwrap_or_default(),
+            tests: Counter::default(),
         };
         Self {
             backend,
             synchronous,
             unreachable: Arc::new(AtomicBool::new(false)),
             turn,
-            statements: Statements::default(),
+            statements,
         }
     }
 
@@ -161,15 +171,8 @@ impl Manager {
             DatabaseBackend::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())
                     .map_err(r2d2::Error::ConnectionError)?;
-                // Waits for a writer instead of failing at once; foreign keys are off by default;
-                // FULL (the default) syncs every commit, so a power loss cannot lose a committed
-                // reset link.
-                conn.batch_execute(&format!(
-                    "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA synchronous = {};",
-                    BUSY_TIMEOUT.as_millis(),
-                    self.synchronous.pragma()
-                ))
-                .map_err(r2d2::Error::QueryError)?;
+                conn.batch_execute(&sqlite_setup(self.synchronous))
+                    .map_err(r2d2::Error::QueryError)?;
                 Instrument::<WriterTurn>::counting(self.statements.all.clone()).attach(&mut conn);
                 if let Some(turn) = &self.turn {
                     turn.attach(&mut conn);
@@ -185,6 +188,17 @@ impl Manager {
             }
         }
     }
+}
+
+/// What sets up a SQLite connection: it waits for a writer instead of failing at once; foreign
+/// keys are off by default; FULL (the default) syncs every commit, so a power loss cannot lose a
+/// committed reset link.
+fn sqlite_setup(synchronous: SqliteSynchronous) -> String {
+    format!(
+        "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA synchronous = {};",
+        BUSY_TIMEOUT.as_millis(),
+        synchronous.pragma()
+    )
 }
 
 impl ManageConnection for Manager {
@@ -235,8 +249,8 @@ pub struct Store {
     unreachable: Arc<AtomicBool>,
     /// How often, and how long, requests waited for a connection.
     waits: PoolWaits,
-    /// The SQLite writers' waits for their turn.
-    writer_waits: Option<Counter>,
+    /// The SQLite writers' waits for their turn, and their commits.
+    writer_turn: Option<TurnCounters>,
     /// The statements of the pool's connections.
     statements: Statements,
 }
@@ -271,7 +285,7 @@ impl Store {
         let test_on_check_out = matches!(backend, DatabaseBackend::Postgres(_));
         let manager = Manager::with_synchronous(backend.clone(), settings.sqlite_synchronous);
         let unreachable = manager.unreachable.clone();
-        let writer_waits = manager.turn.as_ref().map(WriterTurn::waits);
+        let writer_turn = manager.turn.as_ref().map(WriterTurn::counters);
         let statements = manager.statements.clone();
         let pool = r2d2::Pool::builder()
             .max_size(settings.max_connections)
@@ -285,7 +299,7 @@ impl Store {
             backend,
             unreachable,
             waits: PoolWaits::default(),
-            writer_waits,
+            writer_turn,
             statements,
         })
     }
@@ -317,9 +331,9 @@ impl Store {
         &self.waits
     }
 
-    /// The SQLite writers' waits for their turn (`None` on PostgreSQL).
-    pub fn writer_waits(&self) -> Option<Counter> {
-        self.writer_waits.clone()
+    /// The SQLite writers' waits for their turn and their shared commits (`None` on PostgreSQL).
+    pub fn writer_turn(&self) -> Option<TurnCounters> {
+        self.writer_turn.clone()
     }
 
     /// The statements the pool's connections ran (shared: the metrics read what they count).

@@ -11,8 +11,14 @@ process from /proc, before and after) and its peak RSS (VmHWM, reset before each
 /proc/PID/clear_refs). Then: whole logins (argon2id), logins at twice the sustainable rate with
 the other endpoints beside them (overload), the database bytes per SSO session, the cold start,
 the idle RSS and the 100,000-row legacy import. One argon2id check is timed on the idle machine
-by `examples/hash_cost.rs`. Every figure is compared with its budget (issue 6); the table is
-printed and written to --out.
+by `examples/hash_cost.rs`. Every figure is compared with its budget (issues 6 and 17); the
+table is printed and written to --out.
+
+Code exchange and refresh run at each of --connections (1, 4 and 16). With --pin (the default on
+two or more CPUs) the server runs on one CPU and wrk on another (`taskset -c`) for every load but
+the full login and the overload. With --compare node (the default where npm is installed) the
+same request loads run first against node-oidc-provider (scripts/bench/node/), pinned the same
+way, and the table shows its server CPU per request and the ratio beside each of idp's rows.
 
 Everything listens on 127.0.0.1; every load is bounded by wrk's --duration.
 """
@@ -60,6 +66,35 @@ CPU_BUDGET = {
     "refresh EdDSA": 150,
     "refresh RS256": 450,
 }
+# Issue 17 (point 2, group commit): at 16 connections, code exchange and refresh with ES256 or
+# EdDSA ID tokens ≤ 200 µs.
+CPU_BUDGET_16 = {
+    f"{load} {alg}": 200 for load in ("code exchange", "refresh") for alg in ("ES256", "EdDSA")
+}
+
+# Each endpoint's path on idp (the tenant's) and on node-oidc-provider (its defaults).
+IDP_PATHS = {
+    "discovery": f"/{TENANT}/.well-known/openid-configuration",
+    "jwks": f"/{TENANT}/jwks",
+    "userinfo": f"/{TENANT}/userinfo",
+    "introspection": f"/{TENANT}/introspect",
+    "token": f"/{TENANT}/token",
+}
+NODE_PATHS = {
+    "discovery": "/.well-known/openid-configuration",
+    "jwks": "/jwks",
+    "userinfo": "/me",
+    "introspection": "/token/introspection",
+    "token": "/token",
+}
+NODE_SOURCE = HERE / "node"
+
+
+def budget_of(name, connections):
+    """The server CPU budget (µs) of a load at a number of connections, or None."""
+    if connections == 16 and name in CPU_BUDGET_16:
+        return CPU_BUDGET_16[name]
+    return CPU_BUDGET.get(name)
 
 
 def log(*parts):
@@ -147,65 +182,17 @@ policy = "keep-password"
     return work / "idp.toml"
 
 
-class Idp:
-    """`idp --config …` commands and one `idp serve` process."""
+def pinned(argv, cpus):
+    """argv under `taskset -c CPUS` (the process and every thread it starts), or as it is."""
+    return ["taskset", "-c", cpus, *argv] if cpus else list(argv)
 
-    def __init__(self, binary, config, work):
-        self.binary = binary
-        self.config = config
-        self.work = work
-        self.process = None
-        self.port = None
 
-    def env(self):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
-        env["NO_COLOR"] = "1"
-        return env
+class ServerProcess:
+    """A server under load: its CPU, its hashing threads' CPU and its memory, read from /proc.
+    `taskset` execs the server, so the process started is the server itself."""
 
-    def command(self, *args, stdin=None, timed=False):
-        argv = [str(self.binary), "--config", str(self.config), *args]
-        if timed:
-            argv = ["/usr/bin/time", "-v", *argv]
-        result = subprocess.run(
-            argv, input=stdin, capture_output=True, text=True, cwd=self.work, env=self.env()
-        )
-        if result.returncode != 0:
-            raise SystemExit(f"bench: `idp {' '.join(args)}` failed:\n{result.stderr}")
-        return result
-
-    def start(self, port):
-        """Starts `idp serve`; returns the seconds until /healthz answered 200."""
-        self.port = port
-        began = time.monotonic()
-        self.process = subprocess.Popen(
-            [str(self.binary), "--config", str(self.config), "serve"],
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.work / "serve.log", "a"),
-            cwd=self.work,
-            env=self.env(),
-        )
-        deadline = began + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"bench: idp serve exited; see {self.work / 'serve.log'}")
-            try:
-                status, _, _ = request("GET", self.port, "/healthz")
-                if status == 200:
-                    return time.monotonic() - began
-            except OSError:
-                pass
-            time.sleep(0.005)
-        raise SystemExit("bench: idp serve did not answer /healthz within 60 s")
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
+    process = None
+    port = None
 
     def cpu_seconds(self):
         stat = Path(f"/proc/{self.process.pid}/stat").read_text()
@@ -234,6 +221,122 @@ class Idp:
 
     def reset_peak(self):
         Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
+
+    def wait_ready(self, began, path, log_file):
+        """Waits until `path` answers 200; returns the seconds since `began`."""
+        deadline = began + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"bench: the server exited; see {log_file}")
+            try:
+                status, _, _ = request("GET", self.port, path)
+                if status == 200:
+                    return time.monotonic() - began
+            except OSError:
+                pass
+            time.sleep(0.005)
+        raise SystemExit(f"bench: the server did not answer {path} within 60 s; see {log_file}")
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+class Idp(ServerProcess):
+    """`idp --config …` commands and one `idp serve` process."""
+
+    def __init__(self, binary, config, work):
+        self.binary = binary
+        self.config = config
+        self.work = work
+
+    def env(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+        env["NO_COLOR"] = "1"
+        return env
+
+    def command(self, *args, stdin=None, timed=False):
+        argv = [str(self.binary), "--config", str(self.config), *args]
+        if timed:
+            argv = ["/usr/bin/time", "-v", *argv]
+        result = subprocess.run(
+            argv, input=stdin, capture_output=True, text=True, cwd=self.work, env=self.env()
+        )
+        if result.returncode != 0:
+            raise SystemExit(f"bench: `idp {' '.join(args)}` failed:\n{result.stderr}")
+        return result
+
+    def start(self, port, cpus=None):
+        """Starts `idp serve` (on the CPUs `cpus` if given); returns the seconds until /healthz
+        answered 200."""
+        self.port = port
+        began = time.monotonic()
+        self.process = subprocess.Popen(
+            pinned([str(self.binary), "--config", str(self.config), "serve"], cpus),
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.work / "serve.log", "a"),
+            cwd=self.work,
+            env=self.env(),
+        )
+        return self.wait_ready(began, "/healthz", self.work / "serve.log")
+
+
+class NodeProvider(ServerProcess):
+    """node-oidc-provider (scripts/bench/node/provider.mjs), installed with npm into `folder`
+    once (the exact version of scripts/bench/node/package.json) and reused."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def install(self):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        wanted = json.loads((NODE_SOURCE / "package.json").read_text())
+        version = wanted["dependencies"]["oidc-provider"]
+        installed = self.folder / "node_modules/oidc-provider/package.json"
+        if (not installed.exists()
+                or json.loads(installed.read_text())["version"] != version
+                or (self.folder / "package.json").read_bytes()
+                != (NODE_SOURCE / "package.json").read_bytes()):
+            shutil.copy(NODE_SOURCE / "package.json", self.folder / "package.json")
+            log(f"installing oidc-provider {version} with npm into {self.folder}")
+            subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--omit=dev"],
+                           cwd=self.folder, check=True, stdout=subprocess.DEVNULL)
+        shutil.copy(NODE_SOURCE / "provider.mjs", self.folder / "provider.mjs")
+        return version
+
+    def start(self, port, cpus=None):
+        self.port = port
+        began = time.monotonic()
+        env = dict(os.environ, NODE_ENV="production", BENCH_PORT=str(port),
+                   BENCH_SECRET=SECRET, BENCH_REDIRECT=REDIRECT)
+        log_file = self.folder / "provider.log"
+        self.process = subprocess.Popen(
+            pinned(["node", "provider.mjs"], cpus),
+            stdout=subprocess.DEVNULL,
+            stderr=open(log_file, "w"),
+            cwd=self.folder,
+            env=env,
+        )
+        return self.wait_ready(began, NODE_PATHS["discovery"], log_file)
+
+    def forget(self):
+        """Empties the provider's in-memory storage (codes and tokens of earlier loads)."""
+        status, _, text = request("POST", self.port, "/bench/forget")
+        if status != 204:
+            raise SystemExit(f"bench: node-oidc-provider did not forget ({status}): {text}")
+
+    def make_codes(self, client_id, n):
+        """n authorization codes for the client, through the provider's bench-only route."""
+        status, _, text = request("POST", self.port, f"/bench/codes?client={client_id}&n={n}")
+        if status != 200:
+            raise SystemExit(f"bench: node-oidc-provider made no codes ({status}): {text}")
+        return text.split()
 
 
 # --- a browser in Python, for what the loads need beforehand ---------------------------------------
@@ -325,11 +428,11 @@ def new_code(port, browser, client_id, n):
     return code_of(headers)
 
 
-def exchange(port, client_id, code):
+def exchange(port, client_id, code, token_path=IDP_PATHS["token"]):
     status, _, text = request(
         "POST",
         port,
-        f"/{TENANT}/token",
+        token_path,
         {"Authorization": basic(client_id), "Content-Type": "application/x-www-form-urlencoded"},
         urllib.parse.urlencode(
             {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT}
@@ -349,8 +452,8 @@ def wrk_script(work, name):
     return path
 
 
-def start_wrk(work, script, url, threads, connections, seconds, env):
-    argv = [
+def start_wrk(work, script, url, threads, connections, seconds, env, cpus=None):
+    argv = pinned([
         "wrk",
         f"-t{threads}",
         f"-c{connections}",
@@ -360,7 +463,7 @@ def start_wrk(work, script, url, threads, connections, seconds, env):
         "-s",
         str(wrk_script(work, script)),
         url,
-    ]
+    ], cpus)
     full_env = dict(os.environ)
     full_env.update({k: str(v) for k, v in env.items()})
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -382,14 +485,16 @@ class Row:
         self.values = values
 
 
-def measure(server, work, name, script, path, threads, connections, seconds, env, ok=None):
-    """Runs one load and returns its row: successes/s, latencies, server CPU µs each, peak RSS."""
+def measure(server, work, name, script, path, threads, connections, seconds, env, ok=None,
+            cpus=None):
+    """Runs one load (wrk on the CPUs `cpus` if given) and returns its row: successes/s,
+    latencies, server CPU µs each, peak RSS."""
     server.reset_peak()
     cpu_before = server.cpu_seconds()
     hash_before = server.hash_cpu_seconds()
     result = finish_wrk(
         start_wrk(work, script, f"http://127.0.0.1:{server.port}{path}", threads, connections,
-                  seconds, env)
+                  seconds, env, cpus)
     )
     cpu = server.cpu_seconds() - cpu_before
     hash_cpu = server.hash_cpu_seconds() - hash_before
@@ -403,6 +508,7 @@ def measure(server, work, name, script, path, threads, connections, seconds, env
     return Row(
         None,
         name,
+        connections=connections,
         done=done,
         rate=done / active if active else 0,
         p50_ms=(result.get("op_p50_us") or result["p50_us"]) / 1000,
@@ -427,7 +533,9 @@ def database_bytes_per_session(store, work, database_url):
             "SELECT (SELECT COUNT(*) FROM sso_sessions), "
             "(SELECT SUM(pgsize) FROM dbstat WHERE name IN "
             "(SELECT name FROM sqlite_schema WHERE tbl_name = 'sso_sessions')), "
-            "(SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size())"
+            # Pages in use: the clean-up frees pages (used codes) that later rows reuse.
+            "(SELECT (page_count - freelist_count) * page_size "
+            "FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size())"
         )
         out = subprocess.run(["sqlite3", path, query], capture_output=True, text=True, check=True)
         sessions, size, total = (int(x) for x in out.stdout.strip().split("|"))
@@ -449,7 +557,6 @@ def run_store(store, database_url, args, rows, facts):
     extra = 'sqlite_synchronous = "normal"' if store == "sqlite-normal" else ""
     config = write_config(work, port, database_url, extra)
     server = Idp(args.idp, config, work)
-    seconds = args.seconds
     log(store, "in", work)
 
     server.command("migrate")
@@ -459,7 +566,7 @@ def run_store(store, database_url, args, rows, facts):
 
     server.start(port)  # the first start creates the signing keys
     server.stop()
-    cold = server.start(port)
+    cold = server.start(port, args.server_cpus)
     time.sleep(1)
     facts[(store, "cold start")] = cold
     facts[(store, "idle RSS")] = server.status_kib("VmRSS") / 1024
@@ -473,41 +580,31 @@ def run_store(store, database_url, args, rows, facts):
         def add(row):
             row.store = store
             rows.append(row)
-            log(store, row.name, f"{row.values['rate']:.0f}/s",
-                f"{row.values['cpu_us']:.0f} µs CPU", row.values["failures"] or "")
+            log(store, row.name, f"×{row.values['connections']}",
+                f"{row.values['rate']:.0f}/s", f"{row.values['cpu_us']:.0f} µs CPU",
+                row.values["failures"] or "", row.values["counters"] or "")
 
-        plain = dict(threads=2, connections=16, seconds=seconds)
-        add(measure(server, work, "discovery", "plain",
-                    f"/{TENANT}/.well-known/openid-configuration", env={}, **plain))
-        add(measure(server, work, "jwks", "plain", f"/{TENANT}/jwks", env={}, **plain))
-        add(measure(server, work, "userinfo", "plain", f"/{TENANT}/userinfo",
-                    env={"BENCH_AUTH": bearer}, **plain))
-        add(measure(server, work, "introspection", "plain", f"/{TENANT}/introspect",
-                    env={"BENCH_METHOD": "POST", "BENCH_AUTH": basic(CLIENTS["ES256"]),
-                         "BENCH_BODY": "token=" + tokens["access_token"]}, **plain))
-        add(measure(server, work, "client_credentials", "plain", f"/{TENANT}/token",
-                    env={"BENCH_METHOD": "POST", "BENCH_AUTH": basic(CC_CLIENT),
-                         "BENCH_BODY": "grant_type=client_credentials"}, **plain))
-
-        for alg, client_id in CLIENTS.items():
-            codes = work / f"codes-{alg}.txt"
+        def make_codes(client_id, alg, connections, out):
+            # /authorize with the SSO session, as many connections as the exchange will have.
             made = finish_wrk(start_wrk(
-                work, "codes", f"http://127.0.0.1:{port}/", 2, 2, args.code_seconds,
-                {"BENCH_COOKIE": browser.cookie(), "BENCH_CODES_OUT": codes,
+                work, "codes", f"http://127.0.0.1:{port}/", 2, max(2, connections),
+                args.code_seconds,
+                {"BENCH_COOKIE": browser.cookie(), "BENCH_CODES_OUT": out,
                  "BENCH_AUTHORIZE": authorize_path(client_id).split("&state=")[0]}))
-            log(store, f"made {sum(1 for _ in open(codes))} codes for {client_id}",
+            log(store, f"made {sum(1 for _ in open(out))} codes for {client_id}",
                 made["counters"] or "")
-            add(measure(server, work, f"code exchange {alg}", "exchange", "/", 2, 2, seconds,
-                        {"BENCH_AUTH": basic(client_id), "BENCH_TOKEN_PATH": f"/{TENANT}/token",
-                         "BENCH_REDIRECT": REDIRECT, "BENCH_CODES": codes, "BENCH_THREADS": 2}))
 
-        for alg, client_id in CLIENTS.items():
-            codes = work / f"refresh-codes-{alg}.txt"
-            codes.write_text("".join(new_code(port, browser, client_id, n) + "\n"
-                                     for n in range(4)))
-            add(measure(server, work, f"refresh {alg}", "refresh", "/", 4, 4, seconds,
-                        {"BENCH_AUTH": basic(client_id), "BENCH_TOKEN_PATH": f"/{TENANT}/token",
-                         "BENCH_REDIRECT": REDIRECT, "BENCH_CODES": codes}))
+        def chain_codes(client_id, n):
+            return [new_code(port, browser, client_id, i) for i in range(n)]
+
+        request_loads(server, work, IDP_PATHS, add, args, tokens["access_token"], make_codes,
+                      chain_codes)
+
+        if args.server_cpus:
+            # Logins and the overload on both cores, as before pinning (--pin): the hashing
+            # pool has one thread per core the process may use.
+            server.stop()
+            server.start(port)
 
         login_env = {
             "BENCH_TENANT": TENANT, "BENCH_CLIENT": CLIENTS["ES256"],
@@ -574,6 +671,97 @@ def run_store(store, database_url, args, rows, facts):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def request_loads(server, work, paths, add, args, access_token, make_codes, chain_codes):
+    """The loads of single requests and of the token endpoint, the same on idp and on
+    node-oidc-provider: discovery, JWKS, userinfo and introspection of `access_token`,
+    client_credentials, then code exchange and refresh per ID-token algorithm at each of
+    --connections. `make_codes(client_id, alg, connections, out)` writes codes for one exchange
+    load to the file `out`; `chain_codes(client_id, n)` returns n codes, one per refresh chain
+    (--chains, shared among the load's connections)."""
+    load = args.load_cpus
+    plain = dict(threads=2, connections=16, seconds=args.seconds, cpus=load)
+    add(measure(server, work, "discovery", "plain", paths["discovery"], env={}, **plain))
+    add(measure(server, work, "jwks", "plain", paths["jwks"], env={}, **plain))
+    add(measure(server, work, "userinfo", "plain", paths["userinfo"],
+                env={"BENCH_AUTH": "Bearer " + access_token}, **plain))
+    add(measure(server, work, "introspection", "plain", paths["introspection"],
+                env={"BENCH_METHOD": "POST", "BENCH_AUTH": basic(CLIENTS["ES256"]),
+                     "BENCH_BODY": "token=" + access_token}, **plain))
+    add(measure(server, work, "client_credentials", "plain", paths["token"],
+                env={"BENCH_METHOD": "POST", "BENCH_AUTH": basic(CC_CLIENT),
+                     "BENCH_BODY": "grant_type=client_credentials"}, **plain))
+
+    token = {"BENCH_TOKEN_PATH": paths["token"], "BENCH_REDIRECT": REDIRECT}
+    for alg, client_id in CLIENTS.items():
+        for connections in args.connections:
+            codes = work / f"codes-{alg}-{connections}.txt"
+            make_codes(client_id, alg, connections, codes)
+            add(measure(server, work, f"code exchange {alg}", "exchange", "/", connections,
+                        connections, args.seconds,
+                        dict(token, BENCH_AUTH=basic(client_id), BENCH_CODES=codes,
+                             BENCH_THREADS=connections), cpus=load))
+
+    for alg, client_id in CLIENTS.items():
+        for connections in args.connections:
+            # The chains' first refresh tokens, from codes exchanged before the load.
+            chains = work / f"refresh-tokens-{alg}-{connections}.txt"
+            chains.write_text("".join(
+                exchange(server.port, client_id, code, paths["token"])["refresh_token"] + "\n"
+                for code in chain_codes(client_id, max(args.chains, connections))))
+            add(measure(server, work, f"refresh {alg}", "refresh", "/", connections, connections,
+                        args.seconds,
+                        dict(token, BENCH_AUTH=basic(client_id), BENCH_REFRESH_TOKENS=chains,
+                             BENCH_THREADS=connections), cpus=load))
+
+
+def run_node(args, rows, facts):
+    """The same request loads against node-oidc-provider with its in-memory adapter, pinned as
+    idp is (scripts/bench/node/provider.mjs says how it is configured and what differs)."""
+    node = NodeProvider(args.node_dir)
+    version = node.install()
+    node_version = subprocess.run(["node", "--version"], capture_output=True, text=True,
+                                  check=True).stdout.strip()
+    facts[("node", "version")] = f"oidc-provider {version} on Node.js {node_version}"
+    work = Path(tempfile.mkdtemp(prefix="idp-bench-node-"))
+    port = free_port()
+    log("node", f"{facts[('node', 'version')]} in {args.node_dir}")
+    node.start(port, args.server_cpus)
+    time.sleep(1)
+    facts[("node", "idle RSS")] = node.status_kib("VmRSS") / 1024
+    try:
+        code = node.make_codes(CLIENTS["ES256"], 1)[0]
+        tokens = exchange(port, CLIENTS["ES256"], code, NODE_PATHS["token"])
+        fastest = [1500]  # exchanges/s: a guess until the first exchange load has run
+
+        def add(row):
+            row.store = "node"
+            rows.append(row)
+            if row.name.startswith("code exchange"):
+                fastest.append(row.values["rate"])
+            log("node", row.name, f"×{row.values['connections']}",
+                f"{row.values['rate']:.0f}/s", f"{row.values['cpu_us']:.0f} µs CPU",
+                row.values["failures"] or "", row.values["counters"] or "")
+
+        def make_codes(client_id, alg, connections, out):
+            # Three times what the fastest exchange load so far got through (the codes live in
+            # the server's memory, so not far more than needed; a thread that runs out stops).
+            n = int(3 * max(fastest) * args.seconds) + 200
+            node.forget()
+            out.write_text("".join(code + "\n" for code in node.make_codes(client_id, n)))
+            log("node", f"made {n} codes for {client_id}")
+
+        def chain_codes(client_id, n):
+            node.forget()
+            return node.make_codes(client_id, n)
+
+        request_loads(node, work, NODE_PATHS, add, args, tokens["access_token"], make_codes,
+                      chain_codes)
+    finally:
+        node.stop()
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 # --- the table --------------------------------------------------------------------------------------
 
 
@@ -591,31 +779,79 @@ def table(rows, facts, hash_us, stores, args):
     lines = []
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines.append(f"Run {now} on {machine()}; {args.seconds} s a load "
-                 f"({args.login_seconds} s for logins), wrk on the same cores.")
+                 f"({args.login_seconds} s for logins).")
+    lines.append("")
+    if args.server_cpus:
+        lines.append(f"Pinned: the server (idp, node-oidc-provider) to CPU {args.server_cpus} and "
+                     f"wrk to CPU {args.load_cpus} (`taskset -c`) for every load but the full "
+                     f"login and the overload, which run unpinned on all cores (idp restarted: its "
+                     f"hashing pool has one thread per core it may use); the database server "
+                     f"(PostgreSQL) is not pinned.")
+    else:
+        lines.append("Not pinned: the server, the database and wrk share the cores.")
     lines.append("")
     lines.append(f"One argon2id check (m=19456 KiB, t=2, p=1), median of 41 on the idle machine: "
                  f"**{hash_us / 1000:.1f} ms**.")
     lines.append("")
-    lines.append("| load | store | req/s | p50 ms | p99 ms | server CPU µs/req | budget µs | "
-                 "peak RSS MB | verdict |")
-    lines.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    node = {(row.name, row.values["connections"]): row.values["cpu_us"]
+            for row in rows if row.store == "node"}
+    compare = bool(node)
+    if compare:
+        lines.append(f"node: {facts[('node', 'version')]}, its in-memory adapter, configured "
+                     f"as in scripts/bench/node/provider.mjs; node/idp is node's server CPU per "
+                     f"request over idp's (above 1: idp needs less).")
+        lines.append("")
+    lines.append("| load | conns | store | req/s | p50 ms | p99 ms | server CPU µs/req | budget µs | "
+                 "peak RSS MB | " + ("node µs/req | node/idp | " if compare else "") + "verdict |")
+    lines.append("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | "
+                 + ("---: | ---: | " if compare else "") + "--- |")
     login_budget = 1.15 * hash_us
     for row in rows:
+        if row.store == "node":
+            continue
         v = row.values
-        budget = CPU_BUDGET.get(row.name, login_budget if row.name == "full login" else None)
+        budget = budget_of(row.name, v["connections"])
+        if row.name == "full login":
+            budget = login_budget
         note = verdict(v["cpu_us"], budget)
         if v["failures"]:
             note += f" (non-2xx: {v['failures']})"
+        # Threads that ran out of codes or chains stopped early: fewer connections at the end.
+        short = {k: n for k, n in v["counters"].items()
+                 if k in ("ran_out", "chain_broken", "no_chain_left")}
+        if short:
+            note += f" ({', '.join(f'{k} {n}' for k, n in sorted(short.items()))})"
         if row.name == "full login":
             note += (f"; of which hashing {v['hash_us']:.0f}, the rest {v['cpu_us'] - v['hash_us']:.0f}"
                      f"; {v['rate']:.0f} logins/s {verdict(v['rate'], 100, True)} (≥ 100)")
-        lines.append(
-            f"| {row.name} | {row.store} | {v['rate']:.0f} | {v['p50_ms']:.2f} | "
-            f"{v['p99_ms']:.2f} | {v['cpu_us']:.0f} | {budget:.0f} | {v['peak_mb']:.0f} | {note} |"
-            if budget is not None else
-            f"| {row.name} | {row.store} | {v['rate']:.0f} | {v['p50_ms']:.2f} | "
-            f"{v['p99_ms']:.2f} | {v['cpu_us']:.0f} | – | {v['peak_mb']:.0f} | {note} |"
-        )
+        cells = [row.name, str(v["connections"]), row.store, f"{v['rate']:.0f}",
+                 f"{v['p50_ms']:.2f}", f"{v['p99_ms']:.2f}", f"{v['cpu_us']:.0f}",
+                 f"{budget:.0f}" if budget is not None else "–", f"{v['peak_mb']:.0f}"]
+        if compare:
+            theirs = node.get((row.name, v["connections"]))
+            cells += [f"{theirs:.0f}", f"{theirs / v['cpu_us']:.1f}×"] if theirs else ["–", "–"]
+        lines.append("| " + " | ".join(cells + [note]) + " |")
+    if compare:
+        lines.append("")
+        lines.append("node-oidc-provider's own figures (same loads, same pinning):")
+        lines.append("")
+        lines.append("| load | conns | req/s | p50 ms | p99 ms | server CPU µs/req | peak RSS MB | "
+                     "notes |")
+        lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+        for row in rows:
+            if row.store != "node":
+                continue
+            v = row.values
+            notes = []
+            if v["failures"]:
+                notes.append(f"non-2xx: {v['failures']}")
+            if v["counters"]:
+                notes.append(", ".join(f"{k} {n}" for k, n in sorted(v["counters"].items())))
+            lines.append(f"| {row.name} | {v['connections']} | {v['rate']:.0f} | "
+                         f"{v['p50_ms']:.2f} | {v['p99_ms']:.2f} | {v['cpu_us']:.0f} | "
+                         f"{v['peak_mb']:.0f} | {'; '.join(notes)} |")
+        lines.append("")
+        lines.append(f"node-oidc-provider's idle RSS: {facts[('node', 'idle RSS')]:.1f} MB.")
     lines.append("")
     lines.append("| figure | " + " | ".join(stores) + " | budget | verdict |")
     lines.append("| --- | " + " | ".join("---:" for _ in stores) + " | --- | --- |")
@@ -695,8 +931,21 @@ def main():
                         help="of sqlite, sqlite-normal (synchronous = normal), postgres")
     parser.add_argument("--seconds", type=int, default=5, help="each endpoint's load")
     parser.add_argument("--login-seconds", type=int, default=10)
-    parser.add_argument("--code-seconds", type=int, default=8,
-                        help="making codes for a code-exchange load")
+    parser.add_argument("--code-seconds", type=int, default=None,
+                        help="making codes for one code-exchange load (default --seconds + 2)")
+    parser.add_argument("--connections", default="1,4,16",
+                        help="the connection counts of code exchange and refresh")
+    parser.add_argument("--chains", type=int, default=64,
+                        help="refresh chains of a refresh load, shared among its connections")
+    parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=None,
+                        help="server on CPU 1, wrk on CPU 0 (taskset) for the request loads; "
+                             "default on with 2 or more CPUs")
+    parser.add_argument("--compare", choices=("node", "none"),
+                        default="node" if shutil.which("npm") else "none",
+                        help="also run the request loads against node-oidc-provider "
+                             "(default node if npm is installed)")
+    parser.add_argument("--node-dir", type=Path, default=ROOT / "target/bench/node",
+                        help="where node-oidc-provider is installed with npm (once)")
     parser.add_argument("--users", type=int, default=128)
     parser.add_argument("--import-rows", type=int, default=100_000)
     parser.add_argument("--out", type=Path, default=ROOT / "target/bench/latest.md")
@@ -705,6 +954,21 @@ def main():
     args.idp = args.idp.resolve()
     args.hash_cost = args.hash_cost.resolve()
     stores = [s for s in args.stores.split(",") if s]
+    args.connections = [int(n) for n in args.connections.split(",") if n]
+    if args.code_seconds is None:
+        args.code_seconds = args.seconds + 2
+    cpus = sorted(os.sched_getaffinity(0))
+    if args.pin is None:
+        args.pin = len(cpus) >= 2 and shutil.which("taskset") is not None
+    if args.pin and len(cpus) < 2:
+        raise SystemExit("bench: --pin needs two CPUs")
+    # The server on the second CPU this process may use, wrk on the first.
+    args.server_cpus = str(cpus[1]) if args.pin else None
+    args.load_cpus = str(cpus[0]) if args.pin else None
+    if args.compare == "node" and (shutil.which("node") is None or shutil.which("npm") is None):
+        raise SystemExit("bench: --compare node needs node and npm (or --compare none)")
+    if args.compare == "none":
+        log("no node-oidc-provider beside idp (--compare none, or npm is not installed)")
     if shutil.which("wrk") is None:
         raise SystemExit("bench: wrk is not installed (apt-get install wrk); scripts/bench.sh "
                          "installs it")
@@ -720,6 +984,8 @@ def main():
                         str(args.import_rows)], stdout=out, check=True)
 
     rows, facts = [], {}
+    if args.compare == "node":
+        run_node(args, rows, facts)
     for store in stores:
         if store in ("sqlite", "sqlite-normal"):
             url = f"sqlite://{tempfile.mkdtemp(prefix='idp-bench-db-')}/idp.sqlite"
@@ -731,6 +997,8 @@ def main():
         else:
             raise SystemExit(f"bench: unknown store {store}")
         run_store(store, url, args, rows, facts)
+        if url.startswith("sqlite://") and not args.keep:
+            shutil.rmtree(Path(url[len("sqlite://"):]).parent, ignore_errors=True)
     shutil.rmtree(scratch, ignore_errors=True)
 
     text = table(rows, facts, hash_us, stores, args)

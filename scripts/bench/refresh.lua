@@ -1,43 +1,47 @@
--- Refreshes along one chain per thread (refresh tokens rotate): the thread's first request
--- exchanges its code (line thread_id + 1 of BENCH_CODES), each later one presents the refresh
--- token the previous answer gave. A refused refresh breaks the chain and stops the thread.
+-- Refreshes along rotating chains (refresh tokens rotate at every use): BENCH_REFRESH_TOKENS
+-- holds one refresh token per chain, each from a code exchanged beforehand; thread t (one
+-- connection each) takes the chains on lines t, t + BENCH_THREADS, … and uses them in turn,
+-- each time presenting the refresh token that chain's previous answer gave. Many short chains,
+-- not one long one per connection: a client's chain rotates tens of times, not thousands, and a
+-- store may pay per token of the chain (node-oidc-provider's in-memory adapter does).
+-- A refused refresh breaks its chain; a thread without chains stops.
 local auth = env("BENCH_AUTH")
 local token_path = env("BENCH_TOKEN_PATH")
-local redirect = env("BENCH_REDIRECT")
-local refresh_token = nil
-local code = nil
+local threads_total = tonumber(env("BENCH_THREADS"))
+local chains = {}
+local current = 1
 
 function init(args)
   local n = 0
-  for line in io.lines(env("BENCH_CODES")) do
-    if n == thread_id then code = line end
+  for line in io.lines(env("BENCH_REFRESH_TOKENS")) do
+    if n % threads_total == thread_id then chains[#chains + 1] = line end
     n = n + 1
   end
 end
 
 function request()
-  local body
-  if refresh_token then
-    started()
-    body = form({ { "grant_type", "refresh_token" }, { "refresh_token", refresh_token } })
-  else
-    body = form({ { "grant_type", "authorization_code" }, { "code", code or "none" },
-                  { "redirect_uri", redirect } })
+  started()
+  if #chains == 0 then
+    count("no_chain_left")
+    wrk.thread:stop()
   end
+  local token = chains[current] or "none"
   return wrk.format("POST", token_path, {
     ["Authorization"] = auth,
     ["Content-Type"] = "application/x-www-form-urlencoded",
-  }, body)
+  }, form({ { "grant_type", "refresh_token" }, { "refresh_token", token } }))
 end
 
 function response(status, headers, body)
-  local was_refresh = refresh_token ~= nil
-  if was_refresh then count_status(status) end
+  if #chains == 0 then return end
+  count_status(status)
   local next_token = status == 200 and body:match('"refresh_token"%s*:%s*"([^"]+)"')
   if next_token then
-    refresh_token = next_token
+    chains[current] = next_token
+    current = current + 1
   else
-    count(was_refresh and "chain_broken" or "first_exchange_failed")
-    wrk.thread:stop()
+    count("chain_broken")
+    table.remove(chains, current)
   end
+  if current > #chains then current = 1 end
 end

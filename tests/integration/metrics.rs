@@ -77,6 +77,9 @@ async fn a_scrape_after_a_login_shows_the_counters_moved(backend: Backend) {
     assert!(before.contains("# TYPE idp_db_pool_wait_seconds counter\n"));
     let writer_waits = sample(&before, "idp_sqlite_writer_waits_total");
     assert_eq!(writer_waits.is_some(), backend == Backend::Sqlite);
+    let commits = sample(&before, "idp_sqlite_commits_total");
+    let committed = sample(&before, "idp_sqlite_committed_writes_total");
+    assert_eq!(commits.is_some(), backend == Backend::Sqlite);
 
     // A wrong password, an unknown address, then a login that succeeds.
     let client = rp::basic(&app).await;
@@ -124,6 +127,16 @@ async fn a_scrape_after_a_login_shows_the_counters_moved(backend: Backend) {
         "counted for its tenant"
     );
     assert_eq!(value(&after, sent), 1.0);
+    if let (Some(commits), Some(committed)) = (commits, committed) {
+        // The logins, the reset link and its mail wrote: more commits, each holding one write at
+        // least.
+        let commits = value(&after, "idp_sqlite_commits_total") - commits;
+        let writes = value(&after, "idp_sqlite_committed_writes_total") - committed;
+        assert!(
+            commits >= 3.0 && writes >= commits,
+            "{commits} commits, {writes} writes"
+        );
+    }
     assert_eq!(
         value(&after, "idp_mail_outbox_waiting{tenant=\"seinajoki\"}"),
         0.0

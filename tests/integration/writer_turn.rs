@@ -1,5 +1,8 @@
 //! The SQLite writers' turn is one per database file: a server whose file is busy does not hold
 //! up another server's writers in the same process (the test binary runs many servers at once).
+//! Writers that arrive together share a commit (`idp/store/transaction.rs`, whose unit tests
+//! show the grouping itself); here, over HTTP, a burst of refreshes keeps each family's rotation
+//! apart on both stores.
 
 use std::time::{Duration, Instant};
 
@@ -7,7 +10,65 @@ use diesel::r2d2::ManageConnection;
 use idp::store::{Manager, StoreError, write_transaction};
 use serde_json::Value;
 
+use crate::account_sessions::support::{
+    PASSWORD, app_client, app_tokens, app_with_receiver, refresh,
+};
+use crate::both_stores;
 use crate::helpers::{Backend, TestApp};
+use crate::rp;
+
+const REFUSED: &str = "invalid_grant: the refresh token is invalid, expired or revoked";
+
+both_stores!(a_burst_of_refreshes_keeps_each_family_apart);
+/// Four refresh-token families refreshed at once, and in the same burst a replay of a token of
+/// the first family that was already used (RFC 6749 §10.4: the replay revokes its family). The
+/// writes of the burst may share commits; each answer is still its own: the three other families
+/// rotate and their new tokens work, the first family is revoked whichever of its two requests
+/// came first.
+async fn a_burst_of_refreshes_keeps_each_family_apart(backend: Backend) {
+    let (app, _receiver, _handle) = app_with_receiver(backend).await;
+    let client = app_client(&app).await;
+    let mut families = Vec::new();
+    for email in ["erkki@testi.fi", "maija@testi.fi"] {
+        families.push(
+            app_tokens(&app, &app.browser(), email)
+                .await
+                .refresh_token(),
+        );
+        // A second family in another browser, consented already.
+        let started = rp::start(&client, &["email", "offline_access"], &[]);
+        let again = rp::log_in_and_redeem(&app.browser(), &client, started, email, PASSWORD).await;
+        families.push(again.refresh_token());
+    }
+    // The first family's token, used once: its replay is the attack.
+    let used = families[0].clone();
+    families[0] = refresh(&client, &used).await.unwrap();
+
+    let (a, b, c, d, replay) = tokio::join!(
+        refresh(&client, &families[0]),
+        refresh(&client, &families[1]),
+        refresh(&client, &families[2]),
+        refresh(&client, &families[3]),
+        refresh(&client, &used),
+    );
+    let answers = [a, b, c, d, replay];
+
+    assert_eq!(answers[4], Err(REFUSED.to_string()), "the replay");
+    // The first family is revoked: its newest token is refused, whether it was rotated in the
+    // burst before the replay or refused because the replay came first.
+    let newest = answers[0].clone().unwrap_or_else(|_| families[0].clone());
+    assert_eq!(refresh(&client, &newest).await, Err(REFUSED.to_string()));
+    for (n, answer) in answers.iter().enumerate().take(4).skip(1) {
+        let rotated = answer.clone().unwrap_or_else(|e| panic!("family {n}: {e}"));
+        assert!(refresh(&client, &rotated).await.is_ok(), "family {n}");
+        // (A replay, last: it revokes the family.)
+        assert_eq!(
+            refresh(&client, &families[n]).await,
+            Err(REFUSED.to_string()),
+            "family {n}: its old token was rotated away"
+        );
+    }
+}
 
 /// While a writer of server A's file holds its turn, server B (another file) still writes: its
 /// revocation of a token (a write) is answered at once, not after A's busy timeout with a 503 (as
