@@ -1,6 +1,7 @@
 //! What every pooled connection carries as its diesel instrumentation ([`Instrument`]): the
-//! store's count of statements (the metric `idp_db_statements_total`), and on SQLite its file's
-//! turn of writers (`store/transaction.rs`), found again from the connection alone.
+//! store's count of statements (the metric `idp_db_statements_total`; on SQLite the count of its
+//! file's turn, which the turn's own writing connection adds to), and on SQLite its file's turn
+//! of writers (`store/transaction.rs`), found again from the connection alone.
 //!
 //! A statement is counted when diesel starts it (`InstrumentationEvent::StartQuery`). diesel
 //! sends `BEGIN`, `COMMIT`, `ROLLBACK` and the savepoints through the same path
