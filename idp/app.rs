@@ -42,6 +42,17 @@ fn node_metrics(store: &Store, hashing: &HashPool) -> Metrics {
         "Time spent waiting for a database connection.",
         waits.seconds.clone(),
     );
+    let statements = store.statements();
+    metrics.register(
+        "idp_db_statements",
+        "Statements sent to the database, BEGIN and COMMIT included (each a round trip on PostgreSQL).",
+        statements.all.clone(),
+    );
+    metrics.register(
+        "idp_db_connection_tests",
+        "Of those, the tests of a pooled PostgreSQL connection idle for 500 ms or more, or whose last use failed.",
+        statements.tests.clone(),
+    );
     if let Some(turn) = store.writer_turn() {
         metrics.register(
             "idp_sqlite_writer_waits",

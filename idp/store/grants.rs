@@ -4,13 +4,14 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::audit::Event;
 use super::connection::on_backend;
 use super::schema::{
-    auth_codes, client_assertion_jtis, consents, grants, refresh_tokens, revoked_access_tokens,
-    users,
+    audit_events, auth_codes, client_assertion_jtis, consents, grants, refresh_tokens,
+    revoked_access_tokens, sso_sessions, users,
 };
 use super::users::UserRow;
-use super::{DbConnection, Result, Tenant};
+use super::{Backend, DbConnection, Result, Tenant};
 
 /// A grant as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -126,6 +127,37 @@ pub fn find_grant_with_user(
         .optional()?)
 }
 
+/// When a grant's SSO session ends: its `ended_at` (`None` while it runs) and `expires_at`.
+pub type SessionEnd = (Option<NaiveDateTime>, NaiveDateTime);
+
+/// A grant with its user and the end of its SSO session: what a refresh checks.
+type GrantToRefresh = (GrantRow, Option<UserRow>, Option<SessionEnd>);
+
+/// A grant of `tenant` with its user (none for `client_credentials`) and the end of the SSO
+/// session it came from (none when it came from none, or the session is gone), in one statement.
+fn find_grant_to_refresh(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    id: &str,
+) -> Result<Option<GrantToRefresh>> {
+    let session = sso_sessions::table.on(sso_sessions::id
+        .nullable()
+        .eq(grants::session_id)
+        .and(sso_sessions::tenant_id.eq(grants::tenant_id)));
+    Ok(grants::table
+        .left_join(users::table)
+        .left_join(session)
+        .filter(grants::id.eq(id))
+        .filter(grants::tenant_id.eq(tenant.id()))
+        .select((
+            GrantRow::as_select(),
+            Option::<UserRow>::as_select(),
+            (sso_sessions::ended_at, sso_sessions::expires_at).nullable(),
+        ))
+        .get_result(conn)
+        .optional()?)
+}
+
 /// The grant of `tenant` of an access token that is still live — the grant not revoked, the
 /// token's `jti` not on the revocation list — with the grant's user (none for
 /// `client_credentials`), in one statement: userinfo and introspection run nothing else.
@@ -236,27 +268,76 @@ pub fn find_code(
         .optional()?)
 }
 
-/// Marks a code of `tenant` used; false when another request used it first.
-pub fn use_code(
+/// What a code exchange reads: the code, its grant and the grant's user (none for a grant without
+/// one).
+pub type ClaimedCode = (CodeRow, GrantRow, Option<UserRow>);
+
+/// Claims a code of `tenant` issued to `client_id` and not used before: marks it used at `now`
+/// (`UPDATE … RETURNING`) and returns it (its `used_at` now set) with its grant and the grant's
+/// user: in one statement on PostgreSQL ([`super::rows::Claimed`]), two on SQLite. `None` when
+/// there is no such code: unknown, another client's, or used already ([`find_code`] tells which).
+pub fn claim_code(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     code_hash: &str,
+    client_id: &str,
     now: NaiveDateTime,
-) -> Result<bool> {
-    let changed = diesel::update(
+) -> Result<Option<ClaimedCode>> {
+    let claim = diesel::update(
         auth_codes::table
             .find(code_hash)
             .filter(auth_codes::tenant_id.eq(tenant.id()))
+            .filter(auth_codes::client_id.eq(client_id))
             .filter(auth_codes::used_at.is_null()),
     )
-    .set(auth_codes::used_at.eq(now))
-    .execute(conn)?;
-    Ok(changed == 1)
+    .set(auth_codes::used_at.eq(now));
+    if let DbConnection::Postgres(pg) = conn {
+        let read = auth_codes::table
+            .inner_join(grants::table.left_join(users::table))
+            .filter(grants::tenant_id.eq(tenant.id()))
+            .select((
+                CodeRow::as_select(),
+                GrantRow::as_select(),
+                Option::<UserRow>::as_select(),
+            ));
+        let claimed = super::rows::Claimed {
+            table: "auth_codes",
+            claim: claim.returning(auth_codes::all_columns),
+            read,
+        };
+        return Ok(claimed.get_result(pg).optional()?);
+    }
+    // The row's columns, not `as_returning()`: diesel's `MultiConnection` wants a clause that
+    // each backend can write, which a bare tuple of columns is.
+    let Some(code) = claim
+        .returning(<CodeRow as Selectable<Backend>>::construct_selection())
+        .get_result::<CodeRow>(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    Ok(
+        find_grant_with_user(conn, tenant, &code.grant_id)?
+            .map(|(grant, user)| (code, grant, user)),
+    )
 }
 
-/// Stores a refresh token.
-pub fn insert_refresh(conn: &mut DbConnection, row: &RefreshRow) -> Result<()> {
-    super::rows::insert(conn, refresh_tokens::table, row)
+/// Stores a refresh token, with `event` when given: on PostgreSQL in one statement (one round
+/// trip), on SQLite in two (`store/rows.rs`). The event's chain columns stay empty until the
+/// sealer fills them (`store/audit_chain.rs`).
+pub fn insert_refresh(
+    conn: &mut DbConnection,
+    row: &RefreshRow,
+    event: Option<&Event<'_>>,
+) -> Result<()> {
+    match event {
+        None => super::rows::insert(conn, refresh_tokens::table, row),
+        Some(event) => super::rows::insert_both(
+            conn,
+            diesel::insert_into(refresh_tokens::table).values(row),
+            diesel::insert_into(audit_events::table).values(event),
+        ),
+    }
 }
 
 /// A refresh token of `tenant` by its hash.
@@ -273,22 +354,67 @@ pub fn find_refresh(
         .optional()?)
 }
 
-/// Marks a refresh token of `tenant` used (rotated); false when it was used already.
-pub fn use_refresh(
+/// What a refresh reads: the token, its grant, the grant's user (none for a grant without one)
+/// and the end of the SSO session the grant came from (none when it came from none, or the
+/// session is gone).
+pub type ClaimedRefresh = (RefreshRow, GrantRow, Option<UserRow>, Option<SessionEnd>);
+
+/// Claims a refresh token of `tenant` whose grant is `client_id`'s and that was not used before:
+/// marks it used (rotated) at `now` (`UPDATE … RETURNING`) and returns it (its `used_at` now set)
+/// with its grant, the grant's user and the end of its SSO session: in one statement on PostgreSQL
+/// ([`super::rows::Claimed`]), two on SQLite. `None` when there is no such token: unknown, another
+/// client's, or rotated already ([`find_refresh`] tells which).
+pub fn claim_refresh(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     token_hash: &str,
+    client_id: &str,
     now: NaiveDateTime,
-) -> Result<bool> {
-    let changed = diesel::update(
+) -> Result<Option<ClaimedRefresh>> {
+    use diesel::dsl::exists;
+    // The token's own grant, by its key (a correlated subquery).
+    let clients_grant = grants::table
+        .filter(grants::id.eq(refresh_tokens::grant_id))
+        .filter(grants::client_id.eq(client_id));
+    let claim = diesel::update(
         refresh_tokens::table
             .find(token_hash)
             .filter(refresh_tokens::tenant_id.eq(tenant.id()))
-            .filter(refresh_tokens::used_at.is_null()),
+            .filter(refresh_tokens::used_at.is_null())
+            .filter(exists(clients_grant)),
     )
-    .set(refresh_tokens::used_at.eq(now))
-    .execute(conn)?;
-    Ok(changed == 1)
+    .set(refresh_tokens::used_at.eq(now));
+    if let DbConnection::Postgres(pg) = conn {
+        let session = sso_sessions::table.on(sso_sessions::id
+            .nullable()
+            .eq(grants::session_id)
+            .and(sso_sessions::tenant_id.eq(grants::tenant_id)));
+        let read = refresh_tokens::table
+            .inner_join(grants::table.left_join(users::table))
+            .left_join(session)
+            .filter(grants::tenant_id.eq(tenant.id()))
+            .select((
+                RefreshRow::as_select(),
+                GrantRow::as_select(),
+                Option::<UserRow>::as_select(),
+                (sso_sessions::ended_at, sso_sessions::expires_at).nullable(),
+            ));
+        let claimed = super::rows::Claimed {
+            table: "refresh_tokens",
+            claim: claim.returning(refresh_tokens::all_columns),
+            read,
+        };
+        return Ok(claimed.get_result(pg).optional()?);
+    }
+    let Some(token) = claim
+        .returning(<RefreshRow as Selectable<Backend>>::construct_selection())
+        .get_result::<RefreshRow>(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    Ok(find_grant_to_refresh(conn, tenant, &token.grant_id)?
+        .map(|(grant, user, session)| (token, grant, user, session)))
 }
 
 /// Lists an access token of `tenant` as revoked until it expires.

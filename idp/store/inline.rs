@@ -16,17 +16,22 @@ use std::path::{Path, PathBuf};
 use diesel::Connection;
 use diesel::connection::{Instrumentation, InstrumentationEvent, SimpleConnection};
 use diesel::sqlite::SqliteConnection;
+use prometheus_client::metrics::counter::Counter;
 
 use super::DbConnection;
 
-/// Notes whether a statement of the connection failed.
-#[derive(Default)]
-struct Watch(Cell<bool>);
+/// Notes whether a statement of the connection failed, and counts its statements in its
+/// store's count (`store/instrument.rs`).
+struct Watch(Cell<bool>, Counter);
 
 impl Instrumentation for Watch {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-        if let InstrumentationEvent::FinishQuery { error: Some(_), .. } = event {
-            self.0.set(true);
+        match event {
+            InstrumentationEvent::StartQuery { .. } => {
+                self.1.inc();
+            }
+            InstrumentationEvent::FinishQuery { error: Some(_), .. } => self.0.set(true),
+            _ => {}
         }
     }
 }
@@ -36,14 +41,18 @@ thread_local! {
     static READER: RefCell<Option<(PathBuf, DbConnection)>> = const { RefCell::new(None) };
 }
 
-/// Runs `f` on this thread's reading connection to the SQLite file `path` (opened at first use):
-/// its outcome, or `None` when a statement failed (or the connection could not be opened), and
-/// the caller must run it on the pool instead.
-pub(super) fn read_here<R>(path: &Path, f: impl FnOnce(&mut DbConnection) -> R) -> Option<R> {
+/// Runs `f` on this thread's reading connection to the SQLite file `path` (opened at first use,
+/// counting its statements in `statements`): its outcome, or `None` when a statement failed (or
+/// the connection could not be opened), and the caller must run it on the pool instead.
+pub(super) fn read_here<R>(
+    path: &Path,
+    statements: &Counter,
+    f: impl FnOnce(&mut DbConnection) -> R,
+) -> Option<R> {
     READER.with(|reader| {
         let mut reader = reader.try_borrow_mut().ok()?;
         if reader.as_ref().is_none_or(|(open, _)| open != path) {
-            *reader = Some((path.to_path_buf(), open(path)?));
+            *reader = Some((path.to_path_buf(), open(path, statements)?));
         }
         let (_, conn) = reader.as_mut()?;
         let outcome = f(conn);
@@ -64,13 +73,13 @@ pub(super) fn read_here<R>(path: &Path, f: impl FnOnce(&mut DbConnection) -> R) 
 }
 
 /// A connection that neither waits nor writes.
-fn open(path: &Path) -> Option<DbConnection> {
+fn open(path: &Path, statements: &Counter) -> Option<DbConnection> {
     let mut conn = SqliteConnection::establish(&path.to_string_lossy()).ok()?;
     conn.batch_execute(
         "PRAGMA busy_timeout = 0; PRAGMA query_only = ON; PRAGMA foreign_keys = ON;",
     )
     .ok()?;
-    conn.set_instrumentation(Watch::default());
+    conn.set_instrumentation(Watch(Cell::new(false), statements.clone()));
     Some(DbConnection::Sqlite(conn))
 }
 
@@ -100,14 +109,16 @@ mod tests {
     #[test]
     fn a_read_runs_here_and_a_write_is_refused_for_the_pool() {
         let (_dir, path) = database();
-        let read = read_here(&path, |conn| {
+        let counted = Counter::default();
+        let read = read_here(&path, &counted, |conn| {
             diesel::sql_query("SELECT n FROM t")
                 .load::<N>(conn)
                 .map(|rows| rows[0].n)
         });
         assert_eq!(read.unwrap().unwrap(), 1);
+        assert_eq!(counted.get(), 1, "its statements are counted");
 
-        let wrote = read_here(&path, |conn| {
+        let wrote = read_here(&path, &counted, |conn| {
             diesel::sql_query("INSERT INTO t VALUES (2)").execute(conn)
         });
         assert!(wrote.is_none(), "a write goes to the pool");
@@ -130,7 +141,7 @@ mod tests {
             )
             .unwrap();
         let started = std::time::Instant::now();
-        let read = read_here(&path, |conn| {
+        let read = read_here(&path, &Counter::default(), |conn| {
             diesel::sql_query("SELECT n FROM t").load::<N>(conn)
         });
         assert!(read.is_none(), "busy: to the pool");

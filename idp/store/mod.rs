@@ -24,6 +24,7 @@ mod error;
 pub mod export;
 pub mod grants;
 mod inline;
+mod instrument;
 pub mod keys;
 pub mod lease_queue;
 pub mod legacy;
@@ -61,6 +62,8 @@ pub use connection::DbConnection;
 /// The backend of [`DbConnection`] (either database), for boxed queries and expressions.
 pub use connection::MultiBackend as Backend;
 pub use error::{Result, StoreError};
+use instrument::Instrument;
+pub use instrument::Statements;
 pub use tenant::Tenant;
 use transaction::BUSY_TIMEOUT;
 pub use transaction::{TurnCounters, WriterTurn, read_transaction, write_alone, write_transaction};
@@ -128,6 +131,8 @@ pub struct Manager {
     unreachable: Arc<AtomicBool>,
     /// The writers' turn of the SQLite file, which every connection carries.
     turn: Option<WriterTurn>,
+    /// The statements of every connection it opens (shared with the [`Store`]).
+    statements: Statements,
 }
 
 impl Manager {
@@ -144,11 +149,20 @@ impl Manager {
             }
             DatabaseBackend::Postgres(_) => None,
         };
+        // On SQLite the turn counts, for its own writing connection too.
+        let statements = Statements {
+            all: turn
+                .as_ref()
+                .map(WriterTurn::statements)
+                .unwrap_or_default(),
+            tests: Counter::default(),
+        };
         Self {
             backend,
             synchronous,
             unreachable: Arc::new(AtomicBool::new(false)),
             turn,
+            statements,
         }
     }
 
@@ -160,6 +174,7 @@ impl Manager {
                     .map_err(r2d2::Error::ConnectionError)?;
                 conn.batch_execute(&sqlite_setup(self.synchronous))
                     .map_err(r2d2::Error::QueryError)?;
+                Instrument::<WriterTurn>::counting(self.statements.all.clone()).attach(&mut conn);
                 if let Some(turn) = &self.turn {
                     turn.attach(&mut conn);
                 }
@@ -168,8 +183,9 @@ impl Manager {
             DatabaseBackend::Postgres(url) => {
                 let conn = PgConnection::establish(url);
                 self.unreachable.store(conn.is_err(), Ordering::Relaxed);
-                conn.map(DbConnection::Postgres)
-                    .map_err(r2d2::Error::ConnectionError)
+                let mut conn = conn.map_err(r2d2::Error::ConnectionError)?;
+                Instrument::<WriterTurn>::counting(self.statements.all.clone()).attach(&mut conn);
+                Ok(DbConnection::Postgres(conn))
             }
         }
     }
@@ -205,6 +221,7 @@ impl ManageConnection for Manager {
         if !pooled.suspect && pooled.last_good.elapsed() < TRUSTED_FOR {
             return Ok(());
         }
+        self.statements.tests.inc();
         diesel::sql_query("SELECT 1")
             .execute(&mut pooled.conn)
             .map_err(r2d2::Error::QueryError)?;
@@ -235,6 +252,8 @@ pub struct Store {
     waits: PoolWaits,
     /// The SQLite writers' waits for their turn, and their commits.
     writer_turn: Option<TurnCounters>,
+    /// The statements of the pool's connections.
+    statements: Statements,
 }
 
 /// How often a checkout found no idle connection and waited (for one to come back, or to be
@@ -268,6 +287,7 @@ impl Store {
         let manager = Manager::with_synchronous(backend.clone(), settings.sqlite_synchronous);
         let unreachable = manager.unreachable.clone();
         let writer_turn = manager.turn.as_ref().map(WriterTurn::counters);
+        let statements = manager.statements.clone();
         let pool = r2d2::Pool::builder()
             .max_size(settings.max_connections)
             .test_on_check_out(test_on_check_out)
@@ -281,6 +301,7 @@ impl Store {
             unreachable,
             waits: PoolWaits::default(),
             writer_turn,
+            statements,
         })
     }
 
@@ -316,6 +337,11 @@ impl Store {
         self.writer_turn.clone()
     }
 
+    /// The statements the pool's connections ran (shared: the metrics read what they count).
+    pub fn statements(&self) -> &Statements {
+        &self.statements
+    }
+
     /// Runs `f` with a pooled connection on the blocking thread pool, off the async executor.
     pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
     where
@@ -346,7 +372,7 @@ impl Store {
         match &self.backend {
             DatabaseBackend::Sqlite(path) => {
                 let _span = tracing::info_span!("db", db.system = "sqlite").entered();
-                inline::read_here(path, f)
+                inline::read_here(path, &self.statements.all, f)
             }
             DatabaseBackend::Postgres(_) => None,
         }

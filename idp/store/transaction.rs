@@ -38,11 +38,12 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use prometheus_client::metrics::counter::Counter;
 
+use diesel::connection::AnsiTransactionManager;
 use diesel::connection::TransactionManager;
-use diesel::connection::{AnsiTransactionManager, Instrumentation, InstrumentationEvent};
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, connection::SimpleConnection};
 
+use super::instrument::Instrument;
 use super::{DbConnection, Result, StoreError};
 
 /// How long a SQLite writer waits for the write lock (SQLite's busy timeout), and for its
@@ -58,9 +59,9 @@ const MOST_IN_GROUP: usize = 64;
 const RECHECK: Duration = Duration::from_millis(20);
 
 /// The turn of this process's writers to one SQLite file, and their shared commits (module
-/// comment). Every connection the pool opens carries its file's turn as its diesel
-/// instrumentation (which does nothing with the events), so that [`write_transaction`] finds it
-/// from the connection alone.
+/// comment). Every connection the pool opens carries its file's turn in its diesel
+/// instrumentation (`store/instrument.rs`), so that [`write_transaction`] finds it from the
+/// connection alone.
 #[derive(Clone)]
 pub struct WriterTurn(Arc<Turn>);
 
@@ -82,6 +83,9 @@ struct Turn {
     commits: Counter,
     /// Write transactions those commits held (`idp_sqlite_committed_writes_total`).
     writes: Counter,
+    /// Statements of every connection to the file, the turn's own included
+    /// (`idp_db_statements_total`, `store/instrument.rs`).
+    statements: Counter,
 }
 
 /// The state behind the turn's lock.
@@ -146,6 +150,7 @@ impl WriterTurn {
             waits: Counter::default(),
             commits: Counter::default(),
             writes: Counter::default(),
+            statements: Counter::default(),
         });
         turns.insert(key, Arc::downgrade(&turn));
         WriterTurn(turn)
@@ -160,20 +165,29 @@ impl WriterTurn {
         }
     }
 
-    /// Gives `conn` this turn.
+    /// The statements of every connection to the file, the turn's own included.
+    pub fn statements(&self) -> Counter {
+        self.0.statements.clone()
+    }
+
+    /// Gives `conn` this turn, in its instrumentation (`store/instrument.rs`), beside the
+    /// statement counter it may carry already.
     pub fn attach(&self, conn: &mut SqliteConnection) {
-        conn.set_instrumentation(self.clone());
+        match Instrument::of(conn) {
+            Some(instrument) => instrument.turn = Some(self.clone()),
+            None => Instrument {
+                turn: Some(self.clone()),
+                statements: Counter::default(),
+            }
+            .attach(conn),
+        }
     }
 
     /// The turn `conn` carries: none for a connection opened outside the pool (a test's, the
     /// migrations'), which writes on itself.
     fn of(conn: &mut SqliteConnection) -> Option<WriterTurn> {
-        conn.instrumentation().downcast_ref::<WriterTurn>().cloned()
+        Instrument::<WriterTurn>::of(conn).and_then(|instrument| instrument.turn.clone())
     }
-}
-
-impl Instrumentation for WriterTurn {
-    fn on_connection_event(&mut self, _: InstrumentationEvent<'_>) {}
 }
 
 impl Turn {
@@ -238,6 +252,7 @@ impl Turn {
         if group.conn.is_none() {
             let mut conn = SqliteConnection::establish(&self.path.to_string_lossy())?;
             conn.batch_execute(&self.setup)?;
+            Instrument::<WriterTurn>::counting(self.statements.clone()).attach(&mut conn);
             group.conn = Some(DbConnection::Sqlite(conn));
         }
         let Some(DbConnection::Sqlite(conn)) = group.conn.as_mut() else {

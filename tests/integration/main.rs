@@ -60,6 +60,7 @@ mod schema;
 mod second_factor;
 mod second_factor_account;
 mod statement;
+mod statements;
 mod tenants;
 mod throttle;
 mod traces;

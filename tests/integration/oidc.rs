@@ -198,6 +198,65 @@ async fn a_replayed_code_revokes_what_it_issued(backend: Backend) {
     app.stop().await;
 }
 
+/// Posts `form` to seinajoki's token endpoint as the public client `rp-public` (no secret).
+async fn as_public_client(app: &TestApp, form: &[(&str, &str)]) -> (u16, Value) {
+    let mut form = form.to_vec();
+    form.push(("client_id", "rp-public"));
+    let response = app
+        .http
+        .post(app.url("/seinajoki/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+both_stores!(another_clients_code_or_refresh_token_is_refused_and_stays_good);
+async fn another_clients_code_or_refresh_token_is_refused_and_stays_good(backend: Backend) {
+    let (app, _) = app_with_user(backend).await;
+    let client = rp::basic(&app).await;
+    let started = rp::start(&client, &[], &[]);
+    let back = rp::log_in(&app.browser(), &started.url, "erkki@testi.fi", PASSWORD).await;
+    let code = param(&back, "code").unwrap();
+    let verifier = started.verifier.secret().clone();
+
+    // rp-public presents rp-basic's code: refused, and the code is neither used up nor taken
+    // for a replay (the claim names the client; RFC 6749 §4.1.3).
+    let stolen = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", "http://127.0.0.1:9/callback"),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let invalid_code = serde_json::json!({"error": "invalid_grant", "error_description": "the code is invalid, expired or used"});
+    assert_eq!(as_public_client(&app, &stolen).await, (400, invalid_code));
+    let tokens = rp::exchange(
+        &client,
+        &code,
+        openidconnect::PkceCodeVerifier::new(verifier),
+    )
+    .await
+    .unwrap();
+
+    // And its refresh token: refused, and it still rotates for rp-basic.
+    let refresh_token = tokens.refresh_token().unwrap();
+    let stolen = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token.secret().as_str()),
+    ];
+    let invalid_token = serde_json::json!({"error": "invalid_grant", "error_description": "the refresh token is invalid, expired or revoked"});
+    assert_eq!(as_public_client(&app, &stolen).await, (400, invalid_token));
+    assert!(refresh(&client, refresh_token).await.is_ok());
+    // Nothing was revoked as replayed.
+    let kinds = app.audit_kinds("seinajoki").await;
+    assert_eq!(
+        kinds[kinds.len() - 3..],
+        ["user.created", "login.succeeded", "token.issued"]
+    );
+    app.stop().await;
+}
+
 both_stores!(pkce_verifier_must_match);
 async fn pkce_verifier_must_match(backend: Backend) {
     let (app, _) = app_with_user(backend).await;

@@ -12,7 +12,7 @@ use crate::crypto::secret;
 use crate::flows::context::Minter;
 use crate::flows::former::released;
 use crate::store::audit::Event;
-use crate::store::grants::{self, GrantRow, RefreshRow};
+use crate::store::grants::{self, GrantRow, RefreshRow, SessionEnd};
 use crate::store::users::UserRow;
 use crate::store::{DbConnection, Tenant};
 
@@ -91,17 +91,19 @@ fn authorization_code(
     // and the audit event.
     committed(conn, |conn| {
         let invalid = || OAuthError::invalid_grant("the code is invalid, expired or used");
-        let row = grants::find_code(conn, tenant, &code_hash)?.ok_or_else(invalid)?;
-        let (grant, user) =
-            grants::find_grant_with_user(conn, tenant, &row.grant_id)?.ok_or_else(invalid)?;
-        if row.client_id != client.client_id {
+        // The code is claimed (marked used) and read with its grant and user.
+        let claimed = grants::claim_code(conn, tenant, &code_hash, &client.client_id, m.now)?;
+        let Some((row, grant, user)) = claimed else {
+            // Unknown, another client's, or used before: a replay, and everything issued from
+            // the code is revoked (RFC 6749 §4.1.2).
+            if let Some(row) = grants::find_code(conn, tenant, &code_hash)?
+                && row.client_id == client.client_id
+                && let Some(grant) = grants::find_grant(conn, tenant, &row.grant_id)?
+            {
+                revoke_replayed(m, conn, &grant, "code.replayed")?;
+            }
             return Err(invalid());
-        }
-        if row.used_at.is_some() || !grants::use_code(conn, tenant, &code_hash, m.now)? {
-            // A replayed code: everything issued from it is revoked (RFC 6749 §4.1.2).
-            revoke_replayed(m, conn, &grant, "code.replayed")?;
-            return Err(invalid());
-        }
+        };
         if row.expires_at <= m.now || grant.revoked_at.is_some() {
             return Err(invalid());
         }
@@ -134,9 +136,16 @@ fn authorization_code(
             }
             (None, None) => {}
         }
-        let response = issue(m, conn, client, &grant, user, row.nonce.as_deref())?;
-        grant_event(m, "token.issued", &grant).record_or_warn(conn);
-        Ok(response)
+        let issued = grant_event(m, "token.issued", &grant);
+        issue(
+            m,
+            conn,
+            client,
+            &grant,
+            user,
+            row.nonce.as_deref(),
+            Some(&issued),
+        )
     })
 }
 
@@ -153,30 +162,26 @@ fn refresh_token(
     committed(conn, |conn| {
         let invalid =
             || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
-        let row = grants::find_refresh(conn, tenant, &token_hash)?.ok_or_else(invalid)?;
-        let (grant, user) =
-            grants::find_grant_with_user(conn, tenant, &row.grant_id)?.ok_or_else(invalid)?;
-        if grant.client_id != client.client_id {
+        // The token is claimed (marked rotated) and read with its grant, user and session.
+        let claimed = grants::claim_refresh(conn, tenant, &token_hash, &client.client_id, m.now)?;
+        let Some((row, grant, user, session)) = claimed else {
+            // Unknown, another client's, or rotated before: someone holds a copy of a rotated
+            // token, and the family is revoked.
+            if let Some(row) = grants::find_refresh(conn, tenant, &token_hash)?
+                && let Some(grant) = grants::find_grant(conn, tenant, &row.grant_id)?
+                && grant.client_id == client.client_id
+            {
+                revoke_replayed(m, conn, &grant, "refresh_token.reused")?;
+            }
             return Err(invalid());
-        }
-        if row.used_at.is_some() || !grants::use_refresh(conn, tenant, &token_hash, m.now)? {
-            // A rotated token presented again: someone holds a copy. Revoke the family.
-            revoke_replayed(m, conn, &grant, "refresh_token.reused")?;
-            return Err(invalid());
-        }
+        };
         if row.expires_at <= m.now || grant.expires_at <= m.now || grant.revoked_at.is_some() {
             return Err(invalid());
         }
-        if !grant.offline {
-            // Bound to the browser session: it ends with it.
-            let live = match &grant.session_id {
-                Some(id) => crate::store::sessions::find(conn, tenant, id)?
-                    .is_some_and(|s| s.ended_at.is_none() && s.expires_at > m.now),
-                None => false,
-            };
-            if !live {
-                return Err(invalid());
-            }
+        // A grant bound to the browser session ends with it.
+        let live = |(ended_at, expires_at): SessionEnd| ended_at.is_none() && expires_at > m.now;
+        if !grant.offline && !session.is_some_and(live) {
+            return Err(invalid());
         }
         let mut grant = grant;
         // A refresh token carries the scope it was issued with (perhaps narrowed before).
@@ -192,7 +197,7 @@ fn refresh_token(
             }
             grant.scope = narrowed.join(" ");
         }
-        issue(m, conn, client, &grant, user, None)
+        issue(m, conn, client, &grant, user, None, None)
     })
 }
 
@@ -260,7 +265,8 @@ fn client_credentials(
     })
 }
 
-/// Access token, ID token and (rotated) refresh token for a user's grant.
+/// Access token, ID token and (rotated) refresh token for a user's grant; `event` audited with
+/// the refresh token (in one statement on PostgreSQL), or alone when the client gets none.
 fn issue(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -268,6 +274,7 @@ fn issue(
     grant: &GrantRow,
     user: Option<UserRow>,
     nonce: Option<&str>,
+    event: Option<&Event<'_>>,
 ) -> Result<TokenResponse, OAuthError> {
     if grant.user_id.is_none() {
         return Err(OAuthError::server("a user grant without a user"));
@@ -295,9 +302,13 @@ fn issue(
                 expires_at: grant.expires_at,
                 used_at: None,
             },
+            event,
         )?;
         Some(token)
     } else {
+        if let Some(event) = event {
+            event.record_or_warn(conn);
+        }
         None
     };
     Ok(TokenResponse {

@@ -56,6 +56,7 @@ pub struct TestAppBuilder {
     users: Vec<[String; 4]>,
     localhost: bool,
     main_toml: Vec<String>,
+    unix_socket: bool,
 }
 
 impl TestAppBuilder {
@@ -108,6 +109,13 @@ impl TestAppBuilder {
         self
     }
 
+    /// On PostgreSQL, the server reaches its database through the Unix socket of
+    /// `helpers::postgres_socket_url` instead of TCP (the test database is still made over TCP).
+    pub fn unix_socket(mut self) -> Self {
+        self.unix_socket = true;
+        self
+    }
+
     /// Mail goes to [`UNREACHABLE_SMTP`]: every mail fails.
     pub fn unreachable_smtp(self) -> Self {
         self.mail_toml(UNREACHABLE_SMTP)
@@ -131,10 +139,19 @@ impl TestAppBuilder {
         } else {
             format!("http://{address}")
         };
+        let database_url = match &db.pg_name() {
+            Some(name) if self.unix_socket => {
+                let mut url = url::Url::parse(&super::postgres_socket_url().expect("a socket"))
+                    .expect("IDP_TEST_POSTGRES_SOCKET_URL is a URL");
+                url.set_path(name);
+                url.to_string()
+            }
+            _ => db.url.clone(),
+        };
         let path = write_test_config(
             dir.path(),
             &base,
-            &db.url,
+            &database_url,
             &self.tenant_toml,
             self.mail_toml.as_deref(),
         );
@@ -237,6 +254,7 @@ impl TestApp {
             users: Vec::new(),
             localhost: false,
             main_toml: Vec::new(),
+            unix_socket: false,
         }
     }
 
@@ -336,6 +354,13 @@ impl TestApp {
             .map(|v| v.to_str().unwrap().to_string())
             .unwrap_or_default();
         (status, content_type, response.text().await.unwrap())
+    }
+
+    /// Stops the mail and logout workers, so that every statement the store runs from now on is
+    /// a request's (`tests/integration/statements.rs`).
+    pub fn stop_workers(&self) {
+        self.worker.abort();
+        self.mailer.abort();
     }
 
     /// Stops the server, letting requests in flight finish.

@@ -76,6 +76,23 @@ pub fn postgres_admin_url() -> Option<String> {
     }
 }
 
+/// The URL of the test PostgreSQL's Unix socket (`scripts/with-postgres`), or `None` (printed)
+/// when the tests over it are skipped. Panics under `CI=true`, as [`postgres_admin_url`] does.
+pub fn postgres_socket_url() -> Option<String> {
+    match std::env::var("IDP_TEST_POSTGRES_SOCKET_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but IDP_TEST_POSTGRES_SOCKET_URL is not set: the socket test must run")
+        }
+        _ => {
+            eprintln!(
+                "skipping a test over PostgreSQL's socket: IDP_TEST_POSTGRES_SOCKET_URL is not set"
+            );
+            None
+        }
+    }
+}
+
 /// A fresh database: a SQLite file in a temporary directory, or a PostgreSQL database that is
 /// dropped when this value is.
 pub struct TestDb {
@@ -113,6 +130,11 @@ impl TestDb {
                 }
             }
         }
+    }
+
+    /// The PostgreSQL database's name (`None` on SQLite).
+    pub fn pg_name(&self) -> Option<String> {
+        self.pg_admin.as_ref().map(|(_, name)| name.clone())
     }
 
     /// Drops a PostgreSQL database now, even with connections open (tests of an outage).
