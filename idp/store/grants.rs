@@ -11,7 +11,7 @@ use super::schema::{
     revoked_access_tokens, sso_sessions, users,
 };
 use super::users::UserRow;
-use super::{Backend, DbConnection, Result, Tenant};
+use super::{DbConnection, Result, Tenant};
 
 /// A grant as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -118,13 +118,13 @@ pub fn find_grant_with_user(
     tenant: Tenant<'_>,
     id: &str,
 ) -> Result<Option<(GrantRow, Option<UserRow>)>> {
-    Ok(grants::table
+    Ok(on_backend!(conn, |c| grants::table
         .left_join(users::table)
         .filter(grants::id.eq(id))
         .filter(grants::tenant_id.eq(tenant.id()))
         .select((GrantRow::as_select(), Option::<UserRow>::as_select()))
-        .get_result(conn)
-        .optional()?)
+        .get_result(c)
+        .optional())?)
 }
 
 /// When a grant's SSO session ends: its `ended_at` (`None` while it runs) and `expires_at`.
@@ -144,7 +144,7 @@ fn find_grant_to_refresh(
         .nullable()
         .eq(grants::session_id)
         .and(sso_sessions::tenant_id.eq(grants::tenant_id)));
-    Ok(grants::table
+    Ok(on_backend!(conn, |c| grants::table
         .left_join(users::table)
         .left_join(session)
         .filter(grants::id.eq(id))
@@ -154,8 +154,8 @@ fn find_grant_to_refresh(
             Option::<UserRow>::as_select(),
             (sso_sessions::ended_at, sso_sessions::expires_at).nullable(),
         ))
-        .get_result(conn)
-        .optional()?)
+        .get_result(c)
+        .optional())?)
 }
 
 /// The grant of `tenant` of an access token that is still live — the grant not revoked, the
@@ -307,11 +307,12 @@ pub fn claim_code(
         };
         return Ok(claimed.get_result(pg).optional()?);
     }
-    // The row's columns, not `as_returning()`: diesel's `MultiConnection` wants a clause that
-    // each backend can write, which a bare tuple of columns is.
+    let DbConnection::Sqlite(sqlite) = conn else {
+        unreachable!("PostgreSQL returned above");
+    };
     let Some(code) = claim
-        .returning(<CodeRow as Selectable<Backend>>::construct_selection())
-        .get_result::<CodeRow>(conn)
+        .returning(CodeRow::as_returning())
+        .get_result::<CodeRow>(sqlite)
         .optional()?
     else {
         return Ok(None);
@@ -406,9 +407,12 @@ pub fn claim_refresh(
         };
         return Ok(claimed.get_result(pg).optional()?);
     }
+    let DbConnection::Sqlite(sqlite) = conn else {
+        unreachable!("PostgreSQL returned above");
+    };
     let Some(token) = claim
-        .returning(<RefreshRow as Selectable<Backend>>::construct_selection())
-        .get_result::<RefreshRow>(conn)
+        .returning(RefreshRow::as_returning())
+        .get_result::<RefreshRow>(sqlite)
         .optional()?
     else {
         return Ok(None);

@@ -11,13 +11,19 @@ use super::{DbConnection, StoreError};
 
 /// Inserts `values` (a row, or a tuple of column values) into `table`;
 /// [`StoreError::UniqueViolation`] when a unique key is taken.
+/// On the backend's own connection, so that diesel finds the prepared statement by the insert's
+/// type instead of writing its SQL out each time (`connection.rs`, `on_backend!`).
 pub(super) fn insert<T, V>(conn: &mut DbConnection, table: T, values: V) -> Result<(), StoreError>
 where
     T: Table,
     V: Insertable<T>,
-    InsertStatement<T, V::Values>: ExecuteDsl<DbConnection>,
+    InsertStatement<T, V::Values>: ExecuteDsl<SqliteConnection> + ExecuteDsl<PgConnection>,
 {
-    diesel::insert_into(table).values(values).execute(conn)?;
+    let insert = diesel::insert_into(table).values(values);
+    match conn {
+        DbConnection::Sqlite(conn) => insert.execute(conn)?,
+        DbConnection::Postgres(conn) => insert.execute(conn)?,
+    };
     Ok(())
 }
 
@@ -31,7 +37,7 @@ pub(super) fn insert_new<T, V>(
 where
     T: Table,
     V: Insertable<T>,
-    InsertStatement<T, V::Values>: ExecuteDsl<DbConnection>,
+    InsertStatement<T, V::Values>: ExecuteDsl<SqliteConnection> + ExecuteDsl<PgConnection>,
 {
     match insert(conn, table, values) {
         Ok(()) => Ok(true),
