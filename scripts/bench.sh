@@ -15,6 +15,9 @@
 #                              version in scripts/bench/node/package.json, installed with npm
 #                              into target/bench/node/ once, its in-memory adapter), pinned the
 #                              same way, with the ratio per row; on by default if npm is installed
+#   --population 1000000       first fill the tenant with N generated residents and a year of
+#                              their use (scripts/bench/populate.py; a million take 4–8 minutes
+#                              and about 6 GB per store under $TMPDIR)
 #   --keep                     keep the scratch directories
 #
 # The whole run at the defaults (node, SQLite, PostgreSQL) takes about 10 minutes on 2 cores

@@ -57,11 +57,12 @@ CC_CLIENT = "bench-cc"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # Budgets of issue 6: server CPU µs per request, this machine.
+# Issue 17 (point 4) set userinfo and introspection at 40 µs on SQLite (issue 6 had 30).
 CPU_BUDGET = {
     "discovery": 15,
     "jwks": 15,
-    "userinfo": 30,
-    "introspection": 30,
+    "userinfo": 40,
+    "introspection": 40,
     "client_credentials": 60,
     "code exchange ES256": 150,
     "code exchange EdDSA": 150,

@@ -22,40 +22,24 @@ use crate::store::DbConnection;
 pub type ClientFlow<T> =
     fn(&Minter<'_>, &mut DbConnection, &Presented, &Params) -> Result<T, OAuthError>;
 
+/// How a client endpoint's flow runs: on the blocking pool ([`AppState::flow`]), or, for a flow
+/// that only reads (introspection), at once on the worker when it can
+/// ([`AppState::read_flow`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runs {
+    /// On the blocking pool.
+    OnPool,
+    /// On the worker when it can: the flow only reads.
+    ReadingHere,
+}
+
 /// Runs `flow` of `endpoint` for the client's request: its form, its credentials, then the flow.
 /// The answer is `ok` of the flow's result, or the error (RFC 6749 §5.2).
 pub async fn answer<T>(
     request: TenantRequest,
     endpoint: &str,
-    flow: ClientFlow<T>,
+    (flow, runs): (ClientFlow<T>, Runs),
     ok: impl FnOnce(T) -> HttpResponse,
-) -> HttpResponse
-where
-    T: Send + 'static,
-{
-    respond(request, endpoint, flow, ok, false).await
-}
-
-/// [`answer`] for a flow that only reads (introspection): its statements run at once on the
-/// worker when they can ([`AppState::read_flow`]).
-pub async fn answer_reading<T>(
-    request: TenantRequest,
-    endpoint: &str,
-    flow: ClientFlow<T>,
-    ok: impl FnOnce(T) -> HttpResponse,
-) -> HttpResponse
-where
-    T: Send + 'static,
-{
-    respond(request, endpoint, flow, ok, true).await
-}
-
-async fn respond<T>(
-    request: TenantRequest,
-    endpoint: &str,
-    flow: ClientFlow<T>,
-    ok: impl FnOnce(T) -> HttpResponse,
-    reads_only: bool,
 ) -> HttpResponse
 where
     T: Send + 'static,
@@ -71,7 +55,7 @@ where
         let presented = presented(&req, &params)?;
         let presented = verify_assertion(&state, &tenant.id, endpoint, presented).await;
         let run = move |m: &Minter<'_>, conn: &mut DbConnection| flow(m, conn, &presented, &params);
-        if reads_only {
+        if runs == Runs::ReadingHere {
             state.read_flow(&tenant.id, run).await
         } else {
             state.flow(&tenant.id, run).await

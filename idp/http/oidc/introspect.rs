@@ -2,15 +2,13 @@
 
 use actix_web::HttpResponse;
 
-use super::client_request::answer_reading;
+use super::client_request::{Runs, answer};
 use crate::flows::oidc::introspect;
 use crate::http::extract::TenantRequest;
 use crate::http::util::no_store_json;
 
 /// Tells an authenticated client whether its token is active.
 pub async fn introspect(request: TenantRequest) -> HttpResponse {
-    answer_reading(request, "introspect", introspect::introspect, |answer| {
-        no_store_json(&answer)
-    })
-    .await
+    let flow = (introspect::introspect as _, Runs::ReadingHere);
+    answer(request, "introspect", flow, |answer| no_store_json(&answer)).await
 }
