@@ -312,17 +312,14 @@ async fn refresh_rotates_and_reuse_revokes_the_family(backend: Backend) {
         refresh(&client, &second).await.unwrap_err(),
         "invalid_grant: the refresh token is invalid, expired or revoked"
     );
-    let introspection: Value = app
-        .http
-        .post(app.url("/seinajoki/introspect"))
-        .basic_auth("rp-basic", Some("rp-basic-secret"))
-        .form(&[("token", refreshed.access_token().secret().as_str())])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = refreshed.access_token().secret();
+    let (_, introspection) = crate::helpers::journeys::client_post(
+        &app,
+        "/seinajoki/introspect",
+        ("rp-basic", "rp-basic-secret"),
+        &[("token", token.as_str())],
+    )
+    .await;
     assert_eq!(introspection, serde_json::json!({"active": false}));
     app.stop().await;
 }

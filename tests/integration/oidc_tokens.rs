@@ -4,6 +4,7 @@ use openidconnect::{OAuth2TokenResponse, TokenIntrospectionResponse};
 use serde_json::Value;
 
 use crate::both_stores;
+use crate::helpers::journeys::client_post as post_form;
 use crate::helpers::{Backend, TestApp};
 use crate::rp;
 
@@ -15,25 +16,6 @@ const REVOKE: &str = "/seinajoki/revoke";
 const SERVICE: (&str, &str) = ("service", "service-secret");
 /// The relying party of the logins.
 const RP_BASIC: (&str, &str) = ("rp-basic", "rp-basic-secret");
-
-async fn post_form(
-    app: &TestApp,
-    path: &str,
-    auth: (&str, &str),
-    form: &[(&str, &str)],
-) -> (u16, Value) {
-    let response = app
-        .http
-        .post(app.url(path))
-        .basic_auth(auth.0, Some(auth.1))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
 
 /// The client_credentials grant's form.
 const CREDENTIALS: [(&str, &str); 1] = [("grant_type", "client_credentials")];

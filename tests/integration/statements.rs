@@ -39,16 +39,7 @@ async fn token(
     auth: (&str, &str),
     form: &[(&str, &str)],
 ) -> (u16, serde_json::Value) {
-    let response = app
-        .http
-        .post(app.url("/seinajoki/token"))
-        .basic_auth(auth.0, Some(auth.1))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    crate::helpers::journeys::client_post(app, "/seinajoki/token", auth, form).await
 }
 
 /// The statements `request` made the server run.

@@ -8,14 +8,17 @@ use std::time::{Duration, Instant};
 
 use diesel::r2d2::ManageConnection;
 use idp::store::{Manager, StoreError, write_transaction};
-use serde_json::Value;
 
 use crate::account_sessions::support::{
     PASSWORD, app_client, app_tokens, app_with_receiver, refresh,
 };
 use crate::both_stores;
+use crate::helpers::journeys::client_post;
 use crate::helpers::{Backend, TestApp};
 use crate::rp;
+
+/// The `client_credentials` client of the test configuration.
+const SERVICE: (&str, &str) = ("service", "service-secret");
 
 const REFUSED: &str = "invalid_grant: the refresh token is invalid, expired or revoked";
 
@@ -78,17 +81,13 @@ async fn a_busy_database_does_not_hold_up_another_servers_writers() {
     let a = TestApp::spawn(Backend::Sqlite).await;
     let b = TestApp::spawn(Backend::Sqlite).await;
     // A machine token of B, whose revocation writes (issuing it writes nothing).
-    let issued: Value = b
-        .http
-        .post(b.url("/seinajoki/token"))
-        .basic_auth("service", Some("service-secret"))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, issued) = client_post(
+        &b,
+        "/seinajoki/token",
+        SERVICE,
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
     let access = issued["access_token"].as_str().unwrap().to_string();
 
     let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
@@ -121,17 +120,13 @@ async fn a_busy_database_does_not_hold_up_another_servers_writers() {
     holder.join().unwrap();
     assert_eq!(status, 200, "{body}");
     // The revocation was written: B's token is inactive now.
-    let introspected: Value = b
-        .http
-        .post(b.url("/seinajoki/introspect"))
-        .basic_auth("service", Some("service-secret"))
-        .form(&[("token", access.as_str())])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, introspected) = client_post(
+        &b,
+        "/seinajoki/introspect",
+        SERVICE,
+        &[("token", access.as_str())],
+    )
+    .await;
     assert_eq!(introspected["active"], false, "{introspected}");
     // (Under the old turn of the process it waited the whole busy timeout and got a 503.)
     println!("server B answered in {elapsed:?}");

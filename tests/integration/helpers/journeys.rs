@@ -9,6 +9,31 @@ use url::Url;
 use super::TestApp;
 use crate::rp::{self, Rp, Started, csrf, location, param};
 
+/// Posts `form` to `path` of `app` as the client `auth` (HTTP Basic, as an e-service does at the
+/// token, introspection and revocation endpoints): the status and the JSON answer (`Null` when
+/// the answer is not JSON).
+pub async fn client_post(
+    app: &TestApp,
+    path: &str,
+    auth: (&str, &str),
+    form: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
+    let response = app
+        .http
+        .post(app.url(path))
+        .basic_auth(auth.0, Some(auth.1))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
 /// The text of the page at `url` in `browser`.
 pub async fn page(browser: &Client, url: impl IntoUrl) -> String {
     text_of(browser.get(url)).await
