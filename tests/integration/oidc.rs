@@ -149,17 +149,26 @@ async fn every_signing_algorithm_and_client_authentication(backend: Backend) {
     app.stop().await;
 }
 
+/// Erkki logs in to `client` (rp-basic): the code and its PKCE verifier.
+async fn erkki_code(app: &TestApp, client: &rp::Rp) -> (String, String) {
+    let started = rp::start(client, &[], &[]);
+    let back = rp::log_in(&app.browser(), &started.url, "erkki@testi.fi", PASSWORD).await;
+    let code = param(&back, "code").unwrap();
+    (code, started.verifier.secret().clone())
+}
+
 both_stores!(a_replayed_code_revokes_what_it_issued);
 async fn a_replayed_code_revokes_what_it_issued(backend: Backend) {
     let (app, _) = app_with_user(backend).await;
     let client = rp::basic(&app).await;
-    let started = rp::start(&client, &[], &[]);
-    let back = rp::log_in(&app.browser(), &started.url, "erkki@testi.fi", PASSWORD).await;
-    let code = param(&back, "code").unwrap();
-    let verifier = started.verifier.secret().clone();
-    let tokens = rp::exchange(&client, &code, started.verifier)
-        .await
-        .unwrap();
+    let (code, verifier) = erkki_code(&app, &client).await;
+    let tokens = rp::exchange(
+        &client,
+        &code,
+        openidconnect::PkceCodeVerifier::new(verifier.clone()),
+    )
+    .await
+    .unwrap();
     let replay = rp::exchange(
         &client,
         &code,
@@ -216,10 +225,7 @@ both_stores!(another_clients_code_or_refresh_token_is_refused_and_stays_good);
 async fn another_clients_code_or_refresh_token_is_refused_and_stays_good(backend: Backend) {
     let (app, _) = app_with_user(backend).await;
     let client = rp::basic(&app).await;
-    let started = rp::start(&client, &[], &[]);
-    let back = rp::log_in(&app.browser(), &started.url, "erkki@testi.fi", PASSWORD).await;
-    let code = param(&back, "code").unwrap();
-    let verifier = started.verifier.secret().clone();
+    let (code, verifier) = erkki_code(&app, &client).await;
 
     // rp-public presents rp-basic's code: refused, and the code is neither used up nor taken
     // for a replay (the claim names the client; RFC 6749 §4.1.3).
