@@ -129,6 +129,29 @@ impl AppState {
         }
     }
 
+    /// Runs `f`, which needs no store, at once on this thread (an async worker) with a
+    /// [`Minter`] for `tenant`: its answer, or `None` when `f` says the request needs the store
+    /// after all (then nothing was done, and the caller runs its flow with [`AppState::flow`]).
+    /// `f` must not wait.
+    pub fn here<T, E, F>(&self, tenant: &str, f: F) -> Option<Result<T, E>>
+    where
+        F: FnOnce(&Minter<'_>) -> Option<Result<T, E>>,
+        E: From<FlowError>,
+    {
+        let _span = tracing::info_span!("flow", tenant = tenant).entered();
+        let services = &self.services;
+        let Some(mut minter) = services.minter(tenant, services.clock.now()) else {
+            return Some(Err(E::from(FlowError::server("unknown tenant"))));
+        };
+        minter.remote_addr = crate::app::client_address();
+        minter.user_agent = super::middleware::user_agent();
+        let outcome = f(&minter)?;
+        if outcome.is_ok() {
+            services.metrics.add(tenant, &minter.tally.take());
+        }
+        Some(outcome)
+    }
+
     /// The one way to check a password: throttled, counted before the hash, in the pool's share
     /// (`flows::password_check`).
     pub fn password_check<'a>(&'a self, tenant: &'a TenantConfig) -> PasswordCheck<'a> {

@@ -158,28 +158,50 @@ fn find_grant_to_refresh(
         .optional())?)
 }
 
-/// The grant of `tenant` of an access token that is still live — the grant not revoked, the
-/// token's `jti` not on the revocation list — with the grant's user (none for
-/// `client_credentials`), in one statement: userinfo and introspection run nothing else.
-///
-/// A `jti` on the list is revoked whichever tenant listed it (a jti is a random UUID; rows listed
-/// before the tenant was recorded have none).
+/// The user of the grant of `tenant` of an access token that is still live — the grant not
+/// revoked, the token's `jti` not on the revocation list — in one statement: `Some(None)` for a
+/// live grant without a user, `None` when the token is not live. Userinfo runs nothing else.
 pub fn find_live(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     grant_id: &str,
     jti: &str,
-) -> Result<Option<(GrantRow, Option<UserRow>)>> {
-    use diesel::dsl::{exists, not};
-    Ok(on_backend!(conn, |c| grants::table
+) -> Result<Option<Option<UserRow>>> {
+    Ok(on_backend!(conn, |c| live_grant(tenant, grant_id, jti)
         .left_join(users::table)
-        .filter(grants::id.eq(grant_id))
-        .filter(grants::tenant_id.eq(tenant.id()))
-        .filter(grants::revoked_at.is_null())
-        .filter(not(exists(revoked_access_tokens::table.find(jti))))
-        .select((GrantRow::as_select(), Option::<UserRow>::as_select()))
+        .select(Option::<UserRow>::as_select())
         .get_result(c)
         .optional())?)
+}
+
+/// Whether the grant of `tenant` of an access token is still live, as [`find_live`] says, without
+/// reading a row: introspection's question.
+pub fn is_live(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    grant_id: &str,
+    jti: &str,
+) -> Result<bool> {
+    Ok(on_backend!(conn, |c| diesel::select(diesel::dsl::exists(
+        live_grant(tenant, grant_id, jti)
+    ))
+    .get_result(c))?)
+}
+
+/// The grant `grant_id` of `tenant` while an access token of `jti` from it is live.
+///
+/// A `jti` on the list is revoked whichever tenant listed it (a jti is a random UUID; rows listed
+/// before the tenant was recorded have none).
+#[diesel::dsl::auto_type]
+fn live_grant<'a>(tenant: Tenant<'a>, grant_id: &'a str, jti: &'a str) -> _ {
+    let tenant_id: &'a str = tenant.id();
+    grants::table
+        .filter(grants::id.eq(grant_id))
+        .filter(grants::tenant_id.eq(tenant_id))
+        .filter(grants::revoked_at.is_null())
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            revoked_access_tokens::table.find(jti),
+        )))
 }
 
 /// Revokes a grant of `tenant` (and with it its codes, refresh and access tokens).

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use idp::clock::Clock;
 use idp::store::Store;
 
-use crate::faults::{Node, PASSWORD, browser, free_port};
+use crate::faults::{Node, PASSWORD, REDIRECT, browser, free_port};
 use crate::helpers::add_user;
 use crate::rp;
 
@@ -201,9 +201,10 @@ where
     answers
 }
 
-/// PostgreSQL stopped under load: the token endpoint, userinfo and the login page answer 503
-/// with `Retry-After` while it is down (never 500), and the node serves again once it is back,
-/// without a restart.
+/// PostgreSQL stopped under load: a code exchange, userinfo and the login page answer 503 with
+/// `Retry-After` while it is down (never 500), and the node serves again once it is back,
+/// without a restart. A machine token (`client_credentials`), which needs no database, is
+/// issued all along.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_stopped_under_load_is_503_and_the_node_recovers() {
     let Some(pg) = OwnPostgres::start_new() else {
@@ -243,11 +244,34 @@ async fn postgres_stopped_under_load_is_503_and_the_node_recovers() {
     let token_url = node.url("/seinajoki/token");
     let userinfo_url = node.url("/seinajoki/userinfo");
     let authorize = rp::start(&client, &[], &[]).url;
+    // A code that was never issued: its exchange asks the database, and is refused once it can.
+    let no_code = [
+        ("grant_type", "authorization_code"),
+        ("code", "never-issued"),
+        ("redirect_uri", REDIRECT),
+        (
+            "code_verifier",
+            "never-issued-never-issued-never-issued-never",
+        ),
+    ];
+    let (rp_id, rp_secret) = ("rp-basic", "rp-basic-secret");
     let tasks = vec![
         tokio::spawn({
             let (http, stop, url) = (http.clone(), stop.clone(), token_url.clone());
             async move {
                 keep_asking("token", stop, || {
+                    http.post(&url)
+                        .basic_auth(rp_id, Some(rp_secret))
+                        .form(&no_code)
+                        .send()
+                })
+                .await
+            }
+        }),
+        tokio::spawn({
+            let (http, stop, url) = (http.clone(), stop.clone(), token_url.clone());
+            async move {
+                keep_asking("machine token", stop, || {
                     http.post(&url)
                         .basic_auth("service", Some("service-secret"))
                         .form(&[("grant_type", "client_credentials")])
@@ -286,8 +310,8 @@ async fn postgres_stopped_under_load_is_503_and_the_node_recovers() {
     loop {
         let token = http
             .post(&token_url)
-            .basic_auth("service", Some("service-secret"))
-            .form(&[("grant_type", "client_credentials")])
+            .basic_auth(rp_id, Some(rp_secret))
+            .form(&no_code)
             .send()
             .await
             .unwrap()
@@ -308,7 +332,7 @@ async fn postgres_stopped_under_load_is_503_and_the_node_recovers() {
             .unwrap()
             .status()
             .as_u16();
-        if (token, info, login) == (200, 200, 303) {
+        if (token, info, login) == (400, 200, 303) {
             break;
         }
         assert!(
@@ -337,6 +361,7 @@ async fn postgres_stopped_under_load_is_503_and_the_node_recovers() {
 
     let good = |a: &Answer| match a.what {
         "login page" => a.status == 303,
+        "token" => a.status == 400,
         _ => a.status == 200,
     };
     let wrong: Vec<String> = answers
@@ -372,5 +397,17 @@ async fn postgres_stopped_under_load_is_503_and_the_node_recovers() {
             "{what} while down: {during:?}"
         );
     }
+    let machine: Vec<&Answer> = answers
+        .iter()
+        .filter(|a| a.what == "machine token")
+        .collect();
+    assert!(
+        machine.iter().any(|a| a.at > down && a.at < starting),
+        "machine token: no answer while down"
+    );
+    assert!(
+        machine.iter().all(|a| a.status == 200),
+        "machine tokens need no database: {machine:?}"
+    );
     node.kill();
 }

@@ -27,6 +27,14 @@ pub struct Presented {
     pub verified: Option<Result<VerifiedAssertion, OAuthError>>,
 }
 
+impl Presented {
+    /// Whether it presents a client assertion (`private_key_jwt`), whose `jti` is recorded: its
+    /// authentication writes to the store.
+    pub fn has_assertion(&self) -> bool {
+        self.assertion_type.is_some() || self.assertion.is_some()
+    }
+}
+
 /// Why the Authorization header is unusable.
 pub const BAD_BASIC: &str = "the Basic credentials are malformed";
 
@@ -61,7 +69,7 @@ pub fn authenticate<'t>(
     conn: &mut DbConnection,
     presented: &Presented,
 ) -> Result<&'t ClientConfig, OAuthError> {
-    if presented.assertion_type.is_some() || presented.assertion.is_some() {
+    if presented.has_assertion() {
         if presented.basic.is_some() || presented.client_secret.is_some() {
             return Err(OAuthError::invalid_request(
                 "use one client authentication method, not several",
@@ -90,6 +98,19 @@ pub fn authenticate<'t>(
             .ok_or_else(|| refuse("the client does not use private_key_jwt"))?;
         use_once(conn, &tenant.id, verified)?;
         return Ok(client);
+    }
+    by_secret(tenant, presented)
+}
+
+/// Authenticates the client of `tenant` that `presented` names by its secret, or as a public
+/// client (none): the methods that need no store. A client assertion is refused here (it is
+/// [`authenticate`]'s to check).
+pub fn by_secret<'t>(
+    tenant: &'t TenantConfig,
+    presented: &Presented,
+) -> Result<&'t ClientConfig, OAuthError> {
+    if presented.has_assertion() {
+        return Err(refuse("the client assertion is not valid"));
     }
     let (client_id, secret, method) = match (&presented.basic, &presented.client_secret) {
         (Some(_), Some(_)) => {

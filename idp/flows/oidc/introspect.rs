@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use super::client_auth::{self, Presented};
 use super::error::OAuthError;
 use super::request::Params;
-use super::userinfo::check_live;
+use super::userinfo::live_claims;
 use crate::crypto::secret;
 use crate::flows::context::Minter;
 use crate::store::{DbConnection, Tenant, grants, users};
@@ -54,7 +54,7 @@ fn access(
     if token.split('.').count() != 3 {
         return Ok(None);
     }
-    let Ok((claims, ..)) = check_live(m, conn, token) else {
+    let Ok(claims) = live_claims(m, conn, token) else {
         return Ok(None);
     };
     let mut answer = json!({

@@ -6,41 +6,66 @@ use super::error::{ErrorCode, OAuthError};
 use super::tokens::AccessClaims;
 use crate::flows::context::Minter;
 use crate::flows::former::released;
-use crate::store::grants::{self, GrantRow};
+use crate::store::grants;
 use crate::store::users::UserRow;
 use crate::store::{DbConnection, Tenant};
 
 /// Checks an access token against the database: its grant still stands, it was not revoked.
-/// Returns its claims, its grant and the grant's user (one statement). A machine token
+/// Returns its claims and the grant's user (one statement). A machine token
 /// (`client_credentials`, no grant) stands while its client is configured for that grant and its
-/// `jti` is not listed as revoked; it has neither grant nor user.
+/// `jti` is not listed as revoked; it has no user.
 pub fn check_live(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     token: &str,
-) -> Result<(AccessClaims, Option<GrantRow>, Option<UserRow>), OAuthError> {
-    let invalid = || OAuthError::new(ErrorCode::InvalidToken, "the access token is not valid");
+) -> Result<(AccessClaims, Option<UserRow>), OAuthError> {
     let claims = m.verify_access_token(token)?;
-    let tenant = Tenant::of(m.tenant);
-    if claims.gid.is_empty() {
-        let machine = claims.sub == claims.client_id
-            && m.tenant.client(&claims.client_id).is_some_and(|c| {
-                c.grant_types
-                    .contains(&crate::config::GrantType::ClientCredentials)
-            });
-        if !machine || grants::access_token_revoked(conn, tenant, &claims.jti)? {
-            return Err(invalid());
-        }
-        return Ok((claims, None, None));
-    }
-    let (grant, user) =
-        grants::find_live(conn, tenant, &claims.gid, &claims.jti)?.ok_or_else(invalid)?;
-    Ok((claims, Some(grant), user))
+    let user = if claims.gid.is_empty() {
+        live_machine_token(m, conn, &claims)?.then_some(None)
+    } else {
+        grants::find_live(conn, Tenant::of(m.tenant), &claims.gid, &claims.jti)?
+    };
+    user.map(|user| (claims, user)).ok_or_else(not_live)
+}
+
+/// The claims of `token` when it is live, as [`check_live`] says, without reading its user:
+/// introspection's question.
+pub fn live_claims(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    token: &str,
+) -> Result<AccessClaims, OAuthError> {
+    let claims = m.verify_access_token(token)?;
+    let live = if claims.gid.is_empty() {
+        live_machine_token(m, conn, &claims)?
+    } else {
+        grants::is_live(conn, Tenant::of(m.tenant), &claims.gid, &claims.jti)?
+    };
+    live.then_some(claims).ok_or_else(not_live)
+}
+
+/// Whether a machine token (`client_credentials`, no grant) stands: its client is configured for
+/// that grant and its `jti` is not listed as revoked.
+fn live_machine_token(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    claims: &AccessClaims,
+) -> Result<bool, OAuthError> {
+    let machine = claims.sub == claims.client_id
+        && m.tenant.client(&claims.client_id).is_some_and(|c| {
+            c.grant_types
+                .contains(&crate::config::GrantType::ClientCredentials)
+        });
+    Ok(machine && !grants::access_token_revoked(conn, Tenant::of(m.tenant), &claims.jti)?)
+}
+
+fn not_live() -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidToken, "the access token is not valid")
 }
 
 /// The claims the token's scope releases about its user.
 pub fn userinfo(m: &Minter<'_>, conn: &mut DbConnection, token: &str) -> Result<Value, OAuthError> {
-    let (claims, _, user) = check_live(m, conn, token)?;
+    let (claims, user) = check_live(m, conn, token)?;
     if !claims.scope.split(' ').any(|s| s == "openid") {
         return Err(OAuthError::new(
             ErrorCode::InvalidToken,

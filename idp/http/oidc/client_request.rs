@@ -22,15 +22,22 @@ use crate::store::DbConnection;
 pub type ClientFlow<T> =
     fn(&Minter<'_>, &mut DbConnection, &Presented, &Params) -> Result<T, OAuthError>;
 
-/// How a client endpoint's flow runs: on the blocking pool ([`AppState::flow`]), or, for a flow
+/// A client endpoint's answer without the store, for the requests that need none (`None`: this
+/// one needs the flow).
+pub type WithoutStore<T> = fn(&Minter<'_>, &Presented, &Params) -> Option<Result<T, OAuthError>>;
+
+/// How a client endpoint's flow runs: on the blocking pool ([`AppState::flow`]); for a flow
 /// that only reads (introspection), at once on the worker when it can
-/// ([`AppState::read_flow`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Runs {
+/// ([`AppState::read_flow`]); or, for the requests that need no store at all (a machine token
+/// of a client with a secret), answered at once on the worker ([`AppState::here`]) and the
+/// others on the pool.
+pub enum Runs<T> {
     /// On the blocking pool.
     OnPool,
     /// On the worker when it can: the flow only reads.
     ReadingHere,
+    /// On the worker when the request needs no store, else on the blocking pool.
+    HereWithoutStore(WithoutStore<T>),
 }
 
 /// Runs `flow` of `endpoint` for the client's request: its form, its credentials, then the flow.
@@ -38,7 +45,7 @@ pub enum Runs {
 pub async fn answer<T>(
     request: TenantRequest,
     endpoint: &str,
-    (flow, runs): (ClientFlow<T>, Runs),
+    (flow, runs): (ClientFlow<T>, Runs<T>),
     ok: impl FnOnce(T) -> HttpResponse,
 ) -> HttpResponse
 where
@@ -53,12 +60,16 @@ where
     let result = async {
         let params = form(&req, &body)?;
         let presented = presented(&req, &params)?;
+        if let Runs::HereWithoutStore(without_store) = runs
+            && let Some(answer) = state.here(&tenant.id, |m| without_store(m, &presented, &params))
+        {
+            return answer;
+        }
         let presented = verify_assertion(&state, &tenant.id, endpoint, presented).await;
         let run = move |m: &Minter<'_>, conn: &mut DbConnection| flow(m, conn, &presented, &params);
-        if runs == Runs::ReadingHere {
-            state.read_flow(&tenant.id, run).await
-        } else {
-            state.flow(&tenant.id, run).await
+        match runs {
+            Runs::ReadingHere => state.read_flow(&tenant.id, run).await,
+            Runs::OnPool | Runs::HereWithoutStore(_) => state.flow(&tenant.id, run).await,
         }
     }
     .await;

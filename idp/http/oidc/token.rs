@@ -12,7 +12,10 @@ pub async fn token(request: TenantRequest) -> HttpResponse {
     answer(
         request,
         "token",
-        (token::exchange, Runs::OnPool),
+        (
+            token::exchange,
+            Runs::HereWithoutStore(token::without_store),
+        ),
         |tokens| no_store_json(&tokens),
     )
     .await
