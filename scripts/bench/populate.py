@@ -327,7 +327,10 @@ class PostgresSink:
             self.send(sql + ";\n")
         self.send(f"SELECT setval(pg_get_serial_sequence('audit_events', 'id'), "
                   f"{max(next_audit_id - 1, 1)}, {'true' if next_audit_id > 1 else 'false'});\n")
-        self.send("COMMIT;\nANALYZE;\n")
+        # VACUUM as well as ANALYZE: freshly copied rows would otherwise be vacuumed by
+        # autovacuum (and their hint bits set by the first reads) during the loads that follow,
+        # on the same cores (docs/performance.md, issue 17's growth rows).
+        self.send("COMMIT;\nVACUUM (FREEZE, ANALYZE);\n")
         self.psql.stdin.close()
         if self.psql.wait() != 0:
             raise SystemExit("populate: psql failed")
