@@ -288,6 +288,22 @@ class Idp(ServerProcess):
         out = subprocess.run(argv, capture_output=True, text=True, check=True)
         return int(out.stdout.strip())
 
+    def quiet(self, limit=120):
+        """As ServerProcess.quiet, and then, on PostgreSQL, until no other backend of the
+        database server is active (a clean-up's statements, autovacuum)."""
+        used = super().quiet(limit)
+        if not self.database_url.startswith("sqlite://"):
+            query = ("SELECT COUNT(*) FROM pg_stat_activity "
+                     "WHERE pid <> pg_backend_pid() AND state = 'active'")
+            deadline = time.monotonic() + limit
+            while time.monotonic() < deadline:
+                out = subprocess.run(["psql", "-At", self.database_url, "-c", query],
+                                     capture_output=True, text=True, check=True)
+                if int(out.stdout.strip()) == 0:
+                    break
+                time.sleep(0.5)
+        return used
+
     def settle(self, limit=120):
         """Waits (at most `limit` s) until the audit sealer has sealed every event a load wrote:
         a round seals at most 10,000 events every 5 s, so a fast load leaves some for the next
@@ -653,6 +669,8 @@ def run_store(store, database_url, args, rows, facts):
         browser, code = log_in(port, USER_FORMAT % 0)
         tokens = exchange(port, CLIENTS["ES256"], code)
         bearer = "Bearer " + tokens["access_token"]
+        # The start's expiry clean-up (of a population's expired rows) is no load's work.
+        log(store, f"after the start, {server.quiet():.2f} s of CPU before the server was quiet")
 
         def add(row):
             row.store = store
