@@ -20,8 +20,8 @@
 #                              and about 6 GB per store under $TMPDIR)
 #   --keep                     keep the scratch directories
 #
-# The whole run at the defaults (node, SQLite, PostgreSQL) takes about 10 minutes on 2 cores
-# besides the build; with --seconds 2, 6 minutes.
+# The whole run at the defaults (node, SQLite, PostgreSQL) takes about 12 minutes on 2 cores
+# besides the build (8 minutes from scratch: the release profile has LTO); with --seconds 2, 7.
 #
 #   scripts/bench.sh
 set -euo pipefail

@@ -2,12 +2,13 @@
 //! a user's one-time and recovery codes per user, of one tenant, shared by every node.
 //!
 //! A check is counted before its hash runs ([`reserve`]), in one write transaction that holds the
-//! counter: on SQLite the writers take turns (`BEGIN IMMEDIATE`), on PostgreSQL the row is locked
-//! (`SELECT … FOR UPDATE`) after an `INSERT … ON CONFLICT DO NOTHING` made sure it exists. So
+//! counter: on SQLite the writers take turns (`BEGIN IMMEDIATE`), on PostgreSQL the row is made or
+//! locked by one `INSERT … ON CONFLICT DO UPDATE … RETURNING`. So
 //! parallel guesses are counted one after the other, and no more run than are allowed.
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
+use diesel::upsert::excluded;
 
 use super::schema::login_throttle;
 use super::{DbConnection, Result, Tenant, write_transaction};
@@ -107,27 +108,30 @@ fn locked(
         blocked_until: None,
         updated_at: now,
     };
-    let insert = || {
-        diesel::insert_into(login_throttle::table)
-            .values(&fresh)
-            .on_conflict_do_nothing()
-    };
-    let found = login_throttle::table.find((tenant.id(), key));
     Ok(match conn {
         // Inside `BEGIN IMMEDIATE`: no other writer until the commit.
         DbConnection::Sqlite(conn) => {
-            insert().execute(conn)?;
-            found.select(ThrottleRow::as_select()).get_result(conn)?
-        }
-        // Waits for a transaction that holds the row (or inserts it) to end, then reads the
-        // committed counter.
-        DbConnection::Postgres(conn) => {
-            insert().execute(conn)?;
-            found
+            diesel::insert_into(login_throttle::table)
+                .values(&fresh)
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+            login_throttle::table
+                .find((tenant.id(), key))
                 .select(ThrottleRow::as_select())
-                .for_update()
                 .get_result(conn)?
         }
+        // One statement that makes the row or locks it, and returns it: it waits for a
+        // transaction that holds the row (or inserts it) to end, and inserts it again when that
+        // one deleted it (a success forgets the account's counter). Making sure of the row and
+        // then locking it in two statements failed with "not found" when a success deleted it
+        // in between.
+        DbConnection::Postgres(conn) => diesel::insert_into(login_throttle::table)
+            .values(&fresh)
+            .on_conflict((login_throttle::tenant_id, login_throttle::throttle_key))
+            .do_update()
+            .set(login_throttle::throttle_key.eq(excluded(login_throttle::throttle_key)))
+            .returning(ThrottleRow::as_returning())
+            .get_result(conn)?,
     })
 }
 

@@ -235,3 +235,46 @@ async fn a_throttle_counter_is_its_tenants_alone(backend: Backend) {
     );
     app.stop().await;
 }
+
+both_stores!(a_success_clearing_a_counter_never_fails_a_check_beside_it);
+/// One resident's checks at once, each succeeding: every success forgets the account's counter
+/// while the others count on it. Each check finds its counter or makes it: none fails (on
+/// PostgreSQL a check used to make sure of the row, then lock it, and fail with "not found"
+/// when a success had deleted it in between: a 500 under load).
+async fn a_success_clearing_a_counter_never_fails_a_check_beside_it(backend: Backend) {
+    use idp::clock::Clock;
+    use idp::flows::password_check::ALLOWANCE;
+    use idp::store::Tenant;
+    use idp::store::throttle::{ThrottleKey, give_back, reserve};
+
+    let app = TestApp::spawn(backend).await;
+    let now = app.clock.now();
+    let checks: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, config) = (app.services.store.clone(), app.services.config.clone());
+            tokio::task::spawn_blocking(move || {
+                let tenant = Tenant::of(config.tenant("seinajoki").unwrap());
+                let keys = [ThrottleKey::User("asukas".into())];
+                let mut conn = store.conn().unwrap();
+                let mut failed = Vec::new();
+                for _ in 0..40 {
+                    let outcome =
+                        reserve(&mut conn, tenant, &keys, ALLOWANCE, now).and_then(|reserved| {
+                            assert_eq!(reserved, Ok(()));
+                            give_back(&mut conn, tenant, &keys, ALLOWANCE, now, true)
+                        });
+                    if let Err(error) = outcome {
+                        failed.push(error.to_string());
+                    }
+                }
+                failed
+            })
+        })
+        .collect();
+    let mut failed = Vec::new();
+    for check in checks {
+        failed.extend(check.await.unwrap());
+    }
+    assert!(failed.is_empty(), "{failed:?}");
+    app.stop().await;
+}
