@@ -73,23 +73,11 @@ impl AppState {
         let services = self.services.clone();
         let now = services.clock.now();
         let tenant = tenant.to_string();
-        let remote_addr = crate::app::client_address();
-        let user_agent = super::middleware::user_agent();
+        let request = request();
         let span = tracing::info_span!("flow", tenant = tenant.as_str());
         self.services
             .store
-            .run(move |conn| {
-                let mut minter = services
-                    .minter(&tenant, now)
-                    .ok_or_else(|| E::from(FlowError::server("unknown tenant")))?;
-                minter.remote_addr = remote_addr;
-                minter.user_agent = user_agent;
-                let outcome = f(&minter, conn);
-                if outcome.is_ok() {
-                    services.metrics.add(&tenant, &minter.tally.take());
-                }
-                outcome
-            })
+            .run(move |conn| minted(&services, &tenant, now, request, |m| f(m, conn)))
             .instrument(span)
             .await
     }
@@ -110,18 +98,9 @@ impl AppState {
             let _span = tracing::info_span!("flow", tenant = tenant).entered();
             let services = &self.services;
             let now = services.clock.now();
-            services.store.read_here(|conn| {
-                let mut minter = services
-                    .minter(tenant, now)
-                    .ok_or_else(|| E::from(FlowError::server("unknown tenant")))?;
-                minter.remote_addr = crate::app::client_address();
-                minter.user_agent = super::middleware::user_agent();
-                let outcome = f(&minter, conn);
-                if outcome.is_ok() {
-                    services.metrics.add(tenant, &minter.tally.take());
-                }
-                outcome
-            })
+            services
+                .store
+                .read_here(|conn| minted(services, tenant, now, request(), |m| f(m, conn)))
         };
         match here {
             Some(outcome) => outcome,
@@ -139,17 +118,9 @@ impl AppState {
         E: From<FlowError>,
     {
         let _span = tracing::info_span!("flow", tenant = tenant).entered();
-        let services = &self.services;
-        let Some(mut minter) = services.minter(tenant, services.clock.now()) else {
-            return Some(Err(E::from(FlowError::server("unknown tenant"))));
-        };
-        minter.remote_addr = crate::app::client_address();
-        minter.user_agent = super::middleware::user_agent();
-        let outcome = f(&minter)?;
-        if outcome.is_ok() {
-            services.metrics.add(tenant, &minter.tally.take());
-        }
-        Some(outcome)
+        // `Ok(None)`: `f` did nothing, so its tally is empty.
+        let now = self.services.clock.now();
+        minted(&self.services, tenant, now, request(), |m| f(m).transpose()).transpose()
     }
 
     /// The one way to check a password: throttled, counted before the hash, in the pool's share
@@ -222,4 +193,34 @@ fn add(response: &mut HttpResponse, cookie: &Cookie<'_>, what: &str) {
     if let Err(error) = response.add_cookie(cookie) {
         tracing::error!(%error, cookie = what, "cannot set a cookie");
     }
+}
+
+/// The request's client address and `User-Agent`, read on the async worker that serves it.
+fn request() -> (Option<String>, Option<String>) {
+    (
+        crate::app::client_address(),
+        super::middleware::user_agent(),
+    )
+}
+
+/// Runs `f` with a [`Minter`] for `tenant` at `now` (when the request came), for the request
+/// `(remote_addr, user_agent)`, and counts in the metrics what it noted when it succeeded (its
+/// transaction committed).
+fn minted<T, E: From<FlowError>>(
+    services: &Services,
+    tenant: &str,
+    now: chrono::NaiveDateTime,
+    (remote_addr, user_agent): (Option<String>, Option<String>),
+    f: impl FnOnce(&Minter<'_>) -> Result<T, E>,
+) -> Result<T, E> {
+    let mut minter = services
+        .minter(tenant, now)
+        .ok_or_else(|| E::from(FlowError::server("unknown tenant")))?;
+    minter.remote_addr = remote_addr;
+    minter.user_agent = user_agent;
+    let outcome = f(&minter);
+    if outcome.is_ok() {
+        services.metrics.add(tenant, &minter.tally.take());
+    }
+    outcome
 }

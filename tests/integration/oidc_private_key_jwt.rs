@@ -28,24 +28,36 @@ fn serve_jwks(jwks: Value) -> (String, actix_web::dev::ServerHandle) {
     (format!("http://{address}/jwks"), handle)
 }
 
-/// A token request at `url` through `http` as a client authenticated by `assertion`:
+/// A post of `form` to `url` through `http` as a client authenticated by `assertion`:
 /// (status, body).
-async fn token_at(http: &reqwest::Client, url: &str, assertion: &str) -> (u16, Value) {
-    let response = http
-        .post(url)
-        .form(&[
-            ("grant_type", "client_credentials"),
-            (
-                "client_assertion_type",
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            ),
-            ("client_assertion", assertion),
-        ])
-        .send()
-        .await
-        .unwrap();
+async fn post_asserted(
+    http: &reqwest::Client,
+    url: &str,
+    assertion: &str,
+    form: &[(&str, &str)],
+) -> (u16, Value) {
+    let mut fields = vec![
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", assertion),
+    ];
+    fields.extend_from_slice(form);
+    let response = http.post(url).form(&fields).send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap())
+}
+
+/// A token request at `url` through `http` as a client authenticated by `assertion`.
+async fn token_at(http: &reqwest::Client, url: &str, assertion: &str) -> (u16, Value) {
+    post_asserted(
+        http,
+        url,
+        assertion,
+        &[("grant_type", "client_credentials")],
+    )
+    .await
 }
 
 async fn token(app: &TestApp, assertion: &str) -> (u16, Value) {
@@ -348,22 +360,8 @@ async fn an_oversized_key_set_is_refused_without_reading_it_all(backend: Backend
 /// the assertion's `jti` is a write, so the request goes to the pool and is answered there: the
 /// token is active, and the same assertion is refused the second time, so the `jti` was written.
 async fn introspect_as(app: &TestApp, assertion: &str, token: &str) -> (u16, Value) {
-    let response = app
-        .http
-        .post(app.url("/seinajoki/introspect"))
-        .form(&[
-            (
-                "client_assertion_type",
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            ),
-            ("client_assertion", assertion),
-            ("token", token),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    let url = app.url("/seinajoki/introspect");
+    post_asserted(&app.http, &url, assertion, &[("token", token)]).await
 }
 
 both_stores!(introspection_records_the_assertion_it_was_authenticated_by);
