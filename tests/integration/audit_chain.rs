@@ -1,7 +1,8 @@
 //! The audit trail's hash chain: the events of real logins sealed and `idp audit verify` passing;
 //! an edited row, a deleted row and a salt removed by hand each named by verify; an erased
 //! account's events pseudonymised and the retention purge, after which the chain still
-//! verifies; on PostgreSQL one sealer at a time; `idp serve` sealing by itself.
+//! verifies, also when an event was sealed out of time order; on PostgreSQL one sealer at a
+//! time; `idp serve` sealing by itself.
 
 use diesel::prelude::*;
 use idp::store::audit::AuditRow;
@@ -420,4 +421,44 @@ fn serve_seals_the_trail() {
     assert!(sealed(&out), "{out}");
     assert!(out.contains(", seq 1 to "), "{out}");
     sigterm(&served.child);
+}
+
+both_stores!(an_event_sealed_out_of_time_order_is_kept_with_what_follows_it);
+async fn an_event_sealed_out_of_time_order_is_kept_with_what_follows_it(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .tenant_toml("\n[audit]\nretention_days = 30\n")
+        .spawn()
+        .await;
+    let start = app.now();
+    let day = chrono::Duration::days(1);
+    // A late writer: the event of day 20 is written (and so sealed) after the one of day 30.
+    app.db_run(move |conn| {
+        for (kind, at) in [
+            ("test.day30", start + day * 30),
+            ("test.day20", start + day * 20),
+        ] {
+            idp::store::audit::Event::new("seinajoki", at, kind)
+                .record(conn)
+                .unwrap();
+        }
+    })
+    .await;
+    app.services.seal_audit().await.unwrap();
+    let kinds = app.audit_kinds("seinajoki").await;
+    assert!(kinds.len() > 2, "the start's events too: {kinds:?}");
+    // On day 45 the retention keeps what occurred from day 15: both late events, the one of
+    // day 30 though the earliest kept event by time (day 20) comes after it in the chain.
+    app.clock.advance(45 * 24 * 3600);
+    app.services.purge_expired().await.unwrap();
+    assert_eq!(
+        app.audit_kinds("seinajoki").await,
+        ["test.day30", "test.day20"]
+    );
+    let verified = verify(&app).await.unwrap();
+    assert_eq!(verified.events, 2);
+    assert_eq!(
+        verified.first.unwrap().seq,
+        i64::try_from(kinds.len()).unwrap() - 1
+    );
+    app.stop().await;
 }
