@@ -11,9 +11,9 @@ use clap::{Subcommand, ValueEnum};
 use super::failure::Failure;
 use super::tenant::tenant_config;
 use crate::config::Config;
-use crate::store::audit::{self, AuditRow};
+use crate::store::audit::{self, After, AuditRow};
 use crate::store::audit_chain;
-use crate::store::{DbConnection, Store, Tenant};
+use crate::store::{self, DbConnection, Store, Tenant};
 
 /// Events read from the database at a time.
 const PAGE: i64 = 1000;
@@ -171,21 +171,33 @@ struct Pages<'t> {
 }
 
 impl Pages<'_> {
-    /// Hands every event to `each`, oldest first, reading [`PAGE`] at a time.
+    /// Hands every event to `each`, oldest first, reading [`PAGE`] at a time, all in one read
+    /// snapshot: an event written during the export, even one stamped with an earlier time than
+    /// the page being read (another node's, committed late), is not half in it.
     fn each(
         &self,
         conn: &mut DbConnection,
         mut each: impl FnMut(&AuditRow) -> Result<(), Failure>,
     ) -> Result<(), Failure> {
-        let mut after = 0;
-        loop {
-            let rows = audit::page(conn, self.tenant, after, self.since, self.until, PAGE)?;
-            let Some(last) = rows.last() else {
-                return Ok(());
-            };
-            after = last.id;
-            rows.iter().try_for_each(&mut each)?;
-        }
+        store::read_transaction(conn, |conn| {
+            let mut after: Option<After> = None;
+            loop {
+                let rows = audit::page(conn, self.tenant, after, self.since, self.until, PAGE)?;
+                // Only what comes after the page before, by value: on SQLite a time written in
+                // another form than diesel's (by hand, or by another tool) compares as text
+                // after its own instant, and would come again, the last one for ever.
+                let from = after;
+                let new: Vec<&AuditRow> = rows
+                    .iter()
+                    .filter(|row| from < Some(After::of(row)))
+                    .collect();
+                let Some(last) = new.last() else {
+                    return Ok(());
+                };
+                after = Some(After::of(last));
+                new.into_iter().try_for_each(&mut each)?;
+            }
+        })
     }
 }
 

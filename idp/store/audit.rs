@@ -127,21 +127,54 @@ pub struct AuditRow {
     pub hash: Option<String>,
 }
 
-/// Up to `limit` events of `tenant` after the event `after` (by id), that occurred at or after
-/// `since` and before `until` when given, in the trail's order: one page of an export that
-/// streams any number of events in constant memory.
+/// Where an export stands: the time and id of the last event it wrote (ordered as the export
+/// is: by time, then by id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct After {
+    /// When that event occurred.
+    pub occurred_at: NaiveDateTime,
+    /// Its id.
+    pub id: i64,
+}
+
+impl After {
+    /// Where the page ending with `row` leaves the export.
+    pub fn of(row: &AuditRow) -> After {
+        After {
+            occurred_at: row.occurred_at,
+            id: row.id,
+        }
+    }
+}
+
+/// Up to `limit` events of `tenant` after `after` (the first page: `None`), that occurred at or
+/// after `since` and before `until` when given, oldest first: by the time they occurred, then by
+/// id. One page of an export that streams any number of events in constant memory.
+///
+/// Each page is one range of the `(tenant_id, occurred_at)` index, which holds the id after the
+/// time on both stores (SQLite's rowid; PostgreSQL sorts only the events of one instant), so a
+/// page costs the same at the start of a trail of ten million events as at its end. Paged by
+/// id with a time range, SQLite sorted the whole rest of the range for every page.
 pub fn page(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
-    after: i64,
+    after: Option<After>,
     since: Option<NaiveDateTime>,
     until: Option<NaiveDateTime>,
     limit: i64,
 ) -> Result<Vec<AuditRow>> {
     let mut query = audit_events::table
         .filter(audit_events::tenant_id.eq(tenant.id()))
-        .filter(audit_events::id.gt(after))
         .into_boxed();
+    if let Some(after) = after {
+        query = query
+            .filter(audit_events::occurred_at.ge(after.occurred_at))
+            .filter(
+                audit_events::occurred_at
+                    .gt(after.occurred_at)
+                    .or(audit_events::id.gt(after.id)),
+            );
+    }
     if let Some(since) = since {
         query = query.filter(audit_events::occurred_at.ge(since));
     }
@@ -149,7 +182,7 @@ pub fn page(
         query = query.filter(audit_events::occurred_at.lt(until));
     }
     Ok(query
-        .order(audit_events::id.asc())
+        .order((audit_events::occurred_at.asc(), audit_events::id.asc()))
         .limit(limit)
         .select(AuditRow::as_select())
         .load(conn)?)
