@@ -11,10 +11,7 @@ use crate::rp::{self, location};
 both_stores!(an_authority_account_logs_in_with_its_old_username);
 async fn an_authority_account_logs_in_with_its_old_username(backend: Backend) {
     // The old username is the subject here; the second factor is `second_factor.rs`'s.
-    let app = TestApp::builder(backend)
-        .tenant_setting("authority_second_factor = \"off\"")
-        .spawn()
-        .await;
+    let app = TestApp::with_tenant_setting(backend, "authority_second_factor = \"off\"").await;
     let client = rp::basic(&app).await;
     let hash = vectors("salasana123")
         .into_iter()

@@ -270,6 +270,18 @@ impl TestApp {
         Some(Self::spawn(Backend::Postgres).await)
     }
 
+    /// The server with `toml` appended to the seinajoki tenant's file (as
+    /// [`TestAppBuilder::tenant_toml`]).
+    pub async fn with_tenant_toml(backend: Backend, toml: &str) -> TestApp {
+        Self::builder(backend).tenant_toml(toml).spawn().await
+    }
+
+    /// The server with the top-level key `line` in the seinajoki tenant's file (as
+    /// [`TestAppBuilder::tenant_setting`]).
+    pub async fn with_tenant_setting(backend: Backend, line: &str) -> TestApp {
+        Self::builder(backend).tenant_setting(line).spawn().await
+    }
+
     /// The server with a resident of seinajoki (`email`, `password`, `name`).
     pub async fn with_user(backend: Backend, email: &str, password: &str, name: &str) -> TestApp {
         Self::builder(backend)
