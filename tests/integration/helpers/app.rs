@@ -10,7 +10,7 @@ use idp::http::{Application, Signals};
 use idp::store::Store;
 use tempfile::TempDir;
 
-use super::{Backend, TestDb, add_user, read_mails, write_test_config};
+use super::{Backend, TestDb, add_user, header, read_mails, write_test_config};
 
 /// The `[mail]` section of a relay that refuses every connection (port 9): no mail can be sent.
 pub const UNREACHABLE_SMTP: &str = r#"[mail]
@@ -313,6 +313,14 @@ impl TestApp {
         self.http.get(self.url(path)).send().await.unwrap()
     }
 
+    /// Gets `path`, which must answer `status` with the `Content-Type` `content_type`: the text.
+    pub async fn get_text(&self, path: &str, status: u16, content_type: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), status, "{path}");
+        assert_eq!(response.headers()["content-type"], content_type, "{path}");
+        response.text().await.unwrap()
+    }
+
     /// A browser: its own cookies, redirects not followed.
     pub fn browser(&self) -> reqwest::Client {
         Self::browser_builder().build().unwrap()
@@ -353,18 +361,10 @@ impl TestApp {
     /// `GET /metrics` of the metrics listener: the status, `Content-Type` and text.
     pub async fn scrape(&self) -> (u16, String, String) {
         let address = self.metrics.expect("a server started with metrics()");
-        let response = self
-            .http
-            .get(format!("http://{address}/metrics"))
-            .send()
-            .await
-            .unwrap();
+        let url = format!("http://{address}/metrics");
+        let response = self.http.get(url).send().await.unwrap();
+        let content_type = header(&response, "content-type").unwrap_or_default();
         let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default();
         (status, content_type, response.text().await.unwrap())
     }
 
