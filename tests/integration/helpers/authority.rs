@@ -27,12 +27,7 @@ pub async fn authority_app_with(backend: Backend, policy: &str, tenant_toml: &st
         .tenant_toml(tenant_toml)
         .spawn()
         .await;
-    let user = NewUser {
-        username: Some(USERNAME),
-        name: Some("Virkailija"),
-        password: Some(PASSWORD),
-        ..NewUser::default()
-    };
+    let user = NewUser::authority(USERNAME, "Virkailija", PASSWORD);
     app.add("seinajoki", user).await.unwrap();
     app
 }
