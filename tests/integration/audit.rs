@@ -152,8 +152,7 @@ async fn registration_and_address_change_requests_are_recorded(backend: Backend)
     );
 
     let client = rp::basic(&app).await;
-    let started = rp::start(&client, &[], &[]);
-    rp::log_in(&browser, &started.url, "erkki@testi.fi", PASSWORD).await;
+    rp::log_in_at(&browser, &client, "erkki@testi.fi", PASSWORD).await;
     let fields = [("email", "erkki.uusi@testi.fi"), ("password", PASSWORD)];
     let (status, _) = submit_from(
         &app,

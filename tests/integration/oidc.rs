@@ -132,10 +132,8 @@ async fn every_signing_algorithm_and_client_authentication(backend: Backend) {
         ),
     ] {
         let client = rp::client(&app, "seinajoki", client_id, secret, redirect).await;
-        let started = rp::start(&client, &[], &[]);
         let browser = app.browser();
-        let redeemed =
-            rp::log_in_and_redeem(&browser, &client, started, "erkki@testi.fi", PASSWORD).await;
+        let redeemed = rp::redeem_login(&browser, &client, &[], "erkki@testi.fi", PASSWORD).await;
         let id_token = redeemed.tokens.id_token().unwrap();
         let header = jsonwebtoken::decode_header(id_token.to_string()).unwrap();
         assert_eq!(format!("{:?}", header.alg), alg, "{client_id}");
@@ -264,8 +262,7 @@ async fn pkce_verifier_must_match(backend: Backend) {
         ),
         (None, "invalid_grant: code_verifier (PKCE) is required"),
     ] {
-        let started = rp::start(&client, &[], &[]);
-        let back = rp::log_in(&app.browser(), &started.url, "erkki@testi.fi", PASSWORD).await;
+        let back = rp::log_in_at(&app.browser(), &client, "erkki@testi.fi", PASSWORD).await;
         let code = param(&back, "code").unwrap();
         let mut request = client
             .exchange_code(openidconnect::AuthorizationCode::new(code))

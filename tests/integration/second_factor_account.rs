@@ -13,7 +13,7 @@ use crate::helpers::authority::{
     PASSWORD, USERNAME, account, authority_app, authority_id, code, give, password_step, refused,
     second_factor_url, seed_totp, steady, wrong,
 };
-use crate::helpers::journeys::{hidden, page, post_with_csrf, says};
+use crate::helpers::journeys::{hidden, page, post_with_csrf, says, visit};
 use crate::helpers::{Backend, TestApp, assert_has, tenant};
 use crate::node::{failed_with, setup, succeeded};
 use crate::rp::{self, location};
@@ -104,11 +104,7 @@ async fn an_authority_user_sets_up_a_code_on_the_account_page(backend: Backend) 
     let again = confirm(code(&app, &secret, 0)).await;
     assert_eq!(location(&again).path(), "/seinajoki/login/second-factor");
     // With a code set up, this password-only session is asked for it before the page again.
-    let again = browser
-        .get(app.url("/seinajoki/account"))
-        .send()
-        .await
-        .unwrap();
+    let again = visit(&browser, app.url("/seinajoki/account")).await;
     assert_eq!(location(&again).path(), "/seinajoki/login/second-factor");
     // Enrolled, the next login asks for the code; the page then says what is set up.
     app.clock.advance(30);
