@@ -2,7 +2,7 @@
 //! change of address, confirmed and undone from the mails.
 
 use crate::both_stores;
-use crate::helpers::journeys::{SignedIn, page, post_with_csrf, says, sign_in, submit_link};
+use crate::helpers::journeys::{SignedIn, page, post_with_csrf, says, sign_in, submit_link, visit};
 use crate::helpers::{Backend, TestApp, assert_has};
 use crate::rp::{self, location, param};
 
@@ -10,11 +10,7 @@ const PASSWORD: &str = "oikea hevonen patteri";
 
 /// The account page of `browser` sends it to log in (it has no session).
 async fn asks_to_log_in(app: &TestApp, browser: &reqwest::Client) {
-    let again = browser
-        .get(app.url("/seinajoki/account"))
-        .send()
-        .await
-        .unwrap();
+    let again = visit(browser, app.url("/seinajoki/account")).await;
     assert_eq!(location(&again).path(), "/seinajoki/login");
 }
 
@@ -35,8 +31,7 @@ async fn the_account_page_changes_name_and_password_and_signs_out(backend: Backe
     // A session elsewhere, to be ended by the password change.
     let client = rp::basic(&app).await;
     let elsewhere = app.browser();
-    let started = rp::start(&client, &[], &[]);
-    rp::log_in(&elsewhere, &started.url, "erkki@testi.fi", PASSWORD).await;
+    rp::log_in_at(&elsewhere, &client, "erkki@testi.fi", PASSWORD).await;
 
     // Not logged in: the account page sends the browser to log in, and back.
     let signed = sign_in(&app, "seinajoki", "erkki@testi.fi", PASSWORD).await;
@@ -127,10 +122,8 @@ async fn changing_the_address_keeps_the_subject_and_can_be_undone(backend: Backe
 
     // The resident logs in with the new address; the subject is the same.
     let client = rp::basic(&app).await;
-    let started = rp::start(&client, &[], &[]);
     let browser = app.browser();
-    let redeemed =
-        rp::log_in_and_redeem(&browser, &client, started, "erkki.uusi@testi.fi", PASSWORD).await;
+    let redeemed = rp::redeem_login(&browser, &client, &[], "erkki.uusi@testi.fi", PASSWORD).await;
     assert_eq!(redeemed.claims.subject().as_str(), subject);
 
     // The old address got a notice with an undo link, which asks first and then restores.
@@ -146,8 +139,7 @@ async fn changing_the_address_keeps_the_subject_and_can_be_undone(backend: Backe
     .await;
     // Every session ended, the old address works again.
     asks_to_log_in(&app, &signed.browser).await;
-    let started = rp::start(&client, &[], &[]);
-    let back = rp::log_in(&app.browser(), &started.url, "erkki@testi.fi", PASSWORD).await;
+    let back = rp::log_in_at(&app.browser(), &client, "erkki@testi.fi", PASSWORD).await;
     assert!(param(&back, "code").is_some());
     // Links work once.
     let again = app.browser().get(&link).send().await.unwrap();

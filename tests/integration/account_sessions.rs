@@ -8,8 +8,8 @@ pub(crate) mod support;
 
 use self::support::{
     BCL_CALLBACK, CHROME, PASSWORD, SESSION_UNKNOWN, app_client, app_tokens, app_with_receiver,
-    erkki_in_firefox, listed_services, listed_sessions, logout_claims, own_sid, post, refresh,
-    signed_in,
+    end_session, erkki_in_firefox, listed_services, listed_sessions, logout_claims, own_sid,
+    refresh, revoke, signed_in, stop,
 };
 use crate::both_stores;
 use crate::helpers::journeys::{answer, page, post_with_csrf};
@@ -30,8 +30,7 @@ async fn two_browsers_are_listed_and_one_ends_the_other(backend: Backend) {
         BCL_CALLBACK,
     )
     .await;
-    let started = rp::start(&bcl, &[], &[]);
-    let redeemed = rp::log_in_and_redeem(&chrome, &bcl, started, "erkki@testi.fi", PASSWORD).await;
+    let redeemed = rp::redeem_login(&chrome, &bcl, &[], "erkki@testi.fi", PASSWORD).await;
     let chrome_sid = redeemed.payload()["sid"].as_str().unwrap().to_string();
     // Firefox signs in at the account page.
     let firefox = erkki_in_firefox(&app).await;
@@ -73,13 +72,7 @@ async fn two_browsers_are_listed_and_one_ends_the_other(backend: Backend) {
     );
 
     // Firefox ends Chrome's session.
-    let (status, ended) = post(
-        &app,
-        &firefox,
-        "/seinajoki/account/sessions/end",
-        &[("session", &chrome_sid)],
-    )
-    .await;
+    let (status, ended) = end_session(&app, &firefox, &chrome_sid).await;
     assert_eq!(status, 200, "{ended}");
     assert_has(
         &ended,
@@ -107,17 +100,10 @@ async fn two_browsers_are_listed_and_one_ends_the_other(backend: Backend) {
     assert_eq!(audited[0].user_id.as_deref(), Some(erkki.as_str()));
 
     // The same session again: it is gone.
-    let (status, again) = post(
-        &app,
-        &firefox,
-        "/seinajoki/account/sessions/end",
-        &[("session", &chrome_sid)],
-    )
-    .await;
+    let (status, again) = end_session(&app, &firefox, &chrome_sid).await;
     assert_eq!(status, 404);
     assert_has(&again, SESSION_UNKNOWN);
-    app.stop().await;
-    handle.stop(true).await;
+    stop(&app, handle).await;
 }
 
 both_stores!(ending_this_session_logs_this_browser_out);
@@ -152,8 +138,7 @@ async fn ending_this_session_logs_this_browser_out(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(location(&response).path(), "/seinajoki/login");
-    app.stop().await;
-    handle.stop(true).await;
+    stop(&app, handle).await;
 }
 
 both_stores!(another_residents_session_and_e_service_are_refused);
@@ -168,22 +153,10 @@ async fn another_residents_session_and_e_service_are_refused(backend: Backend) {
     assert_eq!(listed_services(&maija_page).len(), 1, "{maija_page}");
 
     // Erkki names Maija's session, and Maija's e-service.
-    let (status, refused) = post(
-        &app,
-        &erkki,
-        "/seinajoki/account/sessions/end",
-        &[("session", &maija_sid)],
-    )
-    .await;
+    let (status, refused) = end_session(&app, &erkki, &maija_sid).await;
     assert_eq!(status, 404);
     assert_has(&refused, SESSION_UNKNOWN);
-    let (status, refused) = post(
-        &app,
-        &erkki,
-        "/seinajoki/account/services/revoke",
-        &[("client", "rp-app")],
-    )
-    .await;
+    let (status, refused) = revoke(&app, &erkki, "rp-app").await;
     assert_eq!(status, 404);
     assert_has(
         &refused,
@@ -214,8 +187,7 @@ async fn another_residents_session_and_e_service_are_refused(backend: Backend) {
     assert!(app.audited("seinajoki", "client.revoked").await.is_empty());
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(receiver.bodies.lock().unwrap().is_empty());
-    app.stop().await;
-    handle.stop(true).await;
+    stop(&app, handle).await;
 }
 
 both_stores!(revoking_an_e_service_ends_its_refresh_token_and_asks_consent_again);
@@ -272,13 +244,7 @@ async fn revoking_an_e_service_ends_its_refresh_token_and_asks_consent_again(bac
     assert_has(&services[1], "<span class=\"service-name\">Basic RP</span>");
     assert_has(&services[1], "tiedot: openid offline_access, ");
 
-    let (status, revoked) = post(
-        &app,
-        &signed,
-        "/seinajoki/account/services/revoke",
-        &[("client", "rp-app")],
-    )
-    .await;
+    let (status, revoked) = revoke(&app, &signed, "rp-app").await;
     assert_eq!(status, 200, "{revoked}");
     assert_has(
         &revoked,
@@ -314,6 +280,5 @@ async fn revoking_an_e_service_ends_its_refresh_token_and_asks_consent_again(bac
     let again = rp::start(&client, &["email"], &[]);
     let asked = location(&signed.browser.get(again.url.clone()).send().await.unwrap());
     assert_eq!(asked.path(), "/seinajoki/consent", "{asked}");
-    app.stop().await;
-    handle.stop(true).await;
+    stop(&app, handle).await;
 }

@@ -35,6 +35,16 @@ async fn give_code_factor(app: &TestApp, email: &str) {
     .await;
 }
 
+/// `back`, where a request of `what` was sent back to the client, carries the error `error`.
+#[track_caller]
+fn assert_error(back: &url::Url, error: &str, what: &str) {
+    assert_eq!(
+        param(back, "error").as_deref(),
+        Some(error),
+        "{what}: {back}"
+    );
+}
+
 both_stores!(a_voluntary_acr_the_login_cannot_reach_is_answered_honestly);
 async fn a_voluntary_acr_the_login_cannot_reach_is_answered_honestly(backend: Backend) {
     let app = app_with_user(backend).await;
@@ -59,11 +69,7 @@ async fn an_essential_acr_the_login_cannot_reach_is_refused(backend: Backend) {
             format!(r#"{{"id_token":{{"acr":{{"essential":true,"values":[{values}]}}}}}}"#);
         let started = rp::start(&client, &[], &[("claims", &claims)]);
         let back = rp::log_in(&app.browser(), &started.url, "erkki@testi.fi", PASSWORD).await;
-        assert_eq!(
-            param(&back, "error").as_deref(),
-            Some("unmet_authentication_requirements"),
-            "{values}: {back}"
-        );
+        assert_error(&back, "unmet_authentication_requirements", &values);
         assert_eq!(
             param(&back, "state").as_deref(),
             Some(started.state.secret().as_str())
@@ -78,11 +84,7 @@ async fn a_claims_parameter_that_is_not_json_is_an_invalid_request(backend: Back
     let client = rp::basic(&app).await;
     for claims in ["{not json", "[1,2]", "\"acr\""] {
         let back = rp::authorize(&app.browser(), &client, &[("claims", claims)]).await;
-        assert_eq!(
-            param(&back, "error").as_deref(),
-            Some("invalid_request"),
-            "{claims}: {back}"
-        );
+        assert_error(&back, "invalid_request", claims);
         assert_eq!(
             param(&back, "error_description").as_deref(),
             Some("claims is not a JSON object")
@@ -114,11 +116,7 @@ async fn a_stronger_acr_steps_a_live_session_up_to_the_second_factor(backend: Ba
         &[("acr_values", MFA), ("prompt", "none")],
     )
     .await;
-    assert_eq!(
-        param(&back, "error").as_deref(),
-        Some("interaction_required"),
-        "{back}"
-    );
+    assert_error(&back, "interaction_required", "prompt=none");
 
     // A request that asks nothing more still gets its code from the session.
     let back = rp::authorize(&browser, &client, &[]).await;

@@ -101,10 +101,7 @@ async fn one_round_at_a_time_on_postgres() {
 
 both_stores!(a_tenants_audit_trail_is_kept_for_its_retention);
 async fn a_tenants_audit_trail_is_kept_for_its_retention(backend: Backend) {
-    let app = TestApp::builder(backend)
-        .tenant_toml("\n[audit]\nretention_days = 30\n")
-        .spawn()
-        .await;
+    let app = TestApp::with_tenant_toml(backend, "\n[audit]\nretention_days = 30\n").await;
     app.add_user("seinajoki", "erkki@testi.fi", "vanha salasana", "Erkki")
         .await;
     app.add_user("kouvola", "kaisa@testi.fi", "vanha salasana", "Kaisa")

@@ -272,10 +272,7 @@ both_stores!(after_the_grace_period_the_account_is_erased_and_its_subject_never_
 async fn after_the_grace_period_the_account_is_erased_and_its_subject_never_reissued(
     backend: Backend,
 ) {
-    let app = TestApp::builder(backend)
-        .tenant_toml("\n[deletion]\nundo_days = 3\n")
-        .spawn()
-        .await;
+    let app = TestApp::with_tenant_toml(backend, "\n[deletion]\nundo_days = 3\n").await;
     // Aino's old account is bound at her first login by its old password: her subject is the
     // old one.
     let old_hash = bcrypt::hash(PASSWORD, 4).unwrap();

@@ -54,13 +54,9 @@ async fn unknown_tenant_and_path_are_404(backend: Backend) {
         serde_json::json!({"error": "not_found", "error_description": "no such tenant"})
     );
 
-    let response = app.get("/no/such/page").await;
-    assert_eq!(response.status(), 404);
-    assert_eq!(
-        response.headers()["content-type"],
-        "text/html; charset=utf-8"
-    );
-    let html = response.text().await.unwrap();
+    let html = app
+        .get_text("/no/such/page", 404, "text/html; charset=utf-8")
+        .await;
     assert_has(&html, "<html lang=\"fi\">");
     assert_has(&html, "<h1>Sivua ei löydy</h1>");
     assert_has(&html, "<h2 lang=\"sv\">Sidan hittades inte</h2>");

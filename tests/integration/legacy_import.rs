@@ -435,23 +435,23 @@ async fn a_reimport_changes_only_what_changed_and_never_a_linked_account(backend
         )
         + "uusi,,uusi@testi.fi,,,\n";
     let out = s.import(&s.file("changed.csv", changed.as_bytes()), &[]);
-    assert_eq!(
-        out,
-        "\
-rows read: 6
-imported (new): 1
-updated: 2
-unchanged: 2
-linked accounts left alone: 1
-without email: 1
-emails shared by several accounts: 1 addresses, 2 accounts
-hashes bcrypt: 1
-hashes scrypt: 1
-hashes salted-sha1: 1
-unusable hashes: 3 (2 empty, 1 of an unknown format, 0 over a cost cap)
-rejected rows: 0
-"
-    );
+    // The counts of the first import but for these.
+    let expected = [
+        ("rows read: 5", "rows read: 6"),
+        ("imported (new): 5", "imported (new): 1"),
+        ("updated: 0", "updated: 2"),
+        ("unchanged: 0", "unchanged: 2"),
+        (
+            "linked accounts left alone: 0",
+            "linked accounts left alone: 1",
+        ),
+        ("unusable hashes: 2 (1 empty", "unusable hashes: 3 (2 empty"),
+    ]
+    .iter()
+    .fold(EXPORT_COUNTS.to_string(), |counts, (was, is)| {
+        counts.replacen(was, is, 1)
+    });
+    assert_eq!(out, expected);
     let liisa = s.account("liisa");
     assert_eq!(liisa.subject, "liisa", "a linked account keeps its subject");
     assert_eq!(liisa.email.as_deref(), Some("liisa@testi.fi"));
@@ -682,10 +682,13 @@ async fn serve_imports_at_start_and_starts_despite_a_bad_file(backend: Backend) 
         "{events:#?}"
     );
 
-    let imported = events
-        .iter()
-        .find(|e| e["message"] == "legacy accounts imported")
-        .unwrap_or_else(|| panic!("{events:#?}"));
+    let event = |message: &str| {
+        events
+            .iter()
+            .find(|e| e["message"] == message)
+            .unwrap_or_else(|| panic!("no {message}: {events:#?}"))
+    };
+    let imported = event("legacy accounts imported");
     assert_eq!(imported["tenant"], "kouvola");
     assert_eq!(imported["rows_read"], 5);
     assert_eq!(imported["imported"], 5);
@@ -693,10 +696,7 @@ async fn serve_imports_at_start_and_starts_despite_a_bad_file(backend: Backend) 
         imported["unusable_hashes"], 3,
         "kouvola has no salted SHA layout"
     );
-    let failed = events
-        .iter()
-        .find(|e| e["message"] == "legacy import failed")
-        .unwrap_or_else(|| panic!("{events:#?}"));
+    let failed = event("legacy import failed");
     assert_eq!(failed["level"], "ERROR");
     assert_eq!(failed["tenant"], "seinajoki");
     assert!(
@@ -713,44 +713,35 @@ async fn serve_imports_at_start_and_starts_despite_a_bad_file(backend: Backend) 
 #[test]
 fn import_legacy_refuses_what_it_cannot_read() {
     let s = setup(Backend::Sqlite);
+    // `idp import-legacy` with `args` exits with `code`: what it says on stderr.
+    let refused = |args: &[&str], code: i32| {
+        let out = s.idp(&[&["import-legacy"], args].concat());
+        assert_eq!(out.status.code(), Some(code), "{args:?}");
+        text(&out.stderr)
+    };
     let txt = s.file("export.txt", EXPORT.as_bytes());
-    let out = s.idp(&["import-legacy", "--tenant", "seinajoki", &txt]);
-    assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        text(&out.stderr),
+        refused(&["--tenant", "seinajoki", &txt], 2),
         format!(
             "error: {txt}: cannot tell the format from the file name: give --format csv or --format jsonl\n"
         )
     );
-    let out = s.idp(&[
-        "import-legacy",
-        "--tenant",
-        "seinajoki",
-        "--format",
-        "xml",
-        &txt,
-    ]);
-    assert_eq!(out.status.code(), Some(2));
+    refused(&["--tenant", "seinajoki", "--format", "xml", &txt], 2);
 
     let missing = s.dir.path().join("missing.csv").display().to_string();
-    let out = s.idp(&["import-legacy", "--tenant", "seinajoki", &missing]);
-    assert_eq!(out.status.code(), Some(1));
     assert_eq!(
-        text(&out.stderr),
+        refused(&["--tenant", "seinajoki", &missing], 1),
         format!("error: cannot read {missing}: No such file or directory (os error 2)\n")
     );
 
     let header = s.file("header.csv", b"username,pasword_hash\nmatti,x\n");
-    let out = s.idp(&["import-legacy", "--tenant", "seinajoki", &header]);
-    assert_eq!(out.status.code(), Some(1));
     assert_eq!(
-        text(&out.stderr),
+        refused(&["--tenant", "seinajoki", &header], 1),
         format!(
             "error: cannot read {header}: line 1: unknown column \"pasword_hash\" (the columns are username, subject, email, password_hash, name, authority)\n"
         )
     );
-    let out = s.idp(&["import-legacy", "--tenant", "tampere", &header]);
-    assert_eq!(out.status.code(), Some(1));
+    refused(&["--tenant", "tampere", &header], 1);
     assert_eq!(s.count("seinajoki"), 0);
 }
 

@@ -36,9 +36,27 @@ pub(crate) fn vectors(password: &str) -> Vec<(String, String)> {
     out
 }
 
+/// A server and its relying party `rp-basic` of seinajoki.
+pub(crate) async fn server(backend: Backend) -> (TestApp, Rp) {
+    let app = TestApp::spawn(backend).await;
+    let client = rp::basic(&app).await;
+    (app, client)
+}
+
 /// A login at `client` (asking `email` and `profile`) in a fresh browser, at its identifier page.
 pub(crate) async fn begin(app: &TestApp, client: &Rp) -> Login {
     Login::start(&app.browser(), client, &["email", "profile"], &[]).await
+}
+
+/// `email` logs in with `password` in `browser` at a new request of `client` (asking `email` and
+/// `profile`): the tokens.
+pub(crate) async fn logged_in(
+    browser: &reqwest::Client,
+    client: &Rp,
+    email: &str,
+    password: &str,
+) -> rp::Redeemed {
+    rp::redeem_login(browser, client, &["email", "profile"], email, password).await
 }
 
 /// The first login of an old account (at `identifier`) whose password cannot be checked: the
@@ -66,8 +84,7 @@ async fn first_login_by_link(
 
 both_stores!(every_old_hash_format_logs_in_and_keeps_its_subject);
 async fn every_old_hash_format_logs_in_and_keeps_its_subject(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let client = rp::basic(&app).await;
+    let (app, client) = server(backend).await;
     let formats = vectors(PASSWORD);
     assert_eq!(formats.len(), 15, "{formats:?}");
     let mut ids = Vec::new();
@@ -126,18 +143,14 @@ async fn every_old_hash_format_logs_in_and_keeps_its_subject(backend: Backend) {
     // The password was re-hashed: the next login checks argon2id and keeps the subject.
     let user = app.user_by_email("seinajoki", "md5-crypt@testi.fi").await;
     assert!(user.password_hash.unwrap().starts_with("$argon2id$"));
-    let started = rp::start(&client, &["email", "profile"], &[]);
-    let browser = app.browser();
-    let redeemed =
-        rp::log_in_and_redeem(&browser, &client, started, "md5-crypt@testi.fi", PASSWORD).await;
+    let redeemed = logged_in(&app.browser(), &client, "md5-crypt@testi.fi", PASSWORD).await;
     assert_eq!(redeemed.payload()["sub"], "SJK-md5-crypt");
     app.stop().await;
 }
 
 both_stores!(a_shared_address_lets_the_resident_choose_and_link_the_others_later);
 async fn a_shared_address_lets_the_resident_choose_and_link_the_others_later(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let client = rp::basic(&app).await;
+    let (app, client) = server(backend).await;
     let father = bcrypt::hash("isän vanha salasana", 4).unwrap();
     let mother = bcrypt::hash("äidin vanha salasana", 4).unwrap();
     let isa = Old::new("seinajoki", "perhe.isa", "SJK-1").email("perhe@testi.fi");
@@ -254,15 +267,7 @@ async fn the_email_link_policy_mails_a_link_that_binds_and_continues_the_login(b
     let fresh = begin(&app, &client).await;
     let old = fresh.submit("ossi@testi.fi", "vanha salasana", false).await;
     assert_eq!(old.status(), 401);
-    let started = rp::start(&client, &["email", "profile"], &[]);
-    let redeemed = rp::log_in_and_redeem(
-        &fresh.browser,
-        &client,
-        started,
-        "ossi@testi.fi",
-        NEW_PASSWORD,
-    )
-    .await;
+    let redeemed = logged_in(&fresh.browser, &client, "ossi@testi.fi", NEW_PASSWORD).await;
     assert_eq!(redeemed.payload()["sub"], "KVL-42");
     app.stop().await;
 }
@@ -317,8 +322,7 @@ async fn a_shared_address_under_email_link_is_masked_and_linked_by_mail(backend:
 
 both_stores!(an_account_without_a_usable_hash_gets_the_link_under_keep_password);
 async fn an_account_without_a_usable_hash_gets_the_link_under_keep_password(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let client = rp::basic(&app).await;
+    let (app, client) = server(backend).await;
     let old = Old::new("seinajoki", "vanha.hash", "SJK-9").email("vanha@testi.fi");
     let id = app
         .import(old.hash("{MD4}0cb6948805f797bf2a82807973b89537"))
@@ -333,8 +337,7 @@ both_stores!(an_old_hash_over_a_cost_cap_gets_the_link_and_is_never_run);
 /// An old account whose hash costs more than a cap (bcrypt cost 15, imported by the real
 /// import) is unusable: its first login goes the mailed link's way, and its hash is never run.
 async fn an_old_hash_over_a_cost_cap_gets_the_link_and_is_never_run(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let client = rp::basic(&app).await;
+    let (app, client) = server(backend).await;
     let export = "username,subject,email,password_hash,name,authority\n\
         kallis,SJK-15,kallis@testi.fi,$2b$15$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2,,\n";
     let (config, now) = (app.services.config.clone(), app.now());

@@ -5,16 +5,20 @@
 use crate::both_stores;
 use crate::helpers::journeys::{follow_link, page, post_with_csrf, set_password};
 use crate::helpers::{Backend, NewUser, Old, TestApp, assert_has};
-use crate::linker::{begin, vectors};
+use crate::linker::{begin, logged_in, server, vectors};
 use crate::rp::{self, location};
+
+/// Adding `user` to seinajoki (as `users add` does) is refused with an error that starts with
+/// `reason`.
+async fn add_is_refused(app: &TestApp, user: NewUser<'_>, reason: &str) {
+    let refused = app.add("seinajoki", user).await.unwrap_err();
+    assert!(refused.starts_with(reason), "{refused}");
+}
 
 both_stores!(an_authority_account_logs_in_with_its_old_username);
 async fn an_authority_account_logs_in_with_its_old_username(backend: Backend) {
     // The old username is the subject here; the second factor is `second_factor.rs`'s.
-    let app = TestApp::builder(backend)
-        .tenant_setting("authority_second_factor = \"off\"")
-        .spawn()
-        .await;
+    let app = TestApp::with_tenant_setting(backend, "authority_second_factor = \"off\"").await;
     let client = rp::basic(&app).await;
     let hash = vectors("salasana123")
         .into_iter()
@@ -30,17 +34,15 @@ async fn an_authority_account_logs_in_with_its_old_username(backend: Backend) {
         username: Some("VIRANOMAINEN"),
         ..NewUser::default()
     };
-    let refused = app.add("seinajoki", taken).await.unwrap_err();
-    assert!(
-        refused.starts_with("VIRANOMAINEN is the username of a legacy account"),
-        "{refused}"
-    );
+    add_is_refused(
+        &app,
+        taken,
+        "VIRANOMAINEN is the username of a legacy account",
+    )
+    .await;
     for _ in 0..2 {
         // First use binds and re-hashes; the second login is an ordinary one.
-        let started = rp::start(&client, &["email", "profile"], &[]);
-        let browser = app.browser();
-        let redeemed =
-            rp::log_in_and_redeem(&browser, &client, started, "viranomainen", "salasana123").await;
+        let redeemed = logged_in(&app.browser(), &client, "viranomainen", "salasana123").await;
         let claims = redeemed.payload();
         assert_eq!(claims["sub"], "SJK-V1");
         assert_eq!(claims["preferred_username"], "Viranomainen");
@@ -55,8 +57,7 @@ async fn an_authority_account_logs_in_with_its_old_username(backend: Backend) {
 
 both_stores!(an_account_without_an_address_logs_in_once_support_sets_one);
 async fn an_account_without_an_address_logs_in_once_support_sets_one(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let client = rp::basic(&app).await;
+    let (app, client) = server(backend).await;
     let hash = bcrypt::hash("vanha salasana", 4).unwrap();
     let id = app
         .import(Old::new("seinajoki", "ei.osoitetta", "SJK-E1").hash(&hash))
@@ -74,15 +75,7 @@ async fn an_account_without_an_address_logs_in_once_support_sets_one(backend: Ba
         );
     })
     .await;
-    let started = rp::start(&client, &["email", "profile"], &[]);
-    let redeemed = rp::log_in_and_redeem(
-        &login.browser,
-        &client,
-        started,
-        "eila@testi.fi",
-        "vanha salasana",
-    )
-    .await;
+    let redeemed = logged_in(&login.browser, &client, "eila@testi.fi", "vanha salasana").await;
     let claims = redeemed.payload();
     assert_eq!(claims["sub"], "SJK-E1");
     assert_eq!(claims["email"], "Eila@testi.fi");
@@ -91,8 +84,7 @@ async fn an_account_without_an_address_logs_in_once_support_sets_one(backend: Ba
 
 both_stores!(registration_and_new_users_of_an_old_address_go_through_the_linker);
 async fn registration_and_new_users_of_an_old_address_go_through_the_linker(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let client = rp::basic(&app).await;
+    let (app, client) = server(backend).await;
     let hash = bcrypt::hash("vanha salasana", 4).unwrap();
     let old = Old::new("seinajoki", "rekisteroityja", "SJK-R1").email("rekisteri@testi.fi");
     let id = app.import(old.hash(&hash)).await;
@@ -101,11 +93,8 @@ async fn registration_and_new_users_of_an_old_address_go_through_the_linker(back
         email: Some("rekisteri@testi.fi"),
         ..NewUser::default()
     };
-    let refused = app.add("seinajoki", new).await.unwrap_err();
-    assert!(
-        refused.starts_with("rekisteri@testi.fi belongs to 1 legacy account(s) not yet bound"),
-        "{refused}"
-    );
+    let reason = "rekisteri@testi.fi belongs to 1 legacy account(s) not yet bound";
+    add_is_refused(&app, new, reason).await;
 
     // Registration mails the linker's link instead of a registration link.
     let login = begin(&app, &client).await;
@@ -128,23 +117,14 @@ async fn registration_and_new_users_of_an_old_address_go_through_the_linker(back
 
 both_stores!(changing_to_an_old_address_binds_its_account);
 async fn changing_to_an_old_address_binds_its_account(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let client = rp::basic(&app).await;
+    let (app, client) = server(backend).await;
     let subject = app
         .add_user("seinajoki", "uusi@testi.fi", "pitkä salasana", "Uusi")
         .await;
     let old = Old::new("seinajoki", "vanha.tunnus", "SJK-C1").email("vanha@testi.fi");
     let id = app.import(old).await;
-    let started = rp::start(&client, &["email", "profile"], &[]);
     let browser = app.browser();
-    let redeemed = rp::log_in_and_redeem(
-        &browser,
-        &client,
-        started,
-        "uusi@testi.fi",
-        "pitkä salasana",
-    )
-    .await;
+    let redeemed = logged_in(&browser, &client, "uusi@testi.fi", "pitkä salasana").await;
     let account = page(&browser, app.url("/seinajoki/account")).await;
     let fields = [("email", "vanha@testi.fi"), ("password", "pitkä salasana")];
     let url = app.url("/seinajoki/account/email");

@@ -7,9 +7,9 @@
 use reqwest::Response;
 
 use crate::both_stores;
-use crate::helpers::journeys::{Login, hidden, hidden_account, page, set_password};
+use crate::helpers::journeys::{Login, hidden, hidden_account, page, says, set_password};
 use crate::helpers::{Backend, Old, TestApp, assert_has};
-use crate::linker::begin;
+use crate::linker::{begin, logged_in, server};
 use crate::rp::{self, location};
 
 const WRONG: &str = "Sähköpostiosoite / käyttäjätunnus tai salasana on väärin.";
@@ -73,18 +73,36 @@ async fn give_address(login: &Login, page: &str, email: &str) -> Response {
     crate::helpers::journeys::post_with_csrf(&login.browser, url, page, &fields).await
 }
 
+/// Sets `password` through the mailed address link `link`: the pending login of `login` goes on,
+/// and `client` gets the old `subject` with the new address `email`, verified. The ID token's
+/// claims.
+async fn goes_on_verified(
+    login: Login,
+    client: &rp::Rp,
+    link: &str,
+    password: &str,
+    subject: &str,
+    email: &str,
+) -> serde_json::Value {
+    let done = set_password(&login.browser, link, password).await;
+    assert_eq!(done.status(), 303, "the pending login goes on");
+    let claims = login.redeem(client, &location(&done)).await.payload();
+    assert_eq!(claims["sub"], subject, "the old subject is kept");
+    assert_eq!(claims["email"], email);
+    assert_eq!(claims["email_verified"], true);
+    claims
+}
+
 /// `response` is the expired-link page (410).
 async fn expired(response: Response) {
-    assert_eq!(response.status(), 410);
-    assert!(text(response).await.contains(EXPIRED));
+    says(response, 410, EXPIRED).await;
 }
 
 both_stores!(a_family_member_claims_their_old_account_by_its_password_and_their_own_address);
 async fn a_family_member_claims_their_old_account_by_its_password_and_their_own_address(
     backend: Backend,
 ) {
-    let app = TestApp::spawn(backend).await;
-    let client = rp::basic(&app).await;
+    let (app, client) = server(backend).await;
     let ([isa, aiti, lapsi], passwords) = family_of_three(&app).await;
     first_resident_binds(&app, &client, &isa, passwords[0]).await;
 
@@ -99,26 +117,23 @@ async fn a_family_member_claims_their_old_account_by_its_password_and_their_own_
         "{chooser}"
     );
     assert!(!chooser.contains("perhe.isa"), "{chooser}");
-    let claim = login.choose(&chooser, SHARED, &aiti).await;
-    assert_eq!(claim.status(), 200);
-    let claim = text(claim).await;
-    assert_has(
-        &claim,
+    let claim = says(
+        login.choose(&chooser, SHARED, &aiti).await,
+        200,
         "Anna aiemman käyttäjätunnuksen perhe.aiti salasana.",
-    );
+    )
+    .await;
     assert_eq!(hidden_account(&claim), aiti);
     // The old password proves it; then the resident's own address.
-    let own = login.claim(&claim, SHARED, &aiti, passwords[1]).await;
-    assert_eq!(own.status(), 200);
-    let own = text(own).await;
-    assert_has(
-        &own,
+    let own = says(
+        login.claim(&claim, SHARED, &aiti, passwords[1]).await,
+        200,
         "Anna oma sähköpostiosoitteesi aiemmalle käyttäjätunnukselle perhe.aiti.",
-    );
+    )
+    .await;
     assert!(app.mails().is_empty(), "a password proof mails nothing");
     let sent = give_address(&login, &own, "Aiti@Testi.fi").await;
-    assert_eq!(sent.status(), 200);
-    assert!(text(sent).await.contains(ADDRESS_SENT));
+    says(sent, 200, ADDRESS_SENT).await;
     assert_eq!(app.bound_to(&aiti).await, None, "not before the link");
     let (mail, link) = app.mailed_link(1, "/seinajoki/reset?token=").await;
     assert_has(&mail, "To: Aiti@Testi.fi");
@@ -128,12 +143,8 @@ async fn a_family_member_claims_their_old_account_by_its_password_and_their_own_
         &form,
         "Aiempi käyttäjätunnuksesi perhe.aiti liitetään sähköpostiosoitteeseesi",
     );
-    let done = set_password(&login.browser, &link, "äidin uusi salasana").await;
-    assert_eq!(done.status(), 303, "the pending login goes on");
-    let claims = login.redeem(&client, &location(&done)).await.payload();
-    assert_eq!(claims["sub"], "SJK-2", "the old subject is kept");
-    assert_eq!(claims["email"], "Aiti@Testi.fi");
-    assert_eq!(claims["email_verified"], true);
+    let (password, email) = ("äidin uusi salasana", "Aiti@Testi.fi");
+    let claims = goes_on_verified(login, &client, &link, password, "SJK-2", email).await;
     assert_eq!(claims["preferred_username"], "perhe.aiti");
     assert_eq!(
         claims["former_usernames"],
@@ -171,9 +182,7 @@ async fn a_family_member_claims_their_old_account_by_its_password_and_their_own_
         "{chooser}"
     );
     let page = fresh.choose(&chooser, SHARED, "in-use").await;
-    assert_eq!(page.status(), 200);
-    let page = text(page).await;
-    assert_has(&page, "autocomplete=\"current-password\"");
+    let page = says(page, 200, "autocomplete=\"current-password\"").await;
     let done = fresh.password(&page, SHARED, passwords[0]).await;
     let claims = fresh.redeem(&client, &location(&done)).await;
     assert_eq!(claims.payload()["sub"], "SJK-1");
@@ -189,8 +198,7 @@ async fn no_address_in_the_audit(app: &TestApp, tenant: &str) {
 
 /// `email` logs in with `password` in a fresh browser; the subject is `subject`.
 async fn logs_in(app: &TestApp, client: &rp::Rp, email: &str, password: &str, subject: &str) {
-    let started = rp::start(client, &["email", "profile"], &[]);
-    let redeemed = rp::log_in_and_redeem(&app.browser(), client, started, email, password).await;
+    let redeemed = logged_in(&app.browser(), client, email, password).await;
     assert_eq!(redeemed.payload()["sub"], subject);
 }
 
@@ -233,9 +241,7 @@ async fn a_family_member_claims_their_old_account_by_a_mailed_link_under_email_l
         "{chooser}"
     );
     let sent = login.choose(&chooser, "koti@testi.fi", &ids[1]).await;
-    assert_eq!(sent.status(), 200);
-    let sent = text(sent).await;
-    assert_has(&sent, "Lähetimme linkin tähän osoitteeseen.");
+    says(sent, 200, "Lähetimme linkin tähän osoitteeseen.").await;
     // The proof: a link mailed to the shared address.
     let (mail, claim_link) = app.mailed_link(2, "/kouvola/claim?token=").await;
     assert_has(&mail, "To: koti@testi.fi");
@@ -243,33 +249,22 @@ async fn a_family_member_claims_their_old_account_by_a_mailed_link_under_email_l
         mail.contains("Aiempi käyttäjätunnus: matti.m") && !mail.contains("ella.e"),
         "{mail}"
     );
-    let own = login.browser.get(&claim_link).send().await.unwrap();
-    assert_eq!(own.status(), 200);
-    let own = text(own).await;
-    assert_has(
-        &own,
+    let own = says(
+        login.browser.get(&claim_link).send().await.unwrap(),
+        200,
         "Anna oma sähköpostiosoitteesi aiemmalle käyttäjätunnukselle m*****m.",
-    );
+    )
+    .await;
     let invalid = give_address(&login, &own, "ei osoite").await;
-    assert_eq!(invalid.status(), 422);
-    assert!(
-        text(invalid)
-            .await
-            .contains("Sähköpostiosoite ei ole kelvollinen.")
-    );
+    says(invalid, 422, "Sähköpostiosoite ei ole kelvollinen.").await;
     let sent = give_address(&login, &own, "matti@testi.fi").await;
-    assert_eq!(sent.status(), 200);
-    assert!(text(sent).await.contains(ADDRESS_SENT));
+    says(sent, 200, ADDRESS_SENT).await;
     // The claim link worked once.
     expired(login.browser.get(&claim_link).send().await.unwrap()).await;
     let (mail, link) = app.mailed_link(3, "/kouvola/reset?token=").await;
     assert_has(&mail, "To: matti@testi.fi");
-    let done = set_password(&login.browser, &link, "matin uusi salasana").await;
-    assert_eq!(done.status(), 303, "the pending login goes on");
-    let claims = login.redeem(&client, &location(&done)).await.payload();
-    assert_eq!(claims["sub"], "KVL-2", "the old subject is kept");
-    assert_eq!(claims["email"], "matti@testi.fi");
-    assert_eq!(claims["email_verified"], true);
+    let (password, email) = ("matin uusi salasana", "matti@testi.fi");
+    goes_on_verified(login, &client, &link, password, "KVL-2", email).await;
     assert!(app.bound_to(&ids[1]).await.is_some());
     assert_ne!(app.bound_to(&ids[1]).await, app.bound_to(&ids[0]).await);
     assert_eq!(app.bound_to(&ids[2]).await, None);
@@ -291,8 +286,7 @@ async fn a_family_member_claims_their_old_account_by_a_mailed_link_under_email_l
 
 both_stores!(a_claim_refuses_wrong_passwords_stale_choices_used_and_foreign_links);
 async fn a_claim_refuses_wrong_passwords_stale_choices_used_and_foreign_links(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let client = rp::basic(&app).await;
+    let (app, client) = server(backend).await;
     let ([isa, aiti, lapsi], passwords) = family_of_three(&app).await;
     first_resident_binds(&app, &client, &isa, passwords[0]).await;
 
@@ -305,10 +299,12 @@ async fn a_claim_refuses_wrong_passwords_stale_choices_used_and_foreign_links(ba
     let (_, chooser) = login.identify(SHARED).await;
     let claim = text(login.choose(&chooser, SHARED, &aiti).await).await;
     // Another account's old password: the login's message and status.
-    let wrong = login.claim(&claim, SHARED, &aiti, passwords[2]).await;
-    assert_eq!(wrong.status(), 401);
-    let wrong = text(wrong).await;
-    assert_has(&wrong, WRONG);
+    let wrong = says(
+        login.claim(&claim, SHARED, &aiti, passwords[2]).await,
+        401,
+        WRONG,
+    )
+    .await;
     assert_has(
         &wrong,
         "Anna aiemman käyttäjätunnuksen perhe.aiti salasana.",
@@ -329,21 +325,19 @@ async fn a_claim_refuses_wrong_passwords_stale_choices_used_and_foreign_links(ba
     expired(login.browser.get(&link).send().await.unwrap()).await;
 
     // The stale chooser picks the account claimed meanwhile: asked again, without it.
-    let picked = stale_login.choose(&stale, SHARED, &aiti).await;
-    assert_eq!(picked.status(), 422);
-    let picked = text(picked).await;
-    assert_has(
-        &picked,
+    let picked = says(
+        stale_login.choose(&stale, SHARED, &aiti).await,
+        422,
         "Valitsemasi käyttäjätunnus ei ole enää valittavissa. Valitse uudelleen.",
-    );
+    )
+    .await;
     assert!(
         picked.contains(">perhe.lapsi</label>") && !picked.contains("perhe.aiti"),
         "{picked}"
     );
     // A claim form for it, posted late, proves nothing: it reads as a wrong password.
     let late = stale_login.claim(&stale, SHARED, &aiti, passwords[1]).await;
-    assert_eq!(late.status(), 401);
-    assert!(text(late).await.contains(WRONG));
+    says(late, 401, WRONG).await;
 
     // Resident 3 proves their account; another tenant does not know the proof.
     let claim = text(stale_login.choose(&picked, SHARED, &lapsi).await).await;
@@ -356,8 +350,7 @@ async fn a_claim_refuses_wrong_passwords_stale_choices_used_and_foreign_links(ba
     expired(stale_login.browser.get(foreign).send().await.unwrap()).await;
     // An address that has an account: the same page, a notice to it, no takeover.
     let taken = give_address(&stale_login, &own, "AITI@testi.fi").await;
-    assert_eq!(taken.status(), 200);
-    assert!(text(taken).await.contains(ADDRESS_SENT));
+    says(taken, 200, ADDRESS_SENT).await;
     let notice = app.wait_for_mails(2).await.swap_remove(1);
     assert_has(&notice, "To: aiti@testi.fi");
     assert_has(
@@ -382,17 +375,16 @@ async fn a_claim_refuses_wrong_passwords_stale_choices_used_and_foreign_links(ba
     // None counted against this account yet (the failures above were another account's).
     for _ in 0..free {
         let wrong = stale_login.claim(&claim, SHARED, &lapsi, "väärä").await;
-        assert_eq!(wrong.status(), 401);
-        assert!(text(wrong).await.contains(WRONG));
+        says(wrong, 401, WRONG).await;
     }
     let blocked = stale_login
         .claim(&claim, SHARED, &lapsi, passwords[2])
         .await;
-    assert_eq!(blocked.status(), 429);
-    assert!(
-        text(blocked)
-            .await
-            .contains("Liian monta epäonnistunutta yritystä. Odota hetki ja yritä uudelleen.")
-    );
+    says(
+        blocked,
+        429,
+        "Liian monta epäonnistunutta yritystä. Odota hetki ja yritä uudelleen.",
+    )
+    .await;
     app.stop().await;
 }

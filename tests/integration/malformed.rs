@@ -13,7 +13,7 @@ use idp::store::DbConnection;
 use reqwest::Method;
 
 use crate::both_stores;
-use crate::helpers::journeys::{Login, answer};
+use crate::helpers::journeys::{Login, answer, sign_in};
 use crate::helpers::{Backend, TestApp, assert_has};
 use crate::rp::{self, csrf, param};
 
@@ -162,16 +162,11 @@ async fn malformed_input_gets_its_error_and_writes_nothing(backend: Backend) {
     let app = TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await;
 
     // A signed-in resident, with the account page's CSRF token.
-    let client = rp::basic(&app).await;
-    let resident = app.browser();
-    let started = rp::start(&client, &[], &[]);
-    rp::log_in(&resident, &started.url, "erkki@testi.fi", PASSWORD).await;
-    let account = resident.get(app.url("/seinajoki/account"));
-    let account = account.send().await.unwrap();
-    assert_eq!(account.status(), 200);
-    let resident_csrf = csrf(&account.text().await.unwrap());
+    let resident = sign_in(&app, "seinajoki", "erkki@testi.fi", PASSWORD).await;
+    let resident_csrf = csrf(&resident.page);
 
     // A visitor at the login page of a pending request.
+    let client = rp::basic(&app).await;
     let login = Login::fresh(&app, &client).await;
     let (visitor, request) = (&login.browser, login.request.as_str());
     let visitor_csrf = csrf(&login.page().await);
@@ -186,7 +181,7 @@ async fn malformed_input_gets_its_error_and_writes_nothing(backend: Backend) {
         let (browser, token) = match row.who {
             Who::Nobody => (&app.http, ""),
             Who::Visitor => (visitor, visitor_csrf.as_str()),
-            Who::Resident => (&resident, resident_csrf.as_str()),
+            Who::Resident => (&resident.browser, resident_csrf.as_str()),
         };
         let body = String::from_utf8_lossy(&row.body)
             .contains("{csrf}")

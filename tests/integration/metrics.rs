@@ -8,8 +8,20 @@ use crate::helpers::journeys::{Login, page, post_with_csrf};
 use crate::helpers::{Backend, TestApp};
 use crate::rp::{self, location, param};
 
-const EMAIL: &str = "erkki@testi.fi";
-const PASSWORD: &str = "oikea hevonen patteri";
+pub(crate) const EMAIL: &str = "erkki@testi.fi";
+pub(crate) const PASSWORD: &str = "oikea hevonen patteri";
+
+/// The server with its metrics listener ([`TestAppBuilder::metrics`]) and the resident Erkki
+/// ([`EMAIL`], [`PASSWORD`]).
+///
+/// [`TestAppBuilder::metrics`]: crate::helpers::TestAppBuilder::metrics
+pub(crate) async fn with_metrics(backend: Backend) -> TestApp {
+    TestApp::builder(backend)
+        .metrics()
+        .user("seinajoki", EMAIL, PASSWORD, "Erkki")
+        .spawn()
+        .await
+}
 
 /// The value of the sample `line` (the metric with its labels) in `text`, if there is one.
 fn sample(text: &str, line: &str) -> Option<f64> {
@@ -25,11 +37,7 @@ fn value(text: &str, line: &str) -> f64 {
 
 both_stores!(a_scrape_after_a_login_shows_the_counters_moved);
 async fn a_scrape_after_a_login_shows_the_counters_moved(backend: Backend) {
-    let app = TestApp::builder(backend)
-        .metrics()
-        .user("seinajoki", EMAIL, PASSWORD, "Erkki")
-        .spawn()
-        .await;
+    let app = with_metrics(backend).await;
 
     let (status, content_type, before) = app.scrape().await;
     assert_eq!(status, 200);
@@ -179,11 +187,7 @@ async fn a_scrape_after_a_login_shows_the_counters_moved(backend: Backend) {
 
 both_stores!(throttled_guesses_are_counted);
 async fn throttled_guesses_are_counted(backend: Backend) {
-    let app = TestApp::builder(backend)
-        .metrics()
-        .user("seinajoki", EMAIL, PASSWORD, "Erkki")
-        .spawn()
-        .await;
+    let app = with_metrics(backend).await;
     let client = rp::basic(&app).await;
     // Five wrong passwords are free; the sixth check is refused by the throttle.
     for _ in 0..6 {

@@ -7,7 +7,7 @@ use openidconnect::{
 use serde_json::Value;
 
 use crate::both_stores;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, header};
 use crate::rp::{self, location, param};
 
 const PASSWORD: &str = "oikea hevonen patteri";
@@ -84,26 +84,10 @@ async fn code_flow_gives_verified_tokens_and_userinfo(backend: Backend) {
 
     // The same token again (its signature remembered as verified), then once it has expired:
     // the expiry is checked at every use.
-    let userinfo = |token: String| {
-        let url = app.url("/seinajoki/userinfo");
-        async move {
-            let response = reqwest::Client::new()
-                .get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap();
-            let challenge = response
-                .headers()
-                .get("www-authenticate")
-                .map(|v| v.to_str().unwrap().to_string());
-            (response.status().as_u16(), challenge)
-        }
-    };
-    let token = tokens.access_token().secret().clone();
-    assert_eq!(userinfo(token.clone()).await, (200, None));
+    let token = tokens.access_token().secret();
+    assert_eq!(userinfo_challenge(&app, token).await, (200, None));
     app.clock.advance(301);
-    let (status, challenge) = userinfo(token).await;
+    let (status, challenge) = userinfo_challenge(&app, token).await;
     assert_eq!(status, 401);
     assert!(
         challenge
@@ -112,6 +96,16 @@ async fn code_flow_gives_verified_tokens_and_userinfo(backend: Backend) {
         "{challenge:?}"
     );
     app.stop().await;
+}
+
+/// Userinfo with the access token `token`: the status and the `WWW-Authenticate` challenge.
+async fn userinfo_challenge(app: &TestApp, token: &str) -> (u16, Option<String>) {
+    let url = app.url("/seinajoki/userinfo");
+    let response = app.http.get(url).bearer_auth(token).send().await.unwrap();
+    (
+        response.status().as_u16(),
+        header(&response, "www-authenticate"),
+    )
 }
 
 both_stores!(every_signing_algorithm_and_client_authentication);
@@ -138,10 +132,8 @@ async fn every_signing_algorithm_and_client_authentication(backend: Backend) {
         ),
     ] {
         let client = rp::client(&app, "seinajoki", client_id, secret, redirect).await;
-        let started = rp::start(&client, &[], &[]);
         let browser = app.browser();
-        let redeemed =
-            rp::log_in_and_redeem(&browser, &client, started, "erkki@testi.fi", PASSWORD).await;
+        let redeemed = rp::redeem_login(&browser, &client, &[], "erkki@testi.fi", PASSWORD).await;
         let id_token = redeemed.tokens.id_token().unwrap();
         let header = jsonwebtoken::decode_header(id_token.to_string()).unwrap();
         assert_eq!(format!("{:?}", header.alg), alg, "{client_id}");
@@ -180,17 +172,13 @@ async fn a_replayed_code_revokes_what_it_issued(backend: Backend) {
         "invalid_grant: the code is invalid, expired or used"
     );
     // What the code issued is revoked.
-    let response = app
-        .http
-        .get(app.url("/seinajoki/userinfo"))
-        .bearer_auth(tokens.access_token().secret())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 401);
+    let (status, challenge) = userinfo_challenge(&app, tokens.access_token().secret()).await;
+    assert_eq!(status, 401);
     assert_eq!(
-        response.headers()["www-authenticate"],
-        "Bearer realm=\"idp\", error=\"invalid_token\", error_description=\"the access token is not valid\""
+        challenge.as_deref(),
+        Some(
+            "Bearer realm=\"idp\", error=\"invalid_token\", error_description=\"the access token is not valid\""
+        )
     );
     let introspection = client
         .introspect(tokens.access_token())
@@ -274,8 +262,7 @@ async fn pkce_verifier_must_match(backend: Backend) {
         ),
         (None, "invalid_grant: code_verifier (PKCE) is required"),
     ] {
-        let started = rp::start(&client, &[], &[]);
-        let back = rp::log_in(&app.browser(), &started.url, "erkki@testi.fi", PASSWORD).await;
+        let back = rp::log_in_at(&app.browser(), &client, "erkki@testi.fi", PASSWORD).await;
         let code = param(&back, "code").unwrap();
         let mut request = client
             .exchange_code(openidconnect::AuthorizationCode::new(code))

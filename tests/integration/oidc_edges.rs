@@ -195,8 +195,7 @@ async fn prompt_and_max_age_ask_for_the_password_again(backend: Backend) {
     let app = app_with_user(backend).await;
     let client = rp::basic(&app).await;
     let browser = app.browser();
-    let started = rp::start(&client, &[], &[]);
-    let back = rp::log_in(&browser, &started.url, "erkki@testi.fi", PASSWORD).await;
+    let back = rp::log_in_at(&browser, &client, "erkki@testi.fi", PASSWORD).await;
     assert!(param(&back, "code").is_some());
     // With a session, prompt=none answers at once.
     let back = rp::prompt_none(&browser, &client).await;

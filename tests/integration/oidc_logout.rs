@@ -3,10 +3,13 @@
 use openidconnect::TokenResponse;
 
 use crate::both_stores;
+use crate::helpers::journeys::client_post;
 use crate::helpers::{Backend, TestApp, assert_has};
 use crate::rp::{self, location, param};
 
 const PASSWORD: &str = "oikea hevonen patteri";
+/// `rp-basic`'s `post_logout_redirect_uri`.
+const BYE: &str = "http://127.0.0.1:9/bye";
 
 struct LoggedIn {
     browser: reqwest::Client,
@@ -15,23 +18,19 @@ struct LoggedIn {
     refresh_token: String,
 }
 
-/// Erkki logged in at `rp-basic` in a fresh browser.
-async fn logged_in(app: &TestApp) -> LoggedIn {
-    let client = rp::basic(app).await;
+/// The server with Erkki, and Erkki logged in at `rp-basic` in a fresh browser.
+async fn logged_in(backend: Backend) -> (TestApp, LoggedIn) {
+    let app = TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await;
+    let client = rp::basic(&app).await;
     let browser = app.browser();
-    let started = rp::start(&client, &[], &[]);
-    let redeemed =
-        rp::log_in_and_redeem(&browser, &client, started, "erkki@testi.fi", PASSWORD).await;
-    LoggedIn {
+    let redeemed = rp::redeem_login(&browser, &client, &[], "erkki@testi.fi", PASSWORD).await;
+    let s = LoggedIn {
         browser,
         id_token: redeemed.tokens.id_token().unwrap().to_string(),
         refresh_token: redeemed.refresh_token(),
         client,
-    }
-}
-
-async fn app(backend: Backend) -> TestApp {
-    TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await
+    };
+    (app, s)
 }
 
 /// The logout endpoint with `pairs`, in the logged-in browser.
@@ -41,6 +40,12 @@ async fn logout(app: &TestApp, s: &LoggedIn, pairs: &[(&str, &str)]) -> reqwest:
     s.browser.get(url).send().await.unwrap()
 }
 
+/// Posts `form`, the confirmation of the logout page, in the logged-in browser.
+async fn confirm(app: &TestApp, s: &LoggedIn, form: &[(&str, &str)]) -> reqwest::Response {
+    let url = app.url("/seinajoki/logout");
+    s.browser.post(url).form(form).send().await.unwrap()
+}
+
 async fn session_is_gone(app: &TestApp, s: &LoggedIn) {
     let back = rp::prompt_none(&s.browser, &s.client).await;
     assert_eq!(
@@ -48,38 +53,24 @@ async fn session_is_gone(app: &TestApp, s: &LoggedIn) {
         Some("login_required"),
         "{back}"
     );
-    let refresh = app
-        .http
-        .post(app.url("/seinajoki/token"))
-        .basic_auth("rp-basic", Some("rp-basic-secret"))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", s.refresh_token.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        refresh.status(),
-        400,
-        "the session's refresh token ends with it"
-    );
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", s.refresh_token.as_str()),
+    ];
+    let auth = ("rp-basic", "rp-basic-secret");
+    let (status, _) = client_post(app, "/seinajoki/token", auth, &form).await;
+    assert_eq!(status, 400, "the session's refresh token ends with it");
 }
 
 both_stores!(logout_with_an_id_token_hint_ends_the_session_and_returns);
 async fn logout_with_an_id_token_hint_ends_the_session_and_returns(backend: Backend) {
-    let app = app(backend).await;
-    let s = logged_in(&app).await;
-    let response = logout(
-        &app,
-        &s,
-        &[
-            ("id_token_hint", s.id_token.as_str()),
-            ("post_logout_redirect_uri", "http://127.0.0.1:9/bye"),
-            ("state", "paluu 1"),
-        ],
-    )
-    .await;
+    let (app, s) = logged_in(backend).await;
+    let pairs = [
+        ("id_token_hint", s.id_token.as_str()),
+        ("post_logout_redirect_uri", BYE),
+        ("state", "paluu 1"),
+    ];
+    let response = logout(&app, &s, &pairs).await;
     let back = location(&response);
     assert_eq!(back.as_str(), "http://127.0.0.1:9/bye?state=paluu+1");
     session_is_gone(&app, &s).await;
@@ -88,23 +79,18 @@ async fn logout_with_an_id_token_hint_ends_the_session_and_returns(backend: Back
 
 both_stores!(a_forged_hint_or_unregistered_uri_never_redirects);
 async fn a_forged_hint_or_unregistered_uri_never_redirects(backend: Backend) {
-    let app = app(backend).await;
-    let s = logged_in(&app).await;
+    let (app, s) = logged_in(backend).await;
     // A hint whose signature does not verify.
     let mut parts: Vec<String> = s.id_token.split('.').map(str::to_string).collect();
     // Change the signature's first character (to one it is not).
     let first = if parts[2].starts_with('A') { "B" } else { "A" };
     parts[2] = format!("{first}{}", &parts[2][1..]);
     let forged = parts.join(".");
-    let response = logout(
-        &app,
-        &s,
-        &[
-            ("id_token_hint", forged.as_str()),
-            ("post_logout_redirect_uri", "http://127.0.0.1:9/bye"),
-        ],
-    )
-    .await;
+    let pairs = [
+        ("id_token_hint", forged.as_str()),
+        ("post_logout_redirect_uri", BYE),
+    ];
+    let response = logout(&app, &s, &pairs).await;
     assert_eq!(response.status(), 400);
     assert!(response.headers().get("location").is_none());
     let html = response.text().await.unwrap();
@@ -114,15 +100,11 @@ async fn a_forged_hint_or_unregistered_uri_never_redirects(backend: Backend) {
     assert!(param(&back, "code").is_some());
 
     // A valid hint but an unregistered URI: logged out, not redirected.
-    let response = logout(
-        &app,
-        &s,
-        &[
-            ("id_token_hint", s.id_token.as_str()),
-            ("post_logout_redirect_uri", "http://127.0.0.1:9/evil"),
-        ],
-    )
-    .await;
+    let pairs = [
+        ("id_token_hint", s.id_token.as_str()),
+        ("post_logout_redirect_uri", "http://127.0.0.1:9/evil"),
+    ];
+    let response = logout(&app, &s, &pairs).await;
     assert_eq!(response.status(), 200);
     assert!(response.headers().get("location").is_none());
     assert!(
@@ -138,46 +120,28 @@ async fn a_forged_hint_or_unregistered_uri_never_redirects(backend: Backend) {
 
 both_stores!(logout_without_a_hint_asks_the_resident);
 async fn logout_without_a_hint_asks_the_resident(backend: Backend) {
-    let app = app(backend).await;
-    let s = logged_in(&app).await;
-    let response = logout(
-        &app,
-        &s,
-        &[
-            ("client_id", "rp-basic"),
-            ("post_logout_redirect_uri", "http://127.0.0.1:9/bye"),
-        ],
-    )
-    .await;
+    let (app, s) = logged_in(backend).await;
+    let pairs = [("client_id", "rp-basic"), ("post_logout_redirect_uri", BYE)];
+    let response = logout(&app, &s, &pairs).await;
     assert_eq!(response.status(), 200);
     let html = response.text().await.unwrap();
     assert_has(&html, "Kirjaudutaanko ulos?");
     let csrf = rp::csrf(&html);
     // A forged confirmation (wrong token) only asks again.
-    let again = s
-        .browser
-        .post(app.url("/seinajoki/logout"))
-        .form(&[
-            ("client_id", "rp-basic"),
-            ("confirm", "yes"),
-            ("csrf", "forged"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let forged = [
+        ("client_id", "rp-basic"),
+        ("confirm", "yes"),
+        ("csrf", "forged"),
+    ];
+    let again = confirm(&app, &s, &forged).await;
     assert!(again.text().await.unwrap().contains("Kirjaudutaanko ulos?"));
-    let done = s
-        .browser
-        .post(app.url("/seinajoki/logout"))
-        .form(&[
-            ("client_id", "rp-basic"),
-            ("post_logout_redirect_uri", "http://127.0.0.1:9/bye"),
-            ("confirm", "yes"),
-            ("csrf", csrf.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let confirmed = [
+        ("client_id", "rp-basic"),
+        ("post_logout_redirect_uri", BYE),
+        ("confirm", "yes"),
+        ("csrf", csrf.as_str()),
+    ];
+    let done = confirm(&app, &s, &confirmed).await;
     assert_eq!(location(&done).as_str(), "http://127.0.0.1:9/bye");
     session_is_gone(&app, &s).await;
     app.stop().await;

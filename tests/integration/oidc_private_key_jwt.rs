@@ -69,10 +69,7 @@ async fn a_client_authenticates_with_a_signed_assertion_once(backend: Backend) {
     let (key, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
     let (stranger, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
     let (jwks_uri, keys_server) = serve_jwks(json!({ "keys": [key.public_jwk()] }));
-    let app = TestApp::builder(backend)
-        .tenant_toml(&jwt_clients(&[("rp-jwt", &jwks_uri)]))
-        .spawn()
-        .await;
+    let app = with_jwt_clients(backend, &[("rp-jwt", &jwks_uri)]).await;
     let now = app.clock.now().and_utc().timestamp();
     let assertion = |signer: &SigningKey, aud: &str, exp: i64, jti: &str| {
         signer
@@ -232,9 +229,9 @@ fn counting_jwks(answer: Answer) -> (String, Arc<AtomicUsize>) {
     (format!("http://{address}/jwks"), hits)
 }
 
-/// The tenant TOML of private_key_jwt clients: (client id, jwks_uri) each.
-fn jwt_clients(clients: &[(&str, &str)]) -> String {
-    clients
+/// The server with the private_key_jwt clients `clients`: (client id, jwks_uri) each.
+async fn with_jwt_clients(backend: Backend, clients: &[(&str, &str)]) -> TestApp {
+    let toml: String = clients
         .iter()
         .map(|(client_id, jwks_uri)| {
             format!(
@@ -247,7 +244,8 @@ jwks_uri = "{jwks_uri}"
 "#
             )
         })
-        .collect()
+        .collect();
+    TestApp::with_tenant_toml(backend, &toml).await
 }
 
 fn signed(app: &TestApp, signer: &SigningKey, client_id: &str, jti: &str) -> String {
@@ -275,13 +273,7 @@ async fn junk_assertions_cost_at_most_one_fetch_of_the_clients_keys(backend: Bac
         json!({ "keys": [key.public_jwk()] }).to_string(),
     ));
     let (down_uri, down_hits) = counting_jwks(Answer::Failure);
-    let app = TestApp::builder(backend)
-        .tenant_toml(&jwt_clients(&[
-            ("rp-jwt", &good_uri),
-            ("rp-down", &down_uri),
-        ]))
-        .spawn()
-        .await;
+    let app = with_jwt_clients(backend, &[("rp-jwt", &good_uri), ("rp-down", &down_uri)]).await;
 
     for (client_id, expected) in [
         (
@@ -333,13 +325,11 @@ async fn an_oversized_key_set_is_refused_without_reading_it_all(backend: Backend
     let (stranger, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
     let (huge_uri, huge_hits) = counting_jwks(Answer::Huge);
     let (endless_uri, endless_hits) = counting_jwks(Answer::Endless);
-    let app = TestApp::builder(backend)
-        .tenant_toml(&jwt_clients(&[
-            ("rp-huge", &huge_uri),
-            ("rp-endless", &endless_uri),
-        ]))
-        .spawn()
-        .await;
+    let app = with_jwt_clients(
+        backend,
+        &[("rp-huge", &huge_uri), ("rp-endless", &endless_uri)],
+    )
+    .await;
     for client_id in ["rp-huge", "rp-endless", "rp-huge", "rp-endless"] {
         let (status, body) = token_as(&app, &stranger, client_id, "x").await;
         assert_eq!(status, 401, "{client_id}: {body}");
@@ -368,10 +358,7 @@ both_stores!(introspection_records_the_assertion_it_was_authenticated_by);
 async fn introspection_records_the_assertion_it_was_authenticated_by(backend: Backend) {
     let (key, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
     let (jwks_uri, _keys_server) = serve_jwks(json!({ "keys": [key.public_jwk()] }));
-    let app = TestApp::builder(backend)
-        .tenant_toml(&jwt_clients(&[("rp-jwt", &jwks_uri)]))
-        .spawn()
-        .await;
+    let app = with_jwt_clients(backend, &[("rp-jwt", &jwks_uri)]).await;
     let (status, issued) = token_as(&app, &key, "rp-jwt", "for-a-token").await;
     assert_eq!(status, 200, "{issued}");
     let access = issued["access_token"].as_str().unwrap();

@@ -198,16 +198,12 @@ async fn forms_without_this_browsers_token_are_refused(backend: Backend) {
 both_stores!(an_authority_user_logs_in_with_the_username);
 async fn an_authority_user_logs_in_with_the_username(backend: Backend) {
     // The username is the subject here; the second factor is `second_factor.rs`'s.
-    let app = TestApp::builder(backend)
-        .tenant_setting("authority_second_factor = \"off\"")
-        .spawn()
-        .await;
-    let authority = NewUser {
-        username: Some("Rakennusvalvonta7"),
-        name: Some("Rakennusvalvonta"),
-        password: Some("viranomaisen salasana"),
-        ..NewUser::default()
-    };
+    let app = TestApp::with_tenant_setting(backend, "authority_second_factor = \"off\"").await;
+    let authority = NewUser::authority(
+        "Rakennusvalvonta7",
+        "Rakennusvalvonta",
+        "viranomaisen salasana",
+    );
     app.add("seinajoki", authority).await.unwrap();
     let login = at_login(&app, &[]).await;
     let response = login

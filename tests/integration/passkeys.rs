@@ -274,13 +274,9 @@ async fn passkeys_are_off_when_the_public_url_is_an_ip_address(backend: Backend)
 both_stores!(the_script_is_served_by_idp_and_no_page_has_an_inline_script);
 async fn the_script_is_served_by_idp_and_no_page_has_an_inline_script(backend: Backend) {
     let app = with_pirjo(TestApp::builder(backend)).await;
-    let script = app.get("/static/passkeys.js").await;
-    assert_eq!(script.status(), 200);
-    assert_eq!(
-        script.headers()["content-type"],
-        "text/javascript; charset=utf-8"
-    );
-    let text = script.text().await.unwrap();
+    let text = app
+        .get_text("/static/passkeys.js", 200, "text/javascript; charset=utf-8")
+        .await;
     assert_has(&text, "navigator.credentials.create(request)");
     assert_has(&text, "isConditionalMediationAvailable");
     let client = rp::basic(&app).await;

@@ -158,12 +158,7 @@ async fn officer_half_login(app: &TestApp, client: &rp::Rp) -> (Login, String, S
 /// keeps the default: `authority_second_factor = "required"`), and its relying party.
 async fn with_officer(backend: Backend) -> (TestApp, rp::Rp) {
     let app = TestApp::builder(backend).localhost().spawn().await;
-    let officer = NewUser {
-        username: Some(OFFICER),
-        name: Some("Rakennusvalvonta"),
-        password: Some(OFFICER_PASSWORD),
-        ..NewUser::default()
-    };
+    let officer = NewUser::authority(OFFICER, "Rakennusvalvonta", OFFICER_PASSWORD);
     app.add("seinajoki", officer).await.unwrap();
     let client = rp::basic(&app).await;
     (app, client)

@@ -6,17 +6,17 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 
 use crate::both_stores;
-use crate::helpers::{Backend, TestApp, project_root};
+use crate::helpers::{Backend, TestApp, header, project_root};
 
 /// `/readyz`'s status, `Retry-After` header and body.
 async fn ready(app: &TestApp) -> (u16, Option<String>, Value) {
     let response = app.get("/readyz").await;
-    let status = response.status().as_u16();
-    let retry = response
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_string());
-    (status, retry, response.json().await.unwrap())
+    let retry = header(&response, "retry-after");
+    (
+        response.status().as_u16(),
+        retry,
+        response.json().await.unwrap(),
+    )
 }
 
 both_stores!(a_started_node_is_ready);

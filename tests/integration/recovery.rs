@@ -8,13 +8,17 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::both_stores;
-use crate::helpers::journeys::{follow_link, post_with_csrf, says, set_password, sign_in};
+use crate::helpers::journeys::{
+    client_post, follow_link, post_with_csrf, says, set_password, sign_in,
+};
 use crate::helpers::{Backend, TestApp, first_party_client};
 use crate::rp::{self, Receiver, param, start_receiver};
 
 const EMAIL: &str = "erkki@testi.fi";
 const PASSWORD: &str = "erkin vanha salasana";
 const REDIRECT: &str = "http://127.0.0.1:9/offline-callback";
+/// `rp-offline`'s credentials.
+const OFFLINE: (&str, &str) = ("rp-offline", "rp-offline-secret");
 
 #[derive(Debug, Clone, Copy)]
 enum Recovery {
@@ -35,34 +39,22 @@ async fn offline_token(app: &TestApp, email: &str, password: &str) -> String {
     .await;
     let started = rp::start(&client, &["offline_access"], &[("prompt", "consent")]);
     let back = rp::log_in(&app.browser(), &started.url, email, password).await;
-    let response = app
-        .http
-        .post(app.url("/seinajoki/token"))
-        .basic_auth("rp-offline", Some("rp-offline-secret"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", param(&back, "code").unwrap().as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", started.verifier.secret()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let tokens: Value = response.json().await.unwrap();
+    let code = param(&back, "code").unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", started.verifier.secret()),
+    ];
+    let (status, tokens) = client_post(app, "/seinajoki/token", OFFLINE, &form).await;
+    assert_eq!(status, 200, "{tokens}");
     tokens["refresh_token"].as_str().unwrap().to_string()
 }
 
+/// Refreshes `token` as `rp-offline`: the status and the answer.
 async fn refresh(app: &TestApp, token: &str) -> (u16, Value) {
-    let response = app
-        .http
-        .post(app.url("/seinajoki/token"))
-        .basic_auth("rp-offline", Some("rp-offline-secret"))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
+    let form = [("grant_type", "refresh_token"), ("refresh_token", token)];
+    client_post(app, "/seinajoki/token", OFFLINE, &form).await
 }
 
 /// Asks for a change of address on the account page and confirms it from the mail.

@@ -200,6 +200,13 @@ pub async fn log_in(
     location(&submit_login(browser, &login, email, password, false).await)
 }
 
+/// Logs in as `email` in `browser` at a new request of `client` (as [`log_in`]): where the
+/// browser is sent next.
+pub async fn log_in_at(browser: &reqwest::Client, client: &Rp, email: &str, password: &str) -> Url {
+    let started = start(client, &[], &[]);
+    log_in(browser, &started.url, email, password).await
+}
+
 /// What a code's exchange gave: the tokens, and the ID token's claims as the RP verified them
 /// (signature, audience, nonce).
 pub struct Redeemed {
@@ -252,6 +259,19 @@ pub async fn log_in_and_redeem(
 ) -> Redeemed {
     let back = log_in(browser, &started.url, email, password).await;
     redeem(client, started, &back).await
+}
+
+/// Logs in as `email` in `browser` at a new request of `client` for `scopes`, and redeems the
+/// code (as [`log_in_and_redeem`]).
+pub async fn redeem_login(
+    browser: &reqwest::Client,
+    client: &Rp,
+    scopes: &[&str],
+    email: &str,
+    password: &str,
+) -> Redeemed {
+    let started = start(client, scopes, &[]);
+    log_in_and_redeem(browser, client, started, email, password).await
 }
 
 /// The claims of a JWT, unverified (its signature is checked elsewhere).

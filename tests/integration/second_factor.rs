@@ -9,11 +9,12 @@ use serde_json::json;
 
 use crate::both_stores;
 use crate::helpers::authority::{
-    USERNAME, authority_app, authority_app_with, authority_id, code, give, open, password_step,
-    refused, second_factor_url, seed_totp, steady, to_second_factor, wrong,
+    USERNAME, app_with_code, at_second_factor, authority_app, authority_app_with, authority_id,
+    code, give, open, password_step, refused, second_factor_url, seed_totp, steady,
+    to_second_factor, wrong, wrong_codes,
 };
-use crate::helpers::journeys::{answer, hidden, page, post_with_csrf, says, session_cookie};
-use crate::helpers::{Backend, assert_has};
+use crate::helpers::journeys::{Login, answer, hidden, page, post_with_csrf, says, session_cookie};
+use crate::helpers::{Backend, TestApp, assert_has};
 use crate::rp::{self, location};
 
 const THROTTLED: &str = "Liian monta epäonnistunutta yritystä. Odota hetki ja yritä uudelleen.";
@@ -117,8 +118,7 @@ async fn a_required_second_factor_is_enrolled_before_the_login_ends(backend: Bac
     assert_eq!(enrolled[0].user_id.as_deref(), Some(user_id.as_str()));
 
     // The next login asks for the code; the enrolment is not offered to a user who has one.
-    let (login, response) = password_step(&app, &client, &[]).await;
-    to_second_factor(&login, &response);
+    let login = at_second_factor(&app, &client).await;
     let enrol_again = format!(
         "{}/login/second-factor/enrol?request={}",
         login.tenant_url, login.request
@@ -156,8 +156,7 @@ async fn codes_around_now_are_accepted_once_and_older_ones_refused(backend: Back
     let secret = seed_totp(&app).await;
     steady(&app);
     // The code of the step before now is accepted.
-    let (login, response) = password_step(&app, &client, &[]).await;
-    to_second_factor(&login, &response);
+    let login = at_second_factor(&app, &client).await;
     let page = says(
         open(&login, second_factor_url(&login)).await,
         200,
@@ -222,24 +221,24 @@ async fn codes_around_now_are_accepted_once_and_older_ones_refused(backend: Back
     app.stop().await;
 }
 
+/// A new login at the second factor, whose five wrong codes block the user's codes.
+async fn blocked_by_five_wrong_codes(app: &TestApp, client: &rp::Rp) -> Login {
+    let login = at_second_factor(app, client).await;
+    wrong_codes(&login, 5).await;
+    login
+}
+
 both_stores!(wrong_codes_are_throttled_per_user);
 async fn wrong_codes_are_throttled_per_user(backend: Backend) {
-    let app = authority_app(backend, "required").await;
-    let client = rp::basic(&app).await;
-    let secret = seed_totp(&app).await;
-    steady(&app);
-    let (login, _) = password_step(&app, &client, &[]).await;
-    for _ in 0..5 {
-        wrong(&login, "123456").await;
-    }
+    let (app, client, secret) = app_with_code(backend).await;
+    let login = blocked_by_five_wrong_codes(&app, &client).await;
     // Blocked after five: even the right code is not checked, with the password page's message.
     let blocked = give(&login, &[("code", &code(&app, &secret, 0))]).await;
     assert!(blocked.headers().contains_key("retry-after"));
     says(blocked, 429, THROTTLED).await;
     // The count is the user's, not the login's: the password (a counter of its own) leads a
     // new login to the second factor, whose codes are blocked as well.
-    let (other, password) = password_step(&app, &client, &[]).await;
-    to_second_factor(&other, &password);
+    let other = at_second_factor(&app, &client).await;
     let blocked = give(&other, &[("code", &code(&app, &secret, 0))]).await;
     says(blocked, 429, THROTTLED).await;
     let user_id = authority_id(&app).await;
@@ -261,9 +260,7 @@ async fn wrong_codes_are_throttled_per_user(backend: Backend) {
     steady(&app);
     let done = give(&login, &[("code", &code(&app, &secret, 0))]).await;
     assert_eq!(location(&done).path(), "/callback");
-    for _ in 0..4 {
-        wrong(&other, "123456").await;
-    }
+    wrong_codes(&other, 4).await;
     app.stop().await;
 }
 
@@ -271,14 +268,8 @@ both_stores!(the_count_of_code_guesses_lasts_a_day);
 /// A password's count starts again 15 minutes after its first failure; a second factor's only a
 /// day after: past the fifth wrong code, each further one blocks at once, however slowly they come.
 async fn the_count_of_code_guesses_lasts_a_day(backend: Backend) {
-    let app = authority_app(backend, "required").await;
-    let client = rp::basic(&app).await;
-    seed_totp(&app).await;
-    steady(&app);
-    let (login, _) = password_step(&app, &client, &[]).await;
-    for _ in 0..5 {
-        wrong(&login, "123456").await;
-    }
+    let (app, client, _) = app_with_code(backend).await;
+    blocked_by_five_wrong_codes(&app, &client).await;
     // Sixteen minutes on, the block of 30 seconds is over but the count is not: the sixth wrong
     // code is checked, and blocks the next one.
     app.clock.advance(16 * 60);
@@ -290,11 +281,8 @@ async fn the_count_of_code_guesses_lasts_a_day(backend: Backend) {
     // A day after the first failure the count starts again: five free.
     app.clock.advance(24 * 3600);
     steady(&app);
-    let (login, password) = password_step(&app, &client, &[]).await;
-    to_second_factor(&login, &password);
-    for _ in 0..5 {
-        wrong(&login, "123456").await;
-    }
+    let login = at_second_factor(&app, &client).await;
+    wrong_codes(&login, 5).await;
     app.stop().await;
 }
 
@@ -303,15 +291,11 @@ both_stores!(a_right_password_between_code_guesses_does_not_reset_their_count);
 /// again (which clears the password's counter), four more… The guesses are counted per user
 /// whatever the password does: the fifth wrong one blocks them.
 async fn a_right_password_between_code_guesses_does_not_reset_their_count(backend: Backend) {
-    let app = authority_app(backend, "required").await;
-    let client = rp::basic(&app).await;
-    let secret = seed_totp(&app).await;
-    steady(&app);
+    let (app, client, secret) = app_with_code(backend).await;
     let mut answers = Vec::new();
     let mut last = None;
     for _ in 0..3 {
-        let (login, password) = password_step(&app, &client, &[]).await;
-        to_second_factor(&login, &password);
+        let login = at_second_factor(&app, &client).await;
         for _ in 0..4 {
             let (status, page) = answer(give(&login, &[("code", "123456")]).await).await;
             answers.push((status, page.contains(THROTTLED)));
@@ -357,10 +341,7 @@ async fn the_policy_says_who_is_asked(backend: Backend) {
 
 both_stores!(the_half_done_login_is_its_browsers_alone);
 async fn the_half_done_login_is_its_browsers_alone(backend: Backend) {
-    let app = authority_app(backend, "required").await;
-    let client = rp::basic(&app).await;
-    let secret = seed_totp(&app).await;
-    steady(&app);
+    let (app, client, secret) = app_with_code(backend).await;
     let (login, _) = password_step(&app, &client, &[]).await;
     // Another browser, with its own flow cookie and CSRF token, finds no such login.
     let other = app.browser();

@@ -10,10 +10,10 @@ use serde_json::{Value, json};
 
 use crate::both_stores;
 use crate::helpers::authority::{
-    PASSWORD, USERNAME, account, authority_app, authority_id, code, give, password_step, refused,
-    second_factor_url, seed_totp, steady, wrong,
+    PASSWORD, USERNAME, account, app_with_code, authority_app, authority_id, code, give,
+    password_step, refused, second_factor_url, seed_totp, steady, wrong,
 };
-use crate::helpers::journeys::{hidden, page, post_with_csrf, says};
+use crate::helpers::journeys::{hidden, page, post_with_csrf, says, visit};
 use crate::helpers::{Backend, TestApp, assert_has, tenant};
 use crate::node::{failed_with, setup, succeeded};
 use crate::rp::{self, location};
@@ -35,6 +35,19 @@ async fn enrol_page(app: &TestApp, browser: &Client, html: &str) -> String {
     let path = "/seinajoki/account/second-factor";
     let started = post(app, browser, html, path, &fields).await;
     says(started, 200, "Ota kertakäyttökoodi käyttöön").await
+}
+
+/// New recovery codes asked on the account page `html`, after the current password.
+async fn renew_codes(app: &TestApp, browser: &Client, html: &str) -> reqwest::Response {
+    let fields = [("password", PASSWORD)];
+    post(
+        app,
+        browser,
+        html,
+        "/seinajoki/account/recovery-codes",
+        &fields,
+    )
+    .await
 }
 
 /// The codes a page of recovery codes shows.
@@ -104,11 +117,7 @@ async fn an_authority_user_sets_up_a_code_on_the_account_page(backend: Backend) 
     let again = confirm(code(&app, &secret, 0)).await;
     assert_eq!(location(&again).path(), "/seinajoki/login/second-factor");
     // With a code set up, this password-only session is asked for it before the page again.
-    let again = browser
-        .get(app.url("/seinajoki/account"))
-        .send()
-        .await
-        .unwrap();
+    let again = visit(&browser, app.url("/seinajoki/account")).await;
     assert_eq!(location(&again).path(), "/seinajoki/login/second-factor");
     // Enrolled, the next login asks for the code; the page then says what is set up.
     app.clock.advance(30);
@@ -127,23 +136,9 @@ async fn new_recovery_codes_and_a_new_code_replace_the_old(backend: Backend) {
     steady(&app);
     let (browser, html) = account(&app, Some(&old)).await;
     assert_has(&html, "Käyttämättömiä varakoodeja on 0.");
-    let renewed = post(
-        &app,
-        &browser,
-        &html,
-        "/seinajoki/account/recovery-codes",
-        &[("password", PASSWORD)],
-    )
-    .await;
+    let renewed = renew_codes(&app, &browser, &html).await;
     let first = codes_of(&says(renewed, 200, "Uudet varakoodit on luotu.").await);
-    let renewed = post(
-        &app,
-        &browser,
-        &html,
-        "/seinajoki/account/recovery-codes",
-        &[("password", PASSWORD)],
-    )
-    .await;
+    let renewed = renew_codes(&app, &browser, &html).await;
     let second = codes_of(&says(renewed, 200, "Varakoodisi").await);
     assert_eq!((first.len(), second.len()), (10, 10));
     assert!(first.iter().all(|c| !second.contains(c)));
@@ -184,15 +179,7 @@ async fn new_recovery_codes_and_a_new_code_replace_the_old(backend: Backend) {
     let resident =
         crate::helpers::journeys::sign_in(&app, "seinajoki", "erkki@testi.fi", PASSWORD).await;
     assert!(!resident.page.contains("Kaksivaiheinen tunnistautuminen"));
-    let fields = [("password", PASSWORD)];
-    let forbidden = post(
-        &app,
-        &resident.browser,
-        &resident.page,
-        "/seinajoki/account/recovery-codes",
-        &fields,
-    )
-    .await;
+    let forbidden = renew_codes(&app, &resident.browser, &resident.page).await;
     assert_eq!(forbidden.status(), 403);
     app.stop().await;
 }
@@ -310,10 +297,7 @@ both_stores!(a_login_begun_before_a_reset_cannot_be_finished_after_it);
 /// support's reset: the login is gone, so it cannot enrol a new factor, nor be finished with a
 /// code of the old one; the ceremony is gone too.
 async fn a_login_begun_before_a_reset_cannot_be_finished_after_it(backend: Backend) {
-    let app = authority_app(backend, "required").await;
-    let client = rp::basic(&app).await;
-    let secret = seed_totp(&app).await;
-    steady(&app);
+    let (app, client, secret) = app_with_code(backend).await;
     let (login, _) = password_step(&app, &client, &[]).await;
     let url = second_factor_url(&login);
     let html = page(&login.browser, &url).await;

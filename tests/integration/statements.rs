@@ -7,10 +7,9 @@ use diesel::RunQueryDsl;
 
 use crate::both_stores;
 use crate::helpers::{Backend, TestApp};
+use crate::metrics::{EMAIL, PASSWORD, with_metrics};
 use crate::rp::{self, param};
 
-const EMAIL: &str = "erkki@testi.fi";
-const PASSWORD: &str = "oikea hevonen patteri";
 /// The client_credentials client.
 const SERVICE: (&str, &str) = ("service", "service-secret");
 
@@ -51,11 +50,7 @@ async fn count<T>(app: &TestApp, request: impl std::future::Future<Output = T>) 
 
 both_stores!(the_token_endpoint_and_userinfo_run_a_known_number_of_statements);
 async fn the_token_endpoint_and_userinfo_run_a_known_number_of_statements(backend: Backend) {
-    let app = TestApp::builder(backend)
-        .metrics()
-        .user("seinajoki", EMAIL, PASSWORD, "Erkki")
-        .spawn()
-        .await;
+    let app = with_metrics(backend).await;
     app.stop_workers();
     let client = rp::basic(&app).await;
     let started = rp::start(&client, &[], &[]);

@@ -11,7 +11,7 @@ use url::Url;
 
 use crate::both_stores;
 use crate::helpers::journeys::{Login, sign_in};
-use crate::helpers::{Backend, Old, TestApp, assert_has};
+use crate::helpers::{Backend, Old, TestApp, assert_has, header};
 use crate::rp::{self, location, param};
 
 const CITIES: [(&str, &str); 2] = [("seinajoki", "kouvola"), ("kouvola", "seinajoki")];
@@ -133,11 +133,7 @@ async fn userinfo(app: &TestApp, city: &str, token: &str) -> (u16, String, Strin
         .await
         .unwrap();
     let status = response.status().as_u16();
-    let challenge = response
-        .headers()
-        .get("www-authenticate")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
+    let challenge = header(&response, "www-authenticate").unwrap_or_default();
     (status, challenge, response.text().await.unwrap())
 }
 
@@ -145,8 +141,8 @@ async fn userinfo(app: &TestApp, city: &str, token: &str) -> (u16, String, Strin
 /// there: `browser`).
 async fn logout_with_hint(
     app: &TestApp,
-    browser: &reqwest::Client,
     city: &str,
+    browser: &reqwest::Client,
     hint: &str,
 ) -> (u16, String) {
     let mut url = Url::parse(&app.url(&format!("/{city}/logout"))).unwrap();
@@ -246,7 +242,7 @@ async fn codes_and_tokens_of_one_city_are_unknown_at_the_other(backend: Backend)
                 // The ID token as the other city's logout hint: refused as a forgery, whose
                 // page is the same as for a hint that is not a token at all.
                 let browser = app.browser();
-                let crossed = logout_with_hint(&app, &browser, other, &id_token).await;
+                let crossed = logout_with_hint(&app, other, &browser, &id_token).await;
                 assert_eq!(crossed.0, 400, "{}", crossed.1);
                 assert!(
                     crossed
@@ -257,7 +253,7 @@ async fn codes_and_tokens_of_one_city_are_unknown_at_the_other(backend: Backend)
                 );
                 assert_eq!(
                     crossed.0,
-                    logout_with_hint(&app, &browser, other, &unknown).await.0
+                    logout_with_hint(&app, other, &browser, &unknown).await.0
                 );
             }
 

@@ -4,7 +4,7 @@
 
 use openidconnect::{OAuth2TokenResponse, RefreshToken};
 
-use crate::helpers::journeys::{SignedIn, answer, page, post_with_csrf, sign_in_with};
+use crate::helpers::journeys::{SignedIn, answer, page, post_with_csrf, sign_in_with, visit};
 use crate::helpers::{Backend, TestApp, first_party_client};
 use crate::rp::{self, Receiver, Rp, location, param, start_receiver};
 
@@ -79,13 +79,28 @@ pub async fn post(
     answer(post_with_csrf(&signed.browser, app.url(path), &fresh, fields).await).await
 }
 
+/// Ends the session `sid` with the account page's button of `signed`'s browser: (status, text).
+pub async fn end_session(app: &TestApp, signed: &SignedIn, sid: &str) -> (u16, String) {
+    let fields = [("session", sid)];
+    post(app, signed, "/seinajoki/account/sessions/end", &fields).await
+}
+
+/// Revokes the e-service `client`'s access with the account page's button of `signed`'s browser:
+/// (status, text).
+pub async fn revoke(app: &TestApp, signed: &SignedIn, client: &str) -> (u16, String) {
+    let fields = [("client", client)];
+    post(app, signed, "/seinajoki/account/services/revoke", &fields).await
+}
+
+/// Stops the server and the back-channel receiver of [`app_with_receiver`].
+pub async fn stop(app: &TestApp, receiver: actix_web::dev::ServerHandle) {
+    app.stop().await;
+    receiver.stop(true).await;
+}
+
 /// Whether `browser` is still signed in (its account page opens, rather than the login).
 pub async fn signed_in(app: &TestApp, browser: &reqwest::Client) -> bool {
-    let response = browser
-        .get(app.url("/seinajoki/account"))
-        .send()
-        .await
-        .unwrap();
+    let response = visit(browser, app.url("/seinajoki/account")).await;
     match response.status().as_u16() {
         200 => true,
         _ => {

@@ -2,7 +2,10 @@
 //! page that says what happens and takes the password, the page that says when the account will
 //! be erased, and the mailed link's page that brings it back.
 
-use super::{Browser, PASSWORD, Profile, Rig, log_in};
+use super::{PASSWORD, Rig, log_in};
+
+/// The account page's button that deletes the account.
+const DELETE: &str = "form[action$='/account/delete'] button[type=submit]";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_account_is_deleted_from_its_page_and_the_mailed_link_undoes_it() {
@@ -10,25 +13,20 @@ async fn the_account_is_deleted_from_its_page_and_the_mailed_link_undoes_it() {
         return;
     };
     let app = &rig.app;
-    let profile = Profile::new();
-    let browser = Browser::start(&profile.path(), false).await;
+    let browser = rig.browser(false).await;
     browser.goto(&app.url("/seinajoki/account")).await;
     log_in(&browser, false, None).await;
     browser.wait_for("#deletion-title").await;
+    browser.click(DELETE).await;
     browser
-        .click("form[action$='/account/delete'] button[type=submit]")
+        .shows("#deletion-password", "Kun poistat tilisi:")
         .await;
-    browser.wait_for("#deletion-password").await;
-    let text = browser.text().await;
-    assert!(text.contains("Kun poistat tilisi:"), "{text}");
     browser.fill("deletion-password", PASSWORD).await;
     browser.screenshot("26-account-delete").await;
+    browser.click(DELETE).await;
     browser
-        .click("form[action$='/account/delete'] button[type=submit]")
+        .shows("#message", "Tilisi poistetaan pysyvästi")
         .await;
-    browser.wait_for("#message").await;
-    let text = browser.text().await;
-    assert!(text.contains("Tilisi poistetaan pysyvästi"), "{text}");
     browser.screenshot("27-account-deleted").await;
 
     // Signed out: the account page asks for a login again.
@@ -51,10 +49,7 @@ async fn the_account_is_deleted_from_its_page_and_the_mailed_link_undoes_it() {
     browser
         .click("form[action$='/account/undo-deletion'] button[type=submit]")
         .await;
-    browser.wait_for("#message").await;
-    let text = browser.text().await;
-    assert!(text.contains("Tilisi on palautettu."), "{text}");
+    browser.shows("#message", "Tilisi on palautettu.").await;
     browser.assert_reflows().await;
-    browser.quit().await;
-    rig.stop().await;
+    rig.finish(browser).await;
 }

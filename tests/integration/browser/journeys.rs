@@ -3,17 +3,31 @@
 use fantoccini::Locator;
 
 use super::{Browser, Profile, Rig, back_with_a_code, log_in};
+
+/// Fills the new password (twice) on the page in view, saves its screenshot `shot` and submits
+/// its form.
+async fn set_password(browser: &Browser, password: &str, shot: &str) {
+    browser.fill("password", password).await;
+    browser.fill("password2", password).await;
+    browser.screenshot(shot).await;
+    browser.click("main form button[type=submit]").await;
+}
 use crate::helpers::{NewUser, Old, assert_has};
+
+/// Opens the mailed `link`, submits its page's form and waits for the message, which must say
+/// `text`.
+async fn confirm_link(browser: &Browser, link: &str, text: &str) {
+    browser.goto(link).await;
+    browser.submit(&[]).await;
+    browser.shows("#message", text).await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_login_language_and_remember_me_in_chromium() {
-    let Some(rig) = Rig::start().await else {
+    let Some((rig, browser)) = Rig::start_at_login(true).await else {
         return;
     };
-    let profile = Profile::new();
-    let browser = rig.at_login(&profile, true, &[]).await;
-    let page = browser.text().await;
-    assert_has(&page, "Sähköpostiosoite / käyttäjätunnus");
+    assert_has(&browser.text().await, "Sähköpostiosoite / käyttäjätunnus");
     // The language selector, without JavaScript of ours.
     browser.choose_language("sv").await;
     assert!(browser.text().await.contains("E-postadress / användarnamn"));
@@ -26,7 +40,7 @@ async fn first_login_language_and_remember_me_in_chromium() {
     browser.quit().await;
 
     // "Remember me": the session survives a browser restart.
-    let browser = rig.at_login(&profile, true, &[("prompt", "none")]).await;
+    let browser = rig.at_login(true, &[("prompt", "none")]).await;
     let back = browser.wait_for_url(|u| u.path() == "/callback").await;
     assert!(
         back.query_pairs().any(|(k, _)| k == "code"),
@@ -36,58 +50,47 @@ async fn first_login_language_and_remember_me_in_chromium() {
 
     // Without it, the session ends with the browser.
     let profile2 = Profile::new();
-    let browser = rig.at_login(&profile2, true, &[]).await;
+    let browser = rig.at_login_in(&profile2, true, &[]).await;
     log_in(&browser, false, None).await;
     browser.quit().await;
-    let browser = rig.at_login(&profile2, true, &[("prompt", "none")]).await;
+    let browser = rig
+        .at_login_in(&profile2, true, &[("prompt", "none")])
+        .await;
     let back = browser.wait_for_url(|u| u.path() == "/callback").await;
     assert!(
         back.query_pairs()
             .any(|(k, v)| k == "error" && v == "login_required"),
         "forgotten: {back}"
     );
-    browser.quit().await;
-    rig.stop().await;
+    rig.finish(browser).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forgot_password_through_the_file_outbox_in_chromium() {
-    let Some(rig) = Rig::start().await else {
+    let Some((rig, browser)) = Rig::start_at_login(true).await else {
         return;
     };
-    let profile = Profile::new();
-    let browser = rig.at_login(&profile, true, &[]).await;
     browser
         .click_link("Unohtuiko käyttäjätunnus tai salasana?")
         .await;
     browser.fill("email", "erkki@testi.fi").await;
     browser.screenshot("04-forgot").await;
     browser.click("main form button[type=submit]").await;
-    browser.wait_for("#link-sent").await;
-    assert!(browser.text().await.contains("Tarkista sähköpostisi"));
+    browser.shows("#link-sent", "Tarkista sähköpostisi").await;
     browser.screenshot("05-link-sent").await;
     let link = rig.app.newest_link(None, "/seinajoki/reset?token=").await;
     browser.goto(&link).await;
-    browser.fill("password", "uusi pitkä salasana").await;
-    browser.fill("password2", "uusi pitkä salasana").await;
-    browser.screenshot("06-new-password").await;
-    browser.click("main form button[type=submit]").await;
-    let back = browser.wait_for_url(|u| u.path() == "/callback").await;
-    assert!(
-        back.query_pairs().any(|(k, _)| k == "code"),
-        "the login went on: {back}"
-    );
-    browser.quit().await;
-    rig.stop().await;
+    set_password(&browser, "uusi pitkä salasana", "06-new-password").await;
+    // The login went on.
+    back_with_a_code(&browser).await;
+    rig.finish(browser).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_works_without_javascript_in_chromium() {
-    let Some(rig) = Rig::start().await else {
+    let Some((rig, browser)) = Rig::start_at_login(false).await else {
         return;
     };
-    let profile = Profile::new();
-    let browser = rig.at_login(&profile, false, &[]).await;
     let back = log_in(&browser, false, None).await;
     assert!(back.query_pairs().any(|(k, _)| k == "code"), "{back}");
     // A wrong password shows the error tied to its field.
@@ -103,18 +106,15 @@ async fn login_works_without_javascript_in_chromium() {
         Some("password-error")
     );
     browser.screenshot("02-wrong-password").await;
-    browser.quit().await;
-    rig.stop().await;
+    rig.finish(browser).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registration_authority_login_and_account_page_in_chromium() {
-    let Some(rig) = Rig::start().await else {
+    let Some((rig, browser)) = Rig::start_at_login(true).await else {
         return;
     };
     let app = &rig.app;
-    let profile = Profile::new();
-    let browser = rig.at_login(&profile, true, &[]).await;
     browser.click_link("Luo uusi käyttäjätunnus").await;
     browser.fill("email", "maija@testi.fi").await;
     browser.screenshot("07-register").await;
@@ -125,16 +125,12 @@ async fn registration_authority_login_and_account_page_in_chromium() {
         .await;
     browser.goto(&link).await;
     browser.fill("name", "Maija Meikäläinen").await;
-    browser.fill("password", "maijan oma salasana").await;
-    browser.fill("password2", "maijan oma salasana").await;
-    browser.screenshot("08-register-complete").await;
-    browser.click("main form button[type=submit]").await;
+    set_password(&browser, "maijan oma salasana", "08-register-complete").await;
     back_with_a_code(&browser).await;
 
     // The account page of the new resident.
     browser.goto(&app.url("/seinajoki/account")).await;
-    browser.wait_for("#email").await;
-    assert!(browser.text().await.contains("maija@testi.fi"));
+    browser.shows("#email", "maija@testi.fi").await;
     browser.screenshot("09-account").await;
 
     // A third party's e-service asks for consent; the statement and an error page are pages too.
@@ -173,28 +169,14 @@ async fn registration_authority_login_and_account_page_in_chromium() {
     let confirm = app
         .newest_link(None, "/seinajoki/email/confirm?token=")
         .await;
-    browser.goto(&confirm).await;
-    browser.submit(&[]).await;
-    browser.wait_for("#message").await;
-    assert!(
-        browser
-            .text()
-            .await
-            .contains("Käyttäjätunnuksesi on nyt maija.uusi@testi.fi.")
-    );
+    let changed = "Käyttäjätunnuksesi on nyt maija.uusi@testi.fi.";
+    confirm_link(&browser, &confirm, changed).await;
     browser.screenshot("10-email-changed").await;
     let undo = app
         .newest_link(Some("maija@testi.fi"), "/seinajoki/email/undo?token=")
         .await;
-    browser.goto(&undo).await;
-    browser.submit(&[]).await;
-    browser.wait_for("#message").await;
-    assert!(
-        browser
-            .text()
-            .await
-            .contains("Vanha sähköpostiosoitteesi on palautettu")
-    );
+    let restored = "Vanha sähköpostiosoitteesi on palautettu";
+    confirm_link(&browser, &undo, restored).await;
     browser.screenshot("11-email-restored").await;
     browser.quit().await;
 
@@ -252,8 +234,7 @@ async fn registration_authority_login_and_account_page_in_chromium() {
     browser.wait_for("#code").await;
     browser.screenshot("22-second-factor-code").await;
     browser.assert_reflows().await;
-    browser.quit().await;
-    rig.stop().await;
+    rig.finish(browser).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -276,8 +257,7 @@ async fn old_accounts_bind_on_first_login_in_chromium() {
         .await;
 
     // A shared address: choose the old account, then its old password.
-    let profile = Profile::new();
-    let browser = rig.at_login(&profile, true, &[]).await;
+    let browser = rig.at_login(true, &[]).await;
     browser.submit(&[("identifier", "perhe@testi.fi")]).await;
     browser.wait_for("#choose-intro").await;
     browser.screenshot("13-choose-old-account").await;
@@ -294,26 +274,27 @@ async fn old_accounts_bind_on_first_login_in_chromium() {
     browser.fill("legacy-1", "isän vanha salasana").await;
     browser.screenshot("14-account-old-accounts").await;
     browser.click("form.linkable button[type=submit]").await;
-    browser.wait_for("#message").await;
-    let page = browser.text().await;
-    assert_has(&page, "Aiempi käyttäjätunnus on liitetty.");
+    let page = browser
+        .shows("#message", "Aiempi käyttäjätunnus on liitetty.")
+        .await;
     assert!(page.contains("<li>perhe.aiti</li>") && page.contains("<li>perhe.isa</li>"));
     browser.quit().await;
 
     // No usable old hash: the link is mailed, and setting the password continues the login.
     let profile = Profile::new();
-    let browser = rig.at_login(&profile, true, &[]).await;
+    let browser = rig.at_login_in(&profile, true, &[]).await;
     browser.submit(&[("identifier", "vanha@testi.fi")]).await;
     browser.wait_for("#link-sent").await;
     browser.screenshot("15-old-account-link-sent").await;
     let link = app.newest_link(None, "/seinajoki/reset?token=").await;
     browser.goto(&link).await;
     browser.wait_for("#legacy-username").await;
-    browser.fill("password", "uusi pitkä salasana").await;
-    browser.fill("password2", "uusi pitkä salasana").await;
-    browser.screenshot("16-old-account-set-password").await;
-    browser.click("main form button[type=submit]").await;
+    set_password(
+        &browser,
+        "uusi pitkä salasana",
+        "16-old-account-set-password",
+    )
+    .await;
     back_with_a_code(&browser).await;
-    browser.quit().await;
-    rig.stop().await;
+    rig.finish(browser).await;
 }

@@ -19,6 +19,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
+use fantoccini::elements::Element;
+use fantoccini::error::CmdError;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
@@ -124,12 +126,15 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 
+    /// Waits (at most 10 s) for the element `locator` finds.
+    async fn element(&self, locator: Locator<'_>) -> Result<Element, CmdError> {
+        let wait = self.client.wait().at_most(Duration::from_secs(10));
+        wait.for_element(locator).await
+    }
+
     pub(crate) async fn fill(&self, id: &str, text: &str) {
         let field = self
-            .client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Id(id))
+            .element(Locator::Id(id))
             .await
             .unwrap_or_else(|e| panic!("no #{id}: {e}"));
         field.clear().await.unwrap();
@@ -142,13 +147,7 @@ impl Browser {
 
     /// Clicks the link whose text is `text`.
     pub(crate) async fn click_link(&self, text: &str) {
-        self.client
-            .find(Locator::LinkText(text))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        self.click_on(Locator::LinkText(text)).await;
     }
 
     /// Fills `fields` (by id) and submits the page's main form.
@@ -173,25 +172,28 @@ impl Browser {
     }
 
     pub(crate) async fn click(&self, css: &str) {
-        self.client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        self.click_on(Locator::Css(css)).await;
+    }
+
+    /// Clicks the element `locator` finds (waiting for it at most 10 s).
+    async fn click_on(&self, locator: Locator<'_>) {
+        let element = self.element(locator).await.unwrap();
+        element.click().await.unwrap();
     }
 
     /// Waits (at most 10 s) for the element `css` to appear.
     pub(crate) async fn wait_for(&self, css: &str) {
-        self.client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(css))
+        self.element(Locator::Css(css))
             .await
             .unwrap_or_else(|e| panic!("no {css}: {e}"));
+    }
+
+    /// Waits (at most 10 s) for the element `css`; the page, which must contain `text`.
+    pub(crate) async fn shows(&self, css: &str, text: &str) -> String {
+        self.wait_for(css).await;
+        let page = self.text().await;
+        assert!(page.contains(text), "{text}: {page}");
+        page
     }
 
     /// Waits (at most 10 s) until the address satisfies `done`; returns it.
@@ -334,11 +336,13 @@ pub(crate) fn start_rp() -> (String, actix_web::dev::ServerHandle) {
     (format!("http://{address}/callback"), handle)
 }
 
-/// The server with the relying party `rp-browser` (whose callback runs too) and a resident.
+/// The server with the relying party `rp-browser` (whose callback runs too) and a resident, and
+/// the profile of the resident's browser.
 pub(crate) struct Rig {
     pub(crate) app: TestApp,
     pub(crate) callback: String,
     rp: actix_web::dev::ServerHandle,
+    profile: Profile,
 }
 
 impl Rig {
@@ -353,6 +357,14 @@ impl Rig {
         Rig::start_at(true).await
     }
 
+    /// [`Rig::start`], and a browser (JavaScript on or off) with the resident's profile at the
+    /// login page of a new authorization request.
+    pub(crate) async fn start_at_login(javascript: bool) -> Option<(Rig, Browser)> {
+        let rig = Rig::start().await?;
+        let browser = rig.at_login(javascript, &[]).await;
+        Some((rig, browser))
+    }
+
     async fn start_at(localhost: bool) -> Option<Rig> {
         if !browser_available() {
             return None;
@@ -365,7 +377,13 @@ impl Rig {
             app = app.localhost();
         }
         let app = app.spawn().await;
-        Some(Rig { app, callback, rp })
+        let profile = Profile::new();
+        Some(Rig {
+            app,
+            callback,
+            rp,
+            profile,
+        })
     }
 
     /// An authorization request of `rp-browser`, with `extra` parameters.
@@ -382,9 +400,19 @@ impl Rig {
         url.to_string()
     }
 
-    /// A browser (JavaScript on or off) with the profile `profile`, at the login page of a new
+    /// A browser (JavaScript on or off) with the resident's profile.
+    pub(crate) async fn browser(&self, javascript: bool) -> Browser {
+        Browser::start(&self.profile.path(), javascript).await
+    }
+
+    /// A browser (JavaScript on or off) with the resident's profile, at the login page of a new
     /// authorization request with `extra` parameters.
-    pub(crate) async fn at_login(
+    pub(crate) async fn at_login(&self, javascript: bool, extra: &[(&str, &str)]) -> Browser {
+        self.at_login_in(&self.profile, javascript, extra).await
+    }
+
+    /// [`Rig::at_login`] in a browser with the profile `profile`.
+    pub(crate) async fn at_login_in(
         &self,
         profile: &Profile,
         javascript: bool,
@@ -398,6 +426,12 @@ impl Rig {
     pub(crate) async fn stop(self) {
         self.app.stop().await;
         self.rp.stop(true).await;
+    }
+
+    /// Quits `browser`, then stops the rig.
+    pub(crate) async fn finish(self, browser: Browser) {
+        browser.quit().await;
+        self.stop().await;
     }
 }
 

@@ -2,16 +2,14 @@
 //! after a password login and added, then used to log in (through the browser's autofill), then
 //! removed on the account page.
 
-use super::{PASSWORD, Profile, Rig, back_with_a_code, log_in};
+use super::{PASSWORD, Rig, back_with_a_code, log_in};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_passkey_is_added_used_and_removed_in_chromium() {
     let Some(rig) = Rig::at_localhost().await else {
         return;
     };
-    let app = &rig.app;
-    let profile = Profile::new();
-    let browser = rig.at_login(&profile, true, &[]).await;
+    let browser = rig.at_login(true, &[]).await;
     let authenticator = browser.add_virtual_authenticator().await;
 
     // The identifier page offers the passkey login (shown by the script).
@@ -48,6 +46,7 @@ async fn a_passkey_is_added_used_and_removed_in_chromium() {
         .goto(&rig.authorize_url(&[("prompt", "login")]))
         .await;
     back_with_a_code(&browser).await;
+    let app = &rig.app;
     let logins = app.audit_details("seinajoki", "login.succeeded").await;
     let last = logins.last().unwrap();
     assert_eq!(last["amr"], "hwk mfa", "{logins:?}");
@@ -62,6 +61,5 @@ async fn a_passkey_is_added_used_and_removed_in_chromium() {
         .click("form[action$=\"/account/passkeys/remove\"] button[type=submit]")
         .await;
     browser.wait_for("#passkeys-none").await;
-    browser.quit().await;
-    rig.stop().await;
+    rig.finish(browser).await;
 }

@@ -2,8 +2,9 @@
 //! resident's second browser, with a third-party e-service's consent) listed, the other one
 //! ended with the button, without JavaScript.
 
-use super::{Profile, Rig, back_with_a_code, log_in};
+use super::{Rig, back_with_a_code, log_in};
 use crate::account_sessions::support::{FIREFOX, consented};
+use crate::helpers::journeys::visit;
 use crate::rp;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -19,16 +20,13 @@ async fn the_sessions_and_e_services_are_listed_and_one_is_ended() {
     consented(app, &client, &firefox, "erkki@testi.fi", &["email"]).await;
 
     // Chromium, without JavaScript, logs in at the e-service and opens the account page's list.
-    let profile = Profile::new();
-    let browser = rig.at_login(&profile, false, &[]).await;
+    let browser = rig.at_login(false, &[]).await;
     log_in(&browser, false, None).await;
     back_with_a_code(&browser).await;
     browser
         .goto(&app.url("/seinajoki/account#sessions-title"))
         .await;
-    browser.wait_for("#sessions").await;
-    let text = browser.text().await;
-    assert!(text.contains("Firefox, Linux"), "{text}");
+    let text = browser.shows("#sessions", "Firefox, Linux").await;
     assert!(text.contains("(tämä selain)"), "{text}");
     assert!(text.contains("Kolmannen osapuolen palvelu"), "{text}");
     browser.screenshot("25-account-sessions").await;
@@ -37,17 +35,11 @@ async fn the_sessions_and_e_services_are_listed_and_one_is_ended() {
     browser
         .click("#sessions li:nth-child(2) button[type=submit]")
         .await;
-    browser.wait_for("#message").await;
-    let text = browser.text().await;
-    assert!(text.contains("Istunto päättyi."), "{text}");
+    let text = browser.shows("#message", "Istunto päättyi.").await;
     assert!(!text.contains("Firefox, Linux"), "{text}");
     browser.assert_reflows().await;
     browser.quit().await;
-    let account = firefox
-        .get(app.url("/seinajoki/account"))
-        .send()
-        .await
-        .unwrap();
+    let account = visit(&firefox, app.url("/seinajoki/account")).await;
     assert_eq!(rp::location(&account).path(), "/seinajoki/login");
     rig.stop().await;
 }

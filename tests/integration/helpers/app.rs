@@ -10,7 +10,7 @@ use idp::http::{Application, Signals};
 use idp::store::Store;
 use tempfile::TempDir;
 
-use super::{Backend, TestDb, add_user, read_mails, write_test_config};
+use super::{Backend, TestDb, add_user, header, read_mails, write_test_config};
 
 /// The `[mail]` section of a relay that refuses every connection (port 9): no mail can be sent.
 pub const UNREACHABLE_SMTP: &str = r#"[mail]
@@ -270,6 +270,18 @@ impl TestApp {
         Some(Self::spawn(Backend::Postgres).await)
     }
 
+    /// The server with `toml` appended to the seinajoki tenant's file (as
+    /// [`TestAppBuilder::tenant_toml`]).
+    pub async fn with_tenant_toml(backend: Backend, toml: &str) -> TestApp {
+        Self::builder(backend).tenant_toml(toml).spawn().await
+    }
+
+    /// The server with the top-level key `line` in the seinajoki tenant's file (as
+    /// [`TestAppBuilder::tenant_setting`]).
+    pub async fn with_tenant_setting(backend: Backend, line: &str) -> TestApp {
+        Self::builder(backend).tenant_setting(line).spawn().await
+    }
+
     /// The server with a resident of seinajoki (`email`, `password`, `name`).
     pub async fn with_user(backend: Backend, email: &str, password: &str, name: &str) -> TestApp {
         Self::builder(backend)
@@ -299,6 +311,14 @@ impl TestApp {
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// Gets `path`, which must answer `status` with the `Content-Type` `content_type`: the text.
+    pub async fn get_text(&self, path: &str, status: u16, content_type: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), status, "{path}");
+        assert_eq!(response.headers()["content-type"], content_type, "{path}");
+        response.text().await.unwrap()
     }
 
     /// A browser: its own cookies, redirects not followed.
@@ -341,18 +361,10 @@ impl TestApp {
     /// `GET /metrics` of the metrics listener: the status, `Content-Type` and text.
     pub async fn scrape(&self) -> (u16, String, String) {
         let address = self.metrics.expect("a server started with metrics()");
-        let response = self
-            .http
-            .get(format!("http://{address}/metrics"))
-            .send()
-            .await
-            .unwrap();
+        let url = format!("http://{address}/metrics");
+        let response = self.http.get(url).send().await.unwrap();
+        let content_type = header(&response, "content-type").unwrap_or_default();
         let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default();
         (status, content_type, response.text().await.unwrap())
     }
 

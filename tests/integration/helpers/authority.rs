@@ -27,14 +27,19 @@ pub async fn authority_app_with(backend: Backend, policy: &str, tenant_toml: &st
         .tenant_toml(tenant_toml)
         .spawn()
         .await;
-    let user = NewUser {
-        username: Some(USERNAME),
-        name: Some("Virkailija"),
-        password: Some(PASSWORD),
-        ..NewUser::default()
-    };
+    let user = NewUser::authority(USERNAME, "Virkailija", PASSWORD);
     app.add("seinajoki", user).await.unwrap();
     app
+}
+
+/// [`authority_app`] with the policy `required` and the authority user's one-time code seeded
+/// ([`seed_totp`]), the clock [`steady`]: the server, its `rp-basic` and the code's secret.
+pub async fn app_with_code(backend: Backend) -> (TestApp, Rp, TotpSecret) {
+    let app = authority_app(backend, "required").await;
+    let client = rp::basic(&app).await;
+    let secret = seed_totp(&app).await;
+    steady(&app);
+    (app, client, secret)
 }
 
 /// The internal id of the authority user.
@@ -102,6 +107,14 @@ pub async fn password_step(
     (login, response)
 }
 
+/// A new login at `client` in a fresh browser, through the password to the second factor
+/// ([`to_second_factor`]).
+pub async fn at_second_factor(app: &TestApp, client: &Rp) -> Login {
+    let (login, response) = password_step(app, client, &[]).await;
+    to_second_factor(&login, &response);
+    login
+}
+
 /// The second factor's page of `login` (`/login/second-factor?request=…`).
 pub fn second_factor_url(login: &Login) -> String {
     format!(
@@ -132,6 +145,14 @@ pub async fn wrong(login: &Login, code: &str) -> String {
         "Koodi on väärä tai jo käytetty.",
     )
     .await
+}
+
+/// Posts `count` wrong one-time codes to the second factor's page of `login`, each refused (as
+/// [`wrong`]).
+pub async fn wrong_codes(login: &Login, count: usize) {
+    for _ in 0..count {
+        wrong(login, "123456").await;
+    }
 }
 
 /// `url` opened in `login`'s browser.

@@ -34,6 +34,11 @@ pub async fn client_post(
     )
 }
 
+/// `url` opened in `browser`: the response.
+pub async fn visit(browser: &Client, url: impl IntoUrl) -> Response {
+    browser.get(url).send().await.unwrap()
+}
+
 /// The text of the page at `url` in `browser`.
 pub async fn page(browser: &Client, url: impl IntoUrl) -> String {
     text_of(browser.get(url)).await

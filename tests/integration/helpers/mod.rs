@@ -61,33 +61,37 @@ pub fn assert_has(text: &str, needle: &str) {
     assert!(text.contains(needle), "{text}");
 }
 
+/// The header `name` of `response` as text, if it has one.
+pub fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+    let value = response.headers().get(name)?;
+    Some(value.to_str().unwrap().to_string())
+}
+
 /// The PostgreSQL URL tests may create databases with, or `None` (printed) when the PostgreSQL
 /// half is skipped. Panics under `CI=true`: there a missing PostgreSQL is a failure.
 pub fn postgres_admin_url() -> Option<String> {
-    match std::env::var("IDP_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true but IDP_TEST_POSTGRES_URL is not set: the PostgreSQL half must run")
-        }
-        _ => {
-            eprintln!("skipping the PostgreSQL half: IDP_TEST_POSTGRES_URL is not set");
-            None
-        }
-    }
+    needed_under_ci("IDP_TEST_POSTGRES_URL", "the PostgreSQL half")
 }
 
 /// The URL of the test PostgreSQL's Unix socket (`scripts/with-postgres`), or `None` (printed)
 /// when the tests over it are skipped. Panics under `CI=true`, as [`postgres_admin_url`] does.
 pub fn postgres_socket_url() -> Option<String> {
-    match std::env::var("IDP_TEST_POSTGRES_SOCKET_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
+    needed_under_ci(
+        "IDP_TEST_POSTGRES_SOCKET_URL",
+        "the test over PostgreSQL's socket",
+    )
+}
+
+/// The environment variable `name`, or `None` (printed) when it is unset or empty and `what`
+/// needs it is skipped. Panics under `CI=true`: there `what` must run.
+fn needed_under_ci(name: &str, what: &str) -> Option<String> {
+    match std::env::var(name) {
+        Ok(value) if !value.is_empty() => Some(value),
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true but IDP_TEST_POSTGRES_SOCKET_URL is not set: the socket test must run")
+            panic!("CI=true but {name} is not set: {what} must run")
         }
         _ => {
-            eprintln!(
-                "skipping a test over PostgreSQL's socket: IDP_TEST_POSTGRES_SOCKET_URL is not set"
-            );
+            eprintln!("skipping {what}: {name} is not set");
             None
         }
     }
@@ -224,49 +228,9 @@ pub fn test_kek() -> String {
     base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
 }
 
-/// Relying parties of the test configuration, added to the `seinajoki` tenant. Their redirect
+/// Relying parties of the test configuration (`test_clients.toml`), added to the `seinajoki` tenant. Their redirect
 /// URIs are never contacted: tests read the redirects.
-pub const TEST_CLIENTS: &str = r#"
-[[clients]]
-client_id = "rp-basic"
-name = "Basic RP"
-client_secret = "rp-basic-secret"
-redirect_uris = ["http://127.0.0.1:9/callback"]
-post_logout_redirect_uris = ["http://127.0.0.1:9/bye"]
-grant_types = ["authorization_code", "refresh_token"]
-token_endpoint_auth_method = "client_secret_basic"
-id_token_signed_response_alg = "RS256"
-first_party = true
-
-[[clients]]
-client_id = "rp-post"
-client_secret_sha256 = "150E4A1C907F006817F529A7F7AF5CFE207BC87843F7D20FB438CE0C90B58E73"
-redirect_uris = ["http://127.0.0.1:9/post-callback"]
-grant_types = ["authorization_code"]
-token_endpoint_auth_method = "client_secret_post"
-id_token_signed_response_alg = "ES256"
-first_party = true
-
-[[clients]]
-client_id = "rp-public"
-redirect_uris = ["http://127.0.0.1:9/public-callback"]
-grant_types = ["authorization_code", "refresh_token"]
-token_endpoint_auth_method = "none"
-id_token_signed_response_alg = "EdDSA"
-first_party = true
-
-[[clients]]
-client_id = "rp-third"
-name = "Kolmannen osapuolen palvelu"
-client_secret = "rp-third-secret"
-redirect_uris = ["http://127.0.0.1:9/third-callback"]
-grant_types = ["authorization_code"]
-
-[[clients]]
-client_id = "service"
-client_secret = "service-secret"
-grant_types = ["client_credentials"]
-"#;
+pub const TEST_CLIENTS: &str = concat!("\n", include_str!("test_clients.toml"));
 
 /// The tenant TOML of a first-party confidential client `id` (its secret `{id}-secret`)
 /// redirecting to `redirect`, with `more` settings (`name = value` lines).

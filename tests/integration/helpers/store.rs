@@ -21,6 +21,18 @@ pub struct NewUser<'a> {
     pub password: Option<&'a str>,
 }
 
+impl<'a> NewUser<'a> {
+    /// An authority user: `username` (no address), `name` and `password`.
+    pub fn authority(username: &'a str, name: &'a str, password: &'a str) -> NewUser<'a> {
+        NewUser {
+            email: None,
+            username: Some(username),
+            name: Some(name),
+            password: Some(password),
+        }
+    }
+}
+
 /// Adds `user` to `tenant` of the database `store` opens: the user's subject, or the refusal's
 /// text.
 pub async fn try_add(
