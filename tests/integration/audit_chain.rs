@@ -425,10 +425,7 @@ fn serve_seals_the_trail() {
 
 both_stores!(an_event_sealed_out_of_time_order_is_kept_with_what_follows_it);
 async fn an_event_sealed_out_of_time_order_is_kept_with_what_follows_it(backend: Backend) {
-    let app = TestApp::builder(backend)
-        .tenant_toml("\n[audit]\nretention_days = 30\n")
-        .spawn()
-        .await;
+    let app = TestApp::with_tenant_toml(backend, "\n[audit]\nretention_days = 30\n").await;
     let start = app.now();
     let day = chrono::Duration::days(1);
     // A late writer: the event of day 20 is written (and so sealed) after the one of day 30.
