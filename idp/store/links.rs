@@ -7,6 +7,14 @@ use diesel::sql_types::{Bool, Nullable};
 use super::schema::one_time_links;
 use super::{Backend, DbConnection, Result, Tenant};
 
+/// The purpose of a change of address's undo link, mailed to the old address.
+pub const UNDO_EMAIL_CHANGE: &str = "undo_email_change";
+/// The purpose of a deletion's undo link, mailed to the account's address.
+pub const UNDO_DELETION: &str = "undo_deletion";
+/// The links that give an account back to whoever it was taken from (a change of address or a
+/// deletion undone): what ends everything on an account voids every other link, never these.
+pub const WAYS_BACK: [&str; 2] = [UNDO_EMAIL_CHANGE, UNDO_DELETION];
+
 /// A link as stored.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = one_time_links)]

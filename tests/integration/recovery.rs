@@ -1,7 +1,8 @@
 //! Recovery revokes everything: a password reset, "sign out everywhere" and the undo of a change
 //! of address end every grant of the account, `offline_access` refresh tokens included, and tell
 //! the e-services through back-channel logout; a confirmed change of address voids the links
-//! mailed before it.
+//! mailed before it; a change of address someone else asked for dies with every recovery, and
+//! the undo of one undoes a deletion asked for since.
 
 use std::time::Duration;
 
@@ -25,6 +26,7 @@ enum Recovery {
     Reset,
     SignOutEverywhere,
     UndoAddressChange,
+    ChangePassword,
 }
 
 /// An offline refresh token of `rp-offline` for the resident, from a login in a fresh browser.
@@ -93,6 +95,14 @@ async fn recover(app: &TestApp, recovery: Recovery) {
             let url = app.url("/seinajoki/account/logout-everywhere");
             let done = post_with_csrf(&signed.browser, url, &signed.page, &[]).await;
             assert!(done.status().is_success() || done.status() == 303);
+        }
+        Recovery::ChangePassword => {
+            let signed = sign_in(app, "seinajoki", EMAIL, PASSWORD).await;
+            let new = "erkin uusi salasana";
+            let fields = [("current", PASSWORD), ("password", new), ("password2", new)];
+            let url = app.url("/seinajoki/account/password");
+            let done = post_with_csrf(&signed.browser, url, &signed.page, &fields).await;
+            says(done, 200, "Salasana on vaihdettu.").await;
         }
         Recovery::UndoAddressChange => {
             // Someone with the password moved the account to their address; its owner undoes it.
@@ -185,4 +195,71 @@ async fn a_confirmed_change_of_address_voids_the_links_sent_before(backend: Back
         .await;
     let page = app.browser().get(&undo).send().await.unwrap();
     assert_eq!(page.status(), 200);
+}
+
+both_stores!(a_change_of_address_someone_else_asked_for_dies_with_the_recovery);
+async fn a_change_of_address_someone_else_asked_for_dies_with_the_recovery(backend: Backend) {
+    for recovery in [
+        Recovery::Reset,
+        Recovery::SignOutEverywhere,
+        Recovery::ChangePassword,
+    ] {
+        let app = TestApp::with_user(backend, EMAIL, PASSWORD, "Erkki").await;
+        // Someone with the password asks to move the account to his own address.
+        let intruder = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
+        let fields = [("email", "varas@testi.fi"), ("password", PASSWORD)];
+        let url = app.url("/seinajoki/account/email");
+        let asked = post_with_csrf(&intruder.browser, url, &intruder.page, &fields).await;
+        assert_eq!(asked.status(), 200);
+        let confirm = app
+            .newest_link(Some("varas@testi.fi"), "/seinajoki/email/confirm?token=")
+            .await;
+
+        recover(&app, recovery).await;
+
+        // His link is void: the account keeps its owner's address.
+        let opened = app.browser().get(&confirm).send().await.unwrap();
+        says(opened, 410, "Linkki on vanhentunut tai jo käytetty.").await;
+        let user = app.user_by_email("seinajoki", EMAIL).await;
+        assert_eq!(user.email.as_deref(), Some(EMAIL), "{recovery:?}");
+        app.stop().await;
+    }
+}
+
+both_stores!(the_undo_of_a_change_of_address_undoes_a_deletion_asked_for_since);
+async fn the_undo_of_a_change_of_address_undoes_a_deletion_asked_for_since(backend: Backend) {
+    let app = TestApp::with_user(backend, EMAIL, PASSWORD, "Erkki").await;
+    // Someone with the password moves the account to his address, then asks to delete it: the
+    // deletion's undo link goes to his address.
+    change_address(&app, EMAIL, PASSWORD, "varas@testi.fi").await;
+    let intruder = sign_in(&app, "seinajoki", "varas@testi.fi", PASSWORD).await;
+    let (status, _, _) = crate::deletion::delete(&app, &intruder, PASSWORD).await;
+    assert_eq!(status, 200);
+
+    // The owner's undo link, mailed to his address at the change, survived the deletion and
+    // gives the account back as it was: his address, and not being deleted.
+    let undo = app
+        .newest_link(Some(EMAIL), "/seinajoki/email/undo?token=")
+        .await;
+    let done = follow_link(&app.browser(), &undo, &[]).await;
+    says(done, 200, "Vanha sähköpostiosoitteesi on palautettu").await;
+    let client = rp::basic(&app).await;
+    let back = rp::log_in_at(&app.browser(), &client, EMAIL, PASSWORD).await;
+    assert!(param(&back, "code").is_some(), "{back}");
+    let undone = app.audited("seinajoki", "account.deletion_undone").await;
+    assert_eq!(undone.len(), 1);
+    assert_eq!(
+        undone[0].detail.as_deref(),
+        Some(r#"{"by":"email_change_undo"}"#)
+    );
+    // The deletion's own undo link, at the intruder's address, has nothing left to undo.
+    let stale = app
+        .newest_link(
+            Some("varas@testi.fi"),
+            "/seinajoki/account/undo-deletion?token=",
+        )
+        .await;
+    let opened = app.browser().get(&stale).send().await.unwrap();
+    assert_eq!(opened.status(), 410);
+    app.stop().await;
 }

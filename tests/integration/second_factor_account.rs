@@ -353,3 +353,40 @@ async fn a_login_begun_before_a_reset_cannot_be_finished_after_it(backend: Backe
     assert_eq!(left, 0);
     app.stop().await;
 }
+
+both_stores!(a_login_begun_before_a_change_of_password_cannot_be_finished_after_it);
+/// A half-done login (the password given, the code not yet) of someone who knew the password;
+/// its owner changes the password, or signs out everywhere, on the account page: that login
+/// cannot be finished, nor enrol a factor of its own.
+async fn a_login_begun_before_a_change_of_password_cannot_be_finished_after_it(backend: Backend) {
+    let new = "viranomaisen uusi salasana";
+    let change = [("current", PASSWORD), ("password", new), ("password2", new)];
+    for (path, fields) in [
+        ("/seinajoki/account/password", &change[..]),
+        ("/seinajoki/account/logout-everywhere", &[][..]),
+    ] {
+        let (app, client, secret) = app_with_code(backend).await;
+        let (login, _) = password_step(&app, &client, &[]).await;
+        let url = second_factor_url(&login);
+        let html = page(&login.browser, &url).await;
+        assert_has(&html, "name=\"code\"");
+
+        let (browser, html_of_account) = account(&app, Some(&secret)).await;
+        let done = post(&app, &browser, &html_of_account, path, fields).await;
+        assert!(done.status().is_success() || done.status() == 303, "{path}");
+
+        let opened = login.browser.get(&url).send().await.unwrap();
+        says(opened, 400, "data-reason=\"expired\"").await;
+        let enrol = format!(
+            "{}/login/second-factor/enrol?request={}",
+            login.tenant_url, login.request
+        );
+        let opened = login.browser.get(&enrol).send().await.unwrap();
+        assert_eq!(opened.status(), 400, "{path}");
+        let fields = [("code", code(&app, &secret, 1))];
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let posted = login.post("/login/second-factor", &html, &fields).await;
+        says(posted, 400, "data-reason=\"expired\"").await;
+        app.stop().await;
+    }
+}

@@ -5,13 +5,12 @@ use serde_json::json;
 
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
-use crate::flows::oidc::logout::{end_everything, end_session};
+use crate::flows::oidc::logout::{end_everything, end_pending, end_session};
 use crate::flows::oidc::session;
-use crate::flows::reset::request::PURPOSE as RESET;
 use crate::store::audit::Event;
 use crate::store::sessions::SessionRow;
 use crate::store::users::UserRow;
-use crate::store::{self, DbConnection, StoreError, Tenant, links, sessions, users};
+use crate::store::{self, DbConnection, StoreError, Tenant, sessions, users};
 
 /// The session and user behind a session cookie; the session's use noted.
 pub fn current(
@@ -82,13 +81,14 @@ pub fn set_password(
     change(m, conn, user, "password.changed", |conn| {
         let tenant = Tenant::of(m.tenant);
         users::set_password(conn, tenant, &user.id, password_hash, m.now)?;
-        links::void_for_user(conn, tenant, &user.id, RESET, m.now)?;
         for live in sessions::live_for_user(conn, tenant, &user.id, m.now)? {
             if live.id != keep_session {
                 end_session(m, conn, &live.id)?;
             }
         }
-        Ok(())
+        // What someone who knew the old password began ends too: a change of address he
+        // confirms by mail, a login at its second factor.
+        end_pending(m, conn, user)
     })
 }
 

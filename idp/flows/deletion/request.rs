@@ -18,12 +18,10 @@ use crate::mail::{self, Mails};
 use crate::store::deletions::{self, DeletionRow};
 use crate::store::links::{self, LinkRow};
 use crate::store::users::{self, UserRow};
-use crate::store::{
-    self, DbConnection, StoreError, Tenant, access, ceremonies, erasure, second_factors,
-};
+use crate::store::{self, DbConnection, StoreError, Tenant, access, erasure};
 
 /// The purpose of the undo link.
-pub const UNDO: &str = "undo_deletion";
+pub const UNDO: &str = links::UNDO_DELETION;
 
 /// What a request led to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,15 +125,12 @@ fn record(
         .record(conn)
 }
 
-/// Ends what the account holds: sessions and grants (with their back-channel logouts),
-/// consents, pending logins, ceremonies, unused links.
+/// Ends what the account holds: sessions and grants (with their back-channel logouts), pending
+/// logins, ceremonies, unused links but the ways back (`end_everything`: the undo link of a
+/// change of address made before stays, the old address's owner's way back), consents.
 fn end_all(m: &Minter<'_>, conn: &mut DbConnection, user: &UserRow) -> Result<(), StoreError> {
-    let tenant = Tenant::of(m.tenant);
     end_everything(m, conn, user)?;
-    access::delete_consents(conn, tenant, &user.id)?;
-    second_factors::remove_pending_logins(conn, tenant, &user.id)?;
-    ceremonies::remove_for_user(conn, tenant, &user.id)?;
-    links::void_all_for_user(conn, tenant, &user.id, &[], m.now)?;
+    access::delete_consents(conn, Tenant::of(m.tenant), &user.id)?;
     Ok(())
 }
 

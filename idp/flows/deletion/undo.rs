@@ -3,12 +3,13 @@
 //! `account.deletion_undone` is audited.
 
 use chrono::NaiveDateTime;
+use serde_json::json;
 
 use super::request::UNDO;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::mail_link;
-use crate::store::{self, DbConnection, Tenant, deletions, users};
+use crate::store::{self, DbConnection, StoreError, Tenant, deletions, users};
 
 /// What following the undo link led to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,18 +39,52 @@ pub fn pending(
 /// Uses the undo link `token` and brings its account back, in one transaction.
 pub fn undo(m: &Minter<'_>, conn: &mut DbConnection, token: &str) -> Result<Undone, FlowError> {
     store::write_transaction(conn, |conn| {
-        let tenant = Tenant::of(m.tenant);
         let Some(user_id) = mail_link::use_link(m, conn, UNDO, token)?.and_then(|l| l.user_id)
         else {
             return Ok(Undone::Expired);
         };
-        let Some(deletion) = deletions::cancel(conn, tenant, &user_id)? else {
-            return Ok(Undone::Expired);
-        };
-        users::set_disabled(conn, tenant, &user_id, deletion.was_disabled, m.now)?;
-        m.audit("account.deletion_undone")
-            .user(user_id.as_str())
-            .record(conn)?;
-        Ok(Undone::Done)
+        Ok(if bring_back(m, conn, &user_id, None, "link")? {
+            Undone::Done
+        } else {
+            Undone::Expired
+        })
     })
+}
+
+/// Undoes the pending deletion of `user_id` if it was asked for at or after `since`, as its undo
+/// link would (`by`: what undid it, for the audit trail); whether there was one. The undo of a
+/// change of address gives the account back as it was before the change.
+pub fn cancel_since(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    user_id: &str,
+    since: NaiveDateTime,
+    by: &str,
+) -> Result<bool, StoreError> {
+    bring_back(m, conn, user_id, Some(since), by)
+}
+
+/// Cancels the pending deletion of `user_id` (one asked for at or after `since`, when given) and
+/// enables the account again unless it was disabled before; audits `account.deletion_undone`.
+fn bring_back(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    user_id: &str,
+    since: Option<NaiveDateTime>,
+    by: &str,
+) -> Result<bool, StoreError> {
+    let tenant = Tenant::of(m.tenant);
+    let pending = deletions::find(conn, tenant, user_id)?;
+    if since.is_some_and(|since| pending.is_none_or(|d| d.requested_at < since)) {
+        return Ok(false);
+    }
+    let Some(deletion) = deletions::cancel(conn, tenant, user_id)? else {
+        return Ok(false);
+    };
+    users::set_disabled(conn, tenant, user_id, deletion.was_disabled, m.now)?;
+    m.audit("account.deletion_undone")
+        .user(user_id)
+        .detail(&json!({ "by": by }))
+        .record(conn)?;
+    Ok(true)
 }

@@ -2,7 +2,7 @@
 //! the old one a notice with a one-click undo; the undo link switches back and ends every
 //! session. The subject never changes.
 
-use chrono::Duration;
+use chrono::{Duration, NaiveDateTime};
 use serde_json::json;
 
 use super::request::{CONFIRM, UNDO, UNDO_DAYS, link_row};
@@ -10,6 +10,7 @@ use crate::config::Language;
 use crate::crypto::secret;
 use crate::domain::Email;
 use crate::flows::context::Minter;
+use crate::flows::deletion;
 use crate::flows::error::FlowError;
 use crate::flows::linker::bind::bind_to_user;
 use crate::flows::mail_link;
@@ -79,19 +80,19 @@ fn switch(
 }
 
 /// Uses the link `token` of `purpose` and switches its user to the address it carries, in the
-/// caller's transaction; the user and the address, or what stopped it.
+/// caller's transaction; the user, the address and when the link was sent, or what stopped it.
 fn follow(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     purpose: &str,
     token: &str,
-) -> Result<Result<(UserRow, Email), Followed>, StoreError> {
+) -> Result<Result<(UserRow, Email, NaiveDateTime), Followed>, StoreError> {
     let Some((link, user)) = take(m, conn, purpose, token)? else {
         return Ok(Err(Followed::Expired));
     };
     let address = link.email.as_deref().unwrap_or_default();
     Ok(match switch(m, conn, &user, address)? {
-        Some(email) => Ok((user, email)),
+        Some(email) => Ok((user, email, link.created_at)),
         None => Err(Followed::Taken),
     })
 }
@@ -106,7 +107,7 @@ pub fn confirm(
     token: &str,
 ) -> Result<Followed, FlowError> {
     store::write_transaction(conn, |conn| {
-        let (user, new) = match follow(m, conn, CONFIRM, token)? {
+        let (user, new, _) = match follow(m, conn, CONFIRM, token)? {
             Ok(switched) => switched,
             Err(stopped) => return Ok(stopped),
         };
@@ -142,14 +143,17 @@ pub fn confirm(
     })
 }
 
-/// Restores the old address and ends every session of the account (someone else may hold one).
+/// Restores the old address and ends every session of the account (someone else may hold one);
+/// a deletion asked for since the change (by whoever held the account then: its undo link went
+/// to the new address) is undone with it.
 pub fn undo(m: &Minter<'_>, conn: &mut DbConnection, token: &str) -> Result<Followed, FlowError> {
     store::write_transaction(conn, |conn| {
-        let (user, old) = match follow(m, conn, UNDO, token)? {
+        let (user, old, changed_at) = match follow(m, conn, UNDO, token)? {
             Ok(switched) => switched,
             Err(stopped) => return Ok(stopped),
         };
         end_everything(m, conn, &user)?;
+        deletion::undo::cancel_since(m, conn, &user.id, changed_at, "email_change_undo")?;
         m.audit("email.change_undone")
             .user(user.id.as_str())
             .record(conn)?;

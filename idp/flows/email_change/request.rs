@@ -16,7 +16,7 @@ use crate::store::{self, DbConnection, Tenant, users};
 /// The purpose of links to a new address.
 pub const CONFIRM: &str = "change_email";
 /// The purpose of undo links to the old address.
-pub const UNDO: &str = "undo_email_change";
+pub const UNDO: &str = links::UNDO_EMAIL_CHANGE;
 /// How long the undo link works.
 pub const UNDO_DAYS: i64 = 14;
 

@@ -10,7 +10,9 @@ use crate::flows::context::Minter;
 
 use super::backchannel;
 use crate::store::users::UserRow;
-use crate::store::{DbConnection, StoreError, Tenant, grants, sessions, users};
+use crate::store::{
+    DbConnection, StoreError, Tenant, ceremonies, grants, links, second_factors, sessions, users,
+};
 
 /// What the logout endpoint does next.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,9 +87,10 @@ pub fn logout(
 
 /// Recovery: ends every session of `user`, revokes every grant of the user, `offline_access`
 /// ones included, and queues the back-channel logouts of every client that held one (with `sid`
-/// for the sessions, with only `sub` for grants that had outlived theirs). Inside the caller's
-/// transaction. A password reset, "sign out everywhere" and the undo of a change of address use
-/// it: whoever held the account meanwhile keeps nothing.
+/// for the sessions, with only `sub` for grants that had outlived theirs), then [`end_pending`].
+/// Inside the caller's transaction. A password reset, "sign out everywhere", the undo of a change
+/// of address, support's reset of the second factor and a deletion use it: whoever held the
+/// account meanwhile keeps nothing.
 pub fn end_everything(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -99,6 +102,24 @@ pub fn end_everything(
     }
     let clients = grants::revoke_user_grants(conn, tenant, &user.id, m.now)?;
     backchannel::queue(m, conn, None, &user.subject, &clients)?;
+    end_pending(m, conn, user)
+}
+
+/// Ends what was begun on the account of `user` and could be finished later without its
+/// password: every unused mailed link but the ways back ([`links::WAYS_BACK`]) — a change of
+/// address confirmed through a link its asker mailed to himself would hand him the account
+/// again —, every half-done login (a password given, the second factor still to come) and every
+/// WebAuthn ceremony. Inside the caller's transaction: a reset, "sign out everywhere", a change
+/// of password and the undo of a change of address all do it.
+pub fn end_pending(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    user: &UserRow,
+) -> Result<(), StoreError> {
+    let tenant = Tenant::of(m.tenant);
+    links::void_all_for_user(conn, tenant, &user.id, &links::WAYS_BACK, m.now)?;
+    second_factors::remove_pending_logins(conn, tenant, &user.id)?;
+    ceremonies::remove_for_user(conn, tenant, &user.id)?;
     Ok(())
 }
 

@@ -6,7 +6,6 @@ use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::mail_link::{self, Completed};
 use crate::flows::oidc::logout::end_everything;
-use crate::store::links;
 use crate::store::{DbConnection, Tenant, users};
 
 /// Whether `token` is a usable reset link of this tenant.
@@ -39,9 +38,8 @@ pub fn complete(
             return Ok(None);
         };
         users::set_password(conn, tenant, &user.id, password_hash, m.now)?;
-        // Other reset links of the account end with this one.
-        links::void_for_user(conn, tenant, &user.id, PURPOSE, m.now)?;
-        // Whoever held the account keeps nothing: every session and grant, offline ones too.
+        // Whoever held the account keeps nothing: every session and grant, offline ones too,
+        // every other link (a change of address he asked for), every half-done login.
         end_everything(m, conn, &user)?;
         m.audit("password.reset")
             .user(user.id.as_str())

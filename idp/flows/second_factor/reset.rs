@@ -14,8 +14,7 @@ use crate::flows::context::Minter;
 use crate::flows::oidc::logout::end_everything;
 use crate::store::users::{self, UserRow};
 use crate::store::{
-    DbConnection, StoreError, Tenant, ceremonies, passkeys, second_factors, sessions,
-    write_transaction,
+    DbConnection, StoreError, Tenant, passkeys, second_factors, sessions, write_transaction,
 };
 
 /// What a reset removed.
@@ -76,8 +75,6 @@ pub fn reset(m: &Minter<'_>, conn: &mut DbConnection, username: &str) -> Result<
         let removed = second_factors::remove_all(conn, tenant, &user.id)?;
         let recovery_codes = removed - usize::from(totp);
         let passkeys = passkeys::remove_all(conn, tenant, &user.id)?;
-        second_factors::remove_pending_logins(conn, tenant, &user.id)?;
-        ceremonies::remove_for_user(conn, tenant, &user.id)?;
         let sessions = sessions::live_for_user(conn, tenant, &user.id, m.now)?.len();
         end_everything(m, conn, &user)?;
         m.audit("second_factor.reset")
