@@ -1,6 +1,7 @@
 //! Every password check is throttled, counted before its hash runs, and none starves the logins:
 //! parallel guesses at the login and the account page, one session's burst of checks beside a
-//! resident's login, the throttle's counters kept per tenant, and an IPv6 client counted per /64.
+//! resident's login, the throttle's counters kept per tenant, an IPv6 client counted per /64, and
+//! an address's counter that never tells whether it has an account.
 
 use crate::both_stores;
 use crate::helpers::journeys::{Login, says, sign_in};
@@ -324,5 +325,51 @@ async fn an_ipv6_client_is_blocked_per_64(backend: Backend) {
     assert!(retry_after);
     let elsewhere = post_password_from(&browser, &url, &fields, "väärä", "2001:db8:1:3::1").await;
     says(elsewhere, 401, WRONG).await;
+    app.stop().await;
+}
+
+/// `text` with its ASCII letters in full width (`erkki` → `ｅｒｋｋｉ`).
+fn wide(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            'a'..='z' => char::from_u32(c as u32 - 'a' as u32 + 0xFF41).unwrap(),
+            'A'..='Z' => char::from_u32(c as u32 - 'A' as u32 + 0xFF21).unwrap(),
+            _ => c,
+        })
+        .collect()
+}
+
+both_stores!(every_form_of_an_address_counts_on_one_counter);
+/// Wrong passwords typed with six written forms of one address (full-width letters, case), one
+/// login each: five are checked (401) and the sixth is refused (429), whether the address has an
+/// account or not, so the answers do not tell which. Before, an address without an account was
+/// only trimmed and lowercased, each form had a counter of its own, and the sixth got 401.
+async fn every_form_of_an_address_counts_on_one_counter(backend: Backend) {
+    let app = TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await;
+    for local in ["erkki", "ei.ole"] {
+        let forms = [
+            format!("{local}@testi.fi"),
+            format!("{}{}@testi.fi", wide(&local[..1]), &local[1..]),
+            format!("{}@TESTI.FI", local.to_uppercase()),
+            format!("{}@testi.fi", wide(local)),
+            format!(" {}@{} ", wide(&local.to_uppercase()), wide("testi.fi")),
+            format!(
+                "{}{}@Testi.fi",
+                wide(&local[..2].to_uppercase()),
+                &local[2..]
+            ),
+        ];
+        let [wrong @ .., last] = &forms;
+        for form in wrong {
+            let (browser, url, fields) = at_password(&app, "seinajoki", form).await;
+            let answer = post_password(&browser, &url, &fields, "väärä").await;
+            says(answer, 401, WRONG).await;
+        }
+        let (browser, url, fields) = at_password(&app, "seinajoki", last).await;
+        let blocked = post_password(&browser, &url, &fields, PASSWORD).await;
+        let retry_after = blocked.headers().contains_key("retry-after");
+        says(blocked, 429, THROTTLED).await;
+        assert!(retry_after, "{local}");
+    }
     app.stop().await;
 }
