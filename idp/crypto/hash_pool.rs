@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
+use crate::domain::counting_key;
 use crate::telemetry::metrics::KindLabels;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
@@ -58,7 +59,8 @@ pub struct Holders {
     pub session: Option<String>,
     /// The account whose password is checked.
     pub account: Option<String>,
-    /// The client address.
+    /// The client address (its share is counted under its [`counting_key`]: an IPv6 address per
+    /// /64).
     pub address: Option<String>,
 }
 
@@ -281,7 +283,7 @@ impl HashPool {
             holders
                 .address
                 .as_ref()
-                .map(|k| (format!("address:{k}"), self.per_address)),
+                .map(|k| (format!("address:{}", counting_key(k)), self.per_address)),
         ]
         .into_iter()
         .flatten()
@@ -467,5 +469,31 @@ mod tests {
         );
         assert_eq!(pool.run_for(Share::Other, &session, || 3).await, Ok(3));
         assert_eq!(pool.per_address, 6);
+    }
+
+    /// An address's half of the pool is its /64's: taking another address of it for each request
+    /// gets no more places. Before, each address had a half of its own.
+    #[test]
+    fn the_addresses_of_one_64_share_one_half() {
+        let pool = HashPool::new(2, 10);
+        let from = |n: usize, address: &str| Holders {
+            account: Some(format!("account {n}")),
+            address: Some(address.to_string()),
+            ..Holders::default()
+        };
+        let held: Vec<Held> = (0..pool.per_address)
+            .map(|n| pool.hold(&from(n, &format!("2001:db8:1:2::{n:x}"))))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(matches!(
+            pool.hold(&from(99, "2001:db8:1:2:ffff::99")),
+            Err(Refused::TooMany)
+        ));
+        assert!(
+            pool.hold(&from(99, "2001:db8:1:3::1")).is_ok(),
+            "another /64"
+        );
+        drop(held);
+        assert!(pool.hold(&from(99, "2001:db8:1:2:ffff::99")).is_ok());
     }
 }

@@ -1,9 +1,11 @@
 //! Validated values: once parsed, an [`Email`] or a [`NewPassword`] is known to be acceptable.
 
+mod client_address;
 mod email;
 mod name;
 pub mod password;
 
+pub use client_address::counting_key;
 pub use email::{Email, EmailError};
 pub use name::{MAX_NAME_CHARS, NameError, parse_name};
 pub use password::{NewPassword, PasswordError};

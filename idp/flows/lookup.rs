@@ -1,9 +1,11 @@
 //! Finding an account by the identifier a resident types: the login, the linker's routing and the
-//! account checks all read an identifier this one way.
+//! account checks all read an identifier this one way; an identifier that names no account is
+//! throttled under the same reading ([`unknown_key`]).
 
 use chrono::NaiveDateTime;
 
 use crate::domain::Email;
+use crate::store::throttle::ThrottleKey;
 use crate::store::users::{self, UserRow};
 use crate::store::{DbConnection, StoreError, Tenant, deletions};
 
@@ -15,6 +17,19 @@ pub fn find_account(
     identifier: &str,
 ) -> Result<Option<UserRow>, StoreError> {
     Ok(any_account(conn, tenant, identifier)?.filter(|u| !u.disabled))
+}
+
+/// The throttle counter of an identifier that names no account, read as [`find_account`] reads
+/// it: an address by its normalised form (NFKC, lowercased), anything else trimmed and lowercased.
+/// So every written form of one address (full-width letters, ligatures, case) counts on one
+/// counter, as the forms of an address with an account count on its user's: the answers never
+/// tell whether the address has one.
+pub fn unknown_key(identifier: &str) -> ThrottleKey {
+    let identifier = identifier.trim();
+    ThrottleKey::Unknown(match Email::parse(identifier) {
+        Ok(email) => email.normalized().to_string(),
+        Err(_) => identifier.to_lowercase(),
+    })
 }
 
 /// The account an identifier names, disabled or not.

@@ -2,15 +2,17 @@
 //! account-exists notice, the linker's links, a change of address.
 //!
 //! Every such mail counts against its recipient (the normalised address) and the client address of
-//! the request, within the tenant's `[mail_limits]`, in the database (`store::mail_limits`), so the
-//! limits hold across nodes. Past a limit no mail (nor its link) is written, the page reads as
-//! before, and `mail.limited` is audited with the limit and the kind of mail — the user's id when
-//! the recipient has an account, never the address. [`write`] is how a flow writes such a mail.
+//! the request (its [`counting_key`]: an IPv6 address per /64), within the tenant's
+//! `[mail_limits]`, in the database (`store::mail_limits`), so the limits hold across nodes. Past
+//! a limit no mail (nor its link) is written, the page reads as before, and `mail.limited` is
+//! audited with the limit and the kind of mail — the user's id when the recipient has an account,
+//! never the address. [`write`] is how a flow writes such a mail.
 
 use chrono::Duration;
 use serde_json::json;
 
 use crate::crypto::secret;
+use crate::domain::counting_key;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::mail::{self, Rendered};
@@ -42,7 +44,7 @@ pub fn admit(m: &Minter<'_>, conn: &mut DbConnection, mail: Mail<'_>) -> Result<
     let client = m
         .remote_addr
         .as_deref()
-        .map(|address| secret::hash(&format!("client:{address}")));
+        .map(|address| secret::hash(&format!("client:{}", counting_key(address))));
     let minutes = |m: u32| Duration::minutes(i64::from(m));
     let mut counted = vec![(
         PER_ADDRESS,

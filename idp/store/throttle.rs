@@ -12,6 +12,7 @@ use diesel::upsert::excluded;
 
 use super::schema::login_throttle;
 use super::{DbConnection, Result, Tenant, write_transaction};
+use crate::domain::counting_key;
 
 /// What a counter counts checks of.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -25,7 +26,7 @@ pub enum ThrottleKey {
     Legacy(String),
     /// An identifier that names no account (normalised): throttled as if it did.
     Unknown(String),
-    /// A client address.
+    /// A client address, counted under its [`counting_key`] (an IPv6 address per /64).
     Address(String),
 }
 
@@ -37,7 +38,7 @@ impl ThrottleKey {
             ThrottleKey::SecondFactor(id) => format!("second_factor:{id}"),
             ThrottleKey::Legacy(id) => format!("legacy:{id}"),
             ThrottleKey::Unknown(name) => format!("name:{name}"),
-            ThrottleKey::Address(ip) => format!("address:{ip}"),
+            ThrottleKey::Address(ip) => format!("address:{}", counting_key(ip)),
         }
     }
 

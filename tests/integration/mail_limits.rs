@@ -1,6 +1,6 @@
-//! Limits on the mail that anyone can cause: per recipient address and per client address, per
-//! tenant, atomic under parallel requests; the page past a limit reads as before and the event is
-//! audited. And no request text reaches a mail.
+//! Limits on the mail that anyone can cause: per recipient address and per client address (an
+//! IPv6 one per /64), per tenant, atomic under parallel requests; the page past a limit reads as
+//! before and the event is audited. And no request text reaches a mail.
 
 use crate::both_stores;
 use crate::helpers::journeys::{Login, page, submit_from};
@@ -166,6 +166,51 @@ async fn the_client_address_limit_spans_recipients(backend: Backend) {
             user_id: Some(app.user_id("seinajoki", "c@testi.fi").await),
             client_id: None,
             remote_addr: Some("203.0.113.7".into()),
+            detail: Some(r#"{"limit":"per_client_address","mail":"reset_password"}"#.into()),
+        }]
+    );
+    app.stop().await;
+}
+
+both_stores!(an_ipv6_client_is_counted_per_64);
+/// A client with a routed /64 sends each request from another address of it: the client address
+/// limit still counts them as one (the /64), while another /64 has its own count; the audit trail
+/// keeps the full address. Before, every address had its own count and the mails never stopped.
+async fn an_ipv6_client_is_counted_per_64(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .tenant_toml("\n[mail_limits]\nper_client_address = 2\n")
+        .behind_proxy()
+        .spawn()
+        .await;
+    for email in ["a@testi.fi", "b@testi.fi", "c@testi.fi"] {
+        app.add_user("seinajoki", email, PASSWORD, "Asukas").await;
+    }
+    let browser = app.browser();
+    let forgot = async |from: &str, email: &str| {
+        let fields = [("request", ""), ("email", email)];
+        let forgot = "/seinajoki/forgot";
+        submit_from(&app, &browser, from, forgot, forgot, &fields).await
+    };
+    let first = forgot("2001:db8:1:2::1", "a@testi.fi").await;
+    let second = forgot("2001:db8:1:2::2", "b@testi.fi").await;
+    let third = forgot("2001:db8:1:2:ffff:abcd:1234:5678", "c@testi.fi").await;
+    assert_eq!(first.0, 200);
+    assert_eq!(third, second, "the page past the limit reads as before");
+    assert_eq!(app.mails().len(), 2);
+    assert!(app.mails_to("c@testi.fi").is_empty());
+    // Another /64 has its own count.
+    let other = forgot("2001:db8:1:3::1", "c@testi.fi").await;
+    assert_eq!(other, second);
+    assert_eq!(app.mails_to("c@testi.fi").len(), 1);
+
+    let limited = app.audited("seinajoki", "mail.limited").await;
+    assert_eq!(
+        limited,
+        [Audited {
+            kind: "mail.limited".into(),
+            user_id: Some(app.user_id("seinajoki", "c@testi.fi").await),
+            client_id: None,
+            remote_addr: Some("2001:db8:1:2:ffff:abcd:1234:5678".into()),
             detail: Some(r#"{"limit":"per_client_address","mail":"reset_password"}"#.into()),
         }]
     );

@@ -1,6 +1,7 @@
 //! Every password check is throttled, counted before its hash runs, and none starves the logins:
 //! parallel guesses at the login and the account page, one session's burst of checks beside a
-//! resident's login, and the throttle's counters kept per tenant.
+//! resident's login, the throttle's counters kept per tenant, an IPv6 client counted per /64, and
+//! an address's counter that never tells whether it has an account.
 
 use crate::both_stores;
 use crate::helpers::journeys::{Login, says, sign_in};
@@ -8,6 +9,8 @@ use crate::helpers::{Backend, TestApp};
 use crate::rp::{self, csrf};
 
 const PASSWORD: &str = "oikea hevonen patteri";
+const WRONG: &str = "Sähköpostiosoite / käyttäjätunnus tai salasana on väärin.";
+const THROTTLED: &str = "Liian monta epäonnistunutta yritystä. Odota hetki ja yritä uudelleen.";
 
 /// A browser at the password page of a fresh login at `tenant` for `identifier`: the browser, the
 /// password form's URL and its fields (without the password).
@@ -37,6 +40,21 @@ async fn post_password(
     let mut form = fields.to_vec();
     form.push(("password".into(), password.into()));
     browser.post(url).form(&form).send().await.unwrap()
+}
+
+/// [`post_password`] from client address `from` (through `X-Forwarded-For`, which only a server
+/// behind a proxy reads).
+async fn post_password_from(
+    browser: &reqwest::Client,
+    url: &str,
+    fields: &[(String, String)],
+    password: &str,
+    from: &str,
+) -> reqwest::Response {
+    let mut form = fields.to_vec();
+    form.push(("password".into(), password.into()));
+    let request = browser.post(url).header("X-Forwarded-For", from);
+    request.form(&form).send().await.unwrap()
 }
 
 both_stores!(parallel_wrong_guesses_run_at_most_five_checks);
@@ -276,5 +294,82 @@ async fn a_success_clearing_a_counter_never_fails_a_check_beside_it(backend: Bac
         failed.extend(check.await.unwrap());
     }
     assert!(failed.is_empty(), "{failed:?}");
+    app.stop().await;
+}
+
+both_stores!(an_ipv6_client_is_blocked_per_64);
+/// Password spraying from a routed /64, each guess from another address of it and five at each
+/// identifier: the fifty free checks of a client address are the /64's, so the next guess is
+/// refused unchecked (429) while one from another /64 is checked (401). Before, every address of
+/// the /64 had fifty of its own and the block never came.
+async fn an_ipv6_client_is_blocked_per_64(backend: Backend) {
+    use idp::flows::password_check::{FREE_FAILURES, FREE_FAILURES_PER_ADDRESS};
+
+    let app = TestApp::builder(backend).behind_proxy().spawn().await;
+    let mut guesses = 0;
+    for name in 0..FREE_FAILURES_PER_ADDRESS / FREE_FAILURES {
+        let identifier = format!("asukas{name}@testi.fi");
+        let (browser, url, fields) = at_password(&app, "seinajoki", &identifier).await;
+        for _ in 0..FREE_FAILURES {
+            guesses += 1;
+            let from = format!("2001:db8:1:2::{guesses:x}");
+            let wrong = post_password_from(&browser, &url, &fields, "väärä", &from).await;
+            says(wrong, 401, WRONG).await;
+        }
+    }
+    let (browser, url, fields) = at_password(&app, "seinajoki", "viimeinen@testi.fi").await;
+    let from = "2001:db8:1:2:ffff:abcd:1234:5678";
+    let blocked = post_password_from(&browser, &url, &fields, "väärä", from).await;
+    let retry_after = blocked.headers().contains_key("retry-after");
+    says(blocked, 429, THROTTLED).await;
+    assert!(retry_after);
+    let elsewhere = post_password_from(&browser, &url, &fields, "väärä", "2001:db8:1:3::1").await;
+    says(elsewhere, 401, WRONG).await;
+    app.stop().await;
+}
+
+/// `text` with its ASCII letters in full width (`erkki` → `ｅｒｋｋｉ`).
+fn wide(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            'a'..='z' => char::from_u32(c as u32 - 'a' as u32 + 0xFF41).unwrap(),
+            'A'..='Z' => char::from_u32(c as u32 - 'A' as u32 + 0xFF21).unwrap(),
+            _ => c,
+        })
+        .collect()
+}
+
+both_stores!(every_form_of_an_address_counts_on_one_counter);
+/// Wrong passwords typed with six written forms of one address (full-width letters, case), one
+/// login each: five are checked (401) and the sixth is refused (429), whether the address has an
+/// account or not, so the answers do not tell which. Before, an address without an account was
+/// only trimmed and lowercased, each form had a counter of its own, and the sixth got 401.
+async fn every_form_of_an_address_counts_on_one_counter(backend: Backend) {
+    let app = TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await;
+    for local in ["erkki", "ei.ole"] {
+        let forms = [
+            format!("{local}@testi.fi"),
+            format!("{}{}@testi.fi", wide(&local[..1]), &local[1..]),
+            format!("{}@TESTI.FI", local.to_uppercase()),
+            format!("{}@testi.fi", wide(local)),
+            format!(" {}@{} ", wide(&local.to_uppercase()), wide("testi.fi")),
+            format!(
+                "{}{}@Testi.fi",
+                wide(&local[..2].to_uppercase()),
+                &local[2..]
+            ),
+        ];
+        let [wrong @ .., last] = &forms;
+        for form in wrong {
+            let (browser, url, fields) = at_password(&app, "seinajoki", form).await;
+            let answer = post_password(&browser, &url, &fields, "väärä").await;
+            says(answer, 401, WRONG).await;
+        }
+        let (browser, url, fields) = at_password(&app, "seinajoki", last).await;
+        let blocked = post_password(&browser, &url, &fields, PASSWORD).await;
+        let retry_after = blocked.headers().contains_key("retry-after");
+        says(blocked, 429, THROTTLED).await;
+        assert!(retry_after, "{local}");
+    }
     app.stop().await;
 }

@@ -11,6 +11,7 @@ use crate::config::Language;
 use crate::crypto::secret;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
+use crate::flows::lookup::unknown_key;
 use crate::flows::mail_limit;
 use crate::flows::mail_link;
 use crate::flows::oidc::pending;
@@ -88,7 +89,7 @@ pub fn prepare_claim(
             },
         ),
         None => (
-            ThrottleKey::Unknown(identifier.trim().to_lowercase()),
+            unknown_key(identifier),
             Stored::Argon2(DUMMY_HASH.to_string()),
         ),
     };

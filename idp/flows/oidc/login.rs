@@ -26,7 +26,7 @@ use crate::store::users::UserRow;
 use crate::store::{DbConnection, Tenant, auth_requests, grants};
 use crate::telemetry::metrics::LoginOutcome;
 
-use crate::flows::lookup::{find_account, find_deleting};
+use crate::flows::lookup::{find_account, find_deleting, unknown_key};
 
 /// The first step of a login.
 #[derive(Debug)]
@@ -147,7 +147,7 @@ pub fn prepare(
         ),
         (None, None) => (
             Stored::Argon2(DUMMY_HASH.to_string()),
-            ThrottleKey::Unknown(identifier.trim().to_lowercase()),
+            unknown_key(identifier),
         ),
     };
     Ok(Prepared::Check(Box::new(Check {
