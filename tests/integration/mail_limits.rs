@@ -1,10 +1,11 @@
 //! Limits on the mail that anyone can cause: per recipient address and per client address, per
 //! tenant, atomic under parallel requests; the page past a limit reads as before and the event is
-//! audited. And no request text reaches a mail.
+//! audited. Forgot password counts whether or not the address has an account. And no request text
+//! reaches a mail.
 
 use crate::both_stores;
 use crate::helpers::journeys::{Login, page, submit_from};
-use crate::helpers::{Audited, Backend, Old, TestApp};
+use crate::helpers::{Audited, Backend, Old, TestApp, assert_has};
 use crate::rp;
 
 const PASSWORD: &str = "oikea hevonen patteri";
@@ -169,6 +170,73 @@ async fn the_client_address_limit_spans_recipients(backend: Backend) {
             detail: Some(r#"{"limit":"per_client_address","mail":"reset_password"}"#.into()),
         }]
     );
+    app.stop().await;
+}
+
+/// The attack on the client address's budget (3 here) from `from`, in `browser`: registrations
+/// of the attacker's own addresses `own[0]` and `own[1]`, forgot password for `target`, a
+/// registration of `own[2]`. The four pages.
+async fn spend_the_budget(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    from: &str,
+    target: &str,
+    own: [&str; 3],
+) -> Vec<(u16, String)> {
+    let (register, forgot) = ("/seinajoki/register", "/seinajoki/forgot");
+    let mut pages = Vec::new();
+    for (path, email) in [
+        (register, own[0]),
+        (register, own[1]),
+        (forgot, target),
+        (register, own[2]),
+    ] {
+        let fields = [("request", ""), ("email", email)];
+        pages.push(submit_from(app, browser, from, path, path, &fields).await);
+    }
+    pages
+}
+
+both_stores!(forgot_spends_the_client_address_budget_with_or_without_an_account);
+async fn forgot_spends_the_client_address_budget_with_or_without_an_account(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .tenant_toml("\n[mail_limits]\nper_client_address = 3\n")
+        .behind_proxy()
+        .spawn()
+        .await;
+    app.add_user("seinajoki", "kohde@testi.fi", PASSWORD, "Kohde")
+        .await;
+    // The target has an account; then, from another client address, one without (one browser
+    // and the same own addresses: the same CSRF token and wording in both).
+    let browser = app.browser();
+    let own = ["a1@testi.fi", "a2@testi.fi", "a3@testi.fi"];
+    let with = spend_the_budget(&app, &browser, "203.0.113.7", "kohde@testi.fi", own).await;
+    let without = spend_the_budget(&app, &browser, "203.0.113.8", "ei.tilia@testi.fi", own).await;
+    assert_eq!(with, without, "the attacker's pages tell nothing");
+    for (status, text) in &with {
+        assert_eq!(*status, 200, "{text}");
+    }
+    assert_has(
+        &with[3].1,
+        "<p id=\"register-sent\">Lähetimme osoitteeseen a3@testi.fi viestin. Jatka sen linkistä.",
+    );
+    // Only the reset mail differs, and it goes to the target: the last registration is past the
+    // client address's limit either way.
+    assert_eq!(app.mails_to("kohde@testi.fi").len(), 1);
+    assert!(app.mails_to("ei.tilia@testi.fi").is_empty());
+    assert_eq!(app.mails_to("a1@testi.fi").len(), 2);
+    assert_eq!(app.mails_to("a2@testi.fi").len(), 2);
+    assert!(app.mails_to("a3@testi.fi").is_empty(), "no mail arrives");
+    assert_eq!(app.mails().len(), 5);
+    let limited = app.audited("seinajoki", "mail.limited").await;
+    let row = |from: &str| Audited {
+        kind: "mail.limited".into(),
+        user_id: None,
+        client_id: None,
+        remote_addr: Some(from.into()),
+        detail: Some(r#"{"limit":"per_client_address","mail":"register"}"#.into()),
+    };
+    assert_eq!(limited, [row("203.0.113.7"), row("203.0.113.8")]);
     app.stop().await;
 }
 
