@@ -1,11 +1,11 @@
 //! Limits on the mail that anyone can cause: per recipient address and per client address, per
 //! tenant, atomic under parallel requests; the page past a limit reads as before and the event is
-//! audited. Forgot password counts whether or not the address has an account. And no request text
-//! reaches a mail.
+//! audited. Forgot password counts whether or not the address has an account; the deletion's
+//! undo mail counts but is never refused. And no request text reaches a mail.
 
 use crate::both_stores;
-use crate::helpers::journeys::{Login, page, submit_from};
-use crate::helpers::{Audited, Backend, Old, TestApp, assert_has};
+use crate::helpers::journeys::{Login, page, sign_in, submit_from};
+use crate::helpers::{Audited, Backend, Old, TestApp, assert_has, helsinki};
 use crate::rp;
 
 const PASSWORD: &str = "oikea hevonen patteri";
@@ -237,6 +237,86 @@ async fn forgot_spends_the_client_address_budget_with_or_without_an_account(back
         detail: Some(r#"{"limit":"per_client_address","mail":"register"}"#.into()),
     };
     assert_eq!(limited, [row("203.0.113.7"), row("203.0.113.8")]);
+    app.stop().await;
+}
+
+both_stores!(a_full_address_limit_does_not_stop_a_deletion);
+async fn a_full_address_limit_does_not_stop_a_deletion(backend: Backend) {
+    let app = TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await;
+    let signed = sign_in(&app, "seinajoki", "erkki@testi.fi", PASSWORD).await;
+    // A stranger fills the limit of Erkki's address with forgot-password requests.
+    let stranger = app.browser();
+    let forgot = "/seinajoki/forgot";
+    let fields = [("request", ""), ("email", "erkki@testi.fi")];
+    for _ in 0..4 {
+        let (status, _) = submit_from(&app, &stranger, "127.0.0.1", forgot, forgot, &fields).await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(app.mails_to("erkki@testi.fi").len(), 3);
+    assert_eq!(app.audited("seinajoki", "mail.limited").await.len(), 1);
+
+    // Erkki deletes his account all the same, and gets the undo mail.
+    let (status, text, cleared) = crate::deletion::delete(&app, &signed, PASSWORD).await;
+    assert_eq!(status, 200, "{text}");
+    let date = helsinki(app.now() + chrono::Duration::days(14)).format("%-d.%-m.%Y");
+    assert_has(
+        &text,
+        &format!("Tilisi poistetaan pysyvästi {date}. Kaikki kirjautumisesi on päätetty."),
+    );
+    assert!(cleared, "the session cookie is removed");
+    assert!(
+        app.user_by_email("seinajoki", "erkki@testi.fi")
+            .await
+            .disabled
+    );
+    assert_eq!(
+        app.audit_details("seinajoki", "account.deletion_requested")
+            .await,
+        [serde_json::json!({ "by": "resident" })]
+    );
+    let mails = app.mails_to("erkki@testi.fi");
+    assert_eq!(mails.len(), 4, "three reset links and the undo mail");
+    let undo: Vec<&String> = mails
+        .iter()
+        .filter(|m| m.contains("Subject: Tilisi poistetaan"))
+        .collect();
+    assert_eq!(undo.len(), 1);
+    assert_has(undo[0], &format!("poistetaan pysyvästi {date}"));
+    let link = app
+        .newest_link(
+            Some("erkki@testi.fi"),
+            "/seinajoki/account/undo-deletion?token=",
+        )
+        .await;
+    assert_has(undo[0], &link);
+    assert_eq!(
+        app.audited("seinajoki", "mail.limited").await.len(),
+        1,
+        "nothing more refused"
+    );
+
+    // The undo mail counts: after Maija's deletion, two anonymous mails reach her address, not
+    // three.
+    app.add_user("seinajoki", "maija@testi.fi", PASSWORD, "Maija")
+        .await;
+    let maija = sign_in(&app, "seinajoki", "maija@testi.fi", PASSWORD).await;
+    let (status, text, _) = crate::deletion::delete(&app, &maija, PASSWORD).await;
+    assert_eq!(status, 200, "{text}");
+    let register = "/seinajoki/register";
+    let fields = [("request", ""), ("email", "maija@testi.fi")];
+    for _ in 0..3 {
+        submit_from(&app, &stranger, "127.0.0.1", register, register, &fields).await;
+    }
+    assert_eq!(
+        app.mails_to("maija@testi.fi").len(),
+        3,
+        "the undo mail and two notices"
+    );
+    let limited = app.audit_details("seinajoki", "mail.limited").await;
+    assert_eq!(
+        limited.last().unwrap(),
+        &serde_json::json!({ "limit": "per_address", "mail": "account_exists" })
+    );
     app.stop().await;
 }
 
