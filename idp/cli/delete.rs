@@ -80,8 +80,5 @@ pub fn run(config: &crate::config::Config, args: &DeleteArgs) -> Result<(), Fail
             "the account is being deleted already (erased on {}, or erased)",
             erase_at.format("%Y-%m-%d %H:%M UTC")
         ))),
-        Requested::Limited => Err(Failure::Other(
-            "a mail limit of the address is reached: nothing was done; try again later".into(),
-        )),
     }
 }

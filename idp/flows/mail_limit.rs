@@ -7,6 +7,12 @@
 //! a limit no mail (nor its link) is written, the page reads as before, and `mail.limited` is
 //! audited with the limit and the kind of mail — the user's id when the recipient has an account,
 //! never the address. [`write`] is how a flow writes such a mail.
+//!
+//! One mail is counted but never refused ([`count`]): the deletion's undo mail. Only the account's
+//! owner (with its current password, on a signed-in session) or support can cause it, and it goes
+//! only to the account's own address; refusing it would let anyone who fills that address's limit
+//! (with forgot-password requests) stop the owner from deleting the account. Counted, it still
+//! weighs on the mail anyone else causes to the address.
 
 use chrono::Duration;
 use serde_json::json;
@@ -35,35 +41,56 @@ pub struct Mail<'a> {
     pub user: Option<&'a str>,
 }
 
+/// The hashed keys `mail` counts against: its recipient's, and the client address's when the
+/// request has one.
+struct Keys {
+    recipient: String,
+    client: Option<String>,
+}
+
+impl Keys {
+    fn of(m: &Minter<'_>, mail: Mail<'_>) -> Self {
+        Self {
+            recipient: secret::hash(&format!("to:{}", mail.to)),
+            client: m
+                .remote_addr
+                .as_deref()
+                .map(|address| secret::hash(&format!("client:{}", counting_key(address)))),
+        }
+    }
+
+    /// The limits by name, the recipient's first.
+    fn limits(&self, m: &Minter<'_>) -> Vec<(&'static str, Limit<'_>)> {
+        let limits = &m.tenant.mail_limits;
+        let minutes = |m: u32| Duration::minutes(i64::from(m));
+        let mut counted = vec![(
+            PER_ADDRESS,
+            Limit {
+                key: &self.recipient,
+                max: i64::from(limits.per_address),
+                since: m.now - minutes(limits.per_address_minutes),
+            },
+        )];
+        if let Some(client) = &self.client {
+            counted.push((
+                PER_CLIENT_ADDRESS,
+                Limit {
+                    key: client,
+                    max: i64::from(limits.per_client_address),
+                    since: m.now - minutes(limits.per_client_address_minutes),
+                },
+            ));
+        }
+        counted
+    }
+}
+
 /// Counts `mail` against the tenant's limits; false (and `mail.limited` audited) when a limit is
 /// reached and the mail must not be written. Call it inside the write transaction that writes the
 /// mail, before anything else of it.
 pub fn admit(m: &Minter<'_>, conn: &mut DbConnection, mail: Mail<'_>) -> Result<bool, FlowError> {
-    let limits = &m.tenant.mail_limits;
-    let recipient = secret::hash(&format!("to:{}", mail.to));
-    let client = m
-        .remote_addr
-        .as_deref()
-        .map(|address| secret::hash(&format!("client:{}", counting_key(address))));
-    let minutes = |m: u32| Duration::minutes(i64::from(m));
-    let mut counted = vec![(
-        PER_ADDRESS,
-        Limit {
-            key: &recipient,
-            max: i64::from(limits.per_address),
-            since: m.now - minutes(limits.per_address_minutes),
-        },
-    )];
-    if let Some(client) = &client {
-        counted.push((
-            PER_CLIENT_ADDRESS,
-            Limit {
-                key: client,
-                max: i64::from(limits.per_client_address),
-                since: m.now - minutes(limits.per_client_address_minutes),
-            },
-        ));
-    }
+    let keys = Keys::of(m, mail);
+    let counted = keys.limits(m);
     let only: Vec<Limit<'_>> = counted.iter().map(|(_, limit)| *limit).collect();
     let Some(reached) = mail_limits::count_mail(conn, Tenant::of(m.tenant), &only, m.now)? else {
         return Ok(true);
@@ -76,6 +103,16 @@ pub fn admit(m: &Minter<'_>, conn: &mut DbConnection, mail: Mail<'_>) -> Result<
         .record(conn)?;
     m.tally.note(Counted::MailLimited);
     Ok(false)
+}
+
+/// Counts `mail` against the tenant's limits as [`admit`] does, but never refuses it, past a limit
+/// too: only for the deletion's undo mail (see the module's documentation). Call it inside the
+/// write transaction that writes the mail.
+pub fn count(m: &Minter<'_>, conn: &mut DbConnection, mail: Mail<'_>) -> Result<(), FlowError> {
+    let keys = Keys::of(m, mail);
+    let only: Vec<Limit<'_>> = keys.limits(m).into_iter().map(|(_, l)| l).collect();
+    mail_limits::add_mail(conn, Tenant::of(m.tenant), &only, m.now)?;
+    Ok(())
 }
 
 /// Writes the mail `counted` to `to` under the limits, in the caller's write transaction: counted

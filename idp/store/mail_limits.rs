@@ -76,6 +76,19 @@ pub fn count_mail(
             return Ok(Some(index));
         }
     }
+    add_mail(conn, tenant, limits, now)?;
+    Ok(None)
+}
+
+/// Counts one mail of `tenant` against every limit whether or not one is reached already: for
+/// the mail that is never refused (`flows::mail_limit::count`). Call it inside a write
+/// transaction, as [`count_mail`].
+pub fn add_mail(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    limits: &[Limit<'_>],
+    now: NaiveDateTime,
+) -> Result<()> {
     for limit in limits {
         let event = NewEvent {
             tenant_id: tenant.id(),
@@ -84,7 +97,7 @@ pub fn count_mail(
         };
         super::rows::insert(conn, mail_limit_events::table, &event)?;
     }
-    Ok(None)
+    Ok(())
 }
 
 /// Deletes the rows older than `before` (no limit's window reaches back that far).

@@ -1,10 +1,12 @@
 //! Limits on the mail that anyone can cause: per recipient address and per client address (an
 //! IPv6 one per /64), per tenant, atomic under parallel requests; the page past a limit reads as
-//! before and the event is audited. And no request text reaches a mail.
+//! before and the event is audited. Forgot password counts whether or not the address has an
+//! account; the deletion's undo mail counts but is never refused. And no request text reaches a
+//! mail.
 
 use crate::both_stores;
-use crate::helpers::journeys::{Login, page, submit_from};
-use crate::helpers::{Audited, Backend, Old, TestApp};
+use crate::helpers::journeys::{Login, page, sign_in, submit_from};
+use crate::helpers::{Audited, Backend, Old, TestApp, assert_has, helsinki};
 use crate::rp;
 
 const PASSWORD: &str = "oikea hevonen patteri";
@@ -213,6 +215,153 @@ async fn an_ipv6_client_is_counted_per_64(backend: Backend) {
             remote_addr: Some("2001:db8:1:2:ffff:abcd:1234:5678".into()),
             detail: Some(r#"{"limit":"per_client_address","mail":"reset_password"}"#.into()),
         }]
+    );
+    app.stop().await;
+}
+
+/// The attack on the client address's budget (3 here) from `from`, in `browser`: registrations
+/// of the attacker's own addresses `own[0]` and `own[1]`, forgot password for `target`, a
+/// registration of `own[2]`. The four pages.
+async fn spend_the_budget(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    from: &str,
+    target: &str,
+    own: [&str; 3],
+) -> Vec<(u16, String)> {
+    let (register, forgot) = ("/seinajoki/register", "/seinajoki/forgot");
+    let mut pages = Vec::new();
+    for (path, email) in [
+        (register, own[0]),
+        (register, own[1]),
+        (forgot, target),
+        (register, own[2]),
+    ] {
+        let fields = [("request", ""), ("email", email)];
+        pages.push(submit_from(app, browser, from, path, path, &fields).await);
+    }
+    pages
+}
+
+both_stores!(forgot_spends_the_client_address_budget_with_or_without_an_account);
+async fn forgot_spends_the_client_address_budget_with_or_without_an_account(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .tenant_toml("\n[mail_limits]\nper_client_address = 3\n")
+        .behind_proxy()
+        .spawn()
+        .await;
+    app.add_user("seinajoki", "kohde@testi.fi", PASSWORD, "Kohde")
+        .await;
+    // The target has an account; then, from another client address, one without (one browser
+    // and the same own addresses: the same CSRF token and wording in both).
+    let browser = app.browser();
+    let own = ["a1@testi.fi", "a2@testi.fi", "a3@testi.fi"];
+    let with = spend_the_budget(&app, &browser, "203.0.113.7", "kohde@testi.fi", own).await;
+    let without = spend_the_budget(&app, &browser, "203.0.113.8", "ei.tilia@testi.fi", own).await;
+    assert_eq!(with, without, "the attacker's pages tell nothing");
+    for (status, text) in &with {
+        assert_eq!(*status, 200, "{text}");
+    }
+    assert_has(
+        &with[3].1,
+        "<p id=\"register-sent\">Lähetimme osoitteeseen a3@testi.fi viestin. Jatka sen linkistä.",
+    );
+    // Only the reset mail differs, and it goes to the target: the last registration is past the
+    // client address's limit either way.
+    assert_eq!(app.mails_to("kohde@testi.fi").len(), 1);
+    assert!(app.mails_to("ei.tilia@testi.fi").is_empty());
+    assert_eq!(app.mails_to("a1@testi.fi").len(), 2);
+    assert_eq!(app.mails_to("a2@testi.fi").len(), 2);
+    assert!(app.mails_to("a3@testi.fi").is_empty(), "no mail arrives");
+    assert_eq!(app.mails().len(), 5);
+    let limited = app.audited("seinajoki", "mail.limited").await;
+    let row = |from: &str| Audited {
+        kind: "mail.limited".into(),
+        user_id: None,
+        client_id: None,
+        remote_addr: Some(from.into()),
+        detail: Some(r#"{"limit":"per_client_address","mail":"register"}"#.into()),
+    };
+    assert_eq!(limited, [row("203.0.113.7"), row("203.0.113.8")]);
+    app.stop().await;
+}
+
+both_stores!(a_full_address_limit_does_not_stop_a_deletion);
+async fn a_full_address_limit_does_not_stop_a_deletion(backend: Backend) {
+    let app = TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await;
+    let signed = sign_in(&app, "seinajoki", "erkki@testi.fi", PASSWORD).await;
+    // A stranger fills the limit of Erkki's address with forgot-password requests.
+    let stranger = app.browser();
+    let forgot = "/seinajoki/forgot";
+    let fields = [("request", ""), ("email", "erkki@testi.fi")];
+    for _ in 0..4 {
+        let (status, _) = submit_from(&app, &stranger, "127.0.0.1", forgot, forgot, &fields).await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(app.mails_to("erkki@testi.fi").len(), 3);
+    assert_eq!(app.audited("seinajoki", "mail.limited").await.len(), 1);
+
+    // Erkki deletes his account all the same, and gets the undo mail.
+    let (status, text, cleared) = crate::deletion::delete(&app, &signed, PASSWORD).await;
+    assert_eq!(status, 200, "{text}");
+    let date = helsinki(app.now() + chrono::Duration::days(14)).format("%-d.%-m.%Y");
+    assert_has(
+        &text,
+        &format!("Tilisi poistetaan pysyvästi {date}. Kaikki kirjautumisesi on päätetty."),
+    );
+    assert!(cleared, "the session cookie is removed");
+    assert!(
+        app.user_by_email("seinajoki", "erkki@testi.fi")
+            .await
+            .disabled
+    );
+    assert_eq!(
+        app.audit_details("seinajoki", "account.deletion_requested")
+            .await,
+        [serde_json::json!({ "by": "resident" })]
+    );
+    let mails = app.mails_to("erkki@testi.fi");
+    assert_eq!(mails.len(), 4, "three reset links and the undo mail");
+    let undo: Vec<&String> = mails
+        .iter()
+        .filter(|m| m.contains("Subject: Tilisi poistetaan"))
+        .collect();
+    assert_eq!(undo.len(), 1);
+    assert_has(undo[0], &format!("poistetaan pysyvästi {date}"));
+    let link = app
+        .newest_link(
+            Some("erkki@testi.fi"),
+            "/seinajoki/account/undo-deletion?token=",
+        )
+        .await;
+    assert_has(undo[0], &link);
+    assert_eq!(
+        app.audited("seinajoki", "mail.limited").await.len(),
+        1,
+        "nothing more refused"
+    );
+
+    // The undo mail counts: after Maija's deletion, two anonymous mails reach her address, not
+    // three.
+    app.add_user("seinajoki", "maija@testi.fi", PASSWORD, "Maija")
+        .await;
+    let maija = sign_in(&app, "seinajoki", "maija@testi.fi", PASSWORD).await;
+    let (status, text, _) = crate::deletion::delete(&app, &maija, PASSWORD).await;
+    assert_eq!(status, 200, "{text}");
+    let register = "/seinajoki/register";
+    let fields = [("request", ""), ("email", "maija@testi.fi")];
+    for _ in 0..3 {
+        submit_from(&app, &stranger, "127.0.0.1", register, register, &fields).await;
+    }
+    assert_eq!(
+        app.mails_to("maija@testi.fi").len(),
+        3,
+        "the undo mail and two notices"
+    );
+    let limited = app.audit_details("seinajoki", "mail.limited").await;
+    assert_eq!(
+        limited.last().unwrap(),
+        &serde_json::json!({ "limit": "per_address", "mail": "account_exists" })
     );
     app.stop().await;
 }

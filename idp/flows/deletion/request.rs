@@ -36,8 +36,6 @@ pub enum Requested {
     },
     /// The account's deletion was asked for before (or it is erased): nothing changed.
     Already(NaiveDateTime),
-    /// A mail limit of the address is reached: nothing changed (`mail.limited` audited).
-    Limited,
 }
 
 /// Asks for the deletion of `user` (see the module's documentation); the undo mail in
@@ -56,14 +54,14 @@ pub fn request(
             return Ok(Requested::Already(earlier.erase_at));
         }
         if let Some(to) = user.email_normalized.as_deref() {
+            // Counted, never refused: only the owner (or support) causes the undo mail, and only
+            // to the account's own address; a full limit must not stop the deletion.
             let counted = mail_limit::Mail {
                 kind: "account_deleted",
                 to,
                 user: Some(&user.id),
             };
-            if !mail_limit::admit(m, conn, counted)? {
-                return Ok(Requested::Limited);
-            }
+            mail_limit::count(m, conn, counted)?;
         }
         let erase_at = m.now + Duration::days(i64::from(m.tenant.deletion.undo_days));
         record(m, conn, user, erase_at, by)?;

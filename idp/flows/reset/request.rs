@@ -16,6 +16,11 @@ pub const PURPOSE: &str = "reset_password";
 /// Writes a reset link for the account of `email`, and its mail, in one transaction; returns the
 /// mail's id, or `None` when there is no such account or a mail limit is reached (the page says
 /// the same either way).
+///
+/// The request counts against the mail limits whether or not the address has an enabled account,
+/// as registration counts every one of its cases: were only real accounts counted, the client
+/// address's budget would tell them apart (its last registration mail arrives only when the
+/// forgot address has no account).
 pub fn request(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -24,24 +29,25 @@ pub fn request(
     language: Language,
     request_id: Option<&str>,
 ) -> Result<Option<String>, FlowError> {
-    let Some(user) = users::find_by_email(conn, Tenant::of(m.tenant), email.normalized())?
-        .filter(|u| !u.disabled)
-    else {
-        return Ok(None);
-    };
-    // The stored address, never the text as typed.
-    let to = user.email.clone().unwrap_or_else(|| email.to_string());
-    let counted = mail_limit::Mail {
-        kind: PURPOSE,
-        to: email.normalized(),
-        user: Some(&user.id),
-    };
     store::write_transaction(conn, |conn| {
+        let tenant = Tenant::of(m.tenant);
+        let found = users::find_by_email(conn, tenant, email.normalized())?;
+        let counted = mail_limit::Mail {
+            kind: PURPOSE,
+            to: email.normalized(),
+            user: found.as_ref().map(|u| u.id.as_str()),
+        };
+        let Some(user) = found.as_ref().filter(|u| !u.disabled) else {
+            // Counted as a mail would be, and nothing written.
+            mail_limit::admit(m, conn, counted)?;
+            return Ok(None);
+        };
+        // The stored address, never the text as typed.
+        let to = user.email.clone().unwrap_or_else(|| email.to_string());
         mail_limit::write(m, conn, counted, &to, |conn| {
             let token = secret::random_token();
             let mut context = mail_link::link_context(m, &["reset"], &token)?;
             // A reset keeps the account's passkeys: the mail says which there are.
-            let tenant = Tenant::of(m.tenant);
             context.insert("passkeys", &passkeys::names(conn, tenant, &user.id)?);
             let row = LinkRow {
                 user_id: Some(user.id.clone()),

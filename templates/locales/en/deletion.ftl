@@ -11,7 +11,6 @@ deletion-what-kept = Only the account's identifier stays, so that it is never gi
 deletion-password-hint = Confirm the deletion with your current password.
 deletion-confirm = Delete my account
 deletion-cancel = Cancel and go back to the account
-deletion-mail-limited = We cannot send mail to your address right now, so the account was not deleted. Try again later.
 deletion-requested-title = Your account will be erased
 deletion-requested = Your account will be erased for good on { $date }. All your logins have ended. We mailed you a link that undoes the deletion until then.
 deletion-requested-no-mail = Your account will be erased for good on { $date }. All your logins have ended. The account has no email address: to undo the deletion, contact customer service.

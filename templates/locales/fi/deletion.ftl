@@ -11,7 +11,6 @@ deletion-what-kept = Jäljelle jää vain tilin tunniste, jotta sitä ei koskaan
 deletion-password-hint = Vahvista poisto nykyisellä salasanallasi.
 deletion-confirm = Poista tilini
 deletion-cancel = Peruuta ja palaa tilin tietoihin
-deletion-mail-limited = Emme voi juuri nyt lähettää viestiä osoitteeseesi, joten tiliä ei poistettu. Yritä myöhemmin uudelleen.
 deletion-requested-title = Tilisi poistetaan
 deletion-requested = Tilisi poistetaan pysyvästi { $date }. Kaikki kirjautumisesi on päätetty. Lähetimme osoitteeseesi linkin, jolla voit perua poiston siihen asti.
 deletion-requested-no-mail = Tilisi poistetaan pysyvästi { $date }. Kaikki kirjautumisesi on päätetty. Tilillä ei ole sähköpostiosoitetta: jos haluat perua poiston, ota yhteyttä asiakaspalveluun.

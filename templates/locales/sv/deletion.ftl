@@ -11,7 +11,6 @@ deletion-what-kept = Kvar blir bara kontots identifierare, så att den aldrig ge
 deletion-password-hint = Bekräfta raderingen med ditt nuvarande lösenord.
 deletion-confirm = Radera mitt konto
 deletion-cancel = Avbryt och gå tillbaka till kontouppgifterna
-deletion-mail-limited = Vi kan inte skicka e-post till din adress just nu, så kontot raderades inte. Försök igen senare.
 deletion-requested-title = Ditt konto raderas
 deletion-requested = Ditt konto raderas för gott { $date }. Alla dina inloggningar har avslutats. Vi skickade en länk till din adress som ångrar raderingen fram till dess.
 deletion-requested-no-mail = Ditt konto raderas för gott { $date }. Alla dina inloggningar har avslutats. Kontot har ingen e-postadress: kontakta kundtjänsten om du vill ångra raderingen.

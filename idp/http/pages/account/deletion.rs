@@ -59,10 +59,6 @@ pub async fn delete(signed: SignedIn<Posted>) -> PageResult {
     let (erase_at, mail) = match requested {
         Requested::Done { erase_at, mail } => (erase_at, mail),
         Requested::Already(erase_at) => (erase_at, None),
-        Requested::Limited => {
-            let status = StatusCode::SERVICE_UNAVAILABLE;
-            return Ok(signed.deletion_page(Some("deletion-mail-limited"), status));
-        }
     };
     // Sent now when it can be; else the mail worker retries it (the link is in the outbox).
     view.send_failed(mail.as_deref()).await;
