@@ -81,3 +81,42 @@ async fn registration_verifies_the_address_and_continues_the_login(backend: Back
     assert!(param(&back, "code").is_some());
     app.stop().await;
 }
+
+both_stores!(two_links_of_one_address_completed_at_once_make_one_account);
+/// Two registration links of one address (asked twice), completed at the same moment in two
+/// browsers: one account; the other link answers as a used one (410), never a server error.
+async fn two_links_of_one_address_completed_at_once_make_one_account(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let client = rp::basic(&app).await;
+    let mut links = Vec::new();
+    for _ in 0..2 {
+        let login = Login::start(&app.browser(), &client, &[], &[]).await;
+        let (status, _) = ask(&app, &login, "maija@testi.fi").await;
+        assert_eq!(status, 200);
+        let link = app
+            .newest_link(
+                Some("maija@testi.fi"),
+                "/seinajoki/register/complete?token=",
+            )
+            .await;
+        let form = page(&login.browser, &link).await;
+        links.push((login, link, form));
+    }
+    let fields = [
+        ("username", "maija@testi.fi"),
+        ("name", "Maija"),
+        ("password", "maijan oma salasana"),
+        ("password2", "maijan oma salasana"),
+    ];
+    let [(a, a_link, a_form), (b, b_link, b_form)] = <[_; 2]>::try_from(links).ok().unwrap();
+    let (first, second) = tokio::join!(
+        submit_link(&a.browser, &a_link, &a_form, &fields),
+        submit_link(&b.browser, &b_link, &b_form, &fields),
+    );
+    let mut statuses = [first.status().as_u16(), second.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [303, 410]);
+    let registered = app.audited("seinajoki", "user.registered").await;
+    assert_eq!(registered.len(), 1);
+    app.stop().await;
+}

@@ -244,10 +244,16 @@ impl View {
     }
 
     /// The page of a flow's error: the busy page (503) when the service is out of capacity for a
-    /// moment, else the server error page (500).
+    /// moment, the used link's page (410) for a registration that lost its address to another,
+    /// else the server error page (500).
     pub fn failure(&self, error: impl Into<FlowError>) -> PageError {
-        if error.into().is_busy() {
+        let error = error.into();
+        if error.is_busy() {
             self.error(StatusCode::SERVICE_UNAVAILABLE, "busy").into()
+        } else if matches!(error, FlowError::AddressTaken) {
+            // A registration link that lost the race for its address to another link of the
+            // same address: the account exists, so this link is as good as used.
+            self.link_expired().into()
         } else {
             self.error(StatusCode::INTERNAL_SERVER_ERROR, "server_error")
                 .into()
