@@ -132,8 +132,11 @@ async fn every_kind_of_mail_is_limited_per_address(backend: Backend) {
     app.stop().await;
 }
 
-both_stores!(the_client_address_limit_spans_recipients);
-async fn the_client_address_limit_spans_recipients(backend: Backend) {
+/// Three residents ask for reset links from the client addresses `from` (one each), under a
+/// client address limit of 2: the third is refused as the limit's (its page read as before, no
+/// mail, `mail.limited` audited with the third's full address), while `other` has a count of
+/// its own.
+async fn the_client_limit_counts(backend: Backend, from: [&str; 3], other: &str) {
     let app = TestApp::builder(backend)
         .tenant_toml("\n[mail_limits]\nper_client_address = 2\n")
         .behind_proxy()
@@ -148,15 +151,15 @@ async fn the_client_address_limit_spans_recipients(backend: Backend) {
         let forgot = "/seinajoki/forgot";
         submit_from(&app, &browser, from, forgot, forgot, &fields).await
     };
-    let first = forgot("203.0.113.7", "a@testi.fi").await;
-    let second = forgot("203.0.113.7", "b@testi.fi").await;
-    let third = forgot("203.0.113.7", "c@testi.fi").await;
+    let first = forgot(from[0], "a@testi.fi").await;
+    let second = forgot(from[1], "b@testi.fi").await;
+    let third = forgot(from[2], "c@testi.fi").await;
     assert_eq!(first.0, 200);
     assert_eq!(third, second, "the page past the limit reads as before");
     assert_eq!(app.mails().len(), 2);
     assert!(app.mails_to("c@testi.fi").is_empty());
-    // Another client address has its own count.
-    let other = forgot("203.0.113.8", "c@testi.fi").await;
+    // Another client has its own count.
+    let other = forgot(other, "c@testi.fi").await;
     assert_eq!(other, second);
     assert_eq!(app.mails_to("c@testi.fi").len(), 1);
 
@@ -167,11 +170,17 @@ async fn the_client_address_limit_spans_recipients(backend: Backend) {
             kind: "mail.limited".into(),
             user_id: Some(app.user_id("seinajoki", "c@testi.fi").await),
             client_id: None,
-            remote_addr: Some("203.0.113.7".into()),
+            remote_addr: Some(from[2].into()),
             detail: Some(r#"{"limit":"per_client_address","mail":"reset_password"}"#.into()),
         }]
     );
     app.stop().await;
+}
+
+both_stores!(the_client_address_limit_spans_recipients);
+async fn the_client_address_limit_spans_recipients(backend: Backend) {
+    let from = "203.0.113.7";
+    the_client_limit_counts(backend, [from; 3], "203.0.113.8").await;
 }
 
 both_stores!(an_ipv6_client_is_counted_per_64);
@@ -179,44 +188,12 @@ both_stores!(an_ipv6_client_is_counted_per_64);
 /// limit still counts them as one (the /64), while another /64 has its own count; the audit trail
 /// keeps the full address. Before, every address had its own count and the mails never stopped.
 async fn an_ipv6_client_is_counted_per_64(backend: Backend) {
-    let app = TestApp::builder(backend)
-        .tenant_toml("\n[mail_limits]\nper_client_address = 2\n")
-        .behind_proxy()
-        .spawn()
-        .await;
-    for email in ["a@testi.fi", "b@testi.fi", "c@testi.fi"] {
-        app.add_user("seinajoki", email, PASSWORD, "Asukas").await;
-    }
-    let browser = app.browser();
-    let forgot = async |from: &str, email: &str| {
-        let fields = [("request", ""), ("email", email)];
-        let forgot = "/seinajoki/forgot";
-        submit_from(&app, &browser, from, forgot, forgot, &fields).await
-    };
-    let first = forgot("2001:db8:1:2::1", "a@testi.fi").await;
-    let second = forgot("2001:db8:1:2::2", "b@testi.fi").await;
-    let third = forgot("2001:db8:1:2:ffff:abcd:1234:5678", "c@testi.fi").await;
-    assert_eq!(first.0, 200);
-    assert_eq!(third, second, "the page past the limit reads as before");
-    assert_eq!(app.mails().len(), 2);
-    assert!(app.mails_to("c@testi.fi").is_empty());
-    // Another /64 has its own count.
-    let other = forgot("2001:db8:1:3::1", "c@testi.fi").await;
-    assert_eq!(other, second);
-    assert_eq!(app.mails_to("c@testi.fi").len(), 1);
-
-    let limited = app.audited("seinajoki", "mail.limited").await;
-    assert_eq!(
-        limited,
-        [Audited {
-            kind: "mail.limited".into(),
-            user_id: Some(app.user_id("seinajoki", "c@testi.fi").await),
-            client_id: None,
-            remote_addr: Some("2001:db8:1:2:ffff:abcd:1234:5678".into()),
-            detail: Some(r#"{"limit":"per_client_address","mail":"reset_password"}"#.into()),
-        }]
-    );
-    app.stop().await;
+    let from = [
+        "2001:db8:1:2::1",
+        "2001:db8:1:2::2",
+        "2001:db8:1:2:ffff:abcd:1234:5678",
+    ];
+    the_client_limit_counts(backend, from, "2001:db8:1:3::1").await;
 }
 
 /// The attack on the client address's budget (3 here) from `from`, in `browser`: registrations

@@ -13,7 +13,7 @@ use crate::helpers::authority::{
     PASSWORD, USERNAME, account, app_with_code, authority_app, authority_id, code, give,
     password_step, refused, second_factor_url, seed_totp, steady, wrong,
 };
-use crate::helpers::journeys::{hidden, page, post_with_csrf, says, visit};
+use crate::helpers::journeys::{Login, hidden, page, post_with_csrf, says, visit};
 use crate::helpers::{Backend, TestApp, assert_has, tenant};
 use crate::node::{failed_with, setup, succeeded};
 use crate::rp::{self, location};
@@ -292,6 +292,28 @@ async fn support_resets_a_second_factor(backend: Backend) {
     drop(s.dir);
 }
 
+/// The half-done `login` (its second factor's page `html`) is gone: its page, the enrolment of a
+/// new factor and the answer `code` each say it expired (400).
+async fn login_is_gone(login: &Login, html: &str, code: &str) {
+    let opened = login
+        .browser
+        .get(second_factor_url(login))
+        .send()
+        .await
+        .unwrap();
+    says(opened, 400, "data-reason=\"expired\"").await;
+    let enrol = format!(
+        "{}/login/second-factor/enrol?request={}",
+        login.tenant_url, login.request
+    );
+    let opened = login.browser.get(&enrol).send().await.unwrap();
+    assert_eq!(opened.status(), 400);
+    let posted = login
+        .post("/login/second-factor", html, &[("code", code)])
+        .await;
+    says(posted, 400, "data-reason=\"expired\"").await;
+}
+
 both_stores!(a_login_begun_before_a_reset_cannot_be_finished_after_it);
 /// A half-done login (the password given, the code not yet) and a ceremony of the user, then
 /// support's reset: the login is gone, so it cannot enrol a new factor, nor be finished with a
@@ -328,18 +350,7 @@ async fn a_login_begun_before_a_reset_cannot_be_finished_after_it(backend: Backe
     .unwrap();
 
     // Without its factor the user would be sent to enrol one: the login is gone instead.
-    let opened = login.browser.get(&url).send().await.unwrap();
-    says(opened, 400, "data-reason=\"expired\"").await;
-    let enrol = format!(
-        "{}/login/second-factor/enrol?request={}",
-        login.tenant_url, login.request
-    );
-    let opened = login.browser.get(&enrol).send().await.unwrap();
-    assert_eq!(opened.status(), 400);
-    let fields = [("code", code(&app, &secret, 0))];
-    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let posted = login.post("/login/second-factor", &html, &fields).await;
-    says(posted, 400, "data-reason=\"expired\"").await;
+    login_is_gone(&login, &html, &code(&app, &secret, 0)).await;
     let left = app
         .db_run(move |conn| {
             use store::schema::ceremonies;
@@ -375,18 +386,7 @@ async fn a_login_begun_before_a_change_of_password_cannot_be_finished_after_it(b
         let done = post(&app, &browser, &html_of_account, path, fields).await;
         assert!(done.status().is_success() || done.status() == 303, "{path}");
 
-        let opened = login.browser.get(&url).send().await.unwrap();
-        says(opened, 400, "data-reason=\"expired\"").await;
-        let enrol = format!(
-            "{}/login/second-factor/enrol?request={}",
-            login.tenant_url, login.request
-        );
-        let opened = login.browser.get(&enrol).send().await.unwrap();
-        assert_eq!(opened.status(), 400, "{path}");
-        let fields = [("code", code(&app, &secret, 1))];
-        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let posted = login.post("/login/second-factor", &html, &fields).await;
-        says(posted, 400, "data-reason=\"expired\"").await;
+        login_is_gone(&login, &html, &code(&app, &secret, 1)).await;
         app.stop().await;
     }
 }
