@@ -3,7 +3,9 @@
 //! (`helpers::webauthn`). Logging in with a passkey and the second factor: `passkeys_login.rs`.
 
 use crate::both_stores;
-use crate::helpers::journeys::{Login, answer, hidden, page, post_with_csrf, says, set_password};
+use crate::helpers::journeys::{
+    Login, answer, hidden, page, post_with_csrf, says, set_password, submit_link,
+};
 use crate::helpers::webauthn::{
     self, Authenticator, add_on_account, log_in, not_now, options, sign_in, step_up_on_account,
 };
@@ -217,7 +219,8 @@ async fn a_reset_mail_lists_the_passkeys_and_the_reset_keeps_them(backend: Backe
     let (mail, link) = app.mailed_link(1, "/seinajoki/reset?token=").await;
     assert_has(
         &mail,
-        "Tililläsi on nämä pääsyavaimet. Salasanan vaihtaminen ei poista niitä",
+        "Tililläsi on nämä pääsyavaimet. Salasanan vaihtaminen ei poista niitä; jos et tunnista \
+         jotakin niistä, voit poistaa ne samalla, kun asetat uuden salasanan:",
     );
     assert_has(&mail, "- Työkone");
     assert_has(&mail, "- Puhelin");
@@ -245,6 +248,107 @@ async fn a_reset_mail_lists_the_passkeys_and_the_reset_keeps_them(backend: Backe
         .map(|p| p.name)
         .collect();
     assert_eq!(names, ["Työkone", "Puhelin"]);
+    assert!(
+        app.audit_details("seinajoki", "passkey.removed")
+            .await
+            .is_empty()
+    );
+    app.stop().await;
+}
+
+/// Pirjo asks for a reset link in `login`; the link of the `nth` mail sent.
+async fn reset_link(app: &TestApp, login: &Login, nth: usize) -> String {
+    reset_link_of(app, login, EMAIL, nth).await
+}
+
+/// [`reset_link`] for the account of `email`.
+async fn reset_link_of(app: &TestApp, login: &Login, email: &str, nth: usize) -> String {
+    let url = app.url(&format!("/seinajoki/forgot?request={}", login.request));
+    let form = page(&login.browser, url).await;
+    let fields = [("request", login.request.as_str()), ("email", email)];
+    let asked = post_with_csrf(&login.browser, app.url("/seinajoki/forgot"), &form, &fields);
+    assert_eq!(asked.await.status(), 200);
+    app.mailed_link(nth, "/seinajoki/reset?token=").await.1
+}
+
+// Someone who learned the password adds a passkey (the account's first: the password is enough).
+// From then on the account page asks for it, and the resident's password alone does not open it;
+// a reset that removes the passkeys gives her the account back.
+both_stores!(a_reset_removes_an_intruders_passkey_when_asked);
+async fn a_reset_removes_an_intruders_passkey_when_asked(backend: Backend) {
+    let app = with_pirjo(TestApp::builder(backend)).await;
+    let intruder = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
+    let mut key = Authenticator::new(&app);
+    let added = add_on_account(&app, &intruder, &mut key, "Minun").await;
+    says(added, 200, "Pääsyavain lisätty.").await;
+    let account = app.url("/seinajoki/account");
+    let asked_at = location(&intruder.browser.get(&account).send().await.unwrap());
+    assert_eq!(asked_at.path(), "/seinajoki/login/second-factor");
+
+    let client = rp::basic(&app).await;
+    let login = Login::fresh(&app, &client).await;
+    let link = reset_link(&app, &login, 1).await;
+    let html = page(&login.browser, &link).await;
+    let new = "aivan uusi salasana";
+    let fields = [
+        ("password", new),
+        ("password2", new),
+        ("remove_passkeys", "yes"),
+    ];
+    let done = submit_link(&login.browser, &link, &html, &fields).await;
+    assert_eq!(done.status(), 303);
+
+    // The passkey is gone: it logs in nowhere.
+    let login = Login::fresh(&app, &client).await;
+    let refused = log_in(&login, &mut key).await;
+    let unknown = "Tätä pääsyavainta ei ole liitetty mihinkään tämän palvelun tiliin. \
+                   Toisen kaupungin palveluun lisätty pääsyavain toimii vain siellä.";
+    says(refused, 401, unknown).await;
+    // The new password alone opens the account page again (no step-up).
+    let signed = sign_in(&app, "seinajoki", EMAIL, new).await;
+    assert_has(&signed.page, "Sinulla ei ole vielä pääsyavaimia.");
+    assert_eq!(
+        app.audit_details("seinajoki", "passkey.removed").await,
+        [serde_json::json!({ "by": "reset", "passkeys": 1 })]
+    );
+    app.stop().await;
+}
+
+both_stores!(the_reset_page_offers_to_remove_passkeys_only_when_there_are_some);
+async fn the_reset_page_offers_to_remove_passkeys_only_when_there_are_some(backend: Backend) {
+    let app = with_pirjo(TestApp::builder(backend)).await;
+    let client = rp::basic(&app).await;
+    let login = Login::fresh(&app, &client).await;
+    let link = reset_link(&app, &login, 1).await;
+    let html = page(&login.browser, &link).await;
+    assert_has(&html, "id=\"password2\"");
+    assert!(!html.contains("remove_passkeys"), "{html}");
+    assert!(!html.contains("<fieldset"), "{html}");
+
+    let signed = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
+    let added = add_on_account(&app, &signed, &mut Authenticator::new(&app), "Työkone").await;
+    says(added, 200, "Pääsyavain lisätty.").await;
+    let login = Login::fresh(&app, &client).await;
+    let link = reset_link(&app, &login, 2).await;
+    let html = page(&login.browser, &link).await;
+    assert_has(&html, "<legend>Tilisi pääsyavaimet</legend>");
+    assert_has(&html, "<li>Työkone</li>");
+    let unchecked = "<input id=\"remove-passkeys\" name=\"remove_passkeys\" type=\"checkbox\" \
+                     value=\"yes\"><label for=\"remove-passkeys\">Poista nämä pääsyavaimet</label>";
+    assert_has(&html, unchecked);
+    // A form sent back with an error keeps the choice.
+    let fields = [
+        ("password", "aivan uusi salasana"),
+        ("password2", "toinen salasana"),
+        ("remove_passkeys", "yes"),
+    ];
+    let mismatch = submit_link(&login.browser, &link, &html, &fields).await;
+    let (status, html) = answer(mismatch).await;
+    assert_eq!(status, 422, "{html}");
+    assert_has(
+        &html,
+        "value=\"yes\" checked><label for=\"remove-passkeys\">",
+    );
     app.stop().await;
 }
 
@@ -365,6 +469,71 @@ async fn a_credential_added_already_is_refused_with_a_message(backend: Backend) 
         })
         .await;
     assert_eq!(theirs, 0);
+    app.stop().await;
+}
+
+// An authority user's passkey may be the second factor the tenant requires: the mailbox alone must
+// not remove it (the next login would enrol a new factor). The reset page offers no box, and a box
+// posted anyway removes nothing; support resets the factors.
+both_stores!(an_authority_users_reset_does_not_remove_the_passkeys);
+async fn an_authority_users_reset_does_not_remove_the_passkeys(backend: Backend) {
+    let app = TestApp::builder(backend).localhost().spawn().await;
+    let email = "virkailija@testi.fi";
+    let user = crate::helpers::NewUser {
+        email: Some(email),
+        ..crate::helpers::NewUser::authority("Virkailija", "Virkailija", PASSWORD)
+    };
+    app.add("seinajoki", user).await.unwrap();
+    let user_id = app.user_id("seinajoki", email).await;
+    // Stored as if enrolled (whether it verifies does not matter here).
+    let row = idp::store::passkeys::PasskeyRow {
+        id: "virkailijan".into(),
+        tenant_id: "seinajoki".into(),
+        user_id: user_id.clone(),
+        credential_id: "dmlya2FpbGlqYW4".into(),
+        name: "Virkapuhelin".into(),
+        passkey: "{}".into(),
+        backup_eligible: false,
+        created_at: app.now(),
+        last_used_at: None,
+    };
+    app.db_run(move |conn| idp::store::passkeys::insert(conn, &row).unwrap())
+        .await;
+
+    let client = rp::basic(&app).await;
+    let login = Login::fresh(&app, &client).await;
+    let link = reset_link_of(&app, &login, email, 1).await;
+    let (mail, _) = app.mailed_link(1, "/seinajoki/reset?token=").await;
+    assert_has(
+        &mail,
+        "jos et tunnista jotakin niistä, poista se tilisivulla:",
+    );
+    assert_has(&mail, "- Virkapuhelin");
+    let html = page(&login.browser, &link).await;
+    assert_has(&html, "id=\"password2\"");
+    assert!(!html.contains("remove_passkeys"), "{html}");
+    let new = "aivan uusi salasana";
+    let fields = [
+        ("password", new),
+        ("password2", new),
+        ("remove_passkeys", "yes"),
+    ];
+    let done = submit_link(&login.browser, &link, &html, &fields).await;
+    assert_eq!(done.status(), 303);
+    let left = app
+        .db_run(move |conn| {
+            let t = crate::helpers::tenant("seinajoki");
+            idp::store::passkeys::of_user(conn, t, &user_id)
+                .unwrap()
+                .len()
+        })
+        .await;
+    assert_eq!(left, 1);
+    assert!(
+        app.audit_details("seinajoki", "passkey.removed")
+            .await
+            .is_empty()
+    );
     app.stop().await;
 }
 

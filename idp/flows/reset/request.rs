@@ -1,6 +1,6 @@
 //! Forgot password, step one: a single-use link to the account's address (only its hash stored).
 
-use crate::config::Language;
+use crate::config::{Language, SecondFactorPolicy};
 use crate::crypto::secret;
 use crate::domain::Email;
 use crate::flows::context::Minter;
@@ -8,10 +8,19 @@ use crate::flows::error::FlowError;
 use crate::flows::{mail_limit, mail_link, passkeys};
 use crate::mail::Mails;
 use crate::store::links::{self, LinkRow};
+use crate::store::users::UserRow;
 use crate::store::{self, DbConnection, Tenant, users};
 
 /// The purpose of reset links.
 pub const PURPOSE: &str = "reset_password";
+
+/// Whether a reset may remove `user`'s passkeys: a resident's, yes; an authority user's, only
+/// where the tenant asks its authority users for no second factor. Elsewhere a passkey may be the
+/// factor the tenant requires, and the mailbox alone must not take it away (the next login would
+/// enrol a new one): support resets it (`idp users reset-second-factor`).
+pub(crate) fn may_remove_passkeys(m: &Minter<'_>, user: &UserRow) -> bool {
+    !user.is_authority || m.tenant.authority_second_factor == SecondFactorPolicy::Off
+}
 
 /// Writes a reset link for the account of `email`, and its mail, in one transaction; returns the
 /// mail's id, or `None` when there is no such account or a mail limit is reached (the page says
@@ -47,8 +56,11 @@ pub fn request(
         mail_limit::write(m, conn, counted, &to, |conn| {
             let token = secret::random_token();
             let mut context = mail_link::link_context(m, &["reset"], &token)?;
-            // A reset keeps the account's passkeys: the mail says which there are.
+            // A reset keeps the account's passkeys unless asked: the mail says which there are,
+            // and whether the reset page can remove them.
             context.insert("passkeys", &passkeys::names(conn, tenant, &user.id)?);
+            let removable = may_remove_passkeys(m, user);
+            context.insert("passkeys_removable", &removable);
             let row = LinkRow {
                 user_id: Some(user.id.clone()),
                 email: Some(to.clone()),

@@ -28,17 +28,18 @@ pub async fn send(posted: Posted) -> PageResult {
     Ok(view.sent_page("link_sent.html", view.context(), failed))
 }
 
-/// What a mailed set-password link is: a reset, or the linker's.
+/// What a mailed set-password link is: a reset (with the names of the account's passkeys), or the
+/// linker's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum LinkKind {
-    Reset,
+    Reset { passkeys: Vec<String> },
     Legacy(LinkTarget),
 }
 
 impl LinkKind {
     fn legacy_username(&self) -> Option<&str> {
         match self {
-            LinkKind::Reset => None,
+            LinkKind::Reset { .. } => None,
             LinkKind::Legacy(
                 LinkTarget::SetPassword { username } | LinkTarget::Confirm { username },
             ) => Some(username),
@@ -49,18 +50,21 @@ impl LinkKind {
 /// What the link `token` is, or the "link expired" page.
 async fn link_kind(view: &View, token: &str) -> Result<LinkKind, PageError> {
     view.link_target(token, |m, conn, token| {
-        if reset::usable(m, conn, token)? {
-            return Ok(Some(LinkKind::Reset));
+        if let Some(passkeys) = reset::usable(m, conn, token)? {
+            return Ok(Some(LinkKind::Reset { passkeys }));
         }
         linker::link_target(m, conn, token).map(|target| target.map(LinkKind::Legacy))
     })
     .await
 }
 
+/// The new-password page; a reset of an account with passkeys lists them, with a box to remove
+/// them (`remove_passkeys`: checked, when the form comes back with an error).
 fn reset_page(
     view: &View,
     token: &str,
     kind: &LinkKind,
+    remove_passkeys: bool,
     error: Option<&str>,
     status: StatusCode,
 ) -> HttpResponse {
@@ -69,6 +73,12 @@ fn reset_page(
     context.insert("error", &error);
     context.insert("min", &view.tenant.min_password_chars());
     context.insert("legacy_username", &kind.legacy_username());
+    let passkeys: &[String] = match kind {
+        LinkKind::Reset { passkeys } => passkeys,
+        LinkKind::Legacy(_) => &[],
+    };
+    context.insert("passkeys", passkeys);
+    context.insert("remove_passkeys", &remove_passkeys);
     context.insert(
         "confirm_only",
         &matches!(kind, LinkKind::Legacy(LinkTarget::Confirm { .. })),
@@ -82,12 +92,21 @@ pub async fn reset_form(mut view: View) -> PageResult {
     let token = view.query("token");
     view.in_login_of_link(&token).await;
     let kind = link_kind(&view, &token).await?;
-    Ok(reset_page(&view, &token, &kind, None, StatusCode::OK))
+    Ok(reset_page(
+        &view,
+        &token,
+        &kind,
+        false,
+        None,
+        StatusCode::OK,
+    ))
 }
 
-/// `POST /{tenant}/reset`: checks and sets the new password.
+/// `POST /{tenant}/reset`: checks and sets the new password (and removes the account's passkeys
+/// when the box `remove_passkeys` is checked).
 pub async fn reset_submit(Posted { mut view, params }: Posted) -> PageResult {
     let token = params.get("token").cloned().unwrap_or_default();
+    let remove_passkeys = params.get("remove_passkeys").is_some_and(|v| v == "yes");
     view.in_login_of_link(&token).await;
     let kind = link_kind(&view, &token).await?;
     let hash = match kind {
@@ -101,7 +120,8 @@ pub async fn reset_submit(Posted { mut view, params }: Posted) -> PageResult {
                 Ok(password) => password,
                 Err(key) => {
                     let status = StatusCode::UNPROCESSABLE_ENTITY;
-                    return Ok(reset_page(&view, &token, &kind, Some(key), status));
+                    let page = reset_page(&view, &token, &kind, remove_passkeys, Some(key), status);
+                    return Ok(page);
                 }
             };
             Some(view.hash_new(password).await?)
@@ -110,7 +130,9 @@ pub async fn reset_submit(Posted { mut view, params }: Posted) -> PageResult {
     let binding = view.binding.clone();
     let completed = view
         .flow(move |m, conn| match (kind, hash) {
-            (LinkKind::Reset, Some(hash)) => reset::complete(m, conn, &token, &hash, &binding),
+            (LinkKind::Reset { .. }, Some(hash)) => {
+                reset::complete(m, conn, &token, &hash, remove_passkeys, &binding)
+            }
             (_, hash) => linker::complete(m, conn, &token, hash.as_deref(), &binding),
         })
         .await?;

@@ -38,3 +38,7 @@ passkey-back = Back
 passkey-second = Use a passkey
 passkey-enrol = Use a passkey instead of one-time codes
 mail-reset-passkeys = Your account has these passkeys. A new password does not remove them; if you do not recognise one, remove it on the account page:
+mail-reset-passkeys-removable = Your account has these passkeys. A new password does not remove them; if you do not recognise one, you can remove them when you set the new password:
+reset-passkeys-legend = Your account's passkeys
+reset-remove-passkeys = Remove these passkeys
+reset-passkeys-hint = A new password does not remove the passkeys. If you do not recognise one of them, remove them. You can add your own again on the account page.

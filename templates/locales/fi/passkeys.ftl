@@ -38,3 +38,7 @@ passkey-back = Takaisin
 passkey-second = Käytä pääsyavainta
 passkey-enrol = Käytä pääsyavainta kertakäyttökoodin sijaan
 mail-reset-passkeys = Tililläsi on nämä pääsyavaimet. Salasanan vaihtaminen ei poista niitä; jos et tunnista jotakin niistä, poista se tilisivulla:
+mail-reset-passkeys-removable = Tililläsi on nämä pääsyavaimet. Salasanan vaihtaminen ei poista niitä; jos et tunnista jotakin niistä, voit poistaa ne samalla, kun asetat uuden salasanan:
+reset-passkeys-legend = Tilisi pääsyavaimet
+reset-remove-passkeys = Poista nämä pääsyavaimet
+reset-passkeys-hint = Uusi salasana ei poista pääsyavaimia. Jos et tunnista jotakin niistä, poista ne. Voit lisätä omasi uudelleen tilisivulla.

@@ -38,3 +38,7 @@ passkey-back = Tillbaka
 passkey-second = Använd en nyckel (passkey)
 passkey-enrol = Använd en nyckel (passkey) i stället för engångskoder
 mail-reset-passkeys = Ditt konto har följande nycklar (passkeys). Ett nytt lösenord tar inte bort dem; om du inte känner igen någon av dem, ta bort den på kontosidan:
+mail-reset-passkeys-removable = Ditt konto har följande nycklar (passkeys). Ett nytt lösenord tar inte bort dem; om du inte känner igen någon av dem kan du ta bort dem när du anger det nya lösenordet:
+reset-passkeys-legend = Ditt kontos nycklar (passkeys)
+reset-remove-passkeys = Ta bort de här nycklarna
+reset-passkeys-hint = Ett nytt lösenord tar inte bort nycklarna. Om du inte känner igen någon av dem, ta bort dem. Du kan lägga till dina egna igen på kontosidan.
