@@ -24,6 +24,13 @@ pub async fn with_pirjo(builder: TestAppBuilder) -> TestApp {
         .await
 }
 
+/// [`with_pirjo`] and a second resident, Matti (password `matin salasana`).
+async fn with_pirjo_and_matti(backend: Backend) -> TestApp {
+    let builder =
+        TestApp::builder(backend).user("seinajoki", "matti@testi.fi", "matin salasana", "Matti");
+    with_pirjo(builder).await
+}
+
 both_stores!(the_account_page_adds_renames_and_removes_passkeys);
 async fn the_account_page_adds_renames_and_removes_passkeys(backend: Backend) {
     let app = with_pirjo(TestApp::builder(backend)).await;
@@ -129,9 +136,7 @@ async fn the_account_page_adds_renames_and_removes_passkeys(backend: Backend) {
 
 both_stores!(another_residents_passkey_cannot_be_touched);
 async fn another_residents_passkey_cannot_be_touched(backend: Backend) {
-    let app = with_pirjo(TestApp::builder(backend)).await;
-    app.add_user("seinajoki", "matti@testi.fi", "matin salasana", "Matti")
-        .await;
+    let app = with_pirjo_and_matti(backend).await;
     let mut pirjo = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
     let mut key = Authenticator::new(&app);
     let added = add_on_account(&app, &pirjo, &mut key, "Oma").await;
@@ -405,9 +410,7 @@ both_stores!(a_credential_added_already_is_refused_with_a_message);
 /// "added already" message, on the account page and at the offer (a transaction within the
 /// offer's): no 500, the ceremony used up, and the offer's login still goes on.
 async fn a_credential_added_already_is_refused_with_a_message(backend: Backend) {
-    let app = with_pirjo(TestApp::builder(backend)).await;
-    app.add_user("seinajoki", "matti@testi.fi", "matin salasana", "Matti")
-        .await;
+    let app = with_pirjo_and_matti(backend).await;
     let matti = app.user_id("seinajoki", "matti@testi.fi").await;
     const DUPLICATE: &str = "Tämä pääsyavain on jo lisätty.";
     // At the offer after a password login (the first: later ones come after 30 days).
@@ -460,14 +463,7 @@ async fn a_credential_added_already_is_refused_with_a_message(backend: Backend) 
             .all(|k| k != "passkey.added")
     );
     let pirjo = app.user_id("seinajoki", EMAIL).await;
-    let theirs = app
-        .db_run(move |conn| {
-            let t = crate::helpers::tenant("seinajoki");
-            idp::store::passkeys::of_user(conn, t, &pirjo)
-                .unwrap()
-                .len()
-        })
-        .await;
+    let theirs = passkey_count(&app, &pirjo).await;
     assert_eq!(theirs, 0);
     app.stop().await;
 }
@@ -520,14 +516,7 @@ async fn an_authority_users_reset_does_not_remove_the_passkeys(backend: Backend)
     ];
     let done = submit_link(&login.browser, &link, &html, &fields).await;
     assert_eq!(done.status(), 303);
-    let left = app
-        .db_run(move |conn| {
-            let t = crate::helpers::tenant("seinajoki");
-            idp::store::passkeys::of_user(conn, t, &user_id)
-                .unwrap()
-                .len()
-        })
-        .await;
+    let left = passkey_count(&app, &user_id).await;
     assert_eq!(left, 1);
     assert!(
         app.audit_details("seinajoki", "passkey.removed")
@@ -535,6 +524,18 @@ async fn an_authority_users_reset_does_not_remove_the_passkeys(backend: Backend)
             .is_empty()
     );
     app.stop().await;
+}
+
+/// How many passkeys the user `user_id` of seinajoki has.
+async fn passkey_count(app: &TestApp, user_id: &str) -> usize {
+    let user_id = user_id.to_string();
+    app.db_run(move |conn| {
+        let tenant = crate::helpers::tenant("seinajoki");
+        idp::store::passkeys::of_user(conn, tenant, &user_id)
+            .unwrap()
+            .len()
+    })
+    .await
 }
 
 /// Stores the newest credential of `key` as the user `user_id`'s passkey `id`, as if it had been
