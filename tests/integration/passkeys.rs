@@ -294,14 +294,7 @@ async fn a_reset_removes_an_intruders_passkey_when_asked(backend: Backend) {
     let login = Login::fresh(&app, &client).await;
     let link = reset_link(&app, &login, 1).await;
     let html = page(&login.browser, &link).await;
-    let new = "aivan uusi salasana";
-    let fields = [
-        ("password", new),
-        ("password2", new),
-        ("remove_passkeys", "yes"),
-    ];
-    let done = submit_link(&login.browser, &link, &html, &fields).await;
-    assert_eq!(done.status(), 303);
+    let new = reset_with_the_box_checked(&login, &link, &html).await;
 
     // The passkey is gone: it logs in nowhere.
     let login = Login::fresh(&app, &client).await;
@@ -508,14 +501,7 @@ async fn an_authority_users_reset_does_not_remove_the_passkeys(backend: Backend)
     let html = page(&login.browser, &link).await;
     assert_has(&html, "id=\"password2\"");
     assert!(!html.contains("remove_passkeys"), "{html}");
-    let new = "aivan uusi salasana";
-    let fields = [
-        ("password", new),
-        ("password2", new),
-        ("remove_passkeys", "yes"),
-    ];
-    let done = submit_link(&login.browser, &link, &html, &fields).await;
-    assert_eq!(done.status(), 303);
+    reset_with_the_box_checked(&login, &link, &html).await;
     let left = passkey_count(&app, &user_id).await;
     assert_eq!(left, 1);
     assert!(
@@ -524,6 +510,20 @@ async fn an_authority_users_reset_does_not_remove_the_passkeys(backend: Backend)
             .is_empty()
     );
     app.stop().await;
+}
+
+/// Sets a new password through the reset link `link` (its page `html`) in `login`'s browser, with
+/// the box "remove these passkeys" checked: the login goes on (303). The new password.
+async fn reset_with_the_box_checked(login: &Login, link: &str, html: &str) -> &'static str {
+    let new = "aivan uusi salasana";
+    let fields = [
+        ("password", new),
+        ("password2", new),
+        ("remove_passkeys", "yes"),
+    ];
+    let done = submit_link(&login.browser, link, html, &fields).await;
+    assert_eq!(done.status(), 303);
+    new
 }
 
 /// How many passkeys the user `user_id` of seinajoki has.
