@@ -7,7 +7,8 @@
    {"ceremony", "options"}, hands options.publicKey to navigator.credentials (base64url turned
    into bytes), puts the ceremony's id and the answer (bytes turned into base64url) into the
    hidden fields and submits the form: the server answers with a page or a redirect, as with
-   any form. A form with data-passkey-conditional also offers the browser's passkeys in the
+   any form. A register form with a password field (the account page's) posts the password with
+   csrf, and a refusal's message ({"error", "message"}) is shown in the form. A form with data-passkey-conditional also offers the browser's passkeys in the
    identifier field's autofill (conditional mediation), where the browser can.
 
    Without this script, or without WebAuthn in the browser, the buttons stay hidden and the
@@ -100,6 +101,11 @@
     if (field(form, "request")) {
       body.append("request", field(form, "request").value);
     }
+    // The account page's form asks for the current password before a passkey is added: it goes
+    // with the request for the options, checked before the browser's prompt.
+    if (form.getAttribute("data-passkey") === "register" && field(form, "password")) {
+      body.append("password", field(form, "password").value);
+    }
     return fetch(form.getAttribute("data-passkey-options"), {
       method: "POST",
       body: body,
@@ -107,7 +113,15 @@
       headers: { Accept: "application/json" }
     }).then(function (response) {
       if (!response.ok) {
-        throw new Error("passkey options: " + response.status);
+        var error = new Error("passkey options: " + response.status);
+        // A refusal the server explains ({"error", "message"}): its message is shown.
+        return response.json().then(function (refusal) {
+          error.message = refusal.message || "";
+          error.explained = Boolean(refusal.message);
+          throw error;
+        }, function () {
+          throw error;
+        });
       }
       return response.json();
     });
@@ -129,6 +143,9 @@
         if (!credential) {
           throw new Error("no passkey");
         }
+        if (field(form, "password")) {
+          field(form, "password").value = "";
+        }
         field(form, "ceremony").value = answer.ceremony;
         field(form, "credential").value = JSON.stringify(register ? created(credential) : asserted(credential));
         form.submit();
@@ -146,12 +163,16 @@
     }
     var box = form.querySelector("[data-passkey-error]");
     if (box) {
-      box.textContent = form.getAttribute("data-passkey-failed") || "";
+      var explained = error && error.explained;
+      box.textContent = explained ? error.message : form.getAttribute("data-passkey-failed") || "";
       box.hidden = false;
-      if (button) {
-        box.id = box.id || "passkey-script-error-" + Math.random().toString(36).slice(2);
-        button.setAttribute("aria-describedby", box.id);
-        button.focus();
+      box.id = box.id || "passkey-script-error-" + Math.random().toString(36).slice(2);
+      // A refused password: the message describes the password field, which gets the focus.
+      var password = field(form, "password");
+      var target = explained && password ? password : button;
+      if (target) {
+        target.setAttribute("aria-describedby", box.id);
+        target.focus();
       }
     }
   }

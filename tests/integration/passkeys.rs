@@ -11,6 +11,7 @@ use crate::helpers::webauthn::{
 };
 use crate::helpers::{Backend, TestApp, TestAppBuilder, assert_has};
 use crate::rp::{self, location, param};
+use serde_json::{Value, json};
 
 pub const EMAIL: &str = "pirjo@testi.fi";
 pub const PASSWORD: &str = "pirjon pitkä salasana";
@@ -40,7 +41,7 @@ async fn the_account_page_adds_renames_and_removes_passkeys(backend: Backend) {
     assert_has(&signed.page, "/static/passkeys.js\" defer></script>");
 
     let mut laptop = Authenticator::new(&app);
-    let added = add_on_account(&app, &signed, &mut laptop, "  Läppäri ").await;
+    let added = add_on_account(&app, &signed, (&mut laptop, PASSWORD), "  Läppäri ").await;
     let html = says(added, 200, "Pääsyavain lisätty.").await;
     assert_has(&html, "<p class=\"passkey-name\">Läppäri</p>");
     let today = crate::helpers::helsinki(app.now()).format("%-d.%-m.%Y");
@@ -59,7 +60,7 @@ async fn the_account_page_adds_renames_and_removes_passkeys(backend: Backend) {
     assert_eq!(to.path(), "/seinajoki/login/second-factor", "{to}");
     step_up_on_account(&app, &mut signed, &mut laptop).await;
     let mut phone = Authenticator::new(&app);
-    let added = add_on_account(&app, &signed, &mut phone, "").await;
+    let added = add_on_account(&app, &signed, (&mut phone, PASSWORD), "").await;
     let html = says(added, 200, "Pääsyavain lisätty.").await;
     assert_has(&html, "<p class=\"passkey-name\">Pääsyavain 2</p>");
 
@@ -134,12 +135,71 @@ async fn the_account_page_adds_renames_and_removes_passkeys(backend: Backend) {
     app.stop().await;
 }
 
+// A session alone (a browser left signed in, a stolen cookie) must not add a passkey: it would
+// outlive the session, a change of password and "sign out everywhere", and log in as two factors.
+// The options are given only once the current password is checked, before the browser's prompt.
+both_stores!(a_session_alone_cannot_add_a_passkey);
+async fn a_session_alone_cannot_add_a_passkey(backend: Backend) {
+    let app = with_pirjo(TestApp::builder(backend)).await;
+    let signed = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
+    let html = &signed.page;
+    assert_has(
+        html,
+        "<label for=\"passkey-add-password\">Nykyinen salasana (lisäämistä varten)</label>",
+    );
+    assert_has(
+        html,
+        "id=\"passkey-add-password\" name=\"password\" type=\"password\"",
+    );
+    let url = app.url("/seinajoki/account/passkeys/options");
+    let refusal = |key: &str, message: &str| json!({ "error": key, "message": message });
+
+    let none = post_with_csrf(&signed.browser, &url, html, &[]).await;
+    assert_eq!(none.status(), 422);
+    assert_eq!(none.headers()["cache-control"], "no-store");
+    let needs = "Anna nykyinen salasanasi, niin voit lisätä pääsyavaimen.";
+    let expected = refusal("passkey-add-needs-password", needs);
+    assert_eq!(none.json::<Value>().await.unwrap(), expected);
+
+    let fields = [("password", "arvattu salasana")];
+    let wrong = post_with_csrf(&signed.browser, &url, html, &fields).await;
+    assert_eq!(wrong.status(), 422);
+    let wrong_text = "Salasana oli väärin. Pääsyavainta ei lisätty.";
+    let expected = refusal("passkey-add-password-wrong", wrong_text);
+    assert_eq!(wrong.json::<Value>().await.unwrap(), expected);
+    let failed = app.audit_details("seinajoki", "login.failed").await;
+    assert_eq!(
+        failed.last().unwrap()["check"],
+        "account.passkey_add",
+        "{failed:?}"
+    );
+
+    // No ceremony was begun: nothing an authenticator could answer, and nothing added.
+    let begun = app
+        .db_run(|conn| {
+            use diesel::prelude::*;
+            let table = idp::store::schema::ceremonies::table;
+            table.count().get_result::<i64>(conn).unwrap()
+        })
+        .await;
+    assert_eq!(begun, 0);
+    let pirjo = app.user_id("seinajoki", EMAIL).await;
+    assert_eq!(passkey_count(&app, &pirjo).await, 0);
+
+    // The right password: the options, and the passkey is added.
+    let mut key = Authenticator::new(&app);
+    let added = add_on_account(&app, &signed, (&mut key, PASSWORD), "Läppäri").await;
+    says(added, 200, "Pääsyavain lisätty.").await;
+    assert_eq!(passkey_count(&app, &pirjo).await, 1);
+    app.stop().await;
+}
+
 both_stores!(another_residents_passkey_cannot_be_touched);
 async fn another_residents_passkey_cannot_be_touched(backend: Backend) {
     let app = with_pirjo_and_matti(backend).await;
     let mut pirjo = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
     let mut key = Authenticator::new(&app);
-    let added = add_on_account(&app, &pirjo, &mut key, "Oma").await;
+    let added = add_on_account(&app, &pirjo, (&mut key, PASSWORD), "Oma").await;
     let html = says(added, 200, "Pääsyavain lisätty.").await;
     let id = hidden(&html, "passkey");
 
@@ -208,10 +268,16 @@ async fn a_reset_mail_lists_the_passkeys_and_the_reset_keeps_them(backend: Backe
     let app = with_pirjo(TestApp::builder(backend)).await;
     let mut signed = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
     let mut key = Authenticator::new(&app);
-    let added = add_on_account(&app, &signed, &mut key, "Työkone").await;
+    let added = add_on_account(&app, &signed, (&mut key, PASSWORD), "Työkone").await;
     says(added, 200, "Pääsyavain lisätty.").await;
     step_up_on_account(&app, &mut signed, &mut key).await;
-    let added = add_on_account(&app, &signed, &mut Authenticator::new(&app), "Puhelin").await;
+    let added = add_on_account(
+        &app,
+        &signed,
+        (&mut Authenticator::new(&app), PASSWORD),
+        "Puhelin",
+    )
+    .await;
     says(added, 200, "Pääsyavain lisätty.").await;
 
     let client = rp::basic(&app).await;
@@ -284,7 +350,7 @@ async fn a_reset_removes_an_intruders_passkey_when_asked(backend: Backend) {
     let app = with_pirjo(TestApp::builder(backend)).await;
     let intruder = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
     let mut key = Authenticator::new(&app);
-    let added = add_on_account(&app, &intruder, &mut key, "Minun").await;
+    let added = add_on_account(&app, &intruder, (&mut key, PASSWORD), "Minun").await;
     says(added, 200, "Pääsyavain lisätty.").await;
     let account = app.url("/seinajoki/account");
     let asked_at = location(&intruder.browser.get(&account).send().await.unwrap());
@@ -324,7 +390,13 @@ async fn the_reset_page_offers_to_remove_passkeys_only_when_there_are_some(backe
     assert!(!html.contains("<fieldset"), "{html}");
 
     let signed = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
-    let added = add_on_account(&app, &signed, &mut Authenticator::new(&app), "Työkone").await;
+    let added = add_on_account(
+        &app,
+        &signed,
+        (&mut Authenticator::new(&app), PASSWORD),
+        "Työkone",
+    )
+    .await;
     says(added, 200, "Pääsyavain lisätty.").await;
     let login = Login::fresh(&app, &client).await;
     let link = reset_link(&app, &login, 2).await;
@@ -430,7 +502,7 @@ async fn a_credential_added_already_is_refused_with_a_message(backend: Backend) 
     let signed = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
     let html = page(&signed.browser, app.url("/seinajoki/account")).await;
     let url = app.url("/seinajoki/account/passkeys/options");
-    let asked = options(&signed.browser, &url, &html, &[]).await;
+    let asked = options(&signed.browser, &url, &html, &[("password", PASSWORD)]).await;
     let mut key = Authenticator::new(&app);
     let answer = key.create(&asked);
     taken(&app, &matti, &key, "pk-1").await;

@@ -24,7 +24,7 @@ async fn pirjo_with_a_passkey(backend: Backend) -> (TestApp, Authenticator) {
     let app = with_pirjo(TestApp::builder(backend)).await;
     let signed = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
     let mut key = Authenticator::new(&app);
-    let added = add_on_account(&app, &signed, &mut key, "Läppäri").await;
+    let added = add_on_account(&app, &signed, (&mut key, PASSWORD), "Läppäri").await;
     says(added, 200, "Pääsyavain lisätty.").await;
     (app, key)
 }
@@ -264,7 +264,7 @@ async fn an_e_service_asking_for_two_factors_gets_a_passkey_step_up(backend: Bac
     let app = with_pirjo(TestApp::builder(backend)).await;
     let signed = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
     let mut key = Authenticator::new(&app);
-    let added = add_on_account(&app, &signed, &mut key, "Läppäri").await;
+    let added = add_on_account(&app, &signed, (&mut key, PASSWORD), "Läppäri").await;
     let html = says(added, 200, "Pääsyavain lisätty.").await;
 
     // The session is a password's; an e-service asks for more: the passkey raises it.

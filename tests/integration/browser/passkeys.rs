@@ -1,6 +1,6 @@
 //! A passkey in chromium, with its virtual authenticator (WebDriver's WebAuthn extension): offered
 //! after a password login and added, then used to log in (through the browser's autofill), then
-//! removed on the account page.
+//! removed on the account page, and one added there with the password.
 
 use super::{PASSWORD, Rig, back_with_a_code, log_in};
 
@@ -73,5 +73,37 @@ async fn a_passkey_is_added_used_and_removed_in_chromium() {
         .click("form[action$=\"/account/passkeys/remove\"] button[type=submit]")
         .await;
     browser.wait_for("#passkeys-none").await;
+
+    // Adding one there asks for the password before the browser's prompt: a wrong one is said in
+    // the form (and the password field described by it), and no passkey is made.
+    browser.fill("passkey-add-password", "väärä salasana").await;
+    browser
+        .click("#passkey-add button[data-passkey-start]")
+        .await;
+    let wrong = "Salasana oli väärin. Pääsyavainta ei lisätty.";
+    browser
+        .shows("#passkey-add-password[aria-describedby]", wrong)
+        .await;
+    browser.assert_accessible().await;
+    let ids = |listed: &[serde_json::Value]| -> Vec<serde_json::Value> {
+        listed.iter().map(|c| c["credentialId"].clone()).collect()
+    };
+    let before = browser.virtual_credentials(&authenticator).await;
+    assert_eq!(
+        ids(&before),
+        ids(&credentials),
+        "the authenticator was not asked"
+    );
+    browser.fill("passkey-add-password", PASSWORD).await;
+    browser
+        .click("#passkey-add button[data-passkey-start]")
+        .await;
+    browser
+        .shows("#passkeys .passkey-name", "Pääsyavain lisätty.")
+        .await;
+    // The authenticator keeps one discoverable credential of a user at a site: the new one.
+    let after = browser.virtual_credentials(&authenticator).await;
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_ne!(after[0]["credentialId"], credentials[0]["credentialId"]);
     rig.finish(browser).await;
 }

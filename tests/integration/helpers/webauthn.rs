@@ -181,16 +181,17 @@ pub async fn not_now(browser: &Client, offer: &Url) -> Response {
     post_with_csrf(browser, action, &html, &[("request", &request)]).await
 }
 
-/// Adds a passkey named `name` on the account page of `signed` with `key`; the page after it.
+/// Adds a passkey named `name` on the account page of `signed` with `key`, the current password
+/// `password` given; the page after it.
 pub async fn add_on_account(
     app: &TestApp,
     signed: &SignedIn,
-    key: &mut Authenticator,
+    (key, password): (&mut Authenticator, &str),
     name: &str,
 ) -> Response {
     let html = page(&signed.browser, app.url("/seinajoki/account")).await;
     let url = app.url("/seinajoki/account/passkeys/options");
-    let asked = options(&signed.browser, &url, &html, &[]).await;
+    let asked = options(&signed.browser, &url, &html, &[("password", password)]).await;
     let answer = key.create(&asked);
     let mut fields = answer.fields().to_vec();
     fields.push(("name", name));

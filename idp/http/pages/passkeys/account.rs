@@ -1,12 +1,14 @@
 //! The account page's passkeys: the section's context (`templates/pages/account_passkeys.html`),
-//! adding one (`POST /{tenant}/account/passkeys/options`, then `POST /{tenant}/account/passkeys`
-//! with the browser's answer), renaming one (`POST /{tenant}/account/passkeys/rename`, a plain
+//! adding one after the current password is checked (`POST /{tenant}/account/passkeys/options`,
+//! then `POST /{tenant}/account/passkeys` with the browser's answer), renaming one (`POST /{tenant}/account/passkeys/rename`, a plain
 //! form), and removing one (`POST /{tenant}/account/passkeys/remove`) after the current password
 //! or one of the user's passkeys (`POST /{tenant}/account/passkeys/confirm-options`) is checked.
 
+use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use secrecy::SecretString;
 use serde::Serialize;
+use serde_json::json;
 
 use super::answer::{answer, options, refused};
 use crate::flows::passkeys;
@@ -16,6 +18,7 @@ use crate::http::pages::dates::date;
 use crate::http::pages::error::PageResult;
 use crate::http::pages::extract::{Posted, SignedIn};
 use crate::http::pages::view::View;
+use crate::i18n;
 use crate::store::Tenant;
 use crate::store::passkeys::PasskeyRow;
 
@@ -57,8 +60,33 @@ async fn reload(signed: &mut SignedIn<Posted>) -> Result<(), crate::http::pages:
     Ok(())
 }
 
-/// `POST /{tenant}/account/passkeys/options`: the options to create a passkey (JSON).
+/// `POST /{tenant}/account/passkeys/options`: the options to create a passkey (JSON), once the
+/// current password (posted by the script from the form's field) is checked. A session alone (a
+/// browser left signed in, a stolen cookie) must not add a passkey: it would outlive the session,
+/// a change of password and "sign out everywhere", and log in as two factors. Checked here, before
+/// the browser's prompt, so that a wrong password leaves no unusable passkey on the device. A
+/// refusal is `{"error": key, "message": text}` with its status (422, or 429 when throttled),
+/// which the script shows in the form.
 pub async fn add_options(signed: SignedIn<Posted>) -> PageResult {
+    let lang = signed.view().lang;
+    let refusal = |key: &str, status: StatusCode| {
+        HttpResponse::build(status)
+            .insert_header(("Cache-Control", "no-store"))
+            .json(json!({ "error": key, "message": i18n::text(lang, key) }))
+    };
+    let password = signed.page.field("password");
+    if password.is_empty() {
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        return Ok(refusal("passkey-add-needs-password", status));
+    }
+    let current = CurrentPassword {
+        check: "account.passkey_add",
+        throttled: "passkey-throttled",
+        wrong: "passkey-add-password-wrong",
+    };
+    signed
+        .current_password_on(&current, SecretString::from(password), |_| (), refusal)
+        .await?;
     let user = signed.user.clone();
     let started = signed
         .view()
