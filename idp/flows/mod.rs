@@ -24,6 +24,7 @@ pub mod location;
 pub mod lookup;
 pub mod mail_limit;
 pub mod mail_link;
+pub mod notice;
 pub mod oidc;
 pub mod passkeys;
 pub mod password_check;

@@ -51,6 +51,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("account_deleted/subject.txt", include_str!("../../templates/mail/account_deleted/subject.txt")),
     ("account_deleted/body.txt", include_str!("../../templates/mail/account_deleted/body.txt")),
     ("account_deleted/body.html", include_str!("../../templates/mail/account_deleted/body.html")),
+    ("account_changed/subject.txt", include_str!("../../templates/mail/account_changed/subject.txt")),
+    ("account_changed/body.txt", include_str!("../../templates/mail/account_changed/body.txt")),
+    ("account_changed/body.html", include_str!("../../templates/mail/account_changed/body.html")),
 ];
 
 impl Mails {
@@ -118,6 +121,48 @@ mod tests {
                     .contains(&format!("<html lang=\"{}\">", language.tag()))
             );
             assert!(mail.text.contains("06 416 2111"));
+        }
+    }
+
+    #[test]
+    fn the_notice_of_a_change_in_every_language() {
+        let mails = Mails::load(None).unwrap();
+        let mut context = tera::Context::new();
+        context.insert("tenant_name", "Seinäjoen kaupunki");
+        context.insert("link", "https://login.example.fi/seinajoki/forgot");
+        context.insert("support_email", "asiakaspalvelu@seinajoki.example");
+        for (language, subject, password, passkey) in [
+            (
+                Language::Fi,
+                "Tiliäsi muutettiin – Seinäjoen kaupunki",
+                "Salasanasi palvelussa Seinäjoen kaupunki vaihdettiin tilisivulla.",
+                "Tiliisi palvelussa Seinäjoen kaupunki lisättiin uusi pääsyavain.",
+            ),
+            (
+                Language::Sv,
+                "Ditt konto har ändrats – Seinäjoen kaupunki",
+                "Ditt lösenord i Seinäjoen kaupunki byttes på kontosidan.",
+                "En ny nyckel (passkey) lades till i ditt konto i Seinäjoen kaupunki.",
+            ),
+            (
+                Language::En,
+                "Your account was changed – Seinäjoen kaupunki",
+                "Your password at Seinäjoen kaupunki was changed on the account page.",
+                "A new passkey was added to your account at Seinäjoen kaupunki.",
+            ),
+        ] {
+            for (change, said) in [("password", password), ("passkey", passkey)] {
+                context.insert("change", change);
+                let mail = mails.render("account_changed", language, &context).unwrap();
+                assert_eq!(mail.subject, subject);
+                assert!(mail.text.contains(said), "{}", mail.text);
+                assert!(mail.html.contains(said), "{}", mail.html);
+                assert!(
+                    mail.text
+                        .contains("https://login.example.fi/seinajoki/forgot")
+                );
+                assert!(mail.text.contains("asiakaspalvelu@seinajoki.example"));
+            }
         }
     }
 

@@ -63,6 +63,25 @@ async fn the_account_page_changes_name_and_password_and_signs_out(backend: Backe
         assert_eq!(got, status, "{current}");
         assert!(text.contains(message), "{current}: {text}");
     }
+    // The address is told (one mail: the wrong password mailed nothing), with the way to a new
+    // password if the change was not the resident's own; the new password is not in it.
+    let notice = app.wait_for_mails(1).await.swap_remove(0);
+    assert_eq!(app.mails().len(), 1);
+    assert_has(&notice, "To: erkki@testi.fi");
+    // "Tiliäsi muutettiin – Seinäjoen kaupunki", its words with ä encoded (RFC 2047).
+    let subject = notice.lines().find(|l| l.starts_with("Subject: ")).unwrap();
+    assert!(subject.contains(" muutettiin "), "{subject}");
+    let text = &notice;
+    assert_has(
+        text,
+        "Salasanasi palvelussa Seinäjoen kaupunki vaihdettiin tilisivulla.",
+    );
+    assert_has(text, "Jos et tehnyt tätä itse, joku muu tietää salasanasi.");
+    assert_eq!(
+        app.link_in(&notice, "/seinajoki/forgot").as_deref(),
+        Some(app.url("/seinajoki/forgot").as_str())
+    );
+    assert!(!text.contains("uusi pitkä salasana"), "{text}");
     // This session stays, the other one ended.
     let account = signed.browser.get(app.url("/seinajoki/account"));
     assert_eq!(account.send().await.unwrap().status(), 200);

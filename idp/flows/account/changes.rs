@@ -3,10 +3,13 @@
 
 use serde_json::json;
 
+use crate::config::Language;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
+use crate::flows::notice::{self, Change};
 use crate::flows::oidc::logout::{end_everything, end_pending, end_session};
 use crate::flows::oidc::session;
+use crate::mail::Mails;
 use crate::store::audit::Event;
 use crate::store::sessions::SessionRow;
 use crate::store::users::UserRow;
@@ -69,16 +72,17 @@ pub fn set_name(
     })
 }
 
-/// Sets a new password (checked and hashed by the caller after the current one was verified) and
-/// ends the user's other sessions.
+/// Sets a new password (checked and hashed by the caller after the current one was verified),
+/// ends the user's other sessions, and mails the account's address a notice in `language`.
 pub fn set_password(
     m: &Minter<'_>,
     conn: &mut DbConnection,
+    mails: &Mails,
     user: &UserRow,
     keep_session: &str,
-    password_hash: &str,
+    (password_hash, language): (&str, Language),
 ) -> Result<(), FlowError> {
-    change(m, conn, user, "password.changed", |conn| {
+    store::write_transaction(conn, |conn| {
         let tenant = Tenant::of(m.tenant);
         users::set_password(conn, tenant, &user.id, password_hash, m.now)?;
         for live in sessions::live_for_user(conn, tenant, &user.id, m.now)? {
@@ -88,7 +92,11 @@ pub fn set_password(
         }
         // What someone who knew the old password began ends too: a change of address he
         // confirms by mail, a login at its second factor.
-        end_pending(m, conn, user)
+        end_pending(m, conn, user)?;
+        m.audit("password.changed")
+            .user(user.id.as_str())
+            .record(conn)?;
+        notice::account_changed(m, conn, mails, (user, Change::Password), language)
     })
 }
 

@@ -11,6 +11,7 @@ use crate::flows::oidc::outcome::Outcome;
 use crate::flows::oidc::pending::{Step, pending_at};
 use crate::flows::oidc::session;
 use crate::flows::oidc::steps::after_offer;
+use crate::mail::Mails;
 use crate::store::users::UserRow;
 use crate::store::{self, DbConnection, Tenant};
 
@@ -58,6 +59,7 @@ pub enum Offered {
 pub fn add_from_offer(
     m: &Minter<'_>,
     conn: &mut DbConnection,
+    mails: &Mails,
     offer: InLogin<'_>,
     answer: (&str, &str),
     name: (&str, Language),
@@ -66,7 +68,8 @@ pub fn add_from_offer(
         let Some(user) = offer_user(m, conn, offer)? else {
             return Ok(Offered::Expired);
         };
-        let added = finish_registration(m, conn, &user, Some(offer.request), answer, name)?;
+        let added =
+            finish_registration(m, conn, (&user, mails), Some(offer.request), answer, name)?;
         if let Err(refusal) = added {
             return Ok(Offered::Refused(refusal));
         }

@@ -14,7 +14,9 @@ use crate::config::Language;
 use crate::crypto::keys::b64;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
+use crate::flows::notice::{self, Change};
 use crate::i18n;
+use crate::mail::Mails;
 use crate::store::passkeys::{self, PasskeyRow};
 use crate::store::users::UserRow;
 use crate::store::{self, DbConnection, StoreError, Tenant};
@@ -75,11 +77,12 @@ pub fn start_registration(
 }
 
 /// Finishes adding a passkey for `user`: the ceremony taken, the answer `credential` (JSON)
-/// verified, the passkey stored as `name` (or the default name in `language`) and audited.
+/// verified, the passkey stored as `name` (or the default name in `language`), audited, and the
+/// account's address told in `language` (`flows::notice`).
 pub fn finish_registration(
     m: &Minter<'_>,
     conn: &mut DbConnection,
-    user: &UserRow,
+    (user, mails): (&UserRow, &Mails),
     request: Option<&str>,
     (ceremony_id, credential): (&str, &str),
     (name, language): (&str, Language),
@@ -137,6 +140,7 @@ pub fn finish_registration(
             .user(user.id.as_str())
             .detail(&json!({ "passkey": row.id, "name": row.name }))
             .record(conn)?;
+        notice::account_changed(m, conn, mails, (user, Change::Passkey), language)?;
         Ok(Ok(row))
     })
 }

@@ -13,6 +13,7 @@ use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::oidc::steps::{Factors, HalfLogin, Next, after_second_factor, half_login};
 use crate::flows::second_factor::verify::proved;
+use crate::mail::Mails;
 use crate::store::{self, DbConnection};
 
 /// What a second factor by passkey (or its enrolment) led to.
@@ -113,6 +114,7 @@ fn finished(
 pub fn finish_enrol(
     m: &Minter<'_>,
     conn: &mut DbConnection,
+    mails: &Mails,
     at: InLogin<'_>,
     answer: (&str, &str),
     name: (&str, Language),
@@ -124,7 +126,8 @@ pub fn finish_enrol(
         if !without_factor(m, conn, &half)? {
             return Ok(Seconded::Expired);
         }
-        let added = finish_registration(m, conn, &half.user, Some(at.request), answer, name)?;
+        let user = (&half.user, mails);
+        let added = finish_registration(m, conn, user, Some(at.request), answer, name)?;
         let row = match added {
             Ok(row) => row,
             Err(refusal) => return Ok(Seconded::Refused(refusal)),

@@ -93,6 +93,24 @@ impl TestApp {
         find_link(mail, &self.url(path))
     }
 
+    /// The links starting with `path` (`/{tenant}/reset?token=`…) in the mails, oldest first.
+    pub fn links(&self, path: &str) -> Vec<String> {
+        let mails = self.mails();
+        mails.iter().filter_map(|m| self.link_in(m, path)).collect()
+    }
+
+    /// The link starting with `path` that follows the `known` ones already mailed (whatever other
+    /// mails come between), waiting up to five seconds for the outbox's worker.
+    pub async fn next_link(&self, path: &str, known: usize) -> String {
+        for _ in 0..100 {
+            if let Some(link) = self.links(path).into_iter().nth(known) {
+                return link;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no new {path} link after {known}: {:?}", self.mails())
+    }
+
     /// The newest link starting with `path` (`/{tenant}/reset?token=`…) in the mails (to `to`,
     /// when given), waiting up to five seconds for the outbox's worker.
     pub async fn newest_link(&self, to: Option<&str>, path: &str) -> String {

@@ -62,9 +62,16 @@ pub async fn change_password(signed: SignedIn<Posted>) -> PageResult {
         .map_err(FlowError::server)
         .or_page(signed.view())?;
     let (changed, session_id) = (signed.user.clone(), signed.session_id.clone());
+    let (mails, language) = (
+        signed.view().state.services.mails.clone(),
+        signed.view().lang,
+    );
     signed
         .view()
-        .flow(move |m, conn| account::set_password(m, conn, &changed, &session_id, &hash))
+        .flow(move |m, conn| {
+            let new = (hash.as_str(), language);
+            account::set_password(m, conn, &mails, &changed, &session_id, new)
+        })
         .await?;
     Ok(signed.show(Some("password-changed"), None, StatusCode::OK))
 }

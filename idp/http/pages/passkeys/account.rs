@@ -98,13 +98,15 @@ pub async fn add_options(signed: SignedIn<Posted>) -> PageResult {
 /// `POST /{tenant}/account/passkeys`: the browser's new passkey, named.
 pub async fn add(mut signed: SignedIn<Posted>) -> PageResult {
     let (user, lang) = (signed.user.clone(), signed.view().lang);
+    let mails = signed.view().state.services.mails.clone();
     let answered = answer(&signed.page.params);
     let name = signed.page.field("name");
     let added = signed
         .view()
         .flow(move |m, conn| {
             let answer = (answered.0.as_str(), answered.1.as_str());
-            passkeys::finish_registration(m, conn, &user, None, answer, (&name, lang))
+            let user = (&user, &*mails);
+            passkeys::finish_registration(m, conn, user, None, answer, (&name, lang))
         })
         .await?;
     reload(&mut signed).await?;

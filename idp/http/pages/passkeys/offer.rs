@@ -60,10 +60,11 @@ pub async fn add(mut posted: Posted) -> PageResult {
     let (ceremony, credential) = answer(&posted.params);
     let (name, lang) = (posted.field("name"), view.lang);
     let held = Held::of(view, request.clone());
+    let mails = view.state.services.mails.clone();
     let offered = view
         .flow(move |m, conn| {
             let answer = (ceremony.as_str(), credential.as_str());
-            passkeys::add_from_offer(m, conn, held.at(), answer, (&name, lang))
+            passkeys::add_from_offer(m, conn, &mails, held.at(), answer, (&name, lang))
         })
         .await?;
     Ok(match offered {

@@ -52,11 +52,12 @@ pub async fn enrol(form: LoginForm) -> PageResult {
     let held = Held::of(&form.view, form.request_id.clone());
     let (ceremony, credential) = answer(&form.params);
     let (name, lang) = (form.field("name"), form.view.lang);
+    let mails = form.view.state.services.mails.clone();
     let seconded = form
         .view
         .flow(move |m, conn| {
             let answer = (ceremony.as_str(), credential.as_str());
-            passkeys::finish_enrol(m, conn, held.at(), answer, (&name, lang))
+            passkeys::finish_enrol(m, conn, &mails, held.at(), answer, (&name, lang))
         })
         .await?;
     Ok(go_on(&form, seconded))

@@ -1,0 +1,54 @@
+//! The notice mailed to an account's address when its password is changed on the account page or
+//! a passkey is added to it (mail `account_changed`), in the transaction of the change: the owner
+//! learns of a change they did not make, and the mail's link leads to the forgot-password page,
+//! whose reset ends every login and can remove the passkeys. It carries no text of the request
+//! (not the passkey's name, which its adder chose), only the tenant's own words and link.
+
+use crate::config::Language;
+use crate::flows::context::Minter;
+use crate::flows::error::FlowError;
+use crate::flows::mail_link;
+use crate::mail::{self, Mails};
+use crate::store::DbConnection;
+use crate::store::users::UserRow;
+
+/// The mail's kind.
+pub const KIND: &str = "account_changed";
+
+/// What changed.
+#[derive(Debug, Clone, Copy)]
+pub enum Change {
+    /// The password, on the account page.
+    Password,
+    /// A passkey added.
+    Passkey,
+}
+
+impl Change {
+    fn name(self) -> &'static str {
+        match self {
+            Change::Password => "password",
+            Change::Passkey => "passkey",
+        }
+    }
+}
+
+/// Writes the notice of `change` to `user`'s address in `language` (nothing for a user without
+/// one: an authority user known by a username only).
+pub fn account_changed(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    mails: &Mails,
+    (user, change): (&UserRow, Change),
+    language: Language,
+) -> Result<(), FlowError> {
+    let Some(to) = user.email.as_deref().filter(|to| !to.is_empty()) else {
+        return Ok(());
+    };
+    let mut context = mail_link::context(m);
+    context.insert("link", &mail_link::build(m, &["forgot"], &[])?);
+    context.insert("change", change.name());
+    let rendered = mail_link::render(mails, KIND, language, &context)?;
+    mail::enqueue(conn, &m.tenant.id, KIND, to, &rendered, m.now)?;
+    Ok(())
+}
