@@ -68,6 +68,47 @@ rejected rows: 0
     );
 }
 
+both_stores!(hashes_not_of_their_formats_exact_form_are_imported_unusable);
+/// A bcrypt string that the `bcrypt` crate would run at cost 31 although its first two cost
+/// characters read 03, +3 or $3, and PBKDF2 digests of 1 and 2 bytes (one password in 256 or
+/// 65,536 would match): imported as unusable, of an unknown format, never as usable hashes.
+async fn hashes_not_of_their_formats_exact_form_are_imported_unusable(backend: Backend) {
+    let s = setup(backend);
+    let export = "\
+username,subject,email,password_hash,name,authority
+nolla,,a@testi.fi,$2b$031$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2,,
+plus,,b@testi.fi,$2b$+31$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2,,
+tyhja,,c@testi.fi,$2b$$31$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2,,
+passlib,,d@testi.fi,$pbkdf2-sha256$1000$c3VvbGE$gg,,
+django,,e@testi.fi,pbkdf2_sha256$1000$suola$gvg=,,
+within,,f@testi.fi,$2b$04$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2,,
+";
+    let file = s.file("malformed.csv", export.as_bytes());
+    let counts = "\
+rows read: 6
+imported (new): 6
+updated: 0
+unchanged: 0
+linked accounts left alone: 0
+without email: 0
+emails shared by several accounts: 0 addresses, 0 accounts
+hashes bcrypt: 1
+unusable hashes: 5 (0 empty, 5 of an unknown format, 0 over a cost cap)
+rejected rows: 0
+";
+    assert_eq!(
+        s.import(&file, &["--dry-run"]),
+        format!("dry run: nothing was written\n{counts}")
+    );
+    assert_eq!(s.import(&file, &[]), counts);
+    for username in ["nolla", "plus", "tyhja", "passlib", "django"] {
+        let account = s.account(username);
+        assert_eq!(account.hash_format, None, "{username}");
+        assert!(!account.has_usable_hash(), "{username}");
+    }
+    assert!(s.account("within").has_usable_hash());
+}
+
 /// The salted SHA layout given to seinajoki: `<text salt>,<hex SHA-1>`, so that a detected
 /// hash can hold a comma and a quote.
 const SALTED_SHA: &str = r#"
