@@ -145,11 +145,11 @@ pub fn set_email(
         // A link the linker mailed to the old address would bind the account with the new one,
         // marked verified, for whoever reads the old address.
         links::void_for_legacy(conn, tenant, &account.id, now)?;
+        // The old account's internal id, never its username or an address: an event without a
+        // user id outlives the resident's erasure.
         let detail = serde_json::json!({
             "by": "cli",
-            "username": account.username,
-            "previous": account.email_normalized,
-            "email": email.normalized(),
+            "account": account.id,
         });
         audit::Event::new(tenant.id(), now, "legacy.email_set")
             .detail(&detail)

@@ -201,6 +201,7 @@ both_stores!(support_setting_an_address_voids_the_links_mailed_to_the_old_one);
 /// A link the linker mailed to an old account's stale address, then support sets the right
 /// address with `idp legacy set-email`: the link, even opened before, is expired, so whoever reads
 /// the stale address cannot set a password and take the account with the new address, verified.
+/// The audit event names the old account by its id, never by username or address.
 async fn support_setting_an_address_voids_the_links_mailed_to_the_old_one(backend: Backend) {
     let (app, client) = server(backend).await;
     let (id, link, page, stranger) = link_to_a_stale_address(&app, &client).await;
@@ -230,6 +231,10 @@ async fn support_setting_an_address_voids_the_links_mailed_to_the_old_one(backen
     says(used, 410, EXPIRED).await;
     says(stranger.get(&link).send().await.unwrap(), 410, EXPIRED).await;
     assert_eq!(app.bound_to(&id).await, None);
+    assert_eq!(
+        app.audit_details("seinajoki", "legacy.email_set").await,
+        [serde_json::json!({"by": "cli", "account": id})]
+    );
     app.stop().await;
 }
 
