@@ -75,12 +75,14 @@ pub const ALL: [LegacyFormat; 10] = [
     LegacyFormat::SaltedSha256,
 ];
 
-/// The format of a stored hash, if it is one the verifier knows: a self-describing format, or
-/// else the tenant's salted SHA layout when the hash parses in it.
+/// The format of a stored hash, if it is one the verifier knows: a self-describing format when
+/// the hash has that format's exact form (`well_formed`), or else the tenant's salted SHA layout
+/// when the hash parses in it. A hash with a self-describing prefix that is not of its format's
+/// form is of no known format (unusable), and never read as salted SHA.
 pub fn detect(hash: &str, salted: Option<&SaltedShaLayout>) -> Option<LegacyFormat> {
     let hash = hash.trim();
     if let Some(format) = detect_self_describing(hash) {
-        return Some(format);
+        return well_formed(hash, format).then_some(format);
     }
     let layout = salted?;
     salted_parts(hash, layout)?;
@@ -116,6 +118,37 @@ fn detect_self_describing(hash: &str) -> Option<LegacyFormat> {
     Some(format)
 }
 
+/// Whether `hash` (of the self-describing `format`) has the form its verifier reads as
+/// [`over_cap`] does, so that the cost capped is the cost run. bcrypt: exactly
+/// `$2a$`/`$2b$`/`$2y$`, a two-digit cost, `$` and 53 characters of bcrypt's alphabet (the
+/// `bcrypt` crate itself drops empty `$` fields and reads the cost as any `u32`, so `$2b$031$…`,
+/// `$2b$+31$…` and `$2b$$31$…` would run at cost 31). PBKDF2: a known digest, at least one
+/// iteration, and a digest of [`MIN_PBKDF2_DIGEST_BYTES`] up to its hash's output length. The
+/// other formats' verifiers parse their cost exactly as [`over_cap`] does.
+fn well_formed(hash: &str, format: LegacyFormat) -> bool {
+    match format {
+        LegacyFormat::Bcrypt => bcrypt_well_formed(hash),
+        LegacyFormat::PasslibPbkdf2 => passlib_parts(hash).is_some(),
+        LegacyFormat::DjangoPbkdf2 => django_parts(hash).is_some(),
+        _ => true,
+    }
+}
+
+/// `^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$`.
+fn bcrypt_well_formed(hash: &str) -> bool {
+    let b = hash.as_bytes();
+    b.len() == 60
+        && b.starts_with(b"$2")
+        && matches!(b[2], b'a' | b'b' | b'y')
+        && b[3] == b'$'
+        && b[4].is_ascii_digit()
+        && b[5].is_ascii_digit()
+        && b[6] == b'$'
+        && b[7..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'.' || *c == b'/')
+}
+
 /// The highest bcrypt cost run: 2^14 rounds, about one second of a core. Old systems used 10 to
 /// 12 (OWASP asks for at least 10).
 pub const MAX_BCRYPT_COST: u32 = 14;
@@ -123,6 +156,11 @@ pub const MAX_BCRYPT_COST: u32 = 14;
 /// default is 5,000 and the distributions that raised it went to tens or hundreds of thousands
 /// (the format itself allows 999,999,999, minutes of a core).
 pub const MAX_SHA_CRYPT_ROUNDS: u64 = 1_000_000;
+/// The shortest PBKDF2 digest that can match: 16 bytes. A digest of n bytes matches about one
+/// password in 2^(8n), so a truncated one (a row of 1 or 2 bytes) would let almost any password
+/// in. The longest is its hash's output (20, 32 or 64 bytes, what passlib and Django write): each
+/// further block would cost all the iterations again.
+pub const MIN_PBKDF2_DIGEST_BYTES: usize = 16;
 /// The most PBKDF2 iterations run: two million, about a second of a core for SHA-256; above
 /// OWASP's 2023 advice (1,300,000 for SHA-1, 600,000 for SHA-256) and Django's 1,000,000 of 2025.
 pub const MAX_PBKDF2_ITERATIONS: u32 = 2_000_000;
@@ -141,6 +179,9 @@ pub fn over_cap(hash: &str, format: LegacyFormat) -> Option<String> {
     let hash = hash.trim();
     match format {
         LegacyFormat::Bcrypt => {
+            if !bcrypt_well_formed(hash) {
+                return None;
+            }
             let cost: u32 = hash.get(4..6)?.parse().ok()?;
             (cost > MAX_BCRYPT_COST)
                 .then(|| format!("bcrypt cost {cost} is over the cap of {MAX_BCRYPT_COST}"))
@@ -288,19 +329,47 @@ fn salted_sha(password: &str, hash: &str, layout: &SaltedShaLayout) -> bool {
     bool::from(actual.as_slice().ct_eq(&expected))
 }
 
-fn pbkdf2_matches(digest: &str, password: &str, salt: &[u8], rounds: u32, expected: &[u8]) -> bool {
-    use pbkdf2::pbkdf2_hmac;
-    if rounds == 0 || rounds > MAX_PBKDF2_ITERATIONS || expected.is_empty() {
-        return false;
+/// A PBKDF2 hash (passlib's or Django's) as its verifier reads it.
+struct Pbkdf2Parts<'a> {
+    /// `sha1`, `sha256` or `sha512`.
+    digest: &'a str,
+    rounds: u64,
+    salt: Vec<u8>,
+    expected: Vec<u8>,
+}
+
+impl<'a> Pbkdf2Parts<'a> {
+    /// The parts, when the digest is known, there is an iteration and the expected digest is
+    /// [`MIN_PBKDF2_DIGEST_BYTES`] long up to the hash's output length (else malformed).
+    fn checked(self) -> Option<Pbkdf2Parts<'a>> {
+        let longest = match self.digest {
+            "sha1" => 20,
+            "sha256" => 32,
+            "sha512" => 64,
+            _ => return None,
+        };
+        (self.rounds > 0 && (MIN_PBKDF2_DIGEST_BYTES..=longest).contains(&self.expected.len()))
+            .then_some(self)
     }
-    let mut out = vec![0u8; expected.len()];
-    match digest {
-        "sha1" => pbkdf2_hmac::<sha1::Sha1>(password.as_bytes(), salt, rounds, &mut out),
-        "sha256" => pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), salt, rounds, &mut out),
-        "sha512" => pbkdf2_hmac::<sha2::Sha512>(password.as_bytes(), salt, rounds, &mut out),
-        _ => return false,
+
+    fn matches(&self, password: &str) -> bool {
+        use pbkdf2::pbkdf2_hmac;
+        let Ok(rounds) = u32::try_from(self.rounds) else {
+            return false;
+        };
+        if rounds > MAX_PBKDF2_ITERATIONS {
+            return false;
+        }
+        let (password, salt) = (password.as_bytes(), self.salt.as_slice());
+        let mut out = vec![0u8; self.expected.len()];
+        match self.digest {
+            "sha1" => pbkdf2_hmac::<sha1::Sha1>(password, salt, rounds, &mut out),
+            "sha256" => pbkdf2_hmac::<sha2::Sha256>(password, salt, rounds, &mut out),
+            "sha512" => pbkdf2_hmac::<sha2::Sha512>(password, salt, rounds, &mut out),
+            _ => return false,
+        }
+        bool::from(out.as_slice().ct_eq(&self.expected))
     }
-    bool::from(out.as_slice().ct_eq(expected))
 }
 
 /// passlib's "adapted base64": standard alphabet with `.` for `+`, no padding.
@@ -309,7 +378,7 @@ fn ab64(text: &str) -> Option<Vec<u8>> {
 }
 
 /// `$pbkdf2-<digest>$<rounds>$<salt ab64>$<hash ab64>` (SHA-1 is plain `$pbkdf2$`).
-fn passlib_pbkdf2(password: &str, hash: &str) -> Option<bool> {
+fn passlib_parts(hash: &str) -> Option<Pbkdf2Parts<'static>> {
     let mut parts = hash.split('$').skip(1);
     let digest = match parts.next()? {
         "pbkdf2" => "sha1",
@@ -317,20 +386,40 @@ fn passlib_pbkdf2(password: &str, hash: &str) -> Option<bool> {
         "pbkdf2-sha512" => "sha512",
         _ => return None,
     };
-    let rounds: u32 = parts.next()?.parse().ok()?;
+    let rounds = parts.next()?.parse().ok()?;
     let salt = ab64(parts.next()?)?;
     let expected = ab64(parts.next()?)?;
-    Some(pbkdf2_matches(digest, password, &salt, rounds, &expected))
+    Pbkdf2Parts {
+        digest,
+        rounds,
+        salt,
+        expected,
+    }
+    .checked()
 }
 
 /// `pbkdf2_<digest>$<iterations>$<salt text>$<hash base64>`.
-fn django_pbkdf2(password: &str, hash: &str) -> Option<bool> {
+fn django_parts(hash: &str) -> Option<Pbkdf2Parts<'_>> {
     let mut parts = hash.split('$');
     let digest = parts.next()?.strip_prefix("pbkdf2_")?;
-    let rounds: u32 = parts.next()?.parse().ok()?;
+    let rounds = parts.next()?.parse().ok()?;
     let salt = parts.next()?.as_bytes().to_vec();
     let expected = STANDARD.decode(parts.next()?).ok()?;
-    Some(pbkdf2_matches(digest, password, &salt, rounds, &expected))
+    Pbkdf2Parts {
+        digest,
+        rounds,
+        salt,
+        expected,
+    }
+    .checked()
+}
+
+fn passlib_pbkdf2(password: &str, hash: &str) -> Option<bool> {
+    Some(passlib_parts(hash)?.matches(password))
+}
+
+fn django_pbkdf2(password: &str, hash: &str) -> Option<bool> {
+    Some(django_parts(hash)?.matches(password))
 }
 
 #[cfg(test)]
@@ -464,6 +553,91 @@ mod tests {
         let references = rows(VECTORS).map(|[_, _, hash]| hash);
         for hash in within.into_iter().chain(references) {
             assert_eq!(cap_exceeded(hash), None, "{hash}");
+        }
+    }
+
+    /// bcrypt strings the `bcrypt` crate would read at cost 31 (it drops empty `$` fields and
+    /// reads the cost as any `u32`), and others not of the exact form: of no known format, so
+    /// imported unusable and never run — not read as cost 3, nor as salted SHA.
+    #[test]
+    fn a_bcrypt_hash_not_of_the_exact_form_is_never_run() {
+        let salt_and_hash = "cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2";
+        let dollar_layout = SaltedShaLayout {
+            hash_encoding: Encoding::Base64,
+            ..layout_a()
+        };
+        for shape in [
+            "$2b$031$",
+            "$2b$+31$",
+            "$2b$$31$",
+            "$2y$031$",
+            "$2a$+9$",
+            "$2b$04$$",
+            "$$2b$04$",
+            "$2b$０4$",
+        ] {
+            let hash = format!("{shape}{salt_and_hash}");
+            // Asserted before `verify`: a cost-31 run would take a day.
+            assert_eq!(detect(&hash, None), None, "{hash}");
+            assert_eq!(detect(&hash, Some(&dollar_layout)), None, "{hash}");
+            assert_eq!(over_cap(&hash, LegacyFormat::Bcrypt), None, "{hash}");
+            assert!(!verify("salasana123", &hash, None), "{hash}");
+        }
+        for hash in [
+            format!("$2b$04${}", &salt_and_hash[1..]),
+            format!("$2b$04${salt_and_hash}x"),
+            format!("$2b$04${}!", &salt_and_hash[1..]),
+            format!("$2x$04${salt_and_hash}"),
+        ] {
+            assert_eq!(detect(&hash, None), None, "{hash}");
+        }
+        let exact = format!("$2b$04${salt_and_hash}");
+        assert_eq!(detect(&exact, None), Some(LegacyFormat::Bcrypt));
+    }
+
+    /// A passlib PBKDF2-SHA256 hash of `password` with one iteration and a digest of `length`
+    /// bytes (longer than the 32 of SHA-256 is PBKDF2's next blocks).
+    fn passlib_sha256(password: &str, length: usize) -> String {
+        let mut digest = vec![0u8; length];
+        pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), b"suola", 1, &mut digest);
+        let ab64 = |bytes: &[u8]| STANDARD_NO_PAD.encode(bytes).replace('+', ".");
+        format!("$pbkdf2-sha256$1${}${}", ab64(b"suola"), ab64(&digest))
+    }
+
+    /// A PBKDF2 digest of 1 or 2 bytes would match one password in 256 or 65,536: under 16
+    /// bytes (or over the hash's output) it is malformed, imported unusable and never matches.
+    #[test]
+    fn a_truncated_pbkdf2_digest_never_matches() {
+        let one_byte = passlib_sha256("salasana", 1);
+        assert_eq!(detect(&one_byte, None), None);
+        assert!(!verify("salasana", &one_byte, None));
+        // About one in 256 guesses would match a one-byte digest: none does.
+        let matching = (0..2000)
+            .filter(|i| verify(&format!("arvaus{i}"), &one_byte, None))
+            .count();
+        assert_eq!(matching, 0);
+        for length in [2, 15, 33] {
+            let hash = passlib_sha256("salasana", length);
+            assert_eq!(detect(&hash, None), None, "{length} bytes");
+            assert!(!verify("salasana", &hash, None), "{length} bytes");
+        }
+        for length in [16, 32] {
+            let hash = passlib_sha256("salasana", length);
+            assert_eq!(detect(&hash, None), Some(LegacyFormat::PasslibPbkdf2));
+            assert!(verify("salasana", &hash, None), "{length} bytes");
+            assert!(!verify("salasana1", &hash, None), "{length} bytes");
+        }
+        // Django's: the same rule; and an empty digest or no iteration is malformed too.
+        let mut digest = [0u8; 2];
+        pbkdf2::pbkdf2_hmac::<sha2::Sha256>(b"salasana", b"suola", 1, &mut digest);
+        let django = format!("pbkdf2_sha256$1$suola${}", STANDARD.encode(digest));
+        for hash in [
+            django.as_str(),
+            "pbkdf2_sha256$1$suola$",
+            "pbkdf2_sha1$0$suola$AAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        ] {
+            assert_eq!(detect(hash, None), None, "{hash}");
+            assert!(!verify("salasana", hash, None), "{hash}");
         }
     }
 

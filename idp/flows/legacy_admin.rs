@@ -7,7 +7,7 @@ use chrono::NaiveDateTime;
 
 use crate::domain::Email;
 use crate::store::legacy_import::{self, ReportCounts};
-use crate::store::{DbConnection, StoreError, Tenant, audit, legacy};
+use crate::store::{DbConnection, StoreError, Tenant, audit, legacy, links};
 
 /// The migration follow-up of one tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,8 +109,8 @@ pub struct EmailSet {
     pub sharing: usize,
 }
 
-/// Gives the unlinked legacy account `username` of `tenant` the address `email`, with its audit
-/// event, in one transaction.
+/// Gives the unlinked legacy account `username` of `tenant` the address `email`, voids the links
+/// mailed for it that are not used yet, and records its audit event, in one transaction.
 pub fn set_email(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
@@ -142,11 +142,14 @@ pub fn set_email(
         )? {
             return Err(linked());
         }
+        // A link the linker mailed to the old address would bind the account with the new one,
+        // marked verified, for whoever reads the old address.
+        links::void_for_legacy(conn, tenant, &account.id, now)?;
+        // The old account's internal id, never its username or an address: an event without a
+        // user id outlives the resident's erasure.
         let detail = serde_json::json!({
             "by": "cli",
-            "username": account.username,
-            "previous": account.email_normalized,
-            "email": email.normalized(),
+            "account": account.id,
         });
         audit::Event::new(tenant.id(), now, "legacy.email_set")
             .detail(&detail)

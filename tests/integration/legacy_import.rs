@@ -68,6 +68,47 @@ rejected rows: 0
     );
 }
 
+both_stores!(hashes_not_of_their_formats_exact_form_are_imported_unusable);
+/// A bcrypt string that the `bcrypt` crate would run at cost 31 although its first two cost
+/// characters read 03, +3 or $3, and PBKDF2 digests of 1 and 2 bytes (one password in 256 or
+/// 65,536 would match): imported as unusable, of an unknown format, never as usable hashes.
+async fn hashes_not_of_their_formats_exact_form_are_imported_unusable(backend: Backend) {
+    let s = setup(backend);
+    let export = "\
+username,subject,email,password_hash,name,authority
+nolla,,a@testi.fi,$2b$031$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2,,
+plus,,b@testi.fi,$2b$+31$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2,,
+tyhja,,c@testi.fi,$2b$$31$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2,,
+passlib,,d@testi.fi,$pbkdf2-sha256$1000$c3VvbGE$gg,,
+django,,e@testi.fi,pbkdf2_sha256$1000$suola$gvg=,,
+within,,f@testi.fi,$2b$04$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2,,
+";
+    let file = s.file("malformed.csv", export.as_bytes());
+    let counts = "\
+rows read: 6
+imported (new): 6
+updated: 0
+unchanged: 0
+linked accounts left alone: 0
+without email: 0
+emails shared by several accounts: 0 addresses, 0 accounts
+hashes bcrypt: 1
+unusable hashes: 5 (0 empty, 5 of an unknown format, 0 over a cost cap)
+rejected rows: 0
+";
+    assert_eq!(
+        s.import(&file, &["--dry-run"]),
+        format!("dry run: nothing was written\n{counts}")
+    );
+    assert_eq!(s.import(&file, &[]), counts);
+    for username in ["nolla", "plus", "tyhja", "passlib", "django"] {
+        let account = s.account(username);
+        assert_eq!(account.hash_format, None, "{username}");
+        assert!(!account.has_usable_hash(), "{username}");
+    }
+    assert!(s.account("within").has_usable_hash());
+}
+
 /// The salted SHA layout given to seinajoki: `<text salt>,<hex SHA-1>`, so that a detected
 /// hash can hold a comma and a quote.
 const SALTED_SHA: &str = r#"
@@ -372,6 +413,53 @@ line 13: username \"ok\\n9\" contains a space or a control character
     assert_has(&out, "\nline 101: ");
     assert!(!out.contains("\nline 102: "), "{out}");
     assert!(out.ends_with("\n… and 50 more\n"), "{out}");
+}
+
+both_stores!(control_characters_in_a_name_or_hash_are_refused_by_line);
+/// A NUL in a name or a hash (a raw byte in CSV, `\u0000` in JSON Lines) would fail
+/// PostgreSQL's insert and stop the import at that batch on every run (SQLite would take it):
+/// those rows are refused by line on both stores, as is a name over the users' 200 characters,
+/// and the others are imported.
+async fn control_characters_in_a_name_or_hash_are_refused_by_line(backend: Backend) {
+    let s = setup(backend);
+    let mut csv = b"username,subject,email,password_hash,name,authority
+ok1,,ok1@testi.fi,,Matti,
+nul.nimi,,,,Mat"
+        .to_vec();
+    csv.extend_from_slice(b"\0ti,\nnul.tiiviste,,,$2b$04$\0x,,\n");
+    csv.extend_from_slice(format!("pitka.nimi,,,,{},\nok2,,,,,\n", "ä".repeat(201)).as_bytes());
+    let out = s.import(&s.file("control.csv", &csv), &[]);
+    assert_eq!(
+        out,
+        "\
+rows read: 5
+imported (new): 2
+updated: 0
+unchanged: 0
+linked accounts left alone: 0
+without email: 1
+emails shared by several accounts: 0 addresses, 0 accounts
+unusable hashes: 2 (2 empty, 0 of an unknown format, 0 over a cost cap)
+rejected rows: 3
+line 3: name: the name holds a control character
+line 4: password_hash contains a control character
+line 5: name: the name is longer than 200 characters
+"
+    );
+    let jsonl = r#"{"username":"nul.json","name":"Matti\u0000"}
+{"username":"hash.json","password_hash":"$2b$04$\u0000"}
+{"username":"ok3","name":"Matti"}
+"#;
+    let out = s.import(&s.file("control.jsonl", jsonl.as_bytes()), &[]);
+    assert_has(&out, "\nimported (new): 1\n");
+    assert_has(
+        &out,
+        "\nrejected rows: 2\n\
+         line 1: name: the name holds a control character\n\
+         line 2: password_hash contains a control character\n",
+    );
+    assert_eq!(s.count("seinajoki"), 3);
+    assert_eq!(s.account("ok3").name.as_deref(), Some("Matti"));
 }
 
 both_stores!(a_dry_run_writes_nothing_and_prints_the_counts);

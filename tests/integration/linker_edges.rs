@@ -1,9 +1,12 @@
 //! The linker's other ways in: an authority's old username, an old account without an address,
 //! and the new users of an old address (registration, `users add`, a change of address), which
-//! go through the old account instead of beside it.
+//! go through the old account instead of beside it; and the links to an old address that support
+//! or a re-import corrected, which end.
 
 use crate::both_stores;
-use crate::helpers::journeys::{follow_link, page, post_with_csrf, set_password};
+use crate::helpers::journeys::{
+    follow_link, page, post_with_csrf, says, set_password, submit_link,
+};
 use crate::helpers::{Backend, NewUser, Old, TestApp, assert_has};
 use crate::linker::{begin, logged_in, server, vectors};
 use crate::rp::{self, location};
@@ -147,5 +150,127 @@ async fn changing_to_an_old_address_binds_its_account(backend: Backend) {
             .await
             .contains(&"legacy.linked".to_string())
     );
+    app.stop().await;
+}
+
+/// The expired-link page's message (410).
+const EXPIRED: &str = "Linkki on vanhentunut tai jo käytetty. Pyydä uusi linkki.";
+
+/// `idp <args>` (the real binary) on the server's own configuration and database: its stdout,
+/// which must follow a success.
+async fn cli(app: &TestApp, args: &[&str]) -> String {
+    let config = app.config_path();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let out = tokio::task::spawn_blocking(move || {
+        crate::node::idp()
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    crate::node::succeeded(&out)
+}
+
+/// An old account at a stale address whose first login mailed a link there (keep-password, no
+/// usable hash), the link opened by whoever reads that address: the account's id, the link,
+/// its page and that reader's browser.
+async fn link_to_a_stale_address(
+    app: &TestApp,
+    client: &crate::rp::Rp,
+) -> (String, String, String, reqwest::Client) {
+    let old = Old::new("seinajoki", "matti.m", "SJK-M1").email("vanha@testi.fi");
+    let id = app
+        .import(old.hash("{MD4}0cb6948805f797bf2a82807973b89537"))
+        .await;
+    let login = begin(app, client).await;
+    let (status, page) = login.identify("vanha@testi.fi").await;
+    assert_eq!(status, 200);
+    assert_has(&page, crate::linker::LINK_SENT);
+    let (_, link) = app.mailed_link(1, "/seinajoki/reset?token=").await;
+    let stranger = app.browser();
+    let opened = stranger.get(&link).send().await.unwrap();
+    assert_eq!(opened.status(), 200);
+    let page = opened.text().await.unwrap();
+    (id, link, page, stranger)
+}
+
+both_stores!(support_setting_an_address_voids_the_links_mailed_to_the_old_one);
+/// A link the linker mailed to an old account's stale address, then support sets the right
+/// address with `idp legacy set-email`: the link, even opened before, is expired, so whoever reads
+/// the stale address cannot set a password and take the account with the new address, verified.
+/// The audit event names the old account by its id, never by username or address.
+async fn support_setting_an_address_voids_the_links_mailed_to_the_old_one(backend: Backend) {
+    let (app, client) = server(backend).await;
+    let (id, link, page, stranger) = link_to_a_stale_address(&app, &client).await;
+    let out = cli(
+        &app,
+        &[
+            "legacy",
+            "set-email",
+            "--tenant",
+            "seinajoki",
+            "--username",
+            "matti.m",
+            "--email",
+            "matti@uusi.fi",
+        ],
+    )
+    .await;
+    assert_eq!(
+        out,
+        "set the address of legacy account matti.m of seinajoki to matti@uusi.fi (it was vanha@testi.fi)\n"
+    );
+    let password = [
+        ("password", "uusi pitkä salasana"),
+        ("password2", "uusi pitkä salasana"),
+    ];
+    let used = submit_link(&stranger, &link, &page, &password).await;
+    says(used, 410, EXPIRED).await;
+    says(stranger.get(&link).send().await.unwrap(), 410, EXPIRED).await;
+    assert_eq!(app.bound_to(&id).await, None);
+    assert_eq!(
+        app.audit_details("seinajoki", "legacy.email_set").await,
+        [serde_json::json!({"by": "cli", "account": id})]
+    );
+    app.stop().await;
+}
+
+both_stores!(a_reimport_that_changes_the_address_voids_the_links_mailed_to_the_old_one);
+/// The same by a re-import of a corrected export: a change of name leaves the link usable, a
+/// change of address voids it.
+async fn a_reimport_that_changes_the_address_voids_the_links_mailed_to_the_old_one(
+    backend: Backend,
+) {
+    let (app, client) = server(backend).await;
+    let (id, link, page, stranger) = link_to_a_stale_address(&app, &client).await;
+    let dir = tempfile::tempdir().unwrap();
+    let import = async |email: &str, name: &str| {
+        let file = dir.path().join("export.csv");
+        let export = format!(
+            "username,subject,email,password_hash,name\n\
+             matti.m,SJK-M1,{email},{{MD4}}0cb6948805f797bf2a82807973b89537,{name}\n"
+        );
+        std::fs::write(&file, export).unwrap();
+        let file = file.display().to_string();
+        cli(&app, &["import-legacy", "--tenant", "seinajoki", &file]).await
+    };
+    assert_has(&import("Vanha@Testi.fi", "Matti").await, "\nupdated: 1\n");
+    let opened = stranger.get(&link).send().await.unwrap();
+    assert_eq!(
+        opened.status(),
+        200,
+        "the address is the same: the link stays"
+    );
+    assert_has(&import("matti@uusi.fi", "Matti").await, "\nupdated: 1\n");
+    let password = [
+        ("password", "uusi pitkä salasana"),
+        ("password2", "uusi pitkä salasana"),
+    ];
+    let used = submit_link(&stranger, &link, &page, &password).await;
+    says(used, 410, EXPIRED).await;
+    assert_eq!(app.bound_to(&id).await, None);
     app.stop().await;
 }

@@ -11,6 +11,7 @@ use super::row::ImportRow;
 use crate::store::erasure::ERASED_PREFIX;
 use crate::store::legacy::LegacyRow;
 use crate::store::legacy_import::{self, NewLegacy, RunIds};
+use crate::store::links;
 use crate::store::{DbConnection, StoreError, Tenant};
 
 /// What became of a row.
@@ -69,8 +70,8 @@ pub fn apply(
 /// What to do with one row.
 enum Step {
     Insert,
-    /// The id of the account to change.
-    Update(String),
+    /// The account to change: its id, and whether its address changes.
+    Update(String, bool),
     Unchanged,
     Linked,
     Reject(String),
@@ -80,7 +81,7 @@ impl Step {
     fn into_disposition(self) -> Disposition {
         match self {
             Step::Insert => Disposition::Imported,
-            Step::Update(_) => Disposition::Updated,
+            Step::Update(..) => Disposition::Updated,
             Step::Unchanged => Disposition::Unchanged,
             Step::Linked => Disposition::Linked,
             Step::Reject(reason) => Disposition::Rejected(reason),
@@ -126,7 +127,13 @@ fn plan(
                     "subject {:?} belongs to the account {:?}",
                     row.subject, holder.username
                 )),
-                (Some(stored), None) => Step::Update(stored.id.clone()),
+                (Some(stored), None) => {
+                    let email = row.email.as_ref().map(crate::domain::Email::normalized);
+                    Step::Update(
+                        stored.id.clone(),
+                        stored.email_normalized.as_deref() != email,
+                    )
+                }
                 (None, None) => Step::Insert,
             }
         })
@@ -161,8 +168,13 @@ fn write(
     let mut dispositions = Vec::with_capacity(rows.len());
     for (row, step) in rows.iter().zip(steps) {
         dispositions.push(match step {
-            Step::Update(id) => {
+            Step::Update(id, email_changes) => {
                 if legacy_import::update_unlinked(conn, tenant, &id, &row.to_changes(now))? {
+                    // A link mailed to the address the export had before would bind the account
+                    // with the new one, for whoever reads the old address.
+                    if email_changes {
+                        links::void_for_legacy(conn, tenant, &id, now)?;
+                    }
                     Disposition::Updated
                 } else {
                     // A login bound it since the read: it is left alone.

@@ -60,7 +60,8 @@ proptest! {
     }
 
     /// Any fields: no panic; an accepted row is trimmed, has a username without spaces or
-    /// control characters and a subject of at most 255 bytes.
+    /// control characters, a subject of at most 255 bytes, and no control character (no NUL,
+    /// which PostgreSQL refuses) in any text it stores.
     #[test]
     fn any_row(raw in raw_row()) {
         if let Ok(row) = ImportRow::parse(2, &raw, None) {
@@ -69,6 +70,9 @@ proptest! {
             prop_assert_eq!(row.username_normalized, row.username.to_lowercase());
             prop_assert!(row.subject.len() <= 255);
             prop_assert!(!row.subject.chars().any(char::is_control));
+            for text in [row.name.as_deref(), row.password_hash.as_deref()].into_iter().flatten() {
+                prop_assert!(!text.chars().any(char::is_control));
+            }
         }
     }
 

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 
 use crate::config::SaltedShaLayout;
 use crate::crypto::legacy::{self, LegacyFormat};
-use crate::domain::Email;
+use crate::domain::{Email, parse_name};
 use crate::store::legacy::LegacyRow;
 use crate::store::legacy_import::{LegacyChanges, NewLegacy};
 
@@ -76,7 +76,8 @@ pub struct ImportRow {
     /// Why a hash of a known format is unusable: its cost is over a cap
     /// ([`legacy::over_cap`]).
     pub over_cap: Option<String>,
-    /// Trimmed; `None` when empty.
+    /// Trimmed, at most 200 characters without control characters (`domain::name`); `None` when
+    /// empty.
     pub name: Option<String>,
     /// An authority user.
     pub is_authority: bool,
@@ -131,6 +132,11 @@ impl ImportRow {
                 ));
             }
         };
+        // No hash holds one; and PostgreSQL refuses a NUL in text, which would stop the import
+        // at this row's batch on every run.
+        if raw.password_hash.trim().chars().any(char::is_control) {
+            return Err("password_hash contains a control character".into());
+        }
         let password_hash = Some(raw.password_hash.trim())
             .filter(|h| !h.is_empty())
             .map(str::to_string);
@@ -141,9 +147,8 @@ impl ImportRow {
         let format = detected
             .map(|(_, format)| format)
             .filter(|_| over_cap.is_none());
-        let name = Some(raw.name.trim())
-            .filter(|n| !n.is_empty())
-            .map(str::to_string);
+        // The users' own rule: the name reaches the user bound to the account.
+        let name = parse_name(&raw.name).map_err(|e| format!("name: {e}"))?;
         Ok(ImportRow {
             line,
             username: username.to_string(),
@@ -286,6 +291,28 @@ mod tests {
                 ..raw("matti")
             }),
             "subject is longer than 255 bytes (OpenID Connect's limit)"
+        );
+        // PostgreSQL refuses a NUL in text: a row holding one would stop the import.
+        assert_eq!(
+            refused(RawRow {
+                name: "Matti\u{0}".into(),
+                ..raw("matti")
+            }),
+            "name: the name holds a control character"
+        );
+        assert_eq!(
+            refused(RawRow {
+                name: "ä".repeat(201),
+                ..raw("matti")
+            }),
+            "name: the name is longer than 200 characters"
+        );
+        assert_eq!(
+            refused(RawRow {
+                password_hash: "$2b$04$\u{0}".into(),
+                ..raw("matti")
+            }),
+            "password_hash contains a control character"
         );
     }
 }
