@@ -25,6 +25,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{SaltedShaLayout, TenantConfig};
 use crate::crypto::hash_pool::{HashPool, Holders, Refused, Share};
+use crate::crypto::legacy::LegacyFormat;
 use crate::crypto::{legacy, password};
 use crate::store::throttle::{self, Allowance, ThrottleKey};
 use crate::store::{Store, StoreError, Tenant, audit};
@@ -69,13 +70,37 @@ pub enum Stored {
 }
 
 impl Stored {
-    /// Whether `password` matches (on a hashing thread: this costs a hash).
+    /// Whether `password` matches (on a hashing thread: this costs a hash). A wrong password
+    /// for an old hash cheaper than the dummy ([`Stored::cheaper_than_the_dummy`]) also costs
+    /// the dummy hash, so that it takes as long as a wrong password for an unknown identifier.
     fn matches(&self, password: &SecretString) -> bool {
         match self {
             Stored::Argon2(hash) => password::verify(password, hash),
             Stored::Legacy { hash, salted } => {
-                legacy::verify(password.expose_secret(), hash, salted.as_ref())
+                let matched = legacy::verify(password.expose_secret(), hash, salted.as_ref());
+                if !matched && self.cheaper_than_the_dummy() {
+                    password::verify(password, DUMMY_HASH);
+                }
+                matched
             }
+        }
+    }
+
+    /// Whether checking this hash costs microseconds rather than a hash's worth of work: an old
+    /// md5-crypt or salted SHA hash (a fixed, tiny cost), or one that is never run (a format the
+    /// verifier does not know, a cost over a cap). The slower old formats (bcrypt, PBKDF2,
+    /// sha-crypt, scrypt, argon2) cost what their parameters say (docs/security.md, "Timing and
+    /// enumeration").
+    fn cheaper_than_the_dummy(&self) -> bool {
+        let Stored::Legacy { hash, salted } = self else {
+            return false;
+        };
+        match legacy::detect(hash, salted.as_ref()) {
+            None
+            | Some(
+                LegacyFormat::Md5Crypt | LegacyFormat::SaltedSha1 | LegacyFormat::SaltedSha256,
+            ) => true,
+            Some(format) => legacy::over_cap(hash, format).is_some(),
         }
     }
 }
@@ -253,6 +278,74 @@ impl PasswordCheck<'_> {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use secrecy::SecretString;
+
+    use super::{DUMMY_HASH, Stored};
+    use crate::config::{
+        Encoding, FieldOrder, HashInput, SaltEncoding, SaltedShaLayout, ShaDigest,
+    };
+
+    /// The md5-crypt hash of "salasana123" (tests/data/legacy_hashes.tsv).
+    const MD5_CRYPT: &str = "$1$17qgkpUr$JJp0rtEuEMZdk1o/1OR8U/";
+    /// The salted SHA-1 hash of "salasana123" in layout `a` (tests/data/legacy_salted_sha.tsv).
+    const SALTED_SHA1: &str = "oN_oV1uckkOT$fa32a665ffd9edd6d71b9925238c0e3153c2e5c8";
+
+    fn legacy(hash: &str) -> Stored {
+        let salted = SaltedShaLayout {
+            digest: ShaDigest::Sha1,
+            prefix: String::new(),
+            separator: "$".into(),
+            order: FieldOrder::SaltHash,
+            hash_encoding: Encoding::Hex,
+            salt_encoding: SaltEncoding::Text,
+            input: HashInput::SaltPassword,
+        };
+        Stored::Legacy {
+            hash: hash.to_string(),
+            salted: Some(salted),
+        }
+    }
+
+    #[test]
+    fn the_old_hashes_cheaper_than_the_dummy_are_told_apart() {
+        for cheap in [MD5_CRYPT, SALTED_SHA1, "no known format", "$2b$31$abc"] {
+            assert!(legacy(cheap).cheaper_than_the_dummy(), "{cheap}");
+        }
+        let bcrypt = "$2b$04$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2";
+        for costly in [bcrypt, "$6$rounds=5000$salt$x", DUMMY_HASH] {
+            assert!(!legacy(costly).cheaper_than_the_dummy(), "{costly}");
+        }
+        assert!(!Stored::Argon2(DUMMY_HASH.to_string()).cheaper_than_the_dummy());
+    }
+
+    /// A wrong password for a cheap old hash costs the dummy hash too: it takes as long as a
+    /// wrong password for an identifier that names no account. (At least half the fastest of
+    /// three dummy checks: a check without the dummy takes microseconds.)
+    #[test]
+    fn a_wrong_password_for_a_cheap_old_hash_costs_the_dummy_hash() {
+        let wrong = SecretString::from("väärä");
+        let time = |stored: &Stored| {
+            let start = Instant::now();
+            let matched = stored.matches(&wrong);
+            (matched, start.elapsed())
+        };
+        let dummy = Stored::Argon2(DUMMY_HASH.to_string());
+        let fastest = (0..3).map(|_| time(&dummy).1).min().unwrap();
+        assert!(fastest > Duration::from_millis(2), "{fastest:?}");
+        for hash in [MD5_CRYPT, SALTED_SHA1, "no known format"] {
+            let (matched, took) = time(&legacy(hash));
+            assert!(!matched, "{hash}");
+            assert!(
+                took >= fastest / 2,
+                "{hash}: {took:?}, the dummy {fastest:?}"
+            );
+        }
+        let right = SecretString::from("salasana123");
+        assert!(legacy(MD5_CRYPT).matches(&right));
+        assert!(legacy(SALTED_SHA1).matches(&right));
+    }
 
     /// No file but this one (and the crypto modules that define them, with their tests) calls the
     /// verifiers: every password check goes through the throttle.

@@ -15,7 +15,9 @@ use crate::account_sessions::support::{
     signed_in,
 };
 use crate::both_stores;
-use crate::helpers::journeys::{Login, SignedIn, answer, page, post_with_csrf, says, sign_in};
+use crate::helpers::journeys::{
+    Login, SignedIn, answer, page, post_with_csrf, says, set_password, sign_in,
+};
 use crate::helpers::{Backend, Old, TestApp, assert_has};
 use crate::oidc_backchannel::wait_for;
 use crate::rp::{self, location};
@@ -429,6 +431,43 @@ async fn after_the_grace_period_the_account_is_erased_and_its_subject_never_reis
         })
         .await;
     assert_eq!(subjects, ["SJK-100"]);
+
+    // Ville binds his old account at Kouvola (email-link) by the mailed link: the link's event
+    // has no user, so it is not pseudonymised, and names the old account by its id alone.
+    let kouvola = rp::basic_of(&app, "kouvola").await;
+    let old = Old::new("kouvola", "ville.vanha", "KVL-7").email("ville@testi.fi");
+    let ville_old = app.import(old.hash(&old_hash)).await;
+    let login = Login::fresh(&app, &kouvola).await;
+    let (status, _) = login.identify("ville@testi.fi").await;
+    assert_eq!(status, 200);
+    let link = app
+        .newest_link(Some("ville@testi.fi"), "/kouvola/reset?token=")
+        .await;
+    let done = set_password(&login.browser, &link, "villen uusi salasana").await;
+    assert_eq!(done.status(), 303);
+    assert!(app.bound_to(&ville_old).await.is_some());
+    let signed = sign_in(&app, "kouvola", "ville@testi.fi", "villen uusi salasana").await;
+    let form = page(&signed.browser, app.url("/kouvola/account/delete")).await;
+    let url = app.url("/kouvola/account/delete");
+    let fields = [("password", "villen uusi salasana")];
+    let asked = post_with_csrf(&signed.browser, url, &form, &fields).await;
+    assert_eq!(asked.status(), 200);
+    app.clock.advance(15 * 24 * 3600);
+    app.services.purge_expired().await.unwrap();
+    assert_eq!(app.audited("kouvola", "account.erased").await.len(), 1);
+    // Nothing names him, nor his old username.
+    for needle in ["ville", "Ville"] {
+        let left: Vec<_> = mentions(&app, needle)
+            .await
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        assert!(left.is_empty(), "{needle} is still in {left:?}");
+    }
+    assert_eq!(
+        app.audit_details("kouvola", "legacy.link_sent").await,
+        [serde_json::json!({ "accounts": [ville_old] })]
+    );
     app.stop().await;
 }
 

@@ -270,7 +270,8 @@ async fn the_download_holds_the_residents_data_and_no_secret(backend: Backend) {
         document["second_factors"],
         json!({"one_time_code": null, "unused_recovery_codes": 0})
     );
-    // The confirmation link (used) to the new address, the undo link to the old one.
+    // The undo link to the old address; the confirmation link to the new one is left out (whether
+    // one was written tells whether an address has another account).
     let links: Vec<(&str, &str, bool)> = document["links"]
         .as_array()
         .unwrap()
@@ -284,13 +285,7 @@ async fn the_download_holds_the_residents_data_and_no_secret(backend: Backend) {
             )
         })
         .collect();
-    assert_eq!(
-        links,
-        [
-            ("change_email", "aino.uusi@testi.fi", false),
-            ("undo_email_change", "aino@testi.fi", true),
-        ]
-    );
+    assert_eq!(links, [("undo_email_change", "aino@testi.fi", true)]);
     let mails: Vec<&Value> = document["mails"].as_array().unwrap().iter().collect();
     assert_eq!(mails.len(), 1, "{mails:?}");
     assert_eq!(mails[0]["kind"], "verify_email");
@@ -346,6 +341,83 @@ async fn the_download_holds_the_residents_data_and_no_secret(backend: Backend) {
     assert_eq!(by_support.len(), 2);
     assert_eq!(by_support[1].user_id.as_deref(), Some(aino.as_str()));
     assert_eq!(by_support[1].detail.as_deref(), Some("{\"by\":\"cli\"}"));
+    app.stop().await;
+}
+
+/// What `after`, an export made later than `before`, adds to its links, mails and audit events,
+/// without their times.
+fn added(before: &Value, after: &Value) -> Value {
+    let mut added = serde_json::Map::new();
+    for part in ["links", "mails", "audit_events"] {
+        let seen = before[part].as_array().unwrap().len();
+        let new: Vec<Value> = after[part].as_array().unwrap()[seen..]
+            .iter()
+            .map(|item| {
+                let mut item = item.clone();
+                for time in ["at", "sent_at", "expires_at", "used_at", "written_at"] {
+                    item.as_object_mut().unwrap().remove(time);
+                }
+                item
+            })
+            .collect();
+        added.insert(part.to_string(), Value::Array(new));
+    }
+    Value::Object(added)
+}
+
+both_stores!(the_export_does_not_tell_whether_an_asked_address_has_an_account);
+async fn the_export_does_not_tell_whether_an_asked_address_has_an_account(backend: Backend) {
+    let app = TestApp::with_user(backend, "aino@testi.fi", PASSWORD, "Aino").await;
+    app.add_user("seinajoki", "toinen@testi.fi", OTHER_PASSWORD, "Toinen")
+        .await;
+    let signed = sign_in(&app, "seinajoki", "aino@testi.fi", PASSWORD).await;
+    let export = async || -> Value {
+        let text = downloaded(&app, &signed.browser, &signed.page).await;
+        serde_json::from_str(&text).unwrap()
+    };
+    // Asks four times for `address`: three mails to one address, then its mail limit.
+    let ask = async |address: &str| {
+        for _ in 0..4 {
+            let fields = [("email", address), ("password", PASSWORD)];
+            let url = app.url("/seinajoki/account/email");
+            let asked = post_with_csrf(&signed.browser, url, &signed.page, &fields).await;
+            says(asked, 200, "Lähetimme vahvistuslinkin uuteen osoitteeseen.").await;
+        }
+    };
+    let before = export().await;
+    ask("toinen@testi.fi").await;
+    let taken = export().await;
+    ask("vapaa@testi.fi").await;
+    let free = export().await;
+    assert_eq!(app.mails_to("vapaa@testi.fi").len(), 3);
+    assert!(app.mails_to("toinen@testi.fi").is_empty());
+
+    let (of_taken, of_free) = (added(&before, &taken), added(&taken, &free));
+    assert_eq!(of_taken, of_free, "the export tells a taken address apart");
+    let kinds: Vec<&str> = of_free["audit_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    let asked = "email.change_requested";
+    assert_eq!(
+        kinds,
+        [
+            "account.exported",
+            asked,
+            asked,
+            asked,
+            asked,
+            "mail.limited"
+        ]
+    );
+    assert_eq!(of_free["audit_events"][1]["detail"], Value::Null);
+    assert_eq!(of_free["links"], json!([]));
+    // The trail keeps it for the operator.
+    let details = app.audit_details("seinajoki", asked).await;
+    let taken: Vec<bool> = details.iter().map(|d| d["taken"] == true).collect();
+    assert_eq!(taken, [true, true, true, true, false, false, false, false]);
     app.stop().await;
 }
 

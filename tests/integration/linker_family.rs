@@ -363,7 +363,7 @@ async fn a_claim_refuses_wrong_passwords_stale_choices_used_and_foreign_links(ba
     assert_eq!(
         app.audit_details("seinajoki", "legacy.claim_refused").await,
         vec![serde_json::json!({
-            "username": "perhe.lapsi",
+            "account": lapsi,
             "proven": "password",
             "reason": "address_in_use",
         })]

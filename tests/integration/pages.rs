@@ -5,7 +5,8 @@ use url::Url;
 
 use crate::both_stores;
 use crate::helpers::journeys::{Login, page, post_with_csrf, says, session_set_cookie, text_of};
-use crate::helpers::{Backend, NewUser, TestApp, assert_has};
+use crate::helpers::{Backend, NewUser, Old, TestApp, assert_has};
+use crate::linker::vectors;
 use crate::rp::{self, csrf, location, param};
 
 const PASSWORD: &str = "oikea hevonen patteri";
@@ -62,6 +63,59 @@ async fn identifier_first_conceals_whether_an_account_exists(backend: Backend) {
     let (status, html) = login.identify("  ").await;
     assert_eq!(status, 422);
     assert_has(&html, "aria-describedby=\"identifier-error\"");
+    app.stop().await;
+}
+
+both_stores!(the_identifier_step_does_not_tell_an_old_account_proven_by_its_password);
+async fn the_identifier_step_does_not_tell_an_old_account_proven_by_its_password(backend: Backend) {
+    // Seinäjoki keeps old passwords: one old account at an address, and an authority's old
+    // username, are proven by their password on the password page.
+    let app = TestApp::builder(backend)
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .tenant_setting("authority_second_factor = \"off\"")
+        .spawn()
+        .await;
+    let md5 = vectors("salasana123")
+        .into_iter()
+        .find(|(kind, _)| kind == "md5-crypt")
+        .unwrap()
+        .1;
+    let old = Old::new("seinajoki", "aino.vanha", "SJK-O1").email("aino@testi.fi");
+    let aino = app.import(old.hash(&md5)).await;
+    let authority = Old::new("seinajoki", "Viranomainen", "SJK-V1").hash(&md5);
+    let authority = app.import(authority.authority()).await;
+
+    // One login (one request, one CSRF token): the identifier step of each is the same page.
+    let login = at_login(&app, &[]).await;
+    let (_, unknown) = login.identify("nobody@testi.fi").await;
+    let unknown = unknown.replace("nobody@testi.fi", "X");
+    assert!(!unknown.contains("name=\"account\""), "{unknown}");
+    for identifier in ["erkki@testi.fi", "aino@testi.fi", "viranomainen"] {
+        let (status, page) = login.identify(identifier).await;
+        assert_eq!(status, 200, "{identifier}");
+        assert_eq!(
+            page.replace(identifier, "X"),
+            unknown,
+            "{identifier}: the password page must not tell that an old account exists"
+        );
+    }
+
+    // The password step finds the one old account without the field, and binds it.
+    for (identifier, id) in [("aino@testi.fi", &aino), ("viranomainen", &authority)] {
+        let login = at_login(&app, &[]).await;
+        let (_, page) = login.identify(identifier).await;
+        let wrong = login.password(&page, identifier, "väärä").await;
+        says(
+            wrong,
+            401,
+            "Sähköpostiosoite / käyttäjätunnus tai salasana on väärin.",
+        )
+        .await;
+        assert_eq!(app.bound_to(id).await, None, "{identifier}");
+        let done = login.password(&page, identifier, "salasana123").await;
+        assert_eq!(done.status(), 303, "{identifier}");
+        assert!(app.bound_to(id).await.is_some(), "{identifier}");
+    }
     app.stop().await;
 }
 

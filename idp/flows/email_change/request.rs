@@ -38,7 +38,9 @@ pub(super) fn link_row(
 
 /// Mails a confirmation link to `new`, in one transaction with the `email.change_requested`
 /// event; returns the mail's id, or `None` when the address is another account's or a mail limit
-/// is reached (the page says the same either way).
+/// is reached (the page says the same either way). An address of another account counts against
+/// the mail limits as a mail would, so that trying addresses is limited as mailing them is, and
+/// past a limit both read the same in the resident's export (`mail.limited`).
 pub fn request(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -53,14 +55,15 @@ pub fn request(
             .user(user.id.as_str())
             .detail(&json!({ "taken": taken }))
             .record(conn)?;
-        if taken {
-            return Ok(None);
-        }
         let counted = mail_limit::Mail {
             kind: "verify_email",
             to: new.normalized(),
             user: Some(&user.id),
         };
+        if taken {
+            mail_limit::admit(m, conn, counted)?;
+            return Ok(None);
+        }
         let to = new.as_entered();
         mail_limit::write(m, conn, counted, to, |conn| {
             let token = secret::random_token();

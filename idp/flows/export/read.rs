@@ -9,9 +9,20 @@ use super::document::{
     Link, Mail, OneTimeCode, Passkey, SecondFactors, Session, TenantSeen, utc, utc_opt,
 };
 use crate::flows::context::Minter;
+use crate::flows::email_change::request::CONFIRM;
 use crate::store::export::{self, EventSeen};
 use crate::store::users::UserRow;
 use crate::store::{DbConnection, StoreError, Tenant, legacy, passkeys, second_factors};
+
+/// The fields of an event of the resident's own that tell about another account, by event kind,
+/// kept in the audit trail for the operator and left out of the export: whether the address a
+/// change of address asked for is another account's (`email.change_requested`, `taken`); the
+/// internal ids of the old accounts a link was mailed for, which at a shared address may be
+/// another family member's (`legacy.link_sent`, `accounts`; the export has no row ids).
+const TOLD_OF_OTHERS: [(&str, &str); 2] = [
+    ("email.change_requested", "taken"),
+    ("legacy.link_sent", "accounts"),
+];
 
 /// Everything idp holds about `user` of `m`'s tenant.
 pub fn document(
@@ -63,8 +74,12 @@ pub fn document(
         }),
         unused_recovery_codes: second_factors::unused_recovery_codes(conn, tenant, id)?,
     };
+    // A confirmation link to a new address is written only when the address has no account: it
+    // would tell the resident whether another account has the address they typed
+    // (docs/privacy.md). The address history and the undo link say what changed.
     let links = export::links(conn, tenant, id)?
         .into_iter()
+        .filter(|l| l.purpose != CONFIRM)
         .map(|l| Link {
             purpose: l.purpose,
             sent_to: l.email,
@@ -188,16 +203,69 @@ fn e_services(
 }
 
 /// An audit event as the export shows it; a detail that is not JSON (none is written so) is
-/// shown as its text.
+/// shown as its text. What an event says about another account is left out ([`TOLD_OF_OTHERS`]).
 fn audit_event(event: EventSeen) -> AuditEvent {
-    let detail = event
+    let mut detail = event
         .detail
         .map(|text| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)));
+    if let Some(serde_json::Value::Object(fields)) = &mut detail {
+        for (kind, field) in TOLD_OF_OTHERS {
+            if event.kind == kind {
+                fields.remove(field);
+            }
+        }
+        if fields.is_empty() {
+            detail = None;
+        }
+    }
     AuditEvent {
         kind: event.kind,
         at: utc(event.occurred_at),
         client_id: event.client_id,
         address: event.remote_addr,
         detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+    use serde_json::json;
+
+    use super::audit_event;
+    use crate::store::export::EventSeen;
+
+    fn seen(kind: &str, detail: &str) -> EventSeen {
+        EventSeen {
+            occurred_at: NaiveDate::from_ymd_opt(2026, 11, 23)
+                .and_then(|d| d.and_hms_opt(18, 0, 0))
+                .unwrap(),
+            kind: kind.to_string(),
+            client_id: None,
+            remote_addr: Some("192.0.2.10".into()),
+            detail: Some(detail.to_string()),
+        }
+    }
+
+    #[test]
+    fn what_an_event_tells_of_another_account_is_left_out() {
+        let detail = |kind, text| audit_event(seen(kind, text)).detail;
+        let asked = "email.change_requested";
+        assert_eq!(detail(asked, r#"{"taken":true}"#), None);
+        assert_eq!(detail(asked, r#"{"taken":false}"#), None);
+        let sent = r#"{"accounts":["id-of-aino","id-of-her-sister"],"claim":true}"#;
+        assert_eq!(
+            detail("legacy.link_sent", sent),
+            Some(json!({ "claim": true }))
+        );
+        // Other events keep their detail as recorded.
+        assert_eq!(
+            detail("login.failed", r#"{"taken":true}"#),
+            Some(json!({ "taken": true }))
+        );
+        assert_eq!(
+            detail("legacy.linked", r#"{"accounts":[]}"#),
+            Some(json!({ "accounts": [] }))
+        );
     }
 }

@@ -88,7 +88,7 @@ pub fn submit_claim(
             Some(owner) => {
                 m.audit("legacy.claim_refused")
                     .detail(&json!({
-                        "username": account.username,
+                        "account": account.id,
                         "proven": proven,
                         "reason": "address_in_use",
                     }))
@@ -111,7 +111,7 @@ pub fn submit_claim(
                 store::links::insert(conn, &row)?;
                 m.audit("legacy.link_sent")
                     .detail(&json!({
-                        "usernames": [&account.username],
+                        "accounts": [&account.id],
                         "claim": true,
                         "proven": proven,
                     }))

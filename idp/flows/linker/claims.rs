@@ -184,7 +184,7 @@ pub fn send_claim_link(
         mail_limit::write(m, conn, counted, &to, |conn| {
             store::links::insert(conn, &row)?;
             m.audit("legacy.link_sent")
-                .detail(&json!({ "usernames": [&account.username], "claim": true }))
+                .detail(&json!({ "accounts": [&account.id], "claim": true }))
                 .record(conn)?;
             Ok(rendered)
         })

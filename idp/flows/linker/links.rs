@@ -115,10 +115,12 @@ pub fn send_links(
                 };
                 links::insert(conn, &row)?;
             }
-            let usernames: Vec<&str> = accounts.iter().map(|a| a.username.as_str()).collect();
+            // The old accounts by their ids, never their usernames: the event may have no user,
+            // so an erasure would not pseudonymise it (a tombstoned account's id names nobody).
+            let ids: Vec<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
             m.audit("legacy.link_sent")
                 .user(user)
-                .detail(&json!({ "usernames": usernames }))
+                .detail(&json!({ "accounts": ids }))
                 .record(conn)?;
             render(m, mails, language, &mailed, user.is_some(), None)
         })

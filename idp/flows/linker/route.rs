@@ -21,7 +21,9 @@ pub enum Route {
     Unknown,
     /// One old account, proven by its old password on the password page.
     Password {
-        /// The legacy account's id, carried by the password page.
+        /// The legacy account's id, carried by the password page after the chooser only (at the
+        /// identifier step the page is an unknown identifier's, and [`password_target`] finds
+        /// the one account).
         account: String,
     },
     /// One old account, proven by a mailed link.

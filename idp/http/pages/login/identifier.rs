@@ -1,8 +1,11 @@
 //! The login's first page: `GET /{tenant}/login?request=…` and `POST /{tenant}/login/identifier`.
 
+use actix_web::http::StatusCode;
+
 use super::form::{LoginForm, identifier_page};
 use super::route::follow;
 use crate::flows::linker;
+use crate::flows::linker::route::Route;
 use crate::flows::oidc::pending::Step;
 use crate::http::pages::error::PageResult;
 use crate::http::pages::view::View;
@@ -26,8 +29,11 @@ pub async fn page(mut view: View) -> PageResult {
 /// set-password link (email-link policy, or no usable old hash).
 ///
 /// A known or unknown address of the new system leads to the same password page, with the same
-/// wording, unless the tenant reveals unknown identifiers. The linker's pages do show that the
-/// address had an old account: the resident must be told to read their mail (the seeds do so).
+/// wording, unless the tenant reveals unknown identifiers; so does an old account proven by its
+/// password (one at the address, or an authority's old username): its page carries no `account`
+/// field, the password step finds the one old account itself (`linker::password_target`). The
+/// linker's other pages do show that the address had an old account: the resident must be told
+/// to read their mail, or to choose (the seeds do so).
 pub async fn identifier(login: LoginForm) -> PageResult {
     // Only a login of this browser, at its first step, goes on (a linker's mail names it).
     let flow = login.view.cookie("flow");
@@ -44,5 +50,9 @@ pub async fn identifier(login: LoginForm) -> PageResult {
         .view
         .flow(move |m, conn| linker::route(m, conn, &who))
         .await?;
-    follow(&login, route).await
+    match route {
+        // The page of an unknown identifier, byte for byte.
+        Route::Password { .. } => Ok(login.password_page(None, None, StatusCode::OK)),
+        route => follow(&login, route).await,
+    }
 }

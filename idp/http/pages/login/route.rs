@@ -11,7 +11,9 @@ use crate::http::pages::error::PageResult;
 use crate::http::pages::mail::SentFor;
 use crate::store::legacy::LegacyRow;
 
-/// The page `route` leads to.
+/// The page `route` leads to. The old account of [`Route::Password`] rides on the password page
+/// only after the chooser, whose page has named it already: the identifier step shows an
+/// unknown identifier's page instead (`identifier.rs`).
 pub async fn follow(login: &LoginForm, route: Route) -> PageResult {
     let ok = StatusCode::OK;
     Ok(match route {
