@@ -1,6 +1,9 @@
 //! A login in a browser that already has a session: the same resident's session is renewed, so
-//! that one logout ends every e-service of the browser; another resident's is ended first.
+//! that one logout ends every e-service of the browser; another resident's is ended first. And an
+//! `id_token_hint` is answered only by a login of its resident.
 
+use diesel::prelude::*;
+use idp::store::schema::grants;
 use jsonwebtoken::{DecodingKey, Validation};
 use openidconnect::TokenResponse;
 use serde_json::Value;
@@ -9,7 +12,7 @@ use crate::both_stores;
 use crate::helpers::journeys::{Login, client_post, page, post_with_csrf, set_password};
 use crate::helpers::{Backend, TestApp, first_party_client};
 use crate::oidc_backchannel::wait_for;
-use crate::rp::{self, Receiver, location, start_receiver};
+use crate::rp::{self, Receiver, location, param, start_receiver};
 
 const ERKKI: &str = "erkki@testi.fi";
 const ERKKI_PASSWORD: &str = "oikea hevonen patteri";
@@ -175,6 +178,53 @@ async fn a_login_as_another_resident_ends_the_first_ones_session(backend: Backen
     assert_eq!(at_a.payload()["sid"], aino.payload()["sid"]);
     app.stop().await;
     receiver_handle.stop(true).await;
+}
+
+both_stores!(an_id_token_hint_is_answered_only_by_a_login_of_its_resident);
+async fn an_id_token_hint_is_answered_only_by_a_login_of_its_resident(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .user("seinajoki", ERKKI, ERKKI_PASSWORD, "Erkki")
+        .user("seinajoki", AINO, AINO_PASSWORD, "Aino")
+        .spawn()
+        .await;
+    let b = rp::basic(&app).await;
+    let browser = app.browser();
+    let erkki = rp::redeem_login(&browser, &b, &[], ERKKI, ERKKI_PASSWORD).await;
+    let hint = erkki.tokens.id_token().unwrap().to_string();
+    let reconfirm = [("prompt", "login"), ("id_token_hint", hint.as_str())];
+
+    // B asks Erkki to confirm again; Aino logs in at his browser: refused, nothing issued.
+    let login = Login::start(&browser, &b, &[], &reconfirm).await;
+    let back = location(&login.submit(AINO, AINO_PASSWORD, false).await);
+    assert_eq!(back.path(), "/callback", "{back}");
+    assert_eq!(param(&back, "error").as_deref(), Some("login_required"));
+    assert_eq!(
+        param(&back, "error_description").as_deref(),
+        Some("the login is not of the resident the id_token_hint names")
+    );
+    assert_eq!(
+        param(&back, "state").as_deref(),
+        Some(login.started().state.secret().as_str())
+    );
+    assert_eq!(param(&back, "code"), None);
+    let aino_id = app.user_id("seinajoki", AINO).await;
+    let grants_of_aino = app
+        .db_run(move |conn| {
+            grants::table
+                .filter(grants::user_id.eq(aino_id))
+                .count()
+                .get_result::<i64>(conn)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(grants_of_aino, 0, "no grant, no code for Aino");
+
+    // Erkki himself answers it.
+    let login = Login::start(&browser, &b, &[], &reconfirm).await;
+    let back = location(&login.submit(ERKKI, ERKKI_PASSWORD, false).await);
+    let again = login.redeem(&b, &back).await;
+    assert_eq!(again.claims.subject(), erkki.claims.subject());
+    app.stop().await;
 }
 
 both_stores!(a_mailed_link_that_logs_in_ends_another_residents_session);
