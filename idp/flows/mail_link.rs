@@ -139,11 +139,12 @@ pub enum Completed {
 
 /// The last step of a mailed link: `step` does its work in one write transaction and gives the
 /// link and the user it proved (`None`: [`Completed::Expired`]); then the pending login the link
-/// carries goes on, when this browser (by its binding secret) started it.
+/// carries goes on, when this browser (by its binding secret) started it, in this browser's
+/// session (`session_cookie`: renewed when it is the user's, ended when it is another's).
 pub fn complete(
     m: &Minter<'_>,
     conn: &mut DbConnection,
-    binding: &str,
+    (binding, session_cookie): (&str, Option<&str>),
     step: impl FnOnce(&mut DbConnection) -> Result<Option<(LinkRow, UserRow)>, FlowError>,
 ) -> Result<Completed, FlowError> {
     let Some((link, user)) = store::write_transaction(conn, step)? else {
@@ -151,7 +152,7 @@ pub fn complete(
     };
     let request_id = link.auth_request_id.as_deref();
     Ok(
-        match continue_pending(m, conn, request_id, &user, binding)? {
+        match continue_pending(m, conn, request_id, &user, binding, session_cookie)? {
             Some(next) => Completed::Continue(next),
             None => Completed::Done,
         },

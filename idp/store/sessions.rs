@@ -145,3 +145,29 @@ pub fn raise(conn: &mut DbConnection, tenant: Tenant<'_>, raised: &SessionRow) -
     .execute(conn)?;
     Ok(())
 }
+
+/// Renews a live session of `tenant` in place after a new login of its own user in its browser
+/// (`renewed`): its new cookie's hash, what the login proved (`amr`, `acr`), its `auth_time`,
+/// "remember me" and expiry as the login chose, and the browser it came from. False when the
+/// session ended meanwhile.
+pub fn renew(conn: &mut DbConnection, tenant: Tenant<'_>, renewed: &SessionRow) -> Result<bool> {
+    let changed = diesel::update(
+        sso_sessions::table
+            .find(&renewed.id)
+            .filter(sso_sessions::tenant_id.eq(tenant.id()))
+            .filter(sso_sessions::ended_at.is_null()),
+    )
+    .set((
+        sso_sessions::token_hash.eq(&renewed.token_hash),
+        sso_sessions::remember.eq(renewed.remember),
+        sso_sessions::amr.eq(&renewed.amr),
+        sso_sessions::acr.eq(&renewed.acr),
+        sso_sessions::auth_time.eq(renewed.auth_time),
+        sso_sessions::last_seen_at.eq(renewed.last_seen_at),
+        sso_sessions::expires_at.eq(renewed.expires_at),
+        sso_sessions::user_agent.eq(&renewed.user_agent),
+        sso_sessions::location.eq(&renewed.location),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
+}

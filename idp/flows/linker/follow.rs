@@ -107,9 +107,10 @@ pub fn complete(
     token: &str,
     password_hash: Option<&str>,
     binding: &str,
+    session_cookie: Option<&str>,
 ) -> Result<Completed, FlowError> {
     let token_hash = secret::hash(token);
-    mail_link::complete(m, conn, binding, |conn| {
+    mail_link::complete(m, conn, (binding, session_cookie), |conn| {
         let Some(open) = open(m, conn, &token_hash)? else {
             return Ok(None);
         };

@@ -76,6 +76,11 @@ pub fn start(
             }
         },
     };
+    // Kept with the request: a login as anyone else does not answer it (`decide::proceed`).
+    let request = AuthorizationRequest {
+        hinted_subject: hinted_subject.clone(),
+        ..request
+    };
     let current = session::current(conn, Tenant::of(m.tenant), session_cookie, m.now)?;
     let needs_login = match &current {
         None => true,

@@ -19,7 +19,9 @@ use crate::store::{DbConnection, Tenant};
 /// How long an authorization code lives (seconds).
 pub const CODE_SECONDS: i64 = 60;
 
-/// After the resident has a session: consent if needed, else a code.
+/// After the resident has a session: consent if needed, else a code; `login_required` when the
+/// request's `id_token_hint` named another resident than the one who logged in (OIDC Core
+/// §3.1.2.1: the OP should not answer for a different user than the hint's).
 pub fn proceed(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -35,6 +37,18 @@ pub fn proceed(
             response_mode: ResponseMode::Query,
             params: Vec::new(),
         }));
+    }
+    if request
+        .hinted_subject
+        .as_ref()
+        .is_some_and(|hinted| hinted != &user.subject)
+    {
+        return Ok(refuse(
+            m,
+            &request,
+            ErrorCode::LoginRequired,
+            "the login is not of the resident the id_token_hint names",
+        ));
     }
     let proof = Proof::parse(&session.amr);
     if request.acr_essential && !meets(&proof, &request.acr_values, &m.tenant.acr, true) {

@@ -169,6 +169,7 @@ pub fn finish(
     verified: Verified,
     remember: bool,
     binding: &str,
+    session_cookie: Option<&str>,
 ) -> Result<LoginResult, OAuthError> {
     committed(conn, |conn| {
         let Check {
@@ -228,7 +229,17 @@ pub fn finish(
             return Ok(LoginResult::Failed);
         };
         let proof = Proof::password();
-        let next = after_first_factor(m, conn, &row, pending, &user, proof, remember, binding)?;
+        let next = after_first_factor(
+            m,
+            conn,
+            &row,
+            pending,
+            &user,
+            proof,
+            remember,
+            binding,
+            session_cookie,
+        )?;
         Ok(LoginResult::Done(next))
     })
 }

@@ -133,7 +133,9 @@ pub fn end_session(
     crate::store::write_transaction(conn, |conn| end_session_now(m, conn, session_id))
 }
 
-fn end_session_now(
+/// Ends a session as [`end_session`] does, inside the caller's transaction: a login of another
+/// user in the same browser ends the browser's session this way before its own starts.
+pub fn end_session_now(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     session_id: &str,

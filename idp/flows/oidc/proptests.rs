@@ -143,6 +143,7 @@ proptest! {
                 lang: None,
                 acr_values: Vec::new(),
                 acr_essential: false,
+                hinted_subject: None,
             })
         );
     }

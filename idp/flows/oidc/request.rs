@@ -65,6 +65,12 @@ pub struct AuthorizationRequest {
     /// values is refused rather than answered with a lower `acr`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub acr_essential: bool,
+    /// The `sub` of the verified `id_token_hint`: only that resident's login answers the request
+    /// (`decide::proceed`; anyone else's is `login_required`). Set by the authorization endpoint
+    /// once it has verified the hint, not a request parameter; a request stored before the field
+    /// existed reads as none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hinted_subject: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -290,6 +296,7 @@ pub fn parse(tenant: &TenantConfig, params: &Params) -> Result<AuthorizationRequ
         lang: None,
         acr_values,
         acr_essential,
+        hinted_subject: None,
     })
 }
 

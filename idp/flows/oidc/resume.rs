@@ -11,14 +11,16 @@ use crate::store::DbConnection;
 use crate::store::users::UserRow;
 
 /// When this browser (by its binding secret) started the pending login `request_id`: the
-/// login's next step after the link proved `user` (the second factor, or a session and consent or
-/// the answer to the client); else `None`.
+/// login's next step after the link proved `user` (the second factor, or a session — this
+/// browser's, `session_cookie`, renewed when it is `user`'s — and consent or the answer to the
+/// client); else `None`.
 pub fn continue_pending(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     request_id: Option<&str>,
     user: &UserRow,
     binding: &str,
+    session_cookie: Option<&str>,
 ) -> Result<Option<Next>, OAuthError> {
     let at_login = |step: &Step| *step == Step::Login;
     let pending = match request_id {
@@ -29,6 +31,16 @@ pub fn continue_pending(
         return Ok(None);
     };
     let proof = Proof::password();
-    let next = after_first_factor(m, conn, &row, pending, user, proof, false, binding)?;
+    let next = after_first_factor(
+        m,
+        conn,
+        &row,
+        pending,
+        user,
+        proof,
+        false,
+        binding,
+        session_cookie,
+    )?;
     Ok(Some(next))
 }

@@ -118,6 +118,36 @@ pub(super) fn start(
     Ok((row, cookie))
 }
 
+/// Renews the live session `open` of `user` in place after a new login of that user in the same
+/// browser: a new cookie value, what the login proved (`amr`, `acr`), a fresh `auth_time`,
+/// "remember me" and the expiry as this login chose. Its id (the `sid`) and the grants bound to
+/// it stay, so that one logout still ends everything the browser holds. Returns it and the cookie
+/// value; `None` when it ended meanwhile. Only `steps.rs` calls it.
+pub(super) fn renew(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    open: SessionRow,
+    proof: &Proof,
+    remember: bool,
+    lifetime_seconds: u64,
+) -> Result<Option<(SessionRow, String)>, StoreError> {
+    let (now, acr) = (m.now, proof.acr(&m.tenant.acr));
+    let cookie = secret::random_token();
+    let renewed = SessionRow {
+        token_hash: secret::hash(&cookie),
+        remember,
+        auth_time: now,
+        amr: proof.stored(),
+        acr: Some(acr.to_string()),
+        last_seen_at: now,
+        expires_at: now + seconds(lifetime_seconds),
+        user_agent: kept_user_agent(m.user_agent.as_deref()),
+        location: location(m),
+        ..open
+    };
+    Ok(sessions::renew(conn, Tenant::of(m.tenant), &renewed)?.then_some((renewed, cookie)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::{USER_AGENT_CHARS, kept_user_agent};

@@ -9,6 +9,11 @@
 //!    the login goes on ([`proceed`]: consent or the code).
 //! 2. [`after_second_factor`]: the second factor proved, the session starts (or the session
 //!    being stepped up is raised) and the login goes on.
+//!
+//! A login in a browser that already has a live session ([`start`]) does not leave it running
+//! beside a new one: the same user's session is renewed in place (its `sid` and grants stay, so
+//! one logout ends them all), another user's is ended as a logout ends it before the new one
+//! starts.
 //! 3. [`after_offer`]: the resident added a passkey or said "not now"; the login goes on.
 //!
 //! A step-up of a live session ([`step_up`]) is a pending request at [`Step::SecondFactor`]
@@ -16,6 +21,7 @@
 
 use super::decide::proceed;
 use super::error::{ErrorCode, OAuthError};
+use super::logout::end_session_now;
 use super::outcome::{Outcome, refuse};
 use super::pending::{Pending, Step, account_request, pending_at, store_pending};
 use super::proof::{Proof, meets};
@@ -109,8 +115,9 @@ fn second_factor_due(
     })
 }
 
-/// After the first factor proved `user` for the pending request `row`: the second factor's page,
-/// or a session and the login's next step. The caller's transaction holds it all.
+/// After the first factor proved `user` for the pending request `row` in the browser with the
+/// binding secret `binding` and the session cookie `session_cookie`: the second factor's page, or
+/// a session ([`start`]) and the login's next step. The caller's transaction holds it all.
 #[expect(
     clippy::too_many_arguments,
     reason = "the one place every login path meets"
@@ -124,6 +131,7 @@ pub fn after_first_factor(
     proof: Proof,
     remember: bool,
     binding: &str,
+    session_cookie: Option<&str>,
 ) -> Result<Next, OAuthError> {
     let tenant = Tenant::of(m.tenant);
     if !auth_requests::delete(conn, tenant, &row.id)? {
@@ -151,7 +159,7 @@ pub fn after_first_factor(
         });
     }
     let client = pending.request.client_id.as_str();
-    let (session, value) = start(m, conn, user, &proof, remember, client)?;
+    let (session, value) = start(m, conn, user, &proof, remember, (client, session_cookie))?;
     let new_session = Some(NewSession { value, remember });
     if offers_passkey(m, conn, user, &proof)? {
         passkeys::offered(conn, tenant, &user.id, m.now)?;
@@ -169,14 +177,19 @@ pub fn after_first_factor(
     })
 }
 
-/// Starts a session for `user` proved by `proof` in a login for `client`, audited.
+/// The session of a login of `user` proved by `proof` for `client`, audited, in the browser whose
+/// session cookie is `session_cookie`. When that browser has a live session of `user`, it is
+/// renewed in place (a new cookie value, this login's `amr`, `acr` and `auth_time`, remember and
+/// expiry as this login chose): its `sid` and the grants bound to it stay, and one logout ends
+/// them all. A live session of another user is ended first, as a logout ends it (its grants that
+/// do not outlive it revoked, its relying parties told). Otherwise a new session starts.
 fn start(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     user: &UserRow,
     proof: &Proof,
     remember: bool,
-    client: &str,
+    (client, session_cookie): (&str, Option<&str>),
 ) -> Result<(SessionRow, String), OAuthError> {
     let tokens = &m.config.settings.tokens;
     let lifetime = if remember {
@@ -184,7 +197,25 @@ fn start(
     } else {
         m.tenant.session_seconds(tokens)
     };
-    let started = session::start(m, conn, user, proof, remember, lifetime)?;
+    let tenant = Tenant::of(m.tenant);
+    let open = match session_cookie.filter(|c| !c.is_empty()) {
+        Some(cookie) => sessions::find_live(conn, tenant, &secret::hash(cookie), m.now)?,
+        None => None,
+    };
+    let renewed = match open {
+        Some(open) if open.user_id == user.id => {
+            session::renew(m, conn, open, proof, remember, lifetime)?
+        }
+        Some(other) => {
+            end_session_now(m, conn, &other.id)?;
+            None
+        }
+        None => None,
+    };
+    let started = match renewed {
+        Some(renewed) => renewed,
+        None => session::start(m, conn, user, proof, remember, lifetime)?,
+    };
     m.audit("login.succeeded")
         .user(user.id.as_str())
         .client(client)
@@ -268,8 +299,8 @@ pub fn half_login(
 }
 
 /// The second factor proved `proof` (the first factor's proof with it) for `half`: the session
-/// starts, or the session being stepped up is raised (it must be the browser's `session_cookie`),
-/// and the login goes on. `None` when the session to raise is no longer this browser's.
+/// starts ([`start`], in the browser's `session_cookie`), or the session being stepped up is
+/// raised (it must be the browser's `session_cookie`), and the login goes on. `None` when the session to raise is no longer this browser's.
 pub fn after_second_factor(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -293,7 +324,8 @@ pub fn after_second_factor(
     let (session, new_session) = match session_id {
         None => {
             let client = pending.request.client_id.as_str();
-            let (session, value) = start(m, conn, &user, &proof, remember, client)?;
+            let browser = (client, session_cookie);
+            let (session, value) = start(m, conn, &user, &proof, remember, browser)?;
             (session, Some(NewSession { value, remember }))
         }
         Some(id) => {

@@ -69,11 +69,12 @@ pub fn start_login(
 }
 
 /// Finishes a passkey login: the answer `credential` (JSON) to the ceremony `ceremony_id` of the
-/// pending login `request_id` of this browser, in one transaction.
+/// pending login `request_id` of this browser (its binding secret `binding`, its session cookie
+/// `session_cookie`), in one transaction.
 pub fn finish_login(
     m: &Minter<'_>,
     conn: &mut DbConnection,
-    (request_id, binding): (&str, &str),
+    (request_id, binding, session_cookie): (&str, &str, Option<&str>),
     (ceremony_id, credential): (&str, &str),
 ) -> Result<LoggedIn, FlowError> {
     let Some(party) = relying_party(m) else {
@@ -135,7 +136,17 @@ pub fn finish_login(
             return Ok(LoggedIn::Deleting(erase_at));
         }
         let proof = Proof::passkey(backup_eligible);
-        let next = after_first_factor(m, conn, &row, pending, &user, proof, false, binding)?;
+        let next = after_first_factor(
+            m,
+            conn,
+            &row,
+            pending,
+            &user,
+            proof,
+            false,
+            binding,
+            session_cookie,
+        )?;
         Ok(LoggedIn::Done(next))
     })
 }

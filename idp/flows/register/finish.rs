@@ -40,6 +40,7 @@ pub fn finish(
     mails: &Mails,
     account: &Account<'_>,
     binding: &str,
+    session_cookie: Option<&str>,
 ) -> Result<Completed, FlowError> {
     let Account {
         token,
@@ -48,7 +49,7 @@ pub fn finish(
         language,
     } = *account;
     let tenant = Tenant::of(m.tenant);
-    mail_link::complete(m, conn, binding, |conn| {
+    mail_link::complete(m, conn, (binding, session_cookie), |conn| {
         let Some(link) = mail_link::use_link(m, conn, PURPOSE, token)? else {
             return Ok(None);
         };

@@ -44,9 +44,10 @@ pub fn complete(
     password_hash: &str,
     remove_passkeys: bool,
     binding: &str,
+    session_cookie: Option<&str>,
 ) -> Result<Completed, FlowError> {
     let tenant = Tenant::of(m.tenant);
-    mail_link::complete(m, conn, binding, |conn| {
+    mail_link::complete(m, conn, (binding, session_cookie), |conn| {
         let Some(link) = mail_link::use_link(m, conn, PURPOSE, token)? else {
             return Ok(None);
         };

@@ -91,6 +91,7 @@ pub async fn complete(Posted { mut view, params }: Posted) -> PageResult {
     let hash = view.hash_new(password).await?;
     let mails = view.state.services.mails.clone();
     let binding = view.binding.clone();
+    let session = view.cookie("session");
     let language = view.lang;
     let (token_owned, name_owned) = (token.clone(), name.clone());
     let finished = view
@@ -101,7 +102,7 @@ pub async fn complete(Posted { mut view, params }: Posted) -> PageResult {
                 password_hash: &hash,
                 language,
             };
-            register::finish(m, conn, &mails, &account, &binding)
+            register::finish(m, conn, &mails, &account, &binding, session.as_deref())
         })
         .await?;
     // The welcome mail leaves with the next round of the worker.

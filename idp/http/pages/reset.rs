@@ -128,12 +128,16 @@ pub async fn reset_submit(Posted { mut view, params }: Posted) -> PageResult {
         }
     };
     let binding = view.binding.clone();
+    let session = view.cookie("session");
     let completed = view
-        .flow(move |m, conn| match (kind, hash) {
-            (LinkKind::Reset { .. }, Some(hash)) => {
-                reset::complete(m, conn, &token, &hash, remove_passkeys, &binding)
+        .flow(move |m, conn| {
+            let session = session.as_deref();
+            match (kind, hash) {
+                (LinkKind::Reset { .. }, Some(hash)) => {
+                    reset::complete(m, conn, &token, &hash, remove_passkeys, &binding, session)
+                }
+                (_, hash) => linker::complete(m, conn, &token, hash.as_deref(), &binding, session),
             }
-            (_, hash) => linker::complete(m, conn, &token, hash.as_deref(), &binding),
         })
         .await?;
     Ok(match completed {

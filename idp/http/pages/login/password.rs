@@ -63,8 +63,12 @@ pub async fn password(login: LoginForm) -> PageResult {
         Some(verified) => verified.map_err(FlowError::server).or_page(view)?,
         None => Verified::wrong(),
     };
+    let session = view.cookie("session");
     let result = view
-        .flow(move |m, conn| login::finish(m, conn, *check, verified, remember, &binding))
+        .flow(move |m, conn| {
+            let session = session.as_deref();
+            login::finish(m, conn, *check, verified, remember, &binding, session)
+        })
         .await?;
     Ok(match result {
         LoginResult::Done(next) => view.go_on(next),

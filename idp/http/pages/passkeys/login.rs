@@ -32,9 +32,11 @@ pub async fn login(form: LoginForm) -> PageResult {
     let view = &form.view;
     let (ceremony, credential) = answer(&form.params);
     let (id, binding) = (form.request_id.clone(), view.binding.clone());
+    let session = view.cookie("session");
     let logged_in = view
         .flow(move |m, conn| {
-            passkeys::finish_login(m, conn, (&id, &binding), (&ceremony, &credential))
+            let login = (id.as_str(), binding.as_str(), session.as_deref());
+            passkeys::finish_login(m, conn, login, (&ceremony, &credential))
         })
         .await?;
     Ok(match logged_in {

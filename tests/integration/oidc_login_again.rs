@@ -1,0 +1,274 @@
+//! A login in a browser that already has a session: the same resident's session is renewed, so
+//! that one logout ends every e-service of the browser; another resident's is ended first. And an
+//! `id_token_hint` is answered only by a login of its resident.
+
+use diesel::prelude::*;
+use idp::store::schema::grants;
+use jsonwebtoken::{DecodingKey, Validation};
+use openidconnect::TokenResponse;
+use serde_json::Value;
+
+use crate::both_stores;
+use crate::helpers::journeys::{Login, client_post, page, post_with_csrf, set_password};
+use crate::helpers::{Backend, TestApp, first_party_client};
+use crate::oidc_backchannel::wait_for;
+use crate::rp::{self, Receiver, location, param, start_receiver};
+
+const ERKKI: &str = "erkki@testi.fi";
+const ERKKI_PASSWORD: &str = "oikea hevonen patteri";
+const AINO: &str = "aino@testi.fi";
+const AINO_PASSWORD: &str = "aino hevonen niitty";
+/// e-service A: `rp-bcl`, with a back-channel logout endpoint.
+const A_CALLBACK: &str = "http://127.0.0.1:9/bcl-callback";
+
+/// The server with Erkki and Aino, `rp-bcl` (e-service A) telling `receiver`'s endpoint `uri`
+/// of logouts; `rp-basic` is e-service B.
+async fn app_with_a(backend: Backend, uri: &str) -> TestApp {
+    TestApp::builder(backend)
+        .tenant_toml(&first_party_client(
+            "rp-bcl",
+            A_CALLBACK,
+            &[&format!("backchannel_logout_uri = \"{uri}\"")],
+        ))
+        .user("seinajoki", ERKKI, ERKKI_PASSWORD, "Erkki")
+        .user("seinajoki", AINO, AINO_PASSWORD, "Aino")
+        .spawn()
+        .await
+}
+
+/// A refresh of `refresh_token` by e-service A: (status, answer).
+async fn refresh_at_a(app: &TestApp, refresh_token: &str) -> (u16, Value) {
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+    ];
+    let auth = ("rp-bcl", "rp-bcl-secret");
+    client_post(app, "/seinajoki/token", auth, &form).await
+}
+
+/// The claims of the one logout token `receiver` got, verified for `rp-bcl`.
+async fn the_logout_token(app: &TestApp, receiver: &Receiver) -> Value {
+    wait_for(receiver, 1, app).await;
+    let bodies = receiver.bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1, "one logout token: {bodies:?}");
+    let token = url::form_urlencoded::parse(bodies[0].as_bytes())
+        .find(|(k, _)| k == "logout_token")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let header = jsonwebtoken::decode_header(&token).unwrap();
+    let jwks: jsonwebtoken::jwk::JwkSet = app.get("/seinajoki/jwks").await.json().await.unwrap();
+    let key = DecodingKey::from_jwk(jwks.find(header.kid.as_deref().unwrap()).unwrap()).unwrap();
+    let mut validation = Validation::new(header.alg);
+    validation.set_audience(&["rp-bcl"]);
+    validation.set_issuer(&[app.issuer("seinajoki")]);
+    validation.validate_exp = false; // the server's clock was moved on
+    jsonwebtoken::decode::<Value>(&token, &key, &validation)
+        .unwrap()
+        .claims
+}
+
+/// Logs in as `email` at e-service A with "remember me" in `browser`: (refresh token, `sid`,
+/// `sub`).
+async fn remembered_at_a(
+    browser: &reqwest::Client,
+    a: &rp::Rp,
+    email: &str,
+    password: &str,
+) -> (String, String, String) {
+    let login = Login::start(browser, a, &[], &[]).await;
+    let back = location(&login.submit(email, password, true).await);
+    let redeemed = login.redeem(a, &back).await;
+    let payload = redeemed.payload();
+    (
+        redeemed.refresh_token(),
+        payload["sid"].as_str().unwrap().to_string(),
+        payload["sub"].as_str().unwrap().to_string(),
+    )
+}
+
+both_stores!(a_second_login_renews_the_session_and_one_logout_ends_both_e_services);
+async fn a_second_login_renews_the_session_and_one_logout_ends_both_e_services(backend: Backend) {
+    let receiver = Receiver::default();
+    let (uri, receiver_handle) = start_receiver(receiver.clone());
+    let app = app_with_a(backend, &uri).await;
+    let a = rp::client(
+        &app,
+        "seinajoki",
+        "rp-bcl",
+        Some("rp-bcl-secret"),
+        A_CALLBACK,
+    )
+    .await;
+    let b = rp::basic(&app).await;
+    let browser = app.browser();
+
+    // Erkki at A, remembered; then B asks for the password again (prompt=login).
+    let (refresh_a, sid_a, _) = remembered_at_a(&browser, &a, ERKKI, ERKKI_PASSWORD).await;
+    app.clock.advance(2);
+    let login = Login::start(&browser, &b, &[], &[("prompt", "login")]).await;
+    let back = location(&login.submit(ERKKI, ERKKI_PASSWORD, false).await);
+    let redeemed_b = login.redeem(&b, &back).await;
+    // A's grant stays with the renewed session: its refresh token works (and rotates).
+    let (status, answer) = refresh_at_a(&app, &refresh_a).await;
+    assert_eq!(status, 200, "{answer}");
+    let refresh_a = answer["refresh_token"].as_str().unwrap().to_string();
+
+    // Logging out at B ends the one session: A's refresh token with it, and A is told.
+    let hint = redeemed_b.tokens.id_token().unwrap().to_string();
+    let mut logout = url::Url::parse(&app.url("/seinajoki/logout")).unwrap();
+    logout.query_pairs_mut().append_pair("id_token_hint", &hint);
+    assert_eq!(browser.get(logout).send().await.unwrap().status(), 200);
+    let (status, answer) = refresh_at_a(&app, &refresh_a).await;
+    assert_eq!(
+        (status, &answer["error"]),
+        (400, &Value::from("invalid_grant"))
+    );
+    let claims = the_logout_token(&app, &receiver).await;
+    assert_eq!(claims["sid"], sid_a.as_str());
+    assert_eq!(claims["sub"], redeemed_b.claims.subject().as_str());
+    assert_eq!(
+        redeemed_b.payload()["sid"].as_str(),
+        Some(sid_a.as_str()),
+        "the second login renews the browser's session, it does not start another"
+    );
+    app.stop().await;
+    receiver_handle.stop(true).await;
+}
+
+both_stores!(a_login_as_another_resident_ends_the_first_ones_session);
+async fn a_login_as_another_resident_ends_the_first_ones_session(backend: Backend) {
+    let receiver = Receiver::default();
+    let (uri, receiver_handle) = start_receiver(receiver.clone());
+    let app = app_with_a(backend, &uri).await;
+    let a = rp::client(
+        &app,
+        "seinajoki",
+        "rp-bcl",
+        Some("rp-bcl-secret"),
+        A_CALLBACK,
+    )
+    .await;
+    let b = rp::basic(&app).await;
+    let browser = app.browser();
+
+    // Erkki at A, remembered; then Aino at B in the same browser (prompt=login).
+    let (refresh_erkki, sid_erkki, sub_erkki) =
+        remembered_at_a(&browser, &a, ERKKI, ERKKI_PASSWORD).await;
+    let login = Login::start(&browser, &b, &[], &[("prompt", "login")]).await;
+    let back = location(&login.submit(AINO, AINO_PASSWORD, false).await);
+    let aino = login.redeem(&b, &back).await;
+    assert_ne!(aino.claims.subject().as_str(), sub_erkki);
+    assert_ne!(aino.payload()["sid"].as_str(), Some(sid_erkki.as_str()));
+
+    // Erkki's session ended as a logout ends it: his refresh token refused, A told.
+    let (status, answer) = refresh_at_a(&app, &refresh_erkki).await;
+    assert_eq!(
+        (status, &answer["error"]),
+        (400, &Value::from("invalid_grant"))
+    );
+    let claims = the_logout_token(&app, &receiver).await;
+    assert_eq!(claims["sid"], sid_erkki.as_str());
+    assert_eq!(claims["sub"], sub_erkki.as_str());
+
+    // Aino is signed in: A answers her at once, in her session.
+    let started = rp::start(&a, &[], &[("prompt", "none")]);
+    let back = location(&browser.get(started.url.clone()).send().await.unwrap());
+    let at_a = rp::redeem(&a, started, &back).await;
+    assert_eq!(at_a.claims.subject(), aino.claims.subject());
+    assert_eq!(at_a.payload()["sid"], aino.payload()["sid"]);
+    app.stop().await;
+    receiver_handle.stop(true).await;
+}
+
+both_stores!(an_id_token_hint_is_answered_only_by_a_login_of_its_resident);
+async fn an_id_token_hint_is_answered_only_by_a_login_of_its_resident(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .user("seinajoki", ERKKI, ERKKI_PASSWORD, "Erkki")
+        .user("seinajoki", AINO, AINO_PASSWORD, "Aino")
+        .spawn()
+        .await;
+    let b = rp::basic(&app).await;
+    let browser = app.browser();
+    let erkki = rp::redeem_login(&browser, &b, &[], ERKKI, ERKKI_PASSWORD).await;
+    let hint = erkki.tokens.id_token().unwrap().to_string();
+    let reconfirm = [("prompt", "login"), ("id_token_hint", hint.as_str())];
+
+    // B asks Erkki to confirm again; Aino logs in at his browser: refused, nothing issued.
+    let login = Login::start(&browser, &b, &[], &reconfirm).await;
+    let back = location(&login.submit(AINO, AINO_PASSWORD, false).await);
+    assert_eq!(back.path(), "/callback", "{back}");
+    assert_eq!(param(&back, "error").as_deref(), Some("login_required"));
+    assert_eq!(
+        param(&back, "error_description").as_deref(),
+        Some("the login is not of the resident the id_token_hint names")
+    );
+    assert_eq!(
+        param(&back, "state").as_deref(),
+        Some(login.started().state.secret().as_str())
+    );
+    assert_eq!(param(&back, "code"), None);
+    let aino_id = app.user_id("seinajoki", AINO).await;
+    let grants_of_aino = app
+        .db_run(move |conn| {
+            grants::table
+                .filter(grants::user_id.eq(aino_id))
+                .count()
+                .get_result::<i64>(conn)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(grants_of_aino, 0, "no grant, no code for Aino");
+
+    // Erkki himself answers it.
+    let login = Login::start(&browser, &b, &[], &reconfirm).await;
+    let back = location(&login.submit(ERKKI, ERKKI_PASSWORD, false).await);
+    let again = login.redeem(&b, &back).await;
+    assert_eq!(again.claims.subject(), erkki.claims.subject());
+    app.stop().await;
+}
+
+both_stores!(a_mailed_link_that_logs_in_ends_another_residents_session);
+async fn a_mailed_link_that_logs_in_ends_another_residents_session(backend: Backend) {
+    let receiver = Receiver::default();
+    let (uri, receiver_handle) = start_receiver(receiver.clone());
+    let app = app_with_a(backend, &uri).await;
+    let a = rp::client(
+        &app,
+        "seinajoki",
+        "rp-bcl",
+        Some("rp-bcl-secret"),
+        A_CALLBACK,
+    )
+    .await;
+    let b = rp::basic(&app).await;
+    let browser = app.browser();
+
+    // Aino at A, remembered; then at B, in the same browser, Erkki resets his password and the
+    // link continues his login.
+    let (refresh_aino, sid_aino, sub_aino) =
+        remembered_at_a(&browser, &a, AINO, AINO_PASSWORD).await;
+    let login = Login::start(&browser, &b, &[], &[("prompt", "login")]).await;
+    let forgot = app.url(&format!("/seinajoki/forgot?request={}", login.request));
+    let form = page(&browser, forgot).await;
+    let fields = [("request", login.request.as_str()), ("email", ERKKI)];
+    let asked = post_with_csrf(&browser, app.url("/seinajoki/forgot"), &form, &fields).await;
+    assert_eq!(asked.status(), 200);
+    let mails = app.mails();
+    let link = app.link_in(&mails[0], "/seinajoki/reset?token=").unwrap();
+    let new = "uusi pitkä salasana";
+    let back = location(&set_password(&browser, &link, new).await);
+    let erkki = login.redeem(&b, &back).await;
+    assert_ne!(erkki.claims.subject().as_str(), sub_aino);
+
+    // Aino's session ended as a logout ends it.
+    let (status, answer) = refresh_at_a(&app, &refresh_aino).await;
+    assert_eq!(
+        (status, &answer["error"]),
+        (400, &Value::from("invalid_grant"))
+    );
+    let claims = the_logout_token(&app, &receiver).await;
+    assert_eq!(claims["sid"], sid_aino.as_str());
+    assert_eq!(claims["sub"], sub_aino.as_str());
+    app.stop().await;
+    receiver_handle.stop(true).await;
+}
