@@ -9,12 +9,12 @@
 //!    the login goes on ([`proceed`]: consent or the code).
 //! 2. [`after_second_factor`]: the second factor proved, the session starts (or the session
 //!    being stepped up is raised) and the login goes on.
+//! 3. [`after_offer`]: the resident added a passkey or said "not now"; the login goes on.
 //!
 //! A login in a browser that already has a live session ([`start`]) does not leave it running
 //! beside a new one: the same user's session is renewed in place (its `sid` and grants stay, so
 //! one logout ends them all), another user's is ended as a logout ends it before the new one
 //! starts.
-//! 3. [`after_offer`]: the resident added a passkey or said "not now"; the login goes on.
 //!
 //! A step-up of a live session ([`step_up`]) is a pending request at [`Step::SecondFactor`]
 //! naming that session.
@@ -300,7 +300,8 @@ pub fn half_login(
 
 /// The second factor proved `proof` (the first factor's proof with it) for `half`: the session
 /// starts ([`start`], in the browser's `session_cookie`), or the session being stepped up is
-/// raised (it must be the browser's `session_cookie`), and the login goes on. `None` when the session to raise is no longer this browser's.
+/// raised (it must be the browser's `session_cookie`), and the login goes on. `None` when the
+/// session to raise is no longer this browser's.
 pub fn after_second_factor(
     m: &Minter<'_>,
     conn: &mut DbConnection,
