@@ -110,7 +110,8 @@ pub struct EmailSet {
 }
 
 /// Gives the unlinked legacy account `username` of `tenant` the address `email`, voids the links
-/// mailed for it that are not used yet, and records its audit event, in one transaction.
+/// mailed for it that are not used yet (when the address changes), and records its audit event,
+/// in one transaction.
 pub fn set_email(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
@@ -143,8 +144,11 @@ pub fn set_email(
             return Err(linked());
         }
         // A link the linker mailed to the old address would bind the account with the new one,
-        // marked verified, for whoever reads the old address.
-        links::void_for_legacy(conn, tenant, &account.id, now)?;
+        // marked verified, for whoever reads the old address. The same address again changes
+        // nothing, and its links stay.
+        if account.email_normalized.as_deref() != Some(email.normalized()) {
+            links::void_for_legacy(conn, tenant, &account.id, now)?;
+        }
         // The old account's internal id, never its username or an address: an event without a
         // user id outlives the resident's erasure.
         let detail = serde_json::json!({
