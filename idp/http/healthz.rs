@@ -1,7 +1,8 @@
 //! `GET /healthz`, the liveness check: 200 when the database answers, 503 otherwise.
 //! `GET /readyz`, the readiness check for a load balancer: 200 only when the database answers,
 //! every migration of this build is applied and every tenant has its signing keys; 503 with the
-//! reason otherwise (during a start, a PostgreSQL failover, after a restore of an older backup).
+//! reason otherwise (during a start, a PostgreSQL failover, after a restore of an older backup),
+//! in words of idp's own: a database error's text is logged, never answered.
 
 use std::time::Duration;
 
@@ -38,15 +39,21 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         tracing::warn!(%reason, "readiness check: not ready");
         unavailable(json!({"status": "not_ready", "database": database, "reason": reason}))
     };
+    // The database's own error goes to the log only: the driver's text may name internal hosts,
+    // addresses, the port and the database user, and /readyz answers anyone.
     if let Err(error) = services.store.ping(HEALTH_TIMEOUT).await {
-        return not_ready(format!("the database does not answer: {error}"));
+        tracing::warn!(%error, "readiness check: the database does not answer");
+        return not_ready("the database does not answer".to_string());
     }
     match services.store.pending_migrations(HEALTH_TIMEOUT).await {
         Ok(pending) if pending.is_empty() => {}
         Ok(pending) => {
             return not_ready(format!("migrations not applied: {}", pending.join(", ")));
         }
-        Err(error) => return not_ready(format!("cannot read the migrations: {error}")),
+        Err(error) => {
+            tracing::warn!(%error, "readiness check: cannot read the migrations");
+            return not_ready("cannot read the migrations".to_string());
+        }
     }
     let missing = keys::missing(
         &services.config,
