@@ -341,15 +341,26 @@ struct Pbkdf2Parts<'a> {
 impl<'a> Pbkdf2Parts<'a> {
     /// The parts, when the digest is known, there is an iteration and the expected digest is
     /// [`MIN_PBKDF2_DIGEST_BYTES`] long up to the hash's output length (else malformed).
-    fn checked(self) -> Option<Pbkdf2Parts<'a>> {
-        let longest = match self.digest {
+    fn checked(
+        digest: &'a str,
+        rounds: u64,
+        salt: Vec<u8>,
+        expected: Vec<u8>,
+    ) -> Option<Pbkdf2Parts<'a>> {
+        let longest = match digest {
             "sha1" => 20,
             "sha256" => 32,
             "sha512" => 64,
             _ => return None,
         };
-        (self.rounds > 0 && (MIN_PBKDF2_DIGEST_BYTES..=longest).contains(&self.expected.len()))
-            .then_some(self)
+        (rounds > 0 && (MIN_PBKDF2_DIGEST_BYTES..=longest).contains(&expected.len())).then_some(
+            Pbkdf2Parts {
+                digest,
+                rounds,
+                salt,
+                expected,
+            },
+        )
     }
 
     fn matches(&self, password: &str) -> bool {
@@ -389,13 +400,7 @@ fn passlib_parts(hash: &str) -> Option<Pbkdf2Parts<'static>> {
     let rounds = parts.next()?.parse().ok()?;
     let salt = ab64(parts.next()?)?;
     let expected = ab64(parts.next()?)?;
-    Pbkdf2Parts {
-        digest,
-        rounds,
-        salt,
-        expected,
-    }
-    .checked()
+    Pbkdf2Parts::checked(digest, rounds, salt, expected)
 }
 
 /// `pbkdf2_<digest>$<iterations>$<salt text>$<hash base64>`.
@@ -405,13 +410,7 @@ fn django_parts(hash: &str) -> Option<Pbkdf2Parts<'_>> {
     let rounds = parts.next()?.parse().ok()?;
     let salt = parts.next()?.as_bytes().to_vec();
     let expected = STANDARD.decode(parts.next()?).ok()?;
-    Pbkdf2Parts {
-        digest,
-        rounds,
-        salt,
-        expected,
-    }
-    .checked()
+    Pbkdf2Parts::checked(digest, rounds, salt, expected)
 }
 
 fn passlib_pbkdf2(password: &str, hash: &str) -> Option<bool> {
@@ -423,7 +422,7 @@ fn django_pbkdf2(password: &str, hash: &str) -> Option<bool> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const VECTORS: &str = include_str!("../../tests/data/legacy_hashes.tsv");
@@ -472,7 +471,7 @@ mod tests {
     const SALTED: &str = include_str!("../../tests/data/legacy_salted_sha.tsv");
 
     /// The layouts `scripts/salted_sha_vectors.py` writes.
-    fn layout_a() -> SaltedShaLayout {
+    pub(crate) fn layout_a() -> SaltedShaLayout {
         SaltedShaLayout {
             digest: ShaDigest::Sha1,
             prefix: String::new(),

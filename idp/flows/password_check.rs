@@ -283,9 +283,6 @@ mod tests {
     use secrecy::SecretString;
 
     use super::{DUMMY_HASH, Stored};
-    use crate::config::{
-        Encoding, FieldOrder, HashInput, SaltEncoding, SaltedShaLayout, ShaDigest,
-    };
 
     /// The md5-crypt hash of "salasana123" (tests/data/legacy_hashes.tsv).
     const MD5_CRYPT: &str = "$1$17qgkpUr$JJp0rtEuEMZdk1o/1OR8U/";
@@ -293,15 +290,8 @@ mod tests {
     const SALTED_SHA1: &str = "oN_oV1uckkOT$fa32a665ffd9edd6d71b9925238c0e3153c2e5c8";
 
     fn legacy(hash: &str) -> Stored {
-        let salted = SaltedShaLayout {
-            digest: ShaDigest::Sha1,
-            prefix: String::new(),
-            separator: "$".into(),
-            order: FieldOrder::SaltHash,
-            hash_encoding: Encoding::Hex,
-            salt_encoding: SaltEncoding::Text,
-            input: HashInput::SaltPassword,
-        };
+        // Layout `a` of the vectors.
+        let salted = crate::crypto::legacy::tests::layout_a();
         Stored::Legacy {
             hash: hash.to_string(),
             salted: Some(salted),

@@ -13,7 +13,7 @@ use crate::account_sessions::support::{
 };
 use crate::both_stores;
 use crate::helpers::{Backend, TestApp, TestDb};
-use crate::node::{failed_with, idp, succeeded, text};
+use crate::node::{failed_with, succeeded, text};
 use crate::rp::{self, param, prompt_none};
 
 /// The PostgreSQL client programs (`pg_dump`, `pg_restore`) next to the server's.
@@ -28,14 +28,7 @@ fn pg_bin() -> PathBuf {
 
 /// `idp --config <the app's> <args>`, run to its end.
 async fn cli(app: &TestApp, args: &[&str]) -> std::process::Output {
-    let mut command = idp();
-    command
-        .arg("--config")
-        .arg(&app.services.config.path)
-        .args(args);
-    tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap()
+    app.cli(args).await
 }
 
 /// Takes the backup of `app`'s database into `dir`, as the operator would: `idp backup` for

@@ -12,7 +12,7 @@ use crate::both_stores;
 use crate::helpers::authority::{self, USERNAME, authority_app, authority_id, seed_totp, steady};
 use crate::helpers::journeys::{page, post_with_csrf, says, sign_in, submit_link};
 use crate::helpers::{Backend, Old, TestApp, assert_has, tenant};
-use crate::node::{failed_with, idp, setup, succeeded, text};
+use crate::node::{failed_with, setup, succeeded, text};
 use crate::rp::{self, location, param};
 
 const PASSWORD: &str = "ainon vanha salasana";
@@ -43,20 +43,8 @@ async fn downloaded(app: &TestApp, browser: &Client, html: &str) -> String {
 /// `idp users export --tenant seinajoki <who>` against the server's own configuration and
 /// database.
 async fn cli_export(app: &TestApp, who: &[&str]) -> std::process::Output {
-    let config = app.services.config.path.clone();
-    let mut args = vec!["users", "export", "--tenant", "seinajoki"];
-    args.extend_from_slice(who);
-    let args: Vec<String> = args.into_iter().map(str::to_string).collect();
-    tokio::task::spawn_blocking(move || {
-        idp()
-            .arg("--config")
-            .arg(config)
-            .args(args)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
+    let args = [&["users", "export", "--tenant", "seinajoki"], who].concat();
+    app.cli(&args).await
 }
 
 /// Asserts that the CLI's document `cli`, made after the download `web`, is the same but for

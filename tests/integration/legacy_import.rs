@@ -35,31 +35,10 @@ both_stores!(hashes_over_a_cost_cap_are_imported_unusable_and_counted);
 async fn hashes_over_a_cost_cap_are_imported_unusable_and_counted(backend: Backend) {
     let s = setup(backend);
     let file = s.file("caps.csv", OVER_CAPS.as_bytes());
-    let counts = "\
-rows read: 9
-imported (new): 9
-updated: 0
-unchanged: 0
-linked accounts left alone: 0
-without email: 0
-emails shared by several accounts: 0 addresses, 0 accounts
-hashes bcrypt: 1
-unusable hashes: 8 (0 empty, 0 of an unknown format, 8 over a cost cap)
-rejected rows: 0
-";
-    assert_eq!(
-        s.import(&file, &["--dry-run"]),
-        format!("dry run: nothing was written\n{counts}")
-    );
-    assert_eq!(s.import(&file, &[]), counts);
-    for username in [
+    let unusable = [
         "bcrypt15", "sha512", "pbkdf2", "django", "argon2m", "argon2t", "scryptn", "scryptp",
-    ] {
-        let account = s.account(username);
-        assert_eq!(account.hash_format, None, "{username}");
-        assert!(!account.has_usable_hash(), "{username}");
-    }
-    assert!(s.account("within").has_usable_hash());
+    ];
+    s.imports_unusable(&file, (9, 0), &unusable);
     let out = s.idp(&["legacy", "report", "--tenant", "seinajoki"]);
     assert!(
         text(&out.stdout).contains("unusable hashes          8"),
@@ -84,29 +63,8 @@ django,,e@testi.fi,pbkdf2_sha256$1000$suola$gvg=,,
 within,,f@testi.fi,$2b$04$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2,,
 ";
     let file = s.file("malformed.csv", export.as_bytes());
-    let counts = "\
-rows read: 6
-imported (new): 6
-updated: 0
-unchanged: 0
-linked accounts left alone: 0
-without email: 0
-emails shared by several accounts: 0 addresses, 0 accounts
-hashes bcrypt: 1
-unusable hashes: 5 (0 empty, 5 of an unknown format, 0 over a cost cap)
-rejected rows: 0
-";
-    assert_eq!(
-        s.import(&file, &["--dry-run"]),
-        format!("dry run: nothing was written\n{counts}")
-    );
-    assert_eq!(s.import(&file, &[]), counts);
-    for username in ["nolla", "plus", "tyhja", "passlib", "django"] {
-        let account = s.account(username);
-        assert_eq!(account.hash_format, None, "{username}");
-        assert!(!account.has_usable_hash(), "{username}");
-    }
-    assert!(s.account("within").has_usable_hash());
+    let unusable = ["nolla", "plus", "tyhja", "passlib", "django"];
+    s.imports_unusable(&file, (6, 5), &unusable);
 }
 
 /// The salted SHA layout given to seinajoki: `<text salt>,<hex SHA-1>`, so that a detected
@@ -187,6 +145,31 @@ impl Setup {
     }
 
     /// `idp import-legacy --tenant seinajoki <file> <more>`, which must succeed; its stdout.
+    /// Imports `file` of `rows` new accounts, after a dry run that counts the same: one usable
+    /// bcrypt hash among them (the account `within`), the rest unusable (`unknown` of an unknown
+    /// format, the others over a cost cap); each account of `unusable` has no usable hash.
+    fn imports_unusable(&self, file: &str, (rows, unknown): (usize, usize), unusable: &[&str]) {
+        let (bad, over) = (rows - 1, rows - 1 - unknown);
+        let counts = format!(
+            "rows read: {rows}\nimported (new): {rows}\nupdated: 0\nunchanged: 0\n\
+             linked accounts left alone: 0\nwithout email: 0\n\
+             emails shared by several accounts: 0 addresses, 0 accounts\nhashes bcrypt: 1\n\
+             unusable hashes: {bad} (0 empty, {unknown} of an unknown format, {over} over a cost \
+             cap)\nrejected rows: 0\n"
+        );
+        assert_eq!(
+            self.import(file, &["--dry-run"]),
+            format!("dry run: nothing was written\n{counts}")
+        );
+        assert_eq!(self.import(file, &[]), counts);
+        for username in unusable {
+            let account = self.account(username);
+            assert_eq!(account.hash_format, None, "{username}");
+            assert!(!account.has_usable_hash(), "{username}");
+        }
+        assert!(self.account("within").has_usable_hash());
+    }
+
     fn import(&self, file: &str, more: &[&str]) -> String {
         let mut args = vec!["import-legacy", "--tenant", "seinajoki", file];
         args.extend_from_slice(more);

@@ -159,19 +159,7 @@ const EXPIRED: &str = "Linkki on vanhentunut tai jo käytetty. Pyydä uusi linkk
 /// `idp <args>` (the real binary) on the server's own configuration and database: its stdout,
 /// which must follow a success.
 async fn cli(app: &TestApp, args: &[&str]) -> String {
-    let config = app.config_path();
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let out = tokio::task::spawn_blocking(move || {
-        crate::node::idp()
-            .arg("--config")
-            .arg(config)
-            .args(args)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    crate::node::succeeded(&out)
+    crate::node::succeeded(&app.cli(args).await)
 }
 
 /// An old account at a stale address whose first login mailed a link there (keep-password, no
@@ -220,20 +208,7 @@ async fn support_setting_an_address_voids_the_links_mailed_to_the_old_one(backen
     cli(&app, &set("vanha@testi.fi")).await;
     let opened = stranger.get(&link).send().await.unwrap();
     assert_eq!(opened.status(), 200, "the same address: the link stays");
-    let out = cli(
-        &app,
-        &[
-            "legacy",
-            "set-email",
-            "--tenant",
-            "seinajoki",
-            "--username",
-            "matti.m",
-            "--email",
-            "matti@uusi.fi",
-        ],
-    )
-    .await;
+    let out = cli(&app, &set("matti@uusi.fi")).await;
     assert_eq!(
         out,
         "set the address of legacy account matti.m of seinajoki to matti@uusi.fi (it was vanha@testi.fi)\n"

@@ -36,6 +36,35 @@ async fn app_with_a(backend: Backend, uri: &str) -> TestApp {
         .await
 }
 
+/// e-services A (`rp-bcl`, told of logouts by back-channel at the receiver) and B (`rp-basic`),
+/// and one browser: the receiver, its server's handle, the server, A, B, the browser.
+type Two = (
+    Receiver,
+    actix_web::dev::ServerHandle,
+    TestApp,
+    rp::Rp,
+    rp::Rp,
+    reqwest::Client,
+);
+
+/// [`Two`], on `backend`.
+async fn two_e_services(backend: Backend) -> Two {
+    let receiver = Receiver::default();
+    let (uri, receiver_handle) = start_receiver(receiver.clone());
+    let app = app_with_a(backend, &uri).await;
+    let a = rp::client(
+        &app,
+        "seinajoki",
+        "rp-bcl",
+        Some("rp-bcl-secret"),
+        A_CALLBACK,
+    )
+    .await;
+    let b = rp::basic(&app).await;
+    let browser = app.browser();
+    (receiver, receiver_handle, app, a, b, browser)
+}
+
 /// A refresh of `refresh_token` by e-service A: (status, answer).
 async fn refresh_at_a(app: &TestApp, refresh_token: &str) -> (u16, Value) {
     let form = [
@@ -67,6 +96,19 @@ async fn the_logout_token(app: &TestApp, receiver: &Receiver) -> Value {
         .claims
 }
 
+/// The session `sid` of `sub` ended as a logout ends it: its refresh token `refresh` refused at A
+/// (exactly `invalid_grant`), and A told with a logout token naming both.
+async fn ended_at_a(app: &TestApp, receiver: &Receiver, refresh: &str, (sid, sub): (&str, &str)) {
+    let (status, answer) = refresh_at_a(app, refresh).await;
+    assert_eq!(
+        (status, &answer["error"]),
+        (400, &Value::from("invalid_grant"))
+    );
+    let claims = the_logout_token(app, receiver).await;
+    assert_eq!(claims["sid"], sid);
+    assert_eq!(claims["sub"], sub);
+}
+
 /// Logs in as `email` at e-service A with "remember me" in `browser`: (refresh token, `sid`,
 /// `sub`).
 async fn remembered_at_a(
@@ -88,19 +130,7 @@ async fn remembered_at_a(
 
 both_stores!(a_second_login_renews_the_session_and_one_logout_ends_both_e_services);
 async fn a_second_login_renews_the_session_and_one_logout_ends_both_e_services(backend: Backend) {
-    let receiver = Receiver::default();
-    let (uri, receiver_handle) = start_receiver(receiver.clone());
-    let app = app_with_a(backend, &uri).await;
-    let a = rp::client(
-        &app,
-        "seinajoki",
-        "rp-bcl",
-        Some("rp-bcl-secret"),
-        A_CALLBACK,
-    )
-    .await;
-    let b = rp::basic(&app).await;
-    let browser = app.browser();
+    let (receiver, receiver_handle, app, a, b, browser) = two_e_services(backend).await;
 
     // Erkki at A, remembered; then B asks for the password again (prompt=login).
     let (refresh_a, sid_a, _) = remembered_at_a(&browser, &a, ERKKI, ERKKI_PASSWORD).await;
@@ -137,19 +167,7 @@ async fn a_second_login_renews_the_session_and_one_logout_ends_both_e_services(b
 
 both_stores!(a_login_as_another_resident_ends_the_first_ones_session);
 async fn a_login_as_another_resident_ends_the_first_ones_session(backend: Backend) {
-    let receiver = Receiver::default();
-    let (uri, receiver_handle) = start_receiver(receiver.clone());
-    let app = app_with_a(backend, &uri).await;
-    let a = rp::client(
-        &app,
-        "seinajoki",
-        "rp-bcl",
-        Some("rp-bcl-secret"),
-        A_CALLBACK,
-    )
-    .await;
-    let b = rp::basic(&app).await;
-    let browser = app.browser();
+    let (receiver, receiver_handle, app, a, b, browser) = two_e_services(backend).await;
 
     // Erkki at A, remembered; then Aino at B in the same browser (prompt=login).
     let (refresh_erkki, sid_erkki, sub_erkki) =
@@ -161,14 +179,7 @@ async fn a_login_as_another_resident_ends_the_first_ones_session(backend: Backen
     assert_ne!(aino.payload()["sid"].as_str(), Some(sid_erkki.as_str()));
 
     // Erkki's session ended as a logout ends it: his refresh token refused, A told.
-    let (status, answer) = refresh_at_a(&app, &refresh_erkki).await;
-    assert_eq!(
-        (status, &answer["error"]),
-        (400, &Value::from("invalid_grant"))
-    );
-    let claims = the_logout_token(&app, &receiver).await;
-    assert_eq!(claims["sid"], sid_erkki.as_str());
-    assert_eq!(claims["sub"], sub_erkki.as_str());
+    ended_at_a(&app, &receiver, &refresh_erkki, (&sid_erkki, &sub_erkki)).await;
 
     // Aino is signed in: A answers her at once, in her session.
     let started = rp::start(&a, &[], &[("prompt", "none")]);
@@ -229,19 +240,7 @@ async fn an_id_token_hint_is_answered_only_by_a_login_of_its_resident(backend: B
 
 both_stores!(a_mailed_link_that_logs_in_ends_another_residents_session);
 async fn a_mailed_link_that_logs_in_ends_another_residents_session(backend: Backend) {
-    let receiver = Receiver::default();
-    let (uri, receiver_handle) = start_receiver(receiver.clone());
-    let app = app_with_a(backend, &uri).await;
-    let a = rp::client(
-        &app,
-        "seinajoki",
-        "rp-bcl",
-        Some("rp-bcl-secret"),
-        A_CALLBACK,
-    )
-    .await;
-    let b = rp::basic(&app).await;
-    let browser = app.browser();
+    let (receiver, receiver_handle, app, a, b, browser) = two_e_services(backend).await;
 
     // Aino at A, remembered; then at B, in the same browser, Erkki resets his password and the
     // link continues his login.
@@ -261,14 +260,7 @@ async fn a_mailed_link_that_logs_in_ends_another_residents_session(backend: Back
     assert_ne!(erkki.claims.subject().as_str(), sub_aino);
 
     // Aino's session ended as a logout ends it.
-    let (status, answer) = refresh_at_a(&app, &refresh_aino).await;
-    assert_eq!(
-        (status, &answer["error"]),
-        (400, &Value::from("invalid_grant"))
-    );
-    let claims = the_logout_token(&app, &receiver).await;
-    assert_eq!(claims["sid"], sid_aino.as_str());
-    assert_eq!(claims["sub"], sub_aino.as_str());
+    ended_at_a(&app, &receiver, &refresh_aino, (&sid_aino, &sub_aino)).await;
     app.stop().await;
     receiver_handle.stop(true).await;
 }

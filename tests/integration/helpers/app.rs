@@ -301,6 +301,19 @@ impl TestApp {
         self.dir.path().join("idp.toml")
     }
 
+    /// `idp --config <the server's> <args>`, run to its end (as an operator runs the CLI beside
+    /// the service, on the same configuration and database).
+    pub async fn cli(&self, args: &[&str]) -> std::process::Output {
+        let mut command = crate::node::idp();
+        command
+            .arg("--config")
+            .arg(&self.services.config.path)
+            .args(args);
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+            .await
+            .unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
