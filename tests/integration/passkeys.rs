@@ -285,13 +285,8 @@ async fn a_reset_mail_lists_the_passkeys_and_the_reset_keeps_them(backend: Backe
     let added = add_on_account(&app, &signed, (&mut key, PASSWORD), "Työkone").await;
     says(added, 200, "Pääsyavain lisätty.").await;
     step_up_on_account(&app, &mut signed, &mut key).await;
-    let added = add_on_account(
-        &app,
-        &signed,
-        (&mut Authenticator::new(&app), PASSWORD),
-        "Puhelin",
-    )
-    .await;
+    let phone = &mut Authenticator::new(&app);
+    let added = add_on_account(&app, &signed, (phone, PASSWORD), "Puhelin").await;
     says(added, 200, "Pääsyavain lisätty.").await;
 
     let client = rp::basic(&app).await;
@@ -411,13 +406,8 @@ async fn the_reset_page_offers_to_remove_passkeys_only_when_there_are_some(backe
     assert!(!html.contains("<fieldset"), "{html}");
 
     let signed = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
-    let added = add_on_account(
-        &app,
-        &signed,
-        (&mut Authenticator::new(&app), PASSWORD),
-        "Työkone",
-    )
-    .await;
+    let key = &mut Authenticator::new(&app);
+    let added = add_on_account(&app, &signed, (key, PASSWORD), "Työkone").await;
     says(added, 200, "Pääsyavain lisätty.").await;
     let login = Login::fresh(&app, &client).await;
     let link = reset_link(&app, &login).await;
@@ -568,19 +558,13 @@ async fn an_authority_users_reset_does_not_remove_the_passkeys(backend: Backend)
     app.add("seinajoki", user).await.unwrap();
     let user_id = app.user_id("seinajoki", email).await;
     // Stored as if enrolled (whether it verifies does not matter here).
-    let row = idp::store::passkeys::PasskeyRow {
-        id: "virkailijan".into(),
-        tenant_id: "seinajoki".into(),
-        user_id: user_id.clone(),
-        credential_id: "dmlya2FpbGlqYW4".into(),
-        name: "Virkapuhelin".into(),
-        passkey: "{}".into(),
-        backup_eligible: false,
-        created_at: app.now(),
-        last_used_at: None,
-    };
-    app.db_run(move |conn| idp::store::passkeys::insert(conn, &row).unwrap())
-        .await;
+    stored(
+        &app,
+        &user_id,
+        ("virkailijan", "dmlya2FpbGlqYW4"),
+        "Virkapuhelin",
+    )
+    .await;
 
     let client = rp::basic(&app).await;
     let login = Login::fresh(&app, &client).await;
@@ -634,12 +618,19 @@ async fn passkey_count(app: &TestApp, user_id: &str) -> usize {
 /// Stores the newest credential of `key` as the user `user_id`'s passkey `id`, as if it had been
 /// added before.
 async fn taken(app: &TestApp, user_id: &str, key: &Authenticator, id: &str) {
+    let credential = idp::crypto::keys::b64(&key.made.last().unwrap().0);
+    stored(app, user_id, (id, &credential), "Matin").await;
+}
+
+/// Stores the passkey `id` of credential `credential` named `name` for the user `user_id`, as if
+/// it had been added before (whether it verifies does not matter: its key is `{}`).
+async fn stored(app: &TestApp, user_id: &str, (id, credential): (&str, &str), name: &str) {
     let row = idp::store::passkeys::PasskeyRow {
         id: id.into(),
         tenant_id: "seinajoki".into(),
         user_id: user_id.into(),
-        credential_id: idp::crypto::keys::b64(&key.made.last().unwrap().0),
-        name: "Matin".into(),
+        credential_id: credential.into(),
+        name: name.into(),
         passkey: "{}".into(),
         backup_eligible: false,
         created_at: app.now(),
