@@ -1,4 +1,6 @@
-//! The key-encryption key: AES-256-GCM over signing keys' private parts before they are stored.
+//! The key-encryption key: AES-256-GCM over signing keys' private parts (and one-time codes'
+//! secrets) before they are stored, and the keys HKDF-SHA256 derives from it for a purpose and a
+//! tenant ([`Kek::mac`]: the recovery codes' HMAC).
 //!
 //! It comes from `keys.encryption_key` (or `IDP__KEYS__ENCRYPTION_KEY`), 32 bytes in base64. When
 //! none is configured, a development key is generated into a file (mode 0600) with a warning:
@@ -9,6 +11,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::{hkdf, hmac};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
@@ -18,6 +21,8 @@ use crate::config::{MalformedKey, encryption_key_bytes};
 /// A loaded key-encryption key.
 pub struct Kek {
     key: LessSafeKey,
+    /// HKDF-Extract of the same 32 bytes (no salt): what [`Kek::mac`]'s keys are expanded from.
+    derive: hkdf::Prk,
 }
 
 impl std::fmt::Debug for Kek {
@@ -43,6 +48,9 @@ pub enum KekError {
     /// Encryption failed.
     #[error("sealing a key failed")]
     Seal,
+    /// HKDF refused to derive a key (never for the lengths used here).
+    #[error("deriving a key from the key-encryption key failed")]
+    Derive,
     /// Wrong key, or the stored value was altered.
     #[error("a stored key does not decrypt: wrong keys.encryption_key, or the row was altered")]
     Decrypt,
@@ -55,6 +63,7 @@ impl Kek {
         let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| MalformedKey)?;
         Ok(Kek {
             key: LessSafeKey::new(key),
+            derive: hkdf::Salt::new(hkdf::HKDF_SHA256, &[]).extract(&bytes),
         })
     }
 
@@ -122,6 +131,20 @@ impl Kek {
             .map_err(|_| KekError::Decrypt)?;
         Ok(plaintext.to_vec())
     }
+
+    /// HMAC-SHA256 of `message`, hex, under the key HKDF-SHA256 derives from this key for
+    /// `label` and `tenant` (`info` is the label, a NUL byte and the tenant's id): one key per
+    /// purpose and tenant, none of them the key-encryption key itself, and none known to whoever
+    /// holds only the database.
+    pub fn mac(&self, label: &str, tenant: &str, message: &[u8]) -> Result<String, KekError> {
+        let info: [&[u8]; 3] = [label.as_bytes(), b"\0", tenant.as_bytes()];
+        let okm = self
+            .derive
+            .expand(&info, hmac::HMAC_SHA256)
+            .map_err(|_| KekError::Derive)?;
+        let key = hmac::Key::from(okm);
+        Ok(hex::encode(hmac::sign(&key, message).as_ref()))
+    }
 }
 
 #[cfg(test)]
@@ -143,6 +166,34 @@ mod tests {
             Kek::from_base64("c2hvcnQ="),
             Err(KekError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn macs_are_hkdf_sha256_keys_per_label_and_tenant() {
+        use ::hmac::{Hmac, Mac};
+        type HmacSha256 = Hmac<sha2::Sha256>;
+        fn hmac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+            let mut mac = HmacSha256::new_from_slice(key).unwrap();
+            for part in parts {
+                mac.update(part);
+            }
+            mac.finalize().into_bytes().to_vec()
+        }
+        let bytes = [7u8; 32];
+        let kek = Kek::from_base64(&STANDARD.encode(bytes)).unwrap();
+        let mac = kek.mac("label v1", "seinajoki", b"message").unwrap();
+        // RFC 5869 by hand: PRK = HMAC(zero salt, IKM); one block T(1) = HMAC(PRK, info || 1).
+        let prk = hmac(&[0u8; 32], &[&bytes]);
+        let key = hmac(&prk, &[b"label v1\0seinajoki", &[1u8]]);
+        assert_eq!(mac, hex::encode(hmac(&key, &[b"message"])));
+        // Not the key-encryption key itself, nor the message's plain hash.
+        assert_ne!(mac, hex::encode(hmac(&bytes, &[b"message"])));
+        assert_ne!(mac, super::super::secret::hash("message"));
+        // Another label, tenant or key-encryption key: another value.
+        assert_ne!(mac, kek.mac("label v2", "seinajoki", b"message").unwrap());
+        assert_ne!(mac, kek.mac("label v1", "kouvola", b"message").unwrap());
+        let other = Kek::from_base64(&STANDARD.encode([8u8; 32])).unwrap();
+        assert_ne!(mac, other.mac("label v1", "seinajoki", b"message").unwrap());
     }
 
     #[test]

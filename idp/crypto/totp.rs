@@ -8,8 +8,13 @@
 //! it accepted before (RFC 6238 §5.2: totp-rs does not).
 //!
 //! Recovery codes are ten random codes of 50 bits, 10 characters of Crockford's base32 shown as
-//! `xxxxx-xxxxx`, stored only as SHA-256 hashes of their normalised form (lowercase, without
-//! dashes or spaces, `o` read as `0` and `i`/`l` as `1`) with the user's id.
+//! `xxxxx-xxxxx`, stored only as an HMAC-SHA256 of their normalised form (lowercase, without
+//! dashes or spaces, `o` read as `0` and `i`/`l` as `1`) with the user's id, under a key derived
+//! from the key-encryption key for the tenant ([`recovery_code_mac`]). 50 bits is too few for a
+//! plain hash: with the database alone (a backup), 2^50 SHA-256 guesses with the known user id
+//! find a code in hours on one GPU; without the key-encryption key, the HMAC cannot be computed.
+//! Codes stored before (a plain SHA-256, [`unkeyed_recovery_code_hash`]) are still looked up,
+//! after the HMAC, until they are used or replaced.
 
 use chrono::NaiveDateTime;
 use qrcode::QrCode;
@@ -18,6 +23,13 @@ use totp_rs::{Builder, Secret, Totp};
 
 use super::kek::{Kek, KekError};
 use super::secret;
+
+/// HKDF's label of the recovery codes' key (`info`, with the tenant: one key per tenant).
+pub const RECOVERY_CODES_LABEL: &str = "idp recovery codes v1";
+
+/// What every recovery code stored as [`recovery_code_mac`] starts with: a row without it holds
+/// a code stored before, as [`unkeyed_recovery_code_hash`].
+pub const RECOVERY_CODE_PREFIX: &str = "hmac1:";
 
 /// Bytes of a one-time code's secret.
 pub const SECRET_BYTES: usize = 20;
@@ -201,9 +213,26 @@ pub fn normalise_recovery_code(typed: &str) -> String {
         .collect()
 }
 
-/// What is stored for the recovery code `typed` of the user `user_id`: the SHA-256 of its
-/// normalised form with the user's id (so that one hash never stands for two users' codes).
-pub fn recovery_code_hash(user_id: &str, typed: &str) -> String {
+/// What is stored for the recovery code `typed` of the user `user_id` of `tenant`:
+/// [`RECOVERY_CODE_PREFIX`] and the HMAC-SHA256, hex, of the user's id and the normalised code,
+/// under the key HKDF derives from `kek` for [`RECOVERY_CODES_LABEL`] and the tenant. Without the
+/// key-encryption key a stored value cannot be checked against a guess; the user's id keeps one
+/// value from standing for two users' codes, the tenant's key for two tenants'.
+pub fn recovery_code_mac(
+    kek: &Kek,
+    tenant: &str,
+    user_id: &str,
+    typed: &str,
+) -> Result<String, TotpError> {
+    let message = format!("{user_id}\n{}", normalise_recovery_code(typed));
+    let mac = kek.mac(RECOVERY_CODES_LABEL, tenant, message.as_bytes())?;
+    Ok(format!("{RECOVERY_CODE_PREFIX}{mac}"))
+}
+
+/// What was stored for a recovery code before [`recovery_code_mac`]: the plain SHA-256 of
+/// `recovery`, the user's id and the normalised code. Never written any more; only looked up, so
+/// that codes issued before still work until they are used or the user makes new ones.
+pub fn unkeyed_recovery_code_hash(user_id: &str, typed: &str) -> String {
     secret::hash(&format!(
         "recovery\n{user_id}\n{}",
         normalise_recovery_code(typed)
@@ -286,13 +315,62 @@ mod tests {
             );
         }
         assert_eq!(normalise_recovery_code(" AB0CD-1EFGH "), "ab0cd1efgh");
+        let kek = kek(3);
+        let mac = |tenant: &str, user: &str, typed: &str| {
+            recovery_code_mac(&kek, tenant, user, typed).unwrap()
+        };
         assert_eq!(
-            recovery_code_hash("u1", "abOcd eFGHl"),
-            recovery_code_hash("u1", "ab0cd-efgh1")
+            mac("seinajoki", "u1", "abOcd eFGHl"),
+            mac("seinajoki", "u1", "ab0cd-efgh1")
+        );
+        assert_eq!(
+            unkeyed_recovery_code_hash("u1", "abOcd eFGHl"),
+            unkeyed_recovery_code_hash("u1", "ab0cd-efgh1")
+        );
+    }
+
+    fn kek(byte: u8) -> Kek {
+        Kek::from_base64(&base64::engine::general_purpose::STANDARD.encode([byte; 32])).unwrap()
+    }
+
+    #[test]
+    fn a_stored_recovery_code_cannot_be_guessed_without_the_key_encryption_key() {
+        let code = "ab0cd-efgh1";
+        let stored = recovery_code_mac(&kek(3), "seinajoki", "u1", code).unwrap();
+        assert!(stored.starts_with(RECOVERY_CODE_PREFIX), "{stored}");
+        assert_eq!(stored.len(), RECOVERY_CODE_PREFIX.len() + 64);
+        // The attack: the salt is known (the user's id), so SHA-256 of salt and code, guessed
+        // over the 2^50 codes, is what a plain hash gives away. The stored value is none of them.
+        let known_salt = [
+            "recovery\nu1\nab0cdefgh1".to_string(),
+            "u1\nab0cdefgh1".to_string(),
+            "ab0cdefgh1".to_string(),
+        ];
+        for guessed in &known_salt {
+            let hash = secret::hash(guessed);
+            assert!(!stored.contains(&hash), "{guessed}");
+        }
+        assert_eq!(
+            unkeyed_recovery_code_hash("u1", code),
+            secret::hash(&known_salt[0])
+        );
+        // The same code of another user, of another tenant, or under another key: another value.
+        assert_ne!(
+            stored,
+            recovery_code_mac(&kek(3), "seinajoki", "u2", code).unwrap()
         );
         assert_ne!(
-            recovery_code_hash("u1", "ab0cd-efgh1"),
-            recovery_code_hash("u2", "ab0cd-efgh1")
+            stored,
+            recovery_code_mac(&kek(3), "kouvola", "u1", code).unwrap()
         );
+        assert_ne!(
+            stored,
+            recovery_code_mac(&kek(4), "seinajoki", "u1", code).unwrap()
+        );
+        // It is the HMAC of the tenant's key (the key-encryption key's, per tenant).
+        let mac = kek(3)
+            .mac(RECOVERY_CODES_LABEL, "seinajoki", b"u1\nab0cdefgh1")
+            .unwrap();
+        assert_eq!(stored, format!("{RECOVERY_CODE_PREFIX}{mac}"));
     }
 }

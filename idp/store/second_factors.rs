@@ -1,6 +1,6 @@
 //! The `totp_factors` and `recovery_codes` tables: a user's time-based one-time code (its secret
 //! sealed with the key-encryption key, and the last step accepted) and single-use recovery codes,
-//! stored as hashes. And support's reset of them also ends the user's logins that a first factor
+//! stored as HMACs (`crypto::totp::recovery_code_mac`; rows from before, plain SHA-256). And support's reset of them also ends the user's logins that a first factor
 //! began ([`remove_pending_logins`]).
 
 use chrono::NaiveDateTime;

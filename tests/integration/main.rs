@@ -60,6 +60,7 @@ mod scale_out;
 mod schema;
 mod second_factor;
 mod second_factor_account;
+mod second_factor_recovery;
 mod statement;
 mod statements;
 mod tenants;

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::codes;
+use crate::crypto::kek::Kek;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::oidc::steps::Factors;
@@ -43,6 +44,7 @@ pub fn status(
 pub fn renew_recovery_codes(
     m: &Minter<'_>,
     conn: &mut DbConnection,
+    kek: &Kek,
     user: &UserRow,
 ) -> Result<Option<Vec<String>>, FlowError> {
     write_transaction(conn, |conn| {
@@ -50,7 +52,7 @@ pub fn renew_recovery_codes(
         if !factors.any() {
             return Ok(None);
         }
-        let codes = codes::issue_recovery_codes(m, conn, user)?;
+        let codes = codes::issue_recovery_codes(m, conn, kek, user)?;
         m.audit("second_factor.recovery_codes_renewed")
             .user(user.id.as_str())
             .record(conn)?;

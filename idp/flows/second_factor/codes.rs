@@ -153,7 +153,7 @@ pub fn confirm(
                 created_at: m.now,
             },
         )?;
-        let codes = issue_recovery_codes(m, conn, user)?;
+        let codes = issue_recovery_codes(m, conn, kek, user)?;
         m.audit("second_factor.enrolled")
             .user(user.id.as_str())
             .detail(&serde_json::json!({ "method": "totp" }))
@@ -162,17 +162,21 @@ pub fn confirm(
     })
 }
 
-/// Ten new recovery codes for `user`, replacing the old; returns them as shown (once).
+/// Ten new recovery codes for `user`, replacing the old (those stored as a plain SHA-256 before
+/// too); returns them as shown (once). Each is stored as its HMAC under the tenant's key from the
+/// key-encryption key (`totp::recovery_code_mac`).
 pub fn issue_recovery_codes(
     m: &Minter<'_>,
     conn: &mut DbConnection,
+    kek: &Kek,
     user: &UserRow,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<Vec<String>, FlowError> {
     let codes = totp::recovery_codes();
-    let hashes: Vec<String> = codes
+    let hashes = codes
         .iter()
-        .map(|code| totp::recovery_code_hash(&user.id, code))
-        .collect();
+        .map(|code| totp::recovery_code_mac(kek, &m.tenant.id, &user.id, code))
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(FlowError::server)?;
     second_factors::set_recovery_codes(conn, Tenant::of(m.tenant), &user.id, &hashes, m.now)?;
     Ok(codes)
 }

@@ -9,10 +9,12 @@
 //! codes already has. Only a second factor that succeeds (a right code here, or a passkey as the
 //! second factor, [`proved`]) clears the counter. A code is accepted once: the step it matched
 //! must be later than the last step accepted for the user (`second_factors::accept_step`), which
-//! refuses a replay and a code older than one already used. A recovery code is used once.
+//! refuses a replay and a code older than one already used. A recovery code is used once; it is
+//! looked up by its HMAC under a key from the key-encryption key, then by the plain SHA-256 that
+//! rows stored before the HMAC hold (until they are used, or replaced by new codes).
 
 use crate::crypto::kek::Kek;
-use crate::crypto::totp::{TotpSecret, recovery_code_hash};
+use crate::crypto::totp::{TotpSecret, recovery_code_mac, unkeyed_recovery_code_hash};
 use crate::flows::context::Minter;
 use crate::flows::oidc::error::{OAuthError, committed};
 use crate::flows::oidc::steps::{Factors, HalfLogin, Next, after_second_factor, half_login};
@@ -174,8 +176,17 @@ fn answered(
             }
         }
         Answer::Recovery(code) => {
-            let hash = recovery_code_hash(&user.id, code);
-            if !second_factors::use_recovery_code(conn, tenant, &user.id, &hash, m.now)? {
+            let mac =
+                recovery_code_mac(kek, &m.tenant.id, &user.id, code).map_err(OAuthError::server)?;
+            let used = second_factors::use_recovery_code(conn, tenant, &user.id, &mac, m.now)?
+                || second_factors::use_recovery_code(
+                    conn,
+                    tenant,
+                    &user.id,
+                    &unkeyed_recovery_code_hash(&user.id, code),
+                    m.now,
+                )?;
+            if !used {
                 return Ok(false);
             }
             let left = second_factors::unused_recovery_codes(conn, tenant, &user.id)?;

@@ -91,10 +91,13 @@ pub async fn renew(signed: SignedIn<Posted>) -> PageResult {
     authority(&signed)?;
     let password = SecretString::from(signed.page.field("password"));
     signed.current_password(&CURRENT, password, |_| ()).await?;
-    let user = signed.user.clone();
+    let (kek, user) = (
+        signed.view().state.services.kek.clone(),
+        signed.user.clone(),
+    );
     let renewed = signed
         .view()
-        .flow(move |m, conn| renew_recovery_codes(m, conn, &user))
+        .flow(move |m, conn| renew_recovery_codes(m, conn, &kek, &user))
         .await?;
     Ok(match renewed {
         Some(codes) => {

@@ -1,0 +1,148 @@
+//! How recovery codes are stored: as an HMAC under a key derived from the key-encryption key, so
+//! that a database backup alone does not let anyone guess them offline (a plain SHA-256 of the
+//! user's id and a 50-bit code falls to a GPU in hours); codes stored as that plain SHA-256 before
+//! still log in, once, until the user makes new ones.
+
+use diesel::prelude::*;
+use idp::crypto::totp::{self, RECOVERY_CODE_PREFIX};
+use idp::store::schema::recovery_codes;
+use reqwest::Client;
+use serde_json::json;
+
+use crate::both_stores;
+use crate::helpers::authority::{
+    PASSWORD, account, app_with_code, at_second_factor, authority_id, code, give, refused,
+};
+use crate::helpers::journeys::{hidden, post_with_csrf, says};
+use crate::helpers::{Backend, TestApp, tenant};
+use crate::rp::location;
+
+/// The SHA-256 the code before the HMAC stored for the code `shown` of `user_id`: what the attack
+/// guessed against, the user's id being known.
+fn plain_sha256(user_id: &str, shown: &str) -> String {
+    let normalised = shown.replace('-', "").to_lowercase();
+    idp::crypto::secret::hash(&format!("recovery\n{user_id}\n{normalised}"))
+}
+
+/// The `code_hash` of every recovery code row of `user_id`, used or not.
+async fn stored(app: &TestApp, user_id: &str) -> Vec<String> {
+    let user_id = user_id.to_string();
+    app.db_run(move |conn| {
+        recovery_codes::table
+            .filter(recovery_codes::user_id.eq(user_id))
+            .select(recovery_codes::code_hash)
+            .order(recovery_codes::code_hash)
+            .load::<String>(conn)
+            .unwrap()
+    })
+    .await
+}
+
+/// The codes a page of recovery codes shows.
+fn codes_of(html: &str) -> Vec<String> {
+    html.split("<li><code>")
+        .skip(1)
+        .map(|c| c.split('<').next().unwrap().to_string())
+        .collect()
+}
+
+/// New recovery codes asked on the account page `html`, after the current password: the codes.
+async fn renew(app: &TestApp, browser: &Client, html: &str) -> Vec<String> {
+    let url = app.url("/seinajoki/account/recovery-codes");
+    let renewed = post_with_csrf(browser, url, html, &[("password", PASSWORD)]).await;
+    codes_of(&says(renewed, 200, "Uudet varakoodit on luotu.").await)
+}
+
+/// What is stored for `codes` of `user_id` must be their HMACs under the server's key-encryption
+/// key, and none of them the plain SHA-256 that a backup's reader could guess against.
+async fn assert_stored_as_hmacs(app: &TestApp, user_id: &str, codes: &[String]) {
+    assert_eq!(codes.len(), 10);
+    let rows = stored(app, user_id).await;
+    let mut expected: Vec<String> = codes
+        .iter()
+        .map(|c| totp::recovery_code_mac(&app.services.kek, "seinajoki", user_id, c).unwrap())
+        .collect();
+    expected.sort();
+    assert_eq!(rows, expected);
+    for row in &rows {
+        assert!(row.starts_with(RECOVERY_CODE_PREFIX), "{row}");
+        for code in codes {
+            let plain = plain_sha256(user_id, code);
+            assert!(!row.contains(&plain), "{row} is the SHA-256 of {code}");
+            assert_ne!(row, &idp::crypto::secret::hash(code));
+        }
+    }
+}
+
+both_stores!(issued_recovery_codes_are_stored_as_hmacs_not_as_plain_hashes);
+/// Both ways codes are issued (new codes on the account page, and an enrolment's, which the
+/// login's enrolment shares) store HMACs only, and the codes so stored work at the login.
+async fn issued_recovery_codes_are_stored_as_hmacs_not_as_plain_hashes(backend: Backend) {
+    let (app, client, secret) = app_with_code(backend).await;
+    let user_id = authority_id(&app).await;
+    let (browser, html) = account(&app, Some(&secret)).await;
+    let renewed = renew(&app, &browser, &html).await;
+    assert_stored_as_hmacs(&app, &user_id, &renewed).await;
+    // A new code set up on the account page: its ten new recovery codes, stored the same way.
+    let url = app.url("/seinajoki/account/second-factor");
+    let started = post_with_csrf(&browser, url, &html, &[("password", PASSWORD)]).await;
+    let enrol = says(started, 200, "Ota kertakäyttökoodi käyttöön").await;
+    let shown = enrol.split("<code id=\"secret\">").nth(1).unwrap();
+    let new = totp::TotpSecret::from_base32(shown.split('<').next().unwrap()).unwrap();
+    let fields = [
+        ("ceremony", hidden(&enrol, "ceremony")),
+        ("code", code(&app, &new, 0)),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let url = app.url("/seinajoki/account/second-factor/confirm");
+    let confirmed = post_with_csrf(&browser, url, &enrol, &fields).await;
+    let enrolled = codes_of(&says(confirmed, 200, "Varakoodisi").await);
+    assert_stored_as_hmacs(&app, &user_id, &enrolled).await;
+    // Stored so, a code logs in once.
+    let login = at_second_factor(&app, &client).await;
+    let done = give(&login, &[("recovery", &enrolled[0])]).await;
+    assert_eq!(location(&done).path(), "/callback");
+    let login = at_second_factor(&app, &client).await;
+    let fields = [("recovery", enrolled[0].as_str())];
+    refused(&login, &fields, 401, "Varakoodi on väärä tai jo käytetty.").await;
+    app.stop().await;
+}
+
+both_stores!(a_recovery_code_stored_as_a_plain_hash_before_still_logs_in_once);
+/// An upgrade locks no authority user out: codes stored as the plain SHA-256 before the HMAC are
+/// looked up after it, and work once each, until new codes replace them.
+async fn a_recovery_code_stored_as_a_plain_hash_before_still_logs_in_once(backend: Backend) {
+    let (app, client, secret) = app_with_code(backend).await;
+    let user_id = authority_id(&app).await;
+    let codes = totp::recovery_codes();
+    let hashes: Vec<String> = codes.iter().map(|c| plain_sha256(&user_id, c)).collect();
+    let (id, now) = (user_id.clone(), app.now());
+    app.db_run(move |conn| {
+        let t = tenant("seinajoki");
+        idp::store::second_factors::set_recovery_codes(conn, t, &id, &hashes, now).unwrap();
+    })
+    .await;
+    // Typed as a person might: capitals, a space for the dash.
+    let login = at_second_factor(&app, &client).await;
+    let typed = codes[0].to_uppercase().replace('-', " ");
+    let done = give(&login, &[("recovery", &typed)]).await;
+    let claims = login.redeem(&client, &location(&done)).await.payload();
+    assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
+    let left = app
+        .audit_details("seinajoki", "second_factor.recovery_code_used")
+        .await;
+    assert_eq!(left, [json!({"left": 9})]);
+    // Once.
+    let login = at_second_factor(&app, &client).await;
+    let fields = [("recovery", codes[0].as_str())];
+    refused(&login, &fields, 401, "Varakoodi on väärä tai jo käytetty.").await;
+    // New codes replace the old ones, plain hashes and all: nothing of the old form is left.
+    let (browser, html) = account(&app, Some(&secret)).await;
+    let renewed = renew(&app, &browser, &html).await;
+    assert_stored_as_hmacs(&app, &user_id, &renewed).await;
+    app.clock.advance(30);
+    let login = at_second_factor(&app, &client).await;
+    let fields = [("recovery", codes[1].as_str())];
+    refused(&login, &fields, 401, "Varakoodi on väärä tai jo käytetty.").await;
+    app.stop().await;
+}
