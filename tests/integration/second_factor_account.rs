@@ -38,7 +38,7 @@ async fn enrol_page(app: &TestApp, browser: &Client, html: &str) -> String {
 }
 
 /// New recovery codes asked on the account page `html`, after the current password.
-async fn renew_codes(app: &TestApp, browser: &Client, html: &str) -> reqwest::Response {
+pub async fn renew_codes(app: &TestApp, browser: &Client, html: &str) -> reqwest::Response {
     let fields = [("password", PASSWORD)];
     post(
         app,
@@ -51,7 +51,7 @@ async fn renew_codes(app: &TestApp, browser: &Client, html: &str) -> reqwest::Re
 }
 
 /// The codes a page of recovery codes shows.
-fn codes_of(html: &str) -> Vec<String> {
+pub fn codes_of(html: &str) -> Vec<String> {
     html.split("<li><code>")
         .skip(1)
         .map(|c| c.split('<').next().unwrap().to_string())

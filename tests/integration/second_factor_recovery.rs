@@ -16,6 +16,7 @@ use crate::helpers::authority::{
 use crate::helpers::journeys::{hidden, post_with_csrf, says};
 use crate::helpers::{Backend, TestApp, tenant};
 use crate::rp::location;
+use crate::second_factor_account::{codes_of, renew_codes};
 
 /// The SHA-256 the code before the HMAC stored for the code `shown` of `user_id`: what the attack
 /// guessed against, the user's id being known.
@@ -38,18 +39,9 @@ async fn stored(app: &TestApp, user_id: &str) -> Vec<String> {
     .await
 }
 
-/// The codes a page of recovery codes shows.
-fn codes_of(html: &str) -> Vec<String> {
-    html.split("<li><code>")
-        .skip(1)
-        .map(|c| c.split('<').next().unwrap().to_string())
-        .collect()
-}
-
 /// New recovery codes asked on the account page `html`, after the current password: the codes.
 async fn renew(app: &TestApp, browser: &Client, html: &str) -> Vec<String> {
-    let url = app.url("/seinajoki/account/recovery-codes");
-    let renewed = post_with_csrf(browser, url, html, &[("password", PASSWORD)]).await;
+    let renewed = renew_codes(app, browser, html).await;
     codes_of(&says(renewed, 200, "Uudet varakoodit on luotu.").await)
 }
 
