@@ -1,5 +1,6 @@
-//! The notice mailed to an account's address when its password is changed on the account page or
-//! a passkey is added to it (mail `account_changed`), in the transaction of the change: the owner
+//! The notice mailed to an account's address when its password is changed on the account page, a
+//! passkey is added to it, or an authority user's one-time code is set up or its recovery codes
+//! made anew (mail `account_changed`), in the transaction of the change: the owner
 //! learns of a change they did not make, and the mail's link leads to the forgot-password page,
 //! whose reset ends every login and can remove the passkeys. It carries no text of the request
 //! (not the passkey's name, which its adder chose), only the tenant's own words and link.
@@ -22,6 +23,10 @@ pub enum Change {
     Password,
     /// A passkey added.
     Passkey,
+    /// A one-time code set up or replaced (and new recovery codes with it).
+    OneTimeCode,
+    /// New recovery codes, the old ones void.
+    RecoveryCodes,
 }
 
 impl Change {
@@ -29,8 +34,19 @@ impl Change {
         match self {
             Change::Password => "password",
             Change::Passkey => "passkey",
+            Change::OneTimeCode => "one_time_code",
+            Change::RecoveryCodes => "recovery_codes",
         }
     }
+}
+
+/// How a notice is written: the mail templates, and the language of the page that caused it.
+#[derive(Clone, Copy)]
+pub struct Tell<'a> {
+    /// The mail templates.
+    pub mails: &'a Mails,
+    /// The page's language.
+    pub language: Language,
 }
 
 /// Writes the notice of `change` to `user`'s address in `language` (nothing for a user without

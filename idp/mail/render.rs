@@ -131,27 +131,40 @@ mod tests {
         context.insert("tenant_name", "Seinäjoen kaupunki");
         context.insert("link", "https://login.example.fi/seinajoki/forgot");
         context.insert("support_email", "asiakaspalvelu@seinajoki.example");
-        for (language, subject, password, passkey) in [
+        for (language, subject, said) in [
             (
                 Language::Fi,
                 "Tiliäsi muutettiin – Seinäjoen kaupunki",
-                "Salasanasi palvelussa Seinäjoen kaupunki vaihdettiin tilisivulla.",
-                "Tiliisi palvelussa Seinäjoen kaupunki lisättiin uusi pääsyavain.",
+                [
+                    "Salasanasi palvelussa Seinäjoen kaupunki vaihdettiin tilisivulla.",
+                    "Tiliisi palvelussa Seinäjoen kaupunki lisättiin uusi pääsyavain.",
+                    "Tilisi kertakäyttökoodi palvelussa Seinäjoen kaupunki otettiin käyttöön",
+                    "Tilillesi palvelussa Seinäjoen kaupunki luotiin uudet varakoodit.",
+                ],
             ),
             (
                 Language::Sv,
                 "Ditt konto har ändrats – Seinäjoen kaupunki",
-                "Ditt lösenord i Seinäjoen kaupunki byttes på kontosidan.",
-                "En ny nyckel (passkey) lades till i ditt konto i Seinäjoen kaupunki.",
+                [
+                    "Ditt lösenord i Seinäjoen kaupunki byttes på kontosidan.",
+                    "En ny nyckel (passkey) lades till i ditt konto i Seinäjoen kaupunki.",
+                    "Engångskoden för ditt konto i Seinäjoen kaupunki togs i bruk eller byttes",
+                    "Nya reservkoder skapades för ditt konto i Seinäjoen kaupunki.",
+                ],
             ),
             (
                 Language::En,
                 "Your account was changed – Seinäjoen kaupunki",
-                "Your password at Seinäjoen kaupunki was changed on the account page.",
-                "A new passkey was added to your account at Seinäjoen kaupunki.",
+                [
+                    "Your password at Seinäjoen kaupunki was changed on the account page.",
+                    "A new passkey was added to your account at Seinäjoen kaupunki.",
+                    "The one-time code of your account at Seinäjoen kaupunki was set up",
+                    "New recovery codes were made for your account at Seinäjoen kaupunki.",
+                ],
             ),
         ] {
-            for (change, said) in [("password", password), ("passkey", passkey)] {
+            let changes = ["password", "passkey", "one_time_code", "recovery_codes"];
+            for (change, said) in changes.into_iter().zip(said) {
                 context.insert("change", change);
                 let mail = mails.render("account_changed", language, &context).unwrap();
                 assert_eq!(mail.subject, subject);

@@ -10,11 +10,11 @@ use serde_json::{Value, json};
 
 use crate::both_stores;
 use crate::helpers::authority::{
-    PASSWORD, USERNAME, account, app_with_code, authority_app, authority_id, code, give,
-    password_step, refused, second_factor_url, seed_totp, steady, wrong,
+    PASSWORD, USERNAME, account, account_as, app_with_code, authority_app, authority_id, code,
+    give, password_step, refused, second_factor_url, seed_totp, steady, wrong,
 };
 use crate::helpers::journeys::{Login, hidden, page, post_with_csrf, says, visit};
-use crate::helpers::{Backend, TestApp, assert_has, tenant};
+use crate::helpers::{Backend, NewUser, TestApp, assert_has, tenant};
 use crate::node::{failed_with, setup, succeeded};
 use crate::rp::{self, location};
 
@@ -124,6 +124,55 @@ async fn an_authority_user_sets_up_a_code_on_the_account_page(backend: Backend) 
     let (_, html) = account(&app, Some(&secret)).await;
     assert_has(&html, "Kertakäyttökoodi on käytössä.");
     assert_has(&html, "Käyttämättömiä varakoodeja on 10.");
+    app.stop().await;
+}
+
+// An authority user with an address is told of a code set up and of new recovery codes (as a
+// resident is of a new password or passkey): whoever knows the password and sets up a code of his
+// own, or takes new recovery codes, does not go unseen.
+both_stores!(the_address_is_told_of_a_new_code_and_new_recovery_codes);
+async fn the_address_is_told_of_a_new_code_and_new_recovery_codes(backend: Backend) {
+    let app = authority_app(backend, "optional").await;
+    let (username, address) = ("Tarkastaja2", "tarkastaja@testi.fi");
+    let user = NewUser {
+        email: Some(address),
+        ..NewUser::authority(username, "Tarkastaja", PASSWORD)
+    };
+    app.add("seinajoki", user).await.unwrap();
+    let (browser, html) = account_as(&app, username, None).await;
+    let enrol = enrol_page(&app, &browser, &html).await;
+    let secret = secret_of(&enrol);
+    steady(&app);
+    let fields = [
+        ("ceremony", hidden(&enrol, "ceremony")),
+        ("code", code(&app, &secret, 0)),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let url = "/seinajoki/account/second-factor/confirm";
+    let confirmed = post(&app, &browser, &enrol, url, &fields).await;
+    says(confirmed, 200, "Varakoodisi").await;
+    let set_up = app.wait_for_mails(1).await.swap_remove(0);
+    assert_has(&set_up, &format!("To: {address}"));
+    assert_has(
+        &set_up,
+        "Tilisi kertakäyttökoodi palvelussa Seinäjoen kaupunki otettiin käyttöön tai vaihdettiin",
+    );
+    assert_has(&set_up, &app.url("/seinajoki/forgot"));
+
+    app.clock.advance(30);
+    let (browser, html) = account_as(&app, username, Some(&secret)).await;
+    let renewed = renew_codes(&app, &browser, &html).await;
+    let shown = codes_of(&says(renewed, 200, "Uudet varakoodit on luotu.").await);
+    let renewal = app.wait_for_mails(2).await.swap_remove(1);
+    assert_has(&renewal, &format!("To: {address}"));
+    assert_has(
+        &renewal,
+        "Tilillesi palvelussa Seinäjoen kaupunki luotiin uudet varakoodit.",
+    );
+    // The codes themselves are never mailed.
+    assert!(shown.iter().all(|c| !renewal.contains(c.as_str())));
+    // The authority user without an address gets nothing (nor does anyone else).
+    assert_eq!(app.mails().len(), 2);
     app.stop().await;
 }
 

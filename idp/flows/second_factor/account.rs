@@ -8,6 +8,7 @@ use super::codes;
 use crate::crypto::kek::Kek;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
+use crate::flows::notice::{self, Change, Tell};
 use crate::flows::oidc::steps::Factors;
 use crate::store::users::UserRow;
 use crate::store::{DbConnection, Tenant, second_factors, write_transaction};
@@ -44,7 +45,7 @@ pub fn status(
 pub fn renew_recovery_codes(
     m: &Minter<'_>,
     conn: &mut DbConnection,
-    kek: &Kek,
+    (kek, tell): (&Kek, Tell<'_>),
     user: &UserRow,
 ) -> Result<Option<Vec<String>>, FlowError> {
     write_transaction(conn, |conn| {
@@ -56,6 +57,8 @@ pub fn renew_recovery_codes(
         m.audit("second_factor.recovery_codes_renewed")
             .user(user.id.as_str())
             .record(conn)?;
+        let change = (user, Change::RecoveryCodes);
+        notice::account_changed(m, conn, tell.mails, change, tell.language)?;
         Ok(Some(codes))
     })
 }

@@ -9,6 +9,7 @@ use crate::crypto::secret;
 use crate::crypto::totp::{self, TotpSecret};
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
+use crate::flows::notice::{self, Change, Tell};
 use crate::store::ceremonies::{self, CeremonyRow};
 use crate::store::second_factors::{self, TotpRow};
 use crate::store::users::UserRow;
@@ -112,11 +113,12 @@ pub fn start(
 
 /// Confirms `user`'s enrolment `ceremony` with `code`, a code of its secret within a step of now:
 /// the factor replaces the user's earlier one (its step accepted, so the same code cannot be used
-/// again), and ten new recovery codes replace the old, audited as `second_factor.enrolled`.
+/// again), and ten new recovery codes replace the old, audited as `second_factor.enrolled`; the
+/// account's address is told (`flows::notice`, as `tell` says).
 pub fn confirm(
     m: &Minter<'_>,
     conn: &mut DbConnection,
-    kek: &Kek,
+    (kek, tell): (&Kek, Tell<'_>),
     user: &UserRow,
     ceremony: &str,
     code: &str,
@@ -158,6 +160,8 @@ pub fn confirm(
             .user(user.id.as_str())
             .detail(&serde_json::json!({ "method": "totp" }))
             .record(conn)?;
+        let change = (user, Change::OneTimeCode);
+        notice::account_changed(m, conn, tell.mails, change, tell.language)?;
         Ok(Confirmed::Enrolled(codes))
     })
 }

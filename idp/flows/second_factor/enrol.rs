@@ -18,6 +18,7 @@ use crate::config::SecondFactorPolicy;
 use crate::crypto::kek::Kek;
 use crate::crypto::secret;
 use crate::flows::context::Minter;
+use crate::flows::notice::Tell;
 use crate::flows::oidc::error::{OAuthError, committed};
 use crate::flows::oidc::steps::{Factors, HalfLogin, Next, after_second_factor, half_login};
 use crate::store::ceremonies;
@@ -88,7 +89,7 @@ pub fn start_enrolment(
 pub fn confirm_enrolment(
     m: &Minter<'_>,
     conn: &mut DbConnection,
-    kek: &Kek,
+    keys: (&Kek, Tell<'_>),
     (request_id, binding): (&str, &str),
     ceremony: &str,
     code: &str,
@@ -106,7 +107,7 @@ pub fn confirm_enrolment(
             });
         }
         Ok(
-            match codes::confirm(m, conn, kek, &half.user, ceremony, code)? {
+            match codes::confirm(m, conn, keys, &half.user, ceremony, code)? {
                 Confirmed::Enrolled(codes) => {
                     let state = (ENROLLED, request_id.to_string());
                     let until = half.row.expires_at.max(m.now + Duration::minutes(1));

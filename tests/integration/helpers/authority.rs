@@ -171,10 +171,19 @@ pub fn to_second_factor(login: &Login, response: &Response) {
 /// `secret` when the login asks for one) and is back at the account page: the browser and the
 /// page.
 pub async fn account(app: &TestApp, secret: Option<&TotpSecret>) -> (Client, String) {
+    account_as(app, USERNAME, secret).await
+}
+
+/// [`account`] as the authority user `username` (whose password is [`PASSWORD`] too).
+pub async fn account_as(
+    app: &TestApp,
+    username: &str,
+    secret: Option<&TotpSecret>,
+) -> (Client, String) {
     let browser = app.browser();
     let url = app.url("/seinajoki/account");
     let login = location(&browser.get(&url).send().await.unwrap());
-    let mut done = rp::submit_login(&browser, &login, USERNAME, PASSWORD, false).await;
+    let mut done = rp::submit_login(&browser, &login, username, PASSWORD, false).await;
     if let Some(secret) = secret {
         let asked = location(&done);
         assert_eq!(asked.path(), "/seinajoki/login/second-factor");

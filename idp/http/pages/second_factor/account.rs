@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use secrecy::SecretString;
 
 use super::render::{ENROLLED_NOTICE, Place, codes_page, enrol_page};
+use crate::flows::notice::Tell;
 use crate::flows::second_factor::codes::{self, Confirmed};
 use crate::flows::second_factor::renew_recovery_codes;
 use crate::http::pages::account::current::CurrentPassword;
@@ -58,9 +59,19 @@ pub async fn confirm(signed: SignedIn<Posted>) -> PageResult {
         signed.view().state.services.kek.clone(),
         signed.user.clone(),
     );
+    let (mails, language) = (
+        signed.view().state.services.mails.clone(),
+        signed.view().lang,
+    );
     let confirmed = signed
         .view()
-        .flow(move |m, conn| codes::confirm(m, conn, &kek, &user, &ceremony, &code))
+        .flow(move |m, conn| {
+            let tell = Tell {
+                mails: &mails,
+                language,
+            };
+            codes::confirm(m, conn, (&kek, tell), &user, &ceremony, &code)
+        })
         .await?;
     let view = signed.view();
     match confirmed {
@@ -95,9 +106,19 @@ pub async fn renew(signed: SignedIn<Posted>) -> PageResult {
         signed.view().state.services.kek.clone(),
         signed.user.clone(),
     );
+    let (mails, language) = (
+        signed.view().state.services.mails.clone(),
+        signed.view().lang,
+    );
     let renewed = signed
         .view()
-        .flow(move |m, conn| renew_recovery_codes(m, conn, &kek, &user))
+        .flow(move |m, conn| {
+            let tell = Tell {
+                mails: &mails,
+                language,
+            };
+            renew_recovery_codes(m, conn, (&kek, tell), &user)
+        })
         .await?;
     Ok(match renewed {
         Some(codes) => {

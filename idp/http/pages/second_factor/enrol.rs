@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 
 use super::login::asked_of;
 use super::render::{ENROLLED_NOTICE, Place, codes_page, enrol_page};
+use crate::flows::notice::Tell;
 use crate::flows::second_factor::enrol::LoginEnrolment;
 use crate::flows::second_factor::{confirm_enrolment, finish_enrolment, start_enrolment};
 use crate::http::pages::error::PageResult;
@@ -51,8 +52,16 @@ pub async fn confirm(login: LoginForm) -> PageResult {
         view.binding.clone(),
         request_id.clone(),
     );
+    let (mails, language) = (view.state.services.mails.clone(), view.lang);
     let confirmed = view
-        .flow(move |m, conn| confirm_enrolment(m, conn, &kek, (&id, &binding), &ceremony, &code))
+        .flow(move |m, conn| {
+            let tell = Tell {
+                mails: &mails,
+                language,
+            };
+            let at = (id.as_str(), binding.as_str());
+            confirm_enrolment(m, conn, (&kek, tell), at, &ceremony, &code)
+        })
         .await?;
     let place = Place::Login(&request_id);
     match confirmed {
