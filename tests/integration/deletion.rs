@@ -666,3 +666,39 @@ async fn an_erasure_leaves_nothing_readable_in_the_sqlite_file() {
     }
     app.stop().await;
 }
+
+/// SQLite only (PostgreSQL has no WAL for idp to empty): a reader that holds an old snapshot
+/// keeps the WAL in use, so it cannot be emptied after `idp users delete --now`; the erasure
+/// stands all the same, and support is told what is left and where the way to empty it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_stands_when_a_reader_keeps_the_wal_in_use() {
+    use diesel::connection::SimpleConnection;
+
+    let app = TestApp::with_user(Backend::Sqlite, "lauri@testi.fi", PASSWORD, "Lauri").await;
+    let idp::config::DatabaseBackend::Sqlite(path) = app.db.backend.clone() else {
+        unreachable!("a SQLite test database");
+    };
+    let lauri = app.user_id("seinajoki", "lauri@testi.fi").await;
+    let mut reader = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+    reader
+        .batch_execute("BEGIN; SELECT count(*) FROM users;")
+        .unwrap();
+
+    let out = cli_delete(&app, &["--email", "lauri@testi.fi", "--now"]).await;
+    assert_has(
+        &crate::node::succeeded(&out),
+        "erased the account of lauri@testi.fi in seinajoki",
+    );
+    let warning = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        warning.starts_with(
+            "warning: the erased values stay in the SQLite WAL until it is overwritten or \
+             checkpointed (the WAL is in use: "
+        ) && warning.ends_with(" frames checkpointed); docs/operations.md says how to empty it\n"),
+        "{warning}"
+    );
+    reader.batch_execute("COMMIT").unwrap();
+    assert_eq!(rows_of(&app, &lauri).await, [0, 0, 0, 0, 0]);
+    assert!(disabled(&app, &lauri).await);
+    app.stop().await;
+}
