@@ -1,8 +1,8 @@
 //! `idp users delete --tenant T --email E [--now]`: support's deletion of an account. Without
 //! `--now` it is the account page's request (docs/privacy.md): everything ended, the account
 //! disabled, the undo link mailed to the account's address, the erasure due after the tenant's
-//! `[deletion] undo_days`. With `--now` the account is erased at once. Both are audited with
-//! `"by": "cli"`.
+//! `[deletion] undo_days`. With `--now` the account is erased at once, and SQLite's WAL emptied
+//! (`store::erasure::clear_wal`). Both are audited with `"by": "cli"`.
 
 use clap::Args;
 
@@ -11,6 +11,7 @@ use super::tenant::minter;
 use crate::domain::Email;
 use crate::flows::deletion::{self, Requested};
 use crate::mail::Mails;
+use crate::store::erasure::{self, WalCleared};
 use crate::store::{Store, Tenant, users};
 
 /// `idp users delete`
@@ -44,6 +45,13 @@ pub fn run(config: &crate::config::Config, args: &DeleteArgs) -> Result<(), Fail
     if args.now {
         let pseudonym = deletion::erase_now(&m, &mut conn, &user, "cli")?
             .ok_or_else(|| Failure::Other("the account is erased already".into()))?;
+        // The erased values out of SQLite's WAL too; the erasure stands when that cannot be done.
+        if let WalCleared::Unfinished(why) = erasure::clear_wal(&mut conn) {
+            eprintln!(
+                "warning: the erased values stay in the SQLite WAL until it is overwritten or \
+                 checkpointed ({why}); docs/operations.md says how to empty it"
+            );
+        }
         println!(
             "erased the account of {} in {}: its subject stays as a tombstone, its audit events now name {pseudonym}",
             email.as_entered(),

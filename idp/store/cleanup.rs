@@ -5,6 +5,7 @@
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
+use super::erasure::WalCleared;
 use super::schema::{
     auth_codes, auth_requests, ceremonies, client_assertion_jtis, grants, login_throttle,
     logout_deliveries, mail_outbox, one_time_links, refresh_tokens, revoked_access_tokens,
@@ -26,6 +27,8 @@ pub struct Purged {
     pub ran: bool,
     /// Rows deleted in all.
     pub rows: usize,
+    /// Accounts erased (counted in `rows` too).
+    pub erased: usize,
 }
 
 /// Deletes expired pending requests, codes, grants (with their tokens), revocation and assertion
@@ -39,8 +42,30 @@ pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Purg
 /// its time (the tenant's retention: the sealed ones only, and only a beginning of the tenant's
 /// chain, [`super::audit_chain::purge_before`], so that what is left still verifies), and the
 /// erasure of the accounts of the tenants `erasing` whose grace period has ended
-/// (`erasure::erase_due`; an erased account counts as a row).
+/// (`erasure::erase_due`; an erased account counts as a row). When it erased one, SQLite's WAL is
+/// emptied after the commit (`erasure::clear_wal`; when that cannot complete it is logged, and
+/// the round still succeeds).
 pub fn purge(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    audit_before: &[(String, NaiveDateTime)],
+    erasing: &[Tenant<'_>],
+) -> Result<Purged> {
+    let purged = purge_rows(conn, now, audit_before, erasing)?;
+    if purged.erased > 0
+        && let WalCleared::Unfinished(why) = super::erasure::clear_wal(conn)
+    {
+        tracing::warn!(
+            erased = purged.erased,
+            why,
+            "the erased accounts' old values stay in the SQLite WAL until it is overwritten"
+        );
+    }
+    Ok(purged)
+}
+
+/// [`purge`]'s transaction.
+fn purge_rows(
     conn: &mut DbConnection,
     now: NaiveDateTime,
     audit_before: &[(String, NaiveDateTime)],
@@ -51,10 +76,12 @@ pub fn purge(
             return Ok(Purged::default());
         }
         let mut rows = 0;
+        let mut erased = 0;
         // Erasures first: what they leave to expire (a session ended a day ago) goes below.
         for tenant in erasing {
-            rows += super::erasure::erase_due(conn, *tenant, now)?;
+            erased += super::erasure::erase_due(conn, *tenant, now)?;
         }
+        rows += erased;
         let keep = now - Duration::days(KEEP_DELIVERED_DAYS);
         let day_ago = now - Duration::days(1);
         rows += diesel::delete(auth_requests::table.filter(auth_requests::expires_at.lt(now)))
@@ -113,6 +140,10 @@ pub fn purge(
         for (tenant, before) in audit_before {
             rows += super::audit_chain::purge_before(conn, tenant, *before)?;
         }
-        Ok(Purged { ran: true, rows })
+        Ok(Purged {
+            ran: true,
+            rows,
+            erased,
+        })
     })
 }

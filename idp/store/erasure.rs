@@ -8,11 +8,16 @@
 //!
 //! The expiry clean-up (`cleanup.rs`) erases the accounts whose grace period has ended, in its
 //! one transaction (on PostgreSQL under its advisory lock, so once across nodes), at most
-//! [`PER_ROUND`] a round; `idp users delete --now` erases one at once.
+//! [`PER_ROUND`] a round; `idp users delete --now` erases one at once. Both then empty SQLite's
+//! WAL ([`clear_wal`]); every SQLite connection has `secure_delete` on (`store::sqlite_setup`),
+//! so what an erasure clears or deletes is overwritten in the file, not left in its free space.
 
 use std::collections::BTreeSet;
 
+use std::time::Duration;
+
 use chrono::NaiveDateTime;
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
 use super::audit::{self, Event};
@@ -93,6 +98,67 @@ pub fn erase(
         .detail(&serde_json::json!({ "by": by }))
         .record(conn)?;
     Ok(Some(pseudonym))
+}
+
+/// How long [`clear_wal`] waits for readers of older snapshots and for a writer at most. The
+/// checkpoint holds the write lock meanwhile, so this process's writers wait for it (in SQLite's
+/// busy handler, [`super::transaction::BUSY_TIMEOUT`] at most): kept well below that, so that
+/// an erasure never makes a request fail with 503.
+const WAL_CHECKPOINT_WAIT: Duration = Duration::from_secs(1);
+
+/// What [`clear_wal`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WalCleared {
+    /// SQLite: every frame of the WAL copied into the file and the WAL truncated to nothing.
+    Done,
+    /// PostgreSQL: nothing to do here (its WAL and dead tuples: docs/privacy.md).
+    NotSqlite,
+    /// SQLite: the checkpoint could not complete (a reader kept an older snapshot for longer than
+    /// [`WAL_CHECKPOINT_WAIT`], or another process wrote), or failed: why. The erasure stands;
+    /// the old frames stay in the WAL until later checkpoints overwrite them, or the next
+    /// erasure's truncates it.
+    Unfinished(String),
+}
+
+#[derive(QueryableByName)]
+struct Checkpoint {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    busy: i32,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    log: i32,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    checkpointed: i32,
+}
+
+/// After an erasure has committed (the clean-up round that erased accounts, `idp users delete
+/// --now`), on SQLite: checkpoints the WAL into the file and truncates it (`PRAGMA
+/// wal_checkpoint(TRUNCATE)`), so that the erased values leave the WAL's old frames at once, as
+/// `secure_delete` has already zeroed them in the file's pages. Outside any transaction, on a
+/// connection of the pool. Never fails the erasure: a checkpoint that cannot complete is
+/// [`WalCleared::Unfinished`], for the caller to log.
+pub fn clear_wal(conn: &mut DbConnection) -> WalCleared {
+    let DbConnection::Sqlite(sqlite) = conn else {
+        return WalCleared::NotSqlite;
+    };
+    let wait = |timeout: Duration| format!("PRAGMA busy_timeout = {};", timeout.as_millis());
+    let outcome = sqlite
+        .batch_execute(&wait(WAL_CHECKPOINT_WAIT))
+        .and_then(|()| {
+            let checkpoint = diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .get_result::<Checkpoint>(sqlite);
+            // The pool's connection waits as long as the others again.
+            let restored = sqlite.batch_execute(&wait(super::transaction::BUSY_TIMEOUT));
+            let checkpoint = checkpoint?;
+            restored.map(|()| checkpoint)
+        });
+    match outcome {
+        Ok(checkpoint) if checkpoint.busy == 0 => WalCleared::Done,
+        Ok(checkpoint) => WalCleared::Unfinished(format!(
+            "the WAL is in use: {} of its {} frames checkpointed",
+            checkpoint.checkpointed, checkpoint.log
+        )),
+        Err(error) => WalCleared::Unfinished(error.to_string()),
+    }
 }
 
 /// `erased-` and 16 random characters.

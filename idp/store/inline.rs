@@ -72,7 +72,8 @@ pub(super) fn read_here<R>(
     })
 }
 
-/// A connection that neither waits nor writes.
+/// A connection that neither waits nor writes (so it needs no `secure_delete`, which only
+/// changes what a write leaves in the pages it changes or frees).
 fn open(path: &Path, statements: &Counter) -> Option<DbConnection> {
     let mut conn = SqliteConnection::establish(&path.to_string_lossy()).ok()?;
     conn.batch_execute(

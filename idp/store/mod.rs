@@ -191,12 +191,27 @@ impl Manager {
     }
 }
 
+/// The size the SQLite WAL file is cut back to when it is reset after a checkpoint
+/// (`journal_size_limit`). Ordinary use keeps the WAL near 4 MiB (the automatic checkpoint every
+/// 1000 pages of 4 KiB), and reuses it from its start after each checkpoint, overwriting old
+/// frames; it grows past that only while a long reader holds the checkpoints back (`idp backup`
+/// of a large file, an export, a legacy import). Without a limit the file then keeps its peak
+/// size for good, and the frames past what ordinary use overwrites keep old pages, with data
+/// deleted since, indefinitely. 64 MiB is 16 times the ordinary size, so that a reset does not
+/// truncate and regrow the file under load, and bounds those old frames; an erasure empties the
+/// WAL at once (`erasure::clear_wal`).
+const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
+
 /// What sets up a SQLite connection: it waits for a writer instead of failing at once; foreign
 /// keys are off by default; FULL (the default) syncs every commit, so a power loss cannot lose a
-/// committed reset link.
+/// committed reset link; `secure_delete` overwrites what a statement deletes or clears with zeros
+/// (in the page, and in pages it frees), so that an erased address or a purged mail's link is not
+/// left readable in the file's free space (the bundled SQLite is not built with
+/// `SQLITE_SECURE_DELETE`); the WAL is cut back to [`WAL_SIZE_LIMIT`].
 fn sqlite_setup(synchronous: SqliteSynchronous) -> String {
     format!(
-        "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA synchronous = {};",
+        "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA synchronous = {}; \
+         PRAGMA secure_delete = ON; PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};",
         BUSY_TIMEOUT.as_millis(),
         synchronous.pragma()
     )
@@ -463,9 +478,10 @@ pub fn migrate(backend: &DatabaseBackend) -> Result<Vec<String>> {
         DatabaseBackend::Sqlite(path) => {
             create_private_file(path)?;
             let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
-            // WAL is a property of the file: readers never wait for the writer.
+            // WAL is a property of the file: readers never wait for the writer. A migration that
+            // deletes or rebuilds a table leaves no old rows in free space either.
             conn.batch_execute(&format!(
-                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {};",
+                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {}; PRAGMA secure_delete = ON;",
                 BUSY_TIMEOUT.as_millis()
             ))?;
             conn.run_pending_migrations(SQLITE_MIGRATIONS)

@@ -68,7 +68,8 @@ pub struct WriterTurn(Arc<Turn>);
 struct Turn {
     /// The file.
     path: PathBuf,
-    /// The statements that set up a connection to it (busy timeout, foreign keys, synchronous).
+    /// The statements that set up a connection to it (busy timeout, foreign keys, synchronous,
+    /// secure delete, the WAL's size limit: `store::sqlite_setup`).
     setup: String,
     /// The group being written, and the connection that writes it.
     group: Mutex<Group>,

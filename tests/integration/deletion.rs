@@ -302,6 +302,7 @@ async fn after_the_grace_period_the_account_is_erased_and_its_subject_never_reis
     app.clock.advance(24 * 3600 + 60);
     let purged = app.services.purge_expired().await.unwrap();
     assert!(purged.ran && purged.rows > 0);
+    assert_eq!(purged.erased, 1);
     for needle in ["aino", "Aino", "SJK-100\",\"email"] {
         let left: Vec<_> = mentions(&app, needle)
             .await
@@ -309,6 +310,13 @@ async fn after_the_grace_period_the_account_is_erased_and_its_subject_never_reis
             .filter(|(_, n)| *n > 0)
             .collect();
         assert!(left.is_empty(), "{needle} is still in {left:?}");
+    }
+    // On SQLite not in the file's free space or its WAL either (PostgreSQL: docs/privacy.md).
+    if let idp::config::DatabaseBackend::Sqlite(path) = &app.db.backend {
+        let bytes = file_bytes(path);
+        for needle in ["aino@testi.fi", "Aino@Testi.fi", "aino.vanha"] {
+            assert!(!holds(&bytes, needle), "{needle} is still in the file");
+        }
     }
     assert_eq!(rows_of(&app, &aino).await, [0, 0, 0, 0, 0]);
     let tombstone = {
@@ -573,4 +581,124 @@ async fn erase_at(app: &TestApp, user_id: &str) -> chrono::NaiveDateTime {
             .erase_at
     })
     .await
+}
+
+/// The bytes of the SQLite file `path` and of its WAL (none when there is no WAL file).
+fn file_bytes(path: &std::path::Path) -> Vec<u8> {
+    let mut bytes = std::fs::read(path).unwrap();
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    if let Ok(more) = std::fs::read(&wal) {
+        bytes.extend(more);
+    }
+    bytes
+}
+
+/// Whether `bytes` hold `needle` anywhere (in a row, in free space, in an old WAL frame).
+fn holds(bytes: &[u8], needle: &str) -> bool {
+    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// What someone with a copy of the data directory reads: after `idp users delete --now` neither
+/// the SQLite file nor its WAL holds the erased address or name, nor the link of a mail the
+/// clean-up purged before, not even in free space (`strings idp.sqlite`), where the SQL-level
+/// checks above never look. SQLite only: PostgreSQL's files are its server's, and what they keep
+/// until VACUUM is documented (docs/privacy.md); both stores are checked at the SQL level by
+/// `support_deletes_with_a_grace_period_or_at_once`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_leaves_nothing_readable_in_the_sqlite_file() {
+    const ADDRESS: &str = "ilmatar.kuusiluoto@testi.fi";
+    const NAME: &str = "Ilmatar Kuusiluoto";
+    let app = TestApp::with_user(Backend::Sqlite, ADDRESS, PASSWORD, NAME).await;
+    let idp::config::DatabaseBackend::Sqlite(path) = app.db.backend.clone() else {
+        unreachable!("a SQLite test database");
+    };
+    // A reset link mailed, used by nobody; seven days later the clean-up purges its mail and the
+    // link's row.
+    let forgot = app.url("/seinajoki/forgot");
+    rp::post_form(&app.browser(), &forgot, &forgot, &[("email", ADDRESS)]).await;
+    let link = app
+        .newest_link(Some(ADDRESS), "/seinajoki/reset?token=")
+        .await;
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    assert!(token.len() >= 20, "{link}");
+    assert!(
+        holds(&file_bytes(&path), &token),
+        "the mail's text holds it"
+    );
+    // Once the mail is sent (a pending one is kept).
+    while app
+        .db_run(|conn| {
+            mail_outbox::table
+                .filter(mail_outbox::status.eq("pending"))
+                .count()
+                .get_result::<i64>(conn)
+                .unwrap()
+        })
+        .await
+        > 0
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    app.clock.advance(8 * 24 * 3600);
+    let purged = app.services.purge_expired().await.unwrap();
+    assert!(purged.rows >= 2, "{purged:?}");
+    assert_eq!(purged.erased, 0);
+    // Then a login (a session with its User-Agent, audit events with the client address).
+    let signed = sign_in(&app, "seinajoki", ADDRESS, PASSWORD).await;
+    assert!(signed_in(&app, &signed.browser).await);
+    let before = file_bytes(&path);
+    assert!(holds(&before, ADDRESS) && holds(&before, NAME));
+
+    let out = cli_delete(&app, &["--email", ADDRESS, "--now"]).await;
+    assert_has(
+        &crate::node::succeeded(&out),
+        &format!("erased the account of {ADDRESS} in seinajoki"),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "the WAL was emptied"
+    );
+    let after = file_bytes(&path);
+    for needle in [ADDRESS, NAME, "kuusiluoto", token.as_str()] {
+        assert!(!holds(&after, needle), "{needle} is still in the file");
+    }
+    app.stop().await;
+}
+
+/// SQLite only (PostgreSQL has no WAL for idp to empty): a reader that holds an old snapshot
+/// keeps the WAL in use, so it cannot be emptied after `idp users delete --now`; the erasure
+/// stands all the same, and support is told what is left and where the way to empty it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_stands_when_a_reader_keeps_the_wal_in_use() {
+    use diesel::connection::SimpleConnection;
+
+    let app = TestApp::with_user(Backend::Sqlite, "lauri@testi.fi", PASSWORD, "Lauri").await;
+    let idp::config::DatabaseBackend::Sqlite(path) = app.db.backend.clone() else {
+        unreachable!("a SQLite test database");
+    };
+    let lauri = app.user_id("seinajoki", "lauri@testi.fi").await;
+    let mut reader = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+    reader
+        .batch_execute("BEGIN; SELECT count(*) FROM users;")
+        .unwrap();
+
+    let out = cli_delete(&app, &["--email", "lauri@testi.fi", "--now"]).await;
+    assert_has(
+        &crate::node::succeeded(&out),
+        "erased the account of lauri@testi.fi in seinajoki",
+    );
+    let warning = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        warning.starts_with(
+            "warning: the erased values stay in the SQLite WAL until it is overwritten or \
+             checkpointed (the WAL is in use: "
+        ) && warning.ends_with(" frames checkpointed); docs/operations.md says how to empty it\n"),
+        "{warning}"
+    );
+    reader.batch_execute("COMMIT").unwrap();
+    assert_eq!(rows_of(&app, &lauri).await, [0, 0, 0, 0, 0]);
+    assert!(disabled(&app, &lauri).await);
+    app.stop().await;
 }
