@@ -198,6 +198,12 @@ async fn a_deletion_ends_everything_and_its_mailed_link_undoes_it(backend: Backe
     app.stop().await;
 }
 
+/// Where `needle` is still found ([`mentions`] with a count above nought).
+async fn still_named(app: &TestApp, needle: &str) -> Vec<(&'static str, i64)> {
+    let found = mentions(app, needle).await;
+    found.into_iter().filter(|(_, n)| *n > 0).collect()
+}
+
 /// How many rows of the text columns that could hold personal data contain `needle`.
 async fn mentions(app: &TestApp, needle: &str) -> Vec<(&'static str, i64)> {
     let like = format!("%{needle}%");
@@ -304,11 +310,7 @@ async fn after_the_grace_period_the_account_is_erased_and_its_subject_never_reis
     assert!(purged.ran && purged.rows > 0);
     assert_eq!(purged.erased, 1);
     for needle in ["aino", "Aino", "SJK-100\",\"email"] {
-        let left: Vec<_> = mentions(&app, needle)
-            .await
-            .into_iter()
-            .filter(|(_, n)| *n > 0)
-            .collect();
+        let left = still_named(&app, needle).await;
         assert!(left.is_empty(), "{needle} is still in {left:?}");
     }
     // On SQLite not in the file's free space or its WAL either (PostgreSQL: docs/privacy.md).
@@ -465,11 +467,7 @@ async fn after_the_grace_period_the_account_is_erased_and_its_subject_never_reis
     assert_eq!(app.audited("kouvola", "account.erased").await.len(), 1);
     // Nothing names him, nor his old username.
     for needle in ["ville", "Ville"] {
-        let left: Vec<_> = mentions(&app, needle)
-            .await
-            .into_iter()
-            .filter(|(_, n)| *n > 0)
-            .collect();
+        let left = still_named(&app, needle).await;
         assert!(left.is_empty(), "{needle} is still in {left:?}");
     }
     assert_eq!(
@@ -550,11 +548,7 @@ async fn support_deletes_with_a_grace_period_or_at_once(backend: Backend) {
         "erased the account of erkki@testi.fi in seinajoki: its subject stays as a tombstone, its audit events now name erased-",
     );
     assert_eq!(rows_of(&app, &erkki).await, [0, 0, 0, 0, 0]);
-    let left: Vec<_> = mentions(&app, "erkki")
-        .await
-        .into_iter()
-        .filter(|(_, n)| *n > 0)
-        .collect();
+    let left = still_named(&app, "erkki").await;
     assert!(left.is_empty(), "{left:?}");
     assert_eq!(
         app.audit_details("seinajoki", "account.erased").await,

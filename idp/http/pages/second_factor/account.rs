@@ -3,16 +3,22 @@
 //! `POST /{tenant}/account/second-factor/confirm` (its first code; the recovery codes) and
 //! `POST /{tenant}/account/recovery-codes` (new ones, after the current password).
 
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use secrecy::SecretString;
 
 use super::render::{ENROLLED_NOTICE, Place, codes_page, enrol_page};
+use crate::config::Language;
+use crate::crypto::kek::Kek;
 use crate::flows::notice::Tell;
 use crate::flows::second_factor::codes::{self, Confirmed};
 use crate::flows::second_factor::renew_recovery_codes;
 use crate::http::pages::account::current::CurrentPassword;
 use crate::http::pages::error::{PageError, PageResult};
 use crate::http::pages::extract::{Posted, SignedIn};
+use crate::mail::Mails;
+use crate::store::users::UserRow;
 
 /// The current password asked before a change of the second factor.
 const CURRENT: CurrentPassword = CurrentPassword {
@@ -31,6 +37,18 @@ fn authority(signed: &SignedIn<Posted>) -> Result<(), PageError> {
             .error(StatusCode::FORBIDDEN, "forbidden")
             .into())
     }
+}
+
+/// What a change of the factor takes, owned (for a flow's closure): the key-encryption key, the
+/// user, the mail templates and the page's language (for the notice).
+fn keys(signed: &SignedIn<Posted>) -> (Arc<Kek>, UserRow, Arc<Mails>, Language) {
+    let services = &signed.view().state.services;
+    (
+        services.kek.clone(),
+        signed.user.clone(),
+        services.mails.clone(),
+        signed.view().lang,
+    )
 }
 
 /// `POST /{tenant}/account/second-factor`: after the current password, a new secret to set up.
@@ -55,14 +73,7 @@ pub async fn confirm(signed: SignedIn<Posted>) -> PageResult {
     authority(&signed)?;
     let (ceremony, code) = (signed.page.field("ceremony"), signed.page.field("code"));
     let missing = code.trim().is_empty();
-    let (kek, user) = (
-        signed.view().state.services.kek.clone(),
-        signed.user.clone(),
-    );
-    let (mails, language) = (
-        signed.view().state.services.mails.clone(),
-        signed.view().lang,
-    );
+    let (kek, user, mails, language) = keys(&signed);
     let confirmed = signed
         .view()
         .flow(move |m, conn| {
@@ -102,14 +113,7 @@ pub async fn renew(signed: SignedIn<Posted>) -> PageResult {
     authority(&signed)?;
     let password = SecretString::from(signed.page.field("password"));
     signed.current_password(&CURRENT, password, |_| ()).await?;
-    let (kek, user) = (
-        signed.view().state.services.kek.clone(),
-        signed.user.clone(),
-    );
-    let (mails, language) = (
-        signed.view().state.services.mails.clone(),
-        signed.view().lang,
-    );
+    let (kek, user, mails, language) = keys(&signed);
     let renewed = signed
         .view()
         .flow(move |m, conn| {
