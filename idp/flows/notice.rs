@@ -5,6 +5,8 @@
 //! whose reset ends every login and can remove the passkeys. It carries no text of the request
 //! (not the passkey's name, which its adder chose), only the tenant's own words and link.
 
+use std::sync::Arc;
+
 use crate::config::Language;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
@@ -41,10 +43,10 @@ impl Change {
 }
 
 /// How a notice is written: the mail templates, and the language of the page that caused it.
-#[derive(Clone, Copy)]
-pub struct Tell<'a> {
+#[derive(Clone)]
+pub struct Tell {
     /// The mail templates.
-    pub mails: &'a Mails,
+    pub mails: Arc<Mails>,
     /// The page's language.
     pub language: Language,
 }

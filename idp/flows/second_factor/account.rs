@@ -45,7 +45,7 @@ pub fn status(
 pub fn renew_recovery_codes(
     m: &Minter<'_>,
     conn: &mut DbConnection,
-    (kek, tell): (&Kek, Tell<'_>),
+    (kek, tell): (&Kek, &Tell),
     user: &UserRow,
 ) -> Result<Option<Vec<String>>, FlowError> {
     write_transaction(conn, |conn| {
@@ -58,7 +58,7 @@ pub fn renew_recovery_codes(
             .user(user.id.as_str())
             .record(conn)?;
         let change = (user, Change::RecoveryCodes);
-        notice::account_changed(m, conn, tell.mails, change, tell.language)?;
+        notice::account_changed(m, conn, &tell.mails, change, tell.language)?;
         Ok(Some(codes))
     })
 }

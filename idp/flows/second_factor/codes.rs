@@ -118,7 +118,7 @@ pub fn start(
 pub fn confirm(
     m: &Minter<'_>,
     conn: &mut DbConnection,
-    (kek, tell): (&Kek, Tell<'_>),
+    (kek, tell): (&Kek, &Tell),
     user: &UserRow,
     ceremony: &str,
     code: &str,
@@ -161,7 +161,7 @@ pub fn confirm(
             .detail(&serde_json::json!({ "method": "totp" }))
             .record(conn)?;
         let change = (user, Change::OneTimeCode);
-        notice::account_changed(m, conn, tell.mails, change, tell.language)?;
+        notice::account_changed(m, conn, &tell.mails, change, tell.language)?;
         Ok(Confirmed::Enrolled(codes))
     })
 }

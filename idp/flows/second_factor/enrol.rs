@@ -89,7 +89,7 @@ pub fn start_enrolment(
 pub fn confirm_enrolment(
     m: &Minter<'_>,
     conn: &mut DbConnection,
-    keys: (&Kek, Tell<'_>),
+    keys: (&Kek, &Tell),
     (request_id, binding): (&str, &str),
     ceremony: &str,
     code: &str,

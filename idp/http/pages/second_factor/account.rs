@@ -9,7 +9,6 @@ use actix_web::http::StatusCode;
 use secrecy::SecretString;
 
 use super::render::{ENROLLED_NOTICE, Place, codes_page, enrol_page};
-use crate::config::Language;
 use crate::crypto::kek::Kek;
 use crate::flows::notice::Tell;
 use crate::flows::second_factor::codes::{self, Confirmed};
@@ -17,7 +16,6 @@ use crate::flows::second_factor::renew_recovery_codes;
 use crate::http::pages::account::current::CurrentPassword;
 use crate::http::pages::error::{PageError, PageResult};
 use crate::http::pages::extract::{Posted, SignedIn};
-use crate::mail::Mails;
 use crate::store::users::UserRow;
 
 /// The current password asked before a change of the second factor.
@@ -40,15 +38,14 @@ fn authority(signed: &SignedIn<Posted>) -> Result<(), PageError> {
 }
 
 /// What a change of the factor takes, owned (for a flow's closure): the key-encryption key, the
-/// user, the mail templates and the page's language (for the notice).
-fn keys(signed: &SignedIn<Posted>) -> (Arc<Kek>, UserRow, Arc<Mails>, Language) {
+/// user, and how its notice is written.
+fn keys(signed: &SignedIn<Posted>) -> (Arc<Kek>, UserRow, Tell) {
     let services = &signed.view().state.services;
-    (
-        services.kek.clone(),
-        signed.user.clone(),
-        services.mails.clone(),
-        signed.view().lang,
-    )
+    let tell = Tell {
+        mails: services.mails.clone(),
+        language: signed.view().lang,
+    };
+    (services.kek.clone(), signed.user.clone(), tell)
 }
 
 /// `POST /{tenant}/account/second-factor`: after the current password, a new secret to set up.
@@ -73,16 +70,10 @@ pub async fn confirm(signed: SignedIn<Posted>) -> PageResult {
     authority(&signed)?;
     let (ceremony, code) = (signed.page.field("ceremony"), signed.page.field("code"));
     let missing = code.trim().is_empty();
-    let (kek, user, mails, language) = keys(&signed);
+    let (kek, user, tell) = keys(&signed);
     let confirmed = signed
         .view()
-        .flow(move |m, conn| {
-            let tell = Tell {
-                mails: &mails,
-                language,
-            };
-            codes::confirm(m, conn, (&kek, tell), &user, &ceremony, &code)
-        })
+        .flow(move |m, conn| codes::confirm(m, conn, (&kek, &tell), &user, &ceremony, &code))
         .await?;
     let view = signed.view();
     match confirmed {
@@ -113,16 +104,10 @@ pub async fn renew(signed: SignedIn<Posted>) -> PageResult {
     authority(&signed)?;
     let password = SecretString::from(signed.page.field("password"));
     signed.current_password(&CURRENT, password, |_| ()).await?;
-    let (kek, user, mails, language) = keys(&signed);
+    let (kek, user, tell) = keys(&signed);
     let renewed = signed
         .view()
-        .flow(move |m, conn| {
-            let tell = Tell {
-                mails: &mails,
-                language,
-            };
-            renew_recovery_codes(m, conn, (&kek, tell), &user)
-        })
+        .flow(move |m, conn| renew_recovery_codes(m, conn, (&kek, &tell), &user))
         .await?;
     Ok(match renewed {
         Some(codes) => {

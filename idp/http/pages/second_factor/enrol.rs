@@ -52,15 +52,14 @@ pub async fn confirm(login: LoginForm) -> PageResult {
         view.binding.clone(),
         request_id.clone(),
     );
-    let (mails, language) = (view.state.services.mails.clone(), view.lang);
+    let tell = Tell {
+        mails: view.state.services.mails.clone(),
+        language: view.lang,
+    };
     let confirmed = view
         .flow(move |m, conn| {
-            let tell = Tell {
-                mails: &mails,
-                language,
-            };
             let at = (id.as_str(), binding.as_str());
-            confirm_enrolment(m, conn, (&kek, tell), at, &ceremony, &code)
+            confirm_enrolment(m, conn, (&kek, &tell), at, &ceremony, &code)
         })
         .await?;
     let place = Place::Login(&request_id);
