@@ -243,16 +243,19 @@ pub fn over_cap(hash: &str, format: LegacyFormat) -> Option<String> {
     }
 }
 
+/// The format of a hash that can be run: of a known format ([`detect`]) and within the cost caps
+/// ([`over_cap`]); `None` for an unknown, malformed or too costly hash, which never verifies.
+pub fn usable(hash: &str, salted: Option<&SaltedShaLayout>) -> Option<LegacyFormat> {
+    let hash = hash.trim();
+    detect(hash, salted).filter(|&format| over_cap(hash, format).is_none())
+}
+
 /// Whether `password` matches the legacy `hash` (false for unknown or malformed hashes, and for
-/// hashes over a cost cap, which are never run: [`over_cap`]).
+/// hashes over a cost cap, which are never run: [`usable`]).
 /// `salted` is the tenant's salted SHA layout, if it has one.
 pub fn verify(password: &str, hash: &str, salted: Option<&SaltedShaLayout>) -> bool {
     let hash = hash.trim();
-    let format = detect(hash, salted);
-    if format.is_some_and(|format| over_cap(hash, format).is_some()) {
-        return false;
-    }
-    match format {
+    match usable(hash, salted) {
         Some(LegacyFormat::Bcrypt) => bcrypt::verify(password, hash).unwrap_or(false),
         Some(LegacyFormat::PasslibPbkdf2) => passlib_pbkdf2(password, hash).unwrap_or(false),
         Some(LegacyFormat::DjangoPbkdf2) => django_pbkdf2(password, hash).unwrap_or(false),

@@ -8,6 +8,8 @@ use diesel::query_builder::{AsChangeset, QueryFragment};
 
 use super::schema::legacy_accounts;
 use super::{Backend, DbConnection, Result, Tenant};
+use crate::config::SaltedShaLayout;
+use crate::crypto::legacy;
 
 /// A legacy account as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -46,9 +48,19 @@ pub struct LegacyRow {
 }
 
 impl LegacyRow {
-    /// Whether the old password can prove this account.
-    pub fn has_usable_hash(&self) -> bool {
-        self.hash_format.is_some() && self.password_hash.is_some()
+    /// Whether the old password can prove this account: it was imported with a hash of a known
+    /// format, and that hash is still of that format under today's rules ([`legacy::usable`],
+    /// with `salted`, the tenant's salted SHA layout). An account that an older version imported
+    /// with a hash those rules now refuse (a malformed bcrypt cost, a PBKDF2 digest too short) is
+    /// not offered a password that can never match: it gets the mailed link, as a re-import would
+    /// give it.
+    pub fn has_usable_hash(&self, salted: Option<&SaltedShaLayout>) -> bool {
+        match (&self.password_hash, &self.hash_format) {
+            (Some(hash), Some(format)) => {
+                legacy::usable(hash, salted).is_some_and(|usable| usable.name() == format)
+            }
+            _ => false,
+        }
     }
 }
 

@@ -165,9 +165,9 @@ impl Setup {
         for username in unusable {
             let account = self.account(username);
             assert_eq!(account.hash_format, None, "{username}");
-            assert!(!account.has_usable_hash(), "{username}");
+            assert!(!account.has_usable_hash(None), "{username}");
         }
-        assert!(self.account("within").has_usable_hash());
+        assert!(self.account("within").has_usable_hash(None));
     }
 
     fn import(&self, file: &str, more: &[&str]) -> String {

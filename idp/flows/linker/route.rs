@@ -43,7 +43,8 @@ pub enum Route {
 /// (the tenant keeps old passwords and the account has a hash that can be checked); else by a
 /// mailed link. An authority account is always proven by its old password.
 pub fn keeps_password(tenant: &TenantConfig, account: &LegacyRow) -> bool {
-    tenant.policy == Policy::KeepPassword && account.has_usable_hash()
+    tenant.policy == Policy::KeepPassword
+        && account.has_usable_hash(tenant.legacy.salted_sha.as_ref())
 }
 
 /// Where `identifier` leads: a user of the new system first (with the old accounts still unbound
@@ -83,9 +84,11 @@ pub fn route(
         });
     }
     Ok(match unlinked_authority(conn, tenant, identifier)? {
-        Some(account) if account.has_usable_hash() => Route::Password {
-            account: account.id,
-        },
+        Some(account) if account.has_usable_hash(m.tenant.legacy.salted_sha.as_ref()) => {
+            Route::Password {
+                account: account.id,
+            }
+        }
         _ => Route::Unknown,
     })
 }
@@ -163,7 +166,8 @@ pub fn password_target(
     let tenant = Tenant::of(m.tenant);
     let Ok(email) = Email::parse(identifier) else {
         let authority = unlinked_authority(conn, tenant, identifier)?;
-        return Ok(authority.filter(LegacyRow::has_usable_hash));
+        let salted = m.tenant.legacy.salted_sha.as_ref();
+        return Ok(authority.filter(|account| account.has_usable_hash(salted)));
     };
     let candidates = legacy::unlinked_by_email(conn, tenant, email.normalized())?;
     let target = match chosen.filter(|c| !c.is_empty()) {
