@@ -130,8 +130,36 @@ fn well_formed(hash: &str, format: LegacyFormat) -> bool {
         LegacyFormat::Bcrypt => bcrypt_well_formed(hash),
         LegacyFormat::PasslibPbkdf2 => passlib_parts(hash).is_some(),
         LegacyFormat::DjangoPbkdf2 => django_parts(hash).is_some(),
+        LegacyFormat::Sha512Crypt => sha_crypt_well_formed(hash, "$6$", 86),
+        LegacyFormat::Sha256Crypt => sha_crypt_well_formed(hash, "$5$", 43),
         _ => true,
     }
+}
+
+/// `^<prefix>(rounds=\d+\$)?[./A-Za-z0-9]{0,16}\$[./A-Za-z0-9]{<checksum>}$`: what glibc and
+/// passlib write. The `sha-crypt` crate panics on a checksum that does not decode (`$5$abc$x`).
+fn sha_crypt_well_formed(hash: &str, prefix: &str, checksum: usize) -> bool {
+    let crypt64 = |part: &str| {
+        part.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'/')
+    };
+    let Some(rest) = hash.strip_prefix(prefix) else {
+        return false;
+    };
+    let rest = match rest.strip_prefix("rounds=") {
+        Some(rounds) => match rounds.split_once('$') {
+            Some((digits, rest))
+                if !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit()) =>
+            {
+                rest
+            }
+            _ => return false,
+        },
+        None => rest,
+    };
+    rest.split_once('$').is_some_and(|(salt, sum)| {
+        salt.len() <= 16 && crypt64(salt) && sum.len() == checksum && crypt64(sum)
+    })
 }
 
 /// `^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$`.
@@ -152,6 +180,11 @@ fn bcrypt_well_formed(hash: &str) -> bool {
 /// The highest bcrypt cost run: 2^14 rounds, about one second of a core. Old systems used 10 to
 /// 12 (OWASP asks for at least 10).
 pub const MAX_BCRYPT_COST: u32 = 14;
+/// The longest password a sha256/sha512-crypt hash is checked for: 256 bytes. The format hashes
+/// the password once per byte of it before its rounds, and about twice in each round, so a 64 KiB
+/// password would make one check at the rounds' cap cost minutes; at 256 bytes the cap stays about
+/// a second. A longer password never matches such a hash (the resident sets a new password).
+pub const MAX_SHA_CRYPT_PASSWORD_BYTES: usize = 256;
 /// The most sha256/sha512-crypt rounds run: a million, about half a second of a core; the
 /// default is 5,000 and the distributions that raised it went to tens or hundreds of thousands
 /// (the format itself allows 999,999,999, minutes of a core).
@@ -250,12 +283,35 @@ pub fn usable(hash: &str, salted: Option<&SaltedShaLayout>) -> Option<LegacyForm
     detect(hash, salted).filter(|&format| over_cap(hash, format).is_none())
 }
 
-/// Whether `password` matches the legacy `hash` (false for unknown or malformed hashes, and for
-/// hashes over a cost cap, which are never run: [`usable`]).
+/// Whether a password of `bytes` bytes is run against a hash of `format`: a sha-crypt hash only up
+/// to [`MAX_SHA_CRYPT_PASSWORD_BYTES`], whose cost grows with the password; the others hash a
+/// long password down first (or truncate it, as bcrypt does at 72 bytes).
+pub fn runs_for(format: LegacyFormat, bytes: usize) -> bool {
+    match format {
+        LegacyFormat::Sha512Crypt | LegacyFormat::Sha256Crypt => {
+            bytes <= MAX_SHA_CRYPT_PASSWORD_BYTES
+        }
+        _ => true,
+    }
+}
+
+/// Whether `password` matches the legacy `hash`: false for unknown or malformed hashes, for hashes
+/// over a cost cap ([`usable`]) and for a password too long for the format ([`runs_for`]), which
+/// are never run; false too if a verifier panics on a hash it should have refused.
 /// `salted` is the tenant's salted SHA layout, if it has one.
 pub fn verify(password: &str, hash: &str, salted: Option<&SaltedShaLayout>) -> bool {
     let hash = hash.trim();
-    match usable(hash, salted) {
+    let format = usable(hash, salted).filter(|&format| runs_for(format, password.len()));
+    std::panic::catch_unwind(|| run(password, hash, format, salted)).unwrap_or(false)
+}
+
+fn run(
+    password: &str,
+    hash: &str,
+    format: Option<LegacyFormat>,
+    salted: Option<&SaltedShaLayout>,
+) -> bool {
+    match format {
         Some(LegacyFormat::Bcrypt) => bcrypt::verify(password, hash).unwrap_or(false),
         Some(LegacyFormat::PasslibPbkdf2) => passlib_pbkdf2(password, hash).unwrap_or(false),
         Some(LegacyFormat::DjangoPbkdf2) => django_pbkdf2(password, hash).unwrap_or(false),
@@ -530,7 +586,7 @@ pub(crate) mod tests {
         let over = [
             "$2b$15$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2",
             "$2y$31$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2",
-            "$6$rounds=1000001$Z4bpj4wF9dn4fmPX$.QwhICvr3HCdjUW3QuDObHJ8CfGsxrx4j2kvdiwZTXKFe5claminEjKAiQ.7w1kb459KgfrfQaT",
+            "$6$rounds=1000001$Z4bpj4wF9dn4fmPX$.QwhICvr3HCdjUW3QuDObHJ8CfGsxrx4j2kvdiwZTXKFe5claminEjKAiQ.7w1kb459KgfrfQaTekaGB0rjSe1",
             "$5$rounds=999999999$U7Tq5wW9Xp0.bRp0$bhf7MmVXcqMQg9BPbNp9UbpEmN0uvMpZ5loXx9updt2",
             "$pbkdf2-sha256$2000001$55yzNmbsXasVwvjfO4dw7g$nty87UT3PKjRvpHtE/DG.DucF.pYPiLQnpwjkFbdFfw",
             "pbkdf2_sha256$4294967295$QAodWHhGl3VC$HU2Sd76mENc5Z+koKQjpSfG0tTtpg9MAY+hy5n0D3hw=",
@@ -545,7 +601,7 @@ pub(crate) mod tests {
         }
         let within = [
             "$2b$14$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2",
-            "$6$rounds=1000000$Z4bpj4wF9dn4fmPX$.QwhICvr3HCdjUW3QuDObHJ8CfGsxrx4j2kvdiwZTXKFe5claminEjKAiQ.7w1kb459KgfrfQaT",
+            "$6$rounds=1000000$Z4bpj4wF9dn4fmPX$.QwhICvr3HCdjUW3QuDObHJ8CfGsxrx4j2kvdiwZTXKFe5claminEjKAiQ.7w1kb459KgfrfQaTekaGB0rjSe1",
             "$pbkdf2-sha256$2000000$55yzNmbsXasVwvjfO4dw7g$nty87UT3PKjRvpHtE/DG.DucF.pYPiLQnpwjkFbdFfw",
             "pbkdf2_sha256$2000000$QAodWHhGl3VC$HU2Sd76mENc5Z+koKQjpSfG0tTtpg9MAY+hy5n0D3hw=",
             "$argon2id$v=19$m=65536,t=10,p=4$2tvbW4uRUkqJMQagVAoh5A$sm0qcih8xKHgts8hD4ohmKHJs6rGiujfiugfqp4MDqw",
@@ -556,6 +612,57 @@ pub(crate) mod tests {
         for hash in within.into_iter().chain(references) {
             assert_eq!(cap_exceeded(hash), None, "{hash}");
         }
+    }
+
+    /// A sha-crypt hash is of its format only in the form glibc and passlib write: the `sha-crypt`
+    /// crate panics on a checksum that does not decode, after running the whole hash. Such a hash
+    /// is of no known format, and `verify` answers false even were a verifier to panic.
+    #[test]
+    fn a_sha_crypt_hash_not_of_the_exact_form_is_never_run() {
+        let sum512 = ".QwhICvr3HCdjUW3QuDObHJ8CfGsxrx4j2kvdiwZTXKFe5claminEjKAiQ.7w1kb459KgfrfQaTekaGB0rjSe1";
+        let sum256 = "bhf7MmVXcqMQg9BPbNp9UbpEmN0uvMpZ5loXx9updt2";
+        for hash in [
+            "$5$abc$x".to_string(),
+            "$6$abc$x".to_string(),
+            format!("$6$Z4bpj4wF9dn4fmPX${}", &sum512[1..]),
+            format!("$6$Z4bpj4wF9dn4fmPX${sum512}x"),
+            format!("$6$Z4bpj4wF9dn4fmPX_${sum512}"),
+            format!("$6$rounds=$Z4bpj4wF9dn4fmPX${sum512}"),
+            format!("$6$rounds=+5000$Z4bpj4wF9dn4fmPX${sum512}"),
+            format!("$6$salt_longer_than_16${sum512}"),
+            format!("$5$U7Tq5wW9Xp0.bRp0${sum512}"),
+            format!("$5$U7Tq5wW9Xp0.bRp0${}!", &sum256[1..]),
+        ] {
+            assert_eq!(detect(&hash, None), None, "{hash}");
+            assert!(!verify("salasana123", &hash, None), "{hash}");
+        }
+        for hash in [
+            format!("$6$Z4bpj4wF9dn4fmPX${sum512}"),
+            format!("$6$rounds=5000$Z4bpj4wF9dn4fmPX${sum512}"),
+            format!("$5$U7Tq5wW9Xp0.bRp0${sum256}"),
+            format!("$5$${sum256}"),
+        ] {
+            assert!(detect(&hash, None).is_some(), "{hash}");
+        }
+        assert!(verify(
+            "salasana123",
+            &format!("$6$Z4bpj4wF9dn4fmPX${sum512}"),
+            None
+        ));
+    }
+
+    /// A password over 256 bytes is never run against a sha-crypt hash (its cost grows with the
+    /// password's length); the other formats take any length.
+    #[test]
+    fn an_overlong_password_is_never_run_against_sha_crypt() {
+        let bytes = MAX_SHA_CRYPT_PASSWORD_BYTES;
+        for format in [LegacyFormat::Sha512Crypt, LegacyFormat::Sha256Crypt] {
+            assert!(runs_for(format, bytes));
+            assert!(!runs_for(format, bytes + 1));
+        }
+        assert!(runs_for(LegacyFormat::Bcrypt, 64 * 1024));
+        let hash = "$6$rounds=1000$Z4bpj4wF9dn4fmPX$.QwhICvr3HCdjUW3QuDObHJ8CfGsxrx4j2kvdiwZTXKFe5claminEjKAiQ.7w1kb459KgfrfQaTekaGB0rjSe1";
+        assert!(!verify(&"a".repeat(bytes + 1), hash, None));
     }
 
     /// bcrypt strings the `bcrypt` crate would read at cost 31 (it drops empty `$` fields and

@@ -27,6 +27,7 @@ use crate::config::{SaltedShaLayout, TenantConfig};
 use crate::crypto::hash_pool::{HashPool, Holders, Refused, Share};
 use crate::crypto::legacy::LegacyFormat;
 use crate::crypto::{legacy, password};
+use crate::domain::password::MAX_BYTES;
 use crate::store::throttle::{self, Allowance, ThrottleKey};
 use crate::store::{Store, StoreError, Tenant, audit};
 use crate::telemetry::metrics::{Counted, LoginOutcome, Metrics};
@@ -70,26 +71,43 @@ pub enum Stored {
 }
 
 impl Stored {
-    /// Whether `password` matches (on a hashing thread: this costs a hash). A wrong password
-    /// for an old hash cheaper than the dummy ([`Stored::cheaper_than_the_dummy`]) also costs
-    /// the dummy hash, so that it takes as long as a wrong password for an unknown identifier.
+    /// Whether `password` matches (on a hashing thread: this costs a hash). A password longer
+    /// than any password can be ([`MAX_BYTES`], the rule for new ones) is never run against the
+    /// stored hash, and an old sha-crypt hash is run only for a password its cost allows
+    /// ([`legacy::runs_for`]): a 64 KiB password must not cost a hashing thread minutes. Such a
+    /// password, and a wrong one for an old hash cheaper than the dummy
+    /// ([`Stored::cheaper_than_the_dummy`]), cost the dummy hash instead, so that they take as
+    /// long as a wrong password for an unknown identifier.
     fn matches(&self, password: &SecretString) -> bool {
-        match self {
-            Stored::Argon2(hash) => password::verify(password, hash),
-            Stored::Legacy { hash, salted } => {
-                let matched = legacy::verify(password.expose_secret(), hash, salted.as_ref());
-                if self.dummy_after(matched) {
-                    password::verify(password, DUMMY_HASH);
+        let runs = self.runs_for(password.expose_secret().len());
+        let matched = runs
+            && match self {
+                Stored::Argon2(hash) => password::verify(password, hash),
+                Stored::Legacy { hash, salted } => {
+                    legacy::verify(password.expose_secret(), hash, salted.as_ref())
                 }
-                matched
-            }
+            };
+        if self.dummy_after(matched, runs) {
+            password::verify(password, DUMMY_HASH);
         }
+        matched
     }
 
-    /// Whether a check that `matched` (or not) is followed by the dummy hash: a wrong password
-    /// for an old hash cheaper than the dummy.
-    fn dummy_after(&self, matched: bool) -> bool {
-        !matched && self.cheaper_than_the_dummy()
+    /// Whether a password of `bytes` bytes is run against this hash.
+    fn runs_for(&self, bytes: usize) -> bool {
+        bytes <= MAX_BYTES
+            && match self {
+                Stored::Argon2(_) => true,
+                Stored::Legacy { hash, salted } => legacy::usable(hash, salted.as_ref())
+                    .is_none_or(|format| legacy::runs_for(format, bytes)),
+            }
+    }
+
+    /// Whether a check that `matched` (or not), having run the stored hash (`ran`) or not, is
+    /// followed by the dummy hash: a password not run, or a wrong one for an old hash cheaper than
+    /// the dummy.
+    fn dummy_after(&self, matched: bool, ran: bool) -> bool {
+        !ran || (!matched && self.cheaper_than_the_dummy())
     }
 
     /// Whether checking this hash costs microseconds rather than a hash's worth of work: an old
@@ -287,8 +305,10 @@ mod tests {
 
     use secrecy::SecretString;
 
-    use super::{DUMMY_HASH, Stored};
+    use super::{DUMMY_HASH, MAX_BYTES, Stored};
 
+    /// The sha512-crypt hash of "salasana123" (tests/data/legacy_hashes.tsv).
+    const SHA512_CRYPT: &str = "$6$Z4bpj4wF9dn4fmPX$.QwhICvr3HCdjUW3QuDObHJ8CfGsxrx4j2kvdiwZTXKFe5claminEjKAiQ.7w1kb459KgfrfQaTekaGB0rjSe1";
     /// The md5-crypt hash of "salasana123" (tests/data/legacy_hashes.tsv).
     const MD5_CRYPT: &str = "$1$17qgkpUr$JJp0rtEuEMZdk1o/1OR8U/";
     /// The salted SHA-1 hash of "salasana123" in layout `a` (tests/data/legacy_salted_sha.tsv).
@@ -309,7 +329,7 @@ mod tests {
             assert!(legacy(cheap).cheaper_than_the_dummy(), "{cheap}");
         }
         let bcrypt = "$2b$04$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2";
-        for costly in [bcrypt, "$6$rounds=5000$salt$x", DUMMY_HASH] {
+        for costly in [bcrypt, SHA512_CRYPT, DUMMY_HASH] {
             assert!(!legacy(costly).cheaper_than_the_dummy(), "{costly}");
         }
         assert!(!Stored::Argon2(DUMMY_HASH.to_string()).cheaper_than_the_dummy());
@@ -327,14 +347,33 @@ mod tests {
         for hash in [MD5_CRYPT, SALTED_SHA1] {
             let stored = legacy(hash);
             assert!(!stored.matches(&wrong), "{hash}");
-            assert!(stored.dummy_after(false), "{hash}");
+            assert!(stored.dummy_after(false, true), "{hash}");
             assert!(stored.matches(&right), "{hash}");
-            assert!(!stored.dummy_after(true), "{hash}");
+            assert!(!stored.dummy_after(true, true), "{hash}");
         }
-        assert!(legacy("no known format").dummy_after(false));
+        assert!(legacy("no known format").dummy_after(false, true));
         let bcrypt = "$2b$04$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2";
-        assert!(!legacy(bcrypt).dummy_after(false));
-        assert!(!Stored::Argon2(DUMMY_HASH.to_string()).dummy_after(false));
+        assert!(!legacy(bcrypt).dummy_after(false, true));
+        assert!(!Stored::Argon2(DUMMY_HASH.to_string()).dummy_after(false, true));
+    }
+
+    /// A password longer than any password can be is never run against a stored hash, and one
+    /// over 256 bytes never against an old sha-crypt hash (whose cost grows with the password: a
+    /// 64 KiB one would cost minutes at the rounds' cap); it costs the dummy hash instead, and
+    /// never matches. (Decided, not timed.)
+    #[test]
+    fn an_overlong_password_is_not_run_against_the_stored_hash() {
+        let bcrypt = "$2b$04$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2";
+        let argon2 = Stored::Argon2(DUMMY_HASH.to_string());
+        for stored in [legacy(SHA512_CRYPT), legacy(bcrypt), argon2.clone()] {
+            assert!(!stored.runs_for(MAX_BYTES + 1), "{stored:?}");
+            assert!(stored.dummy_after(false, false), "{stored:?}");
+            assert!(!stored.matches(&SecretString::from("a".repeat(64 * 1024))));
+        }
+        assert!(!legacy(SHA512_CRYPT).runs_for(257));
+        assert!(legacy(SHA512_CRYPT).runs_for(256));
+        assert!(legacy(bcrypt).runs_for(MAX_BYTES));
+        assert!(argon2.runs_for(MAX_BYTES));
     }
 
     /// No file but this one (and the crypto modules that define them, with their tests) calls the

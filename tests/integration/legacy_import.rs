@@ -19,7 +19,7 @@ use crate::node::{self, Setup, succeeded, text};
 pub(crate) const OVER_CAPS: &str = "\
 username,subject,email,password_hash,name,authority
 bcrypt15,,a@testi.fi,$2b$15$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2,,
-sha512,,b@testi.fi,$6$rounds=1000001$Z4bpj4wF9dn4fmPX$.QwhICvr3HCdjUW3QuDObHJ8CfGsxrx4j2kvdiwZTXKFe5claminEjKAiQ.7w1kb459KgfrfQaT,,
+sha512,,b@testi.fi,$6$rounds=1000001$Z4bpj4wF9dn4fmPX$.QwhICvr3HCdjUW3QuDObHJ8CfGsxrx4j2kvdiwZTXKFe5claminEjKAiQ.7w1kb459KgfrfQaTekaGB0rjSe1,,
 pbkdf2,,c@testi.fi,$pbkdf2-sha256$2000001$55yzNmbsXasVwvjfO4dw7g$nty87UT3PKjRvpHtE/DG.DucF.pYPiLQnpwjkFbdFfw,,
 django,,d@testi.fi,pbkdf2_sha256$4294967295$QAodWHhGl3VC$HU2Sd76mENc5Z+koKQjpSfG0tTtpg9MAY+hy5n0D3hw=,,
 argon2m,,e@testi.fi,\"$argon2id$v=19$m=65537,t=2,p=4$2tvbW4uRUkqJMQagVAoh5A$sm0qcih8xKHgts8hD4ohmKHJs6rGiujfiugfqp4MDqw\",,
