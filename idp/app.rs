@@ -190,11 +190,15 @@ impl Services {
         crate::flows::passkeys::warn_if_off(&config);
         let now = clock.now();
         let mut conn = store.conn()?;
+        // The stored keys are opened before any is created: a node given another key-encryption
+        // key (a typo in one node's environment) must stop here, not seal a new tenant's keys
+        // under it, which no other node could open at its next start.
+        let mut ring = keys::load(&mut conn, &kek, now)?;
         let created = keys::ensure(&mut conn, &kek, &config, now)?;
         if !created.is_empty() {
             tracing::info!(count = created.len(), "created signing keys");
+            ring = keys::load(&mut conn, &kek, now)?;
         }
-        let ring = keys::load(&mut conn, &kek, now)?;
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())

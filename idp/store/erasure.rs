@@ -42,15 +42,24 @@ pub const PER_ROUND: i64 = 50;
 /// [`PER_ROUND`]); returns how many. Inside the caller's transaction.
 pub fn erase_due(conn: &mut DbConnection, tenant: Tenant<'_>, now: NaiveDateTime) -> Result<usize> {
     let due = deletions::due(conn, tenant, now, PER_ROUND)?;
+    let mut erased = 0;
     for deletion in &due {
-        erase(conn, tenant, &deletion.user_id, &deletion.requested_by, now)?;
+        if erase(conn, tenant, &deletion.user_id, &deletion.requested_by, now)?.is_some() {
+            erased += 1;
+        }
     }
-    Ok(due.len())
+    Ok(erased)
 }
 
 /// Erases the user `user_id` of `tenant` now (see the module's documentation), inside the
 /// caller's transaction, and audits `account.erased` under the pseudonym, with `by` (`cleanup`
-/// or `cli`). Returns the pseudonym, or `None` when there is no such user.
+/// or `cli`). Returns the pseudonym, or `None` when there is no such user or no deletion of it
+/// still to erase.
+///
+/// The deletion is marked erased first, by a conditional update: a clean-up round that read its
+/// due deletions before the resident's undo committed (another node, on PostgreSQL's READ
+/// COMMITTED) finds the deletion gone and erases nothing; an undo that comes after this update
+/// waits for its row and finds nothing to undo.
 pub fn erase(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
@@ -61,6 +70,9 @@ pub fn erase(
     let Some(user) = users::find(conn, tenant, user_id)? else {
         return Ok(None);
     };
+    if !deletions::mark_erased(conn, tenant, user_id, now)? {
+        return Ok(None);
+    }
     let addresses = addresses(conn, tenant, &user)?;
     // A grant's codes and refresh tokens go with it (ON DELETE CASCADE); grants before the
     // sessions they may name.
@@ -92,7 +104,6 @@ pub fn erase(
     users::tombstone(conn, tenant, user_id, now)?;
     let pseudonym = pseudonym();
     audit::pseudonymise(conn, tenant, user_id, &pseudonym)?;
-    deletions::mark_erased(conn, tenant, user_id, now)?;
     Event::new(tenant.id(), now, "account.erased")
         .user(pseudonym.as_str())
         .detail(&serde_json::json!({ "by": by }))

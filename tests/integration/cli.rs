@@ -438,3 +438,31 @@ async fn a_public_server_refuses_the_development_key(backend: Backend) {
     );
     succeeded(&out);
 }
+
+both_stores!(a_node_with_another_key_encryption_key_seals_no_key);
+/// A node started with another key-encryption key than the one that sealed the stored keys stops
+/// before it creates any: a tenant added meanwhile (no keys yet) gets no key sealed under the
+/// wrong key, which no other node could open at its next start.
+async fn a_node_with_another_key_encryption_key_seals_no_key(backend: Backend) {
+    let s = setup(backend);
+    // Every tenant's keys, under the configuration's key.
+    succeeded(&s.run(&["keys", "rotate", "--tenant", "kouvola"], ""));
+    let kouvola = std::fs::read_to_string(s.path("tenants/kouvola.toml")).unwrap();
+    let lahti = kouvola
+        .replace("id = \"kouvola\"", "id = \"lahti\"")
+        .replace("kouvola-demo", "lahti-demo");
+    std::fs::write(s.path("tenants/lahti.toml"), lahti).unwrap();
+    let mut other_key = s.command(&["serve"]);
+    other_key
+        .env("IDP__KEYS__ENCRYPTION_KEY", crate::helpers::test_kek())
+        .env("IDP__SERVER__BIND", "127.0.0.1:0");
+    let out = run(&mut other_key, "");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("error: a stored key does not decrypt"),
+        "{stderr}"
+    );
+    let list = succeeded(&s.run(&["keys", "list", "--tenant", "lahti"], ""));
+    assert_eq!(list.lines().count(), 1, "only the header: {list}");
+}

@@ -696,3 +696,50 @@ async fn an_erasure_stands_when_a_reader_keeps_the_wal_in_use() {
     assert!(disabled(&app, &lauri).await);
     app.stop().await;
 }
+
+both_stores!(an_undo_that_commits_first_is_not_erased_by_a_round_that_read_it_as_due);
+/// A clean-up round that read its due deletions before the resident's undo committed (another
+/// node, its clock a little ahead, on PostgreSQL's READ COMMITTED) erases nothing of the account
+/// the undo brought back.
+async fn an_undo_that_commits_first_is_not_erased_by_a_round_that_read_it_as_due(backend: Backend) {
+    let (app, _receiver, handle) = app_with_receiver(backend).await;
+    let signed = sign_in(&app, "seinajoki", "erkki@testi.fi", PASSWORD).await;
+    let (status, _, _) = delete(&app, &signed, PASSWORD).await;
+    assert_eq!(status, 200);
+    let erkki = app.user_id("seinajoki", "erkki@testi.fi").await;
+    let link = app.newest_link(Some("erkki@testi.fi"), UNDO_PATH).await;
+    // The other node's round, its clock past the grace period: Erkki is due.
+    let later = erase_at(&app, &erkki).await + chrono::Duration::minutes(1);
+    let due = app
+        .db_run(move |conn| {
+            idp::store::deletions::due(conn, crate::helpers::tenant("seinajoki"), later, 50)
+        })
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    // Erkki's undo commits meanwhile.
+    let (_, (status, text)) = undo(&app, &link).await;
+    assert_eq!(status, 200, "{text}");
+    // The round goes on with what it read: nothing is erased.
+    let id = erkki.clone();
+    let erased = app
+        .db_run(move |conn| {
+            idp::store::write_transaction(conn, |conn| {
+                let tenant = crate::helpers::tenant("seinajoki");
+                idp::store::erasure::erase(conn, tenant, &id, "cleanup", later)
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(erased, None);
+    assert!(!disabled(&app, &erkki).await);
+    let again = sign_in(&app, "seinajoki", "erkki@testi.fi", PASSWORD).await;
+    assert_has(&again.page, "erkki@testi.fi");
+    assert!(
+        !app.audit_kinds("seinajoki")
+            .await
+            .contains(&"account.erased".to_string())
+    );
+    handle.stop(true).await;
+    app.stop().await;
+}
