@@ -43,6 +43,7 @@ mod node;
 mod oidc;
 mod oidc_backchannel;
 mod oidc_edges;
+mod oidc_limits;
 mod oidc_login_again;
 mod oidc_logout;
 mod oidc_par;

@@ -71,14 +71,16 @@ pub fn start(
                     m,
                     &request,
                     ErrorCode::InvalidRequest,
-                    "id_token_hint is not an ID token of this issuer",
+                    request::NOT_OUR_ID_TOKEN,
                 ));
             }
         },
     };
-    // Kept with the request: a login as anyone else does not answer it (`decide::proceed`).
+    // Its subject is kept with the request: a login as anyone else does not answer it
+    // (`decide::proceed`). The verified token itself is needed no more, and not stored.
     let request = AuthorizationRequest {
         hinted_subject: hinted_subject.clone(),
+        id_token_hint: None,
         ..request
     };
     let current = session::current(conn, Tenant::of(m.tenant), session_cookie, m.now)?;

@@ -46,11 +46,14 @@ pub fn push(
     if params.contains_key("request_uri") {
         return Err(OAuthError::invalid_request("request_uri cannot be pushed"));
     }
-    let mut params = params.clone();
+    // Only what the authorization endpoint reads is kept (not the client's credentials, nor
+    // parameters it ignores, which have no limit of their own).
+    let mut params: Params = params
+        .iter()
+        .filter(|(name, _)| request::PARAMETERS.contains(&name.as_str()))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
     params.insert("client_id".into(), client.client_id.clone());
-    for name in ["client_secret", "client_assertion", "client_assertion_type"] {
-        params.remove(name);
-    }
     match request::parse(m.tenant, &params) {
         Ok(_) => {}
         Err(RequestError::Page(reason)) => {

@@ -7,7 +7,8 @@ use chrono::DateTime;
 use proptest::prelude::*;
 
 use super::assertion;
-use super::request::{self, AuthorizationRequest, ResponseMode};
+use super::error::ErrorCode;
+use super::request::{self, AuthorizationRequest, RequestError, ResponseMode};
 use crate::config::TenantConfig;
 use crate::config::testing::TENANT;
 
@@ -22,27 +23,6 @@ token_endpoint_auth_method = "none"
 fn tenant() -> TenantConfig {
     toml::from_str(&format!("{TENANT}{PUBLIC_CLIENT}")).unwrap()
 }
-
-/// The names an authorization request may carry, and some it may not.
-const NAMES: &[&str] = &[
-    "client_id",
-    "redirect_uri",
-    "response_type",
-    "response_mode",
-    "scope",
-    "state",
-    "nonce",
-    "code_challenge",
-    "code_challenge_method",
-    "prompt",
-    "max_age",
-    "login_hint",
-    "ui_locales",
-    "id_token_hint",
-    "request",
-    "registration",
-    "claims",
-];
 
 /// A value: often one that means something to the parser, otherwise anything.
 fn value() -> impl Strategy<Value = String> {
@@ -64,7 +44,7 @@ fn value() -> impl Strategy<Value = String> {
 fn params() -> impl Strategy<Value = HashMap<String, String>> {
     proptest::collection::hash_map(
         prop_oneof![
-            proptest::sample::select(NAMES).prop_map(str::to_string),
+            proptest::sample::select(&request::PARAMETERS[..]).prop_map(str::to_string),
             "\\PC{0,8}"
         ],
         value(),
@@ -146,6 +126,58 @@ proptest! {
                 hinted_subject: None,
             })
         );
+    }
+
+    /// A parameter outside `request::PARAMETERS` changes nothing, which is why a pushed request
+    /// keeps only those.
+    #[test]
+    fn a_parameter_not_read_changes_nothing(
+        params in params(),
+        name in "\\PC{0,12}",
+        value in any::<String>(),
+    ) {
+        prop_assume!(!request::PARAMETERS.contains(&name.as_str()) && name != "request_uri");
+        let tenant = tenant();
+        let mut more = params.clone();
+        more.insert(name, value);
+        prop_assert_eq!(request::parse(&tenant, &more), request::parse(&tenant, &params));
+    }
+
+    /// A value over its limit is `invalid_request` with the limit named, sent to the client
+    /// without the state when the state is the one too long; at its limit it is not refused for
+    /// its length.
+    #[test]
+    fn a_value_over_its_limit_is_refused(
+        which in 0..request::LIMITS.len(),
+        fill in prop_oneof![Just('\u{1}'), Just(' '), Just('a'), Just('\u{e4}')],
+        over in any::<bool>(),
+    ) {
+        let (name, limit) = request::LIMITS[which];
+        let mut value: String = std::iter::repeat_n(fill, limit).collect();
+        value.truncate(value.floor_char_boundary(limit));
+        if over {
+            value.push('a');
+        }
+        let mut params: HashMap<String, String> = [
+            ("client_id", "demo"),
+            ("redirect_uri", "https://rp.example.fi/callback"),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", "s"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        params.insert(name.to_string(), value);
+        let longer = format!("{name} is longer than {limit} bytes");
+        match request::parse(&tenant(), &params) {
+            Err(RequestError::Redirect { state, error, .. }) if error.description == longer => {
+                prop_assert!(over);
+                prop_assert_eq!(error.code, ErrorCode::InvalidRequest);
+                prop_assert_eq!(state.is_none(), name == "state");
+            }
+            _ => prop_assert!(!over),
+        }
     }
 
     /// Any text as a client assertion: reading the claimed client and verifying never panic, and

@@ -2,6 +2,12 @@
 //!
 //! The client and its exact redirect URI are checked before anything else: until both are known
 //! good, an error is shown to the resident and never sent to the redirect URI (RFC 6749 §4.1.2.1).
+//!
+//! Every value has a limit ([`LIMITS`], [`MAX_ACR_VALUES`]): a checked request is stored before
+//! anyone has logged in — waiting for the login (`pending.rs`, for
+//! `tokens.authorization_request_seconds`) or pushed (`par.rs`, a minute) —, so without them one
+//! anonymous request could keep some 390 KB (64 KiB of control characters in `state`, six bytes
+//! each in JSON) for half an hour.
 
 use std::collections::HashMap;
 
@@ -106,6 +112,79 @@ pub enum RequestError {
 /// The parameters of a request, by name (a parameter given twice is an error).
 pub type Params = HashMap<String, String>;
 
+/// Every parameter [`parse`] reads (besides `request_uri`, which names a pushed request); a pushed
+/// request keeps only these (`par.rs`), which changes nothing (`proptests.rs`:
+/// `a_parameter_not_read_changes_nothing`).
+pub const PARAMETERS: [&str; 18] = [
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "response_mode",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+    "max_age",
+    "login_hint",
+    "ui_locales",
+    "id_token_hint",
+    "acr_values",
+    "claims",
+    "request",
+    "registration",
+];
+
+/// The longest value, in bytes, of each parameter whose value is not one of a few known ones;
+/// longer is `invalid_request`. The client and redirect URI must equal configured ones and the
+/// PKCE challenge is 43 characters, so they need none. `state` and `nonce` hold whatever random
+/// value a relying party makes (commonly 22 to 64 characters); `login_hint` an address (at most
+/// 254) or an authority user's username; `ui_locales` a dozen language tags; `scope` far more than
+/// the four scopes understood; `prompt` each value once; `max_age` any `i64`; `claims` a JSON
+/// object asking for the ID token's `acr` and more; `id_token_hint` one of our ID tokens (1,006
+/// bytes for a resident with `email` and `profile`, RS256; more with a long nonce or many former
+/// usernames).
+pub const LIMITS: [(&str, usize); 10] = [
+    ("state", 1024),
+    ("nonce", 1024),
+    ("login_hint", 320),
+    ("ui_locales", 128),
+    ("scope", 1024),
+    ("prompt", 64),
+    ("max_age", 20),
+    ("acr_values", 1024),
+    ("claims", 2048),
+    ("id_token_hint", 8192),
+];
+
+/// The most `acr` values a request may ask for (in `acr_values` or the `claims` parameter).
+pub const MAX_ACR_VALUES: usize = 10;
+
+/// Whether `value`, of the parameter `name`, is over its limit in [`LIMITS`].
+fn too_long(name: &str, value: &str) -> bool {
+    LIMITS
+        .iter()
+        .any(|(limited, limit)| *limited == name && value.len() > *limit)
+}
+
+/// Why the first value of `params` over its limit is refused, if one is.
+fn oversized(params: &Params) -> Option<String> {
+    LIMITS.iter().find_map(|(name, limit)| {
+        params
+            .get(*name)
+            .is_some_and(|v| too_long(name, v))
+            .then(|| format!("{name} is longer than {limit} bytes"))
+    })
+}
+
+/// Whether `value` could be a JWS in compact form: base64url segments and dots (RFC 7515 §7.1).
+fn jwt_characters(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
 /// Collects name/value pairs; `Err(name)` when a parameter repeats (RFC 6749 §3.1).
 pub fn collect(pairs: Vec<(String, String)>) -> Result<Params, String> {
     let mut params = Params::new();
@@ -139,10 +218,19 @@ pub fn client_and_redirect<'t>(
     Ok((client, redirect_uri.clone()))
 }
 
+/// The refusal of an `id_token_hint` that is not an ID token of ours (here when it cannot be a
+/// JWT at all; the authorization endpoint says it of one that does not verify).
+pub const NOT_OUR_ID_TOKEN: &str = "id_token_hint is not an ID token of this issuer";
+
 /// Checks a whole request.
 pub fn parse(tenant: &TenantConfig, params: &Params) -> Result<AuthorizationRequest, RequestError> {
     let (client, redirect_uri) = client_and_redirect(tenant, params)?;
-    let state = params.get("state").cloned();
+    // A state over its limit is not sent back (an error without it): it would make a `Location`
+    // header of up to 190 KB, which proxies refuse, and no relying party's request has one.
+    let state = params
+        .get("state")
+        .filter(|s| !too_long("state", s))
+        .cloned();
     let response_mode = match params.get("response_mode").map(String::as_str) {
         None | Some("query") => Ok(ResponseMode::Query),
         Some("form_post") => Ok(ResponseMode::FormPost),
@@ -157,6 +245,9 @@ pub fn parse(tenant: &TenantConfig, params: &Params) -> Result<AuthorizationRequ
     let response_mode =
         response_mode.map_err(|d| fail(ResponseMode::Query, ErrorCode::InvalidRequest, d))?;
     let fail = |code: ErrorCode, description: &str| fail(response_mode, code, description);
+    if let Some(description) = oversized(params) {
+        return Err(fail(ErrorCode::InvalidRequest, &description));
+    }
 
     if params.contains_key("request") {
         return Err(fail(
@@ -274,10 +365,20 @@ pub fn parse(tenant: &TenantConfig, params: &Params) -> Result<AuthorizationRequ
         },
     };
     let text = |name: &str| params.get(name).filter(|v| !v.is_empty()).cloned();
+    let id_token_hint = text("id_token_hint");
+    if id_token_hint.as_deref().is_some_and(|h| !jwt_characters(h)) {
+        return Err(fail(ErrorCode::InvalidRequest, NOT_OUR_ID_TOKEN));
+    }
     let (acr_values, acr_essential) = match acr_asked(params) {
         Ok(asked) => asked,
         Err(reason) => return Err(fail(ErrorCode::InvalidRequest, reason)),
     };
+    if acr_values.len() > MAX_ACR_VALUES {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            &format!("at most {MAX_ACR_VALUES} acr values may be asked for"),
+        ));
+    }
     Ok(AuthorizationRequest {
         client_id: client.client_id.clone(),
         redirect_uri,
@@ -292,7 +393,7 @@ pub fn parse(tenant: &TenantConfig, params: &Params) -> Result<AuthorizationRequ
         max_age,
         login_hint: text("login_hint"),
         ui_locales: text("ui_locales"),
-        id_token_hint: text("id_token_hint"),
+        id_token_hint,
         lang: None,
         acr_values,
         acr_essential,
