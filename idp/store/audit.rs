@@ -194,6 +194,7 @@ const IMPERSONAL_DETAIL: &[&str] = &[
     "activates_at",
     "alg",
     "amr",
+    "blocked",
     "by",
     "check",
     "claim",
@@ -213,6 +214,7 @@ const IMPERSONAL_DETAIL: &[&str] = &[
     "recovery_codes",
     "taken",
     "totp",
+    "until",
 ];
 
 /// A detail's JSON text with only its [`IMPERSONAL_DETAIL`] keys (`None` when nothing is left or
@@ -283,6 +285,9 @@ mod tests {
             impersonal(Some(r#"{"passkey":"p1","name":"Annan puhelin"}"#)).as_deref(),
             Some(r#"{"passkey":"p1"}"#)
         );
+        // A throttled check's block is kept as it is: what was blocked, and until when.
+        let block = r#"{"blocked":["account","address"],"until":"2026-12-09T08:00:30.000000Z"}"#;
+        assert_eq!(impersonal(Some(block)).as_deref(), Some(block));
         assert_eq!(impersonal(Some(r#"{"usernames":["anna.k"]}"#)), None);
         assert_eq!(impersonal(Some("not json")), None);
         assert_eq!(impersonal(None), None);
