@@ -4,9 +4,12 @@
 //! Every such mail counts against its recipient (the normalised address) and the client address of
 //! the request (its [`counting_key`]: an IPv6 address per /64), within the tenant's
 //! `[mail_limits]`, in the database (`store::mail_limits`), so the limits hold across nodes. Past
-//! a limit no mail (nor its link) is written, the page reads as before, and `mail.limited` is
-//! audited with the limit and the kind of mail — the user's id when the recipient has an account,
-//! never the address. [`write`] is how a flow writes such a mail.
+//! a limit no mail (nor its link) is written, the page reads as before, and the refusal is counted
+//! in the metrics (`idp_mail_total{outcome="limited"}`). The first refusal of a limit's key
+//! within its window is also audited as `mail.limited` with the limit and the kind of mail — the
+//! user's id when the recipient has an account, never the address —; the later ones of that
+//! window are not, so that repeating a refused request adds nothing to the recipient's audit
+//! trail. [`write`] is how a flow writes such a mail.
 //!
 //! One mail is counted but never refused ([`count`]): the deletion's undo mail. Only the account's
 //! owner (with its current password, on a signed-in session) or support can cause it, and it goes
@@ -85,8 +88,9 @@ impl Keys {
     }
 }
 
-/// Counts `mail` against the tenant's limits; false (and `mail.limited` audited) when a limit is
-/// reached and the mail must not be written. Call it inside the write transaction that writes the
+/// Counts `mail` against the tenant's limits; false when a limit is reached and the mail must not
+/// be written (counted in the metrics, and audited as `mail.limited` when it is the first refusal
+/// of the limit's key within its window). Call it inside the write transaction that writes the
 /// mail, before anything else of it.
 pub fn admit(m: &Minter<'_>, conn: &mut DbConnection, mail: Mail<'_>) -> Result<bool, FlowError> {
     let keys = Keys::of(m, mail);
@@ -95,12 +99,16 @@ pub fn admit(m: &Minter<'_>, conn: &mut DbConnection, mail: Mail<'_>) -> Result<
     let Some(reached) = mail_limits::count_mail(conn, Tenant::of(m.tenant), &only, m.now)? else {
         return Ok(true);
     };
-    let name = counted.get(reached).map_or(PER_ADDRESS, |(name, _)| *name);
-    tracing::info!(tenant = %m.tenant.id, kind = mail.kind, limit = name, "mail limit reached");
-    m.audit("mail.limited")
-        .user(mail.user)
-        .detail(&json!({ "limit": name, "mail": mail.kind }))
-        .record(conn)?;
+    let name = counted
+        .get(reached.index)
+        .map_or(PER_ADDRESS, |(name, _)| *name);
+    if reached.first {
+        tracing::info!(tenant = %m.tenant.id, kind = mail.kind, limit = name, "mail limit reached");
+        m.audit("mail.limited")
+            .user(mail.user)
+            .detail(&json!({ "limit": name, "mail": mail.kind }))
+            .record(conn)?;
+    }
     m.tally.note(Counted::MailLimited);
     Ok(false)
 }

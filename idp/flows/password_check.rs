@@ -15,8 +15,11 @@
 //!    from the logins' share or the others'.
 //! 3. A match gives the check back ([`throttle::give_back`]): the account's counter is cleared,
 //!    the address gets its check back. A wrong password stays counted; a check the pool refused
-//!    (so no hash ran) is given back. A check refused by the throttle is audited as
-//!    `login.throttled` (the user when the account is one, the client address).
+//!    (so no hash ran) is given back. A check refused by the throttle is counted in the metrics
+//!    (`idp_logins_total{outcome="throttled"}`); the first refusal of each block is also audited
+//!    as `login.throttled` (the user when the account is one, the client address, what is blocked
+//!    and until when: [`throttle::Blocked::audit`]), the later ones of the same block are not, so
+//!    that repeating a refused request adds nothing to the account's audit trail.
 
 use std::sync::Arc;
 
@@ -29,7 +32,7 @@ use crate::crypto::legacy::LegacyFormat;
 use crate::crypto::{legacy, password};
 use crate::domain::password::MAX_BYTES;
 use crate::store::throttle::{self, Allowance, ThrottleKey};
-use crate::store::{Store, StoreError, Tenant, audit};
+use crate::store::{Store, StoreError, Tenant, audit, write_transaction};
 use crate::telemetry::metrics::{Counted, LoginOutcome, Metrics};
 
 /// Checks of one account that did not succeed before it is blocked.
@@ -222,23 +225,28 @@ impl PasswordCheck<'_> {
         let keys = attempt.keys();
         // The store's closures run on another thread and need their own copy of the tenant.
         let tenant = Arc::new(self.tenant.clone());
+        let user = attempt.user().map(str::to_string);
+        let (address, client) = (attempt.address.clone(), attempt.client.clone());
+        // Counted, and a refusal that is the first of its block audited, in one transaction.
         let reserved = self
-            .counted(&tenant, keys.clone(), |conn, tenant, keys, now| {
-                throttle::reserve(conn, tenant, keys, ALLOWANCE, now)
+            .counted(&tenant, keys.clone(), move |conn, tenant, keys, now| {
+                write_transaction(conn, |conn| {
+                    let reserved = throttle::reserve(conn, tenant, keys, ALLOWANCE, now)?;
+                    if let Err(blocked) = &reserved {
+                        let event = audit::Event::new(tenant.id(), now, "login.throttled")
+                            .user(user.as_deref())
+                            .client(client.as_deref())
+                            .address(address.as_deref());
+                        if let Some(event) = blocked.audit(event) {
+                            event.record(conn)?;
+                        }
+                    }
+                    Ok(reserved)
+                })
             })
             .await?;
-        if let Err(until) = reserved {
-            let retry_after = (until - self.now).num_seconds().max(1);
-            let user = attempt.user().map(str::to_string);
-            let (address, client) = (attempt.address.clone(), attempt.client.clone());
-            self.counted(&tenant, Vec::new(), move |conn, tenant, _, now| {
-                audit::Event::new(tenant.id(), now, "login.throttled")
-                    .user(user.as_deref())
-                    .client(client.as_deref())
-                    .address(address.as_deref())
-                    .record(conn)
-            })
-            .await?;
+        if let Err(blocked) = reserved {
+            let retry_after = (blocked.until - self.now).num_seconds().max(1);
             self.metrics
                 .add(&self.tenant.id, &[Counted::Login(LoginOutcome::Throttled)]);
             return Ok(Checked::Throttled { retry_after });

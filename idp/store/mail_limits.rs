@@ -7,6 +7,12 @@
 //! advisory lock per limit key, in a fixed order, so that parallel requests of one key count one
 //! after another; the lock goes with the commit, after which the next request's count sees the row.
 //! Of parallel requests past a limit none slips through.
+//!
+//! A refusal is audited once per limit key and window: [`count_mail`] tells the caller whether a
+//! refusal is the first of its key within the limit's window ([`Reached::first`]) and then writes
+//! a row for it (`refused`), which is not a mail and is never counted against the limit. Every
+//! other refusal within the window is only counted in the metrics, so that repeating a refused
+//! request adds nothing to the recipient's audit trail.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -29,12 +35,24 @@ pub struct Limit<'a> {
     pub since: NaiveDateTime,
 }
 
+/// A limit reached: the mail must not be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reached {
+    /// The index of the first limit reached, in the caller's list.
+    pub index: usize,
+    /// Whether this is the first refusal of the limit's key within its window (the one to
+    /// audit); its row is written.
+    pub first: bool,
+}
+
 #[derive(Insertable)]
 #[diesel(table_name = mail_limit_events)]
 struct NewEvent<'a> {
     tenant_id: &'a str,
     limit_key: &'a str,
     occurred_at: NaiveDateTime,
+    /// A refusal, not a mail.
+    refused: bool,
 }
 
 /// The advisory lock of a key: 32 bits of its hash (a collision only makes two keys wait for each
@@ -46,14 +64,15 @@ fn lock_key(key: &str) -> i32 {
 }
 
 /// Counts one mail of `tenant` against every limit, unless one of them is reached already: then
-/// nothing is counted and the index of the first limit reached is returned. Call it inside a
-/// write transaction (see the module's documentation).
+/// no mail is counted, and the first limit reached is returned, with whether this is the first
+/// refusal of its key within its window (then recorded as such). Call it inside a write
+/// transaction (see the module's documentation).
 pub fn count_mail(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     limits: &[Limit<'_>],
     now: NaiveDateTime,
-) -> Result<Option<usize>> {
+) -> Result<Option<Reached>> {
     if let DbConnection::Postgres(pg) = conn {
         let mut locks: Vec<i32> = limits.iter().map(|l| lock_key(l.key)).collect();
         locks.sort_unstable();
@@ -66,18 +85,49 @@ pub fn count_mail(
         }
     }
     for (index, limit) in limits.iter().enumerate() {
-        let counted: i64 = mail_limit_events::table
-            .filter(mail_limit_events::tenant_id.eq(tenant.id()))
-            .filter(mail_limit_events::limit_key.eq(limit.key))
-            .filter(mail_limit_events::occurred_at.gt(limit.since))
+        let window = || {
+            mail_limit_events::table
+                .filter(mail_limit_events::tenant_id.eq(tenant.id()))
+                .filter(mail_limit_events::limit_key.eq(limit.key))
+                .filter(mail_limit_events::occurred_at.gt(limit.since))
+        };
+        let counted: i64 = window()
+            .filter(mail_limit_events::refused.eq(false))
             .count()
             .get_result(conn)?;
         if counted >= limit.max {
-            return Ok(Some(index));
+            let refused_before: bool = diesel::select(diesel::dsl::exists(
+                window().filter(mail_limit_events::refused.eq(true)),
+            ))
+            .get_result(conn)?;
+            if !refused_before {
+                insert(conn, tenant, limit, now, true)?;
+            }
+            return Ok(Some(Reached {
+                index,
+                first: !refused_before,
+            }));
         }
     }
     add_mail(conn, tenant, limits, now)?;
     Ok(None)
+}
+
+/// Writes one row of `limit`'s key: a mail, or a refusal (`refused`).
+fn insert(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    limit: &Limit<'_>,
+    now: NaiveDateTime,
+    refused: bool,
+) -> Result<()> {
+    let event = NewEvent {
+        tenant_id: tenant.id(),
+        limit_key: limit.key,
+        occurred_at: now,
+        refused,
+    };
+    super::rows::insert(conn, mail_limit_events::table, &event)
 }
 
 /// Counts one mail of `tenant` against every limit whether or not one is reached already: for
@@ -90,12 +140,7 @@ pub fn add_mail(
     now: NaiveDateTime,
 ) -> Result<()> {
     for limit in limits {
-        let event = NewEvent {
-            tenant_id: tenant.id(),
-            limit_key: limit.key,
-            occurred_at: now,
-        };
-        super::rows::insert(conn, mail_limit_events::table, &event)?;
+        insert(conn, tenant, limit, now, false)?;
     }
     Ok(())
 }

@@ -223,6 +223,7 @@ diesel::table! {
         window_started_at -> Timestamp,
         blocked_until -> Nullable<Timestamp>,
         updated_at -> Timestamp,
+        refused_block -> Nullable<Timestamp>,
     }
 }
 
@@ -250,6 +251,7 @@ diesel::table! {
         tenant_id -> Text,
         limit_key -> Text,
         occurred_at -> Timestamp,
+        refused -> Bool,
     }
 }
 

@@ -5,11 +5,20 @@
 //! counter: on SQLite the writers take turns (`BEGIN IMMEDIATE`), on PostgreSQL the row is made or
 //! locked by one `INSERT … ON CONFLICT DO UPDATE … RETURNING`. So
 //! parallel guesses are counted one after the other, and no more run than are allowed.
+//!
+//! A refused check is audited once per block, not once per refusal: [`reserve`] marks each
+//! counter's block at its first refusal (`refused_block`, the block's `blocked_until`), in the
+//! same transaction, and tells the caller ([`Blocked::first_of`]); later refusals of that block
+//! are only counted in the metrics. Each refused request would otherwise add an audit event under
+//! the account for free (no hash runs): without end, in the account's export and its erasure.
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
+use serde_json::json;
 
+use super::audit::Event;
+use super::audit_chain::timestamp;
 use super::schema::login_throttle;
 use super::{DbConnection, Result, Tenant, write_transaction};
 use crate::domain::counting_key;
@@ -45,6 +54,39 @@ impl ThrottleKey {
     /// Whether this counts a client address (which many residents may share, behind a NAT).
     pub fn is_address(&self) -> bool {
         matches!(self, ThrottleKey::Address(_))
+    }
+
+    /// What the counter counts, as `login.throttled` names a block: `account` (a user, an old
+    /// account, an identifier that names none), `second_factor` or `address`.
+    fn counts(&self) -> &'static str {
+        match self {
+            ThrottleKey::User(_) | ThrottleKey::Legacy(_) | ThrottleKey::Unknown(_) => "account",
+            ThrottleKey::SecondFactor(_) => "second_factor",
+            ThrottleKey::Address(_) => "address",
+        }
+    }
+}
+
+/// A check refused because a counter is blocked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocked {
+    /// When the last of the blocks ends: no check before then (the answer's `Retry-After`).
+    pub until: NaiveDateTime,
+    /// The counters whose block this refusal is the first of, with the end of each: the blocks
+    /// to audit. Empty for a later refusal of blocks already audited.
+    pub first_of: Vec<(ThrottleKey, NaiveDateTime)>,
+}
+
+impl Blocked {
+    /// `event` (a `login.throttled` of the caller's, with its user, client and address) to record
+    /// for this refusal, with the blocks it is the first refusal of as its detail:
+    /// `{"blocked":["account"],"until":"2026-12-09T08:00:30.000000Z"}`, what is blocked and until
+    /// when the last of them lasts. `None` for a later refusal of blocks already audited, which
+    /// the caller only counts.
+    pub fn audit<'a>(&self, event: Event<'a>) -> Option<Event<'a>> {
+        let until = self.first_of.iter().map(|(_, until)| *until).max()?;
+        let blocked: Vec<&str> = self.first_of.iter().map(|(key, _)| key.counts()).collect();
+        Some(event.detail(&json!({ "blocked": blocked, "until": timestamp(until) })))
     }
 }
 
@@ -92,6 +134,8 @@ struct ThrottleRow {
     /// No checks until then.
     blocked_until: Option<NaiveDateTime>,
     updated_at: NaiveDateTime,
+    /// The `blocked_until` of the block whose first refusal was audited.
+    refused_block: Option<NaiveDateTime>,
 }
 
 /// The counter of `key`, locked until the transaction ends (created when missing).
@@ -108,6 +152,7 @@ fn locked(
         window_started_at: now,
         blocked_until: None,
         updated_at: now,
+        refused_block: None,
     };
     Ok(match conn {
         // Inside `BEGIN IMMEDIATE`: no other writer until the commit.
@@ -153,28 +198,38 @@ fn block_after(failures: i64, free: i64, window: i64, now: NaiveDateTime) -> Opt
 }
 
 /// Counts one check against every key of `keys` of `tenant`, before it runs, in one write
-/// transaction. `Err(until)` when one of them is blocked: then nothing is counted and the
-/// check must not run. A check counted here stays counted as a failure unless [`succeeded`]
-/// gives it back.
+/// transaction. `Err(blocked)` when one of them is blocked: then nothing is counted and the
+/// check must not run; the blocks this refusal is the first of are marked as refused
+/// ([`Blocked::first_of`]). A check counted here stays counted as a failure unless
+/// [`give_back`] gives it back.
 pub fn reserve(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     keys: &[ThrottleKey],
     allowance: Allowance,
     now: NaiveDateTime,
-) -> Result<Result<(), NaiveDateTime>> {
+) -> Result<Result<(), Blocked>> {
     write_transaction(conn, |conn| {
         let mut rows = Vec::with_capacity(keys.len());
-        let mut blocked = None;
+        let mut blocked: Option<Blocked> = None;
         for key in keys {
-            let row = locked(conn, tenant, &key.column(), now)?;
+            let mut row = locked(conn, tenant, &key.column(), now)?;
             if let Some(until) = row.blocked_until.filter(|until| *until > now) {
-                blocked = blocked.max(Some(until));
+                let refused = blocked.get_or_insert(Blocked {
+                    until,
+                    first_of: Vec::new(),
+                });
+                refused.until = refused.until.max(until);
+                if row.refused_block != Some(until) {
+                    row.refused_block = Some(until);
+                    save(conn, &row)?;
+                    refused.first_of.push((key.clone(), until));
+                }
             }
             rows.push((key, row));
         }
-        if let Some(until) = blocked {
-            return Ok(Err(until));
+        if let Some(blocked) = blocked {
+            return Ok(Err(blocked));
         }
         for (key, mut row) in rows {
             let window = allowance.window(key);
@@ -220,4 +275,44 @@ pub fn give_back(
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+
+    use super::{Blocked, Event, ThrottleKey};
+
+    #[test]
+    fn a_refusal_is_audited_only_as_the_first_of_a_block() {
+        let at = |second| {
+            NaiveDate::from_ymd_opt(2026, 12, 9)
+                .and_then(|d| d.and_hms_opt(8, 0, second))
+                .unwrap()
+        };
+        let event = || Event::new("seinajoki", at(0), "login.throttled");
+        let later = Blocked {
+            until: at(30),
+            first_of: Vec::new(),
+        };
+        assert!(later.audit(event()).is_none());
+        let first = Blocked {
+            until: at(50),
+            first_of: vec![
+                (ThrottleKey::User("u1".into()), at(30)),
+                (ThrottleKey::Address("192.0.2.1".into()), at(50)),
+            ],
+        };
+        let audited = first.audit(event()).unwrap();
+        assert_eq!(
+            format!("{audited:?}"),
+            format!(
+                "{:?}",
+                event().detail(&serde_json::json!({
+                    "blocked": ["account", "address"],
+                    "until": "2026-12-09T08:00:50.000000Z",
+                }))
+            )
+        );
+    }
 }

@@ -107,8 +107,23 @@ async fn logins_name_the_account_and_the_client_address(backend: Backend) {
     }
     // An identifier without an account names none.
     assert_eq!(failed.last(), Some(&row("login.failed", None)));
+    // The block's first refusal, with what is blocked and until when.
     let throttled = app.audited("seinajoki", "login.throttled").await;
-    assert_eq!(throttled, [row("login.throttled", Some(&erkki))]);
+    assert_eq!(throttled.len(), 1, "{throttled:?}");
+    let detail = throttled[0].detail.clone();
+    assert!(
+        detail
+            .as_deref()
+            .is_some_and(|d| d.starts_with(r#"{"blocked":["account"],"until":"20"#)),
+        "{detail:?}"
+    );
+    assert_eq!(
+        throttled,
+        [Audited {
+            detail,
+            ..row("login.throttled", Some(&erkki))
+        }]
+    );
     app.stop().await;
 }
 

@@ -398,7 +398,8 @@ async fn parallel_requests_past_the_limit_write_no_mail(backend: Backend) {
     // Let the worker send whatever was written.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(app.mails().len(), 3, "none slipped through");
-    assert_eq!(app.audited("seinajoki", "mail.limited").await.len(), 5);
+    // Five refused, one audited: the first past the limit in its window.
+    assert_eq!(app.audited("seinajoki", "mail.limited").await.len(), 1);
     app.stop().await;
 }
 
@@ -437,6 +438,84 @@ async fn no_request_text_reaches_a_mail(backend: Backend) {
         mails[1].contains(&format!("{forgot}?request={request}")),
         "{}",
         mails[1]
+    );
+    app.stop().await;
+}
+
+both_stores!(refused_mails_are_audited_once_per_window);
+/// The attack of the fourth review on the mail limits: forgot password asked again and again for
+/// one account, then for many addresses from one client address. Past each limit every request is
+/// refused (no mail, the same page), but the audit trail gets one `mail.limited` per limit and
+/// window, while `idp_mail_total{outcome="limited"}` counts every refusal. Once a window has
+/// passed, the next refusal is audited again. Before, each refused request added a `mail.limited`
+/// under the recipient's account.
+async fn refused_mails_are_audited_once_per_window(backend: Backend) {
+    const FROM: &str = "203.0.113.7";
+    let app = TestApp::builder(backend)
+        .tenant_toml("\n[mail_limits]\nper_client_address = 5\n")
+        .behind_proxy()
+        .metrics()
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .spawn()
+        .await;
+    let erkki = app.user_id("seinajoki", "erkki@testi.fi").await;
+    let browser = app.browser();
+    let forgot = async |email: &str, times: usize| {
+        let fields = [("request", ""), ("email", email)];
+        let page = "/seinajoki/forgot";
+        for _ in 0..times {
+            let (status, text) = submit_from(&app, &browser, FROM, page, page, &fields).await;
+            assert_eq!(status, 200, "{text}");
+        }
+    };
+    let limited = |user: Option<&str>, limit: &str| Audited {
+        kind: "mail.limited".into(),
+        user_id: user.map(str::to_string),
+        client_id: None,
+        remote_addr: Some(FROM.into()),
+        detail: Some(format!(r#"{{"limit":"{limit}","mail":"reset_password"}}"#)),
+    };
+    let per_address = limited(Some(&erkki), "per_address");
+    let per_client = limited(None, "per_client_address");
+
+    // Three mails to Erkki, then three refused by his address's limit: one event.
+    forgot("erkki@testi.fi", 6).await;
+    assert_eq!(app.mails_to("erkki@testi.fi").len(), 3);
+    assert_eq!(
+        app.audited("seinajoki", "mail.limited").await,
+        std::slice::from_ref(&per_address)
+    );
+    // From the same client address to other addresses (without accounts): two more are counted,
+    // the client address's five, then three refused by its limit: one event.
+    for n in 0..5 {
+        forgot(&format!("asukas{n}@testi.fi"), 1).await;
+    }
+    assert_eq!(
+        app.audited("seinajoki", "mail.limited").await,
+        [per_address.clone(), per_client.clone()]
+    );
+    // Erkki's window has passed, the client address's has not: refused by the client address's
+    // limit, whose refusal was audited within its window already.
+    app.clock.advance(15 * 60 + 1);
+    forgot("erkki@testi.fi", 2).await;
+    assert_eq!(app.mails_to("erkki@testi.fi").len(), 3);
+    assert_eq!(
+        app.audited("seinajoki", "mail.limited").await,
+        [per_address.clone(), per_client.clone()]
+    );
+    // Both windows have passed: three mails, then the first refusal of a new window, audited.
+    app.clock.advance(46 * 60);
+    forgot("erkki@testi.fi", 5).await;
+    assert_eq!(app.mails_to("erkki@testi.fi").len(), 6);
+    assert_eq!(
+        app.audited("seinajoki", "mail.limited").await,
+        [per_address.clone(), per_client, per_address]
+    );
+    let (_, _, text) = app.scrape().await;
+    assert!(
+        text.lines()
+            .any(|l| l == "idp_mail_total{tenant=\"seinajoki\",outcome=\"limited\"} 10"),
+        "every refusal counted: {text}"
     );
     app.stop().await;
 }

@@ -373,3 +373,82 @@ async fn every_form_of_an_address_counts_on_one_counter(backend: Backend) {
     }
     app.stop().await;
 }
+
+/// The `until` of a `login.throttled` event's detail, which must open a block of the account.
+fn block_until(event: &crate::helpers::Audited) -> chrono::NaiveDateTime {
+    let detail: serde_json::Value =
+        serde_json::from_str(event.detail.as_deref().expect("a detail")).unwrap();
+    assert_eq!(
+        detail["blocked"],
+        serde_json::json!(["account"]),
+        "{detail}"
+    );
+    let until = detail["until"].as_str().expect("until");
+    chrono::NaiveDateTime::parse_from_str(until, "%Y-%m-%dT%H:%M:%S%.fZ").unwrap()
+}
+
+both_stores!(refused_checks_are_audited_once_per_block);
+/// The attack of the fourth review: one login's password form posted again and again for one
+/// account. Five wrong passwords are checked (401); the forty posts that follow are refused
+/// unchecked (429), and the audit trail gets one `login.throttled` under the account for the
+/// whole block, saying until when the block lasts, while `idp_logins_total{outcome="throttled"}`
+/// counts every refusal. When the block has ended, the next wrong password opens a block twice as
+/// long, audited once again. Before, every refused post added a `login.throttled` row under the
+/// account: a million rows in twenty minutes, in the account's export and its erasure.
+async fn refused_checks_are_audited_once_per_block(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .metrics()
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .spawn()
+        .await;
+    let erkki = app.user_id("seinajoki", "erkki@testi.fi").await;
+    let (browser, url, fields) = at_password(&app, "seinajoki", "erkki@testi.fi").await;
+    let margin = chrono::Duration::milliseconds(1);
+    let mut blocks = Vec::new();
+    for (wrong, seconds) in [(5, 30), (1, 60)] {
+        for _ in 1..wrong {
+            says(
+                post_password(&browser, &url, &fields, "väärä").await,
+                401,
+                WRONG,
+            )
+            .await;
+        }
+        // The wrong password that opens the block, between these two times.
+        let before = app.now();
+        says(
+            post_password(&browser, &url, &fields, "väärä").await,
+            401,
+            WRONG,
+        )
+        .await;
+        let after = app.now();
+        for _ in 0..40 {
+            let refused = post_password(&browser, &url, &fields, "väärä").await;
+            assert!(refused.headers().contains_key("retry-after"));
+            says(refused, 429, THROTTLED).await;
+        }
+        let block = chrono::Duration::seconds(seconds);
+        blocks.push((before + block - margin, after + block + margin));
+        app.clock.advance(seconds + 1);
+    }
+
+    let throttled = app.audited("seinajoki", "login.throttled").await;
+    assert_eq!(throttled.len(), 2, "one event per block");
+    for (event, (earliest, latest)) in throttled.iter().zip(blocks) {
+        assert_eq!(event.user_id.as_deref(), Some(erkki.as_str()));
+        assert_eq!(event.remote_addr.as_deref(), Some("127.0.0.1"));
+        let until = block_until(event);
+        assert!(
+            (earliest..=latest).contains(&until),
+            "{until} not in {earliest}..={latest}"
+        );
+    }
+    let (_, _, text) = app.scrape().await;
+    assert!(
+        text.lines()
+            .any(|l| l == "idp_logins_total{tenant=\"seinajoki\",outcome=\"throttled\"} 80"),
+        "every refusal counted: {text}"
+    );
+    app.stop().await;
+}

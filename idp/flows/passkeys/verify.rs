@@ -38,12 +38,13 @@ pub fn checked(
     if let Some(address) = &m.remote_addr {
         keys.push(ThrottleKey::Address(address.clone()));
     }
-    if let Err(until) = throttle::reserve(conn, tenant, &keys, ALLOWANCE, m.now)? {
-        m.audit("login.throttled")
-            .user(user.id.as_str())
-            .record(conn)?;
+    if let Err(blocked) = throttle::reserve(conn, tenant, &keys, ALLOWANCE, m.now)? {
+        let event = m.audit("login.throttled").user(user.id.as_str());
+        if let Some(event) = blocked.audit(event) {
+            event.record(conn)?;
+        }
         m.count_login(LoginOutcome::Throttled);
-        let retry_after = (until - m.now).num_seconds().max(1);
+        let retry_after = (blocked.until - m.now).num_seconds().max(1);
         return Ok(Err(Refusal::Throttled { retry_after }));
     }
     let found = row.and_then(|row| Some((row, stored(row)?)));

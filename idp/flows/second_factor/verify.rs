@@ -113,13 +113,15 @@ pub fn verify(
         return Ok(Verified::Expired);
     };
     let keys = keys(m, &half.user);
-    if let Err(until) = throttle::reserve(conn, tenant, &keys, ALLOWANCE, m.now)? {
+    if let Err(blocked) = throttle::reserve(conn, tenant, &keys, ALLOWANCE, m.now)? {
         let client = half.pending.request.client_id.as_str();
         let event = m.audit("login.throttled").user(half.user.id.as_str());
-        write_alone(conn, |conn| event.client(client).record(conn))?;
+        if let Some(event) = blocked.audit(event.client(client)) {
+            write_alone(conn, |conn| event.record(conn))?;
+        }
         m.count_login(LoginOutcome::Throttled);
         return Ok(Verified::Throttled {
-            retry_after: (until - m.now).num_seconds().max(1),
+            retry_after: (blocked.until - m.now).num_seconds().max(1),
         });
     }
     committed(conn, |conn| {
