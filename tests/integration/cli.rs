@@ -65,6 +65,27 @@ async fn users_add_then_list(backend: Backend) {
     );
     assert!(lines[1].ends_with("Erkki Esimerkki"), "{stdout}");
     assert_eq!(lines[2], "1 user");
+    // Every resident's address left the database: the trail says so, and so does its export.
+    let trail = |s: &crate::node::Setup| -> Vec<serde_json::Value> {
+        let out = succeeded(&s.idp(&["audit", "export", "--tenant", "seinajoki"]));
+        out.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let details = |events: &[serde_json::Value], kind: &str| -> Vec<serde_json::Value> {
+        let of_kind = events.iter().filter(|e| e["kind"] == kind);
+        of_kind.map(|e| e["detail"].clone()).collect()
+    };
+    let first = trail(&s);
+    let listed = serde_json::json!({ "by": "cli", "count": 1 });
+    assert_eq!(details(&first, "users.listed"), [listed]);
+    assert_eq!(
+        details(&first, "audit.exported"),
+        [] as [serde_json::Value; 0]
+    );
+    let exported =
+        serde_json::json!({ "by": "cli", "count": first.len(), "since": null, "until": null });
+    assert_eq!(details(&trail(&s), "audit.exported"), [exported]);
 
     // Stored as an argon2id PHC string at OWASP's parameters, verifying the password given.
     let mut conn = Manager::new(s.db.backend.clone()).connect().unwrap();
@@ -79,7 +100,12 @@ async fn users_add_then_list(backend: Backend) {
     assert!(user.email_verified);
     assert_eq!(
         store::audit::kinds(&mut conn, crate::helpers::tenant("seinajoki")).unwrap(),
-        ["user.created"]
+        [
+            "user.created",
+            "users.listed",
+            "audit.exported",
+            "audit.exported"
+        ]
     );
     drop(s.dir);
 }
