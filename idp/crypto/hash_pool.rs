@@ -87,6 +87,8 @@ pub struct HashPool {
     running: Arc<AtomicUsize>,
     /// Refusals by kind: `busy` (503) and `too_many` (429).
     refused: Family<KindLabels, Counter>,
+    /// Jobs run on a hashing thread, by share: `login` and `other`.
+    ran: Family<KindLabels, Counter>,
 }
 
 /// What the pool is doing now.
@@ -161,6 +163,7 @@ impl HashPool {
             capacity,
             running: Arc::default(),
             refused: Family::default(),
+            ran: Family::default(),
         }
     }
 
@@ -180,6 +183,13 @@ impl HashPool {
     /// `idp_hashing_refused_total`.
     pub fn refusals(&self) -> Family<KindLabels, Counter> {
         self.refused.clone()
+    }
+
+    /// The jobs run so far on a hashing thread, by share (`login`, `other`); the metric
+    /// `idp_hashing_runs_total`. A job is one hash, or two when a check's work after a match
+    /// hashes again (an old account's password re-hashed, the account page's new password).
+    pub fn runs(&self) -> Family<KindLabels, Counter> {
+        self.ran.clone()
     }
 
     /// One per core, and twice that waiting.
@@ -247,12 +257,19 @@ impl HashPool {
             (held, other, admitted);
         let (done, result) = oneshot::channel();
         let running = self.running.clone();
+        let kind = match share {
+            Share::Login => "login",
+            Share::Other => "other",
+        };
+        // A handle on the share's counter (a clone counts on the same value).
+        let ran = self.ran.get_or_create(&KindLabels { kind }).clone();
         // The places go with the job: they are given back when the hash is done, even if the
         // request that asked for it has gone meanwhile — and before its result is sent, so that
         // the holder's next request (a resident's retry) never finds its own finished hash still
         // holding a place (a hashing thread runs at a lower priority and may be preempted
         // between the two).
         let job: Job = Box::new(move || {
+            ran.inc();
             running.fetch_add(1, Ordering::Relaxed);
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
             running.fetch_sub(1, Ordering::Relaxed);
@@ -373,6 +390,12 @@ mod tests {
             }
         );
         assert_eq!(pool.refusals().get_or_create(&busy).get(), 1);
+        let ran = |kind| pool.runs().get_or_create(&KindLabels { kind }).get();
+        assert_eq!(
+            (ran("login"), ran("other")),
+            (3, 0),
+            "the refused one never ran"
+        );
     }
 
     /// Other work takes at most half of the places: the other half is the logins'.
