@@ -62,12 +62,14 @@ pub async fn complete_form(mut view: View) -> PageResult {
     Ok(completing.page(None, StatusCode::OK))
 }
 
-/// `POST /{tenant}/register/complete`: creates the account.
+/// `POST /{tenant}/register/complete`: creates the account. The link is looked up first, as the
+/// form's page does: a link that leads nowhere answers 410 before the password's rules are read
+/// or its hash is run, so that no one fills the hashing pool with made-up tokens.
 pub async fn complete(Posted { mut view, params }: Posted) -> PageResult {
     let field = |name: &str| params.get(name).cloned().unwrap_or_default();
     let token = field("token");
     view.in_login_of_link(&token).await;
-    let email = field("username");
+    let email = view.link_target(&token, register::link_email).await?;
     let name = field("name").trim().to_string();
     let completing = Completing {
         view: &view,

@@ -103,7 +103,8 @@ pub async fn reset_form(mut view: View) -> PageResult {
 }
 
 /// `POST /{tenant}/reset`: checks and sets the new password (and removes the account's passkeys
-/// when the box `remove_passkeys` is checked).
+/// when the box `remove_passkeys` is checked). The link is looked up first: one that leads
+/// nowhere answers 410 before the password's rules are read or its hash is run.
 pub async fn reset_submit(Posted { mut view, params }: Posted) -> PageResult {
     let token = params.get("token").cloned().unwrap_or_default();
     let remove_passkeys = params.get("remove_passkeys").is_some_and(|v| v == "yes");
