@@ -117,15 +117,14 @@ pub async fn reset_submit(Posted { mut view, params }: Posted) -> PageResult {
             let first = SecretString::from(params.get("password").cloned().unwrap_or_default());
             let second = params.get("password2").map_or("", String::as_str);
             let min = view.tenant.min_password_chars();
+            let refuse = |key: &str, status| {
+                reset_page(&view, &token, &kind, remove_passkeys, Some(key), status)
+            };
             let password = match new_password(first, Some(second), min) {
                 Ok(password) => password,
-                Err(key) => {
-                    let status = StatusCode::UNPROCESSABLE_ENTITY;
-                    let page = reset_page(&view, &token, &kind, remove_passkeys, Some(key), status);
-                    return Ok(page);
-                }
+                Err(key) => return Ok(refuse(key, StatusCode::UNPROCESSABLE_ENTITY)),
             };
-            Some(view.hash_new(password).await?)
+            Some(view.hash_new(password, refuse).await?)
         }
     };
     let binding = view.binding.clone();
