@@ -5,10 +5,10 @@
 //!
 //! Counters move where their event happens: the HTTP middleware counts requests, the mail and
 //! logout workers their attempts, the store its pool's and writers' waits and its statements
-//! (`store/instrument.rs`), the hashing pool its refusals. A flow counts what it decided (a
-//! login's outcome, a mail refused by the limits) in its [`Tally`], which the HTTP layer adds to
-//! the counters only when the flow's transaction has committed, so that a rolled-back login is
-//! not counted. Gauges that need a query (the queues,
+//! (`store/instrument.rs`), the hashing pool its refusals and the jobs it ran. A flow counts what
+//! it decided (a login's outcome, a mail refused by the limits) in its [`Tally`], which the HTTP
+//! layer adds to the counters only when the flow's transaction has committed, so that a
+//! rolled-back login is not counted. Gauges that need a query (the queues,
 //! the keys) are set when Prometheus scrapes, not on every request.
 
 use std::sync::atomic::AtomicU64;

@@ -30,6 +30,7 @@ mod faults;
 mod faults_load;
 mod faults_postgres;
 mod forgot;
+mod hashing;
 mod http;
 mod keys;
 mod legacy_import;

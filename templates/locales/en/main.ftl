@@ -22,6 +22,7 @@ login-failed = The email address / username or the password is wrong.
 login-throttled = Too many failed attempts. Wait a moment and try again.
 account-password-throttled = Too many failed attempts. Wait a moment and try again.
 busy = The service is busy right now. Try again in a moment.
+new-password-too-many = Too many passwords are being set from the same network right now. Wait a moment and try again.
 support-contact = Customer service
 forgot-title = Forgot your username or password?
 forgot-intro = Enter your email address. We will send it a link to set a new password. Your username is your email address.

@@ -23,6 +23,7 @@ login-failed = Sähköpostiosoite / käyttäjätunnus tai salasana on väärin.
 login-throttled = Liian monta epäonnistunutta yritystä. Odota hetki ja yritä uudelleen.
 account-password-throttled = Liian monta epäonnistunutta yritystä. Odota hetki ja yritä uudelleen.
 busy = Palvelu on juuri nyt ruuhkautunut. Yritä hetken kuluttua uudelleen.
+new-password-too-many = Samasta verkosta asetetaan juuri nyt liian monta salasanaa. Odota hetki ja yritä uudelleen.
 support-contact = Asiakaspalvelu
 forgot-title = Unohtuiko käyttäjätunnus tai salasana?
 forgot-intro = Kirjoita sähköpostiosoitteesi. Lähetämme siihen linkin, jolla voit asettaa uuden salasanan. Käyttäjätunnuksesi on sähköpostiosoitteesi.

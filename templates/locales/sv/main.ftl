@@ -22,6 +22,7 @@ login-failed = E-postadressen / användarnamnet eller lösenordet är fel.
 login-throttled = För många misslyckade försök. Vänta en stund och försök igen.
 account-password-throttled = För många misslyckade försök. Vänta en stund och försök igen.
 busy = Tjänsten är överbelastad just nu. Försök igen om en stund.
+new-password-too-many = Just nu ställs för många lösenord in från samma nätverk. Vänta en stund och försök igen.
 support-contact = Kundtjänst
 forgot-title = Glömt användarnamnet eller lösenordet?
 forgot-intro = Skriv din e-postadress. Vi skickar en länk där du kan ange ett nytt lösenord. Ditt användarnamn är din e-postadress.
