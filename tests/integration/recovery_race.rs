@@ -314,3 +314,73 @@ async fn postgres_a_login_waits_for_a_recovery_in_progress() {
     assert_eq!(live_sessions(&app).await, 0);
     app.stop().await;
 }
+
+/// Imports (or imports again) the old account `vanha.anna` of seinajoki with the md5-crypt hash
+/// of `password`, through the real import.
+async fn import_old(app: &TestApp, password: &str) {
+    let (_, hash) = crate::linker::vectors(password)
+        .into_iter()
+        .find(|(format, _)| format == "md5-crypt")
+        .unwrap();
+    let export = format!(
+        "username,subject,email,password_hash,name,authority\n\
+         vanha.anna,SJK-77,{OLD_EMAIL},{hash},,\n"
+    );
+    let (config, now) = (app.services.config.clone(), app.now());
+    let summary = app
+        .db_run(move |conn| {
+            let options = idp::flows::legacy_import::Options {
+                tenant: config.tenant("seinajoki").unwrap(),
+                format: idp::flows::legacy_import::Format::Csv,
+                dry_run: false,
+                source: "old.csv",
+            };
+            idp::flows::legacy_import::import(conn, export.as_bytes(), &options, now).unwrap()
+        })
+        .await;
+    assert_eq!(summary.rejected, 0, "{summary:?}");
+}
+
+/// The address of the old account of [`import_old`].
+const OLD_EMAIL: &str = "anna@testi.fi";
+
+both_stores!(an_old_hash_replaced_by_a_re_import_binds_nothing_by_the_old_password);
+/// The keep-password first login of an old account: its old password checked against the old
+/// hash, then the city imports the account again with a new hash before the login binds it. The
+/// binding is refused (the old hash is no longer the account's): no user, the old account still
+/// unbound, nothing issued, the answer a wrong password's. The new password then binds it.
+async fn an_old_hash_replaced_by_a_re_import_binds_nothing_by_the_old_password(backend: Backend) {
+    let (old, new) = ("salasana123", "correct horse battery staple");
+    let app = app(backend).await;
+    import_old(&app, old).await;
+    let login = checked_login_of(&app, OLD_EMAIL, old).await;
+
+    import_old(&app, new).await;
+
+    let before = issued(&app).await;
+    let (services, now) = (app.services.clone(), app.now());
+    let result = tokio::task::spawn_blocking(move || {
+        let mut conn = services.store.conn().unwrap();
+        finish(&services, now, &mut conn, login)
+    })
+    .await
+    .unwrap();
+    assert!(matches!(result, LoginResult::Failed), "{result:?}");
+    assert_eq!(issued(&app).await, before);
+    let bound = app
+        .db_run(|conn| {
+            let tenant = crate::helpers::tenant("seinajoki");
+            let account = store::legacy::find_by_username(conn, tenant, "vanha.anna")
+                .unwrap()
+                .unwrap();
+            let user = store::users::find_by_email(conn, tenant, OLD_EMAIL).unwrap();
+            (account.linked_user_id, user.map(|u| u.id))
+        })
+        .await;
+    assert_eq!(bound, (None, None));
+
+    let client = rp::basic(&app).await;
+    let back = rp::log_in_at(&app.browser(), &client, OLD_EMAIL, new).await;
+    assert!(rp::param(&back, "code").is_some(), "{back}");
+    app.stop().await;
+}
