@@ -117,23 +117,35 @@ pub fn linked_to(
         .load(conn)?)
 }
 
-/// Binds a legacy account to a user; false when it was bound already (by a concurrent login).
+/// Binds a legacy account to a user; false when it was bound already (by a concurrent login),
+/// or, given `proven_hash` (the old hash an old password was checked against), when its hash is
+/// no longer that one (a re-import replaced it meanwhile). One conditional write: on either
+/// backend it sees the row as it is.
 pub fn link(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     id: &str,
     user_id: &str,
     now: NaiveDateTime,
+    proven_hash: Option<&str>,
 ) -> Result<bool> {
-    change_unlinked(
-        conn,
-        tenant,
-        id,
-        (
-            legacy_accounts::linked_user_id.eq(user_id),
-            legacy_accounts::linked_at.eq(now),
-        ),
+    let changes = (
+        legacy_accounts::linked_user_id.eq(user_id),
+        legacy_accounts::linked_at.eq(now),
+    );
+    let Some(hash) = proven_hash else {
+        return change_unlinked(conn, tenant, id, changes);
+    };
+    let changed = diesel::update(
+        legacy_accounts::table
+            .find(id)
+            .filter(legacy_accounts::tenant_id.eq(tenant.id()))
+            .filter(legacy_accounts::linked_user_id.is_null())
+            .filter(legacy_accounts::password_hash.eq(hash)),
     )
+    .set(changes)
+    .execute(conn)?;
+    Ok(changed == 1)
 }
 
 /// Attaches an address to an unlinked legacy account (support, `idp legacy set-email`); false

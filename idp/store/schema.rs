@@ -321,6 +321,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    account_epochs (user_id) {
+        user_id -> Text,
+        tenant_id -> Text,
+        epoch -> BigInt,
+    }
+}
+
 diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(grants -> users (user_id));
 diesel::joinable!(legacy_accounts -> users (linked_user_id));
@@ -352,4 +360,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     recovery_codes,
     ceremonies,
     account_deletions,
+    account_epochs,
 );

@@ -101,6 +101,9 @@ pub enum LoginOutcome {
     Throttled,
     /// A wrong one-time or recovery code.
     SecondFactorFailed,
+    /// A password that matched, for an account that changed before the session could start (a
+    /// recovery or a change of password committed meanwhile): nothing started.
+    Interrupted,
     /// An old account bound to its email at its first login with its old password.
     LegacyBoundByPassword,
     /// An old account bound through a mailed link.
@@ -118,6 +121,7 @@ impl LoginOutcome {
             LoginOutcome::UnknownIdentifier => "unknown_identifier",
             LoginOutcome::Throttled => "throttled",
             LoginOutcome::SecondFactorFailed => "second_factor_failed",
+            LoginOutcome::Interrupted => "interrupted",
             LoginOutcome::LegacyBoundByPassword => "legacy_bound_password",
             LoginOutcome::LegacyBoundByLink => "legacy_bound_link",
         }

@@ -220,7 +220,8 @@ impl Setup {
                 crate::helpers::tenant("seinajoki"),
                 &account.id,
                 &user.id,
-                at
+                at,
+                None
             )
             .unwrap()
         );

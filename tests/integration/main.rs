@@ -56,6 +56,7 @@ mod passkeys_login;
 mod pool;
 mod readiness;
 mod recovery;
+mod recovery_race;
 mod register;
 mod rp;
 mod scale_out;

@@ -47,7 +47,8 @@ fn select_every_column(conn: &mut DbConnection) -> Result<(), diesel::result::Er
         totp_factors,
         recovery_codes,
         ceremonies,
-        account_deletions
+        account_deletions,
+        account_epochs
     );
     Ok(())
 }
