@@ -721,6 +721,99 @@ async fn set_email_gives_an_unlinked_account_an_address(backend: Backend) {
     );
 }
 
+both_stores!(a_reimport_keeps_the_address_support_set);
+/// An address that support set with `idp legacy set-email` survives re-imports of an export that
+/// still gives the address it gave then (none, or a wrong one), in a dry run and for real, and
+/// the summary says so; the account's other fields still follow the export. Once the export gives
+/// the account another address, the export's applies again.
+async fn a_reimport_keeps_the_address_support_set(backend: Backend) {
+    let s = setup(backend);
+    let file = s.file("export.csv", EXPORT.as_bytes());
+    s.import(&file, &[]);
+    let set = |username: &str, email: &str| {
+        let args = ["legacy", "set-email", "--tenant", "seinajoki"];
+        succeeded(&s.idp(&[&args[..], &["--username", username, "--email", email]].concat()));
+    };
+    set("vanha", "Vanha.Asukas@Testi.FI");
+    set("perhe.aiti", "aiti@testi.fi");
+    let links_before = s.account("perhe.aiti");
+
+    // The same export again: nothing changes, and both corrections stay.
+    let again = EXPORT_COUNTS
+        .replace("imported (new): 5", "imported (new): 0")
+        .replace(
+            "unchanged: 0\n",
+            "unchanged: 5\nsupport's addresses kept (legacy set-email): 2\n",
+        );
+    assert_eq!(
+        s.import(&file, &["--dry-run"]),
+        format!("dry run: nothing was written\n{again}")
+    );
+    // After the real run the tenant's addresses are counted: perhe.aiti has her own now.
+    let again = again.replace("1 addresses, 2 accounts", "0 addresses, 0 accounts");
+    assert_eq!(s.import(&file, &[]), again);
+    assert_eq!(s.import(&file, &[]), again, "and at every start");
+    let vanha = s.account("vanha");
+    assert_eq!(vanha.email.as_deref(), Some("Vanha.Asukas@Testi.FI"));
+    assert_eq!(
+        vanha.email_normalized.as_deref(),
+        Some("vanha.asukas@testi.fi")
+    );
+    assert_eq!(
+        s.account("perhe.aiti"),
+        links_before,
+        "not even updated_at moves"
+    );
+
+    // The export names vanha now, and gives perhe.aiti another address than before: vanha keeps
+    // support's address (his name follows the export), perhe.aiti takes the export's.
+    let changed = EXPORT
+        .replace(
+            "vanha,,,\"{SSHA}a,\"\"b\",,FALSE",
+            "vanha,,,\"{SSHA}a,\"\"b\",Vanha Asukas,FALSE",
+        )
+        .replace(
+            "perhe.aiti,,PERHE@Testi.fi,",
+            "perhe.aiti,,Aiti.Perhe@testi.fi,",
+        );
+    let changed_counts = EXPORT_COUNTS
+        .replace("imported (new): 5", "imported (new): 0")
+        .replace("updated: 0", "updated: 2")
+        .replace(
+            "unchanged: 0\n",
+            "unchanged: 3\nsupport's addresses kept (legacy set-email): 1\n",
+        )
+        .replace("1 addresses, 2 accounts", "0 addresses, 0 accounts");
+    let changed_file = s.file("changed.csv", changed.as_bytes());
+    assert_eq!(s.import(&changed_file, &[]), changed_counts);
+    let vanha = s.account("vanha");
+    assert_eq!(vanha.email.as_deref(), Some("Vanha.Asukas@Testi.FI"));
+    assert_eq!(vanha.name.as_deref(), Some("Vanha Asukas"));
+    let aiti = s.account("perhe.aiti");
+    assert_eq!(aiti.email.as_deref(), Some("Aiti.Perhe@testi.fi"));
+    assert_eq!(
+        aiti.email_normalized.as_deref(),
+        Some("aiti.perhe@testi.fi")
+    );
+    // From now on perhe.aiti's address is the export's: the first export again gives it back.
+    let back = EXPORT_COUNTS
+        .replace("imported (new): 5", "imported (new): 0")
+        .replace("updated: 0", "updated: 2")
+        .replace(
+            "unchanged: 0\n",
+            "unchanged: 3\nsupport's addresses kept (legacy set-email): 1\n",
+        );
+    assert_eq!(s.import(&file, &[]), back);
+    assert_eq!(
+        s.account("perhe.aiti").email.as_deref(),
+        Some("PERHE@Testi.fi")
+    );
+    assert_eq!(
+        s.account("vanha").email.as_deref(),
+        Some("Vanha.Asukas@Testi.FI")
+    );
+}
+
 both_stores!(serve_imports_at_start_and_starts_despite_a_bad_file);
 async fn serve_imports_at_start_and_starts_despite_a_bad_file(backend: Backend) {
     let s = setup(backend);
