@@ -814,6 +814,78 @@ async fn a_reimport_keeps_the_address_support_set(backend: Backend) {
     );
 }
 
+/// On PostgreSQL an import reads a batch's accounts without locking them: support's
+/// `idp legacy set-email` can commit between that read and the batch's update of the same
+/// account. The update does not overwrite it: the row is refused with its reason, and the address
+/// stays. (SQLite's writer takes its lock before the read, so the import sees support's address.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reimport_leaves_an_address_support_sets_meanwhile() {
+    use diesel::Connection;
+    if crate::helpers::postgres_admin_url().is_none() {
+        return;
+    }
+    let s = setup(Backend::Postgres);
+    s.import(&s.file("export.csv", EXPORT.as_bytes()), &[]);
+    let vanha = s.account("vanha");
+    // The export changes vanha's name, so the import updates the account.
+    let named = EXPORT.replace(
+        "vanha,,,\"{SSHA}a,\"\"b\",,FALSE",
+        "vanha,,,\"{SSHA}a,\"\"b\",Vanha Asukas,FALSE",
+    );
+    let file = s.file("named.csv", named.as_bytes());
+    let mut support = s.conn();
+    let import = support.transaction(|conn| {
+        // Support's change, not committed yet: it holds the row's lock.
+        let at = idp::clock::Clock::now(&idp::clock::SystemClock);
+        let seinajoki = crate::helpers::tenant("seinajoki");
+        let email = "vanha.asukas@testi.fi";
+        assert!(store::legacy::set_email(conn, seinajoki, &vanha.id, email, email, at).unwrap());
+        let import = s
+            .command(&["import-legacy", "--tenant", "seinajoki", &file])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Commit once the import has read the account and waits for the lock to update it.
+        let mut watcher = diesel::PgConnection::establish(&s.db.url).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let waiting = diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND wait_event_type = 'Lock' AND query LIKE 'UPDATE \"legacy_accounts\"%')",
+        );
+        while diesel::select(waiting.clone())
+            .get_result::<i64>(&mut watcher)
+            .unwrap()
+            == 0
+        {
+            assert!(Instant::now() < deadline, "the import never waited");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        diesel::QueryResult::Ok(import)
+    });
+    let out = import.unwrap().wait_with_output().unwrap();
+    assert_eq!(
+        succeeded(&out),
+        "rows read: 5\nimported (new): 0\nupdated: 0\nunchanged: 4\n\
+         linked accounts left alone: 0\nwithout email: 0\n\
+         emails shared by several accounts: 1 addresses, 2 accounts\nhashes bcrypt: 1\n\
+         hashes scrypt: 1\nhashes salted-sha1: 1\n\
+         unusable hashes: 1 (1 empty, 0 of an unknown format, 0 over a cost cap)\n\
+         rejected rows: 1\n\
+         line 6: its address changed during the import (idp legacy set-email, or another \
+         import): import the file again\n"
+    );
+    let vanha = s.account("vanha");
+    assert_eq!(vanha.email.as_deref(), Some("vanha.asukas@testi.fi"));
+    assert_eq!(vanha.name, None, "the row waits for the next import");
+    // Which keeps support's address and takes the name.
+    s.import(&file, &[]);
+    let vanha = s.account("vanha");
+    assert_eq!(vanha.email.as_deref(), Some("vanha.asukas@testi.fi"));
+    assert_eq!(vanha.name.as_deref(), Some("Vanha Asukas"));
+}
+
 both_stores!(serve_imports_at_start_and_starts_despite_a_bad_file);
 async fn serve_imports_at_start_and_starts_despite_a_bad_file(backend: Backend) {
     let s = setup(backend);
