@@ -173,6 +173,9 @@ mod tests {
             DatabaseErrorKind::SerializationFailure,
             "could not serialize access due to concurrent update",
         );
-        assert!(matches!(serialization, StoreError::Busy), "{serialization:?}");
+        assert!(
+            matches!(serialization, StoreError::Busy),
+            "{serialization:?}"
+        );
     }
 }

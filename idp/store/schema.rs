@@ -42,6 +42,7 @@ diesel::table! {
         linked_at -> Nullable<Timestamp>,
         imported_at -> Timestamp,
         updated_at -> Timestamp,
+        exported_email_normalized -> Nullable<Text>,
     }
 }
 
