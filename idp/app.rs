@@ -198,12 +198,14 @@ impl Services {
         // The stored keys are opened before any is created: a node given another key-encryption
         // key (a typo in one node's environment) must stop here, not seal a new tenant's keys
         // under it, which no other node could open at its next start.
-        let mut ring = keys::load(&mut conn, &kek, now)?;
+        keys::load(&mut conn, &kek, now)?;
         let created = keys::ensure(&mut conn, &kek, &config, now)?;
         if !created.is_empty() {
             tracing::info!(count = created.len(), "created signing keys");
-            ring = keys::load(&mut conn, &kek, now)?;
         }
+        // Loaded again in any case: a node that lost the race to create a key (another node
+        // stored its own first) created none, and must still serve the one stored.
+        let ring = keys::load(&mut conn, &kek, now)?;
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())

@@ -136,8 +136,9 @@ fn well_formed(hash: &str, format: LegacyFormat) -> bool {
     }
 }
 
-/// `^<prefix>(rounds=\d+\$)?[./A-Za-z0-9]{0,16}\$[./A-Za-z0-9]{<checksum>}$`: what glibc and
-/// passlib write. The `sha-crypt` crate panics on a checksum that does not decode (`$5$abc$x`).
+/// `^<prefix>(rounds=\d+\$)?[^$]{0,16}\$[./A-Za-z0-9]{<checksum>}$`: what glibc and passlib
+/// write (glibc takes any salt bytes but `$`, up to 16; passlib's are of the crypt alphabet). The
+/// `sha-crypt` crate panics on a checksum that does not decode (`$5$abc$x`).
 fn sha_crypt_well_formed(hash: &str, prefix: &str, checksum: usize) -> bool {
     let crypt64 = |part: &str| {
         part.bytes()
@@ -157,9 +158,8 @@ fn sha_crypt_well_formed(hash: &str, prefix: &str, checksum: usize) -> bool {
         },
         None => rest,
     };
-    rest.split_once('$').is_some_and(|(salt, sum)| {
-        salt.len() <= 16 && crypt64(salt) && sum.len() == checksum && crypt64(sum)
-    })
+    rest.split_once('$')
+        .is_some_and(|(salt, sum)| salt.len() <= 16 && sum.len() == checksum && crypt64(sum))
 }
 
 /// `^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$`.
@@ -627,6 +627,7 @@ pub(crate) mod tests {
             format!("$6$Z4bpj4wF9dn4fmPX${}", &sum512[1..]),
             format!("$6$Z4bpj4wF9dn4fmPX${sum512}x"),
             format!("$6$Z4bpj4wF9dn4fmPX_${sum512}"),
+            format!("$6$Z4bpj4wF9dn4fm${sum512}$"),
             format!("$6$rounds=$Z4bpj4wF9dn4fmPX${sum512}"),
             format!("$6$rounds=+5000$Z4bpj4wF9dn4fmPX${sum512}"),
             format!("$6$salt_longer_than_16${sum512}"),
@@ -641,6 +642,8 @@ pub(crate) mod tests {
             format!("$6$rounds=5000$Z4bpj4wF9dn4fmPX${sum512}"),
             format!("$5$U7Tq5wW9Xp0.bRp0${sum256}"),
             format!("$5$${sum256}"),
+            // glibc takes any salt but `$` (PHP's base64_encode gives `+` and `=`).
+            format!("$5$a+b=${sum256}"),
         ] {
             assert!(detect(&hash, None).is_some(), "{hash}");
         }

@@ -13,7 +13,7 @@ use crate::flows::oidc::resume::continue_pending;
 use crate::flows::oidc::steps::Next;
 use crate::mail::{Mails, Rendered};
 use crate::store::links::{self, LinkRow};
-use crate::store::users::UserRow;
+use crate::store::users::{self, UserRow};
 use crate::store::{self, DbConnection, StoreError, Tenant, auth_requests};
 
 /// `{issuer}/{path…}?{query…}`, each segment and pair encoded by the URL builder.
@@ -110,7 +110,9 @@ pub fn find_link(
     links::find_usable(conn, tenant, purpose, &secret::hash(token), m.now)
 }
 
-/// [`find_link`], the link used now (once only: `None` when another request used it first).
+/// [`find_link`], the link used now (once only: `None` when another request used it first). The
+/// row of the user a link names is held first (PostgreSQL): a recovery holds it before it voids
+/// the user's links (`oidc/standing.rs`), so the two wait for each other rather than deadlock.
 pub fn use_link(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -120,6 +122,9 @@ pub fn use_link(
     let Some(link) = find_link(m, conn, purpose, token)? else {
         return Ok(None);
     };
+    if let Some(user) = link.user_id.as_deref() {
+        users::lock(conn, Tenant::of(m.tenant), user)?;
+    }
     let used = links::use_once(conn, Tenant::of(m.tenant), &link.token_hash, m.now)?;
     Ok(used.then_some(link))
 }

@@ -73,6 +73,9 @@ pub fn erase(
     if !deletions::mark_erased(conn, tenant, user_id, now)? {
         return Ok(None);
     }
+    // Then the user's row, before what a login of the account uses (its passkeys, its throttle
+    // rows): a login holds the user's row first too (`flows/oidc/standing.rs`).
+    users::lock(conn, tenant, user_id)?;
     let addresses = addresses(conn, tenant, &user)?;
     // A grant's codes and refresh tokens go with it (ON DELETE CASCADE); grants before the
     // sessions they may name.

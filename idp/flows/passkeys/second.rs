@@ -129,7 +129,11 @@ pub fn finish_enrol(
         let Some(half) = half(m, conn, at)? else {
             return Ok(Seconded::Expired);
         };
-        if !without_factor(m, conn, &half)? {
+        // The user's row first, before the ceremony is used up: a recovery takes them in this
+        // order too (`oidc/standing.rs`).
+        if hold(conn, Tenant::of(m.tenant), &half.user.id)?.is_none()
+            || !without_factor(m, conn, &half)?
+        {
             return Ok(Seconded::Expired);
         }
         let user = (&half.user, mails);

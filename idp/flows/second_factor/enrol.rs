@@ -20,6 +20,7 @@ use crate::crypto::secret;
 use crate::flows::context::Minter;
 use crate::flows::notice::Tell;
 use crate::flows::oidc::error::{OAuthError, committed};
+use crate::flows::oidc::standing::hold;
 use crate::flows::oidc::steps::{Factors, HalfLogin, Next, after_second_factor, half_login};
 use crate::store::ceremonies;
 use crate::store::users::UserRow;
@@ -136,6 +137,11 @@ pub fn finish_enrolment(
         let Some(half) = half_login(m, conn, request_id, Some(binding))? else {
             return Ok(None);
         };
+        // The user's row first, before the ceremony is used up: a recovery takes them in this
+        // order too (`oidc/standing.rs`).
+        if hold(conn, tenant, &half.user.id)?.is_none() {
+            return Ok(None);
+        }
         let taken = ceremonies::take(conn, tenant, ENROLLED, &secret::hash(proceed), m.now)?;
         let belongs = taken.is_some_and(|row| {
             row.user_id.as_deref() == Some(half.user.id.as_str()) && row.state == request_id
