@@ -146,6 +146,9 @@ const ATTEMPT_SECONDS: u64 = 1;
 /// send that is never given up reaches it, and fails the test instead of hanging it.
 const GUARD: Duration = Duration::from_secs(30);
 
+/// The outbox's error of an attempt given up after [`ATTEMPT_SECONDS`].
+const GIVEN_UP: &str = "the relay did not answer within 1 s";
+
 both_stores!(a_relay_that_never_answers_holds_neither_the_page_nor_the_mail);
 /// A relay that takes the connection and then says nothing (stalled, not refusing): each attempt
 /// is given up after `mail.timeout_seconds`, so the forgot page answers as when the relay is down,
@@ -153,27 +156,17 @@ both_stores!(a_relay_that_never_answers_holds_neither_the_page_nor_the_mail);
 /// relay answers.
 async fn a_relay_that_never_answers_holds_neither_the_page_nor_the_mail(backend: Backend) {
     let relay = Relay::silent();
-    let builder = TestApp::builder(backend).mail_toml(&relay.mail_toml(ATTEMPT_SECONDS));
-    let app = with_erkki(builder).await;
-    let browser = app.browser();
-    let asked = ask_link(&app, &browser, "", "erkki@testi.fi");
-    let (status, page) = tokio::time::timeout(GUARD, asked)
-        .await
-        .expect("the forgot page waits on the relay");
-    assert_eq!(status, 503);
+    let (app, page) = asked_through(&relay, backend).await;
     assert_has(
         &page,
         "Salasanan palautuslinkin lähettäminen antamaasi sähköpostiosoitteeseen ei onnistunut. Ota yhteys asiakaspalveluun.",
     );
-    // A failed attempt, to be retried as when the relay refuses the connection.
-    let given_up = Some("the relay did not answer within 1 s".to_string());
-    assert_eq!(outbox(&app).await, ("pending".into(), 1, given_up.clone()));
 
     // At the retry (20 s later) the worker's attempt meets the same silence and ends the same way.
     app.clock.advance(30);
     let second = tokio::time::timeout(GUARD, attempted(&app, 2)).await;
     let second = second.expect("the mail worker waits on the relay");
-    assert_eq!(second, ("pending".into(), 2, given_up));
+    assert_eq!(second, ("pending".into(), 2, Some(GIVEN_UP.into())));
 
     // The relay answers again: the mail leaves at its next retry (40 s later), once.
     relay.answer();
@@ -200,17 +193,7 @@ async fn a_relay_that_never_confirms_the_message_gets_it_again_on_a_new_connecti
     backend: Backend,
 ) {
     let relay = Relay::mute_after_the_message();
-    let builder = TestApp::builder(backend).mail_toml(&relay.mail_toml(ATTEMPT_SECONDS));
-    let app = with_erkki(builder).await;
-    let browser = app.browser();
-    let asked = ask_link(&app, &browser, "", "erkki@testi.fi");
-    let (status, _) = tokio::time::timeout(GUARD, asked)
-        .await
-        .expect("the forgot page waits on the relay");
-    assert_eq!(status, 503);
-    let given_up = Some("the relay did not answer within 1 s".to_string());
-    assert_eq!(outbox(&app).await, ("pending".into(), 1, given_up));
-
+    let (app, _) = asked_through(&relay, backend).await;
     relay.answer();
     app.clock.advance(30);
     let sent = tokio::time::timeout(GUARD, attempted(&app, 2)).await;
@@ -219,6 +202,23 @@ async fn a_relay_that_never_confirms_the_message_gets_it_again_on_a_new_connecti
     assert_eq!(received.len(), 1, "{received:?}");
     assert_has(&received[0], "To: erkki@testi.fi");
     app.stop().await;
+}
+
+/// The server with Erkki, sending through `relay` (each attempt given up after
+/// [`ATTEMPT_SECONDS`]), once his forgot page is answered: 503, and the attempt given up, to be
+/// retried. The server, and the page.
+async fn asked_through(relay: &Relay, backend: Backend) -> (TestApp, String) {
+    let builder = TestApp::builder(backend).mail_toml(&relay.mail_toml(ATTEMPT_SECONDS));
+    let app = with_erkki(builder).await;
+    let browser = app.browser();
+    let asked = ask_link(&app, &browser, "", "erkki@testi.fi");
+    let (status, page) = tokio::time::timeout(GUARD, asked)
+        .await
+        .expect("the forgot page waits on the relay");
+    assert_eq!(status, 503, "{page}");
+    let given_up = ("pending".into(), 1, Some(GIVEN_UP.into()));
+    assert_eq!(outbox(&app).await, given_up);
+    (app, page)
 }
 
 /// The one mail of the outbox: its status, attempts and last error.

@@ -299,14 +299,7 @@ async fn a_reset_mail_lists_the_passkeys_and_the_reset_keeps_them(backend: Backe
         "Tililläsi on nämä pääsyavaimet. Salasanan vaihtaminen ei poista niitä; jos et muista \
          lisänneesi jotakin niistä, voit poistaa ne samalla, kun asetat uuden salasanan:",
     );
-    let today = crate::helpers::helsinki(app.now()).format("%-d.%-m.%Y");
-    let used = format!("Lisätty {today}, viimeksi käytetty {today}");
-    let unused = format!("Lisätty {today}, ei vielä käytetty");
-    in_order(&mail, &[&format!("- {used}"), &format!("- {unused}")]);
-    in_order(
-        &mail,
-        &[&format!("<li>{used}</li>"), &format!("<li>{unused}</li>")],
-    );
+    listed_by_their_days(&app, &mail);
     assert!(
         !mail.contains("Työkone") && !mail.contains("Puhelin"),
         "{mail}"
@@ -369,14 +362,7 @@ async fn an_intruders_passkey_name_never_reaches_the_reset_mail(backend: Backend
     for word in ["sjk-tunnistus", "Vahvista tili", "tukiavain", "älä poista"] {
         assert!(!mail.contains(word), "{word}: {mail}");
     }
-    let today = crate::helpers::helsinki(app.now()).format("%-d.%-m.%Y");
-    let used = format!("Lisätty {today}, viimeksi käytetty {today}");
-    let unused = format!("Lisätty {today}, ei vielä käytetty");
-    in_order(&mail, &[&format!("- {used}"), &format!("- {unused}")]);
-    in_order(
-        &mail,
-        &[&format!("<li>{used}</li>"), &format!("<li>{unused}</li>")],
-    );
+    let (used, unused) = listed_by_their_days(&app, &mail);
 
     // The page: the dates first, each name after them as its adder's words, and the hint says so.
     let html = page(&login.browser, &link).await;
@@ -396,6 +382,21 @@ async fn an_intruders_passkey_name_never_reaches_the_reset_mail(backend: Backend
          uudelleen tilisivulla.",
     );
     app.stop().await;
+}
+
+/// Asserts that the reset mail `mail` lists, in its text and its HTML, a passkey added and used
+/// today, then one added today and not used yet; the two descriptions.
+#[track_caller]
+fn listed_by_their_days(app: &TestApp, mail: &str) -> (String, String) {
+    let today = crate::helpers::helsinki(app.now()).format("%-d.%-m.%Y");
+    let used = format!("Lisätty {today}, viimeksi käytetty {today}");
+    let unused = format!("Lisätty {today}, ei vielä käytetty");
+    in_order(mail, &[&format!("- {used}"), &format!("- {unused}")]);
+    in_order(
+        mail,
+        &[&format!("<li>{used}</li>"), &format!("<li>{unused}</li>")],
+    );
+    (used, unused)
 }
 
 /// Asserts that `text` holds each of `parts`, in this order.
