@@ -75,6 +75,11 @@ fn node_metrics(store: &Store, hashing: &HashPool) -> Metrics {
         "Password checks the hashing pool refused: busy (answered 503) or too_many (one holder's share, 429).",
         hashing.refusals(),
     );
+    metrics.register(
+        "idp_hashing_runs",
+        "Jobs the hashing pool ran, by share: login, or other (new passwords, the account page's checks).",
+        hashing.runs(),
+    );
     metrics
 }
 

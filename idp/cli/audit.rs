@@ -10,6 +10,7 @@ use clap::{Subcommand, ValueEnum};
 
 use super::failure::Failure;
 use super::tenant::tenant_config;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::store::audit::{self, After, AuditRow};
 use crate::store::audit_chain;
@@ -150,16 +151,34 @@ fn export(
         since,
         until,
     };
+    let mut count = 0_u64;
     match format {
-        Format::Jsonl => pages.each(&mut conn, |row| Ok(writeln!(out, "{}", json(row))?))?,
+        Format::Jsonl => pages.each(&mut conn, |row| {
+            count += 1;
+            Ok(writeln!(out, "{}", json(row))?)
+        })?,
         Format::Csv => {
             let mut csv = csv::Writer::from_writer(&mut out);
             csv.write_record(COLUMNS)?;
-            pages.each(&mut conn, |row| Ok(csv.write_record(fields(row))?))?;
+            pages.each(&mut conn, |row| {
+                count += 1;
+                Ok(csv.write_record(fields(row))?)
+            })?;
             csv.flush()?;
         }
     }
     out.flush()?;
+    // The trail names residents and their addresses: its own export is in it (after the range
+    // exported, so an export never holds its own event).
+    let time = |t: Option<NaiveDateTime>| t.map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string());
+    audit::Event::new(tenant.id(), SystemClock.now(), "audit.exported")
+        .detail(&serde_json::json!({
+            "by": "cli",
+            "count": count,
+            "since": time(since),
+            "until": time(until),
+        }))
+        .record(&mut conn)?;
     Ok(())
 }
 
@@ -242,9 +261,11 @@ fn json(row: &AuditRow) -> serde_json::Value {
     })
 }
 
-/// An event as the CSV record of [`COLUMNS`] (an empty field for what it does not name).
+/// An event as the CSV record of [`COLUMNS`] (an empty field for what it does not name). A field
+/// that a spreadsheet would read as a formula (it begins with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return) is written with a leading `'`, as OWASP's advice on CSV injection says.
 fn fields(row: &AuditRow) -> [String; 11] {
-    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let text = |v: &Option<String>| inert(v.clone().unwrap_or_default());
     [
         row.id.to_string(),
         time(row),
@@ -258,4 +279,35 @@ fn fields(row: &AuditRow) -> [String; 11] {
         text(&row.personal_digest),
         text(&row.hash),
     ]
+}
+
+/// `field` as a spreadsheet shows it as text, never as a formula.
+fn inert(field: String) -> String {
+    if field.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{field}")
+    } else {
+        field
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inert;
+
+    /// What a spreadsheet would run as a formula is written as text; anything else as it is.
+    #[test]
+    fn a_field_a_spreadsheet_would_run_is_written_as_text() {
+        for formula in ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(inert(formula.into()), format!("'{formula}"));
+        }
+        for plain in [
+            "198.51.100.9",
+            "2001:db8::1",
+            r#"{"amr":"pwd"}"#,
+            "erased-x",
+            "",
+        ] {
+            assert_eq!(inert(plain.into()), plain);
+        }
+    }
 }

@@ -87,6 +87,7 @@ fn import_at_start(config: &Config, store: &Store) {
                     imported = summary.imported,
                     updated = summary.updated,
                     unchanged = summary.unchanged,
+                    support_addresses_kept = summary.kept_addresses,
                     linked_left_alone = summary.linked,
                     without_email = summary.without_email,
                     unusable_hashes = summary.unusable_hashes(),

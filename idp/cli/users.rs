@@ -192,6 +192,10 @@ fn list(config: &Config, tenant: &str) -> Result<(), Failure> {
         1 => println!("1 user"),
         n => println!("{n} users"),
     }
+    // Every resident's address, name and subject left the database: the trail says when.
+    crate::store::audit::Event::new(key.id(), SystemClock.now(), "users.listed")
+        .detail(&serde_json::json!({ "by": "cli", "count": rows.len() }))
+        .record(&mut conn)?;
     Ok(())
 }
 

@@ -65,12 +65,14 @@ impl Config {
         self.tenants.get(id)
     }
 
-    /// The settings that are unsafe on a public (`https://`) server and not overridden (see
-    /// `validate::production`); `idp serve` refuses to start on them, `idp check-config` reports
-    /// them.
+    /// The settings of the main file and the tenants that are unsafe on a public (`https://`)
+    /// server and not overridden (`validate/production.rs`); `idp serve` refuses to start on
+    /// them, `idp check-config` reports them.
     pub fn unsafe_for_production(&self) -> Vec<Problem> {
         let source = self.path.display().to_string();
-        validate::production(&self.settings, &|key| origin_of(&source, key))
+        validate::production(&self.settings, &self.tenants, &|key| {
+            origin_of(&source, key)
+        })
     }
 
     /// The issuer of a tenant: `public_url + "/" + id`.

@@ -346,6 +346,11 @@ pub struct MailSettings {
     /// For `smtp`: `starttls` (default), `tls` or `none`.
     #[serde(default)]
     pub tls: SmtpTls,
+    /// For `smtp`: lets a public (`https://`) server send with `tls = "none"` to a relay that is
+    /// not on this host (a network the operator trusts); without it such a server refuses to
+    /// start.
+    #[serde(default)]
+    pub allow_remote_plaintext: bool,
     /// For `smtp`: the user name to authenticate as, if any.
     pub username: Option<String>,
     /// For `smtp`: the environment variable holding the password (never the password itself).
@@ -380,7 +385,8 @@ pub enum SmtpTls {
     Starttls,
     /// TLS from the first byte.
     Tls,
-    /// No TLS: only for a relay on the same host.
+    /// No TLS: for a relay on the same host (on a public server, another host only with
+    /// `allow_remote_plaintext`).
     None,
 }
 

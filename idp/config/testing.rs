@@ -1,8 +1,9 @@
 //! Fixtures that tests of several layers share: a small, valid tenant file.
 
-/// A valid tenant file: Seinäjoki, keeping old passwords, with one confidential client `demo`
-/// (secret `s3cret`, redirect URI `https://rp.example.fi/callback`). Ends with a newline, so a
-/// test can append more `[[clients]]`.
+/// A valid tenant file, fit for a public server: Seinäjoki, keeping old passwords, with one
+/// confidential client `demo` (secret `s3cret`, given as its SHA-256; redirect URI
+/// `https://rp.example.fi/callback`). Ends with a newline, so a test can append more
+/// `[[clients]]`.
 pub(crate) const TENANT: &str = r#"
 id = "seinajoki"
 name = "Seinäjoen kaupunki"
@@ -10,6 +11,6 @@ policy = "keep-password"
 
 [[clients]]
 client_id = "demo"
-client_secret = "s3cret"
+client_secret_sha256 = "1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0"
 redirect_uris = ["https://rp.example.fi/callback"]
 "#;

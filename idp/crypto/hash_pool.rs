@@ -7,8 +7,11 @@
 //! No one may starve the logins: half of the places are kept for logins ([`Share::Login`]), so
 //! the account page's checks and the hashing of new passwords ([`Share::Other`]) can take at most
 //! the other half; and one session or account may hold at most [`PER_HOLDER`] places at once, one
-//! client address at most half of the pool ([`Holders`]). Past its share a request is refused at
-//! once ([`Refused::TooMany`]: 429), never queued.
+//! client address at most half of the pool ([`Holders`]) and, of the other half, at most half
+//! again (at least one place), so that one address cannot keep every other address from
+//! resetting, registering or changing a password. Past its share a request is refused at once
+//! ([`Refused::TooMany`]: 429), never queued. Every hash names its holders: a login and a check
+//! its session, account and address, a new password its address ([`HashPool::run`]).
 //!
 //! Dedicated threads, not tokio's blocking pool, for two reasons measured by `scripts/bench.sh`:
 //! argon2 allocates its 19 MiB per hash in the allocator arena of the thread it runs on, and
@@ -80,6 +83,9 @@ pub struct HashPool {
     held: Arc<Mutex<HashMap<String, usize>>>,
     /// What one client address may hold (many residents may share one).
     per_address: usize,
+    /// What one client address may hold of the others' places: half of them (at least one), so
+    /// that the other half is left to the other addresses.
+    per_address_of_others: usize,
     jobs: Mutex<mpsc::Sender<Job>>,
     /// Places of the pool: hashing threads and waiting places.
     capacity: usize,
@@ -87,6 +93,8 @@ pub struct HashPool {
     running: Arc<AtomicUsize>,
     /// Refusals by kind: `busy` (503) and `too_many` (429).
     refused: Family<KindLabels, Counter>,
+    /// Jobs run on a hashing thread, by share: `login` and `other`.
+    ran: Family<KindLabels, Counter>,
 }
 
 /// What the pool is doing now.
@@ -152,15 +160,18 @@ impl HashPool {
         }
         let capacity = workers + queue;
         let kept_for_logins = (capacity / 2).max(1);
+        let for_others = capacity.saturating_sub(kept_for_logins);
         HashPool {
             admitted: Arc::new(Semaphore::new(capacity)),
-            others: Arc::new(Semaphore::new(capacity.saturating_sub(kept_for_logins))),
+            others: Arc::new(Semaphore::new(for_others)),
             held: Arc::default(),
             per_address: (capacity / 2).max(PER_HOLDER),
+            per_address_of_others: (for_others / 2).max(1),
             jobs: Mutex::new(sender),
             capacity,
             running: Arc::default(),
             refused: Family::default(),
+            ran: Family::default(),
         }
     }
 
@@ -182,20 +193,34 @@ impl HashPool {
         self.refused.clone()
     }
 
+    /// The jobs run so far on a hashing thread, by share (`login`, `other`); the metric
+    /// `idp_hashing_runs_total`. A job is one hash, or two when a check's work after a match
+    /// hashes again (an old account's password re-hashed, the account page's new password).
+    pub fn runs(&self) -> Family<KindLabels, Counter> {
+        self.ran.clone()
+    }
+
     /// One per core, and twice that waiting.
     pub fn for_this_machine() -> HashPool {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         HashPool::new(cores, cores * 2)
     }
 
-    /// Runs `work` (hashing a new password) on a hashing thread, from the share that logins do
-    /// not keep; [`Refused::Busy`] when it is full (or when `work` panicked).
-    pub async fn run<T, F>(&self, work: F) -> Result<T, Refused>
+    /// Runs `work` (hashing a new password) on a hashing thread for the client `address`, from
+    /// the share that logins do not keep: [`HashPool::run_for`] with the address as its holder
+    /// (a reset or a registration has no session, and its account is the link's, which the
+    /// hash does not wait for). [`Refused::TooMany`] when the address holds its part of the
+    /// share, [`Refused::Busy`] when the share is full (or when `work` panicked).
+    pub async fn run<T, F>(&self, address: Option<String>, work: F) -> Result<T, Refused>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.run_for(Share::Other, &Holders::default(), work).await
+        let holders = Holders {
+            address,
+            ..Holders::default()
+        };
+        self.run_for(Share::Other, &holders, work).await
     }
 
     /// Runs `work` on a hashing thread for `holders`, from `share`. [`Refused::TooMany`] when
@@ -228,7 +253,7 @@ impl HashPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let held = self.hold(holders)?;
+        let held = self.hold(share, holders)?;
         let other = match share {
             Share::Login => None,
             Share::Other => Some(
@@ -247,12 +272,19 @@ impl HashPool {
             (held, other, admitted);
         let (done, result) = oneshot::channel();
         let running = self.running.clone();
+        let kind = match share {
+            Share::Login => "login",
+            Share::Other => "other",
+        };
+        // A handle on the share's counter (a clone counts on the same value).
+        let ran = self.ran.get_or_create(&KindLabels { kind }).clone();
         // The places go with the job: they are given back when the hash is done, even if the
         // request that asked for it has gone meanwhile — and before its result is sent, so that
         // the holder's next request (a resident's retry) never finds its own finished hash still
         // holding a place (a hashing thread runs at a lower priority and may be preempted
         // between the two).
         let job: Job = Box::new(move || {
+            ran.inc();
             running.fetch_add(1, Ordering::Relaxed);
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
             running.fetch_sub(1, Ordering::Relaxed);
@@ -269,8 +301,10 @@ impl HashPool {
         result.await.map_err(|_| Refused::Busy)
     }
 
-    /// Takes a place for each of `holders`, or none when one of them has no place left.
-    fn hold(&self, holders: &Holders) -> Result<Held, Refused> {
+    /// Takes a place for each of `holders` (an address of the others' share takes one of its
+    /// part of that share too), or none when one of them has no place left.
+    fn hold(&self, share: Share, holders: &Holders) -> Result<Held, Refused> {
+        let address = holders.address.as_deref().map(counting_key);
         let keys: Vec<(String, usize)> = [
             holders
                 .session
@@ -280,10 +314,13 @@ impl HashPool {
                 .account
                 .as_ref()
                 .map(|k| (format!("account:{k}"), PER_HOLDER)),
-            holders
-                .address
+            address
                 .as_ref()
-                .map(|k| (format!("address:{}", counting_key(k)), self.per_address)),
+                .map(|k| (format!("address:{k}"), self.per_address)),
+            address.as_ref().filter(|_| share == Share::Other).map(|k| {
+                let limit = self.per_address_of_others;
+                (format!("others-address:{k}"), limit)
+            }),
         ]
         .into_iter()
         .flatten()
@@ -373,6 +410,12 @@ mod tests {
             }
         );
         assert_eq!(pool.refusals().get_or_create(&busy).get(), 1);
+        let ran = |kind| pool.runs().get_or_create(&KindLabels { kind }).get();
+        assert_eq!(
+            (ran("login"), ran("other")),
+            (3, 0),
+            "the refused one never ran"
+        );
     }
 
     /// Other work takes at most half of the places: the other half is the logins'.
@@ -382,16 +425,16 @@ mod tests {
         let (release, work) = blocker();
         let first = {
             let pool = pool.clone();
-            tokio::spawn(async move { pool.run(work).await })
+            tokio::spawn(async move { pool.run(None, work).await })
         };
         settle().await;
         let second = {
             let pool = pool.clone();
-            tokio::spawn(async move { pool.run(|| 2).await })
+            tokio::spawn(async move { pool.run(None, || 2).await })
         };
         settle().await;
         assert_eq!(
-            pool.run(|| 3).await,
+            pool.run(None, || 3).await,
             Err(Refused::Busy),
             "the others' half is full"
         );
@@ -404,7 +447,7 @@ mod tests {
         assert_eq!(first.await.unwrap(), Ok(()));
         assert_eq!(second.await.unwrap(), Ok(2));
         assert_eq!(login.await.unwrap(), Ok(4), "a login still had its place");
-        assert_eq!(pool.run(|| 5).await, Ok(5), "places are given back");
+        assert_eq!(pool.run(None, || 5).await, Ok(5), "places are given back");
     }
 
     /// A finished hash holds no place once its requester has the result: the holder's next
@@ -482,18 +525,57 @@ mod tests {
             ..Holders::default()
         };
         let held: Vec<Held> = (0..pool.per_address)
-            .map(|n| pool.hold(&from(n, &format!("2001:db8:1:2::{n:x}"))))
+            .map(|n| pool.hold(Share::Login, &from(n, &format!("2001:db8:1:2::{n:x}"))))
             .collect::<Result<_, _>>()
             .unwrap();
         assert!(matches!(
-            pool.hold(&from(99, "2001:db8:1:2:ffff::99")),
+            pool.hold(Share::Login, &from(99, "2001:db8:1:2:ffff::99")),
             Err(Refused::TooMany)
         ));
         assert!(
-            pool.hold(&from(99, "2001:db8:1:3::1")).is_ok(),
+            pool.hold(Share::Login, &from(99, "2001:db8:1:3::1"))
+                .is_ok(),
             "another /64"
         );
         drop(held);
-        assert!(pool.hold(&from(99, "2001:db8:1:2:ffff::99")).is_ok());
+        assert!(
+            pool.hold(Share::Login, &from(99, "2001:db8:1:2:ffff::99"))
+                .is_ok()
+        );
+    }
+
+    /// Of the places that logins do not keep, one address holds at most half (at least one): a
+    /// reset or registration from another address still finds the other half. Logins and the
+    /// address's place in the whole pool are counted as before.
+    #[test]
+    fn one_address_holds_at_most_half_of_the_others_share() {
+        // 12 places: 6 kept for logins, 6 for the others, 3 of them for one address.
+        let pool = HashPool::new(2, 10);
+        assert_eq!(pool.per_address_of_others, 3);
+        let at = |address: &str| Holders {
+            address: Some(address.to_string()),
+            ..Holders::default()
+        };
+        let held: Vec<Held> = (0..3)
+            .map(|_| pool.hold(Share::Other, &at("192.0.2.66")))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(matches!(
+            pool.hold(Share::Other, &at("192.0.2.66")),
+            Err(Refused::TooMany)
+        ));
+        let others: Vec<Held> = (0..3)
+            .map(|_| pool.hold(Share::Other, &at("198.51.100.7")))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            pool.hold(Share::Login, &at("192.0.2.66")).is_ok(),
+            "its logins count on its half of the pool"
+        );
+        drop((held, others));
+        assert!(pool.hold(Share::Other, &at("192.0.2.66")).is_ok());
+        // The smallest pools: one place for the others, and it is an address's.
+        assert_eq!(HashPool::new(1, 1).per_address_of_others, 1);
+        assert_eq!(HashPool::new(1, 2).per_address_of_others, 1);
     }
 }

@@ -111,7 +111,8 @@ pub struct EmailSet {
 
 /// Gives the unlinked legacy account `username` of `tenant` the address `email`, voids the links
 /// mailed for it that are not used yet (when the address changes), and records its audit event,
-/// in one transaction.
+/// in one transaction. A re-import keeps the address while the export still gives the account
+/// the address it gave before (`idp/flows/legacy_import/batch.rs`).
 pub fn set_email(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,

@@ -137,24 +137,28 @@ pub enum Completed {
     Done,
 }
 
-/// The last step of a mailed link: `step` does its work in one write transaction and gives the
+/// The last step of a mailed link, in one write transaction: `step` does its work and gives the
 /// link and the user it proved (`None`: [`Completed::Expired`]); then the pending login the link
 /// carries goes on, when this browser (by its binding secret) started it, in this browser's
-/// session (`session_cookie`: renewed when it is the user's, ended when it is another's).
+/// session (`session_cookie`: renewed when it is the user's, ended when it is another's). One
+/// transaction, so that what the link proved and the session it starts are one moment: a
+/// recovery commits before both or after both (`oidc/standing.rs`).
 pub fn complete(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     (binding, session_cookie): (&str, Option<&str>),
     step: impl FnOnce(&mut DbConnection) -> Result<Option<(LinkRow, UserRow)>, FlowError>,
 ) -> Result<Completed, FlowError> {
-    let Some((link, user)) = store::write_transaction(conn, step)? else {
-        return Ok(Completed::Expired);
-    };
-    let request_id = link.auth_request_id.as_deref();
-    Ok(
-        match continue_pending(m, conn, request_id, &user, binding, session_cookie)? {
-            Some(next) => Completed::Continue(next),
-            None => Completed::Done,
-        },
-    )
+    store::write_transaction(conn, |conn| {
+        let Some((link, user)) = step(conn)? else {
+            return Ok(Completed::Expired);
+        };
+        let request_id = link.auth_request_id.as_deref();
+        Ok(
+            match continue_pending(m, conn, request_id, &user, binding, session_cookie)? {
+                Some(next) => Completed::Continue(next),
+                None => Completed::Done,
+            },
+        )
+    })
 }

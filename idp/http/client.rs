@@ -16,23 +16,23 @@ use actix_web::web;
 
 use super::state::AppState;
 
-/// The client's address of `req`, as the settings say to take it.
+/// The client's address of `req`, as the settings say to take it. A forwarded value that is no
+/// address (a proxy that appends to the client's own header passes what the client wrote) counts
+/// as the connection's address: it never reaches the audit trail, the throttle keys or a CSV
+/// export as written.
 pub fn client_address(state: &AppState, req: &HttpRequest) -> Option<String> {
-    if state.config.settings.server.trust_forwarded_for {
-        // "203.0.113.7", "203.0.113.7:4711", "[2001:db8::1]:4711" or "2001:db8::1".
-        req.connection_info().realip_remote_addr().map(|a| {
-            a.parse::<std::net::SocketAddr>()
-                .map(|s| s.ip().to_string())
-                .or_else(|_| {
-                    a.trim_matches(['[', ']'])
-                        .parse::<std::net::IpAddr>()
-                        .map(|ip| ip.to_string())
-                })
-                .unwrap_or_else(|_| a.to_string())
-        })
-    } else {
-        req.peer_addr().map(|a| a.ip().to_string())
+    let peer = || req.peer_addr().map(|a| a.ip().to_string());
+    if !state.config.settings.server.trust_forwarded_for {
+        return peer();
     }
+    // "203.0.113.7", "203.0.113.7:4711", "[2001:db8::1]:4711" or "2001:db8::1".
+    let forwarded = req.connection_info().realip_remote_addr().and_then(|a| {
+        a.parse::<std::net::SocketAddr>()
+            .map(|s| s.ip())
+            .or_else(|_| a.trim_matches(['[', ']']).parse::<std::net::IpAddr>())
+            .ok()
+    });
+    forwarded.map(|ip| ip.to_string()).or_else(peer)
 }
 
 /// Keeps the client's address and the `User-Agent` header for the rest of the request (see the

@@ -28,7 +28,7 @@ use super::schema::{
 use super::throttle::ThrottleKey;
 use super::users::{self, UserRow};
 use super::{
-    DbConnection, Result, Tenant, access, ceremonies, deletions, passkeys, second_factors,
+    DbConnection, Result, Tenant, access, ceremonies, deletions, epochs, passkeys, second_factors,
 };
 use crate::crypto::secret;
 
@@ -99,6 +99,7 @@ pub fn erase(
     .execute(conn)?;
     second_factors::remove_all(conn, tenant, user_id)?;
     ceremonies::remove_for_user(conn, tenant, user_id)?;
+    epochs::forget(conn, tenant, user_id)?;
     forget_addresses(conn, tenant, &user, &addresses)?;
     tombstone_old_accounts(conn, tenant, user_id, now)?;
     users::tombstone(conn, tenant, user_id, now)?;

@@ -16,7 +16,9 @@ pub enum StoreError {
     #[error("the database is not answering: {0}")]
     Pool(diesel::r2d2::PoolError),
     /// SQLite: the write lock, or this process's turn to take it, did not come within the busy
-    /// timeout (another process, or a long writer, held it).
+    /// timeout (another process, or a long writer, held it). PostgreSQL: the transaction was a
+    /// deadlock's victim (SQLSTATE 40P01) or could not be serialised (40001); nothing of it was
+    /// written, and the same request again succeeds.
     #[error("the database is busy")]
     Busy,
     /// A row with the same unique key exists already.
@@ -65,6 +67,13 @@ impl From<diesel::result::Error> for StoreError {
             // SQLite's SQLITE_BUSY after the busy timeout: another process held the write lock.
             Error::DatabaseError(DatabaseErrorKind::Unknown, info)
                 if info.message() == "database is locked" =>
+            {
+                StoreError::Busy
+            }
+            // PostgreSQL ended the transaction to break a deadlock, or to keep it serialisable.
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => StoreError::Busy,
+            Error::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info.message().starts_with("deadlock detected") =>
             {
                 StoreError::Busy
             }
@@ -152,5 +161,21 @@ mod tests {
         let unique = database(DatabaseErrorKind::UniqueViolation, "duplicate key");
         assert!(matches!(unique, StoreError::UniqueViolation(_)) && !unique.is_unavailable());
         assert!(StoreError::Busy.is_unavailable());
+    }
+
+    /// A transaction PostgreSQL ended to break a deadlock or to keep it serialisable wrote
+    /// nothing and succeeds when asked again: 503 with `Retry-After`, not 500.
+    #[test]
+    fn a_deadlock_victim_is_busy() {
+        let deadlock = database(DatabaseErrorKind::Unknown, "deadlock detected");
+        assert!(matches!(deadlock, StoreError::Busy), "{deadlock:?}");
+        let serialization = database(
+            DatabaseErrorKind::SerializationFailure,
+            "could not serialize access due to concurrent update",
+        );
+        assert!(
+            matches!(serialization, StoreError::Busy),
+            "{serialization:?}"
+        );
     }
 }

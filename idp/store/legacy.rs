@@ -25,7 +25,7 @@ pub struct LegacyRow {
     pub username_normalized: String,
     /// What the e-services know the account by: the `sub` once linked.
     pub subject: String,
-    /// The address as exported.
+    /// The address in use, as exported or as support set it (`idp legacy set-email`).
     pub email: Option<String>,
     /// Trimmed and lowercased address (not unique: families share addresses).
     pub email_normalized: Option<String>,
@@ -45,6 +45,19 @@ pub struct LegacyRow {
     pub imported_at: NaiveDateTime,
     /// Last changed by an import or by support.
     pub updated_at: NaiveDateTime,
+    /// The address (normalised) the export gave at the last import that wrote the account;
+    /// `None` when it gave none, and once the account is linked. Where it differs from
+    /// `email_normalized`, support set the address, and a re-import keeps support's while the
+    /// export still gives this one.
+    pub exported_email_normalized: Option<String>,
+}
+
+impl LegacyRow {
+    /// Whether support set the address (`idp legacy set-email`) after the import last wrote the
+    /// account: it is not the export's.
+    pub fn has_support_address(&self) -> bool {
+        self.email_normalized != self.exported_email_normalized
+    }
 }
 
 impl LegacyRow {
@@ -117,27 +130,42 @@ pub fn linked_to(
         .load(conn)?)
 }
 
-/// Binds a legacy account to a user; false when it was bound already (by a concurrent login).
+/// Binds a legacy account to a user; false when it was bound already (by a concurrent login),
+/// or, given `proven_hash` (the old hash an old password was checked against), when its hash is
+/// no longer that one (a re-import replaced it meanwhile). One conditional write: on either
+/// backend it sees the row as it is. The export's address is forgotten: no import changes a
+/// linked account.
 pub fn link(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     id: &str,
     user_id: &str,
     now: NaiveDateTime,
+    proven_hash: Option<&str>,
 ) -> Result<bool> {
-    change_unlinked(
-        conn,
-        tenant,
-        id,
-        (
-            legacy_accounts::linked_user_id.eq(user_id),
-            legacy_accounts::linked_at.eq(now),
-        ),
+    let changes = (
+        legacy_accounts::linked_user_id.eq(user_id),
+        legacy_accounts::linked_at.eq(now),
+        legacy_accounts::exported_email_normalized.eq(None::<String>),
+    );
+    let Some(hash) = proven_hash else {
+        return change_unlinked(conn, tenant, id, changes);
+    };
+    let changed = diesel::update(
+        legacy_accounts::table
+            .find(id)
+            .filter(legacy_accounts::tenant_id.eq(tenant.id()))
+            .filter(legacy_accounts::linked_user_id.is_null())
+            .filter(legacy_accounts::password_hash.eq(hash)),
     )
+    .set(changes)
+    .execute(conn)?;
+    Ok(changed == 1)
 }
 
 /// Attaches an address to an unlinked legacy account (support, `idp legacy set-email`); false
-/// when the account is linked already.
+/// when the account is linked already. The export's address stays as it was
+/// (`exported_email_normalized`), so that a re-import can tell support's apart.
 pub fn set_email(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,

@@ -75,7 +75,7 @@ pub struct LegacyChanges<'a> {
     pub username: &'a str,
     /// The `sub` the e-services know.
     pub subject: &'a str,
-    /// The address as exported.
+    /// The address in use: as exported, or support's that stays.
     pub email: Option<&'a str>,
     /// The address trimmed and lowercased.
     pub email_normalized: Option<&'a str>,
@@ -89,6 +89,9 @@ pub struct LegacyChanges<'a> {
     pub is_authority: bool,
     /// Last changed.
     pub updated_at: NaiveDateTime,
+    /// The address the export gives, trimmed and lowercased: `email_normalized` unless the
+    /// address support set stays ([`super::legacy::LegacyRow::exported_email_normalized`]).
+    pub exported_email_normalized: Option<&'a str>,
 }
 
 /// The accounts of `tenant` that have one of these (lowercased) usernames or one of these subjects.
@@ -127,14 +130,29 @@ pub fn insert_many(conn: &mut DbConnection, rows: &[NewLegacy<'_>]) -> Result<us
     super::rows::insert_all::<_, NewLegacy<'_>>(conn, legacy_accounts::table, rows)
 }
 
-/// Updates an account of `tenant` unless it is linked; false when it is (a login bound it meanwhile).
+/// Updates an account of `tenant` unless it is linked, or its address is no longer
+/// `email_normalized`, as the import read it (support set one meanwhile); false when either
+/// happened.
 pub fn update_unlinked(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     id: &str,
+    email_normalized: Option<&str>,
     changes: &LegacyChanges<'_>,
 ) -> Result<bool> {
-    super::legacy::change_unlinked(conn, tenant, id, changes)
+    let unlinked = legacy_accounts::table
+        .find(id)
+        .filter(legacy_accounts::tenant_id.eq(tenant.id()))
+        .filter(legacy_accounts::linked_user_id.is_null());
+    let changed = match email_normalized {
+        None => diesel::update(unlinked.filter(legacy_accounts::email_normalized.is_null()))
+            .set(changes)
+            .execute(conn)?,
+        Some(email) => diesel::update(unlinked.filter(legacy_accounts::email_normalized.eq(email)))
+            .set(changes)
+            .execute(conn)?,
+    };
+    Ok(changed == 1)
 }
 
 /// Addresses of `tenant` shared by several accounts: how many addresses, and how many accounts

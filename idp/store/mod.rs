@@ -19,6 +19,7 @@ pub mod cleanup;
 mod connection;
 pub mod deletions;
 pub mod deliveries;
+pub mod epochs;
 pub mod erasure;
 mod error;
 pub mod export;

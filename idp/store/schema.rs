@@ -42,6 +42,7 @@ diesel::table! {
         linked_at -> Nullable<Timestamp>,
         imported_at -> Timestamp,
         updated_at -> Timestamp,
+        exported_email_normalized -> Nullable<Text>,
     }
 }
 
@@ -321,6 +322,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    account_epochs (user_id) {
+        user_id -> Text,
+        tenant_id -> Text,
+        epoch -> BigInt,
+    }
+}
+
 diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(grants -> users (user_id));
 diesel::joinable!(legacy_accounts -> users (linked_user_id));
@@ -352,4 +361,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     recovery_codes,
     ceremonies,
     account_deletions,
+    account_epochs,
 );

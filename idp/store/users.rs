@@ -117,6 +117,24 @@ pub fn find(conn: &mut DbConnection, tenant: Tenant<'_>, id: &str) -> Result<Opt
         .optional()?)
 }
 
+/// The user `id` of `tenant` read afresh and held until the caller's write transaction ends: on
+/// PostgreSQL with `SELECT … FOR UPDATE`, so that a transaction that holds it already (a recovery,
+/// `flows::oidc::logout::end_everything`, or a login about to start a session) ends first and
+/// this one then reads what it committed; on SQLite a plain read, as its writers take turns
+/// (`store/transaction.rs`) and a write transaction already excludes every other.
+pub fn lock(conn: &mut DbConnection, tenant: Tenant<'_>, id: &str) -> Result<Option<UserRow>> {
+    let DbConnection::Postgres(pg) = conn else {
+        return find(conn, tenant, id);
+    };
+    Ok(users::table
+        .find(id)
+        .filter(users::tenant_id.eq(tenant.id()))
+        .select(UserRow::as_select())
+        .for_update()
+        .get_result(pg)
+        .optional()?)
+}
+
 /// The user of `tenant` with this lowercased login name (authority users).
 pub fn find_by_username(
     conn: &mut DbConnection,

@@ -5,10 +5,10 @@
 //!
 //! Counters move where their event happens: the HTTP middleware counts requests, the mail and
 //! logout workers their attempts, the store its pool's and writers' waits and its statements
-//! (`store/instrument.rs`), the hashing pool its refusals. A flow counts what it decided (a
-//! login's outcome, a mail refused by the limits) in its [`Tally`], which the HTTP layer adds to
-//! the counters only when the flow's transaction has committed, so that a rolled-back login is
-//! not counted. Gauges that need a query (the queues,
+//! (`store/instrument.rs`), the hashing pool its refusals and the jobs it ran. A flow counts what
+//! it decided (a login's outcome, a mail refused by the limits) in its [`Tally`], which the HTTP
+//! layer adds to the counters only when the flow's transaction has committed, so that a
+//! rolled-back login is not counted. Gauges that need a query (the queues,
 //! the keys) are set when Prometheus scrapes, not on every request.
 
 use std::sync::atomic::AtomicU64;
@@ -101,6 +101,9 @@ pub enum LoginOutcome {
     Throttled,
     /// A wrong one-time or recovery code.
     SecondFactorFailed,
+    /// A password that matched, for an account that changed before the session could start (a
+    /// recovery or a change of password committed meanwhile): nothing started.
+    Interrupted,
     /// An old account bound to its email at its first login with its old password.
     LegacyBoundByPassword,
     /// An old account bound through a mailed link.
@@ -118,6 +121,7 @@ impl LoginOutcome {
             LoginOutcome::UnknownIdentifier => "unknown_identifier",
             LoginOutcome::Throttled => "throttled",
             LoginOutcome::SecondFactorFailed => "second_factor_failed",
+            LoginOutcome::Interrupted => "interrupted",
             LoginOutcome::LegacyBoundByPassword => "legacy_bound_password",
             LoginOutcome::LegacyBoundByLink => "legacy_bound_link",
         }

@@ -14,12 +14,23 @@ const FROM: &str = "198.51.100.9";
 /// Posts the identifier and password pages of a fresh login at `client` from [`FROM`]; the status
 /// of the answer to the password.
 async fn attempt(app: &TestApp, client: &rp::Rp, email: &str, password: &str) -> u16 {
+    attempt_from(app, client, FROM, email, password).await
+}
+
+/// [`attempt`] with `from` in every request's `X-Forwarded-For`.
+async fn attempt_from(
+    app: &TestApp,
+    client: &rp::Rp,
+    from: &str,
+    email: &str,
+    password: &str,
+) -> u16 {
     let browser = app.browser();
     let started = rp::start(client, &[], &[]);
     let login = location(
         &browser
             .get(started.url.clone())
-            .header("X-Forwarded-For", FROM)
+            .header("X-Forwarded-For", from)
             .send()
             .await
             .unwrap(),
@@ -30,7 +41,7 @@ async fn attempt(app: &TestApp, client: &rp::Rp, email: &str, password: &str) ->
     let (status, _) = submit_from(
         app,
         &browser,
-        FROM,
+        from,
         &login_page,
         "/seinajoki/login/identifier",
         &fields,
@@ -46,7 +57,7 @@ async fn attempt(app: &TestApp, client: &rp::Rp, email: &str, password: &str) ->
     submit_from(
         app,
         &browser,
-        FROM,
+        from,
         &login_page,
         "/seinajoki/login/password",
         &fields,
@@ -124,6 +135,27 @@ async fn logins_name_the_account_and_the_client_address(backend: Backend) {
             ..row("login.throttled", Some(&erkki))
         }]
     );
+    app.stop().await;
+}
+
+both_stores!(a_forwarded_value_that_is_no_address_is_not_recorded);
+/// Behind a proxy that appends to the client's own `X-Forwarded-For` instead of replacing it, the
+/// client writes the value idp reads: one that is no address (here a spreadsheet formula, which
+/// would run when the security team opens a CSV export) is not kept; the event names the
+/// connection's address instead.
+async fn a_forwarded_value_that_is_no_address_is_not_recorded(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .behind_proxy()
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .spawn()
+        .await;
+    let client = rp::basic(&app).await;
+    let formula = "=HYPERLINK(\"http://attacker.example/\",\"x\")";
+    let status = attempt_from(&app, &client, formula, "erkki@testi.fi", "väärä").await;
+    assert_eq!(status, 401);
+    let failed = app.audited("seinajoki", "login.failed").await;
+    let addresses: Vec<_> = failed.iter().map(|e| e.remote_addr.as_deref()).collect();
+    assert_eq!(addresses, [Some("127.0.0.1")]);
     app.stop().await;
 }
 

@@ -10,7 +10,7 @@ use idp::store::{self, Manager};
 use secrecy::SecretString;
 
 use crate::both_stores;
-use crate::helpers::{Backend, TestDb, project_root, write_config};
+use crate::helpers::{Backend, TestDb, for_a_public_server, project_root, write_config};
 use crate::node::{
     failed_with, get, idp, read_response, run, serve, setup, sigterm, succeeded, text, wait_exit,
 };
@@ -65,6 +65,27 @@ async fn users_add_then_list(backend: Backend) {
     );
     assert!(lines[1].ends_with("Erkki Esimerkki"), "{stdout}");
     assert_eq!(lines[2], "1 user");
+    // Every resident's address left the database: the trail says so, and so does its export.
+    let trail = |s: &crate::node::Setup| -> Vec<serde_json::Value> {
+        let out = succeeded(&s.idp(&["audit", "export", "--tenant", "seinajoki"]));
+        out.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let details = |events: &[serde_json::Value], kind: &str| -> Vec<serde_json::Value> {
+        let of_kind = events.iter().filter(|e| e["kind"] == kind);
+        of_kind.map(|e| e["detail"].clone()).collect()
+    };
+    let first = trail(&s);
+    let listed = serde_json::json!({ "by": "cli", "count": 1 });
+    assert_eq!(details(&first, "users.listed"), [listed]);
+    assert_eq!(
+        details(&first, "audit.exported"),
+        [] as [serde_json::Value; 0]
+    );
+    let exported =
+        serde_json::json!({ "by": "cli", "count": first.len(), "since": null, "until": null });
+    assert_eq!(details(&trail(&s), "audit.exported"), [exported]);
 
     // Stored as an argon2id PHC string at OWASP's parameters, verifying the password given.
     let mut conn = Manager::new(s.db.backend.clone()).connect().unwrap();
@@ -79,7 +100,12 @@ async fn users_add_then_list(backend: Backend) {
     assert!(user.email_verified);
     assert_eq!(
         store::audit::kinds(&mut conn, crate::helpers::tenant("seinajoki")).unwrap(),
-        ["user.created"]
+        [
+            "user.created",
+            "users.listed",
+            "audit.exported",
+            "audit.exported"
+        ]
     );
     drop(s.dir);
 }
@@ -387,6 +413,7 @@ async fn a_public_server_refuses_the_development_key(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDb::new(backend, dir.path());
     let config = write_config(dir.path(), "https://login.example.fi", &db.url);
+    for_a_public_server(dir.path());
     let text_of = std::fs::read_to_string(&config).unwrap();
     let start = text_of.find("[keys]").unwrap();
     std::fs::write(&config, &text_of[..start]).unwrap();
@@ -437,6 +464,147 @@ async fn a_public_server_refuses_the_development_key(backend: Backend) {
         "",
     );
     succeeded(&out);
+}
+
+/// `idp --config <config> <args>` on a free port.
+fn idp_with(config: &Path, args: &[&str]) -> std::process::Command {
+    let mut command = idp();
+    command
+        .arg("--config")
+        .arg(config)
+        .env("IDP__SERVER__BIND", "127.0.0.1:0")
+        .args(args);
+    command
+}
+
+/// Starts `command` (`idp serve`), asks `/healthz`, stops it with SIGTERM: it served.
+fn serves(command: &mut std::process::Command) {
+    let mut served = serve(command);
+    let (status, body) = get(served.address, "/healthz");
+    assert_eq!(status, 200, "{body}");
+    sigterm(&served.child);
+    let exit = wait_exit(&mut served.child, Duration::from_secs(15));
+    assert!(exit.success(), "{exit:?}");
+}
+
+both_stores!(a_public_server_refuses_the_demo_logins_and_secrets);
+/// `idp serve` with an `https://` public URL refuses to start on the demo's tenant files as
+/// shipped: their exports, imported at every start, hold the authority account `viranomainen`
+/// whose password README.md prints, and README.md prints their clients' secrets too. Exit status
+/// 2, one line per problem naming file and key, the same from `check-config`, and nothing
+/// imported. Once the files are fit for a public server it starts, and a demo secret given as its
+/// SHA-256 is refused all the same.
+async fn a_public_server_refuses_the_demo_logins_and_secrets(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(backend, dir.path());
+    let config = write_config(dir.path(), "https://login.example.fi", &db.url);
+    let tenant = |id: &str| dir.path().join(format!("tenants/{id}.toml"));
+    let import = |id: &str, file: &str| {
+        format!(
+            "error: {}: legacy.import_at_start: is for demo configurations, and the public URL is https://: {file} would be imported again at every start of every node (the demo exports' accounts and password are published in README.md); remove the key and import the city's export with idp import-legacy (docs/migration.md)\n",
+            tenant(id).display()
+        )
+    };
+    let plain = |id: &str| {
+        format!(
+            "error: {}: clients[0].client_secret: is in plain text, and the public URL is https://: give client_secret_sha256 instead, the SHA-256 of a secret of 32 random bytes or more (openssl rand -base64 32; docs/configuration.md)\n",
+            tenant(id).display()
+        )
+    };
+    let expected = [
+        import("kouvola", "config/legacy/kouvola.jsonl"),
+        plain("kouvola"),
+        import("seinajoki", "config/legacy/seinajoki.csv"),
+        plain("seinajoki"),
+    ]
+    .concat();
+    let out = run(&mut idp_with(&config, &["check-config"]), "");
+    failed_with(&out, 2, &expected);
+    assert_eq!(text(&out.stdout), "");
+    failed_with(&run(&mut idp_with(&config, &["serve"]), ""), 2, &expected);
+    // The attack fails: the demo's authority account is not there to log in as.
+    succeeded(&run(&mut idp_with(&config, &["migrate"]), ""));
+    let viranomainen = || {
+        let mut conn = Manager::new(db.backend.clone()).connect().unwrap();
+        let seinajoki = crate::helpers::tenant("seinajoki");
+        store::legacy::find_by_username(&mut conn, seinajoki, "viranomainen").unwrap()
+    };
+    assert_eq!(viranomainen(), None);
+
+    // Fit for a public server: no export at start, the secrets as SHA-256. It serves.
+    for_a_public_server(dir.path());
+    let out = run(&mut idp_with(&config, &["check-config"]), "");
+    assert_eq!(
+        succeeded(&out),
+        format!(
+            "{}: ok (2 tenants: kouvola, seinajoki; 2 clients)\n",
+            config.display()
+        )
+    );
+    serves(&mut idp_with(&config, &[]));
+    assert_eq!(viranomainen(), None);
+
+    // The demo's secret, hashed, is the demo's secret still.
+    let demo = "dfe917587ab6d3a87be76b8bb396b3ec0b63a805f8cefe3bfdfac120a3c45531";
+    let text_of = std::fs::read_to_string(tenant("seinajoki")).unwrap();
+    let start = text_of.find("client_secret_sha256 = \"").unwrap() + 24;
+    let hashed = format!("{}{demo}{}", &text_of[..start], &text_of[start + 64..]);
+    std::fs::write(tenant("seinajoki"), hashed).unwrap();
+    let expected = format!(
+        "error: {}: clients[0].client_secret_sha256: is the SHA-256 of the demo secret \"demo-secret-seinajoki\" published in README.md, and the public URL is https://: give the SHA-256 of a secret of 32 random bytes or more (openssl rand -base64 32)\n",
+        tenant("seinajoki").display()
+    );
+    failed_with(
+        &run(&mut idp_with(&config, &["check-config"]), ""),
+        2,
+        &expected,
+    );
+    failed_with(&run(&mut idp_with(&config, &["serve"]), ""), 2, &expected);
+}
+
+both_stores!(a_public_server_refuses_unencrypted_mail_to_another_host);
+/// With an `https://` public URL, `mail.tls = "none"` towards a relay that is not on this host
+/// (every reset and sign-in link, and a relay password, in clear on the network) stops `idp serve`
+/// with exit status 2 and `check-config` with the same line, unless the operator sets
+/// `mail.allow_remote_plaintext`; a relay on this host needs no such setting.
+async fn a_public_server_refuses_unencrypted_mail_to_another_host(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(backend, dir.path());
+    let config = write_config(dir.path(), "https://login.example.fi", &db.url);
+    for_a_public_server(dir.path());
+    let text_of = std::fs::read_to_string(&config).unwrap();
+    let (start, end) = (
+        text_of.find("[mail]").unwrap(),
+        text_of.find("[tenants]").unwrap(),
+    );
+    let smtp = "[mail]\ntransport = \"smtp\"\nhost = \"mailrelay.example.fi\"\ntls = \"none\"\n\
+                from = \"idp <no-reply@example.fi>\"\n\n";
+    let edited = format!("{}{smtp}{}", &text_of[..start], &text_of[end..]);
+    std::fs::write(&config, edited).unwrap();
+    let expected = format!(
+        "error: {}: mail.tls: is \"none\" towards mail.host mailrelay.example.fi, which is not this host, and the public URL is https://: the mails' links (and a relay password) would cross the network unencrypted; use \"starttls\" or \"tls\", or set mail.allow_remote_plaintext = true (IDP__MAIL__ALLOW_REMOTE_PLAINTEXT) for a relay on a network you trust\n",
+        config.display()
+    );
+    let out = run(&mut idp_with(&config, &["check-config"]), "");
+    failed_with(&out, 2, &expected);
+    assert_eq!(text(&out.stdout), "");
+    failed_with(&run(&mut idp_with(&config, &["serve"]), ""), 2, &expected);
+
+    // A relay on this host.
+    let local = || {
+        let mut command = idp_with(&config, &[]);
+        command.env("IDP__MAIL__HOST", "127.0.0.1");
+        command
+    };
+    succeeded(&run(local().arg("check-config"), ""));
+    // The explicit override, in the environment: it serves (no mail is due, none is sent).
+    let allowed = || {
+        let mut command = idp_with(&config, &[]);
+        command.env("IDP__MAIL__ALLOW_REMOTE_PLAINTEXT", "true");
+        command
+    };
+    succeeded(&run(allowed().arg("check-config"), ""));
+    serves(&mut allowed());
 }
 
 both_stores!(a_node_with_another_key_encryption_key_seals_no_key);

@@ -220,7 +220,8 @@ impl Setup {
                 crate::helpers::tenant("seinajoki"),
                 &account.id,
                 &user.id,
-                at
+                at,
+                None
             )
             .unwrap()
         );
@@ -719,6 +720,171 @@ async fn set_email_gives_an_unlinked_account_an_address(backend: Backend) {
             "user.created"
         ]
     );
+}
+
+both_stores!(a_reimport_keeps_the_address_support_set);
+/// An address that support set with `idp legacy set-email` survives re-imports of an export that
+/// still gives the address it gave then (none, or a wrong one), in a dry run and for real, and
+/// the summary says so; the account's other fields still follow the export. Once the export gives
+/// the account another address, the export's applies again.
+async fn a_reimport_keeps_the_address_support_set(backend: Backend) {
+    let s = setup(backend);
+    let file = s.file("export.csv", EXPORT.as_bytes());
+    s.import(&file, &[]);
+    let set = |username: &str, email: &str| {
+        let args = ["legacy", "set-email", "--tenant", "seinajoki"];
+        succeeded(&s.idp(&[&args[..], &["--username", username, "--email", email]].concat()));
+    };
+    set("vanha", "Vanha.Asukas@Testi.FI");
+    set("perhe.aiti", "aiti@testi.fi");
+    let links_before = s.account("perhe.aiti");
+
+    // The same export again: nothing changes, and both corrections stay.
+    let again = EXPORT_COUNTS
+        .replace("imported (new): 5", "imported (new): 0")
+        .replace(
+            "unchanged: 0\n",
+            "unchanged: 5\nsupport's addresses kept (legacy set-email): 2\n",
+        );
+    assert_eq!(
+        s.import(&file, &["--dry-run"]),
+        format!("dry run: nothing was written\n{again}")
+    );
+    // After the real run the tenant's addresses are counted: perhe.aiti has her own now.
+    let again = again.replace("1 addresses, 2 accounts", "0 addresses, 0 accounts");
+    assert_eq!(s.import(&file, &[]), again);
+    assert_eq!(s.import(&file, &[]), again, "and at every start");
+    let vanha = s.account("vanha");
+    assert_eq!(vanha.email.as_deref(), Some("Vanha.Asukas@Testi.FI"));
+    assert_eq!(
+        vanha.email_normalized.as_deref(),
+        Some("vanha.asukas@testi.fi")
+    );
+    assert_eq!(
+        s.account("perhe.aiti"),
+        links_before,
+        "not even updated_at moves"
+    );
+
+    // The export names vanha now, and gives perhe.aiti another address than before: vanha keeps
+    // support's address (his name follows the export), perhe.aiti takes the export's.
+    let changed = EXPORT
+        .replace(
+            "vanha,,,\"{SSHA}a,\"\"b\",,FALSE",
+            "vanha,,,\"{SSHA}a,\"\"b\",Vanha Asukas,FALSE",
+        )
+        .replace(
+            "perhe.aiti,,PERHE@Testi.fi,",
+            "perhe.aiti,,Aiti.Perhe@testi.fi,",
+        );
+    let changed_counts = EXPORT_COUNTS
+        .replace("imported (new): 5", "imported (new): 0")
+        .replace("updated: 0", "updated: 2")
+        .replace(
+            "unchanged: 0\n",
+            "unchanged: 3\nsupport's addresses kept (legacy set-email): 1\n",
+        )
+        .replace("1 addresses, 2 accounts", "0 addresses, 0 accounts");
+    let changed_file = s.file("changed.csv", changed.as_bytes());
+    assert_eq!(s.import(&changed_file, &[]), changed_counts);
+    let vanha = s.account("vanha");
+    assert_eq!(vanha.email.as_deref(), Some("Vanha.Asukas@Testi.FI"));
+    assert_eq!(vanha.name.as_deref(), Some("Vanha Asukas"));
+    let aiti = s.account("perhe.aiti");
+    assert_eq!(aiti.email.as_deref(), Some("Aiti.Perhe@testi.fi"));
+    assert_eq!(
+        aiti.email_normalized.as_deref(),
+        Some("aiti.perhe@testi.fi")
+    );
+    // From now on perhe.aiti's address is the export's: the first export again gives it back.
+    let back = EXPORT_COUNTS
+        .replace("imported (new): 5", "imported (new): 0")
+        .replace("updated: 0", "updated: 2")
+        .replace(
+            "unchanged: 0\n",
+            "unchanged: 3\nsupport's addresses kept (legacy set-email): 1\n",
+        );
+    assert_eq!(s.import(&file, &[]), back);
+    assert_eq!(
+        s.account("perhe.aiti").email.as_deref(),
+        Some("PERHE@Testi.fi")
+    );
+    assert_eq!(
+        s.account("vanha").email.as_deref(),
+        Some("Vanha.Asukas@Testi.FI")
+    );
+}
+
+/// On PostgreSQL an import reads a batch's accounts without locking them: support's
+/// `idp legacy set-email` can commit between that read and the batch's update of the same
+/// account. The update does not overwrite it: the row is refused with its reason, and the address
+/// stays. (SQLite's writer takes its lock before the read, so the import sees support's address.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reimport_leaves_an_address_support_sets_meanwhile() {
+    use diesel::Connection;
+    if crate::helpers::postgres_admin_url().is_none() {
+        return;
+    }
+    let s = setup(Backend::Postgres);
+    s.import(&s.file("export.csv", EXPORT.as_bytes()), &[]);
+    let vanha = s.account("vanha");
+    // The export changes vanha's name, so the import updates the account.
+    let named = EXPORT.replace(
+        "vanha,,,\"{SSHA}a,\"\"b\",,FALSE",
+        "vanha,,,\"{SSHA}a,\"\"b\",Vanha Asukas,FALSE",
+    );
+    let file = s.file("named.csv", named.as_bytes());
+    let mut support = s.conn();
+    let import = support.transaction(|conn| {
+        // Support's change, not committed yet: it holds the row's lock.
+        let at = idp::clock::Clock::now(&idp::clock::SystemClock);
+        let seinajoki = crate::helpers::tenant("seinajoki");
+        let email = "vanha.asukas@testi.fi";
+        assert!(store::legacy::set_email(conn, seinajoki, &vanha.id, email, email, at).unwrap());
+        let import = s
+            .command(&["import-legacy", "--tenant", "seinajoki", &file])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Commit once the import has read the account and waits for the lock to update it.
+        let mut watcher = diesel::PgConnection::establish(&s.db.url).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let waiting = diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND wait_event_type = 'Lock' AND query LIKE 'UPDATE \"legacy_accounts\"%')",
+        );
+        while diesel::select(waiting.clone())
+            .get_result::<i64>(&mut watcher)
+            .unwrap()
+            == 0
+        {
+            assert!(Instant::now() < deadline, "the import never waited");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        diesel::QueryResult::Ok(import)
+    });
+    let out = import.unwrap().wait_with_output().unwrap();
+    assert_eq!(
+        succeeded(&out),
+        "rows read: 5\nimported (new): 0\nupdated: 0\nunchanged: 4\n\
+         linked accounts left alone: 0\nwithout email: 0\n\
+         emails shared by several accounts: 1 addresses, 2 accounts\nhashes bcrypt: 1\n\
+         hashes scrypt: 1\nhashes salted-sha1: 1\n\
+         unusable hashes: 1 (1 empty, 0 of an unknown format, 0 over a cost cap)\n\
+         rejected rows: 1\n\
+         line 6: its address changed during the import (idp legacy set-email, or another \
+         import): import the file again\n"
+    );
+    let vanha = s.account("vanha");
+    assert_eq!(vanha.email.as_deref(), Some("vanha.asukas@testi.fi"));
+    assert_eq!(vanha.name, None, "the row waits for the next import");
+    // Which keeps support's address and takes the name.
+    s.import(&file, &[]);
+    let vanha = s.account("vanha");
+    assert_eq!(vanha.email.as_deref(), Some("vanha.asukas@testi.fi"));
+    assert_eq!(vanha.name.as_deref(), Some("Vanha Asukas"));
 }
 
 both_stores!(serve_imports_at_start_and_starts_despite_a_bad_file);

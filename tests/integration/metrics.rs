@@ -24,7 +24,7 @@ pub(crate) async fn with_metrics(backend: Backend) -> TestApp {
 }
 
 /// The value of the sample `line` (the metric with its labels) in `text`, if there is one.
-fn sample(text: &str, line: &str) -> Option<f64> {
+pub(crate) fn sample(text: &str, line: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(line)?.strip_prefix(' '))
         .map(|value| value.parse().unwrap())

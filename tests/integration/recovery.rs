@@ -15,14 +15,15 @@ use crate::helpers::journeys::{
 use crate::helpers::{Backend, TestApp, first_party_client};
 use crate::rp::{self, Receiver, param, start_receiver};
 
-const EMAIL: &str = "erkki@testi.fi";
-const PASSWORD: &str = "erkin vanha salasana";
-const REDIRECT: &str = "http://127.0.0.1:9/offline-callback";
+pub const EMAIL: &str = "erkki@testi.fi";
+pub const PASSWORD: &str = "erkin vanha salasana";
+pub const REDIRECT: &str = "http://127.0.0.1:9/offline-callback";
 /// `rp-offline`'s credentials.
 const OFFLINE: (&str, &str) = ("rp-offline", "rp-offline-secret");
 
+/// What the resident does to take the account back.
 #[derive(Debug, Clone, Copy)]
-enum Recovery {
+pub enum Recovery {
     Reset,
     SignOutEverywhere,
     UndoAddressChange,
@@ -82,7 +83,8 @@ async fn reset_link(app: &TestApp, browser: &reqwest::Client) -> String {
         .await
 }
 
-async fn recover(app: &TestApp, recovery: Recovery) {
+/// The resident of [`EMAIL`] does `recovery` through the pages.
+pub async fn recover(app: &TestApp, recovery: Recovery) {
     match recovery {
         Recovery::Reset => {
             let browser = app.browser();

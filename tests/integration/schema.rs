@@ -47,7 +47,8 @@ fn select_every_column(conn: &mut DbConnection) -> Result<(), diesel::result::Er
         totp_factors,
         recovery_codes,
         ceremonies,
-        account_deletions
+        account_deletions,
+        account_epochs
     );
     Ok(())
 }
@@ -76,6 +77,98 @@ async fn migrations_run_up_and_down(backend: Backend) {
         crate::helpers::migration_versions()
     );
     select_every_column(&mut connect(&db)).unwrap();
+}
+
+both_stores!(accounts_imported_before_keep_their_address_as_the_exports);
+/// Migration `2026-12-10-000001_legacy_exported_email`: an unlinked legacy account imported
+/// before it counts its address as the export's (a re-import of the same export then changes
+/// nothing); a linked one keeps none.
+async fn accounts_imported_before_keep_their_address_as_the_exports(backend: Backend) {
+    use diesel::Connection;
+    use diesel_migrations::{FileBasedMigrations, MigrationHarness};
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(backend, dir.path());
+    let versions = crate::helpers::migration_versions();
+    assert_eq!(versions.last().unwrap(), "20261210000001");
+    store::migrate(&db.backend).unwrap();
+    let folder = |name: &str| {
+        FileBasedMigrations::from_path(crate::helpers::project_root().join("migrations").join(name))
+            .unwrap()
+    };
+    match &db.backend {
+        idp::config::DatabaseBackend::Sqlite(path) => {
+            let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+            conn.revert_last_migration(folder("sqlite")).unwrap();
+        }
+        idp::config::DatabaseBackend::Postgres(url) => {
+            let mut conn = diesel::PgConnection::establish(url).unwrap();
+            conn.revert_last_migration(folder("postgres")).unwrap();
+        }
+    }
+    let mut conn = connect(&db);
+    let now = NaiveDate::from_ymd_opt(2026, 12, 1)
+        .unwrap()
+        .and_hms_opt(10, 0, 0)
+        .unwrap();
+    store::users::insert(
+        &mut conn,
+        &store::users::NewUser {
+            id: "u1",
+            tenant_id: "seinajoki",
+            subject: "S-2",
+            email: Some("liisa@testi.fi"),
+            email_normalized: Some("liisa@testi.fi"),
+            email_verified: true,
+            username: None,
+            username_normalized: None,
+            is_authority: false,
+            name: None,
+            password_hash: None,
+            password_changed_at: None,
+            created_at: now,
+            updated_at: now,
+        },
+    )
+    .unwrap();
+    for (id, username, email, linked) in [
+        (
+            "a1",
+            "matti",
+            "'Matti@Testi.fi', 'matti@testi.fi'",
+            "NULL, NULL",
+        ),
+        (
+            "a2",
+            "liisa",
+            "'liisa@testi.fi', 'liisa@testi.fi'",
+            "'u1', '2026-12-01 11:00:00'",
+        ),
+        ("a3", "vanha", "NULL, NULL", "NULL, NULL"),
+    ] {
+        diesel::sql_query(format!(
+            "INSERT INTO legacy_accounts (id, tenant_id, username, username_normalized, subject, \
+             email, email_normalized, is_authority, linked_user_id, linked_at, imported_at, \
+             updated_at) VALUES ('{id}', 'seinajoki', '{username}', '{username}', 'S-{id}', \
+             {email}, FALSE, {linked}, '2026-12-01 10:00:00', '2026-12-01 10:00:00')"
+        ))
+        .execute(&mut conn)
+        .unwrap();
+    }
+    assert_eq!(
+        store::migrate(&db.backend).unwrap(),
+        ["20261210000001"],
+        "the last migration again"
+    );
+    let mut exported = |id: &str| {
+        let account = store::legacy::find(&mut conn, crate::helpers::tenant("seinajoki"), id)
+            .unwrap()
+            .unwrap();
+        assert!(!account.has_support_address() || account.linked_user_id.is_some());
+        account.exported_email_normalized
+    };
+    assert_eq!(exported("a1").as_deref(), Some("matti@testi.fi"));
+    assert_eq!(exported("a2"), None, "linked");
+    assert_eq!(exported("a3"), None);
 }
 
 both_stores!(email_is_unique_per_tenant_case_insensitively);

@@ -1,33 +1,11 @@
-//! Checks of the main file that serde cannot make, and the settings unsafe on a public server.
+//! Checks of the main file that serde cannot make (what is unsafe on a public server is in
+//! `production.rs`).
 
 use lettre::message::Mailbox;
 
 use super::rules::{LEASE, LIFETIME, SMTP_ATTEMPT, is_loopback};
 use crate::config::problems::Problem;
 use crate::config::settings::{MailTransport, Settings, encryption_key_bytes};
-
-/// Settings that are fine for a developer's machine but unsafe on a public (`https://`)
-/// server, which `idp serve` refuses and `idp check-config` reports, unless the operator
-/// overrides them explicitly.
-pub(in crate::config) fn production(
-    settings: &Settings,
-    origin: &dyn Fn(&str) -> String,
-) -> Vec<Problem> {
-    let mut problems = Vec::new();
-    let public = settings.server.public_url.scheme() == "https";
-    let keys = &settings.keys;
-    if public && keys.encryption_key.is_none() && !keys.allow_development_key {
-        problems.push(Problem::new(
-            origin("keys.encryption_key"),
-            "keys.encryption_key",
-            format!(
-                "is not set, and the public URL is https://: signing keys would be encrypted with the development key in {}; set keys.encryption_key (IDP__KEYS__ENCRYPTION_KEY) to 32 random bytes in base64, or set keys.allow_development_key = true (IDP__KEYS__ALLOW_DEVELOPMENT_KEY) to run on the development key all the same",
-                keys.development_key_file.display()
-            ),
-        ));
-    }
-    problems
-}
 
 /// Whether listeners on `a` and `b` would take the same port: the same port (not 0, which picks a
 /// free one) on the same address, or on every address (`0.0.0.0`, `[::]`) and any.

@@ -103,3 +103,12 @@ pub(super) fn is_loopback(url: &Url) -> bool {
         None => false,
     }
 }
+
+/// Whether a host name, as `mail.host` gives it, names this machine: `localhost` (in any case) or
+/// a loopback address.
+pub(super) fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}

@@ -19,10 +19,17 @@ use crate::store::{DbConnection, StoreError, Tenant};
 pub enum Disposition {
     /// A new account.
     Imported,
-    /// An unlinked account, changed.
-    Updated,
-    /// An unlinked account holding the same data.
-    Unchanged,
+    /// An unlinked account, changed; `kept_address`: but for the address that support set
+    /// (`idp legacy set-email`), which stays while the export gives the one it gave then.
+    Updated {
+        /// Support's address stayed instead of the row's.
+        kept_address: bool,
+    },
+    /// An unlinked account holding the same data (or support's address, which stays).
+    Unchanged {
+        /// Support's address stayed instead of the row's.
+        kept_address: bool,
+    },
     /// A linked account: never changed by an import.
     Linked,
     /// Refused, and why.
@@ -41,7 +48,8 @@ pub fn apply(
     if dry_run {
         return Ok(plan(conn, tenant, rows)?
             .into_iter()
-            .map(Step::into_disposition)
+            .zip(rows)
+            .map(|(step, row)| step.into_disposition(row))
             .collect());
     }
     match crate::store::write_transaction(conn, |conn| write(conn, tenant, rows, now, ids)) {
@@ -70,23 +78,32 @@ pub fn apply(
 /// What to do with one row.
 enum Step {
     Insert,
-    /// The account to change: its id, and whether its address changes.
-    Update(String, bool),
-    Unchanged,
+    /// The account to change, as read, and whether its address (support's) stays.
+    Update(Box<LegacyRow>, bool),
+    /// Nothing to change; whether support's address stays instead of the row's.
+    Unchanged(bool),
     Linked,
     Reject(String),
 }
 
 impl Step {
-    fn into_disposition(self) -> Disposition {
+    fn into_disposition(self, row: &ImportRow) -> Disposition {
         match self {
             Step::Insert => Disposition::Imported,
-            Step::Update(..) => Disposition::Updated,
-            Step::Unchanged => Disposition::Unchanged,
+            Step::Update(stored, keep) => Disposition::Updated {
+                kept_address: keep && differs(&stored, row),
+            },
+            Step::Unchanged(kept_address) => Disposition::Unchanged { kept_address },
             Step::Linked => Disposition::Linked,
             Step::Reject(reason) => Disposition::Rejected(reason),
         }
     }
+}
+
+/// Whether the address of `stored` differs from the row's (support's address that stays counts
+/// only where it made a difference).
+fn differs(stored: &LegacyRow, row: &ImportRow) -> bool {
+    stored.email_normalized.as_deref() != row.email.as_ref().map(crate::domain::Email::normalized)
 }
 
 /// Compares the rows with the accounts of the same usernames or subjects.
@@ -115,9 +132,14 @@ fn plan(
             let holder = by_subject
                 .get(row.subject.as_str())
                 .filter(|e| e.username_normalized != row.username_normalized);
+            // Support set the address (`idp legacy set-email`) and the export still gives the
+            // one it gave then: support's stays.
+            let keep = stored.is_some_and(|stored| row.keeps_support_address(stored));
             match (stored, holder) {
                 (Some(stored), _) if stored.linked_user_id.is_some() => Step::Linked,
-                (Some(stored), _) if row.same_as(stored) => Step::Unchanged,
+                (Some(stored), _) if row.same_as(stored, keep) => {
+                    Step::Unchanged(keep && differs(stored, row))
+                }
                 (_, Some(holder)) if erased(holder) => Step::Reject(format!(
                     "subject {:?} belonged to an account erased at its owner's request; it is \
                      never issued again",
@@ -127,13 +149,7 @@ fn plan(
                     "subject {:?} belongs to the account {:?}",
                     row.subject, holder.username
                 )),
-                (Some(stored), None) => {
-                    let email = row.email.as_ref().map(crate::domain::Email::normalized);
-                    Step::Update(
-                        stored.id.clone(),
-                        stored.email_normalized.as_deref() != email,
-                    )
-                }
+                (Some(stored), None) => Step::Update(Box::new((*stored).clone()), keep),
                 (None, None) => Step::Insert,
             }
         })
@@ -168,21 +184,49 @@ fn write(
     let mut dispositions = Vec::with_capacity(rows.len());
     for (row, step) in rows.iter().zip(steps) {
         dispositions.push(match step {
-            Step::Update(id, email_changes) => {
-                if legacy_import::update_unlinked(conn, tenant, &id, &row.to_changes(now))? {
-                    // A link mailed to the address the export had before would bind the account
-                    // with the new one, for whoever reads the old address.
-                    if email_changes {
-                        links::void_for_legacy(conn, tenant, &id, now)?;
+            Step::Update(stored, keep) => {
+                let mut changes = row.to_changes(now);
+                if keep {
+                    changes.email = stored.email.as_deref();
+                    changes.email_normalized = stored.email_normalized.as_deref();
+                }
+                let (id, read) = (&stored.id, stored.email_normalized.as_deref());
+                if legacy_import::update_unlinked(conn, tenant, id, read, &changes)? {
+                    // A link mailed to the address the account had before would bind it with
+                    // the new one, for whoever reads the old address.
+                    if changes.email_normalized != read {
+                        links::void_for_legacy(conn, tenant, id, now)?;
                     }
-                    Disposition::Updated
+                    Disposition::Updated {
+                        kept_address: keep && differs(&stored, row),
+                    }
                 } else {
-                    // A login bound it since the read: it is left alone.
-                    Disposition::Linked
+                    left_alone(conn, tenant, id)?
                 }
             }
-            other => other.into_disposition(),
+            other => other.into_disposition(row),
         });
     }
     Ok(dispositions)
+}
+
+/// What became of the account `id`, which a login bound, or support or another import gave
+/// another address, after the batch read it.
+fn left_alone(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    id: &str,
+) -> Result<Disposition, StoreError> {
+    let linked = crate::store::legacy::find(conn, tenant, id)?
+        .is_none_or(|account| account.linked_user_id.is_some());
+    Ok(if linked {
+        // A login bound it: it is left alone.
+        Disposition::Linked
+    } else {
+        Disposition::Rejected(
+            "its address changed during the import (idp legacy set-email, or another import): \
+             import the file again"
+                .into(),
+        )
+    })
 }

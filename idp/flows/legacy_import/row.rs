@@ -168,12 +168,28 @@ impl ImportRow {
         self.format.map(LegacyFormat::name)
     }
 
-    /// Whether the stored account already holds exactly this row.
-    pub fn same_as(&self, stored: &LegacyRow) -> bool {
-        stored.username == self.username
+    /// The address, trimmed and lowercased.
+    fn email_normalized(&self) -> Option<&str> {
+        self.email.as_ref().map(Email::normalized)
+    }
+
+    /// Whether the address support set on `stored` (`idp legacy set-email`) stays: the export
+    /// still gives the address it gave at the import before.
+    pub fn keeps_support_address(&self, stored: &LegacyRow) -> bool {
+        stored.has_support_address()
+            && stored.exported_email_normalized.as_deref() == self.email_normalized()
+    }
+
+    /// Whether the stored account already holds exactly this row: with `keep_address`, whatever
+    /// address it has (support's, which stays); otherwise this row's.
+    pub fn same_as(&self, stored: &LegacyRow, keep_address: bool) -> bool {
+        let address = keep_address
+            || (stored.email.as_deref() == self.email.as_ref().map(Email::as_entered)
+                && stored.email_normalized.as_deref() == self.email_normalized());
+        address
+            && stored.exported_email_normalized.as_deref() == self.email_normalized()
+            && stored.username == self.username
             && stored.subject == self.subject
-            && stored.email.as_deref() == self.email.as_ref().map(Email::as_entered)
-            && stored.email_normalized.as_deref() == self.email.as_ref().map(Email::normalized)
             && stored.password_hash == self.password_hash
             && stored.hash_format.as_deref() == self.format_name()
             && stored.name == self.name
@@ -191,18 +207,19 @@ impl ImportRow {
         }
     }
 
-    /// The changes that make a stored account hold this row.
+    /// The changes that make a stored account hold this row, its address the export's.
     pub fn to_changes(&self, now: NaiveDateTime) -> LegacyChanges<'_> {
         LegacyChanges {
             username: &self.username,
             subject: &self.subject,
             email: self.email.as_ref().map(Email::as_entered),
-            email_normalized: self.email.as_ref().map(Email::normalized),
+            email_normalized: self.email_normalized(),
             password_hash: self.password_hash.as_deref(),
             hash_format: self.format_name(),
             name: self.name.as_deref(),
             is_authority: self.is_authority,
             updated_at: now,
+            exported_email_normalized: self.email_normalized(),
         }
     }
 }

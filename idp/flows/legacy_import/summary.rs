@@ -23,6 +23,9 @@ pub struct Summary {
     pub updated: u64,
     /// Unlinked accounts that already held the row.
     pub unchanged: u64,
+    /// Updated or unchanged accounts that kept the address support set (`idp legacy
+    /// set-email`) instead of the row's: the export still gives the address it gave then.
+    pub kept_addresses: u64,
     /// Linked accounts, which an import never changes.
     pub linked: u64,
     /// Rows refused.
@@ -68,8 +71,14 @@ impl Summary {
     pub fn count(&mut self, row: &ImportRow, disposition: Disposition) {
         match disposition {
             Disposition::Imported => self.imported += 1,
-            Disposition::Updated => self.updated += 1,
-            Disposition::Unchanged => self.unchanged += 1,
+            Disposition::Updated { kept_address } => {
+                self.updated += 1;
+                self.kept_addresses += u64::from(kept_address);
+            }
+            Disposition::Unchanged { kept_address } => {
+                self.unchanged += 1;
+                self.kept_addresses += u64::from(kept_address);
+            }
             Disposition::Linked => self.linked += 1,
             Disposition::Rejected(reason) => return self.reject(row.line, reason),
         }
@@ -117,6 +126,7 @@ impl Summary {
             "imported": self.imported,
             "updated": self.updated,
             "unchanged": self.unchanged,
+            "support_addresses_kept": self.kept_addresses,
             "linked_left_alone": self.linked,
             "without_email": self.without_email,
             "shared_email_addresses": self.shared_addresses,
@@ -139,6 +149,13 @@ impl fmt::Display for Summary {
         writeln!(f, "imported (new): {}", self.imported)?;
         writeln!(f, "updated: {}", self.updated)?;
         writeln!(f, "unchanged: {}", self.unchanged)?;
+        if self.kept_addresses > 0 {
+            writeln!(
+                f,
+                "support's addresses kept (legacy set-email): {}",
+                self.kept_addresses
+            )?;
+        }
         writeln!(f, "linked accounts left alone: {}", self.linked)?;
         writeln!(f, "without email: {}", self.without_email)?;
         writeln!(

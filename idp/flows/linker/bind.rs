@@ -15,7 +15,8 @@ use crate::telemetry::metrics::LoginOutcome;
 
 /// Creates the user of a legacy account and binds the account, in one transaction: the user's
 /// `sub` is the legacy subject, its username the old one. `None` when the account was bound
-/// meanwhile, or its address or username now belongs to another user.
+/// meanwhile, its address or username now belongs to another user, or — bound `by` its old
+/// password — its old hash was replaced since the password was checked against it.
 pub fn bind_new_user(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -78,9 +79,16 @@ pub(super) fn bind_new_user_at(
                 updated_at: m.now,
             },
         )?;
-        if !legacy::link(conn, tenant, &current.id, &id, m.now)? {
+        if !legacy::link(
+            conn,
+            tenant,
+            &current.id,
+            &id,
+            m.now,
+            proven_hash(account, by),
+        )? {
             return Err(StoreError::Conflict(
-                "the legacy account was bound meanwhile".into(),
+                "the legacy account was bound, or its hash replaced, meanwhile".into(),
             ));
         }
         links::void_for_legacy(conn, tenant, &current.id, m.now)?;
@@ -103,7 +111,8 @@ pub(super) fn bind_new_user_at(
 }
 
 /// Binds another legacy account to an existing user (its subject joins `former_subjects`), in one
-/// transaction with its audit event; false when it was bound meanwhile.
+/// transaction with its audit event; false when it was bound meanwhile (or, `by` its old
+/// password, its old hash was replaced since the password was checked against it).
 pub fn bind_to_user(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -113,7 +122,8 @@ pub fn bind_to_user(
 ) -> Result<bool, FlowError> {
     let tenant = Tenant::of(m.tenant);
     Ok(store::write_transaction(conn, |conn| {
-        if !legacy::link(conn, tenant, &account.id, &user.id, m.now)? {
+        let proven = proven_hash(account, by);
+        if !legacy::link(conn, tenant, &account.id, &user.id, m.now, proven)? {
             return Ok(false);
         }
         links::void_for_legacy(conn, tenant, &account.id, m.now)?;
@@ -124,6 +134,16 @@ pub fn bind_to_user(
         count_bound(m, by);
         Ok::<_, StoreError>(true)
     })?)
+}
+
+/// The old hash a binding `by` the old password (`"password"`) was proven against, as the caller
+/// read `account` before the password was checked: the binding must find it unchanged (a
+/// re-import may replace an unbound account's hash meanwhile). `None` for the other ways.
+fn proven_hash<'a>(account: &'a LegacyRow, by: &str) -> Option<&'a str> {
+    account
+        .password_hash
+        .as_deref()
+        .filter(|_| by == "password")
 }
 
 /// Counts a binding by the old password or a mailed link for the metrics (a claim of a family's

@@ -117,6 +117,11 @@ pub fn complete(
         if open.user.is_none() && password_hash.is_none() {
             return Ok(None);
         }
+        // The user it logs in to held before the link is used, as a recovery holds it before it
+        // voids the user's links (`oidc/standing.rs`).
+        if let Some(user) = &open.user {
+            users::lock(conn, Tenant::of(m.tenant), &user.id)?;
+        }
         // Used first: binding voids the account's other links.
         if !links::use_once(conn, Tenant::of(m.tenant), &token_hash, m.now)? {
             return Ok(None);

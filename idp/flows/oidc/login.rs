@@ -3,7 +3,8 @@
 //! A login is three steps so that hashing never holds a database connection and runs in the
 //! bounded pool: [`prepare`] (the request, the account and the hash to check), the throttled
 //! check ([`crate::flows::password_check`]), then [`finish`] (on success start the session and
-//! go on).
+//! go on). A recovery or a change of password may commit between the first step and the last:
+//! `finish` then starts nothing ([`LoginResult::Interrupted`], `standing.rs`).
 
 use super::decide::issue_code;
 use super::error::{ErrorCode, OAuthError, committed};
@@ -11,6 +12,7 @@ use super::outcome::{Outcome, error_response};
 use super::pending::{Pending, Step, pending_at};
 use super::proof::Proof;
 use super::session;
+use super::standing::Standing;
 use super::steps::{Next, after_first_factor};
 use crate::flows::context::Minter;
 use chrono::NaiveDateTime;
@@ -43,6 +45,8 @@ pub struct Check {
     row: AuthRequestRow,
     pending: Pending,
     user: Option<UserRow>,
+    /// What the first step read of `user`: the session starts only while it holds.
+    standing: Option<Standing>,
     legacy: Option<LegacyRow>,
     /// The account being deleted that the identifier names, and the end of its grace period.
     deleting: Option<(String, NaiveDateTime)>,
@@ -102,6 +106,10 @@ pub enum LoginResult {
     Done(Next),
     /// Wrong identifier or password (one message for both).
     Failed,
+    /// The password matched, but the account changed after it was read, before the session
+    /// could start: its password was changed, everything it held was ended (a recovery), or it
+    /// was disabled. Nothing started; the page asks the resident to log in again.
+    Interrupted,
     /// The password matched an account being deleted: the page says until when its mailed link
     /// undoes that.
     Deleting(NaiveDateTime),
@@ -121,6 +129,10 @@ pub fn prepare(
         return Ok(Prepared::Expired);
     };
     let user = find_account(conn, Tenant::of(m.tenant), identifier)?;
+    let standing = match &user {
+        Some(user) => Some(Standing::of(conn, Tenant::of(m.tenant), user)?),
+        None => None,
+    };
     let deleting = match user {
         Some(_) => None,
         None => find_deleting(conn, Tenant::of(m.tenant), identifier)?,
@@ -154,6 +166,7 @@ pub fn prepare(
         row,
         pending,
         user,
+        standing,
         legacy,
         deleting: deleting.map(|(u, at)| (u.id, at)),
         account,
@@ -161,7 +174,8 @@ pub fn prepare(
     })))
 }
 
-/// Step three, after the throttled check: on success the login's next step (one transaction).
+/// Step three, after the throttled check: on success the login's next step (one transaction),
+/// unless the account changed since step one read it ([`LoginResult::Interrupted`]).
 pub fn finish(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -176,6 +190,7 @@ pub fn finish(
             row,
             pending,
             user,
+            standing,
             legacy,
             deleting,
             account: _,
@@ -214,7 +229,20 @@ pub fn finish(
                 m.tenant.legacy.email_verified,
                 "password",
             )?,
-            _ => user.filter(|u| verified.matches && u.password_hash.is_some()),
+            _ => match (user, standing) {
+                (Some(user), Some(standing))
+                    if verified.matches && user.password_hash.is_some() =>
+                {
+                    // The password matched the account as the first step read it; the session
+                    // starts only if it is still so, with the account's row held from here on.
+                    let tenant = Tenant::of(m.tenant);
+                    let Some(now) = standing.still(conn, tenant, &user.id)? else {
+                        return interrupted(m, conn, &user.id, &row.client_id);
+                    };
+                    Some(now)
+                }
+                _ => None,
+            },
         };
         let Some(user) = user else {
             m.audit("login.failed")
@@ -242,6 +270,24 @@ pub fn finish(
         )?;
         Ok(LoginResult::Done(next))
     })
+}
+
+/// A login whose password matched the account `user_id` as it was before a change that
+/// committed meanwhile: audited as `login.refused` (`{"reason":"account_changed"}`), nothing
+/// started.
+fn interrupted(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    user_id: &str,
+    client_id: &str,
+) -> Result<LoginResult, OAuthError> {
+    m.audit("login.refused")
+        .user(user_id)
+        .client(client_id)
+        .detail(&serde_json::json!({ "reason": "account_changed" }))
+        .record(conn)?;
+    m.count_login(LoginOutcome::Interrupted);
+    Ok(LoginResult::Interrupted)
 }
 
 /// The resident's answer on the consent page (one transaction).

@@ -11,7 +11,8 @@ use crate::flows::context::Minter;
 use super::backchannel;
 use crate::store::users::UserRow;
 use crate::store::{
-    DbConnection, StoreError, Tenant, ceremonies, grants, links, second_factors, sessions, users,
+    DbConnection, StoreError, Tenant, ceremonies, epochs, grants, links, second_factors, sessions,
+    users,
 };
 
 /// What the logout endpoint does next.
@@ -91,12 +92,19 @@ pub fn logout(
 /// Inside the caller's transaction. A password reset, "sign out everywhere", the undo of a change
 /// of address, support's reset of the second factor and a deletion use it: whoever held the
 /// account meanwhile keeps nothing.
+///
+/// First it holds the user's row and starts the account's next epoch (`standing.rs`): a login
+/// that read the account before cannot start its session after, and on PostgreSQL a login's
+/// transaction under way either commits first (and its session is ended below) or waits and
+/// finds the account changed.
 pub fn end_everything(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     user: &UserRow,
 ) -> Result<(), StoreError> {
     let tenant = Tenant::of(m.tenant);
+    users::lock(conn, tenant, &user.id)?;
+    epochs::advance(conn, tenant, &user.id)?;
     for live in sessions::live_for_user(conn, tenant, &user.id, m.now)? {
         end_session_now(m, conn, &live.id)?;
     }

@@ -20,6 +20,7 @@ pub mod request;
 pub mod resume;
 pub mod revoke;
 pub mod session;
+pub mod standing;
 pub mod steps;
 pub mod supported;
 pub mod token;

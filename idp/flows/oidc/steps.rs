@@ -18,6 +18,10 @@
 //!
 //! A step-up of a live session ([`step_up`]) is a pending request at [`Step::SecondFactor`]
 //! naming that session.
+//!
+//! Both ends hold the user's row ([`hold`]) before they write anything of the user's, so that on
+//! PostgreSQL a recovery committing meanwhile is either seen through or waited for
+//! (`standing.rs`).
 
 use super::decide::proceed;
 use super::error::{ErrorCode, OAuthError};
@@ -27,6 +31,7 @@ use super::pending::{Pending, Step, account_request, pending_at, store_pending};
 use super::proof::{Proof, meets};
 use super::request::AuthorizationRequest;
 use super::session;
+use super::standing::hold;
 use crate::config::SecondFactorPolicy;
 use crate::crypto::secret;
 use crate::flows::context::Minter;
@@ -134,12 +139,17 @@ pub fn after_first_factor(
     session_cookie: Option<&str>,
 ) -> Result<Next, OAuthError> {
     let tenant = Tenant::of(m.tenant);
+    let gone = Next {
+        session: None,
+        outcome: Outcome::Page("expired"),
+    };
+    // The account disabled meanwhile (a deletion): no login.
+    if hold(conn, tenant, &user.id)?.is_none() {
+        return Ok(gone);
+    }
     if !auth_requests::delete(conn, tenant, &row.id)? {
         // A concurrent request of this browser answered the request first: one login, not two.
-        return Ok(Next {
-            session: None,
-            outcome: Outcome::Page("expired"),
-        });
+        return Ok(gone);
     }
     if second_factor_due(m, conn, user, &proof, &pending.request)?.is_some() {
         let step = Step::SecondFactor {
@@ -301,7 +311,8 @@ pub fn half_login(
 /// The second factor proved `proof` (the first factor's proof with it) for `half`: the session
 /// starts ([`start`], in the browser's `session_cookie`), or the session being stepped up is
 /// raised (it must be the browser's `session_cookie`), and the login goes on. `None` when the
-/// session to raise is no longer this browser's.
+/// session to raise is no longer this browser's, the half-done login is gone (a recovery ended
+/// it), or the account was disabled meanwhile.
 pub fn after_second_factor(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -319,7 +330,7 @@ pub fn after_second_factor(
         session_id,
         ..
     } = half;
-    if !auth_requests::delete(conn, tenant, &row.id)? {
+    if hold(conn, tenant, &user.id)?.is_none() || !auth_requests::delete(conn, tenant, &row.id)? {
         return Ok(None);
     }
     let (session, new_session) = match session_id {

@@ -105,7 +105,10 @@ pub fn finish_login(
         let Some(key) = passkeys::by_credential(conn, tenant, &b64(credential_id))? else {
             return Ok(LoggedIn::Refused(Refusal::Unknown));
         };
-        let Some(user) = users::find(conn, tenant, &key.user_id)? else {
+        // Held from here (`oidc/standing.rs`): a recovery that removes the passkey holds it
+        // first, so on PostgreSQL it either waits for this login or has removed the key, and the
+        // key's use below finds it gone.
+        let Some(user) = users::lock(conn, tenant, &key.user_id)? else {
             return Ok(LoggedIn::Refused(Refusal::Failed));
         };
         // A disabled account gets the refusal a wrong key gets; one being deleted says so, but

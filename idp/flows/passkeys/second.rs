@@ -11,10 +11,11 @@ use super::verify::{finish_with_own, start_with_own};
 use crate::config::Language;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
+use crate::flows::oidc::standing::hold;
 use crate::flows::oidc::steps::{Factors, HalfLogin, Next, after_second_factor, half_login};
 use crate::flows::second_factor::verify::proved;
 use crate::mail::Mails;
-use crate::store::{self, DbConnection};
+use crate::store::{self, DbConnection, Tenant};
 
 /// What a second factor by passkey (or its enrolment) led to.
 #[derive(Debug)]
@@ -81,6 +82,11 @@ pub fn finish_second(
         let Some(half) = half(m, conn, at)? else {
             return Ok(Seconded::Expired);
         };
+        // Held before the passkey is used, as a recovery holds it before it removes passkeys
+        // (`oidc/standing.rs`).
+        if hold(conn, Tenant::of(m.tenant), &half.user.id)?.is_none() {
+            return Ok(Seconded::Expired);
+        }
         let purpose = (Purpose::Second, Some(at.request));
         let backup_eligible = match finish_with_own(m, conn, &half.user, purpose, answer)? {
             Ok(backup_eligible) => backup_eligible,

@@ -61,7 +61,11 @@ pub fn checked(
     throttle::give_back(conn, tenant, &keys, ALLOWANCE, m.now, true)?;
     passkey.update_credential(&result);
     let state = serde_json::to_string(&passkey).map_err(FlowError::server)?;
-    passkeys::used(conn, tenant, &row.id, &state, m.now)?;
+    if !passkeys::used(conn, tenant, &row.id, &state, m.now)? {
+        // Removed since it was read (a reset that removed the account's passkeys committed
+        // meanwhile, on PostgreSQL): a key that is no longer there proves nothing.
+        return Ok(Err(Refusal::Failed));
+    }
     Ok(Ok(result.backup_eligible()))
 }
 

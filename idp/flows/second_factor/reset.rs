@@ -71,6 +71,9 @@ pub fn reset(m: &Minter<'_>, conn: &mut DbConnection, username: &str) -> Result<
             username: username.trim().to_string(),
             tenant: m.tenant.id.clone(),
         })?;
+        // Held before the factors go, as a login holds it before it uses one
+        // (`oidc/standing.rs`): on PostgreSQL the two wait for each other instead of deadlocking.
+        users::lock(conn, tenant, &user.id)?;
         let totp = second_factors::totp(conn, tenant, &user.id)?.is_some();
         let removed = second_factors::remove_all(conn, tenant, &user.id)?;
         let recovery_codes = removed - usize::from(totp);

@@ -17,6 +17,7 @@ use crate::crypto::kek::Kek;
 use crate::crypto::totp::{TotpSecret, recovery_code_mac, unkeyed_recovery_code_hash};
 use crate::flows::context::Minter;
 use crate::flows::oidc::error::{OAuthError, committed};
+use crate::flows::oidc::standing::hold;
 use crate::flows::oidc::steps::{Factors, HalfLogin, Next, after_second_factor, half_login};
 use crate::flows::password_check::ALLOWANCE;
 use crate::store::throttle::{self, ThrottleKey};
@@ -125,6 +126,11 @@ pub fn verify(
         });
     }
     committed(conn, |conn| {
+        // Held before the code is used, as a recovery holds it before it removes the codes
+        // (`oidc/standing.rs`); gone or disabled meanwhile: the login is gone.
+        if hold(conn, tenant, &half.user.id)?.is_none() {
+            return Ok(Verified::Expired);
+        }
         if !answered(m, conn, kek, &half, answer)? {
             let method = match answer {
                 Answer::Code(_) => "otp",

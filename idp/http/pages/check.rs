@@ -8,6 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::error::PageError;
 use super::view::{OrPage, View};
+use crate::crypto::hash_pool::Refused;
 use crate::crypto::password;
 use crate::domain::NewPassword;
 use crate::flows::error::FlowError;
@@ -56,17 +57,33 @@ impl View {
         Err(page.into())
     }
 
-    /// The argon2 hash of a new password, in the hashing pool (the busy page when it is full).
-    pub async fn hash_new(&self, password: NewPassword) -> Result<String, PageError> {
-        match self
+    /// The argon2 hash of a new password, in the hashing pool's share that logins do not keep,
+    /// held for the client's address ([`HashPool::run`]). When the address holds its part of that
+    /// share already: `refused` with the message key `new-password-too-many` and 429 (the caller's
+    /// form again), with `Retry-After: 1`; when the share is full, the busy page (503).
+    ///
+    /// [`HashPool::run`]: crate::crypto::hash_pool::HashPool::run
+    pub async fn hash_new(
+        &self,
+        password: NewPassword,
+        refused: impl FnOnce(&str, StatusCode) -> HttpResponse,
+    ) -> Result<String, PageError> {
+        let hashed = self
             .state
             .services
             .hashing
-            .run(move || password::hash(password.secret()))
-            .await
-        {
+            .run(self.client_address(), move || {
+                password::hash(password.secret())
+            })
+            .await;
+        match hashed {
             Ok(hashed) => hashed.map_err(FlowError::server).or_page(self),
-            Err(_) => Err(self.error(StatusCode::SERVICE_UNAVAILABLE, "busy").into()),
+            Err(Refused::TooMany) => {
+                let mut page = refused("new-password-too-many", StatusCode::TOO_MANY_REQUESTS);
+                retry_after_header(&mut page, 1);
+                Err(page.into())
+            }
+            Err(Refused::Busy) => Err(self.error(StatusCode::SERVICE_UNAVAILABLE, "busy").into()),
         }
     }
 }

@@ -62,12 +62,14 @@ pub async fn complete_form(mut view: View) -> PageResult {
     Ok(completing.page(None, StatusCode::OK))
 }
 
-/// `POST /{tenant}/register/complete`: creates the account.
+/// `POST /{tenant}/register/complete`: creates the account. The link is looked up first, as the
+/// form's page does: a link that leads nowhere answers 410 before the password's rules are read
+/// or its hash is run, so that no one fills the hashing pool with made-up tokens.
 pub async fn complete(Posted { mut view, params }: Posted) -> PageResult {
     let field = |name: &str| params.get(name).cloned().unwrap_or_default();
     let token = field("token");
     view.in_login_of_link(&token).await;
-    let email = field("username");
+    let email = view.link_target(&token, register::link_email).await?;
     let name = field("name").trim().to_string();
     let completing = Completing {
         view: &view,
@@ -75,20 +77,18 @@ pub async fn complete(Posted { mut view, params }: Posted) -> PageResult {
         email: &email,
         name: &name,
     };
-    let refuse = |key: &str| completing.page(Some(key), StatusCode::UNPROCESSABLE_ENTITY);
+    let refuse = |key: &str, status| completing.page(Some(key), status);
+    let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
     if let Err(error) = crate::domain::parse_name(&name) {
-        return Ok(refuse(error.message_key()));
+        return Ok(refuse(error.message_key(), unprocessable));
     }
     let first = SecretString::from(field("password"));
-    let password = match new_password(
-        first,
-        Some(&field("password2")),
-        view.tenant.min_password_chars(),
-    ) {
+    let min = view.tenant.min_password_chars();
+    let password = match new_password(first, Some(&field("password2")), min) {
         Ok(password) => password,
-        Err(key) => return Ok(refuse(key)),
+        Err(key) => return Ok(refuse(key, unprocessable)),
     };
-    let hash = view.hash_new(password).await?;
+    let hash = view.hash_new(password, refuse).await?;
     let mails = view.state.services.mails.clone();
     let binding = view.binding.clone();
     let session = view.cookie("session");

@@ -107,7 +107,8 @@ pub async fn reset_form(mut view: View) -> PageResult {
 }
 
 /// `POST /{tenant}/reset`: checks and sets the new password (and removes the account's passkeys
-/// when the box `remove_passkeys` is checked).
+/// when the box `remove_passkeys` is checked). The link is looked up first: one that leads
+/// nowhere answers 410 before the password's rules are read or its hash is run.
 pub async fn reset_submit(Posted { mut view, params }: Posted) -> PageResult {
     let token = params.get("token").cloned().unwrap_or_default();
     let remove_passkeys = params.get("remove_passkeys").is_some_and(|v| v == "yes");
@@ -120,15 +121,14 @@ pub async fn reset_submit(Posted { mut view, params }: Posted) -> PageResult {
             let first = SecretString::from(params.get("password").cloned().unwrap_or_default());
             let second = params.get("password2").map_or("", String::as_str);
             let min = view.tenant.min_password_chars();
+            let refuse = |key: &str, status| {
+                reset_page(&view, &token, &kind, remove_passkeys, Some(key), status)
+            };
             let password = match new_password(first, Some(second), min) {
                 Ok(password) => password,
-                Err(key) => {
-                    let status = StatusCode::UNPROCESSABLE_ENTITY;
-                    let page = reset_page(&view, &token, &kind, remove_passkeys, Some(key), status);
-                    return Ok(page);
-                }
+                Err(key) => return Ok(refuse(key, StatusCode::UNPROCESSABLE_ENTITY)),
             };
-            Some(view.hash_new(password).await?)
+            Some(view.hash_new(password, refuse).await?)
         }
     };
     let binding = view.binding.clone();

@@ -347,6 +347,18 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A browser (as [`TestApp::browser`]) at client address `address`: it sends it as
+    /// `X-Forwarded-For`, which only a server [behind a proxy](TestAppBuilder::behind_proxy)
+    /// reads.
+    pub fn browser_at(&self, address: &str) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-forwarded-for", address.parse().unwrap());
+        Self::browser_builder()
+            .default_headers(headers)
+            .build()
+            .unwrap()
+    }
+
     fn browser_builder() -> reqwest::ClientBuilder {
         reqwest::Client::builder()
             .cookie_store(true)

@@ -224,6 +224,29 @@ encryption_key = "{kek}"
     path
 }
 
+/// Makes the demo tenants that [`write_config`] copied into `dir` fit a public server: no export
+/// imported at start, and each client secret given as the SHA-256 of a random one.
+pub fn for_a_public_server(dir: &Path) {
+    use sha2::Digest;
+    for name in ["seinajoki.toml", "kouvola.toml"] {
+        let path = dir.join("tenants").join(name);
+        let mut text = String::new();
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            if line.starts_with("import_at_start") {
+                continue;
+            }
+            if line.starts_with("client_secret = ") {
+                let hash = hex::encode(sha2::Sha256::digest(test_kek()));
+                text.push_str(&format!("client_secret_sha256 = \"{hash}\"\n"));
+                continue;
+            }
+            text.push_str(line);
+            text.push('\n');
+        }
+        std::fs::write(&path, text).unwrap();
+    }
+}
+
 /// A random key-encryption key for a test's configuration.
 pub fn test_kek() -> String {
     use base64::Engine;

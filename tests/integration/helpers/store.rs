@@ -170,6 +170,12 @@ impl TestApp {
         let tenant = self.services.config.tenant(old.tenant).unwrap().clone();
         let now = self.clock.now();
         let id = uuid::Uuid::new_v4().to_string();
+        let email_normalized = old.email.map(|e| {
+            idp::domain::Email::parse(e)
+                .unwrap()
+                .normalized()
+                .to_string()
+        });
         let row = LegacyRow {
             id: id.clone(),
             tenant_id: old.tenant.into(),
@@ -177,12 +183,7 @@ impl TestApp {
             username_normalized: old.username.to_lowercase(),
             subject: old.subject.into(),
             email: old.email.map(str::to_string),
-            email_normalized: old.email.map(|e| {
-                idp::domain::Email::parse(e)
-                    .unwrap()
-                    .normalized()
-                    .to_string()
-            }),
+            email_normalized: email_normalized.clone(),
             password_hash: old.hash.map(str::to_string),
             hash_format: old
                 .hash
@@ -194,6 +195,7 @@ impl TestApp {
             linked_at: None,
             imported_at: now,
             updated_at: now,
+            exported_email_normalized: email_normalized,
         };
         self.db_run(move |conn| {
             diesel::insert_into(legacy_accounts::table)

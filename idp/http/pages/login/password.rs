@@ -2,7 +2,8 @@
 //!
 //! The check runs in three parts so that argon2 holds no database connection:
 //! `login::prepare` (the pending request, the account, the hash to check), the throttled check
-//! in the hashing pool, then `login::finish` (audit a failure, or start the session and go on).
+//! in the hashing pool, then `login::finish` (audit a failure, or start the session and go on; or,
+//! when the account changed in between, start nothing and say so: 409).
 
 use actix_web::http::StatusCode;
 use secrecy::SecretString;
@@ -73,6 +74,7 @@ pub async fn password(login: LoginForm) -> PageResult {
     Ok(match result {
         LoginResult::Done(next) => view.go_on(next),
         LoginResult::Failed => refused("login-failed", StatusCode::UNAUTHORIZED),
+        LoginResult::Interrupted => refused("login-interrupted", StatusCode::CONFLICT),
         LoginResult::Deleting(erase_at) => deletion_pending(view, erase_at),
     })
 }

@@ -1,0 +1,386 @@
+//! A password login whose password was checked before a recovery committed cannot finish after
+//! it (docs/security.md, "A login checked before a recovery does not finish after it").
+//!
+//! The password step runs in three parts (`flows::oidc::login`): `prepare` reads the account,
+//! the throttled check hashes, `finish` starts the session. The HTTP timing between them cannot be
+//! controlled, so these tests drive the three parts through the flow functions themselves, on the
+//! real server's store and hashing pool, with the pending request and the flow cookie of a real
+//! browser, and the recovery through the real pages in between.
+
+use std::sync::Arc;
+
+use chrono::NaiveDateTime;
+
+use diesel::prelude::*;
+use idp::app::Services;
+use idp::crypto::hash_pool::Share;
+use idp::flows::oidc::login::{self, Check, LoginResult, Prepared, Verified};
+use idp::flows::oidc::logout::end_everything;
+use idp::flows::password_check::{Attempt, Checked, PasswordCheck};
+use idp::store::schema::{auth_codes, grants, sso_sessions};
+use idp::store::{self, DbConnection, StoreError};
+use reqwest::cookie::{CookieStore, Jar};
+use secrecy::SecretString;
+
+use crate::both_stores;
+use crate::helpers::journeys::Login;
+use crate::helpers::{Backend, TestApp, first_party_client, postgres_admin_url};
+use crate::recovery::{EMAIL, PASSWORD, REDIRECT, Recovery, recover};
+use crate::rp;
+
+/// The app of the recovery tests: the resident of [`EMAIL`] and the e-service `rp-offline`, which
+/// may ask for refresh tokens.
+async fn app(backend: Backend) -> TestApp {
+    TestApp::builder(backend)
+        .tenant_toml(&first_party_client(
+            "rp-offline",
+            REDIRECT,
+            &["grant_types = [\"authorization_code\", \"refresh_token\"]"],
+        ))
+        .user("seinajoki", EMAIL, PASSWORD, "Erkki")
+        .spawn()
+        .await
+}
+
+/// A login whose first two parts are done: the password was checked and matched.
+struct CheckedLogin {
+    check: Check,
+    verified: Verified,
+    /// The browser's flow secret (its flow cookie).
+    binding: String,
+}
+
+/// Someone who knows the password of [`EMAIL`] starts a login at `rp-offline` (with
+/// `offline_access`, as "remember me" would keep it) in a browser of his own, gives the
+/// identifier through the pages, and the password step's first two parts run: the account read
+/// (`login::prepare`) and the password checked in the throttle and the hashing pool.
+async fn checked_login(app: &TestApp) -> CheckedLogin {
+    checked_login_of(app, EMAIL, PASSWORD).await
+}
+
+/// [`checked_login`] of `identifier` with `password`.
+async fn checked_login_of(app: &TestApp, identifier: &str, password: &str) -> CheckedLogin {
+    let client = rp::client(
+        app,
+        "seinajoki",
+        "rp-offline",
+        Some("rp-offline-secret"),
+        REDIRECT,
+    )
+    .await;
+    let jar = Arc::new(Jar::default());
+    let browser = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let started = rp::start(&client, &["offline_access"], &[("prompt", "consent")]);
+    let login = Login::at(&browser, started.url.clone()).await;
+    let (status, page) = login.identify(identifier).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("name=\"password\""), "{page}");
+    let binding = flow_cookie(&jar, &login.tenant_url);
+
+    let services = app.services.clone();
+    let (now, request, bound) = (app.now(), login.request.clone(), binding.clone());
+    let who = identifier.to_string();
+    let prepared = tokio::task::spawn_blocking(move || {
+        let m = services.minter("seinajoki", now).unwrap();
+        let mut conn = services.store.conn().unwrap();
+        login::prepare(&m, &mut conn, &request, Some(&bound), &who, None).unwrap()
+    })
+    .await
+    .unwrap();
+    let Prepared::Check(check) = prepared else {
+        panic!("the pending login is there: {prepared:?}");
+    };
+    let tenant = app.services.config.tenant("seinajoki").unwrap();
+    let attempt = Attempt {
+        account: check.account.clone(),
+        address: None,
+        session: None,
+        share: Share::Login,
+        client: Some("rp-offline".into()),
+    };
+    let checked = PasswordCheck {
+        store: &app.services.store,
+        pool: &app.services.hashing,
+        metrics: &app.services.metrics,
+        tenant,
+        now: app.now(),
+    }
+    .run(
+        &attempt,
+        check.stored.clone(),
+        SecretString::from(password),
+        Verified::after_match(check.rehash()),
+    )
+    .await
+    .unwrap();
+    let Checked::Matched(verified) = checked else {
+        panic!("the password matches: {checked:?}");
+    };
+    CheckedLogin {
+        check: *check,
+        verified: verified.unwrap(),
+        binding,
+    }
+}
+
+/// The value of the flow cookie the server set in `jar` for the tenant at `tenant_url`.
+fn flow_cookie(jar: &Jar, tenant_url: &str) -> String {
+    let url = reqwest::Url::parse(tenant_url).unwrap();
+    let cookies = jar.cookies(&url).unwrap();
+    cookies
+        .to_str()
+        .unwrap()
+        .split("; ")
+        .find_map(|c| c.strip_prefix("idp-flow-seinajoki="))
+        .unwrap_or_else(|| panic!("no flow cookie: {cookies:?}"))
+        .to_string()
+}
+
+/// The password step's third part, `login::finish`, of `login` (with "remember me") at `now`, on
+/// `conn`.
+fn finish(
+    services: &Services,
+    now: NaiveDateTime,
+    conn: &mut DbConnection,
+    login: CheckedLogin,
+) -> LoginResult {
+    let m = services.minter("seinajoki", now).unwrap();
+    let CheckedLogin {
+        check,
+        verified,
+        binding,
+    } = login;
+    login::finish(&m, conn, check, verified, true, &binding, None).unwrap()
+}
+
+/// How many sessions, grants and codes the tenant's tables hold.
+async fn issued(app: &TestApp) -> (i64, i64, i64) {
+    app.db_run(|conn| {
+        let tenant = "seinajoki";
+        (
+            sso_sessions::table
+                .filter(sso_sessions::tenant_id.eq(tenant))
+                .count()
+                .get_result(conn)
+                .unwrap(),
+            grants::table
+                .filter(grants::tenant_id.eq(tenant))
+                .count()
+                .get_result(conn)
+                .unwrap(),
+            auth_codes::table
+                .filter(auth_codes::tenant_id.eq(tenant))
+                .count()
+                .get_result(conn)
+                .unwrap(),
+        )
+    })
+    .await
+}
+
+/// The live sessions of the resident.
+async fn live_sessions(app: &TestApp) -> usize {
+    let user = app.user_id("seinajoki", EMAIL).await;
+    let now = app.now();
+    app.db_run(move |conn| {
+        let tenant = crate::helpers::tenant("seinajoki");
+        store::sessions::live_for_user(conn, tenant, &user, now)
+            .unwrap()
+            .len()
+    })
+    .await
+}
+
+/// What the refused login answers: interrupted (the password page again, 409, "log in again").
+fn assert_refused(result: &LoginResult, recovery: Recovery) {
+    assert!(
+        matches!(result, LoginResult::Interrupted),
+        "{recovery:?}: {result:?}"
+    );
+}
+
+both_stores!(a_password_checked_before_a_recovery_starts_no_session_after_it);
+/// The attack: someone knows the resident's password and logs in again and again; the resident
+/// takes the account back (a reset, "sign out everywhere", a change of password, the undo of a
+/// change of address) while one of those logins has had its password checked but has not yet
+/// started its session. That login does not start it: no session, no grant, no code (which would
+/// have given 30 days of refresh tokens), and the trail says why.
+async fn a_password_checked_before_a_recovery_starts_no_session_after_it(backend: Backend) {
+    for recovery in [
+        Recovery::Reset,
+        Recovery::SignOutEverywhere,
+        Recovery::ChangePassword,
+        Recovery::UndoAddressChange,
+    ] {
+        let app = app(backend).await;
+        let login = checked_login(&app).await;
+
+        recover(&app, recovery).await;
+
+        let before = issued(&app).await;
+        let (services, now) = (app.services.clone(), app.now());
+        let result = tokio::task::spawn_blocking(move || {
+            let mut conn = services.store.conn().unwrap();
+            finish(&services, now, &mut conn, login)
+        })
+        .await
+        .unwrap();
+        assert_refused(&result, recovery);
+        assert_eq!(issued(&app).await, before, "{recovery:?}: nothing issued");
+        if !matches!(recovery, Recovery::ChangePassword) {
+            // The change of password keeps the page's own session; the others end every one.
+            assert_eq!(live_sessions(&app).await, 0, "{recovery:?}");
+        }
+        let refused = app.audit_details("seinajoki", "login.refused").await;
+        assert_eq!(
+            refused,
+            [serde_json::json!({ "reason": "account_changed" })],
+            "{recovery:?}"
+        );
+        app.stop().await;
+    }
+}
+
+/// Whether a backend of the test's database waits for a lock, polled until it does or `done`
+/// says the work that might wait has ended (at most 30 s).
+fn waits_for_a_lock(conn: &mut DbConnection, done: impl Fn() -> bool) -> bool {
+    #[derive(QueryableByName)]
+    struct Waiting {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    for _ in 0..3000 {
+        let waiting: Waiting = diesel::sql_query(
+            "SELECT count(*) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .get_result(conn)
+        .unwrap();
+        if waiting.n > 0 {
+            return true;
+        }
+        if done() {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// PostgreSQL runs transactions side by side (READ COMMITTED): a recovery's `end_everything` ends
+/// the sessions its statements see, and a login's session not yet committed is not among them. So
+/// both hold the user's row: a login's last part that comes while a recovery's transaction is
+/// open waits for it, then finds the account changed. (SQLite's writers take turns: there the
+/// recovery and the login's last part cannot overlap.)
+async fn postgres_a_login_waits_for_a_recovery_in_progress() {
+    if postgres_admin_url().is_none() {
+        return;
+    }
+    let app = app(Backend::Postgres).await;
+    // A recovery before: the account's epoch has its row, which the next one only updates (a
+    // first row's insert would hold the user's row through its foreign key, an update does not).
+    recover(&app, Recovery::SignOutEverywhere).await;
+    let login = checked_login(&app).await;
+    let user = app.user_by_email("seinajoki", EMAIL).await;
+
+    let (services, now) = (app.services.clone(), app.now());
+    let (waited, result) = tokio::task::spawn_blocking(move || {
+        let mut recovery = services.store.conn().unwrap();
+        let mut watcher = services.store.conn().unwrap();
+        let m = services.minter("seinajoki", now).unwrap();
+        let (finishing, waited) = store::write_transaction(&mut recovery, |conn| {
+            // "Sign out everywhere", not yet committed.
+            end_everything(&m, conn, &user)?;
+            let services = services.clone();
+            let finishing = std::thread::spawn(move || {
+                let mut conn = services.store.conn().unwrap();
+                finish(&services, now, &mut conn, login)
+            });
+            let waited = waits_for_a_lock(&mut watcher, || finishing.is_finished());
+            Ok::<_, StoreError>((finishing, waited))
+        })
+        .unwrap();
+        (waited, finishing.join().unwrap())
+    })
+    .await
+    .unwrap();
+    assert!(waited, "the login's last part waits for the recovery");
+    assert_refused(&result, Recovery::SignOutEverywhere);
+    assert_eq!(live_sessions(&app).await, 0);
+    app.stop().await;
+}
+
+/// Imports (or imports again) the old account `vanha.anna` of seinajoki with the md5-crypt hash
+/// of `password`, through the real import.
+async fn import_old(app: &TestApp, password: &str) {
+    let (_, hash) = crate::linker::vectors(password)
+        .into_iter()
+        .find(|(format, _)| format == "md5-crypt")
+        .unwrap();
+    let export = format!(
+        "username,subject,email,password_hash,name,authority\n\
+         vanha.anna,SJK-77,{OLD_EMAIL},{hash},,\n"
+    );
+    let (config, now) = (app.services.config.clone(), app.now());
+    let summary = app
+        .db_run(move |conn| {
+            let options = idp::flows::legacy_import::Options {
+                tenant: config.tenant("seinajoki").unwrap(),
+                format: idp::flows::legacy_import::Format::Csv,
+                dry_run: false,
+                source: "old.csv",
+            };
+            idp::flows::legacy_import::import(conn, export.as_bytes(), &options, now).unwrap()
+        })
+        .await;
+    assert_eq!(summary.rejected, 0, "{summary:?}");
+}
+
+/// The address of the old account of [`import_old`].
+const OLD_EMAIL: &str = "anna@testi.fi";
+
+both_stores!(an_old_hash_replaced_by_a_re_import_binds_nothing_by_the_old_password);
+/// The keep-password first login of an old account: its old password checked against the old
+/// hash, then the city imports the account again with a new hash before the login binds it. The
+/// binding is refused (the old hash is no longer the account's): no user, the old account still
+/// unbound, nothing issued, the answer a wrong password's. The new password then binds it.
+async fn an_old_hash_replaced_by_a_re_import_binds_nothing_by_the_old_password(backend: Backend) {
+    let (old, new) = ("salasana123", "correct horse battery staple");
+    let app = app(backend).await;
+    import_old(&app, old).await;
+    let login = checked_login_of(&app, OLD_EMAIL, old).await;
+
+    import_old(&app, new).await;
+
+    let before = issued(&app).await;
+    let (services, now) = (app.services.clone(), app.now());
+    let result = tokio::task::spawn_blocking(move || {
+        let mut conn = services.store.conn().unwrap();
+        finish(&services, now, &mut conn, login)
+    })
+    .await
+    .unwrap();
+    assert!(matches!(result, LoginResult::Failed), "{result:?}");
+    assert_eq!(issued(&app).await, before);
+    let bound = app
+        .db_run(|conn| {
+            let tenant = crate::helpers::tenant("seinajoki");
+            let account = store::legacy::find_by_username(conn, tenant, "vanha.anna")
+                .unwrap()
+                .unwrap();
+            let user = store::users::find_by_email(conn, tenant, OLD_EMAIL).unwrap();
+            (account.linked_user_id, user.map(|u| u.id))
+        })
+        .await;
+    assert_eq!(bound, (None, None));
+
+    let client = rp::basic(&app).await;
+    let back = rp::log_in_at(&app.browser(), &client, OLD_EMAIL, new).await;
+    assert!(rp::param(&back, "code").is_some(), "{back}");
+    app.stop().await;
+}
