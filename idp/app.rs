@@ -143,7 +143,8 @@ pub struct Services {
 }
 
 /// How long `send_now` waits for a mail another sender claimed first (an SMTP attempt gives up
-/// after 15 s; a page should not wait that long, and then says the mail is on its way).
+/// after `mail.timeout_seconds`, 15 s by default; a page should not wait that long, and then says
+/// the mail is on its way).
 const SEND_NOW_WAIT: Duration = Duration::from_secs(10);
 
 /// What one round of a lease queue did.
@@ -574,7 +575,8 @@ impl Services {
     async fn send_outbox(&self, only: Option<String>) -> Result<Worked, StoreError> {
         // A send_now serves a request: a failure is told to the resident, and audited.
         let at_once = only.is_some();
-        // The lease should outlast a batch: 4 mails of at most 15 s (the SMTP timeout) each.
+        // The lease should outlast a batch: 4 mails, one after the other, each attempt given up
+        // after `mail.timeout_seconds` (at most 60 s, 15 by default; `mail::MailTransport`).
         self.work_queue(outbox::QUEUE, 4, only, |row: MailRow| async move {
             let outcome = self
                 .mail

@@ -65,7 +65,7 @@ fn default_key_rotation_days() -> u32 {
 pub struct QueuesSettings {
     /// Seconds a node holds a mail or a logout delivery it claimed; when a node dies, another
     /// sends what it held once this has passed. Keep it above a batch's worst case (4 mails of
-    /// 15 s), or a slow relay can make a mail go out twice.
+    /// `mail.timeout_seconds` each, 60 s by default), or a slow relay can make a mail go out twice.
     pub lease_seconds: u64,
 }
 
@@ -355,6 +355,15 @@ pub struct MailSettings {
     pub username: Option<String>,
     /// For `smtp`: the environment variable holding the password (never the password itself).
     pub password_env: Option<String>,
+    /// For `smtp`: seconds one attempt to hand a mail to the relay may take in all (connecting,
+    /// the greeting, TLS, authentication, the message), 15 by default; then it is given up and
+    /// retried later.
+    #[serde(default = "default_mail_timeout_seconds")]
+    pub timeout_seconds: u64,
+}
+
+fn default_mail_timeout_seconds() -> u64 {
+    15
 }
 
 /// How mail is delivered.

@@ -4,6 +4,7 @@ mod client_address;
 mod email;
 mod name;
 pub mod password;
+pub mod text;
 
 pub use client_address::counting_key;
 pub use email::{Email, EmailError};

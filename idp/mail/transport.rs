@@ -1,4 +1,13 @@
 //! The transports: lettre's file transport (one `.eml` per mail) or SMTP.
+//!
+//! An SMTP attempt is bounded as a whole by `mail.timeout_seconds`: lettre's own timeout covers
+//! only the TCP connect with tokio, and a relay that accepts the connection and then says nothing
+//! (no greeting, no answer to a command or to the message) would hold the sender for ever — the
+//! mail worker of the node, and the resident's page that tries its mail at once. Each attempt
+//! opens a connection of its own and closes it (lettre's `pool` feature is off): a connection
+//! left in the middle of a command by a given-up attempt is dropped, never used again.
+
+use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -11,15 +20,15 @@ use crate::config::{MailSettings, MailTransport as Kind, SmtpTls};
 pub enum MailTransport {
     /// Files in a directory.
     File(AsyncFileTransport<Tokio1Executor>),
-    /// An SMTP relay.
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// An SMTP relay, and how long one attempt may take in all.
+    Smtp(AsyncSmtpTransport<Tokio1Executor>, Duration),
 }
 
 impl std::fmt::Debug for MailTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             MailTransport::File(_) => "MailTransport::File",
-            MailTransport::Smtp(_) => "MailTransport::Smtp",
+            MailTransport::Smtp(..) => "MailTransport::Smtp",
         })
     }
 }
@@ -66,7 +75,8 @@ impl MailTransport {
                     )),
                 }
                 .map_err(|e| TransportError(e.to_string()))?;
-                let mut builder = builder.timeout(Some(std::time::Duration::from_secs(15)));
+                let attempt = Duration::from_secs(settings.timeout_seconds);
+                let mut builder = builder.timeout(Some(attempt));
                 if let Some(port) = settings.port {
                     builder = builder.port(port);
                 }
@@ -76,12 +86,13 @@ impl MailTransport {
                     })?;
                     builder = builder.credentials(Credentials::new(user.clone(), password));
                 }
-                Ok(MailTransport::Smtp(builder.build()))
+                Ok(MailTransport::Smtp(builder.build(), attempt))
             }
         }
     }
 
-    /// Sends one mail.
+    /// Sends one mail; an SMTP attempt that takes longer than its bound is given up (an error,
+    /// retried later as any other).
     pub async fn send(
         &self,
         from: &str,
@@ -104,7 +115,15 @@ impl MailTransport {
             .map_err(|e| error(&e))?;
         match self {
             MailTransport::File(t) => t.send(message).await.map(|_| ()).map_err(|e| error(&e)),
-            MailTransport::Smtp(t) => t.send(message).await.map(|_| ()).map_err(|e| error(&e)),
+            MailTransport::Smtp(t, attempt) => {
+                match tokio::time::timeout(*attempt, t.send(message)).await {
+                    Ok(sent) => sent.map(|_| ()).map_err(|e| error(&e)),
+                    Err(_) => Err(TransportError(format!(
+                        "the relay did not answer within {} s",
+                        attempt.as_secs()
+                    ))),
+                }
+            }
         }
     }
 }

@@ -24,10 +24,9 @@ use serde_json::Value;
 
 use crate::both_stores;
 use crate::faults_load::{Seen, ask_reset, one_login, register, use_reset_link};
-use crate::helpers::{Backend, TestDb, add_user, read_mails, write_test_config};
+use crate::helpers::{Backend, Relay, TestDb, add_user, read_mails, write_test_config};
 use crate::node::{self, Served};
 use crate::rp;
-use crate::scale_out::SilentRelay;
 
 pub(crate) const PASSWORD: &str = "oikea hevonen";
 pub(crate) const REDIRECT: &str = "http://127.0.0.1:9/callback";
@@ -486,7 +485,7 @@ async fn mail_a_killed_node_was_sending_leaves_after_the_restart(backend: Backen
     let dir = tempfile::tempdir().unwrap();
     let db = TestDb::new(backend, dir.path());
     let mut node = Node::new(dir.path(), &db.url);
-    let relay = SilentRelay::start();
+    let relay = Relay::silent();
     let port = relay.port.to_string();
     node.start_with(&[
         ("IDP__MAIL__TRANSPORT", "smtp"),

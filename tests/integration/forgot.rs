@@ -1,9 +1,15 @@
 //! Forgot password: the link through the file outbox, the new password, sessions ended, the
-//! pending authorization continued; and a mail that cannot be sent says so.
+//! pending authorization continued; and a mail that cannot be sent says so, also when the relay
+//! stalls.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use idp::store::schema::mail_outbox;
 
 use crate::both_stores;
 use crate::helpers::journeys::{Login, answer, page, post_with_csrf, set_password, submit_link};
-use crate::helpers::{Backend, TestApp, TestAppBuilder, assert_has};
+use crate::helpers::{Backend, Relay, TestApp, TestAppBuilder, assert_has};
 use crate::rp::{self, location, param};
 
 const OLD: &str = "vanha salasana";
@@ -130,6 +136,115 @@ async fn a_mail_that_cannot_be_sent_is_not_a_silent_success(backend: Backend) {
         "the tenant's support contact"
     );
     app.stop().await;
+}
+
+/// The test's bound on one attempt to hand a mail to the relay (`mail.timeout_seconds`).
+const ATTEMPT_SECONDS: u64 = 1;
+
+/// How long the test waits for what a stalled attempt holds up (a page, a worker's round): far
+/// past the attempt's bound, and the 10 s a page waits for a mail another sender holds. Only a
+/// send that is never given up reaches it, and fails the test instead of hanging it.
+const GUARD: Duration = Duration::from_secs(30);
+
+/// The outbox's error of an attempt given up after [`ATTEMPT_SECONDS`].
+const GIVEN_UP: &str = "the relay did not answer within 1 s";
+
+both_stores!(a_relay_that_never_answers_holds_neither_the_page_nor_the_mail);
+/// A relay that takes the connection and then says nothing (stalled, not refusing): each attempt
+/// is given up after `mail.timeout_seconds`, so the forgot page answers as when the relay is down,
+/// the mail worker's own attempt ends the same way, and the mail leaves at its next retry once the
+/// relay answers.
+async fn a_relay_that_never_answers_holds_neither_the_page_nor_the_mail(backend: Backend) {
+    let relay = Relay::silent();
+    let (app, page) = asked_through(&relay, backend).await;
+    assert_has(
+        &page,
+        "Salasanan palautuslinkin lähettäminen antamaasi sähköpostiosoitteeseen ei onnistunut. Ota yhteys asiakaspalveluun.",
+    );
+
+    // At the retry (20 s later) the worker's attempt meets the same silence and ends the same way.
+    app.clock.advance(30);
+    let second = tokio::time::timeout(GUARD, attempted(&app, 2)).await;
+    let second = second.expect("the mail worker waits on the relay");
+    assert_eq!(second, ("pending".into(), 2, Some(GIVEN_UP.into())));
+
+    // The relay answers again: the mail leaves at its next retry (40 s later), once.
+    relay.answer();
+    app.clock.advance(60);
+    let sent = tokio::time::timeout(GUARD, attempted(&app, 3)).await;
+    assert_eq!(sent.expect("the mail left").0, "sent");
+    let received = relay.received();
+    assert_eq!(received.len(), 1, "{received:?}");
+    let mail = crate::helpers::decode_quoted_printable(&received[0]);
+    assert_has(&mail, "To: erkki@testi.fi");
+    assert!(
+        app.link_in(&mail, "/seinajoki/reset?token=").is_some(),
+        "{mail}"
+    );
+    app.stop().await;
+}
+
+both_stores!(a_relay_that_never_confirms_the_message_gets_it_again_on_a_new_connection);
+/// A relay that takes the message and never confirms it: the attempt is given up, and the next
+/// one opens a connection of its own. The given-up connection stands in the middle of the
+/// exchange: were it kept for reuse (lettre's pool), the next attempt's first command on it would
+/// meet the same silence, and so would every attempt after it.
+async fn a_relay_that_never_confirms_the_message_gets_it_again_on_a_new_connection(
+    backend: Backend,
+) {
+    let relay = Relay::mute_after_the_message();
+    let (app, _) = asked_through(&relay, backend).await;
+    relay.answer();
+    app.clock.advance(30);
+    let sent = tokio::time::timeout(GUARD, attempted(&app, 2)).await;
+    assert_eq!(sent.expect("the mail worker waits on the relay").0, "sent");
+    let received = relay.received();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_has(&received[0], "To: erkki@testi.fi");
+    app.stop().await;
+}
+
+/// The server with Erkki, sending through `relay` (each attempt given up after
+/// [`ATTEMPT_SECONDS`]), once his forgot page is answered: 503, and the attempt given up, to be
+/// retried. The server, and the page.
+async fn asked_through(relay: &Relay, backend: Backend) -> (TestApp, String) {
+    let builder = TestApp::builder(backend).mail_toml(&relay.mail_toml(ATTEMPT_SECONDS));
+    let app = with_erkki(builder).await;
+    let browser = app.browser();
+    let asked = ask_link(&app, &browser, "", "erkki@testi.fi");
+    let (status, page) = tokio::time::timeout(GUARD, asked)
+        .await
+        .expect("the forgot page waits on the relay");
+    assert_eq!(status, 503, "{page}");
+    let given_up = ("pending".into(), 1, Some(GIVEN_UP.into()));
+    assert_eq!(outbox(&app).await, given_up);
+    (app, page)
+}
+
+/// The one mail of the outbox: its status, attempts and last error.
+async fn outbox(app: &TestApp) -> (String, i64, Option<String>) {
+    app.db_run(|conn| {
+        mail_outbox::table
+            .select((
+                mail_outbox::status,
+                mail_outbox::attempts,
+                mail_outbox::last_error,
+            ))
+            .get_result(conn)
+            .unwrap()
+    })
+    .await
+}
+
+/// [`outbox`] once the mail has had `attempts` attempts (every 50 ms, as long as it takes).
+async fn attempted(app: &TestApp, attempts: i64) -> (String, i64, Option<String>) {
+    loop {
+        let state = outbox(app).await;
+        if state.1 >= attempts {
+            return state;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 both_stores!(a_password_change_ends_outstanding_reset_links);

@@ -291,25 +291,19 @@ async fn a_reset_mail_lists_the_passkeys_and_the_reset_keeps_them(backend: Backe
 
     let client = rp::basic(&app).await;
     let login = Login::fresh(&app, &client).await;
-    let url = app.url(&format!("/seinajoki/forgot?request={}", login.request));
-    let form = page(&login.browser, url).await;
-    let fields = [("request", login.request.as_str()), ("email", EMAIL)];
-    let asked = post_with_csrf(&login.browser, app.url("/seinajoki/forgot"), &form, &fields);
-    assert_eq!(asked.await.status(), 200);
-    // After the notices of the two passkeys added.
-    let path = "/seinajoki/reset?token=";
-    let mails = app.wait_for_mails(3).await;
-    let mail = mails.into_iter().find(|m| app.link_in(m, path).is_some());
-    let mail = mail.expect("a reset mail");
-    let link = app.link_in(&mail, path).unwrap();
+    let link = reset_link(&app, &login).await;
+    let mail = mail_with(&app, &link);
+    // Each passkey by what idp recorded, the oldest first; never by its name.
     assert_has(
         &mail,
-        "Tililläsi on nämä pääsyavaimet. Salasanan vaihtaminen ei poista niitä; jos et tunnista \
-         jotakin niistä, voit poistaa ne samalla, kun asetat uuden salasanan:",
+        "Tililläsi on nämä pääsyavaimet. Salasanan vaihtaminen ei poista niitä; jos et muista \
+         lisänneesi jotakin niistä, voit poistaa ne samalla, kun asetat uuden salasanan:",
     );
-    assert_has(&mail, "- Työkone");
-    assert_has(&mail, "- Puhelin");
-    assert_has(&mail, "<li>Työkone</li>");
+    listed_by_their_days(&app, &mail);
+    assert!(
+        !mail.contains("Työkone") && !mail.contains("Puhelin"),
+        "{mail}"
+    );
 
     let done = set_password(&login.browser, &link, "aivan uusi salasana").await;
     assert_eq!(done.status(), 303);
@@ -322,23 +316,118 @@ async fn a_reset_mail_lists_the_passkeys_and_the_reset_keeps_them(backend: Backe
     let login = Login::fresh(&app, &client).await;
     let back = location(&log_in(&login, &mut key).await);
     assert!(param(&back, "code").is_some(), "{back}");
-    let user_id = app.user_id("seinajoki", EMAIL).await;
-    let names: Vec<String> = app
-        .db_run(move |conn| {
-            let tenant = crate::helpers::tenant("seinajoki");
-            idp::store::passkeys::of_user(conn, tenant, &user_id).unwrap()
-        })
-        .await
-        .into_iter()
-        .map(|p| p.name)
-        .collect();
-    assert_eq!(names, ["Työkone", "Puhelin"]);
+    assert_eq!(stored_names(&app).await, ["Työkone", "Puhelin"]);
     assert!(
         app.audit_details("seinajoki", "passkey.removed")
             .await
             .is_empty()
     );
     app.stop().await;
+}
+
+// Someone who learned the password names passkeys to mislead the resident: a bidi override that
+// turns the text around, a link to a look-alike site, "the city's key, do not remove". The city's
+// own reset mail (signed by its relay) carries none of it: it describes each passkey by the dates
+// idp recorded. The reset page, shown to the holder of the mailbox only, shows those dates first,
+// and the name as the adder's words.
+both_stores!(an_intruders_passkey_name_never_reaches_the_reset_mail);
+async fn an_intruders_passkey_name_never_reaches_the_reset_mail(backend: Backend) {
+    let app = with_pirjo(TestApp::builder(backend)).await;
+    let mut intruder = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
+    let mut key = Authenticator::new(&app);
+    let typed = "Kaupungin tukiavain \u{202e}– älä poista\u{200b}\u{2066}";
+    let added = add_on_account(&app, &intruder, (&mut key, PASSWORD), typed).await;
+    says(added, 200, "Pääsyavain lisätty.").await;
+    // Stored without the override, the zero-width space and the isolate.
+    let support = "Kaupungin tukiavain – älä poista";
+    assert_eq!(stored_names(&app).await, [support]);
+    step_up_on_account(&app, &mut intruder, &mut key).await;
+    let phone = &mut Authenticator::new(&app);
+    let added = add_on_account(&app, &intruder, (phone, PASSWORD), support).await;
+    let html = says(added, 200, "Pääsyavain lisätty.").await;
+    // The first renamed to a link (the account page with a two-factor session allows it).
+    let lure = "Vahvista tili: https://sjk-tunnistus.fi/v";
+    let first = hidden(&html, "passkey");
+    let fields = [("passkey", first.as_str()), ("name", lure)];
+    let rename = app.url("/seinajoki/account/passkeys/rename");
+    let renamed = post_with_csrf(&intruder.browser, &rename, &html, &fields).await;
+    says(renamed, 200, "Pääsyavaimen nimi vaihdettu.").await;
+    assert_eq!(stored_names(&app).await, [lure, support]);
+
+    // Anyone asks for a reset of Pirjo's account.
+    let client = rp::basic(&app).await;
+    let login = Login::fresh(&app, &client).await;
+    let link = reset_link(&app, &login).await;
+    let mail = mail_with(&app, &link);
+    for word in ["sjk-tunnistus", "Vahvista tili", "tukiavain", "älä poista"] {
+        assert!(!mail.contains(word), "{word}: {mail}");
+    }
+    let (used, unused) = listed_by_their_days(&app, &mail);
+
+    // The page: the dates first, each name after them as its adder's words, and the hint says so.
+    let html = page(&login.browser, &link).await;
+    let named = "<span class=\"hint\">Lisääjän antama nimi:</span>";
+    assert_has(
+        &html,
+        &format!("<strong>{used}</strong><br>{named} Vahvista tili: https://sjk-tunnistus.fi/v"),
+    );
+    assert_has(
+        &html,
+        &format!("<strong>{unused}</strong><br>{named} Kaupungin tukiavain – älä poista"),
+    );
+    assert_has(
+        &html,
+        "Uusi salasana ei poista pääsyavaimia. Nimen on antanut se, joka pääsyavaimen lisäsi: \
+         katso päivämääriä. Jos et muista lisänneesi jotakin niistä, poista ne. Voit lisätä omasi \
+         uudelleen tilisivulla.",
+    );
+    app.stop().await;
+}
+
+/// Asserts that the reset mail `mail` lists, in its text and its HTML, a passkey added and used
+/// today, then one added today and not used yet; the two descriptions.
+#[track_caller]
+fn listed_by_their_days(app: &TestApp, mail: &str) -> (String, String) {
+    let today = crate::helpers::helsinki(app.now()).format("%-d.%-m.%Y");
+    let used = format!("Lisätty {today}, viimeksi käytetty {today}");
+    let unused = format!("Lisätty {today}, ei vielä käytetty");
+    in_order(mail, &[&format!("- {used}"), &format!("- {unused}")]);
+    in_order(
+        mail,
+        &[&format!("<li>{used}</li>"), &format!("<li>{unused}</li>")],
+    );
+    (used, unused)
+}
+
+/// Asserts that `text` holds each of `parts`, in this order.
+#[track_caller]
+fn in_order(text: &str, parts: &[&str]) {
+    let mut rest = text;
+    for part in parts {
+        let at = rest
+            .find(part)
+            .unwrap_or_else(|| panic!("no {part} (in order): {text}"));
+        rest = &rest[at + part.len()..];
+    }
+}
+
+/// The reset mail whose link is `link`.
+fn mail_with(app: &TestApp, link: &str) -> String {
+    let mail = app.mails().into_iter().find(|m| m.contains(link));
+    mail.unwrap_or_else(|| panic!("no mail with {link}"))
+}
+
+/// The names of Pirjo's passkeys as stored, the oldest first.
+async fn stored_names(app: &TestApp) -> Vec<String> {
+    let user_id = app.user_id("seinajoki", EMAIL).await;
+    app.db_run(move |conn| {
+        let tenant = crate::helpers::tenant("seinajoki");
+        idp::store::passkeys::of_user(conn, tenant, &user_id).unwrap()
+    })
+    .await
+    .into_iter()
+    .map(|p| p.name)
+    .collect()
 }
 
 /// Pirjo asks for a reset link in `login`; the link mailed.
@@ -413,7 +502,14 @@ async fn the_reset_page_offers_to_remove_passkeys_only_when_there_are_some(backe
     let link = reset_link(&app, &login).await;
     let html = page(&login.browser, &link).await;
     assert_has(&html, "<legend>Tilisi pääsyavaimet</legend>");
-    assert_has(&html, "<li>Työkone</li>");
+    let today = crate::helpers::helsinki(app.now()).format("%-d.%-m.%Y");
+    assert_has(
+        &html,
+        &format!(
+            "<li><strong>Lisätty {today}, ei vielä käytetty</strong><br><span class=\"hint\">\
+             Lisääjän antama nimi:</span> Työkone</li>"
+        ),
+    );
     let unchecked = "<input id=\"remove-passkeys\" name=\"remove_passkeys\" type=\"checkbox\" \
                      value=\"yes\"><label for=\"remove-passkeys\">Poista nämä pääsyavaimet</label>";
     assert_has(&html, unchecked);
@@ -572,9 +668,11 @@ async fn an_authority_users_reset_does_not_remove_the_passkeys(backend: Backend)
     let (mail, _) = app.mailed_link(1, "/seinajoki/reset?token=").await;
     assert_has(
         &mail,
-        "jos et tunnista jotakin niistä, poista se tilisivulla:",
+        "jos et muista lisänneesi jotakin niistä, poista se tilisivulla:",
     );
-    assert_has(&mail, "- Virkapuhelin");
+    let today = crate::helpers::helsinki(app.now()).format("%-d.%-m.%Y");
+    assert_has(&mail, &format!("- Lisätty {today}, ei vielä käytetty"));
+    assert!(!mail.contains("Virkapuhelin"), "{mail}");
     let html = page(&login.browser, &link).await;
     assert_has(&html, "id=\"password2\"");
     assert!(!html.contains("remove_passkeys"), "{html}");

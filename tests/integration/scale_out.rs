@@ -20,7 +20,7 @@ use reqwest::cookie::Jar;
 use serde_json::Value;
 
 use crate::helpers::{
-    Backend, TestDb, add_user, first_party_client, postgres_admin_url, read_mails,
+    Backend, Relay, TestDb, add_user, first_party_client, postgres_admin_url, read_mails,
     write_test_config,
 };
 use crate::node::{self, Served};
@@ -255,38 +255,6 @@ async fn one_login_across_two_nodes() {
     receiver_handle.stop(true).await;
 }
 
-/// An SMTP relay that accepts connections and never answers: node B's mail hangs in flight.
-pub struct SilentRelay {
-    pub port: u16,
-    stop: Arc<AtomicBool>,
-}
-
-impl SilentRelay {
-    pub fn start() -> SilentRelay {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        std::thread::spawn(move || {
-            let mut held = Vec::new();
-            while !flag.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((stream, _)) => held.push(stream),
-                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
-                }
-            }
-        });
-        SilentRelay { port, stop }
-    }
-}
-
-impl Drop for SilentRelay {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
 /// What one load task got: the tokens issued to it, and the failures with when they came.
 #[derive(Default)]
 struct Load {
@@ -353,7 +321,7 @@ async fn a_killed_node_loses_nothing() {
     if skip() {
         return;
     }
-    let relay = SilentRelay::start();
+    let relay = Relay::silent();
     let relay_port = relay.port.to_string();
     let mut cluster = Cluster::start(
         "",

@@ -201,6 +201,29 @@ fn smtp_needs_its_keys_and_a_set_password_variable() {
         jail.set_env("IDP__MAIL__HOST", "smtp.example.fi");
         jail.set_env("IDP_TEST_SMTP_PASSWORD_UNSET", "x");
         assert_eq!(loaded().settings.mail.tls, SmtpTls::Starttls);
+        assert_eq!(loaded().settings.mail.timeout_seconds, 15);
+        Ok(())
+    });
+}
+
+#[test]
+fn an_smtp_attempt_is_bounded_by_at_most_a_minute() {
+    let variables = [
+        ("IDP__MAIL__TRANSPORT", "smtp"),
+        ("IDP__MAIL__HOST", "smtp.example.fi"),
+    ];
+    with_env(&variables, |jail| {
+        for refused in ["0", "61"] {
+            jail.set_env("IDP__MAIL__TIMEOUT_SECONDS", refused);
+            assert_eq!(
+                problems("idp.toml"),
+                [
+                    "environment variable IDP__MAIL__TIMEOUT_SECONDS: mail.timeout_seconds: must be between 1 and 60 seconds"
+                ]
+            );
+        }
+        jail.set_env("IDP__MAIL__TIMEOUT_SECONDS", "60");
+        assert_eq!(loaded().settings.mail.timeout_seconds, 60);
         Ok(())
     });
 }

@@ -3,7 +3,7 @@
 
 use lettre::message::Mailbox;
 
-use super::rules::{LEASE, LIFETIME, is_loopback};
+use super::rules::{LEASE, LIFETIME, SMTP_ATTEMPT, is_loopback};
 use crate::config::problems::Problem;
 use crate::config::settings::{MailTransport, Settings, encryption_key_bytes};
 
@@ -112,6 +112,10 @@ pub(in crate::config) fn settings(
                     "mail.host",
                     "is required when mail.transport = \"smtp\"".into(),
                 );
+            }
+            let attempt = [("mail.timeout_seconds", mail.timeout_seconds)];
+            for (key, message) in SMTP_ATTEMPT.outside(attempt) {
+                problem(key, message.into());
             }
             match (&mail.username, &mail.password_env) {
                 (Some(_), None) => problem(

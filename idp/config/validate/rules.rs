@@ -22,6 +22,13 @@ pub(super) const LEASE: Bound = Bound {
     message: "must be between 1 second and a day",
 };
 
+/// How long one attempt to hand a mail to the SMTP relay may take, seconds: at most a minute, so
+/// that the default queue lease (300 s) outlasts a batch of 4 attempts.
+pub(super) const SMTP_ATTEMPT: Bound = Bound {
+    range: 1..=60,
+    message: "must be between 1 and 60 seconds",
+};
+
 /// How many mails a limit lets through in its window.
 pub(super) const MAILS: Bound = Bound {
     range: 1..=10_000,

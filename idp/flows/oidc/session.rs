@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 
 use super::proof::Proof;
 use crate::crypto::secret;
+use crate::domain::text;
 use crate::flows::context::{Minter, seconds};
 use crate::store::sessions::{self, SessionRow};
 use crate::store::users::{self, UserRow};
@@ -55,25 +56,10 @@ pub fn note_use(
 pub const USER_AGENT_CHARS: usize = 512;
 
 /// What a session keeps of a `User-Agent` header: without control characters and the invisible
-/// marks that reorder text, trimmed, at most [`USER_AGENT_CHARS`] characters; `None` when nothing
-/// is left.
+/// marks that reorder text (`domain::text::invisible`), trimmed, at most [`USER_AGENT_CHARS`]
+/// characters; `None` when nothing is left.
 pub fn kept_user_agent(raw: Option<&str>) -> Option<String> {
-    // Left-to-right and right-to-left marks, embeddings, overrides and isolates.
-    let direction = |c: char| {
-        matches!(c, '\u{200e}' | '\u{200f}')
-            || ('\u{202a}'..='\u{202e}').contains(&c)
-            || ('\u{2066}'..='\u{2069}').contains(&c)
-    };
-    let invisible = |c: char| c.is_control() || direction(c);
-    let kept: String = raw?
-        .chars()
-        .filter(|c| !invisible(*c))
-        .collect::<String>()
-        .trim()
-        .chars()
-        .take(USER_AGENT_CHARS)
-        .collect();
-    Some(kept.trim_end().to_string()).filter(|k| !k.is_empty())
+    text::visible(raw?, USER_AGENT_CHARS)
 }
 
 /// Where a login of `m`'s request comes from, when the tenant shows session locations and the

@@ -1,12 +1,15 @@
 //! The account page's passkeys: renamed, removed (after the page checked the current password or
-//! another passkey), each audited; and the names a password reset mail lists. Removing the last
-//! passkey locks no one out: the password stays.
+//! another passkey), each audited; and what a password reset mail says of them (their days, never
+//! their names). Removing the last passkey locks no one out: the password stays.
 
+use serde::Serialize;
 use serde_json::json;
 
 use super::register::clean_name;
+use crate::config::Language;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
+use crate::i18n;
 use crate::store::users::UserRow;
 use crate::store::{self, DbConnection, Tenant, passkeys};
 
@@ -54,14 +57,31 @@ pub fn remove(
     })
 }
 
-/// The names of a user's passkeys, the oldest first (the password reset mail lists them).
-pub fn names(
+/// A passkey as the password reset mail describes it: by what idp recorded, never by its name,
+/// which whoever added it chose (an intruder who knew the password could name it "confirm your
+/// account: https://…" or "the city's key, do not remove", and the city's own mail would carry it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Recorded {
+    /// The day it was added.
+    pub created: String,
+    /// The day it was last used, if ever.
+    pub last_used: Option<String>,
+}
+
+/// A user's passkeys, the oldest first, as the password reset mail describes them: the days they
+/// were added and last used, in the tenant's time zone, as `language` writes a day.
+pub fn recorded(
+    m: &Minter<'_>,
     conn: &mut DbConnection,
-    tenant: Tenant<'_>,
     user_id: &str,
-) -> Result<Vec<String>, FlowError> {
-    Ok(passkeys::of_user(conn, tenant, user_id)?
+    language: Language,
+) -> Result<Vec<Recorded>, FlowError> {
+    let day = |at| i18n::date(m.tenant.time_zone, language, at);
+    Ok(passkeys::of_user(conn, Tenant::of(m.tenant), user_id)?
         .into_iter()
-        .map(|p| p.name)
+        .map(|p| Recorded {
+            created: day(p.created_at),
+            last_used: p.last_used_at.map(day),
+        })
         .collect())
 }

@@ -14,7 +14,7 @@ pub mod second;
 pub mod verify;
 
 pub use self::login::{finish_login, start_login};
-pub use self::manage::{names, remove, rename};
+pub use self::manage::{Recorded, recorded, remove, rename};
 pub use self::offer::{add_from_offer, go_on, offer_user, start_offer};
 pub use self::party::{relying_party, warn_if_off};
 pub use self::register::{finish_registration, start_registration};

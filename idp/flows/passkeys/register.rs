@@ -12,6 +12,7 @@ use super::ceremony::{self, Owner, Purpose, Refusal, Started};
 use super::party::relying_party;
 use crate::config::Language;
 use crate::crypto::keys::b64;
+use crate::domain::text;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::notice::{self, Change};
@@ -155,19 +156,11 @@ fn backup_eligible(passkey: &Passkey) -> bool {
         .unwrap_or(false)
 }
 
-/// A name as typed, trimmed, without control characters, at most [`NAME_CHARS`]; `None` when
-/// nothing is left.
+/// A name as typed, without the characters that do not show as themselves (control and format
+/// characters: no right-to-left override or zero-width space hides or turns round its words,
+/// `domain::text::invisible`), trimmed, at most [`NAME_CHARS`]; `None` when nothing is left.
 pub fn clean_name(typed: &str) -> Option<String> {
-    let name: String = typed
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect::<String>()
-        .trim()
-        .chars()
-        .take(NAME_CHARS)
-        .collect();
-    let name = name.trim_end().to_string();
-    (!name.is_empty()).then_some(name)
+    text::visible(typed, NAME_CHARS)
 }
 
 /// The name of a user's `n`th passkey when they give none: "Pääsyavain 1".
@@ -184,5 +177,20 @@ mod tests {
         assert_eq!(clean_name("  Puhelin \u{7} "), Some("Puhelin".into()));
         assert_eq!(clean_name(" \n\t "), None);
         assert_eq!(clean_name(&"ä".repeat(100)).unwrap().chars().count(), 64);
+    }
+
+    #[test]
+    fn names_keep_no_invisible_marks() {
+        // A right-to-left override would show "Kaupungin avain" typed as "niava nignupuaK".
+        let typed = "Puhelin \u{202e}niava nignupuaK";
+        assert_eq!(clean_name(typed), Some("Puhelin niava nignupuaK".into()));
+        // Zero-width space and joiner, a byte order mark, an isolate, a soft hyphen, a line and a
+        // paragraph separator, a private-use character.
+        let typed = "\u{200b}Työ\u{200d}kone\u{feff}\u{2066}\u{ad}\u{2028}\u{2029}\u{e000}";
+        assert_eq!(clean_name(typed), Some("Työkone".into()));
+        assert_eq!(clean_name("\u{202e}\u{200b} "), None);
+        // Letters, marks, symbols and spaces of every script stay.
+        let typed = "Läppäri – ÅÄÖ ऋषि 手机 🔑";
+        assert_eq!(clean_name(typed), Some(typed.into()));
     }
 }

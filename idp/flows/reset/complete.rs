@@ -7,17 +7,17 @@ use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::mail_link::{self, Completed};
 use crate::flows::oidc::logout::end_everything;
-use crate::flows::passkeys;
+use crate::store::passkeys::PasskeyRow;
 use crate::store::{self, DbConnection, Tenant, users};
 
-/// When `token` is a usable reset link of this tenant, the names of its account's passkeys that
-/// the reset may remove, the oldest first (the page lists them, with the choice to remove them);
-/// `None` when it is not.
+/// When `token` is a usable reset link of this tenant, its account's passkeys that the reset may
+/// remove, the oldest first (the page lists them, with the days they were added and last used,
+/// and the choice to remove them); `None` when it is not.
 pub fn usable(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     token: &str,
-) -> Result<Option<Vec<String>>, FlowError> {
+) -> Result<Option<Vec<PasskeyRow>>, FlowError> {
     let Some(link) = mail_link::find_link(m, conn, PURPOSE, token)? else {
         return Ok(None);
     };
@@ -27,7 +27,9 @@ pub fn usable(
         None => None,
     };
     Ok(Some(match user {
-        Some(user) if may_remove_passkeys(m, &user) => passkeys::names(conn, tenant, &user.id)?,
+        Some(user) if may_remove_passkeys(m, &user) => {
+            store::passkeys::of_user(conn, tenant, &user.id)?
+        }
         _ => Vec::new(),
     }))
 }

@@ -56,9 +56,11 @@ pub fn request(
         mail_limit::write(m, conn, counted, &to, |conn| {
             let token = secret::random_token();
             let mut context = mail_link::link_context(m, &["reset"], &token)?;
-            // A reset keeps the account's passkeys unless asked: the mail says which there are,
-            // and whether the reset page can remove them.
-            context.insert("passkeys", &passkeys::names(conn, tenant, &user.id)?);
+            // A reset keeps the account's passkeys unless asked: the mail says which there are
+            // (by the days idp recorded, never by the names their adders chose), and whether
+            // the reset page can remove them.
+            let recorded = passkeys::recorded(m, conn, &user.id, language)?;
+            context.insert("passkeys", &recorded);
             let removable = may_remove_passkeys(m, user);
             context.insert("passkeys_removable", &removable);
             let row = LinkRow {

@@ -10,11 +10,13 @@ use super::check::new_password;
 use super::error::{PageError, PageResult};
 use super::extract::Posted;
 use super::mail::{ask_address, mail_link};
+use super::passkeys::account::listed;
 use super::view::View;
 use crate::flows::linker;
 use crate::flows::linker::follow::LinkTarget;
 use crate::flows::mail_link::Completed;
 use crate::flows::reset;
+use crate::store::passkeys::PasskeyRow;
 
 /// `GET /{tenant}/forgot?request=…`
 pub async fn forgot(view: View) -> PageResult {
@@ -28,11 +30,11 @@ pub async fn send(posted: Posted) -> PageResult {
     Ok(view.sent_page("link_sent.html", view.context(), failed))
 }
 
-/// What a mailed set-password link is: a reset (with the names of the account's passkeys), or the
-/// linker's.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a mailed set-password link is: a reset (with the account's passkeys that it may remove),
+/// or the linker's.
+#[derive(Debug, Clone)]
 enum LinkKind {
-    Reset { passkeys: Vec<String> },
+    Reset { passkeys: Vec<PasskeyRow> },
     Legacy(LinkTarget),
 }
 
@@ -58,8 +60,10 @@ async fn link_kind(view: &View, token: &str) -> Result<LinkKind, PageError> {
     .await
 }
 
-/// The new-password page; a reset of an account with passkeys lists them, with a box to remove
-/// them (`remove_passkeys`: checked, when the form comes back with an error).
+/// The new-password page; a reset of an account with passkeys lists them, the days each was added
+/// and last used first (a resident tells the one they did not add by its days: its name is its
+/// adder's words), with a box to remove them (`remove_passkeys`: checked, when the form comes back
+/// with an error).
 fn reset_page(
     view: &View,
     token: &str,
@@ -73,11 +77,11 @@ fn reset_page(
     context.insert("error", &error);
     context.insert("min", &view.tenant.min_password_chars());
     context.insert("legacy_username", &kind.legacy_username());
-    let passkeys: &[String] = match kind {
+    let passkeys: &[PasskeyRow] = match kind {
         LinkKind::Reset { passkeys } => passkeys,
         LinkKind::Legacy(_) => &[],
     };
-    context.insert("passkeys", passkeys);
+    context.insert("passkeys", &listed(view, passkeys));
     context.insert("remove_passkeys", &remove_passkeys);
     context.insert(
         "confirm_only",

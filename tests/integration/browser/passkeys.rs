@@ -51,15 +51,17 @@ async fn a_passkey_is_added_used_and_removed_in_chromium() {
     let last = logins.last().unwrap();
     assert_eq!(last["amr"], "hwk mfa", "{logins:?}");
 
-    // A reset page lists it, with the box that would remove it (left unchecked here).
+    // A reset page lists it, the days it was added and used first, with the box that would
+    // remove it (left unchecked here).
     browser.goto(&app.url("/seinajoki/forgot")).await;
     browser.fill("email", "erkki@testi.fi").await;
     browser.click("main form button[type=submit]").await;
     browser.wait_for("#link-sent").await;
     let link = app.newest_link(None, "/seinajoki/reset?token=").await;
     browser.goto(&link).await;
-    browser.wait_for("#reset-passkeys li").await;
+    browser.wait_for("#reset-passkeys li strong").await;
     browser.wait_for("#remove-passkeys:not(:checked)").await;
+    browser.screenshot("29-reset-passkeys").await;
     browser.assert_accessible().await;
     browser.assert_reflows().await;
 

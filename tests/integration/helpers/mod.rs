@@ -1,12 +1,13 @@
 //! What every test starts from: the store it runs on ([`both_stores!`]), a fresh database, the
 //! test configuration, and the running server ([`TestApp`], in `app.rs`); the mails it wrote
-//! (`mail.rs`), its database read and written directly (`store.rs`), and a resident's journeys
-//! through its pages ([`journeys`]).
+//! (`mail.rs`), an SMTP relay that can stall (`relay.rs`), its database read and written directly
+//! (`store.rs`), and a resident's journeys through its pages ([`journeys`]).
 
 mod app;
 pub mod authority;
 pub mod journeys;
 mod mail;
+mod relay;
 mod store;
 pub mod webauthn;
 
@@ -16,7 +17,8 @@ use diesel::{Connection, RunQueryDsl};
 use idp::config::DatabaseBackend;
 
 pub use app::{TestApp, TestAppBuilder};
-pub use mail::{find_link, read_mails};
+pub use mail::{decode_quoted_printable, find_link, read_mails};
+pub use relay::Relay;
 pub use store::{Audited, NewUser, Old, add_user, find_user, tenant};
 
 /// Which store a test runs on.

@@ -22,19 +22,19 @@ use crate::i18n;
 use crate::store::Tenant;
 use crate::store::passkeys::PasskeyRow;
 
-/// A passkey as the account page lists it.
+/// A passkey as the account page and the reset page list it: its name, and the days it was added
+/// and last used.
 #[derive(Serialize)]
-struct Listed<'a> {
+pub struct Listed<'a> {
     id: &'a str,
     name: &'a str,
     created: String,
     last_used: Option<String>,
 }
 
-/// Adds the passkey section's context to the account page's: the user's `passkeys`, the name a
-/// new one gets unless the resident gives one.
-pub fn section(view: &View, passkeys: &[PasskeyRow], context: &mut tera::Context) {
-    let listed: Vec<Listed<'_>> = passkeys
+/// `passkeys` as a page lists them, the days in the page's language and the tenant's time zone.
+pub fn listed<'a>(view: &View, passkeys: &'a [PasskeyRow]) -> Vec<Listed<'a>> {
+    passkeys
         .iter()
         .map(|p| Listed {
             id: &p.id,
@@ -42,8 +42,13 @@ pub fn section(view: &View, passkeys: &[PasskeyRow], context: &mut tera::Context
             created: date(view, p.created_at),
             last_used: p.last_used_at.map(|at| date(view, at)),
         })
-        .collect();
-    context.insert("passkeys", &listed);
+        .collect()
+}
+
+/// Adds the passkey section's context to the account page's: the user's `passkeys`, the name a
+/// new one gets unless the resident gives one.
+pub fn section(view: &View, passkeys: &[PasskeyRow], context: &mut tera::Context) {
+    context.insert("passkeys", &listed(view, passkeys));
     context.insert(
         "passkey_default_name",
         &default_name(view.lang, passkeys.len() + 1),

@@ -1,0 +1,74 @@
+//! Text someone typed that a page or a mail may show later (a passkey's name, a browser's
+//! `User-Agent`): only what shows as itself is kept.
+
+use icu_properties::CodePointMapData;
+use icu_properties::props::{GeneralCategory, GeneralCategoryGroup};
+
+/// Whether `c` does not show as itself: a control character (`Cc`), a format character (`Cf`:
+/// the marks, embeddings, overrides and isolates that reorder text, zero-width spaces and joiners,
+/// the soft hyphen), a private-use or unassigned code point (`Co`, `Cn`), or a line or paragraph
+/// separator (`Zl`, `Zp`). With them a text can read otherwise than its characters (a right-to-left
+/// override turns `exe.txt` round) or hide words from a check that reads them.
+pub fn invisible(c: char) -> bool {
+    let category = CodePointMapData::<GeneralCategory>::new().get(c);
+    GeneralCategoryGroup::Other.contains(category)
+        || matches!(
+            category,
+            GeneralCategory::LineSeparator | GeneralCategory::ParagraphSeparator
+        )
+}
+
+/// `typed` without its [`invisible`] characters, trimmed, at most `max_chars` characters; `None`
+/// when nothing is left.
+pub fn visible(typed: &str, max_chars: usize) -> Option<String> {
+    let kept: String = typed
+        .chars()
+        .filter(|c| !invisible(*c))
+        .collect::<String>()
+        .trim()
+        .chars()
+        .take(max_chars)
+        .collect();
+    Some(kept.trim_end().to_string()).filter(|k| !k.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{invisible, visible};
+
+    #[test]
+    fn what_does_not_show_as_itself_is_invisible() {
+        for c in [
+            '\u{0}',
+            '\n',
+            '\u{1b}',
+            '\u{85}', // controls
+            '\u{200b}',
+            '\u{200d}',
+            '\u{200e}',
+            '\u{202e}',
+            '\u{2066}',
+            '\u{feff}',
+            '\u{ad}',
+            '\u{e0041}', // format: zero-width, marks, override, isolate, BOM, soft hyphen, tag
+            '\u{e000}',
+            '\u{10ffff}', // private use, a noncharacter
+            '\u{2028}',
+            '\u{2029}', // line and paragraph separators
+        ] {
+            assert!(invisible(c), "{:04x}", u32::from(c));
+        }
+        for c in [
+            'a', 'ä', 'Å', ' ', '\u{a0}', '–', '手', 'ऋ', '\u{94b}', '🔑', '€',
+        ] {
+            assert!(!invisible(c), "{:04x}", u32::from(c));
+        }
+    }
+
+    #[test]
+    fn visible_text_is_trimmed_and_bounded() {
+        assert_eq!(visible(" \u{202e}a\u{200b}b ", 5), Some("ab".into()));
+        assert_eq!(visible("  abc  def", 5), Some("abc".into()));
+        assert_eq!(visible("\u{2066} \t\u{2069}", 5), None);
+    }
+}
