@@ -11,6 +11,15 @@ use crate::rp::{self, location};
 const PASSWORD: &str = "oikea hevonen patteri";
 const FROM: &str = "198.51.100.9";
 
+/// A server behind a trusted proxy, with the resident Erkki.
+async fn erkki_behind_proxy(backend: Backend) -> TestApp {
+    TestApp::builder(backend)
+        .behind_proxy()
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .spawn()
+        .await
+}
+
 /// Posts the identifier and password pages of a fresh login at `client` from [`FROM`]; the status
 /// of the answer to the password.
 async fn attempt(app: &TestApp, client: &rp::Rp, email: &str, password: &str) -> u16 {
@@ -144,11 +153,7 @@ both_stores!(a_forwarded_value_that_is_no_address_is_not_recorded);
 /// would run when the security team opens a CSV export) is not kept; the event names the
 /// connection's address instead.
 async fn a_forwarded_value_that_is_no_address_is_not_recorded(backend: Backend) {
-    let app = TestApp::builder(backend)
-        .behind_proxy()
-        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
-        .spawn()
-        .await;
+    let app = erkki_behind_proxy(backend).await;
     let client = rp::basic(&app).await;
     let formula = "=HYPERLINK(\"http://attacker.example/\",\"x\")";
     let status = attempt_from(&app, &client, formula, "erkki@testi.fi", "väärä").await;
@@ -161,11 +166,7 @@ async fn a_forwarded_value_that_is_no_address_is_not_recorded(backend: Backend) 
 
 both_stores!(registration_and_address_change_requests_are_recorded);
 async fn registration_and_address_change_requests_are_recorded(backend: Backend) {
-    let app = TestApp::builder(backend)
-        .behind_proxy()
-        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
-        .spawn()
-        .await;
+    let app = erkki_behind_proxy(backend).await;
     let erkki = app.user_id("seinajoki", "erkki@testi.fi").await;
     let browser = app.browser();
     for email in ["uusi@testi.fi", "erkki@testi.fi"] {

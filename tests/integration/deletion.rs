@@ -409,23 +409,12 @@ async fn after_the_grace_period_the_account_is_erased_and_its_subject_never_reis
     let fresh = app.user_by_email("seinajoki", "aino@testi.fi").await;
     assert_ne!(fresh.subject, "SJK-100");
     // A re-import of the old account cannot bring the erased subject back.
-    let tenant = app.services.config.tenant("seinajoki").unwrap().clone();
-    let now = app.now();
+    let csv = "username,subject,email,password_hash,name,authority\n\
+               aino.vanha,SJK-100,aino@testi.fi,,Aino,\n";
     let report = app
-        .db_run(move |conn| {
-            let options = idp::flows::legacy_import::Options {
-                tenant: &tenant,
-                format: idp::flows::legacy_import::Format::Csv,
-                dry_run: false,
-                source: "again.csv",
-            };
-            let csv = "username,subject,email,password_hash,name,authority\n\
-                       aino.vanha,SJK-100,aino@testi.fi,,Aino,\n";
-            idp::flows::legacy_import::import(conn, csv.as_bytes(), &options, now)
-                .unwrap()
-                .to_string()
-        })
-        .await;
+        .import_csv("seinajoki", "again.csv", csv.into())
+        .await
+        .to_string();
     assert_has(&report, "rejected rows: 1\n");
     assert_has(
         &report,

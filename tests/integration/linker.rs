@@ -340,18 +340,7 @@ async fn an_old_hash_over_a_cost_cap_gets_the_link_and_is_never_run(backend: Bac
     let (app, client) = server(backend).await;
     let export = "username,subject,email,password_hash,name,authority\n\
         kallis,SJK-15,kallis@testi.fi,$2b$15$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2,,\n";
-    let (config, now) = (app.services.config.clone(), app.now());
-    let summary = app
-        .db_run(move |conn| {
-            let options = idp::flows::legacy_import::Options {
-                tenant: config.tenant("seinajoki").unwrap(),
-                format: idp::flows::legacy_import::Format::Csv,
-                dry_run: false,
-                source: "caps.csv",
-            };
-            idp::flows::legacy_import::import(conn, export.as_bytes(), &options, now).unwrap()
-        })
-        .await;
+    let summary = app.import_csv("seinajoki", "caps.csv", export.into()).await;
     assert_eq!((summary.imported, summary.over_cap), (1, 1));
     let (_, claims) = first_login_by_link(&app, &client, "kallis@testi.fi", 1).await;
     assert_eq!(claims["sub"], "SJK-15");

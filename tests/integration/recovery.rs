@@ -30,16 +30,14 @@ pub enum Recovery {
     ChangePassword,
 }
 
+/// `rp-offline` of seinajoki, with its redirect URI [`REDIRECT`], as a real OIDC client.
+pub async fn offline_client(app: &TestApp) -> rp::Rp {
+    rp::client(app, "seinajoki", OFFLINE.0, Some(OFFLINE.1), REDIRECT).await
+}
+
 /// An offline refresh token of `rp-offline` for the resident, from a login in a fresh browser.
 async fn offline_token(app: &TestApp, email: &str, password: &str) -> String {
-    let client = rp::client(
-        app,
-        "seinajoki",
-        "rp-offline",
-        Some("rp-offline-secret"),
-        REDIRECT,
-    )
-    .await;
+    let client = offline_client(app).await;
     let started = rp::start(&client, &["offline_access"], &[("prompt", "consent")]);
     let back = rp::log_in(&app.browser(), &started.url, email, password).await;
     let code = param(&back, "code").unwrap();

@@ -25,7 +25,7 @@ use secrecy::SecretString;
 use crate::both_stores;
 use crate::helpers::journeys::Login;
 use crate::helpers::{Backend, TestApp, first_party_client, postgres_admin_url};
-use crate::recovery::{EMAIL, PASSWORD, REDIRECT, Recovery, recover};
+use crate::recovery::{EMAIL, PASSWORD, REDIRECT, Recovery, offline_client, recover};
 use crate::rp;
 
 /// The app of the recovery tests: the resident of [`EMAIL`] and the e-service `rp-offline`, which
@@ -60,14 +60,7 @@ async fn checked_login(app: &TestApp) -> CheckedLogin {
 
 /// [`checked_login`] of `identifier` with `password`.
 async fn checked_login_of(app: &TestApp, identifier: &str, password: &str) -> CheckedLogin {
-    let client = rp::client(
-        app,
-        "seinajoki",
-        "rp-offline",
-        Some("rp-offline-secret"),
-        REDIRECT,
-    )
-    .await;
+    let client = offline_client(app).await;
     let jar = Arc::new(Jar::default());
     let browser = reqwest::Client::builder()
         .cookie_provider(jar.clone())
@@ -157,6 +150,17 @@ fn finish(
     login::finish(&m, conn, check, verified, true, &binding, None).unwrap()
 }
 
+/// [`finish`] of `login` on a blocking thread, at the app's time.
+async fn finished(app: &TestApp, login: CheckedLogin) -> LoginResult {
+    let (services, now) = (app.services.clone(), app.now());
+    tokio::task::spawn_blocking(move || {
+        let mut conn = services.store.conn().unwrap();
+        finish(&services, now, &mut conn, login)
+    })
+    .await
+    .unwrap()
+}
+
 /// How many sessions, grants and codes the tenant's tables hold.
 async fn issued(app: &TestApp) -> (i64, i64, i64) {
     app.db_run(|conn| {
@@ -222,13 +226,7 @@ async fn a_password_checked_before_a_recovery_starts_no_session_after_it(backend
         recover(&app, recovery).await;
 
         let before = issued(&app).await;
-        let (services, now) = (app.services.clone(), app.now());
-        let result = tokio::task::spawn_blocking(move || {
-            let mut conn = services.store.conn().unwrap();
-            finish(&services, now, &mut conn, login)
-        })
-        .await
-        .unwrap();
+        let result = finished(&app, login).await;
         assert_refused(&result, recovery);
         assert_eq!(issued(&app).await, before, "{recovery:?}: nothing issued");
         if !matches!(recovery, Recovery::ChangePassword) {
@@ -326,18 +324,7 @@ async fn import_old(app: &TestApp, password: &str) {
         "username,subject,email,password_hash,name,authority\n\
          vanha.anna,SJK-77,{OLD_EMAIL},{hash},,\n"
     );
-    let (config, now) = (app.services.config.clone(), app.now());
-    let summary = app
-        .db_run(move |conn| {
-            let options = idp::flows::legacy_import::Options {
-                tenant: config.tenant("seinajoki").unwrap(),
-                format: idp::flows::legacy_import::Format::Csv,
-                dry_run: false,
-                source: "old.csv",
-            };
-            idp::flows::legacy_import::import(conn, export.as_bytes(), &options, now).unwrap()
-        })
-        .await;
+    let summary = app.import_csv("seinajoki", "old.csv", export).await;
     assert_eq!(summary.rejected, 0, "{summary:?}");
 }
 
@@ -358,13 +345,7 @@ async fn an_old_hash_replaced_by_a_re_import_binds_nothing_by_the_old_password(b
     import_old(&app, new).await;
 
     let before = issued(&app).await;
-    let (services, now) = (app.services.clone(), app.now());
-    let result = tokio::task::spawn_blocking(move || {
-        let mut conn = services.store.conn().unwrap();
-        finish(&services, now, &mut conn, login)
-    })
-    .await
-    .unwrap();
+    let result = finished(&app, login).await;
     assert!(matches!(result, LoginResult::Failed), "{result:?}");
     assert_eq!(issued(&app).await, before);
     let bound = app

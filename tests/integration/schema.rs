@@ -110,26 +110,12 @@ async fn accounts_imported_before_keep_their_address_as_the_exports(backend: Bac
         .unwrap()
         .and_hms_opt(10, 0, 0)
         .unwrap();
-    store::users::insert(
-        &mut conn,
-        &store::users::NewUser {
-            id: "u1",
-            tenant_id: "seinajoki",
-            subject: "S-2",
-            email: Some("liisa@testi.fi"),
-            email_normalized: Some("liisa@testi.fi"),
-            email_verified: true,
-            username: None,
-            username_normalized: None,
-            is_authority: false,
-            name: None,
-            password_hash: None,
-            password_changed_at: None,
-            created_at: now,
-            updated_at: now,
-        },
-    )
-    .unwrap();
+    let liisa = store::users::NewUser {
+        subject: "S-2",
+        email_verified: true,
+        ..new_user("u1", "seinajoki", "liisa@testi.fi", now)
+    };
+    store::users::insert(&mut conn, &liisa).unwrap();
     for (id, username, email, linked) in [
         (
             "a1",
@@ -181,23 +167,7 @@ async fn email_is_unique_per_tenant_case_insensitively(backend: Backend) {
         .unwrap()
         .and_hms_opt(12, 0, 0)
         .unwrap();
-    let user =
-        |id: &'static str, tenant: &'static str, email: &'static str| store::users::NewUser {
-            id,
-            tenant_id: tenant,
-            subject: id,
-            email: Some(email),
-            email_normalized: Some(email),
-            email_verified: false,
-            username: None,
-            username_normalized: None,
-            is_authority: false,
-            name: None,
-            password_hash: None,
-            password_changed_at: None,
-            created_at: now,
-            updated_at: now,
-        };
+    let user = |id, tenant, email| new_user(id, tenant, email, now);
     store::users::insert(&mut conn, &user("u1", "seinajoki", "erkki@testi.fi")).unwrap();
     store::users::insert(&mut conn, &user("u2", "kouvola", "erkki@testi.fi")).unwrap();
     let duplicate = store::users::insert(&mut conn, &user("u3", "seinajoki", "erkki@testi.fi"));
@@ -220,4 +190,30 @@ async fn email_is_unique_per_tenant_case_insensitively(backend: Backend) {
             .len(),
         1
     );
+}
+
+/// A user `id` of `tenant` (its subject the id) with the unverified address `email` (lowercase)
+/// and no password, made at `now`.
+fn new_user<'a>(
+    id: &'a str,
+    tenant: &'a str,
+    email: &'a str,
+    now: chrono::NaiveDateTime,
+) -> store::users::NewUser<'a> {
+    store::users::NewUser {
+        id,
+        tenant_id: tenant,
+        subject: id,
+        email: Some(email),
+        email_normalized: Some(email),
+        email_verified: false,
+        username: None,
+        username_normalized: None,
+        is_authority: false,
+        name: None,
+        password_hash: None,
+        password_changed_at: None,
+        created_at: now,
+        updated_at: now,
+    }
 }

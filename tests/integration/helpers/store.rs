@@ -165,6 +165,28 @@ impl TestApp {
         try_add(&self.services.store, self.clock.now(), tenant, user).await
     }
 
+    /// Imports the CSV export `csv` into `tenant` as `idp import-legacy` does, from a file named
+    /// `source`; its summary.
+    pub async fn import_csv(
+        &self,
+        tenant: &str,
+        source: &'static str,
+        csv: String,
+    ) -> idp::flows::legacy_import::Summary {
+        let tenant = self.services.config.tenant(tenant).unwrap().clone();
+        let now = self.clock.now();
+        self.db_run(move |conn| {
+            let options = idp::flows::legacy_import::Options {
+                tenant: &tenant,
+                format: idp::flows::legacy_import::Format::Csv,
+                dry_run: false,
+                source,
+            };
+            idp::flows::legacy_import::import(conn, csv.as_bytes(), &options, now).unwrap()
+        })
+        .await
+    }
+
     /// Inserts a legacy account as the import does; returns its id.
     pub async fn import(&self, old: Old<'_>) -> String {
         let tenant = self.services.config.tenant(old.tenant).unwrap().clone();
