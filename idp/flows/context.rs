@@ -8,6 +8,8 @@ use chrono::{Duration, NaiveDateTime};
 
 use crate::config::{Config, TenantConfig};
 use crate::crypto::keyring::KeyRing;
+use crate::crypto::secret;
+use crate::domain::counting_key;
 use crate::flows::location::GeoIp;
 use crate::store::audit::Event;
 use crate::telemetry::metrics::{LoginOutcome, Tally};
@@ -42,6 +44,16 @@ impl Minter<'_> {
     /// An audit event of `kind` in this tenant, now, from the request's client address.
     pub fn audit<'e>(&'e self, kind: &'e str) -> Event<'e> {
         Event::new(&self.tenant.id, self.now, kind).address(self.remote_addr.as_deref())
+    }
+
+    /// What the per-client-address limits stored in the database (the mail limits, the waiting
+    /// authorization requests) count this request's client under: the SHA-256 of its
+    /// [`counting_key`] (an IPv6 address per /64), never the address in clear. `None` outside a
+    /// request.
+    pub fn client_key(&self) -> Option<String> {
+        self.remote_addr
+            .as_deref()
+            .map(|address| secret::hash(&format!("client:{}", counting_key(address))))
     }
 
     /// Notes a login's outcome for the metrics (`idp_logins_total`).

@@ -2,7 +2,7 @@
 //! account-exists notice, the linker's links, a change of address.
 //!
 //! Every such mail counts against its recipient (the normalised address) and the client address of
-//! the request (its [`counting_key`]: an IPv6 address per /64), within the tenant's
+//! the request (`Minter::client_key`: an IPv6 address per /64), within the tenant's
 //! `[mail_limits]`, in the database (`store::mail_limits`), so the limits hold across nodes. Past
 //! a limit no mail (nor its link) is written, the page reads as before, and the refusal is counted
 //! in the metrics (`idp_mail_total{outcome="limited"}`). The first refusal of a limit's key
@@ -21,7 +21,6 @@ use chrono::Duration;
 use serde_json::json;
 
 use crate::crypto::secret;
-use crate::domain::counting_key;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::mail::{self, Rendered};
@@ -55,10 +54,7 @@ impl Keys {
     fn of(m: &Minter<'_>, mail: Mail<'_>) -> Self {
         Self {
             recipient: secret::hash(&format!("to:{}", mail.to)),
-            client: m
-                .remote_addr
-                .as_deref()
-                .map(|address| secret::hash(&format!("client:{}", counting_key(address)))),
+            client: m.client_key(),
         }
     }
 
