@@ -37,6 +37,9 @@ pub struct Settings {
     /// `[queues]`, optional.
     #[serde(default)]
     pub queues: QueuesSettings,
+    /// `[limits]`, optional: the limits of a node on what anyone can make it store.
+    #[serde(default)]
+    pub limits: LimitsSettings,
     /// `[metrics]`, optional: without it no metrics listener runs.
     #[serde(default)]
     pub metrics: Option<MetricsSettings>,
@@ -72,6 +75,26 @@ pub struct QueuesSettings {
 impl Default for QueuesSettings {
     fn default() -> Self {
         Self { lease_seconds: 300 }
+    }
+}
+
+/// `[limits]`: what one client address can make the nodes store before anyone has logged in,
+/// in every tenant together (they share the database's disk).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSettings {
+    /// Authorization requests one client address (an IPv6 address per /64) may have waiting for
+    /// a login at once, with the pushes of public clients: up to 21 KB each (pushed 37 KB), for
+    /// `tokens.authorization_request_seconds`. Generous, since residents behind one address (a
+    /// family, an office, a mobile operator's NAT) share it.
+    pub waiting_requests_per_address: u64,
+}
+
+impl Default for LimitsSettings {
+    fn default() -> Self {
+        Self {
+            waiting_requests_per_address: 100,
+        }
     }
 }
 

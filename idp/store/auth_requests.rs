@@ -1,8 +1,14 @@
 //! The `auth_requests` table: authorization requests waiting for the resident, and pushed ones.
+//!
+//! Anyone can make a row (an anonymous `/authorize`, a public client's push), so such a row
+//! carries its client address's key (`client_key`, a hash) and is stored only while that address
+//! has fewer than so many rows not yet expired, in every tenant together ([`insert_within`]).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Text, Timestamp};
 
+use super::connection::on_backend;
 use super::schema::auth_requests;
 use super::{DbConnection, Result, Tenant};
 
@@ -28,11 +34,69 @@ pub struct AuthRequestRow {
     pub created_at: NaiveDateTime,
     /// Void after.
     pub expires_at: NaiveDateTime,
+    /// For a request anyone can make (an anonymous one, a public client's push): the hash of its
+    /// client address's counting key, which [`insert_within`] counts; else none.
+    pub client_key: Option<String>,
 }
 
 /// Stores a request.
 pub fn insert(conn: &mut DbConnection, row: &AuthRequestRow) -> Result<()> {
     super::rows::insert(conn, auth_requests::table, row)
+}
+
+/// Stores `row` unless its client address (`row.client_key`) has `max` requests or more not
+/// expired at `now` already, of any tenant (they share the disk); returns whether it stored it. A
+/// row without a client key is stored uncounted.
+///
+/// One statement, `INSERT … SELECT … WHERE (SELECT count(*) …) < max`, over the index
+/// `auth_requests_client_key`: no more statements than a plain insert, and no lock. On SQLite the
+/// writers take turns, so the count is exact; on PostgreSQL two inserts of one address at the
+/// same moment may both count the other's row as not there yet, and pass together at `max - 1`
+/// (a soft cap: a parallel burst passes it by at most the requests in flight at once).
+pub fn insert_within(
+    conn: &mut DbConnection,
+    row: &AuthRequestRow,
+    max: i64,
+    now: NaiveDateTime,
+) -> Result<bool> {
+    let Some(key) = row.client_key.as_deref() else {
+        insert(conn, row)?;
+        return Ok(true);
+    };
+    let waiting = auth_requests::table
+        .filter(auth_requests::client_key.eq(key))
+        .filter(auth_requests::expires_at.gt(now))
+        .count()
+        .single_value();
+    let values = diesel::select((
+        row.id.as_str().into_sql::<Text>(),
+        row.tenant_id.as_str().into_sql::<Text>(),
+        row.client_id.as_str().into_sql::<Text>(),
+        row.params.as_str().into_sql::<Text>(),
+        row.request_uri_hash.as_deref().into_sql::<Nullable<Text>>(),
+        row.user_id.as_deref().into_sql::<Nullable<Text>>(),
+        row.session_id.as_deref().into_sql::<Nullable<Text>>(),
+        row.created_at.into_sql::<Timestamp>(),
+        row.expires_at.into_sql::<Timestamp>(),
+        Some(key).into_sql::<Nullable<Text>>(),
+    ))
+    .filter(waiting.lt(max));
+    let insert = diesel::insert_into(auth_requests::table)
+        .values(values)
+        .into_columns((
+            auth_requests::id,
+            auth_requests::tenant_id,
+            auth_requests::client_id,
+            auth_requests::params,
+            auth_requests::request_uri_hash,
+            auth_requests::user_id,
+            auth_requests::session_id,
+            auth_requests::created_at,
+            auth_requests::expires_at,
+            auth_requests::client_key,
+        ));
+    let stored = on_backend!(conn, |c| insert.execute(c))?;
+    Ok(stored == 1)
 }
 
 /// An unexpired request of `tenant` by id.

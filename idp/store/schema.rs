@@ -76,6 +76,7 @@ diesel::table! {
         session_id -> Nullable<Text>,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        client_key -> Nullable<Text>,
     }
 }
 

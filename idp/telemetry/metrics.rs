@@ -6,10 +6,10 @@
 //! Counters move where their event happens: the HTTP middleware counts requests, the mail and
 //! logout workers their attempts, the store its pool's and writers' waits and its statements
 //! (`store/instrument.rs`), the hashing pool its refusals and the jobs it ran. A flow counts what
-//! it decided (a login's outcome, a mail refused by the limits) in its [`Tally`], which the HTTP
-//! layer adds to the counters only when the flow's transaction has committed, so that a
-//! rolled-back login is not counted. Gauges that need a query (the queues,
-//! the keys) are set when Prometheus scrapes, not on every request.
+//! it decided (a login's outcome, a mail refused by the limits, an authorization request refused
+//! by its address's limit) in its [`Tally`], which the HTTP layer adds to the counters only when
+//! the flow's transaction has committed, so that a rolled-back login is not counted. Gauges that
+//! need a query (the queues, the keys) are set when Prometheus scrapes, not on every request.
 
 use std::sync::atomic::AtomicU64;
 
@@ -135,6 +135,9 @@ pub enum Counted {
     Login(LoginOutcome),
     /// A mail the limits on mail refused.
     MailLimited,
+    /// An authorization request not stored: its client address has
+    /// `limits.waiting_requests_per_address` requests waiting already.
+    WaitingRefused,
 }
 
 /// What one flow run decided, waiting for its commit. A flow's `Minter` holds one.
@@ -170,6 +173,9 @@ pub struct Metrics {
     pub logins: Family<OutcomeLabels, Counter>,
     /// `idp_mail_total{tenant,outcome}`: `sent`, `failed` (an attempt), `limited`.
     pub mail: Family<OutcomeLabels, Counter>,
+    /// `idp_waiting_requests_refused_total{tenant}`: authorization requests not stored because
+    /// their client address had `limits.waiting_requests_per_address` waiting already.
+    pub waiting_refused: Family<TenantLabels, Counter>,
     /// `idp_mail_outbox_waiting{tenant}`: mails not yet sent nor given up.
     pub outbox_waiting: Family<TenantLabels, Gauge>,
     /// `idp_mail_outbox_oldest_age_seconds{tenant}`: how long the oldest of them has waited.
@@ -209,6 +215,7 @@ impl Metrics {
             latency: Family::new_with_constructor(|| Histogram::new(LATENCY_BUCKETS)),
             logins: Family::default(),
             mail: Family::default(),
+            waiting_refused: Family::default(),
             outbox_waiting: Family::default(),
             outbox_oldest: Family::default(),
             deliveries: Family::default(),
@@ -240,6 +247,11 @@ impl Metrics {
             "idp_mail",
             "Mails sent, failed attempts, and mails refused by the limits on mail, by tenant.",
             metrics.mail.clone(),
+        );
+        r.register(
+            "idp_waiting_requests_refused",
+            "Authorization requests not stored because their client address had limits.waiting_requests_per_address waiting already, by tenant asked.",
+            metrics.waiting_refused.clone(),
         );
         r.register(
             "idp_mail_outbox_waiting",
@@ -300,6 +312,13 @@ impl Metrics {
             let (family, outcome) = match what {
                 Counted::Login(outcome) => (&self.logins, outcome.label()),
                 Counted::MailLimited => (&self.mail, "limited"),
+                Counted::WaitingRefused => {
+                    let tenant = TenantLabels {
+                        tenant: tenant.to_string(),
+                    };
+                    self.waiting_refused.get_or_create(&tenant).inc();
+                    continue;
+                }
             };
             family
                 .get_or_create(&OutcomeLabels {
@@ -353,6 +372,7 @@ mod tests {
         let tally = Tally::default();
         tally.login(LoginOutcome::WrongPassword);
         tally.note(Counted::MailLimited);
+        tally.note(Counted::WaitingRefused);
         let text = metrics.encode().unwrap();
         assert!(!text.contains("wrong_password"), "{text}");
         metrics.add("seinajoki", &tally.take());
@@ -363,6 +383,10 @@ mod tests {
         );
         assert!(
             text.contains("idp_mail_total{tenant=\"seinajoki\",outcome=\"limited\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("idp_waiting_requests_refused_total{tenant=\"seinajoki\"} 1\n"),
             "{text}"
         );
         assert!(tally.take().is_empty());

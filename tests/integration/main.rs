@@ -48,6 +48,7 @@ mod oidc_limits;
 mod oidc_login_again;
 mod oidc_logout;
 mod oidc_par;
+mod oidc_pending_cap;
 mod oidc_private_key_jwt;
 mod oidc_tokens;
 mod pages;

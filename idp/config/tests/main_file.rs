@@ -369,3 +369,27 @@ fn metrics_are_off_unless_configured_and_never_on_the_public_port() {
         Ok(())
     });
 }
+
+#[test]
+fn waiting_requests_per_address_are_100_by_default_and_bounded() {
+    jail_with(TENANT, |jail| {
+        assert_eq!(loaded().settings.limits.waiting_requests_per_address, 100);
+        for refused in ["0", "10001"] {
+            jail.create_file(
+                "idp.toml",
+                &format!("{MAIN}\n[limits]\nwaiting_requests_per_address = {refused}\n"),
+            )?;
+            assert_eq!(
+                problems("idp.toml"),
+                ["idp.toml: limits.waiting_requests_per_address: must be between 1 and 10000"]
+            );
+        }
+        jail.create_file("idp.toml", MAIN)?;
+        jail.set_env("IDP__LIMITS__WAITING_REQUESTS_PER_ADDRESS", "10000");
+        assert_eq!(
+            loaded().settings.limits.waiting_requests_per_address,
+            10_000
+        );
+        Ok(())
+    });
+}

@@ -3,7 +3,7 @@
 
 use lettre::message::Mailbox;
 
-use super::rules::{LEASE, LIFETIME, SMTP_ATTEMPT, is_loopback};
+use super::rules::{LEASE, LIFETIME, SMTP_ATTEMPT, WAITING, is_loopback};
 use crate::config::problems::Problem;
 use crate::config::settings::{MailTransport, Settings, encryption_key_bytes};
 
@@ -90,6 +90,13 @@ pub(in crate::config) fn settings(
     }
     let lease = [("queues.lease_seconds", settings.queues.lease_seconds)];
     for (key, message) in LEASE.outside(lease) {
+        problem(key, message.into());
+    }
+    let waiting = [(
+        "limits.waiting_requests_per_address",
+        settings.limits.waiting_requests_per_address,
+    )];
+    for (key, message) in WAITING.outside(waiting) {
         problem(key, message.into());
     }
 

@@ -41,6 +41,13 @@ pub(super) const MINUTES: Bound = Bound {
     message: "must be between 1 and 1440 minutes (a day)",
 };
 
+/// How many authorization requests one client address may have waiting: at most 10,000 of up to
+/// 21 KB each, 210 MB.
+pub(super) const WAITING: Bound = Bound {
+    range: 1..=10_000,
+    message: "must be between 1 and 10000",
+};
+
 /// How many days before something is asked again.
 pub(super) const DAYS: Bound = Bound {
     range: 1..=365,

@@ -8,7 +8,7 @@ use chrono::NaiveDateTime;
 use super::decide::proceed;
 use super::error::{ErrorCode, OAuthError};
 use super::outcome::{Outcome, error_response, refuse};
-use super::pending::{Step, store_pending};
+use super::pending::{TOO_MANY_WAITING, store_anonymous};
 use super::request::{self, AuthorizationRequest, Params, RequestError};
 use super::session;
 use crate::config::Language;
@@ -105,8 +105,17 @@ pub fn start(
                 "the resident must log in",
             ));
         }
-        let request_id = store_pending(m, conn, &request, None, binding, Step::Login)?;
-        return Ok(Outcome::Login { request_id });
+        // Stored only while its client address has fewer than so many waiting (`pending.rs`);
+        // else the client hears `temporarily_unavailable`, and nothing is stored.
+        return Ok(match store_anonymous(m, conn, &request, binding)? {
+            Some(request_id) => Outcome::Login { request_id },
+            None => refuse(
+                m,
+                &request,
+                ErrorCode::TemporarilyUnavailable,
+                TOO_MANY_WAITING,
+            ),
+        });
     }
     let Some((session, user)) = current else {
         return Err(OAuthError::server("session vanished"));

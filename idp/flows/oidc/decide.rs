@@ -79,7 +79,7 @@ pub fn proceed(
                 "the resident must consent",
             ));
         }
-        let request_id = store_pending(m, conn, &request, Some(&user.id), binding, Step::Consent)?;
+        let request_id = store_pending(m, conn, &request, &user.id, binding, Step::Consent)?;
         return Ok(Outcome::Consent { request_id });
     }
     Ok(Outcome::Respond(issue_code(

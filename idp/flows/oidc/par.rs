@@ -1,12 +1,21 @@
 //! Pushed authorization requests (RFC 9126): the client posts the request, authenticated, and
 //! gets a one-time, short-lived `request_uri` bound to it.
+//!
+//! A public client's push is anyone's (its `client_id` is all it takes), from the resident's own
+//! device: it counts against its client address's limit of waiting requests, with the address's
+//! anonymous requests (`pending.rs`, `[limits] waiting_requests_per_address`), and past it is
+//! refused with `temporarily_unavailable` and stores nothing. A confidential client's push is
+//! not counted: it comes from the e-service's server, one address for all its residents, which a
+//! per-address limit would shut out, and only the holder of the client's secret or key can make it.
 
 use chrono::Duration;
 use serde::Serialize;
 
 use super::client_auth::{self, Presented};
 use super::error::{ErrorCode, OAuthError};
+use super::pending::{store_within, too_many_waiting};
 use super::request::{self, Params, RequestError};
+use crate::config::AuthMethod;
 use crate::crypto::secret;
 use crate::flows::context::Minter;
 use crate::store::auth_requests::{self, AuthRequestRow};
@@ -27,13 +36,16 @@ pub struct Pushed {
     pub expires_in: i64,
 }
 
-/// Checks and stores a pushed request.
+/// Checks and stores a pushed request. `Ok(Err(error))` is a push refused because its public
+/// client's address has too many requests waiting: nothing is stored, and the refusal is counted
+/// in the metrics, which count only what a flow returned `Ok` (its transaction committed); the
+/// endpoint answers it as any error.
 pub fn push(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     presented: &Presented,
     params: &Params,
-) -> Result<Pushed, OAuthError> {
+) -> Result<Result<Pushed, OAuthError>, OAuthError> {
     let client = client_auth::authenticate(m.tenant, conn, presented)?;
     if params
         .get("client_id")
@@ -67,24 +79,26 @@ pub fn push(
     }
     let token = secret::random_token();
     let request_uri = format!("{URN_PREFIX}{token}");
-    auth_requests::insert(
-        conn,
-        &AuthRequestRow {
-            id: secret::random_token(),
-            tenant_id: m.tenant.id.clone(),
-            client_id: client.client_id.clone(),
-            params: serde_json::to_string(&params).map_err(OAuthError::server)?,
-            request_uri_hash: Some(secret::hash(&request_uri)),
-            user_id: None,
-            session_id: None,
-            created_at: m.now,
-            expires_at: m.now + Duration::seconds(LIFETIME),
-        },
-    )?;
-    Ok(Pushed {
+    let public = client.token_endpoint_auth_method == AuthMethod::None;
+    let row = AuthRequestRow {
+        id: secret::random_token(),
+        tenant_id: m.tenant.id.clone(),
+        client_id: client.client_id.clone(),
+        params: serde_json::to_string(&params).map_err(OAuthError::server)?,
+        request_uri_hash: Some(secret::hash(&request_uri)),
+        user_id: None,
+        session_id: None,
+        created_at: m.now,
+        expires_at: m.now + Duration::seconds(LIFETIME),
+        client_key: m.client_key().filter(|_| public),
+    };
+    if !store_within(m, conn, &row)? {
+        return Ok(Err(too_many_waiting()));
+    }
+    Ok(Ok(Pushed {
         request_uri,
         expires_in: LIFETIME,
-    })
+    }))
 }
 
 /// The parameters of the pushed request `request_uri` of `client_id`, taken (one use only).

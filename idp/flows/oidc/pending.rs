@@ -1,16 +1,27 @@
 //! A request waiting for the resident: stored with the browser's binding (its flow cookie's hash)
 //! while the resident logs in or consents, found again by its id, and the language its pages are
 //! shown in; and the login of the account page, a request of its own pseudo-client.
+//!
+//! Anyone can make a request wait for its login, without logging in: each is a row of up to 21 KB
+//! for `tokens.authorization_request_seconds`. So such a request keeps its client address's key
+//! (`Minter::client_key`: a hash, an IPv6 address per /64) and is stored only while the address
+//! has fewer than `[limits] waiting_requests_per_address` (100) requests not yet expired, in every
+//! tenant together ([`store_within`]); a public client's push counts against the same limit
+//! (`par.rs`). A login that goes on deletes its request (the next step's request has its user and
+//! no address), so it stops counting; an expired one counts no more either. A refusal stores
+//! nothing and is counted in the metrics (`idp_waiting_requests_refused_total`), never audited:
+//! an event per refusal would be a flood of its own.
 
 use serde::{Deserialize, Serialize};
 
-use super::error::OAuthError;
+use super::error::{ErrorCode, OAuthError};
 use super::request::{AuthorizationRequest, ResponseMode};
 use crate::config::Language;
 use crate::crypto::secret;
 use crate::flows::context::Minter;
 use crate::store::auth_requests::{self, AuthRequestRow};
 use crate::store::{DbConnection, Tenant};
+use crate::telemetry::metrics::Counted;
 
 /// A request waiting for the resident, as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,13 +62,19 @@ pub enum Step {
 /// with an underscore, which client ids may contain but the demo never uses).
 pub const ACCOUNT_CLIENT: &str = "_account";
 
-/// Stores a login that returns to the account page; returns the request's id.
+/// The description of `temporarily_unavailable` when a client address has too many requests
+/// waiting already.
+pub const TOO_MANY_WAITING: &str =
+    "too many authorization requests from this address are waiting for a login; try again later";
+
+/// Stores a login that returns to the account page; returns the request's id, or `None` when its
+/// client address has too many requests waiting already ([`store_anonymous`]).
 pub fn account_login(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     binding: &str,
-) -> Result<String, OAuthError> {
-    store_pending(m, conn, &account_request(m), None, binding, Step::Login)
+) -> Result<Option<String>, OAuthError> {
+    store_anonymous(m, conn, &account_request(m), binding)
 }
 
 /// A request of the account page's pseudo-client: back to the account page, no code.
@@ -84,37 +101,90 @@ pub(super) fn account_request(m: &Minter<'_>) -> AuthorizationRequest {
     }
 }
 
-/// Stores `request` at `step` for the browser whose binding secret is `binding` (and, once the
-/// first factor is proved, `user_id`); returns its id.
+/// Stores `request` waiting for its login, before anyone has logged in, for the browser whose
+/// binding secret is `binding`; returns its id, or `None` when the request's client address has
+/// `[limits] waiting_requests_per_address` requests waiting already: then nothing is stored
+/// ([`store_within`]).
+pub(super) fn store_anonymous(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    request: &AuthorizationRequest,
+    binding: &str,
+) -> Result<Option<String>, OAuthError> {
+    let row = AuthRequestRow {
+        client_key: m.client_key(),
+        ..pending_row(m, request, None, binding, Step::Login)?
+    };
+    Ok(store_within(m, conn, &row)?.then_some(row.id))
+}
+
+/// Stores `row` unless its `client_key` (an address's) has `[limits] waiting_requests_per_address`
+/// requests not yet expired, of any tenant; returns whether it stored it. A refusal is counted in
+/// the metrics (`idp_waiting_requests_refused_total`), not audited. A row without a client key is
+/// stored uncounted.
+pub(super) fn store_within(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    row: &AuthRequestRow,
+) -> Result<bool, OAuthError> {
+    let limit = m.config.settings.limits.waiting_requests_per_address;
+    let max = i64::try_from(limit).unwrap_or(i64::MAX);
+    let stored = auth_requests::insert_within(conn, row, max, m.now)?;
+    if !stored {
+        m.tally.note(Counted::WaitingRefused);
+    }
+    Ok(stored)
+}
+
+/// The protocol's answer to a request refused by [`store_within`]: `temporarily_unavailable`
+/// (RFC 6749 §4.1.2.1).
+pub(super) fn too_many_waiting() -> OAuthError {
+    OAuthError::new(ErrorCode::TemporarilyUnavailable, TOO_MANY_WAITING)
+}
+
+/// Stores `request` at `step` for the browser whose binding secret is `binding` and the user
+/// `user_id`, whose first factor is proved; returns its id. Such a request is not counted against
+/// its client address: only someone who has logged in can make it (the requests of anyone are
+/// [`store_anonymous`]'s).
 pub(super) fn store_pending(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     request: &AuthorizationRequest,
-    user_id: Option<&str>,
+    user_id: &str,
     binding: &str,
     step: Step,
 ) -> Result<String, OAuthError> {
+    let row = pending_row(m, request, Some(user_id), binding, step)?;
+    auth_requests::insert(conn, &row)?;
+    Ok(row.id)
+}
+
+/// The row of `request` at `step` for the browser whose binding secret is `binding` (and
+/// `user_id`), with a new id and no client key.
+fn pending_row(
+    m: &Minter<'_>,
+    request: &AuthorizationRequest,
+    user_id: Option<&str>,
+    binding: &str,
+    step: Step,
+) -> Result<AuthRequestRow, OAuthError> {
     let pending = Pending {
         request: request.clone(),
         binding_hash: secret::hash(binding),
         step,
     };
-    let id = secret::random_token();
-    auth_requests::insert(
-        conn,
-        &AuthRequestRow {
-            id: id.clone(),
-            tenant_id: m.tenant.id.clone(),
-            client_id: request.client_id.clone(),
-            params: serde_json::to_string(&pending).map_err(OAuthError::server)?,
-            request_uri_hash: None,
-            user_id: user_id.map(str::to_string),
-            session_id: None,
-            created_at: m.now,
-            expires_at: m.after(m.config.settings.tokens.authorization_request_seconds),
-        },
-    )?;
-    Ok(id)
+    Ok(AuthRequestRow {
+        id: secret::random_token(),
+        tenant_id: m.tenant.id.clone(),
+        client_id: request.client_id.clone(),
+        params: serde_json::to_string(&pending).map_err(OAuthError::server)?,
+        request_uri_hash: None,
+        user_id: user_id.map(str::to_string),
+        session_id: None,
+        created_at: m.now,
+        expires_at: m.after(m.config.settings.tokens.authorization_request_seconds),
+        client_key: None,
+    })
 }
 
 /// The stored request `id` at `step`, if this browser (by its binding secret) started it.

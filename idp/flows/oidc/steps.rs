@@ -157,7 +157,7 @@ pub fn after_first_factor(
             remember,
             session_id: None,
         };
-        let request_id = store_pending(m, conn, &pending.request, Some(&user.id), binding, step)?;
+        let request_id = store_pending(m, conn, &pending.request, &user.id, binding, step)?;
         m.audit("login.first_factor")
             .user(user.id.as_str())
             .client(pending.request.client_id.as_str())
@@ -174,7 +174,7 @@ pub fn after_first_factor(
     if offers_passkey(m, conn, user, &proof)? {
         passkeys::offered(conn, tenant, &user.id, m.now)?;
         let step = Step::OfferPasskey;
-        let request_id = store_pending(m, conn, &pending.request, Some(&user.id), binding, step)?;
+        let request_id = store_pending(m, conn, &pending.request, &user.id, binding, step)?;
         return Ok(Next {
             session: new_session,
             outcome: Outcome::OfferPasskey { request_id },
@@ -435,7 +435,7 @@ pub fn step_up(
         remember: session.remember,
         session_id: Some(session.id.clone()),
     };
-    let request_id = store_pending(m, conn, request, Some(&user.id), binding, step)?;
+    let request_id = store_pending(m, conn, request, &user.id, binding, step)?;
     Ok(Some(Outcome::SecondFactor { request_id }))
 }
 
@@ -461,11 +461,6 @@ pub fn account_step_up(
     };
     let request = account_request(m);
     Ok(Some(store_pending(
-        m,
-        conn,
-        &request,
-        Some(&user.id),
-        binding,
-        step,
+        m, conn, &request, &user.id, binding, step,
     )?))
 }

@@ -101,8 +101,8 @@ fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, OAuthError
     })
 }
 
-/// An error of the token, introspection or revocation endpoint (RFC 6749 §5.2).
-fn oauth_error(error: &OAuthError) -> HttpResponse {
+/// An error of the token, introspection, revocation or PAR endpoint (RFC 6749 §5.2).
+pub(super) fn oauth_error(error: &OAuthError) -> HttpResponse {
     let status = StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let mut response = HttpResponse::build(status);
     response

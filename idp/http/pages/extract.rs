@@ -79,7 +79,8 @@ impl AsRef<View> for Posted {
 /// The signed-in resident of the account page: `page` first (a [`View`], or a [`Posted`] form),
 /// then the browser's session, its user and the user's old accounts. Without a session, the
 /// answer is the way to the login of the account page (`pending::account_login`), which comes
-/// back here.
+/// back here; or, when the client address has too many logins waiting already, the page that says
+/// so (429, [`View::too_many_waiting`]).
 pub struct SignedIn<T = View> {
     /// The page (or form) the resident is on.
     pub page: T,
@@ -138,6 +139,14 @@ struct Found {
     sessions: Overview,
 }
 
+/// Where [`signed_in`] sends the browser instead of the account page.
+enum Elsewhere {
+    /// To the page (`login`, `login/second-factor`) of the stored request.
+    To(&'static str, String),
+    /// Nowhere: the client address has too many logins waiting already.
+    TooMany,
+}
+
 /// The session's user, old accounts, passkeys, (an authority user's) second factor, sessions and
 /// e-services; or the way to the login, or to the second factor when the session proved less than
 /// the user can give ([`steps::account_step_up`]).
@@ -147,10 +156,13 @@ async fn signed_in(view: &View) -> Result<Found, PageError> {
     let found = view
         .flow(move |m, conn| {
             let Some((session, user)) = account::current(m, conn, cookie.as_deref())? else {
-                return Ok(Err(("login", pending::account_login(m, conn, &binding)?)));
+                return Ok(Err(match pending::account_login(m, conn, &binding)? {
+                    Some(id) => Elsewhere::To("login", id),
+                    None => Elsewhere::TooMany,
+                }));
             };
             if let Some(id) = steps::account_step_up(m, conn, &session, &user, &binding)? {
-                return Ok(Err(("login/second-factor", id)));
+                return Ok(Err(Elsewhere::To("login/second-factor", id)));
             }
             let tenant = Tenant::of(m.tenant);
             let olds = olds(conn, tenant, &user)?;
@@ -171,5 +183,8 @@ async fn signed_in(view: &View) -> Result<Found, PageError> {
             }))
         })
         .await?;
-    found.map_err(|(page, request_id)| view.attach(view.to_page(page, &request_id)).into())
+    found.map_err(|elsewhere| match elsewhere {
+        Elsewhere::To(page, request_id) => view.attach(view.to_page(page, &request_id)).into(),
+        Elsewhere::TooMany => view.too_many_waiting().into(),
+    })
 }

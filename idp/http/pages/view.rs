@@ -260,6 +260,15 @@ impl View {
         }
     }
 
+    /// The page of a login refused because its client address has too many logins waiting
+    /// already (`[limits] waiting_requests_per_address`): 429, to be tried again in a minute,
+    /// when a waiting one may have ended.
+    pub fn too_many_waiting(&self) -> HttpResponse {
+        let mut page = self.error(StatusCode::TOO_MANY_REQUESTS, "too_many_waiting");
+        util::retry_after_header(&mut page, TOO_MANY_WAITING_RETRY_SECONDS);
+        page
+    }
+
     /// The page of a mailed link that is used, expired or unknown (410).
     pub fn link_expired(&self) -> HttpResponse {
         let mut context = self.context();
@@ -341,6 +350,9 @@ fn negotiate(
     i18n::negotiate(&tenant.languages, ui_locales, cookie.as_deref(), accept)
 }
 
+/// The `Retry-After` of [`View::too_many_waiting`], seconds.
+const TOO_MANY_WAITING_RETRY_SECONDS: i64 = 60;
+
 /// The translation key of an error reason.
 fn error_key(reason: &str) -> &'static str {
     match reason {
@@ -352,6 +364,7 @@ fn error_key(reason: &str) -> &'static str {
         "invalid_id_token_hint" | "client_not_audience" => "error-logout",
         "bad_request" | "csrf" => "error-bad-request",
         "busy" => "busy",
+        "too_many_waiting" => "error-too-many-waiting",
         _ => "error-other",
     }
 }

@@ -55,6 +55,7 @@ error-request-uri = The login request has expired or was used already. Go back t
 error-logout = The logout request is not valid.
 error-bad-request = The request is not valid.
 error-other = Something went wrong. Go back to the e-service and try again.
+error-too-many-waiting = Too many logins are under way from the same IP address. Try again in a moment.
 consent-title = Sharing your information
 consent-intro = The service { $client } asks for the following information about you: { $scope }.
 consent-allow = Allow

@@ -56,6 +56,7 @@ error-request-uri = Kirjautumispyyntö on vanhentunut tai jo käytetty. Palaa as
 error-logout = Uloskirjautumispyyntö ei ole kelvollinen.
 error-bad-request = Pyyntö ei ole kelvollinen.
 error-other = Tapahtui virhe. Palaa asiointipalveluun ja yritä uudelleen.
+error-too-many-waiting = Samasta IP-osoitteesta on kesken liian monta kirjautumista. Yritä hetken kuluttua uudelleen.
 consent-title = Tietojen luovutus
 consent-intro = Palvelu { $client } pyytää seuraavia tietojasi: { $scope }.
 consent-allow = Salli

@@ -55,6 +55,7 @@ error-request-uri = Inloggningsbegäran har gått ut eller redan använts. Gå t
 error-logout = Utloggningsbegäran är inte giltig.
 error-bad-request = Begäran är inte giltig.
 error-other = Ett fel inträffade. Gå tillbaka till e-tjänsten och försök igen.
+error-too-many-waiting = För många inloggningar pågår från samma IP-adress. Försök igen om en stund.
 consent-title = Utlämnande av uppgifter
 consent-intro = Tjänsten { $client } ber om följande uppgifter om dig: { $scope }.
 consent-allow = Tillåt

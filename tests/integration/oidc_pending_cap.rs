@@ -1,0 +1,250 @@
+//! One client address keeps at most `[limits] waiting_requests_per_address` authorization
+//! requests waiting for a login, in every tenant together (`idp/flows/oidc/pending.rs`): past it
+//! `/authorize` answers the client `temporarily_unavailable` (with its `state` and `iss`), the
+//! account page's login is the 429 page, a public client's push the JSON error, and nothing is
+//! stored. Another address is still admitted; a completed login and an expired request free
+//! their places; a confidential client's push is not counted. Addresses come through a trusted
+//! proxy's `X-Forwarded-For`.
+
+use diesel::prelude::*;
+use idp::store::schema::auth_requests;
+use serde_json::Value;
+
+use crate::both_stores;
+use crate::helpers::journeys::{Login, says};
+use crate::helpers::{Backend, TestApp, header};
+use crate::metrics::{EMAIL, PASSWORD, sample};
+use crate::rp::{self, location, param};
+
+/// The address that fills its places.
+const FULL: &str = "198.51.100.7";
+/// Another address.
+const OTHER: &str = "203.0.113.9";
+/// What `/authorize` says past the limit.
+const TOO_MANY: &str =
+    "too many authorization requests from this address are waiting for a login; try again later";
+
+/// A server behind a trusted proxy that lets one address keep 3 requests waiting, with the
+/// resident Erkki and the metrics listener.
+async fn capped(backend: Backend) -> TestApp {
+    TestApp::builder(backend)
+        .behind_proxy()
+        .metrics()
+        .main_toml("[limits]\nwaiting_requests_per_address = 3")
+        .user("seinajoki", EMAIL, PASSWORD, "Erkki")
+        .spawn()
+        .await
+}
+
+/// The requests stored before anyone has logged in (no user), pushed ones or not, of every
+/// tenant.
+async fn anonymous_rows(app: &TestApp, pushed: bool) -> i64 {
+    app.db_run(move |conn| {
+        let rows = auth_requests::table.filter(auth_requests::user_id.is_null());
+        if pushed {
+            rows.filter(auth_requests::request_uri_hash.is_not_null())
+                .count()
+                .get_result(conn)
+        } else {
+            rows.filter(auth_requests::request_uri_hash.is_null())
+                .count()
+                .get_result(conn)
+        }
+        .unwrap()
+    })
+    .await
+}
+
+/// The refusals the metrics counted for seinajoki.
+async fn refusals(app: &TestApp) -> Option<f64> {
+    let (_, _, text) = app.scrape().await;
+    sample(
+        &text,
+        "idp_waiting_requests_refused_total{tenant=\"seinajoki\"}",
+    )
+}
+
+/// A fresh anonymous `/authorize` of rp-basic (of `tenant`) from `address`: the answer's
+/// `Location` and the request's `state`.
+async fn authorize_from(app: &TestApp, tenant: &str, address: &str) -> (url::Url, String) {
+    let client = rp::basic_of(app, tenant).await;
+    let started = rp::start(&client, &[], &[]);
+    let browser = app.browser_at(address);
+    let answer = browser.get(started.url.clone()).send().await.unwrap();
+    (location(&answer), started.state.secret().clone())
+}
+
+/// Asserts that `/authorize` from `address` is stored: the login page of a request.
+async fn admitted(app: &TestApp, address: &str) {
+    let (to, _) = authorize_from(app, "seinajoki", address).await;
+    assert_eq!(to.path(), "/seinajoki/login", "{to}");
+    assert!(param(&to, "request").is_some(), "{to}");
+}
+
+/// Asserts that `/authorize` from `address` is refused at the client's redirect URI with
+/// `temporarily_unavailable`, its `state` and the issuer.
+async fn refused(app: &TestApp, address: &str) {
+    let (to, state) = authorize_from(app, "seinajoki", address).await;
+    assert_eq!(
+        format!("{}{}", to.origin().ascii_serialization(), to.path()),
+        "http://127.0.0.1:9/callback",
+        "{to}"
+    );
+    assert_eq!(
+        param(&to, "error").as_deref(),
+        Some("temporarily_unavailable")
+    );
+    assert_eq!(param(&to, "error_description").as_deref(), Some(TOO_MANY));
+    assert_eq!(param(&to, "state"), Some(state));
+    assert_eq!(param(&to, "iss"), Some(app.issuer("seinajoki")));
+    assert_eq!(param(&to, "code"), None);
+}
+
+both_stores!(one_address_keeps_at_most_its_limit_of_requests_waiting);
+async fn one_address_keeps_at_most_its_limit_of_requests_waiting(backend: Backend) {
+    let app = capped(backend).await;
+    // Three waiting requests, one of them at the other tenant: the disk is shared.
+    let client = rp::basic(&app).await;
+    let login = Login::start(&app.browser_at(FULL), &client, &[], &[]).await;
+    admitted(&app, FULL).await;
+    let (to, _) = authorize_from(&app, "kouvola", FULL).await;
+    assert_eq!(to.path(), "/kouvola/login", "{to}");
+    assert_eq!(anonymous_rows(&app, false).await, 3);
+    assert_eq!(refusals(&app).await, None);
+
+    // The fourth is refused, stores nothing, and is counted, not audited.
+    let audited = app.audit_kinds("seinajoki").await;
+    refused(&app, FULL).await;
+    assert_eq!(anonymous_rows(&app, false).await, 3);
+    assert_eq!(refusals(&app).await, Some(1.0));
+    assert_eq!(app.audit_kinds("seinajoki").await, audited);
+
+    // Another address is admitted.
+    admitted(&app, OTHER).await;
+    assert_eq!(anonymous_rows(&app, false).await, 4);
+
+    // A completed login deletes its request: its place is free again, for one request.
+    let back = login.submit(EMAIL, PASSWORD, false).await;
+    let back = location(&back);
+    assert!(param(&back, "code").is_some(), "{back}");
+    assert_eq!(anonymous_rows(&app, false).await, 3);
+    admitted(&app, FULL).await;
+    refused(&app, FULL).await;
+    assert_eq!(refusals(&app).await, Some(2.0));
+
+    // An expired request counts no more.
+    app.clock.advance(1801);
+    admitted(&app, FULL).await;
+    app.stop().await;
+}
+
+both_stores!(the_account_pages_login_past_the_limit_is_the_429_page_in_the_asked_language);
+async fn the_account_pages_login_past_the_limit_is_the_429_page_in_the_asked_language(
+    backend: Backend,
+) {
+    let app = capped(backend).await;
+    let account = app.url("/seinajoki/account");
+    for _ in 0..3 {
+        let answer = app.browser_at(FULL).get(&account).send().await.unwrap();
+        assert_eq!(location(&answer).path(), "/seinajoki/login");
+    }
+    assert_eq!(anonymous_rows(&app, false).await, 3);
+    for (language, text) in [
+        (
+            "fi",
+            "Samasta IP-osoitteesta on kesken liian monta kirjautumista. Yritä hetken kuluttua uudelleen.",
+        ),
+        (
+            "sv",
+            "För många inloggningar pågår från samma IP-adress. Försök igen om en stund.",
+        ),
+        (
+            "en",
+            "Too many logins are under way from the same IP address. Try again in a moment.",
+        ),
+    ] {
+        let answer = app
+            .browser_at(FULL)
+            .get(&account)
+            .header("Accept-Language", language)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(header(&answer, "retry-after").as_deref(), Some("60"));
+        let page = says(answer, 429, text).await;
+        assert!(page.contains(&format!("lang=\"{language}\"")), "{page}");
+        assert!(page.contains("data-reason=\"too_many_waiting\""), "{page}");
+    }
+    assert_eq!(anonymous_rows(&app, false).await, 3);
+    assert_eq!(refusals(&app).await, Some(3.0));
+    // Another address still gets the login.
+    let answer = app.browser_at(OTHER).get(&account).send().await.unwrap();
+    assert_eq!(location(&answer).path(), "/seinajoki/login");
+    app.stop().await;
+}
+
+/// Pushes rp-basic's request to seinajoki's `/par` from `address`, as the public client
+/// rp-public (no credentials) or as rp-basic with its secret: the status and the JSON answer.
+async fn push_from(app: &TestApp, address: &str, public: bool) -> (u16, Value) {
+    let (client_id, redirect_uri) = if public {
+        ("rp-public", "http://127.0.0.1:9/public-callback")
+    } else {
+        ("rp-basic", "http://127.0.0.1:9/callback")
+    };
+    let form = [
+        ("response_type", "code"),
+        ("redirect_uri", redirect_uri),
+        ("scope", "openid"),
+        (
+            "code_challenge",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        ),
+        ("code_challenge_method", "S256"),
+    ];
+    let mut request = app
+        .http
+        .post(app.url("/seinajoki/par"))
+        .header("X-Forwarded-For", address);
+    request = if public {
+        request.form(&[form.as_slice(), &[("client_id", client_id)]].concat())
+    } else {
+        request
+            .basic_auth(client_id, Some("rp-basic-secret"))
+            .form(&form)
+    };
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+both_stores!(a_public_clients_push_counts_against_its_address_and_a_confidential_ones_does_not);
+async fn a_public_clients_push_counts_against_its_address_and_a_confidential_ones_does_not(
+    backend: Backend,
+) {
+    let app = capped(backend).await;
+    admitted(&app, FULL).await;
+    admitted(&app, FULL).await;
+    let (status, body) = push_from(&app, FULL, true).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = push_from(&app, FULL, true).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        body,
+        serde_json::json!({"error": "temporarily_unavailable", "error_description": TOO_MANY})
+    );
+    // The address's waiting requests and its public push fill its places together.
+    refused(&app, FULL).await;
+    assert_eq!(anonymous_rows(&app, true).await, 1);
+    assert_eq!(anonymous_rows(&app, false).await, 2);
+    // The e-service's server pushes for all its residents from one address: not counted.
+    for _ in 0..4 {
+        let (status, body) = push_from(&app, FULL, false).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    assert_eq!(anonymous_rows(&app, true).await, 5);
+    // A public client's push from another address is admitted.
+    let (status, body) = push_from(&app, OTHER, true).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(refusals(&app).await, Some(2.0));
+    app.stop().await;
+}
