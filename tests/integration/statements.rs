@@ -1,7 +1,7 @@
 //! The statements one request sends to the database, counted by the store's instrumentation
 //! (`idp/store/instrument.rs`, the metric `idp_db_statements_total`) and held to exact numbers
-//! per backend, so that a change cannot add one to the token endpoint or userinfo silently. And
-//! a login with a code exchange over PostgreSQL's Unix socket.
+//! per backend, so that a change cannot add one to the token endpoint, userinfo or an anonymous
+//! `/authorize` silently. And a login with a code exchange over PostgreSQL's Unix socket.
 
 use diesel::RunQueryDsl;
 
@@ -102,6 +102,15 @@ async fn the_token_endpoint_and_userinfo_run_a_known_number_of_statements(backen
     let (machine, answer) = count(&app, token(&app, SERVICE, &form)).await;
     assert_eq!(answer.0, 200, "{}", answer.1);
     assert_eq!(machine, 0, "client_credentials");
+
+    // An anonymous authorization request: one INSERT of its waiting row, on both. The limit of
+    // requests its client address may keep waiting (`limits.waiting_requests_per_address`) added
+    // no statement: the count is inside the INSERT (`INSERT … SELECT … WHERE (SELECT count(*)
+    // …) < limit`).
+    let anonymous = rp::start(&client, &[], &[]);
+    let (authorize, answer) = count(&app, app.browser().get(anonymous.url).send()).await;
+    assert_eq!(rp::location(&answer.unwrap()).path(), "/seinajoki/login");
+    assert_eq!(authorize, 1, "anonymous authorize");
 
     // The count is the node's metric.
     let (_, _, text) = app.scrape().await;
