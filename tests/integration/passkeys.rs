@@ -9,7 +9,7 @@ use crate::helpers::journeys::{
 use crate::helpers::webauthn::{
     self, Authenticator, add_on_account, log_in, not_now, options, sign_in, step_up_on_account,
 };
-use crate::helpers::{Backend, TestApp, TestAppBuilder, assert_has};
+use crate::helpers::{Backend, TestApp, TestAppBuilder, assert_has, authority};
 use crate::rp::{self, location, param};
 use serde_json::{Value, json};
 
@@ -683,6 +683,63 @@ async fn an_authority_users_reset_does_not_remove_the_passkeys(backend: Backend)
         app.audit_details("seinajoki", "passkey.removed")
             .await
             .is_empty()
+    );
+    app.stop().await;
+}
+
+// Where the tenant asks its authority users for no second factor, a one-time code set up on the
+// account page is the user's choice: whoever learned the password may have set one up, and the
+// account page then asks for it. The reset mail and page name it by its day beside the passkeys,
+// and the box removes it with its recovery codes, so the new password alone opens the page again.
+both_stores!(a_reset_removes_an_authority_users_one_time_code_where_the_tenant_asks_for_none);
+async fn a_reset_removes_an_authority_users_one_time_code_where_the_tenant_asks_for_none(
+    backend: Backend,
+) {
+    let app = TestApp::builder(backend)
+        .tenant_setting("authority_second_factor = \"off\"")
+        .spawn()
+        .await;
+    let email = "virkailija@testi.fi";
+    let user = crate::helpers::NewUser {
+        email: Some(email),
+        ..crate::helpers::NewUser::authority(authority::USERNAME, "Virkailija", PASSWORD)
+    };
+    app.add("seinajoki", user).await.unwrap();
+    authority::seed_totp(&app).await;
+
+    let client = rp::basic(&app).await;
+    let login = Login::fresh(&app, &client).await;
+    let link = reset_link_of(&app, &login, email).await;
+    let today = crate::helpers::helsinki(app.now()).format("%-d.%-m.%Y");
+    let (mail, _) = app.mailed_link(1, "/seinajoki/reset?token=").await;
+    assert_has(
+        &mail,
+        &format!(
+            "Tililläsi on myös todennussovelluksen kertakäyttökoodi, otettu käyttöön {today}. \
+             Salasanan vaihtaminen ei poista sitä; jos et ottanut sitä käyttöön, voit poistaa sen \
+             samalla, kun asetat uuden salasanan."
+        ),
+    );
+    let html = page(&login.browser, &link).await;
+    assert_has(
+        &html,
+        "<legend>Tilillesi lisätty salasanan lisäksi</legend>",
+    );
+    assert_has(
+        &html,
+        &format!(
+            "<li><strong>Todennussovelluksen kertakäyttökoodi, otettu käyttöön {today}\
+             </strong></li>"
+        ),
+    );
+    assert_has(&html, "<label for=\"remove-passkeys\">Poista nämä</label>");
+    let new = reset_with_the_box_checked(&login, &link, &html).await;
+
+    let signed = sign_in(&app, "seinajoki", email, new).await;
+    assert_has(&signed.page, "Kertakäyttökoodia ei ole otettu käyttöön.");
+    assert_eq!(
+        app.audit_details("seinajoki", "second_factor.reset").await,
+        [json!({ "by": "reset", "totp": true, "recovery_codes": 0 })]
     );
     app.stop().await;
 }

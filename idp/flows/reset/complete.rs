@@ -1,23 +1,57 @@
 //! Forgot password, step two: the link opened, a new password set (and, when the resident asks, the
-//! account's passkeys removed), the user's other sessions and grants ended, and the pending login
-//! continued.
+//! account's passkeys — and an authority user's one-time code where the tenant asks for none —
+//! removed), the user's other sessions and grants ended, and the pending login continued.
 
-use super::request::{PURPOSE, may_remove_passkeys};
+use chrono::NaiveDateTime;
+
+use super::request::{PURPOSE, may_remove_passkeys, removable_code};
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::mail_link::{self, Completed};
 use crate::flows::oidc::logout::end_everything;
 use crate::store::passkeys::PasskeyRow;
-use crate::store::{self, DbConnection, Tenant, users};
+use crate::store::{self, DbConnection, Tenant, second_factors, users};
 
-/// When `token` is a usable reset link of this tenant, its account's passkeys that the reset may
-/// remove, the oldest first (the page lists them, with the days they were added and last used,
-/// and the choice to remove them); `None` when it is not.
+/// What a reset may remove besides setting the password, when the resident asks: whoever learned
+/// the password may have added either, and each would keep the resident from the account page
+/// (it asks for a second factor the account has).
+#[derive(Debug, Clone, Default)]
+pub struct Removable {
+    /// The account's passkeys, the oldest first.
+    pub passkeys: Vec<PasskeyRow>,
+    /// When the account's one-time code was set up, if it has one: only an authority user's
+    /// (residents have none) where the tenant asks its authority users for no second factor
+    /// (`authority_second_factor = "off"`), where one set up on the account page is the user's
+    /// choice, not the tenant's requirement.
+    pub one_time_code: Option<NaiveDateTime>,
+}
+
+impl Removable {
+    /// What a reset may remove of `user` of `m`'s tenant: nothing where the user's factors are
+    /// the tenant's requirement ([`may_remove_passkeys`]).
+    pub fn of(
+        m: &Minter<'_>,
+        conn: &mut DbConnection,
+        user: &users::UserRow,
+    ) -> Result<Removable, FlowError> {
+        if !may_remove_passkeys(m, user) {
+            return Ok(Removable::default());
+        }
+        Ok(Removable {
+            passkeys: store::passkeys::of_user(conn, Tenant::of(m.tenant), &user.id)?,
+            one_time_code: removable_code(m, conn, user)?,
+        })
+    }
+}
+
+/// When `token` is a usable reset link of this tenant, what the reset may remove of its account
+/// ([`Removable`]: the page lists it, with the days each was added and last used, and the choice
+/// to remove it); `None` when it is not.
 pub fn usable(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     token: &str,
-) -> Result<Option<Vec<PasskeyRow>>, FlowError> {
+) -> Result<Option<Removable>, FlowError> {
     let Some(link) = mail_link::find_link(m, conn, PURPOSE, token)? else {
         return Ok(None);
     };
@@ -27,18 +61,16 @@ pub fn usable(
         None => None,
     };
     Ok(Some(match user {
-        Some(user) if may_remove_passkeys(m, &user) => {
-            store::passkeys::of_user(conn, tenant, &user.id)?
-        }
-        _ => Vec::new(),
+        Some(user) => Removable::of(m, conn, &user)?,
+        None => Removable::default(),
     }))
 }
 
 /// Sets the new password (already checked and hashed) through the link, in one transaction:
-/// the link used, the password set, with `remove_passkeys` every passkey of the account removed
-/// where the reset may (whoever learned the password may have added one, which would pass as a
-/// second factor and keep the resident from the account page), every other session of the user
-/// ended.
+/// the link used, the password set, with `remove_passkeys` every passkey of the account (and an
+/// authority user's one-time code and recovery codes) removed where the reset may ([`Removable`]:
+/// whoever learned the password may have added one, which would pass as a second factor and keep
+/// the resident from the account page), every other session of the user ended.
 pub fn complete(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -64,8 +96,15 @@ pub fn complete(
             return Ok(None);
         };
         users::set_password(conn, tenant, &user.id, password_hash, m.now)?;
-        let removed = if remove_passkeys && may_remove_passkeys(m, &user) {
+        let removing = remove_passkeys && may_remove_passkeys(m, &user);
+        let removed = if removing {
             store::passkeys::remove_all(conn, tenant, &user.id)?
+        } else {
+            0
+        };
+        let code = removing && second_factors::totp(conn, tenant, &user.id)?.is_some();
+        let recovery_codes = if code {
+            second_factors::remove_all(conn, tenant, &user.id)? - 1
         } else {
             0
         };
@@ -79,6 +118,17 @@ pub fn complete(
             m.audit("passkey.removed")
                 .user(user.id.as_str())
                 .detail(&serde_json::json!({ "by": "reset", "passkeys": removed }))
+                .record(conn)?;
+        }
+        if code {
+            // As support's reset of the factors is audited (`second_factor::reset`).
+            m.audit("second_factor.reset")
+                .user(user.id.as_str())
+                .detail(&serde_json::json!({
+                    "by": "reset",
+                    "totp": true,
+                    "recovery_codes": recovery_codes,
+                }))
                 .record(conn)?;
         }
         Ok(Some((link, user)))

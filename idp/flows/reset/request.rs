@@ -1,15 +1,18 @@
 //! Forgot password, step one: a single-use link to the account's address (only its hash stored).
 
+use chrono::NaiveDateTime;
+
 use crate::config::{Language, SecondFactorPolicy};
 use crate::crypto::secret;
 use crate::domain::Email;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::{mail_limit, mail_link, passkeys};
+use crate::i18n;
 use crate::mail::Mails;
 use crate::store::links::{self, LinkRow};
 use crate::store::users::UserRow;
-use crate::store::{self, DbConnection, Tenant, users};
+use crate::store::{self, DbConnection, Tenant, second_factors, users};
 
 /// The purpose of reset links.
 pub const PURPOSE: &str = "reset_password";
@@ -20,6 +23,20 @@ pub const PURPOSE: &str = "reset_password";
 /// enrol a new one): support resets it (`idp users reset-second-factor`).
 pub(crate) fn may_remove_passkeys(m: &Minter<'_>, user: &UserRow) -> bool {
     !user.is_authority || m.tenant.authority_second_factor == SecondFactorPolicy::Off
+}
+
+/// When the one-time code of `user` that a reset may remove was set up: an authority user's
+/// where the tenant asks for no second factor (`complete::Removable::one_time_code`); `None` otherwise.
+pub(crate) fn removable_code(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    user: &users::UserRow,
+) -> Result<Option<NaiveDateTime>, FlowError> {
+    if !user.is_authority || !may_remove_passkeys(m, user) {
+        return Ok(None);
+    }
+    let totp = second_factors::totp(conn, Tenant::of(m.tenant), &user.id)?;
+    Ok(totp.map(|totp| totp.created_at))
 }
 
 /// Writes a reset link for the account of `email`, and its mail, in one transaction; returns the
@@ -63,6 +80,10 @@ pub fn request(
             context.insert("passkeys", &recorded);
             let removable = may_remove_passkeys(m, user);
             context.insert("passkeys_removable", &removable);
+            // An authority user's one-time code the reset may remove: the day it was set up.
+            let code = removable_code(m, conn, user)?
+                .map(|at| i18n::date(m.tenant.time_zone, language, at));
+            context.insert("one_time_code", &code);
             let row = LinkRow {
                 user_id: Some(user.id.clone()),
                 email: Some(to.clone()),

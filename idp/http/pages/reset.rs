@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use secrecy::SecretString;
 
 use super::check::new_password;
+use super::dates::date;
 use super::error::{PageError, PageResult};
 use super::extract::Posted;
 use super::mail::{ask_address, mail_link};
@@ -15,8 +16,7 @@ use super::view::View;
 use crate::flows::linker;
 use crate::flows::linker::follow::LinkTarget;
 use crate::flows::mail_link::Completed;
-use crate::flows::reset;
-use crate::store::passkeys::PasskeyRow;
+use crate::flows::reset::{self, Removable};
 
 /// `GET /{tenant}/forgot?request=…`
 pub async fn forgot(view: View) -> PageResult {
@@ -30,18 +30,18 @@ pub async fn send(posted: Posted) -> PageResult {
     Ok(view.sent_page("link_sent.html", view.context(), failed))
 }
 
-/// What a mailed set-password link is: a reset (with the account's passkeys that it may remove),
-/// or the linker's.
+/// What a mailed set-password link is: a reset (with what it may remove of the account: passkeys,
+/// an authority user's one-time code), or the linker's.
 #[derive(Debug, Clone)]
 enum LinkKind {
-    Reset { passkeys: Vec<PasskeyRow> },
+    Reset(Removable),
     Legacy(LinkTarget),
 }
 
 impl LinkKind {
     fn legacy_username(&self) -> Option<&str> {
         match self {
-            LinkKind::Reset { .. } => None,
+            LinkKind::Reset(_) => None,
             LinkKind::Legacy(
                 LinkTarget::SetPassword { username } | LinkTarget::Confirm { username },
             ) => Some(username),
@@ -52,8 +52,8 @@ impl LinkKind {
 /// What the link `token` is, or the "link expired" page.
 async fn link_kind(view: &View, token: &str) -> Result<LinkKind, PageError> {
     view.link_target(token, |m, conn, token| {
-        if let Some(passkeys) = reset::usable(m, conn, token)? {
-            return Ok(Some(LinkKind::Reset { passkeys }));
+        if let Some(removable) = reset::usable(m, conn, token)? {
+            return Ok(Some(LinkKind::Reset(removable)));
         }
         linker::link_target(m, conn, token).map(|target| target.map(LinkKind::Legacy))
     })
@@ -62,8 +62,8 @@ async fn link_kind(view: &View, token: &str) -> Result<LinkKind, PageError> {
 
 /// The new-password page; a reset of an account with passkeys lists them, the days each was added
 /// and last used first (a resident tells the one they did not add by its days: its name is its
-/// adder's words), with a box to remove them (`remove_passkeys`: checked, when the form comes back
-/// with an error).
+/// adder's words), and the day a removable one-time code was set up, with a box to remove them
+/// (`remove_passkeys`: checked, when the form comes back with an error).
 fn reset_page(
     view: &View,
     token: &str,
@@ -77,11 +77,14 @@ fn reset_page(
     context.insert("error", &error);
     context.insert("min", &view.tenant.min_password_chars());
     context.insert("legacy_username", &kind.legacy_username());
-    let passkeys: &[PasskeyRow] = match kind {
-        LinkKind::Reset { passkeys } => passkeys,
-        LinkKind::Legacy(_) => &[],
+    let nothing = Removable::default();
+    let removable = match kind {
+        LinkKind::Reset(removable) => removable,
+        LinkKind::Legacy(_) => &nothing,
     };
-    context.insert("passkeys", &listed(view, passkeys));
+    context.insert("passkeys", &listed(view, &removable.passkeys));
+    let code = removable.one_time_code.map(|at| date(view, at));
+    context.insert("one_time_code", &code);
     context.insert("remove_passkeys", &remove_passkeys);
     context.insert(
         "confirm_only",
@@ -137,7 +140,7 @@ pub async fn reset_submit(Posted { mut view, params }: Posted) -> PageResult {
         .flow(move |m, conn| {
             let session = session.as_deref();
             match (kind, hash) {
-                (LinkKind::Reset { .. }, Some(hash)) => {
+                (LinkKind::Reset(_), Some(hash)) => {
                     reset::complete(m, conn, &token, &hash, remove_passkeys, &binding, session)
                 }
                 (_, hash) => linker::complete(m, conn, &token, hash.as_deref(), &binding, session),
