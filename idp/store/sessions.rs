@@ -60,6 +60,22 @@ pub fn find_live(
         .optional()?)
 }
 
+/// The live session `id` of `tenant` when it is the user `user_id`'s: not ended, not expired.
+pub fn live_of_user(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    id: &str,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> Result<Option<SessionRow>> {
+    Ok(live(tenant, now)
+        .filter(sso_sessions::id.eq(id))
+        .filter(sso_sessions::user_id.eq(user_id))
+        .select(SessionRow::as_select())
+        .get_result(conn)
+        .optional()?)
+}
+
 /// The user of `tenant` whose live session's cookie hashes to `token_hash`, read afresh and held
 /// until the caller's write transaction ends, as `users::lock` holds it (on PostgreSQL
 /// `SELECT … FOR UPDATE`, the session found in a subquery; on SQLite a plain read, its writers

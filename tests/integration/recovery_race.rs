@@ -26,7 +26,7 @@ use reqwest::cookie::{CookieStore, Jar};
 use secrecy::SecretString;
 
 use crate::both_stores;
-use crate::helpers::journeys::{Login, post_with_csrf, says};
+use crate::helpers::journeys::{Login, post_with_csrf, says, sign_in};
 use crate::helpers::webauthn::not_now;
 use crate::helpers::{
     Backend, TestApp, TestAppBuilder, first_party_client, postgres_admin_url, tenant,
@@ -515,6 +515,68 @@ async fn a_code_asked_for_in_a_session_a_recovery_ends_is_not_issued(backend: Ba
     }
     app.stop().await;
 }
+
+both_stores!(a_change_posted_from_a_session_a_recovery_ends_does_not_land_after_it);
+/// Someone signed in on the account page (with the password, or a stolen cookie) posts a change
+/// while the resident takes the account back. The page read the session before the recovery
+/// committed; the change — his own password (hashed first), his own address, a name — ran after,
+/// and would have handed him the account again. Now every change of the page runs only while its
+/// session is live, read again with the resident's row held: it waits for the recovery and
+/// answers with the way to the login, and nothing is changed.
+async fn a_change_posted_from_a_session_a_recovery_ends_does_not_land_after_it(backend: Backend) {
+    let app = app(backend).await;
+    app.stop_workers();
+    let before = app.user_by_email("seinajoki", EMAIL).await;
+    let theirs = "varkaan salasana";
+    let changes: [(&str, &[(&str, &str)]); 3] = [
+        (
+            "/seinajoki/account/password",
+            &[
+                ("current", PASSWORD),
+                ("password", theirs),
+                ("password2", theirs),
+            ],
+        ),
+        (
+            "/seinajoki/account/email",
+            &[("email", THEIRS), ("password", PASSWORD)],
+        ),
+        ("/seinajoki/account/name", &[("name", "Varas")]),
+    ];
+    for (path, fields) in changes {
+        let intruder = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
+        let url = app.url(path);
+        let fields: Vec<(String, String)> = fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let answer = during_a_recovery(&app, async move {
+            let fields: Vec<(&str, &str)> = fields
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            post_with_csrf(&intruder.browser, url, &intruder.page, &fields).await
+        })
+        .await;
+
+        let to = rp::location(&answer);
+        assert_eq!(to.path(), "/seinajoki/login", "{path}");
+        assert!(rp::param(&to, "request").is_some(), "{path}: {to}");
+    }
+    let after = app.user_by_email("seinajoki", EMAIL).await;
+    assert_eq!(after.password_hash, before.password_hash);
+    assert_eq!(after.email.as_deref(), Some(EMAIL));
+    assert_eq!(after.name.as_deref(), Some("Erkki"));
+    assert_eq!(
+        app.mails_to(THEIRS),
+        Vec::<String>::new(),
+        "no link to his address"
+    );
+    app.stop().await;
+}
+
+/// The intruder's address.
+const THEIRS: &str = "varas@testi.fi";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 /// The answers to the passkey offer and to the consent page write a code in the browser's

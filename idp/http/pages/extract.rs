@@ -6,6 +6,10 @@
 //! Each reads the request in the order the handlers always have: the body of a POST, the tenant,
 //! the language and flow cookie, the form, and only then the session. `SignedIn<Posted>` checks
 //! the form before it looks at the session, so a refused form writes nothing.
+//!
+//! The session a `SignedIn` read may end before the handler's change runs (a recovery): every
+//! change of the account page runs through [`SignedIn::change`], which does it only while the
+//! session is still live (`flows::account::signed_in`).
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
@@ -14,15 +18,16 @@ use super::error::PageError;
 use super::view::View;
 use crate::flows::account;
 use crate::flows::account::sessions::{Overview, overview};
+use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::former::{Olds, olds};
 use crate::flows::oidc::request::Params;
 use crate::flows::oidc::{pending, steps};
 use crate::flows::second_factor::account::{AccountFactor, status};
 use crate::http::extract::{Extracting, TenantRequest, after};
-use crate::store::Tenant;
 use crate::store::passkeys::{self, PasskeyRow};
 use crate::store::users::UserRow;
+use crate::store::{DbConnection, Tenant};
 
 impl FromRequest for View {
     type Error = actix_web::Error;
@@ -102,6 +107,38 @@ impl<T: AsRef<View>> SignedIn<T> {
     pub fn view(&self) -> &View {
         self.page.as_ref()
     }
+
+    /// Runs the flow `f` of a change the resident makes on the account page (see
+    /// [`View::flow`]), in one write transaction with this session read again, the user's row
+    /// held (`account::while_signed_in`): when the session ended after this request read it (a
+    /// recovery), nothing is done and the answer is the way to the login, as without a session.
+    pub async fn change<R, E, F>(&self, f: F) -> Result<R, PageError>
+    where
+        F: FnOnce(&Minter<'_>, &mut DbConnection) -> Result<R, E> + Send + 'static,
+        R: Send + 'static,
+        E: Into<FlowError> + Send + 'static,
+    {
+        let (user, session) = (self.user.id.clone(), self.session_id.clone());
+        let binding = self.view().binding.clone();
+        let changed = self
+            .view()
+            .flow(move |m, conn| {
+                let signed = (user.as_str(), session.as_str());
+                let change = |conn: &mut DbConnection| f(m, conn).map_err(Into::into);
+                match account::while_signed_in(m, conn, signed, change)? {
+                    Some(value) => Ok::<_, FlowError>(Ok(value)),
+                    None => Ok(Err(("login", pending::account_login(m, conn, &binding)?))),
+                }
+            })
+            .await?;
+        changed.map_err(|to| to_login(self.view(), to))
+    }
+}
+
+/// The way to the login (or to the second factor) of the account page: `page` with the pending
+/// request `request_id`, which comes back to the account page.
+fn to_login(view: &View, (page, request_id): (&str, String)) -> PageError {
+    view.attach(view.to_page(page, &request_id)).into()
 }
 
 impl<T> FromRequest for SignedIn<T>
@@ -171,5 +208,5 @@ async fn signed_in(view: &View) -> Result<Found, PageError> {
             }))
         })
         .await?;
-    found.map_err(|(page, request_id)| view.attach(view.to_page(page, &request_id)).into())
+    found.map_err(|to| to_login(view, to))
 }
