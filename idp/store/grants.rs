@@ -112,41 +112,32 @@ pub fn find_grant(
         .optional()?)
 }
 
-/// A grant of `tenant` with its user (none for `client_credentials`), in one statement.
-pub fn find_grant_with_user(
-    conn: &mut DbConnection,
-    tenant: Tenant<'_>,
-    id: &str,
-) -> Result<Option<(GrantRow, Option<UserRow>)>> {
-    Ok(on_backend!(conn, |c| grants::table
-        .left_join(users::table)
-        .filter(grants::id.eq(id))
-        .filter(grants::tenant_id.eq(tenant.id()))
-        .select((GrantRow::as_select(), Option::<UserRow>::as_select()))
-        .get_result(c)
-        .optional())?)
-}
-
 /// When a grant's SSO session ends: its `ended_at` (`None` while it runs) and `expires_at`.
 pub type SessionEnd = (Option<NaiveDateTime>, NaiveDateTime);
 
-/// A grant with its user and the end of its SSO session: what a refresh checks.
-type GrantToRefresh = (GrantRow, Option<UserRow>, Option<SessionEnd>);
+/// A grant with its user and the end of its SSO session: what a code exchange and a refresh
+/// check.
+type GrantInSession = (GrantRow, Option<UserRow>, Option<SessionEnd>);
+
+/// The join of a grant's SSO session (the session of its `session_id`, of its tenant).
+#[diesel::dsl::auto_type]
+fn grant_session() -> _ {
+    sso_sessions::table.on(sso_sessions::id
+        .nullable()
+        .eq(grants::session_id)
+        .and(sso_sessions::tenant_id.eq(grants::tenant_id)))
+}
 
 /// A grant of `tenant` with its user (none for `client_credentials`) and the end of the SSO
 /// session it came from (none when it came from none, or the session is gone), in one statement.
-fn find_grant_to_refresh(
+fn find_grant_in_session(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     id: &str,
-) -> Result<Option<GrantToRefresh>> {
-    let session = sso_sessions::table.on(sso_sessions::id
-        .nullable()
-        .eq(grants::session_id)
-        .and(sso_sessions::tenant_id.eq(grants::tenant_id)));
+) -> Result<Option<GrantInSession>> {
     Ok(on_backend!(conn, |c| grants::table
         .left_join(users::table)
-        .left_join(session)
+        .left_join(grant_session())
         .filter(grants::id.eq(id))
         .filter(grants::tenant_id.eq(tenant.id()))
         .select((
@@ -290,14 +281,16 @@ pub fn find_code(
         .optional()?)
 }
 
-/// What a code exchange reads: the code, its grant and the grant's user (none for a grant without
-/// one).
-pub type ClaimedCode = (CodeRow, GrantRow, Option<UserRow>);
+/// What a code exchange reads: the code, its grant, the grant's user (none for a grant without
+/// one) and the end of the SSO session the grant came from (none when it came from none, or the
+/// session is gone).
+pub type ClaimedCode = (CodeRow, GrantRow, Option<UserRow>, Option<SessionEnd>);
 
 /// Claims a code of `tenant` issued to `client_id` and not used before: marks it used at `now`
-/// (`UPDATE … RETURNING`) and returns it (its `used_at` now set) with its grant and the grant's
-/// user: in one statement on PostgreSQL ([`super::rows::Claimed`]), two on SQLite. `None` when
-/// there is no such code: unknown, another client's, or used already ([`find_code`] tells which).
+/// (`UPDATE … RETURNING`) and returns it (its `used_at` now set) with its grant, the grant's user
+/// and the end of its SSO session: in one statement on PostgreSQL ([`super::rows::Claimed`]), two
+/// on SQLite. `None` when there is no such code: unknown, another client's, or used already
+/// ([`find_code`] tells which).
 pub fn claim_code(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
@@ -316,11 +309,13 @@ pub fn claim_code(
     if let DbConnection::Postgres(pg) = conn {
         let read = auth_codes::table
             .inner_join(grants::table.left_join(users::table))
+            .left_join(grant_session())
             .filter(grants::tenant_id.eq(tenant.id()))
             .select((
                 CodeRow::as_select(),
                 GrantRow::as_select(),
                 Option::<UserRow>::as_select(),
+                (sso_sessions::ended_at, sso_sessions::expires_at).nullable(),
             ));
         let claimed = super::rows::Claimed {
             table: "auth_codes",
@@ -339,10 +334,8 @@ pub fn claim_code(
     else {
         return Ok(None);
     };
-    Ok(
-        find_grant_with_user(conn, tenant, &code.grant_id)?
-            .map(|(grant, user)| (code, grant, user)),
-    )
+    Ok(find_grant_in_session(conn, tenant, &code.grant_id)?
+        .map(|(grant, user, session)| (code, grant, user, session)))
 }
 
 /// Stores a refresh token, with `event` when given: on PostgreSQL in one statement (one round
@@ -408,13 +401,9 @@ pub fn claim_refresh(
     )
     .set(refresh_tokens::used_at.eq(now));
     if let DbConnection::Postgres(pg) = conn {
-        let session = sso_sessions::table.on(sso_sessions::id
-            .nullable()
-            .eq(grants::session_id)
-            .and(sso_sessions::tenant_id.eq(grants::tenant_id)));
         let read = refresh_tokens::table
             .inner_join(grants::table.left_join(users::table))
-            .left_join(session)
+            .left_join(grant_session())
             .filter(grants::tenant_id.eq(tenant.id()))
             .select((
                 RefreshRow::as_select(),
@@ -439,7 +428,7 @@ pub fn claim_refresh(
     else {
         return Ok(None);
     };
-    Ok(find_grant_to_refresh(conn, tenant, &token.grant_id)?
+    Ok(find_grant_in_session(conn, tenant, &token.grant_id)?
         .map(|(grant, user, session)| (token, grant, user, session)))
 }
 

@@ -3,7 +3,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::sso_sessions;
+use super::schema::{sso_sessions, users};
+use super::users::UserRow;
 use super::{DbConnection, Result, Tenant};
 
 /// A session as stored.
@@ -57,6 +58,52 @@ pub fn find_live(
         .select(SessionRow::as_select())
         .get_result(conn)
         .optional()?)
+}
+
+/// The live session `id` of `tenant` when it is the user `user_id`'s: not ended, not expired.
+pub fn live_of_user(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    id: &str,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> Result<Option<SessionRow>> {
+    Ok(live(tenant, now)
+        .filter(sso_sessions::id.eq(id))
+        .filter(sso_sessions::user_id.eq(user_id))
+        .select(SessionRow::as_select())
+        .get_result(conn)
+        .optional()?)
+}
+
+/// The user of `tenant` whose live session's cookie hashes to `token_hash`, read afresh and held
+/// until the caller's write transaction ends, as `users::lock` holds it (on PostgreSQL
+/// `SELECT … FOR UPDATE`, the session found in a subquery; on SQLite a plain read, its writers
+/// taking turns). One statement: what the caller reads after it (the session again) sees what a
+/// transaction that held the row before committed. `None` when no live session has that cookie.
+pub fn hold_user_of(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    token_hash: &str,
+    now: NaiveDateTime,
+) -> Result<Option<UserRow>> {
+    let session_user = live(tenant, now)
+        .filter(sso_sessions::token_hash.eq(token_hash))
+        .select(sso_sessions::user_id);
+    let user = users::table
+        .filter(users::tenant_id.eq(tenant.id()))
+        .filter(users::id.eq_any(session_user));
+    Ok(match conn {
+        DbConnection::Postgres(pg) => user
+            .select(UserRow::as_select())
+            .for_update()
+            .get_result(pg)
+            .optional()?,
+        DbConnection::Sqlite(sqlite) => user
+            .select(UserRow::as_select())
+            .get_result(sqlite)
+            .optional()?,
+    })
 }
 
 /// A session of `tenant` by its public id, live or not.

@@ -372,14 +372,7 @@ async fn decide(
 both_stores!(a_third_party_client_asks_consent_once);
 async fn a_third_party_client_asks_consent_once(backend: Backend) {
     let app = app_with_user(backend).await;
-    let client = rp::client(
-        &app,
-        "seinajoki",
-        "rp-third",
-        Some("rp-third-secret"),
-        "http://127.0.0.1:9/third-callback",
-    )
-    .await;
+    let client = rp::third(&app).await;
     let browser = app.browser();
     let started = rp::start(&client, &["email"], &[]);
     let consent = rp::log_in(&browser, &started.url, "erkki@testi.fi", PASSWORD).await;

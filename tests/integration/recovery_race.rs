@@ -7,7 +7,9 @@
 //! real server's store and hashing pool, with the pending request and the flow cookie of a real
 //! browser, and the recovery through the real pages in between.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::NaiveDateTime;
 
@@ -16,22 +18,31 @@ use idp::app::Services;
 use idp::crypto::hash_pool::Share;
 use idp::flows::oidc::login::{self, Check, LoginResult, Prepared, Verified};
 use idp::flows::oidc::logout::end_everything;
+use idp::flows::oidc::session::SEEN_EVERY_SECONDS;
 use idp::flows::password_check::{Attempt, Checked, PasswordCheck};
 use idp::store::schema::{auth_codes, grants, sso_sessions};
-use idp::store::{self, DbConnection, StoreError};
+use idp::store::{self, DbConnection, StoreError, TurnCounters};
 use reqwest::cookie::{CookieStore, Jar};
 use secrecy::SecretString;
 
 use crate::both_stores;
-use crate::helpers::journeys::Login;
-use crate::helpers::{Backend, TestApp, first_party_client, postgres_admin_url};
+use crate::helpers::journeys::{Login, post_with_csrf, says, sign_in};
+use crate::helpers::webauthn::not_now;
+use crate::helpers::{
+    Backend, TestApp, TestAppBuilder, first_party_client, postgres_admin_url, tenant,
+};
 use crate::recovery::{EMAIL, PASSWORD, REDIRECT, Recovery, offline_client, recover};
 use crate::rp;
 
 /// The app of the recovery tests: the resident of [`EMAIL`] and the e-service `rp-offline`, which
 /// may ask for refresh tokens.
 async fn app(backend: Backend) -> TestApp {
-    TestApp::builder(backend)
+    app_of(TestApp::builder(backend)).await
+}
+
+/// [`app`] from `builder`.
+async fn app_of(builder: TestAppBuilder) -> TestApp {
+    builder
         .tenant_toml(&first_party_client(
             "rp-offline",
             REDIRECT,
@@ -243,30 +254,57 @@ async fn a_password_checked_before_a_recovery_starts_no_session_after_it(backend
     }
 }
 
-/// Whether a backend of the test's database waits for a lock, polled until it does or `done`
-/// says the work that might wait has ended (at most 30 s).
-fn waits_for_a_lock(conn: &mut DbConnection, done: impl Fn() -> bool) -> bool {
-    #[derive(QueryableByName)]
-    struct Waiting {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    for _ in 0..3000 {
-        let waiting: Waiting = diesel::sql_query(
-            "SELECT count(*) AS n FROM pg_stat_activity \
-             WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        )
-        .get_result(conn)
-        .unwrap();
-        if waiting.n > 0 {
-            return true;
+/// How a test sees that a request waits for its open write transaction: on PostgreSQL a backend
+/// of the test's database waiting for a lock (`pg_stat_activity`), on SQLite a writer that found
+/// the writers' turn taken (`idp_sqlite_writer_waits_total`, counted from when this was made).
+enum Waits {
+    Lock,
+    Turn(TurnCounters, u64),
+}
+
+impl Waits {
+    /// Counting from now, on the store of `services`.
+    fn from_now(services: &Services) -> Waits {
+        match services.store.writer_turn() {
+            Some(turn) => {
+                let since = turn.waits.get();
+                Waits::Turn(turn, since)
+            }
+            None => Waits::Lock,
         }
-        if done() {
-            return false;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    false
+
+    /// Whether something waits, polled until it does or `done` says the work that might wait
+    /// has ended (at most 30 s); `watcher` is a connection of the test's own (PostgreSQL's).
+    fn seen(&self, watcher: &mut DbConnection, done: impl Fn() -> bool) -> bool {
+        #[derive(QueryableByName)]
+        struct Waiting {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        for _ in 0..3000 {
+            let waiting = match self {
+                Waits::Turn(turn, since) => turn.waits.get() > *since,
+                Waits::Lock => {
+                    let waiting: Waiting = diesel::sql_query(
+                        "SELECT count(*) AS n FROM pg_stat_activity \
+                         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                    )
+                    .get_result(watcher)
+                    .unwrap();
+                    waiting.n > 0
+                }
+            };
+            if waiting {
+                return true;
+            }
+            if done() {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        false
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,7 +337,7 @@ async fn postgres_a_login_waits_for_a_recovery_in_progress() {
                 let mut conn = services.store.conn().unwrap();
                 finish(&services, now, &mut conn, login)
             });
-            let waited = waits_for_a_lock(&mut watcher, || finishing.is_finished());
+            let waited = Waits::Lock.seen(&mut watcher, || finishing.is_finished());
             Ok::<_, StoreError>((finishing, waited))
         })
         .unwrap();
@@ -363,5 +401,260 @@ async fn an_old_hash_replaced_by_a_re_import_binds_nothing_by_the_old_password(b
     let client = rp::basic(&app).await;
     let back = rp::log_in_at(&app.browser(), &client, OLD_EMAIL, new).await;
     assert!(rp::param(&back, "code").is_some(), "{back}");
+    app.stop().await;
+}
+
+/// Sends `request` while a recovery of the resident [`EMAIL`] ("sign out everywhere",
+/// `end_everything`) is under way, and returns its answer once the recovery committed. The
+/// recovery is the test's own write transaction on the app's store: it holds the resident's row
+/// first, as every recovery does; then `request` is sent, and only when it waits for that
+/// transaction ([`Waits`]: a row lock on PostgreSQL, the writers' turn on SQLite) does the
+/// recovery end everything and commit. What the request read before it waited it read before
+/// the recovery, what it writes after it writes after. The app's workers must be stopped: on
+/// SQLite a worker's write would pass for the request's wait.
+async fn during_a_recovery<T, F>(app: &TestApp, request: F) -> T
+where
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let user = app.user_by_email("seinajoki", EMAIL).await;
+    let (services, now) = (app.services.clone(), app.now());
+    let (held, holding) = tokio::sync::oneshot::channel();
+    let answered = Arc::new(AtomicBool::new(false));
+    let done = answered.clone();
+    let recovery = tokio::task::spawn_blocking(move || {
+        let mut conn = services.store.conn().unwrap();
+        let mut watcher = services.store.conn().unwrap();
+        let m = services.minter("seinajoki", now).unwrap();
+        store::write_transaction(&mut conn, |conn| {
+            store::users::lock(conn, tenant("seinajoki"), &user.id)?;
+            let waits = Waits::from_now(&services);
+            held.send(()).unwrap();
+            let waited = waits.seen(&mut watcher, || done.load(Ordering::SeqCst));
+            end_everything(&m, conn, &user)?;
+            Ok::<_, StoreError>(waited)
+        })
+        .unwrap()
+    });
+    holding.await.unwrap();
+    let sent = tokio::spawn(async move {
+        let answer = request.await;
+        answered.store(true, Ordering::SeqCst);
+        answer
+    });
+    assert!(
+        recovery.await.unwrap(),
+        "the request waits for the recovery"
+    );
+    sent.await.unwrap()
+}
+
+/// The grants of the resident not revoked.
+async fn live_grants(app: &TestApp) -> i64 {
+    let user = app.user_id("seinajoki", EMAIL).await;
+    app.db_run(move |conn| {
+        grants::table
+            .filter(grants::user_id.eq(user))
+            .filter(grants::revoked_at.is_null())
+            .count()
+            .get_result(conn)
+            .unwrap()
+    })
+    .await
+}
+
+/// A browser signed in as [`EMAIL`] by a login at `rp-offline` (as whoever holds its session
+/// cookie has it).
+async fn signed_in_browser(app: &TestApp, client: &rp::Rp) -> reqwest::Client {
+    let browser = app.browser();
+    let started = rp::start(client, &["offline_access"], &[]);
+    let back = rp::log_in(&browser, &started.url, EMAIL, PASSWORD).await;
+    assert!(rp::param(&back, "code").is_some(), "{back}");
+    browser
+}
+
+both_stores!(a_code_asked_for_in_a_session_a_recovery_ends_is_not_issued);
+/// The attack: someone holding the resident's session cookie asks `rp-offline` for a code with
+/// `offline_access` by single sign-on while the resident resets the password. The request read
+/// the session before the reset committed and writes its grant after, so the reset did not see
+/// the grant to revoke it: the code gave tokens, and the refresh token 30 days of access after
+/// the reset. Now the session is read with the resident's row held, in the transaction that
+/// writes the grant: the request waits for the recovery, finds the session ended and answers as
+/// without a session — the login page, or `login_required` for `prompt=none` — and no grant
+/// outlives the recovery. Also when the session's use is due to be recorded (its last use five
+/// minutes old): that write comes after the row is held, or it and the recovery would deadlock.
+async fn a_code_asked_for_in_a_session_a_recovery_ends_is_not_issued(backend: Backend) {
+    let app = app(backend).await;
+    app.stop_workers();
+    let client = offline_client(&app).await;
+    for (case, prompt) in [
+        ("sso", None),
+        ("prompt=none", Some("none")),
+        ("last use", None),
+    ] {
+        let browser = signed_in_browser(&app, &client).await;
+        if case == "last use" {
+            app.clock.advance(SEEN_EVERY_SECONDS);
+        }
+        let extra: Vec<(&str, &str)> = prompt.map(|p| ("prompt", p)).into_iter().collect();
+        let started = rp::start(&client, &["offline_access"], &extra);
+        let answer =
+            during_a_recovery(&app, async move { browser.get(started.url).send().await }).await;
+
+        let to = rp::location(&answer.unwrap());
+        assert_eq!(rp::param(&to, "code"), None, "{case}: {to}");
+        match prompt {
+            Some(_) => assert_eq!(
+                rp::param(&to, "error").as_deref(),
+                Some("login_required"),
+                "{case}: {to}"
+            ),
+            None => assert_eq!(to.path(), "/seinajoki/login", "{case}: {to}"),
+        }
+        assert_eq!(live_grants(&app).await, 0, "{case}");
+    }
+    app.stop().await;
+}
+
+both_stores!(a_change_posted_from_a_session_a_recovery_ends_does_not_land_after_it);
+/// Someone signed in on the account page (with the password, or a stolen cookie) posts a change
+/// while the resident takes the account back. The page read the session before the recovery
+/// committed; the change — his own password (hashed first), his own address, a name — ran after,
+/// and would have handed him the account again. Now every change of the page runs only while its
+/// session is live, read again with the resident's row held: it waits for the recovery and
+/// answers with the way to the login, and nothing is changed.
+async fn a_change_posted_from_a_session_a_recovery_ends_does_not_land_after_it(backend: Backend) {
+    let app = app(backend).await;
+    app.stop_workers();
+    let before = app.user_by_email("seinajoki", EMAIL).await;
+    let theirs = "varkaan salasana";
+    let changes: [(&str, &[(&str, &str)]); 3] = [
+        (
+            "/seinajoki/account/password",
+            &[
+                ("current", PASSWORD),
+                ("password", theirs),
+                ("password2", theirs),
+            ],
+        ),
+        (
+            "/seinajoki/account/email",
+            &[("email", THEIRS), ("password", PASSWORD)],
+        ),
+        ("/seinajoki/account/name", &[("name", "Varas")]),
+    ];
+    for (path, fields) in changes {
+        let intruder = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
+        let url = app.url(path);
+        let fields: Vec<(String, String)> = fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let answer = during_a_recovery(&app, async move {
+            let fields: Vec<(&str, &str)> = fields
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            post_with_csrf(&intruder.browser, url, &intruder.page, &fields).await
+        })
+        .await;
+
+        let to = rp::location(&answer);
+        assert_eq!(to.path(), "/seinajoki/login", "{path}");
+        assert!(rp::param(&to, "request").is_some(), "{path}: {to}");
+    }
+    let after = app.user_by_email("seinajoki", EMAIL).await;
+    assert_eq!(after.password_hash, before.password_hash);
+    assert_eq!(after.email.as_deref(), Some(EMAIL));
+    assert_eq!(after.name.as_deref(), Some("Erkki"));
+    assert_eq!(
+        app.mails_to(THEIRS),
+        Vec::<String>::new(),
+        "no link to his address"
+    );
+    app.stop().await;
+}
+
+/// The intruder's address.
+const THEIRS: &str = "varas@testi.fi";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// The answers to the passkey offer and to the consent page write a code in the browser's
+/// session. They hold the resident's row before anything else, as a recovery does: a recovery
+/// under way is waited for, and the answer finds the session ended ("the login request has
+/// expired", 400). Taken the other way round — the pending request deleted first, the row
+/// wanted when the grant is written — the answer and the recovery (which deletes the pending
+/// request too) waited for each other, and PostgreSQL broke the deadlock by failing one of them.
+/// (On SQLite the writers take turns: there the two never overlap.)
+async fn postgres_an_offer_or_a_consent_answered_during_a_recovery_waits_for_it() {
+    if postgres_admin_url().is_none() {
+        return;
+    }
+    // Passkeys are on with a host name: the passkey offer comes after a password login.
+    let app = app_of(TestApp::builder(Backend::Postgres).localhost()).await;
+    app.stop_workers();
+    let client = rp::third(&app).await;
+
+    // The first login is offered a passkey: "not now" while the recovery is under way.
+    let browser = app.browser();
+    let started = rp::start(&client, &["email"], &[]);
+    let offer = rp::log_in(&browser, &started.url, EMAIL, PASSWORD).await;
+    assert_eq!(offer.path(), "/seinajoki/passkey-offer");
+    let answer = during_a_recovery(&app, async move { not_now(&browser, &offer).await }).await;
+    says(answer, 400, "Kirjautumispyyntö on vanhentunut").await;
+    assert_eq!(live_grants(&app).await, 0);
+
+    // The next one, offered nothing within the interval, asks for consent: approved while the
+    // recovery is under way.
+    let browser = app.browser();
+    let started = rp::start(&client, &["email"], &[]);
+    let consent = rp::log_in(&browser, &started.url, EMAIL, PASSWORD).await;
+    assert_eq!(consent.path(), "/seinajoki/consent");
+    let html = crate::helpers::journeys::page(&browser, consent.clone()).await;
+    let request = rp::param(&consent, "request").unwrap();
+    let url = app.url("/seinajoki/consent");
+    let answer = during_a_recovery(&app, async move {
+        let fields = [("request", request.as_str()), ("decision", "approve")];
+        post_with_csrf(&browser, url, &html, &fields).await
+    })
+    .await;
+    says(answer, 400, "Kirjautumispyyntö on vanhentunut").await;
+    assert_eq!(live_grants(&app).await, 0);
+    app.stop().await;
+}
+
+both_stores!(a_code_whose_session_ended_unseen_gives_no_tokens);
+/// Defence in depth at the token endpoint: a code whose grant ends with its session (no
+/// `offline_access`) gives no tokens once the session has ended, even when whatever ended it did
+/// not revoke the grant — as a logout (which holds no row of the account) committing while the
+/// grant was being written leaves it. The session is ended here as such a logout leaves it. A
+/// code of an offline grant, which outlives its session by design, still gives tokens.
+async fn a_code_whose_session_ended_unseen_gives_no_tokens(backend: Backend) {
+    let app = app(backend).await;
+    let client = offline_client(&app).await;
+    for offline in [false, true] {
+        let scopes: &[&str] = if offline { &["offline_access"] } else { &[] };
+        let started = rp::start(&client, scopes, &[]);
+        let back = rp::log_in(&app.browser(), &started.url, EMAIL, PASSWORD).await;
+        let code = rp::param(&back, "code").unwrap();
+        let now = app.now();
+        app.db_run(move |conn| {
+            diesel::update(sso_sessions::table.filter(sso_sessions::ended_at.is_null()))
+                .set(sso_sessions::ended_at.eq(now))
+                .execute(conn)
+                .unwrap()
+        })
+        .await;
+
+        let exchanged = rp::exchange(&client, &code, started.verifier).await;
+        if offline {
+            assert!(exchanged.is_ok(), "{:?}", exchanged.err());
+        } else {
+            assert_eq!(
+                exchanged.err().as_deref(),
+                Some("invalid_grant: the code is invalid, expired or used")
+            );
+        }
+    }
     app.stop().await;
 }

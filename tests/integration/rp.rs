@@ -78,6 +78,18 @@ pub async fn basic(app: &TestApp) -> Rp {
     basic_of(app, "seinajoki").await
 }
 
+/// `rp-third` of seinajoki: not first-party, so a login at it asks the resident's consent.
+pub async fn third(app: &TestApp) -> Rp {
+    client(
+        app,
+        "seinajoki",
+        "rp-third",
+        Some("rp-third-secret"),
+        "http://127.0.0.1:9/third-callback",
+    )
+    .await
+}
+
 /// `rp-basic` of `tenant` (the test clients are in both tenants).
 pub async fn basic_of(app: &TestApp, tenant: &str) -> Rp {
     client(

@@ -97,6 +97,15 @@ async fn the_token_endpoint_and_userinfo_run_a_known_number_of_statements(backen
     assert_eq!(claims["sub"], tokens_subject(&tokens));
     assert_eq!(userinfo, 1, "userinfo");
 
+    // Single sign-on, a code for a browser with a live session: BEGIN (IMMEDIATE on SQLite);
+    // the session's user held (`SELECT … FOR UPDATE` on PostgreSQL, the session found in a
+    // subquery) and the session read after it, so that a recovery ending the session is seen
+    // (`session::held`); the grant; the code; COMMIT. The same number as when the session and
+    // its user were read before the transaction, unheld.
+    let (sso, back) = count(&app, rp::authorize(&browser, &client, &[])).await;
+    assert!(param(&back, "code").is_some(), "{back}");
+    assert_eq!(sso, if sqlite { 6 + 2 } else { 6 }, "single sign-on");
+
     // A machine token writes and reads nothing.
     let form = [("grant_type", "client_credentials")];
     let (machine, answer) = count(&app, token(&app, SERVICE, &form)).await;

@@ -166,8 +166,7 @@ pub fn end_own_session(
 ) -> Result<bool, FlowError> {
     let tenant = Tenant::of(m.tenant);
     Ok(store::write_transaction(conn, |conn| {
-        let own = sessions::find(conn, tenant, session_id)?
-            .is_some_and(|s| s.user_id == user.id && s.ended_at.is_none() && s.expires_at > m.now);
+        let own = sessions::live_of_user(conn, tenant, session_id, &user.id, m.now)?.is_some();
         if own {
             end_session(m, conn, session_id)?;
         }

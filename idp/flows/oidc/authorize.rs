@@ -13,6 +13,8 @@ use super::request::{self, AuthorizationRequest, Params, RequestError};
 use super::session;
 use crate::config::Language;
 use crate::flows::context::Minter;
+use crate::store::sessions::SessionRow;
+use crate::store::users::UserRow;
 use crate::store::{DbConnection, Tenant};
 
 /// Handles a fresh authorization request from a browser holding `session_cookie` (if any) and
@@ -79,54 +81,76 @@ pub fn start(
     // Its subject is kept with the request: a login as anyone else does not answer it
     // (`decide::proceed`). The verified token itself is needed no more, and not stored.
     let request = AuthorizationRequest {
-        hinted_subject: hinted_subject.clone(),
+        hinted_subject,
         id_token_hint: None,
         ..request
     };
-    let current = session::current(conn, Tenant::of(m.tenant), session_cookie, m.now)?;
-    let needs_login = match &current {
-        None => true,
-        Some((session, user)) => {
-            request.prompt_login
-                || request
-                    .max_age
-                    .is_some_and(|max| too_old(session.auth_time, m.now, max))
-                || hinted_subject
-                    .as_ref()
-                    .is_some_and(|sub| sub != &user.subject)
-        }
+    let Some(cookie) = session_cookie.filter(|c| !c.is_empty()) else {
+        return to_login(m, conn, &request, binding);
     };
-    if needs_login {
-        if request.prompt_none {
-            return Ok(refuse(
-                m,
-                &request,
-                ErrorCode::LoginRequired,
-                "the resident must log in",
-            ));
-        }
-        // Stored only while its client address has fewer than so many waiting (`pending.rs`);
-        // else the client hears `temporarily_unavailable`, and nothing is stored.
-        return Ok(match store_anonymous(m, conn, &request, binding)? {
-            Some(request_id) => Outcome::Login { request_id },
-            None => refuse(
-                m,
-                &request,
-                ErrorCode::TemporarilyUnavailable,
-                TOO_MANY_WAITING,
-            ),
-        });
-    }
-    let Some((session, user)) = current else {
-        return Err(OAuthError::server("session vanished"));
-    };
-    // The step-up, or the grant and its code (or the pending consent), in one commit.
+    // The session, read with its user's row held (`session::held`), and what is written in it —
+    // its use, the step-up, or the grant and its code (or the pending consent) — in one commit:
+    // a recovery that ends the session meanwhile either sees the grant and revokes it, or
+    // commits first and the session is not there any more.
     super::error::committed(conn, |conn| {
+        let current = session::held(conn, Tenant::of(m.tenant), Some(cookie), m.now)?;
+        let answers =
+            |(session, user): &(SessionRow, UserRow)| !needs_login(&request, session, user, m.now);
+        let Some((session, user)) = current.filter(answers) else {
+            return to_login(m, conn, &request, binding);
+        };
         session::note_use(conn, Tenant::of(m.tenant), &session, m.now)?;
         if let Some(step_up) = super::steps::step_up(m, conn, &request, &session, &user, binding)? {
             return Ok(step_up);
         }
         proceed(m, conn, request, &session, &user, binding)
+    })
+}
+
+/// Whether `request`, met by the live `session` of `user`, asks for a login all the same: it
+/// said `prompt=login`, its `max_age` is over, or its `id_token_hint` named another resident.
+fn needs_login(
+    request: &AuthorizationRequest,
+    session: &SessionRow,
+    user: &UserRow,
+    now: NaiveDateTime,
+) -> bool {
+    request.prompt_login
+        || request
+            .max_age
+            .is_some_and(|max| too_old(session.auth_time, now, max))
+        || request
+            .hinted_subject
+            .as_ref()
+            .is_some_and(|sub| sub != &user.subject)
+}
+
+/// A request without a session to answer it (or that asks for a login all the same): the login
+/// (the request stored, `pending.rs`), or `login_required` when the client asked for no pages.
+fn to_login(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    request: &AuthorizationRequest,
+    binding: &str,
+) -> Result<Outcome, OAuthError> {
+    if request.prompt_none {
+        return Ok(refuse(
+            m,
+            request,
+            ErrorCode::LoginRequired,
+            "the resident must log in",
+        ));
+    }
+    // Stored only while its client address has fewer than so many waiting (`pending.rs`); else
+    // the client hears `temporarily_unavailable`, and nothing is stored.
+    Ok(match store_anonymous(m, conn, request, binding)? {
+        Some(request_id) => Outcome::Login { request_id },
+        None => refuse(
+            m,
+            request,
+            ErrorCode::TemporarilyUnavailable,
+            TOO_MANY_WAITING,
+        ),
     })
 }
 

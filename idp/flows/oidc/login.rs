@@ -304,8 +304,10 @@ pub fn consent(
         let Some((row, pending)) = pending_at(m, conn, request_id, binding, at_consent)? else {
             return Ok(None);
         };
+        // The user's row held before anything is written, the session read after it (as at
+        // `/authorize`): a recovery under way is waited for, and its end of the session seen.
         let Some((session, user)) =
-            session::current(conn, Tenant::of(m.tenant), session_cookie, m.now)?
+            session::held(conn, Tenant::of(m.tenant), session_cookie, m.now)?
         else {
             return Ok(None);
         };

@@ -17,16 +17,46 @@ pub fn current(
     cookie: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<Option<(SessionRow, UserRow)>, StoreError> {
-    let Some(cookie) = cookie.filter(|c| !c.is_empty()) else {
+    let Some(token_hash) = hashed(cookie) else {
         return Ok(None);
     };
-    let Some(session) = sessions::find_live(conn, tenant, &secret::hash(cookie), now)? else {
+    let Some(session) = sessions::find_live(conn, tenant, &token_hash, now)? else {
         return Ok(None);
     };
     match users::find(conn, tenant, &session.user_id)? {
         Some(user) if !user.disabled => Ok(Some((session, user))),
         _ => Ok(None),
     }
+}
+
+/// The live session a cookie value names, with its user (not disabled), as [`current`] finds
+/// it, but with the user's row held for the rest of the caller's write transaction and the
+/// session read after that (`standing.rs`): a recovery that ended the session before is seen,
+/// one under way on PostgreSQL waited for. What is then written in the session (a grant and its
+/// code, a step-up, its use) is either seen by the recovery or not written at all. No more
+/// statements than [`current`]: the row is held by the look-up of the user.
+pub fn held(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    cookie: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<Option<(SessionRow, UserRow)>, StoreError> {
+    let Some(token_hash) = hashed(cookie) else {
+        return Ok(None);
+    };
+    let held = sessions::hold_user_of(conn, tenant, &token_hash, now)?;
+    let Some(user) = held.filter(|u| !u.disabled) else {
+        return Ok(None);
+    };
+    let session = sessions::find_live(conn, tenant, &token_hash, now)?;
+    Ok(session
+        .filter(|s| s.user_id == user.id)
+        .map(|session| (session, user)))
+}
+
+/// The hash a session of the cookie value `cookie` is stored by; `None` without a value.
+fn hashed(cookie: Option<&str>) -> Option<String> {
+    cookie.filter(|c| !c.is_empty()).map(secret::hash)
 }
 
 /// How long a session's "last used" time stands before a use records it again: one write per

@@ -1,5 +1,6 @@
-//! A login starts its session only while its account is as the login proved it: a recovery that
-//! commits while a login is under way is not outrun by it (docs/security.md, "A login checked
+//! A login starts its session only while its account is as the login proved it, and a session
+//! that a recovery ends gets nothing written in it after: a recovery that commits while a login
+//! or a request of a session is under way is not outrun by it (docs/security.md, "A login checked
 //! before a recovery does not finish after it").
 //!
 //! A recovery (`logout::end_everything`: a reset, "sign out everywhere", the undo of a change of
@@ -21,6 +22,23 @@
 //!   code, a mailed link), before that. Whichever holds it first commits first; the other then
 //!   reads what it committed. SQLite's writers take turns, so there a recovery and a login's
 //!   transaction never overlap.
+//!
+//! The same holds for what is written in a session that already exists, which a recovery ends:
+//! a request that read the session as live, then wrote after the recovery committed, would
+//! outlive it. So such writes read the session again in their own write transaction, after the
+//! account's row is held (on SQLite, inside the writers' turn), and write nothing when it ended:
+//!
+//! - **A code in an existing session** — single sign-on at `/authorize`, the consent page's
+//!   answer, the answer to the passkey offer: `session::held` holds the row as it looks up the
+//!   session's user (no statement more than the plain read) and reads the session after it,
+//!   before the session's use is recorded (that update after the row, as a recovery's end of the
+//!   session is, or the two would deadlock) and before the pending request is taken. A session
+//!   gone is answered as none: the login (`login_required` for `prompt=none`), or "expired".
+//!   The token endpoint refuses a code whose grant ends with its session once that session has
+//!   ended, in case whatever ended it did not see the grant (a logout holds no row).
+//! - **A change on the account page** (`flows::account::signed_in`): every change runs in one
+//!   write transaction that holds the row and reads the session again; gone, it changes nothing
+//!   and the page sends the browser to the login.
 
 use crate::store::users::{self, UserRow};
 use crate::store::{DbConnection, StoreError, Tenant, epochs};

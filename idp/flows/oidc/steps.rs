@@ -19,8 +19,9 @@
 //! A step-up of a live session ([`step_up`]) is a pending request at [`Step::SecondFactor`]
 //! naming that session.
 //!
-//! Both ends hold the user's row ([`hold`]) before they write anything of the user's, so that on
-//! PostgreSQL a recovery committing meanwhile is either seen through or waited for
+//! Both ends hold the user's row ([`hold`]) before they write anything of the user's, and the
+//! offer's answer holds it as it reads the browser's session ([`session::held`]), so that a
+//! recovery committing meanwhile is either seen through or (on PostgreSQL) waited for
 //! (`standing.rs`).
 
 use super::decide::proceed;
@@ -374,8 +375,8 @@ pub fn after_second_factor(
 }
 
 /// The resident answered the offer to add a passkey (added one, or "not now") for the pending
-/// request `request_id`: the login goes on. `None` when the request is not this browser's or the
-/// session is not the user's.
+/// request `request_id`: the login goes on, in the caller's write transaction. `None` when the
+/// request is not this browser's or the session is not the user's (or ended meanwhile).
 pub fn after_offer(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -388,7 +389,9 @@ pub fn after_offer(
         return Ok(None);
     };
     let tenant = Tenant::of(m.tenant);
-    let Some((session, user)) = session::current(conn, tenant, session_cookie, m.now)? else {
+    // Held and read as at `/authorize` ([`session::held`]): a recovery that ends the session
+    // meanwhile leaves no grant behind.
+    let Some((session, user)) = session::held(conn, tenant, session_cookie, m.now)? else {
         return Ok(None);
     };
     if row.user_id.as_deref() != Some(user.id.as_str()) {

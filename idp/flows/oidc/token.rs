@@ -121,7 +121,7 @@ fn authorization_code(
         let invalid = || OAuthError::invalid_grant("the code is invalid, expired or used");
         // The code is claimed (marked used) and read with its grant and user.
         let claimed = grants::claim_code(conn, tenant, &code_hash, &client.client_id, m.now)?;
-        let Some((row, grant, user)) = claimed else {
+        let Some((row, grant, user, session)) = claimed else {
             // Unknown, another client's, or used before: a replay, and everything issued from
             // the code is revoked (RFC 6749 §4.1.2).
             if let Some(row) = grants::find_code(conn, tenant, &code_hash)?
@@ -132,7 +132,10 @@ fn authorization_code(
             }
             return Err(invalid());
         };
-        if row.expires_at <= m.now || grant.revoked_at.is_some() {
+        // A code whose grant ends with its session is refused once the session ended: a logout
+        // or a recovery that committed while the grant was being written did not see it to
+        // revoke it (`session::held` keeps recoveries from that; a logout takes no lock).
+        if row.expires_at <= m.now || grant.revoked_at.is_some() || ended_with(&grant, session, m) {
             return Err(invalid());
         }
         if params.get("redirect_uri") != Some(&row.redirect_uri) {
@@ -203,12 +206,11 @@ fn refresh_token(
             }
             return Err(invalid());
         };
-        if row.expires_at <= m.now || grant.expires_at <= m.now || grant.revoked_at.is_some() {
-            return Err(invalid());
-        }
-        // A grant bound to the browser session ends with it.
-        let live = |(ended_at, expires_at): SessionEnd| ended_at.is_none() && expires_at > m.now;
-        if !grant.offline && !session.is_some_and(live) {
+        if row.expires_at <= m.now
+            || grant.expires_at <= m.now
+            || grant.revoked_at.is_some()
+            || ended_with(&grant, session, m)
+        {
             return Err(invalid());
         }
         let mut grant = grant;
@@ -227,6 +229,14 @@ fn refresh_token(
         }
         issue(m, conn, client, &grant, user, None, None)
     })
+}
+
+/// Whether `grant`, bound to the browser session whose end is `session` (none when it came from
+/// none, or the session is gone), ended with it: a grant without `offline_access` ends when its
+/// session ends or expires.
+fn ended_with(grant: &GrantRow, session: Option<SessionEnd>, m: &Minter<'_>) -> bool {
+    let live = |(ended_at, expires_at): SessionEnd| ended_at.is_none() && expires_at > m.now;
+    !grant.offline && !session.is_some_and(live)
 }
 
 /// The audit event `kind` of `grant`: its user and client.

@@ -12,8 +12,19 @@ use crate::flows::oidc::pending::{Step, pending_at};
 use crate::flows::oidc::session;
 use crate::flows::oidc::steps::after_offer;
 use crate::mail::Mails;
+use crate::store::sessions::SessionRow;
 use crate::store::users::UserRow;
-use crate::store::{self, DbConnection, Tenant};
+use crate::store::{self, DbConnection, StoreError, Tenant};
+use chrono::NaiveDateTime;
+
+/// How the browser's session is read: [`session::current`] to show a page,
+/// [`session::held`] before a write.
+type SessionOf = fn(
+    &mut DbConnection,
+    Tenant<'_>,
+    Option<&str>,
+    NaiveDateTime,
+) -> Result<Option<(SessionRow, UserRow)>, StoreError>;
 
 /// The user offered a passkey in the pending login `offer`: `None` unless the request waits at
 /// the offer for this browser and the browser's session is that user's.
@@ -22,11 +33,23 @@ pub fn offer_user(
     conn: &mut DbConnection,
     offer: InLogin<'_>,
 ) -> Result<Option<UserRow>, FlowError> {
+    user_at(m, conn, offer, session::current)
+}
+
+/// The user of the offer `offer` whose session `session_of` reads: before a write
+/// [`session::held`], the user's row held for the rest of the caller's write transaction and the
+/// session read after it, so that a recovery that ended the session meanwhile is seen.
+fn user_at(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    offer: InLogin<'_>,
+    session_of: SessionOf,
+) -> Result<Option<UserRow>, FlowError> {
     let at_offer = |step: &Step| *step == Step::OfferPasskey;
     let Some((row, _)) = pending_at(m, conn, offer.request, Some(offer.binding), at_offer)? else {
         return Ok(None);
     };
-    let current = session::current(conn, Tenant::of(m.tenant), offer.session, m.now)?;
+    let current = session_of(conn, Tenant::of(m.tenant), offer.session, m.now)?;
     Ok(current
         .map(|(_, user)| user)
         .filter(|user| row.user_id.as_deref() == Some(user.id.as_str())))
@@ -38,10 +61,12 @@ pub fn start_offer(
     conn: &mut DbConnection,
     offer: InLogin<'_>,
 ) -> Result<Option<Started>, FlowError> {
-    let Some(user) = offer_user(m, conn, offer)? else {
-        return Ok(None);
-    };
-    start_registration(m, conn, &user, Some(offer.request))
+    store::write_transaction(conn, |conn| {
+        let Some(user) = user_at(m, conn, offer, session::held)? else {
+            return Ok(None);
+        };
+        start_registration(m, conn, &user, Some(offer.request))
+    })
 }
 
 /// What adding a passkey at the offer led to.
@@ -65,7 +90,7 @@ pub fn add_from_offer(
     name: (&str, Language),
 ) -> Result<Offered, FlowError> {
     store::write_transaction(conn, |conn| {
-        let Some(user) = offer_user(m, conn, offer)? else {
+        let Some(user) = user_at(m, conn, offer, session::held)? else {
             return Ok(Offered::Expired);
         };
         let added =

@@ -6,6 +6,10 @@
 //! Each reads the request in the order the handlers always have: the body of a POST, the tenant,
 //! the language and flow cookie, the form, and only then the session. `SignedIn<Posted>` checks
 //! the form before it looks at the session, so a refused form writes nothing.
+//!
+//! The session a `SignedIn` read may end before the handler's change runs (a recovery): every
+//! change of the account page runs through [`SignedIn::change`], which does it only while the
+//! session is still live (`flows::account::signed_in`).
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
@@ -14,15 +18,16 @@ use super::error::PageError;
 use super::view::View;
 use crate::flows::account;
 use crate::flows::account::sessions::{Overview, overview};
+use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::former::{Olds, olds};
 use crate::flows::oidc::request::Params;
 use crate::flows::oidc::{pending, steps};
 use crate::flows::second_factor::account::{AccountFactor, status};
 use crate::http::extract::{Extracting, TenantRequest, after};
-use crate::store::Tenant;
 use crate::store::passkeys::{self, PasskeyRow};
 use crate::store::users::UserRow;
+use crate::store::{DbConnection, Tenant};
 
 impl FromRequest for View {
     type Error = actix_web::Error;
@@ -103,6 +108,54 @@ impl<T: AsRef<View>> SignedIn<T> {
     pub fn view(&self) -> &View {
         self.page.as_ref()
     }
+
+    /// Runs the flow `f` of a change the resident makes on the account page (see
+    /// [`View::flow`]), in one write transaction with this session read again, the user's row
+    /// held (`account::while_signed_in`): when the session ended after this request read it (a
+    /// recovery), nothing is done and the answer is the way to the login, as without a session.
+    pub async fn change<R, E, F>(&self, f: F) -> Result<R, PageError>
+    where
+        F: FnOnce(&Minter<'_>, &mut DbConnection) -> Result<R, E> + Send + 'static,
+        R: Send + 'static,
+        E: Into<FlowError> + Send + 'static,
+    {
+        let (user, session) = (self.user.id.clone(), self.session_id.clone());
+        let binding = self.view().binding.clone();
+        let changed = self
+            .view()
+            .flow(move |m, conn| {
+                let signed = (user.as_str(), session.as_str());
+                let change = |conn: &mut DbConnection| f(m, conn).map_err(Into::into);
+                match account::while_signed_in(m, conn, signed, change)? {
+                    Some(value) => Ok::<_, FlowError>(Ok(value)),
+                    None => Ok(Err(account_login(m, conn, &binding)?)),
+                }
+            })
+            .await?;
+        changed.map_err(|elsewhere| to_elsewhere(self.view(), elsewhere))
+    }
+}
+
+/// The way to the login (or to the second factor) of the account page: the page with the pending
+/// request, which comes back to the account page; or, when the client address has too many logins
+/// waiting already, the page that says so.
+fn to_elsewhere(view: &View, elsewhere: Elsewhere) -> PageError {
+    match elsewhere {
+        Elsewhere::To(page, request_id) => view.attach(view.to_page(page, &request_id)).into(),
+        Elsewhere::TooMany => view.too_many_waiting().into(),
+    }
+}
+
+/// The account page's login (a pending request of this browser), or [`Elsewhere::TooMany`].
+fn account_login(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    binding: &str,
+) -> Result<Elsewhere, FlowError> {
+    Ok(match pending::account_login(m, conn, binding)? {
+        Some(id) => Elsewhere::To("login", id),
+        None => Elsewhere::TooMany,
+    })
 }
 
 impl<T> FromRequest for SignedIn<T>
@@ -156,10 +209,7 @@ async fn signed_in(view: &View) -> Result<Found, PageError> {
     let found = view
         .flow(move |m, conn| {
             let Some((session, user)) = account::current(m, conn, cookie.as_deref())? else {
-                return Ok(Err(match pending::account_login(m, conn, &binding)? {
-                    Some(id) => Elsewhere::To("login", id),
-                    None => Elsewhere::TooMany,
-                }));
+                return Ok(Err(account_login(m, conn, &binding)?));
             };
             if let Some(id) = steps::account_step_up(m, conn, &session, &user, &binding)? {
                 return Ok(Err(Elsewhere::To("login/second-factor", id)));
@@ -183,8 +233,5 @@ async fn signed_in(view: &View) -> Result<Found, PageError> {
             }))
         })
         .await?;
-    found.map_err(|elsewhere| match elsewhere {
-        Elsewhere::To(page, request_id) => view.attach(view.to_page(page, &request_id)).into(),
-        Elsewhere::TooMany => view.too_many_waiting().into(),
-    })
+    found.map_err(|elsewhere| to_elsewhere(view, elsewhere))
 }

@@ -74,9 +74,23 @@ impl View {
         request_id: Option<String>,
         user: Option<String>,
     ) -> Result<Option<String>, PageError> {
+        self.flow(self.legacy_link(account, to, request_id, user))
+            .await
+    }
+
+    /// The flow of [`View::mail_legacy_link`], for a runner of its own (the account page's
+    /// `SignedIn::change`).
+    pub fn legacy_link(
+        &self,
+        account: LegacyRow,
+        to: String,
+        request_id: Option<String>,
+        user: Option<String>,
+    ) -> impl FnOnce(&Minter<'_>, &mut DbConnection) -> Result<Option<String>, FlowError> + Send + 'static
+    {
         let mails = self.state.services.mails.clone();
         let language = self.lang;
-        self.flow(move |m, conn| {
+        move |m, conn| {
             let mail = LinkMail {
                 to: &to,
                 language,
@@ -84,8 +98,7 @@ impl View {
                 user: user.as_deref(),
             };
             linker::send_links(m, conn, &mails, std::slice::from_ref(&account), mail)
-        })
-        .await
+        }
     }
 
     /// The "link sent" page of the mail `mail_id`.

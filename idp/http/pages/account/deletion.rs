@@ -53,8 +53,8 @@ pub async fn delete(signed: SignedIn<Posted>) -> PageResult {
     let mails = view.state.services.mails.clone();
     let language = view.lang;
     let user = signed.user.clone();
-    let requested = view
-        .flow(move |m, conn| deletion::request(m, conn, &mails, &user, language, "resident"))
+    let requested = signed
+        .change(move |m, conn| deletion::request(m, conn, &mails, &user, language, "resident"))
         .await?;
     let (erase_at, mail) = match requested {
         Requested::Done { erase_at, mail } => (erase_at, mail),

@@ -37,8 +37,8 @@ pub async fn change_email(signed: SignedIn<Posted>) -> PageResult {
     let mails = view.state.services.mails.clone();
     let language = view.lang;
     let requester = signed.user.clone();
-    let mail_id = view
-        .flow(move |m, conn| email_change::request(m, conn, &mails, &requester, &new, language))
+    let mail_id = signed
+        .change(move |m, conn| email_change::request(m, conn, &mails, &requester, &new, language))
         .await?;
     let failed = view.send_failed(mail_id.as_deref()).await;
     Ok(signed.after_mail("email-link-sent", failed))

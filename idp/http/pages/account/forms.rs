@@ -31,8 +31,7 @@ pub async fn name(mut signed: SignedIn<Posted>) -> PageResult {
     };
     let (changed, saved) = (signed.user.clone(), name.clone());
     signed
-        .view()
-        .flow(move |m, conn| account::set_name(m, conn, &changed, saved.as_deref()))
+        .change(move |m, conn| account::set_name(m, conn, &changed, saved.as_deref()))
         .await?;
     signed.user.name = name;
     Ok(signed.show(Some("name-saved"), None, StatusCode::OK))
@@ -67,8 +66,7 @@ pub async fn change_password(signed: SignedIn<Posted>) -> PageResult {
         signed.view().lang,
     );
     signed
-        .view()
-        .flow(move |m, conn| {
+        .change(move |m, conn| {
             let new = (hash.as_str(), language);
             account::set_password(m, conn, &mails, &changed, &session_id, new)
         })
@@ -78,10 +76,11 @@ pub async fn change_password(signed: SignedIn<Posted>) -> PageResult {
 
 /// `POST /{tenant}/account/logout-everywhere`
 pub async fn logout_everywhere(signed: SignedIn<Posted>) -> PageResult {
-    let view = signed.view();
     let user = signed.user.clone();
-    view.flow(move |m, conn| account::sign_out_everywhere(m, conn, &user))
+    signed
+        .change(move |m, conn| account::sign_out_everywhere(m, conn, &user))
         .await?;
+    let view = signed.view();
     let page = view.respond(StatusCode::OK, "logged_out.html", &view.context());
     Ok(view.signed_out(page))
 }

@@ -10,7 +10,6 @@ use crate::flows::linker;
 use crate::flows::password_check::Stored;
 use crate::http::pages::error::PageResult;
 use crate::http::pages::extract::{Posted, SignedIn};
-use crate::http::pages::view::OrPage;
 use crate::store::Tenant;
 use crate::store::legacy::LegacyRow;
 use crate::store::throttle::ThrottleKey;
@@ -42,26 +41,28 @@ pub async fn link_legacy(mut signed: SignedIn<Posted>) -> PageResult {
     let matched = signed
         .check(key, stored, password_text, |_| (), "login-throttled")
         .await?;
-    let matches = matched.is_some();
-    let (user, tenant_id) = (signed.user.clone(), tenant.id.clone());
-    let bound = signed
-        .view()
-        .state
-        .flow(&tenant_id, move |m, conn| {
-            if !matches {
-                account::check_failed(m, conn, &user, "account.legacy")?;
-                return Ok(false);
-            }
-            linker::bind_to_user(m, conn, &account, &user, "password")
-        })
-        .await;
+    let user = signed.user.clone();
+    let bound = match matched {
+        Some(()) => {
+            signed
+                .change(move |m, conn| linker::bind_to_user(m, conn, &account, &user, "password"))
+                .await?
+        }
+        None => {
+            signed
+                .view()
+                .flow(move |m, conn| account::check_failed(m, conn, &user, "account.legacy"))
+                .await?;
+            false
+        }
+    };
     // Whether or not it bound, the old accounts as they are now.
     let user = signed.user.clone();
     signed.olds = signed
         .view()
         .flow(move |m, conn| olds(conn, Tenant::of(m.tenant), &user))
         .await?;
-    Ok(match bound.or_page(signed.view())? {
+    Ok(match bound {
         true => signed.show(Some("account-link-done"), None, StatusCode::OK),
         false => signed.show_refused("account-link-failed", StatusCode::UNAUTHORIZED),
     })
@@ -72,8 +73,8 @@ async fn mail_link(signed: &SignedIn<Posted>, account: LegacyRow) -> PageResult 
     let user = &signed.user;
     let to = user.email.clone().unwrap_or_default();
     let view = signed.view();
-    let mail_id = view
-        .mail_legacy_link(account, to, None, Some(user.id.clone()))
+    let mail_id = signed
+        .change(view.legacy_link(account, to, None, Some(user.id.clone())))
         .await?;
     // A reached mail limit reads as sent.
     let failed = view.send_failed(mail_id.as_deref()).await;

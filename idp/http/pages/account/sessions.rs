@@ -79,8 +79,7 @@ pub async fn end(mut signed: SignedIn<Posted>) -> PageResult {
     let this = id == signed.session_id;
     let user = signed.user.clone();
     let ended = signed
-        .view()
-        .flow(move |m, conn| sessions::end_own_session(m, conn, &user, &id))
+        .change(move |m, conn| sessions::end_own_session(m, conn, &user, &id))
         .await?;
     if !ended {
         // Not a live session of this resident: another's, ended meanwhile, or made up.
@@ -102,8 +101,7 @@ pub async fn revoke(mut signed: SignedIn<Posted>) -> PageResult {
     let client = signed.page.field("client");
     let user = signed.user.clone();
     let revoked = signed
-        .view()
-        .flow(move |m, conn| sessions::revoke_service(m, conn, &user, &client))
+        .change(move |m, conn| sessions::revoke_service(m, conn, &user, &client))
         .await?;
     reload(&mut signed).await?;
     Ok(if revoked {

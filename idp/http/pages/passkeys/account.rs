@@ -94,8 +94,7 @@ pub async fn add_options(signed: SignedIn<Posted>) -> PageResult {
         .await?;
     let user = signed.user.clone();
     let started = signed
-        .view()
-        .flow(move |m, conn| passkeys::start_registration(m, conn, &user, None))
+        .change(move |m, conn| passkeys::start_registration(m, conn, &user, None))
         .await?;
     Ok(options(started))
 }
@@ -107,8 +106,7 @@ pub async fn add(mut signed: SignedIn<Posted>) -> PageResult {
     let answered = answer(&signed.page.params);
     let name = signed.page.field("name");
     let added = signed
-        .view()
-        .flow(move |m, conn| {
+        .change(move |m, conn| {
             let answer = (answered.0.as_str(), answered.1.as_str());
             let user = (&user, &*mails);
             passkeys::finish_registration(m, conn, user, None, answer, (&name, lang))
@@ -126,8 +124,7 @@ pub async fn rename(mut signed: SignedIn<Posted>) -> PageResult {
     let user = signed.user.clone();
     let (id, name) = (signed.page.field("passkey"), signed.page.field("name"));
     let renamed = signed
-        .view()
-        .flow(move |m, conn| passkeys::rename(m, conn, &user, &id, &name))
+        .change(move |m, conn| passkeys::rename(m, conn, &user, &id, &name))
         .await?;
     reload(&mut signed).await?;
     Ok(if renamed {
@@ -142,8 +139,7 @@ pub async fn rename(mut signed: SignedIn<Posted>) -> PageResult {
 pub async fn confirm_options(signed: SignedIn<Posted>) -> PageResult {
     let user = signed.user.clone();
     let started = signed
-        .view()
-        .flow(move |m, conn| passkeys::start_confirm(m, conn, &user))
+        .change(move |m, conn| passkeys::start_confirm(m, conn, &user))
         .await?;
     Ok(options(started))
 }
@@ -161,8 +157,7 @@ pub async fn remove(mut signed: SignedIn<Posted>) -> PageResult {
     if !credential.is_empty() {
         let user = signed.user.clone();
         let confirmed = signed
-            .view()
-            .flow(move |m, conn| passkeys::finish_confirm(m, conn, &user, &ceremony, &credential))
+            .change(move |m, conn| passkeys::finish_confirm(m, conn, &user, &ceremony, &credential))
             .await?;
         if let Err(refusal) = confirmed {
             let page = signed.show_refused(refusal.key(), StatusCode::OK);
@@ -183,8 +178,7 @@ pub async fn remove(mut signed: SignedIn<Posted>) -> PageResult {
     }
     let user = signed.user.clone();
     signed
-        .view()
-        .flow(move |m, conn| passkeys::remove(m, conn, &user, &id))
+        .change(move |m, conn| passkeys::remove(m, conn, &user, &id))
         .await?;
     reload(&mut signed).await?;
     Ok(signed.show(Some("passkey-removed"), None, StatusCode::OK))

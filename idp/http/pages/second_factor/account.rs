@@ -58,8 +58,7 @@ pub async fn start(signed: SignedIn<Posted>) -> PageResult {
         signed.user.clone(),
     );
     let enrolment = signed
-        .view()
-        .flow(move |m, conn| codes::start(m, conn, &kek, &user))
+        .change(move |m, conn| codes::start(m, conn, &kek, &user))
         .await?;
     enrol_page(signed.view(), &Place::Account, &enrolment, None)
 }
@@ -72,8 +71,7 @@ pub async fn confirm(signed: SignedIn<Posted>) -> PageResult {
     let missing = code.trim().is_empty();
     let (kek, user, tell) = keys(&signed);
     let confirmed = signed
-        .view()
-        .flow(move |m, conn| codes::confirm(m, conn, (&kek, &tell), &user, &ceremony, &code))
+        .change(move |m, conn| codes::confirm(m, conn, (&kek, &tell), &user, &ceremony, &code))
         .await?;
     let view = signed.view();
     match confirmed {
@@ -106,8 +104,7 @@ pub async fn renew(signed: SignedIn<Posted>) -> PageResult {
     signed.current_password(&CURRENT, password, |_| ()).await?;
     let (kek, user, tell) = keys(&signed);
     let renewed = signed
-        .view()
-        .flow(move |m, conn| renew_recovery_codes(m, conn, (&kek, &tell), &user))
+        .change(move |m, conn| renew_recovery_codes(m, conn, (&kek, &tell), &user))
         .await?;
     Ok(match renewed {
         Some(codes) => {
