@@ -2,7 +2,8 @@
 //! of address end every grant of the account, `offline_access` refresh tokens included, and tell
 //! the e-services through back-channel logout; a confirmed change of address voids the links
 //! mailed before it; a change of address someone else asked for dies with every recovery, and
-//! the undo of one undoes a deletion asked for since.
+//! the undo of one undoes a deletion asked for since; a deletion's undo link undoes that deletion
+//! only.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use serde_json::Value;
 
 use crate::both_stores;
 use crate::helpers::journeys::{
-    client_post, follow_link, post_with_csrf, says, set_password, sign_in,
+    answer, client_post, follow_link, post_with_csrf, says, set_password, sign_in, submit_link,
 };
 use crate::helpers::{Backend, TestApp, first_party_client};
 use crate::rp::{self, Receiver, param, start_receiver};
@@ -235,31 +236,65 @@ async fn the_undo_of_a_change_of_address_undoes_a_deletion_asked_for_since(backe
     let intruder = sign_in(&app, "seinajoki", "varas@testi.fi", PASSWORD).await;
     let (status, _, _) = crate::deletion::delete(&app, &intruder, PASSWORD).await;
     assert_eq!(status, 200);
+    let undo_deletion = "/seinajoki/account/undo-deletion?token=";
+    let his = app.newest_link(Some("varas@testi.fi"), undo_deletion).await;
+    let (browser, page) = opened(&app, &his).await;
 
     // The owner's undo link, mailed to his address at the change, survived the deletion and
     // gives the account back as it was: his address, and not being deleted.
-    let undo = app
-        .newest_link(Some(EMAIL), "/seinajoki/email/undo?token=")
-        .await;
-    let done = follow_link(&app.browser(), &undo, &[]).await;
-    says(done, 200, "Vanha sähköpostiosoitteesi on palautettu").await;
+    restore(&app, &undo_link(&app, EMAIL).await).await;
     let client = rp::basic(&app).await;
     let back = rp::log_in_at(&app.browser(), &client, EMAIL, PASSWORD).await;
     assert!(param(&back, "code").is_some(), "{back}");
-    let undone = app.audited("seinajoki", "account.deletion_undone").await;
-    assert_eq!(undone.len(), 1);
-    assert_eq!(
-        undone[0].detail.as_deref(),
-        Some(r#"{"by":"email_change_undo"}"#)
-    );
-    // The deletion's own undo link, at the intruder's address, has nothing left to undo.
-    let stale = app
-        .newest_link(
-            Some("varas@testi.fi"),
-            "/seinajoki/account/undo-deletion?token=",
-        )
+    let by_undo = [serde_json::json!({ "by": "email_change_undo" })];
+    let undone = app
+        .audit_details("seinajoki", "account.deletion_undone")
         .await;
-    let opened = app.browser().get(&stale).send().await.unwrap();
-    assert_eq!(opened.status(), 410);
+    assert_eq!(undone, by_undo);
+
+    // The owner then deletes the account himself. The deletion's undo link at the intruder's
+    // address was for the deletion undone: it cancels neither that one nor this.
+    let owner = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
+    let (status, _, _) = crate::deletion::delete(&app, &owner, PASSWORD).await;
+    assert_eq!(status, 200);
+    stale(&browser, &his, &page).await;
+    assert!(app.user_by_email("seinajoki", EMAIL).await.disabled);
+    let undone = app
+        .audit_details("seinajoki", "account.deletion_undone")
+        .await;
+    assert_eq!(undone, by_undo);
     app.stop().await;
+}
+
+/// The undo link of the newest change of address from `from`.
+async fn undo_link(app: &TestApp, from: &str) -> String {
+    app.newest_link(Some(from), "/seinajoki/email/undo?token=")
+        .await
+}
+
+/// Opens the mailed `link` in a fresh browser, as whoever holds it would before posting it: the
+/// browser and the page (its form).
+async fn opened(app: &TestApp, link: &str) -> (reqwest::Client, String) {
+    let browser = app.browser();
+    let (status, page) = answer(browser.get(link).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{page}");
+    (browser, page)
+}
+
+/// Posts the form of the mailed `link`'s `page`, opened in `browser` before: it answers 410 with
+/// the expired-link page.
+async fn stale(browser: &reqwest::Client, link: &str, page: &str) {
+    let opened = browser.get(link).send().await.unwrap();
+    says(opened, 410, EXPIRED).await;
+    let posted = submit_link(browser, link, page, &[]).await;
+    says(posted, 410, EXPIRED).await;
+}
+
+/// The expired-link page's message (410).
+const EXPIRED: &str = "Linkki on vanhentunut tai jo käytetty. Pyydä uusi linkki.";
+
+/// Follows the undo `link` of a change of address in a fresh browser: the old address is back.
+async fn restore(app: &TestApp, link: &str) {
+    let done = follow_link(&app.browser(), link, &[]).await;
+    says(done, 200, "Vanha sähköpostiosoitteesi on palautettu").await;
 }
