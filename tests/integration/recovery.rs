@@ -2,8 +2,8 @@
 //! of address end every grant of the account, `offline_access` refresh tokens included, and tell
 //! the e-services through back-channel logout; a confirmed change of address voids the links
 //! mailed before it; a change of address someone else asked for dies with every recovery, and
-//! the undo of one undoes a deletion asked for since; a deletion's undo link undoes that deletion
-//! only.
+//! the undo of one undoes a deletion asked for since and ends what the changes since left: their
+//! undo links, the old accounts they bound; a deletion's undo link undoes that deletion only.
 
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use crate::both_stores;
 use crate::helpers::journeys::{
     answer, client_post, follow_link, post_with_csrf, says, set_password, sign_in, submit_link,
 };
-use crate::helpers::{Backend, TestApp, first_party_client};
+use crate::helpers::{Backend, Old, TestApp, first_party_client};
 use crate::rp::{self, Receiver, param, start_receiver};
 
 pub const EMAIL: &str = "erkki@testi.fi";
@@ -108,11 +108,7 @@ pub async fn recover(app: &TestApp, recovery: Recovery) {
         Recovery::UndoAddressChange => {
             // Someone with the password moved the account to their address; its owner undoes it.
             change_address(app, EMAIL, PASSWORD, "varas@testi.fi").await;
-            let undo = app
-                .newest_link(Some(EMAIL), "/seinajoki/email/undo?token=")
-                .await;
-            let done = follow_link(&app.browser(), &undo, &[]).await;
-            assert_eq!(done.status(), 200);
+            restore(app, &undo_link(app, EMAIL).await).await;
         }
     }
 }
@@ -191,9 +187,7 @@ async fn a_confirmed_change_of_address_voids_the_links_sent_before(backend: Back
     let page = browser.get(&reset).send().await.unwrap();
     says(page, 410, "Linkki on vanhentunut tai jo käytetty.").await;
     // The undo link of the change stays usable: it is the old address's way back.
-    let undo = app
-        .newest_link(Some(EMAIL), "/seinajoki/email/undo?token=")
-        .await;
+    let undo = undo_link(&app, EMAIL).await;
     let page = app.browser().get(&undo).send().await.unwrap();
     assert_eq!(page.status(), 200);
 }
@@ -297,4 +291,89 @@ const EXPIRED: &str = "Linkki on vanhentunut tai jo käytetty. Pyydä uusi linkk
 async fn restore(app: &TestApp, link: &str) {
     let done = follow_link(&app.browser(), link, &[]).await;
     says(done, 200, "Vanha sähköpostiosoitteesi on palautettu").await;
+}
+
+/// A server where someone with the password moved the resident's account from [`EMAIL`] to his
+/// address, then on to another: the server and the second change's undo link, mailed to his
+/// first address.
+async fn moved_twice(backend: Backend) -> (TestApp, String) {
+    let app = TestApp::with_user(backend, EMAIL, PASSWORD, "Erkki").await;
+    change_address(&app, EMAIL, PASSWORD, "varas@testi.fi").await;
+    change_address(&app, "varas@testi.fi", PASSWORD, "varas2@testi.fi").await;
+    let his = undo_link(&app, "varas@testi.fi").await;
+    (app, his)
+}
+
+both_stores!(an_undone_change_of_address_leaves_no_later_way_back);
+/// Someone with the password moves the account from its owner's address to his, then on to
+/// another: the second change's undo link goes to his first address. The owner's undo (and then
+/// a reset) leaves him no way back: his undo link is void, and the account keeps its owner's
+/// address.
+async fn an_undone_change_of_address_leaves_no_later_way_back(backend: Backend) {
+    let (app, his) = moved_twice(backend).await;
+    let (browser, page) = opened(&app, &his).await;
+
+    restore(&app, &undo_link(&app, EMAIL).await).await;
+    recover(&app, Recovery::Reset).await;
+
+    stale(&browser, &his, &page).await;
+    let user = app.user_by_email("seinajoki", EMAIL).await;
+    assert_eq!(user.email.as_deref(), Some(EMAIL));
+    assert_eq!(
+        app.audited("seinajoki", "email.change_undone").await.len(),
+        1
+    );
+    app.stop().await;
+}
+
+both_stores!(an_undo_of_a_change_of_address_is_no_way_back_for_a_later_one);
+/// The other order: the intruder follows his own undo link (the second change undone, the account
+/// at his first address). The owner's older link still works and gives the account back.
+async fn an_undo_of_a_change_of_address_is_no_way_back_for_a_later_one(backend: Backend) {
+    let (app, his) = moved_twice(backend).await;
+    restore(&app, &his).await;
+
+    restore(&app, &undo_link(&app, EMAIL).await).await;
+    let user = app.user_by_email("seinajoki", EMAIL).await;
+    assert_eq!(user.email.as_deref(), Some(EMAIL));
+    app.stop().await;
+}
+
+both_stores!(an_undone_change_of_address_unbinds_the_old_account_it_bound);
+/// The change of address to an old account's address bound that old account (the link proved
+/// the address). Its undo unbinds it: the owner's tokens carry no former username, and the old
+/// account's own first login binds it again.
+async fn an_undone_change_of_address_unbinds_the_old_account_it_bound(backend: Backend) {
+    let app = TestApp::with_user(backend, EMAIL, PASSWORD, "Erkki").await;
+    let (_, hash) = crate::linker::vectors("salasana123")
+        .into_iter()
+        .find(|(format, _)| format == "md5-crypt")
+        .unwrap();
+    let old = Old::new("seinajoki", "vanha.varas", "SJK-V1").email("varas@testi.fi");
+    let old = app.import(old.hash(&hash)).await;
+    change_address(&app, EMAIL, PASSWORD, "varas@testi.fi").await;
+    assert!(app.bound_to(&old).await.is_some());
+
+    restore(&app, &undo_link(&app, EMAIL).await).await;
+
+    let row = app.legacy_row(&old).await;
+    assert_eq!((row.linked_user_id, row.linked_at), (None, None));
+    assert_eq!(
+        row.exported_email_normalized.as_deref(),
+        Some("varas@testi.fi")
+    );
+    let unlinked = app.audit_details("seinajoki", "legacy.unlinked").await;
+    assert_eq!(
+        unlinked,
+        [serde_json::json!({ "username": "vanha.varas", "by": "email_change_undo" })]
+    );
+    let client = rp::basic(&app).await;
+    let owner = crate::linker::logged_in(&app.browser(), &client, EMAIL, PASSWORD).await;
+    let claims = owner.payload();
+    assert_eq!(claims.get("former_usernames"), None, "{claims}");
+    assert_eq!(claims.get("former_subjects"), None, "{claims}");
+    let browser = app.browser();
+    let first = crate::linker::logged_in(&browser, &client, "varas@testi.fi", "salasana123").await;
+    assert_eq!(first.payload()["sub"], "SJK-V1");
+    app.stop().await;
 }
