@@ -3,7 +3,8 @@
 //! the e-services through back-channel logout; a confirmed change of address voids the links
 //! mailed before it; a change of address someone else asked for dies with every recovery, and
 //! the undo of one undoes a deletion asked for since and ends what the changes since left: their
-//! undo links, the old accounts they bound; a deletion's undo link undoes that deletion only.
+//! undo links, the old accounts they bound (even when the old address is taken meanwhile, it
+//! ends everything); a deletion's undo link undoes that deletion only.
 
 use std::time::Duration;
 
@@ -36,6 +37,17 @@ pub async fn offline_client(app: &TestApp) -> rp::Rp {
     rp::client(app, "seinajoki", OFFLINE.0, Some(OFFLINE.1), REDIRECT).await
 }
 
+/// A server whose seinajoki has the resident [`EMAIL`] and `rp-offline` (refresh tokens allowed,
+/// and `more` of its settings).
+async fn offline_app(backend: Backend, more: &str) -> TestApp {
+    let grants = "grant_types = [\"authorization_code\", \"refresh_token\"]";
+    TestApp::builder(backend)
+        .tenant_toml(&first_party_client("rp-offline", REDIRECT, &[grants, more]))
+        .user("seinajoki", EMAIL, PASSWORD, "Erkki")
+        .spawn()
+        .await
+}
+
 /// An offline refresh token of `rp-offline` for the resident, from a login in a fresh browser.
 async fn offline_token(app: &TestApp, email: &str, password: &str) -> String {
     let client = offline_client(app).await;
@@ -57,6 +69,15 @@ async fn offline_token(app: &TestApp, email: &str, password: &str) -> String {
 async fn refresh(app: &TestApp, token: &str) -> (u16, Value) {
     let form = [("grant_type", "refresh_token"), ("refresh_token", token)];
     client_post(app, "/seinajoki/token", OFFLINE, &form).await
+}
+
+/// The token endpoint's answer to a revoked refresh token.
+fn revoked() -> (u16, Value) {
+    let error = serde_json::json!({
+        "error": "invalid_grant",
+        "error_description": "the refresh token is invalid, expired or revoked",
+    });
+    (400, error)
 }
 
 /// Asks for a change of address on the account page and confirms it from the mail.
@@ -122,18 +143,8 @@ async fn recovery_ends_offline_tokens_and_tells_the_e_services(backend: Backend)
     ] {
         let receiver = Receiver::default();
         let (uri, receiver_handle) = start_receiver(receiver.clone());
-        let app = TestApp::builder(backend)
-            .tenant_toml(&first_party_client(
-                "rp-offline",
-                REDIRECT,
-                &[
-                    "grant_types = [\"authorization_code\", \"refresh_token\"]",
-                    &format!("backchannel_logout_uri = \"{uri}\""),
-                ],
-            ))
-            .user("seinajoki", EMAIL, PASSWORD, "Erkki")
-            .spawn()
-            .await;
+        let logout = format!("backchannel_logout_uri = \"{uri}\"");
+        let app = offline_app(backend, &logout).await;
         let token = offline_token(&app, EMAIL, PASSWORD).await;
         // The token works (and rotates) before the recovery.
         let (status, body) = refresh(&app, &token).await;
@@ -142,17 +153,7 @@ async fn recovery_ends_offline_tokens_and_tells_the_e_services(backend: Backend)
 
         recover(&app, recovery).await;
 
-        assert_eq!(
-            refresh(&app, &token).await,
-            (
-                400,
-                serde_json::json!({
-                    "error": "invalid_grant",
-                    "error_description": "the refresh token is invalid, expired or revoked",
-                })
-            ),
-            "{recovery:?}"
-        );
+        assert_eq!(refresh(&app, &token).await, revoked(), "{recovery:?}");
         // The e-service is told: a logout token for the resident without a session (`sub` only).
         let mut told = false;
         for _ in 0..100 {
@@ -336,6 +337,41 @@ async fn an_undo_of_a_change_of_address_is_no_way_back_for_a_later_one(backend: 
     restore(&app, &undo_link(&app, EMAIL).await).await;
     let user = app.user_by_email("seinajoki", EMAIL).await;
     assert_eq!(user.email.as_deref(), Some(EMAIL));
+    app.stop().await;
+}
+
+both_stores!(an_undo_whose_address_was_taken_meanwhile_still_ends_everything);
+/// While the account sits at the intruder's address, the owner's address becomes another
+/// account's. The owner's undo cannot switch back (409, a page that sends him to customer
+/// service), but it ends everything the account held — the intruder's offline refresh token
+/// too — and the link stays usable for when the address is freed.
+async fn an_undo_whose_address_was_taken_meanwhile_still_ends_everything(backend: Backend) {
+    let app = offline_app(backend, "").await;
+    change_address(&app, EMAIL, PASSWORD, "varas@testi.fi").await;
+    let token = offline_token(&app, "varas@testi.fi", PASSWORD).await;
+    app.add_user("seinajoki", EMAIL, "toisen salasana", "Toinen")
+        .await;
+
+    let undo = undo_link(&app, EMAIL).await;
+    let (browser, page) = opened(&app, &undo).await;
+    let refused = submit_link(&browser, &undo, &page, &[]).await;
+    says(
+        refused,
+        409,
+        "Vanhaa osoitettasi ei voitu palauttaa, koska se on nyt toisen tilin käytössä. Kaikki \
+         tilisi kirjautumiset on silti päätetty. Ota yhteys asiakaspalveluun. Kun osoite on \
+         vapautettu, tämä linkki palauttaa sen.",
+    )
+    .await;
+
+    assert_eq!(refresh(&app, &token).await, revoked());
+    let user = app.user_by_email("seinajoki", "varas@testi.fi").await;
+    assert_eq!(user.email.as_deref(), Some("varas@testi.fi"));
+    opened(&app, &undo).await;
+    let refusals = app
+        .audit_details("seinajoki", "email.change_undo_refused")
+        .await;
+    assert_eq!(refusals, [serde_json::json!({ "reason": "address_taken" })]);
     app.stop().await;
 }
 

@@ -3,6 +3,7 @@
 //! and what the changes since left behind (`ways_back.rs`). The subject never changes.
 
 use chrono::Duration;
+use serde_json::json;
 
 use super::request::{CONFIRM, UNDO, UNDO_DAYS, link_row};
 use super::ways_back::{self, Bound, Change};
@@ -27,6 +28,9 @@ pub enum Followed {
     Expired,
     /// The address is another account's now.
     Taken,
+    /// The undo's old address is another account's now: nothing switched, but everything the
+    /// account held ended; the link stays usable.
+    Refused,
     /// Done; the address now in use.
     Done(String),
 }
@@ -173,18 +177,35 @@ pub fn confirm(
 /// and what the changes made since left to whoever made them (`ways_back.rs`): their undo links
 /// and the old accounts they bound; a deletion asked for since the change (by whoever held the
 /// account then: its undo link went to the new address) is undone with it.
+///
+/// When the old address is another account's now, nothing is switched, but everything the
+/// account holds is ended all the same and the later undo links voided (whoever follows this
+/// link says the change was not theirs); the link stays usable, for when support has freed the
+/// address.
 pub fn undo(m: &Minter<'_>, conn: &mut DbConnection, token: &str) -> Result<Followed, FlowError> {
     store::write_transaction(conn, |conn| {
         let Some((link, user)) = held(m, conn, UNDO, token)? else {
             return Ok(Followed::Expired);
         };
-        let email = free(m, conn, &user, link.email.as_deref())?;
-        let old = match follow(m, conn, &link, &user, email)? {
+        let Some(old) = free(m, conn, &user, link.email.as_deref())? else {
+            // Read again now that the row is held: a concurrent undo may have used or voided it.
+            if mail_link::find_link(m, conn, UNDO, token)?.is_none() {
+                return Ok(Followed::Expired);
+            }
+            end_everything(m, conn, &user)?;
+            ways_back::end_later(m, conn, &user, &link, false)?;
+            m.audit("email.change_undo_refused")
+                .user(user.id.as_str())
+                .detail(&json!({ "reason": "address_taken" }))
+                .record(conn)?;
+            return Ok(Followed::Refused);
+        };
+        let old = match follow(m, conn, &link, &user, Some(old))? {
             Ok(old) => old,
             Err(stopped) => return Ok(stopped),
         };
         end_everything(m, conn, &user)?;
-        ways_back::end_later(m, conn, &user, &link)?;
+        ways_back::end_later(m, conn, &user, &link, true)?;
         deletion::undo::cancel_since(m, conn, &user.id, link.created_at, "email_change_undo")?;
         m.audit("email.change_undone")
             .user(user.id.as_str())

@@ -89,13 +89,14 @@ pub(super) fn next_seq(
 }
 
 /// Ends the ways back of the changes of `user`'s address made after the one the undo link `link`
-/// undoes: their undo links voided (never `link` itself), and the old accounts that change and
-/// those after it bound unbound (`legacy.unlinked`, `by`: `email_change_undo`).
+/// undoes: their undo links voided (never `link` itself); with `unbind`, the old accounts that
+/// change and those after it bound are unbound (`legacy.unlinked`, `by`: `email_change_undo`).
 pub(super) fn end_later(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     user: &UserRow,
     link: &LinkRow,
+    unbind: bool,
 ) -> Result<(), StoreError> {
     let tenant = Tenant::of(m.tenant);
     let undone = order(link, &Change::of(link));
@@ -113,9 +114,11 @@ pub(super) fn end_later(
         .filter(|hash| *hash != link.token_hash)
         .collect();
     links::void_these(conn, tenant, &later, m.now)?;
-    for bound in since.iter().filter_map(|(_, change)| change.bound.as_ref()) {
-        let exported = bound.exported.as_deref();
-        unbind_from_user(m, conn, &bound.account, user, exported, "email_change_undo")?;
+    if unbind {
+        for bound in since.iter().filter_map(|(_, change)| change.bound.as_ref()) {
+            let exported = bound.exported.as_deref();
+            unbind_from_user(m, conn, &bound.account, user, exported, "email_change_undo")?;
+        }
     }
     Ok(())
 }
