@@ -1,6 +1,6 @@
 //! What the resident's data export (`flows::export`) reads of a user that no other flow reads:
-//! every session, grant, consent, audit event, link and mail of the user, each query filtered by
-//! the tenant and the user. The export leaves out their secrets (a session's cookie hash, a
+//! every session, grant, consent, audit event and mail of the user, each query filtered by the
+//! tenant and the user (its links it reads with `links::of_user`). The export leaves out their secrets (a session's cookie hash, a
 //! link's token hash); a grant's codes and tokens and a mail's text (it carries its link) are not
 //! read at all.
 
@@ -8,8 +8,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::grants::GrantRow;
-use super::links::LinkRow;
-use super::schema::{audit_events, consents, grants, mail_outbox, one_time_links, sso_sessions};
+use super::schema::{audit_events, consents, grants, mail_outbox, sso_sessions};
 use super::sessions::SessionRow;
 use super::{DbConnection, Result, Tenant};
 
@@ -84,19 +83,6 @@ pub fn events(
             audit_events::remote_addr,
             audit_events::detail,
         ))
-        .load(conn)?)
-}
-
-/// The mailed links of `tenant` that act on the user `user_id`, the oldest first.
-pub fn links(conn: &mut DbConnection, tenant: Tenant<'_>, user_id: &str) -> Result<Vec<LinkRow>> {
-    Ok(one_time_links::table
-        .filter(one_time_links::tenant_id.eq(tenant.id()))
-        .filter(one_time_links::user_id.eq(user_id))
-        .order((
-            one_time_links::created_at.asc(),
-            one_time_links::token_hash.asc(),
-        ))
-        .select(LinkRow::as_select())
         .load(conn)?)
 }
 

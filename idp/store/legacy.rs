@@ -1,6 +1,7 @@
 //! The `legacy_accounts` table: the accounts of a city's old login system, each bound to a user
 //! by the linker (`idp/flows/linker/`) on its first login. What the import writes is in
-//! [`super::legacy_import`]. A linked account is never changed again ([`change_unlinked`]).
+//! [`super::legacy_import`]. A linked account is never changed again ([`change_unlinked`]), only
+//! unbound by the undo of the change of address that bound it ([`unlink`]).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -159,6 +160,32 @@ pub fn link(
             .filter(legacy_accounts::password_hash.eq(hash)),
     )
     .set(changes)
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// Unbinds the legacy account `id` of `tenant` from the user `user_id` (the undo of the change of
+/// address that bound it): unlinked again, and the export's address as it was before the binding
+/// (`exported_email_normalized`, which [`link`] forgot), so that the linker and a re-import treat
+/// it as before. False when it is not bound to that user.
+pub fn unlink(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    id: &str,
+    user_id: &str,
+    exported_email_normalized: Option<&str>,
+) -> Result<bool> {
+    let changed = diesel::update(
+        legacy_accounts::table
+            .find(id)
+            .filter(legacy_accounts::tenant_id.eq(tenant.id()))
+            .filter(legacy_accounts::linked_user_id.eq(user_id)),
+    )
+    .set((
+        legacy_accounts::linked_user_id.eq(None::<String>),
+        legacy_accounts::linked_at.eq(None::<NaiveDateTime>),
+        legacy_accounts::exported_email_normalized.eq(exported_email_normalized),
+    ))
     .execute(conn)?;
     Ok(changed == 1)
 }

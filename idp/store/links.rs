@@ -86,6 +86,21 @@ pub fn auth_request_of(
         .flatten())
 }
 
+/// Every link of `tenant` that acts on the user `user_id`, used or not, the oldest first: the
+/// resident's data export lists them, and the undo of a change of address reads the account's
+/// changes from their undo links.
+pub fn of_user(conn: &mut DbConnection, tenant: Tenant<'_>, user_id: &str) -> Result<Vec<LinkRow>> {
+    Ok(one_time_links::table
+        .filter(one_time_links::tenant_id.eq(tenant.id()))
+        .filter(one_time_links::user_id.eq(user_id))
+        .order((
+            one_time_links::created_at.asc(),
+            one_time_links::token_hash.asc(),
+        ))
+        .select(LinkRow::as_select())
+        .load(conn)?)
+}
+
 /// Marks a link of `tenant` used; false when it was used already (by a concurrent request).
 pub fn use_once(
     conn: &mut DbConnection,
@@ -109,6 +124,21 @@ pub fn void_for_user(
     let which = one_time_links::user_id
         .eq(user_id)
         .and(one_time_links::purpose.eq(purpose));
+    void_unused(conn, tenant, Box::new(which), now)
+}
+
+/// Voids the unused links of `tenant` among `token_hashes` (the undo of a change of address voids
+/// the undo links of the changes made after it).
+pub fn void_these(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    token_hashes: &[&str],
+    now: NaiveDateTime,
+) -> Result<usize> {
+    if token_hashes.is_empty() {
+        return Ok(0);
+    }
+    let which = one_time_links::token_hash.eq_any(token_hashes).nullable();
     void_unused(conn, tenant, Box::new(which), now)
 }
 

@@ -2,7 +2,9 @@
 //! of address end every grant of the account, `offline_access` refresh tokens included, and tell
 //! the e-services through back-channel logout; a confirmed change of address voids the links
 //! mailed before it; a change of address someone else asked for dies with every recovery, and
-//! the undo of one undoes a deletion asked for since.
+//! the undo of one undoes a deletion asked for since and ends what the changes since left: their
+//! undo links, the old accounts they bound (even when the old address is taken meanwhile, it
+//! ends everything); a deletion's undo link undoes that deletion only.
 
 use std::time::Duration;
 
@@ -10,9 +12,9 @@ use serde_json::Value;
 
 use crate::both_stores;
 use crate::helpers::journeys::{
-    client_post, follow_link, post_with_csrf, says, set_password, sign_in,
+    answer, client_post, follow_link, post_with_csrf, says, set_password, sign_in, submit_link,
 };
-use crate::helpers::{Backend, TestApp, first_party_client};
+use crate::helpers::{Backend, Old, TestApp, first_party_client};
 use crate::rp::{self, Receiver, param, start_receiver};
 
 pub const EMAIL: &str = "erkki@testi.fi";
@@ -33,6 +35,17 @@ pub enum Recovery {
 /// `rp-offline` of seinajoki, with its redirect URI [`REDIRECT`], as a real OIDC client.
 pub async fn offline_client(app: &TestApp) -> rp::Rp {
     rp::client(app, "seinajoki", OFFLINE.0, Some(OFFLINE.1), REDIRECT).await
+}
+
+/// A server whose seinajoki has the resident [`EMAIL`] and `rp-offline` (refresh tokens allowed,
+/// and `more` of its settings).
+async fn offline_app(backend: Backend, more: &str) -> TestApp {
+    let grants = "grant_types = [\"authorization_code\", \"refresh_token\"]";
+    TestApp::builder(backend)
+        .tenant_toml(&first_party_client("rp-offline", REDIRECT, &[grants, more]))
+        .user("seinajoki", EMAIL, PASSWORD, "Erkki")
+        .spawn()
+        .await
 }
 
 /// An offline refresh token of `rp-offline` for the resident, from a login in a fresh browser.
@@ -56,6 +69,15 @@ async fn offline_token(app: &TestApp, email: &str, password: &str) -> String {
 async fn refresh(app: &TestApp, token: &str) -> (u16, Value) {
     let form = [("grant_type", "refresh_token"), ("refresh_token", token)];
     client_post(app, "/seinajoki/token", OFFLINE, &form).await
+}
+
+/// The token endpoint's answer to a revoked refresh token.
+fn revoked() -> (u16, Value) {
+    let error = serde_json::json!({
+        "error": "invalid_grant",
+        "error_description": "the refresh token is invalid, expired or revoked",
+    });
+    (400, error)
 }
 
 /// Asks for a change of address on the account page and confirms it from the mail.
@@ -107,11 +129,7 @@ pub async fn recover(app: &TestApp, recovery: Recovery) {
         Recovery::UndoAddressChange => {
             // Someone with the password moved the account to their address; its owner undoes it.
             change_address(app, EMAIL, PASSWORD, "varas@testi.fi").await;
-            let undo = app
-                .newest_link(Some(EMAIL), "/seinajoki/email/undo?token=")
-                .await;
-            let done = follow_link(&app.browser(), &undo, &[]).await;
-            assert_eq!(done.status(), 200);
+            restore(app, &undo_link(app, EMAIL).await).await;
         }
     }
 }
@@ -125,18 +143,8 @@ async fn recovery_ends_offline_tokens_and_tells_the_e_services(backend: Backend)
     ] {
         let receiver = Receiver::default();
         let (uri, receiver_handle) = start_receiver(receiver.clone());
-        let app = TestApp::builder(backend)
-            .tenant_toml(&first_party_client(
-                "rp-offline",
-                REDIRECT,
-                &[
-                    "grant_types = [\"authorization_code\", \"refresh_token\"]",
-                    &format!("backchannel_logout_uri = \"{uri}\""),
-                ],
-            ))
-            .user("seinajoki", EMAIL, PASSWORD, "Erkki")
-            .spawn()
-            .await;
+        let logout = format!("backchannel_logout_uri = \"{uri}\"");
+        let app = offline_app(backend, &logout).await;
         let token = offline_token(&app, EMAIL, PASSWORD).await;
         // The token works (and rotates) before the recovery.
         let (status, body) = refresh(&app, &token).await;
@@ -145,17 +153,7 @@ async fn recovery_ends_offline_tokens_and_tells_the_e_services(backend: Backend)
 
         recover(&app, recovery).await;
 
-        assert_eq!(
-            refresh(&app, &token).await,
-            (
-                400,
-                serde_json::json!({
-                    "error": "invalid_grant",
-                    "error_description": "the refresh token is invalid, expired or revoked",
-                })
-            ),
-            "{recovery:?}"
-        );
+        assert_eq!(refresh(&app, &token).await, revoked(), "{recovery:?}");
         // The e-service is told: a logout token for the resident without a session (`sub` only).
         let mut told = false;
         for _ in 0..100 {
@@ -190,9 +188,7 @@ async fn a_confirmed_change_of_address_voids_the_links_sent_before(backend: Back
     let page = browser.get(&reset).send().await.unwrap();
     says(page, 410, "Linkki on vanhentunut tai jo käytetty.").await;
     // The undo link of the change stays usable: it is the old address's way back.
-    let undo = app
-        .newest_link(Some(EMAIL), "/seinajoki/email/undo?token=")
-        .await;
+    let undo = undo_link(&app, EMAIL).await;
     let page = app.browser().get(&undo).send().await.unwrap();
     assert_eq!(page.status(), 200);
 }
@@ -235,31 +231,185 @@ async fn the_undo_of_a_change_of_address_undoes_a_deletion_asked_for_since(backe
     let intruder = sign_in(&app, "seinajoki", "varas@testi.fi", PASSWORD).await;
     let (status, _, _) = crate::deletion::delete(&app, &intruder, PASSWORD).await;
     assert_eq!(status, 200);
+    let undo_deletion = "/seinajoki/account/undo-deletion?token=";
+    let his = app.newest_link(Some("varas@testi.fi"), undo_deletion).await;
+    let (browser, page) = opened(&app, &his).await;
 
     // The owner's undo link, mailed to his address at the change, survived the deletion and
     // gives the account back as it was: his address, and not being deleted.
-    let undo = app
-        .newest_link(Some(EMAIL), "/seinajoki/email/undo?token=")
-        .await;
-    let done = follow_link(&app.browser(), &undo, &[]).await;
-    says(done, 200, "Vanha sähköpostiosoitteesi on palautettu").await;
+    restore(&app, &undo_link(&app, EMAIL).await).await;
     let client = rp::basic(&app).await;
     let back = rp::log_in_at(&app.browser(), &client, EMAIL, PASSWORD).await;
     assert!(param(&back, "code").is_some(), "{back}");
-    let undone = app.audited("seinajoki", "account.deletion_undone").await;
-    assert_eq!(undone.len(), 1);
-    assert_eq!(
-        undone[0].detail.as_deref(),
-        Some(r#"{"by":"email_change_undo"}"#)
-    );
-    // The deletion's own undo link, at the intruder's address, has nothing left to undo.
-    let stale = app
-        .newest_link(
-            Some("varas@testi.fi"),
-            "/seinajoki/account/undo-deletion?token=",
-        )
+    let by_undo = [serde_json::json!({ "by": "email_change_undo" })];
+    let undone = app
+        .audit_details("seinajoki", "account.deletion_undone")
         .await;
-    let opened = app.browser().get(&stale).send().await.unwrap();
-    assert_eq!(opened.status(), 410);
+    assert_eq!(undone, by_undo);
+
+    // The owner then deletes the account himself. The deletion's undo link at the intruder's
+    // address was for the deletion undone: it cancels neither that one nor this.
+    let owner = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
+    let (status, _, _) = crate::deletion::delete(&app, &owner, PASSWORD).await;
+    assert_eq!(status, 200);
+    stale(&browser, &his, &page).await;
+    assert!(app.user_by_email("seinajoki", EMAIL).await.disabled);
+    let undone = app
+        .audit_details("seinajoki", "account.deletion_undone")
+        .await;
+    assert_eq!(undone, by_undo);
+    app.stop().await;
+}
+
+/// The undo link of the newest change of address from `from`.
+async fn undo_link(app: &TestApp, from: &str) -> String {
+    app.newest_link(Some(from), "/seinajoki/email/undo?token=")
+        .await
+}
+
+/// Opens the mailed `link` in a fresh browser, as whoever holds it would before posting it: the
+/// browser and the page (its form).
+async fn opened(app: &TestApp, link: &str) -> (reqwest::Client, String) {
+    let browser = app.browser();
+    let (status, page) = answer(browser.get(link).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{page}");
+    (browser, page)
+}
+
+/// Posts the form of the mailed `link`'s `page`, opened in `browser` before: it answers 410 with
+/// the expired-link page.
+async fn stale(browser: &reqwest::Client, link: &str, page: &str) {
+    let opened = browser.get(link).send().await.unwrap();
+    says(opened, 410, EXPIRED).await;
+    let posted = submit_link(browser, link, page, &[]).await;
+    says(posted, 410, EXPIRED).await;
+}
+
+/// The expired-link page's message (410).
+const EXPIRED: &str = "Linkki on vanhentunut tai jo käytetty. Pyydä uusi linkki.";
+
+/// Follows the undo `link` of a change of address in a fresh browser: the old address is back.
+async fn restore(app: &TestApp, link: &str) {
+    let done = follow_link(&app.browser(), link, &[]).await;
+    says(done, 200, "Vanha sähköpostiosoitteesi on palautettu").await;
+}
+
+/// A server where someone with the password moved the resident's account from [`EMAIL`] to his
+/// address, then on to another: the server and the second change's undo link, mailed to his
+/// first address.
+async fn moved_twice(backend: Backend) -> (TestApp, String) {
+    let app = TestApp::with_user(backend, EMAIL, PASSWORD, "Erkki").await;
+    change_address(&app, EMAIL, PASSWORD, "varas@testi.fi").await;
+    change_address(&app, "varas@testi.fi", PASSWORD, "varas2@testi.fi").await;
+    let his = undo_link(&app, "varas@testi.fi").await;
+    (app, his)
+}
+
+both_stores!(an_undone_change_of_address_leaves_no_later_way_back);
+/// Someone with the password moves the account from its owner's address to his, then on to
+/// another: the second change's undo link goes to his first address. The owner's undo (and then
+/// a reset) leaves him no way back: his undo link is void, and the account keeps its owner's
+/// address.
+async fn an_undone_change_of_address_leaves_no_later_way_back(backend: Backend) {
+    let (app, his) = moved_twice(backend).await;
+    let (browser, page) = opened(&app, &his).await;
+
+    restore(&app, &undo_link(&app, EMAIL).await).await;
+    recover(&app, Recovery::Reset).await;
+
+    stale(&browser, &his, &page).await;
+    let user = app.user_by_email("seinajoki", EMAIL).await;
+    assert_eq!(user.email.as_deref(), Some(EMAIL));
+    assert_eq!(
+        app.audited("seinajoki", "email.change_undone").await.len(),
+        1
+    );
+    app.stop().await;
+}
+
+both_stores!(an_undo_of_a_change_of_address_is_no_way_back_for_a_later_one);
+/// The other order: the intruder follows his own undo link (the second change undone, the account
+/// at his first address). The owner's older link still works and gives the account back.
+async fn an_undo_of_a_change_of_address_is_no_way_back_for_a_later_one(backend: Backend) {
+    let (app, his) = moved_twice(backend).await;
+    restore(&app, &his).await;
+
+    restore(&app, &undo_link(&app, EMAIL).await).await;
+    let user = app.user_by_email("seinajoki", EMAIL).await;
+    assert_eq!(user.email.as_deref(), Some(EMAIL));
+    app.stop().await;
+}
+
+both_stores!(an_undo_whose_address_was_taken_meanwhile_still_ends_everything);
+/// While the account sits at the intruder's address, the owner's address becomes another
+/// account's. The owner's undo cannot switch back (409, a page that sends him to customer
+/// service), but it ends everything the account held — the intruder's offline refresh token
+/// too — and the link stays usable for when the address is freed.
+async fn an_undo_whose_address_was_taken_meanwhile_still_ends_everything(backend: Backend) {
+    let app = offline_app(backend, "").await;
+    change_address(&app, EMAIL, PASSWORD, "varas@testi.fi").await;
+    let token = offline_token(&app, "varas@testi.fi", PASSWORD).await;
+    app.add_user("seinajoki", EMAIL, "toisen salasana", "Toinen")
+        .await;
+
+    let undo = undo_link(&app, EMAIL).await;
+    let (browser, page) = opened(&app, &undo).await;
+    let refused = submit_link(&browser, &undo, &page, &[]).await;
+    says(
+        refused,
+        409,
+        "Vanhaa osoitettasi ei voitu palauttaa, koska se on nyt toisen tilin käytössä. Kaikki \
+         tilisi kirjautumiset on silti päätetty. Ota yhteys asiakaspalveluun. Kun osoite on \
+         vapautettu, tämä linkki palauttaa sen.",
+    )
+    .await;
+
+    assert_eq!(refresh(&app, &token).await, revoked());
+    let user = app.user_by_email("seinajoki", "varas@testi.fi").await;
+    assert_eq!(user.email.as_deref(), Some("varas@testi.fi"));
+    opened(&app, &undo).await;
+    let refusals = app
+        .audit_details("seinajoki", "email.change_undo_refused")
+        .await;
+    assert_eq!(refusals, [serde_json::json!({ "reason": "address_taken" })]);
+    app.stop().await;
+}
+
+both_stores!(an_undone_change_of_address_unbinds_the_old_account_it_bound);
+/// The change of address to an old account's address bound that old account (the link proved
+/// the address). Its undo unbinds it: the owner's tokens carry no former username, and the old
+/// account's own first login binds it again.
+async fn an_undone_change_of_address_unbinds_the_old_account_it_bound(backend: Backend) {
+    let app = TestApp::with_user(backend, EMAIL, PASSWORD, "Erkki").await;
+    let (_, hash) = crate::linker::vectors("salasana123")
+        .into_iter()
+        .find(|(format, _)| format == "md5-crypt")
+        .unwrap();
+    let old = Old::new("seinajoki", "vanha.varas", "SJK-V1").email("varas@testi.fi");
+    let old = app.import(old.hash(&hash)).await;
+    change_address(&app, EMAIL, PASSWORD, "varas@testi.fi").await;
+    assert!(app.bound_to(&old).await.is_some());
+
+    restore(&app, &undo_link(&app, EMAIL).await).await;
+
+    let row = app.legacy_row(&old).await;
+    assert_eq!((row.linked_user_id, row.linked_at), (None, None));
+    assert_eq!(
+        row.exported_email_normalized.as_deref(),
+        Some("varas@testi.fi")
+    );
+    let unlinked = app.audit_details("seinajoki", "legacy.unlinked").await;
+    assert_eq!(
+        unlinked,
+        [serde_json::json!({ "username": "vanha.varas", "by": "email_change_undo" })]
+    );
+    let client = rp::basic(&app).await;
+    let owner = crate::linker::logged_in(&app.browser(), &client, EMAIL, PASSWORD).await;
+    let claims = owner.payload();
+    assert_eq!(claims.get("former_usernames"), None, "{claims}");
+    assert_eq!(claims.get("former_subjects"), None, "{claims}");
+    let browser = app.browser();
+    let first = crate::linker::logged_in(&browser, &client, "varas@testi.fi", "salasana123").await;
+    assert_eq!(first.payload()["sub"], "SJK-V1");
     app.stop().await;
 }

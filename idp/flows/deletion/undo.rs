@@ -1,6 +1,9 @@
 //! The undo of a deletion, from the link mailed with the request: the account is as it was
 //! before (enabled, unless it was disabled then), its sessions and grants are not restored, and
-//! `account.deletion_undone` is audited.
+//! `account.deletion_undone` is audited. A link undoes only the deletion it was mailed for, and
+//! every undo voids the deletion's undo links: whoever held the account when a deletion was
+//! asked for (someone who had moved it to his own address) cannot use that deletion's link to
+//! cancel a later one, its owner's own.
 
 use chrono::NaiveDateTime;
 use serde_json::json;
@@ -9,7 +12,8 @@ use super::request::UNDO;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::mail_link;
-use crate::store::{self, DbConnection, StoreError, Tenant, deletions, users};
+use crate::store::deletions::{self, DeletionRow};
+use crate::store::{self, DbConnection, StoreError, Tenant, links, users};
 
 /// What following the undo link led to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,33 +25,42 @@ pub enum Undone {
 }
 
 /// When the account of a usable undo link `token` would be erased; `None` when the link is
-/// unknown, expired or used (the page then says so).
+/// unknown, expired or used, or its deletion is no longer the pending one (the page then says
+/// so).
 pub fn pending(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     token: &str,
 ) -> Result<Option<NaiveDateTime>, FlowError> {
-    let Some(user_id) = mail_link::find_link(m, conn, UNDO, token)?.and_then(|l| l.user_id) else {
+    let Some(link) = mail_link::find_link(m, conn, UNDO, token)? else {
         return Ok(None);
     };
-    let deletion = deletions::find(conn, Tenant::of(m.tenant), &user_id)?;
+    let Some(user_id) = link.user_id.as_deref() else {
+        return Ok(None);
+    };
+    let deletion = deletions::find(conn, Tenant::of(m.tenant), user_id)?;
     Ok(deletion
-        .filter(|d| d.erased_at.is_none())
+        .filter(|d| d.erased_at.is_none() && Asked::At(link.created_at).covers(d))
         .map(|d| d.erase_at))
 }
 
-/// Uses the undo link `token` and brings its account back, in one transaction.
+/// Uses the undo link `token` and brings its account back, in one transaction: only from the
+/// deletion the link was mailed for.
 pub fn undo(m: &Minter<'_>, conn: &mut DbConnection, token: &str) -> Result<Undone, FlowError> {
     store::write_transaction(conn, |conn| {
-        let Some(user_id) = mail_link::use_link(m, conn, UNDO, token)?.and_then(|l| l.user_id)
-        else {
+        let Some(link) = mail_link::use_link(m, conn, UNDO, token)? else {
             return Ok(Undone::Expired);
         };
-        Ok(if bring_back(m, conn, &user_id, None, "link")? {
-            Undone::Done
-        } else {
-            Undone::Expired
-        })
+        let Some(user_id) = link.user_id.as_deref() else {
+            return Ok(Undone::Expired);
+        };
+        Ok(
+            if bring_back(m, conn, user_id, Asked::At(link.created_at), "link")? {
+                Undone::Done
+            } else {
+                Undone::Expired
+            },
+        )
     })
 }
 
@@ -61,30 +74,87 @@ pub fn cancel_since(
     since: NaiveDateTime,
     by: &str,
 ) -> Result<bool, StoreError> {
-    bring_back(m, conn, user_id, Some(since), by)
+    bring_back(m, conn, user_id, Asked::Since(since), by)
 }
 
-/// Cancels the pending deletion of `user_id` (one asked for at or after `since`, when given) and
-/// enables the account again unless it was disabled before; audits `account.deletion_undone`.
+/// Which deletion an undo may cancel.
+#[derive(Debug, Clone, Copy)]
+enum Asked {
+    /// The one asked for at this moment: an undo link is written in the request's transaction,
+    /// so its `created_at` is its deletion's `requested_at`. A link mailed for a deletion that
+    /// was undone never cancels one asked for later.
+    At(NaiveDateTime),
+    /// One asked for at or after this moment.
+    Since(NaiveDateTime),
+}
+
+impl Asked {
+    /// Whether `deletion` is the one.
+    fn covers(self, deletion: &DeletionRow) -> bool {
+        match self {
+            Asked::At(at) => deletion.requested_at == at,
+            Asked::Since(since) => deletion.requested_at >= since,
+        }
+    }
+}
+
+/// Cancels the pending deletion of `user_id` when it is the one `asked` names, enables the account
+/// again unless it was disabled before, voids every undo link of the account's deletion (none
+/// outlives the deletion it was mailed for) and audits `account.deletion_undone`.
 fn bring_back(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     user_id: &str,
-    since: Option<NaiveDateTime>,
+    asked: Asked,
     by: &str,
 ) -> Result<bool, StoreError> {
     let tenant = Tenant::of(m.tenant);
     let pending = deletions::find(conn, tenant, user_id)?;
-    if since.is_some_and(|since| pending.is_none_or(|d| d.requested_at < since)) {
+    if !pending.is_some_and(|d| asked.covers(&d)) {
         return Ok(false);
     }
     let Some(deletion) = deletions::cancel(conn, tenant, user_id)? else {
         return Ok(false);
     };
     users::set_disabled(conn, tenant, user_id, deletion.was_disabled, m.now)?;
+    links::void_for_user(conn, tenant, user_id, UNDO, m.now)?;
     m.audit("account.deletion_undone")
         .user(user_id)
         .detail(&json!({ "by": by }))
         .record(conn)?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Duration, NaiveDateTime};
+
+    use super::{Asked, DeletionRow};
+
+    /// A pending deletion asked for at `at`.
+    fn asked_at(at: NaiveDateTime) -> DeletionRow {
+        DeletionRow {
+            user_id: "u".into(),
+            tenant_id: "t".into(),
+            requested_at: at,
+            erase_at: at + Duration::days(30),
+            was_disabled: false,
+            requested_by: "resident".into(),
+            erased_at: None,
+        }
+    }
+
+    #[test]
+    fn an_undo_link_cancels_only_the_deletion_it_was_mailed_for() {
+        let mailed = DateTime::from_timestamp(1_800_000_000, 0)
+            .unwrap()
+            .naive_utc();
+        let later = mailed + Duration::days(3);
+        assert!(Asked::At(mailed).covers(&asked_at(mailed)));
+        assert!(!Asked::At(mailed).covers(&asked_at(later)));
+        assert!(!Asked::At(later).covers(&asked_at(mailed)));
+        // The undo of a change of address: any deletion asked for since the change.
+        assert!(Asked::Since(mailed).covers(&asked_at(later)));
+        assert!(!Asked::Since(later).covers(&asked_at(mailed)));
+    }
 }

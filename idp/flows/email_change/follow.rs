@@ -1,11 +1,12 @@
 //! A change of address, step two: the confirmation link switches to the new address and mails
-//! the old one a notice with a one-click undo; the undo link switches back and ends every
-//! session. The subject never changes.
+//! the old one a notice with a one-click undo; the undo link switches back, ends every session
+//! and what the changes since left behind (`ways_back.rs`). The subject never changes.
 
-use chrono::{Duration, NaiveDateTime};
+use chrono::Duration;
 use serde_json::json;
 
 use super::request::{CONFIRM, UNDO, UNDO_DAYS, link_row};
+use super::ways_back::{self, Bound, Change};
 use crate::config::Language;
 use crate::crypto::secret;
 use crate::domain::Email;
@@ -27,6 +28,9 @@ pub enum Followed {
     Expired,
     /// The address is another account's now.
     Taken,
+    /// The undo's old address is another account's now: nothing switched, but everything the
+    /// account held ended; the link stays usable.
+    Refused,
     /// Done; the address now in use.
     Done(String),
 }
@@ -42,58 +46,70 @@ pub fn target(
     Ok(mail_link::find_link(m, conn, purpose, token)?.and_then(|l| l.email))
 }
 
-fn take(
+/// The usable link `token` of `purpose` and its user, whose row is held first (as
+/// [`mail_link::use_link`] holds it); the link is left unused.
+fn held(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     purpose: &str,
     token: &str,
 ) -> Result<Option<(LinkRow, UserRow)>, StoreError> {
-    let Some(link) = mail_link::use_link(m, conn, purpose, token)? else {
+    let Some(link) = mail_link::find_link(m, conn, purpose, token)? else {
         return Ok(None);
     };
     let user = match link.user_id.as_deref() {
-        Some(id) => users::find(conn, Tenant::of(m.tenant), id)?,
+        Some(id) => users::lock(conn, Tenant::of(m.tenant), id)?,
         None => None,
     };
     Ok(user.map(|u| (link, u)))
 }
 
+/// The address `address` when it can be `user`'s: valid, and no other account's.
+fn free(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    user: &UserRow,
+    address: Option<&str>,
+) -> Result<Option<Email>, StoreError> {
+    let Ok(email) = Email::parse(address.unwrap_or_default()) else {
+        return Ok(None);
+    };
+    let tenant = Tenant::of(m.tenant);
+    let other = users::find_by_email(conn, tenant, email.normalized())?;
+    Ok(other.is_none_or(|u| u.id == user.id).then_some(email))
+}
+
+/// Switches `user` to `email`; false when another account took it meanwhile.
 fn switch(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     user: &UserRow,
-    address: &str,
-) -> Result<Option<Email>, StoreError> {
-    let Ok(email) = Email::parse(address) else {
-        return Ok(None);
-    };
-    let tenant = Tenant::of(m.tenant);
-    if users::find_by_email(conn, tenant, email.normalized())?.is_some_and(|u| u.id != user.id) {
-        return Ok(None);
-    }
+    email: &Email,
+) -> Result<bool, StoreError> {
     let (entered, normalized) = (email.as_entered(), email.normalized());
+    let tenant = Tenant::of(m.tenant);
     match users::set_email(conn, tenant, &user.id, entered, normalized, m.now) {
-        Ok(()) => Ok(Some(email)),
-        Err(StoreError::UniqueViolation(_)) => Ok(None),
+        Ok(()) => Ok(true),
+        Err(StoreError::UniqueViolation(_)) => Ok(false),
         Err(e) => Err(e),
     }
 }
 
-/// Uses the link `token` of `purpose` and switches its user to the address it carries, in the
-/// caller's transaction; the user, the address and when the link was sent, or what stopped it.
+/// Uses `link` (held by [`held`]) and switches `user` to the address `email` (when valid and
+/// free), in the caller's transaction; what stopped it otherwise.
 fn follow(
     m: &Minter<'_>,
     conn: &mut DbConnection,
-    purpose: &str,
-    token: &str,
-) -> Result<Result<(UserRow, Email, NaiveDateTime), Followed>, StoreError> {
-    let Some((link, user)) = take(m, conn, purpose, token)? else {
+    link: &LinkRow,
+    user: &UserRow,
+    email: Option<Email>,
+) -> Result<Result<Email, Followed>, StoreError> {
+    if !links::use_once(conn, Tenant::of(m.tenant), &link.token_hash, m.now)? {
         return Ok(Err(Followed::Expired));
-    };
-    let address = link.email.as_deref().unwrap_or_default();
-    Ok(match switch(m, conn, &user, address)? {
-        Some(email) => Ok((user, email, link.created_at)),
-        None => Err(Followed::Taken),
+    }
+    Ok(match email {
+        Some(email) if switch(m, conn, user, &email)? => Ok(email),
+        _ => Err(Followed::Taken),
     })
 }
 
@@ -107,8 +123,12 @@ pub fn confirm(
     token: &str,
 ) -> Result<Followed, FlowError> {
     store::write_transaction(conn, |conn| {
-        let (user, new, _) = match follow(m, conn, CONFIRM, token)? {
-            Ok(switched) => switched,
+        let Some((link, user)) = held(m, conn, CONFIRM, token)? else {
+            return Ok(Followed::Expired);
+        };
+        let email = free(m, conn, &user, link.email.as_deref())?;
+        let new = match follow(m, conn, &link, &user, email)? {
+            Ok(new) => new,
             Err(stopped) => return Ok(stopped),
         };
         let tenant = Tenant::of(m.tenant);
@@ -116,10 +136,30 @@ pub fn confirm(
         // still act on the account from the old address: void them. Undo links stay: they are
         // the old address's owner's way back if this change was not theirs.
         links::void_all_for_user(conn, tenant, &user.id, &[UNDO], m.now)?;
+        m.audit("email.changed")
+            .user(user.id.as_str())
+            .record(conn)?;
+        // No second subject for an old account's address: the link proved the address, as the
+        // linker's own link does, so its one unbound old account joins this one. Several (a
+        // shared address) wait on the account page for the resident to choose. The undo link
+        // remembers it: an undo unbinds it (`ways_back.rs`).
+        let legacy = legacy::unlinked_by_email(conn, tenant, new.normalized())?;
+        let bound = match legacy.as_slice() {
+            [only] if bind_to_user(m, conn, only, &user, "email_change")? => Some(Bound {
+                account: only.id.clone(),
+                exported: only.exported_email_normalized.clone(),
+            }),
+            _ => None,
+        };
         if let Some(old) = user.email.clone() {
             let undo = secret::random_token();
+            let change = Change {
+                new: new.as_entered().to_string(),
+                seq: ways_back::next_seq(m, conn, &user.id)?,
+                bound,
+            };
             let row = LinkRow {
-                payload: Some(json!({ "new": new.as_entered() }).to_string()),
+                payload: Some(change.json()),
                 expires_at: m.now + Duration::days(UNDO_DAYS),
                 ..link_row(m, UNDO, &undo, &user, &old)
             };
@@ -129,31 +169,44 @@ pub fn confirm(
             let rendered = mail_link::render(mails, "email_changed", language, &context)?;
             mail::enqueue(conn, &m.tenant.id, "email_changed", &old, &rendered, m.now)?;
         }
-        m.audit("email.changed")
-            .user(user.id.as_str())
-            .record(conn)?;
-        // No second subject for an old account's address: the link proved the address, as the
-        // linker's own link does, so its one unbound old account joins this one. Several (a
-        // shared address) wait on the account page for the resident to choose.
-        let legacy = legacy::unlinked_by_email(conn, tenant, new.normalized())?;
-        if let [only] = legacy.as_slice() {
-            bind_to_user(m, conn, only, &user, "email_change")?;
-        }
         Ok(Followed::Done(new.as_entered().to_string()))
     })
 }
 
-/// Restores the old address and ends every session of the account (someone else may hold one);
-/// a deletion asked for since the change (by whoever held the account then: its undo link went
-/// to the new address) is undone with it.
+/// Restores the old address and ends every session of the account (someone else may hold one),
+/// and what the changes made since left to whoever made them (`ways_back.rs`): their undo links
+/// and the old accounts they bound; a deletion asked for since the change (by whoever held the
+/// account then: its undo link went to the new address) is undone with it.
+///
+/// When the old address is another account's now, nothing is switched, but everything the
+/// account holds is ended all the same and the later undo links voided (whoever follows this
+/// link says the change was not theirs); the link stays usable, for when support has freed the
+/// address.
 pub fn undo(m: &Minter<'_>, conn: &mut DbConnection, token: &str) -> Result<Followed, FlowError> {
     store::write_transaction(conn, |conn| {
-        let (user, old, changed_at) = match follow(m, conn, UNDO, token)? {
-            Ok(switched) => switched,
+        let Some((link, user)) = held(m, conn, UNDO, token)? else {
+            return Ok(Followed::Expired);
+        };
+        let Some(old) = free(m, conn, &user, link.email.as_deref())? else {
+            // Read again now that the row is held: a concurrent undo may have used or voided it.
+            if mail_link::find_link(m, conn, UNDO, token)?.is_none() {
+                return Ok(Followed::Expired);
+            }
+            end_everything(m, conn, &user)?;
+            ways_back::end_later(m, conn, &user, &link, false)?;
+            m.audit("email.change_undo_refused")
+                .user(user.id.as_str())
+                .detail(&json!({ "reason": "address_taken" }))
+                .record(conn)?;
+            return Ok(Followed::Refused);
+        };
+        let old = match follow(m, conn, &link, &user, Some(old))? {
+            Ok(old) => old,
             Err(stopped) => return Ok(stopped),
         };
         end_everything(m, conn, &user)?;
-        deletion::undo::cancel_since(m, conn, &user.id, changed_at, "email_change_undo")?;
+        ways_back::end_later(m, conn, &user, &link, true)?;
+        deletion::undo::cancel_since(m, conn, &user.id, link.created_at, "email_change_undo")?;
         m.audit("email.change_undone")
             .user(user.id.as_str())
             .record(conn)?;

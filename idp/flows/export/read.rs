@@ -12,7 +12,7 @@ use crate::flows::context::Minter;
 use crate::flows::email_change::request::CONFIRM;
 use crate::store::export::{self, EventSeen};
 use crate::store::users::UserRow;
-use crate::store::{DbConnection, StoreError, Tenant, legacy, passkeys, second_factors};
+use crate::store::{DbConnection, StoreError, Tenant, legacy, links, passkeys, second_factors};
 
 /// The fields of an event of the resident's own that tell about another account, by event kind,
 /// kept in the audit trail for the operator and left out of the export: whether the address a
@@ -77,7 +77,7 @@ pub fn document(
     // A confirmation link to a new address is written only when the address has no account: it
     // would tell the resident whether another account has the address they typed
     // (docs/privacy.md). The address history and the undo link say what changed.
-    let links = export::links(conn, tenant, id)?
+    let links = links::of_user(conn, tenant, id)?
         .into_iter()
         .filter(|l| l.purpose != CONFIRM)
         .map(|l| Link {

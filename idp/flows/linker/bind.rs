@@ -1,6 +1,7 @@
 //! Binding an old account, in one transaction with its audit event: to a new user that keeps the
 //! old subject (the first login, by the old password or a mailed link), or to the resident's
-//! existing user (its subject joins `former_subjects`).
+//! existing user (its subject joins `former_subjects`); and the one unbinding, of an old account
+//! a change of address bound when that change is undone.
 
 use serde_json::json;
 
@@ -134,6 +135,34 @@ pub fn bind_to_user(
         count_bound(m, by);
         Ok::<_, StoreError>(true)
     })?)
+}
+
+/// Unbinds the old account `account` from `user` (the undo of the change of address that bound
+/// it: the account was the new address's, not the resident's), its export's address as it was
+/// before the binding (`exported`), in one transaction with its `legacy.unlinked` audit event
+/// (`by`: what unbound it); false when it is no longer bound to `user`.
+pub fn unbind_from_user(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    account: &str,
+    user: &UserRow,
+    exported: Option<&str>,
+    by: &str,
+) -> Result<bool, StoreError> {
+    let tenant = Tenant::of(m.tenant);
+    store::write_transaction(conn, |conn| {
+        let Some(found) = legacy::find(conn, tenant, account)? else {
+            return Ok(false);
+        };
+        if !legacy::unlink(conn, tenant, account, &user.id, exported)? {
+            return Ok(false);
+        }
+        m.audit("legacy.unlinked")
+            .user(user.id.as_str())
+            .detail(&json!({ "username": found.username, "by": by }))
+            .record(conn)?;
+        Ok(true)
+    })
 }
 
 /// The old hash a binding `by` the old password (`"password"`) was proven against, as the caller

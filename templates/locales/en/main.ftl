@@ -118,6 +118,7 @@ email-undo-intro = Restore { $email } as your username? All logins are ended.
 email-undo = Restore the old address
 email-restored = Your old email address is restored and all logins were ended. If you did not change the address yourself, set a new password.
 email-taken = The address could not be taken into use. Please contact customer service.
+email-undo-taken = Your old address could not be restored, because another account now uses it. All logins to your account were ended all the same. Please contact customer service. Once the address is freed, this link restores it.
 mail-verify_email-subject = Confirm your new email address – { $tenant }
 mail-verify_email-intro = You asked to change your email address at { $tenant }. Confirm the new address with the link below:
 mail-verify_email-button = Confirm the new address

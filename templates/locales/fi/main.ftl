@@ -119,6 +119,7 @@ email-undo-intro = Palautetaanko käyttäjätunnukseksi { $email }? Kaikki kirja
 email-undo = Palauta vanha osoite
 email-restored = Vanha sähköpostiosoitteesi on palautettu ja kaikki kirjautumiset päätetty. Jos et itse vaihtanut osoitetta, aseta uusi salasana.
 email-taken = Osoitetta ei voitu ottaa käyttöön. Ota yhteys asiakaspalveluun.
+email-undo-taken = Vanhaa osoitettasi ei voitu palauttaa, koska se on nyt toisen tilin käytössä. Kaikki tilisi kirjautumiset on silti päätetty. Ota yhteys asiakaspalveluun. Kun osoite on vapautettu, tämä linkki palauttaa sen.
 mail-verify_email-subject = Vahvista uusi sähköpostiosoitteesi – { $tenant }
 mail-verify_email-intro = Pyysit sähköpostiosoitteesi vaihtamista palvelussa { $tenant }. Vahvista uusi osoite alla olevasta linkistä:
 mail-verify_email-button = Vahvista uusi osoite

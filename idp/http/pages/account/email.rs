@@ -102,6 +102,13 @@ fn followed(view: &View, done: Followed, title: &str, text: &str) -> HttpRespons
     match done {
         Followed::Done(email) => message(view, StatusCode::OK, title, text, &email),
         Followed::Taken => message(view, StatusCode::CONFLICT, "error-title", "email-taken", ""),
+        Followed::Refused => message(
+            view,
+            StatusCode::CONFLICT,
+            "error-title",
+            "email-undo-taken",
+            "",
+        ),
         Followed::Expired => message(view, StatusCode::GONE, "error-title", "link-expired", ""),
     }
 }
