@@ -21,12 +21,14 @@ use idp::flows::oidc::logout::end_everything;
 use idp::flows::oidc::session::SEEN_EVERY_SECONDS;
 use idp::flows::password_check::{Attempt, Checked, PasswordCheck};
 use idp::store::schema::{auth_codes, grants, sso_sessions};
+use idp::store::users::UserRow;
 use idp::store::{self, DbConnection, StoreError, TurnCounters};
 use reqwest::cookie::{CookieStore, Jar};
 use secrecy::SecretString;
 
 use crate::both_stores;
-use crate::helpers::journeys::{Login, post_with_csrf, says, sign_in};
+use crate::helpers::authority::{authority_app, authority_id, code, enrolment, shown_secret};
+use crate::helpers::journeys::{Login, hidden, post_with_csrf, says, sign_in};
 use crate::helpers::webauthn::not_now;
 use crate::helpers::{
     Backend, TestApp, TestAppBuilder, first_party_client, postgres_admin_url, tenant,
@@ -418,6 +420,15 @@ where
     T: Send + 'static,
 {
     let user = app.user_by_email("seinajoki", EMAIL).await;
+    during_a_recovery_of(app, user, request).await
+}
+
+/// [`during_a_recovery`] of `user`.
+async fn during_a_recovery_of<T, F>(app: &TestApp, user: UserRow, request: F) -> T
+where
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
     let (services, now) = (app.services.clone(), app.now());
     let (held, holding) = tokio::sync::oneshot::channel();
     let answered = Arc::new(AtomicBool::new(false));
@@ -656,5 +667,47 @@ async fn a_code_whose_session_ended_unseen_gives_no_tokens(backend: Backend) {
             );
         }
     }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// A login that enrols an authority user's one-time code (the tenant requires one) writes the
+/// factor only while the half-done login is still there, with the user's row held as a recovery
+/// holds it: a code confirmed while a recovery is under way waits for it and finds the login
+/// ended ("the login request has expired", 400); no factor is left for whoever was logging in.
+/// (On SQLite the writers take turns: there the two never overlap.)
+async fn postgres_an_enrolment_confirmed_during_a_recovery_writes_no_factor() {
+    if postgres_admin_url().is_none() {
+        return;
+    }
+    let app = authority_app(Backend::Postgres, "required").await;
+    app.stop_workers();
+    let client = rp::basic(&app).await;
+    let (login, enrol) = enrolment(&app, &client).await;
+    let secret = shown_secret(&enrol);
+    let fields = [
+        ("ceremony", hidden(&enrol, "ceremony")),
+        ("code", code(&app, &secret, 0)),
+    ];
+    let user_id = authority_id(&app).await;
+    let user = app
+        .db_run(move |conn| store::users::find(conn, tenant("seinajoki"), &user_id))
+        .await
+        .unwrap()
+        .unwrap();
+    let user_id = user.id.clone();
+    let answer = during_a_recovery_of(&app, user, async move {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        login
+            .post("/login/second-factor/enrol", &enrol, &fields)
+            .await
+    })
+    .await;
+    says(answer, 400, "Kirjautumispyyntö on vanhentunut").await;
+    let factor = app
+        .db_run(move |conn| store::second_factors::totp(conn, tenant("seinajoki"), &user_id))
+        .await
+        .unwrap();
+    assert!(factor.is_none(), "{factor:?}");
     app.stop().await;
 }

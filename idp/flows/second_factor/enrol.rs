@@ -99,6 +99,16 @@ pub fn confirm_enrolment(
         let Some(half) = half_login(m, conn, request_id, Some(binding))? else {
             return Ok(LoginEnrolment::Expired);
         };
+        // The user's row held before the factor is written, as a recovery holds it first
+        // (`oidc/standing.rs`), and the half-done login read again: a recovery under way is
+        // waited for, and the login it ended finds nothing to enrol; one that comes after sees
+        // the factor.
+        let tenant = Tenant::of(m.tenant);
+        if hold(conn, tenant, &half.user.id)?.is_none()
+            || half_login(m, conn, request_id, Some(binding))?.is_none()
+        {
+            return Ok(LoginEnrolment::Expired);
+        }
         let factors = Factors::of(m, conn, &half.user.id)?;
         if !may_enrol(m, factors, &half.user) {
             return Ok(if factors.any() {

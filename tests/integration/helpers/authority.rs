@@ -115,6 +115,23 @@ pub async fn at_second_factor(app: &TestApp, client: &Rp) -> Login {
     login
 }
 
+/// A new login at `client` in a fresh browser, through the password to the enrolment of a
+/// one-time code (the tenant requires one, the user has none): the login and the enrolment page.
+pub async fn enrolment(app: &TestApp, client: &Rp) -> (Login, String) {
+    let login = at_second_factor(app, client).await;
+    let enrol_url = location(&open(&login, second_factor_url(&login)).await);
+    assert_eq!(enrol_url.path(), "/seinajoki/login/second-factor/enrol");
+    let html = page(&login.browser, enrol_url).await;
+    (login, html)
+}
+
+/// The secret the enrolment page `html` shows (`<code id="secret">`, in groups of four).
+pub fn shown_secret(html: &str) -> TotpSecret {
+    let shown = html.split("<code id=\"secret\">").nth(1).unwrap();
+    let shown = shown.split('<').next().unwrap().replace(' ', "");
+    TotpSecret::from_base32(&shown).unwrap()
+}
+
 /// The second factor's page of `login` (`/login/second-factor?request=…`).
 pub fn second_factor_url(login: &Login) -> String {
     format!(
