@@ -112,6 +112,23 @@ pub fn use_once(
     Ok(void_unused(conn, tenant, Box::new(which), now)? == 1)
 }
 
+/// Replaces the payload of the link of `tenant` whose token hash is `token_hash`.
+pub fn set_payload(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    token_hash: &str,
+    payload: &str,
+) -> Result<()> {
+    diesel::update(
+        one_time_links::table
+            .filter(one_time_links::tenant_id.eq(tenant.id()))
+            .filter(one_time_links::token_hash.eq(token_hash)),
+    )
+    .set(one_time_links::payload.eq(payload))
+    .execute(conn)?;
+    Ok(())
+}
+
 /// Voids the unused links of `purpose` for a user (a password set another way ends its reset
 /// links).
 pub fn void_for_user(

@@ -344,7 +344,7 @@ both_stores!(an_undo_whose_address_was_taken_meanwhile_still_ends_everything);
 /// While the account sits at the intruder's address, the owner's address becomes another
 /// account's. The owner's undo cannot switch back (409, a page that sends him to customer
 /// service), but it ends everything the account held — the intruder's offline refresh token
-/// too — and the link stays usable for when the address is freed.
+/// too — once, and the link stays usable for when the address is freed.
 async fn an_undo_whose_address_was_taken_meanwhile_still_ends_everything(backend: Backend) {
     let app = offline_app(backend, "").await;
     change_address(&app, EMAIL, PASSWORD, "varas@testi.fi").await;
@@ -367,7 +367,13 @@ async fn an_undo_whose_address_was_taken_meanwhile_still_ends_everything(backend
     assert_eq!(refresh(&app, &token).await, revoked());
     let user = app.user_by_email("seinajoki", "varas@testi.fi").await;
     assert_eq!(user.email.as_deref(), Some("varas@testi.fi"));
-    opened(&app, &undo).await;
+    // Followed again while the address is still taken, the link ends nothing more: whoever reads
+    // the old address's mail cannot sign the account out again and again.
+    let kept = offline_token(&app, "varas@testi.fi", PASSWORD).await;
+    let (browser, page) = opened(&app, &undo).await;
+    let again = submit_link(&browser, &undo, &page, &[]).await;
+    assert_eq!(again.status(), 409);
+    assert_eq!(refresh(&app, &kept).await.0, 200);
     let refusals = app
         .audit_details("seinajoki", "email.change_undo_refused")
         .await;

@@ -157,6 +157,7 @@ pub fn confirm(
                 new: new.as_entered().to_string(),
                 seq: ways_back::next_seq(m, conn, &user.id)?,
                 bound,
+                refused_at: None,
             };
             let row = LinkRow {
                 payload: Some(change.json()),
@@ -180,8 +181,10 @@ pub fn confirm(
 ///
 /// When the old address is another account's now, nothing is switched, but everything the
 /// account holds is ended all the same and the later undo links voided (whoever follows this
-/// link says the change was not theirs); the link stays usable, for when support has freed the
-/// address.
+/// link says the change was not theirs) — once: the link remembers the refusal, and following it
+/// again while the address is taken ends nothing more (whoever reads the old address's mail
+/// cannot sign the account out again and again). The link stays usable, for when support has
+/// freed the address.
 pub fn undo(m: &Minter<'_>, conn: &mut DbConnection, token: &str) -> Result<Followed, FlowError> {
     store::write_transaction(conn, |conn| {
         let Some((link, user)) = held(m, conn, UNDO, token)? else {
@@ -192,6 +195,12 @@ pub fn undo(m: &Minter<'_>, conn: &mut DbConnection, token: &str) -> Result<Foll
             if mail_link::find_link(m, conn, UNDO, token)?.is_none() {
                 return Ok(Followed::Expired);
             }
+            let mut change = Change::of(&link);
+            if change.refused_at.is_some() {
+                return Ok(Followed::Refused);
+            }
+            change.refused_at = Some(m.now);
+            links::set_payload(conn, Tenant::of(m.tenant), &link.token_hash, &change.json())?;
             end_everything(m, conn, &user)?;
             ways_back::end_later(m, conn, &user, &link, false)?;
             m.audit("email.change_undo_refused")

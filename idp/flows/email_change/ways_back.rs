@@ -35,6 +35,11 @@ pub(super) struct Change {
     /// The old account the change bound at the new address, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bound: Option<Bound>,
+    /// When the undo was first refused because the old address had become another account's
+    /// (`follow::undo`): the refusal that ended everything the account held; the ones after it
+    /// end nothing again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_at: Option<NaiveDateTime>,
 }
 
 /// An old account a change of address bound.
@@ -49,7 +54,7 @@ pub(super) struct Bound {
 impl Change {
     /// What the undo link `link` remembers; a link without a readable payload remembers nothing
     /// but when it was sent.
-    fn of(link: &LinkRow) -> Change {
+    pub(super) fn of(link: &LinkRow) -> Change {
         link.payload
             .as_deref()
             .and_then(|p| serde_json::from_str(p).ok())
