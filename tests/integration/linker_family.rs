@@ -7,9 +7,11 @@
 use reqwest::Response;
 
 use crate::both_stores;
-use crate::helpers::journeys::{Login, hidden, hidden_account, page, says, set_password};
+use crate::helpers::journeys::{
+    Login, hidden, hidden_account, page, says, set_password, submit_link,
+};
 use crate::helpers::{Backend, Old, TestApp, assert_has};
-use crate::linker::{begin, logged_in, server};
+use crate::linker::{LINK_SENT, begin, kouvola, logged_in, server};
 use crate::rp::{self, location};
 
 const WRONG: &str = "Sähköpostiosoite / käyttäjätunnus tai salasana on väärin.";
@@ -206,8 +208,7 @@ both_stores!(a_family_member_claims_their_old_account_by_a_mailed_link_under_ema
 async fn a_family_member_claims_their_old_account_by_a_mailed_link_under_email_link(
     backend: Backend,
 ) {
-    let app = TestApp::spawn(backend).await;
-    let client = rp::basic_of(&app, "kouvola").await;
+    let (app, client) = kouvola(backend).await;
     let mut ids = Vec::new();
     for (username, subject) in [
         ("aino.k", "KVL-1"),
@@ -386,5 +387,59 @@ async fn a_claim_refuses_wrong_passwords_stale_choices_used_and_foreign_links(ba
         "Liian monta epäonnistunutta yritystä. Odota hetki ja yritä uudelleen.",
     )
     .await;
+    app.stop().await;
+}
+
+/// The fields of a set-password form: `password`, twice.
+fn new_password(password: &str) -> [(&'static str, &str); 2] {
+    [("password", password), ("password2", password)]
+}
+
+both_stores!(a_link_mailed_while_the_address_had_no_account_binds_into_none_made_since);
+/// Two residents of a family's shared address each choose their own old account before either is
+/// bound (email-link): two links, neither naming a user. The first used creates the first
+/// resident's account at the address; the second then leads nowhere, its page opened before or
+/// after. It used to ask "Liitetäänkö…" (or, opened before, take the password and drop it) and
+/// merge the other old account, subject and history, into the first resident's account, and log
+/// its reader in there. The second resident claims theirs instead: the chooser offers it.
+async fn a_link_mailed_while_the_address_had_no_account_binds_into_none_made_since(
+    backend: Backend,
+) {
+    const HOME: &str = "koti@testi.fi";
+    let (app, client) = kouvola(backend).await;
+    let aino = app
+        .import(Old::new("kouvola", "aino.k", "KVL-1").email(HOME))
+        .await;
+    let matti = app
+        .import(Old::new("kouvola", "matti.m", "KVL-2").email(HOME))
+        .await;
+    let mut logins = Vec::new();
+    for (count, (id, username)) in [(&aino, "aino.k"), (&matti, "matti.m")]
+        .into_iter()
+        .enumerate()
+    {
+        let login = begin(&app, &client).await;
+        let (_, chooser) = login.identify(HOME).await;
+        says(login.choose(&chooser, HOME, id).await, 200, LINK_SENT).await;
+        let (mail, link) = app.mailed_link(count + 1, "/kouvola/reset?token=").await;
+        assert_has(&mail, &format!("Aiempi käyttäjätunnus: {username}"));
+        logins.push((login, link));
+    }
+    let (matti_login, matti_link) = logins.pop().unwrap();
+    let (aino_login, aino_link) = logins.pop().unwrap();
+    // Matti's page is open; Aino sets her password: her account is at the address now.
+    let form = page(&matti_login.browser, &matti_link).await;
+    assert_has(&form, "autocomplete=\"new-password\"");
+    let done = set_password(&aino_login.browser, &aino_link, "ainon uusi salasana").await;
+    let claims = aino_login.redeem(&client, &location(&done)).await;
+    assert_eq!(claims.payload()["sub"], "KVL-1");
+
+    let fields = new_password("matin uusi salasana");
+    expired(submit_link(&matti_login.browser, &matti_link, &form, &fields).await).await;
+    expired(matti_login.browser.get(&matti_link).send().await.unwrap()).await;
+    assert_eq!(app.bound_to(&matti).await, None);
+    let chooser = matti_login.identify(HOME).await.1;
+    assert_has(&chooser, "value=\"in-use\"");
+    assert_has(&chooser, &format!("value=\"{matti}\""));
     app.stop().await;
 }

@@ -17,6 +17,8 @@
 //!   mailed to the shared address), gives their own address, and the link mailed there creates
 //!   their user with the old subject.
 //! - Authority accounts keep logging in with their old username and password.
+//! - A link proves what it proved when it was mailed, no more: one mailed while its address had
+//!   no account never binds into an account that appeared there since (`follow.rs`).
 
 pub mod bind;
 pub mod claim_address;
