@@ -265,3 +265,57 @@ async fn a_reimport_that_changes_the_address_voids_the_links_mailed_to_the_old_o
     assert_eq!(app.bound_to(&id).await, None);
     app.stop().await;
 }
+
+both_stores!(links_go_only_to_the_address_an_old_account_has_in_the_transaction_that_writes_them);
+/// A login read an old account at its address; support then corrects the address (what `idp
+/// legacy set-email` does: the address set, the account's links voided); the login's mail is
+/// written after that, from the row it read. Neither the set-password link nor a claim's link is
+/// written to the stale address, whose reader would bind the account with the new address,
+/// verified (the answer is the one past a mail limit: the page reads as sent). Read again, the
+/// account gets its link at its address.
+async fn links_go_only_to_the_address_an_old_account_has_in_the_transaction_that_writes_them(
+    backend: Backend,
+) {
+    use idp::flows::linker::{self, links::LinkMail};
+    use idp::store::{Tenant, legacy, links};
+
+    let (app, _client) = server(backend).await;
+    let old = Old::new("seinajoki", "matti.m", "SJK-M1").email("vanha@testi.fi");
+    let id = app.import(old).await;
+    let (services, now) = (app.services.clone(), app.now());
+    let sent = app
+        .db_run(move |conn| {
+            let m = services.minter("seinajoki", now).unwrap();
+            let tenant = Tenant::of(m.tenant);
+            let stale = legacy::find(conn, tenant, &id).unwrap().unwrap();
+            let corrected = "matti@uusi.fi";
+            assert!(legacy::set_email(conn, tenant, &id, corrected, corrected, now).unwrap());
+            links::void_for_legacy(conn, tenant, &id, now).unwrap();
+            let (fi, mails) = (idp::config::Language::Fi, &services.mails);
+            let mail = |to| LinkMail {
+                to,
+                language: fi,
+                request_id: None,
+                user: None,
+            };
+            let stale_link = linker::send_links(
+                &m,
+                conn,
+                mails,
+                std::slice::from_ref(&stale),
+                mail("vanha@testi.fi"),
+            );
+            let stale_claim = linker::send_claim_link(&m, conn, mails, &stale, fi, None);
+            let current = legacy::find(conn, tenant, &id).unwrap().unwrap();
+            let fresh = linker::send_links(&m, conn, mails, &[current], mail(corrected));
+            [stale_link, stale_claim, fresh].map(|sent| sent.unwrap().is_some())
+        })
+        .await;
+    assert_eq!(sent, [false, false, true]);
+    let (mail, link) = app.mailed_link(1, "/seinajoki/reset?token=").await;
+    assert_has(&mail, "To: matti@uusi.fi");
+    assert_eq!(app.mails().len(), 1);
+    let opened = app.browser().get(&link).send().await.unwrap();
+    assert_eq!(opened.status(), 200);
+    app.stop().await;
+}

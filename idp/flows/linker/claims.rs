@@ -17,10 +17,10 @@ use crate::flows::mail_link;
 use crate::flows::oidc::pending;
 use crate::flows::password_check::{DUMMY_HASH, Stored};
 use crate::mail::Mails;
-use crate::store::legacy::LegacyRow;
+use crate::store::legacy::{self, LegacyRow};
 use crate::store::links::LinkRow;
 use crate::store::throttle::ThrottleKey;
-use crate::store::{self, DbConnection};
+use crate::store::{self, DbConnection, Tenant};
 use crate::telemetry::metrics::LoginOutcome;
 
 /// The purpose of a claim's proof: the link mailed to a shared address, or the token the address
@@ -163,6 +163,11 @@ fn claim_link(
 /// Claiming an old account of an address in use that its old password cannot prove: a claim link
 /// mailed to the account's (shared) address, in one transaction with its audit event; returns the
 /// mail's id, or `None` when a mail limit held it back.
+///
+/// The account is read again in the transaction: only while it is still unbound at the address
+/// it was read with is anything written; else nothing is, and the answer is `None` too (the page
+/// reads the same). Support's correction of the address, committed since the caller read it,
+/// voided the links to the old one and must not be followed by a fresh one.
 pub fn send_claim_link(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -181,6 +186,14 @@ pub fn send_claim_link(
         user: None,
     };
     store::write_transaction(conn, |conn| {
+        let still = legacy::find(conn, Tenant::of(m.tenant), &account.id)?.is_some_and(|now| {
+            now.linked_user_id.is_none()
+                && now.email_normalized.is_some()
+                && now.email_normalized == account.email_normalized
+        });
+        if !still {
+            return Ok(None);
+        }
         mail_limit::write(m, conn, counted, &to, |conn| {
             store::links::insert(conn, &row)?;
             m.audit("legacy.link_sent")

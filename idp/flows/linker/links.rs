@@ -78,6 +78,13 @@ pub struct LinkMail<'a> {
 /// Writes a link for each of `accounts` (all of one address) and one mail listing them, in one
 /// transaction; returns the mail's id, or `None` when a mail limit is reached (nothing is written
 /// then but the `mail.limited` event).
+///
+/// The accounts are read again inside the transaction, and only those still unbound at the
+/// recipient's address get a link: the caller read them in an earlier transaction, and support's
+/// correction of an address (`idp legacy set-email`) or a re-import may have voided their links
+/// since — a link mailed to the stale address would bind the account with the new one, verified,
+/// for whoever reads the old. When none is left nothing is written, and the answer is `None`, as
+/// past a limit (the page reads the same).
 pub fn send_links(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -99,11 +106,19 @@ pub fn send_links(
         user,
     };
     store::write_transaction(conn, |conn| {
+        let current: Vec<LegacyRow> =
+            legacy::unlinked_by_email(conn, Tenant::of(m.tenant), &recipient)?
+                .into_iter()
+                .filter(|a| accounts.iter().any(|read| read.id == a.id))
+                .collect();
+        if current.is_empty() {
+            return Ok(None);
+        }
         mail_limit::write(m, conn, counted, to, |conn| {
             // Only a pending request of this tenant reaches a link; anything else is left out.
             let request_id = mail_link::pending_request(m, conn, request_id)?;
             let mut mailed = Vec::new();
-            for account in accounts {
+            for account in &current {
                 let token = secret::random_token();
                 mailed.push(MailedAccount::new(m, account, "reset", &token)?);
                 let row = LinkRow {
@@ -117,7 +132,7 @@ pub fn send_links(
             }
             // The old accounts by their ids, never their usernames: the event may have no user,
             // so an erasure would not pseudonymise it (a tombstoned account's id names nobody).
-            let ids: Vec<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
+            let ids: Vec<&str> = current.iter().map(|a| a.id.as_str()).collect();
             m.audit("legacy.link_sent")
                 .user(user)
                 .detail(&json!({ "accounts": ids }))

@@ -18,7 +18,8 @@
 //!   their user with the old subject.
 //! - Authority accounts keep logging in with their old username and password.
 //! - A link proves what it proved when it was mailed, no more: one mailed while its address had
-//!   no account never binds into an account that appeared there since (`follow.rs`).
+//!   no account never binds into an account that appeared there since (`follow.rs`); and a
+//!   link is written only to the address its account has in the transaction that writes it.
 
 pub mod bind;
 pub mod claim_address;
