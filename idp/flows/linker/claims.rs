@@ -165,9 +165,10 @@ fn claim_link(
 /// mail's id, or `None` when a mail limit held it back.
 ///
 /// The account is read again in the transaction: only while it is still unbound at the address
-/// it was read with is anything written; else nothing is, and the answer is `None` too (the page
-/// reads the same). Support's correction of the address, committed since the caller read it,
-/// voided the links to the old one and must not be followed by a fresh one.
+/// it was read with, and not an authority's (proven by its old password only), is anything
+/// written; else nothing is, and the answer is `None` too (the page reads the same). Support's
+/// correction of the address, committed since the caller read it, voided the links to the old
+/// one and must not be followed by a fresh one.
 pub fn send_claim_link(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -188,6 +189,7 @@ pub fn send_claim_link(
     store::write_transaction(conn, |conn| {
         let still = legacy::find(conn, Tenant::of(m.tenant), &account.id)?.is_some_and(|now| {
             now.linked_user_id.is_none()
+                && !now.is_authority
                 && now.email_normalized.is_some()
                 && now.email_normalized == account.email_normalized
         });

@@ -83,8 +83,9 @@ pub struct LinkMail<'a> {
 /// recipient's address get a link: the caller read them in an earlier transaction, and support's
 /// correction of an address (`idp legacy set-email`) or a re-import may have voided their links
 /// since — a link mailed to the stale address would bind the account with the new one, verified,
-/// for whoever reads the old. When none is left nothing is written, and the answer is `None`, as
-/// past a limit (the page reads the same).
+/// for whoever reads the old. An authority account gets none either: its old password is its
+/// only proof. When none is left nothing is written, and the answer is `None`, as past a limit
+/// (the page reads the same).
 pub fn send_links(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -109,7 +110,7 @@ pub fn send_links(
         let current: Vec<LegacyRow> =
             legacy::unlinked_by_email(conn, Tenant::of(m.tenant), &recipient)?
                 .into_iter()
-                .filter(|a| accounts.iter().any(|read| read.id == a.id))
+                .filter(|a| !a.is_authority && accounts.iter().any(|read| read.id == a.id))
                 .collect();
         if current.is_empty() {
             return Ok(None);
@@ -167,7 +168,15 @@ impl ClaimPayload {
     }
 }
 
-/// The unbound old account of this tenant a link is for.
+/// Whether `link` still proves `account` as it is now. An authority account is proven by its old
+/// password only: no mailed link binds it but the own-address link of a claim its old password
+/// proved (a re-import may make an account an authority's after its link was mailed).
+fn still_proves(link: &LinkRow, account: &LegacyRow) -> bool {
+    ClaimPayload::of(link).as_deref() == Some("password") || !account.is_authority
+}
+
+/// The unbound old account of this tenant a link is for, while the link still proves it
+/// ([`still_proves`]).
 pub(super) fn unbound_account(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -179,5 +188,6 @@ pub(super) fn unbound_account(
         .map(|id| legacy::find(conn, Tenant::of(m.tenant), id))
         .transpose()?
         .flatten()
-        .filter(|a| a.linked_user_id.is_none() && a.tenant_id == m.tenant.id))
+        .filter(|a| a.linked_user_id.is_none() && a.tenant_id == m.tenant.id)
+        .filter(|a| still_proves(link, a)))
 }
