@@ -132,7 +132,9 @@ pub fn finish_claim(
                 return Ok(None);
             }
         };
-        let (token, row) = claim_link(m, &account, Some(&check.request_id), None, "password");
+        // The claim holds only while the account keeps the hash the password matched.
+        let proof = ClaimPayload::by_password(account.password_hash.as_deref());
+        let (token, row) = claim_link(m, &account, Some(&check.request_id), None, &proof);
         store::links::insert(conn, &row)?;
         Ok(Some(Proven {
             token,
@@ -147,14 +149,14 @@ fn claim_link(
     account: &LegacyRow,
     request_id: Option<&str>,
     sent_to: Option<&str>,
-    proven: &str,
+    proof: &ClaimPayload,
 ) -> (String, LinkRow) {
     let token = secret::random_token();
     let row = LinkRow {
         legacy_account_id: Some(account.id.clone()),
         email: sent_to.map(str::to_string),
         auth_request_id: request_id.map(str::to_string),
-        payload: ClaimPayload::json(proven),
+        payload: proof.json(),
         ..mail_link::row(m, CLAIM, &token)
     };
     (token, row)
@@ -178,7 +180,7 @@ pub fn send_claim_link(
     request_id: Option<&str>,
 ) -> Result<Option<String>, FlowError> {
     let to = account.email.clone().unwrap_or_default();
-    let (token, row) = claim_link(m, account, request_id, Some(&to), "link");
+    let (token, row) = claim_link(m, account, request_id, Some(&to), &ClaimPayload::by_link());
     let mailed = [MailedAccount::new(m, account, "claim", &token)?];
     let rendered = links::render(m, mails, language, &mailed, false, Some("claim"))?;
     let counted = mail_limit::Mail {

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::bind::{bind_new_user, bind_new_user_at, bind_to_user};
+use super::bind::{Claimant, bind_new_user, bind_new_user_at, bind_to_user};
 use super::links::{ClaimPayload, PURPOSE, unbound_account};
 use crate::crypto::secret;
 use crate::domain::Email;
@@ -35,8 +35,8 @@ struct OpenLink {
     link: LinkRow,
     account: LegacyRow,
     user: Option<UserRow>,
-    /// A claim's address link: how the old account was proven (`password`, `link`).
-    claim: Option<String>,
+    /// A claim's address link: how the old account was proven.
+    claim: Option<ClaimPayload>,
 }
 
 /// The link, its unbound account, and the user it binds to: the one the link names (a link from
@@ -163,17 +163,21 @@ fn bind(
     let Some(hash) = password_hash else {
         return Ok(None);
     };
-    let Some(proven) = claim else {
+    let Some(claim) = claim else {
         return bind_new_user(m, conn, &account, hash, true, "link");
     };
     let Some(address) = link.email.as_deref().and_then(|e| Email::parse(e).ok()) else {
         return Ok(None);
     };
-    let user = bind_new_user_at(m, conn, &account, Some(&address), hash, true, "claim")?;
+    let claimant = Claimant {
+        address: &address,
+        proven_hash: claim.proven_hash(&account),
+    };
+    let user = bind_new_user_at(m, conn, &account, Some(claimant), hash, true, "claim")?;
     if let Some(user) = &user {
         m.audit("legacy.claimed")
             .user(user.id.as_str())
-            .detail(&json!({ "username": account.username, "proven": proven }))
+            .detail(&json!({ "username": account.username, "proven": claim.proven() }))
             .record(conn)?;
     }
     Ok(user)

@@ -148,31 +148,68 @@ pub fn send_links(
 pub(super) struct ClaimPayload {
     /// How the old account was proven: `password` or `link`.
     claim: String,
+    /// Proven by the old password: the SHA-256 of the old hash it was checked against. The claim
+    /// holds only while the account still has that hash (a re-import may replace it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hash: Option<String>,
 }
 
 impl ClaimPayload {
-    /// The payload of a claim's link proven by `proven`.
-    pub(super) fn json(proven: &str) -> Option<String> {
-        serde_json::to_string(&ClaimPayload {
-            claim: proven.to_string(),
-        })
-        .ok()
+    /// A claim proven by the old password, checked against the old hash `checked`.
+    pub(super) fn by_password(checked: Option<&str>) -> ClaimPayload {
+        ClaimPayload {
+            claim: "password".into(),
+            hash: checked.map(secret::hash),
+        }
     }
 
-    /// How the claim of `link` was proven, when `link` belongs to a claim.
-    pub(super) fn of(link: &LinkRow) -> Option<String> {
+    /// A claim proven by a link mailed to the account's (shared) address.
+    pub(super) fn by_link() -> ClaimPayload {
+        ClaimPayload {
+            claim: "link".into(),
+            hash: None,
+        }
+    }
+
+    /// How the claim was proven: `password` or `link`.
+    pub(super) fn proven(&self) -> &str {
+        &self.claim
+    }
+
+    /// The payload as stored.
+    pub(super) fn json(&self) -> Option<String> {
+        serde_json::to_string(self).ok()
+    }
+
+    /// The claim of `link`, when `link` belongs to a claim.
+    pub(super) fn of(link: &LinkRow) -> Option<ClaimPayload> {
         link.payload
             .as_deref()
             .and_then(|p| serde_json::from_str::<ClaimPayload>(p).ok())
-            .map(|p| p.claim)
+    }
+
+    /// The old hash that proved the claim, as `account` holds it now, for a binding that must find
+    /// it unchanged; `None` when a link proved it.
+    pub(super) fn proven_hash<'a>(&self, account: &'a LegacyRow) -> Option<&'a str> {
+        account
+            .password_hash
+            .as_deref()
+            .filter(|_| self.claim == "password")
     }
 }
 
 /// Whether `link` still proves `account` as it is now. An authority account is proven by its old
 /// password only: no mailed link binds it but the own-address link of a claim its old password
-/// proved (a re-import may make an account an authority's after its link was mailed).
+/// proved. A claim proven by the old password holds only while the account's hash is the one
+/// the password was checked against: a re-import that replaced it (a password changed in the old
+/// system) ends the claim, as it ends a login by the old password.
 fn still_proves(link: &LinkRow, account: &LegacyRow) -> bool {
-    ClaimPayload::of(link).as_deref() == Some("password") || !account.is_authority
+    match ClaimPayload::of(link) {
+        Some(claim) if claim.claim == "password" => {
+            claim.hash.is_some() && claim.hash == account.password_hash.as_deref().map(secret::hash)
+        }
+        _ => !account.is_authority,
+    }
 }
 
 /// The unbound old account of this tenant a link is for, while the link still proves it
