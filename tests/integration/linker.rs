@@ -43,6 +43,13 @@ pub(crate) async fn server(backend: Backend) -> (TestApp, Rp) {
     (app, client)
 }
 
+/// A server and its relying party `rp-basic` of kouvola (the email-link policy).
+pub(crate) async fn kouvola(backend: Backend) -> (TestApp, Rp) {
+    let app = TestApp::spawn(backend).await;
+    let client = rp::basic_of(&app, "kouvola").await;
+    (app, client)
+}
+
 /// A login at `client` (asking `email` and `profile`) in a fresh browser, at its identifier page.
 pub(crate) async fn begin(app: &TestApp, client: &Rp) -> Login {
     Login::start(&app.browser(), client, &["email", "profile"], &[]).await
@@ -274,8 +281,7 @@ async fn the_email_link_policy_mails_a_link_that_binds_and_continues_the_login(b
 
 both_stores!(a_shared_address_under_email_link_is_masked_and_linked_by_mail);
 async fn a_shared_address_under_email_link_is_masked_and_linked_by_mail(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let client = rp::basic_of(&app, "kouvola").await;
+    let (app, client) = kouvola(backend).await;
     let first = Old::new("kouvola", "maija.m", "KVL-1").email("koti@testi.fi");
     let first = app.import(first).await;
     let second = Old::new("kouvola", "matti.m", "KVL-2").email("koti@testi.fi");

@@ -5,10 +5,10 @@
 
 use crate::both_stores;
 use crate::helpers::journeys::{
-    follow_link, page, post_with_csrf, says, set_password, submit_link,
+    Login, follow_link, page, post_with_csrf, says, set_password, submit_link,
 };
 use crate::helpers::{Backend, NewUser, Old, TestApp, assert_has};
-use crate::linker::{begin, logged_in, server, vectors};
+use crate::linker::{LINK_SENT, begin, kouvola, logged_in, server, vectors};
 use crate::rp::{self, location};
 
 /// Adding `user` to seinajoki (as `users add` does) is refused with an error that starts with
@@ -85,6 +85,14 @@ async fn an_account_without_an_address_logs_in_once_support_sets_one(backend: Ba
     app.stop().await;
 }
 
+/// Asks to register `email` on the registration page of `login`'s request (at its tenant).
+async fn register(app: &TestApp, login: &Login, email: &str) -> reqwest::Response {
+    let tenant = login.tenant_url.rsplit('/').next().unwrap();
+    let url = app.url(&format!("/{tenant}/register?request={}", login.request));
+    let form = page(&login.browser, url).await;
+    login.post("/register", &form, &[("email", email)]).await
+}
+
 both_stores!(registration_and_new_users_of_an_old_address_go_through_the_linker);
 async fn registration_and_new_users_of_an_old_address_go_through_the_linker(backend: Backend) {
     let (app, client) = server(backend).await;
@@ -101,10 +109,7 @@ async fn registration_and_new_users_of_an_old_address_go_through_the_linker(back
 
     // Registration mails the linker's link instead of a registration link.
     let login = begin(&app, &client).await;
-    let register = app.url(&format!("/seinajoki/register?request={}", login.request));
-    let form = page(&login.browser, register).await;
-    let fields = [("email", "rekisteri@testi.fi")];
-    let sent = login.post("/register", &form, &fields).await;
+    let sent = register(&app, &login, "rekisteri@testi.fi").await;
     assert_eq!(sent.status(), 200);
     let (mail, link) = app.mailed_link(1, "/seinajoki/reset?token=").await;
     assert_has(&mail, "Aiempi käyttäjätunnus: rekisteroityja");
@@ -263,5 +268,117 @@ async fn a_reimport_that_changes_the_address_voids_the_links_mailed_to_the_old_o
     let used = submit_link(&stranger, &link, &page, &password).await;
     says(used, 410, EXPIRED).await;
     assert_eq!(app.bound_to(&id).await, None);
+    app.stop().await;
+}
+
+both_stores!(links_go_only_to_the_address_an_old_account_has_in_the_transaction_that_writes_them);
+/// A login read an old account at its address; support then corrects the address (what `idp
+/// legacy set-email` does: the address set, the account's links voided); the login's mail is
+/// written after that, from the row it read. Neither the set-password link nor a claim's link is
+/// written to the stale address, whose reader would bind the account with the new address,
+/// verified (the answer is the one past a mail limit: the page reads as sent). Read again, the
+/// account gets its link at its address.
+async fn links_go_only_to_the_address_an_old_account_has_in_the_transaction_that_writes_them(
+    backend: Backend,
+) {
+    use idp::flows::linker::{self, links::LinkMail};
+    use idp::store::{Tenant, legacy, links};
+
+    let (app, _client) = server(backend).await;
+    let old = Old::new("seinajoki", "matti.m", "SJK-M1").email("vanha@testi.fi");
+    let id = app.import(old).await;
+    let (services, now) = (app.services.clone(), app.now());
+    let sent = app
+        .db_run(move |conn| {
+            let m = services.minter("seinajoki", now).unwrap();
+            let tenant = Tenant::of(m.tenant);
+            let stale = legacy::find(conn, tenant, &id).unwrap().unwrap();
+            let corrected = "matti@uusi.fi";
+            assert!(legacy::set_email(conn, tenant, &id, corrected, corrected, now).unwrap());
+            links::void_for_legacy(conn, tenant, &id, now).unwrap();
+            let (fi, mails) = (idp::config::Language::Fi, &services.mails);
+            let mail = |to| LinkMail {
+                to,
+                language: fi,
+                request_id: None,
+                user: None,
+            };
+            let stale_link = linker::send_links(
+                &m,
+                conn,
+                mails,
+                std::slice::from_ref(&stale),
+                mail("vanha@testi.fi"),
+            );
+            let stale_claim = linker::send_claim_link(&m, conn, mails, &stale, fi, None);
+            let current = legacy::find(conn, tenant, &id).unwrap().unwrap();
+            let fresh = linker::send_links(&m, conn, mails, &[current], mail(corrected));
+            [stale_link, stale_claim, fresh].map(|sent| sent.unwrap().is_some())
+        })
+        .await;
+    assert_eq!(sent, [false, false, true]);
+    let (mail, link) = app.mailed_link(1, "/seinajoki/reset?token=").await;
+    assert_has(&mail, "To: matti@uusi.fi");
+    assert_eq!(app.mails().len(), 1);
+    let opened = app.browser().get(&link).send().await.unwrap();
+    assert_eq!(opened.status(), 200);
+    app.stop().await;
+}
+
+both_stores!(an_authority_account_is_proven_by_its_old_password_only);
+/// Under email-link (kouvola), an authority's old account with an address: identifying or
+/// registering the address mails no link, which would make whoever reads the mailbox an authority
+/// user. With a usable old hash the address leads to the password page, as its username does;
+/// without one, nowhere (the unknown identifier's page). A resident's link mailed before a
+/// re-import made the account an authority's leads nowhere either.
+async fn an_authority_account_is_proven_by_its_old_password_only(backend: Backend) {
+    let hash = bcrypt::hash("viraston vanha salasana", 4).unwrap();
+    let proven = Old::new("kouvola", "virasto.a", "KVL-V1").hash(&hash);
+    let unproven = Old::new("kouvola", "virasto.b", "KVL-V2");
+    let (app, client) = kouvola(backend).await;
+    app.import(proven.email("virasto@testi.fi").authority())
+        .await;
+    let unproven = app
+        .import(unproven.email("toimisto@testi.fi").authority())
+        .await;
+    let login = begin(&app, &client).await;
+    let (status, asked) = login.identify("virasto@testi.fi").await;
+    assert_eq!(status, 200);
+    assert_has(&asked, "autocomplete=\"current-password\"");
+    let (status, unknown) = login.identify("toimisto@testi.fi").await;
+    assert_eq!(status, 422);
+    assert_has(&unknown, "Tunnusta ei tunnistettu.");
+    for address in ["virasto@testi.fi", "toimisto@testi.fi"] {
+        assert_eq!(register(&app, &login, address).await.status(), 200);
+    }
+    assert_eq!(
+        app.mails(),
+        Vec::<String>::new(),
+        "no link for an authority"
+    );
+    assert_eq!(app.bound_to(&unproven).await, None);
+
+    // A resident's account gets its link; then the export says it is an authority's.
+    let resident = Old::new("kouvola", "asukas.r", "KVL-R1").email("asukas@testi.fi");
+    let resident = app.import(resident).await;
+    let (_, sent) = login.identify("asukas@testi.fi").await;
+    assert_has(&sent, LINK_SENT);
+    let (_, link) = app.mailed_link(1, "/kouvola/reset?token=").await;
+    let form = page(&login.browser, &link).await;
+    let export = "username,subject,email,authority\nasukas.r,KVL-R1,asukas@testi.fi,yes\n";
+    let summary = app.import_csv("kouvola", "export.csv", export.into()).await;
+    assert_eq!(summary.updated, 1);
+    let password = [
+        ("password", "uusi pitkä salasana"),
+        ("password2", "uusi pitkä salasana"),
+    ];
+    says(
+        submit_link(&login.browser, &link, &form, &password).await,
+        410,
+        EXPIRED,
+    )
+    .await;
+    says(login.browser.get(&link).send().await.unwrap(), 410, EXPIRED).await;
+    assert_eq!(app.bound_to(&resident).await, None);
     app.stop().await;
 }

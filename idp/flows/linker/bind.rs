@@ -29,19 +29,34 @@ pub fn bind_new_user(
     bind_new_user_at(m, conn, account, None, password_hash, email_verified, by)
 }
 
-/// [`bind_new_user`], the user's address `address` (a claimant's own, proven by a link) instead of
-/// the legacy account's.
+/// A claimant's user: their own address, proven by a link, and the old hash their claim was
+/// proven against (`None` when a link mailed to the shared address proved it).
+pub(super) struct Claimant<'a> {
+    /// The claimant's own address.
+    pub(super) address: &'a Email,
+    /// The old hash the claim's old password was checked against: the binding must find it still
+    /// stored.
+    pub(super) proven_hash: Option<&'a str>,
+}
+
+/// [`bind_new_user`], for a `claimant` at their own address instead of the legacy account's, and
+/// only while the account still has the old hash that proved the claim.
 pub(super) fn bind_new_user_at(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     account: &LegacyRow,
-    address: Option<&Email>,
+    claimant: Option<Claimant<'_>>,
     password_hash: &str,
     email_verified: bool,
     by: &str,
 ) -> Result<Option<UserRow>, FlowError> {
     let id = store::new_id(m.now);
     let tenant = Tenant::of(m.tenant);
+    let address = claimant.as_ref().map(|c| c.address);
+    let proven = match &claimant {
+        Some(claimant) => claimant.proven_hash,
+        None => proven_hash(account, by),
+    };
     let result = store::write_transaction(conn, |conn| {
         let Some(current) = legacy::find(conn, tenant, &account.id)? else {
             return Ok(None);
@@ -80,14 +95,7 @@ pub(super) fn bind_new_user_at(
                 updated_at: m.now,
             },
         )?;
-        if !legacy::link(
-            conn,
-            tenant,
-            &current.id,
-            &id,
-            m.now,
-            proven_hash(account, by),
-        )? {
+        if !legacy::link(conn, tenant, &current.id, &id, m.now, proven)? {
             return Err(StoreError::Conflict(
                 "the legacy account was bound, or its hash replaced, meanwhile".into(),
             ));

@@ -83,7 +83,9 @@ pub fn submit_claim(
         if !store::links::use_once(conn, tenant, &token_hash, m.now)? {
             return Ok(Claimed::Expired);
         }
-        let proven = ClaimPayload::of(&claim).unwrap_or_else(|| "link".into());
+        // The proof travels on to the address link (a password's with the hash it matched).
+        let proof = ClaimPayload::of(&claim).unwrap_or_else(ClaimPayload::by_link);
+        let proven = proof.proven();
         let (to, rendered) = match owner {
             Some(owner) => {
                 m.audit("legacy.claim_refused")
@@ -105,7 +107,7 @@ pub fn submit_claim(
                     legacy_account_id: Some(account.id.clone()),
                     email: Some(address.as_entered().to_string()),
                     auth_request_id: claim.auth_request_id.clone(),
-                    payload: ClaimPayload::json(&proven),
+                    payload: proof.json(),
                     ..mail_link::row(m, PURPOSE, &address_token)
                 };
                 store::links::insert(conn, &row)?;

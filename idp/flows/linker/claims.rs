@@ -17,10 +17,10 @@ use crate::flows::mail_link;
 use crate::flows::oidc::pending;
 use crate::flows::password_check::{DUMMY_HASH, Stored};
 use crate::mail::Mails;
-use crate::store::legacy::LegacyRow;
+use crate::store::legacy::{self, LegacyRow};
 use crate::store::links::LinkRow;
 use crate::store::throttle::ThrottleKey;
-use crate::store::{self, DbConnection};
+use crate::store::{self, DbConnection, Tenant};
 use crate::telemetry::metrics::LoginOutcome;
 
 /// The purpose of a claim's proof: the link mailed to a shared address, or the token the address
@@ -132,7 +132,9 @@ pub fn finish_claim(
                 return Ok(None);
             }
         };
-        let (token, row) = claim_link(m, &account, Some(&check.request_id), None, "password");
+        // The claim holds only while the account keeps the hash the password matched.
+        let proof = ClaimPayload::by_password(account.password_hash.as_deref());
+        let (token, row) = claim_link(m, &account, Some(&check.request_id), None, &proof);
         store::links::insert(conn, &row)?;
         Ok(Some(Proven {
             token,
@@ -147,14 +149,14 @@ fn claim_link(
     account: &LegacyRow,
     request_id: Option<&str>,
     sent_to: Option<&str>,
-    proven: &str,
+    proof: &ClaimPayload,
 ) -> (String, LinkRow) {
     let token = secret::random_token();
     let row = LinkRow {
         legacy_account_id: Some(account.id.clone()),
         email: sent_to.map(str::to_string),
         auth_request_id: request_id.map(str::to_string),
-        payload: ClaimPayload::json(proven),
+        payload: proof.json(),
         ..mail_link::row(m, CLAIM, &token)
     };
     (token, row)
@@ -163,6 +165,12 @@ fn claim_link(
 /// Claiming an old account of an address in use that its old password cannot prove: a claim link
 /// mailed to the account's (shared) address, in one transaction with its audit event; returns the
 /// mail's id, or `None` when a mail limit held it back.
+///
+/// The account is read again in the transaction: only while it is still unbound at the address
+/// it was read with, and not an authority's (proven by its old password only), is anything
+/// written; else nothing is, and the answer is `None` too (the page reads the same). Support's
+/// correction of the address, committed since the caller read it, voided the links to the old
+/// one and must not be followed by a fresh one.
 pub fn send_claim_link(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -172,7 +180,7 @@ pub fn send_claim_link(
     request_id: Option<&str>,
 ) -> Result<Option<String>, FlowError> {
     let to = account.email.clone().unwrap_or_default();
-    let (token, row) = claim_link(m, account, request_id, Some(&to), "link");
+    let (token, row) = claim_link(m, account, request_id, Some(&to), &ClaimPayload::by_link());
     let mailed = [MailedAccount::new(m, account, "claim", &token)?];
     let rendered = links::render(m, mails, language, &mailed, false, Some("claim"))?;
     let counted = mail_limit::Mail {
@@ -181,6 +189,15 @@ pub fn send_claim_link(
         user: None,
     };
     store::write_transaction(conn, |conn| {
+        let still = legacy::find(conn, Tenant::of(m.tenant), &account.id)?.is_some_and(|now| {
+            now.linked_user_id.is_none()
+                && !now.is_authority
+                && now.email_normalized.is_some()
+                && now.email_normalized == account.email_normalized
+        });
+        if !still {
+            return Ok(None);
+        }
         mail_limit::write(m, conn, counted, &to, |conn| {
             store::links::insert(conn, &row)?;
             m.audit("legacy.link_sent")

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::bind::{bind_new_user, bind_new_user_at, bind_to_user};
+use super::bind::{Claimant, bind_new_user, bind_new_user_at, bind_to_user};
 use super::links::{ClaimPayload, PURPOSE, unbound_account};
 use crate::crypto::secret;
 use crate::domain::Email;
@@ -35,11 +35,19 @@ struct OpenLink {
     link: LinkRow,
     account: LegacyRow,
     user: Option<UserRow>,
-    /// A claim's address link: how the old account was proven (`password`, `link`).
-    claim: Option<String>,
+    /// A claim's address link: how the old account was proven.
+    claim: Option<ClaimPayload>,
 }
 
-/// The link, its unbound account, and the user it binds to (when there is one already).
+/// The link, its unbound account, and the user it binds to: the one the link names (a link from
+/// the account page), else none.
+///
+/// A link that names no user was mailed while its address had no account (a login's, a
+/// registration's, a claimant's own address): an account there now was created after the mail,
+/// by someone else as far as the link knows (the resident of another old account of a family's
+/// shared address). Such a link leads nowhere: it would merge its old account, subject and
+/// history, into that account and log the link's reader in to it. Only a link minted for a user
+/// leads to the confirmation that binds to it.
 fn open(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -53,24 +61,27 @@ fn open(
         return Ok(None);
     };
     let claim = ClaimPayload::of(&link);
-    let user = match (&link.user_id, &link.email) {
-        (Some(id), _) => match users::find(conn, tenant, id)? {
+    let user = match &link.user_id {
+        Some(id) => match users::find(conn, tenant, id)? {
             Some(user) => Some(user),
             // The account the link was for is gone.
             None => return Ok(None),
         },
-        (None, Some(email)) => match Email::parse(email) {
-            Ok(email) => users::find_by_email(conn, tenant, email.normalized())?,
-            Err(_) => None,
-        },
-        (None, None) => None,
+        None => {
+            let address = link.email.as_deref().and_then(|e| Email::parse(e).ok());
+            if let Some(address) = address
+                && users::find_by_email(conn, tenant, address.normalized())?.is_some()
+            {
+                return Ok(None);
+            }
+            None
+        }
     };
     if user.as_ref().is_some_and(|u| u.disabled) {
         return Ok(None);
     }
-    // A claim creates the claimant's own user: never binds to an account of the address (it got
-    // one meanwhile).
-    if claim.is_some() && (user.is_some() || link.user_id.is_some()) {
+    // A claim creates the claimant's own user: never binds to an account.
+    if claim.is_some() && user.is_some() {
         return Ok(None);
     }
     Ok(Some(OpenLink {
@@ -152,17 +163,21 @@ fn bind(
     let Some(hash) = password_hash else {
         return Ok(None);
     };
-    let Some(proven) = claim else {
+    let Some(claim) = claim else {
         return bind_new_user(m, conn, &account, hash, true, "link");
     };
     let Some(address) = link.email.as_deref().and_then(|e| Email::parse(e).ok()) else {
         return Ok(None);
     };
-    let user = bind_new_user_at(m, conn, &account, Some(&address), hash, true, "claim")?;
+    let claimant = Claimant {
+        address: &address,
+        proven_hash: claim.proven_hash(&account),
+    };
+    let user = bind_new_user_at(m, conn, &account, Some(claimant), hash, true, "claim")?;
     if let Some(user) = &user {
         m.audit("legacy.claimed")
             .user(user.id.as_str())
-            .detail(&json!({ "username": account.username, "proven": proven }))
+            .detail(&json!({ "username": account.username, "proven": claim.proven() }))
             .record(conn)?;
     }
     Ok(user)

@@ -78,6 +78,14 @@ pub struct LinkMail<'a> {
 /// Writes a link for each of `accounts` (all of one address) and one mail listing them, in one
 /// transaction; returns the mail's id, or `None` when a mail limit is reached (nothing is written
 /// then but the `mail.limited` event).
+///
+/// The accounts are read again inside the transaction, and only those still unbound at the
+/// recipient's address get a link: the caller read them in an earlier transaction, and support's
+/// correction of an address (`idp legacy set-email`) or a re-import may have voided their links
+/// since — a link mailed to the stale address would bind the account with the new one, verified,
+/// for whoever reads the old. An authority account gets none either: its old password is its
+/// only proof. When none is left nothing is written, and the answer is `None`, as past a limit
+/// (the page reads the same).
 pub fn send_links(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -99,11 +107,19 @@ pub fn send_links(
         user,
     };
     store::write_transaction(conn, |conn| {
+        let current: Vec<LegacyRow> =
+            legacy::unlinked_by_email(conn, Tenant::of(m.tenant), &recipient)?
+                .into_iter()
+                .filter(|a| !a.is_authority && accounts.iter().any(|read| read.id == a.id))
+                .collect();
+        if current.is_empty() {
+            return Ok(None);
+        }
         mail_limit::write(m, conn, counted, to, |conn| {
             // Only a pending request of this tenant reaches a link; anything else is left out.
             let request_id = mail_link::pending_request(m, conn, request_id)?;
             let mut mailed = Vec::new();
-            for account in accounts {
+            for account in &current {
                 let token = secret::random_token();
                 mailed.push(MailedAccount::new(m, account, "reset", &token)?);
                 let row = LinkRow {
@@ -117,7 +133,7 @@ pub fn send_links(
             }
             // The old accounts by their ids, never their usernames: the event may have no user,
             // so an erasure would not pseudonymise it (a tombstoned account's id names nobody).
-            let ids: Vec<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
+            let ids: Vec<&str> = current.iter().map(|a| a.id.as_str()).collect();
             m.audit("legacy.link_sent")
                 .user(user)
                 .detail(&json!({ "accounts": ids }))
@@ -132,27 +148,72 @@ pub fn send_links(
 pub(super) struct ClaimPayload {
     /// How the old account was proven: `password` or `link`.
     claim: String,
+    /// Proven by the old password: the SHA-256 of the old hash it was checked against. The claim
+    /// holds only while the account still has that hash (a re-import may replace it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hash: Option<String>,
 }
 
 impl ClaimPayload {
-    /// The payload of a claim's link proven by `proven`.
-    pub(super) fn json(proven: &str) -> Option<String> {
-        serde_json::to_string(&ClaimPayload {
-            claim: proven.to_string(),
-        })
-        .ok()
+    /// A claim proven by the old password, checked against the old hash `checked`.
+    pub(super) fn by_password(checked: Option<&str>) -> ClaimPayload {
+        ClaimPayload {
+            claim: "password".into(),
+            hash: checked.map(secret::hash),
+        }
     }
 
-    /// How the claim of `link` was proven, when `link` belongs to a claim.
-    pub(super) fn of(link: &LinkRow) -> Option<String> {
+    /// A claim proven by a link mailed to the account's (shared) address.
+    pub(super) fn by_link() -> ClaimPayload {
+        ClaimPayload {
+            claim: "link".into(),
+            hash: None,
+        }
+    }
+
+    /// How the claim was proven: `password` or `link`.
+    pub(super) fn proven(&self) -> &str {
+        &self.claim
+    }
+
+    /// The payload as stored.
+    pub(super) fn json(&self) -> Option<String> {
+        serde_json::to_string(self).ok()
+    }
+
+    /// The claim of `link`, when `link` belongs to a claim.
+    pub(super) fn of(link: &LinkRow) -> Option<ClaimPayload> {
         link.payload
             .as_deref()
             .and_then(|p| serde_json::from_str::<ClaimPayload>(p).ok())
-            .map(|p| p.claim)
+    }
+
+    /// The old hash that proved the claim, as `account` holds it now, for a binding that must find
+    /// it unchanged; `None` when a link proved it.
+    pub(super) fn proven_hash<'a>(&self, account: &'a LegacyRow) -> Option<&'a str> {
+        account
+            .password_hash
+            .as_deref()
+            .filter(|_| self.claim == "password")
     }
 }
 
-/// The unbound old account of this tenant a link is for.
+/// Whether `link` still proves `account` as it is now. An authority account is proven by its old
+/// password only: no mailed link binds it but the own-address link of a claim its old password
+/// proved. A claim proven by the old password holds only while the account's hash is the one
+/// the password was checked against: a re-import that replaced it (a password changed in the old
+/// system) ends the claim, as it ends a login by the old password.
+fn still_proves(link: &LinkRow, account: &LegacyRow) -> bool {
+    match ClaimPayload::of(link) {
+        Some(claim) if claim.claim == "password" => {
+            claim.hash.is_some() && claim.hash == account.password_hash.as_deref().map(secret::hash)
+        }
+        _ => !account.is_authority,
+    }
+}
+
+/// The unbound old account of this tenant a link is for, while the link still proves it
+/// ([`still_proves`]).
 pub(super) fn unbound_account(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -164,5 +225,6 @@ pub(super) fn unbound_account(
         .map(|id| legacy::find(conn, Tenant::of(m.tenant), id))
         .transpose()?
         .flatten()
-        .filter(|a| a.linked_user_id.is_none() && a.tenant_id == m.tenant.id))
+        .filter(|a| a.linked_user_id.is_none() && a.tenant_id == m.tenant.id)
+        .filter(|a| still_proves(link, a)))
 }

@@ -16,7 +16,12 @@
 //!   (`claims.rs`, `claim_address.rs`): proves it (old password under keep-password, else a link
 //!   mailed to the shared address), gives their own address, and the link mailed there creates
 //!   their user with the old subject.
-//! - Authority accounts keep logging in with their old username and password.
+//! - Authority accounts keep logging in with their old username and password; their old password
+//!   is their only proof (also at their address, under either policy): no mailed link binds one.
+//! - A link proves what it proved when it was mailed, no more. One mailed while its address had
+//!   no account never binds into an account that appeared there since (`follow.rs`); a link is
+//!   written only to the address its account has in the transaction that writes it
+//!   (`links.rs`); a claim proven by an old password holds only while that old hash is stored.
 
 pub mod bind;
 pub mod claim_address;

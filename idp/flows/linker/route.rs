@@ -39,17 +39,34 @@ pub enum Route {
     ClaimLink(Box<LegacyRow>),
 }
 
-/// The keep-password rule: whether a resident's old account is proven by its old password here
-/// (the tenant keeps old passwords and the account has a hash that can be checked); else by a
-/// mailed link. An authority account is always proven by its old password.
+/// The keep-password rule: whether an old account is proven by its old password here (the
+/// tenant keeps old passwords, or it is an authority's, and the account has a hash that can be
+/// checked); else a resident's by a mailed link. An authority account is proven by its old
+/// password only, under either policy: no mailed link proves it ([`at_address`]).
 pub fn keeps_password(tenant: &TenantConfig, account: &LegacyRow) -> bool {
-    tenant.policy == Policy::KeepPassword
+    (tenant.policy == Policy::KeepPassword || account.is_authority)
         && account.has_usable_hash(tenant.legacy.salted_sha.as_ref())
+}
+
+/// The unbound old accounts an address leads to: the residents', and the authorities' that their
+/// old password can prove. An authority account without a usable hash has no way in by an
+/// address: a link mailed there would make whoever reads the mailbox an authority user.
+fn at_address(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    email: &Email,
+) -> Result<Vec<LegacyRow>, StoreError> {
+    let unbound = legacy::unlinked_by_email(conn, Tenant::of(m.tenant), email.normalized())?;
+    let salted = m.tenant.legacy.salted_sha.as_ref();
+    Ok(unbound
+        .into_iter()
+        .filter(|a| !a.is_authority || a.has_usable_hash(salted))
+        .collect())
 }
 
 /// Where `identifier` leads: a user of the new system first (with the old accounts still unbound
 /// at its address, when there are any), else the unlinked legacy accounts of the address
-/// (residents), else an unlinked authority account of the old username.
+/// ([`at_address`]), else an unlinked authority account of the old username.
 pub fn route(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -61,7 +78,7 @@ pub fn route(
         if let Ok(email) = Email::parse(identifier)
             && user.email_normalized.as_deref() == Some(email.normalized())
         {
-            let unbound = legacy::unlinked_by_email(conn, tenant, email.normalized())?;
+            let unbound = at_address(m, conn, &email)?;
             if !unbound.is_empty() {
                 return Ok(Route::Shared(unbound));
             }
@@ -74,7 +91,7 @@ pub fn route(
         return Ok(Route::Account);
     }
     if let Ok(email) = Email::parse(identifier) {
-        let mut candidates = legacy::unlinked_by_email(conn, tenant, email.normalized())?;
+        let mut candidates = at_address(m, conn, &email)?;
         return Ok(match candidates.len() {
             0 => Route::Unknown,
             1 => candidates
@@ -116,7 +133,7 @@ pub fn route_chosen(
             Route::Unknown
         });
     }
-    let Some(chosen) = legacy::unlinked_by_email(conn, tenant, email.normalized())?
+    let Some(chosen) = at_address(m, conn, &email)?
         .into_iter()
         .find(|a| a.id == account)
     else {
@@ -169,7 +186,7 @@ pub fn password_target(
         let salted = m.tenant.legacy.salted_sha.as_ref();
         return Ok(authority.filter(|account| account.has_usable_hash(salted)));
     };
-    let candidates = legacy::unlinked_by_email(conn, tenant, email.normalized())?;
+    let candidates = at_address(m, conn, &email)?;
     let target = match chosen.filter(|c| !c.is_empty()) {
         Some(id) => candidates.into_iter().find(|a| a.id == id),
         None if candidates.len() == 1 => candidates.into_iter().next(),
