@@ -381,18 +381,35 @@ async fn an_undo_whose_address_was_taken_meanwhile_still_ends_everything(backend
     app.stop().await;
 }
 
+/// Imports `old` with an md5-crypt hash of `salasana123`; its internal id.
+async fn import_md5(app: &TestApp, old: Old<'_>) -> String {
+    let (_, hash) = crate::linker::vectors("salasana123")
+        .into_iter()
+        .find(|(format, _)| format == "md5-crypt")
+        .unwrap();
+    app.import(old.hash(&hash)).await
+}
+
+both_stores!(a_change_of_address_binds_no_authority_account_at_the_new_address);
+/// An authority account is proven by its old password only: a change of address to its address
+/// (the link proves only the mailbox) leaves it unbound, for its own first login.
+async fn a_change_of_address_binds_no_authority_account_at_the_new_address(backend: Backend) {
+    let app = TestApp::with_user(backend, EMAIL, PASSWORD, "Erkki").await;
+    let old = Old::new("seinajoki", "vanha.virkailija", "SJK-V2").email("varas@testi.fi");
+    let old = import_md5(&app, old.authority()).await;
+    change_address(&app, EMAIL, PASSWORD, "varas@testi.fi").await;
+    assert_eq!(app.bound_to(&old).await, None);
+    app.stop().await;
+}
+
 both_stores!(an_undone_change_of_address_unbinds_the_old_account_it_bound);
 /// The change of address to an old account's address bound that old account (the link proved
 /// the address). Its undo unbinds it: the owner's tokens carry no former username, and the old
 /// account's own first login binds it again.
 async fn an_undone_change_of_address_unbinds_the_old_account_it_bound(backend: Backend) {
     let app = TestApp::with_user(backend, EMAIL, PASSWORD, "Erkki").await;
-    let (_, hash) = crate::linker::vectors("salasana123")
-        .into_iter()
-        .find(|(format, _)| format == "md5-crypt")
-        .unwrap();
     let old = Old::new("seinajoki", "vanha.varas", "SJK-V1").email("varas@testi.fi");
-    let old = app.import(old.hash(&hash)).await;
+    let old = import_md5(&app, old).await;
     change_address(&app, EMAIL, PASSWORD, "varas@testi.fi").await;
     assert!(app.bound_to(&old).await.is_some());
 

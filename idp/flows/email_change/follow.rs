@@ -142,8 +142,12 @@ pub fn confirm(
         // No second subject for an old account's address: the link proved the address, as the
         // linker's own link does, so its one unbound old account joins this one. Several (a
         // shared address) wait on the account page for the resident to choose. The undo link
-        // remembers it: an undo unbinds it (`ways_back.rs`).
-        let legacy = legacy::unlinked_by_email(conn, tenant, new.normalized())?;
+        // remembers it: an undo unbinds it (`ways_back.rs`). An authority account is proven by
+        // its old password only, never by a mailbox (`linker::route`): it is left unbound.
+        let legacy: Vec<_> = legacy::unlinked_by_email(conn, tenant, new.normalized())?
+            .into_iter()
+            .filter(|account| !account.is_authority)
+            .collect();
         let bound = match legacy.as_slice() {
             [only] if bind_to_user(m, conn, only, &user, "email_change")? => Some(Bound {
                 account: only.id.clone(),
