@@ -25,6 +25,25 @@ pub fn cookie_value(req: &HttpRequest, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// Whether the browser says this request is a top-level navigation: the page opened in its
+/// window, not an image, a script, a frame or a script's fetch of another page. Browsers tell by
+/// the Fetch Metadata headers: `Sec-Fetch-Dest` other than `document`, or `Sec-Fetch-Mode` other
+/// than `navigate`, is not one. A request without them (an older browser, a program) is taken as
+/// one, as before the headers existed.
+///
+/// Only a top-level navigation may store a login waiting for its resident (`/authorize`, the
+/// account page's login): else any web page could fill its visitors' address's limit of waiting
+/// requests with hidden images (`flows/oidc/pending.rs`). A frame cannot use a login either: the
+/// pages forbid framing (`frame-ancestors 'none'`).
+pub fn top_level_navigation(req: &HttpRequest) -> bool {
+    let says = |name: &str, expected: &str| {
+        req.headers()
+            .get(name)
+            .is_none_or(|value| value.as_bytes().eq_ignore_ascii_case(expected.as_bytes()))
+    };
+    says("sec-fetch-dest", "document") && says("sec-fetch-mode", "navigate")
+}
+
 /// Parses form or query pairs; a repeated parameter is `invalid_request` (RFC 6749 §3.1).
 ///
 /// The description is constant: a parameter's name is the client's text and may hold anything

@@ -14,7 +14,7 @@ use crate::both_stores;
 use crate::helpers::journeys::{Login, says};
 use crate::helpers::{Backend, TestApp, header};
 use crate::metrics::{EMAIL, PASSWORD, sample};
-use crate::rp::{self, location, param};
+use crate::rp::{self, location, param, submit_login};
 
 /// The address that fills its places.
 const FULL: &str = "198.51.100.7";
@@ -85,19 +85,25 @@ async fn admitted(app: &TestApp, address: &str) {
 /// `temporarily_unavailable`, its `state` and the issuer.
 async fn refused(app: &TestApp, address: &str) {
     let (to, state) = authorize_from(app, "seinajoki", address).await;
+    refused_at(app, &to, state, "http://127.0.0.1:9/callback");
+}
+
+/// Asserts that `to` is the client's redirect URI `callback` with `temporarily_unavailable`, the
+/// request's `state` and the issuer (of seinajoki).
+fn refused_at(app: &TestApp, to: &url::Url, state: String, callback: &str) {
     assert_eq!(
         format!("{}{}", to.origin().ascii_serialization(), to.path()),
-        "http://127.0.0.1:9/callback",
+        callback,
         "{to}"
     );
     assert_eq!(
-        param(&to, "error").as_deref(),
+        param(to, "error").as_deref(),
         Some("temporarily_unavailable")
     );
-    assert_eq!(param(&to, "error_description").as_deref(), Some(TOO_MANY));
-    assert_eq!(param(&to, "state"), Some(state));
-    assert_eq!(param(&to, "iss"), Some(app.issuer("seinajoki")));
-    assert_eq!(param(&to, "code"), None);
+    assert_eq!(param(to, "error_description").as_deref(), Some(TOO_MANY));
+    assert_eq!(param(to, "state"), Some(state));
+    assert_eq!(param(to, "iss"), Some(app.issuer("seinajoki")));
+    assert_eq!(param(to, "code"), None);
 }
 
 both_stores!(one_address_keeps_at_most_its_limit_of_requests_waiting);
@@ -186,6 +192,12 @@ async fn the_account_pages_login_past_the_limit_is_the_429_page_in_the_asked_lan
 /// Pushes rp-basic's request to seinajoki's `/par` from `address`, as the public client
 /// rp-public (no credentials) or as rp-basic with its secret: the status and the JSON answer.
 async fn push_from(app: &TestApp, address: &str, public: bool) -> (u16, Value) {
+    let (status, body, _) = push_answer(app, address, public).await;
+    (status, body)
+}
+
+/// As [`push_from`], with the answer's `Retry-After`.
+async fn push_answer(app: &TestApp, address: &str, public: bool) -> (u16, Value, Option<String>) {
     let (client_id, redirect_uri) = if public {
         ("rp-public", "http://127.0.0.1:9/public-callback")
     } else {
@@ -214,7 +226,8 @@ async fn push_from(app: &TestApp, address: &str, public: bool) -> (u16, Value) {
     };
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    let retry_after = header(&response, "retry-after");
+    (status, response.json().await.unwrap(), retry_after)
 }
 
 both_stores!(a_public_clients_push_counts_against_its_address_and_a_confidential_ones_does_not);
@@ -226,8 +239,9 @@ async fn a_public_clients_push_counts_against_its_address_and_a_confidential_one
     admitted(&app, FULL).await;
     let (status, body) = push_from(&app, FULL, true).await;
     assert_eq!(status, 201, "{body}");
-    let (status, body) = push_from(&app, FULL, true).await;
-    assert_eq!(status, 503, "{body}");
+    let (status, body, retry_after) = push_answer(&app, FULL, true).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(retry_after.as_deref(), Some("60"));
     assert_eq!(
         body,
         serde_json::json!({"error": "temporarily_unavailable", "error_description": TOO_MANY})
@@ -246,5 +260,177 @@ async fn a_public_clients_push_counts_against_its_address_and_a_confidential_one
     let (status, body) = push_from(&app, OTHER, true).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(refusals(&app).await, Some(2.0));
+    app.stop().await;
+}
+
+/// What the 400 page says to a login the browser did not open as a page, in fi, sv and en.
+const NOT_A_PAGE: [(&str, &str); 3] = [
+    (
+        "fi",
+        "Kirjautuminen on avattava omana sivunaan selaimessa. Palaa asiointipalveluun ja kirjaudu uudelleen.",
+    ),
+    (
+        "sv",
+        "Inloggningen måste öppnas som en egen sida i webbläsaren. Gå tillbaka till e-tjänsten och logga in på nytt.",
+    ),
+    (
+        "en",
+        "The login must be opened as a page of its own in the browser. Go back to the e-service and log in again.",
+    ),
+];
+
+/// The Fetch Metadata of a request another site's page makes for `dest` in `mode`.
+fn from_another_site(dest: &'static str, mode: &'static str) -> [(&'static str, &'static str); 3] {
+    [
+        ("Sec-Fetch-Dest", dest),
+        ("Sec-Fetch-Mode", mode),
+        ("Sec-Fetch-Site", "cross-site"),
+    ]
+}
+
+/// A hidden image.
+const IMAGE: (&str, &str) = ("image", "no-cors");
+
+/// A frame.
+const IFRAME: (&str, &str) = ("iframe", "navigate");
+
+/// A cookie-less GET of `url` from `address` as another site's page makes it for `dest` in `mode`
+/// ([`from_another_site`]), with `Accept-Language: language`.
+async fn fetched(
+    app: &TestApp,
+    url: impl reqwest::IntoUrl,
+    address: &str,
+    (dest, mode): (&'static str, &'static str),
+    language: &str,
+) -> reqwest::Response {
+    let mut request = app
+        .browser_at(address)
+        .get(url)
+        .header("Accept-Language", language);
+    for (name, value) in from_another_site(dest, mode) {
+        request = request.header(name, value);
+    }
+    request.send().await.unwrap()
+}
+
+/// Asserts that a new `/authorize` of `client` and the account page, fetched by another site's
+/// page as `fetch` ([`fetched`]), are the 400 page that says `text` in `language`.
+async fn not_a_page(
+    app: &TestApp,
+    client: &rp::Rp,
+    fetch: (&'static str, &'static str),
+    language: &str,
+    text: &str,
+) {
+    let started = rp::start(client, &[], &[]);
+    let answer = fetched(app, started.url, FULL, fetch, language).await;
+    let page = says(answer, 400, text).await;
+    assert!(page.contains("data-reason=\"not_a_page\""), "{page}");
+    let account = app.url("/seinajoki/account");
+    let answer = fetched(app, account, FULL, fetch, language).await;
+    says(answer, 400, text).await;
+}
+
+both_stores!(a_login_the_browser_did_not_open_as_a_page_stores_nothing_and_counts_nothing);
+async fn a_login_the_browser_did_not_open_as_a_page_stores_nothing_and_counts_nothing(
+    backend: Backend,
+) {
+    let app = capped(backend).await;
+    let client = rp::basic(&app).await;
+    // Another site's hidden images of /authorize and of the account page, in each language: the
+    // 400 page, nothing stored, nothing counted. A limit of 3 would be full after three.
+    for (language, text) in NOT_A_PAGE {
+        not_a_page(&app, &client, IMAGE, language, text).await;
+    }
+    // A frame of another site's page is no place for a login either (the pages refuse framing).
+    let (language, text) = NOT_A_PAGE[2];
+    not_a_page(&app, &client, IFRAME, language, text).await;
+    assert_eq!(anonymous_rows(&app, false).await, 0);
+    assert_eq!(refusals(&app).await, None);
+
+    // A session check in a hidden frame (`prompt=none`) still has its answer.
+    let started = rp::start(&client, &[], &[("prompt", "none")]);
+    let answer = fetched(&app, started.url, FULL, IFRAME, language).await;
+    let to = location(&answer);
+    assert_eq!(to.path(), "/callback", "{to}");
+    assert_eq!(param(&to, "error").as_deref(), Some("login_required"));
+    assert_eq!(param(&to, "state"), Some(started.state.secret().clone()));
+
+    // The page opened in the browser's window is the login, as ever.
+    let document = ("document", "navigate");
+    let started = rp::start(&client, &[], &[]);
+    let answer = fetched(&app, started.url, FULL, document, language).await;
+    let to = location(&answer);
+    assert_eq!(to.path(), "/seinajoki/login", "{to}");
+    let account = app.url("/seinajoki/account");
+    let answer = fetched(&app, account, FULL, document, language).await;
+    assert_eq!(location(&answer).path(), "/seinajoki/login");
+    assert_eq!(anonymous_rows(&app, false).await, 2);
+    app.stop().await;
+}
+
+/// The requests of every tenant that count against `address` (its client key).
+async fn rows_of(app: &TestApp, address: &str) -> i64 {
+    let key = idp::crypto::secret::hash(&format!("client:{}", idp::domain::counting_key(address)));
+    app.db_run(move |conn| {
+        auth_requests::table
+            .filter(auth_requests::client_key.eq(key))
+            .count()
+            .get_result(conn)
+            .unwrap()
+    })
+    .await
+}
+
+both_stores!(
+    a_signed_in_residents_requests_waiting_for_consent_count_and_a_login_going_on_is_not_stopped
+);
+async fn a_signed_in_residents_requests_waiting_for_consent_count_and_a_login_going_on_is_not_stopped(
+    backend: Backend,
+) {
+    let app = capped(backend).await;
+    let signed_in = app.browser_at(FULL);
+    let back = rp::log_in_at(&signed_in, &rp::basic(&app).await, EMAIL, PASSWORD).await;
+    assert!(param(&back, "code").is_some(), "{back}");
+    assert_eq!(rows_of(&app, FULL).await, 0);
+    // Another browser at FULL starts a login of the third-party client from another address.
+    let third = rp::third(&app).await;
+    let elsewhere = app.browser_at(FULL);
+    let started = rp::start(&third, &[], &[]);
+    let answer = elsewhere
+        .get(started.url.clone())
+        .header("X-Forwarded-For", OTHER)
+        .send()
+        .await
+        .unwrap();
+    let login = location(&answer);
+    assert_eq!(login.path(), "/seinajoki/login", "{login}");
+
+    // Each prompt=consent of the signed-in resident waits for the consent, and counts.
+    for _ in 0..3 {
+        let to = rp::authorize(&signed_in, &third, &[("prompt", "consent")]).await;
+        assert_eq!(to.path(), "/seinajoki/consent", "{to}");
+    }
+    assert_eq!(rows_of(&app, FULL).await, 3);
+    let started = rp::start(&third, &[], &[("prompt", "consent")]);
+    let answer = signed_in.get(started.url.clone()).send().await.unwrap();
+    let state = started.state.secret().clone();
+    refused_at(
+        &app,
+        &location(&answer),
+        state,
+        "http://127.0.0.1:9/third-callback",
+    );
+    assert_eq!(rows_of(&app, FULL).await, 3);
+    assert_eq!(refusals(&app).await, Some(1.0));
+
+    // The login that began elsewhere goes on from FULL to its consent: not stopped half way, it
+    // holds its place at the address of now.
+    let answer = submit_login(&elsewhere, &login, EMAIL, PASSWORD, false).await;
+    let to = location(&answer);
+    assert_eq!(to.path(), "/seinajoki/consent", "{to}");
+    assert_eq!(rows_of(&app, FULL).await, 4);
+    assert_eq!(rows_of(&app, OTHER).await, 0);
+    assert_eq!(refusals(&app).await, Some(1.0));
     app.stop().await;
 }

@@ -8,7 +8,7 @@ use chrono::NaiveDateTime;
 use super::decide::proceed;
 use super::error::{ErrorCode, OAuthError};
 use super::outcome::{Outcome, error_response, refuse};
-use super::pending::{TOO_MANY_WAITING, store_anonymous};
+use super::pending::{NOT_A_PAGE, TOO_MANY_WAITING, Waiting, store_anonymous};
 use super::request::{self, AuthorizationRequest, Params, RequestError};
 use super::session;
 use crate::config::Language;
@@ -19,13 +19,15 @@ use crate::store::{DbConnection, Tenant};
 
 /// Handles a fresh authorization request from a browser holding `session_cookie` (if any) and
 /// the browser-binding secret `binding` (its flow cookie); `lang` is the language its pages are
-/// shown in, which the login keeps.
+/// shown in, which the login keeps. `navigation` says whether the browser opened the request as a
+/// page of its own (`http::util::top_level_navigation`): only such a request waits for a login.
 pub fn start(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     params: &Params,
     session_cookie: Option<&str>,
     binding: &str,
+    navigation: bool,
     lang: Language,
 ) -> Result<Outcome, OAuthError> {
     // A pushed request (RFC 9126 §4): its stored parameters replace the query's.
@@ -86,7 +88,7 @@ pub fn start(
         ..request
     };
     let Some(cookie) = session_cookie.filter(|c| !c.is_empty()) else {
-        return to_login(m, conn, &request, binding);
+        return to_login(m, conn, &request, binding, navigation);
     };
     // The session, read with its user's row held (`session::held`), and what is written in it —
     // its use, the step-up, or the grant and its code (or the pending consent) — in one commit:
@@ -97,13 +99,13 @@ pub fn start(
         let answers =
             |(session, user): &(SessionRow, UserRow)| !needs_login(&request, session, user, m.now);
         let Some((session, user)) = current.filter(answers) else {
-            return to_login(m, conn, &request, binding);
+            return to_login(m, conn, &request, binding, navigation);
         };
         session::note_use(conn, Tenant::of(m.tenant), &session, m.now)?;
         if let Some(step_up) = super::steps::step_up(m, conn, &request, &session, &user, binding)? {
             return Ok(step_up);
         }
-        proceed(m, conn, request, &session, &user, binding)
+        proceed(m, conn, request, &session, &user, binding, Waiting::Fresh)
     })
 }
 
@@ -126,13 +128,16 @@ fn needs_login(
 }
 
 /// A request without a session to answer it (or that asks for a login all the same): the login
-/// (the request stored, `pending.rs`), or `login_required` when the client asked for no pages.
+/// (the request stored, `pending.rs`), or `login_required` when the client asked for no pages;
+/// the page [`NOT_A_PAGE`] when the browser did not open the request as a page (`navigation`).
 fn to_login(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     request: &AuthorizationRequest,
     binding: &str,
+    navigation: bool,
 ) -> Result<Outcome, OAuthError> {
+    // A session check in a hidden frame (`prompt=none`) stores nothing: it is answered as ever.
     if request.prompt_none {
         return Ok(refuse(
             m,
@@ -140,6 +145,13 @@ fn to_login(
             ErrorCode::LoginRequired,
             "the resident must log in",
         ));
+    }
+    // An image, a frame or a script's fetch of `/authorize` stores nothing and counts nothing:
+    // none of them can show a login, and any web page could make its visitors' browsers send
+    // a hundred of them, filling their address's places (`pending.rs`). Nor is the client told:
+    // a subresource could not follow the redirect.
+    if !navigation {
+        return Ok(Outcome::Page(NOT_A_PAGE));
     }
     // Stored only while its client address has fewer than so many waiting (`pending.rs`); else
     // the client hears `temporarily_unavailable`, and nothing is stored.

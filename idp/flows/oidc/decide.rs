@@ -5,7 +5,7 @@ use chrono::Duration;
 
 use super::error::{ErrorCode, OAuthError};
 use super::outcome::{AuthResponse, Outcome, refuse};
-use super::pending::{ACCOUNT_CLIENT, Step, store_pending};
+use super::pending::{ACCOUNT_CLIENT, Step, TOO_MANY_WAITING, Waiting, store_pending};
 use super::proof::{Proof, meets};
 use super::request::{AuthorizationRequest, ResponseMode};
 use crate::config::{ClientConfig, GrantType};
@@ -21,7 +21,9 @@ pub const CODE_SECONDS: i64 = 60;
 
 /// After the resident has a session: consent if needed, else a code; `login_required` when the
 /// request's `id_token_hint` named another resident than the one who logged in (OIDC Core
-/// §3.1.2.1: the OP should not answer for a different user than the hint's).
+/// §3.1.2.1: the OP should not answer for a different user than the hint's). The request waiting
+/// for the consent is stored as `waiting` says: a fresh one within its client address's limit
+/// (else `temporarily_unavailable`), a login that goes on always (`pending.rs`).
 pub fn proceed(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -29,6 +31,7 @@ pub fn proceed(
     session: &SessionRow,
     user: &UserRow,
     binding: &str,
+    waiting: Waiting,
 ) -> Result<Outcome, OAuthError> {
     if request.client_id == ACCOUNT_CLIENT {
         // A login for the account page: back to it, no code.
@@ -79,8 +82,18 @@ pub fn proceed(
                 "the resident must consent",
             ));
         }
-        let request_id = store_pending(m, conn, &request, &user.id, binding, Step::Consent)?;
-        return Ok(Outcome::Consent { request_id });
+        let step = Step::Consent;
+        return Ok(
+            match store_pending(m, conn, &request, &user.id, binding, step, waiting)? {
+                Some(request_id) => Outcome::Consent { request_id },
+                None => refuse(
+                    m,
+                    &request,
+                    ErrorCode::TemporarilyUnavailable,
+                    TOO_MANY_WAITING,
+                ),
+            },
+        );
     }
     Ok(Outcome::Respond(issue_code(
         m, conn, &request, session, user,

@@ -7,10 +7,18 @@
 //! (`Minter::client_key`: a hash, an IPv6 address per /64) and is stored only while the address
 //! has fewer than `[limits] waiting_requests_per_address` (100) requests not yet expired, in every
 //! tenant together ([`store_within`]); a public client's push counts against the same limit
-//! (`par.rs`). A login that goes on deletes its request (the next step's request has its user and
-//! no address), so it stops counting; an expired one counts no more either. A refusal stores
-//! nothing and is counted in the metrics (`idp_waiting_requests_refused_total`), never audited:
-//! an event per refusal would be a flood of its own.
+//! (`par.rs`). So is a fresh request of a signed-in resident that waits (the consent, a
+//! step-up: [`Waiting::Fresh`]): anyone can register, and then repeat it. A login that goes on
+//! from one step to the next deletes its request and stores the next with the address's key, so
+//! it keeps its one place until it ends, and is never refused half way ([`Waiting::GoesOn`]); an
+//! expired request counts no more. A refusal stores nothing and is counted in the metrics
+//! (`idp_waiting_requests_refused_total`), never audited: an event per refusal would be a flood
+//! of its own.
+//!
+//! Only a request the browser opened as a page waits for a login: an image, a frame or a script's
+//! fetch of `/authorize` or of the account page is the page [`NOT_A_PAGE`] and stores nothing
+//! (`http::util::top_level_navigation`), or any web page could fill its visitors' address's
+//! places with hidden images.
 
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +70,15 @@ pub enum Step {
 /// with an underscore, which client ids may contain but the demo never uses).
 pub const ACCOUNT_CLIENT: &str = "_account";
 
+/// When a client whose request was refused past the limit may try again (`Retry-After`,
+/// seconds): a place frees only when a waiting request expires or its login goes on.
+pub const TOO_MANY_WAITING_RETRY_SECONDS: i64 = 60;
+
+/// The reason of the page (400) that answers a login which the browser did not open as a page
+/// of its own (an image, a frame, a script's fetch: `http::util::top_level_navigation`): such a
+/// request stores nothing.
+pub const NOT_A_PAGE: &str = "not_a_page";
+
 /// The description of `temporarily_unavailable` when a client address has too many requests
 /// waiting already.
 pub const TOO_MANY_WAITING: &str =
@@ -111,10 +128,7 @@ pub(super) fn store_anonymous(
     request: &AuthorizationRequest,
     binding: &str,
 ) -> Result<Option<String>, OAuthError> {
-    let row = AuthRequestRow {
-        client_key: m.client_key(),
-        ..pending_row(m, request, None, binding, Step::Login)?
-    };
+    let row = pending_row(m, request, None, binding, Step::Login)?;
     Ok(store_within(m, conn, &row)?.then_some(row.id))
 }
 
@@ -142,10 +156,24 @@ pub(super) fn too_many_waiting() -> OAuthError {
     OAuthError::new(ErrorCode::TemporarilyUnavailable, TOO_MANY_WAITING)
 }
 
+/// How a request of a signed-in resident (or one whose first factor is proved) comes to wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// A fresh request (`/authorize` met by a session: consent, a step-up; the account page's
+    /// step-up): anyone who has registered can repeat it, so it is counted against its client
+    /// address's limit as an anonymous one is, and refused past it ([`store_within`]).
+    Fresh,
+    /// A login that goes on from one step to the next (the second factor after the password, the
+    /// consent after the login): its request was stored within the limit when it began and is
+    /// deleted as the next is stored, so the next keeps its place (it is counted, with the
+    /// address of now) and is never refused: a login is not stopped half way.
+    GoesOn,
+}
+
 /// Stores `request` at `step` for the browser whose binding secret is `binding` and the user
-/// `user_id`, whose first factor is proved; returns its id. Such a request is not counted against
-/// its client address: only someone who has logged in can make it (the requests of anyone are
-/// [`store_anonymous`]'s).
+/// `user_id`, whose first factor is proved; returns its id, or `None` when a [`Waiting::Fresh`]
+/// request's client address has `[limits] waiting_requests_per_address` requests waiting
+/// already: then nothing is stored. A [`Waiting::GoesOn`] request is always stored.
 pub(super) fn store_pending(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -153,14 +181,19 @@ pub(super) fn store_pending(
     user_id: &str,
     binding: &str,
     step: Step,
-) -> Result<String, OAuthError> {
+    waiting: Waiting,
+) -> Result<Option<String>, OAuthError> {
     let row = pending_row(m, request, Some(user_id), binding, step)?;
-    auth_requests::insert(conn, &row)?;
-    Ok(row.id)
+    if waiting == Waiting::GoesOn {
+        auth_requests::insert(conn, &row)?;
+        return Ok(Some(row.id));
+    }
+    Ok(store_within(m, conn, &row)?.then_some(row.id))
 }
 
 /// The row of `request` at `step` for the browser whose binding secret is `binding` (and
-/// `user_id`), with a new id and no client key.
+/// `user_id`), with a new id and the key of the request's client address
+/// (`Minter::client_key`), which counts it.
 fn pending_row(
     m: &Minter<'_>,
     request: &AuthorizationRequest,
@@ -183,7 +216,7 @@ fn pending_row(
         session_id: None,
         created_at: m.now,
         expires_at: m.after(m.config.settings.tokens.authorization_request_seconds),
-        client_key: None,
+        client_key: m.client_key(),
     })
 }
 

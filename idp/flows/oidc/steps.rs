@@ -28,7 +28,8 @@ use super::decide::proceed;
 use super::error::{ErrorCode, OAuthError};
 use super::logout::end_session_now;
 use super::outcome::{Outcome, refuse};
-use super::pending::{Pending, Step, account_request, pending_at, store_pending};
+use super::pending::Waiting::{Fresh, GoesOn};
+use super::pending::{Pending, Step, TOO_MANY_WAITING, account_request, pending_at, store_pending};
 use super::proof::{Proof, meets};
 use super::request::AuthorizationRequest;
 use super::session;
@@ -158,7 +159,10 @@ pub fn after_first_factor(
             remember,
             session_id: None,
         };
-        let request_id = store_pending(m, conn, &pending.request, &user.id, binding, step)?;
+        let stored = store_pending(m, conn, &pending.request, &user.id, binding, step, GoesOn)?;
+        let Some(request_id) = stored else {
+            return Ok(gone);
+        };
         m.audit("login.first_factor")
             .user(user.id.as_str())
             .client(pending.request.client_id.as_str())
@@ -175,13 +179,16 @@ pub fn after_first_factor(
     if offers_passkey(m, conn, user, &proof)? {
         passkeys::offered(conn, tenant, &user.id, m.now)?;
         let step = Step::OfferPasskey;
-        let request_id = store_pending(m, conn, &pending.request, &user.id, binding, step)?;
+        let stored = store_pending(m, conn, &pending.request, &user.id, binding, step, GoesOn)?;
+        let Some(request_id) = stored else {
+            return Ok(gone);
+        };
         return Ok(Next {
             session: new_session,
             outcome: Outcome::OfferPasskey { request_id },
         });
     }
-    let outcome = proceed(m, conn, pending.request, &session, user, binding)?;
+    let outcome = proceed(m, conn, pending.request, &session, user, binding, GoesOn)?;
     Ok(Next {
         session: new_session,
         outcome,
@@ -367,7 +374,7 @@ pub fn after_second_factor(
             (raised, Some(NewSession { value, remember }))
         }
     };
-    let outcome = proceed(m, conn, pending.request, &session, &user, binding)?;
+    let outcome = proceed(m, conn, pending.request, &session, &user, binding, GoesOn)?;
     Ok(Some(Next {
         session: new_session,
         outcome,
@@ -408,11 +415,13 @@ pub fn after_offer(
         &session,
         &user,
         binding,
+        GoesOn,
     )?))
 }
 
 /// A fresh request met by a live `session` of `user`: `None` when the session is strong enough,
-/// else the second factor's page (a step-up), or the refusal when the client asked for no pages.
+/// else the second factor's page (a step-up), or the refusal when the client asked for no pages
+/// or its client address has too many requests waiting already (`pending.rs`).
 pub fn step_up(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -438,22 +447,31 @@ pub fn step_up(
         remember: session.remember,
         session_id: Some(session.id.clone()),
     };
-    let request_id = store_pending(m, conn, request, &user.id, binding, step)?;
-    Ok(Some(Outcome::SecondFactor { request_id }))
+    let stored = store_pending(m, conn, request, &user.id, binding, step, Fresh)?;
+    Ok(Some(match stored {
+        Some(request_id) => Outcome::SecondFactor { request_id },
+        None => refuse(
+            m,
+            request,
+            ErrorCode::TemporarilyUnavailable,
+            TOO_MANY_WAITING,
+        ),
+    }))
 }
 
 /// The account page for a live `session` of `user`: `None` when the session may use it — it
 /// proved two factors, or the user has no second factor to give — else the id of a step-up to
-/// the second factor that returns to the account page. A password alone never reaches the page
-/// where the factors are changed, so it cannot add a passkey (which would then pass as two
-/// factors) or replace a one-time code.
+/// the second factor that returns to the account page, as `pending::account_login` stores it:
+/// `Some(None)` when its client address has too many requests waiting already (a fresh request,
+/// `Waiting::Fresh`). A password alone never reaches the page where the factors are changed, so
+/// it cannot add a passkey (which would then pass as two factors) or replace a one-time code.
 pub fn account_step_up(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     session: &SessionRow,
     user: &UserRow,
     binding: &str,
-) -> Result<Option<String>, OAuthError> {
+) -> Result<Option<Option<String>>, OAuthError> {
     if Proof::parse(&session.amr).is_mfa() || !Factors::of(m, conn, &user.id)?.any() {
         return Ok(None);
     }
@@ -463,7 +481,6 @@ pub fn account_step_up(
         session_id: Some(session.id.clone()),
     };
     let request = account_request(m);
-    Ok(Some(store_pending(
-        m, conn, &request, &user.id, binding, step,
-    )?))
+    let stored = store_pending(m, conn, &request, &user.id, binding, step, Fresh)?;
+    Ok(Some(stored))
 }

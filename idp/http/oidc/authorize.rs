@@ -5,9 +5,12 @@ use actix_web::http::StatusCode;
 use crate::flows::oidc::authorize;
 use crate::http::extract::TenantRequest;
 use crate::http::pages::error::PageResult;
+use crate::http::util::top_level_navigation;
 
 /// Starts (or, with a session, answers) an authorization request; what the flow decided is
-/// rendered by `View::outcome`.
+/// rendered by `View::outcome`. Whether the browser opened it as a page (its Fetch Metadata,
+/// [`top_level_navigation`]) decides whether it may wait for a login: an image or a frame of it
+/// stores nothing (the 400 page), a `prompt=none` check still has its answer.
 pub async fn authorize(request: TenantRequest) -> PageResult {
     let params = request.params();
     let view = request.view(&params);
@@ -16,9 +19,13 @@ pub async fn authorize(request: TenantRequest) -> PageResult {
     };
     let session = view.cookie("session");
     let binding = view.binding.clone();
+    let navigation = top_level_navigation(&view.req);
     let lang = view.lang;
     let outcome = view
-        .flow(move |m, conn| authorize::start(m, conn, &params, session.as_deref(), &binding, lang))
+        .flow(move |m, conn| {
+            let cookie = session.as_deref();
+            authorize::start(m, conn, &params, cookie, &binding, navigation, lang)
+        })
         .await?;
     Ok(view.outcome(outcome))
 }

@@ -12,6 +12,7 @@
 //! session is still live (`flows::account::signed_in`).
 
 use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest};
 
 use super::error::PageError;
@@ -25,6 +26,7 @@ use crate::flows::oidc::request::Params;
 use crate::flows::oidc::{pending, steps};
 use crate::flows::second_factor::account::{AccountFactor, status};
 use crate::http::extract::{Extracting, TenantRequest, after};
+use crate::http::util::top_level_navigation;
 use crate::store::passkeys::{self, PasskeyRow};
 use crate::store::users::UserRow;
 use crate::store::{DbConnection, Tenant};
@@ -85,7 +87,8 @@ impl AsRef<View> for Posted {
 /// then the browser's session, its user and the user's old accounts. Without a session, the
 /// answer is the way to the login of the account page (`pending::account_login`), which comes
 /// back here; or, when the client address has too many logins waiting already, the page that says
-/// so (429, [`View::too_many_waiting`]).
+/// so (429, [`View::too_many_waiting`]); or, when the browser did not open the page as a page (an
+/// image, a frame: `http::util::top_level_navigation`), the 400 page, and no login is stored.
 pub struct SignedIn<T = View> {
     /// The page (or form) the resident is on.
     pub page: T,
@@ -121,6 +124,7 @@ impl<T: AsRef<View>> SignedIn<T> {
     {
         let (user, session) = (self.user.id.clone(), self.session_id.clone());
         let binding = self.view().binding.clone();
+        let navigation = top_level_navigation(&self.view().req);
         let changed = self
             .view()
             .flow(move |m, conn| {
@@ -128,7 +132,7 @@ impl<T: AsRef<View>> SignedIn<T> {
                 let change = |conn: &mut DbConnection| f(m, conn).map_err(Into::into);
                 match account::while_signed_in(m, conn, signed, change)? {
                     Some(value) => Ok::<_, FlowError>(Ok(value)),
-                    None => Ok(Err(account_login(m, conn, &binding)?)),
+                    None => Ok(Err(account_login(m, conn, &binding, navigation)?)),
                 }
             })
             .await?;
@@ -143,19 +147,37 @@ fn to_elsewhere(view: &View, elsewhere: Elsewhere) -> PageError {
     match elsewhere {
         Elsewhere::To(page, request_id) => view.attach(view.to_page(page, &request_id)).into(),
         Elsewhere::TooMany => view.too_many_waiting().into(),
+        Elsewhere::NotAPage => view
+            .error(StatusCode::BAD_REQUEST, pending::NOT_A_PAGE)
+            .into(),
     }
 }
 
-/// The account page's login (a pending request of this browser), or [`Elsewhere::TooMany`].
+/// The account page's login (a pending request of this browser), or [`Elsewhere::TooMany`]; or,
+/// when the browser did not open the page as a page of its own (`navigation`: an image, a frame,
+/// a script's fetch), [`Elsewhere::NotAPage`], and nothing is stored (`pending.rs`).
 fn account_login(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     binding: &str,
+    navigation: bool,
 ) -> Result<Elsewhere, FlowError> {
-    Ok(match pending::account_login(m, conn, binding)? {
-        Some(id) => Elsewhere::To("login", id),
+    if !navigation {
+        return Ok(Elsewhere::NotAPage);
+    }
+    Ok(stored_at(
+        "login",
+        pending::account_login(m, conn, binding)?,
+    ))
+}
+
+/// The page of a request stored for the account page (`id`), or [`Elsewhere::TooMany`] when its
+/// client address had too many waiting already (`None`).
+fn stored_at(page: &'static str, id: Option<String>) -> Elsewhere {
+    match id {
+        Some(id) => Elsewhere::To(page, id),
         None => Elsewhere::TooMany,
-    })
+    }
 }
 
 impl<T> FromRequest for SignedIn<T>
@@ -198,6 +220,8 @@ enum Elsewhere {
     To(&'static str, String),
     /// Nowhere: the client address has too many logins waiting already.
     TooMany,
+    /// Nowhere: the browser did not open the page as a page (an image, a frame, a fetch).
+    NotAPage,
 }
 
 /// The session's user, old accounts, passkeys, (an authority user's) second factor, sessions and
@@ -206,13 +230,14 @@ enum Elsewhere {
 async fn signed_in(view: &View) -> Result<Found, PageError> {
     let cookie = view.cookie("session");
     let binding = view.binding.clone();
+    let navigation = top_level_navigation(&view.req);
     let found = view
         .flow(move |m, conn| {
             let Some((session, user)) = account::current(m, conn, cookie.as_deref())? else {
-                return Ok(Err(account_login(m, conn, &binding)?));
+                return Ok(Err(account_login(m, conn, &binding, navigation)?));
             };
             if let Some(id) = steps::account_step_up(m, conn, &session, &user, &binding)? {
-                return Ok(Err(Elsewhere::To("login/second-factor", id)));
+                return Ok(Err(stored_at("login/second-factor", id)));
             }
             let tenant = Tenant::of(m.tenant);
             let olds = olds(conn, tenant, &user)?;

@@ -265,7 +265,7 @@ impl View {
     /// when a waiting one may have ended.
     pub fn too_many_waiting(&self) -> HttpResponse {
         let mut page = self.error(StatusCode::TOO_MANY_REQUESTS, "too_many_waiting");
-        util::retry_after_header(&mut page, TOO_MANY_WAITING_RETRY_SECONDS);
+        util::retry_after_header(&mut page, pending::TOO_MANY_WAITING_RETRY_SECONDS);
         page
     }
 
@@ -350,9 +350,6 @@ fn negotiate(
     i18n::negotiate(&tenant.languages, ui_locales, cookie.as_deref(), accept)
 }
 
-/// The `Retry-After` of [`View::too_many_waiting`], seconds.
-const TOO_MANY_WAITING_RETRY_SECONDS: i64 = 60;
-
 /// The translation key of an error reason.
 fn error_key(reason: &str) -> &'static str {
     match reason {
@@ -365,6 +362,7 @@ fn error_key(reason: &str) -> &'static str {
         "bad_request" | "csrf" => "error-bad-request",
         "busy" => "busy",
         "too_many_waiting" => "error-too-many-waiting",
+        "not_a_page" => "error-not-a-page",
         _ => "error-other",
     }
 }
