@@ -31,6 +31,11 @@ pub fn cookie_value(req: &HttpRequest, name: &str) -> Option<String> {
 /// than `navigate`, is not one. A request without them (an older browser, a program) is taken as
 /// one, as before the headers existed.
 ///
+/// A page the browser loads or renders ahead of a click (speculation rules, `<link rel=prefetch>`)
+/// says so in `Sec-Purpose` (or the older `Purpose`, `X-Moz`, `X-Purpose`) and is not one either:
+/// any web page can ask its visitors' browsers for that. Refused, the browser loads the page
+/// again if the click comes.
+///
 /// Only a top-level navigation may store a login waiting for its resident (`/authorize`, the
 /// account page's login): else any web page could fill its visitors' address's limit of waiting
 /// requests with hidden images (`flows/oidc/pending.rs`). A frame cannot use a login either: the
@@ -41,7 +46,10 @@ pub fn top_level_navigation(req: &HttpRequest) -> bool {
             .get(name)
             .is_none_or(|value| value.as_bytes().eq_ignore_ascii_case(expected.as_bytes()))
     };
-    says("sec-fetch-dest", "document") && says("sec-fetch-mode", "navigate")
+    let speculative = ["sec-purpose", "purpose", "x-purpose", "x-moz"]
+        .iter()
+        .any(|name| req.headers().contains_key(*name));
+    says("sec-fetch-dest", "document") && says("sec-fetch-mode", "navigate") && !speculative
 }
 
 /// Parses form or query pairs; a repeated parameter is `invalid_request` (RFC 6749 §3.1).

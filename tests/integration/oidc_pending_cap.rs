@@ -279,35 +279,51 @@ const NOT_A_PAGE: [(&str, &str); 3] = [
     ),
 ];
 
-/// The Fetch Metadata of a request another site's page makes for `dest` in `mode`.
-fn from_another_site(dest: &'static str, mode: &'static str) -> [(&'static str, &'static str); 3] {
-    [
+/// How another site's page has the browser fetch a URL: `Sec-Fetch-Dest`, `Sec-Fetch-Mode` and,
+/// for a speculative load, `Sec-Purpose`.
+type Fetch = (&'static str, &'static str, Option<&'static str>);
+
+/// The Fetch Metadata of a request another site's page makes as `fetch`.
+fn from_another_site((dest, mode, purpose): Fetch) -> Vec<(&'static str, &'static str)> {
+    let mut headers = vec![
         ("Sec-Fetch-Dest", dest),
         ("Sec-Fetch-Mode", mode),
         ("Sec-Fetch-Site", "cross-site"),
-    ]
+    ];
+    headers.extend(purpose.map(|purpose| ("Sec-Purpose", purpose)));
+    headers
 }
 
 /// A hidden image.
-const IMAGE: (&str, &str) = ("image", "no-cors");
+const IMAGE: Fetch = ("image", "no-cors", None);
 
 /// A frame.
-const IFRAME: (&str, &str) = ("iframe", "navigate");
+const IFRAME: Fetch = ("iframe", "navigate", None);
 
-/// A cookie-less GET of `url` from `address` as another site's page makes it for `dest` in `mode`
+/// The page itself, opened in the browser's window.
+const DOCUMENT: Fetch = ("document", "navigate", None);
+
+/// A page the browser loads ahead because another page's speculation rules ask it to: it looks
+/// like the page opened in the window but for `Sec-Purpose`.
+const PREFETCH: Fetch = ("document", "navigate", Some("prefetch"));
+
+/// A page the browser renders ahead, unseen, for the same reason.
+const PRERENDER: Fetch = ("document", "navigate", Some("prefetch;prerender"));
+
+/// A cookie-less GET of `url` from `address` as another site's page makes it as `fetch`
 /// ([`from_another_site`]), with `Accept-Language: language`.
 async fn fetched(
     app: &TestApp,
     url: impl reqwest::IntoUrl,
     address: &str,
-    (dest, mode): (&'static str, &'static str),
+    fetch: Fetch,
     language: &str,
 ) -> reqwest::Response {
     let mut request = app
         .browser_at(address)
         .get(url)
         .header("Accept-Language", language);
-    for (name, value) in from_another_site(dest, mode) {
+    for (name, value) in from_another_site(fetch) {
         request = request.header(name, value);
     }
     request.send().await.unwrap()
@@ -315,13 +331,7 @@ async fn fetched(
 
 /// Asserts that a new `/authorize` of `client` and the account page, fetched by another site's
 /// page as `fetch` ([`fetched`]), are the 400 page that says `text` in `language`.
-async fn not_a_page(
-    app: &TestApp,
-    client: &rp::Rp,
-    fetch: (&'static str, &'static str),
-    language: &str,
-    text: &str,
-) {
+async fn not_a_page(app: &TestApp, client: &rp::Rp, fetch: Fetch, language: &str, text: &str) {
     let started = rp::start(client, &[], &[]);
     let answer = fetched(app, started.url, FULL, fetch, language).await;
     let page = says(answer, 400, text).await;
@@ -345,6 +355,10 @@ async fn a_login_the_browser_did_not_open_as_a_page_stores_nothing_and_counts_no
     // A frame of another site's page is no place for a login either (the pages refuse framing).
     let (language, text) = NOT_A_PAGE[2];
     not_a_page(&app, &client, IFRAME, language, text).await;
+    // Nor is a page the browser loads or renders ahead of a click another site's speculation
+    // rules foresee: the click, if it comes, loads the page again.
+    not_a_page(&app, &client, PREFETCH, language, text).await;
+    not_a_page(&app, &client, PRERENDER, language, text).await;
     assert_eq!(anonymous_rows(&app, false).await, 0);
     assert_eq!(refusals(&app).await, None);
 
@@ -357,13 +371,12 @@ async fn a_login_the_browser_did_not_open_as_a_page_stores_nothing_and_counts_no
     assert_eq!(param(&to, "state"), Some(started.state.secret().clone()));
 
     // The page opened in the browser's window is the login, as ever.
-    let document = ("document", "navigate");
     let started = rp::start(&client, &[], &[]);
-    let answer = fetched(&app, started.url, FULL, document, language).await;
+    let answer = fetched(&app, started.url, FULL, DOCUMENT, language).await;
     let to = location(&answer);
     assert_eq!(to.path(), "/seinajoki/login", "{to}");
     let account = app.url("/seinajoki/account");
-    let answer = fetched(&app, account, FULL, document, language).await;
+    let answer = fetched(&app, account, FULL, DOCUMENT, language).await;
     assert_eq!(location(&answer).path(), "/seinajoki/login");
     assert_eq!(anonymous_rows(&app, false).await, 2);
     app.stop().await;
