@@ -1,6 +1,7 @@
 //! The old accounts bound to a user, as the `former_usernames` and `former_subjects` claims
 //! release them (the ID token, userinfo) and the account page shows them.
 
+use crate::config::SaltedShaLayout;
 use crate::store::legacy::{self, LegacyRow};
 use crate::store::users::UserRow;
 use crate::store::{DbConnection, StoreError, Tenant};
@@ -56,16 +57,34 @@ pub struct Olds {
     pub linkable: Vec<LegacyRow>,
 }
 
-/// The old accounts bound to `user`, and those of its address still unbound.
+/// The old accounts bound to `user`, and those of its address it can still bind ([`linkable`]).
 pub fn olds(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
+    salted: Option<&SaltedShaLayout>,
     user: &UserRow,
 ) -> Result<Olds, StoreError> {
     let bound = former(conn, tenant, user)?.usernames;
     let linkable = match &user.email_normalized {
-        Some(email) => legacy::unlinked_by_email(conn, tenant, email)?,
+        Some(email) => linkable(conn, tenant, salted, email)?,
         None => Vec::new(),
     };
     Ok(Olds { bound, linkable })
+}
+
+/// The unbound old accounts an address leads to, for the login's linker and the account page
+/// alike: the residents', and the authorities' that their old password can prove. An authority
+/// account without a usable hash has no way in by an address: a link mailed there would make
+/// whoever reads the mailbox an authority user (support binds it, `docs/migration.md`).
+pub fn linkable(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    salted: Option<&SaltedShaLayout>,
+    email_normalized: &str,
+) -> Result<Vec<LegacyRow>, StoreError> {
+    let unbound = legacy::unlinked_by_email(conn, tenant, email_normalized)?;
+    Ok(unbound
+        .into_iter()
+        .filter(|a| !a.is_authority || a.has_usable_hash(salted))
+        .collect())
 }

@@ -5,7 +5,7 @@
 
 use crate::both_stores;
 use crate::helpers::journeys::{
-    Login, follow_link, page, post_with_csrf, says, set_password, submit_link,
+    Login, follow_link, page, post_with_csrf, says, set_password, sign_in, submit_link,
 };
 use crate::helpers::{Backend, NewUser, Old, TestApp, assert_has};
 use crate::linker::{LINK_SENT, begin, kouvola, logged_in, server, vectors};
@@ -380,5 +380,37 @@ async fn an_authority_account_is_proven_by_its_old_password_only(backend: Backen
     .await;
     says(login.browser.get(&link).send().await.unwrap(), 410, EXPIRED).await;
     assert_eq!(app.bound_to(&resident).await, None);
+    app.stop().await;
+}
+
+both_stores!(the_account_page_offers_no_way_to_an_authority_account_only_support_can_bind);
+/// The account page lists the old accounts of the resident's address as the login's linker finds
+/// them: an authority's with a usable old hash, proven by that password; one without, not at all
+/// (no password can prove it and no link may). Asked for it anyway, the page says nothing was
+/// sent, as it is: no mail, nothing bound.
+async fn the_account_page_offers_no_way_to_an_authority_account_only_support_can_bind(
+    backend: Backend,
+) {
+    let (app, _) = kouvola(backend).await;
+    let address = "yhteinen@testi.fi";
+    app.add_user("kouvola", address, "asukkaan pitkä salasana", "Aino")
+        .await;
+    let signed = sign_in(&app, "kouvola", address, "asukkaan pitkä salasana").await;
+    // The old accounts arrive with a later import.
+    let hash = bcrypt::hash("viraston vanha salasana", 4).unwrap();
+    let proven = Old::new("kouvola", "virasto.a", "KVL-V1").hash(&hash);
+    app.import(proven.email(address).authority()).await;
+    let unproven = Old::new("kouvola", "virasto.b", "KVL-V2").email(address);
+    let unproven = app.import(unproven.authority()).await;
+    let account = page(&signed.browser, app.url("/kouvola/account")).await;
+    assert_has(&account, "virasto.a");
+    assert!(!account.contains("virasto.b"), "{account}");
+    let url = app.url("/kouvola/account/legacy");
+    let fields = [("account", unproven.as_str())];
+    let asked = post_with_csrf(&signed.browser, url, &account, &fields).await;
+    let page = says(asked, 409, "virasto.a").await;
+    assert!(!page.contains("Lähetimme liittämislinkin"), "{page}");
+    assert_eq!(app.mails(), Vec::<String>::new());
+    assert_eq!(app.bound_to(&unproven).await, None);
     app.stop().await;
 }

@@ -5,6 +5,7 @@ use crate::config::{Policy, TenantConfig};
 use crate::domain::Email;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
+use crate::flows::former;
 use crate::flows::lookup::{find_account, find_deleting};
 use crate::store::legacy::{self, LegacyRow};
 use crate::store::{DbConnection, StoreError, Tenant, users};
@@ -48,20 +49,14 @@ pub fn keeps_password(tenant: &TenantConfig, account: &LegacyRow) -> bool {
         && account.has_usable_hash(tenant.legacy.salted_sha.as_ref())
 }
 
-/// The unbound old accounts an address leads to: the residents', and the authorities' that their
-/// old password can prove. An authority account without a usable hash has no way in by an
-/// address: a link mailed there would make whoever reads the mailbox an authority user.
+/// The unbound old accounts an address leads to ([`former::linkable`]).
 fn at_address(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     email: &Email,
 ) -> Result<Vec<LegacyRow>, StoreError> {
-    let unbound = legacy::unlinked_by_email(conn, Tenant::of(m.tenant), email.normalized())?;
     let salted = m.tenant.legacy.salted_sha.as_ref();
-    Ok(unbound
-        .into_iter()
-        .filter(|a| !a.is_authority || a.has_usable_hash(salted))
-        .collect())
+    former::linkable(conn, Tenant::of(m.tenant), salted, email.normalized())
 }
 
 /// Where `identifier` leads: a user of the new system first (with the old accounts still unbound

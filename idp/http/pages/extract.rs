@@ -240,7 +240,7 @@ async fn signed_in(view: &View) -> Result<Found, PageError> {
                 return Ok(Err(stored_at("login/second-factor", id)));
             }
             let tenant = Tenant::of(m.tenant);
-            let olds = olds(conn, tenant, &user)?;
+            let olds = olds(conn, tenant, m.tenant.legacy.salted_sha.as_ref(), &user)?;
             let passkeys = passkeys::of_user(conn, tenant, &user.id)?;
             let second_factor = if user.is_authority {
                 Some(status(m, conn, &user.id)?)

@@ -60,7 +60,14 @@ pub async fn link_legacy(mut signed: SignedIn<Posted>) -> PageResult {
     let user = signed.user.clone();
     signed.olds = signed
         .view()
-        .flow(move |m, conn| olds(conn, Tenant::of(m.tenant), &user))
+        .flow(move |m, conn| {
+            olds(
+                conn,
+                Tenant::of(m.tenant),
+                m.tenant.legacy.salted_sha.as_ref(),
+                &user,
+            )
+        })
         .await?;
     Ok(match bound {
         true => signed.show(Some("account-link-done"), None, StatusCode::OK),
