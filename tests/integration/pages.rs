@@ -4,7 +4,9 @@
 use url::Url;
 
 use crate::both_stores;
-use crate::helpers::journeys::{Login, page, post_with_csrf, says, session_set_cookie, text_of};
+use crate::helpers::journeys::{
+    Login, answer, page, post_with_csrf, says, session_set_cookie, text_of,
+};
 use crate::helpers::{Backend, NewUser, Old, TestApp, assert_has};
 use crate::linker::vectors;
 use crate::rp::{self, csrf, location, param};
@@ -98,6 +100,27 @@ async fn the_identifier_step_does_not_tell_an_old_account_proven_by_its_password
             unknown,
             "{identifier}: the password page must not tell that an old account exists"
         );
+    }
+    // Nor does the chooser's step, posted with no account or a made-up one (its page differs
+    // from the identifier step's only in where the language form returns to).
+    let page = login.page().await;
+    let unknown = unknown.replace("/seinajoki/login/identifier", "/seinajoki/login/choose");
+    for identifier in [
+        "nobody@testi.fi",
+        "erkki@testi.fi",
+        "aino@testi.fi",
+        "viranomainen",
+    ] {
+        for account in ["", "made-up"] {
+            let fields = [("identifier", identifier), ("account", account)];
+            let (status, chosen) = answer(login.post("/login/choose", &page, &fields).await).await;
+            assert_eq!(status, 200, "{identifier}");
+            assert_eq!(
+                chosen.replace(identifier, "X"),
+                unknown,
+                "{identifier}, {account:?}: the chooser must not tell that an old account exists"
+            );
+        }
     }
 
     // The password step finds the one old account without the field, and binds it.

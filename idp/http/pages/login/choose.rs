@@ -1,6 +1,8 @@
 //! The linker's chooser: `POST /{tenant}/login/choose`, an old account chosen among several of
 //! one address (or the account in use).
 
+use actix_web::http::StatusCode;
+
 use super::form::LoginForm;
 use super::route::follow;
 use crate::flows::linker;
@@ -12,12 +14,14 @@ pub async fn choose(login: LoginForm) -> PageResult {
     let account = login.field("account");
     let account_given = !account.is_empty();
     let who = login.identifier.clone();
-    let route = login
+    // Nothing (or nothing of this address's) chosen: where the identifier alone leads, as the
+    // identifier step would answer it.
+    let (route, chosen) = login
         .view
         .flow(
             move |m, conn| match linker::route_chosen(m, conn, &who, &account)? {
-                Route::Unknown => linker::route(m, conn, &who),
-                chosen => Ok(chosen),
+                Route::Unknown => Ok((linker::route(m, conn, &who)?, false)),
+                chosen => Ok::<_, crate::flows::error::FlowError>((chosen, true)),
             },
         )
         .await?;
@@ -31,6 +35,10 @@ pub async fn choose(login: LoginForm) -> PageResult {
     match route {
         Route::Choose(accounts) => Ok(login.choose_page(&accounts, false, Some(again))),
         Route::Shared(accounts) => Ok(login.choose_page(&accounts, true, Some(again))),
+        // An old account proven by its password that no chooser named: the page of an unknown
+        // identifier, byte for byte, as at the identifier step (`identifier.rs`) — its id
+        // would tell anyone that the address or username was in the old system.
+        Route::Password { .. } if !chosen => Ok(login.password_page(None, None, StatusCode::OK)),
         route => follow(&login, route).await,
     }
 }
