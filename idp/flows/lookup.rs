@@ -1,10 +1,11 @@
 //! Finding an account by the identifier a resident types: the login, the linker's routing and the
 //! account checks all read an identifier this one way; an identifier that names no account is
-//! throttled under the same reading ([`unknown_key`]).
+//! throttled under the same reading ([`unknown_key`], [`throttle_key`]).
 
 use chrono::NaiveDateTime;
 
 use crate::domain::Email;
+use crate::store::legacy::LegacyRow;
 use crate::store::throttle::ThrottleKey;
 use crate::store::users::{self, UserRow};
 use crate::store::{DbConnection, StoreError, Tenant, deletions};
@@ -30,6 +31,22 @@ pub fn unknown_key(identifier: &str) -> ThrottleKey {
         Ok(email) => email.normalized().to_string(),
         Err(_) => identifier.to_lowercase(),
     })
+}
+
+/// The throttle counter a password check of `identifier` counts on: the old account's it proves,
+/// else the account's it names (one being deleted too), else [`unknown_key`]. Every check of an
+/// identifier — a login, a claim of an old account — counts on the counter a login would, or
+/// the gap between them (one blocked, the other not) would tell whether it names an account.
+pub fn throttle_key(
+    account: Option<&UserRow>,
+    old: Option<&LegacyRow>,
+    identifier: &str,
+) -> ThrottleKey {
+    match (old, account) {
+        (Some(old), _) => ThrottleKey::Legacy(old.id.clone()),
+        (None, Some(account)) => ThrottleKey::User(account.id.clone()),
+        (None, None) => unknown_key(identifier),
+    }
 }
 
 /// The account an identifier names, disabled or not.

@@ -374,6 +374,28 @@ async fn every_form_of_an_address_counts_on_one_counter(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(a_claim_of_nothing_counts_where_a_login_of_its_identifier_would);
+/// Wrong passwords posted to the claim step of the linker with an old account the address does
+/// not have: they count on the counter a login of the identifier counts on, with an account or
+/// without one, so the login after them is refused alike. Before, they always counted on the
+/// unknown identifier's counter: a login of an address with an account was still checked (401)
+/// and one without was refused (429), which told the two apart in six requests.
+async fn a_claim_of_nothing_counts_where_a_login_of_its_identifier_would(backend: Backend) {
+    let app = TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await;
+    let client = rp::basic(&app).await;
+    for identifier in ["erkki@testi.fi", "ei.ole@testi.fi"] {
+        let login = Login::fresh(&app, &client).await;
+        let page = login.page().await;
+        for _ in 0..5 {
+            let claimed = login.claim(&page, identifier, "made-up", "väärä").await;
+            says(claimed, 401, WRONG).await;
+        }
+        let blocked = login.submit(identifier, PASSWORD, false).await;
+        says(blocked, 429, THROTTLED).await;
+    }
+    app.stop().await;
+}
+
 /// The `until` of a `login.throttled` event's detail, which must open a block of the account.
 fn block_until(event: &crate::helpers::Audited) -> chrono::NaiveDateTime {
     let detail: serde_json::Value =

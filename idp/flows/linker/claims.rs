@@ -6,12 +6,11 @@
 use serde_json::json;
 
 use super::links::{self, ClaimPayload, MailedAccount, PURPOSE};
-use super::route::{Route, route_chosen};
+use super::route::{Route, login_key, route_chosen};
 use crate::config::Language;
 use crate::crypto::secret;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
-use crate::flows::lookup::unknown_key;
 use crate::flows::mail_limit;
 use crate::flows::mail_link;
 use crate::flows::oidc::pending;
@@ -88,8 +87,11 @@ pub fn prepare_claim(
                 salted: m.tenant.legacy.salted_sha.clone(),
             },
         ),
+        // Nothing to claim: the check counts where a login of the identifier would (its
+        // account's counter, an old account's, or the unknown identifier's), so that the two
+        // are never blocked apart.
         None => (
-            unknown_key(identifier),
+            login_key(m, conn, identifier)?,
             Stored::Argon2(DUMMY_HASH.to_string()),
         ),
     };

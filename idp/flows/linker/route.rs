@@ -6,8 +6,9 @@ use crate::domain::Email;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::former;
-use crate::flows::lookup::{find_account, find_deleting};
+use crate::flows::lookup::{find_account, find_deleting, throttle_key};
 use crate::store::legacy::{self, LegacyRow};
+use crate::store::throttle::ThrottleKey;
 use crate::store::{DbConnection, StoreError, Tenant, users};
 
 /// The chooser's value for the account already in use at the address (its password page).
@@ -188,6 +189,26 @@ pub fn password_target(
         None => None,
     };
     Ok(target.filter(|account| keeps_password(m.tenant, account)))
+}
+
+/// The throttle counter a password login of `identifier` (no old account chosen) counts on
+/// ([`throttle_key`]), for the checks that are not that login but must count as it would (a
+/// claim whose form names no old account of the address).
+pub fn login_key(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    identifier: &str,
+) -> Result<ThrottleKey, FlowError> {
+    let tenant = Tenant::of(m.tenant);
+    let named = match find_account(conn, tenant, identifier)? {
+        Some(user) => Some(user),
+        None => find_deleting(conn, tenant, identifier)?.map(|(user, _)| user),
+    };
+    let old = match named {
+        Some(_) => None,
+        None => password_target(m, conn, identifier, None)?,
+    };
+    Ok(throttle_key(named.as_ref(), old.as_ref(), identifier))
 }
 
 /// A username as the choice page shows it when the tenant masks them: the first and last

@@ -28,7 +28,7 @@ use crate::store::users::UserRow;
 use crate::store::{DbConnection, Tenant, auth_requests, grants};
 use crate::telemetry::metrics::LoginOutcome;
 
-use crate::flows::lookup::{find_account, find_deleting, unknown_key};
+use crate::flows::lookup::{find_account, find_deleting, throttle_key};
 
 /// The first step of a login.
 #[derive(Debug)]
@@ -141,26 +141,19 @@ pub fn prepare(
         (None, None) => linker::password_target(m, conn, identifier, chosen)?,
         _ => None,
     };
-    let (stored, account) = match (user.as_ref().or(deleting.as_ref().map(|d| &d.0)), &legacy) {
-        (_, Some(account)) => (
-            Stored::Legacy {
-                hash: account.password_hash.clone().unwrap_or_default(),
-                salted: m.tenant.legacy.salted_sha.clone(),
-            },
-            ThrottleKey::Legacy(account.id.clone()),
+    let named = user.as_ref().or(deleting.as_ref().map(|d| &d.0));
+    let account = throttle_key(named, legacy.as_ref(), identifier);
+    let stored = match (named, &legacy) {
+        (_, Some(account)) => Stored::Legacy {
+            hash: account.password_hash.clone().unwrap_or_default(),
+            salted: m.tenant.legacy.salted_sha.clone(),
+        },
+        (Some(user), None) => Stored::Argon2(
+            user.password_hash
+                .clone()
+                .unwrap_or_else(|| DUMMY_HASH.to_string()),
         ),
-        (Some(user), None) => (
-            Stored::Argon2(
-                user.password_hash
-                    .clone()
-                    .unwrap_or_else(|| DUMMY_HASH.to_string()),
-            ),
-            ThrottleKey::User(user.id.clone()),
-        ),
-        (None, None) => (
-            Stored::Argon2(DUMMY_HASH.to_string()),
-            unknown_key(identifier),
-        ),
+        (None, None) => Stored::Argon2(DUMMY_HASH.to_string()),
     };
     Ok(Prepared::Check(Box::new(Check {
         row,
