@@ -104,12 +104,19 @@ async fn authorize(
     pairs: &[(String, String)],
 ) -> reqwest::Response {
     let url = app.url("/seinajoki/authorize");
-    let request = if method == Method::GET {
-        browser.get(url).query(pairs)
-    } else {
-        browser.post(url).form(pairs)
-    };
-    request.send().await.unwrap()
+    if method == Method::GET {
+        return browser.get(url).query(pairs).send().await.unwrap();
+    }
+    let answer = browser.post(url).form(pairs).send().await.unwrap();
+    // A browser without the tenant's cookies is asked for the same request by GET, which
+    // carries them (`http::util::again_by_get`): the browser follows.
+    if answer.status() == 303 {
+        let again = location(&answer);
+        if again.path() == "/seinajoki/authorize" {
+            return browser.get(again).send().await.unwrap();
+        }
+    }
+    answer
 }
 
 /// `pairs` pushed to `/seinajoki/par` by rp-basic: the status and the JSON answer.

@@ -128,6 +128,37 @@ async fn remembered_at_a(
     )
 }
 
+both_stores!(an_authorization_request_posted_from_an_e_services_site_finds_the_session);
+/// An e-service posts its authorization request as a form from its own site, which carries none
+/// of our `SameSite=Lax` cookies: the request is asked again by GET, which carries them, so
+/// single sign-on answers it and the browser's flow cookie stays. Before, the POST found no
+/// session: `prompt=none` was `login_required` for a resident signed in, and a login was asked.
+async fn an_authorization_request_posted_from_an_e_services_site_finds_the_session(
+    backend: Backend,
+) {
+    let app = app_with_a(backend, "http://127.0.0.1:9/unused").await;
+    let browser = app.browser();
+    let basic = rp::basic(&app).await;
+    rp::redeem_login(&browser, &basic, &[], ERKKI, ERKKI_PASSWORD).await;
+    for extra in [&[("prompt", "none")][..], &[]] {
+        let started = rp::start(&basic, &[], extra);
+        let form: Vec<(String, String)> = started.url.query_pairs().into_owned().collect();
+        let posted = app.browser().post(app.url("/seinajoki/authorize"));
+        let answer = posted.form(&form).send().await.unwrap();
+        assert_eq!(answer.status(), 303);
+        assert!(answer.headers().get("set-cookie").is_none(), "no cookie");
+        let again = location(&answer);
+        assert_eq!(again.path(), "/seinajoki/authorize", "{again}");
+        let back = location(&browser.get(again).send().await.unwrap());
+        assert_eq!(back.path(), "/callback", "{back}");
+        assert_eq!(param(&back, "state"), Some(started.state.secret().clone()));
+        let code = param(&back, "code").expect("a code by single sign-on");
+        let tokens = rp::exchange(&basic, &code, started.verifier).await.unwrap();
+        assert!(tokens.id_token().is_some());
+    }
+    app.stop().await;
+}
+
 both_stores!(a_second_login_renews_the_session_and_one_logout_ends_both_e_services);
 async fn a_second_login_renews_the_session_and_one_logout_ends_both_e_services(backend: Backend) {
     let (receiver, receiver_handle, app, a, b, browser) = two_e_services(backend).await;

@@ -77,6 +77,35 @@ async fn logout_with_an_id_token_hint_ends_the_session_and_returns(backend: Back
     app.stop().await;
 }
 
+both_stores!(a_logout_posted_from_the_e_services_site_ends_the_session);
+/// An e-service posts its logout as a form from its own site: the browser sends our
+/// `SameSite=Lax` cookies with another site's top-level GET, not with its POST. The POST is
+/// answered with the same logout by GET, which carries them and ends the session. Before, the
+/// POST found no session, sent the resident straight back, and ended nothing.
+async fn a_logout_posted_from_the_e_services_site_ends_the_session(backend: Backend) {
+    let (app, s) = logged_in(backend).await;
+    let form = [
+        ("id_token_hint", s.id_token.as_str()),
+        ("post_logout_redirect_uri", BYE),
+        ("state", "paluu 2"),
+    ];
+    // What the browser sends for another site's form: the fields and none of our cookies.
+    let posted = app.browser().post(app.url("/seinajoki/logout")).form(&form);
+    let again = location(&posted.send().await.unwrap());
+    assert_eq!(again.path(), "/seinajoki/logout", "{again}");
+    let pairs: Vec<(String, String)> = again.query_pairs().into_owned().collect();
+    let mut expected: Vec<(String, String)> = form
+        .iter()
+        .map(|(name, value)| ((*name).to_string(), (*value).to_string()))
+        .collect();
+    expected.sort();
+    assert_eq!(pairs, expected);
+    let back = location(&s.browser.get(again).send().await.unwrap());
+    assert_eq!(back.as_str(), "http://127.0.0.1:9/bye?state=paluu+2");
+    session_is_gone(&app, &s).await;
+    app.stop().await;
+}
+
 both_stores!(a_forged_hint_or_unregistered_uri_never_redirects);
 async fn a_forged_hint_or_unregistered_uri_never_redirects(backend: Backend) {
     let (app, s) = logged_in(backend).await;

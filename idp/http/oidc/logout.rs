@@ -1,6 +1,6 @@
 //! `GET|POST {issuer}/logout`: RP-initiated logout 1.0.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use serde::Serialize;
 
 use crate::flows::oidc::logout::{self, LogoutOutcome};
@@ -8,7 +8,7 @@ use crate::flows::oidc::request::Params;
 use crate::http::extract::TenantRequest;
 use crate::http::pages::error::PageResult;
 use crate::http::pages::view::View;
-use crate::http::util::see_other;
+use crate::http::util::{again_by_get, see_other};
 
 /// Logout with the parameters in the query, or in a form (from the client, or from our
 /// confirmation page).
@@ -29,6 +29,15 @@ struct Param {
 
 async fn handle(view: &View, mut params: Params) -> PageResult {
     let session = view.cookie("session");
+    // An e-service's form, posted from its own site without our cookies: again by GET, which
+    // carries them, or the session would not end (our confirmation page posts with them).
+    let posted = view.req.method() == Method::POST;
+    if posted && session.is_none() && !params.contains_key("confirm") {
+        let endpoint = format!("{}/logout", view.state.config.issuer(&view.tenant));
+        if let Some(again) = again_by_get(&endpoint, &params) {
+            return Ok(again);
+        }
+    }
     // Confirmed on our own page: the form carries a token only this browser's cookie can match.
     let confirmed =
         params.get("confirm").is_some_and(|c| c == "yes") && view.csrf_ok(params.get("csrf"));
