@@ -197,21 +197,21 @@ async fn an_ipv6_client_is_counted_per_64(backend: Backend) {
 }
 
 /// The attack on the client address's budget (3 here) from `from`, in `browser`: registrations
-/// of the attacker's own addresses `own[0]` and `own[1]`, forgot password for `target`, a
-/// registration of `own[2]`. The four pages.
+/// of the attacker's own addresses `own[0]` and `own[1]`, the form at `probe` (forgot password,
+/// registration) for `target`, a registration of `own[2]`. The four pages.
 async fn spend_the_budget(
     app: &TestApp,
     browser: &reqwest::Client,
     from: &str,
-    target: &str,
+    (probe, target): (&str, &str),
     own: [&str; 3],
 ) -> Vec<(u16, String)> {
-    let (register, forgot) = ("/seinajoki/register", "/seinajoki/forgot");
+    let register = "/seinajoki/register";
     let mut pages = Vec::new();
     for (path, email) in [
         (register, own[0]),
         (register, own[1]),
-        (forgot, target),
+        (probe, target),
         (register, own[2]),
     ] {
         let fields = [("request", ""), ("email", email)];
@@ -233,8 +233,17 @@ async fn forgot_spends_the_client_address_budget_with_or_without_an_account(back
     // and the same own addresses: the same CSRF token and wording in both).
     let browser = app.browser();
     let own = ["a1@testi.fi", "a2@testi.fi", "a3@testi.fi"];
-    let with = spend_the_budget(&app, &browser, "203.0.113.7", "kohde@testi.fi", own).await;
-    let without = spend_the_budget(&app, &browser, "203.0.113.8", "ei.tilia@testi.fi", own).await;
+    let forgot = "/seinajoki/forgot";
+    let with = spend_the_budget(
+        &app,
+        &browser,
+        "203.0.113.7",
+        (forgot, "kohde@testi.fi"),
+        own,
+    )
+    .await;
+    let target = (forgot, "ei.tilia@testi.fi");
+    let without = spend_the_budget(&app, &browser, "203.0.113.8", target, own).await;
     assert_eq!(with, without, "the attacker's pages tell nothing");
     for (status, text) in &with {
         assert_eq!(*status, 200, "{text}");
@@ -260,6 +269,43 @@ async fn forgot_spends_the_client_address_budget_with_or_without_an_account(back
         detail: Some(r#"{"limit":"per_client_address","mail":"register"}"#.into()),
     };
     assert_eq!(limited, [row("203.0.113.7"), row("203.0.113.8")]);
+    app.stop().await;
+}
+
+both_stores!(registering_an_authority_accounts_address_spends_the_budget_too);
+/// The same attack with a registration of the target: an address whose only old account is an
+/// authority's (which no mailed link may prove, so nothing is mailed to it) spends the client
+/// address's budget as any other registration does. Before, it spent nothing, and the mail of
+/// the attacker's last registration told that the address was an authority's in the export.
+async fn registering_an_authority_accounts_address_spends_the_budget_too(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .tenant_toml("\n[mail_limits]\nper_client_address = 3\n")
+        .behind_proxy()
+        .spawn()
+        .await;
+    let authority = Old::new("seinajoki", "virasto.v", "SJK-V9").email("virka@testi.fi");
+    app.import(authority.authority()).await;
+    let browser = app.browser();
+    let own = ["a1@testi.fi", "a2@testi.fi", "a3@testi.fi"];
+    let register = "/seinajoki/register";
+    let target = (register, "virka@testi.fi");
+    let with = spend_the_budget(&app, &browser, "203.0.113.7", target, own).await;
+    let target = (register, "ei.tilia@testi.fi");
+    let without = spend_the_budget(&app, &browser, "203.0.113.8", target, own).await;
+    let with: Vec<(u16, String)> = with
+        .into_iter()
+        .map(|(status, page)| (status, page.replace("virka@testi.fi", "X")))
+        .collect();
+    let without: Vec<(u16, String)> = without
+        .into_iter()
+        .map(|(status, page)| (status, page.replace("ei.tilia@testi.fi", "X")))
+        .collect();
+    assert_eq!(with, without, "the attacker's pages tell nothing");
+    assert!(
+        app.mails_to("virka@testi.fi").is_empty(),
+        "no link for an authority"
+    );
+    assert!(app.mails_to("a3@testi.fi").is_empty(), "no mail arrives");
     app.stop().await;
 }
 

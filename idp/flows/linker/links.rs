@@ -84,8 +84,8 @@ pub struct LinkMail<'a> {
 /// correction of an address (`idp legacy set-email`) or a re-import may have voided their links
 /// since — a link mailed to the stale address would bind the account with the new one, verified,
 /// for whoever reads the old. An authority account gets none either: its old password is its
-/// only proof. When none is left nothing is written, and the answer is `None`, as past a limit
-/// (the page reads the same).
+/// only proof. When none is left nothing is written but the mail's count against the limits,
+/// and the answer is `None`, as past a limit (the page reads the same).
 pub fn send_links(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -113,6 +113,10 @@ pub fn send_links(
                 .filter(|a| !a.is_authority && accounts.iter().any(|read| read.id == a.id))
                 .collect();
         if current.is_empty() {
+            // Counted as the mail would be, and nothing written: else a registration of an
+            // authority's address would spend no budget, which a client address's last mail
+            // would tell.
+            mail_limit::admit(m, conn, counted)?;
             return Ok(None);
         }
         mail_limit::write(m, conn, counted, to, |conn| {
