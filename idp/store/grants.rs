@@ -117,7 +117,7 @@ pub type SessionEnd = (Option<NaiveDateTime>, NaiveDateTime);
 
 /// A grant with its user and the end of its SSO session: what a code exchange and a refresh
 /// check.
-type GrantInSession = (GrantRow, Option<UserRow>, Option<SessionEnd>);
+pub type GrantInSession = (GrantRow, Option<UserRow>, Option<SessionEnd>);
 
 /// The join of a grant's SSO session (the session of its `session_id`, of its tenant).
 #[diesel::dsl::auto_type]
@@ -130,7 +130,7 @@ fn grant_session() -> _ {
 
 /// A grant of `tenant` with its user (none for `client_credentials`) and the end of the SSO
 /// session it came from (none when it came from none, or the session is gone), in one statement.
-fn find_grant_in_session(
+pub fn find_grant_in_session(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     id: &str,

@@ -195,6 +195,60 @@ async fn introspection_shows_a_client_only_its_own_tokens(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(a_refresh_token_whose_session_expired_introspects_as_the_token_endpoint_takes_it);
+/// A tenant whose sessions without "remember me" are shorter than its refresh tokens: a login
+/// with "remember me", then one without in the same browser (which renews the session with the
+/// shorter lifetime). Once the session has expired (nobody ended it), the token endpoint refuses
+/// the first grant's refresh token (no `offline_access`), and introspection says it is inactive
+/// too. Before, introspection answered `active: true` until the token's own expiry, hours later.
+async fn a_refresh_token_whose_session_expired_introspects_as_the_token_endpoint_takes_it(
+    backend: Backend,
+) {
+    let app = TestApp::builder(backend)
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .tenant_toml("\n[sessions]\nsession_seconds = 600\n")
+        .spawn()
+        .await;
+    let client = rp::basic(&app).await;
+    let browser = app.browser();
+    let mut refresh = String::new();
+    for (prompt, remember) in [(&[][..], true), (&[("prompt", "login")][..], false)] {
+        let started = rp::start(&client, &[], prompt);
+        let login = rp::location(&browser.get(started.url.clone()).send().await.unwrap());
+        let answer = rp::submit_login(&browser, &login, "erkki@testi.fi", PASSWORD, remember);
+        let back = rp::location(&answer.await);
+        let redeemed = rp::redeem(&client, started, &back).await;
+        if remember {
+            refresh = redeemed.refresh_token();
+        }
+    }
+    let form = [
+        ("token", refresh.as_str()),
+        ("token_type_hint", "refresh_token"),
+    ];
+    let (_, info) = post_form(&app, INTROSPECT, RP_BASIC, &form).await;
+    assert_eq!(info["active"], true, "{info}");
+    app.clock.advance(601);
+    let (status, info) = post_form(&app, INTROSPECT, RP_BASIC, &form).await;
+    assert_eq!(
+        (status, info),
+        (
+            200,
+            serde_json::json!({"active": false, "client_id": "rp-basic"})
+        )
+    );
+    let refreshing = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.as_str()),
+    ];
+    let (status, body) = post_form(&app, TOKEN, RP_BASIC, &refreshing).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (400, &serde_json::json!("invalid_grant"))
+    );
+    app.stop().await;
+}
+
 both_stores!(revocation_ends_access_and_refresh_tokens);
 async fn revocation_ends_access_and_refresh_tokens(backend: Backend) {
     let (app, client, redeemed) = logged_in(backend).await;

@@ -8,7 +8,8 @@ use super::request::Params;
 use super::userinfo::live_claims;
 use crate::crypto::secret;
 use crate::flows::context::Minter;
-use crate::store::{DbConnection, Tenant, grants, users};
+use crate::flows::oidc::token::ended_with;
+use crate::store::{DbConnection, Tenant, grants};
 
 /// Answers whether `token` is active for the authenticated client.
 pub fn introspect(
@@ -83,19 +84,23 @@ fn refresh(
     let Some(row) = grants::find_refresh(conn, Tenant::of(m.tenant), &secret::hash(token))? else {
         return Ok(None);
     };
-    let Some(grant) = grants::find_grant(conn, Tenant::of(m.tenant), &row.grant_id)? else {
+    let tenant = Tenant::of(m.tenant);
+    let Some((grant, user, session)) = grants::find_grant_in_session(conn, tenant, &row.grant_id)?
+    else {
         return Ok(None);
     };
-    let active = row.used_at.is_none() && row.expires_at > m.now && grant.revoked_at.is_none();
+    // Active exactly when the token endpoint would take it: unused, unexpired, its grant not
+    // revoked, and a grant without `offline_access` not ended with its session.
+    let active = row.used_at.is_none()
+        && row.expires_at > m.now
+        && grant.revoked_at.is_none()
+        && !ended_with(&grant, session, m);
     if !active {
         return Ok(Some(
             json!({ "active": false, "client_id": grant.client_id }),
         ));
     }
-    let subject = match &grant.user_id {
-        Some(id) => users::find(conn, Tenant::of(m.tenant), id)?.map(|u| u.subject),
-        None => None,
-    };
+    let subject = user.map(|u| u.subject);
     Ok(Some(json!({
         "active": true,
         "token_type": "refresh_token",

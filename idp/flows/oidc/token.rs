@@ -234,7 +234,7 @@ fn refresh_token(
 /// Whether `grant`, bound to the browser session whose end is `session` (none when it came from
 /// none, or the session is gone), ended with it: a grant without `offline_access` ends when its
 /// session ends or expires.
-fn ended_with(grant: &GrantRow, session: Option<SessionEnd>, m: &Minter<'_>) -> bool {
+pub fn ended_with(grant: &GrantRow, session: Option<SessionEnd>, m: &Minter<'_>) -> bool {
     let live = |(ended_at, expires_at): SessionEnd| ended_at.is_none() && expires_at > m.now;
     !grant.offline && !session.is_some_and(live)
 }
