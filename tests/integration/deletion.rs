@@ -23,7 +23,7 @@ use crate::oidc_backchannel::wait_for;
 use crate::rp::{self, location};
 
 /// The link of the undo mail.
-const UNDO_PATH: &str = "/seinajoki/account/undo-deletion?token=";
+pub(crate) const UNDO_PATH: &str = "/seinajoki/account/undo-deletion?token=";
 
 /// Opens the deletion page in `signed`'s browser and posts it with `password`: (status, text,
 /// whether the answer cleared the session cookie).
@@ -53,7 +53,7 @@ async fn disabled(app: &TestApp, id: &str) -> bool {
 }
 
 /// Follows the undo `link` in a fresh browser: its question page, then the answer to its form.
-async fn undo(app: &TestApp, link: &str) -> (String, (u16, String)) {
+pub(crate) async fn undo(app: &TestApp, link: &str) -> (String, (u16, String)) {
     let browser = app.browser();
     let asked = page(&browser, link).await;
     let url = app.url("/seinajoki/account/undo-deletion");

@@ -276,6 +276,7 @@ async fn the_download_holds_the_residents_data_and_no_secret(backend: Backend) {
     assert_eq!(links, [("undo_email_change", "aino@testi.fi", true)]);
     let mails: Vec<&Value> = document["mails"].as_array().unwrap().iter().collect();
     assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(document["deletion"], Value::Null, "no deletion asked for");
     assert_eq!(mails[0]["kind"], "verify_email");
     // Every event of this account's but the download's own, written after it, and no other.
     let events = document["audit_events"].as_array().unwrap();
@@ -551,6 +552,46 @@ async fn support_is_told_of_an_unknown_user(backend: Backend) {
     let both = s.idp(&[&export[..], &["--email", "a@testi.fi", "--username", "a"]].concat());
     assert_eq!(both.status.code(), Some(2), "{}", text(&both.stderr));
     drop(s.dir);
+}
+
+both_stores!(support_s_export_tells_of_a_deletion_under_way);
+/// While a deletion the resident asked for waits for its grace period (the account disabled, no
+/// login), support's export says so: when it was asked, by whom, and when the account will be
+/// erased. Undone, it is gone from the export.
+async fn support_s_export_tells_of_a_deletion_under_way(backend: Backend) {
+    let app = TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await;
+    let signed = sign_in(&app, "seinajoki", "erkki@testi.fi", PASSWORD).await;
+    let asked_at = app.now();
+    let (status, text, _) = crate::deletion::delete(&app, &signed, PASSWORD).await;
+    assert_eq!(status, 200, "{text}");
+    let out = cli_export(&app, &["--email", "erkki@testi.fi"]).await;
+    let document: Value = serde_json::from_str(&succeeded(&out)).unwrap();
+    let deletion = &document["deletion"];
+    let at = |name: &str| {
+        let text = deletion[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("{deletion}"));
+        chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%SZ").unwrap()
+    };
+    let asked = at("requested_at");
+    let second = chrono::Duration::seconds(1);
+    assert!(
+        asked_at - second <= asked && asked <= app.now(),
+        "{deletion}"
+    );
+    assert_eq!(at("erase_at"), asked + chrono::Duration::days(14));
+    assert_eq!(deletion["requested_by"], "resident");
+    assert_eq!(deletion.as_object().unwrap().len(), 3, "{deletion}");
+    assert_eq!(document["account"]["disabled"], true);
+    let link = app
+        .newest_link(Some("erkki@testi.fi"), crate::deletion::UNDO_PATH)
+        .await;
+    let (_, (status, text)) = crate::deletion::undo(&app, &link).await;
+    assert_eq!(status, 200, "{text}");
+    let out = cli_export(&app, &["--email", "erkki@testi.fi"]).await;
+    let document: Value = serde_json::from_str(&succeeded(&out)).unwrap();
+    assert_eq!(document["deletion"], Value::Null);
+    app.stop().await;
 }
 
 both_stores!(the_export_reads_one_moment);

@@ -51,6 +51,8 @@ pub struct Export {
     pub mails: Vec<Mail>,
     /// The audit events about the account.
     pub audit_events: Vec<AuditEvent>,
+    /// The deletion of the account under way (its grace period), if one is.
+    pub deletion: Option<Deletion>,
 }
 
 impl Export {
@@ -242,6 +244,17 @@ pub struct Mail {
     pub status: String,
     /// Handed to the mail server.
     pub sent_at: Option<String>,
+}
+
+/// A deletion of the account asked for and not yet done or undone.
+#[derive(Debug, Clone, Serialize)]
+pub struct Deletion {
+    /// Asked for.
+    pub requested_at: String,
+    /// When the account will be erased (the undo link works until then).
+    pub erase_at: String,
+    /// Who asked: `resident` (the account page) or `cli` (support).
+    pub requested_by: String,
 }
 
 /// An audit event about the account.

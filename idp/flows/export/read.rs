@@ -5,14 +5,17 @@
 use std::collections::BTreeSet;
 
 use super::document::{
-    Account, AddressChange, AuditEvent, Consent, EService, Export, FORMAT, Grant, LegacyAccount,
-    Link, Mail, OneTimeCode, Passkey, SecondFactors, Session, TenantSeen, utc, utc_opt,
+    Account, AddressChange, AuditEvent, Consent, Deletion, EService, Export, FORMAT, Grant,
+    LegacyAccount, Link, Mail, OneTimeCode, Passkey, SecondFactors, Session, TenantSeen, utc,
+    utc_opt,
 };
 use crate::flows::context::Minter;
 use crate::flows::email_change::request::CONFIRM;
 use crate::store::export::{self, EventSeen};
 use crate::store::users::UserRow;
-use crate::store::{DbConnection, StoreError, Tenant, legacy, links, passkeys, second_factors};
+use crate::store::{
+    DbConnection, StoreError, Tenant, deletions, legacy, links, passkeys, second_factors,
+};
 
 /// The fields of an event of the resident's own that tell about another account, by event kind,
 /// kept in the audit trail for the operator and left out of the export: whether the address a
@@ -118,6 +121,13 @@ pub fn document(
             })
             .collect(),
         audit_events: events.into_iter().map(audit_event).collect(),
+        deletion: deletions::find(conn, tenant, id)?
+            .filter(|d| d.erased_at.is_none())
+            .map(|d| Deletion {
+                requested_at: utc(d.requested_at),
+                erase_at: utc(d.erase_at),
+                requested_by: d.requested_by,
+            }),
     })
 }
 
