@@ -1,6 +1,7 @@
 //! The notice mailed to an account's address when its password is changed on the account page, a
-//! passkey is added to it, or an authority user's one-time code is set up or its recovery codes
-//! made anew (mail `account_changed`), in the transaction of the change: the owner
+//! passkey is added to it or removed from it, or an authority user's one-time code is set up, its
+//! recovery codes made anew or one of them used to log in (mail `account_changed`), in the
+//! transaction of the change: the owner
 //! learns of a change they did not make, and the mail's link leads to the forgot-password page,
 //! whose reset ends every login and can remove the passkeys. It carries no text of the request
 //! (not the passkey's name, which its adder chose), only the tenant's own words and link.
@@ -25,10 +26,14 @@ pub enum Change {
     Password,
     /// A passkey added.
     Passkey,
+    /// A passkey removed (by a session that proved two factors, with the password or a passkey).
+    PasskeyRemoved,
     /// A one-time code set up or replaced (and new recovery codes with it).
     OneTimeCode,
     /// New recovery codes, the old ones void.
     RecoveryCodes,
+    /// A recovery code used in a login (the phone lost, or someone else's login).
+    RecoveryCodeUsed,
 }
 
 impl Change {
@@ -38,6 +43,8 @@ impl Change {
             Change::Passkey => "passkey",
             Change::OneTimeCode => "one_time_code",
             Change::RecoveryCodes => "recovery_codes",
+            Change::PasskeyRemoved => "passkey_removed",
+            Change::RecoveryCodeUsed => "recovery_code_used",
         }
     }
 }

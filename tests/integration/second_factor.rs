@@ -147,6 +147,69 @@ async fn a_required_second_factor_is_enrolled_before_the_login_ends(backend: Bac
     app.stop().await;
 }
 
+both_stores!(a_password_only_session_enrols_no_factor_without_the_password);
+/// A tenant that starts to require a second factor of its authority users: an authority user's
+/// session from before, proven by the password alone (here made so in the database: the factor
+/// removed, the session's `amr` back to `pwd`), on a shared computer. An e-service opened there
+/// asks for the password again, which the enrolment then follows; the session alone enrols
+/// nothing and proves no more. Before, the step-up of the session led straight to the
+/// enrolment, and whoever held the cookie set up their own one-time code, raised the session to
+/// two factors, and locked the owner out of the second factor.
+async fn a_password_only_session_enrols_no_factor_without_the_password(backend: Backend) {
+    let (app, client, secret) = app_with_code(backend).await;
+    let (browser, _) = crate::helpers::authority::account(&app, Some(&secret)).await;
+    let user = authority_id(&app).await;
+    let of = user.clone();
+    app.db_run(move |conn| {
+        use diesel::prelude::*;
+        use idp::store::schema::{recovery_codes, sso_sessions, totp_factors};
+        diesel::delete(totp_factors::table.filter(totp_factors::user_id.eq(&of)))
+            .execute(conn)
+            .unwrap();
+        diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(&of)))
+            .execute(conn)
+            .unwrap();
+        diesel::update(sso_sessions::table.filter(sso_sessions::user_id.eq(&of)))
+            .set((
+                sso_sessions::amr.eq("pwd"),
+                sso_sessions::acr.eq("urn:idp:acr:password"),
+            ))
+            .execute(conn)
+            .unwrap();
+    })
+    .await;
+    let started = rp::start(&client, &[], &[]);
+    let asked = location(&browser.get(started.url).send().await.unwrap());
+    assert_eq!(asked.path(), "/seinajoki/login", "{asked}");
+    // A session check answers as for nobody signed in.
+    let back = rp::prompt_none(&browser, &client).await;
+    assert_eq!(rp::param(&back, "error").as_deref(), Some("login_required"));
+    let of = user.clone();
+    let (factors, amr) = app
+        .db_run(move |conn| {
+            use diesel::prelude::*;
+            use idp::store::schema::{sso_sessions, totp_factors};
+            let factors: i64 = totp_factors::table
+                .filter(totp_factors::user_id.eq(&of))
+                .count()
+                .get_result(conn)
+                .unwrap();
+            let amr: Vec<String> = sso_sessions::table
+                .filter(sso_sessions::user_id.eq(&of))
+                .select(sso_sessions::amr)
+                .load(conn)
+                .unwrap();
+            (factors, amr)
+        })
+        .await;
+    assert_eq!((factors, amr), (0, vec!["pwd".to_string()]));
+    // With the password the login goes on to the enrolment.
+    let password = crate::helpers::authority::PASSWORD;
+    let typed = rp::submit_login(&browser, &asked, USERNAME, password, false).await;
+    assert_eq!(location(&typed).path(), "/seinajoki/login/second-factor");
+    app.stop().await;
+}
+
 both_stores!(codes_around_now_are_accepted_once_and_older_ones_refused);
 async fn codes_around_now_are_accepted_once_and_older_ones_refused(backend: Backend) {
     // The tenant names its own acr values.

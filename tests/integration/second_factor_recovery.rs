@@ -11,10 +11,10 @@ use serde_json::json;
 
 use crate::both_stores;
 use crate::helpers::authority::{
-    PASSWORD, account, app_with_code, at_second_factor, authority_id, code, give, refused,
+    PASSWORD, USERNAME, account, app_with_code, at_second_factor, authority_id, code, give, refused,
 };
 use crate::helpers::journeys::{hidden, post_with_csrf, says};
-use crate::helpers::{Backend, TestApp, tenant};
+use crate::helpers::{Backend, TestApp, assert_has, tenant};
 use crate::rp::location;
 use crate::second_factor_account::{codes_of, renew_codes};
 
@@ -136,5 +136,43 @@ async fn a_recovery_code_stored_as_a_plain_hash_before_still_logs_in_once(backen
     let login = at_second_factor(&app, &client).await;
     let fields = [("recovery", codes[1].as_str())];
     refused(&login, &fields, 401, "Varakoodi on väärä tai jo käytetty.").await;
+    app.stop().await;
+}
+
+both_stores!(a_login_with_a_recovery_code_is_told_to_the_owner);
+/// A recovery code is used when the phone is lost, or by someone else who has the codes and the
+/// password: the owner's address is told of the login, with the way to a new password, as of
+/// every other change to how the account logs in.
+async fn a_login_with_a_recovery_code_is_told_to_the_owner(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .tenant_setting("authority_second_factor = \"required\"")
+        .spawn()
+        .await;
+    let user = crate::helpers::NewUser {
+        email: Some("virkailija@testi.fi"),
+        ..crate::helpers::NewUser::authority(USERNAME, "Virkailija", PASSWORD)
+    };
+    app.add("seinajoki", user).await.unwrap();
+    crate::helpers::authority::seed_totp(&app).await;
+    let client = crate::rp::basic(&app).await;
+    let user_id = authority_id(&app).await;
+    let codes = totp::recovery_codes();
+    let hashes: Vec<String> = codes.iter().map(|c| plain_sha256(&user_id, c)).collect();
+    let (id, now) = (user_id.clone(), app.now());
+    app.db_run(move |conn| {
+        let t = tenant("seinajoki");
+        idp::store::second_factors::set_recovery_codes(conn, t, &id, &hashes, now).unwrap();
+    })
+    .await;
+    let login = at_second_factor(&app, &client).await;
+    let done = give(&login, &[("recovery", codes[0].as_str())]).await;
+    assert_eq!(location(&done).path(), "/callback");
+    let notice = app.wait_for_mails(1).await.swap_remove(0);
+    assert_has(&notice, "To: virkailija@testi.fi");
+    assert_has(
+        &notice,
+        "Tilillesi palvelussa Seinäjoen kaupunki kirjauduttiin varakoodilla.",
+    );
+    assert!(!notice.contains(&codes[0]), "{notice}");
     app.stop().await;
 }

@@ -11,6 +11,7 @@ use super::outcome::{Outcome, error_response, refuse};
 use super::pending::{NOT_A_PAGE, TOO_MANY_WAITING, Waiting, store_anonymous};
 use super::request::{self, AuthorizationRequest, Params, RequestError};
 use super::session;
+use super::steps::StepUp;
 use crate::config::Language;
 use crate::flows::context::Minter;
 use crate::store::sessions::SessionRow;
@@ -102,10 +103,11 @@ pub fn start(
             return to_login(m, conn, &request, binding, navigation);
         };
         session::note_use(conn, Tenant::of(m.tenant), &session, m.now)?;
-        if let Some(step_up) = super::steps::step_up(m, conn, &request, &session, &user, binding)? {
-            return Ok(step_up);
+        match super::steps::step_up(m, conn, &request, &session, &user, binding)? {
+            StepUp::No => proceed(m, conn, request, &session, &user, binding, Waiting::Fresh),
+            StepUp::Page(outcome) => Ok(outcome),
+            StepUp::Login => to_login(m, conn, &request, binding, navigation),
         }
-        proceed(m, conn, request, &session, &user, binding, Waiting::Fresh)
     })
 }
 

@@ -419,9 +419,19 @@ pub fn after_offer(
     )?))
 }
 
-/// A fresh request met by a live `session` of `user`: `None` when the session is strong enough,
-/// else the second factor's page (a step-up), or the refusal when the client asked for no pages
-/// or its client address has too many requests waiting already (`pending.rs`).
+/// What a fresh request met by a live session needs before it goes on ([`step_up`]).
+pub enum StepUp {
+    /// Nothing: the session is strong enough.
+    No,
+    /// The second factor's page, or the refusal when the client asked for no pages or its
+    /// client address has too many requests waiting already (`pending.rs`).
+    Page(Outcome),
+    /// A login with the password: the user must enrol a second factor, which a session alone
+    /// never does (the session may be an old password-only one of someone else's computer).
+    Login,
+}
+
+/// A fresh request met by a live `session` of `user`: whether it needs a step-up ([`StepUp`]).
 pub fn step_up(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -429,13 +439,15 @@ pub fn step_up(
     session: &SessionRow,
     user: &UserRow,
     binding: &str,
-) -> Result<Option<Outcome>, OAuthError> {
+) -> Result<StepUp, OAuthError> {
     let proof = Proof::parse(&session.amr);
-    if second_factor_due(m, conn, user, &proof, request)?.is_none() {
-        return Ok(None);
+    match second_factor_due(m, conn, user, &proof, request)? {
+        None => return Ok(StepUp::No),
+        Some(false) => return Ok(StepUp::Login),
+        Some(true) => {}
     }
     if request.prompt_none {
-        return Ok(Some(refuse(
+        return Ok(StepUp::Page(refuse(
             m,
             request,
             ErrorCode::InteractionRequired,
@@ -448,7 +460,7 @@ pub fn step_up(
         session_id: Some(session.id.clone()),
     };
     let stored = store_pending(m, conn, request, &user.id, binding, step, Fresh)?;
-    Ok(Some(match stored {
+    Ok(StepUp::Page(match stored {
         Some(request_id) => Outcome::SecondFactor { request_id },
         None => refuse(
             m,

@@ -9,6 +9,7 @@ use super::register::clean_name;
 use crate::config::Language;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
+use crate::flows::notice::{self, Change, Tell};
 use crate::i18n;
 use crate::store::users::UserRow;
 use crate::store::{self, DbConnection, Tenant, passkeys};
@@ -37,11 +38,12 @@ pub fn rename(
     })
 }
 
-/// Removes `user`'s passkey `id` (the caller checked the password or a passkey); false when the
-/// user has no such passkey.
+/// Removes `user`'s passkey `id` (the caller checked the password or a passkey), and tells the
+/// owner (`notice`); false when the user has no such passkey.
 pub fn remove(
     m: &Minter<'_>,
     conn: &mut DbConnection,
+    tell: &Tell,
     user: &UserRow,
     id: &str,
 ) -> Result<bool, FlowError> {
@@ -53,6 +55,8 @@ pub fn remove(
             .user(user.id.as_str())
             .detail(&json!({ "passkey": id }))
             .record(conn)?;
+        let change = (user, Change::PasskeyRemoved);
+        notice::account_changed(m, conn, &tell.mails, change, tell.language)?;
         Ok(true)
     })
 }

@@ -45,7 +45,7 @@ fn without_factor(
 ) -> Result<bool, FlowError> {
     let factors = Factors::of(m, conn, &half.user.id)?;
     Ok(crate::flows::second_factor::enrol::may_enrol(
-        m, factors, &half.user,
+        m, factors, half,
     ))
 }
 

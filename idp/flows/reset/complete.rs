@@ -102,11 +102,15 @@ pub fn complete(
         } else {
             0
         };
-        let code = removing && second_factors::totp(conn, tenant, &user.id)?.is_some();
-        let recovery_codes = if code {
-            second_factors::remove_all(conn, tenant, &user.id)? - 1
+        // The box removes the one-time code and every recovery code, also those made while the
+        // passkeys were the only factor (an intruder's passkey could make them): kept, they would
+        // pass again once the owner sets up a factor.
+        let (code, recovery_codes) = if removing {
+            let code = second_factors::totp(conn, tenant, &user.id)?.is_some();
+            let gone = second_factors::remove_all(conn, tenant, &user.id)?;
+            (code, gone - usize::from(code))
         } else {
-            0
+            (false, 0)
         };
         // Whoever held the account keeps nothing: every session and grant, offline ones too,
         // every other link (a change of address he asked for), every half-done login.
@@ -120,13 +124,13 @@ pub fn complete(
                 .detail(&serde_json::json!({ "by": "reset", "passkeys": removed }))
                 .record(conn)?;
         }
-        if code {
+        if code || recovery_codes > 0 {
             // As support's reset of the factors is audited (`second_factor::reset`).
             m.audit("second_factor.reset")
                 .user(user.id.as_str())
                 .detail(&serde_json::json!({
                     "by": "reset",
-                    "totp": true,
+                    "totp": code,
                     "recovery_codes": recovery_codes,
                 }))
                 .record(conn)?;

@@ -23,7 +23,6 @@ use crate::flows::oidc::error::{OAuthError, committed};
 use crate::flows::oidc::standing::hold;
 use crate::flows::oidc::steps::{Factors, HalfLogin, Next, after_second_factor, half_login};
 use crate::store::ceremonies;
-use crate::store::users::UserRow;
 use crate::store::{DbConnection, Tenant, second_factors};
 
 /// The ceremony between the recovery codes' page and "Continue": the login's id.
@@ -47,10 +46,15 @@ pub enum LoginEnrolment {
     Expired,
 }
 
-/// Whether `user`, with `factors`, must enrol a second factor in the login: the tenant requires
-/// one of its authority users and the user has none.
-pub fn may_enrol(m: &Minter<'_>, factors: Factors, user: &UserRow) -> bool {
-    user.is_authority
+/// Whether the user of the half-done login `half`, with `factors`, must enrol a second factor in
+/// it: the tenant requires one of its authority users, the user has none, and the login is one
+/// whose password was just typed — never a step-up of a session (`half.session_id`), which may
+/// be an old password-only session held by anyone who used the computer: a factor is enrolled
+/// only with the password at hand, as on the account page (`steps::step_up` sends such a
+/// session to the login instead).
+pub fn may_enrol(m: &Minter<'_>, factors: Factors, half: &HalfLogin) -> bool {
+    half.session_id.is_none()
+        && half.user.is_authority
         && m.tenant.authority_second_factor == SecondFactorPolicy::Required
         && !factors.any()
 }
@@ -66,7 +70,7 @@ fn enrolling(
         return Ok(None);
     };
     let factors = Factors::of(m, conn, &half.user.id)?;
-    Ok(may_enrol(m, factors, &half.user).then_some(half))
+    Ok(may_enrol(m, factors, &half).then_some(half))
 }
 
 /// Starts the enrolment for the half-done login `request_id` of this browser; `None` when there
@@ -110,7 +114,7 @@ pub fn confirm_enrolment(
             return Ok(LoginEnrolment::Expired);
         }
         let factors = Factors::of(m, conn, &half.user.id)?;
-        if !may_enrol(m, factors, &half.user) {
+        if !may_enrol(m, factors, &half) {
             return Ok(if factors.any() {
                 LoginEnrolment::HasFactor
             } else {

@@ -16,6 +16,7 @@
 use crate::crypto::kek::Kek;
 use crate::crypto::totp::{TotpSecret, recovery_code_mac, unkeyed_recovery_code_hash};
 use crate::flows::context::Minter;
+use crate::flows::notice::{self, Change, Tell};
 use crate::flows::oidc::error::{OAuthError, committed};
 use crate::flows::oidc::standing::hold;
 use crate::flows::oidc::steps::{Factors, HalfLogin, Next, after_second_factor, half_login};
@@ -84,7 +85,7 @@ pub fn asked(
         totp: factors.totp,
         passkeys: factors.passkeys,
         recovery_codes: second_factors::unused_recovery_codes(conn, tenant, &half.user.id)?,
-        enrol: may_enrol(m, factors, &half.user),
+        enrol: may_enrol(m, factors, &half),
         passkeys_on: m.passkeys_on(),
     }))
 }
@@ -104,7 +105,7 @@ fn keys(m: &Minter<'_>, user: &UserRow) -> Vec<ThrottleKey> {
 pub fn verify(
     m: &Minter<'_>,
     conn: &mut DbConnection,
-    kek: &Kek,
+    (kek, tell): (&Kek, &Tell),
     (request_id, binding): (&str, &str),
     session_cookie: Option<&str>,
     answer: &Answer,
@@ -131,7 +132,7 @@ pub fn verify(
         if hold(conn, tenant, &half.user.id)?.is_none() {
             return Ok(Verified::Expired);
         }
-        if !answered(m, conn, kek, &half, answer)? {
+        if !answered(m, conn, (kek, tell), &half, answer)? {
             let method = match answer {
                 Answer::Code(_) => "otp",
                 Answer::Recovery(_) => "recovery_code",
@@ -161,11 +162,12 @@ pub fn proved(m: &Minter<'_>, conn: &mut DbConnection, user: &UserRow) -> Result
 }
 
 /// Whether `answer` is right for `half`'s user, and then used up: a code's step accepted, a
-/// recovery code spent (audited with how many are left).
+/// recovery code spent (audited with how many are left, and the owner told: a recovery code is
+/// used when the phone is lost, or by someone else).
 fn answered(
     m: &Minter<'_>,
     conn: &mut DbConnection,
-    kek: &Kek,
+    (kek, tell): (&Kek, &Tell),
     half: &HalfLogin,
     answer: &Answer,
 ) -> Result<bool, OAuthError> {
@@ -202,6 +204,8 @@ fn answered(
                 .user(user.id.as_str())
                 .detail(&serde_json::json!({ "left": left }))
                 .record(conn)?;
+            let change = (&half.user, Change::RecoveryCodeUsed);
+            notice::account_changed(m, conn, &tell.mails, change, tell.language)?;
             Ok(true)
         }
     }

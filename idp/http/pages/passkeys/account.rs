@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::answer::{answer, options, refused};
+use crate::flows::notice::Tell;
 use crate::flows::passkeys;
 use crate::flows::passkeys::register::default_name;
 use crate::http::pages::account::current::CurrentPassword;
@@ -177,8 +178,12 @@ pub async fn remove(mut signed: SignedIn<Posted>) -> PageResult {
             .await?;
     }
     let user = signed.user.clone();
+    let tell = Tell {
+        mails: signed.view().state.services.mails.clone(),
+        language: signed.view().lang,
+    };
     signed
-        .change(move |m, conn| passkeys::remove(m, conn, &user, &id))
+        .change(move |m, conn| passkeys::remove(m, conn, &tell, &user, &id))
         .await?;
     reload(&mut signed).await?;
     Ok(signed.show(Some("passkey-removed"), None, StatusCode::OK))

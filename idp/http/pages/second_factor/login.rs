@@ -5,6 +5,7 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 
 use super::render::{code_page, throttled};
+use crate::flows::notice::Tell;
 use crate::flows::second_factor::verify::{Answer, Asked, Verified};
 use crate::flows::second_factor::{asked, verify};
 use crate::http::pages::error::{PageError, PageResult};
@@ -64,11 +65,15 @@ pub async fn submit(login: LoginForm) -> PageResult {
         view.binding.clone(),
         view.cookie("session"),
     );
+    let tell = Tell {
+        mails: view.state.services.mails.clone(),
+        language: view.lang,
+    };
     let id = request_id.clone();
     let checked = view
         .flow(move |m, conn| {
             let at = (id.as_str(), binding.as_str());
-            verify(m, conn, &kek, at, session.as_deref(), &answer)
+            verify(m, conn, (&kek, &tell), at, session.as_deref(), &answer)
         })
         .await?;
     let refused = match checked {
