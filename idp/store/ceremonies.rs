@@ -28,11 +28,39 @@ pub struct CeremonyRow {
     pub created_at: NaiveDateTime,
     /// Void after.
     pub expires_at: NaiveDateTime,
+    /// The pending request it belongs to, if any (a passkey login's).
+    pub auth_request_id: Option<String>,
 }
 
 /// Stores a ceremony.
 pub fn insert(conn: &mut DbConnection, row: &CeremonyRow) -> Result<()> {
     super::rows::insert(conn, ceremonies::table, row)
+}
+
+/// Deletes the ceremonies of `tenant` for `purpose` of the pending request `request_id` but the
+/// `keep` newest; returns how many went. Before a new one is stored, so that one login keeps only
+/// a few waiting however often its page asks.
+pub fn trim_for_request(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    (request_id, purpose): (&str, &str),
+    keep: i64,
+) -> Result<usize> {
+    let older: Vec<String> = ceremonies::table
+        .filter(ceremonies::tenant_id.eq(tenant.id()))
+        .filter(ceremonies::auth_request_id.eq(request_id))
+        .filter(ceremonies::purpose.eq(purpose))
+        .order((ceremonies::created_at.desc(), ceremonies::id_hash.desc()))
+        .offset(keep)
+        .select(ceremonies::id_hash)
+        .load(conn)?;
+    if older.is_empty() {
+        return Ok(0);
+    }
+    Ok(
+        diesel::delete(ceremonies::table.filter(ceremonies::id_hash.eq_any(&older)))
+            .execute(conn)?,
+    )
 }
 
 /// The ceremony of `tenant` for `purpose` whose id hashes to `id_hash`, expired or not.

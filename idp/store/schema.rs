@@ -308,6 +308,7 @@ diesel::table! {
         state -> Text,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        auth_request_id -> Nullable<Text>,
     }
 }
 

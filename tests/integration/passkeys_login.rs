@@ -87,6 +87,35 @@ async fn a_passkey_logs_in_to_the_e_service(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(one_login_keeps_only_its_newest_passkey_ceremonies);
+/// Each click of "log in with a passkey" (and the page's autofill) starts a ceremony kept on the
+/// server for five minutes. One anonymous login asking twenty times keeps its newest three, not
+/// twenty rows; the newest still logs in.
+async fn one_login_keeps_only_its_newest_passkey_ceremonies(backend: Backend) {
+    let (app, mut key) = pirjo_with_a_passkey(backend).await;
+    let client = rp::basic(&app).await;
+    let login = Login::fresh(&app, &client).await;
+    for _ in 0..20 {
+        login_options(&login).await;
+    }
+    let kept = || {
+        app.db_run(|conn| {
+            use diesel::prelude::*;
+            use idp::store::schema::ceremonies;
+            ceremonies::table
+                .filter(ceremonies::purpose.eq("passkey_login"))
+                .count()
+                .get_result::<i64>(conn)
+                .unwrap()
+        })
+    };
+    assert_eq!(kept().await, 3);
+    let back = location(&log_in(&login, &mut key).await);
+    assert!(param(&back, "code").is_some(), "{back}");
+    assert_eq!(kept().await, 2, "the one answered is used up");
+    app.stop().await;
+}
+
 both_stores!(a_passkey_of_another_city_is_refused);
 async fn a_passkey_of_another_city_is_refused(backend: Backend) {
     let (app, mut key) = pirjo_with_a_passkey(backend).await;

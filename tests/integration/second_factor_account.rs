@@ -384,6 +384,7 @@ async fn a_login_begun_before_a_reset_cannot_be_finished_after_it(backend: Backe
             state: "sealed".into(),
             created_at: now,
             expires_at: now + chrono::Duration::minutes(10),
+            auth_request_id: None,
         };
         store::ceremonies::insert(conn, &row).unwrap();
     })

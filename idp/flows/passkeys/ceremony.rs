@@ -77,6 +77,10 @@ pub struct Started {
     pub options: serde_json::Value,
 }
 
+/// The ceremonies of one purpose one pending request keeps at most: the newest, the older ones
+/// deleted as a new one is stored.
+const PER_REQUEST: i64 = 3;
+
 /// Stores `state` for `purpose` and `owner`; the page gets `options` and the ceremony's id.
 pub fn begin<S: Serialize>(
     m: &Minter<'_>,
@@ -99,8 +103,18 @@ pub fn begin<S: Serialize>(
         state: serde_json::to_string(&held).map_err(FlowError::server)?,
         created_at: m.now,
         expires_at: m.now + Duration::seconds(CEREMONY_SECONDS.cast_signed()),
+        auth_request_id: owner.request.map(str::to_string),
     };
-    store::write_transaction(conn, |conn| ceremonies::insert(conn, &row))?;
+    store::write_transaction(conn, |conn| {
+        // A login keeps its newest few: a page asks again on each click (and its autofill once),
+        // but one anonymous login must not write a row a request.
+        if let Some(request) = owner.request {
+            let of = (request, purpose.as_str());
+            let keep = PER_REQUEST - 1;
+            ceremonies::trim_for_request(conn, Tenant::of(m.tenant), of, keep)?;
+        }
+        ceremonies::insert(conn, &row)
+    })?;
     Ok(Started {
         ceremony: id,
         options: serde_json::to_value(options).map_err(FlowError::server)?,

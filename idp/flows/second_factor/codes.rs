@@ -87,6 +87,7 @@ pub fn new_ceremony(
             state,
             created_at: m.now,
             expires_at,
+            auth_request_id: None,
         },
     )?;
     Ok(id)
