@@ -196,6 +196,15 @@ async fn an_ipv6_client_is_counted_per_64(backend: Backend) {
     the_client_limit_counts(backend, from, "2001:db8:1:3::1").await;
 }
 
+/// A server behind a proxy whose seinajoki tenant lets one client address cause three mails.
+async fn budget_of_three(backend: Backend) -> TestApp {
+    TestApp::builder(backend)
+        .tenant_toml("\n[mail_limits]\nper_client_address = 3\n")
+        .behind_proxy()
+        .spawn()
+        .await
+}
+
 /// The attack on the client address's budget (3 here) from `from`, in `browser`: registrations
 /// of the attacker's own addresses `own[0]` and `own[1]`, the form at `probe` (forgot password,
 /// registration) for `target`, a registration of `own[2]`. The four pages.
@@ -222,11 +231,7 @@ async fn spend_the_budget(
 
 both_stores!(forgot_spends_the_client_address_budget_with_or_without_an_account);
 async fn forgot_spends_the_client_address_budget_with_or_without_an_account(backend: Backend) {
-    let app = TestApp::builder(backend)
-        .tenant_toml("\n[mail_limits]\nper_client_address = 3\n")
-        .behind_proxy()
-        .spawn()
-        .await;
+    let app = budget_of_three(backend).await;
     app.add_user("seinajoki", "kohde@testi.fi", PASSWORD, "Kohde")
         .await;
     // The target has an account; then, from another client address, one without (one browser
@@ -278,11 +283,7 @@ both_stores!(registering_an_authority_accounts_address_spends_the_budget_too);
 /// address's budget as any other registration does. Before, it spent nothing, and the mail of
 /// the attacker's last registration told that the address was an authority's in the export.
 async fn registering_an_authority_accounts_address_spends_the_budget_too(backend: Backend) {
-    let app = TestApp::builder(backend)
-        .tenant_toml("\n[mail_limits]\nper_client_address = 3\n")
-        .behind_proxy()
-        .spawn()
-        .await;
+    let app = budget_of_three(backend).await;
     let authority = Old::new("seinajoki", "virasto.v", "SJK-V9").email("virka@testi.fi");
     app.import(authority.authority()).await;
     let browser = app.browser();

@@ -46,6 +46,15 @@ async fn confirm(app: &TestApp, s: &LoggedIn, form: &[(&str, &str)]) -> reqwest:
     s.browser.post(url).form(form).send().await.unwrap()
 }
 
+/// A logout of `s`'s session by its ID token, back to [`BYE`] with `state`.
+fn back_to_bye<'a>(s: &'a LoggedIn, state: &'a str) -> [(&'a str, &'a str); 3] {
+    [
+        ("id_token_hint", s.id_token.as_str()),
+        ("post_logout_redirect_uri", BYE),
+        ("state", state),
+    ]
+}
+
 async fn session_is_gone(app: &TestApp, s: &LoggedIn) {
     let back = rp::prompt_none(&s.browser, &s.client).await;
     assert_eq!(
@@ -62,18 +71,19 @@ async fn session_is_gone(app: &TestApp, s: &LoggedIn) {
     assert_eq!(status, 400, "the session's refresh token ends with it");
 }
 
+/// Asserts that `answer` sends the browser back to [`BYE`] with `state` (as a query writes it) and
+/// that the session is gone.
+async fn back_at_bye_and_gone(app: &TestApp, s: &LoggedIn, answer: reqwest::Response, state: &str) {
+    assert_eq!(location(&answer).as_str(), format!("{BYE}?state={state}"));
+    session_is_gone(app, s).await;
+}
+
 both_stores!(logout_with_an_id_token_hint_ends_the_session_and_returns);
 async fn logout_with_an_id_token_hint_ends_the_session_and_returns(backend: Backend) {
     let (app, s) = logged_in(backend).await;
-    let pairs = [
-        ("id_token_hint", s.id_token.as_str()),
-        ("post_logout_redirect_uri", BYE),
-        ("state", "paluu 1"),
-    ];
+    let pairs = back_to_bye(&s, "paluu 1");
     let response = logout(&app, &s, &pairs).await;
-    let back = location(&response);
-    assert_eq!(back.as_str(), "http://127.0.0.1:9/bye?state=paluu+1");
-    session_is_gone(&app, &s).await;
+    back_at_bye_and_gone(&app, &s, response, "paluu+1").await;
     app.stop().await;
 }
 
@@ -84,11 +94,7 @@ both_stores!(a_logout_posted_from_the_e_services_site_ends_the_session);
 /// POST found no session, sent the resident straight back, and ended nothing.
 async fn a_logout_posted_from_the_e_services_site_ends_the_session(backend: Backend) {
     let (app, s) = logged_in(backend).await;
-    let form = [
-        ("id_token_hint", s.id_token.as_str()),
-        ("post_logout_redirect_uri", BYE),
-        ("state", "paluu 2"),
-    ];
+    let form = back_to_bye(&s, "paluu 2");
     // What the browser sends for another site's form: the fields and none of our cookies.
     let posted = app.browser().post(app.url("/seinajoki/logout")).form(&form);
     let again = location(&posted.send().await.unwrap());
@@ -100,9 +106,8 @@ async fn a_logout_posted_from_the_e_services_site_ends_the_session(backend: Back
         .collect();
     expected.sort();
     assert_eq!(pairs, expected);
-    let back = location(&s.browser.get(again).send().await.unwrap());
-    assert_eq!(back.as_str(), "http://127.0.0.1:9/bye?state=paluu+2");
-    session_is_gone(&app, &s).await;
+    let response = s.browser.get(again).send().await.unwrap();
+    back_at_bye_and_gone(&app, &s, response, "paluu+2").await;
     app.stop().await;
 }
 

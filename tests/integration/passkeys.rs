@@ -701,16 +701,8 @@ both_stores!(a_reset_removes_an_authority_users_one_time_code_where_the_tenant_a
 async fn a_reset_removes_an_authority_users_one_time_code_where_the_tenant_asks_for_none(
     backend: Backend,
 ) {
-    let app = TestApp::builder(backend)
-        .tenant_setting("authority_second_factor = \"off\"")
-        .spawn()
-        .await;
-    let email = "virkailija@testi.fi";
-    let user = crate::helpers::NewUser {
-        email: Some(email),
-        ..crate::helpers::NewUser::authority(authority::USERNAME, "Virkailija", PASSWORD)
-    };
-    app.add("seinajoki", user).await.unwrap();
+    let app = authority::authority_app_at_address(backend, "off").await;
+    let email = authority::ADDRESS;
     authority::seed_totp(&app).await;
 
     let client = rp::basic(&app).await;
@@ -756,16 +748,8 @@ both_stores!(a_reset_that_removes_the_passkeys_removes_the_recovery_codes_they_m
 /// passkeys and every recovery code with them: kept, the codes would pass again as a second
 /// factor once the owner sets one up. Before, they were removed only with a one-time code.
 async fn a_reset_that_removes_the_passkeys_removes_the_recovery_codes_they_made(backend: Backend) {
-    let app = TestApp::builder(backend)
-        .tenant_setting("authority_second_factor = \"off\"")
-        .spawn()
-        .await;
-    let email = "virkailija@testi.fi";
-    let user = crate::helpers::NewUser {
-        email: Some(email),
-        ..crate::helpers::NewUser::authority(authority::USERNAME, "Virkailija", PASSWORD)
-    };
-    app.add("seinajoki", user).await.unwrap();
+    let app = authority::authority_app_at_address(backend, "off").await;
+    let email = authority::ADDRESS;
     let id = authority::authority_id(&app).await;
     crate::export::add_passkey(&app, id.clone()).await;
     let (of, now) = (id.clone(), app.now());

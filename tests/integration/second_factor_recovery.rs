@@ -11,7 +11,8 @@ use serde_json::json;
 
 use crate::both_stores;
 use crate::helpers::authority::{
-    PASSWORD, USERNAME, account, app_with_code, at_second_factor, authority_id, code, give, refused,
+    PASSWORD, account, app_with_code, at_second_factor, authority_app_at_address, authority_id,
+    code, give, refused,
 };
 use crate::helpers::journeys::{hidden, post_with_csrf, says};
 use crate::helpers::{Backend, TestApp, assert_has, tenant};
@@ -23,6 +24,21 @@ use crate::second_factor_account::{codes_of, renew_codes};
 fn plain_sha256(user_id: &str, shown: &str) -> String {
     let normalised = shown.replace('-', "").to_lowercase();
     idp::crypto::secret::hash(&format!("recovery\n{user_id}\n{normalised}"))
+}
+
+/// Gives the authority user ten recovery codes stored as the plain SHA-256 of before the HMAC:
+/// its id and the codes.
+async fn seed_plain_codes(app: &TestApp) -> (String, Vec<String>) {
+    let user_id = authority_id(app).await;
+    let codes = totp::recovery_codes();
+    let hashes: Vec<String> = codes.iter().map(|c| plain_sha256(&user_id, c)).collect();
+    let (id, now) = (user_id.clone(), app.now());
+    app.db_run(move |conn| {
+        let t = tenant("seinajoki");
+        idp::store::second_factors::set_recovery_codes(conn, t, &id, &hashes, now).unwrap();
+    })
+    .await;
+    (user_id, codes)
 }
 
 /// The `code_hash` of every recovery code row of `user_id`, used or not.
@@ -105,15 +121,7 @@ both_stores!(a_recovery_code_stored_as_a_plain_hash_before_still_logs_in_once);
 /// looked up after it, and work once each, until new codes replace them.
 async fn a_recovery_code_stored_as_a_plain_hash_before_still_logs_in_once(backend: Backend) {
     let (app, client, secret) = app_with_code(backend).await;
-    let user_id = authority_id(&app).await;
-    let codes = totp::recovery_codes();
-    let hashes: Vec<String> = codes.iter().map(|c| plain_sha256(&user_id, c)).collect();
-    let (id, now) = (user_id.clone(), app.now());
-    app.db_run(move |conn| {
-        let t = tenant("seinajoki");
-        idp::store::second_factors::set_recovery_codes(conn, t, &id, &hashes, now).unwrap();
-    })
-    .await;
+    let (user_id, codes) = seed_plain_codes(&app).await;
     // Typed as a person might: capitals, a space for the dash.
     let login = at_second_factor(&app, &client).await;
     let typed = codes[0].to_uppercase().replace('-', " ");
@@ -144,31 +152,18 @@ both_stores!(a_login_with_a_recovery_code_is_told_to_the_owner);
 /// password: the owner's address is told of the login, with the way to a new password, as of
 /// every other change to how the account logs in.
 async fn a_login_with_a_recovery_code_is_told_to_the_owner(backend: Backend) {
-    let app = TestApp::builder(backend)
-        .tenant_setting("authority_second_factor = \"required\"")
-        .spawn()
-        .await;
-    let user = crate::helpers::NewUser {
-        email: Some("virkailija@testi.fi"),
-        ..crate::helpers::NewUser::authority(USERNAME, "Virkailija", PASSWORD)
-    };
-    app.add("seinajoki", user).await.unwrap();
+    let app = authority_app_at_address(backend, "required").await;
     crate::helpers::authority::seed_totp(&app).await;
     let client = crate::rp::basic(&app).await;
-    let user_id = authority_id(&app).await;
-    let codes = totp::recovery_codes();
-    let hashes: Vec<String> = codes.iter().map(|c| plain_sha256(&user_id, c)).collect();
-    let (id, now) = (user_id.clone(), app.now());
-    app.db_run(move |conn| {
-        let t = tenant("seinajoki");
-        idp::store::second_factors::set_recovery_codes(conn, t, &id, &hashes, now).unwrap();
-    })
-    .await;
+    let (_, codes) = seed_plain_codes(&app).await;
     let login = at_second_factor(&app, &client).await;
     let done = give(&login, &[("recovery", codes[0].as_str())]).await;
     assert_eq!(location(&done).path(), "/callback");
     let notice = app.wait_for_mails(1).await.swap_remove(0);
-    assert_has(&notice, "To: virkailija@testi.fi");
+    assert_has(
+        &notice,
+        &format!("To: {}", crate::helpers::authority::ADDRESS),
+    );
     assert_has(
         &notice,
         "Tilillesi palvelussa Seinäjoen kaupunki kirjauduttiin varakoodilla.",

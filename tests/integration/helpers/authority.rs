@@ -22,12 +22,33 @@ pub async fn authority_app(backend: Backend, policy: &str) -> TestApp {
 
 /// [`authority_app`] with `tenant_toml` appended to the tenant's file.
 pub async fn authority_app_with(backend: Backend, policy: &str, tenant_toml: &str) -> TestApp {
+    authority_app_of(backend, policy, tenant_toml, None).await
+}
+
+/// The authority user's address, where it has one ([`authority_app_at_address`]).
+pub const ADDRESS: &str = "virkailija@testi.fi";
+
+/// [`authority_app`] whose authority user has the address [`ADDRESS`] (its notices and reset
+/// mails go there).
+pub async fn authority_app_at_address(backend: Backend, policy: &str) -> TestApp {
+    authority_app_of(backend, policy, "", Some(ADDRESS)).await
+}
+
+async fn authority_app_of(
+    backend: Backend,
+    policy: &str,
+    tenant_toml: &str,
+    email: Option<&'static str>,
+) -> TestApp {
     let app = TestApp::builder(backend)
         .tenant_setting(&format!("authority_second_factor = \"{policy}\""))
         .tenant_toml(tenant_toml)
         .spawn()
         .await;
-    let user = NewUser::authority(USERNAME, "Virkailija", PASSWORD);
+    let user = NewUser {
+        email,
+        ..NewUser::authority(USERNAME, "Virkailija", PASSWORD)
+    };
     app.add("seinajoki", user).await.unwrap();
     app
 }
