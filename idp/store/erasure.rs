@@ -218,8 +218,10 @@ fn tombstone_old_accounts(
     Ok(())
 }
 
-/// Every address the user had that idp still holds: the current one (as typed and normalised)
-/// and those its links were sent to (an old address of a change, its undo link).
+/// Every address the user had that idp still holds: the current one (as typed and normalised),
+/// those its links were sent to (an old address of a change, its undo link), and its bound old
+/// accounts' as the export spelled them (the linker mailed its link there, before the tombstones
+/// forget them).
 fn addresses(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
@@ -233,6 +235,16 @@ fn addresses(
         .into_iter()
         .flatten()
         .collect();
+    let old: Vec<(Option<String>, Option<String>)> = legacy_accounts::table
+        .filter(legacy_accounts::tenant_id.eq(tenant.id()))
+        .filter(legacy_accounts::linked_user_id.eq(&user.id))
+        .select((legacy_accounts::email, legacy_accounts::email_normalized))
+        .load(conn)?;
+    addresses.extend(
+        old.into_iter()
+            .flat_map(|(typed, normalized)| [typed, normalized])
+            .flatten(),
+    );
     addresses.extend(user.email.iter().cloned());
     let lowered: Vec<String> = addresses.iter().map(|a| a.trim().to_lowercase()).collect();
     addresses.extend(lowered);
