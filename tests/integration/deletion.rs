@@ -16,7 +16,7 @@ use crate::account_sessions::support::{
 };
 use crate::both_stores;
 use crate::helpers::journeys::{
-    Login, SignedIn, answer, page, post_with_csrf, says, set_password, sign_in, submit_link,
+    Login, SignedIn, answer, page, post_with_csrf, says, set_password, sign_in,
 };
 use crate::helpers::{Backend, Old, TestApp, assert_has};
 use crate::oidc_backchannel::wait_for;
