@@ -115,30 +115,6 @@ pub fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
-/// The longest query [`again_by_get`] puts in a URL: far above what the endpoints' own limits
-/// let a request hold (`flows/oidc/request.rs`), well below what browsers and servers accept.
-const MAX_QUERY_BYTES: usize = 16 * 1024;
-
-/// The same request again, by GET to `endpoint` with `params` in its query: a 303, or `None`
-/// when the query would be over [`MAX_QUERY_BYTES`] (the POST is then answered as it is).
-///
-/// For a POST that reached an endpoint acting on the browser's session (`/authorize`,
-/// `/logout`) without the tenant's cookies: an e-service's page that submits a form to us is
-/// another site, and the browser sends our `SameSite=Lax` cookies with another site's
-/// top-level GET but not with its POST. Answered as it came, such a logout would end no session
-/// (and tell no e-service), and such a login would not see the session and would replace the
-/// browser's flow cookie; the GET carries the cookies. A browser that has none loses only the
-/// round trip. The parameters go in the order of their names, so the query is the same for the
-/// same form.
-pub fn again_by_get(endpoint: &str, params: &Params) -> Option<HttpResponse> {
-    let mut names: Vec<(&String, &String)> = params.iter().collect();
-    names.sort();
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(names)
-        .finish();
-    (query.len() <= MAX_QUERY_BYTES).then(|| see_other(&format!("{endpoint}?{query}")))
-}
-
 /// Tells the client to try again in `seconds` (a 429 or 503).
 pub fn retry_after_header(response: &mut HttpResponse, seconds: i64) {
     if let Ok(value) = HeaderValue::from_str(&seconds.max(1).to_string()) {

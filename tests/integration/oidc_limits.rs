@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_stores;
-use crate::helpers::journeys::page;
+use crate::helpers::journeys::{page, post_as_the_page_does};
 use crate::helpers::{Backend, TestApp, assert_has};
 use crate::rp::{self, location, param};
 
@@ -108,13 +108,10 @@ async fn authorize(
         return browser.get(url).query(pairs).send().await.unwrap();
     }
     let answer = browser.post(url).form(pairs).send().await.unwrap();
-    // A browser without the tenant's cookies is asked for the same request by GET, which
-    // carries them (`http::util::again_by_get`): the browser follows.
-    if answer.status() == 303 {
-        let again = location(&answer);
-        if again.path() == "/seinajoki/authorize" {
-            return browser.get(again).send().await.unwrap();
-        }
+    // A browser without the tenant's cookies gets a page that posts the same request again
+    // from our origin, with them (`View::again_with_cookies`): the browser runs it.
+    if answer.status() == 200 {
+        return post_as_the_page_does(browser, answer).await;
     }
     answer
 }

@@ -3,7 +3,7 @@
 use openidconnect::TokenResponse;
 
 use crate::both_stores;
-use crate::helpers::journeys::client_post;
+use crate::helpers::journeys::{client_post, self_posting_form};
 use crate::helpers::{Backend, TestApp, assert_has};
 use crate::rp::{self, location, param};
 
@@ -88,26 +88,48 @@ async fn logout_with_an_id_token_hint_ends_the_session_and_returns(backend: Back
 }
 
 both_stores!(a_logout_posted_from_the_e_services_site_ends_the_session);
-/// An e-service posts its logout as a form from its own site: the browser sends our
-/// `SameSite=Lax` cookies with another site's top-level GET, not with its POST. The POST is
-/// answered with the same logout by GET, which carries them and ends the session. Before, the
-/// POST found no session, sent the resident straight back, and ended nothing.
+/// An e-service posts its logout as a form from its own site: the browser withholds our
+/// `SameSite=Lax` cookies from another site's POST. The answer is a page of ours that posts the
+/// same fields again, from our origin, which carries them: the session ends. The ID token never
+/// reaches a URL (history, a proxy's log). Before, the POST found no session, sent the resident
+/// straight back, and ended nothing.
 async fn a_logout_posted_from_the_e_services_site_ends_the_session(backend: Backend) {
     let (app, s) = logged_in(backend).await;
     let form = back_to_bye(&s, "paluu 2");
     // What the browser sends for another site's form: the fields and none of our cookies.
     let posted = app.browser().post(app.url("/seinajoki/logout")).form(&form);
-    let again = location(&posted.send().await.unwrap());
-    assert_eq!(again.path(), "/seinajoki/logout", "{again}");
-    let pairs: Vec<(String, String)> = again.query_pairs().into_owned().collect();
+    let answer = posted.send().await.unwrap();
+    assert!(answer.headers().get("location").is_none());
+    assert!(answer.headers().get("set-cookie").is_none());
+    let csp = crate::helpers::header(&answer, "content-security-policy").unwrap();
+    let issuer = url::Url::parse(&app.issuer("seinajoki")).unwrap();
+    assert_has(
+        &csp,
+        &format!("form-action {};", issuer.origin().ascii_serialization()),
+    );
+    let page = answer.text().await.unwrap();
+    let (action, mut fields) = self_posting_form(&page);
+    assert_eq!(action, app.url("/seinajoki/logout"));
     let mut expected: Vec<(String, String)> = form
         .iter()
         .map(|(name, value)| ((*name).to_string(), (*value).to_string()))
         .collect();
+    expected.push(("idp_again".into(), "1".into()));
+    fields.sort();
     expected.sort();
-    assert_eq!(pairs, expected);
-    let response = s.browser.get(again).send().await.unwrap();
+    assert_eq!(fields, expected);
+    // The page's POST, from our origin, with the resident's cookies.
+    let response = s.browser.post(&action).form(&fields).send().await.unwrap();
     back_at_bye_and_gone(&app, &s, response, "paluu+2").await;
+    // A browser without cookies is answered the second time as before: back to the e-service.
+    let again = app
+        .browser()
+        .post(&action)
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&again).as_str(), format!("{BYE}?state=paluu+2"));
     app.stop().await;
 }
 

@@ -7,8 +7,9 @@ use crate::flows::oidc::logout::{self, LogoutOutcome};
 use crate::flows::oidc::request::Params;
 use crate::http::extract::TenantRequest;
 use crate::http::pages::error::PageResult;
+use crate::http::pages::outcome::AGAIN;
 use crate::http::pages::view::View;
-use crate::http::util::{again_by_get, see_other};
+use crate::http::util::see_other;
 
 /// Logout with the parameters in the query, or in a form (from the client, or from our
 /// confirmation page).
@@ -29,15 +30,17 @@ struct Param {
 
 async fn handle(view: &View, mut params: Params) -> PageResult {
     let session = view.cookie("session");
-    // An e-service's form, posted from its own site without our cookies: again by GET, which
-    // carries them, or the session would not end (our confirmation page posts with them).
+    // An e-service's form, posted from its own site without our cookies: posted again from our
+    // own page, with them (`View::again_with_cookies`), or the session would not end (our
+    // confirmation page posts with them).
     let posted = view.req.method() == Method::POST;
     if posted && session.is_none() && !params.contains_key("confirm") {
         let endpoint = format!("{}/logout", view.state.config.issuer(&view.tenant));
-        if let Some(again) = again_by_get(&endpoint, &params) {
+        if let Some(again) = view.again_with_cookies(&endpoint, &params) {
             return Ok(again);
         }
     }
+    params.remove(AGAIN);
     // Confirmed on our own page: the form carries a token only this browser's cookie can match.
     let confirmed =
         params.get("confirm").is_some_and(|c| c == "yes") && view.csrf_ok(params.get("csrf"));

@@ -14,7 +14,7 @@ use super::templates::FORM_POST_SCRIPT;
 use super::view::View;
 use crate::flows::oidc::outcome::{AuthResponse, Outcome};
 use crate::flows::oidc::pending::{self, Pending, Step};
-use crate::flows::oidc::request::ResponseMode;
+use crate::flows::oidc::request::{Params, ResponseMode};
 use crate::flows::oidc::steps::Next;
 use crate::http::util::see_other;
 
@@ -99,21 +99,56 @@ impl View {
         }
     }
 
-    /// The page that posts the response to the client, with its own CSP (its one script, and a
-    /// form to the client's origin).
+    /// The page that posts the response to the client.
     fn form_post(&self, response: &AuthResponse, url: &url::Url) -> HttpResponse {
+        let params = response
+            .params
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()));
+        self.post_page((&response.redirect_uri, url), params)
+    }
+
+    /// The same POST again from our own page, for a POST that reached `/authorize` or `/logout`
+    /// (`endpoint`, a URL of the issuer) without the tenant's cookies: `None` when this POST is
+    /// that again already ([`AGAIN`]), to be answered as it came.
+    ///
+    /// An e-service's page that submits a form to us is another site, and the browser withholds
+    /// our `SameSite=Lax` cookies from another site's POST (it sends them with its top-level GET,
+    /// and with a POST from our own origin). Answered as it came, such a logout would end no
+    /// session and tell no e-service, and such a login would not see the session and would replace
+    /// the browser's flow cookie. The page posts the fields once more, from our origin, with
+    /// [`AGAIN`] added: the parameters stay in a body (an ID token in a hint never reaches a URL,
+    /// the browser's history or a proxy's log), and a browser that keeps no cookies is answered
+    /// the second time as before.
+    pub fn again_with_cookies(&self, endpoint: &str, params: &Params) -> Option<HttpResponse> {
+        if params.contains_key(AGAIN) {
+            return None;
+        }
+        let url = url::Url::parse(endpoint).ok()?;
+        let mut fields: Vec<(&str, &str)> = params
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        fields.sort_unstable();
+        fields.push((AGAIN, "1"));
+        Some(self.post_page((endpoint, &url), fields.into_iter()))
+    }
+
+    /// A page that posts `params` to `action` (as written; `url` is it parsed) at once, with its
+    /// own CSP (its one script, and a form to `url`'s origin only).
+    fn post_page<'a>(
+        &self,
+        (action, url): (&str, &url::Url),
+        params: impl Iterator<Item = (&'a str, &'a str)>,
+    ) -> HttpResponse {
         #[derive(Serialize)]
         struct Param<'a> {
             name: &'a str,
             value: &'a str,
         }
-        let params: Vec<Param<'_>> = response
-            .params
-            .iter()
-            .map(|(name, value)| Param { name, value })
-            .collect();
+        let params: Vec<Param<'_>> = params.map(|(name, value)| Param { name, value }).collect();
         let mut context = tera::Context::new();
-        context.insert("redirect_uri", &response.redirect_uri);
+        context.insert("redirect_uri", action);
         context.insert("params", &params);
         context.insert("script", FORM_POST_SCRIPT);
         let mut page = self
@@ -136,3 +171,7 @@ impl View {
         page
     }
 }
+
+/// The field [`View::again_with_cookies`] adds to the POST it sends again: such a POST is
+/// answered as it comes.
+pub const AGAIN: &str = "idp_again";

@@ -39,6 +39,43 @@ pub async fn visit(browser: &Client, url: impl IntoUrl) -> Response {
     browser.get(url).send().await.unwrap()
 }
 
+/// The form of a page that posts itself at once (the form_post answer, the POST idp asks again
+/// from its own page): its action and its hidden fields, unescaped.
+pub fn self_posting_form(page: &str) -> (String, Vec<(String, String)>) {
+    let unescape = |text: &str| {
+        text.replace("&#x2F;", "/")
+            .replace("&#x27;", "'")
+            .replace("&quot;", "\"")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    };
+    let action = page
+        .split("<form method=\"post\" action=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no form: {page}"));
+    let fields = page
+        .split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .filter_map(|rest| {
+            let (name, rest) = rest.split_once("\" value=\"")?;
+            let value = rest.split('"').next()?;
+            Some((unescape(name), unescape(value)))
+        })
+        .collect();
+    (unescape(action), fields)
+}
+
+/// Follows `answer`, a page that posts itself at once ([`self_posting_form`]), in `browser`: the
+/// answer to its form.
+pub async fn post_as_the_page_does(browser: &Client, answer: Response) -> Response {
+    assert_eq!(answer.status(), 200, "a page that posts itself");
+    let page = answer.text().await.unwrap();
+    let (action, fields) = self_posting_form(&page);
+    browser.post(action).form(&fields).send().await.unwrap()
+}
+
 /// The text of the page at `url` in `browser`.
 pub async fn page(browser: &Client, url: impl IntoUrl) -> String {
     text_of(browser.get(url)).await
