@@ -221,3 +221,47 @@ fn new_user<'a>(
         updated_at: now,
     }
 }
+
+/// A foreign key's column (its first) and its table.
+#[derive(Debug, diesel::QueryableByName, PartialEq, Eq, PartialOrd, Ord)]
+struct Unindexed {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    table_name: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    column_name: String,
+}
+
+both_stores!(every_foreign_key_leads_an_index);
+/// Every foreign key's column leads an index of its table: deleting a referenced row (a session
+/// the clean-up ends, an old account) finds its referencing rows through it, and so do the
+/// queries by that column. Before, `auth_requests.session_id` and `.user_id` had none: every
+/// session deleted read the whole table of waiting requests (which an attacker can fill), with
+/// the SQLite writer held.
+async fn every_foreign_key_leads_an_index(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(backend, dir.path());
+    store::migrate(&db.backend).unwrap();
+    let mut conn = connect(&db);
+    let query = match &conn {
+        DbConnection::Sqlite(_) => {
+            "SELECT m.name AS table_name, f.\"from\" AS column_name \
+             FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f \
+             WHERE m.type = 'table' AND f.seq = 0 AND NOT EXISTS ( \
+               SELECT 1 FROM pragma_index_list(m.name) l JOIN pragma_index_info(l.name) i \
+               WHERE i.seqno = 0 AND i.name = f.\"from\")"
+        }
+        DbConnection::Postgres(_) => {
+            "SELECT c.conrelid::regclass::text AS table_name, a.attname::text AS column_name \
+             FROM pg_constraint c JOIN pg_attribute a \
+               ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] \
+             WHERE c.contype = 'f' AND NOT EXISTS ( \
+               SELECT 1 FROM pg_index i WHERE i.indrelid = c.conrelid AND i.indkey[0] = c.conkey[1])"
+        }
+    };
+    let mut unindexed: Vec<Unindexed> = match &mut conn {
+        DbConnection::Sqlite(c) => diesel::sql_query(query).load(c).unwrap(),
+        DbConnection::Postgres(c) => diesel::sql_query(query).load(c).unwrap(),
+    };
+    unindexed.sort();
+    assert_eq!(unindexed, Vec::<Unindexed>::new());
+}

@@ -1,0 +1,9 @@
+DROP INDEX mail_outbox_to;
+DROP INDEX logout_deliveries_done;
+DROP INDEX mail_outbox_done;
+DROP INDEX client_assertion_jtis_expires;
+DROP INDEX revoked_access_tokens_expires;
+DROP INDEX login_throttle_updated;
+DROP INDEX one_time_links_legacy;
+DROP INDEX auth_requests_user;
+DROP INDEX auth_requests_session;
