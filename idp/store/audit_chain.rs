@@ -228,9 +228,15 @@ fn unsealed(
         .filter(audit_events::seq.is_null())
 }
 
+/// The most events one round's retention purge deletes of a tenant ([`purge_before`]): a city
+/// that turns a retention on after years of events (two million) does not hold the writer for
+/// many seconds in one transaction; the rounds (every five minutes) go on from where it stopped.
+pub const PURGE_BATCH: i64 = 10_000;
+
 /// Deletes the sealed events of the tenant `tenant` that a retention ending at `before` lets go,
 /// as a beginning of its chain: every event before the first one (by `seq`) that occurred at or
-/// after `before`, so that no hole is left and that first event's `prev_hash` anchors the rest.
+/// after `before`, so that no hole is left and that first event's `prev_hash` anchors the rest —
+/// at most [`PURGE_BATCH`] of them, the oldest, which leaves a beginning of the chain too.
 /// The chain's last event stays even when it is older, so that the next sealed event has an
 /// event to follow. Unsealed events stay until they are sealed. Returns how many were deleted.
 pub(super) fn purge_before(
@@ -277,7 +283,14 @@ pub(super) fn purge_before(
             last
         }
     };
-    Ok(diesel::delete(sealed.filter(audit_events::seq.lt(first_kept))).execute(conn)?)
+    let first: Option<i64> = sealed
+        .select(diesel::dsl::min(audit_events::seq))
+        .get_result(conn)?;
+    let Some(first) = first else {
+        return Ok(0);
+    };
+    let end = first_kept.min(first.saturating_add(PURGE_BATCH));
+    Ok(diesel::delete(sealed.filter(audit_events::seq.lt(end))).execute(conn)?)
 }
 
 /// What is wrong at a broken link.

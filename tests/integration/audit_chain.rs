@@ -460,6 +460,52 @@ async fn an_event_sealed_out_of_time_order_is_kept_with_what_follows_it(backend:
     app.stop().await;
 }
 
+both_stores!(a_long_retention_backlog_is_purged_a_batch_a_round);
+/// A city turns a retention on after years of events: each round of the clean-up deletes at most
+/// `PURGE_BATCH` of them, the oldest (a beginning of the chain, which still verifies), and the
+/// next rounds go on; no round holds the writer for the whole backlog. Before, one statement
+/// deleted them all in the round's one transaction.
+async fn a_long_retention_backlog_is_purged_a_batch_a_round(backend: Backend) {
+    let app = TestApp::with_tenant_toml(backend, "\n[audit]\nretention_days = 30\n").await;
+    let batch = audit_chain::PURGE_BATCH;
+    let old = app.now();
+    app.db_run(move |conn| {
+        idp::store::write_transaction(conn, |conn| {
+            for _ in 0..batch + 5 {
+                idp::store::audit::Event::new("seinajoki", old, "test.old").record(conn)?;
+            }
+            Ok::<_, idp::store::StoreError>(())
+        })
+        .unwrap();
+    })
+    .await;
+    while app.services.seal_audit().await.unwrap().events > 0 {}
+    app.clock.advance(45 * 24 * 3600);
+    let count = |kind: &'static str| {
+        app.db_run(move |conn| {
+            audit_events::table
+                .filter(audit_events::kind.eq(kind))
+                .count()
+                .get_result::<i64>(conn)
+                .unwrap()
+        })
+    };
+    let before = count("test.old").await;
+    assert_eq!(before, batch + 5);
+    app.services.purge_expired().await.unwrap();
+    let left = count("test.old").await;
+    assert!((5..=15).contains(&left), "one batch at most: {left} left");
+    assert!(verify(&app).await.is_ok(), "a beginning of the chain went");
+    app.services.purge_expired().await.unwrap();
+    assert_eq!(
+        count("test.old").await,
+        1,
+        "all but the chain's last, which the next follows"
+    );
+    assert!(verify(&app).await.is_ok());
+    app.stop().await;
+}
+
 /// The personal details [`events_of`] writes, in turn, and what an erasure keeps of each.
 const DETAILS: [(Option<&str>, Option<&str>); 4] = [
     (None, None),
