@@ -69,6 +69,12 @@ pub fn olds(
         Some(email) => linkable(conn, tenant, salted, email)?,
         None => Vec::new(),
     };
+    // Too many at one address: support binds them (`store::legacy::crowded`).
+    let linkable = if legacy::crowded(&linkable) {
+        Vec::new()
+    } else {
+        linkable
+    };
     Ok(Olds { bound, linkable })
 }
 

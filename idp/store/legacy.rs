@@ -102,19 +102,32 @@ pub fn find_by_username(
         .optional()?)
 }
 
-/// The unlinked legacy accounts of `tenant` with this normalised address, by username.
+/// The most old accounts of one address that the linker offers: a family's few. An export may
+/// give many accounts one placeholder address (`noreply@…`); those are support's to bind, and no
+/// page or mail lists hundreds of them to whoever types the address.
+pub const AT_ONE_ADDRESS: usize = 20;
+
+/// The unlinked legacy accounts of `tenant` with this normalised address, by username: at most
+/// [`AT_ONE_ADDRESS`] and one more (more than [`AT_ONE_ADDRESS`]: too many, [`crowded`]).
 pub fn unlinked_by_email(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     email_normalized: &str,
 ) -> Result<Vec<LegacyRow>> {
+    let most = i64::try_from(AT_ONE_ADDRESS + 1).unwrap_or(i64::MAX);
     Ok(legacy_accounts::table
         .filter(legacy_accounts::tenant_id.eq(tenant.id()))
         .filter(legacy_accounts::email_normalized.eq(email_normalized))
         .filter(legacy_accounts::linked_user_id.is_null())
         .order(legacy_accounts::username_normalized.asc())
+        .limit(most)
         .select(LegacyRow::as_select())
         .load(conn)?)
+}
+
+/// Whether `accounts`, of one address, are more than the linker offers ([`AT_ONE_ADDRESS`]).
+pub fn crowded(accounts: &[LegacyRow]) -> bool {
+    accounts.len() > AT_ONE_ADDRESS
 }
 
 /// The legacy accounts bound to a user, the first bound first.

@@ -383,6 +383,48 @@ async fn an_authority_account_is_proven_by_its_old_password_only(backend: Backen
     app.stop().await;
 }
 
+both_stores!(an_address_with_more_old_accounts_than_a_family_has_is_sent_to_customer_service);
+/// An export gave 21 old accounts one placeholder address. Whoever types it is not shown a list of
+/// 21 usernames nor mailed 21 links: the page sends them to customer service (409, fi), a
+/// registration there mails nothing, and the resident who has the address logs in as ever, the
+/// account page offering none of them. Before, each identifier post read them all, listed them,
+/// and a mail carried a link for each.
+async fn an_address_with_more_old_accounts_than_a_family_has_is_sent_to_customer_service(
+    backend: Backend,
+) {
+    let (app, client) = kouvola(backend).await;
+    let address = "ei.osoitetta@testi.fi";
+    let rows: String = (1..=21)
+        .map(|n| format!("tunnus.{n:02},KVL-P{n:02},{address},,,\n"))
+        .collect();
+    let export = format!("username,subject,email,password_hash,name,authority\n{rows}");
+    let summary = app.import_csv("kouvola", "export.csv", export.into()).await;
+    assert_eq!(summary.imported, 21);
+    let login = begin(&app, &client).await;
+    let (status, page) = login.identify(address).await;
+    assert_eq!(status, 409, "{page}");
+    assert_has(
+        &page,
+        "Osoitteeseen liittyy niin monta aiemman kirjautumisjärjestelmän käyttäjätunnusta",
+    );
+    assert!(!page.contains("tunnus.01"), "{page}");
+    assert_eq!(register(&app, &login, address).await.status(), 200);
+    assert_eq!(app.mails(), Vec::<String>::new(), "no list, no link");
+
+    // The account in use at another such address logs in as ever.
+    let other = "toinen.yhteinen@testi.fi";
+    app.add_user("kouvola", other, "asukkaan pitkä salasana", "Aino")
+        .await;
+    let rows: String = (1..=21)
+        .map(|n| format!("muu.{n:02},KVL-M{n:02},{other},,,\n"))
+        .collect();
+    let export = format!("username,subject,email,password_hash,name,authority\n{rows}");
+    app.import_csv("kouvola", "more.csv", export.into()).await;
+    let signed = sign_in(&app, "kouvola", other, "asukkaan pitkä salasana").await;
+    assert!(!signed.page.contains("muu.01"), "{}", signed.page);
+    app.stop().await;
+}
+
 both_stores!(the_account_page_offers_no_way_to_an_authority_account_only_support_can_bind);
 /// The account page lists the old accounts of the resident's address as the login's linker finds
 /// them: an authority's with a usable old hash, proven by that password; one without, not at all

@@ -107,15 +107,16 @@ pub fn send_links(
         user,
     };
     store::write_transaction(conn, |conn| {
-        let current: Vec<LegacyRow> =
-            legacy::unlinked_by_email(conn, Tenant::of(m.tenant), &recipient)?
-                .into_iter()
-                .filter(|a| !a.is_authority && accounts.iter().any(|read| read.id == a.id))
-                .collect();
-        if current.is_empty() {
+        let at_address = legacy::unlinked_by_email(conn, Tenant::of(m.tenant), &recipient)?;
+        let crowded = legacy::crowded(&at_address);
+        let current: Vec<LegacyRow> = at_address
+            .into_iter()
+            .filter(|a| !a.is_authority && accounts.iter().any(|read| read.id == a.id))
+            .collect();
+        if current.is_empty() || crowded {
             // Counted as the mail would be, and nothing written: else a registration of an
             // authority's address would spend no budget, which a client address's last mail
-            // would tell.
+            // would tell. Too many accounts at the address are support's to bind.
             mail_limit::admit(m, conn, counted)?;
             return Ok(None);
         }

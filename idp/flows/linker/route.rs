@@ -39,6 +39,9 @@ pub enum Route {
     ClaimPassword(Box<LegacyRow>),
     /// Claim an old account of an address in use, proven by a link mailed to the address.
     ClaimLink(Box<LegacyRow>),
+    /// More old accounts share the address than the linker offers (`legacy::AT_ONE_ADDRESS`): a
+    /// page that sends the resident to customer service, no list and no mail.
+    Crowded,
 }
 
 /// The keep-password rule: whether an old account is proven by its old password here (the
@@ -75,7 +78,8 @@ pub fn route(
             && user.email_normalized.as_deref() == Some(email.normalized())
         {
             let unbound = at_address(m, conn, &email)?;
-            if !unbound.is_empty() {
+            // Too many to offer: the account in use logs in as ever (support binds the rest).
+            if !unbound.is_empty() && !legacy::crowded(&unbound) {
                 return Ok(Route::Shared(unbound));
             }
         }
@@ -88,6 +92,9 @@ pub fn route(
     }
     if let Ok(email) = Email::parse(identifier) {
         let mut candidates = at_address(m, conn, &email)?;
+        if legacy::crowded(&candidates) {
+            return Ok(Route::Crowded);
+        }
         return Ok(match candidates.len() {
             0 => Route::Unknown,
             1 => candidates
@@ -129,8 +136,11 @@ pub fn route_chosen(
             Route::Unknown
         });
     }
-    let Some(chosen) = at_address(m, conn, &email)?
+    let candidates = at_address(m, conn, &email)?;
+    let Some(chosen) = (!legacy::crowded(&candidates))
+        .then_some(candidates)
         .into_iter()
+        .flatten()
         .find(|a| a.id == account)
     else {
         return Ok(Route::Unknown);
@@ -183,6 +193,9 @@ pub fn password_target(
         return Ok(authority.filter(|account| account.has_usable_hash(salted)));
     };
     let candidates = at_address(m, conn, &email)?;
+    if legacy::crowded(&candidates) {
+        return Ok(None);
+    }
     let target = match chosen.filter(|c| !c.is_empty()) {
         Some(id) => candidates.into_iter().find(|a| a.id == id),
         None if candidates.len() == 1 => candidates.into_iter().next(),

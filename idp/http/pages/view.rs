@@ -363,6 +363,7 @@ fn error_key(reason: &str) -> &'static str {
         "busy" => "busy",
         "too_many_waiting" => "error-too-many-waiting",
         "not_a_page" => "error-not-a-page",
+        "crowded_address" => "error-crowded-address",
         _ => "error-other",
     }
 }

@@ -57,6 +57,7 @@ error-bad-request = The request is not valid.
 error-other = Something went wrong. Go back to the e-service and try again.
 error-too-many-waiting = Too many logins are under way from the same IP address. Try again in a moment.
 error-not-a-page = The login must be opened as a page of its own in the browser. Go back to the e-service and log in again.
+error-crowded-address = So many usernames of the former login system belong to this address that they cannot be linked online. Please contact customer service.
 consent-title = Sharing your information
 consent-intro = The service { $client } asks for the following information about you: { $scope }.
 consent-allow = Allow

@@ -58,6 +58,7 @@ error-bad-request = Pyyntö ei ole kelvollinen.
 error-other = Tapahtui virhe. Palaa asiointipalveluun ja yritä uudelleen.
 error-too-many-waiting = Samasta IP-osoitteesta on kesken liian monta kirjautumista. Yritä hetken kuluttua uudelleen.
 error-not-a-page = Kirjautuminen on avattava omana sivunaan selaimessa. Palaa asiointipalveluun ja kirjaudu uudelleen.
+error-crowded-address = Osoitteeseen liittyy niin monta aiemman kirjautumisjärjestelmän käyttäjätunnusta, ettei niitä voi liittää verkossa. Ota yhteyttä asiakaspalveluun.
 consent-title = Tietojen luovutus
 consent-intro = Palvelu { $client } pyytää seuraavia tietojasi: { $scope }.
 consent-allow = Salli

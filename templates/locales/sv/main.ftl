@@ -57,6 +57,7 @@ error-bad-request = Begäran är inte giltig.
 error-other = Ett fel inträffade. Gå tillbaka till e-tjänsten och försök igen.
 error-too-many-waiting = För många inloggningar pågår från samma IP-adress. Försök igen om en stund.
 error-not-a-page = Inloggningen måste öppnas som en egen sida i webbläsaren. Gå tillbaka till e-tjänsten och logga in på nytt.
+error-crowded-address = Så många användarnamn från det tidigare inloggningssystemet hör till adressen att de inte kan kopplas på nätet. Kontakta kundtjänsten.
 consent-title = Utlämnande av uppgifter
 consent-intro = Tjänsten { $client } ber om följande uppgifter om dig: { $scope }.
 consent-allow = Tillåt

@@ -33,6 +33,7 @@ pub async fn follow(login: &LoginForm, route: Route) -> PageResult {
             login.claim_password_page(&account.id, Some(&account.username), None, ok)
         }
         Route::ClaimLink(account) => return send_claim_link(login, *account).await,
+        Route::Crowded => login.view.error(StatusCode::CONFLICT, "crowded_address"),
     })
 }
 
