@@ -398,7 +398,7 @@ async fn an_address_with_more_old_accounts_than_a_family_has_is_sent_to_customer
         .map(|n| format!("tunnus.{n:02},KVL-P{n:02},{address},,,\n"))
         .collect();
     let export = format!("username,subject,email,password_hash,name,authority\n{rows}");
-    let summary = app.import_csv("kouvola", "export.csv", export.into()).await;
+    let summary = app.import_csv("kouvola", "export.csv", export).await;
     assert_eq!(summary.imported, 21);
     let login = begin(&app, &client).await;
     let (status, page) = login.identify(address).await;
@@ -419,7 +419,7 @@ async fn an_address_with_more_old_accounts_than_a_family_has_is_sent_to_customer
         .map(|n| format!("muu.{n:02},KVL-M{n:02},{other},,,\n"))
         .collect();
     let export = format!("username,subject,email,password_hash,name,authority\n{rows}");
-    app.import_csv("kouvola", "more.csv", export.into()).await;
+    app.import_csv("kouvola", "more.csv", export).await;
     let signed = sign_in(&app, "kouvola", other, "asukkaan pitkä salasana").await;
     assert!(!signed.page.contains("muu.01"), "{}", signed.page);
     app.stop().await;
