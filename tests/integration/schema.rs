@@ -17,6 +17,16 @@ fn connect(db: &TestDb) -> DbConnection {
         .into_inner()
 }
 
+/// A fresh database of `backend`, migrated, and a connection to it (the directory and the
+/// database live as long as the first two).
+fn migrated(backend: Backend) -> (tempfile::TempDir, TestDb, DbConnection) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(backend, dir.path());
+    store::migrate(&db.backend).unwrap();
+    let conn = connect(&db);
+    (dir, db, conn)
+}
+
 /// Selects every column `schema.rs` declares from every table: fails if one is missing.
 fn select_every_column(conn: &mut DbConnection) -> Result<(), diesel::result::Error> {
     macro_rules! check {
@@ -163,10 +173,7 @@ async fn accounts_imported_before_keep_their_address_as_the_exports(backend: Bac
 
 both_stores!(email_is_unique_per_tenant_case_insensitively);
 async fn email_is_unique_per_tenant_case_insensitively(backend: Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = TestDb::new(backend, dir.path());
-    store::migrate(&db.backend).unwrap();
-    let mut conn = connect(&db);
+    let (_dir, _db, mut conn) = migrated(backend);
     let now = NaiveDate::from_ymd_opt(2026, 11, 23)
         .unwrap()
         .and_hms_opt(12, 0, 0)
@@ -238,10 +245,7 @@ both_stores!(every_foreign_key_leads_an_index);
 /// session deleted read the whole table of waiting requests (which an attacker can fill), with
 /// the SQLite writer held.
 async fn every_foreign_key_leads_an_index(backend: Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = TestDb::new(backend, dir.path());
-    store::migrate(&db.backend).unwrap();
-    let mut conn = connect(&db);
+    let (_dir, _db, mut conn) = migrated(backend);
     let query = match &conn {
         DbConnection::Sqlite(_) => {
             "SELECT m.name AS table_name, f.\"from\" AS column_name \
