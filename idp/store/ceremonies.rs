@@ -37,20 +37,39 @@ pub fn insert(conn: &mut DbConnection, row: &CeremonyRow) -> Result<()> {
     super::rows::insert(conn, ceremonies::table, row)
 }
 
-/// Deletes the ceremonies of `tenant` for `purpose` of the pending request `request_id` but the
-/// `keep` newest; returns how many went. Before a new one is stored, so that one login keeps only
-/// a few waiting however often its page asks.
-pub fn trim_for_request(
+/// Whose ceremonies [`trim`] keeps a few of.
+#[derive(Debug, Clone, Copy)]
+pub enum Owned<'a> {
+    /// A pending login's, by its id (a passkey login, a passkey as its second factor).
+    Request(&'a str),
+    /// A signed-in user's on the account page (no pending login), by the user's id.
+    User(&'a str),
+}
+
+/// Deletes the ceremonies of `tenant` for `purpose` of `owner` but the `keep` newest; returns how
+/// many went. Before a new one is stored, so that one login or one account page keeps only a few
+/// waiting however often its page asks.
+pub fn trim(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
-    (request_id, purpose): (&str, &str),
+    (owner, purpose): (Owned<'_>, &str),
     keep: i64,
 ) -> Result<usize> {
-    let older: Vec<String> = ceremonies::table
+    let mut query = ceremonies::table
         .filter(ceremonies::tenant_id.eq(tenant.id()))
-        .filter(ceremonies::auth_request_id.eq(request_id))
         .filter(ceremonies::purpose.eq(purpose))
+        .into_boxed();
+    query = match owner {
+        Owned::Request(id) => query.filter(ceremonies::auth_request_id.eq(id)),
+        Owned::User(id) => query
+            .filter(ceremonies::user_id.eq(id))
+            .filter(ceremonies::auth_request_id.is_null()),
+    };
+    let older: Vec<String> = query
         .order((ceremonies::created_at.desc(), ceremonies::id_hash.desc()))
+        // SQLite takes an OFFSET only with a LIMIT (a boxed query writes none of its own); a
+        // trim a round keeps the rows bounded all the same.
+        .limit(1_000)
         .offset(keep)
         .select(ceremonies::id_hash)
         .load(conn)?;

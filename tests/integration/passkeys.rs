@@ -149,6 +149,42 @@ async fn the_account_page_adds_renames_and_removes_passkeys(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(the_account_page_keeps_only_its_newest_passkey_ceremonies);
+/// Each "remove with a passkey" on the account page starts a ceremony kept on the server for
+/// five minutes; a signed-in resident asking twenty times keeps the newest three, not twenty rows.
+async fn the_account_page_keeps_only_its_newest_passkey_ceremonies(backend: Backend) {
+    let app = with_pirjo(TestApp::builder(backend)).await;
+    let (signed, _) = pirjo_stepped_up(&app, "Läppäri").await;
+    let url = app.url("/seinajoki/account/passkeys/confirm-options");
+    for _ in 0..20 {
+        options(&signed.browser, &url, &signed.page, &[]).await;
+    }
+    assert_eq!(ceremonies_of(&app, "passkey_confirm").await, 3);
+    app.stop().await;
+}
+
+/// Pirjo signed in, with a passkey named `name` added on the account page and her session
+/// stepped up with it: the session and the passkey's authenticator.
+async fn pirjo_stepped_up(
+    app: &TestApp,
+    name: &str,
+) -> (crate::helpers::journeys::SignedIn, Authenticator) {
+    let mut signed = sign_in(app, "seinajoki", EMAIL, PASSWORD).await;
+    let mut key = Authenticator::new(app);
+    let added = add_on_account(app, &signed, (&mut key, PASSWORD), name).await;
+    says(added, 200, "Pääsyavain lisätty.").await;
+    step_up_on_account(app, &mut signed, &mut key).await;
+    (signed, key)
+}
+
+/// How many ceremonies of `purpose` wait on the server.
+pub(crate) async fn ceremonies_of(app: &TestApp, purpose: &'static str) -> i64 {
+    use idp::store::schema::ceremonies;
+    let of_purpose = ceremonies::table.filter(ceremonies::purpose.eq(purpose));
+    let counted = of_purpose.select(diesel::dsl::count_star());
+    app.db_run(move |conn| counted.first(conn).unwrap()).await
+}
+
 // A session alone (a browser left signed in, a stolen cookie) must not add a passkey: it would
 // outlive the session, a change of password and "sign out everywhere", and log in as two factors.
 // The options are given only once the current password is checked, before the browser's prompt.
@@ -294,11 +330,7 @@ async fn not_now_again(browser: &reqwest::Client, offer: &url::Url, html: &str) 
 both_stores!(a_reset_mail_lists_the_passkeys_and_the_reset_keeps_them);
 async fn a_reset_mail_lists_the_passkeys_and_the_reset_keeps_them(backend: Backend) {
     let app = with_pirjo(TestApp::builder(backend)).await;
-    let mut signed = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
-    let mut key = Authenticator::new(&app);
-    let added = add_on_account(&app, &signed, (&mut key, PASSWORD), "Työkone").await;
-    says(added, 200, "Pääsyavain lisätty.").await;
-    step_up_on_account(&app, &mut signed, &mut key).await;
+    let (signed, mut key) = pirjo_stepped_up(&app, "Työkone").await;
     let phone = &mut Authenticator::new(&app);
     let added = add_on_account(&app, &signed, (phone, PASSWORD), "Puhelin").await;
     says(added, 200, "Pääsyavain lisätty.").await;

@@ -98,17 +98,7 @@ async fn one_login_keeps_only_its_newest_passkey_ceremonies(backend: Backend) {
     for _ in 0..20 {
         login_options(&login).await;
     }
-    let kept = || {
-        app.db_run(|conn| {
-            use diesel::prelude::*;
-            use idp::store::schema::ceremonies;
-            ceremonies::table
-                .filter(ceremonies::purpose.eq("passkey_login"))
-                .count()
-                .get_result::<i64>(conn)
-                .unwrap()
-        })
-    };
+    let kept = || crate::passkeys::ceremonies_of(&app, "passkey_login");
     assert_eq!(kept().await, 3);
     let back = location(&log_in(&login, &mut key).await);
     assert!(param(&back, "code").is_some(), "{back}");

@@ -12,7 +12,7 @@ use super::party::CEREMONY_SECONDS;
 use crate::crypto::secret;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
-use crate::store::ceremonies::{self, CeremonyRow};
+use crate::store::ceremonies::{self, CeremonyRow, Owned};
 use crate::store::{self, DbConnection, Tenant};
 
 /// What a ceremony is for; a state is only taken for its own purpose.
@@ -77,8 +77,8 @@ pub struct Started {
     pub options: serde_json::Value,
 }
 
-/// The ceremonies of one purpose one pending request keeps at most: the newest, the older ones
-/// deleted as a new one is stored.
+/// The ceremonies of one purpose one pending request (or one user's account page) keeps at most:
+/// the newest, the older ones deleted as a new one is stored.
 const PER_REQUEST: i64 = 3;
 
 /// Stores `state` for `purpose` and `owner`; the page gets `options` and the ceremony's id.
@@ -106,12 +106,17 @@ pub fn begin<S: Serialize>(
         auth_request_id: owner.request.map(str::to_string),
     };
     store::write_transaction(conn, |conn| {
-        // A login keeps its newest few: a page asks again on each click (and its autofill once),
-        // but one anonymous login must not write a row a request.
-        if let Some(request) = owner.request {
-            let of = (request, purpose.as_str());
-            let keep = PER_REQUEST - 1;
-            ceremonies::trim_for_request(conn, Tenant::of(m.tenant), of, keep)?;
+        // A login (or an account page) keeps its newest few: a page asks again on each click
+        // (and its autofill once), but one anonymous login, or one signed-in user, must not
+        // write a row a request.
+        let owned = match (owner.request, owner.user) {
+            (Some(request), _) => Some(Owned::Request(request)),
+            (None, Some(user)) => Some(Owned::User(user)),
+            (None, None) => None,
+        };
+        if let Some(owned) = owned {
+            let of = (owned, purpose.as_str());
+            ceremonies::trim(conn, Tenant::of(m.tenant), of, PER_REQUEST - 1)?;
         }
         ceremonies::insert(conn, &row)
     })?;
