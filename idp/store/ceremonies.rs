@@ -76,10 +76,12 @@ pub fn trim(
     if older.is_empty() {
         return Ok(0);
     }
-    Ok(
-        diesel::delete(ceremonies::table.filter(ceremonies::id_hash.eq_any(&older)))
-            .execute(conn)?,
+    Ok(diesel::delete(
+        ceremonies::table
+            .filter(ceremonies::tenant_id.eq(tenant.id()))
+            .filter(ceremonies::id_hash.eq_any(&older)),
     )
+    .execute(conn)?)
 }
 
 /// The ceremony of `tenant` for `purpose` whose id hashes to `id_hash`, expired or not.
