@@ -12,7 +12,7 @@
 //! are only counted in the metrics. Each refused request would otherwise add an audit event under
 //! the account for free (no hash runs): without end, in the account's export and its erasure.
 
-use chrono::{Duration, NaiveDateTime};
+use chrono::{Duration, NaiveDateTime, SubsecRound};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use serde_json::json;
@@ -21,6 +21,7 @@ use super::audit::Event;
 use super::audit_chain::timestamp;
 use super::schema::login_throttle;
 use super::{DbConnection, Result, Tenant, write_transaction};
+use crate::crypto::secret;
 use crate::domain::counting_key;
 
 /// What a counter counts checks of.
@@ -46,7 +47,10 @@ impl ThrottleKey {
             ThrottleKey::User(id) => format!("user:{id}"),
             ThrottleKey::SecondFactor(id) => format!("second_factor:{id}"),
             ThrottleKey::Legacy(id) => format!("legacy:{id}"),
-            ThrottleKey::Unknown(name) => format!("name:{name}"),
+            // Hashed: the identifier is whatever anyone typed, of any length (a 60,000-character
+            // one made a row of its size on SQLite and broke PostgreSQL's index), and an
+            // address without an account is not kept in clear.
+            ThrottleKey::Unknown(name) => format!("name:{}", secret::hash(name)),
             ThrottleKey::Address(ip) => format!("address:{}", counting_key(ip)),
         }
     }
@@ -181,6 +185,17 @@ fn locked(
     })
 }
 
+/// Whether `row` is one [`locked`] has just made at `now` (nothing counted on it yet; times as
+/// the store keeps them, to the microsecond on PostgreSQL).
+fn is_fresh(row: &ThrottleRow, now: NaiveDateTime) -> bool {
+    let now = now.trunc_subsecs(6);
+    row.failures == 0
+        && row.blocked_until.is_none()
+        && row.refused_block.is_none()
+        && row.window_started_at.trunc_subsecs(6) == now
+        && row.updated_at.trunc_subsecs(6) == now
+}
+
 fn save(conn: &mut DbConnection, row: &ThrottleRow) -> Result<()> {
     diesel::update(login_throttle::table.find((&row.tenant_id, &row.throttle_key)))
         .set(row)
@@ -229,6 +244,13 @@ pub fn reserve(
             rows.push((key, row));
         }
         if let Some(blocked) = blocked {
+            // A refused check leaves nothing new behind: the counters this request made (a
+            // made-up identifier's, behind a blocked address) go again, so that a blocked
+            // address cannot fill the table with a row per identifier it makes up.
+            for (_, row) in rows.iter().filter(|(_, row)| is_fresh(row, now)) {
+                diesel::delete(login_throttle::table.find((&row.tenant_id, &row.throttle_key)))
+                    .execute(conn)?;
+            }
             return Ok(Err(blocked));
         }
         for (key, mut row) in rows {

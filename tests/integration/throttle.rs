@@ -328,6 +328,54 @@ async fn an_ipv6_client_is_blocked_per_64(backend: Backend) {
     app.stop().await;
 }
 
+/// The keys of every throttle counter.
+async fn throttle_keys(app: &TestApp) -> Vec<String> {
+    use diesel::prelude::*;
+    use idp::store::schema::login_throttle;
+    app.db_run(|conn| {
+        login_throttle::table
+            .select(login_throttle::throttle_key)
+            .load(conn)
+            .unwrap()
+    })
+    .await
+}
+
+both_stores!(a_made_up_identifier_of_any_length_keeps_a_small_counter_and_none_once_blocked);
+/// Wrong passwords posted with made-up identifiers of 6,400 characters that do not compress, a
+/// new one each time, from one address: each is checked (401) until the address's block, then
+/// refused (429); every counter's key is of a fixed size, and a refused post leaves no counter
+/// behind. Before, the identifier was the key as typed: PostgreSQL refused the row (500, the
+/// index's limit) and SQLite kept 6 KB a post, blocked or not.
+async fn a_made_up_identifier_of_any_length_keeps_a_small_counter_and_none_once_blocked(
+    backend: Backend,
+) {
+    use idp::crypto::secret::hash;
+    use idp::flows::password_check::FREE_FAILURES_PER_ADDRESS;
+
+    let app = TestApp::builder(backend).behind_proxy().spawn().await;
+    let (browser, url, mut fields) = at_password(&app, "seinajoki", "joku@testi.fi").await;
+    let from = "203.0.113.9";
+    for n in 0..FREE_FAILURES_PER_ADDRESS + 10 {
+        fields[2].1 = (0..100).map(|k| hash(&format!("{n}.{k}"))).collect();
+        let answer = post_password_from(&browser, &url, &fields, "väärä", from).await;
+        if n < FREE_FAILURES_PER_ADDRESS {
+            says(answer, 401, WRONG).await;
+        } else {
+            says(answer, 429, THROTTLED).await;
+        }
+    }
+    let keys = throttle_keys(&app).await;
+    let counters = usize::try_from(FREE_FAILURES_PER_ADDRESS).unwrap() + 1;
+    assert_eq!(
+        keys.len(),
+        counters,
+        "one a made-up identifier and the address's"
+    );
+    assert!(keys.iter().all(|key| key.len() <= 80), "{keys:?}");
+    app.stop().await;
+}
+
 /// `text` with its ASCII letters in full width (`erkki` → `ｅｒｋｋｉ`).
 fn wide(text: &str) -> String {
     text.chars()
