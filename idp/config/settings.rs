@@ -79,7 +79,8 @@ impl Default for QueuesSettings {
 }
 
 /// `[limits]`: what one client address can make the nodes store before anyone has logged in,
-/// in every tenant together (they share the database's disk).
+/// in every tenant together (they share the database's disk), and what one signed-in resident
+/// can make them store.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsSettings {
@@ -88,12 +89,20 @@ pub struct LimitsSettings {
     /// `tokens.authorization_request_seconds`. Generous, since residents behind one address (a
     /// family, an office, a mobile operator's NAT) share it.
     pub waiting_requests_per_address: u64,
+    /// Changes a signed-in resident may make on the account page in an hour (of the kinds that
+    /// add to the account's audit trail without a password check: a name, a passkey added or
+    /// renamed, a download of the data, a change of address asked for, a one-time code set up,
+    /// recovery codes renewed, an old account's link mailed). Ending sessions, revoking an
+    /// e-service, removing a passkey, changing the password and asking for the deletion are never
+    /// refused nor counted.
+    pub account_changes_per_hour: u64,
 }
 
 impl Default for LimitsSettings {
     fn default() -> Self {
         Self {
             waiting_requests_per_address: 100,
+            account_changes_per_hour: 30,
         }
     }
 }

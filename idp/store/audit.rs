@@ -99,6 +99,28 @@ pub fn kinds(conn: &mut DbConnection, tenant: Tenant<'_>) -> Result<Vec<String>>
         .load(conn)?)
 }
 
+/// How many events of `kinds` naming the user `user_id` of `tenant` occurred after `since`,
+/// counted up to `at_most` (no further): the index on the user and time
+/// (`audit_events_user_time`) serves it, reading at most `at_most` of its entries however long
+/// the account's trail is.
+pub fn count_recent(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    (user_id, kinds): (&str, &[&str]),
+    since: NaiveDateTime,
+    at_most: i64,
+) -> Result<usize> {
+    let ids: Vec<i64> = audit_events::table
+        .filter(audit_events::user_id.eq(user_id))
+        .filter(audit_events::occurred_at.gt(since))
+        .filter(audit_events::tenant_id.eq(tenant.id()))
+        .filter(audit_events::kind.eq_any(kinds))
+        .select(audit_events::id)
+        .limit(at_most)
+        .load(conn)?;
+    Ok(ids.len())
+}
+
 /// An event as stored, for the export.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = audit_events)]

@@ -138,6 +138,9 @@ pub enum Counted {
     /// An authorization request not stored: its client address has
     /// `limits.waiting_requests_per_address` requests waiting already.
     WaitingRefused,
+    /// A change of the account page not made: the resident had made
+    /// `limits.account_changes_per_hour` in the last hour.
+    ChangeRefused,
 }
 
 /// What one flow run decided, waiting for its commit. A flow's `Minter` holds one.
@@ -176,6 +179,9 @@ pub struct Metrics {
     /// `idp_waiting_requests_refused_total{tenant}`: authorization requests not stored because
     /// their client address had `limits.waiting_requests_per_address` waiting already.
     pub waiting_refused: Family<TenantLabels, Counter>,
+    /// `idp_account_changes_refused_total{tenant}`: changes of the account page not made because
+    /// the resident had made `limits.account_changes_per_hour` in the last hour.
+    pub changes_refused: Family<TenantLabels, Counter>,
     /// `idp_mail_outbox_waiting{tenant}`: mails not yet sent nor given up.
     pub outbox_waiting: Family<TenantLabels, Gauge>,
     /// `idp_mail_outbox_oldest_age_seconds{tenant}`: how long the oldest of them has waited.
@@ -216,6 +222,7 @@ impl Metrics {
             logins: Family::default(),
             mail: Family::default(),
             waiting_refused: Family::default(),
+            changes_refused: Family::default(),
             outbox_waiting: Family::default(),
             outbox_oldest: Family::default(),
             deliveries: Family::default(),
@@ -252,6 +259,11 @@ impl Metrics {
             "idp_waiting_requests_refused",
             "Authorization requests not stored because their client address had limits.waiting_requests_per_address waiting already, by tenant asked.",
             metrics.waiting_refused.clone(),
+        );
+        r.register(
+            "idp_account_changes_refused",
+            "Changes of the account page not made because the resident had made limits.account_changes_per_hour in the last hour, by tenant.",
+            metrics.changes_refused.clone(),
         );
         r.register(
             "idp_mail_outbox_waiting",
@@ -312,11 +324,16 @@ impl Metrics {
             let (family, outcome) = match what {
                 Counted::Login(outcome) => (&self.logins, outcome.label()),
                 Counted::MailLimited => (&self.mail, "limited"),
-                Counted::WaitingRefused => {
+                Counted::WaitingRefused | Counted::ChangeRefused => {
+                    let family = if *what == Counted::WaitingRefused {
+                        &self.waiting_refused
+                    } else {
+                        &self.changes_refused
+                    };
                     let tenant = TenantLabels {
                         tenant: tenant.to_string(),
                     };
-                    self.waiting_refused.get_or_create(&tenant).inc();
+                    family.get_or_create(&tenant).inc();
                     continue;
                 }
             };
@@ -373,6 +390,7 @@ mod tests {
         tally.login(LoginOutcome::WrongPassword);
         tally.note(Counted::MailLimited);
         tally.note(Counted::WaitingRefused);
+        tally.note(Counted::ChangeRefused);
         let text = metrics.encode().unwrap();
         assert!(!text.contains("wrong_password"), "{text}");
         metrics.add("seinajoki", &tally.take());
@@ -387,6 +405,10 @@ mod tests {
         );
         assert!(
             text.contains("idp_waiting_requests_refused_total{tenant=\"seinajoki\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("idp_account_changes_refused_total{tenant=\"seinajoki\"} 1\n"),
             "{text}"
         );
         assert!(tally.take().is_empty());

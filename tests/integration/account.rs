@@ -25,6 +25,14 @@ async fn post(
     crate::helpers::journeys::answer(response).await
 }
 
+/// Saves `name` on the account page of `signed`: the page, which says so (200).
+async fn save_name(app: &TestApp, signed: &SignedIn, name: &str) -> String {
+    let (status, saved) = post(app, signed, "/seinajoki/account/name", &[("name", name)]).await;
+    assert_eq!(status, 200, "{saved}");
+    assert_has(&saved, "Nimi on tallennettu.");
+    saved
+}
+
 both_stores!(the_account_page_changes_name_and_password_and_signs_out);
 async fn the_account_page_changes_name_and_password_and_signs_out(backend: Backend) {
     let app = TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await;
@@ -38,17 +46,8 @@ async fn the_account_page_changes_name_and_password_and_signs_out(backend: Backe
     let page = &signed.page;
     assert_has(page, "<dd id=\"email\">erkki@testi.fi</dd>");
 
-    let (_, saved) = post(
-        &app,
-        &signed,
-        "/seinajoki/account/name",
-        &[("name", "Erkki Esimerkki")],
-    )
-    .await;
-    assert!(
-        saved.contains("Nimi on tallennettu.") && saved.contains("value=\"Erkki Esimerkki\""),
-        "{saved}"
-    );
+    let saved = save_name(&app, &signed, "Erkki Esimerkki").await;
+    assert_has(&saved, "value=\"Erkki Esimerkki\"");
 
     for (current, status, message) in [
         ("väärä", 422, "Nykyinen salasana on väärin."),
@@ -93,6 +92,57 @@ async fn the_account_page_changes_name_and_password_and_signs_out(backend: Backe
     assert_eq!(status, 200);
     assert!(out.contains("Olet kirjautunut ulos"));
     asks_to_log_in(&app, &signed.browser).await;
+    app.stop().await;
+}
+
+both_stores!(changes_past_the_hourly_allowance_are_refused_but_never_a_way_back);
+/// With `[limits] account_changes_per_hour = 3`: three names are saved; the fourth, and a download
+/// of the data, are refused with the "too many changes" page (429, `Retry-After`), change and
+/// audit nothing, and are counted in the metrics; signing out everywhere still works; an hour
+/// later a name is saved again. Before, a script with a resident's cookie added audit rows
+/// without end (a name, a rename, a download: no password), which the export reads whole.
+async fn changes_past_the_hourly_allowance_are_refused_but_never_a_way_back(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .main_toml("[limits]\naccount_changes_per_hour = 3")
+        .metrics()
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .spawn()
+        .await;
+    let signed = sign_in(&app, "seinajoki", "erkki@testi.fi", PASSWORD).await;
+    for n in 1..=3 {
+        save_name(&app, &signed, &format!("Erkki {n}")).await;
+    }
+    let too_many = "Olet tehnyt tililläsi viime tunnin aikana niin monta muutosta";
+    for (path, fields) in [
+        ("/seinajoki/account/name", &[("name", "Erkki 4")][..]),
+        ("/seinajoki/account/export", &[][..]),
+    ] {
+        let url = app.url(path);
+        let refused = post_with_csrf(&signed.browser, url, &signed.page, fields).await;
+        let retry = crate::helpers::header(&refused, "retry-after");
+        says(refused, 429, too_many).await;
+        assert_eq!(retry.as_deref(), Some("3600"), "{path}");
+    }
+    let account = page(&signed.browser, app.url("/seinajoki/account")).await;
+    assert_has(&account, "value=\"Erkki 3\"");
+    assert_eq!(app.audited("seinajoki", "user.name_changed").await.len(), 3);
+    assert!(
+        app.audited("seinajoki", "account.exported")
+            .await
+            .is_empty()
+    );
+    let (_, _, metrics) = app.scrape().await;
+    assert_has(
+        &metrics,
+        "idp_account_changes_refused_total{tenant=\"seinajoki\"} 2\n",
+    );
+
+    let (status, out) = post(&app, &signed, "/seinajoki/account/logout-everywhere", &[]).await;
+    assert_eq!((status, out.contains("Olet kirjautunut ulos")), (200, true));
+    app.clock.advance(3601);
+    let again = sign_in(&app, "seinajoki", "erkki@testi.fi", PASSWORD).await;
+    let saved = save_name(&app, &again, "Erkki 5").await;
+    assert_has(&saved, "value=\"Erkki 5\"");
     app.stop().await;
 }
 

@@ -371,25 +371,42 @@ fn metrics_are_off_unless_configured_and_never_on_the_public_port() {
 }
 
 #[test]
-fn waiting_requests_per_address_are_100_by_default_and_bounded() {
-    jail_with(TENANT, |jail| {
-        assert_eq!(loaded().settings.limits.waiting_requests_per_address, 100);
-        for refused in ["0", "10001"] {
-            jail.create_file(
-                "idp.toml",
-                &format!("{MAIN}\n[limits]\nwaiting_requests_per_address = {refused}\n"),
-            )?;
-            assert_eq!(
-                problems("idp.toml"),
-                ["idp.toml: limits.waiting_requests_per_address: must be between 1 and 10000"]
-            );
-        }
-        jail.create_file("idp.toml", MAIN)?;
-        jail.set_env("IDP__LIMITS__WAITING_REQUESTS_PER_ADDRESS", "10000");
-        assert_eq!(
-            loaded().settings.limits.waiting_requests_per_address,
-            10_000
-        );
-        Ok(())
-    });
+fn the_limits_have_defaults_and_bounds() {
+    let cases = [
+        (
+            "waiting_requests_per_address",
+            100,
+            10_000,
+            "WAITING_REQUESTS_PER_ADDRESS",
+        ),
+        (
+            "account_changes_per_hour",
+            30,
+            1000,
+            "ACCOUNT_CHANGES_PER_HOUR",
+        ),
+    ];
+    for (key, default, most, variable) in cases {
+        jail_with(TENANT, |jail| {
+            let limit = |config: Config| match key {
+                "waiting_requests_per_address" => {
+                    config.settings.limits.waiting_requests_per_address
+                }
+                _ => config.settings.limits.account_changes_per_hour,
+            };
+            assert_eq!(limit(loaded()), default, "{key}");
+            for refused in [0, most + 1] {
+                jail.create_file(
+                    "idp.toml",
+                    &format!("{MAIN}\n[limits]\n{key} = {refused}\n"),
+                )?;
+                let problem = format!("idp.toml: limits.{key}: must be between 1 and {most}");
+                assert_eq!(problems("idp.toml"), [problem]);
+            }
+            jail.create_file("idp.toml", MAIN)?;
+            jail.set_env(format!("IDP__LIMITS__{variable}"), most.to_string());
+            assert_eq!(limit(loaded()), most, "{key}");
+            Ok(())
+        });
+    }
 }

@@ -3,7 +3,7 @@
 
 use lettre::message::Mailbox;
 
-use super::rules::{LEASE, LIFETIME, SMTP_ATTEMPT, WAITING, is_loopback};
+use super::rules::{CHANGES, LEASE, LIFETIME, SMTP_ATTEMPT, WAITING, is_loopback};
 use crate::config::problems::Problem;
 use crate::config::settings::{MailTransport, Settings, encryption_key_bytes};
 
@@ -97,6 +97,13 @@ pub(in crate::config) fn settings(
         settings.limits.waiting_requests_per_address,
     )];
     for (key, message) in WAITING.outside(waiting) {
+        problem(key, message.into());
+    }
+    let changes = [(
+        "limits.account_changes_per_hour",
+        settings.limits.account_changes_per_hour,
+    )];
+    for (key, message) in CHANGES.outside(changes) {
         problem(key, message.into());
     }
 

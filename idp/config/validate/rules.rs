@@ -48,6 +48,12 @@ pub(super) const WAITING: Bound = Bound {
     message: "must be between 1 and 10000",
 };
 
+/// How many changes a resident may make on the account page in an hour.
+pub(super) const CHANGES: Bound = Bound {
+    range: 1..=1_000,
+    message: "must be between 1 and 1000",
+};
+
 /// How many days before something is asked again.
 pub(super) const DAYS: Bound = Bound {
     range: 1..=365,

@@ -8,4 +8,4 @@ pub mod sessions;
 pub mod signed_in;
 
 pub use self::changes::{check_failed, current, set_name, set_password, sign_out_everywhere};
-pub use self::signed_in::while_signed_in;
+pub use self::signed_in::{Counted, Ran, while_signed_in};

@@ -49,22 +49,43 @@ pub fn export(
     whose: Whose<'_>,
     asker: Asker,
 ) -> Result<Option<Export>, StoreError> {
-    let found = read_transaction(conn, |conn| {
+    let Some((document, user_id)) = read(m, conn, whose)? else {
+        return Ok(None);
+    };
+    write_transaction(conn, |conn| record(m, conn, &user_id, asker))?;
+    Ok(Some(document))
+}
+
+/// The export of the account `whose` names in `m`'s tenant, read in one read transaction, and the
+/// account's internal id; `None` when there is no such account. Not audited yet: the caller
+/// [`record`]s it before handing it out (the account page within its allowance of changes).
+pub fn read(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    whose: Whose<'_>,
+) -> Result<Option<(Export, String)>, StoreError> {
+    read_transaction(conn, |conn| {
         let Some(user) = find(conn, Tenant::of(m.tenant), whose)? else {
             return Ok::<_, StoreError>(None);
         };
         Ok(Some((read::document(m, conn, &user)?, user.id)))
-    })?;
-    let Some((document, user_id)) = found else {
-        return Ok(None);
-    };
-    let event = m.audit("account.exported").user(user_id.as_str());
+    })
+}
+
+/// Records `account.exported` for the user `user_id`, asked by `asker`, in the caller's write
+/// transaction.
+pub fn record(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    user_id: &str,
+    asker: Asker,
+) -> Result<(), StoreError> {
+    let event = m.audit("account.exported").user(user_id);
     let event = match asker {
         Asker::Resident => event,
         Asker::Cli => event.detail(&json!({ "by": "cli" })),
     };
-    write_transaction(conn, |conn| event.record(conn))?;
-    Ok(Some(document))
+    event.record(conn)
 }
 
 /// The user `whose` names, disabled or not.

@@ -17,8 +17,8 @@ use actix_web::{FromRequest, HttpRequest};
 
 use super::error::PageError;
 use super::view::View;
-use crate::flows::account;
 use crate::flows::account::sessions::{Overview, overview};
+use crate::flows::account::{self, Counted, Ran};
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::former::{Olds, olds};
@@ -116,7 +116,29 @@ impl<T: AsRef<View>> SignedIn<T> {
     /// [`View::flow`]), in one write transaction with this session read again, the user's row
     /// held (`account::while_signed_in`): when the session ended after this request read it (a
     /// recovery), nothing is done and the answer is the way to the login, as without a session.
+    /// For a change that ends or removes, or checks the password: never refused.
     pub async fn change<R, E, F>(&self, f: F) -> Result<R, PageError>
+    where
+        F: FnOnce(&Minter<'_>, &mut DbConnection) -> Result<R, E> + Send + 'static,
+        R: Send + 'static,
+        E: Into<FlowError> + Send + 'static,
+    {
+        self.run(Counted::No, f).await
+    }
+
+    /// As [`SignedIn::change`], for a change that adds to the account's audit trail without a
+    /// password check: past `[limits] account_changes_per_hour` in the last hour, nothing is
+    /// done and the answer is the "too many changes" page (429).
+    pub async fn counted_change<R, E, F>(&self, f: F) -> Result<R, PageError>
+    where
+        F: FnOnce(&Minter<'_>, &mut DbConnection) -> Result<R, E> + Send + 'static,
+        R: Send + 'static,
+        E: Into<FlowError> + Send + 'static,
+    {
+        self.run(Counted::Yes, f).await
+    }
+
+    async fn run<R, E, F>(&self, counted: Counted, f: F) -> Result<R, PageError>
     where
         F: FnOnce(&Minter<'_>, &mut DbConnection) -> Result<R, E> + Send + 'static,
         R: Send + 'static,
@@ -130,9 +152,10 @@ impl<T: AsRef<View>> SignedIn<T> {
             .flow(move |m, conn| {
                 let signed = (user.as_str(), session.as_str());
                 let change = |conn: &mut DbConnection| f(m, conn).map_err(Into::into);
-                match account::while_signed_in(m, conn, signed, change)? {
-                    Some(value) => Ok::<_, FlowError>(Ok(value)),
-                    None => Ok(Err(account_login(m, conn, &binding, navigation)?)),
+                match account::while_signed_in(m, conn, signed, counted, change)? {
+                    Ran::Done(value) => Ok::<_, FlowError>(Ok(value)),
+                    Ran::TooMany => Ok(Err(Elsewhere::TooManyChanges)),
+                    Ran::SignedOut => Ok(Err(account_login(m, conn, &binding, navigation)?)),
                 }
             })
             .await?;
@@ -147,6 +170,7 @@ fn to_elsewhere(view: &View, elsewhere: Elsewhere) -> PageError {
     match elsewhere {
         Elsewhere::To(page, request_id) => view.attach(view.to_page(page, &request_id)).into(),
         Elsewhere::TooMany => view.too_many_waiting().into(),
+        Elsewhere::TooManyChanges => view.too_many_changes().into(),
         Elsewhere::NotAPage => view
             .error(StatusCode::BAD_REQUEST, pending::NOT_A_PAGE)
             .into(),
@@ -222,6 +246,8 @@ enum Elsewhere {
     TooMany,
     /// Nowhere: the browser did not open the page as a page (an image, a frame, a fetch).
     NotAPage,
+    /// Nowhere: the resident made `[limits] account_changes_per_hour` changes in the last hour.
+    TooManyChanges,
 }
 
 /// The session's user, old accounts, passkeys, (an authority user's) second factor, sessions and

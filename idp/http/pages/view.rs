@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::error::PageError;
 use crate::config::{Language, TenantConfig};
 use crate::crypto::secret;
+use crate::flows::account::signed_in as account;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::oidc::pending;
@@ -269,6 +270,15 @@ impl View {
         page
     }
 
+    /// The page of a change of the account page refused because the resident made `[limits]
+    /// account_changes_per_hour` changes in the last hour (`flows/account/signed_in.rs`): 429,
+    /// to be tried again within the hour.
+    pub fn too_many_changes(&self) -> HttpResponse {
+        let mut page = self.error(StatusCode::TOO_MANY_REQUESTS, "too_many_changes");
+        util::retry_after_header(&mut page, account::TOO_MANY_CHANGES_RETRY_SECONDS);
+        page
+    }
+
     /// The page of a mailed link that is used, expired or unknown (410).
     pub fn link_expired(&self) -> HttpResponse {
         let mut context = self.context();
@@ -362,6 +372,7 @@ fn error_key(reason: &str) -> &'static str {
         "bad_request" | "csrf" => "error-bad-request",
         "busy" => "busy",
         "too_many_waiting" => "error-too-many-waiting",
+        "too_many_changes" => "error-too-many-changes",
         "not_a_page" => "error-not-a-page",
         "crowded_address" => "error-crowded-address",
         _ => "error-other",

@@ -56,6 +56,7 @@ error-logout = The logout request is not valid.
 error-bad-request = The request is not valid.
 error-other = Something went wrong. Go back to the e-service and try again.
 error-too-many-waiting = Too many logins are under way from the same IP address. Try again in a moment.
+error-too-many-changes = You have made so many changes to your account in the last hour that no more can be made now. Try again in an hour. Signing out everywhere, ending sessions, removing a passkey and changing the password still work.
 error-not-a-page = The login must be opened as a page of its own in the browser. Go back to the e-service and log in again.
 error-crowded-address = So many usernames of the former login system belong to this address that they cannot be linked online. Please contact customer service.
 consent-title = Sharing your information

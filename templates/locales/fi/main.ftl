@@ -57,6 +57,7 @@ error-logout = Uloskirjautumispyyntö ei ole kelvollinen.
 error-bad-request = Pyyntö ei ole kelvollinen.
 error-other = Tapahtui virhe. Palaa asiointipalveluun ja yritä uudelleen.
 error-too-many-waiting = Samasta IP-osoitteesta on kesken liian monta kirjautumista. Yritä hetken kuluttua uudelleen.
+error-too-many-changes = Olet tehnyt tililläsi viime tunnin aikana niin monta muutosta, ettei uusia voi nyt tehdä. Yritä uudelleen tunnin kuluttua. Uloskirjautuminen kaikkialta, istuntojen päättäminen, pääsyavaimen poistaminen ja salasanan vaihto onnistuvat silti.
 error-not-a-page = Kirjautuminen on avattava omana sivunaan selaimessa. Palaa asiointipalveluun ja kirjaudu uudelleen.
 error-crowded-address = Osoitteeseen liittyy niin monta aiemman kirjautumisjärjestelmän käyttäjätunnusta, ettei niitä voi liittää verkossa. Ota yhteyttä asiakaspalveluun.
 consent-title = Tietojen luovutus

@@ -56,6 +56,7 @@ error-logout = Utloggningsbegäran är inte giltig.
 error-bad-request = Begäran är inte giltig.
 error-other = Ett fel inträffade. Gå tillbaka till e-tjänsten och försök igen.
 error-too-many-waiting = För många inloggningar pågår från samma IP-adress. Försök igen om en stund.
+error-too-many-changes = Du har gjort så många ändringar i ditt konto under den senaste timmen att inga nya kan göras nu. Försök igen om en timme. Att logga ut överallt, avsluta sessioner, ta bort en nyckel och byta lösenord går fortfarande.
 error-not-a-page = Inloggningen måste öppnas som en egen sida i webbläsaren. Gå tillbaka till e-tjänsten och logga in på nytt.
 error-crowded-address = Så många användarnamn från det tidigare inloggningssystemet hör till adressen att de inte kan kopplas på nätet. Kontakta kundtjänsten.
 consent-title = Utlämnande av uppgifter

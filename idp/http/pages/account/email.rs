@@ -38,7 +38,9 @@ pub async fn change_email(signed: SignedIn<Posted>) -> PageResult {
     let language = view.lang;
     let requester = signed.user.clone();
     let mail_id = signed
-        .change(move |m, conn| email_change::request(m, conn, &mails, &requester, &new, language))
+        .counted_change(move |m, conn| {
+            email_change::request(m, conn, &mails, &requester, &new, language)
+        })
         .await?;
     let failed = view.send_failed(mail_id.as_deref()).await;
     Ok(signed.after_mail("email-link-sent", failed))

@@ -12,19 +12,27 @@ use crate::http::pages::extract::{Posted, SignedIn};
 use crate::http::pages::view::OrPage;
 use crate::http::util;
 
-/// `POST /{tenant}/account/export`: the download, audited as `account.exported`.
+/// `POST /{tenant}/account/export`: the download, audited as `account.exported`. It counts
+/// against the resident's allowance of changes (`[limits] account_changes_per_hour`): checked
+/// before anything is read, and again, exactly, where the event is written with the session read
+/// again (`SignedIn::counted_change`), so that no download is handed out past the allowance, nor
+/// to a session a recovery ended while the export was read.
 pub async fn download(signed: SignedIn<Posted>) -> PageResult {
     let view = signed.view();
+    signed.counted_change(|_, _| Ok::<_, FlowError>(())).await?;
     let id = signed.user.id.clone();
-    let document = view
-        .flow(move |m, conn| export::export(m, conn, Whose::Id(&id), Asker::Resident))
+    let read = view
+        .flow(move |m, conn| export::read(m, conn, Whose::Id(&id)))
         .await?;
-    let Some(document) = document else {
+    let Some((document, user_id)) = read else {
         // The account went after the session was read: the account page, which logs in again.
         let base = view.state.config.settings.server.public_base();
         let account = format!("{base}/{}/account", view.tenant.id);
         return Ok(view.attach(util::see_other(&account)));
     };
+    signed
+        .counted_change(move |m, conn| export::record(m, conn, &user_id, Asker::Resident))
+        .await?;
     let json = document
         .to_json()
         .map_err(FlowError::server)

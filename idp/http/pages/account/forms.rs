@@ -31,7 +31,7 @@ pub async fn name(mut signed: SignedIn<Posted>) -> PageResult {
     };
     let (changed, saved) = (signed.user.clone(), name.clone());
     signed
-        .change(move |m, conn| account::set_name(m, conn, &changed, saved.as_deref()))
+        .counted_change(move |m, conn| account::set_name(m, conn, &changed, saved.as_deref()))
         .await?;
     signed.user.name = name;
     Ok(signed.show(Some("name-saved"), None, StatusCode::OK))

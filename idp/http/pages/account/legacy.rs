@@ -81,7 +81,7 @@ async fn mail_link(signed: &SignedIn<Posted>, account: LegacyRow) -> PageResult 
     let to = user.email.clone().unwrap_or_default();
     let view = signed.view();
     let mail_id = signed
-        .change(view.legacy_link(account, to, None, Some(user.id.clone())))
+        .counted_change(view.legacy_link(account, to, None, Some(user.id.clone())))
         .await?;
     // A reached mail limit reads as sent.
     let failed = view.send_failed(mail_id.as_deref()).await;

@@ -95,7 +95,7 @@ pub async fn add_options(signed: SignedIn<Posted>) -> PageResult {
         .await?;
     let user = signed.user.clone();
     let started = signed
-        .change(move |m, conn| passkeys::start_registration(m, conn, &user, None))
+        .counted_change(move |m, conn| passkeys::start_registration(m, conn, &user, None))
         .await?;
     Ok(options(started))
 }
@@ -107,7 +107,7 @@ pub async fn add(mut signed: SignedIn<Posted>) -> PageResult {
     let answered = answer(&signed.page.params);
     let name = signed.page.field("name");
     let added = signed
-        .change(move |m, conn| {
+        .counted_change(move |m, conn| {
             let answer = (answered.0.as_str(), answered.1.as_str());
             let user = (&user, &*mails);
             passkeys::finish_registration(m, conn, user, None, answer, (&name, lang))
@@ -125,7 +125,7 @@ pub async fn rename(mut signed: SignedIn<Posted>) -> PageResult {
     let user = signed.user.clone();
     let (id, name) = (signed.page.field("passkey"), signed.page.field("name"));
     let renamed = signed
-        .change(move |m, conn| passkeys::rename(m, conn, &user, &id, &name))
+        .counted_change(move |m, conn| passkeys::rename(m, conn, &user, &id, &name))
         .await?;
     reload(&mut signed).await?;
     Ok(if renamed {

@@ -58,7 +58,7 @@ pub async fn start(signed: SignedIn<Posted>) -> PageResult {
         signed.user.clone(),
     );
     let enrolment = signed
-        .change(move |m, conn| codes::start(m, conn, &kek, &user))
+        .counted_change(move |m, conn| codes::start(m, conn, &kek, &user))
         .await?;
     enrol_page(signed.view(), &Place::Account, &enrolment, None)
 }
@@ -71,7 +71,9 @@ pub async fn confirm(signed: SignedIn<Posted>) -> PageResult {
     let missing = code.trim().is_empty();
     let (kek, user, tell) = keys(&signed);
     let confirmed = signed
-        .change(move |m, conn| codes::confirm(m, conn, (&kek, &tell), &user, &ceremony, &code))
+        .counted_change(move |m, conn| {
+            codes::confirm(m, conn, (&kek, &tell), &user, &ceremony, &code)
+        })
         .await?;
     let view = signed.view();
     match confirmed {
@@ -104,7 +106,7 @@ pub async fn renew(signed: SignedIn<Posted>) -> PageResult {
     signed.current_password(&CURRENT, password, |_| ()).await?;
     let (kek, user, tell) = keys(&signed);
     let renewed = signed
-        .change(move |m, conn| renew_recovery_codes(m, conn, (&kek, &tell), &user))
+        .counted_change(move |m, conn| renew_recovery_codes(m, conn, (&kek, &tell), &user))
         .await?;
     Ok(match renewed {
         Some(codes) => {
