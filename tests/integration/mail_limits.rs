@@ -6,7 +6,7 @@
 
 use crate::both_stores;
 use crate::helpers::journeys::{Login, page, sign_in, submit_from};
-use crate::helpers::{Audited, Backend, Old, TestApp, assert_has, helsinki};
+use crate::helpers::{Audited, Backend, Old, TestApp, assert_has};
 use crate::rp;
 
 const PASSWORD: &str = "oikea hevonen patteri";
@@ -328,7 +328,7 @@ async fn a_full_address_limit_does_not_stop_a_deletion(backend: Backend) {
     // Erkki deletes his account all the same, and gets the undo mail.
     let (status, text, cleared) = crate::deletion::delete(&app, &signed, PASSWORD).await;
     assert_eq!(status, 200, "{text}");
-    let date = helsinki(app.now() + chrono::Duration::days(14)).format("%-d.%-m.%Y");
+    let date = crate::deletion::erased_at(&app);
     assert_has(
         &text,
         &format!("Tilisi poistetaan pysyvästi {date}. Kaikki kirjautumisesi on päätetty."),

@@ -153,7 +153,10 @@ fn undo_mail(
         },
     )?;
     let mut context = mail_link::link_context(m, &["account", "undo-deletion"], &token)?;
-    context.insert("date", &i18n::date(m.tenant.time_zone, language, erase_at));
+    context.insert(
+        "date",
+        &i18n::moment(m.tenant.time_zone, language, erase_at),
+    );
     let rendered = mail_link::render(mails, "account_deleted", language, &context)?;
     Ok(mail::enqueue(
         conn,

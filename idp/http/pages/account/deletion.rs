@@ -10,7 +10,7 @@ use secrecy::SecretString;
 
 use super::current::CurrentPassword;
 use crate::flows::deletion::{self, Requested, Undone};
-use crate::http::pages::dates::date;
+use crate::http::pages::dates::moment;
 use crate::http::pages::error::PageResult;
 use crate::http::pages::extract::{Posted, SignedIn};
 use crate::http::pages::view::View;
@@ -63,7 +63,7 @@ pub async fn delete(signed: SignedIn<Posted>) -> PageResult {
     // Sent now when it can be; else the mail worker retries it (the link is in the outbox).
     view.send_failed(mail.as_deref()).await;
     let mut context = view.context();
-    context.insert("date", &date(view, erase_at));
+    context.insert("date", &moment(view, erase_at));
     let key = if signed.user.email.is_some() {
         "deletion-requested"
     } else {
@@ -84,7 +84,7 @@ pub async fn undo_form(view: View) -> PageResult {
     Ok(match pending {
         Some(erase_at) => {
             let mut context = view.context();
-            context.insert("date", &date(&view, erase_at));
+            context.insert("date", &moment(&view, erase_at));
             context.insert("token", &token);
             view.respond(StatusCode::OK, "deletion_undo.html", &context)
         }
@@ -118,7 +118,7 @@ pub fn pending_page(view: &View, erase_at: NaiveDateTime) -> HttpResponse {
     let mut context = view.context();
     context.insert("title_key", "deletion-pending-title");
     context.insert("message_key", "deletion-pending");
-    context.insert("date", &date(view, erase_at));
+    context.insert("date", &moment(view, erase_at));
     context.insert("login_link", &false);
     view.respond(StatusCode::FORBIDDEN, "deletion_done.html", &context)
 }
