@@ -196,17 +196,17 @@ impl Services {
         crate::flows::passkeys::warn_if_off(&config);
         let now = clock.now();
         let mut conn = store.conn()?;
-        // The stored keys are opened before any is created: a node given another key-encryption
-        // key (a typo in one node's environment) must stop here, not seal a new tenant's keys
-        // under it, which no other node could open at its next start.
-        keys::load(&mut conn, &kek, now)?;
+        // The configured tenants' stored keys are opened before any is created: a node given
+        // another key-encryption key (a typo in one node's environment) must stop here, not seal
+        // a new tenant's keys under it, which no other node could open at its next start.
+        keys::load(&mut conn, &kek, &config, now)?;
         let created = keys::ensure(&mut conn, &kek, &config, now)?;
         if !created.is_empty() {
             tracing::info!(count = created.len(), "created signing keys");
         }
         // Loaded again in any case: a node that lost the race to create a key (another node
         // stored its own first) created none, and must still serve the one stored.
-        let ring = keys::load(&mut conn, &kek, now)?;
+        let ring = keys::load(&mut conn, &kek, &config, now)?;
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
@@ -242,7 +242,7 @@ impl Services {
     /// Re-reads the keys (rotated here or on another node; expired ones leave).
     pub fn reload_keys(&self) -> Result<(), KeysError> {
         let mut conn = self.store.conn()?;
-        let ring = keys::load(&mut conn, &self.kek, self.clock.now())?;
+        let ring = keys::load(&mut conn, &self.kek, &self.config, self.clock.now())?;
         self.keys.replace(ring);
         Ok(())
     }

@@ -72,7 +72,7 @@ fn rotate(config: &Config, tenant: &str, alg: Option<SigningAlg>) -> Result<(), 
     let mut conn = store.conn()?;
     // A key sealed with another key-encryption key would break every node: check first that
     // this one opens the keys already stored.
-    keys::load(&mut conn, &kek, SystemClock.now()).map_err(|e| {
+    keys::load(&mut conn, &kek, config, SystemClock.now()).map_err(|e| {
         Failure::Other(format!(
             "{e}: keys.encryption_key (IDP__KEYS__ENCRYPTION_KEY) must be the one the nodes use"
         ))
@@ -92,10 +92,10 @@ fn rotate(config: &Config, tenant: &str, alg: Option<SigningAlg>) -> Result<(), 
 }
 
 fn list(config: &Config, tenant: &str) -> Result<(), Failure> {
-    super::users::known_tenant(config, tenant)?;
+    let tenant = super::users::known_tenant(config, tenant)?;
     let store = Store::open(&config.settings.database)?;
     let mut conn = store.conn()?;
-    let rows = crate::store::keys::published(&mut conn, SystemClock.now())?;
+    let rows = crate::store::keys::published_since(&mut conn, tenant, SystemClock.now())?;
     println!(
         "{:<43}  {:<5}  {:<19}  {:<19}  UNPUBLISHED",
         "KID", "ALG", "SIGNS FROM", "RETIRED"
@@ -104,7 +104,7 @@ fn list(config: &Config, tenant: &str) -> Result<(), Failure> {
         t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
             .unwrap_or_else(|| "-".into())
     };
-    for row in rows.iter().filter(|r| r.tenant_id == tenant) {
+    for row in &rows {
         println!(
             "{:<43}  {:<5}  {:<19}  {:<19}  {}",
             row.kid,

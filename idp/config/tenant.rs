@@ -155,6 +155,13 @@ impl TenantConfig {
             .unwrap_or(defaults.remember_seconds)
     }
 
+    /// The longest a session here can live ("remember me" or not): how long an ID token of one
+    /// stays usable as an `id_token_hint`.
+    pub fn longest_session_seconds(&self, defaults: &TokenSettings) -> u64 {
+        self.session_seconds(defaults)
+            .max(self.remember_seconds(defaults))
+    }
+
     /// The fewest characters of a new password here.
     pub fn min_password_chars(&self) -> usize {
         self.passwords

@@ -21,23 +21,36 @@ pub struct ScheduledKey {
     pub activates_at: NaiveDateTime,
     /// Stops signing then.
     pub retired_at: Option<NaiveDateTime>,
+    /// Left the JWKS: kept only to verify `id_token_hint`s, which may be older than any token
+    /// whose expiry we enforce (they live as long as their session).
+    pub verify_only: bool,
 }
 
 /// One tenant's keys.
 #[derive(Debug, Default)]
 pub struct TenantKeys {
+    /// Published: in the JWKS, signing when active, verifying every JWT we accept back.
     keys: Vec<ScheduledKey>,
+    /// Retired and out of the JWKS, still verifying `id_token_hint`s.
+    hints_only: Vec<Arc<SigningKey>>,
     jwks: String,
 }
 
 impl TenantKeys {
-    /// From keys in activation order (oldest first).
+    /// From keys in activation order (oldest first). The JWKS and the signing key come from the
+    /// published ones only; the verify-only ones are looked up by [`TenantKeys::by_kid_for_hint`].
     pub fn new(keys: Vec<ScheduledKey>) -> TenantKeys {
+        let (hints_only, keys): (Vec<ScheduledKey>, Vec<ScheduledKey>) =
+            keys.into_iter().partition(|k| k.verify_only);
         let jwks = json!({
             "keys": keys.iter().map(|k| k.key.public_jwk().clone()).collect::<Vec<Value>>()
         })
         .to_string();
-        TenantKeys { keys, jwks }
+        TenantKeys {
+            keys,
+            hints_only: hints_only.into_iter().map(|k| k.key).collect(),
+            jwks,
+        }
     }
 
     /// The key that signs with `alg` at `now`: the newest active one.
@@ -54,7 +67,8 @@ impl TenantKeys {
         })
     }
 
-    /// A published key by id (to verify what we signed).
+    /// A published key by id: verifies what we signed and enforce the expiry of (an access
+    /// token). A key that left the JWKS is not found: its tokens have all expired.
     pub fn by_kid(&self, kid: &str) -> Option<&Arc<SigningKey>> {
         self.keys
             .iter()
@@ -62,12 +76,19 @@ impl TenantKeys {
             .map(|k| &k.key)
     }
 
+    /// A published key by id, or a retired one still kept for hints: verifies an
+    /// `id_token_hint`, whose expiry is not checked and which lives as long as its session.
+    pub fn by_kid_for_hint(&self, kid: &str) -> Option<&Arc<SigningKey>> {
+        self.by_kid(kid)
+            .or_else(|| self.hints_only.iter().find(|k| k.kid() == kid))
+    }
+
     /// The JWKS document, serialised once.
     pub fn jwks(&self) -> &str {
         &self.jwks
     }
 
-    /// Every key, oldest first.
+    /// Every published key, oldest first.
     pub fn keys(&self) -> &[ScheduledKey] {
         &self.keys
     }
@@ -148,5 +169,65 @@ impl SharedKeyRing {
             Ok(mut guard) => *guard = ring,
             Err(poisoned) => *poisoned.into_inner() = ring,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(hour: u32) -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2027, 3, 1)
+            .unwrap()
+            .and_hms_opt(hour, 0, 0)
+            .unwrap()
+    }
+
+    fn key(activates_at: NaiveDateTime, retired_at: Option<NaiveDateTime>) -> ScheduledKey {
+        let (key, _) = SigningKey::generate(SigningAlg::EdDSA).unwrap();
+        ScheduledKey {
+            key: Arc::new(key),
+            activates_at,
+            retired_at,
+            verify_only: false,
+        }
+    }
+
+    #[test]
+    fn a_verify_only_key_verifies_hints_alone_and_is_neither_published_nor_signing() {
+        // A key retired at 2 (out of the JWKS since), its successor: the one kept for hints has
+        // no retirement, so only its mark keeps it from signing.
+        let hints = ScheduledKey {
+            verify_only: true,
+            ..key(at(0), None)
+        };
+        let current = key(at(2), None);
+        let (old, new) = (hints.key.kid().to_string(), current.key.kid().to_string());
+        let keys = TenantKeys::new(vec![hints, current]);
+
+        let jwks: Value = serde_json::from_str(keys.jwks()).unwrap();
+        assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(1));
+        assert_eq!(jwks["keys"][0]["kid"], new.as_str());
+        assert_eq!(keys.keys().len(), 1);
+        assert_eq!(
+            keys.signing(SigningAlg::EdDSA, at(1)).map(|k| k.kid()),
+            None
+        );
+        assert_eq!(
+            keys.signing(SigningAlg::EdDSA, at(3)).map(|k| k.kid()),
+            Some(new.as_str())
+        );
+
+        assert!(keys.by_kid(&old).is_none(), "an access token's key");
+        assert_eq!(
+            keys.by_kid_for_hint(&old).map(|k| k.kid()),
+            Some(old.as_str())
+        );
+        assert_eq!(keys.by_kid(&new).map(|k| k.kid()), Some(new.as_str()));
+        assert_eq!(
+            keys.by_kid_for_hint(&new).map(|k| k.kid()),
+            Some(new.as_str())
+        );
+        assert!(keys.by_kid_for_hint("other").is_none());
     }
 }

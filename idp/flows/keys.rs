@@ -10,7 +10,7 @@ use crate::crypto::kek::{Kek, KekError};
 use crate::crypto::keyring::{KeyRing, ScheduledKey, TenantKeys};
 use crate::crypto::keys::{KeyError, SigningKey, alg_from_name, alg_name};
 use crate::flows::context::seconds;
-use crate::store::{DbConnection, StoreError, audit, keys as key_store};
+use crate::store::{DbConnection, StoreError, Tenant, audit, keys as key_store};
 
 /// Every algorithm a tenant signs with.
 pub const ALGORITHMS: [SigningAlg; 3] = [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA];
@@ -139,31 +139,41 @@ pub fn ensure(
     Ok(created)
 }
 
-/// Reads and decrypts every published key.
-pub fn load(conn: &mut DbConnection, kek: &Kek, now: NaiveDateTime) -> Result<KeyRing, KeysError> {
-    let mut by_tenant: HashMap<String, Vec<ScheduledKey>> = HashMap::new();
-    for row in key_store::published(conn, now)? {
-        let Some(alg) = alg_from_name(&row.alg) else {
-            tracing::warn!(kid = %row.kid, alg = %row.alg, "skipping a key of an unknown algorithm");
-            continue;
-        };
-        let pkcs8 = kek.open(&row.kid, &row.private_key_encrypted)?;
-        let key = SigningKey::from_pkcs8(alg, &pkcs8, Some(&row.kid))?;
-        by_tenant
-            .entry(row.tenant_id)
-            .or_default()
-            .push(ScheduledKey {
+/// Reads and decrypts every configured tenant's published keys, and the retired keys that left
+/// its JWKS less than its longest session ago: those only verify `id_token_hint`s, which are ID
+/// tokens as old as the session they name (logout and `/authorize` accept them expired).
+pub fn load(
+    conn: &mut DbConnection,
+    kek: &Kek,
+    config: &Config,
+    now: NaiveDateTime,
+) -> Result<KeyRing, KeysError> {
+    let mut tenants = HashMap::new();
+    for tenant in config.tenants.values() {
+        let horizon = seconds(tenant.longest_session_seconds(&config.settings.tokens));
+        let since = now
+            .checked_sub_signed(horizon)
+            .unwrap_or(NaiveDateTime::MIN);
+        let mut keys = Vec::new();
+        for row in key_store::published_since(conn, Tenant::of(tenant), since)? {
+            let Some(alg) = alg_from_name(&row.alg) else {
+                tracing::warn!(kid = %row.kid, alg = %row.alg, "skipping a key of an unknown algorithm");
+                continue;
+            };
+            let pkcs8 = kek.open(&row.kid, &row.private_key_encrypted)?;
+            let key = SigningKey::from_pkcs8(alg, &pkcs8, Some(&row.kid))?;
+            keys.push(ScheduledKey {
                 key: Arc::new(key),
                 activates_at: row.activates_at,
                 retired_at: row.retired_at,
+                verify_only: row.expires_at.is_some_and(|expires| expires <= now),
             });
+        }
+        if !keys.is_empty() {
+            tenants.insert(tenant.id.clone(), TenantKeys::new(keys));
+        }
     }
-    Ok(KeyRing::new(
-        by_tenant
-            .into_iter()
-            .map(|(tenant, keys)| (tenant, TenantKeys::new(keys)))
-            .collect(),
-    ))
+    Ok(KeyRing::new(tenants))
 }
 
 /// Adds a key for `alg` that is published now and signs after `keys.activation_delay_seconds`;

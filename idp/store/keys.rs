@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::signing_keys;
-use super::{DbConnection, Result};
+use super::{DbConnection, Result, Tenant};
 
 /// A stored key.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -50,13 +50,20 @@ pub fn insert(conn: &mut DbConnection, key: &KeyRow) -> Result<()> {
     super::rows::insert(conn, signing_keys::table, key)
 }
 
-/// Every key still published at `now`, oldest first.
-pub fn published(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Vec<KeyRow>> {
+/// The keys of `tenant` published at some time from `since` on, oldest first: with `since` now,
+/// those in its JWKS; with an earlier `since`, also the retired ones that have left it since
+/// (kept to verify `id_token_hint`s).
+pub fn published_since(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    since: NaiveDateTime,
+) -> Result<Vec<KeyRow>> {
     Ok(signing_keys::table
+        .filter(signing_keys::tenant_id.eq(tenant.id()))
         .filter(
             signing_keys::expires_at
                 .is_null()
-                .or(signing_keys::expires_at.gt(now)),
+                .or(signing_keys::expires_at.gt(since)),
         )
         .order((signing_keys::activates_at.asc(), signing_keys::kid.asc()))
         .select(KeyRow::as_select())

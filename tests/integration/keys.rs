@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::both_stores;
 use crate::helpers::{Backend, TestApp};
+use crate::oidc_logout::{BYE, back_at_bye_and_gone, logged_in, logout};
 use crate::rp;
 
 async fn kids(app: &TestApp) -> Vec<String> {
@@ -30,10 +31,33 @@ async fn id_token_kid(app: &TestApp) -> String {
     )
     .await;
     let id_token = openidconnect::TokenResponse::id_token(&redeemed.tokens).unwrap();
-    jsonwebtoken::decode_header(id_token.to_string())
-        .unwrap()
-        .kid
-        .unwrap()
+    kid_of(&id_token.to_string())
+}
+
+/// Rotates seinajoki's key of `alg` now (as `idp keys rotate`) and reloads the keys; returns the
+/// new key's id.
+async fn rotate(app: &TestApp, alg: SigningAlg) -> String {
+    let services = app.services.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = services.store.conn().unwrap();
+        let (kid, _) = idp::flows::keys::rotate(
+            &mut conn,
+            &services.kek,
+            &services.config,
+            "seinajoki",
+            alg,
+            services.clock.now(),
+        )
+        .unwrap();
+        services.reload_keys().unwrap();
+        kid
+    })
+    .await
+    .unwrap()
+}
+
+fn kid_of(jwt: &str) -> String {
+    jsonwebtoken::decode_header(jwt).unwrap().kid.unwrap()
 }
 
 both_stores!(keys_are_encrypted_and_rotate_with_an_overlap);
@@ -48,7 +72,14 @@ async fn keys_are_encrypted_and_rotate_with_an_overlap(backend: Backend) {
     let services = app.services.clone();
     let rows = tokio::task::spawn_blocking(move || {
         let mut conn = services.store.conn().unwrap();
-        idp::store::keys::published(&mut conn, services.clock.now()).unwrap()
+        let now = services.clock.now();
+        let tenants = services.config.tenants.values();
+        tenants
+            .flat_map(|tenant| {
+                let tenant = idp::store::Tenant::of(tenant);
+                idp::store::keys::published_since(&mut conn, tenant, now).unwrap()
+            })
+            .collect::<Vec<_>>()
     })
     .await
     .unwrap();
@@ -78,23 +109,7 @@ async fn keys_are_encrypted_and_rotate_with_an_overlap(backend: Backend) {
     }
 
     // Rotate RS256: the new key is published at once but does not sign yet.
-    let services = app.services.clone();
-    let (new, _) = tokio::task::spawn_blocking(move || {
-        let mut conn = services.store.conn().unwrap();
-        let rotated = idp::flows::keys::rotate(
-            &mut conn,
-            &services.kek,
-            &services.config,
-            "seinajoki",
-            SigningAlg::RS256,
-            services.clock.now(),
-        )
-        .unwrap();
-        services.reload_keys().unwrap();
-        rotated
-    })
-    .await
-    .unwrap();
+    let new = rotate(&app, SigningAlg::RS256).await;
     let during = kids(&app).await;
     assert_eq!(during.len(), 4);
     assert!(during.contains(&new) && during.contains(&old));
@@ -117,6 +132,89 @@ async fn keys_are_encrypted_and_rotate_with_an_overlap(backend: Backend) {
     let after = kids(&app).await;
     assert_eq!(after.len(), 3);
     assert!(!after.contains(&old) && after.contains(&new));
+    app.stop().await;
+}
+
+both_stores!(an_id_token_older_than_a_rotation_still_logs_its_session_out);
+/// An e-service keeps the ID token of a login as its logout's `id_token_hint` for as long as the
+/// session lives (8 hours, 30 days remembered), long after a rotation took the key that signed it
+/// out of the JWKS. The retired key still verifies such a hint, and nothing else: an access token
+/// it signed is refused even with an expiry still to come. Before, the logout showed
+/// `invalid_id_token_hint`, and the session, its grants and its back-channel logouts stayed.
+async fn an_id_token_older_than_a_rotation_still_logs_its_session_out(backend: Backend) {
+    let (app, s) = logged_in(backend).await;
+    let ring = app.services.keys.current();
+    let old_signer = ring
+        .tenant("seinajoki")
+        .unwrap()
+        .by_kid(&kid_of(&s.access_token))
+        .unwrap()
+        .clone();
+    let old = kids(&app).await;
+    assert!(old.contains(&kid_of(&s.id_token)));
+    let mut new = Vec::new();
+    for alg in [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA] {
+        new.push(rotate(&app, alg).await);
+    }
+
+    // Past the old keys' publication (the activation delay, the longest token, a minute), well
+    // within the session's 8 hours.
+    let settings = &app.services.config.settings;
+    let delay = settings.keys.activation_delay_seconds;
+    let longest = settings.tokens.longest_signed_token_seconds();
+    app.clock
+        .advance(i64::try_from(delay + longest + 60).unwrap());
+    app.services.reload_keys().unwrap();
+    let published = kids(&app).await;
+    assert!(
+        old.iter().all(|kid| !published.contains(kid)),
+        "{published:?}"
+    );
+    assert!(
+        new.iter().all(|kid| published.contains(kid)),
+        "{published:?}"
+    );
+
+    // An unexpired access token signed by the retired key is refused at userinfo; the same
+    // claims signed by the key that signs now are accepted.
+    let now = app.services.clock.now();
+    let mut claims = rp::payload(&s.access_token);
+    claims["iat"] = now.and_utc().timestamp().into();
+    claims["exp"] = (now.and_utc().timestamp() + 300).into();
+    let ring = app.services.keys.current();
+    let new_signer = ring
+        .tenant("seinajoki")
+        .unwrap()
+        .signing(old_signer.alg(), now)
+        .unwrap();
+    assert!(new.iter().any(|kid| kid == new_signer.kid()));
+    for (signer, status) in [(&old_signer, 401), (new_signer, 200)] {
+        let token = signer.sign_jwt(Some("at+jwt"), &claims).unwrap();
+        let answer = app
+            .http
+            .get(app.url("/seinajoki/userinfo"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            answer.status().as_u16(),
+            status,
+            "signed by {}",
+            signer.kid()
+        );
+    }
+
+    // The ID token still logs its session out, back to the e-service.
+    let pairs = [
+        ("id_token_hint", s.id_token.as_str()),
+        ("client_id", "rp-basic"),
+        ("post_logout_redirect_uri", BYE),
+        ("state", "kierto"),
+    ];
+    let answer = logout(&app, &s, &pairs).await;
+    assert_eq!(answer.status().as_u16(), 303);
+    back_at_bye_and_gone(&app, &s, answer, "kierto").await;
     app.stop().await;
 }
 

@@ -9,17 +9,18 @@ use crate::rp::{self, location, param};
 
 const PASSWORD: &str = "oikea hevonen patteri";
 /// `rp-basic`'s `post_logout_redirect_uri`.
-const BYE: &str = "http://127.0.0.1:9/bye";
+pub const BYE: &str = "http://127.0.0.1:9/bye";
 
-struct LoggedIn {
-    browser: reqwest::Client,
-    client: rp::Rp,
-    id_token: String,
-    refresh_token: String,
+pub struct LoggedIn {
+    pub browser: reqwest::Client,
+    pub client: rp::Rp,
+    pub id_token: String,
+    pub access_token: String,
+    pub refresh_token: String,
 }
 
 /// The server with Erkki, and Erkki logged in at `rp-basic` in a fresh browser.
-async fn logged_in(backend: Backend) -> (TestApp, LoggedIn) {
+pub async fn logged_in(backend: Backend) -> (TestApp, LoggedIn) {
     let app = TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await;
     let client = rp::basic(&app).await;
     let browser = app.browser();
@@ -27,6 +28,7 @@ async fn logged_in(backend: Backend) -> (TestApp, LoggedIn) {
     let s = LoggedIn {
         browser,
         id_token: redeemed.tokens.id_token().unwrap().to_string(),
+        access_token: redeemed.access_token(),
         refresh_token: redeemed.refresh_token(),
         client,
     };
@@ -34,7 +36,7 @@ async fn logged_in(backend: Backend) -> (TestApp, LoggedIn) {
 }
 
 /// The logout endpoint with `pairs`, in the logged-in browser.
-async fn logout(app: &TestApp, s: &LoggedIn, pairs: &[(&str, &str)]) -> reqwest::Response {
+pub async fn logout(app: &TestApp, s: &LoggedIn, pairs: &[(&str, &str)]) -> reqwest::Response {
     let mut url = url::Url::parse(&app.url("/seinajoki/logout")).unwrap();
     url.query_pairs_mut().extend_pairs(pairs);
     s.browser.get(url).send().await.unwrap()
@@ -73,7 +75,12 @@ async fn session_is_gone(app: &TestApp, s: &LoggedIn) {
 
 /// Asserts that `answer` sends the browser back to [`BYE`] with `state` (as a query writes it) and
 /// that the session is gone.
-async fn back_at_bye_and_gone(app: &TestApp, s: &LoggedIn, answer: reqwest::Response, state: &str) {
+pub async fn back_at_bye_and_gone(
+    app: &TestApp,
+    s: &LoggedIn,
+    answer: reqwest::Response,
+    state: &str,
+) {
     assert_eq!(location(&answer).as_str(), format!("{BYE}?state={state}"));
     session_is_gone(app, s).await;
 }

@@ -231,7 +231,9 @@ impl Minter<'_> {
     }
 
     /// Verifies a JWT signed by one of this tenant's keys and issued by this issuer; returns its
-    /// claims. `check_exp` false accepts an expired token (an `id_token_hint` may be expired).
+    /// claims. `check_exp` false accepts an expired token (an `id_token_hint` may be expired),
+    /// and with it a key that has left the JWKS but is kept for hints; a token whose expiry is
+    /// checked verifies with a published key only.
     pub fn verify_jwt(&self, token: &str, typ: Option<&str>, check_exp: bool) -> Option<Value> {
         let header = jsonwebtoken::decode_header(token).ok()?;
         match typ {
@@ -240,7 +242,13 @@ impl Minter<'_> {
             None if matches!(header.typ.as_deref(), Some("at+jwt" | "logout+jwt")) => return None,
             _ => {}
         }
-        let key = self.tenant_keys().ok()?.by_kid(header.kid.as_deref()?)?;
+        let keys = self.tenant_keys().ok()?;
+        let kid = header.kid.as_deref()?;
+        let key = if check_exp {
+            keys.by_kid(kid)?
+        } else {
+            keys.by_kid_for_hint(kid)?
+        };
         // The key's own algorithm, never the one the token's header names.
         let alg = match key.alg() {
             SigningAlg::RS256 => jsonwebtoken::Algorithm::RS256,
