@@ -5,7 +5,8 @@ use url::Url;
 
 use crate::both_stores;
 use crate::helpers::journeys::{
-    Login, answer, page, post_with_csrf, says, session_set_cookie, text_of,
+    Login, answer, hidden, page, post_with_csrf, says, session_set_cookie, sign_in, submit_link,
+    text_of,
 };
 use crate::helpers::{Backend, NewUser, Old, TestApp, assert_has};
 use crate::linker::vectors;
@@ -244,6 +245,63 @@ async fn the_page_speaks_the_residents_language(backend: Backend) {
     let fields = [("lang", "fi"), ("return", "https://evil.example/")];
     let refused = post_with_csrf(&browser, app.url("/seinajoki/language"), &html, &fields).await;
     assert_eq!(refused.status(), 400);
+    app.stop().await;
+}
+
+/// Chooses Swedish with the language selector of `page` (the answer to a posted form) in
+/// `browser`, and opens the page the selector returns to, which must open (200) in Swedish.
+async fn in_swedish(app: &TestApp, browser: &reqwest::Client, page: &str) -> String {
+    let back = hidden(page, "return")
+        .replace("&#x2F;", "/")
+        .replace("&amp;", "&");
+    let fields = [("lang", "sv"), ("return", back.as_str())];
+    let url = app.url("/seinajoki/language");
+    let chosen = post_with_csrf(browser, url, page, &fields).await;
+    assert_eq!(chosen.status(), 303, "{back}");
+    let (status, back) = answer(browser.get(location(&chosen)).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{back}");
+    assert_has(&back, "<html lang=\"sv\"");
+    back
+}
+
+both_stores!(the_language_selector_on_the_answer_to_a_form_returns_to_a_page_that_opens);
+/// The language chosen on the password page (the answer to the identifier's form), on the
+/// account page after a change, and on a reset link's page after a refused password, leads back
+/// to that page in Swedish. Before, it led to the posted path, which has no page (404), or to the
+/// link's path without its token ("link expired").
+async fn the_language_selector_on_the_answer_to_a_form_returns_to_a_page_that_opens(
+    backend: Backend,
+) {
+    let app = app(backend).await;
+    let login = at_login(&app, &[]).await;
+    let (_, password_page) = login.identify("erkki@testi.fi").await;
+    let back = in_swedish(&app, &login.browser, &password_page).await;
+    assert_has(&back, &login.request);
+
+    let signed = sign_in(&app, "seinajoki", "erkki@testi.fi", PASSWORD).await;
+    let url = app.url("/seinajoki/account/name");
+    let saved = post_with_csrf(&signed.browser, url, &signed.page, &[("name", "E")]).await;
+    let (_, saved) = answer(saved).await;
+    let back = in_swedish(&app, &signed.browser, &saved).await;
+    assert_has(&back, "value=\"E\"");
+
+    let forgot = page(&login.browser, app.url("/seinajoki/forgot")).await;
+    let fields = [("email", "erkki@testi.fi")];
+    post_with_csrf(
+        &login.browser,
+        app.url("/seinajoki/forgot"),
+        &forgot,
+        &fields,
+    )
+    .await;
+    let mail = app.wait_for_mails(1).await.swap_remove(0);
+    let link = app.link_in(&mail, "/seinajoki/reset?token=").unwrap();
+    let form = page(&login.browser, &link).await;
+    let mismatch = [("password", "uusi pitkä salasana"), ("password2", "toinen")];
+    let refused = submit_link(&login.browser, &link, &form, &mismatch).await;
+    let (_, refused) = answer(refused).await;
+    let back = in_swedish(&app, &login.browser, &refused).await;
+    assert_has(&back, "autocomplete=\"new-password\"");
     app.stop().await;
 }
 

@@ -71,6 +71,34 @@ impl View {
         }
     }
 
+    /// The page the language selector returns to from the answer to the posted form `params`: a
+    /// page a browser can open again, since most posted paths have no page to GET (the selector
+    /// led to "page not found"), and a mailed link's page needs its token (without it, "link
+    /// expired"). A link's page with its token; the account page for its forms; else the first
+    /// page of the posted path's part (`/login`, `/passkey-offer`, `/consent`, `/register`,
+    /// `/forgot`) with the pending login's request, if any.
+    pub fn return_after_post(&mut self, params: &Params) {
+        let tenant = &self.tenant.id;
+        let path = self.req.path();
+        let field = |name: &str| params.get(name).filter(|v| !v.is_empty());
+        let query = |name: &str, value: &str| {
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair(name, value)
+                .finish()
+        };
+        let part = path
+            .strip_prefix(&format!("/{tenant}/"))
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_default();
+        let page = format!("/{tenant}/{part}");
+        self.return_to = match (field("token"), field("request")) {
+            (Some(token), _) => format!("{path}?{}", query("token", token)),
+            _ if part == "account" => page,
+            (None, Some(request)) => format!("{page}?{}", query("request", request)),
+            (None, None) => page,
+        };
+    }
+
     /// Chooses the language again, `ui_locales` of an authorization request first.
     pub fn prefer(&mut self, ui_locales: Option<&str>) {
         self.lang = negotiate(&self.state, &self.req, &self.tenant, ui_locales);
