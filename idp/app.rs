@@ -290,6 +290,7 @@ impl Services {
             remote_addr: None,
             user_agent: None,
             geo: self.geo.as_deref(),
+            language: None,
             tally: Default::default(),
         })
     }

@@ -38,6 +38,7 @@ pub(super) fn minter<'c>(config: &'c Config, tenant: &str) -> Result<Minter<'c>,
         remote_addr: None,
         user_agent: None,
         geo: None,
+        language: None,
         tally: Default::default(),
     })
 }

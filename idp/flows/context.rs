@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, NaiveDateTime};
 
-use crate::config::{Config, TenantConfig};
+use crate::config::{Config, Language, TenantConfig};
 use crate::crypto::keyring::KeyRing;
 use crate::crypto::secret;
 use crate::domain::counting_key;
@@ -35,6 +35,9 @@ pub struct Minter<'a> {
     /// The location database, for a session's coarse location (`None` without one, and outside
     /// the server).
     pub geo: Option<&'a GeoIp>,
+    /// The language of the page the request was made on (a login's, an account page's): what a
+    /// login keeps as the resident's language (`users.locale`); `None` outside the pages.
+    pub language: Option<Language>,
     /// What the flow decided that the metrics count (a login's outcome): counted by the HTTP
     /// layer once the flow has returned `Ok`, its transaction committed.
     pub tally: Tally,

@@ -58,8 +58,22 @@ pub struct Tell {
     pub language: Language,
 }
 
-/// Writes the notice of `change` to `user`'s address in `language` (nothing for a user without
-/// one: an authority user known by a username only).
+/// The language to write to the owner of `user` in: the one they last logged in with
+/// (`users.locale`), when the tenant still offers it; else `fallback`, the page's. A notice of a
+/// change someone else made (or a mail someone else caused: a registration at the address, a
+/// change of address) goes to the owner in the owner's language, not in the one the other
+/// person's browser asked for.
+pub fn owner_language(m: &Minter<'_>, user: &UserRow, fallback: Language) -> Language {
+    user.locale
+        .as_deref()
+        .and_then(crate::i18n::parse_tag)
+        .filter(|language| m.tenant.languages.contains(language))
+        .unwrap_or(fallback)
+}
+
+/// Writes the notice of `change` to `user`'s address in the owner's language (else `language`:
+/// [`owner_language`]); nothing for a user without one: an authority user known by a username
+/// only.
 pub fn account_changed(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -73,6 +87,7 @@ pub fn account_changed(
     let mut context = mail_link::context(m);
     context.insert("link", &mail_link::build(m, &["forgot"], &[])?);
     context.insert("change", change.name());
+    let language = owner_language(m, user, language);
     let rendered = mail_link::render(mails, KIND, language, &context)?;
     mail::enqueue(conn, &m.tenant.id, KIND, to, &rendered, m.now)?;
     Ok(())

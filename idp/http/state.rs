@@ -12,7 +12,7 @@ use tracing::Instrument;
 use super::pages::templates::Pages;
 use super::util;
 use crate::app::Services;
-use crate::config::{Config, TenantConfig};
+use crate::config::{Config, Language, TenantConfig};
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::password_check::PasswordCheck;
@@ -70,10 +70,25 @@ impl AppState {
         T: Send + 'static,
         E: From<StoreError> + From<FlowError> + Send + 'static,
     {
+        self.flow_in(tenant, None, f).await
+    }
+
+    /// [`AppState::flow`] for a page in `language` (the Minter's [`Minter::language`]).
+    pub async fn flow_in<T, E, F>(
+        &self,
+        tenant: &str,
+        language: Option<Language>,
+        f: F,
+    ) -> Result<T, E>
+    where
+        F: FnOnce(&Minter<'_>, &mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + From<FlowError> + Send + 'static,
+    {
         let services = self.services.clone();
         let now = services.clock.now();
         let tenant = tenant.to_string();
-        let request = request();
+        let request = request(language);
         let span = tracing::info_span!("flow", tenant = tenant.as_str());
         self.services
             .store
@@ -100,7 +115,7 @@ impl AppState {
             let now = services.clock.now();
             services
                 .store
-                .read_here(|conn| minted(services, tenant, now, request(), |m| f(m, conn)))
+                .read_here(|conn| minted(services, tenant, now, request(None), |m| f(m, conn)))
         };
         match here {
             Some(outcome) => outcome,
@@ -120,7 +135,10 @@ impl AppState {
         let _span = tracing::info_span!("flow", tenant = tenant).entered();
         // `Ok(None)`: `f` did nothing, so its tally is empty.
         let now = self.services.clock.now();
-        minted(&self.services, tenant, now, request(), |m| f(m).transpose()).transpose()
+        minted(&self.services, tenant, now, request(None), |m| {
+            f(m).transpose()
+        })
+        .transpose()
     }
 
     /// The one way to check a password: throttled, counted before the hash, in the pool's share
@@ -196,10 +214,15 @@ fn add(response: &mut HttpResponse, cookie: &Cookie<'_>, what: &str) {
 }
 
 /// The request's client address and `User-Agent`, read on the async worker that serves it.
-fn request() -> (Option<String>, Option<String>) {
+/// What a flow's [`Minter`] knows of the request: its client address and `User-Agent`, and the
+/// language of its page.
+type Request = (Option<String>, Option<String>, Option<Language>);
+
+fn request(language: Option<Language>) -> Request {
     (
         crate::app::client_address(),
         super::middleware::user_agent(),
+        language,
     )
 }
 
@@ -210,7 +233,7 @@ fn minted<T, E: From<FlowError>>(
     services: &Services,
     tenant: &str,
     now: chrono::NaiveDateTime,
-    (remote_addr, user_agent): (Option<String>, Option<String>),
+    (remote_addr, user_agent, language): Request,
     f: impl FnOnce(&Minter<'_>) -> Result<T, E>,
 ) -> Result<T, E> {
     let mut minter = services
@@ -218,6 +241,7 @@ fn minted<T, E: From<FlowError>>(
         .ok_or_else(|| E::from(FlowError::server("unknown tenant")))?;
     minter.remote_addr = remote_addr;
     minter.user_agent = user_agent;
+    minter.language = language;
     let outcome = f(&minter);
     if outcome.is_ok() {
         services.metrics.add(tenant, &minter.tally.take());

@@ -185,6 +185,13 @@ pub fn set_name(
     )
 }
 
+/// Sets the language a user last logged in with (a BCP 47 tag of the tenant's languages): what
+/// the notices to the account's owner are written in, and the `locale` claim. Not a change of
+/// the user's information (`updated_at` stays).
+pub fn set_locale(conn: &mut DbConnection, tenant: Tenant<'_>, id: &str, tag: &str) -> Result<()> {
+    change(conn, tenant, id, users::locale.eq(tag))
+}
+
 /// Sets a user's (verified) address.
 pub fn set_email(
     conn: &mut DbConnection,

@@ -340,7 +340,7 @@ async fn a_passkey_of_an_account_being_deleted_says_so_once_it_proves_its_owner(
     let (asked, html) = login_options(&login).await;
     let answer = key.discover(&asked);
     let during = login.post("/login/passkey", &html, &answer.fields()).await;
-    let date = crate::helpers::helsinki(erase_at).format("%-d.%-m.%Y");
+    let date = crate::helpers::helsinki(erase_at).format("%-d.%-m.%Y klo %H.%M");
     says(
         during,
         403,

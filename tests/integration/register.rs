@@ -82,6 +82,37 @@ async fn registration_verifies_the_address_and_continues_the_login(backend: Back
     app.stop().await;
 }
 
+both_stores!(the_mail_to_an_accounts_owner_is_in_the_language_the_owner_logs_in_with);
+/// Erkki logs in with the pages in Swedish: his ID token says `locale: sv`. Someone whose browser
+/// asks for English then registers Erkki's address: the page is English, the mail to Erkki's
+/// mailbox Swedish. Before, nothing kept the resident's language and the mail was in whatever
+/// language the other person's browser chose.
+async fn the_mail_to_an_accounts_owner_is_in_the_language_the_owner_logs_in_with(backend: Backend) {
+    let app = TestApp::with_user(backend, "erkki@testi.fi", "vanha salasana", "Erkki").await;
+    let client = rp::basic(&app).await;
+    let swedish = [("ui_locales", "sv")];
+    let login = Login::start(&app.browser(), &client, &["profile"], &swedish).await;
+    let back = location(
+        &login
+            .submit("erkki@testi.fi", "vanha salasana", false)
+            .await,
+    );
+    let tokens = login.redeem(&client, &back).await;
+    assert_eq!(tokens.payload()["locale"], "sv");
+
+    let english = [("ui_locales", "en")];
+    let other = Login::start(&app.browser(), &client, &[], &english).await;
+    let url = app.url(&format!("/seinajoki/register?request={}", other.request));
+    let form = page(&other.browser, url).await;
+    assert_has(&form, "<html lang=\"en\"");
+    let asked = other.post("/register", &form, &[("email", "erkki@testi.fi")]);
+    assert_eq!(answer(asked.await).await.0, 200);
+    let mail = app.wait_for_mails(1).await.swap_remove(0);
+    assert_has(&mail, "To: erkki@testi.fi");
+    assert_has(&mail, "Du försökte skapa ett användarnamn");
+    app.stop().await;
+}
+
 both_stores!(two_links_of_one_address_completed_at_once_make_one_account);
 /// Two registration links of one address (asked twice), completed at the same moment in two
 /// browsers: one account; the other link answers as a used one (410), never a server error. The

@@ -142,6 +142,7 @@ fn undo_mail(
     erase_at: NaiveDateTime,
     language: Language,
 ) -> Result<String, FlowError> {
+    let language = crate::flows::notice::owner_language(m, user, language);
     let token = secret::random_token();
     links::insert(
         conn,

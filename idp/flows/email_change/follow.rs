@@ -171,6 +171,7 @@ pub fn confirm(
             links::insert(conn, &row)?;
             let mut context = mail_link::link_context(m, &["email", "undo"], &undo)?;
             context.insert("new_email", new.as_entered());
+            let language = crate::flows::notice::owner_language(m, &user, language);
             let rendered = mail_link::render(mails, "email_changed", language, &context)?;
             mail::enqueue(conn, &m.tenant.id, "email_changed", &old, &rendered, m.now)?;
         }

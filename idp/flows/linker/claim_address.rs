@@ -95,7 +95,9 @@ pub fn submit_claim(
                         "reason": "address_in_use",
                     }))
                     .record(conn)?;
-                // Only to the stored address, never to the text as typed.
+                // Only to the stored address, never to the text as typed; in its owner's
+                // language.
+                let language = crate::flows::notice::owner_language(m, &owner, language);
                 let to = owner.email.unwrap_or_default();
                 (
                     to,

@@ -239,6 +239,14 @@ fn start(
         .client(client)
         .detail(&serde_json::json!({ "amr": proof.stored() }))
         .record(conn)?;
+    // The language of the login's pages is the resident's: the notices to the account's owner
+    // are written in it (`notice::owner_language`), whoever causes them. Written only when it
+    // changed, so a login runs no statement more.
+    if let Some(tag) = m.language.map(|l| l.tag())
+        && user.locale.as_deref() != Some(tag)
+    {
+        users::set_locale(conn, tenant, &user.id, tag)?;
+    }
     m.count_login(proof.outcome());
     Ok(started)
 }

@@ -104,6 +104,7 @@ fn account_exists(
         let query: Vec<(&str, &str)> = request_id.map(|id| ("request", id)).into_iter().collect();
         let mut context = mail_link::context(m);
         context.insert("forgot_link", &mail_link::build(m, &["forgot"], &query)?);
+        let language = crate::flows::notice::owner_language(m, user, language);
         mail_link::render(mails, KIND, language, &context)
     })
 }

@@ -113,9 +113,9 @@ impl View {
         E: Into<FlowError> + Send + 'static,
     {
         let tenant = &self.tenant.id;
-        let run = self
-            .state
-            .flow(tenant, |m, conn| f(m, conn).map_err(Into::into));
+        let run = self.state.flow_in(tenant, Some(self.lang), |m, conn| {
+            f(m, conn).map_err(Into::into)
+        });
         run.await.or_page(self)
     }
 
