@@ -105,10 +105,16 @@ fn report(tenant: Tenant<'_>, verified: &audit_chain::Verified) -> String {
                 audit_chain::timestamp(first.occurred_at),
                 audit_chain::timestamp(last.occurred_at),
             )];
-            if first.seq > 1 {
+            // Verify accepts a start after seq 1 only where the newest audit.purged event says.
+            if let Some(purged) = verified.purged.as_ref().filter(|_| first.seq > 1) {
                 lines.push(format!(
                     "it starts at seq {}: the events before it were deleted (retention)",
                     first.seq
+                ));
+                lines.push(format!(
+                    "as the newest audit.purged event says: seq {}, {}",
+                    purged.seq,
+                    audit_chain::timestamp(purged.occurred_at)
                 ));
             }
             lines.push(format!("head: seq {}, hash {}", last.seq, last.hash));

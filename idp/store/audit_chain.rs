@@ -21,9 +21,27 @@
 //!
 //! The personal fields enter the chain only through their salted digest, so that erasing an
 //! account ([`super::audit::pseudonymise`]) can rewrite them and remove the salt without breaking
-//! the chain: [`verify`] then trusts the stored digest of such a row. The retention purge deletes
-//! only a beginning of a tenant's sealed chain ([`purge_before`]), and the first event kept is the
-//! anchor from which the rest verifies.
+//! the chain: [`verify`] then trusts the stored digest of such a row.
+//!
+//! The retention purge deletes only a beginning of a tenant's sealed chain ([`purge_before`]),
+//! and the first event kept is the anchor from which the rest verifies. A beginning deleted by
+//! hand (`DELETE … WHERE seq < N`) looks the same, so the purge says what it did: in the same
+//! transaction it writes an `audit.purged` event ([`PURGED`]: the first kept `seq`, that event's
+//! `prev_hash`, how many went) and seals it at once, after the chain's head. [`verify`] accepts
+//! a chain that starts at seq 1 after the genesis value, or exactly where the newest sealed
+//! `audit.purged` event says, and nothing else.
+//!
+//! Why sealed by the purge and not by the sealer: the newest marker must always be sealed and
+//! name where the chain starts now. Left to the sealer, a purge that deleted the previous marker
+//! (it gets old like any event) would leave a chain whose newest sealed marker names a start
+//! gone since, until the next round; verify would fail in between, or would have to trust an
+//! unsealed marker. Sealed in the purge's transaction, every commit leaves the two consistent:
+//! the only transaction that can delete the newest marker is a purge, and it writes a newer one
+//! before it commits (a round that deletes nothing writes none). Out of the order of ids, which
+//! the chain allows (an event committed late is sealed after higher ids too). On PostgreSQL the
+//! purge takes the sealer's lock first, without waiting ([`purge`]): two sealers at once would
+//! fork the chain (the unique index would fail the clean-up's whole round); when a sealer holds
+//! it, the audit trail is purged in a later round.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -170,6 +188,17 @@ pub fn seal(conn: &mut DbConnection, limit: i64) -> Result<Sealed> {
 
 /// Seals up to `limit` unsealed events of `tenant` after its chain's last event.
 fn seal_tenant(conn: &mut DbConnection, tenant: &str, limit: i64) -> Result<usize> {
+    let ids: Vec<i64> = unsealed(tenant)
+        .order(audit_events::id.asc())
+        .limit(limit)
+        .select(audit_events::id)
+        .load(conn)?;
+    seal_ids(conn, tenant, &ids)
+}
+
+/// Seals the unsealed events `ids` of `tenant`, in the order of their ids, after its chain's
+/// last event.
+fn seal_ids(conn: &mut DbConnection, tenant: &str, ids: &[i64]) -> Result<usize> {
     let head: Option<(Option<i64>, Option<String>)> = audit_events::table
         .filter(audit_events::tenant_id.eq(tenant))
         .filter(audit_events::seq.is_not_null())
@@ -181,19 +210,14 @@ fn seal_tenant(conn: &mut DbConnection, tenant: &str, limit: i64) -> Result<usiz
         Some((seq, hash)) => (seq.unwrap_or(0), hash.unwrap_or_default()),
         None => (0, genesis(tenant)),
     };
-    let ids: Vec<i64> = unsealed(tenant)
-        .order(audit_events::id.asc())
-        .limit(limit)
-        .select(audit_events::id)
-        .load(conn)?;
     // Lock the rows before reading them: on PostgreSQL an erasure that rewrites one of them
     // either committed before (and its content is what is read below) or waits for this
     // transaction (and finds it sealed, its salt to remove). A no-op on SQLite's one writer.
-    diesel::update(unsealed(tenant).filter(audit_events::id.eq_any(&ids)))
+    diesel::update(unsealed(tenant).filter(audit_events::id.eq_any(ids)))
         .set(audit_events::seq.eq(None::<i64>))
         .execute(conn)?;
     let rows: Vec<ChainRow> = unsealed(tenant)
-        .filter(audit_events::id.eq_any(&ids))
+        .filter(audit_events::id.eq_any(ids))
         .order(audit_events::id.asc())
         .select(ChainRow::as_select())
         .load(conn)?;
@@ -233,16 +257,44 @@ fn unsealed(
 /// many seconds in one transaction; the rounds (every five minutes) go on from where it stopped.
 pub const PURGE_BATCH: i64 = 10_000;
 
+/// The kind of the event the retention purge writes and seals when it deletes a beginning of a
+/// tenant's chain: its detail names where the chain starts now, `{"first_seq": n, "prev_hash":
+/// …, "deleted": n}`, and [`verify`] accepts no other start than seq 1 or the newest one's.
+pub const PURGED: &str = "audit.purged";
+
+/// The retention purge of the clean-up's round at `now`: [`purge_before`] for each tenant of
+/// `audit_before` with its time. On PostgreSQL it first takes the sealer's lock, without waiting
+/// (the purge seals its `audit.purged` event, and the clean-up may already hold rows a sealer
+/// waits for): when a sealer holds it, nothing is purged this round. Returns how many events
+/// were deleted.
+pub(super) fn purge(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    audit_before: &[(String, NaiveDateTime)],
+) -> Result<usize> {
+    if audit_before.is_empty() || !try_lock(conn, AUDIT_CHAIN_LOCK)? {
+        return Ok(0);
+    }
+    let mut deleted = 0;
+    for (tenant, before) in audit_before {
+        deleted += purge_before(conn, tenant, *before, now)?;
+    }
+    Ok(deleted)
+}
+
 /// Deletes the sealed events of the tenant `tenant` that a retention ending at `before` lets go,
 /// as a beginning of its chain: every event before the first one (by `seq`) that occurred at or
 /// after `before`, so that no hole is left and that first event's `prev_hash` anchors the rest —
 /// at most [`PURGE_BATCH`] of them, the oldest, which leaves a beginning of the chain too.
 /// The chain's last event stays even when it is older, so that the next sealed event has an
-/// event to follow. Unsealed events stay until they are sealed. Returns how many were deleted.
-pub(super) fn purge_before(
+/// event to follow. Unsealed events stay until they are sealed. When it deleted any, it writes
+/// and seals the [`PURGED`] event that names the new start, at `now`. Returns how many were
+/// deleted. Called by [`purge`], which holds the sealer's lock.
+fn purge_before(
     conn: &mut DbConnection,
     tenant: &str,
     before: NaiveDateTime,
+    now: NaiveDateTime,
 ) -> Result<usize> {
     let sealed = audit_events::table
         .filter(audit_events::tenant_id.eq(tenant))
@@ -290,7 +342,45 @@ pub(super) fn purge_before(
         return Ok(0);
     };
     let end = first_kept.min(first.saturating_add(PURGE_BATCH));
-    Ok(diesel::delete(sealed.filter(audit_events::seq.lt(end))).execute(conn)?)
+    let deleted = diesel::delete(sealed.filter(audit_events::seq.lt(end))).execute(conn)?;
+    if deleted > 0 {
+        mark_purge(conn, tenant, now, deleted)?;
+    }
+    Ok(deleted)
+}
+
+/// Writes the [`PURGED`] event of a purge that deleted `deleted` events of `tenant`'s chain,
+/// naming the first event left and its `prev_hash`, and seals it after the chain's head, in the
+/// purge's transaction.
+fn mark_purge(
+    conn: &mut DbConnection,
+    tenant: &str,
+    now: NaiveDateTime,
+    deleted: usize,
+) -> Result<()> {
+    // The chain's last event is never deleted: there is a first one left.
+    let (first_seq, prev_hash): (Option<i64>, Option<String>) = audit_events::table
+        .filter(audit_events::tenant_id.eq(tenant))
+        .filter(audit_events::seq.is_not_null())
+        .order(audit_events::seq.asc())
+        .select((audit_events::seq, audit_events::prev_hash))
+        .first(conn)?;
+    super::audit::Event::new(tenant, now, PURGED)
+        .detail(&serde_json::json!({
+            "first_seq": first_seq,
+            "prev_hash": prev_hash,
+            "deleted": deleted,
+        }))
+        .record(conn)?;
+    // The one just written: the newest of this transaction's writes (on PostgreSQL another
+    // transaction's uncommitted event is not seen).
+    let marker: i64 = unsealed(tenant)
+        .filter(audit_events::kind.eq(PURGED))
+        .order(audit_events::id.desc())
+        .select(audit_events::id)
+        .first(conn)?;
+    seal_ids(conn, tenant, &[marker])?;
+    Ok(())
 }
 
 /// What is wrong at a broken link.
@@ -303,6 +393,16 @@ pub enum Problem {
     },
     /// The first event's `prev_hash` is not the tenant's genesis value.
     Genesis,
+    /// The chain starts at this event, after seq 1, but not where the newest `audit.purged`
+    /// event (which names `purged_to`, if there is one) says the retention purge left it: its
+    /// beginning was deleted otherwise.
+    Start {
+        /// Where the newest `audit.purged` event says the chain starts (`None`: there is none).
+        purged_to: Option<i64>,
+    },
+    /// The chain starts at this event, as the newest `audit.purged` event says, but its
+    /// `prev_hash` is not the one that event names.
+    Anchor,
     /// Its `prev_hash` is not the hash of the event before it.
     PrevHash,
     /// It has a place in the chain but lacks its hash, previous hash or personal digest.
@@ -326,6 +426,21 @@ impl std::fmt::Display for Problem {
                 "the event before it in the chain is seq {previous}: the events between are missing"
             ),
             Problem::Genesis => f.write_str("its prev_hash is not the genesis value of the tenant"),
+            Problem::Start { purged_to: None } => f.write_str(
+                "the chain starts here, but no audit.purged event says that the retention purge \
+                 deleted its beginning (it must start at seq 1): the events before it were deleted",
+            ),
+            Problem::Start {
+                purged_to: Some(first),
+            } => write!(
+                f,
+                "the chain starts here, but the newest audit.purged event says that the retention \
+                 purge left it starting at seq {first}: its beginning was deleted otherwise"
+            ),
+            Problem::Anchor => f.write_str(
+                "its prev_hash is not the one the newest audit.purged event names for the chain's \
+                 first event",
+            ),
             Problem::PrevHash => {
                 f.write_str("its prev_hash is not the hash of the event before it")
             }
@@ -382,13 +497,46 @@ pub struct Link {
     pub hash: String,
 }
 
+/// The newest sealed [`PURGED`] event of a chain: where the retention purge left its start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purge {
+    /// The event's own place.
+    pub seq: i64,
+    /// When the purge ran.
+    pub occurred_at: NaiveDateTime,
+    /// The first event kept, where the chain must start (`None`: its detail does not say).
+    pub first_seq: Option<i64>,
+    /// That event's `prev_hash`, the hash of the last one deleted.
+    pub prev_hash: Option<String>,
+}
+
+impl Purge {
+    /// What the `audit.purged` event `row` says.
+    fn of(row: &ChainRow) -> Purge {
+        let detail: serde_json::Value = row
+            .detail
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
+            .unwrap_or_default();
+        Purge {
+            seq: row.seq.unwrap_or_default(),
+            occurred_at: row.occurred_at,
+            first_seq: detail["first_seq"].as_i64(),
+            prev_hash: detail["prev_hash"].as_str().map(str::to_string),
+        }
+    }
+}
+
 /// A chain that verified.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Verified {
     /// Sealed events verified.
     pub events: u64,
-    /// The first of them (`seq` above 1: the ones before were purged, and its `prev_hash` was
-    /// taken as the anchor).
+    /// The newest `audit.purged` event of the chain, read before the walk: the start it names is
+    /// the only one after seq 1 that the chain may have.
+    pub purged: Option<Purge>,
+    /// The first of them (`seq` above 1: the ones before were purged, as `purged` says, and its
+    /// `prev_hash` is the one `purged` names).
     pub first: Option<Link>,
     /// The last of them, the chain's head.
     pub last: Option<Link>,
@@ -400,17 +548,30 @@ pub struct Verified {
 
 /// Walks the sealed events of `tenant` in chain order, `page` at a time (constant memory), in
 /// one read snapshot, and checks each: its place follows the one before without a gap, its
-/// `prev_hash` is the hash before it (for seq 1 the genesis value; a later first event is an
-/// anchor left by the retention purge), its personal digest (when it still has its salt; without
-/// one it must have been pseudonymised), and its hash. Then that no event outside the chain
-/// carries a hash. `Ok(Err(broken))`: the first broken link.
+/// `prev_hash` is the hash before it (for seq 1 the genesis value; a later first event only
+/// where the newest sealed `audit.purged` event says the retention purge left the chain, with
+/// the `prev_hash` it names), its personal digest (when it still has its salt; without one it
+/// must have been pseudonymised), and its hash. Then that no event outside the chain carries a
+/// hash. `Ok(Err(broken))`: the first broken link.
 pub fn verify(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     page: i64,
 ) -> Result<std::result::Result<Verified, Broken>> {
     super::read_transaction(conn, |conn| {
-        let mut verified = Verified::default();
+        // Itself in the chain, so checked by the walk like any event.
+        let purged: Option<ChainRow> = audit_events::table
+            .filter(audit_events::tenant_id.eq(tenant.id()))
+            .filter(audit_events::seq.is_not_null())
+            .filter(audit_events::kind.eq(PURGED))
+            .order(audit_events::seq.desc())
+            .select(ChainRow::as_select())
+            .first(conn)
+            .optional()?;
+        let mut verified = Verified {
+            purged: purged.as_ref().map(Purge::of),
+            ..Verified::default()
+        };
         let mut after = i64::MIN;
         loop {
             let rows: Vec<ChainRow> = audit_events::table
@@ -471,8 +632,22 @@ fn check(row: &ChainRow, tenant: &str, verified: &mut Verified) -> std::result::
             }));
         }
         Some(before) if prev_hash != before.hash => return Err(broken(Problem::PrevHash)),
-        None if seq == 1 && prev_hash != genesis(tenant) => return Err(broken(Problem::Genesis)),
-        _ => {}
+        Some(_) => {}
+        None if seq == 1 => {
+            if prev_hash != genesis(tenant) {
+                return Err(broken(Problem::Genesis));
+            }
+        }
+        None => {
+            let purged = verified.purged.as_ref();
+            let purged_to = purged.and_then(|p| p.first_seq);
+            if purged_to != Some(seq) {
+                return Err(broken(Problem::Start { purged_to }));
+            }
+            if purged.and_then(|p| p.prev_hash.as_deref()) != Some(prev_hash) {
+                return Err(broken(Problem::Anchor));
+            }
+        }
     }
     match row.salt.as_deref() {
         Some(salt) if row.personal_digest_with(salt) != personal => {
@@ -638,9 +813,32 @@ mod tests {
         assert_eq!(check(&second, "seinajoki", &mut verified), Ok(()));
         assert_eq!(check(&third, "seinajoki", &mut verified), Ok(()));
         assert_eq!(verified.events, 3);
-        // A chain whose beginning was purged starts at its anchor.
-        let mut anchored = Verified::default();
-        assert_eq!(check(&third, "seinajoki", &mut anchored), Ok(()));
+        // A chain whose beginning was deleted starts only where the newest audit.purged event
+        // says, after the prev_hash it names.
+        let start =
+            |anchored: &mut Verified| check(&third, "seinajoki", anchored).map_err(|b| b.problem);
+        assert_eq!(
+            start(&mut Verified::default()),
+            Err(Problem::Start { purged_to: None })
+        );
+        let purge = |first_seq, prev_hash: &str| Purge {
+            seq: 9,
+            occurred_at: third.occurred_at,
+            first_seq: Some(first_seq),
+            prev_hash: Some(prev_hash.into()),
+        };
+        let mut anchored = Verified {
+            purged: Some(purge(2, second.hash.as_deref().unwrap())),
+            ..Verified::default()
+        };
+        assert_eq!(
+            start(&mut anchored),
+            Err(Problem::Start { purged_to: Some(2) })
+        );
+        anchored.purged = Some(purge(3, first.hash.as_deref().unwrap()));
+        assert_eq!(start(&mut anchored), Err(Problem::Anchor));
+        anchored.purged = Some(purge(3, second.hash.as_deref().unwrap()));
+        assert_eq!(start(&mut anchored), Ok(()));
         let forged = sealed(row(), 4, &genesis("seinajoki"));
         assert_eq!(
             check(&forged, "seinajoki", &mut anchored).map_err(|b| b.problem),

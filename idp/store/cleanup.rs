@@ -40,7 +40,8 @@ pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Purg
 
 /// [`purge_expired`], the audit events of each tenant of `audit_before` that occurred before
 /// its time (the tenant's retention: the sealed ones only, and only a beginning of the tenant's
-/// chain, [`super::audit_chain::purge_before`], so that what is left still verifies), and the
+/// chain, with an `audit.purged` event that says where it starts now,
+/// [`super::audit_chain::purge`], so that what is left still verifies), and the
 /// erasure of the accounts of the tenants `erasing` whose grace period has ended
 /// (`erasure::erase_due`; an erased account counts as a row). When it erased one, SQLite's WAL is
 /// emptied after the commit (`erasure::clear_wal`; when that cannot complete it is logged, and
@@ -137,9 +138,7 @@ fn purge_rows(
                 .filter(logout_deliveries::created_at.lt(keep)),
         )
         .execute(conn)?;
-        for (tenant, before) in audit_before {
-            rows += super::audit_chain::purge_before(conn, tenant, *before)?;
-        }
+        rows += super::audit_chain::purge(conn, now, audit_before)?;
         Ok(Purged {
             ran: true,
             rows,

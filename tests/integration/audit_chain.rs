@@ -1,8 +1,8 @@
 //! The audit trail's hash chain: the events of real logins sealed and `idp audit verify` passing;
-//! an edited row, a deleted row and a salt removed by hand each named by verify; an erased
-//! account's events pseudonymised and the retention purge, after which the chain still
-//! verifies, also when an event was sealed out of time order; on PostgreSQL one sealer at a
-//! time; `idp serve` sealing by itself.
+//! an edited row, a deleted row, a beginning deleted and a salt removed by hand each named by
+//! verify; an erased account's events pseudonymised and the retention purge (with its sealed
+//! `audit.purged` event), after which the chain still verifies, also when an event was sealed out
+//! of time order; on PostgreSQL one sealer at a time; `idp serve` sealing by itself.
 
 use diesel::prelude::*;
 use idp::store::audit::AuditRow;
@@ -325,23 +325,85 @@ async fn erasure_and_retention_leave_a_chain_that_verifies(backend: Backend) {
     let (sealed, unsealed) = counts(&app).await;
     let head = at(&app, sealed).await;
     app.services.purge_expired().await.unwrap();
-    assert_eq!(counts(&app).await, (1, unsealed));
+    // The last stays, and the purge's audit.purged event, sealed with it after the head, names
+    // where the chain starts now.
+    assert_eq!(counts(&app).await, (2, unsealed));
+    let marker = at(&app, sealed + 1).await;
+    assert_eq!(marker.kind, audit_chain::PURGED);
+    assert_eq!(
+        (marker.user_id.as_deref(), marker.salt.is_some()),
+        (None, true)
+    );
+    let detail: serde_json::Value =
+        serde_json::from_str(marker.detail.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        detail,
+        serde_json::json!({
+            "first_seq": sealed,
+            "prev_hash": head.prev_hash.as_deref().unwrap(),
+            "deleted": sealed - 1,
+        })
+    );
     app.services.seal_audit().await.unwrap();
     let verified = verify(&app).await.unwrap();
     assert_eq!(verified.first.unwrap().seq, sealed);
-    assert_eq!(verified.events, 1 + u64::try_from(unsealed).unwrap());
+    assert_eq!(verified.purged.unwrap().seq, sealed + 1);
+    assert_eq!(verified.events, 2 + u64::try_from(unsealed).unwrap());
     let out = succeeded(&verify_cli(&app));
     assert!(
         out.contains(&format!(
-            "\nit starts at seq {sealed}: the events before it were deleted (retention)\n"
+            "\nit starts at seq {sealed}: the events before it were deleted (retention)\nas the \
+             newest audit.purged event says: seq {}, {}\n",
+            sealed + 1,
+            audit_chain::timestamp(marker.occurred_at)
         )),
         "{out}"
     );
-    // The next purge deletes the old head: the new events are within the retention.
+    // The next purge deletes the old head: the new events are within the retention (the first
+    // audit.purged event too, which the second supersedes).
     app.services.purge_expired().await.unwrap();
-    assert_eq!(counts(&app).await, (unsealed, 0));
+    assert_eq!(counts(&app).await, (unsealed + 2, 0));
     let verified = verify(&app).await.unwrap();
-    assert_eq!(verified.first.unwrap().seq, head.seq.unwrap() + 1);
+    let first = head.seq.unwrap() + 1;
+    assert_eq!(verified.first.unwrap().seq, first);
+    assert_eq!(verified.purged.unwrap().first_seq, Some(first));
+
+    // One more event deleted at the beginning by hand: not where the purge left the chain.
+    tamper(&app, &marker, "DELETE FROM audit_events WHERE id = $ID").await;
+    failed_with(
+        &verify_cli(&app),
+        1,
+        &broken_at(
+            &at(&app, first + 1).await,
+            &Problem::Start {
+                purged_to: Some(first),
+            },
+        ),
+    );
+    app.stop().await;
+}
+
+both_stores!(a_beginning_deleted_by_hand_is_named);
+/// A tenant without a retention: its chain starts at seq 1. Its first events deleted in SQL are
+/// named where the chain now starts; before, verify took any first event after seq 1 for the
+/// retention's anchor and said the chain was intact, with the same head.
+async fn a_beginning_deleted_by_hand_is_named(backend: Backend) {
+    let app = trail(TestApp::builder(backend)).await;
+    app.services.seal_audit().await.unwrap();
+    let third = at(&app, 3).await;
+    let deleted = app
+        .db_run(|conn| {
+            diesel::sql_query("DELETE FROM audit_events WHERE tenant_id = 'seinajoki' AND seq < 3")
+                .execute(conn)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(deleted, 2);
+    failed_with(
+        &app.cli(&["audit", "verify", "--tenant", "seinajoki"]).await,
+        1,
+        &broken_at(&third, &Problem::Start { purged_to: None }),
+    );
     app.stop().await;
 }
 
@@ -449,10 +511,10 @@ async fn an_event_sealed_out_of_time_order_is_kept_with_what_follows_it(backend:
     app.services.purge_expired().await.unwrap();
     assert_eq!(
         app.audit_kinds("seinajoki").await,
-        ["test.day30", "test.day20"]
+        ["test.day30", "test.day20", audit_chain::PURGED]
     );
     let verified = verify(&app).await.unwrap();
-    assert_eq!(verified.events, 2);
+    assert_eq!(verified.events, 3);
     assert_eq!(
         verified.first.unwrap().seq,
         i64::try_from(kinds.len()).unwrap() - 1
@@ -499,9 +561,10 @@ async fn a_long_retention_backlog_is_purged_a_batch_a_round(backend: Backend) {
     app.services.purge_expired().await.unwrap();
     assert_eq!(
         count("test.old").await,
-        1,
-        "all but the chain's last, which the next follows"
+        0,
+        "all: the chain's last is the first round's audit.purged event, which the next follows"
     );
+    assert_eq!(count(audit_chain::PURGED).await, 2);
     assert!(verify(&app).await.is_ok());
     app.stop().await;
 }

@@ -120,7 +120,10 @@ async fn a_tenants_audit_trail_is_kept_for_its_retention(backend: Backend) {
         .await;
     app.services.seal_audit().await.unwrap();
     app.services.purge_expired().await.unwrap();
-    assert_eq!(app.audit_kinds("seinajoki").await, ["user.created"]);
+    assert_eq!(
+        app.audit_kinds("seinajoki").await,
+        ["user.created", "audit.purged"]
+    );
     assert_eq!(app.audit_kinds("kouvola").await, kouvola);
     app.stop().await;
 }
