@@ -1,4 +1,6 @@
-//! `idp users delete --tenant T --email E [--now]`: support's deletion of an account. Without
+//! `idp users delete --tenant T --email E | --username U [--now]`: support's deletion of an
+//! account, a resident's by its address or an authority user's (with or without one) by its
+//! username. Without
 //! `--now` it is the account page's request (docs/privacy.md): everything ended, the account
 //! disabled, the undo link mailed to the account's address, the erasure due after the tenant's
 //! `[deletion] undo_days`. With `--now` the account is erased at once, and SQLite's WAL emptied
@@ -6,13 +8,14 @@
 
 use clap::Args;
 
+use super::account::{AccountArgs, Named};
 use super::failure::Failure;
 use super::tenant::minter;
-use crate::domain::Email;
 use crate::flows::deletion::{self, Requested};
+use crate::flows::lookup::find_user;
 use crate::mail::Mails;
 use crate::store::erasure::{self, WalCleared};
-use crate::store::{Store, Tenant, users};
+use crate::store::{Store, Tenant};
 
 /// `idp users delete`
 #[derive(Debug, Args)]
@@ -20,9 +23,8 @@ pub struct DeleteArgs {
     /// The tenant's id.
     #[arg(long)]
     tenant: String,
-    /// The account's mail address.
-    #[arg(long)]
-    email: String,
+    #[command(flatten)]
+    account: AccountArgs,
     /// Erase at once, without the grace period and its undo link.
     #[arg(long)]
     now: bool,
@@ -31,17 +33,13 @@ pub struct DeleteArgs {
 /// Runs `idp users delete`.
 pub fn run(config: &crate::config::Config, args: &DeleteArgs) -> Result<(), Failure> {
     let m = minter(config, &args.tenant)?;
-    let email = Email::parse(&args.email)?;
+    let named = args.account.named()?;
     let store = Store::open(&config.settings.database)?;
     let mut conn = store.conn()?;
-    let user = users::find_by_email(&mut conn, Tenant::of(m.tenant), email.normalized())?
-        .ok_or_else(|| {
-            Failure::Other(format!(
-                "no account with the address {} in tenant {}",
-                email.as_entered(),
-                args.tenant
-            ))
-        })?;
+    let user = find_user(&mut conn, Tenant::of(m.tenant), named.whose())?.ok_or_else(|| {
+        let (named, tenant) = (named.described(), &args.tenant);
+        Failure::Other(format!("no account {named} in tenant {tenant}"))
+    })?;
     if args.now {
         let pseudonym = deletion::erase_now(&m, &mut conn, &user, "cli")?
             .ok_or_else(|| Failure::Other("the account is erased already".into()))?;
@@ -53,8 +51,7 @@ pub fn run(config: &crate::config::Config, args: &DeleteArgs) -> Result<(), Fail
             );
         }
         println!(
-            "erased the account of {} in {}: its subject stays as a tombstone, its audit events now name {pseudonym}",
-            email.as_entered(),
+            "erased the account of {named} in {}: its subject stays as a tombstone, its audit events now name {pseudonym}",
             args.tenant
         );
         return Ok(());
@@ -69,16 +66,18 @@ pub fn run(config: &crate::config::Config, args: &DeleteArgs) -> Result<(), Fail
         .unwrap_or(crate::config::Language::Fi);
     match deletion::request(&m, &mut conn, &mails, &user, language, "cli")? {
         Requested::Done { erase_at, mail } => {
-            let undo = match mail {
-                Some(_) => format!(
-                    "the link mailed to {} undoes it until then",
-                    email.as_entered()
-                ),
+            // Mailed to the account's address: the one support gave, as given, or an authority
+            // user's own.
+            let address = match &named {
+                Named::Email(email) => Some(email.as_entered()),
+                Named::Username(_) => user.email.as_deref(),
+            };
+            let undo = match mail.and(address) {
+                Some(address) => format!("the link mailed to {address} undoes it until then"),
                 None => "the account has no address: no undo link was mailed".into(),
             };
             println!(
-                "deletion of {} in {} requested: erased on {}; {undo}",
-                email.as_entered(),
+                "deletion of {named} in {} requested: erased on {}; {undo}",
                 args.tenant,
                 erase_at.format("%Y-%m-%d %H:%M UTC"),
             );

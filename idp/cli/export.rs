@@ -7,11 +7,11 @@ use std::io::Write;
 
 use clap::Args;
 
+use super::account::AccountArgs;
 use super::failure::Failure;
 use super::tenant::minter;
 use crate::config::Config;
-use crate::domain::Email;
-use crate::flows::export::{self, Asker, Whose};
+use crate::flows::export::{self, Asker};
 use crate::store::Store;
 
 /// Whose data: a resident's address or an authority user's username.
@@ -20,34 +20,18 @@ pub struct ExportArgs {
     /// The tenant's id.
     #[arg(long)]
     tenant: String,
-    /// The resident's mail address.
-    #[arg(
-        long,
-        required_unless_present = "username",
-        conflicts_with = "username"
-    )]
-    email: Option<String>,
-    /// The authority user's username.
-    #[arg(long)]
-    username: Option<String>,
+    #[command(flatten)]
+    account: AccountArgs,
 }
 
 /// Prints the export of the user `args` names; an unknown user is an error (exit status 1).
 pub fn run(config: &Config, args: &ExportArgs) -> Result<(), Failure> {
     let m = minter(config, &args.tenant)?;
-    let email = args.email.as_deref().map(Email::parse).transpose()?;
-    let (whose, named) = match (&email, args.username.as_deref()) {
-        (Some(email), _) => (Whose::Email(email), format!("with the address {email}")),
-        (None, Some(username)) => (
-            Whose::Username(username),
-            format!("\"{}\"", username.trim()),
-        ),
-        (None, None) => return Err(Failure::Other("give --email or --username".into())),
-    };
+    let named = args.account.named()?;
     let store = Store::open(&config.settings.database)?;
     let mut conn = store.conn()?;
-    let Some(document) = export::export(&m, &mut conn, whose, Asker::Cli)? else {
-        let tenant = &args.tenant;
+    let Some(document) = export::export(&m, &mut conn, named.whose(), Asker::Cli)? else {
+        let (named, tenant) = (named.described(), &args.tenant);
         return Err(Failure::Other(format!(
             "no user {named} in tenant {tenant}"
         )));

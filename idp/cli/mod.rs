@@ -3,6 +3,7 @@
 //! Every command returns an [`ExitCode`]; errors are one line on standard error, never a panic.
 //! Exit status 2 means the configuration (or the command line) is wrong, 1 any other failure.
 
+mod account;
 mod audit;
 mod backup;
 mod check_config;

@@ -115,7 +115,6 @@ fn add(
         )));
     }
     let username = username.map(str::trim);
-    let name = name.map(str::trim).filter(|n| !n.is_empty());
     let password_hash = if password_stdin {
         let mut line = String::new();
         std::io::stdin()

@@ -10,6 +10,31 @@ use crate::store::throttle::ThrottleKey;
 use crate::store::users::{self, UserRow};
 use crate::store::{DbConnection, StoreError, Tenant, deletions};
 
+/// Which account, for support and the account page: by internal id, or an address, or an
+/// authority user's username.
+#[derive(Debug, Clone, Copy)]
+pub enum Whose<'a> {
+    /// The user with this internal id.
+    Id(&'a str),
+    /// The user with this address.
+    Email(&'a Email),
+    /// The user with this username (any case, spaces around it ignored).
+    Username(&'a str),
+}
+
+/// The user `whose` names, disabled or not.
+pub fn find_user(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    whose: Whose<'_>,
+) -> Result<Option<UserRow>, StoreError> {
+    match whose {
+        Whose::Id(id) => users::find(conn, tenant, id),
+        Whose::Email(email) => users::find_by_email(conn, tenant, email.normalized()),
+        Whose::Username(name) => users::find_by_username(conn, tenant, &name.trim().to_lowercase()),
+    }
+}
+
 /// The account an identifier names: a resident by email, or an authority user by username; never
 /// a disabled one.
 pub fn find_account(

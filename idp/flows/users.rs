@@ -3,7 +3,7 @@
 
 use chrono::NaiveDateTime;
 
-use crate::domain::{Email, NewPassword};
+use crate::domain::{Email, NameError, NewPassword, parse_name};
 use crate::store::{self, DbConnection, StoreError, Tenant, audit, users::UserRow};
 
 /// What is needed to add a user.
@@ -14,7 +14,7 @@ pub struct AddUser<'a> {
     pub email: Option<&'a Email>,
     /// An authority user's login name.
     pub username: Option<&'a str>,
-    /// Display name.
+    /// Display name, as typed: [`add`] trims it and refuses what [`parse_name`] refuses.
     pub name: Option<&'a str>,
     /// The argon2id hash of the password, when one is set now.
     pub password_hash: Option<&'a str>,
@@ -62,6 +62,9 @@ pub enum AddUserError {
     /// Neither an address nor a username.
     #[error("a user needs an email address, or a username for an authority user")]
     NoIdentifier,
+    /// The display name is refused (too long, or a control character).
+    #[error(transparent)]
+    Name(#[from] NameError),
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -93,6 +96,7 @@ pub fn add(
     if input.email.is_none() && input.username.is_none() {
         return Err(AddUserError::NoIdentifier);
     }
+    let name = input.name.map(parse_name).transpose()?.flatten();
     let id = store::new_id(now);
     let subject = uuid::Uuid::new_v4().to_string();
     let username_normalized = input.username.map(str::to_lowercase);
@@ -144,7 +148,7 @@ pub fn add(
                 username: input.username,
                 username_normalized: username_normalized.as_deref(),
                 is_authority: input.username.is_some(),
-                name: input.name,
+                name: name.as_deref(),
                 password_hash: input.password_hash,
                 password_changed_at: input.password_hash.map(|_| now),
                 created_at: now,

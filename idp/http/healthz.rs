@@ -15,7 +15,8 @@ use crate::flows::keys;
 /// How long `/healthz` and `/readyz` wait for a database connection.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Asks the database for `SELECT 1`.
+/// Reads one `users.id` from the database (`Store::ping`): a database without our tables is not
+/// healthy either.
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     match state.services.store.ping(HEALTH_TIMEOUT).await {
         Ok(()) => HttpResponse::Ok()

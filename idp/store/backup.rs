@@ -5,7 +5,9 @@
 //! transaction up to the moment it started and none after. It is SQLite's documented alternative to
 //! the C backup API (which diesel does not expose without `unsafe`), and it leaves a compact file.
 //! The copy is written to a temporary file next to the target, checked (`PRAGMA integrity_check`),
-//! synced, and renamed into place, so a target file is either absent or a whole, checked backup.
+//! synced, and linked into place (a link, unlike a rename, never replaces a file that appeared
+//! meanwhile), so a target file is either absent or a whole, checked backup. SQLite names files in
+//! UTF-8: a target whose name is not is refused before any file is made.
 //! It holds password hashes and encrypted keys: it is readable by its owner only, like the database.
 
 use std::path::{Path, PathBuf};
@@ -46,15 +48,16 @@ pub fn sqlite(database: &Path, to: &Path) -> Result<Copied> {
             database.display()
         )));
     }
+    let exists = || StoreError::Backup(format!("{} exists already: name a new file", to.display()));
     if to.exists() {
-        return Err(StoreError::Backup(format!(
-            "{} exists already: name a new file",
-            to.display()
-        )));
+        return Err(exists());
     }
+    // SQLite names files in UTF-8: it would write a copy named otherwise to another file.
+    utf8(to)?;
     let partial = partial_name(to);
+    let (source, copy) = (utf8(database)?, utf8(&partial)?);
     create_private_file(&partial)?;
-    let written = copy_into(database, &partial).and_then(|()| check(&partial));
+    let written = copy_into(source, copy).and_then(|()| check(copy));
     let schema_version = match written {
         Ok(version) => version,
         Err(error) => {
@@ -65,9 +68,12 @@ pub fn sqlite(database: &Path, to: &Path) -> Result<Copied> {
     let file = std::fs::File::open(&partial).map_err(|e| io(e, &partial))?;
     file.sync_all().map_err(|e| io(e, &partial))?;
     let bytes = file.metadata().map_err(|e| io(e, &partial))?.len();
-    std::fs::rename(&partial, to).map_err(|e| io(e, to))?;
+    put_in_place(&partial, to).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => exists(),
+        _ => io(e, to),
+    })?;
     if let Some(dir) = to.parent().filter(|d| !d.as_os_str().is_empty()) {
-        // The rename itself survives a power cut only once the directory is synced.
+        // The new name survives a power cut only once the directory is synced.
         std::fs::File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| io(e, dir))?;
@@ -75,6 +81,25 @@ pub fn sqlite(database: &Path, to: &Path) -> Result<Copied> {
     Ok(Copied {
         bytes,
         schema_version,
+    })
+}
+
+/// Gives the file `partial` the name `to` unless a file of that name appeared meanwhile (a link
+/// is never made over an existing name, as a rename would be), then removes the name `partial`;
+/// `partial` is removed whether the link was made or not.
+fn put_in_place(partial: &Path, to: &Path) -> std::io::Result<()> {
+    let linked = std::fs::hard_link(partial, to);
+    let removed = std::fs::remove_file(partial);
+    linked.and(removed)
+}
+
+/// `path` as UTF-8, or the refusal of a name SQLite cannot open.
+fn utf8(path: &Path) -> Result<&str> {
+    path.to_str().ok_or_else(|| {
+        StoreError::Backup(format!(
+            "{} is not a UTF-8 file name, and SQLite names files in UTF-8",
+            path.display()
+        ))
     })
 }
 
@@ -87,20 +112,20 @@ fn partial_name(to: &Path) -> PathBuf {
 }
 
 /// `VACUUM INTO` the (empty) file `into`, waiting for the writer's lock as the service does.
-fn copy_into(database: &Path, into: &Path) -> Result<()> {
-    let mut conn = SqliteConnection::establish(&database.to_string_lossy())?;
+fn copy_into(database: &str, into: &str) -> Result<()> {
+    let mut conn = SqliteConnection::establish(database)?;
     conn.batch_execute(&format!(
         "PRAGMA busy_timeout = {};",
         BUSY_TIMEOUT.as_millis()
     ))?;
-    let target = into.to_string_lossy().replace('\'', "''");
+    let target = into.replace('\'', "''");
     diesel::sql_query(format!("VACUUM INTO '{target}'")).execute(&mut conn)?;
     Ok(())
 }
 
 /// The copy's integrity check, and its newest migration.
-fn check(copy: &Path) -> Result<String> {
-    let mut conn = SqliteConnection::establish(&copy.to_string_lossy())?;
+fn check(copy: &str) -> Result<String> {
+    let mut conn = SqliteConnection::establish(copy)?;
     let verdict: Vec<Line> =
         diesel::sql_query("SELECT integrity_check AS line FROM pragma_integrity_check")
             .load(&mut conn)?;
@@ -116,4 +141,27 @@ fn check(copy: &Path) -> Result<String> {
     )
     .get_result(&mut conn)?;
     Ok(newest.line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::put_in_place;
+
+    #[test]
+    fn the_copy_never_replaces_a_file_that_appeared_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let (partial, to) = (dir.path().join("b.partial-1"), dir.path().join("b"));
+        std::fs::write(&partial, "the copy").unwrap();
+        std::fs::write(&to, "appeared meanwhile").unwrap();
+        let refused = put_in_place(&partial, &to).unwrap_err();
+        assert_eq!(refused.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read_to_string(&to).unwrap(), "appeared meanwhile");
+        assert!(!partial.exists());
+
+        std::fs::remove_file(&to).unwrap();
+        std::fs::write(&partial, "the copy").unwrap();
+        put_in_place(&partial, &to).unwrap();
+        assert_eq!(std::fs::read_to_string(&to).unwrap(), "the copy");
+        assert!(!partial.exists());
+    }
 }

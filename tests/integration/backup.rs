@@ -203,25 +203,51 @@ async fn idp_backup_refuses_an_existing_file_and_postgres(backend: Backend) {
     let taken = dir.path().join("taken");
     std::fs::write(&taken, "something").unwrap();
     let out = cli(&app, &["backup", "--to", &taken.display().to_string()]).await;
-    match backend {
-        Backend::Sqlite => failed_with(
-            &out,
-            1,
-            &format!(
-                "error: backup: {} exists already: name a new file\n",
-                taken.display()
-            ),
-        ),
-        Backend::Postgres => failed_with(
-            &out,
-            1,
-            "error: the database is PostgreSQL: back it up with pg_dump or base backups and WAL \
-             archiving (docs/operations.md#backups)\n",
-        ),
-    }
+    let exists = format!(
+        "error: backup: {} exists already: name a new file\n",
+        taken.display()
+    );
+    refused(backend, &out, &exists);
     assert_eq!(std::fs::read_to_string(&taken).unwrap(), "something");
     // Nothing left behind: no partial copy beside the target.
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(left.len(), 1);
     app.stop().await;
+}
+
+both_stores!(idp_backup_refuses_a_file_name_not_in_utf8);
+async fn idp_backup_refuses_a_file_name_not_in_utf8(backend: Backend) {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    let app = TestApp::spawn(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let to = dir.path().join(OsStr::from_bytes(b"idp-backup-\xff"));
+    let args = [OsStr::new("backup"), OsStr::new("--to"), to.as_os_str()];
+    let out = app.cli_os(&args).await;
+    let not_utf8 = format!(
+        "error: backup: {} is not a UTF-8 file name, and SQLite names files in UTF-8\n",
+        to.display()
+    );
+    refused(backend, &out, &not_utf8);
+    // No file at all: SQLite wrote its copy to a name with U+FFFD in it, and the empty private
+    // file became the target.
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    app.stop().await;
+}
+
+/// `idp backup` refused on `backend`: on SQLite with the one line `sqlite`, on PostgreSQL with
+/// the pointer to its own tools.
+#[track_caller]
+fn refused(backend: Backend, out: &std::process::Output, sqlite: &str) {
+    match backend {
+        Backend::Sqlite => failed_with(out, 1, sqlite),
+        Backend::Postgres => failed_with(
+            out,
+            1,
+            "error: the database is PostgreSQL: back it up with pg_dump or base backups and WAL \
+             archiving (docs/operations.md#backups)\n",
+        ),
+    }
 }

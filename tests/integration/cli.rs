@@ -147,6 +147,25 @@ fn users_add_refuses_bad_input_with_one_line() {
     assert!(stdout.ends_with(", no password yet)\n"), "{stdout}");
 }
 
+both_stores!(users_add_refuses_a_name_the_pages_refuse);
+/// The display name is checked as the account and registration pages check it (a line break
+/// would reach ID tokens and mails): nothing is written.
+async fn users_add_refuses_a_name_the_pages_refuse(backend: Backend) {
+    let s = setup(backend);
+    let add = ["users", "add", "--tenant", "seinajoki", "--email", "a@b.fi"];
+    let long = "ä".repeat(201);
+    for (name, expected) in [
+        ("A\nB", "error: the name holds a control character\n"),
+        (&long, "error: the name is longer than 200 characters\n"),
+    ] {
+        let out = s.idp(&[&add[..], &["--name", name]].concat());
+        failed_with(&out, 1, expected);
+    }
+    let list = succeeded(&s.idp(&["users", "list", "--tenant", "seinajoki"]));
+    assert!(list.ends_with("\n0 users\n"), "{list}");
+    drop(s.dir);
+}
+
 both_stores!(migrate_applies_then_is_up_to_date);
 async fn migrate_applies_then_is_up_to_date(backend: Backend) {
     let s = setup(backend);

@@ -586,18 +586,8 @@ async fn support_deletes_with_a_grace_period_or_at_once(backend: Backend) {
     assert!(!disabled(&app, &maija).await);
 
     // At once: Erkki's account is a tombstone now.
-    let out = cli_delete(&app, &["--email", "erkki@testi.fi", "--now"]).await;
-    assert_has(
-        &succeeded(&out),
-        "erased the account of erkki@testi.fi in seinajoki: its subject stays as a tombstone, its audit events now name erased-",
-    );
-    assert_eq!(rows_of(&app, &erkki).await, [0, 0, 0, 0, 0]);
-    let left = still_named(&app, "erkki").await;
-    assert!(left.is_empty(), "{left:?}");
-    assert_eq!(
-        app.audit_details("seinajoki", "account.erased").await,
-        [serde_json::json!({ "by": "cli" })]
-    );
+    let named = ["--email", "erkki@testi.fi"];
+    erased_now(&app, &named, "erkki@testi.fi", &erkki, "erkki").await;
     // An unknown or erased address: exit status 1.
     let gone = cli_delete(&app, &["--email", "erkki@testi.fi", "--now"]).await;
     failed_with(
@@ -607,6 +597,53 @@ async fn support_deletes_with_a_grace_period_or_at_once(backend: Backend) {
     );
     handle.stop(true).await;
     app.stop().await;
+}
+
+both_stores!(support_erases_an_authority_user_without_an_address_by_username);
+/// An authority user need not have an address: support names it by its username, in any case.
+async fn support_erases_an_authority_user_without_an_address_by_username(backend: Backend) {
+    use crate::helpers::NewUser;
+    use crate::helpers::authority::{PASSWORD, USERNAME, authority_id};
+    use crate::node::failed_with;
+    let app = TestApp::spawn(backend).await;
+    let user = NewUser::authority(USERNAME, "Virkailija", PASSWORD);
+    app.add("seinajoki", user).await.unwrap();
+    let id = authority_id(&app).await;
+    assert!(!still_named(&app, "irkailija").await.is_empty());
+
+    let named = ["--username", " virkailija "];
+    erased_now(&app, &named, "virkailija", &id, "irkailija").await;
+    let gone = cli_delete(&app, &["--username", USERNAME, "--now"]).await;
+    failed_with(
+        &gone,
+        1,
+        "error: no account \"Virkailija\" in tenant seinajoki\n",
+    );
+    // Which account must be said, once.
+    for named in [&[][..], &["--email", "a@testi.fi", "--username", USERNAME]] {
+        let out = cli_delete(&app, named).await;
+        assert_eq!(out.status.code(), Some(2), "{named:?}");
+    }
+    app.stop().await;
+}
+
+/// `idp users delete --now` of the account `named` (shown as `shown`), `user_id`: erased, nothing
+/// of it left, no text holding `needle`, audited as support's.
+async fn erased_now(app: &TestApp, named: &[&str], shown: &str, user_id: &str, needle: &str) {
+    let out = cli_delete(app, &[named, &["--now"]].concat()).await;
+    assert_has(
+        &crate::node::succeeded(&out),
+        &format!(
+            "erased the account of {shown} in seinajoki: its subject stays as a tombstone, its audit events now name erased-"
+        ),
+    );
+    assert_eq!(rows_of(app, user_id).await, [0, 0, 0, 0, 0]);
+    let left = still_named(app, needle).await;
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(
+        app.audit_details("seinajoki", "account.erased").await,
+        [serde_json::json!({ "by": "cli" })]
+    );
 }
 
 /// When the account `user_id` of seinajoki is to be erased, as stored.

@@ -410,3 +410,31 @@ fn the_limits_have_defaults_and_bounds() {
         });
     }
 }
+
+#[test]
+fn the_activation_delay_has_bounds() {
+    jail_with(TENANT, |jail| {
+        assert_eq!(loaded().settings.keys.activation_delay_seconds, 3600);
+        for accepted in [360_u64, 2_592_000] {
+            jail.create_file(
+                "idp.toml",
+                &format!("{MAIN}\n[keys]\nactivation_delay_seconds = {accepted}\n"),
+            )?;
+            assert_eq!(loaded().settings.keys.activation_delay_seconds, accepted);
+        }
+        // The largest a TOML integer holds: `idp keys rotate` overflowed the date and panicked.
+        for refused in [2_592_001_u64, 9_223_372_036_854_775_807, 0, 359] {
+            jail.create_file(
+                "idp.toml",
+                &format!("{MAIN}\n[keys]\nactivation_delay_seconds = {refused}\n"),
+            )?;
+            assert_eq!(
+                problems("idp.toml"),
+                [
+                    "idp.toml: keys.activation_delay_seconds: must be between 360 seconds and 30 days (2592000): nodes reload keys every 60 s and clients cache the JWKS for 300 s"
+                ]
+            );
+        }
+        Ok(())
+    });
+}

@@ -3,7 +3,9 @@
 
 use lettre::message::Mailbox;
 
-use super::rules::{CHANGES, LEASE, LIFETIME, SMTP_ATTEMPT, WAITING, is_loopback};
+use super::rules::{
+    ACTIVATION_DELAY, CHANGES, LEASE, LIFETIME, SMTP_ATTEMPT, WAITING, is_loopback,
+};
 use crate::config::problems::Problem;
 use crate::config::settings::{MailTransport, Settings, encryption_key_bytes};
 
@@ -153,12 +155,12 @@ pub(in crate::config) fn settings(
     {
         problem("keys.encryption_key", e.to_string());
     }
-    if settings.keys.activation_delay_seconds < 360 {
-        problem(
-            "keys.activation_delay_seconds",
-            "must be at least 360: nodes reload keys every 60 s and clients cache the JWKS for 300 s"
-                .into(),
-        );
+    let delay = [(
+        "keys.activation_delay_seconds",
+        settings.keys.activation_delay_seconds,
+    )];
+    for (key, message) in ACTIVATION_DELAY.outside(delay) {
+        problem(key, message.into());
     }
     let tokens = &settings.tokens;
     let lifetimes = [

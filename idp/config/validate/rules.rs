@@ -54,6 +54,14 @@ pub(super) const CHANGES: Bound = Bound {
     message: "must be between 1 and 1000",
 };
 
+/// How long a key added by `idp keys rotate` is published before it signs, seconds: at least the
+/// 60 s a node takes to reload keys plus the 300 s clients cache the JWKS, at most 30 days (a
+/// rotation's times must stay within what a date can hold).
+pub(super) const ACTIVATION_DELAY: Bound = Bound {
+    range: 360..=30 * 24 * 3600,
+    message: "must be between 360 seconds and 30 days (2592000): nodes reload keys every 60 s and clients cache the JWKS for 300 s",
+};
+
 /// How many days before something is asked again.
 pub(super) const DAYS: Bound = Bound {
     range: 1..=365,

@@ -14,22 +14,9 @@ pub mod read;
 use serde_json::json;
 
 use self::document::Export;
-use crate::domain::Email;
 use crate::flows::context::Minter;
-use crate::store::users::{self, UserRow};
+use crate::flows::lookup::{Whose, find_user};
 use crate::store::{DbConnection, StoreError, Tenant, read_transaction, write_transaction};
-
-/// Whose data: the signed-in user (by internal id), or, for support, an address or an authority
-/// user's username.
-#[derive(Debug, Clone, Copy)]
-pub enum Whose<'a> {
-    /// The user with this internal id.
-    Id(&'a str),
-    /// The user with this address.
-    Email(&'a Email),
-    /// The user with this username (any case).
-    Username(&'a str),
-}
 
 /// Who asked: the resident on the account page, or support on the command line (audited with
 /// `{"by": "cli"}`).
@@ -65,7 +52,7 @@ pub fn read(
     whose: Whose<'_>,
 ) -> Result<Option<(Export, String)>, StoreError> {
     read_transaction(conn, |conn| {
-        let Some(user) = find(conn, Tenant::of(m.tenant), whose)? else {
+        let Some(user) = find_user(conn, Tenant::of(m.tenant), whose)? else {
             return Ok::<_, StoreError>(None);
         };
         Ok(Some((read::document(m, conn, &user)?, user.id)))
@@ -86,17 +73,4 @@ pub fn record(
         Asker::Cli => event.detail(&json!({ "by": "cli" })),
     };
     event.record(conn)
-}
-
-/// The user `whose` names, disabled or not.
-fn find(
-    conn: &mut DbConnection,
-    tenant: Tenant<'_>,
-    whose: Whose<'_>,
-) -> Result<Option<UserRow>, StoreError> {
-    match whose {
-        Whose::Id(id) => users::find(conn, tenant, id),
-        Whose::Email(email) => users::find_by_email(conn, tenant, email.normalized()),
-        Whose::Username(name) => users::find_by_username(conn, tenant, &name.trim().to_lowercase()),
-    }
 }

@@ -304,6 +304,11 @@ impl TestApp {
     /// `idp --config <the server's> <args>`, run to its end (as an operator runs the CLI beside
     /// the service, on the same configuration and database).
     pub async fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.cli_os(args).await
+    }
+
+    /// [`TestApp::cli`] with arguments that need not be UTF-8.
+    pub async fn cli_os<A: AsRef<std::ffi::OsStr>>(&self, args: &[A]) -> std::process::Output {
         let mut command = crate::node::idp();
         command
             .arg("--config")

@@ -6,7 +6,8 @@ use actix_web::HttpResponse;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
 
 use crate::flows::error::FlowError;
-use crate::flows::export::{self, Asker, Whose};
+use crate::flows::export::{self, Asker};
+use crate::flows::lookup::Whose;
 use crate::http::pages::error::PageResult;
 use crate::http::pages::extract::{Posted, SignedIn};
 use crate::http::pages::view::OrPage;
