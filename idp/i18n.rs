@@ -91,12 +91,17 @@ pub fn negotiate(
 /// A day of `at` (UTC, as idp keeps times) in `zone`, as `language` writes it: "5.12.2026",
 /// "2026-12-05", "5 December 2026".
 pub fn date(zone: chrono_tz::Tz, language: Language, at: chrono::NaiveDateTime) -> String {
+    day(language, at.and_utc().with_timezone(&zone).date_naive())
+}
+
+/// The day `day` as `language` writes it: "5.12.2026", "2026-12-05", "5 December 2026".
+pub fn day(language: Language, day: chrono::NaiveDate) -> String {
     let format = match language {
         Language::Fi => "%-d.%-m.%Y",
         Language::Sv => "%Y-%m-%d",
         Language::En => "%-d %B %Y",
     };
-    at.and_utc().with_timezone(&zone).format(format).to_string()
+    day.format(format).to_string()
 }
 
 /// A day and time of day of `at` (UTC) in `zone`, as `language` writes it: "5.12.2026 klo 21.16",

@@ -313,10 +313,12 @@ async fn an_expired_code_is_refused(backend: Backend) {
 }
 
 both_stores!(form_post_answers_with_a_self_submitting_form);
+/// In the login's language: its `lang`, title and button (Swedish here; the page was Finnish
+/// with English beside it, whatever the resident's language).
 async fn form_post_answers_with_a_self_submitting_form(backend: Backend) {
     let app = app_with_user(backend).await;
     let client = rp::basic(&app).await;
-    let form_post = [("response_mode", "form_post")];
+    let form_post = [("response_mode", "form_post"), ("ui_locales", "sv")];
     let login = Login::start(&app.browser(), &client, &[], &form_post).await;
     let response = login.submit("erkki@testi.fi", PASSWORD, false).await;
     assert_eq!(response.status(), 200);
@@ -327,6 +329,9 @@ async fn form_post_answers_with_a_self_submitting_form(backend: Backend) {
     assert_has(&csp, "form-action http://127.0.0.1:9;");
     assert_has(&csp, "script-src 'sha256-");
     let html = response.text().await.unwrap();
+    assert_has(&html, r#"<html lang="sv">"#);
+    assert_has(&html, "<title>Återvänder till tjänsten</title>");
+    assert_has(&html, "<button type=\"submit\">Fortsätt</button>");
     assert_has(
         &html,
         r#"<form method="post" action="http://127.0.0.1:9/callback">"#,

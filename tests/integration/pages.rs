@@ -40,7 +40,7 @@ async fn identifier_first_conceals_whether_an_account_exists(backend: Backend) {
         ">Jatka</button>",
         "Unohtuiko käyttäjätunnus tai salasana?",
         "Kirjautumisjärjestelmä on hiljattain muuttunut.",
-        "ohje sisäänkirjautumiseen (pdf)",
+        "ohje sisäänkirjautumiseen (pdf)</a> muutosten jälkeen.",
         "Viranomaiskäyttäjä?",
     ] {
         assert!(html.contains(expected), "{expected}: {html}");

@@ -78,6 +78,8 @@ async fn a_tenant_states_its_own_findings_and_links_its_privacy_notice(backend: 
     // A language without the city's own text shows idp's findings only.
     let en = statement(&app, "en", &[]).await;
     assert!(!en.contains("Kaupungin logon"), "{en}");
+    // Its day as English writes it (it was 30.11.2026 in every language).
+    assert_has(&en, "30 November 2026");
 
     // Every page's footer links the statement and the privacy notice.
     let client = rp::basic(&app).await;

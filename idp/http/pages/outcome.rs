@@ -148,6 +148,7 @@ impl View {
         }
         let params: Vec<Param<'_>> = params.map(|(name, value)| Param { name, value }).collect();
         let mut context = tera::Context::new();
+        context.insert("lang", self.lang.tag());
         context.insert("redirect_uri", action);
         context.insert("params", &params);
         context.insert("script", FORM_POST_SCRIPT);

@@ -15,7 +15,7 @@ pub async fn accessibility(view: View) -> HttpResponse {
     context.insert("assessed_by_key", statement.assessed_by.key());
     context.insert(
         "assessed_on",
-        &statement.assessed_on.format("%-d.%-m.%Y").to_string(),
+        &crate::i18n::day(view.lang, statement.assessed_on),
     );
     let feedback = statement
         .feedback_email
