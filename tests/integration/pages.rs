@@ -306,13 +306,16 @@ async fn the_language_selector_on_the_answer_to_a_form_returns_to_a_page_that_op
 }
 
 both_stores!(forms_without_this_browsers_token_are_refused);
+/// In the login's language (Swedish here, from the e-service's `ui_locales`), though the browser
+/// asks for Finnish: the refusal was Finnish.
 async fn forms_without_this_browsers_token_are_refused(backend: Backend) {
     let app = app(backend).await;
-    let login = at_login(&app, &[]).await;
+    let login = at_login(&app, &[("ui_locales", "sv")]).await;
     for token in ["", "forged"] {
         let response = login
             .browser
             .post(app.url("/seinajoki/login/password"))
+            .header("accept-language", "fi")
             .form(&[
                 ("csrf", token),
                 ("request", login.request.as_str()),
@@ -322,7 +325,8 @@ async fn forms_without_this_browsers_token_are_refused(backend: Backend) {
             .send()
             .await
             .unwrap();
-        says(response, 400, "data-reason=\"csrf\"").await;
+        let refused = says(response, 400, "data-reason=\"csrf\"").await;
+        assert_has(&refused, "<html lang=\"sv\"");
     }
     // The stylesheet is served from our origin (no inline styles).
     let css = app.get("/static/idp.css").await;

@@ -65,7 +65,7 @@ impl FromRequest for Posted {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         after(req, payload, |request: TenantRequest| async move {
             let mut view = View::new(request.state, &request.req, request.tenant, None);
-            let params = view.form(&request.body)?;
+            let params = view.form(&request.body).await?;
             view.return_after_post(&params);
             Ok(Posted { view, params })
         })

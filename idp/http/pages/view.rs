@@ -342,14 +342,18 @@ impl View {
 
     /// The fields of a posted form whose `csrf` field is this browser's; otherwise the error page
     /// (400).
-    pub fn form(&self, body: &[u8]) -> Result<Params, PageError> {
+    /// A refused form's 400 is in the language of the login it belongs to (its `request`, or its
+    /// mailed link's `token`), as its page was.
+    pub async fn form(&mut self, body: &[u8]) -> Result<Params, PageError> {
         let params = util::form(&self.req, body)
             .map_err(|_| self.error(StatusCode::BAD_REQUEST, "bad_request"))?;
         if self.csrf_ok(params.get("csrf")) {
-            Ok(params)
-        } else {
-            Err(self.error(StatusCode::BAD_REQUEST, "csrf").into())
+            return Ok(params);
         }
+        let field = |name: &str| params.get(name).cloned().unwrap_or_default();
+        self.in_login(&field("request")).await;
+        self.in_login_of_link(&field("token")).await;
+        Err(self.error(StatusCode::BAD_REQUEST, "csrf").into())
     }
 
     /// Whether a form's `csrf` field is this browser's.
