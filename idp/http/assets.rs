@@ -3,7 +3,6 @@
 //! `GET /{tenant}/theme.css` (the tenant's colour), `GET /{tenant}/logo` (its logo file); and the
 //! page of any path that is not a route.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
 use super::extract::TenantRequest;
@@ -11,11 +10,7 @@ use super::state::AppState;
 
 /// The page for any path that is not a route.
 pub async fn not_found(state: web::Data<AppState>) -> HttpResponse {
-    state.pages.respond(
-        StatusCode::NOT_FOUND,
-        "not_found.html",
-        &tera::Context::new(),
-    )
+    state.pages.not_found()
 }
 
 /// `GET /static/idp.css`.

@@ -81,6 +81,22 @@ pub fn reshape<B>(
     let Some(error) = res.response().error() else {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     };
+    let last = res.request().path().rsplit('/').next().unwrap_or_default();
+    if matches!(
+        error.as_error::<HttpError>(),
+        Some(HttpError::UnknownTenant)
+    ) && !PROTOCOL_ENDPOINTS.contains(&last)
+    {
+        // A page of a tenant that does not exist (a mistyped city in a bookmark, an e-service's
+        // wrong link): the page "not found" in the three languages, not the protocol's JSON.
+        let response = match res.request().app_data::<actix_web::web::Data<AppState>>() {
+            Some(state) => state.pages.not_found(),
+            None => return Ok(ErrorHandlerResponse::Response(res.map_into_left_body())),
+        };
+        return Ok(ErrorHandlerResponse::Response(
+            res.into_response(response).map_into_right_body(),
+        ));
+    }
     let ours = error.as_error::<HttpError>().is_some()
         || error.as_error::<InternalError<Shown>>().is_some();
     if ours {

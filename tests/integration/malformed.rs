@@ -438,8 +438,9 @@ fn rows(request: &str) -> Vec<Row> {
         row("authorize post wrong content type", Nobody, Method::POST, format!("{t}/authorize"))
             .body("application/json", "{}")
             .expect(400, Page("bad_request")),
+        // A page of a tenant that does not exist: the page "not found", not the protocol's JSON.
         row("authorize unknown tenant", Nobody, Method::GET, "/nowhere/authorize?client_id=rp-basic")
-            .expect(404, OAuth("not_found")),
+            .expect(404, Contains("Sivua ei löydy")),
         // --- logout (RP-Initiated Logout 1.0)
         row("logout malformed id_token_hint", Nobody, Method::GET, format!("{t}/logout?id_token_hint={id_token}"))
             .expect(400, Page("invalid_id_token_hint")),
@@ -592,7 +593,7 @@ fn rows(request: &str) -> Vec<Row> {
             .form("")
             .expect(400, Page("csrf")),
         row("account unknown tenant", Resident, Method::GET, "/nowhere/account")
-            .expect(404, OAuth("not_found")),
+            .expect(404, Contains("Page not found")),
     ]
 }
 

@@ -99,6 +99,16 @@ impl Pages {
         self.tera.render(name, context)
     }
 
+    /// The page "not found" (404), in the three languages: a path with no page, or a page of a
+    /// tenant that does not exist.
+    pub fn not_found(&self) -> HttpResponse {
+        self.respond(
+            StatusCode::NOT_FOUND,
+            "not_found.html",
+            &tera::Context::new(),
+        )
+    }
+
     /// An HTML response of `name`, not cached.
     pub fn respond(&self, status: StatusCode, name: &str, context: &tera::Context) -> HttpResponse {
         let mut response = HttpResponse::build(status);
