@@ -14,7 +14,7 @@ use crate::both_stores;
 use crate::helpers::journeys::{
     answer, client_post, follow_link, post_with_csrf, says, set_password, sign_in, submit_link,
 };
-use crate::helpers::{Backend, Old, TestApp, first_party_client};
+use crate::helpers::{Backend, Old, TestApp, assert_has, first_party_client};
 use crate::rp::{self, Receiver, param, start_receiver};
 
 pub const EMAIL: &str = "erkki@testi.fi";
@@ -355,7 +355,7 @@ async fn an_undo_whose_address_was_taken_meanwhile_still_ends_everything(backend
     let undo = undo_link(&app, EMAIL).await;
     let (browser, page) = opened(&app, &undo).await;
     let refused = submit_link(&browser, &undo, &page, &[]).await;
-    says(
+    let refused = says(
         refused,
         409,
         "Vanhaa osoitettasi ei voitu palauttaa, koska se on nyt toisen tilin käytössä. Kaikki \
@@ -363,6 +363,7 @@ async fn an_undo_whose_address_was_taken_meanwhile_still_ends_everything(backend
          vapautettu, tämä linkki palauttaa sen.",
     )
     .await;
+    assert_has(&refused, "<h1>Osoitetta ei voitu vaihtaa</h1>");
 
     assert_eq!(refresh(&app, &token).await, revoked());
     let user = app.user_by_email("seinajoki", "varas@testi.fi").await;

@@ -126,7 +126,7 @@ pub fn pending_page(view: &View, erase_at: NaiveDateTime) -> HttpResponse {
 /// The page of an unknown, expired or used link.
 fn expired(view: &View) -> HttpResponse {
     let mut context = view.context();
-    context.insert("title_key", "error-title");
+    context.insert("title_key", "error-title-link");
     context.insert("message_key", "link-expired");
     context.insert("email", "");
     view.respond(StatusCode::GONE, "message.html", &context)

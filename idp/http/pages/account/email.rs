@@ -61,7 +61,13 @@ async fn link_form(view: View, template: &str, purpose: &'static str) -> PageRes
             context.insert("token", &token);
             view.respond(StatusCode::OK, template, &context)
         }
-        None => message(&view, StatusCode::GONE, "error-title", "link-expired", ""),
+        None => message(
+            &view,
+            StatusCode::GONE,
+            "error-title-link",
+            "link-expired",
+            "",
+        ),
     })
 }
 
@@ -103,15 +109,27 @@ pub async fn undo(posted: Posted) -> PageResult {
 fn followed(view: &View, done: Followed, title: &str, text: &str) -> HttpResponse {
     match done {
         Followed::Done(email) => message(view, StatusCode::OK, title, text, &email),
-        Followed::Taken => message(view, StatusCode::CONFLICT, "error-title", "email-taken", ""),
+        Followed::Taken => message(
+            view,
+            StatusCode::CONFLICT,
+            "error-title-email",
+            "email-taken",
+            "",
+        ),
         Followed::Refused => message(
             view,
             StatusCode::CONFLICT,
-            "error-title",
+            "error-title-email",
             "email-undo-taken",
             "",
         ),
-        Followed::Expired => message(view, StatusCode::GONE, "error-title", "link-expired", ""),
+        Followed::Expired => message(
+            view,
+            StatusCode::GONE,
+            "error-title-link",
+            "link-expired",
+            "",
+        ),
     }
 }
 
