@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use chrono::NaiveDateTime;
 use serde_json::{Value, json};
 
-use super::keys::SigningKey;
+use super::keys::{SigningKey, VerifyingKey};
 use crate::config::SigningAlg;
 
 /// A key with its schedule.
@@ -21,9 +21,6 @@ pub struct ScheduledKey {
     pub activates_at: NaiveDateTime,
     /// Stops signing then.
     pub retired_at: Option<NaiveDateTime>,
-    /// Left the JWKS: kept only to verify `id_token_hint`s, which may be older than any token
-    /// whose expiry we enforce (they live as long as their session).
-    pub verify_only: bool,
 }
 
 /// One tenant's keys.
@@ -31,24 +28,24 @@ pub struct ScheduledKey {
 pub struct TenantKeys {
     /// Published: in the JWKS, signing when active, verifying every JWT we accept back.
     keys: Vec<ScheduledKey>,
-    /// Retired and out of the JWKS, still verifying `id_token_hint`s.
-    hints_only: Vec<Arc<SigningKey>>,
+    /// Retired and out of the JWKS, still verifying `id_token_hint`s (which may be older than any
+    /// token whose expiry we enforce: they live as long as their session); public halves only.
+    hints_only: Vec<VerifyingKey>,
     jwks: String,
 }
 
 impl TenantKeys {
-    /// From keys in activation order (oldest first). The JWKS and the signing key come from the
-    /// published ones only; the verify-only ones are looked up by [`TenantKeys::by_kid_for_hint`].
-    pub fn new(keys: Vec<ScheduledKey>) -> TenantKeys {
-        let (hints_only, keys): (Vec<ScheduledKey>, Vec<ScheduledKey>) =
-            keys.into_iter().partition(|k| k.verify_only);
+    /// From the published keys in activation order (oldest first), which make the JWKS and sign,
+    /// and the retired ones kept for hints (`hints_only`), looked up by
+    /// [`TenantKeys::by_kid_for_hint`] alone.
+    pub fn new(keys: Vec<ScheduledKey>, hints_only: Vec<VerifyingKey>) -> TenantKeys {
         let jwks = json!({
             "keys": keys.iter().map(|k| k.key.public_jwk().clone()).collect::<Vec<Value>>()
         })
         .to_string();
         TenantKeys {
             keys,
-            hints_only: hints_only.into_iter().map(|k| k.key).collect(),
+            hints_only,
             jwks,
         }
     }
@@ -78,8 +75,9 @@ impl TenantKeys {
 
     /// A published key by id, or a retired one still kept for hints: verifies an
     /// `id_token_hint`, whose expiry is not checked and which lives as long as its session.
-    pub fn by_kid_for_hint(&self, kid: &str) -> Option<&Arc<SigningKey>> {
+    pub fn by_kid_for_hint(&self, kid: &str) -> Option<&VerifyingKey> {
         self.by_kid(kid)
+            .map(|k| k.verifying())
             .or_else(|| self.hints_only.iter().find(|k| k.kid() == kid))
     }
 
@@ -189,21 +187,18 @@ mod tests {
             key: Arc::new(key),
             activates_at,
             retired_at,
-            verify_only: false,
         }
     }
 
     #[test]
     fn a_verify_only_key_verifies_hints_alone_and_is_neither_published_nor_signing() {
-        // A key retired at 2 (out of the JWKS since), its successor: the one kept for hints has
-        // no retirement, so only its mark keeps it from signing.
-        let hints = ScheduledKey {
-            verify_only: true,
-            ..key(at(0), None)
-        };
+        // A key retired at 2 (out of the JWKS since), kept for hints as its public half; its
+        // successor.
+        let retired = key(at(0), None);
+        let hints = retired.key.verifying().clone();
         let current = key(at(2), None);
-        let (old, new) = (hints.key.kid().to_string(), current.key.kid().to_string());
-        let keys = TenantKeys::new(vec![hints, current]);
+        let (old, new) = (hints.kid().to_string(), current.key.kid().to_string());
+        let keys = TenantKeys::new(vec![current], vec![hints]);
 
         let jwks: Value = serde_json::from_str(keys.jwks()).unwrap();
         assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(1));

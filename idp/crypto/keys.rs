@@ -52,17 +52,82 @@ pub struct SigningKey {
     kid: String,
     pair: Pair,
     jwk: Value,
-    /// The public key as jsonwebtoken verifies with it, built once (not at every verification).
-    decoding: jsonwebtoken::DecodingKey,
+    /// Its public half, as jsonwebtoken verifies with it, built once (not at every verification).
+    verifying: VerifyingKey,
     rng: SystemRandom,
 }
 
-impl std::fmt::Debug for SigningKey {
+/// The public half of a key: verifies what the key signed, and cannot sign. A retired key that
+/// only verifies `id_token_hint`s is one of these, made from its stored public JWK: its private
+/// part is never decrypted again.
+#[derive(Clone)]
+pub struct VerifyingKey {
+    alg: SigningAlg,
+    kid: String,
+    decoding: jsonwebtoken::DecodingKey,
+}
+
+impl std::fmt::Debug for VerifyingKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey")
+        f.debug_struct("VerifyingKey")
             .field("alg", &self.alg)
             .field("kid", &self.kid)
             .finish_non_exhaustive()
+    }
+}
+
+impl VerifyingKey {
+    /// From the public JWK `jwk` (as stored, JSON) of the key `kid` of `alg`; its RFC 7638
+    /// thumbprint must be `kid`.
+    pub fn from_public_jwk(
+        alg: SigningAlg,
+        kid: &str,
+        jwk: &str,
+    ) -> Result<VerifyingKey, KeyError> {
+        let invalid = |reason: String| KeyError::Invalid {
+            kid: kid.to_string(),
+            alg: alg_name(alg),
+            reason,
+        };
+        let jwk: Value = serde_json::from_str(jwk).map_err(|e| invalid(e.to_string()))?;
+        let thumbprint = thumbprint(&jwk).map_err(invalid)?;
+        if thumbprint != kid {
+            return Err(invalid(format!("its thumbprint is {thumbprint}")));
+        }
+        VerifyingKey::of_jwk(alg, kid, &jwk).map_err(invalid)
+    }
+
+    fn of_jwk(alg: SigningAlg, kid: &str, jwk: &Value) -> Result<VerifyingKey, String> {
+        let public = serde_json::from_value::<jsonwebtoken::jwk::Jwk>(jwk.clone())
+            .map_err(|e| e.to_string())?;
+        let decoding = jsonwebtoken::DecodingKey::from_jwk(&public).map_err(|e| e.to_string())?;
+        Ok(VerifyingKey {
+            alg,
+            kid: kid.to_string(),
+            decoding,
+        })
+    }
+
+    /// The key's id.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// Its algorithm.
+    pub fn alg(&self) -> SigningAlg {
+        self.alg
+    }
+
+    /// The key for verifying what it signed (jsonwebtoken).
+    pub fn decoding_key(&self) -> &jsonwebtoken::DecodingKey {
+        &self.decoding
+    }
+}
+
+impl std::fmt::Debug for SigningKey {
+    /// Its public half's: never the private key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SigningKey").field(&self.verifying).finish()
     }
 }
 
@@ -164,17 +229,13 @@ impl SigningKey {
             map.insert("alg".into(), Value::String(alg_name(alg).into()));
             map.insert("use".into(), Value::String("sig".into()));
         }
-        let decoding = serde_json::from_value::<jsonwebtoken::jwk::Jwk>(jwk.clone())
-            .map_err(|e| invalid(e.to_string()))
-            .and_then(|public| {
-                jsonwebtoken::DecodingKey::from_jwk(&public).map_err(|e| invalid(e.to_string()))
-            })?;
+        let verifying = VerifyingKey::of_jwk(alg, &kid, &jwk).map_err(invalid)?;
         Ok(SigningKey {
             alg,
             kid,
             pair,
             jwk,
-            decoding,
+            verifying,
             rng: SystemRandom::new(),
         })
     }
@@ -229,7 +290,12 @@ impl SigningKey {
 
     /// The key for verifying what this key signed (jsonwebtoken).
     pub fn decoding_key(&self) -> &jsonwebtoken::DecodingKey {
-        &self.decoding
+        self.verifying.decoding_key()
+    }
+
+    /// Its public half.
+    pub fn verifying(&self) -> &VerifyingKey {
+        &self.verifying
     }
 
     fn field(&self, name: &str) -> Vec<u8> {

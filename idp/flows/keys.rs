@@ -8,7 +8,7 @@ use chrono::NaiveDateTime;
 use crate::config::{Config, SigningAlg};
 use crate::crypto::kek::{Kek, KekError};
 use crate::crypto::keyring::{KeyRing, ScheduledKey, TenantKeys};
-use crate::crypto::keys::{KeyError, SigningKey, alg_from_name, alg_name};
+use crate::crypto::keys::{KeyError, SigningKey, VerifyingKey, alg_from_name, alg_name};
 use crate::flows::context::seconds;
 use crate::store::{DbConnection, StoreError, Tenant, audit, keys as key_store};
 
@@ -154,23 +154,31 @@ pub fn load(
         let since = now
             .checked_sub_signed(horizon)
             .unwrap_or(NaiveDateTime::MIN);
-        let mut keys = Vec::new();
+        let (mut keys, mut hints) = (Vec::new(), Vec::new());
         for row in key_store::published_since(conn, Tenant::of(tenant), since)? {
             let Some(alg) = alg_from_name(&row.alg) else {
                 tracing::warn!(kid = %row.kid, alg = %row.alg, "skipping a key of an unknown algorithm");
                 continue;
             };
+            if row.expires_at.is_some_and(|expires| expires <= now) {
+                // Out of the JWKS, kept for hints: its public half only, never decrypted again. A
+                // damaged one costs a hint's check, not the node's start.
+                match VerifyingKey::from_public_jwk(alg, &row.kid, &row.public_jwk) {
+                    Ok(key) => hints.push(key),
+                    Err(error) => tracing::warn!(%error, "skipping a retired key kept for hints"),
+                }
+                continue;
+            }
             let pkcs8 = kek.open(&row.kid, &row.private_key_encrypted)?;
             let key = SigningKey::from_pkcs8(alg, &pkcs8, Some(&row.kid))?;
             keys.push(ScheduledKey {
                 key: Arc::new(key),
                 activates_at: row.activates_at,
                 retired_at: row.retired_at,
-                verify_only: row.expires_at.is_some_and(|expires| expires <= now),
             });
         }
-        if !keys.is_empty() {
-            tenants.insert(tenant.id.clone(), TenantKeys::new(keys));
+        if !keys.is_empty() || !hints.is_empty() {
+            tenants.insert(tenant.id.clone(), TenantKeys::new(keys, hints));
         }
     }
     Ok(KeyRing::new(tenants))

@@ -164,6 +164,18 @@ async fn an_id_token_older_than_a_rotation_still_logs_its_session_out(backend: B
     let longest = settings.tokens.longest_signed_token_seconds();
     app.clock
         .advance(i64::try_from(delay + longest + 60).unwrap());
+    // The retired keys' private parts are never read again: damaged, they stop nothing (the
+    // ring was built from them, and a reload failed, when they were still decrypted).
+    let retired = old.clone();
+    app.db_run(move |conn| {
+        use diesel::prelude::*;
+        use idp::store::schema::signing_keys;
+        diesel::update(signing_keys::table.filter(signing_keys::kid.eq_any(retired)))
+            .set(signing_keys::private_key_encrypted.eq("vahingoittunut"))
+            .execute(conn)
+            .unwrap();
+    })
+    .await;
     app.services.reload_keys().unwrap();
     let published = kids(&app).await;
     assert!(

@@ -24,7 +24,7 @@ const FORM: &str = "application/x-www-form-urlencoded";
 const BAD_COOKIES: &[u8] =
     b"idp-session-seinajoki=%00\xff; idp-flow-seinajoki=\"%01\"; idp-lang-seinajoki=\xc3\x28";
 /// The page of a link that is not (or no longer) usable.
-const LINK_EXPIRED: &str = "<title>Kirjautuminen ei onnistu";
+const LINK_EXPIRED: &str = "<title>Linkki ei toimi";
 /// The address field's error, in Finnish (the tenant's first language).
 const EMAIL_INVALID: &str = "Sähköpostiosoite ei ole kelvollinen.";
 

@@ -245,7 +245,7 @@ impl Minter<'_> {
         let keys = self.tenant_keys().ok()?;
         let kid = header.kid.as_deref()?;
         let key = if check_exp {
-            keys.by_kid(kid)?
+            keys.by_kid(kid)?.verifying()
         } else {
             keys.by_kid_for_hint(kid)?
         };
