@@ -304,7 +304,11 @@ async fn a_shared_address_under_email_link_is_masked_and_linked_by_mail(backend:
 
     // The other account, from the account page, by a mailed link and a confirmation.
     let account = page(&browser, app.url("/kouvola/account")).await;
-    assert_has(&account, "Lähetä liittämislinkki");
+    // Its button names the old account it is for.
+    assert_has(
+        &account,
+        "aria-describedby=\"legacy-name-1\">Lähetä liittämislinkki</button>",
+    );
     let fields = [("account", first.as_str())];
     let url = app.url("/kouvola/account/legacy");
     let asked = post_with_csrf(&browser, url, &account, &fields).await;

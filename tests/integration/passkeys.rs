@@ -45,7 +45,17 @@ async fn the_account_page_adds_renames_and_removes_passkeys(backend: Backend) {
     let mut laptop = Authenticator::new(&app);
     let added = add_on_account(&app, &signed, (&mut laptop, PASSWORD), "  Läppäri ").await;
     let html = says(added, 200, "Pääsyavain lisätty.").await;
-    assert_has(&html, "<p class=\"passkey-name\">Läppäri</p>");
+    assert_has(
+        &html,
+        "<p class=\"passkey-name\" id=\"passkey-1\">Läppäri</p>",
+    );
+    // Each item's buttons name their passkey (to a screen reader the list's "Poista" buttons were
+    // alike).
+    assert_has(
+        &html,
+        "aria-describedby=\"passkey-1\">Nimeä uudelleen</button>",
+    );
+    assert_has(&html, "aria-describedby=\"passkey-1\">Poista</button>");
     let today = crate::helpers::helsinki(app.now()).format("%-d.%-m.%Y");
     assert_has(&html, &format!("Lisätty {today}, ei vielä käytetty"));
     // The user handle is the user's internal id (a UUID), never the address.
@@ -64,7 +74,10 @@ async fn the_account_page_adds_renames_and_removes_passkeys(backend: Backend) {
     let mut phone = Authenticator::new(&app);
     let added = add_on_account(&app, &signed, (&mut phone, PASSWORD), "").await;
     let html = says(added, 200, "Pääsyavain lisätty.").await;
-    assert_has(&html, "<p class=\"passkey-name\">Pääsyavain 2</p>");
+    assert_has(
+        &html,
+        "<p class=\"passkey-name\" id=\"passkey-2\">Pääsyavain 2</p>",
+    );
 
     // Renamed with a plain form; an empty name is refused.
     let browser = &signed.browser;
@@ -73,7 +86,10 @@ async fn the_account_page_adds_renames_and_removes_passkeys(backend: Backend) {
     let fields = [("passkey", laptop_id.as_str()), ("name", "Työläppäri")];
     let renamed = post_with_csrf(browser, &rename, &html, &fields).await;
     let html = says(renamed, 200, "Pääsyavaimen nimi vaihdettu.").await;
-    assert_has(&html, "<p class=\"passkey-name\">Työläppäri</p>");
+    assert_has(
+        &html,
+        "<p class=\"passkey-name\" id=\"passkey-1\">Työläppäri</p>",
+    );
     let fields = [("passkey", laptop_id.as_str()), ("name", " \t ")];
     let empty = post_with_csrf(browser, &rename, &html, &fields).await;
     let html = says(empty, 422, "Anna pääsyavaimelle nimi.").await;
@@ -278,7 +294,10 @@ async fn another_residents_passkey_cannot_be_touched(backend: Backend) {
     assert_eq!(refused.status(), 422);
 
     step_up_on_account(&app, &mut pirjo, &mut key).await;
-    assert_has(&pirjo.page, "<p class=\"passkey-name\">Oma</p>");
+    assert_has(
+        &pirjo.page,
+        "<p class=\"passkey-name\" id=\"passkey-1\">Oma</p>",
+    );
     app.stop().await;
 }
 
