@@ -34,6 +34,11 @@ async fn with_pirjo_and_matti(backend: Backend) -> TestApp {
     with_pirjo(builder).await
 }
 
+/// The name of the `n`th passkey of the account page's list, as the page shows it.
+fn passkey_named(n: usize, name: &str) -> String {
+    format!("<p class=\"passkey-name\" id=\"passkey-{n}\">{name}</p>")
+}
+
 both_stores!(the_account_page_adds_renames_and_removes_passkeys);
 async fn the_account_page_adds_renames_and_removes_passkeys(backend: Backend) {
     let app = with_pirjo(TestApp::builder(backend)).await;
@@ -45,17 +50,15 @@ async fn the_account_page_adds_renames_and_removes_passkeys(backend: Backend) {
     let mut laptop = Authenticator::new(&app);
     let added = add_on_account(&app, &signed, (&mut laptop, PASSWORD), "  Läppäri ").await;
     let html = says(added, 200, "Pääsyavain lisätty.").await;
-    assert_has(
-        &html,
-        "<p class=\"passkey-name\" id=\"passkey-1\">Läppäri</p>",
-    );
+    assert_has(&html, &passkey_named(1, "Läppäri"));
     // Each item's buttons name their passkey (to a screen reader the list's "Poista" buttons were
     // alike).
-    assert_has(
-        &html,
-        "aria-describedby=\"passkey-1\">Nimeä uudelleen</button>",
-    );
-    assert_has(&html, "aria-describedby=\"passkey-1\">Poista</button>");
+    for button in ["Nimeä uudelleen", "Poista"] {
+        assert_has(
+            &html,
+            &format!("aria-describedby=\"passkey-1\">{button}</button>"),
+        );
+    }
     let today = crate::helpers::helsinki(app.now()).format("%-d.%-m.%Y");
     assert_has(&html, &format!("Lisätty {today}, ei vielä käytetty"));
     // The user handle is the user's internal id (a UUID), never the address.
@@ -74,10 +77,7 @@ async fn the_account_page_adds_renames_and_removes_passkeys(backend: Backend) {
     let mut phone = Authenticator::new(&app);
     let added = add_on_account(&app, &signed, (&mut phone, PASSWORD), "").await;
     let html = says(added, 200, "Pääsyavain lisätty.").await;
-    assert_has(
-        &html,
-        "<p class=\"passkey-name\" id=\"passkey-2\">Pääsyavain 2</p>",
-    );
+    assert_has(&html, &passkey_named(2, "Pääsyavain 2"));
 
     // Renamed with a plain form; an empty name is refused.
     let browser = &signed.browser;
@@ -86,10 +86,7 @@ async fn the_account_page_adds_renames_and_removes_passkeys(backend: Backend) {
     let fields = [("passkey", laptop_id.as_str()), ("name", "Työläppäri")];
     let renamed = post_with_csrf(browser, &rename, &html, &fields).await;
     let html = says(renamed, 200, "Pääsyavaimen nimi vaihdettu.").await;
-    assert_has(
-        &html,
-        "<p class=\"passkey-name\" id=\"passkey-1\">Työläppäri</p>",
-    );
+    assert_has(&html, &passkey_named(1, "Työläppäri"));
     let fields = [("passkey", laptop_id.as_str()), ("name", " \t ")];
     let empty = post_with_csrf(browser, &rename, &html, &fields).await;
     let html = says(empty, 422, "Anna pääsyavaimelle nimi.").await;
@@ -294,10 +291,7 @@ async fn another_residents_passkey_cannot_be_touched(backend: Backend) {
     assert_eq!(refused.status(), 422);
 
     step_up_on_account(&app, &mut pirjo, &mut key).await;
-    assert_has(
-        &pirjo.page,
-        "<p class=\"passkey-name\" id=\"passkey-1\">Oma</p>",
-    );
+    assert_has(&pirjo.page, &passkey_named(1, "Oma"));
     app.stop().await;
 }
 
