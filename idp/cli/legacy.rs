@@ -26,6 +26,10 @@ pub struct ImportArgs {
     /// Check the file and compare it with the database; write nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Let a row change the subject of an account imported before (refused otherwise: the
+    /// e-services keep the account's history under its subject).
+    #[arg(long)]
+    allow_subject_change: bool,
     /// The export: columns username, subject, email, password_hash, name, authority.
     file: PathBuf,
 }
@@ -95,6 +99,7 @@ pub fn import(config: &Config, args: &ImportArgs) -> Result<(), Failure> {
             tenant,
             format,
             dry_run: args.dry_run,
+            allow_subject_change: args.allow_subject_change,
             source: &source,
         },
         SystemClock.now(),

@@ -69,6 +69,7 @@ fn import_at_start(config: &Config, store: &Store) {
             tenant,
             format,
             dry_run: false,
+            allow_subject_change: false,
             source: &file,
         };
         let outcome = store

@@ -538,6 +538,48 @@ async fn a_reimport_changes_only_what_changed_and_never_a_linked_account(backend
     assert_eq!(s.count("seinajoki"), 6);
 }
 
+/// A fresh setup with [`EXPORT`] imported.
+fn imported(backend: Backend) -> Setup {
+    let s = setup(backend);
+    s.import(&s.file("export.csv", EXPORT.as_bytes()), &[]);
+    s
+}
+
+both_stores!(a_reimport_never_moves_an_accounts_subject_unless_told);
+/// Another city's file imported by mistake: its `liisa` has another subject, address and hash. The
+/// row is refused and Liisa's account keeps all of hers (its first login will bind her history,
+/// not the other Liisa's); the dry run says the same. Given `--allow-subject-change` (the old
+/// system did change it), the row updates the account. Before, it was updated silently.
+async fn a_reimport_never_moves_an_accounts_subject_unless_told(backend: Backend) {
+    let s = imported(backend);
+    let before = s.account("liisa");
+    let kouvolas = "liisa,KVL-77,liisa.virtanen@kouvola.example,";
+    let other = s.file(
+        "kouvola.csv",
+        EXPORT
+            .replace("liisa,,liisa@testi.fi,", kouvolas)
+            .as_bytes(),
+    );
+    let refusal = "rejected rows: 1\nline 3: subject \"KVL-77\" is not the account's \"liisa\": \
+                   the e-services keep its history under that one (is this the tenant's file?); \
+                   give --allow-subject-change if the old system changed it\n";
+    for dry_run in [&["--dry-run"][..], &[]] {
+        let out = s.import(&other, dry_run);
+        assert_has(&out, "updated: 0\nunchanged: 4\n");
+        assert_has(&out, refusal);
+    }
+    assert_eq!(s.account("liisa"), before);
+
+    let out = s.import(&other, &["--allow-subject-change"]);
+    assert_has(&out, "updated: 1\nunchanged: 4\n");
+    let liisa = s.account("liisa");
+    assert_eq!(liisa.subject, "KVL-77");
+    assert_eq!(
+        liisa.email.as_deref(),
+        Some("liisa.virtanen@kouvola.example")
+    );
+}
+
 /// An export of `rows` plain rows.
 fn big_export(path: &Path, rows: usize) {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());

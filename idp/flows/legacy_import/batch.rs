@@ -36,29 +36,42 @@ pub enum Disposition {
     Rejected(String),
 }
 
-/// What each row of `rows` became (in order); written unless `dry_run`.
+/// How a run writes its batches.
+pub struct Run<'a> {
+    /// Check and compare only; write nothing.
+    pub dry_run: bool,
+    /// Let a row change an imported account's subject.
+    pub allow_subject_change: bool,
+    /// The run's time.
+    pub now: NaiveDateTime,
+    /// The ids of the accounts it adds.
+    pub ids: &'a RunIds,
+}
+
+/// What each row of `rows` became (in order); written unless `run.dry_run`.
 pub fn apply(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     rows: &[ImportRow],
-    dry_run: bool,
-    now: NaiveDateTime,
-    ids: &RunIds,
+    run: &Run<'_>,
 ) -> Result<Vec<Disposition>, StoreError> {
-    if dry_run {
-        return Ok(plan(conn, tenant, rows)?
+    let allow = run.allow_subject_change;
+    let (now, ids) = (run.now, run.ids);
+    if run.dry_run {
+        return Ok(plan(conn, tenant, rows, allow)?
             .into_iter()
             .zip(rows)
             .map(|(step, row)| step.into_disposition(row))
             .collect());
     }
-    match crate::store::write_transaction(conn, |conn| write(conn, tenant, rows, now, ids)) {
+    match crate::store::write_transaction(conn, |conn| write(conn, tenant, rows, allow, (now, ids)))
+    {
         Err(StoreError::UniqueViolation(_)) if rows.len() > 1 => {
             let mut dispositions = Vec::with_capacity(rows.len());
             for row in rows {
                 let one = std::slice::from_ref(row);
                 match crate::store::write_transaction(conn, |conn| {
-                    write(conn, tenant, one, now, ids)
+                    write(conn, tenant, one, allow, (now, ids))
                 }) {
                     Ok(mut done) => dispositions.append(&mut done),
                     Err(StoreError::UniqueViolation(message)) => {
@@ -106,11 +119,13 @@ fn differs(stored: &LegacyRow, row: &ImportRow) -> bool {
     stored.email_normalized.as_deref() != row.email.as_ref().map(crate::domain::Email::normalized)
 }
 
-/// Compares the rows with the accounts of the same usernames or subjects.
+/// Compares the rows with the accounts of the same usernames or subjects; a row that would change
+/// an account's subject is refused unless `allow_subject_change`.
 fn plan(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     rows: &[ImportRow],
+    allow_subject_change: bool,
 ) -> Result<Vec<Step>, StoreError> {
     let usernames: Vec<&str> = rows
         .iter()
@@ -139,6 +154,14 @@ fn plan(
                 (Some(stored), _) if stored.linked_user_id.is_some() => Step::Linked,
                 (Some(stored), _) if row.same_as(stored, keep) => {
                     Step::Unchanged(keep && differs(stored, row))
+                }
+                (Some(stored), _) if stored.subject != row.subject && !allow_subject_change => {
+                    Step::Reject(format!(
+                        "subject {:?} is not the account's {:?}: the e-services keep its history \
+                         under that one (is this the tenant's file?); give \
+                         --allow-subject-change if the old system changed it",
+                        row.subject, stored.subject
+                    ))
                 }
                 (_, Some(holder)) if erased(holder) => Step::Reject(format!(
                     "subject {:?} belonged to an account erased at its owner's request; it is \
@@ -170,10 +193,10 @@ fn write(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     rows: &[ImportRow],
-    now: NaiveDateTime,
-    ids: &RunIds,
+    allow_subject_change: bool,
+    (now, ids): (NaiveDateTime, &RunIds),
 ) -> Result<Vec<Disposition>, StoreError> {
-    let steps = plan(conn, tenant, rows)?;
+    let steps = plan(conn, tenant, rows, allow_subject_change)?;
     let new: Vec<NewLegacy<'_>> = rows
         .iter()
         .zip(&steps)

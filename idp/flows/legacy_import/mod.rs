@@ -43,6 +43,10 @@ pub struct Options<'a> {
     pub format: Format,
     /// Check and compare only; write nothing.
     pub dry_run: bool,
+    /// Let a row change the subject of an account already imported (refused otherwise: the
+    /// subject is what the e-services keep the account's history under, and a changed one is
+    /// most often a file of another system, or of another tenant).
+    pub allow_subject_change: bool,
     /// The file's name, for the audit event.
     pub source: &'a str,
 }
@@ -126,6 +130,7 @@ fn run<R: Read>(
     let context = Context {
         tenant,
         dry_run: options.dry_run,
+        allow_subject_change: options.allow_subject_change,
         now,
         ids: legacy_import::RunIds::new(now),
     };
@@ -174,6 +179,7 @@ fn run<R: Read>(
 struct Context<'a> {
     tenant: Tenant<'a>,
     dry_run: bool,
+    allow_subject_change: bool,
     now: NaiveDateTime,
     ids: legacy_import::RunIds,
 }
@@ -196,14 +202,13 @@ fn flush(
     for (line, reason) in refused {
         summary.reject(line, reason);
     }
-    let dispositions = batch::apply(
-        conn,
-        context.tenant,
-        &rows,
-        context.dry_run,
-        context.now,
-        &context.ids,
-    )?;
+    let run = batch::Run {
+        dry_run: context.dry_run,
+        allow_subject_change: context.allow_subject_change,
+        now: context.now,
+        ids: &context.ids,
+    };
+    let dispositions = batch::apply(conn, context.tenant, &rows, &run)?;
     if context.dry_run {
         let emails: Vec<legacy_import::RunEmail<'_>> = rows
             .iter()

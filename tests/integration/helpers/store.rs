@@ -180,6 +180,7 @@ impl TestApp {
                 tenant: &tenant,
                 format: idp::flows::legacy_import::Format::Csv,
                 dry_run: false,
+                allow_subject_change: false,
                 source,
             };
             idp::flows::legacy_import::import(conn, csv.as_bytes(), &options, now).unwrap()
