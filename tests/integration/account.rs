@@ -2,8 +2,10 @@
 //! change of address, confirmed and undone from the mails.
 
 use crate::both_stores;
-use crate::helpers::journeys::{SignedIn, page, post_with_csrf, says, sign_in, submit_link, visit};
-use crate::helpers::{Backend, TestApp, assert_has};
+use crate::helpers::journeys::{
+    SignedIn, hidden, invalid_fields, page, post_with_csrf, says, sign_in, submit_link, visit,
+};
+use crate::helpers::{Backend, Old, TestApp, assert_has};
 use crate::rp::{self, location, param};
 
 const PASSWORD: &str = "oikea hevonen patteri";
@@ -215,4 +217,67 @@ async fn changing_the_address_keeps_the_subject_and_can_be_undone(backend: Backe
     let again = says(again, 410, "<h1>Linkki ei toimi</h1>").await;
     assert_has(&again, "<title>Linkki ei toimi");
     app.stop().await;
+}
+
+both_stores!(an_error_is_tied_to_the_field_it_is_about_and_named_in_the_title);
+/// A form shown again with an error says so in the page's title (what a screen reader reads
+/// first), and marks the field the error is about, and no other: the current password when it is
+/// wrong, both new ones when they differ; of two old accounts, the one whose password was wrong.
+async fn an_error_is_tied_to_the_field_it_is_about_and_named_in_the_title(backend: Backend) {
+    let app = TestApp::with_user(backend, "perhe@testi.fi", PASSWORD, "Perhe").await;
+    let mut signed = sign_in(&app, "seinajoki", "perhe@testi.fi", PASSWORD).await;
+    // Two old accounts of the address, found since (an import after the first login).
+    for (username, subject) in [("perhe.isa", "SJK-1"), ("perhe.aiti", "SJK-2")] {
+        let hash = bcrypt::hash(format!("{username} vanha"), 4).unwrap();
+        let old = Old::new("seinajoki", username, subject).email("perhe@testi.fi");
+        app.import(old.hash(&hash)).await;
+    }
+    signed.page = page(&signed.browser, app.url("/seinajoki/account")).await;
+    assert_has(&signed.page, "<title>Omat tiedot");
+    assert_eq!(invalid_fields(&signed.page), Vec::<String>::new());
+
+    let new = "uusi pitkä salasana";
+    for (current, [first, again], invalid) in [
+        ("väärä", [new, new], vec!["current"]),
+        (
+            PASSWORD,
+            [new, "toinen pitkä salasana"],
+            vec!["password", "password2"],
+        ),
+        (PASSWORD, ["lyhyt", "lyhyt"], vec!["password"]),
+    ] {
+        let fields = [
+            ("current", current),
+            ("password", first),
+            ("password2", again),
+        ];
+        let (status, html) = post(&app, &signed, "/seinajoki/account/password", &fields).await;
+        assert_eq!(status, 422, "{html}");
+        assert_eq!(invalid_fields(&html), invalid);
+        assert_has(&html, "<title>Virhe: Omat tiedot");
+    }
+
+    // The second old account's password, wrong: its field only.
+    let aiti = signed
+        .page
+        .split("for=\"legacy-")
+        .skip(1)
+        .find(|label| label.contains("Tunnuksen perhe.aiti vanha salasana"))
+        .and_then(|label| label.split('"').next())
+        .map(|n| format!("legacy-{n}"))
+        .expect("the old account is offered");
+    let id = hidden_after(&signed.page, "Tunnuksen perhe.aiti");
+    let fields = [("account", id.as_str()), ("password", "perhe.isa vanha")];
+    let (status, html) = post(&app, &signed, "/seinajoki/account/legacy", &fields).await;
+    assert_eq!(status, 401, "{html}");
+    assert_eq!(invalid_fields(&html), [aiti]);
+    assert_has(&html, "<title>Virhe: Omat tiedot");
+    app.stop().await;
+}
+
+/// The value of the hidden `account` field of the form in which `text` stands.
+fn hidden_after(page: &str, text: &str) -> String {
+    let before = &page[..page.find(text).expect("the text is on the page")];
+    let form = &before[before.rfind("<form ").expect("in a form")..];
+    hidden(form, "account")
 }

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use crate::both_stores;
 use crate::helpers::journeys::{
-    Login, answer, hidden, page, post_with_csrf, says, set_password, submit_link,
+    Login, answer, hidden, invalid_fields, page, post_with_csrf, says, set_password, submit_link,
 };
 use crate::helpers::webauthn::{
     self, Authenticator, add_on_account, log_in, not_now, options, sign_in, step_up_on_account,
@@ -91,13 +91,17 @@ async fn the_account_page_adds_renames_and_removes_passkeys(backend: Backend) {
     let empty = post_with_csrf(browser, &rename, &html, &fields).await;
     let html = says(empty, 422, "Anna pääsyavaimelle nimi.").await;
     assert_has(&html, "id=\"passkeys-error\"");
+    // The error is the renamed passkey's name field's, no other passkey's (nor its password's).
+    assert_eq!(invalid_fields(&html), ["passkey-name-1"]);
+    assert_has(&html, "<title>Virhe: Omat tiedot");
 
     // Removal needs the current password or a passkey.
     let remove = app.url("/seinajoki/account/passkeys/remove");
     let fields = [("passkey", laptop_id.as_str())];
     let unchecked = post_with_csrf(browser, &remove, &html, &fields).await;
     let needs = "Anna nykyinen salasanasi tai vahvista poisto pääsyavaimella.";
-    says(unchecked, 422, needs).await;
+    let html = says(unchecked, 422, needs).await;
+    assert_eq!(invalid_fields(&html), ["passkey-password-1"]);
     let fields = [("passkey", laptop_id.as_str()), ("password", "väärä")];
     let wrong = post_with_csrf(browser, &remove, &html, &fields).await;
     let html = says(

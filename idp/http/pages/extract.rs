@@ -84,6 +84,22 @@ impl AsRef<View> for Posted {
     }
 }
 
+/// The fields a request of a page carries: a posted form's, none for a page opened.
+pub trait Fields {
+    /// The field `name`, if the request posted it.
+    fn posted(&self, _name: &str) -> Option<&str> {
+        None
+    }
+}
+
+impl Fields for View {}
+
+impl Fields for Posted {
+    fn posted(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+}
+
 /// The signed-in resident of the account page: `page` first (a [`View`], or a [`Posted`] form),
 /// then the browser's session, its user and the user's old accounts. Without a session, the
 /// answer is the way to the login of the account page (`pending::account_login`), which comes
@@ -105,6 +121,9 @@ pub struct SignedIn<T = View> {
     pub second_factor: Option<AccountFactor>,
     /// The user's live sessions and the e-services that hold their consent or offline access.
     pub sessions: Overview,
+    /// The passkey or old account the posted form is about (its `passkey` or `account` field):
+    /// an error of that form marks that item's field only.
+    pub item: Option<String>,
 }
 
 impl<T: AsRef<View>> SignedIn<T> {
@@ -207,7 +226,7 @@ fn stored_at(page: &'static str, id: Option<String>) -> Elsewhere {
 
 impl<T> FromRequest for SignedIn<T>
 where
-    T: FromRequest<Error = actix_web::Error> + AsRef<View> + 'static,
+    T: FromRequest<Error = actix_web::Error> + AsRef<View> + Fields + 'static,
     T::Future: 'static,
 {
     type Error = actix_web::Error;
@@ -216,7 +235,12 @@ where
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         after(req, payload, |page: T| async move {
             let found = signed_in(page.as_ref()).await?;
+            let item = ["passkey", "account"]
+                .into_iter()
+                .find_map(|field| page.posted(field))
+                .map(str::to_string);
             Ok(SignedIn {
+                item,
                 page,
                 session_id: found.session_id,
                 user: found.user,

@@ -59,6 +59,40 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("account_sessions.html", include_str!("../../../templates/pages/account_sessions.html")),
 ];
 
+/// The pages whose title already names the problem they tell of.
+const PROBLEM_PAGES: [&str; 4] = [
+    "error.html",
+    "not_found.html",
+    "message.html",
+    "passkey_problem.html",
+];
+
+/// The variables in which a page's template gets the message key of a form's error.
+const ERRORS: [&str; 10] = [
+    "error",
+    "code_error",
+    "email_error",
+    "legacy_error",
+    "name_error",
+    "passkey_error",
+    "passkeys_error",
+    "recovery_error",
+    "second_factor_error",
+    "sessions_error",
+];
+
+/// Whether the page `name` shows a form's error (one of [`ERRORS`] is set) and its title does
+/// not name the problem already.
+fn shows_error(name: &str, context: &tera::Context) -> bool {
+    !PROBLEM_PAGES.contains(&name)
+        && ERRORS.iter().any(|error| {
+            context
+                .get(error)
+                .and_then(|value| value.as_str())
+                .is_some_and(|key| !key.is_empty())
+        })
+}
+
 /// The stylesheet of every page.
 pub const STYLESHEET: &str = include_str!("../../../templates/static/idp.css");
 
@@ -99,6 +133,16 @@ impl Pages {
         self.tera.render(name, context)
     }
 
+    /// Renders the page `name` with `context`; `failed` set when it shows a form's error.
+    pub fn render_page(&self, name: &str, context: &tera::Context) -> Result<String, tera::Error> {
+        if !shows_error(name, context) {
+            return self.render(name, context);
+        }
+        let mut failed = context.clone();
+        failed.insert("failed", &true);
+        self.render(name, &failed)
+    }
+
     /// The page "not found" (404), in the three languages: a path with no page, or a page of a
     /// tenant that does not exist.
     pub fn not_found(&self) -> HttpResponse {
@@ -109,11 +153,13 @@ impl Pages {
         )
     }
 
-    /// An HTML response of `name`, not cached.
+    /// An HTML response of `name`, not cached. A form page shown again with an error says so in
+    /// its title too (`failed`, WCAG 3.3.1): the title is what a screen reader reads first when
+    /// the page loads, and what a tab or the history shows.
     pub fn respond(&self, status: StatusCode, name: &str, context: &tera::Context) -> HttpResponse {
         let mut response = HttpResponse::build(status);
         response.insert_header(("Cache-Control", "no-store"));
-        match self.render(name, context) {
+        match self.render_page(name, context) {
             Ok(html) => response.content_type("text/html; charset=utf-8").body(html),
             Err(error) => {
                 tracing::error!(%error, template = name, "cannot render a page");
@@ -132,5 +178,69 @@ impl Pages {
     /// The passkey script, as overridden.
     pub fn script(&self) -> &str {
         &self.script
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_a_template_shows_makes_its_title_say_so() {
+        for (name, source) in TEMPLATES {
+            for (at, _) in source.match_indices("{% if ") {
+                let variable: String = source[at + 6..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if variable == "error" || variable.ends_with("_error") {
+                    assert!(ERRORS.contains(&variable.as_str()), "{name}: {variable}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_form_page_with_an_error_says_so_in_its_title() {
+        let pages = Pages::load(None).unwrap();
+        let mut context = tera::Context::new();
+        let texts = [
+            ("lang", "fi"),
+            ("tenant_name", "Seinäjoki"),
+            ("tenant_id", "seinajoki"),
+            ("base_url", "https://idp.example"),
+            ("csrf", "c"),
+            ("return_to", "/"),
+            ("email", ""),
+            ("request_id", ""),
+        ];
+        for (key, value) in texts {
+            context.insert(key, value);
+        }
+        context.insert("languages", &Vec::<String>::new());
+        for absent in ["support_email", "support_phone", "privacy_url", "error"] {
+            context.insert(absent, &None::<String>);
+        }
+        context.insert("has_logo", &false);
+        let title = |context: &tera::Context, name: &str| {
+            let html = pages.render_page(name, context).unwrap();
+            let start = html.find("<title>").unwrap() + 7;
+            html[start..html.find("</title>").unwrap()].to_string()
+        };
+        assert_eq!(
+            title(&context, "forgot.html"),
+            "Unohtuiko käyttäjätunnus tai salasana? – Seinäjoki"
+        );
+        context.insert("error", "email-invalid");
+        assert_eq!(
+            title(&context, "forgot.html"),
+            "Virhe: Unohtuiko käyttäjätunnus tai salasana? – Seinäjoki"
+        );
+        context.insert("reason", "expired");
+        context.insert("message_key", "error-expired");
+        assert_eq!(
+            title(&context, "error.html"),
+            "Kirjautuminen ei onnistu – Seinäjoki"
+        );
     }
 }

@@ -2,6 +2,8 @@ language-name = English
 language-label = Language
 language-change = Change language
 skip-to-content = Skip to content
+# Before the title of a form page shown again with an error.
+title-failed = Error
 login-title = Log in
 identifier-label = Email address / username
 continue = Continue

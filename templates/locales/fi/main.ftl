@@ -3,6 +3,8 @@ language-name = Suomi
 language-label = Kieli
 language-change = Vaihda kieli
 skip-to-content = Siirry sisältöön
+# Before the title of a form page shown again with an error.
+title-failed = Virhe
 login-title = Kirjautuminen
 identifier-label = Sähköpostiosoite / käyttäjätunnus
 continue = Jatka

@@ -2,6 +2,8 @@ language-name = Svenska
 language-label = Språk
 language-change = Byt språk
 skip-to-content = Hoppa till innehållet
+# Before the title of a form page shown again with an error.
+title-failed = Fel
 login-title = Inloggning
 identifier-label = E-postadress / användarnamn
 continue = Fortsätt

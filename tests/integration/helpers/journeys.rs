@@ -370,3 +370,17 @@ pub fn hidden(page: &str, name: &str) -> String {
         .unwrap_or_else(|| panic!("no {name} field: {page}"))
         .to_string()
 }
+
+/// The ids of a page's fields marked as in error (`aria-invalid="true"`), in the page's order:
+/// an error is tied to the field it is about, and to no other.
+pub fn invalid_fields(page: &str) -> Vec<String> {
+    page.split("<input ")
+        .skip(1)
+        .filter_map(|tag| {
+            let tag = tag.split('>').next()?;
+            let id = tag.strip_prefix("id=\"")?.split('"').next()?;
+            tag.contains("aria-invalid=\"true\"")
+                .then(|| id.to_string())
+        })
+        .collect()
+}

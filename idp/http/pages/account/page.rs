@@ -53,6 +53,10 @@ impl<T: AsRef<View>> SignedIn<T> {
         {
             context.insert(form, &error.filter(|e| form_of(e) == form));
         }
+        context.insert(
+            "error_item",
+            &self.item.as_ref().filter(|_| error.is_some()),
+        );
         context.insert("min", &view.tenant.min_password_chars());
         context.insert("deletion_days", &view.tenant.deletion.undo_days);
         #[derive(serde::Serialize)]
