@@ -291,6 +291,24 @@ async fn blocked_by_five_wrong_codes(app: &TestApp, client: &rp::Rp) -> Login {
     login
 }
 
+both_stores!(a_block_whose_first_refusal_failed_to_be_audited_is_audited_by_the_next);
+/// The first refusal of a block marks the block as audited: were the mark and the event written
+/// in two transactions, an event that failed would leave every refusal of the block (hours of a
+/// known password tried) unaudited.
+async fn a_block_whose_first_refusal_failed_to_be_audited_is_audited_by_the_next(backend: Backend) {
+    let (app, client, secret) = app_with_code(backend).await;
+    let login = blocked_by_five_wrong_codes(&app, &client).await;
+    app.refuse_audit("login.throttled").await;
+    let failed = give(&login, &[("code", &code(&app, &secret, 0))]).await;
+    assert!(failed.status().is_server_error(), "{}", failed.status());
+    app.allow_audit().await;
+    let blocked = give(&login, &[("code", &code(&app, &secret, 0))]).await;
+    says(blocked, 429, THROTTLED).await;
+    let throttled = app.audited("seinajoki", "login.throttled").await;
+    assert_eq!(throttled.len(), 1, "{throttled:?}");
+    app.stop().await;
+}
+
 both_stores!(wrong_codes_are_throttled_per_user);
 async fn wrong_codes_are_throttled_per_user(backend: Backend) {
     let (app, client, secret) = app_with_code(backend).await;

@@ -171,3 +171,48 @@ async fn a_login_with_a_recovery_code_is_told_to_the_owner(backend: Backend) {
     assert!(!notice.contains(&codes[0]), "{notice}");
     app.stop().await;
 }
+
+both_stores!(a_recovery_code_posted_twice_at_once_is_spent_once_and_fails_nothing);
+/// A double click: two posts of one half-done login with one recovery code, both sent while the
+/// user's row is held (as a recovery or another post of the login holds it). One logs in; the
+/// other finds the login gone. Before, the second spent nothing with the used code but wrote a
+/// failed second factor and a strike against the user's codes.
+async fn a_recovery_code_posted_twice_at_once_is_spent_once_and_fails_nothing(backend: Backend) {
+    use idp::store::{self, StoreError};
+    let (app, client, _) = app_with_code(backend).await;
+    let (user_id, codes) = seed_plain_codes(&app).await;
+    let login = at_second_factor(&app, &client).await;
+    let services = app.services.clone();
+    let (held, holding) = tokio::sync::oneshot::channel();
+    let holder = tokio::task::spawn_blocking(move || {
+        let mut conn = services.store.conn().unwrap();
+        store::write_transaction(&mut conn, |conn| {
+            store::users::lock(conn, tenant("seinajoki"), &user_id)?;
+            held.send(()).unwrap();
+            // Both posts read the login, then wait for the row.
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    });
+    holding.await.unwrap();
+    let fields = [("recovery", codes[0].as_str())];
+    let (first, second) = tokio::join!(give(&login, &fields), give(&login, &fields));
+    holder.await.unwrap();
+    let to_client = [&first, &second]
+        .iter()
+        .filter(|r| {
+            r.headers()
+                .get("location")
+                .is_some_and(|l| l.to_str().unwrap().contains("/callback"))
+        })
+        .count();
+    assert_eq!(to_client, 1, "{} {}", first.status(), second.status());
+    let used = app
+        .audit_details("seinajoki", "second_factor.recovery_code_used")
+        .await;
+    assert_eq!(used, [json!({"left": 9})]);
+    let failed = app.audited("seinajoki", "login.second_factor_failed").await;
+    assert_eq!(failed.len(), 0, "{failed:?}");
+    app.stop().await;
+}

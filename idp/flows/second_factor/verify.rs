@@ -23,7 +23,7 @@ use crate::flows::oidc::steps::{Factors, HalfLogin, Next, after_second_factor, h
 use crate::flows::password_check::ALLOWANCE;
 use crate::store::throttle::{self, ThrottleKey};
 use crate::store::users::UserRow;
-use crate::store::{DbConnection, StoreError, Tenant, second_factors, write_alone};
+use crate::store::{self, DbConnection, StoreError, Tenant, second_factors};
 use crate::telemetry::metrics::LoginOutcome;
 
 use super::enrol::may_enrol;
@@ -115,12 +115,20 @@ pub fn verify(
         return Ok(Verified::Expired);
     };
     let keys = keys(m, &half.user);
-    if let Err(blocked) = throttle::reserve(conn, tenant, &keys, ALLOWANCE, m.now)? {
-        let client = half.pending.request.client_id.as_str();
-        let event = m.audit("login.throttled").user(half.user.id.as_str());
-        if let Some(event) = blocked.audit(event.client(client)) {
-            write_alone(conn, |conn| event.record(conn))?;
+    // Counted, and a refusal that is the first of its block audited, in one transaction: a block
+    // marked as audited without its event would leave every refusal of it unaudited.
+    let reserved = store::write_transaction(conn, |conn| {
+        let reserved = throttle::reserve(conn, tenant, &keys, ALLOWANCE, m.now)?;
+        if let Err(blocked) = &reserved {
+            let client = half.pending.request.client_id.as_str();
+            let event = m.audit("login.throttled").user(half.user.id.as_str());
+            if let Some(event) = blocked.audit(event.client(client)) {
+                event.record(conn)?;
+            }
         }
+        Ok::<_, StoreError>(reserved)
+    })?;
+    if let Err(blocked) = reserved {
         m.count_login(LoginOutcome::Throttled);
         return Ok(Verified::Throttled {
             retry_after: (blocked.until - m.now).num_seconds().max(1),
@@ -132,6 +140,11 @@ pub fn verify(
         if hold(conn, tenant, &half.user.id)?.is_none() {
             return Ok(Verified::Expired);
         }
+        // Read again with the row held: a second post of this login (a double click, on
+        // PostgreSQL waiting for the row) finds it gone and spends no code, counts no failure.
+        let Some(half) = half_login(m, conn, request_id, Some(binding))? else {
+            return Ok(Verified::Expired);
+        };
         if !answered(m, conn, (kek, tell), &half, answer)? {
             let method = match answer {
                 Answer::Code(_) => "otp",

@@ -2,6 +2,7 @@
 //! does, old accounts as the import inserts them, the audit trail read back, and the store's
 //! handle of a tenant.
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use idp::clock::Clock;
 use idp::store::legacy::LegacyRow;
@@ -264,6 +265,43 @@ impl TestApp {
         let tenant = tenant.to_string();
         self.db_run(move |conn| idp::store::audit::kinds(conn, self::tenant(&tenant)).unwrap())
             .await
+    }
+
+    /// Makes the database refuse every audit event of `kind` (a fault: a full disk, a lost
+    /// connection at that statement) until [`TestApp::allow_audit`].
+    pub async fn refuse_audit(&self, kind: &str) {
+        let kind = kind.to_string();
+        self.db_run(move |conn| {
+            let sql = match conn {
+                DbConnection::Sqlite(_) => format!(
+                    "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events \
+                     WHEN NEW.kind = '{kind}' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+                ),
+                DbConnection::Postgres(_) => format!(
+                    "CREATE FUNCTION refuse_audit() RETURNS trigger AS $$ BEGIN \
+                     IF NEW.kind = '{kind}' THEN RAISE EXCEPTION 'refused by the test'; END IF; \
+                     RETURN NEW; END $$ LANGUAGE plpgsql; \
+                     CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events \
+                     FOR EACH ROW EXECUTE FUNCTION refuse_audit()"
+                ),
+            };
+            conn.batch_execute(&sql).unwrap();
+        })
+        .await;
+    }
+
+    /// Undoes [`TestApp::refuse_audit`].
+    pub async fn allow_audit(&self) {
+        self.db_run(|conn| {
+            let sql = match conn {
+                DbConnection::Sqlite(_) => "DROP TRIGGER refuse_audit",
+                DbConnection::Postgres(_) => {
+                    "DROP TRIGGER refuse_audit ON audit_events; DROP FUNCTION refuse_audit()"
+                }
+            };
+            conn.batch_execute(sql).unwrap();
+        })
+        .await;
     }
 
     /// The audit events of `tenant` of kind `kind`, oldest first.
