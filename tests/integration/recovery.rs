@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use crate::both_stores;
 use crate::helpers::journeys::{
-    answer, client_post, follow_link, post_with_csrf, says, set_password, sign_in, submit_link,
+    answer, client_post, follow_link, page, post_with_csrf, says, set_password, sign_in,
+    submit_link,
 };
 use crate::helpers::{Backend, Old, TestApp, assert_has, first_party_client};
 use crate::rp::{self, Receiver, param, start_receiver};
@@ -30,6 +31,15 @@ pub enum Recovery {
     SignOutEverywhere,
     UndoAddressChange,
     ChangePassword,
+}
+
+impl Recovery {
+    /// The recoveries that end everything the account holds (`logout::end_everything`).
+    pub const ENDING_EVERYTHING: [Recovery; 3] = [
+        Recovery::Reset,
+        Recovery::SignOutEverywhere,
+        Recovery::UndoAddressChange,
+    ];
 }
 
 /// `rp-offline` of seinajoki, with its redirect URI [`REDIRECT`], as a real OIDC client.
@@ -136,11 +146,7 @@ pub async fn recover(app: &TestApp, recovery: Recovery) {
 
 both_stores!(recovery_ends_offline_tokens_and_tells_the_e_services);
 async fn recovery_ends_offline_tokens_and_tells_the_e_services(backend: Backend) {
-    for recovery in [
-        Recovery::Reset,
-        Recovery::SignOutEverywhere,
-        Recovery::UndoAddressChange,
-    ] {
+    for recovery in Recovery::ENDING_EVERYTHING {
         let receiver = Receiver::default();
         let (uri, receiver_handle) = start_receiver(receiver.clone());
         let logout = format!("backchannel_logout_uri = \"{uri}\"");
@@ -436,4 +442,36 @@ async fn an_undone_change_of_address_unbinds_the_old_account_it_bound(backend: B
     let first = crate::linker::logged_in(&browser, &client, "varas@testi.fi", "salasana123").await;
     assert_eq!(first.payload()["sub"], "SJK-V1");
     app.stop().await;
+}
+
+both_stores!(a_recovery_forgets_the_consents_given_meanwhile);
+/// Whoever held the password approved a third-party e-service: without the recovery forgetting
+/// that consent, the e-service would get codes silently (`prompt=none` too) whenever the owner
+/// has a session, offline access included.
+async fn a_recovery_forgets_the_consents_given_meanwhile(backend: Backend) {
+    use diesel::prelude::*;
+    use idp::store::schema::consents;
+    for recovery in Recovery::ENDING_EVERYTHING {
+        let app = offline_app(backend, "").await;
+        let third = rp::third(&app).await;
+        let intruder = app.browser();
+        let started = rp::start(&third, &["offline_access"], &[]);
+        let consent = rp::log_in(&intruder, &started.url, EMAIL, PASSWORD).await;
+        assert_eq!(consent.path(), "/seinajoki/consent", "{consent}");
+        let html = page(&intruder, consent.clone()).await;
+        let request = param(&consent, "request").unwrap();
+        let fields = [("request", request.as_str()), ("decision", "approve")];
+        let url = app.url("/seinajoki/consent");
+        let approved = post_with_csrf(&intruder, url, &html, &fields).await;
+        assert_eq!(approved.status(), 303);
+        let count = |conn: &mut idp::store::DbConnection| {
+            consents::table.count().get_result::<i64>(conn).unwrap()
+        };
+        assert_eq!(app.db_run(count).await, 1);
+
+        recover(&app, recovery).await;
+
+        assert_eq!(app.db_run(count).await, 0, "{recovery:?}");
+        app.stop().await;
+    }
 }

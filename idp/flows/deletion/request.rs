@@ -18,7 +18,7 @@ use crate::mail::{self, Mails};
 use crate::store::deletions::{self, DeletionRow};
 use crate::store::links::{self, LinkRow};
 use crate::store::users::{self, UserRow};
-use crate::store::{self, DbConnection, StoreError, Tenant, access, erasure};
+use crate::store::{self, DbConnection, StoreError, Tenant, erasure};
 
 /// The purpose of the undo link.
 pub const UNDO: &str = links::UNDO_DELETION;
@@ -116,20 +116,14 @@ fn record(
         },
     )?;
     users::set_disabled(conn, Tenant::of(m.tenant), &user.id, true, m.now)?;
-    end_all(m, conn, user)?;
+    // Sessions and grants (with their back-channel logouts), consents, pending logins,
+    // ceremonies, unused links but the ways back (the undo link of a change of address made
+    // before stays, the old address's owner's way back).
+    end_everything(m, conn, user)?;
     m.audit("account.deletion_requested")
         .user(user.id.as_str())
         .detail(&json!({ "by": by }))
         .record(conn)
-}
-
-/// Ends what the account holds: sessions and grants (with their back-channel logouts), pending
-/// logins, ceremonies, unused links but the ways back (`end_everything`: the undo link of a
-/// change of address made before stays, the old address's owner's way back), consents.
-fn end_all(m: &Minter<'_>, conn: &mut DbConnection, user: &UserRow) -> Result<(), StoreError> {
-    end_everything(m, conn, user)?;
-    access::delete_consents(conn, Tenant::of(m.tenant), &user.id)?;
-    Ok(())
 }
 
 /// Writes the undo link (usable until `erase_at`) and its mail to `to`; the mail's id.

@@ -11,8 +11,8 @@ use crate::flows::context::Minter;
 use super::backchannel;
 use crate::store::users::UserRow;
 use crate::store::{
-    DbConnection, StoreError, Tenant, ceremonies, epochs, grants, links, second_factors, sessions,
-    users,
+    DbConnection, StoreError, Tenant, access, ceremonies, epochs, grants, links, second_factors,
+    sessions, users,
 };
 
 /// What the logout endpoint does next.
@@ -88,7 +88,9 @@ pub fn logout(
 
 /// Recovery: ends every session of `user`, revokes every grant of the user, `offline_access`
 /// ones included, and queues the back-channel logouts of every client that held one (with `sid`
-/// for the sessions, with only `sub` for grants that had outlived theirs), then [`end_pending`].
+/// for the sessions, with only `sub` for grants that had outlived theirs), forgets every consent
+/// (one given meanwhile to a third-party e-service would let it get codes silently, `prompt=none`
+/// and offline access too, whenever the owner has a session), then [`end_pending`].
 /// Inside the caller's transaction. A password reset, "sign out everywhere", the undo of a change
 /// of address, support's reset of the second factor and a deletion use it: whoever held the
 /// account meanwhile keeps nothing.
@@ -110,6 +112,7 @@ pub fn end_everything(
     }
     let clients = grants::revoke_user_grants(conn, tenant, &user.id, m.now)?;
     backchannel::queue(m, conn, None, &user.subject, &clients)?;
+    access::delete_consents(conn, tenant, &user.id)?;
     end_pending(m, conn, user)
 }
 
