@@ -23,7 +23,7 @@ use diesel::prelude::*;
 use super::audit::{self, Event};
 use super::schema::{
     grants, legacy_accounts, login_throttle, mail_limit_events, mail_outbox, one_time_links,
-    passkey_offers, sso_sessions,
+    passkey_offers, sso_sessions, users as user_rows,
 };
 use super::throttle::ThrottleKey;
 use super::users::{self, UserRow};
@@ -252,28 +252,76 @@ fn addresses(
     Ok(addresses)
 }
 
+/// The addresses of `addresses` that someone else in the tenant still holds: another user's, or
+/// an old account's not bound to `user` (a family's shared address, whose old accounts the others
+/// bound or have still to bind; the user's own earlier address, taken since by another).
+fn held_by_others(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    user: &UserRow,
+    addresses: &BTreeSet<String>,
+) -> Result<BTreeSet<String>> {
+    let mut held: BTreeSet<String> = user_rows::table
+        .filter(user_rows::tenant_id.eq(tenant.id()))
+        .filter(user_rows::id.ne(&user.id))
+        .filter(user_rows::email_normalized.eq_any(addresses))
+        .select(user_rows::email_normalized)
+        .load::<Option<String>>(conn)?
+        .into_iter()
+        .flatten()
+        .collect();
+    let not_the_users = legacy_accounts::linked_user_id
+        .is_null()
+        .or(legacy_accounts::linked_user_id.ne(&user.id));
+    held.extend(
+        legacy_accounts::table
+            .filter(legacy_accounts::tenant_id.eq(tenant.id()))
+            .filter(not_the_users)
+            .filter(legacy_accounts::email_normalized.eq_any(addresses))
+            .select(legacy_accounts::email_normalized)
+            .load::<Option<String>>(conn)?
+            .into_iter()
+            .flatten(),
+    );
+    Ok(held)
+}
+
 /// Deletes what is keyed by the user or its addresses: links, mail, throttle counters, mail
-/// limit counts.
+/// limit counts. An address someone else still holds ([`held_by_others`]) keeps what is theirs:
+/// their links (a deletion's or a change's undo link, their only way back), the mail queued to
+/// it and its counts; of such an address only the user's own links go.
 fn forget_addresses(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     user: &UserRow,
     addresses: &BTreeSet<String>,
 ) -> Result<()> {
+    let held = held_by_others(conn, tenant, user, addresses)?;
+    let addresses: BTreeSet<String> = addresses
+        .iter()
+        .filter(|address| !held.contains(&address.trim().to_lowercase()))
+        .cloned()
+        .collect();
+    let bound: Vec<String> = legacy_accounts::table
+        .filter(legacy_accounts::tenant_id.eq(tenant.id()))
+        .filter(legacy_accounts::linked_user_id.eq(&user.id))
+        .select(legacy_accounts::id)
+        .load(conn)?;
+    let the_users = one_time_links::user_id
+        .eq(&user.id)
+        .or(one_time_links::user_id
+            .is_null()
+            .and(one_time_links::legacy_account_id.eq_any(&bound)));
     diesel::delete(
         one_time_links::table
             .filter(one_time_links::tenant_id.eq(tenant.id()))
-            .filter(
-                one_time_links::user_id
-                    .eq(&user.id)
-                    .or(one_time_links::email.eq_any(addresses)),
-            ),
+            .filter(the_users.or(one_time_links::email.eq_any(&addresses))),
     )
     .execute(conn)?;
     diesel::delete(
         mail_outbox::table
             .filter(mail_outbox::tenant_id.eq(tenant.id()))
-            .filter(mail_outbox::to_address.eq_any(addresses)),
+            .filter(mail_outbox::to_address.eq_any(&addresses)),
     )
     .execute(conn)?;
     let mut keys = vec![

@@ -824,3 +824,48 @@ async fn an_undo_that_commits_first_is_not_erased_by_a_round_that_read_it_as_due
     handle.stop(true).await;
     app.stop().await;
 }
+
+both_stores!(an_erasure_leaves_another_residents_links_at_an_address_it_once_had);
+/// Anna moved her account from the family's address to her own; her father then took the
+/// family's address and asked for his account's deletion. Anna's erasure forgets her addresses,
+/// the family's among them (her change's undo link went there), but not what is her father's:
+/// his undo link, his way back, still works, and his mail stays. Before, every link and mail to
+/// any of her addresses went, whoever's they were.
+async fn an_erasure_leaves_another_residents_links_at_an_address_it_once_had(backend: Backend) {
+    use crate::node::succeeded;
+    const FAMILY: &str = "perhe@testi.fi";
+    let app = TestApp::with_user(backend, FAMILY, PASSWORD, "Anna").await;
+    crate::recovery::change_address(&app, FAMILY, PASSWORD, "anna@testi.fi").await;
+    let annas_undo = crate::recovery::undo_link(&app, FAMILY).await;
+    app.add_user("seinajoki", FAMILY, "isän salasana", "Isä")
+        .await;
+    let father = app.user_id("seinajoki", FAMILY).await;
+    succeeded(&cli_delete(&app, &["--email", FAMILY]).await);
+    let fathers_undo = app.newest_link(Some(FAMILY), UNDO_PATH).await;
+    let to_family = |conn: &mut idp::store::DbConnection| {
+        mail_outbox::table
+            .filter(mail_outbox::to_address.eq(FAMILY))
+            .count()
+            .get_result::<i64>(conn)
+            .unwrap()
+    };
+    let mails = app.db_run(to_family).await;
+
+    succeeded(&cli_delete(&app, &["--email", "anna@testi.fi", "--now"]).await);
+
+    // Anna's own link went; her father's stays, and undoes his deletion.
+    assert_eq!(
+        app.browser()
+            .get(&annas_undo)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        410
+    );
+    let (_, (status, _)) = undo(&app, &fathers_undo).await;
+    assert_eq!(status, 200);
+    assert!(!disabled(&app, &father).await);
+    assert_eq!(app.db_run(to_family).await, mails);
+    app.stop().await;
+}

@@ -91,7 +91,7 @@ fn revoked() -> (u16, Value) {
 }
 
 /// Asks for a change of address on the account page and confirms it from the mail.
-async fn change_address(app: &TestApp, from: &str, password: &str, to: &str) {
+pub(crate) async fn change_address(app: &TestApp, from: &str, password: &str, to: &str) {
     let signed = sign_in(app, "seinajoki", from, password).await;
     let fields = [("email", to), ("password", password)];
     let url = app.url("/seinajoki/account/email");
@@ -268,7 +268,7 @@ async fn the_undo_of_a_change_of_address_undoes_a_deletion_asked_for_since(backe
 }
 
 /// The undo link of the newest change of address from `from`.
-async fn undo_link(app: &TestApp, from: &str) -> String {
+pub(crate) async fn undo_link(app: &TestApp, from: &str) -> String {
     app.newest_link(Some(from), "/seinajoki/email/undo?token=")
         .await
 }
