@@ -148,7 +148,10 @@ pub fn linked_to(
 /// or, given `proven_hash` (the old hash an old password was checked against), when its hash is
 /// no longer that one (a re-import replaced it meanwhile). One conditional write: on either
 /// backend it sees the row as it is. The export's address is forgotten: no import changes a
-/// linked account.
+/// linked account. So is the old hash (its format stays, for the report): a bound account is
+/// never proven by its old password again, and under keep-password the old hash is a weak copy of
+/// the resident's current password (md5-crypt, salted SHA-1) that a stolen backup would give away
+/// cheaply; the argon2id hash of the user is the one that counts.
 pub fn link(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
@@ -161,6 +164,7 @@ pub fn link(
         legacy_accounts::linked_user_id.eq(user_id),
         legacy_accounts::linked_at.eq(now),
         legacy_accounts::exported_email_normalized.eq(None::<String>),
+        legacy_accounts::password_hash.eq(None::<String>),
     );
     let Some(hash) = proven_hash else {
         return change_unlinked(conn, tenant, id, changes);
@@ -178,16 +182,18 @@ pub fn link(
 }
 
 /// Unbinds the legacy account `id` of `tenant` from the user `user_id` (the undo of the change of
-/// address that bound it): unlinked again, and the export's address as it was before the binding
-/// (`exported_email_normalized`, which [`link`] forgot), so that the linker and a re-import treat
-/// it as before. False when it is not bound to that user.
+/// address that bound it): unlinked again, and the export's address and the old hash as they were
+/// before the binding (`exported`: `exported_email_normalized` and `password_hash`, which [`link`]
+/// forgot), so that the linker and a re-import treat it as before. False when it is not bound to
+/// that user.
 pub fn unlink(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     id: &str,
     user_id: &str,
-    exported_email_normalized: Option<&str>,
+    exported: (Option<&str>, Option<&str>),
 ) -> Result<bool> {
+    let (exported_email_normalized, password_hash) = exported;
     let changed = diesel::update(
         legacy_accounts::table
             .find(id)
@@ -198,6 +204,7 @@ pub fn unlink(
         legacy_accounts::linked_user_id.eq(None::<String>),
         legacy_accounts::linked_at.eq(None::<NaiveDateTime>),
         legacy_accounts::exported_email_normalized.eq(exported_email_normalized),
+        legacy_accounts::password_hash.eq(password_hash),
     ))
     .execute(conn)?;
     Ok(changed == 1)

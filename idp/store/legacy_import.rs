@@ -317,11 +317,15 @@ pub fn report(conn: &mut DbConnection, tenant: Tenant<'_>) -> Result<ReportCount
         .filter(legacy_accounts::email_normalized.is_null())
         .count()
         .get_result(conn)?;
+    // A bound account's hash is forgotten (`legacy::link`): its format tells what it was.
+    let unbound_without_hash = legacy_accounts::password_hash
+        .is_null()
+        .and(legacy_accounts::linked_user_id.is_null());
     let unusable: i64 = of_tenant()
         .filter(
             legacy_accounts::hash_format
                 .is_null()
-                .or(legacy_accounts::password_hash.is_null()),
+                .or(unbound_without_hash),
         )
         .count()
         .get_result(conn)?;
@@ -331,7 +335,11 @@ pub fn report(conn: &mut DbConnection, tenant: Tenant<'_>) -> Result<ReportCount
         .get_result(conn)?;
     let formats: Vec<(Option<String>, i64)> = of_tenant()
         .filter(legacy_accounts::hash_format.is_not_null())
-        .filter(legacy_accounts::password_hash.is_not_null())
+        .filter(
+            legacy_accounts::password_hash
+                .is_not_null()
+                .or(legacy_accounts::linked_user_id.is_not_null()),
+        )
         .group_by(legacy_accounts::hash_format)
         .select((legacy_accounts::hash_format, count_star()))
         .order(legacy_accounts::hash_format.asc())

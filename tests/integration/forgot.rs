@@ -9,7 +9,7 @@ use idp::store::schema::mail_outbox;
 
 use crate::both_stores;
 use crate::helpers::journeys::{Login, answer, page, post_with_csrf, set_password, submit_link};
-use crate::helpers::{Backend, Relay, TestApp, TestAppBuilder, assert_has};
+use crate::helpers::{Backend, Old, Relay, TestApp, TestAppBuilder, assert_has};
 use crate::rp::{self, location, param};
 
 const OLD: &str = "vanha salasana";
@@ -263,5 +263,37 @@ async fn a_password_change_ends_outstanding_reset_links(backend: Backend) {
     let done = set_password(&browser, &links[0], NEW).await;
     assert_eq!(done.status(), 200);
     assert_eq!(browser.get(&links[1]).send().await.unwrap().status(), 410);
+    app.stop().await;
+}
+
+both_stores!(an_old_account_not_yet_bound_gets_its_link_from_forgot_password);
+/// The city's letter sends a resident who forgot the old password to "forgot password": an
+/// address only an old account not yet bound has gets the linker's link (not a silent "sent"),
+/// which sets the password and keeps the old subject. An authority account's address gets none.
+async fn an_old_account_not_yet_bound_gets_its_link_from_forgot_password(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let client = rp::basic(&app).await;
+    let hash = bcrypt::hash("unohtunut salasana", 4).unwrap();
+    let old = Old::new("seinajoki", "vanha.unohtaja", "SJK-77").email("unohtaja@testi.fi");
+    let id = app.import(old.hash(&hash)).await;
+    let official = Old::new("seinajoki", "virkailija", "SJK-V7").email("virka@testi.fi");
+    app.import(official.hash(&hash).authority()).await;
+
+    let login = Login::fresh(&app, &client).await;
+    let (status, sent) = ask_link(&app, &login.browser, &login.request, "virka@testi.fi").await;
+    assert_eq!(status, 200);
+    assert!(
+        app.mails().is_empty(),
+        "an authority's old password is its only proof"
+    );
+    let (status, same) = ask_link(&app, &login.browser, &login.request, "Unohtaja@testi.fi").await;
+    assert_eq!((status, &same), (200, &sent));
+    let (mail, link) = app.mailed_link(1, "/seinajoki/reset?token=").await;
+    assert_has(&mail, "To: unohtaja@testi.fi");
+    assert_has(&mail, "Aiempi käyttäjätunnus: vanha.unohtaja");
+    let done = set_password(&login.browser, &link, NEW).await;
+    let redeemed = login.redeem(&client, &location(&done)).await;
+    assert_eq!(redeemed.payload()["sub"], "SJK-77");
+    assert!(app.bound_to(&id).await.is_some());
     app.stop().await;
 }

@@ -417,13 +417,18 @@ async fn an_undone_change_of_address_unbinds_the_old_account_it_bound(backend: B
     let app = TestApp::with_user(backend, EMAIL, PASSWORD, "Erkki").await;
     let old = Old::new("seinajoki", "vanha.varas", "SJK-V1").email("varas@testi.fi");
     let old = import_md5(&app, old).await;
+    let hash = app.legacy_row(&old).await.password_hash;
+    assert!(hash.is_some());
     change_address(&app, EMAIL, PASSWORD, "varas@testi.fi").await;
     assert!(app.bound_to(&old).await.is_some());
+    assert_eq!(app.legacy_row(&old).await.password_hash, None);
 
     restore(&app, &undo_link(&app, EMAIL).await).await;
 
+    // Unbound as it was, its old hash back for its own first login.
     let row = app.legacy_row(&old).await;
     assert_eq!((row.linked_user_id, row.linked_at), (None, None));
+    assert_eq!(row.password_hash, hash);
     assert_eq!(
         row.exported_email_normalized.as_deref(),
         Some("varas@testi.fi")

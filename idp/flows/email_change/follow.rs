@@ -152,6 +152,7 @@ pub fn confirm(
             [only] if bind_to_user(m, conn, only, &user, "email_change")? => Some(Bound {
                 account: only.id.clone(),
                 exported: only.exported_email_normalized.clone(),
+                hash: only.password_hash.clone(),
             }),
             _ => None,
         };

@@ -49,6 +49,10 @@ pub(super) struct Bound {
     pub account: String,
     /// The address its export gave before the binding forgot it (`exported_email_normalized`).
     pub exported: Option<String>,
+    /// Its old hash, which the binding forgot (`legacy::link`): the undo gives it back, for the
+    /// old account's own first login. Kept here only as long as the undo link lives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
 }
 
 impl Change {
@@ -121,7 +125,7 @@ pub(super) fn end_later(
     links::void_these(conn, tenant, &later, m.now)?;
     if unbind {
         for bound in since.iter().filter_map(|(_, change)| change.bound.as_ref()) {
-            let exported = bound.exported.as_deref();
+            let exported = (bound.exported.as_deref(), bound.hash.as_deref());
             unbind_from_user(m, conn, &bound.account, user, exported, "email_change_undo")?;
         }
     }

@@ -146,15 +146,15 @@ pub fn bind_to_user(
 }
 
 /// Unbinds the old account `account` from `user` (the undo of the change of address that bound
-/// it: the account was the new address's, not the resident's), its export's address as it was
-/// before the binding (`exported`), in one transaction with its `legacy.unlinked` audit event
+/// it: the account was the new address's, not the resident's), its export's address and old hash
+/// as they were before the binding (`exported`), in one transaction with its `legacy.unlinked` audit event
 /// (`by`: what unbound it); false when it is no longer bound to `user`.
 pub fn unbind_from_user(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     account: &str,
     user: &UserRow,
-    exported: Option<&str>,
+    exported: (Option<&str>, Option<&str>),
     by: &str,
 ) -> Result<bool, StoreError> {
     let tenant = Tenant::of(m.tenant);

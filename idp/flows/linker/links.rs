@@ -75,6 +75,27 @@ pub struct LinkMail<'a> {
     pub user: Option<&'a str>,
 }
 
+/// The linker's links for the old accounts `at_address` (read by `email`, unbound), mailed to
+/// their stored address (not the text as typed), for a mail nobody signed in asked for: a
+/// registration of the address, or "forgot password" for it. `None` when there are none: the
+/// caller goes on as for an address without old accounts.
+pub fn send_to_unbound(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    mails: &Mails,
+    at_address: &[LegacyRow],
+    (email, language, request_id): (&Email, Language, Option<&str>),
+) -> Option<Result<Option<String>, FlowError>> {
+    let first = at_address.first()?;
+    let mail = LinkMail {
+        to: first.email.as_deref().unwrap_or(email.as_entered()),
+        language,
+        request_id,
+        user: None,
+    };
+    Some(send_links(m, conn, mails, at_address, mail))
+}
+
 /// Writes a link for each of `accounts` (all of one address) and one mail listing them, in one
 /// transaction; returns the mail's id, or `None` when a mail limit is reached (nothing is written
 /// then but the `mail.limited` event).

@@ -8,7 +8,7 @@ use crate::crypto::secret;
 use crate::domain::Email;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
-use crate::flows::linker::links::{LinkMail, send_links};
+use crate::flows::linker::links::send_to_unbound;
 use crate::flows::{mail_limit, mail_link};
 use crate::mail::Mails;
 use crate::store::links::{self, LinkRow};
@@ -53,15 +53,9 @@ pub fn start(
         if let Some(user) = existing {
             return account_exists(m, conn, mails, &user, email, language, request_id);
         }
-        if let Some(first) = legacy.first() {
-            let mail = LinkMail {
-                // The old accounts' stored address, not the text as typed.
-                to: first.email.as_deref().unwrap_or(email.as_entered()),
-                language,
-                request_id,
-                user: None,
-            };
-            return send_links(m, conn, mails, &legacy, mail);
+        if let Some(sent) = send_to_unbound(m, conn, mails, &legacy, (email, language, request_id))
+        {
+            return sent;
         }
         let counted = mail_limit::Mail {
             kind: PURPOSE,

@@ -7,12 +7,13 @@ use crate::crypto::secret;
 use crate::domain::Email;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
+use crate::flows::linker::links::send_to_unbound;
 use crate::flows::{mail_limit, mail_link, passkeys};
 use crate::i18n;
 use crate::mail::Mails;
 use crate::store::links::{self, LinkRow};
 use crate::store::users::UserRow;
-use crate::store::{self, DbConnection, Tenant, second_factors, users};
+use crate::store::{self, DbConnection, Tenant, legacy, second_factors, users};
 
 /// The purpose of reset links.
 pub const PURPOSE: &str = "reset_password";
@@ -43,6 +44,12 @@ pub(crate) fn removable_code(
 /// mail's id, or `None` when there is no such account or a mail limit is reached (the page says
 /// the same either way).
 ///
+/// An address that only old accounts not yet bound have gets the linker's links, as a
+/// registration of it does (`register::start`): the cities' letters send a resident who forgot
+/// the old password to "forgot password", and a link sets the password and binds the old account
+/// with its subject. An authority account gets none (its old password is its only proof,
+/// `linker::links::send_links`).
+///
 /// The request counts against the mail limits whether or not the address has an enabled account,
 /// as registration counts every one of its cases: were only real accounts counted, the client
 /// address's budget would tell them apart (its last registration mail arrives only when the
@@ -63,6 +70,13 @@ pub fn request(
             to: email.normalized(),
             user: found.as_ref().map(|u| u.id.as_str()),
         };
+        if found.is_none() {
+            let legacy = legacy::unlinked_by_email(conn, tenant, email.normalized())?;
+            let asked = (email, language, request_id);
+            if let Some(sent) = send_to_unbound(m, conn, mails, &legacy, asked) {
+                return sent;
+            }
+        }
         let Some(user) = found.as_ref().filter(|u| !u.disabled) else {
             // Counted as a mail would be, and nothing written.
             mail_limit::admit(m, conn, counted)?;
