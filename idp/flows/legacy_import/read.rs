@@ -266,8 +266,15 @@ fn json_fields(text: &str) -> Result<RawRow, String> {
         let text = match value {
             serde_json::Value::Null => String::new(),
             serde_json::Value::String(s) => s,
-            // Numbers as written: a numeric subject, authority 1 or 0.
-            serde_json::Value::Number(n) => n.to_string(),
+            // A whole number as written: a numeric subject, authority 1 or 0. Any other number
+            // would be read as a float (`1e3` → "1000.0", a 20-digit id rounded): a wrong
+            // subject for the e-services, so it is refused.
+            serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+            serde_json::Value::Number(_) => {
+                return Err(format!(
+                    "{key}: not a whole number of 64 bits; write such a value as a string"
+                ));
+            }
             serde_json::Value::Bool(b) if index == 5 => b.to_string(),
             _ => {
                 return Err(format!(
@@ -399,6 +406,25 @@ mod tests {
             "not a JSON object: invalid type: sequence, expected a map"
         );
         assert_eq!(rows[5].1.as_ref().unwrap_err(), "name: expected a string");
+    }
+
+    #[test]
+    fn a_number_that_is_not_whole_is_refused_not_rounded() {
+        let text = "{\"username\":\"a\",\"subject\":1e3}\n\
+                    {\"username\":\"b\",\"subject\":123456789012345678901234}\n\
+                    {\"username\":\"c\",\"subject\":-12,\"authority\":0}\n\
+                    {\"username\":\"d\",\"subject\":18446744073709551615}\n";
+        let rows = read_all(text, Format::Jsonl);
+        let refused = "subject: not a whole number of 64 bits; write such a value as a string";
+        for row in &rows[..2] {
+            assert_eq!(row.1.as_ref().unwrap_err(), refused);
+        }
+        let whole = |n: usize| rows[n].1.as_ref().unwrap().subject.clone();
+        assert_eq!(
+            (whole(2), whole(3)),
+            ("-12".into(), "18446744073709551615".into())
+        );
+        assert_eq!(rows[2].1.as_ref().unwrap().authority, "0");
     }
 
     #[test]
