@@ -71,11 +71,19 @@ pub(super) fn bind_new_user_at(
                 current.email_normalized.as_deref(),
             ),
         };
-        if let Some(email) = email_normalized
-            && users::find_by_email(conn, tenant, email)?.is_some()
-        {
-            return Ok(None);
-        }
+        let taken = match email_normalized {
+            Some(email) => users::find_by_email(conn, tenant, email)?.is_some(),
+            None => false,
+        };
+        // An authority account logs in by its username, proven by its old password: an office
+        // mailbox another official's account took first leaves this one without an address
+        // (support can give it one), never locked out. Anyone else's address is theirs alone.
+        let unaddressed = taken && current.is_authority && address.is_none();
+        let (email, email_normalized) = match (taken, unaddressed) {
+            (false, _) => (email, email_normalized),
+            (true, true) => (None, None),
+            (true, false) => return Ok(None),
+        };
         users::insert(
             conn,
             &users::NewUser {
@@ -103,7 +111,15 @@ pub(super) fn bind_new_user_at(
         links::void_for_legacy(conn, tenant, &current.id, m.now)?;
         m.audit("legacy.linked")
             .user(id.as_str())
-            .detail(&json!({ "username": current.username, "by": by, "first": true }))
+            .detail(&match unaddressed {
+                false => json!({ "username": current.username, "by": by, "first": true }),
+                true => json!({
+                    "username": current.username,
+                    "by": by,
+                    "first": true,
+                    "address_taken": true,
+                }),
+            })
             .record(conn)?;
         users::find(conn, tenant, &id)
     });

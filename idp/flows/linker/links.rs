@@ -120,8 +120,7 @@ pub fn send_links(
         request_id,
         user,
     } = mail;
-    let recipient =
-        Email::parse(to).map_or_else(|_| to.trim().to_lowercase(), |e| e.normalized().to_string());
+    let recipient = recipient(to);
     let counted = mail_limit::Mail {
         kind: PURPOSE,
         to: &recipient,
@@ -229,13 +228,30 @@ impl ClaimPayload {
 /// proved. A claim proven by the old password holds only while the account's hash is the one
 /// the password was checked against: a re-import that replaced it (a password changed in the old
 /// system) ends the claim, as it ends a login by the old password.
+///
+/// The linker's own link (no claim) proves the mailbox it was sent to: only while that is still
+/// the account's address. Support's correction of the address (`idp legacy set-email`) and a
+/// re-import that changes it void such links, and [`send_links`] reads the account again before
+/// it writes one; on PostgreSQL a link written while a correction commits could still escape the
+/// void, and would bind the account with the corrected address, verified, for whoever reads the
+/// stale one.
 fn still_proves(link: &LinkRow, account: &LegacyRow) -> bool {
     match ClaimPayload::of(link) {
         Some(claim) if claim.claim == "password" => {
             claim.hash.is_some() && claim.hash == account.password_hash.as_deref().map(secret::hash)
         }
-        _ => !account.is_authority,
+        Some(_) => !account.is_authority,
+        None => {
+            let sent_to = link.email.as_deref().map(recipient);
+            !account.is_authority && sent_to.is_some() && sent_to == account.email_normalized
+        }
     }
+}
+
+/// The key of an address a link is mailed to: normalised as the accounts' addresses are, or, for
+/// a stored address no longer valid, trimmed and lowercased.
+fn recipient(to: &str) -> String {
+    Email::parse(to).map_or_else(|_| to.trim().to_lowercase(), |e| e.normalized().to_string())
 }
 
 /// The unbound old account of this tenant a link is for, while the link still proves it
