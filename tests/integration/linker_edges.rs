@@ -498,3 +498,26 @@ async fn two_authority_accounts_of_one_office_mailbox_both_log_in(backend: Backe
     assert_eq!(linked[0].get("address_taken"), None);
     app.stop().await;
 }
+
+both_stores!(an_authority_username_that_looks_like_an_address_logs_in);
+/// The import allows `@` in a username: an official whose old username is an address (and whose
+/// account has no address of its own) logs in with it, the first time too.
+async fn an_authority_username_that_looks_like_an_address_logs_in(backend: Backend) {
+    let app = TestApp::with_tenant_setting(backend, "authority_second_factor = \"off\"").await;
+    let client = rp::basic(&app).await;
+    let hash = bcrypt::hash("viraston salasana", 4).unwrap();
+    let old = Old::new("seinajoki", "rv@rakennus.seinajoki.fi", "SJK-RV");
+    app.import(old.hash(&hash).authority()).await;
+    for _ in 0..2 {
+        let browser = app.browser();
+        let redeemed = logged_in(
+            &browser,
+            &client,
+            "RV@rakennus.seinajoki.fi",
+            "viraston salasana",
+        )
+        .await;
+        assert_eq!(redeemed.payload()["sub"], "SJK-RV");
+    }
+    app.stop().await;
+}

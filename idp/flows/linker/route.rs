@@ -95,13 +95,17 @@ pub fn route(
         if legacy::crowded(&candidates) {
             return Ok(Route::Crowded);
         }
-        return Ok(match candidates.len() {
-            0 => Route::Unknown,
-            1 => candidates
-                .pop()
-                .map_or(Route::Unknown, |one| route_one(m, one)),
-            _ => Route::Choose(candidates),
-        });
+        match candidates.len() {
+            // No old account has the address: it may be an authority's username that looks
+            // like one (the import allows `@` in usernames), as a user's lookup reads it too.
+            0 => {}
+            1 => {
+                return Ok(candidates
+                    .pop()
+                    .map_or(Route::Unknown, |one| route_one(m, one)));
+            }
+            _ => return Ok(Route::Choose(candidates)),
+        }
     }
     Ok(match unlinked_authority(conn, tenant, identifier)? {
         Some(account) if account.has_usable_hash(m.tenant.legacy.salted_sha.as_ref()) => {
@@ -187,12 +191,19 @@ pub fn password_target(
 ) -> Result<Option<LegacyRow>, FlowError> {
     let identifier = identifier.trim();
     let tenant = Tenant::of(m.tenant);
+    let salted = m.tenant.legacy.salted_sha.as_ref();
+    let authority = |conn: &mut DbConnection| {
+        let found = unlinked_authority(conn, tenant, identifier)?;
+        Ok::<_, FlowError>(found.filter(|account| account.has_usable_hash(salted)))
+    };
     let Ok(email) = Email::parse(identifier) else {
-        let authority = unlinked_authority(conn, tenant, identifier)?;
-        let salted = m.tenant.legacy.salted_sha.as_ref();
-        return Ok(authority.filter(|account| account.has_usable_hash(salted)));
+        return authority(conn);
     };
     let candidates = at_address(m, conn, &email)?;
+    if candidates.is_empty() && chosen.is_none_or(str::is_empty) {
+        // An authority's username that looks like an address ([`route`]).
+        return authority(conn);
+    }
     if legacy::crowded(&candidates) {
         return Ok(None);
     }
