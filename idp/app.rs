@@ -368,12 +368,12 @@ impl Services {
             self.store
                 .run(move |conn| match outcome {
                     Ok(()) => deliveries::QUEUE.done(conn, &row.id, now),
-                    Err(error) => deliveries::QUEUE.failed(
-                        conn,
-                        &row.id,
-                        &error,
-                        backchannel::retry_at(now, attempts),
-                    ),
+                    Err(error) => {
+                        let retry = backchannel::retry_at(now, attempts);
+                        deliveries::QUEUE
+                            .failed(conn, &row.id, &error, retry)
+                            .map(|_| ())
+                    }
                 })
                 .await?;
             Ok(delivered)
@@ -608,8 +608,8 @@ impl Services {
                 .run(move |conn| match outcome {
                     Ok(()) => outbox::QUEUE.done(conn, &row.id, now),
                     Err(error) => crate::store::write_transaction(conn, |conn| {
-                        outbox::QUEUE.failed(conn, &row.id, &error.0, retry)?;
-                        if retry.is_none() || at_once {
+                        let recorded = outbox::QUEUE.failed(conn, &row.id, &error.0, retry)?;
+                        if recorded && (retry.is_none() || at_once) {
                             mail::audit_failed(
                                 conn,
                                 &row,

@@ -227,20 +227,23 @@ impl LeaseQueue {
     }
 
     /// Records a failed attempt at row `id`: retry at `next` or, when `next` is none, give up.
+    /// Only while the row waits: a node whose lease ran out while it was still trying (a relay
+    /// slower than the lease) must not turn another node's success into a failure, or give up
+    /// what is done. Whether it did.
     pub fn failed(
         &self,
         conn: &mut DbConnection,
         id: &str,
         error: &str,
         next: Option<NaiveDateTime>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let then = match next {
             Some(_) => "next_attempt_at",
             None => "status",
         };
         let sql = format!(
             "UPDATE {} SET attempts = attempts + 1, locked_until = NULL, last_error = ?, {then} = ? \
-             WHERE id = ?",
+             WHERE id = ? AND status = ?",
             self.table
         );
         let query = statement(conn, &sql).bind::<Text, _>(error.to_string());
@@ -248,7 +251,10 @@ impl LeaseQueue {
             Some(next) => query.bind::<Timestamp, _>(next),
             None => query.bind::<Text, _>(FAILED),
         };
-        query.bind::<Text, _>(id.to_string()).execute(conn)?;
-        Ok(())
+        let changed = query
+            .bind::<Text, _>(id.to_string())
+            .bind::<Text, _>(PENDING)
+            .execute(conn)?;
+        Ok(changed == 1)
     }
 }

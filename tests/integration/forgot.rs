@@ -297,3 +297,30 @@ async fn an_old_account_not_yet_bound_gets_its_link_from_forgot_password(backend
     assert!(app.bound_to(&id).await.is_some());
     app.stop().await;
 }
+
+both_stores!(a_late_failure_of_a_node_whose_lease_ran_out_leaves_a_sent_mail_sent);
+/// A node whose lease ran out while it still tried the relay (a relay slower than the lease):
+/// meanwhile another node sent the mail. The late node's failure, even its giving up, changes
+/// nothing: the mail stays sent, and no `mail.failed` is audited.
+async fn a_late_failure_of_a_node_whose_lease_ran_out_leaves_a_sent_mail_sent(backend: Backend) {
+    use idp::store::outbox::QUEUE;
+    let app = with_erkki(TestApp::builder(backend)).await;
+    ask_link(&app, &app.browser(), "", "erkki@testi.fi").await;
+    assert_eq!(outbox(&app).await.0, "sent");
+    let now = app.now();
+    let recorded = app
+        .db_run(move |conn| {
+            let id: String = mail_outbox::table
+                .select(mail_outbox::id)
+                .get_result(conn)
+                .unwrap();
+            let retry = QUEUE.failed(conn, &id, "late", Some(now)).unwrap();
+            let give_up = QUEUE.failed(conn, &id, "late", None).unwrap();
+            (retry, give_up)
+        })
+        .await;
+    assert_eq!(recorded, (false, false));
+    assert_eq!(outbox(&app).await, ("sent".into(), 1, None));
+    assert!(app.audited("seinajoki", "mail.failed").await.is_empty());
+    app.stop().await;
+}
