@@ -498,6 +498,12 @@ fn rows(request: &str) -> Vec<Row> {
         row("language NUL in return", Visitor, Method::POST, format!("{t}/language"))
             .form("csrf={csrf}&lang=en&return=/seinajoki/%00")
             .expect(400, Page("bad_request")),
+        row("language dot segments in return", Visitor, Method::POST, format!("{t}/language"))
+            .form("csrf={csrf}&lang=en&return=/seinajoki/../kouvola/login")
+            .expect(400, Page("bad_request")),
+        row("language encoded dot segments in return", Visitor, Method::POST, format!("{t}/language"))
+            .form("csrf={csrf}&lang=en&return=/seinajoki/%252e%252e/kouvola/login")
+            .expect(400, Page("bad_request")),
         row("language unknown tag", Visitor, Method::POST, format!("{t}/language"))
             .form("csrf={csrf}&lang=xx-%FF&return=/seinajoki/login")
             .expect(303, Redirect("/seinajoki/login")),

@@ -18,13 +18,18 @@ pub async fn language(Posted { view, params }: Posted) -> PageResult {
         .get("lang")
         .and_then(|l| crate::i18n::parse_tag(l))
         .filter(|l| tenant.languages.contains(l));
-    // Only a path of ours: never an open redirect.
+    // Only a path of this tenant's: never an open redirect, nor (by a dot segment, which the
+    // browser resolves) another tenant's page or a path above the public URL's.
     let Some(back) = params
         .get("return")
         .filter(|r| {
+            let path = r.split(['?', '#']).next().unwrap_or_default();
             r.starts_with(&format!("/{}/", tenant.id))
                 && !r.starts_with("//")
                 && !r.contains(|c: char| c.is_control() || c == '\\')
+                && !path
+                    .split('/')
+                    .any(|segment| segment == ".." || segment == "." || segment.contains('%'))
         })
         .cloned()
     else {
