@@ -387,3 +387,41 @@ async fn sessions_and_mailed_links_of_one_city_are_unknown_at_the_other(backend:
         cross_link(&app, &link, home, other, new_password).await;
     }
 }
+
+both_stores!(a_pushed_request_of_one_city_is_unknown_at_the_other);
+/// A `request_uri` pushed at one city by its `rp-basic`, named at the other city's `/authorize`
+/// by the client of the same id: the answer of an unknown request, and it still opens the login
+/// at home.
+async fn a_pushed_request_of_one_city_is_unknown_at_the_other(backend: Backend) {
+    let app = two_cities(backend).await;
+    let (challenge, _) = openidconnect::PkceCodeChallenge::new_random_sha256();
+    let request = [
+        ("response_type", "code"),
+        ("redirect_uri", CONFIDENTIAL.redirect),
+        ("scope", "openid"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    for (home, other) in CITIES {
+        let (status, pushed) = post_as(&app, home, "par", CONFIDENTIAL, &request).await;
+        assert_eq!(status, 201, "{pushed}");
+        let uri = pushed["request_uri"].as_str().unwrap();
+        let at = |city: &str| {
+            let mut url = Url::parse(&app.url(&format!("/{city}/authorize"))).unwrap();
+            url.query_pairs_mut()
+                .append_pair("client_id", CONFIDENTIAL.id)
+                .append_pair("request_uri", uri);
+            url
+        };
+        let browser = app.browser();
+        let crossed = browser.get(at(other)).send().await.unwrap();
+        assert_eq!(crossed.status(), 400, "{home} → {other}");
+        assert_has(
+            &crossed.text().await.unwrap(),
+            "data-reason=\"invalid_request_uri\"",
+        );
+        let home_page = browser.get(at(home)).send().await.unwrap();
+        assert_eq!(location(&home_page).path(), format!("/{home}/login"));
+    }
+    app.stop().await;
+}
