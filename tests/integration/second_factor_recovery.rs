@@ -214,5 +214,17 @@ async fn a_recovery_code_posted_twice_at_once_is_spent_once_and_fails_nothing(ba
     assert_eq!(used, [json!({"left": 9})]);
     let failed = app.audited("seinajoki", "login.second_factor_failed").await;
     assert_eq!(failed.len(), 0, "{failed:?}");
+    // Nor a strike against the user's codes or the client address.
+    let strikes = app
+        .db_run(|conn| {
+            use idp::store::schema::login_throttle;
+            login_throttle::table
+                .select((login_throttle::throttle_key, login_throttle::failures))
+                .filter(login_throttle::failures.gt(0))
+                .load::<(String, i64)>(conn)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(strikes, []);
     app.stop().await;
 }

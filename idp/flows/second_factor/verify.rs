@@ -137,12 +137,15 @@ pub fn verify(
     committed(conn, |conn| {
         // Held before the code is used, as a recovery holds it before it removes the codes
         // (`oidc/standing.rs`); gone or disabled meanwhile: the login is gone.
-        if hold(conn, tenant, &half.user.id)?.is_none() {
-            return Ok(Verified::Expired);
-        }
         // Read again with the row held: a second post of this login (a double click, on
-        // PostgreSQL waiting for the row) finds it gone and spends no code, counts no failure.
-        let Some(half) = half_login(m, conn, request_id, Some(binding))? else {
+        // PostgreSQL waiting for the row) finds it gone, spends no code and counts no failure
+        // (the check it reserved is given back: it never ran).
+        let half = match hold(conn, tenant, &half.user.id)? {
+            Some(_) => half_login(m, conn, request_id, Some(binding))?,
+            None => None,
+        };
+        let Some(half) = half else {
+            throttle::give_back(conn, tenant, &keys, ALLOWANCE, m.now, false)?;
             return Ok(Verified::Expired);
         };
         if !answered(m, conn, (kek, tell), &half, answer)? {
