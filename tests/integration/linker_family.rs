@@ -493,3 +493,57 @@ async fn a_claim_proven_by_an_old_password_ends_when_a_reimport_replaces_the_has
     assert_eq!(app.mails().len(), 1, "no link for the expired claim");
     app.stop().await;
 }
+
+both_stores!(a_claim_proven_by_a_link_ends_when_the_old_accounts_address_is_corrected);
+/// A claim proven by a link mailed to the shared address proves the mailbox, and so the old
+/// account only while that is its address. Support's correction (`set-email`) voids the links to
+/// the old address, but on PostgreSQL a claim link written while the correction commits escapes
+/// it: as the database then holds it, the link is there and the address has changed under it.
+/// Neither the claim link nor the own-address link it leads to binds anything then.
+async fn a_claim_proven_by_a_link_ends_when_the_old_accounts_address_is_corrected(
+    backend: Backend,
+) {
+    let (app, client) = kouvola(backend).await;
+    let mut ids = Vec::new();
+    for (username, subject) in [("aino.k", "KVL-1"), ("matti.m", "KVL-2")] {
+        let old = Old::new("kouvola", username, subject).email("koti@testi.fi");
+        ids.push(app.import(old).await);
+    }
+    let login = begin(&app, &client).await;
+    let (_, chooser) = login.identify("koti@testi.fi").await;
+    login.choose(&chooser, "koti@testi.fi", &ids[0]).await;
+    let (_, link) = app.mailed_link(1, "/kouvola/reset?token=").await;
+    let done = set_password(&login.browser, &link, "ainon uusi salasana").await;
+    login.redeem(&client, &location(&done)).await;
+    let correct = async |mails: usize| {
+        let login = begin(&app, &client).await;
+        let (_, chooser) = login.identify("koti@testi.fi").await;
+        login.choose(&chooser, "koti@testi.fi", &ids[1]).await;
+        let (_, claim) = app.mailed_link(mails, "/kouvola/claim?token=").await;
+        (login, claim)
+    };
+    // Corrected under the claim link, and under an own-address link of a claim.
+    let (login, claim) = correct(2).await;
+    let (other, own_claim) = correct(3).await;
+    let own = text(other.browser.get(&own_claim).send().await.unwrap()).await;
+    give_address(&other, &own, "matti@testi.fi").await;
+    let (_, own_link) = app.mailed_link(4, "/kouvola/reset?token=").await;
+    let account = ids[1].clone();
+    app.db_run(move |conn| {
+        use diesel::prelude::*;
+        use idp::store::schema::legacy_accounts as old;
+        let corrected = "matti@oikea.fi";
+        diesel::update(old::table.find(account))
+            .set((
+                old::email.eq(corrected),
+                old::email_normalized.eq(corrected),
+            ))
+            .execute(conn)
+            .unwrap();
+    })
+    .await;
+    expired(login.browser.get(&claim).send().await.unwrap()).await;
+    expired(other.browser.get(&own_link).send().await.unwrap()).await;
+    assert_eq!(app.bound_to(&ids[1]).await, None);
+    app.stop().await;
+}

@@ -84,7 +84,8 @@ pub fn submit_claim(
             return Ok(Claimed::Expired);
         }
         // The proof travels on to the address link (a password's with the hash it matched).
-        let proof = ClaimPayload::of(&claim).unwrap_or_else(ClaimPayload::by_link);
+        let mailed_to = claim.email.clone().unwrap_or_default();
+        let proof = ClaimPayload::of(&claim).unwrap_or_else(|| ClaimPayload::by_link(&mailed_to));
         let proven = proof.proven();
         let (to, rendered) = match owner {
             Some(owner) => {

@@ -182,7 +182,8 @@ pub fn send_claim_link(
     request_id: Option<&str>,
 ) -> Result<Option<String>, FlowError> {
     let to = account.email.clone().unwrap_or_default();
-    let (token, row) = claim_link(m, account, request_id, Some(&to), &ClaimPayload::by_link());
+    let proof = ClaimPayload::by_link(&to);
+    let (token, row) = claim_link(m, account, request_id, Some(&to), &proof);
     let mailed = [MailedAccount::new(m, account, "claim", &token)?];
     let rendered = links::render(m, mails, language, &mailed, false, Some("claim"))?;
     let counted = mail_limit::Mail {

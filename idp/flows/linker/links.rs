@@ -177,6 +177,10 @@ pub(super) struct ClaimPayload {
     /// holds only while the account still has that hash (a re-import may replace it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     hash: Option<String>,
+    /// Proven by a link: the address (normalised) it was mailed to. The claim holds only while
+    /// that is still the account's address ([`still_proves`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sent_to: Option<String>,
 }
 
 impl ClaimPayload {
@@ -185,14 +189,16 @@ impl ClaimPayload {
         ClaimPayload {
             claim: "password".into(),
             hash: checked.map(secret::hash),
+            sent_to: None,
         }
     }
 
-    /// A claim proven by a link mailed to the account's (shared) address.
-    pub(super) fn by_link() -> ClaimPayload {
+    /// A claim proven by a link mailed to the account's (shared) address `to`.
+    pub(super) fn by_link(to: &str) -> ClaimPayload {
         ClaimPayload {
             claim: "link".into(),
             hash: None,
+            sent_to: Some(recipient(to)),
         }
     }
 
@@ -240,7 +246,18 @@ fn still_proves(link: &LinkRow, account: &LegacyRow) -> bool {
         Some(claim) if claim.claim == "password" => {
             claim.hash.is_some() && claim.hash == account.password_hash.as_deref().map(secret::hash)
         }
-        Some(_) => !account.is_authority,
+        // A link's proof: the mailbox it was mailed to, while that is still the account's
+        // address (as for the linker's own link below). A proof written before it named its
+        // mailbox: the claim link's own address (the claim link is the one not of [`PURPOSE`]);
+        // an own-address link of such a proof, as before (it lives a link's lifetime at most).
+        Some(claim) => {
+            let proved = match (claim.sent_to, link.purpose != PURPOSE) {
+                (Some(sent_to), _) => Some(sent_to) == account.email_normalized,
+                (None, true) => link.email.as_deref().map(recipient) == account.email_normalized,
+                (None, false) => true,
+            };
+            !account.is_authority && proved
+        }
         None => {
             let sent_to = link.email.as_deref().map(recipient);
             !account.is_authority && sent_to.is_some() && sent_to == account.email_normalized
