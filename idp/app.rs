@@ -370,8 +370,9 @@ impl Services {
                     Ok(()) => deliveries::QUEUE.done(conn, &row.id, now),
                     Err(error) => {
                         let retry = backchannel::retry_at(now, attempts);
+                        let claimed = (row.id.as_str(), row.queue.locked_until);
                         deliveries::QUEUE
-                            .failed(conn, &row.id, &error, retry)
+                            .failed(conn, claimed, &error, retry)
                             .map(|_| ())
                     }
                 })
@@ -608,7 +609,8 @@ impl Services {
                 .run(move |conn| match outcome {
                     Ok(()) => outbox::QUEUE.done(conn, &row.id, now),
                     Err(error) => crate::store::write_transaction(conn, |conn| {
-                        let recorded = outbox::QUEUE.failed(conn, &row.id, &error.0, retry)?;
+                        let claimed = (row.id.as_str(), row.queue.locked_until);
+                        let recorded = outbox::QUEUE.failed(conn, claimed, &error.0, retry)?;
                         if recorded && (retry.is_none() || at_once) {
                             mail::audit_failed(
                                 conn,

@@ -226,14 +226,16 @@ impl LeaseQueue {
         Ok(())
     }
 
-    /// Records a failed attempt at row `id`: retry at `next` or, when `next` is none, give up.
-    /// Only while the row waits: a node whose lease ran out while it was still trying (a relay
-    /// slower than the lease) must not turn another node's success into a failure, or give up
-    /// what is done. Whether it did.
+    /// Records a failed attempt at row `id` under the lease `lease` (the row's `locked_until` as
+    /// this node claimed it): retry at `next` or, when `next` is none, give up. Only while the row
+    /// waits under that lease: a node whose lease ran out while it was still trying (a relay
+    /// slower than the lease) must not turn another node's success into a failure, give up what
+    /// is done, or free a row another node holds now (a third would send it again). Whether it
+    /// did.
     pub fn failed(
         &self,
         conn: &mut DbConnection,
-        id: &str,
+        (id, lease): (&str, Option<NaiveDateTime>),
         error: &str,
         next: Option<NaiveDateTime>,
     ) -> Result<bool> {
@@ -243,18 +245,22 @@ impl LeaseQueue {
         };
         let sql = format!(
             "UPDATE {} SET attempts = attempts + 1, locked_until = NULL, last_error = ?, {then} = ? \
-             WHERE id = ? AND status = ?",
-            self.table
+             WHERE id = ? AND status = ? AND locked_until {}",
+            self.table,
+            if lease.is_some() { "= ?" } else { "IS NULL" }
         );
         let query = statement(conn, &sql).bind::<Text, _>(error.to_string());
         let query = match next {
             Some(next) => query.bind::<Timestamp, _>(next),
             None => query.bind::<Text, _>(FAILED),
         };
-        let changed = query
+        let query = query
             .bind::<Text, _>(id.to_string())
-            .bind::<Text, _>(PENDING)
-            .execute(conn)?;
+            .bind::<Text, _>(PENDING);
+        let changed = match lease {
+            Some(lease) => query.bind::<Timestamp, _>(lease).execute(conn)?,
+            None => query.execute(conn)?,
+        };
         Ok(changed == 1)
     }
 }

@@ -298,29 +298,53 @@ async fn an_old_account_not_yet_bound_gets_its_link_from_forgot_password(backend
     app.stop().await;
 }
 
-both_stores!(a_late_failure_of_a_node_whose_lease_ran_out_leaves_a_sent_mail_sent);
+both_stores!(a_late_failure_of_a_node_whose_lease_ran_out_changes_nothing);
 /// A node whose lease ran out while it still tried the relay (a relay slower than the lease):
-/// meanwhile another node sent the mail. The late node's failure, even its giving up, changes
-/// nothing: the mail stays sent, and no `mail.failed` is audited.
-async fn a_late_failure_of_a_node_whose_lease_ran_out_leaves_a_sent_mail_sent(backend: Backend) {
+/// meanwhile another node sent the mail, or holds it now. The late node's failure, even its
+/// giving up, changes nothing: a sent mail stays sent, a held one stays the other node's (freed,
+/// a third node would send it again), and no `mail.failed` is audited.
+async fn a_late_failure_of_a_node_whose_lease_ran_out_changes_nothing(backend: Backend) {
     use idp::store::outbox::QUEUE;
     let app = with_erkki(TestApp::builder(backend)).await;
     ask_link(&app, &app.browser(), "", "erkki@testi.fi").await;
     assert_eq!(outbox(&app).await.0, "sent");
     let now = app.now();
+    let (late, held) = (
+        now - chrono::Duration::minutes(1),
+        now + chrono::Duration::minutes(5),
+    );
     let recorded = app
         .db_run(move |conn| {
             let id: String = mail_outbox::table
                 .select(mail_outbox::id)
                 .get_result(conn)
                 .unwrap();
-            let retry = QUEUE.failed(conn, &id, "late", Some(now)).unwrap();
-            let give_up = QUEUE.failed(conn, &id, "late", None).unwrap();
-            (retry, give_up)
+            let claimed = (id.as_str(), Some(late));
+            let after_sent = [
+                QUEUE.failed(conn, claimed, "late", Some(now)).unwrap(),
+                QUEUE.failed(conn, claimed, "late", None).unwrap(),
+            ];
+            // As another node's claim leaves a mail that waits.
+            diesel::update(mail_outbox::table.find(&id))
+                .set((
+                    mail_outbox::status.eq("pending"),
+                    mail_outbox::locked_until.eq(Some(held)),
+                ))
+                .execute(conn)
+                .unwrap();
+            let while_held = [
+                QUEUE.failed(conn, claimed, "late", Some(now)).unwrap(),
+                QUEUE.failed(conn, claimed, "late", None).unwrap(),
+            ];
+            let lease: Option<chrono::NaiveDateTime> = mail_outbox::table
+                .select(mail_outbox::locked_until)
+                .get_result(conn)
+                .unwrap();
+            (after_sent, while_held, lease.is_some())
         })
         .await;
-    assert_eq!(recorded, (false, false));
-    assert_eq!(outbox(&app).await, ("sent".into(), 1, None));
+    assert_eq!(recorded, ([false, false], [false, false], true));
+    assert_eq!(outbox(&app).await, ("pending".into(), 1, None));
     assert!(app.audited("seinajoki", "mail.failed").await.is_empty());
     app.stop().await;
 }
