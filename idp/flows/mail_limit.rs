@@ -134,6 +134,7 @@ pub fn write(
         return Ok(None);
     }
     let rendered = with(conn)?;
-    let id = mail::enqueue(conn, &m.tenant.id, counted.kind, to, &rendered, m.now)?;
+    let about = (m.tenant.id.as_str(), counted.user);
+    let id = mail::enqueue(conn, about, counted.kind, to, &rendered, m.now)?;
     Ok(Some(id))
 }

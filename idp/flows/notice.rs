@@ -89,6 +89,7 @@ pub fn account_changed(
     context.insert("change", change.name());
     let language = owner_language(m, user, language);
     let rendered = mail_link::render(mails, KIND, language, &context)?;
-    mail::enqueue(conn, &m.tenant.id, KIND, to, &rendered, m.now)?;
+    let about = (m.tenant.id.as_str(), Some(user.id.as_str()));
+    mail::enqueue(conn, about, KIND, to, &rendered, m.now)?;
     Ok(())
 }

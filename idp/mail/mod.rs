@@ -19,10 +19,11 @@ use crate::store::{self, DbConnection, StoreError};
 /// Attempts before a mail is given up.
 pub const MAX_ATTEMPTS: i64 = 10;
 
-/// Writes `mail` to `to` into the outbox; returns its id (to follow its delivery).
+/// Writes `mail` to `to` into the outbox, about the account `user` when there is one; returns its
+/// id (to follow its delivery).
 pub fn enqueue(
     conn: &mut DbConnection,
-    tenant: &str,
+    (tenant, user): (&str, Option<&str>),
     kind: &str,
     to: &str,
     mail: &Rendered,
@@ -42,6 +43,7 @@ pub fn enqueue(
             queue: QueueState::pending(now),
             created_at: now,
             sent_at: None,
+            user_id: user.map(str::to_string),
         },
     )?;
     Ok(id)

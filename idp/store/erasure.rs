@@ -288,8 +288,9 @@ fn held_by_others(
 
 /// Deletes what is keyed by the user or its addresses: links, mail, throttle counters, mail
 /// limit counts. An address someone else still holds ([`held_by_others`]) keeps what is theirs:
-/// their links (a deletion's or a change's undo link, their only way back), the mail queued to
-/// it and its counts; of such an address only the user's own links go.
+/// their links (a deletion's or a change's undo link, their only way back), their mail and its
+/// counts; of such an address only the user's own links and mail go (mail written before mail
+/// named its account stays there until the clean-up's week is over).
 fn forget_addresses(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
@@ -318,10 +319,15 @@ fn forget_addresses(
             .filter(the_users.or(one_time_links::email.eq_any(&addresses))),
     )
     .execute(conn)?;
+    // The account's own mail wherever it went; any other only at an address nobody else holds.
     diesel::delete(
         mail_outbox::table
             .filter(mail_outbox::tenant_id.eq(tenant.id()))
-            .filter(mail_outbox::to_address.eq_any(&addresses)),
+            .filter(
+                mail_outbox::user_id
+                    .eq(&user.id)
+                    .or(mail_outbox::to_address.eq_any(&addresses)),
+            ),
     )
     .execute(conn)?;
     let mut keys = vec![

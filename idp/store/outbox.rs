@@ -34,6 +34,8 @@ pub struct MailRow {
     pub created_at: NaiveDateTime,
     /// Handed to the transport.
     pub sent_at: Option<NaiveDateTime>,
+    /// The account the mail is about, when there is one (an erasure deletes its mail by it).
+    pub user_id: Option<String>,
 }
 
 /// Writes a mail to the outbox.

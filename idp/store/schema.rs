@@ -183,6 +183,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
+        user_id -> Nullable<Text>,
     }
 }
 

@@ -301,7 +301,7 @@ async fn write_mail(app: &TestApp) -> String {
         };
         idp::mail::enqueue(
             conn,
-            "seinajoki",
+            ("seinajoki", None),
             "reset_password",
             "erkki@testi.fi",
             &mail,

@@ -657,7 +657,7 @@ async fn a_mail_lettre_cannot_address_is_given_up_at_once(backend: Backend) {
         .run(move |conn| {
             idp::mail::enqueue(
                 conn,
-                "seinajoki",
+                ("seinajoki", None),
                 "reset_password",
                 "a@[127.0.0.1]",
                 &idp::mail::Rendered {

@@ -155,7 +155,7 @@ fn undo_mail(
     let rendered = mail_link::render(mails, "account_deleted", language, &context)?;
     Ok(mail::enqueue(
         conn,
-        &m.tenant.id,
+        (&m.tenant.id, Some(&user.id)),
         "account_deleted",
         to,
         &rendered,

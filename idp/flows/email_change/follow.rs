@@ -174,7 +174,8 @@ pub fn confirm(
             context.insert("new_email", new.as_entered());
             let language = crate::flows::notice::owner_language(m, &user, language);
             let rendered = mail_link::render(mails, "email_changed", language, &context)?;
-            mail::enqueue(conn, &m.tenant.id, "email_changed", &old, &rendered, m.now)?;
+            let about = (m.tenant.id.as_str(), Some(user.id.as_str()));
+            mail::enqueue(conn, about, "email_changed", &old, &rendered, m.now)?;
         }
         Ok(Followed::Done(new.as_entered().to_string()))
     })

@@ -87,6 +87,7 @@ pub fn submit_claim(
         let mailed_to = claim.email.clone().unwrap_or_default();
         let proof = ClaimPayload::of(&claim).unwrap_or_else(|| ClaimPayload::by_link(&mailed_to));
         let proven = proof.proven();
+        let recipient = owner.as_ref().map(|owner| owner.id.clone());
         let (to, rendered) = match owner {
             Some(owner) => {
                 m.audit("legacy.claim_refused")
@@ -127,7 +128,8 @@ pub fn submit_claim(
                 (to, links::render(m, mails, language, &mailed, false, mode)?)
             }
         };
-        let id = mail::enqueue(conn, &m.tenant.id, PURPOSE, &to, &rendered, m.now)?;
+        let about = (m.tenant.id.as_str(), recipient.as_deref());
+        let id = mail::enqueue(conn, about, PURPOSE, &to, &rendered, m.now)?;
         Ok(Claimed::Mailed(Some(id)))
     })
 }

@@ -90,7 +90,8 @@ pub fn finish(
         context.insert("email", email.as_entered());
         let welcome = mail_link::render(mails, "welcome", language, &context)?;
         let to = email.as_entered();
-        mail::enqueue(conn, &m.tenant.id, "welcome", to, &welcome, m.now)?;
+        let about = (m.tenant.id.as_str(), Some(id.as_str()));
+        mail::enqueue(conn, about, "welcome", to, &welcome, m.now)?;
         m.audit("user.registered").user(id.as_str()).record(conn)?;
         let user = users::find(conn, tenant, &id)?;
         Ok(user.map(|user| (link, user)))
