@@ -148,8 +148,12 @@ async fn an_authorization_request_posted_from_an_e_services_site_finds_the_sessi
         let posted = app.browser().post(app.url("/seinajoki/authorize"));
         let answer = posted.form(&form).send().await.unwrap();
         assert!(answer.headers().get("set-cookie").is_none(), "no cookie");
+        let csp = crate::helpers::header(&answer, "content-security-policy").unwrap();
         let back = location(&post_as_the_page_does(&browser, answer).await);
         assert_eq!(back.path(), "/callback", "{back}");
+        // The browser checks the redirect that answers the page's form against its form-action.
+        let to = back.origin().ascii_serialization();
+        assert!(crate::oidc_logout::form_action(&csp).contains(&to), "{csp}");
         assert_eq!(param(&back, "state"), Some(started.state.secret().clone()));
         let code = param(&back, "code").expect("a code by single sign-on");
         let tokens = rp::exchange(&basic, &code, started.verifier).await.unwrap();

@@ -11,7 +11,7 @@ use sha2::Digest;
 
 use super::error::PageError;
 use super::templates::FORM_POST_SCRIPT;
-use super::view::View;
+use super::view::{View, form_targets, source_of};
 use crate::flows::oidc::outcome::{AuthResponse, Outcome};
 use crate::flows::oidc::pending::{self, Pending, Step};
 use crate::flows::oidc::request::{Params, ResponseMode};
@@ -105,7 +105,7 @@ impl View {
             .params
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()));
-        self.post_page((&response.redirect_uri, url), params)
+        self.post_page(&response.redirect_uri, params, &[source_of(url)])
     }
 
     /// The same POST again from our own page, for a POST that reached `/authorize` or `/logout`
@@ -131,15 +131,20 @@ impl View {
             .collect();
         fields.sort_unstable();
         fields.push((AGAIN, "1"));
-        Some(self.post_page((endpoint, &url), fields.into_iter()))
+        // Its answer is often a redirect to an e-service (a code, a logout's return), which the
+        // browser checks against `form-action` too: our origin and the tenant's clients'.
+        let mut targets = vec![source_of(&url)];
+        targets.extend(form_targets(&self.tenant));
+        Some(self.post_page(endpoint, fields.into_iter(), &targets))
     }
 
-    /// A page that posts `params` to `action` (as written; `url` is it parsed) at once, with its
-    /// own CSP (its one script, and a form to `url`'s origin only).
+    /// A page that posts `params` to `action` at once, with its own CSP (its one script, and a form to `targets` only: the sources the form and the
+    /// redirects after it may reach).
     fn post_page<'a>(
         &self,
-        (action, url): (&str, &url::Url),
+        action: &str,
         params: impl Iterator<Item = (&'a str, &'a str)>,
+        targets: &[String],
     ) -> HttpResponse {
         #[derive(Serialize)]
         struct Param<'a> {
@@ -158,13 +163,9 @@ impl View {
             .respond(StatusCode::OK, "form_post.html", &context);
         let script_hash = base64::engine::general_purpose::STANDARD
             .encode(sha2::Sha256::digest(FORM_POST_SCRIPT.as_bytes()));
-        let origin = match url.origin() {
-            origin @ url::Origin::Tuple(..) => origin.ascii_serialization(),
-            // A native app's private-use scheme has no origin: allow the scheme.
-            url::Origin::Opaque(_) => format!("{}:", url.scheme()),
-        };
         let csp = format!(
-            "default-src 'none'; script-src 'sha256-{script_hash}'; form-action {origin}; frame-ancestors 'none'; base-uri 'none'"
+            "default-src 'none'; script-src 'sha256-{script_hash}'; form-action {}; frame-ancestors 'none'; base-uri 'none'",
+            targets.join(" ")
         );
         if let Ok(value) = HeaderValue::from_str(&csp) {
             page.headers_mut().insert(CONTENT_SECURITY_POLICY, value);

@@ -420,24 +420,36 @@ struct LanguageOption {
 /// The CSP of a tenant's pages: our own resources only, no inline code, never framed; forms post
 /// to us, and the redirects after them may go to the tenant's clients.
 pub fn page_csp(tenant: &TenantConfig) -> String {
+    format!(
+        "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self' {}",
+        form_targets(tenant).join(" ")
+    )
+    .trim_end()
+    .to_string()
+}
+
+/// The origin of `url` as a CSP source: a native app's private-use scheme has none, its scheme.
+pub fn source_of(url: &url::Url) -> String {
+    match url.origin() {
+        origin @ url::Origin::Tuple(..) => origin.ascii_serialization(),
+        url::Origin::Opaque(_) => format!("{}:", url.scheme()),
+    }
+}
+
+/// Where the answer to a form of ours may redirect besides us (browsers apply `form-action` to
+/// the redirects after a form, too): the origins of the tenant's clients' redirect and
+/// post-logout URIs.
+pub fn form_targets(tenant: &TenantConfig) -> Vec<String> {
     let mut targets: Vec<String> = tenant
         .clients
         .iter()
         .flat_map(|c| c.redirect_uris.iter().chain(&c.post_logout_redirect_uris))
         .filter_map(|uri| url::Url::parse(uri).ok())
-        .map(|url| match url.origin() {
-            origin @ url::Origin::Tuple(..) => origin.ascii_serialization(),
-            url::Origin::Opaque(_) => format!("{}:", url.scheme()),
-        })
+        .map(|url| source_of(&url))
         .collect();
     targets.sort();
     targets.dedup();
-    format!(
-        "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self' {}",
-        targets.join(" ")
-    )
-    .trim_end()
-    .to_string()
+    targets
 }
 
 /// The CSRF token of the browser whose flow secret is `binding`.

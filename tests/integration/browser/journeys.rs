@@ -298,3 +298,38 @@ async fn old_accounts_bind_on_first_login_in_chromium() {
     back_with_a_code(&browser).await;
     rig.finish(browser).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_posted_from_the_e_services_site_comes_back_with_a_code_in_chromium() {
+    // idp at localhost, the e-service at 127.0.0.1: another site, whose POST carries none of
+    // our cookies; our page posts it again, and the browser follows the answer's 303 to the
+    // e-service only if the page's form-action allows it.
+    let Some(rig) = Rig::at_localhost().await else {
+        return;
+    };
+    let browser = rig.at_login(true, &[]).await;
+    let offered = log_in(&browser, false, None).await;
+    assert!(offered.path().ends_with("/passkey-offer"), "{offered}");
+    browser.click("main form button.secondary[type=submit]").await;
+    back_with_a_code(&browser).await;
+    let authorize = url::Url::parse(&rig.authorize_url(&[])).unwrap();
+    let mut post = url::Url::parse(&rig.callback).unwrap();
+    post.set_path("/post");
+    let endpoint = format!(
+        "{}{}",
+        authorize.origin().ascii_serialization(),
+        authorize.path()
+    );
+    post.query_pairs_mut()
+        .append_pair("action", &endpoint)
+        .extend_pairs(authorize.query_pairs().filter(|(k, _)| k != "state"))
+        .append_pair("state", "posted");
+    browser.goto(post.as_str()).await;
+    let back = browser
+        .wait_for_url(|u| {
+            u.path() == "/callback" && u.query_pairs().any(|(k, v)| k == "state" && v == "posted")
+        })
+        .await;
+    assert!(back.query_pairs().any(|(k, _)| k == "code"), "{back}");
+    rig.finish(browser).await;
+}

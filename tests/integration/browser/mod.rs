@@ -321,7 +321,9 @@ impl Drop for Browser {
     }
 }
 
-/// The relying party's callback: a page saying the code arrived.
+/// The relying party's callback: a page saying the code arrived; and `/post?action=…&…`, a page
+/// of the e-service's own site that posts the other fields to `action` at once (as an e-service
+/// that sends its requests as forms does).
 pub(crate) fn start_rp() -> (String, actix_web::dev::ServerHandle) {
     let (address, handle) = crate::rp::serve_on_loopback(|routes| {
         routes.route(
@@ -330,6 +332,35 @@ pub(crate) fn start_rp() -> (String, actix_web::dev::ServerHandle) {
                 HttpResponse::Ok()
                     .content_type("text/html; charset=utf-8")
                     .body("<!DOCTYPE html><html lang=\"en\"><title>RP</title><h1>Back at the e-service</h1></html>")
+            }),
+        );
+        routes.route(
+            "/post",
+            web::get().to(|req: actix_web::HttpRequest| async move {
+                let escape = |s: &str| {
+                    s.replace('&', "&amp;")
+                        .replace('"', "&quot;")
+                        .replace('<', "&lt;")
+                };
+                let mut action = String::new();
+                let mut inputs = String::new();
+                for (name, value) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
+                    match &*name {
+                        "action" => action = escape(&value),
+                        _ => inputs.push_str(&format!(
+                            "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                            escape(&name),
+                            escape(&value)
+                        )),
+                    }
+                }
+                HttpResponse::Ok()
+                    .content_type("text/html; charset=utf-8")
+                    .body(format!(
+                        "<!DOCTYPE html><html lang=\"en\"><title>RP</title>\
+                         <form method=\"post\" action=\"{action}\">{inputs}</form>\
+                         <script>document.forms[0].submit();</script></html>"
+                    ))
             }),
         );
     });
