@@ -42,6 +42,10 @@ async fn identifier_first_conceals_whether_an_account_exists(backend: Backend) {
         "Kirjautumisjärjestelmä on hiljattain muuttunut.",
         "ohje sisäänkirjautumiseen (pdf)</a> muutosten jälkeen.",
         "Viranomaiskäyttäjä?",
+        // The tenant requires a second factor of authority users (the default): the note says
+        // the first login sets one up, or an official who "ignores the changes" meets it
+        // unprepared.
+        "Ensimmäisellä kirjautumiskerralla otat lisäksi käyttöön toisen tunnistautumisen",
     ] {
         assert!(html.contains(expected), "{expected}: {html}");
     }
@@ -345,6 +349,10 @@ async fn an_authority_user_logs_in_with_the_username(backend: Backend) {
     );
     app.add("seinajoki", authority).await.unwrap();
     let login = at_login(&app, &[]).await;
+    // No second factor asked of them here: the note says only "log in as before".
+    let page = crate::helpers::journeys::page(&login.browser, login.url.clone()).await;
+    assert_has(&page, "Viranomaiskäyttäjä?");
+    assert!(!page.contains("toisen tunnistautumisen"), "{page}");
     let response = login
         .submit("rakennusvalvonta7", "viranomaisen salasana", false)
         .await;

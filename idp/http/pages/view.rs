@@ -10,7 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use super::error::PageError;
-use crate::config::{Language, TenantConfig};
+use crate::config::{Language, SecondFactorPolicy, TenantConfig};
 use crate::crypto::secret;
 use crate::flows::account::signed_in as account;
 use crate::flows::context::Minter;
@@ -204,6 +204,9 @@ impl View {
         };
         context.insert("notice", notice);
         context.insert("help_url", &tenant.help_url.as_ref().map(|u| u.to_string()));
+        // The login page's note to authority users: a first login enrols a second factor.
+        let enrols = tenant.authority_second_factor == SecondFactorPolicy::Required;
+        context.insert("authority_enrols", &enrols);
         context.insert("has_logo", &tenant.branding.logo_file.is_some());
         // As `Minter::passkeys_on`: the passkey buttons and the autofill's `webauthn` token.
         let passkeys_on =

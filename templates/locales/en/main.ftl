@@ -13,6 +13,8 @@ help-text = Trouble logging in? See the
 help-link = login instructions (pdf)
 help-after = after the changes
 authority-note = Authority user? Log in as before; the changes do not concern you.
+# After authority-note where the tenant requires a second factor of its authority users.
+authority-note-second-factor = At your first login you also set up a second factor, such as an authenticator app on your phone.
 identifier-missing = Enter your email address or username.
 identifier-unknown = The username was not recognised.
 identifier-unknown-hint = Note: if you have used the service before but the system did not recognise your email address, try another email address you have used.

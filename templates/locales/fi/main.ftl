@@ -14,6 +14,8 @@ help-text = Ongelmia sisäänkirjautumisessa? Katso
 help-link = ohje sisäänkirjautumiseen (pdf)
 help-after = muutosten jälkeen
 authority-note = Viranomaiskäyttäjä? Kirjaudu sisään normaaliin tapaan välittämättä muutoksista.
+# After authority-note where the tenant requires a second factor of its authority users.
+authority-note-second-factor = Ensimmäisellä kirjautumiskerralla otat lisäksi käyttöön toisen tunnistautumisen, esimerkiksi puhelimen todennussovelluksen.
 identifier-missing = Kirjoita sähköpostiosoitteesi tai käyttäjätunnuksesi.
 identifier-unknown = Tunnusta ei tunnistettu.
 identifier-unknown-hint = Huom! Mikäli olet käyttänyt sähköistä palvelua aiemmin, mutta järjestelmä ei tunnistanut sähköpostiosoitettasi, kokeile toista käyttämääsi sähköpostiosoitetta.

@@ -13,6 +13,8 @@ help-text = Problem med inloggningen? Se
 help-link = anvisningar för inloggning (pdf)
 help-after = efter ändringarna
 authority-note = Myndighetsanvändare? Logga in som tidigare utan att bry dig om ändringarna.
+# After authority-note where the tenant requires a second factor of its authority users.
+authority-note-second-factor = Vid första inloggningen tar du dessutom i bruk en andra identifiering, till exempel en autentiseringsapp i telefonen.
 identifier-missing = Skriv din e-postadress eller ditt användarnamn.
 identifier-unknown = Användarnamnet kändes inte igen.
 identifier-unknown-hint = Obs! Om du har använt e-tjänsten tidigare men systemet inte kände igen din e-postadress, pröva en annan e-postadress som du har använt.

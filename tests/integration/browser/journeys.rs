@@ -310,7 +310,9 @@ async fn a_request_posted_from_the_e_services_site_comes_back_with_a_code_in_chr
     let browser = rig.at_login(true, &[]).await;
     let offered = log_in(&browser, false, None).await;
     assert!(offered.path().ends_with("/passkey-offer"), "{offered}");
-    browser.click("main form button.secondary[type=submit]").await;
+    browser
+        .click("main form button.secondary[type=submit]")
+        .await;
     back_with_a_code(&browser).await;
     let authorize = url::Url::parse(&rig.authorize_url(&[])).unwrap();
     let mut post = url::Url::parse(&rig.callback).unwrap();
