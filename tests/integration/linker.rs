@@ -394,3 +394,36 @@ async fn an_account_imported_with_a_hash_refused_today_gets_the_link(backend: Ba
     assert_eq!(claims["sub"], "SJK-31");
     app.stop().await;
 }
+
+both_stores!(a_link_opened_on_another_device_leaves_a_way_back_to_the_login);
+/// The letter: the service says the password was set, "Siirry kirjautumaan". A resident who
+/// opens the mailed link on the phone sets the password there (the login goes on only in the
+/// browser that began it), and is shown the way to log in; the computer's "link sent" page leads
+/// back to its login, where the new password now opens the e-service with the old subject.
+async fn a_link_opened_on_another_device_leaves_a_way_back_to_the_login(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let client = rp::basic_of(&app, "kouvola").await;
+    app.import(Old::new("kouvola", "ossi.k", "KVL-42").email("ossi@testi.fi"))
+        .await;
+    let login = begin(&app, &client).await;
+    let (_, sent) = login.identify("ossi@testi.fi").await;
+    let back = app.url(&format!("/kouvola/login?request={}", login.request));
+    assert_has(
+        &sent,
+        &format!("href=\"{back}\">Avasitko linkin toisella laitteella?"),
+    );
+    let (_, link) = app.mailed_link(1, "/kouvola/reset?token=").await;
+    let phone = app.browser();
+    let set = set_password(&phone, &link, NEW_PASSWORD).await;
+    let set = says(set, 200, "Voit nyt kirjautua sisään uudella salasanallasi.").await;
+    let account = app.url("/kouvola/account");
+    assert_has(&set, &format!("href=\"{account}\">Kirjaudu sisään</a>"));
+    let (status, password_page) = login.identify("ossi@testi.fi").await;
+    assert_eq!(status, 200);
+    let done = login
+        .password(&password_page, "ossi@testi.fi", NEW_PASSWORD)
+        .await;
+    let redeemed = login.redeem(&client, &location(&done)).await;
+    assert_eq!(redeemed.payload()["sub"], "KVL-42");
+    app.stop().await;
+}

@@ -101,10 +101,17 @@ impl View {
         }
     }
 
-    /// The "link sent" page of the mail `mail_id`.
-    pub async fn link_sent(&self, mail_id: Option<&str>, sent_for: SentFor<'_>) -> HttpResponse {
+    /// The "link sent" page of the mail `mail_id`, for the pending login `request_id` if any (the
+    /// way back to it, for a resident who opened the link on another device).
+    pub async fn link_sent(
+        &self,
+        mail_id: Option<&str>,
+        sent_for: SentFor<'_>,
+        request_id: Option<&str>,
+    ) -> HttpResponse {
         let failed = self.send_failed(mail_id).await;
         let mut context = self.context();
+        context.insert("request_id", &request_id);
         match sent_for {
             SentFor::Legacy => context.insert("legacy", &true),
             SentFor::Claim(step) => context.insert("claim", step),

@@ -97,7 +97,7 @@ pub async fn claim_submit(Posted { mut view, params }: Posted) -> PageResult {
     Ok(match written {
         Claimed::Mailed(mail_id) => {
             let step = SentFor::Claim("claim_address");
-            view.link_sent(mail_id.as_deref(), step).await
+            view.link_sent(mail_id.as_deref(), step, None).await
         }
         Claimed::Expired => view.link_expired(),
     })

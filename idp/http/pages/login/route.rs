@@ -50,19 +50,27 @@ async fn send_legacy_link(login: &LoginForm, account: LegacyRow) -> PageResult {
     let mail_id = view
         .mail_legacy_link(account, to, pending(login), None)
         .await?;
-    Ok(view.link_sent(mail_id.as_deref(), SentFor::Legacy).await)
+    let request = pending(login);
+    Ok(view
+        .link_sent(mail_id.as_deref(), SentFor::Legacy, request.as_deref())
+        .await)
 }
 
 /// Mails the claim link of an old account to its (shared) address.
 async fn send_claim_link(login: &LoginForm, account: LegacyRow) -> PageResult {
     let (view, request) = (&login.view, pending(login));
     let (mails, language) = (view.state.services.mails.clone(), view.lang);
+    let asked = request.clone();
     let mail_id = view
         .flow(move |m, conn| {
-            linker::send_claim_link(m, conn, &mails, &account, language, request.as_deref())
+            linker::send_claim_link(m, conn, &mails, &account, language, asked.as_deref())
         })
         .await?;
     Ok(view
-        .link_sent(mail_id.as_deref(), SentFor::Claim("claim"))
+        .link_sent(
+            mail_id.as_deref(),
+            SentFor::Claim("claim"),
+            request.as_deref(),
+        )
         .await)
 }
