@@ -547,3 +547,36 @@ async fn a_claim_proven_by_a_link_ends_when_the_old_accounts_address_is_correcte
     assert_eq!(app.bound_to(&ids[1]).await, None);
     app.stop().await;
 }
+
+both_stores!(a_family_member_who_forgot_the_old_password_claims_by_a_link);
+/// The letter: a forgotten password is set again through "forgot". At an address a relative
+/// already uses, "forgot password" would reset the relative's account; the claim page offers the
+/// way instead: a link mailed to the shared address proves the old account, and the resident
+/// gives their own address and keeps the old subject.
+async fn a_family_member_who_forgot_the_old_password_claims_by_a_link(backend: Backend) {
+    let (app, client, [_, aiti, _], _) = family_with_the_first_bound(backend).await;
+    let login = begin(&app, &client).await;
+    let (_, chooser) = login.identify(SHARED).await;
+    let claim = text(login.choose(&chooser, SHARED, &aiti).await).await;
+    assert_has(&claim, "Unohditko aiemman käyttäjätunnuksen salasanan?");
+    let fields = [
+        ("identifier", SHARED),
+        ("account", &aiti),
+        ("proof", "link"),
+    ];
+    let sent = login.post("/login/choose", &claim, &fields).await;
+    says(sent, 200, "Lähetimme linkin tähän osoitteeseen.").await;
+    let (mail, claim_link) = app.mailed_link(1, "/seinajoki/claim?token=").await;
+    assert_has(&mail, &format!("To: {SHARED}"));
+    let own = text(login.browser.get(&claim_link).send().await.unwrap()).await;
+    says(
+        give_address(&login, &own, "aiti@testi.fi").await,
+        200,
+        ADDRESS_SENT,
+    )
+    .await;
+    let (_, link) = app.mailed_link(2, "/seinajoki/reset?token=").await;
+    let password = "äidin uusi salasana";
+    goes_on_verified(login, &client, &link, password, "SJK-2", "aiti@testi.fi").await;
+    app.stop().await;
+}

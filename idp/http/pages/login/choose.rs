@@ -14,6 +14,10 @@ pub async fn choose(login: LoginForm) -> PageResult {
     let account = login.field("account");
     let account_given = !account.is_empty();
     let who = login.identifier.clone();
+    // The claim page's "forgot the old password": the old account proven by a link mailed to the
+    // shared address instead, as "forgot password" proves an address nobody has bound yet (the
+    // city's letter sends a resident who forgot the old password there). Never an authority's.
+    let by_link = login.field("proof") == "link";
     // Nothing (or nothing of this address's) chosen: where the identifier alone leads, as the
     // identifier step would answer it.
     let (route, chosen) = login
@@ -21,6 +25,9 @@ pub async fn choose(login: LoginForm) -> PageResult {
         .flow(
             move |m, conn| match linker::route_chosen(m, conn, &who, &account)? {
                 Route::Unknown => Ok((linker::route(m, conn, &who)?, false)),
+                Route::ClaimPassword(old) if by_link && !old.is_authority => {
+                    Ok((Route::ClaimLink(old), true))
+                }
                 chosen => Ok::<_, crate::flows::error::FlowError>((chosen, true)),
             },
         )
