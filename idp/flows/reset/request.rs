@@ -98,6 +98,15 @@ pub fn request(
             let code = removable_code(m, conn, user)?
                 .map(|at| i18n::date(m.tenant.time_zone, language, at));
             context.insert("one_time_code", &code);
+            // The account the link is for, by its old usernames: at an address a family shares,
+            // a member who asks for it to set their own old account's password sees that the
+            // link is for a relative's account in use (theirs is claimed on the login's claim
+            // page).
+            let former: Vec<String> = legacy::linked_to(conn, tenant, &user.id)?
+                .into_iter()
+                .map(|old| old.username)
+                .collect();
+            context.insert("former", &former.join(", "));
             let row = LinkRow {
                 user_id: Some(user.id.clone()),
                 email: Some(to.clone()),

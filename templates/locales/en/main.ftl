@@ -79,6 +79,7 @@ logged-out = You can close this window.
 mail-greeting = Hello,
 mail-reset-subject = Setting your password – { $tenant }
 mail-reset-intro = You asked for a link to set your password for { $tenant }. Set a new password with the link below:
+mail-reset-former = The link is for the account whose earlier usernames are { $usernames }. If your earlier username is not among them, do not use the link: take yours into use by logging in with this address and choosing it.
 mail-reset-button = Set a new password
 mail-reset-validity = The link is valid for { $minutes } minutes and works once.
 mail-reset-ignore = If you did not ask for the link, you can ignore this message. Your password does not change.

@@ -80,6 +80,7 @@ logged-out = Voit sulkea tämän ikkunan.
 mail-greeting = Hei,
 mail-reset-subject = Salasanan asettaminen – { $tenant }
 mail-reset-intro = Pyysit linkkiä salasanan asettamiseen palveluun { $tenant }. Aseta uusi salasana alla olevasta linkistä:
+mail-reset-former = Linkki on tilille, jonka aiemmat käyttäjätunnukset ovat { $usernames }. Jos aiempi tunnuksesi ei ole näiden joukossa, älä käytä linkkiä: ota oma tunnuksesi käyttöön kirjautumalla tällä osoitteella ja valitsemalla se.
 mail-reset-button = Aseta uusi salasana
 mail-reset-validity = Linkki on voimassa { $minutes } minuuttia ja toimii kerran.
 mail-reset-ignore = Jos et pyytänyt linkkiä, voit jättää tämän viestin huomiotta. Salasanasi ei muutu.

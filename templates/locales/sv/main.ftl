@@ -79,6 +79,7 @@ logged-out = Du kan stänga det här fönstret.
 mail-greeting = Hej,
 mail-reset-subject = Ange lösenord – { $tenant }
 mail-reset-intro = Du bad om en länk för att ange ett lösenord till { $tenant }. Ange ett nytt lösenord via länken nedan:
+mail-reset-former = Länken gäller kontot med de tidigare användarnamnen { $usernames }. Om ditt tidigare användarnamn inte finns bland dem ska du inte använda länken: ta ditt eget i bruk genom att logga in med den här adressen och välja det.
 mail-reset-button = Ange ett nytt lösenord
 mail-reset-validity = Länken gäller i { $minutes } minuter och fungerar en gång.
 mail-reset-ignore = Om du inte bad om länken kan du lämna det här meddelandet utan avseende. Ditt lösenord ändras inte.
