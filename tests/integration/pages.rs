@@ -66,6 +66,11 @@ async fn identifier_first_conceals_whether_an_account_exists(backend: Backend) {
     );
     assert!(known.contains("autocomplete=\"current-password\""));
     assert!(known.contains("Muista kirjautumiseni tässä tietokoneessa"));
+    // Seinäjoki keeps the old passwords: the seed's words, for every account alike.
+    assert_has(
+        &known,
+        "Syötä nyt salasanasi. Se on edelleen sama kuin ennenkin.",
+    );
     // An empty identifier is an error tied to its field.
     let (status, html) = login.identify("  ").await;
     assert_eq!(status, 422);
@@ -415,7 +420,7 @@ async fn a_logins_language_holds_on_every_page_and_mail(backend: Backend) {
         (
             "fi",
             ">Jatka</button>",
-            "Syötä salasanasi.",
+            "Syötä nyt salasanasi. Se on edelleen sama kuin ennenkin.",
             "Unohtuiko käyttäjätunnus tai salasana?",
             "Salasanan asettaminen",
             "Aseta uusi salasana",
@@ -423,7 +428,7 @@ async fn a_logins_language_holds_on_every_page_and_mail(backend: Backend) {
         (
             "sv",
             ">Fortsätt</button>",
-            "Skriv ditt lösenord.",
+            "Skriv nu ditt lösenord.",
             "Glömt användarnamnet eller lösenordet?",
             "Ange lösenord",
             "Ange ett nytt lösenord",
@@ -508,7 +513,7 @@ async fn a_logins_language_holds_on_every_page_and_mail(backend: Backend) {
         ]);
     let password = text_of(password).await;
     assert!(
-        password.contains("<html lang=\"en\">") && password.contains("Enter your password."),
+        password.contains("<html lang=\"en\">") && password.contains("Now enter your password."),
         "{password}"
     );
     app.stop().await;

@@ -10,7 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use super::error::PageError;
-use crate::config::{Language, SecondFactorPolicy, TenantConfig};
+use crate::config::{Language, Policy, SecondFactorPolicy, TenantConfig};
 use crate::crypto::secret;
 use crate::flows::account::signed_in as account;
 use crate::flows::context::Minter;
@@ -207,6 +207,9 @@ impl View {
         // The login page's note to authority users: a first login enrols a second factor.
         let enrols = tenant.authority_second_factor == SecondFactorPolicy::Required;
         context.insert("authority_enrols", &enrols);
+        // The password page under keep-password says the seed's "the same as before" (true of
+        // every account there: an old one's password is kept, a new one's is its own).
+        context.insert("passwords_kept", &(tenant.policy == Policy::KeepPassword));
         context.insert("has_logo", &tenant.branding.logo_file.is_some());
         // As `Minter::passkeys_on`: the passkey buttons and the autofill's `webauthn` token.
         let passkeys_on =

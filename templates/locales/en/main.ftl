@@ -19,6 +19,8 @@ identifier-missing = Enter your email address or username.
 identifier-unknown = The username was not recognised.
 identifier-unknown-hint = Note: if you have used the service before but the system did not recognise your email address, try another email address you have used.
 password-intro = Enter your password.
+# The password page where the tenant keeps the old passwords (the seed's words).
+password-intro-kept = Now enter your password. It is still the same as before.
 password-label = Password
 change-identifier = Change username
 remember-me = Remember my login on this computer

@@ -20,6 +20,8 @@ identifier-missing = Kirjoita sähköpostiosoitteesi tai käyttäjätunnuksesi.
 identifier-unknown = Tunnusta ei tunnistettu.
 identifier-unknown-hint = Huom! Mikäli olet käyttänyt sähköistä palvelua aiemmin, mutta järjestelmä ei tunnistanut sähköpostiosoitettasi, kokeile toista käyttämääsi sähköpostiosoitetta.
 password-intro = Syötä salasanasi.
+# The password page where the tenant keeps the old passwords (the seed's words).
+password-intro-kept = Syötä nyt salasanasi. Se on edelleen sama kuin ennenkin.
 password-label = Salasana
 change-identifier = Vaihda tunnusta
 remember-me = Muista kirjautumiseni tässä tietokoneessa

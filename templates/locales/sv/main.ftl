@@ -19,6 +19,8 @@ identifier-missing = Skriv din e-postadress eller ditt användarnamn.
 identifier-unknown = Användarnamnet kändes inte igen.
 identifier-unknown-hint = Obs! Om du har använt e-tjänsten tidigare men systemet inte kände igen din e-postadress, pröva en annan e-postadress som du har använt.
 password-intro = Skriv ditt lösenord.
+# The password page where the tenant keeps the old passwords (the seed's words).
+password-intro-kept = Skriv nu ditt lösenord. Det är fortfarande detsamma som tidigare.
 password-label = Lösenord
 change-identifier = Byt användarnamn
 remember-me = Kom ihåg min inloggning på den här datorn
