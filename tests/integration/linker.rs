@@ -200,6 +200,8 @@ async fn a_shared_address_lets_the_resident_choose_and_link_the_others_later(bac
     let account = page(&browser, app.url("/seinajoki/account")).await;
     assert_has(&account, "<li>perhe.isa</li>");
     assert_has(&account, "Tunnuksen perhe.aiti vanha salasana");
+    // Only one's own: a relative's account linked here is no longer claimable by its owner.
+    assert_has(&account, "Liitä käyttäjätunnukseesi vain omasi");
     let link_old = async |password: &str| {
         let fields = [("account", aiti.as_str()), ("password", password)];
         let url = app.url("/seinajoki/account/legacy");

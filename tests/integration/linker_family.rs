@@ -123,6 +123,11 @@ async fn a_family_member_claims_their_old_account_by_its_password_and_their_own_
     assert_eq!(status, 200);
     assert_has(&chooser, "Kirjaudun jo tällä osoitteella (sen salasanalla)");
     assert_has(&chooser, "value=\"in-use\" checked");
+    // A resident already in use here whose own old account this is links it on the account page.
+    assert_has(
+        &chooser,
+        "Jos tunnus on omasi ja kirjaudut jo tällä osoitteella, liitä se omissa tiedoissa",
+    );
     assert!(
         chooser.contains(">perhe.aiti</label>") && chooser.contains(">perhe.lapsi</label>"),
         "{chooser}"
