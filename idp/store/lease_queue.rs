@@ -146,6 +146,26 @@ impl LeaseQueue {
         limit: i64,
         only: Option<&str>,
     ) -> Result<Vec<R>> {
+        let mut claimed = Vec::new();
+        for id in self.due_ids(conn, now, limit, only)? {
+            if self.take_lease(conn, &id, now, lease_until)?
+                && let Some(row) = self.find(conn, &id)?
+            {
+                claimed.push(row);
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// The ids of up to `limit` rows due at `now` and held by no node (or only `only`), the
+    /// longest due first: candidates, which [`Self::take_lease`] claims one by one.
+    pub fn due_ids(
+        &self,
+        conn: &mut DbConnection,
+        now: NaiveDateTime,
+        limit: i64,
+        only: Option<&str>,
+    ) -> Result<Vec<String>> {
         let only_clause = if only.is_some() { " AND id = ?" } else { "" };
         let sql = format!(
             "SELECT id FROM {} WHERE status = ? AND next_attempt_at <= ? \
@@ -161,26 +181,34 @@ impl LeaseQueue {
             query = query.bind::<Text, _>(id.to_string());
         }
         let candidates: Vec<Id> = query.bind::<BigInt, _>(limit).load(conn)?;
-        let lease = format!(
-            "UPDATE {} SET locked_until = ? WHERE id = ? AND status = ? \
+        Ok(candidates.into_iter().map(|Id { id }| id).collect())
+    }
+
+    /// Claims the row `id` until `lease_until` if it is still due at `now` and held by no node;
+    /// whether this call won it. The whole "due" condition again: between [`Self::due_ids`] and
+    /// this another node may have claimed the row, tried it and failed (its lease gone, its next
+    /// attempt later); without `next_attempt_at` here the row was claimed and tried again at
+    /// once, past its backoff.
+    pub fn take_lease(
+        &self,
+        conn: &mut DbConnection,
+        id: &str,
+        now: NaiveDateTime,
+        lease_until: NaiveDateTime,
+    ) -> Result<bool> {
+        let sql = format!(
+            "UPDATE {} SET locked_until = ? WHERE id = ? AND status = ? AND next_attempt_at <= ? \
              AND (locked_until IS NULL OR locked_until <= ?)",
             self.table
         );
-        let mut claimed = Vec::new();
-        for Id { id } in candidates {
-            let won = statement(conn, &lease)
-                .bind::<Timestamp, _>(lease_until)
-                .bind::<Text, _>(id.clone())
-                .bind::<Text, _>(PENDING)
-                .bind::<Timestamp, _>(now)
-                .execute(conn)?;
-            if won == 1
-                && let Some(row) = self.find(conn, &id)?
-            {
-                claimed.push(row);
-            }
-        }
-        Ok(claimed)
+        let won = statement(conn, &sql)
+            .bind::<Timestamp, _>(lease_until)
+            .bind::<Text, _>(id.to_string())
+            .bind::<Text, _>(PENDING)
+            .bind::<Timestamp, _>(now)
+            .bind::<Timestamp, _>(now)
+            .execute(conn)?;
+        Ok(won == 1)
     }
 
     /// How many rows of `tenant` wait (`pending`: neither done nor given up), and when the
