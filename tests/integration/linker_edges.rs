@@ -9,7 +9,7 @@ use crate::helpers::journeys::{
 };
 use crate::helpers::{Backend, NewUser, Old, TestApp, assert_has};
 use crate::linker::{LINK_SENT, begin, kouvola, logged_in, server, vectors};
-use crate::rp::{self, location};
+use crate::rp::{self, Rp, location};
 
 /// Adding `user` to seinajoki (as `users add` does) is refused with an error that starts with
 /// `reason`.
@@ -477,18 +477,18 @@ both_stores!(two_authority_accounts_of_one_office_mailbox_both_log_in);
 /// the address; the second official still logs in by the username (proven by the old password),
 /// with the old subject and without an address. Before, every attempt answered "wrong password".
 async fn two_authority_accounts_of_one_office_mailbox_both_log_in(backend: Backend) {
-    let app = TestApp::with_tenant_setting(backend, "authority_second_factor = \"off\"").await;
-    let client = rp::basic(&app).await;
-    let hash = bcrypt::hash("viraston salasana", 4).unwrap();
-    for (username, subject) in [("virkailija.a", "SJK-V1"), ("virkailija.b", "SJK-V2")] {
-        let old = Old::new("seinajoki", username, subject).email("toimisto@testi.fi");
-        app.import(old.hash(&hash).authority()).await;
-    }
-    let first = logged_in(&app.browser(), &client, "virkailija.a", "viraston salasana").await;
+    let office =
+        |username, subject| Old::new("seinajoki", username, subject).email("toimisto@testi.fi");
+    let accounts = [
+        office("virkailija.a", "SJK-V1"),
+        office("virkailija.b", "SJK-V2"),
+    ];
+    let (app, client) = officials(backend, accounts).await;
+    let first = logged_in(&app.browser(), &client, "virkailija.a", OFFICE_PASSWORD).await;
     assert_eq!(first.payload()["sub"], "SJK-V1");
     assert_eq!(first.payload()["email"], "toimisto@testi.fi");
     for _ in 0..2 {
-        let second = logged_in(&app.browser(), &client, "virkailija.b", "viraston salasana").await;
+        let second = logged_in(&app.browser(), &client, "virkailija.b", OFFICE_PASSWORD).await;
         let claims = second.payload();
         assert_eq!(claims["sub"], "SJK-V2");
         assert_eq!(claims.get("email"), None);
@@ -503,11 +503,8 @@ both_stores!(an_authority_username_that_looks_like_an_address_logs_in);
 /// The import allows `@` in a username: an official whose old username is an address (and whose
 /// account has no address of its own) logs in with it, the first time too.
 async fn an_authority_username_that_looks_like_an_address_logs_in(backend: Backend) {
-    let app = TestApp::with_tenant_setting(backend, "authority_second_factor = \"off\"").await;
-    let client = rp::basic(&app).await;
-    let hash = bcrypt::hash("viraston salasana", 4).unwrap();
     let old = Old::new("seinajoki", "rv@rakennus.seinajoki.fi", "SJK-RV");
-    app.import(old.hash(&hash).authority()).await;
+    let (app, client) = officials(backend, [old]).await;
     for _ in 0..2 {
         let browser = app.browser();
         let redeemed = logged_in(
@@ -520,4 +517,20 @@ async fn an_authority_username_that_looks_like_an_address_logs_in(backend: Backe
         assert_eq!(redeemed.payload()["sub"], "SJK-RV");
     }
     app.stop().await;
+}
+
+/// The old password of [`officials`]' accounts.
+const OFFICE_PASSWORD: &str = "viraston salasana";
+
+/// A server whose seinajoki asks its authority users for no second factor, with `accounts`
+/// imported as authorities' old accounts, each with [`OFFICE_PASSWORD`]: the server and its
+/// relying party.
+async fn officials<const N: usize>(backend: Backend, accounts: [Old<'_>; N]) -> (TestApp, Rp) {
+    let app = TestApp::with_tenant_setting(backend, "authority_second_factor = \"off\"").await;
+    let client = rp::basic(&app).await;
+    let hash = bcrypt::hash(OFFICE_PASSWORD, 4).unwrap();
+    for old in accounts {
+        app.import(old.hash(&hash).authority()).await;
+    }
+    (app, client)
 }
