@@ -10,6 +10,8 @@ use std::str::FromStr;
 
 use unicode_normalization::UnicodeNormalization;
 
+use super::text::lookup_key;
+
 /// A valid mail address.
 ///
 /// `as_entered` is what the resident typed, trimmed and NFKC-normalised (full-width and other
@@ -91,10 +93,10 @@ fn acceptable(address: &str) -> bool {
         && lettre::Address::from_str(address).is_ok()
 }
 
-/// The lookup key of an address: trimmed, NFKC-normalised and lowercased (Unicode-aware).
+/// The lookup key of an address: trimmed, NFKC-normalised and lowercased (Unicode-aware), as
+/// every identifier's ([`lookup_key`]).
 pub fn normalize(address: &str) -> String {
-    let folded: String = address.trim().nfkc().collect();
-    folded.trim().to_lowercase()
+    lookup_key(address)
 }
 
 #[cfg(test)]

@@ -3,6 +3,16 @@
 
 use icu_properties::CodePointMapData;
 use icu_properties::props::{GeneralCategory, GeneralCategoryGroup};
+use unicode_normalization::UnicodeNormalization;
+
+/// The lookup and uniqueness key of an identifier someone types (a mail address, an old or an
+/// authority username): trimmed, NFKC-normalised and lowercased (Unicode-aware). One written form
+/// of a name is one key: "Pääkäyttäjä" typed on a Mac (decomposed, NFD) or in a browser
+/// (composed, NFC), exported by an old system either way, or in full-width letters.
+pub fn lookup_key(typed: &str) -> String {
+    let folded: String = typed.trim().nfkc().collect();
+    folded.trim().to_lowercase()
+}
 
 /// Whether `c` does not show as itself: a control character (`Cc`), a format character (`Cf`:
 /// the marks, embeddings, overrides and isolates that reorder text, zero-width spaces and joiners,
@@ -34,7 +44,7 @@ pub fn visible(typed: &str, max_chars: usize) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{invisible, visible};
+    use super::{invisible, lookup_key, visible};
 
     #[test]
     fn what_does_not_show_as_itself_is_invisible() {
@@ -70,5 +80,17 @@ mod tests {
         assert_eq!(visible(" \u{202e}a\u{200b}b ", 5), Some("ab".into()));
         assert_eq!(visible("  abc  def", 5), Some("abc".into()));
         assert_eq!(visible("\u{2066} \t\u{2069}", 5), None);
+    }
+
+    #[test]
+    fn one_written_form_of_a_name_is_one_key() {
+        let composed = lookup_key(" Pääkäyttäjä ");
+        assert_eq!(composed, "pääkäyttäjä");
+        assert_eq!(
+            lookup_key("PA\u{308}A\u{308}KA\u{308}YTTA\u{308}JA\u{308}"),
+            composed
+        );
+        assert_eq!(lookup_key("ＭＡＴＴＩ．Ｍ"), "matti.m");
+        assert_eq!(lookup_key("ﬁlippa"), "filippa");
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 
 use chrono::NaiveDateTime;
 
-use crate::domain::Email;
+use crate::domain::{Email, lookup_key};
 use crate::store::legacy_import::{self, ReportCounts};
 use crate::store::{DbConnection, StoreError, Tenant, audit, legacy, links};
 
@@ -120,7 +120,7 @@ pub fn set_email(
     email: &Email,
     now: NaiveDateTime,
 ) -> Result<EmailSet, SetEmailError> {
-    let key = username.trim().to_lowercase();
+    let key = lookup_key(username);
     crate::store::write_transaction(conn, |conn| {
         let account = legacy::find_by_username(conn, tenant, &key)?.ok_or_else(|| {
             SetEmailError::Unknown {

@@ -4,7 +4,7 @@
 
 use chrono::NaiveDateTime;
 
-use crate::domain::Email;
+use crate::domain::{Email, lookup_key};
 use crate::store::legacy::LegacyRow;
 use crate::store::throttle::ThrottleKey;
 use crate::store::users::{self, UserRow};
@@ -31,7 +31,7 @@ pub fn find_user(
     match whose {
         Whose::Id(id) => users::find(conn, tenant, id),
         Whose::Email(email) => users::find_by_email(conn, tenant, email.normalized()),
-        Whose::Username(name) => users::find_by_username(conn, tenant, &name.trim().to_lowercase()),
+        Whose::Username(name) => users::find_by_username(conn, tenant, &lookup_key(name)),
     }
 }
 
@@ -54,7 +54,7 @@ pub fn unknown_key(identifier: &str) -> ThrottleKey {
     let identifier = identifier.trim();
     ThrottleKey::Unknown(match Email::parse(identifier) {
         Ok(email) => email.normalized().to_string(),
-        Err(_) => identifier.to_lowercase(),
+        Err(_) => lookup_key(identifier),
     })
 }
 
@@ -87,7 +87,7 @@ fn any_account(
     };
     Ok(match by_email {
         Some(user) => Some(user),
-        None => users::find_by_username(conn, tenant, &identifier.to_lowercase())?
+        None => users::find_by_username(conn, tenant, &lookup_key(identifier))?
             .filter(|u| u.is_authority),
     })
 }

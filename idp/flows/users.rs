@@ -3,7 +3,7 @@
 
 use chrono::NaiveDateTime;
 
-use crate::domain::{Email, NameError, NewPassword, parse_name};
+use crate::domain::{Email, NameError, NewPassword, lookup_key, parse_name};
 use crate::store::{self, DbConnection, StoreError, Tenant, audit, users::UserRow};
 
 /// What is needed to add a user.
@@ -99,7 +99,7 @@ pub fn add(
     let name = input.name.map(parse_name).transpose()?.flatten();
     let id = store::new_id(now);
     let subject = uuid::Uuid::new_v4().to_string();
-    let username_normalized = input.username.map(str::to_lowercase);
+    let username_normalized = input.username.map(lookup_key);
     let email_taken = || AddUserError::EmailTaken {
         email: input.email.map(ToString::to_string).unwrap_or_default(),
         tenant: input.tenant.id().to_string(),

@@ -41,6 +41,7 @@ pub mod sessions;
 mod tenant;
 pub mod throttle;
 mod transaction;
+pub mod usernames;
 pub mod users;
 
 use std::path::Path;
@@ -473,9 +474,12 @@ pub fn new_id(now: chrono::NaiveDateTime) -> String {
     uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, seconds, nanos)).to_string()
 }
 
-/// Runs the pending migrations of `backend`; returns the versions applied.
+/// Runs the pending migrations of `backend`, each in a transaction of its own with the Rust step
+/// of those that need one ([`RUST_STEPS`]); returns the versions applied. A failed migration
+/// leaves nothing of itself, on either store, and a long one holds its locks for itself only,
+/// not for the migrations around it.
 pub fn migrate(backend: &DatabaseBackend) -> Result<Vec<String>> {
-    let applied = match backend {
+    let mut conn = match backend {
         DatabaseBackend::Sqlite(path) => {
             create_private_file(path)?;
             let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
@@ -485,27 +489,70 @@ pub fn migrate(backend: &DatabaseBackend) -> Result<Vec<String>> {
                 "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {}; PRAGMA secure_delete = ON;",
                 BUSY_TIMEOUT.as_millis()
             ))?;
-            conn.run_pending_migrations(SQLITE_MIGRATIONS)
-                .map_err(|e| StoreError::Migration(e.to_string()))?
-                .iter()
-                .map(ToString::to_string)
-                .collect()
+            DbConnection::Sqlite(conn)
         }
-        DatabaseBackend::Postgres(url) => {
-            // One transaction under a transaction-scoped lock: nodes starting together migrate one
-            // after another, a failed run leaves no migration half-applied, and the lock cannot
-            // outlive the run (as a session lock can behind PgBouncer's transaction pooling).
-            let mut conn = PgConnection::establish(url)?;
-            conn.transaction(|conn| {
-                diesel::sql_query(format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
-                    .execute(conn)?;
-                conn.run_pending_migrations(POSTGRES_MIGRATIONS)
-                    .map(|versions| versions.iter().map(ToString::to_string).collect())
-                    .map_err(|e| StoreError::Migration(e.to_string()))
-            })?
-        }
+        DatabaseBackend::Postgres(url) => DbConnection::Postgres(PgConnection::establish(url)?),
     };
+    let mut applied = Vec::new();
+    while let Some(version) = conn.transaction(migrate_next)? {
+        applied.push(version);
+    }
     Ok(applied)
+}
+
+/// Runs the next pending migration and its Rust step, if any: its version.
+fn migrate_next(conn: &mut DbConnection) -> Result<Option<String>> {
+    let next = match conn {
+        DbConnection::Sqlite(conn) => next_migration(conn, || SQLITE_MIGRATIONS),
+        DbConnection::Postgres(conn) => {
+            // Under a transaction-scoped lock: nodes starting together migrate one after another,
+            // and the lock cannot outlive the migration (as a session lock can behind PgBouncer's
+            // transaction pooling).
+            diesel::sql_query(format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+                .execute(conn)?;
+            next_migration(conn, || POSTGRES_MIGRATIONS)
+        }
+    }
+    .map_err(|e| StoreError::Migration(e.to_string()))?;
+    if let Some(version) = &next {
+        for (_, step) in RUST_STEPS.iter().filter(|(v, _)| v == version) {
+            step(conn)?;
+        }
+    }
+    Ok(next)
+}
+
+/// Runs the first of `migrations` that `conn`'s database lacks: its version; none when it lacks
+/// none.
+fn next_migration<C: MigrationHarness<C::Backend> + Connection>(
+    conn: &mut C,
+    migrations: fn() -> EmbeddedMigrations,
+) -> diesel::migration::Result<Option<String>> {
+    if !conn.has_pending_migration(migrations())? {
+        return Ok(None);
+    }
+    Ok(Some(conn.run_next_migration(migrations())?.to_string()))
+}
+
+/// The migrations whose work SQL cannot do on both stores, by version, and the step that does it
+/// right after the migration's SQL, in its transaction.
+const RUST_STEPS: [(&str, RustStep); 1] = [("20261215000001", fold_usernames)];
+
+/// The Rust step of a migration: it runs in the migration's transaction.
+type RustStep = fn(&mut DbConnection) -> Result<()>;
+
+/// The step of `2026-12-15-000001_usernames_folded` ([`usernames::fold_all`]).
+fn fold_usernames(conn: &mut DbConnection) -> Result<()> {
+    let folded = usernames::fold_all(conn)?;
+    tracing::info!(changed = folded.changed, "usernames' keys folded (NFKC)");
+    for (table, id) in &folded.left {
+        tracing::warn!(
+            table,
+            id,
+            "a username's folded key is another account's: left as it was (docs/migration.md)"
+        );
+    }
+    Ok(())
 }
 
 /// Reverts every migration of `backend` (the migration tests use it).

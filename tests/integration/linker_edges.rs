@@ -519,6 +519,26 @@ async fn an_authority_username_that_looks_like_an_address_logs_in(backend: Backe
     app.stop().await;
 }
 
+both_stores!(an_authority_username_exported_decomposed_logs_in_as_typed);
+/// An old system that exported "Pääkäyttäjä" decomposed (NFD, as macOS writes it) and a browser
+/// that sends it composed (NFC): one key reads both, at the first login (the old account) and at
+/// the next ones (the user it was bound to), in any case and either spelling.
+async fn an_authority_username_exported_decomposed_logs_in_as_typed(backend: Backend) {
+    let decomposed = "Pa\u{308}a\u{308}ka\u{308}ytta\u{308}ja\u{308}";
+    let (app, client) = officials(backend, []).await;
+    let hash = bcrypt::hash(OFFICE_PASSWORD, 4).unwrap();
+    let export =
+        format!("username,subject,password_hash,authority\n{decomposed},SJK-PK,{hash},yes\n");
+    let summary = app.import_csv("seinajoki", "export.csv", export).await;
+    assert_eq!(summary.imported, 1);
+    for typed in ["Pääkäyttäjä", "PÄÄKÄYTTÄJÄ", decomposed] {
+        let browser = app.browser();
+        let redeemed = logged_in(&browser, &client, typed, OFFICE_PASSWORD).await;
+        assert_eq!(redeemed.payload()["sub"], "SJK-PK", "{typed}");
+    }
+    app.stop().await;
+}
+
 /// The old password of [`officials`]' accounts.
 const OFFICE_PASSWORD: &str = "viraston salasana";
 

@@ -94,36 +94,8 @@ both_stores!(accounts_imported_before_keep_their_address_as_the_exports);
 /// before it counts its address as the export's (a re-import of the same export then changes
 /// nothing); a linked one keeps none.
 async fn accounts_imported_before_keep_their_address_as_the_exports(backend: Backend) {
-    use diesel::Connection;
-    use diesel_migrations::{FileBasedMigrations, MigrationHarness};
-    let dir = tempfile::tempdir().unwrap();
-    let db = TestDb::new(backend, dir.path());
-    let versions = crate::helpers::migration_versions();
-    // This migration and those after it are reverted, and applied again below.
-    let from = versions.iter().position(|v| v == "20261210000001").unwrap();
-    store::migrate(&db.backend).unwrap();
-    let folder = |name: &str| {
-        FileBasedMigrations::from_path(crate::helpers::project_root().join("migrations").join(name))
-            .unwrap()
-    };
-    for _ in from..versions.len() {
-        match &db.backend {
-            idp::config::DatabaseBackend::Sqlite(path) => {
-                let mut conn =
-                    diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
-                conn.revert_last_migration(folder("sqlite")).unwrap();
-            }
-            idp::config::DatabaseBackend::Postgres(url) => {
-                let mut conn = diesel::PgConnection::establish(url).unwrap();
-                conn.revert_last_migration(folder("postgres")).unwrap();
-            }
-        }
-    }
-    let mut conn = connect(&db);
-    let now = NaiveDate::from_ymd_opt(2026, 12, 1)
-        .unwrap()
-        .and_hms_opt(10, 0, 0)
-        .unwrap();
+    let (_dir, db, mut conn, again) = migrated_before(backend, "20261210000001");
+    let now = december_first();
     let liisa = store::users::NewUser {
         subject: "S-2",
         email_verified: true,
@@ -156,7 +128,7 @@ async fn accounts_imported_before_keep_their_address_as_the_exports(backend: Bac
     }
     assert_eq!(
         store::migrate(&db.backend).unwrap(),
-        versions[from..],
+        again,
         "the migration again, and those after it"
     );
     let mut exported = |id: &str| {
@@ -169,6 +141,97 @@ async fn accounts_imported_before_keep_their_address_as_the_exports(backend: Bac
     assert_eq!(exported("a1").as_deref(), Some("matti@testi.fi"));
     assert_eq!(exported("a2"), None, "linked");
     assert_eq!(exported("a3"), None);
+}
+
+/// A fresh database of `backend` migrated, then the migration `version` and those after it
+/// reverted, and a connection to it: with their versions, in the order a migration applies them
+/// again.
+fn migrated_before(
+    backend: Backend,
+    version: &str,
+) -> (tempfile::TempDir, TestDb, DbConnection, Vec<String>) {
+    use diesel::Connection;
+    use diesel_migrations::{FileBasedMigrations, MigrationHarness};
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(backend, dir.path());
+    let versions = crate::helpers::migration_versions();
+    let from = versions.iter().position(|v| v == version).unwrap();
+    store::migrate(&db.backend).unwrap();
+    let folder = |name: &str| {
+        FileBasedMigrations::from_path(crate::helpers::project_root().join("migrations").join(name))
+            .unwrap()
+    };
+    for _ in from..versions.len() {
+        match &db.backend {
+            idp::config::DatabaseBackend::Sqlite(path) => {
+                let mut conn =
+                    diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+                conn.revert_last_migration(folder("sqlite")).unwrap();
+            }
+            idp::config::DatabaseBackend::Postgres(url) => {
+                let mut conn = diesel::PgConnection::establish(url).unwrap();
+                conn.revert_last_migration(folder("postgres")).unwrap();
+            }
+        }
+    }
+    let conn = connect(&db);
+    (dir, db, conn, versions[from..].to_vec())
+}
+
+/// 1 December 2026, 10:00: when the rows these tests write were made.
+fn december_first() -> chrono::NaiveDateTime {
+    NaiveDate::from_ymd_opt(2026, 12, 1)
+        .unwrap()
+        .and_hms_opt(10, 0, 0)
+        .unwrap()
+}
+
+both_stores!(usernames_stored_before_are_folded);
+/// Migration `2026-12-15-000001_usernames_folded`: a username's key stored lowercased only (an
+/// old system's decomposed "Pääkäyttäjä") is folded as the login reads one (NFKC), so the composed
+/// form a browser sends finds it; a key whose folded form another account of the tenant has stays
+/// as it was (that spelling logs in to the other one, as before).
+async fn usernames_stored_before_are_folded(backend: Backend) {
+    let (_dir, db, mut conn, again) = migrated_before(backend, "20261215000001");
+    let now = december_first();
+    let chief = store::users::NewUser {
+        username: Some("Pa\u{308}a\u{308}llikko\u{308}"),
+        username_normalized: Some("pa\u{308}a\u{308}llikko\u{308}"),
+        is_authority: true,
+        ..new_user("u1", "seinajoki", "paallikko@testi.fi", now)
+    };
+    store::users::insert(&mut conn, &chief).unwrap();
+    for (id, key) in [
+        ("a1", "pa\u{308}a\u{308}ka\u{308}ytta\u{308}ja\u{308}"),
+        ("a2", "ääni"),
+        ("a3", "a\u{308}a\u{308}ni"),
+        ("a4", "matti"),
+    ] {
+        diesel::sql_query(format!(
+            "INSERT INTO legacy_accounts (id, tenant_id, username, username_normalized, subject, \
+             is_authority, imported_at, updated_at) VALUES ('{id}', 'seinajoki', '{key}', \
+             '{key}', 'S-{id}', TRUE, '2026-12-01 10:00:00', '2026-12-01 10:00:00')"
+        ))
+        .execute(&mut conn)
+        .unwrap();
+    }
+    assert_eq!(store::migrate(&db.backend).unwrap(), again);
+    let tenant = crate::helpers::tenant("seinajoki");
+    let old = |conn: &mut DbConnection, key: &str| {
+        store::legacy::find_by_username(conn, tenant, key)
+            .unwrap()
+            .map(|a| a.id)
+    };
+    assert_eq!(old(&mut conn, "pääkäyttäjä").as_deref(), Some("a1"));
+    assert_eq!(old(&mut conn, "ääni").as_deref(), Some("a2"));
+    assert_eq!(
+        old(&mut conn, "a\u{308}a\u{308}ni").as_deref(),
+        Some("a3"),
+        "left as it was"
+    );
+    assert_eq!(old(&mut conn, "matti").as_deref(), Some("a4"));
+    let user = store::users::find_by_username(&mut conn, tenant, "päällikkö").unwrap();
+    assert_eq!(user.map(|u| u.id).as_deref(), Some("u1"));
 }
 
 both_stores!(email_is_unique_per_tenant_case_insensitively);

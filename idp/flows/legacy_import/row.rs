@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 
 use crate::config::SaltedShaLayout;
 use crate::crypto::legacy::{self, LegacyFormat};
-use crate::domain::{Email, parse_name};
+use crate::domain::{Email, lookup_key, parse_name};
 use crate::store::legacy::LegacyRow;
 use crate::store::legacy_import::{LegacyChanges, NewLegacy};
 
@@ -152,7 +152,7 @@ impl ImportRow {
         Ok(ImportRow {
             line,
             username: username.to_string(),
-            username_normalized: username.to_lowercase(),
+            username_normalized: lookup_key(username),
             subject: subject.to_string(),
             email,
             password_hash,

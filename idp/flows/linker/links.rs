@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::config::Language;
 use crate::crypto::secret;
-use crate::domain::Email;
+use crate::domain::{Email, lookup_key};
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::{mail_limit, mail_link};
@@ -265,10 +265,10 @@ fn still_proves(link: &LinkRow, account: &LegacyRow) -> bool {
     }
 }
 
-/// The key of an address a link is mailed to: normalised as the accounts' addresses are, or, for
-/// a stored address no longer valid, trimmed and lowercased.
+/// The key of an address a link is mailed to: normalised as the accounts' addresses are (a stored
+/// address no longer valid too).
 fn recipient(to: &str) -> String {
-    Email::parse(to).map_or_else(|_| to.trim().to_lowercase(), |e| e.normalized().to_string())
+    lookup_key(to)
 }
 
 /// The unbound old account of this tenant a link is for, while the link still proves it

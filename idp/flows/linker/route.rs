@@ -2,7 +2,7 @@
 //! account a password proves.
 
 use crate::config::{Policy, TenantConfig};
-use crate::domain::Email;
+use crate::domain::{Email, lookup_key};
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::former;
@@ -175,7 +175,7 @@ fn unlinked_authority(
     username: &str,
 ) -> Result<Option<LegacyRow>, StoreError> {
     Ok(
-        legacy::find_by_username(conn, tenant, &username.to_lowercase())?
+        legacy::find_by_username(conn, tenant, &lookup_key(username))?
             .filter(|a| a.is_authority && a.linked_user_id.is_none()),
     )
 }

@@ -10,6 +10,7 @@
 //! a login begun before the reset cannot be finished after it, e.g. by enrolling a new factor. Audited as `second_factor.reset` (`"by": "cli"`). Where the tenant requires a second
 //! factor, the user's next login enrols a new one.
 
+use crate::domain::lookup_key;
 use crate::flows::context::Minter;
 use crate::flows::oidc::logout::end_everything;
 use crate::store::users::{self, UserRow};
@@ -55,7 +56,7 @@ fn find(
     tenant: Tenant<'_>,
     username: &str,
 ) -> Result<Option<UserRow>, StoreError> {
-    let key = username.trim().to_lowercase();
+    let key = lookup_key(username);
     match users::find_by_username(conn, tenant, &key)? {
         Some(user) => Ok(Some(user)),
         None => users::find_by_email(conn, tenant, &key),

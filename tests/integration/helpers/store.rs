@@ -204,7 +204,7 @@ impl TestApp {
             id: id.clone(),
             tenant_id: old.tenant.into(),
             username: old.username.into(),
-            username_normalized: old.username.to_lowercase(),
+            username_normalized: idp::domain::lookup_key(old.username),
             subject: old.subject.into(),
             email: old.email.map(str::to_string),
             email_normalized: email_normalized.clone(),
