@@ -74,6 +74,16 @@ client_secret_sha256 = "abc"
 token_endpoint_auth_method = "none"
 grant_types = ["client_credentials"]
 backchannel_logout_uri = "ftp://rp.example.fi/logout"
+
+[[clients]]
+client_id = "b"
+client_secret = ""
+redirect_uris = ["https://rp.example.fi/callback"]
+
+[[clients]]
+client_id = "c"
+client_secret_sha256 = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"
+redirect_uris = ["https://rp.example.fi/callback"]
 "#,
     );
     assert_refused(
@@ -89,6 +99,8 @@ backchannel_logout_uri = "ftp://rp.example.fi/logout"
             "tenants/seinajoki.toml: clients[1].client_secret: must not be set for this token_endpoint_auth_method",
             "tenants/seinajoki.toml: clients[1].grant_types: client_credentials needs an authenticated client, not token_endpoint_auth_method = \"none\"",
             "tenants/seinajoki.toml: clients[1].backchannel_logout_uri: \"ftp://rp.example.fi/logout\" must be https:// (http:// only for localhost)",
+            "tenants/seinajoki.toml: clients[2].client_secret: must not be empty",
+            "tenants/seinajoki.toml: clients[3].client_secret_sha256: is the SHA-256 of empty text: anyone could authenticate as this client with an empty secret; give the SHA-256 of a secret of 32 random bytes or more (openssl rand -base64 32)",
         ],
     );
 }

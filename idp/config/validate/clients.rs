@@ -3,9 +3,15 @@
 
 use std::collections::HashSet;
 
+use secrecy::ExposeSecret;
+
 use super::rules::{check_redirect_uri, check_web_uri};
 use crate::config::client::{AuthMethod, ClientConfig, GrantType};
 use crate::config::problems::Problem;
+
+/// The SHA-256 of empty text, hex: what `printf %s "$SECRET" | sha256sum` gives for an unset
+/// variable.
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// Problems of a tenant's `[[clients]]`; `source` names the tenant file.
 pub(super) fn clients(clients: &[ClientConfig], source: &str) -> Vec<Problem> {
@@ -44,6 +50,24 @@ pub(super) fn clients(clients: &[ClientConfig], source: &str) -> Vec<Problem> {
             problem(
                 key("client_secret_sha256"),
                 "must be 64 hexadecimal digits (the SHA-256 of the secret)".into(),
+            );
+        }
+        // An empty secret (a script's unset variable hashed) would let anyone in as the client.
+        if client
+            .client_secret
+            .as_ref()
+            .is_some_and(|s| s.expose_secret().is_empty())
+        {
+            problem(key("client_secret"), "must not be empty".into());
+        }
+        if client
+            .client_secret_sha256
+            .as_ref()
+            .is_some_and(|hash| hash.eq_ignore_ascii_case(EMPTY_SHA256))
+        {
+            problem(
+                key("client_secret_sha256"),
+                "is the SHA-256 of empty text: anyone could authenticate as this client with an empty secret; give the SHA-256 of a secret of 32 random bytes or more (openssl rand -base64 32)".into(),
             );
         }
         match client.token_endpoint_auth_method {

@@ -161,8 +161,12 @@ pub fn by_secret<'t>(
     Ok(client)
 }
 
-/// Whether `presented` is the client's secret (compared as SHA-256, in constant time).
+/// Whether `presented` is the client's secret (compared as SHA-256, in constant time); an empty
+/// one never is (the configuration refuses an empty secret too).
 fn secret_matches(client: &ClientConfig, presented: &str) -> bool {
+    if presented.is_empty() {
+        return false;
+    }
     let expected = match (&client.client_secret, &client.client_secret_sha256) {
         (Some(plain), _) => secret::hash(secrecy::ExposeSecret::expose_secret(plain)),
         (None, Some(hash)) => hash.to_ascii_lowercase(),
@@ -174,6 +178,16 @@ fn secret_matches(client: &ClientConfig, presented: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_secret_never_matches() {
+        let client: ClientConfig = toml::from_str(
+            "client_id = \"rp\"\nclient_secret = \"\"\nredirect_uris = [\"https://rp.example.fi/cb\"]",
+        )
+        .unwrap();
+        assert!(!secret_matches(&client, ""));
+        assert!(!secret_matches(&client, "x"));
+    }
 
     #[test]
     fn basic_credentials_are_form_decoded() {
