@@ -83,9 +83,18 @@ async fn the_account_page_changes_name_and_password_and_signs_out(backend: Backe
         Some(app.url("/seinajoki/forgot").as_str())
     );
     assert!(!text.contains("uusi pitkä salasana"), "{text}");
-    // This session stays, the other one ended.
+    // This session stays, under a new cookie: a copy of the old one (taken from a shared
+    // computer's profile) is sent to log in. The other session ended.
     let account = signed.browser.get(app.url("/seinajoki/account"));
     assert_eq!(account.send().await.unwrap().status(), 200);
+    let copy = app
+        .http
+        .get(app.url("/seinajoki/account"))
+        .header("cookie", format!("idp-session-seinajoki={}", signed.cookie))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&copy).path(), "/seinajoki/login");
     let back = rp::prompt_none(&elsewhere, &client).await;
     assert_eq!(param(&back, "error").as_deref(), Some("login_required"));
 

@@ -4,11 +4,13 @@
 use serde_json::json;
 
 use crate::config::Language;
+use crate::crypto::secret;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::notice::{self, Change};
 use crate::flows::oidc::logout::{end_everything, end_pending, end_session};
 use crate::flows::oidc::session;
+use crate::flows::oidc::steps::NewSession;
 use crate::mail::Mails;
 use crate::store::audit::Event;
 use crate::store::sessions::SessionRow;
@@ -73,7 +75,9 @@ pub fn set_name(
 }
 
 /// Sets a new password (checked and hashed by the caller after the current one was verified),
-/// ends the user's other sessions, and mails the account's address a notice in `language`.
+/// ends the user's other sessions, and mails the account's address a notice in `language`. The
+/// session it keeps gets a new cookie, returned: a copy of the old one (taken from a shared
+/// computer's profile, the reason the resident changes the password) stops working.
 pub fn set_password(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -81,14 +85,27 @@ pub fn set_password(
     user: &UserRow,
     keep_session: &str,
     (password_hash, language): (&str, Language),
-) -> Result<(), FlowError> {
+) -> Result<Option<NewSession>, FlowError> {
     store::write_transaction(conn, |conn| {
         let tenant = Tenant::of(m.tenant);
         users::set_password(conn, tenant, &user.id, password_hash, m.now)?;
+        let mut kept = None;
         for live in sessions::live_for_user(conn, tenant, &user.id, m.now)? {
             if live.id != keep_session {
                 end_session(m, conn, &live.id)?;
+                continue;
             }
+            // The same session, proof and times: only its cookie is new.
+            let value = secret::random_token();
+            let renewed = SessionRow {
+                token_hash: secret::hash(&value),
+                ..live
+            };
+            sessions::raise(conn, tenant, &renewed)?;
+            kept = Some(NewSession {
+                value,
+                remember: renewed.remember,
+            });
         }
         // What someone who knew the old password began ends too: a change of address he
         // confirms by mail, a login at its second factor.
@@ -96,7 +113,8 @@ pub fn set_password(
         m.audit("password.changed")
             .user(user.id.as_str())
             .record(conn)?;
-        notice::account_changed(m, conn, mails, (user, Change::Password), language)
+        notice::account_changed(m, conn, mails, (user, Change::Password), language)?;
+        Ok(kept)
     })
 }
 

@@ -15,7 +15,7 @@ use super::view::{View, form_targets, source_of};
 use crate::flows::oidc::outcome::{AuthResponse, Outcome};
 use crate::flows::oidc::pending::{self, Pending, Step};
 use crate::flows::oidc::request::{Params, ResponseMode};
-use crate::flows::oidc::steps::Next;
+use crate::flows::oidc::steps::{NewSession, Next};
 use crate::http::util::see_other;
 
 impl View {
@@ -40,14 +40,17 @@ impl View {
         let response = self.outcome(next.outcome);
         match next.session {
             None => response,
-            Some(session) => {
-                let max_age = session.remember.then(|| {
-                    let tokens = &self.state.config.settings.tokens;
-                    i64::try_from(self.tenant.remember_seconds(tokens)).unwrap_or(i64::MAX)
-                });
-                self.signed_into(response, session.value, max_age)
-            }
+            Some(session) => self.with_session(response, session),
         }
+    }
+
+    /// `response` with the cookie of `session` (persistent for "remember me").
+    pub fn with_session(&self, response: HttpResponse, session: NewSession) -> HttpResponse {
+        let max_age = session.remember.then(|| {
+            let tokens = &self.state.config.settings.tokens;
+            i64::try_from(self.tenant.remember_seconds(tokens)).unwrap_or(i64::MAX)
+        });
+        self.signed_into(response, session.value, max_age)
     }
 
     /// The pending login `request_id` of the browser with the flow secret `binding`, waiting at

@@ -65,13 +65,17 @@ pub async fn change_password(signed: SignedIn<Posted>) -> PageResult {
         signed.view().state.services.mails.clone(),
         signed.view().lang,
     );
-    signed
+    let kept = signed
         .change(move |m, conn| {
             let new = (hash.as_str(), language);
             account::set_password(m, conn, &mails, &changed, &session_id, new)
         })
         .await?;
-    Ok(signed.show(Some("password-changed"), None, StatusCode::OK))
+    let response = signed.show(Some("password-changed"), None, StatusCode::OK);
+    Ok(match kept {
+        Some(session) => signed.view().with_session(response, session),
+        None => response,
+    })
 }
 
 /// `POST /{tenant}/account/logout-everywhere`
