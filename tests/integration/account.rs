@@ -3,7 +3,8 @@
 
 use crate::both_stores;
 use crate::helpers::journeys::{
-    SignedIn, hidden, invalid_fields, page, post_with_csrf, says, sign_in, submit_link, visit,
+    SignedIn, account_with_cookie, hidden, invalid_fields, page, post_with_csrf, says, sign_in,
+    submit_link, visit,
 };
 use crate::helpers::{Backend, Old, TestApp, assert_has};
 use crate::rp::{self, location, param};
@@ -87,13 +88,7 @@ async fn the_account_page_changes_name_and_password_and_signs_out(backend: Backe
     // computer's profile) is sent to log in. The other session ended.
     let account = signed.browser.get(app.url("/seinajoki/account"));
     assert_eq!(account.send().await.unwrap().status(), 200);
-    let copy = app
-        .http
-        .get(app.url("/seinajoki/account"))
-        .header("cookie", format!("idp-session-seinajoki={}", signed.cookie))
-        .send()
-        .await
-        .unwrap();
+    let copy = account_with_cookie(&app, "seinajoki", &signed.cookie).await;
     assert_eq!(location(&copy).path(), "/seinajoki/login");
     let back = rp::prompt_none(&elsewhere, &client).await;
     assert_eq!(param(&back, "error").as_deref(), Some("login_required"));

@@ -129,14 +129,8 @@ async fn ending_this_session_logs_this_browser_out(backend: Backend) {
     assert_has(&text, "<h1>Olet kirjautunut ulos</h1>");
     assert!(!signed_in(&app, &signed.browser).await);
     // Even with the old cookie put back, the session is over.
-    let stolen = app.browser();
-    let cookie = format!("idp-session-seinajoki={}", signed.cookie);
-    let response = stolen
-        .get(app.url("/seinajoki/account"))
-        .header("Cookie", cookie)
-        .send()
-        .await
-        .unwrap();
+    let response =
+        crate::helpers::journeys::account_with_cookie(&app, "seinajoki", &signed.cookie).await;
     assert_eq!(location(&response).path(), "/seinajoki/login");
     stop(&app, handle).await;
 }

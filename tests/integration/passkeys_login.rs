@@ -302,13 +302,8 @@ async fn an_e_service_asking_for_two_factors_gets_a_passkey_step_up(backend: Bac
     // The raised session gets a new cookie; a copy of the old one is a password's no more.
     let raised = crate::helpers::journeys::session_cookie(&done, "seinajoki").unwrap();
     assert_ne!(raised, signed.cookie);
-    let stale = app
-        .http
-        .get(app.url("/seinajoki/account"))
-        .header("cookie", format!("idp-session-seinajoki={}", signed.cookie))
-        .send()
-        .await
-        .unwrap();
+    let stale =
+        crate::helpers::journeys::account_with_cookie(&app, "seinajoki", &signed.cookie).await;
     assert_eq!(location(&stale).path(), "/seinajoki/login");
     let payload = login.redeem(&client, &location(&done)).await.payload();
     assert_eq!(payload["amr"], json!(["pwd", "hwk", "mfa"]));

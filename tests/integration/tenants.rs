@@ -301,13 +301,8 @@ async fn sessions_and_mailed_links_of_one_city_are_unknown_at_the_other(backend:
         // The session cookie's value of home, presented as the other city's session cookie: no
         // one is signed in there (the account page sends the browser to log in).
         let signed = sign_in(&app, home, EMAIL, PASSWORD).await;
-        let forged = app
-            .http
-            .get(app.url(&format!("/{other}/account")))
-            .header("cookie", format!("idp-session-{other}={}", signed.cookie))
-            .send()
-            .await
-            .unwrap();
+        let forged =
+            crate::helpers::journeys::account_with_cookie(&app, other, &signed.cookie).await;
         assert_eq!(forged.status(), 303, "{home} → {other}");
         assert_eq!(location(&forged).path(), format!("/{other}/login"));
         let genuine = signed.browser.get(app.url(&format!("/{home}/account")));

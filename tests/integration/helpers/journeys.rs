@@ -211,6 +211,17 @@ pub async fn sign_in_with(
     }
 }
 
+/// `/{tenant}/account` opened by another client with `cookie` as `tenant`'s session cookie (a
+/// copied cookie, or one of another tenant's).
+pub async fn account_with_cookie(app: &TestApp, tenant: &str, cookie: &str) -> Response {
+    app.http
+        .get(app.url(&format!("/{tenant}/account")))
+        .header("cookie", format!("idp-session-{tenant}={cookie}"))
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The `Set-Cookie` header of `tenant`'s session cookie in `response`, whole.
 pub fn session_set_cookie(response: &Response, tenant: &str) -> Option<String> {
     response
