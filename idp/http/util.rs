@@ -52,6 +52,20 @@ pub fn top_level_navigation(req: &HttpRequest) -> bool {
     says("sec-fetch-dest", "document") && says("sec-fetch-mode", "navigate") && !speculative
 }
 
+/// Whether the browser says this request is a POST from another site's page (`Sec-Fetch-Site:
+/// cross-site`): it came without our `SameSite=Lax` cookies, though its answer may still set
+/// them. Such a request must set none: another site's page could otherwise replace a browser's
+/// flow cookie (losing its resident's waiting logins and forms) or remove its session cookie
+/// (leaving the session live and unseen) without a click. A request without the header (an
+/// older browser, a program) is not taken as one; our own pages' posts are `same-origin`.
+pub fn cross_site_post(req: &HttpRequest) -> bool {
+    req.method() == actix_web::http::Method::POST
+        && req
+            .headers()
+            .get("sec-fetch-site")
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+}
+
 /// Parses form or query pairs; a repeated parameter is `invalid_request` (RFC 6749 §3.1).
 ///
 /// The description is constant: a parameter's name is the client's text and may hold anything

@@ -144,6 +144,42 @@ async fn a_logout_posted_from_the_e_services_site_ends_the_session(backend: Back
     app.stop().await;
 }
 
+both_stores!(a_post_from_another_site_sets_no_cookie);
+/// Another site's page posts to idp; the browser withholds our cookies and says `Sec-Fetch-Site:
+/// cross-site`. A logout with `confirm` or `idp_again` (so that it is not posted again) ends
+/// nothing, and its answer must not remove the browser's session cookie; a page's form (the
+/// language) or a login (`/authorize` with `idp_again`) must not replace its flow cookie. Before,
+/// each answer set a cookie: the session left live and unseen, the resident's waiting logins and
+/// forms lost, without a click.
+async fn a_post_from_another_site_sets_no_cookie(backend: Backend) {
+    let (app, s) = logged_in(backend).await;
+    let started = rp::start(&s.client, &["openid"], &[("idp_again", "1")]);
+    let login: Vec<(String, String)> = started.url.query_pairs().into_owned().collect();
+    let login: Vec<(&str, &str)> = login.iter().map(|(n, v)| (&**n, &**v)).collect();
+    let language = [("lang", "sv"), ("return", "/seinajoki/account")];
+    for (path, form) in [
+        ("/seinajoki/logout", &[("confirm", "yes")][..]),
+        ("/seinajoki/logout", &[("idp_again", "1")][..]),
+        ("/seinajoki/language", &language[..]),
+        ("/seinajoki/authorize", &login[..]),
+    ] {
+        let answer = app
+            .browser()
+            .post(app.url(path))
+            .header("sec-fetch-site", "cross-site")
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let set = answer.headers().get("set-cookie");
+        assert!(set.is_none(), "{path} {form:?}: {set:?}");
+    }
+    // The resident's session lives on, in the browser that holds it.
+    let back = rp::prompt_none(&s.browser, &s.client).await;
+    assert!(param(&back, "code").is_some(), "{back}");
+    app.stop().await;
+}
+
 both_stores!(a_forged_hint_or_unregistered_uri_never_redirects);
 async fn a_forged_hint_or_unregistered_uri_never_redirects(backend: Backend) {
     let (app, s) = logged_in(backend).await;

@@ -30,6 +30,7 @@ struct Param {
 
 async fn handle(view: &View, mut params: Params) -> PageResult {
     let session = view.cookie("session");
+    let had_session = session.is_some();
     // An e-service's form, posted from its own site without our cookies: posted again from our
     // own page, with them (`View::again_with_cookies`), or the session would not end (our
     // confirmation page posts with them).
@@ -51,10 +52,20 @@ async fn handle(view: &View, mut params: Params) -> PageResult {
         .flow(move |m, conn| logout::logout(m, conn, &flow_params, session.as_deref(), confirmed))
         .await?;
     Ok(match outcome {
-        LogoutOutcome::Done { redirect } => view.signed_out(match redirect {
-            Some(uri) => view.attach(see_other(&uri)),
-            None => view.respond(StatusCode::OK, "logged_out.html", &view.context()),
-        }),
+        LogoutOutcome::Done { redirect } => {
+            let done = match redirect {
+                Some(uri) => view.attach(see_other(&uri)),
+                None => view.respond(StatusCode::OK, "logged_out.html", &view.context()),
+            };
+            // Only a cookie this request came with is removed: a post from another site's page
+            // comes without it, ends nothing, and must not make the browser forget a session
+            // that lives on.
+            if had_session {
+                view.signed_out(done)
+            } else {
+                done
+            }
+        }
         LogoutOutcome::Confirm => {
             let mut fields: Vec<Param> = params
                 .into_iter()

@@ -233,7 +233,7 @@ impl View {
                 .headers_mut()
                 .insert(CONTENT_SECURITY_POLICY, value);
         }
-        if self.fresh {
+        if self.fresh && !util::cross_site_post(&self.req) {
             self.state.set_cookie(
                 &mut response,
                 ("flow", &self.tenant.id),
