@@ -234,6 +234,65 @@ async fn usernames_stored_before_are_folded(backend: Backend) {
     assert_eq!(user.map(|u| u.id).as_deref(), Some("u1"));
 }
 
+both_stores!(an_undo_link_written_before_keeps_the_hash_its_account_forgets);
+/// Migration `2026-12-14-000001_bound_old_accounts_forget_their_hash`: an old account that a
+/// change of address bound forgets its hash, but the change's waiting undo link, written before
+/// links carried the hash, gets it first (the undo gives it back to the old account); a used link
+/// and one whose account had no hash are left as they were.
+async fn an_undo_link_written_before_keeps_the_hash_its_account_forgets(backend: Backend) {
+    let (_dir, db, mut conn, again) = migrated_before(backend, "20261214000001");
+    let now = december_first();
+    store::users::insert(
+        &mut conn,
+        &new_user("u1", "seinajoki", "uusi@testi.fi", now),
+    )
+    .unwrap();
+    let hash = "$1$suola$JnNvYE0uxULmxVSLl6C0K0";
+    for (id, hash) in [("a1", format!("'{hash}'")), ("a2", "NULL".into())] {
+        diesel::sql_query(format!(
+            "INSERT INTO legacy_accounts (id, tenant_id, username, username_normalized, subject, \
+             password_hash, is_authority, linked_user_id, linked_at, imported_at, updated_at) \
+             VALUES ('{id}', 'seinajoki', '{id}', '{id}', 'S-{id}', {hash}, FALSE, 'u1', \
+             '2026-12-01 11:00:00', '2026-12-01 10:00:00', '2026-12-01 10:00:00')"
+        ))
+        .execute(&mut conn)
+        .unwrap();
+    }
+    for (token, account, used) in [
+        ("t1", "a1", "NULL"),
+        ("t2", "a1", "'2026-12-01 12:00:00'"),
+        ("t3", "a2", "NULL"),
+    ] {
+        diesel::sql_query(format!(
+            "INSERT INTO one_time_links (token_hash, tenant_id, purpose, user_id, email, payload, \
+             created_at, expires_at, used_at) VALUES ('{token}', 'seinajoki', \
+             'undo_email_change', 'u1', 'vanha@testi.fi', \
+             '{{\"new\":\"uusi@testi.fi\",\"seq\":1,\"bound\":{{\"account\":\"{account}\",\"exported\":null}}}}', \
+             '2026-12-01 11:00:00', '2026-12-15 11:00:00', {used})"
+        ))
+        .execute(&mut conn)
+        .unwrap();
+    }
+    assert_eq!(store::migrate(&db.backend).unwrap(), again);
+    let mut kept = |token: &str| -> Option<String> {
+        let payload: Option<String> = one_time_links::table
+            .find(token)
+            .select(one_time_links::payload)
+            .get_result(&mut conn)
+            .unwrap();
+        let payload: serde_json::Value = serde_json::from_str(&payload.unwrap()).unwrap();
+        payload["bound"]["hash"].as_str().map(str::to_string)
+    };
+    assert_eq!(kept("t1").as_deref(), Some(hash));
+    assert_eq!(kept("t2"), None, "used");
+    assert_eq!(kept("t3"), None, "no hash to keep");
+    let forgotten: Vec<Option<String>> = legacy_accounts::table
+        .select(legacy_accounts::password_hash)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(forgotten, [None, None]);
+}
+
 both_stores!(email_is_unique_per_tenant_case_insensitively);
 async fn email_is_unique_per_tenant_case_insensitively(backend: Backend) {
     let (_dir, _db, mut conn) = migrated(backend);
