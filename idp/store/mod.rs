@@ -297,7 +297,17 @@ impl Store {
     /// when there is none.
     pub fn open(settings: &DatabaseSettings) -> Result<Store> {
         let backend = settings.backend().map_err(StoreError::Config)?;
-        migrate(&backend)?;
+        for version in migrate(&backend)? {
+            tracing::info!(%version, "migration applied");
+        }
+        let unknown = unknown_migrations(&backend)?;
+        if !unknown.is_empty() {
+            tracing::warn!(
+                versions = %unknown.join(", "),
+                "the database has migrations this build does not know: a newer version of idp \
+                 migrated it (docs/deployment.md, rolling upgrades)"
+            );
+        }
         // A PostgreSQL connection idle for a while, or whose last use failed, is tested when taken
         // from the pool (`Manager::is_valid`).
         let test_on_check_out = matches!(backend, DatabaseBackend::Postgres(_));
@@ -520,6 +530,39 @@ fn migrate_next(conn: &mut DbConnection) -> Result<Option<String>> {
         }
     }
     Ok(next)
+}
+
+/// The migrations `backend`'s database has that this build does not know, by version: a newer
+/// version of idp migrated it. This build still serves on it while those migrations only add
+/// (a rolling upgrade, docs/deployment.md), but it is not the schema this build was tested on.
+pub fn unknown_migrations(backend: &DatabaseBackend) -> Result<Vec<String>> {
+    fn unknown<C: MigrationHarness<C::Backend> + Connection>(
+        conn: &mut C,
+        migrations: EmbeddedMigrations,
+    ) -> diesel::migration::Result<Vec<String>> {
+        let known: Vec<String> =
+            diesel::migration::MigrationSource::<C::Backend>::migrations(&migrations)?
+                .iter()
+                .map(|m| m.name().version().to_string())
+                .collect();
+        Ok(conn
+            .applied_migrations()?
+            .iter()
+            .map(ToString::to_string)
+            .filter(|version| !known.contains(version))
+            .collect())
+    }
+    match backend {
+        DatabaseBackend::Sqlite(path) => {
+            let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+            unknown(&mut conn, SQLITE_MIGRATIONS)
+        }
+        DatabaseBackend::Postgres(url) => {
+            let mut conn = PgConnection::establish(url)?;
+            unknown(&mut conn, POSTGRES_MIGRATIONS)
+        }
+    }
+    .map_err(|e| StoreError::Migration(e.to_string()))
 }
 
 /// Runs the first of `migrations` that `conn`'s database lacks: its version; none when it lacks

@@ -5,6 +5,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
+use diesel::RunQueryDsl;
 use diesel::r2d2::ManageConnection;
 use idp::store::{self, Manager};
 use secrecy::SecretString;
@@ -179,6 +180,16 @@ async fn migrate_applies_then_is_up_to_date(backend: Backend) {
     );
     let second = s.run(&["migrate"], "");
     assert_eq!(succeeded(&second), "the database is up to date\n");
+    // A newer version migrated the database since (an upgrade rolled back): this build says so.
+    let mut conn = Manager::new(s.db.backend.clone()).connect().unwrap();
+    diesel::sql_query("INSERT INTO __diesel_schema_migrations (version) VALUES ('20991231000001')")
+        .execute(&mut *conn)
+        .unwrap();
+    failed_with(
+        &s.run(&["migrate"], ""),
+        1,
+        "error: the database has migrations this build does not know (20991231000001): a newer version of idp migrated it; run that version\n",
+    );
 }
 
 #[test]
