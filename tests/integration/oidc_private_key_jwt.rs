@@ -126,6 +126,14 @@ async fn a_client_authenticates_with_a_signed_assertion_once(backend: Backend) {
             "the client assertion's iat is in the future",
         ),
         (
+            key.sign_jwt(
+                None,
+                &json!({"iss": "rp-jwt", "sub": "rp-jwt", "aud": token_endpoint, "exp": now + 60, "nbf": now + 400, "jti": "later"}),
+            )
+            .unwrap(),
+            "the client assertion is not valid yet (nbf)",
+        ),
+        (
             assertion(&stranger, &token_endpoint, now + 60, "five"),
             "the client assertion does not verify with the client's keys",
         ),

@@ -31,6 +31,7 @@ struct Claims {
     jti: String,
     exp: i64,
     iat: Option<i64>,
+    nbf: Option<i64>,
 }
 
 /// The longest an assertion may still live when it arrives (`exp` − now), in seconds: a client
@@ -72,7 +73,8 @@ pub fn check_header(assertion: &str) -> Result<jsonwebtoken::Header, OAuthError>
 
 /// Checks `assertion` against the client's keys: an asymmetric algorithm, the signature,
 /// `iss` = `sub` = `client_id`, an audience among `audiences`, not expired, expiring within
-/// [`MAX_LIFETIME_SECONDS`], not issued in the future (beyond [`CLOCK_SKEW_SECONDS`]), a `jti`.
+/// [`MAX_LIFETIME_SECONDS`], not issued nor valid only in the future (`iat`, `nbf`, beyond
+/// [`CLOCK_SKEW_SECONDS`]), a `jti`.
 pub fn verify(
     assertion: &str,
     client_id: &str,
@@ -114,6 +116,10 @@ pub fn verify(
         }
         if claims.iat.is_some_and(|iat| iat > now + CLOCK_SKEW_SECONDS) {
             return Err(refuse("the client assertion's iat is in the future"));
+        }
+        // RFC 7523 §3: not to be accepted before its `nbf`.
+        if claims.nbf.is_some_and(|nbf| nbf > now + CLOCK_SKEW_SECONDS) {
+            return Err(refuse("the client assertion is not valid yet (nbf)"));
         }
         if claims.jti.is_empty() {
             return Err(refuse("the client assertion has no jti"));
