@@ -129,11 +129,29 @@ async fn a_mail_that_cannot_be_sent_is_not_a_silent_success(backend: Backend) {
     assert_eq!(status, 503);
     assert_has(
         &page,
+        "<title>Virhe: Linkin lähettäminen ei onnistunut – Seinäjoen kaupunki</title>",
+    );
+    assert_has(&page, "<h1>Unohtuiko käyttäjätunnus tai salasana?</h1>");
+    assert_has(
+        &page,
         "Salasanan palautuslinkin lähettäminen antamaasi sähköpostiosoitteeseen ei onnistunut. Ota yhteys asiakaspalveluun.",
     );
     assert!(
         page.contains("asiakaspalvelu@seinajoki.example"),
         "the tenant's support contact"
+    );
+    // An old account's first login (kouvola mails a set-password link): the page names the link
+    // that failed, not a forgotten password.
+    app.import(Old::new("kouvola", "matti.m", "KVL-1").email("matti@testi.fi"))
+        .await;
+    let client = rp::basic_of(&app, "kouvola").await;
+    let login = Login::start(&app.browser(), &client, &["email"], &[]).await;
+    let (status, page) = login.identify("matti@testi.fi").await;
+    assert_eq!(status, 503, "{page}");
+    assert_has(&page, "<h1>Linkin lähettäminen ei onnistunut</h1>");
+    assert_has(
+        &page,
+        "Linkin lähettäminen antamaasi sähköpostiosoitteeseen ei onnistunut. Ota yhteys asiakaspalveluun.",
     );
     app.stop().await;
 }
