@@ -154,12 +154,12 @@ async fn changes_past_the_hourly_allowance_are_refused_but_never_a_way_back(back
 
 /// Opens a mailed `link` in a fresh browser: its page asks `question`; confirmed, it says
 /// `answer`.
-async fn confirm(app: &TestApp, link: &str, question: &str, answer: &str) {
+async fn confirm(app: &TestApp, link: &str, question: &str, answer: &str) -> String {
     let browser = app.browser();
     let form = page(&browser, link).await;
     assert_has(&form, question);
     let done = submit_link(&browser, link, &form, &[]).await;
-    says(done, 200, answer).await;
+    says(done, 200, answer).await
 }
 
 both_stores!(changing_the_address_keeps_the_subject_and_can_be_undone);
@@ -187,13 +187,18 @@ async fn changing_the_address_keeps_the_subject_and_can_be_undone(backend: Backe
         .link_in(verify, "/seinajoki/email/confirm?token=")
         .unwrap();
     // Any browser may open it (a phone's mail app); it asks before switching.
-    confirm(
+    let changed = confirm(
         &app,
         &link,
         "Otetaanko käyttäjätunnukseksi erkki.uusi@testi.fi?",
         "Käyttäjätunnuksesi on nyt erkki.uusi@testi.fi.",
     )
     .await;
+    let login = app.url("/seinajoki/account");
+    assert_has(
+        &changed,
+        &format!("<a href=\"{login}\">Kirjaudu sisään</a>"),
+    );
 
     // The resident logs in with the new address; the subject is the same.
     let client = rp::basic(&app).await;
@@ -205,13 +210,19 @@ async fn changing_the_address_keeps_the_subject_and_can_be_undone(backend: Backe
     let undo = app
         .newest_link(Some("erkki@testi.fi"), "/seinajoki/email/undo?token=")
         .await;
-    confirm(
+    let restored = confirm(
         &app,
         &undo,
         "Palautetaanko käyttäjätunnukseksi erkki@testi.fi?",
         "Vanha sähköpostiosoitteesi on palautettu",
     )
     .await;
+    // The change may have been someone else's: the way to a new password is on the page.
+    let forgot = app.url("/seinajoki/forgot");
+    assert_has(
+        &restored,
+        &format!("<a href=\"{forgot}\">Aseta uusi salasana</a>"),
+    );
     // Every session ended, the old address works again.
     asks_to_log_in(&app, &signed.browser).await;
     let back = rp::log_in_at(&app.browser(), &client, "erkki@testi.fi", PASSWORD).await;

@@ -63,6 +63,9 @@ async fn a_reset_link_sets_the_password_and_continues_the_login(backend: Backend
         "the page does not tell whether the account exists"
     );
     assert_has(&known, "Linkki on voimassa 60 minuuttia.");
+    // The way back to the waiting login, for a link opened on another device.
+    let back = app.url(&format!("/seinajoki/login?request={}", login.request));
+    assert_has(&known, &format!("href=\"{back}\""));
 
     let mails = app.mails();
     assert_eq!(mails.len(), 1);

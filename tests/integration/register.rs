@@ -113,6 +113,47 @@ async fn the_mail_to_an_accounts_owner_is_in_the_language_the_owner_logs_in_with
     app.stop().await;
 }
 
+both_stores!(a_link_opened_on_another_device_leaves_a_way_on_from_both);
+/// The registration link opened on another device: the page there says the account is made and
+/// links to the login (the account page); the first browser's "link sent" page leads back to its
+/// waiting login, which logs in with the new password. Before, neither page had a link.
+async fn a_link_opened_on_another_device_leaves_a_way_on_from_both(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let client = rp::basic(&app).await;
+    let login = Login::start(&app.browser(), &client, &[], &[]).await;
+    let (status, sent) = ask(&app, &login, "maija@testi.fi").await;
+    assert_eq!(status, 200);
+    let back = format!("/seinajoki/login?request={}", login.request);
+    assert_has(&sent, &format!("href=\"{}\"", app.url(&back)));
+    let link = app
+        .newest_link(
+            Some("maija@testi.fi"),
+            "/seinajoki/register/complete?token=",
+        )
+        .await;
+    let phone = app.browser();
+    let form = page(&phone, &link).await;
+    let fields = [
+        ("username", "maija@testi.fi"),
+        ("name", "Maija"),
+        ("password", "maijan oma salasana"),
+        ("password2", "maijan oma salasana"),
+    ];
+    let (status, made) = answer(submit_link(&phone, &link, &form, &fields).await).await;
+    assert_eq!(status, 200, "{made}");
+    assert_has(&made, "Käyttäjätunnus on luotu");
+    assert_has(
+        &made,
+        &format!("href=\"{}\"", app.url("/seinajoki/account")),
+    );
+    let waiting = app.url(&back).parse().unwrap();
+    let password = "maijan oma salasana";
+    let done = rp::submit_login(&login.browser, &waiting, "maija@testi.fi", password, false).await;
+    let back = location(&done);
+    assert!(param(&back, "code").is_some(), "{back}");
+    app.stop().await;
+}
+
 both_stores!(two_links_of_one_address_completed_at_once_make_one_account);
 /// Two registration links of one address (asked twice), completed at the same moment in two
 /// browsers: one account; the other link answers as a used one (410), never a server error. The

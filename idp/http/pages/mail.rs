@@ -149,14 +149,36 @@ pub type WriteLink = fn(
     Option<&str>,
 ) -> Result<Option<String>, FlowError>;
 
+/// What [`mail_link`] did: the view, the address, whether the mail failed, and the pending login
+/// the page belongs to (the way back to it, for a resident who opens the link on another device).
+pub struct Mailed {
+    /// The page's view.
+    pub view: View,
+    /// The address, as typed (trimmed, NFKC).
+    pub address: String,
+    /// Whether the mail could not be sent now.
+    pub failed: bool,
+    /// The pending login the page belongs to, if any.
+    pub request_id: Option<String>,
+}
+
+impl Mailed {
+    /// The "sent" page `template`, its context with the address and the pending login.
+    pub fn sent_page(self, template: &str) -> HttpResponse {
+        let mut context = self.view.context();
+        context.insert("email", &self.address);
+        context.insert("request_id", &self.request_id);
+        self.view.sent_page(template, context, self.failed)
+    }
+}
+
 /// The address posted to an address page (`template`) goes to `write`; the page is shown again
-/// when it is not an address. Gives the view, the address and whether the mail failed, no
-/// sooner than [`ANSWER_AT_LEAST`] after the form came.
+/// when it is not an address. Answers no sooner than [`ANSWER_AT_LEAST`] after the form came.
 pub async fn mail_link(
     posted: Posted,
     template: &str,
     write: WriteLink,
-) -> Result<(View, String, bool), PageError> {
+) -> Result<Mailed, PageError> {
     let started = Instant::now();
     let Posted { mut view, params } = posted;
     let request_id = params.get("request").cloned().filter(|r| !r.is_empty());
@@ -173,12 +195,18 @@ pub async fn mail_link(
     let mails = view.state.services.mails.clone();
     let language = view.lang;
     let address = email.to_string();
+    let pending = request_id.clone();
     let written = view
-        .flow(move |m, conn| write(m, conn, &mails, &email, language, request_id.as_deref()))
+        .flow(move |m, conn| write(m, conn, &mails, &email, language, pending.as_deref()))
         .await?;
     let failed = view.send_failed(written.as_deref()).await;
     if let Some(rest) = ANSWER_AT_LEAST.checked_sub(started.elapsed()) {
         tokio::time::sleep(rest).await;
     }
-    Ok((view, address, failed))
+    Ok(Mailed {
+        view,
+        address,
+        failed,
+        request_id,
+    })
 }

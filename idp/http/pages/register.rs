@@ -21,10 +21,8 @@ pub async fn page(view: View) -> PageResult {
 
 /// `POST /{tenant}/register`: mails the link (or "you have an account"), the same page either way.
 pub async fn start(posted: Posted) -> PageResult {
-    let (view, address, failed) = mail_link(posted, "register.html", register::start).await?;
-    let mut context = view.context();
-    context.insert("email", &address);
-    Ok(view.sent_page("register_sent.html", context, failed))
+    let mailed = mail_link(posted, "register.html", register::start).await?;
+    Ok(mailed.sent_page("register_sent.html"))
 }
 
 /// What the last page shows again: the link's token, the address, the name typed.

@@ -26,8 +26,8 @@ pub async fn forgot(view: View) -> PageResult {
 /// `POST /{tenant}/forgot`: writes the link and its mail, tries to send it at once, and says
 /// plainly when it could not be sent.
 pub async fn send(posted: Posted) -> PageResult {
-    let (view, _, failed) = mail_link(posted, "forgot.html", reset::request).await?;
-    Ok(view.sent_page("link_sent.html", view.context(), failed))
+    let mailed = mail_link(posted, "forgot.html", reset::request).await?;
+    Ok(mailed.sent_page("link_sent.html"))
 }
 
 /// What a mailed set-password link is: a reset (with what it may remove of the account: passkeys,

@@ -133,6 +133,7 @@ email-undo-title = Undo the change of email address
 email-undo-intro = Restore { $email } as your username? All logins are ended.
 email-undo = Restore the old address
 email-restored = Your old email address is restored and all logins were ended. If you did not change the address yourself, set a new password.
+set-new-password-link = Set a new password
 email-taken = The address could not be taken into use. Please contact customer service.
 email-undo-taken = Your old address could not be restored, because another account now uses it. All logins to your account were ended all the same. Please contact customer service. Once the address is freed, this link restores it.
 mail-verify_email-subject = Confirm your new email address – { $tenant }

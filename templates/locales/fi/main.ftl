@@ -134,6 +134,7 @@ email-undo-title = Peru sähköpostiosoitteen vaihto
 email-undo-intro = Palautetaanko käyttäjätunnukseksi { $email }? Kaikki kirjautumiset päätetään.
 email-undo = Palauta vanha osoite
 email-restored = Vanha sähköpostiosoitteesi on palautettu ja kaikki kirjautumiset päätetty. Jos et itse vaihtanut osoitetta, aseta uusi salasana.
+set-new-password-link = Aseta uusi salasana
 email-taken = Osoitetta ei voitu ottaa käyttöön. Ota yhteys asiakaspalveluun.
 email-undo-taken = Vanhaa osoitettasi ei voitu palauttaa, koska se on nyt toisen tilin käytössä. Kaikki tilisi kirjautumiset on silti päätetty. Ota yhteys asiakaspalveluun. Kun osoite on vapautettu, tämä linkki palauttaa sen.
 mail-verify_email-subject = Vahvista uusi sähköpostiosoitteesi – { $tenant }

@@ -133,6 +133,7 @@ email-undo-title = Ångra bytet av e-postadress
 email-undo-intro = Återställa användarnamnet till { $email }? Alla inloggningar avslutas.
 email-undo = Återställ den gamla adressen
 email-restored = Din gamla e-postadress har återställts och alla inloggningar avslutats. Om du inte själv bytte adressen, ange ett nytt lösenord.
+set-new-password-link = Ange ett nytt lösenord
 email-taken = Adressen kunde inte tas i bruk. Kontakta kundtjänsten.
 email-undo-taken = Din gamla adress kunde inte återställas, eftersom den nu används av ett annat konto. Alla inloggningar på ditt konto har ändå avslutats. Kontakta kundtjänsten. När adressen har frigjorts återställer den här länken den.
 mail-verify_email-subject = Bekräfta din nya e-postadress – { $tenant }

@@ -144,5 +144,16 @@ fn message(
     context.insert("title_key", title);
     context.insert("message_key", message);
     context.insert("email", email);
+    // The way on: a restored address's owner sets a new password (the change was not his own);
+    // a confirmed change logs in with the new address.
+    let next = match message {
+        "email-restored" => Some(("forgot", "set-new-password-link")),
+        "email-changed" => Some(("account", "back-to-login")),
+        _ => None,
+    };
+    if let Some((path, key)) = next {
+        context.insert("next_path", path);
+        context.insert("next_key", key);
+    }
     view.respond(status, "message.html", &context)
 }
