@@ -106,13 +106,23 @@ pub fn day(language: Language, day: chrono::NaiveDate) -> String {
 
 /// A day and time of day of `at` (UTC) in `zone`, as `language` writes it: "5.12.2026 klo 21.16",
 /// "2026-12-05 kl. 21.16", "5 December 2026, 21:16".
+///
+/// In the hour that the end of summer time repeats (03.00–04.00 on the last Sunday of October in
+/// Helsinki) a time of day names two moments: the zone's abbreviation is added ("klo 03.30
+/// (EEST)"), so a deadline there is not read as the later one.
 pub fn moment(zone: chrono_tz::Tz, language: Language, at: chrono::NaiveDateTime) -> String {
+    use chrono::TimeZone;
     let format = match language {
         Language::Fi => "%-d.%-m.%Y klo %H.%M",
         Language::Sv => "%Y-%m-%d kl. %H.%M",
         Language::En => "%-d %B %Y, %H:%M",
     };
-    at.and_utc().with_timezone(&zone).format(format).to_string()
+    let local = at.and_utc().with_timezone(&zone);
+    let text = local.format(format).to_string();
+    match zone.from_local_datetime(&local.naive_local()) {
+        chrono::LocalResult::Ambiguous(..) => format!("{text} ({})", local.format("%Z")),
+        _ => text,
+    }
 }
 
 #[cfg(test)]
@@ -205,6 +215,21 @@ mod tests {
         // Summer: UTC+3.
         let summer = at("2026-07-01 09:05");
         assert_eq!(moment(Helsinki, Language::Fi, summer), "1.7.2026 klo 12.05");
+        // The hour the end of summer time repeats (25 October 2026): each 03.30 says which.
+        let first = at("2026-10-25 00:30");
+        let second = at("2026-10-25 01:30");
+        assert_eq!(
+            moment(Helsinki, Language::Fi, first),
+            "25.10.2026 klo 03.30 (EEST)"
+        );
+        assert_eq!(
+            moment(Helsinki, Language::Fi, second),
+            "25.10.2026 klo 03.30 (EET)"
+        );
+        assert_eq!(
+            moment(Helsinki, Language::Fi, at("2026-10-25 02:30")),
+            "25.10.2026 klo 04.30"
+        );
         // Late in the UTC evening it is already the next day in Helsinki.
         let late = at("2026-12-31 22:30");
         assert_eq!(date(Helsinki, Language::Fi, late), "1.1.2027");

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::failure::Failure;
+use super::tenant::tenant_config;
 use super::users::known_tenant;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Problem, Problems};
@@ -148,10 +149,10 @@ pub fn run(config: &Config, command: LegacyCommand) -> Result<(), Failure> {
 }
 
 fn report(config: &Config, tenant: &str) -> Result<(), Failure> {
-    let key = known_tenant(config, tenant)?;
+    let tenant = tenant_config(config, tenant)?;
     let store = Store::open(&config.settings.database)?;
     let mut conn = store.conn()?;
-    print!("{}", legacy_admin::report(&mut conn, key)?);
+    print!("{}", legacy_admin::report(&mut conn, tenant)?);
     Ok(())
 }
 

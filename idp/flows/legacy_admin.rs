@@ -5,6 +5,7 @@ use std::fmt;
 
 use chrono::NaiveDateTime;
 
+use crate::config::TenantConfig;
 use crate::domain::{Email, lookup_key};
 use crate::store::legacy_import::{self, ReportCounts};
 use crate::store::{DbConnection, StoreError, Tenant, audit, legacy, links};
@@ -14,17 +15,20 @@ use crate::store::{DbConnection, StoreError, Tenant, audit, legacy, links};
 pub struct Report {
     /// The counts.
     pub counts: ReportCounts,
-    /// First logins (accounts bound) per month, `YYYY-MM`, oldest first.
+    /// First logins (accounts bound) per month of the tenant's time zone, `YYYY-MM`, oldest
+    /// first.
     pub per_month: Vec<(String, u64)>,
 }
 
 /// The report of `tenant`.
-pub fn report(conn: &mut DbConnection, tenant: Tenant<'_>) -> Result<Report, StoreError> {
-    let counts = legacy_import::report(conn, tenant)?;
+pub fn report(conn: &mut DbConnection, tenant: &TenantConfig) -> Result<Report, StoreError> {
+    let counts = legacy_import::report(conn, Tenant::of(tenant))?;
     let mut per_month: Vec<(String, u64)> = Vec::new();
-    // Grouped here: SQLite and PostgreSQL spell "the month of" differently.
+    // Grouped here: SQLite and PostgreSQL spell "the month of" differently. The city's month: a
+    // login at 00.30 on the 1st in Helsinki is 22.30 UTC the day before.
     for at in &counts.linked_at {
-        let month = at.format("%Y-%m").to_string();
+        let local = at.and_utc().with_timezone(&tenant.time_zone);
+        let month = local.format("%Y-%m").to_string();
         match per_month.last_mut() {
             Some((last, n)) if *last == month => *n += 1,
             _ => per_month.push((month, 1)),

@@ -660,8 +660,10 @@ async fn the_report_tells_how_far_the_migration_has_come(backend: Backend) {
     assert!(text(&empty.stdout).starts_with("legacy accounts          0\n"));
 
     s.import(&s.file("export.csv", EXPORT.as_bytes()), &[]);
-    s.link("liisa", "liisa@testi.fi", "2026-11-30 23:59:59");
-    s.link("perhe.isa", "perhe@testi.fi", "2026-12-01 00:00:00");
+    // Months of the city's time zone: 21.59.59 UTC is 23.59.59 in Helsinki (EET), 22.00 UTC the
+    // first moment of December there.
+    s.link("liisa", "liisa@testi.fi", "2026-11-30 21:59:59");
+    s.link("perhe.isa", "perhe@testi.fi", "2026-11-30 22:00:00");
     s.link("matti.m", "matti@testi.fi", "2026-12-24 12:00:00");
     let out = s.idp(&["legacy", "report", "--tenant", "seinajoki"]);
     succeeded(&out);
