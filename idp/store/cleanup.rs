@@ -20,6 +20,11 @@ const CLEANUP_LOCK: i64 = 0x1d9_0002;
 /// How long sent and given-up mails and logout deliveries are kept (a mail's text holds links).
 pub const KEEP_DELIVERED_DAYS: i64 = 7;
 
+/// How long past their expiry the rows that refuse a still-valid token are kept (revoked access
+/// tokens, used client assertions): far more than the nodes' clocks differ, and than a client
+/// assertion's allowed clock skew.
+pub const CLOCK_MARGIN_SECONDS: i64 = 600;
+
 /// What one round deleted, per table.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Purged {
@@ -93,12 +98,18 @@ fn purge_rows(
             .execute(conn)?;
         // A grant's codes and refresh tokens go with it (ON DELETE CASCADE).
         rows += diesel::delete(grants::table.filter(grants::expires_at.lt(now))).execute(conn)?;
+        // What refuses a token that is still valid (a revoked access token, a used assertion)
+        // stays past its expiry by the margin the nodes' clocks may differ: deleted by this
+        // node's clock, it would let the token in again at a node whose clock is behind.
+        let refused_until = now - Duration::seconds(CLOCK_MARGIN_SECONDS);
         rows += diesel::delete(
-            revoked_access_tokens::table.filter(revoked_access_tokens::expires_at.lt(now)),
+            revoked_access_tokens::table
+                .filter(revoked_access_tokens::expires_at.lt(refused_until)),
         )
         .execute(conn)?;
         rows += diesel::delete(
-            client_assertion_jtis::table.filter(client_assertion_jtis::expires_at.lt(now)),
+            client_assertion_jtis::table
+                .filter(client_assertion_jtis::expires_at.lt(refused_until)),
         )
         .execute(conn)?;
         rows += diesel::delete(one_time_links::table.filter(one_time_links::expires_at.lt(now)))

@@ -159,6 +159,20 @@ async fn a_client_authenticates_with_a_signed_assertion_once(backend: Backend) {
         body["error_description"],
         "the client assertion must be signed with RS256, ES256 or EdDSA"
     );
+    // A used assertion stays refused while any node takes it as unexpired: the clean-up, run by a
+    // node whose clock is ahead, keeps it past its expiry by the clocks' margin.
+    let at = app.clock.now().and_utc().timestamp();
+    let brief = assertion(&key, &token_endpoint, at + 30, "brief");
+    assert_eq!(token(&app, &brief).await.0, 200);
+    app.clock.advance(31);
+    app.services.purge_expired().await.unwrap();
+    app.clock.advance(-10);
+    let (status, body) = token(&app, &brief).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        body["error_description"],
+        "the client assertion was used before"
+    );
     app.stop().await;
     keys_server.stop(true).await;
 }
