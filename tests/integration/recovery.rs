@@ -267,6 +267,31 @@ async fn the_undo_of_a_change_of_address_undoes_a_deletion_asked_for_since(backe
     app.stop().await;
 }
 
+both_stores!(a_deletion_asked_at_a_node_whose_clock_is_behind_is_undone_with_the_change);
+/// As above, the deletion asked at a node whose clock is 5 s behind the one that confirmed the
+/// change: its time is before the change's, but its undo link went to the intruder's address all
+/// the same. Before, the owner's undo gave the address back and left the deletion standing: the
+/// account was erased, and only the intruder could undo that.
+async fn a_deletion_asked_at_a_node_whose_clock_is_behind_is_undone_with_the_change(
+    backend: Backend,
+) {
+    let app = TestApp::with_user(backend, EMAIL, PASSWORD, "Erkki").await;
+    change_address(&app, EMAIL, PASSWORD, "varas@testi.fi").await;
+    app.clock.advance(-5);
+    let intruder = sign_in(&app, "seinajoki", "varas@testi.fi", PASSWORD).await;
+    let (status, _, _) = crate::deletion::delete(&app, &intruder, PASSWORD).await;
+    assert_eq!(status, 200);
+    restore(&app, &undo_link(&app, EMAIL).await).await;
+    let client = rp::basic(&app).await;
+    let back = rp::log_in_at(&app.browser(), &client, EMAIL, PASSWORD).await;
+    assert!(param(&back, "code").is_some(), "{back}");
+    let undone = app
+        .audit_details("seinajoki", "account.deletion_undone")
+        .await;
+    assert_eq!(undone, [serde_json::json!({ "by": "email_change_undo" })]);
+    app.stop().await;
+}
+
 /// The undo link of the newest change of address from `from`.
 pub(crate) async fn undo_link(app: &TestApp, from: &str) -> String {
     app.newest_link(Some(from), "/seinajoki/email/undo?token=")

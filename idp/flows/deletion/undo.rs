@@ -9,6 +9,7 @@ use chrono::NaiveDateTime;
 use serde_json::json;
 
 use super::request::UNDO;
+use crate::domain::lookup_key;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::mail_link;
@@ -64,37 +65,62 @@ pub fn undo(m: &Minter<'_>, conn: &mut DbConnection, token: &str) -> Result<Undo
     })
 }
 
-/// Undoes the pending deletion of `user_id` if it was asked for at or after `since`, as its undo
-/// link would (`by`: what undid it, for the audit trail); whether there was one. The undo of a
-/// change of address gives the account back as it was before the change.
+/// Undoes the pending deletion of `user_id` if it was asked for since a change of address that
+/// is being undone, as its undo link would (`by`: what undid it, for the audit trail); whether
+/// there was one. The undo of a change of address gives the account back as it was before the
+/// change.
+///
+/// "Since the change": asked at or after `since` (the change's confirmation), or its undo link
+/// mailed to another address than `restored` (the one the undo gives back). A deletion asked for
+/// after the change mailed its link to the new address even when the node that took it had a
+/// clock behind the one that confirmed the change; one asked before, to the restored address.
 pub fn cancel_since(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     user_id: &str,
-    since: NaiveDateTime,
+    (since, restored): (NaiveDateTime, &str),
     by: &str,
 ) -> Result<bool, StoreError> {
-    bring_back(m, conn, user_id, Asked::Since(since), by)
+    bring_back(m, conn, user_id, Asked::Since(since, restored), by)
 }
 
 /// Which deletion an undo may cancel.
 #[derive(Debug, Clone, Copy)]
-enum Asked {
+enum Asked<'a> {
     /// The one asked for at this moment: an undo link is written in the request's transaction,
     /// so its `created_at` is its deletion's `requested_at`. A link mailed for a deletion that
     /// was undone never cancels one asked for later.
     At(NaiveDateTime),
-    /// One asked for at or after this moment.
-    Since(NaiveDateTime),
+    /// One asked for since a change of address: at or after this moment, or with its undo link
+    /// mailed elsewhere than this address (normalised) ([`cancel_since`]).
+    Since(NaiveDateTime, &'a str),
 }
 
-impl Asked {
-    /// Whether `deletion` is the one.
+impl Asked<'_> {
+    /// Whether `deletion` is the one by its time.
     fn covers(self, deletion: &DeletionRow) -> bool {
         match self {
             Asked::At(at) => deletion.requested_at == at,
-            Asked::Since(since) => deletion.requested_at >= since,
+            Asked::Since(since, _) => deletion.requested_at >= since,
         }
+    }
+
+    /// Whether `deletion`, asked for since a change of address by a clock behind the change's,
+    /// is the one all the same: its undo link went elsewhere than the address restored.
+    fn mailed_elsewhere(
+        self,
+        conn: &mut DbConnection,
+        tenant: Tenant<'_>,
+        deletion: &DeletionRow,
+    ) -> Result<bool, StoreError> {
+        let Asked::Since(_, restored) = self else {
+            return Ok(false);
+        };
+        Ok(links::of_user(conn, tenant, &deletion.user_id)?
+            .iter()
+            .filter(|l| l.purpose == UNDO && l.created_at == deletion.requested_at)
+            .filter_map(|l| l.email.as_deref())
+            .any(|to| lookup_key(to) != restored))
     }
 }
 
@@ -109,8 +135,10 @@ fn bring_back(
     by: &str,
 ) -> Result<bool, StoreError> {
     let tenant = Tenant::of(m.tenant);
-    let pending = deletions::find(conn, tenant, user_id)?;
-    if !pending.is_some_and(|d| asked.covers(&d)) {
+    let Some(pending) = deletions::find(conn, tenant, user_id)? else {
+        return Ok(false);
+    };
+    if !asked.covers(&pending) && !asked.mailed_elsewhere(conn, tenant, &pending)? {
         return Ok(false);
     }
     let Some(deletion) = deletions::cancel(conn, tenant, user_id)? else {
@@ -154,7 +182,7 @@ mod tests {
         assert!(!Asked::At(mailed).covers(&asked_at(later)));
         assert!(!Asked::At(later).covers(&asked_at(mailed)));
         // The undo of a change of address: any deletion asked for since the change.
-        assert!(Asked::Since(mailed).covers(&asked_at(later)));
-        assert!(!Asked::Since(later).covers(&asked_at(mailed)));
+        assert!(Asked::Since(mailed, "a@testi.fi").covers(&asked_at(later)));
+        assert!(!Asked::Since(later, "a@testi.fi").covers(&asked_at(mailed)));
     }
 }

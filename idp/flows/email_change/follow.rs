@@ -222,7 +222,8 @@ pub fn undo(m: &Minter<'_>, conn: &mut DbConnection, token: &str) -> Result<Foll
         };
         end_everything(m, conn, &user)?;
         ways_back::end_later(m, conn, &user, &link, true)?;
-        deletion::undo::cancel_since(m, conn, &user.id, link.created_at, "email_change_undo")?;
+        let since = (link.created_at, old.normalized());
+        deletion::undo::cancel_since(m, conn, &user.id, since, "email_change_undo")?;
         m.audit("email.change_undone")
             .user(user.id.as_str())
             .record(conn)?;
