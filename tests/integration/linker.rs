@@ -159,6 +159,34 @@ async fn every_old_hash_format_logs_in_and_keeps_its_subject(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(a_first_login_posted_twice_is_never_a_wrong_password);
+/// A double click on the first login of an old account (keep-password): both posts check the old
+/// password, one binds the account; the other finds it bound. That one says the login was
+/// interrupted (log in again) and audits `login.refused`, never "wrong password" nor
+/// `login.failed` (with its strike). Before, the resident was told the correct password was wrong.
+async fn a_first_login_posted_twice_is_never_a_wrong_password(backend: Backend) {
+    let (app, client) = server(backend).await;
+    let hash = bcrypt::hash(PASSWORD, 4).unwrap();
+    let old = Old::new("seinajoki", "vanha.matti", "SJK-M").email("matti@testi.fi");
+    app.import(old.hash(&hash)).await;
+    let login = begin(&app, &client).await;
+    let (status, page) = login.identify("matti@testi.fi").await;
+    assert_eq!(status, 200);
+    let (first, second) = tokio::join!(
+        login.password(&page, "matti@testi.fi", PASSWORD),
+        login.password(&page, "matti@testi.fi", PASSWORD),
+    );
+    let mut statuses = [first.status().as_u16(), second.status().as_u16()];
+    statuses.sort_unstable();
+    assert!(
+        statuses == [303, 409] || statuses == [303, 400],
+        "{statuses:?}"
+    );
+    assert_eq!(app.audited("seinajoki", "login.failed").await.len(), 0);
+    assert_eq!(app.audited("seinajoki", "legacy.linked").await.len(), 1);
+    app.stop().await;
+}
+
 both_stores!(a_shared_address_lets_the_resident_choose_and_link_the_others_later);
 async fn a_shared_address_lets_the_resident_choose_and_link_the_others_later(backend: Backend) {
     let (app, client) = server(backend).await;

@@ -78,6 +78,52 @@ async fn identifier_first_conceals_whether_an_account_exists(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(a_bookmarked_login_or_an_expired_one_leaves_a_way_on);
+/// A bookmark of the login page (no e-service asked) is the account page's login, which returns
+/// there; a login that expired while the resident was away says so and links to the account
+/// page's login. Before, both were a 400 page without a link.
+async fn a_bookmarked_login_or_an_expired_one_leaves_a_way_on(backend: Backend) {
+    let app = app(backend).await;
+    let browser = app.browser();
+    let bookmark = browser
+        .get(app.url("/seinajoki/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&bookmark).as_str(), app.url("/seinajoki/account"));
+    let login = location(
+        &browser
+            .get(app.url("/seinajoki/account"))
+            .send()
+            .await
+            .unwrap(),
+    );
+    let done = rp::submit_login(&browser, &login, "erkki@testi.fi", PASSWORD, false).await;
+    assert_eq!(location(&done).as_str(), app.url("/seinajoki/account"));
+
+    let login = at_login(&app, &[]).await;
+    let page = login.page().await;
+    app.clock.advance(3600);
+    let (status, expired) = answer(
+        login
+            .post(
+                "/login/identifier",
+                &page,
+                &[("identifier", "erkki@testi.fi")],
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 400, "{expired}");
+    assert_has(&expired, "data-reason=\"expired\"");
+    let account = app.url("/seinajoki/account");
+    assert_has(
+        &expired,
+        &format!("<a href=\"{account}\">Kirjaudu sisään Omat tiedot -sivulle</a>"),
+    );
+    app.stop().await;
+}
+
 both_stores!(the_identifier_step_does_not_tell_an_old_account_proven_by_its_password);
 async fn the_identifier_step_does_not_tell_an_old_account_proven_by_its_password(backend: Backend) {
     // Seinäjoki keeps old passwords: one old account at an address, and an authority's old

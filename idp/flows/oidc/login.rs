@@ -213,15 +213,24 @@ pub fn finish(
         let named = user.as_ref().map(|u| u.id.clone());
         let known = user.is_some() || legacy.is_some();
         let user = match (legacy, verified.rehashed) {
-            // The first login of an old account: bind it, keeping its subject.
-            (Some(account), Some(rehashed)) if verified.matches => linker::bind_new_user(
-                m,
-                conn,
-                &account,
-                &rehashed,
-                m.tenant.legacy.email_verified,
-                "password",
-            )?,
+            // The first login of an old account: bind it, keeping its subject. Bound meanwhile
+            // (the same login posted twice, a double click) or its hash replaced: the password
+            // was right, the account changed; never a wrong password (nor its strike).
+            (Some(account), Some(rehashed)) if verified.matches => {
+                let email_verified = m.tenant.legacy.email_verified;
+                let bound = linker::bind_new_user(
+                    m,
+                    conn,
+                    &account,
+                    &rehashed,
+                    email_verified,
+                    "password",
+                )?;
+                if bound.is_none() {
+                    return interrupted(m, conn, None, &row.client_id);
+                }
+                bound
+            }
             _ => match (user, standing) {
                 (Some(user), Some(standing))
                     if verified.matches && user.password_hash.is_some() =>
@@ -230,7 +239,7 @@ pub fn finish(
                     // starts only if it is still so, with the account's row held from here on.
                     let tenant = Tenant::of(m.tenant);
                     let Some(now) = standing.still(conn, tenant, &user.id)? else {
-                        return interrupted(m, conn, &user.id, &row.client_id);
+                        return interrupted(m, conn, Some(&user.id), &row.client_id);
                     };
                     Some(now)
                 }
@@ -265,13 +274,13 @@ pub fn finish(
     })
 }
 
-/// A login whose password matched the account `user_id` as it was before a change that
-/// committed meanwhile: audited as `login.refused` (`{"reason":"account_changed"}`), nothing
-/// started.
+/// A login whose password matched the account (`user_id`; none for an old account a concurrent
+/// login bound) as it was before a change that committed meanwhile: audited as `login.refused`
+/// (`{"reason":"account_changed"}`), nothing started.
 fn interrupted(
     m: &Minter<'_>,
     conn: &mut DbConnection,
-    user_id: &str,
+    user_id: Option<&str>,
     client_id: &str,
 ) -> Result<LoginResult, OAuthError> {
     m.audit("login.refused")

@@ -63,6 +63,7 @@ error-missing-client = The login request does not name the e-service.
 error-unknown-client = The e-service of the login request is not known.
 error-redirect-uri = The return address of the login request is missing or not registered for the e-service.
 error-expired = The login request has expired or was started in another browser. Go back to the e-service and log in again.
+error-expired-account = Log in to your account page
 error-request-uri = The login request has expired or was used already. Go back to the e-service and log in again.
 error-logout = The logout request is not valid.
 error-bad-request = The request is not valid.

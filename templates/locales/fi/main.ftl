@@ -64,6 +64,7 @@ error-missing-client = Kirjautumispyynnöstä puuttuu asiointipalvelun tunniste.
 error-unknown-client = Kirjautumispyynnön asiointipalvelua ei tunneta.
 error-redirect-uri = Kirjautumispyynnön paluuosoite puuttuu tai sitä ei ole rekisteröity asiointipalvelulle.
 error-expired = Kirjautumispyyntö on vanhentunut tai se aloitettiin toisessa selaimessa. Palaa asiointipalveluun ja kirjaudu uudelleen.
+error-expired-account = Kirjaudu sisään Omat tiedot -sivulle
 error-request-uri = Kirjautumispyyntö on vanhentunut tai jo käytetty. Palaa asiointipalveluun ja kirjaudu uudelleen.
 error-logout = Uloskirjautumispyyntö ei ole kelvollinen.
 error-bad-request = Pyyntö ei ole kelvollinen.

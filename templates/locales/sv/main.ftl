@@ -63,6 +63,7 @@ error-missing-client = Inloggningsbegäran anger inte e-tjänsten.
 error-unknown-client = E-tjänsten i inloggningsbegäran är okänd.
 error-redirect-uri = Inloggningsbegärans returadress saknas eller är inte registrerad för e-tjänsten.
 error-expired = Inloggningsbegäran har gått ut eller påbörjades i en annan webbläsare. Gå tillbaka till e-tjänsten och logga in på nytt.
+error-expired-account = Logga in på sidan Mina uppgifter
 error-request-uri = Inloggningsbegäran har gått ut eller redan använts. Gå tillbaka till e-tjänsten och logga in på nytt.
 error-logout = Utloggningsbegäran är inte giltig.
 error-bad-request = Begäran är inte giltig.

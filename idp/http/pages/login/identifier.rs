@@ -9,10 +9,19 @@ use crate::flows::linker::route::Route;
 use crate::flows::oidc::pending::Step;
 use crate::http::pages::error::PageResult;
 use crate::http::pages::view::View;
+use crate::http::util::see_other;
 
 /// `GET /{tenant}/login?request=…`: the identifier page, in the login's language.
 pub async fn page(mut view: View) -> PageResult {
     let request_id = view.query("request");
+    // A bookmark of the login, or a link to it: no e-service asked, so the login is the account
+    // page's, which returns there.
+    let asked = url::form_urlencoded::parse(view.req.query_string().as_bytes())
+        .any(|(name, _)| name == "request");
+    if !asked {
+        let issuer = view.state.config.issuer(&view.tenant);
+        return Ok(see_other(&format!("{issuer}/account")));
+    }
     let pending = view
         .pending(&request_id, view.cookie("flow"), Step::Login)
         .await?;
