@@ -4,6 +4,7 @@
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
 use idp::clock::Clock;
@@ -184,6 +185,8 @@ enum Answer {
     Failure,
     /// This key set.
     Keys(String),
+    /// This key set, a second late.
+    Slow(String),
     /// An endless key set, chunked, without a length.
     Endless,
     /// A 1 MiB body with its Content-Length.
@@ -223,6 +226,16 @@ fn counting_jwks(answer: Answer) -> (String, Arc<AtomicUsize>) {
                     ),
                     Answer::Huge => {
                         let body = format!("{{\"keys\": [], \"pad\": \"{}\"}}", "x".repeat(1 << 20));
+                        stream.write_all(
+                            format!(
+                                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                                body.len()
+                            )
+                            .as_bytes(),
+                        )
+                    }
+                    Answer::Slow(body) => {
+                        std::thread::sleep(Duration::from_secs(1));
                         stream.write_all(
                             format!(
                                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -282,6 +295,48 @@ fn signed(app: &TestApp, signer: &SigningKey, client_id: &str, jti: &str) -> Str
 
 async fn token_as(app: &TestApp, signer: &SigningKey, client_id: &str, jti: &str) -> (u16, Value) {
     token(app, &signed(app, signer, client_id, jti)).await
+}
+
+both_stores!(abandoned_requests_cost_at_most_one_fetch_of_the_clients_keys);
+/// Junk assertions whose requests are abandoned while the client's keys are being fetched (the
+/// connection reset): the fetch goes on, its outcome is kept, and the next ones are answered from
+/// it. Before, each abandoned request cancelled its fetch before the keys were kept, and each new
+/// one fetched again: a fetch from the city's server per connection, past the minute's limit.
+async fn abandoned_requests_cost_at_most_one_fetch_of_the_clients_keys(backend: Backend) {
+    use tokio::io::AsyncWriteExt;
+    let (key, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let (stranger, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let keys = json!({ "keys": [key.public_jwk()] }).to_string();
+    let (slow_uri, hits) = counting_jwks(Answer::Slow(keys));
+    let app = with_jwt_clients(backend, &[("rp-jwt", &slow_uri)]).await;
+    let address = url::Url::parse(&app.url("/")).unwrap();
+    let address = format!(
+        "{}:{}",
+        address.host_str().unwrap(),
+        address.port().unwrap()
+    );
+    for i in 0..5 {
+        let assertion = signed(&app, &stranger, "rp-jwt", &format!("junk-{i}"));
+        let body = format!(
+            "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={assertion}"
+        );
+        let request = format!(
+            "POST /seinajoki/token HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        // A reset, not a close: the server reads an error and drops the request.
+        stream.set_zero_linger().unwrap();
+        drop(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    let (status, body) = token_as(&app, &key, "rp-jwt", "real").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    app.stop().await;
 }
 
 both_stores!(junk_assertions_cost_at_most_one_fetch_of_the_clients_keys);

@@ -49,7 +49,7 @@ impl ClientKeys {
             .or_default()
             .clone();
         // Held across the fetch: the others asking for these keys wait for its outcome.
-        let mut known = slot.lock().await;
+        let mut known = slot.lock_owned().await;
         match &*known {
             Known::Keys { at, keys } if at.elapsed() < FRESH_FOR => return Ok(keys.clone()),
             Known::Failure { at, error } if at.elapsed() < RETRY_AFTER_FAILURE => {
@@ -57,19 +57,28 @@ impl ClientKeys {
             }
             _ => {}
         }
-        let fetched = fetch(http, jwks_uri).await;
-        let at = Instant::now();
-        *known = match &fetched {
-            Ok(keys) => Known::Keys {
-                at,
-                keys: keys.clone(),
-            },
-            Err(error) => Known::Failure {
-                at,
-                error: error.clone(),
-            },
-        };
-        fetched
+        // The fetch and the record of its outcome run on their own: a request abandoned midway
+        // (its connection reset) would otherwise cancel the fetch before its outcome is kept,
+        // and the next junk assertion would fetch again, past the minute's limit.
+        let (http, jwks_uri) = (http.clone(), jwks_uri.to_string());
+        let fetching = tokio::spawn(async move {
+            let fetched = fetch(&http, &jwks_uri).await;
+            let at = Instant::now();
+            *known = match &fetched {
+                Ok(keys) => Known::Keys {
+                    at,
+                    keys: keys.clone(),
+                },
+                Err(error) => Known::Failure {
+                    at,
+                    error: error.clone(),
+                },
+            };
+            fetched
+        });
+        fetching
+            .await
+            .unwrap_or_else(|e| Err(format!("the fetch of the keys failed: {e}")))
     }
 }
 
