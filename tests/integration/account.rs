@@ -231,6 +231,7 @@ async fn changing_the_address_keeps_the_subject_and_can_be_undone(backend: Backe
     let again = app.browser().get(&link).send().await.unwrap();
     let again = says(again, 410, "<h1>Linkki ei toimi</h1>").await;
     assert_has(&again, "<title>Linkki ei toimi");
+    assert_has(&again, &format!("<a href=\"{login}\">Kirjaudu sisään</a>"));
     app.stop().await;
 }
 

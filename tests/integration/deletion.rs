@@ -191,6 +191,8 @@ async fn a_deletion_ends_everything_and_its_mailed_link_undoes_it(backend: Backe
         &text,
         "Linkki on vanhentunut tai jo käytetty. Pyydä uusi linkki.",
     );
+    let login = app.url("/seinajoki/account");
+    assert_has(&text, &format!("<a href=\"{login}\">Kirjaudu sisään</a>"));
     // He logs in again; nothing of before came back.
     let again = sign_in(&app, "seinajoki", "erkki@testi.fi", PASSWORD).await;
     assert_has(&again.page, "erkki@testi.fi");

@@ -109,7 +109,15 @@ async fn a_reset_link_sets_the_password_and_continues_the_login(backend: Backend
     login.redeem(&client, &back).await;
 
     // Once only; the other browser's session ended; the new password works, the old does not.
-    assert_eq!(browser.get(&link).send().await.unwrap().status(), 410);
+    let (status, used) = answer(browser.get(&link).send().await.unwrap()).await;
+    assert_eq!(status, 410);
+    // A way on: the login (the password is set) or a new link.
+    let (login, forgot) = (app.url("/seinajoki/account"), app.url("/seinajoki/forgot"));
+    assert_has(&used, &format!("<a href=\"{login}\">Kirjaudu sisään</a>"));
+    assert_has(
+        &used,
+        &format!("<a href=\"{forgot}\">Pyydä uusi linkki</a>"),
+    );
     let back = rp::prompt_none(&elsewhere, &client).await;
     assert_eq!(param(&back, "error").as_deref(), Some("login_required"));
     let fresh = Login::fresh(&app, &client).await;

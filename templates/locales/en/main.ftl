@@ -53,6 +53,7 @@ password-common = The password is too common. Choose another.
 password-mismatch = The passwords do not match.
 save-password = Save the password
 link-expired = The link has expired or was used already. Ask for a new link.
+request-new-link = Ask for a new link
 password-set-title = The password is set
 password-set = You can now log in with your new password.
 back-to-login = Log in

@@ -54,6 +54,7 @@ password-common = Salasana on liian yleinen. Valitse toinen.
 password-mismatch = Salasanat eivät täsmää.
 save-password = Tallenna salasana
 link-expired = Linkki on vanhentunut tai jo käytetty. Pyydä uusi linkki.
+request-new-link = Pyydä uusi linkki
 password-set-title = Salasana on asetettu
 password-set = Voit nyt kirjautua sisään uudella salasanallasi.
 back-to-login = Kirjaudu sisään

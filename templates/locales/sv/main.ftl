@@ -53,6 +53,7 @@ password-common = Lösenordet är för vanligt. Välj ett annat.
 password-mismatch = Lösenorden stämmer inte överens.
 save-password = Spara lösenordet
 link-expired = Länken har gått ut eller redan använts. Be om en ny länk.
+request-new-link = Be om en ny länk
 password-set-title = Lösenordet har angetts
 password-set = Du kan nu logga in med ditt nya lösenord.
 back-to-login = Logga in

@@ -129,5 +129,8 @@ fn expired(view: &View) -> HttpResponse {
     context.insert("title_key", "error-title-link");
     context.insert("message_key", "link-expired");
     context.insert("email", "");
+    // Used already (the account came back at a first click) or expired: the login tells which.
+    context.insert("next_path", "account");
+    context.insert("next_key", "back-to-login");
     view.respond(StatusCode::GONE, "message.html", &context)
 }

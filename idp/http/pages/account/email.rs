@@ -148,7 +148,9 @@ fn message(
     // a confirmed change logs in with the new address.
     let next = match message {
         "email-restored" => Some(("forgot", "set-new-password-link")),
-        "email-changed" => Some(("account", "back-to-login")),
+        // A link used already (the change done by a first click) or expired: the login shows
+        // the account as it is.
+        "email-changed" | "link-expired" => Some(("account", "back-to-login")),
         _ => None,
     };
     if let Some((path, key)) = next {
