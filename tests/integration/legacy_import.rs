@@ -277,9 +277,10 @@ async fn a_csv_with_tricky_quoting_imports_every_column(backend: Backend) {
     let mut conn = s.conn();
     assert_eq!(
         store::audit::kinds(&mut conn, crate::helpers::tenant("seinajoki")).unwrap(),
-        ["legacy.imported"]
+        ["legacy.import_started", "legacy.imported"]
     );
     let detail: String = store::schema::audit_events::table
+        .filter(store::schema::audit_events::kind.eq("legacy.imported"))
         .select(store::schema::audit_events::detail.assume_not_null())
         .first(&mut conn)
         .unwrap();
@@ -475,7 +476,7 @@ async fn a_dry_run_writes_nothing_and_prints_the_counts(backend: Backend) {
     assert_eq!(s.account("liisa").name.as_deref(), Some("Liisa Laine"));
     assert_eq!(
         store::audit::kinds(&mut s.conn(), crate::helpers::tenant("seinajoki")).unwrap(),
-        ["legacy.imported"]
+        ["legacy.import_started", "legacy.imported"]
     );
 }
 
@@ -632,6 +633,12 @@ async fn a_killed_import_leaves_whole_batches_and_a_rerun_completes_it(backend: 
     let done = s.count("kouvola");
     assert!(done > 0 && done < ROWS as i64, "{done}");
     assert_eq!(done % 1000, 0, "only whole batches: {done}");
+    // The audit trail tells what wrote the committed batches: a run that started and never ended.
+    let kouvola = crate::helpers::tenant("kouvola");
+    assert_eq!(
+        store::audit::kinds(&mut s.conn(), kouvola).unwrap(),
+        ["legacy.import_started"]
+    );
 
     let out = s.idp(&[
         "import-legacy",
@@ -758,6 +765,7 @@ async fn set_email_gives_an_unlinked_account_an_address(backend: Backend) {
     assert_eq!(
         store::audit::kinds(&mut s.conn(), crate::helpers::tenant("seinajoki")).unwrap(),
         [
+            "legacy.import_started",
             "legacy.imported",
             "legacy.email_set",
             "legacy.email_set",

@@ -134,6 +134,14 @@ fn run<R: Read>(
         now,
         ids: legacy_import::RunIds::new(now),
     };
+    // Recorded before the first batch commits: a run that never ends (killed, the machine lost)
+    // still leaves in the audit trail what wrote the rows of its committed batches, and when.
+    if !options.dry_run {
+        audit::Event::new(tenant.id(), now, "legacy.import_started")
+            .detail(&serde_json::json!({ "file": options.source }))
+            .record(conn)
+            .map_err(store_error(0))?;
+    }
     let mut batch = Vec::with_capacity(BATCH_ROWS);
     loop {
         let record = records.next_record().map_err(|e| ImportError::Read {
