@@ -111,6 +111,21 @@ impl ImportRow {
             "" => username,
             subject => subject,
         };
+        // What a spreadsheet or a database tool writes in place of a value: imported, it would be
+        // a subject the e-services do not know (the resident's history split for good once the
+        // account is bound).
+        for (column, value) in [
+            ("username", username),
+            ("subject", subject),
+            ("name", raw.name.trim()),
+            ("password_hash", raw.password_hash.trim()),
+        ] {
+            if let Some(why) = rewritten(value) {
+                return Err(format!(
+                    "{column} {value:?} {why}; export the column as text"
+                ));
+            }
+        }
         if subject.len() > MAX_SUBJECT_BYTES {
             return Err(format!(
                 "subject is longer than {MAX_SUBJECT_BYTES} bytes (OpenID Connect's limit)"
@@ -224,6 +239,25 @@ impl ImportRow {
     }
 }
 
+/// Why `value` looks like what a tool wrote instead of the data: a number in scientific notation
+/// (Excel's `1.23457E+11` for a 12-digit id, its digits lost), or a null written out (`NULL`,
+/// `\N`).
+fn rewritten(value: &str) -> Option<&'static str> {
+    if value == "NULL" || value == "\\N" {
+        return Some("is a null written out by the exporting tool");
+    }
+    let (mantissa, exponent) = value.split_once(['e', 'E'])?;
+    let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    let mantissa = mantissa.strip_prefix(['+', '-']).unwrap_or(mantissa);
+    let mantissa_ok = match mantissa.split_once(['.', ',']) {
+        Some((whole, fraction)) => digits(whole) && digits(fraction),
+        None => digits(mantissa),
+    };
+    let exponent = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
+    (mantissa_ok && digits(exponent))
+        .then_some("looks like a number a spreadsheet rewrote in scientific notation")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +267,47 @@ mod tests {
             username: username.into(),
             ..RawRow::default()
         }
+    }
+
+    #[test]
+    fn what_a_tool_wrote_in_place_of_a_value_is_refused() {
+        let subject = |subject: &str| {
+            ImportRow::parse(
+                2,
+                &RawRow {
+                    subject: subject.into(),
+                    ..raw("matti")
+                },
+                None,
+            )
+        };
+        assert_eq!(
+            subject("1.23457E+11").unwrap_err(),
+            "subject \"1.23457E+11\" looks like a number a spreadsheet rewrote in scientific notation; export the column as text"
+        );
+        assert!(subject("1,5e3").is_err());
+        assert_eq!(
+            subject("NULL").unwrap_err(),
+            "subject \"NULL\" is a null written out by the exporting tool; export the column as text"
+        );
+        assert!(subject("\\N").is_err());
+        // Look-alikes that are values.
+        for fine in [
+            "S-1001",
+            "123456789012",
+            "e5",
+            "1e",
+            "E-123",
+            "nulli",
+            "1.5",
+        ] {
+            assert!(subject(fine).is_ok(), "{fine}");
+        }
+        let name = RawRow {
+            name: "NULL".into(),
+            ..raw("liisa")
+        };
+        assert!(ImportRow::parse(2, &name, None).is_err());
     }
 
     #[test]
