@@ -12,7 +12,7 @@
 use diesel::prelude::*;
 
 use super::schema::{legacy_accounts, users};
-use super::{DbConnection, Result};
+use super::{DbConnection, Result, StoreError};
 use crate::domain::lookup_key;
 
 /// How many rows one page of the re-key reads: its memory stays small at any table size.
@@ -31,7 +31,7 @@ pub struct Folded {
 /// Folds the keys of one table, a page at a time in the order of the ids; both tables have `id`,
 /// `tenant_id` and `username_normalized` (nullable in `users`, whose residents have none).
 macro_rules! fold {
-    ($conn:ident, $table:ident, $name:literal, $folded:ident) => {{
+    ($conn:ident, $table:ident, $name:literal, $folded:ident, $shadows:expr) => {{
         let mut after = String::new();
         loop {
             let page: Vec<(String, String, Option<String>)> = $table::table
@@ -59,7 +59,7 @@ macro_rules! fold {
                     .filter($table::username_normalized.eq(&folded_key))
                     .count()
                     .get_result($conn)?;
-                if taken > 0 {
+                if taken > 0 || $shadows($conn, &tenant, &folded_key)? {
                     $folded.left.push(($name, id));
                     continue;
                 }
@@ -72,10 +72,32 @@ macro_rules! fold {
     }};
 }
 
-/// Folds every stored username key of both tables (module comment).
+/// Folds every stored username key of both tables (module comment). A user's key is left as well
+/// when its folded form is an unbound old account's of the tenant: a login looks for users first,
+/// and the folded user would take that old account's logins (its first login by username) for its
+/// own. A user made from an old account carries the account's key; the account bound is the
+/// user's own, not another's.
 pub fn fold_all(conn: &mut DbConnection) -> Result<Folded> {
     let mut folded = Folded::default();
-    fold!(conn, legacy_accounts, "legacy_accounts", folded);
-    fold!(conn, users, "users", folded);
+    let no_other_table = |_: &mut DbConnection, _: &str, _: &str| Ok::<_, StoreError>(false);
+    fold!(
+        conn,
+        legacy_accounts,
+        "legacy_accounts",
+        folded,
+        no_other_table
+    );
+    fold!(conn, users, "users", folded, shadows_an_old_account);
     Ok(folded)
+}
+
+/// Whether `key` is the key of an old account of `tenant` that is not bound.
+fn shadows_an_old_account(conn: &mut DbConnection, tenant: &str, key: &str) -> Result<bool> {
+    let unbound: i64 = legacy_accounts::table
+        .filter(legacy_accounts::tenant_id.eq(tenant))
+        .filter(legacy_accounts::username_normalized.eq(key))
+        .filter(legacy_accounts::linked_user_id.is_null())
+        .count()
+        .get_result(conn)?;
+    Ok(unbound > 0)
 }

@@ -201,6 +201,15 @@ async fn usernames_stored_before_are_folded(backend: Backend) {
         ..new_user("u1", "seinajoki", "paallikko@testi.fi", now)
     };
     store::users::insert(&mut conn, &chief).unwrap();
+    // A user whose folded key is an unbound old account's (a2 below): folded, it would take that
+    // account's logins, a login looking for users first.
+    let shadow = store::users::NewUser {
+        username: Some("A\u{308}a\u{308}ni"),
+        username_normalized: Some("a\u{308}a\u{308}ni"),
+        is_authority: true,
+        ..new_user("u2", "seinajoki", "aani@testi.fi", now)
+    };
+    store::users::insert(&mut conn, &shadow).unwrap();
     for (id, key) in [
         ("a1", "pa\u{308}a\u{308}ka\u{308}ytta\u{308}ja\u{308}"),
         ("a2", "ääni"),
@@ -232,6 +241,17 @@ async fn usernames_stored_before_are_folded(backend: Backend) {
     assert_eq!(old(&mut conn, "matti").as_deref(), Some("a4"));
     let user = store::users::find_by_username(&mut conn, tenant, "päällikkö").unwrap();
     assert_eq!(user.map(|u| u.id).as_deref(), Some("u1"));
+    let user = |conn: &mut DbConnection, key: &str| {
+        store::users::find_by_username(conn, tenant, key)
+            .unwrap()
+            .map(|u| u.id)
+    };
+    assert_eq!(user(&mut conn, "ääni"), None, "a2 logs in, not u2");
+    assert_eq!(
+        user(&mut conn, "a\u{308}a\u{308}ni").as_deref(),
+        Some("u2"),
+        "left as it was"
+    );
 }
 
 both_stores!(an_undo_link_written_before_keeps_the_hash_its_account_forgets);
