@@ -31,6 +31,11 @@ pub struct ImportArgs {
     /// e-services keep the account's history under its subject).
     #[arg(long)]
     allow_subject_change: bool,
+    /// Delete the old accounts not yet bound whose username this file does not hold (the old
+    /// system removed them: a departed official, an erased resident); each is audited. Done only
+    /// when every line's username could be read; `--dry-run` counts them.
+    #[arg(long)]
+    retire_missing: bool,
     /// The export: columns username, subject, email, password_hash, name, authority.
     file: PathBuf,
 }
@@ -101,6 +106,7 @@ pub fn import(config: &Config, args: &ImportArgs) -> Result<(), Failure> {
             format,
             dry_run: args.dry_run,
             allow_subject_change: args.allow_subject_change,
+            retire_missing: args.retire_missing,
             source: &source,
         },
         SystemClock.now(),

@@ -70,6 +70,7 @@ fn import_at_start(config: &Config, store: &Store) {
             format,
             dry_run: false,
             allow_subject_change: false,
+            retire_missing: false,
             source: &file,
         };
         let outcome = store

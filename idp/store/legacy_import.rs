@@ -181,6 +181,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Scratch of one import run: the username key of every row of the file whose username
+    /// could be read (accepted or refused), to tell the accounts the file no longer holds.
+    legacy_import_present (key) {
+        /// The username's lookup key.
+        key -> Text,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(legacy_accounts, legacy_import_present);
+
+diesel::table! {
     /// Scratch of a dry run: the addresses of the accepted rows, to count shared addresses.
     legacy_import_emails (line) {
         /// Where the row started.
@@ -221,6 +232,8 @@ pub fn begin_run(conn: &mut DbConnection) -> Result<()> {
     for sql in [
         "DROP TABLE IF EXISTS legacy_import_seen",
         "DROP TABLE IF EXISTS legacy_import_emails",
+        "DROP TABLE IF EXISTS legacy_import_present",
+        "CREATE TEMPORARY TABLE legacy_import_present (key TEXT PRIMARY KEY)",
         "CREATE TEMPORARY TABLE legacy_import_seen (key TEXT PRIMARY KEY, line BIGINT NOT NULL)",
         "CREATE TEMPORARY TABLE legacy_import_emails (line BIGINT PRIMARY KEY, email TEXT NOT NULL)",
     ] {
@@ -234,6 +247,7 @@ pub fn end_run(conn: &mut DbConnection) -> Result<()> {
     for sql in [
         "DROP TABLE IF EXISTS legacy_import_seen",
         "DROP TABLE IF EXISTS legacy_import_emails",
+        "DROP TABLE IF EXISTS legacy_import_present",
     ] {
         diesel::sql_query(sql).execute(conn)?;
     }
@@ -258,6 +272,88 @@ pub fn seen(conn: &mut DbConnection, keys: &[String]) -> Result<Vec<(String, i64
 pub fn remember(conn: &mut DbConnection, keys: &[SeenKey]) -> Result<()> {
     super::rows::insert_all::<_, SeenKey>(conn, legacy_import_seen::table, keys)?;
     Ok(())
+}
+
+/// Remembers that the file holds the usernames `keys` (lookup keys; repeats allowed).
+pub fn mark_present(conn: &mut DbConnection, keys: &[String]) -> Result<()> {
+    let mut fresh: Vec<&String> = keys.iter().collect();
+    fresh.sort_unstable();
+    fresh.dedup();
+    if fresh.is_empty() {
+        return Ok(());
+    }
+    let known: HashSet<String> = legacy_import_present::table
+        .filter(legacy_import_present::key.eq_any(&fresh))
+        .select(legacy_import_present::key)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
+    let rows: Vec<PresentKey<'_>> = fresh
+        .into_iter()
+        .filter(|key| !known.contains(*key))
+        .map(|key| PresentKey { key })
+        .collect();
+    // One statement (a batch's keys are at most 2,000, within both stores' limits of binds).
+    super::rows::insert_all::<_, PresentKey<'_>>(conn, legacy_import_present::table, &rows)?;
+    Ok(())
+}
+
+/// A row of [`legacy_import_present`].
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = legacy_import_present)]
+pub struct PresentKey<'a> {
+    /// The username's lookup key.
+    pub key: &'a str,
+}
+
+/// The unbound old accounts of `tenant` whose username the run's file does not hold (at most
+/// `most`, by id): `(id, username)`.
+pub fn not_in_file(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    most: i64,
+) -> Result<Vec<(String, String)>> {
+    Ok(legacy_accounts::table
+        .filter(legacy_accounts::tenant_id.eq(tenant.id()))
+        .filter(legacy_accounts::linked_user_id.is_null())
+        // NOT EXISTS, not NOT IN: PostgreSQL plans it as an anti-join, where a NOT IN over
+        // more keys than its work memory holds would scan them again for every account.
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            legacy_import_present::table
+                .filter(legacy_import_present::key.eq(legacy_accounts::username_normalized)),
+        )))
+        .order(legacy_accounts::id.asc())
+        .limit(most)
+        .select((legacy_accounts::id, legacy_accounts::username))
+        .load(conn)?)
+}
+
+/// How many unbound old accounts of `tenant` the run's file does not hold.
+pub fn count_not_in_file(conn: &mut DbConnection, tenant: Tenant<'_>) -> Result<u64> {
+    let n: i64 = legacy_accounts::table
+        .filter(legacy_accounts::tenant_id.eq(tenant.id()))
+        .filter(legacy_accounts::linked_user_id.is_null())
+        // NOT EXISTS, not NOT IN: PostgreSQL plans it as an anti-join, where a NOT IN over
+        // more keys than its work memory holds would scan them again for every account.
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            legacy_import_present::table
+                .filter(legacy_import_present::key.eq(legacy_accounts::username_normalized)),
+        )))
+        .count()
+        .get_result(conn)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Deletes the unbound old accounts `ids` of `tenant` (their mailed links go with them, `ON
+/// DELETE CASCADE`); how many. An account bound meanwhile stays.
+pub fn retire(conn: &mut DbConnection, tenant: Tenant<'_>, ids: &[String]) -> Result<usize> {
+    Ok(diesel::delete(
+        legacy_accounts::table
+            .filter(legacy_accounts::tenant_id.eq(tenant.id()))
+            .filter(legacy_accounts::linked_user_id.is_null())
+            .filter(legacy_accounts::id.eq_any(ids)),
+    )
+    .execute(conn)?)
 }
 
 /// Remembers the addresses of a dry run's accepted rows.

@@ -372,6 +372,7 @@ linked accounts left alone: 0
 without email: 1
 emails shared by several accounts: 1 addresses, 2 accounts
 unusable hashes: 2 (2 empty, 0 of an unknown format, 0 over a cost cap)
+not in this file (unlinked): 5 (--retire-missing deletes them)
 rejected rows: 10
 line 3: username repeated from line 2
 line 4: subject \"ok1\" repeated from line 2
@@ -657,6 +658,77 @@ async fn a_killed_import_leaves_whole_batches_and_a_rerun_completes_it(backend: 
     );
     assert!(stdout.ends_with("rejected rows: 0\n"), "{stdout}");
     assert_eq!(s.count("kouvola"), ROWS as i64);
+}
+
+both_stores!(accounts_a_later_export_no_longer_holds_are_counted_and_retired_on_demand);
+/// The old system removed two accounts (an official who left, a resident erased) before its last
+/// export: the import says how many unbound accounts the file no longer holds, a dry run with
+/// `--retire-missing` only counts them, and `--retire-missing` deletes them, each audited, while a
+/// bound account the file no longer holds stays. A file with a line whose username cannot be read
+/// retires nothing (that account would look missing). Before, nothing told of them, nothing
+/// removed them, and the official's old password went on logging in.
+async fn accounts_a_later_export_no_longer_holds_are_counted_and_retired_on_demand(
+    backend: Backend,
+) {
+    let s = setup(backend);
+    s.import(&s.file("export.csv", EXPORT.as_bytes()), &[]);
+    s.link("liisa", "liisa@testi.fi", "2026-12-01 10:00:00");
+    // Matti.M (an authority) and perhe.aiti are gone; liisa is bound.
+    let later = "\
+username,subject,email,password_hash,name,authority
+perhe.isa,,perhe@testi.fi,,Isä,0
+vanha,,,,,FALSE
+";
+    let later = s.file("later.csv", later.as_bytes());
+    let counted = s.import(&later, &[]);
+    assert_has(
+        &counted,
+        "not in this file (unlinked): 2 (--retire-missing deletes them)\n",
+    );
+    let dry = s.import(&later, &["--retire-missing", "--dry-run"]);
+    assert_has(&dry, "not in this file (unlinked): 2");
+    assert_eq!(s.count("seinajoki"), 5);
+    // A line the reader refuses whole: its username is unknown, nothing is retired.
+    let broken = s.file(
+        "broken.csv",
+        format!(
+            "{}\"unclosed,x\n",
+            &std::fs::read_to_string(&later).unwrap()
+        )
+        .as_bytes(),
+    );
+    let refused = s.idp(&[
+        "import-legacy",
+        "--tenant",
+        "seinajoki",
+        &broken,
+        "--retire-missing",
+    ]);
+    assert_has(
+        &text(&refused.stdout),
+        "not retired: 1 lines could not be read, and their usernames are unknown\n",
+    );
+    assert_eq!(s.count("seinajoki"), 5);
+    let retired = s.import(&later, &["--retire-missing"]);
+    assert_has(&retired, "retired (not in this file): 2\n");
+    assert!(
+        !retired.contains("not in this file (unlinked)"),
+        "{retired}"
+    );
+    assert_eq!(s.count("seinajoki"), 3);
+    let gone = |username: &str| {
+        store::legacy::find_by_username(
+            &mut s.conn(),
+            crate::helpers::tenant("seinajoki"),
+            username,
+        )
+        .unwrap()
+    };
+    assert_eq!(gone("matti.m"), None);
+    assert_eq!(gone("perhe.aiti"), None);
+    assert!(s.account("liisa").linked_user_id.is_some(), "bound: stays");
+    let kinds = store::audit::kinds(&mut s.conn(), crate::helpers::tenant("seinajoki")).unwrap();
+    assert_eq!(kinds.iter().filter(|k| *k == "legacy.retired").count(), 2);
 }
 
 both_stores!(the_report_tells_how_far_the_migration_has_come);

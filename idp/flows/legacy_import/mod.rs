@@ -25,6 +25,7 @@ use chrono::NaiveDateTime;
 use diesel::Connection;
 
 use crate::config::TenantConfig;
+use crate::domain::lookup_key;
 use crate::store::{DbConnection, StoreError, Tenant, audit, legacy_import};
 
 pub use read::{Format, ReadError};
@@ -47,6 +48,10 @@ pub struct Options<'a> {
     /// subject is what the e-services keep the account's history under, and a changed one is
     /// most often a file of another system, or of another tenant).
     pub allow_subject_change: bool,
+    /// Delete the unbound old accounts of the tenant whose username the file does not hold (an
+    /// account the old system removed: a departed official, an erased resident), once the whole
+    /// file was read and every username in it could be.
+    pub retire_missing: bool,
     /// The file's name, for the audit event.
     pub source: &'a str,
 }
@@ -143,6 +148,7 @@ fn run<R: Read>(
             .map_err(store_error(0))?;
     }
     let mut batch = Vec::with_capacity(BATCH_ROWS);
+    let mut present = Vec::with_capacity(BATCH_ROWS);
     loop {
         let record = records.next_record().map_err(|e| ImportError::Read {
             rows_read: summary.rows_read,
@@ -153,6 +159,20 @@ fn run<R: Read>(
         })?;
         let Some(record) = record else { break };
         summary.rows_read += 1;
+        match &record.fields {
+            Ok(raw) if !raw.username.trim().is_empty() => {
+                // Its key, and the key before keys were folded (an account the fold left as it
+                // was, `store/usernames.rs`, is this one's too).
+                let username = raw.username.trim();
+                present.push(lookup_key(username));
+                present.push(username.to_lowercase());
+            }
+            _ => summary.unnamed += 1,
+        }
+        if present.len() >= BATCH_ROWS {
+            legacy_import::mark_present(conn, &present).map_err(store_error(summary.rows_read))?;
+            present.clear();
+        }
         let checked = record
             .fields
             .and_then(|raw| row::ImportRow::parse(record.line, &raw, salted));
@@ -165,6 +185,8 @@ fn run<R: Read>(
         }
     }
     flush(conn, &context, &mut batch, summary).map_err(store_error(summary.rows_read))?;
+    legacy_import::mark_present(conn, &present).map_err(store_error(summary.rows_read))?;
+    retire_missing(conn, options, now, summary).map_err(store_error(summary.rows_read))?;
     let shared = if options.dry_run {
         legacy_import::shared_in_run(conn)
     } else {
@@ -180,6 +202,49 @@ fn run<R: Read>(
             .record(conn)
             .map_err(store_error(summary.rows_read))?;
     }
+    Ok(())
+}
+
+/// Counts the unbound old accounts the file does not hold and, with `--retire-missing` (not in a
+/// dry run, and only when every username of the file could be read: an unreadable line's
+/// account would look missing), deletes them a batch at a time, each audited as
+/// `legacy.retired`.
+fn retire_missing(
+    conn: &mut DbConnection,
+    options: &Options<'_>,
+    now: NaiveDateTime,
+    summary: &mut Summary,
+) -> Result<(), StoreError> {
+    let tenant = Tenant::of(options.tenant);
+    let retire = options.retire_missing && !options.dry_run;
+    summary.retire_refused = options.retire_missing && summary.unnamed > 0;
+    if retire && !summary.retire_refused {
+        loop {
+            let missing = legacy_import::not_in_file(conn, tenant, BATCH_ROWS as i64)?;
+            if missing.is_empty() {
+                break;
+            }
+            let retired = crate::store::write_transaction(conn, |conn| {
+                let mut n = 0;
+                for (id, _) in &missing {
+                    // One bound meanwhile (a first login) stays.
+                    if legacy_import::retire(conn, tenant, std::slice::from_ref(id))? == 0 {
+                        continue;
+                    }
+                    audit::Event::new(tenant.id(), now, "legacy.retired")
+                        .detail(&serde_json::json!({ "account": id, "file": options.source }))
+                        .record(conn)?;
+                    n += 1;
+                }
+                Ok::<_, StoreError>(n)
+            })?;
+            summary.retired += retired;
+            if retired == 0 {
+                break;
+            }
+        }
+    }
+    summary.not_in_file = legacy_import::count_not_in_file(conn, tenant)?;
     Ok(())
 }
 

@@ -45,6 +45,15 @@ pub struct Summary {
     pub unknown_hash: u64,
     /// Accepted rows with a hash whose cost is over a cap (imported as unusable).
     pub over_cap: u64,
+    /// Records whose username could not be read (a line the reader refused whole).
+    pub unnamed: u64,
+    /// Unbound old accounts of the tenant whose username the file does not hold (after the
+    /// retirement, those left).
+    pub not_in_file: u64,
+    /// Unbound old accounts the file does not hold, deleted (`--retire-missing`).
+    pub retired: u64,
+    /// `--retire-missing` was asked but not done: some usernames could not be read.
+    pub retire_refused: bool,
     /// The first [`LISTED_REJECTIONS`] refused rows by line (a max-heap, so the last is dropped).
     rejections: BinaryHeap<(u64, String)>,
 }
@@ -135,6 +144,8 @@ impl Summary {
             "unusable_hashes": self.unusable_hashes(),
             "hashes_over_cost_cap": self.over_cap,
             "rejected": self.rejected,
+            "not_in_file": self.not_in_file,
+            "retired": self.retired,
         })
     }
 }
@@ -174,6 +185,23 @@ impl fmt::Display for Summary {
             self.unknown_hash,
             self.over_cap
         )?;
+        if self.retired > 0 {
+            writeln!(f, "retired (not in this file): {}", self.retired)?;
+        }
+        if self.not_in_file > 0 {
+            writeln!(
+                f,
+                "not in this file (unlinked): {} (--retire-missing deletes them)",
+                self.not_in_file
+            )?;
+        }
+        if self.retire_refused {
+            writeln!(
+                f,
+                "not retired: {} lines could not be read, and their usernames are unknown",
+                self.unnamed
+            )?;
+        }
         writeln!(f, "rejected rows: {}", self.rejected)?;
         let listed = self.rejections();
         for (line, reason) in &listed {

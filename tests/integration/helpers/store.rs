@@ -182,6 +182,7 @@ impl TestApp {
                 format: idp::flows::legacy_import::Format::Csv,
                 dry_run: false,
                 allow_subject_change: false,
+                retire_missing: false,
                 source,
             };
             idp::flows::legacy_import::import(conn, csv.as_bytes(), &options, now).unwrap()
