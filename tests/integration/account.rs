@@ -3,8 +3,8 @@
 
 use crate::both_stores;
 use crate::helpers::journeys::{
-    SignedIn, account_with_cookie, hidden, invalid_fields, page, post_with_csrf, says, sign_in,
-    submit_link, visit,
+    SignedIn, account_with_cookie, assert_links, hidden, invalid_fields, page, post_with_csrf,
+    says, sign_in, submit_link, visit,
 };
 use crate::helpers::{Backend, Old, TestApp, assert_has};
 use crate::rp::{self, location, param};
@@ -154,12 +154,13 @@ async fn changes_past_the_hourly_allowance_are_refused_but_never_a_way_back(back
 
 /// Opens a mailed `link` in a fresh browser: its page asks `question`; confirmed, it says
 /// `answer`.
-async fn confirm(app: &TestApp, link: &str, question: &str, answer: &str) -> String {
+async fn confirm(app: &TestApp, link: &str, (question, answer): (&str, &str), next: (&str, &str)) {
     let browser = app.browser();
     let form = page(&browser, link).await;
     assert_has(&form, question);
     let done = submit_link(&browser, link, &form, &[]).await;
-    says(done, 200, answer).await
+    let done = says(done, 200, answer).await;
+    assert_links(app, &done, next.0, next.1);
 }
 
 both_stores!(changing_the_address_keeps_the_subject_and_can_be_undone);
@@ -187,18 +188,18 @@ async fn changing_the_address_keeps_the_subject_and_can_be_undone(backend: Backe
         .link_in(verify, "/seinajoki/email/confirm?token=")
         .unwrap();
     // Any browser may open it (a phone's mail app); it asks before switching.
-    let changed = confirm(
-        &app,
-        &link,
+    // The page leads to the login.
+    let asked = (
         "Otetaanko käyttäjätunnukseksi erkki.uusi@testi.fi?",
         "Käyttäjätunnuksesi on nyt erkki.uusi@testi.fi.",
+    );
+    confirm(
+        &app,
+        &link,
+        asked,
+        ("/seinajoki/account", "Kirjaudu sisään"),
     )
     .await;
-    let login = app.url("/seinajoki/account");
-    assert_has(
-        &changed,
-        &format!("<a href=\"{login}\">Kirjaudu sisään</a>"),
-    );
 
     // The resident logs in with the new address; the subject is the same.
     let client = rp::basic(&app).await;
@@ -210,19 +211,18 @@ async fn changing_the_address_keeps_the_subject_and_can_be_undone(backend: Backe
     let undo = app
         .newest_link(Some("erkki@testi.fi"), "/seinajoki/email/undo?token=")
         .await;
-    let restored = confirm(
-        &app,
-        &undo,
+    // The change may have been someone else's: the way to a new password is on the page.
+    let asked = (
         "Palautetaanko käyttäjätunnukseksi erkki@testi.fi?",
         "Vanha sähköpostiosoitteesi on palautettu",
+    );
+    confirm(
+        &app,
+        &undo,
+        asked,
+        ("/seinajoki/forgot", "Aseta uusi salasana"),
     )
     .await;
-    // The change may have been someone else's: the way to a new password is on the page.
-    let forgot = app.url("/seinajoki/forgot");
-    assert_has(
-        &restored,
-        &format!("<a href=\"{forgot}\">Aseta uusi salasana</a>"),
-    );
     // Every session ended, the old address works again.
     asks_to_log_in(&app, &signed.browser).await;
     let back = rp::log_in_at(&app.browser(), &client, "erkki@testi.fi", PASSWORD).await;
@@ -231,7 +231,7 @@ async fn changing_the_address_keeps_the_subject_and_can_be_undone(backend: Backe
     let again = app.browser().get(&link).send().await.unwrap();
     let again = says(again, 410, "<h1>Linkki ei toimi</h1>").await;
     assert_has(&again, "<title>Linkki ei toimi");
-    assert_has(&again, &format!("<a href=\"{login}\">Kirjaudu sisään</a>"));
+    assert_links(&app, &again, "/seinajoki/account", "Kirjaudu sisään");
     app.stop().await;
 }
 

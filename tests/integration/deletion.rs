@@ -191,8 +191,7 @@ async fn a_deletion_ends_everything_and_its_mailed_link_undoes_it(backend: Backe
         &text,
         "Linkki on vanhentunut tai jo käytetty. Pyydä uusi linkki.",
     );
-    let login = app.url("/seinajoki/account");
-    assert_has(&text, &format!("<a href=\"{login}\">Kirjaudu sisään</a>"));
+    crate::helpers::journeys::assert_links(&app, &text, "/seinajoki/account", "Kirjaudu sisään");
     // He logs in again; nothing of before came back.
     let again = sign_in(&app, "seinajoki", "erkki@testi.fi", PASSWORD).await;
     assert_has(&again.page, "erkki@testi.fi");

@@ -8,7 +8,9 @@ use diesel::prelude::*;
 use idp::store::schema::mail_outbox;
 
 use crate::both_stores;
-use crate::helpers::journeys::{Login, answer, page, post_with_csrf, set_password, submit_link};
+use crate::helpers::journeys::{
+    Login, answer, assert_links, page, post_with_csrf, set_password, submit_link,
+};
 use crate::helpers::{Backend, Old, Relay, TestApp, TestAppBuilder, assert_has};
 use crate::rp::{self, location, param};
 
@@ -112,12 +114,8 @@ async fn a_reset_link_sets_the_password_and_continues_the_login(backend: Backend
     let (status, used) = answer(browser.get(&link).send().await.unwrap()).await;
     assert_eq!(status, 410);
     // A way on: the login (the password is set) or a new link.
-    let (login, forgot) = (app.url("/seinajoki/account"), app.url("/seinajoki/forgot"));
-    assert_has(&used, &format!("<a href=\"{login}\">Kirjaudu sisään</a>"));
-    assert_has(
-        &used,
-        &format!("<a href=\"{forgot}\">Pyydä uusi linkki</a>"),
-    );
+    assert_links(&app, &used, "/seinajoki/account", "Kirjaudu sisään");
+    assert_links(&app, &used, "/seinajoki/forgot", "Pyydä uusi linkki");
     let back = rp::prompt_none(&elsewhere, &client).await;
     assert_eq!(param(&back, "error").as_deref(), Some("login_required"));
     let fresh = Login::fresh(&app, &client).await;

@@ -116,11 +116,8 @@ async fn a_bookmarked_login_or_an_expired_one_leaves_a_way_on(backend: Backend) 
     .await;
     assert_eq!(status, 400, "{expired}");
     assert_has(&expired, "data-reason=\"expired\"");
-    let account = app.url("/seinajoki/account");
-    assert_has(
-        &expired,
-        &format!("<a href=\"{account}\">Kirjaudu sisään Omat tiedot -sivulle</a>"),
-    );
+    let text = "Kirjaudu sisään Omat tiedot -sivulle";
+    crate::helpers::journeys::assert_links(&app, &expired, "/seinajoki/account", text);
     app.stop().await;
 }
 

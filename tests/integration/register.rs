@@ -118,8 +118,7 @@ both_stores!(a_link_opened_on_another_device_leaves_a_way_on_from_both);
 /// links to the login (the account page); the first browser's "link sent" page leads back to its
 /// waiting login, which logs in with the new password. Before, neither page had a link.
 async fn a_link_opened_on_another_device_leaves_a_way_on_from_both(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let client = rp::basic(&app).await;
+    let (app, client) = crate::linker::server(backend).await;
     let login = Login::start(&app.browser(), &client, &[], &[]).await;
     let (status, sent) = ask(&app, &login, "maija@testi.fi").await;
     assert_eq!(status, 200);

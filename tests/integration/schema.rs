@@ -194,22 +194,21 @@ both_stores!(usernames_stored_before_are_folded);
 async fn usernames_stored_before_are_folded(backend: Backend) {
     let (_dir, db, mut conn, again) = migrated_before(backend, "20261215000001");
     let now = december_first();
-    let chief = store::users::NewUser {
-        username: Some("Pa\u{308}a\u{308}llikko\u{308}"),
-        username_normalized: Some("pa\u{308}a\u{308}llikko\u{308}"),
-        is_authority: true,
-        ..new_user("u1", "seinajoki", "paallikko@testi.fi", now)
-    };
-    store::users::insert(&mut conn, &chief).unwrap();
-    // A user whose folded key is an unbound old account's (a2 below): folded, it would take that
-    // account's logins, a login looking for users first.
-    let shadow = store::users::NewUser {
-        username: Some("A\u{308}a\u{308}ni"),
-        username_normalized: Some("a\u{308}a\u{308}ni"),
-        is_authority: true,
-        ..new_user("u2", "seinajoki", "aani@testi.fi", now)
-    };
-    store::users::insert(&mut conn, &shadow).unwrap();
+    // Authority users keyed by their lowercased, decomposed usernames; the second's folded key is
+    // an unbound old account's (a2 below): folded, it would take that account's logins, a login
+    // looking for users first.
+    for (id, key, email) in [
+        ("u1", "pa\u{308}a\u{308}llikko\u{308}", "paallikko@testi.fi"),
+        ("u2", "a\u{308}a\u{308}ni", "aani@testi.fi"),
+    ] {
+        let user = store::users::NewUser {
+            username: Some(key),
+            username_normalized: Some(key),
+            is_authority: true,
+            ..new_user(id, "seinajoki", email, now)
+        };
+        store::users::insert(&mut conn, &user).unwrap();
+    }
     for (id, key) in [
         ("a1", "pa\u{308}a\u{308}ka\u{308}ytta\u{308}ja\u{308}"),
         ("a2", "ääni"),

@@ -211,6 +211,12 @@ pub async fn sign_in_with(
     }
 }
 
+/// Asserts that `page` links to `path` of `app` with the text `text`.
+pub fn assert_links(app: &TestApp, page: &str, path: &str, text: &str) {
+    let href = app.url(path);
+    crate::helpers::assert_has(page, &format!("<a href=\"{href}\">{text}</a>"));
+}
+
 /// `/{tenant}/account` opened by another client with `cookie` as `tenant`'s session cookie (a
 /// copied cookie, or one of another tenant's).
 pub async fn account_with_cookie(app: &TestApp, tenant: &str, cookie: &str) -> Response {
