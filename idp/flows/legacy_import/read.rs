@@ -205,6 +205,9 @@ fn columns(header: &csv::ByteRecord) -> Result<Vec<usize>, ReadError> {
         let name = String::from_utf8_lossy(name);
         let name = name.trim_start_matches('\u{feff}').trim().to_lowercase();
         let Some(index) = COLUMNS.iter().position(|c| *c == name) else {
+            if let Some(cause) = not_comma_csv(&name) {
+                return Err(ReadError::Header(cause.into()));
+            }
             return Err(ReadError::Header(format!(
                 "unknown column {name:?} (the columns are {})",
                 expected()
@@ -221,6 +224,29 @@ fn columns(header: &csv::ByteRecord) -> Result<Vec<usize>, ReadError> {
         ));
     }
     Ok(columns)
+}
+
+/// What a spreadsheet saved instead of comma-separated UTF-8, told by the header's first unknown
+/// column `name` (lowercased): a workbook, UTF-16 ("Unicode text"), or semicolons (a Finnish
+/// spreadsheet's list separator).
+fn not_comma_csv(name: &str) -> Option<&'static str> {
+    if name.starts_with("pk\u{3}\u{4}") {
+        return Some(
+            "the file is a spreadsheet workbook (.xlsx), not CSV: save it as \"CSV UTF-8 (comma delimited)\"",
+        );
+    }
+    if name.contains('\0') || name.starts_with('\u{fffd}') {
+        return Some(
+            "the file is not UTF-8 (UTF-16, a spreadsheet's \"Unicode text\"?): save it as \"CSV UTF-8 (comma delimited)\"",
+        );
+    }
+    let by_semicolons = name.contains(';')
+        && name
+            .split(';')
+            .all(|part| COLUMNS.contains(&part.trim()) || part.trim().is_empty());
+    by_semicolons.then_some(
+        "the columns are separated by semicolons (a spreadsheet's list separator in Finnish): save the file as \"CSV UTF-8 (comma delimited)\", or export it with commas",
+    )
 }
 
 fn csv_fields(record: &csv::ByteRecord, columns: &[usize]) -> Result<RawRow, String> {
@@ -355,6 +381,28 @@ mod tests {
             "line 1: no \"username\" column: it is the one required"
         );
         assert!(open("").starts_with("line 1: no header row"));
+        // What a spreadsheet saves instead: each is named.
+        assert!(
+            open("username;subject;email\nmatti;S-1;m@t.fi\n")
+                .contains("the columns are separated by semicolons"),
+        );
+        let utf16: Vec<u8> = [0xff, 0xfe]
+            .into_iter()
+            .chain("username,email\n".encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let refused = Records::open(&utf16[..], Format::Csv)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(refused.contains("the file is not UTF-8"), "{refused}");
+        let workbook = Records::open(&b"PK\x03\x04\x14\x00\x06\x00"[..], Format::Csv)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            workbook.contains("a spreadsheet workbook (.xlsx)"),
+            "{workbook}"
+        );
     }
 
     #[test]
