@@ -344,6 +344,16 @@ pub fn count_not_in_file(conn: &mut DbConnection, tenant: Tenant<'_>) -> Result<
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
+/// How many unbound old accounts `tenant` has.
+pub fn count_unbound(conn: &mut DbConnection, tenant: Tenant<'_>) -> Result<u64> {
+    let n: i64 = legacy_accounts::table
+        .filter(legacy_accounts::tenant_id.eq(tenant.id()))
+        .filter(legacy_accounts::linked_user_id.is_null())
+        .count()
+        .get_result(conn)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 /// Deletes the unbound old accounts `ids` of `tenant` (their mailed links go with them, `ON
 /// DELETE CASCADE`); how many. An account bound meanwhile stays.
 pub fn retire(conn: &mut DbConnection, tenant: Tenant<'_>, ids: &[String]) -> Result<usize> {

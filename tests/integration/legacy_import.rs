@@ -709,6 +709,17 @@ vanha,,,,,FALSE
         "not retired: 1 lines could not be read, and their usernames are unknown\n",
     );
     assert_eq!(s.count("seinajoki"), 5);
+    // A file cut short (here: its header only) retires nothing.
+    let empty = s.file(
+        "empty.csv",
+        b"username,subject,email,password_hash,name,authority\n",
+    );
+    let refused = s.import(&empty, &["--retire-missing"]);
+    assert_has(
+        &refused,
+        "not retired: the file leaves out more than half of the unlinked accounts (is it the old system's full export?)\n",
+    );
+    assert_eq!(s.count("seinajoki"), 5);
     let retired = s.import(&later, &["--retire-missing"]);
     assert_has(&retired, "retired (not in this file): 2\n");
     assert!(

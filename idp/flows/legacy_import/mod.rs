@@ -217,7 +217,12 @@ fn retire_missing(
 ) -> Result<(), StoreError> {
     let tenant = Tenant::of(options.tenant);
     let retire = options.retire_missing && !options.dry_run;
-    summary.retire_refused = options.retire_missing && summary.unnamed > 0;
+    // A file cut short (an empty one, one department's, a test file) would retire every account
+    // it leaves out: more than half of the unbound accounts missing is taken for one.
+    let missing = legacy_import::count_not_in_file(conn, tenant)?;
+    let unbound = legacy_import::count_unbound(conn, tenant)?;
+    summary.retire_refused =
+        options.retire_missing && (summary.unnamed > 0 || (missing > 0 && missing * 2 > unbound));
     if retire && !summary.retire_refused {
         loop {
             let missing = legacy_import::not_in_file(conn, tenant, BATCH_ROWS as i64)?;

@@ -195,11 +195,16 @@ impl fmt::Display for Summary {
                 self.not_in_file
             )?;
         }
-        if self.retire_refused {
+        if self.retire_refused && self.unnamed > 0 {
             writeln!(
                 f,
                 "not retired: {} lines could not be read, and their usernames are unknown",
                 self.unnamed
+            )?;
+        } else if self.retire_refused {
+            writeln!(
+                f,
+                "not retired: the file leaves out more than half of the unlinked accounts (is it the old system's full export?)"
             )?;
         }
         writeln!(f, "rejected rows: {}", self.rejected)?;
