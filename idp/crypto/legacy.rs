@@ -342,8 +342,12 @@ fn run(
 /// The salt and digest of `hash` in `layout`, when it parses and the digest has the right length.
 fn salted_parts(hash: &str, layout: &SaltedShaLayout) -> Option<(Vec<u8>, Vec<u8>)> {
     let rest = hash.strip_prefix(layout.prefix.as_str())?;
+    let length = match layout.digest {
+        ShaDigest::Sha1 => 20,
+        ShaDigest::Sha256 => 32,
+    };
     if layout.separator.is_empty() {
-        return None;
+        return one_value_parts(rest, layout, length);
     }
     // Split next to the digest, which never holds the separator: a text salt may.
     let (salt, digest) = match layout.order {
@@ -353,23 +357,49 @@ fn salted_parts(hash: &str, layout: &SaltedShaLayout) -> Option<(Vec<u8>, Vec<u8
             (salt, digest)
         }
     };
-    let digest = match layout.hash_encoding {
-        Encoding::Hex => hex::decode(digest).ok()?,
-        Encoding::Base64 => STANDARD
-            .decode(digest)
-            .or_else(|_| STANDARD_NO_PAD.decode(digest))
-            .ok()?,
-    };
+    let digest = decoded(digest, layout.hash_encoding)?;
     let salt = match layout.salt_encoding {
         SaltEncoding::Text => salt.as_bytes().to_vec(),
         SaltEncoding::Hex => hex::decode(salt).ok()?,
         SaltEncoding::Base64 => STANDARD.decode(salt).ok()?,
     };
-    let length = match layout.digest {
-        ShaDigest::Sha1 => 20,
-        ShaDigest::Sha256 => 32,
-    };
     (digest.len() == length).then_some((salt, digest))
+}
+
+/// `text` in `encoding` (base64 with or without its padding).
+fn decoded(text: &str, encoding: Encoding) -> Option<Vec<u8>> {
+    match encoding {
+        Encoding::Hex => hex::decode(text).ok(),
+        Encoding::Base64 => STANDARD
+            .decode(text)
+            .or_else(|_| STANDARD_NO_PAD.decode(text))
+            .ok(),
+    }
+}
+
+/// The salt and digest of `value` written as one (no separator: LDAP's `{SSHA}`, base64 of the
+/// digest then the salt), split at the digest's `length`; the salt is what is left, never empty.
+/// The configuration allows this only with one encoding for both (`config/validate/tenant.rs`).
+fn one_value_parts(
+    value: &str,
+    layout: &SaltedShaLayout,
+    length: usize,
+) -> Option<(Vec<u8>, Vec<u8>)> {
+    let bytes = decoded(value, layout.hash_encoding)?;
+    if bytes.len() <= length {
+        return None;
+    }
+    let (digest, salt) = match layout.order {
+        FieldOrder::HashSalt => {
+            let (digest, salt) = bytes.split_at(length);
+            (digest, salt)
+        }
+        FieldOrder::SaltHash => {
+            let (salt, digest) = bytes.split_at(bytes.len() - length);
+            (digest, salt)
+        }
+    };
+    Some((salt.to_vec(), digest.to_vec()))
 }
 
 fn salted_sha(password: &str, hash: &str, layout: &SaltedShaLayout) -> bool {
@@ -572,6 +602,39 @@ pub(crate) mod tests {
             seen += 1;
         }
         assert_eq!(seen, 6);
+    }
+
+    /// LDAP's `{SSHA}`: base64 of the digest and the salt as one value, no separator.
+    #[test]
+    fn one_value_salted_sha_splits_at_the_digest() {
+        let ldap = SaltedShaLayout {
+            digest: ShaDigest::Sha1,
+            prefix: "{SSHA}".into(),
+            separator: String::new(),
+            order: FieldOrder::HashSalt,
+            hash_encoding: Encoding::Base64,
+            salt_encoding: SaltEncoding::Base64,
+            input: HashInput::PasswordSalt,
+        };
+        let hash = "{SSHA}yntvqRLwLUBBXrqRJa69VkeSWuEBAgMEBQYHCA==";
+        assert_eq!(detect(hash, Some(&ldap)), Some(LegacyFormat::SaltedSha1));
+        assert!(verify("salasana", hash, Some(&ldap)));
+        assert!(!verify("salasanA", hash, Some(&ldap)));
+        // The salt first, SHA-256 of salt then password.
+        let salt_first = SaltedShaLayout {
+            digest: ShaDigest::Sha256,
+            prefix: String::new(),
+            order: FieldOrder::SaltHash,
+            input: HashInput::SaltPassword,
+            ..ldap.clone()
+        };
+        let hash = "AQIDBAUGBwgmd6GUdoaqcJBNFamo0El9155Cez7L/bgDWGTXFOEkaA==";
+        assert!(verify("salasana", hash, Some(&salt_first)));
+        // A digest alone (no salt left) is no such hash.
+        assert_eq!(
+            detect("{SSHA}yntvqRLwLUBBXrqRJa69VkeSWuE=", Some(&ldap)),
+            None
+        );
     }
 
     /// The cap a self-describing hash exceeds, if any.

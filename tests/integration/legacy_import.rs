@@ -1135,7 +1135,7 @@ fn check_config_checks_the_legacy_settings() {
         text(&out.stderr),
         format!(
             "error: {file}: legacy.import_at_start: {missing} is not a readable file\n\
-             error: {file}: legacy.salted_sha.separator: must not be empty\n"
+             error: {file}: legacy.salted_sha.separator: may be empty only when the salt and the hash are written in one encoding, hex or base64 (as LDAP's {{SSHA}} is)\n"
         )
     );
     std::fs::write(

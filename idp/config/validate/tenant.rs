@@ -8,7 +8,7 @@ use super::clients::clients;
 use super::factors::factors;
 use super::rules::{LIFETIME, MAILS, MINUTES};
 use super::statement::statement;
-use crate::config::legacy::ImportFormat;
+use crate::config::legacy::{Encoding, ImportFormat, SaltEncoding};
 use crate::config::problems::Problem;
 use crate::config::tenant::{TenantConfig, contrast_with_white};
 
@@ -105,12 +105,18 @@ pub(in crate::config) fn tenant(
             problem("legacy.import_at_start".into(), message);
         }
     }
+    // No separator: salt and digest are one value (LDAP's `{SSHA}`), split at the digest's
+    // length, which needs one encoding for both.
     if let Some(layout) = &tenant.legacy.salted_sha
         && layout.separator.is_empty()
+        && !matches!(
+            (layout.hash_encoding, layout.salt_encoding),
+            (Encoding::Hex, SaltEncoding::Hex) | (Encoding::Base64, SaltEncoding::Base64)
+        )
     {
         problem(
             "legacy.salted_sha.separator".into(),
-            "must not be empty".into(),
+            "may be empty only when the salt and the hash are written in one encoding, hex or base64 (as LDAP's {SSHA} is)".into(),
         );
     }
     let limits = &tenant.mail_limits;
