@@ -147,6 +147,13 @@ fn run<R: Read>(
             .record(conn)
             .map_err(store_error(0))?;
     }
+    // The unbound accounts before the file's rows are written: the measure of a file cut short
+    // (its own new rows would otherwise make the part it leaves out look small).
+    let unbound_before = if options.retire_missing {
+        legacy_import::count_unbound(conn, tenant).map_err(store_error(0))?
+    } else {
+        0
+    };
     let mut batch = Vec::with_capacity(BATCH_ROWS);
     let mut present = Vec::with_capacity(BATCH_ROWS);
     loop {
@@ -160,6 +167,9 @@ fn run<R: Read>(
         let Some(record) = record else { break };
         summary.rows_read += 1;
         match &record.fields {
+            // A line break left in a field (after trimming) is an unclosed quote that swallowed
+            // the lines after it, whose usernames are then unknown.
+            Ok(raw) if raw.holds_a_line_break() => summary.unnamed += 1,
             Ok(raw) if !raw.username.trim().is_empty() => {
                 // Its key, and the key before keys were folded (an account the fold left as it
                 // was, `store/usernames.rs`, is this one's too).
@@ -186,7 +196,8 @@ fn run<R: Read>(
     }
     flush(conn, &context, &mut batch, summary).map_err(store_error(summary.rows_read))?;
     legacy_import::mark_present(conn, &present).map_err(store_error(summary.rows_read))?;
-    retire_missing(conn, options, now, summary).map_err(store_error(summary.rows_read))?;
+    retire_missing(conn, options, (now, unbound_before), summary)
+        .map_err(store_error(summary.rows_read))?;
     let shared = if options.dry_run {
         legacy_import::shared_in_run(conn)
     } else {
@@ -212,17 +223,17 @@ fn run<R: Read>(
 fn retire_missing(
     conn: &mut DbConnection,
     options: &Options<'_>,
-    now: NaiveDateTime,
+    (now, unbound_before): (NaiveDateTime, u64),
     summary: &mut Summary,
 ) -> Result<(), StoreError> {
     let tenant = Tenant::of(options.tenant);
     let retire = options.retire_missing && !options.dry_run;
-    // A file cut short (an empty one, one department's, a test file) would retire every account
-    // it leaves out: more than half of the unbound accounts missing is taken for one.
+    // A file cut short (an empty one, one department's, a test file, another tenant's) would
+    // retire every account it leaves out: more than half of the unbound accounts there were
+    // before the run missing is taken for one.
     let missing = legacy_import::count_not_in_file(conn, tenant)?;
-    let unbound = legacy_import::count_unbound(conn, tenant)?;
-    summary.retire_refused =
-        options.retire_missing && (summary.unnamed > 0 || (missing > 0 && missing * 2 > unbound));
+    let cut_short = missing > 0 && missing * 2 > unbound_before;
+    summary.retire_refused = options.retire_missing && (summary.unnamed > 0 || cut_short);
     if retire && !summary.retire_refused {
         loop {
             let missing = legacy_import::not_in_file(conn, tenant, BATCH_ROWS as i64)?;
