@@ -22,7 +22,7 @@ use crate::crypto::password;
 use crate::flows::linker;
 use crate::flows::password_check::{DUMMY_HASH, Stored};
 use crate::store::auth_requests::AuthRequestRow;
-use crate::store::legacy::LegacyRow;
+use crate::store::legacy::{self, LegacyRow};
 use crate::store::throttle::ThrottleKey;
 use crate::store::users::UserRow;
 use crate::store::{DbConnection, Tenant, auth_requests, grants};
@@ -214,8 +214,9 @@ pub fn finish(
         let known = user.is_some() || legacy.is_some();
         let user = match (legacy, verified.rehashed) {
             // The first login of an old account: bind it, keeping its subject. Bound meanwhile
-            // (the same login posted twice, a double click) or its hash replaced: the password
-            // was right, the account changed; never a wrong password (nor its strike).
+            // (the same login posted twice, a double click): the password was right, the account
+            // changed; never a wrong password (nor its strike). Its hash replaced by a re-import
+            // meanwhile: the old system's new password is the one, and this one is wrong.
             (Some(account), Some(rehashed)) if verified.matches => {
                 let email_verified = m.tenant.legacy.email_verified;
                 let bound = linker::bind_new_user(
@@ -226,7 +227,10 @@ pub fn finish(
                     email_verified,
                     "password",
                 )?;
-                if bound.is_none() {
+                if bound.is_none()
+                    && legacy::find(conn, Tenant::of(m.tenant), &account.id)?
+                        .is_some_and(|now| now.linked_user_id.is_some())
+                {
                     return interrupted(m, conn, None, &row.client_id);
                 }
                 bound
