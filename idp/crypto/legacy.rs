@@ -379,7 +379,7 @@ fn decoded(text: &str, encoding: Encoding) -> Option<Vec<u8>> {
 
 /// The salt and digest of `value` written as one (no separator: LDAP's `{SSHA}`, base64 of the
 /// digest then the salt), split at the digest's `length`; the salt is what is left, never empty.
-/// The configuration allows this only with one encoding for both (`config/validate/tenant.rs`).
+/// The configuration allows this only with one encoding for both (`idp/config/validate/tenant.rs`).
 fn one_value_parts(
     value: &str,
     layout: &SaltedShaLayout,
