@@ -212,24 +212,16 @@ mod tests {
             moment(Helsinki, Language::En, winter),
             "5 December 2026, 21:16"
         );
-        // Summer: UTC+3.
-        let summer = at("2026-07-01 09:05");
-        assert_eq!(moment(Helsinki, Language::Fi, summer), "1.7.2026 klo 12.05");
-        // The hour the end of summer time repeats (25 October 2026): each 03.30 says which.
-        let first = at("2026-10-25 00:30");
-        let second = at("2026-10-25 01:30");
-        assert_eq!(
-            moment(Helsinki, Language::Fi, first),
-            "25.10.2026 klo 03.30 (EEST)"
-        );
-        assert_eq!(
-            moment(Helsinki, Language::Fi, second),
-            "25.10.2026 klo 03.30 (EET)"
-        );
-        assert_eq!(
-            moment(Helsinki, Language::Fi, at("2026-10-25 02:30")),
-            "25.10.2026 klo 04.30"
-        );
+        // Summer: UTC+3; the hour the end of summer time repeats (25 October 2026): each 03.30
+        // says which.
+        for (utc, written) in [
+            ("2026-07-01 09:05", "1.7.2026 klo 12.05"),
+            ("2026-10-25 00:30", "25.10.2026 klo 03.30 (EEST)"),
+            ("2026-10-25 01:30", "25.10.2026 klo 03.30 (EET)"),
+            ("2026-10-25 02:30", "25.10.2026 klo 04.30"),
+        ] {
+            assert_eq!(moment(Helsinki, Language::Fi, at(utc)), written, "{utc}");
+        }
         // Late in the UTC evening it is already the next day in Helsinki.
         let late = at("2026-12-31 22:30");
         assert_eq!(date(Helsinki, Language::Fi, late), "1.1.2027");
