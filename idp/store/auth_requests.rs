@@ -161,3 +161,21 @@ pub fn delete(conn: &mut DbConnection, tenant: Tenant<'_>, id: &str) -> Result<b
     .execute(conn)?;
     Ok(deleted == 1)
 }
+
+/// Deletes `tenant`'s request `row` only while it is as it was read (its parameters, which name
+/// its step, unchanged); false when it was gone or had changed (a concurrent login answered it,
+/// and a row of the same id now stands for that answer).
+pub fn delete_as_read(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    row: &AuthRequestRow,
+) -> Result<bool> {
+    let deleted = diesel::delete(
+        auth_requests::table
+            .find(&row.id)
+            .filter(auth_requests::tenant_id.eq(tenant.id()))
+            .filter(auth_requests::params.eq(&row.params)),
+    )
+    .execute(conn)?;
+    Ok(deleted == 1)
+}

@@ -10,7 +10,8 @@ use serde_json::Value;
 
 use crate::both_stores;
 use crate::helpers::journeys::{
-    Login, client_post, page, post_as_the_page_does, post_with_csrf, set_password,
+    Login, account_with_cookie, client_post, page, post_as_the_page_does, post_with_csrf,
+    session_cookie, set_password,
 };
 use crate::helpers::{Backend, TestApp, first_party_client};
 use crate::oidc_backchannel::wait_for;
@@ -32,6 +33,15 @@ async fn app_with_a(backend: Backend, uri: &str) -> TestApp {
             A_CALLBACK,
             &[&format!("backchannel_logout_uri = \"{uri}\"")],
         ))
+        .user("seinajoki", ERKKI, ERKKI_PASSWORD, "Erkki")
+        .user("seinajoki", AINO, AINO_PASSWORD, "Aino")
+        .spawn()
+        .await
+}
+
+/// The server with Erkki and Aino.
+async fn erkki_and_aino(backend: Backend) -> TestApp {
+    TestApp::builder(backend)
         .user("seinajoki", ERKKI, ERKKI_PASSWORD, "Erkki")
         .user("seinajoki", AINO, AINO_PASSWORD, "Aino")
         .spawn()
@@ -227,11 +237,7 @@ async fn a_login_as_another_resident_ends_the_first_ones_session(backend: Backen
 
 both_stores!(an_id_token_hint_is_answered_only_by_a_login_of_its_resident);
 async fn an_id_token_hint_is_answered_only_by_a_login_of_its_resident(backend: Backend) {
-    let app = TestApp::builder(backend)
-        .user("seinajoki", ERKKI, ERKKI_PASSWORD, "Erkki")
-        .user("seinajoki", AINO, AINO_PASSWORD, "Aino")
-        .spawn()
-        .await;
+    let app = erkki_and_aino(backend).await;
     let b = rp::basic(&app).await;
     let browser = app.browser();
     let erkki = rp::redeem_login(&browser, &b, &[], ERKKI, ERKKI_PASSWORD).await;
@@ -297,4 +303,83 @@ async fn a_mailed_link_that_logs_in_ends_another_residents_session(backend: Back
     ended_at_a(&app, &receiver, &refresh_aino, (&sid_aino, &sub_aino)).await;
     app.stop().await;
     receiver_handle.stop(true).await;
+}
+
+both_stores!(a_login_posted_twice_before_its_answer_goes_on_both_times);
+/// A double click on "Log in": the second post leaves before the first answer arrives, so it
+/// carries the browser's flow cookie but not the session the first started. It goes on as the
+/// first did, with a code of its own in that one session (its cookie renewed: the browser keeps
+/// the last answer's), never "expired" — whether it reached the server after the first answer or
+/// during it. Posted again after the answer arrived (Back and resubmit), or by another resident,
+/// the request stays answered. Before, the second post said "expired" to a resident just logged in.
+async fn a_login_posted_twice_before_its_answer_goes_on_both_times(backend: Backend) {
+    let app = erkki_and_aino(backend).await;
+    let b = rp::basic(&app).await;
+    let erkki = [("identifier", ERKKI), ("password", ERKKI_PASSWORD)];
+
+    // After the first answer.
+    let login = Login::fresh(&app, &b).await;
+    let (_, page) = login.identify(ERKKI).await;
+    let first = login.post("/login/password", &page, &erkki).await;
+    assert_eq!(first.status(), 303);
+    let first_cookie = session_cookie(&first, "seinajoki").unwrap();
+    let second = login.post_again("/login/password", &page, &erkki).await;
+    assert_eq!(second.status(), 303, "{}", second.text().await.unwrap());
+    let second_cookie = session_cookie(&second, "seinajoki").unwrap();
+    assert_ne!(second_cookie, first_cookie);
+    let back = location(&second);
+    assert_eq!(
+        account_with_cookie(&app, "seinajoki", &first_cookie)
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(
+        account_with_cookie(&app, "seinajoki", &second_cookie)
+            .await
+            .status(),
+        200
+    );
+    let redeemed = login.redeem(&b, &back).await;
+    assert!(redeemed.payload()["sub"].is_string());
+    assert_eq!(app.audited("seinajoki", "login.failed").await.len(), 0);
+
+    // During it: both posts leave at once.
+    let login = Login::fresh(&app, &b).await;
+    let (_, page) = login.identify(ERKKI).await;
+    let (one, two) = tokio::join!(
+        login.post_again("/login/password", &page, &erkki),
+        login.post_again("/login/password", &page, &erkki),
+    );
+    assert_eq!((one.status().as_u16(), two.status().as_u16()), (303, 303));
+    let sessions = [&one, &two].map(|r| session_cookie(r, "seinajoki").unwrap());
+    let live = [
+        account_with_cookie(&app, "seinajoki", &sessions[0])
+            .await
+            .status(),
+        account_with_cookie(&app, "seinajoki", &sessions[1])
+            .await
+            .status(),
+    ];
+    assert!(
+        live == [200, 303] || live == [303, 200],
+        "one session: {live:?}"
+    );
+
+    // Back and resubmit in the browser the answer reached, or another resident's password: the
+    // request is answered.
+    let login = Login::fresh(&app, &b).await;
+    let (_, page) = login.identify(ERKKI).await;
+    assert_eq!(
+        login.post("/login/password", &page, &erkki).await.status(),
+        303
+    );
+    let resubmitted = login.post("/login/password", &page, &erkki).await;
+    assert_eq!(resubmitted.status(), 400);
+    let aino = [("identifier", AINO), ("password", AINO_PASSWORD)];
+    let other = login.post_again("/login/password", &page, &aino).await;
+    assert_eq!(other.status(), 400);
+    assert!(other.text().await.unwrap().contains("vanhentunut"));
+    assert_eq!(app.audited("seinajoki", "login.failed").await.len(), 0);
+    app.stop().await;
 }

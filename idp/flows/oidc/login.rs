@@ -124,7 +124,8 @@ pub fn prepare(
     identifier: &str,
     chosen: Option<&str>,
 ) -> Result<Prepared, OAuthError> {
-    let at_login = |step: &Step| *step == Step::Login;
+    // An answered one too: the same form posted again before the answer arrived (`steps::take`).
+    let at_login = |step: &Step| matches!(step, Step::Login | Step::Answered);
     let Some((row, pending)) = pending_at(m, conn, request_id, binding, at_login)? else {
         return Ok(Prepared::Expired);
     };
@@ -227,13 +228,19 @@ pub fn finish(
                     email_verified,
                     "password",
                 )?;
-                if bound.is_none()
-                    && legacy::find(conn, Tenant::of(m.tenant), &account.id)?
-                        .is_some_and(|now| now.linked_user_id.is_some())
-                {
-                    return interrupted(m, conn, None, &row.client_id);
+                let linked = match bound {
+                    Some(_) => None,
+                    None => legacy::find(conn, Tenant::of(m.tenant), &account.id)?
+                        .and_then(|now| now.linked_user_id),
+                };
+                match linked {
+                    // Bound by this login posted twice: the first post's user goes on.
+                    Some(linked) => match answered_for(m, conn, &row, binding, &linked)? {
+                        Some(user) => Some(user),
+                        None => return interrupted(m, conn, None, &row.client_id),
+                    },
+                    None => bound,
                 }
-                bound
             }
             _ => match (user, standing) {
                 (Some(user), Some(standing))
@@ -276,6 +283,26 @@ pub fn finish(
         )?;
         Ok(LoginResult::Done(next))
     })
+}
+
+/// The user `user_id`, when a login of theirs has answered the request `row` of this browser
+/// (`binding`) meanwhile: the same form posted twice.
+fn answered_for(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    row: &AuthRequestRow,
+    binding: &str,
+    user_id: &str,
+) -> Result<Option<UserRow>, OAuthError> {
+    let answered = |step: &Step| *step == Step::Answered;
+    let Some((now, _)) = pending_at(m, conn, &row.id, Some(binding), answered)? else {
+        return Ok(None);
+    };
+    if now.user_id.as_deref() != Some(user_id) {
+        return Ok(None);
+    }
+    let user = crate::store::users::find(conn, Tenant::of(m.tenant), user_id)?;
+    Ok(user.filter(|u| !u.disabled))
 }
 
 /// A login whose password matched the account (`user_id`; none for an old account a concurrent

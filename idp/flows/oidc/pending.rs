@@ -64,7 +64,16 @@ pub enum Step {
     OfferPasskey,
     /// Signed in (the row's user); the resident consents or declines.
     Consent,
+    /// Answered by a login of the row's user, which went on in the row's session (none when it
+    /// went on to a second factor). Kept, uncounted, for [`ANSWERED_SECONDS`], so that the same
+    /// form posted again before the first answer reached the browser (a double click) goes on as
+    /// the first did instead of saying "expired" (`steps::take`).
+    Answered,
 }
+
+/// How long a request answered by a login is kept at [`Step::Answered`], seconds: long enough for
+/// a second click whose request left before the first answer arrived, on a slow line.
+pub const ANSWERED_SECONDS: i64 = 300;
 
 /// The pseudo-client of logins that lead to the account page (not a configurable id: it starts
 /// with an underscore, which client ids may contain but the demo never uses).
@@ -218,6 +227,40 @@ fn pending_row(
         expires_at: m.after(m.config.settings.tokens.authorization_request_seconds),
         client_key: m.client_key(),
     })
+}
+
+/// Keeps the request of `row`, just answered by a login of `user_id` that went on in the session
+/// `session_id`, at [`Step::Answered`] under its id for [`ANSWERED_SECONDS`] (never past its own
+/// expiry), bound to the same browser and counted against no address; in the caller's
+/// transaction, after the row was deleted.
+pub(super) fn keep_answered(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    row: &AuthRequestRow,
+    pending: &Pending,
+    user_id: &str,
+    session_id: Option<&str>,
+) -> Result<(), OAuthError> {
+    let answered = Pending {
+        request: pending.request.clone(),
+        binding_hash: pending.binding_hash.clone(),
+        step: Step::Answered,
+    };
+    let kept = AuthRequestRow {
+        id: row.id.clone(),
+        tenant_id: row.tenant_id.clone(),
+        client_id: row.client_id.clone(),
+        params: serde_json::to_string(&answered).map_err(OAuthError::server)?,
+        request_uri_hash: None,
+        user_id: Some(user_id.to_string()),
+        session_id: session_id.map(str::to_string),
+        created_at: row.created_at,
+        expires_at: row
+            .expires_at
+            .min(m.now + chrono::Duration::seconds(ANSWERED_SECONDS)),
+        client_key: None,
+    };
+    Ok(auth_requests::insert(conn, &kept)?)
 }
 
 /// The stored request `id` at `step`, if this browser (by its binding secret) started it.

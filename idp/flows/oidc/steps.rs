@@ -29,7 +29,9 @@ use super::error::{ErrorCode, OAuthError};
 use super::logout::end_session_now;
 use super::outcome::{Outcome, refuse};
 use super::pending::Waiting::{Fresh, GoesOn};
-use super::pending::{Pending, Step, TOO_MANY_WAITING, account_request, pending_at, store_pending};
+use super::pending::{
+    Pending, Step, TOO_MANY_WAITING, account_request, keep_answered, pending_at, store_pending,
+};
 use super::proof::{Proof, meets};
 use super::request::AuthorizationRequest;
 use super::session;
@@ -149,10 +151,9 @@ pub fn after_first_factor(
     if hold(conn, tenant, &user.id)?.is_none() {
         return Ok(gone);
     }
-    if !auth_requests::delete(conn, tenant, &row.id)? {
-        // A concurrent request of this browser answered the request first: one login, not two.
+    let Some((pending, again)) = take(m, conn, row, pending, user, binding, session_cookie)? else {
         return Ok(gone);
-    }
+    };
     if second_factor_due(m, conn, user, &proof, &pending.request)?.is_some() {
         let step = Step::SecondFactor {
             amr: proof.stored(),
@@ -168,13 +169,16 @@ pub fn after_first_factor(
             .client(pending.request.client_id.as_str())
             .detail(&serde_json::json!({ "amr": proof.stored() }))
             .record(conn)?;
+        keep_answered(m, conn, row, &pending, &user.id, None)?;
         return Ok(Next {
             session: None,
             outcome: Outcome::SecondFactor { request_id },
         });
     }
     let client = pending.request.client_id.as_str();
-    let (session, value) = start(m, conn, user, &proof, remember, (client, session_cookie))?;
+    let browser = (client, session_cookie, again);
+    let (session, value) = start(m, conn, user, &proof, remember, browser)?;
+    keep_answered(m, conn, row, &pending, &user.id, Some(&session.id))?;
     let new_session = Some(NewSession { value, remember });
     if offers_passkey(m, conn, user, &proof)? {
         passkeys::offered(conn, tenant, &user.id, m.now)?;
@@ -195,8 +199,54 @@ pub fn after_first_factor(
     })
 }
 
+/// Takes the pending request `row` for a login of `user` whose first factor is proved: deletes it
+/// (one login answers a request, not two) and returns it. A request a login of the same user
+/// answered meanwhile in this browser ([`Step::Answered`]) is taken again, with the live session
+/// that login started (`again`), while that login's answer has not reached the browser: the
+/// browser does not send that session's cookie (the same form posted twice, a double click, the
+/// second post leaving before the first answer came back). Any other request is gone (`None`): one
+/// of another user, or posted again after its answer arrived (Back and resubmit).
+fn take(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    row: &AuthRequestRow,
+    pending: Pending,
+    user: &UserRow,
+    binding: &str,
+    session_cookie: Option<&str>,
+) -> Result<Option<(Pending, Option<SessionRow>)>, OAuthError> {
+    let tenant = Tenant::of(m.tenant);
+    if pending.step != Step::Answered {
+        if auth_requests::delete_as_read(conn, tenant, row)? {
+            return Ok(Some((pending, None)));
+        }
+        // Answered meanwhile: read what the first login left.
+        let answered = |step: &Step| *step == Step::Answered;
+        return match pending_at(m, conn, &row.id, Some(binding), answered)? {
+            Some((row, pending)) => take(m, conn, &row, pending, user, binding, session_cookie),
+            None => Ok(None),
+        };
+    }
+    if row.user_id.as_deref() != Some(user.id.as_str()) {
+        return Ok(None);
+    }
+    let session = match row.session_id.as_deref() {
+        Some(id) => sessions::find(conn, tenant, id)?
+            .filter(|s| s.user_id == user.id && s.ended_at.is_none() && s.expires_at > m.now),
+        None => None,
+    };
+    let delivered = session.as_ref().is_some_and(|s| {
+        session_cookie.is_some_and(|c| secret::constant_time_eq(&secret::hash(c), &s.token_hash))
+    });
+    if delivered || !auth_requests::delete_as_read(conn, tenant, row)? {
+        return Ok(None);
+    }
+    Ok(Some((pending, session)))
+}
+
 /// The session of a login of `user` proved by `proof` for `client`, audited, in the browser whose
-/// session cookie is `session_cookie`. When that browser has a live session of `user`, it is
+/// session cookie is `session_cookie`. When that browser has a live session of `user` (or the
+/// login answers again a request answered in the live session `again`, [`take`]), it is
 /// renewed in place (a new cookie value, this login's `amr`, `acr` and `auth_time`, remember and
 /// expiry as this login chose): its `sid` and the grants bound to it stay, and one logout ends
 /// them all. A live session of another user is ended first, as a logout ends it (its grants that
@@ -207,7 +257,7 @@ fn start(
     user: &UserRow,
     proof: &Proof,
     remember: bool,
-    (client, session_cookie): (&str, Option<&str>),
+    (client, session_cookie, again): (&str, Option<&str>, Option<SessionRow>),
 ) -> Result<(SessionRow, String), OAuthError> {
     let tokens = &m.config.settings.tokens;
     let lifetime = if remember {
@@ -219,7 +269,8 @@ fn start(
     let open = match session_cookie.filter(|c| !c.is_empty()) {
         Some(cookie) => sessions::find_live(conn, tenant, &secret::hash(cookie), m.now)?,
         None => None,
-    };
+    }
+    .or(again);
     let renewed = match open {
         Some(open) if open.user_id == user.id => {
             session::renew(m, conn, open, proof, remember, lifetime)?
@@ -352,7 +403,7 @@ pub fn after_second_factor(
     let (session, new_session) = match session_id {
         None => {
             let client = pending.request.client_id.as_str();
-            let browser = (client, session_cookie);
+            let browser = (client, session_cookie, None);
             let (session, value) = start(m, conn, &user, &proof, remember, browser)?;
             (session, Some(NewSession { value, remember }))
         }

@@ -364,7 +364,7 @@ impl TestApp {
             .unwrap()
     }
 
-    fn browser_builder() -> reqwest::ClientBuilder {
+    pub fn browser_builder() -> reqwest::ClientBuilder {
         reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())

@@ -257,6 +257,8 @@ pub struct Login {
     pub request: String,
     /// The tenant's URL (`http://…/{tenant}`).
     pub tenant_url: String,
+    /// The flow cookie (`name=value`) the request's first answer set.
+    flow: Option<String>,
 }
 
 impl Login {
@@ -277,7 +279,15 @@ impl Login {
     /// The authorization request `authorize` (made by hand) followed in `browser` to its
     /// identifier page.
     pub async fn at(browser: &Client, authorize: impl IntoUrl) -> Login {
-        let url = location(&browser.get(authorize).send().await.unwrap());
+        let response = browser.get(authorize).send().await.unwrap();
+        let flow = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|c| c.to_str().ok()?.split(';').next())
+            .find(|c| c.starts_with("idp-flow-"))
+            .map(str::to_string);
+        let url = location(&response);
         let request = param(&url, "request").unwrap();
         let tenant_url = url.as_str().split("/login").next().unwrap().to_string();
         Login {
@@ -286,7 +296,26 @@ impl Login {
             url,
             request,
             tenant_url,
+            flow,
         }
+    }
+
+    /// [`Login::post`] as a second click on the same button sends it: from this browser (its flow
+    /// cookie) but before the first click's answer arrived, so without the session cookie that
+    /// answer sets.
+    pub async fn post_again(&self, path: &str, page: &str, fields: &[(&str, &str)]) -> Response {
+        let mut form = vec![("csrf", csrf(page)), ("request", self.request.clone())];
+        form.extend(fields.iter().map(|(k, v)| (*k, v.to_string())));
+        let flow = self.flow.clone().expect("the request set a flow cookie");
+        TestApp::browser_builder()
+            .build()
+            .unwrap()
+            .post(format!("{}{path}", self.tenant_url))
+            .header("cookie", flow)
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// What the relying party keeps for the code's exchange.
