@@ -108,6 +108,7 @@ pub fn reshape<B>(
             StatusCode::INTERNAL_SERVER_ERROR
         }
         StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         StatusCode::NOT_FOUND => StatusCode::NOT_FOUND,
         _ => StatusCode::BAD_REQUEST,
     };
@@ -137,6 +138,9 @@ fn shaped(req: &actix_web::HttpRequest, status: StatusCode) -> HttpResponse {
         _ => {
             let (error, description) = match status {
                 StatusCode::PAYLOAD_TOO_LARGE => ("invalid_request", "the body is too large"),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                    ("invalid_request", "a compressed body is not accepted")
+                }
                 StatusCode::NOT_FOUND => ("not_found", "no such tenant"),
                 s if s.is_server_error() => ("server_error", "internal error"),
                 _ => ("invalid_request", "the request is malformed"),

@@ -54,6 +54,14 @@ impl FromRequest for TenantRequest {
     type Future = Extracting<Self>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        if encoded(req) {
+            // A compressed body (a few KiB of gzip inflates to many MB) is refused unread.
+            return Box::pin(async {
+                Err(actix_web::error::ErrorUnsupportedMediaType(
+                    "a compressed body is not accepted",
+                ))
+            });
+        }
         let body = (req.method() == Method::POST).then(|| Bytes::from_request(req, payload));
         let req = req.clone();
         Box::pin(async move {
@@ -75,6 +83,17 @@ impl FromRequest for TenantRequest {
             })
         })
     }
+}
+
+/// Whether the request says its body is encoded (`Content-Encoding` other than `identity`): no
+/// client of ours compresses a form or a protocol request, and idp decodes none.
+fn encoded(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all(actix_web::http::header::CONTENT_ENCODING)
+        .any(|v| {
+            !v.to_str()
+                .is_ok_and(|v| v.trim().eq_ignore_ascii_case("identity"))
+        })
 }
 
 impl TenantRequest {

@@ -268,6 +268,13 @@ fn rows(request: &str) -> Vec<Row> {
     let long = "a".repeat(8_000);
     let not_a_jwt = "eyJhbGciOiJub25lIn0.e30.";
     let garbage_jwt = "a.b.c";
+    // 4 KiB that inflate to 4 MiB: refused unread, before it could grow in memory.
+    let gzip_bomb = {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&vec![b'a'; 4 * 1024 * 1024]).unwrap();
+        gz.finish().unwrap()
+    };
     let id_token = format!("{not_a_jwt}AAAA");
     let ctl = "%0D%0A%00";
     let crlf = "%0D%0A";
@@ -303,6 +310,11 @@ fn rows(request: &str) -> Vec<Row> {
             .header("authorization", BASIC)
             .form(format!("grant_type=authorization_code&code={big}"))
             .expect(413, OAuth("invalid_request")),
+        row("token gzip body", Nobody, Method::POST, format!("{t}/token"))
+            .header("authorization", BASIC)
+            .header("content-encoding", "gzip")
+            .form(gzip_bomb.clone())
+            .expect(415, OAuth("invalid_request")),
         row("token basic not base64", Nobody, Method::POST, format!("{t}/token"))
             .header("authorization", "Basic %%%")
             .form("grant_type=client_credentials")
@@ -464,6 +476,11 @@ fn rows(request: &str) -> Vec<Row> {
             .header("accept-language", "en")
             .form(format!("csrf=x&email={big}"))
             .expect(413, Contains("The request is not valid.")),
+        row("gzip form, in English", Nobody, Method::POST, format!("{t}/register"))
+            .header("accept-language", "en")
+            .header("content-encoding", "gzip")
+            .form(gzip_bomb)
+            .expect(415, Contains("The request is not valid.")),
         row("wrong content type, in Swedish", Nobody, Method::POST, format!("{t}/forgot"))
             .header("accept-language", "sv")
             .body("application/json", "{}")
