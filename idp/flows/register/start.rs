@@ -19,8 +19,9 @@ use crate::store::{self, DbConnection, Tenant, legacy, users};
 pub const PURPOSE: &str = "register";
 
 /// Writes the registration link (or the "you have an account" mail, or the linker's links) for
-/// `email`, in one transaction with the audit event of the request; returns the mail's id, or
-/// `None` when a mail limit is reached (the page says the same either way).
+/// `email`, in one transaction with the audit event of the request (only when a mail is written);
+/// returns the mail's id, or `None` when a mail limit is reached (the page says the same either
+/// way).
 pub fn start(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -46,33 +47,39 @@ pub fn start(
             (None, false) => "legacy",
             (None, true) => "new",
         };
-        m.audit("user.registration_requested")
-            .user(existing.as_ref().map(|u| u.id.as_str()))
-            .detail(&json!({ "outcome": outcome }))
-            .record(conn)?;
-        if let Some(user) = existing {
-            return account_exists(m, conn, mails, &user, email, language, request_id);
-        }
-        if let Some(sent) = send_to_unbound(m, conn, mails, &legacy, (email, language, request_id))
+        let written = if let Some(user) = &existing {
+            account_exists(m, conn, mails, user, email, language, request_id)?
+        } else if let Some(sent) =
+            send_to_unbound(m, conn, mails, &legacy, (email, language, request_id))
         {
-            return sent;
-        }
-        let counted = mail_limit::Mail {
-            kind: PURPOSE,
-            to: email.normalized(),
-            user: None,
-        };
-        mail_limit::write(m, conn, counted, email.as_entered(), |conn| {
-            let token = secret::random_token();
-            let context = mail_link::link_context(m, &["register", "complete"], &token)?;
-            let row = LinkRow {
-                email: Some(email.as_entered().to_string()),
-                auth_request_id: request_id.map(str::to_string),
-                ..mail_link::row(m, PURPOSE, &token)
+            sent?
+        } else {
+            let counted = mail_limit::Mail {
+                kind: PURPOSE,
+                to: email.normalized(),
+                user: None,
             };
-            links::insert(conn, &row)?;
-            mail_link::render(mails, PURPOSE, language, &context)
-        })
+            mail_limit::write(m, conn, counted, email.as_entered(), |conn| {
+                let token = secret::random_token();
+                let context = mail_link::link_context(m, &["register", "complete"], &token)?;
+                let row = LinkRow {
+                    email: Some(email.as_entered().to_string()),
+                    auth_request_id: request_id.map(str::to_string),
+                    ..mail_link::row(m, PURPOSE, &token)
+                };
+                links::insert(conn, &row)?;
+                mail_link::render(mails, PURPOSE, language, &context)
+            })?
+        };
+        // Audited only with its mail: a request the limits refused is the window's one
+        // `mail.limited`, not an event each (anyone can post the form in a loop).
+        if written.is_some() {
+            m.audit("user.registration_requested")
+                .user(existing.as_ref().map(|u| u.id.as_str()))
+                .detail(&json!({ "outcome": outcome }))
+                .record(conn)?;
+        }
+        Ok(written)
     })
 }
 
