@@ -214,6 +214,27 @@ pub fn set_email(
     )
 }
 
+/// Marks the address of the user `id` of `tenant` verified while it is still `email` (a link
+/// mailed to it was used; an address changed since stays as it is).
+pub fn verify_email(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    id: &str,
+    email: &str,
+    now: NaiveDateTime,
+) -> Result<()> {
+    diesel::update(
+        users::table
+            .find(id)
+            .filter(users::tenant_id.eq(tenant.id()))
+            .filter(users::email.eq(email))
+            .filter(users::email_verified.eq(false)),
+    )
+    .set((users::email_verified.eq(true), users::updated_at.eq(now)))
+    .execute(conn)?;
+    Ok(())
+}
+
 /// Disables or enables the user `id` of `tenant` (a deletion request, and its undo).
 pub fn set_disabled(
     conn: &mut DbConnection,

@@ -375,3 +375,29 @@ async fn a_late_failure_of_a_node_whose_lease_ran_out_changes_nothing(backend: B
     assert!(app.audited("seinajoki", "mail.failed").await.is_empty());
     app.stop().await;
 }
+
+both_stores!(a_reset_link_verifies_the_address_it_was_mailed_to);
+/// An address stored unverified (an old account's bound under `legacy.email_verified = false`,
+/// one support added): the reset link mailed to it proves the mailbox, so after the new password
+/// the account's address is verified (the ID token's `email_verified`). Before, it stayed
+/// unverified until a change of address.
+async fn a_reset_link_verifies_the_address_it_was_mailed_to(backend: Backend) {
+    use idp::store::schema::users;
+    let app = with_erkki(TestApp::builder(backend)).await;
+    let erkki = app.user_id("seinajoki", "erkki@testi.fi").await;
+    app.db_run(move |conn| {
+        diesel::update(users::table.find(&erkki))
+            .set(users::email_verified.eq(false))
+            .execute(conn)
+            .unwrap();
+    })
+    .await;
+    let login = Login::fresh(&app, &rp::basic(&app).await).await;
+    let (status, _) = ask_link(&app, &login.browser, &login.request, "erkki@testi.fi").await;
+    assert_eq!(status, 200);
+    let (_, link) = app.mailed_link(1, "/seinajoki/reset?token=").await;
+    assert_eq!(set_password(&login.browser, &link, NEW).await.status(), 303);
+    let user = app.user_by_email("seinajoki", "erkki@testi.fi").await;
+    assert!(user.email_verified);
+    app.stop().await;
+}

@@ -84,8 +84,8 @@ async fn registration_verifies_the_address_and_continues_the_login(backend: Back
 
 both_stores!(the_mail_to_an_accounts_owner_is_in_the_language_the_owner_logs_in_with);
 /// Erkki logs in with the pages in Swedish: his ID token says `locale: sv`. Someone whose browser
-/// asks for English then registers Erkki's address: the page is English, the mail to Erkki's
-/// mailbox Swedish. Before, nothing kept the resident's language and the mail was in whatever
+/// asks for English then registers Erkki's address, and asks for a reset link: the pages are
+/// English, the mails to Erkki's mailbox Swedish. Before, nothing kept the resident's language and the mail was in whatever
 /// language the other person's browser chose.
 async fn the_mail_to_an_accounts_owner_is_in_the_language_the_owner_logs_in_with(backend: Backend) {
     let app = TestApp::with_user(backend, "erkki@testi.fi", "vanha salasana", "Erkki").await;
@@ -110,6 +110,16 @@ async fn the_mail_to_an_accounts_owner_is_in_the_language_the_owner_logs_in_with
     let mail = app.wait_for_mails(1).await.swap_remove(0);
     assert_has(&mail, "To: erkki@testi.fi");
     assert_has(&mail, "Du försökte skapa ett användarnamn");
+    // So is the reset link the other person asks for Erkki's address.
+    let url = app.url(&format!("/seinajoki/forgot?request={}", other.request));
+    let form = page(&other.browser, url).await;
+    let asked = other.post("/forgot", &form, &[("email", "erkki@testi.fi")]);
+    assert_eq!(answer(asked.await).await.0, 200);
+    let mails = app.wait_for_mails(2).await;
+    assert!(
+        mails.iter().any(|m| m.contains("Ange ett nytt lösenord")),
+        "{mails:?}"
+    );
     app.stop().await;
 }
 

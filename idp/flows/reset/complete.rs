@@ -96,6 +96,11 @@ pub fn complete(
             return Ok(None);
         };
         users::set_password(conn, tenant, &user.id, password_hash, m.now)?;
+        // The link proved the mailbox it was sent to: an address bound unverified (an old
+        // account's, one support added) is verified now, if it is still the account's.
+        if let Some(sent_to) = link.email.as_deref() {
+            users::verify_email(conn, tenant, &user.id, sent_to, m.now)?;
+        }
         let removing = remove_passkeys && may_remove_passkeys(m, &user);
         let removed = if removing {
             store::passkeys::remove_all(conn, tenant, &user.id)?

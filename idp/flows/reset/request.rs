@@ -8,7 +8,7 @@ use crate::domain::Email;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::linker::links::send_to_unbound;
-use crate::flows::{mail_limit, mail_link, passkeys};
+use crate::flows::{mail_limit, mail_link, notice, passkeys};
 use crate::i18n;
 use crate::mail::Mails;
 use crate::store::links::{self, LinkRow};
@@ -84,6 +84,8 @@ pub fn request(
         };
         // The stored address, never the text as typed.
         let to = user.email.clone().unwrap_or_else(|| email.to_string());
+        // In the owner's language: anyone can ask for it, in any language.
+        let language = notice::owner_language(m, user, language);
         mail_limit::write(m, conn, counted, &to, |conn| {
             let token = secret::random_token();
             let mut context = mail_link::link_context(m, &["reset"], &token)?;
