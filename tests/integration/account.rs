@@ -297,3 +297,59 @@ fn hidden_after(page: &str, text: &str) -> String {
     let form = &before[before.rfind("<form ").expect("in a form")..];
     hidden(form, "account")
 }
+
+both_stores!(a_tab_left_open_when_another_resident_signs_in_changes_nothing_of_theirs);
+/// Erkki's account page stays open in a tab; in another tab of the same browser Aino logs in at
+/// an e-service (her login ends Erkki's session there). The forms of Erkki's tab are refused with
+/// a page that says so (409): signing out everywhere does not sign Aino out on her phone, the name
+/// is not hers to change, Erkki's password is not checked against her account (no failure, no
+/// strike). Before, each form acted on whoever was signed in now.
+async fn a_tab_left_open_when_another_resident_signs_in_changes_nothing_of_theirs(
+    backend: Backend,
+) {
+    const AINO: &str = "aino@testi.fi";
+    let app = TestApp::builder(backend)
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .user("seinajoki", AINO, PASSWORD, "Aino")
+        .spawn()
+        .await;
+    let erkki = sign_in(&app, "seinajoki", "erkki@testi.fi", PASSWORD).await;
+    let phone = sign_in(&app, "seinajoki", AINO, PASSWORD).await;
+    let client = rp::basic(&app).await;
+    let again = [("prompt", "login")];
+    let login = crate::helpers::journeys::Login::start(&erkki.browser, &client, &[], &again).await;
+    assert_eq!(login.submit(AINO, PASSWORD, false).await.status(), 303);
+
+    let other = "Tämä sivu oli toisen käyttäjätunnuksen";
+    let forms: [(&str, &[(&str, &str)]); 3] = [
+        ("/seinajoki/account/logout-everywhere", &[]),
+        ("/seinajoki/account/name", &[("name", "Erkki")]),
+        (
+            "/seinajoki/account/password",
+            &[
+                ("current", PASSWORD),
+                ("password", "uusi pitkä salasana"),
+                ("password2", "uusi pitkä salasana"),
+            ],
+        ),
+    ];
+    for (path, fields) in forms {
+        let (status, text) = post(&app, &erkki, path, fields).await;
+        assert_eq!(status, 409, "{path}: {text}");
+        assert_has(&text, other);
+    }
+    let aino = app.user_by_email("seinajoki", AINO).await;
+    assert_eq!(aino.name.as_deref(), Some("Aino"));
+    let on_phone = phone.browser.get(app.url("/seinajoki/account"));
+    assert_eq!(on_phone.send().await.unwrap().status(), 200);
+    assert!(app.audited("seinajoki", "login.failed").await.is_empty());
+    assert!(
+        app.audited("seinajoki", "password.changed")
+            .await
+            .is_empty()
+    );
+    // The page opened again is Aino's, and its forms are hers.
+    let fresh = page(&erkki.browser, app.url("/seinajoki/account")).await;
+    assert_has(&fresh, "<dd id=\"email\">aino@testi.fi</dd>");
+    app.stop().await;
+}

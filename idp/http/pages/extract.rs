@@ -16,7 +16,7 @@ use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest};
 
 use super::error::PageError;
-use super::view::View;
+use super::view::{View, account_tag, posted_account_tag};
 use crate::flows::account::sessions::{Overview, overview};
 use crate::flows::account::{self, Counted, Ran};
 use crate::flows::context::Minter;
@@ -81,6 +81,18 @@ impl AsRef<View> for View {
 impl AsRef<View> for Posted {
     fn as_ref(&self) -> &View {
         &self.view
+    }
+}
+
+impl AsMut<View> for View {
+    fn as_mut(&mut self) -> &mut View {
+        self
+    }
+}
+
+impl AsMut<View> for Posted {
+    fn as_mut(&mut self) -> &mut View {
+        &mut self.view
     }
 }
 
@@ -226,15 +238,26 @@ fn stored_at(page: &'static str, id: Option<String>) -> Elsewhere {
 
 impl<T> FromRequest for SignedIn<T>
 where
-    T: FromRequest<Error = actix_web::Error> + AsRef<View> + Fields + 'static,
+    T: FromRequest<Error = actix_web::Error> + AsRef<View> + AsMut<View> + Fields + 'static,
     T::Future: 'static,
 {
     type Error = actix_web::Error;
     type Future = Extracting<Self>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        after(req, payload, |page: T| async move {
+        after(req, payload, |mut page: T| async move {
             let found = signed_in(page.as_ref()).await?;
+            // A form of the account page is for the user it was shown to (its CSRF token's tag):
+            // one from a tab left open when another resident signed in in this browser changes
+            // nothing of theirs, and checks no password against their account.
+            let tag = account_tag(&found.user.id);
+            if let Some(presented) = page.posted("csrf")
+                && posted_account_tag(presented) != Some(tag.as_str())
+            {
+                let refused = page.as_ref().error(StatusCode::CONFLICT, "other_account");
+                return Err(PageError::from(refused).into());
+            }
+            page.as_mut().account_of = Some(tag);
             let item = ["passkey", "account"]
                 .into_iter()
                 .find_map(|field| page.posted(field))

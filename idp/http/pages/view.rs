@@ -41,6 +41,9 @@ pub struct View {
     pub fresh: bool,
     /// The path the language selector returns to.
     pub return_to: String,
+    /// On the account page: the tag of the signed-in user its forms are for ([`account_tag`]),
+    /// which their CSRF token carries after a dot.
+    pub account_of: Option<String>,
 }
 
 impl View {
@@ -68,6 +71,7 @@ impl View {
             binding,
             fresh,
             return_to,
+            account_of: None,
         }
     }
 
@@ -167,9 +171,14 @@ impl View {
         self.state.cookie_value(&self.req, what, &self.tenant.id)
     }
 
-    /// The CSRF token of this browser's forms.
+    /// The CSRF token of this browser's forms; on the account page with the tag of the user the
+    /// page is for, so that a form of a tab left open when another resident signed in is refused
+    /// (`SignedIn`).
     pub fn csrf(&self) -> String {
-        csrf_token(&self.binding)
+        match &self.account_of {
+            Some(tag) => format!("{}.{tag}", csrf_token(&self.binding)),
+            None => csrf_token(&self.binding),
+        }
     }
 
     /// The context every page has: language, tenant, selector, support, CSRF.
@@ -362,9 +371,11 @@ impl View {
         Err(self.error(StatusCode::BAD_REQUEST, "csrf").into())
     }
 
-    /// Whether a form's `csrf` field is this browser's.
+    /// Whether a form's `csrf` field is this browser's (whatever account tag it carries).
     pub fn csrf_ok(&self, presented: Option<&String>) -> bool {
-        !self.fresh && presented.is_some_and(|p| secret::constant_time_eq(p, &self.csrf()))
+        let token = presented.map(|p| p.split_once('.').map_or(p.as_str(), |(token, _)| token));
+        let ours = csrf_token(&self.binding);
+        !self.fresh && token.is_some_and(|t| secret::constant_time_eq(t, &ours))
     }
 }
 
@@ -413,6 +424,7 @@ fn error_key(reason: &str) -> &'static str {
         "too_many_changes" => "error-too-many-changes",
         "not_a_page" => "error-not-a-page",
         "crowded_address" => "error-crowded-address",
+        "other_account" => "error-other-account",
         _ => "error-other",
     }
 }
@@ -456,6 +468,17 @@ pub fn form_targets(tenant: &TenantConfig) -> Vec<String> {
     targets.sort();
     targets.dedup();
     targets
+}
+
+/// The tag of the user `user_id` that an account page's CSRF token carries: 16 hexadecimal
+/// digits of a hash, so that the page shows no id.
+pub fn account_tag(user_id: &str) -> String {
+    secret::hash(&format!("account\n{user_id}"))[..16].to_string()
+}
+
+/// The account tag a posted CSRF token carries, if any.
+pub fn posted_account_tag(presented: &str) -> Option<&str> {
+    presented.split_once('.').map(|(_, tag)| tag)
 }
 
 /// The CSRF token of the browser whose flow secret is `binding`.

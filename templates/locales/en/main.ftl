@@ -73,6 +73,7 @@ error-too-many-waiting = Too many logins are under way from the same IP address.
 error-too-many-changes = You have made so many changes to your account in the last hour that no more can be made now. Try again in an hour. Signing out everywhere, ending sessions, removing a passkey and changing the password still work.
 error-not-a-page = The login must be opened as a page of its own in the browser. Go back to the e-service and log in again.
 error-crowded-address = So many usernames of the former login system belong to this address that they cannot be linked online. Please contact customer service.
+error-other-account = This page was for another account, which is no longer signed in in this browser. Nothing was changed. Open the account page again to see whose account is signed in now.
 consent-title = Sharing your information
 consent-intro = The service { $client } asks for the following information about you: { $scope }.
 consent-allow = Allow

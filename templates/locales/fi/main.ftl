@@ -74,6 +74,7 @@ error-too-many-waiting = Samasta IP-osoitteesta on kesken liian monta kirjautumi
 error-too-many-changes = Olet tehnyt tililläsi viime tunnin aikana niin monta muutosta, ettei uusia voi nyt tehdä. Yritä uudelleen tunnin kuluttua. Uloskirjautuminen kaikkialta, istuntojen päättäminen, pääsyavaimen poistaminen ja salasanan vaihto onnistuvat silti.
 error-not-a-page = Kirjautuminen on avattava omana sivunaan selaimessa. Palaa asiointipalveluun ja kirjaudu uudelleen.
 error-crowded-address = Osoitteeseen liittyy niin monta aiemman kirjautumisjärjestelmän käyttäjätunnusta, ettei niitä voi liittää verkossa. Ota yhteyttä asiakaspalveluun.
+error-other-account = Tämä sivu oli toisen käyttäjätunnuksen, joka ei ole enää kirjautuneena tässä selaimessa. Mitään ei muutettu. Avaa Omat tiedot -sivu uudelleen, niin näet, kuka on nyt kirjautuneena.
 consent-title = Tietojen luovutus
 consent-intro = Palvelu { $client } pyytää seuraavia tietojasi: { $scope }.
 consent-allow = Salli

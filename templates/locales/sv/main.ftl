@@ -73,6 +73,7 @@ error-too-many-waiting = För många inloggningar pågår från samma IP-adress.
 error-too-many-changes = Du har gjort så många ändringar i ditt konto under den senaste timmen att inga nya kan göras nu. Försök igen om en timme. Att logga ut överallt, avsluta sessioner, ta bort en nyckel och byta lösenord går fortfarande.
 error-not-a-page = Inloggningen måste öppnas som en egen sida i webbläsaren. Gå tillbaka till e-tjänsten och logga in på nytt.
 error-crowded-address = Så många användarnamn från det tidigare inloggningssystemet hör till adressen att de inte kan kopplas på nätet. Kontakta kundtjänsten.
+error-other-account = Den här sidan gällde ett annat konto, som inte längre är inloggat i den här webbläsaren. Ingenting ändrades. Öppna sidan Mina uppgifter igen för att se vem som är inloggad nu.
 consent-title = Utlämnande av uppgifter
 consent-intro = Tjänsten { $client } ber om följande uppgifter om dig: { $scope }.
 consent-allow = Tillåt
