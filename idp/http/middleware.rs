@@ -37,7 +37,7 @@ pub async fn log_request(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let method = req.method().clone();
-    let path = req.path().to_owned();
+    let path = logged_path(req.path());
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let started = Instant::now();
     let response = next.call(req).await?;
@@ -70,6 +70,18 @@ pub async fn log_request(
     Ok(response)
 }
 
+/// The most of a request's path a log line keeps, in characters: a route's path is far shorter;
+/// anything longer is a client's text (up to the 128 KiB of a request head).
+pub const LOGGED_PATH_CHARS: usize = 256;
+
+/// The path as logged: cut to [`LOGGED_PATH_CHARS`], with `…` where it was cut.
+fn logged_path(path: &str) -> String {
+    match path.char_indices().nth(LOGGED_PATH_CHARS) {
+        Some((end, _)) => format!("{}…", &path[..end]),
+        None => path.to_string(),
+    }
+}
+
 /// Headers every response carries: no MIME sniffing, no referrer, never framed, and a strict
 /// default CSP (pages set their own, `pages::view::page_csp`).
 pub fn security_headers() -> DefaultHeaders {
@@ -81,4 +93,20 @@ pub fn security_headers() -> DefaultHeaders {
             "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
         ))
         .add(("X-Frame-Options", "DENY"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LOGGED_PATH_CHARS, logged_path};
+
+    #[test]
+    fn a_long_path_is_logged_cut() {
+        assert_eq!(logged_path("/seinajoki/token"), "/seinajoki/token");
+        let long = format!("/{}", "ä".repeat(100_000));
+        let logged = logged_path(&long);
+        assert_eq!(logged.chars().count(), LOGGED_PATH_CHARS + 1);
+        assert!(logged.ends_with("ää…"));
+        let exact = "a".repeat(LOGGED_PATH_CHARS);
+        assert_eq!(logged_path(&exact), exact);
+    }
 }
