@@ -135,3 +135,61 @@ async fn a_stronger_acr_steps_a_live_session_up_to_the_second_factor(backend: Ba
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0].amr, "pwd");
 }
+
+both_stores!(a_step_up_whose_session_ended_meanwhile_spends_no_recovery_code);
+/// A step-up to the second factor names the session it raises. When that session ends before the
+/// code is given (a logout in another tab, its time over), the recovery code posted is not spent,
+/// audited or told to the owner: the login is gone ("expired"). Before, the code was used up and a
+/// false "a recovery code was used to log in" mail went out, with no login.
+async fn a_step_up_whose_session_ended_meanwhile_spends_no_recovery_code(backend: Backend) {
+    let app = app_with_user(backend).await;
+    give_code_factor(&app, "erkki@testi.fi").await;
+    let user = app.user_id("seinajoki", "erkki@testi.fi").await;
+    let codes = idp::crypto::totp::recovery_codes();
+    let hashes: Vec<String> = codes
+        .iter()
+        .map(|c| crate::second_factor_recovery::plain_sha256(&user, c))
+        .collect();
+    let (id, now) = (user.clone(), app.now());
+    app.db_run(move |conn| {
+        second_factors::set_recovery_codes(conn, tenant("seinajoki"), &id, &hashes, now).unwrap();
+    })
+    .await;
+    let client = rp::basic(&app).await;
+    let browser = app.browser();
+    let started = rp::start(&client, &[], &[]);
+    rp::log_in_and_redeem(&browser, &client, started, "erkki@testi.fi", PASSWORD).await;
+    let started = rp::start(&client, &[], &[("acr_values", MFA)]);
+    let next = location(&browser.get(started.url.clone()).send().await.unwrap());
+    let request = param(&next, "request").unwrap();
+    let html = crate::helpers::journeys::page(&browser, next).await;
+
+    // The session ends meanwhile, as a logout in another tab ends it.
+    let (id, now) = (user.clone(), app.now());
+    app.db_run(move |conn| {
+        let t = tenant("seinajoki");
+        for live in idp::store::sessions::live_for_user(conn, t, &id, now).unwrap() {
+            idp::store::sessions::end(conn, t, &live.id, now).unwrap();
+        }
+    })
+    .await;
+    let fields = [
+        ("request", request.as_str()),
+        ("recovery", codes[0].as_str()),
+    ];
+    let url = app.url("/seinajoki/login/second-factor");
+    let answer = crate::helpers::journeys::post_with_csrf(&browser, url, &html, &fields).await;
+    assert_eq!(answer.status(), 400);
+    let used = app
+        .audited("seinajoki", "second_factor.recovery_code_used")
+        .await;
+    assert!(used.is_empty(), "{used:?}");
+    let left = app
+        .db_run(move |conn| {
+            second_factors::unused_recovery_codes(conn, tenant("seinajoki"), &user).unwrap()
+        })
+        .await;
+    assert_eq!(left, 10);
+    assert!(app.mails().is_empty());
+    app.stop().await;
+}

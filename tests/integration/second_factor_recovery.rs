@@ -21,7 +21,7 @@ use crate::second_factor_account::{codes_of, renew_codes};
 
 /// The SHA-256 the code before the HMAC stored for the code `shown` of `user_id`: what the attack
 /// guessed against, the user's id being known.
-fn plain_sha256(user_id: &str, shown: &str) -> String {
+pub(crate) fn plain_sha256(user_id: &str, shown: &str) -> String {
     let normalised = shown.replace('-', "").to_lowercase();
     idp::crypto::secret::hash(&format!("recovery\n{user_id}\n{normalised}"))
 }
