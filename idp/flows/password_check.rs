@@ -40,6 +40,10 @@ pub const FREE_FAILURES: i64 = 5;
 /// Checks from one address that did not succeed before it is blocked (many residents may share
 /// one, behind a NAT).
 pub const FREE_FAILURES_PER_ADDRESS: i64 = 50;
+/// Checks of one account, right or wrong, before it is blocked: no resident logs in thirty
+/// times in a window; a script looping over its own account's right password does, and holds a
+/// place of the hashing pool with each.
+pub const FREE_CHECKS: i64 = 30;
 /// The window checks are counted in (and the longest block).
 pub const WINDOW_SECONDS: i64 = 15 * 60;
 
@@ -51,6 +55,7 @@ pub const SECOND_FACTOR_WINDOW_SECONDS: i64 = 24 * 3600;
 pub const ALLOWANCE: Allowance = Allowance {
     per_account: FREE_FAILURES,
     per_address: FREE_FAILURES_PER_ADDRESS,
+    checks_per_account: FREE_CHECKS,
     window_seconds: WINDOW_SECONDS,
     second_factor_window_seconds: SECOND_FACTOR_WINDOW_SECONDS,
 };
@@ -158,6 +163,9 @@ impl Attempt {
 
     fn keys(&self) -> Vec<ThrottleKey> {
         let mut keys = vec![self.account.clone()];
+        if let ThrottleKey::User(id) = &self.account {
+            keys.push(ThrottleKey::Checks(id.clone()));
+        }
         if let Some(address) = &self.address {
             keys.push(ThrottleKey::Address(address.clone()));
         }

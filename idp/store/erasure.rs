@@ -332,6 +332,7 @@ fn forget_addresses(
     .execute(conn)?;
     let mut keys = vec![
         ThrottleKey::User(user.id.clone()).column(),
+        ThrottleKey::Checks(user.id.clone()).column(),
         ThrottleKey::SecondFactor(user.id.clone()).column(),
     ];
     keys.extend(

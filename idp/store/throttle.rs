@@ -32,6 +32,10 @@ pub enum ThrottleKey {
     /// The second factor of a user of the tenant, by id: one-time codes and recovery codes, which
     /// a correct password must not give back (it clears [`ThrottleKey::User`] only).
     SecondFactor(String),
+    /// Every first-factor check of a user, by id, right or wrong: a right password forgets
+    /// [`ThrottleKey::User`] but is counted here, so that an account logging in correctly in a
+    /// loop (its own, registered by anyone) cannot keep the hashing pool busy for ever.
+    Checks(String),
     /// An old account of the tenant, by id.
     Legacy(String),
     /// An identifier that names no account (normalised): throttled as if it did.
@@ -46,6 +50,7 @@ impl ThrottleKey {
         match self {
             ThrottleKey::User(id) => format!("user:{id}"),
             ThrottleKey::SecondFactor(id) => format!("second_factor:{id}"),
+            ThrottleKey::Checks(id) => format!("checks:{id}"),
             ThrottleKey::Legacy(id) => format!("legacy:{id}"),
             // Hashed: the identifier is whatever anyone typed, of any length (a 60,000-character
             // one made a row of its size on SQLite and broke PostgreSQL's index), and an
@@ -64,7 +69,10 @@ impl ThrottleKey {
     /// account, an identifier that names none), `second_factor` or `address`.
     fn counts(&self) -> &'static str {
         match self {
-            ThrottleKey::User(_) | ThrottleKey::Legacy(_) | ThrottleKey::Unknown(_) => "account",
+            ThrottleKey::User(_)
+            | ThrottleKey::Checks(_)
+            | ThrottleKey::Legacy(_)
+            | ThrottleKey::Unknown(_) => "account",
             ThrottleKey::SecondFactor(_) => "second_factor",
             ThrottleKey::Address(_) => "address",
         }
@@ -101,6 +109,8 @@ pub struct Allowance {
     pub per_account: i64,
     /// Checks from a client address (that did not succeed) before it is blocked.
     pub per_address: i64,
+    /// Checks of an account, right or wrong ([`ThrottleKey::Checks`]), before it is blocked.
+    pub checks_per_account: i64,
     /// The window checks are counted in, in seconds; also the longest block.
     pub window_seconds: i64,
     /// The window of a second factor's counter ([`ThrottleKey::SecondFactor`]), longer: a
@@ -118,10 +128,10 @@ impl Allowance {
     }
 
     fn free(&self, key: &ThrottleKey) -> i64 {
-        if key.is_address() {
-            self.per_address
-        } else {
-            self.per_account
+        match key {
+            ThrottleKey::Address(_) => self.per_address,
+            ThrottleKey::Checks(_) => self.checks_per_account,
+            _ => self.per_account,
         }
     }
 }
@@ -269,8 +279,9 @@ pub fn reserve(
 }
 
 /// Gives back a check counted by [`reserve`]: when it succeeded (`succeeded`), the account's
-/// counters are forgotten; otherwise (it never ran) each counter gets the check back. A client
-/// address always gets its check back, and loses its block if that check made it.
+/// counters of failures are forgotten and its [`ThrottleKey::Checks`] keeps the check; otherwise
+/// (it never ran) each counter gets the check back. A client address always gets its check back,
+/// and loses its block if that check made it.
 pub fn give_back(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
@@ -282,6 +293,9 @@ pub fn give_back(
     write_transaction(conn, |conn| {
         for key in keys {
             let column = key.column();
+            if succeeded && matches!(key, ThrottleKey::Checks(_)) {
+                continue;
+            }
             if succeeded && !key.is_address() {
                 diesel::delete(login_throttle::table.find((tenant.id(), column.as_str())))
                     .execute(conn)?;

@@ -513,3 +513,25 @@ async fn refused_checks_are_audited_once_per_block(backend: Backend) {
     assert_eq!(crate::metrics::sample(&text, counted), Some(80.0), "{text}");
     app.stop().await;
 }
+
+both_stores!(an_account_logging_in_correctly_in_a_loop_is_throttled_too);
+/// A right password forgets the account's failures, so a script looping over its own account's
+/// right password (anyone can register one) held a place of the hashing pool with every login, for
+/// ever. Every check of an account is now counted too: thirty in a window, right or wrong, then
+/// the throttle's page (429) and no hash; the window over, the account logs in again.
+async fn an_account_logging_in_correctly_in_a_loop_is_throttled_too(backend: Backend) {
+    let app = TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await;
+    let once = async || {
+        let (browser, url, fields) = at_password(&app, "seinajoki", "erkki@testi.fi").await;
+        post_password(&browser, &url, &fields, PASSWORD).await
+    };
+    for n in 0..idp::flows::password_check::FREE_CHECKS {
+        assert_eq!(once().await.status(), 303, "login {n}");
+    }
+    let refused = once().await;
+    assert!(refused.headers().contains_key("retry-after"));
+    says(refused, 429, THROTTLED).await;
+    app.clock.advance(15 * 60 + 1);
+    assert_eq!(once().await.status(), 303);
+    app.stop().await;
+}

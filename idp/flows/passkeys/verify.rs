@@ -34,7 +34,10 @@ pub fn checked(
     verify: impl FnOnce(&Passkey) -> WebauthnResult<AuthenticationResult>,
 ) -> Result<Result<bool, Refusal>, FlowError> {
     let tenant = Tenant::of(m.tenant);
-    let mut keys = vec![ThrottleKey::User(user.id.clone())];
+    let mut keys = vec![
+        ThrottleKey::User(user.id.clone()),
+        ThrottleKey::Checks(user.id.clone()),
+    ];
     if let Some(address) = &m.remote_addr {
         keys.push(ThrottleKey::Address(address.clone()));
     }
