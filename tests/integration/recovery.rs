@@ -134,7 +134,7 @@ pub async fn recover(app: &TestApp, recovery: Recovery) {
             let fields = [("current", PASSWORD), ("password", new), ("password2", new)];
             let url = app.url("/seinajoki/account/password");
             let done = post_with_csrf(&signed.browser, url, &signed.page, &fields).await;
-            says(done, 200, "Salasana on vaihdettu.").await;
+            crate::helpers::journeys::password_changed(&signed.browser, done).await;
         }
         Recovery::UndoAddressChange => {
             // Someone with the password moved the account to their address; its owner undoes it.

@@ -173,7 +173,7 @@ async fn the_account_pages_password_checks_are_throttled(backend: Backend) {
     // After the block, the right password changes it.
     app.clock.advance(31);
     let done = change_password(&account, &browser, &token, PASSWORD).await;
-    says(done, 200, "Salasana on vaihdettu.").await;
+    crate::helpers::journeys::password_changed(&browser, done).await;
     app.stop().await;
 }
 

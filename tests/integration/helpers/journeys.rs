@@ -112,6 +112,16 @@ pub async fn says(response: Response, status: u16, text: &str) -> String {
     page
 }
 
+/// A change of password on the account page answered `response`: a redirect to the page (a reload
+/// of the answer posts nothing again), which `browser` follows and which says so.
+pub async fn password_changed(browser: &Client, response: Response) -> String {
+    assert_eq!(response.status(), 303);
+    let back = location(&response);
+    assert_eq!(back.query(), Some("done=password-changed"));
+    let page = browser.get(back).send().await.unwrap();
+    says(page, 200, "Salasana on vaihdettu.").await
+}
+
 /// Gets `page` for its CSRF token, then posts `fields` to `action` (paths of `app`), both from
 /// client address `from` (through `X-Forwarded-For`, which only a server trusting it reads):
 /// (status, body).

@@ -12,12 +12,19 @@ use crate::http::pages::check::new_password;
 use crate::http::pages::error::PageResult;
 use crate::http::pages::extract::{Posted, SignedIn};
 use crate::http::pages::view::OrPage;
+use crate::http::util;
 
 /// `GET /{tenant}/account`, and `GET /{tenant}/account/export` (the download is a POST of the
 /// page's form: a GET, which any site can make a browser send, only shows the page)
 pub async fn page(signed: SignedIn) -> PageResult {
-    Ok(signed.show(None, None, StatusCode::OK))
+    // A change answered by a redirect here says what it did (`?done=`), from this list only.
+    let done = signed.view().query("done");
+    let message = DONE.iter().copied().find(|key| *key == done);
+    Ok(signed.show(message, None, StatusCode::OK))
 }
+
+/// The messages a redirect to the account page may ask it to show (`?done=`).
+const DONE: &[&str] = &["password-changed"];
 
 /// `POST /{tenant}/account/name`
 pub async fn name(mut signed: SignedIn<Posted>) -> PageResult {
@@ -71,7 +78,13 @@ pub async fn change_password(signed: SignedIn<Posted>) -> PageResult {
             account::set_password(m, conn, &mails, &changed, &session_id, new)
         })
         .await?;
-    let response = signed.show(Some("password-changed"), None, StatusCode::OK);
+    // Answered by a redirect to the page (which says so): a reload of the answer does not post
+    // the old password again, which the new session would check against the new one ("wrong",
+    // and a strike).
+    let view = signed.view();
+    let base = view.state.config.settings.server.public_base();
+    let done = format!("{base}/{}/account?done=password-changed", view.tenant.id);
+    let response = view.attach(util::see_other(&done));
     Ok(match kept {
         Some(session) => signed.view().with_session(response, session),
         None => response,
