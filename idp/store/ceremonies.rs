@@ -128,6 +128,26 @@ pub fn find(
     Ok(lookup(conn, tenant, purpose, id_hash)?.filter(|row| row.expires_at > now))
 }
 
+/// The unexpired ceremonies of `tenant` for `purpose` of the user `user_id`, newest first, at most
+/// `most` (a trimmed few: [`trim`]).
+pub fn live_of_user(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    (purpose, user_id): (&str, &str),
+    now: NaiveDateTime,
+    most: i64,
+) -> Result<Vec<CeremonyRow>> {
+    Ok(ceremonies::table
+        .filter(ceremonies::tenant_id.eq(tenant.id()))
+        .filter(ceremonies::purpose.eq(purpose))
+        .filter(ceremonies::user_id.eq(user_id))
+        .filter(ceremonies::expires_at.gt(now))
+        .order((ceremonies::created_at.desc(), ceremonies::id_hash.desc()))
+        .limit(most)
+        .select(CeremonyRow::as_select())
+        .load(conn)?)
+}
+
 /// Deletes every ceremony of `tenant` for the user `user_id` (support's reset of the user's second
 /// factor); returns how many went.
 pub fn remove_for_user(

@@ -479,3 +479,40 @@ async fn the_half_done_login_is_its_browsers_alone(backend: Backend) {
     assert_eq!(status, 400);
     app.stop().await;
 }
+
+both_stores!(a_code_of_the_secret_scanned_before_the_page_was_opened_again_enrols);
+/// The resident scans the enrolment's secret, then the page is opened again (a reload, a change of
+/// language), which shows a new secret; the code the app now shows is of the first. It enrols, and
+/// the other secret is void. Before, it was "wrong" for ever: the app held a dead entry.
+async fn a_code_of_the_secret_scanned_before_the_page_was_opened_again_enrols(backend: Backend) {
+    let app = authority_app(backend, "required").await;
+    let client = rp::basic(&app).await;
+    let (login, first) = crate::helpers::authority::enrolment(&app, &client).await;
+    let scanned = crate::helpers::authority::shown_secret(&first);
+    let again = page(
+        &login.browser,
+        format!(
+            "{}/login/second-factor/enrol?request={}",
+            login.tenant_url, login.request
+        ),
+    )
+    .await;
+    assert_ne!(
+        crate::helpers::authority::shown_secret(&again).base32(),
+        scanned.base32()
+    );
+    steady(&app);
+    let fields = [
+        ("request", login.request.as_str()),
+        ("ceremony", &hidden(&again, "ceremony")),
+        ("code", &code(&app, &scanned, 0)),
+    ];
+    let url = format!("{}/login/second-factor/enrol", login.tenant_url);
+    says(
+        post_with_csrf(&login.browser, url, &again, &fields).await,
+        200,
+        "Varakoodisi",
+    )
+    .await;
+    app.stop().await;
+}

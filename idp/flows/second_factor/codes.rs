@@ -107,6 +107,10 @@ pub fn start(
         .map_err(FlowError::server)?;
     let expires_at = m.now + Duration::minutes(ENROL_MINUTES);
     let ceremony = write_transaction(conn, |conn| {
+        // A few of the user's enrolments wait (a page opened again, [`scanned_earlier`]); the
+        // older ones go, however often the page is opened.
+        let mine = (ceremonies::Owned::User(&user.id), ENROL);
+        ceremonies::trim(conn, Tenant::of(m.tenant), mine, EARLIER_ENROLMENTS - 1)?;
         new_ceremony(m, conn, user, (ENROL, sealed), expires_at)
     })?;
     shown(m, user, &secret, ceremony)
@@ -135,17 +139,23 @@ pub fn confirm(
         }
         let secret =
             TotpSecret::open(kek, &m.tenant.id, &user.id, &row.state).map_err(FlowError::server)?;
-        let Some(step) = secret.check(code, m.now) else {
-            return Ok(Confirmed::Wrong(shown(
-                m,
-                user,
-                &secret,
-                ceremony.to_string(),
-            )?));
+        let (row, step) = match secret.check(code, m.now) {
+            Some(step) => (row, step),
+            // The page reloaded (or its language changed) after the app scanned its secret: the
+            // form names the newest ceremony, the code is of an earlier one of this user's.
+            None => match scanned_earlier(m, conn, kek, user, code, &id_hash)? {
+                Some(found) => found,
+                None => {
+                    let again = shown(m, user, &secret, ceremony.to_string())?;
+                    return Ok(Confirmed::Wrong(again));
+                }
+            },
         };
-        if ceremonies::take(conn, tenant, ENROL, &id_hash, m.now)?.is_none() {
+        if ceremonies::take(conn, tenant, ENROL, &row.id_hash, m.now)?.is_none() {
             return Ok(Confirmed::Gone);
         }
+        // The other secrets shown to this user are void: one factor, the one the app holds.
+        ceremonies::trim(conn, tenant, (ceremonies::Owned::User(&user.id), ENROL), 0)?;
         second_factors::set_totp(
             conn,
             &TotpRow {
@@ -165,6 +175,35 @@ pub fn confirm(
         notice::account_changed(m, conn, &tell.mails, change, tell.language)?;
         Ok(Confirmed::Enrolled(codes))
     })
+}
+
+/// The most of a user's enrolments that wait, and that a code is tried against ([`start`] trims
+/// the older ones).
+const EARLIER_ENROLMENTS: i64 = 5;
+
+/// Another unexpired enrolment of `user` than `posted` (by its id's hash) whose secret `code` is
+/// of, and the code's step: the secret the resident scanned before the page was opened again.
+fn scanned_earlier(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    kek: &Kek,
+    user: &UserRow,
+    code: &str,
+    posted: &str,
+) -> Result<Option<(CeremonyRow, i64)>, FlowError> {
+    let tenant = Tenant::of(m.tenant);
+    let mine = (ENROL, user.id.as_str());
+    for row in ceremonies::live_of_user(conn, tenant, mine, m.now, EARLIER_ENROLMENTS)? {
+        if row.id_hash == posted {
+            continue;
+        }
+        let secret =
+            TotpSecret::open(kek, &m.tenant.id, &user.id, &row.state).map_err(FlowError::server)?;
+        if let Some(step) = secret.check(code, m.now) {
+            return Ok(Some((row, step)));
+        }
+    }
+    Ok(None)
 }
 
 /// Ten new recovery codes for `user`, replacing the old (those stored as a plain SHA-256 before
