@@ -163,8 +163,12 @@ impl Attempt {
 
     fn keys(&self) -> Vec<ThrottleKey> {
         let mut keys = vec![self.account.clone()];
-        if let ThrottleKey::User(id) = &self.account {
-            keys.push(ThrottleKey::Checks(id.clone()));
+        match &self.account {
+            ThrottleKey::User(id) => keys.push(ThrottleKey::Checks(id.clone())),
+            // An old account's password, right or wrong (a claim by it can be posted again and
+            // again: nothing of the login is used up), counted apart from the users'.
+            ThrottleKey::Legacy(id) => keys.push(ThrottleKey::Checks(format!("legacy:{id}"))),
+            _ => {}
         }
         if let Some(address) = &self.address {
             keys.push(ThrottleKey::Address(address.clone()));

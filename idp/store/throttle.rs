@@ -32,9 +32,10 @@ pub enum ThrottleKey {
     /// The second factor of a user of the tenant, by id: one-time codes and recovery codes, which
     /// a correct password must not give back (it clears [`ThrottleKey::User`] only).
     SecondFactor(String),
-    /// Every first-factor check of a user, by id, right or wrong: a right password forgets
-    /// [`ThrottleKey::User`] but is counted here, so that an account logging in correctly in a
-    /// loop (its own, registered by anyone) cannot keep the hashing pool busy for ever.
+    /// Every first-factor check of a user, by id (of an old account, `legacy:` and its id), right
+    /// or wrong: a right password forgets [`ThrottleKey::User`] but is counted here, so that an
+    /// account logging in correctly in a loop (its own, registered by anyone) cannot keep the
+    /// hashing pool busy for ever.
     Checks(String),
     /// An old account of the tenant, by id.
     Legacy(String),

@@ -596,3 +596,17 @@ async fn a_family_member_who_forgot_the_old_password_claims_by_a_link(backend: B
     goes_on_verified(login, &client, &link, password, "SJK-2", "aiti@testi.fi").await;
     app.stop().await;
 }
+
+both_stores!(a_claim_by_an_old_password_posted_in_a_loop_is_throttled);
+/// A claim by an old account's password uses up nothing of the login: whoever knows it could post
+/// it again and again, each an old hash in the hashing pool. Every check of an old account's
+/// password is counted, right or wrong: thirty in a window, then the throttle's page (429).
+async fn a_claim_by_an_old_password_posted_in_a_loop_is_throttled(backend: Backend) {
+    let (app, client, ids, passwords) = family_with_the_first_bound(backend).await;
+    let (aiti, login) = (&ids[1], begin(&app, &client).await);
+    let chooser = login.identify(SHARED).await.1;
+    let claim = text(login.choose(&chooser, SHARED, aiti).await).await;
+    let once = async || login.claim(&claim, SHARED, aiti, passwords[1]).await;
+    crate::helpers::journeys::free_checks_then_throttled(200, once).await;
+    app.stop().await;
+}

@@ -177,6 +177,29 @@ async fn the_client_limit_counts(backend: Backend, from: [&str; 3], other: &str)
     app.stop().await;
 }
 
+both_stores!(a_registration_refused_by_the_limit_adds_no_event_to_the_accounts_trail);
+/// Anyone can post the registration form with a resident's address in a loop. Past the address's
+/// limit no mail is written, and no `user.registration_requested` either: the refusals are the
+/// window's one `mail.limited`. Before, every request added an event under the resident's account
+/// (their export, the audit chain), and one for each address without an account.
+async fn a_registration_refused_by_the_limit_adds_no_event_to_the_accounts_trail(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .await;
+    let (browser, register) = (app.browser(), "/seinajoki/register");
+    let fields = [("request", ""), ("email", "erkki@testi.fi")];
+    repeat(8, "erkki@testi.fi", &app, async || {
+        submit_from(&app, &browser, "203.0.113.7", register, register, &fields).await
+    })
+    .await;
+    let requested = app
+        .audited("seinajoki", "user.registration_requested")
+        .await;
+    assert_eq!(requested.len(), 3);
+    assert_eq!(app.audited("seinajoki", "mail.limited").await.len(), 1);
+    app.stop().await;
+}
+
 both_stores!(the_client_address_limit_spans_recipients);
 async fn the_client_address_limit_spans_recipients(backend: Backend) {
     let from = "203.0.113.7";
@@ -561,30 +584,5 @@ async fn refused_mails_are_audited_once_per_window(backend: Backend) {
     let counted = "idp_mail_total{tenant=\"seinajoki\",outcome=\"limited\"}";
     let text = app.scrape().await.2;
     assert_eq!(crate::metrics::sample(&text, counted), Some(10.0), "{text}");
-    app.stop().await;
-}
-
-both_stores!(a_registration_refused_by_the_limit_adds_no_event_to_the_accounts_trail);
-/// Anyone can post the registration form with a resident's address in a loop. Past the address's
-/// limit no mail is written, and no `user.registration_requested` either: the refusals are the
-/// window's one `mail.limited`. Before, every request added an event under the resident's account
-/// (their export, the audit chain), and one for each address without an account.
-async fn a_registration_refused_by_the_limit_adds_no_event_to_the_accounts_trail(backend: Backend) {
-    let app = TestApp::builder(backend)
-        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
-        .spawn()
-        .await;
-    let browser = app.browser();
-    let register = "/seinajoki/register";
-    let fields = [("request", ""), ("email", "erkki@testi.fi")];
-    repeat(8, "erkki@testi.fi", &app, async || {
-        submit_from(&app, &browser, "203.0.113.7", register, register, &fields).await
-    })
-    .await;
-    let requested = app
-        .audited("seinajoki", "user.registration_requested")
-        .await;
-    assert_eq!(requested.len(), 3);
-    assert_eq!(app.audited("seinajoki", "mail.limited").await.len(), 1);
     app.stop().await;
 }

@@ -366,6 +366,31 @@ async fn a_login_posted_twice_before_its_answer_goes_on_both_times(backend: Back
         "one session: {live:?}"
     );
 
+    // Logged out since (the next resident's turn at a shared computer): the first resident's
+    // login posted again finds the request answered; nothing starts.
+    let login = Login::fresh(&app, &b).await;
+    let (_, page) = login.identify(ERKKI).await;
+    assert_eq!(
+        login.post("/login/password", &page, &erkki).await.status(),
+        303
+    );
+    let bye = app.url("/seinajoki/logout?client_id=rp-basic");
+    let asked = crate::helpers::journeys::page(&login.browser, bye).await;
+    let token = rp::csrf(&asked);
+    let confirmed = [
+        ("client_id", "rp-basic"),
+        ("confirm", "yes"),
+        ("csrf", &token),
+    ];
+    let out = login
+        .browser
+        .post(app.url("/seinajoki/logout"))
+        .form(&confirmed);
+    assert!(out.send().await.unwrap().status().is_success());
+    let after = login.post_again("/login/password", &page, &erkki).await;
+    assert_eq!(after.status(), 400);
+    assert_eq!(session_cookie(&after, "seinajoki"), None);
+
     // Back and resubmit in the browser the answer reached, or another resident's password: the
     // request is answered.
     let login = Login::fresh(&app, &b).await;
@@ -381,5 +406,9 @@ async fn a_login_posted_twice_before_its_answer_goes_on_both_times(backend: Back
     assert_eq!(other.status(), 400);
     assert!(other.text().await.unwrap().contains("vanhentunut"));
     assert_eq!(app.audited("seinajoki", "login.failed").await.len(), 0);
+    // A right password that went nowhere is audited all the same, never silently.
+    let refused = app.audit_details("seinajoki", "login.refused").await;
+    let answered = serde_json::json!({"reason": "request_answered"});
+    assert_eq!(refused, [answered.clone(), answered.clone(), answered]);
     app.stop().await;
 }

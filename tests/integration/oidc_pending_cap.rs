@@ -447,3 +447,23 @@ async fn a_signed_in_residents_requests_waiting_for_consent_count_and_a_login_go
     assert_eq!(refusals(&app).await, Some(1.0));
     app.stop().await;
 }
+
+both_stores!(a_login_posted_again_stores_its_next_step_within_the_limit);
+/// The same login posted again before its answer (a double click) goes on as the first did
+/// (`steps::take`): what it stores next (here the consent of a third-party e-service) is counted
+/// as a fresh request is, so a script posting its own login again and again cannot store rows past
+/// its address's limit. Before, each post stored one more consent uncounted.
+async fn a_login_posted_again_stores_its_next_step_within_the_limit(backend: Backend) {
+    let app = capped(backend).await;
+    let third = rp::third(&app).await;
+    let login = Login::fresh(&app, &third).await;
+    let (_, page) = login.identify(EMAIL).await;
+    let fields = [("identifier", EMAIL), ("password", PASSWORD)];
+    let first = login.post("/login/password", &page, &fields).await;
+    assert_eq!(location(&first).path(), "/seinajoki/consent");
+    for _ in 0..5 {
+        login.post_again("/login/password", &page, &fields).await;
+    }
+    assert_eq!(rows_of(&app, "127.0.0.1").await, 3);
+    app.stop().await;
+}

@@ -4,7 +4,7 @@
 //! an address's counter that never tells whether it has an account.
 
 use crate::both_stores;
-use crate::helpers::journeys::{Login, says, sign_in};
+use crate::helpers::journeys::{Login, free_checks_then_throttled, says, sign_in};
 use crate::helpers::{Backend, TestApp};
 use crate::rp::{self, csrf};
 
@@ -525,12 +525,7 @@ async fn an_account_logging_in_correctly_in_a_loop_is_throttled_too(backend: Bac
         let (browser, url, fields) = at_password(&app, "seinajoki", "erkki@testi.fi").await;
         post_password(&browser, &url, &fields, PASSWORD).await
     };
-    for n in 0..idp::flows::password_check::FREE_CHECKS {
-        assert_eq!(once().await.status(), 303, "login {n}");
-    }
-    let refused = once().await;
-    assert!(refused.headers().contains_key("retry-after"));
-    says(refused, 429, THROTTLED).await;
+    free_checks_then_throttled(303, once).await;
     app.clock.advance(15 * 60 + 1);
     assert_eq!(once().await.status(), 303);
     app.stop().await;

@@ -28,7 +28,7 @@ use super::decide::proceed;
 use super::error::{ErrorCode, OAuthError};
 use super::logout::end_session_now;
 use super::outcome::{Outcome, refuse};
-use super::pending::Waiting::{Fresh, GoesOn};
+use super::pending::Waiting::{self, Fresh, GoesOn};
 use super::pending::{
     Pending, Step, TOO_MANY_WAITING, account_request, keep_answered, pending_at, store_pending,
 };
@@ -151,16 +151,28 @@ pub fn after_first_factor(
     if hold(conn, tenant, &user.id)?.is_none() {
         return Ok(gone);
     }
-    let Some((pending, again)) = take(m, conn, row, pending, user, binding, session_cookie)? else {
+    let Some(taken) = take(m, conn, row, pending, user, binding, session_cookie)? else {
+        // Answered already (or ended): the first factor was right all the same, and is audited
+        // as such, never silently.
+        m.audit("login.refused")
+            .user(user.id.as_str())
+            .client(row.client_id.as_str())
+            .detail(&serde_json::json!({ "reason": "request_answered" }))
+            .record(conn)?;
         return Ok(gone);
     };
+    let Taken {
+        pending,
+        again,
+        waiting,
+    } = taken;
     if second_factor_due(m, conn, user, &proof, &pending.request)?.is_some() {
         let step = Step::SecondFactor {
             amr: proof.stored(),
             remember,
             session_id: None,
         };
-        let stored = store_pending(m, conn, &pending.request, &user.id, binding, step, GoesOn)?;
+        let stored = store_pending(m, conn, &pending.request, &user.id, binding, step, waiting)?;
         let Some(request_id) = stored else {
             return Ok(gone);
         };
@@ -181,31 +193,44 @@ pub fn after_first_factor(
     keep_answered(m, conn, row, &pending, &user.id, Some(&session.id))?;
     let new_session = Some(NewSession { value, remember });
     if offers_passkey(m, conn, user, &proof)? {
-        passkeys::offered(conn, tenant, &user.id, m.now)?;
         let step = Step::OfferPasskey;
-        let stored = store_pending(m, conn, &pending.request, &user.id, binding, step, GoesOn)?;
-        let Some(request_id) = stored else {
-            return Ok(gone);
-        };
-        return Ok(Next {
-            session: new_session,
-            outcome: Outcome::OfferPasskey { request_id },
-        });
+        let stored = store_pending(m, conn, &pending.request, &user.id, binding, step, waiting)?;
+        // A second post past its address's limit goes on without the offer (it is only that).
+        if let Some(request_id) = stored {
+            passkeys::offered(conn, tenant, &user.id, m.now)?;
+            return Ok(Next {
+                session: new_session,
+                outcome: Outcome::OfferPasskey { request_id },
+            });
+        }
     }
-    let outcome = proceed(m, conn, pending.request, &session, user, binding, GoesOn)?;
+    let outcome = proceed(m, conn, pending.request, &session, user, binding, waiting)?;
     Ok(Next {
         session: new_session,
         outcome,
     })
 }
 
+/// A pending request [`take`]n for a login.
+struct Taken {
+    /// The request.
+    pending: Pending,
+    /// The live session a login of the same user started for it, when it was answered already.
+    again: Option<SessionRow>,
+    /// How its next step waits: a request answered already went on once, so what a second post
+    /// stores (a consent, a second factor) is counted as a fresh request is.
+    waiting: Waiting,
+}
+
 /// Takes the pending request `row` for a login of `user` whose first factor is proved: deletes it
 /// (one login answers a request, not two) and returns it. A request a login of the same user
-/// answered meanwhile in this browser ([`Step::Answered`]) is taken again, with the live session
-/// that login started (`again`), while that login's answer has not reached the browser: the
-/// browser does not send that session's cookie (the same form posted twice, a double click, the
-/// second post leaving before the first answer came back). Any other request is gone (`None`): one
-/// of another user, or posted again after its answer arrived (Back and resubmit).
+/// answered meanwhile in this browser ([`Step::Answered`]) is taken again, with the session that
+/// login started (`again`, which must still be live), while that login's answer has not reached
+/// the browser: the browser does not send that session's cookie (the same form posted twice, a
+/// double click, the second post leaving before the first answer came back). Any other request is
+/// gone (`None`): one of another user, one whose session ended since (a logout, another
+/// resident's login in this browser), or one posted again after its answer arrived (Back and
+/// resubmit).
 fn take(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -214,11 +239,16 @@ fn take(
     user: &UserRow,
     binding: &str,
     session_cookie: Option<&str>,
-) -> Result<Option<(Pending, Option<SessionRow>)>, OAuthError> {
+) -> Result<Option<Taken>, OAuthError> {
     let tenant = Tenant::of(m.tenant);
     if pending.step != Step::Answered {
         if auth_requests::delete_as_read(conn, tenant, row)? {
-            return Ok(Some((pending, None)));
+            let waiting = GoesOn;
+            return Ok(Some(Taken {
+                pending,
+                again: None,
+                waiting,
+            }));
         }
         // Answered meanwhile: read what the first login left.
         let answered = |step: &Step| *step == Step::Answered;
@@ -230,18 +260,28 @@ fn take(
     if row.user_id.as_deref() != Some(user.id.as_str()) {
         return Ok(None);
     }
-    let session = match row.session_id.as_deref() {
-        Some(id) => sessions::find(conn, tenant, id)?
-            .filter(|s| s.user_id == user.id && s.ended_at.is_none() && s.expires_at > m.now),
+    let again = match row.session_id.as_deref() {
+        Some(id) => {
+            let live = sessions::find(conn, tenant, id)?
+                .filter(|s| s.user_id == user.id && s.ended_at.is_none() && s.expires_at > m.now);
+            match live {
+                Some(session) => Some(session),
+                None => return Ok(None),
+            }
+        }
         None => None,
     };
-    let delivered = session.as_ref().is_some_and(|s| {
+    let delivered = again.as_ref().is_some_and(|s| {
         session_cookie.is_some_and(|c| secret::constant_time_eq(&secret::hash(c), &s.token_hash))
     });
     if delivered || !auth_requests::delete_as_read(conn, tenant, row)? {
         return Ok(None);
     }
-    Ok(Some((pending, session)))
+    Ok(Some(Taken {
+        pending,
+        again,
+        waiting: Fresh,
+    }))
 }
 
 /// The session of a login of `user` proved by `proof` for `client`, audited, in the browser whose

@@ -112,6 +112,17 @@ pub async fn says(response: Response, status: u16, text: &str) -> String {
     page
 }
 
+/// Runs `once` (a check of one account's password, right) as often as an account's checks are
+/// free in a window, each answered `status`; the next is the throttle's page (429, `Retry-After`).
+pub async fn free_checks_then_throttled(status: u16, once: impl AsyncFn() -> Response) {
+    for n in 0..idp::flows::password_check::FREE_CHECKS {
+        assert_eq!(once().await.status(), status, "check {n}");
+    }
+    let refused = once().await;
+    assert!(refused.headers().contains_key("retry-after"));
+    says(refused, 429, "Liian monta").await;
+}
+
 /// A change of password on the account page answered `response`: a redirect to the page (a reload
 /// of the answer posts nothing again), which `browser` follows and which says so.
 pub async fn password_changed(browser: &Client, response: Response) -> String {
