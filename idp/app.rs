@@ -599,8 +599,10 @@ impl Services {
             let counted = if sent { "sent" } else { "failed" };
             Metrics::count(&self.metrics.mail, &row.tenant_id, counted);
             let remote_addr = client_address();
-            // A recipient lettre refuses never becomes sendable: give up at once.
-            let retry = if mail::unsendable(&row.to_address) {
+            // A recipient lettre refuses never becomes sendable, and a relay's permanent refusal
+            // (no such mailbox) would only repeat: give up at once.
+            let for_good = outcome.as_ref().is_err_and(|e| e.permanent());
+            let retry = if for_good || mail::unsendable(&row.to_address) {
                 None
             } else {
                 mail::retry_at(now, attempts)

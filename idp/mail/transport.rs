@@ -33,10 +33,32 @@ impl std::fmt::Debug for MailTransport {
     }
 }
 
-/// A mail could not be handed over.
+/// A mail could not be handed over: why, and whether for good (the relay's permanent refusal, a
+/// 5xx reply: trying again would only repeat it).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct TransportError(pub String);
+pub struct TransportError(pub String, pub Permanence);
+
+/// Whether a failure may pass if the mail is tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permanence {
+    /// A timeout, a refused connection, a 4xx reply: try again later.
+    Transient,
+    /// The relay refused the mail for good (a 5xx reply: no such mailbox, a policy).
+    Permanent,
+}
+
+impl TransportError {
+    /// A failure that may pass.
+    fn transient(message: String) -> Self {
+        Self(message, Permanence::Transient)
+    }
+
+    /// Whether the relay refused the mail for good.
+    pub fn permanent(&self) -> bool {
+        self.1 == Permanence::Permanent
+    }
+}
 
 /// Whether `to` can never be sent to: lettre refuses it as a recipient. Such a mail is given up
 /// at once instead of being retried (an address idp accepts today always passes; this covers rows
@@ -53,13 +75,16 @@ impl MailTransport {
                 let dir = settings
                     .dir
                     .clone()
-                    .ok_or_else(|| TransportError("mail.dir is not set".into()))?;
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| TransportError(format!("cannot create {}: {e}", dir.display())))?;
+                    .ok_or_else(|| TransportError::transient("mail.dir is not set".into()))?;
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    TransportError::transient(format!("cannot create {}: {e}", dir.display()))
+                })?;
                 // The mails hold live links: only the service's user may read them.
                 use std::os::unix::fs::PermissionsExt;
                 std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(
-                    |e| TransportError(format!("cannot restrict {}: {e}", dir.display())),
+                    |e| {
+                        TransportError::transient(format!("cannot restrict {}: {e}", dir.display()))
+                    },
                 )?;
                 Ok(MailTransport::File(AsyncFileTransport::new(dir)))
             }
@@ -74,7 +99,7 @@ impl MailTransport {
                         &host,
                     )),
                 }
-                .map_err(|e| TransportError(e.to_string()))?;
+                .map_err(|e| TransportError::transient(e.to_string()))?;
                 let attempt = Duration::from_secs(settings.timeout_seconds);
                 let mut builder = builder.timeout(Some(attempt));
                 if let Some(port) = settings.port {
@@ -82,7 +107,9 @@ impl MailTransport {
                 }
                 if let (Some(user), Some(var)) = (&settings.username, &settings.password_env) {
                     let password = std::env::var(var).map_err(|_| {
-                        TransportError(format!("the environment variable {var} is not set"))
+                        TransportError::transient(format!(
+                            "the environment variable {var} is not set"
+                        ))
                     })?;
                     builder = builder.credentials(Credentials::new(user.clone(), password));
                 }
@@ -101,7 +128,7 @@ impl MailTransport {
         text: &str,
         html: &str,
     ) -> Result<(), TransportError> {
-        let error = |e: &dyn std::fmt::Display| TransportError(e.to_string());
+        let error = |e: &dyn std::fmt::Display| TransportError::transient(e.to_string());
         let from: Mailbox = from.parse().map_err(|e| error(&e))?;
         let to: Mailbox = to.parse().map_err(|e| error(&e))?;
         let message = Message::builder()
@@ -117,8 +144,15 @@ impl MailTransport {
             MailTransport::File(t) => t.send(message).await.map(|_| ()).map_err(|e| error(&e)),
             MailTransport::Smtp(t, attempt) => {
                 match tokio::time::timeout(*attempt, t.send(message)).await {
-                    Ok(sent) => sent.map(|_| ()).map_err(|e| error(&e)),
-                    Err(_) => Err(TransportError(format!(
+                    Ok(sent) => sent.map(|_| ()).map_err(|e| {
+                        let permanence = if e.is_permanent() {
+                            Permanence::Permanent
+                        } else {
+                            Permanence::Transient
+                        };
+                        TransportError(e.to_string(), permanence)
+                    }),
+                    Err(_) => Err(TransportError::transient(format!(
                         "the relay did not answer within {} s",
                         attempt.as_secs()
                     ))),

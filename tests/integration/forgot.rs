@@ -401,3 +401,26 @@ async fn a_reset_link_verifies_the_address_it_was_mailed_to(backend: Backend) {
     assert!(user.email_verified);
     app.stop().await;
 }
+
+both_stores!(a_mailbox_the_relay_refuses_for_good_is_given_up_at_once);
+/// The relay refuses the recipient for good (`550 5.1.1`, a mailbox that no longer exists): the
+/// page says the link could not be sent, and the mail is given up at once (`failed`, one attempt,
+/// `mail.failed` with `gave_up`). Before, it was tried ten times over hours like a timeout,
+/// hammering the relay and the city's sender reputation.
+async fn a_mailbox_the_relay_refuses_for_good_is_given_up_at_once(backend: Backend) {
+    let relay = Relay::refusing_recipients();
+    let builder = TestApp::builder(backend).mail_toml(&relay.mail_toml(ATTEMPT_SECONDS));
+    let app = with_erkki(builder).await;
+    let (status, _) = ask_link(&app, &app.browser(), "", "erkki@testi.fi").await;
+    assert_eq!(status, 503);
+    let (state, attempts, error) = outbox(&app).await;
+    assert_eq!((state.as_str(), attempts), ("failed", 1));
+    assert!(error.is_some_and(|e| e.contains("550")));
+    let failed = app.audit_details("seinajoki", "mail.failed").await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["gave_up"], true, "{failed:?}");
+    app.clock.advance(24 * 3600);
+    app.services.send_mail(None).await.unwrap();
+    assert_eq!(outbox(&app).await.1, 1, "never tried again");
+    app.stop().await;
+}

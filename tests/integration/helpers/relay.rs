@@ -20,13 +20,16 @@ pub struct Relay {
     received: Arc<Mutex<Vec<String>>>,
 }
 
-/// Where a stalled relay stops answering.
+/// Where a stalled relay stops answering (or, `Recipient`, what it refuses from the start).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Stall {
     /// Before its greeting.
     Greeting,
     /// After the message, before it confirms it.
     Message,
+    /// Never: it answers at once, and refuses every recipient for good (`550 5.1.1`, a mailbox
+    /// that does not exist).
+    Recipient,
 }
 
 impl Relay {
@@ -38,6 +41,13 @@ impl Relay {
     /// A relay that takes each message and never confirms it, nor answers anything after it.
     pub fn mute_after_the_message() -> Relay {
         Relay::start(Stall::Message)
+    }
+
+    /// A relay that answers at once and refuses every recipient for good.
+    pub fn refusing_recipients() -> Relay {
+        let relay = Relay::start(Stall::Recipient);
+        relay.answer();
+        relay
     }
 
     fn start(stall: Stall) -> Relay {
@@ -65,7 +75,8 @@ impl Relay {
                         stream.set_nonblocking(false).unwrap();
                         let mute = !answering.load(Ordering::Relaxed);
                         let received = received.clone();
-                        std::thread::spawn(move || converse(stream, mute, &received));
+                        let refuse = stall == Stall::Recipient;
+                        std::thread::spawn(move || converse(stream, (mute, refuse), &received));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(20)),
                 }
@@ -104,8 +115,9 @@ impl Drop for Relay {
 /// One SMTP session (RFC 5321, what lettre says): a greeting, then `250` to every command but
 /// `DATA`, whose message (up to the line `.`) is confirmed and kept, and `QUIT`. `mute`: the
 /// message is neither confirmed nor kept, and nothing after it answered, until the sender closes
-/// the connection. At most 1,000 lines.
-fn converse(stream: TcpStream, mute: bool, received: &Mutex<Vec<String>>) {
+/// the connection. `refuse`: every `RCPT` is refused for good (`550 5.1.1`). At most 1,000
+/// lines.
+fn converse(stream: TcpStream, (mute, refuse): (bool, bool), received: &Mutex<Vec<String>>) {
     let mut out = stream.try_clone().unwrap();
     let mut lines = BufReader::new(stream).lines().take(1000);
     let mut say = |text: &str| out.write_all(format!("{text}\r\n").as_bytes()).is_ok();
@@ -126,6 +138,8 @@ fn converse(stream: TcpStream, mute: bool, received: &Mutex<Vec<String>>) {
             }
             received.lock().unwrap().push(message.join("\n"));
             say("250 taken");
+        } else if refuse && command.starts_with("RCPT") {
+            say("550 5.1.1 no such mailbox");
         } else if command.starts_with("QUIT") {
             say("221 bye");
             return;
