@@ -88,6 +88,10 @@ fn seconds_between(from: chrono::NaiveDateTime, to: chrono::NaiveDateTime) -> f6
     (to - from).num_milliseconds() as f64 / 1000.0
 }
 
+/// How many back-channel logout tokens a round takes and sends at once ([`Services::deliver_logouts`]):
+/// a round lasts at most one request's bound (5 s), within any lease `check-config` allows.
+const LOGOUT_BATCH: i64 = 10;
+
 /// Audit events sealed in one transaction.
 const SEAL_BATCH: i64 = 500;
 
@@ -349,38 +353,64 @@ impl Services {
         })
     }
 
-    /// Sends the due back-channel logout tokens once; returns how many were delivered.
+    /// Sends the due back-channel logout tokens once, [`LOGOUT_BATCH`] at the most, all at once;
+    /// returns how many were delivered. Sent one after the other, a relying party that never
+    /// answers held each round 5 s a token (the request's bound) and every tenant's logouts
+    /// waited behind it; at once, a round lasts at most one bound.
     pub async fn deliver_logouts(&self) -> Result<usize, OAuthError> {
-        // The lease should outlast a batch: 5 deliveries of at most 5 s each.
-        self.work_queue(deliveries::QUEUE, 5, None, |row: DeliveryRow| async move {
-            let now = self.clock.now();
-            let outcome = self.post_logout(&row, now).await;
-            let attempts = row.queue.attempts + 1;
-            if let Err(error) = &outcome {
-                tracing::warn!(
-                    client = %row.client_id, attempts, %error,
-                    "back-channel logout not delivered"
-                );
+        let now = self.clock.now();
+        let lease = now + self.lease();
+        let rows = self
+            .store
+            .run(move |conn| {
+                deliveries::QUEUE.claim_due::<DeliveryRow>(conn, now, lease, LOGOUT_BATCH, None)
+            })
+            .await?;
+        let mut sending = tokio::task::JoinSet::new();
+        for row in rows {
+            let services = self.clone();
+            sending.spawn(async move { services.deliver_logout(row).await });
+        }
+        let (mut delivered, mut failed) = (0, None);
+        while let Some(joined) = sending.join_next().await {
+            match joined {
+                Ok(Ok(true)) => delivered += 1,
+                Ok(Ok(false)) => {}
+                Ok(Err(error)) => failed = Some(error),
+                Err(error) => failed = Some(OAuthError::server(error)),
             }
-            let delivered = outcome.is_ok();
-            let counted = if delivered { "delivered" } else { "failed" };
-            Metrics::count(&self.metrics.deliveries, &row.tenant_id, counted);
-            self.store
-                .run(move |conn| match outcome {
-                    Ok(()) => deliveries::QUEUE.done(conn, &row.id, now),
-                    Err(error) => {
-                        let retry = backchannel::retry_at(now, attempts);
-                        let claimed = (row.id.as_str(), row.queue.locked_until);
-                        deliveries::QUEUE
-                            .failed(conn, claimed, &error, retry)
-                            .map(|_| ())
-                    }
-                })
-                .await?;
-            Ok(delivered)
-        })
-        .await
-        .map(|worked| worked.succeeded)
+        }
+        failed.map_or(Ok(delivered), Err)
+    }
+
+    /// One attempt at the back-channel logout `row` (claimed by this node), its outcome recorded;
+    /// whether it was delivered.
+    async fn deliver_logout(&self, row: DeliveryRow) -> Result<bool, OAuthError> {
+        let now = self.clock.now();
+        let outcome = self.post_logout(&row, now).await;
+        let attempts = row.queue.attempts + 1;
+        if let Err(error) = &outcome {
+            tracing::warn!(
+                client = %row.client_id, attempts, %error,
+                "back-channel logout not delivered"
+            );
+        }
+        let delivered = outcome.is_ok();
+        let counted = if delivered { "delivered" } else { "failed" };
+        Metrics::count(&self.metrics.deliveries, &row.tenant_id, counted);
+        self.store
+            .run(move |conn| match outcome {
+                Ok(()) => deliveries::QUEUE.done(conn, &row.id, now),
+                Err(error) => {
+                    let retry = backchannel::retry_at(now, attempts);
+                    let claimed = (row.id.as_str(), row.queue.locked_until);
+                    deliveries::QUEUE
+                        .failed(conn, claimed, &error, retry)
+                        .map(|_| ())
+                }
+            })
+            .await?;
+        Ok(delivered)
     }
 
     /// Signs the logout token of `row` at `now` and POSTs it to the relying party.

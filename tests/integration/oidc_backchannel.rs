@@ -104,3 +104,62 @@ async fn a_session_shared_by_two_clients_ends_at_both(backend: Backend) {
     app.stop().await;
     receiver_handle.stop(true).await;
 }
+
+both_stores!(a_relying_party_that_never_answers_holds_no_other_logout_back);
+/// One e-service's back-channel endpoint accepts connections and never answers; six logout
+/// tokens for it wait first in the queue, then one for another endpoint. One round of the
+/// deliveries sends them all at once, so the other endpoint gets its token in that round. Before,
+/// a round took 5 tokens one after the other (5 s each to give up), and every tenant's logouts
+/// waited behind the silent one's.
+async fn a_relying_party_that_never_answers_holds_no_other_logout_back(backend: Backend) {
+    use idp::store::deliveries::{self, DeliveryRow};
+    use idp::store::lease_queue::QueueState;
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_uri = format!("http://{}/backchannel", silent.local_addr().unwrap());
+    let receiver = Receiver::default();
+    let (uri, receiver_handle) = start_receiver(receiver.clone());
+    let app = TestApp::builder(backend)
+        .tenant_toml(&first_party_client(
+            "rp-bcl",
+            "http://127.0.0.1:9/bcl-callback",
+            &[&format!("backchannel_logout_uri = \"{uri}\"")],
+        ))
+        .spawn()
+        .await;
+    app.stop_workers();
+    let now = app.now();
+    let rows: Vec<DeliveryRow> = (0..7)
+        .map(|n| DeliveryRow {
+            id: format!("delivery-{n}"),
+            tenant_id: "seinajoki".into(),
+            client_id: "rp-bcl".into(),
+            uri: if n < 6 {
+                silent_uri.clone()
+            } else {
+                uri.clone()
+            },
+            logout_token: r#"{"iss":"x","aud":"rp-bcl","sid":"s","jti":"j"}"#.into(),
+            queue: QueueState {
+                status: "pending".into(),
+                attempts: 0,
+                next_attempt_at: now,
+                locked_until: None,
+                last_error: None,
+            },
+            created_at: now - chrono::Duration::seconds(10 - n),
+            delivered_at: None,
+        })
+        .collect();
+    app.db_run(move |conn| {
+        for row in &rows {
+            deliveries::insert(conn, row).unwrap();
+        }
+    })
+    .await;
+    let delivered = app.services.deliver_logouts().await.unwrap();
+    assert_eq!(delivered, 1);
+    assert_eq!(receiver.bodies.lock().unwrap().len(), 1);
+    drop(silent);
+    app.stop().await;
+    receiver_handle.stop(true).await;
+}
