@@ -96,8 +96,6 @@ fn purge_rows(
             .execute(conn)?;
         rows += diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(now)))
             .execute(conn)?;
-        // A grant's codes and refresh tokens go with it (ON DELETE CASCADE).
-        rows += diesel::delete(grants::table.filter(grants::expires_at.lt(now))).execute(conn)?;
         // What refuses a token that is still valid (a revoked access token, a used assertion)
         // stays past its expiry by the margin the nodes' clocks may differ: deleted by this
         // node's clock, it would let the token in again at a node whose clock is behind.
@@ -123,6 +121,21 @@ fn purge_rows(
                     .lt(now)
                     .or(sso_sessions::ended_at.lt(day_ago)),
             ),
+        )
+        .execute(conn)?;
+        // A grant's codes and refresh tokens go with it (ON DELETE CASCADE). An expired grant
+        // stays while its session does (a "remember me" session lives 30 days, a renewed one
+        // longer than its first grants): it is how a logout knows which e-services shared the
+        // session and tells them by back-channel. Its tokens are refused by their own expiry.
+        // Sessions go first, above: their grants' `session_id` is then NULL (ON DELETE SET
+        // NULL), and an expired one goes in the same round.
+        let session_gone = diesel::dsl::not(diesel::dsl::exists(
+            sso_sessions::table.filter(sso_sessions::id.nullable().eq(grants::session_id)),
+        ));
+        rows += diesel::delete(
+            grants::table
+                .filter(grants::expires_at.lt(now))
+                .filter(grants::session_id.is_null().or(session_gone)),
         )
         .execute(conn)?;
         rows += diesel::delete(

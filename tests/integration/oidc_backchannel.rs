@@ -26,23 +26,30 @@ pub async fn wait_for(receiver: &Receiver, count: usize, app: &TestApp) {
     );
 }
 
+/// The server with Erkki and `rp-bcl`, which hears of logouts at `uri`, with the client's `extra`
+/// settings.
+async fn with_bcl(backend: Backend, uri: &str, extra: &[&str]) -> TestApp {
+    let logout_uri = format!("backchannel_logout_uri = \"{uri}\"");
+    let settings: Vec<&str> = std::iter::once(logout_uri.as_str())
+        .chain(extra.iter().copied())
+        .collect();
+    TestApp::builder(backend)
+        .tenant_toml(&first_party_client(
+            "rp-bcl",
+            "http://127.0.0.1:9/bcl-callback",
+            &settings,
+        ))
+        .user("seinajoki", "erkki@testi.fi", "oikea hevonen", "Erkki")
+        .spawn()
+        .await
+}
+
 both_stores!(a_session_shared_by_two_clients_ends_at_both);
 async fn a_session_shared_by_two_clients_ends_at_both(backend: Backend) {
     let receiver = Receiver::default();
     *receiver.fail_first.lock().unwrap() = 1;
     let (uri, receiver_handle) = start_receiver(receiver.clone());
-    let app = TestApp::builder(backend)
-        .tenant_toml(&first_party_client(
-            "rp-bcl",
-            "http://127.0.0.1:9/bcl-callback",
-            &[
-                &format!("backchannel_logout_uri = \"{uri}\""),
-                "id_token_signed_response_alg = \"ES256\"",
-            ],
-        ))
-        .user("seinajoki", "erkki@testi.fi", "oikea hevonen", "Erkki")
-        .spawn()
-        .await;
+    let app = with_bcl(backend, &uri, &["id_token_signed_response_alg = \"ES256\""]).await;
     let browser = app.browser();
 
     // Log in at rp-bcl, then (SSO) at rp-basic, in one browser.
@@ -118,14 +125,7 @@ async fn a_relying_party_that_never_answers_holds_no_other_logout_back(backend: 
     let silent_uri = format!("http://{}/backchannel", silent.local_addr().unwrap());
     let receiver = Receiver::default();
     let (uri, receiver_handle) = start_receiver(receiver.clone());
-    let app = TestApp::builder(backend)
-        .tenant_toml(&first_party_client(
-            "rp-bcl",
-            "http://127.0.0.1:9/bcl-callback",
-            &[&format!("backchannel_logout_uri = \"{uri}\"")],
-        ))
-        .spawn()
-        .await;
+    let app = with_bcl(backend, &uri, &[]).await;
     app.stop_workers();
     let now = app.now();
     let rows: Vec<DeliveryRow> = (0..7)
@@ -160,6 +160,49 @@ async fn a_relying_party_that_never_answers_holds_no_other_logout_back(backend: 
     assert_eq!(delivered, 1);
     assert_eq!(receiver.bodies.lock().unwrap().len(), 1);
     drop(silent);
+    app.stop().await;
+    receiver_handle.stop(true).await;
+}
+
+both_stores!(an_e_service_of_a_long_session_hears_of_its_logout_after_its_grant_expired);
+/// Erkki logs in at `rp-bcl` with "remember me" (a session of 30 days); his grant there lasts 8
+/// hours. Nine hours later, the clean-up has run, he uses `rp-basic` by single sign-on and logs
+/// out there: `rp-bcl` is told, with the session's `sid`. Before, the clean-up deleted the
+/// expired grant, the only record that `rp-bcl` shared the session, and `rp-bcl` kept its own
+/// session of Erkki (a stolen laptop's "sign out everywhere" left it signed in).
+async fn an_e_service_of_a_long_session_hears_of_its_logout_after_its_grant_expired(
+    backend: Backend,
+) {
+    let receiver = Receiver::default();
+    let (uri, receiver_handle) = start_receiver(receiver.clone());
+    let app = with_bcl(backend, &uri, &[]).await;
+    let callback = "http://127.0.0.1:9/bcl-callback";
+    let bcl = rp::client(&app, "seinajoki", "rp-bcl", Some("rp-bcl-secret"), callback).await;
+    let browser = app.browser();
+    let login = crate::helpers::journeys::Login::start(&browser, &bcl, &[], &[]).await;
+    let back = location(&login.submit("erkki@testi.fi", "oikea hevonen", true).await);
+    let sid = login.redeem(&bcl, &back).await.payload()["sid"].clone();
+
+    app.clock.advance(9 * 3600);
+    app.services.purge_expired().await.unwrap();
+    let basic = rp::basic(&app).await;
+    let started = rp::start(&basic, &[], &[]);
+    let back = location(&browser.get(started.url.clone()).send().await.unwrap());
+    let hint = rp::redeem(&basic, started, &back).await;
+    let mut logout = url::Url::parse(&app.url("/seinajoki/logout")).unwrap();
+    let hint = hint.tokens.id_token().unwrap().to_string();
+    logout.query_pairs_mut().append_pair("id_token_hint", &hint);
+    assert_eq!(browser.get(logout).send().await.unwrap().status(), 200);
+
+    wait_for(&receiver, 1, &app).await;
+    let body = receiver.bodies.lock().unwrap()[0].clone();
+    let token = url::form_urlencoded::parse(body.as_bytes())
+        .find(|(k, _)| k == "logout_token")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let claims = rp::payload(&token);
+    assert_eq!(claims["aud"], "rp-bcl");
+    assert_eq!(claims["sid"], sid);
     app.stop().await;
     receiver_handle.stop(true).await;
 }
