@@ -637,8 +637,8 @@ async fn postgres_an_offer_or_a_consent_answered_during_a_recovery_waits_for_it(
 both_stores!(a_code_whose_session_ended_unseen_gives_no_tokens);
 /// Defence in depth at the token endpoint: a code whose grant ends with its session (no
 /// `offline_access`) gives no tokens once the session has ended, even when whatever ended it did
-/// not revoke the grant — as a logout (which holds no row of the account) committing while the
-/// grant was being written leaves it. The session is ended here as such a logout leaves it. A
+/// not revoke the grant (a logout holds the account's row since, and waits for a grant being
+/// written: `postgres_a_logout_waits_for_a_writer_of_the_residents_grants`). The session is ended here as such a logout leaves it. A
 /// code of an offline grant, which outlives its session by design, still gives tokens.
 async fn a_code_whose_session_ended_unseen_gives_no_tokens(backend: Backend) {
     let app = app(backend).await;
@@ -709,5 +709,33 @@ async fn postgres_an_enrolment_confirmed_during_a_recovery_writes_no_factor() {
         .await
         .unwrap();
     assert!(factor.is_none(), "{factor:?}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// A logout holds the resident's row before it ends the session, as every writer of a grant in
+/// the session does (single sign-on, the consent, the passkey offer, a step-up): a grant being
+/// written meanwhile commits first and is revoked, and its e-service told, with the session.
+/// Shown here by a transaction that holds the row (as a recovery does): the logout waits for it.
+/// Before, the logout took no row and went on at once, and on PostgreSQL (READ COMMITTED) a
+/// grant written meanwhile was neither revoked nor told: an `offline_access` e-service kept its
+/// session of the resident after the logout. (SQLite's writers take turns.)
+async fn postgres_a_logout_waits_for_a_writer_of_the_residents_grants() {
+    if postgres_admin_url().is_none() {
+        return;
+    }
+    let app = app(Backend::Postgres).await;
+    app.stop_workers();
+    let client = rp::basic(&app).await;
+    let browser = app.browser();
+    let redeemed = rp::redeem_login(&browser, &client, &[], EMAIL, PASSWORD).await;
+    let hint = openidconnect::TokenResponse::id_token(&redeemed.tokens)
+        .unwrap()
+        .to_string();
+    let mut url = url::Url::parse(&app.url("/seinajoki/logout")).unwrap();
+    url.query_pairs_mut().append_pair("id_token_hint", &hint);
+    let out = during_a_recovery(&app, async move { browser.get(url).send().await.unwrap() }).await;
+    assert_eq!(out.status(), 200);
+    assert_eq!(live_grants(&app).await, 0);
     app.stop().await;
 }

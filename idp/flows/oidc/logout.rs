@@ -152,19 +152,23 @@ pub fn end_session_now(
     session_id: &str,
 ) -> Result<(), StoreError> {
     let tenant = Tenant::of(m.tenant);
+    let Some(session) = sessions::find(conn, tenant, session_id)? else {
+        return Ok(());
+    };
+    // The resident's row held first, as every writer of a grant in the session holds it (single
+    // sign-on, the consent, the passkey offer, a step-up): on PostgreSQL a grant being written
+    // meanwhile is committed before the session ends, and revoked and told below, not left
+    // unseen (its e-service never hearing of the logout).
+    let user = users::lock(conn, tenant, &session.user_id)?;
     if !sessions::end(conn, tenant, session_id, m.now)? {
         return Ok(());
     }
     let clients = grants::revoke_session_grants(conn, tenant, session_id, m.now)?;
-    let user = sessions::find(conn, tenant, session_id)?.map(|s| s.user_id);
-    if let Some(subject) = match &user {
-        Some(id) => users::find(conn, tenant, id)?.map(|u| u.subject),
-        None => None,
-    } {
-        backchannel::queue(m, conn, Some(session_id), &subject, &clients)?;
+    if let Some(user) = &user {
+        backchannel::queue(m, conn, Some(session_id), &user.subject, &clients)?;
     }
     m.audit("session.ended")
-        .user(user.as_deref())
+        .user(session.user_id.as_str())
         .record(conn)?;
     Ok(())
 }
