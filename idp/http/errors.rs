@@ -109,6 +109,7 @@ pub fn reshape<B>(
         }
         StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        StatusCode::REQUEST_TIMEOUT => StatusCode::REQUEST_TIMEOUT,
         StatusCode::NOT_FOUND => StatusCode::NOT_FOUND,
         _ => StatusCode::BAD_REQUEST,
     };
@@ -140,6 +141,9 @@ fn shaped(req: &actix_web::HttpRequest, status: StatusCode) -> HttpResponse {
                 StatusCode::PAYLOAD_TOO_LARGE => ("invalid_request", "the body is too large"),
                 StatusCode::UNSUPPORTED_MEDIA_TYPE => {
                     ("invalid_request", "a compressed body is not accepted")
+                }
+                StatusCode::REQUEST_TIMEOUT => {
+                    ("invalid_request", "the body did not arrive in time")
                 }
                 StatusCode::NOT_FOUND => ("not_found", "no such tenant"),
                 s if s.is_server_error() => ("server_error", "internal error"),

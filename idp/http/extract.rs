@@ -66,7 +66,16 @@ impl FromRequest for TenantRequest {
         let req = req.clone();
         Box::pin(async move {
             let body = match body {
-                Some(body) => body.await?,
+                Some(body) => match tokio::time::timeout(BODY_TIME, body).await {
+                    Ok(body) => body?,
+                    // A client trickling its body held a connection (and a file descriptor) for
+                    // as long as it liked: a form or a protocol request is a few KiB.
+                    Err(_) => {
+                        return Err(actix_web::error::ErrorRequestTimeout(
+                            "the body did not arrive in time",
+                        ));
+                    }
+                },
                 None => Bytes::new(),
             };
             let state = req
@@ -84,6 +93,9 @@ impl FromRequest for TenantRequest {
         })
     }
 }
+
+/// How long a request's body may take to arrive once its head has (actix bounds the head only).
+pub const BODY_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Whether the request says its body is encoded (`Content-Encoding` other than `identity`): no
 /// client of ours compresses a form or a protocol request, and idp decodes none.

@@ -701,3 +701,39 @@ async fn a_mail_lettre_cannot_address_is_given_up_at_once(backend: Backend) {
     );
     assert!(app.mails().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// A client that sends a request's head and then trickles its body (10 of the 100 bytes it
+/// announced, then nothing) is answered 408 and the connection closed once the body's time is
+/// over. Before, it held the connection (and a file descriptor) for as long as it liked: a
+/// thousand such clients used up the process's descriptors.
+async fn a_body_that_never_arrives_is_answered_408() {
+    use std::io::{Read, Write};
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let address = app
+        .url("")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        let head = "POST /seinajoki/token HTTP/1.1\r\nHost: idp\r\n\
+                    Content-Type: application/x-www-form-urlencoded\r\n\
+                    Content-Length: 100\r\n\r\ngrant_type";
+        stream.write_all(head.as_bytes()).unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.contains("the body did not arrive in time"),
+        "{answer}"
+    );
+    app.stop().await;
+}
