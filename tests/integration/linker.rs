@@ -456,3 +456,62 @@ async fn a_link_opened_on_another_device_leaves_a_way_back_to_the_login(backend:
     assert_eq!(redeemed.payload()["sub"], "KVL-42");
     app.stop().await;
 }
+
+both_stores!(an_old_account_linked_twice_at_once_on_the_account_page_is_linked_both_times);
+/// A double click on "link" on the account page: both posts read the old account as linkable and
+/// prove its old password; one binds it, the other finds it bound to the same resident and says
+/// it is linked. Before, the second said "The password is wrong." beside the account listed as
+/// bound (and counted a failure). The posts are held back while the test keeps the writers waiting (the user's row on
+/// PostgreSQL, the writers' turn on SQLite), so that both have read the page's state first.
+async fn an_old_account_linked_twice_at_once_on_the_account_page_is_linked_both_times(
+    backend: Backend,
+) {
+    use idp::store::{self, StoreError};
+    let (app, _) = server(backend).await;
+    app.add_user("seinajoki", "perhe@testi.fi", "isän oma salasana", "Isä")
+        .await;
+    let signed =
+        crate::helpers::journeys::sign_in(&app, "seinajoki", "perhe@testi.fi", "isän oma salasana")
+            .await;
+    let mother = bcrypt::hash("äidin vanha salasana", 4).unwrap();
+    let old = Old::new("seinajoki", "perhe.aiti", "SJK-2").email("perhe@testi.fi");
+    let aiti = app.import(old.hash(&mother)).await;
+    let account = page(&signed.browser, app.url("/seinajoki/account")).await;
+    let user_id = app.user_id("seinajoki", "perhe@testi.fi").await;
+    let services = app.services.clone();
+    let (held, holding) = tokio::sync::oneshot::channel();
+    let holder = tokio::task::spawn_blocking(move || {
+        let mut conn = services.store.conn().unwrap();
+        store::write_transaction(&mut conn, |conn| {
+            store::users::lock(conn, crate::helpers::tenant("seinajoki"), &user_id)?;
+            held.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    });
+    holding.await.unwrap();
+    let link = async || {
+        let fields = [
+            ("account", aiti.as_str()),
+            ("password", "äidin vanha salasana"),
+        ];
+        let url = app.url("/seinajoki/account/legacy");
+        post_with_csrf(&signed.browser, url, &account, &fields).await
+    };
+    let (first, second) = tokio::join!(link(), link());
+    holder.await.unwrap();
+    let answers = [
+        crate::helpers::journeys::answer(first).await,
+        crate::helpers::journeys::answer(second).await,
+    ];
+    // Neither says the right password is wrong. (Where both checks ran at once, the hashing
+    // pool gives one session one place: the other may be told to wait a moment, 429.)
+    let linked = "Aiempi käyttäjätunnus on liitetty.";
+    assert!(answers.iter().any(|(_, page)| page.contains(linked)));
+    for (status, page) in &answers {
+        assert!(*status == 200 || *status == 429, "{status}: {page}");
+        assert!(!page.contains("Salasana on väärin."), "{page}");
+    }
+    app.stop().await;
+}

@@ -38,6 +38,7 @@ pub async fn link_legacy(mut signed: SignedIn<Posted>) -> PageResult {
         salted: tenant.legacy.salted_sha.clone(),
     };
     let key = ThrottleKey::Legacy(account.id.clone());
+    let username = account.username.clone();
     let matched = signed
         .check(key, stored, password_text, |_| (), "login-throttled")
         .await?;
@@ -69,7 +70,10 @@ pub async fn link_legacy(mut signed: SignedIn<Posted>) -> PageResult {
             )
         })
         .await?;
-    Ok(match bound {
+    // The right password, the account bound to this user meanwhile (the form posted twice, a
+    // double click): done, never "the password is wrong" beside it listed as bound.
+    let bound_meanwhile = matched.is_some() && signed.olds.bound.contains(&username);
+    Ok(match bound || bound_meanwhile {
         true => signed.show(Some("account-link-done"), None, StatusCode::OK),
         false => signed.show_refused("account-link-failed", StatusCode::UNAUTHORIZED),
     })
