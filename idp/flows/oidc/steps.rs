@@ -415,6 +415,24 @@ pub fn half_login(
     }))
 }
 
+impl HalfLogin {
+    /// Whether this is a step-up whose session is no longer the browser's live one of the user
+    /// (a logout in another tab, its time over): then the login is gone, and nothing of the
+    /// second factor may be spent on it (a recovery code, a passkey's ceremony).
+    pub fn raised_session_gone(
+        &self,
+        m: &Minter<'_>,
+        conn: &mut DbConnection,
+        session_cookie: Option<&str>,
+    ) -> Result<bool, OAuthError> {
+        let Some(id) = &self.session_id else {
+            return Ok(false);
+        };
+        let current = session::current(conn, Tenant::of(m.tenant), session_cookie, m.now)?;
+        Ok(current.is_none_or(|(s, u)| s.id != *id || u.id != self.user.id))
+    }
+}
+
 /// The second factor proved `proof` (the first factor's proof with it) for `half`: the session
 /// starts ([`start`], in the browser's `session_cookie`), or the session being stepped up is
 /// raised (it must be the browser's `session_cookie`), and the login goes on. `None` when the

@@ -87,6 +87,10 @@ pub fn finish_second(
         if hold(conn, Tenant::of(m.tenant), &half.user.id)?.is_none() {
             return Ok(Seconded::Expired);
         }
+        // A step-up whose session ended meanwhile: gone before the passkey's ceremony is used.
+        if half.raised_session_gone(m, conn, at.session)? {
+            return Ok(Seconded::Expired);
+        }
         let purpose = (Purpose::Second, Some(at.request));
         let backup_eligible = match finish_with_own(m, conn, &half.user, purpose, answer)? {
             Ok(backup_eligible) => backup_eligible,

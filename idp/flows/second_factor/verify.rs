@@ -18,7 +18,6 @@ use crate::crypto::totp::{TotpSecret, recovery_code_mac, unkeyed_recovery_code_h
 use crate::flows::context::Minter;
 use crate::flows::notice::{self, Change, Tell};
 use crate::flows::oidc::error::{OAuthError, committed};
-use crate::flows::oidc::session;
 use crate::flows::oidc::standing::hold;
 use crate::flows::oidc::steps::{Factors, HalfLogin, Next, after_second_factor, half_login};
 use crate::flows::password_check::ALLOWANCE;
@@ -147,15 +146,11 @@ pub fn verify(
         };
         // A step-up raises a session: ended meanwhile (a logout in another tab, its time over),
         // the login is gone before a code is spent (nor a recovery code told to the owner).
-        let raised = half
-            .as_ref()
-            .and_then(|h| Some((h.session_id.clone()?, h.user.id.clone())));
-        let raised_gone = match raised {
-            Some((id, user_id)) => session::current(conn, tenant, session_cookie, m.now)?
-                .is_none_or(|(s, u)| s.id != id || u.id != user_id),
-            None => false,
+        let half = match half {
+            Some(half) if !half.raised_session_gone(m, conn, session_cookie)? => Some(half),
+            _ => None,
         };
-        let Some(half) = half.filter(|_| !raised_gone) else {
+        let Some(half) = half else {
             throttle::give_back(conn, tenant, &keys, ALLOWANCE, m.now, false)?;
             return Ok(Verified::Expired);
         };
