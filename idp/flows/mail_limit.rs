@@ -90,43 +90,7 @@ impl Keys {
 /// mail, before anything else of it.
 pub fn admit(m: &Minter<'_>, conn: &mut DbConnection, mail: Mail<'_>) -> Result<bool, FlowError> {
     let keys = Keys::of(m, mail);
-    admit_under(m, conn, mail, keys.limits(m))
-}
-
-/// Counts a request that writes no mail (`mail` is what it would have been: the address has an
-/// account already, or only authority accounts) as [`admit`] counts a mail, but not against the
-/// recipient's own limit: against the client address's, and against the recipient as asked from
-/// that client address; false past either. A request that sends the recipient nothing must not
-/// use up the recipient's mails (anyone could then keep a resident's own reset link from leaving,
-/// by asking for mail the address never gets), while the asker meets the same limits, at the same
-/// count, as a mail would (its budget, the `mail.limited` of its own export): the asker cannot
-/// tell the cases apart.
-pub fn admit_unsent(
-    m: &Minter<'_>,
-    conn: &mut DbConnection,
-    mail: Mail<'_>,
-) -> Result<bool, FlowError> {
-    let keys = Keys::of(m, mail);
-    let Some(client) = keys.client.as_deref() else {
-        return Ok(true);
-    };
-    // In the recipient's place, the recipient as asked from this client address: the asker meets
-    // the limit (and its `mail.limited`) where a mail would have met it, the recipient's own
-    // mails stay.
-    let unsent = Keys {
-        recipient: secret::hash(&format!("unsent:{}\nfrom:{client}", mail.to)),
-        client: keys.client.clone(),
-    };
-    admit_under(m, conn, mail, unsent.limits(m))
-}
-
-/// [`admit`] under `counted`, the limits by name.
-fn admit_under(
-    m: &Minter<'_>,
-    conn: &mut DbConnection,
-    mail: Mail<'_>,
-    counted: Vec<(&'static str, Limit<'_>)>,
-) -> Result<bool, FlowError> {
+    let counted = keys.limits(m);
     let only: Vec<Limit<'_>> = counted.iter().map(|(_, limit)| *limit).collect();
     let Some(reached) = mail_limits::count_mail(conn, Tenant::of(m.tenant), &only, m.now)? else {
         return Ok(true);

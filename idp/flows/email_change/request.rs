@@ -61,7 +61,7 @@ pub fn request(
             user: Some(&user.id),
         };
         if taken {
-            mail_limit::admit_unsent(m, conn, counted)?;
+            mail_limit::admit(m, conn, counted)?;
             return Ok(None);
         }
         let to = new.as_entered();

@@ -137,7 +137,7 @@ pub fn send_links(
             // Counted as the mail would be, and nothing written: else a registration of an
             // authority's address would spend no budget, which a client address's last mail
             // would tell. Too many accounts at the address are support's to bind.
-            mail_limit::admit_unsent(m, conn, counted)?;
+            mail_limit::admit(m, conn, counted)?;
             return Ok(None);
         }
         mail_limit::write(m, conn, counted, to, |conn| {

@@ -79,7 +79,7 @@ pub fn request(
         }
         let Some(user) = found.as_ref().filter(|u| !u.disabled) else {
             // Counted as a mail would be, and nothing written.
-            mail_limit::admit_unsent(m, conn, counted)?;
+            mail_limit::admit(m, conn, counted)?;
             return Ok(None);
         };
         // The stored address, never the text as typed.
