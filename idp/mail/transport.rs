@@ -145,12 +145,13 @@ impl MailTransport {
             MailTransport::Smtp(t, attempt) => {
                 match tokio::time::timeout(*attempt, t.send(message)).await {
                     Ok(sent) => sent.map(|_| ()).map_err(|e| {
-                        let permanence = if e.is_permanent() {
+                        let text = e.to_string();
+                        let permanence = if e.is_permanent() && recipient_refused(&text) {
                             Permanence::Permanent
                         } else {
                             Permanence::Transient
                         };
-                        TransportError(e.to_string(), permanence)
+                        TransportError(text, permanence)
                     }),
                     Err(_) => Err(TransportError::transient(format!(
                         "the relay did not answer within {} s",
@@ -162,9 +163,50 @@ impl MailTransport {
     }
 }
 
+/// Whether lettre's error `text` (`permanent error (550): 5.1.1 …`) is the relay refusing the
+/// recipient's mailbox for good: a 550, 551 or 553 whose enhanced status (RFC 3463) says the
+/// destination address is bad (`5.1.1` no such mailbox, `5.1.2` no such domain, `5.1.3` a bad
+/// address, `5.1.6` moved, `5.1.10` a null MX). Any other 5xx — a refused login (535), a policy,
+/// a quota, a sender the relay does not take — is the relay's or the configuration's, and passes
+/// when that is put right: the mail is tried again.
+fn recipient_refused(text: &str) -> bool {
+    let Some(rest) = text.strip_prefix("permanent error (") else {
+        return false;
+    };
+    let Some((code, message)) = rest.split_once("): ") else {
+        return false;
+    };
+    let enhanced = message.split_whitespace().next().unwrap_or_default();
+    matches!(code, "550" | "551" | "553")
+        && matches!(enhanced, "5.1.1" | "5.1.2" | "5.1.3" | "5.1.6" | "5.1.10")
+}
+
 #[cfg(test)]
 mod tests {
-    use super::unsendable;
+    use super::{recipient_refused, unsendable};
+
+    #[test]
+    fn only_a_refused_recipient_is_given_up() {
+        assert!(recipient_refused(
+            "permanent error (550): 5.1.1 no such mailbox"
+        ));
+        assert!(recipient_refused(
+            "permanent error (553): 5.1.3 bad address syntax"
+        ));
+        for passes in [
+            "permanent error (535): 5.7.8 authentication failed",
+            "permanent error (550): 5.7.1 relaying denied",
+            "permanent error (554): 5.7.1 client host rejected",
+            "permanent error (552): 5.3.4 message too big",
+            "permanent error (550): 5.4.5 daily sending quota exceeded",
+            "permanent error (553): 5.1.8 sender address rejected",
+            "permanent error (550): mailbox unavailable",
+            "transient error (450): 4.2.1 try again",
+            "network error: connection refused",
+        ] {
+            assert!(!recipient_refused(passes), "{passes}");
+        }
+    }
 
     #[test]
     fn what_lettre_refuses_is_unsendable() {
