@@ -138,6 +138,21 @@ fn purge_rows(
                 .filter(grants::session_id.is_null().or(session_gone)),
         )
         .execute(conn)?;
+        // Of a live session's expired grants, one a client is enough to tell it of the logout:
+        // the older ones of the same client go (silent renewals write a grant each).
+        let newer = diesel::alias!(grants as newer);
+        let superseded = diesel::dsl::exists(
+            newer
+                .filter(newer.field(grants::session_id).eq(grants::session_id))
+                .filter(newer.field(grants::client_id).eq(grants::client_id))
+                .filter(newer.field(grants::created_at).gt(grants::created_at)),
+        );
+        rows += diesel::delete(
+            grants::table
+                .filter(grants::expires_at.lt(now))
+                .filter(superseded),
+        )
+        .execute(conn)?;
         rows += diesel::delete(
             login_throttle::table
                 .filter(login_throttle::updated_at.lt(day_ago))
