@@ -167,7 +167,7 @@ impl ImportRow {
         if raw.password_hash.trim().chars().any(char::is_control) {
             return Err("password_hash contains a control character".into());
         }
-        let password_hash = Some(raw.password_hash.trim())
+        let password_hash = Some(without_scheme(raw.password_hash.trim()))
             .filter(|h| !h.is_empty())
             .map(str::to_string);
         let detected = password_hash
@@ -274,6 +274,17 @@ fn rewritten(value: &str) -> Option<&'static str> {
         .then_some("looks like a number a spreadsheet rewrote in scientific notation")
 }
 
+/// A hash as an LDAP directory exports it for the crypt scheme (`{CRYPT}$6$…`, OpenLDAP's
+/// `userPassword` with the system's crypt): the crypt string itself, which is a self-describing
+/// format of its own. Any other value as it is (`{SSHA}` is a salted-SHA layout the tenant
+/// describes).
+fn without_scheme(hash: &str) -> &str {
+    match hash.get(..7) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("{CRYPT}") => &hash[7..],
+        _ => hash,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,6 +379,20 @@ mod tests {
         assert_eq!(row.password_hash.as_deref(), Some("{MD5}abc"));
         assert_eq!(row.format, None);
         assert_eq!(row.username, "a@b", "legacy usernames may hold @");
+    }
+
+    #[test]
+    fn an_ldap_crypt_hash_is_its_crypt_string() {
+        let crypt = "$6$saltsalt$qFmFH.bQmmtXzyBY0s9v7Oicd2z4XSIecDzlB5KiA2/jctKu9YterLp8wwnSq.qc.eoxqOmSuNp2xS0ktL3nh/";
+        for exported in [format!("{{CRYPT}}{crypt}"), format!("{{crypt}}{crypt}")] {
+            let parsed = &RawRow {
+                password_hash: exported,
+                ..raw("ldap.user")
+            };
+            let row = ImportRow::parse(3, parsed, None).unwrap();
+            assert_eq!(row.password_hash.as_deref(), Some(crypt));
+            assert_eq!(row.format, Some(LegacyFormat::Sha512Crypt));
+        }
     }
 
     #[test]
