@@ -609,7 +609,8 @@ impl Services {
         let at_once = only.is_some();
         // The lease should outlast a batch: 4 mails, one after the other, each attempt given up
         // after `mail.timeout_seconds` (at most 60 s, 15 by default; `mail::MailTransport`).
-        self.work_queue(outbox::QUEUE, 4, only, |row: MailRow| async move {
+        let round = i64::try_from(crate::config::MAILS_A_ROUND).unwrap_or(4);
+        self.work_queue(outbox::QUEUE, round, only, |row: MailRow| async move {
             let outcome = self
                 .mail
                 .send(

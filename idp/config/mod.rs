@@ -33,9 +33,10 @@ pub use legacy::{
 };
 pub use problems::{KeyError, Problem, Problems, deserialize_all, one_line};
 pub use settings::{
-    DatabaseBackend, DatabaseSettings, KeysSettings, LogFormat, LogSettings, MailSettings,
-    MailTransport, MalformedKey, ServerSettings, Settings, SigningAlg, SmtpTls, SqliteSynchronous,
-    TelemetrySettings, TemplatesSettings, TenantsSettings, TokenSettings, encryption_key_bytes,
+    DatabaseBackend, DatabaseSettings, KeysSettings, LogFormat, LogSettings, MAILS_A_ROUND,
+    MailSettings, MailTransport, MalformedKey, ServerSettings, Settings, SigningAlg, SmtpTls,
+    SqliteSynchronous, TelemetrySettings, TemplatesSettings, TenantsSettings, TokenSettings,
+    encryption_key_bytes,
 };
 pub use statement::{AccessibilityStatement, Assessor, Compliance, Notice};
 pub use tenant::{

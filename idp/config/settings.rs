@@ -62,6 +62,10 @@ fn default_key_rotation_days() -> u32 {
     90
 }
 
+/// How many mails a node's round of the outbox takes and sends one after the other: the lease
+/// must outlast that many attempts of `mail.timeout_seconds` (check-config).
+pub const MAILS_A_ROUND: u64 = 4;
+
 /// `[queues]`: how the nodes share the mail outbox and the back-channel logout queue.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -224,6 +224,16 @@ fn an_smtp_attempt_is_bounded_by_at_most_a_minute() {
         }
         jail.set_env("IDP__MAIL__TIMEOUT_SECONDS", "60");
         assert_eq!(loaded().settings.mail.timeout_seconds, 60);
+        // A lease that a round of four slow attempts outlasts: a mail sent twice.
+        jail.set_env("IDP__QUEUES__LEASE_SECONDS", "240");
+        assert_eq!(
+            problems("idp.toml"),
+            [
+                "environment variable IDP__QUEUES__LEASE_SECONDS: queues.lease_seconds: must outlast a round of 4 mails of mail.timeout_seconds each: more than 240"
+            ]
+        );
+        jail.set_env("IDP__QUEUES__LEASE_SECONDS", "241");
+        assert_eq!(loaded().settings.queues.lease_seconds, 241);
         Ok(())
     });
 }

@@ -7,7 +7,7 @@ use super::rules::{
     ACTIVATION_DELAY, CHANGES, LEASE, LIFETIME, SMTP_ATTEMPT, WAITING, is_loopback,
 };
 use crate::config::problems::Problem;
-use crate::config::settings::{MailTransport, Settings, encryption_key_bytes};
+use crate::config::settings::{MAILS_A_ROUND, MailTransport, Settings, encryption_key_bytes};
 
 /// Whether listeners on `a` and `b` would take the same port: the same port (not 0, which picks a
 /// free one) on the same address, or on every address (`0.0.0.0`, `[::]`) and any.
@@ -132,6 +132,17 @@ pub(in crate::config) fn settings(
             let attempt = [("mail.timeout_seconds", mail.timeout_seconds)];
             for (key, message) in SMTP_ATTEMPT.outside(attempt) {
                 problem(key, message.into());
+            }
+            // A node sends the mails it took one after the other: a lease shorter than that
+            // batch lets another node take a mail still being sent, and send it again.
+            let batch = MAILS_A_ROUND * mail.timeout_seconds;
+            if settings.queues.lease_seconds <= batch {
+                problem(
+                    "queues.lease_seconds",
+                    format!(
+                        "must outlast a round of {MAILS_A_ROUND} mails of mail.timeout_seconds each: more than {batch}"
+                    ),
+                );
             }
             match (&mail.username, &mail.password_env) {
                 (Some(_), None) => problem(
