@@ -78,15 +78,15 @@ impl Node {
         self.start_with(&[]);
     }
 
-    /// [`Node::start`] with more environment (settings' overrides).
+    /// [`Node::start`] with more environment (settings' overrides, the lease's too).
     pub(crate) fn start_with(&mut self, env: &[(&str, &str)]) {
         let mut command = node::idp();
-        command.envs(env.iter().copied());
         command
             .arg("--config")
             .arg(&self.config)
             .env("IDP__SERVER__BIND", self.address.to_string())
             .env("IDP__QUEUES__LEASE_SECONDS", "3");
+        command.envs(env.iter().copied());
         let mut served = node::start(&mut command);
         served.wait_listening();
         assert_eq!(served.address, self.address);
@@ -487,11 +487,15 @@ async fn mail_a_killed_node_was_sending_leaves_after_the_restart(backend: Backen
     let mut node = Node::new(dir.path(), &db.url);
     let relay = Relay::silent();
     let port = relay.port.to_string();
+    // With SMTP the lease must outlast a round of four attempts (check-config): 3 s attempts,
+    // a 13 s lease.
     node.start_with(&[
         ("IDP__MAIL__TRANSPORT", "smtp"),
         ("IDP__MAIL__HOST", "127.0.0.1"),
         ("IDP__MAIL__PORT", &port),
         ("IDP__MAIL__TLS", "none"),
+        ("IDP__MAIL__TIMEOUT_SECONDS", "3"),
+        ("IDP__QUEUES__LEASE_SECONDS", "13"),
     ]);
     let settings = idp::config::load(&node.config).unwrap().settings.database;
     let store = Store::open(&settings).unwrap();
@@ -538,7 +542,7 @@ async fn mail_a_killed_node_was_sending_leaves_after_the_restart(backend: Backen
     }
     assert!(read_mails(&dir.path().join("mail")).is_empty());
 
-    // Started again with the file transport: each mail leaves once, after the lease (3 s).
+    // Started again with the file transport: each mail leaves once, after the lease (13 s).
     node.start();
     let deadline = Instant::now() + Duration::from_secs(30);
     while count(

@@ -331,6 +331,9 @@ async fn a_killed_node_loses_nothing() {
             ("IDP__MAIL__HOST", "127.0.0.1"),
             ("IDP__MAIL__PORT", &relay_port),
             ("IDP__MAIL__TLS", "none"),
+            // With SMTP the lease must outlast a round of four attempts (check-config).
+            ("IDP__MAIL__TIMEOUT_SECONDS", "3"),
+            ("IDP__QUEUES__LEASE_SECONDS", "13"),
         ],
     );
     let (a, b) = (cluster.a.address, cluster.b.address);
@@ -460,7 +463,7 @@ async fn a_killed_node_loses_nothing() {
             .unwrap();
     }
 
-    // Every queued mail leaves once, from A, after B's lease (3 s) and a round of A's worker.
+    // Every queued mail leaves once, from A, after B's lease (13 s) and a round of A's worker.
     let count_for =
         |mails: &[String], email: &str| mails.iter().filter(|m| m.contains(email)).count();
     let deadline = Instant::now() + Duration::from_secs(30);
