@@ -38,9 +38,12 @@ pub fn insert(conn: &mut DbConnection, row: &DeliveryRow) -> Result<()> {
     super::rows::insert(conn, logout_deliveries::table, row)
 }
 
-/// The queue: a delivered row is `delivered`, at `delivered_at`.
+/// The queue: a delivered row is `delivered`, at `delivered_at`. A claim takes each back-channel
+/// URI's tokens in turn, so that an endpoint with many tokens due (one that never answers, whose
+/// tokens wait for their retries) does not fill every round while other e-services' wait.
 pub const QUEUE: LeaseQueue = LeaseQueue {
     table: "logout_deliveries",
     done: "delivered",
     done_at: <logout_deliveries::delivered_at as Column>::NAME,
+    turns_by: Some(<logout_deliveries::uri as Column>::NAME),
 };

@@ -4,7 +4,7 @@
 //!
 //! A row is due when it is `pending`, its `next_attempt_at` has come and its lease
 //! (`locked_until`) is free or has run out. [`LeaseQueue::claim_due`] reads the due ids, oldest
-//! first, then takes each with a conditional `UPDATE` that sets the lease only where the row is
+//! first (or each destination's in turn, [`LeaseQueue::turns_by`]), then takes each with a conditional `UPDATE` that sets the lease only where the row is
 //! still `pending` and its lease still free: on either backend one node wins a row, without
 //! `SELECT … FOR UPDATE`. A node that dies holding rows leaves them due again once the lease has
 //! run out. [`LeaseQueue::done`] and [`LeaseQueue::failed`] record an attempt and free the lease.
@@ -42,6 +42,10 @@ pub struct LeaseQueue {
     pub done: &'static str,
     /// The column that records when (`delivered_at`, `sent_at`).
     pub done_at: &'static str,
+    /// A column whose values take turns in a claim (the deliveries' `uri`): the first due row of
+    /// each value, then the second of each, and so on. Without it the longest due go first, and
+    /// one destination with many rows due fills every claim.
+    pub turns_by: Option<&'static str>,
 }
 
 /// The queue columns of a row, which both queues' tables have: each row embeds them, inserted
@@ -158,7 +162,8 @@ impl LeaseQueue {
     }
 
     /// The ids of up to `limit` rows due at `now` and held by no node (or only `only`), the
-    /// longest due first: candidates, which [`Self::take_lease`] claims one by one.
+    /// longest due first (in turns of [`Self::turns_by`], when set): candidates, which
+    /// [`Self::take_lease`] claims one by one.
     pub fn due_ids(
         &self,
         conn: &mut DbConnection,
@@ -167,12 +172,20 @@ impl LeaseQueue {
         only: Option<&str>,
     ) -> Result<Vec<String>> {
         let only_clause = if only.is_some() { " AND id = ?" } else { "" };
-        let sql = format!(
-            "SELECT id FROM {} WHERE status = ? AND next_attempt_at <= ? \
-             AND (locked_until IS NULL OR locked_until <= ?){only_clause} \
-             ORDER BY next_attempt_at ASC LIMIT ?",
+        let due = format!(
+            "FROM {} WHERE status = ? AND next_attempt_at <= ? \
+             AND (locked_until IS NULL OR locked_until <= ?){only_clause}",
             self.table
         );
+        // A window function (SQLite 3.25, PostgreSQL 8.4) numbers each value's due rows.
+        let sql = match self.turns_by {
+            None => format!("SELECT id {due} ORDER BY next_attempt_at ASC LIMIT ?"),
+            Some(column) => format!(
+                "SELECT id FROM (SELECT id, next_attempt_at, ROW_NUMBER() OVER \
+                 (PARTITION BY {column} ORDER BY next_attempt_at ASC, id ASC) AS turn {due}) \
+                 AS due ORDER BY turn ASC, next_attempt_at ASC, id ASC LIMIT ?"
+            ),
+        };
         let mut query = statement(conn, &sql)
             .bind::<Text, _>(PENDING)
             .bind::<Timestamp, _>(now)

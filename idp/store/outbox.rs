@@ -48,6 +48,8 @@ pub const QUEUE: LeaseQueue = LeaseQueue {
     table: "mail_outbox",
     done: "sent",
     done_at: <mail_outbox::sent_at as Column>::NAME,
+    // One relay takes every mail: the longest waiting go first.
+    turns_by: None,
 };
 
 /// A mail by id.

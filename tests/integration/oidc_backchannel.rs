@@ -113,11 +113,12 @@ async fn a_session_shared_by_two_clients_ends_at_both(backend: Backend) {
 }
 
 both_stores!(a_relying_party_that_never_answers_holds_no_other_logout_back);
-/// One e-service's back-channel endpoint accepts connections and never answers; six logout
-/// tokens for it wait first in the queue, then one for another endpoint. One round of the
-/// deliveries sends them all at once, so the other endpoint gets its token in that round. Before,
-/// a round took 5 tokens one after the other (5 s each to give up), and every tenant's logouts
-/// waited behind the silent one's.
+/// One e-service's back-channel endpoint accepts connections and never answers; twelve logout
+/// tokens for it wait first in the queue (more than a round takes), then one for another
+/// endpoint. One round of the deliveries takes the endpoints' tokens in turn and sends them all at
+/// once, so the other endpoint gets its token in that round. Before, a round took 5 tokens one
+/// after the other (5 s each to give up), and every tenant's logouts waited behind the silent
+/// one's; then a round took the ten longest due, all the silent one's, round after round.
 async fn a_relying_party_that_never_answers_holds_no_other_logout_back(backend: Backend) {
     use idp::store::deliveries::{self, DeliveryRow};
     use idp::store::lease_queue::QueueState;
@@ -128,12 +129,12 @@ async fn a_relying_party_that_never_answers_holds_no_other_logout_back(backend: 
     let app = with_bcl(backend, &uri, &[]).await;
     app.stop_workers();
     let now = app.now();
-    let rows: Vec<DeliveryRow> = (0..7)
+    let rows: Vec<DeliveryRow> = (0..13)
         .map(|n| DeliveryRow {
             id: format!("delivery-{n}"),
             tenant_id: "seinajoki".into(),
             client_id: "rp-bcl".into(),
-            uri: if n < 6 {
+            uri: if n < 12 {
                 silent_uri.clone()
             } else {
                 uri.clone()
@@ -142,11 +143,11 @@ async fn a_relying_party_that_never_answers_holds_no_other_logout_back(backend: 
             queue: QueueState {
                 status: "pending".into(),
                 attempts: 0,
-                next_attempt_at: now,
+                next_attempt_at: now - chrono::Duration::seconds(20 - n),
                 locked_until: None,
                 last_error: None,
             },
-            created_at: now - chrono::Duration::seconds(10 - n),
+            created_at: now - chrono::Duration::seconds(20 - n),
             delivered_at: None,
         })
         .collect();
