@@ -93,6 +93,11 @@ pub struct LimitsSettings {
     /// `tokens.authorization_request_seconds`. Generous, since residents behind one address (a
     /// family, an office, a mobile operator's NAT) share it.
     pub waiting_requests_per_address: u64,
+    /// Pushed authorization requests one confidential e-service may have waiting at once (RFC
+    /// 9126 pushes from its server: one address for all its residents, so counted per e-service
+    /// of a tenant rather than per address), up to 37 KB each, for 60 s. Enough for 30 logins
+    /// a second of one e-service; what an e-service whose secret leaked can make the nodes store.
+    pub pushed_requests_per_client: u64,
     /// Changes a signed-in resident may make on the account page in an hour (of the kinds that
     /// add to the account's audit trail without a password check: a name, a passkey added or
     /// renamed, a download of the data, a change of address asked for, a one-time code set up,
@@ -106,6 +111,7 @@ impl Default for LimitsSettings {
     fn default() -> Self {
         Self {
             waiting_requests_per_address: 100,
+            pushed_requests_per_client: 2_000,
             account_changes_per_hour: 30,
         }
     }

@@ -2,7 +2,8 @@
 //!
 //! Anyone can make a row (an anonymous `/authorize`, a public client's push), so such a row
 //! carries its client address's key (`client_key`, a hash) and is stored only while that address
-//! has fewer than so many rows not yet expired, in every tenant together ([`insert_within`]).
+//! has fewer than so many rows not yet expired, in every tenant together ([`insert_within`]). A
+//! confidential client's push carries its client's key instead, counted the same way.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -44,7 +45,7 @@ pub fn insert(conn: &mut DbConnection, row: &AuthRequestRow) -> Result<()> {
     super::rows::insert(conn, auth_requests::table, row)
 }
 
-/// Stores `row` unless its client address (`row.client_key`) has `max` requests or more not
+/// Stores `row` unless its client address or client (`row.client_key`) has `max` requests or more not
 /// expired at `now` already, of any tenant (they share the disk); returns whether it stored it. A
 /// row without a client key is stored uncounted.
 ///

@@ -136,7 +136,8 @@ pub enum Counted {
     /// A mail the limits on mail refused.
     MailLimited,
     /// An authorization request not stored: its client address has
-    /// `limits.waiting_requests_per_address` requests waiting already.
+    /// `limits.waiting_requests_per_address` requests waiting already (a confidential client's
+    /// push: that client has `limits.pushed_requests_per_client`).
     WaitingRefused,
     /// A change of the account page not made: the resident had made
     /// `limits.account_changes_per_hour` in the last hour.
@@ -257,7 +258,7 @@ impl Metrics {
         );
         r.register(
             "idp_waiting_requests_refused",
-            "Authorization requests not stored because their client address had limits.waiting_requests_per_address waiting already, by tenant asked.",
+            "Authorization requests not stored because their client address had limits.waiting_requests_per_address waiting already (a confidential client's pushes: that client had limits.pushed_requests_per_client), by tenant asked.",
             metrics.waiting_refused.clone(),
         );
         r.register(

@@ -3,8 +3,9 @@
 //! `/authorize` answers the client `temporarily_unavailable` (with its `state` and `iss`), the
 //! account page's login is the 429 page, a public client's push the JSON error, and nothing is
 //! stored. Another address is still admitted; a completed login and an expired request free
-//! their places; a confidential client's push is not counted. Addresses come through a trusted
-//! proxy's `X-Forwarded-For`.
+//! their places; a confidential client's push is not counted against its address but against
+//! its client (`[limits] pushed_requests_per_client`). Addresses come through a trusted proxy's
+//! `X-Forwarded-For`.
 
 use diesel::prelude::*;
 use idp::store::schema::auth_requests;
@@ -24,13 +25,13 @@ const OTHER: &str = "203.0.113.9";
 const TOO_MANY: &str =
     "too many authorization requests from this address are waiting for a login; try again later";
 
-/// A server behind a trusted proxy that lets one address keep 3 requests waiting, with the
-/// resident Erkki and the metrics listener.
+/// A server behind a trusted proxy that lets one address keep 3 requests waiting, and one
+/// confidential client 5 pushed ones, with the resident Erkki and the metrics listener.
 async fn capped(backend: Backend) -> TestApp {
     TestApp::builder(backend)
         .behind_proxy()
         .metrics()
-        .main_toml("[limits]\nwaiting_requests_per_address = 3")
+        .main_toml("[limits]\nwaiting_requests_per_address = 3\npushed_requests_per_client = 5")
         .user("seinajoki", EMAIL, PASSWORD, "Erkki")
         .spawn()
         .await
@@ -260,6 +261,71 @@ async fn a_public_clients_push_counts_against_its_address_and_a_confidential_one
     let (status, body) = push_from(&app, OTHER, true).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(refusals(&app).await, Some(2.0));
+    app.stop().await;
+}
+
+both_stores!(a_confidential_clients_pushes_are_capped_per_client_in_its_tenant);
+/// An e-service whose secret leaked (or a hostile vendor) loops pushes of the largest request:
+/// each stayed stored uncounted, until the disk every tenant shares was full. Its pushes now
+/// count against its own limit (5 here), from any address: the sixth is refused with 429,
+/// `temporarily_unavailable` and `Retry-After`, and stores nothing; the city's other e-services
+/// and the same e-service's name in another city still push.
+async fn a_confidential_clients_pushes_are_capped_per_client_in_its_tenant(backend: Backend) {
+    let app = capped(backend).await;
+    for address in [FULL, OTHER, FULL, OTHER, FULL] {
+        let (status, body) = push_from(&app, address, false).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body, retry_after) = push_answer(&app, OTHER, false).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(retry_after.as_deref(), Some("60"));
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "error": "temporarily_unavailable",
+            "error_description":
+                "too many pushed authorization requests of this client are waiting for a login; try again later"
+        })
+    );
+    assert_eq!(anonymous_rows(&app, true).await, 5);
+    assert_eq!(refusals(&app).await, Some(1.0));
+    // The address is not the limit: its own requests are admitted.
+    admitted(&app, OTHER).await;
+    // Another e-service of the city, and rp-basic of another city, still push.
+    for (tenant, client_id, redirect_uri) in [
+        ("seinajoki", "rp-post", "http://127.0.0.1:9/post-callback"),
+        ("kouvola", "rp-basic", "http://127.0.0.1:9/callback"),
+    ] {
+        let secret = format!("{client_id}-secret");
+        let mut form = vec![
+            ("response_type", "code"),
+            ("redirect_uri", redirect_uri),
+            ("scope", "openid"),
+            (
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            ),
+            ("code_challenge_method", "S256"),
+        ];
+        let request = app
+            .http
+            .post(app.url(&format!("/{tenant}/par")))
+            .header("X-Forwarded-For", FULL);
+        let request = if client_id == "rp-post" {
+            form.extend([("client_id", client_id), ("client_secret", &secret)]);
+            request
+        } else {
+            request.basic_auth(client_id, Some(&secret))
+        };
+        let answer = request.form(&form).send().await.unwrap();
+        let status = answer.status().as_u16();
+        let body = answer.text().await.unwrap();
+        assert_eq!(status, 201, "{tenant} {client_id}: {body}");
+    }
+    // A place frees when a pushed request expires.
+    app.clock.advance(61);
+    let (status, body) = push_from(&app, FULL, false).await;
+    assert_eq!(status, 201, "{body}");
     app.stop().await;
 }
 

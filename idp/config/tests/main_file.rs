@@ -395,6 +395,12 @@ fn the_limits_have_defaults_and_bounds() {
             1000,
             "ACCOUNT_CHANGES_PER_HOUR",
         ),
+        (
+            "pushed_requests_per_client",
+            2000,
+            10_000,
+            "PUSHED_REQUESTS_PER_CLIENT",
+        ),
     ];
     for (key, default, most, variable) in cases {
         jail_with(TENANT, |jail| {
@@ -402,6 +408,7 @@ fn the_limits_have_defaults_and_bounds() {
                 "waiting_requests_per_address" => {
                     config.settings.limits.waiting_requests_per_address
                 }
+                "pushed_requests_per_client" => config.settings.limits.pushed_requests_per_client,
                 _ => config.settings.limits.account_changes_per_hour,
             };
             assert_eq!(limit(loaded()), default, "{key}");

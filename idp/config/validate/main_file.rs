@@ -94,10 +94,16 @@ pub(in crate::config) fn settings(
     for (key, message) in LEASE.outside(lease) {
         problem(key, message.into());
     }
-    let waiting = [(
-        "limits.waiting_requests_per_address",
-        settings.limits.waiting_requests_per_address,
-    )];
+    let waiting = [
+        (
+            "limits.waiting_requests_per_address",
+            settings.limits.waiting_requests_per_address,
+        ),
+        (
+            "limits.pushed_requests_per_client",
+            settings.limits.pushed_requests_per_client,
+        ),
+    ];
     for (key, message) in WAITING.outside(waiting) {
         problem(key, message.into());
     }

@@ -4,16 +4,18 @@
 //! A public client's push is anyone's (its `client_id` is all it takes), from the resident's own
 //! device: it counts against its client address's limit of waiting requests, with the address's
 //! anonymous requests (`pending.rs`, `[limits] waiting_requests_per_address`), and past it is
-//! refused with `temporarily_unavailable` and stores nothing. A confidential client's push is
-//! not counted: it comes from the e-service's server, one address for all its residents, which a
-//! per-address limit would shut out, and only the holder of the client's secret or key can make it.
+//! refused with `temporarily_unavailable` and stores nothing. A confidential client's push comes
+//! from the e-service's server, one address for all its residents, which a per-address limit
+//! would shut out: it counts against that e-service's own limit (`[limits]
+//! pushed_requests_per_client`), so that an e-service whose secret leaked, or a hostile vendor,
+//! cannot fill the database every tenant shares.
 
 use chrono::Duration;
 use serde::Serialize;
 
 use super::client_auth::{self, Presented};
 use super::error::{ErrorCode, OAuthError};
-use super::pending::{store_within, too_many_waiting};
+use super::pending::{store_counted, store_within, too_many_waiting};
 use super::request::{self, Params, RequestError};
 use crate::config::AuthMethod;
 use crate::crypto::secret;
@@ -27,6 +29,10 @@ pub const LIFETIME: i64 = 60;
 /// The prefix of our request URIs.
 pub const URN_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 
+/// The description of `temporarily_unavailable` when a confidential client has too many pushed
+/// requests waiting already.
+pub const TOO_MANY_PUSHED: &str = "too many pushed authorization requests of this client are waiting for a login; try again later";
+
 /// The answer to a push (RFC 9126 §2.2).
 #[derive(Debug, Clone, Serialize)]
 pub struct Pushed {
@@ -37,7 +43,8 @@ pub struct Pushed {
 }
 
 /// Checks and stores a pushed request. `Ok(Err(error))` is a push refused because its public
-/// client's address has too many requests waiting: nothing is stored, and the refusal is counted
+/// client's address, or its confidential client, has too many requests waiting: nothing is
+/// stored, and the refusal is counted
 /// in the metrics, which count only what a flow returned `Ok` (its transaction committed); the
 /// endpoint answers it as any error.
 pub fn push(
@@ -92,13 +99,33 @@ pub fn push(
         expires_at: m.now + Duration::seconds(LIFETIME),
         client_key: m.client_key().filter(|_| public),
     };
-    if !store_within(m, conn, &row)? {
-        return Ok(Err(too_many_waiting()));
+    if public {
+        if !store_within(m, conn, &row)? {
+            return Ok(Err(too_many_waiting()));
+        }
+    } else {
+        let row = AuthRequestRow {
+            client_key: Some(pushing_key(&m.tenant.id, &client.client_id)),
+            ..row
+        };
+        let limit = m.config.settings.limits.pushed_requests_per_client;
+        if !store_counted(m, conn, &row, limit)? {
+            return Ok(Err(OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                TOO_MANY_PUSHED,
+            )));
+        }
     }
     Ok(Ok(Pushed {
         request_uri,
         expires_in: LIFETIME,
     }))
+}
+
+/// What a confidential client's pushes are counted by: the client of its tenant (hashed, as the
+/// addresses' keys are; the prefix keeps the two kinds apart).
+fn pushing_key(tenant: &str, client_id: &str) -> String {
+    secret::hash(&format!("pushing:{tenant}\n{client_id}"))
 }
 
 /// The parameters of the pushed request `request_uri` of `client_id`, taken (one use only).

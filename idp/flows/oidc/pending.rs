@@ -151,6 +151,17 @@ pub(super) fn store_within(
     row: &AuthRequestRow,
 ) -> Result<bool, OAuthError> {
     let limit = m.config.settings.limits.waiting_requests_per_address;
+    store_counted(m, conn, row, limit)
+}
+
+/// Stores `row` unless its `client_key` has `limit` requests waiting already; a refusal is
+/// counted in the metrics. Whether it stored it.
+pub(super) fn store_counted(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    row: &AuthRequestRow,
+    limit: u64,
+) -> Result<bool, OAuthError> {
     let max = i64::try_from(limit).unwrap_or(i64::MAX);
     let stored = auth_requests::insert_within(conn, row, max, m.now)?;
     if !stored {

@@ -27,7 +27,8 @@ pub async fn push(request: TenantRequest) -> HttpResponse {
     .await
 }
 
-/// A public client's push refused because its address has too many requests waiting: 429 (RFC
+/// A push refused because its public client's address, or its confidential client, has too many
+/// requests waiting: 429 (RFC
 /// 9126 §2.3 names it for too many requests from a client), error `temporarily_unavailable`, to be
 /// tried again in a minute: a place frees only when a waiting request expires or its login goes
 /// on, never within the 5 seconds of a busy moment's 503.
