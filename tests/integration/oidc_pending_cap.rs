@@ -197,14 +197,39 @@ async fn push_from(app: &TestApp, address: &str, public: bool) -> (u16, Value) {
     (status, body)
 }
 
+/// Asserts that a push from `address` is refused: 429, `Retry-After: 60`, `temporarily_unavailable`
+/// with `description`.
+async fn push_refused(app: &TestApp, address: &str, public: bool, description: &str) {
+    let (status, body, retry_after) = push_answer(app, address, public).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(retry_after.as_deref(), Some("60"));
+    assert_eq!(
+        body,
+        serde_json::json!({"error": "temporarily_unavailable", "error_description": description})
+    );
+}
+
 /// As [`push_from`], with the answer's `Retry-After`.
 async fn push_answer(app: &TestApp, address: &str, public: bool) -> (u16, Value, Option<String>) {
-    let (client_id, redirect_uri) = if public {
-        ("rp-public", "http://127.0.0.1:9/public-callback")
-    } else {
-        ("rp-basic", "http://127.0.0.1:9/callback")
+    let client_id = if public { "rp-public" } else { "rp-basic" };
+    push_as(app, ("seinajoki", client_id), address).await
+}
+
+/// A push of the test client `client_id` of `tenant` from `address`, authenticated as the client
+/// is registered (`rp-public`: none, `rp-post`: its secret in the form, others: Basic): the
+/// status, the JSON body and `Retry-After`.
+async fn push_as(
+    app: &TestApp,
+    (tenant, client_id): (&str, &str),
+    address: &str,
+) -> (u16, Value, Option<String>) {
+    let redirect_uri = match client_id {
+        "rp-public" => "http://127.0.0.1:9/public-callback",
+        "rp-post" => "http://127.0.0.1:9/post-callback",
+        _ => "http://127.0.0.1:9/callback",
     };
-    let form = [
+    let secret = format!("{client_id}-secret");
+    let mut form = vec![
         ("response_type", "code"),
         ("redirect_uri", redirect_uri),
         ("scope", "openid"),
@@ -216,16 +241,14 @@ async fn push_answer(app: &TestApp, address: &str, public: bool) -> (u16, Value,
     ];
     let mut request = app
         .http
-        .post(app.url("/seinajoki/par"))
+        .post(app.url(&format!("/{tenant}/par")))
         .header("X-Forwarded-For", address);
-    request = if public {
-        request.form(&[form.as_slice(), &[("client_id", client_id)]].concat())
-    } else {
-        request
-            .basic_auth(client_id, Some("rp-basic-secret"))
-            .form(&form)
-    };
-    let response = request.send().await.unwrap();
+    match client_id {
+        "rp-public" => form.push(("client_id", client_id)),
+        "rp-post" => form.extend([("client_id", client_id), ("client_secret", &secret)]),
+        _ => request = request.basic_auth(client_id, Some(&secret)),
+    }
+    let response = request.form(&form).send().await.unwrap();
     let status = response.status().as_u16();
     let retry_after = header(&response, "retry-after");
     (status, response.json().await.unwrap(), retry_after)
@@ -240,13 +263,7 @@ async fn a_public_clients_push_counts_against_its_address_and_a_confidential_one
     admitted(&app, FULL).await;
     let (status, body) = push_from(&app, FULL, true).await;
     assert_eq!(status, 201, "{body}");
-    let (status, body, retry_after) = push_answer(&app, FULL, true).await;
-    assert_eq!(status, 429, "{body}");
-    assert_eq!(retry_after.as_deref(), Some("60"));
-    assert_eq!(
-        body,
-        serde_json::json!({"error": "temporarily_unavailable", "error_description": TOO_MANY})
-    );
+    push_refused(&app, FULL, true, TOO_MANY).await;
     // The address's waiting requests and its public push fill its places together.
     refused(&app, FULL).await;
     assert_eq!(anonymous_rows(&app, true).await, 1);
@@ -276,51 +293,16 @@ async fn a_confidential_clients_pushes_are_capped_per_client_in_its_tenant(backe
         let (status, body) = push_from(&app, address, false).await;
         assert_eq!(status, 201, "{body}");
     }
-    let (status, body, retry_after) = push_answer(&app, OTHER, false).await;
-    assert_eq!(status, 429, "{body}");
-    assert_eq!(retry_after.as_deref(), Some("60"));
-    assert_eq!(
-        body,
-        serde_json::json!({
-            "error": "temporarily_unavailable",
-            "error_description":
-                "too many pushed authorization requests of this client are waiting for a login; try again later"
-        })
-    );
+    let too_many_pushed = "too many pushed authorization requests of this client are waiting for a login; try again later";
+    push_refused(&app, OTHER, false, too_many_pushed).await;
     assert_eq!(anonymous_rows(&app, true).await, 5);
     assert_eq!(refusals(&app).await, Some(1.0));
     // The address is not the limit: its own requests are admitted.
     admitted(&app, OTHER).await;
     // Another e-service of the city, and rp-basic of another city, still push.
-    for (tenant, client_id, redirect_uri) in [
-        ("seinajoki", "rp-post", "http://127.0.0.1:9/post-callback"),
-        ("kouvola", "rp-basic", "http://127.0.0.1:9/callback"),
-    ] {
-        let secret = format!("{client_id}-secret");
-        let mut form = vec![
-            ("response_type", "code"),
-            ("redirect_uri", redirect_uri),
-            ("scope", "openid"),
-            (
-                "code_challenge",
-                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-            ),
-            ("code_challenge_method", "S256"),
-        ];
-        let request = app
-            .http
-            .post(app.url(&format!("/{tenant}/par")))
-            .header("X-Forwarded-For", FULL);
-        let request = if client_id == "rp-post" {
-            form.extend([("client_id", client_id), ("client_secret", &secret)]);
-            request
-        } else {
-            request.basic_auth(client_id, Some(&secret))
-        };
-        let answer = request.form(&form).send().await.unwrap();
-        let status = answer.status().as_u16();
-        let body = answer.text().await.unwrap();
-        assert_eq!(status, 201, "{tenant} {client_id}: {body}");
+    for pusher in [("seinajoki", "rp-post"), ("kouvola", "rp-basic")] {
+        let (status, body, _) = push_as(&app, pusher, FULL).await;
+        assert_eq!(status, 201, "{pusher:?}: {body}");
     }
     // A place frees when a pushed request expires.
     app.clock.advance(61);
