@@ -123,6 +123,25 @@ async fn registration_and_new_users_of_an_old_address_go_through_the_linker(back
     app.stop().await;
 }
 
+/// The resident at `from` (password "pitkä salasana") logs in at `client` and asks on the account
+/// page to move to `to`: their browser, their tokens and the confirmation link (the first mail).
+async fn ask_to_move(
+    app: &TestApp,
+    client: &Rp,
+    from: &str,
+    to: &str,
+) -> (reqwest::Client, rp::Redeemed, String) {
+    let browser = app.browser();
+    let redeemed = logged_in(&browser, client, from, "pitkä salasana").await;
+    let account = page(&browser, app.url("/seinajoki/account")).await;
+    let fields = [("email", to), ("password", "pitkä salasana")];
+    let url = app.url("/seinajoki/account/email");
+    let sent = post_with_csrf(&browser, url, &account, &fields).await;
+    assert_eq!(sent.status(), 200);
+    let (_, confirm) = app.mailed_link(1, "/seinajoki/email/confirm?token=").await;
+    (browser, redeemed, confirm)
+}
+
 both_stores!(changing_to_an_old_address_binds_its_account);
 async fn changing_to_an_old_address_binds_its_account(backend: Backend) {
     let (app, client) = server(backend).await;
@@ -131,14 +150,8 @@ async fn changing_to_an_old_address_binds_its_account(backend: Backend) {
         .await;
     let old = Old::new("seinajoki", "vanha.tunnus", "SJK-C1").email("vanha@testi.fi");
     let id = app.import(old).await;
-    let browser = app.browser();
-    let redeemed = logged_in(&browser, &client, "uusi@testi.fi", "pitkä salasana").await;
-    let account = page(&browser, app.url("/seinajoki/account")).await;
-    let fields = [("email", "vanha@testi.fi"), ("password", "pitkä salasana")];
-    let url = app.url("/seinajoki/account/email");
-    let sent = post_with_csrf(&browser, url, &account, &fields).await;
-    assert_eq!(sent.status(), 200);
-    let (_, confirm) = app.mailed_link(1, "/seinajoki/email/confirm?token=").await;
+    let (browser, redeemed, confirm) =
+        ask_to_move(&app, &client, "uusi@testi.fi", "vanha@testi.fi").await;
     let done = follow_link(&browser, &confirm, &[]).await;
     assert_eq!(done.status(), 200);
     // The link proved the address: its one old account is bound, the subject stays.
@@ -155,6 +168,39 @@ async fn changing_to_an_old_address_binds_its_account(backend: Backend) {
             .await
             .contains(&"legacy.linked".to_string())
     );
+    app.stop().await;
+}
+
+both_stores!(a_change_of_address_confirmed_in_another_browser_binds_no_old_account);
+/// Someone signed in asks to move their account to a stranger's address, which still has the
+/// stranger's one unbound old account; the stranger opens the confirmation mail in their own
+/// browser and confirms (the page cannot say whose account asked). The address moves, but the
+/// stranger's old account, its subject and history, stays unbound: it joined the asker's
+/// account before. It waits on the account page, linkable by its owner.
+async fn a_change_of_address_confirmed_in_another_browser_binds_no_old_account(backend: Backend) {
+    let (app, client) = server(backend).await;
+    app.add_user("seinajoki", "hyokkaaja@testi.fi", "pitkä salasana", "H")
+        .await;
+    let old = Old::new("seinajoki", "uhrin.tunnus", "SJK-U1").email("uhri@testi.fi");
+    let id = app.import(old).await;
+    let (asker, redeemed, confirm) =
+        ask_to_move(&app, &client, "hyokkaaja@testi.fi", "uhri@testi.fi").await;
+    let stranger = app.browser();
+    let done = follow_link(&stranger, &confirm, &[]).await;
+    assert_eq!(done.status(), 200);
+    assert_eq!(app.bound_to(&id).await, None);
+    let info = rp::userinfo(&app, "seinajoki", &redeemed.access_token()).await;
+    assert_eq!(info["email"], "uhri@testi.fi");
+    assert_eq!(info.get("former_subjects"), None, "{info}");
+    assert_eq!(info.get("former_usernames"), None, "{info}");
+    assert!(
+        !app.audit_kinds("seinajoki")
+            .await
+            .contains(&"legacy.linked".to_string())
+    );
+    // The old account waits on the account page for whoever proves it.
+    let account = page(&asker, app.url("/seinajoki/account")).await;
+    assert!(account.contains("uhrin.tunnus"), "{account}");
     app.stop().await;
 }
 

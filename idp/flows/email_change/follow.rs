@@ -16,6 +16,7 @@ use crate::flows::error::FlowError;
 use crate::flows::linker::bind::bind_to_user;
 use crate::flows::mail_link;
 use crate::flows::oidc::logout::end_everything;
+use crate::flows::oidc::session;
 use crate::mail::{self, Mails};
 use crate::store::links::{self, LinkRow};
 use crate::store::users::UserRow;
@@ -114,13 +115,14 @@ fn follow(
 }
 
 /// Confirms the new address: switches to it and mails the old one a notice with an undo link,
-/// in one transaction.
+/// in one transaction. `session` is the confirming browser's session cookie: the new address's
+/// one old account joins the account only when that browser is signed in to it.
 pub fn confirm(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     mails: &Mails,
     language: Language,
-    token: &str,
+    (token, session): (&str, Option<&str>),
 ) -> Result<Followed, FlowError> {
     store::write_transaction(conn, |conn| {
         let Some((link, user)) = held(m, conn, CONFIRM, token)? else {
@@ -144,10 +146,22 @@ pub fn confirm(
         // shared address) wait on the account page for the resident to choose. The undo link
         // remembers it: an undo unbinds it (`ways_back.rs`). An authority account is proven by
         // its old password only, never by a mailbox (`linker::route`): it is left unbound.
-        let legacy: Vec<_> = legacy::unlinked_by_email(conn, tenant, new.normalized())?
-            .into_iter()
-            .filter(|account| !account.is_authority)
-            .collect();
+        //
+        // Only in a browser signed in to the account: anyone signed in can ask to move their
+        // account to a stranger's address, and the stranger who confirms it (the page cannot say
+        // whose account asked) must not hand the account their old account's history too. From
+        // another browser the address switches and the old account waits on the account page,
+        // linkable by its old password or by a link mailed to the address.
+        let signed_in = session::current(conn, tenant, session, m.now)?
+            .is_some_and(|(_, signed_in)| signed_in.id == user.id);
+        let legacy: Vec<_> = if signed_in {
+            legacy::unlinked_by_email(conn, tenant, new.normalized())?
+        } else {
+            Vec::new()
+        }
+        .into_iter()
+        .filter(|account| !account.is_authority)
+        .collect();
         let bound = match legacy.as_slice() {
             [only] if bind_to_user(m, conn, only, &user, "email_change")? => Some(Bound {
                 account: only.id.clone(),

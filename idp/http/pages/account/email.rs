@@ -82,8 +82,12 @@ pub async fn confirm_email(posted: Posted) -> PageResult {
     let token = posted.field("token");
     let mails = view.state.services.mails.clone();
     let language = view.lang;
+    let session = view.cookie("session");
     let done = view
-        .flow(move |m, conn| email_change::confirm(m, conn, &mails, language, &token))
+        .flow(move |m, conn| {
+            let confirming = (token.as_str(), session.as_deref());
+            email_change::confirm(m, conn, &mails, language, confirming)
+        })
         .await?;
     Ok(followed(view, done, "email-changed-title", "email-changed"))
 }
