@@ -74,8 +74,9 @@ pub fn throttle_key(
     }
 }
 
-/// The account an identifier names, disabled or not.
-fn any_account(
+/// The account an identifier names, disabled or not: an address names its resident before any
+/// username, and a username only an authority user.
+pub fn any_account(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     identifier: &str,

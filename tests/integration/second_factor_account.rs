@@ -234,6 +234,62 @@ async fn new_recovery_codes_and_a_new_code_replace_the_old(backend: Backend) {
 }
 
 both_stores!(support_resets_a_second_factor);
+/// A passkey (`pk-1`, named "Puhelin") of the user `user_id` of seinajoki, added at `now`.
+fn passkey_of(user_id: &str, now: chrono::NaiveDateTime) -> store::passkeys::PasskeyRow {
+    store::passkeys::PasskeyRow {
+        id: "pk-1".into(),
+        tenant_id: "seinajoki".into(),
+        user_id: user_id.into(),
+        credential_id: "cred-1".into(),
+        name: "Puhelin".into(),
+        passkey: "{}".into(),
+        backup_eligible: true,
+        created_at: now,
+        last_used_at: None,
+    }
+}
+
+both_stores!(support_naming_a_resident_by_address_resets_that_resident);
+/// A resident bound from an old account keeps its old username, which may look like an address
+/// (and be another resident's address). Support's `--username aino@testi.fi` resets the resident
+/// at that address, as a login reads it; before, the username was looked up first, and the other
+/// account lost its passkeys and sessions while the one asked for kept an intruder's.
+async fn support_naming_a_resident_by_address_resets_that_resident(backend: Backend) {
+    let s = setup(backend);
+    let add = ["users", "add", "--tenant", "seinajoki", "--email"];
+    for email in ["toinen@testi.fi", "aino@testi.fi"] {
+        succeeded(&s.run(&[&add[..], &[email]].concat(), ""));
+    }
+    let mut conn = Manager::new(s.db.backend.clone()).connect().unwrap();
+    let conn: &mut store::DbConnection = &mut conn;
+    let t = tenant("seinajoki");
+    use store::schema::users;
+    diesel::update(users::table.filter(users::email_normalized.eq("toinen@testi.fi")))
+        .set((
+            users::username.eq("aino@testi.fi"),
+            users::username_normalized.eq("aino@testi.fi"),
+        ))
+        .execute(conn)
+        .unwrap();
+    let aino = store::users::find_by_email(conn, t, "aino@testi.fi")
+        .unwrap()
+        .unwrap();
+    let now = idp::clock::Clock::now(&idp::clock::SystemClock);
+    store::passkeys::insert(conn, &passkey_of(&aino.id, now)).unwrap();
+
+    let reset = ["users", "reset-second-factor", "--tenant", "seinajoki"];
+    let out = s.run(&[&reset[..], &["--username", "Aino@Testi.fi"]].concat(), "");
+    assert_eq!(
+        succeeded(&out),
+        "reset the second factor of aino@testi.fi in seinajoki: one-time code none, 0 recovery codes, 1 passkeys removed; 0 sessions ended\n"
+    );
+    assert!(
+        store::passkeys::of_user(conn, t, &aino.id)
+            .unwrap()
+            .is_empty()
+    );
+}
+
 /// `idp users reset-second-factor`: the factors go, the sessions end, audited as support's.
 async fn support_resets_a_second_factor(backend: Backend) {
     let s = setup(backend);
@@ -260,18 +316,7 @@ async fn support_resets_a_second_factor(backend: Backend) {
     store::second_factors::set_totp(conn, &totp).unwrap();
     let hashes: Vec<String> = (0..10).map(|i| format!("hash-{i}")).collect();
     store::second_factors::set_recovery_codes(conn, t, &user.id, &hashes, now).unwrap();
-    let passkey = store::passkeys::PasskeyRow {
-        id: "pk-1".into(),
-        tenant_id: "seinajoki".into(),
-        user_id: user.id.clone(),
-        credential_id: "cred-1".into(),
-        name: "Puhelin".into(),
-        passkey: "{}".into(),
-        backup_eligible: true,
-        created_at: now,
-        last_used_at: None,
-    };
-    store::passkeys::insert(conn, &passkey).unwrap();
+    store::passkeys::insert(conn, &passkey_of(&user.id, now)).unwrap();
     let session = store::sessions::SessionRow {
         id: "session-1".into(),
         token_hash: "token-hash".into(),

@@ -10,10 +10,10 @@
 //! a login begun before the reset cannot be finished after it, e.g. by enrolling a new factor. Audited as `second_factor.reset` (`"by": "cli"`). Where the tenant requires a second
 //! factor, the user's next login enrols a new one.
 
-use crate::domain::lookup_key;
 use crate::flows::context::Minter;
+use crate::flows::lookup::any_account;
 use crate::flows::oidc::logout::end_everything;
-use crate::store::users::{self, UserRow};
+use crate::store::users;
 use crate::store::{
     DbConnection, StoreError, Tenant, passkeys, second_factors, sessions, write_transaction,
 };
@@ -49,26 +49,14 @@ pub enum ResetError {
     Store(#[from] StoreError),
 }
 
-/// The user `username` of the tenant (an authority user's username in any case, or a resident's
-/// address), disabled or not.
-fn find(
-    conn: &mut DbConnection,
-    tenant: Tenant<'_>,
-    username: &str,
-) -> Result<Option<UserRow>, StoreError> {
-    let key = lookup_key(username);
-    match users::find_by_username(conn, tenant, &key)? {
-        Some(user) => Ok(Some(user)),
-        None => users::find_by_email(conn, tenant, &key),
-    }
-}
-
 /// Removes the second factors of the user `username` of `m`'s tenant and ends everything the user
 /// holds (see the module's documentation).
 pub fn reset(m: &Minter<'_>, conn: &mut DbConnection, username: &str) -> Result<Reset, ResetError> {
     let tenant = Tenant::of(m.tenant);
     write_transaction(conn, |conn| {
-        let user = find(conn, tenant, username)?.ok_or_else(|| ResetError::Unknown {
+        // As a login reads an identifier: an address names its resident before any username
+        // (an old username may look like an address, and be someone else's address).
+        let user = any_account(conn, tenant, username)?.ok_or_else(|| ResetError::Unknown {
             username: username.trim().to_string(),
             tenant: m.tenant.id.clone(),
         })?;
@@ -92,7 +80,10 @@ pub fn reset(m: &Minter<'_>, conn: &mut DbConnection, username: &str) -> Result<
             }))
             .record(conn)?;
         Ok(Reset {
-            who: user.username.or(user.email).unwrap_or_default(),
+            who: match (user.username, user.email) {
+                (Some(username), Some(email)) => format!("{username} <{email}>"),
+                (username, email) => username.or(email).unwrap_or_default(),
+            },
             totp,
             recovery_codes,
             passkeys,
