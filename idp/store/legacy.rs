@@ -144,10 +144,21 @@ pub fn linked_to(
         .load(conn)?)
 }
 
+/// What proved a binding, which [`link`] finds unchanged or does not bind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof<'a> {
+    /// The old hash an old password was checked against: a re-import may replace it meanwhile.
+    Hash(&'a str),
+    /// The address a mailed link (or a change of address) proved: support's `legacy set-email`
+    /// or a re-import may move the account to another address meanwhile. `None` proves nothing.
+    Address(Option<&'a str>),
+}
+
 /// Binds a legacy account to a user; false when it was bound already (by a concurrent login),
-/// or, given `proven_hash` (the old hash an old password was checked against), when its hash is
-/// no longer that one (a re-import replaced it meanwhile). One conditional write: on either
-/// backend it sees the row as it is. The export's address is forgotten: no import changes a
+/// or when what proved it (`proof`) is no longer the account's: its hash (a re-import replaced
+/// it meanwhile), its address (support or a re-import moved it). One conditional write: on either
+/// backend it sees the row as it is (PostgreSQL waits for a writer of the row and checks the
+/// row it committed). The export's address is forgotten: no import changes a
 /// linked account. So is the old hash (its format stays, for the report): a bound account is
 /// never proven by its old password again, and under keep-password the old hash is a weak copy of
 /// the resident's current password (md5-crypt, salted SHA-1) that a stolen backup would give away
@@ -158,7 +169,7 @@ pub fn link(
     id: &str,
     user_id: &str,
     now: NaiveDateTime,
-    proven_hash: Option<&str>,
+    proof: Proof<'_>,
 ) -> Result<bool> {
     let changes = (
         legacy_accounts::linked_user_id.eq(user_id),
@@ -166,18 +177,23 @@ pub fn link(
         legacy_accounts::exported_email_normalized.eq(None::<String>),
         legacy_accounts::password_hash.eq(None::<String>),
     );
-    let Some(hash) = proven_hash else {
-        return change_unlinked(conn, tenant, id, changes);
+    let unlinked = legacy_accounts::table
+        .find(id)
+        .filter(legacy_accounts::tenant_id.eq(tenant.id()))
+        .filter(legacy_accounts::linked_user_id.is_null());
+    let changed = match proof {
+        Proof::Hash(hash) => {
+            diesel::update(unlinked.filter(legacy_accounts::password_hash.eq(hash)))
+                .set(changes)
+                .execute(conn)?
+        }
+        Proof::Address(Some(address)) => {
+            diesel::update(unlinked.filter(legacy_accounts::email_normalized.eq(address)))
+                .set(changes)
+                .execute(conn)?
+        }
+        Proof::Address(None) => 0,
     };
-    let changed = diesel::update(
-        legacy_accounts::table
-            .find(id)
-            .filter(legacy_accounts::tenant_id.eq(tenant.id()))
-            .filter(legacy_accounts::linked_user_id.is_null())
-            .filter(legacy_accounts::password_hash.eq(hash)),
-    )
-    .set(changes)
-    .execute(conn)?;
     Ok(changed == 1)
 }
 

@@ -221,7 +221,7 @@ impl Setup {
                 &account.id,
                 &user.id,
                 at,
-                None
+                store::legacy::Proof::Address(account.email_normalized.as_deref()),
             )
             .unwrap()
         );

@@ -204,6 +204,42 @@ async fn a_change_of_address_confirmed_in_another_browser_binds_no_old_account(b
     app.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// A resident confirms a move to an address of an unbound old account while support's
+/// `legacy set-email` moves that account to its right address (not committed yet: it holds the
+/// row). The confirmation read the account at the address it proved, and its binding waits for
+/// support's; once that commits, the account is at another address, which the confirmation did
+/// not prove: it is not bound. Before, the binding checked only that the account was unbound,
+/// and on PostgreSQL (READ COMMITTED) bound it anyway. (SQLite's writers take turns.)
+async fn postgres_a_binding_proven_by_an_address_support_moves_meanwhile_binds_nothing() {
+    use crate::recovery_race::while_held;
+    if crate::helpers::postgres_admin_url().is_none() {
+        return;
+    }
+    let (app, client) = server(Backend::Postgres).await;
+    app.stop_workers();
+    app.add_user("seinajoki", "uusi@testi.fi", "pitkä salasana", "Uusi")
+        .await;
+    let old = Old::new("seinajoki", "vanha.tunnus", "SJK-C1").email("vanha@testi.fi");
+    let id = app.import(old).await;
+    let (browser, _, confirm) = ask_to_move(&app, &client, "uusi@testi.fi", "vanha@testi.fi").await;
+
+    let (now, account) = (app.now(), id.clone());
+    let correct = move |conn: &mut idp::store::DbConnection| {
+        let seinajoki = crate::helpers::tenant("seinajoki");
+        let right = "oikea@testi.fi";
+        assert!(idp::store::legacy::set_email(
+            conn, seinajoki, &account, right, right, now
+        )?);
+        Ok(())
+    };
+    let confirming = async move { follow_link(&browser, &confirm, &[]).await.status() };
+    let confirmed = while_held(&app, (correct, |_: &mut _| Ok(())), confirming).await;
+    assert_eq!(confirmed, 200, "the address itself moves");
+    assert_eq!(app.bound_to(&id).await, None);
+    app.stop().await;
+}
+
 /// The expired-link page's message (410).
 const EXPIRED: &str = "Linkki on vanhentunut tai jo käytetty. Pyydä uusi linkki.";
 

@@ -430,19 +430,43 @@ where
     T: Send + 'static,
 {
     let (services, now) = (app.services.clone(), app.now());
+    let id = user.id.clone();
+    let hold = move |conn: &mut DbConnection| {
+        store::users::lock(conn, tenant("seinajoki"), &id).map(|_| ())
+    };
+    let recover = move |conn: &mut DbConnection| {
+        let m = services.minter("seinajoki", now).unwrap();
+        end_everything(&m, conn, &user)
+    };
+    while_held(app, (hold, recover), request).await
+}
+
+/// Sends `request` while the test's own write transaction on the app's store has done `hold`,
+/// and returns its answer once that transaction, after `then`, committed: `then` runs only
+/// when the request waits for the transaction ([`Waits`]: a row lock on PostgreSQL, the writers'
+/// turn on SQLite), so what the request read before it waited it read before, what it writes
+/// after it writes after. Asserts that it waited. The app's workers must be stopped: on SQLite a
+/// worker's write would pass for the request's wait.
+pub(crate) async fn while_held<T, F, H, G>(app: &TestApp, (hold, then): (H, G), request: F) -> T
+where
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+    H: FnOnce(&mut DbConnection) -> Result<(), StoreError> + Send + 'static,
+    G: FnOnce(&mut DbConnection) -> Result<(), StoreError> + Send + 'static,
+{
+    let services = app.services.clone();
     let (held, holding) = tokio::sync::oneshot::channel();
     let answered = Arc::new(AtomicBool::new(false));
     let done = answered.clone();
-    let recovery = tokio::task::spawn_blocking(move || {
+    let writer = tokio::task::spawn_blocking(move || {
         let mut conn = services.store.conn().unwrap();
         let mut watcher = services.store.conn().unwrap();
-        let m = services.minter("seinajoki", now).unwrap();
         store::write_transaction(&mut conn, |conn| {
-            store::users::lock(conn, tenant("seinajoki"), &user.id)?;
+            hold(conn)?;
             let waits = Waits::from_now(&services);
             held.send(()).unwrap();
             let waited = waits.seen(&mut watcher, || done.load(Ordering::SeqCst));
-            end_everything(&m, conn, &user)?;
+            then(conn)?;
             Ok::<_, StoreError>(waited)
         })
         .unwrap()
@@ -453,10 +477,7 @@ where
         answered.store(true, Ordering::SeqCst);
         answer
     });
-    assert!(
-        recovery.await.unwrap(),
-        "the request waits for the recovery"
-    );
+    assert!(writer.await.unwrap(), "the request waits for the writer");
     sent.await.unwrap()
 }
 

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::domain::Email;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
-use crate::store::legacy::{self, LegacyRow};
+use crate::store::legacy::{self, LegacyRow, Proof};
 use crate::store::links;
 use crate::store::users::{self, UserRow};
 use crate::store::{self, DbConnection, StoreError, Tenant};
@@ -54,8 +54,13 @@ pub(super) fn bind_new_user_at(
     let tenant = Tenant::of(m.tenant);
     let address = claimant.as_ref().map(|c| c.address);
     let proven = match &claimant {
-        Some(claimant) => claimant.proven_hash,
-        None => proven_hash(account, by),
+        Some(Claimant {
+            proven_hash: Some(hash),
+            ..
+        }) => Proof::Hash(hash),
+        // A link mailed to the shared address proved the claim.
+        Some(_) => Proof::Address(account.email_normalized.as_deref()),
+        None => proof(account, by),
     };
     let result = store::write_transaction(conn, |conn| {
         let Some(current) = legacy::find(conn, tenant, &account.id)? else {
@@ -147,8 +152,14 @@ pub fn bind_to_user(
 ) -> Result<bool, FlowError> {
     let tenant = Tenant::of(m.tenant);
     Ok(store::write_transaction(conn, |conn| {
-        let proven = proven_hash(account, by);
-        if !legacy::link(conn, tenant, &account.id, &user.id, m.now, proven)? {
+        if !legacy::link(
+            conn,
+            tenant,
+            &account.id,
+            &user.id,
+            m.now,
+            proof(account, by),
+        )? {
             return Ok(false);
         }
         links::void_for_legacy(conn, tenant, &account.id, m.now)?;
@@ -189,14 +200,17 @@ pub fn unbind_from_user(
     })
 }
 
-/// The old hash a binding `by` the old password (`"password"`) was proven against, as the caller
-/// read `account` before the password was checked: the binding must find it unchanged (a
-/// re-import may replace an unbound account's hash meanwhile). `None` for the other ways.
-fn proven_hash<'a>(account: &'a LegacyRow, by: &str) -> Option<&'a str> {
-    account
-        .password_hash
-        .as_deref()
-        .filter(|_| by == "password")
+/// What proved a binding `by` the old password (`"password"`: the old hash it was checked
+/// against) or by a mailbox (a link, a change of address: the address), as the caller read
+/// `account` before the proof was checked: the binding must find it unchanged (a re-import may
+/// replace an unbound account's hash meanwhile; support's `legacy set-email` or a re-import may
+/// move it to another address, whose reader the mailbox no longer is).
+fn proof<'a>(account: &'a LegacyRow, by: &str) -> Proof<'a> {
+    match (by, account.password_hash.as_deref()) {
+        ("password", Some(hash)) => Proof::Hash(hash),
+        ("password", None) => Proof::Address(None),
+        _ => Proof::Address(account.email_normalized.as_deref()),
+    }
 }
 
 /// Counts a binding by the old password or a mailed link for the metrics (a claim of a family's
