@@ -278,26 +278,24 @@ async fn revocation_ends_access_and_refresh_tokens(backend: Backend) {
         .unwrap();
     let new_access = refreshed.access_token().secret().clone();
     assert_eq!(userinfo(&new_access).await, 200);
-    let form = [(
-        "token",
-        refreshed.refresh_token().unwrap().secret().as_str(),
-    )];
-    let (status, _) = post_form(&app, REVOKE, RP_BASIC, &form).await;
-    assert_eq!(status, 200);
+    // A hint is a hint: an unknown one is ignored (RFC 7009 §2.2.1), the token still revoked.
+    let form = [
+        (
+            "token",
+            refreshed.refresh_token().unwrap().secret().as_str(),
+        ),
+        ("token_type_hint", "id_token"),
+    ];
+    let (status, body) = post_form(&app, REVOKE, RP_BASIC, &form).await;
+    assert_eq!(status, 200, "{body}");
     assert_eq!(
         userinfo(&new_access).await,
         401,
         "revoking the refresh token revokes its grant"
     );
-    // Unknown tokens are accepted silently (RFC 7009 §2.2); unknown hints are not.
+    // Unknown tokens are accepted silently (RFC 7009 §2.2).
     let (status, _) = post_form(&app, REVOKE, RP_BASIC, &[("token", "nothing")]).await;
     assert_eq!(status, 200);
-    let form = [("token", "x"), ("token_type_hint", "id_token")];
-    let (status, body) = post_form(&app, REVOKE, RP_BASIC, &form).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("unsupported_token_type"))
-    );
     app.stop().await;
 }
 
@@ -381,12 +379,7 @@ async fn error_bodies_are_pinned(backend: Backend) {
             vec![("grant_type", "refresh_token"), ("refresh_token", "x")],
         ),
         ("introspect_no_token", INTROSPECT, basic, vec![]),
-        (
-            "revoke_bad_hint",
-            REVOKE,
-            basic,
-            vec![("token", "x"), ("token_type_hint", "id_token")],
-        ),
+        ("revoke_no_token", REVOKE, basic, vec![]),
     ] {
         let (status, body) = post_form(&app, path, auth, &form).await;
         bodies.insert(

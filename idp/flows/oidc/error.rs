@@ -25,8 +25,6 @@ pub enum ErrorCode {
     AccessDenied,
     /// `invalid_token` (RFC 6750)
     InvalidToken,
-    /// `unsupported_token_type` (RFC 7009)
-    UnsupportedTokenType,
     /// `login_required` (OIDC)
     LoginRequired,
     /// `consent_required` (OIDC)
@@ -61,7 +59,6 @@ impl ErrorCode {
             ErrorCode::InvalidScope => "invalid_scope",
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::InvalidToken => "invalid_token",
-            ErrorCode::UnsupportedTokenType => "unsupported_token_type",
             ErrorCode::LoginRequired => "login_required",
             ErrorCode::ConsentRequired => "consent_required",
             ErrorCode::InteractionRequired => "interaction_required",

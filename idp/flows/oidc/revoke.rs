@@ -4,7 +4,7 @@
 use chrono::DateTime;
 
 use super::client_auth::{self, Presented};
-use super::error::{ErrorCode, OAuthError};
+use super::error::OAuthError;
 use super::request::Params;
 use crate::crypto::secret;
 use crate::flows::context::Minter;
@@ -23,15 +23,8 @@ pub fn revoke(
         .get("token")
         .filter(|t| !t.is_empty())
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    match params.get("token_type_hint").map(String::as_str) {
-        None | Some("access_token") | Some("refresh_token") => {}
-        Some(_) => {
-            return Err(OAuthError::new(
-                ErrorCode::UnsupportedTokenType,
-                "token_type_hint must be access_token or refresh_token",
-            ));
-        }
-    }
+    // `token_type_hint` is not read: both kinds are looked for, and an unknown hint "is ignored
+    // by the authorization server and does not influence the revocation response" (§2.2.1).
     if let Some(row) = grants::find_refresh(conn, tenant, &secret::hash(token))? {
         if let Some(grant) = grants::find_grant(conn, tenant, &row.grant_id)?
             && grant.client_id == client.client_id
