@@ -41,7 +41,10 @@ pub fn introspect(
         if let Some(answer) = answer {
             let belongs =
                 answer.get("client_id").and_then(Value::as_str) == Some(client.client_id.as_str());
-            return Ok(if belongs { answer } else { inactive });
+            // An inactive token's answer says nothing more, even to its own client (RFC 7662
+            // §2.2): not that it was ours, nor how it ended.
+            let active = answer.get("active") == Some(&Value::Bool(true));
+            return Ok(if belongs && active { answer } else { inactive });
         }
     }
     Ok(inactive)
