@@ -244,6 +244,43 @@ async fn a_refresh_token_whose_session_expired_introspects_as_the_token_endpoint
     app.stop().await;
 }
 
+both_stores!(a_refresh_narrowed_once_keeps_the_refresh_tokens_scope);
+/// An e-service asks a refresh for a narrower access token once (`scope=openid`): that access
+/// token and ID token are narrowed, but the new refresh token keeps the scope of the one
+/// presented (RFC 6749 §6), so the next refresh without `scope` gets the whole grant again.
+/// Before, the narrowing stuck to the grant for good: the e-service lost `email` until the
+/// resident logged in again.
+async fn a_refresh_narrowed_once_keeps_the_refresh_tokens_scope(backend: Backend) {
+    use openidconnect::OAuth2TokenResponse;
+    let app = TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await;
+    let client = rp::basic(&app).await;
+    let started = rp::start(&client, &["email"], &[]);
+    let browser = app.browser();
+    let redeemed =
+        rp::log_in_and_redeem(&browser, &client, started, "erkki@testi.fi", PASSWORD).await;
+    let refresh = async |token: &str, scope: Option<&str>| {
+        let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
+        form.extend(scope.map(|scope| ("scope", scope)));
+        let (status, body) = post_form(&app, TOKEN, RP_BASIC, &form).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let narrowed = refresh(&redeemed.refresh_token(), Some("openid")).await;
+    assert_eq!(narrowed["scope"], "openid");
+    let access = narrowed["access_token"].as_str().unwrap();
+    let info = rp::userinfo(&app, "seinajoki", access).await;
+    assert_eq!(info.get("email"), None, "{info}");
+    let again = refresh(narrowed["refresh_token"].as_str().unwrap(), None).await;
+    let whole = redeemed.tokens.scopes().unwrap();
+    let whole: Vec<&str> = whole.iter().map(|s| s.as_str()).collect();
+    assert_eq!(again["scope"], whole.join(" "));
+    assert!(whole.contains(&"email"), "{whole:?}");
+    let access = again["access_token"].as_str().unwrap();
+    let info = rp::userinfo(&app, "seinajoki", access).await;
+    assert_eq!(info["email"], "erkki@testi.fi", "{info}");
+    app.stop().await;
+}
+
 both_stores!(revocation_ends_access_and_refresh_tokens);
 async fn revocation_ends_access_and_refresh_tokens(backend: Backend) {
     let (app, client, redeemed) = logged_in(backend).await;

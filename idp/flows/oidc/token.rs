@@ -168,15 +168,11 @@ fn authorization_code(
             (None, None) => {}
         }
         let issued = grant_event(m, "token.issued", &grant);
-        issue(
-            m,
-            conn,
-            client,
-            &grant,
-            user,
-            row.nonce.as_deref(),
-            Some(&issued),
-        )
+        let asked = Asked {
+            nonce: row.nonce.as_deref(),
+            refresh_scope: &grant.scope,
+        };
+        issue(m, conn, client, &grant, user, asked, Some(&issued))
     })
 }
 
@@ -214,8 +210,14 @@ fn refresh_token(
             return Err(invalid());
         }
         let mut grant = grant;
-        // A refresh token carries the scope it was issued with (perhaps narrowed before).
+        // A refresh token carries the scope it was issued with; the new one carries the same
+        // (RFC 6749 §6: "identical to that of the refresh token included"), whatever this
+        // request narrows its access token and ID token to.
         grant.scope = row.scope.clone();
+        let asked = Asked {
+            nonce: None,
+            refresh_scope: &row.scope,
+        };
         if let Some(requested) = params.get("scope") {
             let granted: Vec<&str> = grant.scope.split(' ').collect();
             let narrowed: Vec<&str> = requested.split(' ').filter(|s| !s.is_empty()).collect();
@@ -227,7 +229,7 @@ fn refresh_token(
             }
             grant.scope = narrowed.join(" ");
         }
-        issue(m, conn, client, &grant, user, None, None)
+        issue(m, conn, client, &grant, user, asked, None)
     })
 }
 
@@ -303,6 +305,13 @@ fn client_credentials(
     })
 }
 
+/// What a token request adds to its grant: the ID token's `nonce` (a code's), and the scope of
+/// the new refresh token (the grant's, or the presented refresh token's).
+struct Asked<'a> {
+    nonce: Option<&'a str>,
+    refresh_scope: &'a str,
+}
+
 /// Access token, ID token and (rotated) refresh token for a user's grant; `event` audited with
 /// the refresh token (in one statement on PostgreSQL), or alone when the client gets none.
 fn issue(
@@ -311,7 +320,10 @@ fn issue(
     client: &ClientConfig,
     grant: &GrantRow,
     user: Option<UserRow>,
-    nonce: Option<&str>,
+    Asked {
+        nonce,
+        refresh_scope,
+    }: Asked<'_>,
     event: Option<&Event<'_>>,
 ) -> Result<TokenResponse, OAuthError> {
     if grant.user_id.is_none() {
@@ -335,7 +347,7 @@ fn issue(
                 token_hash: secret::hash(&token),
                 grant_id: grant.id.clone(),
                 tenant_id: grant.tenant_id.clone(),
-                scope: grant.scope.clone(),
+                scope: refresh_scope.to_string(),
                 created_at: m.now,
                 expires_at: grant.expires_at,
                 used_at: None,
