@@ -98,6 +98,32 @@ async fn code_flow_gives_verified_tokens_and_userinfo(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(the_profile_scope_alone_gives_no_address);
+/// An e-service the resident allowed `profile` but not `email` gets the name, never the address:
+/// not as `preferred_username` either (a resident's username is their address). With `email`
+/// too, `preferred_username` is the address.
+async fn the_profile_scope_alone_gives_no_address(backend: Backend) {
+    let (app, _) = app_with_user(backend).await;
+    let client = rp::basic(&app).await;
+    for (scopes, address) in [(&["profile"][..], false), (&["profile", "email"][..], true)] {
+        let started = rp::start(&client, scopes, &[]);
+        let browser = app.browser();
+        let redeemed =
+            rp::log_in_and_redeem(&browser, &client, started, "erkki@testi.fi", PASSWORD).await;
+        let claims = redeemed.payload();
+        let info = rp::userinfo(&app, "seinajoki", &redeemed.access_token()).await;
+        for given in [&claims, &info] {
+            assert_eq!(given["name"], "Erkki Esimerkki", "{given}");
+            let said = given.to_string().contains("erkki@testi.fi");
+            assert_eq!(said, address, "{scopes:?}: {given}");
+            if address {
+                assert_eq!(given["preferred_username"], "erkki@testi.fi");
+            }
+        }
+    }
+    app.stop().await;
+}
+
 /// Userinfo with the access token `token`: the status and the `WWW-Authenticate` challenge.
 async fn userinfo_challenge(app: &TestApp, token: &str) -> (u16, Option<String>) {
     let url = app.url("/seinajoki/userinfo");

@@ -157,7 +157,7 @@ impl Minter<'_> {
                 localized.insert(None, EndUserName::new(name.clone()));
                 standard = standard.set_name(Some(localized));
             }
-            if let Some(username) = user.username.as_ref().or(user.email.as_ref()) {
+            if let Some(username) = preferred_username(user, &scope) {
                 standard =
                     standard.set_preferred_username(Some(EndUserUsername::new(username.clone())));
             }
@@ -294,7 +294,7 @@ impl Minter<'_> {
                 if let Some(name) = &user.name {
                     map.insert("name".into(), json!(name));
                 }
-                if let Some(username) = user.username.as_ref().or(user.email.as_ref()) {
+                if let Some(username) = preferred_username(user, &scope) {
                     map.insert("preferred_username".into(), json!(username));
                 }
                 if let Some(locale) = &user.locale {
@@ -316,4 +316,14 @@ impl Minter<'_> {
 pub fn s256(verifier: &str) -> String {
     use sha2::Digest;
     crate::crypto::keys::b64(&sha2::Sha256::digest(verifier.as_bytes()))
+}
+
+/// The `preferred_username` of `user` under `scope` (which has `profile`): the old username of a
+/// bound resident or an authority user's username; otherwise the address, but only where
+/// `email` was granted too: an e-service the resident allowed only their profile does not get
+/// their address under another name.
+fn preferred_username<'u>(user: &'u UserRow, scope: &[&str]) -> Option<&'u String> {
+    user.username
+        .as_ref()
+        .or(user.email.as_ref().filter(|_| scope.contains(&"email")))
 }
