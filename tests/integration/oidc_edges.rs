@@ -384,6 +384,10 @@ async fn a_third_party_client_asks_consent_once(backend: Backend) {
     assert_eq!(consent.path(), "/seinajoki/consent");
     let page = page(&browser, consent.clone()).await;
     assert_has(&page, "Kolmannen osapuolen palvelu");
+    // What is shared, in the resident's words, one item a scope; not the scopes' names.
+    assert_has(&page, "<li>tunniste, josta palvelu tunnistaa sinut</li>");
+    assert_has(&page, "<li>sähköpostiosoitteesi</li>");
+    assert!(!page.contains("openid email"), "{page}");
     let token = rp::csrf(&page);
     let request = param(&consent, "request").unwrap();
     let approved = decide(&app, &browser, (&token, &request), "approve").await;

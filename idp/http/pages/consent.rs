@@ -24,6 +24,15 @@ pub async fn consent_page(mut view: View) -> PageResult {
         .unwrap_or_default();
     let mut context = view.context();
     context.insert("client_name", &client_name);
+    // Each scope in the resident's words (the four understood: `supported::SCOPES`).
+    let scope_keys: Vec<String> = pending
+        .request
+        .scope
+        .iter()
+        .map(|scope| format!("consent-scope-{scope}"))
+        .collect();
+    context.insert("scope_keys", &scope_keys);
+    // As the request named them, for a city's own `consent.html` written before the list.
     context.insert("scope", &pending.request.scope_string());
     context.insert("request_id", &request_id);
     Ok(view.respond(StatusCode::OK, "consent.html", &context))
