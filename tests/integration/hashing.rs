@@ -130,6 +130,15 @@ async fn fill(pool: &Arc<HashPool>, address: &str) -> (Vec<std::sync::mpsc::Send
         address: Some(address.to_string()),
         ..Holders::default()
     };
+    fill_for(pool, &holders, Share::Other).await
+}
+
+/// [`fill`] for `holders`, in `share`.
+async fn fill_for(
+    pool: &Arc<HashPool>,
+    holders: &Holders,
+    share: Share,
+) -> (Vec<std::sync::mpsc::Sender<()>>, Refused) {
     let mut held = Vec::new();
     // Bounded: the pool has fewer places than this on any machine the tests run on.
     for _ in 0..1000 {
@@ -141,7 +150,7 @@ async fn fill(pool: &Arc<HashPool>, address: &str) -> (Vec<std::sync::mpsc::Send
                 let hold = move || {
                     let _ = wait.recv_timeout(Duration::from_secs(30));
                 };
-                pool.run_for(Share::Other, &holders, hold).await
+                pool.run_for(share, &holders, hold).await
             })
         };
         if !admitted_beyond(pool, before, &task).await {
@@ -149,7 +158,7 @@ async fn fill(pool: &Arc<HashPool>, address: &str) -> (Vec<std::sync::mpsc::Send
         }
         held.push(release);
     }
-    panic!("the pool never refused {address}");
+    panic!("the pool never refused {holders:?}");
 }
 
 /// A browser of its own at client address `from` with the registration link it asked.
@@ -234,5 +243,37 @@ async fn one_address_leaves_half_of_the_new_passwords_share_to_the_others(backen
     let again = attacker.completion().await.send().await.unwrap();
     says(again, 200, "Käyttäjätunnus on luotu").await;
     assert_eq!(app.audited("seinajoki", "user.registered").await.len(), 2);
+    app.stop().await;
+}
+
+both_stores!(a_login_posted_while_its_checks_run_says_so_not_too_many_failures);
+/// A login of an account whose checks already hold their places (the same form posted again
+/// before the first answer, a double or triple click): 429 with `Retry-After`, and the page says
+/// the password is being checked already, not "too many failed attempts" (nothing failed, and a
+/// resident who reads that thinks the password wrong). Once the checks end, the login goes on.
+async fn a_login_posted_while_its_checks_run_says_so_not_too_many_failures(backend: Backend) {
+    let app = TestApp::with_user(backend, "erkki@testi.fi", "oikea hevonen", "Erkki").await;
+    let id = app.user_id("seinajoki", "erkki@testi.fi").await;
+    let holders = Holders {
+        account: Some(format!("seinajoki:user:{id}")),
+        ..Holders::default()
+    };
+    let (held, refused) = fill_for(&app.services.hashing, &holders, Share::Login).await;
+    assert_eq!(refused, Refused::TooMany);
+    let client = crate::rp::basic(&app).await;
+    let browser = app.browser();
+    let login = crate::helpers::journeys::Login::start(&browser, &client, &[], &[]).await;
+    let response = login.submit("erkki@testi.fi", "oikea hevonen", false).await;
+    assert_eq!(header(&response, "retry-after").as_deref(), Some("1"));
+    let page = says(
+        response,
+        429,
+        "Salasanaa tarkistetaan jo. Odota hetki ja yritä uudelleen.",
+    )
+    .await;
+    assert!(!page.contains("epäonnistunutta"), "{page}");
+    drop(held);
+    let again = login.submit("erkki@testi.fi", "oikea hevonen", false).await;
+    assert_eq!(again.status(), 303);
     app.stop().await;
 }

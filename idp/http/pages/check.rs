@@ -15,6 +15,11 @@ use crate::flows::error::FlowError;
 use crate::flows::password_check::{Attempt, Checked, Stored};
 use crate::http::util::retry_after_header;
 
+/// The message of a password check refused because the same login, account or session has its
+/// checks running already (`hash_pool::PER_HOLDER`): a form posted again before the first
+/// answer. Not "too many failed attempts": nothing failed.
+pub const CHECK_UNDER_WAY: &str = "password-check-under-way";
+
 impl View {
     /// The client's address, for throttling and the audit trail.
     pub fn client_address(&self) -> Option<String> {
@@ -22,16 +27,17 @@ impl View {
     }
 
     /// Checks `password` against `stored` for `attempt`: what `then` made of it on a match, `None`
-    /// when it was wrong. A check that did not run answers with `refused(429)` and Retry-After
-    /// (throttled, or the holder has its checks running already), the busy page (503), or the
-    /// page of the error.
+    /// when it was wrong. A check that did not run answers with `refused` and Retry-After: 429
+    /// with no message key when throttled (the caller's "too many failed attempts"), or with
+    /// [`CHECK_UNDER_WAY`] when the holder has its checks running already (a form posted again
+    /// at once: nothing failed); the busy page (503), or the page of the error.
     pub async fn check_password<T, F>(
         &self,
         attempt: &Attempt,
         stored: Stored,
         password: SecretString,
         then: F,
-        refused: impl FnOnce(StatusCode) -> HttpResponse,
+        refused: impl FnOnce(Option<&'static str>, StatusCode) -> HttpResponse,
     ) -> Result<Option<T>, PageError>
     where
         F: FnOnce(&SecretString) -> T + Send + 'static,
@@ -43,16 +49,16 @@ impl View {
             .run(attempt, stored, password, then)
             .await
             .or_page(self)?;
-        let retry_after = match checked {
+        let (retry_after, key) = match checked {
             Checked::Matched(value) => return Ok(Some(value)),
             Checked::Wrong => return Ok(None),
-            Checked::Throttled { retry_after } => retry_after,
-            Checked::TooMany => 1,
+            Checked::Throttled { retry_after } => (retry_after, None),
+            Checked::TooMany => (1, Some(CHECK_UNDER_WAY)),
             Checked::Busy => {
                 return Err(self.error(StatusCode::SERVICE_UNAVAILABLE, "busy").into());
             }
         };
-        let mut page = refused(StatusCode::TOO_MANY_REQUESTS);
+        let mut page = refused(key, StatusCode::TOO_MANY_REQUESTS);
         retry_after_header(&mut page, retry_after);
         Err(page.into())
     }

@@ -28,6 +28,7 @@ remember-me-hint = Do not choose this on a computer others use too.
 log-in = Log in
 login-failed = The email address / username or the password is wrong.
 login-throttled = Too many failed attempts. Wait a moment and try again.
+password-check-under-way = The password is already being checked. Wait a moment and try again.
 login-interrupted = The login was interrupted because the account changed just now: its password was changed, or its logins were ended everywhere. Please log in again.
 account-password-throttled = Too many failed attempts. Wait a moment and try again.
 busy = The service is busy right now. Try again in a moment.

@@ -29,6 +29,7 @@ remember-me-hint = Älä valitse tätä yhteiskäyttöisellä tietokoneella.
 log-in = Kirjaudu sisään
 login-failed = Sähköpostiosoite / käyttäjätunnus tai salasana on väärin.
 login-throttled = Liian monta epäonnistunutta yritystä. Odota hetki ja yritä uudelleen.
+password-check-under-way = Salasanaa tarkistetaan jo. Odota hetki ja yritä uudelleen.
 login-interrupted = Kirjautuminen keskeytyi, koska tili muuttui juuri: sen salasana vaihdettiin tai sen kirjautumiset päätettiin kaikkialta. Kirjaudu uudelleen.
 account-password-throttled = Liian monta epäonnistunutta yritystä. Odota hetki ja yritä uudelleen.
 busy = Palvelu on juuri nyt ruuhkautunut. Yritä hetken kuluttua uudelleen.

@@ -28,6 +28,7 @@ remember-me-hint = Välj inte detta på en dator som andra också använder.
 log-in = Logga in
 login-failed = E-postadressen / användarnamnet eller lösenordet är fel.
 login-throttled = För många misslyckade försök. Vänta en stund och försök igen.
+password-check-under-way = Lösenordet kontrolleras redan. Vänta en stund och försök igen.
 login-interrupted = Inloggningen avbröts eftersom kontot ändrades nyss: lösenordet byttes eller kontots inloggningar avslutades överallt. Logga in igen.
 account-password-throttled = För många misslyckade försök. Vänta en stund och försök igen.
 busy = Tjänsten är överbelastad just nu. Försök igen om en stund.

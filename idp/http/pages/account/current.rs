@@ -52,8 +52,8 @@ impl<T: AsRef<View>> SignedIn<T> {
     {
         let attempt = self.attempt(account);
         self.view()
-            .check_password(&attempt, stored, password, then, |status| {
-                self.show_refused(throttled, status)
+            .check_password(&attempt, stored, password, then, |key, status| {
+                self.show_refused(key.unwrap_or(throttled), status)
             })
             .await
     }
@@ -76,8 +76,8 @@ impl<T: AsRef<View>> SignedIn<T> {
         let attempt = self.attempt(ThrottleKey::User(self.user.id.clone()));
         if let Some(value) = self
             .view()
-            .check_password(&attempt, stored, password, then, |status| {
-                page(current.throttled, status)
+            .check_password(&attempt, stored, password, then, |key, status| {
+                page(key.unwrap_or(current.throttled), status)
             })
             .await?
         {

@@ -51,7 +51,10 @@ pub async fn claim(login: LoginForm) -> PageResult {
             check.stored.clone(),
             password_text,
             |_| (),
-            |status| login.claim_password_page(&account, None, Some("login-throttled"), status),
+            |key, status| {
+                let key = key.unwrap_or("login-throttled");
+                login.claim_password_page(&account, None, Some(key), status)
+            },
         )
         .await?;
     let matches = matched.is_some();
