@@ -234,6 +234,13 @@ async fn new_recovery_codes_and_a_new_code_replace_the_old(backend: Backend) {
 }
 
 both_stores!(support_resets_a_second_factor);
+/// `idp users reset-second-factor` of `username` of seinajoki: what it printed, which must follow a
+/// success.
+fn reset_second_factor(s: &crate::node::Setup, username: &str) -> String {
+    let reset = ["users", "reset-second-factor", "--tenant", "seinajoki"];
+    succeeded(&s.run(&[&reset[..], &["--username", username]].concat(), ""))
+}
+
 /// A passkey (`pk-1`, named "Puhelin") of the user `user_id` of seinajoki, added at `now`.
 fn passkey_of(user_id: &str, now: chrono::NaiveDateTime) -> store::passkeys::PasskeyRow {
     store::passkeys::PasskeyRow {
@@ -277,10 +284,8 @@ async fn support_naming_a_resident_by_address_resets_that_resident(backend: Back
     let now = idp::clock::Clock::now(&idp::clock::SystemClock);
     store::passkeys::insert(conn, &passkey_of(&aino.id, now)).unwrap();
 
-    let reset = ["users", "reset-second-factor", "--tenant", "seinajoki"];
-    let out = s.run(&[&reset[..], &["--username", "Aino@Testi.fi"]].concat(), "");
     assert_eq!(
-        succeeded(&out),
+        reset_second_factor(&s, "Aino@Testi.fi"),
         "reset the second factor of aino@testi.fi in seinajoki: one-time code none, 0 recovery codes, 1 passkeys removed; 0 sessions ended\n"
     );
     assert!(
@@ -335,12 +340,11 @@ async fn support_resets_a_second_factor(backend: Backend) {
     };
     store::sessions::insert(conn, &session).unwrap();
 
-    let reset = ["users", "reset-second-factor", "--tenant", "seinajoki"];
-    let out = s.run(&[&reset[..], &["--username", "VIRKAILIJA"]].concat(), "");
     assert_eq!(
-        succeeded(&out),
+        reset_second_factor(&s, "VIRKAILIJA"),
         "reset the second factor of Virkailija in seinajoki: one-time code removed, 10 recovery codes, 1 passkeys removed; 1 sessions ended\n"
     );
+    let reset = ["users", "reset-second-factor", "--tenant", "seinajoki"];
     assert!(
         store::second_factors::totp(conn, t, &user.id)
             .unwrap()
