@@ -251,9 +251,13 @@ both_stores!(a_login_posted_while_its_checks_run_says_so_not_too_many_failures);
 /// before the first answer, a double or triple click): 429 with `Retry-After`, and the page says
 /// the password is being checked already, not "too many failed attempts" (nothing failed, and a
 /// resident who reads that thinks the password wrong). Once the checks end, the login goes on.
+/// On the account page the message shows at the form posted (the change of address here).
 async fn a_login_posted_while_its_checks_run_says_so_not_too_many_failures(backend: Backend) {
     let app = TestApp::with_user(backend, "erkki@testi.fi", "oikea hevonen", "Erkki").await;
     let id = app.user_id("seinajoki", "erkki@testi.fi").await;
+    let signed =
+        crate::helpers::journeys::sign_in(&app, "seinajoki", "erkki@testi.fi", "oikea hevonen")
+            .await;
     let holders = Holders {
         account: Some(format!("seinajoki:user:{id}")),
         ..Holders::default()
@@ -272,6 +276,19 @@ async fn a_login_posted_while_its_checks_run_says_so_not_too_many_failures(backe
     )
     .await;
     assert!(!page.contains("epäonnistunutta"), "{page}");
+    let fields = [
+        ("email", "erkki.uusi@testi.fi"),
+        ("password", "oikea hevonen"),
+    ];
+    let url = app.url("/seinajoki/account/email");
+    let asked = post_with_csrf(&signed.browser, url, &signed.page, &fields).await;
+    let page = says(asked, 429, "Salasanaa tarkistetaan jo.").await;
+    assert!(
+        page.contains(
+            "<p id=\"new-email-error\" class=\"error\" role=\"alert\">Salasanaa tarkistetaan jo."
+        ),
+        "{page}"
+    );
     drop(held);
     let again = login.submit("erkki@testi.fi", "oikea hevonen", false).await;
     assert_eq!(again.status(), 303);

@@ -17,8 +17,17 @@ use crate::http::util::retry_after_header;
 
 /// The message of a password check refused because the same login, account or session has its
 /// checks running already (`hash_pool::PER_HOLDER`): a form posted again before the first
-/// answer. Not "too many failed attempts": nothing failed.
-pub const CHECK_UNDER_WAY: &str = "password-check-under-way";
+/// answer. Not "too many failed attempts" (`throttled`, the form's key of that): nothing
+/// failed. One key a form, as the account page shows a message at the form its key names.
+fn under_way(throttled: &'static str) -> &'static str {
+    match throttled {
+        "email-password-throttled" => "email-password-check-under-way",
+        "login-throttled" => "login-check-under-way",
+        "passkey-throttled" => "passkey-check-under-way",
+        "second-factor-throttled" => "second-factor-check-under-way",
+        _ => "password-check-under-way",
+    }
+}
 
 impl View {
     /// The client's address, for throttling and the audit trail.
@@ -28,16 +37,19 @@ impl View {
 
     /// Checks `password` against `stored` for `attempt`: what `then` made of it on a match, `None`
     /// when it was wrong. A check that did not run answers with `refused` and Retry-After: 429
-    /// with no message key when throttled (the caller's "too many failed attempts"), or with
-    /// [`CHECK_UNDER_WAY`] when the holder has its checks running already (a form posted again
-    /// at once: nothing failed); the busy page (503), or the page of the error.
+    /// with `throttled` (the form's "too many failed attempts") when throttled, or with its
+    /// [`under_way`] message when the holder has its checks running already (a form posted
+    /// again at once: nothing failed); the busy page (503), or the page of the error.
     pub async fn check_password<T, F>(
         &self,
         attempt: &Attempt,
         stored: Stored,
         password: SecretString,
         then: F,
-        refused: impl FnOnce(Option<&'static str>, StatusCode) -> HttpResponse,
+        (throttled, refused): (
+            &'static str,
+            impl FnOnce(&'static str, StatusCode) -> HttpResponse,
+        ),
     ) -> Result<Option<T>, PageError>
     where
         F: FnOnce(&SecretString) -> T + Send + 'static,
@@ -52,8 +64,8 @@ impl View {
         let (retry_after, key) = match checked {
             Checked::Matched(value) => return Ok(Some(value)),
             Checked::Wrong => return Ok(None),
-            Checked::Throttled { retry_after } => (retry_after, None),
-            Checked::TooMany => (1, Some(CHECK_UNDER_WAY)),
+            Checked::Throttled { retry_after } => (retry_after, throttled),
+            Checked::TooMany => (1, under_way(throttled)),
             Checked::Busy => {
                 return Err(self.error(StatusCode::SERVICE_UNAVAILABLE, "busy").into());
             }

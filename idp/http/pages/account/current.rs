@@ -44,7 +44,7 @@ impl<T: AsRef<View>> SignedIn<T> {
         stored: Stored,
         password: SecretString,
         then: F,
-        throttled: &str,
+        throttled: &'static str,
     ) -> Result<Option<R>, PageError>
     where
         F: FnOnce(&SecretString) -> R + Send + 'static,
@@ -52,9 +52,13 @@ impl<T: AsRef<View>> SignedIn<T> {
     {
         let attempt = self.attempt(account);
         self.view()
-            .check_password(&attempt, stored, password, then, |key, status| {
-                self.show_refused(key.unwrap_or(throttled), status)
-            })
+            .check_password(
+                &attempt,
+                stored,
+                password,
+                then,
+                (throttled, |key, status| self.show_refused(key, status)),
+            )
             .await
     }
 
@@ -76,9 +80,13 @@ impl<T: AsRef<View>> SignedIn<T> {
         let attempt = self.attempt(ThrottleKey::User(self.user.id.clone()));
         if let Some(value) = self
             .view()
-            .check_password(&attempt, stored, password, then, |key, status| {
-                page(key.unwrap_or(current.throttled), status)
-            })
+            .check_password(
+                &attempt,
+                stored,
+                password,
+                then,
+                (current.throttled, |key, status| page(key, status)),
+            )
             .await?
         {
             return Ok(value);

@@ -18,9 +18,10 @@ fn form_of(error: &str) -> &'static str {
         "email-invalid"
         | "message-failed"
         | "email-current-password-wrong"
-        | "email-password-throttled" => "email_error",
+        | "email-password-throttled"
+        | "email-password-check-under-way" => "email_error",
         "name-invalid" => "name_error",
-        "account-link-failed" | "login-throttled" => "legacy_error",
+        "account-link-failed" | "login-throttled" | "login-check-under-way" => "legacy_error",
         e if e.starts_with("second-factor-") => "second_factor_error",
         e if e.starts_with("sessions-") => "sessions_error",
         _ => "error",

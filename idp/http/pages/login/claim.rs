@@ -51,10 +51,9 @@ pub async fn claim(login: LoginForm) -> PageResult {
             check.stored.clone(),
             password_text,
             |_| (),
-            |key, status| {
-                let key = key.unwrap_or("login-throttled");
+            ("login-throttled", |key, status| {
                 login.claim_password_page(&account, None, Some(key), status)
-            },
+            }),
         )
         .await?;
     let matches = matched.is_some();

@@ -57,7 +57,7 @@ pub async fn password(login: LoginForm) -> PageResult {
             check.stored.clone(),
             password_text,
             Verified::after_match(check.rehash()),
-            |key, status| refused(key.unwrap_or("login-throttled"), status),
+            ("login-throttled", refused),
         )
         .await?;
     let verified = match verified {
