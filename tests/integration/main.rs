@@ -24,6 +24,7 @@ mod backup;
 mod browser;
 mod cleanup;
 mod cli;
+mod config_changes;
 mod deletion;
 mod export;
 mod faults;

@@ -4,7 +4,7 @@
 use chrono::Duration;
 
 use super::error::{ErrorCode, OAuthError};
-use super::outcome::{AuthResponse, Outcome, refuse};
+use super::outcome::{AuthResponse, Outcome, refuse, unregistered};
 use super::pending::{ACCOUNT_CLIENT, Step, TOO_MANY_WAITING, Waiting, store_pending};
 use super::proof::{Proof, meets};
 use super::request::{AuthorizationRequest, ResponseMode};
@@ -40,6 +40,9 @@ pub fn proceed(
             response_mode: ResponseMode::Query,
             params: Vec::new(),
         }));
+    }
+    if let Some(reason) = unregistered(m, &request) {
+        return Ok(Outcome::Page(reason));
     }
     if request
         .hinted_subject

@@ -8,7 +8,7 @@
 
 use super::decide::issue_code;
 use super::error::{ErrorCode, OAuthError, committed};
-use super::outcome::{Outcome, error_response};
+use super::outcome::{Outcome, error_response, unregistered};
 use super::pending::{Pending, Step, pending_at};
 use super::proof::Proof;
 use super::session;
@@ -351,6 +351,9 @@ pub fn consent(
             return Ok(None);
         }
         let request = pending.request;
+        if let Some(reason) = unregistered(m, &request) {
+            return Ok(Some(Outcome::Page(reason)));
+        }
         if !approve {
             return Ok(Some(Outcome::Respond(error_response(
                 &m.issuer,

@@ -68,13 +68,35 @@ pub fn error_response(
     }
 }
 
-/// The error `code` answered to the client of `request`.
+/// Why the stored `request` can no longer be answered at its redirect URI: its client is no
+/// longer configured, or the URI no longer registered for it (the configuration changed while the
+/// request waited, or a node of a rolling restart has another tenant file). The resident gets
+/// the page of that reason instead (never a redirect to an unregistered URI, never a 500).
+/// `None` while it can (and always for the account page's own login).
+pub(super) fn unregistered(m: &Minter<'_>, request: &AuthorizationRequest) -> Option<&'static str> {
+    if request.client_id == super::pending::ACCOUNT_CLIENT {
+        return None;
+    }
+    match m.tenant.client(&request.client_id) {
+        None => Some("unknown_client"),
+        Some(client) if !client.redirect_uris.contains(&request.redirect_uri) => {
+            Some("unregistered_redirect_uri")
+        }
+        Some(_) => None,
+    }
+}
+
+/// The error `code` answered to the client of `request` (the page of [`unregistered`] when it
+/// can no longer be).
 pub(super) fn refuse(
     m: &Minter<'_>,
     request: &AuthorizationRequest,
     code: ErrorCode,
     text: &str,
 ) -> Outcome {
+    if let Some(reason) = unregistered(m, request) {
+        return Outcome::Page(reason);
+    }
     Outcome::Respond(error_response(
         &m.issuer,
         request.redirect_uri.clone(),

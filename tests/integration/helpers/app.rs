@@ -2,6 +2,7 @@
 //! database, with the test configuration of `helpers::write_test_config`.
 
 use std::net::TcpListener;
+use std::path::Path;
 use std::sync::Arc;
 
 use idp::app::Services;
@@ -441,6 +442,27 @@ impl TestApp {
             let entry = entry.unwrap();
             std::fs::copy(entry.path(), new.join("tenants").join(entry.file_name())).unwrap();
         }
+        let (base, clock) = (self.base.clone(), self.clock.clone());
+        let port = url::Url::parse(&base).unwrap().port().unwrap();
+        self.stop().await;
+        drop(self);
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        launch(dir, db, &path, listener, base, clock).await
+    }
+
+    /// Stops this server and starts another at the same address over the same database and
+    /// clock, after `edit` changed its configuration files (the directory holding `idp.toml` and
+    /// `tenants/`): an operator's change between two starts.
+    pub async fn restart_with(mut self, edit: impl FnOnce(&Path)) -> TestApp {
+        edit(self.dir.path());
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        let kept = TestDb {
+            url: self.db.url.clone(),
+            backend: self.db.backend.clone(),
+            pg_admin: None,
+        };
+        let db = std::mem::replace(&mut self.db, kept);
+        let path = dir.path().join("idp.toml");
         let (base, clock) = (self.base.clone(), self.clock.clone());
         let port = url::Url::parse(&base).unwrap().port().unwrap();
         self.stop().await;

@@ -1,0 +1,89 @@
+//! What a change of the configuration between two starts does to what was stored under the
+//! old one: a login waiting for an e-service that was removed meanwhile, or for a redirect URI
+//! no longer registered, ends on a page in the resident's language (never a 500, never a
+//! redirect to an unregistered URI).
+
+use std::path::Path;
+
+use crate::both_stores;
+use crate::helpers::journeys::{Login, says};
+use crate::helpers::{Backend, TestApp, first_party_client};
+use crate::rp;
+
+/// The resident's password.
+const PASSWORD: &str = "oikea hevonen";
+
+/// A server with Erkki and the first-party client `rp-gone`, whose redirect URIs are
+/// `…/gone-a` and `…/gone-b`.
+async fn app(backend: Backend) -> TestApp {
+    let both = "http://127.0.0.1:9/gone-a\", \"http://127.0.0.1:9/gone-b";
+    TestApp::builder(backend)
+        .tenant_toml(&first_party_client("rp-gone", both, &[]))
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .spawn()
+        .await
+}
+
+/// Replaces `from` with `to` in seinajoki's tenant file under `dir`.
+fn edit_tenant(dir: &Path, from: &str, to: &str) {
+    let path = dir.join("tenants/seinajoki.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{text}");
+    std::fs::write(&path, text.replace(from, to)).unwrap();
+}
+
+both_stores!(a_login_waiting_for_an_e_service_removed_meanwhile_ends_on_a_page);
+/// A resident opens the login of `rp-gone`; the city removes the e-service and restarts; the
+/// resident then logs in. The page says the e-service is not known (400), in Finnish. Before,
+/// the code's client was looked up after the password and not found: a 500 after a right
+/// password.
+async fn a_login_waiting_for_an_e_service_removed_meanwhile_ends_on_a_page(backend: Backend) {
+    let app = app(backend).await;
+    let client = rp::client(
+        &app,
+        "seinajoki",
+        "rp-gone",
+        Some("rp-gone-secret"),
+        "http://127.0.0.1:9/gone-a",
+    )
+    .await;
+    let browser = app.browser();
+    let login = Login::start(&browser, &client, &[], &[]).await;
+    let app = app
+        .restart_with(|dir| {
+            edit_tenant(dir, "client_id = \"rp-gone\"", "client_id = \"rp-renamed\"")
+        })
+        .await;
+    let answer = login.submit("erkki@testi.fi", PASSWORD, false).await;
+    says(
+        answer,
+        400,
+        "Kirjautumispyynnön asiointipalvelua ei tunneta.",
+    )
+    .await;
+    app.stop().await;
+}
+
+both_stores!(a_login_waiting_for_a_redirect_uri_removed_meanwhile_goes_nowhere);
+/// The same when the e-service stays but the redirect URI the request named is removed: no
+/// redirect to it (with a code or an error), but the page of an unregistered redirect URI.
+async fn a_login_waiting_for_a_redirect_uri_removed_meanwhile_goes_nowhere(backend: Backend) {
+    let app = app(backend).await;
+    let client = rp::client(
+        &app,
+        "seinajoki",
+        "rp-gone",
+        Some("rp-gone-secret"),
+        "http://127.0.0.1:9/gone-b",
+    )
+    .await;
+    let browser = app.browser();
+    let login = Login::start(&browser, &client, &[], &[]).await;
+    let app = app
+        .restart_with(|dir| edit_tenant(dir, ", \"http://127.0.0.1:9/gone-b\"", ""))
+        .await;
+    let answer = login.submit("erkki@testi.fi", PASSWORD, false).await;
+    assert_eq!(answer.headers().get("location"), None);
+    says(answer, 400, "Kirjautumispyynnön paluuosoite puuttuu").await;
+    app.stop().await;
+}
