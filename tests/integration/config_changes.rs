@@ -32,58 +32,52 @@ fn edit_tenant(dir: &Path, from: &str, to: &str) {
     std::fs::write(&path, text.replace(from, to)).unwrap();
 }
 
+/// Erkki's login of `rp-gone` back to `redirect`, begun, then the server restarted after
+/// `from` became `to` in the tenant file, then his password posted: the answer.
+async fn login_across_a_change(
+    backend: Backend,
+    redirect: &str,
+    (from, to): (&str, &str),
+) -> reqwest::Response {
+    let app = app(backend).await;
+    let client = rp::client(
+        &app,
+        "seinajoki",
+        "rp-gone",
+        Some("rp-gone-secret"),
+        redirect,
+    )
+    .await;
+    let browser = app.browser();
+    let login = Login::start(&browser, &client, &[], &[]).await;
+    let app = app.restart_with(|dir| edit_tenant(dir, from, to)).await;
+    let answer = login.submit("erkki@testi.fi", PASSWORD, false).await;
+    app.stop().await;
+    answer
+}
+
 both_stores!(a_login_waiting_for_an_e_service_removed_meanwhile_ends_on_a_page);
 /// A resident opens the login of `rp-gone`; the city removes the e-service and restarts; the
 /// resident then logs in. The page says the e-service is not known (400), in Finnish. Before,
 /// the code's client was looked up after the password and not found: a 500 after a right
 /// password.
 async fn a_login_waiting_for_an_e_service_removed_meanwhile_ends_on_a_page(backend: Backend) {
-    let app = app(backend).await;
-    let client = rp::client(
-        &app,
-        "seinajoki",
-        "rp-gone",
-        Some("rp-gone-secret"),
-        "http://127.0.0.1:9/gone-a",
-    )
-    .await;
-    let browser = app.browser();
-    let login = Login::start(&browser, &client, &[], &[]).await;
-    let app = app
-        .restart_with(|dir| {
-            edit_tenant(dir, "client_id = \"rp-gone\"", "client_id = \"rp-renamed\"")
-        })
-        .await;
-    let answer = login.submit("erkki@testi.fi", PASSWORD, false).await;
+    let renamed = ("client_id = \"rp-gone\"", "client_id = \"rp-renamed\"");
+    let answer = login_across_a_change(backend, "http://127.0.0.1:9/gone-a", renamed).await;
     says(
         answer,
         400,
         "Kirjautumispyynnön asiointipalvelua ei tunneta.",
     )
     .await;
-    app.stop().await;
 }
 
 both_stores!(a_login_waiting_for_a_redirect_uri_removed_meanwhile_goes_nowhere);
 /// The same when the e-service stays but the redirect URI the request named is removed: no
 /// redirect to it (with a code or an error), but the page of an unregistered redirect URI.
 async fn a_login_waiting_for_a_redirect_uri_removed_meanwhile_goes_nowhere(backend: Backend) {
-    let app = app(backend).await;
-    let client = rp::client(
-        &app,
-        "seinajoki",
-        "rp-gone",
-        Some("rp-gone-secret"),
-        "http://127.0.0.1:9/gone-b",
-    )
-    .await;
-    let browser = app.browser();
-    let login = Login::start(&browser, &client, &[], &[]).await;
-    let app = app
-        .restart_with(|dir| edit_tenant(dir, ", \"http://127.0.0.1:9/gone-b\"", ""))
-        .await;
-    let answer = login.submit("erkki@testi.fi", PASSWORD, false).await;
+    let removed = (", \"http://127.0.0.1:9/gone-b\"", "");
+    let answer = login_across_a_change(backend, "http://127.0.0.1:9/gone-b", removed).await;
     assert_eq!(answer.headers().get("location"), None);
     says(answer, 400, "Kirjautumispyynnön paluuosoite puuttuu").await;
-    app.stop().await;
 }

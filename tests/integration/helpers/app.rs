@@ -442,12 +442,18 @@ impl TestApp {
             let entry = entry.unwrap();
             std::fs::copy(entry.path(), new.join("tenants").join(entry.file_name())).unwrap();
         }
+        self.relaunch(dir, db, &path).await
+    }
+
+    /// Stops this server and starts another at the same address and with the same clock, over
+    /// `db`, with the configuration at `path` (in `dir`).
+    async fn relaunch(self, dir: TempDir, db: TestDb, path: &Path) -> TestApp {
         let (base, clock) = (self.base.clone(), self.clock.clone());
         let port = url::Url::parse(&base).unwrap().port().unwrap();
         self.stop().await;
         drop(self);
         let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
-        launch(dir, db, &path, listener, base, clock).await
+        launch(dir, db, path, listener, base, clock).await
     }
 
     /// Stops this server and starts another at the same address over the same database and
@@ -463,11 +469,6 @@ impl TestApp {
         };
         let db = std::mem::replace(&mut self.db, kept);
         let path = dir.path().join("idp.toml");
-        let (base, clock) = (self.base.clone(), self.clock.clone());
-        let port = url::Url::parse(&base).unwrap().port().unwrap();
-        self.stop().await;
-        drop(self);
-        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
-        launch(dir, db, &path, listener, base, clock).await
+        self.relaunch(dir, db, &path).await
     }
 }
