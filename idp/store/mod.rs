@@ -494,9 +494,12 @@ pub fn migrate(backend: &DatabaseBackend) -> Result<Vec<String>> {
             create_private_file(path)?;
             let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
             // WAL is a property of the file: readers never wait for the writer. A migration that
-            // deletes or rebuilds a table leaves no old rows in free space either.
+            // deletes or rebuilds a table leaves no old rows in free space either. The busy
+            // timeout first: setting the journal mode takes a lock, and without it a start (or a
+            // command of the CLI) beside a node writing, or closing its last connection, failed
+            // at once with "database is locked".
             conn.batch_execute(&format!(
-                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {}; PRAGMA secure_delete = ON;",
+                "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA secure_delete = ON;",
                 BUSY_TIMEOUT.as_millis()
             ))?;
             DbConnection::Sqlite(conn)
