@@ -193,3 +193,40 @@ async fn a_step_up_whose_session_ended_meanwhile_spends_no_recovery_code(backend
     assert!(app.mails().is_empty());
     app.stop().await;
 }
+
+both_stores!(a_level_renamed_in_the_configuration_is_what_older_sessions_answer);
+/// The city renames its password level (`[acr] password`) and restarts. A session of before
+/// gives an e-service that asks for the new name, as essential, an ID token that says the new
+/// name, which discovery lists; its refresh too. Before, the session's stored name went into
+/// every code for up to 30 days: the old name, which the e-service refused.
+async fn a_level_renamed_in_the_configuration_is_what_older_sessions_answer(backend: Backend) {
+    let app = app_with_user(backend).await;
+    let client = rp::basic(&app).await;
+    let browser = app.browser();
+    let started = rp::start(&client, &[], &[]);
+    let first = rp::log_in_and_redeem(&browser, &client, started, "erkki@testi.fi", PASSWORD).await;
+    assert_eq!(first.payload()["acr"], "urn:idp:acr:password");
+    let low = "urn:city:low";
+    let app = app
+        .restart_with(|dir| {
+            let path = dir.join("tenants/seinajoki.toml");
+            let renamed = format!("\n[acr]\npassword = \"{low}\"\n");
+            crate::helpers::append(&path, &renamed);
+        })
+        .await;
+    let client = rp::basic(&app).await;
+    let essential = format!(r#"{{"id_token":{{"acr":{{"essential":true,"value":"{low}"}}}}}}"#);
+    let quiet = rp::start(&client, &[], &[("claims", &essential)]);
+    let back = location(&browser.get(quiet.url.clone()).send().await.unwrap());
+    let redeemed = rp::redeem(&client, quiet, &back).await;
+    assert_eq!(redeemed.payload()["acr"], low);
+    let discovery: serde_json::Value = app
+        .get("/seinajoki/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let supported = discovery["acr_values_supported"].as_array().unwrap();
+    assert!(supported.contains(&serde_json::json!(low)), "{supported:?}");
+    app.stop().await;
+}

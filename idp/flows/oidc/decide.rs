@@ -138,7 +138,7 @@ pub fn issue_code(
         scope: request.scope_string(),
         auth_time: Some(session.auth_time),
         amr: Some(session.amr.clone()),
-        acr: session.acr.clone(),
+        acr: Some(Proof::parse(&session.amr).acr(&m.tenant.acr).to_string()),
         offline,
         created_at: m.now,
         expires_at,

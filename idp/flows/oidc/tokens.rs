@@ -185,7 +185,7 @@ impl Minter<'_> {
         )
         .set_nonce(nonce.map(|n| Nonce::new(n.to_string())))
         .set_auth_time(grant.auth_time.map(|t| t.and_utc()))
-        .set_auth_context_ref(grant.acr.clone().map(AuthenticationContextClass::new))
+        .set_auth_context_ref(acr_of(self, grant).map(AuthenticationContextClass::new))
         .set_auth_method_refs(grant.amr.as_ref().map(|amr| {
             amr.split(' ')
                 .map(|m| AuthenticationMethodReference::new(m.to_string()))
@@ -316,6 +316,21 @@ impl Minter<'_> {
 pub fn s256(verifier: &str) -> String {
     use sha2::Digest;
     crate::crypto::keys::b64(&sha2::Sha256::digest(verifier.as_bytes()))
+}
+
+/// The `acr` of `grant`'s ID tokens: the level its `amr` proves, named as the tenant's `[acr]`
+/// names it now. A city that renames its levels and restarts must not have sessions and grants of
+/// before answer the old name, which discovery no longer lists and an e-service that asked for
+/// the new one refuses (OIDC Core §5.5.1.1). A grant without `amr` keeps what it stored.
+fn acr_of(m: &Minter<'_>, grant: &GrantRow) -> Option<String> {
+    match &grant.amr {
+        Some(amr) => Some(
+            super::proof::Proof::parse(amr)
+                .acr(&m.tenant.acr)
+                .to_string(),
+        ),
+        None => grant.acr.clone(),
+    }
 }
 
 /// The `preferred_username` of `user` under `scope` (which has `profile`): the old username of a

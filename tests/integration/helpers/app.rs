@@ -447,10 +447,16 @@ impl TestApp {
 
     /// Stops this server and starts another at the same address and with the same clock, over
     /// `db`, with the configuration at `path` (in `dir`).
-    async fn relaunch(self, dir: TempDir, db: TestDb, path: &Path) -> TestApp {
+    async fn relaunch(mut self, dir: TempDir, db: TestDb, path: &Path) -> TestApp {
         let (base, clock) = (self.base.clone(), self.clock.clone());
         let port = url::Url::parse(&base).unwrap().port().unwrap();
         self.stop().await;
+        // The workers ended, not only told to: one still writing holds SQLite's database from
+        // the next server's start.
+        self.worker.abort();
+        self.mailer.abort();
+        let _ = (&mut self.worker).await;
+        let _ = (&mut self.mailer).await;
         drop(self);
         let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         launch(dir, db, path, listener, base, clock).await
