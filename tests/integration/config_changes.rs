@@ -81,3 +81,39 @@ async fn a_login_waiting_for_a_redirect_uri_removed_meanwhile_goes_nowhere(backe
     assert_eq!(answer.headers().get("location"), None);
     says(answer, 400, "Kirjautumispyynnön paluuosoite puuttuu").await;
 }
+
+both_stores!(a_removed_e_services_access_tokens_end_with_it);
+/// The city removes an e-service and restarts: the access tokens it was given stop working at
+/// userinfo at once (401 `invalid_token`), as its refresh tokens stop at the token endpoint,
+/// however long `tokens.access_token_seconds` makes them.
+async fn a_removed_e_services_access_tokens_end_with_it(backend: Backend) {
+    let app = app(backend).await;
+    let redirect = "http://127.0.0.1:9/gone-a";
+    let client = rp::client(
+        &app,
+        "seinajoki",
+        "rp-gone",
+        Some("rp-gone-secret"),
+        redirect,
+    )
+    .await;
+    let started = rp::start(&client, &[], &[]);
+    let browser = app.browser();
+    let redeemed =
+        rp::log_in_and_redeem(&browser, &client, started, "erkki@testi.fi", PASSWORD).await;
+    let token = redeemed.access_token();
+    assert_eq!(userinfo(&app, &token).await, 200);
+    let renamed = ("client_id = \"rp-gone\"", "client_id = \"rp-renamed\"");
+    let app = app
+        .restart_with(|dir| edit_tenant(dir, renamed.0, renamed.1))
+        .await;
+    assert_eq!(userinfo(&app, &token).await, 401);
+    app.stop().await;
+}
+
+/// The status of userinfo with the access token `token`.
+async fn userinfo(app: &TestApp, token: &str) -> u16 {
+    let url = app.url("/seinajoki/userinfo");
+    let answer = app.http.get(url).bearer_auth(token).send().await.unwrap();
+    answer.status().as_u16()
+}

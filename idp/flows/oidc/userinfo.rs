@@ -10,8 +10,10 @@ use crate::store::grants;
 use crate::store::users::UserRow;
 use crate::store::{DbConnection, Tenant};
 
-/// Checks an access token against the database: its grant still stands, it was not revoked.
-/// Returns its claims and the grant's user (one statement). A machine token
+/// Checks an access token against the database: its grant still stands, it was not revoked, and
+/// its client is still configured (a removed e-service's tokens end with it, as its refresh
+/// tokens do at the token endpoint). Returns its claims and the grant's user (one statement). A
+/// machine token
 /// (`client_credentials`, no grant) stands while its client is configured for that grant and its
 /// `jti` is not listed as revoked; it has no user.
 pub fn check_live(
@@ -22,6 +24,8 @@ pub fn check_live(
     let claims = m.verify_access_token(token)?;
     let user = if claims.gid.is_empty() {
         live_machine_token(m, conn, &claims)?.then_some(None)
+    } else if m.tenant.client(&claims.client_id).is_none() {
+        None
     } else {
         grants::find_live(conn, Tenant::of(m.tenant), &claims.gid, &claims.jti)?
     };
@@ -39,7 +43,8 @@ pub fn live_claims(
     let live = if claims.gid.is_empty() {
         live_machine_token(m, conn, &claims)?
     } else {
-        grants::is_live(conn, Tenant::of(m.tenant), &claims.gid, &claims.jti)?
+        m.tenant.client(&claims.client_id).is_some()
+            && grants::is_live(conn, Tenant::of(m.tenant), &claims.gid, &claims.jti)?
     };
     live.then_some(claims).ok_or_else(not_live)
 }
