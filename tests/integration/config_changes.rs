@@ -24,6 +24,18 @@ async fn app(backend: Backend) -> TestApp {
         .await
 }
 
+/// `rp-gone` as its e-service's OIDC client, returning to `redirect`.
+async fn gone(app: &TestApp, redirect: &str) -> rp::Rp {
+    rp::client(
+        app,
+        "seinajoki",
+        "rp-gone",
+        Some("rp-gone-secret"),
+        redirect,
+    )
+    .await
+}
+
 /// Replaces `from` with `to` in seinajoki's tenant file under `dir`.
 fn edit_tenant(dir: &Path, from: &str, to: &str) {
     let path = dir.join("tenants/seinajoki.toml");
@@ -40,14 +52,7 @@ async fn login_across_a_change(
     (from, to): (&str, &str),
 ) -> reqwest::Response {
     let app = app(backend).await;
-    let client = rp::client(
-        &app,
-        "seinajoki",
-        "rp-gone",
-        Some("rp-gone-secret"),
-        redirect,
-    )
-    .await;
+    let client = gone(&app, redirect).await;
     let browser = app.browser();
     let login = Login::start(&browser, &client, &[], &[]).await;
     let app = app.restart_with(|dir| edit_tenant(dir, from, to)).await;
@@ -88,15 +93,7 @@ both_stores!(a_removed_e_services_access_tokens_end_with_it);
 /// however long `tokens.access_token_seconds` makes them.
 async fn a_removed_e_services_access_tokens_end_with_it(backend: Backend) {
     let app = app(backend).await;
-    let redirect = "http://127.0.0.1:9/gone-a";
-    let client = rp::client(
-        &app,
-        "seinajoki",
-        "rp-gone",
-        Some("rp-gone-secret"),
-        redirect,
-    )
-    .await;
+    let client = gone(&app, "http://127.0.0.1:9/gone-a").await;
     let started = rp::start(&client, &[], &[]);
     let browser = app.browser();
     let redeemed =
