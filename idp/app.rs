@@ -402,7 +402,10 @@ impl Services {
             .run(move |conn| match outcome {
                 Ok(()) => deliveries::QUEUE.done(conn, &row.id, now),
                 Err(error) => {
-                    let retry = backchannel::retry_at(now, attempts);
+                    // A client no longer configured (or without its URI) never takes it: given
+                    // up at once, not retried for hours.
+                    let retry = backchannel::retry_at(now, attempts)
+                        .filter(|_| error != backchannel::NOWHERE);
                     let claimed = (row.id.as_str(), row.queue.locked_until);
                     deliveries::QUEUE
                         .failed(conn, claimed, &error, retry)
@@ -413,20 +416,30 @@ impl Services {
         Ok(delivered)
     }
 
-    /// Signs the logout token of `row` at `now` and POSTs it to the relying party.
+    /// Signs the logout token of `row` at `now` and POSTs it to the relying party's back-channel
+    /// logout URI as the tenant's file has it now (an e-service that moved its endpoint while the
+    /// old one was down hears of the logouts queued meanwhile); [`backchannel::NOWHERE`] when
+    /// the client or its URI is no longer configured.
     async fn post_logout(
         &self,
         row: &DeliveryRow,
         now: chrono::NaiveDateTime,
     ) -> Result<(), String> {
-        let token = self
-            .minter(&row.tenant_id, now)
+        let minter = self.minter(&row.tenant_id, now);
+        let Some(uri) = minter
+            .as_ref()
+            .and_then(|m| m.tenant.client(&row.client_id))
+            .and_then(|client| client.backchannel_logout_uri.clone())
+        else {
+            return Err(backchannel::NOWHERE.to_string());
+        };
+        let token = minter
             .ok_or_else(|| OAuthError::server("a delivery of an unknown tenant"))
             .and_then(|m| backchannel::sign(&m, row))
             .map_err(|error| error.to_string())?;
         match self
             .http
-            .post(&row.uri)
+            .post(&uri)
             .form(&[("logout_token", token)])
             .send()
             .await

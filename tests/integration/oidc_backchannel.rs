@@ -126,14 +126,28 @@ async fn a_relying_party_that_never_answers_holds_no_other_logout_back(backend: 
     let silent_uri = format!("http://{}/backchannel", silent.local_addr().unwrap());
     let receiver = Receiver::default();
     let (uri, receiver_handle) = start_receiver(receiver.clone());
-    let app = with_bcl(backend, &uri, &[]).await;
+    let silent_setting = format!("backchannel_logout_uri = \"{silent_uri}\"");
+    let redirect = "http://127.0.0.1:9/silent-callback";
+    let app = TestApp::builder(backend)
+        .tenant_toml(&first_party_client(
+            "rp-bcl",
+            redirect,
+            &[&format!("backchannel_logout_uri = \"{uri}\"")],
+        ))
+        .tenant_toml(&first_party_client(
+            "rp-silent",
+            redirect,
+            &[&silent_setting],
+        ))
+        .spawn()
+        .await;
     app.stop_workers();
     let now = app.now();
     let rows: Vec<DeliveryRow> = (0..13)
         .map(|n| DeliveryRow {
             id: format!("delivery-{n}"),
             tenant_id: "seinajoki".into(),
-            client_id: "rp-bcl".into(),
+            client_id: if n < 12 { "rp-silent" } else { "rp-bcl" }.into(),
             uri: if n < 12 {
                 silent_uri.clone()
             } else {
@@ -220,4 +234,77 @@ async fn an_e_service_of_a_long_session_hears_of_its_logout_after_its_grant_expi
     assert_eq!(claims["sid"], sid);
     app.stop().await;
     receiver_handle.stop(true).await;
+}
+
+both_stores!(an_e_service_that_moved_its_endpoint_hears_of_the_logouts_queued_meanwhile);
+/// An e-service's back-channel endpoint is down when Erkki logs out; the city gives the
+/// e-service its new endpoint and restarts. The logout token queued meanwhile goes to the new
+/// endpoint. Before, it was retried at the old one for hours and given up, and the e-service
+/// kept its session of Erkki.
+async fn an_e_service_that_moved_its_endpoint_hears_of_the_logouts_queued_meanwhile(
+    backend: Backend,
+) {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let old = format!("http://{}/backchannel", closed.local_addr().unwrap());
+    drop(closed);
+    let app = with_bcl(backend, &old, &[]).await;
+    let callback = "http://127.0.0.1:9/bcl-callback";
+    let bcl = rp::client(&app, "seinajoki", "rp-bcl", Some("rp-bcl-secret"), callback).await;
+    let browser = app.browser();
+    let started = rp::start(&bcl, &[], &[]);
+    let redeemed =
+        rp::log_in_and_redeem(&browser, &bcl, started, "erkki@testi.fi", "oikea hevonen").await;
+    let mut logout = url::Url::parse(&app.url("/seinajoki/logout")).unwrap();
+    let hint = redeemed.tokens.id_token().unwrap().to_string();
+    logout.query_pairs_mut().append_pair("id_token_hint", &hint);
+    assert_eq!(browser.get(logout).send().await.unwrap().status(), 200);
+    let tried = "SELECT count(*) AS n FROM logout_deliveries WHERE attempts > 0";
+    for _ in 0..100 {
+        if app.count(tried).await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.count(tried).await, 1, "tried at the old endpoint");
+
+    let receiver = Receiver::default();
+    let (new, receiver_handle) = start_receiver(receiver.clone());
+    let app = app
+        .restart_with(|dir| {
+            let path = dir.join("tenants/seinajoki.toml");
+            let text = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(&path, text.replace(&old, &new)).unwrap();
+        })
+        .await;
+    wait_for(&receiver, 1, &app).await;
+    app.stop().await;
+    receiver_handle.stop(true).await;
+}
+
+both_stores!(a_logout_token_of_an_e_service_no_longer_configured_is_given_up_at_once);
+/// A logout token queued for an e-service the city has removed since: given up at its first
+/// attempt, with the reason, not retried twelve times over hours.
+async fn a_logout_token_of_an_e_service_no_longer_configured_is_given_up_at_once(backend: Backend) {
+    use idp::store::deliveries::{self, DeliveryRow};
+    use idp::store::lease_queue::QueueState;
+    let app = with_bcl(backend, "http://127.0.0.1:9/backchannel", &[]).await;
+    app.stop_workers();
+    let now = app.now();
+    let row = DeliveryRow {
+        id: "delivery-gone".into(),
+        tenant_id: "seinajoki".into(),
+        client_id: "rp-removed".into(),
+        uri: "http://127.0.0.1:9/backchannel".into(),
+        logout_token: r#"{"iss":"x","aud":"rp-removed","sid":"s","jti":"j"}"#.into(),
+        queue: QueueState::pending(now),
+        created_at: now,
+        delivered_at: None,
+    };
+    app.db_run(move |conn| deliveries::insert(conn, &row).unwrap())
+        .await;
+    assert_eq!(app.services.deliver_logouts().await.unwrap(), 0);
+    let given_up = "SELECT count(*) AS n FROM logout_deliveries WHERE status = 'failed' \
+                    AND attempts = 1 AND last_error LIKE 'the client or its backchannel%'";
+    assert_eq!(app.count(given_up).await, 1);
+    app.stop().await;
 }

@@ -18,6 +18,10 @@ pub const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 /// Attempts before a delivery is given up.
 pub const MAX_ATTEMPTS: i64 = 12;
 
+/// Why a delivery is given up at once: its client, or the client's back-channel logout URI, is no
+/// longer in the tenant's configuration (its tenant neither).
+pub const NOWHERE: &str = "the client or its backchannel_logout_uri is no longer configured";
+
 /// Queues a logout token for each of `clients` that registered a back-channel logout URI. The
 /// token names the session (`sid`) when one ended; without one (recovery revoking grants that
 /// outlived their session, such as `offline_access`) it names the resident only, which §2.4

@@ -366,6 +366,18 @@ impl TestApp {
         .await
         .unwrap()
     }
+
+    /// A count by SQL (`SELECT count(*) AS n …`) on the server's store.
+    pub async fn count(&self, sql: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let sql = sql.to_string();
+        self.db_run(move |conn| diesel::sql_query(sql).get_result::<Count>(conn).unwrap().n)
+            .await
+    }
 }
 
 /// An audit event: kind, user, client, address, detail.
