@@ -84,6 +84,11 @@ redirect_uris = ["https://rp.example.fi/callback"]
 client_id = "c"
 client_secret_sha256 = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"
 redirect_uris = ["https://rp.example.fi/callback"]
+
+[[clients]]
+client_id = "_account"
+client_secret = "s"
+redirect_uris = ["https://rp.example.fi/callback"]
 "#,
     );
     assert_refused(
@@ -101,6 +106,7 @@ redirect_uris = ["https://rp.example.fi/callback"]
             "tenants/seinajoki.toml: clients[1].backchannel_logout_uri: \"ftp://rp.example.fi/logout\" must be https:// (http:// only for localhost)",
             "tenants/seinajoki.toml: clients[2].client_secret: must not be empty",
             "tenants/seinajoki.toml: clients[3].client_secret_sha256: is the SHA-256 of empty text: anyone could authenticate as this client with an empty secret; give the SHA-256 of a secret of 32 random bytes or more (openssl rand -base64 32)",
+            "tenants/seinajoki.toml: clients[4].client_id: must not begin with \"_\" (idp's own, such as the account page's \"_account\")",
         ],
     );
 }

@@ -28,6 +28,15 @@ pub(super) fn clients(clients: &[ClientConfig], source: &str) -> Vec<Problem> {
                 "must be non-empty printable ASCII without spaces".into(),
             );
         }
+        // `_account` is the account page's own login (`flows::oidc::pending::ACCOUNT_CLIENT`),
+        // answered without a code: ids beginning with `_` are idp's.
+        if client.client_id.starts_with('_') {
+            problem(
+                key("client_id"),
+                "must not begin with \"_\" (idp's own, such as the account page's \"_account\")"
+                    .into(),
+            );
+        }
         if !client_ids.insert(client.client_id.as_str()) {
             problem(
                 key("client_id"),
