@@ -72,7 +72,9 @@ pub fn overview(
         .map(|s| Device {
             this: s.id == this_session,
             browser: s.user_agent.as_deref().and_then(browser),
-            location: s.location,
+            // Shown only while the tenant shows locations: a city that turns them off stops
+            // showing those its live sessions stored before (the export still lists what is held).
+            location: s.location.filter(|_| m.tenant.sessions.location),
             started: s.created_at,
             last_used: s.last_seen_at,
             id: s.id,

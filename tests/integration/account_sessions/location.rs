@@ -112,3 +112,25 @@ both_stores!(a_tenant_that_does_not_show_locations_looks_none_up);
 async fn a_tenant_that_does_not_show_locations_looks_none_up(backend: Backend) {
     assert_no_location(backend, false, "192.0.2.17").await;
 }
+
+both_stores!(a_tenant_that_turns_locations_off_shows_none_stored_before);
+/// The city turns `[sessions] location` off and restarts: the account page shows no location,
+/// also of the sessions that stored one before.
+async fn a_tenant_that_turns_locations_off_shows_none_stored_before(backend: Backend) {
+    let app = app(backend, true).await;
+    let browser = browser_from("192.0.2.17");
+    let signed = sign_in_with(&app, browser, "seinajoki", "erkki@testi.fi", PASSWORD).await;
+    assert_has(&signed.page, "session-location");
+    let app = app
+        .restart_with(|dir| {
+            let path = dir.join("tenants/seinajoki.toml");
+            let text = std::fs::read_to_string(&path).unwrap();
+            let off = text.replace("location = true", "location = false");
+            std::fs::write(&path, off).unwrap();
+        })
+        .await;
+    let page = crate::helpers::journeys::page(&signed.browser, app.url("/seinajoki/account")).await;
+    assert_eq!(listed_sessions(&page).len(), 1, "{page}");
+    assert!(!page.contains("session-location"), "{page}");
+    app.stop().await;
+}
