@@ -636,3 +636,32 @@ async fn officials<const N: usize>(backend: Backend, accounts: [Old<'_>; N]) -> 
     }
     (app, client)
 }
+
+both_stores!(a_link_the_account_page_could_not_mail_is_said_at_its_own_form);
+/// The relay is down when a resident asks the account page to mail the link of an old account:
+/// 503, and "sending failed" stands at the old accounts' form, the one pressed, not at the change
+/// of address (whose field it also described).
+async fn a_link_the_account_page_could_not_mail_is_said_at_its_own_form(backend: Backend) {
+    let app = TestApp::builder(backend).unreachable_smtp().spawn().await;
+    let address = "aino@testi.fi";
+    app.add_user("kouvola", address, "asukkaan pitkä salasana", "Aino")
+        .await;
+    let signed = sign_in(&app, "kouvola", address, "asukkaan pitkä salasana").await;
+    // The old account arrives with a later import.
+    let old = app
+        .import(Old::new("kouvola", "aino.vanha", "KVL-A9").email(address))
+        .await;
+    let account = page(&signed.browser, app.url("/kouvola/account")).await;
+    let url = app.url("/kouvola/account/legacy");
+    let fields = [("account", old.as_str())];
+    let asked = post_with_csrf(&signed.browser, url, &account, &fields).await;
+    let page = says(
+        asked,
+        503,
+        "<p id=\"legacy-error\" class=\"error\" role=\"alert\">Viestin lähettäminen",
+    )
+    .await;
+    assert!(!page.contains("new-email-error"), "{page}");
+    assert_eq!(app.bound_to(&old).await, None);
+    app.stop().await;
+}

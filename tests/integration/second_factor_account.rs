@@ -80,7 +80,10 @@ async fn an_authority_user_sets_up_a_code_on_the_account_page(backend: Backend) 
     )
     .await;
     let refused = says(wrong, 422, "<p id=\"second-factor-error\" class=\"error\" role=\"alert\">Nykyinen salasana on väärin.</p>").await;
-    assert_has(&refused, "aria-describedby=\"second-factor-error\"");
+    assert_has(
+        &refused,
+        "aria-describedby=\"second-factor-error\" aria-invalid=\"true\" autofocus>",
+    );
     let enrol = enrol_page(&app, &browser, &html).await;
     assert_has(&enrol, "/seinajoki/account/second-factor/confirm\"");
     assert!(!enrol.contains("name=\"request\""), "{enrol}");
@@ -121,9 +124,18 @@ async fn an_authority_user_sets_up_a_code_on_the_account_page(backend: Backend) 
     assert_eq!(location(&again).path(), "/seinajoki/login/second-factor");
     // Enrolled, the next login asks for the code; the page then says what is set up.
     app.clock.advance(30);
-    let (_, html) = account(&app, Some(&secret)).await;
+    let (browser, html) = account(&app, Some(&secret)).await;
     assert_has(&html, "Kertakäyttökoodi on käytössä.");
     assert_has(&html, "Käyttämättömiä varakoodeja on 10.");
+    // A wrong password for new recovery codes is said at their form, not at the code's.
+    let path = "/seinajoki/account/recovery-codes";
+    let wrong = post(&app, &browser, &html, path, &[("password", "väärä")]).await;
+    let refused = says(wrong, 422, "<p id=\"recovery-codes-error\" class=\"error\" role=\"alert\">Nykyinen salasana on väärin.</p>").await;
+    assert_has(
+        &refused,
+        "aria-describedby=\"new-codes-hint recovery-codes-error\" aria-invalid=\"true\" autofocus>",
+    );
+    assert!(!refused.contains("id=\"second-factor-error\""), "{refused}");
     app.stop().await;
 }
 

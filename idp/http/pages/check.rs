@@ -25,6 +25,7 @@ fn under_way(throttled: &'static str) -> &'static str {
         "login-throttled" => "login-check-under-way",
         "passkey-throttled" => "passkey-check-under-way",
         "second-factor-throttled" => "second-factor-check-under-way",
+        "second-factor-codes-throttled" => "second-factor-codes-check-under-way",
         _ => "password-check-under-way",
     }
 }

@@ -165,6 +165,7 @@ mail-account_changed-recovery_code_used = Someone logged in to your account at {
 mail-account_changed-not-you = If this was not you, someone else knows your password. Ask for a new password with this link. Setting a new password ends every login. If the account has a passkey you do not recognise, you can remove it at the same time, or ask customer service for help.
 mail-account_changed-button = Ask for a new password
 message-failed = Sending the message to the email address you gave failed. Please contact customer service.
+account-link-mail-failed = { message-failed }
 email-restored-title = The old address is restored
 email-confirm-title = Confirm the new email address
 email-confirm-intro = Use { $email } as your username?

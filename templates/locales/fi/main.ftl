@@ -166,6 +166,7 @@ mail-account_changed-recovery_code_used = Tilillesi palvelussa { $tenant } kirja
 mail-account_changed-not-you = Jos et tehnyt tätä itse, joku muu tietää salasanasi. Pyydä uusi salasana tästä linkistä. Uuden salasanan asettaminen päättää kaikki kirjautumiset. Jos tilillä on pääsyavain, jota et tunnista, voit poistaa sen samalla tai pyytää apua asiakaspalvelusta.
 mail-account_changed-button = Pyydä uusi salasana
 message-failed = Viestin lähettäminen antamaasi sähköpostiosoitteeseen ei onnistunut. Ota yhteys asiakaspalveluun.
+account-link-mail-failed = { message-failed }
 email-restored-title = Vanha osoite on palautettu
 email-confirm-title = Vahvista uusi sähköpostiosoite
 email-confirm-intro = Otetaanko käyttäjätunnukseksi { $email }?

@@ -165,6 +165,7 @@ mail-account_changed-recovery_code_used = Någon loggade in på ditt konto i { $
 mail-account_changed-not-you = Om det inte var du känner någon annan ditt lösenord. Begär ett nytt lösenord via den här länken. Ett nytt lösenord avslutar alla inloggningar. Om kontot har en nyckel som du inte känner igen kan du ta bort den samtidigt eller be kundtjänsten om hjälp.
 mail-account_changed-button = Begär ett nytt lösenord
 message-failed = Det gick inte att skicka meddelandet till den e-postadress du angav. Kontakta kundtjänsten.
+account-link-mail-failed = { message-failed }
 email-restored-title = Den gamla adressen har återställts
 email-confirm-title = Bekräfta den nya e-postadressen
 email-confirm-intro = Ta { $email } i bruk som användarnamn?

@@ -43,7 +43,7 @@ pub async fn change_email(signed: SignedIn<Posted>) -> PageResult {
         })
         .await?;
     let failed = view.send_failed(mail_id.as_deref()).await;
-    Ok(signed.after_mail("email-link-sent", failed))
+    Ok(signed.after_mail(("email-link-sent", "message-failed"), failed))
 }
 
 /// The page a mailed link of `purpose` opens: the address it is about and a button; nothing

@@ -89,5 +89,6 @@ async fn mail_link(signed: &SignedIn<Posted>, account: LegacyRow) -> PageResult 
         .await?;
     // A reached mail limit reads as sent.
     let failed = view.send_failed(mail_id.as_deref()).await;
-    Ok(signed.after_mail("account-link-sent", failed))
+    let said = ("account-link-sent", "account-link-mail-failed");
+    Ok(signed.after_mail(said, failed))
 }

@@ -21,7 +21,10 @@ fn form_of(error: &str) -> &'static str {
         | "email-password-throttled"
         | "email-password-check-under-way" => "email_error",
         "name-invalid" => "name_error",
-        "account-link-failed" | "login-throttled" | "login-check-under-way" => "legacy_error",
+        "account-link-failed"
+        | "account-link-mail-failed"
+        | "login-throttled"
+        | "login-check-under-way" => "legacy_error",
         e if e.starts_with("second-factor-") => "second_factor_error",
         e if e.starts_with("sessions-") => "sessions_error",
         _ => "error",
@@ -54,6 +57,10 @@ impl<T: AsRef<View>> SignedIn<T> {
         {
             context.insert(form, &error.filter(|e| form_of(e) == form));
         }
+        // The second factor's section has two forms: the new recovery codes' messages show at
+        // the second.
+        let codes_error = error.is_some_and(|e| e.starts_with("second-factor-codes-"));
+        context.insert("codes_error", &codes_error);
         context.insert(
             "error_item",
             &self.item.as_ref().filter(|_| error.is_some()),
@@ -88,10 +95,10 @@ impl<T: AsRef<View>> SignedIn<T> {
     }
 
     /// The account page after a mailed link: `sent` (a message key), or the seed's "could not be
-    /// sent" with 503 when `failed`.
-    pub fn after_mail(&self, sent: &str, failed: bool) -> HttpResponse {
+    /// sent" (`unsent`: the key of that text at the form that mailed it) with 503 when `failed`.
+    pub fn after_mail(&self, (sent, unsent): (&str, &str), failed: bool) -> HttpResponse {
         if failed {
-            self.show_refused("message-failed", StatusCode::SERVICE_UNAVAILABLE)
+            self.show_refused(unsent, StatusCode::SERVICE_UNAVAILABLE)
         } else {
             self.show(Some(sent), None, StatusCode::OK)
         }

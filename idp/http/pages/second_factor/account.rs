@@ -25,6 +25,14 @@ const CURRENT: CurrentPassword = CurrentPassword {
     wrong: "second-factor-password-wrong",
 };
 
+/// The same for new recovery codes: its messages (`second-factor-codes-…`) show at its own form,
+/// the second of the section.
+const CURRENT_FOR_CODES: CurrentPassword = CurrentPassword {
+    check: "account.second_factor",
+    throttled: "second-factor-codes-throttled",
+    wrong: "second-factor-codes-password-wrong",
+};
+
 /// The signed-in user is an authority user (the only ones with these forms); else the 403 page.
 fn authority(signed: &SignedIn<Posted>) -> Result<(), PageError> {
     if signed.user.is_authority {
@@ -103,7 +111,9 @@ pub async fn confirm(signed: SignedIn<Posted>) -> PageResult {
 pub async fn renew(signed: SignedIn<Posted>) -> PageResult {
     authority(&signed)?;
     let password = SecretString::from(signed.page.field("password"));
-    signed.current_password(&CURRENT, password, |_| ()).await?;
+    signed
+        .current_password(&CURRENT_FOR_CODES, password, |_| ())
+        .await?;
     let (kek, user, tell) = keys(&signed);
     let renewed = signed
         .counted_change(move |m, conn| renew_recovery_codes(m, conn, (&kek, &tell), &user))
