@@ -33,6 +33,10 @@ pub enum FlowError {
     /// The address belongs to another account (a registration lost the race for it).
     #[error("the address is taken")]
     AddressTaken,
+    /// A link that binds an old account to a resident's account, followed in a browser not
+    /// signed in to that account: nothing done, the link still usable there (403).
+    #[error("the link binds to an account not signed in in this browser")]
+    SignInFirst,
     /// Continuing the pending login after a mailed link failed in the protocol's terms.
     #[error(transparent)]
     Login(#[from] OAuthError),
@@ -51,7 +55,7 @@ impl FlowError {
         match self {
             FlowError::Unavailable => true,
             FlowError::Login(error) => error.code == ErrorCode::TemporarilyUnavailable,
-            FlowError::Server | FlowError::AddressTaken => false,
+            FlowError::Server | FlowError::AddressTaken | FlowError::SignInFirst => false,
         }
     }
 }
@@ -72,6 +76,9 @@ impl From<FlowError> for OAuthError {
             FlowError::Unavailable => OAuthError::from(StoreError::Busy),
             FlowError::Server => OAuthError::new(ErrorCode::ServerError, "internal error"),
             FlowError::AddressTaken => OAuthError::invalid_request("the address is taken"),
+            FlowError::SignInFirst => {
+                OAuthError::invalid_request("the link binds to an account not signed in here")
+            }
             FlowError::Login(error) => error,
         }
     }

@@ -204,6 +204,66 @@ async fn a_change_of_address_confirmed_in_another_browser_binds_no_old_account(b
     app.stop().await;
 }
 
+both_stores!(an_old_account_linked_by_mail_binds_only_where_its_account_is_signed_in);
+/// The attack the change of address no longer completes, taken one step further: the stranger
+/// has confirmed the move in their own browser, so the asker's account now has the stranger's
+/// address, and its account page offers the stranger's old account; the asker has its link
+/// mailed there, and the stranger opens it too. In a browser not signed in to the asker's
+/// account the link binds nothing (403, the page says to sign in first) and stays usable; in the
+/// asker's own browser it binds, as a resident's own link does.
+async fn an_old_account_linked_by_mail_binds_only_where_its_account_is_signed_in(backend: Backend) {
+    let (app, client) = kouvola(backend).await;
+    app.add_user("kouvola", "hyokkaaja@testi.fi", "pitkä salasana", "H")
+        .await;
+    let old = Old::new("kouvola", "uhrin.tunnus", "KVL-U1").email("uhri@testi.fi");
+    let id = app.import(old).await;
+    let browser = app.browser();
+    logged_in(&browser, &client, "hyokkaaja@testi.fi", "pitkä salasana").await;
+    let account = page(&browser, app.url("/kouvola/account")).await;
+    let fields = [("email", "uhri@testi.fi"), ("password", "pitkä salasana")];
+    let sent = post_with_csrf(
+        &browser,
+        app.url("/kouvola/account/email"),
+        &account,
+        &fields,
+    )
+    .await;
+    assert_eq!(sent.status(), 200);
+    let (_, confirm) = app.mailed_link(1, "/kouvola/email/confirm?token=").await;
+    let stranger = app.browser();
+    assert_eq!(follow_link(&stranger, &confirm, &[]).await.status(), 200);
+    assert_eq!(app.bound_to(&id).await, None);
+
+    let account = page(&browser, app.url("/kouvola/account")).await;
+    let fields = [("account", id.as_str())];
+    let asked = post_with_csrf(
+        &browser,
+        app.url("/kouvola/account/legacy"),
+        &account,
+        &fields,
+    )
+    .await;
+    assert_eq!(asked.status(), 200);
+    let link = app
+        .newest_link(Some("uhri@testi.fi"), "/kouvola/reset?token=")
+        .await;
+    let opened = page(&stranger, &link).await;
+    let refused = submit_link(&stranger, &link, &opened, &[]).await;
+    says(
+        refused,
+        403,
+        "Kirjaudu ensin Omat tiedot -sivulle tässä selaimessa",
+    )
+    .await;
+    assert_eq!(app.bound_to(&id).await, None);
+    // Where the account is signed in, the same link binds.
+    let opened = page(&browser, &link).await;
+    let done = submit_link(&browser, &link, &opened, &[]).await;
+    assert_eq!(done.status(), 200);
+    assert!(app.bound_to(&id).await.is_some());
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 /// A resident confirms a move to an address of an unbound old account while support's
 /// `legacy set-email` moves that account to its right address (not committed yet: it holds the

@@ -11,6 +11,7 @@ use crate::domain::Email;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::mail_link::{self, Completed};
+use crate::flows::oidc::session;
 use crate::store::legacy::LegacyRow;
 use crate::store::links::{self, LinkRow};
 use crate::store::users::{self, UserRow};
@@ -127,6 +128,16 @@ pub fn complete(
         };
         if open.user.is_none() && password_hash.is_none() {
             return Ok(None);
+        }
+        // A link that binds to a resident's account (the account page's "link by mail") binds
+        // only in a browser signed in to that account: the address may have come to the account
+        // by a change of address its old owner confirmed without seeing whose account asked, and
+        // its mailbox's reader must not hand that account the old account too.
+        if let Some(user) = &open.user {
+            let current = session::current(conn, Tenant::of(m.tenant), session_cookie, m.now)?;
+            if current.is_none_or(|(_, signed_in)| signed_in.id != user.id) {
+                return Err(FlowError::SignInFirst);
+            }
         }
         // The user it logs in to held before the link is used, as a recovery holds it before it
         // voids the user's links (`oidc/standing.rs`).

@@ -294,6 +294,8 @@ impl View {
         let error = error.into();
         if error.is_busy() {
             self.error(StatusCode::SERVICE_UNAVAILABLE, "busy").into()
+        } else if matches!(error, FlowError::SignInFirst) {
+            self.error(StatusCode::FORBIDDEN, "sign_in_first").into()
         } else if matches!(error, FlowError::AddressTaken) {
             // A registration link that lost the race for its address to another link of the
             // same address: the account exists, so this link is as good as used.
@@ -425,6 +427,7 @@ fn error_key(reason: &str) -> &'static str {
         "not_a_page" => "error-not-a-page",
         "crowded_address" => "error-crowded-address",
         "other_account" => "error-other-account",
+        "sign_in_first" => "error-sign-in-first",
         _ => "error-other",
     }
 }

@@ -59,8 +59,8 @@ impl<T: AsRef<View>> SignedIn<T> {
         }
         // The second factor's section has two forms: the new recovery codes' messages show at
         // the second.
-        let codes_error = error.is_some_and(|e| e.starts_with("second-factor-codes-"));
-        context.insert("codes_error", &codes_error);
+        let codes_failed = error.is_some_and(|e| e.starts_with("second-factor-codes-"));
+        context.insert("codes_failed", &codes_failed);
         context.insert(
             "error_item",
             &self.item.as_ref().filter(|_| error.is_some()),
