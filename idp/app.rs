@@ -402,10 +402,12 @@ impl Services {
             .run(move |conn| match outcome {
                 Ok(()) => deliveries::QUEUE.done(conn, &row.id, now),
                 Err(error) => {
-                    // A client no longer configured (or without its URI) never takes it: given
-                    // up at once, not retried for hours.
-                    let retry = backchannel::retry_at(now, attempts)
-                        .filter(|_| error != backchannel::NOWHERE);
+                    // A client no longer configured never takes it: given up after the minutes a
+                    // rolling restart takes (another node may have the client still, or
+                    // already), not retried for hours.
+                    let retry = backchannel::retry_at(now, attempts).filter(|_| {
+                        error != backchannel::NOWHERE || attempts < backchannel::NOWHERE_ATTEMPTS
+                    });
                     let claimed = (row.id.as_str(), row.queue.locked_until);
                     deliveries::QUEUE
                         .failed(conn, claimed, &error, retry)
@@ -418,21 +420,25 @@ impl Services {
 
     /// Signs the logout token of `row` at `now` and POSTs it to the relying party's back-channel
     /// logout URI as the tenant's file has it now (an e-service that moved its endpoint while the
-    /// old one was down hears of the logouts queued meanwhile); [`backchannel::NOWHERE`] when
-    /// the client or its URI is no longer configured.
+    /// old one was down hears of the logouts queued meanwhile), or the one it was queued for when
+    /// this node's file gives the client none (a node of a rolling restart that has not the URI
+    /// yet); [`backchannel::NOWHERE`] when this node has not the client (nor its tenant).
     async fn post_logout(
         &self,
         row: &DeliveryRow,
         now: chrono::NaiveDateTime,
     ) -> Result<(), String> {
         let minter = self.minter(&row.tenant_id, now);
-        let Some(uri) = minter
+        let Some(client) = minter
             .as_ref()
             .and_then(|m| m.tenant.client(&row.client_id))
-            .and_then(|client| client.backchannel_logout_uri.clone())
         else {
             return Err(backchannel::NOWHERE.to_string());
         };
+        let uri = client
+            .backchannel_logout_uri
+            .clone()
+            .unwrap_or_else(|| row.uri.clone());
         let token = minter
             .ok_or_else(|| OAuthError::server("a delivery of an unknown tenant"))
             .and_then(|m| backchannel::sign(&m, row))

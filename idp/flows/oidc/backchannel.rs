@@ -18,9 +18,13 @@ pub const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 /// Attempts before a delivery is given up.
 pub const MAX_ATTEMPTS: i64 = 12;
 
-/// Why a delivery is given up at once: its client, or the client's back-channel logout URI, is no
-/// longer in the tenant's configuration (its tenant neither).
-pub const NOWHERE: &str = "the client or its backchannel_logout_uri is no longer configured";
+/// Why a delivery failed without a request: its client is not in this node's configuration of the
+/// tenant (nor, perhaps, the tenant). Given up after [`NOWHERE_ATTEMPTS`].
+pub const NOWHERE: &str = "the client is not configured";
+
+/// Attempts of a delivery whose client is not configured before it is given up: about ten
+/// minutes of retries (10 s, doubling), for the nodes of a rolling restart to agree.
+pub const NOWHERE_ATTEMPTS: i64 = 6;
 
 /// Queues a logout token for each of `clients` that registered a back-channel logout URI. The
 /// token names the session (`sid`) when one ended; without one (recovery revoking grants that
