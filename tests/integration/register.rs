@@ -2,7 +2,7 @@
 //! address with an account gets a mail saying so, and the page says the same either way.
 
 use crate::both_stores;
-use crate::helpers::journeys::{Login, answer, page, submit_link};
+use crate::helpers::journeys::{Login, answer, page, says, submit_link};
 use crate::helpers::{Backend, TestApp, assert_has};
 use crate::rp::{self, location, param};
 
@@ -48,6 +48,25 @@ async fn registration_verifies_the_address_and_continues_the_login(backend: Back
 
     let form = page(&login.browser, &link).await;
     assert_has(&form, "value=\"maija@testi.fi\"");
+    // A name too long is said at the name's field, which is marked; the password's is not.
+    let long = "M".repeat(201);
+    let fields = [
+        ("name", long.as_str()),
+        ("password", "maijan oma salasana"),
+        ("password2", "maijan oma salasana"),
+    ];
+    let refused = submit_link(&login.browser, &link, &form, &fields).await;
+    let refused = says(
+        refused,
+        422,
+        "<p id=\"name-error\" class=\"error\" role=\"alert\">Nimessä voi olla enintään 200 merkkiä",
+    )
+    .await;
+    assert_has(
+        &refused,
+        "aria-invalid=\"true\" aria-describedby=\"name-error\" autofocus>",
+    );
+    assert!(!refused.contains("password-error"), "{refused}");
     let done = submit_link(
         &login.browser,
         &link,

@@ -39,6 +39,12 @@ impl Completing<'_> {
         context.insert("token", self.token);
         context.insert("email", self.email);
         context.insert("name", self.name);
+        // The name's error stands at the name's field; the others at the password's.
+        let (name_error, error) = match error {
+            Some(key) if key.starts_with("name-") => (Some(key), None),
+            other => (None, other),
+        };
+        context.insert("name_error", &name_error);
         context.insert("error", &error);
         context.insert("min", &self.view.tenant.min_password_chars());
         self.view
