@@ -14,7 +14,7 @@ use crate::helpers::authority::{
     to_second_factor, wrong, wrong_codes,
 };
 use crate::helpers::journeys::{Login, answer, hidden, page, post_with_csrf, says, session_cookie};
-use crate::helpers::{Backend, TestApp, assert_has};
+use crate::helpers::{Backend, NewUser, TestApp, assert_has};
 use crate::rp::{self, location};
 
 const THROTTLED: &str = "Liian monta epäonnistunutta yritystä. Odota hetki ja yritä uudelleen.";
@@ -514,5 +514,52 @@ async fn a_code_of_the_secret_scanned_before_the_page_was_opened_again_enrols(ba
         "Varakoodisi",
     )
     .await;
+    app.stop().await;
+}
+
+both_stores!(an_enrolment_that_expired_while_its_login_waits_starts_again_on_its_page);
+/// An official installs the app and types the key by hand, slower than the enrolment lasts (30
+/// minutes, which its page says), in a city whose logins wait longer. The code of the expired
+/// key gets the enrolment's page again with a new key and what happened, not the page of an
+/// expired login (whose whole login started again, and whose key in the app was dead anyway).
+async fn an_enrolment_that_expired_while_its_login_waits_starts_again_on_its_page(
+    backend: Backend,
+) {
+    use crate::helpers::authority::{PASSWORD, shown_secret};
+    let app = TestApp::builder(backend)
+        .tenant_setting("authority_second_factor = \"required\"")
+        .main_toml("[tokens]\nauthorization_request_seconds = 7200")
+        .spawn()
+        .await;
+    let official = NewUser::authority(USERNAME, "Virkailija", PASSWORD);
+    app.add("seinajoki", official).await.unwrap();
+    let client = rp::basic(&app).await;
+    let (login, first) = crate::helpers::authority::enrolment(&app, &client).await;
+    assert_has(&first, "kuusinumeroinen koodi 30 minuutin kuluessa.");
+    let typed = shown_secret(&first);
+    app.clock.advance(31 * 60);
+    steady(&app);
+    let fields = [
+        ("request", login.request.as_str()),
+        ("ceremony", &hidden(&first, "ceremony")),
+        ("code", &code(&app, &typed, 0)),
+    ];
+    let url = format!("{}/login/second-factor/enrol", login.tenant_url);
+    let again = post_with_csrf(&login.browser, url.clone(), &first, &fields).await;
+    let again = says(
+        again,
+        422,
+        "Käyttöönotto ehti vanhentua, joten avain on nyt uusi.",
+    )
+    .await;
+    let renewed = shown_secret(&again);
+    assert_ne!(renewed.base32(), typed.base32());
+    let fields = [
+        ("request", login.request.as_str()),
+        ("ceremony", &hidden(&again, "ceremony")),
+        ("code", &code(&app, &renewed, 0)),
+    ];
+    let done = post_with_csrf(&login.browser, url, &again, &fields).await;
+    says(done, 200, "Varakoodisi").await;
     app.stop().await;
 }

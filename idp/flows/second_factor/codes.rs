@@ -17,8 +17,9 @@ use crate::store::{DbConnection, StoreError, Tenant, write_transaction};
 
 /// The ceremony of a one-time code being enrolled: its sealed secret.
 pub const ENROL: &str = "totp_enrol";
-/// How long an enrolment waits for its first code.
-pub const ENROL_MINUTES: i64 = 10;
+/// How long an enrolment waits for its first code: time to install an authenticator app and
+/// type the key by hand (with a screen reader too); the enrolment page says so.
+pub const ENROL_MINUTES: i64 = 30;
 
 /// An enrolment waiting for its first code, as its page shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]

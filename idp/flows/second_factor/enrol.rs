@@ -40,6 +40,9 @@ pub enum LoginEnrolment {
     },
     /// The code is wrong: the same enrolment again.
     Wrong(Enrolment),
+    /// The enrolment expired while its login waits: a new one, with a new key to scan (the page
+    /// says why).
+    Restarted(Enrolment),
     /// The user has a second factor now: the login asks for it.
     HasFactor,
     /// No such half-done login of this browser, or no such enrolment.
@@ -130,7 +133,10 @@ pub fn confirm_enrolment(
                     LoginEnrolment::Enrolled { codes, proceed }
                 }
                 Confirmed::Wrong(enrolment) => LoginEnrolment::Wrong(enrolment),
-                Confirmed::Gone => LoginEnrolment::Expired,
+                // The login still waits: a new enrolment rather than the whole login again.
+                Confirmed::Gone => {
+                    LoginEnrolment::Restarted(codes::start(m, conn, keys.0, &half.user)?)
+                }
             },
         )
     })

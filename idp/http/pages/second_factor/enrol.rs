@@ -78,6 +78,12 @@ pub async fn confirm(login: LoginForm) -> PageResult {
             };
             enrol_page(view, &place, &enrolment, Some(error))
         }
+        LoginEnrolment::Restarted(enrolment) => enrol_page(
+            view,
+            &place,
+            &enrolment,
+            Some("second-factor-enrol-renewed"),
+        ),
         LoginEnrolment::HasFactor => Ok(to_code_page(view, &request_id)),
         LoginEnrolment::Expired => Ok(view.error(StatusCode::BAD_REQUEST, "expired")),
     }

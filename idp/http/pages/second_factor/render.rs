@@ -101,6 +101,10 @@ pub fn enrol_page(
     context.insert("ceremony", &enrolment.ceremony);
     context.insert("secret", &enrolment.grouped);
     context.insert("qr", &qr);
+    context.insert(
+        "minutes",
+        &crate::flows::second_factor::codes::ENROL_MINUTES,
+    );
     Ok(view.form_page("second_factor_enrol.html", context, error))
 }
 
