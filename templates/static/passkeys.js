@@ -171,7 +171,12 @@
       var password = field(form, "password");
       var target = explained && password ? password : button;
       if (target) {
-        target.setAttribute("aria-describedby", box.id);
+        // Added to what describes it already (the offer's introduction), not in its place.
+        var described = (target.getAttribute("aria-describedby") || "").split(" ").filter(function (id) {
+          return id && id !== box.id;
+        });
+        described.push(box.id);
+        target.setAttribute("aria-describedby", described.join(" "));
         target.focus();
       }
     }
@@ -220,6 +225,17 @@
         button.hidden = false;
         button.addEventListener("click", function () {
           start(form);
+        });
+        // Enter in the form's one text field (the passkey's name) submits it without the
+        // button: start the ceremony instead of posting a form without a passkey.
+        form.addEventListener("submit", function (event) {
+          var credential = field(form, "credential");
+          if (credential && !credential.value) {
+            event.preventDefault();
+            if (!button.disabled) {
+              start(form);
+            }
+          }
         });
       }
       if (form.hasAttribute("data-passkey-conditional")) {
