@@ -176,6 +176,13 @@ async fn changing_the_address_keeps_the_subject_and_can_be_undone(backend: Backe
     assert_eq!(status, 422);
     assert!(refused.contains("Nykyinen salasana on väärin."));
     assert!(app.mails_to("erkki.uusi@testi.fi").is_empty());
+    // What was typed stays in the field (the password never does), with a typo too.
+    assert_has(&refused, "value=\"erkki.uusi@testi.fi\"");
+    let typo = [("email", "erkki.uusi(at)testi.fi"), ("password", PASSWORD)];
+    let (status, refused) = post(&app, &signed, "/seinajoki/account/email", &typo).await;
+    assert_eq!(status, 422);
+    assert_has(&refused, "Sähköpostiosoite ei ole kelvollinen.");
+    assert_has(&refused, "value=\"erkki.uusi(at)testi.fi\"");
     let (_, sent) = change(PASSWORD).await;
     assert_has(&sent, "Lähetimme vahvistuslinkin uuteen osoitteeseen.");
     let mails = app.mails();

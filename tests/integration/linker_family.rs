@@ -141,7 +141,10 @@ async fn a_family_member_claims_their_old_account_by_its_password_and_their_own_
     .await;
     assert_eq!(hidden_account(&claim), aiti);
     // A password field a password manager may fill (WCAG 1.3.5), not `autocomplete="off"`.
-    assert_has(&claim, "type=\"password\" autocomplete=\"current-password\"");
+    assert_has(
+        &claim,
+        "type=\"password\" autocomplete=\"current-password\"",
+    );
     // The old password proves it; then the resident's own address.
     let own = says(
         login.claim(&claim, SHARED, &aiti, passwords[1]).await,

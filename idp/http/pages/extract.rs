@@ -72,6 +72,23 @@ impl FromRequest for Posted {
     }
 }
 
+/// What a page's request typed into its form, when it posted one: the account page shows it again
+/// with an error (a typo in the new address, a name too long) rather than lose it.
+pub trait Typed {
+    /// The field `name` as posted; `None` for a page that was not posted.
+    fn typed(&self, _name: &str) -> Option<&str> {
+        None
+    }
+}
+
+impl Typed for View {}
+
+impl Typed for Posted {
+    fn typed(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+}
+
 impl AsRef<View> for View {
     fn as_ref(&self) -> &View {
         self

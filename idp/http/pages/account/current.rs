@@ -10,7 +10,7 @@ use crate::crypto::hash_pool::Share;
 use crate::flows::account;
 use crate::flows::password_check::{Attempt, DUMMY_HASH, Stored};
 use crate::http::pages::error::PageError;
-use crate::http::pages::extract::SignedIn;
+use crate::http::pages::extract::{SignedIn, Typed};
 use crate::http::pages::view::View;
 use crate::store::throttle::ThrottleKey;
 
@@ -24,7 +24,7 @@ pub struct CurrentPassword {
     pub wrong: &'static str,
 }
 
-impl<T: AsRef<View>> SignedIn<T> {
+impl<T: AsRef<View> + Typed> SignedIn<T> {
     /// A password check of the account page for `account`, from this session.
     pub fn attempt(&self, account: ThrottleKey) -> Attempt {
         Attempt {

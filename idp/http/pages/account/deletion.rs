@@ -12,10 +12,10 @@ use super::current::CurrentPassword;
 use crate::flows::deletion::{self, Requested, Undone};
 use crate::http::pages::dates::moment;
 use crate::http::pages::error::PageResult;
-use crate::http::pages::extract::{Posted, SignedIn};
+use crate::http::pages::extract::{Posted, SignedIn, Typed};
 use crate::http::pages::view::View;
 
-impl<T: AsRef<View>> SignedIn<T> {
+impl<T: AsRef<View> + Typed> SignedIn<T> {
     /// The deletion's page: what happens and the password field, with `error` (a message key).
     fn deletion_page(&self, error: Option<&str>, status: StatusCode) -> HttpResponse {
         let view = self.view();

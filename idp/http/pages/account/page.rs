@@ -6,7 +6,7 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 
 use crate::flows::linker::keeps_password;
-use crate::http::pages::extract::SignedIn;
+use crate::http::pages::extract::{SignedIn, Typed};
 use crate::http::pages::passkeys;
 use crate::http::pages::view::View;
 
@@ -31,7 +31,7 @@ fn form_of(error: &str) -> &'static str {
     }
 }
 
-impl<T: AsRef<View>> SignedIn<T> {
+impl<T: AsRef<View> + Typed> SignedIn<T> {
     /// The account page with `message` or `error` (message keys).
     pub fn show(
         &self,
@@ -46,7 +46,19 @@ impl<T: AsRef<View>> SignedIn<T> {
             "username",
             &user.username.as_ref().filter(|_| user.email.is_none()),
         );
-        context.insert("name", &user.name.clone().unwrap_or_default());
+        // The form posted with an error shows what was typed again (never a password).
+        let typed = |field: &str, form: &str| {
+            error
+                .filter(|e| form_of(e) == form)
+                .and_then(|_| self.page.typed(field))
+                .map(str::to_string)
+        };
+        let name = typed("name", "name_error").or_else(|| user.name.clone());
+        context.insert("name", &name.unwrap_or_default());
+        context.insert(
+            "new_email",
+            &typed("email", "email_error").unwrap_or_default(),
+        );
         context.insert("message", &message);
         context.insert("second_factor", &self.second_factor);
         let forms = ["error", "name_error", "legacy_error", "email_error"];
