@@ -197,14 +197,19 @@ async fn a_step_up_whose_session_ended_meanwhile_spends_no_recovery_code(backend
 both_stores!(a_level_renamed_in_the_configuration_is_what_older_sessions_answer);
 /// The city renames its password level (`[acr] password`) and restarts. A session of before
 /// gives an e-service that asks for the new name, as essential, an ID token that says the new
-/// name, which discovery lists; its refresh too. Before, the session's stored name went into
-/// every code for up to 30 days: the old name, which the e-service refused.
+/// name, which discovery lists. Before, the session's stored name went into every code for up
+/// to 30 days: the old name, which the e-service refused.
 async fn a_level_renamed_in_the_configuration_is_what_older_sessions_answer(backend: Backend) {
     let app = app_with_user(backend).await;
-    let client = rp::basic(&app).await;
-    let browser = app.browser();
-    let started = rp::start(&client, &[], &[]);
-    let first = rp::log_in_and_redeem(&browser, &client, started, "erkki@testi.fi", PASSWORD).await;
+    let browser = TestApp::browser_builder().build().unwrap();
+    let first = rp::redeem_login(
+        &browser,
+        &rp::basic(&app).await,
+        &[],
+        "erkki@testi.fi",
+        PASSWORD,
+    )
+    .await;
     assert_eq!(first.payload()["acr"], "urn:idp:acr:password");
     let low = "urn:city:low";
     let app = app

@@ -502,19 +502,25 @@ async fn a_code_of_the_secret_scanned_before_the_page_was_opened_again_enrols(ba
         scanned.base32()
     );
     steady(&app);
+    let done = enrol_with(&app, &login, &again, &scanned).await;
+    says(done, 200, "Varakoodisi").await;
+    app.stop().await;
+}
+
+/// Posts the enrolment page `page` of `login` with the current code of `secret`: the answer.
+async fn enrol_with(
+    app: &TestApp,
+    login: &Login,
+    page: &str,
+    secret: &idp::crypto::totp::TotpSecret,
+) -> reqwest::Response {
     let fields = [
         ("request", login.request.as_str()),
-        ("ceremony", &hidden(&again, "ceremony")),
-        ("code", &code(&app, &scanned, 0)),
+        ("ceremony", &hidden(page, "ceremony")),
+        ("code", &code(app, secret, 0)),
     ];
     let url = format!("{}/login/second-factor/enrol", login.tenant_url);
-    says(
-        post_with_csrf(&login.browser, url, &again, &fields).await,
-        200,
-        "Varakoodisi",
-    )
-    .await;
-    app.stop().await;
+    post_with_csrf(&login.browser, url, page, &fields).await
 }
 
 both_stores!(an_enrolment_that_expired_while_its_login_waits_starts_again_on_its_page);
@@ -539,13 +545,7 @@ async fn an_enrolment_that_expired_while_its_login_waits_starts_again_on_its_pag
     let typed = shown_secret(&first);
     app.clock.advance(31 * 60);
     steady(&app);
-    let fields = [
-        ("request", login.request.as_str()),
-        ("ceremony", &hidden(&first, "ceremony")),
-        ("code", &code(&app, &typed, 0)),
-    ];
-    let url = format!("{}/login/second-factor/enrol", login.tenant_url);
-    let again = post_with_csrf(&login.browser, url.clone(), &first, &fields).await;
+    let again = enrol_with(&app, &login, &first, &typed).await;
     let again = says(
         again,
         422,
@@ -554,12 +554,7 @@ async fn an_enrolment_that_expired_while_its_login_waits_starts_again_on_its_pag
     .await;
     let renewed = shown_secret(&again);
     assert_ne!(renewed.base32(), typed.base32());
-    let fields = [
-        ("request", login.request.as_str()),
-        ("ceremony", &hidden(&again, "ceremony")),
-        ("code", &code(&app, &renewed, 0)),
-    ];
-    let done = post_with_csrf(&login.browser, url, &again, &fields).await;
+    let done = enrol_with(&app, &login, &again, &renewed).await;
     says(done, 200, "Varakoodisi").await;
     app.stop().await;
 }
