@@ -30,7 +30,10 @@ pub fn build(m: &Minter<'_>, path: &[&str], query: &[(&str, &str)]) -> Result<St
 }
 
 /// The pending authorization request `id` names, when it is an existing, unexpired request of this
-/// tenant; else `None` (a mailed link then goes without it).
+/// tenant; else `None` (a mailed link then goes without it). The request is kept waiting as long
+/// as the link about to carry it lives (`tokens.link_seconds`, 60 minutes, beyond the request's
+/// own 30): the page that says a link was sent promises the link's time, and a resident who
+/// opens it after the request's goes back to the e-service all the same.
 pub fn pending_request(
     m: &Minter<'_>,
     conn: &mut DbConnection,
@@ -39,7 +42,12 @@ pub fn pending_request(
     let Some(id) = id.filter(|id| !id.is_empty()) else {
         return Ok(None);
     };
-    Ok(auth_requests::find(conn, Tenant::of(m.tenant), id, m.now)?.map(|row| row.id))
+    let tenant = Tenant::of(m.tenant);
+    let Some(row) = auth_requests::find(conn, tenant, id, m.now)? else {
+        return Ok(None);
+    };
+    auth_requests::wait_until(conn, tenant, &row.id, m.link_expiry())?;
+    Ok(Some(row.id))
 }
 
 /// The row of a one-time link of `purpose` whose secret is `token` (only its hash is stored),

@@ -100,6 +100,25 @@ pub fn insert_within(
     Ok(stored == 1)
 }
 
+/// Keeps the request `id` of `tenant` waiting until `until` at least (a link mailed for it lives
+/// that long).
+pub fn wait_until(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    id: &str,
+    until: NaiveDateTime,
+) -> Result<()> {
+    diesel::update(
+        auth_requests::table
+            .find(id)
+            .filter(auth_requests::tenant_id.eq(tenant.id()))
+            .filter(auth_requests::expires_at.lt(until)),
+    )
+    .set(auth_requests::expires_at.eq(until))
+    .execute(conn)?;
+    Ok(())
+}
+
 /// An unexpired request of `tenant` by id.
 pub fn find(
     conn: &mut DbConnection,
