@@ -127,18 +127,19 @@ async fn registration_and_new_users_of_an_old_address_go_through_the_linker(back
 /// page to move to `to`: their browser, their tokens and the confirmation link (the first mail).
 async fn ask_to_move(
     app: &TestApp,
-    client: &Rp,
+    (tenant, client): (&str, &Rp),
     from: &str,
     to: &str,
 ) -> (reqwest::Client, rp::Redeemed, String) {
     let browser = app.browser();
     let redeemed = logged_in(&browser, client, from, "pitkä salasana").await;
-    let account = page(&browser, app.url("/seinajoki/account")).await;
+    let account = page(&browser, app.url(&format!("/{tenant}/account"))).await;
     let fields = [("email", to), ("password", "pitkä salasana")];
-    let url = app.url("/seinajoki/account/email");
+    let url = app.url(&format!("/{tenant}/account/email"));
     let sent = post_with_csrf(&browser, url, &account, &fields).await;
     assert_eq!(sent.status(), 200);
-    let (_, confirm) = app.mailed_link(1, "/seinajoki/email/confirm?token=").await;
+    let confirming = format!("/{tenant}/email/confirm?token=");
+    let (_, confirm) = app.mailed_link(1, &confirming).await;
     (browser, redeemed, confirm)
 }
 
@@ -150,8 +151,13 @@ async fn changing_to_an_old_address_binds_its_account(backend: Backend) {
         .await;
     let old = Old::new("seinajoki", "vanha.tunnus", "SJK-C1").email("vanha@testi.fi");
     let id = app.import(old).await;
-    let (browser, redeemed, confirm) =
-        ask_to_move(&app, &client, "uusi@testi.fi", "vanha@testi.fi").await;
+    let (browser, redeemed, confirm) = ask_to_move(
+        &app,
+        ("seinajoki", &client),
+        "uusi@testi.fi",
+        "vanha@testi.fi",
+    )
+    .await;
     let done = follow_link(&browser, &confirm, &[]).await;
     assert_eq!(done.status(), 200);
     // The link proved the address: its one old account is bound, the subject stays.
@@ -171,6 +177,26 @@ async fn changing_to_an_old_address_binds_its_account(backend: Backend) {
     app.stop().await;
 }
 
+/// In `tenant`, the resident at `hyokkaaja@testi.fi` asks to move to `uhri@testi.fi`, which has
+/// the stranger's unbound old account `uhrin.tunnus`; the stranger confirms in a browser of
+/// their own, and the old account stays unbound. Its id, the asker's browser and tokens, and the
+/// stranger's browser.
+async fn stranger_confirms_a_move(
+    app: &TestApp,
+    (tenant, client): (&str, &Rp),
+) -> (String, reqwest::Client, rp::Redeemed, reqwest::Client) {
+    app.add_user(tenant, "hyokkaaja@testi.fi", "pitkä salasana", "H")
+        .await;
+    let old = Old::new(tenant, "uhrin.tunnus", "OLD-U1").email("uhri@testi.fi");
+    let id = app.import(old).await;
+    let moving = ("hyokkaaja@testi.fi", "uhri@testi.fi");
+    let (asker, redeemed, confirm) = ask_to_move(app, (tenant, client), moving.0, moving.1).await;
+    let stranger = app.browser();
+    assert_eq!(follow_link(&stranger, &confirm, &[]).await.status(), 200);
+    assert_eq!(app.bound_to(&id).await, None);
+    (id, asker, redeemed, stranger)
+}
+
 both_stores!(a_change_of_address_confirmed_in_another_browser_binds_no_old_account);
 /// Someone signed in asks to move their account to a stranger's address, which still has the
 /// stranger's one unbound old account; the stranger opens the confirmation mail in their own
@@ -179,16 +205,7 @@ both_stores!(a_change_of_address_confirmed_in_another_browser_binds_no_old_accou
 /// account before. It waits on the account page, linkable by its owner.
 async fn a_change_of_address_confirmed_in_another_browser_binds_no_old_account(backend: Backend) {
     let (app, client) = server(backend).await;
-    app.add_user("seinajoki", "hyokkaaja@testi.fi", "pitkä salasana", "H")
-        .await;
-    let old = Old::new("seinajoki", "uhrin.tunnus", "SJK-U1").email("uhri@testi.fi");
-    let id = app.import(old).await;
-    let (asker, redeemed, confirm) =
-        ask_to_move(&app, &client, "hyokkaaja@testi.fi", "uhri@testi.fi").await;
-    let stranger = app.browser();
-    let done = follow_link(&stranger, &confirm, &[]).await;
-    assert_eq!(done.status(), 200);
-    assert_eq!(app.bound_to(&id).await, None);
+    let (_, asker, redeemed, _) = stranger_confirms_a_move(&app, ("seinajoki", &client)).await;
     let info = rp::userinfo(&app, "seinajoki", &redeemed.access_token()).await;
     assert_eq!(info["email"], "uhri@testi.fi");
     assert_eq!(info.get("former_subjects"), None, "{info}");
@@ -213,26 +230,7 @@ both_stores!(an_old_account_linked_by_mail_binds_only_where_its_account_is_signe
 /// asker's own browser it binds, as a resident's own link does.
 async fn an_old_account_linked_by_mail_binds_only_where_its_account_is_signed_in(backend: Backend) {
     let (app, client) = kouvola(backend).await;
-    app.add_user("kouvola", "hyokkaaja@testi.fi", "pitkä salasana", "H")
-        .await;
-    let old = Old::new("kouvola", "uhrin.tunnus", "KVL-U1").email("uhri@testi.fi");
-    let id = app.import(old).await;
-    let browser = app.browser();
-    logged_in(&browser, &client, "hyokkaaja@testi.fi", "pitkä salasana").await;
-    let account = page(&browser, app.url("/kouvola/account")).await;
-    let fields = [("email", "uhri@testi.fi"), ("password", "pitkä salasana")];
-    let sent = post_with_csrf(
-        &browser,
-        app.url("/kouvola/account/email"),
-        &account,
-        &fields,
-    )
-    .await;
-    assert_eq!(sent.status(), 200);
-    let (_, confirm) = app.mailed_link(1, "/kouvola/email/confirm?token=").await;
-    let stranger = app.browser();
-    assert_eq!(follow_link(&stranger, &confirm, &[]).await.status(), 200);
-    assert_eq!(app.bound_to(&id).await, None);
+    let (id, browser, _, stranger) = stranger_confirms_a_move(&app, ("kouvola", &client)).await;
 
     let account = page(&browser, app.url("/kouvola/account")).await;
     let fields = [("account", id.as_str())];
@@ -282,7 +280,13 @@ async fn postgres_a_binding_proven_by_an_address_support_moves_meanwhile_binds_n
         .await;
     let old = Old::new("seinajoki", "vanha.tunnus", "SJK-C1").email("vanha@testi.fi");
     let id = app.import(old).await;
-    let (browser, _, confirm) = ask_to_move(&app, &client, "uusi@testi.fi", "vanha@testi.fi").await;
+    let (browser, _, confirm) = ask_to_move(
+        &app,
+        ("seinajoki", &client),
+        "uusi@testi.fi",
+        "vanha@testi.fi",
+    )
+    .await;
 
     let (now, account) = (app.now(), id.clone());
     let correct = move |conn: &mut idp::store::DbConnection| {
