@@ -123,7 +123,9 @@ async fn changes_past_the_hourly_allowance_are_refused_but_never_a_way_back(back
         let url = app.url(path);
         let refused = post_with_csrf(&signed.browser, url, &signed.page, fields).await;
         let retry = crate::helpers::header(&refused, "retry-after");
-        says(refused, 429, too_many).await;
+        let page = says(refused, 429, too_many).await;
+        // Its tab says what failed: a change, not a login.
+        assert_has(&page, "<title>Muutosta ei voitu tehdä – ");
         assert_eq!(retry.as_deref(), Some("3600"), "{path}");
     }
     let account = page(&signed.browser, app.url("/seinajoki/account")).await;

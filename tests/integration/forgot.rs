@@ -80,6 +80,11 @@ async fn a_reset_link_sets_the_password_and_continues_the_login(backend: Backend
     assert_eq!(form.status(), 200);
     let form = form.text().await.unwrap();
     assert_has(&form, "autocomplete=\"new-password\"");
+    // The account's login name, for a password manager to save the new password under.
+    assert_has(
+        &form,
+        r#"<input type="hidden" name="username" autocomplete="username" value="erkki@testi.fi">"#,
+    );
     for (password, again, status, refusal) in [
         (NEW, "toinen", Some(422), "Salasanat eivät täsmää."),
         (
@@ -113,6 +118,7 @@ async fn a_reset_link_sets_the_password_and_continues_the_login(backend: Backend
     // Once only; the other browser's session ended; the new password works, the old does not.
     let (status, used) = answer(browser.get(&link).send().await.unwrap()).await;
     assert_eq!(status, 410);
+    assert_has(&used, "<title>Linkki ei toimi – ");
     // A way on: the login (the password is set) or a new link.
     assert_links(&app, &used, "/seinajoki/account", "Kirjaudu sisään");
     assert_links(&app, &used, "/seinajoki/forgot", "Pyydä uusi linkki");

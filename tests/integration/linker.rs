@@ -304,6 +304,11 @@ async fn the_email_link_policy_mails_a_link_that_binds_and_continues_the_login(b
         &form,
         "Aiempi käyttäjätunnuksesi ossi.k liitetään sähköpostiosoitteeseesi",
     );
+    // The address is the new login's name: a password manager saves the password under it.
+    assert_has(
+        &form,
+        r#"<input type="hidden" name="username" autocomplete="username" value="ossi@testi.fi">"#,
+    );
     let mismatch = crate::helpers::journeys::submit_link(
         &login.browser,
         &link,

@@ -24,6 +24,8 @@ pub enum LinkTarget {
     SetPassword {
         /// The old username.
         username: String,
+        /// The address the link was mailed to: the new account's login name.
+        address: Option<String>,
     },
     /// Another account for a user who has one: a confirmation.
     Confirm {
@@ -104,7 +106,10 @@ pub fn link_target(
         if open.user.is_some() {
             LinkTarget::Confirm { username }
         } else {
-            LinkTarget::SetPassword { username }
+            LinkTarget::SetPassword {
+                username,
+                address: open.link.email,
+            }
         }
     }))
 }

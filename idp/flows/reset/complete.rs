@@ -44,14 +44,24 @@ impl Removable {
     }
 }
 
-/// When `token` is a usable reset link of this tenant, what the reset may remove of its account
-/// ([`Removable`]: the page lists it, with the days each was added and last used, and the choice
-/// to remove it); `None` when it is not.
+/// A usable reset link, as its page shows it.
+#[derive(Debug, Clone, Default)]
+pub struct Usable {
+    /// The name its account logs in with (an authority user's username, else the address), for
+    /// a password manager to save the new password under.
+    pub login: Option<String>,
+    /// What the reset may remove of the account.
+    pub removable: Removable,
+}
+
+/// When `token` is a usable reset link of this tenant, its account's login name and what the
+/// reset may remove of the account ([`Removable`]: the page lists it, with the days each was
+/// added and last used, and the choice to remove it); `None` when it is not.
 pub fn usable(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     token: &str,
-) -> Result<Option<Removable>, FlowError> {
+) -> Result<Option<Usable>, FlowError> {
     let Some(link) = mail_link::find_link(m, conn, PURPOSE, token)? else {
         return Ok(None);
     };
@@ -61,8 +71,11 @@ pub fn usable(
         None => None,
     };
     Ok(Some(match user {
-        Some(user) => Removable::of(m, conn, &user)?,
-        None => Removable::default(),
+        Some(user) => Usable {
+            removable: Removable::of(m, conn, &user)?,
+            login: user.username.or(user.email),
+        },
+        None => Usable::default(),
     }))
 }
 

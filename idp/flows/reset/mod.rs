@@ -4,5 +4,5 @@
 pub mod complete;
 pub mod request;
 
-pub use self::complete::{Removable, complete, usable};
+pub use self::complete::{Removable, Usable, complete, usable};
 pub use self::request::request;

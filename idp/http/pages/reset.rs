@@ -16,7 +16,7 @@ use super::view::View;
 use crate::flows::linker;
 use crate::flows::linker::follow::LinkTarget;
 use crate::flows::mail_link::Completed;
-use crate::flows::reset::{self, Removable};
+use crate::flows::reset::{self, Removable, Usable};
 
 /// `GET /{tenant}/forgot?request=…`
 pub async fn forgot(view: View) -> PageResult {
@@ -34,7 +34,7 @@ pub async fn send(posted: Posted) -> PageResult {
 /// an authority user's one-time code), or the linker's.
 #[derive(Debug, Clone)]
 enum LinkKind {
-    Reset(Removable),
+    Reset(Usable),
     Legacy(LinkTarget),
 }
 
@@ -43,8 +43,18 @@ impl LinkKind {
         match self {
             LinkKind::Reset(_) => None,
             LinkKind::Legacy(
-                LinkTarget::SetPassword { username } | LinkTarget::Confirm { username },
+                LinkTarget::SetPassword { username, .. } | LinkTarget::Confirm { username },
             ) => Some(username),
+        }
+    }
+
+    /// The name the account logs in with once its password is set: the page carries it in a
+    /// hidden `username` field, for a password manager to save the new password under.
+    fn login(&self) -> Option<&str> {
+        match self {
+            LinkKind::Reset(usable) => usable.login.as_deref(),
+            LinkKind::Legacy(LinkTarget::SetPassword { address, .. }) => address.as_deref(),
+            LinkKind::Legacy(LinkTarget::Confirm { .. }) => None,
         }
     }
 }
@@ -52,8 +62,8 @@ impl LinkKind {
 /// What the link `token` is, or the "link expired" page.
 async fn link_kind(view: &View, token: &str) -> Result<LinkKind, PageError> {
     view.link_target(token, |m, conn, token| {
-        if let Some(removable) = reset::usable(m, conn, token)? {
-            return Ok(Some(LinkKind::Reset(removable)));
+        if let Some(usable) = reset::usable(m, conn, token)? {
+            return Ok(Some(LinkKind::Reset(usable)));
         }
         linker::link_target(m, conn, token).map(|target| target.map(LinkKind::Legacy))
     })
@@ -77,9 +87,10 @@ fn reset_page(
     context.insert("error", &error);
     context.insert("min", &view.tenant.min_password_chars());
     context.insert("legacy_username", &kind.legacy_username());
+    context.insert("login", &kind.login());
     let nothing = Removable::default();
     let removable = match kind {
-        LinkKind::Reset(removable) => removable,
+        LinkKind::Reset(usable) => &usable.removable,
         LinkKind::Legacy(_) => &nothing,
     };
     context.insert("passkeys", &listed(view, &removable.passkeys));

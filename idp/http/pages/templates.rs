@@ -238,9 +238,17 @@ mod tests {
         );
         context.insert("reason", "expired");
         context.insert("message_key", "error-expired");
+        context.insert("title_key", "error-title");
         assert_eq!(
             title(&context, "error.html"),
             "Kirjautuminen ei onnistu – Seinäjoki"
+        );
+        context.insert("error", &None::<String>);
+        context.insert("identifier", "a@b.fi");
+        assert_eq!(
+            title(&context, "password.html"),
+            "Kirjautuminen: salasana – Seinäjoki",
+            "the password page is told apart from the identifier page"
         );
     }
 }

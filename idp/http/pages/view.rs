@@ -278,6 +278,7 @@ impl View {
         let mut context = self.context();
         context.insert("reason", reason);
         context.insert("message_key", error_key(reason));
+        context.insert("title_key", error_title(reason));
         let mut response = self.respond(status, "error.html", &context);
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response
@@ -329,6 +330,7 @@ impl View {
         let mut context = self.context();
         context.insert("reason", "link_expired");
         context.insert("message_key", "link-expired");
+        context.insert("title_key", error_title("link_expired"));
         self.respond(StatusCode::GONE, "error.html", &context)
     }
 
@@ -429,6 +431,18 @@ fn error_key(reason: &str) -> &'static str {
         "other_account" => "error-other-account",
         "sign_in_first" => "error-sign-in-first",
         _ => "error-other",
+    }
+}
+
+/// The title (and heading) of the error page of `reason`: what could not be done — a login, a
+/// link, a change of the account page — or that the service is busy (WCAG 2.4.2: a tab's title
+/// tells its page apart).
+fn error_title(reason: &str) -> &'static str {
+    match reason {
+        "link_expired" | "sign_in_first" => "error-title-link",
+        "other_account" | "too_many_changes" => "error-title-account",
+        "busy" => "error-title-busy",
+        _ => "error-title",
     }
 }
 

@@ -5,6 +5,7 @@ skip-to-content = Skip to content
 # Before the title of a form page shown again with an error.
 title-failed = Error
 login-title = Log in
+password-title = Log in: password
 identifier-label = Email address / username
 continue = Continue
 form-post-title = Returning to the service
@@ -65,6 +66,8 @@ back-to-login = Log in
 error-title = Login is not possible
 error-title-link = The link does not work
 error-title-email = The address could not be changed
+error-title-account = The change could not be made
+error-title-busy = The service is busy
 error-missing-client = The login request does not name the e-service.
 error-unknown-client = The e-service of the login request is not known.
 error-redirect-uri = The return address of the login request is missing or not registered for the e-service.

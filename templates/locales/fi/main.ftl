@@ -6,6 +6,7 @@ skip-to-content = Siirry sisältöön
 # Before the title of a form page shown again with an error.
 title-failed = Virhe
 login-title = Kirjautuminen
+password-title = Kirjautuminen: salasana
 identifier-label = Sähköpostiosoite / käyttäjätunnus
 continue = Jatka
 form-post-title = Palataan palveluun
@@ -66,6 +67,8 @@ back-to-login = Kirjaudu sisään
 error-title = Kirjautuminen ei onnistu
 error-title-link = Linkki ei toimi
 error-title-email = Osoitetta ei voitu vaihtaa
+error-title-account = Muutosta ei voitu tehdä
+error-title-busy = Palvelu on ruuhkautunut
 error-missing-client = Kirjautumispyynnöstä puuttuu asiointipalvelun tunniste.
 error-unknown-client = Kirjautumispyynnön asiointipalvelua ei tunneta.
 error-redirect-uri = Kirjautumispyynnön paluuosoite puuttuu tai sitä ei ole rekisteröity asiointipalvelulle.

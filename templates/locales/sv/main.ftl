@@ -5,6 +5,7 @@ skip-to-content = Hoppa till innehållet
 # Before the title of a form page shown again with an error.
 title-failed = Fel
 login-title = Inloggning
+password-title = Inloggning: lösenord
 identifier-label = E-postadress / användarnamn
 continue = Fortsätt
 form-post-title = Återvänder till tjänsten
@@ -65,6 +66,8 @@ back-to-login = Logga in
 error-title = Inloggningen lyckas inte
 error-title-link = Länken fungerar inte
 error-title-email = Adressen kunde inte bytas
+error-title-account = Ändringen kunde inte göras
+error-title-busy = Tjänsten är överbelastad
 error-missing-client = Inloggningsbegäran anger inte e-tjänsten.
 error-unknown-client = E-tjänsten i inloggningsbegäran är okänd.
 error-redirect-uri = Inloggningsbegärans returadress saknas eller är inte registrerad för e-tjänsten.
