@@ -14,6 +14,28 @@ pub fn lookup_key(typed: &str) -> String {
     folded.trim().to_lowercase()
 }
 
+/// A username as the choice page shows it when the tenant masks them: the first and last
+/// character, the rest as `*` ("m*****a").
+pub fn mask(username: &str) -> String {
+    let chars: Vec<char> = username.chars().collect();
+    match chars.as_slice() {
+        [] => String::new(),
+        [only] => format!("{only}*"),
+        [first, middle @ .., last] => {
+            format!("{first}{}{last}", "*".repeat(middle.len().max(1)))
+        }
+    }
+}
+
+/// An account's login name shown to someone who may not be its owner: an address's local part
+/// masked, its domain kept ("e***i@testi.fi"); a username masked whole.
+pub fn mask_login(login: &str) -> String {
+    match login.rsplit_once('@') {
+        Some((local, domain)) => format!("{}@{domain}", mask(local)),
+        None => mask(login),
+    }
+}
+
 /// Whether `c` does not show as itself: a control character (`Cc`), a format character (`Cf`:
 /// the marks, embeddings, overrides and isolates that reorder text, zero-width spaces and joiners,
 /// the soft hyphen), a private-use or unassigned code point (`Co`, `Cn`), or a line or paragraph
@@ -44,7 +66,7 @@ pub fn visible(typed: &str, max_chars: usize) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{invisible, lookup_key, visible};
+    use super::{invisible, lookup_key, mask, mask_login, visible};
 
     #[test]
     fn what_does_not_show_as_itself_is_invisible() {
@@ -92,5 +114,17 @@ mod tests {
         );
         assert_eq!(lookup_key("ＭＡＴＴＩ．Ｍ"), "matti.m");
         assert_eq!(lookup_key("ﬁlippa"), "filippa");
+    }
+
+    #[test]
+    fn masking_keeps_the_ends_and_hides_the_length_of_short_names() {
+        assert_eq!(mask("matti.meikalainen"), "m***************n");
+        assert_eq!(mask("ab"), "a*b");
+        assert_eq!(mask("a"), "a*");
+        assert_eq!(mask("äiti"), "ä**i");
+        assert_eq!(mask(""), "");
+        assert_eq!(mask_login("erkki@testi.fi"), "e***i@testi.fi");
+        assert_eq!(mask_login("a@b.fi"), "a*@b.fi");
+        assert_eq!(mask_login("matti.m"), "m*****m");
     }
 }

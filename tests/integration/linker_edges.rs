@@ -192,6 +192,12 @@ async fn stranger_confirms_a_move(
     let moving = ("hyokkaaja@testi.fi", "uhri@testi.fi");
     let (asker, redeemed, confirm) = ask_to_move(app, (tenant, client), moving.0, moving.1).await;
     let stranger = app.browser();
+    // The page names the asking account, masked: the stranger can tell it is not theirs.
+    let asked = page(&stranger, &confirm).await;
+    assert_has(
+        &asked,
+        "Pyyntö tuli tililtä h*******a@testi.fi. Jos et itse pyytänyt tätä, älä vahvista",
+    );
     assert_eq!(follow_link(&stranger, &confirm, &[]).await.status(), 200);
     assert_eq!(app.bound_to(&id).await, None);
     (id, asker, redeemed, stranger)
@@ -200,7 +206,8 @@ async fn stranger_confirms_a_move(
 both_stores!(a_change_of_address_confirmed_in_another_browser_binds_no_old_account);
 /// Someone signed in asks to move their account to a stranger's address, which still has the
 /// stranger's one unbound old account; the stranger opens the confirmation mail in their own
-/// browser and confirms (the page cannot say whose account asked). The address moves, but the
+/// browser and confirms (the page names the asking account, masked, but a stranger may confirm
+/// all the same). The address moves, but the
 /// stranger's old account, its subject and history, stays unbound: it joined the asker's
 /// account before. It waits on the account page, linkable by its owner.
 async fn a_change_of_address_confirmed_in_another_browser_binds_no_old_account(backend: Backend) {

@@ -9,7 +9,7 @@ use super::request::{CONFIRM, UNDO, UNDO_DAYS, link_row};
 use super::ways_back::{self, Bound, Change};
 use crate::config::Language;
 use crate::crypto::secret;
-use crate::domain::Email;
+use crate::domain::{Email, text};
 use crate::flows::context::Minter;
 use crate::flows::deletion;
 use crate::flows::error::FlowError;
@@ -36,15 +36,38 @@ pub enum Followed {
     Done(String),
 }
 
-/// The address a usable link of `purpose` carries: the new one of a confirmation link
-/// ([`CONFIRM`]), the old one of an undo link ([`UNDO`]).
+/// What the page of a usable link shows before anything changes.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The address the link carries: the new one of a confirmation link ([`CONFIRM`]), the old
+    /// one of an undo link ([`UNDO`]).
+    pub email: String,
+    /// The login name of the account the link is for, masked ([`text::mask_login`]): a
+    /// confirmation link reaches whoever reads the new address, who may not be the account's
+    /// owner and tells by it that the request is not theirs.
+    pub account: String,
+}
+
+/// What the usable link `token` of `purpose` shows; `None` when it is unknown, expired, used or
+/// its account gone.
 pub fn target(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     purpose: &str,
     token: &str,
-) -> Result<Option<String>, FlowError> {
-    Ok(mail_link::find_link(m, conn, purpose, token)?.and_then(|l| l.email))
+) -> Result<Option<Target>, FlowError> {
+    let Some(link) = mail_link::find_link(m, conn, purpose, token)? else {
+        return Ok(None);
+    };
+    let (Some(email), Some(user_id)) = (link.email, link.user_id) else {
+        return Ok(None);
+    };
+    let Some(user) = users::find(conn, Tenant::of(m.tenant), &user_id)? else {
+        return Ok(None);
+    };
+    let login = user.username.or(user.email).unwrap_or_default();
+    let account = text::mask_login(&login);
+    Ok(Some(Target { email, account }))
 }
 
 /// The usable link `token` of `purpose` and its user, whose row is held first (as

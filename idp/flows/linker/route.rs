@@ -234,30 +234,3 @@ pub fn login_key(
     };
     Ok(throttle_key(named.as_ref(), old.as_ref(), identifier))
 }
-
-/// A username as the choice page shows it when the tenant masks them: the first and last
-/// character, the rest as `*` ("m*****a").
-pub fn mask(username: &str) -> String {
-    let chars: Vec<char> = username.chars().collect();
-    match chars.as_slice() {
-        [] => String::new(),
-        [only] => format!("{only}*"),
-        [first, middle @ .., last] => {
-            format!("{first}{}{last}", "*".repeat(middle.len().max(1)))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::mask;
-
-    #[test]
-    fn masking_keeps_the_ends_and_hides_the_length_of_short_names() {
-        assert_eq!(mask("matti.meikalainen"), "m***************n");
-        assert_eq!(mask("ab"), "a*b");
-        assert_eq!(mask("a"), "a*");
-        assert_eq!(mask("äiti"), "ä**i");
-        assert_eq!(mask(""), "");
-    }
-}

@@ -173,6 +173,7 @@ account-link-mail-failed = { message-failed }
 email-restored-title = The old address is restored
 email-confirm-title = Confirm the new email address
 email-confirm-intro = Use { $email } as your username?
+email-confirm-account = The request came from the account { $account }. If you did not ask for this, do not confirm: nothing changes.
 email-confirm = Confirm
 
 # The legacy-account linker

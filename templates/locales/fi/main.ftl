@@ -174,6 +174,7 @@ account-link-mail-failed = { message-failed }
 email-restored-title = Vanha osoite on palautettu
 email-confirm-title = Vahvista uusi sähköpostiosoite
 email-confirm-intro = Otetaanko käyttäjätunnukseksi { $email }?
+email-confirm-account = Pyyntö tuli tililtä { $account }. Jos et itse pyytänyt tätä, älä vahvista: mitään ei muuteta.
 email-confirm = Vahvista
 
 # The legacy-account linker

@@ -173,6 +173,7 @@ account-link-mail-failed = { message-failed }
 email-restored-title = Den gamla adressen har återställts
 email-confirm-title = Bekräfta den nya e-postadressen
 email-confirm-intro = Ta { $email } i bruk som användarnamn?
+email-confirm-account = Begäran kom från kontot { $account }. Om du inte själv bad om detta ska du inte bekräfta: ingenting ändras.
 email-confirm = Bekräfta
 
 # The legacy-account linker

@@ -46,18 +46,19 @@ pub async fn change_email(signed: SignedIn<Posted>) -> PageResult {
     Ok(signed.after_mail(("email-link-sent", "message-failed"), failed))
 }
 
-/// The page a mailed link of `purpose` opens: the address it is about and a button; nothing
-/// changes until the form is posted.
+/// The page a mailed link of `purpose` opens: the address it is about, the account it is for
+/// (masked), and a button; nothing changes until the form is posted.
 async fn link_form(view: View, template: &str, purpose: &'static str) -> PageResult {
     let token = view.query("token");
     let probe = token.clone();
-    let address = view
+    let target = view
         .flow(move |m, conn| email_change::target(m, conn, purpose, &probe))
         .await?;
-    Ok(match address {
-        Some(email) => {
+    Ok(match target {
+        Some(target) => {
             let mut context = view.context();
-            context.insert("email", &email);
+            context.insert("email", &target.email);
+            context.insert("account", &target.account);
             context.insert("token", &token);
             view.respond(StatusCode::OK, template, &context)
         }

@@ -6,7 +6,7 @@ use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse};
 
-use crate::flows::linker;
+use crate::domain::text;
 use crate::flows::linker::route::IN_USE;
 use crate::flows::oidc::request::Params;
 use crate::http::extract::{Extracting, after};
@@ -135,7 +135,7 @@ pub fn identifier_page(
 /// An old username as the login pages show it (masked when the tenant says so).
 pub fn shown(view: &View, username: &str) -> String {
     if view.tenant.legacy.mask_usernames {
-        linker::mask(username)
+        text::mask(username)
     } else {
         username.to_string()
     }
