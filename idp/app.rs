@@ -211,6 +211,15 @@ impl Services {
         // Loaded again in any case: a node that lost the race to create a key (another node
         // stored its own first) created none, and must still serve the one stored.
         let ring = keys::load(&mut conn, &kek, &config, now)?;
+        let removed = crate::store::tenants::unconfigured(&mut conn, &config)?;
+        if !removed.is_empty() {
+            tracing::warn!(
+                tenants = removed.join(", "),
+                "the database holds rows of tenants that are not configured: their deletions are \
+                 not erased and their audit retention does not run (`idp tenants list`, \
+                 `idp tenants purge`, docs/operations.md)"
+            );
+        }
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())

@@ -1,4 +1,4 @@
-//! The command line: `idp serve | migrate | check-config | users … | keys …`.
+//! The command line: `idp serve | migrate | check-config | users … | keys … | tenants …`.
 //!
 //! Every command returns an [`ExitCode`]; errors are one line on standard error, never a panic.
 //! Exit status 2 means the configuration (or the command line) is wrong, 1 any other failure.
@@ -15,6 +15,7 @@ mod legacy;
 mod migrate;
 mod serve;
 mod tenant;
+mod tenants;
 mod users;
 
 use std::path::PathBuf;
@@ -64,6 +65,9 @@ pub enum Command {
     Audit(audit::AuditCommand),
     /// Copy the SQLite database, consistently, while the service runs.
     Backup(backup::BackupArgs),
+    /// The tenants the database holds rows of; purge a removed tenant's rows.
+    #[command(subcommand)]
+    Tenants(tenants::TenantsCommand),
 }
 
 /// Parses the command line, runs the command, and turns the outcome into an exit status.
@@ -84,6 +88,7 @@ pub fn main() -> ExitCode {
         Command::Legacy(command) => load(&cli.config).and_then(|c| legacy::run(&c, command)),
         Command::Audit(command) => load(&cli.config).and_then(|c| audit::run(&c, command)),
         Command::Backup(args) => load(&cli.config).and_then(|c| backup::run(&c, &args)),
+        Command::Tenants(command) => load(&cli.config).and_then(|c| tenants::run(&c, command)),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -39,6 +39,7 @@ pub mod schema;
 pub mod second_factors;
 pub mod sessions;
 mod tenant;
+pub mod tenants;
 pub mod throttle;
 mod transaction;
 pub mod usernames;

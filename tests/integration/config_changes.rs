@@ -114,3 +114,90 @@ async fn userinfo(app: &TestApp, token: &str) -> u16 {
     let answer = app.http.get(url).bearer_auth(token).send().await.unwrap();
     answer.status().as_u16()
 }
+
+/// How many rows of every table with a tenant hold `tenant`.
+async fn rows_of(app: &TestApp, tenant: &str) -> i64 {
+    let mut total = 0;
+    for table in idp::store::tenants::TABLES {
+        let sql = format!("SELECT count(*) AS n FROM {table} WHERE tenant_id = '{tenant}'");
+        total += app.count(&sql).await;
+    }
+    total
+}
+
+both_stores!(a_removed_tenant_is_listed_and_purged_on_demand_and_the_others_stay);
+/// A city leaves: its tenant file is removed and the nodes restarted. Its residents, old
+/// accounts, sessions, audit trail and keys stayed for good before (and its pending deletions
+/// were never erased). `idp tenants list` names it as not configured; `idp tenants purge`
+/// refuses a configured tenant, counts without `--yes`, and with it deletes every row of the
+/// removed tenant and nothing of the others, whose residents still log in and whose audit chain
+/// still verifies.
+async fn a_removed_tenant_is_listed_and_purged_on_demand_and_the_others_stay(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .user("kouvola", "kaija@testi.fi", PASSWORD, "Kaija")
+        .spawn()
+        .await;
+    app.import(crate::helpers::Old::new("kouvola", "kaija.k", "KVL-9").email("vanha@testi.fi"))
+        .await;
+    let kouvola = rp::basic_of(&app, "kouvola").await;
+    crate::linker::logged_in(&app.browser(), &kouvola, "kaija@testi.fi", PASSWORD).await;
+    let before = rows_of(&app, "kouvola").await;
+    assert!(before > 5, "{before}");
+    let seinajoki_rows = rows_of(&app, "seinajoki").await;
+
+    let app = app
+        .restart_with(|dir| std::fs::remove_file(dir.join("tenants/kouvola.toml")).unwrap())
+        .await;
+    let text = |out: &std::process::Output| String::from_utf8_lossy(&out.stdout).to_string();
+    let listed = app.cli(&["tenants", "list"]).await;
+    assert!(listed.status.success());
+    assert!(
+        text(&listed).contains("\nkouvola\tNO\t1\t1\t"),
+        "{}",
+        text(&listed)
+    );
+    assert!(
+        text(&listed).contains("\nseinajoki\tyes\t1\t0\t"),
+        "{}",
+        text(&listed)
+    );
+    assert!(text(&listed).contains("not configured: kouvola ("));
+
+    let configured = app
+        .cli(&["tenants", "purge", "--tenant", "seinajoki", "--yes"])
+        .await;
+    assert_eq!(configured.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&configured.stderr),
+        "error: tenant \"seinajoki\" is configured: remove its file from the configuration of \
+         every node and restart them before purging it\n"
+    );
+    let counted = app.cli(&["tenants", "purge", "--tenant", "kouvola"]).await;
+    assert!(counted.status.success());
+    let would = format!("would delete {before} rows of tenant kouvola; nothing deleted");
+    assert!(text(&counted).contains(&would), "{}", text(&counted));
+    assert_eq!(rows_of(&app, "kouvola").await, before);
+
+    let purged = app
+        .cli(&["tenants", "purge", "--tenant", "kouvola", "--yes"])
+        .await;
+    assert!(purged.status.success(), "{purged:?}");
+    let done = format!("purged tenant kouvola: {before} rows deleted\n");
+    assert!(text(&purged).ends_with(&done), "{}", text(&purged));
+    assert_eq!(rows_of(&app, "kouvola").await, 0);
+    assert_eq!(rows_of(&app, "seinajoki").await, seinajoki_rows);
+    let again = app
+        .cli(&["tenants", "purge", "--tenant", "kouvola", "--yes"])
+        .await;
+    assert_eq!(
+        text(&again),
+        "the database holds no rows of tenant kouvola\n"
+    );
+
+    let verified = app.cli(&["audit", "verify", "--tenant", "seinajoki"]).await;
+    assert!(verified.status.success(), "{verified:?}");
+    let seinajoki = rp::basic_of(&app, "seinajoki").await;
+    crate::linker::logged_in(&app.browser(), &seinajoki, "erkki@testi.fi", PASSWORD).await;
+    app.stop().await;
+}
