@@ -1,5 +1,6 @@
 //! What the pages load besides themselves: `GET /static/idp.css` (the stylesheet),
-//! `GET /static/passkeys.js` (the passkey buttons' script),
+//! `GET /static/passkeys.js` (the passkey buttons' script), `GET /static/forms.js` (every
+//! page's: each form posts once),
 //! `GET /{tenant}/theme.css` (the tenant's colour), `GET /{tenant}/logo` (its logo file); and the
 //! page of any path that is not a route.
 
@@ -23,10 +24,19 @@ pub async fn stylesheet(state: web::Data<AppState>) -> HttpResponse {
 
 /// `GET /static/passkeys.js`: the passkey pages' script.
 pub async fn script(state: web::Data<AppState>) -> HttpResponse {
+    javascript(state.pages.script())
+}
+
+/// `GET /static/forms.js`: every page's script (each form posts once).
+pub async fn forms_script(state: web::Data<AppState>) -> HttpResponse {
+    javascript(state.pages.forms_script())
+}
+
+fn javascript(body: &str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/javascript; charset=utf-8")
         .insert_header(("Cache-Control", "public, max-age=3600"))
-        .body(state.pages.script().to_string())
+        .body(body.to_string())
 }
 
 /// `GET /{tenant}/theme.css`: the tenant's colour.

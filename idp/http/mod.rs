@@ -135,6 +135,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(healthz::readyz))
         .route("/static/idp.css", web::get().to(assets::stylesheet))
         .route("/static/passkeys.js", web::get().to(assets::script))
+        .route("/static/forms.js", web::get().to(assets::forms_script))
         .service(
             web::scope("/{tenant}")
                 .route(

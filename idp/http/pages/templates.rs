@@ -12,6 +12,7 @@ pub struct Pages {
     tera: tera::Tera,
     stylesheet: String,
     script: String,
+    forms_script: String,
 }
 
 // rustfmt would break each pair over four lines.
@@ -99,6 +100,10 @@ pub const STYLESHEET: &str = include_str!("../../../templates/static/idp.css");
 /// The passkey pages' script (WebAuthn in the browser), served as `/static/passkeys.js`.
 pub const PASSKEYS_SCRIPT: &str = include_str!("../../../templates/static/passkeys.js");
 
+/// Every page's script: each form posts once (a double click posts nothing twice), served as
+/// `/static/forms.js`.
+pub const FORMS_SCRIPT: &str = include_str!("../../../templates/static/forms.js");
+
 /// The one script of the form_post page, allowed by its hash in the page's CSP.
 pub const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
 
@@ -110,21 +115,11 @@ impl Pages {
         let sources =
             crate::mail::with_overrides(TEMPLATES, dir, "pages").map_err(tera::Error::message)?;
         tera.add_raw_templates(sources.iter().map(|(n, s)| (n.as_str(), s.as_str())))?;
-        let stylesheet = crate::mail::with_overrides(&[("idp.css", STYLESHEET)], dir, "static")
-            .map_err(tera::Error::message)?
-            .pop()
-            .map(|(_, css)| css)
-            .unwrap_or_default();
-        let script =
-            crate::mail::with_overrides(&[("passkeys.js", PASSKEYS_SCRIPT)], dir, "static")
-                .map_err(tera::Error::message)?
-                .pop()
-                .map(|(_, js)| js)
-                .unwrap_or_default();
         Ok(Pages {
             tera,
-            stylesheet,
-            script,
+            stylesheet: static_file(dir, "idp.css", STYLESHEET)?,
+            script: static_file(dir, "passkeys.js", PASSKEYS_SCRIPT)?,
+            forms_script: static_file(dir, "forms.js", FORMS_SCRIPT)?,
         })
     }
 
@@ -179,6 +174,26 @@ impl Pages {
     pub fn script(&self) -> &str {
         &self.script
     }
+
+    /// Every page's script, as overridden.
+    pub fn forms_script(&self) -> &str {
+        &self.forms_script
+    }
+}
+
+/// The static file `name`: `<dir>/static/<name>` when that exists, else `builtin`.
+fn static_file(
+    dir: Option<&std::path::Path>,
+    name: &str,
+    builtin: &'static str,
+) -> Result<String, tera::Error> {
+    Ok(
+        crate::mail::with_overrides(&[(name, builtin)], dir, "static")
+            .map_err(tera::Error::message)?
+            .pop()
+            .map(|(_, text)| text)
+            .unwrap_or_default(),
+    )
 }
 
 #[cfg(test)]

@@ -87,6 +87,30 @@ async fn forgot_password_through_the_file_outbox_in_chromium() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// A double click on "send the link" while the first post still waits for the mail relay (which
+/// never answers; the attempt ends after 2 s): the form posts once, one link is mailed. Before,
+/// the second click posted the form again: a second link, the address's mail limit spent twice.
+async fn a_double_click_posts_a_form_once_in_chromium() {
+    let relay = crate::helpers::Relay::silent();
+    let Some(rig) = Rig::start_with(|app| app.mail_toml(&relay.mail_toml(2))).await else {
+        return;
+    };
+    let browser = rig.at_login(true, &[]).await;
+    browser
+        .click_link("Unohtuiko käyttäjätunnus tai salasana?")
+        .await;
+    browser.fill("email", "erkki@testi.fi").await;
+    // The second click 300 ms after the first, the first post still under way.
+    let twice = "const button = document.querySelector('main form button[type=submit]');\
+                 button.click(); setTimeout(() => button.click(), 300);";
+    browser.client.execute(twice, vec![]).await.unwrap();
+    browser.wait_for("#mail-failed").await;
+    let mails = "SELECT count(*) AS n FROM mail_outbox";
+    assert_eq!(rig.app.count(mails).await, 1);
+    rig.finish(browser).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_works_without_javascript_in_chromium() {
     let Some((rig, browser)) = Rig::start_at_login(false).await else {
         return;

@@ -24,7 +24,7 @@ use fantoccini::error::CmdError;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, first_party_client, project_root};
+use crate::helpers::{Backend, TestApp, TestAppBuilder, first_party_client, project_root};
 
 pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
 pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -397,17 +397,22 @@ impl Rig {
     }
 
     async fn start_at(localhost: bool) -> Option<Rig> {
+        let at = |app: TestAppBuilder| if localhost { app.localhost() } else { app };
+        Rig::start_with(at).await
+    }
+
+    /// The rig with the server's configuration changed by `edit` (a mail relay of the test's).
+    pub(crate) async fn start_with(
+        edit: impl FnOnce(TestAppBuilder) -> TestAppBuilder,
+    ) -> Option<Rig> {
         if !browser_available() {
             return None;
         }
         let (callback, rp) = start_rp();
-        let mut app = TestApp::builder(Backend::Sqlite)
+        let app = TestApp::builder(Backend::Sqlite)
             .tenant_toml(&first_party_client("rp-browser", &callback, &[]))
             .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki Esimerkki");
-        if localhost {
-            app = app.localhost();
-        }
-        let app = app.spawn().await;
+        let app = edit(app).spawn().await;
         let profile = Profile::new();
         Some(Rig {
             app,
