@@ -234,9 +234,9 @@ async fn codes_around_now_are_accepted_once_and_older_ones_refused(backend: Back
     let claims = login.redeem(&client, &location(&done)).await.payload();
     assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
     assert_eq!(claims["acr"], "https://seinajoki.example/acr/2");
-    // The same code again (its step is used) is refused.
+    // The same code again (its step is used) is refused as used.
     let (login, _) = password_step(&app, &client, &[]).await;
-    let replayed = wrong(&login, &previous).await;
+    let replayed = used(&login, &previous).await;
     assert_has(&replayed, "aria-describedby=\"code-intro code-error\"");
     // The language selector of the refused page goes back to the code page, in that language.
     let back = hidden(&replayed, "return");
@@ -262,10 +262,10 @@ async fn codes_around_now_are_accepted_once_and_older_ones_refused(backend: Back
     // The code of the step after now is accepted (a phone's clock a little ahead) …
     let next = give(&login, &[("code", &code(&app, &secret, 1))]).await;
     assert_eq!(location(&next).path(), "/callback");
-    // … after which the current step's code is older than the last accepted: refused, as is a
-    // code two steps back.
+    // … after which the current step's code is older than the last accepted: refused as used;
+    // a code two steps back is no code of now.
     let (login, _) = password_step(&app, &client, &[]).await;
-    wrong(&login, &code(&app, &secret, 0)).await;
+    used(&login, &code(&app, &secret, 0)).await;
     wrong(&login, &code(&app, &secret, -2)).await;
     refused(
         &login,
@@ -281,6 +281,39 @@ async fn codes_around_now_are_accepted_once_and_older_ones_refused(backend: Back
     let failed = app.audited("seinajoki", "login.second_factor_failed").await;
     assert_eq!(failed.len(), 3);
     assert_eq!(failed[0].client_id.as_deref(), Some("rp-basic"));
+    app.stop().await;
+}
+
+/// Posts the one-time code `code`, right but of a time step accepted before, to the second
+/// factor's page of `login`, which must say it is used already (401, in Finnish); the page.
+async fn used(login: &Login, code: &str) -> String {
+    let text = "Tämä koodi on jo käytetty, ehkä toisessa välilehdessä.";
+    refused(login, &[("code", code)], 401, text).await
+}
+
+both_stores!(a_code_used_in_another_tab_is_told_so_and_not_counted_as_wrong);
+/// A resident with two tabs of logins types the app's code in the first (accepted), then the same
+/// code in the second, again and again: each time the page says the code is used already, and
+/// none counts as a wrong code. The next code of the app works. Before, each was "wrong", and the
+/// fifth blocked the resident's codes for 30 seconds and more.
+async fn a_code_used_in_another_tab_is_told_so_and_not_counted_as_wrong(backend: Backend) {
+    let (app, client, secret) = app_with_code(backend).await;
+    steady(&app);
+    let first = at_second_factor(&app, &client).await;
+    let second = at_second_factor(&app, &client).await;
+    let now = code(&app, &secret, 0);
+    let done = give(&first, &[("code", &now)]).await;
+    assert_eq!(location(&done).path(), "/callback");
+    for _ in 0..6 {
+        used(&second, &now).await;
+    }
+    let next = give(&second, &[("code", &code(&app, &secret, 1))]).await;
+    assert_eq!(location(&next).path(), "/callback");
+    let failed = app.audited("seinajoki", "login.second_factor_failed").await;
+    assert_eq!(failed.len(), 6);
+    let detail: serde_json::Value =
+        serde_json::from_str(failed[0].detail.as_deref().unwrap()).unwrap();
+    assert_eq!(detail, json!({"method": "otp", "used": true}));
     app.stop().await;
 }
 

@@ -9,7 +9,8 @@
 //! codes already has. Only a second factor that succeeds (a right code here, or a passkey as the
 //! second factor, [`proved`]) clears the counter. A code is accepted once: the step it matched
 //! must be later than the last step accepted for the user (`second_factors::accept_step`), which
-//! refuses a replay and a code older than one already used. A recovery code is used once; it is
+//! refuses a replay and a code older than one already used: such a code is "used already" on the
+//! page (the resident's other tab took it, or it was typed twice), not counted as a wrong answer. A recovery code is used once; it is
 //! looked up by its HMAC under a key from the key-encryption key, then by the plain SHA-256 that
 //! rows stored before the HMAC hold (until they are used, or replaced by new codes).
 
@@ -59,6 +60,10 @@ pub enum Verified {
     Done(Next),
     /// Wrong (counted).
     Wrong,
+    /// A right code of the authenticator app, of a time step accepted before: used already,
+    /// often in another tab of the same login, or typed twice. Not counted as a wrong answer
+    /// (it proves the app), but not accepted either (a replay); audited as a failure.
+    Used,
     /// Too many wrong answers: not checked.
     Throttled {
         /// Seconds until the block ends.
@@ -154,17 +159,28 @@ pub fn verify(
             throttle::give_back(conn, tenant, &keys, ALLOWANCE, m.now, false)?;
             return Ok(Verified::Expired);
         };
-        if !answered(m, conn, (kek, tell), &half, answer)? {
+        let outcome = answered(m, conn, (kek, tell), &half, answer)?;
+        if outcome != Outcome::Right {
             let method = match answer {
                 Answer::Code(_) => "otp",
                 Answer::Recovery(_) => "recovery_code",
             };
+            let used = outcome == Outcome::Used;
+            let detail = if used {
+                serde_json::json!({ "method": method, "used": true })
+            } else {
+                serde_json::json!({ "method": method })
+            };
             m.audit("login.second_factor_failed")
                 .user(half.user.id.as_str())
                 .client(half.pending.request.client_id.as_str())
-                .detail(&serde_json::json!({ "method": method }))
+                .detail(&detail)
                 .record(conn)?;
             m.count_login(LoginOutcome::SecondFactorFailed);
+            if used {
+                throttle::give_back(conn, tenant, &keys, ALLOWANCE, m.now, false)?;
+                return Ok(Verified::Used);
+            }
             return Ok(Verified::Wrong);
         }
         throttle::give_back(conn, tenant, &keys, ALLOWANCE, m.now, true)?;
@@ -183,6 +199,17 @@ pub fn proved(m: &Minter<'_>, conn: &mut DbConnection, user: &UserRow) -> Result
     throttle::give_back(conn, Tenant::of(m.tenant), &key, ALLOWANCE, m.now, true)
 }
 
+/// What an answer came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Right, and now used up.
+    Right,
+    /// Not a code of the user's now.
+    Wrong,
+    /// A code of the app, of a time step accepted before.
+    Used,
+}
+
 /// Whether `answer` is right for `half`'s user, and then used up: a code's step accepted, a
 /// recovery code spent (audited with how many are left, and the owner told: a recovery code is
 /// used when the phone is lost, or by someone else).
@@ -192,20 +219,23 @@ fn answered(
     (kek, tell): (&Kek, &Tell),
     half: &HalfLogin,
     answer: &Answer,
-) -> Result<bool, OAuthError> {
+) -> Result<Outcome, OAuthError> {
     let tenant = Tenant::of(m.tenant);
     let user = &half.user;
     match answer {
         Answer::Code(code) => {
             let Some(row) = second_factors::totp(conn, tenant, &user.id)? else {
-                return Ok(false);
+                return Ok(Outcome::Wrong);
             };
             let secret = TotpSecret::open(kek, &m.tenant.id, &user.id, &row.secret)
                 .map_err(OAuthError::server)?;
-            match secret.check(code, m.now) {
-                Some(step) => Ok(second_factors::accept_step(conn, tenant, &user.id, step)?),
-                None => Ok(false),
-            }
+            Ok(match secret.check(code, m.now) {
+                Some(step) if second_factors::accept_step(conn, tenant, &user.id, step)? => {
+                    Outcome::Right
+                }
+                Some(_) => Outcome::Used,
+                None => Outcome::Wrong,
+            })
         }
         Answer::Recovery(code) => {
             let mac =
@@ -219,7 +249,7 @@ fn answered(
                     m.now,
                 )?;
             if !used {
-                return Ok(false);
+                return Ok(Outcome::Wrong);
             }
             let left = second_factors::unused_recovery_codes(conn, tenant, &user.id)?;
             m.audit("second_factor.recovery_code_used")
@@ -228,7 +258,7 @@ fn answered(
                 .record(conn)?;
             let change = (&half.user, Change::RecoveryCodeUsed);
             notice::account_changed(m, conn, &tell.mails, change, tell.language)?;
-            Ok(true)
+            Ok(Outcome::Right)
         }
     }
 }

@@ -5,6 +5,7 @@ second-factor-code-label = One-time code
 second-factor-submit = Verify
 second-factor-missing = Enter the code your authenticator app shows.
 second-factor-wrong = The code is wrong or already used. Wait for the app to show a new code and try again.
+second-factor-used = This code has been used already, perhaps in another tab. Wait for the app to show a new code and type it.
 second-factor-lost = If you cannot reach your authenticator app and cannot find your recovery codes, contact customer service.
 recovery-code-summary = Use a recovery code
 recovery-code-hint = Each recovery code works only once.

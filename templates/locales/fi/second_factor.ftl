@@ -5,6 +5,7 @@ second-factor-code-label = Kertakäyttökoodi
 second-factor-submit = Vahvista
 second-factor-missing = Syötä todennussovelluksen näyttämä koodi.
 second-factor-wrong = Koodi on väärä tai jo käytetty. Odota, että sovellus näyttää uuden koodin, ja yritä uudelleen.
+second-factor-used = Tämä koodi on jo käytetty, ehkä toisessa välilehdessä. Odota, että sovellus näyttää uuden koodin, ja kirjoita se.
 second-factor-lost = Jos et pääse todennussovellukseesi etkä löydä varakoodejasi, ota yhteys asiakaspalveluun.
 recovery-code-summary = Käytä varakoodia
 recovery-code-hint = Kukin varakoodi toimii vain kerran.

@@ -5,6 +5,7 @@ second-factor-code-label = Engångskod
 second-factor-submit = Bekräfta
 second-factor-missing = Ange koden som autentiseringsappen visar.
 second-factor-wrong = Koden är fel eller redan använd. Vänta tills appen visar en ny kod och försök igen.
+second-factor-used = Koden har redan använts, kanske i en annan flik. Vänta tills appen visar en ny kod och skriv den.
 second-factor-lost = Om du inte kommer åt din autentiseringsapp och inte hittar dina reservkoder, kontakta kundtjänsten.
 recovery-code-summary = Använd en reservkod
 recovery-code-hint = Varje reservkod fungerar bara en gång.

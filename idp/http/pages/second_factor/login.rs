@@ -85,6 +85,7 @@ pub async fn submit(login: LoginForm) -> PageResult {
         }
         Verified::Wrong if login.params.contains_key("recovery") => "recovery-code-wrong",
         Verified::Wrong => "second-factor-wrong",
+        Verified::Used => "second-factor-used",
     };
     let asked = asked_of(view, &request_id).await?;
     Ok(code_page(
