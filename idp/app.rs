@@ -138,6 +138,8 @@ pub struct Services {
     pub mails: Arc<Mails>,
     /// Where mail goes.
     pub mail: MailTransport,
+    /// What this node's last attempt to send a mail came to.
+    pub relay: Arc<crate::mail::RelayState>,
     /// Runs password hashing, bounded.
     pub hashing: Arc<HashPool>,
     /// The location database (`server.geoip_database`), when there is one.
@@ -246,6 +248,7 @@ impl Services {
             client_keys: Arc::default(),
             mails: Arc::new(mails),
             mail: transport,
+            relay: Arc::default(),
             hashing: Arc::new(hashing),
             geo,
             metrics,
@@ -639,6 +642,7 @@ impl Services {
         // after `mail.timeout_seconds` (at most 60 s, 15 by default; `mail::MailTransport`).
         let round = i64::try_from(crate::config::MAILS_A_ROUND).unwrap_or(4);
         self.work_queue(outbox::QUEUE, round, only, |row: MailRow| async move {
+            let started = std::time::Instant::now();
             let outcome = self
                 .mail
                 .send(
@@ -655,6 +659,11 @@ impl Services {
                 tracing::warn!(kind = %row.kind, attempts, %error, "mail not sent");
             }
             let sent = outcome.is_ok();
+            // The relay's state for the requests that send no mail: a refusal for good (this
+            // mailbox does not exist) is the recipient's, and says the relay answers; one that
+            // counted would let anyone who registers a bogus address turn the cover around.
+            let relay_failed = outcome.as_ref().is_err_and(|e| !e.permanent());
+            self.relay.record(relay_failed, started.elapsed());
             let counted = if sent { "sent" } else { "failed" };
             Metrics::count(&self.metrics.mail, &row.tenant_id, counted);
             let remote_addr = client_address();
@@ -695,6 +704,18 @@ impl Services {
     /// could not be sent: it failed, or its outcome could not be read.
     pub async fn send_failed(&self, id: &str) -> bool {
         matches!(self.send_now(id).await, Ok(Some(false)) | Err(_))
+    }
+
+    /// For a request that writes no mail where another would have (an address without an
+    /// account, or one past its mail limit): whether it must answer as a failed mail does, that
+    /// is while this node's relay fails; then after as long as the failed attempt took (at most
+    /// [`SEND_NOW_WAIT`]). See `mail/relay_state.rs`.
+    pub async fn unsent_as_failed(&self) -> bool {
+        let Some(took) = self.relay.failing() else {
+            return false;
+        };
+        tokio::time::sleep(took.min(SEND_NOW_WAIT)).await;
+        true
     }
 
     /// Tries to send mail `id` now, and tells whether it left (`Some(true)`), failed

@@ -3,10 +3,12 @@
 //! per mail in `mail.dir` (the embedded default), or SMTP.
 
 mod overrides;
+mod relay_state;
 mod render;
 mod transport;
 
 pub use overrides::with_overrides;
+pub use relay_state::RelayState;
 pub use render::{Mails, Rendered};
 pub use transport::{MailTransport, TransportError, unsendable};
 

@@ -133,10 +133,8 @@ both_stores!(a_removed_tenant_is_listed_and_purged_on_demand_and_the_others_stay
 /// removed tenant and nothing of the others, whose residents still log in and whose audit chain
 /// still verifies.
 async fn a_removed_tenant_is_listed_and_purged_on_demand_and_the_others_stay(backend: Backend) {
-    let app = TestApp::builder(backend)
-        .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
-        .user("kouvola", "kaija@testi.fi", PASSWORD, "Kaija")
-        .spawn()
+    let app = TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await;
+    app.add_user("kouvola", "kaija@testi.fi", PASSWORD, "Kaija")
         .await;
     app.import(crate::helpers::Old::new("kouvola", "kaija.k", "KVL-9").email("vanha@testi.fi"))
         .await;

@@ -44,6 +44,16 @@ impl View {
         }
     }
 
+    /// [`View::send_failed`] for a request whose answer must not tell whether it wrote a mail
+    /// (forgot password, registration, the change of address): one that wrote none reads as
+    /// failed while the relay fails ([`crate::app::Services::unsent_as_failed`]).
+    pub async fn send_failed_alike(&self, mail_id: Option<&str>) -> bool {
+        match mail_id {
+            Some(id) => self.state.services.send_failed(id).await,
+            None => self.state.services.unsent_as_failed().await,
+        }
+    }
+
     /// A page about a mailed link, `template` with `context`: 503 when it could not be sent.
     pub fn sent_page(
         &self,
@@ -199,7 +209,7 @@ pub async fn mail_link(
     let written = view
         .flow(move |m, conn| write(m, conn, &mails, &email, language, pending.as_deref()))
         .await?;
-    let failed = view.send_failed(written.as_deref()).await;
+    let failed = view.send_failed_alike(written.as_deref()).await;
     if let Some(rest) = ANSWER_AT_LEAST.checked_sub(started.elapsed()) {
         tokio::time::sleep(rest).await;
     }

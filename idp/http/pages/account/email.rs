@@ -42,7 +42,7 @@ pub async fn change_email(signed: SignedIn<Posted>) -> PageResult {
             email_change::request(m, conn, &mails, &requester, &new, language)
         })
         .await?;
-    let failed = view.send_failed(mail_id.as_deref()).await;
+    let failed = view.send_failed_alike(mail_id.as_deref()).await;
     Ok(signed.after_mail(("email-link-sent", "message-failed"), failed))
 }
 
