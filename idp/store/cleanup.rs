@@ -8,8 +8,8 @@ use diesel::prelude::*;
 use super::erasure::WalCleared;
 use super::schema::{
     auth_codes, auth_requests, ceremonies, client_assertion_jtis, grants, login_throttle,
-    logout_deliveries, mail_outbox, one_time_links, refresh_tokens, revoked_access_tokens,
-    sso_sessions,
+    logout_deliveries, mail_limit_events, mail_outbox, one_time_links, refresh_tokens,
+    revoked_access_tokens, sso_sessions,
 };
 use super::transaction::try_lock;
 use super::{DbConnection, Result, Tenant};
@@ -34,11 +34,13 @@ pub struct Purged {
     pub rows: usize,
     /// Accounts erased (counted in `rows` too).
     pub erased: usize,
+    /// The write transactions it took (a large backlog takes a batch of [`BATCH`] rows each).
+    pub transactions: usize,
 }
 
 /// Deletes expired pending requests, codes, grants (with their tokens), revocation and assertion
 /// records, links, ceremonies, sessions, throttle counters, mail-limit counts older than a day,
-/// and old delivered mail, in one transaction.
+/// and old delivered mail, at most [`BATCH`] rows a transaction.
 pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Purged> {
     purge(conn, now, &[], &[])
 }
@@ -70,118 +72,164 @@ pub fn purge(
     Ok(purged)
 }
 
-/// [`purge`]'s transaction.
-fn purge_rows(
-    conn: &mut DbConnection,
-    now: NaiveDateTime,
-    audit_before: &[(String, NaiveDateTime)],
-    erasing: &[Tenant<'_>],
-) -> Result<Purged> {
-    super::write_transaction(conn, |conn| {
-        if !try_lock(conn, CLEANUP_LOCK)? {
-            return Ok(Purged::default());
+/// The most rows one statement of the clean-up deletes. A table with more (a start after
+/// downtime, a busy day's sessions) is deleted a batch a transaction: on SQLite every other
+/// writer waits while a transaction writes, and one statement over a large backlog held them for
+/// seconds.
+pub const BATCH: i64 = 2_000;
+
+/// The most batches one table takes in a round; what is left waits for the next round.
+const BATCHES_A_TABLE: usize = 100;
+
+/// One kind of expired row: deletes at most `limit` of them as of `now`; how many.
+type Step = fn(&mut DbConnection, NaiveDateTime, i64) -> Result<usize>;
+
+/// A step that deletes a batch of the rows of `$table` that `$due` (an expression of the table's
+/// columns and `$now`) selects: their keys (`$key`, of Rust type `$type`) read, at most `limit`,
+/// then those rows deleted, in the caller's transaction.
+macro_rules! expired {
+    ($table:ident, $key:ident: $type:ty, |$now:ident| $due:expr) => {{
+        fn step(conn: &mut DbConnection, $now: NaiveDateTime, limit: i64) -> Result<usize> {
+            let keys: Vec<$type> = $table::table
+                .select($table::$key)
+                .filter($due)
+                .limit(limit)
+                .load(conn)?;
+            if keys.is_empty() {
+                return Ok(0);
+            }
+            Ok(diesel::delete($table::table.filter($table::$key.eq_any(&keys))).execute(conn)?)
         }
-        let mut rows = 0;
-        let mut erased = 0;
-        // Erasures first: what they leave to expire (a session ended a day ago) goes below.
-        for tenant in erasing {
-            erased += super::erasure::erase_due(conn, *tenant, now)?;
-        }
-        rows += erased;
-        let keep = now - Duration::days(KEEP_DELIVERED_DAYS);
-        let day_ago = now - Duration::days(1);
-        rows += diesel::delete(auth_requests::table.filter(auth_requests::expires_at.lt(now)))
-            .execute(conn)?;
-        rows += diesel::delete(auth_codes::table.filter(auth_codes::expires_at.lt(now)))
-            .execute(conn)?;
-        rows += diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(now)))
-            .execute(conn)?;
+        step as Step
+    }};
+}
+
+/// The clean-up's steps, in their order: sessions before the grants they name (a grant whose
+/// session went is deleted in the same round).
+fn steps() -> [Step; 14] {
+    [
+        expired!(auth_requests, id: String, |now| auth_requests::expires_at.lt(now)),
+        expired!(auth_codes, code_hash: String, |now| auth_codes::expires_at.lt(now)),
+        expired!(refresh_tokens, token_hash: String, |now| refresh_tokens::expires_at
+            .lt(now)),
         // What refuses a token that is still valid (a revoked access token, a used assertion)
         // stays past its expiry by the margin the nodes' clocks may differ: deleted by this
         // node's clock, it would let the token in again at a node whose clock is behind.
-        let refused_until = now - Duration::seconds(CLOCK_MARGIN_SECONDS);
-        rows += diesel::delete(
-            revoked_access_tokens::table
-                .filter(revoked_access_tokens::expires_at.lt(refused_until)),
-        )
-        .execute(conn)?;
-        rows += diesel::delete(
-            client_assertion_jtis::table
-                .filter(client_assertion_jtis::expires_at.lt(refused_until)),
-        )
-        .execute(conn)?;
-        rows += diesel::delete(one_time_links::table.filter(one_time_links::expires_at.lt(now)))
-            .execute(conn)?;
-        rows += diesel::delete(ceremonies::table.filter(ceremonies::expires_at.lt(now)))
-            .execute(conn)?;
+        expired!(revoked_access_tokens, jti: String, |now| {
+            revoked_access_tokens::expires_at.lt(now - Duration::seconds(CLOCK_MARGIN_SECONDS))
+        }),
+        expired!(client_assertion_jtis, jti_key: String, |now| {
+            client_assertion_jtis::expires_at.lt(now - Duration::seconds(CLOCK_MARGIN_SECONDS))
+        }),
+        expired!(one_time_links, token_hash: String, |now| one_time_links::expires_at
+            .lt(now)),
+        expired!(ceremonies, id_hash: String, |now| ceremonies::expires_at.lt(now)),
         // An ended session stays a day for late back-channel deliveries and `sid` look-ups.
-        rows += diesel::delete(
-            sso_sessions::table.filter(
-                sso_sessions::expires_at
-                    .lt(now)
-                    .or(sso_sessions::ended_at.lt(day_ago)),
-            ),
-        )
-        .execute(conn)?;
+        expired!(sso_sessions, id: String, |now| sso_sessions::expires_at
+            .lt(now)
+            .or(sso_sessions::ended_at.lt(now - Duration::days(1)))),
         // A grant's codes and refresh tokens go with it (ON DELETE CASCADE). An expired grant
         // stays while its session does (a "remember me" session lives 30 days, a renewed one
         // longer than its first grants): it is how a logout knows which e-services shared the
         // session and tells them by back-channel. Its tokens are refused by their own expiry.
         // Sessions go first, above: their grants' `session_id` is then NULL (ON DELETE SET
         // NULL), and an expired one goes in the same round.
-        let session_gone = diesel::dsl::not(diesel::dsl::exists(
-            sso_sessions::table.filter(sso_sessions::id.nullable().eq(grants::session_id)),
-        ));
-        rows += diesel::delete(
-            grants::table
-                .filter(grants::expires_at.lt(now))
-                .filter(grants::session_id.is_null().or(session_gone)),
-        )
-        .execute(conn)?;
+        expired!(grants, id: String, |now| {
+            let session_gone = diesel::dsl::not(diesel::dsl::exists(
+                sso_sessions::table.filter(sso_sessions::id.nullable().eq(grants::session_id)),
+            ));
+            grants::expires_at
+                .lt(now)
+                .and(grants::session_id.is_null().or(session_gone))
+        }),
         // Of a live session's expired grants, one a client is enough to tell it of the logout:
         // the older ones of the same client go (silent renewals write a grant each).
-        let newer = diesel::alias!(grants as newer);
-        let superseded = diesel::dsl::exists(
-            newer
-                .filter(newer.field(grants::session_id).eq(grants::session_id))
-                .filter(newer.field(grants::client_id).eq(grants::client_id))
-                .filter(newer.field(grants::created_at).gt(grants::created_at)),
-        );
-        rows += diesel::delete(
-            grants::table
-                .filter(grants::expires_at.lt(now))
-                .filter(superseded),
-        )
-        .execute(conn)?;
-        rows += diesel::delete(
-            login_throttle::table
-                .filter(login_throttle::updated_at.lt(day_ago))
-                .filter(
-                    login_throttle::blocked_until
-                        .is_null()
-                        .or(login_throttle::blocked_until.lt(now)),
-                ),
-        )
-        .execute(conn)?;
+        expired!(grants, id: String, |now| {
+            let newer = diesel::alias!(grants as newer);
+            let superseded = diesel::dsl::exists(
+                newer
+                    .filter(newer.field(grants::session_id).eq(grants::session_id))
+                    .filter(newer.field(grants::client_id).eq(grants::client_id))
+                    .filter(newer.field(grants::created_at).gt(grants::created_at)),
+            );
+            grants::expires_at.lt(now).and(superseded)
+        }),
         // No mail limit's window is longer than a day (check-config).
-        rows += super::mail_limits::purge(conn, day_ago)?;
-        rows += diesel::delete(
-            mail_outbox::table
-                .filter(mail_outbox::status.ne("pending"))
-                .filter(mail_outbox::created_at.lt(keep)),
-        )
-        .execute(conn)?;
-        rows += diesel::delete(
-            logout_deliveries::table
-                .filter(logout_deliveries::status.ne("pending"))
-                .filter(logout_deliveries::created_at.lt(keep)),
-        )
-        .execute(conn)?;
-        rows += super::audit_chain::purge(conn, now, audit_before)?;
-        Ok(Purged {
-            ran: true,
-            rows,
-            erased,
-        })
+        expired!(mail_limit_events, id: i64, |now| mail_limit_events::occurred_at
+            .lt(now - Duration::days(1))),
+        expired!(mail_outbox, id: String, |now| mail_outbox::status
+            .ne("pending")
+            .and(mail_outbox::created_at.lt(now - Duration::days(KEEP_DELIVERED_DAYS)))),
+        expired!(logout_deliveries, id: String, |now| logout_deliveries::status
+            .ne("pending")
+            .and(logout_deliveries::created_at.lt(now - Duration::days(KEEP_DELIVERED_DAYS)))),
+        // Keyed by (tenant, key), and a row a key a day: one statement.
+        |conn, now, _| {
+            let day_ago = now - Duration::days(1);
+            Ok(diesel::delete(
+                login_throttle::table
+                    .filter(login_throttle::updated_at.lt(day_ago))
+                    .filter(
+                        login_throttle::blocked_until
+                            .is_null()
+                            .or(login_throttle::blocked_until.lt(now)),
+                    ),
+            )
+            .execute(conn)?)
+        },
+    ]
+}
+
+/// [`purge`]'s transactions: the erasures in the first, which takes the round's lock on
+/// PostgreSQL (another node's round holding it: nothing done); then each step a batch a
+/// transaction, each taking the lock again; then the audit retention.
+fn purge_rows(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    audit_before: &[(String, NaiveDateTime)],
+    erasing: &[Tenant<'_>],
+) -> Result<Purged> {
+    // Erasures first: what they leave to expire (a session ended a day ago) goes below.
+    let erased = super::write_transaction(conn, |conn| {
+        if !try_lock(conn, CLEANUP_LOCK)? {
+            return Ok(None);
+        }
+        let mut erased = 0;
+        for tenant in erasing {
+            erased += super::erasure::erase_due(conn, *tenant, now)?;
+        }
+        Ok::<_, super::StoreError>(Some(erased))
+    })?;
+    let Some(erased) = erased else {
+        return Ok(Purged::default());
+    };
+    let mut rows = erased;
+    let mut transactions = 1;
+    for step in steps() {
+        for _ in 0..BATCHES_A_TABLE {
+            let deleted = super::write_transaction(conn, |conn| {
+                if !try_lock(conn, CLEANUP_LOCK)? {
+                    return Ok(0);
+                }
+                step(conn, now, BATCH)
+            })?;
+            transactions += 1;
+            rows += deleted;
+            if deleted < usize::try_from(BATCH).unwrap_or(usize::MAX) {
+                break;
+            }
+        }
+    }
+    rows += super::write_transaction(conn, |conn| {
+        if !try_lock(conn, CLEANUP_LOCK)? {
+            return Ok(0);
+        }
+        super::audit_chain::purge(conn, now, audit_before)
+    })?;
+    Ok(Purged {
+        ran: true,
+        rows,
+        erased,
+        transactions: transactions + 1,
     })
 }

@@ -145,14 +145,6 @@ pub fn add_mail(
     Ok(())
 }
 
-/// Deletes the rows older than `before` (no limit's window reaches back that far).
-pub fn purge(conn: &mut DbConnection, before: NaiveDateTime) -> Result<usize> {
-    Ok(
-        diesel::delete(mail_limit_events::table.filter(mail_limit_events::occurred_at.lt(before)))
-            .execute(conn)?,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::lock_key;

@@ -72,6 +72,30 @@ async fn expired_rows_are_deleted_and_live_ones_kept(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(a_backlog_is_deleted_a_batch_a_transaction);
+/// A backlog of 2 × `BATCH` + 1 expired rows (a start after downtime) is deleted in one round, in
+/// three transactions of at most `BATCH` rows: on SQLite every other writer waits while a
+/// transaction writes, and one statement over the whole backlog held them all.
+async fn a_backlog_is_deleted_a_batch_a_transaction(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let quiet = app.services.purge_expired().await.unwrap();
+    let backlog = 2 * idp::store::cleanup::BATCH + 1;
+    let insert = format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {backlog}) \
+         INSERT INTO mail_limit_events (tenant_id, limit_key, occurred_at, refused) \
+         SELECT 'seinajoki', 'backlog', '2026-01-01 00:00:00', FALSE FROM n"
+    );
+    app.db_run(move |conn| diesel::sql_query(insert).execute(conn).unwrap())
+        .await;
+    let events = "SELECT count(*) AS n FROM mail_limit_events";
+    assert_eq!(app.count(events).await, backlog);
+    let purged = app.services.purge_expired().await.unwrap();
+    assert_eq!(app.count(events).await, 0);
+    assert_eq!(purged.rows, usize::try_from(backlog).unwrap());
+    assert_eq!(purged.transactions, quiet.transactions + 2);
+    app.stop().await;
+}
+
 /// Two nodes' rounds at once on PostgreSQL: while one round's transaction holds the lock, another
 /// connection's round (another node's) skips, and runs once the first has committed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
