@@ -659,10 +659,11 @@ impl Services {
                 tracing::warn!(kind = %row.kind, attempts, %error, "mail not sent");
             }
             let sent = outcome.is_ok();
-            // The relay's state for the requests that send no mail: a refusal for good (this
-            // mailbox does not exist) is the recipient's, and says the relay answers; one that
-            // counted would let anyone who registers a bogus address turn the cover around.
-            let relay_failed = outcome.as_ref().is_err_and(|e| !e.permanent());
+            // The relay's state for the requests that send no mail: only the relay's own failure
+            // counts. A reply about this mail's recipient (no such mailbox, a domain it cannot
+            // resolve) says the relay answers; one that counted would let anyone who registers a
+            // bogus address turn the cover around.
+            let relay_failed = outcome.as_ref().is_err_and(|e| e.relay_failed());
             self.relay.record(relay_failed, started.elapsed());
             let counted = if sent { "sent" } else { "failed" };
             Metrics::count(&self.metrics.mail, &row.tenant_id, counted);

@@ -33,11 +33,24 @@ impl std::fmt::Debug for MailTransport {
     }
 }
 
-/// A mail could not be handed over: why, and whether for good (the relay's permanent refusal, a
-/// 5xx reply: trying again would only repeat it).
+/// A mail could not be handed over: why, whether for good (the relay's permanent refusal, a
+/// 5xx reply: trying again would only repeat it), and whether the relay itself failed.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct TransportError(pub String, pub Permanence);
+pub struct TransportError(pub String, pub Permanence, pub Scope);
+
+/// Whose failure it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The relay's: no answer (a timeout, a refused or dropped connection, TLS), or an answer
+    /// that it cannot take any mail now (`421`, `454`) or will not take ours (`530`, `534`,
+    /// `535`, `538`: authentication).
+    Relay,
+    /// This mail's: the relay answered about its recipient or its content (any other reply,
+    /// such as `450` for a recipient domain it cannot resolve, or `550 5.7.1`), or idp could not
+    /// build the message. Anyone can cause one with a bogus address; it says the relay works.
+    Mail,
+}
 
 /// Whether a failure may pass if the mail is tried again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,14 +62,24 @@ pub enum Permanence {
 }
 
 impl TransportError {
-    /// A failure that may pass.
-    fn transient(message: String) -> Self {
-        Self(message, Permanence::Transient)
+    /// A failure that may pass, of `scope`.
+    fn transient(message: String, scope: Scope) -> Self {
+        Self(message, Permanence::Transient, scope)
+    }
+
+    /// A transport that cannot be set up (the configuration's failure).
+    fn setup(message: String) -> Self {
+        Self::transient(message, Scope::Relay)
     }
 
     /// Whether the relay refused the mail for good.
     pub fn permanent(&self) -> bool {
         self.1 == Permanence::Permanent
+    }
+
+    /// Whether the relay itself failed ([`Scope::Relay`]), not this one mail.
+    pub fn relay_failed(&self) -> bool {
+        self.2 == Scope::Relay
     }
 }
 
@@ -75,16 +98,14 @@ impl MailTransport {
                 let dir = settings
                     .dir
                     .clone()
-                    .ok_or_else(|| TransportError::transient("mail.dir is not set".into()))?;
+                    .ok_or_else(|| TransportError::setup("mail.dir is not set".into()))?;
                 std::fs::create_dir_all(&dir).map_err(|e| {
-                    TransportError::transient(format!("cannot create {}: {e}", dir.display()))
+                    TransportError::setup(format!("cannot create {}: {e}", dir.display()))
                 })?;
                 // The mails hold live links: only the service's user may read them.
                 use std::os::unix::fs::PermissionsExt;
                 std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(
-                    |e| {
-                        TransportError::transient(format!("cannot restrict {}: {e}", dir.display()))
-                    },
+                    |e| TransportError::setup(format!("cannot restrict {}: {e}", dir.display())),
                 )?;
                 Ok(MailTransport::File(AsyncFileTransport::new(dir)))
             }
@@ -99,7 +120,7 @@ impl MailTransport {
                         &host,
                     )),
                 }
-                .map_err(|e| TransportError::transient(e.to_string()))?;
+                .map_err(|e| TransportError::setup(e.to_string()))?;
                 let attempt = Duration::from_secs(settings.timeout_seconds);
                 let mut builder = builder.timeout(Some(attempt));
                 if let Some(port) = settings.port {
@@ -107,9 +128,7 @@ impl MailTransport {
                 }
                 if let (Some(user), Some(var)) = (&settings.username, &settings.password_env) {
                     let password = std::env::var(var).map_err(|_| {
-                        TransportError::transient(format!(
-                            "the environment variable {var} is not set"
-                        ))
+                        TransportError::setup(format!("the environment variable {var} is not set"))
                     })?;
                     builder = builder.credentials(Credentials::new(user.clone(), password));
                 }
@@ -128,7 +147,8 @@ impl MailTransport {
         text: &str,
         html: &str,
     ) -> Result<(), TransportError> {
-        let error = |e: &dyn std::fmt::Display| TransportError::transient(e.to_string());
+        let error =
+            |e: &dyn std::fmt::Display| TransportError::transient(e.to_string(), Scope::Mail);
         let from: Mailbox = from.parse().map_err(|e| error(&e))?;
         let to: Mailbox = to.parse().map_err(|e| error(&e))?;
         let message = Message::builder()
@@ -141,7 +161,10 @@ impl MailTransport {
             ))
             .map_err(|e| error(&e))?;
         match self {
-            MailTransport::File(t) => t.send(message).await.map(|_| ()).map_err(|e| error(&e)),
+            MailTransport::File(t) => t.send(message).await.map(|_| ()).map_err(|e| {
+                // The mail directory not writable: the "relay" of the file transport.
+                TransportError::transient(e.to_string(), Scope::Relay)
+            }),
             MailTransport::Smtp(t, attempt) => {
                 match tokio::time::timeout(*attempt, t.send(message)).await {
                     Ok(sent) => sent.map(|_| ()).map_err(|e| {
@@ -151,15 +174,28 @@ impl MailTransport {
                         } else {
                             Permanence::Transient
                         };
-                        TransportError(text, permanence)
+                        let code = e.status().map(|code| code.to_string());
+                        let scope = match code.as_deref() {
+                            None => Scope::Relay,
+                            Some(code) => scope_of_reply(code),
+                        };
+                        TransportError(text, permanence, scope)
                     }),
-                    Err(_) => Err(TransportError::transient(format!(
-                        "the relay did not answer within {} s",
-                        attempt.as_secs()
-                    ))),
+                    Err(_) => Err(TransportError::transient(
+                        format!("the relay did not answer within {} s", attempt.as_secs()),
+                        Scope::Relay,
+                    )),
                 }
             }
         }
+    }
+}
+
+/// Whose failure a reply of the relay with the three-digit `code` is ([`Scope`]).
+fn scope_of_reply(code: &str) -> Scope {
+    match code {
+        "421" | "454" | "530" | "534" | "535" | "538" => Scope::Relay,
+        _ => Scope::Mail,
     }
 }
 
@@ -183,7 +219,7 @@ fn recipient_refused(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{recipient_refused, unsendable};
+    use super::{Scope, recipient_refused, scope_of_reply, unsendable};
 
     #[test]
     fn only_a_refused_recipient_is_given_up() {
@@ -205,6 +241,16 @@ mod tests {
             "network error: connection refused",
         ] {
             assert!(!recipient_refused(passes), "{passes}");
+        }
+    }
+
+    #[test]
+    fn only_the_relays_own_replies_say_it_failed() {
+        for relay in ["421", "454", "530", "534", "535", "538"] {
+            assert_eq!(scope_of_reply(relay), Scope::Relay, "{relay}");
+        }
+        for mail in ["450", "451", "452", "550", "551", "552", "553", "554"] {
+            assert_eq!(scope_of_reply(mail), Scope::Mail, "{mail}");
         }
     }
 

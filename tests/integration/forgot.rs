@@ -248,6 +248,29 @@ async fn while_the_relay_fails_an_address_without_an_account_reads_as_failed_too
     app.stop().await;
 }
 
+both_stores!(a_recipient_domain_the_relay_cannot_resolve_is_not_the_relay_failing);
+/// Anyone can have a mail sent to a domain the relay cannot resolve (a registration, here a
+/// forgot of such an account): `450` for that recipient. It says the relay works: the requests
+/// after it, with and without an account, read alike as sent. Were it the relay's state, one
+/// without an account would read as failed and one with as sent.
+async fn a_recipient_domain_the_relay_cannot_resolve_is_not_the_relay_failing(backend: Backend) {
+    let relay = Relay::refusing_domain("rikki.fi");
+    let mail = relay.mail_toml(ATTEMPT_SECONDS);
+    let builder = TestApp::builder(backend).mail_toml(&mail);
+    let app = with_erkki(builder.user("seinajoki", "x@rikki.fi", OLD, "X")).await;
+    let browser = app.browser();
+    let answers = [
+        ("x@rikki.fi", 503),
+        ("ei.tilia@testi.fi", 200),
+        ("erkki@testi.fi", 200),
+    ];
+    for (address, status) in answers {
+        let (got, page) = ask_link(&app, &browser, "", address).await;
+        assert_eq!(got, status, "{address}: {page}");
+    }
+    app.stop().await;
+}
+
 both_stores!(a_relay_that_never_confirms_the_message_gets_it_again_on_a_new_connection);
 /// A relay that takes the message and never confirms it: the attempt is given up, and the next
 /// one opens a connection of its own. The given-up connection stands in the middle of the

@@ -30,6 +30,9 @@ enum Stall {
     /// Never: it answers at once, and refuses every recipient for good (`550 5.1.1`, a mailbox
     /// that does not exist).
     Recipient,
+    /// Never: it answers at once, and refuses the recipients of one domain for now (`450 4.1.2`,
+    /// a domain it cannot resolve), taking every other mail.
+    Domain(&'static str),
 }
 
 impl Relay {
@@ -46,6 +49,14 @@ impl Relay {
     /// A relay that answers at once and refuses every recipient for good.
     pub fn refusing_recipients() -> Relay {
         let relay = Relay::start(Stall::Recipient);
+        relay.answer();
+        relay
+    }
+
+    /// A relay that answers at once, cannot resolve the recipient domain `domain` (`450`), and
+    /// takes every other mail.
+    pub fn refusing_domain(domain: &'static str) -> Relay {
+        let relay = Relay::start(Stall::Domain(domain));
         relay.answer();
         relay
     }
@@ -75,7 +86,14 @@ impl Relay {
                         stream.set_nonblocking(false).unwrap();
                         let mute = !answering.load(Ordering::Relaxed);
                         let received = received.clone();
-                        let refuse = stall == Stall::Recipient;
+                        let refuse = match stall {
+                            Stall::Recipient => Some(("", "550 5.1.1 no such mailbox")),
+                            Stall::Domain(domain) => Some((
+                                domain,
+                                "450 4.1.2 Recipient address rejected: Domain not found",
+                            )),
+                            _ => None,
+                        };
                         std::thread::spawn(move || converse(stream, (mute, refuse), &received));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(20)),
@@ -115,9 +133,13 @@ impl Drop for Relay {
 /// One SMTP session (RFC 5321, what lettre says): a greeting, then `250` to every command but
 /// `DATA`, whose message (up to the line `.`) is confirmed and kept, and `QUIT`. `mute`: the
 /// message is neither confirmed nor kept, and nothing after it answered, until the sender closes
-/// the connection. `refuse`: every `RCPT` is refused for good (`550 5.1.1`). At most 1,000
-/// lines.
-fn converse(stream: TcpStream, (mute, refuse): (bool, bool), received: &Mutex<Vec<String>>) {
+/// the connection. `refuse`: `(domain, reply)`, every `RCPT` whose address holds `domain` (all,
+/// when empty) is answered `reply`. At most 1,000 lines.
+fn converse(
+    stream: TcpStream,
+    (mute, refuse): (bool, Option<(&str, &str)>),
+    received: &Mutex<Vec<String>>,
+) {
     let mut out = stream.try_clone().unwrap();
     let mut lines = BufReader::new(stream).lines().take(1000);
     let mut say = |text: &str| out.write_all(format!("{text}\r\n").as_bytes()).is_ok();
@@ -138,8 +160,10 @@ fn converse(stream: TcpStream, (mute, refuse): (bool, bool), received: &Mutex<Ve
             }
             received.lock().unwrap().push(message.join("\n"));
             say("250 taken");
-        } else if refuse && command.starts_with("RCPT") {
-            say("550 5.1.1 no such mailbox");
+        } else if let Some((_, reply)) = refuse.filter(|(domain, _)| {
+            command.starts_with("RCPT") && line.to_ascii_lowercase().contains(domain)
+        }) {
+            say(reply);
         } else if command.starts_with("QUIT") {
             say("221 bye");
             return;
