@@ -27,12 +27,22 @@ pub fn mask(username: &str) -> String {
     }
 }
 
-/// An account's login name shown to someone who may not be its owner: an address's local part
-/// masked, its domain kept ("e***i@testi.fi"); a username masked whole.
+/// An account's login name shown to someone who may not be its owner, enough for its owner to
+/// know it and no outline for anyone else: an address's local part as its first and last
+/// character around a fixed `***` (its first only, when it has three or fewer), its domain kept
+/// ("e***i@testi.fi"); a username so whole.
 pub fn mask_login(login: &str) -> String {
+    let fixed = |name: &str| {
+        let chars: Vec<char> = name.chars().collect();
+        match chars.as_slice() {
+            [first, .., last] if chars.len() > 3 => format!("{first}***{last}"),
+            [first, ..] => format!("{first}***"),
+            [] => "***".to_string(),
+        }
+    };
     match login.rsplit_once('@') {
-        Some((local, domain)) => format!("{}@{domain}", mask(local)),
-        None => mask(login),
+        Some((local, domain)) => format!("{}@{domain}", fixed(local)),
+        None => fixed(login),
     }
 }
 
@@ -124,7 +134,8 @@ mod tests {
         assert_eq!(mask("äiti"), "ä**i");
         assert_eq!(mask(""), "");
         assert_eq!(mask_login("erkki@testi.fi"), "e***i@testi.fi");
-        assert_eq!(mask_login("a@b.fi"), "a*@b.fi");
-        assert_eq!(mask_login("matti.m"), "m*****m");
+        assert_eq!(mask_login("matti.meikalainen@testi.fi"), "m***n@testi.fi");
+        assert_eq!(mask_login("abc@b.fi"), "a***@b.fi");
+        assert_eq!(mask_login("matti.m"), "m***m");
     }
 }

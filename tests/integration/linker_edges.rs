@@ -196,7 +196,7 @@ async fn stranger_confirms_a_move(
     let asked = page(&stranger, &confirm).await;
     assert_has(
         &asked,
-        "Pyyntö tuli tililtä h*******a@testi.fi. Jos et itse pyytänyt tätä, älä vahvista",
+        "Pyyntö tuli tililtä h***a@testi.fi. Jos et itse pyytänyt tätä, älä vahvista",
     );
     assert_eq!(follow_link(&stranger, &confirm, &[]).await.status(), 200);
     assert_eq!(app.bound_to(&id).await, None);
