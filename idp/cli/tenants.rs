@@ -5,6 +5,7 @@
 use clap::Subcommand;
 
 use super::failure::Failure;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::store::erasure::{self, WalCleared};
 use crate::store::tenants::{self, Removed, Rows, TABLES};
@@ -24,8 +25,16 @@ pub enum TenantsCommand {
         /// Delete (else only count).
         #[arg(long)]
         yes: bool,
+        /// Delete even when the tenant wrote audit events in the last 24 hours (a node may still
+        /// serve it: another node's configuration, a configuration pointed at the wrong
+        /// database).
+        #[arg(long)]
+        force: bool,
     },
 }
+
+/// How recent the newest audit event of a tenant may be for a purge without `--force`.
+const QUIET_HOURS: i64 = 24;
 
 /// Runs an `idp tenants` command.
 pub fn run(config: &Config, command: TenantsCommand) -> Result<(), Failure> {
@@ -33,7 +42,9 @@ pub fn run(config: &Config, command: TenantsCommand) -> Result<(), Failure> {
     let mut conn = store.conn()?;
     match command {
         TenantsCommand::List => list(config, &mut conn),
-        TenantsCommand::Purge { tenant, yes } => purge(config, &mut conn, &tenant, yes),
+        TenantsCommand::Purge { tenant, yes, force } => {
+            purge(config, &mut conn, &tenant, (yes, force))
+        }
     }
 }
 
@@ -78,7 +89,12 @@ fn list(config: &Config, conn: &mut DbConnection) -> Result<(), Failure> {
     Ok(())
 }
 
-fn purge(config: &Config, conn: &mut DbConnection, id: &str, yes: bool) -> Result<(), Failure> {
+fn purge(
+    config: &Config,
+    conn: &mut DbConnection,
+    id: &str,
+    (yes, force): (bool, bool),
+) -> Result<(), Failure> {
     let Some(tenant) = Removed::of(config, id) else {
         return Err(Failure::Other(format!(
             "tenant \"{id}\" is configured: remove its file from the configuration of every node \
@@ -100,6 +116,18 @@ fn purge(config: &Config, conn: &mut DbConnection, id: &str, yes: bool) -> Resul
         );
         return Ok(());
     }
+    let now = SystemClock.now();
+    if let Some(last) = tenants::last_active(conn, tenant)?
+        && last > now - chrono::Duration::hours(QUIET_HOURS)
+        && !force
+    {
+        return Err(Failure::Other(format!(
+            "tenant \"{id}\" wrote audit events in the last {QUIET_HOURS} hours (the newest at \
+             {} UTC): a node may still serve it (another node's configuration, or this one's \
+             pointed at the wrong database); give --force once no node does",
+            last.format("%Y-%m-%d %H:%M:%S")
+        )));
+    }
     let mut total = 0;
     for table in TABLES {
         let deleted = tenants::purge_table(conn, tenant, table)?;
@@ -114,6 +142,15 @@ fn purge(config: &Config, conn: &mut DbConnection, id: &str, yes: bool) -> Resul
             "warning: the deleted values stay in the SQLite WAL until it is overwritten or \
              checkpointed ({why}); docs/operations.md says how to empty it"
         );
+    }
+    // Counted again: a node still writing the tenant's rows leaves some behind.
+    if let Some(left) = tenants::present(conn)?.remove(id) {
+        let tables: Vec<&str> = left.keys().copied().collect();
+        return Err(Failure::Other(format!(
+            "{total} rows of tenant {id} deleted, but rows are left in {} (is a node still \
+             serving it?): run the purge again",
+            tables.join(", ")
+        )));
     }
     println!("purged tenant {id}: {total} rows deleted");
     Ok(())

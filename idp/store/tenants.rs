@@ -12,8 +12,9 @@
 
 use std::collections::BTreeMap;
 
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{BigInt, Nullable, Text};
 
 use super::schema::signing_keys;
 use super::{DbConnection, Result, StoreError};
@@ -69,8 +70,8 @@ impl<'a> Removed<'a> {
 
 #[derive(QueryableByName)]
 struct Count {
-    #[diesel(sql_type = Text)]
-    tenant_id: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    tenant_id: Option<String>,
     #[diesel(sql_type = BigInt)]
     n: i64,
 }
@@ -79,19 +80,30 @@ struct Count {
 pub type Rows = BTreeMap<&'static str, i64>;
 
 /// Every tenant id that has rows, with its rows by table. Reads each table whole (an operator's
-/// command, not a request's).
+/// command, not a request's). Rows without a tenant (none are written; an empty id is what
+/// revoked tokens of before tenants had, gone within their hour) are no tenant's.
 pub fn present(conn: &mut DbConnection) -> Result<BTreeMap<String, Rows>> {
     let mut tenants: BTreeMap<String, Rows> = BTreeMap::new();
     for table in TABLES {
         let sql = format!("SELECT tenant_id, count(*) AS n FROM {table} GROUP BY tenant_id");
         for count in diesel::sql_query(sql).load::<Count>(conn)? {
-            tenants
-                .entry(count.tenant_id)
-                .or_default()
-                .insert(table, count.n);
+            let Some(id) = count.tenant_id.filter(|id| !id.is_empty()) else {
+                continue;
+            };
+            tenants.entry(id).or_default().insert(table, count.n);
         }
     }
     Ok(tenants)
+}
+
+/// When the newest audit event of `tenant` occurred: a tenant still served writes them (every
+/// login, every seal of the chain's events is of a login or a change).
+pub fn last_active(conn: &mut DbConnection, tenant: Removed<'_>) -> Result<Option<NaiveDateTime>> {
+    use super::schema::audit_events;
+    Ok(audit_events::table
+        .filter(audit_events::tenant_id.eq(tenant.id()))
+        .select(diesel::dsl::max(audit_events::occurred_at))
+        .first(conn)?)
 }
 
 /// The tenants that have signing keys and no configuration (every tenant served has keys): a
@@ -121,6 +133,8 @@ pub fn purge_table(conn: &mut DbConnection, tenant: Removed<'_>, table: &str) ->
         "DELETE FROM {table} WHERE {row} IN \
          (SELECT {row} FROM {table} WHERE tenant_id = {parameter} LIMIT {PURGE_BATCH})"
     );
+    // Until a batch finds nothing: on PostgreSQL a row updated meanwhile (a node's worker
+    // leasing a mail of the tenant) moves to another `ctid`, and a batch may miss it.
     let mut deleted = 0;
     loop {
         let batch = super::write_alone(conn, |conn| {
@@ -129,10 +143,10 @@ pub fn purge_table(conn: &mut DbConnection, tenant: Removed<'_>, table: &str) ->
                 .execute(conn)
                 .map_err(StoreError::from)
         })?;
-        deleted += batch as u64;
-        if (batch as i64) < PURGE_BATCH {
+        if batch == 0 {
             return Ok(deleted);
         }
+        deleted += batch as u64;
     }
 }
 
