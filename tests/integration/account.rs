@@ -294,6 +294,18 @@ async fn an_error_is_tied_to_the_field_it_is_about_and_named_in_the_title(backen
     assert_eq!(status, 401, "{html}");
     assert_eq!(invalid_fields(&html), [aiti]);
     assert_has(&html, "<title>Virhe: Omat tiedot");
+    // Each wrong password is audited with its check and the client's address, as a login's.
+    let failed = app.audited("seinajoki", "login.failed").await;
+    let audited: Vec<_> = failed
+        .iter()
+        .map(|e| (e.detail.as_deref(), e.remote_addr.as_deref()))
+        .collect();
+    let from = Some("127.0.0.1");
+    let checks = [
+        r#"{"check":"account.password"}"#,
+        r#"{"check":"account.legacy"}"#,
+    ];
+    assert_eq!(audited, [(Some(checks[0]), from), (Some(checks[1]), from)]);
     app.stop().await;
 }
 

@@ -12,7 +12,6 @@ use crate::flows::oidc::logout::{end_everything, end_pending, end_session};
 use crate::flows::oidc::session;
 use crate::flows::oidc::steps::NewSession;
 use crate::mail::Mails;
-use crate::store::audit::Event;
 use crate::store::sessions::SessionRow;
 use crate::store::users::UserRow;
 use crate::store::{self, DbConnection, StoreError, Tenant, sessions, users};
@@ -33,15 +32,17 @@ pub fn current(
     Ok(current)
 }
 
-/// Audits a wrong password given on the account page (`login.failed`, with the signed-in user
-/// and which check it was: `account.password` or `account.legacy`; no client address).
+/// Audits a wrong password given on the account page (`login.failed`, with the signed-in user,
+/// which check it was: `account.password` or `account.legacy`, and the client's address, as a
+/// login's: a stolen session's guesses are traced to where they came from).
 pub fn check_failed(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     user: &UserRow,
     check: &str,
 ) -> Result<(), FlowError> {
-    let event = Event::new(&m.tenant.id, m.now, "login.failed")
+    let event = m
+        .audit("login.failed")
         .user(user.id.as_str())
         .detail(&json!({ "check": check }));
     Ok(store::write_transaction(conn, |conn| event.record(conn))?)
