@@ -22,9 +22,10 @@ pub const MAX_ATTEMPTS: i64 = 12;
 /// tenant (nor, perhaps, the tenant). Given up after [`NOWHERE_ATTEMPTS`].
 pub const NOWHERE: &str = "the client is not configured";
 
-/// Attempts of a delivery whose client is not configured before it is given up: about ten
-/// minutes of retries (10 s, doubling), for the nodes of a rolling restart to agree.
-pub const NOWHERE_ATTEMPTS: i64 = 6;
+/// Attempts of a delivery whose client is not configured before it is given up: ten minutes and
+/// a half of retries (10 s, doubling: 10 + 20 + … + 320 s), for the nodes of a rolling restart to
+/// agree.
+pub const NOWHERE_ATTEMPTS: i64 = 7;
 
 /// Queues a logout token for each of `clients` that registered a back-channel logout URI. The
 /// token names the session (`sid`) when one ended; without one (recovery revoking grants that
