@@ -44,6 +44,43 @@ pub(crate) fn browser_available() -> bool {
     false
 }
 
+/// [`Browser::assert_text_adapts`]'s check, in the page: `arguments[0]` is `spacing` or
+/// `zoom`; the problems found (none: `[]`), with the page's own inline styles put back. Styles
+/// set through the CSSOM are not inline styles for the pages' CSP.
+const TEXT_ADAPTS: &str = r##"
+const mode = arguments[0];
+const saved = [...document.querySelectorAll("*")].map(el => [el, el.style.cssText]);
+if (mode === "spacing") {
+  for (const [el] of saved) {
+    el.style.setProperty("line-height", "1.5", "important");
+    el.style.setProperty("letter-spacing", "0.12em", "important");
+    el.style.setProperty("word-spacing", "0.16em", "important");
+  }
+  for (const p of document.querySelectorAll("p")) {
+    p.style.setProperty("margin-bottom", "2em", "important");
+  }
+} else {
+  document.documentElement.style.setProperty("font-size", "200%", "important");
+}
+const problems = [];
+const root = document.documentElement;
+if (root.scrollWidth > root.clientWidth) {
+  problems.push("sideways scrolling: " + (root.scrollWidth - root.clientWidth) + " px");
+}
+// A form field's own text scrolls inside it (its caret reaches all of it): not clipped.
+for (const el of document.querySelectorAll("body *:not(input, select, textarea)")) {
+  const style = getComputedStyle(el);
+  const clips = ["hidden", "clip"].includes(style.overflowX) || ["hidden", "clip"].includes(style.overflowY);
+  if (clips && (el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1)) {
+    problems.push("clipped: " + el.tagName.toLowerCase() + (el.id ? "#" + el.id : ""));
+  }
+}
+for (const [el, css] of saved) {
+  el.style.cssText = css;
+}
+return problems;
+"##;
+
 /// A chromium under chromedriver, with its own profile directory.
 pub(crate) struct Browser {
     pub(crate) client: Client,
@@ -124,6 +161,33 @@ impl Browser {
         let dir = project_root().join("docs/screenshots");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+        self.assert_text_adapts().await;
+    }
+
+    /// WCAG 1.4.12 (text spacing) and 1.4.4 (resize text) on the page in view: with the spacing
+    /// the criterion names (line height 1.5, paragraphs 2 em apart, letters 0.12 em, words
+    /// 0.16 em) at 320 CSS pixels wide, and with the text at 200 % at the window's width, the page
+    /// needs no sideways scrolling and no box clips its text. The page's own styles and the
+    /// window's size are put back after. Needs JavaScript, as axe-core does.
+    pub(crate) async fn assert_text_adapts(&self) {
+        if !self.javascript {
+            return;
+        }
+        let (width, height) = self.client.get_window_size().await.unwrap();
+        let (width, height) = (
+            u32::try_from(width).unwrap(),
+            u32::try_from(height).unwrap(),
+        );
+        for (mode, wide) in [("spacing", 320), ("zoom", width)] {
+            self.client.set_window_size(wide, height).await.unwrap();
+            let found = self
+                .client
+                .execute(TEXT_ADAPTS, vec![json!(mode)])
+                .await
+                .unwrap();
+            assert_eq!(found, json!([]), "{mode} on {}", self.url().await);
+        }
+        self.client.set_window_size(width, height).await.unwrap();
     }
 
     /// Waits (at most 10 s) for the element `locator` finds.
