@@ -88,6 +88,28 @@ pub fn due(
         .load(conn)?)
 }
 
+/// Sets every time of the erased deletion of `user_id` to `at` (the erasure's
+/// [`super::erasure::TOMBSTONE_TIME`]: each equals an audit event's time).
+pub fn blur(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    user_id: &str,
+    at: NaiveDateTime,
+) -> Result<()> {
+    diesel::update(
+        account_deletions::table
+            .find(user_id)
+            .filter(account_deletions::tenant_id.eq(tenant.id())),
+    )
+    .set((
+        account_deletions::requested_at.eq(at),
+        account_deletions::erase_at.eq(at),
+        account_deletions::erased_at.eq(Some(at)),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
 /// Marks the deletion of the user `user_id` of `tenant` done at `now`; whether it was pending.
 pub fn mark_erased(
     conn: &mut DbConnection,

@@ -104,8 +104,9 @@ pub fn erase(
     ceremonies::remove_for_user(conn, tenant, user_id)?;
     epochs::forget(conn, tenant, user_id)?;
     forget_addresses(conn, tenant, &user, &addresses)?;
-    tombstone_old_accounts(conn, tenant, user_id, now)?;
-    users::tombstone(conn, tenant, user_id, now)?;
+    tombstone_old_accounts(conn, tenant, user_id)?;
+    users::tombstone(conn, tenant, user_id, TOMBSTONE_TIME)?;
+    deletions::blur(conn, tenant, user_id, TOMBSTONE_TIME)?;
     let pseudonym = pseudonym();
     audit::pseudonymise(conn, tenant, user_id, &pseudonym)?;
     Event::new(tenant.id(), now, "account.erased")
@@ -182,13 +183,21 @@ fn pseudonym() -> String {
     format!("{ERASED_PREFIX}{}", random.get(..16).unwrap_or(&random))
 }
 
+/// The time every time a tombstone keeps is set to (the account's creation, its deletion's
+/// request and erasure, its old accounts' import and binding). Each of those times equals the
+/// time of an event of the account in the audit trail (`user.registered`, `legacy.linked`,
+/// `account.deletion_requested`, `account.erased`): kept, a join on them would name the subject
+/// behind the pseudonym. The trail's own times stay (its hash chain holds them).
+pub const TOMBSTONE_TIME: NaiveDateTime = chrono::DateTime::UNIX_EPOCH.naive_utc();
+
 /// Makes the old accounts bound to the user `user_id` tombstones (see the module's
-/// documentation).
+/// documentation), each under a new random id: the audit events of no user that named it (a link
+/// mailed, a claim refused, with the client address of whoever asked) then name no row. Its
+/// links (all used or void: binding voided them) and throttle counters go first.
 fn tombstone_old_accounts(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     user_id: &str,
-    now: NaiveDateTime,
 ) -> Result<()> {
     let ids: Vec<String> = legacy_accounts::table
         .filter(legacy_accounts::tenant_id.eq(tenant.id()))
@@ -197,6 +206,22 @@ fn tombstone_old_accounts(
         .load(conn)?;
     let none = None::<String>;
     for id in ids {
+        diesel::delete(
+            one_time_links::table
+                .filter(one_time_links::tenant_id.eq(tenant.id()))
+                .filter(one_time_links::legacy_account_id.eq(&id)),
+        )
+        .execute(conn)?;
+        let counters = [
+            ThrottleKey::Legacy(id.clone()).column(),
+            ThrottleKey::Checks(format!("legacy:{id}")).column(),
+        ];
+        diesel::delete(
+            login_throttle::table
+                .filter(login_throttle::tenant_id.eq(tenant.id()))
+                .filter(login_throttle::throttle_key.eq_any(&counters)),
+        )
+        .execute(conn)?;
         let username = pseudonym();
         diesel::update(
             legacy_accounts::table
@@ -204,14 +229,21 @@ fn tombstone_old_accounts(
                 .filter(legacy_accounts::tenant_id.eq(tenant.id())),
         )
         .set((
-            legacy_accounts::username.eq(&username),
-            legacy_accounts::username_normalized.eq(&username),
-            legacy_accounts::email.eq(none.clone()),
-            legacy_accounts::email_normalized.eq(none.clone()),
-            legacy_accounts::password_hash.eq(none.clone()),
-            legacy_accounts::hash_format.eq(none.clone()),
-            legacy_accounts::name.eq(none.clone()),
-            legacy_accounts::updated_at.eq(now),
+            (
+                legacy_accounts::id.eq(uuid::Uuid::new_v4().to_string()),
+                legacy_accounts::username.eq(&username),
+                legacy_accounts::username_normalized.eq(&username),
+                legacy_accounts::email.eq(none.clone()),
+                legacy_accounts::email_normalized.eq(none.clone()),
+                legacy_accounts::password_hash.eq(none.clone()),
+                legacy_accounts::hash_format.eq(none.clone()),
+                legacy_accounts::name.eq(none.clone()),
+            ),
+            (
+                legacy_accounts::imported_at.eq(TOMBSTONE_TIME),
+                legacy_accounts::linked_at.eq(Some(TOMBSTONE_TIME)),
+                legacy_accounts::updated_at.eq(TOMBSTONE_TIME),
+            ),
         ))
         .execute(conn)?;
     }

@@ -251,13 +251,14 @@ pub fn set_disabled(
     )
 }
 
-/// Turns the user `id` of `tenant` into a tombstone: every personal column cleared, disabled;
-/// the id, the subject and the creation time stay, so that the subject is never issued again.
+/// Turns the user `id` of `tenant` into a tombstone: every personal column cleared, disabled,
+/// its times set to `at` (the erasure's `TOMBSTONE_TIME`); the id and the subject stay, so that
+/// the subject is never issued again.
 pub fn tombstone(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     id: &str,
-    now: NaiveDateTime,
+    at: NaiveDateTime,
 ) -> Result<()> {
     let none = None::<String>;
     change(
@@ -279,7 +280,8 @@ pub fn tombstone(
                 users::password_changed_at.eq(None::<NaiveDateTime>),
                 users::is_authority.eq(false),
                 users::disabled.eq(true),
-                users::updated_at.eq(now),
+                users::created_at.eq(at),
+                users::updated_at.eq(at),
             ),
         ),
     )
