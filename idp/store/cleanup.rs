@@ -163,21 +163,41 @@ fn steps() -> [Step; 14] {
         expired!(logout_deliveries, id: String, |now| logout_deliveries::status
             .ne("pending")
             .and(logout_deliveries::created_at.lt(now - Duration::days(KEEP_DELIVERED_DAYS)))),
-        // Keyed by (tenant, key), and a row a key a day: one statement.
-        |conn, now, _| {
-            let day_ago = now - Duration::days(1);
-            Ok(diesel::delete(
-                login_throttle::table
-                    .filter(login_throttle::updated_at.lt(day_ago))
-                    .filter(
-                        login_throttle::blocked_until
-                            .is_null()
-                            .or(login_throttle::blocked_until.lt(now)),
-                    ),
-            )
-            .execute(conn)?)
-        },
+        idle_throttle_counters,
     ]
+}
+
+/// A batch of the throttle counters idle for a day and not blocking: keyed by (tenant, key), so
+/// a batch's keys are read and deleted tenant by tenant.
+fn idle_throttle_counters(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    limit: i64,
+) -> Result<usize> {
+    let idle: Vec<(String, String)> = login_throttle::table
+        .filter(login_throttle::updated_at.lt(now - Duration::days(1)))
+        .filter(
+            login_throttle::blocked_until
+                .is_null()
+                .or(login_throttle::blocked_until.lt(now)),
+        )
+        .select((login_throttle::tenant_id, login_throttle::throttle_key))
+        .limit(limit)
+        .load(conn)?;
+    let mut by_tenant: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for (tenant, key) in &idle {
+        by_tenant.entry(tenant).or_default().push(key);
+    }
+    let mut deleted = 0;
+    for (tenant, keys) in by_tenant {
+        deleted += diesel::delete(
+            login_throttle::table
+                .filter(login_throttle::tenant_id.eq(tenant))
+                .filter(login_throttle::throttle_key.eq_any(keys)),
+        )
+        .execute(conn)?;
+    }
+    Ok(deleted)
 }
 
 /// [`purge`]'s transactions: the erasures in the first, which takes the round's lock on
