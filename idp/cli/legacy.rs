@@ -14,6 +14,7 @@ use crate::domain::Email;
 use crate::flows::legacy_admin;
 use crate::flows::legacy_import::{self, Format, ImportError, Options};
 use crate::store::Store;
+use crate::store::erasure::{self, WalCleared};
 
 /// `idp import-legacy`
 #[derive(Debug, Args)]
@@ -69,6 +70,16 @@ pub enum LegacyCommand {
         /// The address.
         #[arg(long)]
         email: String,
+    },
+    /// Delete a legacy account no user has bound (its owner asked for its erasure, or the old
+    /// system removed it); audited. A bound one is erased with its user (`idp users delete`).
+    Delete {
+        /// The tenant's id.
+        #[arg(long)]
+        tenant: String,
+        /// The legacy username (in any case).
+        #[arg(long)]
+        username: String,
     },
 }
 
@@ -151,7 +162,24 @@ pub fn run(config: &Config, command: LegacyCommand) -> Result<(), Failure> {
             username,
             email,
         } => set_email(config, &tenant, &username, &email),
+        LegacyCommand::Delete { tenant, username } => delete(config, &tenant, &username),
     }
+}
+
+fn delete(config: &Config, tenant: &str, username: &str) -> Result<(), Failure> {
+    let key = known_tenant(config, tenant)?;
+    let store = Store::open(&config.settings.database)?;
+    let mut conn = store.conn()?;
+    let deleted = legacy_admin::delete(&mut conn, key, username, SystemClock.now())?;
+    // Its username and address out of SQLite's WAL too, as an erasure's.
+    if let WalCleared::Unfinished(why) = erasure::clear_wal(&mut conn) {
+        eprintln!(
+            "warning: the deleted values stay in the SQLite WAL until it is overwritten or \
+             checkpointed ({why}); docs/operations.md says how to empty it"
+        );
+    }
+    println!("deleted legacy account {deleted} of {tenant}");
+    Ok(())
 }
 
 fn report(config: &Config, tenant: &str) -> Result<(), Failure> {

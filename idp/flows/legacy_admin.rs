@@ -8,7 +8,7 @@ use chrono::NaiveDateTime;
 use crate::config::TenantConfig;
 use crate::domain::{Email, lookup_key};
 use crate::store::legacy_import::{self, ReportCounts};
-use crate::store::{DbConnection, StoreError, Tenant, audit, legacy, links};
+use crate::store::{DbConnection, StoreError, Tenant, audit, legacy, links, throttle};
 
 /// The migration follow-up of one tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +78,7 @@ impl fmt::Display for Report {
     }
 }
 
-/// Why an address could not be set.
+/// Why support's change of a legacy account could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum SetEmailError {
     /// No such legacy account.
@@ -89,13 +89,14 @@ pub enum SetEmailError {
         /// The tenant.
         tenant: String,
     },
-    /// The account is bound to a user: its address is the user's, changed on the account page.
-    #[error(
-        "the legacy account \"{username}\" is already linked to a user: the address is changed on the account page"
-    )]
+    /// The account is bound to a user: its address is the user's, changed on the account page;
+    /// it is erased with the user.
+    #[error("the legacy account \"{username}\" is already linked to a user: {instead}")]
     Linked {
         /// As stored.
         username: String,
+        /// What to do instead.
+        instead: &'static str,
     },
     /// The database failed.
     #[error(transparent)]
@@ -124,16 +125,11 @@ pub fn set_email(
     email: &Email,
     now: NaiveDateTime,
 ) -> Result<EmailSet, SetEmailError> {
-    let key = lookup_key(username);
     crate::store::write_transaction(conn, |conn| {
-        let account = legacy::find_by_username(conn, tenant, &key)?.ok_or_else(|| {
-            SetEmailError::Unknown {
-                username: username.trim().to_string(),
-                tenant: tenant.id().to_string(),
-            }
-        })?;
+        let account = named(conn, tenant, username)?;
         let linked = || SetEmailError::Linked {
             username: account.username.clone(),
+            instead: "the address is changed on the account page",
         };
         if account.linked_user_id.is_some() {
             return Err(linked());
@@ -172,5 +168,51 @@ pub fn set_email(
             previous: account.email,
             sharing,
         })
+    })
+}
+
+/// The legacy account of `tenant` whose username is `username` (in any case), or the error that
+/// names it unknown.
+fn named(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    username: &str,
+) -> Result<legacy::LegacyRow, SetEmailError> {
+    legacy::find_by_username(conn, tenant, &lookup_key(username))?.ok_or_else(|| {
+        SetEmailError::Unknown {
+            username: username.trim().to_string(),
+            tenant: tenant.id().to_string(),
+        }
+    })
+}
+
+/// Deletes the legacy account `username` of `tenant` that no user has bound (its owner asked for
+/// its erasure, or the old system removed it), with its links (ON DELETE CASCADE) and throttle
+/// counters, audited as `legacy.retired` (`"by": "cli"`, the account's internal id), in one
+/// transaction; its old username, as stored. A bound account is erased with its user
+/// (`idp users delete`).
+pub fn delete(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    username: &str,
+    now: NaiveDateTime,
+) -> Result<String, SetEmailError> {
+    crate::store::write_transaction(conn, |conn| {
+        let account = named(conn, tenant, username)?;
+        // One bound meanwhile (a first login) stays: `retire` deletes only an unbound one.
+        if account.linked_user_id.is_some()
+            || crate::store::legacy_import::retire(conn, tenant, std::slice::from_ref(&account.id))?
+                == 0
+        {
+            return Err(SetEmailError::Linked {
+                username: account.username,
+                instead: "delete the user with idp users delete, which erases its old accounts too",
+            });
+        }
+        throttle::forget_legacy(conn, tenant, &account.id)?;
+        audit::Event::new(tenant.id(), now, "legacy.retired")
+            .detail(&serde_json::json!({ "by": "cli", "account": account.id }))
+            .record(conn)?;
+        Ok(account.username)
     })
 }

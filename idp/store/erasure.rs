@@ -212,16 +212,7 @@ fn tombstone_old_accounts(
                 .filter(one_time_links::legacy_account_id.eq(&id)),
         )
         .execute(conn)?;
-        let counters = [
-            ThrottleKey::Legacy(id.clone()).column(),
-            ThrottleKey::Checks(format!("legacy:{id}")).column(),
-        ];
-        diesel::delete(
-            login_throttle::table
-                .filter(login_throttle::tenant_id.eq(tenant.id()))
-                .filter(login_throttle::throttle_key.eq_any(&counters)),
-        )
-        .execute(conn)?;
+        super::throttle::forget_legacy(conn, tenant, &id)?;
         let username = pseudonym();
         diesel::update(
             legacy_accounts::table

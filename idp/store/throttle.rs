@@ -314,6 +314,22 @@ pub fn give_back(
     })
 }
 
+/// Deletes the counters of the old account `id` of `tenant` (it is deleted, or becomes a
+/// tombstone under another id): its failures and its checks.
+pub fn forget_legacy(conn: &mut DbConnection, tenant: Tenant<'_>, id: &str) -> Result<()> {
+    let counters = [
+        ThrottleKey::Legacy(id.to_string()).column(),
+        ThrottleKey::Checks(format!("legacy:{id}")).column(),
+    ];
+    diesel::delete(
+        login_throttle::table
+            .filter(login_throttle::tenant_id.eq(tenant.id()))
+            .filter(login_throttle::throttle_key.eq_any(&counters)),
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::NaiveDate;

@@ -1,4 +1,4 @@
-//! `idp import-legacy`, `idp legacy report | set-email` and `legacy.import_at_start`, through the
+//! `idp import-legacy`, `idp legacy report | set-email | delete` and `legacy.import_at_start`, through the
 //! real binary on both stores.
 
 use std::io::Write;
@@ -779,8 +779,8 @@ first logins per month
     );
 }
 
-both_stores!(set_email_gives_an_unlinked_account_an_address);
-async fn set_email_gives_an_unlinked_account_an_address(backend: Backend) {
+both_stores!(support_gives_an_unlinked_account_an_address_or_deletes_it);
+async fn support_gives_an_unlinked_account_an_address_or_deletes_it(backend: Backend) {
     let s = setup(backend);
     s.import(&s.file("export.csv", EXPORT.as_bytes()), &[]);
     let set = |username: &str, email: &str| {
@@ -837,6 +837,27 @@ async fn set_email_gives_an_unlinked_account_an_address(backend: Backend) {
         "error: \"matti\" is not a mail address\n"
     );
     assert_eq!(s.account("liisa").email.as_deref(), Some("liisa@testi.fi"));
+
+    // Support deletes an unbound old account on its owner's request; a bound one is its user's.
+    let delete = |username: &str| {
+        let args = ["legacy", "delete", "--tenant", "seinajoki", "--username"];
+        s.idp(&[&args[..], &[username]].concat())
+    };
+    let before = s.count("seinajoki");
+    let out = delete("Perhe.Aiti");
+    succeeded(&out);
+    assert_eq!(
+        text(&out.stdout),
+        "deleted legacy account perhe.aiti of seinajoki\n"
+    );
+    assert_eq!(s.count("seinajoki"), before - 1);
+    let bound = delete("liisa");
+    assert_eq!(bound.status.code(), Some(1));
+    assert_eq!(
+        text(&bound.stderr),
+        "error: the legacy account \"liisa\" is already linked to a user: delete the user with idp users delete, which erases its old accounts too\n"
+    );
+    assert_eq!(s.count("seinajoki"), before - 1);
     assert_eq!(
         store::audit::kinds(&mut s.conn(), crate::helpers::tenant("seinajoki")).unwrap(),
         [
@@ -844,7 +865,8 @@ async fn set_email_gives_an_unlinked_account_an_address(backend: Backend) {
             "legacy.imported",
             "legacy.email_set",
             "legacy.email_set",
-            "user.created"
+            "user.created",
+            "legacy.retired"
         ]
     );
 }
