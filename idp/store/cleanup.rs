@@ -1,6 +1,8 @@
 //! Expiry clean-up: deletes what no flow can use any more, so the database does not grow with every
-//! login. Every node runs it; on PostgreSQL a transaction-scoped advisory lock lets one node at a
-//! time do the work and the others skip the round.
+//! login. Every node runs it, a batch a transaction; on PostgreSQL a transaction-scoped advisory
+//! lock lets one node at a time write, and a node that finds it taken skips the round (or, between
+//! another node's batches, that table's). Each batch deletes its rows with their condition checked
+//! again, so two rounds taking turns delete nothing wrongly.
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
@@ -98,7 +100,10 @@ macro_rules! expired {
             if keys.is_empty() {
                 return Ok(0);
             }
-            Ok(diesel::delete($table::table.filter($table::$key.eq_any(&keys))).execute(conn)?)
+            // The condition again: on PostgreSQL a row another transaction changed since the
+            // read (a request extended, a session renewed) is checked anew, and stays.
+            let due = $table::table.filter($table::$key.eq_any(&keys)).filter($due);
+            Ok(diesel::delete(due).execute(conn)?)
         }
         step as Step
     }};
@@ -174,26 +179,32 @@ fn idle_throttle_counters(
     now: NaiveDateTime,
     limit: i64,
 ) -> Result<usize> {
-    let idle: Vec<(String, String)> = login_throttle::table
-        .filter(login_throttle::updated_at.lt(now - Duration::days(1)))
-        .filter(
-            login_throttle::blocked_until
-                .is_null()
-                .or(login_throttle::blocked_until.lt(now)),
-        )
+    let idle = || {
+        login_throttle::updated_at
+            .lt(now - Duration::days(1))
+            .and(
+                login_throttle::blocked_until
+                    .is_null()
+                    .or(login_throttle::blocked_until.lt(now)),
+            )
+    };
+    let idle_keys: Vec<(String, String)> = login_throttle::table
+        .filter(idle())
         .select((login_throttle::tenant_id, login_throttle::throttle_key))
         .limit(limit)
         .load(conn)?;
     let mut by_tenant: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-    for (tenant, key) in &idle {
+    for (tenant, key) in &idle_keys {
         by_tenant.entry(tenant).or_default().push(key);
     }
     let mut deleted = 0;
     for (tenant, keys) in by_tenant {
+        // Still idle: a counter a check counted since the read stays.
         deleted += diesel::delete(
             login_throttle::table
                 .filter(login_throttle::tenant_id.eq(tenant))
-                .filter(login_throttle::throttle_key.eq_any(keys)),
+                .filter(login_throttle::throttle_key.eq_any(keys))
+                .filter(idle()),
         )
         .execute(conn)?;
     }

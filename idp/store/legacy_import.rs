@@ -450,8 +450,10 @@ pub fn report(conn: &mut DbConnection, tenant: Tenant<'_>) -> Result<ReportCount
         .select((legacy_accounts::hash_format, count_star()))
         .order(legacy_accounts::hash_format.asc())
         .load(conn)?;
+    // An erased resident's old accounts keep no time of their binding (it named the resident
+    // behind the trail's pseudonym): they are no month's first logins.
     let linked_at: Vec<Option<NaiveDateTime>> = of_tenant()
-        .filter(legacy_accounts::linked_at.is_not_null())
+        .filter(legacy_accounts::linked_at.gt(super::erasure::TOMBSTONE_TIME))
         .select(legacy_accounts::linked_at)
         .order(legacy_accounts::linked_at.asc())
         .load(conn)?;

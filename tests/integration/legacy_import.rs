@@ -771,6 +771,15 @@ first logins per month
 2026-12  2
 "
     );
+    // An erased resident's old account keeps no time of its binding: no month counts it.
+    let erase = ["users", "delete", "--tenant", "seinajoki", "--now"];
+    succeeded(&s.idp(&[&erase[..], &["--email", "new.matti@testi.fi"]].concat()));
+    let out = s.idp(&["legacy", "report", "--tenant", "seinajoki"]);
+    assert!(
+        text(&out.stdout).ends_with("first logins per month\n2026-11  1\n2026-12  1\n"),
+        "{}",
+        text(&out.stdout)
+    );
     let other = s.idp(&["legacy", "report", "--tenant", "tampere"]);
     assert_eq!(other.status.code(), Some(1));
     assert_eq!(
