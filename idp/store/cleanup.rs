@@ -102,7 +102,9 @@ macro_rules! expired {
             }
             // The condition again: on PostgreSQL a row another transaction changed since the
             // read (a request extended, a session renewed) is checked anew, and stays.
-            let due = $table::table.filter($table::$key.eq_any(&keys)).filter($due);
+            let due = $table::table
+                .filter($table::$key.eq_any(&keys))
+                .filter($due);
             Ok(diesel::delete(due).execute(conn)?)
         }
         step as Step
@@ -180,13 +182,11 @@ fn idle_throttle_counters(
     limit: i64,
 ) -> Result<usize> {
     let idle = || {
-        login_throttle::updated_at
-            .lt(now - Duration::days(1))
-            .and(
-                login_throttle::blocked_until
-                    .is_null()
-                    .or(login_throttle::blocked_until.lt(now)),
-            )
+        login_throttle::updated_at.lt(now - Duration::days(1)).and(
+            login_throttle::blocked_until
+                .is_null()
+                .or(login_throttle::blocked_until.lt(now)),
+        )
     };
     let idle_keys: Vec<(String, String)> = login_throttle::table
         .filter(idle())

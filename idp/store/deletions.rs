@@ -110,6 +110,19 @@ pub fn blur(
     Ok(())
 }
 
+/// Moves the deletion of the user `user_id` of `tenant` to the user `to` (an erased account's
+/// tombstone under its new id).
+pub fn rekey(conn: &mut DbConnection, tenant: Tenant<'_>, user_id: &str, to: &str) -> Result<()> {
+    diesel::update(
+        account_deletions::table
+            .find(user_id)
+            .filter(account_deletions::tenant_id.eq(tenant.id())),
+    )
+    .set(account_deletions::user_id.eq(to))
+    .execute(conn)?;
+    Ok(())
+}
+
 /// Marks the deletion of the user `user_id` of `tenant` done at `now`; whether it was pending.
 pub fn mark_erased(
     conn: &mut DbConnection,

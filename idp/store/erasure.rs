@@ -1,7 +1,7 @@
 //! The erasure of an account (GDPR Art. 17), the last step of its deletion: every row about the
-//! user goes, the `users` row stays as a tombstone (id, tenant, subject, creation time, disabled)
-//! so that the subject is never issued again, and the audit events about the user are
-//! pseudonymised. The old accounts bound to the user become tombstones too: their old username
+//! user goes, the `users` row stays as a tombstone (tenant, subject, disabled; under a new random
+//! id, its times one constant) so that the subject is never issued again, and the audit events
+//! about the user are pseudonymised. The old accounts bound to the user become tombstones too: their old username
 //! becomes [`ERASED_PREFIX`] and a random text, their address, hash and name go, their subject
 //! and binding stay; so a re-import of the same old account finds its subject taken and is
 //! refused (`flows/legacy_import/batch.rs`), and no login can bind it again.
@@ -109,11 +109,45 @@ pub fn erase(
     deletions::blur(conn, tenant, user_id, TOMBSTONE_TIME)?;
     let pseudonym = pseudonym();
     audit::pseudonymise(conn, tenant, user_id, &pseudonym)?;
+    rekey(conn, tenant, user_id)?;
     Event::new(tenant.id(), now, "account.erased")
         .user(pseudonym.as_str())
         .detail(&serde_json::json!({ "by": by }))
         .record(conn)?;
     Ok(Some(pseudonym))
+}
+
+/// Moves the tombstone `user_id` of `tenant` to a new random id, with what still names it (its
+/// bound old accounts, its deletion): the id was made from the account's creation time
+/// (`store::new_id`, a UUIDv7), which equals the time of the account's first event in the trail
+/// and would name the subject behind the pseudonym. On SQLite the row's place among the tenant's
+/// users goes with it too. The subject is held by a stand-in while both rows exist (it is unique).
+fn rekey(conn: &mut DbConnection, tenant: Tenant<'_>, user_id: &str) -> Result<()> {
+    let Some(mut row) = users::find(conn, tenant, user_id)? else {
+        return Ok(());
+    };
+    let id = uuid::Uuid::new_v4().to_string();
+    let subject = std::mem::replace(&mut row.subject, format!("{ERASED_PREFIX}{id}"));
+    row.id.clone_from(&id);
+    super::rows::insert(conn, user_rows::table, &row)?;
+    diesel::update(
+        legacy_accounts::table
+            .filter(legacy_accounts::tenant_id.eq(tenant.id()))
+            .filter(legacy_accounts::linked_user_id.eq(user_id)),
+    )
+    .set(legacy_accounts::linked_user_id.eq(&id))
+    .execute(conn)?;
+    deletions::rekey(conn, tenant, user_id, &id)?;
+    diesel::delete(
+        user_rows::table
+            .find(user_id)
+            .filter(user_rows::tenant_id.eq(tenant.id())),
+    )
+    .execute(conn)?;
+    diesel::update(user_rows::table.find(&id))
+        .set(user_rows::subject.eq(subject))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// How long [`clear_wal`] waits for readers of older snapshots and for a writer at most. The

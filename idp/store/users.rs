@@ -8,7 +8,7 @@ use super::schema::users;
 use super::{Backend, DbConnection, Result, Tenant};
 
 /// A user as stored.
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
 pub struct UserRow {
     /// Internal id.

@@ -331,18 +331,22 @@ async fn after_the_grace_period_the_account_is_erased_and_its_subject_never_reis
         }
     }
     assert_eq!(rows_of(&app, &aino).await, [0, 0, 0, 0, 0]);
-    let tombstone = {
-        let id = aino.clone();
-        app.db_run(move |conn| {
+    // The tombstone is under a new random id: the old one was made from the account's creation
+    // time (a UUIDv7), the time of its first event in the trail.
+    let tombstone = app
+        .db_run(move |conn| {
             users::table
-                .find(id)
+                .filter(users::subject.eq("SJK-100"))
                 .select(idp::store::users::UserRow::as_select())
                 .get_result(conn)
                 .unwrap()
         })
-        .await
-    };
-    assert_eq!(tombstone.subject, "SJK-100");
+        .await;
+    let gone = format!("SELECT count(*) AS n FROM users WHERE id = '{aino}'");
+    assert_eq!(app.count(&gone).await, 0);
+    let new_id = uuid::Uuid::parse_str(&tombstone.id).unwrap();
+    assert_eq!(new_id.get_version_num(), 4);
+    let aino = tombstone.id.clone();
     assert!(tombstone.disabled);
     assert_eq!(
         (
@@ -818,7 +822,14 @@ async fn an_erasure_stands_when_a_reader_keeps_the_wal_in_use() {
     );
     reader.batch_execute("COMMIT").unwrap();
     assert_eq!(rows_of(&app, &lauri).await, [0, 0, 0, 0, 0]);
-    assert!(disabled(&app, &lauri).await);
+    let left = format!(
+        "SELECT count(*) AS n FROM users WHERE id = '{lauri}' OR disabled = FALSE AND email = 'lauri@testi.fi'"
+    );
+    assert_eq!(
+        app.count(&left).await,
+        0,
+        "only the tombstone, under another id"
+    );
     app.stop().await;
 }
 
