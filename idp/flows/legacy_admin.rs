@@ -8,7 +8,9 @@ use chrono::NaiveDateTime;
 use crate::config::TenantConfig;
 use crate::domain::{Email, lookup_key};
 use crate::store::legacy_import::{self, ReportCounts};
-use crate::store::{DbConnection, StoreError, Tenant, audit, legacy, links, throttle};
+use crate::store::{
+    DbConnection, StoreError, Tenant, audit, legacy, links, outbox, throttle, users,
+};
 
 /// The migration follow-up of one tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,8 +189,8 @@ fn named(
 }
 
 /// Deletes the legacy account `username` of `tenant` that no user has bound (its owner asked for
-/// its erasure, or the old system removed it), with its links (ON DELETE CASCADE) and throttle
-/// counters, audited as `legacy.retired` (`"by": "cli"`, the account's internal id), in one
+/// its erasure, or the old system removed it), with its links (ON DELETE CASCADE), throttle
+/// counters and the mail that names no account at its address (where nobody else holds it), audited as `legacy.retired` (`"by": "cli"`, the account's internal id), in one
 /// transaction; its old username, as stored. A bound account is erased with its user
 /// (`idp users delete`).
 pub fn delete(
@@ -210,6 +212,17 @@ pub fn delete(
             });
         }
         throttle::forget_legacy(conn, tenant, &account.id)?;
+        // The linker's mail to its address lists its username: gone with it, unless the
+        // address is someone else's too (a user's, another old account's: their mail stays).
+        if let Some(normalized) = account.email_normalized.as_deref() {
+            let held = users::find_by_email(conn, tenant, normalized)?.is_some()
+                || !legacy::unlinked_by_email(conn, tenant, normalized)?.is_empty();
+            if !held {
+                let written: Vec<&str> = account.email.iter().map(String::as_str).collect();
+                let addresses = [&written[..], &[normalized]].concat();
+                outbox::forget_unowned(conn, tenant, &addresses)?;
+            }
+        }
         audit::Event::new(tenant.id(), now, "legacy.retired")
             .detail(&serde_json::json!({ "by": "cli", "account": account.id }))
             .record(conn)?;

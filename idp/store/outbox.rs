@@ -7,7 +7,7 @@ use diesel::prelude::*;
 
 use super::lease_queue::{LeaseQueue, QueueState};
 use super::schema::mail_outbox;
-use super::{DbConnection, Result};
+use super::{DbConnection, Result, Tenant};
 
 /// A mail as stored.
 #[derive(Debug, Clone, QueryableByName, Insertable)]
@@ -55,4 +55,22 @@ pub const QUEUE: LeaseQueue = LeaseQueue {
 /// A mail by id.
 pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<MailRow>> {
     QUEUE.find(conn, id)
+}
+
+/// Deletes the mails of `tenant` to any of `addresses` (as written) that name no account (the
+/// linker's mail about old accounts, written before anyone logged in): an old account deleted at
+/// its owner's request takes the mail that lists its username with it, where nobody else holds
+/// the address.
+pub fn forget_unowned(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    addresses: &[&str],
+) -> Result<usize> {
+    Ok(diesel::delete(
+        mail_outbox::table
+            .filter(mail_outbox::tenant_id.eq(tenant.id()))
+            .filter(mail_outbox::user_id.is_null())
+            .filter(mail_outbox::to_address.eq_any(addresses)),
+    )
+    .execute(conn)?)
 }

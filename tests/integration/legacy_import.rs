@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use diesel::r2d2::ManageConnection;
-use idp::store::schema::legacy_accounts;
+use idp::store::schema::{legacy_accounts, mail_outbox};
 use idp::store::{self, DbConnection, Manager};
 
 use crate::both_stores;
@@ -852,21 +852,52 @@ async fn support_gives_an_unlinked_account_an_address_or_deletes_it(backend: Bac
         let args = ["legacy", "delete", "--tenant", "seinajoki", "--username"];
         s.idp(&[&args[..], &[username]].concat())
     };
+    // The linker's mails (no account named) to the two addresses: one shared with another old
+    // account, one not.
+    let mail = |to: &str| {
+        let now = chrono::DateTime::from_timestamp(1_796_000_000, 0)
+            .unwrap()
+            .naive_utc();
+        let row = store::outbox::MailRow {
+            id: format!("mail-{to}"),
+            tenant_id: "seinajoki".into(),
+            kind: "legacy_link".into(),
+            to_address: to.into(),
+            subject: "Linkki".into(),
+            body_text: "Aiempi käyttäjätunnus".into(),
+            body_html: String::new(),
+            queue: store::lease_queue::QueueState::pending(now),
+            created_at: now,
+            sent_at: None,
+            user_id: None,
+        };
+        store::outbox::insert(&mut s.conn(), &row).unwrap();
+    };
+    mail("perhe@testi.fi");
+    mail("Vanha.Asukas@Testi.FI");
     let before = s.count("seinajoki");
+    succeeded(&delete("vanha"));
     let out = delete("Perhe.Aiti");
     succeeded(&out);
     assert_eq!(
         text(&out.stdout),
         "deleted legacy account perhe.aiti of seinajoki\n"
     );
-    assert_eq!(s.count("seinajoki"), before - 1);
+    assert_eq!(s.count("seinajoki"), before - 2);
+    // The mail to vanha's own address went with it; the shared address's stays (its other
+    // account's link).
+    let left: Vec<String> = mail_outbox::table
+        .select(mail_outbox::to_address)
+        .load(&mut s.conn())
+        .unwrap();
+    assert_eq!(left, ["perhe@testi.fi"]);
     let bound = delete("liisa");
     assert_eq!(bound.status.code(), Some(1));
     assert_eq!(
         text(&bound.stderr),
         "error: the legacy account \"liisa\" is already linked to a user: delete the user with idp users delete, which erases its old accounts too\n"
     );
-    assert_eq!(s.count("seinajoki"), before - 1);
+    assert_eq!(s.count("seinajoki"), before - 2);
     assert_eq!(
         store::audit::kinds(&mut s.conn(), crate::helpers::tenant("seinajoki")).unwrap(),
         [
@@ -875,6 +906,7 @@ async fn support_gives_an_unlinked_account_an_address_or_deletes_it(backend: Bac
             "legacy.email_set",
             "legacy.email_set",
             "user.created",
+            "legacy.retired",
             "legacy.retired"
         ]
     );
