@@ -147,6 +147,28 @@ fn rekey(conn: &mut DbConnection, tenant: Tenant<'_>, user_id: &str) -> Result<(
     diesel::update(user_rows::table.find(&id))
         .set(user_rows::subject.eq(subject))
         .execute(conn)?;
+    scatter(conn, "users", "id", &id)?;
+    scatter(conn, "account_deletions", "user_id", &id)?;
+    Ok(())
+}
+
+/// On SQLite, gives the row of `table` whose `key` is `value` a random `rowid`. A new row gets
+/// the largest `rowid` so far plus one, and a row keeps its own when its key changes: the
+/// tombstones and the erased deletions, read in `rowid` order, would come in the order of their
+/// erasures and requests, which the pseudonymised trail has too. PostgreSQL's rows have no such
+/// number; where a row lies in its files is its own matter (docs/privacy.md).
+fn scatter(conn: &mut DbConnection, table: &str, key: &str, value: &str) -> Result<()> {
+    let DbConnection::Sqlite(sqlite) = conn else {
+        return Ok(());
+    };
+    let random = uuid::Uuid::new_v4();
+    let bytes: [u8; 8] = random.as_bytes()[..8].try_into().unwrap_or_default();
+    // Positive, below 2^62: far from SQLite's largest rowid, and never 0.
+    let rowid = i64::from_le_bytes(bytes).rem_euclid(1 << 62) + 1;
+    diesel::sql_query(format!("UPDATE {table} SET rowid = ? WHERE {key} = ?"))
+        .bind::<diesel::sql_types::BigInt, _>(rowid)
+        .bind::<diesel::sql_types::Text, _>(value)
+        .execute(sqlite)?;
     Ok(())
 }
 
