@@ -201,6 +201,15 @@ pub fn delete(
 ) -> Result<String, SetEmailError> {
     crate::store::write_transaction(conn, |conn| {
         let account = named(conn, tenant, username)?;
+        // Where the linker mailed it, before its links go with it (ON DELETE CASCADE): its
+        // address as exported, as set, and as each link was sent.
+        let mut sent_to: std::collections::BTreeSet<String> =
+            links::addresses_of_legacy(conn, tenant, &account.id)?
+                .into_iter()
+                .chain(account.email.clone())
+                .map(|address| address.trim().to_lowercase())
+                .collect();
+        sent_to.extend(account.email_normalized.clone());
         // One bound meanwhile (a first login) stays: `retire` deletes only an unbound one.
         if account.linked_user_id.is_some()
             || crate::store::legacy_import::retire(conn, tenant, std::slice::from_ref(&account.id))?
@@ -212,15 +221,13 @@ pub fn delete(
             });
         }
         throttle::forget_legacy(conn, tenant, &account.id)?;
-        // The linker's mail to its address lists its username: gone with it, unless the
-        // address is someone else's too (a user's, another old account's: their mail stays).
-        if let Some(normalized) = account.email_normalized.as_deref() {
-            let held = users::find_by_email(conn, tenant, normalized)?.is_some()
-                || !legacy::unlinked_by_email(conn, tenant, normalized)?.is_empty();
+        // The linker's mail lists its username: gone with it, at each address nobody else
+        // holds (a user's, another old account's: their mail, which may list theirs, stays).
+        for address in &sent_to {
+            let held = users::find_by_email(conn, tenant, address)?.is_some()
+                || !legacy::unlinked_by_email(conn, tenant, address)?.is_empty();
             if !held {
-                let written: Vec<&str> = account.email.iter().map(String::as_str).collect();
-                let addresses = [&written[..], &[normalized]].concat();
-                outbox::forget_unowned(conn, tenant, &addresses)?;
+                outbox::forget_linker_mail(conn, tenant, address)?;
             }
         }
         audit::Event::new(tenant.id(), now, "legacy.retired")

@@ -129,6 +129,23 @@ pub fn set_payload(
     Ok(())
 }
 
+/// The addresses the links of the old account `legacy_account_id` of `tenant` were sent to,
+/// used or not.
+pub fn addresses_of_legacy(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    legacy_account_id: &str,
+) -> Result<Vec<String>> {
+    Ok(one_time_links::table
+        .filter(one_time_links::tenant_id.eq(tenant.id()))
+        .filter(one_time_links::legacy_account_id.eq(legacy_account_id))
+        .select(one_time_links::email)
+        .load::<Option<String>>(conn)?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
 /// Voids the unused links of `purpose` for a user (a password set another way ends its reset
 /// links).
 pub fn void_for_user(

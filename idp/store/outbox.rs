@@ -57,20 +57,23 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<MailRow>> {
     QUEUE.find(conn, id)
 }
 
-/// Deletes the mails of `tenant` to any of `addresses` (as written) that name no account (the
-/// linker's mail about old accounts, written before anyone logged in): an old account deleted at
-/// its owner's request takes the mail that lists its username with it, where nobody else holds
-/// the address.
-pub fn forget_unowned(
+/// Deletes the linker's mails of `tenant` (`legacy_link`, which name no account) to `address`
+/// (normalised; the mail's spelling compared trimmed and lowercased): an old account deleted at
+/// its owner's request takes the mail that lists its username with it.
+pub fn forget_linker_mail(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
-    addresses: &[&str],
+    address: &str,
 ) -> Result<usize> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Bool, Text};
+    let spelled = sql::<Bool>("lower(trim(to_address)) = ").bind::<Text, _>(address.to_string());
     Ok(diesel::delete(
         mail_outbox::table
             .filter(mail_outbox::tenant_id.eq(tenant.id()))
             .filter(mail_outbox::user_id.is_null())
-            .filter(mail_outbox::to_address.eq_any(addresses)),
+            .filter(mail_outbox::kind.eq("legacy_link"))
+            .filter(spelled),
     )
     .execute(conn)?)
 }

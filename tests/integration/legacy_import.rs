@@ -875,6 +875,7 @@ async fn support_gives_an_unlinked_account_an_address_or_deletes_it(backend: Bac
     };
     mail("perhe@testi.fi");
     mail("Vanha.Asukas@Testi.FI");
+    mail("VANHA.asukas@testi.fi");
     let before = s.count("seinajoki");
     succeeded(&delete("vanha"));
     let out = delete("Perhe.Aiti");
@@ -884,8 +885,8 @@ async fn support_gives_an_unlinked_account_an_address_or_deletes_it(backend: Bac
         "deleted legacy account perhe.aiti of seinajoki\n"
     );
     assert_eq!(s.count("seinajoki"), before - 2);
-    // The mail to vanha's own address went with it; the shared address's stays (its other
-    // account's link).
+    // The linker's mail to vanha's own address, in any spelling, went with it; the shared
+    // address's stays (it lists the other account too).
     let left: Vec<String> = mail_outbox::table
         .select(mail_outbox::to_address)
         .load(&mut s.conn())
