@@ -207,7 +207,7 @@ pub fn delete(
             links::addresses_of_legacy(conn, tenant, &account.id)?
                 .into_iter()
                 .chain(account.email.clone())
-                .map(|address| address.trim().to_lowercase())
+                .map(|address| lookup_key(&address))
                 .collect();
         sent_to.extend(account.email_normalized.clone());
         // One bound meanwhile (a first login) stays: `retire` deletes only an unbound one.

@@ -1,10 +1,10 @@
 //! The erasure of an account (GDPR Art. 17), the last step of its deletion: every row about the
 //! user goes, the `users` row stays as a tombstone (tenant, subject, disabled; under a new random
 //! id, its times one constant) so that the subject is never issued again, and the audit events
-//! about the user are pseudonymised. The old accounts bound to the user become tombstones too: their old username
-//! becomes [`ERASED_PREFIX`] and a random text, their address, hash and name go, their subject
-//! and binding stay; so a re-import of the same old account finds its subject taken and is
-//! refused (`flows/legacy_import/batch.rs`), and no login can bind it again.
+//! about the user are pseudonymised. The old accounts bound to the user become tombstones too:
+//! their old username becomes [`ERASED_PREFIX`] and a random text, their address, hash and name
+//! go, their subject and binding stay; so a re-import of the same old account finds its subject
+//! taken and is refused (`flows/legacy_import/batch.rs`), and no login can bind it again.
 //!
 //! The expiry clean-up (`cleanup.rs`) erases the accounts whose grace period has ended, in its
 //! one transaction (on PostgreSQL under its advisory lock, so once across nodes), at most
