@@ -223,13 +223,15 @@ pub fn delete(
         throttle::forget_legacy(conn, tenant, &account.id)?;
         // The linker's mail lists its username: gone with it, at each address nobody else
         // holds (a user's, another old account's: their mail, which may list theirs, stays).
-        for address in &sent_to {
-            let held = users::find_by_email(conn, tenant, address)?.is_some()
-                || !legacy::unlinked_by_email(conn, tenant, address)?.is_empty();
+        let mut nobodys = std::collections::BTreeSet::new();
+        for address in sent_to {
+            let held = users::find_by_email(conn, tenant, &address)?.is_some()
+                || !legacy::unlinked_by_email(conn, tenant, &address)?.is_empty();
             if !held {
-                outbox::forget_linker_mail(conn, tenant, address)?;
+                nobodys.insert(address);
             }
         }
+        outbox::forget_linker_mail(conn, tenant, &nobodys)?;
         audit::Event::new(tenant.id(), now, "legacy.retired")
             .detail(&serde_json::json!({ "by": "cli", "account": account.id }))
             .record(conn)?;

@@ -152,7 +152,7 @@ fn rekey(conn: &mut DbConnection, tenant: Tenant<'_>, user_id: &str) -> Result<(
     Ok(())
 }
 
-/// On SQLite, gives the row of `table` whose `key` is `value` a random `rowid`. A new row gets
+/// On SQLite, gives the row of `table` whose `key` is `value` a random negative `rowid`. A new row gets
 /// the largest `rowid` so far plus one, and a row keeps its own when its key changes: the
 /// tombstones and the erased deletions, read in `rowid` order, would come in the order of their
 /// erasures and requests, which the pseudonymised trail has too. PostgreSQL's rows have no such
@@ -163,8 +163,9 @@ fn scatter(conn: &mut DbConnection, table: &str, key: &str, value: &str) -> Resu
     };
     let random = uuid::Uuid::new_v4();
     let bytes: [u8; 8] = random.as_bytes()[..8].try_into().unwrap_or_default();
-    // Positive, below 2^62: far from SQLite's largest rowid, and never 0.
-    let rowid = i64::from_le_bytes(bytes).rem_euclid(1 << 62) + 1;
+    // Negative: a new row still gets the largest rowid plus one, which a random positive one
+    // would become and then date every row after it (from -2^62 to -1, never 0).
+    let rowid = -i64::from_le_bytes(bytes).rem_euclid(1 << 62) - 1;
     diesel::sql_query(format!("UPDATE {table} SET rowid = ? WHERE {key} = ?"))
         .bind::<diesel::sql_types::BigInt, _>(rowid)
         .bind::<diesel::sql_types::Text, _>(value)

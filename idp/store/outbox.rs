@@ -57,23 +57,31 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<MailRow>> {
     QUEUE.find(conn, id)
 }
 
-/// Deletes the linker's mails of `tenant` (`legacy_link`, which name no account) to `address`
-/// (normalised; the mail's spelling compared trimmed and lowercased): an old account deleted at
-/// its owner's request takes the mail that lists its username with it.
+/// Deletes the linker's mails of `tenant` (`legacy_link`, which name no account) to any of
+/// `addresses` (lookup keys: a mail's spelling is compared by its own key, in Rust, as SQL's
+/// `lower` folds ASCII only): an old account deleted at its owner's request takes the mail that
+/// lists its username with it.
 pub fn forget_linker_mail(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
-    address: &str,
+    addresses: &std::collections::BTreeSet<String>,
 ) -> Result<usize> {
-    use diesel::dsl::sql;
-    use diesel::sql_types::{Bool, Text};
-    let spelled = sql::<Bool>("lower(trim(to_address)) = ").bind::<Text, _>(address.to_string());
-    Ok(diesel::delete(
+    let unowned = || {
         mail_outbox::table
             .filter(mail_outbox::tenant_id.eq(tenant.id()))
             .filter(mail_outbox::user_id.is_null())
             .filter(mail_outbox::kind.eq("legacy_link"))
-            .filter(spelled),
-    )
-    .execute(conn)?)
+    };
+    let mails: Vec<(String, String)> = unowned()
+        .select((mail_outbox::id, mail_outbox::to_address))
+        .load(conn)?;
+    let ids: Vec<String> = mails
+        .into_iter()
+        .filter(|(_, to)| addresses.contains(&crate::domain::lookup_key(to)))
+        .map(|(id, _)| id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::delete(unowned().filter(mail_outbox::id.eq_any(&ids))).execute(conn)?)
 }

@@ -876,6 +876,8 @@ async fn support_gives_an_unlinked_account_an_address_or_deletes_it(backend: Bac
     mail("perhe@testi.fi");
     mail("Vanha.Asukas@Testi.FI");
     mail("VANHA.asukas@testi.fi");
+    // Full-width letters: the same address to a key (NFKC), not to SQL's lower().
+    mail("Ｖａｎｈａ.Asukas@Testi.FI");
     let before = s.count("seinajoki");
     succeeded(&delete("vanha"));
     let out = delete("Perhe.Aiti");
