@@ -11,7 +11,9 @@ use super::state::AppState;
 
 /// The page for any path that is not a route.
 pub async fn not_found(state: web::Data<AppState>) -> HttpResponse {
-    state.pages.not_found()
+    state
+        .pages
+        .not_found(state.config.settings.server.public_base())
 }
 
 /// `GET /static/idp.css`.

@@ -90,7 +90,9 @@ pub fn reshape<B>(
         // A page of a tenant that does not exist (a mistyped city in a bookmark, an e-service's
         // wrong link): the page "not found" in the three languages, not the protocol's JSON.
         let response = match res.request().app_data::<actix_web::web::Data<AppState>>() {
-            Some(state) => state.pages.not_found(),
+            Some(state) => state
+                .pages
+                .not_found(state.config.settings.server.public_base()),
             None => return Ok(ErrorHandlerResponse::Response(res.map_into_left_body())),
         };
         return Ok(ErrorHandlerResponse::Response(

@@ -129,21 +129,26 @@ impl Application {
     }
 }
 
-/// Every route of the service.
+/// Every route of the service. Each path is one resource with a route a method it serves, so a
+/// method it does not serve is answered `405 Method Not Allowed` with the `Allow` header (actix's
+/// resource default), never the 404 page; the answers without side effects answer `HEAD` too
+/// ([`util::get_or_head`]).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz::healthz))
-        .route("/readyz", web::get().to(healthz::readyz))
-        .route("/static/idp.css", web::get().to(assets::stylesheet))
-        .route("/static/passkeys.js", web::get().to(assets::script))
-        .route("/static/forms.js", web::get().to(assets::forms_script))
+    cfg.service(web::resource("/healthz").route(util::get_or_head().to(healthz::healthz)))
+        .service(web::resource("/readyz").route(util::get_or_head().to(healthz::readyz)))
+        .service(web::resource("/static/idp.css").route(util::get_or_head().to(assets::stylesheet)))
+        .service(web::resource("/static/passkeys.js").route(util::get_or_head().to(assets::script)))
+        .service(
+            web::resource("/static/forms.js").route(util::get_or_head().to(assets::forms_script)),
+        )
         .service(
             web::scope("/{tenant}")
-                .route(
-                    "/.well-known/openid-configuration",
-                    web::get().to(discovery::openid_configuration),
+                .service(
+                    web::resource("/.well-known/openid-configuration")
+                        .route(util::get_or_head().to(discovery::openid_configuration)),
                 )
-                .route("/theme.css", web::get().to(assets::theme))
-                .route("/logo", web::get().to(assets::logo))
+                .service(web::resource("/theme.css").route(util::get_or_head().to(assets::theme)))
+                .service(web::resource("/logo").route(util::get_or_head().to(assets::logo)))
                 .configure(oidc::routes)
                 .configure(pages::routes),
         );

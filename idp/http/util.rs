@@ -1,6 +1,7 @@
 //! The small helpers every handler shares, in one place: reading a request (query parameters,
 //! cookies, urlencoded forms) and the common shapes of an answer (a 303, `Retry-After`, JSON that
-//! is not cached, the status of a form shown again with an error).
+//! is not cached, the status of a form shown again with an error), and the route of `GET` with
+//! `HEAD`.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderValue, RETRY_AFTER};
@@ -151,4 +152,12 @@ pub fn form_status(error: Option<&str>) -> StatusCode {
     } else {
         StatusCode::OK
     }
+}
+
+/// A route for `GET` and `HEAD` (actix sends a `HEAD`'s answer without its body): for the answers
+/// that change nothing — health, discovery, keys, the static files. Pages keep `GET` alone: a
+/// `HEAD` of `/authorize` would start a login.
+pub fn get_or_head() -> actix_web::Route {
+    use actix_web::guard;
+    actix_web::web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }

@@ -61,6 +61,79 @@ async fn unknown_tenant_and_path_are_404(backend: Backend) {
     assert_has(&html, "<h1>Sivua ei löydy</h1>");
     assert_has(&html, "<h2 lang=\"sv\">Sidan hittades inte</h2>");
     assert_has(&html, "<h2 lang=\"en\">Page not found</h2>");
+    // Its stylesheet is idp's, under the public URL (with a path in it, `/static/idp.css` of the
+    // host is another site's).
+    let stylesheet = format!("href=\"{}/static/idp.css\"", app.base);
+    assert_has(&html, &stylesheet);
+    let html = app
+        .get_text("/tampere/login", 404, "text/html; charset=utf-8")
+        .await;
+    assert_has(&html, &stylesheet);
+    app.stop().await;
+}
+
+both_stores!(a_method_a_path_does_not_serve_is_405_and_head_is_answered_where_nothing_changes);
+/// A load balancer's `HEAD /healthz`, a monitor's `HEAD` of discovery or the keys: answered as
+/// their `GET`, without a body. A method a path does not serve is `405` with the methods it does
+/// (RFC 9110 15.5.6), not the HTML page "not found" — for JSON endpoints neither; and a page that
+/// starts something (`/authorize`, `/login`) does not answer `HEAD`.
+async fn a_method_a_path_does_not_serve_is_405_and_head_is_answered_where_nothing_changes(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    for path in [
+        "/healthz",
+        "/static/idp.css",
+        "/seinajoki/.well-known/openid-configuration",
+        "/seinajoki/jwks",
+        "/seinajoki/theme.css",
+    ] {
+        let head = app.http.head(app.url(path)).send().await.unwrap();
+        let get = app.get(path).await;
+        assert_eq!(head.status(), 200, "{path}");
+        assert_eq!(
+            head.headers()["cache-control"],
+            get.headers()["cache-control"]
+        );
+        assert_eq!(
+            head.headers()["content-type"],
+            get.headers()["content-type"]
+        );
+        assert_eq!(head.bytes().await.unwrap().len(), 0, "{path}");
+    }
+    let wrong = [
+        (reqwest::Method::GET, "/seinajoki/token", "POST"),
+        (reqwest::Method::PUT, "/seinajoki/userinfo", "GET, POST"),
+        (reqwest::Method::OPTIONS, "/seinajoki/token", "POST"),
+        (reqwest::Method::POST, "/seinajoki/jwks", "GET, HEAD"),
+        (reqwest::Method::HEAD, "/seinajoki/authorize", "GET, POST"),
+        (reqwest::Method::HEAD, "/seinajoki/login", "GET"),
+        (reqwest::Method::DELETE, "/seinajoki/account", "GET"),
+    ];
+    for (method, path, allowed) in wrong {
+        let response = app
+            .http
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405, "{method} {path}");
+        let mut allow: Vec<String> = response.headers()["allow"]
+            .to_str()
+            .unwrap()
+            .split(',')
+            .map(|m| m.trim().to_string())
+            .collect();
+        allow.sort();
+        assert_eq!(allow.join(", "), allowed, "{method} {path}");
+        assert!(
+            response
+                .headers()
+                .get("access-control-allow-origin")
+                .is_none()
+        );
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    }
     app.stop().await;
 }
 

@@ -13,17 +13,27 @@ pub mod userinfo;
 
 use actix_web::web;
 
-/// The protocol's routes, to be mounted under `/{tenant}`.
+/// The protocol's routes, to be mounted under `/{tenant}`: a resource a path (`http::routes`).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/jwks", web::get().to(jwks::jwks))
-        .route("/authorize", web::get().to(authorize::authorize))
-        .route("/authorize", web::post().to(authorize::authorize))
-        .route("/token", web::post().to(token::token))
-        .route("/userinfo", web::get().to(userinfo::get))
-        .route("/userinfo", web::post().to(userinfo::post))
-        .route("/introspect", web::post().to(introspect::introspect))
-        .route("/revoke", web::post().to(revoke::revoke))
-        .route("/par", web::post().to(par::push))
-        .route("/logout", web::get().to(logout::logout))
-        .route("/logout", web::post().to(logout::logout));
+    let (get, post) = (web::get, web::post);
+    cfg.service(web::resource("/jwks").route(crate::http::util::get_or_head().to(jwks::jwks)))
+        .service(
+            web::resource("/authorize")
+                .route(get().to(authorize::authorize))
+                .route(post().to(authorize::authorize)),
+        )
+        .service(web::resource("/token").route(post().to(token::token)))
+        .service(
+            web::resource("/userinfo")
+                .route(get().to(userinfo::get))
+                .route(post().to(userinfo::post)),
+        )
+        .service(web::resource("/introspect").route(post().to(introspect::introspect)))
+        .service(web::resource("/revoke").route(post().to(revoke::revoke)))
+        .service(web::resource("/par").route(post().to(par::push)))
+        .service(
+            web::resource("/logout")
+                .route(get().to(logout::logout))
+                .route(post().to(logout::logout)),
+        );
 }

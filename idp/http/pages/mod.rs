@@ -30,61 +30,81 @@ use actix_web::web;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use account::{email, forms, legacy};
     use login::{choose, claim, identifier, password};
-    cfg.route("/login", web::get().to(identifier::page))
-        .route("/login/identifier", web::post().to(identifier::identifier))
-        .route("/login/choose", web::post().to(choose::choose))
-        .route("/login/password", web::post().to(password::password))
-        .route("/login/claim", web::post().to(claim::claim))
-        .route("/claim", web::get().to(claim::claim_page))
-        .route("/claim", web::post().to(claim::claim_submit))
-        .route("/language", web::post().to(language::language))
-        .route("/accessibility", web::get().to(statement::accessibility))
-        .route("/forgot", web::get().to(reset::forgot))
-        .route("/forgot", web::post().to(reset::send))
-        .route("/reset", web::get().to(reset::reset_form))
-        .route("/reset", web::post().to(reset::reset_submit))
-        .route("/account", web::get().to(forms::page))
-        .route("/account/name", web::post().to(forms::name))
-        .route("/account/password", web::post().to(forms::change_password))
-        .route(
-            "/account/logout-everywhere",
-            web::post().to(forms::logout_everywhere),
+    let (get, post) = (web::get, web::post);
+    cfg.service(web::resource("/login").route(get().to(identifier::page)))
+        .service(web::resource("/login/identifier").route(post().to(identifier::identifier)))
+        .service(web::resource("/login/choose").route(post().to(choose::choose)))
+        .service(web::resource("/login/password").route(post().to(password::password)))
+        .service(web::resource("/login/claim").route(post().to(claim::claim)))
+        .service(
+            web::resource("/claim")
+                .route(get().to(claim::claim_page))
+                .route(post().to(claim::claim_submit)),
         )
-        .route("/account/email", web::post().to(email::change_email))
-        .route("/account/legacy", web::post().to(legacy::link_legacy))
-        .route("/account/export", web::get().to(forms::page))
-        .route("/account/export", web::post().to(account::export::download))
-        .route(
-            "/account/sessions/end",
-            web::post().to(account::sessions::end),
+        .service(web::resource("/language").route(post().to(language::language)))
+        .service(web::resource("/accessibility").route(get().to(statement::accessibility)))
+        .service(
+            web::resource("/forgot")
+                .route(get().to(reset::forgot))
+                .route(post().to(reset::send)),
         )
-        .route(
-            "/account/services/revoke",
-            web::post().to(account::sessions::revoke),
+        .service(
+            web::resource("/reset")
+                .route(get().to(reset::reset_form))
+                .route(post().to(reset::reset_submit)),
         )
-        .route(
-            "/account/delete",
-            web::get().to(account::deletion::confirm_page),
+        .service(web::resource("/account").route(get().to(forms::page)))
+        .service(web::resource("/account/name").route(post().to(forms::name)))
+        .service(web::resource("/account/password").route(post().to(forms::change_password)))
+        .service(
+            web::resource("/account/logout-everywhere").route(post().to(forms::logout_everywhere)),
         )
-        .route("/account/delete", web::post().to(account::deletion::delete))
-        .route(
-            "/account/undo-deletion",
-            web::get().to(account::deletion::undo_form),
+        .service(web::resource("/account/email").route(post().to(email::change_email)))
+        .service(web::resource("/account/legacy").route(post().to(legacy::link_legacy)))
+        .service(
+            web::resource("/account/export")
+                .route(get().to(forms::page))
+                .route(post().to(account::export::download)),
         )
-        .route(
-            "/account/undo-deletion",
-            web::post().to(account::deletion::undo),
+        .service(web::resource("/account/sessions/end").route(post().to(account::sessions::end)))
+        .service(
+            web::resource("/account/services/revoke").route(post().to(account::sessions::revoke)),
         )
-        .route("/email/confirm", web::get().to(email::confirm_form))
-        .route("/email/confirm", web::post().to(email::confirm_email))
-        .route("/email/undo", web::get().to(email::undo_form))
-        .route("/email/undo", web::post().to(email::undo))
-        .route("/register", web::get().to(register::page))
-        .route("/register", web::post().to(register::start))
-        .route("/register/complete", web::get().to(register::complete_form))
-        .route("/register/complete", web::post().to(register::complete))
-        .route("/consent", web::get().to(consent::consent_page))
-        .route("/consent", web::post().to(consent::consent))
+        .service(
+            web::resource("/account/delete")
+                .route(get().to(account::deletion::confirm_page))
+                .route(post().to(account::deletion::delete)),
+        )
+        .service(
+            web::resource("/account/undo-deletion")
+                .route(get().to(account::deletion::undo_form))
+                .route(post().to(account::deletion::undo)),
+        )
+        .service(
+            web::resource("/email/confirm")
+                .route(get().to(email::confirm_form))
+                .route(post().to(email::confirm_email)),
+        )
+        .service(
+            web::resource("/email/undo")
+                .route(get().to(email::undo_form))
+                .route(post().to(email::undo)),
+        )
+        .service(
+            web::resource("/register")
+                .route(get().to(register::page))
+                .route(post().to(register::start)),
+        )
+        .service(
+            web::resource("/register/complete")
+                .route(get().to(register::complete_form))
+                .route(post().to(register::complete)),
+        )
+        .service(
+            web::resource("/consent")
+                .route(get().to(consent::consent_page))
+                .route(post().to(consent::consent)),
+        )
         .configure(passkeys::routes)
         .configure(second_factor::routes);
 }

@@ -139,13 +139,12 @@ impl Pages {
     }
 
     /// The page "not found" (404), in the three languages: a path with no page, or a page of a
-    /// tenant that does not exist.
-    pub fn not_found(&self) -> HttpResponse {
-        self.respond(
-            StatusCode::NOT_FOUND,
-            "not_found.html",
-            &tera::Context::new(),
-        )
+    /// tenant that does not exist. Its stylesheet is idp's at `base_url` (with a path in
+    /// `public_url`, `/static/idp.css` of the host would be another site's).
+    pub fn not_found(&self, base_url: &str) -> HttpResponse {
+        let mut context = tera::Context::new();
+        context.insert("base_url", base_url);
+        self.respond(StatusCode::NOT_FOUND, "not_found.html", &context)
     }
 
     /// An HTML response of `name`, not cached. A form page shown again with an error says so in

@@ -18,40 +18,34 @@ use actix_web::web;
 
 /// The passkey routes, under `/{tenant}`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/account/passkeys", web::post().to(account::add))
-        .route(
-            "/account/passkeys/options",
-            web::post().to(account::add_options),
+    let (get, post) = (web::get, web::post);
+    cfg.service(web::resource("/account/passkeys").route(post().to(account::add)))
+        .service(web::resource("/account/passkeys/options").route(post().to(account::add_options)))
+        .service(web::resource("/account/passkeys/rename").route(post().to(account::rename)))
+        .service(web::resource("/account/passkeys/remove").route(post().to(account::remove)))
+        .service(
+            web::resource("/account/passkeys/confirm-options")
+                .route(post().to(account::confirm_options)),
         )
-        .route("/account/passkeys/rename", web::post().to(account::rename))
-        .route("/account/passkeys/remove", web::post().to(account::remove))
-        .route(
-            "/account/passkeys/confirm-options",
-            web::post().to(account::confirm_options),
+        .service(
+            web::resource("/passkey-offer")
+                .route(get().to(offer::page))
+                .route(post().to(offer::not_now)),
         )
-        .route("/passkey-offer", web::get().to(offer::page))
-        .route("/passkey-offer", web::post().to(offer::not_now))
-        .route("/passkey-offer/options", web::post().to(offer::add_options))
-        .route("/passkey-offer/add", web::post().to(offer::add))
-        .route("/login/passkey", web::post().to(login::login))
-        .route(
-            "/login/passkey/options",
-            web::post().to(login::login_options),
+        .service(web::resource("/passkey-offer/options").route(post().to(offer::add_options)))
+        .service(web::resource("/passkey-offer/add").route(post().to(offer::add)))
+        .service(web::resource("/login/passkey").route(post().to(login::login)))
+        .service(web::resource("/login/passkey/options").route(post().to(login::login_options)))
+        .service(web::resource("/login/second-factor/passkey").route(post().to(second::second)))
+        .service(
+            web::resource("/login/second-factor/passkey/options")
+                .route(post().to(second::second_options)),
         )
-        .route(
-            "/login/second-factor/passkey",
-            web::post().to(second::second),
+        .service(
+            web::resource("/login/second-factor/passkey-enrol").route(post().to(second::enrol)),
         )
-        .route(
-            "/login/second-factor/passkey/options",
-            web::post().to(second::second_options),
-        )
-        .route(
-            "/login/second-factor/passkey-enrol",
-            web::post().to(second::enrol),
-        )
-        .route(
-            "/login/second-factor/passkey-enrol/options",
-            web::post().to(second::enrol_options),
+        .service(
+            web::resource("/login/second-factor/passkey-enrol/options")
+                .route(post().to(second::enrol_options)),
         );
 }

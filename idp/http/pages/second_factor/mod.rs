@@ -11,18 +11,19 @@ use actix_web::web;
 
 /// The second factor's routes, under `/{tenant}`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/login/second-factor", web::get().to(login::page))
-        .route("/login/second-factor", web::post().to(login::submit))
-        .route("/login/second-factor/enrol", web::get().to(enrol::page))
-        .route("/login/second-factor/enrol", web::post().to(enrol::confirm))
-        .route(
-            "/login/second-factor/continue",
-            web::post().to(enrol::proceed),
-        )
-        .route("/account/second-factor", web::post().to(account::start))
-        .route(
-            "/account/second-factor/confirm",
-            web::post().to(account::confirm),
-        )
-        .route("/account/recovery-codes", web::post().to(account::renew));
+    let (get, post) = (web::get, web::post);
+    cfg.service(
+        web::resource("/login/second-factor")
+            .route(get().to(login::page))
+            .route(post().to(login::submit)),
+    )
+    .service(
+        web::resource("/login/second-factor/enrol")
+            .route(get().to(enrol::page))
+            .route(post().to(enrol::confirm)),
+    )
+    .service(web::resource("/login/second-factor/continue").route(post().to(enrol::proceed)))
+    .service(web::resource("/account/second-factor").route(post().to(account::start)))
+    .service(web::resource("/account/second-factor/confirm").route(post().to(account::confirm)))
+    .service(web::resource("/account/recovery-codes").route(post().to(account::renew)));
 }
