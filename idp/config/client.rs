@@ -6,6 +6,10 @@ use url::Url;
 
 use super::settings::SigningAlg;
 
+/// The scopes of a resident's identity, the ones idp itself understands at `/authorize`
+/// (`flows::oidc::supported::SCOPES`); never a machine token's.
+pub const IDENTITY_SCOPES: [&str; 4] = ["openid", "email", "profile", "offline_access"];
+
 /// `[[clients]]`: one e-service.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +44,10 @@ pub struct ClientConfig {
     pub id_token_signed_response_alg: SigningAlg,
     /// Where the client publishes its keys (for `private_key_jwt`).
     pub jwks_uri: Option<Url>,
+    /// The scopes its `client_credentials` tokens may carry (of the city's APIs); any other asked
+    /// for is `invalid_scope`. None by default: a machine token of no scope.
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }
 
 fn default_grant_types() -> Vec<GrantType> {

@@ -73,6 +73,35 @@ async fn client_credentials_gives_a_service_token(backend: Backend) {
         (status, body["error"].as_str()),
         (400, Some("invalid_scope"))
     );
+    // The scopes the city lists for the client, once each; any other is refused (RFC 9700 §2.3:
+    // a scope of the client's choosing would reach any API that trusts idp's tokens by scope).
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("scope", "reports:read reports:read"),
+    ];
+    let (status, body) = post_form(&app, TOKEN, SERVICE, &form).await;
+    assert_eq!(
+        (status, body["scope"].as_str()),
+        (200, Some("reports:read")),
+        "{body}"
+    );
+    let token = body["access_token"].as_str().unwrap().to_string();
+    let (_, info) = post_form(&app, INTROSPECT, SERVICE, &[("token", &token)]).await;
+    assert_eq!(info["scope"], "reports:read", "{info}");
+    for asked in [
+        "payroll:admin",
+        "reports:read payroll:admin",
+        "reports:read\u{e4}",
+    ] {
+        let form = [("grant_type", "client_credentials"), ("scope", asked)];
+        let (status, body) = post_form(&app, TOKEN, SERVICE, &form).await;
+        assert_eq!(status, 400, "{asked}");
+        assert_eq!(
+            body,
+            serde_json::json!({"error": "invalid_scope", "error_description": "a scope asked for is not one this client may be given (its scopes in the tenant file)"}),
+            "{asked}"
+        );
+    }
     // A client not registered for the grant.
     let (status, body) = post_form(&app, TOKEN, RP_BASIC, &CREDENTIALS).await;
     assert_eq!(status, 400);

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use secrecy::ExposeSecret;
 
 use super::rules::{check_redirect_uri, check_web_uri};
-use crate::config::client::{AuthMethod, ClientConfig, GrantType};
+use crate::config::client::{AuthMethod, ClientConfig, GrantType, IDENTITY_SCOPES};
 use crate::config::problems::Problem;
 
 /// The SHA-256 of empty text, hex: what `printf %s "$SECRET" | sha256sum` gives for an unset
@@ -112,6 +112,18 @@ pub(super) fn clients(clients: &[ClientConfig], source: &str) -> Vec<Problem> {
                 "client_credentials needs an authenticated client, not token_endpoint_auth_method = \"none\"".into(),
             );
         }
+        for (j, scope) in client.scopes.iter().enumerate() {
+            if let Err(message) = check_machine_scope(scope) {
+                problem(format!("{}[{j}]", key("scopes")), message);
+            }
+        }
+        if !client.scopes.is_empty() && !client.grant_types.contains(&GrantType::ClientCredentials)
+        {
+            problem(
+                key("scopes"),
+                "is for client_credentials tokens, and this client may not use that grant".into(),
+            );
+        }
         if client.grant_types.is_empty() {
             problem(
                 key("grant_types"),
@@ -146,4 +158,21 @@ pub(super) fn clients(clients: &[ClientConfig], source: &str) -> Vec<Problem> {
         }
     }
     problems
+}
+
+/// A scope a machine token may carry: a `scope-token` of RFC 6749 §3.3 (printable ASCII but
+/// space, `"` and `\`), not a resident's identity scope.
+fn check_machine_scope(scope: &str) -> Result<(), String> {
+    let allowed = |c: char| matches!(c, '\x21' | '\x23'..='\x5B' | '\x5D'..='\x7E');
+    if scope.is_empty() || !scope.chars().all(allowed) {
+        return Err(format!(
+            "{scope:?} is not a scope: printable ASCII without spaces, quotes or backslashes"
+        ));
+    }
+    if IDENTITY_SCOPES.contains(&scope) {
+        return Err(format!(
+            "\"{scope}\" needs a resident; a client_credentials token has none"
+        ));
+    }
+    Ok(())
 }

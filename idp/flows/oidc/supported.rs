@@ -2,7 +2,7 @@
 //! requests and sessions use.
 
 /// The scopes this provider understands (others are ignored, as OIDC Core §3.1.2.1 asks).
-pub const SCOPES: [&str; 4] = ["openid", "email", "profile", "offline_access"];
+pub const SCOPES: [&str; 4] = crate::config::IDENTITY_SCOPES;
 
 /// The claims this provider can release.
 pub const CLAIMS: [&str; 17] = [

@@ -277,6 +277,24 @@ fn client_credentials(
             format!("scope {bad} needs a resident; client_credentials has none"),
         ));
     }
+    // Only the scopes the city lists for this client (`[[clients]] scopes`): a token of any scope
+    // asked for would let a machine client reach any API that trusts idp's tokens by scope (RFC
+    // 9700 §2.3). The word is not echoed: it is the client's, of any characters.
+    if scope
+        .iter()
+        .any(|s| !client.scopes.iter().any(|mine| mine == s))
+    {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            "a scope asked for is not one this client may be given (its scopes in the tenant file)",
+        ));
+    }
+    let scope = scope.iter().fold(Vec::new(), |mut once, s| {
+        if !once.contains(s) {
+            once.push(*s);
+        }
+        once
+    });
     // A machine token is a signed JWT and nothing else: no grant row, no write (RFC 9068; its
     // revocation lists its `jti` until it expires). The grant below only shapes its claims.
     let grant = GrantRow {
