@@ -87,6 +87,59 @@ async fn a_bad_client_or_redirect_uri_gets_a_page_never_a_redirect(backend: Back
     app.stop().await;
 }
 
+both_stores!(a_native_apps_loopback_redirect_takes_any_port);
+/// A native app (the public `rp-public`, registered at `http://127.0.0.1:9/public-callback`)
+/// listens on whatever port the system gives it: its loopback redirect URI takes any port at the
+/// request (RFC 8252 §7.3), the code goes there and exchanges with that URI, and the login page's
+/// `form-action` lets the browser follow. Only so: a confidential client's port, the name
+/// `localhost`, another path or a trailing slash are not registered.
+async fn a_native_apps_loopback_redirect_takes_any_port(backend: Backend) {
+    let app = app_with_user(backend).await;
+    let redirect = "http://127.0.0.1:54321/public-callback";
+    let client = rp::client(&app, "seinajoki", "rp-public", None, redirect).await;
+    let started = rp::start(&client, &[], &[]);
+    let browser = app.browser();
+    let login = location(&browser.get(started.url.clone()).send().await.unwrap());
+    let shown = browser.get(login.clone()).send().await.unwrap();
+    let csp = shown.headers()["content-security-policy"].to_str().unwrap();
+    let sources: Vec<&str> = csp.split([' ', ';']).collect();
+    assert!(sources.contains(&"http://127.0.0.1:*"), "{csp}");
+    let back = rp::log_in(&browser, &started.url, "erkki@testi.fi", PASSWORD).await;
+    assert_eq!(back.port(), Some(54321), "{back}");
+    assert_eq!(back.path(), "/public-callback");
+    let redeemed = rp::redeem(&client, started, &back).await;
+    assert_eq!(redeemed.payload()["aud"], serde_json::json!(["rp-public"]));
+
+    let public = [
+        ("client_id", "rp-public"),
+        (
+            "code_challenge",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        ),
+        ("code_challenge_method", "S256"),
+    ];
+    for (client, uri) in [
+        (&BASIC[..], "http://127.0.0.1:54321/callback"),
+        (&public[..], "http://localhost:9/public-callback"),
+        (&public[..], "http://127.0.0.1:54321/other-callback"),
+        (&public[..], "http://127.0.0.1:54321/public-callback/"),
+        (&public[..], "http://[::1]:54321/public-callback"),
+        (&public[..], "https://127.0.0.1:54321/public-callback"),
+    ] {
+        let pairs = with(&with(&BASIC, client), &[("redirect_uri", uri)]);
+        let response = app
+            .http
+            .get(authorize_url(&app, &pairs))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{uri}");
+        let html = response.text().await.unwrap();
+        assert_has(&html, "data-reason=\"unregistered_redirect_uri\"");
+    }
+    app.stop().await;
+}
+
 both_stores!(protocol_errors_go_back_to_the_client);
 async fn protocol_errors_go_back_to_the_client(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -79,7 +79,7 @@ pub(super) fn unregistered(m: &Minter<'_>, request: &AuthorizationRequest) -> Op
     }
     match m.tenant.client(&request.client_id) {
         None => Some("unknown_client"),
-        Some(client) if !client.redirect_uris.contains(&request.redirect_uri) => {
+        Some(client) if !super::request::registered_redirect(client, &request.redirect_uri) => {
             Some("unregistered_redirect_uri")
         }
         Some(_) => None,

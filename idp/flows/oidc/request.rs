@@ -212,10 +212,48 @@ pub fn client_and_redirect<'t>(
     let redirect_uri = params
         .get("redirect_uri")
         .ok_or(RequestError::Page("missing_redirect_uri"))?;
-    if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+    if !registered_redirect(client, redirect_uri) {
         return Err(RequestError::Page("unregistered_redirect_uri"));
     }
     Ok((client, redirect_uri.clone()))
+}
+
+/// Whether `uri` is a redirect URI of `client`: one registered, to the letter, or a public
+/// client's loopback one on the port the request names ([`takes_any_port`]).
+pub fn registered_redirect(client: &ClientConfig, uri: &str) -> bool {
+    client
+        .redirect_uris
+        .iter()
+        .any(|r| r == uri || loopback_on_any_port(client, r, uri))
+}
+
+/// Whether `client`'s registered redirect URI `url` takes any port: RFC 8252 §7.3 (and RFC 9700
+/// §2.1), a native app's loopback redirect, `http://127.0.0.1` or `http://[::1]`, on whatever
+/// port the system gave the app's listener. A public client's only: a confidential one's redirect
+/// goes to a server, on its one registered port. The name `localhost` is not a loopback IP
+/// literal (RFC 8252 §8.3): it matches exactly or not at all.
+pub fn takes_any_port(client: &ClientConfig, url: &url::Url) -> bool {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    client.token_endpoint_auth_method == AuthMethod::None
+        && url.scheme() == "http"
+        && match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip == Ipv4Addr::LOCALHOST,
+            Some(url::Host::Ipv6(ip)) => ip == Ipv6Addr::LOCALHOST,
+            _ => false,
+        }
+}
+
+/// `presented` is `registered`, a loopback URI that takes any port, with another port: the rest
+/// spelled to the letter as the registered URI is.
+fn loopback_on_any_port(client: &ClientConfig, registered: &str, presented: &str) -> bool {
+    let (Ok(mut expected), Ok(asked)) = (url::Url::parse(registered), url::Url::parse(presented))
+    else {
+        return false;
+    };
+    if !takes_any_port(client, &expected) || expected.host() != asked.host() {
+        return false;
+    }
+    expected.set_port(asked.port()).is_ok() && expected.as_str() == presented
 }
 
 /// The refusal of an `id_token_hint` that is not an ID token of ours (here when it cannot be a

@@ -17,6 +17,7 @@ use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::oidc::pending;
 use crate::flows::oidc::request::Params;
+use crate::flows::oidc::request::takes_any_port;
 use crate::http::state::AppState;
 use crate::http::util;
 use crate::i18n;
@@ -478,9 +479,25 @@ pub fn form_targets(tenant: &TenantConfig) -> Vec<String> {
     let mut targets: Vec<String> = tenant
         .clients
         .iter()
-        .flat_map(|c| c.redirect_uris.iter().chain(&c.post_logout_redirect_uris))
-        .filter_map(|uri| url::Url::parse(uri).ok())
-        .map(|url| source_of(&url))
+        .flat_map(|c| {
+            let redirects = c.redirect_uris.iter().map(move |uri| (c, uri, true));
+            redirects.chain(
+                c.post_logout_redirect_uris
+                    .iter()
+                    .map(move |uri| (c, uri, false)),
+            )
+        })
+        .filter_map(|(client, uri, redirect)| {
+            let url = url::Url::parse(uri).ok()?;
+            // A native app's loopback redirect takes any port (RFC 8252 §7.3): so does the
+            // source, `http://127.0.0.1:*`.
+            Some(match url.host_str() {
+                Some(host) if redirect && takes_any_port(client, &url) => {
+                    format!("http://{host}:*")
+                }
+                _ => source_of(&url),
+            })
+        })
         .collect();
     targets.sort();
     targets.dedup();
