@@ -656,7 +656,8 @@ impl Services {
             let now = self.clock.now();
             let attempts = row.queue.attempts + 1;
             if let Err(error) = &outcome {
-                tracing::warn!(kind = %row.kind, attempts, %error, "mail not sent");
+                let error = error.for_log();
+                tracing::warn!(kind = %row.kind, mail_id = %row.id, attempts, error, "mail not sent");
             }
             let sent = outcome.is_ok();
             // The relay's state for the requests that send no mail: only the relay's own failure

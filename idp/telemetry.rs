@@ -36,12 +36,24 @@ impl Telemetry {
     }
 }
 
+/// The filter of `log.level`: webauthn-rs-core's own lines off unless named there. It logs a
+/// passkey answer it cannot parse at `error`, with the posted bytes (up to the 64 KiB of a
+/// request body, as a list of numbers): anyone can post one, and idp logs its own line of the
+/// refusal at `info`.
+fn level_filter(level: &str) -> String {
+    if level.contains("webauthn") {
+        level.to_string()
+    } else {
+        format!("{level},webauthn_rs_core=off")
+    }
+}
+
 /// Installs the global subscriber; `RUST_LOG` overrides `log.level`. A second call installs
 /// nothing. Call it outside an async runtime: the exporter's HTTP client is a blocking one.
 pub fn init(log: &LogSettings, telemetry: &TelemetrySettings) -> Result<Telemetry, String> {
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&log.level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+        .or_else(|_| EnvFilter::try_new(level_filter(&log.level)))
+        .unwrap_or_else(|_| EnvFilter::new(level_filter("info")));
     let provider = telemetry.otlp_endpoint.as_ref().map(|endpoint| {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
@@ -148,7 +160,50 @@ impl HttpClient for BlockingClient {
 
 #[cfg(test)]
 mod tests {
-    use super::traces_url;
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::{level_filter, traces_url};
+
+    /// The lines `level` lets through of an `error` of webauthn-rs-core and an `info` of idp.
+    fn passed(level: &str) -> String {
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let sink = written.clone();
+        let layer = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(move || Writer(sink.clone()));
+        let filter = EnvFilter::try_new(level_filter(level)).unwrap();
+        let subscriber = tracing_subscriber::registry().with(filter).with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::error!(target: "webauthn_rs_core::internals", "[73, 74, 75]");
+            tracing::info!(target: "idp::flows", "a passkey did not verify");
+        });
+        String::from_utf8(written.lock().unwrap().clone()).unwrap()
+    }
+
+    struct Writer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Writer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn webauthns_own_lines_are_off_unless_the_level_names_them() {
+        let lines = passed("info");
+        assert!(lines.contains("a passkey did not verify"), "{lines}");
+        assert!(!lines.contains("[73, 74, 75]"), "{lines}");
+        let lines = passed("info,webauthn_rs_core=error");
+        assert!(lines.contains("[73, 74, 75]"), "{lines}");
+    }
 
     #[test]
     fn the_traces_path_is_appended_to_the_collectors_url() {

@@ -1,9 +1,11 @@
 //! The span of each request: its OpenTelemetry name is the method and the route template
 //! (`POST /{tenant}/token`, never the path with its ids), it continues the trace of an incoming
 //! W3C `traceparent`, and its `trace_id` field puts the trace id on every log line written inside
-//! it (JSON logs carry it under `span`). The flow and database calls of the request are its
-//! children (`state.rs`, `store::Store::run`). Without `[telemetry]` the span is still made, for
-//! the logs, but nothing is exported and it has no trace id.
+//! it (JSON logs carry it under `span`). Its `request_id`, random and made here, is on every line
+//! too, with or without `[telemetry]`: the trace id is the caller's to choose, and without
+//! telemetry there is none. The flow and database calls of the request are its children
+//! (`state.rs`, `store::Store::run`). Without `[telemetry]` the span is still made, for the logs,
+//! but nothing is exported and it has no trace id.
 
 use actix_web::Error;
 use actix_web::body::MessageBody;
@@ -37,7 +39,14 @@ pub async fn trace_request(
     let method = req.method().as_str().to_owned();
     // Few fields, since text logs print them before every line of the request; the rest goes to
     // the OpenTelemetry span only.
-    let span = tracing::info_span!("request", otel.kind = "server", trace_id = Empty);
+    // An id to find a request's lines by, not a secret: 128 random bits, hex.
+    let request_id = format!("{:032x}", rand::random::<u128>());
+    let span = tracing::info_span!(
+        "request",
+        otel.kind = "server",
+        request_id,
+        trace_id = Empty
+    );
     let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.extract(&Headers(req.headers()))
     });

@@ -81,6 +81,28 @@ impl TransportError {
     pub fn relay_failed(&self) -> bool {
         self.2 == Scope::Relay
     }
+
+    /// The text for the node's log: the relay's reply with every word that holds an `@` (the
+    /// recipient it quotes, `<liisa@example.fi>`, or the sender) replaced by `<address>`. The
+    /// logs go to a log service the erasure cannot reach; the whole text stays in the outbox row
+    /// (`last_error`), which goes with the mail.
+    pub fn for_log(&self) -> String {
+        without_addresses(&self.0)
+    }
+}
+
+/// `text` with every whitespace-separated word that holds an `@` replaced by `<address>`.
+fn without_addresses(text: &str) -> String {
+    text.split_inclusive(char::is_whitespace)
+        .map(|word| {
+            let bare = word.trim_end_matches(char::is_whitespace);
+            if bare.contains('@') {
+                format!("<address>{}", &word[bare.len()..])
+            } else {
+                word.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Whether `to` can never be sent to: lettre refuses it as a recipient. Such a mail is given up
@@ -219,7 +241,21 @@ fn recipient_refused(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{Scope, recipient_refused, scope_of_reply, unsendable};
+    use super::{Scope, recipient_refused, scope_of_reply, unsendable, without_addresses};
+
+    #[test]
+    fn the_logged_reply_names_no_address() {
+        assert_eq!(
+            without_addresses(
+                "permanent error (550): 5.1.1 <Liisa@Example.fi>: Recipient address rejected:\nUser unknown (from idp@kunta.fi)"
+            ),
+            "permanent error (550): 5.1.1 <address> Recipient address rejected:\nUser unknown (from <address>"
+        );
+        assert_eq!(
+            without_addresses("the relay did not answer within 15 s"),
+            "the relay did not answer within 15 s"
+        );
+    }
 
     #[test]
     fn only_a_refused_recipient_is_given_up() {

@@ -77,7 +77,11 @@ impl From<diesel::result::Error> for StoreError {
             {
                 StoreError::Busy
             }
-            other if connection_lost(&other) => StoreError::Lost(other),
+            other if connection_lost(&other) => {
+                // Answered 503 like a busy database, so no 5xx line names it: this one does.
+                tracing::warn!(error = %other, "the database connection was lost");
+                StoreError::Lost(other)
+            }
             other => StoreError::Query(other),
         }
     }

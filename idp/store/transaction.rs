@@ -317,6 +317,13 @@ impl Turn {
     /// Ends the open group `id` without its writes: rolls it back, drops the connection (a new
     /// one is opened for the next group), and fails every writer of the group with `why`.
     fn fail(&self, group: &mut Group, id: u64, why: String) {
+        // Once, here: each writer of the group is answered "busy" (503) with no more than
+        // `SharedCommit`, and the reason would be in no log.
+        tracing::warn!(
+            why,
+            writers = group.members,
+            "a shared SQLite commit failed"
+        );
         if let Some(DbConnection::Sqlite(mut conn)) = group.conn.take() {
             let _ = conn.batch_execute("ROLLBACK");
         }

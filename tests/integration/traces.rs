@@ -11,7 +11,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
 use crate::both_stores;
-use crate::helpers::{Backend, TestDb, append, write_config};
+use crate::helpers::journeys::{page, post_with_csrf};
+use crate::helpers::{Backend, Relay, TestDb, append, write_config};
 use crate::node::{Served, Setup, serve, sigterm, wait_exit};
 use crate::rp::{location, param, serve_on_loopback, submit_login};
 
@@ -68,8 +69,8 @@ fn spans(received: &Received) -> Vec<Span> {
 }
 
 /// A configuration whose public URL is the address it listens on, with traces sent to
-/// `collector`.
-fn setup(backend: Backend, collector: std::net::SocketAddr) -> Setup {
+/// `collector` when there is one.
+fn setup(backend: Backend, collector: Option<std::net::SocketAddr>) -> Setup {
     let port = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         probe.local_addr().unwrap().port()
@@ -86,13 +87,31 @@ fn setup(backend: Backend, collector: std::net::SocketAddr) -> Setup {
         ),
     )
     .unwrap();
-    append(
-        &config,
-        &format!(
-            "\n[telemetry]\notlp_endpoint = \"http://{collector}\"\nservice_name = \"idp-test\"\n"
-        ),
+    if let Some(collector) = collector {
+        append(
+            &config,
+            &format!(
+                "\n[telemetry]\notlp_endpoint = \"http://{collector}\"\nservice_name = \"idp-test\"\n"
+            ),
+        );
+    }
+    let setup = Setup { dir, db, config };
+    let added = setup.run(
+        &[
+            "users",
+            "add",
+            "--tenant",
+            "seinajoki",
+            "--email",
+            "erkki@testi.fi",
+            "--name",
+            "Erkki",
+            "--password-stdin",
+        ],
+        "oikea hevonen patteri\n",
     );
-    Setup { dir, db, config }
+    assert!(added.status.success(), "{added:?}");
+    setup
 }
 
 /// The JSON log lines of `served` until it exits.
@@ -114,23 +133,8 @@ async fn a_login_and_its_code_exchange_arrive_as_spans(backend: Backend) {
             .app_data(web::PayloadConfig::new(16 * 1024 * 1024))
             .route("/v1/traces", web::post().to(collect));
     });
-    let setup = setup(backend, collector);
-    let added = setup.run(
-        &[
-            "users",
-            "add",
-            "--tenant",
-            "seinajoki",
-            "--email",
-            "erkki@testi.fi",
-            "--name",
-            "Erkki",
-            "--password-stdin",
-        ],
-        "oikea hevonen patteri\n",
-    );
-    assert!(added.status.success(), "{added:?}");
-    let mut served = serve(&mut setup.command(&[]));
+    let setup = setup(backend, Some(collector));
+    let served = serve(&mut setup.command(&[]));
     let base = format!("http://{}", served.address);
 
     // A login, as a browser makes it.
@@ -171,15 +175,7 @@ async fn a_login_and_its_code_exchange_arrive_as_spans(backend: Backend) {
     assert_eq!(token.status(), 200);
 
     // Stopping flushes the last spans.
-    sigterm(&served.child);
-    let status = tokio::task::spawn_blocking(move || {
-        let status = wait_exit(&mut served.child, Duration::from_secs(20));
-        (status, served)
-    })
-    .await
-    .unwrap();
-    assert!(status.0.success());
-    let served = status.1;
+    let served = stopped(served).await;
     handle.stop(true).await;
 
     let spans = spans(&received);
@@ -219,4 +215,78 @@ async fn a_login_and_its_code_exchange_arrive_as_spans(backend: Backend) {
         .find(|l| l["message"] == "request" && l["path"] == "/seinajoki/token")
         .unwrap_or_else(|| panic!("{lines:#?}"));
     assert_eq!(logged["span"]["trace_id"], trace, "{logged}");
+}
+
+/// `served` stopped by SIGTERM, once it has exited on its own.
+async fn stopped(mut served: Served) -> Served {
+    sigterm(&served.child);
+    let (status, served) = tokio::task::spawn_blocking(move || {
+        let status = wait_exit(&mut served.child, Duration::from_secs(20));
+        (status, served)
+    })
+    .await
+    .unwrap();
+    assert!(status.success());
+    served
+}
+
+both_stores!(each_log_line_names_its_request_and_none_a_recipient);
+/// Without `[telemetry]` too, every line written inside a request carries its `request_id` (two
+/// requests, two ids), so an operator finds the lines of the request that failed. A relay's
+/// refusal that quotes the recipient, as Postfix's `550 5.1.1 <erkki@testi.fi>: …` does, is
+/// logged without the address (the log service keeps lines for months, out of an erasure's
+/// reach) and names the outbox row. Before, the line held the address and no request id.
+async fn each_log_line_names_its_request_and_none_a_recipient(backend: Backend) {
+    let relay = Relay::refusing_recipients();
+    let setup = setup(backend, None);
+    setup.edit("idp.toml", |text| {
+        let (before, rest) = text.split_once("[mail]").unwrap();
+        let (_, after) = rest.split_once("[tenants]").unwrap();
+        format!("{before}{}\n\n[tenants]{after}", relay.mail_toml(5))
+    });
+    let served = serve(&mut setup.command(&[]));
+    let forgot = format!("http://{}/seinajoki/forgot", served.address);
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = page(&browser, &forgot).await;
+    let fields = [("request", ""), ("email", "erkki@testi.fi")];
+    let answer = post_with_csrf(&browser, &forgot, &form, &fields).await;
+    assert_eq!(answer.status(), 503);
+    let served = stopped(served).await;
+
+    let lines = log_lines(&served);
+    let all = serde_json::Value::from(lines.clone()).to_string();
+    assert!(!all.contains("erkki@testi.fi"), "{lines:#?}");
+    let failed = lines
+        .iter()
+        .find(|l| l["message"] == "mail not sent")
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains("(550): 5.1.1 <address> Recipient address rejected"),
+        "{failed}"
+    );
+    assert_eq!(
+        failed["mail_id"].as_str().map(str::len),
+        Some(36),
+        "{failed}"
+    );
+    let request = |method: &str| {
+        lines
+            .iter()
+            .find(|l| {
+                l["message"] == "request"
+                    && l["method"] == method
+                    && l["path"] == "/seinajoki/forgot"
+            })
+            .unwrap_or_else(|| panic!("{lines:#?}"))["span"]["request_id"]
+            .clone()
+    };
+    let (shown, posted) = (request("GET"), request("POST"));
+    assert_eq!(posted.as_str().map(str::len), Some(32), "{lines:#?}");
+    assert_ne!(shown, posted);
+    assert_eq!(failed["span"]["request_id"], posted, "{failed}");
 }

@@ -28,7 +28,7 @@ enum Stall {
     /// After the message, before it confirms it.
     Message,
     /// Never: it answers at once, and refuses every recipient for good (`550 5.1.1`, a mailbox
-    /// that does not exist).
+    /// that does not exist), quoting the address as Postfix does.
     Recipient,
     /// Never: it answers at once, and refuses the recipients of one domain for now (`450 4.1.2`,
     /// a domain it cannot resolve), taking every other mail.
@@ -87,7 +87,10 @@ impl Relay {
                         let mute = !answering.load(Ordering::Relaxed);
                         let received = received.clone();
                         let refuse = match stall {
-                            Stall::Recipient => Some(("", "550 5.1.1 no such mailbox")),
+                            Stall::Recipient => Some((
+                                "",
+                                "550 5.1.1 {rcpt}: Recipient address rejected: no such mailbox",
+                            )),
                             Stall::Domain(domain) => Some((
                                 domain,
                                 "450 4.1.2 Recipient address rejected: Domain not found",
@@ -134,7 +137,8 @@ impl Drop for Relay {
 /// `DATA`, whose message (up to the line `.`) is confirmed and kept, and `QUIT`. `mute`: the
 /// message is neither confirmed nor kept, and nothing after it answered, until the sender closes
 /// the connection. `refuse`: `(domain, reply)`, every `RCPT` whose address holds `domain` (all,
-/// when empty) is answered `reply`. At most 1,000 lines.
+/// when empty) is answered `reply`, its `{rcpt}` the address the command names (`<…>`). At most
+/// 1,000 lines.
 fn converse(
     stream: TcpStream,
     (mute, refuse): (bool, Option<(&str, &str)>),
@@ -163,7 +167,8 @@ fn converse(
         } else if let Some((_, reply)) = refuse.filter(|(domain, _)| {
             command.starts_with("RCPT") && line.to_ascii_lowercase().contains(domain)
         }) {
-            say(reply);
+            let rcpt = line.split_once(':').map_or("", |(_, to)| to.trim());
+            say(&reply.replace("{rcpt}", rcpt));
         } else if command.starts_with("QUIT") {
             say("221 bye");
             return;
