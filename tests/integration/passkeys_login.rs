@@ -278,15 +278,24 @@ async fn failed_passkey_checks_count_in_the_password_throttle(backend: Backend) 
     app.stop().await;
 }
 
-both_stores!(an_e_service_asking_for_two_factors_gets_a_passkey_step_up);
-async fn an_e_service_asking_for_two_factors_gets_a_passkey_step_up(backend: Backend) {
+/// Pirjo signed in with her password and a passkey added on the account page; an e-service asks
+/// for two factors and the passkey's ceremony of the step-up is started: what it needs to answer.
+struct StepUp {
+    app: TestApp,
+    signed: crate::helpers::journeys::SignedIn,
+    client: rp::Rp,
+    login: Login,
+    html: String,
+    /// The login's fields and the authenticator's answer, ready to post.
+    posted: Vec<(String, String)>,
+}
+
+async fn passkey_step_up(backend: Backend) -> StepUp {
     let app = with_pirjo(TestApp::builder(backend)).await;
     let signed = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
     let mut key = Authenticator::new(&app);
     let added = add_on_account(&app, &signed, (&mut key, PASSWORD), "Läppäri").await;
     let html = says(added, 200, "Pääsyavain lisätty.").await;
-
-    // The session is a password's; an e-service asks for more: the passkey raises it.
     let client = rp::basic(&app).await;
     let asked = [("acr_values", "urn:idp:acr:mfa")];
     let login = Login::start(&signed.browser, &client, &[], &asked).await;
@@ -294,22 +303,99 @@ async fn an_e_service_asking_for_two_factors_gets_a_passkey_step_up(backend: Bac
     let fields = [("request", login.request.as_str())];
     let url = app.url("/seinajoki/login/second-factor/passkey/options");
     let options = options(&signed.browser, &url, &html, &fields).await;
-    let mut posted = fields.to_vec();
     let answer = key.get(&options);
-    posted.extend(answer.fields());
-    let url = app.url("/seinajoki/login/second-factor/passkey");
-    let done = post_with_csrf(&signed.browser, &url, &html, &posted).await;
+    let posted = fields
+        .iter()
+        .chain(answer.fields().iter())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    StepUp {
+        app,
+        signed,
+        client,
+        login,
+        html,
+        posted,
+    }
+}
+
+impl StepUp {
+    async fn post(&self) -> Response {
+        let posted: Vec<(&str, &str)> = self
+            .posted
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let url = self.app.url("/seinajoki/login/second-factor/passkey");
+        post_with_csrf(&self.signed.browser, &url, &self.html, &posted).await
+    }
+}
+
+both_stores!(an_e_service_asking_for_two_factors_gets_a_passkey_step_up);
+async fn an_e_service_asking_for_two_factors_gets_a_passkey_step_up(backend: Backend) {
+    // The session is a password's; an e-service asks for more: the passkey raises it.
+    let step = passkey_step_up(backend).await;
+    let (app, signed) = (&step.app, &step.signed);
+    let done = step.post().await;
     // The raised session gets a new cookie; a copy of the old one is a password's no more.
     let raised = crate::helpers::journeys::session_cookie(&done, "seinajoki").unwrap();
     assert_ne!(raised, signed.cookie);
     let stale =
-        crate::helpers::journeys::account_with_cookie(&app, "seinajoki", &signed.cookie).await;
+        crate::helpers::journeys::account_with_cookie(app, "seinajoki", &signed.cookie).await;
     assert_eq!(location(&stale).path(), "/seinajoki/login");
-    let payload = login.redeem(&client, &location(&done)).await.payload();
+    let payload = step
+        .login
+        .redeem(&step.client, &location(&done))
+        .await
+        .payload();
     assert_eq!(payload["amr"], json!(["pwd", "hwk", "mfa"]));
     assert_eq!(payload["acr"], "urn:idp:acr:mfa");
     assert_eq!(app.audited("seinajoki", "login.stepped_up").await.len(), 1);
-    app.stop().await;
+    step.app.stop().await;
+}
+
+both_stores!(a_passkey_step_up_whose_session_ended_meanwhile_raises_nothing);
+/// The step-up names the session it raises. When that session ends while the passkey answers (a
+/// logout in another tab), the answer is the expired login's page: no session is made or raised,
+/// no step-up audited, the old cookie is signed out still, and the passkey's answer is not used
+/// (its ceremony stays, the key is not "last used" now), as a step-up's recovery code is not
+/// spent (`acr::a_step_up_whose_session_ended_meanwhile_spends_no_recovery_code`).
+async fn a_passkey_step_up_whose_session_ended_meanwhile_raises_nothing(backend: Backend) {
+    let step = passkey_step_up(backend).await;
+    let app = &step.app;
+    let user = app.user_id("seinajoki", EMAIL).await;
+    let last_used = async || {
+        let user = user.clone();
+        app.db_run(move |conn| {
+            let t = crate::helpers::tenant("seinajoki");
+            let keys = idp::store::passkeys::of_user(conn, t, &user).unwrap();
+            keys.iter().map(|k| k.last_used_at).collect::<Vec<_>>()
+        })
+        .await
+    };
+    let before = last_used().await;
+    app.clock.advance(5);
+    let (id, now) = (user.clone(), app.now());
+    app.db_run(move |conn| {
+        let t = crate::helpers::tenant("seinajoki");
+        for live in idp::store::sessions::live_for_user(conn, t, &id, now).unwrap() {
+            idp::store::sessions::end(conn, t, &live.id, now).unwrap();
+        }
+    })
+    .await;
+    let done = step.post().await;
+    assert_eq!(last_used().await, before);
+    assert!(crate::helpers::journeys::session_cookie(&done, "seinajoki").is_none());
+    says(done, 400, "Kirjautumispyyntö on vanhentunut").await;
+    assert!(
+        app.audited("seinajoki", "login.stepped_up")
+            .await
+            .is_empty()
+    );
+    let stale =
+        crate::helpers::journeys::account_with_cookie(app, "seinajoki", &step.signed.cookie).await;
+    assert_eq!(location(&stale).path(), "/seinajoki/login");
+    step.app.stop().await;
 }
 
 both_stores!(a_passkey_of_an_account_being_deleted_says_so_once_it_proves_its_owner);
