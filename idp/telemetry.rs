@@ -36,6 +36,31 @@ impl Telemetry {
     }
 }
 
+tokio::task_local! {
+    /// The id of the request the task answers (`http::trace`): the spans made under it carry it
+    /// too, as JSON logs print the innermost span's fields only.
+    static REQUEST_ID: String;
+}
+
+/// Runs `answer` as the answer to the request `id`.
+pub async fn answering<F: std::future::Future>(id: String, answer: F) -> F::Output {
+    REQUEST_ID.scope(id, answer).await
+}
+
+/// Whether the logs are JSON lines ([`init`]).
+static JSON_LINES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The `request_id` of a span made under a request's (a flow's, a database call's): the id of
+/// the request this task answers, for JSON lines, which print the innermost span's fields only.
+/// `None` outside a request (a background worker), and for text lines, which print the whole
+/// chain of spans, the request's with its id first.
+pub fn request_id() -> Option<String> {
+    if !JSON_LINES.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
 /// The filter of `log.level`: webauthn-rs-core's own lines off unless named there. It logs a
 /// passkey answer it cannot parse at `error`, with the posted bytes (up to the 64 KiB of a
 /// request body, as a list of numbers): anyone can post one, and idp logs its own line of the
@@ -87,6 +112,11 @@ pub fn init(log: &LogSettings, telemetry: &TelemetrySettings) -> Result<Telemetr
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("idp")));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // Set before any request: read, relaxed, by the spans made later.
+    JSON_LINES.store(
+        log.format == LogFormat::Json,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let (text, json) = match log.format {
         LogFormat::Text => (
             Some(

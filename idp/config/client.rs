@@ -44,6 +44,11 @@ pub struct ClientConfig {
     pub id_token_signed_response_alg: SigningAlg,
     /// Where the client publishes its keys (for `private_key_jwt`).
     pub jwks_uri: Option<Url>,
+    /// Refuse its authorization requests without PKCE (`code_challenge`), as a public client's
+    /// are always (RFC 9700 §2.1.1: a code injected into the e-service's callback is then of no
+    /// use). Off by default: the OpenID certification's confidential clients send none.
+    #[serde(default)]
+    pub require_pkce: bool,
     /// The scopes its `client_credentials` tokens may carry (of the city's APIs); any other asked
     /// for is `invalid_scope`. None by default: a machine token of no scope.
     #[serde(default)]

@@ -89,7 +89,7 @@ impl AppState {
         let now = services.clock.now();
         let tenant = tenant.to_string();
         let request = request(language);
-        let span = tracing::info_span!("flow", tenant = tenant.as_str());
+        let span = flow_span(&tenant);
         self.services
             .store
             .run(move |conn| minted(&services, &tenant, now, request, |m| f(m, conn)))
@@ -110,7 +110,7 @@ impl AppState {
     {
         let f = Arc::new(f);
         let here = {
-            let _span = tracing::info_span!("flow", tenant = tenant).entered();
+            let _span = flow_span(tenant).entered();
             let services = &self.services;
             let now = services.clock.now();
             services
@@ -132,7 +132,7 @@ impl AppState {
         F: FnOnce(&Minter<'_>) -> Option<Result<T, E>>,
         E: From<FlowError>,
     {
-        let _span = tracing::info_span!("flow", tenant = tenant).entered();
+        let _span = flow_span(tenant).entered();
         // `Ok(None)`: `f` did nothing, so its tally is empty.
         let now = self.services.clock.now();
         minted(&self.services, tenant, now, request(None), |m| {
@@ -247,4 +247,9 @@ fn minted<T, E: From<FlowError>>(
         services.metrics.add(tenant, &minter.tally.take());
     }
     outcome
+}
+
+/// The span of a flow for `tenant`, with the id of the request it answers.
+fn flow_span(tenant: &str) -> tracing::Span {
+    tracing::info_span!("flow", tenant, request_id = crate::telemetry::request_id())
 }

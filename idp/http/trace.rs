@@ -2,8 +2,9 @@
 //! (`POST /{tenant}/token`, never the path with its ids), it continues the trace of an incoming
 //! W3C `traceparent`, and its `trace_id` field puts the trace id on every log line written inside
 //! it (JSON logs carry it under `span`). Its `request_id`, random and made here, is on every line
-//! too, with or without `[telemetry]`: the trace id is the caller's to choose, and without
-//! telemetry there is none. The flow and database calls of the request are its children
+//! too, with or without `[telemetry]` (the trace id is the caller's to choose, and without
+//! telemetry there is none), and on the flow's and database's spans under it
+//! (`telemetry::request_id`): JSON logs print the innermost span's fields only. The flow and database calls of the request are its children
 //! (`state.rs`, `store::Store::run`). Without `[telemetry]` the span is still made, for the logs,
 //! but nothing is exported and it has no trace id.
 
@@ -41,10 +42,12 @@ pub async fn trace_request(
     // the OpenTelemetry span only.
     // An id to find a request's lines by, not a secret: 128 random bits, hex.
     let request_id = format!("{:032x}", rand::random::<u128>());
-    let span = tracing::info_span!(
+    // At the level `error`, so that a filter of `warn` (or `error`) keeps it, and the lines
+    // written in it their request's id.
+    let span = tracing::error_span!(
         "request",
         otel.kind = "server",
-        request_id,
+        request_id = request_id.as_str(),
         trace_id = Empty
     );
     let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
@@ -58,7 +61,8 @@ pub async fn trace_request(
     if trace_id != opentelemetry::trace::TraceId::INVALID {
         span.record("trace_id", trace_id.to_string());
     }
-    let response = next.call(req).instrument(span.clone()).await?;
+    let response =
+        crate::telemetry::answering(request_id, next.call(req).instrument(span.clone())).await?;
     let route = response
         .request()
         .match_pattern()

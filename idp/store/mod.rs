@@ -380,7 +380,11 @@ impl Store {
         let (pool, unreachable) = (self.pool.clone(), self.unreachable.clone());
         let waits = self.waits.clone();
         // A child of the request's span: the wait for a connection and the work, on its thread.
-        let span = tracing::info_span!("db", db.system = self.backend_name());
+        let span = tracing::info_span!(
+            "db",
+            db.system = self.backend_name(),
+            request_id = crate::telemetry::request_id()
+        );
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
             let mut pooled = checkout(&pool, &unreachable, &waits)?;
@@ -399,7 +403,12 @@ impl Store {
     pub fn read_here<R>(&self, f: impl FnOnce(&mut DbConnection) -> R) -> Option<R> {
         match &self.backend {
             DatabaseBackend::Sqlite(path) => {
-                let _span = tracing::info_span!("db", db.system = "sqlite").entered();
+                let _span = tracing::info_span!(
+                    "db",
+                    db.system = "sqlite",
+                    request_id = crate::telemetry::request_id()
+                )
+                .entered();
                 inline::read_here(path, &self.statements.all, f)
             }
             DatabaseBackend::Postgres(_) => None,

@@ -229,17 +229,28 @@ async fn protocol_errors_go_back_to_the_client(backend: Backend) {
         ("response_type", "code"),
         ("scope", "openid"),
     ];
-    let back = location(
-        &app.http
-            .get(authorize_url(&app, &public))
-            .send()
-            .await
-            .unwrap(),
-    );
-    assert_eq!(
-        param(&back, "error_description").as_deref(),
-        Some("code_challenge (PKCE) is required for public clients")
-    );
+    // And a confidential client whose city asks it (`require_pkce`, RFC 9700 §2.1.1).
+    let third = [
+        ("client_id", "rp-third"),
+        ("redirect_uri", "http://127.0.0.1:9/third-callback"),
+        ("response_type", "code"),
+        ("scope", "openid"),
+    ];
+    for (pairs, description) in [
+        (
+            public,
+            "code_challenge (PKCE) is required for public clients",
+        ),
+        (third, "code_challenge (PKCE) is required for this client"),
+    ] {
+        let url = authorize_url(&app, &pairs);
+        let back = location(&app.http.get(url).send().await.unwrap());
+        assert_eq!(param(&back, "error").as_deref(), Some("invalid_request"));
+        assert_eq!(
+            param(&back, "error_description").as_deref(),
+            Some(description)
+        );
+    }
     app.stop().await;
 }
 

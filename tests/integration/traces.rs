@@ -231,11 +231,12 @@ async fn stopped(mut served: Served) -> Served {
 }
 
 both_stores!(each_log_line_names_its_request_and_none_a_recipient);
-/// Without `[telemetry]` too, every line written inside a request carries its `request_id` (two
-/// requests, two ids), so an operator finds the lines of the request that failed. A relay's
-/// refusal that quotes the recipient, as Postfix's `550 5.1.1 <erkki@testi.fi>: …` does, is
-/// logged without the address (the log service keeps lines for months, out of an erasure's
-/// reach) and names the outbox row. Before, the line held the address and no request id.
+/// Without `[telemetry]` too, every line written inside a request carries its `request_id` (each
+/// request its own), also a line written deep in a flow, so an operator finds the lines of the
+/// request that failed. A relay's refusal that quotes the recipient, as Postfix's `550 5.1.1
+/// <erkki@testi.fi>: …` does, is logged without the address (the log service keeps lines for
+/// months, out of an erasure's reach) and names the outbox row. Before, the line held the address
+/// and no request id.
 async fn each_log_line_names_its_request_and_none_a_recipient(backend: Backend) {
     let relay = Relay::refusing_recipients();
     let setup = setup(backend, None);
@@ -243,6 +244,9 @@ async fn each_log_line_names_its_request_and_none_a_recipient(backend: Backend) 
         let (before, rest) = text.split_once("[mail]").unwrap();
         let (_, after) = rest.split_once("[tenants]").unwrap();
         format!("{before}{}\n\n[tenants]{after}", relay.mail_toml(5))
+    });
+    setup.edit("tenants/seinajoki.toml", |text| {
+        format!("{text}\n[mail_limits]\nper_address = 1\n")
     });
     let served = serve(&mut setup.command(&[]));
     let forgot = format!("http://{}/seinajoki/forgot", served.address);
@@ -255,6 +259,10 @@ async fn each_log_line_names_its_request_and_none_a_recipient(backend: Backend) 
     let fields = [("request", ""), ("email", "erkki@testi.fi")];
     let answer = post_with_csrf(&browser, &forgot, &form, &fields).await;
     assert_eq!(answer.status(), 503);
+    // Past the recipient's limit: no mail, a line written in the flow.
+    let form = page(&browser, &forgot).await;
+    let answer = post_with_csrf(&browser, &forgot, &form, &fields).await;
+    assert_eq!(answer.status(), 200);
     let served = stopped(served).await;
 
     let lines = log_lines(&served);
@@ -274,19 +282,29 @@ async fn each_log_line_names_its_request_and_none_a_recipient(backend: Backend) 
         Some(36),
         "{failed}"
     );
-    let request = |method: &str| {
+    let ids = |method: &str| -> Vec<serde_json::Value> {
         lines
             .iter()
-            .find(|l| {
+            .filter(|l| {
                 l["message"] == "request"
                     && l["method"] == method
                     && l["path"] == "/seinajoki/forgot"
             })
-            .unwrap_or_else(|| panic!("{lines:#?}"))["span"]["request_id"]
-            .clone()
+            .map(|l| l["span"]["request_id"].clone())
+            .collect()
     };
-    let (shown, posted) = (request("GET"), request("POST"));
-    assert_eq!(posted.as_str().map(str::len), Some(32), "{lines:#?}");
-    assert_ne!(shown, posted);
-    assert_eq!(failed["span"]["request_id"], posted, "{failed}");
+    let (shown, posted) = (ids("GET"), ids("POST"));
+    assert_eq!((shown.len(), posted.len()), (2, 2), "{lines:#?}");
+    assert!(
+        posted
+            .iter()
+            .all(|id| id.as_str().map(str::len) == Some(32))
+    );
+    assert!(shown.iter().all(|id| !posted.contains(id)) && posted[0] != posted[1]);
+    assert_eq!(failed["span"]["request_id"], posted[0], "{failed}");
+    let limited = lines
+        .iter()
+        .find(|l| l["message"] == "mail limit reached")
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    assert_eq!(limited["span"]["request_id"], posted[1], "{limited}");
 }

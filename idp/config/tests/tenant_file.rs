@@ -51,7 +51,7 @@ secret = "x"
             "tenants/seinajoki.toml: policy: unknown variant `keep-passwords`, expected `keep-password` or `email-link`",
             "tenants/seinajoki.toml: languages[1]: unknown variant `de`, expected one of `fi`, `sv`, `en`",
             "tenants/seinajoki.toml: colour: unknown field `colour`, expected one of `id`, `name`, `policy`, `languages`, `help_url`, `reveal_unknown_identifier`, `support`, `notice`, `branding`, `sessions`, `passwords`, `legacy`, `mail_limits`, `privacy_url`, `time_zone`, `accessibility`, `audit`, `deletion`, `authority_second_factor`, `passkeys`, `acr`, `clients`",
-            "tenants/seinajoki.toml: clients[0].secret: unknown field `secret`, expected one of `client_id`, `name`, `client_secret`, `client_secret_sha256`, `redirect_uris`, `post_logout_redirect_uris`, `backchannel_logout_uri`, `grant_types`, `token_endpoint_auth_method`, `first_party`, `id_token_signed_response_alg`, `jwks_uri`, `scopes`",
+            "tenants/seinajoki.toml: clients[0].secret: unknown field `secret`, expected one of `client_id`, `name`, `client_secret`, `client_secret_sha256`, `redirect_uris`, `post_logout_redirect_uris`, `backchannel_logout_uri`, `grant_types`, `token_endpoint_auth_method`, `first_party`, `id_token_signed_response_alg`, `jwks_uri`, `require_pkce`, `scopes`",
         ],
     );
 }
@@ -66,7 +66,7 @@ email = "not-an-address"
 
 [[clients]]
 client_id = "a"
-redirect_uris = ["http://rp.example.fi/callback", "/relative", "https://rp.example.fi/cb#frag"]
+redirect_uris = ["http://rp.example.fi/callback", "/relative", "https://rp.example.fi/cb#frag", "http://[::1]:9/cb"]
 
 [[clients]]
 client_id = "a"
@@ -101,6 +101,7 @@ redirect_uris = ["https://rp.example.fi/callback"]
             "tenants/seinajoki.toml: clients[0].redirect_uris[0]: \"http://rp.example.fi/callback\" must be https:// (http:// only for localhost)",
             "tenants/seinajoki.toml: clients[0].redirect_uris[1]: \"/relative\" is not an absolute URI: relative URL without a base",
             "tenants/seinajoki.toml: clients[0].redirect_uris[2]: \"https://rp.example.fi/cb#frag\" must not have a fragment",
+            "tenants/seinajoki.toml: clients[0].redirect_uris[3]: \"http://[::1]:9/cb\" names an IPv6 address, which a Content-Security-Policy cannot name (browsers would block the redirect): use a host name, or http://127.0.0.1 for a native app",
             "tenants/seinajoki.toml: clients[1].client_id: \"a\" is used by another client of this tenant",
             "tenants/seinajoki.toml: clients[1].client_secret_sha256: must be 64 hexadecimal digits (the SHA-256 of the secret)",
             "tenants/seinajoki.toml: clients[1].client_secret: must not be set for this token_endpoint_auth_method",

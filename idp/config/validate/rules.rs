@@ -91,6 +91,13 @@ pub(super) fn check_redirect_uri(uri: &str) -> Result<(), String> {
     if url.fragment().is_some() {
         return Err(format!("\"{uri}\" must not have a fragment"));
     }
+    // The pages' Content-Security-Policy names where a form's answer may redirect (form-action),
+    // and a CSP source has no IPv6 literal: browsers would drop it and block the redirect.
+    if matches!(url.host(), Some(url::Host::Ipv6(_))) {
+        return Err(format!(
+            "\"{uri}\" names an IPv6 address, which a Content-Security-Policy cannot name (browsers would block the redirect): use a host name, or http://127.0.0.1 for a native app"
+        ));
+    }
     match url.scheme() {
         "https" => Ok(()),
         "http" if is_loopback(&url) => Ok(()),

@@ -228,19 +228,15 @@ pub fn registered_redirect(client: &ClientConfig, uri: &str) -> bool {
 }
 
 /// Whether `client`'s registered redirect URI `url` takes any port: RFC 8252 §7.3 (and RFC 9700
-/// §2.1), a native app's loopback redirect, `http://127.0.0.1` or `http://[::1]`, on whatever
-/// port the system gave the app's listener. A public client's only: a confidential one's redirect
-/// goes to a server, on its one registered port. The name `localhost` is not a loopback IP
-/// literal (RFC 8252 §8.3): it matches exactly or not at all.
+/// §2.1), a native app's loopback redirect, `http://127.0.0.1`, on whatever port the system gave
+/// the app's listener. A public client's only: a confidential one's redirect goes to a server, on
+/// its one registered port. The name `localhost` is not a loopback IP literal (RFC 8252 §8.3): it
+/// matches exactly or not at all; and an IPv6 literal is no redirect URI of ours at all (a CSP
+/// source cannot name it: `config::validate::rules::check_redirect_uri`).
 pub fn takes_any_port(client: &ClientConfig, url: &url::Url) -> bool {
-    use std::net::{Ipv4Addr, Ipv6Addr};
     client.token_endpoint_auth_method == AuthMethod::None
         && url.scheme() == "http"
-        && match url.host() {
-            Some(url::Host::Ipv4(ip)) => ip == Ipv4Addr::LOCALHOST,
-            Some(url::Host::Ipv6(ip)) => ip == Ipv6Addr::LOCALHOST,
-            _ => false,
-        }
+        && url.host() == Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
 }
 
 /// `presented` is `registered`, a loopback URI that takes any port, with another port: the rest
@@ -339,6 +335,12 @@ pub fn parse(tenant: &TenantConfig, params: &Params) -> Result<AuthorizationRequ
             return Err(fail(
                 ErrorCode::InvalidRequest,
                 "code_challenge (PKCE) is required for public clients",
+            ));
+        }
+        (_, None) if client.require_pkce => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge (PKCE) is required for this client",
             ));
         }
         (Some(_), None) => {
