@@ -44,6 +44,9 @@ pub struct ClientConfig {
     pub id_token_signed_response_alg: SigningAlg,
     /// Where the client publishes its keys (for `private_key_jwt`).
     pub jwks_uri: Option<Url>,
+    /// Which `aud` its `private_key_jwt` assertions may name.
+    #[serde(default)]
+    pub assertion_audience: AssertionAudience,
     /// Refuse its authorization requests without PKCE (`code_challenge`), as a public client's
     /// are always (RFC 9700 §2.1.1: a code injected into the e-service's callback is then of no
     /// use). Off by default: the OpenID certification's confidential clients send none.
@@ -69,6 +72,20 @@ pub enum GrantType {
     RefreshToken,
     /// `client_credentials`
     ClientCredentials,
+}
+
+/// The audiences a client's `private_key_jwt` assertion may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssertionAudience {
+    /// The issuer, the token endpoint, or the endpoint called: what OpenID Connect Core §9 and
+    /// most client libraries send.
+    #[default]
+    IssuerOrEndpoint,
+    /// The issuer only: the 2025 advice against audience injection (a client that talks to
+    /// several authorization servers, one of them hostile, can be made to sign an assertion for
+    /// an endpoint URL that one names; an issuer it cannot be made to name).
+    Issuer,
 }
 
 /// Client authentication at the token endpoint.

@@ -297,6 +297,47 @@ async fn token_as(app: &TestApp, signer: &SigningKey, client_id: &str, jti: &str
     token(app, &signed(app, signer, client_id, jti)).await
 }
 
+both_stores!(a_client_held_to_the_issuer_as_audience_is_refused_another);
+/// A city that follows the 2025 advice against audience injection holds a client to its issuer as
+/// the assertion's audience (`assertion_audience = "issuer"`): an assertion for the token
+/// endpoint — what a hostile authorization server's metadata can make a client sign — is refused,
+/// one for the issuer accepted. The default keeps the endpoints (the test above).
+async fn a_client_held_to_the_issuer_as_audience_is_refused_another(backend: Backend) {
+    let (key, _) = SigningKey::generate(SigningAlg::ES256).unwrap();
+    let (jwks_uri, keys_server) = serve_jwks(json!({ "keys": [key.public_jwk()] }));
+    let toml = format!(
+        r#"
+[[clients]]
+client_id = "rp-jwt"
+grant_types = ["client_credentials"]
+token_endpoint_auth_method = "private_key_jwt"
+jwks_uri = "{jwks_uri}"
+assertion_audience = "issuer"
+"#
+    );
+    let app = TestApp::with_tenant_toml(backend, &toml).await;
+    let now = app.clock.now().and_utc().timestamp();
+    let issuer = app.issuer("seinajoki");
+    for (aud, jti) in [
+        (app.url("/seinajoki/token"), "endpoint"),
+        (issuer.clone(), "issuer"),
+    ] {
+        let claims = json!({"iss": "rp-jwt", "sub": "rp-jwt", "aud": aud, "exp": now + 60, "iat": now, "jti": jti});
+        let (status, body) = token(&app, &key.sign_jwt(None, &claims).unwrap()).await;
+        if aud == issuer {
+            assert_eq!(status, 200, "{body}");
+        } else {
+            assert_eq!(status, 401);
+            assert_eq!(
+                body,
+                json!({"error": "invalid_client", "error_description": "the client assertion does not verify with the client's keys"})
+            );
+        }
+    }
+    keys_server.stop(true).await;
+    app.stop().await;
+}
+
 both_stores!(abandoned_requests_cost_at_most_one_fetch_of_the_clients_keys);
 /// Junk assertions whose requests are abandoned while the client's keys are being fetched (the
 /// connection reset): the fetch goes on, its outcome is kept, and the next ones are answered from

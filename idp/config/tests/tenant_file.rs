@@ -51,7 +51,7 @@ secret = "x"
             "tenants/seinajoki.toml: policy: unknown variant `keep-passwords`, expected `keep-password` or `email-link`",
             "tenants/seinajoki.toml: languages[1]: unknown variant `de`, expected one of `fi`, `sv`, `en`",
             "tenants/seinajoki.toml: colour: unknown field `colour`, expected one of `id`, `name`, `policy`, `languages`, `help_url`, `reveal_unknown_identifier`, `support`, `notice`, `branding`, `sessions`, `passwords`, `legacy`, `mail_limits`, `privacy_url`, `time_zone`, `accessibility`, `audit`, `deletion`, `authority_second_factor`, `passkeys`, `acr`, `clients`",
-            "tenants/seinajoki.toml: clients[0].secret: unknown field `secret`, expected one of `client_id`, `name`, `client_secret`, `client_secret_sha256`, `redirect_uris`, `post_logout_redirect_uris`, `backchannel_logout_uri`, `grant_types`, `token_endpoint_auth_method`, `first_party`, `id_token_signed_response_alg`, `jwks_uri`, `require_pkce`, `scopes`",
+            "tenants/seinajoki.toml: clients[0].secret: unknown field `secret`, expected one of `client_id`, `name`, `client_secret`, `client_secret_sha256`, `redirect_uris`, `post_logout_redirect_uris`, `backchannel_logout_uri`, `grant_types`, `token_endpoint_auth_method`, `first_party`, `id_token_signed_response_alg`, `jwks_uri`, `assertion_audience`, `require_pkce`, `scopes`",
         ],
     );
 }
@@ -81,6 +81,7 @@ client_id = "b"
 client_secret = ""
 redirect_uris = ["https://rp.example.fi/callback"]
 scopes = ["reports:read"]
+assertion_audience = "issuer"
 
 [[clients]]
 client_id = "c"
@@ -111,6 +112,7 @@ redirect_uris = ["https://rp.example.fi/callback"]
             "tenants/seinajoki.toml: clients[1].scopes[3]: \"\" is not a scope: printable ASCII without spaces, quotes or backslashes",
             "tenants/seinajoki.toml: clients[1].backchannel_logout_uri: \"ftp://rp.example.fi/logout\" must be https:// (http:// only for localhost)",
             "tenants/seinajoki.toml: clients[2].client_secret: must not be empty",
+            "tenants/seinajoki.toml: clients[2].assertion_audience: is for token_endpoint_auth_method = \"private_key_jwt\"",
             "tenants/seinajoki.toml: clients[2].scopes: is for client_credentials tokens, and this client may not use that grant",
             "tenants/seinajoki.toml: clients[3].client_secret_sha256: is the SHA-256 of empty text: anyone could authenticate as this client with an empty secret; give the SHA-256 of a secret of 32 random bytes or more (openssl rand -base64 32)",
             "tenants/seinajoki.toml: clients[4].client_id: must not begin with \"_\" (idp's own, such as the account page's \"_account\")",

@@ -6,7 +6,9 @@ use std::collections::HashSet;
 use secrecy::ExposeSecret;
 
 use super::rules::{check_redirect_uri, check_web_uri};
-use crate::config::client::{AuthMethod, ClientConfig, GrantType, IDENTITY_SCOPES};
+use crate::config::client::{
+    AssertionAudience, AuthMethod, ClientConfig, GrantType, IDENTITY_SCOPES,
+};
 use crate::config::problems::Problem;
 
 /// The SHA-256 of empty text, hex: what `printf %s "$SECRET" | sha256sum` gives for an unset
@@ -97,6 +99,14 @@ pub(super) fn clients(clients: &[ClientConfig], source: &str) -> Vec<Problem> {
             problem(
                 key("jwks_uri"),
                 "is required with token_endpoint_auth_method = \"private_key_jwt\"".into(),
+            );
+        }
+        if client.assertion_audience != AssertionAudience::IssuerOrEndpoint
+            && client.token_endpoint_auth_method != AuthMethod::PrivateKeyJwt
+        {
+            problem(
+                key("assertion_audience"),
+                "is for token_endpoint_auth_method = \"private_key_jwt\"".into(),
             );
         }
         if let Some(uri) = &client.jwks_uri

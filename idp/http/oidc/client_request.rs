@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
-use crate::config::AuthMethod;
+use crate::config::{AssertionAudience, AuthMethod};
 use crate::flows::context::Minter;
 use crate::flows::oidc::assertion;
 use crate::flows::oidc::client_auth::{self, Presented};
@@ -160,11 +160,14 @@ async fn verify_assertion(
         .tenant(tenant)
         .map(|t| state.config.issuer(t))
         .unwrap_or_default();
-    let audiences = [
-        issuer.clone(),
-        format!("{issuer}/token"),
-        format!("{issuer}/{endpoint}"),
-    ];
+    let audiences = match client.map(|c| c.assertion_audience) {
+        Some(AssertionAudience::Issuer) => vec![issuer],
+        _ => vec![
+            issuer.clone(),
+            format!("{issuer}/token"),
+            format!("{issuer}/{endpoint}"),
+        ],
+    };
     presented.verified = Some(assertion::verify(
         &raw,
         &client_id,
