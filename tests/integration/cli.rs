@@ -541,11 +541,19 @@ async fn a_public_server_refuses_the_demo_logins_and_secrets(backend: Backend) {
             tenant(id).display()
         )
     };
+    let redirect = |id: &str, uri: &str| {
+        format!(
+            "error: {}: clients[0].redirect_uris[0]: \"{uri}\" is http://, and the public URL is https://: an e-service's server takes its codes at an https:// URI (RFC 9700 §2.6); only a native app (token_endpoint_auth_method = \"none\") may use http://127.0.0.1\n",
+            tenant(id).display()
+        )
+    };
     let expected = [
         import("kouvola", "config/legacy/kouvola.jsonl"),
         plain("kouvola"),
+        redirect("kouvola", "http://localhost:8082/callback"),
         import("seinajoki", "config/legacy/seinajoki.csv"),
         plain("seinajoki"),
+        redirect("seinajoki", "http://localhost:8081/callback"),
     ]
     .concat();
     let out = run(&mut idp_with(&config, &["check-config"]), "");
@@ -561,7 +569,8 @@ async fn a_public_server_refuses_the_demo_logins_and_secrets(backend: Backend) {
     };
     assert_eq!(viranomainen(), None);
 
-    // Fit for a public server: no export at start, the secrets as SHA-256. It serves.
+    // Fit for a public server: no export at start, the secrets as SHA-256, the redirects https.
+    // It serves.
     for_a_public_server(dir.path());
     let out = run(&mut idp_with(&config, &["check-config"]), "");
     assert_eq!(

@@ -91,6 +91,35 @@ redirect_uris = [\"https://rp.example.fi/demo\"]
 }
 
 #[test]
+fn a_public_server_refuses_plain_http_redirects_but_a_native_apps_to_127_0_0_1() {
+    let hash = "0".repeat(64);
+    let tenant = format!(
+        "{TENANT}
+[[clients]]
+client_id = \"server\"
+client_secret_sha256 = \"{hash}\"
+redirect_uris = [\"https://rp.example.fi/cb\", \"http://localhost:8081/callback\", \"http://127.0.0.1:9/cb\"]
+
+[[clients]]
+client_id = \"app\"
+token_endpoint_auth_method = \"none\"
+redirect_uris = [\"http://127.0.0.1/cb\", \"http://localhost/cb\", \"fi.seinajoki.app:/cb\"]
+"
+    );
+    on_public_and_local(&tenant, |_| {
+        assert_eq!(
+            unsafe_settings(),
+            [
+                "tenants/seinajoki.toml: clients[1].redirect_uris[1]: \"http://localhost:8081/callback\" is http://, and the public URL is https://: an e-service's server takes its codes at an https:// URI (RFC 9700 §2.6); only a native app (token_endpoint_auth_method = \"none\") may use http://127.0.0.1",
+                "tenants/seinajoki.toml: clients[1].redirect_uris[2]: \"http://127.0.0.1:9/cb\" is http://, and the public URL is https://: an e-service's server takes its codes at an https:// URI (RFC 9700 §2.6); only a native app (token_endpoint_auth_method = \"none\") may use http://127.0.0.1",
+                "tenants/seinajoki.toml: clients[2].redirect_uris[1]: \"http://localhost/cb\" names localhost, and the public URL is https://: a native app's redirect names its loopback address, http://127.0.0.1 (RFC 8252 §8.3: a name can resolve elsewhere)",
+            ]
+        );
+        Ok(())
+    });
+}
+
+#[test]
 fn a_public_server_refuses_unencrypted_mail_to_another_host_unless_allowed() {
     let smtp = |host: &str| {
         MAIN.replace(

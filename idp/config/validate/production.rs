@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 
 use super::rules::is_loopback_host;
-use crate::config::client::ClientConfig;
+use crate::config::client::{AuthMethod, ClientConfig};
 use crate::config::problems::Problem;
 use crate::config::settings::{MailTransport, Settings, SmtpTls};
 use crate::config::tenant::TenantConfig;
@@ -80,9 +80,35 @@ pub(in crate::config) fn production(
                     message,
                 ));
             }
+            for (j, uri) in client.redirect_uris.iter().enumerate() {
+                if let Some(message) = plain_redirect_problem(client, uri) {
+                    let key = format!("clients[{i}].redirect_uris[{j}]");
+                    problems.push(Problem::new(&source, key, message));
+                }
+            }
         }
     }
     problems
+}
+
+/// What is unsafe about a client's `http://` redirect URI on a public server (RFC 9700 §2.6: no
+/// `http` redirect but a native app's to its loopback): a confidential client's (its server is
+/// not on idp's host: the demo's `http://localhost:8081/callback`), or a public client's to the
+/// name `localhost` (RFC 8252 §8.3: a name can resolve elsewhere; `http://127.0.0.1` cannot).
+fn plain_redirect_problem(client: &ClientConfig, uri: &str) -> Option<String> {
+    let url = url::Url::parse(uri)
+        .ok()
+        .filter(|url| url.scheme() == "http")?;
+    if client.token_endpoint_auth_method != AuthMethod::None {
+        return Some(format!(
+            "\"{uri}\" is http://, and the public URL is https://: an e-service's server takes its codes at an https:// URI (RFC 9700 §2.6); only a native app (token_endpoint_auth_method = \"none\") may use http://127.0.0.1"
+        ));
+    }
+    (url.host_str() == Some("localhost")).then(|| {
+        format!(
+            "\"{uri}\" names localhost, and the public URL is https://: a native app's redirect names its loopback address, http://127.0.0.1 (RFC 8252 §8.3: a name can resolve elsewhere)"
+        )
+    })
 }
 
 /// What is unsafe about a client's secret on a public server: its key and why.
