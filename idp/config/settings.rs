@@ -476,6 +476,10 @@ pub struct TelemetrySettings {
     pub service_name: String,
     /// The share of traces kept (0.0 to 1.0) when no incoming `traceparent` decides.
     pub sample_ratio: f64,
+    /// Whether an incoming `traceparent` continues its trace (and decides its sampling). Off
+    /// where requests come from the internet through a proxy that passes the header on: any
+    /// client could then have every request of its own kept, or put it in an e-service's trace.
+    pub follow_traceparent: bool,
 }
 
 impl Default for TelemetrySettings {
@@ -484,6 +488,7 @@ impl Default for TelemetrySettings {
             otlp_endpoint: None,
             service_name: "idp".into(),
             sample_ratio: 1.0,
+            follow_traceparent: true,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The span of each request: its OpenTelemetry name is the method and the route template
 //! (`POST /{tenant}/token`, never the path with its ids), it continues the trace of an incoming
-//! W3C `traceparent`, and its `trace_id` field puts the trace id on every log line written inside
-//! it (JSON logs carry it under `span`). Its `request_id`, random and made here, is on every line
+//! W3C `traceparent` (unless `telemetry.follow_traceparent` is off), and its `trace_id` field
+//! puts the trace id on every log line written inside it (JSON logs carry it under `span`). Its `request_id`, random and made here, is on every line
 //! too, with or without `[telemetry]` (the trace id is the caller's to choose, and without
 //! telemetry there is none), and on the flow's and database's spans under it
 //! (`telemetry::request_id`): JSON logs print the innermost span's fields only. The flow and database calls of the request are its children
@@ -50,11 +50,15 @@ pub async fn trace_request(
         request_id = request_id.as_str(),
         trace_id = Empty
     );
+    let follow = req
+        .app_data::<actix_web::web::Data<super::state::AppState>>()
+        .is_none_or(|state| state.config.settings.telemetry.follow_traceparent);
     let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.extract(&Headers(req.headers()))
     });
-    // Only a trace id that came with the request decides; an empty context starts a new trace.
-    if parent.span().span_context().is_valid() {
+    // Only a trace id that came with the request decides, where the operator lets it
+    // (`telemetry.follow_traceparent`); an empty context starts a new trace.
+    if follow && parent.span().span_context().is_valid() {
         let _ = span.set_parent(parent);
     }
     let trace_id = span.context().span().span_context().trace_id();

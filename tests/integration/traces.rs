@@ -35,6 +35,19 @@ async fn collect(received: web::Data<Received>, body: web::Bytes) -> actix_web::
         .body(ExportTraceServiceRequest::default().encode_to_vec())
 }
 
+/// A collector stand-in on loopback: what it receives, its address, its handle.
+fn collector() -> (Received, std::net::SocketAddr, actix_web::dev::ServerHandle) {
+    let received: Received = Arc::default();
+    let data = web::Data::new(received.clone());
+    let (address, handle) = serve_on_loopback(move |routes| {
+        routes
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(16 * 1024 * 1024))
+            .route("/v1/traces", web::post().to(collect));
+    });
+    (received, address, handle)
+}
+
 /// The spans of every export received.
 fn spans(received: &Received) -> Vec<Span> {
     let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
@@ -125,14 +138,7 @@ fn log_lines(served: &Served) -> Vec<serde_json::Value> {
 
 both_stores!(a_login_and_its_code_exchange_arrive_as_spans);
 async fn a_login_and_its_code_exchange_arrive_as_spans(backend: Backend) {
-    let received: Received = Arc::default();
-    let data = web::Data::new(received.clone());
-    let (collector, handle) = serve_on_loopback(move |routes| {
-        routes
-            .app_data(data.clone())
-            .app_data(web::PayloadConfig::new(16 * 1024 * 1024))
-            .route("/v1/traces", web::post().to(collect));
-    });
+    let (received, collector, handle) = collector();
     let setup = setup(backend, Some(collector));
     let served = serve(&mut setup.command(&[]));
     let base = format!("http://{}", served.address);
@@ -215,6 +221,44 @@ async fn a_login_and_its_code_exchange_arrive_as_spans(backend: Backend) {
         .find(|l| l["message"] == "request" && l["path"] == "/seinajoki/token")
         .unwrap_or_else(|| panic!("{lines:#?}"));
     assert_eq!(logged["span"]["trace_id"], trace, "{logged}");
+}
+
+both_stores!(a_node_told_not_to_follow_traceparent_starts_its_own_traces);
+/// Behind a proxy that passes `traceparent` on from the internet, `follow_traceparent = false`:
+/// a client's header neither names the trace of its request nor decides its sampling.
+async fn a_node_told_not_to_follow_traceparent_starts_its_own_traces(backend: Backend) {
+    let (received, collector, handle) = collector();
+    let setup = setup(backend, Some(collector));
+    append(&setup.config, "follow_traceparent = false\n");
+    let served = serve(&mut setup.command(&[]));
+    let (trace, parent) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    let discovery = format!(
+        "http://{}/seinajoki/.well-known/openid-configuration",
+        served.address
+    );
+    let answer = reqwest::Client::new()
+        .get(discovery)
+        .header("traceparent", format!("00-{trace}-{parent}-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let served = stopped(served).await;
+    handle.stop(true).await;
+    let spans = spans(&received);
+    let asked: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.name == "GET /{tenant}/.well-known/openid-configuration")
+        .collect();
+    assert_eq!(asked.len(), 1, "{spans:#?}");
+    assert_ne!(asked[0].trace_id, trace);
+    assert_eq!(asked[0].parent, "", "{spans:#?}");
+    let lines = log_lines(&served);
+    let logged = lines
+        .iter()
+        .find(|l| l["message"] == "request")
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    assert_eq!(logged["span"]["trace_id"], asked[0].trace_id.as_str());
 }
 
 /// `served` stopped by SIGTERM, once it has exited on its own.
