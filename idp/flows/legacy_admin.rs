@@ -232,6 +232,8 @@ pub fn delete(
             }
         }
         outbox::forget_linker_mail(conn, tenant, &nobodys)?;
+        // And the mail that names it, wherever it went (a shared address too).
+        outbox::forget_mail_naming(conn, tenant, std::slice::from_ref(&account.id))?;
         audit::Event::new(tenant.id(), now, "legacy.retired")
             .detail(&serde_json::json!({ "by": "cli", "account": account.id }))
             .record(conn)?;

@@ -46,6 +46,7 @@ pub fn enqueue(
             created_at: now,
             sent_at: None,
             user_id: user.map(str::to_string),
+            legacy_account_ids: None,
         },
     )?;
     Ok(id)

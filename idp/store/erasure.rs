@@ -399,7 +399,9 @@ fn forget_addresses(
             .filter(the_users.or(one_time_links::email.eq_any(&addresses))),
     )
     .execute(conn)?;
-    // The account's own mail wherever it went; any other only at an address nobody else holds.
+    // The account's own mail wherever it went, and the linker's that lists its old accounts;
+    // any other only at an address nobody else holds.
+    super::outbox::forget_mail_naming(conn, tenant, &bound)?;
     diesel::delete(
         mail_outbox::table
             .filter(mail_outbox::tenant_id.eq(tenant.id()))

@@ -36,6 +36,8 @@ pub struct MailRow {
     pub sent_at: Option<NaiveDateTime>,
     /// The account the mail is about, when there is one (an erasure deletes its mail by it).
     pub user_id: Option<String>,
+    /// The old accounts a linker's mail lists, their ids space-separated ([`name_old_accounts`]).
+    pub legacy_account_ids: Option<String>,
 }
 
 /// Writes a mail to the outbox.
@@ -55,6 +57,51 @@ pub const QUEUE: LeaseQueue = LeaseQueue {
 /// A mail by id.
 pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<MailRow>> {
     QUEUE.find(conn, id)
+}
+
+/// Records that the mail `id` lists the old accounts `ids` (a linker's mail: their usernames and
+/// links), so that an erasure or support's deletion of one takes the mail with it
+/// ([`forget_mail_naming`]).
+pub fn name_old_accounts(conn: &mut DbConnection, id: &str, ids: &[&str]) -> Result<()> {
+    diesel::update(mail_outbox::table.find(id))
+        .set(mail_outbox::legacy_account_ids.eq(ids.join(" ")))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Deletes the mails of `tenant` that list any of the old accounts `ids` (the linker's, of
+/// [`name_old_accounts`]), wherever they went: a family's shared address keeps the others'
+/// mail, not one that names an erased or deleted account. Returns how many went.
+pub fn forget_mail_naming(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    ids: &[String],
+) -> Result<usize> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let naming = || {
+        mail_outbox::table
+            .filter(mail_outbox::tenant_id.eq(tenant.id()))
+            .filter(mail_outbox::legacy_account_ids.is_not_null())
+    };
+    // At most the linker's mails of the clean-up's week, bounded by the mail limits.
+    let listed: Vec<(String, Option<String>)> = naming()
+        .select((mail_outbox::id, mail_outbox::legacy_account_ids))
+        .load(conn)?;
+    let gone: Vec<String> = listed
+        .into_iter()
+        .filter(|(_, named)| {
+            named
+                .as_deref()
+                .is_some_and(|named| named.split(' ').any(|id| ids.iter().any(|i| i == id)))
+        })
+        .map(|(id, _)| id)
+        .collect();
+    if gone.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::delete(naming().filter(mail_outbox::id.eq_any(&gone))).execute(conn)?)
 }
 
 /// Deletes the linker's mails of `tenant` (`legacy_link`, which name no account) to any of

@@ -184,6 +184,7 @@ diesel::table! {
         created_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
         user_id -> Nullable<Text>,
+        legacy_account_ids -> Nullable<Text>,
     }
 }
 

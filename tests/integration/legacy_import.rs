@@ -852,14 +852,14 @@ async fn support_gives_an_unlinked_account_an_address_or_deletes_it(backend: Bac
         let args = ["legacy", "delete", "--tenant", "seinajoki", "--username"];
         s.idp(&[&args[..], &[username]].concat())
     };
-    // The linker's mails (no account named) to the two addresses: one shared with another old
-    // account, one not.
-    let mail = |to: &str| {
+    // The linker's mails to the two addresses: one shared with another old account, one not;
+    // written before mail named the old accounts it lists (`names` none) or after.
+    let mail = |to: &str, names: Option<String>| {
         let now = chrono::DateTime::from_timestamp(1_796_000_000, 0)
             .unwrap()
             .naive_utc();
         let row = store::outbox::MailRow {
-            id: format!("mail-{to}"),
+            id: format!("mail-{to}-{}", names.is_some()),
             tenant_id: "seinajoki".into(),
             kind: "legacy_link".into(),
             to_address: to.into(),
@@ -870,14 +870,18 @@ async fn support_gives_an_unlinked_account_an_address_or_deletes_it(backend: Bac
             created_at: now,
             sent_at: None,
             user_id: None,
+            legacy_account_ids: names,
         };
         store::outbox::insert(&mut s.conn(), &row).unwrap();
     };
-    mail("perhe@testi.fi");
-    mail("Vanha.Asukas@Testi.FI");
-    mail("VANHA.asukas@testi.fi");
+    mail("perhe@testi.fi", None);
+    mail("Vanha.Asukas@Testi.FI", None);
+    mail("VANHA.asukas@testi.fi", None);
     // Full-width letters: the same address to a key (NFKC), not to SQL's lower().
-    mail("Ｖａｎｈａ.Asukas@Testi.FI");
+    mail("Ｖａｎｈａ.Asukas@Testi.FI", None);
+    // A mail to the shared address that lists both accounts there, named by them: it goes.
+    let both = format!("other-account {}", s.account("perhe.aiti").id);
+    mail("perhe@testi.fi", Some(both));
     let before = s.count("seinajoki");
     succeeded(&delete("vanha"));
     let out = delete("Perhe.Aiti");
@@ -887,8 +891,9 @@ async fn support_gives_an_unlinked_account_an_address_or_deletes_it(backend: Bac
         "deleted legacy account perhe.aiti of seinajoki\n"
     );
     assert_eq!(s.count("seinajoki"), before - 2);
-    // The linker's mail to vanha's own address, in any spelling, went with it; the shared
-    // address's stays (it lists the other account too).
+    // The linker's mail to vanha's own address, in any spelling, went with it; at the shared
+    // address, the mail that names perhe.aiti went, one that names no account stays (written
+    // before mail named them, it may list the other account only).
     let left: Vec<String> = mail_outbox::table
         .select(mail_outbox::to_address)
         .load(&mut s.conn())

@@ -88,7 +88,7 @@ pub fn submit_claim(
         let proof = ClaimPayload::of(&claim).unwrap_or_else(|| ClaimPayload::by_link(&mailed_to));
         let proven = proof.proven();
         let recipient = owner.as_ref().map(|owner| owner.id.clone());
-        let (to, rendered) = match owner {
+        let (to, rendered, lists) = match owner {
             Some(owner) => {
                 m.audit("legacy.claim_refused")
                     .detail(&json!({
@@ -101,10 +101,8 @@ pub fn submit_claim(
                 // language.
                 let language = crate::flows::notice::owner_language(m, &owner, language);
                 let to = owner.email.unwrap_or_default();
-                (
-                    to,
-                    links::render(m, mails, language, &[], false, Some("claim_taken"))?,
-                )
+                let rendered = links::render(m, mails, language, &[], false, Some("claim_taken"))?;
+                (to, rendered, None)
             }
             None => {
                 let row = LinkRow {
@@ -125,11 +123,13 @@ pub fn submit_claim(
                 let mailed = [MailedAccount::new(m, &account, "reset", &address_token)?];
                 let mode = Some("claim_address");
                 let to = address.as_entered().to_string();
-                (to, links::render(m, mails, language, &mailed, false, mode)?)
+                let rendered = links::render(m, mails, language, &mailed, false, mode)?;
+                (to, rendered, Some(account.id.as_str()))
             }
         };
         let about = (m.tenant.id.as_str(), recipient.as_deref());
         let id = mail::enqueue(conn, about, PURPOSE, &to, &rendered, m.now)?;
-        Ok(Claimed::Mailed(Some(id)))
+        let written = links::naming(conn, Some(id), lists.as_slice())?;
+        Ok(Claimed::Mailed(written))
     })
 }

@@ -201,12 +201,13 @@ pub fn send_claim_link(
         if !still {
             return Ok(None);
         }
-        mail_limit::write(m, conn, counted, &to, |conn| {
+        let written = mail_limit::write(m, conn, counted, &to, |conn| {
             store::links::insert(conn, &row)?;
             m.audit("legacy.link_sent")
                 .detail(&json!({ "accounts": [&account.id], "claim": true }))
                 .record(conn)?;
             Ok(rendered)
-        })
+        })?;
+        links::naming(conn, written, &[account.id.as_str()])
     })
 }

@@ -140,7 +140,8 @@ pub fn send_links(
             mail_limit::admit(m, conn, counted)?;
             return Ok(None);
         }
-        mail_limit::write(m, conn, counted, to, |conn| {
+        let ids: Vec<&str> = current.iter().map(|a| a.id.as_str()).collect();
+        let written = mail_limit::write(m, conn, counted, to, |conn| {
             // Only a pending request of this tenant reaches a link; anything else is left out.
             let request_id = mail_link::pending_request(m, conn, request_id)?;
             let mut mailed = Vec::new();
@@ -158,14 +159,29 @@ pub fn send_links(
             }
             // The old accounts by their ids, never their usernames: the event may have no user,
             // so an erasure would not pseudonymise it (a tombstoned account's id names nobody).
-            let ids: Vec<&str> = current.iter().map(|a| a.id.as_str()).collect();
             m.audit("legacy.link_sent")
                 .user(user)
                 .detail(&json!({ "accounts": ids }))
                 .record(conn)?;
             render(m, mails, language, &mailed, user.is_some(), None)
-        })
+        })?;
+        naming(conn, written, &ids)
     })
+}
+
+/// The mail `written` (when one was) named by the old accounts `ids` it lists
+/// (`outbox::name_old_accounts`): an erasure or support's deletion of one takes it along.
+pub(super) fn naming(
+    conn: &mut DbConnection,
+    written: Option<String>,
+    ids: &[&str],
+) -> Result<Option<String>, FlowError> {
+    if let Some(id) = &written
+        && !ids.is_empty()
+    {
+        crate::store::outbox::name_old_accounts(conn, id, ids)?;
+    }
+    Ok(written)
 }
 
 /// What a link of the claim carries in its payload.
