@@ -22,6 +22,8 @@
 //!    that repeating a refused request adds nothing to the account's audit trail.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
 use secrecy::{ExposeSecret, SecretString};
@@ -78,6 +80,17 @@ pub enum Stored {
     },
 }
 
+/// How long the dummy hash took when it last ran on this node, in microseconds; 0 before it has.
+static DUMMY_TOOK: AtomicU64 = AtomicU64::new(0);
+
+/// The dummy hash's last time on this node, once it has run.
+fn dummy_took() -> Option<Duration> {
+    match DUMMY_TOOK.load(Ordering::Relaxed) {
+        0 => None,
+        micros => Some(Duration::from_micros(micros)),
+    }
+}
+
 impl Stored {
     /// Whether `password` matches (on a hashing thread: this costs a hash). A password longer
     /// than any password can be ([`MAX_BYTES`], the rule for new ones) is never run against the
@@ -88,6 +101,7 @@ impl Stored {
     /// long as a wrong password for an unknown identifier.
     fn matches(&self, password: &SecretString) -> bool {
         let runs = self.runs_for(password.expose_secret().len());
+        let started = Instant::now();
         let matched = runs
             && match self {
                 Stored::Argon2(hash) => password::verify(password, hash),
@@ -95,8 +109,11 @@ impl Stored {
                     legacy::verify(password.expose_secret(), hash, salted.as_ref())
                 }
             };
-        if self.dummy_after(matched, runs) {
+        if self.dummy_after(matched, runs, (started.elapsed(), dummy_took())) {
+            let started = Instant::now();
             password::verify(password, DUMMY_HASH);
+            let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            DUMMY_TOOK.store(micros, Ordering::Relaxed);
         }
         matched
     }
@@ -113,9 +130,21 @@ impl Stored {
 
     /// Whether a check that `matched` (or not), having run the stored hash (`ran`) or not, is
     /// followed by the dummy hash: a password not run, or a wrong one for an old hash cheaper than
-    /// the dummy.
-    fn dummy_after(&self, matched: bool, ran: bool) -> bool {
-        !ran || (!matched && self.cheaper_than_the_dummy())
+    /// the dummy — by its format, or by the time it `took` against the dummy's last run here
+    /// ([`Stored::quicker_than_the_dummy`]).
+    fn dummy_after(&self, matched: bool, ran: bool, took: (Duration, Option<Duration>)) -> bool {
+        !ran || (!matched && (self.cheaper_than_the_dummy() || self.quicker_than_the_dummy(took)))
+    }
+
+    /// Whether this old hash's run `took` (the first) under half of what the dummy last took
+    /// on this node (the second; `None` before it has run: any old hash is): a bcrypt of a low
+    /// cost, sha-crypt's default 5,000 rounds, a small PBKDF2 — formats that cost what their
+    /// parameters say, and an export's parameters may be low. A wrong password for it costs the
+    /// dummy too, so that it takes at most half a dummy more than a wrong password for an
+    /// identifier that names no account, rather than a whole dummy less (a bcrypt of cost 4 took
+    /// 11 ms against 37 ms). The stored argon2 hashes are the dummy's own parameters.
+    fn quicker_than_the_dummy(&self, (took, dummy): (Duration, Option<Duration>)) -> bool {
+        matches!(self, Stored::Legacy { .. }) && dummy.is_none_or(|dummy| took < dummy / 2)
     }
 
     /// Whether checking this hash costs microseconds rather than a hash's worth of work: an old
@@ -322,6 +351,7 @@ impl PasswordCheck<'_> {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+    use std::time::Duration;
 
     use secrecy::SecretString;
 
@@ -364,17 +394,30 @@ mod tests {
             SecretString::from("väärä"),
             SecretString::from("salasana123"),
         );
+        // What a run took against the dummy's last run: the formats of a tiny cost whatever
+        // the times say, the others by their times.
+        let ms = Duration::from_millis;
+        let (slow, quick, first) = (
+            (ms(20), Some(ms(13))),
+            (ms(1), Some(ms(13))),
+            (ms(20), None),
+        );
         for hash in [MD5_CRYPT, SALTED_SHA1] {
             let stored = legacy(hash);
             assert!(!stored.matches(&wrong), "{hash}");
-            assert!(stored.dummy_after(false, true), "{hash}");
+            assert!(stored.dummy_after(false, true, slow), "{hash}");
             assert!(stored.matches(&right), "{hash}");
-            assert!(!stored.dummy_after(true, true), "{hash}");
+            assert!(!stored.dummy_after(true, true, quick), "{hash}");
         }
-        assert!(legacy("no known format").dummy_after(false, true));
+        assert!(legacy("no known format").dummy_after(false, true, slow));
         let bcrypt = "$2b$04$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2";
-        assert!(!legacy(bcrypt).dummy_after(false, true));
-        assert!(!Stored::Argon2(DUMMY_HASH.to_string()).dummy_after(false, true));
+        assert!(legacy(bcrypt).dummy_after(false, true, quick));
+        assert!(legacy(bcrypt).dummy_after(false, true, first));
+        assert!(!legacy(bcrypt).dummy_after(false, true, (ms(7), Some(ms(13)))));
+        assert!(!legacy(bcrypt).dummy_after(true, true, quick));
+        let argon2 = Stored::Argon2(DUMMY_HASH.to_string());
+        assert!(!argon2.dummy_after(false, true, quick));
+        assert!(!argon2.dummy_after(false, true, first));
     }
 
     /// A password longer than any password can be is never run against a stored hash, and one
@@ -387,7 +430,8 @@ mod tests {
         let argon2 = Stored::Argon2(DUMMY_HASH.to_string());
         for stored in [legacy(SHA512_CRYPT), legacy(bcrypt), argon2.clone()] {
             assert!(!stored.runs_for(MAX_BYTES + 1), "{stored:?}");
-            assert!(stored.dummy_after(false, false), "{stored:?}");
+            let took = (Duration::ZERO, None);
+            assert!(stored.dummy_after(false, false, took), "{stored:?}");
             assert!(!stored.matches(&SecretString::from("a".repeat(64 * 1024))));
         }
         assert!(!legacy(SHA512_CRYPT).runs_for(257));
