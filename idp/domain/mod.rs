@@ -8,6 +8,6 @@ pub mod text;
 
 pub use client_address::counting_key;
 pub use email::{Email, EmailError};
-pub use name::{MAX_NAME_CHARS, NameError, parse_name};
+pub use name::{MAX_NAME_CHARS, NameError, parse_name, without_hidden_marks};
 pub use password::{NewPassword, PasswordError};
 pub use text::lookup_key;

@@ -111,16 +111,18 @@ pub fn form(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError> {
 
 /// A 303 to `location`.
 ///
-/// A control character (which no header value may hold) is percent-encoded, so no location, however
-/// it was put together, turns the answer into a 500.
+/// A control character (which no header value may hold) and any byte that is not ASCII (a
+/// header value is ASCII; proxies and clients read raw UTF-8 in one differently) are
+/// percent-encoded, so no location, however it was put together, turns the answer into a 500 or
+/// reads otherwise elsewhere.
 pub fn see_other(location: &str) -> HttpResponse {
     let location: String = location
-        .chars()
-        .map(|c| {
-            if c.is_ascii_control() {
-                format!("%{:02X}", u32::from(c))
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_control() || !b.is_ascii() {
+                format!("%{b:02X}")
             } else {
-                c.to_string()
+                char::from(b).to_string()
             }
         })
         .collect();

@@ -156,7 +156,10 @@ async fn users_add_refuses_a_name_the_pages_refuse(backend: Backend) {
     let add = ["users", "add", "--tenant", "seinajoki", "--email", "a@b.fi"];
     let long = "ä".repeat(201);
     for (name, expected) in [
-        ("A\nB", "error: the name holds a control character\n"),
+        (
+            "A\nB",
+            "error: the name holds a control or invisible character\n",
+        ),
         (&long, "error: the name is longer than 200 characters\n"),
     ] {
         let out = s.idp(&[&add[..], &["--name", name]].concat());

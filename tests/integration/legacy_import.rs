@@ -427,7 +427,7 @@ without email: 1
 emails shared by several accounts: 0 addresses, 0 accounts
 unusable hashes: 2 (2 empty, 0 of an unknown format, 0 over a cost cap)
 rejected rows: 3
-line 3: name: the name holds a control character
+line 3: name: the name holds a control or invisible character
 line 4: password_hash contains a control character
 line 5: name: the name is longer than 200 characters
 "
@@ -441,7 +441,7 @@ line 5: name: the name is longer than 200 characters
     assert_has(
         &out,
         "\nrejected rows: 2\n\
-         line 1: name: the name holds a control character\n\
+         line 1: name: the name holds a control or invisible character\n\
          line 2: password_hash contains a control character\n",
     );
     assert_eq!(s.count("seinajoki"), 3);

@@ -600,6 +600,9 @@ fn rows(request: &str) -> Vec<Row> {
         row("account name control characters", Resident, Method::POST, format!("{t}/account/name"))
             .form(format!("csrf={{csrf}}&name=Erkki{crlf}%07"))
             .expect(422, Contains("Nimessä voi olla enintään 200 merkkiä")),
+        row("account name right-to-left override", Resident, Method::POST, format!("{t}/account/name"))
+            .form("csrf={csrf}&name=Erkki%E2%80%AEikkrE")
+            .expect(422, Contains("Nimessä voi olla enintään 200 merkkiä")),
         row("account name oversized", Resident, Method::POST, format!("{t}/account/name"))
             .form(format!("csrf={{csrf}}&name={big}"))
             .expect(413, Page("bad_request")),

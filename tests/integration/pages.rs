@@ -297,6 +297,17 @@ async fn the_page_speaks_the_residents_language(backend: Backend) {
     let fields = [("lang", "fi"), ("return", "https://evil.example/")];
     let refused = post_with_csrf(&browser, app.url("/seinajoki/language"), &html, &fields).await;
     assert_eq!(refused.status(), 400);
+    // Slashes of another alphabet are a path of ours, sent percent-encoded: a `Location` is
+    // ASCII, never raw UTF-8 that a proxy or a client might read as something else.
+    let fields = [
+        ("lang", "fi"),
+        ("return", "/seinajoki/\u{2215}\u{2215}evil.example"),
+    ];
+    let chosen = post_with_csrf(&browser, app.url("/seinajoki/language"), &html, &fields).await;
+    assert_eq!(chosen.status(), 303);
+    let sent = chosen.headers()["location"].as_bytes();
+    let expected = app.url("/seinajoki/%E2%88%95%E2%88%95evil.example");
+    assert_eq!(sent, expected.as_bytes());
     app.stop().await;
 }
 

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 
 use crate::config::SaltedShaLayout;
 use crate::crypto::legacy::{self, LegacyFormat};
-use crate::domain::{Email, lookup_key, parse_name};
+use crate::domain::{Email, lookup_key, parse_name, without_hidden_marks};
 use crate::store::legacy::LegacyRow;
 use crate::store::legacy_import::{LegacyChanges, NewLegacy};
 
@@ -177,8 +177,10 @@ impl ImportRow {
         let format = detected
             .map(|(_, format)| format)
             .filter(|_| over_cap.is_none());
-        // The users' own rule: the name reaches the user bound to the account.
-        let name = parse_name(&raw.name).map_err(|e| format!("name: {e}"))?;
+        // The users' own rule: the name reaches the user bound to the account (an invisible
+        // mark left out rather than the account).
+        let name =
+            parse_name(&without_hidden_marks(&raw.name)).map_err(|e| format!("name: {e}"))?;
         Ok(ImportRow {
             line,
             username: username.to_string(),
@@ -434,7 +436,7 @@ mod tests {
                 name: "Matti\u{0}".into(),
                 ..raw("matti")
             }),
-            "name: the name holds a control character"
+            "name: the name holds a control or invisible character"
         );
         assert_eq!(
             refused(RawRow {
