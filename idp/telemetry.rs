@@ -36,29 +36,39 @@ impl Telemetry {
     }
 }
 
-tokio::task_local! {
-    /// The id of the request the task answers (`http::trace`): the spans made under it carry it
-    /// too, as JSON logs print the innermost span's fields only.
-    static REQUEST_ID: String;
+/// The ids of the request a task answers (`http::trace`): the request's own, and its trace's
+/// when telemetry is on.
+#[derive(Debug, Clone)]
+pub struct RequestIds {
+    /// Random, made for the request.
+    pub request: String,
+    /// The trace's (hex), with `[telemetry]`.
+    pub trace: Option<String>,
 }
 
-/// Runs `answer` as the answer to the request `id`.
-pub async fn answering<F: std::future::Future>(id: String, answer: F) -> F::Output {
-    REQUEST_ID.scope(id, answer).await
+tokio::task_local! {
+    /// The ids of the request the task answers: the spans made under it carry them too, as JSON
+    /// logs print the innermost span's fields only.
+    static REQUEST: RequestIds;
+}
+
+/// Runs `answer` as the answer to the request of `ids`.
+pub async fn answering<F: std::future::Future>(ids: RequestIds, answer: F) -> F::Output {
+    REQUEST.scope(ids, answer).await
 }
 
 /// Whether the logs are JSON lines ([`init`]).
 static JSON_LINES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// The `request_id` of a span made under a request's (a flow's, a database call's): the id of
-/// the request this task answers, for JSON lines, which print the innermost span's fields only.
-/// `None` outside a request (a background worker), and for text lines, which print the whole
-/// chain of spans, the request's with its id first.
-pub fn request_id() -> Option<String> {
+/// The ids for a span made under a request's (a flow's, a database call's): those of the request
+/// this task answers, for JSON lines, which print the innermost span's fields only. `None`
+/// outside a request (a background worker), and for text lines, which print the whole chain of
+/// spans, the request's with its ids first.
+pub fn request_ids() -> Option<RequestIds> {
     if !JSON_LINES.load(std::sync::atomic::Ordering::Relaxed) {
         return None;
     }
-    REQUEST_ID.try_with(Clone::clone).ok()
+    REQUEST.try_with(Clone::clone).ok()
 }
 
 /// The filter of `log.level`: webauthn-rs-core's own lines off unless named there. It logs a

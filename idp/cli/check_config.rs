@@ -12,17 +12,21 @@ pub fn run(path: &Path) -> Result<(), Failure> {
         return Err(Failure::Config(config::Problems(problems)));
     }
     let clients: usize = config.tenants.values().map(|t| t.clients.len()).sum();
+    let names: Vec<&str> = config.tenants.keys().map(String::as_str).collect();
     println!(
-        "{}: ok ({} tenants: {}; {} clients)",
+        "{}: ok ({}: {}; {})",
         path.display(),
-        config.tenants.len(),
-        config
-            .tenants
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", "),
-        clients
+        counted(config.tenants.len(), "tenant"),
+        names.join(", "),
+        counted(clients, "client")
     );
     Ok(())
+}
+
+/// `n` `thing`s, in the singular for one.
+fn counted(n: usize, thing: &str) -> String {
+    match n {
+        1 => format!("1 {thing}"),
+        n => format!("{n} {thing}s"),
+    }
 }

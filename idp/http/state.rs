@@ -249,7 +249,13 @@ fn minted<T, E: From<FlowError>>(
     outcome
 }
 
-/// The span of a flow for `tenant`, with the id of the request it answers.
+/// The span of a flow for `tenant`, with the ids of the request it answers.
 fn flow_span(tenant: &str) -> tracing::Span {
-    tracing::info_span!("flow", tenant, request_id = crate::telemetry::request_id())
+    let ids = crate::telemetry::request_ids();
+    tracing::info_span!(
+        "flow",
+        tenant,
+        request_id = ids.as_ref().map(|ids| ids.request.as_str()),
+        trace_id = ids.as_ref().and_then(|ids| ids.trace.as_deref())
+    )
 }

@@ -62,11 +62,16 @@ pub async fn trace_request(
         let _ = span.set_parent(parent);
     }
     let trace_id = span.context().span().span_context().trace_id();
-    if trace_id != opentelemetry::trace::TraceId::INVALID {
-        span.record("trace_id", trace_id.to_string());
+    let trace = (trace_id != opentelemetry::trace::TraceId::INVALID).then(|| trace_id.to_string());
+    if let Some(trace) = &trace {
+        span.record("trace_id", trace.as_str());
     }
+    let ids = crate::telemetry::RequestIds {
+        request: request_id,
+        trace,
+    };
     let response =
-        crate::telemetry::answering(request_id, next.call(req).instrument(span.clone())).await?;
+        crate::telemetry::answering(ids, next.call(req).instrument(span.clone())).await?;
     let route = response
         .request()
         .match_pattern()

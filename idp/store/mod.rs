@@ -380,11 +380,7 @@ impl Store {
         let (pool, unreachable) = (self.pool.clone(), self.unreachable.clone());
         let waits = self.waits.clone();
         // A child of the request's span: the wait for a connection and the work, on its thread.
-        let span = tracing::info_span!(
-            "db",
-            db.system = self.backend_name(),
-            request_id = crate::telemetry::request_id()
-        );
+        let span = db_span(self.backend_name());
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
             let mut pooled = checkout(&pool, &unreachable, &waits)?;
@@ -403,12 +399,7 @@ impl Store {
     pub fn read_here<R>(&self, f: impl FnOnce(&mut DbConnection) -> R) -> Option<R> {
         match &self.backend {
             DatabaseBackend::Sqlite(path) => {
-                let _span = tracing::info_span!(
-                    "db",
-                    db.system = "sqlite",
-                    request_id = crate::telemetry::request_id()
-                )
-                .entered();
+                let _span = db_span("sqlite").entered();
                 inline::read_here(path, &self.statements.all, f)
             }
             DatabaseBackend::Postgres(_) => None,
@@ -651,4 +642,16 @@ fn create_private_file(path: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(io(e, path)),
     }
+}
+
+/// The span of a database call on `system`, with the ids of the request it serves (none for a
+/// background worker's).
+fn db_span(system: &str) -> tracing::Span {
+    let ids = crate::telemetry::request_ids();
+    tracing::info_span!(
+        "db",
+        db.system = system,
+        request_id = ids.as_ref().map(|ids| ids.request.as_str()),
+        trace_id = ids.as_ref().and_then(|ids| ids.trace.as_deref())
+    )
 }

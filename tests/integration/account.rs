@@ -98,6 +98,30 @@ async fn the_account_page_changes_name_and_password_and_signs_out(backend: Backe
     app.stop().await;
 }
 
+both_stores!(a_name_stored_with_an_invisible_mark_is_shown_and_saved_without_it);
+/// A name stored before names refused invisible marks (a zero-width space, a right-to-left
+/// override: an old account's, bound) is shown on the account page without them, so that the
+/// resident fixing a typo in it saves a clean name. Before, the field held the mark, and the
+/// post failed on a character nobody could see.
+async fn a_name_stored_with_an_invisible_mark_is_shown_and_saved_without_it(backend: Backend) {
+    let app = TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await;
+    let user = app.user_id("seinajoki", "erkki@testi.fi").await;
+    app.db_run(move |conn| {
+        use diesel::prelude::*;
+        use idp::store::schema::users;
+        diesel::update(users::table.find(user))
+            .set(users::name.eq("Erkki\u{200b} Esimerkk\u{202e}i"))
+            .execute(conn)
+            .unwrap();
+    })
+    .await;
+    let signed = sign_in(&app, "seinajoki", "erkki@testi.fi", PASSWORD).await;
+    assert_has(&signed.page, "value=\"Erkki Esimerkki\"");
+    let saved = save_name(&app, &signed, "Erkki Esimerkki").await;
+    assert_has(&saved, "value=\"Erkki Esimerkki\"");
+    app.stop().await;
+}
+
 both_stores!(changes_past_the_hourly_allowance_are_refused_but_never_a_way_back);
 /// With `[limits] account_changes_per_hour = 3`: three names are saved; the fourth, and a download
 /// of the data, are refused with the "too many changes" page (429, `Retry-After`), change and

@@ -604,6 +604,37 @@ async fn a_public_server_refuses_the_demo_logins_and_secrets(backend: Backend) {
     failed_with(&run(&mut idp_with(&config, &["serve"]), ""), 2, &expected);
 }
 
+/// The certification run's configuration (`scripts/conformance/`), its placeholders filled as
+/// its harness fills them: `https://` on loopback, its e-services' redirects `http://` on
+/// loopback too. It passes the public-server rules, or `.ci/run`'s conformance run cannot start.
+#[test]
+fn the_conformance_configuration_passes_the_public_server_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().display().to_string();
+    let from = project_root().join("scripts/conformance");
+    let main = std::fs::read_to_string(from.join("idp.toml"))
+        .unwrap()
+        .replace("@PORT@", "18080")
+        .replace("@TLS_PORT@", "18443")
+        .replace("@WORK@", &work)
+        .replace("@KEY@", &crate::helpers::test_kek());
+    let config = dir.path().join("idp.toml");
+    std::fs::write(&config, main).unwrap();
+    std::fs::create_dir_all(dir.path().join("tenants")).unwrap();
+    let tenant = std::fs::read_to_string(from.join("tenant.toml"))
+        .unwrap()
+        .replace("@RP@", "http://127.0.0.1:18999/");
+    std::fs::write(dir.path().join("tenants/conformance.toml"), tenant).unwrap();
+    let out = run(&mut idp_with(&config, &["check-config"]), "");
+    assert_eq!(
+        succeeded(&out),
+        format!(
+            "{}: ok (1 tenant: conformance; 3 clients)\n",
+            config.display()
+        )
+    );
+}
+
 both_stores!(a_public_server_refuses_unencrypted_mail_to_another_host);
 /// With an `https://` public URL, `mail.tls = "none"` towards a relay that is not on this host
 /// (every reset and sign-in link, and a relay password, in clear on the network) stops `idp serve`

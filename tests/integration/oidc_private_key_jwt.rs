@@ -318,21 +318,32 @@ assertion_audience = "issuer"
     let app = TestApp::with_tenant_toml(backend, &toml).await;
     let now = app.clock.now().and_utc().timestamp();
     let issuer = app.issuer("seinajoki");
-    for (aud, jti) in [
-        (app.url("/seinajoki/token"), "endpoint"),
-        (issuer.clone(), "issuer"),
-    ] {
+    let endpoint = app.url("/seinajoki/token");
+    let refused = [
+        (
+            json!(endpoint),
+            "the client assertion does not verify with the client's keys",
+        ),
+        // The issuer among others: signed, perhaps, for a server that named our issuer as one of
+        // its endpoints.
+        (
+            json!([issuer, endpoint]),
+            "the client assertion's aud must be the issuer alone",
+        ),
+    ];
+    for (n, (aud, description)) in refused.into_iter().enumerate() {
+        let claims = json!({"iss": "rp-jwt", "sub": "rp-jwt", "aud": aud, "exp": now + 60, "iat": now, "jti": n.to_string()});
+        let (status, body) = token(&app, &key.sign_jwt(None, &claims).unwrap()).await;
+        assert_eq!(status, 401, "{aud}");
+        assert_eq!(
+            body,
+            json!({"error": "invalid_client", "error_description": description})
+        );
+    }
+    for (aud, jti) in [(json!(issuer), "string"), (json!([issuer]), "array")] {
         let claims = json!({"iss": "rp-jwt", "sub": "rp-jwt", "aud": aud, "exp": now + 60, "iat": now, "jti": jti});
         let (status, body) = token(&app, &key.sign_jwt(None, &claims).unwrap()).await;
-        if aud == issuer {
-            assert_eq!(status, 200, "{body}");
-        } else {
-            assert_eq!(status, 401);
-            assert_eq!(
-                body,
-                json!({"error": "invalid_client", "error_description": "the client assertion does not verify with the client's keys"})
-            );
-        }
+        assert_eq!(status, 200, "{aud}: {body}");
     }
     keys_server.stop(true).await;
     app.stop().await;

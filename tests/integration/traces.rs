@@ -275,15 +275,17 @@ async fn stopped(mut served: Served) -> Served {
 }
 
 both_stores!(each_log_line_names_its_request_and_none_a_recipient);
-/// Without `[telemetry]` too, every line written inside a request carries its `request_id` (each
-/// request its own), also a line written deep in a flow, so an operator finds the lines of the
-/// request that failed. A relay's refusal that quotes the recipient, as Postfix's `550 5.1.1
+/// Every line written inside a request carries its `request_id` (each request its own; made by
+/// idp, with or without `[telemetry]`) and, with telemetry on as here, its `trace_id`, also a line
+/// written deep in a flow, so an operator finds the lines of the request that failed and its
+/// trace. A relay's refusal that quotes the recipient, as Postfix's `550 5.1.1
 /// <erkki@testi.fi>: …` does, is logged without the address (the log service keeps lines for
 /// months, out of an erasure's reach) and names the outbox row. Before, the line held the address
-/// and no request id.
+/// and no request id, and a flow's line no trace id.
 async fn each_log_line_names_its_request_and_none_a_recipient(backend: Backend) {
     let relay = Relay::refusing_recipients();
-    let setup = setup(backend, None);
+    let (_received, collector, handle) = collector();
+    let setup = setup(backend, Some(collector));
     setup.edit("idp.toml", |text| {
         let (before, rest) = text.split_once("[mail]").unwrap();
         let (_, after) = rest.split_once("[tenants]").unwrap();
@@ -308,6 +310,7 @@ async fn each_log_line_names_its_request_and_none_a_recipient(backend: Backend) 
     let answer = post_with_csrf(&browser, &forgot, &form, &fields).await;
     assert_eq!(answer.status(), 200);
     let served = stopped(served).await;
+    handle.stop(true).await;
 
     let lines = log_lines(&served);
     let all = serde_json::Value::from(lines.clone()).to_string();
@@ -326,14 +329,15 @@ async fn each_log_line_names_its_request_and_none_a_recipient(backend: Backend) 
         Some(36),
         "{failed}"
     );
-    let ids = |method: &str| -> Vec<serde_json::Value> {
-        lines
-            .iter()
-            .filter(|l| {
-                l["message"] == "request"
-                    && l["method"] == method
-                    && l["path"] == "/seinajoki/forgot"
-            })
+    let requests = |method: &'static str| -> Vec<&serde_json::Value> {
+        let forgot = |l: &&serde_json::Value| {
+            l["message"] == "request" && l["method"] == method && l["path"] == "/seinajoki/forgot"
+        };
+        lines.iter().filter(forgot).collect()
+    };
+    let ids = |method: &'static str| -> Vec<serde_json::Value> {
+        requests(method)
+            .into_iter()
             .map(|l| l["span"]["request_id"].clone())
             .collect()
     };
@@ -351,4 +355,7 @@ async fn each_log_line_names_its_request_and_none_a_recipient(backend: Backend) 
         .find(|l| l["message"] == "mail limit reached")
         .unwrap_or_else(|| panic!("{lines:#?}"));
     assert_eq!(limited["span"]["request_id"], posted[1], "{limited}");
+    let trace = &requests("POST")[1]["span"]["trace_id"];
+    assert_eq!(trace.as_str().map(str::len), Some(32), "{lines:#?}");
+    assert_eq!(&limited["span"]["trace_id"], trace, "{limited}");
 }

@@ -59,6 +59,13 @@ pub(in crate::config) fn production(
             ),
         ));
     }
+    // A server on this machine's loopback only (the certification run behind its TLS proxy) has
+    // its e-services there too: their http:// redirects are not refused.
+    let on_loopback = settings
+        .server
+        .public_url
+        .host_str()
+        .is_some_and(|host| is_loopback_host(host.trim_matches(['[', ']'])));
     for tenant in tenants.values() {
         let file = settings.tenants.dir.join(format!("{}.toml", tenant.id));
         let source = file.display().to_string();
@@ -80,7 +87,8 @@ pub(in crate::config) fn production(
                     message,
                 ));
             }
-            for (j, uri) in client.redirect_uris.iter().enumerate() {
+            let redirects = client.redirect_uris.iter().filter(|_| !on_loopback);
+            for (j, uri) in redirects.enumerate() {
                 if let Some(message) = plain_redirect_problem(client, uri) {
                     let key = format!("clients[{i}].redirect_uris[{j}]");
                     problems.push(Problem::new(&source, key, message));

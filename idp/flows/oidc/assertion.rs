@@ -26,6 +26,9 @@ pub struct VerifiedAssertion {
 
 #[derive(Deserialize)]
 struct Claims {
+    /// A string or an array of strings (RFC 7519 §4.1.3).
+    #[serde(default)]
+    aud: serde_json::Value,
     iss: String,
     sub: String,
     jti: String,
@@ -71,15 +74,48 @@ pub fn check_header(assertion: &str) -> Result<jsonwebtoken::Header, OAuthError>
     Ok(header)
 }
 
+/// The audiences an assertion may name.
+#[derive(Debug, Clone, Copy)]
+pub enum Audiences<'a> {
+    /// Any one of these, alone or among others in an array.
+    AnyOf(&'a [String]),
+    /// This one, as the sole audience: a string, or an array of it alone (the 2025 advice,
+    /// draft-ietf-oauth-rfc7523bis: an array that names the issuer among others may have been
+    /// signed for another server, whose metadata named our issuer as one of its endpoints).
+    Sole(&'a str),
+}
+
+impl Audiences<'_> {
+    /// What the library checks first: any of them named.
+    fn accepted(&self) -> Vec<&str> {
+        match self {
+            Audiences::AnyOf(all) => all.iter().map(String::as_str).collect(),
+            Audiences::Sole(one) => vec![one],
+        }
+    }
+
+    /// Whether `aud` as sent is acceptable beyond naming one of them.
+    fn hold_for(&self, aud: &serde_json::Value) -> bool {
+        let Audiences::Sole(one) = self else {
+            return true;
+        };
+        match aud {
+            serde_json::Value::String(named) => named == one,
+            serde_json::Value::Array(named) => named.len() == 1 && named[0].as_str() == Some(*one),
+            _ => false,
+        }
+    }
+}
+
 /// Checks `assertion` against the client's keys: an asymmetric algorithm, the signature,
-/// `iss` = `sub` = `client_id`, an audience among `audiences`, not expired, expiring within
+/// `iss` = `sub` = `client_id`, its audience as `audiences` ask, not expired, expiring within
 /// [`MAX_LIFETIME_SECONDS`], not issued nor valid only in the future (`iat`, `nbf`, beyond
 /// [`CLOCK_SKEW_SECONDS`]), a `jti`.
 pub fn verify(
     assertion: &str,
     client_id: &str,
     keys: &JwkSet,
-    audiences: &[String],
+    audiences: Audiences<'_>,
     now: NaiveDateTime,
 ) -> Result<VerifiedAssertion, OAuthError> {
     let header = check_header(assertion)?;
@@ -88,7 +124,7 @@ pub fn verify(
         None => keys.keys.iter().collect(),
     };
     let mut validation = Validation::new(header.alg);
-    validation.set_audience(audiences);
+    validation.set_audience(&audiences.accepted());
     validation.set_issuer(&[client_id]);
     validation.sub = Some(client_id.to_string());
     validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
@@ -102,6 +138,11 @@ pub fn verify(
             continue;
         };
         let claims = data.claims;
+        if !audiences.hold_for(&claims.aud) {
+            return Err(refuse(
+                "the client assertion's aud must be the issuer alone",
+            ));
+        }
         if claims.iss != client_id || claims.sub != client_id {
             return Err(refuse(
                 "the client assertion's iss and sub must be the client_id",

@@ -211,7 +211,7 @@ proptest! {
             &raw,
             claimed.as_deref().unwrap_or("demo"),
             &keys,
-            &["https://idp.example.fi/seinajoki".to_string()],
+            assertion::Audiences::AnyOf(&["https://idp.example.fi/seinajoki".to_string()]),
             now,
         );
         prop_assert!(verified.is_err());

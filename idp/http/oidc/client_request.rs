@@ -160,19 +160,20 @@ async fn verify_assertion(
         .tenant(tenant)
         .map(|t| state.config.issuer(t))
         .unwrap_or_default();
+    let endpoints = [
+        issuer.clone(),
+        format!("{issuer}/token"),
+        format!("{issuer}/{endpoint}"),
+    ];
     let audiences = match client.map(|c| c.assertion_audience) {
-        Some(AssertionAudience::Issuer) => vec![issuer],
-        _ => vec![
-            issuer.clone(),
-            format!("{issuer}/token"),
-            format!("{issuer}/{endpoint}"),
-        ],
+        Some(AssertionAudience::Issuer) => assertion::Audiences::Sole(&issuer),
+        _ => assertion::Audiences::AnyOf(&endpoints),
     };
     presented.verified = Some(assertion::verify(
         &raw,
         &client_id,
         &keys,
-        &audiences,
+        audiences,
         state.services.clock.now(),
     ));
     presented

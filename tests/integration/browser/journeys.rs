@@ -166,6 +166,12 @@ async fn registration_authority_login_and_account_page_in_chromium() {
             ("response_type", "code"),
             ("scope", "openid email"),
             ("state", "consent"),
+            // rp-third is held to PKCE (`require_pkce`).
+            (
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            ),
+            ("code_challenge_method", "S256"),
         ],
     )
     .unwrap();

@@ -53,7 +53,14 @@ impl<T: AsRef<View> + Typed> SignedIn<T> {
                 .and_then(|_| self.page.typed(field))
                 .map(str::to_string)
         };
-        let name = typed("name", "name_error").or_else(|| user.name.clone());
+        // A name stored before names refused invisible marks is shown without them, so that
+        // posting it back (a typo fixed) saves a clean name rather than failing on a character
+        // nobody can see.
+        let stored = user
+            .name
+            .as_deref()
+            .map(crate::domain::without_hidden_marks);
+        let name = typed("name", "name_error").or(stored);
         context.insert("name", &name.unwrap_or_default());
         context.insert(
             "new_email",
