@@ -71,6 +71,17 @@ impl Email {
     pub fn normalized(&self) -> &str {
         &self.normalized
     }
+
+    /// Whether the address can be given to an account now (registration, a change of address, a
+    /// claim's own address): its domain has a dot. `x@localhost` or `root@relay` is a mailbox of
+    /// the relay's own host at best, which anyone could have idp write to. Only for addresses
+    /// given on the pages: an old system's export may hold internal addresses of that shape,
+    /// whose accounts still log in and reset.
+    pub fn can_be_given(&self) -> bool {
+        self.normalized
+            .rsplit_once('@')
+            .is_some_and(|(_, domain)| domain.trim_end_matches('.').contains('.'))
+    }
 }
 
 impl fmt::Display for Email {
@@ -102,6 +113,19 @@ pub fn normalize(address: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_domain_with_a_dot_is_given_to_an_account() {
+        for given in ["a@testi.fi", "a@sub.kunta.fi"] {
+            assert!(Email::parse(given).unwrap().can_be_given(), "{given}");
+        }
+        for internal in ["a@localhost", "root@relay", "a@intranet."] {
+            let Ok(email) = Email::parse(internal) else {
+                continue;
+            };
+            assert!(!email.can_be_given(), "{internal}");
+        }
+    }
 
     #[test]
     fn trims_and_lowercases() {

@@ -550,6 +550,9 @@ fn rows(request: &str) -> Vec<Row> {
         row("register quoted local part", Visitor, Method::POST, format!("{t}/register"))
             .form("csrf={csrf}&email=%22a%5C%22b%22%40testi.fi")
             .expect(422, Contains(EMAIL_INVALID)),
+        row("register dot-less domain", Visitor, Method::POST, format!("{t}/register"))
+            .form("csrf={csrf}&email=root%40localhost")
+            .expect(422, Contains(EMAIL_INVALID)),
         row("register huge address", Visitor, Method::POST, format!("{t}/register"))
             .form(format!("csrf={{csrf}}&email={long}%40testi.fi"))
             .expect(422, Contains(EMAIL_INVALID)),
@@ -611,6 +614,9 @@ fn rows(request: &str) -> Vec<Row> {
             .expect(422, Contains("")),
         row("account email IP literal", Resident, Method::POST, format!("{t}/account/email"))
             .form("csrf={csrf}&email=a%40%5B127.0.0.1%5D&password=x")
+            .expect(422, Contains(EMAIL_INVALID)),
+        row("account email dot-less domain", Resident, Method::POST, format!("{t}/account/email"))
+            .form("csrf={csrf}&email=root%40relay&password=x")
             .expect(422, Contains(EMAIL_INVALID)),
         row("account legacy unknown", Resident, Method::POST, format!("{t}/account/legacy"))
             .form(format!("csrf={{csrf}}&account={ctl}"))

@@ -183,10 +183,12 @@ impl Mailed {
 }
 
 /// The address posted to an address page (`template`) goes to `write`; the page is shown again
-/// when it is not an address. Answers no sooner than [`ANSWER_AT_LEAST`] after the form came.
+/// when it is not an address, or, where the address is `given` to an account (registration), not
+/// one that can be ([`Email::can_be_given`]). Answers no sooner than [`ANSWER_AT_LEAST`] after
+/// the form came.
 pub async fn mail_link(
     posted: Posted,
-    template: &str,
+    (template, given): (&str, bool),
     write: WriteLink,
 ) -> Result<Mailed, PageError> {
     let started = Instant::now();
@@ -195,7 +197,10 @@ pub async fn mail_link(
     view.in_login(request_id.as_deref().unwrap_or_default())
         .await;
     let typed = params.get("email").cloned().unwrap_or_default();
-    let Ok(email) = Email::parse(&typed) else {
+    let Some(email) = Email::parse(&typed)
+        .ok()
+        .filter(|email| !given || email.can_be_given())
+    else {
         let request_id = request_id.as_deref().unwrap_or("");
         let context = address_context(&view, request_id, &typed);
         return Err(view

@@ -21,7 +21,7 @@ pub async fn page(view: View) -> PageResult {
 
 /// `POST /{tenant}/register`: mails the link (or "you have an account"), the same page either way.
 pub async fn start(posted: Posted) -> PageResult {
-    let mailed = mail_link(posted, "register.html", register::start).await?;
+    let mailed = mail_link(posted, ("register.html", true), register::start).await?;
     Ok(mailed.sent_page("register_sent.html"))
 }
 

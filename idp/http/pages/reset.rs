@@ -26,7 +26,7 @@ pub async fn forgot(view: View) -> PageResult {
 /// `POST /{tenant}/forgot`: writes the link and its mail, tries to send it at once, and says
 /// plainly when it could not be sent.
 pub async fn send(posted: Posted) -> PageResult {
-    let mailed = mail_link(posted, "forgot.html", reset::request).await?;
+    let mailed = mail_link(posted, ("forgot.html", false), reset::request).await?;
     Ok(mailed.sent_page("link_sent.html"))
 }
 

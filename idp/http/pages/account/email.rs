@@ -18,7 +18,8 @@ use crate::http::pages::view::View;
 
 /// `POST /{tenant}/account/email`: mails a confirmation link to the new address.
 pub async fn change_email(signed: SignedIn<Posted>) -> PageResult {
-    let Ok(new) = Email::parse(&signed.page.field("email")) else {
+    let typed = Email::parse(&signed.page.field("email")).ok();
+    let Some(new) = typed.filter(Email::can_be_given) else {
         let status = StatusCode::UNPROCESSABLE_ENTITY;
         return Ok(signed.show_refused("email-invalid", status));
     };

@@ -87,7 +87,8 @@ pub async fn claim_submit(Posted { mut view, params }: Posted) -> PageResult {
     view.in_login_of_link(&token).await;
     let typed = params.get("email").cloned().unwrap_or_default();
     let username = view.link_target(&token, linker::claim_target).await?;
-    let Ok(email) = crate::domain::Email::parse(&typed) else {
+    let given = crate::domain::Email::parse(&typed).ok();
+    let Some(email) = given.filter(crate::domain::Email::can_be_given) else {
         let invalid = Some("email-invalid");
         return Ok(address_page(&view, &token, &username, &typed, invalid));
     };
