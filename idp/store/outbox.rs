@@ -80,13 +80,10 @@ pub fn forget_mail_naming(
     if ids.is_empty() {
         return Ok(0);
     }
-    let naming = || {
-        mail_outbox::table
-            .filter(mail_outbox::tenant_id.eq(tenant.id()))
-            .filter(mail_outbox::legacy_account_ids.is_not_null())
-    };
     // At most the linker's mails of the clean-up's week, bounded by the mail limits.
-    let listed: Vec<(String, Option<String>)> = naming()
+    let listed: Vec<(String, Option<String>)> = mail_outbox::table
+        .filter(mail_outbox::tenant_id.eq(tenant.id()))
+        .filter(mail_outbox::legacy_account_ids.is_not_null())
         .select((mail_outbox::id, mail_outbox::legacy_account_ids))
         .load(conn)?;
     let gone: Vec<String> = listed
@@ -98,10 +95,16 @@ pub fn forget_mail_naming(
         })
         .map(|(id, _)| id)
         .collect();
-    if gone.is_empty() {
+    delete(conn, tenant, &gone)
+}
+
+/// Deletes the mails `ids` of `tenant` (chosen by a caller above, in Rust); how many went.
+fn delete(conn: &mut DbConnection, tenant: Tenant<'_>, ids: &[String]) -> Result<usize> {
+    if ids.is_empty() {
         return Ok(0);
     }
-    Ok(diesel::delete(naming().filter(mail_outbox::id.eq_any(&gone))).execute(conn)?)
+    let of_tenant = mail_outbox::table.filter(mail_outbox::tenant_id.eq(tenant.id()));
+    Ok(diesel::delete(of_tenant.filter(mail_outbox::id.eq_any(ids))).execute(conn)?)
 }
 
 /// Deletes the linker's mails of `tenant` (`legacy_link`, which name no account) to any of
@@ -113,13 +116,10 @@ pub fn forget_linker_mail(
     tenant: Tenant<'_>,
     addresses: &std::collections::BTreeSet<String>,
 ) -> Result<usize> {
-    let unowned = || {
-        mail_outbox::table
-            .filter(mail_outbox::tenant_id.eq(tenant.id()))
-            .filter(mail_outbox::user_id.is_null())
-            .filter(mail_outbox::kind.eq("legacy_link"))
-    };
-    let mails: Vec<(String, String)> = unowned()
+    let mails: Vec<(String, String)> = mail_outbox::table
+        .filter(mail_outbox::tenant_id.eq(tenant.id()))
+        .filter(mail_outbox::user_id.is_null())
+        .filter(mail_outbox::kind.eq("legacy_link"))
         .select((mail_outbox::id, mail_outbox::to_address))
         .load(conn)?;
     let ids: Vec<String> = mails
@@ -127,8 +127,5 @@ pub fn forget_linker_mail(
         .filter(|(_, to)| addresses.contains(&crate::domain::lookup_key(to)))
         .map(|(id, _)| id)
         .collect();
-    if ids.is_empty() {
-        return Ok(0);
-    }
-    Ok(diesel::delete(unowned().filter(mail_outbox::id.eq_any(&ids))).execute(conn)?)
+    delete(conn, tenant, &ids)
 }

@@ -87,8 +87,10 @@ pub(in crate::config) fn production(
                     message,
                 ));
             }
-            let redirects = client.redirect_uris.iter().filter(|_| !on_loopback);
-            for (j, uri) in redirects.enumerate() {
+            if on_loopback {
+                continue;
+            }
+            for (j, uri) in client.redirect_uris.iter().enumerate() {
                 if let Some(message) = plain_redirect_problem(client, uri) {
                     let key = format!("clients[{i}].redirect_uris[{j}]");
                     problems.push(Problem::new(&source, key, message));
