@@ -153,6 +153,13 @@ async fn a_family_member_claims_their_old_account_by_its_password_and_their_own_
     )
     .await;
     assert!(app.mails().is_empty(), "a password proof mails nothing");
+    // An address without a dot in its domain (a relay's own mailbox) is not one to give.
+    let internal = give_address(&login, &own, "aiti@localhost").await;
+    let own = says(internal, 422, "Sähköpostiosoite ei ole kelvollinen.").await;
+    assert!(
+        app.mails().is_empty(),
+        "nothing mailed to an internal address"
+    );
     let sent = give_address(&login, &own, "Aiti@Testi.fi").await;
     says(sent, 200, ADDRESS_SENT).await;
     assert_eq!(app.bound_to(&aiti).await, None, "not before the link");
