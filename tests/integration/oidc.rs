@@ -221,6 +221,39 @@ async fn a_replayed_code_revokes_what_it_issued(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(a_code_replayed_after_its_minute_and_a_clean_up_still_revokes);
+async fn a_code_replayed_after_its_minute_and_a_clean_up_still_revokes(backend: Backend) {
+    let (app, _) = app_with_user(backend).await;
+    let client = rp::basic(&app).await;
+    let (code, verifier) = erkki_code(&app, &client).await;
+    let pkce = |v: &str| openidconnect::PkceCodeVerifier::new(v.to_string());
+    let tokens = rp::exchange(&client, &code, pkce(&verifier)).await.unwrap();
+    // A second code, never exchanged.
+    erkki_code(&app, &client).await;
+    let codes = "SELECT count(*) AS n FROM auth_codes";
+    assert_eq!(app.count(codes).await, 2);
+
+    // Both codes' minute is over; the clean-up takes the unused one, keeps the used one.
+    app.clock.advance(300);
+    assert!(app.services.purge_expired().await.unwrap().ran);
+    assert_eq!(app.count(codes).await, 1);
+    let replay = rp::exchange(&client, &code, pkce(&verifier)).await;
+    assert_eq!(
+        replay.unwrap_err(),
+        "invalid_grant: the code is invalid, expired or used"
+    );
+    let refresh = refresh(&client, tokens.refresh_token().unwrap()).await;
+    assert!(refresh.is_err(), "the replay revoked the grant");
+    assert_eq!(
+        app.audit_kinds("seinajoki").await.last().unwrap(),
+        "code.replayed"
+    );
+    // A revoked grant's code goes at the next round.
+    assert!(app.services.purge_expired().await.unwrap().ran);
+    assert_eq!(app.count(codes).await, 0);
+    app.stop().await;
+}
+
 /// Posts `form` to seinajoki's token endpoint as the public client `rp-public` (no secret).
 async fn as_public_client(app: &TestApp, form: &[(&str, &str)]) -> (u16, Value) {
     let mut form = form.to_vec();
