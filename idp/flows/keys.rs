@@ -140,8 +140,10 @@ pub fn ensure(
 }
 
 /// Reads and decrypts every configured tenant's published keys, and the retired keys that left
-/// its JWKS less than its longest session ago: those only verify `id_token_hint`s, which are ID
-/// tokens as old as the session they name (logout and `/authorize` accept them expired).
+/// its JWKS less than its longest session ago, or after its oldest live session began (a session
+/// of before a city shortened its sessions, or one renewed by logins): those only verify
+/// `id_token_hint`s, which are ID tokens as old as the session they name (logout and
+/// `/authorize` accept them expired).
 pub fn load(
     conn: &mut DbConnection,
     kek: &Kek,
@@ -154,6 +156,8 @@ pub fn load(
         let since = now
             .checked_sub_signed(horizon)
             .unwrap_or(NaiveDateTime::MIN);
+        let oldest = crate::store::sessions::oldest_live_created(conn, Tenant::of(tenant), now)?;
+        let since = oldest.map_or(since, |began| since.min(began));
         let (mut keys, mut hints) = (Vec::new(), Vec::new());
         for row in key_store::published_since(conn, Tenant::of(tenant), since)? {
             let Some(alg) = alg_from_name(&row.alg) else {

@@ -116,6 +116,25 @@ pub fn find(conn: &mut DbConnection, tenant: Tenant<'_>, id: &str) -> Result<Opt
         .optional()?)
 }
 
+/// When the oldest live session of `tenant` began (`None` when none lives): an ID token as old
+/// as that may still come back as its logout's `id_token_hint`, so the keys that signed since
+/// then stay in the key ring ([`crate::flows::keys::load`]). Read through the partial index
+/// `sso_sessions_live_created` (tenant, creation) of the sessions not ended.
+pub fn oldest_live_created(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    now: NaiveDateTime,
+) -> Result<Option<NaiveDateTime>> {
+    Ok(sso_sessions::table
+        .filter(sso_sessions::tenant_id.eq(tenant.id()))
+        .filter(sso_sessions::ended_at.is_null())
+        .filter(sso_sessions::expires_at.gt(now))
+        .order(sso_sessions::created_at.asc())
+        .select(sso_sessions::created_at)
+        .first(conn)
+        .optional()?)
+}
+
 /// Ends a session of `tenant`; false when it had ended already.
 pub fn end(
     conn: &mut DbConnection,

@@ -230,6 +230,47 @@ async fn an_id_token_older_than_a_rotation_still_logs_its_session_out(backend: B
     app.stop().await;
 }
 
+both_stores!(a_session_older_than_its_citys_new_lifetime_still_logs_out_after_a_rotation);
+/// The city shortens its sessions to an hour and restarts; a session of before, 8 hours, still
+/// lives. After a rotation and past the new hour, the retired keys that signed its ID token are
+/// kept for its hint while it lives: the logout goes through. Before, they were kept for the new
+/// lifetime only, and the logout was `invalid_id_token_hint` with the session left running.
+async fn a_session_older_than_its_citys_new_lifetime_still_logs_out_after_a_rotation(
+    backend: Backend,
+) {
+    let (app, s) = logged_in(backend).await;
+    let app = app
+        .restart_with(|dir| {
+            let path = dir.join("tenants/seinajoki.toml");
+            let mut text = std::fs::read_to_string(&path).unwrap();
+            text.push_str("\n[sessions]\nsession_seconds = 3600\nremember_seconds = 3600\n");
+            std::fs::write(&path, text).unwrap();
+        })
+        .await;
+    let old = kid_of(&s.id_token);
+    for alg in [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA] {
+        rotate(&app, alg).await;
+    }
+    let settings = &app.services.config.settings;
+    let delay = settings.keys.activation_delay_seconds;
+    let longest = settings.tokens.longest_signed_token_seconds();
+    app.clock
+        .advance(i64::try_from(delay + longest + 3600 + 60).unwrap());
+    app.services.reload_keys().unwrap();
+    assert!(!kids(&app).await.contains(&old), "out of the JWKS");
+
+    let pairs = [
+        ("id_token_hint", s.id_token.as_str()),
+        ("client_id", "rp-basic"),
+        ("post_logout_redirect_uri", BYE),
+        ("state", "lyhyempi"),
+    ];
+    let answer = logout(&app, &s, &pairs).await;
+    assert_eq!(answer.status().as_u16(), 303);
+    back_at_bye_and_gone(&app, &s, answer, "lyhyempi").await;
+    app.stop().await;
+}
+
 both_stores!(nodes_starting_together_make_one_key_set);
 /// Keys are generated before the writers' turn is taken, and stored only if still missing under
 /// the lock: four nodes ensuring keys at once on a database without any end with one key of each

@@ -1,0 +1,1 @@
+DROP INDEX sso_sessions_live_created;
