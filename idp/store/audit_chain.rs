@@ -10,10 +10,14 @@
 //!
 //! ```text
 //! personal_digest = SHA-256(enc["idp-audit/1 personal", salt, user_id, remote_addr, detail])
-//! hash = SHA-256(enc["idp-audit/1 event", prev_hash, tenant, seq, id, occurred_at, kind,
-//!                    client_id, personal_digest])
+//! hash = SHA-256(enc["idp-audit/2 event", prev_hash, tenant, seq, id, occurred_at, kind,
+//!                    client_id, personal_digest, impersonal(detail)])
 //! genesis(tenant) = SHA-256(enc["idp-audit/1 genesis", tenant])   (the prev_hash of seq 1)
 //! ```
+//!
+//! `impersonal(detail)` is what an erasure keeps of the detail (`store::audit::impersonal`).
+//! Events sealed before it entered (scheme 1: `"idp-audit/1 event"`, without that last field)
+//! verify under their own scheme.
 //!
 //! `enc` ([`encode`]) writes each field as the byte 0 when it is NULL, or the byte 1, its length in
 //! bytes (8 bytes, big-endian) and its UTF-8 bytes; `seq` and `id` are written in decimal, and
@@ -21,7 +25,9 @@
 //!
 //! The personal fields enter the chain only through their salted digest, so that erasing an
 //! account ([`super::audit::pseudonymise`]) can rewrite them and remove the salt without breaking
-//! the chain: [`verify`] then trusts the stored digest of such a row.
+//! the chain: [`verify`] then trusts the stored digest of such a row, as long as it names an
+//! erased account's pseudonym (or no one) and no address; what the erasure keeps of its detail
+//! is in the hash itself, so a row without its salt cannot be given another's detail either.
 //!
 //! The retention purge deletes only a beginning of a tenant's sealed chain ([`purge_before`]),
 //! and the first event kept is the anchor from which the rest verifies. A beginning deleted by
@@ -59,7 +65,9 @@ const AUDIT_CHAIN_LOCK: i64 = 0x1d9_0004;
 /// What the chain's hashes begin with (the version of the scheme).
 const GENESIS: &str = "idp-audit/1 genesis";
 /// What every event's hash begins with.
-const EVENT: &str = "idp-audit/1 event";
+const EVENT: &str = "idp-audit/2 event";
+/// What the hash of an event sealed before [`EVENT`] began with (without its impersonal detail).
+const EVENT_1: &str = "idp-audit/1 event";
 /// What every personal digest begins with.
 const PERSONAL: &str = "idp-audit/1 personal";
 
@@ -135,19 +143,50 @@ impl ChainRow {
         ])
     }
 
-    /// The event's hash at `seq` after `prev_hash`, with `personal_digest`.
+    /// The event's hash at `seq` after `prev_hash`, with `personal_digest`: of the current
+    /// scheme, which covers what an erasure keeps of the detail too.
     fn hash_with(&self, prev_hash: &str, seq: i64, personal_digest: &str) -> String {
-        digest(&[
-            Some(EVENT),
+        let kept = super::audit::impersonal(self.detail.as_deref());
+        self.hash_of(
+            EVENT,
+            prev_hash,
+            seq,
+            personal_digest,
+            Some(kept.as_deref()),
+        )
+    }
+
+    /// Whether `hash` is the event's hash at `seq` after `prev_hash` with `personal_digest`, of
+    /// the current scheme or of the first (sealed before the current one).
+    fn hashes_to(&self, hash: &str, prev_hash: &str, seq: i64, personal_digest: &str) -> bool {
+        self.hash_with(prev_hash, seq, personal_digest) == hash
+            || self.hash_of(EVENT_1, prev_hash, seq, personal_digest, None) == hash
+    }
+
+    /// The hash under the scheme `scheme`; `kept`, the impersonal detail, from scheme 2 on.
+    fn hash_of(
+        &self,
+        scheme: &str,
+        prev_hash: &str,
+        seq: i64,
+        personal_digest: &str,
+        kept: Option<Option<&str>>,
+    ) -> String {
+        let (seq, id) = (seq.to_string(), self.id.to_string());
+        let time = timestamp(self.occurred_at);
+        let mut fields = vec![
+            Some(scheme),
             Some(prev_hash),
             self.tenant_id.as_deref(),
-            Some(&seq.to_string()),
-            Some(&self.id.to_string()),
-            Some(&timestamp(self.occurred_at)),
-            Some(&self.kind),
+            Some(seq.as_str()),
+            Some(id.as_str()),
+            Some(time.as_str()),
+            Some(self.kind.as_str()),
             self.client_id.as_deref(),
             Some(personal_digest),
-        ])
+        ];
+        fields.extend(kept);
+        digest(&fields)
     }
 }
 
@@ -411,8 +450,8 @@ pub enum Problem {
     PersonalFields,
     /// Its time, kind, client, id or place do not match its hash (or the hash was changed).
     Hash,
-    /// Its salt was removed, but it still names an address or personal detail: it was not
-    /// pseudonymised by an erasure.
+    /// Its salt was removed, but it still names an address, personal detail or an account that
+    /// was not erased: it was not pseudonymised by an erasure.
     Salt,
     /// It carries a hash, digest or salt but has no place in the chain.
     NoPlace,
@@ -451,9 +490,10 @@ impl std::fmt::Display for Problem {
             Problem::Hash => {
                 f.write_str("its time, kind, client or place do not match its hash (edited)")
             }
-            Problem::Salt => {
-                f.write_str("its salt was removed but it still has an address or personal detail")
-            }
+            Problem::Salt => f.write_str(
+                "its salt was removed but it still has an address, personal detail or a user \
+                     who was not erased",
+            ),
             Problem::NoPlace => f.write_str("it has a hash, digest or salt but no seq"),
         }
     }
@@ -655,13 +695,17 @@ fn check(row: &ChainRow, tenant: &str, verified: &mut Verified) -> std::result::
         }
         Some(_) => {}
         None if row.remote_addr.is_some()
-            || super::audit::impersonal(row.detail.as_deref()) != row.detail =>
+            || super::audit::impersonal(row.detail.as_deref()) != row.detail
+            || row
+                .user_id
+                .as_deref()
+                .is_some_and(|user| !user.starts_with(super::erasure::ERASED_PREFIX)) =>
         {
             return Err(broken(Problem::Salt));
         }
         None => verified.pseudonymised += 1,
     }
-    if row.hash_with(prev_hash, seq, personal) != hash {
+    if !row.hashes_to(hash, prev_hash, seq, personal) {
         return Err(broken(Problem::Hash));
     }
     let link = Link {
@@ -753,6 +797,21 @@ mod tests {
     }
 
     #[test]
+    fn an_event_sealed_under_the_first_scheme_still_verifies() {
+        let mut first = sealed(row(), 1, &genesis("seinajoki"));
+        let personal = first.personal_digest.clone().unwrap();
+        let prev = genesis("seinajoki");
+        first.hash = Some(first.hash_of(EVENT_1, &prev, 1, &personal, None));
+        assert_ne!(first.hash, Some(first.hash_with(&prev, 1, &personal)));
+        assert_eq!(check(&first, "seinajoki", &mut Verified::default()), Ok(()));
+        first.kind = "login.failed".into();
+        assert_eq!(
+            check(&first, "seinajoki", &mut Verified::default()).map_err(|b| b.problem),
+            Err(Problem::Hash)
+        );
+    }
+
+    #[test]
     fn every_field_is_covered() {
         let first = sealed(row(), 1, &genesis("seinajoki"));
         assert_eq!(check(&first, "seinajoki", &mut Verified::default()), Ok(()));
@@ -792,10 +851,24 @@ mod tests {
         let mut erased = first.clone();
         erased.salt = None;
         erased.remote_addr = None;
-        erased.user_id = Some("pseudonym".into());
+        erased.user_id = Some("erased-pseudonym".into());
         let mut verified = Verified::default();
         assert_eq!(check(&erased, "seinajoki", &mut verified), Ok(()));
         assert_eq!(verified.pseudonymised, 1);
+        // Without its salt, a row cannot be moved to an account that was not erased, nor have what
+        // the erasure kept of its detail changed (that is in the hash).
+        let mut moved = erased.clone();
+        moved.user_id = Some("u2".into());
+        assert_eq!(
+            check(&moved, "seinajoki", &mut Verified::default()).map_err(|b| b.problem),
+            Err(Problem::Salt)
+        );
+        let mut flipped = erased.clone();
+        flipped.detail = Some(r#"{"by":"passkey"}"#.into());
+        assert_eq!(
+            check(&flipped, "seinajoki", &mut Verified::default()).map_err(|b| b.problem),
+            Err(Problem::Hash)
+        );
     }
 
     #[test]

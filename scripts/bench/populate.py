@@ -106,7 +106,8 @@ REMEMBER_US = 30 * DAY_US
 OFFLINE_US = 30 * DAY_US
 CODE_US = 60 * SECOND_US
 
-# The chain's constants (idp/store/audit_chain.rs).
+# The chain's constants (idp/store/audit_chain.rs): its first scheme, which idp still verifies
+# (it seals new events under the second, whose hash also covers the detail an erasure keeps).
 GENESIS = "idp-audit/1 genesis"
 EVENT = "idp-audit/1 event"
 PERSONAL = "idp-audit/1 personal"

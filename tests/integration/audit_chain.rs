@@ -259,14 +259,37 @@ async fn verify_names_an_edited_or_deleted_row(backend: Backend) {
     .await;
     assert_eq!(verify(&app).await.unwrap_err().problem, Problem::Salt);
     failed_with(&verify_cli(&app), 1, &broken_at(&row, &Problem::Salt));
-    let salt = row.salt.clone();
+    // Made to look erased, the address gone too: moved to another resident, refused; to a
+    // pseudonym with what an erasure keeps of the detail changed, refused (that is in the hash).
+    let maija = app.user_id("seinajoki", MAIJA).await;
+    let erased = "UPDATE audit_events SET salt = NULL, remote_addr = NULL";
+    for (edit, problem) in [
+        (
+            format!("{erased}, user_id = '{maija}' WHERE id = $ID"),
+            Problem::Salt,
+        ),
+        (
+            format!("{erased}, user_id = 'erased-x', detail = '{{\"by\":\"cli\"}}' WHERE id = $ID"),
+            Problem::Hash,
+        ),
+    ] {
+        tamper(&app, &row, &edit).await;
+        assert_eq!(verify(&app).await.unwrap_err().problem, problem, "{edit}");
+    }
+    let kept = row.clone();
     app.db_run(move |conn| {
         diesel::update(audit_events::table.filter(audit_events::id.eq(id)))
-            .set(audit_events::salt.eq(salt))
+            .set((
+                audit_events::salt.eq(kept.salt.clone()),
+                audit_events::remote_addr.eq(kept.remote_addr.clone()),
+                audit_events::user_id.eq(kept.user_id.clone()),
+                audit_events::detail.eq(kept.detail.clone()),
+            ))
             .execute(conn)
             .unwrap()
     })
     .await;
+    assert!(verify(&app).await.is_ok());
 
     // A row deleted from the middle: the next one names the gap.
     let next = at(&app, seq + 1).await;
@@ -294,8 +317,7 @@ async fn erasure_and_retention_leave_a_chain_that_verifies(backend: Backend) {
     log_in(&app, &[(ERKKI, "taas väärin")]).await;
     let pseudonymised = app
         .db_run(move |conn| {
-            idp::store::audit::pseudonymise(conn, tenant("seinajoki"), &erkki, "poistettu-1")
-                .unwrap()
+            idp::store::audit::pseudonymise(conn, tenant("seinajoki"), &erkki, "erased-1").unwrap()
         })
         .await;
     let unsealed = counts(&app).await.1;
