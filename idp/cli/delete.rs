@@ -41,7 +41,9 @@ pub fn run(config: &crate::config::Config, args: &DeleteArgs) -> Result<(), Fail
         Failure::Other(format!("no account {named} in tenant {tenant}"))
     })?;
     if args.now {
-        let pseudonym = deletion::erase_now(&m, &mut conn, &user, "cli")?
+        // The pseudonym is not printed: beside the address, in a terminal's or a ticket's log, it
+        // would tie the erased account's whole trail to the person again.
+        deletion::erase_now(&m, &mut conn, &user, "cli")?
             .ok_or_else(|| Failure::Other("the account is erased already".into()))?;
         // The erased values out of SQLite's WAL too; the erasure stands when that cannot be done.
         if let WalCleared::Unfinished(why) = erasure::clear_wal(&mut conn) {
@@ -51,7 +53,7 @@ pub fn run(config: &crate::config::Config, args: &DeleteArgs) -> Result<(), Fail
             );
         }
         println!(
-            "erased the account of {named} in {}: its subject stays as a tombstone, its audit events now name {pseudonym}",
+            "erased the account of {named} in {}: its subject stays as a tombstone, its audit events now name a pseudonym",
             args.tenant
         );
         return Ok(());

@@ -688,12 +688,17 @@ async fn support_erases_an_authority_user_without_an_address_by_username(backend
 /// of it left, no text holding `needle`, audited as support's.
 async fn erased_now(app: &TestApp, named: &[&str], shown: &str, user_id: &str, needle: &str) {
     let out = cli_delete(app, &[named, &["--now"]].concat()).await;
+    let printed = crate::node::succeeded(&out);
     assert_has(
-        &crate::node::succeeded(&out),
+        &printed,
         &format!(
-            "erased the account of {shown} in seinajoki: its subject stays as a tombstone, its audit events now name erased-"
+            "erased the account of {shown} in seinajoki: its subject stays as a tombstone, its audit events now name a pseudonym\n"
         ),
     );
+    // Not which: beside the address it would name the erased account's trail again.
+    let erased = app.audited("seinajoki", "account.erased").await;
+    let pseudonym = erased[0].user_id.as_deref().unwrap();
+    assert!(!printed.contains(pseudonym), "{printed}");
     assert_eq!(rows_of(app, user_id).await, [0, 0, 0, 0, 0]);
     let left = still_named(app, needle).await;
     assert!(left.is_empty(), "{left:?}");
