@@ -158,24 +158,31 @@ fn export(
         until,
     };
     let mut count = 0_u64;
-    match format {
-        Format::Jsonl => pages.each(&mut conn, |row| {
-            count += 1;
-            Ok(writeln!(out, "{}", json(row))?)
-        })?,
-        Format::Csv => {
-            let mut csv = csv::Writer::from_writer(&mut out);
-            csv.write_record(COLUMNS)?;
-            pages.each(&mut conn, |row| {
+    let mut written = || -> Result<(), Failure> {
+        match format {
+            Format::Jsonl => pages.each(&mut conn, |row| {
+                writeln!(out, "{}", json(row))?;
                 count += 1;
-                Ok(csv.write_record(fields(row))?)
-            })?;
-            csv.flush()?;
+                Ok(())
+            })?,
+            Format::Csv => {
+                let mut csv = csv::Writer::from_writer(&mut out);
+                csv.write_record(COLUMNS)?;
+                pages.each(&mut conn, |row| {
+                    csv.write_record(fields(row))?;
+                    count += 1;
+                    Ok(())
+                })?;
+                csv.flush()?;
+            }
         }
-    }
-    out.flush()?;
+        out.flush()?;
+        Ok(())
+    };
+    let written = written();
     // The trail names residents and their addresses: its own export is in it (after the range
-    // exported, so an export never holds its own event).
+    // exported, so an export never holds its own event), also when the output stopped early (a
+    // reader that closed it, a full disk): with the events handed to it.
     let time = |t: Option<NaiveDateTime>| t.map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string());
     audit::Event::new(tenant.id(), SystemClock.now(), "audit.exported")
         .detail(&serde_json::json!({
@@ -185,7 +192,7 @@ fn export(
             "until": time(until),
         }))
         .record(&mut conn)?;
-    Ok(())
+    written
 }
 
 /// What an export reads: a tenant's events in a time range, a page at a time.

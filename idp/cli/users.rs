@@ -1,7 +1,7 @@
 //! `idp users add | list | reset-second-factor | export | delete` (the last two in `export.rs`
 //! and `delete.rs`).
 
-use std::io::BufRead;
+use std::io::{BufRead, Write};
 
 use clap::Subcommand;
 use secrecy::SecretString;
@@ -165,16 +165,24 @@ fn list(config: &Config, tenant: &str) -> Result<(), Failure> {
     let store = Store::open(&config.settings.database)?;
     let mut conn = store.conn()?;
     let rows = users::list(&mut conn, key)?;
-    println!(
+    // Every resident's address, name and subject leave the database: the trail says when, before
+    // the first line is printed (a reader that stops early, `| head`, still read some).
+    crate::store::audit::Event::new(key.id(), SystemClock.now(), "users.listed")
+        .detail(&serde_json::json!({ "by": "cli", "count": rows.len() }))
+        .record(&mut conn)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    writeln!(
+        out,
         "{:<36}  {:<32}  {:<8}  {:<9}  {:<19}  NAME",
         "SUBJECT", "EMAIL", "VERIFIED", "PASSWORD", "CREATED"
-    );
+    )?;
     for user in &rows {
         let password = match user.password_hash.as_deref() {
             Some(phc) => phc.split('$').nth(1).unwrap_or("unknown"),
             None => "none",
         };
-        println!(
+        writeln!(
+            out,
             "{:<36}  {:<32}  {:<8}  {:<9}  {:<19}  {}",
             user.subject,
             user.email
@@ -185,16 +193,13 @@ fn list(config: &Config, tenant: &str) -> Result<(), Failure> {
             password,
             user.created_at.format("%Y-%m-%d %H:%M:%S"),
             user.name.as_deref().unwrap_or("")
-        );
+        )?;
     }
     match rows.len() {
-        1 => println!("1 user"),
-        n => println!("{n} users"),
+        1 => writeln!(out, "1 user")?,
+        n => writeln!(out, "{n} users")?,
     }
-    // Every resident's address, name and subject left the database: the trail says when.
-    crate::store::audit::Event::new(key.id(), SystemClock.now(), "users.listed")
-        .detail(&serde_json::json!({ "by": "cli", "count": rows.len() }))
-        .record(&mut conn)?;
+    out.flush()?;
     Ok(())
 }
 

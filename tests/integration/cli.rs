@@ -111,6 +111,48 @@ async fn users_add_then_list(backend: Backend) {
     drop(s.dir);
 }
 
+both_stores!(a_listing_whose_reader_stops_at_once_is_audited_all_the_same);
+/// `idp users list | head -0`, `idp audit export | head -0`: residents' data was read out of the
+/// database, and the trail says so, though the output's reader went before the first line (it
+/// panicked on the closed pipe, or returned, before writing its event).
+async fn a_listing_whose_reader_stops_at_once_is_audited_all_the_same(backend: Backend) {
+    let s = setup(backend);
+    let add = [
+        "users",
+        "add",
+        "--tenant",
+        "seinajoki",
+        "--email",
+        "erkki@testi.fi",
+    ];
+    succeeded(&s.run(
+        &[&add[..], &["--password-stdin"]].concat(),
+        "oikea hevonen\n",
+    ));
+    for args in [
+        &["users", "list", "--tenant", "seinajoki"][..],
+        &["audit", "export", "--tenant", "seinajoki"],
+    ] {
+        let mut child = s
+            .command(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    let mut conn = Manager::new(s.db.backend.clone()).connect().unwrap();
+    assert_eq!(
+        store::audit::kinds(&mut conn, crate::helpers::tenant("seinajoki")).unwrap(),
+        ["user.created", "users.listed", "audit.exported"]
+    );
+    drop(s.dir);
+}
+
 #[test]
 fn users_add_refuses_bad_input_with_one_line() {
     let s = setup(Backend::Sqlite);
