@@ -80,14 +80,6 @@ impl<'a> Event<'a> {
     pub fn record(&self, conn: &mut DbConnection) -> Result<()> {
         super::rows::insert(conn, audit_events::table, self)
     }
-
-    /// Appends the event, logging a failure instead of returning it: for an event written beside
-    /// a refusal that stands whether or not it is recorded.
-    pub fn record_or_warn(&self, conn: &mut DbConnection) {
-        if let Err(error) = self.record(conn) {
-            tracing::warn!(%error, kind = self.kind, "cannot record an audit event");
-        }
-    }
 }
 
 /// The kinds of a tenant's events, oldest first (tests and reports).

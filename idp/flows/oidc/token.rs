@@ -256,8 +256,9 @@ fn revoke_replayed(
     grant: &GrantRow,
     kind: &str,
 ) -> Result<(), OAuthError> {
+    // With its event or not at all (a failure to write it is a server error, and rolls both back).
     grants::revoke_grant(conn, Tenant::of(m.tenant), &grant.id, m.now)?;
-    grant_event(m, kind, grant).record_or_warn(conn);
+    grant_event(m, kind, grant).record(conn)?;
     Ok(())
 }
 
@@ -375,7 +376,7 @@ fn issue(
         Some(token)
     } else {
         if let Some(event) = event {
-            event.record_or_warn(conn);
+            event.record(conn)?;
         }
         None
     };
