@@ -67,6 +67,17 @@ fn rotate(config: &Config, tenant: &str, alg: Option<SigningAlg>) -> Result<(), 
         None => ALGORITHMS.to_vec(),
         Some(alg) => vec![alg],
     };
+    // On a public server, the development key only where `serve` would take it: without this,
+    // a rotation run where the key's variable is missing (sudo, cron) sealed a fresh database's
+    // keys with a development key it created, and no node could start.
+    let development: Vec<_> = config
+        .unsafe_for_production()
+        .into_iter()
+        .filter(|problem| problem.key == "keys.encryption_key")
+        .collect();
+    if !development.is_empty() {
+        return Err(Failure::Config(crate::config::Problems(development)));
+    }
     let kek = keys::key_encryption_key(config)?;
     let store = Store::open(&config.settings.database)?;
     let mut conn = store.conn()?;

@@ -11,7 +11,9 @@ use idp::store::{self, Manager};
 use secrecy::SecretString;
 
 use crate::both_stores;
-use crate::helpers::{Backend, TestDb, for_a_public_server, project_root, write_config};
+use crate::helpers::{
+    Backend, TestDb, assert_has, for_a_public_server, project_root, write_config,
+};
 use crate::node::{
     failed_with, get, idp, read_response, run, serve, setup, sigterm, succeeded, text, wait_exit,
 };
@@ -316,6 +318,30 @@ fn keys_rotate_then_list() {
         stderr.starts_with("error: a stored key does not decrypt"),
         "{stderr}"
     );
+    // On a public server, the development key only where `serve` would take it (a rotation where
+    // the key's variable was lost, sudo or cron, sealed keys no node could open).
+    let keys = || text(&s.run(&["keys", "list", "--tenant", "kouvola"], "").stdout);
+    let before = keys();
+    let (path, original) = s.edit("idp.toml", |t| {
+        t.lines()
+            .filter(|line| !line.starts_with("encryption_key"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let development = s.path("development.key");
+    let mut public = s.command(&rotate);
+    public
+        .env("IDP__SERVER__PUBLIC_URL", "https://idp.example.fi")
+        .env("IDP__KEYS__DEVELOPMENT_KEY_FILE", &development);
+    let out = run(&mut public, "");
+    assert_eq!(out.status.code(), Some(2));
+    assert_has(
+        &text(&out.stderr),
+        "keys.encryption_key: is not set, and the public URL is https://",
+    );
+    assert!(!development.exists());
+    std::fs::write(path, original).unwrap();
+    assert_eq!(keys(), before);
 }
 
 #[test]
