@@ -83,6 +83,22 @@ fn level_filter(level: &str) -> String {
     }
 }
 
+/// The log of a command other than `serve`: its warnings and errors on standard error, a plain
+/// line each (`WARN message field=value`), so that the operator who runs it sees them: a
+/// migration's row that support must settle (`idp migrate`), the development key in use. Its
+/// output proper stays on standard output. A second call installs nothing.
+pub fn init_command_line() {
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .without_time()
+        .with_target(false);
+    let _ = tracing_subscriber::registry()
+        .with(EnvFilter::new(level_filter("warn")))
+        .with(layer)
+        .try_init();
+}
+
 /// Installs the global subscriber; `RUST_LOG` overrides `log.level`. A second call installs
 /// nothing. Call it outside an async runtime: the exporter's HTTP client is a blocking one.
 pub fn init(log: &LogSettings, telemetry: &TelemetrySettings) -> Result<Telemetry, String> {

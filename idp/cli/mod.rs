@@ -76,6 +76,9 @@ pub fn main() -> ExitCode {
         eprintln!("error: internal error: {info}");
     }));
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve | Command::CheckConfig) {
+        crate::telemetry::init_command_line();
+    }
     let outcome = match cli.command {
         Command::CheckConfig => check_config::run(&cli.config),
         Command::Serve => load(&cli.config)

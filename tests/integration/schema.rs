@@ -192,7 +192,7 @@ both_stores!(usernames_stored_before_are_folded);
 /// form a browser sends finds it; a key whose folded form another account of the tenant has stays
 /// as it was (that spelling logs in to the other one, as before).
 async fn usernames_stored_before_are_folded(backend: Backend) {
-    let (_dir, db, mut conn, again) = migrated_before(backend, "20261215000001");
+    let (dir, db, mut conn, again) = migrated_before(backend, "20261215000001");
     let now = december_first();
     // Authority users keyed by their lowercased, decomposed usernames; the second's folded key is
     // an unbound old account's (a2 below): folded, it would take that account's logins, a login
@@ -223,7 +223,25 @@ async fn usernames_stored_before_are_folded(backend: Backend) {
         .execute(&mut conn)
         .unwrap();
     }
-    assert_eq!(store::migrate(&db.backend).unwrap(), again);
+    // As an operator upgrades: `idp migrate`, which names the row it left for support to settle.
+    let config = crate::helpers::write_config(dir.path(), "http://localhost:8080", &db.url);
+    let out = crate::node::idp()
+        .arg("--config")
+        .arg(config)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    let applied: String = again.iter().map(|v| format!("applied {v}\n")).collect();
+    assert_eq!(crate::node::succeeded(&out), applied);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        ["legacy_accounts\" id=\"a3", "users\" id=\"u2"].map(|row| format!(
+            " WARN a username's folded key is another account's: left as it was \
+             (docs/migration.md) table=\"{row}\""
+        )),
+        "{stderr}"
+    );
     let tenant = crate::helpers::tenant("seinajoki");
     let old = |conn: &mut DbConnection, key: &str| {
         store::legacy::find_by_username(conn, tenant, key)
