@@ -72,7 +72,7 @@ pub fn run(config: &crate::config::Config, args: &DeleteArgs) -> Result<(), Fail
             // user's own.
             let address = match &named {
                 Named::Email(email) => Some(email.as_entered()),
-                Named::Username(_) => user.email.as_deref(),
+                Named::Username(_) | Named::Subject(_) | Named::Id(_) => user.email.as_deref(),
             };
             let undo = match mail.and(address) {
                 Some(address) => format!("the link mailed to {address} undoes it until then"),

@@ -11,7 +11,7 @@ use crate::store::users::{self, UserRow};
 use crate::store::{DbConnection, StoreError, Tenant, deletions};
 
 /// Which account, for support and the account page: by internal id, or an address, or an
-/// authority user's username.
+/// authority user's username, or its subject.
 #[derive(Debug, Clone, Copy)]
 pub enum Whose<'a> {
     /// The user with this internal id.
@@ -20,6 +20,8 @@ pub enum Whose<'a> {
     Email(&'a Email),
     /// The user with this username (any case, spaces around it ignored).
     Username(&'a str),
+    /// The user with this subject.
+    Subject(&'a str),
 }
 
 /// The user `whose` names, disabled or not.
@@ -32,6 +34,7 @@ pub fn find_user(
         Whose::Id(id) => users::find(conn, tenant, id),
         Whose::Email(email) => users::find_by_email(conn, tenant, email.normalized()),
         Whose::Username(name) => users::find_by_username(conn, tenant, &lookup_key(name)),
+        Whose::Subject(subject) => users::find_by_subject(conn, tenant, subject),
     }
 }
 

@@ -135,6 +135,21 @@ pub fn lock(conn: &mut DbConnection, tenant: Tenant<'_>, id: &str) -> Result<Opt
         .optional()?)
 }
 
+/// The user of `tenant` with this subject (the `sub` its e-services know), an erased one's
+/// tombstone too.
+pub fn find_by_subject(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    subject: &str,
+) -> Result<Option<UserRow>> {
+    Ok(users::table
+        .filter(users::tenant_id.eq(tenant.id()))
+        .filter(users::subject.eq(subject))
+        .select(UserRow::as_select())
+        .get_result(conn)
+        .optional()?)
+}
+
 /// The user of `tenant` with this lowercased login name (authority users).
 pub fn find_by_username(
     conn: &mut DbConnection,

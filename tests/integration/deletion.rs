@@ -627,8 +627,9 @@ async fn support_deletes_with_a_grace_period_or_at_once(backend: Backend) {
         [serde_json::json!({ "by": "cli" })]
     );
     let link = app.newest_link(Some("maija@testi.fi"), UNDO_PATH).await;
-    // Asked again: refused, nothing changes.
-    let again = cli_delete(&app, &["--email", "maija@testi.fi"]).await;
+    // Asked again, by the subject her e-services know: refused, nothing changes.
+    let subject = tokens.payload()["sub"].as_str().unwrap().to_string();
+    let again = cli_delete(&app, &["--subject", &subject]).await;
     failed_with(
         &again,
         1,
@@ -642,15 +643,22 @@ async fn support_deletes_with_a_grace_period_or_at_once(backend: Backend) {
     assert_eq!(status, 200);
     assert!(!disabled(&app, &maija).await);
 
-    // At once: Erkki's account is a tombstone now.
-    let named = ["--email", "erkki@testi.fi"];
-    erased_now(&app, &named, "erkki@testi.fi", &erkki, "erkki").await;
+    // At once, by the internal id its audit events name (a restore's erasures applied again from
+    // an archived export): Erkki's account is a tombstone now.
+    let named = ["--id", erkki.as_str()];
+    erased_now(&app, &named, &format!("id {erkki}"), &erkki, "erkki").await;
     // An unknown or erased address: exit status 1.
     let gone = cli_delete(&app, &["--email", "erkki@testi.fi", "--now"]).await;
     failed_with(
         &gone,
         1,
         "error: no account with the address erkki@testi.fi in tenant seinajoki\n",
+    );
+    let unknown = cli_delete(&app, &["--subject", "S-tuntematon", "--now"]).await;
+    failed_with(
+        &unknown,
+        1,
+        "error: no account with the subject S-tuntematon in tenant seinajoki\n",
     );
     handle.stop(true).await;
     app.stop().await;
