@@ -7,7 +7,8 @@ use crate::config;
 
 pub fn run(path: &Path) -> Result<(), Failure> {
     let config = config::load(path).map_err(Failure::Config)?;
-    let problems = config.unsafe_for_production();
+    let mut problems = config.unset_for_serving();
+    problems.extend(config.unsafe_for_production());
     if !problems.is_empty() {
         return Err(Failure::Config(config::Problems(problems)));
     }

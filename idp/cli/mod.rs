@@ -115,7 +115,8 @@ fn load(path: &std::path::Path) -> Result<Config, Failure> {
 /// The configuration, unless it is unsafe on the public server it describes
 /// ([`Config::unsafe_for_production`]).
 fn safe_for_production(config: Config) -> Result<Config, Failure> {
-    let problems = config.unsafe_for_production();
+    let mut problems = config.unset_for_serving();
+    problems.extend(config.unsafe_for_production());
     if problems.is_empty() {
         Ok(config)
     } else {

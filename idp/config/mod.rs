@@ -66,6 +66,27 @@ impl Config {
         self.tenants.get(id)
     }
 
+    /// What a serving node needs from its environment beyond the files: the variable that holds
+    /// the SMTP relay's password (`mail.password_env`), set. Only `idp serve` sends mail, so only
+    /// it and `idp check-config` ask: a scheduled `idp backup` or a support command need not
+    /// carry the relay's password in their environment.
+    pub fn unset_for_serving(&self) -> Vec<Problem> {
+        let mail = &self.settings.mail;
+        let source = self.path.display().to_string();
+        match (&mail.transport, &mail.username, &mail.password_env) {
+            (settings::MailTransport::Smtp, Some(_), Some(var))
+                if std::env::var_os(var).is_none() =>
+            {
+                vec![Problem::new(
+                    origin_of(&source, "mail.password_env"),
+                    "mail.password_env",
+                    format!("the environment variable {var} is not set"),
+                )]
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// The settings of the main file and the tenants that are unsafe on a public (`https://`)
     /// server and not overridden (`validate/production.rs`); `idp serve` refuses to start on
     /// them, `idp check-config` reports them.

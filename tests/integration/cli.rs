@@ -345,6 +345,31 @@ fn keys_rotate_then_list() {
 }
 
 #[test]
+fn only_serving_needs_the_relays_password_in_its_environment() {
+    let s = setup(Backend::Sqlite);
+    let smtp = |args: &[&str]| {
+        let mut command = s.command(args);
+        command
+            .env("IDP__MAIL__TRANSPORT", "smtp")
+            .env("IDP__MAIL__HOST", "127.0.0.1")
+            .env("IDP__MAIL__USERNAME", "idp")
+            .env("IDP__MAIL__PASSWORD_ENV", "IDP_TEST_RELAY_PASSWORD_UNSET")
+            .env_remove("IDP_TEST_RELAY_PASSWORD_UNSET");
+        run(&mut command, "")
+    };
+    // A scheduled backup and a support command send no mail: they run without it.
+    succeeded(&smtp(&["migrate"]));
+    let backup = s.path("backup.sqlite");
+    succeeded(&smtp(&["backup", "--to", backup.to_str().unwrap()]));
+    succeeded(&smtp(&["users", "list", "--tenant", "seinajoki"]));
+    // A node would send mail: check-config and serve refuse, naming the variable.
+    let unset = "error: environment variable IDP__MAIL__PASSWORD_ENV: mail.password_env: the \
+                 environment variable IDP_TEST_RELAY_PASSWORD_UNSET is not set\n";
+    failed_with(&smtp(&["check-config"]), 2, unset);
+    failed_with(&smtp(&["serve"]), 2, unset);
+}
+
+#[test]
 fn check_config_accepts_the_demo() {
     let out = run(idp().current_dir(project_root()).arg("check-config"), "");
     assert_eq!(

@@ -193,13 +193,24 @@ fn smtp_needs_its_keys_and_a_set_password_variable() {
     with_env(&variables, |jail| {
         assert_eq!(
             problems("idp.toml"),
-            [
-                "idp.toml: mail.host: is required when mail.transport = \"smtp\"",
-                "environment variable IDP__MAIL__PASSWORD_ENV: mail.password_env: the environment variable IDP_TEST_SMTP_PASSWORD_UNSET is not set",
-            ]
+            ["idp.toml: mail.host: is required when mail.transport = \"smtp\""]
         );
         jail.set_env("IDP__MAIL__HOST", "smtp.example.fi");
+        // The password's variable unset: the configuration loads (a backup, a support command
+        // send no mail), and only serving (and check-config) refuse it.
+        let unset: Vec<String> = loaded()
+            .unset_for_serving()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            unset,
+            [
+                "environment variable IDP__MAIL__PASSWORD_ENV: mail.password_env: the environment variable IDP_TEST_SMTP_PASSWORD_UNSET is not set"
+            ]
+        );
         jail.set_env("IDP_TEST_SMTP_PASSWORD_UNSET", "x");
+        assert!(loaded().unset_for_serving().is_empty());
         assert_eq!(loaded().settings.mail.tls, SmtpTls::Starttls);
         assert_eq!(loaded().settings.mail.timeout_seconds, 15);
         Ok(())

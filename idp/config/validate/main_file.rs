@@ -159,10 +159,6 @@ pub(in crate::config) fn settings(
                     "mail.username",
                     "is required with mail.password_env".into(),
                 ),
-                (Some(_), Some(var)) if std::env::var_os(var).is_none() => problem(
-                    "mail.password_env",
-                    format!("the environment variable {var} is not set"),
-                ),
                 _ => {}
             }
         }
