@@ -204,6 +204,11 @@ pub fn page(
 
 /// The keys of an event's detail that never name or describe a person: what pseudonymisation
 /// keeps. Any other key (a username, a passkey's name given by its owner) is dropped.
+///
+/// Part of the audit chain's scheme: an event's hash covers what [`impersonal`] keeps of its
+/// detail (`store/audit_chain.rs`), so adding a key here changes the hash of every sealed event
+/// whose detail has it. Give a new event a key of its own that is listed here from its first
+/// release, or change the chain's scheme.
 const IMPERSONAL_DETAIL: &[&str] = &[
     "activates_at",
     "alg",
@@ -226,7 +231,9 @@ const IMPERSONAL_DETAIL: &[&str] = &[
     "proven",
     "reason",
     "recovery_codes",
+    "scope",
     "taken",
+    "token",
     "totp",
     "until",
 ];

@@ -456,6 +456,17 @@ async fn a_third_party_client_asks_consent_once(backend: Backend) {
     let request = param(&consent, "request").unwrap();
     let approved = decide(&app, &browser, (&token, &request), "approve").await;
     rp::redeem(&client, started, &location(&approved)).await;
+    // When and to what the resident agreed is in the trail (the consent row goes with a
+    // withdrawal or a recovery).
+    let given = app.audited("seinajoki", "consent.given").await;
+    assert_eq!(
+        (
+            given.len(),
+            given[0].client_id.as_deref(),
+            given[0].detail.as_deref()
+        ),
+        (1, Some("rp-third"), Some(r#"{"scope":"openid email"}"#))
+    );
 
     // Consent is remembered: prompt=none now answers with a code.
     let quiet = rp::start(&client, &["email"], &[("prompt", "none")]);

@@ -159,7 +159,19 @@ async fn a_machine_token_writes_nothing_and_its_revocation_holds(backend: Backen
     // Revoking one lists its jti until it expires; the others stand.
     let (status, _) = post_form(&app, REVOKE, SERVICE, &[("token", &tokens[0])]).await;
     assert_eq!(status, 200);
-    assert_eq!(written_rows(&app).await, (before.0, before.1, before.2 + 1));
+    assert_eq!(
+        written_rows(&app).await,
+        (before.0, before.1 + 1, before.2 + 1),
+        "the jti listed, and the revocation audited"
+    );
+    let revoked = app.audited("seinajoki", "token.revoked").await;
+    assert_eq!(
+        (
+            revoked[0].user_id.as_deref(),
+            revoked[0].client_id.as_deref()
+        ),
+        (None, Some("service"))
+    );
     let answer = post_form(&app, INTROSPECT, SERVICE, &[("token", &tokens[0])]).await;
     assert_eq!(answer, inactive());
     let (_, info) = post_form(&app, INTROSPECT, SERVICE, &[("token", &tokens[1])]).await;
@@ -357,6 +369,23 @@ async fn revocation_ends_access_and_refresh_tokens(backend: Backend) {
     // Unknown tokens are accepted silently (RFC 7009 §2.2).
     let (status, _) = post_form(&app, REVOKE, RP_BASIC, &[("token", "nothing")]).await;
     assert_eq!(status, 200);
+    // Each revocation audited, with the resident and the e-service; the refused ones not.
+    let erkki = app.user_id("seinajoki", "erkki@testi.fi").await;
+    let revoked: Vec<_> = app
+        .audited("seinajoki", "token.revoked")
+        .await
+        .into_iter()
+        .map(|e| (e.user_id, e.client_id, e.detail))
+        .collect();
+    let event = |token: &str| {
+        let detail = format!("{{\"token\":\"{token}\"}}");
+        (
+            Some(erkki.clone()),
+            Some("rp-basic".to_string()),
+            Some(detail),
+        )
+    };
+    assert_eq!(revoked, [event("access_token"), event("refresh_token")]);
     app.stop().await;
 }
 

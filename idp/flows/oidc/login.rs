@@ -363,14 +363,22 @@ pub fn consent(
                 &OAuthError::new(ErrorCode::AccessDenied, "the resident declined"),
             ))));
         }
+        let scope = request.scope_string();
         grants::save_consent(
             conn,
             Tenant::of(m.tenant),
             &user.id,
             &request.client_id,
-            &request.scope_string(),
+            &scope,
             m.now,
         )?;
+        // When, and to what, the resident agreed (GDPR Art. 7(1)): the consent row itself goes
+        // when it is withdrawn or a recovery ends it.
+        m.audit("consent.given")
+            .user(user.id.as_str())
+            .client(request.client_id.as_str())
+            .detail(&serde_json::json!({ "scope": scope }))
+            .record(conn)?;
         let response = issue_code(m, conn, &request, &session, &user)?;
         Ok(Some(Outcome::Respond(response)))
     })

@@ -1,14 +1,16 @@
 //! Token revocation (RFC 7009): a refresh token revokes its grant (and with it the access tokens
-//! issued from it); an access token is listed as revoked until it expires.
+//! issued from it); an access token is listed as revoked until it expires. Either is audited as
+//! `token.revoked`, in the revocation's transaction.
 
 use chrono::DateTime;
+use serde_json::json;
 
 use super::client_auth::{self, Presented};
 use super::error::OAuthError;
 use super::request::Params;
 use crate::crypto::secret;
 use crate::flows::context::Minter;
-use crate::store::{DbConnection, Tenant, grants};
+use crate::store::{self, DbConnection, StoreError, Tenant, grants};
 
 /// Revokes `token` if it is the authenticated client's; answers the same either way (§2.2).
 pub fn revoke(
@@ -23,21 +25,41 @@ pub fn revoke(
         .get("token")
         .filter(|t| !t.is_empty())
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let revoked = |kind: &str| {
+        m.audit("token.revoked")
+            .client(client.client_id.as_str())
+            .detail(&json!({ "token": kind }))
+    };
     // `token_type_hint` is not read: both kinds are looked for, and an unknown hint "is ignored
     // by the authorization server and does not influence the revocation response" (§2.2.1).
-    if let Some(row) = grants::find_refresh(conn, tenant, &secret::hash(token))? {
-        if let Some(grant) = grants::find_grant(conn, tenant, &row.grant_id)?
-            && grant.client_id == client.client_id
-        {
-            grants::revoke_grant(conn, tenant, &grant.id, m.now)?;
+    let access = m.verify_access_token(token).ok();
+    store::write_transaction(conn, |conn| {
+        if let Some(row) = grants::find_refresh(conn, tenant, &secret::hash(token))? {
+            if let Some(grant) = grants::find_grant(conn, tenant, &row.grant_id)?
+                && grant.client_id == client.client_id
+            {
+                grants::revoke_grant(conn, tenant, &grant.id, m.now)?;
+                revoked("refresh_token")
+                    .user(grant.user_id.as_deref())
+                    .record(conn)?;
+            }
+            return Ok(());
         }
-        return Ok(());
-    }
-    if let Ok(claims) = m.verify_access_token(token)
-        && claims.client_id == client.client_id
-        && let Some(expires) = DateTime::from_timestamp(claims.exp, 0)
-    {
-        grants::revoke_access_token(conn, tenant, &claims.jti, expires.naive_utc())?;
-    }
+        if let Some(claims) = access
+            && claims.client_id == client.client_id
+            && let Some(expires) = DateTime::from_timestamp(claims.exp, 0)
+        {
+            grants::revoke_access_token(conn, tenant, &claims.jti, expires.naive_utc())?;
+            // A machine token has no grant, and no user.
+            let grant = match claims.gid.as_str() {
+                "" => None,
+                gid => grants::find_grant(conn, tenant, gid)?,
+            };
+            revoked("access_token")
+                .user(grant.and_then(|g| g.user_id).as_deref())
+                .record(conn)?;
+        }
+        Ok::<_, StoreError>(())
+    })?;
     Ok(())
 }
