@@ -22,7 +22,8 @@ pub struct DeliveryRow {
     pub client_id: String,
     /// Its back-channel logout URI.
     pub uri: String,
-    /// The logout token's claims, JSON; signed afresh at each attempt.
+    /// The logout token's claims, JSON; signed afresh at each attempt; emptied once the row is
+    /// delivered or given up.
     pub logout_token: String,
     /// Where it stands in the queue (`pending`, `delivered` or `failed`).
     #[diesel(embed)]
@@ -46,4 +47,7 @@ pub const QUEUE: LeaseQueue = LeaseQueue {
     done: "delivered",
     done_at: <logout_deliveries::delivered_at as Column>::NAME,
     turns_by: Some(<logout_deliveries::uri as Column>::NAME),
+    // Delivered or given up, the token's claims (`sub`, `sid`) are of no more use: kept, they
+    // tied an erased account's subject to the time of its erasure for the row's week.
+    spent: Some(<logout_deliveries::logout_token as Column>::NAME),
 };

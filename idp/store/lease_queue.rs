@@ -46,6 +46,10 @@ pub struct LeaseQueue {
     /// each value, then the second of each, and so on. Without it the longest due go first, and
     /// one destination with many rows due fills every claim.
     pub turns_by: Option<&'static str>,
+    /// A column emptied (`''`) when a row leaves the queue, done or given up: what only its work
+    /// needed and that names a person (a logout token's `sub`), so that the row kept for its week
+    /// of operations no longer does.
+    pub spent: Option<&'static str>,
 }
 
 /// The queue columns of a row, which both queues' tables have: each row embeds them, inserted
@@ -252,12 +256,21 @@ impl LeaseQueue {
             .optional()?)
     }
 
-    /// Records that the work of row `id` was done at `now`.
+    /// The assignment that empties [`Self::spent`], after a comma; nothing without one.
+    fn emptied(&self) -> String {
+        self.spent
+            .map(|column| format!(", {column} = ''"))
+            .unwrap_or_default()
+    }
+
+    /// Records that the work of row `id` was done at `now` (its [`Self::spent`] column emptied).
     pub fn done(&self, conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Result<()> {
         let sql = format!(
             "UPDATE {} SET status = ?, {} = ?, attempts = attempts + 1, locked_until = NULL, \
-             last_error = NULL WHERE id = ?",
-            self.table, self.done_at
+             last_error = NULL{} WHERE id = ?",
+            self.table,
+            self.done_at,
+            self.emptied()
         );
         statement(conn, &sql)
             .bind::<Text, _>(self.done)
@@ -272,7 +285,7 @@ impl LeaseQueue {
     /// waits under that lease: a node whose lease ran out while it was still trying (a relay
     /// slower than the lease) must not turn another node's success into a failure, give up what
     /// is done, or free a row another node holds now (a third would send it again). Whether it
-    /// did.
+    /// did. A row given up has its [`Self::spent`] column emptied.
     pub fn failed(
         &self,
         conn: &mut DbConnection,
@@ -280,13 +293,13 @@ impl LeaseQueue {
         error: &str,
         next: Option<NaiveDateTime>,
     ) -> Result<bool> {
-        let then = match next {
-            Some(_) => "next_attempt_at",
-            None => "status",
+        let (then, emptied) = match next {
+            Some(_) => ("next_attempt_at", String::new()),
+            None => ("status", self.emptied()),
         };
         let sql = format!(
-            "UPDATE {} SET attempts = attempts + 1, locked_until = NULL, last_error = ?, {then} = ? \
-             WHERE id = ? AND status = ? AND locked_until {}",
+            "UPDATE {} SET attempts = attempts + 1, locked_until = NULL, last_error = ?, {then} = ?\
+             {emptied} WHERE id = ? AND status = ? AND locked_until {}",
             self.table,
             if lease.is_some() { "= ?" } else { "IS NULL" }
         );

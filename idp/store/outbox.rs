@@ -52,6 +52,9 @@ pub const QUEUE: LeaseQueue = LeaseQueue {
     done_at: <mail_outbox::sent_at as Column>::NAME,
     // One relay takes every mail: the longest waiting go first.
     turns_by: None,
+    // A sent mail's text stays its week (docs/operations.md); an erasure deletes the mail of the
+    // erased addresses.
+    spent: None,
 };
 
 /// A mail by id.
