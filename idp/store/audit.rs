@@ -202,6 +202,11 @@ pub fn page(
         .load(conn)?)
 }
 
+/// How the pseudonym that replaces an erased account in its events begins (the rest is random),
+/// and an erased old account's username (`store/erasure.rs`): the chain's verifier trusts a row
+/// without its salt only when it names such a pseudonym (`store/audit_chain.rs`).
+pub const ERASED_PREFIX: &str = "erased-";
+
 /// The keys of an event's detail that never name or describe a person: what pseudonymisation
 /// keeps. Any other key (a username, a passkey's name given by its owner) is dropped.
 ///

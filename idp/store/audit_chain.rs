@@ -699,7 +699,7 @@ fn check(row: &ChainRow, tenant: &str, verified: &mut Verified) -> std::result::
             || row
                 .user_id
                 .as_deref()
-                .is_some_and(|user| !user.starts_with(super::erasure::ERASED_PREFIX)) =>
+                .is_some_and(|user| !user.starts_with(super::audit::ERASED_PREFIX)) =>
         {
             return Err(broken(Problem::Salt));
         }

@@ -32,8 +32,9 @@ use super::{
 };
 use crate::crypto::secret;
 
-/// How an erased old account's username begins (the rest is random).
-pub const ERASED_PREFIX: &str = "erased-";
+/// How an erased old account's username, and the pseudonym of an erased account in the audit
+/// trail, begin (the rest is random).
+pub use super::audit::ERASED_PREFIX;
 
 /// The most accounts one round of the clean-up erases per tenant; the rest wait for the next.
 pub const PER_ROUND: i64 = 50;
