@@ -119,18 +119,8 @@ both_stores!(a_listing_whose_reader_stops_at_once_is_audited_all_the_same);
 /// panicked on the closed pipe, or returned, before writing its event).
 async fn a_listing_whose_reader_stops_at_once_is_audited_all_the_same(backend: Backend) {
     let s = setup(backend);
-    let add = [
-        "users",
-        "add",
-        "--tenant",
-        "seinajoki",
-        "--email",
-        "erkki@testi.fi",
-    ];
-    succeeded(&s.run(
-        &[&add[..], &["--password-stdin"]].concat(),
-        "oikea hevonen\n",
-    ));
+    let add = "users add --tenant seinajoki --email erkki@testi.fi --password-stdin";
+    succeeded(&s.run(&add.split(' ').collect::<Vec<_>>(), "oikea hevonen\n"));
     for args in [
         &["users", "list", "--tenant", "seinajoki"][..],
         &["audit", "export", "--tenant", "seinajoki"],

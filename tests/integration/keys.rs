@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::both_stores;
 use crate::helpers::{Backend, TestApp};
-use crate::oidc_logout::{BYE, back_at_bye_and_gone, logged_in, logout};
+use crate::oidc_logout::{BYE, LoggedIn, back_at_bye_and_gone, logged_in, logout};
 use crate::rp;
 
 async fn kids(app: &TestApp) -> Vec<String> {
@@ -218,16 +218,21 @@ async fn an_id_token_older_than_a_rotation_still_logs_its_session_out(backend: B
     }
 
     // The ID token still logs its session out, back to the e-service.
+    logs_out_by_its_hint(&app, &s, "kierto").await;
+    app.stop().await;
+}
+
+/// The ID token of `s` logs its session out at rp-basic, back to the e-service with `state`.
+async fn logs_out_by_its_hint(app: &TestApp, s: &LoggedIn, state: &str) {
     let pairs = [
         ("id_token_hint", s.id_token.as_str()),
         ("client_id", "rp-basic"),
         ("post_logout_redirect_uri", BYE),
-        ("state", "kierto"),
+        ("state", state),
     ];
-    let answer = logout(&app, &s, &pairs).await;
+    let answer = logout(app, s, &pairs).await;
     assert_eq!(answer.status().as_u16(), 303);
-    back_at_bye_and_gone(&app, &s, answer, "kierto").await;
-    app.stop().await;
+    back_at_bye_and_gone(app, s, answer, state).await;
 }
 
 both_stores!(a_session_older_than_its_citys_new_lifetime_still_logs_out_after_a_rotation);
@@ -259,15 +264,7 @@ async fn a_session_older_than_its_citys_new_lifetime_still_logs_out_after_a_rota
     app.services.reload_keys().unwrap();
     assert!(!kids(&app).await.contains(&old), "out of the JWKS");
 
-    let pairs = [
-        ("id_token_hint", s.id_token.as_str()),
-        ("client_id", "rp-basic"),
-        ("post_logout_redirect_uri", BYE),
-        ("state", "lyhyempi"),
-    ];
-    let answer = logout(&app, &s, &pairs).await;
-    assert_eq!(answer.status().as_u16(), 303);
-    back_at_bye_and_gone(&app, &s, answer, "lyhyempi").await;
+    logs_out_by_its_hint(&app, &s, "lyhyempi").await;
     app.stop().await;
 }
 
