@@ -116,21 +116,13 @@ macro_rules! expired {
 fn steps() -> [Step; 14] {
     [
         expired!(auth_requests, id: String, |now| auth_requests::expires_at.lt(now)),
-        // A used code stays while its grant lives: a replay of it (RFC 6749 §4.1.2) then still
-        // revokes what it issued, after the code's minute too. An unused one goes at its expiry.
-        expired!(auth_codes, code_hash: String, |now| {
-            let grant_lives = diesel::dsl::exists(
-                grants::table
-                    .filter(grants::id.eq(auth_codes::grant_id))
-                    .filter(grants::expires_at.ge(now))
-                    .filter(grants::revoked_at.is_null()),
-            );
-            auth_codes::expires_at.lt(now).and(
-                auth_codes::used_at
-                    .is_null()
-                    .or(diesel::dsl::not(grant_lives)),
-            )
-        }),
+        // An unused code goes at its expiry (the partial index `auth_codes_unused_expires` finds
+        // them). A used one stays as long as its grant (ON DELETE CASCADE, below): a replay of
+        // it (RFC 6749 §4.1.2) then still revokes what it issued, after the code's minute too;
+        // and no round reads the used ones to find nothing to delete.
+        expired!(auth_codes, code_hash: String, |now| auth_codes::expires_at
+            .lt(now)
+            .and(auth_codes::used_at.is_null())),
         expired!(refresh_tokens, token_hash: String, |now| refresh_tokens::expires_at
             .lt(now)),
         // What refuses a token that is still valid (a revoked access token, a used assertion)

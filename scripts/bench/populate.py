@@ -32,8 +32,8 @@ round has real work. The proportions, per resident and year, and why:
   docs/configuration.md); a logged-out session stays a day after its end, as the clean-up keeps it.
   About 7 % of residents hold a session at any time (with the last day's expired ones).
 - grants: one per login, to one of six e-services; 10 % with `offline_access` (30 days), the
-  others bound to the session (at most 8 h, revoked at logout). Each has its used code (kept
-  60 s, so only the last `--stale-hours`' ones are left) and its refresh tokens: a session-bound
+  others bound to the session (at most 8 h, revoked at logout). Each has its used code (kept as
+  long as its grant, for a replay to revoke it) and its refresh tokens: a session-bound
   grant is refreshed 0–3 times, an offline one 0–20 times; the rotated ones stay, used, until
   the grant expires, beside the one live token.
 - consents: to the two e-services that are not first-party: 30 % of residents gave one, 10 %
@@ -447,10 +447,9 @@ class Population:
             grant, TENANT, client, user, session if keep_session else None, scope, t, "pwd",
             "urn:idp:acr:password", self.sink.boolean(offline), t, stamp(grant_expires),
             None if revoked is None else stamp(revoked)))
-        if at + CODE_US >= self.keep_after:
-            rows["codes"].append((
-                ids.hex256(), grant, TENANT, client, f"https://{client}.example.fi/callback",
-                ids.token()[:22], None, None, t, stamp(at + CODE_US), stamp(issued)))
+        rows["codes"].append((
+            ids.hex256(), grant, TENANT, client, f"https://{client}.example.fi/callback",
+            ids.token()[:22], None, None, t, stamp(at + CODE_US), stamp(issued)))
         rotations = rng.randint(0, 20 if offline else 3)
         made = issued
         for r in range(rotations + 1):
