@@ -153,6 +153,10 @@ pub struct Services {
 /// the mail is on its way).
 const SEND_NOW_WAIT: Duration = Duration::from_secs(10);
 
+/// How long a scrape waits for the queues' counts: under a usual scraper's timeout (10 s), as a
+/// pool whose connections are all busy makes a checkout wait up to 10 s.
+const QUEUES_READ_WITHIN: Duration = Duration::from_secs(2);
+
 /// What one round of a lease queue did.
 #[derive(Debug, Clone, Copy)]
 struct Worked {
@@ -546,26 +550,38 @@ impl Services {
 
     /// The metrics in the OpenMetrics text format, with the gauges set now: the queues of every
     /// tenant (two indexed counts a tenant, on a blocking thread), the database and hashing
-    /// pools, and the age of every tenant's active signing keys.
+    /// pools, and the age of every tenant's active signing keys. A database that does not give
+    /// the queues within [`QUEUES_READ_WITHIN`] leaves their gauges as they were, says so in
+    /// `idp_queue_gauges_stale`, and the rest is answered all the same: an outage is when the
+    /// requests' 503s and the pool's gauges are wanted.
     pub async fn scrape(&self) -> Result<String, StoreError> {
         let _one_at_a_time = self.metrics.scraping.lock().await;
         let now = self.clock.now();
         let config = self.config.clone();
-        let queues = self
-            .store
-            .run(move |conn| {
-                let mut waiting = Vec::new();
-                for tenant in config.tenants.values() {
-                    let tenant = crate::store::Tenant::of(tenant);
-                    let mail = outbox::QUEUE.waiting(conn, tenant)?;
-                    let logouts = deliveries::QUEUE.waiting(conn, tenant)?;
-                    waiting.push((tenant.id().to_string(), mail, logouts.0));
-                }
-                Ok::<_, StoreError>(waiting)
-            })
-            .await?;
+        let read = self.store.run(move |conn| {
+            let mut waiting = Vec::new();
+            for tenant in config.tenants.values() {
+                let tenant = crate::store::Tenant::of(tenant);
+                let mail = outbox::QUEUE.waiting(conn, tenant)?;
+                let logouts = deliveries::QUEUE.waiting(conn, tenant)?;
+                waiting.push((tenant.id().to_string(), mail, logouts.0));
+            }
+            Ok::<_, StoreError>(waiting)
+        });
         let m = &self.metrics;
-        for (tenant, (mails, oldest), logouts) in queues {
+        let queues = match tokio::time::timeout(QUEUES_READ_WITHIN, read).await {
+            Ok(Ok(queues)) => Some(queues),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cannot read the queues for the metrics");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("the queues for the metrics were not read in time");
+                None
+            }
+        };
+        m.queues_stale.set(i64::from(queues.is_none()));
+        for (tenant, (mails, oldest), logouts) in queues.into_iter().flatten() {
             let label = TenantLabels { tenant };
             m.outbox_waiting.get_or_create(&label).set(mails);
             let age = oldest.map_or(0.0, |at| seconds_between(at, now));
@@ -597,16 +613,17 @@ impl Services {
             .map_or(90, |metrics| metrics.key_rotation_days);
         let ring = self.keys.current();
         for tenant in self.config.tenants.values() {
-            let Some(keys) = ring.tenant(&tenant.id) else {
-                continue;
-            };
+            let keys = ring.tenant(&tenant.id);
             for alg in [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA] {
-                let Some(active) = keys.active(alg, now) else {
-                    continue;
-                };
                 let label = KeyLabels {
                     tenant: tenant.id.clone(),
                     alg: crate::crypto::keys::alg_name(alg),
+                };
+                // No key signs: no age to show (a frozen one would hide it; /readyz tells).
+                let Some(active) = keys.and_then(|keys| keys.active(alg, now)) else {
+                    self.metrics.key_age.remove(&label);
+                    self.metrics.key_rotation_due.remove(&label);
+                    continue;
                 };
                 let due = active.activates_at + chrono::Duration::days(i64::from(rotation_days));
                 let age = seconds_between(active.activates_at, now);

@@ -1,4 +1,8 @@
-//! `GET /healthz`, the liveness check: 200 when the database answers, 503 otherwise.
+//! `GET /livez`, the liveness check for a process supervisor: 200 while the process answers
+//! HTTP at all, the database not asked (a restart would not bring a database back, and a node
+//! restarted while it is away cannot start: probed on the database, every node of a failover was
+//! killed and crash-looped).
+//! `GET /healthz`, the health check for monitoring: 200 when the database answers, 503 otherwise.
 //! `GET /readyz`, the readiness check for a load balancer: 200 only when the database answers,
 //! every migration of this build is applied and every tenant has its signing keys; 503 with the
 //! reason otherwise (during a start, a PostgreSQL failover, after a restore of an older backup),
@@ -14,6 +18,13 @@ use crate::flows::keys;
 
 /// How long `/healthz` and `/readyz` wait for a database connection.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Answers without asking anything of the database.
+pub async fn livez() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({"status": "ok"}))
+}
 
 /// Reads one `users.id` from the database (`Store::ping`): a database without our tables is not
 /// healthy either.

@@ -47,8 +47,9 @@ pub fn build(services: &Services) -> Result<Option<MetricsServer>, anyhow::Error
     Ok(Some(MetricsServer { address, server }))
 }
 
-/// `GET /metrics`: the gauges set now, then every metric encoded; 503 when the database does
-/// not answer (the gauges of the queues need it).
+/// `GET /metrics`: the gauges set now, then every metric encoded (a database that does not answer
+/// leaves the queues' gauges stale, `idp_queue_gauges_stale` 1); 503 only when they cannot be
+/// encoded.
 async fn metrics(services: web::Data<Services>) -> HttpResponse {
     match services.scrape().await {
         Ok(text) => HttpResponse::Ok()

@@ -134,7 +134,8 @@ impl Application {
 /// resource default), never the 404 page; the answers without side effects answer `HEAD` too
 /// ([`util::get_or_head`]).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/healthz").route(util::get_or_head().to(healthz::healthz)))
+    cfg.service(web::resource("/livez").route(util::get_or_head().to(healthz::livez)))
+        .service(web::resource("/healthz").route(util::get_or_head().to(healthz::healthz)))
         .service(web::resource("/readyz").route(util::get_or_head().to(healthz::readyz)))
         .service(web::resource("/static/idp.css").route(util::get_or_head().to(assets::stylesheet)))
         .service(web::resource("/static/passkeys.js").route(util::get_or_head().to(assets::script)))

@@ -191,6 +191,10 @@ pub struct Metrics {
     pub deliveries: Family<OutcomeLabels, Counter>,
     /// `idp_backchannel_logouts_waiting{tenant}`.
     pub deliveries_waiting: Family<TenantLabels, Gauge>,
+    /// `idp_queue_gauges_stale`: 1 when the last scrape could not read the queues from the
+    /// database (down, or no connection free within its time): their gauges are an earlier
+    /// scrape's.
+    pub queues_stale: Gauge,
     /// `idp_hashing_queue`: hashes admitted and waiting for a thread.
     pub hashing_queue: Gauge,
     /// `idp_hashing_in_flight`: hashes running.
@@ -228,6 +232,7 @@ impl Metrics {
             outbox_oldest: Family::default(),
             deliveries: Family::default(),
             deliveries_waiting: Family::default(),
+            queues_stale: Gauge::default(),
             hashing_queue: Gauge::default(),
             hashing_in_flight: Gauge::default(),
             db_connections: Family::default(),
@@ -285,6 +290,11 @@ impl Metrics {
             "idp_backchannel_logouts_waiting",
             "Back-channel logout tokens waiting to be delivered.",
             metrics.deliveries_waiting.clone(),
+        );
+        r.register(
+            "idp_queue_gauges_stale",
+            "1 when the last scrape could not read the mail and logout queues from the database (their gauges are an earlier scrape's), else 0.",
+            metrics.queues_stale.clone(),
         );
         r.register(
             "idp_hashing_queue",

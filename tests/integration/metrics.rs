@@ -208,3 +208,49 @@ async fn without_a_metrics_section_there_is_no_listener() {
     assert_eq!(app.get("/metrics").await.status(), 404);
     app.stop().await;
 }
+
+/// PostgreSQL only: an open SQLite file cannot be taken away from the process. The database
+/// gone, a scrape still answers: the 503s the requests got and the pool's gauges, the queues'
+/// gauges said to be stale. Before, the scrape was a 503 with nothing, when it was most wanted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scrape_answers_while_the_database_is_gone() {
+    if crate::helpers::postgres_admin_url().is_none() {
+        return;
+    }
+    let app = with_metrics(Backend::Postgres).await;
+    let (status, _, text) = app.scrape().await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(value(&text, "idp_queue_gauges_stale"), 0.0);
+    app.db.drop_now();
+    assert_eq!(app.get("/healthz").await.status(), 503);
+    let (status, _, text) = app.scrape().await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(value(&text, "idp_queue_gauges_stale"), 1.0);
+    let refused = r#"idp_http_requests_total{route="/healthz",method="GET",status="503"}"#;
+    assert!(value(&text, refused) >= 1.0, "{text}");
+    app.stop().await;
+}
+
+both_stores!(a_key_that_no_longer_signs_has_no_age);
+/// A tenant's key of one algorithm gone (the ring reloaded without it): its age and time to
+/// rotation leave the scrape, rather than stay frozen at a healthy value.
+async fn a_key_that_no_longer_signs_has_no_age(backend: Backend) {
+    let app = with_metrics(backend).await;
+    let age = r#"idp_signing_key_age_seconds{tenant="seinajoki",alg="ES256"}"#;
+    let due = r#"idp_signing_key_rotation_due_seconds{tenant="seinajoki",alg="ES256"}"#;
+    let (_, _, text) = app.scrape().await;
+    assert!(
+        sample(&text, age).is_some() && sample(&text, due).is_some(),
+        "{text}"
+    );
+    crate::readiness::without_seinajokis_es256_keys(&app).await;
+    let (_, _, text) = app.scrape().await;
+    assert_eq!(
+        (sample(&text, age), sample(&text, due)),
+        (None, None),
+        "{text}"
+    );
+    let kouvola = r#"idp_signing_key_age_seconds{tenant="kouvola",alg="ES256"}"#;
+    assert!(sample(&text, kouvola).is_some(), "{text}");
+    app.stop().await;
+}

@@ -81,9 +81,8 @@ async fn a_database_that_lacks_a_migration_is_not_ready(backend: Backend) {
     app.stop().await;
 }
 
-both_stores!(a_ring_without_a_tenants_key_is_not_ready);
-async fn a_ring_without_a_tenants_key_is_not_ready(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+/// Deletes seinajoki's ES256 keys and reloads the key ring without them.
+pub(crate) async fn without_seinajokis_es256_keys(app: &TestApp) {
     app.db_run(|conn| {
         use idp::store::schema::signing_keys;
         diesel::delete(
@@ -100,6 +99,12 @@ async fn a_ring_without_a_tenants_key_is_not_ready(backend: Backend) {
         .await
         .unwrap()
         .unwrap();
+}
+
+both_stores!(a_ring_without_a_tenants_key_is_not_ready);
+async fn a_ring_without_a_tenants_key_is_not_ready(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    without_seinajokis_es256_keys(&app).await;
 
     let (status, _, body) = ready(&app).await;
     assert_eq!(status, 503, "{body}");
@@ -123,5 +128,10 @@ async fn a_node_whose_database_is_gone_is_not_ready() {
     assert_eq!(body["status"], "not_ready");
     // In idp's words only: the driver's error (hosts, addresses, the database user) is logged.
     assert_eq!(body["reason"], "the database does not answer", "{body}");
+    // Alive all the same: a supervisor that restarted it would get a node that cannot start
+    // until the database is back (the health check, for monitoring, says the database is away).
+    let live = app.get("/livez").await;
+    assert_eq!(live.status(), 200);
+    assert_eq!(app.get("/healthz").await.status(), 503);
     app.stop().await;
 }
