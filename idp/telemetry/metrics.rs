@@ -101,6 +101,9 @@ pub enum LoginOutcome {
     Throttled,
     /// A wrong one-time or recovery code.
     SecondFactorFailed,
+    /// A passkey answer that did not verify (a wrong signature, another user's handle, a key
+    /// not the account's), at a login, a second factor or the account page.
+    PasskeyFailed,
     /// A password that matched, for an account that changed before the session could start (a
     /// recovery or a change of password committed meanwhile): nothing started.
     Interrupted,
@@ -121,6 +124,7 @@ impl LoginOutcome {
             LoginOutcome::UnknownIdentifier => "unknown_identifier",
             LoginOutcome::Throttled => "throttled",
             LoginOutcome::SecondFactorFailed => "second_factor_failed",
+            LoginOutcome::PasskeyFailed => "passkey_failed",
             LoginOutcome::Interrupted => "interrupted",
             LoginOutcome::LegacyBoundByPassword => "legacy_bound_password",
             LoginOutcome::LegacyBoundByLink => "legacy_bound_link",

@@ -254,3 +254,27 @@ async fn a_key_that_no_longer_signs_has_no_age(backend: Backend) {
     assert!(sample(&text, kouvola).is_some(), "{text}");
     app.stop().await;
 }
+
+both_stores!(a_passkey_that_does_not_verify_is_counted);
+/// A passkey answer for another user's handle is refused (401) and counted as `passkey_failed`,
+/// as a wrong password is: before, the audit had it and the metrics did not.
+async fn a_passkey_that_does_not_verify_is_counted(backend: Backend) {
+    use crate::helpers::webauthn::{Authenticator, add_on_account, login_options, sign_in};
+    use crate::passkeys::{EMAIL, PASSWORD, with_pirjo};
+    let app = with_pirjo(TestApp::builder(backend).metrics()).await;
+    let signed = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
+    let mut key = Authenticator::new(&app);
+    let added = add_on_account(&app, &signed, (&mut key, PASSWORD), "Läppäri").await;
+    assert_eq!(added.status(), 200);
+    let login = Login::fresh(&app, &rp::basic(&app).await).await;
+    let (asked, html) = login_options(&login).await;
+    let posing = key
+        .discover(&asked)
+        .as_user(uuid::Uuid::new_v4().as_bytes());
+    let refused = login.post("/login/passkey", &html, &posing.fields()).await;
+    assert_eq!(refused.status(), 401);
+    let (_, _, text) = app.scrape().await;
+    let failed = r#"idp_logins_total{tenant="seinajoki",outcome="passkey_failed"}"#;
+    assert_eq!(value(&text, failed), 1.0, "{text}");
+    app.stop().await;
+}

@@ -59,6 +59,7 @@ pub fn checked(
             .user(user.id.as_str())
             .detail(&json!({ "check": "passkey" }))
             .record(conn)?;
+        m.count_login(LoginOutcome::PasskeyFailed);
         return Ok(Err(Refusal::Failed));
     };
     throttle::give_back(conn, tenant, &keys, ALLOWANCE, m.now, true)?;
