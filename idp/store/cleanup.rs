@@ -19,7 +19,8 @@ use super::{DbConnection, Result, Tenant};
 /// The advisory lock of the clean-up (an arbitrary constant, next to the migrations' one).
 const CLEANUP_LOCK: i64 = 0x1d9_0002;
 
-/// How long sent and given-up mails and logout deliveries are kept (a mail's text holds links).
+/// How long sent and given-up mails and logout deliveries are kept (without their text and
+/// token, emptied when they left the queue: `store/lease_queue.rs`).
 pub const KEEP_DELIVERED_DAYS: i64 = 7;
 
 /// How long past their expiry the rows that refuse a still-valid token are kept (revoked access

@@ -49,5 +49,5 @@ pub const QUEUE: LeaseQueue = LeaseQueue {
     turns_by: Some(<logout_deliveries::uri as Column>::NAME),
     // Delivered or given up, the token's claims (`sub`, `sid`) are of no more use: kept, they
     // tied an erased account's subject to the time of its erasure for the row's week.
-    spent: Some(<logout_deliveries::logout_token as Column>::NAME),
+    spent: &[<logout_deliveries::logout_token as Column>::NAME],
 };

@@ -46,10 +46,11 @@ pub struct LeaseQueue {
     /// each value, then the second of each, and so on. Without it the longest due go first, and
     /// one destination with many rows due fills every claim.
     pub turns_by: Option<&'static str>,
-    /// A column emptied (`''`) when a row leaves the queue, done or given up: what only its work
-    /// needed and that names a person (a logout token's `sub`), so that the row kept for its week
-    /// of operations no longer does.
-    pub spent: Option<&'static str>,
+    /// The columns emptied (`''`) when a row leaves the queue, done or given up: what only its
+    /// work needed and that names a person or holds a secret (a logout token's `sub`, a mail's
+    /// text with its working links), so that the row kept for its week of operations no longer
+    /// does.
+    pub spent: &'static [&'static str],
 }
 
 /// The queue columns of a row, which both queues' tables have: each row embeds them, inserted
@@ -256,14 +257,15 @@ impl LeaseQueue {
             .optional()?)
     }
 
-    /// The assignment that empties [`Self::spent`], after a comma; nothing without one.
+    /// The assignments that empty [`Self::spent`], each after a comma; nothing without any.
     fn emptied(&self) -> String {
         self.spent
+            .iter()
             .map(|column| format!(", {column} = ''"))
-            .unwrap_or_default()
+            .collect()
     }
 
-    /// Records that the work of row `id` was done at `now` (its [`Self::spent`] column emptied).
+    /// Records that the work of row `id` was done at `now` (its [`Self::spent`] columns emptied).
     pub fn done(&self, conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Result<()> {
         let sql = format!(
             "UPDATE {} SET status = ?, {} = ?, attempts = attempts + 1, locked_until = NULL, \
@@ -285,7 +287,7 @@ impl LeaseQueue {
     /// waits under that lease: a node whose lease ran out while it was still trying (a relay
     /// slower than the lease) must not turn another node's success into a failure, give up what
     /// is done, or free a row another node holds now (a third would send it again). Whether it
-    /// did. A row given up has its [`Self::spent`] column emptied.
+    /// did. A row given up has its [`Self::spent`] columns emptied.
     pub fn failed(
         &self,
         conn: &mut DbConnection,

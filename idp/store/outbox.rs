@@ -52,9 +52,13 @@ pub const QUEUE: LeaseQueue = LeaseQueue {
     done_at: <mail_outbox::sent_at as Column>::NAME,
     // One relay takes every mail: the longest waiting go first.
     turns_by: None,
-    // A sent mail's text stays its week (docs/operations.md); an erasure deletes the mail of the
-    // erased addresses.
-    spent: None,
+    // Sent or given up, a mail's text is of no more use, and it holds working links (a reset's,
+    // an undo's for 14 days): emptied, so that the database, its replicas and backups hold them
+    // only while they wait. The row (recipient, kind, times) stays its week.
+    spent: &[
+        <mail_outbox::body_text as Column>::NAME,
+        <mail_outbox::body_html as Column>::NAME,
+    ],
 };
 
 /// A mail by id.
