@@ -27,5 +27,20 @@ for password in PASSWORDS:
     rows.append(("argon2id", password, argon2.using(type="ID", memory_cost=1024, rounds=2).hash(password)))
     rows.append(("argon2i", password, argon2.using(type="I", memory_cost=1024, rounds=2).hash(password)))
 
+# The PHC string format of PBKDF2 (RustCrypto's `pbkdf2` and other PHC libraries, not passlib):
+# `i=<rounds>,l=<length>`, standard base64 without padding, the salt the bytes it encodes.
+import base64
+import hashlib
+import os
+
+
+def phc_pbkdf2_sha256(password, salt, rounds=1000):
+    b64 = lambda raw: base64.b64encode(raw).decode().rstrip("=")
+    derived = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, rounds, 32)
+    return f"$pbkdf2-sha256$i={rounds},l=32${b64(salt)}${b64(derived)}"
+
+
+rows.append(("pbkdf2-sha256-phc", "salasana123", phc_pbkdf2_sha256("salasana123", os.urandom(16))))
+
 for row in rows:
     print("\t".join(row))

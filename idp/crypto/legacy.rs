@@ -231,8 +231,10 @@ pub fn over_cap(hash: &str, format: LegacyFormat) -> Option<String> {
             })
         }
         LegacyFormat::PasslibPbkdf2 | LegacyFormat::DjangoPbkdf2 => {
-            let field = usize::from(format == LegacyFormat::PasslibPbkdf2) + 1;
-            let rounds: u64 = hash.split('$').nth(field)?.parse().ok()?;
+            let rounds: u64 = match format {
+                LegacyFormat::PasslibPbkdf2 => pbkdf2_cost(hash.split('$').nth(2)?)?.0,
+                _ => hash.split('$').nth(1)?.parse().ok()?,
+            };
             (rounds > u64::from(MAX_PBKDF2_ITERATIONS)).then(|| {
                 format!("pbkdf2 iterations {rounds} are over the cap of {MAX_PBKDF2_ITERATIONS}")
             })
@@ -477,7 +479,10 @@ fn ab64(text: &str) -> Option<Vec<u8>> {
     STANDARD_NO_PAD.decode(text.replace('.', "+")).ok()
 }
 
-/// `$pbkdf2-<digest>$<rounds>$<salt ab64>$<hash ab64>` (SHA-1 is plain `$pbkdf2$`).
+/// `$pbkdf2-<digest>$<rounds>$<salt ab64>$<hash ab64>` (SHA-1 is plain `$pbkdf2$`): passlib's;
+/// or the PHC string format's `$pbkdf2-<digest>$i=<rounds>[,l=<length>]$<salt b64>$<hash b64>`
+/// (RustCrypto's `pbkdf2` and other PHC libraries; the salt is the bytes its base64 encodes, as
+/// in passlib), whose length, when given, must be the hash's.
 fn passlib_parts(hash: &str) -> Option<Pbkdf2Parts<'static>> {
     let mut parts = hash.split('$').skip(1);
     let digest = match parts.next()? {
@@ -486,10 +491,35 @@ fn passlib_parts(hash: &str) -> Option<Pbkdf2Parts<'static>> {
         "pbkdf2-sha512" => "sha512",
         _ => return None,
     };
-    let rounds = parts.next()?.parse().ok()?;
+    let (rounds, length) = pbkdf2_cost(parts.next()?)?;
     let salt = ab64(parts.next()?)?;
     let expected = ab64(parts.next()?)?;
+    if length.is_some_and(|length| length != expected.len()) || parts.next().is_some() {
+        return None;
+    }
     Pbkdf2Parts::checked(digest, rounds, salt, expected)
+}
+
+/// The cost field of a passlib or PHC PBKDF2 hash: the iterations, and the PHC form's `l=`
+/// length if it has one. passlib writes the bare number; the PHC form `i=<n>` or `i=<n>,l=<n>`,
+/// in that order.
+fn pbkdf2_cost(field: &str) -> Option<(u64, Option<usize>)> {
+    let number = |text: &str| -> Option<u64> {
+        text.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| text.parse().ok())
+            .flatten()
+    };
+    let Some(params) = field.strip_prefix("i=") else {
+        return Some((number(field)?, None));
+    };
+    match params.split_once(",l=") {
+        Some((rounds, length)) => {
+            let length = usize::try_from(number(length)?).ok()?;
+            Some((number(rounds)?, Some(length)))
+        }
+        None => Some((number(params)?, None)),
+    }
 }
 
 /// `pbkdf2_<digest>$<iterations>$<salt text>$<hash base64>`.
@@ -539,7 +569,7 @@ pub(crate) mod tests {
             );
             seen.insert(kind);
         }
-        assert_eq!(seen.len(), 14, "{seen:?}");
+        assert_eq!(seen.len(), 15, "{seen:?}");
     }
 
     #[test]
@@ -555,6 +585,22 @@ pub(crate) mod tests {
             assert!(!verify("salasana", hash, Some(&layout_a())), "{hash}");
         }
         assert_eq!(detect("{SSHA}abc", None), None);
+        // The PHC form of a right password's hash (`legacy_hashes.tsv`), but with a length that
+        // is not the hash's, its parameters out of order, no iterations, a sign, a field too
+        // many: of no known format, never verified.
+        let (salt, hash) = (
+            "c2FsdHNhbHRzYWx0c2FsdA",
+            "SaaIfDy4p5YHqdHML+qB/w7GyX/Vw3ukTjousWXWA9U",
+        );
+        let good = format!("$pbkdf2-sha256$i=1000,l=32${salt}${hash}");
+        assert!(verify("salasana123", &good, None));
+        for cost in ["i=1000,l=31", "l=32,i=1000", "i=,l=32", "i=+1000"] {
+            let bad = format!("$pbkdf2-sha256${cost}${salt}${hash}");
+            assert_eq!(detect(&bad, None), None, "{bad}");
+            assert!(!verify("salasana123", &bad, None), "{bad}");
+        }
+        let extra = format!("{good}$");
+        assert_eq!(detect(&extra, None), None);
     }
 
     const SALTED: &str = include_str!("../../tests/data/legacy_salted_sha.tsv");
@@ -652,6 +698,7 @@ pub(crate) mod tests {
             "$6$rounds=1000001$Z4bpj4wF9dn4fmPX$.QwhICvr3HCdjUW3QuDObHJ8CfGsxrx4j2kvdiwZTXKFe5claminEjKAiQ.7w1kb459KgfrfQaTekaGB0rjSe1",
             "$5$rounds=999999999$U7Tq5wW9Xp0.bRp0$bhf7MmVXcqMQg9BPbNp9UbpEmN0uvMpZ5loXx9updt2",
             "$pbkdf2-sha256$2000001$55yzNmbsXasVwvjfO4dw7g$nty87UT3PKjRvpHtE/DG.DucF.pYPiLQnpwjkFbdFfw",
+            "$pbkdf2-sha256$i=2000001,l=32$c2FsdHNhbHRzYWx0c2FsdA$SaaIfDy4p5YHqdHML+qB/w7GyX/Vw3ukTjousWXWA9U",
             "pbkdf2_sha256$4294967295$QAodWHhGl3VC$HU2Sd76mENc5Z+koKQjpSfG0tTtpg9MAY+hy5n0D3hw=",
             "$argon2id$v=19$m=65537,t=2,p=4$2tvbW4uRUkqJMQagVAoh5A$sm0qcih8xKHgts8hD4ohmKHJs6rGiujfiugfqp4MDqw",
             "$argon2i$v=19$m=1024,t=11,p=4$1drb+59z7l3rvXdOCWFszQ$oYrTi7pFNN6K7sgFHlwdlPN8DasSs7r88FfWNgpnrIE",
@@ -666,6 +713,7 @@ pub(crate) mod tests {
             "$2b$14$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2",
             "$6$rounds=1000000$Z4bpj4wF9dn4fmPX$.QwhICvr3HCdjUW3QuDObHJ8CfGsxrx4j2kvdiwZTXKFe5claminEjKAiQ.7w1kb459KgfrfQaTekaGB0rjSe1",
             "$pbkdf2-sha256$2000000$55yzNmbsXasVwvjfO4dw7g$nty87UT3PKjRvpHtE/DG.DucF.pYPiLQnpwjkFbdFfw",
+            "$pbkdf2-sha256$i=2000000,l=32$c2FsdHNhbHRzYWx0c2FsdA$SaaIfDy4p5YHqdHML+qB/w7GyX/Vw3ukTjousWXWA9U",
             "pbkdf2_sha256$2000000$QAodWHhGl3VC$HU2Sd76mENc5Z+koKQjpSfG0tTtpg9MAY+hy5n0D3hw=",
             "$argon2id$v=19$m=65536,t=10,p=4$2tvbW4uRUkqJMQagVAoh5A$sm0qcih8xKHgts8hD4ohmKHJs6rGiujfiugfqp4MDqw",
             "$scrypt$ln=16,r=8,p=4$mRNCqPWec+79X6uVco6xlg$WX8uyMK0t3Vrxpw3K89wgtvz5cYbL8yjkew9HJ4oRyg",
