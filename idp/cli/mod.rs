@@ -7,6 +7,7 @@ mod account;
 mod audit;
 mod backup;
 mod check_config;
+mod clients;
 mod delete;
 mod export;
 mod failure;
@@ -68,6 +69,9 @@ pub enum Command {
     /// The tenants the database holds rows of; purge a removed tenant's rows.
     #[command(subcommand)]
     Tenants(tenants::TenantsCommand),
+    /// A tenant's e-services as its file configures them; a new client secret and its hash.
+    #[command(subcommand)]
+    Clients(clients::ClientsCommand),
 }
 
 /// Parses the command line, runs the command, and turns the outcome into an exit status.
@@ -92,6 +96,7 @@ pub fn main() -> ExitCode {
         Command::Audit(command) => load(&cli.config).and_then(|c| audit::run(&c, command)),
         Command::Backup(args) => load(&cli.config).and_then(|c| backup::run(&c, &args)),
         Command::Tenants(command) => load(&cli.config).and_then(|c| tenants::run(&c, command)),
+        Command::Clients(command) => load(&cli.config).and_then(|c| clients::run(&c, command)),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -360,6 +360,33 @@ fn only_serving_needs_the_relays_password_in_its_environment() {
 }
 
 #[test]
+fn clients_are_listed_and_a_new_secret_comes_with_its_hash() {
+    use sha2::Digest;
+    let s = setup(Backend::Sqlite);
+    let listed = succeeded(&s.idp(&["clients", "list", "--tenant", "seinajoki"]));
+    assert_eq!(
+        listed,
+        "CLIENT\tAUTHENTICATION\tSECRET\tGRANTS\tCONSENT\tREDIRECT URIS\n\
+         seinajoki-demo\tclient_secret_basic\tPLAIN\tauthorization_code,refresh_token\tno\t\
+         http://localhost:8081/callback\n"
+    );
+    let printed = succeeded(&s.idp(&["clients", "new-secret"]));
+    let lines: Vec<&str> = printed.lines().collect();
+    let new = lines[0]
+        .strip_prefix("client secret (for the e-service only, over a separate channel): ")
+        .unwrap();
+    assert!(new.len() >= 43, "{printed}");
+    let hash = hex::encode(sha2::Sha256::digest(new.as_bytes()));
+    assert_eq!(lines[1], format!("client_secret_sha256 = \"{hash}\""));
+    assert_ne!(printed, succeeded(&s.idp(&["clients", "new-secret"])));
+    failed_with(
+        &s.idp(&["clients", "list", "--tenant", "tampere"]),
+        1,
+        "error: unknown tenant \"tampere\" (configured: kouvola, seinajoki)\n",
+    );
+}
+
+#[test]
 fn check_config_accepts_the_demo() {
     let out = run(idp().current_dir(project_root()).arg("check-config"), "");
     assert_eq!(
