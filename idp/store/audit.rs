@@ -223,6 +223,7 @@ const IMPERSONAL_DETAIL: &[&str] = &[
     "check",
     "claim",
     "consent",
+    "consents",
     "first",
     "grants",
     "kid",

@@ -112,7 +112,14 @@ pub fn end_everything(
     }
     let clients = grants::revoke_user_grants(conn, tenant, &user.id, m.now)?;
     backchannel::queue(m, conn, None, &user.subject, &clients)?;
-    access::delete_consents(conn, tenant, &user.id)?;
+    // The trail keeps that they went (each was recorded as `consent.given`).
+    let consents = access::delete_consents(conn, tenant, &user.id)?;
+    if consents > 0 {
+        m.audit("consents.ended")
+            .user(user.id.as_str())
+            .detail(&serde_json::json!({ "consents": consents }))
+            .record(conn)?;
+    }
     end_pending(m, conn, user)
 }
 
