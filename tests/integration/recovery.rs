@@ -506,8 +506,15 @@ async fn a_recovery_forgets_the_consents_given_meanwhile(backend: Backend) {
         assert_eq!(app.db_run(count).await, 0, "{recovery:?}");
         // Given and ended, both in the trail.
         let ended = app.audit_details("seinajoki", "consents.ended").await;
-        assert_eq!(ended, [serde_json::json!({ "consents": 1 })], "{recovery:?}");
-        assert_eq!(app.audit_details("seinajoki", "consent.given").await.len(), 1);
+        assert_eq!(
+            ended,
+            [serde_json::json!({ "consents": 1 })],
+            "{recovery:?}"
+        );
+        assert_eq!(
+            app.audit_details("seinajoki", "consent.given").await.len(),
+            1
+        );
         app.stop().await;
     }
 }
