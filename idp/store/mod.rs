@@ -508,10 +508,26 @@ pub fn migrate(backend: &DatabaseBackend) -> Result<Vec<String>> {
         DatabaseBackend::Postgres(url) => DbConnection::Postgres(PgConnection::establish(url)?),
     };
     let mut applied = Vec::new();
-    while let Some(version) = conn.transaction(migrate_next)? {
-        applied.push(version);
+    let began = std::time::Instant::now();
+    loop {
+        match conn.transaction(migrate_next) {
+            Ok(Some(version)) => applied.push(version),
+            Ok(None) => return Ok(applied),
+            // SQLite answers "database is locked" at once, without its busy handler, in a few
+            // cases: the last connection of a node that stops checkpoints and removes the WAL
+            // under an exclusive lock, and a transaction that read before another connection
+            // wrote cannot write. The migration's transaction was rolled back: try again, for as
+            // long as a writer would wait.
+            Err(error)
+                if matches!(conn, DbConnection::Sqlite(_))
+                    && error.to_string().contains("database is locked")
+                    && began.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(error) => return Err(error),
+        }
     }
-    Ok(applied)
 }
 
 /// Runs the next pending migration and its Rust step, if any: its version.
