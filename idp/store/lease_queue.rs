@@ -158,7 +158,7 @@ impl LeaseQueue {
         let mut claimed = Vec::new();
         for id in self.due_ids(conn, now, limit, only)? {
             if self.take_lease(conn, &id, now, lease_until)?
-                && let Some(row) = self.find(conn, &id)?
+                && let Some(row) = self.find_pending(conn, &id)?
             {
                 claimed.push(row);
             }
@@ -246,6 +246,19 @@ impl LeaseQueue {
             .bind::<Text, _>(PENDING)
             .get_result(conn)?;
         Ok((found.waiting, found.oldest))
+    }
+
+    /// The row `id` if it is still pending, as a claim reads the row it just leased. A node
+    /// whose lease ran out may record the row done between this node's lease and its read (its
+    /// `done` takes no lease, the work being done): read unconditionally, the row came back done
+    /// with its [`Self::spent`] columns emptied, and an empty mail was sent.
+    fn find_pending<R: QueueRow>(&self, conn: &mut DbConnection, id: &str) -> Result<Option<R>> {
+        let sql = format!("SELECT * FROM {} WHERE id = ? AND status = ?", self.table);
+        Ok(statement(conn, &sql)
+            .bind::<Text, _>(id.to_string())
+            .bind::<Text, _>(PENDING)
+            .get_result(conn)
+            .optional()?)
     }
 
     /// A row by id.
