@@ -195,14 +195,15 @@ fn live_grant<'a>(tenant: Tenant<'a>, grant_id: &'a str, jti: &'a str) -> _ {
         )))
 }
 
-/// Revokes a grant of `tenant` (and with it its codes, refresh and access tokens).
+/// Revokes a grant of `tenant` (and with it its codes, refresh and access tokens); false when it
+/// was revoked already.
 pub fn revoke_grant(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
     id: &str,
     now: NaiveDateTime,
-) -> Result<()> {
-    diesel::update(
+) -> Result<bool> {
+    let changed = diesel::update(
         grants::table
             .find(id)
             .filter(grants::tenant_id.eq(tenant.id()))
@@ -210,7 +211,7 @@ pub fn revoke_grant(
     )
     .set(grants::revoked_at.eq(now))
     .execute(conn)?;
-    Ok(())
+    Ok(changed == 1)
 }
 
 /// Revokes the grants of a session of `tenant` that do not outlive it; returns the clients they
@@ -438,15 +439,18 @@ pub fn revoke_access_token(
     tenant: Tenant<'_>,
     jti: &str,
     expires_at: NaiveDateTime,
-) -> Result<()> {
+) -> Result<bool> {
+    // Listed before (a repeated revocation) is as good as listed now. Looked for first: in a
+    // PostgreSQL transaction a refused insert would abort the rest (the revocation's event).
+    if access_token_revoked(conn, tenant, jti)? {
+        return Ok(false);
+    }
     let listed = (
         revoked_access_tokens::jti.eq(jti),
         revoked_access_tokens::tenant_id.eq(tenant.id()),
         revoked_access_tokens::expires_at.eq(expires_at),
     );
-    // Listed before (a repeated revocation) is as good as listed now.
-    super::rows::insert_new(conn, revoked_access_tokens::table, listed)?;
-    Ok(())
+    super::rows::insert_new(conn, revoked_access_tokens::table, listed)
 }
 
 /// Whether the access token `jti` of `tenant` is listed as revoked (a machine token, which has no

@@ -38,10 +38,12 @@ pub fn revoke(
             if let Some(grant) = grants::find_grant(conn, tenant, &row.grant_id)?
                 && grant.client_id == client.client_id
             {
-                grants::revoke_grant(conn, tenant, &grant.id, m.now)?;
-                revoked("refresh_token")
-                    .user(grant.user_id.as_deref())
-                    .record(conn)?;
+                // Audited once: a repeated revocation changes nothing.
+                if grants::revoke_grant(conn, tenant, &grant.id, m.now)? {
+                    revoked("refresh_token")
+                        .user(grant.user_id.as_deref())
+                        .record(conn)?;
+                }
             }
             return Ok(());
         }
@@ -49,7 +51,9 @@ pub fn revoke(
             && claims.client_id == client.client_id
             && let Some(expires) = DateTime::from_timestamp(claims.exp, 0)
         {
-            grants::revoke_access_token(conn, tenant, &claims.jti, expires.naive_utc())?;
+            if !grants::revoke_access_token(conn, tenant, &claims.jti, expires.naive_utc())? {
+                return Ok(());
+            }
             // A machine token has no grant, and no user.
             let grant = match claims.gid.as_str() {
                 "" => None,
