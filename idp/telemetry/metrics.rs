@@ -60,6 +60,18 @@ pub struct OutcomeLabels {
     pub outcome: &'static str,
 }
 
+/// A token request: its tenant, the grant it asked for and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct TokenLabels {
+    /// The tenant's id.
+    pub tenant: String,
+    /// `authorization_code`, `refresh_token`, `client_credentials`; `other` for a grant type
+    /// idp does not know, `none` when the request named none (or its form could not be read).
+    pub grant: &'static str,
+    /// `issued`, or the error answered (`invalid_grant`, `invalid_client`, …).
+    pub outcome: &'static str,
+}
+
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct TenantLabels {
@@ -179,6 +191,9 @@ pub struct Metrics {
     pub latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     /// `idp_logins_total{tenant,outcome}`.
     pub logins: Family<OutcomeLabels, Counter>,
+    /// `idp_token_requests_total{tenant,grant,outcome}`: token requests answered, by grant
+    /// type and outcome (`issued` or the error).
+    pub tokens: Family<TokenLabels, Counter>,
     /// `idp_mail_total{tenant,outcome}`: `sent`, `failed` (an attempt), `limited`.
     pub mail: Family<OutcomeLabels, Counter>,
     /// `idp_waiting_requests_refused_total{tenant}`: authorization requests not stored because
@@ -229,6 +244,7 @@ impl Metrics {
             requests: Family::default(),
             latency: Family::new_with_constructor(|| Histogram::new(LATENCY_BUCKETS)),
             logins: Family::default(),
+            tokens: Family::default(),
             mail: Family::default(),
             waiting_refused: Family::default(),
             changes_refused: Family::default(),
@@ -259,6 +275,11 @@ impl Metrics {
             "idp_logins",
             "Logins and their steps by tenant and outcome.",
             metrics.logins.clone(),
+        );
+        r.register(
+            "idp_token_requests",
+            "Token requests answered, by tenant, grant type and outcome (issued, or the error).",
+            metrics.tokens.clone(),
         );
         r.register(
             "idp_mail",
@@ -366,6 +387,25 @@ impl Metrics {
         family
             .get_or_create(&OutcomeLabels {
                 tenant: tenant.to_string(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// Counts a token request of `tenant` for `grant_type` (as the request named it) that ended
+    /// in `outcome`. Unknown grant types are counted as `other`, so a client cannot add labels.
+    pub fn token_request(&self, tenant: &str, grant_type: Option<&str>, outcome: &'static str) {
+        let grant = match grant_type {
+            None => "none",
+            Some("authorization_code") => "authorization_code",
+            Some("refresh_token") => "refresh_token",
+            Some("client_credentials") => "client_credentials",
+            Some(_) => "other",
+        };
+        self.tokens
+            .get_or_create(&TokenLabels {
+                tenant: tenant.to_string(),
+                grant,
                 outcome,
             })
             .inc();

@@ -4,7 +4,7 @@
 //! template, logins by outcome, mail sent; and the gauges of the queues, pools and keys.
 
 use crate::both_stores;
-use crate::helpers::journeys::{Login, page, post_with_csrf};
+use crate::helpers::journeys::{Login, client_post, page, post_with_csrf};
 use crate::helpers::{Backend, TestApp};
 use crate::rp::{self, location, param};
 
@@ -276,5 +276,53 @@ async fn a_passkey_that_does_not_verify_is_counted(backend: Backend) {
     let (_, _, text) = app.scrape().await;
     let failed = r#"idp_logins_total{tenant="seinajoki",outcome="passkey_failed"}"#;
     assert_eq!(value(&text, failed), 1.0, "{text}");
+    app.stop().await;
+}
+
+both_stores!(token_requests_are_counted_by_grant_and_outcome);
+async fn token_requests_are_counted_by_grant_and_outcome(backend: Backend) {
+    use openidconnect::OAuth2TokenResponse;
+    let app = with_metrics(backend).await;
+    let client = rp::basic(&app).await;
+    let started = rp::start(&client, &["offline_access"], &[]);
+    let verifier = started.verifier.secret().clone();
+    let back = rp::log_in(&app.browser(), &started.url, EMAIL, PASSWORD).await;
+    let code = param(&back, "code").unwrap();
+    let tokens = rp::exchange(&client, &code, started.verifier)
+        .await
+        .unwrap();
+    client
+        .exchange_refresh_token(tokens.refresh_token().unwrap())
+        .unwrap()
+        .request_async(&rp::http())
+        .await
+        .unwrap();
+    // The code again: refused (and its grant revoked).
+    let again = openidconnect::PkceCodeVerifier::new(verifier);
+    let replayed = rp::exchange(&client, &code, again).await.unwrap_err();
+    assert!(replayed.starts_with("invalid_grant: "), "{replayed}");
+    // A grant type idp does not know, and a client with a wrong secret: counted, the unknown
+    // name as `other`.
+    let credentials = ("rp-basic", "rp-basic-secret");
+    let unknown = [("grant_type", "password; drop")];
+    let (status, _) = client_post(&app, "/seinajoki/token", credentials, &unknown).await;
+    assert_eq!(status, 400);
+    let wrong = ("rp-basic", "not its secret");
+    let code = [("grant_type", "authorization_code"), ("code", "x")];
+    let (status, _) = client_post(&app, "/seinajoki/token", wrong, &code).await;
+    assert_eq!(status, 401);
+
+    let (_, _, text) = app.scrape().await;
+    let count = |grant: &str, outcome: &str| {
+        let labels = format!("{{tenant=\"seinajoki\",grant=\"{grant}\",outcome=\"{outcome}\"}}");
+        sample(&text, &format!("idp_token_requests_total{labels}"))
+    };
+    assert_eq!(count("authorization_code", "issued"), Some(1.0));
+    assert_eq!(count("authorization_code", "invalid_grant"), Some(1.0));
+    assert_eq!(count("refresh_token", "issued"), Some(1.0));
+    assert_eq!(count("other", "unsupported_grant_type"), Some(1.0));
+    assert_eq!(count("authorization_code", "invalid_client"), Some(1.0));
+    assert!(!text.contains("password; drop"), "{text}");
+    assert!(!text.contains("idp_token_requests_total{tenant=\"kouvola\""));
     app.stop().await;
 }

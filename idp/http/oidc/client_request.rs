@@ -57,8 +57,16 @@ where
         req,
         body,
     } = request;
+    let params = form(&req, &body);
+    // The grant a token request asks for, for its count.
+    let grant = (endpoint == "token").then(|| {
+        params
+            .as_ref()
+            .ok()
+            .and_then(|params| params.get("grant_type").cloned())
+    });
     let result = async {
-        let params = form(&req, &body)?;
+        let params = params?;
         let presented = presented(&req, &params)?;
         if let Runs::HereWithoutStore(without_store) = runs
             && let Some(answer) = state.here(&tenant.id, |m| without_store(m, &presented, &params))
@@ -73,6 +81,12 @@ where
         }
     }
     .await;
+    if let Some(grant) = grant {
+        let outcome = result
+            .as_ref()
+            .map_or_else(|e| e.code.as_str(), |_| "issued");
+        (state.services.metrics).token_request(&tenant.id, grant.as_deref(), outcome);
+    }
     match result {
         Ok(value) => ok(value),
         Err(error) => oauth_error(&error),
