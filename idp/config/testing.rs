@@ -8,6 +8,7 @@ pub(crate) const TENANT: &str = r#"
 id = "seinajoki"
 name = "Seinäjoen kaupunki"
 policy = "keep-password"
+privacy_url = "https://www.example.fi/tietosuoja"
 
 [[clients]]
 client_id = "demo"

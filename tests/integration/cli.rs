@@ -633,7 +633,8 @@ fn serves(command: &mut std::process::Command) {
 both_stores!(a_public_server_refuses_the_demo_logins_and_secrets);
 /// `idp serve` with an `https://` public URL refuses to start on the demo's tenant files as
 /// shipped: their exports, imported at every start, hold the authority account `viranomainen`
-/// whose password README.md prints, and README.md prints their clients' secrets too. Exit status
+/// whose password README.md prints, README.md prints their clients' secrets too, and they link
+/// no privacy notice. Exit status
 /// 2, one line per problem naming file and key, the same from `check-config`, and nothing
 /// imported. Once the files are fit for a public server it starts, and a demo secret given as its
 /// SHA-256 is refused all the same.
@@ -660,10 +661,18 @@ async fn a_public_server_refuses_the_demo_logins_and_secrets(backend: Backend) {
             tenant(id).display()
         )
     };
+    let privacy = |id: &str| {
+        format!(
+            "error: {}: privacy_url: is not set, and the public URL is https://: the foot of every page and every mail links the city's privacy notice (tietosuojaseloste, GDPR Art. 13), and residents would have none; set privacy_url to the address where the city publishes it\n",
+            tenant(id).display()
+        )
+    };
     let expected = [
+        privacy("kouvola"),
         import("kouvola", "config/legacy/kouvola.jsonl"),
         plain("kouvola"),
         redirect("kouvola", "http://localhost:8082/callback"),
+        privacy("seinajoki"),
         import("seinajoki", "config/legacy/seinajoki.csv"),
         plain("seinajoki"),
         redirect("seinajoki", "http://localhost:8081/callback"),

@@ -48,6 +48,21 @@ fn the_fixture_is_safe_for_production() {
 }
 
 #[test]
+fn a_public_server_refuses_a_tenant_without_its_privacy_notice() {
+    let tenant = TENANT.replace("privacy_url = \"https://www.example.fi/tietosuoja\"\n", "");
+    assert_ne!(tenant, TENANT);
+    on_public_and_local(&tenant, |_| {
+        assert_eq!(
+            unsafe_settings(),
+            [
+                "tenants/seinajoki.toml: privacy_url: is not set, and the public URL is https://: the foot of every page and every mail links the city's privacy notice (tietosuojaseloste, GDPR Art. 13), and residents would have none; set privacy_url to the address where the city publishes it"
+            ]
+        );
+        Ok(())
+    });
+}
+
+#[test]
 fn a_public_server_refuses_an_export_imported_at_start() {
     let tenant = format!("{TENANT}\n[legacy]\nimport_at_start = \"export.csv\"\n");
     on_public_and_local(&tenant, |jail| {

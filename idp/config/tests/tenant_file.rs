@@ -228,7 +228,8 @@ fn what_a_tenant_publishes_is_checked() {
     });
     assert_refused(
         &format!(
-            "privacy_url = \"ftp://example.fi/tietosuoja\"\n{TENANT}\n[accessibility]\nanswer_days = 30\nfeedback_email = \"ei osoite\"\n"
+            "{}\n[accessibility]\nanswer_days = 30\nfeedback_email = \"ei osoite\"\n",
+            TENANT.replace("https://www.example.fi/", "ftp://example.fi/")
         ),
         &[
             "tenants/seinajoki.toml: privacy_url: must be an http:// or https:// URL",

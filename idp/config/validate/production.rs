@@ -1,7 +1,8 @@
 //! The settings that are fine for a developer's machine but unsafe on a public (`https://`)
 //! server, which `idp serve` refuses and `idp check-config` reports: the development
-//! key-encryption key, mail in clear to another host, and what the demo configuration publishes
-//! (its legacy exports, imported at every start, and its clients' secrets, README.md).
+//! key-encryption key, mail in clear to another host, a tenant without its privacy notice, and
+//! what the demo configuration publishes (its legacy exports, imported at every start, and its
+//! clients' secrets, README.md).
 //!
 //! An `allow_…` setting overrides a rule only where a real deployment may need what it refuses:
 //! a staging server on the development key, a relay on a network the operator trusts. A demo
@@ -69,6 +70,13 @@ pub(in crate::config) fn production(
     for tenant in tenants.values() {
         let file = settings.tenants.dir.join(format!("{}.toml", tenant.id));
         let source = file.display().to_string();
+        if tenant.privacy_url.is_none() && !on_loopback {
+            problems.push(Problem::new(
+                &source,
+                "privacy_url",
+                "is not set, and the public URL is https://: the foot of every page and every mail links the city's privacy notice (tietosuojaseloste, GDPR Art. 13), and residents would have none; set privacy_url to the address where the city publishes it",
+            ));
+        }
         if let Some(export) = &tenant.legacy.import_at_start {
             problems.push(Problem::new(
                 &source,

@@ -240,6 +240,11 @@ pub fn for_a_public_server(dir: &Path) {
                 text.push_str(&format!("client_secret_sha256 = \"{hash}\"\n"));
                 continue;
             }
+            if line.starts_with("policy = ") {
+                text.push_str(line);
+                text.push_str("\nprivacy_url = \"https://www.example.fi/tietosuoja\"\n");
+                continue;
+            }
             if line.starts_with("redirect_uris = ") {
                 text.push_str(&line.replace("http://localhost:", "https://rp.example.fi:"));
                 text.push('\n');
