@@ -10,4 +10,4 @@ pub use client_address::counting_key;
 pub use email::{Email, EmailError};
 pub use name::{MAX_NAME_CHARS, NameError, parse_name, without_hidden_marks};
 pub use password::{NewPassword, PasswordError};
-pub use text::lookup_key;
+pub use text::{lookup_key, with_ascii_domain};

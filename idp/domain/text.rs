@@ -6,12 +6,30 @@ use icu_properties::props::{GeneralCategory, GeneralCategoryGroup};
 use unicode_normalization::UnicodeNormalization;
 
 /// The lookup and uniqueness key of an identifier someone types (a mail address, an old or an
-/// authority username): trimmed, NFKC-normalised and lowercased (Unicode-aware). One written form
-/// of a name is one key: "Pääkäyttäjä" typed on a Mac (decomposed, NFD) or in a browser
-/// (composed, NFC), exported by an old system either way, or in full-width letters.
+/// authority username): trimmed, NFKC-normalised and lowercased (Unicode-aware), and a domain
+/// after its last `@` that is not all ASCII in its ASCII form (UTS #46 ToASCII: `hämeenlinna.fi`
+/// is `xn--hmeenlinna-q5a.fi`). One written form of a name is one key: "Pääkäyttäjä" typed on a
+/// Mac (decomposed, NFD) or in a browser (composed, NFC), exported by an old system either way, or
+/// in full-width letters; an address on an internationalised domain as typed into a text field or
+/// as a browser sends an `type="email"` field (Chromium sends its domain in punycode). A domain
+/// that has no ASCII form stays as it is.
 pub fn lookup_key(typed: &str) -> String {
     let folded: String = typed.trim().nfkc().collect();
-    folded.trim().to_lowercase()
+    let key = folded.trim().to_lowercase();
+    with_ascii_domain(&key).into_owned()
+}
+
+/// `address` with a domain that is not all ASCII in its ASCII form (UTS #46 ToASCII), the local
+/// part as it is: what a mail is sent to. An SMTP relay without SMTPUTF8 refuses a Unicode domain
+/// (RFC 6531), while its ASCII form is the same mailbox to every relay.
+pub fn with_ascii_domain(address: &str) -> std::borrow::Cow<'_, str> {
+    match address.rsplit_once('@') {
+        Some((local, domain)) if !domain.is_ascii() => match idna::domain_to_ascii(domain) {
+            Ok(ascii) if !ascii.is_empty() => format!("{local}@{ascii}").into(),
+            _ => address.into(),
+        },
+        _ => address.into(),
+    }
 }
 
 /// A username as the choice page shows it when the tenant masks them: the first and last
@@ -76,7 +94,7 @@ pub fn visible(typed: &str, max_chars: usize) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{invisible, lookup_key, mask, mask_login, visible};
+    use super::{invisible, lookup_key, mask, mask_login, visible, with_ascii_domain};
 
     #[test]
     fn what_does_not_show_as_itself_is_invisible() {
@@ -124,6 +142,30 @@ mod tests {
         );
         assert_eq!(lookup_key("ＭＡＴＴＩ．Ｍ"), "matti.m");
         assert_eq!(lookup_key("ﬁlippa"), "filippa");
+    }
+
+    #[test]
+    fn an_internationalised_domain_is_one_key_in_either_form() {
+        let ascii = "matti@xn--hmeenlinna-q5a.fi";
+        assert_eq!(lookup_key("Matti@Hämeenlinna.fi"), ascii);
+        assert_eq!(lookup_key("matti@ha\u{308}meenlinna.fi"), ascii);
+        assert_eq!(lookup_key("MATTI@XN--HMEENLINNA-Q5A.FI"), ascii);
+        // The local part is kept as typed (folded); only the domain has an ASCII form.
+        assert_eq!(lookup_key("mä@testi.fi"), "mä@testi.fi");
+        assert_eq!(lookup_key("äiti@äänekoski.fi"), "äiti@xn--nekoski-4waa.fi");
+        // No domain, or one without an ASCII form: as before.
+        assert_eq!(lookup_key("pääkäyttäjä"), "pääkäyttäjä");
+        assert_eq!(lookup_key("a@b\u{2028}ä"), "a@b\u{2028}ä");
+    }
+
+    #[test]
+    fn mail_goes_to_a_domain_in_ascii() {
+        assert_eq!(
+            with_ascii_domain("Äiti@Äänekoski.fi"),
+            "Äiti@xn--nekoski-4waa.fi"
+        );
+        assert_eq!(with_ascii_domain("Erkki@Testi.FI"), "Erkki@Testi.FI");
+        assert_eq!(with_ascii_domain("ei-osoite"), "ei-osoite");
     }
 
     #[test]

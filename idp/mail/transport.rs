@@ -14,6 +14,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::{MailSettings, MailTransport as Kind, SmtpTls};
+use crate::domain::with_ascii_domain;
 
 /// Where mail goes.
 #[derive(Clone)]
@@ -109,7 +110,7 @@ fn without_addresses(text: &str) -> String {
 /// at once instead of being retried (an address idp accepts today always passes; this covers rows
 /// written before the rule was shared, and any other writer of the outbox).
 pub fn unsendable(to: &str) -> bool {
-    to.parse::<Mailbox>().is_err()
+    with_ascii_domain(to).parse::<Mailbox>().is_err()
 }
 
 impl MailTransport {
@@ -172,7 +173,7 @@ impl MailTransport {
         let error =
             |e: &dyn std::fmt::Display| TransportError::transient(e.to_string(), Scope::Mail);
         let from: Mailbox = from.parse().map_err(|e| error(&e))?;
-        let to: Mailbox = to.parse().map_err(|e| error(&e))?;
+        let to: Mailbox = with_ascii_domain(to).parse().map_err(|e| error(&e))?;
         let message = Message::builder()
             .from(from)
             .to(to)

@@ -599,7 +599,10 @@ fn next_migration<C: MigrationHarness<C::Backend> + Connection>(
 
 /// The migrations whose work SQL cannot do on both stores, by version, and the step that does it
 /// right after the migration's SQL, in its transaction.
-const RUST_STEPS: [(&str, RustStep); 1] = [("20261215000001", fold_usernames)];
+const RUST_STEPS: [(&str, RustStep); 2] = [
+    ("20261215000001", fold_usernames),
+    ("20261218000001", key_domains_in_ascii),
+];
 
 /// The Rust step of a migration: it runs in the migration's transaction.
 type RustStep = fn(&mut DbConnection) -> Result<()>;
@@ -613,6 +616,23 @@ fn fold_usernames(conn: &mut DbConnection) -> Result<()> {
             table,
             id,
             "a username's folded key is another account's: left as it was (docs/migration.md)"
+        );
+    }
+    Ok(())
+}
+
+/// The step of `2026-12-18-000001_addresses_ascii_domains` ([`usernames::key_domains_in_ascii`]).
+fn key_domains_in_ascii(conn: &mut DbConnection) -> Result<()> {
+    let keyed = usernames::key_domains_in_ascii(conn)?;
+    tracing::info!(
+        changed = keyed.changed,
+        "addresses' and usernames' keys written with ASCII domains"
+    );
+    for (table, id) in &keyed.left {
+        tracing::warn!(
+            table,
+            id,
+            "an address's or username's new key is another account's: left as it was (docs/migration.md)"
         );
     }
     Ok(())

@@ -692,6 +692,34 @@ async fn an_authority_username_exported_decomposed_logs_in_as_typed(backend: Bac
     app.stop().await;
 }
 
+both_stores!(an_address_on_an_internationalised_domain_is_one_account_in_either_form);
+/// An old account exported at `Matti@Hämeenlinna.fi`: its first login with the form a browser's
+/// email field sends (the domain in punycode, `xn--hmeenlinna-q5a.fi`) binds it with its subject,
+/// and the next login with the domain as typed into a text field finds the same resident. Before,
+/// the punycode form found no account.
+async fn an_address_on_an_internationalised_domain_is_one_account_in_either_form(backend: Backend) {
+    let (app, client) = crate::linker::server(backend).await;
+    let hash = bcrypt::hash(OFFICE_PASSWORD, 4).unwrap();
+    let export =
+        format!("username,subject,email,password_hash\nmatti,SJK-M,Matti@Hämeenlinna.fi,{hash}\n");
+    let summary = app.import_csv("seinajoki", "export.csv", export).await;
+    assert_eq!(summary.imported, 1);
+    for typed in ["matti@xn--hmeenlinna-q5a.fi", "MATTI@hämeenlinna.fi"] {
+        let redeemed = logged_in(&app.browser(), &client, typed, OFFICE_PASSWORD).await;
+        assert_eq!(redeemed.payload()["sub"], "SJK-M", "{typed}");
+    }
+    let users = app
+        .db_run(|conn| idp::store::users::list(conn, crate::helpers::tenant("seinajoki")))
+        .await
+        .unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(
+        users[0].email_normalized.as_deref(),
+        Some("matti@xn--hmeenlinna-q5a.fi")
+    );
+    app.stop().await;
+}
+
 /// The old password of [`officials`]' accounts.
 const OFFICE_PASSWORD: &str = "viraston salasana";
 

@@ -224,16 +224,7 @@ async fn usernames_stored_before_are_folded(backend: Backend) {
         .unwrap();
     }
     // As an operator upgrades: `idp migrate`, which names the row it left for support to settle.
-    let config = crate::helpers::write_config(dir.path(), "http://localhost:8080", &db.url);
-    let out = crate::node::idp()
-        .arg("--config")
-        .arg(config)
-        .arg("migrate")
-        .output()
-        .unwrap();
-    let applied: String = again.iter().map(|v| format!("applied {v}\n")).collect();
-    assert_eq!(crate::node::succeeded(&out), applied);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = migrated_by_the_binary(dir.path(), &db, &again);
     assert_eq!(
         stderr.lines().collect::<Vec<_>>(),
         ["legacy_accounts\" id=\"a3", "users\" id=\"u2"].map(|row| format!(
@@ -269,6 +260,77 @@ async fn usernames_stored_before_are_folded(backend: Backend) {
         Some("u2"),
         "left as it was"
     );
+}
+
+both_stores!(addresses_stored_before_are_keyed_by_their_ascii_domain);
+/// Migration `2026-12-18-000001_addresses_ascii_domains`: an address keyed with its domain as
+/// typed (`hämeenlinna.fi`) is keyed in the domain's ASCII form, as a browser's email field sends
+/// it (`xn--hmeenlinna-q5a.fi`), so either form finds the one account; an old account's address
+/// and the address its export gave too. A user whose new key another user of the tenant has is
+/// left as it was, and `idp migrate` names it for support.
+async fn addresses_stored_before_are_keyed_by_their_ascii_domain(backend: Backend) {
+    let (dir, db, mut conn, again) = migrated_before(backend, "20261218000001");
+    let now = december_first();
+    for (id, key) in [
+        ("u1", "äiti@äänekoski.fi"),
+        ("u2", "pappa@xn--kyl-sla.fi"),
+        ("u3", "pappa@kylä.fi"),
+    ] {
+        store::users::insert(&mut conn, &new_user(id, "seinajoki", key, now)).unwrap();
+    }
+    diesel::sql_query(
+        "INSERT INTO legacy_accounts (id, tenant_id, username, username_normalized, email, \
+         email_normalized, exported_email_normalized, subject, is_authority, imported_at, \
+         updated_at) VALUES ('a1', 'seinajoki', 'matti', 'matti', 'Matti@Hämeenlinna.fi', \
+         'matti@hämeenlinna.fi', 'matti@hämeenlinna.fi', 'S-a1', FALSE, \
+         '2026-12-01 10:00:00', '2026-12-01 10:00:00')",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    let stderr = migrated_by_the_binary(dir.path(), &db, &again);
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        [
+            " WARN an address's or username's new key is another account's: left as it was \
+          (docs/migration.md) table=\"users\" id=\"u3\""
+        ],
+        "{stderr}"
+    );
+    let tenant = crate::helpers::tenant("seinajoki");
+    let key = |typed: &str| {
+        idp::domain::Email::parse(typed)
+            .unwrap()
+            .normalized()
+            .to_string()
+    };
+    let user = |conn: &mut DbConnection, typed: &str| {
+        store::users::find_by_email(conn, tenant, &key(typed))
+            .unwrap()
+            .map(|u| u.id)
+    };
+    assert_eq!(user(&mut conn, "Äiti@Äänekoski.fi").as_deref(), Some("u1"));
+    assert_eq!(
+        user(&mut conn, "äiti@xn--nekoski-4waa.fi").as_deref(),
+        Some("u1")
+    );
+    assert_eq!(user(&mut conn, "pappa@kylä.fi").as_deref(), Some("u2"));
+    for typed in ["matti@hämeenlinna.fi", "MATTI@xn--hmeenlinna-q5a.fi"] {
+        let old = store::legacy::unlinked_by_email(&mut conn, tenant, &key(typed)).unwrap();
+        let old: Vec<_> = old
+            .iter()
+            .map(|a| {
+                (
+                    a.id.as_str(),
+                    a.email.as_deref(),
+                    a.exported_email_normalized.as_deref(),
+                )
+            })
+            .collect();
+        // The address kept as given, for mail and claims; its keys in ASCII.
+        let given = Some("Matti@Hämeenlinna.fi");
+        let exported = Some("matti@xn--hmeenlinna-q5a.fi");
+        assert_eq!(old, [("a1", given, exported)], "{typed}");
+    }
 }
 
 both_stores!(an_undo_link_written_before_keeps_the_hash_its_account_forgets);
@@ -364,6 +426,21 @@ async fn email_is_unique_per_tenant_case_insensitively(backend: Backend) {
 
 /// A user `id` of `tenant` (its subject the id) with the unverified address `email` (lowercase)
 /// and no password, made at `now`.
+/// `idp migrate`, as an operator upgrades, on `db` (its configuration written into `dir`): it
+/// applies the versions `again`, and what it prints on standard error.
+fn migrated_by_the_binary(dir: &std::path::Path, db: &TestDb, again: &[String]) -> String {
+    let config = crate::helpers::write_config(dir, "http://localhost:8080", &db.url);
+    let out = crate::node::idp()
+        .arg("--config")
+        .arg(config)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    let applied: String = again.iter().map(|v| format!("applied {v}\n")).collect();
+    assert_eq!(crate::node::succeeded(&out), applied);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 fn new_user<'a>(
     id: &'a str,
     tenant: &'a str,

@@ -1,0 +1,2 @@
+-- The ASCII keys stay: the form they replaced was a key of the same address.
+SELECT 1;
