@@ -13,7 +13,7 @@ use diesel::dsl::count_star;
 use diesel::prelude::*;
 
 use super::legacy::LegacyRow;
-use super::schema::legacy_accounts;
+use super::schema::{legacy_accounts, users};
 use super::{DbConnection, Result, Tenant};
 
 /// A legacy account as the import inserts it (not yet linked).
@@ -123,6 +123,24 @@ pub fn existing(
         found.extend(by_subject);
     }
     Ok(found)
+}
+
+/// Which of these (lowercased) usernames a user of `tenant` has (an authority user added with
+/// `idp users add`).
+pub fn users_named(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    usernames_normalized: &[&str],
+) -> Result<HashSet<String>> {
+    if usernames_normalized.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let named: Vec<Option<String>> = users::table
+        .filter(users::tenant_id.eq(tenant.id()))
+        .filter(users::username_normalized.eq_any(usernames_normalized))
+        .select(users::username_normalized)
+        .load(conn)?;
+    Ok(named.into_iter().flatten().collect())
 }
 
 /// Inserts the rows in one statement.

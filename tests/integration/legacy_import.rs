@@ -402,7 +402,7 @@ line 13: username \"ok\\n9\" contains a space or a control character
 }
 
 both_stores!(control_characters_in_a_name_or_hash_are_refused_by_line);
-/// A NUL in a name or a hash (a raw byte in CSV, `\u0000` in JSON Lines) would fail
+/// A NUL in a name, a hash or a username (a raw byte in CSV, `\u0000` in JSON Lines) would fail
 /// PostgreSQL's insert and stop the import at that batch on every run (SQLite would take it):
 /// those rows are refused by line on both stores, as is a name over the users' 200 characters,
 /// and the others are imported.
@@ -414,11 +414,12 @@ nul.nimi,,,,Mat"
         .to_vec();
     csv.extend_from_slice(b"\0ti,\nnul.tiiviste,,,$2b$04$\0x,,\n");
     csv.extend_from_slice(format!("pitka.nimi,,,,{},\nok2,,,,,\n", "ä".repeat(201)).as_bytes());
+    csv.extend_from_slice(b"mat\0ti,,,,,\n");
     let out = s.import(&s.file("control.csv", &csv), &[]);
     assert_eq!(
         out,
         "\
-rows read: 5
+rows read: 6
 imported (new): 2
 updated: 0
 unchanged: 0
@@ -426,23 +427,26 @@ linked accounts left alone: 0
 without email: 1
 emails shared by several accounts: 0 addresses, 0 accounts
 unusable hashes: 2 (2 empty, 0 of an unknown format, 0 over a cost cap)
-rejected rows: 3
+rejected rows: 4
 line 3: name: the name holds a control or invisible character
 line 4: password_hash contains a control character
 line 5: name: the name is longer than 200 characters
+line 7: username \"mat\\0ti\" contains a space or a control character
 "
     );
     let jsonl = r#"{"username":"nul.json","name":"Matti\u0000"}
 {"username":"hash.json","password_hash":"$2b$04$\u0000"}
 {"username":"ok3","name":"Matti"}
+{"username":"nul\u0000"}
 "#;
     let out = s.import(&s.file("control.jsonl", jsonl.as_bytes()), &[]);
     assert_has(&out, "\nimported (new): 1\n");
     assert_has(
         &out,
-        "\nrejected rows: 2\n\
+        "\nrejected rows: 3\n\
          line 1: name: the name holds a control or invisible character\n\
-         line 2: password_hash contains a control character\n",
+         line 2: password_hash contains a control character\n\
+         line 4: username \"nul\\0\" contains a space or a control character\n",
     );
     assert_eq!(s.count("seinajoki"), 3);
     assert_eq!(s.account("ok3").name.as_deref(), Some("Matti"));
@@ -579,6 +583,35 @@ async fn a_reimport_never_moves_an_accounts_subject_unless_told(backend: Backend
     assert_eq!(
         liisa.email.as_deref(),
         Some("liisa.virtanen@kouvola.example")
+    );
+}
+
+both_stores!(an_old_username_a_user_has_already_is_refused);
+/// An official added with `idp users add --username MattiV`, then an export whose new old account
+/// is `mattiv` too: the row is refused by line (its first login would make a user of a username
+/// another user has, and the old account could never log in: its right password read as wrong),
+/// and the rest is imported. Before, it was imported.
+async fn an_old_username_a_user_has_already_is_refused(backend: Backend) {
+    let s = setup(backend);
+    let add = ["users", "add", "--tenant", "seinajoki", "--authority"];
+    let args = [&add[..], &["--username", "MattiV", "--password-stdin"]].concat();
+    succeeded(&s.run(&args, "viranomaisen salasana\n"));
+    let export = s.file(
+        "export.csv",
+        b"username,email,password_hash,name\nmattiv,matti.v@testi.fi,,Matti V\nliisa,,,Liisa\n",
+    );
+    let refusal = "rejected rows: 1\nline 2: username \"mattiv\" is a user's of idp already \
+                   (idp users add): the old account could never log in; rename one of them\n";
+    for dry_run in [&["--dry-run"][..], &[]] {
+        let out = s.import(&export, dry_run);
+        assert_has(&out, "imported (new): 1\n");
+        assert_has(&out, refusal);
+    }
+    let mut conn = s.conn();
+    let tenant = crate::helpers::tenant("seinajoki");
+    assert_eq!(
+        idp::store::legacy::find_by_username(&mut conn, tenant, "mattiv").unwrap(),
+        None
     );
 }
 

@@ -139,6 +139,13 @@ fn plan(
         .collect();
     let by_subject: HashMap<&str, &LegacyRow> =
         existing.iter().map(|e| (e.subject.as_str(), e)).collect();
+    // The new accounts' usernames that a user has already (none on a re-import).
+    let new: Vec<&str> = usernames
+        .iter()
+        .copied()
+        .filter(|u| !by_username.contains_key(u))
+        .collect();
+    let users_named = legacy_import::users_named(conn, tenant, &new)?;
     Ok(rows
         .iter()
         .map(|row| {
@@ -173,6 +180,15 @@ fn plan(
                     row.subject, holder.username
                 )),
                 (Some(stored), None) => Step::Update(Box::new((*stored).clone()), keep),
+                // Its first login would make a user of that username, which is another's: the
+                // old account could never log in.
+                (None, None) if users_named.contains(&row.username_normalized) => {
+                    Step::Reject(format!(
+                        "username {:?} is a user's of idp already (idp users add): the old \
+                         account could never log in; rename one of them",
+                        row.username
+                    ))
+                }
                 (None, None) => Step::Insert,
             }
         })

@@ -172,10 +172,14 @@ fn run<R: Read>(
             Ok(raw) if raw.holds_a_line_break() => summary.unnamed += 1,
             Ok(raw) if !raw.username.trim().is_empty() => {
                 // Its key, and the key before keys were folded (an account the fold left as it
-                // was, `store/usernames.rs`, is this one's too).
+                // was, `store/usernames.rs`, is this one's too). A username no account can have
+                // (a control character, NUL among them, which PostgreSQL refuses in text; over
+                // the length) names none: its row is refused by line.
                 let username = raw.username.trim();
-                present.push(lookup_key(username));
-                present.push(username.to_lowercase());
+                if row::may_name_an_account(username) {
+                    present.push(lookup_key(username));
+                    present.push(username.to_lowercase());
+                }
             }
             _ => summary.unnamed += 1,
         }

@@ -98,6 +98,12 @@ pub struct ImportRow {
     pub is_authority: bool,
 }
 
+/// Whether `username` (trimmed) may be a stored account's: no control character and at most
+/// [`MAX_USERNAME_CHARS`], as [`ImportRow::parse`] asks of every row.
+pub(super) fn may_name_an_account(username: &str) -> bool {
+    username.chars().count() <= MAX_USERNAME_CHARS && !username.chars().any(char::is_control)
+}
+
 impl ImportRow {
     /// Checks `raw` (read at `line`) and normalises it; the reason when the row is refused.
     pub fn parse(
