@@ -13,7 +13,13 @@ use crate::flows::oidc::request::{self, Params};
 /// A parameter of the query string; `None` when missing or holding a NUL (which no value of ours
 /// has, and which PostgreSQL refuses in text).
 pub fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
-    url::form_urlencoded::parse(req.query_string().as_bytes())
+    param_of_query(req.query_string(), name)
+}
+
+/// The first value of `name` in the query string `query`, decoded, as [`query_param`] reads one
+/// (`None` when it holds a NUL).
+pub fn param_of_query(query: &str, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
         .filter(|v| !v.contains('\0'))

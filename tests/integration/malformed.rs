@@ -515,6 +515,9 @@ fn rows(request: &str) -> Vec<Row> {
         row("language NUL in return", Visitor, Method::POST, format!("{t}/language"))
             .form("csrf={csrf}&lang=en&return=/seinajoki/%00")
             .expect(400, Page("bad_request")),
+        row("language NUL in return's request", Visitor, Method::POST, format!("{t}/language"))
+            .form("csrf={csrf}&lang=fi&return=/seinajoki/login%3Frequest%3D%2500")
+            .expect(303, Redirect("/seinajoki/login")),
         row("language dot segments in return", Visitor, Method::POST, format!("{t}/language"))
             .form("csrf={csrf}&lang=en&return=/seinajoki/../kouvola/login")
             .expect(400, Page("bad_request")),

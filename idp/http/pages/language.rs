@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use super::error::PageResult;
 use super::extract::Posted;
 use crate::flows::oidc::pending;
-use crate::http::util::see_other;
+use crate::http::util::{param_of_query, see_other};
 
 /// How long the language cookie lasts: a year.
 const LANGUAGE_SECONDS: i64 = 365 * 24 * 3600;
@@ -45,9 +45,7 @@ pub async fn language(Posted { view, params }: Posted) -> PageResult {
         .cloned()
         .or_else(|| {
             let (_, query) = back.split_once('?')?;
-            url::form_urlencoded::parse(query.as_bytes())
-                .find(|(k, v)| k == "request" && !v.is_empty())
-                .map(|(_, v)| v.into_owned())
+            param_of_query(query, "request").filter(|r| !r.is_empty())
         });
     let Some(language) = chosen else {
         return Ok(response);
