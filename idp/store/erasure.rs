@@ -31,6 +31,7 @@ use super::{
     DbConnection, Result, Tenant, access, ceremonies, deletions, epochs, passkeys, second_factors,
 };
 use crate::crypto::secret;
+use crate::domain::lookup_key;
 
 /// How an erased old account's username, and the pseudonym of an erased account in the audit
 /// trail, begin (the rest is random).
@@ -327,7 +328,7 @@ fn addresses(
             .flatten(),
     );
     addresses.extend(user.email.iter().cloned());
-    let lowered: Vec<String> = addresses.iter().map(|a| a.trim().to_lowercase()).collect();
+    let lowered: Vec<String> = addresses.iter().map(|a| lookup_key(a)).collect();
     addresses.extend(lowered);
     addresses.extend(user.email_normalized.iter().cloned());
     Ok(addresses)
@@ -381,9 +382,12 @@ fn forget_addresses(
     let held = held_by_others(conn, tenant, user, addresses)?;
     let addresses: BTreeSet<String> = addresses
         .iter()
-        .filter(|address| !held.contains(&address.trim().to_lowercase()))
+        .filter(|address| !held.contains(&lookup_key(address)))
         .cloned()
         .collect();
+    // Their lookup keys: a link or a mail written to another spelling of one of them (a
+    // registration begun as `Erkki@Testi.FI`) goes too.
+    let keys: BTreeSet<String> = addresses.iter().map(|a| lookup_key(a)).collect();
     let bound: Vec<String> = legacy_accounts::table
         .filter(legacy_accounts::tenant_id.eq(tenant.id()))
         .filter(legacy_accounts::linked_user_id.eq(&user.id))
@@ -394,15 +398,33 @@ fn forget_addresses(
         .or(one_time_links::user_id
             .is_null()
             .and(one_time_links::legacy_account_id.eq_any(&bound)));
+    let spelt_otherwise: Vec<String> = one_time_links::table
+        .filter(one_time_links::tenant_id.eq(tenant.id()))
+        .filter(one_time_links::user_id.is_null())
+        .filter(one_time_links::email.is_not_null())
+        .select((one_time_links::token_hash, one_time_links::email))
+        .load::<(String, Option<String>)>(conn)?
+        .into_iter()
+        .filter(|(_, to)| {
+            to.as_deref()
+                .is_some_and(|to| keys.contains(&lookup_key(to)))
+        })
+        .map(|(hash, _)| hash)
+        .collect();
     diesel::delete(
         one_time_links::table
             .filter(one_time_links::tenant_id.eq(tenant.id()))
-            .filter(the_users.or(one_time_links::email.eq_any(&addresses))),
+            .filter(
+                the_users
+                    .or(one_time_links::email.eq_any(&addresses))
+                    .or(one_time_links::token_hash.eq_any(&spelt_otherwise)),
+            ),
     )
     .execute(conn)?;
     // The account's own mail wherever it went, and the linker's that lists its old accounts;
     // any other only at an address nobody else holds.
     super::outbox::forget_mail_naming(conn, tenant, &bound)?;
+    super::outbox::forget_unnamed_mail(conn, tenant, &keys, None)?;
     diesel::delete(
         mail_outbox::table
             .filter(mail_outbox::tenant_id.eq(tenant.id()))
@@ -413,25 +435,27 @@ fn forget_addresses(
             ),
     )
     .execute(conn)?;
-    let mut keys = vec![
+    let mut throttled = vec![
         ThrottleKey::User(user.id.clone()).column(),
         ThrottleKey::Checks(user.id.clone()).column(),
         ThrottleKey::SecondFactor(user.id.clone()).column(),
     ];
-    keys.extend(
+    throttled.extend(
         addresses
             .iter()
+            .chain(&keys)
             .chain(user.username_normalized.iter())
             .map(|name| ThrottleKey::Unknown(name.clone()).column()),
     );
     diesel::delete(
         login_throttle::table
             .filter(login_throttle::tenant_id.eq(tenant.id()))
-            .filter(login_throttle::throttle_key.eq_any(keys)),
+            .filter(login_throttle::throttle_key.eq_any(throttled)),
     )
     .execute(conn)?;
     let limits: Vec<String> = addresses
         .iter()
+        .chain(&keys)
         .map(|address| secret::hash(&format!("to:{address}")))
         .collect();
     diesel::delete(

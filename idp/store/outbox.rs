@@ -123,10 +123,27 @@ pub fn forget_linker_mail(
     tenant: Tenant<'_>,
     addresses: &std::collections::BTreeSet<String>,
 ) -> Result<usize> {
-    let mails: Vec<(String, String)> = mail_outbox::table
+    forget_unnamed_mail(conn, tenant, addresses, Some("legacy_link"))
+}
+
+/// Deletes the mails of `tenant` that name no account (of `kind`, or of every kind) to any of
+/// `addresses` (lookup keys), whatever their spelling (compared by its own key, as
+/// [`forget_linker_mail`]): a registration's mail to `Erkki@Testi.FI` goes with the account of
+/// `erkki@testi.fi` that is erased.
+pub fn forget_unnamed_mail(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    addresses: &std::collections::BTreeSet<String>,
+    kind: Option<&str>,
+) -> Result<usize> {
+    let mut unnamed = mail_outbox::table
         .filter(mail_outbox::tenant_id.eq(tenant.id()))
         .filter(mail_outbox::user_id.is_null())
-        .filter(mail_outbox::kind.eq("legacy_link"))
+        .into_boxed();
+    if let Some(kind) = kind {
+        unnamed = unnamed.filter(mail_outbox::kind.eq(kind));
+    }
+    let mails: Vec<(String, String)> = unnamed
         .select((mail_outbox::id, mail_outbox::to_address))
         .load(conn)?;
     let ids: Vec<String> = mails

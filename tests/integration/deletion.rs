@@ -597,6 +597,43 @@ async fn an_erasure_forgets_the_mail_to_an_old_accounts_spelling_of_the_address(
     app.stop().await;
 }
 
+both_stores!(an_erasure_forgets_a_registration_begun_in_another_spelling);
+/// A registration begun as `Erkki@Testi.FI` and left (its mail and link name no account), then
+/// the account of `erkki@testi.fi`, erased: the registration's mail and link go with it, whatever
+/// their spelling. Before, the erasure compared spellings exactly and they stayed, the address in
+/// them, for the clean-up's week.
+async fn an_erasure_forgets_a_registration_begun_in_another_spelling(backend: Backend) {
+    use crate::node::succeeded;
+    let app = TestApp::spawn(backend).await;
+    let client = rp::basic(&app).await;
+    let login = Login::fresh(&app, &client).await;
+    let url = app.url(&format!("/seinajoki/register?request={}", login.request));
+    let form = page(&login.browser, url).await;
+    let asked = login.post("/register", &form, &[("email", "Erkki@Testi.FI")]);
+    assert_eq!(answer(asked.await).await.0, 200);
+    app.mailed_link(1, "/seinajoki/register/complete?token=")
+        .await;
+    app.add_user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
+        .await;
+
+    succeeded(&cli_delete(&app, &["--email", "erkki@testi.fi", "--now"]).await);
+    let left = app
+        .db_run(|conn| {
+            let mails: Vec<String> = mail_outbox::table
+                .select(mail_outbox::to_address)
+                .load(conn)
+                .unwrap();
+            let links: Vec<Option<String>> = one_time_links::table
+                .select(one_time_links::email)
+                .load(conn)
+                .unwrap();
+            (mails, links)
+        })
+        .await;
+    assert_eq!(left, (vec![], vec![]));
+    app.stop().await;
+}
+
 both_stores!(support_deletes_with_a_grace_period_or_at_once);
 async fn support_deletes_with_a_grace_period_or_at_once(backend: Backend) {
     use crate::node::{failed_with, succeeded};
