@@ -112,7 +112,14 @@ fn switch(
 ) -> Result<bool, StoreError> {
     let (entered, normalized) = (email.as_entered(), email.normalized());
     let tenant = Tenant::of(m.tenant);
-    match users::set_email(conn, tenant, &user.id, entered, normalized, m.now) {
+    // The unique index is the last guard (another account took the address since [`free`]):
+    // the update in a savepoint of its own, so that its failure leaves the transaction usable
+    // (on PostgreSQL a failed statement aborts the transaction it is in, and the link's use and
+    // the refusal would be lost with it).
+    let set = |conn: &mut DbConnection| {
+        users::set_email(conn, tenant, &user.id, entered, normalized, m.now)
+    };
+    match crate::store::write_transaction(conn, set) {
         Ok(()) => Ok(true),
         Err(StoreError::UniqueViolation(_)) => Ok(false),
         Err(e) => Err(e),
