@@ -505,6 +505,16 @@ async fn a_mailbox_the_relay_refuses_for_good_is_given_up_at_once(backend: Backe
     let failed = app.audit_details("seinajoki", "mail.failed").await;
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["gave_up"], true, "{failed:?}");
+    // Given up, its text (with the working link) is no longer in the database either.
+    let texts = app
+        .db_run(|conn| {
+            mail_outbox::table
+                .select((mail_outbox::body_text, mail_outbox::body_html))
+                .get_result::<(String, String)>(conn)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(texts, (String::new(), String::new()));
     app.clock.advance(24 * 3600);
     app.services.send_mail(None).await.unwrap();
     assert_eq!(outbox(&app).await.1, 1, "never tried again");
