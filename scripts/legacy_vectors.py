@@ -40,7 +40,8 @@ def phc_pbkdf2_sha256(password, salt, rounds=1000):
     return f"$pbkdf2-sha256$i={rounds},l=32${b64(salt)}${b64(derived)}"
 
 
-rows.append(("pbkdf2-sha256-phc", "salasana123", phc_pbkdf2_sha256("salasana123", os.urandom(16))))
+for password in PASSWORDS:
+    rows.append(("pbkdf2-sha256-phc", password, phc_pbkdf2_sha256(password, os.urandom(16))))
 
 for row in rows:
     print("\t".join(row))
