@@ -720,6 +720,71 @@ async fn an_address_on_an_internationalised_domain_is_one_account_in_either_form
     app.stop().await;
 }
 
+both_stores!(an_old_account_of_another_address_is_linked_by_its_username_and_password);
+/// A resident of a keep-password city whose old account was exported at a work address links it
+/// on the account page by its old username (in any case) and password; a wrong password, an
+/// unknown username and an authority's account all read alike (the form tells nobody which old
+/// usernames exist) and each is audited as a failed check. An email-link city offers no such
+/// form (its old accounts are proven by a link to their own address, not the resident's).
+async fn an_old_account_of_another_address_is_linked_by_its_username_and_password(
+    backend: Backend,
+) {
+    let (app, _) = server(backend).await;
+    let hash = bcrypt::hash(OFFICE_PASSWORD, 4).unwrap();
+    let work = Old::new("seinajoki", "aino.tyo", "SJK-AT").email("aino@tyopaikka.fi");
+    let work = app.import(work.hash(&hash)).await;
+    let office = Old::new("seinajoki", "virasto", "SJK-V")
+        .hash(&hash)
+        .authority();
+    let office = app.import(office).await;
+    let password = "asukkaan pitkä salasana";
+    let user = app
+        .add_user("seinajoki", "aino@testi.fi", password, "Aino")
+        .await;
+    let signed = sign_in(&app, "seinajoki", "aino@testi.fi", password).await;
+    assert_has(&signed.page, "Muun sähköpostiosoitteen aiempi tunnus");
+    let url = app.url("/seinajoki/account/legacy/other");
+    let link = async |username: &str, password: &str| {
+        let fields = [("username", username), ("password", password)];
+        post_with_csrf(&signed.browser, url.as_str(), &signed.page, &fields).await
+    };
+    let wrong = "Käyttäjätunnus tai salasana on väärin.";
+    let refused = says(link("aino.tyo", "väärä salasana").await, 401, wrong).await;
+    assert_has(
+        &refused,
+        "value=\"aino.tyo\" aria-describedby=\"other-error\" aria-invalid=\"true\"",
+    );
+    says(link("ei.ole", OFFICE_PASSWORD).await, 401, wrong).await;
+    says(link("virasto", OFFICE_PASSWORD).await, 401, wrong).await;
+    assert_eq!(app.bound_to(&office).await, None);
+    assert_eq!(app.audited("seinajoki", "login.failed").await.len(), 3);
+
+    let linked = link("AINO.TYO", OFFICE_PASSWORD).await;
+    assert_eq!(linked.status(), 200);
+    let linked = linked.text().await.unwrap();
+    assert_has(&linked, "Aiempi käyttäjätunnus on liitetty.");
+    assert_has(&linked, "<li>aino.tyo</li>");
+    let bound = app.user_by_email("seinajoki", "aino@testi.fi").await;
+    assert_eq!(app.bound_to(&work).await, Some(bound.id));
+    assert_eq!(bound.subject, user);
+    let events = app.audit_details("seinajoki", "legacy.linked").await;
+    assert_eq!(
+        events,
+        [serde_json::json!({"username": "aino.tyo", "by": "password", "first": false})]
+    );
+
+    // Kouvola mails links to an old account's own address: no such form, and no such route.
+    app.add_user("kouvola", "aino@testi.fi", password, "Aino")
+        .await;
+    let there = sign_in(&app, "kouvola", "aino@testi.fi", password).await;
+    assert!(!there.page.contains("legacy/other"), "{}", there.page);
+    let fields = [("username", "aino.tyo"), ("password", OFFICE_PASSWORD)];
+    let url = app.url("/kouvola/account/legacy/other");
+    let answer = post_with_csrf(&there.browser, url, &there.page, &fields).await;
+    assert_eq!(answer.status(), 404);
+    app.stop().await;
+}
+
 /// The old password of [`officials`]' accounts.
 const OFFICE_PASSWORD: &str = "viraston salasana";
 

@@ -624,6 +624,9 @@ fn rows(request: &str) -> Vec<Row> {
         row("account legacy unknown", Resident, Method::POST, format!("{t}/account/legacy"))
             .form(format!("csrf={{csrf}}&account={ctl}"))
             .expect(400, Page("bad_request")),
+        row("account legacy other control characters", Resident, Method::POST, format!("{t}/account/legacy/other"))
+            .form(format!("csrf={{csrf}}&username={ctl}&password=x"))
+            .expect(400, Page("bad_request")),
         row("account logout-everywhere without csrf", Resident, Method::POST, format!("{t}/account/logout-everywhere"))
             .form("")
             .expect(400, Page("csrf")),

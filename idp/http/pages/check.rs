@@ -23,6 +23,7 @@ fn under_way(throttled: &'static str) -> &'static str {
     match throttled {
         "email-password-throttled" => "email-password-check-under-way",
         "login-throttled" => "login-check-under-way",
+        "account-other-throttled" => "account-other-check-under-way",
         "passkey-throttled" => "passkey-check-under-way",
         "second-factor-throttled" => "second-factor-check-under-way",
         "second-factor-codes-throttled" => "second-factor-codes-check-under-way",

@@ -61,6 +61,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/account/email").route(post().to(email::change_email)))
         .service(web::resource("/account/legacy").route(post().to(legacy::link_legacy)))
+        .service(web::resource("/account/legacy/other").route(post().to(legacy::link_other)))
         .service(
             web::resource("/account/export")
                 .route(get().to(forms::page))

@@ -69,12 +69,13 @@ const PROBLEM_PAGES: [&str; 4] = [
 ];
 
 /// The variables in which a page's template gets the message key of a form's error.
-const ERRORS: [&str; 10] = [
+const ERRORS: [&str; 11] = [
     "error",
     "code_error",
     "email_error",
     "legacy_error",
     "name_error",
+    "other_error",
     "passkey_error",
     "passkeys_error",
     "recovery_error",

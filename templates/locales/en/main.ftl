@@ -205,6 +205,13 @@ account-link-send = Send a link to link it
 account-link-done = The former username is linked.
 account-link-sent = We sent a link to your email.
 account-link-failed = The password is wrong.
+account-other-title = A former username of another email address
+account-other-intro = If you have a username of the former system whose email address is not your current one, you can link it to your account with its former username and password. Link only your own. You cannot unlink a linked username yourself.
+account-other-username = Former username
+account-other-password = The former username's password
+account-other-failed = The username or password is wrong.
+account-other-throttled = { login-throttled }
+account-other-check-under-way = { login-check-under-way }
 # Claiming an old account at a shared address
 choose-in-use = I already log in with this address (its password)
 choose-claim = Each member of the family takes their own former username into use with their own email address; its history stays. If the username is yours and you already log in with this address, link it on your account page under Usernames you can link.

@@ -206,6 +206,13 @@ account-link-send = Lähetä liittämislinkki
 account-link-done = Aiempi käyttäjätunnus on liitetty.
 account-link-sent = Lähetimme liittämislinkin sähköpostiisi.
 account-link-failed = Salasana on väärin.
+account-other-title = Muun sähköpostiosoitteen aiempi tunnus
+account-other-intro = Jos sinulla on aiemman järjestelmän tunnus, jonka sähköpostiosoite on jokin muu kuin nykyinen osoitteesi, voit liittää sen käyttäjätunnukseesi sen aiemmalla käyttäjätunnuksella ja salasanalla. Liitä vain omasi. Liitettyä tunnusta ei voi itse erottaa.
+account-other-username = Aiempi käyttäjätunnus
+account-other-password = Aiemman tunnuksen salasana
+account-other-failed = Käyttäjätunnus tai salasana on väärin.
+account-other-throttled = { login-throttled }
+account-other-check-under-way = { login-check-under-way }
 # Claiming an old account at a shared address
 choose-in-use = Kirjaudun jo tällä osoitteella (sen salasanalla)
 choose-claim = Jokainen perheenjäsen ottaa oman aiemman käyttäjätunnuksensa käyttöön omalla sähköpostiosoitteellaan; tunnuksen asiointihistoria säilyy. Jos tunnus on omasi ja kirjaudut jo tällä osoitteella, liitä se omissa tiedoissa kohdassa Liitettävät tunnukset.

@@ -205,6 +205,13 @@ account-link-send = Skicka en länk för kopplingen
 account-link-done = Det tidigare användarnamnet har kopplats.
 account-link-sent = Vi skickade en länk för kopplingen till din e-post.
 account-link-failed = Lösenordet är fel.
+account-other-title = Tidigare användarnamn med en annan e-postadress
+account-other-intro = Om du har ett användarnamn från det tidigare systemet med en annan e-postadress än din nuvarande kan du koppla det till ditt användarnamn med dess tidigare användarnamn och lösenord. Koppla bara ditt eget. Ett kopplat användarnamn kan du inte själv koppla loss.
+account-other-username = Tidigare användarnamn
+account-other-password = Det tidigare användarnamnets lösenord
+account-other-failed = Användarnamnet eller lösenordet är fel.
+account-other-throttled = { login-throttled }
+account-other-check-under-way = { login-check-under-way }
 # Claiming an old account at a shared address
 choose-in-use = Jag loggar redan in med den här adressen (dess lösenord)
 choose-claim = Varje familjemedlem tar sitt eget tidigare användarnamn i bruk med sin egen e-postadress; dess ärendehistorik bevaras. Om användarnamnet är ditt och du redan loggar in med den här adressen, koppla det i dina uppgifter under Användarnamn som kan kopplas.

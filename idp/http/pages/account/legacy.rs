@@ -1,21 +1,26 @@
 //! `POST /{tenant}/account/legacy`: binds another old account of the resident's address, proven
-//! by its old password (keep-password, usable hash) or else by a link mailed to the address.
+//! by its old password (keep-password, usable hash) or else by a link mailed to the address;
+//! `POST /{tenant}/account/legacy/other`: one of another address, by its old username and
+//! password.
 
 use actix_web::http::StatusCode;
 use secrecy::SecretString;
 
+use crate::config::Policy;
+use crate::domain::lookup_key;
 use crate::flows::account;
 use crate::flows::former::olds;
-use crate::flows::linker;
-use crate::flows::password_check::Stored;
+use crate::flows::linker::{self, keeps_password};
+use crate::flows::password_check::{DUMMY_HASH, Stored};
 use crate::http::pages::error::PageResult;
 use crate::http::pages::extract::{Posted, SignedIn};
 use crate::store::Tenant;
+use crate::store::legacy;
 use crate::store::legacy::LegacyRow;
 use crate::store::throttle::ThrottleKey;
 
 /// `POST /{tenant}/account/legacy`: the old account chosen, by its password or a mailed link.
-pub async fn link_legacy(mut signed: SignedIn<Posted>) -> PageResult {
+pub async fn link_legacy(signed: SignedIn<Posted>) -> PageResult {
     let chosen = signed.page.field("account");
     let Some(account) = signed
         .olds
@@ -38,10 +43,77 @@ pub async fn link_legacy(mut signed: SignedIn<Posted>) -> PageResult {
         salted: tenant.legacy.salted_sha.clone(),
     };
     let key = ThrottleKey::Legacy(account.id.clone());
-    let username = account.username.clone();
     let matched = signed
         .check(key, stored, password_text, |_| (), "login-throttled")
         .await?;
+    let shown = ("account-link-done", "account-link-failed");
+    bind_checked(signed, account, matched, shown).await
+}
+
+/// `POST /{tenant}/account/legacy/other`: binds an old account of another address, named by its
+/// old username and proven by its old password, where the tenant keeps old passwords (an email-link
+/// tenant's old accounts are proven by a link to their own address, which is not the resident's
+/// here: a link mailed there would bind whoever reads that mailbox into this account). An
+/// authority account, a bound one, one without a usable hash or no account at all reads as a
+/// wrong password: the form tells nobody which old usernames exist. Throttled and audited like
+/// the login it stands for.
+pub async fn link_other(signed: SignedIn<Posted>) -> PageResult {
+    let tenant = signed.view().tenant.clone();
+    if tenant.policy != Policy::KeepPassword {
+        return Ok(signed.view().error(StatusCode::NOT_FOUND, "not_found"));
+    }
+    let key = lookup_key(&signed.page.field("username"));
+    let password_text = SecretString::from(signed.page.field("password"));
+    let named = key.clone();
+    let found = signed
+        .view()
+        .flow(move |m, conn| legacy::find_by_username(conn, Tenant::of(m.tenant), &named))
+        .await?
+        .filter(|a| a.linked_user_id.is_none() && !a.is_authority && keeps_password(&tenant, a));
+    let (throttled, stored) = match &found {
+        Some(account) => (
+            ThrottleKey::Legacy(account.id.clone()),
+            Stored::Legacy {
+                hash: account.password_hash.clone().unwrap_or_default(),
+                salted: tenant.legacy.salted_sha.clone(),
+            },
+        ),
+        None => (
+            ThrottleKey::Unknown(key),
+            Stored::Argon2(DUMMY_HASH.to_string()),
+        ),
+    };
+    let matched = signed
+        .check(
+            throttled,
+            stored,
+            password_text,
+            |_| (),
+            "account-other-throttled",
+        )
+        .await?;
+    let Some(account) = found else {
+        let user = signed.user.clone();
+        signed
+            .view()
+            .flow(move |m, conn| account::check_failed(m, conn, &user, "account.legacy"))
+            .await?;
+        return Ok(signed.show_refused("account-other-failed", StatusCode::UNAUTHORIZED));
+    };
+    let shown = ("account-link-done", "account-other-failed");
+    bind_checked(signed, account, matched, shown).await
+}
+
+/// Binds `account` to the signed-in resident when its old password `matched`, or audits the
+/// failed check; then the account page with the old accounts as they are now, saying `done` or
+/// `failed` (message keys).
+async fn bind_checked(
+    mut signed: SignedIn<Posted>,
+    account: LegacyRow,
+    matched: Option<()>,
+    (done, failed): (&'static str, &'static str),
+) -> PageResult {
+    let username = account.username.clone();
     let user = signed.user.clone();
     let bound = match matched {
         Some(()) => {
@@ -74,8 +146,8 @@ pub async fn link_legacy(mut signed: SignedIn<Posted>) -> PageResult {
     // double click): done, never "the password is wrong" beside it listed as bound.
     let bound_meanwhile = matched.is_some() && signed.olds.bound.contains(&username);
     Ok(match bound || bound_meanwhile {
-        true => signed.show(Some("account-link-done"), None, StatusCode::OK),
-        false => signed.show_refused("account-link-failed", StatusCode::UNAUTHORIZED),
+        true => signed.show(Some(done), None, StatusCode::OK),
+        false => signed.show_refused(failed, StatusCode::UNAUTHORIZED),
     })
 }
 

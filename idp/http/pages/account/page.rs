@@ -11,7 +11,8 @@ use crate::http::pages::passkeys;
 use crate::http::pages::view::View;
 
 /// Where an error of the account page shows: the address form, the name form, the form that
-/// links an old account, or (any other) the password form.
+/// links an old account of the address, the one that links another address's, or (any other)
+/// the password form.
 fn form_of(error: &str) -> &'static str {
     match error {
         passkey if passkey.starts_with("passkey-") => "passkeys_error",
@@ -21,6 +22,7 @@ fn form_of(error: &str) -> &'static str {
         | "email-password-throttled"
         | "email-password-check-under-way" => "email_error",
         "name-invalid" => "name_error",
+        e if e.starts_with("account-other-") => "other_error",
         "account-link-failed"
         | "account-link-mail-failed"
         | "login-throttled"
@@ -68,7 +70,13 @@ impl<T: AsRef<View> + Typed> SignedIn<T> {
         );
         context.insert("message", &message);
         context.insert("second_factor", &self.second_factor);
-        let forms = ["error", "name_error", "legacy_error", "email_error"];
+        let forms = [
+            "error",
+            "name_error",
+            "legacy_error",
+            "other_error",
+            "email_error",
+        ];
         for form in
             forms
                 .into_iter()
@@ -102,6 +110,10 @@ impl<T: AsRef<View> + Typed> SignedIn<T> {
             })
             .collect();
         context.insert("former", &olds.bound);
+        context.insert(
+            "other_username",
+            &typed("username", "other_error").unwrap_or_default(),
+        );
         context.insert("linkable", &linkable);
         passkeys::account::section(view, &self.passkeys, &mut context);
         super::sessions::section(view, &self.sessions, &mut context);
