@@ -83,7 +83,7 @@ fn logged_path(path: &str) -> String {
 }
 
 /// Headers every response carries: no MIME sniffing, no referrer, never framed, and a strict
-/// default CSP (pages set their own, `pages::view::page_csp`).
+/// default CSP (pages set their own, `pages::csp::page_csp`).
 pub fn security_headers() -> DefaultHeaders {
     DefaultHeaders::new()
         .add(("X-Content-Type-Options", "nosniff"))

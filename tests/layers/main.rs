@@ -3,7 +3,8 @@
 //! - no file takes part in an import cycle (a file that uses an item of another file, directly or
 //!   through others, is never used back);
 //! - no layer uses a higher one, in the order `docs/architecture.md` gives on its line
-//!   `Layer order (highest first): …`.
+//!   `Layer order (highest first): …`;
+//! - no file of `idp/http/` is over 400 lines.
 //!
 //! Each file of `idp/` is parsed with `syn`. A path a file names (`use` declarations, and paths in
 //! its code: `crate::…`, `super::…`, or starting with a name it imported) is resolved to the file
@@ -480,6 +481,29 @@ fn no_layer_of_idp_uses_a_higher_one() {
 
 /// The checker itself finds what it must: a cycle through a re-export-free pair, and none
 /// through a `mod.rs` that only re-exports.
+/// The most lines a file of `idp/http/` has: a handler's file that grows past it holds more than
+/// one page's or endpoint's work (docs/architecture.md, "How to add a page").
+const HTTP_FILE_LINES: usize = 400;
+
+#[test]
+fn no_file_of_idp_http_is_over_its_length() {
+    let mut files = Vec::new();
+    collect_files(&root().join("idp/http"), &mut files).unwrap();
+    assert!(files.len() > 20, "{files:?}");
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|file| {
+            let lines = std::fs::read_to_string(file).unwrap().lines().count();
+            (lines > HTTP_FILE_LINES).then(|| format!("{} ({lines} lines)", file.display()))
+        })
+        .collect();
+    assert!(
+        long.is_empty(),
+        "files of idp/http/ over {HTTP_FILE_LINES} lines (split them by page or endpoint):\n  {}",
+        long.join("\n  ")
+    );
+}
+
 #[test]
 fn the_checker_sees_a_cycle_and_not_a_re_export() {
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();

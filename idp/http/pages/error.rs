@@ -41,3 +41,36 @@ impl fmt::Display for Shown {
         f.write_str("answered with a page")
     }
 }
+
+/// The translation key of an error reason.
+pub(super) fn error_key(reason: &str) -> &'static str {
+    match reason {
+        "missing_client" => "error-missing-client",
+        "unknown_client" => "error-unknown-client",
+        "missing_redirect_uri" | "unregistered_redirect_uri" => "error-redirect-uri",
+        "expired" => "error-expired",
+        "invalid_request_uri" => "error-request-uri",
+        "invalid_id_token_hint" | "client_not_audience" => "error-logout",
+        "bad_request" | "csrf" => "error-bad-request",
+        "busy" => "busy",
+        "too_many_waiting" => "error-too-many-waiting",
+        "too_many_changes" => "error-too-many-changes",
+        "not_a_page" => "error-not-a-page",
+        "crowded_address" => "error-crowded-address",
+        "other_account" => "error-other-account",
+        "sign_in_first" => "error-sign-in-first",
+        _ => "error-other",
+    }
+}
+
+/// The title (and heading) of the error page of `reason`: what could not be done — a login, a
+/// link, a change of the account page — or that the service is busy (WCAG 2.4.2: a tab's title
+/// tells its page apart).
+pub(super) fn error_title(reason: &str) -> &'static str {
+    match reason {
+        "link_expired" | "sign_in_first" => "error-title-link",
+        "other_account" | "too_many_changes" => "error-title-account",
+        "busy" => "error-title-busy",
+        _ => "error-title",
+    }
+}

@@ -15,8 +15,9 @@ use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest};
 
+use super::csrf::{account_tag, posted_account_tag};
 use super::error::PageError;
-use super::view::{View, account_tag, posted_account_tag};
+use super::view::View;
 use crate::flows::account::sessions::{Overview, overview};
 use crate::flows::account::{self, Counted, Ran};
 use crate::flows::context::Minter;

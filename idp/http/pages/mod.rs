@@ -9,9 +9,12 @@
 pub mod account;
 pub mod check;
 pub mod consent;
+pub mod csp;
+pub mod csrf;
 pub mod dates;
 pub mod error;
 pub mod extract;
+pub mod frame;
 pub mod language;
 pub mod login;
 pub mod mail;

@@ -9,9 +9,10 @@ use base64::Engine;
 use serde::Serialize;
 use sha2::Digest;
 
+use super::csp::{form_targets, source_of};
 use super::error::PageError;
 use super::templates::FORM_POST_SCRIPT;
-use super::view::{View, form_targets, source_of};
+use super::view::View;
 use crate::flows::oidc::outcome::{AuthResponse, Outcome};
 use crate::flows::oidc::pending::{self, Pending, Step};
 use crate::flows::oidc::request::{Params, ResponseMode};

@@ -7,20 +7,20 @@ use std::sync::Arc;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_SECURITY_POLICY, HeaderValue, RETRY_AFTER};
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Serialize;
 
-use super::error::PageError;
-use crate::config::{Language, Policy, SecondFactorPolicy, TenantConfig};
+use super::csp::page_csp;
+use super::csrf::csrf_token;
+use super::error::{PageError, error_key, error_title};
+use super::frame::{self, negotiate};
+use crate::config::{Language, TenantConfig};
 use crate::crypto::secret;
 use crate::flows::account::signed_in as account;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::oidc::pending;
 use crate::flows::oidc::request::Params;
-use crate::flows::oidc::request::takes_any_port;
 use crate::http::state::AppState;
 use crate::http::util;
-use crate::i18n;
 use crate::store::DbConnection;
 
 /// A flow that finds the language of a login by a key of it.
@@ -192,35 +192,7 @@ impl View {
         context.insert("base_url", self.state.config.settings.server.public_base());
         context.insert("csrf", &self.csrf());
         context.insert("return_to", &self.return_to);
-        let languages: Vec<LanguageOption> = tenant
-            .languages
-            .iter()
-            .map(|l| LanguageOption {
-                tag: l.tag(),
-                name: i18n::text(*l, "language-name"),
-            })
-            .collect();
-        context.insert("languages", &languages);
-        context.insert("support_email", &tenant.support.email);
-        context.insert("support_phone", &tenant.support.phone);
-        context.insert(
-            "privacy_url",
-            &tenant.privacy_url.as_ref().map(|u| u.to_string()),
-        );
-        let notice = match self.lang {
-            Language::Fi => &tenant.notice.fi,
-            Language::Sv => &tenant.notice.sv,
-            Language::En => &tenant.notice.en,
-        };
-        context.insert("notice", notice);
-        context.insert("help_url", &tenant.help_url.as_ref().map(|u| u.to_string()));
-        // The login page's note to authority users: a first login enrols a second factor.
-        let enrols = tenant.authority_second_factor == SecondFactorPolicy::Required;
-        context.insert("authority_enrols", &enrols);
-        // The password page under keep-password says the seed's "the same as before" (true of
-        // every account there: an old one's password is kept, a new one's is its own).
-        context.insert("passwords_kept", &(tenant.policy == Policy::KeepPassword));
-        context.insert("has_logo", &tenant.branding.logo_file.is_some());
+        frame::insert(&mut context, tenant, self.lang);
         // As `Minter::passkeys_on`: the passkey buttons and the autofill's `webauthn` token.
         let passkeys_on =
             tenant.passkeys.enabled && self.state.config.settings.server.webauthn_host().is_some();
@@ -396,126 +368,4 @@ impl<T, E: Into<FlowError>> OrPage<T> for Result<T, E> {
     fn or_page(self, view: &View) -> Result<T, PageError> {
         self.map_err(|error| view.failure(error))
     }
-}
-
-/// The language of a page (`i18n::negotiate`): `ui_locales`, the language cookie, the browser's
-/// Accept-Language, the tenant's first.
-fn negotiate(
-    state: &AppState,
-    req: &HttpRequest,
-    tenant: &TenantConfig,
-    ui_locales: Option<&str>,
-) -> Language {
-    let cookie = state.cookie_value(req, "lang", &tenant.id);
-    let accept = req
-        .headers()
-        .get("accept-language")
-        .and_then(|v| v.to_str().ok());
-    i18n::negotiate(&tenant.languages, ui_locales, cookie.as_deref(), accept)
-}
-
-/// The translation key of an error reason.
-fn error_key(reason: &str) -> &'static str {
-    match reason {
-        "missing_client" => "error-missing-client",
-        "unknown_client" => "error-unknown-client",
-        "missing_redirect_uri" | "unregistered_redirect_uri" => "error-redirect-uri",
-        "expired" => "error-expired",
-        "invalid_request_uri" => "error-request-uri",
-        "invalid_id_token_hint" | "client_not_audience" => "error-logout",
-        "bad_request" | "csrf" => "error-bad-request",
-        "busy" => "busy",
-        "too_many_waiting" => "error-too-many-waiting",
-        "too_many_changes" => "error-too-many-changes",
-        "not_a_page" => "error-not-a-page",
-        "crowded_address" => "error-crowded-address",
-        "other_account" => "error-other-account",
-        "sign_in_first" => "error-sign-in-first",
-        _ => "error-other",
-    }
-}
-
-/// The title (and heading) of the error page of `reason`: what could not be done — a login, a
-/// link, a change of the account page — or that the service is busy (WCAG 2.4.2: a tab's title
-/// tells its page apart).
-fn error_title(reason: &str) -> &'static str {
-    match reason {
-        "link_expired" | "sign_in_first" => "error-title-link",
-        "other_account" | "too_many_changes" => "error-title-account",
-        "busy" => "error-title-busy",
-        _ => "error-title",
-    }
-}
-
-#[derive(Serialize)]
-struct LanguageOption {
-    tag: &'static str,
-    name: String,
-}
-
-/// The CSP of a tenant's pages: our own resources only, no inline code, never framed; forms post
-/// to us, and the redirects after them may go to the tenant's clients.
-pub fn page_csp(tenant: &TenantConfig) -> String {
-    format!(
-        "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self' {}",
-        form_targets(tenant).join(" ")
-    )
-    .trim_end()
-    .to_string()
-}
-
-/// The origin of `url` as a CSP source: a native app's private-use scheme has none, its scheme.
-pub fn source_of(url: &url::Url) -> String {
-    match url.origin() {
-        origin @ url::Origin::Tuple(..) => origin.ascii_serialization(),
-        url::Origin::Opaque(_) => format!("{}:", url.scheme()),
-    }
-}
-
-/// Where the answer to a form of ours may redirect besides us (browsers apply `form-action` to
-/// the redirects after a form, too): the origins of the tenant's clients' redirect and
-/// post-logout URIs.
-pub fn form_targets(tenant: &TenantConfig) -> Vec<String> {
-    let mut targets: Vec<String> = tenant
-        .clients
-        .iter()
-        .flat_map(|c| {
-            let redirects = c.redirect_uris.iter().map(move |uri| (c, uri, true));
-            redirects.chain(
-                c.post_logout_redirect_uris
-                    .iter()
-                    .map(move |uri| (c, uri, false)),
-            )
-        })
-        .filter_map(|(client, uri, redirect)| {
-            let url = url::Url::parse(uri).ok()?;
-            // A native app's loopback redirect takes any port (RFC 8252 §7.3): so does the
-            // source, `http://127.0.0.1:*`.
-            Some(match url.host_str() {
-                Some(host) if redirect && takes_any_port(client, &url) => {
-                    format!("http://{host}:*")
-                }
-                _ => source_of(&url),
-            })
-        })
-        .collect();
-    targets.sort();
-    targets.dedup();
-    targets
-}
-
-/// The tag of the user `user_id` that an account page's CSRF token carries: 16 hexadecimal
-/// digits of a hash, so that the page shows no id.
-pub fn account_tag(user_id: &str) -> String {
-    secret::hash(&format!("account\n{user_id}"))[..16].to_string()
-}
-
-/// The account tag a posted CSRF token carries, if any.
-pub fn posted_account_tag(presented: &str) -> Option<&str> {
-    presented.split_once('.').map(|(_, tag)| tag)
-}
-
-/// The CSRF token of the browser whose flow secret is `binding`.
-pub fn csrf_token(binding: &str) -> String {
-    secret::hash(&format!("csrf\n{binding}"))
 }
