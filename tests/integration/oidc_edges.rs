@@ -5,7 +5,7 @@ use idp::clock::Clock;
 use serde_json::Value;
 
 use crate::both_stores;
-use crate::helpers::journeys::{Login, page};
+use crate::helpers::journeys::{Login, page, says, session_cookie};
 use crate::helpers::{Backend, TestApp, assert_has};
 use crate::rp::{self, location, param};
 
@@ -408,13 +408,11 @@ async fn form_post_answers_with_a_self_submitting_form(backend: Backend) {
         )),
         "{html}"
     );
-    assert!(
-        html.contains(r#"<input type="hidden" name="iss" value="http:&#x2F;&#x2F;"#)
-            || html.contains(&format!(
-                r#"<input type="hidden" name="iss" value="{}">"#,
-                app.issuer("seinajoki")
-            )),
-        "{html}"
+    // This tenant's issuer, exactly.
+    let iss = app.issuer("seinajoki");
+    assert_has(
+        &html,
+        &format!(r#"<input type="hidden" name="iss" value="{iss}">"#),
     );
     app.stop().await;
 }
@@ -444,7 +442,10 @@ async fn a_third_party_client_asks_consent_once(backend: Backend) {
     let client = rp::third(&app).await;
     let browser = app.browser();
     let started = rp::start(&client, &["email"], &[]);
-    let consent = rp::log_in(&browser, &started.url, "erkki@testi.fi", PASSWORD).await;
+    let login = location(&browser.get(started.url.clone()).send().await.unwrap());
+    let done = rp::submit_login(&browser, &login, "erkki@testi.fi", PASSWORD, false).await;
+    let cookie = session_cookie(&done, "seinajoki").unwrap();
+    let consent = location(&done);
     assert_eq!(consent.path(), "/seinajoki/consent");
     let page = page(&browser, consent.clone()).await;
     assert_has(&page, "Kolmannen osapuolen palvelu");
@@ -490,5 +491,34 @@ async fn a_third_party_client_asks_consent_once(backend: Backend) {
     let stranger = app.browser();
     let response = decide(&app, &stranger, (&token, &request), "approve").await;
     assert_eq!(response.status(), 400);
+
+    // Nor from another browser with a copy of the session cookie but its own flow cookie and
+    // CSRF token: the request is not its own, and nothing is agreed.
+    let asked = rp::start(&client, &["email"], &[("prompt", "consent")]);
+    let consent = location(&browser.get(asked.url.clone()).send().await.unwrap());
+    assert_eq!(consent.path(), "/seinajoki/consent");
+    let request = param(&consent, "request").unwrap();
+    let copy = with_session_copy(&app, &cookie);
+    let opened = copy.get(consent.clone()).send().await.unwrap();
+    let html = says(opened, 400, "data-reason=\"expired\"").await;
+    let its_token = rp::csrf(&html);
+    assert_ne!(its_token, token);
+    let refused = decide(&app, &copy, (&its_token, &request), "approve").await;
+    says(refused, 400, "data-reason=\"expired\"").await;
+    assert_eq!(app.audited("seinajoki", "consent.given").await.len(), 1);
+    // The request's own browser still finishes it.
+    let approved = decide(&app, &browser, (&token, &request), "approve").await;
+    rp::redeem(&client, asked, &location(&approved)).await;
     app.stop().await;
+}
+
+/// A browser of `app` whose only cookie is a copy of `cookie`, a session cookie of seinajoki.
+fn with_session_copy(app: &TestApp, cookie: &str) -> reqwest::Client {
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let url = app.url("/").parse().unwrap();
+    jar.add_cookie_str(&format!("idp-session-seinajoki={cookie}"), &url);
+    TestApp::browser_builder()
+        .cookie_provider(jar)
+        .build()
+        .unwrap()
 }
