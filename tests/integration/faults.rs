@@ -380,17 +380,40 @@ async fn a_killed_server_loses_no_answered_request(backend: Backend) {
         .await
         .unwrap();
         assert_eq!(refreshed.status(), 200, "an issued refresh token");
+        // With its verifier: only its use refuses it (not PKCE).
+        let verifier = seen
+            .codes
+            .iter()
+            .find(|(c, _)| c == code)
+            .unwrap()
+            .1
+            .clone();
         let again = token(vec![
             ("grant_type", "authorization_code".into()),
             ("code", code.clone()),
             ("redirect_uri", REDIRECT.into()),
+            ("code_verifier", verifier),
         ])
         .await
         .unwrap();
         assert_eq!(again.status(), 400);
         let body: Value = again.json().await.unwrap();
         assert_eq!(body["error"], "invalid_grant", "an exchanged code is used");
+        assert_eq!(
+            body["error_description"], "the code is invalid, expired or used",
+            "an exchanged code is used"
+        );
     }
+    // Each replay is in the trail.
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) AS n FROM audit_events WHERE kind = 'code.replayed'"
+        )
+        .await,
+        seen.exchanged.len() as i64,
+        "a replayed code's event"
+    );
     // A code whose exchange was cut off is either still good or used, never half of it.
     let exchanged: Vec<&String> = seen.exchanged.iter().map(|(c, _, _)| c).collect();
     for (code, verifier) in seen.codes.iter().filter(|(c, _)| !exchanged.contains(&c)) {
