@@ -237,7 +237,11 @@ async fn logout_without_a_hint_asks_the_resident(backend: Backend) {
         ("csrf", "forged"),
     ];
     let again = confirm(&app, &s, &forged).await;
+    assert_eq!(again.status(), 200);
     assert!(again.text().await.unwrap().contains("Kirjaudutaanko ulos?"));
+    // The session survived the forged confirmation.
+    let back = rp::prompt_none(&s.browser, &s.client).await;
+    assert!(param(&back, "code").is_some(), "{back}");
     let confirmed = [
         ("client_id", "rp-basic"),
         ("post_logout_redirect_uri", BYE),
