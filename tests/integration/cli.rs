@@ -15,7 +15,8 @@ use crate::helpers::{
     Backend, TestDb, assert_has, for_a_public_server, project_root, write_config,
 };
 use crate::node::{
-    failed_with, get, idp, read_response, run, serve, setup, sigterm, succeeded, text, wait_exit,
+    failed_with, get, idp, read_response, run, serve, setup, sigterm, start, succeeded, text,
+    wait_exit,
 };
 
 both_stores!(users_add_then_list);
@@ -298,7 +299,9 @@ fn keys_rotate_then_list() {
         stderr.contains("invalid value 'HS256' for '--alg <ALG>'"),
         "{stderr}"
     );
-    // Another key-encryption key would seal a key no node can open: refused.
+    // Another key-encryption key would seal a key no node can open: refused, nothing stored.
+    let keys = || text(&s.run(&["keys", "list", "--tenant", "kouvola"], "").stdout);
+    let before = keys();
     let mut other_key = s.command(&rotate);
     other_key.env("IDP__KEYS__ENCRYPTION_KEY", crate::helpers::test_kek());
     let out = run(&mut other_key, "");
@@ -308,9 +311,9 @@ fn keys_rotate_then_list() {
         stderr.starts_with("error: a stored key does not decrypt"),
         "{stderr}"
     );
+    assert_eq!(keys(), before, "the refused rotation stored no key");
     // On a public server, the development key only where `serve` would take it (a rotation where
     // the key's variable was lost, sudo or cron, sealed keys no node could open).
-    let keys = || text(&s.run(&["keys", "list", "--tenant", "kouvola"], "").stdout);
     let before = keys();
     let (path, original) = s.edit("idp.toml", |t| {
         t.lines()
@@ -457,7 +460,26 @@ fn usage_errors_exit_2_without_a_panic() {
 both_stores!(serve_answers_and_stops_on_sigterm);
 async fn serve_answers_and_stops_on_sigterm(backend: Backend) {
     let s = setup(backend);
-    let mut served = serve(s.command(&[]).env("IDP__SERVER__BIND", "127.0.0.1:0"));
+    // On PostgreSQL the URL carries a password (which the test server, trusting its clients,
+    // ignores): it must never reach the log.
+    let url =
+        s.db.url
+            .replacen("postgres://idp@", "postgres://idp:s3cret@", 1);
+    assert_eq!(
+        url.contains(":s3cret@"),
+        backend == Backend::Postgres,
+        "{url}"
+    );
+    let mut served = start(
+        s.command(&[])
+            .env("IDP__SERVER__BIND", "127.0.0.1:0")
+            .env("IDP__DATABASE__URL", &url),
+    );
+    let early: Vec<String> = served
+        .events_until_listening()
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
     let (status, body) = get(served.address, "/healthz");
     assert_eq!(status, 200, "{body}");
     for tenant in ["seinajoki", "kouvola"] {
@@ -511,7 +533,10 @@ async fn serve_answers_and_stops_on_sigterm(backend: Backend) {
         "{rest:#?}"
     );
     // Nothing secret reaches the log: not the database URL, not a client secret.
-    assert!(!rest.iter().any(|l| l.contains("demo-secret")), "{rest:#?}");
+    for secret in ["demo-secret", "s3cret"] {
+        let leaked = early.iter().chain(&rest).any(|l| l.contains(secret));
+        assert!(!leaked, "{secret}: {early:#?} {rest:#?}");
+    }
 }
 
 #[test]

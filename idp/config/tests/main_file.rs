@@ -120,6 +120,14 @@ fn a_postgres_url_keeps_its_own_gssencmode() {
 }
 
 #[test]
+fn a_postgres_backend_never_shows_its_password() {
+    let backend = DatabaseBackend::Postgres("postgres://idp:s3cret@db:5432/idp".into());
+    let shown = format!("{backend:?}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert_eq!(shown, r#"Postgres("postgres://idp:REDACTED@db:5432/idp")"#);
+}
+
+#[test]
 fn a_bad_override_names_the_variable() {
     let variables = [
         ("IDP__SERVER__BIND", "not an address"),
