@@ -545,5 +545,9 @@ async fn an_old_account_linked_twice_at_once_on_the_account_page_is_linked_both_
         assert!(*status == 200 || *status == 429, "{status}: {page}");
         assert!(!page.contains("Salasana on väärin."), "{page}");
     }
+    // Bound to the resident, and no failure counted.
+    let resident = app.user_id("seinajoki", "perhe@testi.fi").await;
+    assert_eq!(app.bound_to(&aiti).await, Some(resident));
+    assert_eq!(app.audited("seinajoki", "login.failed").await.len(), 0);
     app.stop().await;
 }
