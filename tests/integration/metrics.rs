@@ -88,6 +88,7 @@ async fn a_scrape_after_a_login_shows_the_counters_moved(backend: Backend) {
     let commits = sample(&before, "idp_sqlite_commits_total");
     let committed = sample(&before, "idp_sqlite_committed_writes_total");
     assert_eq!(commits.is_some(), backend == Backend::Sqlite);
+    assert_eq!(committed.is_some(), backend == Backend::Sqlite);
 
     // A wrong password, an unknown address, then a login that succeeds.
     let client = rp::basic(&app).await;
