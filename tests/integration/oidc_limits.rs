@@ -367,7 +367,10 @@ async fn a_request_with_every_value_at_its_limit_is_answered_as_before(backend: 
         .collect();
     let login = location(&authorize(&app, &app.browser(), Method::GET, &without_claims).await);
     assert_eq!(login.path(), "/seinajoki/login", "{login}");
-    let waiting = longest(&stored(&app, false).await);
+    let rows = stored(&app, false).await;
+    // This one, and the login's above, kept a while as answered.
+    assert_eq!(rows.len(), 2, "the waiting requests are stored");
+    let waiting = longest(&rows);
     println!("the longest waiting request: {waiting} bytes");
     assert!(waiting <= PENDING_BOUND, "{waiting} bytes");
 
@@ -377,7 +380,9 @@ async fn a_request_with_every_value_at_its_limit_is_answered_as_before(backend: 
     pushed.push(("id_token_hint".into(), "a".repeat(8192)));
     let (status, body) = push(&app, &pushed).await;
     assert_eq!(status, 201, "{body}");
-    let pushed = longest(&stored(&app, true).await);
+    let rows = stored(&app, true).await;
+    assert_eq!(rows.len(), 1, "the pushed request is stored");
+    let pushed = longest(&rows);
     println!("the longest pushed request: {pushed} bytes");
     assert!(pushed <= PUSHED_BOUND, "{pushed} bytes");
     app.stop().await;
