@@ -288,6 +288,11 @@ async fn cross_link(app: &TestApp, link: &str, home: &str, other: &str, good: &s
     let response = browser.get(&crossed).send().await.unwrap();
     assert_eq!(response.status(), 410, "{crossed}");
     assert!(response.text().await.unwrap().contains(LINK_EXPIRED));
+    good_at_home(&browser, link, good).await;
+}
+
+/// `link` opened in `browser` at its home: its page, with `good` in it.
+async fn good_at_home(browser: &reqwest::Client, link: &str, good: &str) {
     let response = browser.get(link).send().await.unwrap();
     assert_eq!(response.status(), 200, "{link}");
     let page = response.text().await.unwrap();
@@ -363,6 +368,9 @@ async fn sessions_and_mailed_links_of_one_city_are_unknown_at_the_other(backend:
                 )
                 .await;
                 assert_eq!(refused.status(), 410);
+                // The link is still good at home, and the password is the one it was.
+                good_at_home(&app.browser(), &link, good).await;
+                sign_in(&app, home, EMAIL, PASSWORD).await;
             }
         }
 
