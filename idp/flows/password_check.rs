@@ -179,6 +179,10 @@ pub struct Attempt {
     pub share: Share,
     /// The e-service a login is for (the audit trail's `client_id`), if any.
     pub client: Option<String>,
+    /// A second account counter the check counts on, for a check that proves one account but
+    /// stands for a login of another's name (the account page's old username: the old account's
+    /// counter, and the one a login of that name counts on).
+    pub also: Option<ThrottleKey>,
 }
 
 impl Attempt {
@@ -199,6 +203,7 @@ impl Attempt {
             ThrottleKey::Legacy(id) => keys.push(ThrottleKey::Checks(format!("legacy:{id}"))),
             _ => {}
         }
+        keys.extend(self.also.iter().cloned());
         if let Some(address) = &self.address {
             keys.push(ThrottleKey::Address(address.clone()));
         }

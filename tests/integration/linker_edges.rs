@@ -720,6 +720,18 @@ async fn an_address_on_an_internationalised_domain_is_one_account_in_either_form
     app.stop().await;
 }
 
+/// Imports into seinajoki a resident's old account `aino.tyo` exported at a work address, and
+/// the authority account `virasto`, both with [`OFFICE_PASSWORD`]: their ids.
+async fn work_and_office(app: &TestApp) -> (String, String) {
+    let hash = bcrypt::hash(OFFICE_PASSWORD, 4).unwrap();
+    let work = Old::new("seinajoki", "aino.tyo", "SJK-AT").email("aino@tyopaikka.fi");
+    let office = Old::new("seinajoki", "virasto", "SJK-V").authority();
+    (
+        app.import(work.hash(&hash)).await,
+        app.import(office.hash(&hash)).await,
+    )
+}
+
 both_stores!(an_old_account_of_another_address_is_linked_by_its_username_and_password);
 /// A resident of a keep-password city whose old account was exported at a work address links it
 /// on the account page by its old username (in any case) and password; a wrong password, an
@@ -730,13 +742,7 @@ async fn an_old_account_of_another_address_is_linked_by_its_username_and_passwor
     backend: Backend,
 ) {
     let (app, _) = server(backend).await;
-    let hash = bcrypt::hash(OFFICE_PASSWORD, 4).unwrap();
-    let work = Old::new("seinajoki", "aino.tyo", "SJK-AT").email("aino@tyopaikka.fi");
-    let work = app.import(work.hash(&hash)).await;
-    let office = Old::new("seinajoki", "virasto", "SJK-V")
-        .hash(&hash)
-        .authority();
-    let office = app.import(office).await;
+    let (work, office) = work_and_office(&app).await;
     let password = "asukkaan pitkä salasana";
     let user = app
         .add_user("seinajoki", "aino@testi.fi", password, "Aino")
@@ -782,6 +788,36 @@ async fn an_old_account_of_another_address_is_linked_by_its_username_and_passwor
     let url = app.url("/kouvola/account/legacy/other");
     let answer = post_with_csrf(&there.browser, url, &there.page, &fields).await;
     assert_eq!(answer.status(), 404);
+    app.stop().await;
+}
+
+both_stores!(the_old_username_form_counts_where_a_login_of_the_name_does);
+/// A signed-in resident who fails the account page's old-username form five times for a name
+/// blocks a login of that name, whatever the name is (a resident's old username, an authority's,
+/// a resident's address, nothing): the counters are the login's, so that neither answer tells
+/// which names exist. Before, the form counted an old account on its own counter and anything
+/// else on the name's, and a login after it told them apart (401 against 429).
+async fn the_old_username_form_counts_where_a_login_of_the_name_does(backend: Backend) {
+    use idp::flows::password_check::FREE_FAILURES;
+    let (app, client) = server(backend).await;
+    work_and_office(&app).await;
+    let password = "asukkaan pitkä salasana";
+    app.add_user("seinajoki", "aino@testi.fi", password, "Aino")
+        .await;
+    app.add_user("seinajoki", "utelias@testi.fi", password, "Utelias")
+        .await;
+    let signed = sign_in(&app, "seinajoki", "utelias@testi.fi", password).await;
+    let url = app.url("/seinajoki/account/legacy/other");
+    for name in ["aino.tyo", "virasto", "ei.ole", "aino@testi.fi"] {
+        for _ in 0..FREE_FAILURES {
+            let fields = [("username", name), ("password", "väärä salasana")];
+            let refused = post_with_csrf(&signed.browser, &url, &signed.page, &fields).await;
+            assert_eq!(refused.status(), 401, "{name}");
+        }
+        let login = Login::fresh(&app, &client).await;
+        let answer = login.submit(name, "väärä salasana", false).await;
+        assert_eq!(answer.status(), 429, "{name}");
+    }
     app.stop().await;
 }
 

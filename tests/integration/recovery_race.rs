@@ -107,6 +107,7 @@ async fn checked_login_of(app: &TestApp, identifier: &str, password: &str) -> Ch
         session: None,
         share: Share::Login,
         client: Some("rp-offline".into()),
+        also: None,
     };
     let checked = PasswordCheck {
         store: &app.services.store,

@@ -35,4 +35,4 @@ pub use self::claim_address::{claim_target, submit_claim};
 pub use self::claims::{finish_claim, prepare_claim, send_claim_link};
 pub use self::follow::{complete, link_target};
 pub use self::links::send_links;
-pub use self::route::{keeps_password, password_target, route, route_chosen};
+pub use self::route::{keeps_password, login_key, password_target, route, route_chosen};

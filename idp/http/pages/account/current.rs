@@ -33,14 +33,16 @@ impl<T: AsRef<View> + Typed> SignedIn<T> {
             session: Some(self.session_id.clone()),
             share: Share::Other,
             client: None,
+            also: None,
         }
     }
 
-    /// Checks `password` as `stored` for `account`; `Some` of what `then` made of it on a match,
-    /// `None` when wrong. A refused check answers with the page of `throttled` (429).
+    /// Checks `password` as `stored` for `attempt` (an [`Self::attempt`]); `Some` of what `then`
+    /// made of it on a match, `None` when wrong. A refused check answers with the page of
+    /// `throttled` (429).
     pub async fn check<R, F>(
         &self,
-        account: ThrottleKey,
+        attempt: Attempt,
         stored: Stored,
         password: SecretString,
         then: F,
@@ -50,7 +52,6 @@ impl<T: AsRef<View> + Typed> SignedIn<T> {
         F: FnOnce(&SecretString) -> R + Send + 'static,
         R: Send + 'static,
     {
-        let attempt = self.attempt(account);
         self.view()
             .check_password(
                 &attempt,

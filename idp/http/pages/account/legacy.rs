@@ -9,8 +9,9 @@ use secrecy::SecretString;
 use crate::config::Policy;
 use crate::domain::lookup_key;
 use crate::flows::account;
+use crate::flows::error::FlowError;
 use crate::flows::former::olds;
-use crate::flows::linker::{self, keeps_password};
+use crate::flows::linker::{self, keeps_password, login_key};
 use crate::flows::password_check::{DUMMY_HASH, Stored};
 use crate::http::pages::error::PageResult;
 use crate::http::pages::extract::{Posted, SignedIn};
@@ -44,7 +45,13 @@ pub async fn link_legacy(signed: SignedIn<Posted>) -> PageResult {
     };
     let key = ThrottleKey::Legacy(account.id.clone());
     let matched = signed
-        .check(key, stored, password_text, |_| (), "login-throttled")
+        .check(
+            signed.attempt(key),
+            stored,
+            password_text,
+            |_| (),
+            "login-throttled",
+        )
         .await?;
     let shown = ("account-link-done", "account-link-failed");
     bind_checked(signed, account, matched, shown).await
@@ -56,36 +63,40 @@ pub async fn link_legacy(signed: SignedIn<Posted>) -> PageResult {
 /// here: a link mailed there would bind whoever reads that mailbox into this account). An
 /// authority account, a bound one, one without a usable hash or no account at all reads as a
 /// wrong password: the form tells nobody which old usernames exist. Throttled and audited like
-/// the login it stands for.
+/// the login it stands for, on the counters that login counts on.
 pub async fn link_other(signed: SignedIn<Posted>) -> PageResult {
     let tenant = signed.view().tenant.clone();
     if tenant.policy != Policy::KeepPassword {
         return Ok(signed.view().error(StatusCode::NOT_FOUND, "not_found"));
     }
-    let key = lookup_key(&signed.page.field("username"));
+    let named = signed.page.field("username");
     let password_text = SecretString::from(signed.page.field("password"));
-    let named = key.clone();
-    let found = signed
+    // The old account the name proves, and the counter a login of that name counts on: the
+    // check counts on both (an old account's own, and the login's), so that a name blocked here
+    // is blocked at the login and back, whatever it names (a gap would tell which names exist).
+    let (found, login) = signed
         .view()
-        .flow(move |m, conn| legacy::find_by_username(conn, Tenant::of(m.tenant), &named))
-        .await?
+        .flow(move |m, conn| {
+            let found = legacy::find_by_username(conn, Tenant::of(m.tenant), &lookup_key(&named))?;
+            Ok::<_, FlowError>((found, login_key(m, conn, &named)?))
+        })
+        .await?;
+    let found = found
         .filter(|a| a.linked_user_id.is_none() && !a.is_authority && keeps_password(&tenant, a));
-    let (throttled, stored) = match &found {
-        Some(account) => (
-            ThrottleKey::Legacy(account.id.clone()),
+    let mut attempt = signed.attempt(login);
+    let stored = match &found {
+        Some(account) => {
+            attempt.also = Some(ThrottleKey::Legacy(account.id.clone()));
             Stored::Legacy {
                 hash: account.password_hash.clone().unwrap_or_default(),
                 salted: tenant.legacy.salted_sha.clone(),
-            },
-        ),
-        None => (
-            ThrottleKey::Unknown(key),
-            Stored::Argon2(DUMMY_HASH.to_string()),
-        ),
+            }
+        }
+        None => Stored::Argon2(DUMMY_HASH.to_string()),
     };
     let matched = signed
         .check(
-            throttled,
+            attempt,
             stored,
             password_text,
             |_| (),

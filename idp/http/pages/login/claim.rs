@@ -44,6 +44,7 @@ pub async fn claim(login: LoginForm) -> PageResult {
         session: None,
         share: Share::Login,
         client: Some(check.client_id.clone()),
+        also: None,
     };
     let matched = view
         .check_password(

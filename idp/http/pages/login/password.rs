@@ -49,6 +49,7 @@ pub async fn password(login: LoginForm) -> PageResult {
         session: None,
         share: Share::Login,
         client: Some(check.client_id().to_string()),
+        also: None,
     };
     let refused = |key, status| login.password_page(chosen.as_deref(), Some(key), status);
     let verified = view
