@@ -3,6 +3,8 @@
 
 use icu_properties::CodePointMapData;
 use icu_properties::props::{GeneralCategory, GeneralCategoryGroup};
+use std::borrow::Cow;
+
 use unicode_normalization::UnicodeNormalization;
 
 /// The lookup and uniqueness key of an identifier someone types (a mail address, an old or an
@@ -15,14 +17,22 @@ use unicode_normalization::UnicodeNormalization;
 /// that has no ASCII form stays as it is.
 pub fn lookup_key(typed: &str) -> String {
     let folded: String = typed.trim().nfkc().collect();
-    let key = folded.trim().to_lowercase();
-    with_ascii_domain(&key).into_owned()
+    let folded = folded.trim();
+    // The domain's ASCII form maps its case itself (UTS #46): lowercased first, a capital sigma
+    // at a word's end would be the final sigma, another domain than the one mail goes to.
+    match with_ascii_domain(folded) {
+        Cow::Owned(ascii) => match ascii.rsplit_once('@') {
+            Some((local, domain)) => format!("{}@{domain}", local.to_lowercase()),
+            None => ascii.to_lowercase(),
+        },
+        Cow::Borrowed(_) => folded.to_lowercase(),
+    }
 }
 
 /// `address` with a domain that is not all ASCII in its ASCII form (UTS #46 ToASCII), the local
 /// part as it is: what a mail is sent to. An SMTP relay without SMTPUTF8 refuses a Unicode domain
 /// (RFC 6531), while its ASCII form is the same mailbox to every relay.
-pub fn with_ascii_domain(address: &str) -> std::borrow::Cow<'_, str> {
+pub fn with_ascii_domain(address: &str) -> Cow<'_, str> {
     match address.rsplit_once('@') {
         Some((local, domain)) if !domain.is_ascii() => match idna::domain_to_ascii(domain) {
             Ok(ascii) if !ascii.is_empty() => format!("{local}@{ascii}").into(),
@@ -153,6 +163,16 @@ mod tests {
         // The local part is kept as typed (folded); only the domain has an ASCII form.
         assert_eq!(lookup_key("mä@testi.fi"), "mä@testi.fi");
         assert_eq!(lookup_key("äiti@äänekoski.fi"), "äiti@xn--nekoski-4waa.fi");
+        // A capital sigma at a domain word's end: the key's domain is the one mail goes to.
+        let greek = "a@ΑΣ-x.gr";
+        assert_eq!(lookup_key(greek), lookup_key(&with_ascii_domain(greek)));
+        assert_eq!(
+            lookup_key("ΑΣ@ΑΣ.gr"),
+            format!(
+                "ας@{}",
+                with_ascii_domain("a@ΑΣ.gr").split_once('@').unwrap().1
+            )
+        );
         // No domain, or one without an ASCII form: as before.
         assert_eq!(lookup_key("pääkäyttäjä"), "pääkäyttäjä");
         assert_eq!(lookup_key("a@b\u{2028}ä"), "a@b\u{2028}ä");
