@@ -102,6 +102,18 @@ fn acceptable(address: &str) -> bool {
     plain
         && email_address::EmailAddress::is_valid(address)
         && lettre::Address::from_str(address).is_ok()
+        && domain_has_an_ascii_form(address)
+}
+
+/// Whether the domain of `address`, when it is not ASCII, has an ASCII form (UTS #46) that DNS
+/// can hold (labels of 63 characters at the most, 253 in all): its key and its mail take that
+/// form ([`with_ascii_domain`]), and a domain without one could be neither looked up nor mailed.
+fn domain_has_an_ascii_form(address: &str) -> bool {
+    match address.rsplit_once('@') {
+        Some((_, domain)) if !domain.is_ascii() => idna::domain_to_ascii(domain)
+            .is_ok_and(|ascii| idna::uts46::verify_dns_length(&ascii, false)),
+        _ => true,
+    }
 }
 
 /// The lookup key of an address: trimmed, NFKC-normalised and lowercased (Unicode-aware), as
@@ -132,6 +144,17 @@ mod tests {
         let email = Email::parse("  Esimerkki.Erkki@Testi.FI \n").unwrap();
         assert_eq!(email.as_entered(), "Esimerkki.Erkki@Testi.FI");
         assert_eq!(email.normalized(), "esimerkki.erkki@testi.fi");
+    }
+
+    #[test]
+    fn a_domain_without_an_ascii_form_dns_can_hold_is_refused() {
+        // 58 "a" and an "ä": 60 bytes of label as typed, 66 characters in punycode.
+        let long = format!("a@{}ä.fi", "a".repeat(58));
+        assert!(
+            matches!(Email::parse(&long), Err(EmailError::Invalid(_))),
+            "{long}"
+        );
+        assert!(Email::parse(&format!("a@{}ä.fi", "a".repeat(50))).is_ok());
     }
 
     #[test]
