@@ -334,6 +334,22 @@ fn addresses(
     Ok(addresses)
 }
 
+diesel::define_sql_function! {
+    /// SQL's `lower()` of a nullable column (ASCII letters on SQLite; the database's locale on
+    /// PostgreSQL).
+    #[sql_name = "lower"]
+    fn lower_nullable(
+        text: diesel::sql_types::Nullable<diesel::sql_types::Text>,
+    ) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
+}
+
+/// Whether every other spelling of the lookup key `key` differs from it in ASCII case only, as
+/// SQL's `lower()` folds it: an ASCII key with no punycode label (a stored address is
+/// NFKC-folded already; a domain in punycode may be stored in Unicode).
+fn ascii_case_only(key: &str) -> bool {
+    key.is_ascii() && !key.split(['@', '.']).any(|label| label.starts_with("xn--"))
+}
+
 /// The addresses of `addresses` that someone else in the tenant still holds: another user's, or
 /// an old account's not bound to `user` (a family's shared address, whose old accounts the others
 /// bound or have still to bind; the user's own earlier address, taken since by another).
@@ -398,19 +414,28 @@ fn forget_addresses(
         .or(one_time_links::user_id
             .is_null()
             .and(one_time_links::legacy_account_id.eq_any(&bound)));
-    let spelt_otherwise: Vec<String> = one_time_links::table
-        .filter(one_time_links::tenant_id.eq(tenant.id()))
-        .filter(one_time_links::user_id.is_null())
-        .filter(one_time_links::email.is_not_null())
-        .select((one_time_links::token_hash, one_time_links::email))
-        .load::<(String, Option<String>)>(conn)?
-        .into_iter()
-        .filter(|(_, to)| {
-            to.as_deref()
-                .is_some_and(|to| keys.contains(&lookup_key(to)))
-        })
-        .map(|(hash, _)| hash)
-        .collect();
+    // An ASCII key's other spellings differ in case only (addresses are stored NFKC-folded):
+    // SQL's lower() finds them by index. Any other key (a non-ASCII local part, a domain in
+    // punycode, which a row may hold in Unicode) is compared in Rust, on the rows naming nobody.
+    let (plain, other): (BTreeSet<String>, BTreeSet<String>) =
+        keys.iter().cloned().partition(|key| ascii_case_only(key));
+    let spelt_otherwise: Vec<String> = if other.is_empty() {
+        Vec::new()
+    } else {
+        one_time_links::table
+            .filter(one_time_links::tenant_id.eq(tenant.id()))
+            .filter(one_time_links::user_id.is_null())
+            .filter(one_time_links::email.is_not_null())
+            .select((one_time_links::token_hash, one_time_links::email))
+            .load::<(String, Option<String>)>(conn)?
+            .into_iter()
+            .filter(|(_, to)| {
+                to.as_deref()
+                    .is_some_and(|to| other.contains(&lookup_key(to)))
+            })
+            .map(|(hash, _)| hash)
+            .collect()
+    };
     diesel::delete(
         one_time_links::table
             .filter(one_time_links::tenant_id.eq(tenant.id()))
@@ -421,10 +446,21 @@ fn forget_addresses(
             ),
     )
     .execute(conn)?;
+    // Its own statement, so that the index on `lower(email)` finds the rows.
+    diesel::delete(
+        one_time_links::table
+            .filter(one_time_links::email.is_not_null())
+            .filter(lower_nullable(one_time_links::email).eq_any(&plain))
+            .filter(one_time_links::tenant_id.eq(tenant.id())),
+    )
+    .execute(conn)?;
     // The account's own mail wherever it went, and the linker's that lists its old accounts;
     // any other only at an address nobody else holds.
     super::outbox::forget_mail_naming(conn, tenant, &bound)?;
-    super::outbox::forget_unnamed_mail(conn, tenant, &keys, None)?;
+    if !other.is_empty() {
+        super::outbox::forget_unnamed_mail(conn, tenant, &other, None)?;
+    }
+    super::outbox::forget_mail_to_lowered(conn, tenant, &plain)?;
     diesel::delete(
         mail_outbox::table
             .filter(mail_outbox::tenant_id.eq(tenant.id()))

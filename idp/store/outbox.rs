@@ -105,6 +105,30 @@ pub fn forget_mail_naming(
     delete(conn, tenant, &gone)
 }
 
+diesel::define_sql_function! {
+    /// SQL's `lower()` (ASCII letters on SQLite; the database's locale on PostgreSQL).
+    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// Deletes the mails of `tenant` to any of `lowered` (lookup keys whose other spellings differ in
+/// ASCII case only) in any case, found by the index on `lower(to_address)` (a `DELETE` with that
+/// condition would read the tenant's mails instead); how many went.
+pub fn forget_mail_to_lowered(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    lowered: &std::collections::BTreeSet<String>,
+) -> Result<usize> {
+    if lowered.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<String> = mail_outbox::table
+        .filter(lower(mail_outbox::to_address).eq_any(lowered))
+        .filter(mail_outbox::tenant_id.eq(tenant.id()))
+        .select(mail_outbox::id)
+        .load(conn)?;
+    delete(conn, tenant, &ids)
+}
+
 /// Deletes the mails `ids` of `tenant` (chosen by a caller above, in Rust); how many went.
 fn delete(conn: &mut DbConnection, tenant: Tenant<'_>, ids: &[String]) -> Result<usize> {
     if ids.is_empty() {
