@@ -203,7 +203,14 @@ impl Attempt {
             ThrottleKey::Legacy(id) => keys.push(ThrottleKey::Checks(format!("legacy:{id}"))),
             _ => {}
         }
-        keys.extend(self.also.iter().cloned());
+        // Never the account's counter twice (a name whose login counts on the very old account
+        // it proves): a check refused by the pool gives back once a counter it added to once.
+        keys.extend(
+            self.also
+                .iter()
+                .filter(|also| **also != self.account)
+                .cloned(),
+        );
         if let Some(address) = &self.address {
             keys.push(ThrottleKey::Address(address.clone()));
         }
@@ -429,6 +436,26 @@ mod tests {
     /// over 256 bytes never against an old sha-crypt hash (whose cost grows with the password: a
     /// 64 KiB one would cost minutes at the rounds' cap); it costs the dummy hash instead, and
     /// never matches. (Decided, not timed.)
+    #[test]
+    fn a_second_counter_that_is_the_accounts_own_counts_once() {
+        use super::{Attempt, Share};
+        use crate::store::throttle::ThrottleKey;
+        let old = ThrottleKey::Legacy("a".into());
+        let attempt = |also: Option<ThrottleKey>| Attempt {
+            account: old.clone(),
+            address: None,
+            session: None,
+            share: Share::Other,
+            client: None,
+            also,
+        };
+        let checks = ThrottleKey::Checks("legacy:a".into());
+        let once = [old.clone(), checks.clone()];
+        assert_eq!(attempt(Some(old.clone())).keys(), once);
+        let other = ThrottleKey::Unknown("x".into());
+        assert_eq!(attempt(Some(other.clone())).keys(), [old, checks, other]);
+    }
+
     #[test]
     fn an_overlong_password_is_not_run_against_the_stored_hash() {
         let bcrypt = "$2b$04$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2";
