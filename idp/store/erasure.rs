@@ -350,6 +350,39 @@ fn ascii_case_only(key: &str) -> bool {
     key.is_ascii() && !key.split(['@', '.']).any(|label| label.starts_with("xn--"))
 }
 
+/// The links of `tenant` that name nobody (no user) to any of `keys` (lookup keys) in any
+/// spelling: by the index on `lower(email)` when `lowered` (keys whose other spellings differ in
+/// ASCII case only), else among all such links; each compared by its own key (PostgreSQL's
+/// `lower()` may fold a letter, `İ`, that the key keeps). Their hashes.
+fn unnamed_links_to(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    keys: &BTreeSet<String>,
+    lowered: bool,
+) -> Result<Vec<String>> {
+    let mut query = one_time_links::table
+        .filter(one_time_links::email.is_not_null())
+        .filter(one_time_links::tenant_id.eq(tenant.id()))
+        .filter(one_time_links::user_id.is_null())
+        .select((one_time_links::token_hash, one_time_links::email))
+        .into_boxed();
+    if lowered {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        query = query.filter(lower_nullable(one_time_links::email).eq_any(keys));
+    }
+    Ok(query
+        .load::<(String, Option<String>)>(conn)?
+        .into_iter()
+        .filter(|(_, to)| {
+            to.as_deref()
+                .is_some_and(|to| keys.contains(&lookup_key(to)))
+        })
+        .map(|(hash, _)| hash)
+        .collect())
+}
+
 /// The addresses of `addresses` that someone else in the tenant still holds: another user's, or
 /// an old account's not bound to `user` (a family's shared address, whose old accounts the others
 /// bound or have still to bind; the user's own earlier address, taken since by another).
@@ -419,23 +452,10 @@ fn forget_addresses(
     // punycode, which a row may hold in Unicode) is compared in Rust, on the rows naming nobody.
     let (plain, other): (BTreeSet<String>, BTreeSet<String>) =
         keys.iter().cloned().partition(|key| ascii_case_only(key));
-    let spelt_otherwise: Vec<String> = if other.is_empty() {
-        Vec::new()
-    } else {
-        one_time_links::table
-            .filter(one_time_links::tenant_id.eq(tenant.id()))
-            .filter(one_time_links::user_id.is_null())
-            .filter(one_time_links::email.is_not_null())
-            .select((one_time_links::token_hash, one_time_links::email))
-            .load::<(String, Option<String>)>(conn)?
-            .into_iter()
-            .filter(|(_, to)| {
-                to.as_deref()
-                    .is_some_and(|to| other.contains(&lookup_key(to)))
-            })
-            .map(|(hash, _)| hash)
-            .collect()
-    };
+    let mut spelt_otherwise = unnamed_links_to(conn, tenant, &plain, true)?;
+    if !other.is_empty() {
+        spelt_otherwise.extend(unnamed_links_to(conn, tenant, &other, false)?);
+    }
     diesel::delete(
         one_time_links::table
             .filter(one_time_links::tenant_id.eq(tenant.id()))
@@ -446,21 +466,13 @@ fn forget_addresses(
             ),
     )
     .execute(conn)?;
-    // Its own statement, so that the index on `lower(email)` finds the rows.
-    diesel::delete(
-        one_time_links::table
-            .filter(one_time_links::email.is_not_null())
-            .filter(lower_nullable(one_time_links::email).eq_any(&plain))
-            .filter(one_time_links::tenant_id.eq(tenant.id())),
-    )
-    .execute(conn)?;
     // The account's own mail wherever it went, and the linker's that lists its old accounts;
     // any other only at an address nobody else holds.
     super::outbox::forget_mail_naming(conn, tenant, &bound)?;
     if !other.is_empty() {
         super::outbox::forget_unnamed_mail(conn, tenant, &other, None)?;
     }
-    super::outbox::forget_mail_to_lowered(conn, tenant, &plain)?;
+    super::outbox::forget_unnamed_mail_to_lowered(conn, tenant, &plain)?;
     diesel::delete(
         mail_outbox::table
             .filter(mail_outbox::tenant_id.eq(tenant.id()))

@@ -110,22 +110,29 @@ diesel::define_sql_function! {
     fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
 }
 
-/// Deletes the mails of `tenant` to any of `lowered` (lookup keys whose other spellings differ in
-/// ASCII case only) in any case, found by the index on `lower(to_address)` (a `DELETE` with that
-/// condition would read the tenant's mails instead); how many went.
-pub fn forget_mail_to_lowered(
+/// Deletes the mails of `tenant` that name no account to any of `keys` (lookup keys whose other
+/// spellings differ in ASCII case only) in any case: found by the index on `lower(to_address)`,
+/// then each compared by its own lookup key (PostgreSQL's `lower()` follows the database's
+/// locale, and may fold a letter, `İ`, that the key keeps); how many went.
+pub fn forget_unnamed_mail_to_lowered(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
-    lowered: &std::collections::BTreeSet<String>,
+    keys: &std::collections::BTreeSet<String>,
 ) -> Result<usize> {
-    if lowered.is_empty() {
+    if keys.is_empty() {
         return Ok(0);
     }
-    let ids: Vec<String> = mail_outbox::table
-        .filter(lower(mail_outbox::to_address).eq_any(lowered))
+    let found: Vec<(String, String)> = mail_outbox::table
+        .filter(lower(mail_outbox::to_address).eq_any(keys))
         .filter(mail_outbox::tenant_id.eq(tenant.id()))
-        .select(mail_outbox::id)
+        .filter(mail_outbox::user_id.is_null())
+        .select((mail_outbox::id, mail_outbox::to_address))
         .load(conn)?;
+    let ids: Vec<String> = found
+        .into_iter()
+        .filter(|(_, to)| keys.contains(&crate::domain::lookup_key(to)))
+        .map(|(id, _)| id)
+        .collect();
     delete(conn, tenant, &ids)
 }
 

@@ -16,7 +16,7 @@ use crate::account_sessions::support::{
 };
 use crate::both_stores;
 use crate::helpers::journeys::{
-    Login, SignedIn, answer, page, post_with_csrf, says, set_password, sign_in,
+    Login, SignedIn, answer, page, post_with_csrf, says, set_password, sign_in, submit_link,
 };
 use crate::helpers::{Backend, Old, TestApp, assert_has};
 use crate::oidc_backchannel::wait_for;
@@ -946,6 +946,27 @@ async fn an_undo_that_commits_first_is_not_erased_by_a_round_that_read_it_as_due
             .contains(&"account.erased".to_string())
     );
     handle.stop(true).await;
+    app.stop().await;
+}
+
+both_stores!(an_erasure_leaves_another_residents_link_at_its_address_in_another_case);
+/// Erkki moved his account away from `Erkki@Testi.FI`; Eeva then registered `erkki@testi.fi`
+/// and was erased. Her erasure forgets what went to her address in any case, but not Erkki's
+/// undo link (written in his case, naming his account): it still gives him his old address.
+async fn an_erasure_leaves_another_residents_link_at_its_address_in_another_case(backend: Backend) {
+    use crate::node::succeeded;
+    let app = TestApp::with_user(backend, "Erkki@Testi.FI", PASSWORD, "Erkki").await;
+    crate::recovery::change_address(&app, "Erkki@Testi.FI", PASSWORD, "erkki.uusi@testi.fi").await;
+    let erkkis_undo = crate::recovery::undo_link(&app, "Erkki@Testi.FI").await;
+    app.add_user("seinajoki", "erkki@testi.fi", "Eevan salasana", "Eeva")
+        .await;
+    succeeded(&cli_delete(&app, &["--email", "erkki@testi.fi", "--now"]).await);
+    let browser = app.browser();
+    let form = page(&browser, &erkkis_undo).await;
+    let undone = submit_link(&browser, &erkkis_undo, &form, &[]).await;
+    assert_eq!(undone.status(), 200);
+    let erkki = app.user_by_email("seinajoki", "erkki@testi.fi").await;
+    assert_eq!(erkki.email.as_deref(), Some("Erkki@Testi.FI"));
     app.stop().await;
 }
 
