@@ -596,12 +596,17 @@ async fn an_old_username_a_user_has_already_is_refused(backend: Backend) {
     let add = ["users", "add", "--tenant", "seinajoki", "--authority"];
     let args = [&add[..], &["--username", "MattiV", "--password-stdin"]].concat();
     succeeded(&s.run(&args, "viranomaisen salasana\n"));
+    // And a new account's username with a zero-width space: nobody could type it.
     let export = s.file(
         "export.csv",
-        b"username,email,password_hash,name\nmattiv,matti.v@testi.fi,,Matti V\nliisa,,,Liisa\n",
+        "username,email,password_hash,name\nmattiv,matti.v@testi.fi,,Matti V\nliisa,,,Liisa\n\
+         matti\u{200b}m,,,Matti M\n"
+            .as_bytes(),
     );
-    let refusal = "rejected rows: 1\nline 2: username \"mattiv\" is a user's of idp already \
-                   (idp users add): the old account could never log in; rename one of them\n";
+    let refusal = "rejected rows: 2\nline 2: username \"mattiv\" is a user's of idp already \
+                   (idp users add): the old account could never log in; rename one of them\n\
+                   line 4: username \"matti\\u{200b}m\" contains an invisible character (a \
+                   zero-width space, a direction mark, a soft hyphen): nobody could type it\n";
     for dry_run in [&["--dry-run"][..], &[]] {
         let out = s.import(&export, dry_run);
         assert_has(&out, "imported (new): 1\n");

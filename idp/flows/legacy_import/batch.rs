@@ -189,6 +189,15 @@ fn plan(
                         row.username
                     ))
                 }
+                // A zero-width space, a direction mark, a soft hyphen: nobody could type the
+                // username of a new account (one imported before keeps being updated).
+                (None, None) if row.username.chars().any(crate::domain::text::invisible) => {
+                    Step::Reject(format!(
+                        "username {:?} contains an invisible character (a zero-width space, a \
+                         direction mark, a soft hyphen): nobody could type it",
+                        row.username
+                    ))
+                }
                 (None, None) => Step::Insert,
             }
         })
