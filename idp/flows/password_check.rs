@@ -432,10 +432,8 @@ mod tests {
         assert!(!argon2.dummy_after(false, true, first));
     }
 
-    /// A password longer than any password can be is never run against a stored hash, and one
-    /// over 256 bytes never against an old sha-crypt hash (whose cost grows with the password: a
-    /// 64 KiB one would cost minutes at the rounds' cap); it costs the dummy hash instead, and
-    /// never matches. (Decided, not timed.)
+    /// A check whose second counter is its account's own counts on it once (a check the pool
+    /// refused would give back twice what it added once).
     #[test]
     fn a_second_counter_that_is_the_accounts_own_counts_once() {
         use super::{Attempt, Share};
@@ -456,6 +454,10 @@ mod tests {
         assert_eq!(attempt(Some(other.clone())).keys(), [old, checks, other]);
     }
 
+    /// A password longer than any password can be is never run against a stored hash, and one
+    /// over 256 bytes never against an old sha-crypt hash (whose cost grows with the password: a
+    /// 64 KiB one would cost minutes at the rounds' cap); it costs the dummy hash instead, and
+    /// never matches. (Decided, not timed.)
     #[test]
     fn an_overlong_password_is_not_run_against_the_stored_hash() {
         let bcrypt = "$2b$04$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2";

@@ -128,7 +128,6 @@ impl ImportRow {
                 "username {username:?} contains a space or a control character"
             ));
         }
-
         let subject = match raw.subject.trim() {
             "" => username,
             subject => subject,
@@ -412,7 +411,6 @@ mod tests {
             refused(raw("matti meikäläinen")),
             "username \"matti meikäläinen\" contains a space or a control character"
         );
-
         assert_eq!(
             refused(raw(&"x".repeat(65))),
             "username is longer than 64 characters"
