@@ -470,9 +470,9 @@ fn forget_addresses(
     // any other only at an address nobody else holds.
     super::outbox::forget_mail_naming(conn, tenant, &bound)?;
     if !other.is_empty() {
-        super::outbox::forget_unnamed_mail(conn, tenant, &other, None)?;
+        super::outbox::forget_unnamed_mail(conn, tenant, &other, (None, false))?;
     }
-    super::outbox::forget_unnamed_mail_to_lowered(conn, tenant, &plain)?;
+    super::outbox::forget_unnamed_mail(conn, tenant, &plain, (None, true))?;
     diesel::delete(
         mail_outbox::table
             .filter(mail_outbox::tenant_id.eq(tenant.id()))

@@ -110,32 +110,6 @@ diesel::define_sql_function! {
     fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
 }
 
-/// Deletes the mails of `tenant` that name no account to any of `keys` (lookup keys whose other
-/// spellings differ in ASCII case only) in any case: found by the index on `lower(to_address)`,
-/// then each compared by its own lookup key (PostgreSQL's `lower()` follows the database's
-/// locale, and may fold a letter, `İ`, that the key keeps); how many went.
-pub fn forget_unnamed_mail_to_lowered(
-    conn: &mut DbConnection,
-    tenant: Tenant<'_>,
-    keys: &std::collections::BTreeSet<String>,
-) -> Result<usize> {
-    if keys.is_empty() {
-        return Ok(0);
-    }
-    let found: Vec<(String, String)> = mail_outbox::table
-        .filter(lower(mail_outbox::to_address).eq_any(keys))
-        .filter(mail_outbox::tenant_id.eq(tenant.id()))
-        .filter(mail_outbox::user_id.is_null())
-        .select((mail_outbox::id, mail_outbox::to_address))
-        .load(conn)?;
-    let ids: Vec<String> = found
-        .into_iter()
-        .filter(|(_, to)| keys.contains(&crate::domain::lookup_key(to)))
-        .map(|(id, _)| id)
-        .collect();
-    delete(conn, tenant, &ids)
-}
-
 /// Deletes the mails `ids` of `tenant` (chosen by a caller above, in Rust); how many went.
 fn delete(conn: &mut DbConnection, tenant: Tenant<'_>, ids: &[String]) -> Result<usize> {
     if ids.is_empty() {
@@ -154,33 +128,49 @@ pub fn forget_linker_mail(
     tenant: Tenant<'_>,
     addresses: &std::collections::BTreeSet<String>,
 ) -> Result<usize> {
-    forget_unnamed_mail(conn, tenant, addresses, Some("legacy_link"))
+    forget_unnamed_mail(conn, tenant, addresses, (Some("legacy_link"), false))
 }
 
 /// Deletes the mails of `tenant` that name no account (of `kind`, or of every kind) to any of
-/// `addresses` (lookup keys), whatever their spelling (compared by its own key, as
-/// [`forget_linker_mail`]): a registration's mail to `Erkki@Testi.FI` goes with the account of
-/// `erkki@testi.fi` that is erased.
+/// `keys` (lookup keys), whatever their spelling: a registration's mail to `Erkki@Testi.FI` goes
+/// with the account of `erkki@testi.fi` that is erased. When `lowered` (keys whose other
+/// spellings differ in ASCII case only) the mails are found by the index on `lower(to_address)`,
+/// else among all the tenant's mails that name no account; each is compared by its own lookup
+/// key (PostgreSQL's `lower()` follows the database's locale, and may fold a letter, `İ`, that the
+/// key keeps). How many went.
 pub fn forget_unnamed_mail(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
-    addresses: &std::collections::BTreeSet<String>,
-    kind: Option<&str>,
+    keys: &std::collections::BTreeSet<String>,
+    (kind, lowered): (Option<&str>, bool),
 ) -> Result<usize> {
-    let mut unnamed = mail_outbox::table
+    let mut found = mail_outbox::table
         .filter(mail_outbox::tenant_id.eq(tenant.id()))
-        .filter(mail_outbox::user_id.is_null())
         .into_boxed();
     if let Some(kind) = kind {
-        unnamed = unnamed.filter(mail_outbox::kind.eq(kind));
+        found = found.filter(mail_outbox::kind.eq(kind));
     }
-    let mails: Vec<(String, String)> = unnamed
-        .select((mail_outbox::id, mail_outbox::to_address))
+    if lowered {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        // Whom a mail names is read below: with it in SQL, SQLite would rather walk the index
+        // of `user_id` (every mail that names nobody) than the one of `lower(to_address)`.
+        found = found.filter(lower(mail_outbox::to_address).eq_any(keys));
+    } else {
+        found = found.filter(mail_outbox::user_id.is_null());
+    }
+    let mails: Vec<(String, String, Option<String>)> = found
+        .select((
+            mail_outbox::id,
+            mail_outbox::to_address,
+            mail_outbox::user_id,
+        ))
         .load(conn)?;
     let ids: Vec<String> = mails
         .into_iter()
-        .filter(|(_, to)| addresses.contains(&crate::domain::lookup_key(to)))
-        .map(|(id, _)| id)
+        .filter(|(_, to, user)| user.is_none() && keys.contains(&crate::domain::lookup_key(to)))
+        .map(|(id, _, _)| id)
         .collect();
     delete(conn, tenant, &ids)
 }
