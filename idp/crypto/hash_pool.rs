@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
+use crate::crypto::pace::Pace;
 use crate::domain::counting_key;
 use crate::telemetry::metrics::KindLabels;
 
@@ -95,6 +96,8 @@ pub struct HashPool {
     refused: Family<KindLabels, Counter>,
     /// Jobs run on a hashing thread, by share: `login` and `other`.
     ran: Family<KindLabels, Counter>,
+    /// How long a wrong password takes at the least, per tenant.
+    pace: Pace,
 }
 
 /// What the pool is doing now.
@@ -172,6 +175,7 @@ impl HashPool {
             running: Arc::default(),
             refused: Family::default(),
             ran: Family::default(),
+            pace: Pace::default(),
         }
     }
 
@@ -198,6 +202,11 @@ impl HashPool {
     /// hashes again (an old account's password re-hashed, the account page's new password).
     pub fn runs(&self) -> Family<KindLabels, Counter> {
         self.ran.clone()
+    }
+
+    /// The least time a wrong password takes, per tenant, from the hashes run here.
+    pub fn pace(&self) -> &Pace {
+        &self.pace
     }
 
     /// One per core, and twice that waiting.

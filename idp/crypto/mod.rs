@@ -6,6 +6,7 @@ pub mod kek;
 pub mod keyring;
 pub mod keys;
 pub mod legacy;
+pub mod pace;
 pub mod password;
 pub mod secret;
 pub mod totp;

@@ -20,6 +20,9 @@
 //!    as `login.throttled` (the user when the account is one, the client address, what is blocked
 //!    and until when: [`throttle::Blocked::audit`]), the later ones of the same block are not, so
 //!    that repeating a refused request adds nothing to the account's audit trail.
+//! 4. A wrong password is answered no sooner than the slowest kind of hash the tenant's checks
+//!    have cost on this node (`crypto::pace`): an unknown identifier's dummy hash, a resident's
+//!    argon2id hash and an old account's bcrypt of cost 12 answer a wrong password alike.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +34,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::config::{SaltedShaLayout, TenantConfig};
 use crate::crypto::hash_pool::{HashPool, Holders, Refused, Share};
 use crate::crypto::legacy::LegacyFormat;
+use crate::crypto::pace;
 use crate::crypto::{legacy, password};
 use crate::domain::password::MAX_BYTES;
 use crate::store::throttle::{self, Allowance, ThrottleKey};
@@ -92,14 +96,14 @@ fn dummy_took() -> Option<Duration> {
 }
 
 impl Stored {
-    /// Whether `password` matches (on a hashing thread: this costs a hash). A password longer
-    /// than any password can be ([`MAX_BYTES`], the rule for new ones) is never run against the
+    /// Whether `password` matches (on a hashing thread: this costs a hash), and what the check
+    /// took. A password longer than any password can be ([`MAX_BYTES`], the rule for new ones) is never run against the
     /// stored hash, and an old sha-crypt hash is run only for a password its cost allows
     /// ([`legacy::runs_for`]): a 64 KiB password must not cost a hashing thread minutes. Such a
     /// password, and a wrong one for an old hash cheaper than the dummy
     /// ([`Stored::cheaper_than_the_dummy`]), cost the dummy hash instead, so that they take as
     /// long as a wrong password for an unknown identifier.
-    fn matches(&self, password: &SecretString) -> bool {
+    fn check(&self, password: &SecretString) -> Ran {
         let runs = self.runs_for(password.expose_secret().len());
         let started = Instant::now();
         let matched = runs
@@ -109,13 +113,27 @@ impl Stored {
                     legacy::verify(password.expose_secret(), hash, salted.as_ref())
                 }
             };
-        if self.dummy_after(matched, runs, (started.elapsed(), dummy_took())) {
+        let took = (started.elapsed(), dummy_took());
+        let dummy = self.dummy_after(matched, runs, took);
+        if dummy {
             let started = Instant::now();
             password::verify(password, DUMMY_HASH);
             let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
             DUMMY_TOOK.store(micros, Ordering::Relaxed);
         }
-        matched
+        Ran {
+            matched,
+            took: started.elapsed(),
+            // A match is what a wrong password costs too where no dummy would follow it.
+            typical: !matched || (runs && !self.dummy_after(false, true, took)),
+        }
+    }
+
+    /// The kind of this hash, for [`pace::Pace`]: its format and cost.
+    fn kind(&self) -> &str {
+        match self {
+            Stored::Argon2(hash) | Stored::Legacy { hash, .. } => pace::kind_of(hash),
+        }
     }
 
     /// Whether a password of `bytes` bytes is run against this hash.
@@ -164,6 +182,18 @@ impl Stored {
             Some(format) => legacy::over_cap(hash, format).is_some(),
         }
     }
+}
+
+/// What one check found and took.
+#[derive(Debug, Clone, Copy)]
+struct Ran {
+    /// Whether the password matched.
+    matched: bool,
+    /// The whole check: the stored hash, and the dummy after it where one ran.
+    took: Duration,
+    /// Whether `took` is what a wrong password for this hash takes (a wrong one always is; a
+    /// match is, where a wrong one would not run the dummy after it).
+    typical: bool,
 }
 
 /// Whose password is checked, from where.
@@ -304,23 +334,38 @@ impl PasswordCheck<'_> {
                 .add(&self.tenant.id, &[Counted::Login(LoginOutcome::Throttled)]);
             return Ok(Checked::Throttled { retry_after });
         }
+        let kind = stored.kind().to_string();
         let verified = self
             .pool
             .run_for(
                 attempt.share,
                 &attempt.holders(&self.tenant.id),
-                move || stored.matches(&password).then(|| then(&password)),
+                move || {
+                    let ran = stored.check(&password);
+                    (ran.matched.then(|| then(&password)), ran)
+                },
             )
             .await;
+        let pace = self.pool.pace();
+        if let Ok((_, ran)) = &verified
+            && ran.typical
+        {
+            pace.record(&self.tenant.id, &kind, ran.took);
+        }
         Ok(match verified {
-            Ok(Some(value)) => {
+            Ok((Some(value), _)) => {
                 self.counted(&tenant, keys, |conn, tenant, keys, now| {
                     throttle::give_back(conn, tenant, keys, ALLOWANCE, now, true)
                 })
                 .await?;
                 Checked::Matched(value)
             }
-            Ok(None) => Checked::Wrong,
+            Ok((None, ran)) => {
+                // As long as the tenant's slowest kind of hash: whether the identifier names an
+                // account, and of which kind of hash, does not show in the time.
+                tokio::time::sleep(pace.floor(&self.tenant.id).saturating_sub(ran.took)).await;
+                Checked::Wrong
+            }
             // Not checked: the check is given back.
             Err(refused) => {
                 self.counted(&tenant, keys, |conn, tenant, keys, now| {
@@ -416,9 +461,9 @@ mod tests {
         );
         for hash in [MD5_CRYPT, SALTED_SHA1] {
             let stored = legacy(hash);
-            assert!(!stored.matches(&wrong), "{hash}");
+            assert!(!stored.check(&wrong).matched, "{hash}");
             assert!(stored.dummy_after(false, true, slow), "{hash}");
-            assert!(stored.matches(&right), "{hash}");
+            assert!(stored.check(&right).matched, "{hash}");
             assert!(!stored.dummy_after(true, true, quick), "{hash}");
         }
         assert!(legacy("no known format").dummy_after(false, true, slow));
@@ -466,7 +511,11 @@ mod tests {
             assert!(!stored.runs_for(MAX_BYTES + 1), "{stored:?}");
             let took = (Duration::ZERO, None);
             assert!(stored.dummy_after(false, false, took), "{stored:?}");
-            assert!(!stored.matches(&SecretString::from("a".repeat(64 * 1024))));
+            assert!(
+                !stored
+                    .check(&SecretString::from("a".repeat(64 * 1024)))
+                    .matched
+            );
         }
         assert!(!legacy(SHA512_CRYPT).runs_for(257));
         assert!(legacy(SHA512_CRYPT).runs_for(256));

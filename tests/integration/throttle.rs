@@ -1,11 +1,14 @@
 //! Every password check is throttled, counted before its hash runs, and none starves the logins:
 //! parallel guesses at the login and the account page, one session's burst of checks beside a
 //! resident's login, the throttle's counters kept per tenant, an IPv6 client counted per /64, and
-//! an address's counter that never tells whether it has an account.
+//! an address's counter that never tells whether it has an account, nor a wrong password's time
+//! whether the address has an old account of a costly hash.
+
+use std::time::{Duration, Instant};
 
 use crate::both_stores;
 use crate::helpers::journeys::{Login, free_checks_then_throttled, says, sign_in};
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, Old, TestApp};
 use crate::rp::{self, csrf};
 
 const PASSWORD: &str = "oikea hevonen patteri";
@@ -528,5 +531,56 @@ async fn an_account_logging_in_correctly_in_a_loop_is_throttled_too(backend: Bac
     free_checks_then_throttled(303, once).await;
     app.clock.advance(15 * 60 + 1);
     assert_eq!(once().await.status(), 303);
+    app.stop().await;
+}
+
+/// An old bcrypt hash of the lowest cost (from 6 up) whose check of a wrong password takes this
+/// build at least 200 ms: costlier than the dummy hash many times over.
+fn a_costly_old_hash(password: &str) -> String {
+    for cost in 6..=12 {
+        let hash = bcrypt::hash(password, cost).unwrap();
+        let started = Instant::now();
+        assert!(!bcrypt::verify("väärä", &hash).unwrap());
+        if started.elapsed() >= Duration::from_millis(200) || cost == 12 {
+            return hash;
+        }
+    }
+    unreachable!("the loop returns at cost 12")
+}
+
+both_stores!(a_wrong_password_takes_as_long_whether_the_address_has_an_old_costly_hash_or_nothing);
+/// A wrong password for an old account's costly hash (a bcrypt many times the dummy's cost) took
+/// that hash's time, and one for an address that names nobody the dummy's: timing a wrong
+/// password told which addresses were in the old system's export, which the password page itself
+/// does not. Once the node has run that kind of hash, a wrong password for an unknown address,
+/// and for a resident's argon2id hash, takes as long (docs/security.md, "Timing and
+/// enumeration").
+async fn a_wrong_password_takes_as_long_whether_the_address_has_an_old_costly_hash_or_nothing(
+    backend: Backend,
+) {
+    let app = TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await;
+    let hash = a_costly_old_hash(PASSWORD);
+    let old = Old::new("seinajoki", "kallis.vanha", "SJK-77").email("kallis@testi.fi");
+    app.import(old.hash(&hash)).await;
+    let wrong = async |identifier: &str| {
+        let (browser, url, fields) = at_password(&app, "seinajoki", identifier).await;
+        let started = Instant::now();
+        says(
+            post_password(&browser, &url, &fields, "väärä").await,
+            401,
+            WRONG,
+        )
+        .await;
+        started.elapsed()
+    };
+    let costly = wrong("kallis@testi.fi").await;
+    assert!(costly >= Duration::from_millis(200), "{costly:?}");
+    for identifier in ["nobody@testi.fi", "erkki@testi.fi", "kallis@testi.fi"] {
+        let took = wrong(identifier).await;
+        assert!(
+            took >= costly / 2,
+            "{identifier}: {took:?} against {costly:?}"
+        );
+    }
     app.stop().await;
 }
