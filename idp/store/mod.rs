@@ -187,6 +187,8 @@ impl Manager {
                 let conn = PgConnection::establish(url);
                 self.unreachable.store(conn.is_err(), Ordering::Relaxed);
                 let mut conn = conn.map_err(r2d2::Error::ConnectionError)?;
+                conn.batch_execute(POSTGRES_SETUP)
+                    .map_err(r2d2::Error::QueryError)?;
                 Instrument::<WriterTurn>::counting(self.statements.all.clone()).attach(&mut conn);
                 Ok(DbConnection::Postgres(conn))
             }
@@ -218,6 +220,23 @@ fn sqlite_setup(synchronous: SqliteSynchronous) -> String {
         BUSY_TIMEOUT.as_millis(),
         synchronous.pragma()
     )
+}
+
+/// What sets up a PostgreSQL connection: PostgreSQL ends a session of idp that sits idle inside a
+/// transaction for a minute, and rolls the transaction back. No transaction of idp waits between
+/// its statements for anything but the node's own work (hashing and calls to other servers are
+/// outside them), so a session idle that long is a node that froze, lost power or lost its
+/// network in the middle: without the limit its locks (a client address's throttle counter, a
+/// user's row, a recipient's mail limit) were held until the server's TCP keepalive gave up, two
+/// hours by default, and the other nodes' requests waiting on them took their connections one by
+/// one.
+pub const POSTGRES_SETUP: &str = "SET idle_in_transaction_session_timeout = '60s'";
+
+/// A new PostgreSQL connection, set up for idp ([`POSTGRES_SETUP`]).
+fn postgres(url: &str) -> Result<PgConnection> {
+    let mut conn = PgConnection::establish(url)?;
+    conn.batch_execute(POSTGRES_SETUP)?;
+    Ok(conn)
 }
 
 impl ManageConnection for Manager {
@@ -505,7 +524,7 @@ pub fn migrate(backend: &DatabaseBackend) -> Result<Vec<String>> {
             ))?;
             DbConnection::Sqlite(conn)
         }
-        DatabaseBackend::Postgres(url) => DbConnection::Postgres(PgConnection::establish(url)?),
+        DatabaseBackend::Postgres(url) => DbConnection::Postgres(postgres(url)?),
     };
     let mut applied = Vec::new();
     let began = std::time::Instant::now();
@@ -578,7 +597,7 @@ pub fn unknown_migrations(backend: &DatabaseBackend) -> Result<Vec<String>> {
             unknown(&mut conn, SQLITE_MIGRATIONS)
         }
         DatabaseBackend::Postgres(url) => {
-            let mut conn = PgConnection::establish(url)?;
+            let mut conn = postgres(url)?;
             unknown(&mut conn, POSTGRES_MIGRATIONS)
         }
     }
@@ -647,7 +666,7 @@ pub fn revert_all(backend: &DatabaseBackend) -> Result<()> {
                 .map_err(|e| StoreError::Migration(e.to_string()))?;
         }
         DatabaseBackend::Postgres(url) => {
-            let mut conn = PgConnection::establish(url)?;
+            let mut conn = postgres(url)?;
             conn.revert_all_migrations(POSTGRES_MIGRATIONS)
                 .map_err(|e| StoreError::Migration(e.to_string()))?;
         }

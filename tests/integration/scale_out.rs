@@ -139,11 +139,16 @@ fn port_free_on_both() -> u16 {
 /// An HTTP client whose requests to `localhost` go to `node` (the load balancer's choice),
 /// sharing `jar` when given (one browser on several nodes). Redirects are not followed.
 fn via(node: SocketAddr, jar: Option<&Arc<Jar>>) -> reqwest::Client {
+    via_waiting(node, jar, Duration::from_secs(20))
+}
+
+/// [`via`], waiting at most `within` for an answer.
+fn via_waiting(node: SocketAddr, jar: Option<&Arc<Jar>>, within: Duration) -> reqwest::Client {
     let mut builder = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .resolve("localhost", node)
-        .timeout(Duration::from_secs(20));
+        .timeout(within);
     if let Some(jar) = jar {
         builder = builder.cookie_provider(jar.clone());
     }
@@ -490,4 +495,104 @@ async fn a_killed_node_loses_nothing() {
         4
     );
     drop(relay);
+}
+
+/// The pid of a session of the nodes' database in `state` that touches `login_throttle`, if one.
+fn session_on_the_throttle(cluster: &Cluster, state: &str) -> Option<i64> {
+    let sql = format!(
+        "SELECT pid::bigint AS n FROM pg_stat_activity WHERE datname = current_database() \
+         AND pid <> pg_backend_pid() AND state = '{state}' AND xact_start IS NOT NULL \
+         AND query LIKE '%login_throttle%' LIMIT 1"
+    );
+    let mut conn = diesel::PgConnection::establish(&cluster.db.url).unwrap();
+    #[derive(QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    diesel::sql_query(sql)
+        .get_result::<Pid>(&mut conn)
+        .ok()
+        .map(|pid| pid.n)
+}
+
+/// Waits (at most 20 s) for [`session_on_the_throttle`] in `state`.
+async fn wait_for_session(cluster: &Cluster, state: &str) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(pid) = session_on_the_throttle(cluster, state) {
+            return pid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no session {state} on login_throttle"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A node that freezes (a lost machine, a VM paused, a network cut: no FIN, no RST) inside a
+/// password check's transaction left its database session idle in that transaction, holding the
+/// resident's throttle counter, until the server's TCP keepalive gave up two hours later; every
+/// login of that account (or from that client address) at the other node waited on it, each
+/// holding one of the node's connections, until the node had none. PostgreSQL now ends such a
+/// session after a minute (`store::POSTGRES_SETUP`), and the other node's login goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_node_holds_a_residents_counter_for_a_minute_at_most() {
+    if skip() {
+        return;
+    }
+    let cluster = Cluster::start("", &[], &[]);
+    cluster.add_user("erkki@testi.fi").await;
+    let (a, b) = (cluster.a.address, cluster.b.address);
+    let (rp_a, rp_b) = (via(a, None), via(b, None));
+    let rp = ("rp-basic", "http://127.0.0.1:9/callback");
+    let (client_a, client_b) = (
+        cluster.client(&rp_a, rp).await,
+        cluster.client(&rp_b, rp).await,
+    );
+
+    // The test holds the throttle's table while B's password check begins: B's transaction
+    // waits for it, inside its first statement.
+    let mut holder = diesel::PgConnection::establish(&cluster.db.url).unwrap();
+    diesel::sql_query("BEGIN").execute(&mut holder).unwrap();
+    diesel::sql_query("LOCK TABLE login_throttle IN EXCLUSIVE MODE")
+        .execute(&mut holder)
+        .unwrap();
+    let started = rp::start(&client_b, &[], &[]);
+    let browser_b = via(b, Some(&Arc::new(Jar::default())));
+    let frozen = tokio::spawn(async move {
+        let _ = tokio::time::timeout(
+            Duration::from_secs(15),
+            rp::log_in(&browser_b, &started.url, "erkki@testi.fi", PASSWORD),
+        )
+        .await;
+    });
+    let pid = wait_for_session(&cluster, "active").await;
+    // B freezes; its statement goes through once the test lets go, and its session is left
+    // idle in its transaction, holding erkki's counter.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(cluster.b.child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGSTOP,
+    )
+    .unwrap();
+    diesel::sql_query("COMMIT").execute(&mut holder).unwrap();
+    assert_eq!(wait_for_session(&cluster, "idle in transaction").await, pid);
+
+    // Erkki logs in at A: after at most the minute, not hours.
+    let waiting = Instant::now();
+    let started = rp::start(&client_a, &[], &[]);
+    let browser_a = via_waiting(a, Some(&Arc::new(Jar::default())), Duration::from_secs(150));
+    let back = rp::log_in(&browser_a, &started.url, "erkki@testi.fi", PASSWORD).await;
+    assert!(param(&back, "code").is_some(), "{back}");
+    assert!(
+        waiting.elapsed() < Duration::from_secs(120),
+        "{:?}",
+        waiting.elapsed()
+    );
+    assert_eq!(
+        session_on_the_throttle(&cluster, "idle in transaction"),
+        None
+    );
+    frozen.abort();
 }
