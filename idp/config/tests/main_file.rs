@@ -451,7 +451,7 @@ fn the_limits_have_defaults_and_bounds() {
 fn the_activation_delay_has_bounds() {
     jail_with(TENANT, |jail| {
         assert_eq!(loaded().settings.keys.activation_delay_seconds, 3600);
-        for accepted in [360_u64, 2_592_000] {
+        for accepted in [420_u64, 2_592_000] {
             jail.create_file(
                 "idp.toml",
                 &format!("{MAIN}\n[keys]\nactivation_delay_seconds = {accepted}\n"),
@@ -459,7 +459,9 @@ fn the_activation_delay_has_bounds() {
             assert_eq!(loaded().settings.keys.activation_delay_seconds, accepted);
         }
         // The largest a TOML integer holds: `idp keys rotate` overflowed the date and panicked.
-        for refused in [2_592_001_u64, 9_223_372_036_854_775_807, 0, 359] {
+        // 360, the reload and the JWKS cache to the second, left no room for a node's clock a
+        // little ahead of the rotating machine's.
+        for refused in [2_592_001_u64, 9_223_372_036_854_775_807, 0, 360, 419] {
             jail.create_file(
                 "idp.toml",
                 &format!("{MAIN}\n[keys]\nactivation_delay_seconds = {refused}\n"),
@@ -467,7 +469,7 @@ fn the_activation_delay_has_bounds() {
             assert_eq!(
                 problems("idp.toml"),
                 [
-                    "idp.toml: keys.activation_delay_seconds: must be between 360 seconds and 30 days (2592000): nodes reload keys every 60 s and clients cache the JWKS for 300 s"
+                    "idp.toml: keys.activation_delay_seconds: must be between 420 seconds and 30 days (2592000): nodes reload keys every 60 s, clients cache the JWKS for 300 s, and a minute is left for the reload and the nodes' clocks"
                 ]
             );
         }

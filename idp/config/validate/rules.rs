@@ -55,11 +55,13 @@ pub(super) const CHANGES: Bound = Bound {
 };
 
 /// How long a key added by `idp keys rotate` is published before it signs, seconds: at least the
-/// 60 s a node takes to reload keys plus the 300 s clients cache the JWKS, at most 30 days (a
-/// rotation's times must stay within what a date can hold).
+/// 60 s a node takes to reload keys plus the 300 s clients cache the JWKS, and a minute for the
+/// reload itself and the nodes' clocks (the activation time is the rotating machine's clock,
+/// compared with each node's); at most 30 days (a rotation's times must stay within what a date
+/// can hold).
 pub(super) const ACTIVATION_DELAY: Bound = Bound {
-    range: 360..=30 * 24 * 3600,
-    message: "must be between 360 seconds and 30 days (2592000): nodes reload keys every 60 s and clients cache the JWKS for 300 s",
+    range: 420..=30 * 24 * 3600,
+    message: "must be between 420 seconds and 30 days (2592000): nodes reload keys every 60 s, clients cache the JWKS for 300 s, and a minute is left for the reload and the nodes' clocks",
 };
 
 /// How many days before something is asked again.
