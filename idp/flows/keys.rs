@@ -203,6 +203,9 @@ pub fn rotate(
     let expires_at = activates_at + seconds(config.settings.tokens.longest_signed_token_seconds());
     let key = NewKey::generate(kek, alg)?;
     crate::store::write_transaction(conn, |conn| {
+        // Two rotations at once (two machines' cron) one after the other: the second retires
+        // the first's key, rather than each keeping the other's unretired.
+        key_store::lock_creation(conn)?;
         let kid = key.store(conn, tenant, now, activates_at)?;
         key_store::retire_others(conn, tenant, alg_name(alg), &kid, activates_at, expires_at)?;
         Ok((kid, activates_at))

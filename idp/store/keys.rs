@@ -34,10 +34,11 @@ pub struct KeyRow {
 /// to the migrations' and the clean-up's).
 const CREATE_LOCK: i64 = 0x1d9_0003;
 
-/// Inside a transaction, waits until no other transaction creates missing keys, so that nodes
-/// starting together on an empty PostgreSQL database create one key per tenant and algorithm:
-/// the second reads what the first committed. The lock goes with the transaction. On SQLite it
-/// does nothing; one node runs per file.
+/// Inside a transaction, waits until no other transaction creates missing keys or rotates one,
+/// so that nodes starting together on an empty PostgreSQL database create one key per tenant and
+/// algorithm (the second reads what the first committed), and two rotations leave one key
+/// unretired. The lock goes with the transaction. On SQLite it does nothing: its writers take
+/// turns anyway.
 pub fn lock_creation(conn: &mut DbConnection) -> Result<()> {
     if let DbConnection::Postgres(pg) = conn {
         diesel::sql_query(format!("SELECT pg_advisory_xact_lock({CREATE_LOCK})")).execute(pg)?;
