@@ -11,7 +11,7 @@ use super::users::known_tenant;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Problem, Problems};
 use crate::domain::Email;
-use crate::flows::legacy_admin;
+use crate::flows::legacy_admin::{self, OldAccount};
 use crate::flows::legacy_import::{self, Format, ImportError, Options};
 use crate::store::Store;
 use crate::store::erasure::{self, WalCleared};
@@ -78,8 +78,11 @@ pub enum LegacyCommand {
         #[arg(long)]
         tenant: String,
         /// The legacy username (in any case).
+        #[arg(long, required_unless_present = "id", conflicts_with = "id")]
+        username: Option<String>,
+        /// The old account's internal id instead (the `account` of its `legacy.*` audit events).
         #[arg(long)]
-        username: String,
+        id: Option<String>,
     },
 }
 
@@ -162,15 +165,26 @@ pub fn run(config: &Config, command: LegacyCommand) -> Result<(), Failure> {
             username,
             email,
         } => set_email(config, &tenant, &username, &email),
-        LegacyCommand::Delete { tenant, username } => delete(config, &tenant, &username),
+        LegacyCommand::Delete {
+            tenant,
+            username,
+            id,
+        } => {
+            let which = match (&username, &id) {
+                (Some(username), _) => OldAccount::Username(username),
+                (None, Some(id)) => OldAccount::Id(id),
+                (None, None) => return Err(Failure::Other("give --username or --id".into())),
+            };
+            delete(config, &tenant, which)
+        }
     }
 }
 
-fn delete(config: &Config, tenant: &str, username: &str) -> Result<(), Failure> {
+fn delete(config: &Config, tenant: &str, which: OldAccount<'_>) -> Result<(), Failure> {
     let key = known_tenant(config, tenant)?;
     let store = Store::open(&config.settings.database)?;
     let mut conn = store.conn()?;
-    let deleted = legacy_admin::delete(&mut conn, key, username, SystemClock.now())?;
+    let deleted = legacy_admin::delete(&mut conn, key, which, SystemClock.now())?;
     // Its username and address out of SQLite's WAL too, as an erasure's.
     if let WalCleared::Unfinished(why) = erasure::clear_wal(&mut conn) {
         eprintln!(

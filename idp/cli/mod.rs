@@ -15,6 +15,7 @@ mod keys;
 mod legacy;
 mod migrate;
 mod serve;
+mod support;
 mod tenant;
 mod tenants;
 mod users;

@@ -1,5 +1,5 @@
-//! `idp users add | list | reset-second-factor | export | delete` (the last two in `export.rs`
-//! and `delete.rs`).
+//! `idp users add | list | reset-second-factor | end-sessions | cancel-deletion | export |
+//! delete` (`support.rs`, `export.rs` and `delete.rs` hold the last four).
 
 use std::io::{BufRead, Write};
 
@@ -57,6 +57,13 @@ pub enum UsersCommand {
         #[arg(long)]
         username: String,
     },
+    /// End every session, grant, consent and pending mailed link of an account, as "sign out
+    /// everywhere" does, and with `--forget-password` its password too; audited. For a resident
+    /// whose account someone else may hold, and after a restore (docs/operations.md).
+    EndSessions(super::support::EndSessionsArgs),
+    /// Cancel an account's pending deletion, as its undo link does; audited. After a restore, a
+    /// deletion undone after the backup is pending again (docs/operations.md).
+    CancelDeletion(super::support::CancelDeletionArgs),
     /// Print everything idp holds about a user as JSON (`idp-export/1`, the account page's "My
     /// data" download, docs/privacy.md); audited.
     Export(super::export::ExportArgs),
@@ -87,6 +94,8 @@ pub fn run(config: &Config, command: UsersCommand) -> Result<(), Failure> {
         UsersCommand::ResetSecondFactor { tenant, username } => {
             reset_second_factor(config, &tenant, &username)
         }
+        UsersCommand::EndSessions(args) => super::support::end_sessions(config, &args),
+        UsersCommand::CancelDeletion(args) => super::support::cancel_deletion(config, &args),
         UsersCommand::Export(args) => super::export::run(config, &args),
         UsersCommand::Delete(args) => super::delete::run(config, &args),
     }

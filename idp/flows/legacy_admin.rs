@@ -180,15 +180,36 @@ fn named(
     tenant: Tenant<'_>,
     username: &str,
 ) -> Result<legacy::LegacyRow, SetEmailError> {
-    legacy::find_by_username(conn, tenant, &lookup_key(username))?.ok_or_else(|| {
-        SetEmailError::Unknown {
-            username: username.trim().to_string(),
-            tenant: tenant.id().to_string(),
-        }
+    found(
+        legacy::find_by_username(conn, tenant, &lookup_key(username))?,
+        tenant,
+        username,
+    )
+}
+
+/// How support names an old account: by its old username, or by its internal id (the `account`
+/// of its `legacy.*` events: after a restore, the account a lost `legacy.retired` names).
+#[derive(Debug, Clone, Copy)]
+pub enum OldAccount<'a> {
+    /// Its old username, in any case.
+    Username(&'a str),
+    /// Its internal id.
+    Id(&'a str),
+}
+
+/// `account` if there is one, else the error that names `given` unknown in `tenant`.
+fn found(
+    account: Option<legacy::LegacyRow>,
+    tenant: Tenant<'_>,
+    given: &str,
+) -> Result<legacy::LegacyRow, SetEmailError> {
+    account.ok_or_else(|| SetEmailError::Unknown {
+        username: given.trim().to_string(),
+        tenant: tenant.id().to_string(),
     })
 }
 
-/// Deletes the legacy account `username` of `tenant` that no user has bound (its owner asked for
+/// Deletes the legacy account `which` of `tenant` that no user has bound (its owner asked for
 /// its erasure, or the old system removed it), with its links (ON DELETE CASCADE), throttle
 /// counters and the mail that names no account at its address (where nobody else holds it), audited as `legacy.retired` (`"by": "cli"`, the account's internal id), in one
 /// transaction; its old username, as stored. A bound account is erased with its user
@@ -196,11 +217,14 @@ fn named(
 pub fn delete(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
-    username: &str,
+    which: OldAccount<'_>,
     now: NaiveDateTime,
 ) -> Result<String, SetEmailError> {
     crate::store::write_transaction(conn, |conn| {
-        let account = named(conn, tenant, username)?;
+        let account = match which {
+            OldAccount::Username(username) => named(conn, tenant, username)?,
+            OldAccount::Id(id) => found(legacy::find(conn, tenant, id.trim())?, tenant, id)?,
+        };
         // Where the linker mailed it, before its links go with it (ON DELETE CASCADE): its
         // address as exported, as set, and as each link was sent.
         let mut sent_to: std::collections::BTreeSet<String> =

@@ -31,4 +31,5 @@ pub mod password_check;
 pub mod register;
 pub mod reset;
 pub mod second_factor;
+pub mod support;
 pub mod users;

@@ -184,6 +184,27 @@ pub fn set_password(
     )
 }
 
+/// Forgets a user's password: the account has none until its owner sets one through "forgot
+/// password" (support's `idp users end-sessions --forget-password`).
+pub fn forget_password(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    id: &str,
+    now: NaiveDateTime,
+) -> Result<()> {
+    let none: Option<&str> = None;
+    change(
+        conn,
+        tenant,
+        id,
+        (
+            users::password_hash.eq(none),
+            users::password_changed_at.eq(now),
+            users::updated_at.eq(now),
+        ),
+    )
+}
+
 /// Sets a user's display name.
 pub fn set_name(
     conn: &mut DbConnection,

@@ -251,3 +251,119 @@ fn refused(backend: Backend, out: &std::process::Output, sqlite: &str) {
         ),
     }
 }
+
+both_stores!(support_ends_again_what_a_restore_brought_back);
+/// A restore brings back what residents ended after the backup: Erkki's session and offline token
+/// (ended after it, as a password reset or "sign out everywhere" ends them) work again, with the
+/// password a reset would have replaced, and Maija's deletion, undone after it, is pending again
+/// — at its `erase_at` the clean-up would erase the account she kept. Support ends Erkki's again
+/// with his password (`idp users end-sessions --forget-password`) and cancels Maija's deletion
+/// (`idp users cancel-deletion`), as docs/operations.md's "After a restore" says; both audited.
+async fn support_ends_again_what_a_restore_brought_back(backend: Backend) {
+    let (app, _receiver, _handle) = app_with_receiver(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let before = app.browser();
+    let erkki = app_tokens(&app, &before, "erkki@testi.fi").await;
+    let maija = app_tokens(&app, &app.browser(), "maija@testi.fi").await;
+    let users = |args: &[&str]| {
+        let mut all = vec!["users"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--tenant", "seinajoki"]);
+        all.into_iter().map(str::to_string).collect::<Vec<_>>()
+    };
+    let run = async |args: &[&str]| {
+        let args = users(args);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        cli(&app, &args).await
+    };
+    succeeded(&run(&["delete", "--email", "maija@testi.fi"]).await);
+    let backup = back_up(&app, dir.path()).await;
+    // After the backup: Maija keeps her account, Erkki's sessions and password are ended.
+    succeeded(&run(&["cancel-deletion", "--email", "maija@testi.fi"]).await);
+    let ended = [
+        "end-sessions",
+        "--email",
+        "erkki@testi.fi",
+        "--forget-password",
+    ];
+    succeeded(&run(&ended).await);
+
+    let app = app.restart_on(move |db| restore(&backup, db)).await;
+    let run = async |args: &[&str]| {
+        let args = users(args);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        cli(&app, &args).await
+    };
+    let client = app_client(&app).await;
+    let basic = rp::basic(&app).await;
+    // Back with the restore: Erkki's session, token and password, Maija's pending deletion.
+    let back = prompt_none(&before, &basic).await;
+    assert!(param(&back, "code").is_some(), "{back}");
+    let offline = erkki.refresh_token();
+    let offline = refresh(&client, &offline).await.unwrap();
+    let erkki_row = |conn: &mut idp::store::DbConnection| {
+        crate::helpers::find_user(conn, "seinajoki", "erkki@testi.fi")
+    };
+    assert!(
+        app.db_run(move |c| erkki_row(c))
+            .await
+            .password_hash
+            .is_some()
+    );
+
+    let out = run(&ended).await;
+    let subject = erkki.payload()["sub"].as_str().unwrap().to_string();
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "ended everything of the account {subject} in seinajoki: 1 session(s), its grants, \
+             consents and pending links; its password is forgotten (its owner sets a new one \
+             through \"forgot password\")\n"
+        )
+    );
+    let back = prompt_none(&before, &basic).await;
+    assert_eq!(param(&back, "error").as_deref(), Some("login_required"));
+    assert_eq!(
+        refresh(&client, &offline).await,
+        Err("invalid_grant: the refresh token is invalid, expired or revoked".to_string())
+    );
+    assert!(
+        app.db_run(move |c| erkki_row(c))
+            .await
+            .password_hash
+            .is_none()
+    );
+    let audited = app.audited("seinajoki", "sessions.ended_everywhere").await;
+    let detail = audited
+        .last()
+        .and_then(|event| event.detail.as_deref())
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(detail).unwrap(),
+        serde_json::json!({ "by": "cli", "password_forgotten": true, "sessions": 1 })
+    );
+
+    // Maija's deletion cancelled again: she logs in, and a second cancel finds nothing.
+    let out = run(&["cancel-deletion", "--email", "maija@testi.fi"]).await;
+    let subject = maija.payload()["sub"].as_str().unwrap().to_string();
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "cancelled the deletion of the account {subject} in seinajoki: it is enabled again \
+             (unless it was disabled before the deletion was asked for)\n"
+        )
+    );
+    let again = app_tokens(&app, &app.browser(), "maija@testi.fi").await;
+    assert_eq!(again.payload()["sub"], maija.payload()["sub"]);
+    failed_with(
+        &run(&["cancel-deletion", "--email", "maija@testi.fi"]).await,
+        1,
+        &format!("error: the account {subject} in seinajoki has no pending deletion\n"),
+    );
+    let undone = app.audited("seinajoki", "account.deletion_undone").await;
+    assert_eq!(
+        undone.last().and_then(|event| event.detail.as_deref()),
+        Some(r#"{"by":"cli"}"#)
+    );
+    app.stop().await;
+}

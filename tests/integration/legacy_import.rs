@@ -921,7 +921,20 @@ async fn support_gives_an_unlinked_account_an_address_or_deletes_it(backend: Bac
     let both = format!("other-account {}", s.account("perhe.aiti").id);
     mail("perhe@testi.fi", Some(both));
     let before = s.count("seinajoki");
-    succeeded(&delete("vanha"));
+    // By its internal id too, the `account` of its `legacy.*` events (after a restore, the one a
+    // lost `legacy.retired` names).
+    let by_id = |id: &str| s.idp(&["legacy", "delete", "--tenant", "seinajoki", "--id", id]);
+    let unknown = by_id("no-such-id");
+    assert_eq!(unknown.status.code(), Some(1));
+    assert_eq!(
+        text(&unknown.stderr),
+        "error: no legacy account \"no-such-id\" in tenant seinajoki\n"
+    );
+    let out = by_id(&s.account("vanha").id);
+    assert_eq!(
+        text(&out.stdout),
+        "deleted legacy account vanha of seinajoki\n"
+    );
     let out = delete("Perhe.Aiti");
     succeeded(&out);
     assert_eq!(

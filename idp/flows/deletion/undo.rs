@@ -84,9 +84,23 @@ pub fn cancel_since(
     bring_back(m, conn, user_id, Asked::Since(since, restored), by)
 }
 
+/// Undoes the pending deletion of `user_id`, whichever it is, as support does it (`by`: what
+/// undid it, for the audit trail): after a restore, a deletion its owner undid after the backup
+/// is pending again (docs/operations.md, "After a restore"). Whether there was one.
+pub fn cancel_pending(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    user_id: &str,
+    by: &str,
+) -> Result<bool, StoreError> {
+    store::write_transaction(conn, |conn| bring_back(m, conn, user_id, Asked::Any, by))
+}
+
 /// Which deletion an undo may cancel.
 #[derive(Debug, Clone, Copy)]
 enum Asked<'a> {
+    /// Whichever is pending ([`cancel_pending`]).
+    Any,
     /// The one asked for at this moment: an undo link is written in the request's transaction,
     /// so its `created_at` is its deletion's `requested_at`. A link mailed for a deletion that
     /// was undone never cancels one asked for later.
@@ -100,6 +114,7 @@ impl Asked<'_> {
     /// Whether `deletion` is the one by its time.
     fn covers(self, deletion: &DeletionRow) -> bool {
         match self {
+            Asked::Any => true,
             Asked::At(at) => deletion.requested_at == at,
             Asked::Since(since, _) => deletion.requested_at >= since,
         }
