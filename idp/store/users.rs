@@ -172,16 +172,7 @@ pub fn set_password(
     password_hash: &str,
     now: NaiveDateTime,
 ) -> Result<()> {
-    change(
-        conn,
-        tenant,
-        id,
-        (
-            users::password_hash.eq(password_hash),
-            users::password_changed_at.eq(now),
-            users::updated_at.eq(now),
-        ),
-    )
+    set_hash(conn, tenant, id, Some(password_hash), now)
 }
 
 /// Forgets a user's password: the account has none until its owner sets one through "forgot
@@ -192,13 +183,22 @@ pub fn forget_password(
     id: &str,
     now: NaiveDateTime,
 ) -> Result<()> {
-    let none: Option<&str> = None;
+    set_hash(conn, tenant, id, None, now)
+}
+
+fn set_hash(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    id: &str,
+    password_hash: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<()> {
     change(
         conn,
         tenant,
         id,
         (
-            users::password_hash.eq(none),
+            users::password_hash.eq(password_hash),
             users::password_changed_at.eq(now),
             users::updated_at.eq(now),
         ),
