@@ -7,13 +7,17 @@
 //! tenant's checks have cost on this node ([`Pace::floor`]); the rest is waited out on a timer,
 //! off the hashing threads (a wait, not a core).
 //!
-//! A kind is a hash's format and cost parameters, its salt and digest left out ([`kind_of`]).
-//! Each kind's time is a moving average of its checks (the hash, and the dummy after it where one
-//! runs), so that one run slowed by a busy machine does not slow every answer for long. A tenant
-//! has at most [`KINDS`] kinds (more fold into one), and the floor is at most [`MOST`]: a hash
-//! costlier than that (within the caps of `crypto::legacy`, up to about a second) still answers
-//! later than an unknown identifier, and nobody's long password can make every wrong password of
-//! a tenant wait longer.
+//! A kind is a hash's format and cost parameters, its salt and digest left out ([`kind_of`]),
+//! and for a format whose cost grows with the password (sha-crypt) the password's length class
+//! ([`Length`]): a 256-byte password costs such a hash several times a short one's, so its time
+//! is kept apart and waited for only by wrong passwords of that class — a long password shows
+//! nothing, and cannot make the short ones wait longer. Each kind's time is a moving average of
+//! its checks that ran the stored hash (the hash, and the dummy after it where one runs; a
+//! password never run against the hash, too long for it, teaches nothing), so that one run
+//! slowed by a busy machine does not slow every answer for long. A tenant has at most [`KINDS`]
+//! kinds (more fold into one), and the floor is at most [`MOST`]: a hash costlier than that
+//! (within the caps of `crypto::legacy`, up to about a second) still answers later than an
+//! unknown identifier.
 //!
 //! The floor is learnt: until a node has run a kind of hash, it does not wait for it. The
 //! residents who log in with their old passwords teach it as much as a wrong guess does.
@@ -49,35 +53,72 @@ pub fn kind_of(hash: &str) -> &str {
         .map_or("", |(at, _)| &hash[..at])
 }
 
+/// The bytes of a password one [`Length`] class spans.
+const CLASS_BYTES: usize = 64;
+
+/// Which passwords a kind's time stands for: all of them, or those of one length class (a
+/// password's bytes divided by 64), for a format whose cost grows with the password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Length {
+    /// Every password costs the hash alike.
+    Any,
+    /// Passwords of this class ([`Length::of`]).
+    Class(usize),
+}
+
+impl Length {
+    /// The class of a password of `bytes` bytes.
+    pub fn of(bytes: usize) -> Length {
+        Length::Class(bytes / CLASS_BYTES)
+    }
+
+    /// Whether a kind's time of this length stands for a password of `class`.
+    fn covers(self, class: Length) -> bool {
+        self == Length::Any || self == class
+    }
+}
+
+/// One tenant's kinds of hash, each with the passwords it stands for, and their times.
+type Kinds = HashMap<(String, Length), Duration>;
+
 /// Each tenant's kinds of hash and the time each takes; one per node.
 #[derive(Debug, Default)]
 pub struct Pace {
-    /// Tenant id → kind → its moving average.
-    tenants: Mutex<HashMap<String, HashMap<String, Duration>>>,
+    /// Tenant id → (kind, length) → its moving average.
+    tenants: Mutex<HashMap<String, Kinds>>,
 }
 
 impl Pace {
-    /// A check of `tenant` of a hash of `kind` that `took` this long.
-    pub fn record(&self, tenant: &str, kind: &str, took: Duration) {
+    /// A check of `tenant` of a hash of `kind`, for passwords of `length`, that `took` this long.
+    pub fn record(&self, tenant: &str, (kind, length): (&str, Length), took: Duration) {
         let mut tenants = self.tenants.lock().unwrap_or_else(PoisonError::into_inner);
         let kinds = tenants.entry(tenant.to_string()).or_default();
-        let kind = if kinds.contains_key(kind) || kinds.len() < KINDS - 1 {
-            kind
+        let key = (kind.to_string(), length);
+        let key = if kinds.contains_key(&key) || kinds.len() < KINDS - 1 {
+            key
         } else {
-            OTHER
+            (OTHER.to_string(), length)
         };
         kinds
-            .entry(kind.to_string())
+            .entry(key)
             .and_modify(|average| *average = moved(*average, took))
             .or_insert(took);
     }
 
-    /// The least a wrong password of `tenant` takes: its slowest kind's time, at most [`MOST`].
-    pub fn floor(&self, tenant: &str) -> Duration {
+    /// The least a wrong password of `tenant` of `bytes` bytes takes: the slowest time of the
+    /// kinds that stand for it, at most [`MOST`].
+    pub fn floor(&self, tenant: &str, bytes: usize) -> Duration {
+        let class = Length::of(bytes);
         let tenants = self.tenants.lock().unwrap_or_else(PoisonError::into_inner);
         tenants
             .get(tenant)
-            .and_then(|kinds| kinds.values().max().copied())
+            .and_then(|kinds| {
+                kinds
+                    .iter()
+                    .filter(|((_, length), _)| length.covers(class))
+                    .map(|(_, took)| *took)
+                    .max()
+            })
             .unwrap_or_default()
             .min(MOST)
     }
@@ -96,7 +137,7 @@ fn moved(average: Duration, took: Duration) -> Duration {
 mod tests {
     use std::time::Duration;
 
-    use super::{KINDS, MOST, Pace, kind_of};
+    use super::{KINDS, Length, MOST, Pace, kind_of};
 
     #[test]
     fn a_kind_is_the_format_and_cost_without_salt_and_digest() {
@@ -127,29 +168,49 @@ mod tests {
     fn the_floor_is_the_slowest_kinds_moving_average_at_most_a_second() {
         let ms = Duration::from_millis;
         let pace = Pace::default();
-        assert_eq!(pace.floor("espoo"), Duration::ZERO);
-        pace.record("espoo", "$argon2id", ms(40));
-        pace.record("espoo", "$2b$12$", ms(250));
-        assert_eq!(pace.floor("espoo"), ms(250));
+        assert_eq!(pace.floor("espoo", 8), Duration::ZERO);
+        pace.record("espoo", ("$argon2id", Length::Any), ms(40));
+        pace.record("espoo", ("$2b$12$", Length::Any), ms(250));
+        assert_eq!(pace.floor("espoo", 8), ms(250));
         // Another tenant's hashes are not this one's.
-        assert_eq!(pace.floor("vantaa"), Duration::ZERO);
+        assert_eq!(pace.floor("vantaa", 8), Duration::ZERO);
         // One slow run moves the average a quarter of the way.
-        pace.record("espoo", "$2b$12$", ms(650));
-        assert_eq!(pace.floor("espoo"), ms(350));
-        pace.record("espoo", "$2b$12$", ms(150));
-        assert_eq!(pace.floor("espoo"), ms(300));
-        pace.record("espoo", "$6$rounds=999999", ms(5000));
-        assert_eq!(pace.floor("espoo"), MOST);
+        pace.record("espoo", ("$2b$12$", Length::Any), ms(650));
+        assert_eq!(pace.floor("espoo", 8), ms(350));
+        pace.record("espoo", ("$2b$12$", Length::Any), ms(150));
+        assert_eq!(pace.floor("espoo", 8), ms(300));
+        pace.record("espoo", ("$6$rounds=999999", Length::Any), ms(5000));
+        assert_eq!(pace.floor("espoo", 8), MOST);
+    }
+
+    /// A sha-crypt hash's time with a long password is waited for by long wrong passwords only:
+    /// a short one does not wait for it, and a long one for an unknown identifier does.
+    #[test]
+    fn a_length_classs_time_is_waited_for_by_its_class_alone() {
+        let ms = Duration::from_millis;
+        let pace = Pace::default();
+        pace.record("espoo", ("$argon2id", Length::Any), ms(40));
+        pace.record("espoo", ("$6$rounds=656000", Length::of(10)), ms(300));
+        pace.record("espoo", ("$6$rounds=656000", Length::of(250)), ms(900));
+        assert_eq!(pace.floor("espoo", 10), ms(300));
+        assert_eq!(pace.floor("espoo", 63), ms(300));
+        assert_eq!(pace.floor("espoo", 250), ms(900));
+        // A class no sha-crypt check has had: the kinds of any length only.
+        assert_eq!(pace.floor("espoo", 130), ms(40));
     }
 
     #[test]
     fn kinds_past_the_most_are_counted_as_one() {
         let pace = Pace::default();
         for n in 0..KINDS as u64 + 10 {
-            pace.record("espoo", &format!("kind {n}"), Duration::from_millis(n));
+            pace.record(
+                "espoo",
+                (&format!("kind {n}"), Length::Any),
+                Duration::from_millis(n),
+            );
         }
         let tenants = pace.tenants.lock().expect("not poisoned");
         assert_eq!(tenants["espoo"].len(), KINDS);
-        assert!(tenants["espoo"].contains_key("other"));
+        assert!(tenants["espoo"].contains_key(&("other".to_string(), Length::Any)));
     }
 }

@@ -34,7 +34,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::config::{SaltedShaLayout, TenantConfig};
 use crate::crypto::hash_pool::{HashPool, Holders, Refused, Share};
 use crate::crypto::legacy::LegacyFormat;
-use crate::crypto::pace;
+use crate::crypto::pace::{self, Length};
 use crate::crypto::{legacy, password};
 use crate::domain::password::MAX_BYTES;
 use crate::store::throttle::{self, Allowance, ThrottleKey};
@@ -124,15 +124,28 @@ impl Stored {
         Ran {
             matched,
             took: started.elapsed(),
-            // A match is what a wrong password costs too where no dummy would follow it.
-            typical: !matched || (runs && !self.dummy_after(false, true, took)),
+            // Only a check that ran the stored hash: a password too long for it cost the dummy
+            // alone, and would pull the kind's time down to the dummy's. A match is what a wrong
+            // password costs too where no dummy would follow it.
+            typical: runs && (!matched || !self.dummy_after(false, true, took)),
         }
     }
 
-    /// The kind of this hash, for [`pace::Pace`]: its format and cost.
-    fn kind(&self) -> &str {
+    /// The kind of this hash for a password of `bytes` bytes, for [`pace::Pace`]: its format and
+    /// cost, and for an old sha-crypt hash, whose cost grows with the password, the password's
+    /// length class.
+    fn kind(&self, bytes: usize) -> (&str, Length) {
         match self {
-            Stored::Argon2(hash) | Stored::Legacy { hash, .. } => pace::kind_of(hash),
+            Stored::Argon2(hash) => (pace::kind_of(hash), Length::Any),
+            Stored::Legacy { hash, salted } => {
+                let length = match legacy::usable(hash, salted.as_ref()) {
+                    Some(LegacyFormat::Sha512Crypt | LegacyFormat::Sha256Crypt) => {
+                        Length::of(bytes)
+                    }
+                    _ => Length::Any,
+                };
+                (pace::kind_of(hash), length)
+            }
         }
     }
 
@@ -191,8 +204,8 @@ struct Ran {
     matched: bool,
     /// The whole check: the stored hash, and the dummy after it where one ran.
     took: Duration,
-    /// Whether `took` is what a wrong password for this hash takes (a wrong one always is; a
-    /// match is, where a wrong one would not run the dummy after it).
+    /// Whether `took` is what a wrong password for this hash takes: a check that ran the stored
+    /// hash, wrong, or right where a wrong one would not run the dummy after it.
     typical: bool,
 }
 
@@ -334,7 +347,9 @@ impl PasswordCheck<'_> {
                 .add(&self.tenant.id, &[Counted::Login(LoginOutcome::Throttled)]);
             return Ok(Checked::Throttled { retry_after });
         }
-        let kind = stored.kind().to_string();
+        let bytes = password.expose_secret().len();
+        let (kind, length) = stored.kind(bytes);
+        let kind = kind.to_string();
         let verified = self
             .pool
             .run_for(
@@ -350,7 +365,7 @@ impl PasswordCheck<'_> {
         if let Ok((_, ran)) = &verified
             && ran.typical
         {
-            pace.record(&self.tenant.id, &kind, ran.took);
+            pace.record(&self.tenant.id, (&kind, length), ran.took);
         }
         Ok(match verified {
             Ok((Some(value), _)) => {
@@ -363,7 +378,8 @@ impl PasswordCheck<'_> {
             Ok((None, ran)) => {
                 // As long as the tenant's slowest kind of hash: whether the identifier names an
                 // account, and of which kind of hash, does not show in the time.
-                tokio::time::sleep(pace.floor(&self.tenant.id).saturating_sub(ran.took)).await;
+                let floor = pace.floor(&self.tenant.id, bytes);
+                tokio::time::sleep(floor.saturating_sub(ran.took)).await;
                 Checked::Wrong
             }
             // Not checked: the check is given back.
@@ -412,7 +428,7 @@ mod tests {
 
     use secrecy::SecretString;
 
-    use super::{DUMMY_HASH, MAX_BYTES, Stored};
+    use super::{DUMMY_HASH, Length, MAX_BYTES, Stored};
 
     /// The sha512-crypt hash of "salasana123" (tests/data/legacy_hashes.tsv).
     const SHA512_CRYPT: &str = "$6$Z4bpj4wF9dn4fmPX$.QwhICvr3HCdjUW3QuDObHJ8CfGsxrx4j2kvdiwZTXKFe5claminEjKAiQ.7w1kb459KgfrfQaTekaGB0rjSe1";
@@ -511,12 +527,17 @@ mod tests {
             assert!(!stored.runs_for(MAX_BYTES + 1), "{stored:?}");
             let took = (Duration::ZERO, None);
             assert!(stored.dummy_after(false, false, took), "{stored:?}");
-            assert!(
-                !stored
-                    .check(&SecretString::from("a".repeat(64 * 1024)))
-                    .matched
-            );
+            let ran = stored.check(&SecretString::from("a".repeat(64 * 1024)));
+            // Not the hash's time: it would pull its kind's time down to the dummy's.
+            assert!(!ran.matched && !ran.typical, "{stored:?}");
         }
+        // One run against the hash is its time.
+        assert!(legacy(bcrypt).check(&SecretString::from("väärä")).typical);
+        // A sha-crypt hash's time is kept per length class; the others' for every length.
+        let sha = legacy(SHA512_CRYPT);
+        assert_eq!(sha.kind(10), ("$6", Length::of(10)));
+        assert_ne!(sha.kind(200), sha.kind(10));
+        assert_eq!(legacy(bcrypt).kind(200).1, Length::Any);
         assert!(!legacy(SHA512_CRYPT).runs_for(257));
         assert!(legacy(SHA512_CRYPT).runs_for(256));
         assert!(legacy(bcrypt).runs_for(MAX_BYTES));
