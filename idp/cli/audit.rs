@@ -184,14 +184,22 @@ fn export(
     // exported, so an export never holds its own event), also when the output stopped early (a
     // reader that closed it, a full disk): with the events handed to it.
     let time = |t: Option<NaiveDateTime>| t.map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string());
-    audit::Event::new(tenant.id(), SystemClock.now(), "audit.exported")
-        .detail(&serde_json::json!({
-            "by": "cli",
-            "count": count,
-            "since": time(since),
-            "until": time(until),
-        }))
-        .record(&mut conn)?;
+    let exported = || {
+        audit::Event::new(tenant.id(), SystemClock.now(), "audit.exported").detail(
+            &serde_json::json!({
+                "by": "cli",
+                "count": count,
+                "since": time(since),
+                "until": time(until),
+            }),
+        )
+    };
+    // On another connection when the export's own is gone (its server ended it): the events
+    // handed out are audited all the same.
+    if exported().record(&mut conn).is_err() {
+        let mut another = store.conn()?;
+        exported().record(&mut another)?;
+    }
     written
 }
 
@@ -212,6 +220,7 @@ impl Pages<'_> {
         mut each: impl FnMut(&AuditRow) -> Result<(), Failure>,
     ) -> Result<(), Failure> {
         store::read_transaction(conn, |conn| {
+            store::reader_may_pause(conn)?;
             let mut after: Option<After> = None;
             loop {
                 let rows = audit::page(conn, self.tenant, after, self.since, self.until, PAGE)?;

@@ -232,6 +232,18 @@ fn sqlite_setup(synchronous: SqliteSynchronous) -> String {
 /// one.
 pub const POSTGRES_SETUP: &str = "SET idle_in_transaction_session_timeout = '60s'";
 
+/// Inside a read transaction whose rows go to a reader that may pause (`idp audit export`
+/// written to a pipe that `less` or a log shipper empties at its own pace): lifts
+/// [`POSTGRES_SETUP`]'s limit for this transaction alone, which would otherwise end the export
+/// half-way. A read-only snapshot holds no lock that anything waits on (it holds back only the
+/// clean-up of old row versions while it lasts). Nothing on SQLite.
+pub fn reader_may_pause(conn: &mut DbConnection) -> Result<()> {
+    if let DbConnection::Postgres(pg) = conn {
+        pg.batch_execute("SET LOCAL idle_in_transaction_session_timeout = 0")?;
+    }
+    Ok(())
+}
+
 /// A new PostgreSQL connection, set up for idp ([`POSTGRES_SETUP`]).
 fn postgres(url: &str) -> Result<PgConnection> {
     let mut conn = PgConnection::establish(url)?;

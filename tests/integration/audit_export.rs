@@ -224,3 +224,51 @@ async fn a_time_written_in_another_form_is_exported_once(backend: Backend) {
     assert_eq!(by_hand.len(), 3, "{out}");
     assert!(by_hand[2].contains("\"occurred_at\":\"2099-01-01T00:00:30.000000Z\""));
 }
+
+both_stores!(a_reader_that_pauses_for_over_a_minute_gets_the_whole_trail);
+/// An export read through a pipe by a reader that pauses (`less`, a log shipper holding back):
+/// the export's read transaction sits idle while its writes wait, and PostgreSQL's limit on a
+/// session idle in a transaction (a minute, `store::POSTGRES_SETUP`) ended it half-way, the
+/// events handed out unaudited. The export lifts the limit for its own read-only snapshot: the
+/// whole trail arrives after a pause of 65 s, and `audit.exported` counts it.
+async fn a_reader_that_pauses_for_over_a_minute_gets_the_whole_trail(backend: Backend) {
+    let s = setup(backend);
+    add(&s, "seinajoki", "erkki@testi.fi");
+    let settings = idp::config::load(&s.config).unwrap().settings.database;
+    let store = idp::store::Store::open(&settings).unwrap();
+    let mut conn = store.conn().unwrap();
+    let now = idp::clock::Clock::now(&idp::clock::SystemClock);
+    idp::store::write_transaction(&mut conn, |conn| {
+        // More than a pipe holds (64 KiB), in more than one page.
+        for _ in 0..3000 {
+            idp::store::audit::Event::new("seinajoki", now, "test.bulk").record(conn)?;
+        }
+        Ok::<_, idp::store::StoreError>(())
+    })
+    .unwrap();
+    drop(conn);
+
+    let mut export = s
+        .command(&["audit", "export", "--tenant", "seinajoki"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = export.stdout.take().unwrap();
+    let mut first = [0_u8; 1];
+    stdout.read_exact(&mut first).unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(65)).await;
+    let mut rest = Vec::new();
+    stdout.read_to_end(&mut rest).unwrap();
+    let out = export.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines = String::from_utf8([&first[..], &rest].concat()).unwrap();
+    let bulk = lines.lines().filter(|l| l.contains("test.bulk")).count();
+    assert_eq!(bulk, 3000);
+    let audited = exported(&s, &[]);
+    let counted = audited
+        .iter()
+        .find(|e| e["kind"] == "audit.exported")
+        .map(|e| e["detail"]["count"].clone());
+    assert_eq!(counted, Some(Value::from(lines.lines().count())));
+}
