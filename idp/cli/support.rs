@@ -65,7 +65,8 @@ pub fn end_sessions(config: &crate::config::Config, args: &EndSessionsArgs) -> R
                     .into(),
             ));
         }
-        let ended = support::end_sessions(m, conn, &user, args.forget_password)?;
+        let ended = support::end_sessions(m, conn, &user, args.forget_password)?
+            .ok_or_else(|| Failure::Other("the account is erased".into()))?;
         println!(
             "ended everything of the account {} in {}: {} session(s), its grants, consents and \
              pending links{}",

@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::flows::context::Minter;
 use crate::flows::oidc::logout::end_everything;
 use crate::store::users::{self, UserRow};
-use crate::store::{DbConnection, StoreError, Tenant, sessions, write_transaction};
+use crate::store::{DbConnection, StoreError, Tenant, deletions, sessions, write_transaction};
 
 /// What [`end_sessions`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,14 +26,21 @@ pub struct Ended {
 /// Ends every session, grant, consent and pending link of `user` (`logout::end_everything`),
 /// and with `forget_password` its password too, in one transaction; audited as
 /// `sessions.ended_everywhere` with `{"by":"cli","sessions":n,"password_forgotten":bool}`.
+/// `None` for an erased account (a tombstone, found by its subject): it holds nothing, and its
+/// trail names a pseudonym, not a user.
 pub fn end_sessions(
     m: &Minter<'_>,
     conn: &mut DbConnection,
     user: &UserRow,
     forget_password: bool,
-) -> Result<Ended, StoreError> {
+) -> Result<Option<Ended>, StoreError> {
     let tenant = Tenant::of(m.tenant);
     write_transaction(conn, |conn| {
+        let erased =
+            deletions::find(conn, tenant, &user.id)?.is_some_and(|d| d.erased_at.is_some());
+        if erased {
+            return Ok(None);
+        }
         let sessions = sessions::live_for_user(conn, tenant, &user.id, m.now)?.len();
         end_everything(m, conn, user)?;
         let password = forget_password && user.password_hash.is_some();
@@ -48,6 +55,6 @@ pub fn end_sessions(
                 "password_forgotten": password,
             }))
             .record(conn)?;
-        Ok(Ended { sessions, password })
+        Ok(Some(Ended { sessions, password }))
     })
 }

@@ -692,6 +692,10 @@ async fn support_deletes_with_a_grace_period_or_at_once(backend: Backend) {
 
     // At once, by the internal id its audit events name (a restore's erasures applied again from
     // an archived export): Erkki's account is a tombstone now.
+    let erkki_subject = app
+        .db_run(|conn| crate::helpers::find_user(conn, "seinajoki", "erkki@testi.fi"))
+        .await
+        .subject;
     let named = ["--id", erkki.as_str()];
     erased_now(&app, &named, &format!("id {erkki}"), &erkki, "erkki").await;
     // An unknown or erased address: exit status 1.
@@ -707,6 +711,36 @@ async fn support_deletes_with_a_grace_period_or_at_once(backend: Backend) {
         1,
         "error: no account with the subject S-tuntematon in tenant seinajoki\n",
     );
+    // Support's other commands leave the tombstone (found by its subject) alone: it holds nothing
+    // to end or cancel, and its trail names a pseudonym, not a user.
+    let before = app
+        .audited("seinajoki", "sessions.ended_everywhere")
+        .await
+        .len();
+    let ended = [
+        "users",
+        "end-sessions",
+        "--tenant",
+        "seinajoki",
+        "--subject",
+        erkki_subject.as_str(),
+    ];
+    failed_with(&app.cli(&ended).await, 1, "error: the account is erased\n");
+    let after = app
+        .audited("seinajoki", "sessions.ended_everywhere")
+        .await
+        .len();
+    assert_eq!(after, before);
+    let cancel = [
+        "users",
+        "cancel-deletion",
+        "--tenant",
+        "seinajoki",
+        "--subject",
+        erkki_subject.as_str(),
+    ];
+    let refused = app.cli(&cancel).await;
+    assert_eq!(refused.status.code(), Some(1));
     handle.stop(true).await;
     app.stop().await;
 }
