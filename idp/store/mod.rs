@@ -229,7 +229,8 @@ fn sqlite_setup(synchronous: SqliteSynchronous) -> String {
 /// network in the middle: without the limit its locks (a client address's throttle counter, a
 /// user's row, a recipient's mail limit) were held until the server's TCP keepalive gave up, two
 /// hours by default, and the other nodes' requests waiting on them took their connections one by
-/// one.
+/// one. (The one transaction that waits for someone else, an audit export's read for its
+/// reader, lifts the limit for itself: [`reader_may_pause`].)
 pub const POSTGRES_SETUP: &str = "SET idle_in_transaction_session_timeout = '60s'";
 
 /// Inside a read transaction whose rows go to a reader that may pause (`idp audit export`
