@@ -26,6 +26,30 @@ fn exported(s: &Setup, more: &[&str]) -> Vec<Value> {
         .collect()
 }
 
+/// `idp audit export` of seinajoki started, its output and errors piped to the test.
+fn piped_export(s: &Setup) -> std::process::Child {
+    s.command(&["audit", "export", "--tenant", "seinajoki"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Writes `count` events of the kind `test.bulk` into seinajoki's trail, the `i`-th at `at(i)`.
+fn bulk(s: &Setup, count: i64, at: impl Fn(i64) -> chrono::NaiveDateTime) {
+    let settings = idp::config::load(&s.config).unwrap().settings.database;
+    let store = idp::store::Store::open(&settings).unwrap();
+    let mut conn = store.conn().unwrap();
+    idp::store::write_transaction(&mut conn, |conn| {
+        for i in 0..count {
+            idp::store::audit::Event::new("seinajoki", at(i), "test.bulk").record(conn)?;
+        }
+        Ok::<_, idp::store::StoreError>(())
+    })
+    .unwrap();
+}
+
 both_stores!(a_tenants_trail_is_exported_whole_and_alone);
 async fn a_tenants_trail_is_exported_whole_and_alone(backend: Backend) {
     let s = setup(backend);
@@ -133,18 +157,9 @@ async fn a_long_trail_is_exported_in_time_order_page_after_page(backend: Backend
     let start = chrono::NaiveDate::from_ymd_opt(2026, 1, 1)
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .unwrap();
-    let at = |i: i64| start + chrono::Duration::seconds((2400 - i) / 3);
-    let settings = idp::config::load(&s.config).unwrap().settings.database;
-    let store = idp::store::Store::open(&settings).unwrap();
-    let mut conn = store.conn().unwrap();
-    idp::store::write_transaction(&mut conn, |conn| {
-        for i in 0..2400 {
-            idp::store::audit::Event::new("seinajoki", at(i), "test.bulk").record(conn)?;
-        }
-        Ok::<_, idp::store::StoreError>(())
-    })
-    .unwrap();
-    drop(conn);
+    bulk(&s, 2400, |i| {
+        start + chrono::Duration::seconds((2400 - i) / 3)
+    });
 
     let times = |events: &[Value]| -> Vec<(String, i64)> {
         events
@@ -203,12 +218,7 @@ async fn a_time_written_in_another_form_is_exported_once(backend: Backend) {
         .unwrap();
     }
     drop(pooled);
-    let mut export = s
-        .command(&["audit", "export", "--tenant", "seinajoki"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut export = piped_export(&s);
     // A megabyte at most: an export that wrote an event again and again would never end.
     let mut out = String::new();
     export
@@ -234,26 +244,11 @@ both_stores!(a_reader_that_pauses_for_over_a_minute_gets_the_whole_trail);
 async fn a_reader_that_pauses_for_over_a_minute_gets_the_whole_trail(backend: Backend) {
     let s = setup(backend);
     add(&s, "seinajoki", "erkki@testi.fi");
-    let settings = idp::config::load(&s.config).unwrap().settings.database;
-    let store = idp::store::Store::open(&settings).unwrap();
-    let mut conn = store.conn().unwrap();
+    // More than a pipe holds (64 KiB), in more than one page.
     let now = idp::clock::Clock::now(&idp::clock::SystemClock);
-    idp::store::write_transaction(&mut conn, |conn| {
-        // More than a pipe holds (64 KiB), in more than one page.
-        for _ in 0..3000 {
-            idp::store::audit::Event::new("seinajoki", now, "test.bulk").record(conn)?;
-        }
-        Ok::<_, idp::store::StoreError>(())
-    })
-    .unwrap();
-    drop(conn);
+    bulk(&s, 3000, |_| now);
 
-    let mut export = s
-        .command(&["audit", "export", "--tenant", "seinajoki"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut export = piped_export(&s);
     let mut stdout = export.stdout.take().unwrap();
     let mut first = [0_u8; 1];
     stdout.read_exact(&mut first).unwrap();
