@@ -36,7 +36,7 @@ use crate::crypto::hash_pool::{HashPool, Holders, Refused, Share};
 use crate::crypto::legacy::LegacyFormat;
 use crate::crypto::pace::{self, Length};
 use crate::crypto::{legacy, password};
-use crate::domain::password::MAX_BYTES;
+use crate::domain::password::{MAX_BYTES, normalised};
 use crate::store::throttle::{self, Allowance, ThrottleKey};
 use crate::store::{Store, StoreError, Tenant, audit, write_transaction};
 use crate::telemetry::metrics::{Counted, LoginOutcome, Metrics};
@@ -97,25 +97,43 @@ fn dummy_took() -> Option<Duration> {
 
 impl Stored {
     /// Whether `password` matches (on a hashing thread: this costs a hash), and what the check
-    /// took. A password longer than any password can be ([`MAX_BYTES`], the rule for new ones) is never run against the
-    /// stored hash, and an old sha-crypt hash is run only for a password its cost allows
-    /// ([`legacy::runs_for`]): a 64 KiB password must not cost a hashing thread minutes. Such a
-    /// password, and a wrong one for an old hash cheaper than the dummy
+    /// took. The password is tried in its normalised form (`domain::password::normalised`,
+    /// NFKC) and, where it differs, as typed — the normalised form first for a current hash
+    /// (new passwords are hashed in it; one set before was hashed as typed), the typed one first
+    /// for an old system's (which hashed what was typed then): "ä" composed on one device and
+    /// decomposed on another is one password. Each try is a hash ([`Ran::tries`]).
+    ///
+    /// A form longer than any password can be ([`MAX_BYTES`], the rule for new ones) is never run
+    /// against the stored hash, and an old sha-crypt hash is run only for a form its cost allows
+    /// ([`legacy::runs_for`]): a 64 KiB password must not cost a hashing thread minutes. A
+    /// password no form of which runs, and a wrong one for an old hash cheaper than the dummy
     /// ([`Stored::cheaper_than_the_dummy`]), cost the dummy hash instead, so that they take as
     /// long as a wrong password for an unknown identifier.
     fn check(&self, password: &SecretString) -> Ran {
-        let runs = self.runs_for(password.expose_secret().len());
+        let typed = password.expose_secret();
+        let normal = normalised(typed);
+        let forms: Vec<&str> = match self {
+            _ if normal == typed => vec![typed],
+            Stored::Argon2(_) => vec![&normal, typed],
+            Stored::Legacy { .. } => vec![typed, &normal],
+        };
         let started = Instant::now();
-        let matched = runs
-            && match self {
-                Stored::Argon2(hash) => password::verify(password, hash),
-                Stored::Legacy { hash, salted } => {
-                    legacy::verify(password.expose_secret(), hash, salted.as_ref())
-                }
+        let (mut tries, mut matched) = (0, false);
+        for form in forms.into_iter().filter(|form| self.runs_for(form.len())) {
+            tries += 1;
+            matched = match self {
+                Stored::Argon2(hash) => password::verify(&SecretString::from(form), hash),
+                Stored::Legacy { hash, salted } => legacy::verify(form, hash, salted.as_ref()),
             };
-        let took = (started.elapsed(), dummy_took());
-        let dummy = self.dummy_after(matched, runs, took);
-        if dummy {
+            if matched {
+                break;
+            }
+        }
+        let runs = tries > 0;
+        let tries = tries.max(1);
+        // What one try took, against the dummy.
+        let took = (started.elapsed() / tries, dummy_took());
+        if self.dummy_after(matched, runs, took) {
             let started = Instant::now();
             password::verify(password, DUMMY_HASH);
             let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -124,6 +142,7 @@ impl Stored {
         Ran {
             matched,
             took: started.elapsed(),
+            tries,
             // Only a check that ran the stored hash: a password too long for it cost the dummy
             // alone, and would pull the kind's time down to the dummy's. A match is what a wrong
             // password costs too where no dummy would follow it.
@@ -204,6 +223,9 @@ struct Ran {
     matched: bool,
     /// The whole check: the stored hash, and the dummy after it where one ran.
     took: Duration,
+    /// The forms of the password tried (1 or 2; 1 when none ran): a wrong password waits for
+    /// as many of its kind's times, so that a decomposed password takes alike for every account.
+    tries: u32,
     /// Whether `took` is what a wrong password for this hash takes: a check that ran the stored
     /// hash, wrong, or right where a wrong one would not run the dummy after it.
     typical: bool,
@@ -357,7 +379,10 @@ impl PasswordCheck<'_> {
                 &attempt.holders(&self.tenant.id),
                 move || {
                     let ran = stored.check(&password);
-                    (ran.matched.then(|| then(&password)), ran)
+                    // What a match re-hashes (an old password) in the form new ones are kept in.
+                    let kept =
+                        SecretString::from(normalised(password.expose_secret()).into_owned());
+                    (ran.matched.then(|| then(&kept)), ran)
                 },
             )
             .await;
@@ -365,7 +390,7 @@ impl PasswordCheck<'_> {
         if let Ok((_, ran)) = &verified
             && ran.typical
         {
-            pace.record(&self.tenant.id, (&kind, length), ran.took);
+            pace.record(&self.tenant.id, (&kind, length), ran.took / ran.tries);
         }
         Ok(match verified {
             Ok((Some(value), _)) => {
@@ -378,7 +403,7 @@ impl PasswordCheck<'_> {
             Ok((None, ran)) => {
                 // As long as the tenant's slowest kind of hash: whether the identifier names an
                 // account, and of which kind of hash, does not show in the time.
-                let floor = pace.floor(&self.tenant.id, bytes);
+                let floor = pace.floor(&self.tenant.id, bytes) * ran.tries;
                 tokio::time::sleep(floor.saturating_sub(ran.took)).await;
                 Checked::Wrong
             }
@@ -491,6 +516,34 @@ mod tests {
         let argon2 = Stored::Argon2(DUMMY_HASH.to_string());
         assert!(!argon2.dummy_after(false, true, quick));
         assert!(!argon2.dummy_after(false, true, first));
+    }
+
+    /// "ä" composed where the hash was made and decomposed where the password is typed (or the
+    /// other way round) matches: a current hash of the normalised form, and an old system's of
+    /// the composed text; one set before of the decomposed text as typed then still matches it;
+    /// a wrong decomposed password tries both forms.
+    #[test]
+    fn a_password_matches_in_either_form_of_its_letters() {
+        let composed = "S\u{e4}lasana-\u{c4}\u{d6}\u{e5} \u{20ac}";
+        let decomposed = "Sa\u{308}lasana-A\u{308}O\u{308}a\u{30a} \u{20ac}";
+        let secret = |text: &str| SecretString::from(text);
+        let current = Stored::Argon2(crate::crypto::password::hash(&secret(composed)).unwrap());
+        let before = Stored::Argon2(crate::crypto::password::hash(&secret(decomposed)).unwrap());
+        // The reference vector of tests/data: sha512-crypt of the composed text.
+        let old = legacy(
+            "$6$Txv4mMDkGtqow.1h$g/NFJ4LKzBR5xZaXhSK8F9pLpsoZbC1IDsqS1leYYneGVGlSLw/1oUCspNOdYenvv91SugfmRp1CvECpTAFaB0",
+        );
+        for (name, stored) in [("current", &current), ("old", &old)] {
+            for typed in [composed, decomposed] {
+                assert!(stored.check(&secret(typed)).matched, "{name}, {typed:?}");
+            }
+        }
+        // A hash made before of the decomposed text matches it as it did then (typed composed,
+        // it never did: the next change of password keeps the one form).
+        assert!(before.check(&secret(decomposed)).matched);
+        let wrong = current.check(&secret("va\u{308}a\u{308}ra\u{308}"));
+        assert_eq!((wrong.matched, wrong.tries), (false, 2));
+        assert_eq!(current.check(&secret("väärä")).tries, 1);
     }
 
     /// A check whose second counter is its account's own counts on it once (a check the pool

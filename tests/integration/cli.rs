@@ -231,6 +231,27 @@ async fn migrate_applies_then_is_up_to_date(backend: Backend) {
 }
 
 #[test]
+/// A password no form can send (a NUL, a line break inside it) is refused at once: an authority
+/// user without an address given one could never log in, nor reset it.
+fn a_password_with_a_control_character_is_refused() {
+    let s = setup(Backend::Sqlite);
+    let add = ["users", "add", "--tenant", "seinajoki", "--authority"];
+    for password in ["pitkä\0salasana\n", "pitkä\rsalasana\n"] {
+        let out = s.run(
+            &[&add[..], &["--username", "Ohjaus1", "--password-stdin"]].concat(),
+            password,
+        );
+        failed_with(
+            &out,
+            1,
+            "error: the password has a control character (a line break, a tab, a NUL)\n",
+        );
+    }
+    let listed = succeeded(&s.run(&["users", "list", "--tenant", "seinajoki"], ""));
+    assert!(listed.ends_with("0 users\n"), "{listed}");
+}
+
+#[test]
 fn an_authority_user_logs_in_with_a_username() {
     let s = setup(Backend::Sqlite);
     let add = ["users", "add", "--tenant", "seinajoki", "--authority"];

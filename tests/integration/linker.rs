@@ -186,6 +186,31 @@ async fn every_old_hash_format_logs_in_and_keeps_its_subject(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(an_old_password_typed_with_decomposed_letters_logs_in_and_is_kept_composed);
+/// "ä" is one character where a keyboard types it, and "a" with a combining diaeresis where some
+/// input methods and pasted text give it: the old system hashed the composed form, and its
+/// resident's first login with the decomposed one was "wrong" (a strike, then a block). The
+/// password is tried in both forms, and kept composed (NFKC): the next login matches either way.
+async fn an_old_password_typed_with_decomposed_letters_logs_in_and_is_kept_composed(
+    backend: Backend,
+) {
+    use unicode_normalization::UnicodeNormalization;
+    let (app, client) = server(backend).await;
+    let (_, hash) = vectors(PASSWORD)
+        .into_iter()
+        .find(|(kind, _)| kind == "sha512-crypt")
+        .unwrap();
+    let old = Old::new("seinajoki", "vanha.hajotettu", "SJK-NFD").email("nfd@testi.fi");
+    app.import(old.hash(&hash)).await;
+    let decomposed: String = PASSWORD.nfd().collect();
+    assert_ne!(decomposed, PASSWORD);
+    for typed in [decomposed.as_str(), PASSWORD, decomposed.as_str()] {
+        let redeemed = logged_in(&app.browser(), &client, "nfd@testi.fi", typed).await;
+        assert_eq!(redeemed.payload()["sub"], "SJK-NFD", "{typed:?}");
+    }
+    app.stop().await;
+}
+
 both_stores!(a_first_login_posted_twice_is_never_a_wrong_password);
 /// A double click on the first login of an old account (keep-password): both posts check the old
 /// password, one binds the account; the other finds it bound by the same login and goes on as the

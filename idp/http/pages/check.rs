@@ -11,6 +11,7 @@ use super::view::{OrPage, View};
 use crate::crypto::hash_pool::Refused;
 use crate::crypto::password;
 use crate::domain::NewPassword;
+use crate::domain::password::normalised;
 use crate::flows::error::FlowError;
 use crate::flows::password_check::{Attempt, Checked, Stored};
 use crate::http::util::retry_after_header;
@@ -115,7 +116,8 @@ pub fn new_password(
     second: Option<&str>,
     min_chars: usize,
 ) -> Result<NewPassword, &'static str> {
-    if Some(first.expose_secret()) != second {
+    // As the password is kept: "ä" composed in one field and decomposed in the other is one.
+    if Some(normalised(first.expose_secret())) != second.map(normalised) {
         return Err("password-mismatch");
     }
     NewPassword::parse_with(first, min_chars).map_err(|e| e.message_key())

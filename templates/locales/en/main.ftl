@@ -56,6 +56,7 @@ password-rules = At least { $min } characters. Avoid common passwords.
 password-too-short = The password must have at least { $min } characters.
 password-too-long = The password is too long.
 password-common = The password is too common. Choose another.
+password-control = The password contains a control character (a line break, a tab or a NUL). Choose another.
 password-mismatch = The passwords do not match.
 save-password = Save the password
 link-expired = The link has expired or was used already. Ask for a new link.

@@ -57,6 +57,7 @@ password-rules = Vähintään { $min } merkkiä. Vältä yleisiä salasanoja.
 password-too-short = Salasanassa on oltava vähintään { $min } merkkiä.
 password-too-long = Salasana on liian pitkä.
 password-common = Salasana on liian yleinen. Valitse toinen.
+password-control = Salasanassa on ohjausmerkki (rivinvaihto, sarkain tai NUL-merkki). Valitse toinen.
 password-mismatch = Salasanat eivät täsmää.
 save-password = Tallenna salasana
 link-expired = Linkki on vanhentunut tai jo käytetty. Pyydä uusi linkki.

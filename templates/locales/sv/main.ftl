@@ -56,6 +56,7 @@ password-rules = Minst { $min } tecken. Undvik vanliga lösenord.
 password-too-short = Lösenordet måste ha minst { $min } tecken.
 password-too-long = Lösenordet är för långt.
 password-common = Lösenordet är för vanligt. Välj ett annat.
+password-control = Lösenordet innehåller ett styrtecken (radbrytning, tabb eller NUL). Välj ett annat.
 password-mismatch = Lösenorden stämmer inte överens.
 save-password = Spara lösenordet
 link-expired = Länken har gått ut eller redan använts. Be om en ny länk.
