@@ -118,12 +118,20 @@ fn steps() -> [Step; 14] {
     [
         expired!(auth_requests, id: String, |now| auth_requests::expires_at.lt(now)),
         // An unused code goes at its expiry (the partial index `auth_codes_unused_expires` finds
-        // them). A used one stays as long as its grant (ON DELETE CASCADE, below): a replay of
-        // it (RFC 6749 §4.1.2) then still revokes what it issued, after the code's minute too;
-        // and no round reads the used ones to find nothing to delete.
-        expired!(auth_codes, code_hash: String, |now| auth_codes::expires_at
-            .lt(now)
-            .and(auth_codes::used_at.is_null())),
+        // them), with its grant (its code goes with it, ON DELETE CASCADE): a grant has the one
+        // code its authorization wrote, and one whose code was never exchanged issued nothing
+        // and no e-service knows its session by it. Otherwise any signed-in browser looping on
+        // `/authorize` (single sign-on answers at once, with no waiting request to count) left a
+        // grant a call for the grant's lifetime — 30 days with `offline_access`. A used code
+        // stays as long as its grant (below): a replay of it (RFC 6749 §4.1.2) then still
+        // revokes what it issued, after the code's minute too; and no round reads the used ones
+        // to find nothing to delete.
+        expired!(grants, id: String, |now| grants::id.eq_any(
+            auth_codes::table
+                .select(auth_codes::grant_id)
+                .filter(auth_codes::expires_at.lt(now))
+                .filter(auth_codes::used_at.is_null())
+        )),
         expired!(refresh_tokens, token_hash: String, |now| refresh_tokens::expires_at
             .lt(now)),
         // What refuses a token that is still valid (a revoked access token, a used assertion)

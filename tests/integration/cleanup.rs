@@ -154,3 +154,37 @@ async fn a_tenants_audit_trail_is_kept_for_its_retention(backend: Backend) {
     assert_eq!(app.audit_kinds("kouvola").await, kouvola);
     app.stop().await;
 }
+
+both_stores!(a_grant_whose_code_was_never_exchanged_goes_with_the_code);
+/// A signed-in browser's `/authorize` is answered at once by single sign-on, each time with a
+/// grant and a code, and no waiting request to count: a script looping on it with its own
+/// session left a grant a call for the grant's lifetime (30 days with `offline_access`). A grant
+/// whose code was never exchanged now goes with the code at its expiry; the one exchanged stays.
+async fn a_grant_whose_code_was_never_exchanged_goes_with_the_code(backend: Backend) {
+    let app = TestApp::with_user(backend, "erkki@testi.fi", "vanha salasana", "Erkki").await;
+    let client = rp::basic(&app).await;
+    let login = Login::fresh(&app, &client).await;
+    let back = location(
+        &login
+            .submit("erkki@testi.fi", "vanha salasana", false)
+            .await,
+    );
+    let browser = login.browser.clone();
+    login.redeem(&client, &back).await;
+    for _ in 0..20 {
+        let back = rp::prompt_none(&browser, &client).await;
+        assert!(rp::param(&back, "code").is_some(), "{back}");
+    }
+    let grants = async || {
+        app.db_run(|conn| grants::table.count().get_result::<i64>(conn).unwrap())
+            .await
+    };
+    assert_eq!(grants().await, 21);
+    // Nothing live goes: the codes have their minute.
+    app.services.purge_expired().await.unwrap();
+    assert_eq!(grants().await, 21);
+    app.clock.advance(120);
+    app.services.purge_expired().await.unwrap();
+    assert_eq!(grants().await, 1);
+    app.stop().await;
+}
