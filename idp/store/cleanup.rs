@@ -54,25 +54,29 @@ pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Purg
 /// [`super::audit_chain::purge`], so that what is left still verifies), and the
 /// erasure of the accounts of the tenants `erasing` whose grace period has ended
 /// (`erasure::erase_due`; an erased account counts as a row). When it erased one, SQLite's WAL is
-/// emptied after the commit (`erasure::clear_wal`; when that cannot complete it is logged, and
-/// the round still succeeds).
+/// emptied right after the erasures' commit, before the other steps (`erasure::clear_wal`; when
+/// that cannot complete it is logged, and the round goes on).
 pub fn purge(
     conn: &mut DbConnection,
     now: NaiveDateTime,
     audit_before: &[(String, NaiveDateTime)],
     erasing: &[Tenant<'_>],
 ) -> Result<Purged> {
-    let purged = purge_rows(conn, now, audit_before, erasing)?;
-    if purged.erased > 0
+    purge_rows(conn, now, audit_before, erasing)
+}
+
+/// Empties SQLite's WAL after `erased` accounts were erased (`erasure::clear_wal`); when that
+/// cannot complete it is logged.
+fn clear_wal_after(conn: &mut DbConnection, erased: usize) {
+    if erased > 0
         && let WalCleared::Unfinished(why) = super::erasure::clear_wal(conn)
     {
         tracing::warn!(
-            erased = purged.erased,
+            erased,
             why,
             "the erased accounts' old values stay in the SQLite WAL until it is overwritten"
         );
     }
-    Ok(purged)
 }
 
 /// The most rows one statement of the clean-up deletes. A table with more (a start after
@@ -249,6 +253,9 @@ fn purge_rows(
     let Some(erased) = erased else {
         return Ok(Purged::default());
     };
+    // At once, not after the steps: a step that fails (the database busy with an import) ends
+    // the round, and the erased values stayed in the WAL.
+    clear_wal_after(conn, erased);
     let mut rows = erased;
     let mut transactions = 1;
     for step in steps() {

@@ -4,6 +4,7 @@
 //! period has run out on the injected clock: nothing personal left, the subject kept as a
 //! tombstone and never issued again, the audit trail pseudonymised.
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use idp::store::schema::{
     account_deletions, audit_events, consents, grants, legacy_accounts, login_throttle,
@@ -1060,5 +1061,41 @@ async fn an_erasure_leaves_another_residents_links_at_an_address_it_once_had(bac
         .iter()
         .filter(|(kind, to, _)| kind == "account_deleted" && to == FAMILY);
     assert_eq!(his.count(), 1);
+    app.stop().await;
+}
+
+/// The clean-up's erasure of an account whose grace period has ended empties SQLite's WAL at
+/// once: it did so only after the round's other steps, and a step that failed (the database
+/// busy with an import; here a test trigger) ended the round with the erased address and name
+/// still in the WAL's old frames.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clean_ups_erasure_empties_the_wal_before_its_other_steps() {
+    const ADDRESS: &str = "ilmari.kuusiluoto@testi.fi";
+    const NAME: &str = "Ilmari Kuusiluoto";
+    let app = TestApp::with_user(Backend::Sqlite, ADDRESS, PASSWORD, NAME).await;
+    let idp::config::DatabaseBackend::Sqlite(path) = app.db.backend.clone() else {
+        unreachable!("a SQLite test database");
+    };
+    crate::node::succeeded(&cli_delete(&app, &["--email", ADDRESS]).await);
+    app.clock.advance(60 * 24 * 3600);
+    // A later step fails: the expired assertion ids cannot be deleted.
+    app.db_run(|conn| {
+        conn.batch_execute(
+            "INSERT INTO client_assertion_jtis (jti_key, expires_at) VALUES ('x', '2000-01-01 00:00:00'); \
+             CREATE TRIGGER refuse_jtis BEFORE DELETE ON client_assertion_jtis \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+        )
+        .unwrap();
+    })
+    .await;
+    assert!(holds(&file_bytes(&path), ADDRESS));
+    assert!(app.services.purge_expired().await.is_err());
+    let after = file_bytes(&path);
+    for needle in [ADDRESS, NAME, "kuusiluoto"] {
+        assert!(
+            !holds(&after, needle),
+            "{needle} is still in the file or its WAL"
+        );
+    }
     app.stop().await;
 }
