@@ -129,6 +129,11 @@ pub fn import(config: &Config, args: &ImportArgs) -> Result<(), Failure> {
     match outcome {
         Ok(summary) => {
             print!("{summary}");
+            // The retired accounts' usernames, addresses and hashes out of SQLite's WAL too, as
+            // `idp legacy delete`'s.
+            if summary.retired > 0 {
+                warn_unless_wal_cleared(&mut conn, "retired");
+            }
             Ok(())
         }
         Err(ImportError::Header(message)) => Err(cannot_read(&message)),
@@ -139,6 +144,17 @@ pub fn import(config: &Config, args: &ImportArgs) -> Result<(), Failure> {
             "{}: {error}; the batches before were committed: run the import again to complete it",
             args.file.display()
         ))),
+    }
+}
+
+/// Empties SQLite's WAL after old accounts were `what` (deleted, retired); says so on standard
+/// error when it cannot.
+fn warn_unless_wal_cleared(conn: &mut crate::store::DbConnection, what: &str) {
+    if let WalCleared::Unfinished(why) = erasure::clear_wal(conn) {
+        eprintln!(
+            "warning: the {what} values stay in the SQLite WAL until it is overwritten or \
+             checkpointed ({why}); docs/operations.md says how to empty it"
+        );
     }
 }
 
@@ -186,12 +202,7 @@ fn delete(config: &Config, tenant: &str, which: OldAccount<'_>) -> Result<(), Fa
     let mut conn = store.conn()?;
     let deleted = legacy_admin::delete(&mut conn, key, which, SystemClock.now())?;
     // Its username and address out of SQLite's WAL too, as an erasure's.
-    if let WalCleared::Unfinished(why) = erasure::clear_wal(&mut conn) {
-        eprintln!(
-            "warning: the deleted values stay in the SQLite WAL until it is overwritten or \
-             checkpointed ({why}); docs/operations.md says how to empty it"
-        );
-    }
+    warn_unless_wal_cleared(&mut conn, "deleted");
     println!("deleted legacy account {deleted} of {tenant}");
     Ok(())
 }

@@ -8,9 +8,7 @@ use chrono::NaiveDateTime;
 use crate::config::TenantConfig;
 use crate::domain::{Email, lookup_key};
 use crate::store::legacy_import::{self, ReportCounts};
-use crate::store::{
-    DbConnection, StoreError, Tenant, audit, legacy, links, outbox, throttle, users,
-};
+use crate::store::{DbConnection, StoreError, Tenant, audit, legacy, links};
 
 /// The migration follow-up of one tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,39 +223,13 @@ pub fn delete(
             OldAccount::Username(username) => named(conn, tenant, username)?,
             OldAccount::Id(id) => found(legacy::find(conn, tenant, id.trim())?, tenant, id)?,
         };
-        // Where the linker mailed it, before its links go with it (ON DELETE CASCADE): its
-        // address as exported, as set, and as each link was sent.
-        let mut sent_to: std::collections::BTreeSet<String> =
-            links::addresses_of_legacy(conn, tenant, &account.id)?
-                .into_iter()
-                .chain(account.email.clone())
-                .map(|address| lookup_key(&address))
-                .collect();
-        sent_to.extend(account.email_normalized.clone());
-        // One bound meanwhile (a first login) stays: `retire` deletes only an unbound one.
-        if account.linked_user_id.is_some()
-            || crate::store::legacy_import::retire(conn, tenant, std::slice::from_ref(&account.id))?
-                == 0
-        {
+        // One bound meanwhile (a first login) stays.
+        if !legacy_import::retire_account(conn, tenant, &account)? {
             return Err(SetEmailError::Linked {
                 username: account.username,
                 instead: "delete the user with idp users delete, which erases its old accounts too",
             });
         }
-        throttle::forget_legacy(conn, tenant, &account.id)?;
-        // The linker's mail lists its username: gone with it, at each address nobody else
-        // holds (a user's, another old account's: their mail, which may list theirs, stays).
-        let mut nobodys = std::collections::BTreeSet::new();
-        for address in sent_to {
-            let held = users::find_by_email(conn, tenant, &address)?.is_some()
-                || !legacy::unlinked_by_email(conn, tenant, &address)?.is_empty();
-            if !held {
-                nobodys.insert(address);
-            }
-        }
-        outbox::forget_linker_mail(conn, tenant, &nobodys)?;
-        // And the mail that names it, wherever it went (a shared address too).
-        outbox::forget_mail_naming(conn, tenant, std::slice::from_ref(&account.id))?;
         audit::Event::new(tenant.id(), now, "legacy.retired")
             .detail(&serde_json::json!({ "by": "cli", "account": account.id }))
             .record(conn)?;

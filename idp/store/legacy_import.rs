@@ -15,6 +15,7 @@ use diesel::prelude::*;
 use super::legacy::LegacyRow;
 use super::schema::{legacy_accounts, users};
 use super::{DbConnection, Result, Tenant};
+use crate::domain::lookup_key;
 
 /// A legacy account as the import inserts it (not yet linked).
 #[derive(Debug, Clone, Insertable)]
@@ -382,6 +383,45 @@ pub fn retire(conn: &mut DbConnection, tenant: Tenant<'_>, ids: &[String]) -> Re
             .filter(legacy_accounts::id.eq_any(ids)),
     )
     .execute(conn)?)
+}
+
+/// Deletes the old account `account` of `tenant` if no user has bound it ([`retire`]), with what
+/// names it: its links (ON DELETE CASCADE), its throttle counters, the linker's mail to each
+/// address it was mailed at that nobody else holds (a user's, another old account's: their mail,
+/// which may list theirs, stays), and the mail that names it wherever it went (a shared address
+/// too). Whether it was deleted (false: bound meanwhile, by a first login). Support's
+/// `idp legacy delete` and the import's `--retire-missing` alike: the old system erased it.
+pub fn retire_account(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    account: &LegacyRow,
+) -> Result<bool> {
+    // Where the linker mailed it, before its links go with it: its address as exported, as
+    // set, and as each link was sent.
+    let mut sent_to: std::collections::BTreeSet<String> =
+        super::links::addresses_of_legacy(conn, tenant, &account.id)?
+            .into_iter()
+            .chain(account.email.clone())
+            .map(|address| lookup_key(&address))
+            .collect();
+    sent_to.extend(account.email_normalized.clone());
+    if account.linked_user_id.is_some()
+        || retire(conn, tenant, std::slice::from_ref(&account.id))? == 0
+    {
+        return Ok(false);
+    }
+    super::throttle::forget_legacy(conn, tenant, &account.id)?;
+    let mut nobodys = std::collections::BTreeSet::new();
+    for address in sent_to {
+        let held = super::users::find_by_email(conn, tenant, &address)?.is_some()
+            || !super::legacy::unlinked_by_email(conn, tenant, &address)?.is_empty();
+        if !held {
+            nobodys.insert(address);
+        }
+    }
+    super::outbox::forget_linker_mail(conn, tenant, &nobodys)?;
+    super::outbox::forget_mail_naming(conn, tenant, std::slice::from_ref(&account.id))?;
+    Ok(true)
 }
 
 /// Remembers the addresses of a dry run's accepted rows.

@@ -247,8 +247,12 @@ fn retire_missing(
             let retired = crate::store::write_transaction(conn, |conn| {
                 let mut n = 0;
                 for (id, _) in &missing {
-                    // One bound meanwhile (a first login) stays.
-                    if legacy_import::retire(conn, tenant, std::slice::from_ref(id))? == 0 {
+                    // With what names it (its mail, its counters), as support's deletion; one
+                    // bound meanwhile (a first login) stays.
+                    let Some(account) = crate::store::legacy::find(conn, tenant, id)? else {
+                        continue;
+                    };
+                    if !legacy_import::retire_account(conn, tenant, &account)? {
                         continue;
                     }
                     audit::Event::new(tenant.id(), now, "legacy.retired")
