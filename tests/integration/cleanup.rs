@@ -30,21 +30,30 @@ async fn counts(app: &TestApp) -> [i64; 9] {
     .await
 }
 
-both_stores!(expired_rows_are_deleted_and_live_ones_kept);
-async fn expired_rows_are_deleted_and_live_ones_kept(backend: Backend) {
-    let app = TestApp::with_user(backend, "erkki@testi.fi", "vanha salasana", "Erkki").await;
-    let client = rp::basic(&app).await;
-    // A failed login (a throttle counter), then a login with its code exchanged (a session, a
-    // grant, a used code, a refresh token).
-    let login = Login::fresh(&app, &client).await;
-    login.submit("erkki@testi.fi", "väärä", false).await;
+/// Erkki logs in to `client` (after a wrong password first, when `wrong_first`), and the code is
+/// exchanged: the browser, with its session.
+async fn exchanged_login(app: &TestApp, client: &rp::Rp, wrong_first: bool) -> reqwest::Client {
+    let login = Login::fresh(app, client).await;
+    if wrong_first {
+        login.submit("erkki@testi.fi", "väärä", false).await;
+    }
     let back = location(
         &login
             .submit("erkki@testi.fi", "vanha salasana", false)
             .await,
     );
     let browser = login.browser.clone();
-    login.redeem(&client, &back).await;
+    login.redeem(client, &back).await;
+    browser
+}
+
+both_stores!(expired_rows_are_deleted_and_live_ones_kept);
+async fn expired_rows_are_deleted_and_live_ones_kept(backend: Backend) {
+    let app = TestApp::with_user(backend, "erkki@testi.fi", "vanha salasana", "Erkki").await;
+    let client = rp::basic(&app).await;
+    // A failed login (a throttle counter), then a login with its code exchanged (a session, a
+    // grant, a used code, a refresh token).
+    let browser = exchanged_login(&app, &client, true).await;
     // A reset link and its mail.
     let forgot = app.url("/seinajoki/forgot");
     rp::post_form(&browser, &forgot, &forgot, &[("email", "erkki@testi.fi")]).await;
@@ -163,14 +172,7 @@ both_stores!(a_grant_whose_code_was_never_exchanged_goes_with_the_code);
 async fn a_grant_whose_code_was_never_exchanged_goes_with_the_code(backend: Backend) {
     let app = TestApp::with_user(backend, "erkki@testi.fi", "vanha salasana", "Erkki").await;
     let client = rp::basic(&app).await;
-    let login = Login::fresh(&app, &client).await;
-    let back = location(
-        &login
-            .submit("erkki@testi.fi", "vanha salasana", false)
-            .await,
-    );
-    let browser = login.browser.clone();
-    login.redeem(&client, &back).await;
+    let browser = exchanged_login(&app, &client, false).await;
     for _ in 0..20 {
         let back = rp::prompt_none(&browser, &client).await;
         assert!(rp::param(&back, "code").is_some(), "{back}");

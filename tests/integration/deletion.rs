@@ -810,6 +810,15 @@ async fn erase_at(app: &TestApp, user_id: &str) -> chrono::NaiveDateTime {
     .await
 }
 
+/// A server on SQLite with the resident `address` (`name`), and the database file's path.
+async fn sqlite_app(address: &str, name: &str) -> (TestApp, std::path::PathBuf) {
+    let app = TestApp::with_user(Backend::Sqlite, address, PASSWORD, name).await;
+    let idp::config::DatabaseBackend::Sqlite(path) = app.db.backend.clone() else {
+        unreachable!("a SQLite test database");
+    };
+    (app, path)
+}
+
 /// The bytes of the SQLite file `path` and of its WAL (none when there is no WAL file).
 fn file_bytes(path: &std::path::Path) -> Vec<u8> {
     let mut bytes = std::fs::read(path).unwrap();
@@ -836,10 +845,7 @@ fn holds(bytes: &[u8], needle: &str) -> bool {
 async fn an_erasure_leaves_nothing_readable_in_the_sqlite_file() {
     const ADDRESS: &str = "ilmatar.kuusiluoto@testi.fi";
     const NAME: &str = "Ilmatar Kuusiluoto";
-    let app = TestApp::with_user(Backend::Sqlite, ADDRESS, PASSWORD, NAME).await;
-    let idp::config::DatabaseBackend::Sqlite(path) = app.db.backend.clone() else {
-        unreachable!("a SQLite test database");
-    };
+    let (app, path) = sqlite_app(ADDRESS, NAME).await;
     // A reset link mailed, used by nobody; seven days later the clean-up purges its mail and the
     // link's row.
     let forgot = app.url("/seinajoki/forgot");
@@ -1072,10 +1078,7 @@ async fn an_erasure_leaves_another_residents_links_at_an_address_it_once_had(bac
 async fn the_clean_ups_erasure_empties_the_wal_before_its_other_steps() {
     const ADDRESS: &str = "ilmari.kuusiluoto@testi.fi";
     const NAME: &str = "Ilmari Kuusiluoto";
-    let app = TestApp::with_user(Backend::Sqlite, ADDRESS, PASSWORD, NAME).await;
-    let idp::config::DatabaseBackend::Sqlite(path) = app.db.backend.clone() else {
-        unreachable!("a SQLite test database");
-    };
+    let (app, path) = sqlite_app(ADDRESS, NAME).await;
     crate::node::succeeded(&cli_delete(&app, &["--email", ADDRESS]).await);
     app.clock.advance(60 * 24 * 3600);
     // A later step fails: the expired assertion ids cannot be deleted.
