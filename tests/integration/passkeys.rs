@@ -901,3 +901,69 @@ async fn stored(app: &TestApp, user_id: &str, (id, credential): (&str, &str), na
     app.db_run(move |conn| idp::store::passkeys::insert(conn, &row).unwrap())
         .await;
 }
+
+both_stores!(an_account_holds_twenty_passkeys_at_most);
+/// Without a cap a script holding a session and the password could add a passkey every two
+/// minutes (the page's hourly allowance) for good, each listed in every ceremony, mail, export
+/// and page of the account. Twenty at most: the twenty-first is refused before any ceremony
+/// begins, and once one is removed, another can be added.
+async fn an_account_holds_twenty_passkeys_at_most(backend: Backend) {
+    let app = with_pirjo(TestApp::builder(backend)).await;
+    let mut signed = sign_in(&app, "seinajoki", EMAIL, PASSWORD).await;
+    let mut key = Authenticator::new(&app);
+    let added = add_on_account(&app, &signed, (&mut key, PASSWORD), "Läppäri").await;
+    says(added, 200, "Pääsyavain lisätty.").await;
+    // With a passkey, the account page asks for it first.
+    step_up_on_account(&app, &mut signed, &mut key).await;
+    let pirjo = app.user_id("seinajoki", EMAIL).await;
+    // Nineteen more, as copies of the first under other credential ids.
+    let user = pirjo.clone();
+    app.db_run(move |conn| {
+        let tenant = crate::helpers::tenant("seinajoki");
+        let first = idp::store::passkeys::of_user(conn, tenant, &user)
+            .unwrap()
+            .remove(0);
+        for n in 0..19 {
+            let mut copy = first.clone();
+            copy.id = format!("{}-{n}", first.id);
+            copy.credential_id = format!("{}{n}", first.credential_id);
+            idp::store::passkeys::insert(conn, &copy).unwrap();
+        }
+    })
+    .await;
+    assert_eq!(passkey_count(&app, &pirjo).await, 20);
+    let begun = async || ceremonies_of(&app, "passkey_register").await;
+    let before = begun().await;
+    let url = app.url("/seinajoki/account/passkeys/options");
+    let page = crate::helpers::journeys::page(&signed.browser, app.url("/seinajoki/account")).await;
+    let fields = [("password", PASSWORD)];
+    let full = post_with_csrf(&signed.browser, &url, &page, &fields).await;
+    assert_eq!(full.status(), 409);
+    assert_eq!(
+        full.json::<Value>().await.unwrap(),
+        json!({
+            "error": "passkey-too-many",
+            "message": "Tilillä on jo 20 pääsyavainta, eikä enempää voi lisätä. Poista jokin, jota et enää käytä, niin voit lisätä uuden."
+        })
+    );
+    assert_eq!(begun().await, before, "no ceremony begun");
+    // One removed: another can be added.
+    let user = pirjo.clone();
+    app.db_run(move |conn| {
+        use diesel::prelude::*;
+        use idp::store::schema::passkeys;
+        let one = passkeys::table
+            .filter(passkeys::user_id.eq(&user))
+            .select(passkeys::id);
+        let id: String = one.first(conn).unwrap();
+        diesel::delete(passkeys::table.find(id))
+            .execute(conn)
+            .unwrap();
+    })
+    .await;
+    let mut another = Authenticator::new(&app);
+    let added = add_on_account(&app, &signed, (&mut another, PASSWORD), "Puhelin").await;
+    says(added, 200, "Pääsyavain lisätty.").await;
+    assert_eq!(passkey_count(&app, &pirjo).await, 20);
+    app.stop().await;
+}

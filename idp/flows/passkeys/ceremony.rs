@@ -165,6 +165,8 @@ pub enum Refusal {
     Unknown,
     /// The passkey is registered already.
     Duplicate,
+    /// The account has as many passkeys as it may (`register::MOST_PASSKEYS`).
+    TooMany,
     /// Too many failed checks of the account or from the address (as with passwords).
     Throttled {
         /// Seconds until the block ends.
@@ -181,6 +183,7 @@ impl Refusal {
             Refusal::Failed => "passkey-failed",
             Refusal::Unknown => "passkey-unknown",
             Refusal::Duplicate => "passkey-duplicate",
+            Refusal::TooMany => "passkey-too-many",
             Refusal::Throttled { .. } => "passkey-throttled",
         }
     }

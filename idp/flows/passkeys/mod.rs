@@ -17,6 +17,6 @@ pub use self::login::{finish_login, start_login};
 pub use self::manage::{Recorded, recorded, remove, rename};
 pub use self::offer::{add_from_offer, go_on, offer_user, start_offer};
 pub use self::party::{relying_party, warn_if_off};
-pub use self::register::{finish_registration, start_registration};
+pub use self::register::{finish_registration, has_room, start_registration};
 pub use self::second::{finish_enrol, finish_second, start_in_half};
 pub use self::verify::{finish_confirm, start_confirm};

@@ -37,6 +37,20 @@ pub fn user_handle(user: &UserRow) -> Result<Uuid, FlowError> {
     Uuid::parse_str(&user.id).map_err(FlowError::server)
 }
 
+/// The most passkeys one account may have: a person's devices and security keys, with room to
+/// spare; without a cap a script could add one every two minutes (the account page's hourly
+/// allowance) for good, each listed in every ceremony, mail, export and page of the account.
+pub const MOST_PASSKEYS: usize = 20;
+
+/// Whether `user` may add another passkey ([`MOST_PASSKEYS`]).
+pub fn has_room(
+    m: &Minter<'_>,
+    conn: &mut DbConnection,
+    user: &UserRow,
+) -> Result<bool, FlowError> {
+    Ok(passkeys::of_user(conn, Tenant::of(m.tenant), &user.id)?.len() < MOST_PASSKEYS)
+}
+
 /// Starts adding a passkey for `user` (in the pending login `request`, if any); `None` when
 /// passkeys are off.
 pub fn start_registration(
@@ -120,6 +134,10 @@ pub fn finish_registration(
             return Ok(Err(Refusal::Duplicate));
         }
         let count = passkeys::of_user(conn, tenant, &user.id)?.len();
+        // Two ceremonies begun side by side cannot pass the cap either.
+        if count >= MOST_PASSKEYS {
+            return Ok(Err(Refusal::TooMany));
+        }
         let row = PasskeyRow {
             id: store::new_id(m.now),
             tenant_id: m.tenant.id.clone(),

@@ -28,6 +28,7 @@ passkey-expired = The passkey request expired or was used already. Please try ag
 passkey-failed = The passkey could not be verified. Please try again.
 passkey-unknown = This passkey does not belong to any account of this service. A passkey added in another city's service works only there.
 passkey-duplicate = This passkey has been added already.
+passkey-too-many = The account has 20 passkeys, as many as it may. Remove one you no longer use to add another.
 passkey-throttled = Too many failed attempts. Wait a moment and try again.
 passkey-script-failed = The passkey could not be used: it was cancelled, or your browser does not support it. Please try again.
 passkey-login = Log in with a passkey

@@ -28,6 +28,7 @@ passkey-expired = Pääsyavaimen pyyntö vanheni tai oli jo käytetty. Yritä uu
 passkey-failed = Pääsyavainta ei voitu vahvistaa. Yritä uudelleen.
 passkey-unknown = Tätä pääsyavainta ei ole liitetty mihinkään tämän palvelun tiliin. Toisen kaupungin palveluun lisätty pääsyavain toimii vain siellä.
 passkey-duplicate = Tämä pääsyavain on jo lisätty.
+passkey-too-many = Tilillä on jo 20 pääsyavainta, eikä enempää voi lisätä. Poista jokin, jota et enää käytä, niin voit lisätä uuden.
 passkey-throttled = Liian monta epäonnistunutta yritystä. Odota hetki ja yritä uudelleen.
 passkey-script-failed = Pääsyavainta ei voitu käyttää: toiminto keskeytyi tai selaimesi ei tue sitä. Yritä uudelleen.
 passkey-login = Kirjaudu pääsyavaimella

@@ -28,6 +28,7 @@ passkey-expired = Begäran om nyckeln gick ut eller har redan använts. Försök
 passkey-failed = Nyckeln kunde inte verifieras. Försök igen.
 passkey-unknown = Den här nyckeln hör inte till något konto i den här tjänsten. En nyckel som lagts till i en annan stads tjänst fungerar bara där.
 passkey-duplicate = Den här nyckeln har redan lagts till.
+passkey-too-many = Kontot har redan 20 nycklar, och fler kan inte läggas till. Ta bort en som du inte längre använder för att lägga till en ny.
 passkey-throttled = För många misslyckade försök. Vänta en stund och försök igen.
 passkey-script-failed = Nyckeln kunde inte användas: åtgärden avbröts eller din webbläsare stöder den inte. Försök igen.
 passkey-login = Logga in med en nyckel (passkey)

@@ -94,6 +94,13 @@ pub async fn add_options(signed: SignedIn<Posted>) -> PageResult {
         .current_password_on(&current, SecretString::from(password), |_| (), refusal)
         .await?;
     let user = signed.user.clone();
+    let room = signed
+        .change(move |m, conn| passkeys::has_room(m, conn, &user))
+        .await?;
+    if !room {
+        return Ok(refusal("passkey-too-many", StatusCode::CONFLICT));
+    }
+    let user = signed.user.clone();
     let started = signed
         .counted_change(move |m, conn| passkeys::start_registration(m, conn, &user, None))
         .await?;

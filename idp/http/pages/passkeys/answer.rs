@@ -28,7 +28,7 @@ pub fn status(refusal: Refusal) -> StatusCode {
         Refusal::Off => StatusCode::NOT_FOUND,
         Refusal::Expired => StatusCode::BAD_REQUEST,
         Refusal::Failed | Refusal::Unknown => StatusCode::UNAUTHORIZED,
-        Refusal::Duplicate => StatusCode::CONFLICT,
+        Refusal::Duplicate | Refusal::TooMany => StatusCode::CONFLICT,
         Refusal::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
     }
 }
