@@ -285,6 +285,8 @@ fn tombstone_old_accounts(
                 legacy_accounts::username_normalized.eq(&username),
                 legacy_accounts::email.eq(none.clone()),
                 legacy_accounts::email_normalized.eq(none.clone()),
+                // Cleared when an account is bound; one bound by a node older than that kept it.
+                legacy_accounts::exported_email_normalized.eq(none.clone()),
                 legacy_accounts::password_hash.eq(none.clone()),
                 legacy_accounts::hash_format.eq(none.clone()),
                 legacy_accounts::name.eq(none.clone()),

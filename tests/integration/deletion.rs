@@ -240,6 +240,8 @@ async fn mentions(app: &TestApp, needle: &str) -> Vec<(&'static str, i64)> {
             users.name,
             legacy_accounts.username,
             legacy_accounts.email,
+            legacy_accounts.email_normalized,
+            legacy_accounts.exported_email_normalized,
             legacy_accounts.name,
             one_time_links.email,
             mail_outbox.to_address,
@@ -315,6 +317,15 @@ async fn after_the_grace_period_the_account_is_erased_and_its_subject_never_reis
     app.services.purge_expired().await.unwrap();
     assert!(mentions(&app, "aino").await.iter().any(|(_, n)| *n > 0));
 
+    // Its old account bound by a node older than 2026-12-10 kept the address as the export
+    // gave it (a bind clears it now): the erasure clears it too.
+    app.db_run(|conn| {
+        diesel::update(legacy_accounts::table.filter(legacy_accounts::subject.eq("SJK-100")))
+            .set(legacy_accounts::exported_email_normalized.eq("aino.vanha@testi.fi"))
+            .execute(conn)
+            .unwrap()
+    })
+    .await;
     // Past it, the account is erased: a tombstone of its subject, nothing personal.
     app.clock.advance(24 * 3600 + 60);
     let purged = app.services.purge_expired().await.unwrap();
