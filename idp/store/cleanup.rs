@@ -130,10 +130,13 @@ fn steps() -> [Step; 14] {
         // stays as long as its grant (below): a replay of it (RFC 6749 §4.1.2) then still
         // revokes what it issued, after the code's minute too; and no round reads the used ones
         // to find nothing to delete.
+        // The code's expiry past the clocks' margin: on PostgreSQL an exchange under way at the
+        // code's last second (or a node whose clock is behind) commits its tokens under a grant
+        // this delete would otherwise take with them, as the code's own row is not re-checked.
         expired!(grants, id: String, |now| grants::id.eq_any(
             auth_codes::table
                 .select(auth_codes::grant_id)
-                .filter(auth_codes::expires_at.lt(now))
+                .filter(auth_codes::expires_at.lt(now - Duration::seconds(CLOCK_MARGIN_SECONDS)))
                 .filter(auth_codes::used_at.is_null())
         )),
         expired!(refresh_tokens, token_hash: String, |now| refresh_tokens::expires_at
@@ -169,14 +172,23 @@ fn steps() -> [Step; 14] {
                 .and(grants::session_id.is_null().or(session_gone))
         }),
         // Of a live session's expired grants, one a client is enough to tell it of the logout:
-        // the older ones of the same client go (silent renewals write a grant each).
+        // the older ones of the same client go (silent renewals write a grant each) — once a
+        // newer one was exchanged. A newer one never exchanged goes itself a round later (above),
+        // and had it superseded the last exchanged one, nothing would tie the e-service that
+        // holds its ID token to the session any more: no back-channel logout.
         expired!(grants, id: String, |now| {
             let newer = diesel::alias!(grants as newer);
+            let exchanged = diesel::dsl::exists(
+                auth_codes::table
+                    .filter(auth_codes::grant_id.eq(newer.field(grants::id)))
+                    .filter(auth_codes::used_at.is_not_null()),
+            );
             let superseded = diesel::dsl::exists(
                 newer
                     .filter(newer.field(grants::session_id).eq(grants::session_id))
                     .filter(newer.field(grants::client_id).eq(grants::client_id))
-                    .filter(newer.field(grants::created_at).gt(grants::created_at)),
+                    .filter(newer.field(grants::created_at).gt(grants::created_at))
+                    .filter(exchanged),
             );
             grants::expires_at.lt(now).and(superseded)
         }),

@@ -182,11 +182,54 @@ async fn a_grant_whose_code_was_never_exchanged_goes_with_the_code(backend: Back
             .await
     };
     assert_eq!(grants().await, 21);
-    // Nothing live goes: the codes have their minute.
+    // Nothing live goes: the codes have their minute, and the clocks' margin after it.
     app.services.purge_expired().await.unwrap();
-    assert_eq!(grants().await, 21);
     app.clock.advance(120);
     app.services.purge_expired().await.unwrap();
+    assert_eq!(grants().await, 21);
+    app.clock.advance(600);
+    app.services.purge_expired().await.unwrap();
     assert_eq!(grants().await, 1);
+    app.stop().await;
+}
+
+both_stores!(a_grant_never_exchanged_never_takes_the_place_of_the_one_exchanged);
+/// A live session's expired grant of an e-service goes once a newer one of the same e-service
+/// exists, as the newer one tells it of the logout: a newer one never exchanged (a closed tab, a
+/// `prompt=none` the e-service dropped, a page that sent the browser to `/authorize`) goes
+/// itself a round later, and had it taken the place of the exchanged one, the e-service holding
+/// that ID token would never hear of the logout.
+async fn a_grant_never_exchanged_never_takes_the_place_of_the_one_exchanged(backend: Backend) {
+    let app = TestApp::with_user(backend, "erkki@testi.fi", "vanha salasana", "Erkki").await;
+    let client = rp::basic(&app).await;
+    // "Remember me": the session outlives its grants (8 hours).
+    let login = Login::fresh(&app, &client).await;
+    let back = location(&login.submit("erkki@testi.fi", "vanha salasana", true).await);
+    let browser = login.browser.clone();
+    login.redeem(&client, &back).await;
+    app.clock.advance(9 * 3600);
+    let back = rp::prompt_none(&browser, &client).await;
+    assert!(rp::param(&back, "code").is_some(), "{back}");
+    let grants = async || {
+        app.db_run(|conn| grants::table.count().get_result::<i64>(conn).unwrap())
+            .await
+    };
+    assert_eq!(grants().await, 2);
+    // A round while the new code lives, and one after it: the exchanged grant stays, the one
+    // never exchanged goes.
+    app.services.purge_expired().await.unwrap();
+    assert_eq!(grants().await, 2);
+    app.clock.advance(720);
+    app.services.purge_expired().await.unwrap();
+    let used = app
+        .db_run(|conn| {
+            auth_codes::table
+                .filter(auth_codes::used_at.is_not_null())
+                .count()
+                .get_result::<i64>(conn)
+                .unwrap()
+        })
+        .await;
+    assert_eq!((grants().await, used), (1, 1));
     app.stop().await;
 }
