@@ -117,6 +117,10 @@ impl Stored {
             Stored::Argon2(_) => vec![&normal, typed],
             Stored::Legacy { .. } => vec![typed, &normal],
         };
+        // What a wrong password waits for: one kind's time a form a password can have, whether
+        // or not this hash runs it (an old sha-crypt hash runs none over 256 bytes; the dummy of
+        // an unknown identifier runs both), so that the count does not tell the kinds apart.
+        let due = forms.iter().filter(|form| form.len() <= MAX_BYTES).count();
         let started = Instant::now();
         let (mut tries, mut matched) = (0, false);
         for form in forms.into_iter().filter(|form| self.runs_for(form.len())) {
@@ -130,9 +134,8 @@ impl Stored {
             }
         }
         let runs = tries > 0;
-        let tries = tries.max(1);
         // What one try took, against the dummy.
-        let took = (started.elapsed() / tries, dummy_took());
+        let took = (started.elapsed() / tries.max(1), dummy_took());
         if self.dummy_after(matched, runs, took) {
             let started = Instant::now();
             password::verify(password, DUMMY_HASH);
@@ -142,11 +145,12 @@ impl Stored {
         Ran {
             matched,
             took: started.elapsed(),
-            tries,
-            // Only a check that ran the stored hash: a password too long for it cost the dummy
-            // alone, and would pull the kind's time down to the dummy's. A match is what a wrong
-            // password costs too where no dummy would follow it.
-            typical: runs && (!matched || !self.dummy_after(false, true, took)),
+            tries: u32::try_from(due.max(1)).unwrap_or(2),
+            // Only a check that ran the stored hash, once: a password too long for it cost the
+            // dummy alone, and would pull the kind's time down to the dummy's, and a time of two
+            // tries and one dummy halved would pull it down by half a dummy. A match is what a
+            // wrong password costs too where no dummy would follow it.
+            typical: tries == 1 && (!matched || !self.dummy_after(false, true, took)),
         }
     }
 
@@ -223,8 +227,9 @@ struct Ran {
     matched: bool,
     /// The whole check: the stored hash, and the dummy after it where one ran.
     took: Duration,
-    /// The forms of the password tried (1 or 2; 1 when none ran): a wrong password waits for
-    /// as many of its kind's times, so that a decomposed password takes alike for every account.
+    /// The forms of the password a hash may run (1 or 2; 1 when none may), whether or not this
+    /// one ran them: a wrong password waits for as many of its kind's times, so that a
+    /// decomposed password takes alike for every account.
     tries: u32,
     /// Whether `took` is what a wrong password for this hash takes: a check that ran the stored
     /// hash, wrong, or right where a wrong one would not run the dummy after it.
@@ -379,9 +384,17 @@ impl PasswordCheck<'_> {
                 &attempt.holders(&self.tenant.id),
                 move || {
                     let ran = stored.check(&password);
-                    // What a match re-hashes (an old password) in the form new ones are kept in.
-                    let kept =
-                        SecretString::from(normalised(password.expose_secret()).into_owned());
+                    // What a match re-hashes (an old password) in the form new ones are kept in,
+                    // unless that form is longer than a password may be (NFKC can grow a text
+                    // eighteenfold): then as typed, or no later check would run it.
+                    let typed = password.expose_secret();
+                    let normal = normalised(typed);
+                    let kept = if normal.len() <= MAX_BYTES {
+                        normal.as_ref()
+                    } else {
+                        typed
+                    };
+                    let kept = SecretString::from(kept.to_string());
                     (ran.matched.then(|| then(&kept)), ran)
                 },
             )
@@ -390,7 +403,7 @@ impl PasswordCheck<'_> {
         if let Ok((_, ran)) = &verified
             && ran.typical
         {
-            pace.record(&self.tenant.id, (&kind, length), ran.took / ran.tries);
+            pace.record(&self.tenant.id, (&kind, length), ran.took);
         }
         Ok(match verified {
             Ok((Some(value), _)) => {
@@ -543,7 +556,15 @@ mod tests {
         assert!(before.check(&secret(decomposed)).matched);
         let wrong = current.check(&secret("va\u{308}a\u{308}ra\u{308}"));
         assert_eq!((wrong.matched, wrong.tries), (false, 2));
+        // Its time is not one try's: it teaches its kind nothing.
+        assert!(!wrong.typical);
         assert_eq!(current.check(&secret("väärä")).tries, 1);
+        // A long one waits for as many tries for every kind: an old sha-crypt hash runs neither
+        // form over 256 bytes, the dummy of an unknown identifier runs both.
+        let long = format!("va\u{308}{}", "x".repeat(300));
+        let dummy = Stored::Argon2(DUMMY_HASH.to_string()).check(&secret(&long));
+        let sha = legacy(SHA512_CRYPT).check(&secret(&long));
+        assert_eq!((dummy.tries, sha.tries), (2, 2));
     }
 
     /// A check whose second counter is its account's own counts on it once (a check the pool
