@@ -30,21 +30,31 @@ async fn counts(app: &TestApp) -> [i64; 9] {
     .await
 }
 
-/// Erkki logs in to `client` (after a wrong password first, when `wrong_first`), and the code is
-/// exchanged: the browser, with its session.
-async fn exchanged_login(app: &TestApp, client: &rp::Rp, wrong_first: bool) -> reqwest::Client {
+/// Erkki logs in to `client` (after a wrong password first, when `wrong_first`; with "remember
+/// me" when `remember`), and the code is exchanged: the browser, with its session.
+async fn exchanged_login(
+    app: &TestApp,
+    client: &rp::Rp,
+    (wrong_first, remember): (bool, bool),
+) -> reqwest::Client {
     let login = Login::fresh(app, client).await;
     if wrong_first {
         login.submit("erkki@testi.fi", "väärä", false).await;
     }
     let back = location(
         &login
-            .submit("erkki@testi.fi", "vanha salasana", false)
+            .submit("erkki@testi.fi", "vanha salasana", remember)
             .await,
     );
     let browser = login.browser.clone();
     login.redeem(client, &back).await;
     browser
+}
+
+/// The grants of every tenant.
+async fn grant_count(app: &TestApp) -> i64 {
+    app.db_run(|conn| grants::table.count().get_result::<i64>(conn).unwrap())
+        .await
 }
 
 both_stores!(expired_rows_are_deleted_and_live_ones_kept);
@@ -53,7 +63,7 @@ async fn expired_rows_are_deleted_and_live_ones_kept(backend: Backend) {
     let client = rp::basic(&app).await;
     // A failed login (a throttle counter), then a login with its code exchanged (a session, a
     // grant, a used code, a refresh token).
-    let browser = exchanged_login(&app, &client, true).await;
+    let browser = exchanged_login(&app, &client, (true, false)).await;
     // A reset link and its mail.
     let forgot = app.url("/seinajoki/forgot");
     rp::post_form(&browser, &forgot, &forgot, &[("email", "erkki@testi.fi")]).await;
@@ -164,23 +174,32 @@ async fn a_tenants_audit_trail_is_kept_for_its_retention(backend: Backend) {
     app.stop().await;
 }
 
+/// Erkki's login to `rp-basic` exchanged (with "remember me" when `remember`), then `later`
+/// seconds later `count` single sign-on answers to it whose codes are never exchanged.
+async fn with_codes_never_exchanged(
+    backend: Backend,
+    (remember, later): (bool, i64),
+    count: usize,
+) -> TestApp {
+    let app = TestApp::with_user(backend, "erkki@testi.fi", "vanha salasana", "Erkki").await;
+    let client = rp::basic(&app).await;
+    let browser = exchanged_login(&app, &client, (false, remember)).await;
+    app.clock.advance(later);
+    for _ in 0..count {
+        let back = rp::prompt_none(&browser, &client).await;
+        assert!(rp::param(&back, "code").is_some(), "{back}");
+    }
+    app
+}
+
 both_stores!(a_grant_whose_code_was_never_exchanged_goes_with_the_code);
 /// A signed-in browser's `/authorize` is answered at once by single sign-on, each time with a
 /// grant and a code, and no waiting request to count: a script looping on it with its own
 /// session left a grant a call for the grant's lifetime (30 days with `offline_access`). A grant
 /// whose code was never exchanged now goes with the code at its expiry; the one exchanged stays.
 async fn a_grant_whose_code_was_never_exchanged_goes_with_the_code(backend: Backend) {
-    let app = TestApp::with_user(backend, "erkki@testi.fi", "vanha salasana", "Erkki").await;
-    let client = rp::basic(&app).await;
-    let browser = exchanged_login(&app, &client, false).await;
-    for _ in 0..20 {
-        let back = rp::prompt_none(&browser, &client).await;
-        assert!(rp::param(&back, "code").is_some(), "{back}");
-    }
-    let grants = async || {
-        app.db_run(|conn| grants::table.count().get_result::<i64>(conn).unwrap())
-            .await
-    };
+    let app = with_codes_never_exchanged(backend, (false, 0), 20).await;
+    let grants = async || grant_count(&app).await;
     assert_eq!(grants().await, 21);
     // Nothing live goes: the codes have their minute, and the clocks' margin after it.
     app.services.purge_expired().await.unwrap();
@@ -200,20 +219,9 @@ both_stores!(a_grant_never_exchanged_never_takes_the_place_of_the_one_exchanged)
 /// itself a round later, and had it taken the place of the exchanged one, the e-service holding
 /// that ID token would never hear of the logout.
 async fn a_grant_never_exchanged_never_takes_the_place_of_the_one_exchanged(backend: Backend) {
-    let app = TestApp::with_user(backend, "erkki@testi.fi", "vanha salasana", "Erkki").await;
-    let client = rp::basic(&app).await;
     // "Remember me": the session outlives its grants (8 hours).
-    let login = Login::fresh(&app, &client).await;
-    let back = location(&login.submit("erkki@testi.fi", "vanha salasana", true).await);
-    let browser = login.browser.clone();
-    login.redeem(&client, &back).await;
-    app.clock.advance(9 * 3600);
-    let back = rp::prompt_none(&browser, &client).await;
-    assert!(rp::param(&back, "code").is_some(), "{back}");
-    let grants = async || {
-        app.db_run(|conn| grants::table.count().get_result::<i64>(conn).unwrap())
-            .await
-    };
+    let app = with_codes_never_exchanged(backend, (true, 9 * 3600), 1).await;
+    let grants = async || grant_count(&app).await;
     assert_eq!(grants().await, 2);
     // A round while the new code lives, and one after it: the exchanged grant stays, the one
     // never exchanged goes.
