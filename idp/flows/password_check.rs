@@ -101,7 +101,7 @@ impl Stored {
     /// NFKC) and, where it differs, as typed — the normalised form first for a current hash
     /// (new passwords are hashed in it; one set before was hashed as typed), the typed one first
     /// for an old system's (which hashed what was typed then): "ä" composed on one device and
-    /// decomposed on another is one password. Each try is a hash ([`Ran::tries`]).
+    /// decomposed on another is one password. Each try is a hash ([`Ran::due`]).
     ///
     /// A form longer than any password can be ([`MAX_BYTES`], the rule for new ones) is never run
     /// against the stored hash, and an old sha-crypt hash is run only for a form its cost allows
@@ -120,11 +120,16 @@ impl Stored {
         // What a wrong password waits for: one kind's time a form a password can have, whether
         // or not this hash runs it (an old sha-crypt hash runs none over 256 bytes; the dummy of
         // an unknown identifier runs both), so that the count does not tell the kinds apart.
-        let due = forms.iter().filter(|form| form.len() <= MAX_BYTES).count();
+        let mut due: Vec<usize> = forms.iter().map(|form| form.len()).collect();
+        due.retain(|&bytes| bytes <= MAX_BYTES);
+        if due.is_empty() {
+            due.push(typed.len());
+        }
         let started = Instant::now();
-        let (mut tries, mut matched) = (0, false);
+        let (mut tries, mut matched, mut ran_bytes) = (0, false, None);
         for form in forms.into_iter().filter(|form| self.runs_for(form.len())) {
             tries += 1;
+            ran_bytes = Some(form.len());
             matched = match self {
                 Stored::Argon2(hash) => password::verify(&SecretString::from(form), hash),
                 Stored::Legacy { hash, salted } => legacy::verify(form, hash, salted.as_ref()),
@@ -145,7 +150,8 @@ impl Stored {
         Ran {
             matched,
             took: started.elapsed(),
-            tries: u32::try_from(due.max(1)).unwrap_or(2),
+            due,
+            ran_bytes,
             // Only a check that ran the stored hash, once: a password too long for it cost the
             // dummy alone, and would pull the kind's time down to the dummy's, and a time of two
             // tries and one dummy halved would pull it down by half a dummy. A match is what a
@@ -158,17 +164,24 @@ impl Stored {
     /// cost, and for an old sha-crypt hash, whose cost grows with the password, the password's
     /// length class.
     fn kind(&self, bytes: usize) -> (&str, Length) {
+        let length = if self.grows() {
+            Length::of(bytes)
+        } else {
+            Length::Any
+        };
         match self {
-            Stored::Argon2(hash) => (pace::kind_of(hash), Length::Any),
-            Stored::Legacy { hash, salted } => {
-                let length = match legacy::usable(hash, salted.as_ref()) {
-                    Some(LegacyFormat::Sha512Crypt | LegacyFormat::Sha256Crypt) => {
-                        Length::of(bytes)
-                    }
-                    _ => Length::Any,
-                };
-                (pace::kind_of(hash), length)
-            }
+            Stored::Argon2(hash) | Stored::Legacy { hash, .. } => (pace::kind_of(hash), length),
+        }
+    }
+
+    /// Whether this hash costs more for a longer password: an old sha-crypt hash.
+    fn grows(&self) -> bool {
+        match self {
+            Stored::Argon2(_) => false,
+            Stored::Legacy { hash, salted } => matches!(
+                legacy::usable(hash, salted.as_ref()),
+                Some(LegacyFormat::Sha512Crypt | LegacyFormat::Sha256Crypt)
+            ),
         }
     }
 
@@ -221,16 +234,20 @@ impl Stored {
 }
 
 /// What one check found and took.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Ran {
     /// Whether the password matched.
     matched: bool,
     /// The whole check: the stored hash, and the dummy after it where one ran.
     took: Duration,
-    /// The forms of the password a hash may run (1 or 2; 1 when none may), whether or not this
-    /// one ran them: a wrong password waits for as many of its kind's times, so that a
-    /// decomposed password takes alike for every account.
-    tries: u32,
+    /// The bytes of each form of the password a hash may run (one or two; the typed one when
+    /// none may), whether or not this one ran them: a wrong password waits for the slowest
+    /// kind's time of each, for its length (an old sha-crypt hash costs more for the longer
+    /// one), so that a decomposed or NFKC-grown password takes alike for every account.
+    due: Vec<usize>,
+    /// The bytes of the form that ran, when one did: the length class a sha-crypt time is kept
+    /// under.
+    ran_bytes: Option<usize>,
     /// Whether `took` is what a wrong password for this hash takes: a check that ran the stored
     /// hash, wrong, or right where a wrong one would not run the dummy after it.
     typical: bool,
@@ -374,9 +391,7 @@ impl PasswordCheck<'_> {
                 .add(&self.tenant.id, &[Counted::Login(LoginOutcome::Throttled)]);
             return Ok(Checked::Throttled { retry_after });
         }
-        let bytes = password.expose_secret().len();
-        let (kind, length) = stored.kind(bytes);
-        let kind = kind.to_string();
+        let (kind, grows) = (stored.kind(0).0.to_string(), stored.grows());
         let verified = self
             .pool
             .run_for(
@@ -402,7 +417,13 @@ impl PasswordCheck<'_> {
         let pace = self.pool.pace();
         if let Ok((_, ran)) = &verified
             && ran.typical
+            && let Some(bytes) = ran.ran_bytes
         {
+            let length = if grows {
+                Length::of(bytes)
+            } else {
+                Length::Any
+            };
             pace.record(&self.tenant.id, (&kind, length), ran.took);
         }
         Ok(match verified {
@@ -416,7 +437,11 @@ impl PasswordCheck<'_> {
             Ok((None, ran)) => {
                 // As long as the tenant's slowest kind of hash: whether the identifier names an
                 // account, and of which kind of hash, does not show in the time.
-                let floor = pace.floor(&self.tenant.id, bytes) * ran.tries;
+                let floor: Duration = ran
+                    .due
+                    .iter()
+                    .map(|&b| pace.floor(&self.tenant.id, b))
+                    .sum();
                 tokio::time::sleep(floor.saturating_sub(ran.took)).await;
                 Checked::Wrong
             }
@@ -555,16 +580,22 @@ mod tests {
         // it never did: the next change of password keeps the one form).
         assert!(before.check(&secret(decomposed)).matched);
         let wrong = current.check(&secret("va\u{308}a\u{308}ra\u{308}"));
-        assert_eq!((wrong.matched, wrong.tries), (false, 2));
+        assert_eq!((wrong.matched, wrong.due.len()), (false, 2));
         // Its time is not one try's: it teaches its kind nothing.
         assert!(!wrong.typical);
-        assert_eq!(current.check(&secret("väärä")).tries, 1);
+        assert_eq!(current.check(&secret("väärä")).due.len(), 1);
         // A long one waits for as many tries for every kind: an old sha-crypt hash runs neither
         // form over 256 bytes, the dummy of an unknown identifier runs both.
         let long = format!("va\u{308}{}", "x".repeat(300));
         let dummy = Stored::Argon2(DUMMY_HASH.to_string()).check(&secret(&long));
         let sha = legacy(SHA512_CRYPT).check(&secret(&long));
-        assert_eq!((dummy.tries, sha.tries), (2, 2));
+        assert_eq!((dummy.due.len(), sha.due.len()), (2, 2));
+        // A form NFKC grows is waited for at its own length: seven ligatures are 21 bytes typed,
+        // 231 as NFKC, and an old sha-crypt hash runs both, the second at a longer class.
+        let grown = "\u{fdfa}".repeat(7);
+        let ran = legacy(SHA512_CRYPT).check(&secret(&grown));
+        assert_eq!(ran.due, [21, 231]);
+        assert!(!ran.typical, "two tries teach nothing");
     }
 
     /// A check whose second counter is its account's own counts on it once (a check the pool
