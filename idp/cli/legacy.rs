@@ -126,14 +126,18 @@ pub fn import(config: &Config, args: &ImportArgs) -> Result<(), Failure> {
         SystemClock.now(),
     );
     progress.finish_and_clear();
+    // The retired accounts' usernames, addresses and hashes out of SQLite's WAL too, as `idp
+    // legacy delete`'s: also when the run failed after some retirements had committed.
+    let retired = match &outcome {
+        Ok(summary) => summary.retired > 0,
+        Err(_) => args.retire_missing && !args.dry_run,
+    };
+    if retired {
+        warn_unless_wal_cleared(&mut conn, "retired");
+    }
     match outcome {
         Ok(summary) => {
             print!("{summary}");
-            // The retired accounts' usernames, addresses and hashes out of SQLite's WAL too, as
-            // `idp legacy delete`'s.
-            if summary.retired > 0 {
-                warn_unless_wal_cleared(&mut conn, "retired");
-            }
             Ok(())
         }
         Err(ImportError::Header(message)) => Err(cannot_read(&message)),

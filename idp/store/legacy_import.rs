@@ -396,6 +396,20 @@ pub fn retire_account(
     tenant: Tenant<'_>,
     account: &LegacyRow,
 ) -> Result<bool> {
+    let Some(sent_to) = retire_one(conn, tenant, account)? else {
+        return Ok(false);
+    };
+    forget_mail_of_retired(conn, tenant, (std::slice::from_ref(&account.id), sent_to))?;
+    Ok(true)
+}
+
+/// [`retire_account`] without the mail: the addresses it was mailed at when it was deleted, for
+/// [`forget_mail_of_retired`] (once for a batch: each reads the tenant's linker mail).
+pub fn retire_one(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    account: &LegacyRow,
+) -> Result<Option<std::collections::BTreeSet<String>>> {
     // Where the linker mailed it, before its links go with it: its address as exported, as
     // set, and as each link was sent.
     let mut sent_to: std::collections::BTreeSet<String> =
@@ -408,9 +422,19 @@ pub fn retire_account(
     if account.linked_user_id.is_some()
         || retire(conn, tenant, std::slice::from_ref(&account.id))? == 0
     {
-        return Ok(false);
+        return Ok(None);
     }
     super::throttle::forget_legacy(conn, tenant, &account.id)?;
+    Ok(Some(sent_to))
+}
+
+/// The mail of the retired old accounts `ids`, mailed at `sent_to`: the linker's mail to each of
+/// those addresses that nobody holds now, and the mail that names one of them.
+pub fn forget_mail_of_retired(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    (ids, sent_to): (&[String], std::collections::BTreeSet<String>),
+) -> Result<()> {
     let mut nobodys = std::collections::BTreeSet::new();
     for address in sent_to {
         let held = super::users::find_by_email(conn, tenant, &address)?.is_some()
@@ -420,8 +444,8 @@ pub fn retire_account(
         }
     }
     super::outbox::forget_linker_mail(conn, tenant, &nobodys)?;
-    super::outbox::forget_mail_naming(conn, tenant, std::slice::from_ref(&account.id))?;
-    Ok(true)
+    super::outbox::forget_mail_naming(conn, tenant, ids)?;
+    Ok(())
 }
 
 /// Remembers the addresses of a dry run's accepted rows.

@@ -144,6 +144,9 @@ pub fn forget_unnamed_mail(
     keys: &std::collections::BTreeSet<String>,
     (kind, lowered): (Option<&str>, bool),
 ) -> Result<usize> {
+    if keys.is_empty() {
+        return Ok(0);
+    }
     let mut found = mail_outbox::table
         .filter(mail_outbox::tenant_id.eq(tenant.id()))
         .into_boxed();

@@ -245,22 +245,25 @@ fn retire_missing(
                 break;
             }
             let retired = crate::store::write_transaction(conn, |conn| {
-                let mut n = 0;
+                let (mut ids, mut sent_to) = (Vec::new(), std::collections::BTreeSet::new());
                 for (id, _) in &missing {
                     // With what names it (its mail, its counters), as support's deletion; one
                     // bound meanwhile (a first login) stays.
                     let Some(account) = crate::store::legacy::find(conn, tenant, id)? else {
                         continue;
                     };
-                    if !legacy_import::retire_account(conn, tenant, &account)? {
+                    let Some(mailed) = legacy_import::retire_one(conn, tenant, &account)? else {
                         continue;
-                    }
+                    };
                     audit::Event::new(tenant.id(), now, "legacy.retired")
                         .detail(&serde_json::json!({ "account": id, "file": options.source }))
                         .record(conn)?;
-                    n += 1;
+                    ids.push(id.clone());
+                    sent_to.extend(mailed);
                 }
-                Ok::<_, StoreError>(n)
+                // The mail once for the batch: each reading goes over the tenant's linker mail.
+                legacy_import::forget_mail_of_retired(conn, tenant, (&ids, sent_to))?;
+                Ok::<_, StoreError>(ids.len() as u64)
             })?;
             summary.retired += retired;
             if retired == 0 {
