@@ -160,17 +160,10 @@ impl Stored {
         }
     }
 
-    /// The kind of this hash for a password of `bytes` bytes, for [`pace::Pace`]: its format and
-    /// cost, and for an old sha-crypt hash, whose cost grows with the password, the password's
-    /// length class.
-    fn kind(&self, bytes: usize) -> (&str, Length) {
-        let length = if self.grows() {
-            Length::of(bytes)
-        } else {
-            Length::Any
-        };
+    /// The kind of this hash, for [`pace::Pace`]: its format and cost.
+    fn kind(&self) -> &str {
         match self {
-            Stored::Argon2(hash) | Stored::Legacy { hash, .. } => (pace::kind_of(hash), length),
+            Stored::Argon2(hash) | Stored::Legacy { hash, .. } => pace::kind_of(hash),
         }
     }
 
@@ -230,6 +223,16 @@ impl Stored {
             ) => true,
             Some(format) => legacy::over_cap(hash, format).is_some(),
         }
+    }
+}
+
+/// The passwords a kind's time stands for: those of the length class of `bytes` for a hash whose
+/// cost `grows` with the password (an old sha-crypt hash), every one for the others.
+fn length_of(grows: bool, bytes: usize) -> Length {
+    if grows {
+        Length::of(bytes)
+    } else {
+        Length::Any
     }
 }
 
@@ -391,7 +394,7 @@ impl PasswordCheck<'_> {
                 .add(&self.tenant.id, &[Counted::Login(LoginOutcome::Throttled)]);
             return Ok(Checked::Throttled { retry_after });
         }
-        let (kind, grows) = (stored.kind(0).0.to_string(), stored.grows());
+        let (kind, grows) = (stored.kind().to_string(), stored.grows());
         let verified = self
             .pool
             .run_for(
@@ -419,12 +422,7 @@ impl PasswordCheck<'_> {
             && ran.typical
             && let Some(bytes) = ran.ran_bytes
         {
-            let length = if grows {
-                Length::of(bytes)
-            } else {
-                Length::Any
-            };
-            pace.record(&self.tenant.id, (&kind, length), ran.took);
+            pace.record(&self.tenant.id, (&kind, length_of(grows, bytes)), ran.took);
         }
         Ok(match verified {
             Ok((Some(value), _)) => {
@@ -491,7 +489,7 @@ mod tests {
 
     use secrecy::SecretString;
 
-    use super::{DUMMY_HASH, Length, MAX_BYTES, Stored};
+    use super::{DUMMY_HASH, Length, MAX_BYTES, Stored, length_of};
 
     /// The sha512-crypt hash of "salasana123" (tests/data/legacy_hashes.tsv).
     const SHA512_CRYPT: &str = "$6$Z4bpj4wF9dn4fmPX$.QwhICvr3HCdjUW3QuDObHJ8CfGsxrx4j2kvdiwZTXKFe5claminEjKAiQ.7w1kb459KgfrfQaTekaGB0rjSe1";
@@ -640,9 +638,10 @@ mod tests {
         assert!(legacy(bcrypt).check(&SecretString::from("väärä")).typical);
         // A sha-crypt hash's time is kept per length class; the others' for every length.
         let sha = legacy(SHA512_CRYPT);
-        assert_eq!(sha.kind(10), ("$6", Length::of(10)));
-        assert_ne!(sha.kind(200), sha.kind(10));
-        assert_eq!(legacy(bcrypt).kind(200).1, Length::Any);
+        assert_eq!(sha.kind(), "$6");
+        assert_eq!(length_of(sha.grows(), 10), Length::of(10));
+        assert_ne!(length_of(sha.grows(), 200), length_of(sha.grows(), 10));
+        assert_eq!(length_of(legacy(bcrypt).grows(), 200), Length::Any);
         assert!(!legacy(SHA512_CRYPT).runs_for(257));
         assert!(legacy(SHA512_CRYPT).runs_for(256));
         assert!(legacy(bcrypt).runs_for(MAX_BYTES));
