@@ -36,6 +36,11 @@ pub fn end_sessions(
 ) -> Result<Option<Ended>, StoreError> {
     let tenant = Tenant::of(m.tenant);
     write_transaction(conn, |conn| {
+        // The row held first, as an erasure holds it: one under way ends before (its re-key
+        // leaves no row under this id), or waits for this transaction.
+        if users::lock(conn, tenant, &user.id)?.is_none() {
+            return Ok(None);
+        }
         let erased =
             deletions::find(conn, tenant, &user.id)?.is_some_and(|d| d.erased_at.is_some());
         if erased {
