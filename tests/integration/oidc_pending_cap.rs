@@ -417,6 +417,20 @@ async fn a_login_the_browser_did_not_open_as_a_page_stores_nothing_and_counts_no
     assert_eq!(to.path(), "/callback", "{to}");
     assert_eq!(param(&to, "error").as_deref(), Some("login_required"));
     assert_eq!(param(&to, "state"), Some(started.state.secret().clone()));
+    // Answered in a form post, from a page its e-service's own origin alone may frame.
+    let started = rp::start(
+        &client,
+        &[],
+        &[("prompt", "none"), ("response_mode", "form_post")],
+    );
+    let answer = fetched(&app, started.url, FULL, IFRAME, language).await;
+    assert_eq!(answer.status(), 200);
+    let csp = answer.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("frame-ancestors http://127.0.0.1:9;"), "{csp}");
+    let page = answer.text().await.unwrap();
+    assert!(page.contains("value=\"login_required\""), "{page}");
 
     // The page opened in the browser's window is the login, as ever.
     let started = rp::start(&client, &[], &[]);

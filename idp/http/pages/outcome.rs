@@ -109,7 +109,8 @@ impl View {
             .params
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()));
-        self.post_page(&response.redirect_uri, params, &[source_of(url)])
+        let client = [source_of(url)];
+        self.post_page(&response.redirect_uri, params, &client, &client)
     }
 
     /// The same POST again from our own page, for a POST that reached `/authorize` or `/logout`
@@ -139,16 +140,20 @@ impl View {
         // browser checks against `form-action` too: our origin and the tenant's clients'.
         let mut targets = vec![source_of(&url)];
         targets.extend(form_targets(&self.tenant));
-        Some(self.post_page(endpoint, fields.into_iter(), &targets))
+        Some(self.post_page(endpoint, fields.into_iter(), &targets, &[]))
     }
 
-    /// A page that posts `params` to `action` at once, with its own CSP (its one script, and a form to `targets` only: the sources the form and the
-    /// redirects after it may reach).
+    /// A page that posts `params` to `action` at once, with its own CSP: its one script, a form to
+    /// `targets` only (the sources the form and the redirects after it may reach), and framed by
+    /// `framers` only. An answer to a client is framed by its own origin alone: an e-service's
+    /// session check in a hidden frame (`prompt=none`) posts its answer from that frame, as a
+    /// redirect's answer would reach it; the page holds no control to click.
     fn post_page<'a>(
         &self,
         action: &str,
         params: impl Iterator<Item = (&'a str, &'a str)>,
         targets: &[String],
+        framers: &[String],
     ) -> HttpResponse {
         #[derive(Serialize)]
         struct Param<'a> {
@@ -167,8 +172,12 @@ impl View {
             .respond(StatusCode::OK, "form_post.html", &context);
         let script_hash = base64::engine::general_purpose::STANDARD
             .encode(sha2::Sha256::digest(FORM_POST_SCRIPT.as_bytes()));
+        let framers = match framers {
+            [] => "'none'".to_string(),
+            some => some.join(" "),
+        };
         let csp = format!(
-            "default-src 'none'; script-src 'sha256-{script_hash}'; form-action {}; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'sha256-{script_hash}'; form-action {}; frame-ancestors {framers}; base-uri 'none'",
             targets.join(" ")
         );
         if let Ok(value) = HeaderValue::from_str(&csp) {
