@@ -43,6 +43,9 @@ pub struct GrantRow {
     pub expires_at: NaiveDateTime,
     /// Revoked.
     pub revoked_at: Option<NaiveDateTime>,
+    /// SHA-256 of the handle its refresh tokens carry (`<handle>.<secret>`); none before its
+    /// first refresh token, or for a client without them.
+    pub refresh_family: Option<String>,
 }
 
 /// An authorization code as stored.
@@ -369,6 +372,67 @@ pub fn find_refresh(
         .select(RefreshRow::as_select())
         .get_result(conn)
         .optional()?)
+}
+
+/// The grant of `tenant` whose refresh tokens carry the handle hashed as `family`.
+pub fn find_by_family(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    family: &str,
+) -> Result<Option<GrantRow>> {
+    Ok(grants::table
+        .filter(grants::refresh_family.eq(family))
+        .filter(grants::tenant_id.eq(tenant.id()))
+        .select(GrantRow::as_select())
+        .get_result(conn)
+        .optional()?)
+}
+
+/// Names the family of a grant of `tenant`: the hash of the handle its refresh tokens carry from
+/// now on (one issued before, or by a node of an older version, carried another or none).
+pub fn set_family(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    grant_id: &str,
+    family: &str,
+) -> Result<()> {
+    diesel::update(
+        grants::table
+            .find(grant_id)
+            .filter(grants::tenant_id.eq(tenant.id())),
+    )
+    .set(grants::refresh_family.eq(family))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Rotates a refresh token of `tenant` that has a family: its row becomes `row`, the new token
+/// (one statement, as an insert would be); the old token is then known by its family's handle
+/// only.
+pub fn replace_refresh(
+    conn: &mut DbConnection,
+    tenant: Tenant<'_>,
+    old_hash: &str,
+    row: &RefreshRow,
+) -> Result<()> {
+    let changed = diesel::update(
+        refresh_tokens::table
+            .find(old_hash)
+            .filter(refresh_tokens::tenant_id.eq(tenant.id()))
+            .filter(refresh_tokens::grant_id.eq(&row.grant_id)),
+    )
+    .set((
+        refresh_tokens::token_hash.eq(&row.token_hash),
+        refresh_tokens::scope.eq(&row.scope),
+        refresh_tokens::created_at.eq(row.created_at),
+        refresh_tokens::expires_at.eq(row.expires_at),
+        refresh_tokens::used_at.eq(row.used_at),
+    ))
+    .execute(conn)?;
+    match changed {
+        1 => Ok(()),
+        _ => super::rows::insert(conn, refresh_tokens::table, row),
+    }
 }
 
 /// What a refresh reads: the token, its grant, the grant's user (none for a grant without one)

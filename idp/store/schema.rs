@@ -95,6 +95,7 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        refresh_family -> Nullable<Text>,
     }
 }
 

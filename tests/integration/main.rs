@@ -59,6 +59,7 @@ mod pool;
 mod readiness;
 mod recovery;
 mod recovery_race;
+mod refresh_families;
 mod register;
 mod rp;
 mod scale_out;

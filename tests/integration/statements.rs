@@ -78,7 +78,8 @@ async fn the_token_endpoint_and_userinfo_run_a_known_number_of_statements(backen
 
     // A refresh: BEGIN; claim the refresh token (UPDATE … RETURNING, its grant's client checked
     // in the same statement) and read its grant with the grant's user and SSO session (one
-    // statement on PostgreSQL, two on SQLite, as for a code); the new refresh token; COMMIT.
+    // statement on PostgreSQL, two on SQLite, as for a code); the new refresh token (written over
+    // the old one's row: its family's handle tells the old one if presented again); COMMIT.
     // It was 7 on both (9 on SQLite with the savepoint): the token read, then marked, and the
     // session read apart.
     let refresh = {

@@ -4,6 +4,7 @@
 use chrono::Duration;
 
 use super::error::{ErrorCode, OAuthError};
+use super::family;
 use super::outcome::{AuthResponse, Outcome, refuse, unregistered};
 use super::pending::{ACCOUNT_CLIENT, Step, TOO_MANY_WAITING, Waiting, store_pending};
 use super::proof::{Proof, meets};
@@ -129,6 +130,12 @@ pub fn issue_code(
         m.after(tokens.refresh_token_seconds)
             .min(session.expires_at)
     };
+    let code = secret::random_token();
+    // The family its refresh tokens will carry, named by the code (the exchange knows it).
+    let refresh_family = client
+        .grant_types
+        .contains(&GrantType::RefreshToken)
+        .then(|| family::of_code(&code));
     let grant = GrantRow {
         id: secret::random_token(),
         tenant_id: m.tenant.id.clone(),
@@ -143,9 +150,9 @@ pub fn issue_code(
         created_at: m.now,
         expires_at,
         revoked_at: None,
+        refresh_family,
     };
     grants::insert_grant(conn, &grant)?;
-    let code = secret::random_token();
     grants::insert_code(
         conn,
         &CodeRow {

@@ -9,6 +9,7 @@ pub mod client_keys;
 pub mod decide;
 pub mod discovery;
 pub mod error;
+pub mod family;
 pub mod introspect;
 pub mod login;
 pub mod logout;

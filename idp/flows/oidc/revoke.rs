@@ -7,8 +7,8 @@ use serde_json::json;
 
 use super::client_auth::{self, Presented};
 use super::error::OAuthError;
+use super::family;
 use super::request::Params;
-use crate::crypto::secret;
 use crate::flows::context::Minter;
 use crate::store::{self, DbConnection, StoreError, Tenant, grants};
 
@@ -34,10 +34,9 @@ pub fn revoke(
     // by the authorization server and does not influence the revocation response" (§2.2.1).
     let access = m.verify_access_token(token).ok();
     store::write_transaction(conn, |conn| {
-        if let Some(row) = grants::find_refresh(conn, tenant, &secret::hash(token))? {
-            if let Some(grant) = grants::find_grant(conn, tenant, &row.grant_id)?
-                && grant.client_id == client.client_id
-            {
+        // A refresh token, current or rotated (of a family, or kept since before families).
+        if let Some(grant) = family::Presented::of(token).grant(conn, tenant)? {
+            if grant.client_id == client.client_id {
                 // Audited once: a repeated revocation changes nothing.
                 if grants::revoke_grant(conn, tenant, &grant.id, m.now)? {
                     revoked("refresh_token")

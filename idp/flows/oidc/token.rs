@@ -5,6 +5,7 @@ use serde::Serialize;
 use super::client_auth::{self, Presented};
 use super::error::committed;
 use super::error::{ErrorCode, OAuthError};
+use super::family;
 use super::request::Params;
 use super::tokens::s256;
 use crate::config::{ClientConfig, GrantType, SigningAlg};
@@ -168,9 +169,12 @@ fn authorization_code(
             (None, None) => {}
         }
         let issued = grant_event(m, "token.issued", &grant);
+        let handle = family::handle_of_code(code);
         let asked = Asked {
             nonce: row.nonce.as_deref(),
             refresh_scope: &grant.scope,
+            family: Some(&handle),
+            replacing: None,
         };
         issue(m, conn, client, &grant, user, asked, Some(&issued))
     })
@@ -182,20 +186,19 @@ fn refresh_token(
     client: &ClientConfig,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
-    let token = required(params, "refresh_token")?;
-    let token_hash = secret::hash(token);
+    let presented = family::Presented::of(required(params, "refresh_token")?);
     let tenant = Tenant::of(m.tenant);
     // One transaction, as for a code.
     committed(conn, |conn| {
         let invalid =
             || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
         // The token is claimed (marked rotated) and read with its grant, user and session.
-        let claimed = grants::claim_refresh(conn, tenant, &token_hash, &client.client_id, m.now)?;
+        let claimed =
+            grants::claim_refresh(conn, tenant, &presented.hash, &client.client_id, m.now)?;
         let Some((row, grant, user, session)) = claimed else {
             // Unknown, another client's, or rotated before: someone holds a copy of a rotated
             // token, and the family is revoked.
-            if let Some(row) = grants::find_refresh(conn, tenant, &token_hash)?
-                && let Some(grant) = grants::find_grant(conn, tenant, &row.grant_id)?
+            if let Some(grant) = presented.grant(conn, tenant)?
                 && grant.client_id == client.client_id
             {
                 revoke_replayed(m, conn, &grant, "refresh_token.reused")?;
@@ -217,6 +220,9 @@ fn refresh_token(
         let asked = Asked {
             nonce: None,
             refresh_scope: &row.scope,
+            family: presented.handle,
+            // A token of a family is known by its handle once rotated: its row is the new one's.
+            replacing: presented.handle.map(|_| presented.hash.as_str()),
         };
         if let Some(requested) = params.get("scope") {
             let granted: Vec<&str> = grant.scope.split(' ').collect();
@@ -312,6 +318,7 @@ fn client_credentials(
         created_at: m.now,
         expires_at: m.after(m.config.settings.tokens.access_token_seconds),
         revoked_at: None,
+        refresh_family: None,
     };
     let (access_token, claims) = m.access_token(&grant, &client.client_id)?;
     Ok(TokenResponse {
@@ -324,11 +331,15 @@ fn client_credentials(
     })
 }
 
-/// What a token request adds to its grant: the ID token's `nonce` (a code's), and the scope of
-/// the new refresh token (the grant's, or the presented refresh token's).
+/// What a token request adds to its grant: the ID token's `nonce` (a code's), the scope of the
+/// new refresh token (the grant's, or the presented refresh token's), its family's handle (the
+/// code's, or the presented refresh token's; none for a token issued before families) and the
+/// hash of the token of the family it replaces.
 struct Asked<'a> {
     nonce: Option<&'a str>,
     refresh_scope: &'a str,
+    family: Option<&'a str>,
+    replacing: Option<&'a str>,
 }
 
 /// Access token, ID token and (rotated) refresh token for a user's grant; `event` audited with
@@ -342,6 +353,8 @@ fn issue(
     Asked {
         nonce,
         refresh_scope,
+        family,
+        replacing,
     }: Asked<'_>,
     event: Option<&Event<'_>>,
 ) -> Result<TokenResponse, OAuthError> {
@@ -359,20 +372,26 @@ fn issue(
         None
     };
     let refresh_token = if client.grant_types.contains(&GrantType::RefreshToken) {
-        let token = secret::random_token();
-        grants::insert_refresh(
-            conn,
-            &RefreshRow {
-                token_hash: secret::hash(&token),
-                grant_id: grant.id.clone(),
-                tenant_id: grant.tenant_id.clone(),
-                scope: refresh_scope.to_string(),
-                created_at: m.now,
-                expires_at: grant.expires_at,
-                used_at: None,
-            },
-            event,
-        )?;
+        let tenant = Tenant::of(m.tenant);
+        let token = family::next_token(conn, tenant, grant, family)?;
+        let row = RefreshRow {
+            token_hash: secret::hash(&token),
+            grant_id: grant.id.clone(),
+            tenant_id: grant.tenant_id.clone(),
+            scope: refresh_scope.to_string(),
+            created_at: m.now,
+            expires_at: grant.expires_at,
+            used_at: None,
+        };
+        match replacing {
+            Some(old) => {
+                grants::replace_refresh(conn, tenant, old, &row)?;
+                if let Some(event) = event {
+                    event.record(conn)?;
+                }
+            }
+            None => grants::insert_refresh(conn, &row, event)?,
+        }
         Some(token)
     } else {
         if let Some(event) = event {
