@@ -29,7 +29,8 @@ pub fn user_agent() -> Option<String> {
     USER_AGENT.try_with(Clone::clone).ok().flatten()
 }
 
-/// Logs method, path (never the query string, which can carry codes and tokens), status and time,
+/// Logs method (a known one, or `other`: a method is a client's text of any length), path (cut,
+/// and never the query string, which can carry codes and tokens), status and time,
 /// and counts the request in the metrics by its route's template (`/{tenant}/token`; `unmatched`
 /// when no route took it), never by its path.
 pub async fn log_request(
@@ -61,7 +62,7 @@ pub async fn log_request(
         metrics.requests.get_or_create(&labels).inc();
     }
     tracing::info!(
-        %method,
+        method = method_label(method.as_str()),
         %path,
         status = response.status().as_u16(),
         micros = started.elapsed().as_micros() as u64,

@@ -19,6 +19,8 @@ use tracing::Instrument;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::telemetry::metrics::method_label;
+
 /// An incoming request's headers, as the propagator reads them.
 struct Headers<'a>(&'a actix_web::http::header::HeaderMap);
 
@@ -79,7 +81,13 @@ pub async fn trace_request(
     // The span's OpenTelemetry context exists since its trace id was read: name it there.
     let otel = span.context();
     let otel = otel.span();
-    otel.update_name(format!("{method} {route}"));
+    // A known method, or `_OTHER` (and `HTTP` in the name), as OpenTelemetry's HTTP conventions
+    // say: a method is a client's text, of any length up to a request head's 128 KiB.
+    let (method, named) = match method_label(&method) {
+        "other" => ("_OTHER", "HTTP"),
+        known => (known, known),
+    };
+    otel.update_name(format!("{named} {route}"));
     otel.set_attribute(KeyValue::new("http.request.method", method));
     otel.set_attribute(KeyValue::new("http.route", route));
     otel.set_attribute(KeyValue::new(

@@ -261,6 +261,38 @@ async fn a_node_told_not_to_follow_traceparent_starts_its_own_traces(backend: Ba
     assert_eq!(logged["span"]["trace_id"], asked[0].trace_id.as_str());
 }
 
+both_stores!(a_method_of_any_length_is_logged_and_traced_as_other);
+/// A method is a client's text of any length (up to the 128 KiB of a request head): a log line
+/// and a span name carry a known method or `other` (`_OTHER` in the span, as OpenTelemetry's
+/// conventions name it), never the client's text.
+async fn a_method_of_any_length_is_logged_and_traced_as_other(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (received, collector, handle) = collector();
+    let setup = setup(backend, Some(collector));
+    let served = serve(&mut setup.command(&[]));
+    let method = "X".repeat(20_000);
+    let mut stream = tokio::net::TcpStream::connect(served.address)
+        .await
+        .unwrap();
+    let head = format!("{method} /livez HTTP/1.1\r\nHost: idp\r\nConnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 "), "{answer:?}");
+    let served = stopped(served).await;
+    handle.stop(true).await;
+    let spans = spans(&received);
+    let named: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    assert!(named.contains(&"HTTP /livez"), "{named:?}");
+    assert!(named.iter().all(|n| n.len() < 300), "{named:?}");
+    let lines = log_lines(&served);
+    let logged = lines
+        .iter()
+        .find(|l| l["message"] == "request" && l["path"] == "/livez")
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    assert_eq!(logged["method"], "other", "{logged}");
+}
+
 /// `served` stopped by SIGTERM, once it has exited on its own.
 async fn stopped(mut served: Served) -> Served {
     sigterm(&served.child);
