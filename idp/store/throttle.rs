@@ -282,7 +282,7 @@ pub fn reserve(
 /// Gives back a check counted by [`reserve`]: when it succeeded (`succeeded`), the account's
 /// counters of failures are forgotten and its [`ThrottleKey::Checks`] keeps the check; otherwise
 /// (it never ran) each counter gets the check back. A client address always gets its check back,
-/// and loses its block if that check made it.
+/// and loses its block if that check made it. A counter back at no failures is deleted.
 pub fn give_back(
     conn: &mut DbConnection,
     tenant: Tenant<'_>,
@@ -306,6 +306,13 @@ pub fn give_back(
             row.failures = (row.failures - 1).max(0);
             if row.failures < allowance.free(key) {
                 row.blocked_until = None;
+            }
+            // A counter at nothing says what no counter says: it goes, so that checks the pool
+            // refused (a made-up identifier each) leave no row behind, as refused blocked ones do.
+            if row.failures == 0 && row.blocked_until.is_none() {
+                diesel::delete(login_throttle::table.find((tenant.id(), column.as_str())))
+                    .execute(conn)?;
+                continue;
             }
             row.updated_at = now;
             save(conn, &row)?;

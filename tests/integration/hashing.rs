@@ -246,6 +246,34 @@ async fn one_address_leaves_half_of_the_new_passwords_share_to_the_others(backen
     app.stop().await;
 }
 
+both_stores!(a_login_the_pool_refuses_leaves_no_counter_behind);
+/// A password the pool has no place for is not checked, and counts nothing: the counters its post
+/// made (a made-up identifier's, at an address the pool has no more places for) go again, as a
+/// blocked address's do. Before, each such post left its identifier's row for a day, without
+/// bringing the address nearer to its block.
+async fn a_login_the_pool_refuses_leaves_no_counter_behind(backend: Backend) {
+    let app = TestApp::builder(backend).behind_proxy().spawn().await;
+    let from = "203.0.113.9";
+    let holders = Holders {
+        address: Some(from.to_string()),
+        ..Holders::default()
+    };
+    let (held, refused) = fill_for(&app.services.hashing, &holders, Share::Login).await;
+    assert_eq!(refused, Refused::TooMany);
+    let client = crate::rp::basic(&app).await;
+    let browser = app.browser_at(from);
+    let login = crate::helpers::journeys::Login::start(&browser, &client, &[], &[]).await;
+    for i in 0..5 {
+        let made_up = format!("keksitty{i}@testi.fi");
+        let response = login.submit(&made_up, "vaara salasana", false).await;
+        assert_eq!(response.status(), 429);
+    }
+    let counters = app.count("SELECT count(*) AS n FROM login_throttle").await;
+    assert_eq!(counters, 0, "no counter of a check that never ran");
+    drop(held);
+    app.stop().await;
+}
+
 both_stores!(a_login_posted_while_its_checks_run_says_so_not_too_many_failures);
 /// A login of an account whose checks already hold their places (the same form posted again
 /// before the first answer, a double or triple click): 429 with `Retry-After`, and the page says
