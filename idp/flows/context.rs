@@ -43,6 +43,11 @@ pub struct Minter<'a> {
     pub tally: Tally,
 }
 
+/// The key the per-client-address limits count the client `address` under ([`Minter::client_key`]).
+pub fn client_key_of(address: &str) -> String {
+    secret::hash(&format!("client:{}", counting_key(address)))
+}
+
 impl Minter<'_> {
     /// An audit event of `kind` in this tenant, now, from the request's client address.
     pub fn audit<'e>(&'e self, kind: &'e str) -> Event<'e> {
@@ -54,9 +59,7 @@ impl Minter<'_> {
     /// [`counting_key`] (an IPv6 address per /64), never the address in clear. `None` outside a
     /// request.
     pub fn client_key(&self) -> Option<String> {
-        self.remote_addr
-            .as_deref()
-            .map(|address| secret::hash(&format!("client:{}", counting_key(address))))
+        self.remote_addr.as_deref().map(client_key_of)
     }
 
     /// Notes a login's outcome for the metrics (`idp_logins_total`).

@@ -21,7 +21,7 @@ use chrono::Duration;
 use serde_json::json;
 
 use crate::crypto::secret;
-use crate::flows::context::Minter;
+use crate::flows::context::{Minter, client_key_of};
 use crate::flows::error::FlowError;
 use crate::mail::{self, Rendered};
 use crate::store::mail_limits::{self, Limit};
@@ -82,6 +82,17 @@ impl Keys {
         }
         counted
     }
+}
+
+/// The turns a mail request of the client `address` waits for on its node before it takes a
+/// connection (`store/gate.rs`): its client address's limit. Residents behind one address asking
+/// at the same moment each get their mail, one after the other; the requests of one recipient
+/// from many addresses are let in two at a time.
+pub fn turns(address: Option<&str>) -> Vec<String> {
+    address
+        .map(|a| mail_limits::turn_of(&client_key_of(a)))
+        .into_iter()
+        .collect()
 }
 
 /// Counts `mail` against the tenant's limits; false when a limit is reached and the mail must not

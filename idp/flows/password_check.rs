@@ -371,7 +371,7 @@ impl PasswordCheck<'_> {
         let user = attempt.user().map(str::to_string);
         let (address, client) = (attempt.address.clone(), attempt.client.clone());
         // Counted, and a refusal that is the first of its block audited, in one transaction.
-        let reserved = self
+        let reserved = match self
             .counted(&tenant, keys.clone(), move |conn, tenant, keys, now| {
                 write_transaction(conn, |conn| {
                     let reserved = throttle::reserve(conn, tenant, keys, ALLOWANCE, now)?;
@@ -387,7 +387,13 @@ impl PasswordCheck<'_> {
                     Ok(reserved)
                 })
             })
-            .await?;
+            .await
+        {
+            // Two checks of one of its counters wait already on this node (`store/gate.rs`): as
+            // when they hold the account's or the address's places in the hashing pool.
+            Err(StoreError::Crowded) => return Ok(Checked::TooMany),
+            reserved => reserved?,
+        };
         if let Err(blocked) = reserved {
             let retry_after = (blocked.until - self.now).num_seconds().max(1);
             self.metrics
@@ -476,8 +482,14 @@ impl PasswordCheck<'_> {
         T: Send + 'static,
     {
         let (tenant, now) = (tenant.clone(), self.now);
+        // One check of a counter at a time on this node goes to the database, where it would
+        // wait for the counter's row holding a connection; the others wait here, without one.
+        let turns: Vec<String> = keys
+            .iter()
+            .map(|k| throttle::gated(Tenant::of(&tenant), k))
+            .collect();
         self.store
-            .run(move |conn| f(conn, Tenant::of(&tenant), &keys, now))
+            .run_in_turn(&turns, move |conn| f(conn, Tenant::of(&tenant), &keys, now))
             .await
     }
 }

@@ -85,6 +85,23 @@ impl AppState {
         T: Send + 'static,
         E: From<StoreError> + From<FlowError> + Send + 'static,
     {
+        self.flow_in_turn(tenant, language, &[], f).await
+    }
+
+    /// [`AppState::flow_in`] once this node's other flows of `turns` have run theirs, waited for
+    /// without a connection (`store/gate.rs`; [`crate::flows::mail_limit::turns`]).
+    pub async fn flow_in_turn<T, E, F>(
+        &self,
+        tenant: &str,
+        language: Option<Language>,
+        turns: &[String],
+        f: F,
+    ) -> Result<T, E>
+    where
+        F: FnOnce(&Minter<'_>, &mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + From<FlowError> + Send + 'static,
+    {
         let services = self.services.clone();
         let now = services.clock.now();
         let tenant = tenant.to_string();
@@ -92,7 +109,9 @@ impl AppState {
         let span = flow_span(&tenant);
         self.services
             .store
-            .run(move |conn| minted(&services, &tenant, now, request, |m| f(m, conn)))
+            .run_in_turn(turns, move |conn| {
+                minted(&services, &tenant, now, request, |m| f(m, conn))
+            })
             .instrument(span)
             .await
     }

@@ -21,6 +21,10 @@ pub enum StoreError {
     /// written, and the same request again succeeds.
     #[error("the database is busy")]
     Busy,
+    /// Two requests of this node wait already for a lock of the database a client can name (a
+    /// mail's recipient, a password check's counter: `gate.rs`); this one is not let in.
+    #[error("too many requests for one lock at once")]
+    Crowded,
     /// A row with the same unique key exists already.
     #[error("already exists: {0}")]
     UniqueViolation(String),
@@ -96,6 +100,7 @@ impl StoreError {
             self,
             StoreError::Pool(_)
                 | StoreError::Busy
+                | StoreError::Crowded
                 | StoreError::Lost(_)
                 | StoreError::SharedCommit(_)
         )

@@ -23,6 +23,7 @@ pub mod epochs;
 pub mod erasure;
 mod error;
 pub mod export;
+pub mod gate;
 pub mod grants;
 mod inline;
 mod instrument;
@@ -304,6 +305,10 @@ pub struct Store {
     writer_turn: Option<TurnCounters>,
     /// The statements of the pool's connections.
     statements: Statements,
+    /// The locks a client can name that a request of this node is waiting for (`gate.rs`).
+    gate: Arc<gate::Gate>,
+    /// The turns of this node's requests at such locks, waited for without a connection.
+    turns: Arc<gate::Turns>,
 }
 
 /// How often a checkout found no idle connection and waited (for one to come back, or to be
@@ -362,6 +367,8 @@ impl Store {
             waits: PoolWaits::default(),
             writer_turn,
             statements,
+            gate: Arc::default(),
+            turns: Arc::default(),
         })
     }
 
@@ -410,18 +417,36 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         let (pool, unreachable) = (self.pool.clone(), self.unreachable.clone());
-        let waits = self.waits.clone();
+        let (waits, gate) = (self.waits.clone(), self.gate.clone());
         // A child of the request's span: the wait for a connection and the work, on its thread.
         let span = db_span(self.backend_name());
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
             let mut pooled = checkout(&pool, &unreachable, &waits)?;
-            let result = f(&mut pooled.conn);
+            // The keys it enters are left once its work is done, its transactions ended.
+            let result = gate.within(|| f(&mut pooled.conn));
             pooled.suspect = result.is_err();
             result
         })
         .await
         .map_err(|e| E::from(StoreError::Task(e.to_string())))?
+    }
+
+    /// [`Store::run`] once this node's other requests of `keys` have run theirs (waited for without
+    /// a connection, at most as long as for a connection; then [`StoreError::Crowded`]): for work
+    /// that waits for a lock of the database a client can name, many times at once (`gate.rs`).
+    pub async fn run_in_turn<T, E, F>(&self, keys: &[String], f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let Ok(turn) = tokio::time::timeout(CONNECTION_WAIT, self.turns.take(keys)).await else {
+            return Err(E::from(StoreError::Crowded));
+        };
+        let done = self.run(f).await;
+        drop(turn);
+        done
     }
 
     /// Runs `f`, which only reads, at once on the calling thread (an async worker), when the

@@ -223,6 +223,11 @@ fn block_after(failures: i64, free: i64, window: i64, now: NaiveDateTime) -> Opt
     })
 }
 
+/// The name of a counter's row in the node's gate and turns (`store/gate.rs`).
+pub fn gated(tenant: Tenant<'_>, key: &ThrottleKey) -> String {
+    format!("throttle:{}:{}", tenant.id(), key.column())
+}
+
 /// Counts one check against every key of `keys` of `tenant`, before it runs, in one write
 /// transaction. `Err(blocked)` when one of them is blocked: then nothing is counted and the
 /// check must not run; the blocks this refusal is the first of are marked as refused
@@ -235,6 +240,13 @@ pub fn reserve(
     allowance: Allowance,
     now: NaiveDateTime,
 ) -> Result<Result<(), Blocked>> {
+    // The counters' rows are waited for on PostgreSQL: not while two other requests of this node
+    // wait (`gate.rs`; [`super::StoreError::Crowded`]). SQLite's writers take turns whatever
+    // they write.
+    if let DbConnection::Postgres(_) = conn {
+        let gated: Vec<String> = keys.iter().map(|k| gated(tenant, k)).collect();
+        super::gate::enter(&gated)?;
+    }
     write_transaction(conn, |conn| {
         let mut rows = Vec::with_capacity(keys.len());
         let mut blocked: Option<Blocked> = None;

@@ -586,3 +586,105 @@ async fn refused_mails_are_audited_once_per_window(backend: Backend) {
     assert_eq!(crate::metrics::sample(&text, counted), Some(10.0), "{text}");
     app.stop().await;
 }
+
+/// The advisory lock on PostgreSQL of a mail limit's key made of `text` (`store/mail_limits.rs`:
+/// 32 bits of the hash of the key, itself a hash).
+fn lock_of(text: &str) -> String {
+    let digest = idp::crypto::secret::hash(&idp::crypto::secret::hash(text));
+    let prefix = u32::from_str_radix(&digest[..8], 16).unwrap();
+    let lock = i32::from_ne_bytes(prefix.to_ne_bytes());
+    format!("SELECT pg_advisory_xact_lock({}, {lock})", 0x1d9_0003)
+}
+
+/// Six posts of `path` at once, the `i`-th from `from(i)` for `email(i)`.
+fn six_at_once(
+    app: &std::sync::Arc<TestApp>,
+    path: &'static str,
+    from: fn(usize) -> String,
+    email: fn(usize) -> String,
+) -> Vec<tokio::task::JoinHandle<(u16, String)>> {
+    (0..6)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let fields = [("request", ""), ("email", &*email(i))];
+                submit_from(&app, &app.browser(), &from(i), path, path, &fields).await
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// On PostgreSQL a mail request waits for its limits' locks in the database, holding a pooled
+/// connection. Before, six requests of one key at the moment another held its lock took all four
+/// connections of the test's pool, and the health check waited for one. Now the requests of one
+/// client address (an office's) wait for their turn on their node without a connection, and each
+/// gets its mail; of the requests of one recipient from many addresses a node lets two in at
+/// once, and the others are answered at once as past the limit (the same page, no mail, nothing
+/// audited).
+async fn requests_of_one_key_never_take_the_pool() {
+    let Some(app) = TestApp::on_postgres_behind_proxy().await else {
+        return;
+    };
+    let app = std::sync::Arc::new(app);
+    let office = |_| "203.0.113.50".to_string();
+    let holder = app.hold(&lock_of(&format!("client:{}", office(0))));
+    let asked = six_at_once(&app, "/seinajoki/register", office, |i| {
+        format!("uusi{i}@testi.fi")
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(asked.iter().all(|a| !a.is_finished()), "all wait");
+    app.assert_pool_serves().await;
+    holder.release();
+    for (i, answer) in asked.into_iter().enumerate() {
+        let (status, page) = answer.await.unwrap();
+        assert_eq!(status, 200, "{page}");
+        let mails = app.mails_to(&format!("uusi{i}@testi.fi"));
+        assert_eq!(mails.len(), 1, "each its mail");
+    }
+    let counted = "SELECT count(*) AS n FROM mail_limit_events";
+    assert_eq!(
+        app.count(counted).await,
+        12,
+        "each its recipient's and its address's"
+    );
+
+    // Six residents (six addresses) ask for a reset of one address at once.
+    let holder = app.hold(&lock_of("to:kohde@testi.fi"));
+    let residents = |i| format!("203.0.113.{}", 10 + i);
+    let asked = six_at_once(&app, "/seinajoki/forgot", residents, |_| {
+        "kohde@testi.fi".to_string()
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while asked.iter().filter(|a| a.is_finished()).count() < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "none answered at once"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        asked.iter().filter(|a| a.is_finished()).count(),
+        4,
+        "two wait"
+    );
+    app.assert_pool_serves().await;
+    holder.release();
+    for answer in asked {
+        let (status, page) = answer.await.unwrap();
+        assert_eq!(status, 200, "{page}");
+        assert_has(
+            &page,
+            "Jos osoitteelle on käyttäjätunnus, siihen on lähetetty linkki",
+        );
+    }
+    assert!(
+        app.mails_to("kohde@testi.fi").is_empty(),
+        "no account, no mail"
+    );
+    // Nothing audited or counted of the four not let in.
+    assert!(app.audited("seinajoki", "mail.limited").await.is_empty());
+    assert_eq!(app.count(counted).await, 12 + 4);
+    app.stop().await;
+}

@@ -610,3 +610,69 @@ async fn a_wrong_password_takes_as_long_whether_the_address_has_an_old_costly_ha
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// On PostgreSQL, the password checks of one client address take turns on its counter's row, and
+/// each that waits there holds a pooled connection. A node sends one of them at a time to the
+/// database; the others wait for their turn without a connection, and the node's other requests
+/// keep theirs. Before, six logins at the moment another held the row took all four connections
+/// of the test's pool, and the health check waited for one.
+async fn logins_waiting_for_one_addresss_counter_leave_the_pool_to_the_others() {
+    if let Some(app) = TestApp::on_postgres_behind_proxy().await {
+        seven_logins_of_one_address(app, "203.0.113.9").await;
+    }
+}
+
+/// The test above, on `app`, the logins from `from`.
+async fn seven_logins_of_one_address(app: TestApp, from: &'static str) {
+    let mut logins = Vec::new();
+    for i in 0..7 {
+        logins.push(at_password(&app, "seinajoki", &format!("asukas{i}@testi.fi")).await);
+    }
+    // The address's counter exists (a wrong password), and another transaction holds it.
+    let (browser, url, fields) = logins.pop().unwrap();
+    says(
+        post_password_from(&browser, &url, &fields, "väärä", from).await,
+        401,
+        WRONG,
+    )
+    .await;
+    let holder = app.hold(&format!(
+        "SELECT 1 FROM login_throttle WHERE tenant_id = 'seinajoki' AND throttle_key = '{}' \
+         FOR UPDATE",
+        idp::store::throttle::ThrottleKey::Address(from.into()).column()
+    ));
+    assert_eq!(holder.rows, 1);
+
+    let posted: Vec<_> = logins
+        .into_iter()
+        .map(|(browser, url, fields)| {
+            tokio::spawn(async move {
+                let answer = post_password_from(&browser, &url, &fields, "väärä", from).await;
+                let status = answer.status().as_u16();
+                (status, answer.text().await.unwrap())
+            })
+        })
+        .collect();
+    // None answered while the row is held; the pool serves the node's other requests.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(posted.iter().all(|p| !p.is_finished()));
+    app.assert_pool_serves().await;
+
+    holder.release();
+    // Each checked in its turn (401), or refused by the hashing pool, which has only so many
+    // places for one address (429): none answered "busy".
+    let mut checked = 0;
+    for answer in posted {
+        let (status, page) = answer.await.unwrap();
+        let said = match status {
+            401 => WRONG,
+            429 => "Salasanaa tarkistetaan jo. Odota hetki ja yritä uudelleen.",
+            _ => panic!("{status}: {page}"),
+        };
+        assert!(page.contains(said), "{page}");
+        checked += usize::from(status == 401);
+    }
+    assert!(checked >= 1);
+    app.stop().await;
+}

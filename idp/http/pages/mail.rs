@@ -84,7 +84,7 @@ impl View {
         request_id: Option<String>,
         user: Option<String>,
     ) -> Result<Option<String>, PageError> {
-        self.flow(self.legacy_link(account, to, request_id, user))
+        self.mail_flow(self.legacy_link(account, to, request_id, user))
             .await
     }
 
@@ -212,7 +212,7 @@ pub async fn mail_link(
     let address = email.to_string();
     let pending = request_id.clone();
     let written = view
-        .flow(move |m, conn| write(m, conn, &mails, &email, language, pending.as_deref()))
+        .mail_flow(move |m, conn| write(m, conn, &mails, &email, language, pending.as_deref()))
         .await?;
     let failed = view.send_failed_alike(written.as_deref()).await;
     if let Some(rest) = ANSWER_AT_LEAST.checked_sub(started.elapsed()) {

@@ -124,6 +124,24 @@ impl View {
         run.await.or_page(self)
     }
 
+    /// [`View::flow`] for a flow that may write a mail anyone can ask for: in its client address's
+    /// turn on this node (`store/gate.rs`, [`crate::flows::mail_limit::turns`]).
+    pub async fn mail_flow<T, E, F>(&self, f: F) -> Result<T, PageError>
+    where
+        F: FnOnce(&Minter<'_>, &mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Into<FlowError> + Send + 'static,
+    {
+        let turns = crate::flows::mail_limit::turns(self.client_address().as_deref());
+        let tenant = &self.tenant.id;
+        let run = self
+            .state
+            .flow_in_turn(tenant, Some(self.lang), &turns, |m, conn| {
+                f(m, conn).map_err(Into::into)
+            });
+        run.await.or_page(self)
+    }
+
     /// Shows the page in the language of the login for the pending request `request_id` (kept
     /// from its start, or chosen with the selector since), when there is one.
     pub async fn in_login(&mut self, request_id: &str) {

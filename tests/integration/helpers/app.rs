@@ -271,6 +271,17 @@ impl TestApp {
         Some(Self::spawn(Backend::Postgres).await)
     }
 
+    /// [`TestApp::on_postgres`], behind a proxy (`X-Forwarded-For` read as the client address).
+    pub async fn on_postgres_behind_proxy() -> Option<TestApp> {
+        super::postgres_admin_url()?;
+        Some(
+            Self::builder(Backend::Postgres)
+                .behind_proxy()
+                .spawn()
+                .await,
+        )
+    }
+
     /// The server with `toml` appended to the seinajoki tenant's file (as
     /// [`TestAppBuilder::tenant_toml`]).
     pub async fn with_tenant_toml(backend: Backend, toml: &str) -> TestApp {

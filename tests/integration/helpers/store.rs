@@ -367,6 +367,25 @@ impl TestApp {
         .unwrap()
     }
 
+    /// A transaction of a connection of its own to the server's PostgreSQL database that has run
+    /// `sql` (taking a lock), and holds what it took until [`Held::release`].
+    pub fn hold(&self, sql: &str) -> Held {
+        use diesel::Connection;
+        let mut conn = diesel::PgConnection::establish(&self.db.url).unwrap();
+        diesel::sql_query("BEGIN").execute(&mut conn).unwrap();
+        let rows = diesel::sql_query(sql).execute(&mut conn).unwrap();
+        Held { conn, rows }
+    }
+
+    /// Asserts that the server answers its health check (a statement on a pooled connection)
+    /// within two seconds: its pool has a connection for it.
+    pub async fn assert_pool_serves(&self) {
+        let health = tokio::time::timeout(std::time::Duration::from_secs(2), self.get("/healthz"))
+            .await
+            .expect("the health check waited for a connection");
+        assert_eq!(health.status(), 200);
+    }
+
     /// A count by SQL (`SELECT count(*) AS n …`) on the server's store.
     pub async fn count(&self, sql: &str) -> i64 {
         #[derive(diesel::QueryableByName)]
@@ -388,4 +407,18 @@ pub struct Audited {
     pub client_id: Option<String>,
     pub remote_addr: Option<String>,
     pub detail: Option<String>,
+}
+
+/// What [`TestApp::hold`] holds.
+pub struct Held {
+    conn: diesel::PgConnection,
+    /// The rows its statement returned.
+    pub rows: usize,
+}
+
+impl Held {
+    /// Commits, giving up what it held.
+    pub fn release(mut self) {
+        diesel::sql_query("COMMIT").execute(&mut self.conn).unwrap();
+    }
 }

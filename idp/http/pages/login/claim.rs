@@ -96,7 +96,7 @@ pub async fn claim_submit(Posted { mut view, params }: Posted) -> PageResult {
     let mails = view.state.services.mails.clone();
     let language = view.lang;
     let written = view
-        .flow(move |m, conn| linker::submit_claim(m, conn, &mails, &token, &email, language))
+        .mail_flow(move |m, conn| linker::submit_claim(m, conn, &mails, &token, &email, language))
         .await?;
     Ok(match written {
         Claimed::Mailed(mail_id) => {

@@ -62,7 +62,7 @@ async fn send_claim_link(login: &LoginForm, account: LegacyRow) -> PageResult {
     let (mails, language) = (view.state.services.mails.clone(), view.lang);
     let asked = request.clone();
     let mail_id = view
-        .flow(move |m, conn| {
+        .mail_flow(move |m, conn| {
             linker::send_claim_link(m, conn, &mails, &account, language, asked.as_deref())
         })
         .await?;
