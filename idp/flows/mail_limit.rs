@@ -84,13 +84,13 @@ impl Keys {
     }
 }
 
-/// The turns a mail request of the client `address` waits for on its node before it takes a
+/// The turns a mail request to `tenant` of the client `address` waits for on its node before it takes a
 /// connection (`store/gate.rs`): its client address's limit. Residents behind one address asking
 /// at the same moment each get their mail, one after the other; the requests of one recipient
 /// from many addresses are let in two at a time.
-pub fn turns(address: Option<&str>) -> Vec<String> {
+pub fn turns(tenant: Tenant<'_>, address: Option<&str>) -> Vec<String> {
     address
-        .map(|a| mail_limits::turn_of(&client_key_of(a)))
+        .map(|a| mail_limits::turn_of(tenant, &client_key_of(a)))
         .into_iter()
         .collect()
 }

@@ -256,6 +256,16 @@ struct Ran {
     typical: bool,
 }
 
+/// Whether a write of a check's counters waits for their turn on the node (`store/gate.rs`).
+#[derive(Debug, Clone, Copy)]
+enum Turn {
+    /// Counting a check, or giving back one the pool refused: as many as clients post.
+    Wait,
+    /// Giving back a check that matched: one per hash that ran (the pool bounds them), and never
+    /// refused for a queue, which would leave a right password counted as a failure.
+    Skip,
+}
+
 /// Whose password is checked, from where.
 #[derive(Debug, Clone)]
 pub struct Attempt {
@@ -372,21 +382,26 @@ impl PasswordCheck<'_> {
         let (address, client) = (attempt.address.clone(), attempt.client.clone());
         // Counted, and a refusal that is the first of its block audited, in one transaction.
         let reserved = match self
-            .counted(&tenant, keys.clone(), move |conn, tenant, keys, now| {
-                write_transaction(conn, |conn| {
-                    let reserved = throttle::reserve(conn, tenant, keys, ALLOWANCE, now)?;
-                    if let Err(blocked) = &reserved {
-                        let event = audit::Event::new(tenant.id(), now, "login.throttled")
-                            .user(user.as_deref())
-                            .client(client.as_deref())
-                            .address(address.as_deref());
-                        if let Some(event) = blocked.audit(event) {
-                            event.record(conn)?;
+            .counted(
+                &tenant,
+                keys.clone(),
+                Turn::Wait,
+                move |conn, tenant, keys, now| {
+                    write_transaction(conn, |conn| {
+                        let reserved = throttle::reserve(conn, tenant, keys, ALLOWANCE, now)?;
+                        if let Err(blocked) = &reserved {
+                            let event = audit::Event::new(tenant.id(), now, "login.throttled")
+                                .user(user.as_deref())
+                                .client(client.as_deref())
+                                .address(address.as_deref());
+                            if let Some(event) = blocked.audit(event) {
+                                event.record(conn)?;
+                            }
                         }
-                    }
-                    Ok(reserved)
-                })
-            })
+                        Ok(reserved)
+                    })
+                },
+            )
             .await
         {
             // Two checks of one of its counters wait already on this node (`store/gate.rs`): as
@@ -432,7 +447,7 @@ impl PasswordCheck<'_> {
         }
         Ok(match verified {
             Ok((Some(value), _)) => {
-                self.counted(&tenant, keys, |conn, tenant, keys, now| {
+                self.counted(&tenant, keys, Turn::Skip, |conn, tenant, keys, now| {
                     throttle::give_back(conn, tenant, keys, ALLOWANCE, now, true)
                 })
                 .await?;
@@ -451,7 +466,7 @@ impl PasswordCheck<'_> {
             }
             // Not checked: the check is given back.
             Err(refused) => {
-                self.counted(&tenant, keys, |conn, tenant, keys, now| {
+                self.counted(&tenant, keys, Turn::Wait, |conn, tenant, keys, now| {
                     throttle::give_back(conn, tenant, keys, ALLOWANCE, now, false)
                 })
                 .await?;
@@ -463,11 +478,13 @@ impl PasswordCheck<'_> {
         })
     }
 
-    /// Runs `f` on the tenant's counters `keys`, on a blocking thread.
+    /// Runs `f` on the tenant's counters `keys`, on a blocking thread, in their turn on this node
+    /// or not (`turn`).
     async fn counted<T, F>(
         &self,
         tenant: &Arc<TenantConfig>,
         keys: Vec<ThrottleKey>,
+        turn: Turn,
         f: F,
     ) -> Result<T, StoreError>
     where
@@ -484,10 +501,13 @@ impl PasswordCheck<'_> {
         let (tenant, now) = (tenant.clone(), self.now);
         // One check of a counter at a time on this node goes to the database, where it would
         // wait for the counter's row holding a connection; the others wait here, without one.
-        let turns: Vec<String> = keys
-            .iter()
-            .map(|k| throttle::gated(Tenant::of(&tenant), k))
-            .collect();
+        let turns: Vec<String> = match turn {
+            Turn::Wait => keys
+                .iter()
+                .map(|k| throttle::gated(Tenant::of(&tenant), k))
+                .collect(),
+            Turn::Skip => Vec::new(),
+        };
         self.store
             .run_in_turn(&turns, move |conn| f(conn, Tenant::of(&tenant), &keys, now))
             .await

@@ -170,6 +170,8 @@ mod tests {
         let unique = database(DatabaseErrorKind::UniqueViolation, "duplicate key");
         assert!(matches!(unique, StoreError::UniqueViolation(_)) && !unique.is_unavailable());
         assert!(StoreError::Busy.is_unavailable());
+        // A request a node did not let wait for a lock (`gate.rs`): 503, never 500.
+        assert!(StoreError::Crowded.is_unavailable());
     }
 
     /// A transaction PostgreSQL ended to break a deadlock or to keep it serialisable wrote

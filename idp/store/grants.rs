@@ -43,8 +43,9 @@ pub struct GrantRow {
     pub expires_at: NaiveDateTime,
     /// Revoked.
     pub revoked_at: Option<NaiveDateTime>,
-    /// SHA-256 of the handle its refresh tokens carry (`<handle>.<secret>`); none before its
-    /// first refresh token, or for a client without them.
+    /// SHA-256 of the handle its refresh tokens carry (`<handle>.<secret>`), named when the grant
+    /// is made (from its code); none for a client without refresh tokens, or a grant made before
+    /// families until its next refresh token.
     pub refresh_family: Option<String>,
 }
 

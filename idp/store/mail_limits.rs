@@ -63,9 +63,10 @@ fn lock_key(key: &str) -> i32 {
     i32::from_ne_bytes(prefix.to_ne_bytes())
 }
 
-/// The name of a limit key's lock in the node's gate and turns (`store/gate.rs`).
-pub fn turn_of(key: &str) -> String {
-    format!("mail-limit:{}", lock_key(key))
+/// The name of a limit key of `tenant` in the node's gate and turns (`store/gate.rs`): each city's
+/// requests of a key have their own (the lock in the database, shared, is only waited for).
+pub fn turn_of(tenant: Tenant<'_>, key: &str) -> String {
+    format!("mail-limit:{}:{}", tenant.id(), lock_key(key))
 }
 
 /// Counts one mail of `tenant` against every limit, unless one of them is reached already: then
@@ -81,7 +82,7 @@ pub fn count_mail(
     if let DbConnection::Postgres(pg) = conn {
         // Not waited for while two other requests of this node are (`gate.rs`): then refused as
         // past the limit, unaudited (the page says the same; nothing is written).
-        let gated: Vec<String> = limits.iter().map(|l| turn_of(l.key)).collect();
+        let gated: Vec<String> = limits.iter().map(|l| turn_of(tenant, l.key)).collect();
         if let Err(super::gate::Crowded(index)) = super::gate::enter(&gated) {
             return Ok(Some(Reached {
                 index,

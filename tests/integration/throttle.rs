@@ -659,10 +659,13 @@ async fn seven_logins_of_one_address(app: TestApp, from: &'static str) {
     assert!(posted.iter().all(|p| !p.is_finished()));
     app.assert_pool_serves().await;
 
+    let too_many = idp::telemetry::metrics::KindLabels { kind: "too_many" };
+    let refusals = app.services.hashing.refusals();
+    let refused_before = refusals.get_or_create(&too_many).get();
     holder.release();
     // Each checked in its turn (401), or refused by the hashing pool, which has only so many
-    // places for one address (429): none answered "busy".
-    let mut checked = 0;
+    // places for one address (429, counted by the pool): none refused for the queue.
+    let mut by_the_pool = 0;
     for answer in posted {
         let (status, page) = answer.await.unwrap();
         let said = match status {
@@ -671,8 +674,9 @@ async fn seven_logins_of_one_address(app: TestApp, from: &'static str) {
             _ => panic!("{status}: {page}"),
         };
         assert!(page.contains(said), "{page}");
-        checked += usize::from(status == 401);
+        by_the_pool += u64::from(status == 429);
     }
-    assert!(checked >= 1);
+    let refused = refusals.get_or_create(&too_many).get() - refused_before;
+    assert_eq!(by_the_pool, refused, "every 429 is the pool's");
     app.stop().await;
 }

@@ -132,7 +132,8 @@ impl View {
         T: Send + 'static,
         E: Into<FlowError> + Send + 'static,
     {
-        let turns = crate::flows::mail_limit::turns(self.client_address().as_deref());
+        let tenant = crate::store::Tenant::of(&self.tenant);
+        let turns = crate::flows::mail_limit::turns(tenant, self.client_address().as_deref());
         let tenant = &self.tenant.id;
         let run = self
             .state
