@@ -449,9 +449,13 @@ impl Store {
         let Ok(turn) = tokio::time::timeout(CONNECTION_WAIT, self.turns.take(keys)).await else {
             return Err(E::from(StoreError::Crowded));
         };
-        let done = self.run(f).await;
-        drop(turn);
-        done
+        // Given up when the work is done, on its thread: a request whose client left (its future
+        // dropped) keeps its turn until its work, which goes on, has ended.
+        self.run(move |conn| {
+            let _turn = turn;
+            f(conn)
+        })
+        .await
     }
 
     /// Runs `f`, which only reads, at once on the calling thread (an async worker), when the

@@ -2,8 +2,8 @@
 //! the handle the same for all of them (made from the grant's code) and its hash kept on the
 //! grant. A rotated token's row becomes the new token's (one row a grant, however often its
 //! e-service refreshes); presented again, the old token is still known by its handle, and its
-//! family revoked. A token issued before families (no handle)
-//! is known by its row, which stays until its grant expires.
+//! family revoked. A token issued before families (no handle) is known by its row, which stays
+//! until its grant expires.
 
 use crate::crypto::secret;
 use crate::store::grants::{self, GrantRow};
