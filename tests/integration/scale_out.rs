@@ -497,12 +497,14 @@ async fn a_killed_node_loses_nothing() {
     drop(relay);
 }
 
-/// The pid of a session of the nodes' database in `state` that touches `login_throttle`, if one.
+/// The pid of a session of the nodes' database in `state` whose statement counts a password
+/// check (`throttle::reserve`'s `INSERT … ON CONFLICT` on `login_throttle`), if one: not a
+/// clean-up round's `DELETE`, which a node started just before may run on the table meanwhile.
 fn session_on_the_throttle(cluster: &Cluster, state: &str) -> Option<i64> {
     let sql = format!(
         "SELECT pid::bigint AS n FROM pg_stat_activity WHERE datname = current_database() \
          AND pid <> pg_backend_pid() AND state = '{state}' AND xact_start IS NOT NULL \
-         AND query LIKE '%login_throttle%' LIMIT 1"
+         AND query LIKE '%INSERT INTO \"login_throttle\"%' LIMIT 1"
     );
     let mut conn = diesel::PgConnection::establish(&cluster.db.url).unwrap();
     #[derive(QueryableByName)]
