@@ -56,6 +56,11 @@ pub struct ClientConfig {
     /// for is `invalid_scope`. None by default: a machine token of no scope.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// The origins (`https://asiointi.kunta.fi`) of the pages that call the token, userinfo,
+    /// revocation and PAR endpoints from the browser (a single-page application): those endpoints
+    /// answer their cross-origin requests (CORS). A public client's only; none by default.
+    #[serde(default)]
+    pub web_origins: Vec<String>,
 }
 
 fn default_grant_types() -> Vec<GrantType> {

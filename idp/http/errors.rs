@@ -116,10 +116,29 @@ pub fn reshape<B>(
         _ => StatusCode::BAD_REQUEST,
     };
     let request = res.request().clone();
-    let response = shaped(&request, status);
+    let mut response = shaped(&request, status);
+    keep_cors_headers(res.response().headers(), response.headers_mut());
     Ok(ErrorHandlerResponse::Response(
         res.into_response(response).map_into_right_body(),
     ))
+}
+
+/// Copies what `http::cors` said of a request's answer onto the answer that replaces it: a
+/// single-page application reads the protocol's error of a body too large as it reads any other.
+fn keep_cors_headers(
+    from: &actix_web::http::header::HeaderMap,
+    to: &mut actix_web::http::header::HeaderMap,
+) {
+    use actix_web::http::header;
+    for name in [
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        header::VARY,
+    ] {
+        if let Some(value) = from.get(&name) {
+            to.insert(name, value.clone());
+        }
+    }
 }
 
 fn shaped(req: &actix_web::HttpRequest, status: StatusCode) -> HttpResponse {

@@ -7,6 +7,7 @@
 
 pub mod assets;
 pub mod client;
+pub mod cors;
 pub mod discovery;
 pub mod errors;
 pub mod extract;
@@ -22,11 +23,13 @@ pub mod util;
 mod util_proptests;
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 
 use crate::app::Services;
+use crate::config::Config;
 
 pub use errors::HttpError;
 pub use state::AppState;
@@ -69,6 +72,7 @@ impl Application {
         let metrics = metrics::build(&services)?;
         let counted = web::Data::from(services.metrics.clone());
         let state = AppState::new(services, pages, discovery::serialised(&config)?);
+        let routed = config.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(state.clone()))
@@ -79,7 +83,7 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(client::remember_address))
                 .wrap(actix_web::middleware::from_fn(middleware::log_request))
                 .wrap(actix_web::middleware::from_fn(trace::trace_request))
-                .configure(routes)
+                .configure(routes(routed.clone()))
                 .default_service(web::to(assets::not_found))
         })
         .listen(listener)?
@@ -132,8 +136,13 @@ impl Application {
 /// Every route of the service. Each path is one resource with a route a method it serves, so a
 /// method it does not serve is answered `405 Method Not Allowed` with the `Allow` header (actix's
 /// resource default), never the 404 page; the answers without side effects answer `HEAD` too
-/// ([`util::get_or_head`]).
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// ([`util::get_or_head`]). Which origins' pages may read the protocol's answers comes from
+/// `config` ([`cors`]).
+pub fn routes(config: Arc<Config>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| routes_of(cfg, config)
+}
+
+fn routes_of(cfg: &mut web::ServiceConfig, config: Arc<Config>) {
     cfg.service(web::resource("/livez").route(util::get_or_head().to(healthz::livez)))
         .service(web::resource("/healthz").route(util::get_or_head().to(healthz::healthz)))
         .service(web::resource("/readyz").route(util::get_or_head().to(healthz::readyz)))
@@ -146,11 +155,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::scope("/{tenant}")
                 .service(
                     web::resource("/.well-known/openid-configuration")
+                        .wrap(cors::published())
                         .route(util::get_or_head().to(discovery::openid_configuration)),
                 )
                 .service(web::resource("/theme.css").route(util::get_or_head().to(assets::theme)))
                 .service(web::resource("/logo").route(util::get_or_head().to(assets::logo)))
-                .configure(oidc::routes)
+                .configure(oidc::routes(config))
                 .configure(pages::routes),
         );
 }

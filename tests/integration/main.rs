@@ -25,6 +25,7 @@ mod browser;
 mod cleanup;
 mod cli;
 mod config_changes;
+mod cors;
 mod deletion;
 mod export;
 mod faults;

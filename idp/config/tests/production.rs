@@ -119,6 +119,12 @@ redirect_uris = [\"https://rp.example.fi/cb\", \"http://localhost:8081/callback\
 client_id = \"app\"
 token_endpoint_auth_method = \"none\"
 redirect_uris = [\"http://127.0.0.1/cb\", \"http://localhost/cb\", \"fi.seinajoki.app:/cb\"]
+
+[[clients]]
+client_id = \"spa\"
+token_endpoint_auth_method = \"none\"
+redirect_uris = [\"https://asiointi.example.fi/\"]
+web_origins = [\"https://asiointi.example.fi\", \"http://localhost:5173\"]
 "
     );
     on_public_and_local(&tenant, |_| {
@@ -128,6 +134,7 @@ redirect_uris = [\"http://127.0.0.1/cb\", \"http://localhost/cb\", \"fi.seinajok
                 "tenants/seinajoki.toml: clients[1].redirect_uris[1]: \"http://localhost:8081/callback\" is http://, and the public URL is https://: an e-service's server takes its codes at an https:// URI (RFC 9700 §2.6); only a native app (token_endpoint_auth_method = \"none\") may use http://127.0.0.1",
                 "tenants/seinajoki.toml: clients[1].redirect_uris[2]: \"http://127.0.0.1:9/cb\" is http://, and the public URL is https://: an e-service's server takes its codes at an https:// URI (RFC 9700 §2.6); only a native app (token_endpoint_auth_method = \"none\") may use http://127.0.0.1",
                 "tenants/seinajoki.toml: clients[2].redirect_uris[1]: \"http://localhost/cb\" names localhost, and the public URL is https://: a native app's redirect names its loopback address, http://127.0.0.1 (RFC 8252 §8.3: a name can resolve elsewhere)",
+                "tenants/seinajoki.toml: clients[3].web_origins[1]: \"http://localhost:5173\" is http://, and the public URL is https://: a page served without TLS must not hold a resident's tokens; give the e-service's https:// origin",
             ]
         );
         Ok(())

@@ -51,7 +51,7 @@ secret = "x"
             "tenants/seinajoki.toml: policy: unknown variant `keep-passwords`, expected `keep-password` or `email-link`",
             "tenants/seinajoki.toml: languages[1]: unknown variant `de`, expected one of `fi`, `sv`, `en`",
             "tenants/seinajoki.toml: colour: unknown field `colour`, expected one of `id`, `name`, `policy`, `languages`, `help_url`, `reveal_unknown_identifier`, `support`, `notice`, `branding`, `sessions`, `passwords`, `legacy`, `mail_limits`, `privacy_url`, `time_zone`, `accessibility`, `audit`, `deletion`, `authority_second_factor`, `passkeys`, `acr`, `clients`",
-            "tenants/seinajoki.toml: clients[0].secret: unknown field `secret`, expected one of `client_id`, `name`, `client_secret`, `client_secret_sha256`, `redirect_uris`, `post_logout_redirect_uris`, `backchannel_logout_uri`, `grant_types`, `token_endpoint_auth_method`, `first_party`, `id_token_signed_response_alg`, `jwks_uri`, `assertion_audience`, `require_pkce`, `scopes`",
+            "tenants/seinajoki.toml: clients[0].secret: unknown field `secret`, expected one of `client_id`, `name`, `client_secret`, `client_secret_sha256`, `redirect_uris`, `post_logout_redirect_uris`, `backchannel_logout_uri`, `grant_types`, `token_endpoint_auth_method`, `first_party`, `id_token_signed_response_alg`, `jwks_uri`, `assertion_audience`, `require_pkce`, `scopes`, `web_origins`",
         ],
     );
 }
@@ -92,6 +92,13 @@ redirect_uris = ["https://rp.example.fi/callback"]
 client_id = "_account"
 client_secret = "s"
 redirect_uris = ["https://rp.example.fi/callback"]
+web_origins = ["https://rp.example.fi"]
+
+[[clients]]
+client_id = "spa"
+token_endpoint_auth_method = "none"
+redirect_uris = ["https://asiointi.example.fi/"]
+web_origins = ["https://asiointi.example.fi", "https://Asiointi.example.fi/", "http://asiointi.example.fi", "*", "null", "https://asiointi.example.fi:443", "http://localhost:5173"]
 "#,
     );
     assert_refused(
@@ -116,6 +123,12 @@ redirect_uris = ["https://rp.example.fi/callback"]
             "tenants/seinajoki.toml: clients[2].scopes: is for client_credentials tokens, and this client may not use that grant",
             "tenants/seinajoki.toml: clients[3].client_secret_sha256: is the SHA-256 of empty text: anyone could authenticate as this client with an empty secret; give the SHA-256 of a secret of 32 random bytes or more (openssl rand -base64 32)",
             "tenants/seinajoki.toml: clients[4].client_id: must not begin with \"_\" (idp's own, such as the account page's \"_account\")",
+            "tenants/seinajoki.toml: clients[4].web_origins: is for a public client (token_endpoint_auth_method = \"none\"): a page in the browser cannot keep a client's secret or key, so a confidential client calls the token endpoint from its server, which needs no CORS",
+            "tenants/seinajoki.toml: clients[5].web_origins[1]: \"https://Asiointi.example.fi/\" is not written as a browser sends it: give \"https://asiointi.example.fi\" (no path, no default port, the host in lower case)",
+            "tenants/seinajoki.toml: clients[5].web_origins[2]: \"http://asiointi.example.fi\" must be https:// (http:// only for localhost)",
+            "tenants/seinajoki.toml: clients[5].web_origins[3]: \"*\" is not an origin (https://host[:port]): relative URL without a base",
+            "tenants/seinajoki.toml: clients[5].web_origins[4]: \"null\" is not an origin (https://host[:port]): relative URL without a base",
+            "tenants/seinajoki.toml: clients[5].web_origins[5]: \"https://asiointi.example.fi:443\" is not written as a browser sends it: give \"https://asiointi.example.fi\" (no path, no default port, the host in lower case)",
         ],
     );
 }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use secrecy::ExposeSecret;
 
-use super::rules::{check_redirect_uri, check_web_uri};
+use super::rules::{check_redirect_uri, check_web_origin, check_web_uri};
 use crate::config::client::{
     AssertionAudience, AuthMethod, ClientConfig, GrantType, IDENTITY_SCOPES,
 };
@@ -165,6 +165,17 @@ pub(super) fn clients(clients: &[ClientConfig], source: &str) -> Vec<Problem> {
             && let Err(message) = check_web_uri(uri)
         {
             problem(key("backchannel_logout_uri"), message);
+        }
+        if !client.web_origins.is_empty() && client.token_endpoint_auth_method != AuthMethod::None {
+            problem(
+                key("web_origins"),
+                "is for a public client (token_endpoint_auth_method = \"none\"): a page in the browser cannot keep a client's secret or key, so a confidential client calls the token endpoint from its server, which needs no CORS".into(),
+            );
+        }
+        for (j, origin) in client.web_origins.iter().enumerate() {
+            if let Err(message) = check_web_origin(origin) {
+                problem(format!("{}[{j}]", key("web_origins")), message);
+            }
         }
     }
     problems

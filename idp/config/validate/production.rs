@@ -104,6 +104,15 @@ pub(in crate::config) fn production(
                     problems.push(Problem::new(&source, key, message));
                 }
             }
+            for (j, origin) in client.web_origins.iter().enumerate() {
+                if origin.starts_with("http://") {
+                    problems.push(Problem::new(
+                        &source,
+                        format!("clients[{i}].web_origins[{j}]"),
+                        format!("\"{origin}\" is http://, and the public URL is https://: a page served without TLS must not hold a resident's tokens; give the e-service's https:// origin"),
+                    ));
+                }
+            }
         }
     }
     problems

@@ -112,6 +112,31 @@ pub(super) fn check_redirect_uri(uri: &str) -> Result<(), String> {
     }
 }
 
+/// A web origin of a client's pages, as a browser sends it in `Origin`: `https://host[:port]`
+/// (http only to loopback), written exactly so (no path, no default port, the host in lower case
+/// and its ASCII form), since the header is compared with it as text.
+pub(super) fn check_web_origin(origin: &str) -> Result<(), String> {
+    let url = Url::parse(origin)
+        .map_err(|e| format!("\"{origin}\" is not an origin (https://host[:port]): {e}"))?;
+    let serialised = url.origin().ascii_serialization();
+    if !matches!(url.scheme(), "https" | "http") || serialised == "null" {
+        return Err(format!(
+            "\"{origin}\" is not an origin: https://host[:port] (http:// only for localhost)"
+        ));
+    }
+    if url.scheme() == "http" && !is_loopback(&url) {
+        return Err(format!(
+            "\"{origin}\" must be https:// (http:// only for localhost)"
+        ));
+    }
+    if serialised != origin {
+        return Err(format!(
+            "\"{origin}\" is not written as a browser sends it: give \"{serialised}\" (no path, no default port, the host in lower case)"
+        ));
+    }
+    Ok(())
+}
+
 /// A URI the provider itself calls: http(s) and absolute.
 pub(super) fn check_web_uri(uri: &str) -> Result<(), String> {
     let url = Url::parse(uri).map_err(|e| format!("\"{uri}\" is not an absolute URI: {e}"))?;

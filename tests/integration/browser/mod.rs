@@ -12,6 +12,7 @@ mod deletion;
 mod journeys;
 mod passkeys;
 mod sessions;
+mod spa;
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -393,9 +394,7 @@ pub(crate) fn start_rp() -> (String, actix_web::dev::ServerHandle) {
         routes.route(
             "/callback",
             web::get().to(|| async {
-                HttpResponse::Ok()
-                    .content_type("text/html; charset=utf-8")
-                    .body("<!DOCTYPE html><html lang=\"en\"><title>RP</title><h1>Back at the e-service</h1></html>")
+                html("<!DOCTYPE html><html lang=\"en\"><title>RP</title><h1>Back at the e-service</h1></html>")
             }),
         );
         routes.route(
@@ -418,17 +417,22 @@ pub(crate) fn start_rp() -> (String, actix_web::dev::ServerHandle) {
                         )),
                     }
                 }
-                HttpResponse::Ok()
-                    .content_type("text/html; charset=utf-8")
-                    .body(format!(
-                        "<!DOCTYPE html><html lang=\"en\"><title>RP</title>\
+                html(format!(
+                    "<!DOCTYPE html><html lang=\"en\"><title>RP</title>\
                          <form method=\"post\" action=\"{action}\">{inputs}</form>\
                          <script>document.forms[0].submit();</script></html>"
-                    ))
+                ))
             }),
         );
     });
     (format!("http://{address}/callback"), handle)
+}
+
+/// A page of the e-service's site.
+pub(crate) fn html(body: impl Into<String>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(body.into())
 }
 
 /// The server with the relying party `rp-browser` (whose callback runs too) and a resident, and
