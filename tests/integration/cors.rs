@@ -15,13 +15,21 @@ const PASSWORD: &str = "oikea hevonen patteri";
 const SPA: &str = "https://asiointi.example.fi";
 const SPA_CALLBACK: &str = "http://127.0.0.1:9/spa";
 
-/// A server whose seinajoki has the public client `spa`, called from the page at [`SPA`].
+/// The page of another public client of the same city.
+const KIOSK: &str = "https://kioski.example.fi";
+
+/// A server whose seinajoki has the public client `spa`, called from the page at [`SPA`], and
+/// `kiosk`, called from [`KIOSK`].
 async fn app_with_spa(backend: Backend) -> TestApp {
+    let client = |id: &str, origin: &str| {
+        format!(
+            "\n[[clients]]\nclient_id = \"{id}\"\ntoken_endpoint_auth_method = \"none\"\n\
+             redirect_uris = [\"http://127.0.0.1:9/{id}\"]\nweb_origins = [\"{origin}\"]\n\
+             first_party = true\n"
+        )
+    };
     TestApp::builder(backend)
-        .tenant_toml(&format!(
-            "\n[[clients]]\nclient_id = \"spa\"\ntoken_endpoint_auth_method = \"none\"\n\
-             redirect_uris = [\"{SPA_CALLBACK}\"]\nweb_origins = [\"{SPA}\"]\nfirst_party = true\n"
-        ))
+        .tenant_toml(&(client("spa", SPA) + &client("kiosk", KIOSK)))
         .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki Esimerkki")
         .spawn()
         .await
@@ -114,22 +122,21 @@ both_stores!(an_e_services_page_reads_its_tokens_userinfo_and_errors);
 /// errors too — each answer with the headers that let exactly that origin read it.
 async fn an_e_services_page_reads_its_tokens_userinfo_and_errors(backend: Backend) {
     let app = app_with_spa(backend).await;
-    for (path, method) in [
-        ("/seinajoki/token", "POST"),
-        ("/seinajoki/userinfo", "GET"),
-        ("/seinajoki/revoke", "POST"),
-        ("/seinajoki/par", "POST"),
+    for (path, method, asked) in [
+        ("/seinajoki/token", "POST", "content-type"),
+        ("/seinajoki/userinfo", "GET", "authorization,content-type"),
+        ("/seinajoki/revoke", "POST", "content-type"),
+        ("/seinajoki/par", "POST", "content-type"),
     ] {
-        let answer = preflight(&app, path, SPA, method, "authorization,content-type").await;
+        let answer = preflight(&app, path, SPA, method, asked).await;
         assert_eq!(answer.status(), 200, "{path}");
         readable_by(&answer, SPA);
         let allowed = header(&answer, "access-control-allow-methods").unwrap();
         assert!(allowed.contains(method), "{path}: {allowed}");
         let headers = header(&answer, "access-control-allow-headers").unwrap();
-        assert!(
-            headers.contains("authorization") && headers.contains("content-type"),
-            "{headers}"
-        );
+        for name in asked.split(',') {
+            assert!(headers.contains(name), "{path}: {headers}");
+        }
         assert_eq!(
             header(&answer, "access-control-max-age").as_deref(),
             Some("600")
@@ -254,6 +261,10 @@ async fn no_other_origin_or_city_reads_an_answer(backend: Backend) {
         ("/kouvola/userinfo", SPA, "GET", "authorization"),
         ("/seinajoki/token", SPA, "DELETE", ""),
         ("/seinajoki/token", SPA, "POST", "dpop"),
+        // A public client sends no Authorization: a client secret has no business in a page.
+        ("/seinajoki/token", SPA, "POST", "authorization"),
+        ("/seinajoki/revoke", SPA, "POST", "authorization"),
+        ("/seinajoki/userinfo", SPA, "PUT", ""),
     ] {
         let answer = preflight(&app, path, origin, method, headers).await;
         unreadable(&answer);
@@ -287,21 +298,69 @@ async fn no_other_origin_or_city_reads_an_answer(backend: Backend) {
         .unwrap();
     unreadable(&answer);
     assert_eq!(json_of(answer).await.1["error"], "invalid_client");
-    // Another origin's request is served as without CORS (its page cannot read the tokens).
+    // Another origin's request is served as without CORS (its page cannot read the tokens); so
+    // is the page of another client of the city that presents this client's code.
     let answer = post_from(&app, "token", "https://evil.example", &exchange).await;
     unreadable(&answer);
     assert_eq!(answer.status(), 200);
+    let exchange = spa_exchange(&app).await;
+    let answer = post_from(&app, "token", KIOSK, &exchange).await;
+    unreadable(&answer);
+    assert_eq!(answer.status(), 200);
+
+    // A confidential client's secret sent from a listed page (a developer's mistake): its
+    // machine token, and the error of a secret it does not take, are not readable there.
+    let machine = [
+        ("grant_type", "client_credentials"),
+        ("scope", "reports:read"),
+    ];
+    let answer = app
+        .http
+        .post(app.url("/seinajoki/token"))
+        .header("Origin", SPA)
+        .basic_auth("service", Some("service-secret"))
+        .form(&machine)
+        .send()
+        .await
+        .unwrap();
+    unreadable(&answer);
+    assert_eq!(answer.status(), 200);
+    let in_the_form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "service"),
+        ("client_secret", "service-secret"),
+    ];
+    let answer = post_from(&app, "token", SPA, &in_the_form).await;
+    unreadable(&answer);
+    assert_eq!(json_of(answer).await.1["error"], "invalid_client");
+    // Or a public client's id with a secret: nothing a page of it sends.
+    let with_secret = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", "x"),
+        ("client_id", "spa"),
+        ("client_secret", "x"),
+    ];
+    let answer = post_from(&app, "token", SPA, &with_secret).await;
+    unreadable(&answer);
+    assert_eq!(answer.status(), 401);
     app.stop().await;
 }
 
 both_stores!(discovery_and_the_keys_are_readable_by_any_page);
-/// What idp publishes is read by any page (`*`), without a preflight's header list or `Vary`.
+/// What idp publishes is read by any page (`*`), without a preflight's header list or `Vary`,
+/// also when the request said no origin: a cache keeps such an answer for the next page.
 async fn discovery_and_the_keys_are_readable_by_any_page(backend: Backend) {
     let app = app_with_spa(backend).await;
     for path in [
         "/seinajoki/.well-known/openid-configuration",
         "/seinajoki/jwks",
     ] {
+        let answer = app.get(path).await;
+        assert_eq!(
+            header(&answer, "access-control-allow-origin").as_deref(),
+            Some("*")
+        );
+        assert_eq!(header(&answer, "vary"), None, "{path}");
         let answer = app
             .http
             .get(app.url(path))

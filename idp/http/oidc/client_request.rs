@@ -13,6 +13,7 @@ use crate::flows::oidc::assertion;
 use crate::flows::oidc::client_auth::{self, Presented};
 use crate::flows::oidc::error::{ErrorCode, OAuthError};
 use crate::flows::oidc::request::Params;
+use crate::http::cors;
 use crate::http::extract::TenantRequest;
 use crate::http::state::AppState;
 use crate::http::util::form;
@@ -58,6 +59,19 @@ where
         body,
     } = request;
     let params = form(&req, &body);
+    // Whether a page (`Origin`) may read the answer: a public client's only (`cors`).
+    let readable = {
+        let fields = params.as_ref().ok();
+        let field = |name: &str| fields.and_then(|params| params.get(name));
+        let sends_a_secret =
+            field("client_secret").is_some() || field("client_assertion").is_some();
+        cors::page_may_read(
+            &tenant,
+            &req,
+            field("client_id").map(String::as_str),
+            sends_a_secret,
+        )
+    };
     // The grant a token request asks for, for its count.
     let grant = (endpoint == "token").then(|| {
         params
@@ -87,10 +101,14 @@ where
             .map_or_else(|e| e.code.as_str(), |_| "issued");
         (state.services.metrics).token_request(&tenant.id, grant.as_deref(), outcome);
     }
-    match result {
+    let mut response = match result {
         Ok(value) => ok(value),
         Err(error) => oauth_error(&error),
+    };
+    if !readable {
+        response.extensions_mut().insert(cors::Withheld);
     }
+    response
 }
 
 /// The client credentials a request presents.

@@ -13,6 +13,7 @@ pub mod userinfo;
 
 use std::sync::Arc;
 
+use actix_web::middleware::from_fn;
 use actix_web::web;
 
 use crate::config::Config;
@@ -23,10 +24,15 @@ use crate::http::cors;
 pub fn routes(config: Arc<Config>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         let (get, post) = (web::get, web::post);
-        let for_pages = || cors::for_web_origins(config.clone());
+        let of_clients = |resource: actix_web::Resource| {
+            resource
+                .wrap(cors::for_clients(config.clone()))
+                .wrap(from_fn(cors::withhold))
+        };
         cfg.service(
             web::resource("/jwks")
                 .wrap(cors::published())
+                .wrap(from_fn(cors::readable_by_any_page))
                 .route(crate::http::util::get_or_head().to(jwks::jwks)),
         )
         .service(
@@ -34,28 +40,16 @@ pub fn routes(config: Arc<Config>) -> impl FnOnce(&mut web::ServiceConfig) {
                 .route(get().to(authorize::authorize))
                 .route(post().to(authorize::authorize)),
         )
-        .service(
-            web::resource("/token")
-                .wrap(for_pages())
-                .route(post().to(token::token)),
-        )
+        .service(of_clients(web::resource("/token")).route(post().to(token::token)))
         .service(
             web::resource("/userinfo")
-                .wrap(for_pages())
+                .wrap(cors::for_bearers(config.clone()))
                 .route(get().to(userinfo::get))
                 .route(post().to(userinfo::post)),
         )
         .service(web::resource("/introspect").route(post().to(introspect::introspect)))
-        .service(
-            web::resource("/revoke")
-                .wrap(for_pages())
-                .route(post().to(revoke::revoke)),
-        )
-        .service(
-            web::resource("/par")
-                .wrap(for_pages())
-                .route(post().to(par::push)),
-        )
+        .service(of_clients(web::resource("/revoke")).route(post().to(revoke::revoke)))
+        .service(of_clients(web::resource("/par")).route(post().to(par::push)))
         .service(
             web::resource("/logout")
                 .route(get().to(logout::logout))
