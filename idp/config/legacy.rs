@@ -20,6 +20,9 @@ pub struct LegacySettings {
     pub salted_sha: Option<SaltedShaLayout>,
     /// A legacy export imported (idempotently) at every start: for demo configurations.
     pub import_at_start: Option<PathBuf>,
+    /// The encodings the old system's login page sent passwords in: each old password checked
+    /// is tried in every one (a hash each). `["utf-8"]` by default.
+    pub password_encodings: Vec<PasswordEncoding>,
 }
 
 impl Default for LegacySettings {
@@ -29,8 +32,23 @@ impl Default for LegacySettings {
             mask_usernames: false,
             salted_sha: None,
             import_at_start: None,
+            password_encodings: vec![PasswordEncoding::Utf8],
         }
     }
+}
+
+/// An encoding in which an old login page's browsers sent the password (and so the bytes the old
+/// system hashed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum PasswordEncoding {
+    /// UTF-8: "ä" is two bytes.
+    #[serde(rename = "utf-8")]
+    Utf8,
+    /// windows-1252, what browsers send for a page in ISO-8859-1 (Latin-1) too (the WHATWG
+    /// Encoding standard): "ä" is one byte, 0xE4. A character it lacks is sent as the browser
+    /// does, `&#NNNN;`.
+    #[serde(rename = "windows-1252", alias = "iso-8859-1")]
+    Windows1252,
 }
 
 /// The file formats of a legacy export (`legacy.import_at_start`, `idp import-legacy`).

@@ -28,8 +28,8 @@ pub use client::{AssertionAudience, AuthMethod, ClientConfig, GrantType, IDENTIT
 pub use deletion::DeletionSettings;
 pub use factors::{ACR_MFA, ACR_PASSWORD, AcrValues, PasskeySettings, SecondFactorPolicy};
 pub use legacy::{
-    Encoding, FieldOrder, HashInput, ImportFormat, LegacySettings, SaltEncoding, SaltedShaLayout,
-    ShaDigest,
+    Encoding, FieldOrder, HashInput, ImportFormat, LegacySettings, PasswordEncoding, SaltEncoding,
+    SaltedShaLayout, ShaDigest,
 };
 pub use problems::{KeyError, Problem, Problems, deserialize_all, one_line};
 pub use settings::{

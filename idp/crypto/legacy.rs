@@ -3,15 +3,20 @@
 //!
 //! Well-kept crates do the work: `bcrypt`, `pbkdf2`, `sha-crypt`, `scrypt`, `argon2` (RustCrypto)
 //! and `pwhash` for md5-crypt. By hand are only the parsing of passlib's and Django's PBKDF2
-//! strings and the constant-time comparison of their output. Passwords are the UTF-8 bytes the old
-//! system hashed. Each verifier is tested against hashes made by passlib
-//! (`tests/data/legacy_hashes.tsv`, written by `scripts/legacy_vectors.py`).
+//! strings, the reading of sha-crypt strings for a password that is not UTF-8, and the constant-time
+//! comparison of their output. A password is tried as the bytes the old system hashed: its UTF-8,
+//! or what a browser sent for it from a page in windows-1252 or ISO-8859-1
+//! (`[legacy] password_encodings`, [`verify_in`]). Each verifier is tested against hashes made by
+//! passlib (`tests/data/legacy_hashes.tsv` and, of windows-1252 bytes,
+//! `tests/data/legacy_hashes_cp1252.tsv`; written by `scripts/legacy_vectors.py`).
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use subtle::ConstantTimeEq;
 
-use crate::config::{Encoding, FieldOrder, HashInput, SaltEncoding, SaltedShaLayout, ShaDigest};
+use crate::config::{
+    Encoding, FieldOrder, HashInput, PasswordEncoding, SaltEncoding, SaltedShaLayout, ShaDigest,
+};
 
 /// A hash format the verifier knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -302,13 +307,41 @@ pub fn runs_for(format: LegacyFormat, bytes: usize) -> bool {
 /// are never run; false too if a verifier panics on a hash it should have refused.
 /// `salted` is the tenant's salted SHA layout, if it has one.
 pub fn verify(password: &str, hash: &str, salted: Option<&SaltedShaLayout>) -> bool {
+    verify_in(password, hash, salted, &[PasswordEncoding::Utf8])
+}
+
+/// [`verify`] with `password` tried in each of `encodings` (the old login page's): each is run,
+/// also after one matched and where two give the same bytes (an ASCII password), so that a check
+/// takes as long whatever the password — the wait of a wrong password is learnt per kind of hash
+/// (`flows::password_check`), and a password of letters some encoding lacks must not answer
+/// sooner or later than another.
+pub fn verify_in(
+    password: &str,
+    hash: &str,
+    salted: Option<&SaltedShaLayout>,
+    encodings: &[PasswordEncoding],
+) -> bool {
     let hash = hash.trim();
-    let format = usable(hash, salted).filter(|&format| runs_for(format, password.len()));
-    std::panic::catch_unwind(|| run(password, hash, format, salted)).unwrap_or(false)
+    let usable = usable(hash, salted);
+    encodings.iter().fold(false, |matched, &encoding| {
+        let bytes = encoded(password, encoding);
+        let format = usable.filter(|&format| runs_for(format, bytes.len()));
+        let this = std::panic::catch_unwind(|| run(&bytes, hash, format, salted)).unwrap_or(false);
+        matched | this
+    })
+}
+
+/// The bytes a browser sent for `password` from a page in `encoding` (the WHATWG Encoding
+/// standard's encoder, which writes a character the encoding lacks as `&#NNNN;`, as a form does).
+fn encoded(password: &str, encoding: PasswordEncoding) -> std::borrow::Cow<'_, [u8]> {
+    match encoding {
+        PasswordEncoding::Utf8 => std::borrow::Cow::Borrowed(password.as_bytes()),
+        PasswordEncoding::Windows1252 => encoding_rs::WINDOWS_1252.encode(password).0,
+    }
 }
 
 fn run(
-    password: &str,
+    password: &[u8],
     hash: &str,
     format: Option<LegacyFormat>,
     salted: Option<&SaltedShaLayout>,
@@ -317,28 +350,54 @@ fn run(
         Some(LegacyFormat::Bcrypt) => bcrypt::verify(password, hash).unwrap_or(false),
         Some(LegacyFormat::PasslibPbkdf2) => passlib_pbkdf2(password, hash).unwrap_or(false),
         Some(LegacyFormat::DjangoPbkdf2) => django_pbkdf2(password, hash).unwrap_or(false),
-        Some(LegacyFormat::Sha512Crypt) => sha_crypt::sha512_check(password, hash).is_ok(),
-        Some(LegacyFormat::Sha256Crypt) => sha_crypt::sha256_check(password, hash).is_ok(),
+        Some(LegacyFormat::Sha512Crypt) => sha_crypt_matches(password, hash, true),
+        Some(LegacyFormat::Sha256Crypt) => sha_crypt_matches(password, hash, false),
         Some(LegacyFormat::Md5Crypt) => pwhash::md5_crypt::verify(password, hash),
         Some(LegacyFormat::Argon2) => {
             use argon2::password_hash::PasswordVerifier;
             argon2::Argon2::default()
-                .verify_password(password.as_bytes(), hash)
+                .verify_password(password, hash)
                 .is_ok()
         }
         Some(LegacyFormat::Scrypt) => {
             use scrypt::password_hash::{PasswordHash, PasswordVerifier};
-            PasswordHash::new(hash).is_ok_and(|parsed| {
-                scrypt::Scrypt
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
+            PasswordHash::new(hash)
+                .is_ok_and(|parsed| scrypt::Scrypt.verify_password(password, &parsed).is_ok())
         }
         Some(LegacyFormat::SaltedSha1 | LegacyFormat::SaltedSha256) => {
             salted.is_some_and(|layout| salted_sha(password, hash, layout))
         }
         None => false,
     }
+}
+
+/// Whether `password` matches a sha512-crypt (`sha512`) or sha256-crypt hash, well formed
+/// ([`sha_crypt_well_formed`]): `$6$[rounds=N$]salt$checksum`, the salt's bytes as written, the
+/// default 5,000 rounds, and rounds outside 1,000 to 999,999,999 never matching (as the crate's
+/// own check of a UTF-8 password does).
+fn sha_crypt_matches(password: &[u8], hash: &str, sha512: bool) -> bool {
+    let mut fields = hash.split('$').skip(2);
+    let (Some(first), Some(second)) = (fields.next(), fields.next()) else {
+        return false;
+    };
+    let (rounds, salt, checksum) = match first.strip_prefix("rounds=") {
+        Some(rounds) => match (rounds.parse::<usize>(), fields.next()) {
+            (Ok(rounds), Some(checksum)) => (rounds, second, checksum),
+            _ => return false,
+        },
+        None => (5_000, first, second),
+    };
+    if fields.next().is_some() {
+        return false;
+    }
+    let computed = if sha512 {
+        sha_crypt::Sha512Params::new(rounds)
+            .and_then(|params| sha_crypt::sha512_crypt_b64(password, salt.as_bytes(), &params))
+    } else {
+        sha_crypt::Sha256Params::new(rounds)
+            .and_then(|params| sha_crypt::sha256_crypt_b64(password, salt.as_bytes(), &params))
+    };
+    computed.is_ok_and(|computed| bool::from(computed.as_bytes().ct_eq(checksum.as_bytes())))
 }
 
 /// The salt and digest of `hash` in `layout`, when it parses and the digest has the right length.
@@ -404,14 +463,14 @@ fn one_value_parts(
     Some((salt.to_vec(), digest.to_vec()))
 }
 
-fn salted_sha(password: &str, hash: &str, layout: &SaltedShaLayout) -> bool {
+fn salted_sha(password: &[u8], hash: &str, layout: &SaltedShaLayout) -> bool {
     use sha2::Digest;
     let Some((salt, expected)) = salted_parts(hash, layout) else {
         return false;
     };
     let input = match layout.input {
-        HashInput::SaltPassword => [salt.as_slice(), password.as_bytes()].concat(),
-        HashInput::PasswordSalt => [password.as_bytes(), salt.as_slice()].concat(),
+        HashInput::SaltPassword => [salt.as_slice(), password].concat(),
+        HashInput::PasswordSalt => [password, salt.as_slice()].concat(),
     };
     let actual = match layout.digest {
         ShaDigest::Sha1 => sha1::Sha1::digest(&input).to_vec(),
@@ -454,7 +513,7 @@ impl<'a> Pbkdf2Parts<'a> {
         )
     }
 
-    fn matches(&self, password: &str) -> bool {
+    fn matches(&self, password: &[u8]) -> bool {
         use pbkdf2::pbkdf2_hmac;
         let Ok(rounds) = u32::try_from(self.rounds) else {
             return false;
@@ -462,7 +521,7 @@ impl<'a> Pbkdf2Parts<'a> {
         if rounds > MAX_PBKDF2_ITERATIONS {
             return false;
         }
-        let (password, salt) = (password.as_bytes(), self.salt.as_slice());
+        let salt = self.salt.as_slice();
         let mut out = vec![0u8; self.expected.len()];
         match self.digest {
             "sha1" => pbkdf2_hmac::<sha1::Sha1>(password, salt, rounds, &mut out),
@@ -532,11 +591,11 @@ fn django_parts(hash: &str) -> Option<Pbkdf2Parts<'_>> {
     Pbkdf2Parts::checked(digest, rounds, salt, expected)
 }
 
-fn passlib_pbkdf2(password: &str, hash: &str) -> Option<bool> {
+fn passlib_pbkdf2(password: &[u8], hash: &str) -> Option<bool> {
     Some(passlib_parts(hash)?.matches(password))
 }
 
-fn django_pbkdf2(password: &str, hash: &str) -> Option<bool> {
+fn django_pbkdf2(password: &[u8], hash: &str) -> Option<bool> {
     Some(django_parts(hash)?.matches(password))
 }
 
@@ -570,6 +629,55 @@ pub(crate) mod tests {
             seen.insert(kind);
         }
         assert_eq!(seen.len(), 15, "{seen:?}");
+    }
+
+    const CP1252_VECTORS: &str = include_str!("../../tests/data/legacy_hashes_cp1252.tsv");
+
+    #[test]
+    fn a_hash_of_windows_1252_bytes_verifies_in_that_encoding_only() {
+        use PasswordEncoding::{Utf8, Windows1252};
+        let mut seen = std::collections::BTreeSet::new();
+        for [kind, password, hash] in rows(CP1252_VECTORS) {
+            let wrong = format!("{password}x");
+            for (encodings, matches) in [
+                (&[Windows1252][..], true),
+                (&[Utf8, Windows1252][..], true),
+                (&[Windows1252, Utf8][..], true),
+                (&[Utf8][..], false),
+            ] {
+                assert_eq!(
+                    verify_in(password, hash, None, encodings),
+                    matches,
+                    "{kind} in {encodings:?}: {password:?} {hash}"
+                );
+                assert!(!verify_in(&wrong, hash, None, encodings), "{kind}");
+            }
+            assert!(!verify(password, hash, None), "{kind}");
+            seen.insert(kind);
+        }
+        assert_eq!(seen.len(), 15, "{seen:?}");
+        // A hash of UTF-8 still verifies where windows-1252 is tried too, ASCII or not.
+        for [kind, password, hash] in rows(VECTORS) {
+            assert!(
+                verify_in(password, hash, None, &[Windows1252, Utf8]),
+                "{kind}: {password:?}"
+            );
+            let ascii = password.is_ascii();
+            assert_eq!(verify_in(password, hash, None, &[Windows1252]), ascii);
+        }
+    }
+
+    #[test]
+    fn windows_1252_is_what_a_browser_sends() {
+        let bytes = |text| encoded(text, PasswordEncoding::Windows1252).into_owned();
+        assert_eq!(bytes("äÖå"), [0xE4, 0xD6, 0xE5]);
+        assert_eq!(bytes("€"), [0x80]);
+        // A character the page's encoding lacks: the form sends its number.
+        assert_eq!(bytes("Ωx"), b"&#937;x");
+        assert_eq!(
+            encoded("ä", PasswordEncoding::Utf8).as_ref(),
+            "ä".as_bytes()
+        );
     }
 
     #[test]

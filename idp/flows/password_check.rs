@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDateTime;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::{SaltedShaLayout, TenantConfig};
+use crate::config::{PasswordEncoding, SaltedShaLayout, TenantConfig};
 use crate::crypto::hash_pool::{HashPool, Holders, Refused, Share};
 use crate::crypto::legacy::LegacyFormat;
 use crate::crypto::pace::{self, Length};
@@ -81,6 +81,8 @@ pub enum Stored {
         hash: String,
         /// The tenant's salted SHA layout.
         salted: Option<SaltedShaLayout>,
+        /// The encodings the old login page sent passwords in (`[legacy] password_encodings`).
+        encodings: Vec<PasswordEncoding>,
     },
 }
 
@@ -132,7 +134,11 @@ impl Stored {
             ran_bytes = Some(form.len());
             matched = match self {
                 Stored::Argon2(hash) => password::verify(&SecretString::from(form), hash),
-                Stored::Legacy { hash, salted } => legacy::verify(form, hash, salted.as_ref()),
+                Stored::Legacy {
+                    hash,
+                    salted,
+                    encodings,
+                } => legacy::verify_in(form, hash, salted.as_ref(), encodings),
             };
             if matched {
                 break;
@@ -171,7 +177,7 @@ impl Stored {
     fn grows(&self) -> bool {
         match self {
             Stored::Argon2(_) => false,
-            Stored::Legacy { hash, salted } => matches!(
+            Stored::Legacy { hash, salted, .. } => matches!(
                 legacy::usable(hash, salted.as_ref()),
                 Some(LegacyFormat::Sha512Crypt | LegacyFormat::Sha256Crypt)
             ),
@@ -183,7 +189,7 @@ impl Stored {
         bytes <= MAX_BYTES
             && match self {
                 Stored::Argon2(_) => true,
-                Stored::Legacy { hash, salted } => legacy::usable(hash, salted.as_ref())
+                Stored::Legacy { hash, salted, .. } => legacy::usable(hash, salted.as_ref())
                     .is_none_or(|format| legacy::runs_for(format, bytes)),
             }
     }
@@ -213,7 +219,7 @@ impl Stored {
     /// sha-crypt, scrypt, argon2) cost what their parameters say (docs/security.md, "Timing and
     /// enumeration").
     fn cheaper_than_the_dummy(&self) -> bool {
-        let Stored::Legacy { hash, salted } = self else {
+        let Stored::Legacy { hash, salted, .. } = self else {
             return false;
         };
         match legacy::detect(hash, salted.as_ref()) {
@@ -536,6 +542,7 @@ mod tests {
         Stored::Legacy {
             hash: hash.to_string(),
             salted: Some(salted),
+            encodings: vec![crate::config::PasswordEncoding::Utf8],
         }
     }
 
@@ -699,7 +706,12 @@ mod tests {
                     ]
                     .iter()
                     .any(|a| name.ends_with(a));
-                    let calls = ["password::verify(", "legacy::verify(", ".verify_password("];
+                    let calls = [
+                        "password::verify(",
+                        "legacy::verify(",
+                        "legacy::verify_in(",
+                        ".verify_password(",
+                    ];
                     if !allowed && calls.iter().any(|c| text.contains(c)) {
                         found.push(name);
                     }

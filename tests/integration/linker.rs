@@ -12,6 +12,8 @@ use crate::rp::{self, Rp, location, param};
 
 const PASSWORD: &str = "Sälasana-ÄÖå €";
 const NEW_PASSWORD: &str = "uusi pitkä salasana";
+/// The answer to a wrong password.
+const WRONG: &str = "Sähköpostiosoite / käyttäjätunnus tai salasana on väärin.";
 /// The identifier page when a link was mailed instead of asking a password.
 pub(crate) const LINK_SENT: &str =
     "Sähköpostiisi on lähetetty linkki, jonka avulla voit asettaa uuden salasanan.";
@@ -134,12 +136,7 @@ async fn every_old_hash_format_logs_in_and_keeps_its_subject(backend: Backend) {
     let (status, page) = login.identify("bcrypt-2b@testi.fi").await;
     assert_eq!(status, 200);
     let wrong = login.password(&page, "bcrypt-2b@testi.fi", "väärä").await;
-    says(
-        wrong,
-        401,
-        "Sähköpostiosoite / käyttäjätunnus tai salasana on väärin.",
-    )
-    .await;
+    says(wrong, 401, WRONG).await;
     assert_eq!(app.bound_to(&ids[0]).await, None);
 
     for ((kind, _), id) in formats.iter().zip(&ids) {
@@ -208,6 +205,57 @@ async fn an_old_password_typed_with_decomposed_letters_logs_in_and_is_kept_compo
         let redeemed = logged_in(&app.browser(), &client, "nfd@testi.fi", typed).await;
         assert_eq!(redeemed.payload()["sub"], "SJK-NFD", "{typed:?}");
     }
+    app.stop().await;
+}
+
+both_stores!(an_old_system_that_hashed_windows_1252_binds_once_the_city_says_so);
+/// An old login page in ISO-8859-1 (or windows-1252): its browsers sent "ä" as one byte, and the
+/// old system hashed those bytes. With the default encoding (UTF-8) the resident's right password
+/// is wrong; once the city sets `[legacy] password_encodings = ["utf-8", "windows-1252"]` it
+/// binds and keeps the subject, and an account the old system hashed as UTF-8 binds as before.
+async fn an_old_system_that_hashed_windows_1252_binds_once_the_city_says_so(backend: Backend) {
+    let (app, client) = server(backend).await;
+    let root = crate::helpers::project_root().join("tests/data");
+    let cp1252 = std::fs::read_to_string(root.join("legacy_hashes_cp1252.tsv")).unwrap();
+    let latin = cp1252
+        .lines()
+        .map(|line| line.split('\t').collect::<Vec<_>>())
+        .find(|fields| fields[0] == "bcrypt-2y" && fields[1] == PASSWORD)
+        .map(|fields| fields[2].to_string())
+        .unwrap();
+    let (_, utf8) = vectors(PASSWORD)
+        .into_iter()
+        .find(|(kind, _)| kind == "bcrypt-2y")
+        .unwrap();
+    let old = Old::new("seinajoki", "vanha.latin", "SJK-LATIN").email("latin@testi.fi");
+    let latin_id = app.import(old.hash(&latin)).await;
+    let old = Old::new("seinajoki", "vanha.utf", "SJK-UTF").email("utf@testi.fi");
+    app.import(old.hash(&utf8)).await;
+
+    let login = begin(&app, &client).await;
+    let (_, page) = login.identify("latin@testi.fi").await;
+    let wrong = login.password(&page, "latin@testi.fi", PASSWORD).await;
+    says(wrong, 401, WRONG).await;
+    assert_eq!(app.bound_to(&latin_id).await, None);
+
+    let app = app
+        .restart_with(|dir| {
+            let tenant = dir.join("tenants/seinajoki.toml");
+            let text = std::fs::read_to_string(&tenant).unwrap();
+            let text = text.replacen(
+                "[legacy]\n",
+                "[legacy]\npassword_encodings = [\"utf-8\", \"windows-1252\"]\n",
+                1,
+            );
+            std::fs::write(&tenant, text).unwrap();
+        })
+        .await;
+    let client = rp::basic(&app).await;
+    for (email, subject) in [("latin@testi.fi", "SJK-LATIN"), ("utf@testi.fi", "SJK-UTF")] {
+        let redeemed = logged_in(&app.browser(), &client, email, PASSWORD).await;
+        assert_eq!(redeemed.payload()["sub"], subject, "{email}");
+    }
+    assert!(app.bound_to(&latin_id).await.is_some());
     app.stop().await;
 }
 

@@ -190,6 +190,40 @@ fn mail_limits_default_and_are_checked() {
 }
 
 #[test]
+fn old_password_encodings_default_to_utf_8_and_are_checked() {
+    use crate::config::PasswordEncoding::{Utf8, Windows1252};
+    jail_with(TENANT, |_| {
+        let legacy = &loaded().tenants["seinajoki"].legacy;
+        assert_eq!(legacy.password_encodings, [Utf8]);
+        Ok(())
+    });
+    let with = |list: &str| format!("{TENANT}\n[legacy]\npassword_encodings = {list}\n");
+    jail_with(&with(r#"["utf-8", "iso-8859-1"]"#), |_| {
+        let legacy = &loaded().tenants["seinajoki"].legacy;
+        assert_eq!(legacy.password_encodings, [Utf8, Windows1252]);
+        Ok(())
+    });
+    assert_refused(
+        &with("[]"),
+        &[
+            "tenants/seinajoki.toml: legacy.password_encodings: must name at least one encoding: \"utf-8\", \"windows-1252\" (or \"iso-8859-1\")",
+        ],
+    );
+    assert_refused(
+        &with(r#"["windows-1252", "utf-8", "iso-8859-1"]"#),
+        &[
+            "tenants/seinajoki.toml: legacy.password_encodings: names an encoding twice: each costs a hash of every old password checked",
+        ],
+    );
+    assert_refused(
+        &with(r#"["latin-9"]"#),
+        &[
+            "tenants/seinajoki.toml: legacy.password_encodings[0]: unknown variant `latin-9`, expected one of `utf-8`, `iso-8859-1`, `windows-1252`",
+        ],
+    );
+}
+
+#[test]
 fn second_factors_default_and_are_checked() {
     jail_with(TENANT, |_| {
         let tenant = &loaded().tenants["seinajoki"];

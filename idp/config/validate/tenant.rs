@@ -119,6 +119,19 @@ pub(in crate::config) fn tenant(
             "may be empty only when the salt and the hash are written in one encoding, hex or base64 (as LDAP's {SSHA} is)".into(),
         );
     }
+    let encodings = &tenant.legacy.password_encodings;
+    if encodings.is_empty() {
+        problem(
+            "legacy.password_encodings".into(),
+            "must name at least one encoding: \"utf-8\", \"windows-1252\" (or \"iso-8859-1\")"
+                .into(),
+        );
+    } else if (1..encodings.len()).any(|i| encodings[..i].contains(&encodings[i])) {
+        problem(
+            "legacy.password_encodings".into(),
+            "names an encoding twice: each costs a hash of every old password checked".into(),
+        );
+    }
     let limits = &tenant.mail_limits;
     let mails = [
         ("mail_limits.per_address", limits.per_address),
