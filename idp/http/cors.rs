@@ -1,5 +1,5 @@
 //! Cross-origin requests (CORS, the Fetch standard) for a single-page application of an e-service:
-//! [`published`] for what any page may read (discovery and the JWKS), [`for_clients`] and
+//! [`ANY_PAGE`] for what any page may read (discovery and the JWKS), [`for_clients`] and
 //! [`for_bearers`] for the endpoints a public client calls from its page (token, revocation and
 //! PAR; userinfo). Nothing else answers a cross-origin request: the resident's pages, the
 //! authorization and logout endpoints are visited, not fetched, and introspection is for
@@ -13,7 +13,6 @@ use std::sync::Arc;
 use actix_cors::Cors;
 use actix_web::body::MessageBody;
 use actix_web::dev::{RequestHead, ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpRequest};
@@ -24,34 +23,11 @@ use crate::config::{AuthMethod, Config, TenantConfig};
 /// removed origin is refused by every answer at once, whatever a preflight said.
 const PREFLIGHT_SECONDS: usize = 600;
 
-/// Discovery's and the JWKS's preflights: any page, `GET` and `HEAD`, no request header. Their
-/// answers carry [`readable_by_any_page`].
-pub fn published() -> Cors {
-    Cors::default()
-        .allow_any_origin()
-        .send_wildcard()
-        .allowed_methods(["GET", "HEAD"])
-        .disable_vary_header()
-        .max_age(PREFLIGHT_SECONDS)
-}
-
-/// `Access-Control-Allow-Origin: *` on every answer to a `GET` or `HEAD`, whether or not the
-/// request said its origin: an answer a cache keeps (discovery and the JWKS are `public`) is then
-/// readable by the next page too, without a `Vary`. (A method they do not serve is its 405 alone.)
-pub async fn readable_by_any_page(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let read = matches!(*req.method(), Method::GET | Method::HEAD);
-    let mut response = next.call(req).await?;
-    if read {
-        response.headers_mut().insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        );
-    }
-    Ok(response)
-}
+/// The header discovery and the JWKS carry on every answer, whether or not the request said its
+/// origin: public documents any page reads (with a plain `GET`, which needs no preflight), and an
+/// answer a cache keeps (they are `public`) is then readable by the next page too, without a
+/// `Vary`.
+pub const ANY_PAGE: (&str, &str) = ("Access-Control-Allow-Origin", "*");
 
 /// The token, revocation and PAR endpoints: answered to an origin that one of the tenant's
 /// clients lists in `web_origins` (the tenant is the path's first segment, as the routes read

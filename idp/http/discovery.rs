@@ -34,6 +34,7 @@ pub async fn openid_configuration(
         .ok_or(HttpError::UnknownTenant)?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "public, max-age=300"))
+        .insert_header(crate::http::cors::ANY_PAGE)
         .content_type(ContentType::json())
         .body(document.clone()))
 }

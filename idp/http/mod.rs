@@ -155,8 +155,6 @@ fn routes_of(cfg: &mut web::ServiceConfig, config: Arc<Config>) {
             web::scope("/{tenant}")
                 .service(
                     web::resource("/.well-known/openid-configuration")
-                        .wrap(cors::published())
-                        .wrap(actix_web::middleware::from_fn(cors::readable_by_any_page))
                         .route(util::get_or_head().to(discovery::openid_configuration)),
                 )
                 .service(web::resource("/theme.css").route(util::get_or_head().to(assets::theme)))

@@ -13,6 +13,7 @@ pub async fn jwks(request: TenantRequest) -> HttpResponse {
         .unwrap_or_else(|| r#"{"keys":[]}"#.to_string());
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "public, max-age=300"))
+        .insert_header(crate::http::cors::ANY_PAGE)
         .content_type("application/jwk-set+json")
         .body(body)
 }

@@ -29,31 +29,26 @@ pub fn routes(config: Arc<Config>) -> impl FnOnce(&mut web::ServiceConfig) {
                 .wrap(cors::for_clients(config.clone()))
                 .wrap(from_fn(cors::withhold))
         };
-        cfg.service(
-            web::resource("/jwks")
-                .wrap(cors::published())
-                .wrap(from_fn(cors::readable_by_any_page))
-                .route(crate::http::util::get_or_head().to(jwks::jwks)),
-        )
-        .service(
-            web::resource("/authorize")
-                .route(get().to(authorize::authorize))
-                .route(post().to(authorize::authorize)),
-        )
-        .service(of_clients(web::resource("/token")).route(post().to(token::token)))
-        .service(
-            web::resource("/userinfo")
-                .wrap(cors::for_bearers(config.clone()))
-                .route(get().to(userinfo::get))
-                .route(post().to(userinfo::post)),
-        )
-        .service(web::resource("/introspect").route(post().to(introspect::introspect)))
-        .service(of_clients(web::resource("/revoke")).route(post().to(revoke::revoke)))
-        .service(of_clients(web::resource("/par")).route(post().to(par::push)))
-        .service(
-            web::resource("/logout")
-                .route(get().to(logout::logout))
-                .route(post().to(logout::logout)),
-        );
+        cfg.service(web::resource("/jwks").route(crate::http::util::get_or_head().to(jwks::jwks)))
+            .service(
+                web::resource("/authorize")
+                    .route(get().to(authorize::authorize))
+                    .route(post().to(authorize::authorize)),
+            )
+            .service(of_clients(web::resource("/token")).route(post().to(token::token)))
+            .service(
+                web::resource("/userinfo")
+                    .wrap(cors::for_bearers(config.clone()))
+                    .route(get().to(userinfo::get))
+                    .route(post().to(userinfo::post)),
+            )
+            .service(web::resource("/introspect").route(post().to(introspect::introspect)))
+            .service(of_clients(web::resource("/revoke")).route(post().to(revoke::revoke)))
+            .service(of_clients(web::resource("/par")).route(post().to(par::push)))
+            .service(
+                web::resource("/logout")
+                    .route(get().to(logout::logout))
+                    .route(post().to(logout::logout)),
+            );
     }
 }
