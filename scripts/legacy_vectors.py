@@ -3,10 +3,12 @@
 implementation) for idp's legacy verifiers to check. Run: pip install passlib==1.7.4 bcrypt==4.0.1 argon2-cffi;
 python3 scripts/legacy_vectors.py > tests/data/legacy_hashes.tsv
 python3 scripts/legacy_vectors.py windows-1252 > tests/data/legacy_hashes_cp1252.tsv
+python3 scripts/legacy_vectors.py iso-8859-15 > tests/data/legacy_hashes_latin9.tsv
 
 Each line: format, password, hash, tab-separated. Passwords include non-ASCII text, which the old
-systems hashed as UTF-8 (the first file) or as the windows-1252 bytes a browser sent from a page
-in windows-1252 or ISO-8859-1 (the second: `[legacy] password_encodings`)."""
+systems hashed as UTF-8 (the first file), as the windows-1252 bytes a browser sent from a page
+in windows-1252 or ISO-8859-1 (the second), or as ISO-8859-15 bytes (the third: `[legacy]
+password_encodings`)."""
 import base64
 import hashlib
 import os
@@ -20,8 +22,10 @@ PASSWORDS = {
     "utf-8": ["salasana123", "Sälasana-ÄÖå €", "correct horse battery staple"],
     # "€" is 0x80 in windows-1252 (a C1 control in ISO-8859-1 itself; browsers send windows-1252).
     "windows-1252": ["Sälasana-ÄÖå €", "Åke Öhman äiti"],
+    # "€", "Š" and "Ž" are other bytes in ISO-8859-15 than in windows-1252.
+    "iso-8859-15": ["Sälasana-ÄÖå €", "Šakki Žanna"],
 }[ENCODING]
-CODEC = {"utf-8": "utf-8", "windows-1252": "cp1252"}[ENCODING]
+CODEC = {"utf-8": "utf-8", "windows-1252": "cp1252", "iso-8859-15": "iso8859_15"}[ENCODING]
 
 
 def phc_pbkdf2_sha256(secret, salt, rounds=1000):

@@ -49,6 +49,10 @@ pub enum PasswordEncoding {
     /// does, `&#NNNN;`.
     #[serde(rename = "windows-1252", alias = "iso-8859-1")]
     Windows1252,
+    /// ISO-8859-15 (Latin-9), Latin-1 with "€" (0xA4), "Š", "Ž", "Œ" and their kin in place of
+    /// some of its signs: "ä" is 0xE4 here too.
+    #[serde(rename = "iso-8859-15")]
+    Iso8859_15,
 }
 
 /// The file formats of a legacy export (`legacy.import_at_start`, `idp import-legacy`).

@@ -5,10 +5,11 @@
 //! and `pwhash` for md5-crypt. By hand are only the parsing of passlib's and Django's PBKDF2
 //! strings, the reading of sha-crypt strings for a password that is not UTF-8, and the constant-time
 //! comparison of their output. A password is tried as the bytes the old system hashed: its UTF-8,
-//! or what a browser sent for it from a page in windows-1252 or ISO-8859-1
+//! or what a browser sent for it from a page in windows-1252, ISO-8859-1 or ISO-8859-15
 //! (`[legacy] password_encodings`, [`verify_in`]). Each verifier is tested against hashes made by
-//! passlib (`tests/data/legacy_hashes.tsv` and, of windows-1252 bytes,
-//! `tests/data/legacy_hashes_cp1252.tsv`; written by `scripts/legacy_vectors.py`).
+//! passlib (`tests/data/legacy_hashes.tsv` and, of windows-1252 and ISO-8859-15 bytes,
+//! `tests/data/legacy_hashes_cp1252.tsv` and `legacy_hashes_latin9.tsv`; written by
+//! `scripts/legacy_vectors.py`).
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
@@ -312,9 +313,10 @@ pub fn verify(password: &str, hash: &str, salted: Option<&SaltedShaLayout>) -> b
 
 /// [`verify`] with `password` tried in each of `encodings` (the old login page's): each is run,
 /// also after one matched and where two give the same bytes (an ASCII password), so that a check
-/// takes as long whatever the password — the wait of a wrong password is learnt per kind of hash
-/// (`flows::password_check`), and a password of letters some encoding lacks must not answer
-/// sooner or later than another.
+/// takes as long whatever the password matched in — the wait of a wrong password is learnt per
+/// kind of hash (`flows::password_check`, which measures a password by its [`longest`] bytes, as
+/// an old sha-crypt hash costs). An encoding whose bytes are too long for the hash
+/// ([`runs_for`]) is not run.
 pub fn verify_in(
     password: &str,
     hash: &str,
@@ -333,11 +335,21 @@ pub fn verify_in(
 
 /// The bytes a browser sent for `password` from a page in `encoding` (the WHATWG Encoding
 /// standard's encoder, which writes a character the encoding lacks as `&#NNNN;`, as a form does).
-fn encoded(password: &str, encoding: PasswordEncoding) -> std::borrow::Cow<'_, [u8]> {
+pub fn encoded(password: &str, encoding: PasswordEncoding) -> std::borrow::Cow<'_, [u8]> {
     match encoding {
         PasswordEncoding::Utf8 => std::borrow::Cow::Borrowed(password.as_bytes()),
         PasswordEncoding::Windows1252 => encoding_rs::WINDOWS_1252.encode(password).0,
+        PasswordEncoding::Iso8859_15 => encoding_rs::ISO_8859_15.encode(password).0,
     }
+}
+
+/// The most bytes `password` is in any of `encodings` (its UTF-8 length when none is given).
+pub fn longest(password: &str, encodings: &[PasswordEncoding]) -> usize {
+    encodings
+        .iter()
+        .map(|&encoding| encoded(password, encoding).len())
+        .max()
+        .unwrap_or(password.len())
 }
 
 fn run(
@@ -632,30 +644,41 @@ pub(crate) mod tests {
     }
 
     const CP1252_VECTORS: &str = include_str!("../../tests/data/legacy_hashes_cp1252.tsv");
+    const LATIN9_VECTORS: &str = include_str!("../../tests/data/legacy_hashes_latin9.tsv");
 
     #[test]
     fn a_hash_of_windows_1252_bytes_verifies_in_that_encoding_only() {
-        use PasswordEncoding::{Utf8, Windows1252};
-        let mut seen = std::collections::BTreeSet::new();
-        for [kind, password, hash] in rows(CP1252_VECTORS) {
-            let wrong = format!("{password}x");
-            for (encodings, matches) in [
-                (&[Windows1252][..], true),
-                (&[Utf8, Windows1252][..], true),
-                (&[Windows1252, Utf8][..], true),
-                (&[Utf8][..], false),
-            ] {
-                assert_eq!(
-                    verify_in(password, hash, None, encodings),
-                    matches,
-                    "{kind} in {encodings:?}: {password:?} {hash}"
-                );
-                assert!(!verify_in(&wrong, hash, None, encodings), "{kind}");
+        use PasswordEncoding::{Iso8859_15, Utf8, Windows1252};
+        for (table, encoding, other) in [
+            (CP1252_VECTORS, Windows1252, Iso8859_15),
+            (LATIN9_VECTORS, Iso8859_15, Windows1252),
+        ] {
+            let mut seen = std::collections::BTreeSet::new();
+            for [kind, password, hash] in rows(table) {
+                let wrong = format!("{password}x");
+                for (encodings, matches) in [
+                    (&[encoding][..], true),
+                    (&[Utf8, encoding][..], true),
+                    (&[encoding, Utf8, other][..], true),
+                    (&[Utf8][..], false),
+                    // "€", "Š" and "Ž" are other bytes in the other one; "ä" is not.
+                    (
+                        &[other, Utf8][..],
+                        encoded(password, other) == encoded(password, encoding),
+                    ),
+                ] {
+                    assert_eq!(
+                        verify_in(password, hash, None, encodings),
+                        matches,
+                        "{kind} in {encodings:?}: {password:?} {hash}"
+                    );
+                    assert!(!verify_in(&wrong, hash, None, encodings), "{kind}");
+                }
+                assert!(!verify(password, hash, None), "{kind}");
+                seen.insert(kind);
             }
-            assert!(!verify(password, hash, None), "{kind}");
-            seen.insert(kind);
+            assert_eq!(seen.len(), 15, "{encoding:?}: {seen:?}");
         }
-        assert_eq!(seen.len(), 15, "{seen:?}");
         // A hash of UTF-8 still verifies where windows-1252 is tried too, ASCII or not.
         for [kind, password, hash] in rows(VECTORS) {
             assert!(
@@ -678,6 +701,11 @@ pub(crate) mod tests {
             encoded("ä", PasswordEncoding::Utf8).as_ref(),
             "ä".as_bytes()
         );
+        let latin9 = |text| encoded(text, PasswordEncoding::Iso8859_15).into_owned();
+        assert_eq!(latin9("ä€Š"), [0xE4, 0xA4, 0xA6]);
+        let both = [PasswordEncoding::Utf8, PasswordEncoding::Windows1252];
+        assert_eq!(longest("aΩ", &both), 7);
+        assert_eq!(longest("ää", &both), 4);
     }
 
     #[test]

@@ -81,8 +81,6 @@ pub enum Stored {
         hash: String,
         /// The tenant's salted SHA layout.
         salted: Option<SaltedShaLayout>,
-        /// The encodings the old login page sent passwords in (`[legacy] password_encodings`).
-        encodings: Vec<PasswordEncoding>,
     },
 }
 
@@ -111,7 +109,12 @@ impl Stored {
     /// password no form of which runs, and a wrong one for an old hash cheaper than the dummy
     /// ([`Stored::cheaper_than_the_dummy`]), cost the dummy hash instead, so that they take as
     /// long as a wrong password for an unknown identifier.
-    fn check(&self, password: &SecretString) -> Ran {
+    ///
+    /// An old hash runs each form in each of the tenant's `encodings` (`[legacy]
+    /// password_encodings`, [`legacy::verify_in`]); a form's length, for the time an old
+    /// sha-crypt hash takes and the wait a wrong password learns, is its longest in them
+    /// ([`legacy::longest`]), for every kind of hash alike.
+    fn check(&self, password: &SecretString, encodings: &[PasswordEncoding]) -> Ran {
         let typed = password.expose_secret();
         let normal = normalised(typed);
         let forms: Vec<&str> = match self {
@@ -119,26 +122,36 @@ impl Stored {
             Stored::Argon2(_) => vec![&normal, typed],
             Stored::Legacy { .. } => vec![typed, &normal],
         };
+        let bytes = |form: &str| legacy::longest(form, encodings);
         // What a wrong password waits for: one kind's time a form a password can have, whether
         // or not this hash runs it (an old sha-crypt hash runs none over 256 bytes; the dummy of
         // an unknown identifier runs both), so that the count does not tell the kinds apart.
-        let mut due: Vec<usize> = forms.iter().map(|form| form.len()).collect();
-        due.retain(|&bytes| bytes <= MAX_BYTES);
+        let mut due: Vec<usize> = forms
+            .iter()
+            .filter(|form| form.len() <= MAX_BYTES)
+            .map(|form| bytes(form))
+            .collect();
         if due.is_empty() {
-            due.push(typed.len());
+            due.push(bytes(typed));
         }
         let started = Instant::now();
-        let (mut tries, mut matched, mut ran_bytes) = (0, false, None);
-        for form in forms.into_iter().filter(|form| self.runs_for(form.len())) {
+        let (mut tries, mut matched, mut ran_bytes, mut whole) = (0, false, None, true);
+        for form in forms
+            .into_iter()
+            .filter(|form| self.runs_for(form, encodings))
+        {
             tries += 1;
-            ran_bytes = Some(form.len());
+            ran_bytes = Some(bytes(form));
             matched = match self {
                 Stored::Argon2(hash) => password::verify(&SecretString::from(form), hash),
-                Stored::Legacy {
-                    hash,
-                    salted,
-                    encodings,
-                } => legacy::verify_in(form, hash, salted.as_ref(), encodings),
+                Stored::Legacy { hash, salted } => {
+                    // An encoding whose bytes are too long for the hash is not run: the check
+                    // then took less than its kind takes.
+                    whole &= encodings.iter().all(|&encoding| {
+                        self.runs_for_bytes(legacy::encoded(form, encoding).len())
+                    });
+                    legacy::verify_in(form, hash, salted.as_ref(), encodings)
+                }
             };
             if matched {
                 break;
@@ -162,7 +175,7 @@ impl Stored {
             // dummy alone, and would pull the kind's time down to the dummy's, and a time of two
             // tries and one dummy halved would pull it down by half a dummy. A match is what a
             // wrong password costs too where no dummy would follow it.
-            typical: tries == 1 && (!matched || !self.dummy_after(false, true, took)),
+            typical: tries == 1 && whole && (!matched || !self.dummy_after(false, true, took)),
         }
     }
 
@@ -177,21 +190,31 @@ impl Stored {
     fn grows(&self) -> bool {
         match self {
             Stored::Argon2(_) => false,
-            Stored::Legacy { hash, salted, .. } => matches!(
+            Stored::Legacy { hash, salted } => matches!(
                 legacy::usable(hash, salted.as_ref()),
                 Some(LegacyFormat::Sha512Crypt | LegacyFormat::Sha256Crypt)
             ),
         }
     }
 
-    /// Whether a password of `bytes` bytes is run against this hash.
-    fn runs_for(&self, bytes: usize) -> bool {
-        bytes <= MAX_BYTES
-            && match self {
-                Stored::Argon2(_) => true,
-                Stored::Legacy { hash, salted, .. } => legacy::usable(hash, salted.as_ref())
-                    .is_none_or(|format| legacy::runs_for(format, bytes)),
-            }
+    /// Whether `form` of a password is run against this hash: not over [`MAX_BYTES`], and for
+    /// an old hash in at least one of `encodings` ([`Stored::runs_for_bytes`]; an old system that
+    /// hashed the shorter windows-1252 bytes of a long password still matches).
+    fn runs_for(&self, form: &str, encodings: &[PasswordEncoding]) -> bool {
+        form.len() <= MAX_BYTES
+            && encodings
+                .iter()
+                .any(|&encoding| self.runs_for_bytes(legacy::encoded(form, encoding).len()))
+    }
+
+    /// Whether a password of `bytes` bytes (as hashed) is run against this hash: an old
+    /// sha-crypt hash's cost grows with them ([`legacy::runs_for`]).
+    fn runs_for_bytes(&self, bytes: usize) -> bool {
+        match self {
+            Stored::Argon2(_) => true,
+            Stored::Legacy { hash, salted } => legacy::usable(hash, salted.as_ref())
+                .is_none_or(|format| legacy::runs_for(format, bytes)),
+        }
     }
 
     /// Whether a check that `matched` (or not), having run the stored hash (`ran`) or not, is
@@ -219,7 +242,7 @@ impl Stored {
     /// sha-crypt, scrypt, argon2) cost what their parameters say (docs/security.md, "Timing and
     /// enumeration").
     fn cheaper_than_the_dummy(&self) -> bool {
-        let Stored::Legacy { hash, salted, .. } = self else {
+        let Stored::Legacy { hash, salted } = self else {
             return false;
         };
         match legacy::detect(hash, salted.as_ref()) {
@@ -422,13 +445,14 @@ impl PasswordCheck<'_> {
             return Ok(Checked::Throttled { retry_after });
         }
         let (kind, grows) = (stored.kind().to_string(), stored.grows());
+        let encodings = self.tenant.legacy.password_encodings.clone();
         let verified = self
             .pool
             .run_for(
                 attempt.share,
                 &attempt.holders(&self.tenant.id),
                 move || {
-                    let ran = stored.check(&password);
+                    let ran = stored.check(&password, &encodings);
                     // What a match re-hashes (an old password) in the form new ones are kept in,
                     // unless that form is longer than a password may be (NFKC can grow a text
                     // eighteenfold): then as typed, or no later check would run it.
@@ -528,6 +552,17 @@ mod tests {
     use secrecy::SecretString;
 
     use super::{DUMMY_HASH, Length, MAX_BYTES, Stored, length_of};
+    use crate::config::PasswordEncoding;
+
+    /// The default encoding of old passwords.
+    const UTF8: &[PasswordEncoding] = &[PasswordEncoding::Utf8];
+    /// An old login page that sent windows-1252, its newer one UTF-8.
+    const BOTH: &[PasswordEncoding] = &[PasswordEncoding::Utf8, PasswordEncoding::Windows1252];
+
+    /// A password of `bytes` letters "a".
+    fn a(bytes: usize) -> String {
+        "a".repeat(bytes)
+    }
 
     /// The sha512-crypt hash of "salasana123" (tests/data/legacy_hashes.tsv).
     const SHA512_CRYPT: &str = "$6$Z4bpj4wF9dn4fmPX$.QwhICvr3HCdjUW3QuDObHJ8CfGsxrx4j2kvdiwZTXKFe5claminEjKAiQ.7w1kb459KgfrfQaTekaGB0rjSe1";
@@ -542,7 +577,6 @@ mod tests {
         Stored::Legacy {
             hash: hash.to_string(),
             salted: Some(salted),
-            encodings: vec![crate::config::PasswordEncoding::Utf8],
         }
     }
 
@@ -577,9 +611,9 @@ mod tests {
         );
         for hash in [MD5_CRYPT, SALTED_SHA1] {
             let stored = legacy(hash);
-            assert!(!stored.check(&wrong).matched, "{hash}");
+            assert!(!stored.check(&wrong, UTF8).matched, "{hash}");
             assert!(stored.dummy_after(false, true, slow), "{hash}");
-            assert!(stored.check(&right).matched, "{hash}");
+            assert!(stored.check(&right, UTF8).matched, "{hash}");
             assert!(!stored.dummy_after(true, true, quick), "{hash}");
         }
         assert!(legacy("no known format").dummy_after(false, true, slow));
@@ -610,29 +644,61 @@ mod tests {
         );
         for (name, stored) in [("current", &current), ("old", &old)] {
             for typed in [composed, decomposed] {
-                assert!(stored.check(&secret(typed)).matched, "{name}, {typed:?}");
+                assert!(
+                    stored.check(&secret(typed), UTF8).matched,
+                    "{name}, {typed:?}"
+                );
             }
         }
         // A hash made before of the decomposed text matches it as it did then (typed composed,
         // it never did: the next change of password keeps the one form).
-        assert!(before.check(&secret(decomposed)).matched);
-        let wrong = current.check(&secret("va\u{308}a\u{308}ra\u{308}"));
+        assert!(before.check(&secret(decomposed), UTF8).matched);
+        let wrong = current.check(&secret("va\u{308}a\u{308}ra\u{308}"), UTF8);
         assert_eq!((wrong.matched, wrong.due.len()), (false, 2));
         // Its time is not one try's: it teaches its kind nothing.
         assert!(!wrong.typical);
-        assert_eq!(current.check(&secret("väärä")).due.len(), 1);
+        assert_eq!(current.check(&secret("väärä"), UTF8).due.len(), 1);
         // A long one waits for as many tries for every kind: an old sha-crypt hash runs neither
         // form over 256 bytes, the dummy of an unknown identifier runs both.
         let long = format!("va\u{308}{}", "x".repeat(300));
-        let dummy = Stored::Argon2(DUMMY_HASH.to_string()).check(&secret(&long));
-        let sha = legacy(SHA512_CRYPT).check(&secret(&long));
+        let dummy = Stored::Argon2(DUMMY_HASH.to_string()).check(&secret(&long), UTF8);
+        let sha = legacy(SHA512_CRYPT).check(&secret(&long), UTF8);
         assert_eq!((dummy.due.len(), sha.due.len()), (2, 2));
         // A form NFKC grows is waited for at its own length: seven ligatures are 21 bytes typed,
         // 231 as NFKC, and an old sha-crypt hash runs both, the second at a longer class.
         let grown = "\u{fdfa}".repeat(7);
-        let ran = legacy(SHA512_CRYPT).check(&secret(&grown));
+        let ran = legacy(SHA512_CRYPT).check(&secret(&grown), UTF8);
         assert_eq!(ran.due, [21, 231]);
         assert!(!ran.typical, "two tries teach nothing");
+    }
+
+    /// With two encodings an old sha-crypt hash costs what a password's longest bytes cost (a
+    /// letter windows-1252 lacks is sent as `&#937;`, 6 bytes for 2): a check is timed, and a
+    /// wrong password waits, at that length for every kind of hash alike; a check that could not
+    /// run one encoding (too long for sha-crypt) teaches its kind nothing; and a long password
+    /// whose old bytes were short enough still matches.
+    #[test]
+    fn an_old_password_is_measured_by_its_longest_encoding() {
+        let secret = |text: &str| SecretString::from(text);
+        let omegas = secret(&"Ω".repeat(31));
+        let ran = legacy(SHA512_CRYPT).check(&omegas, BOTH);
+        assert_eq!(ran.ran_bytes, Some(186));
+        assert_eq!(ran.due, [186]);
+        assert!(ran.typical);
+        let dummy = Stored::Argon2(DUMMY_HASH.to_string()).check(&omegas, BOTH);
+        assert_eq!(dummy.due, ran.due);
+        assert_eq!(legacy(SHA512_CRYPT).check(&omegas, UTF8).due, [62]);
+
+        let skipped = legacy(SHA512_CRYPT).check(&secret(&"Ж".repeat(37)), BOTH);
+        assert!(!skipped.matched && !skipped.typical);
+
+        let long = "ä".repeat(200);
+        let bytes = crate::crypto::legacy::encoded(&long, PasswordEncoding::Windows1252);
+        let params = sha_crypt::Sha512Params::new(5_000).unwrap();
+        let sum = sha_crypt::sha512_crypt_b64(&bytes, b"pitkasuola", &params).unwrap();
+        let old = legacy(&format!("$6$pitkasuola${sum}"));
+        assert!(old.check(&secret(&long), BOTH).matched);
+        assert!(!old.check(&secret(&long), UTF8).matched);
     }
 
     /// A check whose second counter is its account's own counts on it once (a check the pool
@@ -666,25 +732,29 @@ mod tests {
         let bcrypt = "$2b$04$cd/PVnsiDJWMgHzgjB6kau.clFYNpL7uSV7.RvpKRpDfZlfAkPTY2";
         let argon2 = Stored::Argon2(DUMMY_HASH.to_string());
         for stored in [legacy(SHA512_CRYPT), legacy(bcrypt), argon2.clone()] {
-            assert!(!stored.runs_for(MAX_BYTES + 1), "{stored:?}");
+            assert!(!stored.runs_for(&a(MAX_BYTES + 1), UTF8), "{stored:?}");
             let took = (Duration::ZERO, None);
             assert!(stored.dummy_after(false, false, took), "{stored:?}");
-            let ran = stored.check(&SecretString::from("a".repeat(64 * 1024)));
+            let ran = stored.check(&SecretString::from("a".repeat(64 * 1024)), UTF8);
             // Not the hash's time: it would pull its kind's time down to the dummy's.
             assert!(!ran.matched && !ran.typical, "{stored:?}");
         }
         // One run against the hash is its time.
-        assert!(legacy(bcrypt).check(&SecretString::from("väärä")).typical);
+        assert!(
+            legacy(bcrypt)
+                .check(&SecretString::from("väärä"), UTF8)
+                .typical
+        );
         // A sha-crypt hash's time is kept per length class; the others' for every length.
         let sha = legacy(SHA512_CRYPT);
         assert_eq!(sha.kind(), "$6");
         assert_eq!(length_of(sha.grows(), 10), Length::of(10));
         assert_ne!(length_of(sha.grows(), 200), length_of(sha.grows(), 10));
         assert_eq!(length_of(legacy(bcrypt).grows(), 200), Length::Any);
-        assert!(!legacy(SHA512_CRYPT).runs_for(257));
-        assert!(legacy(SHA512_CRYPT).runs_for(256));
-        assert!(legacy(bcrypt).runs_for(MAX_BYTES));
-        assert!(argon2.runs_for(MAX_BYTES));
+        assert!(!legacy(SHA512_CRYPT).runs_for(&a(257), UTF8));
+        assert!(legacy(SHA512_CRYPT).runs_for(&a(256), UTF8));
+        assert!(legacy(bcrypt).runs_for(&a(MAX_BYTES), UTF8));
+        assert!(argon2.runs_for(&a(MAX_BYTES), UTF8));
     }
 
     /// No file but this one (and the crypto modules that define them, with their tests) calls the

@@ -206,7 +206,7 @@ fn old_password_encodings_default_to_utf_8_and_are_checked() {
     assert_refused(
         &with("[]"),
         &[
-            "tenants/seinajoki.toml: legacy.password_encodings: must name at least one encoding: \"utf-8\", \"windows-1252\" (or \"iso-8859-1\")",
+            "tenants/seinajoki.toml: legacy.password_encodings: must name at least one encoding: \"utf-8\", \"windows-1252\" (or \"iso-8859-1\"), \"iso-8859-15\"",
         ],
     );
     assert_refused(
@@ -218,7 +218,7 @@ fn old_password_encodings_default_to_utf_8_and_are_checked() {
     assert_refused(
         &with(r#"["latin-9"]"#),
         &[
-            "tenants/seinajoki.toml: legacy.password_encodings[0]: unknown variant `latin-9`, expected one of `utf-8`, `iso-8859-1`, `windows-1252`",
+            "tenants/seinajoki.toml: legacy.password_encodings[0]: unknown variant `latin-9`, expected one of `utf-8`, `iso-8859-1`, `windows-1252`, `iso-8859-15`",
         ],
     );
 }

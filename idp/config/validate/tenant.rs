@@ -123,7 +123,7 @@ pub(in crate::config) fn tenant(
     if encodings.is_empty() {
         problem(
             "legacy.password_encodings".into(),
-            "must name at least one encoding: \"utf-8\", \"windows-1252\" (or \"iso-8859-1\")"
+            "must name at least one encoding: \"utf-8\", \"windows-1252\" (or \"iso-8859-1\"), \"iso-8859-15\""
                 .into(),
         );
     } else if (1..encodings.len()).any(|i| encodings[..i].contains(&encodings[i])) {

@@ -85,7 +85,6 @@ pub fn prepare_claim(
             Stored::Legacy {
                 hash,
                 salted: m.tenant.legacy.salted_sha.clone(),
-                encodings: m.tenant.legacy.password_encodings.clone(),
             },
         ),
         // Nothing to claim: the check counts where a login of the identifier would (its

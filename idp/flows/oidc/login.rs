@@ -148,7 +148,6 @@ pub fn prepare(
         (_, Some(account)) => Stored::Legacy {
             hash: account.password_hash.clone().unwrap_or_default(),
             salted: m.tenant.legacy.salted_sha.clone(),
-            encodings: m.tenant.legacy.password_encodings.clone(),
         },
         (Some(user), None) => Stored::Argon2(
             user.password_hash

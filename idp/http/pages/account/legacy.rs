@@ -42,7 +42,6 @@ pub async fn link_legacy(signed: SignedIn<Posted>) -> PageResult {
     let stored = Stored::Legacy {
         hash: account.password_hash.clone().unwrap_or_default(),
         salted: tenant.legacy.salted_sha.clone(),
-        encodings: tenant.legacy.password_encodings.clone(),
     };
     let key = ThrottleKey::Legacy(account.id.clone());
     let matched = signed
@@ -91,7 +90,6 @@ pub async fn link_other(signed: SignedIn<Posted>) -> PageResult {
             Stored::Legacy {
                 hash: account.password_hash.clone().unwrap_or_default(),
                 salted: tenant.legacy.salted_sha.clone(),
-                encodings: tenant.legacy.password_encodings.clone(),
             }
         }
         None => Stored::Argon2(DUMMY_HASH.to_string()),
