@@ -56,8 +56,8 @@ pub fn run(config: &Config, command: ClientsCommand) -> Result<(), Failure> {
 }
 
 /// One client's line: its id, how it authenticates, how its secret is stored (`hashed`,
-/// `PLAIN` — prefer `client_secret_sha256` —, or `-`), its grants, whether it asks consent, and
-/// its redirect URIs.
+/// `PLAIN` — prefer `client_secret_sha256` —, or `-`; during a rotation, until when the previous
+/// secret is taken), its grants, whether it asks consent, and its redirect URIs.
 fn row(client: &ClientConfig) -> String {
     let authentication = match client.token_endpoint_auth_method {
         AuthMethod::ClientSecretBasic => "client_secret_basic",
@@ -69,6 +69,17 @@ fn row(client: &ClientConfig) -> String {
         (Some(_), _) => "hashed",
         (None, Some(_)) => "PLAIN",
         (None, None) => "-",
+    };
+    // A rotation under way: until when the previous secret is taken.
+    let stored = match (
+        &client.previous_client_secret_sha256,
+        client.previous_secret_expires,
+    ) {
+        (Some(_), Some(expiry)) => format!(
+            "{stored}, previous until {}",
+            expiry.0.and_utc().format("%Y-%m-%dT%H:%M:%SZ")
+        ),
+        _ => stored.to_string(),
     };
     let grants: Vec<&str> = client
         .grant_types

@@ -22,6 +22,12 @@ pub struct ClientConfig {
     pub client_secret: Option<SecretString>,
     /// SHA-256 of the client secret, 64 hex digits.
     pub client_secret_sha256: Option<String>,
+    /// SHA-256 of the secret the client had before this one, still taken until
+    /// `previous_secret_expires`: a rotation lets the e-service move to the new secret at its own
+    /// moment, not at the one when idp's nodes restart.
+    pub previous_client_secret_sha256: Option<String>,
+    /// When the previous secret stops being taken; required with it.
+    pub previous_secret_expires: Option<Expiry>,
     /// Redirect URIs, matched exactly.
     #[serde(default)]
     pub redirect_uris: Vec<String>,
@@ -61,6 +67,36 @@ pub struct ClientConfig {
     /// answer their cross-origin requests (CORS). A public client's only; none by default.
     #[serde(default)]
     pub web_origins: Vec<String>,
+}
+
+/// An instant in the configuration, UTC: an RFC 3339 date and time with its offset
+/// (`"2027-01-31T12:00:00+02:00"`), quoted or written as TOML's own date-time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expiry(pub chrono::NaiveDateTime);
+
+impl<'de> Deserialize<'de> for Expiry {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// A string, or the TOML reader's form of an unquoted date-time.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Text(String),
+            Toml {
+                #[serde(rename = "$__toml_private_datetime")]
+                value: String,
+            },
+        }
+        let text = match Written::deserialize(deserializer)? {
+            Written::Text(text) | Written::Toml { value: text } => text,
+        };
+        chrono::DateTime::parse_from_rfc3339(&text)
+            .map(|at| Expiry(at.naive_utc()))
+            .map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "{text:?} is not a date and time with its offset (RFC 3339): write \"2027-01-31T12:00:00+02:00\""
+                ))
+            })
+    }
 }
 
 fn default_grant_types() -> Vec<GrantType> {

@@ -24,7 +24,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 
 pub use audit::AuditSettings;
-pub use client::{AssertionAudience, AuthMethod, ClientConfig, GrantType, IDENTITY_SCOPES};
+pub use client::{AssertionAudience, AuthMethod, ClientConfig, Expiry, GrantType, IDENTITY_SCOPES};
 pub use deletion::DeletionSettings;
 pub use factors::{ACR_MFA, ACR_PASSWORD, AcrValues, PasskeySettings, SecondFactorPolicy};
 pub use legacy::{

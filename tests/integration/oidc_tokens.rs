@@ -47,6 +47,42 @@ async fn logged_in(backend: Backend) -> (TestApp, rp::Rp, rp::Redeemed) {
     (app, client, redeemed)
 }
 
+both_stores!(a_rotated_secret_works_beside_the_new_one_until_its_expiry);
+/// An e-service's secret is rotated without a moment when both sides must change at once: the
+/// tenant file gives the new secret's hash and, until an expiry, the old one's. Each works until
+/// then (the e-service moves when it likes); after it, only the new one.
+async fn a_rotated_secret_works_beside_the_new_one_until_its_expiry(backend: Backend) {
+    use sha2::Digest;
+    let hash = |secret: &str| hex::encode(sha2::Sha256::digest(secret));
+    let (new, old) = ("uusi-salaisuus-32-tavua", "vanha-salaisuus-32-tavua");
+    let now = idp::clock::Clock::now(&idp::clock::SystemClock);
+    let expires = (now + chrono::Duration::days(1)).and_utc().to_rfc3339();
+    let app = TestApp::builder(backend)
+        .tenant_toml(&format!(
+            "\n[[clients]]\nclient_id = \"rotating\"\nclient_secret_sha256 = \"{}\"\n\
+             previous_client_secret_sha256 = \"{}\"\nprevious_secret_expires = \"{expires}\"\n\
+             grant_types = [\"client_credentials\"]\n",
+            hash(new),
+            hash(old)
+        ))
+        .spawn()
+        .await;
+    let wrong = serde_json::json!({"error": "invalid_client", "error_description": "unknown client or wrong credentials"});
+    for secret in [new, old] {
+        let (status, body) = post_form(&app, TOKEN, ("rotating", secret), &CREDENTIALS).await;
+        assert_eq!(status, 200, "{secret}: {body}");
+    }
+    let answer = post_form(&app, TOKEN, ("rotating", "arvaus"), &CREDENTIALS).await;
+    assert_eq!(answer, (401, wrong.clone()));
+
+    app.clock.advance(2 * 24 * 3600);
+    let (status, body) = post_form(&app, TOKEN, ("rotating", new), &CREDENTIALS).await;
+    assert_eq!(status, 200, "{body}");
+    let answer = post_form(&app, TOKEN, ("rotating", old), &CREDENTIALS).await;
+    assert_eq!(answer, (401, wrong));
+    app.stop().await;
+}
+
 both_stores!(client_credentials_gives_a_service_token);
 async fn client_credentials_gives_a_service_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;

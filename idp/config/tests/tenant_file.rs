@@ -51,7 +51,7 @@ secret = "x"
             "tenants/seinajoki.toml: policy: unknown variant `keep-passwords`, expected `keep-password` or `email-link`",
             "tenants/seinajoki.toml: languages[1]: unknown variant `de`, expected one of `fi`, `sv`, `en`",
             "tenants/seinajoki.toml: colour: unknown field `colour`, expected one of `id`, `name`, `policy`, `languages`, `help_url`, `reveal_unknown_identifier`, `support`, `notice`, `branding`, `sessions`, `passwords`, `legacy`, `mail_limits`, `privacy_url`, `time_zone`, `accessibility`, `audit`, `deletion`, `authority_second_factor`, `passkeys`, `acr`, `clients`",
-            "tenants/seinajoki.toml: clients[0].secret: unknown field `secret`, expected one of `client_id`, `name`, `client_secret`, `client_secret_sha256`, `redirect_uris`, `post_logout_redirect_uris`, `backchannel_logout_uri`, `grant_types`, `token_endpoint_auth_method`, `first_party`, `id_token_signed_response_alg`, `jwks_uri`, `assertion_audience`, `require_pkce`, `scopes`, `web_origins`",
+            "tenants/seinajoki.toml: clients[0].secret: unknown field `secret`, expected one of `client_id`, `name`, `client_secret`, `client_secret_sha256`, `previous_client_secret_sha256`, `previous_secret_expires`, `redirect_uris`, `post_logout_redirect_uris`, `backchannel_logout_uri`, `grant_types`, `token_endpoint_auth_method`, `first_party`, `id_token_signed_response_alg`, `jwks_uri`, `assertion_audience`, `require_pkce`, `scopes`, `web_origins`",
         ],
     );
 }
@@ -99,6 +99,25 @@ client_id = "spa"
 token_endpoint_auth_method = "none"
 redirect_uris = ["https://asiointi.example.fi/"]
 web_origins = ["https://asiointi.example.fi", "https://Asiointi.example.fi/", "http://asiointi.example.fi", "*", "null", "https://asiointi.example.fi:443", "http://localhost:5173"]
+
+[[clients]]
+client_id = "rotating"
+client_secret_sha256 = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+previous_client_secret_sha256 = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+redirect_uris = ["https://rp.example.fi/callback"]
+
+[[clients]]
+client_id = "plain"
+client_secret = "s"
+previous_client_secret_sha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+previous_secret_expires = 2027-01-31T12:00:00+02:00
+redirect_uris = ["https://rp.example.fi/callback"]
+
+[[clients]]
+client_id = "ended"
+client_secret_sha256 = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+previous_secret_expires = "2027-01-31T12:00:00Z"
+redirect_uris = ["https://rp.example.fi/callback"]
 "#,
     );
     assert_refused(
@@ -129,8 +148,51 @@ web_origins = ["https://asiointi.example.fi", "https://Asiointi.example.fi/", "h
             "tenants/seinajoki.toml: clients[5].web_origins[3]: \"*\" is not an origin (https://host[:port]): relative URL without a base",
             "tenants/seinajoki.toml: clients[5].web_origins[4]: \"null\" is not an origin (https://host[:port]): relative URL without a base",
             "tenants/seinajoki.toml: clients[5].web_origins[5]: \"https://asiointi.example.fi:443\" is not written as a browser sends it: give \"https://asiointi.example.fi\" (no path, no default port, the host in lower case)",
+            "tenants/seinajoki.toml: clients[6].previous_secret_expires: is required with previous_client_secret_sha256: a rotation ends (the date and time after which the old secret is refused, \"2027-01-31T12:00:00+02:00\")",
+            "tenants/seinajoki.toml: clients[6].previous_client_secret_sha256: is the current secret's hash: give the old secret's",
+            "tenants/seinajoki.toml: clients[7].previous_client_secret_sha256: needs the new secret in client_secret_sha256 (a rotation of a hashed secret)",
+            "tenants/seinajoki.toml: clients[7].previous_client_secret_sha256: is the SHA-256 of empty text: anyone could authenticate as this client with an empty secret",
+            "tenants/seinajoki.toml: clients[8].previous_secret_expires: is for previous_client_secret_sha256",
         ],
     );
+}
+
+#[test]
+fn a_previous_secrets_expiry_is_a_date_and_time_with_its_offset() {
+    let client = |expiry: &str| {
+        format!(
+            "{TENANT}\n[[clients]]\nclient_id = \"r\"\nclient_secret_sha256 = \"{}\"\n\
+             previous_client_secret_sha256 = \"{}\"\nprevious_secret_expires = {expiry}\n\
+             redirect_uris = [\"https://rp.example.fi/cb\"]\n",
+            "a".repeat(64),
+            "b".repeat(64)
+        )
+    };
+    for (written, at) in [
+        ("\"2027-01-31T12:00:00+02:00\"", "2027-01-31T10:00:00"),
+        ("2027-01-31T12:00:00Z", "2027-01-31T12:00:00"),
+    ] {
+        jail_with(&client(written), |_| {
+            let tenant = &loaded().tenants["seinajoki"];
+            let expiry = tenant.client("r").unwrap().previous_secret_expires;
+            assert_eq!(
+                expiry.map(|e| e.0.to_string().replace(' ', "T")).as_deref(),
+                Some(at)
+            );
+            Ok(())
+        });
+    }
+    for (written, shown) in [
+        ("\"huomenna\"", "\"huomenna\""),
+        ("2027-01-31T12:00:00", "\"2027-01-31T12:00:00\""),
+    ] {
+        // After the fixture's own clients.
+        let index = TENANT.matches("[[clients]]").count();
+        let expected = format!(
+            "tenants/seinajoki.toml: clients[{index}].previous_secret_expires: {shown} is not a date and time with its offset (RFC 3339): write \"2027-01-31T12:00:00+02:00\""
+        );
+        assert_refused(&client(written), &[expected.as_str()]);
+    }
 }
 
 #[test]

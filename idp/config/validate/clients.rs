@@ -81,6 +81,9 @@ pub(super) fn clients(clients: &[ClientConfig], source: &str) -> Vec<Problem> {
                 "is the SHA-256 of empty text: anyone could authenticate as this client with an empty secret; give the SHA-256 of a secret of 32 random bytes or more (openssl rand -base64 32)".into(),
             );
         }
+        for (name, message) in previous_secret_problems(client) {
+            problem(key(name), message);
+        }
         match client.token_endpoint_auth_method {
             AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost if !has_secret => problem(
                 key("client_secret"),
@@ -177,6 +180,53 @@ pub(super) fn clients(clients: &[ClientConfig], source: &str) -> Vec<Problem> {
                 problem(format!("{}[{j}]", key("web_origins")), message);
             }
         }
+    }
+    problems
+}
+
+/// What is wrong with a client's previous secret (a rotation): the key, and why.
+fn previous_secret_problems(client: &ClientConfig) -> Vec<(&'static str, String)> {
+    let mut problems = Vec::new();
+    let previous = client.previous_client_secret_sha256.as_deref();
+    match (previous, client.previous_secret_expires) {
+        (Some(_), None) => problems.push((
+            "previous_secret_expires",
+            "is required with previous_client_secret_sha256: a rotation ends (the date and time after which the old secret is refused, \"2027-01-31T12:00:00+02:00\")".into(),
+        )),
+        (None, Some(_)) => problems.push((
+            "previous_secret_expires",
+            "is for previous_client_secret_sha256".into(),
+        )),
+        _ => {}
+    }
+    let Some(previous) = previous else {
+        return problems;
+    };
+    if client.client_secret_sha256.is_none() {
+        problems.push((
+            "previous_client_secret_sha256",
+            "needs the new secret in client_secret_sha256 (a rotation of a hashed secret)".into(),
+        ));
+    }
+    if previous.len() != 64 || !previous.chars().all(|c| c.is_ascii_hexdigit()) {
+        problems.push((
+            "previous_client_secret_sha256",
+            "must be 64 hexadecimal digits (the SHA-256 of the secret)".into(),
+        ));
+    } else if previous.eq_ignore_ascii_case(EMPTY_SHA256) {
+        problems.push((
+            "previous_client_secret_sha256",
+            "is the SHA-256 of empty text: anyone could authenticate as this client with an empty secret".into(),
+        ));
+    } else if client
+        .client_secret_sha256
+        .as_deref()
+        .is_some_and(|current| current.eq_ignore_ascii_case(previous))
+    {
+        problems.push((
+            "previous_client_secret_sha256",
+            "is the current secret's hash: give the old secret's".into(),
+        ));
     }
     problems
 }

@@ -2,6 +2,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use chrono::NaiveDateTime;
 
 use super::assertion::{JWT_BEARER, VerifiedAssertion, use_once};
 use super::error::{ErrorCode, OAuthError};
@@ -63,11 +64,13 @@ fn refuse(description: &str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidClient, description)
 }
 
-/// Authenticates the client of `tenant` that `presented` names, by its registered method.
+/// Authenticates the client of `tenant` that `presented` names, by its registered method, at
+/// `now` (a previous secret is taken until its expiry).
 pub fn authenticate<'t>(
     tenant: &'t TenantConfig,
     conn: &mut DbConnection,
     presented: &Presented,
+    now: NaiveDateTime,
 ) -> Result<&'t ClientConfig, OAuthError> {
     if presented.has_assertion() {
         if presented.basic.is_some() || presented.client_secret.is_some() {
@@ -99,7 +102,7 @@ pub fn authenticate<'t>(
         use_once(conn, &tenant.id, verified)?;
         return Ok(client);
     }
-    by_secret(tenant, presented)
+    by_secret(tenant, presented, now)
 }
 
 /// Authenticates the client of `tenant` that `presented` names by its secret, or as a public
@@ -108,6 +111,7 @@ pub fn authenticate<'t>(
 pub fn by_secret<'t>(
     tenant: &'t TenantConfig,
     presented: &Presented,
+    now: NaiveDateTime,
 ) -> Result<&'t ClientConfig, OAuthError> {
     if presented.has_assertion() {
         return Err(refuse("the client assertion is not valid"));
@@ -154,16 +158,17 @@ pub fn by_secret<'t>(
         ));
     }
     if let Some(secret) = secret
-        && !secret_matches(client, secret)
+        && !secret_matches(client, secret, now)
     {
         return Err(refuse("unknown client or wrong credentials"));
     }
     Ok(client)
 }
 
-/// Whether `presented` is the client's secret (compared as SHA-256, in constant time); an empty
-/// one never is (the configuration refuses an empty secret too).
-fn secret_matches(client: &ClientConfig, presented: &str) -> bool {
+/// Whether `presented` is the client's secret (compared as SHA-256, in constant time), or its
+/// previous one before that one's expiry (logged: the operator sees whether the e-service has
+/// moved to the new one); an empty one never is (the configuration refuses an empty secret too).
+fn secret_matches(client: &ClientConfig, presented: &str, now: NaiveDateTime) -> bool {
     if presented.is_empty() {
         return false;
     }
@@ -172,7 +177,24 @@ fn secret_matches(client: &ClientConfig, presented: &str) -> bool {
         (None, Some(hash)) => hash.to_ascii_lowercase(),
         (None, None) => return false,
     };
-    secret::constant_time_eq(&secret::hash(presented), &expected)
+    let presented = secret::hash(presented);
+    let current = secret::constant_time_eq(&presented, &expected);
+    let previous = match (
+        &client.previous_client_secret_sha256,
+        client.previous_secret_expires,
+    ) {
+        (Some(hash), Some(expiry)) if now < expiry.0 => {
+            secret::constant_time_eq(&presented, &hash.to_ascii_lowercase())
+        }
+        _ => false,
+    };
+    if previous && !current {
+        tracing::info!(
+            client = %client.client_id,
+            "a client authenticated with its previous secret"
+        );
+    }
+    current | previous
 }
 
 #[cfg(test)]
@@ -185,8 +207,39 @@ mod tests {
             "client_id = \"rp\"\nclient_secret = \"\"\nredirect_uris = [\"https://rp.example.fi/cb\"]",
         )
         .unwrap();
-        assert!(!secret_matches(&client, ""));
-        assert!(!secret_matches(&client, "x"));
+        let now = chrono::DateTime::UNIX_EPOCH.naive_utc();
+        assert!(!secret_matches(&client, "", now));
+        assert!(!secret_matches(&client, "x", now));
+    }
+
+    #[test]
+    fn a_previous_secret_is_taken_until_its_expiry_only() {
+        let (new, old) = ("uusi-salaisuus", "vanha-salaisuus");
+        let client: ClientConfig = toml::from_str(&format!(
+            "client_id = \"rp\"\nclient_secret_sha256 = \"{}\"\n\
+             previous_client_secret_sha256 = \"{}\"\n\
+             previous_secret_expires = 2027-01-31T12:00:00+02:00\n",
+            secret::hash(new).to_uppercase(),
+            secret::hash(old)
+        ))
+        .unwrap();
+        let at = |text: &str| {
+            chrono::DateTime::parse_from_rfc3339(text)
+                .unwrap()
+                .naive_utc()
+        };
+        let before = at("2027-01-31T09:59:59Z");
+        let after = at("2027-01-31T10:00:00Z");
+        assert!(secret_matches(&client, new, before) && secret_matches(&client, new, after));
+        assert!(secret_matches(&client, old, before));
+        assert!(!secret_matches(&client, old, after));
+        assert!(!secret_matches(&client, "muu", before));
+        // Without its expiry (the configuration refuses that), never.
+        let unbounded = ClientConfig {
+            previous_secret_expires: None,
+            ..client
+        };
+        assert!(!secret_matches(&unbounded, old, before));
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub fn introspect(
     presented: &Presented,
     params: &Params,
 ) -> Result<Value, OAuthError> {
-    let client = client_auth::authenticate(m.tenant, conn, presented)?;
+    let client = client_auth::authenticate(m.tenant, conn, presented, m.now)?;
     if client.token_endpoint_auth_method == crate::config::AuthMethod::None {
         return Err(OAuthError::new(
             super::error::ErrorCode::InvalidClient,

@@ -53,7 +53,7 @@ pub fn push(
     presented: &Presented,
     params: &Params,
 ) -> Result<Result<Pushed, OAuthError>, OAuthError> {
-    let client = client_auth::authenticate(m.tenant, conn, presented)?;
+    let client = client_auth::authenticate(m.tenant, conn, presented, m.now)?;
     if params
         .get("client_id")
         .is_some_and(|id| id != &client.client_id)

@@ -19,7 +19,7 @@ pub fn revoke(
     presented: &Presented,
     params: &Params,
 ) -> Result<(), OAuthError> {
-    let client = client_auth::authenticate(m.tenant, conn, presented)?;
+    let client = client_auth::authenticate(m.tenant, conn, presented, m.now)?;
     let tenant = Tenant::of(m.tenant);
     let token = params
         .get("token")

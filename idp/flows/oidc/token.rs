@@ -43,7 +43,7 @@ pub fn exchange(
     presented: &Presented,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
-    let client = client_auth::authenticate(m.tenant, conn, presented)?;
+    let client = client_auth::authenticate(m.tenant, conn, presented, m.now)?;
     match granted(client, params)? {
         GrantType::AuthorizationCode => authorization_code(m, conn, client, params),
         GrantType::RefreshToken => refresh_token(m, conn, client, params),
@@ -68,7 +68,7 @@ pub fn without_store(
         return None;
     }
     Some(
-        client_auth::by_secret(m.tenant, presented)
+        client_auth::by_secret(m.tenant, presented, m.now)
             .and_then(|client| granted(client, params).map(|_| client))
             .and_then(|client| client_credentials(m, client, params)),
     )
