@@ -91,7 +91,15 @@ redirect_uris = [\"https://rp.example.fi/plain\"]
 client_id = \"demo-hash\"
 client_secret_sha256 = \"{demo_hash}\"
 redirect_uris = [\"https://rp.example.fi/demo\"]
-"
+
+[[clients]]
+client_id = \"rotated-from-demo\"
+client_secret_sha256 = \"{}\"
+previous_client_secret_sha256 = \"{demo_hash}\"
+previous_secret_expires = \"2027-01-31T12:00:00+02:00\"
+redirect_uris = [\"https://rp.example.fi/rotated\"]
+",
+        "0".repeat(64)
     );
     on_public_and_local(&tenant, |_| {
         assert_eq!(
@@ -99,6 +107,7 @@ redirect_uris = [\"https://rp.example.fi/demo\"]
             [
                 "tenants/seinajoki.toml: clients[1].client_secret: is in plain text, and the public URL is https://: give client_secret_sha256 instead, the SHA-256 of a secret of 32 random bytes or more (openssl rand -base64 32; docs/configuration.md)",
                 "tenants/seinajoki.toml: clients[2].client_secret_sha256: is the SHA-256 of the demo secret \"demo-secret-seinajoki\" published in README.md, and the public URL is https://: give the SHA-256 of a secret of 32 random bytes or more (openssl rand -base64 32)",
+                "tenants/seinajoki.toml: clients[3].previous_client_secret_sha256: is the SHA-256 of the demo secret \"demo-secret-seinajoki\" published in README.md, and the public URL is https://: anyone could authenticate as this client until previous_secret_expires; remove the previous_… keys (a secret everyone knows is replaced, not rotated)",
             ]
         );
         Ok(())

@@ -182,6 +182,11 @@ fn a_previous_secrets_expiry_is_a_date_and_time_with_its_offset() {
             Ok(())
         });
     }
+    let far = format!(
+        "tenants/seinajoki.toml: clients[{}].previous_secret_expires: is more than 180 days ahead: a rotation ends within weeks (a year mistyped?); a secret for longer is the client's only one",
+        TENANT.matches("[[clients]]").count()
+    );
+    assert_refused(&client("2207-01-31T12:00:00Z"), &[far.as_str()]);
     for (written, shown) in [
         ("\"huomenna\"", "\"huomenna\""),
         ("2027-01-31T12:00:00", "\"2027-01-31T12:00:00\""),

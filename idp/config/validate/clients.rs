@@ -184,6 +184,9 @@ pub(super) fn clients(clients: &[ClientConfig], source: &str) -> Vec<Problem> {
     problems
 }
 
+/// How far ahead a previous secret's expiry may be, in days.
+const MAX_ROTATION_DAYS: i64 = 180;
+
 /// What is wrong with a client's previous secret (a rotation): the key, and why.
 fn previous_secret_problems(client: &ClientConfig) -> Vec<(&'static str, String)> {
     let mut problems = Vec::new();
@@ -198,6 +201,20 @@ fn previous_secret_problems(client: &ClientConfig) -> Vec<(&'static str, String)
             "is for previous_client_secret_sha256".into(),
         )),
         _ => {}
+    }
+    // Read at each load: a date that passes only comes nearer, so a file once accepted stays so.
+    let latest = crate::clock::Clock::now(&crate::clock::SystemClock)
+        + chrono::Duration::days(MAX_ROTATION_DAYS);
+    if client
+        .previous_secret_expires
+        .is_some_and(|expiry| expiry.0 > latest)
+    {
+        problems.push((
+            "previous_secret_expires",
+            format!(
+                "is more than {MAX_ROTATION_DAYS} days ahead: a rotation ends within weeks (a year mistyped?); a secret for longer is the client's only one"
+            ),
+        ));
     }
     let Some(previous) = previous else {
         return problems;

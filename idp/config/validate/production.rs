@@ -95,6 +95,20 @@ pub(in crate::config) fn production(
                     message,
                 ));
             }
+            // A rotation away from a demo secret keeps it working until its expiry.
+            if let Some(demo) = client
+                .previous_client_secret_sha256
+                .as_deref()
+                .and_then(demo_secret_of)
+            {
+                problems.push(Problem::new(
+                    &source,
+                    format!("clients[{i}].previous_client_secret_sha256"),
+                    format!(
+                        "is the SHA-256 of the demo secret \"{demo}\" published in README.md, and the public URL is https://: anyone could authenticate as this client until previous_secret_expires; remove the previous_… keys (a secret everyone knows is replaced, not rotated)"
+                    ),
+                ));
+            }
             if on_loopback {
                 continue;
             }
@@ -138,6 +152,13 @@ fn plain_redirect_problem(client: &ClientConfig, uri: &str) -> Option<String> {
     })
 }
 
+/// The demo secret whose SHA-256 `hash` is, if it is one.
+fn demo_secret_of(hash: &str) -> Option<&'static str> {
+    DEMO_CLIENT_SECRETS
+        .into_iter()
+        .find(|secret| hex::encode(Sha256::digest(secret)).eq_ignore_ascii_case(hash))
+}
+
 /// What is unsafe about a client's secret on a public server: its key and why.
 fn secret_problem(client: &ClientConfig) -> Option<(&'static str, String)> {
     if client.client_secret.is_some() {
@@ -147,9 +168,7 @@ fn secret_problem(client: &ClientConfig) -> Option<(&'static str, String)> {
         ));
     }
     let hash = client.client_secret_sha256.as_deref()?;
-    let demo = DEMO_CLIENT_SECRETS
-        .into_iter()
-        .find(|secret| hex::encode(Sha256::digest(secret)).eq_ignore_ascii_case(hash))?;
+    let demo = demo_secret_of(hash)?;
     Some((
         "client_secret_sha256",
         format!(
