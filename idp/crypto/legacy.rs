@@ -314,7 +314,7 @@ pub fn verify(password: &str, hash: &str, salted: Option<&SaltedShaLayout>) -> b
 /// [`verify`] with `password` tried in each of `encodings` (the old login page's): each is run,
 /// also after one matched and where two give the same bytes (an ASCII password), so that a check
 /// takes as long whatever the password matched in — the wait of a wrong password is learnt per
-/// kind of hash (`flows::password_check`, which measures a password by its [`longest`] bytes, as
+/// kind of hash (`flows::password_check`, which measures a password by [`measure`], as
 /// an old sha-crypt hash costs). An encoding whose bytes are too long for the hash
 /// ([`runs_for`]) is not run.
 pub fn verify_in(
@@ -343,12 +343,22 @@ pub fn encoded(password: &str, encoding: PasswordEncoding) -> std::borrow::Cow<'
     }
 }
 
-/// The most bytes `password` is in any of `encodings` (its UTF-8 length when none is given).
-pub fn longest(password: &str, encodings: &[PasswordEncoding]) -> usize {
-    encodings
-        .iter()
-        .map(|&encoding| encoded(password, encoding).len())
+/// The length a check of `password` is measured by, for the time an old sha-crypt hash takes
+/// (whose cost grows with the bytes it hashes) and the wait a wrong password learns: its longest
+/// bytes among `encodings` that such a hash runs ([`MAX_SHA_CRYPT_PASSWORD_BYTES`] or fewer), or
+/// its longest when none is that short (no sha-crypt hash runs it then). It depends on the
+/// password and the tenant's encodings alone, so every kind of hash waits at the same length,
+/// and it is the length of the longest run a sha-crypt hash makes of it.
+pub fn measure(password: &str, encodings: &[PasswordEncoding]) -> usize {
+    let lengths = || {
+        encodings
+            .iter()
+            .map(|&encoding| encoded(password, encoding).len())
+    };
+    lengths()
+        .filter(|&bytes| bytes <= MAX_SHA_CRYPT_PASSWORD_BYTES)
         .max()
+        .or_else(|| lengths().max())
         .unwrap_or(password.len())
 }
 
@@ -691,6 +701,22 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_salted_sha_of_windows_1252_bytes_verifies_in_that_encoding() {
+        use PasswordEncoding::{Utf8, Windows1252};
+        // hashlib.sha1(b"suola" + "Sälasana-ÄÖå €".encode("cp1252")).hexdigest()
+        let hash = "suola$e3ec575ec21e542e45cabdaf891a934e5f1a4c0c";
+        let layout = Some(layout_a());
+        let password = "Sälasana-ÄÖå €";
+        assert!(verify_in(
+            password,
+            hash,
+            layout.as_ref(),
+            &[Utf8, Windows1252]
+        ));
+        assert!(!verify_in(password, hash, layout.as_ref(), &[Utf8]));
+    }
+
+    #[test]
     fn windows_1252_is_what_a_browser_sends() {
         let bytes = |text| encoded(text, PasswordEncoding::Windows1252).into_owned();
         assert_eq!(bytes("äÖå"), [0xE4, 0xD6, 0xE5]);
@@ -704,8 +730,12 @@ pub(crate) mod tests {
         let latin9 = |text| encoded(text, PasswordEncoding::Iso8859_15).into_owned();
         assert_eq!(latin9("ä€Š"), [0xE4, 0xA4, 0xA6]);
         let both = [PasswordEncoding::Utf8, PasswordEncoding::Windows1252];
-        assert_eq!(longest("aΩ", &both), 7);
-        assert_eq!(longest("ää", &both), 4);
+        assert_eq!(measure("aΩ", &both), 7);
+        assert_eq!(measure("ää", &both), 4);
+        // The longest a sha-crypt hash runs: 400 UTF-8 bytes are not, 200 windows-1252 ones are.
+        assert_eq!(measure(&"ä".repeat(200), &both), 200);
+        assert_eq!(measure(&"Ж".repeat(37), &both), 74);
+        assert_eq!(measure(&"ä".repeat(300), &both), 600);
     }
 
     #[test]

@@ -112,8 +112,8 @@ impl Stored {
     ///
     /// An old hash runs each form in each of the tenant's `encodings` (`[legacy]
     /// password_encodings`, [`legacy::verify_in`]); a form's length, for the time an old
-    /// sha-crypt hash takes and the wait a wrong password learns, is its longest in them
-    /// ([`legacy::longest`]), for every kind of hash alike.
+    /// sha-crypt hash takes and the wait a wrong password learns, is [`legacy::measure`]'s, for
+    /// every kind of hash alike.
     fn check(&self, password: &SecretString, encodings: &[PasswordEncoding]) -> Ran {
         let typed = password.expose_secret();
         let normal = normalised(typed);
@@ -122,7 +122,7 @@ impl Stored {
             Stored::Argon2(_) => vec![&normal, typed],
             Stored::Legacy { .. } => vec![typed, &normal],
         };
-        let bytes = |form: &str| legacy::longest(form, encodings);
+        let bytes = |form: &str| legacy::measure(form, encodings);
         // What a wrong password waits for: one kind's time a form a password can have, whether
         // or not this hash runs it (an old sha-crypt hash runs none over 256 bytes; the dummy of
         // an unknown identifier runs both), so that the count does not tell the kinds apart.
@@ -689,15 +689,27 @@ mod tests {
         assert_eq!(dummy.due, ran.due);
         assert_eq!(legacy(SHA512_CRYPT).check(&omegas, UTF8).due, [62]);
 
-        let skipped = legacy(SHA512_CRYPT).check(&secret(&"Ж".repeat(37)), BOTH);
+        // 74 bytes in UTF-8 run, 259 in windows-1252 (`&#1046;` each) do not: measured by the
+        // 74 it ran, for the dummy too, and teaching its kind nothing.
+        let cyrillic = secret(&"Ж".repeat(37));
+        let skipped = legacy(SHA512_CRYPT).check(&cyrillic, BOTH);
         assert!(!skipped.matched && !skipped.typical);
+        assert_eq!(skipped.due, [74]);
+        let dummy = Stored::Argon2(DUMMY_HASH.to_string()).check(&cyrillic, BOTH);
+        assert_eq!(dummy.due, skipped.due);
 
         let long = "ä".repeat(200);
         let bytes = crate::crypto::legacy::encoded(&long, PasswordEncoding::Windows1252);
         let params = sha_crypt::Sha512Params::new(5_000).unwrap();
         let sum = sha_crypt::sha512_crypt_b64(&bytes, b"pitkasuola", &params).unwrap();
         let old = legacy(&format!("$6$pitkasuola${sum}"));
-        assert!(old.check(&secret(&long), BOTH).matched);
+        let ran = old.check(&secret(&long), BOTH);
+        assert!(ran.matched);
+        // Waited for at the 200 bytes it ran, not the 400 of its UTF-8 that no sha-crypt runs.
+        assert_eq!(
+            (ran.due.as_slice(), ran.ran_bytes),
+            ([200].as_slice(), Some(200))
+        );
         assert!(!old.check(&secret(&long), UTF8).matched);
     }
 
