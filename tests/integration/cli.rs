@@ -403,6 +403,26 @@ fn clients_are_listed_and_a_new_secret_comes_with_its_hash() {
     let hash = hex::encode(sha2::Sha256::digest(new.as_bytes()));
     assert_eq!(lines[1], format!("client_secret_sha256 = \"{hash}\""));
     assert_ne!(printed, succeeded(&s.idp(&["clients", "new-secret"])));
+
+    // A rotation under way: the new hash, and until when the previous one is taken.
+    s.edit("tenants/kouvola.toml", |text| {
+        text.replace(
+            "client_secret = \"demo-secret-kouvola\"",
+            &format!(
+                "{}\nprevious_client_secret_sha256 = \"{}\"\n\
+                 previous_secret_expires = \"2027-01-31T12:00:00+02:00\"",
+                lines[1],
+                "b".repeat(64)
+            ),
+        )
+    });
+    let listed = succeeded(&s.idp(&["clients", "list", "--tenant", "kouvola"]));
+    assert!(
+        listed.contains(
+            "kouvola-demo\tclient_secret_post\thashed, previous until 2027-01-31T10:00:00Z\t"
+        ),
+        "{listed}"
+    );
     failed_with(
         &s.idp(&["clients", "list", "--tenant", "tampere"]),
         1,
