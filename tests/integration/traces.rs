@@ -293,6 +293,52 @@ async fn a_method_of_any_length_is_logged_and_traced_as_other(backend: Backend) 
     assert_eq!(logged["method"], "other", "{logged}");
 }
 
+both_stores!(a_previous_secrets_use_is_logged_with_its_client_and_never_a_secret);
+/// During a rotation each authentication by the previous secret is logged with the client's id
+/// (the operator sees when the e-service has moved to the new one); one by the new secret is not,
+/// and no line holds either secret.
+async fn a_previous_secrets_use_is_logged_with_its_client_and_never_a_secret(backend: Backend) {
+    use sha2::Digest;
+    let hash = |secret: &str| hex::encode(sha2::Sha256::digest(secret));
+    let (new, old) = ("uusi-salaisuus-lokiin", "vanha-salaisuus-lokiin");
+    let setup = setup(backend, None);
+    let now = idp::clock::Clock::now(&idp::clock::SystemClock);
+    let expires = (now + chrono::Duration::days(1)).and_utc().to_rfc3339();
+    append(
+        &setup.dir.path().join("tenants/seinajoki.toml"),
+        &format!(
+            "\n[[clients]]\nclient_id = \"rotating\"\nclient_secret_sha256 = \"{}\"\n\
+             previous_client_secret_sha256 = \"{}\"\nprevious_secret_expires = \"{expires}\"\n\
+             grant_types = [\"client_credentials\"]\n",
+            hash(new),
+            hash(old)
+        ),
+    );
+    let served = serve(&mut setup.command(&[]));
+    for secret in [old, new] {
+        let answer = reqwest::Client::new()
+            .post(format!("http://{}/seinajoki/token", served.address))
+            .basic_auth("rotating", Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "{secret}");
+    }
+    let served = stopped(served).await;
+    let lines = log_lines(&served);
+    let used: Vec<_> = lines
+        .iter()
+        .filter(|l| l["message"] == "a client authenticated with its previous secret")
+        .collect();
+    assert_eq!(used.len(), 1, "{lines:#?}");
+    assert_eq!(used[0]["client"], "rotating", "{}", used[0]);
+    for line in &lines {
+        let text = line.to_string();
+        assert!(!text.contains(old) && !text.contains(new), "{text}");
+    }
+}
+
 /// `served` stopped by SIGTERM, once it has exited on its own.
 async fn stopped(mut served: Served) -> Served {
     sigterm(&served.child);
