@@ -140,6 +140,22 @@ pub fn load(path: &Path) -> Result<Config, Problems> {
             ));
         }
     }
+    // A forgot-password mail refused by its address's limit leaves the owner the links that
+    // filled it (`store::mail_limits::Budget`): they must work as long as the refusal lasts.
+    for tenant in tenants.values() {
+        let window = u64::from(tenant.mail_limits.per_address_minutes) * 60;
+        if window > settings.tokens.link_seconds {
+            let file = settings.tenants.dir.join(format!("{}.toml", tenant.id));
+            problems.push(Problem::new(
+                file.display().to_string(),
+                "mail_limits.per_address_minutes",
+                format!(
+                    "must not be longer than a mailed link works (tokens.link_seconds, {} minutes): past the limit a resident's own reset is refused for the window, and the links that filled it must still let them in",
+                    settings.tokens.link_seconds / 60
+                ),
+            ));
+        }
+    }
     if problems.is_empty() {
         Ok(Config {
             path: path.to_path_buf(),

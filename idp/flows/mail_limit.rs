@@ -1,8 +1,9 @@
 //! Limits on the mail that anyone can cause: forgot password, registration, the
 //! account-exists notice, the linker's links, a change of address.
 //!
-//! Every such mail counts against its recipient (the normalised address) and the client address of
-//! the request (`Minter::client_key`: an IPv6 address per /64), within the tenant's
+//! Every such mail counts against its recipient (the normalised address, in one of its budgets:
+//! forgot password's own, or the one every other mail shares, [`Budget`]) and the client address
+//! of the request (`Minter::client_key`: an IPv6 address per /64), within the tenant's
 //! `[mail_limits]`, in the database (`store::mail_limits`), so the limits hold across nodes. Past
 //! a limit no mail (nor its link) is written, the page reads as before, and the refusal is counted
 //! in the metrics (`idp_mail_total{outcome="limited"}`). The first refusal of a limit's key
@@ -13,17 +14,17 @@
 //!
 //! One mail is counted but never refused ([`count`]): the deletion's undo mail. Only the account's
 //! owner (with its current password, on a signed-in session) or support can cause it, and it goes
-//! only to the account's own address; refusing it would let anyone who fills that address's limit
-//! (with forgot-password requests) stop the owner from deleting the account. Counted, it still
-//! weighs on the mail anyone else causes to the address.
+//! only to the account's own address; refusing it would let anyone who fills that address's
+//! shared budget (with registrations of it) stop the owner from deleting the account. Counted, it
+//! still weighs on the other mail anyone causes to the address.
 
 use chrono::Duration;
 use serde_json::json;
 
-use crate::crypto::secret;
 use crate::flows::context::{Minter, client_key_of};
 use crate::flows::error::FlowError;
 use crate::mail::{self, Rendered};
+pub use crate::store::mail_limits::Budget;
 use crate::store::mail_limits::{self, Limit};
 use crate::store::{DbConnection, Tenant};
 use crate::telemetry::metrics::Counted;
@@ -41,6 +42,9 @@ pub struct Mail<'a> {
     pub to: &'a str,
     /// The recipient's account, when it has one (for the audit trail).
     pub user: Option<&'a str>,
+    /// The recipient's budget it is counted in: the form's that asked for it, never one chosen
+    /// by what the address has (see [`Budget`]).
+    pub budget: Budget,
 }
 
 /// The hashed keys `mail` counts against: its recipient's, and the client address's when the
@@ -53,7 +57,7 @@ struct Keys {
 impl Keys {
     fn of(m: &Minter<'_>, mail: Mail<'_>) -> Self {
         Self {
-            recipient: secret::hash(&format!("to:{}", mail.to)),
+            recipient: mail.budget.key(mail.to),
             client: m.client_key(),
         }
     }

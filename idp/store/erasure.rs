@@ -21,6 +21,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
 use super::audit::{self, Event};
+use super::mail_limits::Budget;
 use super::schema::{
     grants, legacy_accounts, login_throttle, mail_limit_events, mail_outbox, one_time_links,
     passkey_offers, sso_sessions, users as user_rows,
@@ -506,7 +507,7 @@ fn forget_addresses(
     let limits: Vec<String> = addresses
         .iter()
         .chain(&keys)
-        .map(|address| secret::hash(&format!("to:{address}")))
+        .flat_map(|address| Budget::ALL.map(|budget| budget.key(address)))
         .collect();
     diesel::delete(
         mail_limit_events::table

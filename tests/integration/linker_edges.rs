@@ -455,6 +455,7 @@ async fn links_go_only_to_the_address_an_old_account_has_in_the_transaction_that
                 language: fi,
                 request_id: None,
                 user: None,
+                budget: idp::flows::mail_limit::Budget::Shared,
             };
             let stale_link = linker::send_links(
                 &m,

@@ -5,7 +5,7 @@
 //! mail.
 
 use crate::both_stores;
-use crate::helpers::journeys::{Login, page, sign_in, submit_from};
+use crate::helpers::journeys::{Login, page, set_password, sign_in, submit_from};
 use crate::helpers::{Audited, Backend, Old, TestApp, assert_has};
 use crate::rp;
 
@@ -413,6 +413,79 @@ async fn a_full_address_limit_does_not_stop_a_deletion(backend: Backend) {
     app.stop().await;
 }
 
+both_stores!(only_forgot_requests_spend_a_residents_own_reset);
+/// The attack security.md listed as not done (2026-12-06): a resident asking again and again to
+/// move their address to a victim's (no mail: the address has an account), or anyone registering
+/// the victim's address, used up the address's three mails, and the victim's own forgot-password
+/// mail was silently not sent. Now forgot password has a budget of its own that only forgot
+/// requests spend, each of which mails the owner a working link: the victim's own reset is sent,
+/// and once others fill that budget too, a link they caused lets the victim in.
+async fn only_forgot_requests_spend_a_residents_own_reset(backend: Backend) {
+    let app = TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await;
+    let (stranger, erkki) = (app.browser(), app.browser());
+    app.add_user("seinajoki", "ville@testi.fi", PASSWORD, "Ville")
+        .await;
+    let ville = sign_in(&app, "seinajoki", "ville@testi.fi", PASSWORD).await;
+    let ask =
+        async |browser: &reqwest::Client, page: &str, action: &str, fields: &[(&str, &str)]| {
+            let (status, text) =
+                submit_from(&app, browser, "127.0.0.1", page, action, fields).await;
+            assert_eq!(status, 200, "{text}");
+        };
+    let to_erkki = [("email", "erkki@testi.fi"), ("password", PASSWORD)];
+    for _ in 0..3 {
+        ask(
+            &ville.browser,
+            "/seinajoki/account",
+            "/seinajoki/account/email",
+            &to_erkki,
+        )
+        .await;
+    }
+    let (forgot, register) = ("/seinajoki/forgot", "/seinajoki/register");
+    let erkkis = [("request", ""), ("email", "erkki@testi.fi")];
+    for _ in 0..2 {
+        ask(&stranger, register, register, &erkkis).await;
+    }
+    assert!(app.mails_to("erkki@testi.fi").is_empty(), "all refused");
+    assert_eq!(
+        app.audit_details("seinajoki", "mail.limited").await,
+        [serde_json::json!({ "limit": "per_address", "mail": "account_exists" })]
+    );
+
+    // Erkki's own reset is sent, and its link sets his password.
+    ask(&erkki, forgot, forgot, &erkkis).await;
+    let reset = "/seinajoki/reset?token=";
+    let mails = app.mails_to("erkki@testi.fi");
+    assert_eq!(mails.len(), 1, "his reset mail");
+    let link = app.link_in(&mails[0], reset).unwrap();
+    let done = set_password(&erkki, &link, "uusi salasana hevonen").await;
+    assert_eq!(done.status(), 200);
+
+    // A stranger's forgot requests fill what is left of the budget, each with a link to Erkki;
+    // his next one is refused, and the newest of theirs lets him in.
+    for _ in 0..3 {
+        ask(&stranger, forgot, forgot, &erkkis).await;
+    }
+    ask(&erkki, forgot, forgot, &erkkis).await;
+    assert_eq!(
+        app.mails_to("erkki@testi.fi").len(),
+        3,
+        "1 + 2 of the stranger's"
+    );
+    let link = app.newest_link(Some("erkki@testi.fi"), reset).await;
+    let done = set_password(&erkki, &link, "kolmas salasana hevonen").await;
+    assert_eq!(done.status(), 200);
+    sign_in(
+        &app,
+        "seinajoki",
+        "erkki@testi.fi",
+        "kolmas salasana hevonen",
+    )
+    .await;
+    app.stop().await;
+}
+
 both_stores!(limits_are_counted_per_tenant);
 async fn limits_are_counted_per_tenant(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -651,7 +724,8 @@ async fn requests_of_one_key_never_take_the_pool() {
     );
 
     // Six residents (six addresses) ask for a reset of one address at once.
-    let holder = app.hold(&lock_of("to:kohde@testi.fi"));
+    // (The key of forgot password's budget of the address, `store::mail_limits::Budget`.)
+    let holder = app.hold(&lock_of("forgot:kohde@testi.fi"));
     let residents = |i| format!("203.0.113.{}", 10 + i);
     let asked = at_once(&app, 6, "/seinajoki/forgot", residents, |_| {
         "kohde@testi.fi".to_string()
@@ -673,10 +747,12 @@ async fn requests_of_one_key_never_take_the_pool() {
     app.assert_pool_serves().await;
     // Another city's request for the address has places of its own on the node: it waits for
     // the lock (which the cities share in the database), and then mails.
+    app.add_user("kouvola", "kohde@testi.fi", PASSWORD, "Kohde")
+        .await;
     let elsewhere = at_once(
         &app,
         1,
-        "/kouvola/register",
+        "/kouvola/forgot",
         |_| "192.0.2.7".into(),
         |_| "kohde@testi.fi".to_string(),
     );
@@ -693,8 +769,8 @@ async fn requests_of_one_key_never_take_the_pool() {
     }
     let (status, page) = elsewhere.into_iter().next().unwrap().await.unwrap();
     assert_eq!(status, 200, "{page}");
-    // No account at the first city, no mail; the other city's registration link.
-    let link = "/kouvola/register/complete?token=";
+    // No account at the first city, no mail; the other city's reset link.
+    let link = "/kouvola/reset?token=";
     let mails = app.mails_to("kohde@testi.fi");
     assert!(mails.len() == 1 && mails[0].contains(link), "{mails:?}");
     // Nothing audited or counted of the four not let in.

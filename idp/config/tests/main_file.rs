@@ -295,6 +295,29 @@ fn a_public_server_refuses_the_development_key_unless_allowed() {
 }
 
 #[test]
+fn a_recipients_window_is_no_longer_than_a_mailed_link_works() {
+    jail_with(
+        &format!("{TENANT}\n[mail_limits]\nper_address_minutes = 61\n"),
+        |jail| {
+            assert_eq!(
+                problems("idp.toml"),
+                [
+                    "tenants/seinajoki.toml: mail_limits.per_address_minutes: must not be longer than a mailed link works (tokens.link_seconds, 60 minutes): past the limit a resident's own reset is refused for the window, and the links that filled it must still let them in"
+                ]
+            );
+            jail.set_env("IDP__TOKENS__LINK_SECONDS", "3660");
+            assert_eq!(
+                loaded().tenants["seinajoki"]
+                    .mail_limits
+                    .per_address_minutes,
+                61
+            );
+            Ok(())
+        },
+    );
+}
+
+#[test]
 fn session_locations_need_a_location_database_that_exists() {
     jail_with(
         &format!("{TENANT}\n[sessions]\nlocation = true\n"),

@@ -60,6 +60,7 @@ pub fn request(
                 kind: "account_deleted",
                 to,
                 user: Some(&user.id),
+                budget: mail_limit::Budget::Shared,
             };
             mail_limit::count(m, conn, counted)?;
         }

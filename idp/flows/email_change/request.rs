@@ -59,6 +59,7 @@ pub fn request(
             kind: "verify_email",
             to: new.normalized(),
             user: Some(&user.id),
+            budget: mail_limit::Budget::Shared,
         };
         if taken {
             mail_limit::admit(m, conn, counted)?;

@@ -76,6 +76,7 @@ pub fn submit_claim(
             kind: PURPOSE,
             to: address.normalized(),
             user: owner.as_ref().map(|u| u.id.as_str()),
+            budget: mail_limit::Budget::Shared,
         };
         if !mail_limit::admit(m, conn, counted)? {
             return Ok(Claimed::Mailed(None));

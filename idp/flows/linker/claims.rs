@@ -190,6 +190,7 @@ pub fn send_claim_link(
         kind: PURPOSE,
         to: account.email_normalized.as_deref().unwrap_or_default(),
         user: None,
+        budget: mail_limit::Budget::Shared,
     };
     store::write_transaction(conn, |conn| {
         let still = legacy::find(conn, Tenant::of(m.tenant), &account.id)?.is_some_and(|now| {

@@ -9,7 +9,8 @@ use crate::crypto::secret;
 use crate::domain::{Email, lookup_key};
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
-use crate::flows::{mail_limit, mail_link};
+use crate::flows::mail_limit::{self, Budget};
+use crate::flows::mail_link;
 use crate::mail::{Mails, Rendered};
 use crate::store::legacy::{self, LegacyRow};
 use crate::store::links::{self, LinkRow};
@@ -73,6 +74,9 @@ pub struct LinkMail<'a> {
     /// The user the accounts will be bound to (the account page); `None`: the first link opened
     /// creates it.
     pub user: Option<&'a str>,
+    /// The recipient's budget the mail is counted in: forgot password's for a forgot request,
+    /// else the shared one.
+    pub budget: Budget,
 }
 
 /// The linker's links for the old accounts `at_address` (read by `email`, unbound), mailed to
@@ -84,7 +88,7 @@ pub fn send_to_unbound(
     conn: &mut DbConnection,
     mails: &Mails,
     at_address: &[LegacyRow],
-    (email, language, request_id): (&Email, Language, Option<&str>),
+    (email, language, request_id, budget): (&Email, Language, Option<&str>, Budget),
 ) -> Option<Result<Option<String>, FlowError>> {
     let first = at_address.first()?;
     let mail = LinkMail {
@@ -92,6 +96,7 @@ pub fn send_to_unbound(
         language,
         request_id,
         user: None,
+        budget,
     };
     Some(send_links(m, conn, mails, at_address, mail))
 }
@@ -119,12 +124,14 @@ pub fn send_links(
         language,
         request_id,
         user,
+        budget,
     } = mail;
     let recipient = recipient(to);
     let counted = mail_limit::Mail {
         kind: PURPOSE,
         to: &recipient,
         user,
+        budget,
     };
     store::write_transaction(conn, |conn| {
         let at_address = legacy::unlinked_by_email(conn, Tenant::of(m.tenant), &recipient)?;

@@ -9,6 +9,7 @@ use crate::domain::Email;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::linker::links::send_to_unbound;
+use crate::flows::mail_limit::Budget;
 use crate::flows::{mail_limit, mail_link};
 use crate::mail::Mails;
 use crate::store::links::{self, LinkRow};
@@ -47,17 +48,17 @@ pub fn start(
             (None, false) => "legacy",
             (None, true) => "new",
         };
+        let asked = (email, language, request_id, Budget::Shared);
         let written = if let Some(user) = &existing {
             account_exists(m, conn, mails, user, email, language, request_id)?
-        } else if let Some(sent) =
-            send_to_unbound(m, conn, mails, &legacy, (email, language, request_id))
-        {
+        } else if let Some(sent) = send_to_unbound(m, conn, mails, &legacy, asked) {
             sent?
         } else {
             let counted = mail_limit::Mail {
                 kind: PURPOSE,
                 to: email.normalized(),
                 user: None,
+                budget: Budget::Shared,
             };
             mail_limit::write(m, conn, counted, email.as_entered(), |conn| {
                 let token = secret::random_token();
@@ -99,6 +100,7 @@ fn account_exists(
         kind: KIND,
         to: email.normalized(),
         user: Some(&user.id),
+        budget: Budget::Shared,
     };
     let to = user.email.as_deref().unwrap_or(email.as_entered());
     mail_limit::write(m, conn, counted, to, |_| {

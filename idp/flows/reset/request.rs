@@ -8,6 +8,7 @@ use crate::domain::Email;
 use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::linker::links::send_to_unbound;
+use crate::flows::mail_limit::Budget;
 use crate::flows::{mail_limit, mail_link, notice, passkeys};
 use crate::i18n;
 use crate::mail::Mails;
@@ -69,10 +70,11 @@ pub fn request(
             kind: PURPOSE,
             to: email.normalized(),
             user: found.as_ref().map(|u| u.id.as_str()),
+            budget: Budget::Forgot,
         };
         if found.is_none() {
             let legacy = legacy::unlinked_by_email(conn, tenant, email.normalized())?;
-            let asked = (email, language, request_id);
+            let asked = (email, language, request_id, Budget::Forgot);
             if let Some(sent) = send_to_unbound(m, conn, mails, &legacy, asked) {
                 return sent;
             }

@@ -17,6 +17,7 @@ use crate::flows::context::Minter;
 use crate::flows::error::FlowError;
 use crate::flows::linker;
 use crate::flows::linker::links::LinkMail;
+use crate::flows::mail_limit::Budget;
 use crate::mail::Mails;
 use crate::store::DbConnection;
 use crate::store::legacy::LegacyRow;
@@ -106,6 +107,7 @@ impl View {
                 language,
                 request_id: request_id.as_deref(),
                 user: user.as_deref(),
+                budget: Budget::Shared,
             };
             linker::send_links(m, conn, &mails, std::slice::from_ref(&account), mail)
         }
