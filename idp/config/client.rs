@@ -67,6 +67,12 @@ pub struct ClientConfig {
     /// answer their cross-origin requests (CORS). A public client's only; none by default.
     #[serde(default)]
     pub web_origins: Vec<String>,
+    /// The origins (`https://palvelu.kunta.fi`) the client's callback or post-logout page sends the
+    /// browser on to by a redirect, beside its redirect URIs' own. Browsers apply the login
+    /// pages' `form-action` to every redirect after the login's post, so a redirect on to an
+    /// origin not listed there stops the login at its last step. None by default.
+    #[serde(default)]
+    pub onward_origins: Vec<String>,
 }
 
 /// An instant in the configuration, UTC: an RFC 3339 date and time with its offset

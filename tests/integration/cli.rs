@@ -452,7 +452,7 @@ fn check_config_names_file_and_key_of_every_problem() {
     let file = tenant.display().to_string();
     let expected = format!(
         "error: {file}: policy: unknown variant `email-links`, expected `keep-password` or `email-link`\n\
-         error: {file}: clients[0].first_partyy: unknown field `first_partyy`, expected one of `client_id`, `name`, `client_secret`, `client_secret_sha256`, `previous_client_secret_sha256`, `previous_secret_expires`, `redirect_uris`, `post_logout_redirect_uris`, `backchannel_logout_uri`, `grant_types`, `token_endpoint_auth_method`, `first_party`, `id_token_signed_response_alg`, `jwks_uri`, `assertion_audience`, `require_pkce`, `scopes`, `web_origins`\n"
+         error: {file}: clients[0].first_partyy: unknown field `first_partyy`, expected one of `client_id`, `name`, `client_secret`, `client_secret_sha256`, `previous_client_secret_sha256`, `previous_secret_expires`, `redirect_uris`, `post_logout_redirect_uris`, `backchannel_logout_uri`, `grant_types`, `token_endpoint_auth_method`, `first_party`, `id_token_signed_response_alg`, `jwks_uri`, `assertion_audience`, `require_pkce`, `scopes`, `web_origins`, `onward_origins`\n"
     );
     let out = s.run(&["check-config"], "");
     failed_with(&out, 2, &expected);

@@ -134,6 +134,7 @@ client_id = \"spa\"
 token_endpoint_auth_method = \"none\"
 redirect_uris = [\"https://asiointi.example.fi/\"]
 web_origins = [\"https://asiointi.example.fi\", \"http://localhost:5173\"]
+onward_origins = [\"https://palvelu.example.fi\", \"http://localhost:5174\"]
 "
     );
     on_public_and_local(&tenant, |_| {
@@ -144,6 +145,7 @@ web_origins = [\"https://asiointi.example.fi\", \"http://localhost:5173\"]
                 "tenants/seinajoki.toml: clients[1].redirect_uris[2]: \"http://127.0.0.1:9/cb\" is http://, and the public URL is https://: an e-service's server takes its codes at an https:// URI (RFC 9700 §2.6); only a native app (token_endpoint_auth_method = \"none\") may use http://127.0.0.1",
                 "tenants/seinajoki.toml: clients[2].redirect_uris[1]: \"http://localhost/cb\" names localhost, and the public URL is https://: a native app's redirect names its loopback address, http://127.0.0.1 (RFC 8252 §8.3: a name can resolve elsewhere)",
                 "tenants/seinajoki.toml: clients[3].web_origins[1]: \"http://localhost:5173\" is http://, and the public URL is https://: a page served without TLS must not hold a resident's tokens; give the e-service's https:// origin",
+                "tenants/seinajoki.toml: clients[3].onward_origins[1]: \"http://localhost:5174\" is http://, and the public URL is https://: the resident would arrive from the login at a page without TLS; give the e-service's https:// origin",
             ]
         );
         Ok(())

@@ -51,7 +51,7 @@ secret = "x"
             "tenants/seinajoki.toml: policy: unknown variant `keep-passwords`, expected `keep-password` or `email-link`",
             "tenants/seinajoki.toml: languages[1]: unknown variant `de`, expected one of `fi`, `sv`, `en`",
             "tenants/seinajoki.toml: colour: unknown field `colour`, expected one of `id`, `name`, `policy`, `languages`, `help_url`, `reveal_unknown_identifier`, `support`, `notice`, `branding`, `sessions`, `passwords`, `legacy`, `mail_limits`, `privacy_url`, `time_zone`, `accessibility`, `audit`, `deletion`, `authority_second_factor`, `passkeys`, `acr`, `clients`",
-            "tenants/seinajoki.toml: clients[0].secret: unknown field `secret`, expected one of `client_id`, `name`, `client_secret`, `client_secret_sha256`, `previous_client_secret_sha256`, `previous_secret_expires`, `redirect_uris`, `post_logout_redirect_uris`, `backchannel_logout_uri`, `grant_types`, `token_endpoint_auth_method`, `first_party`, `id_token_signed_response_alg`, `jwks_uri`, `assertion_audience`, `require_pkce`, `scopes`, `web_origins`",
+            "tenants/seinajoki.toml: clients[0].secret: unknown field `secret`, expected one of `client_id`, `name`, `client_secret`, `client_secret_sha256`, `previous_client_secret_sha256`, `previous_secret_expires`, `redirect_uris`, `post_logout_redirect_uris`, `backchannel_logout_uri`, `grant_types`, `token_endpoint_auth_method`, `first_party`, `id_token_signed_response_alg`, `jwks_uri`, `assertion_audience`, `require_pkce`, `scopes`, `web_origins`, `onward_origins`",
         ],
     );
 }
@@ -118,6 +118,7 @@ client_id = "ended"
 client_secret_sha256 = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 previous_secret_expires = "2027-01-31T12:00:00Z"
 redirect_uris = ["https://rp.example.fi/callback"]
+onward_origins = ["https://palvelu.example.fi", "http://[::1]:8080", "https://Palvelu.example.fi", "http://palvelu.example.fi"]
 "#,
     );
     assert_refused(
@@ -153,6 +154,9 @@ redirect_uris = ["https://rp.example.fi/callback"]
             "tenants/seinajoki.toml: clients[7].previous_client_secret_sha256: needs the new secret in client_secret_sha256 (a rotation of a hashed secret)",
             "tenants/seinajoki.toml: clients[7].previous_client_secret_sha256: is the SHA-256 of empty text: anyone could authenticate as this client with an empty secret",
             "tenants/seinajoki.toml: clients[8].previous_secret_expires: is for previous_client_secret_sha256",
+            "tenants/seinajoki.toml: clients[8].onward_origins[1]: \"http://[::1]:8080\" names an IPv6 address, which a Content-Security-Policy cannot name (browsers would block the redirect): use a host name",
+            "tenants/seinajoki.toml: clients[8].onward_origins[2]: \"https://Palvelu.example.fi\" is not written as a browser sends it: give \"https://palvelu.example.fi\" (no path, no default port, the host in lower case)",
+            "tenants/seinajoki.toml: clients[8].onward_origins[3]: \"http://palvelu.example.fi\" must be https:// (http:// only for localhost)",
         ],
     );
 }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use secrecy::ExposeSecret;
 
-use super::rules::{check_redirect_uri, check_web_origin, check_web_uri};
+use super::rules::{check_onward_origin, check_redirect_uri, check_web_origin, check_web_uri};
 use crate::config::client::{
     AssertionAudience, AuthMethod, ClientConfig, GrantType, IDENTITY_SCOPES,
 };
@@ -178,6 +178,11 @@ pub(super) fn clients(clients: &[ClientConfig], source: &str) -> Vec<Problem> {
         for (j, origin) in client.web_origins.iter().enumerate() {
             if let Err(message) = check_web_origin(origin) {
                 problem(format!("{}[{j}]", key("web_origins")), message);
+            }
+        }
+        for (j, origin) in client.onward_origins.iter().enumerate() {
+            if let Err(message) = check_onward_origin(origin) {
+                problem(format!("{}[{j}]", key("onward_origins")), message);
             }
         }
     }

@@ -118,12 +118,28 @@ pub(in crate::config) fn production(
                     problems.push(Problem::new(&source, key, message));
                 }
             }
-            for (j, origin) in client.web_origins.iter().enumerate() {
-                if origin.starts_with("http://") {
+            let origins = [
+                (
+                    "web_origins",
+                    &client.web_origins,
+                    "a page served without TLS must not hold a resident's tokens",
+                ),
+                (
+                    "onward_origins",
+                    &client.onward_origins,
+                    "the resident would arrive from the login at a page without TLS",
+                ),
+            ];
+            for (name, list, why) in origins {
+                for (j, origin) in list
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, o)| o.starts_with("http://"))
+                {
                     problems.push(Problem::new(
                         &source,
-                        format!("clients[{i}].web_origins[{j}]"),
-                        format!("\"{origin}\" is http://, and the public URL is https://: a page served without TLS must not hold a resident's tokens; give the e-service's https:// origin"),
+                        format!("clients[{i}].{name}[{j}]"),
+                        format!("\"{origin}\" is http://, and the public URL is https://: {why}; give the e-service's https:// origin"),
                     ));
                 }
             }

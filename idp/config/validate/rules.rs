@@ -137,6 +137,18 @@ pub(super) fn check_web_origin(origin: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// An origin a client's callback sends the browser on to: as [`check_web_origin`], and no IPv6
+/// literal (a CSP source cannot name one, as for a redirect URI).
+pub(super) fn check_onward_origin(origin: &str) -> Result<(), String> {
+    check_web_origin(origin)?;
+    if origin.contains('[') {
+        return Err(format!(
+            "\"{origin}\" names an IPv6 address, which a Content-Security-Policy cannot name (browsers would block the redirect): use a host name"
+        ));
+    }
+    Ok(())
+}
+
 /// A URI the provider itself calls: http(s) and absolute.
 pub(super) fn check_web_uri(uri: &str) -> Result<(), String> {
     let url = Url::parse(uri).map_err(|e| format!("\"{uri}\" is not an absolute URI: {e}"))?;

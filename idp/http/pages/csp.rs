@@ -24,8 +24,8 @@ pub fn source_of(url: &url::Url) -> String {
 }
 
 /// Where the answer to a form of ours may redirect besides us (browsers apply `form-action` to
-/// the redirects after a form, too): the origins of the tenant's clients' redirect and
-/// post-logout URIs.
+/// every redirect after a form, too): the origins of the tenant's clients' redirect and
+/// post-logout URIs, and those their callbacks send the browser on to (`onward_origins`).
 pub fn form_targets(tenant: &TenantConfig) -> Vec<String> {
     let mut targets: Vec<String> = tenant
         .clients
@@ -49,7 +49,31 @@ pub fn form_targets(tenant: &TenantConfig) -> Vec<String> {
                 _ => source_of(&url),
             })
         })
+        .chain(
+            tenant
+                .clients
+                .iter()
+                .flat_map(|c| c.onward_origins.iter().cloned()),
+        )
         .collect();
+    targets.sort();
+    targets.dedup();
+    targets
+}
+
+/// Where the form of the `form_post` page posting to `redirect` may lead: the redirect URI's
+/// origin, and the origins the callbacks of the tenant's clients at that origin send the browser
+/// on to.
+pub fn post_targets(tenant: &TenantConfig, redirect: &url::Url) -> Vec<String> {
+    let origin = source_of(redirect);
+    let onward = tenant.clients.iter().filter(|c| {
+        c.redirect_uris
+            .iter()
+            .filter_map(|uri| url::Url::parse(uri).ok())
+            .any(|uri| source_of(&uri) == origin)
+    });
+    let mut targets = vec![origin.clone()];
+    targets.extend(onward.flat_map(|c| c.onward_origins.iter().cloned()));
     targets.sort();
     targets.dedup();
     targets

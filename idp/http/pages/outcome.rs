@@ -9,7 +9,7 @@ use base64::Engine;
 use serde::Serialize;
 use sha2::Digest;
 
-use super::csp::{form_targets, source_of};
+use super::csp::{form_targets, post_targets, source_of};
 use super::error::PageError;
 use super::templates::FORM_POST_SCRIPT;
 use super::view::View;
@@ -109,8 +109,8 @@ impl View {
             .params
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()));
-        let client = [source_of(url)];
-        self.post_page(&response.redirect_uri, params, &client, &client)
+        let targets = post_targets(&self.tenant, url);
+        self.post_page(&response.redirect_uri, params, &targets, &[source_of(url)])
     }
 
     /// The same POST again from our own page, for a POST that reached `/authorize` or `/logout`

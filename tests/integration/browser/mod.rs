@@ -8,6 +8,7 @@
 //! lists the account page's sessions and ends one.
 
 mod axe;
+mod callbacks;
 mod deletion;
 mod journeys;
 mod passkeys;
