@@ -420,46 +420,61 @@ async fn form_post_answers_with_a_self_submitting_form(backend: Backend) {
 both_stores!(onward_origins_open_form_action_to_what_their_clients_callbacks_send_on_to);
 /// A client's `onward_origins` (where its callback redirects the browser on to) join the pages'
 /// `form-action`, which browsers apply to every redirect after a form (`browser::callbacks`);
-/// a form_post page's only those of the clients at its redirect URI's origin, and it is framed
-/// by that origin alone.
+/// a form_post page's only those of the client registered at its redirect URI (a native app's at
+/// any port of its loopback URI), and it is framed by that URI's origin alone.
 async fn onward_origins_open_form_action_to_what_their_clients_callbacks_send_on_to(
     backend: Backend,
 ) {
     use crate::oidc_logout::form_action;
     let clients = "\n[[clients]]\nclient_id = \"sama\"\nclient_secret = \"s\"\n\
         redirect_uris = [\"http://127.0.0.1:9/toinen\"]\n\
-        onward_origins = [\"https://palvelu.example.fi\"]\n\
-        \n[[clients]]\nclient_id = \"muu\"\nclient_secret = \"s\"\n\
-        redirect_uris = [\"https://kirjaudu.example.fi/cb\"]\n\
-        onward_origins = [\"https://muu.example.fi\"]\n";
+        onward_origins = [\"https://palvelu.example.fi\"]\nfirst_party = true\n\
+        \n[[clients]]\nclient_id = \"natiivi\"\ntoken_endpoint_auth_method = \"none\"\n\
+        redirect_uris = [\"http://127.0.0.1/natiivi\"]\n\
+        onward_origins = [\"https://sovellus.example.fi\"]\nfirst_party = true\n";
     let app = TestApp::builder(backend)
         .tenant_toml(clients)
         .user("seinajoki", "erkki@testi.fi", PASSWORD, "Erkki")
         .spawn()
         .await;
-    let client = rp::basic(&app).await;
     let form_post = [("response_mode", "form_post")];
-    let login = Login::start(&app.browser(), &client, &[], &form_post).await;
-    let shown = login
-        .browser
-        .get(app.url(&format!("/seinajoki/login?request={}", login.request)))
-        .send()
-        .await
-        .unwrap();
-    let csp = crate::helpers::header(&shown, "content-security-policy").unwrap();
-    let targets = form_action(&csp);
-    for onward in ["https://palvelu.example.fi", "https://muu.example.fi"] {
-        assert!(targets.contains(&onward.to_string()), "{csp}");
+    let cases = [
+        (
+            "rp-basic",
+            Some("rp-basic-secret"),
+            "http://127.0.0.1:9/callback",
+            None,
+        ),
+        (
+            "sama",
+            Some("s"),
+            "http://127.0.0.1:9/toinen",
+            Some("https://palvelu.example.fi"),
+        ),
+        (
+            "natiivi",
+            None,
+            "http://127.0.0.1:54321/natiivi",
+            Some("https://sovellus.example.fi"),
+        ),
+    ];
+    for (id, secret, redirect, onward) in cases {
+        let client = rp::client(&app, "seinajoki", id, secret, redirect).await;
+        let login = Login::start(&app.browser(), &client, &[], &form_post).await;
+        let shown = login.browser.get(login.url.clone()).send().await.unwrap();
+        let csp = crate::helpers::header(&shown, "content-security-policy").unwrap();
+        let targets = form_action(&csp);
+        for every in ["https://palvelu.example.fi", "https://sovellus.example.fi"] {
+            assert!(targets.contains(&every.to_string()), "{csp}");
+        }
+        let response = login.submit("erkki@testi.fi", PASSWORD, false).await;
+        assert_eq!(response.status(), 200, "{id}");
+        let csp = crate::helpers::header(&response, "content-security-policy").unwrap();
+        let origin = redirect.rsplit_once('/').unwrap().0;
+        let expected: Vec<&str> = [origin].into_iter().chain(onward).collect();
+        assert_eq!(form_action(&csp), expected, "{csp}");
+        assert_has(&csp, &format!("frame-ancestors {origin};"));
     }
-    let response = login.submit("erkki@testi.fi", PASSWORD, false).await;
-    assert_eq!(response.status(), 200);
-    let csp = crate::helpers::header(&response, "content-security-policy").unwrap();
-    assert_eq!(
-        form_action(&csp),
-        ["http://127.0.0.1:9", "https://palvelu.example.fi"],
-        "{csp}"
-    );
-    assert_has(&csp, "frame-ancestors http://127.0.0.1:9;");
     app.stop().await;
 }
 

@@ -66,7 +66,7 @@ email = "not-an-address"
 
 [[clients]]
 client_id = "a"
-redirect_uris = ["http://rp.example.fi/callback", "/relative", "https://rp.example.fi/cb#frag", "http://[::1]:9/cb"]
+redirect_uris = ["http://rp.example.fi/callback", "/relative", "https://rp.example.fi/cb#frag", "http://[::1]:9/cb", "https://rp_x.example.fi/cb", "fi.seinajoki.App://Callback"]
 
 [[clients]]
 client_id = "a"
@@ -118,7 +118,7 @@ client_id = "ended"
 client_secret_sha256 = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 previous_secret_expires = "2027-01-31T12:00:00Z"
 redirect_uris = ["https://rp.example.fi/callback"]
-onward_origins = ["https://palvelu.example.fi", "http://[::1]:8080", "https://Palvelu.example.fi", "http://palvelu.example.fi"]
+onward_origins = ["https://palvelu.example.fi", "http://[::1]:8080", "https://Palvelu.example.fi", "http://palvelu.example.fi", "https://*.example.fi", "https://a.fi;sandbox", "https://a.fi,b.fi"]
 "#,
     );
     assert_refused(
@@ -130,6 +130,7 @@ onward_origins = ["https://palvelu.example.fi", "http://[::1]:8080", "https://Pa
             "tenants/seinajoki.toml: clients[0].redirect_uris[1]: \"/relative\" is not an absolute URI: relative URL without a base",
             "tenants/seinajoki.toml: clients[0].redirect_uris[2]: \"https://rp.example.fi/cb#frag\" must not have a fragment",
             "tenants/seinajoki.toml: clients[0].redirect_uris[3]: \"http://[::1]:9/cb\" names an IPv6 address, which a Content-Security-Policy cannot name (browsers would block the redirect): use a host name, or http://127.0.0.1 for a native app",
+            "tenants/seinajoki.toml: clients[0].redirect_uris[4]: \"https://rp_x.example.fi/cb\" has a host a Content-Security-Policy cannot name (only letters a–z, digits, '-' and '.'): browsers would block the redirect, or read the rest as another rule",
             "tenants/seinajoki.toml: clients[1].client_id: \"a\" is used by another client of this tenant",
             "tenants/seinajoki.toml: clients[1].client_secret_sha256: must be 64 hexadecimal digits (the SHA-256 of the secret)",
             "tenants/seinajoki.toml: clients[1].client_secret: must not be set for this token_endpoint_auth_method",
@@ -157,6 +158,9 @@ onward_origins = ["https://palvelu.example.fi", "http://[::1]:8080", "https://Pa
             "tenants/seinajoki.toml: clients[8].onward_origins[1]: \"http://[::1]:8080\" names an IPv6 address, which a Content-Security-Policy cannot name (browsers would block the redirect): use a host name",
             "tenants/seinajoki.toml: clients[8].onward_origins[2]: \"https://Palvelu.example.fi\" is not written as a browser sends it: give \"https://palvelu.example.fi\" (no path, no default port, the host in lower case)",
             "tenants/seinajoki.toml: clients[8].onward_origins[3]: \"http://palvelu.example.fi\" must be https:// (http:// only for localhost)",
+            "tenants/seinajoki.toml: clients[8].onward_origins[4]: \"https://*.example.fi\" has a host a Content-Security-Policy cannot name (only letters a–z, digits, '-' and '.'): browsers would block the redirect, or read the rest as another rule",
+            "tenants/seinajoki.toml: clients[8].onward_origins[5]: \"https://a.fi;sandbox\" has a host a Content-Security-Policy cannot name (only letters a–z, digits, '-' and '.'): browsers would block the redirect, or read the rest as another rule",
+            "tenants/seinajoki.toml: clients[8].onward_origins[6]: \"https://a.fi,b.fi\" has a host a Content-Security-Policy cannot name (only letters a–z, digits, '-' and '.'): browsers would block the redirect, or read the rest as another rule",
         ],
     );
 }

@@ -100,6 +100,10 @@ pub(super) fn check_redirect_uri(uri: &str) -> Result<(), String> {
             "\"{uri}\" names an IPv6 address, which a Content-Security-Policy cannot name (browsers would block the redirect): use a host name, or http://127.0.0.1 for a native app"
         ));
     }
+    // A private-use scheme's source is the scheme alone (`csp::source_of`).
+    if matches!(url.scheme(), "http" | "https") {
+        csp_host(uri, &url)?;
+    }
     match url.scheme() {
         "https" => Ok(()),
         "http" if is_loopback(&url) => Ok(()),
@@ -146,7 +150,24 @@ pub(super) fn check_onward_origin(origin: &str) -> Result<(), String> {
             "\"{origin}\" names an IPv6 address, which a Content-Security-Policy cannot name (browsers would block the redirect): use a host name"
         ));
     }
-    Ok(())
+    csp_host(origin, &Url::parse(origin).map_err(|e| e.to_string())?)
+}
+
+/// The host of `url` (written `text`) as a CSP source can name it: letters a–z, digits, `-` and
+/// `.` (CSP3 §2.3.1's host-char). A URL's host may hold more (`*`, `;`, `,`, `_`…), which in the
+/// pages' `form-action` would be a wildcard, end the directive or the policy, or be dropped by
+/// the browser with the redirect it allows.
+fn csp_host(text: &str, url: &Url) -> Result<(), String> {
+    let host = url.host_str().unwrap_or_default();
+    if host
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    {
+        return Ok(());
+    }
+    Err(format!(
+        "\"{text}\" has a host a Content-Security-Policy cannot name (only letters a–z, digits, '-' and '.'): browsers would block the redirect, or read the rest as another rule"
+    ))
 }
 
 /// A URI the provider itself calls: http(s) and absolute.

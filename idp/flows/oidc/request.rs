@@ -241,7 +241,7 @@ pub fn takes_any_port(client: &ClientConfig, url: &url::Url) -> bool {
 
 /// `presented` is `registered`, a loopback URI that takes any port, with another port: the rest
 /// spelled to the letter as the registered URI is.
-fn loopback_on_any_port(client: &ClientConfig, registered: &str, presented: &str) -> bool {
+pub fn loopback_on_any_port(client: &ClientConfig, registered: &str, presented: &str) -> bool {
     let (Ok(mut expected), Ok(asked)) = (url::Url::parse(registered), url::Url::parse(presented))
     else {
         return false;

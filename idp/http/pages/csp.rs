@@ -2,7 +2,7 @@
 //! never framed, and the forms' targets (the tenant's clients, where a form's answer redirects).
 
 use crate::config::TenantConfig;
-use crate::flows::oidc::request::takes_any_port;
+use crate::flows::oidc::request::{loopback_on_any_port, takes_any_port};
 
 /// The CSP of a tenant's pages: our own resources only, no inline code, never framed; forms post
 /// to us, and the redirects after them may go to the tenant's clients.
@@ -61,18 +61,18 @@ pub fn form_targets(tenant: &TenantConfig) -> Vec<String> {
     targets
 }
 
-/// Where the form of the `form_post` page posting to `redirect` may lead: the redirect URI's
-/// origin, and the origins the callbacks of the tenant's clients at that origin send the browser
-/// on to.
-pub fn post_targets(tenant: &TenantConfig, redirect: &url::Url) -> Vec<String> {
-    let origin = source_of(redirect);
+/// Where the form of the `form_post` page posting to the redirect URI `redirect` (`url`, parsed)
+/// may lead: its origin, and the origins the callback of the client registered at it sends the
+/// browser on to.
+pub fn post_targets(tenant: &TenantConfig, redirect: &str, url: &url::Url) -> Vec<String> {
+    let origin = source_of(url);
+    // A native app's loopback redirect takes any port: its registered URI names another.
     let onward = tenant.clients.iter().filter(|c| {
-        c.redirect_uris
-            .iter()
-            .filter_map(|uri| url::Url::parse(uri).ok())
-            .any(|uri| source_of(&uri) == origin)
+        c.redirect_uris.iter().any(|registered| {
+            registered == redirect || loopback_on_any_port(c, registered, redirect)
+        })
     });
-    let mut targets = vec![origin.clone()];
+    let mut targets = vec![origin];
     targets.extend(onward.flat_map(|c| c.onward_origins.iter().cloned()));
     targets.sort();
     targets.dedup();

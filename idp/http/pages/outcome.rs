@@ -109,7 +109,7 @@ impl View {
             .params
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()));
-        let targets = post_targets(&self.tenant, url);
+        let targets = post_targets(&self.tenant, &response.redirect_uri, url);
         self.post_page(&response.redirect_uri, params, &targets, &[source_of(url)])
     }
 
