@@ -2,9 +2,9 @@
 //! account-exists notice, the linker's links, a change of address.
 //!
 //! Every such mail counts against its recipient (the normalised address, in one of its budgets:
-//! forgot password's own, or the one every other mail shares, [`Budget`]) and the client address
-//! of the request (`Minter::client_key`: an IPv6 address per /64), within the tenant's
-//! `[mail_limits]`, in the database (`store::mail_limits`), so the limits hold across nodes. Past
+//! forgot password's, a change of address's, or the one every other mail shares, [`Budget`]) and
+//! the client address of the request (`Minter::client_key`: an IPv6 address per /64), within the
+//! tenant's `[mail_limits]`, in the database (`store::mail_limits`), so the limits hold across nodes. Past
 //! a limit no mail (nor its link) is written, the page reads as before, and the refusal is counted
 //! in the metrics (`idp_mail_total{outcome="limited"}`). The first refusal of a limit's key
 //! within its window is also audited as `mail.limited` with the limit and the kind of mail — the

@@ -29,26 +29,31 @@ const MAIL_LIMIT_LOCK_CLASS: i32 = 0x1d9_0003;
 /// Forgot password has one of its own: only forgot-password requests spend it, and every one of
 /// them for an enabled account mails that account a working reset link. Whoever fills it (three
 /// requests in 15 minutes by default) thus fills the owner's mailbox with links that let the owner
-/// in; nothing else anyone can cause (an address change to it, which mails nothing, a
-/// registration's "you have an account" notice) can refuse the owner's own reset. Each budget is
-/// spent by what one form asks for, never by whether the address has an account, so neither
-/// tells an asker more than the single budget did.
+/// in; nothing else anyone can cause (a registration's "you have an account" notice) can refuse
+/// the owner's own reset. A change of address has one too: a signed-in resident asking to move
+/// their address to an account's address mails nothing there, and spends only that budget, not
+/// the one of the mail the owner asks for (the account page's link to bind an old account).
+/// Each budget is spent by what one form asks for, never by whether the address has an account,
+/// so none tells an asker more than the single budget did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Budget {
     /// Forgot-password requests, in every case (an account, old accounts only, nothing).
     Forgot,
+    /// Changes of address to it, in every case (another account's address, or a free one).
+    AddressChange,
     /// Every other mail anyone can cause to the address.
     Shared,
 }
 
 impl Budget {
     /// Every budget, for the erasure of an address's counts.
-    pub const ALL: [Self; 2] = [Self::Forgot, Self::Shared];
+    pub const ALL: [Self; 3] = [Self::Forgot, Self::AddressChange, Self::Shared];
 
     /// The limit key of the normalised `address` in this budget: a hash, never the address.
     pub fn key(self, address: &str) -> String {
         let prefix = match self {
             Self::Forgot => "forgot",
+            Self::AddressChange => "change",
             Self::Shared => "to",
         };
         crate::crypto::secret::hash(&format!("{prefix}:{address}"))

@@ -1002,31 +1002,49 @@ async fn an_undo_that_commits_first_is_not_erased_by_a_round_that_read_it_as_due
 }
 
 both_stores!(an_erasure_forgets_the_mail_counts_of_its_address_in_every_budget);
-/// The mail limits count an address by hashes of it, one a budget (forgot password's and the
-/// shared one, `store::mail_limits::Budget`): the erasure deletes both, and leaves the client
-/// address's counts alone.
+/// The mail limits count an address by hashes of it, one a budget (forgot password's, a change
+/// of address's and the shared one, `store::mail_limits::Budget`): the erasure deletes each, and
+/// leaves the client address's counts alone.
 async fn an_erasure_forgets_the_mail_counts_of_its_address_in_every_budget(backend: Backend) {
     use crate::helpers::journeys::submit_from;
     use crate::node::succeeded;
     use idp::crypto::secret::hash;
     let app = TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await;
-    let browser = app.browser();
-    for path in ["/seinajoki/forgot", "/seinajoki/register"] {
-        let fields = [("request", ""), ("email", "Erkki@testi.fi")];
-        let (status, text) = submit_from(&app, &browser, "127.0.0.1", path, path, &fields).await;
+    let to_erkki = [("email", "Erkki@testi.fi"), ("password", PASSWORD)];
+    app.add_user("seinajoki", "ville@testi.fi", PASSWORD, "Ville")
+        .await;
+    let ville = sign_in(&app, "seinajoki", "ville@testi.fi", PASSWORD).await;
+    let asked = [
+        (&app.browser(), "/seinajoki/forgot", "/seinajoki/forgot"),
+        (&app.browser(), "/seinajoki/register", "/seinajoki/register"),
+        (
+            &ville.browser,
+            "/seinajoki/account",
+            "/seinajoki/account/email",
+        ),
+    ];
+    for (browser, page, action) in asked {
+        let fields = match action {
+            "/seinajoki/account/email" => &to_erkki,
+            _ => &[("request", ""), ("email", "Erkki@testi.fi")],
+        };
+        let (status, text) = submit_from(&app, browser, "127.0.0.1", page, action, fields).await;
         assert_eq!(status, 200, "{text}");
     }
     let rows = "SELECT count(*) AS n FROM mail_limit_events";
-    let of_address = format!(
-        "{rows} WHERE limit_key IN ('{}', '{}')",
-        hash("forgot:erkki@testi.fi"),
-        hash("to:erkki@testi.fi")
-    );
-    assert_eq!(app.count(&of_address).await, 2);
-    assert_eq!(app.count(rows).await, 4, "and the client address's two");
+    let of = |budget: &str| {
+        let key = hash(&format!("{budget}:erkki@testi.fi"));
+        format!("{rows} WHERE limit_key = '{key}'")
+    };
+    for budget in ["forgot", "change", "to"] {
+        assert_eq!(app.count(&of(budget)).await, 1, "{budget}");
+    }
+    assert_eq!(app.count(rows).await, 6, "and the client address's three");
     succeeded(&cli_delete(&app, &["--email", "erkki@testi.fi", "--now"]).await);
-    assert_eq!(app.count(&of_address).await, 0);
-    assert_eq!(app.count(rows).await, 2);
+    for budget in ["forgot", "change", "to"] {
+        assert_eq!(app.count(&of(budget)).await, 0, "{budget}");
+    }
+    assert_eq!(app.count(rows).await, 3);
     app.stop().await;
 }
 

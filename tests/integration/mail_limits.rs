@@ -337,12 +337,14 @@ both_stores!(a_full_address_limit_does_not_stop_a_deletion);
 async fn a_full_address_limit_does_not_stop_a_deletion(backend: Backend) {
     let app = TestApp::with_user(backend, "erkki@testi.fi", PASSWORD, "Erkki").await;
     let signed = sign_in(&app, "seinajoki", "erkki@testi.fi", PASSWORD).await;
-    // A stranger fills the limit of Erkki's address with forgot-password requests.
+    // A stranger fills the limit of Erkki's address with registrations of it (the budget the
+    // undo mail is counted in: forgot password has its own).
     let stranger = app.browser();
-    let forgot = "/seinajoki/forgot";
+    let register = "/seinajoki/register";
     let fields = [("request", ""), ("email", "erkki@testi.fi")];
     for _ in 0..4 {
-        let (status, _) = submit_from(&app, &stranger, "127.0.0.1", forgot, forgot, &fields).await;
+        let (status, _) =
+            submit_from(&app, &stranger, "127.0.0.1", register, register, &fields).await;
         assert_eq!(status, 200);
     }
     assert_eq!(app.mails_to("erkki@testi.fi").len(), 3);
@@ -368,7 +370,7 @@ async fn a_full_address_limit_does_not_stop_a_deletion(backend: Backend) {
         [serde_json::json!({ "by": "resident" })]
     );
     let mails = app.mails_to("erkki@testi.fi");
-    assert_eq!(mails.len(), 4, "three reset links and the undo mail");
+    assert_eq!(mails.len(), 4, "three notices and the undo mail");
     let undo: Vec<&String> = mails
         .iter()
         .filter(|m| m.contains("Subject: Tilisi poistetaan"))
@@ -395,7 +397,6 @@ async fn a_full_address_limit_does_not_stop_a_deletion(backend: Backend) {
     let maija = sign_in(&app, "seinajoki", "maija@testi.fi", PASSWORD).await;
     let (status, text, _) = crate::deletion::delete(&app, &maija, PASSWORD).await;
     assert_eq!(status, 200, "{text}");
-    let register = "/seinajoki/register";
     let fields = [("request", ""), ("email", "maija@testi.fi")];
     for _ in 0..3 {
         submit_from(&app, &stranger, "127.0.0.1", register, register, &fields).await;
@@ -483,6 +484,57 @@ async fn only_forgot_requests_spend_a_residents_own_reset(backend: Backend) {
         "kolmas salasana hevonen",
     )
     .await;
+    app.stop().await;
+}
+
+both_stores!(address_changes_to_an_address_spend_only_their_own_budget);
+/// The same attack on the account page's link to bind an old account: Ville asks again and
+/// again to move his address to Erkki's (no mail: it has an account). That spends the budget of
+/// changes of address to it, not the one Erkki's own link is counted in: the link is mailed.
+async fn address_changes_to_an_address_spend_only_their_own_budget(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for (email, name) in [("erkki@testi.fi", "Erkki"), ("ville@testi.fi", "Ville")] {
+        app.add_user("kouvola", email, PASSWORD, name).await;
+    }
+    // Signed in before the city's export names his address (the linker's login comes after).
+    let erkki = sign_in(&app, "kouvola", "erkki@testi.fi", PASSWORD).await;
+    let old = app
+        .import(Old::new("kouvola", "erkki.vanha", "KVL-E1").email("erkki@testi.fi"))
+        .await;
+    let ville = sign_in(&app, "kouvola", "ville@testi.fi", PASSWORD).await;
+    let to_erkki = [("email", "erkki@testi.fi"), ("password", PASSWORD)];
+    for _ in 0..4 {
+        let (account, action) = ("/kouvola/account", "/kouvola/account/email");
+        let (status, text) = submit_from(
+            &app,
+            &ville.browser,
+            "127.0.0.1",
+            account,
+            action,
+            &to_erkki,
+        )
+        .await;
+        assert_eq!(status, 200, "{text}");
+    }
+    assert_eq!(
+        app.audit_details("kouvola", "mail.limited").await,
+        [serde_json::json!({ "limit": "per_address", "mail": "verify_email" })]
+    );
+
+    let fields = [("account", old.as_str())];
+    let (status, text) = submit_from(
+        &app,
+        &erkki.browser,
+        "127.0.0.1",
+        "/kouvola/account",
+        "/kouvola/account/legacy",
+        &fields,
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    assert_has(&text, "Lähetimme liittämislinkin sähköpostiisi.");
+    let (mail, _) = app.mailed_link(1, "/kouvola/reset?token=").await;
+    assert_has(&mail, "erkki.vanha");
     app.stop().await;
 }
 

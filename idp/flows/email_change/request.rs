@@ -59,7 +59,7 @@ pub fn request(
             kind: "verify_email",
             to: new.normalized(),
             user: Some(&user.id),
-            budget: mail_limit::Budget::Shared,
+            budget: mail_limit::Budget::AddressChange,
         };
         if taken {
             mail_limit::admit(m, conn, counted)?;
