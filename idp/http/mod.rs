@@ -8,6 +8,7 @@
 pub mod assets;
 pub mod client;
 pub mod cors;
+pub mod csp_report;
 pub mod discovery;
 pub mod errors;
 pub mod extract;
@@ -16,6 +17,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod oidc;
 pub mod pages;
+pub mod quiet;
 pub mod state;
 pub mod trace;
 pub mod util;
@@ -159,6 +161,7 @@ fn routes_of(cfg: &mut web::ServiceConfig, config: Arc<Config>) {
                 )
                 .service(web::resource("/theme.css").route(util::get_or_head().to(assets::theme)))
                 .service(web::resource("/logo").route(util::get_or_head().to(assets::logo)))
+                .service(web::resource("/csp-report").route(web::post().to(csp_report::receive)))
                 .configure(oidc::routes(config))
                 .configure(pages::routes),
         );

@@ -32,6 +32,8 @@ pub struct AppState {
     pub pages: Arc<Pages>,
     /// Each tenant's discovery document, serialised once (it follows from the configuration).
     pub discovery: Arc<HashMap<String, web::Bytes>>,
+    /// The origins this node logged a blocked redirect to (`csp_report.rs`).
+    pub csp_reports: Arc<super::quiet::Logged>,
 }
 
 impl AppState {
@@ -53,6 +55,7 @@ impl AppState {
             tenants: Arc::new(tenants),
             pages: Arc::new(pages),
             discovery: Arc::new(discovery),
+            csp_reports: Arc::default(),
         }
     }
 

@@ -339,6 +339,59 @@ async fn a_previous_secrets_use_is_logged_with_its_client_and_never_a_secret(bac
     }
 }
 
+#[tokio::test]
+/// A browser's report that a page's `form-action` blocked a redirect (`http::csp_report`) is
+/// logged with the tenant and the blocked origin, never its path or query (an e-service's token),
+/// and once a window however often it is posted (anyone can); other directives' reports and
+/// other bodies are not logged, and what is not a report is a 400.
+async fn a_blocked_redirect_is_logged_once_by_its_origin_and_never_its_path() {
+    let setup = setup(Backend::Sqlite, None);
+    let served = serve(&mut setup.command(&[]));
+    let url = format!("http://{}/seinajoki/csp-report", served.address);
+    let report = |directive: &str| {
+        serde_json::json!({ "csp-report": {
+            "document-uri": "http://127.0.0.1/seinajoki/login/password?request=x",
+            "effective-directive": directive,
+            "violated-directive": directive,
+            "blocked-uri": "https://palvelu.example.fi/landed?token=salainen-koodi",
+        } })
+        .to_string()
+    };
+    let http = reqwest::Client::new();
+    let bodies = [
+        (report("form-action"), 204),
+        (report("form-action"), 204),
+        (report("img-src"), 204),
+        ("ei raportti".to_string(), 400),
+    ];
+    for (body, status) in bodies {
+        let answer = http
+            .post(&url)
+            .header("content-type", "application/csp-report")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), status);
+    }
+    let served = stopped(served).await;
+    let lines = log_lines(&served);
+    let blocked: Vec<_> = lines
+        .iter()
+        .filter(|l| l["level"] == "WARN" && l.get("blocked").is_some())
+        .collect();
+    assert_eq!(blocked.len(), 1, "{lines:#?}");
+    assert_eq!(blocked[0]["blocked"], "https://palvelu.example.fi");
+    assert_eq!(blocked[0]["tenant"], "seinajoki");
+    for line in &lines {
+        let text = line.to_string();
+        assert!(
+            !text.contains("salainen-koodi") && !text.contains("/landed"),
+            "{text}"
+        );
+    }
+}
+
 /// `served` stopped by SIGTERM, once it has exited on its own.
 async fn stopped(mut served: Served) -> Served {
     sigterm(&served.child);

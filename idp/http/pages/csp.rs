@@ -5,14 +5,19 @@ use crate::config::TenantConfig;
 use crate::flows::oidc::request::{loopback_on_any_port, takes_any_port};
 
 /// The CSP of a tenant's pages: our own resources only, no inline code, never framed; forms post
-/// to us, and the redirects after them may go to the tenant's clients.
-pub fn page_csp(tenant: &TenantConfig) -> String {
+/// to us, and the redirects after them may go to the tenant's clients. What it blocks the browser
+/// reports to `report` (`http::csp_report`).
+pub fn page_csp(tenant: &TenantConfig, report: &str) -> String {
+    let targets = form_targets(tenant);
+    let targets = targets.iter().map(|t| format!(" {t}")).collect::<String>();
     format!(
-        "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self' {}",
-        form_targets(tenant).join(" ")
+        "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'{targets}; report-uri {report}"
     )
-    .trim_end()
-    .to_string()
+}
+
+/// Where the browser reports what the CSP of `tenant`'s pages blocks (`http::csp_report`).
+pub fn report_uri(public_base: &str, tenant: &TenantConfig) -> String {
+    format!("{public_base}/{}/csp-report", tenant.id)
 }
 
 /// The origin of `url` as a CSP source: a native app's private-use scheme has none, its scheme.

@@ -9,7 +9,7 @@ use base64::Engine;
 use serde::Serialize;
 use sha2::Digest;
 
-use super::csp::{form_targets, post_targets, source_of};
+use super::csp::{form_targets, post_targets, report_uri, source_of};
 use super::error::PageError;
 use super::templates::FORM_POST_SCRIPT;
 use super::view::View;
@@ -177,8 +177,12 @@ impl View {
             some => some.join(" "),
         };
         let csp = format!(
-            "default-src 'none'; script-src 'sha256-{script_hash}'; form-action {}; frame-ancestors {framers}; base-uri 'none'",
-            targets.join(" ")
+            "default-src 'none'; script-src 'sha256-{script_hash}'; form-action {}; frame-ancestors {framers}; base-uri 'none'; report-uri {}",
+            targets.join(" "),
+            report_uri(
+                self.state.config.settings.server.public_base(),
+                &self.tenant
+            )
         );
         if let Ok(value) = HeaderValue::from_str(&csp) {
             page.headers_mut().insert(CONTENT_SECURITY_POLICY, value);

@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_SECURITY_POLICY, HeaderValue, RETRY_AFTER};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::csp::page_csp;
+use super::csp::{page_csp, report_uri};
 use super::csrf::csrf_token;
 use super::error::{PageError, error_key, error_title};
 use super::frame::{self, negotiate};
@@ -229,7 +229,11 @@ impl View {
         // Browsers apply form-action to the redirect that follows a form, too: a login form
         // ends at the client, so the tenant's clients' origins are allowed.
         let has_own = response.headers().contains_key(CONTENT_SECURITY_POLICY);
-        if !has_own && let Ok(value) = HeaderValue::from_str(&page_csp(&self.tenant)) {
+        let report = report_uri(
+            self.state.config.settings.server.public_base(),
+            &self.tenant,
+        );
+        if !has_own && let Ok(value) = HeaderValue::from_str(&page_csp(&self.tenant, &report)) {
             response
                 .headers_mut()
                 .insert(CONTENT_SECURITY_POLICY, value);

@@ -1,0 +1,64 @@
+//! What a node logged lately, so that a line anyone can cause is written once a window: the
+//! origins a browser reported blocked (`csp_report.rs`).
+
+use std::collections::HashMap;
+
+use chrono::{Duration, NaiveDateTime};
+use parking_lot::Mutex;
+
+/// How long a node stays quiet about a blocked origin of a tenant after logging it.
+pub const QUIET_MINUTES: i64 = 10;
+
+/// How many blocked origins a node remembers; past that, reports are not logged until the
+/// oldest are forgotten.
+pub const REMEMBERED: usize = 1000;
+
+/// The blocked origins a node logged, by tenant, and when.
+#[derive(Debug, Default)]
+pub struct Logged(Mutex<HashMap<(String, String), NaiveDateTime>>);
+
+impl Logged {
+    /// Whether `origin` of `tenant` is to be logged at `now` (then remembered as logged).
+    pub fn first(&self, tenant: &str, origin: &str, now: NaiveDateTime) -> bool {
+        let quiet = Duration::minutes(QUIET_MINUTES);
+        let mut logged = self.0.lock();
+        if logged.len() >= REMEMBERED {
+            logged.retain(|_, at| now - *at < quiet);
+        }
+        let key = (tenant.to_string(), origin.to_string());
+        match logged.get(&key) {
+            Some(at) if now - *at < quiet => false,
+            _ if logged.len() >= REMEMBERED => false,
+            _ => {
+                logged.insert(key, now);
+                true
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Logged, QUIET_MINUTES, REMEMBERED};
+    use chrono::{Duration, NaiveDate};
+
+    #[test]
+    fn an_origin_is_logged_once_a_window_and_the_memory_is_bounded() {
+        let now = NaiveDate::from_ymd_opt(2026, 12, 8)
+            .unwrap()
+            .and_hms_opt(12, 0, 0)
+            .unwrap();
+        let logged = Logged::default();
+        assert!(logged.first("seinajoki", "https://a.fi", now));
+        assert!(!logged.first("seinajoki", "https://a.fi", now));
+        assert!(logged.first("kouvola", "https://a.fi", now));
+        let later = now + Duration::minutes(QUIET_MINUTES);
+        assert!(logged.first("seinajoki", "https://a.fi", later));
+        for n in 0..REMEMBERED {
+            logged.first("seinajoki", &format!("https://{n}.fi"), later);
+        }
+        assert!(!logged.first("seinajoki", "https://uusi.fi", later));
+        let after = later + Duration::minutes(QUIET_MINUTES);
+        assert!(logged.first("seinajoki", "https://uusi.fi", after));
+    }
+}
