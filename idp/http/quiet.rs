@@ -9,28 +9,29 @@ use parking_lot::Mutex;
 /// How long a node stays quiet about a blocked origin of a tenant after logging it.
 pub const QUIET_MINUTES: i64 = 10;
 
-/// How many blocked origins a node remembers; past that, reports are not logged until the
-/// oldest are forgotten.
+/// How many blocked origins a node remembers of a tenant; past that, the tenant's reports are
+/// not logged until the oldest are forgotten (a flood of forged ones mutes one tenant's, not
+/// every tenant's).
 pub const REMEMBERED: usize = 1000;
 
-/// The blocked origins a node logged, by tenant, and when.
+/// The blocked origins a node logged, by tenant (a configured one: the path's), and when.
 #[derive(Debug, Default)]
-pub struct Logged(Mutex<HashMap<(String, String), NaiveDateTime>>);
+pub struct Logged(Mutex<HashMap<String, HashMap<String, NaiveDateTime>>>);
 
 impl Logged {
     /// Whether `origin` of `tenant` is to be logged at `now` (then remembered as logged).
     pub fn first(&self, tenant: &str, origin: &str, now: NaiveDateTime) -> bool {
         let quiet = Duration::minutes(QUIET_MINUTES);
-        let mut logged = self.0.lock();
+        let mut tenants = self.0.lock();
+        let logged = tenants.entry(tenant.to_string()).or_default();
         if logged.len() >= REMEMBERED {
             logged.retain(|_, at| now - *at < quiet);
         }
-        let key = (tenant.to_string(), origin.to_string());
-        match logged.get(&key) {
+        match logged.get(origin) {
             Some(at) if now - *at < quiet => false,
             _ if logged.len() >= REMEMBERED => false,
             _ => {
-                logged.insert(key, now);
+                logged.insert(origin.to_string(), now);
                 true
             }
         }
@@ -58,6 +59,10 @@ mod tests {
             logged.first("seinajoki", &format!("https://{n}.fi"), later);
         }
         assert!(!logged.first("seinajoki", "https://uusi.fi", later));
+        assert!(
+            logged.first("kouvola", "https://uusi.fi", later),
+            "its own memory"
+        );
         let after = later + Duration::minutes(QUIET_MINUTES);
         assert!(logged.first("seinajoki", "https://uusi.fi", after));
     }

@@ -5,7 +5,7 @@
 // never came back may be sent again). The button stays enabled and keeps the focus a screen
 // reader is on; the form is marked aria-busy meanwhile. A page shown again from the browser's
 // back-forward cache posts again. A form whose own script stops the submit (the passkey
-// buttons' ceremony) is left to it.
+// buttons' ceremony) is left to it. And a redirect the page's policy blocked is said.
 (function () {
   "use strict";
 
@@ -33,6 +33,20 @@
   });
 
   window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form[data-posting]").forEach(release);
+  });
+
+  // The browser blocked the redirect that answered a form (the page's form-action): an
+  // e-service's callback sent it on to an origin its client does not list. The login is done,
+  // but the resident would see nothing happen: the page says so, and the form may be sent again.
+  document.addEventListener("securitypolicyviolation", function (event) {
+    if (event.effectiveDirective !== "form-action") {
+      return;
+    }
+    var note = document.getElementById("not-returned");
+    if (note) {
+      note.hidden = false;
+    }
     document.querySelectorAll("form[data-posting]").forEach(release);
   });
 })();

@@ -235,3 +235,6 @@ mail-claim-ignore = If you did not ask for this, you can ignore this message; no
 mail-claim-taken-subject = Your address was given for a former username – { $tenant }
 mail-claim-taken-intro = Someone gave this address as the new username of a former account in { $tenant }. This address already has an account, so nothing was changed: your account stays as it was.
 mail-claim-taken-next = If it was you, log in with this address as usual; if the former username is yours, link it on your account page under Usernames you can link. If it is a family member's, they give an address that has no account yet, or contact customer service.
+# Shown by forms.js when the browser blocked the redirect after a form (form-action): an
+# e-service whose callback sends the browser on to an origin its client does not list.
+not-returned = Your browser stopped the return to the e-service, because the service's address is not registered for this login. Please contact the e-service's support.

@@ -236,3 +236,6 @@ mail-claim-ignore = Jos et pyytänyt tätä, voit jättää viestin huomiotta; m
 mail-claim-taken-subject = Osoitteesi annettiin aiemmalle käyttäjätunnukselle – { $tenant }
 mail-claim-taken-intro = Joku antoi tämän osoitteen aiemman käyttäjätunnuksen uudeksi käyttäjätunnukseksi palvelussa { $tenant }. Osoitteella on jo käyttäjätunnus, joten mitään ei muutettu: käyttäjätunnuksesi on ennallaan.
 mail-claim-taken-next = Jos se olit sinä, kirjaudu tällä osoitteella tavalliseen tapaan; jos aiempi tunnus on omasi, liitä se omissa tiedoissa kohdassa Liitettävät tunnukset. Jos tunnus on perheenjäsenen, hän antaa osoitteen, jolla ei vielä ole käyttäjätunnusta, tai ottaa yhteyttä asiakaspalveluun.
+# Shown by forms.js when the browser blocked the redirect after a form (form-action): an
+# e-service whose callback sends the browser on to an origin its client does not list.
+not-returned = Selain pysäytti paluun asiointipalveluun, koska palvelun osoitetta ei ole rekisteröity tähän kirjautumiseen. Ota yhteyttä palvelun tukeen.

@@ -235,3 +235,6 @@ mail-claim-ignore = Om du inte bad om detta kan du lämna meddelandet utan åtg�
 mail-claim-taken-subject = Din adress angavs för ett tidigare användarnamn – { $tenant }
 mail-claim-taken-intro = Någon angav den här adressen som nytt användarnamn för ett tidigare konto i { $tenant }. Adressen har redan ett användarnamn, så ingenting ändrades: ditt användarnamn är som förut.
 mail-claim-taken-next = Om det var du, logga in med den här adressen som vanligt; om det tidigare användarnamnet är ditt, koppla det i dina uppgifter under Användarnamn som kan kopplas. Om det är en familjemedlems, anger hen en adress som ännu inte har något användarnamn, eller kontaktar kundtjänsten.
+# Shown by forms.js when the browser blocked the redirect after a form (form-action): an
+# e-service whose callback sends the browser on to an origin its client does not list.
+not-returned = Webbläsaren stoppade återgången till e-tjänsten, eftersom tjänstens adress inte är registrerad för den här inloggningen. Kontakta tjänstens support.

@@ -49,8 +49,9 @@ async fn a_callback_may_send_the_resident_on_to_another_origin_of_the_e_service(
         browser.quit().await;
     }
 
-    // Unlisted, the redirect is blocked: the password page stays, and the browser reports it to
-    // the tenant's `report-uri` (`http::csp_report`), whose log names the origin to add.
+    // Unlisted, the redirect is blocked: the password page stays, saying so, and the browser
+    // reports it to the tenant's `report-uri` (`http::csp_report`, whose log says so: by the
+    // password form's address, as chromium reports a blocked redirect, `traces.rs`).
     let browser = at_login(&rig, "unlisting", &elsewhere, true, "query").await;
     browser.fill("identifier", "erkki@testi.fi").await;
     browser.click("main form button[type=submit]").await;
@@ -64,6 +65,13 @@ async fn a_callback_may_send_the_resident_on_to_another_origin_of_the_e_service(
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(browser.url().await.path().starts_with("/seinajoki/login"));
+    // The page says why nothing happened (its script hears the browser's block).
+    browser
+        .shows(
+            "#not-returned:not([hidden])",
+            "Selain pysäytti paluun asiointipalveluun, koska palvelun osoitetta ei ole rekisteröity tähän kirjautumiseen.",
+        )
+        .await;
     browser.quit().await;
     rig.stop().await;
     app_server.stop(true).await;
