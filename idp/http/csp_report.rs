@@ -23,6 +23,7 @@ use actix_web::HttpResponse;
 use serde::Deserialize;
 
 use super::extract::TenantRequest;
+use crate::flows::oidc::request::takes_any_port;
 
 /// A report as `report-uri` sends it (`application/csp-report`, CSP Level 2 §7.2).
 #[derive(Deserialize)]
@@ -77,26 +78,32 @@ pub async fn receive(request: TenantRequest) -> HttpResponse {
         .map(|url| url.path().chars().take(200).collect())
         .unwrap_or_default();
     let tenant = &request.tenant.id;
-    let now = request.state.services.clock.now();
-    if !request.state.csp_reports.first(tenant, &origin, now) {
-        return HttpResponse::NoContent().finish();
-    }
     let ours = url::Url::parse(request.state.config.settings.server.public_base())
         .is_ok_and(|base| base.origin().ascii_serialization() == origin);
     // The form_post page's post begins at its client's redirect URI (reported whole, or by its
-    // origin only: a browser strips a cross-origin address).
+    // origin only: a browser strips a cross-origin address); a native app's at any port.
     let clients: Vec<&str> = request
         .tenant
         .clients
         .iter()
         .filter(|c| {
             c.redirect_uris.iter().any(|uri| {
-                url::Url::parse(uri).is_ok_and(|uri| uri.origin().ascii_serialization() == origin)
+                url::Url::parse(uri).is_ok_and(|uri| {
+                    uri.origin().ascii_serialization() == origin
+                        || (takes_any_port(c, &uri) && takes_any_port(c, &blocked))
+                })
             })
         })
         .map(|c| c.client_id.as_str())
         .collect();
-    if ours || !clients.is_empty() {
+    // Such an origin is one of few the configuration names: never muted by a flood of forged
+    // reports of others.
+    let known = ours || !clients.is_empty();
+    let now = request.state.services.clock.now();
+    if !request.state.csp_reports.first(tenant, &origin, now, known) {
+        return HttpResponse::NoContent().finish();
+    }
+    if known {
         tracing::warn!(
             tenant = %tenant,
             page = %page,

@@ -19,8 +19,9 @@ pub const REMEMBERED: usize = 1000;
 pub struct Logged(Mutex<HashMap<String, HashMap<String, NaiveDateTime>>>);
 
 impl Logged {
-    /// Whether `origin` of `tenant` is to be logged at `now` (then remembered as logged).
-    pub fn first(&self, tenant: &str, origin: &str, now: NaiveDateTime) -> bool {
+    /// Whether `origin` of `tenant` is to be logged at `now` (then remembered as logged). A
+    /// `known` origin (one the configuration names: a few) is remembered past the bound.
+    pub fn first(&self, tenant: &str, origin: &str, now: NaiveDateTime, known: bool) -> bool {
         let quiet = Duration::minutes(QUIET_MINUTES);
         let mut tenants = self.0.lock();
         let logged = tenants.entry(tenant.to_string()).or_default();
@@ -29,7 +30,7 @@ impl Logged {
         }
         match logged.get(origin) {
             Some(at) if now - *at < quiet => false,
-            _ if logged.len() >= REMEMBERED => false,
+            _ if logged.len() >= REMEMBERED && !known => false,
             _ => {
                 logged.insert(origin.to_string(), now);
                 true
@@ -50,20 +51,24 @@ mod tests {
             .and_hms_opt(12, 0, 0)
             .unwrap();
         let logged = Logged::default();
-        assert!(logged.first("seinajoki", "https://a.fi", now));
-        assert!(!logged.first("seinajoki", "https://a.fi", now));
-        assert!(logged.first("kouvola", "https://a.fi", now));
+        assert!(logged.first("seinajoki", "https://a.fi", now, false));
+        assert!(!logged.first("seinajoki", "https://a.fi", now, false));
+        assert!(logged.first("kouvola", "https://a.fi", now, false));
         let later = now + Duration::minutes(QUIET_MINUTES);
-        assert!(logged.first("seinajoki", "https://a.fi", later));
+        assert!(logged.first("seinajoki", "https://a.fi", later, false));
         for n in 0..REMEMBERED {
-            logged.first("seinajoki", &format!("https://{n}.fi"), later);
+            logged.first("seinajoki", &format!("https://{n}.fi"), later, false);
         }
-        assert!(!logged.first("seinajoki", "https://uusi.fi", later));
+        assert!(!logged.first("seinajoki", "https://uusi.fi", later, false));
         assert!(
-            logged.first("kouvola", "https://uusi.fi", later),
+            logged.first("seinajoki", "https://idp.fi", later, true),
+            "known"
+        );
+        assert!(
+            logged.first("kouvola", "https://uusi.fi", later, false),
             "its own memory"
         );
         let after = later + Duration::minutes(QUIET_MINUTES);
-        assert!(logged.first("seinajoki", "https://uusi.fi", after));
+        assert!(logged.first("seinajoki", "https://uusi.fi", after, false));
     }
 }

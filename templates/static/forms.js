@@ -37,16 +37,13 @@
   });
 
   // The browser blocked the redirect that answered a form (the page's form-action): an
-  // e-service's callback sent it on to an origin its client does not list. The login is done,
-  // but the resident would see nothing happen: the page says so, and the form may be sent again.
+  // e-service's callback sent it on to an origin its client does not list. The login is done
+  // (posting it again would only find it answered), but the resident would see nothing happen:
+  // the page says so.
   document.addEventListener("securitypolicyviolation", function (event) {
-    if (event.effectiveDirective !== "form-action") {
-      return;
-    }
     var note = document.getElementById("not-returned");
-    if (note) {
+    if (event.effectiveDirective === "form-action" && note) {
       note.hidden = false;
     }
-    document.querySelectorAll("form[data-posting]").forEach(release);
   });
 })();

@@ -105,8 +105,10 @@ pub const PASSKEYS_SCRIPT: &str = include_str!("../../../templates/static/passke
 /// `/static/forms.js`.
 pub const FORMS_SCRIPT: &str = include_str!("../../../templates/static/forms.js");
 
-/// The one script of the form_post page, allowed by its hash in the page's CSP.
-pub const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
+/// The one script of the form_post page, allowed by its hash in the page's CSP: it posts the
+/// form, and shows the page's note when the browser blocks the redirect after it (`form-action`:
+/// a callback sending the resident on to an origin its client does not list).
+pub const FORM_POST_SCRIPT: &str = "document.addEventListener(\"securitypolicyviolation\",function(e){if(e.effectiveDirective===\"form-action\"){document.getElementById(\"not-returned\").hidden=false;}});document.forms[0].submit();";
 
 impl Pages {
     /// Parses the built-in templates, each replaced by `<dir>/pages/<name>` when that exists.
